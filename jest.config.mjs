@@ -1,0 +1,37 @@
+/** Jest runs in native ESM mode (package.json "type": "module"): TypeScript tests are compiled by ts-jest,
+ * the zx scripts' libraries (.mjs) are imported as they are.
+ *
+ * Two projects:
+ *  - unit: synth, engine (terraform/tofu validate + test with a mock provider), gate corpus, libraries.
+ *  - integration: tests that need root, btrfs and the local target (file names say so). They share one local
+ *    target that globalSetup starts once, and `npm run test:integration` runs them serially (--runInBand).
+ */
+const common = {
+  testEnvironment: 'node',
+  extensionsToTreatAsEsm: ['.ts'],
+  transform: {
+    '^.+\\.ts$': ['ts-jest', { useESM: true, tsconfig: 'tsconfig.json' }],
+  },
+  moduleNameMapper: {
+    '^(\\.{1,2}/.*)\\.js$': '$1',
+  },
+  setupFilesAfterEnv: ['<rootDir>/__tests__/setup.ts'],
+};
+
+export default {
+  projects: [
+    {
+      ...common,
+      displayName: 'unit',
+      testMatch: ['<rootDir>/__tests__/**/*.test.ts'],
+      testPathIgnorePatterns: ['/node_modules/', '<rootDir>/__tests__/integration/'],
+    },
+    {
+      ...common,
+      displayName: 'integration',
+      testMatch: ['<rootDir>/__tests__/integration/**/*.test.ts'],
+      globalSetup: '<rootDir>/__tests__/integration/global-setup.mjs',
+      globalTeardown: '<rootDir>/__tests__/integration/global-teardown.mjs',
+    },
+  ],
+};

@@ -1,0 +1,13 @@
+#!/usr/bin/env node
+// Checks (and, as root, installs) the Debian packages the demo or the tests need.
+// Usage: node scripts/ensure-deps.mjs [demo|test]
+import process from 'node:process';
+import { runMain, OperatorError } from './lib/errors.mjs';
+import { ensurePackages } from './lib/system-deps.mjs';
+
+await runMain(async () => {
+  const purpose = process.argv[2] ?? 'test';
+  if (!['demo', 'test'].includes(purpose)) throw new OperatorError(`unknown purpose ${purpose}`, { next: 'use demo or test' });
+  const { installed } = ensurePackages(purpose);
+  console.log(installed.length ? `✓ installed ${installed.join(' ')}` : `✓ Debian packages for ${purpose} are present`);
+});
