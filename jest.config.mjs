@@ -19,6 +19,7 @@ const common = {
 };
 
 export default {
+  reporters: ['default', '<rootDir>/__tests__/support/summary-reporter.cjs'],
   projects: [
     {
       ...common,

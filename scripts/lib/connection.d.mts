@@ -1,0 +1,14 @@
+export type Connection = Record<string, string>;
+export declare const REPO_ROOT: string;
+export declare const DEFAULT_AWS_ENV_FILE: string;
+export declare const LOCAL_ENV_FILE: string;
+export declare const REQUIRED_KEYS: readonly string[];
+export declare const OPTIONAL_KEYS: Readonly<Record<string, string>>;
+export declare function shellQuote(value: string): string;
+export declare function parseEnvText(text: string, source?: string): Connection;
+export declare function formatConnection(conn: Connection, header?: string): string;
+export declare function writeConnection(file: string, conn: Connection, header?: string): string;
+export declare function validateConnection(conn: Connection, source?: string): Connection;
+export declare function resolveEnvFile(explicit?: string, env?: Record<string, string | undefined>): string;
+export declare function readConnection(file: string): Connection;
+export declare function isLocalTarget(conn: Connection): boolean;
