@@ -1,0 +1,95 @@
+import { Construct } from 'constructs';
+import { DataAwsAmi } from '@cdktf/provider-aws/lib/data-aws-ami/index.js';
+import { Instance } from '@cdktf/provider-aws/lib/instance/index.js';
+import { Eip } from '@cdktf/provider-aws/lib/eip/index.js';
+import { EipAssociation } from '@cdktf/provider-aws/lib/eip-association/index.js';
+
+/** Canonical's AWS account: the owner of the official Ubuntu images. */
+export const CANONICAL_OWNER_ID = '099720109477';
+/** Ubuntu 24.04 LTS (noble), amd64, gp3 root volume; standard support until 2029 (22.04's ends April 2027). */
+export const UBUNTU_AMI_NAME = 'ubuntu/images/hvm-ssd-gp3/ubuntu-noble-24.04-amd64-server-*';
+
+/** The EC2 instance that receives the backups. */
+export interface BackupHostProps {
+  /** Instance type; must be an x86_64 burstable type (the image is amd64, CPU credits are set to standard). */
+  readonly instanceType: string;
+  /** Availability zone; the data volume's. */
+  readonly availabilityZone: string;
+  /** Security groups of the instance. */
+  readonly securityGroupIds: string[];
+  /** The boot script, base64 of its gzip (EC2 takes at most 16 KB of raw user data). */
+  readonly userDataBase64: string;
+  /** EC2 key pair for the image's default user. @default no key pair */
+  readonly keyName?: string;
+  /** Tags for the instance, its root volume and the Elastic IP. @default {} */
+  readonly tags?: Record<string, string>;
+  /** Root volume size in GiB (the OS only; backups live on the data volume). @default 8 */
+  readonly rootVolumeSizeGib?: number;
+  /** AMI name pattern, newest match wins at the first apply; later newer images are ignored. @default UBUNTU_AMI_NAME */
+  readonly amiNamePattern?: string;
+  /** AMI owners. @default [CANONICAL_OWNER_ID] */
+  readonly amiOwners?: string[];
+}
+
+/**
+ * The backup host: Ubuntu 24.04 from Canonical, IMDSv2 only, encrypted root volume, standard CPU credits, and an
+ * Elastic IP so a stop/start or a re-created instance keeps the address the connection file and btrbk.conf hold.
+ *
+ * A changed boot script replaces the instance (user_data_replace_on_change): the data volume is separate and the
+ * boot script never formats a volume that holds a filesystem. A newer AMI does not (ignore_changes = [ami]).
+ */
+export class BackupHost extends Construct {
+  readonly ami: DataAwsAmi;
+  readonly instance: Instance;
+  readonly eip: Eip;
+
+  constructor(scope: Construct, id: string, props: BackupHostProps) {
+    super(scope, id);
+    const tags = { ...props.tags, Name: 'btrbk-backup-host' };
+
+    this.ami = new DataAwsAmi(this, 'ami', {
+      mostRecent: true,
+      owners: props.amiOwners ?? [CANONICAL_OWNER_ID],
+      filter: [
+        { name: 'name', values: [props.amiNamePattern ?? UBUNTU_AMI_NAME] },
+        { name: 'architecture', values: ['x86_64'] },
+        { name: 'virtualization-type', values: ['hvm'] },
+        { name: 'root-device-type', values: ['ebs'] },
+      ],
+    });
+    this.ami.overrideLogicalId('ubuntu');
+
+    this.instance = new Instance(this, 'instance', {
+      ami: this.ami.id,
+      instanceType: props.instanceType,
+      availabilityZone: props.availabilityZone,
+      vpcSecurityGroupIds: props.securityGroupIds,
+      keyName: props.keyName,
+      userDataBase64: props.userDataBase64,
+      userDataReplaceOnChange: true,
+      metadataOptions: {
+        httpEndpoint: 'enabled',
+        httpTokens: 'required',
+        httpPutResponseHopLimit: 1,
+      },
+      creditSpecification: { cpuCredits: 'standard' },
+      rootBlockDevice: {
+        volumeType: 'gp3',
+        volumeSize: props.rootVolumeSizeGib ?? 8,
+        encrypted: true,
+        deleteOnTermination: true,
+        tags: { ...props.tags, Name: 'btrbk-backup-root' },
+      },
+      tags,
+      lifecycle: { ignoreChanges: ['ami'] },
+    });
+    this.instance.overrideLogicalId('backup_host');
+
+    this.eip = new Eip(this, 'eip', { domain: 'vpc', tags });
+    this.eip.overrideLogicalId('backup_host');
+    new EipAssociation(this, 'eip_association', {
+      allocationId: this.eip.allocationId,
+      instanceId: this.instance.id,
+    }).overrideLogicalId('backup_host');
+  }
+}
