@@ -1,0 +1,10 @@
+import type { EC2Client } from '@aws-sdk/client-ec2';
+import type { STSClient } from '@aws-sdk/client-sts';
+import type { OperatorError } from './errors.mjs';
+export declare const FALLBACK_REGION: string;
+export declare function clientConfig(opts?: { profile?: string; region?: string }): { region: string; credentials: unknown; maxAttempts: number };
+export declare function makeStsClient(opts?: { profile?: string; region?: string }): STSClient;
+export declare function makeEc2Client(opts?: { profile?: string; region?: string }): EC2Client;
+export declare function awsError(err: unknown, action: string, opts?: { profile?: string }): OperatorError;
+export declare function getCallerIdentity(sts: STSClient, opts?: { profile?: string }): Promise<{ account?: string; arn?: string; userId?: string }>;
+export declare function getConsoleOutput(ec2: EC2Client, instanceId: string, opts?: { profile?: string }): Promise<string>;

@@ -1,0 +1,21 @@
+#!/usr/bin/env zx
+// Checks what setup needs: tofu or terraform, AWS credentials (STS), the ssh client; btrfs-progs and btrbk
+// (optional, the laptop side); with --source, that a btrfs source is mounted noatime.
+//   npx zx scripts/prereqs.mjs [--target aws|local] [--profile NAME] [--source PATH]... [--json]
+import { chalk, minimist } from 'zx';
+import { OperatorError, runMain } from './lib/errors.mjs';
+import { formatPrereqReport, runPrereqs } from './lib/prereqs.mjs';
+
+await runMain(async () => {
+  const args = minimist(process.argv.slice(2).filter((a) => !/scripts\/prereqs\.mjs$/.test(a)), {
+    boolean: ['json', 'help'],
+    string: ['target', 'profile', 'region', 'source'],
+    default: { target: 'aws' },
+    unknown: (a) => { throw new OperatorError(`unknown argument ${a}`, { next: 'options: --target aws|local, --profile NAME, --region REGION, --source PATH, --json' }); },
+  });
+  if (args.help) { console.log('usage: npx zx scripts/prereqs.mjs [--target aws|local] [--profile NAME] [--region REGION] [--source PATH]... [--json]'); return 0; }
+  if (!['aws', 'local'].includes(args.target)) throw new OperatorError(`unknown --target ${args.target}`, { next: 'use aws or local' });
+  const report = await runPrereqs({ target: args.target, profile: args.profile, region: args.region, sources: [args.source ?? []].flat() });
+  console.log(args.json ? JSON.stringify(report, null, 2) : formatPrereqReport(report, chalk));
+  return report.ok ? 0 : 1;
+});
