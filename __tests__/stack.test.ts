@@ -245,7 +245,7 @@ test('outputs what the scripts read', () => {
   expect(Object.keys(json.output).sort()).toEqual(
     ['availability_zone', 'backup_path', 'btrbk_target', 'instance_id', 'public_ip', 'region', 'ssh_user', 'volume_id'].sort(),
   );
-  expect(json.output.btrbk_target.value).toBe('ssh://btrbk@${aws_eip.backup_host.public_ip}/backup_volume/backups/');
+  expect(json.output.btrbk_target.value).toBe('ssh://${aws_eip.backup_host.public_ip}/backup_volume/backups/');
   expect(json.output.public_ip.value).toBe('${aws_eip.backup_host.public_ip}');
   expect(json.output.ssh_user.value).toBe('btrbk');
   expect(json.output.backup_path.value).toBe('/backup_volume/backups');

@@ -133,7 +133,9 @@ export class BackupTargetStack extends TerraformStack {
     out('availability_zone', zone.asString, 'availability zone of the instance and the data volume');
     out('ssh_user', SSH_USER, 'the user behind the SSH gate');
     out('backup_path', BACKUP_PATH, 'directory on the host that holds the backups');
-    out('btrbk_target', `ssh://${SSH_USER}@${host.eip.publicIp}${BACKUP_PATH}/`, 'btrbk target URL');
+    // btrbk's URL grammar is ssh://HOST[:PORT]/PATH with no user part (btrbk 0.32.5 refuses 'btrbk@'); the user
+    // goes into btrbk.conf as ssh_user, which the ssh_user output gives.
+    out('btrbk_target', `ssh://${host.eip.publicIp}${BACKUP_PATH}/`, 'btrbk target URL (set ssh_user from the ssh_user output)');
   }
 }
 
@@ -153,7 +155,7 @@ function variables(scope: Construct) {
         {
           condition: `\${can(regex("^${ED25519}$", var.ssh_public_key))}`,
           errorMessage:
-            'ssh_public_key must be one ssh-ed25519 public key line: "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAI..." (68 base64 characters) and an optional comment of letters, digits and @._+:=,/- ; no trailing newline. Create one with: ssh-keygen -t ed25519 -f ~/.ssh/btrbk_backup',
+            'ssh_public_key must be one ssh-ed25519 public key line: "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAI..." (68 base64 characters) and an optional comment of letters, digits and @._+:=,/- ; no trailing newline. Create one with: ssh-keygen -t ed25519 -f ~/.ssh/btrbk_aws',
         },
       ],
     }),

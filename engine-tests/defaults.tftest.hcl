@@ -111,7 +111,7 @@ run "apply_with_defaults" {
     error_message = "the Elastic IP is associated with the instance"
   }
   assert {
-    condition     = output.public_ip == "198.51.100.7" && output.btrbk_target == "ssh://btrbk@198.51.100.7/backup_volume/backups/"
+    condition     = output.public_ip == "198.51.100.7" && output.btrbk_target == "ssh://198.51.100.7/backup_volume/backups/"
     error_message = "public_ip is the Elastic IP and btrbk_target is built from it"
   }
   assert {
