@@ -1,5 +1,422 @@
 #!/bin/bash
-# Boot script for the backup host (placeholder: the backup-host work replaces the body).
-set -euo pipefail
+# Boot script for the btrbk backup host. cloud-init runs it once, as root, on Ubuntu 24.04; the local target runs
+# the same rendered text in a Debian 12 container. Safe to run again: a second run changes nothing.
+#
+# What it does, in order (each step is logged to /var/log/btrbk-backup-host.log with a UTC timestamp):
+#   settings   check the rendered settings (volume id, backup key, optional admin key)
+#   packages   install btrfs-progs btrbk mbuffer zstd sudo openssh-server (only what is missing)
+#   volume     wait for the EBS data volume by its id (/dev/disk/by-id/nvme-Amazon_Elastic_Block_Store_vol...)
+#   filesystem format it btrfs ONLY when it carries no signature at all; refuse any other content; never reformat
+#   mount      one fstab line by UUID (nofail), mount at /backup_volume, create /backup_volume/backups
+#   user       the btrbk system user, its key behind the forced command (the SSH gate)
+#   gate       install the SSH gate and the sudoers fragment (checked with visudo before it is put in place)
+#   sshd       public keys only, no root login, no forwarding/tty for btrbk (checked with sshd -t, then reloaded)
+#   keys       the image's default user keeps only the admin key (if any); the backup key opens no other door
+# It ends with one line "btrbk-backup-host: SUCCESS ..." or "btrbk-backup-host: FAILED at step ...", and leaves
+# /var/lib/btrbk-backup-host/ready (success) or /var/lib/btrbk-backup-host/failed (the failed step).
+#
+# Only Nitro instance types are supported: their EBS volumes are NVMe devices whose serial is the volume id.
+# On Xen instance types (t2, m4, ...) a volume appears as /dev/xvdX with no id, so the script cannot prove which
+# device is the data volume and stops at the volume step rather than guess.
+set -Eeuo pipefail
+umask 022
+export LC_ALL=C PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin
+
 # @settings
-echo "volume ${BTRBK_VOLUME_ID} key ${BTRBK_SSH_PUBLIC_KEY:0:20} admin ${BTRBK_ADMIN_SSH_PUBLIC_KEY:-none}"
+
+readonly SCRIPT_VERSION=1
+readonly LOG_FILE=/var/log/btrbk-backup-host.log
+readonly STATE_DIR=/var/lib/btrbk-backup-host
+readonly MOUNT_POINT=/backup_volume
+readonly BACKUP_ROOT=/backup_volume/backups
+readonly FS_LABEL=btrbk-backup
+readonly MOUNT_OPTIONS=defaults,noatime,compress=zstd:1,nofail,x-systemd.device-timeout=60s
+readonly BTRBK_USER=btrbk
+readonly BTRBK_HOME=/home/btrbk
+readonly GATE_PATH=/usr/local/sbin/btrbk-ssh-gate
+readonly SUDOERS_PATH=/etc/sudoers.d/btrbk
+readonly SSHD_DROPIN=/etc/ssh/sshd_config.d/00-btrbk-backup-host.conf
+readonly DEFAULT_USER=ubuntu # the image's default user that cloud-init gives the instance's key pair
+readonly PACKAGES=(btrfs-progs btrbk mbuffer zstd sudo openssh-server)
+readonly ED25519_KEY_RE='^ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAI[A-Za-z0-9+/]{43}( [[:print:]]*)?$'
+# Seconds to wait for the data volume; root may override it in the environment (e.g. for a slow attach).
+VOLUME_WAIT_SECONDS=${BTRBK_VOLUME_WAIT_SECONDS:-300}
+
+STEP=start
+CHANGES=()
+START_SECONDS=$SECONDS
+
+# ---------------------------------------------------------------------------------------------------- logging
+install -d -m 0755 "$STATE_DIR" /var/log
+touch "$LOG_FILE"
+chmod 0644 "$LOG_FILE"
+exec 3>&1 4>&2
+exec > >(tee -a "$LOG_FILE") 2>&1
+TEE_PID=$!
+
+log() { printf '%s btrbk-backup-host[%s]: %s\n' "$(date -u +%Y-%m-%dT%H:%M:%SZ)" "$STEP" "$*"; }
+step() { STEP=$1; shift; log "== $*"; }
+changed() { CHANGES+=("$*"); log "changed: $*"; }
+# die WHAT CAUSE NEXT: the three-part failure message, then exit (the EXIT trap writes the failure line).
+die() {
+  log "ERROR: $1"
+  [ -z "${2:-}" ] || log "  cause: $2"
+  [ -z "${3:-}" ] || log "  next:  $3"
+  exit "${4:-1}"
+}
+
+on_err() { log "command failed (exit $1) at line $2: $3"; }
+on_exit() {
+  local rc=$? now
+  trap - ERR EXIT
+  now=$(date -u +%Y-%m-%dT%H:%M:%SZ)
+  if [ "$rc" -eq 0 ]; then
+    local summary="nothing changed"
+    if [ "${#CHANGES[@]}" -gt 0 ]; then summary="${#CHANGES[@]} change(s): $(IFS=';'; echo "${CHANGES[*]}")"; fi
+    printf 'version=%s\ncompleted=%s\nvolume_id=%s\n' "$SCRIPT_VERSION" "$now" "$BTRBK_VOLUME_ID" >"$STATE_DIR/ready.tmp"
+    mv -f "$STATE_DIR/ready.tmp" "$STATE_DIR/ready"
+    rm -f "$STATE_DIR/failed"
+    STEP=finished
+    log "btrbk-backup-host: SUCCESS (version $SCRIPT_VERSION) in $((SECONDS - START_SECONDS)) s; $summary"
+  else
+    printf 'version=%s\nfailed=%s\nstep=%s\nexit=%s\n' "$SCRIPT_VERSION" "$now" "$STEP" "$rc" >"$STATE_DIR/failed"
+    rm -f "$STATE_DIR/ready"
+    log "btrbk-backup-host: FAILED at step '$STEP' (exit $rc) after $((SECONDS - START_SECONDS)) s; see the lines above in $LOG_FILE"
+  fi
+  # close the pipe to tee and wait for it, so the last line is in the log before the script returns
+  exec 1>&3 2>&4 3>&- 4>&-
+  wait "$TEE_PID" 2>/dev/null || true
+  exit "$rc"
+}
+trap 'on_err $? $LINENO "$BASH_COMMAND"' ERR
+trap on_exit EXIT
+
+# Replaces FILE with the text on stdin when it differs; sets owner and mode. Prints "changed" if it wrote.
+# The new text is written next to FILE and renamed over it, so FILE is never half-written.
+put_file() {
+  local file=$1 owner=$2 mode=$3 tmp
+  tmp=$(mktemp "${file}.XXXXXX")
+  cat >"$tmp"
+  if [ -f "$file" ] && cmp -s "$tmp" "$file"; then
+    rm -f "$tmp"
+    if [ "$(stat -c '%U:%G %a' "$file")" != "$owner ${mode#0}" ]; then chown "$owner" "$file"; chmod "$mode" "$file"; echo changed; fi
+    return 0
+  fi
+  chown "$owner" "$tmp"
+  chmod "$mode" "$tmp"
+  mv -f "$tmp" "$file"
+  echo changed
+}
+
+# ---------------------------------------------------------------------------------------------------- steps
+check_settings() {
+  step settings "checking settings (script version $SCRIPT_VERSION)"
+  [ "$(id -u)" -eq 0 ] || die "this script must run as root" "it was started by uid $(id -u)" "run it with sudo, or let cloud-init run it"
+  [[ ${BTRBK_VOLUME_ID:-} =~ ^vol-[0-9a-f]{8,17}$ ]] ||
+    die "BTRBK_VOLUME_ID '${BTRBK_VOLUME_ID:-}' is not an EBS volume id (vol- and 8 to 17 hex digits)" \
+      "the user data was not rendered by user-data/render.mjs" "re-deploy the stack (it renders the volume id in)"
+  [[ ${BTRBK_SSH_PUBLIC_KEY:-} =~ $ED25519_KEY_RE ]] ||
+    die "BTRBK_SSH_PUBLIC_KEY is not one ssh-ed25519 public key" \
+      "only ed25519 keys are accepted for the backup user, one line, no options" "set the backup key to the .pub of an ed25519 key (ssh-keygen -t ed25519)"
+  if [ -n "${BTRBK_ADMIN_SSH_PUBLIC_KEY:-}" ] && ! [[ $BTRBK_ADMIN_SSH_PUBLIC_KEY =~ $ED25519_KEY_RE ]]; then
+    die "BTRBK_ADMIN_SSH_PUBLIC_KEY is set but is not one ssh-ed25519 public key" \
+      "the admin key must be an ed25519 public key, one line, no options" "fix admin_ssh_public_key, or leave it empty"
+  fi
+  [ "$(key_blob "$BTRBK_SSH_PUBLIC_KEY")" != "$(key_blob "${BTRBK_ADMIN_SSH_PUBLIC_KEY:-x x}")" ] ||
+    die "the admin key is the backup key" "the same key cannot be both behind the gate and an admin login" "use a separate key for admin_ssh_public_key"
+  [[ $VOLUME_WAIT_SECONDS =~ ^[0-9]{1,5}$ ]] || die "BTRBK_VOLUME_WAIT_SECONDS='$VOLUME_WAIT_SECONDS' is not a number of seconds" "" "unset it or give a whole number"
+  log "volume $BTRBK_VOLUME_ID, backup key $(key_blob "$BTRBK_SSH_PUBLIC_KEY" | cut -c1-16)..., admin key: ${BTRBK_ADMIN_SSH_PUBLIC_KEY:+set}${BTRBK_ADMIN_SSH_PUBLIC_KEY:-none}"
+}
+
+key_blob() { local _type blob _rest; read -r _type blob _rest <<<"$1"; printf '%s' "$blob"; }
+
+install_packages() {
+  step packages "installing ${PACKAGES[*]} (what is missing)"
+  local missing=() p
+  for p in "${PACKAGES[@]}"; do
+    dpkg-query -W -f='${db:Status-Abbrev}' "$p" 2>/dev/null | grep -q '^ii' || missing+=("$p")
+  done
+  if [ "${#missing[@]}" -eq 0 ]; then log "all present"; return 0; fi
+  log "missing: ${missing[*]}"
+  export DEBIAN_FRONTEND=noninteractive NEEDRESTART_MODE=a NEEDRESTART_SUSPEND=1
+  local apt_opts=(-o DPkg::Lock::Timeout=300 -o Acquire::Retries=5 -o Dpkg::Options::=--force-confold -q)
+  local try
+  for try in 1 2 3 4 5; do
+    if apt-get "${apt_opts[@]}" update && apt-get "${apt_opts[@]}" install -y --no-install-recommends "${missing[@]}"; then
+      changed "installed ${missing[*]}"
+      return 0
+    fi
+    log "apt-get failed (try $try of 5); retrying in $((try * 10)) s"
+    sleep $((try * 10))
+  done
+  die "could not install ${missing[*]}" "the package mirror is unreachable or apt is locked" \
+    "check outbound HTTP(S) from the instance (security group egress, route to the internet or a VPC endpoint), then run this script again"
+}
+
+# The by-id names a Nitro EBS volume gets: udev names the NVMe device after its model and serial (the volume id
+# without its dash); newer udev adds the namespace as "_1"; some versions use "-ns-1".
+volume_candidates() {
+  local base=/dev/disk/by-id/nvme-Amazon_Elastic_Block_Store_${BTRBK_VOLUME_ID/-/}
+  printf '%s\n' "$base" "${base}_1" "${base}-ns-1"
+}
+
+wait_for_volume() {
+  step volume "waiting up to $VOLUME_WAIT_SECONDS s for volume $BTRBK_VOLUME_ID"
+  local deadline=$((SECONDS + VOLUME_WAIT_SECONDS)) c
+  while :; do
+    while read -r c; do
+      if [ -b "$c" ]; then
+        DEVICE=$(readlink -f "$c")
+        log "found $c -> $DEVICE"
+        return 0
+      fi
+    done < <(volume_candidates)
+    [ "$SECONDS" -lt "$deadline" ] || break
+    sleep 2
+  done
+  log "block devices:"; lsblk -o NAME,SIZE,TYPE,SERIAL,MODEL 2>&1 || true
+  log "/dev/disk/by-id:"; ls -l /dev/disk/by-id/ 2>&1 || true
+  die "volume $BTRBK_VOLUME_ID did not appear within $VOLUME_WAIT_SECONDS s (looked for $(volume_candidates | head -1) and its _1 / -ns-1 variants)" \
+    "the volume is not attached to this instance, is still attaching, or the instance type is not Nitro-based (Xen types name EBS devices /dev/xvdX without the volume id)" \
+    "check: aws ec2 describe-volumes --volume-ids $BTRBK_VOLUME_ID (State, Attachments), use a Nitro instance type (t3/t4g/m5/...), then run this script again"
+}
+
+# Prints every signature blkid or wipefs finds on the device (filesystems, RAID/LVM members, partition tables).
+signatures() {
+  local dev=$1 out rc=0
+  out=$(blkid -p -o export "$dev" 2>&1) || rc=$?
+  case $rc in
+    0) printf 'blkid: %s\n' "$(tr '\n' ' ' <<<"$out")" ;;
+    2) ;; # nothing found
+    *) printf 'blkid: probe failed (exit %s): %s\n' "$rc" "$out" ;;
+  esac
+  wipefs -n --noheadings -O DEVICE,OFFSET,TYPE "$dev" 2>&1 | sed 's/^/wipefs: /' || printf 'wipefs: failed\n'
+}
+
+prepare_filesystem() {
+  step filesystem "checking what $DEVICE holds"
+  local type label sigs
+  type=$(blkid -p -o value -s TYPE "$DEVICE" 2>/dev/null || true)
+  if [ "$type" = btrfs ]; then
+    label=$(blkid -p -o value -s LABEL "$DEVICE" 2>/dev/null || true)
+    if [ "$label" != "$FS_LABEL" ]; then
+      log "WARNING: the volume is btrfs labelled '${label}', not '$FS_LABEL'; using it as it is (never reformatted)"
+    else
+      log "btrfs '$FS_LABEL' already: keeping it (never reformatted)"
+    fi
+  else
+    sigs=$(signatures "$DEVICE")
+    if [ -n "$sigs" ]; then
+      printf '%s\n' "$sigs" | while read -r line; do log "  found $line"; done
+      die "REFUSING to format $DEVICE (volume $BTRBK_VOLUME_ID): it is not blank and not btrfs" \
+        "the volume carries the signatures listed above (a filesystem, a partition table or another format); it may hold someone's data" \
+        "attach a new, empty volume, or, if this data may really be destroyed, wipe it yourself (wipefs -a $DEVICE) and run this script again" 3
+    fi
+    if ! cmp -s -n 1048576 "$DEVICE" /dev/zero; then
+      die "REFUSING to format $DEVICE (volume $BTRBK_VOLUME_ID): no known signature, but its first MiB is not zero" \
+        "it holds data in a format blkid does not know" \
+        "attach a new, empty volume, or wipe this one yourself if its data may be destroyed" 3
+    fi
+    findmnt -rn -S "$DEVICE" >/dev/null && die "$DEVICE is blank but mounted somewhere" "" "unmount it and run this script again"
+    log "the volume is blank (no signature, first MiB zero): creating btrfs labelled $FS_LABEL"
+    mkfs.btrfs -q -L "$FS_LABEL" "$DEVICE"
+    changed "formatted $DEVICE btrfs ($FS_LABEL)"
+    if command -v udevadm >/dev/null; then udevadm settle --timeout=30 || true; fi
+  fi
+  UUID=$(blkid -p -o value -s UUID "$DEVICE")
+  [ -n "$UUID" ] || die "cannot read the filesystem UUID of $DEVICE" "blkid -p found no UUID" "check: blkid -p $DEVICE"
+  log "filesystem UUID $UUID"
+}
+
+mount_volume() {
+  step mount "fstab entry and mount at $MOUNT_POINT"
+  local line="UUID=$UUID $MOUNT_POINT btrfs $MOUNT_OPTIONS 0 0"
+  local comment="# btrbk-backup-host: data volume $BTRBK_VOLUME_ID (written by the boot script)"
+  # every line for the mount point (or a previous comment of ours) goes; ours is appended: exactly one line
+  if [ "$(awk -v mp="$MOUNT_POINT" '!/^[[:space:]]*#/ && $2 == mp' /etc/fstab | tr -d '\n')" != "$line" ] ||
+    [ "$(grep -c '^# btrbk-backup-host:' /etc/fstab || true)" != 1 ]; then
+    {
+      awk -v mp="$MOUNT_POINT" '!(!/^[[:space:]]*#/ && $2 == mp) && !/^# btrbk-backup-host:/' /etc/fstab
+      printf '%s\n%s\n' "$comment" "$line"
+    } >/etc/fstab.btrbk-new
+    chmod 0644 /etc/fstab.btrbk-new
+    mv -f /etc/fstab.btrbk-new /etc/fstab
+    changed "fstab: $line"
+  fi
+  install -d -m 0755 -o root -g root "$MOUNT_POINT"
+  local src
+  src=$(findmnt -rn -o UUID --mountpoint "$MOUNT_POINT" 2>/dev/null || true)
+  if [ -z "$src" ]; then
+    [ -d /run/systemd/system ] && systemctl daemon-reload
+    mount "$MOUNT_POINT"
+    changed "mounted $MOUNT_POINT"
+  elif [ "$src" != "$UUID" ]; then
+    die "$MOUNT_POINT is already mounted from another filesystem (UUID $src)" "" "unmount it (umount $MOUNT_POINT) and run this script again"
+  else
+    log "$MOUNT_POINT is mounted"
+  fi
+  [ "$(stat -c '%a' "$MOUNT_POINT")" = 755 ] || { chmod 0755 "$MOUNT_POINT"; changed "mode 0755 on $MOUNT_POINT"; }
+  [ "$(stat -c '%U' "$MOUNT_POINT")" = root ] || { chown root:root "$MOUNT_POINT"; changed "owner root on $MOUNT_POINT"; }
+}
+
+create_user() {
+  step user "user $BTRBK_USER and its key behind the gate"
+  if ! getent passwd "$BTRBK_USER" >/dev/null; then
+    useradd --system --user-group --create-home --home-dir "$BTRBK_HOME" --shell /bin/bash \
+      --comment "btrbk backups (SSH gate only)" "$BTRBK_USER"
+    # '*': no password can ever match, but the account is not "locked" (sshd refuses locked accounts without PAM)
+    usermod -p '*' "$BTRBK_USER"
+    changed "created user $BTRBK_USER"
+  fi
+  local home
+  home=$(getent passwd "$BTRBK_USER" | cut -d: -f6)
+  install -d -m 0750 -o "$BTRBK_USER" -g "$BTRBK_USER" "$home"
+  install -d -m 0700 -o "$BTRBK_USER" -g "$BTRBK_USER" "$home/.ssh"
+  [ "$(put_file "$home/.ssh/authorized_keys" "$BTRBK_USER:$BTRBK_USER" 0600 \
+    <<<"restrict,command=\"$GATE_PATH\" $BTRBK_SSH_PUBLIC_KEY")" != changed ] ||
+    changed "authorized_keys of $BTRBK_USER"
+  if [ ! -d "$BACKUP_ROOT" ]; then
+    install -d -m 0750 -o "$BTRBK_USER" -g "$BTRBK_USER" "$BACKUP_ROOT"
+    changed "created $BACKUP_ROOT"
+  elif [ "$(stat -c '%U:%G %a' "$BACKUP_ROOT")" != "$BTRBK_USER:$BTRBK_USER 750" ]; then
+    chown "$BTRBK_USER:$BTRBK_USER" "$BACKUP_ROOT"
+    chmod 0750 "$BACKUP_ROOT"
+    changed "owner/mode of $BACKUP_ROOT"
+  fi
+}
+
+install_gate() {
+  step gate "SSH gate $GATE_PATH and sudoers $SUDOERS_PATH"
+  [ "$(gate_script | put_file "$GATE_PATH" root:root 0755)" != changed ] || changed "installed $GATE_PATH"
+  local tmp previous=""
+  tmp=$(mktemp /tmp/btrbk-sudoers.XXXXXX)
+  sudoers_fragment >"$tmp"
+  visudo -cqf "$tmp" >/dev/null || die "the embedded sudoers fragment does not parse (visudo -cf)" "a bug in user-data/sudoers-btrbk" "fix it and re-deploy"
+  if [ -f "$SUDOERS_PATH" ] && cmp -s "$tmp" "$SUDOERS_PATH" && [ "$(stat -c '%U:%G %a' "$SUDOERS_PATH")" = "root:root 440" ]; then
+    rm -f "$tmp"
+    log "sudoers unchanged"
+  else
+    if [ -f "$SUDOERS_PATH" ]; then
+      previous=$(mktemp /tmp/btrbk-sudoers-prev.XXXXXX)
+      cp -p "$SUDOERS_PATH" "$previous"
+    fi
+    install -m 0440 -o root -g root "$tmp" "$SUDOERS_PATH"
+    rm -f "$tmp"
+    if ! visudo -cq >/dev/null; then
+      if [ -n "$previous" ]; then mv -f "$previous" "$SUDOERS_PATH"; else rm -f "$SUDOERS_PATH"; fi
+      die "sudo's whole configuration does not parse with $SUDOERS_PATH in it (visudo -c); the previous state is restored" "" "run visudo -c to see the error"
+    fi
+    [ -z "$previous" ] || rm -f "$previous"
+    changed "installed $SUDOERS_PATH"
+  fi
+}
+
+sshd_dropin_text() {
+  cat <<EOF
+# Written by the btrbk-backup-host boot script. Public keys only; the btrbk user gets the SSH gate and nothing else.
+PasswordAuthentication no
+KbdInteractiveAuthentication no
+PermitRootLogin no
+PubkeyAuthentication yes
+
+Match User $BTRBK_USER
+    AuthenticationMethods publickey
+    ForceCommand $GATE_PATH
+    AllowTcpForwarding no
+    AllowStreamLocalForwarding no
+    X11Forwarding no
+    AllowAgentForwarding no
+    PermitTTY no
+    PermitTunnel no
+    PermitUserRC no
+EOF
+}
+
+configure_sshd() {
+  step sshd "sshd: public keys only ($SSHD_DROPIN)"
+  grep -Eqi '^[[:space:]]*Include[[:space:]]+/etc/ssh/sshd_config\.d/\*\.conf' /etc/ssh/sshd_config ||
+    die "/etc/ssh/sshd_config does not include /etc/ssh/sshd_config.d/*.conf" "the image's sshd_config is not the distribution's" "add 'Include /etc/ssh/sshd_config.d/*.conf' at its top and run this script again"
+  install -d -m 0755 /etc/ssh/sshd_config.d /run/sshd
+  local backup="" result
+  [ ! -f "$SSHD_DROPIN" ] || { backup=$(mktemp /tmp/btrbk-sshd.XXXXXX); cp -p "$SSHD_DROPIN" "$backup"; }
+  result=$(sshd_dropin_text | put_file "$SSHD_DROPIN" root:root 0644)
+  if ! sshd -t; then
+    if [ -n "$backup" ]; then mv -f "$backup" "$SSHD_DROPIN"; else rm -f "$SSHD_DROPIN"; fi
+    die "sshd rejects its configuration with $SSHD_DROPIN (sshd -t); the previous state is restored" "" "run sshd -t to see why"
+  fi
+  [ -z "$backup" ] || rm -f "$backup"
+  # what sshd will really do, whatever other drop-ins say (the first value of a keyword wins)
+  local eff
+  eff=$(sshd -T -C "user=$BTRBK_USER,host=check,addr=127.0.0.1" 2>&1)
+  local want
+  for want in "passwordauthentication no" "kbdinteractiveauthentication no" "permitrootlogin no" \
+    "permittty no" "allowtcpforwarding no" "allowagentforwarding no" "x11forwarding no" "forcecommand $GATE_PATH"; do
+    grep -qix "$want" <<<"$eff" || die "sshd's effective configuration for $BTRBK_USER lacks '$want'" \
+      "another file in /etc/ssh/sshd_config.d sets it first" "check: sshd -T -C user=$BTRBK_USER,host=x,addr=127.0.0.1"
+  done
+  if [ "$result" = changed ]; then
+    changed "sshd drop-in $SSHD_DROPIN"
+    reload_sshd
+  fi
+}
+
+reload_sshd() {
+  if [ -d /run/systemd/system ]; then
+    # Ubuntu 24.04 starts ssh.service on demand (ssh.socket): try-reload-or-restart is a no-op when it is not running
+    local unit=ssh.service
+    systemctl cat ssh.service >/dev/null 2>&1 || unit=sshd.service
+    systemctl try-reload-or-restart "$unit"
+    log "reloaded $unit"
+  elif [ -s /run/sshd.pid ] && kill -0 "$(cat /run/sshd.pid)" 2>/dev/null; then
+    kill -HUP "$(cat /run/sshd.pid)"
+    log "sent SIGHUP to sshd (no systemd)"
+  else
+    log "sshd is not running; the settings apply when it starts"
+  fi
+}
+
+restrict_default_user() {
+  step keys "the backup key opens no other door"
+  local home ak want=""
+  if getent passwd "$DEFAULT_USER" >/dev/null; then
+    home=$(getent passwd "$DEFAULT_USER" | cut -d: -f6)
+    ak=$home/.ssh/authorized_keys
+    [ -z "${BTRBK_ADMIN_SSH_PUBLIC_KEY:-}" ] || want=$BTRBK_ADMIN_SSH_PUBLIC_KEY
+    install -d -m 0700 -o "$DEFAULT_USER" -g "$(id -gn "$DEFAULT_USER")" "$home/.ssh"
+    if [ -n "$want" ]; then
+      [ "$(put_file "$ak" "$DEFAULT_USER:$(id -gn "$DEFAULT_USER")" 0600 <<<"$want")" != changed ] || changed "$DEFAULT_USER keeps only the admin key"
+    else
+      [ "$(put_file "$ak" "$DEFAULT_USER:$(id -gn "$DEFAULT_USER")" 0600 </dev/null)" != changed ] || changed "removed every key of $DEFAULT_USER (no admin key set)"
+    fi
+  else
+    log "no user $DEFAULT_USER on this image: nothing to remove"
+  fi
+  # cloud-init also puts the key pair in root's authorized_keys (behind a "log in as ubuntu" command): drop the backup key
+  ak=/root/.ssh/authorized_keys
+  local blob
+  blob=$(key_blob "$BTRBK_SSH_PUBLIC_KEY")
+  if [ -f "$ak" ] && grep -qF -- "$blob" "$ak"; then
+    [ "$(grep -vF -- "$blob" "$ak" | put_file "$ak" root:root 0600)" != changed ] || changed "removed the backup key from root's authorized_keys"
+  fi
+}
+
+# ---------------------------------------------------------------------------------------------------- embedded files
+# The renderer replaces each of these lines with a function that prints the file from user-data/.
+# @embed btrbk-ssh-gate.sh gate_script
+# @embed sudoers-btrbk sudoers_fragment
+
+# ---------------------------------------------------------------------------------------------------- main
+exec 9>/run/btrbk-backup-host.lock
+flock -w 600 9 || die "another run of this script holds /run/btrbk-backup-host.lock" "" "wait for it to finish"
+log "btrbk-backup-host boot script version $SCRIPT_VERSION starting (pid $$)"
+DEVICE=""
+UUID=""
+check_settings
+install_packages
+wait_for_volume
+prepare_filesystem
+mount_volume
+create_user
+install_gate
+configure_sshd
+restrict_default_user

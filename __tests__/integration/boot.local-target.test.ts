@@ -1,0 +1,408 @@
+// The boot script, run for real by the local target (root, btrfs, a systemd-nspawn container, a loop-device
+// volume, real sshd). globalSetup has brought the shared target up; tests that stop it bring it back up healthy.
+import { spawnSync } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import {
+  BOOT_LOG_IN_CONTAINER,
+  BOOT_SCRIPT_IN_CONTAINER,
+  READY_MARKER,
+  down,
+  execInTarget,
+  localTargetPaths,
+  newVolumeId,
+  parseMarker,
+  rerunBootScript,
+  status,
+  up,
+} from '../../scripts/lib/local-target.mjs';
+import { jest } from '@jest/globals';
+import { readConnection } from '../../scripts/lib/connection.mjs';
+import { renderBootScript } from '../../user-data/render.mjs';
+
+jest.setTimeout(300_000);
+
+const paths = localTargetPaths();
+const conn = () => readConnection(paths.envFile);
+
+function inTarget(...argv: string[]): string {
+  const r = execInTarget(argv);
+  if (r.status !== 0) throw new Error(`${argv.join(' ')} failed (${r.status}): ${r.stderr}`);
+  return r.stdout;
+}
+
+function ssh(user: string, command: string, extra: string[] = []) {
+  const c = conn();
+  return spawnSync('ssh', [
+    '-p', c.BTRBK_AWS_SSH_PORT, '-i', c.BTRBK_AWS_SSH_KEY, '-o', 'IdentitiesOnly=yes', '-o', `UserKnownHostsFile=${c.BTRBK_AWS_KNOWN_HOSTS}`,
+    '-o', 'StrictHostKeyChecking=yes', '-o', 'BatchMode=yes', '-o', 'ConnectTimeout=10', '-F', '/dev/null', ...extra,
+    `${user}@${c.BTRBK_AWS_HOST}`, command,
+  ], { encoding: 'utf8', timeout: 30_000 });
+}
+
+const sha256File = (file: string) => createHash('sha256').update(fs.readFileSync(file)).digest('hex');
+const CONFIG_FILES = ['/etc/fstab', '/home/btrbk/.ssh/authorized_keys', '/etc/sudoers.d/btrbk', '/etc/ssh/sshd_config.d/00-btrbk-backup-host.conf', '/usr/local/sbin/btrbk-ssh-gate', '/etc/passwd', '/etc/group'];
+const fileStates = () => inTarget('stat', '-c', '%n %U:%G %a %s', ...CONFIG_FILES) + inTarget('sha256sum', ...CONFIG_FILES);
+
+describe('after up (local target, root)', () => {
+  test('the target is running and healthy, with the connection file written', async () => {
+    const s = await status();
+    expect(s).toMatchObject({ running: true, healthy: true, mounted: true });
+    expect(s.boot.ready?.version).toMatch(/^\d+$/);
+    expect(s.boot.failed).toBeNull();
+    const c = conn();
+    expect(c).toMatchObject({ BTRBK_AWS_HOST: '127.0.0.1', BTRBK_AWS_USER: 'btrbk', BTRBK_AWS_PATH: '/backup_volume/backups', BTRBK_AWS_INSTANCE_ID: 'local-target', BTRBK_AWS_REGION: 'local' });
+    expect(c.BTRBK_AWS_TARGET).toBe(`ssh://127.0.0.1:${c.BTRBK_AWS_SSH_PORT}/backup_volume/backups/`);
+    expect(c.BTRBK_AWS_VOLUME_ID).toMatch(/^vol-0[0-9a-f]{16}$/);
+    expect(fs.readFileSync(c.BTRBK_AWS_KNOWN_HOSTS, 'utf8')).toMatch(new RegExp(`^\\[127\\.0\\.0\\.1\\]:${c.BTRBK_AWS_SSH_PORT} ssh-ed25519 AAAA\\S+\\n$`));
+  });
+
+  test('the volume is btrfs labelled btrbk-backup, found by its EBS by-id name and mounted at /backup_volume', () => {
+    const byId = `/dev/disk/by-id/nvme-Amazon_Elastic_Block_Store_${conn().BTRBK_AWS_VOLUME_ID.replace('-', '')}`;
+    expect(inTarget('blkid', '-p', '-o', 'export', byId)).toMatch(/^TYPE=btrfs$/m);
+    expect(inTarget('blkid', '-p', '-o', 'value', '-s', 'LABEL', byId).trim()).toBe('btrbk-backup');
+    const [fstype, options] = inTarget('findmnt', '-n', '-o', 'FSTYPE,OPTIONS', '/backup_volume').trim().split(/\s+/);
+    expect(fstype).toBe('btrfs');
+    expect(options.split(',')).toEqual(expect.arrayContaining(['noatime', 'compress=zstd:1']));
+    expect(inTarget('stat', '-c', '%U:%G %a', '/backup_volume', '/backup_volume/backups')).toBe('root:root 755\nbtrbk:btrbk 750\n');
+  });
+
+  test('fstab has exactly one line for /backup_volume, by UUID, with nofail', () => {
+    const fstab = inTarget('cat', '/etc/fstab');
+    const lines = fstab.split('\n').filter((l) => !l.trim().startsWith('#') && l.split(/\s+/)[1] === '/backup_volume');
+    expect(lines).toHaveLength(1);
+    const uuid = inTarget('findmnt', '-n', '-o', 'UUID', '/backup_volume').trim();
+    expect(lines[0]).toBe(`UUID=${uuid} /backup_volume btrfs defaults,noatime,compress=zstd:1,nofail,x-systemd.device-timeout=60s 0 0`);
+  });
+
+  test('the btrbk user holds one key, behind restrict and the forced command', () => {
+    const [, , uid, , , home, shell] = inTarget('getent', 'passwd', 'btrbk').trim().split(':');
+    expect(Number(uid)).toBeLessThan(1000);
+    expect([home, shell]).toEqual(['/home/btrbk', '/bin/bash']);
+    expect(inTarget('getent', 'shadow', 'btrbk').split(':')[1]).toBe('*');
+    const keys = inTarget('cat', '/home/btrbk/.ssh/authorized_keys');
+    const pub = fs.readFileSync(`${conn().BTRBK_AWS_SSH_KEY}.pub`, 'utf8').trim();
+    expect(keys).toBe(`restrict,command="/usr/local/sbin/btrbk-ssh-gate" ${pub}\n`);
+    expect(inTarget('stat', '-c', '%n %U %a', '/home/btrbk/.ssh', '/home/btrbk/.ssh/authorized_keys')).toBe(
+      '/home/btrbk/.ssh btrbk 700\n/home/btrbk/.ssh/authorized_keys btrbk 600\n');
+    expect(inTarget('stat', '-c', '%U:%G %a', '/usr/local/sbin/btrbk-ssh-gate')).toBe('root:root 755\n');
+  });
+
+  test('sudoers: the fragment is root 0440 and sudo accepts the whole configuration (visudo -c)', () => {
+    expect(inTarget('stat', '-c', '%U:%G %a', '/etc/sudoers.d/btrbk')).toBe('root:root 440\n');
+    expect(execInTarget(['visudo', '-c']).status).toBe(0);
+    expect(inTarget('cat', '/etc/sudoers.d/btrbk')).toBe(fs.readFileSync(path.join('user-data', 'sudoers-btrbk'), 'utf8'));
+  });
+
+  test("sshd's effective settings: public keys only, no root, the gate forced, no forwarding or tty for btrbk", () => {
+    const all = inTarget('sshd', '-T', '-C', 'user=someone,host=x,addr=127.0.0.1');
+    expect(all).toMatch(/^passwordauthentication no$/m);
+    expect(all).toMatch(/^kbdinteractiveauthentication no$/m);
+    expect(all).toMatch(/^permitrootlogin no$/m);
+    const btrbk = inTarget('sshd', '-T', '-C', 'user=btrbk,host=x,addr=127.0.0.1');
+    for (const line of ['forcecommand /usr/local/sbin/btrbk-ssh-gate', 'permittty no', 'allowtcpforwarding no', 'allowagentforwarding no',
+      'x11forwarding no', 'permittunnel no', 'allowstreamlocalforwarding no', 'authenticationmethods publickey']) {
+      expect(btrbk.split('\n')).toContain(line);
+    }
+  });
+
+  test('over real SSH: password logins and root are refused, the backup key reaches only the gate', () => {
+    const password = ssh('btrbk', 'true', ['-o', 'PreferredAuthentications=password,keyboard-interactive', '-o', 'PubkeyAuthentication=no']);
+    expect(password.status).toBe(255);
+    expect(password.stderr).toMatch(/Permission denied \(publickey\)/);
+    const root = ssh('root', 'true');
+    expect(root.status).toBe(255);
+    expect(root.stderr).toMatch(/Permission denied \(publickey\)/);
+    const shell = ssh('btrbk', 'id');
+    expect(shell.status).toBe(255);
+    expect(shell.stdout).toBe('');
+    expect(shell.stderr).toMatch(/rejected/);
+    const pty = ssh('btrbk', 'sudo -n btrfs subvolume list /backup_volume/backups', ['-tt']);
+    expect(pty.stderr).toMatch(/PTY allocation request failed/);
+    const list = ssh('btrbk', "sudo -n btrfs subvolume list '/backup_volume/backups'");
+    expect(list.stderr).toBe('');
+    expect(list.status).toBe(0);
+  });
+
+  test('the boot log is 0644, ends with the success line, and the ready marker names the version', () => {
+    expect(inTarget('stat', '-c', '%a', BOOT_LOG_IN_CONTAINER)).toBe('644\n');
+    const lastLine = inTarget('tail', '-n', '1', BOOT_LOG_IN_CONTAINER);
+    expect(lastLine).toMatch(/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ btrbk-backup-host\[finished\]: btrbk-backup-host: SUCCESS \(version \d+\)/);
+    const ready = parseMarker(inTarget('cat', READY_MARKER));
+    expect(ready.volume_id).toBe(conn().BTRBK_AWS_VOLUME_ID);
+    expect(Date.parse(ready.completed)).toBeGreaterThan(0);
+    expect(execInTarget(['test', '-e', '/var/lib/btrbk-backup-host/failed']).status).toBe(1);
+  });
+});
+
+describe('the boot script run again (local target, root)', () => {
+  test('changes nothing, duplicates nothing, and says so', async () => {
+    const before = fileStates();
+    const r = await rerunBootScript();
+    expect(r.status).toBe(0);
+    expect(r.output).toMatch(/btrbk-backup-host: SUCCESS \(version \d+\) in \d+ s; nothing changed$/m);
+    expect(r.output).not.toMatch(/changed:/);
+    expect(fileStates()).toBe(before);
+    expect(inTarget('grep', '-c', ' /backup_volume ', '/etc/fstab').trim()).toBe('1');
+    expect(inTarget('grep', '-c', '^btrbk:', '/etc/passwd').trim()).toBe('1');
+    expect(inTarget('grep', '-c', '^', '/home/btrbk/.ssh/authorized_keys').trim()).toBe('1');
+    expect((await status()).healthy).toBe(true);
+  });
+});
+
+/**
+ * Runs the boot script, rendered for another volume id, inside the running target but in a private mount
+ * namespace: the volume's by-id node, the state dir and /var/log are private tmpfs there, so a refusal cannot
+ * disturb the shared target. The device is a real loop device on a real image.
+ */
+function runOnForeignVolume(image: string, settings: { volumeId?: string; backupSshPublicKey?: string; adminSshPublicKey?: string; noDevice?: boolean } = {}) {
+  const loop = spawnSync('losetup', ['--find', '--show', image], { encoding: 'utf8' });
+  expect(loop.status).toBe(0);
+  const dev = loop.stdout.trim();
+  try {
+    const rdev = fs.statSync(dev).rdev;
+    const major = (rdev >> 8) & 0xfff;
+    const minor = (rdev & 0xff) | ((rdev >> 12) & 0xfff00);
+    const volumeId = settings.volumeId ?? newVolumeId();
+    const script = renderBootScript({
+      volumeId,
+      backupSshPublicKey: settings.backupSshPublicKey ?? fs.readFileSync(`${conn().BTRBK_AWS_SSH_KEY}.pub`, 'utf8').trim(),
+      adminSshPublicKey: settings.adminSshPublicKey,
+    });
+    const node = `/dev/disk/by-id/nvme-Amazon_Elastic_Block_Store_${volumeId.replace('-', '')}`;
+    const wrapper = [
+      'set -e',
+      'mount -t tmpfs tmpfs /dev/disk/by-id',
+      'mount -t tmpfs tmpfs /var/lib/btrbk-backup-host',
+      'mount -t tmpfs tmpfs /var/log',
+      /^vol-[0-9a-f]+$/.test(volumeId) && !settings.noDevice ? `mknod ${node} b ${major} ${minor}` : ':',
+      'cat > /var/lib/btrbk-backup-host/script',
+      'set +e',
+      'BTRBK_VOLUME_WAIT_SECONDS=4 bash /var/lib/btrbk-backup-host/script; rc=$?',
+      'echo "@@failed-marker"; cat /var/lib/btrbk-backup-host/failed 2>/dev/null; ls /var/lib/btrbk-backup-host',
+      'exit $rc',
+    ].join('\n');
+    return execInTarget(['unshare', '--mount', '--propagation', 'private', 'bash', '-c', `${wrapper}`], { input: script, timeout: 120_000 });
+  } finally {
+    spawnSync('losetup', ['-d', dev]);
+  }
+}
+
+describe('volumes the boot script must not format (local target, root)', () => {
+  let dir: string;
+  beforeAll(() => { dir = fs.mkdtempSync(path.join(os.tmpdir(), 'btrbk-foreign-')); });
+  afterAll(() => fs.rmSync(dir, { recursive: true, force: true }));
+
+  const image = (name: string) => {
+    const file = path.join(dir, name);
+    fs.writeFileSync(file, '');
+    fs.truncateSync(file, 300 * 2 ** 20);
+    return file;
+  };
+  const expectRefused = (r: { status: number | null; stdout: string }, what: RegExp) => {
+    expect(r.status).toBe(3);
+    expect(r.stdout).toMatch(/ERROR: REFUSING to format/);
+    expect(r.stdout).toMatch(what);
+    expect(r.stdout).toMatch(/btrbk-backup-host: FAILED at step 'filesystem'/);
+    expect(r.stdout.split('@@failed-marker')[1]).toMatch(/^step=filesystem$/m);
+    expect(r.stdout.split('@@failed-marker')[1]).not.toMatch(/^ready$/m);
+  };
+
+  test('an ext4 volume is refused and left byte-for-byte intact', () => {
+    const file = image('ext4.img');
+    expect(spawnSync('mkfs.ext4', ['-q', '-F', '-L', 'somebodys-data', file]).status).toBe(0);
+    const sum = sha256File(file);
+    expectRefused(runOnForeignVolume(file), /TYPE=ext4/);
+    expect(sha256File(file)).toBe(sum);
+  });
+
+  test('a volume with only a partition table (no filesystem) is refused', () => {
+    const file = image('mbr.img');
+    // a DOS partition table with one Linux partition (2048 + 200 MiB), no filesystem anywhere
+    const mbr = Buffer.alloc(512);
+    mbr[446 + 4] = 0x83;
+    mbr.writeUInt32LE(2048, 446 + 8);
+    mbr.writeUInt32LE(200 * 2048, 446 + 12);
+    mbr[510] = 0x55;
+    mbr[511] = 0xaa;
+    const fd = fs.openSync(file, 'r+');
+    fs.writeSync(fd, mbr, 0, 512, 0);
+    fs.closeSync(fd);
+    const sum = sha256File(file);
+    expectRefused(runOnForeignVolume(file), /PTTYPE=dos/);
+    expect(sha256File(file)).toBe(sum);
+  });
+
+  test('a volume with data in no known format (first MiB not zero) is refused', () => {
+    const file = image('data.img');
+    const fd = fs.openSync(file, 'r+');
+    fs.writeSync(fd, Buffer.from('precious bytes that are not a filesystem'), 0, undefined, 4096);
+    fs.closeSync(fd);
+    const sum = sha256File(file);
+    expectRefused(runOnForeignVolume(file), /first MiB is not zero/);
+    expect(sha256File(file)).toBe(sum);
+  });
+
+  test('bad settings stop the script at the settings step, before anything is touched', () => {
+    const file = image('blank.img');
+    for (const settings of [{ volumeId: 'vol-XYZ' }, { backupSshPublicKey: 'ssh-rsa AAAAB3NzaC1yc2E= x' }, { adminSshPublicKey: 'ssh-ed25519 short' },
+      { backupSshPublicKey: `${fs.readFileSync(`${conn().BTRBK_AWS_SSH_KEY}.pub`, 'utf8').trim()}\nssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIO8m0Xh7y2mVJ3p0c8t8tq7s2l4z3T0j3a1cQ9bV0hX4 injected` }]) {
+      const r = runOnForeignVolume(file, settings);
+      expect(r.status).toBe(1);
+      expect(r.stdout).toMatch(/btrbk-backup-host: FAILED at step 'settings'/);
+    }
+    expect(fs.statSync(file).blocks).toBe(0); // still sparse and empty: nothing was written
+  });
+
+  test('a missing volume times out with an error naming the id and what to check', () => {
+    const file = image('other.img');
+    const r = runOnForeignVolume(file, { volumeId: 'vol-0123456789abcdef0', noDevice: true });
+    expect(r.status).toBe(1);
+    expect(r.stdout).toMatch(/ERROR: volume vol-0123456789abcdef0 did not appear within 4 s/);
+    expect(r.stdout).toMatch(/aws ec2 describe-volumes --volume-ids vol-0123456789abcdef0/);
+    expect(r.stdout).toMatch(/FAILED at step 'volume'/);
+  });
+
+  test('the shared target is untouched by these refusals', async () => {
+    const s = await status();
+    expect(s.healthy).toBe(true);
+    expect(inTarget('tail', '-n', '1', BOOT_LOG_IN_CONTAINER)).toMatch(/SUCCESS/);
+  });
+});
+
+describe('an instance replacement: down, then up (local target, root)', () => {
+  test('down leaves nothing mounted or attached; the data on the volume survives up (no reformat)', async () => {
+    const marker = `kept across down/up ${Date.now()}`;
+    inTarget('sh', '-c', `printf '%s' '${marker}' > /backup_volume/.local-target-test-marker`);
+    const uuid = inTarget('findmnt', '-n', '-o', 'UUID', '/backup_volume').trim();
+    const oldHostKey = fs.readFileSync(conn().BTRBK_AWS_KNOWN_HOSTS, 'utf8');
+
+    const d = await down();
+    expect(d).toMatchObject({ wasRunning: true, purged: false, volumeKept: true });
+    const s = await status();
+    expect(s).toMatchObject({ running: false, loopDevices: [], instanceMounted: false });
+    expect(fs.readFileSync('/proc/self/mountinfo', 'utf8')).not.toContain(paths.stateDir);
+
+    const u = await up();
+    expect(u).toMatchObject({ alreadyUp: false, healthy: true });
+    expect(inTarget('cat', '/backup_volume/.local-target-test-marker')).toBe(marker);
+    expect(inTarget('findmnt', '-n', '-o', 'UUID', '/backup_volume').trim()).toBe(uuid);
+    const log = inTarget('cat', BOOT_LOG_IN_CONTAINER);
+    expect(log).toMatch(/btrfs 'btrbk-backup' already: keeping it \(never reformatted\)/);
+    expect(log).not.toMatch(/changed: formatted/);
+    // a new instance has new host keys, and the pinned one follows
+    const newHostKey = fs.readFileSync(conn().BTRBK_AWS_KNOWN_HOSTS, 'utf8');
+    expect(newHostKey).not.toBe(oldHostKey);
+    expect(newHostKey.split(' ').slice(1).join(' ').trim()).toBe(inTarget('cat', '/etc/ssh/ssh_host_ed25519_key.pub').split(' ').slice(0, 2).join(' '));
+    expect(ssh('btrbk', "sudo -n btrfs subvolume list '/backup_volume/backups'").status).toBe(0);
+    inTarget('rm', '-f', '/backup_volume/.local-target-test-marker');
+  });
+
+  test('up on a running, healthy target does nothing', async () => {
+    const before = await status();
+    const again = await up();
+    expect(again.alreadyUp).toBe(true);
+    expect(again.nspawnPid).toBe(before.nspawnPid);
+  });
+});
+
+describe('a failed up (a throwaway local target on an ext4 volume, root)', () => {
+  test('up refuses, prints the boot log tail, leaves nothing mounted or attached and the volume intact', async () => {
+    const stateDir = fs.mkdtempSync(path.join(os.tmpdir(), 'btrbk-failed-up-'));
+    const throwaway = { ...localTargetPaths({ ...process.env, BTRBK_LOCAL_TARGET_STATE: stateDir, BTRBK_LOCAL_TARGET_NAME: 'btrbk-failed-up', BTRBK_LOCAL_TARGET_ENV_FILE: path.join(stateDir, 'conn.env') }) };
+    try {
+      fs.writeFileSync(throwaway.volumeImage, '');
+      fs.truncateSync(throwaway.volumeImage, 300 * 2 ** 20);
+      expect(spawnSync('mkfs.ext4', ['-q', '-F', throwaway.volumeImage]).status).toBe(0);
+      const sum = sha256File(throwaway.volumeImage);
+      const port = 2300 + Math.floor(Math.random() * 500);
+      let error: { what?: string; details?: string } | null = null;
+      await up({ paths: throwaway, port }).catch((err) => { error = err; });
+      expect(error).not.toBeNull();
+      expect(error!.what).toMatch(/the boot script failed in the local target at step 'filesystem'/);
+      expect(error!.details).toMatch(/REFUSING to format/);
+      const s = await status({ paths: throwaway });
+      expect(s).toMatchObject({ running: false, loopDevices: [], instanceMounted: false });
+      expect(fs.readFileSync('/proc/self/mountinfo', 'utf8')).not.toContain(stateDir);
+      expect(sha256File(throwaway.volumeImage)).toBe(sum);
+      expect(fs.existsSync(throwaway.envFile)).toBe(false);
+      expect(fs.readFileSync(throwaway.bootLog, 'utf8')).toMatch(/FAILED at step 'filesystem'/);
+    } finally {
+      await down({ paths: throwaway, purge: true }).catch(() => undefined);
+      fs.rmSync(stateDir, { recursive: true, force: true });
+    }
+  });
+
+  test('the shared target is still up and healthy', async () => {
+    expect((await status()).healthy).toBe(true);
+  });
+});
+
+test('the boot script that ran is the one the stack renders (same renderer, same bytes)', () => {
+  const pub = fs.readFileSync(`${conn().BTRBK_AWS_SSH_KEY}.pub`, 'utf8').trim();
+  const expected = renderBootScript({ volumeId: conn().BTRBK_AWS_VOLUME_ID, backupSshPublicKey: pub });
+  expect(inTarget('cat', BOOT_SCRIPT_IN_CONTAINER)).toBe(expected);
+});
+
+describe('the zx entry point (local target, root)', () => {
+  const cli = (...args: string[]) => spawnSync('node_modules/.bin/zx', ['scripts/local-target.mjs', ...args], { encoding: 'utf8', timeout: 120_000 });
+
+  test('status --json describes the running target', () => {
+    const r = cli('status', '--json');
+    expect(r.status).toBe(0);
+    const s = JSON.parse(r.stdout);
+    expect(s).toMatchObject({ running: true, healthy: true, mounted: true, port: Number(conn().BTRBK_AWS_SSH_PORT), volumeId: conn().BTRBK_AWS_VOLUME_ID });
+  });
+
+  test('up on the running target says so and changes nothing', () => {
+    const before = fs.readFileSync(paths.envFile, 'utf8');
+    const r = cli('up');
+    expect(r.status).toBe(0);
+    expect(r.stdout).toMatch(/already up; nothing to do/);
+    expect(fs.readFileSync(paths.envFile, 'utf8')).toBe(before);
+  });
+
+  test('an unknown command is an operator error, not a stack trace', () => {
+    const r = cli('sideways');
+    expect(r.status).toBe(1);
+    expect(r.stderr).toMatch(/^✗ unknown command sideways\n {2}next: /);
+    expect(r.stderr).not.toMatch(/\n\s+at /);
+  });
+});
+
+describe("the image's default user (local target, root)", () => {
+  // Debian has no `ubuntu` user: make one the way cloud-init does on Ubuntu (the key pair in its and root's
+  // authorized_keys), run the boot script, then remove it again.
+  const ADMIN = 'ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIPq0q7d9Qm3vG0lq1W0mJ3JgYcE3k8m5bF8xqS9kqLwZ admin@laptop';
+  afterAll(async () => {
+    execInTarget(['userdel', '-r', 'ubuntu']);
+    execInTarget(['rm', '-f', '/root/.ssh/authorized_keys']);
+    expect((await rerunBootScript()).output).toMatch(/no user ubuntu on this image: nothing to remove/);
+  });
+
+  test('keeps none of its keys (no admin key), and the backup key leaves root too; with an admin key, only that one', async () => {
+    const pub = fs.readFileSync(`${conn().BTRBK_AWS_SSH_KEY}.pub`, 'utf8').trim();
+    inTarget('useradd', '--create-home', '--shell', '/bin/bash', 'ubuntu');
+    inTarget('install', '-d', '-m', '0700', '-o', 'ubuntu', '-g', 'ubuntu', '/home/ubuntu/.ssh');
+    inTarget('sh', '-c', `printf '%s\\n' '${pub}' > /home/ubuntu/.ssh/authorized_keys && chown ubuntu: /home/ubuntu/.ssh/authorized_keys`);
+    inTarget('install', '-d', '-m', '0700', '/root/.ssh');
+    inTarget('sh', '-c', `printf '%s\\n' 'no-port-forwarding,command="echo Please login as ubuntu;exit 142" ${pub}' > /root/.ssh/authorized_keys`);
+
+    const r = await rerunBootScript();
+    expect(r.status).toBe(0);
+    expect(r.output).toMatch(/changed: removed every key of ubuntu \(no admin key set\)/);
+    expect(r.output).toMatch(/changed: removed the backup key from root's authorized_keys/);
+    expect(inTarget('cat', '/home/ubuntu/.ssh/authorized_keys')).toBe('');
+    expect(inTarget('cat', '/root/.ssh/authorized_keys')).toBe('');
+    expect(ssh('ubuntu', 'true').status).toBe(255);
+
+    const withAdmin = renderBootScript({ volumeId: conn().BTRBK_AWS_VOLUME_ID, backupSshPublicKey: pub, adminSshPublicKey: ADMIN });
+    const a = execInTarget(['bash', '-s'], { input: withAdmin, timeout: 120_000 });
+    expect(a.status).toBe(0);
+    expect(a.stdout).toMatch(/changed: ubuntu keeps only the admin key/);
+    expect(inTarget('cat', '/home/ubuntu/.ssh/authorized_keys')).toBe(`${ADMIN}\n`);
+    expect(inTarget('stat', '-c', '%U %a', '/home/ubuntu/.ssh/authorized_keys')).toBe('ubuntu 600\n');
+  });
+});

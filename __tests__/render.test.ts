@@ -1,0 +1,113 @@
+// The one boot-script renderer (user-data/render.mjs) and the boot script's static shape. Running the script for
+// real is the local target's job (__tests__/integration/boot.local-target.test.ts).
+import { spawnSync } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { gzipSync } from 'node:zlib';
+import { BOOT_SCRIPT, USER_DATA_DIR, escapeTerraformTemplate, renderBootScript } from '../user-data/render.mjs';
+
+const KEY = 'ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIO8m0Xh7y2mVJ3p0c8t8tq7s2l4z3T0j3a1cQ9bV0hX4 laptop';
+const ADMIN = 'ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIPq0q7d9Qm3vG0lq1W0mJ3JgYcE3k8m5bF8xqS9kqLwZ admin';
+const settings = { volumeId: 'vol-0123456789abcdef0', backupSshPublicKey: KEY };
+const source = fs.readFileSync(BOOT_SCRIPT, 'utf8');
+
+/** The text of a shell function `name() { ... }` in the rendered script (the embedded heredoc ends it). */
+function functionText(script: string, name: string): string {
+  const start = script.indexOf(`${name}() {\n`);
+  const terminator = '\n__BTRBK_EMBEDDED_FILE_END__\n}\n';
+  const end = script.indexOf(terminator, start);
+  expect(start).toBeGreaterThanOrEqual(0);
+  expect(end).toBeGreaterThan(start);
+  return script.slice(start, end + terminator.length);
+}
+
+describe('renderBootScript', () => {
+  test('puts the settings where the # @settings line was, single-quoted', () => {
+    const out = renderBootScript({ ...settings, adminSshPublicKey: ADMIN });
+    expect(out).not.toContain('# @settings');
+    expect(out).toContain(`\nBTRBK_VOLUME_ID='vol-0123456789abcdef0'\nBTRBK_SSH_PUBLIC_KEY='${KEY}'\nBTRBK_ADMIN_SSH_PUBLIC_KEY='${ADMIN}'\n`);
+    expect(renderBootScript(settings)).toContain("\nBTRBK_ADMIN_SSH_PUBLIC_KEY=''\n");
+  });
+
+  test('a quote or $(...) in a setting stays data: bash reads back exactly the value given', () => {
+    const evil = "ssh-ed25519 AAAA x'$(touch /tmp/pwned)`id`";
+    const out = renderBootScript({ ...settings, backupSshPublicKey: evil });
+    const line = out.split('\n').find((l) => l.startsWith('BTRBK_SSH_PUBLIC_KEY='))!;
+    const r = spawnSync('bash', ['-c', `${line}\nprintf '%s' "$BTRBK_SSH_PUBLIC_KEY"`], { encoding: 'utf8' });
+    expect(r.stdout).toBe(evil);
+  });
+
+  test.each([
+    ['btrbk-ssh-gate.sh', 'gate_script'],
+    ['sudoers-btrbk', 'sudoers_fragment'],
+  ])('embeds user-data/%s as the function %s that prints it byte for byte', (file, func) => {
+    expect(source.split('\n')).toContain(`# @embed ${file} ${func}`);
+    const out = renderBootScript(settings);
+    const r = spawnSync('bash', ['-c', `${functionText(out, func)}\n${func}`], { encoding: 'utf8' });
+    expect(r.status).toBe(0);
+    expect(r.stdout).toBe(fs.readFileSync(path.join(USER_DATA_DIR, file), 'utf8'));
+  });
+
+  test('the embedded functions are defined before the main steps call them', () => {
+    const out = renderBootScript(settings);
+    const main = out.indexOf('\ncheck_settings\n');
+    expect(main).toBeGreaterThan(out.indexOf('gate_script() {'));
+    expect(main).toBeGreaterThan(out.indexOf('sudoers_fragment() {'));
+  });
+
+  test('the rendered script parses (bash -n) and is shellcheck-clean', () => {
+    const out = renderBootScript({ ...settings, adminSshPublicKey: ADMIN });
+    expect(spawnSync('bash', ['-n'], { input: out, encoding: 'utf8' }).status).toBe(0);
+    const sc = spawnSync('shellcheck', ['-s', 'bash', '-'], { input: out, encoding: 'utf8' });
+    expect(sc.stdout).toBe('');
+    expect(sc.status).toBe(0);
+  });
+
+  test('forTerraform escapes ${ and %{ and changes nothing else; settings go in as given (they may be tokens)', () => {
+    const plain = renderBootScript(settings);
+    const tf = renderBootScript({ ...settings, volumeId: '${aws_ebs_volume.data.id}' }, { forTerraform: true });
+    expect(tf).toContain("BTRBK_VOLUME_ID='${aws_ebs_volume.data.id}'");
+    expect(tf).not.toMatch(/(?<!\$)\$\{(?!aws_ebs_volume)/);
+    const unescaped = tf.replace(/\$\$\{/g, '${').replace(/%%\{/g, '%{').replace('${aws_ebs_volume.data.id}', settings.volumeId);
+    expect(unescaped).toBe(plain);
+    expect(escapeTerraformTemplate('a ${b} %{c} $d')).toBe('a $${b} %%{c} $d');
+  });
+
+  test('gzipped, the rendered script fits in EC2 user data (16384 bytes; the stack sends it with base64gzip)', () => {
+    // Terraform's base64gzip compresses at Go's default level, about zlib's level 6
+    const out = renderBootScript({ ...settings, volumeId: '${aws_ebs_volume.data.id}', adminSshPublicKey: ADMIN }, { forTerraform: true });
+    expect(out.length).toBeGreaterThan(16384); // why it must be gzipped
+    expect(gzipSync(out, { level: 6 }).length).toBeLessThan(16384);
+  });
+});
+
+describe('the boot script source (user-data/bootstrap.sh)', () => {
+  test('keeps exactly one # @settings line and the two embed lines', () => {
+    const lines = source.split('\n');
+    expect(lines.filter((l) => l === '# @settings')).toHaveLength(1);
+    expect(lines.filter((l) => l.startsWith('# @embed '))).toEqual(['# @embed btrbk-ssh-gate.sh gate_script', '# @embed sudoers-btrbk sudoers_fragment']);
+  });
+
+  test('is shellcheck -x clean as it is', () => {
+    const sc = spawnSync('shellcheck', ['-x', BOOT_SCRIPT], { encoding: 'utf8' });
+    expect(sc.stdout).toBe('');
+    expect(sc.status).toBe(0);
+  });
+
+  test('the key pattern accepts exactly one ed25519 public key', () => {
+    const re = /readonly ED25519_KEY_RE='([^']+)'/.exec(source)![1];
+    const check = (key: string) => spawnSync('bash', ['-c', `re='${re}'; [[ $1 =~ $re ]]`, '_', key]).status;
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'render-key-'));
+    expect(spawnSync('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-C', 'me@laptop', '-f', path.join(dir, 'k')]).status).toBe(0);
+    expect(check(fs.readFileSync(path.join(dir, 'k.pub'), 'utf8').trim())).toBe(0);
+    fs.rmSync(dir, { recursive: true, force: true });
+    expect(check(KEY)).toBe(0);
+    expect(check(KEY.split(' ').slice(0, 2).join(' '))).toBe(0);
+    expect(check(`${KEY}\nssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIO8m0Xh7y2mVJ3p0c8t8tq7s2l4z3T0j3a1cQ9bV0hX4`)).not.toBe(0);
+    expect(check(`command="sh" ${KEY}`)).not.toBe(0);
+    expect(check('ssh-rsa AAAAB3NzaC1yc2EAAAADAQABAAABAQC7 x')).not.toBe(0);
+    expect(check('ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIO8m0Xh7y2mVJ3p0c8t8')).not.toBe(0);
+    expect(check('')).not.toBe(0);
+  });
+});

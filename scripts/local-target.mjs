@@ -1,0 +1,48 @@
+#!/usr/bin/env zx
+// The local target: the real boot script in a Debian 12 container on this machine (see docs/LOCAL-TARGET.md).
+//   npx zx scripts/local-target.mjs up [--port 2222] [--volume-size 2G]
+//   npx zx scripts/local-target.mjs down [--purge]
+//   npx zx scripts/local-target.mjs status [--json]
+import { argv, chalk } from 'zx';
+import { runMain, OperatorError } from './lib/errors.mjs';
+import { up, down, status } from './lib/local-target.mjs';
+
+const progress = (line) => console.log(chalk.dim(line));
+
+function describe(s) {
+  const lines = [];
+  lines.push(`${s.running ? chalk.green('● running') : chalk.yellow('○ stopped')}${s.healthy ? chalk.green(' and healthy') : s.running ? chalk.red(' but not healthy') : ''}`);
+  if (s.port) lines.push(`  ssh:     btrbk@127.0.0.1 port ${s.port}${s.running ? (s.sshBanner ? ` (${s.sshBanner})` : chalk.red(' (no answer)')) : ''}`);
+  lines.push(`  volume:  ${s.volumeId ?? '(none yet)'}${s.volumeImage ? ` ${s.volumeImage} (${(s.volumeBytes / 2 ** 30).toFixed(1)} GiB sparse)` : ''}${s.loopDevices.length ? ` on ${s.loopDevices.join(', ')}` : ''}`);
+  if (s.running) lines.push(`  mounted: ${s.mounted ? `/backup_volume (${s.mount.fstype} on ${s.mount.source})` : chalk.red('no')}`);
+  if (s.boot.ready) lines.push(`  boot:    ${chalk.green('ready')} (boot script version ${s.boot.ready.version}, ${s.boot.ready.completed})`);
+  if (s.boot.failed) lines.push(`  boot:    ${chalk.red(`FAILED at step ${s.boot.failed.step}`)} (${s.boot.failed.failed}); log: ${s.bootLog}`);
+  if (s.envFile) lines.push(`  env:     ${s.envFile}`);
+  return lines.join('\n');
+}
+
+await runMain(async () => {
+  const [command = 'status'] = argv._;
+  if (command === 'up') {
+    const result = await up({ port: argv.port, volumeSize: argv['volume-size'], onProgress: progress });
+    if (argv.json) { console.log(JSON.stringify(result, null, 2)); return 0; }
+    console.log(result.alreadyUp ? chalk.green('✓ the local target is already up; nothing to do') : chalk.green(`✓ the local target is up in ${result.timings.totalSeconds.toFixed(1)} s`));
+    console.log(describe(result));
+    console.log(`\nUse it with any script: --env ${result.envFile}  (or BTRBK_ENV_FILE=${result.envFile})`);
+    return 0;
+  }
+  if (command === 'down') {
+    const result = await down({ purge: Boolean(argv.purge), onProgress: progress });
+    if (argv.json) { console.log(JSON.stringify(result, null, 2)); return 0; }
+    console.log(chalk.green(`✓ the local target is down (${result.seconds.toFixed(1)} s); nothing is mounted or attached`));
+    console.log(result.purged ? '  the volume image is deleted (--purge)' : `  the volume is kept: ${result.volumeImage} (down --purge deletes it)`);
+    return 0;
+  }
+  if (command === 'status') {
+    const s = await status();
+    if (argv.json) console.log(JSON.stringify(s, null, 2));
+    else console.log(describe(s));
+    return s.running && !s.healthy ? 1 : 0;
+  }
+  throw new OperatorError(`unknown command ${command}`, { next: 'use: npx zx scripts/local-target.mjs up|down|status [--json]' });
+});
