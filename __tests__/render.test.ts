@@ -111,3 +111,37 @@ describe('the boot script source (user-data/bootstrap.sh)', () => {
     expect(check('')).not.toBe(0);
   });
 });
+
+describe('renderBootScript leaves out the boot script’s own comments', () => {
+  const out = renderBootScript(settings);
+  const gate = fs.readFileSync(path.join(USER_DATA_DIR, 'btrbk-ssh-gate.sh'), 'utf8');
+
+  test('no comment-only line of bootstrap.sh outside heredocs reaches the instance, but shellcheck directives do', () => {
+    const ownComments = source.split('\n').slice(1).filter((l) => /^\s*#/.test(l) && !/^(# @|\s*# shellcheck )/.test(l));
+    expect(ownComments.length).toBeGreaterThan(5);
+    const outsideEmbedded = out.replace(/\n__BTRBK_EMBEDDED_FILE_END__\n/g, '\u0000').split('<<\'__BTRBK_EMBEDDED_FILE_END__\'');
+    const bootOnly = outsideEmbedded.map((part, i) => (i === 0 ? part : part.slice(part.indexOf('\u0000')))).join('');
+    const kept = ownComments.filter((c) => c.trim().length > 3 && bootOnly.split('\n').includes(c));
+    expect(kept.filter((c) => !isInHeredoc(c))).toEqual([]);
+    for (const d of source.split('\n').filter((l) => /^\s*# shellcheck /.test(l))) expect(out).toContain(d);
+  });
+
+  test('heredoc bodies keep their comment lines, the embedded gate keeps all of its text', () => {
+    for (const c of source.split('\n').filter(isInHeredoc)) expect(out).toContain(c);
+    expect(out).toContain(gate);
+  });
+
+  function isInHeredoc(line: string): boolean {
+    let end: string | null = null;
+    for (const l of source.split('\n')) {
+      if (end !== null) {
+        if (l.replace(/^\t+/, '') === end) end = null;
+        else if (l === line) return true;
+        continue;
+      }
+      const m = /(?<!<)<<-?\s*(['"]?)([A-Za-z_][A-Za-z0-9_]*)\1(?![A-Za-z0-9_])/.exec(l);
+      if (m && !l.trimStart().startsWith('#')) end = m[2];
+    }
+    return false;
+  }
+});

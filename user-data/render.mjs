@@ -4,6 +4,8 @@
 // bootstrap.sh is the boot script. Two kinds of marker lines in it are replaced:
 //   `# @settings`           -> KEY='value' assignments for the per-deployment settings
 //   `# @embed FILE FUNC`    -> a shell function FUNC that prints user-data/FILE (a quoted heredoc: no expansion)
+// The boot script's own comment-only lines are left out of the rendered text (EC2 takes at most 16 KB of user data,
+// even gzipped); heredoc bodies and embedded files are kept byte for byte, so the installed gate keeps its comments.
 import fs from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -47,17 +49,32 @@ export function renderBootScript(settings, options = {}) {
   const source = fs.readFileSync(BOOT_SCRIPT, 'utf8');
   const esc = forTerraform ? escapeTerraformTemplate : (s) => s;
   let sawSettings = false;
-  const out = source.split('\n').map((line) => {
+  let heredocEnd = null; // inside a heredoc of bootstrap.sh: its terminator
+  const out = source.split('\n').flatMap((line, index) => {
+    if (heredocEnd !== null) {
+      if (line.replace(/^\t+/, '') === heredocEnd) heredocEnd = null;
+      return [esc(line)];
+    }
+    const heredoc = /(?<!<)<<-?\s*(['"]?)([A-Za-z_][A-Za-z0-9_]*)\1(?![A-Za-z0-9_])/.exec(line);
+    if (heredoc && !line.trimStart().startsWith('#')) {
+      heredocEnd = heredoc[2];
+      return [esc(line)];
+    }
+    // comment-only lines go; the shebang, marker lines and shellcheck directives stay
+    if (index > 0 && /^\s*#/.test(line) && !/^(# @|\s*# shellcheck )/.test(line)) return [];
     if (line === '# @settings') {
       sawSettings = true;
-      return Object.entries(SETTINGS)
-        .map(([key, shellVar]) => `${shellVar}=${shellSingleQuote(settings[key] ?? '')}`)
-        .join('\n');
+      return [
+        Object.entries(SETTINGS)
+          .map(([key, shellVar]) => `${shellVar}=${shellSingleQuote(settings[key] ?? '')}`)
+          .join('\n'),
+      ];
     }
     const m = /^# @embed (\S+) (\S+)$/.exec(line);
-    if (m) return esc(embed(m[1], m[2]));
-    return esc(line);
+    if (m) return [esc(embed(m[1], m[2]))];
+    return [esc(line)];
   });
   if (!sawSettings) throw new Error(`${BOOT_SCRIPT} has no '# @settings' line`);
+  if (heredocEnd !== null) throw new Error(`${BOOT_SCRIPT}: heredoc ${heredocEnd} is never closed`);
   return out.join('\n');
 }
