@@ -21,6 +21,7 @@ export const PACKAGES = Object.freeze({
   },
   test: {
     shellcheck: 'lints user-data/',
+    sudo: 'visudo checks the sudoers fragment the boot script installs',
   },
 });
 

@@ -1,0 +1,176 @@
+// The SSH gate accepts exactly the commands a btrbk 0.32.x client sends to a send/receive target (and for a
+// restore), and turns each into the argv it runs. Dry runs check the argv; sandbox runs check that the stages
+// really run, piped, without a shell, with a clean environment.
+import { spawnSync } from 'node:child_process';
+import crypto from 'node:crypto';
+import fs from 'node:fs';
+import path from 'node:path';
+import { ACCEPTED, DIAGNOSTICS, dryRun, makeSandbox, R, runGate, runInSandbox, SUDO_BTRFS, type Sandbox } from './gate-harness.js';
+
+describe('gate grammar: every btrbk command shape is accepted with the exact argv (dry run)', () => {
+  test.each(ACCEPTED)('%s', (command, stages) => {
+    const r = dryRun(command);
+    expect(r.stderr).toBe('');
+    expect(r.status).toBe(0);
+    expect(r.stages).toEqual(stages);
+  });
+
+  test.each(DIAGNOSTICS)('diagnostic %s runs a fixed argv', (command, argv) => {
+    const r = dryRun(command);
+    expect(r.status).toBe(0);
+    expect(r.stages).toEqual([argv]);
+  });
+
+  test('the gate options move the root, mount and logs, and no client text can', () => {
+    const args = ['--root', '/srv/vol/b', '--mount', '/srv/vol', '--boot-log', '/srv/boot.log'];
+    expect(dryRun(`sudo -n btrfs receive '/srv/vol/b/x/'`, args).stages).toEqual([[...SUDO_BTRFS, 'receive', '/srv/vol/b/x']]);
+    expect(dryRun('btrbk-diag boot-log', args).stages).toEqual([['/usr/bin/sudo', '-n', '/usr/bin/tail', '-n', '200', '/srv/boot.log']]);
+    const outside = dryRun(`sudo -n btrfs receive '${R}/x/'`, args);
+    expect(outside.status).toBe(255);
+    expect(outside.stderr).toMatch(/^rejected: path outside the backup root/m);
+  });
+});
+
+describe('gate configuration errors are refused, not guessed', () => {
+  test.each([
+    [['--root', '/backup_volume/../etc']],
+    [['--root', '/etc', '--mount', '/backup_volume']],
+    [['--root']],
+    [['--frobnicate']],
+    [['--mount', '/']],
+    [['--sudo', 'sudo']],
+  ])('%j', (args) => {
+    const r = runGate(`mkdir -p '${R}/x'`, [...args, '--logger', '/bin/true']);
+    expect(r.status).toBe(255);
+    expect(r.stderr).toMatch(/^rejected: gate misconfigured: /m);
+  });
+});
+
+describe('gate in a sandbox (fake sudo, real pipes, no shell)', () => {
+  let sb: Sandbox;
+  beforeEach(() => {
+    sb = makeSandbox();
+  });
+  afterEach(() => sb.cleanup());
+
+  describe('execution', () => {
+
+    test('decompress | mbuffer | receive: the stream arrives intact through three real stages', () => {
+      fs.mkdirSync(path.join(sb.root, 'laptop'));
+      const data = crypto.randomBytes(300_000);
+      const zst = spawnSync('zstd', ['-c', '-q'], { input: data });
+      expect(zst.status).toBe(0);
+      const r = runInSandbox(sb, `zstd -d -c | mbuffer -v 1 -q -m 1M | sudo -n btrfs receive '${sb.root}/laptop/'`, zst.stdout);
+      expect(r.stderr).toBe('');
+      expect(r.status).toBe(0);
+      expect(fs.readFileSync(path.join(sb.root, 'laptop', 'stream.bin')).equals(data)).toBe(true);
+      expect(sb.sudoCalls()).toEqual([`-n /usr/bin/btrfs receive ${sb.root}/laptop`]);
+      expect(sb.trapped()).toEqual([]);
+      expect(sb.logLines()).toEqual([expect.stringMatching(/^-t btrbk-ssh-gate -p auth\.info -- accepted: client=192\.0\.2\.7 command=/)]);
+    });
+
+    test('send | mbuffer | compress: the client gets the compressed stream', () => {
+      const snap = path.join(sb.root, 'laptop', 'home.1');
+      fs.mkdirSync(snap, { recursive: true });
+      const data = crypto.randomBytes(200_000);
+      fs.writeFileSync(path.join(snap, 'payload.bin'), data);
+      const env = { ...process.env, SSH_ORIGINAL_COMMAND: `sudo -n btrfs send '${snap}' | mbuffer -v 1 -q | zstd -c -3` };
+      const r = spawnSync('/bin/bash', ['-p', path.join(process.cwd(), 'user-data', 'btrbk-ssh-gate.sh'), ...sb.args], { env, encoding: 'buffer' });
+      expect(r.status).toBe(0);
+      const back = spawnSync('zstd', ['-d', '-c', '-q'], { input: r.stdout });
+      expect(back.stdout.equals(data)).toBe(true);
+      expect(sb.sudoCalls()).toEqual([`-n /usr/bin/btrfs send ${snap}`]);
+    });
+
+    test('a failing stage fails the whole pipeline (pipefail), so btrbk sees the error', () => {
+      const r = runInSandbox(sb, `zstd -d -c | sudo -n btrfs receive '${sb.root}/missing/'`, spawnSync('zstd', ['-c', '-q'], { input: 'x' }).stdout);
+      expect(r.status).not.toBe(0);
+      expect(r.status).not.toBe(255);
+    });
+
+    test('commands run with a cleared environment (nothing from the login reaches sudo)', () => {
+      const r = runInSandbox(sb, `sudo -n btrfs subvolume list -a -r '${sb.mount}'`);
+      expect(r.status).toBe(0);
+      expect(r.stdout).toBe(`fake btrfs /usr/bin/btrfs subvolume list -a -r ${sb.mount}\n`);
+      const names = sb.sudoEnv();
+      expect(names).toContain('PATH');
+      for (const leaked of ['SSH_ORIGINAL_COMMAND', 'SSH_CONNECTION', 'BASH_ENV', 'ENV', 'LD_PRELOAD', 'CMD']) expect(names).not.toContain(leaked);
+      expect(sb.trapped()).toEqual([]);
+    });
+
+    test('mkdir -p and readlink run as the calling user, without sudo', () => {
+      const dir = `${sb.root}/laptop/sub`;
+      const mk = runInSandbox(sb, `mkdir -p '${dir}'`);
+      expect(mk.status).toBe(0);
+      expect(fs.statSync(dir).isDirectory()).toBe(true);
+      const rl = runInSandbox(sb, `sudo -n readlink -v -e '${dir}'`);
+      expect(rl.stdout).toBe(`${dir}\n`);
+      const missing = runInSandbox(sb, `readlink -v -e '${sb.root}/nope'`);
+      expect(missing.status).toBe(1);
+      expect(sb.sudoCalls()).toEqual([]);
+    });
+
+    test('cat /proc/self/mountinfo prints the mount table', () => {
+      const r = runInSandbox(sb, 'cat /proc/self/mountinfo');
+      expect(r.status).toBe(0);
+      expect(r.stdout).toMatch(/^\d+ \d+ \d+:\d+ \S+ \/ /m);
+    });
+
+    test.each([
+      ['receive through a symlinked directory', (s: Sandbox) => `sudo -n btrfs receive '${s.root}/link/'`],
+      ['delete a symlink', (s: Sandbox) => `sudo -n btrfs subvolume delete '${s.root}/link'`],
+      ['mkdir below a symlink', (s: Sandbox) => `mkdir -p '${s.root}/link/x'`],
+      ['send through a nested symlink', (s: Sandbox) => `sudo -n btrfs send '${s.root}/host/inner/snap'`],
+      ['readlink of a symlink', (s: Sandbox) => `readlink -v -e '${s.root}/link'`],
+      ['path through a regular file', (s: Sandbox) => `mkdir -p '${s.root}/file/x'`],
+    ])('symlinks and files out of the root are refused: %s', (_what, cmd) => {
+      fs.symlinkSync('/etc', path.join(sb.root, 'link'));
+      fs.mkdirSync(path.join(sb.root, 'host'));
+      fs.symlinkSync(sb.dir, path.join(sb.root, 'host', 'inner'));
+      fs.writeFileSync(path.join(sb.root, 'file'), '');
+      const r = runInSandbox(sb, cmd(sb));
+      expect(r.status).toBe(255);
+      expect(r.stderr).toMatch(/^rejected: path (goes through a symlink|is a symlink|goes through a non-directory)/m);
+      expect(sb.sudoCalls()).toEqual([]);
+      expect(fs.existsSync('/etc/x')).toBe(false);
+    });
+  });
+
+  describe('diagnostics with the backup key', () => {
+    test('boot-log prints the last 200 lines', () => {
+      const log = path.join(sb.dir, 'boot.log');
+      fs.writeFileSync(log, Array.from({ length: 300 }, (_, i) => `line ${i + 1}`).join('\n') + '\n');
+      const r = runInSandbox({ ...sb, args: [...sb.args, '--boot-log', log] }, 'btrbk-diag boot-log');
+      expect(r.status).toBe(0);
+      const lines = r.stdout.trim().split('\n');
+      expect(lines).toHaveLength(200);
+      expect(lines[0]).toBe('line 101');
+      expect(lines[199]).toBe('line 300');
+    });
+
+    test.each([
+      ['btrbk-diag boot-log', '--boot-log', /boot\.log does not exist on the backup host \(the boot script has not started yet/],
+      ['btrbk-diag cloud-init-log', '--cloud-init-log', /cloud-init\.log does not exist on the backup host/],
+    ])('%s with no log file: a clear message and exit 1', (command, option, message) => {
+      const file = path.join(sb.dir, option === '--boot-log' ? 'boot.log' : 'cloud-init.log');
+      const r = runInSandbox({ ...sb, args: [...sb.args, option, file] }, command);
+      expect(r.status).toBe(1);
+      expect(r.stderr).toMatch(message);
+      expect(sb.sudoCalls()).toEqual([]);
+    });
+
+    test('mount: an unmounted volume is reported, a mounted one printed', () => {
+      const none = runInSandbox(sb, 'btrbk-diag mount');
+      expect(none.status).toBe(1);
+      expect(none.stderr).toMatch(/nothing is mounted at .*backup_volume/);
+      const proc = runInSandbox({ ...sb, args: [...sb.args, '--mount', '/proc', '--root', '/proc/backups'] }, 'btrbk-diag mount');
+      expect(proc.status).toBe(0);
+      expect(proc.stdout).toMatch(/^\/proc\s+proc\s+proc\s/);
+    });
+
+    test('help lists the diagnostics', () => {
+      const r = runInSandbox(sb, 'btrbk-diag help');
+      expect(r.stdout.trim().split('\n')).toEqual(DIAGNOSTICS.map(([c]) => c).concat('btrbk-diag version'));
+    });
+  });
+});

@@ -1,0 +1,97 @@
+// user-data/sudoers-btrbk: valid for visudo, and in step with the gate: every sudo command the gate runs for
+// a btrbk command shape is allowed by a rule, and the root-level commands an attacker wants are not. The rules'
+// argument patterns are POSIX EREs that JavaScript reads the same way (groups, ?, *, +, brackets, |).
+// (The integration test asks the real sudo in the local target the same questions.)
+import { spawnSync } from 'node:child_process';
+import fs from 'node:fs';
+import { ACCEPTED, DIAGNOSTICS, dryRun, SUDOERS } from './gate-harness.js';
+
+interface Rule {
+  alias: string;
+  command: string;
+  args: RegExp | string;
+}
+
+/** Reads the Cmnd_Alias entries (continuation lines joined). */
+function readRules(text: string): Rule[] {
+  const lines = text.replace(/\\\n\s*/g, '').split('\n');
+  const rules: Rule[] = [];
+  for (const line of lines) {
+    const m = /^Cmnd_Alias (\w+) = (.*)$/.exec(line);
+    if (!m) continue;
+    for (const entry of m[2].split(/,\s+/)) {
+      const [, command, args] = /^(\S+) (.*)$/.exec(entry.trim()) ?? [];
+      rules.push({ alias: m[1], command, args: args.startsWith('^') ? new RegExp(args) : args });
+    }
+  }
+  return rules;
+}
+
+const rules = readRules(fs.readFileSync(SUDOERS, 'utf8'));
+
+/** Which alias allows `argv` (as sudo gets it, program first), or undefined. */
+function allowedBy(argv: string[]): string | undefined {
+  const [command, ...rest] = argv;
+  const args = rest.join(' ');
+  return rules.find((r) => r.command === command && (typeof r.args === 'string' ? r.args === args : r.args.test(args)))?.alias;
+}
+
+test('visudo accepts the fragment', () => {
+  const r = spawnSync('/usr/sbin/visudo', ['-c', '-f', SUDOERS], { encoding: 'utf8' });
+  expect(r.error).toBeUndefined();
+  expect(r.stdout).toMatch(/parsed OK/);
+  expect(r.status).toBe(0);
+});
+
+test('the fragment grants the btrbk user only these aliases, as root, and keeps no environment', () => {
+  const text = fs.readFileSync(SUDOERS, 'utf8');
+  const grants = text.split('\n').filter((l) => /^btrbk\s/.test(l));
+  expect(grants).toEqual([
+    'btrbk ALL=(root) NOPASSWD: BTRBK_RECEIVE, BTRBK_SEND, BTRBK_LIST, BTRBK_SHOW, BTRBK_DELETE, BTRBK_USAGE, BTRBK_DIAG',
+  ]);
+  expect(text).not.toMatch(/ALL\s*$|SETENV|env_keep\s*[+]?=/m);
+  expect(new Set(rules.map((r) => r.command))).toEqual(new Set(['/usr/bin/btrfs', '/usr/bin/tail']));
+});
+
+const sudoStages = [...ACCEPTED.map(([c]) => c), ...DIAGNOSTICS.map(([c]) => c)].flatMap((command) =>
+  dryRun(command)
+    .stages.filter((argv) => argv[0] === '/usr/bin/sudo')
+    .map((argv) => [command, argv.slice(2)] as const),
+);
+
+test('the grammar table has sudo stages to check', () => {
+  expect(sudoStages.length).toBeGreaterThanOrEqual(30);
+});
+
+test.each(sudoStages)('sudo allows what the gate runs for: %s', (_command, argv) => {
+  expect(allowedBy(argv)).toBeDefined();
+});
+
+test.each([
+  ['receive outside the root', '/usr/bin/btrfs receive /etc'],
+  ['receive into the mount top', '/usr/bin/btrfs receive /backup_volume'],
+  ['receive into a sibling of the root', '/usr/bin/btrfs receive /backup_volume/backupsX'],
+  ['receive with traversal', '/usr/bin/btrfs receive /backup_volume/backups/../x'],
+  ['receive with a file option after the path', '/usr/bin/btrfs receive /backup_volume/backups/x -f /etc/shadow'],
+  ['receive with a chroot option', '/usr/bin/btrfs receive -m / /backup_volume/backups/x'],
+  ['send into a file', '/usr/bin/btrfs send -f /tmp/x /backup_volume/backups/x'],
+  ['send outside the root', '/usr/bin/btrfs send /etc'],
+  ['send of the root itself', '/usr/bin/btrfs send /backup_volume/backups'],
+  ['delete the root', '/usr/bin/btrfs subvolume delete /backup_volume/backups'],
+  ['delete the root via /.', '/usr/bin/btrfs subvolume delete /backup_volume/backups/.'],
+  ['delete the root via ..', '/usr/bin/btrfs subvolume delete /backup_volume/backups/x/..'],
+  ['delete the mount top', '/usr/bin/btrfs subvolume delete /backup_volume'],
+  ['delete two subvolumes', '/usr/bin/btrfs subvolume delete /backup_volume/backups/a /backup_volume/backups/b'],
+  ['list of /', '/usr/bin/btrfs subvolume list -a /'],
+  ['snapshot', '/usr/bin/btrfs subvolume snapshot /backup_volume/backups/a /backup_volume/backups/b'],
+  ['property set ro false', '/usr/bin/btrfs property set /backup_volume/backups/x ro false'],
+  ['usage of /', '/usr/bin/btrfs filesystem usage /'],
+  ['resize', '/usr/bin/btrfs filesystem resize 1G /backup_volume'],
+  ['tail of another file', '/usr/bin/tail -n 200 /etc/shadow'],
+  ['tail with more lines', '/usr/bin/tail -n 200 /var/log/cloud-init-output.log /etc/shadow'],
+  ['a shell', '/bin/sh -c id'],
+  ['readlink as root (the gate runs it as btrbk)', '/usr/bin/readlink -v -e /backup_volume/backups'],
+  ['mkdir as root', '/usr/bin/mkdir -p /backup_volume/backups/x'],
+])('sudo refuses: %s', (_what, commandLine) => {
+  expect(allowedBy(commandLine.split(' '))).toBeUndefined();
+});

@@ -1,0 +1,504 @@
+#!/bin/bash -p
+# btrbk-ssh-gate: the forced command of the `btrbk` user on the backup host (see docs/SSH-GATE.md).
+#
+# authorized_keys:  restrict,command="/usr/local/sbin/btrbk-ssh-gate" ssh-ed25519 AAAA...
+#
+# sshd puts the client's command in SSH_ORIGINAL_COMMAND. This script never hands that text to a shell: it
+# splits it into words with a strict tokenizer, checks every pipe stage against a grammar of the commands a
+# btrbk 0.32.x client sends to a send/receive target (and for a restore), resolves every path and requires it
+# inside the backup root, and then runs the stages itself as argv arrays with absolute program paths.
+# Anything else: exit 255, `rejected: <reason>` on stderr, and a log line (logger -t btrbk-ssh-gate).
+#
+# The gate's configuration comes only from its own argv (written by root into authorized_keys) or the
+# built-in defaults below, never from the client:
+#   --root DIR            backup root             (default /backup_volume/backups)
+#   --mount DIR           the volume's mount point (default /backup_volume)
+#   --boot-log FILE       boot script log          (default /var/log/btrbk-backup-host.log)
+#   --cloud-init-log FILE cloud-init output log    (default /var/log/cloud-init-output.log)
+#   --dry-run             print the parsed stages (one JSON argv array per line) instead of running them
+#   --sudo PATH, --logger PATH   replace /usr/bin/sudo, /usr/bin/logger (tests only)
+set -u
+set -o pipefail
+export LC_ALL=C
+umask 077
+
+# The client's command, captured before the environment is cleared.
+CMD=${SSH_ORIGINAL_COMMAND-}
+CLIENT=${SSH_CONNECTION-}
+CLIENT=${CLIENT%% *}
+# Nothing from the login environment reaches the commands we run.
+while IFS= read -r _var; do
+  case $_var in LC_ALL | CMD | CLIENT) ;; *) unset "$_var" 2>/dev/null ;; esac
+done < <(compgen -e)
+export PATH=/usr/sbin:/usr/bin:/sbin:/bin
+export LC_ALL=C
+
+readonly GATE_VERSION=1
+readonly MAX_COMMAND_BYTES=4096
+readonly MAX_WORDS=64
+readonly MAX_STAGES=3
+
+ROOT=/backup_volume/backups
+MOUNT=/backup_volume
+BOOT_LOG=/var/log/btrbk-backup-host.log
+CLOUD_INIT_LOG=/var/log/cloud-init-output.log
+DRY_RUN=0
+SUDO=/usr/bin/sudo
+LOGGER=/usr/bin/logger
+readonly BTRFS=/usr/bin/btrfs
+
+log_line() { # priority text -- logging must never fail the gate
+  local esc
+  printf -v esc '%q' "${CMD:0:1024}"
+  "$LOGGER" -t btrbk-ssh-gate -p "auth.$1" -- "$2 client=${CLIENT:-local} command=$esc" </dev/null >/dev/null 2>&1 || true
+}
+
+reject() {
+  printf 'rejected: %s\n' "$1" >&2
+  log_line warning "rejected: $1;"
+  exit 255
+}
+
+misconfigured() {
+  printf 'rejected: gate misconfigured: %s\n' "$1" >&2
+  log_line err "misconfigured: $1;"
+  exit 255
+}
+
+# ---------------------------------------------------------------------------------------------------------
+# Gate options (root's argv from authorized_keys; never client text)
+while (($#)); do
+  case $1 in
+    --root | --mount | --boot-log | --cloud-init-log | --sudo | --logger)
+      (($# >= 2)) || misconfigured "$1 needs a value"
+      case $1 in
+        --root) ROOT=$2 ;;
+        --mount) MOUNT=$2 ;;
+        --boot-log) BOOT_LOG=$2 ;;
+        --cloud-init-log) CLOUD_INIT_LOG=$2 ;;
+        --sudo) SUDO=$2 ;;
+        --logger) LOGGER=$2 ;;
+      esac
+      shift 2 ;;
+    --dry-run) DRY_RUN=1; shift ;;
+    *) misconfigured "unknown option $1" ;;
+  esac
+done
+
+SAFE_PATH_RE='^(/[A-Za-z0-9_@+.-]+)+$'
+for _p in "$ROOT" "$MOUNT" "$BOOT_LOG" "$CLOUD_INIT_LOG" "$SUDO" "$LOGGER"; do
+  [[ $_p =~ $SAFE_PATH_RE && /$_p/ != */./* && /$_p/ != */../* ]] || misconfigured "not a plain absolute path: $_p"
+done
+[[ $ROOT == "$MOUNT"/* ]] || misconfigured "--root $ROOT is not below --mount $MOUNT"
+[[ $(realpath -m -- "$ROOT") == "$ROOT" ]] || misconfigured "--root $ROOT is not a canonical path (symlink?)"
+readonly ROOT MOUNT BOOT_LOG CLOUD_INIT_LOG DRY_RUN SUDO LOGGER
+
+# ---------------------------------------------------------------------------------------------------------
+# Read-only diagnostics: exact command strings, no arguments from the client.
+diag_argv() {
+  case $1 in
+    'btrbk-diag help') DIAG=(printf '%s\n' 'btrbk-diag usage' 'btrbk-diag device-stats' 'btrbk-diag mount'
+      'btrbk-diag boot-log' 'btrbk-diag cloud-init-log' 'btrbk-diag version') ;;
+    'btrbk-diag version') DIAG=(printf 'btrbk-ssh-gate %s root=%s mount=%s\n' "$GATE_VERSION" "$ROOT" "$MOUNT") ;;
+    'btrbk-diag usage') DIAG=("$SUDO" -n "$BTRFS" filesystem usage -b "$MOUNT") ;;
+    'btrbk-diag device-stats') DIAG=("$SUDO" -n "$BTRFS" device stats "$MOUNT") ;;
+    'btrbk-diag mount') DIAG=(/usr/bin/findmnt --noheadings --output 'TARGET,SOURCE,FSTYPE,OPTIONS' --mountpoint "$MOUNT") ;;
+    'btrbk-diag boot-log') DIAG=("$SUDO" -n /usr/bin/tail -n 200 "$BOOT_LOG") ;;
+    'btrbk-diag cloud-init-log') DIAG=("$SUDO" -n /usr/bin/tail -n 200 "$CLOUD_INIT_LOG") ;;
+    *) return 1 ;;
+  esac
+}
+
+json_argv() { # prints "$@" as one JSON array (arguments are printable ASCII here)
+  local out='[' sep='' a
+  for a in "$@"; do
+    a=${a//\\/\\\\}
+    out+="$sep\"${a//\"/\\\"}\""
+    sep=','
+  done
+  printf '%s]\n' "$out"
+}
+
+run_diag() {
+  if ((DRY_RUN)); then json_argv "${DIAG[@]}"; exit 0; fi
+  log_line info "diagnostic:"
+  case $CMD in
+    'btrbk-diag boot-log' | 'btrbk-diag cloud-init-log')
+      local file=${DIAG[-1]}
+      if [[ ! -f $file ]]; then
+        printf 'btrbk-diag: %s does not exist on the backup host' "$file" >&2
+        [[ $file == "$BOOT_LOG" ]] && printf ' (the boot script has not started yet, or it failed before logging)' >&2
+        printf '\n' >&2
+        exit 1
+      fi ;;
+    'btrbk-diag mount')
+      if ! "${DIAG[@]}"; then
+        printf 'btrbk-diag: nothing is mounted at %s (the data volume is not attached or not mounted)\n' "$MOUNT" >&2
+        exit 1
+      fi
+      exit 0 ;;
+  esac
+  exec "${DIAG[@]}"
+}
+
+# ---------------------------------------------------------------------------------------------------------
+# Tokenizer. Input: printable ASCII only. Words are separated by spaces. A word is made of plain characters
+# [A-Za-z0-9_@%+=:,./-], 'single-quoted' text, and \' (the '\'' idiom btrbk's quoteshell emits). A lone
+# unquoted | between spaces separates stages. Every other unquoted character is refused.
+WORDS=()    # all words; a stage separator is the word | with WORD_IS_PIPE set
+WORD_IS_PIPE=()
+
+tokenize() {
+  local s=$1 n=${#1} i=0 c word='' inword=0
+  while ((i < n)); do
+    c=${s:i:1}
+    case $c in
+      ' ')
+        if ((inword)); then
+          WORDS+=("$word"); WORD_IS_PIPE+=(0); word=''; inword=0
+        fi ;;
+      "'")
+        local rest=${s:i+1} q
+        [[ $rest == *"'"* ]] || reject "unterminated single quote"
+        q=${rest%%"'"*}
+        word+=$q; inword=1
+        ((i += ${#q} + 1)) ;;
+      "\\")
+        [[ ${s:i+1:1} == "'" ]] || reject "backslash outside the '\\'' idiom"
+        word+="'"; inword=1; ((i += 1)) ;;
+      '|')
+        if ((inword || i == 0)) || [[ ${s:i+1:1} != ' ' ]]; then reject "'|' must stand alone between spaces"; fi
+        WORDS+=('|'); WORD_IS_PIPE+=(1) ;;
+      [A-Za-z0-9_@%+=:,./-])
+        word+=$c; inword=1 ;;
+      *)
+        reject "shell metacharacter or unexpected character $(printf '%q' "$c") in the command" ;;
+    esac
+    ((i += 1))
+    ((${#WORDS[@]} <= MAX_WORDS)) || reject "too many words"
+  done
+  if ((inword)); then WORDS+=("$word"); WORD_IS_PIPE+=(0); fi
+}
+
+# ---------------------------------------------------------------------------------------------------------
+# Paths. Allowed characters are btrbk's own $safe_file_match ([0-9a-zA-Z_@+-./]); no empty, `.` or `..`
+# component; nothing but the one final component may exist as anything other than a plain directory (no
+# symlink, and on btrfs no subvolume root: a received stream controls what is inside a subvolume, but not the
+# directories btrbk creates with mkdir -p); the result must be inside ROOT (or exactly ROOT / MOUNT where the
+# caller allows it). One trailing slash is accepted (btrbk appends one for receive).
+FS_TYPE=
+PATH_OUT=
+
+check_path() { # allowed-kinds word ; kinds: in root mount (comma list)
+  local kinds=$1 p=$2 rel comp prefix
+  [[ $p == /* ]] || reject "path must be absolute: $p"
+  [[ $p != / && $p == */ ]] && p=${p%/}
+  [[ $p =~ $SAFE_PATH_RE ]] || reject "path has characters outside [A-Za-z0-9_@+.-/] or an empty component: $2"
+  [[ /$p/ != */./* && /$p/ != */../* ]] || reject "path has a . or .. component: $2"
+  if [[ $p == "$ROOT" ]]; then
+    [[ ,$kinds, == *,root,* ]] || reject "not allowed on the backup root itself: $2"
+  elif [[ $p == "$MOUNT" ]]; then
+    [[ ,$kinds, == *,mount,* ]] || reject "not allowed on the volume's mount point: $2"
+  elif [[ $p == "$ROOT"/* ]]; then
+    [[ ,$kinds, == *,in,* ]] || reject "path not allowed here: $2"
+    rel=${p#"$ROOT"/}
+    prefix=$ROOT
+    local -a dirs=()
+    while [[ $rel == */* ]]; do
+      comp=${rel%%/*}; rel=${rel#*/}; prefix+=/$comp
+      dirs+=("$prefix")
+    done
+    # every existing component: no symlink; intermediate ones: searchable plain directories, no subvolume
+    local d
+    for d in "${dirs[@]}"; do
+      [[ -L $d ]] && reject "path goes through a symlink: $d"
+      [[ -e $d ]] || break
+      [[ -d $d ]] || reject "path goes through a non-directory: $d"
+      [[ -x $d ]] || reject "path goes through a directory the gate cannot check: $d"
+      if [[ -z $FS_TYPE ]]; then FS_TYPE=$(stat -f -c %T -- "$ROOT" 2>/dev/null) || FS_TYPE=unknown; fi
+      if [[ $FS_TYPE == btrfs && $(stat -c %i -- "$d" 2>/dev/null) == 256 ]]; then
+        reject "path goes through a subvolume: $d"
+      fi
+    done
+    [[ -L $p ]] && reject "path is a symlink: $p"
+  else
+    reject "path outside the backup root $ROOT: $2"
+  fi
+  [[ $(realpath -m -- "$p" 2>/dev/null) == "$p" ]] || reject "path does not resolve to itself: $2"
+  PATH_OUT=$p
+}
+
+# ---------------------------------------------------------------------------------------------------------
+# Grammar: one stage (argv in A) -> KIND and the argv to run in OUT.
+NUM_RE='^[0-9]+$'
+
+stage_btrfs() { # words after "btrfs"
+  local -a a=("$@")
+  local sub=${a[0]-} n=${#a[@]} i
+  case $sub in
+    receive)
+      local v=0 maxerr=0 path=
+      for ((i = 1; i < n; i++)); do
+        case ${a[i]} in
+          -v) ((v == 0)) || reject "btrfs receive: -v given twice"; v=1 ;;
+          --max-errors=0) ((maxerr == 0)) || reject "btrfs receive: --max-errors given twice"; maxerr=1 ;;
+          /*) ((i == n - 1)) || reject "btrfs receive: options after the directory"; path=${a[i]} ;;
+          *) reject "btrfs receive: option not allowed: ${a[i]}" ;;
+        esac
+      done
+      [[ -n $path ]] || reject "btrfs receive: no directory"
+      check_path root,in "$path"
+      OUT=("$SUDO" -n "$BTRFS" receive)
+      ((v)) && OUT+=(-v)
+      ((maxerr)) && OUT+=(--max-errors=0)
+      OUT+=("$PATH_OUT"); KIND=receive ;;
+    send)
+      local q=0 cd=0 proto='' parent='' src=''
+      local -a clones=()
+      for ((i = 1; i < n; i++)); do
+        case ${a[i]} in
+          -q) ((q == 0)) || reject "btrfs send: -q given twice"; q=1 ;;
+          --compressed-data) ((cd == 0)) || reject "btrfs send: --compressed-data given twice"; cd=1 ;;
+          --proto)
+            [[ -z $proto ]] || reject "btrfs send: --proto given twice"
+            if ((i + 1 >= n)) || [[ ! ${a[i + 1]} =~ ^[0-3]$ ]]; then reject "btrfs send: --proto needs 0..3"; fi
+            proto=${a[i + 1]}; ((i += 1)) ;;
+          -p)
+            [[ -z $parent ]] || reject "btrfs send: -p given twice"
+            ((i + 1 < n)) || reject "btrfs send: -p needs a path"
+            check_path in "${a[i + 1]}"; parent=$PATH_OUT; ((i += 1)) ;;
+          -c)
+            ((i + 1 < n)) || reject "btrfs send: -c needs a path"
+            ((${#clones[@]} < 32)) || reject "btrfs send: too many -c"
+            check_path in "${a[i + 1]}"; clones+=(-c "$PATH_OUT"); ((i += 1)) ;;
+          /*) ((i == n - 1)) || reject "btrfs send: exactly one subvolume, last"; check_path in "${a[i]}"; src=$PATH_OUT ;;
+          *) reject "btrfs send: option not allowed: ${a[i]}" ;;
+        esac
+      done
+      [[ -n $src ]] || reject "btrfs send: no subvolume"
+      OUT=("$SUDO" -n "$BTRFS" send)
+      ((q)) && OUT+=(-q)
+      [[ -n $proto ]] && OUT+=(--proto "$proto")
+      ((cd)) && OUT+=(--compressed-data)
+      [[ -n $parent ]] && OUT+=(-p "$parent")
+      OUT+=("${clones[@]}" "$src"); KIND=send ;;
+    subvolume)
+      local op=${a[1]-} path=
+      case $op in
+        list)
+          local -A seen=()
+          local f
+          for ((i = 2; i < n; i++)); do
+            case ${a[i]} in
+              -a | -o | -d | -r | -c | -u | -q | -R)
+                [[ -z ${seen[${a[i]}]-} ]] || reject "btrfs subvolume list: ${a[i]} given twice"; seen[${a[i]}]=1 ;;
+              /*) ((i == n - 1)) || reject "btrfs subvolume list: options after the path"; path=${a[i]} ;;
+              *) reject "btrfs subvolume list: option not allowed: ${a[i]}" ;;
+            esac
+          done
+          [[ -n $path ]] || reject "btrfs subvolume list: no path"
+          check_path mount,root,in "$path"
+          OUT=("$SUDO" -n "$BTRFS" subvolume list)
+          for f in -a -o -d -r -c -u -q -R; do [[ -n ${seen[$f]-} ]] && OUT+=("$f"); done
+          OUT+=("$PATH_OUT"); KIND=single ;;
+        show)
+          local rootid=
+          for ((i = 2; i < n; i++)); do
+            case ${a[i]} in
+              --rootid=*)
+                [[ -z $rootid ]] || reject "btrfs subvolume show: --rootid given twice"
+                rootid=${a[i]#--rootid=}
+                [[ $rootid =~ $NUM_RE && ${#rootid} -le 20 ]] || reject "btrfs subvolume show: --rootid needs a number" ;;
+              /*) ((i == n - 1)) || reject "btrfs subvolume show: options after the path"; path=${a[i]} ;;
+              *) reject "btrfs subvolume show: option not allowed: ${a[i]}" ;;
+            esac
+          done
+          [[ -n $path ]] || reject "btrfs subvolume show: no path"
+          check_path mount,root,in "$path"
+          OUT=("$SUDO" -n "$BTRFS" subvolume show)
+          [[ -n $rootid ]] && OUT+=("--rootid=$rootid")
+          OUT+=("$PATH_OUT"); KIND=single ;;
+        delete)
+          local commit=
+          for ((i = 2; i < n; i++)); do
+            case ${a[i]} in
+              --commit-after | --commit-each)
+                [[ -z $commit ]] || reject "btrfs subvolume delete: one --commit option at most"; commit=${a[i]} ;;
+              /*) ((i == n - 1)) || reject "btrfs subvolume delete: exactly one subvolume, last"; path=${a[i]} ;;
+              *) reject "btrfs subvolume delete: option not allowed: ${a[i]}" ;;
+            esac
+          done
+          [[ -n $path ]] || reject "btrfs subvolume delete: no subvolume"
+          check_path in "$path"
+          OUT=("$SUDO" -n "$BTRFS" subvolume delete)
+          [[ -n $commit ]] && OUT+=("$commit")
+          OUT+=("$PATH_OUT"); KIND=single ;;
+        *) reject "btrfs subvolume ${op:-(none)}: not a command a backup needs" ;;
+      esac ;;
+    filesystem)
+      [[ ${a[1]-} == usage ]] || reject "btrfs filesystem ${a[1]-}: not a command a backup needs"
+      local b=0 path=
+      for ((i = 2; i < n; i++)); do
+        case ${a[i]} in
+          -b) ((b == 0)) || reject "btrfs filesystem usage: -b given twice"; b=1 ;;
+          /*) ((i == n - 1)) || reject "btrfs filesystem usage: options after the path"; path=${a[i]} ;;
+          *) reject "btrfs filesystem usage: option not allowed: ${a[i]}" ;;
+        esac
+      done
+      [[ -n $path ]] || reject "btrfs filesystem usage: no path"
+      check_path mount,root "$path"
+      OUT=("$SUDO" -n "$BTRFS" filesystem usage)
+      ((b)) && OUT+=(-b)
+      OUT+=("$PATH_OUT"); KIND=single ;;
+    *) reject "btrfs ${sub:-(none)}: not a command a backup needs" ;;
+  esac
+}
+
+stage_compressor() { # name words... ; decompress: NAME -d -c [opts] ; compress: NAME -c [-LEVEL] [opts]
+  local name=$1; shift
+  local -a a=("$@")
+  local n=${#a[@]} i=0 mode level_re threads_re='' long=0 adapt=0 lvl=0 thr=0 lng=0 adp=0
+  case $name in
+    zstd) level_re='^-([1-9]|1[0-9])$'; threads_re='^-T[0-9]{1,3}$'; long=1; adapt=1 ;;
+    xz) level_re='^-[0-9]$'; threads_re='^-T[0-9]{1,3}$' ;;
+    gzip | lz4) level_re='^-[1-9]$' ;;
+  esac
+  if [[ ${a[0]-} == -d && ${a[1]-} == -c ]]; then mode='decompress'; i=2
+  elif [[ ${a[0]-} == -c ]]; then mode='compress'; i=1
+  else reject "$name: only '$name -d -c' (decompress) or '$name -c' (compress) stages are allowed"
+  fi
+  OUT=("/usr/bin/$name" "${a[@]:0:i}")
+  for ((; i < n; i++)); do
+    local w=${a[i]}
+    if [[ $mode == compress && $w =~ $level_re ]] && ((lvl == 0)); then lvl=1
+    elif [[ -n $threads_re && $w =~ $threads_re ]] && ((thr == 0)); then thr=1
+    elif ((long)) && [[ $w =~ ^--long=[0-9]{1,2}$ ]] && ((lng == 0)); then lng=1
+    elif ((adapt)) && [[ $w == --adapt ]] && ((adp == 0)); then adp=1
+    else reject "$name: option not allowed here: $w"
+    fi
+    OUT+=("$w")
+  done
+  KIND=$mode
+}
+
+stage_mbuffer() { # mbuffer -v 1 [-q] [-s N] [-m N] [-r N] [-R N]
+  local -a a=("$@")
+  local n=${#a[@]} i
+  local -A seen=()
+  [[ ${a[0]-} == -v && ${a[1]-} == 1 ]] || reject "mbuffer: must start with '-v 1' as btrbk sends it"
+  OUT=(/usr/bin/mbuffer -v 1)
+  for ((i = 2; i < n; i++)); do
+    local o=${a[i]} re=
+    case $o in
+      -q) re= ;;
+      -s) re='^[0-9]{1,12}[kKmMgG]?$' ;;
+      -m) re='^[0-9]{1,12}[kmgKMG%]?$' ;;
+      -r | -R) re='^[0-9]{1,12}[kmgtKMGT]?$' ;;
+      *) reject "mbuffer: option not allowed: $o" ;;
+    esac
+    [[ -z ${seen[$o]-} ]] || reject "mbuffer: $o given twice"; seen[$o]=1
+    OUT+=("$o")
+    if [[ -n $re ]]; then
+      if ((i + 1 >= n)) || [[ ! ${a[i + 1]} =~ $re ]]; then reject "mbuffer: bad value for $o"; fi
+      OUT+=("${a[i + 1]}"); ((i += 1))
+    fi
+  done
+  KIND=buffer
+}
+
+parse_stage() { # words of one stage -> KIND, OUT
+  local -a a=("$@")
+  local sudo=0
+  if [[ ${a[0]} == sudo ]]; then
+    [[ ${a[1]-} == -n ]] || reject "sudo: only 'sudo -n' is accepted"
+    a=("${a[@]:2}"); sudo=1
+    [[ ${#a[@]} -gt 0 ]] || reject "sudo: no command"
+    case ${a[0]} in
+      btrfs | readlink | test) ;;
+      *) reject "sudo: not allowed for ${a[0]}" ;;
+    esac
+  fi
+  local n=${#a[@]}
+  case ${a[0]} in
+    btrfs) stage_btrfs "${a[@]:1}" ;;
+    readlink)
+      # system_realpath(): readlink -v -e PATH (-v -f with compat=busybox). Runs as the btrbk user.
+      if ((n != 4)) || [[ ${a[1]} != -v || ( ${a[2]} != -e && ${a[2]} != -f ) ]]; then reject "readlink: only 'readlink -v -e|-f PATH'"; fi
+      check_path root,in "${a[3]}"
+      OUT=(/usr/bin/readlink -v "${a[2]}" "$PATH_OUT"); KIND=single ;;
+    test)
+      if ((n != 3)) || [[ ${a[1]} != -d ]]; then reject "test: only 'test -d PATH'"; fi
+      check_path root,in "${a[2]}"
+      OUT=(/usr/bin/test -d "$PATH_OUT"); KIND=single ;;
+    mkdir)
+      if ((n != 3)) || [[ ${a[1]} != -p ]]; then reject "mkdir: only 'mkdir -p PATH'"; fi
+      check_path root,in "${a[2]}"
+      OUT=(/usr/bin/mkdir -p "$PATH_OUT"); KIND=single ;;
+    cat)
+      if ((n != 2)) || [[ ${a[1]} != /proc/self/mountinfo ]]; then reject "cat: only 'cat /proc/self/mountinfo'"; fi
+      OUT=(/usr/bin/cat /proc/self/mountinfo); KIND=single ;;
+    zstd | gzip | xz | lz4) stage_compressor "${a[@]}" ;;
+    mbuffer) stage_mbuffer "${a[@]:1}" ;;
+    *) reject "command not allowed: ${a[0]}" ;;
+  esac
+  : "$sudo"
+}
+
+# ---------------------------------------------------------------------------------------------------------
+[[ -n $CMD ]] || reject "no command given (interactive logins are not allowed for this key)"
+((${#CMD} <= MAX_COMMAND_BYTES)) || reject "command longer than $MAX_COMMAND_BYTES bytes"
+[[ $CMD != *[![:print:]]* ]] || reject "command contains a control character or a non-ASCII byte"
+
+if [[ $CMD == btrbk-diag* ]]; then
+  diag_argv "$CMD" || reject "unknown diagnostic (try 'btrbk-diag help')"
+  run_diag
+fi
+
+tokenize "$CMD"
+((${#WORDS[@]})) || reject "empty command"
+
+# Split into stages and parse each.
+S0=() S1=() S2=()
+KINDS=()
+nstages=0
+stage_words=()
+finish_stage() {
+  ((${#stage_words[@]})) || reject "empty pipe stage"
+  ((nstages < MAX_STAGES)) || reject "more than $MAX_STAGES pipe stages"
+  KIND='' OUT=()
+  parse_stage "${stage_words[@]}"
+  case $nstages in
+    0) S0=("${OUT[@]}") ;;
+    1) S1=("${OUT[@]}") ;;
+    2) S2=("${OUT[@]}") ;;
+  esac
+  KINDS+=("$KIND")
+  ((nstages += 1))
+  stage_words=()
+}
+for ((w = 0; w < ${#WORDS[@]}; w++)); do
+  if ((WORD_IS_PIPE[w])); then finish_stage; else stage_words+=("${WORDS[w]}"); fi
+done
+finish_stage
+
+# The shapes btrbk builds (run_cmd: decompress, stream buffer, command | command, stream buffer, compress).
+shape=" ${KINDS[*]} "
+case $shape in
+  ' single ' | ' receive ' | ' decompress receive ' | ' buffer receive ' | ' decompress buffer receive ' | \
+    ' send ' | ' send buffer ' | ' send compress ' | ' send buffer compress ') ;;
+  *) reject "pipeline shape not allowed:${shape% }" ;;
+esac
+
+if ((DRY_RUN)); then
+  json_argv "${S0[@]}"
+  ((nstages > 1)) && json_argv "${S1[@]}"
+  ((nstages > 2)) && json_argv "${S2[@]}"
+  exit 0
+fi
+
+log_line info "accepted:"
+case $nstages in
+  1) exec "${S0[@]}" ;;
+  2) "${S0[@]}" | "${S1[@]}" ;;
+  3) "${S0[@]}" | "${S1[@]}" | "${S2[@]}" ;;
+esac
