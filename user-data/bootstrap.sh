@@ -262,17 +262,22 @@ mount_volume() {
 create_user() {
   step user "user $BTRBK_USER and its key behind the gate"
   if ! getent passwd "$BTRBK_USER" >/dev/null; then
-    useradd --system --user-group --create-home --home-dir "$BTRBK_HOME" --shell /bin/bash \
+    useradd --system --user-group --create-home --home-dir "$BTRBK_HOME" --shell /bin/sh \
       --comment "btrbk backups (SSH gate only)" "$BTRBK_USER"
     # '*': no password can ever match, but the account is not "locked" (sshd refuses locked accounts without PAM)
     usermod -p '*' "$BTRBK_USER"
     changed "created user $BTRBK_USER"
   fi
+  # sshd runs the forced command through the login shell: /bin/sh reads no rc file (bash reads ~/.bashrc there)
+  if [ "$(getent passwd "$BTRBK_USER" | cut -d: -f7)" != /bin/sh ]; then
+    usermod --shell /bin/sh "$BTRBK_USER"
+    changed "login shell of $BTRBK_USER is /bin/sh"
+  fi
+  # home, ~/.ssh and authorized_keys belong to root: nothing the btrbk user runs can change its own key line
   local home
   home=$(getent passwd "$BTRBK_USER" | cut -d: -f6)
-  install -d -m 0750 -o "$BTRBK_USER" -g "$BTRBK_USER" "$home"
-  install -d -m 0700 -o "$BTRBK_USER" -g "$BTRBK_USER" "$home/.ssh"
-  [ "$(put_file "$home/.ssh/authorized_keys" "$BTRBK_USER:$BTRBK_USER" 0600 \
+  install -d -m 0755 -o root -g root "$home" "$home/.ssh"
+  [ "$(put_file "$home/.ssh/authorized_keys" root:root 0644 \
     <<<"restrict,command=\"$GATE_PATH\" $BTRBK_SSH_PUBLIC_KEY")" != changed ] ||
     changed "authorized_keys of $BTRBK_USER"
   if [ ! -d "$BACKUP_ROOT" ]; then

@@ -80,13 +80,13 @@ describe('after up (local target, root)', () => {
   test('the btrbk user holds one key, behind restrict and the forced command', () => {
     const [, , uid, , , home, shell] = inTarget('getent', 'passwd', 'btrbk').trim().split(':');
     expect(Number(uid)).toBeLessThan(1000);
-    expect([home, shell]).toEqual(['/home/btrbk', '/bin/bash']);
+    expect([home, shell]).toEqual(['/home/btrbk', '/bin/sh']);
     expect(inTarget('getent', 'shadow', 'btrbk').split(':')[1]).toBe('*');
     const keys = inTarget('cat', '/home/btrbk/.ssh/authorized_keys');
     const pub = fs.readFileSync(`${conn().BTRBK_AWS_SSH_KEY}.pub`, 'utf8').trim();
     expect(keys).toBe(`restrict,command="/usr/local/sbin/btrbk-ssh-gate" ${pub}\n`);
-    expect(inTarget('stat', '-c', '%n %U %a', '/home/btrbk/.ssh', '/home/btrbk/.ssh/authorized_keys')).toBe(
-      '/home/btrbk/.ssh btrbk 700\n/home/btrbk/.ssh/authorized_keys btrbk 600\n');
+    expect(inTarget('stat', '-c', '%n %U %a', '/home/btrbk', '/home/btrbk/.ssh', '/home/btrbk/.ssh/authorized_keys')).toBe(
+      '/home/btrbk root 755\n/home/btrbk/.ssh root 755\n/home/btrbk/.ssh/authorized_keys root 644\n');
     expect(inTarget('stat', '-c', '%U:%G %a', '/usr/local/sbin/btrbk-ssh-gate')).toBe('root:root 755\n');
   });
 
