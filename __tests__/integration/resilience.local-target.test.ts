@@ -1,0 +1,200 @@
+// Failure resilience against the shared local target, with real processes: a real btrbk 0.32.5 client through
+// the SSH gate, connections cut halfway, a target volume filled to the brim, a long transfer's progress.
+// Everything changed on the target is put back: the backups made here are deleted through the gate, the fill
+// file and the test directory by the target's root helper.
+import { jest } from '@jest/globals';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { LOCAL_ENV_FILE, readConnection } from '../../scripts/lib/connection.mjs';
+import { execInTarget } from '../../scripts/lib/local-target.mjs';
+import { createScratchBtrfs, createSubvolume, snapshotReadOnly, type ScratchBtrfs } from '../../scripts/lib/btrfs-scratch.mjs';
+import { writeRandomFile } from '../../scripts/lib/bench.mjs';
+import { deleteRemote, remoteCommand, remoteReceiveStage, sendStage } from '../../scripts/lib/bench-measure.mjs';
+import { findIncompleteBackups, listBackups, restoreBackup } from '../../scripts/lib/restore.mjs';
+import { runRemote } from '../../scripts/lib/ssh.mjs';
+import { formatProgress, runPipeline } from '../../scripts/lib/transfer.mjs';
+import { btrbkClient, sha256File, waitUntil, type BtrbkClient, runEach } from './btrbk-client-harness.js';
+
+jest.setTimeout(15 * 60_000);
+
+const conn = readConnection(process.env.BTRBK_ENV_FILE ?? LOCAL_ENV_FILE) as unknown as Record<string, string>;
+const REMOTE_DIR = `/backup_volume/backups/resilience-${process.pid}`;
+const MiB = 1024 * 1024;
+const DATA_MIB = 192;
+const FILL_DIR = `/backup_volume/resilience-fill-${process.pid}`;
+
+let scratch: ScratchBtrfs;
+let work: string;
+let client: BtrbkClient;
+
+async function backupsHere() {
+  return listBackups(conn, REMOTE_DIR);
+}
+
+async function verifyLatestBackup(label: string) {
+  const all = (await backupsHere()).filter((b) => b.complete).sort((a, b) => a.path.localeCompare(b.path));
+  const latest = all[all.length - 1];
+  expect(latest).toBeDefined();
+  const dir = scratch.path(`verify-${label}`);
+  fs.mkdirSync(dir);
+  const r = await restoreBackup(conn, latest.path, dir);
+  const name = path.posix.basename(latest.path);
+  expect(sha256File(path.join(r.path, 'data.bin'))).toBe(sha256File(scratch.path('snaps', name, 'data.bin')));
+  return latest;
+}
+
+beforeAll(async () => {
+  work = fs.mkdtempSync(path.join(os.tmpdir(), 'resilience-'));
+  scratch = await createScratchBtrfs({ sizeMiB: 2048, label: 'resilience' });
+  await createSubvolume(scratch.path('data'));
+  fs.mkdirSync(scratch.path('snaps'));
+  writeRandomFile(scratch.path('data', 'data.bin'), DATA_MIB * MiB);
+  client = btrbkClient(conn, work, { volume: scratch.mountpoint, targetDir: REMOTE_DIR });
+  const mk = await runRemote(conn, remoteCommand(['mkdir', '-p', REMOTE_DIR]));
+  if (mk.code !== 0) throw new Error(`mkdir through the gate failed: ${mk.stderr}`);
+});
+
+afterAll(async () => {
+  await runEach([
+    () => execInTarget(['rm', '-rf', '--one-file-system', FILL_DIR]),
+    async () => deleteRemote(conn, (await backupsHere()).map((b) => b.path)),
+    () => execInTarget(['rmdir', REMOTE_DIR]),
+    () => scratch?.destroy(),
+    () => fs.rmSync(work, { recursive: true, force: true }),
+  ]);
+});
+
+describe('interrupted transfer', () => {
+  test('the ssh connection cut halfway: btrbk fails, deletes the half-received subvolume, the next run succeeds and verifies', async () => {
+    const { child, done } = client.start('-v', 'run');
+    // cut the connection that carries the stream once part of it has crossed
+    const pid = Number(await waitUntil(() => fs.existsSync(client.receivePidFile) && fs.readFileSync(client.receivePidFile, 'utf8').trim(), 60_000, 'the receiving ssh'));
+    await new Promise((r) => setTimeout(r, 1200));
+    process.kill(pid, 'SIGKILL');
+    const first = await done;
+    expect(child.exitCode).not.toBe(0);
+    expect(first.out).toMatch(/Failed to send\/receive subvolume/);
+    expect(first.out).toMatch(/Deleted partially received \(garbled\) subvolume/);
+    // nothing half-received is left that could pass for a backup
+    expect(await findIncompleteBackups(conn, REMOTE_DIR)).toEqual([]);
+    expect(await backupsHere()).toEqual([]);
+
+    fs.rmSync(client.receivePidFile, { force: true });
+    const second = client.run('-v', 'run');
+    expect({ status: second.status, output: `${second.out}${second.err}` }).toMatchObject({ status: 0 });
+    // btrbk sends every snapshot the target lacks: the one whose transfer was cut, and this run's
+    const backups = await backupsHere();
+    expect(backups.length).toBeGreaterThanOrEqual(1);
+    expect(backups.every((b) => b.complete)).toBe(true);
+    const local = fs.readdirSync(scratch.path('snaps')).sort();
+    expect(backups.map((b) => path.posix.basename(b.path)).sort()).toEqual(local);
+    await verifyLatestBackup('after-cut');
+  });
+
+  test('btrbk itself killed with its connection: the leftover is detected as incomplete, `btrbk clean` removes it, the next run succeeds', async () => {
+    // a change big enough that its incremental transfer takes a while
+    writeRandomFile(scratch.path('data', 'more.bin'), 128 * MiB);
+    fs.rmSync(client.receivePidFile, { force: true });
+    const countBefore = (await backupsHere()).length;
+    const { child, done } = client.start('-v', 'run');
+    const pid = Number(await waitUntil(() => fs.existsSync(client.receivePidFile) && fs.readFileSync(client.receivePidFile, 'utf8').trim(), 60_000, 'the receiving ssh'));
+    // wait until the receive has created its subvolume on the target, then kill everything at once (a laptop
+    // that loses power or network in the middle of a backup)
+    await waitUntil(() => Number(execInTarget(['sh', '-c', `ls '${REMOTE_DIR}' | wc -l`]).stdout.trim()) > countBefore, 60_000, 'the partial subvolume');
+    await new Promise((r) => setTimeout(r, 500));
+    process.kill(-child.pid!, 'SIGKILL');
+    try {
+      process.kill(pid, 'SIGKILL');
+    } catch {
+      /* already gone with the group */
+    }
+    await done;
+    // the target notices the broken pipe a moment later: its receive exits and leaves the partial subvolume
+    await waitUntil(() => execInTarget(['pgrep', '-f', 'btrfs receive']).status !== 0, 30_000, 'the receive on the target to end');
+    const incomplete = await findIncompleteBackups(conn, REMOTE_DIR);
+    expect(incomplete).toHaveLength(1);
+    expect(incomplete[0].receivedUuid).toBe('-');
+
+    // the next run stops on the leftover and says so ...
+    const stuck = client.run('run');
+    expect(stuck.status).not.toBe(0);
+    expect(`${stuck.out}${stuck.err}`).toMatch(/exists, but is not a receive target of/);
+    expect(`${stuck.out}${stuck.err}`).toMatch(/Please delete stray subvolumes: "btrbk clean /);
+    // ... btrbk's clean command removes it
+    const clean = client.run('clean');
+    expect({ status: clean.status, output: `${clean.out}${clean.err}` }).toMatchObject({ status: 0 });
+    expect(`${clean.out}${clean.err}`).toMatch(/incomplete/i);
+    expect(await findIncompleteBackups(conn, REMOTE_DIR)).toEqual([]);
+
+    const next = client.run('-v', 'run');
+    expect({ status: next.status, output: `${next.out}${next.err}` }).toMatchObject({ status: 0 });
+    expect((await backupsHere()).every((b) => b.complete)).toBe(true);
+    await verifyLatestBackup('after-kill');
+  });
+});
+
+describe('target full', () => {
+  test('a send larger than the free space fails saying the target is full; earlier backups stay intact and verify', async () => {
+    const before = (await backupsHere()).filter((b) => b.complete);
+    expect(before.length).toBeGreaterThan(0);
+    // fill the target's volume in 32 MiB steps until it takes no more (files deleted afterwards)
+    const usage = execInTarget(['btrfs', 'filesystem', 'usage', '-b', '/backup_volume']);
+    const free = Number(/Free \(estimated\):\s+(\d+)/.exec(usage.stdout)?.[1]);
+    expect(free).toBeGreaterThan(DATA_MIB * MiB);
+    const fill = execInTarget(['/bin/sh', '-c', `mkdir -p ${FILL_DIR}; i=0; while fallocate -l 32M ${FILL_DIR}/$i 2>/dev/null; do i=$((i+1)); done; echo $i`], { timeout: 120_000 });
+    expect(Number(fill.stdout.trim()) * 32 * MiB).toBeGreaterThan(free / 2);
+    try {
+      await createSubvolume(scratch.path('big'));
+      writeRandomFile(scratch.path('big', 'big.bin'), 160 * MiB);
+      fs.mkdirSync(scratch.path('bigsnaps'));
+      const snap = scratch.path('bigsnaps', 'big.1');
+      await snapshotReadOnly(scratch.path('big'), snap);
+      const err = (await runPipeline([sendStage(snap), remoteReceiveStage(conn, REMOTE_DIR)]).then(
+        () => null,
+        (e) => e,
+      )) as { what: string; likelyCause: string; format(): string } | null;
+      expect(err).not.toBeNull();
+      expect(err!.likelyCause).toBe('the receiving filesystem is full');
+      expect(err!.format()).toMatch(/No space left on device/);
+      // the partial receive is recognisably incomplete and is removed like any other
+      const partial = await findIncompleteBackups(conn, REMOTE_DIR);
+      expect(partial.map((b) => path.posix.basename(b.path))).toEqual(['big.1']);
+      await deleteRemote(conn, partial.map((b) => b.path));
+    } finally {
+      execInTarget(['rm', '-rf', '--one-file-system', FILL_DIR]);
+    }
+    const after = (await backupsHere()).filter((b) => b.complete);
+    expect(after.map((b) => b.path)).toEqual(before.map((b) => b.path));
+    await verifyLatestBackup('after-full');
+  });
+});
+
+describe('progress', () => {
+  test('a real send through the gate reports bytes, a rate and an ETA when the size is known', async () => {
+    const snaps = fs.readdirSync(scratch.path('snaps')).sort();
+    const snap = scratch.path('snaps', snaps[snaps.length - 1]);
+    const dir = `${REMOTE_DIR}/progress`;
+    expect((await runRemote(conn, remoteCommand(['mkdir', '-p', dir]))).code).toBe(0);
+    const seen: { bytes: number; rate: number; eta: number | null; done: boolean }[] = [];
+    try {
+      const r = await runPipeline([sendStage(snap), remoteReceiveStage(conn, dir)], {
+        total: DATA_MIB * MiB,
+        progressIntervalMs: 200,
+        onProgress: (p) => seen.push({ bytes: p.bytes, rate: p.rate, eta: p.eta, done: p.done }),
+      });
+      expect(r.bytes).toBeGreaterThan(DATA_MIB * MiB);
+      const mid = seen.filter((p) => !p.done && p.bytes > 0 && p.rate > 0);
+      expect(mid.length).toBeGreaterThan(1);
+      expect(mid.some((p) => p.eta !== null && p.eta > 0)).toBe(true);
+      expect(mid.map((p) => p.bytes)).toEqual([...mid.map((p) => p.bytes)].sort((a, b) => a - b));
+      const sample = mid.find((p) => p.bytes > MiB) ?? mid[mid.length - 1];
+      const line = formatProgress({ ...sample, total: DATA_MIB * MiB, fraction: sample.bytes / (DATA_MIB * MiB) } as never);
+      expect(line).toMatch(/^[\d.]+ [KMG]iB of 192 MiB \(\d+%\) {2}[\d.]+ [KMG]?i?B\/s {2}ETA [\d:]+$/);
+      expect(seen[seen.length - 1].done).toBe(true);
+    } finally {
+      await deleteRemote(conn, [`${dir}/${path.basename(snap)}`]);
+      execInTarget(['rmdir', dir]);
+    }
+  });
+});

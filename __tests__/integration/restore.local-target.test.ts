@@ -1,0 +1,99 @@
+// Restore, then carry on (docs/RESTORE.md), with real btrbk 0.32.5 clients through the SSH gate:
+// laptop A backs up; it is lost; a new laptop (a second loop-device btrfs) restores the latest backup, makes it
+// the live subvolume, changes 1 MiB, and backs up again - incrementally: the bytes on the wire stay near the
+// size of the change instead of the whole dataset.
+import { jest } from '@jest/globals';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { LOCAL_ENV_FILE, readConnection } from '../../scripts/lib/connection.mjs';
+import { execInTarget } from '../../scripts/lib/local-target.mjs';
+import { createScratchBtrfs, createSubvolume, subvolumeInfo, type ScratchBtrfs } from '../../scripts/lib/btrfs-scratch.mjs';
+import { overwriteSpread, writeRandomFile } from '../../scripts/lib/bench.mjs';
+import { deleteRemote, remoteCommand } from '../../scripts/lib/bench-measure.mjs';
+import { listBackups, makeLive, restoreBackup } from '../../scripts/lib/restore.mjs';
+import { runRemote } from '../../scripts/lib/ssh.mjs';
+import { btrbkClient, sha256File, runEach } from './btrbk-client-harness.js';
+
+jest.setTimeout(15 * 60_000);
+
+const conn = readConnection(process.env.BTRBK_ENV_FILE ?? LOCAL_ENV_FILE) as unknown as Record<string, string>;
+const REMOTE_DIR = `/backup_volume/backups/restore-${process.pid}`;
+const MiB = 1024 * 1024;
+const DATA_MIB = 96;
+
+let laptopA: ScratchBtrfs;
+let laptopB: ScratchBtrfs;
+let work: string;
+
+const latestBackup = async () => {
+  const list = (await listBackups(conn, REMOTE_DIR)).filter((b) => b.complete).sort((a, b) => a.path.localeCompare(b.path));
+  return list[list.length - 1];
+};
+
+beforeAll(async () => {
+  work = fs.mkdtempSync(path.join(os.tmpdir(), 'restore-'));
+  laptopA = await createScratchBtrfs({ sizeMiB: 1024, label: 'laptop-a' });
+  laptopB = await createScratchBtrfs({ sizeMiB: 1024, label: 'laptop-b' });
+  const mk = await runRemote(conn, remoteCommand(['mkdir', '-p', REMOTE_DIR]));
+  if (mk.code !== 0) throw new Error(`mkdir through the gate failed: ${mk.stderr}`);
+});
+
+afterAll(async () => {
+  await runEach([
+    async () => deleteRemote(conn, (await listBackups(conn, REMOTE_DIR)).map((b) => b.path)),
+    () => execInTarget(['rmdir', REMOTE_DIR]),
+    () => laptopA?.destroy(),
+    () => laptopB?.destroy(),
+    () => fs.rmSync(work, { recursive: true, force: true }),
+  ]);
+});
+
+test('restore the latest backup onto a new laptop, make it live, and continue with incremental backups', async () => {
+  // laptop A: a home subvolume, backed up by btrbk
+  await createSubvolume(laptopA.path('home'));
+  fs.mkdirSync(laptopA.path('snaps'));
+  writeRandomFile(laptopA.path('home', 'data.bin'), DATA_MIB * MiB);
+  fs.mkdirSync(laptopA.path('home', 'docs'));
+  for (let i = 0; i < 50; i += 1) fs.writeFileSync(laptopA.path('home', 'docs', `note-${i}.txt`), `note ${i}\n`.repeat(i + 1));
+  fs.mkdirSync(path.join(work, 'a'));
+  const a = btrbkClient(conn, path.join(work, 'a'), { volume: laptopA.mountpoint, subvolume: 'home', targetDir: REMOTE_DIR });
+  const first = a.run('run');
+  expect({ status: first.status, output: `${first.out}${first.err}` }).toMatchObject({ status: 0 });
+  const fullBytes = a.receivedBytes();
+  expect(fullBytes).toBeGreaterThan(DATA_MIB * MiB);
+
+  // laptop A is lost. Laptop B: restore the latest backup into its snapshot directory ...
+  const backup = await latestBackup();
+  fs.mkdirSync(laptopB.path('snaps'));
+  const restored = await restoreBackup(conn, backup.path, laptopB.path('snaps'));
+  expect(path.basename(restored.path)).toBe(path.posix.basename(backup.path));
+  expect(restored.bytes).toBeGreaterThan(DATA_MIB * MiB);
+  // ... and make it the live subvolume (a writable snapshot of the restored one)
+  const live = await makeLive(restored.path, laptopB.path('home'));
+  expect(live.readonly).toBe(false);
+  expect(live.parentUuid).toBe((await subvolumeInfo(restored.path)).uuid);
+  await expect(makeLive(restored.path, laptopB.path('home'))).rejects.toThrow(/already exists; not replacing it/);
+  expect(sha256File(laptopB.path('home', 'data.bin'))).toBe(sha256File(laptopA.path('home', 'data.bin')));
+  expect(fs.readFileSync(laptopB.path('home', 'docs', 'note-7.txt'), 'utf8')).toBe('note 7\n'.repeat(8));
+
+  // work goes on on laptop B: 1 MiB changes; btrbk, configured like on laptop A, backs up again
+  const changed = overwriteSpread(laptopB.path('home', 'data.bin'), 1 * MiB, { seedOffset: 3 });
+  fs.mkdirSync(path.join(work, 'b'));
+  const b = btrbkClient(conn, path.join(work, 'b'), { volume: laptopB.mountpoint, subvolume: 'home', targetDir: REMOTE_DIR });
+  const next = b.run('-v', 'run');
+  expect({ status: next.status, output: `${next.out}${next.err}` }).toMatchObject({ status: 0 });
+  const wire = b.receivedBytes();
+  // incremental from the restored snapshot: near the change, nowhere near the whole dataset
+  expect(wire / changed).toBeLessThan(1.05);
+  expect(wire).toBeLessThan(fullBytes / 20);
+  expect(`${next.out}${next.err}`).toMatch(/\[send\/receive\] parent: \S*snaps\/home\.\S+/);
+
+  // the new backup is on the target, complete, and holds laptop B's data
+  const newest = await latestBackup();
+  expect(newest.path).not.toBe(backup.path);
+  const verify = laptopA.path('verify');
+  fs.mkdirSync(verify);
+  const back = await restoreBackup(conn, newest.path, verify);
+  expect(sha256File(path.join(back.path, 'data.bin'))).toBe(sha256File(laptopB.path('home', 'data.bin')));
+});

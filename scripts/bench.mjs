@@ -1,0 +1,93 @@
+#!/usr/bin/env zx
+// The transfer benchmark on the local target (docs/PERFORMANCE.md): every figure is a ratio of two things
+// measured side by side in this run. Prints a table and writes the same figures to bench-results/<time>.json.
+//   npm run bench -- [--scale small|full] [--items incremental,path,compression,rsync,atime,setup] [--json]
+//                    [--env local_connection.env] [--out DIR]
+import fs from 'node:fs';
+import path from 'node:path';
+import { performance } from 'node:perf_hooks';
+import { argv, chalk } from 'zx';
+import { runMain, OperatorError } from './lib/errors.mjs';
+import { LOCAL_ENV_FILE, REPO_ROOT, isLocalTarget, readConnection } from './lib/connection.mjs';
+import { SCALES, formatTable, resultsFileName, summarize, toJson, targetSpaceNeededMiB } from './lib/bench.mjs';
+import { ITEMS, runBench } from './lib/bench-measure.mjs';
+import { formatProgress } from './lib/transfer.mjs';
+import { execInTarget, up } from './lib/local-target.mjs';
+import { run } from './lib/btrfs-scratch.mjs';
+
+await runMain(async () => {
+  const scale = String(argv.scale ?? 'full');
+  if (!SCALES[scale]) throw new OperatorError(`unknown --scale ${scale}`, { next: `use one of: ${Object.keys(SCALES).join(', ')}` });
+  const items = argv.items ? String(argv.items).split(',').map((x) => x.trim()) : [...ITEMS];
+  const unknown = items.filter((i) => !ITEMS.includes(i));
+  if (unknown.length) throw new OperatorError(`unknown --items ${unknown.join(',')}`, { next: `use any of: ${ITEMS.join(',')}` });
+  const envFile = path.resolve(argv.env ?? LOCAL_ENV_FILE);
+  const conn = readConnection(envFile);
+  if (!isLocalTarget(conn)) {
+    throw new OperatorError('the benchmark runs on the local target only', {
+      cause: 'it adds a temporary bench-only SSH user (no gate) to compare against; that must never happen on a real backup host',
+      next: 'npx zx scripts/local-target.mjs up, then npm run bench',
+    });
+  }
+  const log = (line) => console.error(chalk.dim(line));
+  const tty = process.stderr.isTTY;
+  let lastLine = 0;
+  const progress = (label, p) => {
+    if (p.done) {
+      if (tty) process.stderr.write('\r\x1b[K');
+      return;
+    }
+    const now = Date.now();
+    if (!tty && (now - lastLine < 5000 || p.elapsedMs < 2000)) return; // a log line every 5 s when not on a terminal
+    lastLine = now;
+    const line = `   ${label}: ${formatProgress(p)}`;
+    if (tty) process.stderr.write(`\r\x1b[K${line}`);
+    else console.error(line);
+  };
+  log(`bench: scale ${scale} (${JSON.stringify(SCALES[scale])}); the target's volume needs about ${targetSpaceNeededMiB(scale)} MiB free at the peak`);
+
+  const setupTimings = async () => {
+    const out = [];
+    const t0 = performance.now();
+    try {
+      const r = await up({});
+      out.push({ label: `local-target up (warm rootfs cache; ${r.alreadyUp ? 'target already running: the idempotent re-run' : 'fresh instance'})`, seconds: (performance.now() - t0) / 1000, alreadyUp: r.alreadyUp });
+    } catch (err) {
+      out.push({ label: 'local-target up', error: err.what ?? err.message });
+    }
+    const outDir = fs.mkdtempSync(path.join(process.env.TMPDIR || '/tmp', 'bench-synth-'));
+    try {
+      const synth = () => run('npx', ['--no-install', 'cdktf', 'synth', '--output', outDir], { what: 'cdktf synth failed' });
+      await synth(); // warms caches (ts compile, provider bindings)
+      const t1 = performance.now();
+      await synth();
+      out.push({ label: 'cdktf synth (warm, second run)', seconds: (performance.now() - t1) / 1000 });
+    } catch (err) {
+      out.push({ label: 'cdktf synth', error: err.what ?? err.message });
+    } finally {
+      fs.rmSync(outDir, { recursive: true, force: true });
+    }
+    return out;
+  };
+
+  const report = await runBench({
+    conn,
+    exec: (a, o) => execInTarget(a, o),
+    scale,
+    items,
+    log,
+    progress,
+    setupTimings,
+  });
+  const outDir = path.resolve(argv.out ?? path.join(REPO_ROOT, 'bench-results'));
+  fs.mkdirSync(outDir, { recursive: true });
+  const file = path.join(outDir, resultsFileName(new Date(report.startedAt)));
+  fs.writeFileSync(file, toJson(report));
+  if (argv.json) console.log(toJson(report).trimEnd());
+  else {
+    console.log(formatTable(report));
+    console.log(chalk.dim(`figures also in ${path.relative(process.cwd(), file) || file}`));
+  }
+  const s = summarize(report);
+  return s.error ? 2 : s.fail ? 1 : 0;
+});

@@ -1,0 +1,22 @@
+import type { Report, Scale } from './bench.mjs';
+type Conn = Record<string, string>;
+type Exec = (argv: string[], opts?: { input?: string; timeout?: number }) => { status: number | null; stdout: string; stderr: string };
+export declare const BENCH_USER: string;
+export declare const AES_CIPHER: string;
+export declare const ITEMS: readonly string[];
+export declare function remoteCommand(...stages: string[][]): string;
+export declare function sendStage(snapshot: string, opts?: { parent?: string; proto?: number; compressedData?: boolean }): { label: string; cmd: string; args: string[] };
+export declare function remoteReceiveStage(conn: Conn, dir: string, opts?: { decompress?: boolean; sshExtra?: string[] }): { label: string; cmd: string; args: string[] };
+export declare function addBenchUser(conn: Conn, exec: Exec, opts: { dir: string }): Promise<{ conn: Conn; remove(): void }>;
+export declare function ensureRemoteRsync(exec: Exec): () => void;
+export declare function deleteRemote(conn: Conn, paths: string[]): Promise<void>;
+export declare function targetFreeMiB(exec: Exec): number | null;
+export declare function runBench(deps: {
+  conn: Conn;
+  exec: Exec;
+  scale?: 'small' | 'full' | Scale;
+  items?: string[];
+  log?: (line: string) => void;
+  progress?: (label: string, p: { bytes: number; total: number | null; rate: number; eta: number | null; done: boolean; elapsedMs: number }) => void;
+  setupTimings?: () => Promise<{ label: string; seconds?: number; error?: string }[]>;
+}): Promise<Report & { runId: string; startedAt: string; finishedAt: string }>;
