@@ -2,6 +2,7 @@
 // the engine's native `test` command with `mock_provider "aws"` (no credentials) running engine-tests/*.tftest.hcl.
 // The engine is tofu when on PATH, else terraform (TERRAFORM_BINARY_NAME overrides); the provider comes from the
 // machine's filesystem mirror. Without an engine or a mirror this suite FAILS (it never skips, never downloads).
+import { jest } from '@jest/globals';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
