@@ -306,6 +306,23 @@ describe('an instance replacement: down, then up (local target, root)', () => {
     expect(again.alreadyUp).toBe(true);
     expect(again.nspawnPid).toBe(before.nspawnPid);
   });
+
+  test('up replaces a running instance booted with another boot script (as changed user data does on AWS), volume kept', async () => {
+    const marker = `kept across a replacement ${Date.now()}`;
+    inTarget('sh', '-c', `printf '%s' '${marker}' > /backup_volume/.local-target-test-marker`);
+    // the instance now looks as if an older boot script had started it
+    inTarget('sh', '-c', `printf '\n# an older boot script\n' >> ${BOOT_SCRIPT_IN_CONTAINER}`);
+    const before = await status();
+    const lines: string[] = [];
+    const u = await up({ onProgress: (l: string) => lines.push(l) });
+    expect(lines.join('\n')).toMatch(/boot script changed since this instance started: replacing the instance/);
+    expect(u).toMatchObject({ alreadyUp: false, healthy: true });
+    expect(u.nspawnPid).not.toBe(before.nspawnPid);
+    expect(inTarget('cat', '/backup_volume/.local-target-test-marker')).toBe(marker);
+    expect(inTarget('cat', BOOT_SCRIPT_IN_CONTAINER)).not.toContain('# an older boot script');
+    expect((await up()).alreadyUp).toBe(true);
+    inTarget('rm', '-f', '/backup_volume/.local-target-test-marker');
+  });
 });
 
 describe('a failed up (a throwaway local target on an ext4 volume, root)', () => {

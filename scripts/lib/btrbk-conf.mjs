@@ -67,6 +67,8 @@ export function renderBtrbkConf(conn, opts = {}) {
     `ssh_identity            ${identity}`,
     `ssh_user                ${conn.BTRBK_AWS_USER}`,
     'backend_remote          btrfs-progs-sudo',
+    '# zstd sent a quarter of the bytes of compressible data and cost nothing on random data; stream_buffer (mbuffer)',
+    '# made transfers slower, so it is off (figures: docs/PERFORMANCE.md of btrbk-aws-target, `npm run bench`)',
     'stream_compress         zstd',
   ];
   if (opts.streamBuffer) lines.push(`stream_buffer           ${opts.streamBuffer}`);

@@ -439,6 +439,19 @@ async function stopAndClean(paths, { onProgress = () => {} } = {}) {
   if (leftovers.length) throw new OperatorError(`could not clean up the local target: ${leftovers.join('; ')}`, { next: 'unmount / detach by hand (umount, losetup -d) and run down again' });
 }
 
+/** The boot script this target's instance gets: the renderer's output for its volume id and backup key. */
+function renderFor(paths, state) {
+  const backupSshPublicKey = fs.readFileSync(`${paths.sshKey}.pub`, 'utf8').trim();
+  return renderBootScript({ volumeId: state.volumeId, backupSshPublicKey });
+}
+
+/** True when the running instance was booted with another boot script than the one rendered now. */
+function bootScriptOutdated(paths) {
+  const state = loadState(paths);
+  if (!state.volumeId || !fs.existsSync(`${paths.sshKey}.pub`)) return true;
+  return readText(path.join(paths.root, BOOT_SCRIPT_IN_CONTAINER.slice(1))) !== renderFor(paths, state);
+}
+
 async function waitFor(fn, timeoutMs, intervalMs = 200) {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
@@ -463,9 +476,11 @@ export async function up(opts = {}) {
     const t0 = Date.now();
     const before = await status({ paths });
     if (before.running && before.healthy) {
-      return { ...before, alreadyUp: true, timings };
-    }
-    if (before.running || before.loopDevices.length || before.instanceMounted) {
+      // On AWS a changed boot script gives a new instance (user_data_replace_on_change); so here.
+      if (!bootScriptOutdated(paths)) return { ...before, alreadyUp: true, timings };
+      onProgress('the boot script changed since this instance started: replacing the instance (the volume is kept)');
+      await stopAndClean(paths, { onProgress });
+    } else if (before.running || before.loopDevices.length || before.instanceMounted) {
       onProgress('a previous instance is half up: cleaning it up first');
       await stopAndClean(paths, { onProgress });
     }
@@ -485,8 +500,7 @@ export async function up(opts = {}) {
     if (!fs.existsSync(paths.sshKey)) {
       run('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-C', 'btrbk-local-target backup key', '-f', paths.sshKey]);
     }
-    const backupSshPublicKey = fs.readFileSync(`${paths.sshKey}.pub`, 'utf8').trim();
-    const scriptText = renderBootScript({ volumeId: state.volumeId, backupSshPublicKey });
+    const scriptText = renderFor(paths, state);
 
     if (!fs.existsSync(paths.volumeImage)) {
       const size = parseSize(opts.volumeSize ?? DEFAULT_VOLUME_SIZE);
