@@ -300,11 +300,14 @@ describe('an instance replacement: down, then up (local target, root)', () => {
     inTarget('rm', '-f', '/backup_volume/.local-target-test-marker');
   });
 
-  test('up on a running, healthy target does nothing', async () => {
+  test('up on a running, healthy target does nothing but (re)write the connection file', async () => {
     const before = await status();
+    const envText = fs.readFileSync(paths.envFile, 'utf8');
+    fs.rmSync(paths.envFile); // a fresh checkout (CI's clone) has none
     const again = await up();
     expect(again.alreadyUp).toBe(true);
     expect(again.nspawnPid).toBe(before.nspawnPid);
+    expect(fs.readFileSync(paths.envFile, 'utf8')).toBe(envText);
   });
 
   test('up replaces a running instance booted with another boot script (as changed user data does on AWS), volume kept', async () => {

@@ -439,6 +439,11 @@ async function stopAndClean(paths, { onProgress = () => {} } = {}) {
   if (leftovers.length) throw new OperatorError(`could not clean up the local target: ${leftovers.join('; ')}`, { next: 'unmount / detach by hand (umount, losetup -d) and run down again' });
 }
 
+function writeEnvFile(paths, state) {
+  writeConnection(paths.envFile, localConnection({ port: state.port, sshKey: paths.sshKey, knownHosts: paths.knownHosts, volumeId: state.volumeId }),
+    'Written by scripts/local-target.mjs up: the local target (a container on this machine), in the aws_connection.env format.');
+}
+
 /** The boot script this target's instance gets: the renderer's output for its volume id and backup key. */
 function renderFor(paths, state) {
   const backupSshPublicKey = fs.readFileSync(`${paths.sshKey}.pub`, 'utf8').trim();
@@ -477,7 +482,11 @@ export async function up(opts = {}) {
     const before = await status({ paths });
     if (before.running && before.healthy) {
       // On AWS a changed boot script gives a new instance (user_data_replace_on_change); so here.
-      if (!bootScriptOutdated(paths)) return { ...before, alreadyUp: true, timings };
+      if (!bootScriptOutdated(paths)) {
+        // a checkout other than the one that started it (CI's fresh clone) gets its connection file too
+        writeEnvFile(paths, loadState(paths));
+        return { ...(await status({ paths })), alreadyUp: true, timings };
+      }
       onProgress('the boot script changed since this instance started: replacing the instance (the volume is kept)');
       await stopAndClean(paths, { onProgress });
     } else if (before.running || before.loopDevices.length || before.instanceMounted) {
@@ -558,8 +567,7 @@ export async function up(opts = {}) {
       fs.writeFileSync(paths.knownHosts, `[127.0.0.1]:${port} ${hostKey}\n`, { mode: 0o600 });
       const banner = await waitFor(() => sshBanner(port), 20000, 300);
       if (!banner) throw new OperatorError(`sshd in the container does not answer on 127.0.0.1:${port}`, { next: `see ${paths.consoleLog}` });
-      writeConnection(paths.envFile, localConnection({ port, sshKey: paths.sshKey, knownHosts: paths.knownHosts, volumeId: state.volumeId }),
-        'Written by scripts/local-target.mjs up: the local target (a container on this machine), in the aws_connection.env format.');
+      writeEnvFile(paths, state);
       timings.totalSeconds = (Date.now() - t0) / 1000;
       state.lastUp = new Date().toISOString();
       saveState(paths, state);
