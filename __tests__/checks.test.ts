@@ -20,21 +20,10 @@ import {
 import { REPO_ROOT } from '../scripts/lib/connection.mjs';
 import { OperatorError } from '../scripts/lib/errors.mjs';
 import { checkReportJson, formatCheckReport, summaryLine } from '../scripts/lib/report.mjs';
+import { sampleConnection } from './support/connection-fixture.js';
 
 const BLOB = 'AAAAC3NzaC1lZDI1NTE5AAAAIJ1Lk8r2TRA8d4uPaB8yR7sbCk4iA3RK2d8QH4P4eN0T';
-const conn = (over: Record<string, string> = {}) => ({
-  BTRBK_AWS_HOST: '203.0.113.7',
-  BTRBK_AWS_USER: 'btrbk',
-  BTRBK_AWS_SSH_KEY: '/keys/id_ed25519',
-  BTRBK_AWS_TARGET: 'ssh://203.0.113.7/backup_volume/backups/',
-  BTRBK_AWS_PATH: '/backup_volume/backups',
-  BTRBK_AWS_INSTANCE_ID: 'i-0123456789abcdef0',
-  BTRBK_AWS_VOLUME_ID: 'vol-0123456789abcdef0',
-  BTRBK_AWS_REGION: 'eu-central-1',
-  BTRBK_AWS_SSH_PORT: '22',
-  BTRBK_AWS_KNOWN_HOSTS: '/pins/known_hosts',
-  ...over,
-});
+const conn = sampleConnection;
 
 type Answer = { code: number; stdout?: string; stderr?: string };
 const rejected = (why: string): Answer => ({ code: 255, stderr: `rejected: ${why}\n` });

@@ -18,6 +18,7 @@ import {
   sshParams,
 } from '../scripts/lib/ssh.mjs';
 import { OperatorError } from '../scripts/lib/errors.mjs';
+import { sampleConnection } from './support/connection-fixture.js';
 
 /** A syntactically real ssh-ed25519 key blob (type string + 32 bytes). */
 function edBlob(seed = randomBytes(32)): Buffer {
@@ -33,19 +34,7 @@ function edBlob(seed = randomBytes(32)): Buffer {
 const pinnedBlob = edBlob();
 const otherBlob = edBlob();
 
-const conn = (over: Record<string, string> = {}) => ({
-  BTRBK_AWS_HOST: '203.0.113.7',
-  BTRBK_AWS_USER: 'btrbk',
-  BTRBK_AWS_SSH_KEY: '/keys/id_ed25519',
-  BTRBK_AWS_TARGET: 'ssh://203.0.113.7/backup_volume/backups/',
-  BTRBK_AWS_PATH: '/backup_volume/backups',
-  BTRBK_AWS_INSTANCE_ID: 'i-0123456789abcdef0',
-  BTRBK_AWS_VOLUME_ID: 'vol-0123456789abcdef0',
-  BTRBK_AWS_REGION: 'eu-central-1',
-  BTRBK_AWS_SSH_PORT: '2222',
-  BTRBK_AWS_KNOWN_HOSTS: '/pins/known_hosts',
-  ...over,
-});
+const conn = (over: Record<string, string> = {}) => sampleConnection({ BTRBK_AWS_SSH_PORT: '2222', ...over });
 
 describe('ssh: pinned host keys', () => {
   it('matches OpenSSH fingerprints (ssh-keygen -lf)', () => {
