@@ -4,6 +4,15 @@ import { AwsProvider } from '@cdktf/provider-aws/lib/provider/index.js';
 import { DataAwsAvailabilityZones } from '@cdktf/provider-aws/lib/data-aws-availability-zones/index.js';
 import { KeyPair } from '@cdktf/provider-aws/lib/key-pair/index.js';
 import { renderBootScript } from '../user-data/render.mjs';
+import {
+  AVAILABILITY_ZONE_SOURCE,
+  ED25519_KEY_SOURCE,
+  GP3_MAX_GIB,
+  GP3_MIN_GIB,
+  INSTANCE_TYPE_SOURCE,
+  KEY_PAIR_NAME_SOURCE,
+  REGION_SOURCE,
+} from '../scripts/lib/tfvars.mjs';
 import { BackupHost } from './backup-host.js';
 import { DataVolume } from './data-volume.js';
 import { NetworkAccess } from './network-access.js';
@@ -26,7 +35,10 @@ export const VARIABLE_DEFAULTS = Object.freeze({
 });
 
 /** A well-formed ssh-ed25519 public key line: type, the 68-character key blob, an optional plain comment. */
-const ED25519 = 'ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAI[A-Za-z0-9+/]{43}( [A-Za-z0-9@._+:=,/-]+)*';
+// The validation rules are the ones setup checks terraform.tfvars with before any engine call (one source).
+/** A regex source as the quoted, anchored argument of HCL's regex(): backslashes and quotes escaped. */
+const hclRegex = (source: string) => `"^${source.replace(/\\/g, '\\\\').replace(/"/g, '\\"')}$"`;
+const ED25519 = hclRegex(ED25519_KEY_SOURCE);
 
 export interface BackupTargetStackProps {
   /**
@@ -153,7 +165,7 @@ function variables(scope: Construct) {
       description: 'The backup key: an ssh-ed25519 public key line, installed for the btrbk user behind the SSH gate',
       validation: [
         {
-          condition: `\${can(regex("^${ED25519}$", var.ssh_public_key))}`,
+          condition: `\${can(regex(${ED25519}, var.ssh_public_key))}`,
           errorMessage:
             'ssh_public_key must be one ssh-ed25519 public key line: "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAI..." (68 base64 characters) and an optional comment of letters, digits and @._+:=,/- ; no trailing newline. Create one with: ssh-keygen -t ed25519 -f ~/.ssh/btrbk_aws',
         },
@@ -165,7 +177,7 @@ function variables(scope: Construct) {
       description: 'Optional admin key (full shell as the image default user, registered as the EC2 key pair); empty: no admin login',
       validation: [
         {
-          condition: `\${var.admin_ssh_public_key == "" || can(regex("^${ED25519}$", var.admin_ssh_public_key))}`,
+          condition: `\${var.admin_ssh_public_key == "" || can(regex(${ED25519}, var.admin_ssh_public_key))}`,
           errorMessage:
             'admin_ssh_public_key must be empty (no admin login) or one ssh-ed25519 public key line, like ssh_public_key; it must not be the backup key.',
         },
@@ -177,7 +189,7 @@ function variables(scope: Construct) {
       description: 'AWS region of the backup host',
       validation: [
         {
-          condition: '${can(regex("^[a-z]{2}(-gov)?-[a-z]+-[0-9]+$", var.aws_region))}',
+          condition: `\${can(regex(${hclRegex(REGION_SOURCE)}, var.aws_region))}`,
           errorMessage: 'aws_region must be an AWS region code such as us-west-1 or eu-central-1.',
         },
       ],
@@ -189,7 +201,7 @@ function variables(scope: Construct) {
         'Availability zone of the host and its data volume; empty: the first available zone of the region (alphabetically). Pin it to the zone in state if the region ever offers a different first zone.',
       validation: [
         {
-          condition: '${var.availability_zone == "" || can(regex("^[a-z]{2}(-gov)?-[a-z]+-[0-9]+[a-z]$", var.availability_zone))}',
+          condition: `\${var.availability_zone == "" || can(regex(${hclRegex(AVAILABILITY_ZONE_SOURCE)}, var.availability_zone))}`,
           errorMessage: 'availability_zone must be empty (first available zone) or a zone name such as us-west-1a, in aws_region.',
         },
       ],
@@ -200,7 +212,7 @@ function variables(scope: Construct) {
       description: 'Name of the EC2 key pair created for admin_ssh_public_key (unused when that is empty)',
       validation: [
         {
-          condition: '${can(regex("^[A-Za-z0-9][A-Za-z0-9._-]{0,254}$", var.key_pair_name))}',
+          condition: `\${can(regex(${hclRegex(KEY_PAIR_NAME_SOURCE)}, var.key_pair_name))}`,
           errorMessage: 'key_pair_name must be 1-255 characters: letters, digits, ".", "_" and "-", starting with a letter or digit.',
         },
       ],
@@ -211,7 +223,7 @@ function variables(scope: Construct) {
       description: 'Size of the data volume in GiB (gp3: 1 to 16384); it can grow later, never shrink',
       validation: [
         {
-          condition: '${var.ebs_volume_size >= 1 && var.ebs_volume_size <= 16384 && floor(var.ebs_volume_size) == var.ebs_volume_size}',
+          condition: `\${var.ebs_volume_size >= ${GP3_MIN_GIB} && var.ebs_volume_size <= ${GP3_MAX_GIB} && floor(var.ebs_volume_size) == var.ebs_volume_size}`,
           errorMessage: 'ebs_volume_size must be a whole number of GiB from 1 to 16384 (the gp3 limits).',
         },
       ],
@@ -233,7 +245,7 @@ function variables(scope: Construct) {
       description: 'EC2 instance type; an x86_64 burstable type (t3a, t3, t2), as the image is amd64 and CPU credits are standard',
       validation: [
         {
-          condition: '${can(regex("^(t2|t3|t3a)\\\\.(nano|micro|small|medium|large|xlarge|2xlarge)$", var.instance_type))}',
+          condition: `\${can(regex(${hclRegex(INSTANCE_TYPE_SOURCE)}, var.instance_type))}`,
           errorMessage: 'instance_type must be an x86_64 burstable type such as t3a.nano, t3a.micro or t3.small (the image is amd64; CPU credits are set to standard).',
         },
       ],
