@@ -84,8 +84,9 @@ describe('transfer: pipelines of real processes', () => {
     ]);
     await expect(p).rejects.toBeInstanceOf(OperatorError);
     await p.catch((e: any) => {
-      expect(e.what).toBe('the transfer failed at "ssh → btrfs receive"');
+      expect(e.what).toBe('the backup target is full: the transfer failed at "ssh → btrfs receive"');
       expect(e.likelyCause).toBe('the receiving filesystem is full');
+      expect(e.next).toMatch(/target_preserve.*ebs_volume_size/);
       expect(e.result.stages[1].code).toBe(1);
     });
   });

@@ -194,18 +194,22 @@ export function pipelineError(result, aborted = false) {
     .map((s) => `${s.label}: ${s.spawnError ? `cannot start (${s.spawnError})` : s.signal ? `killed by ${s.signal}` : `exit ${s.code}`}${s.stderr ? `\n  ${tail(s.stderr).split('\n').join('\n  ')}` : ''}`)
     .join('\n');
   const rejected = /rejected:/.test(own?.stderr ?? '');
-  const err = new OperatorError(aborted ? 'the transfer was interrupted' : `the transfer failed at "${own?.label}"`, {
+  const full = /No space left/i.test(own?.stderr ?? '');
+  const what = aborted ? 'the transfer was interrupted' : `${full ? 'the backup target is full: ' : ''}the transfer failed at "${own?.label}"`;
+  const err = new OperatorError(what, {
     details,
     cause: rejected
       ? 'the SSH gate refused the command (see "rejected:" above): its grammar and this client disagree'
       : own?.spawnError
         ? `a program is missing: ${own.spawnError}`
-        : /No space left/i.test(own?.stderr ?? '')
+        : full
           ? 'the receiving filesystem is full'
           : tail(own?.stderr || 'no error text; see the exit statuses above', 2),
     next: rejected
       ? 'check the gate log on the host (journalctl -t btrbk-ssh-gate) and docs/SSH-GATE.md for the accepted forms'
-      : 'run `npx zx scripts/troubleshoot.mjs check-all` to see whether SSH and the volume are healthy',
+      : full
+        ? 'free space: keep fewer backups (a shorter target_preserve, then `btrbk run`), or grow the data volume (ebs_volume_size, setup, then as admin `btrfs filesystem resize max /backup_volume`); see docs/TROUBLESHOOTING.md. Earlier backups are intact; the half-received one is removed on the next btrbk run'
+        : 'run `npx zx scripts/troubleshoot.mjs check-all` to see whether SSH and the volume are healthy',
   });
   err.result = result;
   return err;
