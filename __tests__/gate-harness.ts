@@ -86,7 +86,7 @@ export function makeSandbox(): Sandbox {
   const bin = path.join(dir, 'bin');
   fs.mkdirSync(bin);
   // The fake sudo records its argv. For `btrfs receive DIR` it stores the stream in DIR/stream.bin, for
-  // `btrfs send SUBVOL` it emits SUBVOL/payload.bin; anything else it runs as it is (tail for diagnostics).
+  // `btrfs send SUBVOL` it emits SUBVOL/payload.bin; anything else it runs as it is.
   fs.writeFileSync(
     path.join(dir, 'fake-sudo'),
     `#!/bin/bash
@@ -226,7 +226,7 @@ export const DIAGNOSTICS: Array<[string, string[]]> = [
   ['btrbk-diag usage', [...SUDO_BTRFS, 'filesystem', 'usage', '-b', '/backup_volume']],
   ['btrbk-diag device-stats', [...SUDO_BTRFS, 'device', 'stats', '/backup_volume']],
   ['btrbk-diag mount', ['/usr/bin/findmnt', '--noheadings', '--output', 'TARGET,SOURCE,FSTYPE,OPTIONS', '--mountpoint', '/backup_volume']],
-  ['btrbk-diag boot-log', ['/usr/bin/sudo', '-n', '/usr/bin/tail', '-n', '200', '/var/log/btrbk-backup-host.log']],
-  ['btrbk-diag cloud-init-log', ['/usr/bin/sudo', '-n', '/usr/bin/tail', '-n', '200', '/var/log/cloud-init-output.log']],
+  ['btrbk-diag boot-log', ['/usr/bin/tail', '-n', '200', '/var/log/btrbk-backup-host.log']],
+  ['btrbk-diag cloud-init-log', ['/usr/bin/tail', '-n', '200', '/var/log/cloud-init-output.log']],
 ];
 

@@ -103,8 +103,9 @@ diag_argv() {
     'btrbk-diag usage') DIAG=("$SUDO" -n "$BTRFS" filesystem usage -b "$MOUNT") ;;
     'btrbk-diag device-stats') DIAG=("$SUDO" -n "$BTRFS" device stats "$MOUNT") ;;
     'btrbk-diag mount') DIAG=(/usr/bin/findmnt --noheadings --output 'TARGET,SOURCE,FSTYPE,OPTIONS' --mountpoint "$MOUNT") ;;
-    'btrbk-diag boot-log') DIAG=("$SUDO" -n /usr/bin/tail -n 200 "$BOOT_LOG") ;;
-    'btrbk-diag cloud-init-log') DIAG=("$SUDO" -n /usr/bin/tail -n 200 "$CLOUD_INIT_LOG") ;;
+    # the logs are world-readable (the boot script makes them so): read as btrbk, sudo stays btrfs-only
+    'btrbk-diag boot-log') DIAG=(/usr/bin/tail -n 200 "$BOOT_LOG") ;;
+    'btrbk-diag cloud-init-log') DIAG=(/usr/bin/tail -n 200 "$CLOUD_INIT_LOG") ;;
     *) return 1 ;;
   esac
 }
@@ -129,6 +130,11 @@ run_diag() {
         printf 'btrbk-diag: %s does not exist on the backup host' "$file" >&2
         [[ $file == "$BOOT_LOG" ]] && printf ' (the boot script has not started yet, or it failed before logging)' >&2
         printf '\n' >&2
+        exit 1
+      fi
+      if [[ ! -r $file ]]; then
+        printf 'btrbk-diag: %s is not readable by %s (the boot script makes it 0644; it has not run, or the file was recreated)\n' \
+          "$file" "$(id -un 2>/dev/null || echo btrbk)" >&2
         exit 1
       fi ;;
     'btrbk-diag mount')
