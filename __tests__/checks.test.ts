@@ -48,7 +48,7 @@ const healthy = (): Record<string, Answer> => ({
   [GATE_COMMANDS.cloudInitLog]: { code: 0, stdout: 'Cloud-init v. 24.1 finished\n' },
   [GATE_COMMANDS.forbidden]: rejected('command not allowed: id'),
   [GATE_COMMANDS.backupRoot('/backup_volume/backups')]: { code: 0, stdout: '/backup_volume/backups\n' },
-  [GATE_COMMANDS.subvolumeList('/backup_volume/backups')]: { code: 0, stdout: 'ID 256 gen 9 cgen 9 top level 5 parent_uuid - received_uuid - uuid 1 path backups/a\n' },
+  [GATE_COMMANDS.subvolumeList('/backup_volume/backups')]: { code: 0, stdout: 'ID 256 gen 9 cgen 9 top level 5 parent_uuid - received_uuid 4b1e-0001 uuid 1 path <FS_TREE>/backups/a\n' },
 });
 
 function fakes(answers: Record<string, Answer> = healthy(), over: Record<string, unknown> = {}) {
@@ -232,6 +232,24 @@ describe('check-volume', () => {
     const a = healthy();
     a[GATE_COMMANDS.backupRoot('/backup_volume/backups')] = { code: 1, stderr: 'readlink: No such file\n' };
     expect(byName(await checkVolume(conn(), fakes(a).deps), /backup root/)).toMatchObject({ ok: false, cause: '/backup_volume/backups does not exist' });
+  });
+
+  it('warns about half-received subvolumes (no received UUID) and names them', async () => {
+    const a = healthy();
+    a[GATE_COMMANDS.subvolumeList('/backup_volume/backups')] = {
+      code: 0,
+      stdout: [
+        'ID 256 gen 9 cgen 9 top level 5 parent_uuid - received_uuid 4b1e-0001 uuid 1 path <FS_TREE>/backups/home.20261101',
+        'ID 257 gen 12 cgen 12 top level 5 parent_uuid - received_uuid - uuid 2 path <FS_TREE>/backups/home.20261102',
+      ].join('\n'),
+    };
+    const w = byName(await checkVolume(conn(), fakes(a).deps), /half-received/);
+    expect(w).toMatchObject({ ok: true, warn: true, detail: '2 subvolume(s) below /backup_volume/backups' });
+    expect(w.cause).toMatch(/^1 without a received UUID \(\/backup_volume\/backups\/home\.20261102\)/);
+    expect(w.next).toMatch(/btrbk clean/);
+    const clean = byName(await checkVolume(conn(), fakes().deps), /half-received/);
+    expect(clean).toMatchObject({ ok: true, detail: '1 subvolume(s) below /backup_volume/backups, all complete' });
+    expect(clean.warn).toBeUndefined();
   });
 
   it('SSH down: one failure that sends you to check-ssh', async () => {

@@ -13,6 +13,7 @@ import { writeRandomFile } from '../../scripts/lib/bench.mjs';
 import { deleteRemote, remoteCommand, remoteReceiveStage, sendStage } from '../../scripts/lib/bench-measure.mjs';
 import { findIncompleteBackups, listBackups, restoreBackup } from '../../scripts/lib/restore.mjs';
 import { runRemote } from '../../scripts/lib/ssh.mjs';
+import { runChecks } from '../../scripts/lib/checks.mjs';
 import { formatProgress, runPipeline } from '../../scripts/lib/transfer.mjs';
 import { btrbkClient, sha256File, waitUntil, type BtrbkClient, runEach } from './btrbk-client-harness.js';
 
@@ -115,6 +116,11 @@ describe('interrupted transfer', () => {
     const incomplete = await findIncompleteBackups(conn, REMOTE_DIR);
     expect(incomplete).toHaveLength(1);
     expect(incomplete[0].receivedUuid).toBe('-');
+    // troubleshoot's check-volume names it too
+    const [volume] = await runChecks(conn, ['check-volume']);
+    const half = volume.results.find((r) => r.name === 'no half-received backups');
+    expect(half).toMatchObject({ ok: true, warn: true });
+    expect(half!.cause).toContain(incomplete[0].path);
 
     // the next run stops on the leftover and says so ...
     const stuck = client.run('run');

@@ -16,6 +16,7 @@ import {
 import { awsError, getConsoleOutput, makeEc2Client } from './aws.mjs';
 import { isLocalTarget } from './connection.mjs';
 import { OperatorError } from './errors.mjs';
+import { parseSubvolumeListR } from './restore.mjs';
 import { humanBytes } from './transfer.mjs';
 import { connectSsh, probeTcp, quoteArg, readPinnedKeys, shq, sshParams } from './ssh.mjs';
 
@@ -380,6 +381,29 @@ export async function checkVolume(conn, deps = {}, session = sshSession(conn, de
           entry ? 'the boot script creates it; read check-logs, or re-run the boot script by re-provisioning' : notMountedNext,
         ),
   );
+
+  if (entry && rootOut.code === 0 && rootOut.stdout.trim()) {
+    // btrfs has no resume: a receive cut off leaves a writable subvolume without a received UUID, not a backup
+    const listOut = await run(GATE_COMMANDS.subvolumeList(p.backupRoot));
+    const name = 'no half-received backups';
+    if (listOut.code !== 0) {
+      results.push(fail(name, `cannot list the backups: ${gateRefusalHint(listOut)}`, 'run check-ssh'));
+    } else {
+      const below = `${p.backupRoot.replace(/\/+$/, '')}/`;
+      const backups = parseSubvolumeListR(listOut.stdout, VOLUME_MOUNT).filter((b) => b.path.startsWith(below));
+      const incomplete = backups.filter((b) => !b.complete);
+      const detail = `${backups.length} subvolume(s) below ${p.backupRoot}`;
+      results.push(
+        incomplete.length
+          ? pass(name, detail, {
+            warn: true,
+            cause: `${incomplete.length} without a received UUID (${incomplete.slice(0, 3).map((b) => b.path).join(', ')}${incomplete.length > 3 ? ', ...' : ''}): a transfer was cut off, or one is running now; they are not backups`,
+            next: 'when no backup is running: `btrbk clean` on the machine that sends the backups deletes them; never restore from them (docs/RESTORE.md)',
+          })
+          : pass(name, `${detail}, all complete`),
+      );
+    }
+  }
 
   if (entry) {
     const statsOut = await run(GATE_COMMANDS.deviceStats);
