@@ -10,9 +10,9 @@ import { LOCAL_ENV_FILE, readConnection } from '../../scripts/lib/connection.mjs
 import { execInTarget } from '../../scripts/lib/local-target.mjs';
 import { createScratchBtrfs, createSubvolume, snapshotReadOnly, type ScratchBtrfs } from '../../scripts/lib/btrfs-scratch.mjs';
 import { writeRandomFile } from '../../scripts/lib/bench.mjs';
-import { deleteRemote, remoteCommand, remoteReceiveStage, sendStage } from '../../scripts/lib/bench-measure.mjs';
+import { deleteRemote, remoteReceiveStage, sendStage } from '../../scripts/lib/bench-measure.mjs';
 import { findIncompleteBackups, listBackups, restoreBackup } from '../../scripts/lib/restore.mjs';
-import { runRemote } from '../../scripts/lib/ssh.mjs';
+import { remoteCommand, runRemote } from '../../scripts/lib/ssh.mjs';
 import { runChecks } from '../../scripts/lib/checks.mjs';
 import { formatProgress, runPipeline } from '../../scripts/lib/transfer.mjs';
 import { btrbkClient, sha256File, waitUntil, type BtrbkClient, runEach } from './btrbk-client-harness.js';

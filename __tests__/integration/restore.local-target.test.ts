@@ -10,9 +10,9 @@ import { LOCAL_ENV_FILE, readConnection } from '../../scripts/lib/connection.mjs
 import { execInTarget } from '../../scripts/lib/local-target.mjs';
 import { createScratchBtrfs, createSubvolume, subvolumeInfo, type ScratchBtrfs } from '../../scripts/lib/btrfs-scratch.mjs';
 import { overwriteSpread, writeRandomFile } from '../../scripts/lib/bench.mjs';
-import { deleteRemote, remoteCommand } from '../../scripts/lib/bench-measure.mjs';
+import { deleteRemote } from '../../scripts/lib/bench-measure.mjs';
 import { listBackups, makeLive, restoreBackup } from '../../scripts/lib/restore.mjs';
-import { runRemote } from '../../scripts/lib/ssh.mjs';
+import { remoteCommand, runRemote } from '../../scripts/lib/ssh.mjs';
 import { btrbkClient, sha256File, runEach } from './btrbk-client-harness.js';
 
 jest.setTimeout(15 * 60_000);

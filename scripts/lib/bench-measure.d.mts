@@ -4,7 +4,6 @@ type Exec = (argv: string[], opts?: { input?: string; timeout?: number }) => { s
 export declare const BENCH_USER: string;
 export declare const AES_CIPHER: string;
 export declare const ITEMS: readonly string[];
-export declare function remoteCommand(...stages: string[][]): string;
 export declare function sendStage(snapshot: string, opts?: { parent?: string; proto?: number; compressedData?: boolean }): { label: string; cmd: string; args: string[] };
 export declare function remoteReceiveStage(conn: Conn, dir: string, opts?: { decompress?: boolean; sshExtra?: string[] }): { label: string; cmd: string; args: string[] };
 export declare function addBenchUser(conn: Conn, exec: Exec, opts: { dir: string }): Promise<{ conn: Conn; remove(): void }>;

@@ -13,7 +13,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { OperatorError } from './errors.mjs';
-import { quoteArg, runRemote, sshArgs } from './ssh.mjs';
+import { remoteCommand, runRemote, sshArgs } from './ssh.mjs';
 import { runPipeline } from './transfer.mjs';
 import {
   createScratchBtrfs,
@@ -45,11 +45,6 @@ const MiB = 1024 * 1024;
 export const AES_CIPHER = 'aes128-gcm@openssh.com';
 
 // --------------------------------------------------------------------------------------------- pipelines
-
-/** A remote command line for the gate from argvs (pipe stages), quoted the way btrbk quotes. */
-export function remoteCommand(...stages) {
-  return stages.map((argv) => argv.map(quoteArg).join(' ')).join(' | ');
-}
 
 /** `btrfs send` as a pipeline stage. */
 export function sendStage(snapshot, { parent, proto, compressedData = false } = {}) {

@@ -16,7 +16,7 @@ import {
 import { awsError, getConsoleOutput, makeEc2Client } from './aws.mjs';
 import { isLocalTarget } from './connection.mjs';
 import { OperatorError } from './errors.mjs';
-import { parseSubvolumeListR } from './restore.mjs';
+import { VOLUME_MOUNT, parseSubvolumeListR } from './restore.mjs';
 import { humanBytes } from './transfer.mjs';
 import { connectSsh, probeTcp, quoteArg, readPinnedKeys, shq, sshParams } from './ssh.mjs';
 
@@ -29,7 +29,7 @@ export const CHECKS = Object.freeze({
 });
 
 /** The mount point of the data volume on the host. */
-export const VOLUME_MOUNT = '/backup_volume';
+export { VOLUME_MOUNT };
 
 /**
  * The commands these checks send through the gate. The diagnostics take no arguments from the client; the

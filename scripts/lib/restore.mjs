@@ -8,14 +8,13 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { OperatorError } from './errors.mjs';
-import { quoteArg, runRemote, sshArgs } from './ssh.mjs';
+import { remoteCommand, runRemote, sshArgs } from './ssh.mjs';
 import { runPipeline } from './transfer.mjs';
 import { deleteSubvolumes, snapshotWritable, subvolumeInfo } from './btrfs-scratch.mjs';
 
 /** Where the backup volume is mounted on the host (the gate's paths are absolute, below it). */
 export const VOLUME_MOUNT = '/backup_volume';
 
-const cmd = (...argv) => argv.map(quoteArg).join(' ');
 
 /**
  * Parses `btrfs subvolume list -a -R -o DIR` output into [{path, receivedUuid, complete}]; paths are made
@@ -34,7 +33,7 @@ export function parseSubvolumeListR(text, mount = VOLUME_MOUNT) {
 
 /** The subvolumes directly below `dir` on the target (through the gate). */
 export async function listBackups(conn, dir, { run = runRemote } = {}) {
-  const r = await run(conn, cmd('sudo', '-n', 'btrfs', 'subvolume', 'list', '-a', '-R', '-o', dir));
+  const r = await run(conn, remoteCommand(['sudo', '-n', 'btrfs', 'subvolume', 'list', '-a', '-R', '-o', dir]));
   if (r.code !== 0) {
     throw new OperatorError(`cannot list the backups in ${dir} on the target`, {
       details: r.stderr,
@@ -58,7 +57,7 @@ export async function findIncompleteBackups(conn, dir, opts = {}) {
 export async function deleteIncompleteBackups(conn, dir, { run = runRemote } = {}) {
   const bad = await findIncompleteBackups(conn, dir, { run });
   for (const b of bad) {
-    const r = await run(conn, cmd('sudo', '-n', 'btrfs', 'subvolume', 'delete', '--commit-after', b.path));
+    const r = await run(conn, remoteCommand(['sudo', '-n', 'btrfs', 'subvolume', 'delete', '--commit-after', b.path]));
     if (r.code !== 0) throw new OperatorError(`cannot delete the incomplete backup ${b.path}`, { details: r.stderr, next: 'btrbk clean, or delete it by hand on the host' });
   }
   return bad.map((b) => b.path);
@@ -75,7 +74,7 @@ export async function restoreBackup(conn, backupPath, localDir, { parent = null,
   if (fs.existsSync(dest)) {
     throw new OperatorError(`${dest} already exists`, { cause: 'restored before, or a name clash', next: 'restore into another directory, or delete that subvolume first' });
   }
-  const send = parent ? cmd('sudo', '-n', 'btrfs', 'send', '-p', parent, backupPath) : cmd('sudo', '-n', 'btrfs', 'send', backupPath);
+  const send = parent ? remoteCommand(['sudo', '-n', 'btrfs', 'send', '-p', parent, backupPath]) : remoteCommand(['sudo', '-n', 'btrfs', 'send', backupPath]);
   let result;
   try {
     result = await runPipeline(

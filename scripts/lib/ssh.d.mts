@@ -23,6 +23,7 @@ export declare function connectSsh(
   opts?: { NodeSSHClass?: new () => unknown; readyTimeout?: number; readFile?: (f: string, enc: 'utf8') => string },
 ): Promise<{ ssh: SshLike; hostKey: VerifierState['offered'] }>;
 export declare function quoteArg(arg: string): string;
+export declare function remoteCommand(...stages: string[][]): string;
 export declare function shq(arg: string): string;
 export declare function sshArgs(conn: Connection, opts?: { connectTimeout?: number; extra?: string[] }): string[];
 export declare function runRemote(

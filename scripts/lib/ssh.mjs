@@ -256,6 +256,11 @@ export function shq(arg) {
   return `'${String(arg).replace(/'/g, `'\\''`)}'`;
 }
 
+/** A remote command line for the gate from argvs (pipe stages), each argument quoted by quoteArg(). */
+export function remoteCommand(...stages) {
+  return stages.map((argv) => argv.map(quoteArg).join(' ')).join(' | ');
+}
+
 function sshOptionValue(v) {
   return /\s|"/.test(v) ? `"${String(v).replace(/"/g, '')}"` : v;
 }
