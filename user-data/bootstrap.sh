@@ -314,15 +314,14 @@ install_gate() {
     [ -z "$previous" ] || rm -f "$previous"
     changed "installed $SUDOERS_PATH"
   fi
-  # The gate's log diagnostics read these as btrbk, so sudo stays limited to btrfs. cloud-init makes its output log
-  # 0640 root:adm and keeps an existing file's mode; both logs hold this script's output and public host-key prints.
-  local f
-  for f in "$LOG_FILE" /var/log/cloud-init-output.log; do
-    if [ -f "$f" ] && [ "$(stat -c '%a' "$f")" != 644 ]; then
-      chmod 0644 "$f"
-      changed "mode 0644 on $f (read by the gate's diagnostics)"
-    fi
-  done
+  # The gate's log diagnostics read cloud-init's output log as btrbk (this script's own log is 0644 from the start),
+  # so sudo stays limited to btrfs. cloud-init makes the file 0640 root:adm and keeps an existing file's mode; it
+  # holds this script's output and the public host-key prints.
+  local f=/var/log/cloud-init-output.log
+  if [ -f "$f" ] && [ "$(stat -c '%a' "$f")" != 644 ]; then
+    chmod 0644 "$f"
+    changed "mode 0644 on $f (read by the gate's diagnostics)"
+  fi
 }
 
 sshd_dropin_text() {

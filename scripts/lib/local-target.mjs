@@ -485,7 +485,7 @@ export async function up(opts = {}) {
       if (!bootScriptOutdated(paths)) {
         // a checkout other than the one that started it (CI's fresh clone) gets its connection file too
         writeEnvFile(paths, loadState(paths));
-        return { ...(await status({ paths })), alreadyUp: true, timings };
+        return { ...before, envFile: paths.envFile, alreadyUp: true, timings };
       }
       onProgress('the boot script changed since this instance started: replacing the instance (the volume is kept)');
       await stopAndClean(paths, { onProgress });
