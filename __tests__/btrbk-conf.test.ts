@@ -40,11 +40,21 @@ describe('btrbk.conf snippet', () => {
     expect(text).toMatch(/^ssh_user\s+btrbk$/m);
     expect(text).toMatch(/^backend_remote\s+btrfs-progs-sudo$/m);
     expect(text).toMatch(/^stream_compress\s+zstd$/m);
-    expect(text).toMatch(/^target_preserve\s+20d 10w 6m$/m);
+    // append-only host (the default): btrbk never deletes on the target
+    expect(text).toMatch(/^target_preserve_min\s+all$/m);
+    expect(text).not.toMatch(/^target_preserve\s/m);
     expect(text).toMatch(/UserKnownHostsFile \/work\/state\/known_hosts/);
     expect(text).toMatch(/StrictHostKeyChecking yes/);
     expect(text).toMatch(/noatime/);
     expect(text).toContain('i-0123456789abcdef0 in us-west-1, written by setup on 2026-11-23');
+  });
+
+  test('with append_only = false the client prunes the target itself', () => {
+    const text = renderBtrbkConf(AWS_CONN, { appendOnly: false });
+    expect(text).toMatch(/^target_preserve_min\s+no$/m);
+    expect(text).toMatch(/^target_preserve\s+20d 10w 6m$/m);
+    const r = btrbkListConfig(text);
+    expect(r.status).toBe(0);
   });
 
   test.each([

@@ -2,6 +2,8 @@
 // The gate's answers below are the ones user-data/btrbk-ssh-gate.sh gives (see the last describe, which runs
 // the real gate in --dry-run mode on every command the checks send).
 import { spawnSync } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import {
   CHECKS,
@@ -14,6 +16,7 @@ import {
   expandChecks,
   parseDeviceStats,
   parseMountEntry,
+  parseRetentionReport,
   parseUsage,
   runChecks,
 } from '../scripts/lib/checks.mjs';
@@ -27,6 +30,32 @@ const conn = sampleConnection;
 
 type Answer = { code: number; stdout?: string; stderr?: string };
 const rejected = (why: string): Answer => ({ code: 255, stderr: `rejected: ${why}\n` });
+
+/**
+ * What `btrbk-diag retention` prints: the real btrbk-prune's report for a small history (a listing, an injected
+ * clock), so the parser reads the script's own format. Three backups of one laptop's home received a day apart on
+ * 2026-01-01..03, one half-received; now 2027-03-01: the oldest two go at the next prune.
+ */
+function retentionReport(lastRun = ''): string {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'checks-prune-'));
+  try {
+    const mount = spawnSync('findmnt', ['-n', '-o', 'TARGET', '-T', dir], { encoding: 'utf8' }).stdout.trim();
+    fs.mkdirSync(path.join(dir, 'state'));
+    const day = 86400;
+    const t0 = Date.UTC(2026, 0, 1, 2) / 1000;
+    if (lastRun) fs.writeFileSync(path.join(dir, 'state', 'last-run'), lastRun);
+    fs.writeFileSync(path.join(dir, 'conf'), `APPEND_ONLY=true\nRETENTION=48h 14d 8w 12m\nRETENTION_MIN=1d\nBACKUP_ROOT=${dir}/backups\nMOUNT=${mount}\nSTAGING=${dir}/staging\nSTATE_DIR=${dir}/state\nRECEIVE_LOCK=${dir}/lock\n`);
+    // the last prune saw only the first backup: two newer ones arrived since, so this group is due
+    fs.writeFileSync(path.join(dir, 'state', 'seen'), `${t0}\t${dir}/backups/laptop/home.*\n`);
+    fs.writeFileSync(path.join(dir, 'list'), [0, 1, 2].map((i) => `${t0 + i * day}\tcomplete\t${dir}/backups/laptop/home.2026010${i + 1}T0200\n`).join(''));
+    const r = spawnSync('bash', [path.join(REPO_ROOT, 'user-data', 'btrbk-prune.sh'), '--config', path.join(dir, 'conf'), '--listing', path.join(dir, 'list'), '--now', String(Date.UTC(2027, 2, 1) / 1000), 'report'], { encoding: 'utf8' });
+    expect(r.stderr).toBe('');
+    return r.stdout.replaceAll(dir, '/backup_volume');
+  } finally {
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+}
+const LAST_RUN_OK = 'when=2027-02-28T23:05:12Z\nresult=ok\ndeleted_count=1\nkept_count=3\ngroups=1\ndeleted=/backup_volume/backups/laptop/home.20251201T0200\n';
 
 const USAGE_OUT = (size: number, used: number) => `Overall:
     Device size:\t\t ${size}
@@ -47,6 +76,7 @@ const healthy = (): Record<string, Answer> => ({
   [GATE_COMMANDS.bootLog]: { code: 0, stdout: `step one\n${BOOT_OK}` },
   [GATE_COMMANDS.cloudInitLog]: { code: 0, stdout: 'Cloud-init v. 24.1 finished\n' },
   [GATE_COMMANDS.forbidden]: rejected('command not allowed: id'),
+  [GATE_COMMANDS.retention]: { code: 0, stdout: retentionReport(LAST_RUN_OK) },
   [GATE_COMMANDS.backupRoot('/backup_volume/backups')]: { code: 0, stdout: '/backup_volume/backups\n' },
   [GATE_COMMANDS.subvolumeList('/backup_volume/backups')]: { code: 0, stdout: 'ID 256 gen 9 cgen 9 top level 5 parent_uuid - received_uuid 4b1e-0001 uuid 1 path <FS_TREE>/backups/a\n' },
 });
@@ -195,6 +225,31 @@ describe('check-volume', () => {
     expect(byName(r, /usage/).detail).toBe('10.0 % full: 10.0 GiB used, 90.0 GiB free (device 100 GiB)');
   });
 
+  it("the host's retention: policy, last prune and what goes next, from the real btrbk-prune report", async () => {
+    const report = parseRetentionReport(retentionReport(LAST_RUN_OK));
+    expect(report.policy).toEqual({ appendOnly: true, retention: '48h 14d 8w 12m', retentionMin: '1d' });
+    expect(report.lastRun).toMatchObject({ when: '2027-02-28T23:05:12Z', result: 'ok', deleted_count: '1', deleted: ['/backup_volume/backups/laptop/home.20251201T0200'] });
+    expect(report.backups.map((b) => [b.action, b.path.replace(/.*\//, '')])).toEqual([
+      ['goes', 'home.20260101T0200'],
+      ['goes', 'home.20260102T0200'],
+      ['keep', 'home.20260103T0200'],
+    ]);
+    expect(report.backups[2].reason).toBe('newest complete backup');
+    const r = byName(await checkVolume(conn(), fakes().deps), /retention/);
+    expect(r).toMatchObject({ ok: true, detail: 'append-only, keeps 48h 14d 8w 12m (everything younger than 1d); last prune 2027-02-28T23:05:12Z: ok, 1 deleted; 3 backup(s), 2 to go at the next prune' });
+    expect(r.warn).toBeFalsy();
+  });
+
+  it("the host's retention: a failed prune fails the check with its error; a host from before append-only warns", async () => {
+    const a = healthy();
+    a[GATE_COMMANDS.retention] = { code: 0, stdout: retentionReport('when=2027-02-28T23:05:12Z\nresult=failed\nerror=/backup_volume is read-only, nothing deleted: btrfs may have hit an error\n') };
+    expect(byName(await checkVolume(conn(), fakes(a).deps), /retention/)).toMatchObject({ ok: false, cause: expect.stringMatching(/^the last prune failed: \/backup_volume is read-only/), next: expect.stringMatching(/journalctl -u btrbk-prune/) });
+    a[GATE_COMMANDS.retention] = rejected("unknown diagnostic (try 'btrbk-diag help')");
+    expect(byName(await checkVolume(conn(), fakes(a).deps), /retention/)).toMatchObject({ ok: true, warn: true, cause: expect.stringMatching(/from before append-only/) });
+    a[GATE_COMMANDS.retention] = { code: 1, stderr: 'sudo: a password is required\n' };
+    expect(byName(await checkVolume(conn(), fakes(a).deps), /retention/)).toMatchObject({ ok: false });
+  });
+
   it('unmounted volume: named, with where to look next', async () => {
     const a = healthy();
     a[GATE_COMMANDS.mount] = { code: 1, stderr: 'btrbk-diag: nothing is mounted at /backup_volume (the data volume is not attached or not mounted)\n' };
@@ -246,7 +301,7 @@ describe('check-volume', () => {
     const w = byName(await checkVolume(conn(), fakes(a).deps), /half-received/);
     expect(w).toMatchObject({ ok: true, warn: true, detail: '2 subvolume(s) below /backup_volume/backups' });
     expect(w.cause).toMatch(/^1 without a received UUID \(\/backup_volume\/backups\/home\.20261102\)/);
-    expect(w.next).toMatch(/btrbk clean/);
+    expect(w.next).toMatch(/hourly prune removes them/);
     const clean = byName(await checkVolume(conn(), fakes().deps), /half-received/);
     expect(clean).toMatchObject({ ok: true, detail: '1 subvolume(s) below /backup_volume/backups, all complete' });
     expect(clean.warn).toBeUndefined();

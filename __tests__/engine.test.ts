@@ -33,7 +33,7 @@ let synthesized: Json;
 
 /** What the defaults test compares the stack's boot script with: the renderer's plain output for the literals. */
 const expectedBootScript = () =>
-  renderBootScript({ volumeId: literals.volumeId, backupSshPublicKey: literals.sshPublicKey, adminSshPublicKey: '' });
+  renderBootScript({ volumeId: literals.volumeId, backupSshPublicKey: literals.sshPublicKey, adminSshPublicKey: '' }, { payload: 'tags' });
 
 /** A stack directory with the (possibly changed) JSON, the test files and the fixture; initialised. */
 function stackDir(name: string, json: Json, fixture = expectedBootScript()): PreparedStack {

@@ -5,7 +5,19 @@ import { spawnSync } from 'node:child_process';
 import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
-import { ACCEPTED, DIAGNOSTICS, dryRun, makeSandbox, R, runGate, runInSandbox, SUDO_BTRFS, type Sandbox } from './gate-harness.js';
+import {
+  ACCEPTED,
+  ACCEPTED_WITH_ALLOW_DELETE,
+  ALLOW_DELETE,
+  DIAGNOSTICS,
+  dryRun,
+  makeSandbox,
+  R,
+  runGate,
+  runInSandbox,
+  SUDO_RECEIVE,
+  type Sandbox,
+} from './gate-harness.js';
 
 describe('gate grammar: every btrbk command shape is accepted with the exact argv (dry run)', () => {
   test.each(ACCEPTED)('%s', (command, stages) => {
@@ -23,11 +35,50 @@ describe('gate grammar: every btrbk command shape is accepted with the exact arg
 
   test('the gate options move the root, mount and logs, and no client text can', () => {
     const args = ['--root', '/srv/vol/b', '--mount', '/srv/vol', '--boot-log', '/srv/boot.log'];
-    expect(dryRun(`sudo -n btrfs receive '/srv/vol/b/x/'`, args).stages).toEqual([[...SUDO_BTRFS, 'receive', '/srv/vol/b/x']]);
+    expect(dryRun(`sudo -n btrfs receive '/srv/vol/b/x/'`, args).stages).toEqual([[...SUDO_RECEIVE, '/srv/vol/b/x']]);
     expect(dryRun('btrbk-diag boot-log', args).stages).toEqual([['/usr/bin/tail', '-n', '200', '/srv/boot.log']]);
     const outside = dryRun(`sudo -n btrfs receive '${R}/x/'`, args);
     expect(outside.status).toBe(255);
     expect(outside.stderr).toMatch(/^rejected: path outside the backup root/m);
+  });
+});
+
+describe('append-only (the default): the backup key cannot delete a backup', () => {
+  test.each(ACCEPTED_WITH_ALLOW_DELETE)('refused without --allow-delete: %s', (command) => {
+    const r = dryRun(command);
+    expect(r.status).toBe(255);
+    expect(r.stderr).toMatch(/^rejected: btrfs subvolume delete: this key cannot delete backups \(the host is append-only/m);
+  });
+
+  test.each(ACCEPTED_WITH_ALLOW_DELETE)('accepted with --allow-delete (append_only = false): %s', (command, stages) => {
+    const r = dryRun(command, ALLOW_DELETE);
+    expect(r.stderr).toBe('');
+    expect(r.stages).toEqual(stages);
+  });
+
+  test.each([`${R}/selftest`, `${R}/selftestX/a`, `${R}/a/selftest/b`, `${R}/selftest/../l/home.1`])('outside the scratch area %s: refused', (p) => {
+    const r = dryRun(`sudo -n btrfs subvolume delete '${p}'`);
+    expect(r.status).toBe(255);
+    expect(r.stderr).toMatch(/^rejected: /m);
+  });
+
+  test('a delete hidden in a pipeline or behind plain btrfs is refused the same way', () => {
+    for (const command of [`btrfs subvolume delete '${R}/l/home.1'`, `zstd -d -c | sudo -n btrfs subvolume delete '${R}/l/home.1'`]) {
+      const r = dryRun(command);
+      expect(r.status).toBe(255);
+      expect(r.stderr).toMatch(/^rejected: /m);
+    }
+  });
+
+  test('every receive runs btrbk-receive, never btrfs receive itself', () => {
+    const receives = ACCEPTED.filter(([c]) => c.includes(' receive ')).map(([c]) => dryRun(c).stages.at(-1));
+    expect(receives.length).toBeGreaterThanOrEqual(10);
+    for (const argv of receives) expect(argv?.slice(0, 3)).toEqual(SUDO_RECEIVE);
+  });
+
+  test('btrbk-diag version says which mode the gate is in', () => {
+    expect(runGate('btrbk-diag version', ['--logger', '/bin/true']).stdout).toMatch(/ mode=append-only$/m);
+    expect(runGate('btrbk-diag version', ['--logger', '/bin/true', ...ALLOW_DELETE]).stdout).toMatch(/ mode=allow-delete$/m);
   });
 });
 
@@ -64,7 +115,7 @@ describe('gate in a sandbox (fake sudo, real pipes, no shell)', () => {
       expect(r.stderr).toBe('');
       expect(r.status).toBe(0);
       expect(fs.readFileSync(path.join(sb.root, 'laptop', 'stream.bin')).equals(data)).toBe(true);
-      expect(sb.sudoCalls()).toEqual([`-n /usr/bin/btrfs receive ${sb.root}/laptop`]);
+      expect(sb.sudoCalls()).toEqual([`-n /usr/local/sbin/btrbk-receive ${sb.root}/laptop`]);
       expect(sb.trapped()).toEqual([]);
       expect(sb.logLines()).toEqual([expect.stringMatching(/^-t btrbk-ssh-gate -p auth\.info -- accepted: client=192\.0\.2\.7 command=/)]);
     });
@@ -128,7 +179,7 @@ describe('gate in a sandbox (fake sudo, real pipes, no shell)', () => {
       fs.mkdirSync(path.join(sb.root, 'host'));
       fs.symlinkSync(sb.dir, path.join(sb.root, 'host', 'inner'));
       fs.writeFileSync(path.join(sb.root, 'file'), '');
-      const r = runInSandbox(sb, cmd(sb));
+      const r = runInSandbox({ ...sb, args: [...sb.args, ...ALLOW_DELETE] }, cmd(sb));
       expect(r.status).toBe(255);
       expect(r.stderr).toMatch(/^rejected: path (goes through a symlink|is a symlink|goes through a non-directory)/m);
       expect(sb.sudoCalls()).toEqual([]);

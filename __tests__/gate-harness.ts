@@ -85,7 +85,7 @@ export function makeSandbox(): Sandbox {
   const trapLog = path.join(dir, 'trap.log');
   const bin = path.join(dir, 'bin');
   fs.mkdirSync(bin);
-  // The fake sudo records its argv. For `btrfs receive DIR` it stores the stream in DIR/stream.bin, for
+  // The fake sudo records its argv. For `btrbk-receive DIR` it stores the stream in DIR/stream.bin, for
   // `btrfs send SUBVOL` it emits SUBVOL/payload.bin; anything else it runs as it is.
   fs.writeFileSync(
     path.join(dir, 'fake-sudo'),
@@ -95,7 +95,7 @@ env -0 | tr '\\0' '\\n' | sed 's/=.*//' | sort > '${sudoLog}.env'
 [[ $1 == -n ]] && shift
 last=\${!#}
 case "$1 $2" in
-  '/usr/bin/btrfs receive') cat > "$last/stream.bin" ;;
+  '/usr/local/sbin/btrbk-receive '*) cat > "$last/stream.bin" ;;
   '/usr/bin/btrfs send') cat "$last/payload.bin" ;;
   '/usr/bin/btrfs '*) echo "fake btrfs $*" ;;
   *) exec "$@" ;;
@@ -147,33 +147,35 @@ export function intoSandbox(sb: Sandbox, command: string): string {
 // argv the gate runs for it. Used by the grammar test and the sudoers cross-check.
 export const R = '/backup_volume/backups';
 export const SUDO_BTRFS = ['/usr/bin/sudo', '-n', '/usr/bin/btrfs'];
+/** Every receive runs through btrbk-receive (--chroot into a staging directory of its own), never btrfs itself. */
+export const SUDO_RECEIVE = ['/usr/bin/sudo', '-n', '/usr/local/sbin/btrbk-receive'];
 
 /** [what btrbk (or a restore) sends, the stages the gate runs] */
 export const ACCEPTED: Array<[string, string[][]]> = [
   // btrfs_send_receive(): remote target, no stream options
-  [`sudo -n btrfs receive '${R}/laptop/'`, [[...SUDO_BTRFS, 'receive', `${R}/laptop`]]],
-  [`sudo -n btrfs receive '${R}/'`, [[...SUDO_BTRFS, 'receive', R]]],
-  [`sudo -n btrfs receive --max-errors=0 '${R}/laptop/'`, [[...SUDO_BTRFS, 'receive', '--max-errors=0', `${R}/laptop`]]],
-  [`sudo -n btrfs receive --max-errors=0 -v '${R}/laptop/'`, [[...SUDO_BTRFS, 'receive', '-v', '--max-errors=0', `${R}/laptop`]]],
+  [`sudo -n btrfs receive '${R}/laptop/'`, [[...SUDO_RECEIVE, `${R}/laptop`]]],
+  [`sudo -n btrfs receive '${R}/'`, [[...SUDO_RECEIVE, R]]],
+  [`sudo -n btrfs receive --max-errors=0 '${R}/laptop/'`, [[...SUDO_RECEIVE, '--max-errors=0', `${R}/laptop`]]],
+  [`sudo -n btrfs receive --max-errors=0 -v '${R}/laptop/'`, [[...SUDO_RECEIVE, '-v', '--max-errors=0', `${R}/laptop`]]],
   // stream_compress (decompress in front of receive), stream_buffer_remote / rate_limit_remote (mbuffer)
   [
     `zstd -d -c | sudo -n btrfs receive '${R}/laptop/'`,
-    [['/usr/bin/zstd', '-d', '-c'], [...SUDO_BTRFS, 'receive', `${R}/laptop`]],
+    [['/usr/bin/zstd', '-d', '-c'], [...SUDO_RECEIVE, `${R}/laptop`]],
   ],
   [
     `zstd -d -c -T4 --long=27 | mbuffer -v 1 -q -m 2% -r 10m | sudo -n btrfs receive '${R}/laptop/'`,
     [
       ['/usr/bin/zstd', '-d', '-c', '-T4', '--long=27'],
       ['/usr/bin/mbuffer', '-v', '1', '-q', '-m', '2%', '-r', '10m'],
-      [...SUDO_BTRFS, 'receive', `${R}/laptop`],
+      [...SUDO_RECEIVE, `${R}/laptop`],
     ],
   ],
-  [`gzip -d -c | sudo -n btrfs receive '${R}/l/'`, [['/usr/bin/gzip', '-d', '-c'], [...SUDO_BTRFS, 'receive', `${R}/l`]]],
-  [`xz -d -c -T2 | sudo -n btrfs receive '${R}/l/'`, [['/usr/bin/xz', '-d', '-c', '-T2'], [...SUDO_BTRFS, 'receive', `${R}/l`]]],
-  [`lz4 -d -c | sudo -n btrfs receive '${R}/l/'`, [['/usr/bin/lz4', '-d', '-c'], [...SUDO_BTRFS, 'receive', `${R}/l`]]],
+  [`gzip -d -c | sudo -n btrfs receive '${R}/l/'`, [['/usr/bin/gzip', '-d', '-c'], [...SUDO_RECEIVE, `${R}/l`]]],
+  [`xz -d -c -T2 | sudo -n btrfs receive '${R}/l/'`, [['/usr/bin/xz', '-d', '-c', '-T2'], [...SUDO_RECEIVE, `${R}/l`]]],
+  [`lz4 -d -c | sudo -n btrfs receive '${R}/l/'`, [['/usr/bin/lz4', '-d', '-c'], [...SUDO_RECEIVE, `${R}/l`]]],
   [
     `mbuffer -v 1 -q -s 128k -m 100m -R 5M | sudo -n btrfs receive '${R}/l/'`,
-    [['/usr/bin/mbuffer', '-v', '1', '-q', '-s', '128k', '-m', '100m', '-R', '5M'], [...SUDO_BTRFS, 'receive', `${R}/l`]],
+    [['/usr/bin/mbuffer', '-v', '1', '-q', '-s', '128k', '-m', '100m', '-R', '5M'], [...SUDO_RECEIVE, `${R}/l`]],
   ],
   // btrfs send from the target: restore, archive, or a second device
   [`sudo -n btrfs send '${R}/laptop/home.20260101T0000'`, [[...SUDO_BTRFS, 'send', `${R}/laptop/home.20260101T0000`]]],
@@ -199,10 +201,8 @@ export const ACCEPTED: Array<[string, string[][]]> = [
   // btrfs_subvolume_show(): after a receive, and --rootid=5 on the mount point
   [`sudo -n btrfs subvolume show '${R}/l/home.20260101T0000'`, [[...SUDO_BTRFS, 'subvolume', 'show', `${R}/l/home.20260101T0000`]]],
   [`sudo -n btrfs subvolume show --rootid=5 '/backup_volume'`, [[...SUDO_BTRFS, 'subvolume', 'show', '--rootid=5', '/backup_volume']]],
-  // btrfs_subvolume_delete(): retention, garbled receives
-  [`sudo -n btrfs subvolume delete '${R}/l/home.1'`, [[...SUDO_BTRFS, 'subvolume', 'delete', `${R}/l/home.1`]]],
-  [`sudo -n btrfs subvolume delete --commit-each '${R}/l/home.1'`, [[...SUDO_BTRFS, 'subvolume', 'delete', '--commit-each', `${R}/l/home.1`]]],
-  [`sudo -n btrfs subvolume delete --commit-after '${R}/l/home.1'`, [[...SUDO_BTRFS, 'subvolume', 'delete', '--commit-after', `${R}/l/home.1`]]],
+  // the round trip's and the bench's scratch area: the one place the key may delete on an append-only host
+  [`sudo -n btrfs subvolume delete --commit-after '${R}/selftest/roundtrip-test/rt.1'`, [[...SUDO_BTRFS, 'subvolume', 'delete', '--commit-after', `${R}/selftest/roundtrip-test/rt.1`]]],
   // btrfs_filesystem_usage() (btrbk usage) on the mount point
   [`sudo -n btrfs filesystem usage '/backup_volume'`, [[...SUDO_BTRFS, 'filesystem', 'usage', '/backup_volume']]],
   // system_realpath(), system_testdir() (compat busybox), system_mkdir(), system_list_mountinfo(): as btrbk
@@ -213,7 +213,7 @@ export const ACCEPTED: Array<[string, string[][]]> = [
   ['cat /proc/self/mountinfo', [['/usr/bin/cat', '/proc/self/mountinfo']]],
   [`cat '/proc/self/mountinfo'`, [['/usr/bin/cat', '/proc/self/mountinfo']]],
   // backend btrfs-progs (no sudo in the client's text): the gate still runs btrfs through sudo
-  [`btrfs receive '${R}/l/'`, [[...SUDO_BTRFS, 'receive', `${R}/l`]]],
+  [`btrfs receive '${R}/l/'`, [[...SUDO_RECEIVE, `${R}/l`]]],
   [`btrfs subvolume list -a -r '/backup_volume'`, [[...SUDO_BTRFS, 'subvolume', 'list', '-a', '-r', '/backup_volume']]],
   // the tokenizer: quoted and plain parts of one word join, as in a shell; runs of spaces separate
   [`mkdir -p /backup_volume/'backups'/x`, [['/usr/bin/mkdir', '-p', `${R}/x`]]],
@@ -222,11 +222,21 @@ export const ACCEPTED: Array<[string, string[][]]> = [
   [`mkdir -p '${R}/@home'`, [['/usr/bin/mkdir', '-p', `${R}/@home`]]],
 ];
 
+/** btrfs_subvolume_delete() (client-side retention, garbled receives): only with the gate's --allow-delete (the
+ * stack's append_only = false); the default gate refuses them. */
+export const ALLOW_DELETE = ['--allow-delete'];
+export const ACCEPTED_WITH_ALLOW_DELETE: Array<[string, string[][]]> = [
+  [`sudo -n btrfs subvolume delete '${R}/l/home.1'`, [[...SUDO_BTRFS, 'subvolume', 'delete', `${R}/l/home.1`]]],
+  [`sudo -n btrfs subvolume delete --commit-each '${R}/l/home.1'`, [[...SUDO_BTRFS, 'subvolume', 'delete', '--commit-each', `${R}/l/home.1`]]],
+  [`sudo -n btrfs subvolume delete --commit-after '${R}/l/home.1'`, [[...SUDO_BTRFS, 'subvolume', 'delete', '--commit-after', `${R}/l/home.1`]]],
+];
+
 export const DIAGNOSTICS: Array<[string, string[]]> = [
   ['btrbk-diag usage', [...SUDO_BTRFS, 'filesystem', 'usage', '-b', '/backup_volume']],
   ['btrbk-diag device-stats', [...SUDO_BTRFS, 'device', 'stats', '/backup_volume']],
   ['btrbk-diag mount', ['/usr/bin/findmnt', '--noheadings', '--output', 'TARGET,SOURCE,FSTYPE,OPTIONS', '--mountpoint', '/backup_volume']],
   ['btrbk-diag boot-log', ['/usr/bin/tail', '-n', '200', '/var/log/btrbk-backup-host.log']],
   ['btrbk-diag cloud-init-log', ['/usr/bin/tail', '-n', '200', '/var/log/cloud-init-output.log']],
+  ['btrbk-diag retention', ['/usr/bin/sudo', '-n', '/usr/local/sbin/btrbk-prune', 'report']],
 ];
 

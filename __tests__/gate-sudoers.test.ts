@@ -4,7 +4,7 @@
 // (The integration test asks the real sudo in the local target the same questions.)
 import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
-import { ACCEPTED, DIAGNOSTICS, dryRun, SUDOERS } from './gate-harness.js';
+import { ACCEPTED, ACCEPTED_WITH_ALLOW_DELETE, ALLOW_DELETE, DIAGNOSTICS, dryRun, SUDOERS } from './gate-harness.js';
 
 interface Rule {
   alias: string;
@@ -47,22 +47,44 @@ test('the fragment grants the btrbk user only these aliases, as root, and keeps 
   const text = fs.readFileSync(SUDOERS, 'utf8');
   const grants = text.split('\n').filter((l) => /^btrbk\s/.test(l));
   expect(grants).toEqual([
-    'btrbk ALL=(root) NOPASSWD: BTRBK_RECEIVE, BTRBK_SEND, BTRBK_LIST, BTRBK_SHOW, BTRBK_DELETE, BTRBK_USAGE, BTRBK_DIAG',
+    'btrbk ALL=(root) NOPASSWD: BTRBK_RECEIVE, BTRBK_SEND, BTRBK_LIST, BTRBK_SHOW, BTRBK_USAGE, BTRBK_DIAG, BTRBK_SELFTEST_DELETE',
+    // dropped with the alias by the boot script in append-only mode (every line naming BTRBK_DELETE)
+    'btrbk ALL=(root) NOPASSWD: BTRBK_DELETE',
   ]);
   expect(text).not.toMatch(/ALL\s*$|SETENV|env_keep\s*[+]?=/m);
-  // sudo for btrfs subcommands only: the log diagnostics read world-readable files as btrbk
-  expect(new Set(rules.map((r) => r.command))).toEqual(new Set(['/usr/bin/btrfs']));
+  // sudo for btrfs subcommands, the receive wrapper and the prune report only: the log diagnostics read
+  // world-readable files as btrbk
+  expect(new Set(rules.map((r) => r.command))).toEqual(new Set(['/usr/bin/btrfs', '/usr/local/sbin/btrbk-receive', '/usr/local/sbin/btrbk-prune']));
+  // no rule lets btrfs receive run directly: only btrbk-receive (--chroot into its own staging directory)
+  expect(rules.filter((r) => r.command === '/usr/bin/btrfs' && /receive/.test(String(r.args)))).toEqual([]);
 });
 
-const sudoStages = [...ACCEPTED.map(([c]) => c), ...DIAGNOSTICS.map(([c]) => c)].flatMap((command) =>
-  dryRun(command)
+const sudoStages = [
+  ...ACCEPTED.map(([c]) => [c, dryRun(c)] as const),
+  ...DIAGNOSTICS.map(([c]) => [c, dryRun(c)] as const),
+  ...ACCEPTED_WITH_ALLOW_DELETE.map(([c]) => [c, dryRun(c, ALLOW_DELETE)] as const),
+].flatMap(([command, result]) =>
+  result
     .stages.filter((argv) => argv[0] === '/usr/bin/sudo')
     .map((argv) => [command, argv.slice(2)] as const),
 );
 
-test('the grammar table has sudo stages to check, and every one of them runs btrfs', () => {
-  expect(sudoStages.length).toBeGreaterThanOrEqual(29);
-  expect(sudoStages.filter(([, argv]) => argv[0] !== '/usr/bin/btrfs')).toEqual([]);
+test('the grammar table has sudo stages to check, and every one of them runs btrfs, btrbk-receive or the prune report', () => {
+  expect(sudoStages.length).toBeGreaterThanOrEqual(30);
+  expect(sudoStages.filter(([, argv]) => !['/usr/bin/btrfs', '/usr/local/sbin/btrbk-receive', '/usr/local/sbin/btrbk-prune'].includes(argv[0]))).toEqual([]);
+});
+
+test('append-only: without the BTRBK_DELETE lines (what the boot script installs by default) no delete is allowed', () => {
+  const appendOnly = readRules(fs.readFileSync(SUDOERS, 'utf8').split('\n').filter((l) => !l.includes('BTRBK_DELETE')).join('\n'));
+  // only the scratch area's rule deletes, and it cannot name anything outside /backup_volume/backups/selftest/
+  const deleting = appendOnly.filter((r) => /delete/.test(String(r.args)));
+  expect(deleting.map((r) => r.alias)).toEqual(['BTRBK_SELFTEST_DELETE']);
+  const matches = (args: string) => deleting.some((r) => (r.args as RegExp).test(args));
+  expect(matches('subvolume delete /backup_volume/backups/selftest/rt/x')).toBe(true);
+  for (const p of ['/backup_volume/backups/selftest', '/backup_volume/backups/l/home.1', '/backup_volume/backups/selftestX/a', '/backup_volume/backups/selftest/../l/home.1']) {
+    expect(matches(`subvolume delete ${p}`)).toBe(false);
+  }
+  expect(rules.some((r) => r.alias === 'BTRBK_DELETE')).toBe(true);
 });
 
 test.each(sudoStages)('sudo allows what the gate runs for: %s', (_command, argv) => {
@@ -76,6 +98,14 @@ test.each([
   ['receive with traversal', '/usr/bin/btrfs receive /backup_volume/backups/../x'],
   ['receive with a file option after the path', '/usr/bin/btrfs receive /backup_volume/backups/x -f /etc/shadow'],
   ['receive with a chroot option', '/usr/bin/btrfs receive -m / /backup_volume/backups/x'],
+  ['btrfs receive itself, even into the root', '/usr/bin/btrfs receive /backup_volume/backups/x'],
+  ['btrbk-receive outside the root', '/usr/local/sbin/btrbk-receive /etc'],
+  ['btrbk-receive into the staging area', '/usr/local/sbin/btrbk-receive /backup_volume/.btrbk-staging'],
+  ['btrbk-receive with traversal', '/usr/local/sbin/btrbk-receive /backup_volume/backups/../x'],
+  ['btrbk-receive with a test option', '/usr/local/sbin/btrbk-receive --root / /backup_volume/backups/x'],
+  ['btrbk-receive cleaning staging', '/usr/local/sbin/btrbk-receive --clean-stale'],
+  ['btrbk-prune itself (deletes)', '/usr/local/sbin/btrbk-prune'],
+  ['btrbk-prune with options', '/usr/local/sbin/btrbk-prune report --config /tmp/x'],
   ['send into a file', '/usr/bin/btrfs send -f /tmp/x /backup_volume/backups/x'],
   ['send outside the root', '/usr/bin/btrfs send /etc'],
   ['send of the root itself', '/usr/bin/btrfs send /backup_volume/backups'],

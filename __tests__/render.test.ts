@@ -4,13 +4,21 @@ import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { gzipSync } from 'node:zlib';
-import { BOOT_SCRIPT, USER_DATA_DIR, escapeTerraformTemplate, renderBootScript } from '../user-data/render.mjs';
+import { createHash } from 'node:crypto';
+import { gunzipSync, gzipSync } from 'node:zlib';
+import { BOOT_SCRIPT, USER_DATA_DIR, escapeTerraformTemplate, installedText, renderBootScript, renderHostPayload } from '../user-data/render.mjs';
 
 const KEY = 'ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIO8m0Xh7y2mVJ3p0c8t8tq7s2l4z3T0j3a1cQ9bV0hX4 laptop';
 const ADMIN = 'ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIPq0q7d9Qm3vG0lq1W0mJ3JgYcE3k8m5bF8xqS9kqLwZ admin';
 const settings = { volumeId: 'vol-0123456789abcdef0', backupSshPublicKey: KEY };
 const source = fs.readFileSync(BOOT_SCRIPT, 'utf8');
+/** The host files the boot script carries: [user-data/FILE, the function that prints it, its marker]. */
+const EMBEDDED: Array<[string, string, '@embed' | '@payload']> = [
+  ['btrbk-ssh-gate.sh', 'gate_script', '@embed'],
+  ['sudoers-btrbk', 'sudoers_fragment', '@embed'],
+  ['btrbk-receive.sh', 'receive_script', '@embed'],
+  ['btrbk-prune.sh', 'prune_script', '@payload'],
+];
 
 /** The text of a shell function `name() { ... }` in the rendered script (the embedded heredoc ends it). */
 function functionText(script: string, name: string): string {
@@ -38,22 +46,32 @@ describe('renderBootScript', () => {
     expect(r.stdout).toBe(evil);
   });
 
-  test.each([
-    ['btrbk-ssh-gate.sh', 'gate_script'],
-    ['sudoers-btrbk', 'sudoers_fragment'],
-  ])('embeds user-data/%s as the function %s that prints it byte for byte', (file, func) => {
-    expect(source.split('\n')).toContain(`# @embed ${file} ${func}`);
+  test.each(EMBEDDED)('embeds user-data/%s as the function %s that prints it without its comment lines (%s)', (file, func, marker) => {
+    expect(source.split('\n')).toContain(`# ${marker} ${file} ${func}`);
     const out = renderBootScript(settings);
     const r = spawnSync('bash', ['-c', `${functionText(out, func)}\n${func}`], { encoding: 'utf8' });
     expect(r.status).toBe(0);
-    expect(r.stdout).toBe(fs.readFileSync(path.join(USER_DATA_DIR, file), 'utf8'));
+    const original = fs.readFileSync(path.join(USER_DATA_DIR, file), 'utf8');
+    expect(r.stdout).toBe(installedText(file));
+    // exactly the original's lines minus its comment-only ones (the shebang and shellcheck directives stay)
+    const code = original.split('\n').filter((l, i) => i === 0 || !/^\s*#/.test(l) || /^\s*# shellcheck /.test(l));
+    expect(r.stdout.split('\n')).toEqual(code);
+    expect(original.split('\n').length - code.length).toBeGreaterThan(3);
+  });
+
+  test('the installed scripts still parse and are shellcheck-clean without their comments', () => {
+    for (const [file] of EMBEDDED.filter(([f]) => f.endsWith('.sh'))) {
+      const text = installedText(file);
+      expect(text.startsWith('#!/bin/bash')).toBe(true);
+      const sc = spawnSync('shellcheck', ['-s', 'bash', '-'], { input: text, encoding: 'utf8' });
+      expect({ file, out: sc.stdout }).toEqual({ file, out: '' });
+    }
   });
 
   test('the embedded functions are defined before the main steps call them', () => {
     const out = renderBootScript(settings);
     const main = out.indexOf('\ncheck_settings\n');
-    expect(main).toBeGreaterThan(out.indexOf('gate_script() {'));
-    expect(main).toBeGreaterThan(out.indexOf('sudoers_fragment() {'));
+    for (const [, func] of EMBEDDED) expect(main).toBeGreaterThan(out.indexOf(`${func}() {`));
   });
 
   test('the rendered script parses (bash -n) and is shellcheck-clean', () => {
@@ -74,19 +92,39 @@ describe('renderBootScript', () => {
     expect(escapeTerraformTemplate('a ${b} %{c} $d')).toBe('a $${b} %%{c} $d');
   });
 
-  test('gzipped, the rendered script fits in EC2 user data (16384 bytes; the stack sends it with base64gzip)', () => {
+  test('gzipped, the script the stack renders (payload in the tags) fits in EC2 user data (16384 bytes; base64gzip)', () => {
     // Terraform's base64gzip compresses at Go's default level, about zlib's level 6
-    const out = renderBootScript({ ...settings, volumeId: '${aws_ebs_volume.data.id}', adminSshPublicKey: ADMIN }, { forTerraform: true });
+    const out = renderBootScript({ ...settings, volumeId: '${aws_ebs_volume.data.id}', adminSshPublicKey: ADMIN }, { forTerraform: true, payload: 'tags' });
     expect(out.length).toBeGreaterThan(16384); // why it must be gzipped
     expect(gzipSync(out, { level: 6 }).length).toBeLessThan(16384);
+    // and everything inline would not: why the payload exists
+    const inline = renderBootScript({ ...settings, volumeId: '${aws_ebs_volume.data.id}', adminSshPublicKey: ADMIN }, { forTerraform: true });
+    expect(gzipSync(inline, { level: 6 }).length).toBeGreaterThan(16384);
+  });
+
+  test('the host payload: the @payload functions, in at most 40 tags of at most 256 base64 characters, pinned by sha256', () => {
+    const p = renderHostPayload();
+    const keys = Object.keys(p.tags);
+    expect(keys[0]).toBe('btrbk-payload-00');
+    expect(keys.length).toBeLessThanOrEqual(40);
+    expect(keys.every((k, i) => k === `btrbk-payload-${String(i).padStart(2, '0')}` && p.tags[k].length <= 256)).toBe(true);
+    expect(gunzipSync(Buffer.from(keys.map((k) => p.tags[k]).join(''), 'base64')).toString('utf8')).toBe(p.text);
+    expect(createHash('sha256').update(p.text).digest('hex')).toBe(p.sha256);
+    expect(p.text).toContain(functionText(p.text, 'prune_script'));
+    expect(renderHostPayload()).toEqual(p); // deterministic: the same tags on every synth
+    const tags = renderBootScript(settings, { payload: 'tags' });
+    expect(tags).toContain(`\nBTRBK_PAYLOAD_SHA256='${p.sha256}'\nBTRBK_PAYLOAD_FILE=''\n`);
+    expect(tags).not.toContain('prune_script() {');
+    expect(renderBootScript(settings)).toContain("\nBTRBK_PAYLOAD_SHA256=''\n");
+    expect(() => renderBootScript(settings, { payload: 'file' })).toThrow(/payloadFile/);
   });
 });
 
 describe('the boot script source (user-data/bootstrap.sh)', () => {
-  test('keeps exactly one # @settings line and the two embed lines', () => {
+  test('keeps exactly one # @settings line and one embed line per host file', () => {
     const lines = source.split('\n');
     expect(lines.filter((l) => l === '# @settings')).toHaveLength(1);
-    expect(lines.filter((l) => l.startsWith('# @embed '))).toEqual(['# @embed btrbk-ssh-gate.sh gate_script', '# @embed sudoers-btrbk sudoers_fragment']);
+    expect(lines.filter((l) => /^# @(embed|payload) /.test(l))).toEqual(EMBEDDED.map(([file, func, marker]) => `# ${marker} ${file} ${func}`));
   });
 
   test('is shellcheck -x clean as it is', () => {
@@ -126,9 +164,10 @@ describe('renderBootScript leaves out the boot script’s own comments', () => {
     for (const d of source.split('\n').filter((l) => /^\s*# shellcheck /.test(l))) expect(out).toContain(d);
   });
 
-  test('heredoc bodies keep their comment lines, the embedded gate keeps all of its text', () => {
+  test('heredoc bodies keep their comment lines; the embedded gate keeps all of its code', () => {
     for (const c of source.split('\n').filter(isInHeredoc)) expect(out).toContain(c);
-    expect(out).toContain(gate);
+    expect(out).toContain(installedText('btrbk-ssh-gate.sh'));
+    for (const line of gate.split('\n').filter((l) => l.trim() && !/^\s*#/.test(l))) expect(out).toContain(line);
   });
 
   function isInHeredoc(line: string): boolean {

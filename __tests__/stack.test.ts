@@ -14,13 +14,13 @@ import { DataAwsAvailabilityZones } from '@cdktf/provider-aws/lib/data-aws-avail
 import { AwsProvider } from '@cdktf/provider-aws/lib/provider/index.js';
 import { BackupTargetStack, STACK_NAME, VARIABLE_DEFAULTS } from '../constructs/backup-target-stack.js';
 import { CANONICAL_OWNER_ID } from '../constructs/backup-host.js';
-import { renderBootScript } from '../user-data/render.mjs';
+import { PAYLOAD_TAG_PREFIX, SETTING_DEFAULTS, renderBootScript, renderHostPayload } from '../user-data/render.mjs';
 
 interface SynthJson {
   resource: Record<string, Record<string, Record<string, any>>>;
   data: Record<string, Record<string, Record<string, any>>>;
   locals: Record<string, string>;
-  variable: Record<string, { default?: unknown; validation?: { condition: string; error_message: string }[] }>;
+  variable: Record<string, { type: string; default?: unknown; description?: string; validation?: { condition: string; error_message: string }[] }>;
   output: Record<string, { value: string }>;
   terraform: { backend: Record<string, { path?: string }>; required_providers: Record<string, { source: string; version: string }> };
 }
@@ -43,6 +43,8 @@ describe('synthesized stack', () => {
   test('matches the snapshot (boot script text checked separately below)', () => {
     const copy = structuredClone(json);
     copy.locals.boot_script = '<renderBootScript(...) with references: see "user data" tests>';
+    const tags = copy.resource.aws_instance.backup_host.tags as Record<string, string>;
+    for (const k of Object.keys(tags)) if (k.startsWith(PAYLOAD_TAG_PREFIX)) tags[k] = '<host payload: see "user data" tests>';
     expect(copy).toMatchSnapshot();
   });
 
@@ -57,9 +59,9 @@ describe('synthesized stack', () => {
 });
 
 describe('the instance', () => {
-  test('requires IMDSv2 tokens', () => {
+  test('requires IMDSv2 tokens; its own tags are readable from the metadata (the host payload)', () => {
     expect(text).toHaveResourceWithProperties(Instance, {
-      metadata_options: { http_endpoint: 'enabled', http_tokens: 'required', http_put_response_hop_limit: 1 },
+      metadata_options: { http_endpoint: 'enabled', http_tokens: 'required', http_put_response_hop_limit: 1, instance_metadata_tags: 'enabled' },
     });
   });
 
@@ -112,18 +114,45 @@ describe('user data', () => {
         volumeId: '${aws_ebs_volume.backup_data.id}',
         backupSshPublicKey: '${var.ssh_public_key}',
         adminSshPublicKey: '${var.admin_ssh_public_key}',
+        appendOnly: '${var.append_only}',
+        retention: '${var.retention}',
+        retentionMin: '${var.retention_min}',
       },
-      { forTerraform: true },
+      { forTerraform: true, payload: 'tags' },
     );
     expect(json.locals.boot_script).toBe(expected);
   });
 
+  test('the host payload rides in the instance tags, readable from the instance metadata; the boot script pins its sha256', () => {
+    const payload = renderHostPayload();
+    const tags = instance.tags as Record<string, string>;
+    const carried = Object.keys(tags).filter((k) => k.startsWith(PAYLOAD_TAG_PREFIX)).sort();
+    expect(carried.length).toBeGreaterThan(0);
+    expect(Object.keys(tags).length).toBeLessThanOrEqual(50);
+    expect(carried.map((k) => tags[k]).join('')).toBe(payload.base64);
+    expect(carried.every((k) => tags[k].length <= 256 && /^[A-Za-z0-9+/=]+$/.test(tags[k]))).toBe(true);
+    expect(instance.metadata_options.instance_metadata_tags).toBe('enabled');
+    expect(json.locals.boot_script).toContain(`\nBTRBK_PAYLOAD_SHA256='${payload.sha256}'\nBTRBK_PAYLOAD_FILE=''\n`);
+    // only the instance carries them: not its root volume, not the Elastic IP
+    expect(JSON.stringify(instance.root_block_device)).not.toContain(PAYLOAD_TAG_PREFIX);
+  });
+
+  test('carries append_only, retention and retention_min as references (the engine renders the bool as true/false)', () => {
+    expect(json.locals.boot_script).toContain(
+      "\nBTRBK_APPEND_ONLY='${var.append_only}'\nBTRBK_RETENTION='${var.retention}'\nBTRBK_RETENTION_MIN='${var.retention_min}'\n",
+    );
+    expect(json.variable.append_only.type).toBe('bool');
+  });
+
   test('fits EC2’s 16 KB user-data limit once gzipped (the limit applies to the raw, decoded bytes)', () => {
-    const plain = renderBootScript({
-      volumeId: 'vol-0123456789abcdef0',
-      backupSshPublicKey: `ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAI${'A'.repeat(43)} backup@laptop`,
-      adminSshPublicKey: `ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAI${'B'.repeat(43)} admin@laptop`,
-    });
+    const plain = renderBootScript(
+      {
+        volumeId: 'vol-0123456789abcdef0',
+        backupSshPublicKey: `ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAI${'A'.repeat(43)} backup@laptop`,
+        adminSshPublicKey: `ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAI${'B'.repeat(43)} admin@laptop`,
+      },
+      { payload: 'tags' },
+    );
     expect(zlib.gzipSync(plain, { level: 9 }).length).toBeLessThan(16 * 1024);
   });
 
@@ -230,8 +259,25 @@ describe('variables', () => {
     expect(defaults).toEqual({ ...VARIABLE_DEFAULTS, allowed_ssh_cidrs: [...VARIABLE_DEFAULTS.allowed_ssh_cidrs], ssh_public_key: undefined });
   });
 
-  test('each has a validation that says what is expected', () => {
+  test('default to what the boot script assumes when a setting is not given', () => {
+    expect({
+      appendOnly: String(VARIABLE_DEFAULTS.append_only),
+      retention: VARIABLE_DEFAULTS.retention,
+      retentionMin: VARIABLE_DEFAULTS.retention_min,
+      adminSshPublicKey: VARIABLE_DEFAULTS.admin_ssh_public_key,
+    }).toEqual(SETTING_DEFAULTS);
+  });
+
+  test('each has a description', () => {
+    for (const [name, v] of Object.entries(json.variable)) expect({ name, described: (v.description ?? '').length > 20 }).toEqual({ name, described: true });
+  });
+
+  test('each has a validation that says what is expected (a bool: its type is the validation)', () => {
     for (const [name, v] of Object.entries(json.variable)) {
+      if (v.type === 'bool') {
+        expect({ name, validation: v.validation }).toEqual({ name, validation: undefined });
+        continue;
+      }
       expect(v.validation?.length).toBeGreaterThan(0);
       for (const rule of v.validation ?? []) {
         expect(rule.condition).toContain(`var.${name}`);

@@ -11,10 +11,12 @@ import {
   INSTANCE_TYPE_SOURCE,
   KEY_PAIR_NAME_SOURCE,
   REGION_SOURCE,
+  RETENTION_MIN_SOURCE,
+  RETENTION_SOURCE,
   VARIABLES,
 } from '../scripts/lib/tfvars.mjs';
 
-type Variable = { default?: unknown; validation?: { condition: string }[] };
+type Variable = { type?: string; default?: unknown; validation?: { condition: string }[] };
 const synthVariables = (): Record<string, Variable> =>
   (JSON.parse(Testing.synth(new BackupTargetStack(Testing.app(), STACK_NAME))) as { variable: Record<string, Variable> }).variable;
 
@@ -36,6 +38,8 @@ describe('tfvars rules match the stack (synthesized)', () => {
     ['availability_zone', AVAILABILITY_ZONE_SOURCE],
     ['key_pair_name', KEY_PAIR_NAME_SOURCE],
     ['instance_type', INSTANCE_TYPE_SOURCE],
+    ['retention', RETENTION_SOURCE],
+    ['retention_min', RETENTION_MIN_SOURCE],
   ])('%s is checked with the same regex', (name, source) => {
     expect(conditions(name)).toContain(inHcl(source));
   });
@@ -43,6 +47,11 @@ describe('tfvars rules match the stack (synthesized)', () => {
   test('the gp3 size limits are the same', () => {
     expect(conditions('ebs_volume_size')).toContain(`>= ${GP3_MIN_GIB}`);
     expect(conditions('ebs_volume_size')).toContain(`<= ${GP3_MAX_GIB}`);
+  });
+
+  test('the types are the same', () => {
+    const engineType = { string: 'string', number: 'number', boolean: 'bool', list: 'list(string)' } as const;
+    for (const [name, spec] of Object.entries(VARIABLES)) expect([name, engineType[spec.type]]).toEqual([name, vars[name]?.type]);
   });
 
   test('defaults are the same', () => {

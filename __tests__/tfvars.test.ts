@@ -11,6 +11,8 @@ import {
   loadTfvars,
   parseTfvars,
   parseTfvarsJson,
+  RETENTION_MIN_RE,
+  RETENTION_RE,
   validateTfvars,
 } from '../scripts/lib/tfvars.mjs';
 import { OperatorError } from '../scripts/lib/errors.mjs';
@@ -117,12 +119,39 @@ describe('validateTfvars (the stack\'s rules)', () => {
     ['a bad key pair name', { ssh_public_key: KEY, key_pair_name: '-x' }, 'key_pair_name', /1-255 characters/],
     ['the backup key as admin key', { ssh_public_key: KEY, admin_ssh_public_key: KEY }, 'admin_ssh_public_key', /must differ/],
     ['an unknown variable', { ssh_public_key: KEY, region: 'us-west-1' }, 'region', /unknown variable region/],
+    ['append_only as a string', { ssh_public_key: KEY, append_only: 'false' }, 'append_only', /append_only must be true or false \(no quotes\)/],
+    ['an unknown retention unit', { ssh_public_key: KEY, retention: '14x' }, 'retention', /in the order h d w m y/],
+    ['retention out of order', { ssh_public_key: KEY, retention: '14d 48h' }, 'retention', /each unit at most once and in the order/],
+    ['an empty retention', { ssh_public_key: KEY, retention: '' }, 'retention', /retention "" must be/],
+    ['retention as a number', { ssh_public_key: KEY, retention: 14 }, 'retention', /retention must be a string/],
+    ['retention_min without a unit', { ssh_public_key: KEY, retention_min: '5' }, 'retention_min', /"latest", or "no"/],
+    ['retention_min all', { ssh_public_key: KEY, retention_min: 'all' }, 'retention_min', /retention_min "all" must be/],
   ];
   test.each(bad)('refuses %s', (_name, vars, key, re) => {
     const r = validateTfvars(vars);
     expect(r.ok).toBe(false);
     const e = r.errors.find((x) => x.key === key);
     expect(e?.message).toMatch(re);
+  });
+
+  test('append_only, retention and retention_min default to the host\'s defaults, and good values pass', () => {
+    expect(validateTfvars({ ssh_public_key: KEY }).values).toMatchObject({ append_only: true, retention: '48h 14d 8w 12m', retention_min: '1d' });
+    const r = validateTfvars({ ssh_public_key: KEY, append_only: false, retention: '*d', retention_min: 'latest' });
+    expect(r.errors).toEqual([]);
+    expect(r.values).toMatchObject({ append_only: false, retention: '*d', retention_min: 'latest' });
+    expect(parseTfvars('append_only = false\nretention = "7d 4w"\nretention_min = "no"')).toEqual({ append_only: false, retention: '7d 4w', retention_min: 'no' });
+  });
+
+  test('the retention rule: count (1-4 digits) or * with h d w m y, each unit once, in that order, single spaces', () => {
+    for (const ok of ['48h 14d 8w 12m', '*d', '7d 4w', '1y', '0h', '9999h *d 1w 2m 3y', '24h 30m', '*h *d *w *m *y']) expect([ok, RETENTION_RE.test(ok)]).toEqual([ok, true]);
+    for (const no of ['14x', '14d 48h', '', 'd', '12345d', '14d 14d', '* 30d', '*', ' 1d', '1d ', '1d  4w', '1d\t4w', '1d\n', '-1d', '1D', '1.5d', '+1d', '1d,4w', "1d'"]) {
+      expect([no, RETENTION_RE.test(no)]).toEqual([no, false]);
+    }
+  });
+
+  test('the retention_min rule: count (1-4 digits) with h d w m y, or latest, or no', () => {
+    for (const ok of ['1d', '0h', '9999y', '12m', 'latest', 'no']) expect([ok, RETENTION_MIN_RE.test(ok)]).toEqual([ok, true]);
+    for (const no of ['5', 'all', '-1d', '', 'd', '12345d', '*d', '1d 2w', 'Latest', 'none', 'no\n', ' 1d']) expect([no, RETENTION_MIN_RE.test(no)]).toEqual([no, false]);
   });
 
   test('an admin key different from the backup key is accepted', () => {
@@ -184,7 +213,7 @@ describe('terraform.tfvars.example', () => {
   });
 
   test('mentions every variable of the stack and the ssh-keygen command', () => {
-    for (const name of ['ssh_public_key', 'admin_ssh_public_key', 'aws_region', 'availability_zone', 'key_pair_name', 'ebs_volume_size', 'allowed_ssh_cidrs', 'instance_type']) {
+    for (const name of ['ssh_public_key', 'admin_ssh_public_key', 'aws_region', 'availability_zone', 'key_pair_name', 'ebs_volume_size', 'allowed_ssh_cidrs', 'instance_type', 'append_only', 'retention', 'retention_min']) {
       expect(text).toMatch(new RegExp(`^#? ?${name} = `, 'm'));
     }
     expect(text).toContain(KEYGEN_COMMAND);

@@ -23,6 +23,11 @@ export interface BackupHostProps {
   readonly keyName?: string;
   /** Tags for the instance, its root volume and the Elastic IP. @default {} */
   readonly tags?: Record<string, string>;
+  /**
+   * The host payload's tags (user-data/render.mjs renderHostPayload): on the instance only, readable by the boot
+   * script through the instance metadata (instance_metadata_tags). @default {} (a boot script with everything inline)
+   */
+  readonly payloadTags?: Record<string, string>;
   /** Root volume size in GiB (the OS only; backups live on the data volume). @default 8 */
   readonly rootVolumeSizeGib?: number;
   /** AMI name pattern, newest match wins at the first apply; later newer images are ignored. @default UBUNTU_AMI_NAME */
@@ -71,6 +76,8 @@ export class BackupHost extends Construct {
         httpEndpoint: 'enabled',
         httpTokens: 'required',
         httpPutResponseHopLimit: 1,
+        // the boot script reads its payload from the instance's tags (no AWS credentials on the host)
+        instanceMetadataTags: 'enabled',
       },
       creditSpecification: { cpuCredits: 'standard' },
       rootBlockDevice: {
@@ -80,7 +87,7 @@ export class BackupHost extends Construct {
         deleteOnTermination: true,
         tags: { ...props.tags, Name: 'btrbk-backup-root' },
       },
-      tags,
+      tags: { ...tags, ...props.payloadTags },
       lifecycle: { ignoreChanges: ['ami'] },
     });
     this.instance.overrideLogicalId('backup_host');

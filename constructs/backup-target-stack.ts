@@ -3,7 +3,7 @@ import { Fn, LocalBackend, TerraformLocal, TerraformOutput, TerraformStack, Terr
 import { AwsProvider } from '@cdktf/provider-aws/lib/provider/index.js';
 import { DataAwsAvailabilityZones } from '@cdktf/provider-aws/lib/data-aws-availability-zones/index.js';
 import { KeyPair } from '@cdktf/provider-aws/lib/key-pair/index.js';
-import { renderBootScript } from '../user-data/render.mjs';
+import { renderBootScript, renderHostPayload } from '../user-data/render.mjs';
 import {
   AVAILABILITY_ZONE_SOURCE,
   ED25519_KEY_SOURCE,
@@ -12,6 +12,8 @@ import {
   INSTANCE_TYPE_SOURCE,
   KEY_PAIR_NAME_SOURCE,
   REGION_SOURCE,
+  RETENTION_MIN_SOURCE,
+  RETENTION_SOURCE,
 } from '../scripts/lib/tfvars.mjs';
 import { BackupHost } from './backup-host.js';
 import { DataVolume } from './data-volume.js';
@@ -32,6 +34,9 @@ export const VARIABLE_DEFAULTS = Object.freeze({
   ebs_volume_size: 100,
   allowed_ssh_cidrs: Object.freeze(['0.0.0.0/0']),
   instance_type: 't3a.nano',
+  append_only: true,
+  retention: '48h 14d 8w 12m',
+  retention_min: '1d',
 });
 
 /** A well-formed ssh-ed25519 public key line: type, the 68-character key blob, an optional plain comment. */
@@ -107,8 +112,13 @@ export class BackupTargetStack extends TerraformStack {
           volumeId: data.volume.id,
           backupSshPublicKey: v.sshPublicKey.stringValue,
           adminSshPublicKey: v.adminSshPublicKey.stringValue,
+          // A bool in a Terraform string template renders as true or false: BTRBK_APPEND_ONLY='true' / 'false'.
+          appendOnly: v.appendOnly.stringValue,
+          retention: v.retention.stringValue,
+          retentionMin: v.retentionMin.stringValue,
         },
-        { forTerraform: true },
+        // the host payload (what does not fit in EC2's 16 KB of user data) rides in the instance's tags
+        { forTerraform: true, payload: 'tags' },
       ),
     );
     bootScript.overrideLogicalId('boot_script');
@@ -118,6 +128,7 @@ export class BackupTargetStack extends TerraformStack {
       availabilityZone: zone.asString,
       securityGroupIds: [access.securityGroup.id],
       userDataBase64: Fn.base64gzip(bootScript.asString),
+      payloadTags: renderHostPayload().tags,
       // A reference to the key pair (not to the variable), so the instance waits for it.
       keyName: `\${length(${keyPair.terraformResourceType}.${keyPair.friendlyUniqueId}) > 0 ? ${keyPair.terraformResourceType}.${keyPair.friendlyUniqueId}[0].key_name : null}`,
       tags,
@@ -247,6 +258,38 @@ function variables(scope: Construct) {
         {
           condition: `\${can(regex(${hclRegex(INSTANCE_TYPE_SOURCE)}, var.instance_type))}`,
           errorMessage: 'instance_type must be an x86_64 burstable type such as t3a.nano, t3a.micro or t3.small (the image is amd64; CPU credits are set to standard).',
+        },
+      ],
+    }),
+    // A bool needs no validation block: the engine refuses anything that does not convert to true or false.
+    appendOnly: variable('append_only', {
+      type: 'bool',
+      default: d.append_only,
+      description:
+        'true (default): the backup key can add and read backups but never delete them, and the host deletes old backups itself, by its own clock, following retention and retention_min. false: the backup key may also delete backups (btrbk on your machine prunes the target).',
+    }),
+    retention: variable('retention', {
+      type: 'string',
+      default: d.retention,
+      description:
+        'How many backups the host keeps when append_only is true, in btrbk retention syntax: "48h 14d 8w 12m" (default) keeps hourly backups for 48 hours, daily for 14 days, weekly for 8 weeks, monthly for 12 months; "*" instead of a count keeps every backup of that kind forever ("*d": one per day, forever). Units h d w m y, each at most once, in that order.',
+      validation: [
+        {
+          condition: `\${can(regex(${hclRegex(RETENTION_SOURCE)}, var.retention))}`,
+          errorMessage:
+            'retention must be btrbk retention terms separated by single spaces: a count (up to 4 digits) or * followed by h, d, w, m or y, each unit at most once and in the order h d w m y, such as "48h 14d 8w 12m", "7d 4w" or "*d".',
+        },
+      ],
+    }),
+    retentionMin: variable('retention_min', {
+      type: 'string',
+      default: d.retention_min,
+      description:
+        'Every backup younger than this is kept whatever retention says: a count and a unit h d w m y ("1d", the default, keeps everything from the last day), or "latest" (only the newest backup is always kept), or "no" (retention alone decides).',
+      validation: [
+        {
+          condition: `\${can(regex(${hclRegex(RETENTION_MIN_SOURCE)}, var.retention_min))}`,
+          errorMessage: 'retention_min must be a count (up to 4 digits) followed by h, d, w, m or y (such as "1d"), or "latest", or "no".',
         },
       ],
     }),

@@ -22,6 +22,17 @@ run "good_values_plan" {
     allowed_ssh_cidrs = ["192.0.2.0/24", "::/0"]
     instance_type     = "t3.small"
     key_pair_name     = "a.b_c-1"
+    append_only       = false
+    retention         = "7d 4w"
+    retention_min     = "no"
+  }
+}
+
+run "good_retention_values_plan" {
+  command = plan
+  variables {
+    retention     = "9999h *d 1w 2m 3y"
+    retention_min = "12m"
   }
 }
 
@@ -167,4 +178,84 @@ run "instance_type_not_burstable_refused" {
     instance_type = "m5.large"
   }
   expect_failures = [var.instance_type]
+}
+
+run "retention_unknown_unit_refused" {
+  command = plan
+  variables {
+    retention = "14x"
+  }
+  expect_failures = [var.retention]
+}
+
+run "retention_out_of_order_refused" {
+  command = plan
+  variables {
+    retention = "14d 48h"
+  }
+  expect_failures = [var.retention]
+}
+
+run "retention_empty_refused" {
+  command = plan
+  variables {
+    retention = ""
+  }
+  expect_failures = [var.retention]
+}
+
+run "retention_without_count_refused" {
+  command = plan
+  variables {
+    retention = "d"
+  }
+  expect_failures = [var.retention]
+}
+
+run "retention_count_too_long_refused" {
+  command = plan
+  variables {
+    retention = "12345d"
+  }
+  expect_failures = [var.retention]
+}
+
+run "retention_unit_twice_refused" {
+  command = plan
+  variables {
+    retention = "14d 14d"
+  }
+  expect_failures = [var.retention]
+}
+
+run "retention_star_without_unit_refused" {
+  command = plan
+  variables {
+    retention = "* 30d"
+  }
+  expect_failures = [var.retention]
+}
+
+run "retention_min_without_unit_refused" {
+  command = plan
+  variables {
+    retention_min = "5"
+  }
+  expect_failures = [var.retention_min]
+}
+
+run "retention_min_all_refused" {
+  command = plan
+  variables {
+    retention_min = "all"
+  }
+  expect_failures = [var.retention_min]
+}
+
+run "retention_min_negative_refused" {
+  command = plan
+  variables {
+    retention_min = "-1d"
+  }
+  expect_failures = [var.retention_min]
 }

@@ -85,6 +85,17 @@ run "plan_with_defaults" {
     condition     = output.region == "us-west-1" && output.ssh_user == "btrbk" && output.backup_path == "/backup_volume/backups"
     error_message = "the fixed outputs"
   }
+  assert {
+    condition     = var.append_only == true && var.retention == "48h 14d 8w 12m" && var.retention_min == "1d"
+    error_message = "append-only by default, retention 48h 14d 8w 12m, everything younger than 1d kept"
+  }
+  assert {
+    condition = (aws_instance.backup_host.metadata_options[0].instance_metadata_tags == "enabled"
+      && length([for k, v in aws_instance.backup_host.tags : k if startswith(k, "btrbk-payload-")]) > 0
+      && length(aws_instance.backup_host.tags) <= 50
+      && alltrue([for k, v in aws_instance.backup_host.tags : length(v) <= 256]))
+    error_message = "the host payload rides in at most 50 instance tags of at most 256 characters, readable from the instance metadata"
+  }
 }
 
 run "apply_with_defaults" {
@@ -99,8 +110,16 @@ run "apply_with_defaults" {
     error_message = "the instance's user data is not gzip+base64 of the rendered boot script"
   }
   assert {
+    condition     = strcontains(local.boot_script, "BTRBK_PAYLOAD_SHA256='") && !strcontains(local.boot_script, "BTRBK_PAYLOAD_SHA256=''")
+    error_message = "the boot script pins the payload's sha256"
+  }
+  assert {
     condition     = strcontains(local.boot_script, "BTRBK_VOLUME_ID='vol-0123456789abcdef0'")
     error_message = "the boot script carries the data volume's id"
+  }
+  assert {
+    condition     = strcontains(local.boot_script, "\nBTRBK_APPEND_ONLY='true'\nBTRBK_RETENTION='48h 14d 8w 12m'\nBTRBK_RETENTION_MIN='1d'\n")
+    error_message = "the boot script carries the default append-only switch and retention"
   }
   assert {
     condition     = aws_volume_attachment.backup_data.volume_id == aws_ebs_volume.backup_data.id && aws_volume_attachment.backup_data.instance_id == aws_instance.backup_host.id && aws_volume_attachment.backup_data.stop_instance_before_detaching
@@ -145,5 +164,24 @@ run "admin_key_registers_a_key_pair" {
   assert {
     condition     = strcontains(local.boot_script, "BTRBK_ADMIN_SSH_PUBLIC_KEY='${var.admin_ssh_public_key}'")
     error_message = "the boot script carries the admin key"
+  }
+}
+
+run "retention_settings_reach_the_boot_script" {
+  command = apply
+
+  variables {
+    append_only   = false
+    retention     = "*d"
+    retention_min = "latest"
+  }
+
+  assert {
+    condition     = strcontains(local.boot_script, "\nBTRBK_APPEND_ONLY='false'\nBTRBK_RETENTION='*d'\nBTRBK_RETENTION_MIN='latest'\n")
+    error_message = "the boot script carries append_only = false as 'false', and the retention settings as given"
+  }
+  assert {
+    condition     = aws_instance.backup_host.user_data_base64 == base64gzip(local.boot_script)
+    error_message = "the instance's user data is gzip+base64 of the boot script with these settings"
   }
 }

@@ -4,12 +4,14 @@
 #
 # What it does, in order (each step is logged to /var/log/btrbk-backup-host.log with a UTC timestamp):
 #   settings   check the rendered settings (volume id, backup key, optional admin key)
+#   payload    load the host files that ride in the instance's tags (checked against their sha256)
 #   packages   install btrfs-progs btrbk mbuffer zstd sudo openssh-server (only what is missing)
 #   volume     wait for the EBS data volume by its id (/dev/disk/by-id/nvme-Amazon_Elastic_Block_Store_vol...)
 #   filesystem format it btrfs ONLY when it carries no signature at all; refuse any other content; never reformat
 #   mount      one fstab line by UUID (nofail), mount at /backup_volume, create /backup_volume/backups
 #   user       the btrbk system user, its key behind the forced command (the SSH gate)
-#   gate       install the SSH gate and the sudoers fragment (checked with visudo before it is put in place)
+#   gate       install the SSH gate, btrbk-receive and the sudoers fragment (checked with visudo first)
+#   prune      btrbk-prune, its settings and its hourly timer: the host's own retention (append-only mode)
 #   sshd       public keys only, no root login, no forwarding/tty for btrbk (checked with sshd -t, then reloaded)
 #   keys       the image's default user keeps only the admin key (if any); the backup key opens no other door
 # It ends with one line "btrbk-backup-host: SUCCESS ..." or "btrbk-backup-host: FAILED at step ...", and leaves
@@ -30,10 +32,14 @@ readonly STATE_DIR=/var/lib/btrbk-backup-host
 readonly MOUNT_POINT=/backup_volume
 readonly BACKUP_ROOT=/backup_volume/backups
 readonly FS_LABEL=btrbk-backup
-readonly MOUNT_OPTIONS=defaults,noatime,compress=zstd:1,nofail,x-systemd.device-timeout=60s
+readonly MOUNT_OPTIONS=defaults,noatime,compress=zstd:1,nosuid,nodev,noexec,nofail,x-systemd.device-timeout=60s
 readonly BTRBK_USER=btrbk
 readonly BTRBK_HOME=/home/btrbk
 readonly GATE_PATH=/usr/local/sbin/btrbk-ssh-gate
+readonly RECEIVE_PATH=/usr/local/sbin/btrbk-receive
+readonly PRUNE_PATH=/usr/local/sbin/btrbk-prune
+readonly PRUNE_CONF=/etc/btrbk-backup-host/prune.conf
+readonly STAGING_DIR=/backup_volume/.btrbk-staging
 readonly SUDOERS_PATH=/etc/sudoers.d/btrbk
 readonly SSHD_DROPIN=/etc/ssh/sshd_config.d/00-btrbk-backup-host.conf
 readonly DEFAULT_USER=ubuntu # the image's default user that cloud-init gives the instance's key pair
@@ -124,7 +130,11 @@ check_settings() {
   fi
   [ "$(key_blob "$BTRBK_SSH_PUBLIC_KEY")" != "$(key_blob "${BTRBK_ADMIN_SSH_PUBLIC_KEY:-x x}")" ] ||
     die "the admin key is the backup key" "the same key cannot be both behind the gate and an admin login" "use a separate key for admin_ssh_public_key"
+  [[ $BTRBK_APPEND_ONLY =~ ^(true|false)$ ]] || die "BTRBK_APPEND_ONLY='$BTRBK_APPEND_ONLY' is not true or false" "" "set append_only to true or false"
+  [[ $BTRBK_RETENTION =~ ^[0-9h*dwmy\ ]+$ && $BTRBK_RETENTION_MIN =~ ^([0-9]{1,4}[hdwmy]|latest|no)$ ]] ||
+    die "retention '$BTRBK_RETENTION' / retention_min '$BTRBK_RETENTION_MIN' are not in btrbk's syntax" "" "use e.g. '48h 14d 8w 12m' and '1d'"
   [[ $VOLUME_WAIT_SECONDS =~ ^[0-9]{1,5}$ ]] || die "BTRBK_VOLUME_WAIT_SECONDS='$VOLUME_WAIT_SECONDS' is not a number of seconds" "" "unset it or give a whole number"
+  log "append-only: $BTRBK_APPEND_ONLY, retention: $BTRBK_RETENTION (min $BTRBK_RETENTION_MIN)"
   log "volume $BTRBK_VOLUME_ID, backup key $(key_blob "$BTRBK_SSH_PUBLIC_KEY" | cut -c1-16)..., admin key: ${BTRBK_ADMIN_SSH_PUBLIC_KEY:+set}${BTRBK_ADMIN_SSH_PUBLIC_KEY:-none}"
 }
 
@@ -254,6 +264,11 @@ mount_volume() {
     die "$MOUNT_POINT is already mounted from another filesystem (UUID $src)" "" "unmount it (umount $MOUNT_POINT) and run this script again"
   else
     log "$MOUNT_POINT is mounted"
+    # a volume mounted by an older boot script: nothing a send stream writes may become setuid, a device or a program
+    if ! findmnt -rn -o OPTIONS --mountpoint "$MOUNT_POINT" | tr ',' '\n' | sort | tr '\n' ' ' | grep -q 'nodev noexec nosuid'; then
+      mount -o remount,nosuid,nodev,noexec "$MOUNT_POINT"
+      changed "remounted $MOUNT_POINT nosuid,nodev,noexec"
+    fi
   fi
   [ "$(stat -c '%a' "$MOUNT_POINT")" = 755 ] || { chmod 0755 "$MOUNT_POINT"; changed "mode 0755 on $MOUNT_POINT"; }
   [ "$(stat -c '%U' "$MOUNT_POINT")" = root ] || { chown root:root "$MOUNT_POINT"; changed "owner root on $MOUNT_POINT"; }
@@ -278,7 +293,7 @@ create_user() {
   home=$(getent passwd "$BTRBK_USER" | cut -d: -f6)
   install -d -m 0755 -o root -g root "$home" "$home/.ssh"
   [ "$(put_file "$home/.ssh/authorized_keys" root:root 0644 \
-    <<<"restrict,command=\"$GATE_PATH\" $BTRBK_SSH_PUBLIC_KEY")" != changed ] ||
+    <<<"restrict,command=\"$GATE_PATH$(gate_options)\" $BTRBK_SSH_PUBLIC_KEY")" != changed ] ||
     changed "authorized_keys of $BTRBK_USER"
   if [ ! -d "$BACKUP_ROOT" ]; then
     install -d -m 0750 -o "$BTRBK_USER" -g "$BTRBK_USER" "$BACKUP_ROOT"
@@ -290,12 +305,18 @@ create_user() {
   fi
 }
 
+# append_only=false (the client manages retention): the gate and sudoers let the key delete backups
+gate_options() { [ "$BTRBK_APPEND_ONLY" = true ] || printf ' --allow-delete'; }
+sudoers_text() { if [ "$BTRBK_APPEND_ONLY" = true ]; then sudoers_fragment | grep -v BTRBK_DELETE; else sudoers_fragment; fi; }
+
 install_gate() {
-  step gate "SSH gate $GATE_PATH and sudoers $SUDOERS_PATH"
+  step gate "SSH gate $GATE_PATH, $RECEIVE_PATH and sudoers $SUDOERS_PATH"
   [ "$(gate_script | put_file "$GATE_PATH" root:root 0755)" != changed ] || changed "installed $GATE_PATH"
+  [ "$(receive_script | put_file "$RECEIVE_PATH" root:root 0755)" != changed ] || changed "installed $RECEIVE_PATH"
+  [ -d "$STAGING_DIR" ] || { install -d -m 0700 -o root -g root "$STAGING_DIR"; changed "created $STAGING_DIR"; }
   local tmp previous=""
   tmp=$(mktemp /tmp/btrbk-sudoers.XXXXXX)
-  sudoers_fragment >"$tmp"
+  sudoers_text >"$tmp"
   visudo -cqf "$tmp" >/dev/null || die "the embedded sudoers fragment does not parse (visudo -cf)" "a bug in user-data/sudoers-btrbk" "fix it and re-deploy"
   if [ -f "$SUDOERS_PATH" ] && cmp -s "$tmp" "$SUDOERS_PATH" && [ "$(stat -c '%U:%G %a' "$SUDOERS_PATH")" = "root:root 440" ]; then
     rm -f "$tmp"
@@ -322,6 +343,55 @@ install_gate() {
     chmod 0644 "$f"
     changed "mode 0644 on $f (read by the gate's diagnostics)"
   fi
+}
+
+install_prune() {
+  step prune "host retention: $PRUNE_PATH, $PRUNE_CONF, btrbk-prune.timer"
+  [ "$(prune_script | put_file "$PRUNE_PATH" root:root 0755)" != changed ] || changed "installed $PRUNE_PATH"
+  install -d -m 0755 "${PRUNE_CONF%/*}"
+  [ "$(printf 'APPEND_ONLY=%s\nRETENTION=%s\nRETENTION_MIN=%s\nBACKUP_ROOT=%s\nMOUNT=%s\nSTAGING=%s\n' \
+    "$BTRBK_APPEND_ONLY" "$BTRBK_RETENTION" "$BTRBK_RETENTION_MIN" "$BACKUP_ROOT" "$MOUNT_POINT" "$STAGING_DIR" |
+    put_file "$PRUNE_CONF" root:root 0644)" != changed ] || changed "$PRUNE_CONF"
+  local units=0
+  [ "$(printf '[Unit]\nDescription=btrbk backup host: prune backups by the host retention policy\nRequiresMountsFor=%s\n\n[Service]\nType=oneshot\nExecStart=%s\nNice=10\nIOSchedulingClass=idle\n' \
+    "$MOUNT_POINT" "$PRUNE_PATH" | put_file /etc/systemd/system/btrbk-prune.service root:root 0644)" != changed ] || units=1
+  [ "$(printf '[Unit]\nDescription=btrbk backup host: hourly prune\n\n[Timer]\nOnCalendar=hourly\nRandomizedDelaySec=600\nPersistent=true\n\n[Install]\nWantedBy=timers.target\n' |
+    put_file /etc/systemd/system/btrbk-prune.timer root:root 0644)" != changed ] || units=1
+  if [ ! -d /run/systemd/system ]; then log "no systemd: btrbk-prune.timer is installed but not started"; return 0; fi
+  [ "$units" = 0 ] || { systemctl daemon-reload; changed "btrbk-prune.service and .timer"; }
+  if ! systemctl is-enabled --quiet btrbk-prune.timer || ! systemctl is-active --quiet btrbk-prune.timer; then
+    systemctl enable --now btrbk-prune.timer
+    changed "enabled btrbk-prune.timer"
+  fi
+}
+
+# The host payload (the functions of the `# @payload` lines) when the renderer did not inline it: from the
+# instance's tags btrbk-payload-00, -01, ... through the metadata service (IMDSv2), or from BTRBK_PAYLOAD_FILE
+# (the local target). It is sourced only when its sha256 is the one rendered into this script.
+load_payload() {
+  [ -n "$BTRBK_PAYLOAD_SHA256" ] || return 0
+  step payload "loading the host payload (sha256 ${BTRBK_PAYLOAD_SHA256:0:16}...)"
+  local b64="" v token n=0 file=$STATE_DIR/payload.sh
+  if [ -n "$BTRBK_PAYLOAD_FILE" ]; then
+    b64=$(cat "$BTRBK_PAYLOAD_FILE") || die "cannot read the payload file $BTRBK_PAYLOAD_FILE" "" "re-create the instance"
+  else
+    local imds=http://169.254.169.254/latest
+    token=$(curl -fsS --retry 5 -X PUT -H 'X-aws-ec2-metadata-token-ttl-seconds: 300' "$imds/api/token") ||
+      die "the instance metadata service does not answer" "IMDS is off or blocked" "the stack sets http_endpoint=enabled; check the instance's metadata options"
+    while v=$(curl -fsS --retry 3 -H "X-aws-ec2-metadata-token: $token" "$imds/meta-data/tags/instance/btrbk-payload-$(printf %02d "$n")" 2>/dev/null); do
+      b64+=$v
+      n=$((n + 1))
+    done
+    [ "$n" -gt 0 ] || die "no btrbk-payload-00 tag in the instance metadata" \
+      "the instance's tags are not in its metadata (instance_metadata_tags), or the tags were removed" "re-deploy the stack, which sets both"
+  fi
+  base64 -d <<<"$b64" 2>/dev/null | gunzip >"$file" 2>/dev/null || true
+  [ "$(sha256sum <"$file" | cut -d' ' -f1)" = "$BTRBK_PAYLOAD_SHA256" ] ||
+    die "the host payload does not match its sha256 in the user data ($n tags read)" \
+      "the btrbk-payload-NN tags were changed, cut, or belong to another version of the stack" "re-deploy the stack (it writes the tags and the user data together)"
+  # shellcheck source=/dev/null
+  . "$file"
+  log "payload loaded ($(wc -c <"$file") bytes)"
 }
 
 sshd_dropin_text() {
@@ -414,9 +484,13 @@ restrict_default_user() {
 }
 
 # ---------------------------------------------------------------------------------------------------- embedded files
-# The renderer replaces each of these lines with a function that prints the file from user-data/.
+# The renderer replaces each of these lines with a function that prints the file from user-data/; the @payload
+# ones may instead ride in the host payload (the instance's tags; see user-data/render.mjs), which load_payload
+# brings in.
 # @embed btrbk-ssh-gate.sh gate_script
 # @embed sudoers-btrbk sudoers_fragment
+# @embed btrbk-receive.sh receive_script
+# @payload btrbk-prune.sh prune_script
 
 # ---------------------------------------------------------------------------------------------------- main
 exec 9>/run/btrbk-backup-host.lock
@@ -425,11 +499,13 @@ log "btrbk-backup-host boot script version $SCRIPT_VERSION starting (pid $$)"
 DEVICE=""
 UUID=""
 check_settings
+load_payload
 install_packages
 wait_for_volume
 prepare_filesystem
 mount_volume
 create_user
 install_gate
+install_prune
 configure_sshd
 restrict_default_user

@@ -15,8 +15,12 @@
 #   --mount DIR           the volume's mount point (default /backup_volume)
 #   --boot-log FILE       boot script log          (default /var/log/btrbk-backup-host.log)
 #   --cloud-init-log FILE cloud-init output log    (default /var/log/cloud-init-output.log)
+#   --allow-delete        let the key delete backups (`btrfs subvolume delete`); without it the host is
+#                         append-only: the key adds and reads backups, and the host prunes by its own clock (the
+#                         key may delete only in ROOT/selftest, the round trip's and the bench's scratch area)
 #   --dry-run             print the parsed stages (one JSON argv array per line) instead of running them
-#   --sudo PATH, --logger PATH   replace /usr/bin/sudo, /usr/bin/logger (tests only)
+#   --sudo PATH, --logger PATH, --receiver PATH, --pruner PATH   replace /usr/bin/sudo, /usr/bin/logger,
+#                         /usr/local/sbin/btrbk-receive, /usr/local/sbin/btrbk-prune (tests only)
 set -u
 set -o pipefail
 export LC_ALL=C
@@ -43,8 +47,11 @@ MOUNT=/backup_volume
 BOOT_LOG=/var/log/btrbk-backup-host.log
 CLOUD_INIT_LOG=/var/log/cloud-init-output.log
 DRY_RUN=0
+ALLOW_DELETE=0
 SUDO=/usr/bin/sudo
 LOGGER=/usr/bin/logger
+RECEIVER=/usr/local/sbin/btrbk-receive
+PRUNER=/usr/local/sbin/btrbk-prune
 readonly BTRFS=/usr/bin/btrfs
 
 log_line() { # priority text -- logging must never fail the gate
@@ -69,7 +76,7 @@ misconfigured() {
 # Gate options (root's argv from authorized_keys; never client text)
 while (($#)); do
   case $1 in
-    --root | --mount | --boot-log | --cloud-init-log | --sudo | --logger)
+    --root | --mount | --boot-log | --cloud-init-log | --sudo | --logger | --receiver | --pruner)
       (($# >= 2)) || misconfigured "$1 needs a value"
       case $1 in
         --root) ROOT=$2 ;;
@@ -78,28 +85,36 @@ while (($#)); do
         --cloud-init-log) CLOUD_INIT_LOG=$2 ;;
         --sudo) SUDO=$2 ;;
         --logger) LOGGER=$2 ;;
+        --receiver) RECEIVER=$2 ;;
+        --pruner) PRUNER=$2 ;;
       esac
       shift 2 ;;
     --dry-run) DRY_RUN=1; shift ;;
+    --allow-delete) ALLOW_DELETE=1; shift ;;
     *) misconfigured "unknown option $1" ;;
   esac
 done
 
 SAFE_PATH_RE='^(/[A-Za-z0-9_@+.-]+)+$'
-for _p in "$ROOT" "$MOUNT" "$BOOT_LOG" "$CLOUD_INIT_LOG" "$SUDO" "$LOGGER"; do
+for _p in "$ROOT" "$MOUNT" "$BOOT_LOG" "$CLOUD_INIT_LOG" "$SUDO" "$LOGGER" "$RECEIVER" "$PRUNER"; do
   [[ $_p =~ $SAFE_PATH_RE && /$_p/ != */./* && /$_p/ != */../* ]] || misconfigured "not a plain absolute path: $_p"
 done
 [[ $ROOT == "$MOUNT"/* ]] || misconfigured "--root $ROOT is not below --mount $MOUNT"
 [[ $(realpath -m -- "$ROOT") == "$ROOT" ]] || misconfigured "--root $ROOT is not a canonical path (symlink?)"
-readonly ROOT MOUNT BOOT_LOG CLOUD_INIT_LOG DRY_RUN SUDO LOGGER
+readonly ROOT MOUNT BOOT_LOG CLOUD_INIT_LOG DRY_RUN ALLOW_DELETE SUDO LOGGER RECEIVER PRUNER
 
 # ---------------------------------------------------------------------------------------------------------
 # Read-only diagnostics: exact command strings, no arguments from the client.
 diag_argv() {
   case $1 in
     'btrbk-diag help') DIAG=(printf '%s\n' 'btrbk-diag usage' 'btrbk-diag device-stats' 'btrbk-diag mount'
-      'btrbk-diag boot-log' 'btrbk-diag cloud-init-log' 'btrbk-diag version') ;;
-    'btrbk-diag version') DIAG=(printf 'btrbk-ssh-gate %s root=%s mount=%s\n' "$GATE_VERSION" "$ROOT" "$MOUNT") ;;
+      'btrbk-diag boot-log' 'btrbk-diag cloud-init-log' 'btrbk-diag retention' 'btrbk-diag version') ;;
+    'btrbk-diag version')
+      local mode=append-only
+      ((ALLOW_DELETE)) && mode=allow-delete
+      DIAG=(printf 'btrbk-ssh-gate %s root=%s mount=%s mode=%s\n' "$GATE_VERSION" "$ROOT" "$MOUNT" "$mode") ;;
+    # the host's pruning: policy, last run, what is kept and what goes next (read-only)
+    'btrbk-diag retention') DIAG=("$SUDO" -n "$PRUNER" report) ;;
     'btrbk-diag usage') DIAG=("$SUDO" -n "$BTRFS" filesystem usage -b "$MOUNT") ;;
     'btrbk-diag device-stats') DIAG=("$SUDO" -n "$BTRFS" device stats "$MOUNT") ;;
     'btrbk-diag mount') DIAG=(/usr/bin/findmnt --noheadings --output 'TARGET,SOURCE,FSTYPE,OPTIONS' --mountpoint "$MOUNT") ;;
@@ -254,7 +269,9 @@ stage_btrfs() { # words after "btrfs"
       done
       [[ -n $path ]] || reject "btrfs receive: no directory"
       check_path root,in "$path"
-      OUT=("$SUDO" -n "$BTRFS" receive)
+      # never btrfs receive itself: btrbk-receive receives with --chroot into a staging directory of its own and
+      # moves only a complete subvolume into place (a send stream is client input as much as this command line)
+      OUT=("$SUDO" -n "$RECEIVER")
       ((v)) && OUT+=(-v)
       ((maxerr)) && OUT+=(--max-errors=0)
       OUT+=("$PATH_OUT"); KIND=receive ;;
@@ -336,6 +353,10 @@ stage_btrfs() { # words after "btrfs"
           done
           [[ -n $path ]] || reject "btrfs subvolume delete: no subvolume"
           check_path in "$path"
+          # append-only: only the tools' own scratch area ($ROOT/selftest: the round trip, the bench) can be cleaned
+          if ((ALLOW_DELETE == 0)) && [[ $PATH_OUT != "$ROOT/selftest/"* ]]; then
+            reject "btrfs subvolume delete: this key cannot delete backups (the host is append-only and prunes by its own retention policy: 'btrbk-diag retention' shows it; delete on purpose as the admin, see docs/SSH-GATE.md)"
+          fi
           OUT=("$SUDO" -n "$BTRFS" subvolume delete)
           [[ -n $commit ]] && OUT+=("$commit")
           OUT+=("$PATH_OUT"); KIND=single ;;

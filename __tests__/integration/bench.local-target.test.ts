@@ -56,6 +56,6 @@ test('a small bench run measures every item as ratios and cleans up after itself
   expect(execInTarget(['id', BENCH_USER]).status).not.toBe(0);
   expect(execInTarget(['test', '-e', '/etc/sudoers.d/zz-btrbk-bench']).status).not.toBe(0);
   expect(execInTarget(['test', '-e', '/backup_volume/bench-rsync']).status).not.toBe(0);
-  expect(execInTarget(['test', '-e', `/backup_volume/backups/${report.runId}`]).status).not.toBe(0);
+  expect(execInTarget(['test', '-e', `/backup_volume/backups/selftest/${report.runId}`]).status).not.toBe(0);
   expect(benchDevices()).toEqual([]);
 });

@@ -8,6 +8,7 @@ import path from 'node:path';
 import {
   BOOT_LOG_IN_CONTAINER,
   BOOT_SCRIPT_IN_CONTAINER,
+  PAYLOAD_IN_CONTAINER,
   READY_MARKER,
   down,
   execInTarget,
@@ -20,7 +21,8 @@ import {
 } from '../../scripts/lib/local-target.mjs';
 import { jest } from '@jest/globals';
 import { readConnection } from '../../scripts/lib/connection.mjs';
-import { renderBootScript } from '../../user-data/render.mjs';
+import { installedText, renderBootScript, renderHostPayload } from '../../user-data/render.mjs';
+import { gzipSync } from 'node:zlib';
 
 jest.setTimeout(300_000);
 
@@ -74,7 +76,9 @@ describe('after up (local target, root)', () => {
     const lines = fstab.split('\n').filter((l) => !l.trim().startsWith('#') && l.split(/\s+/)[1] === '/backup_volume');
     expect(lines).toHaveLength(1);
     const uuid = inTarget('findmnt', '-n', '-o', 'UUID', '/backup_volume').trim();
-    expect(lines[0]).toBe(`UUID=${uuid} /backup_volume btrfs defaults,noatime,compress=zstd:1,nofail,x-systemd.device-timeout=60s 0 0`);
+    expect(lines[0]).toBe(`UUID=${uuid} /backup_volume btrfs defaults,noatime,compress=zstd:1,nosuid,nodev,noexec,nofail,x-systemd.device-timeout=60s 0 0`);
+    // what is mounted has them too: nothing a send stream writes can be setuid, a device or run
+    expect(inTarget('findmnt', '-n', '-o', 'OPTIONS', '/backup_volume').split(',').map((o) => o.trim())).toEqual(expect.arrayContaining(['nosuid', 'nodev', 'noexec']));
   });
 
   test('the btrbk user holds one key, behind restrict and the forced command', () => {
@@ -93,7 +97,10 @@ describe('after up (local target, root)', () => {
   test('sudoers: the fragment is root 0440 and sudo accepts the whole configuration (visudo -c)', () => {
     expect(inTarget('stat', '-c', '%U:%G %a', '/etc/sudoers.d/btrbk')).toBe('root:root 440\n');
     expect(execInTarget(['visudo', '-c']).status).toBe(0);
-    expect(inTarget('cat', '/etc/sudoers.d/btrbk')).toBe(fs.readFileSync(path.join('user-data', 'sudoers-btrbk'), 'utf8'));
+    // append-only (the default): the delete rule is not installed
+    expect(inTarget('cat', '/etc/sudoers.d/btrbk')).toBe(installedText('sudoers-btrbk').split('\n').filter((l) => !l.includes('BTRBK_DELETE')).join('\n'));
+    // the one delete rule left is the tools' scratch area's
+    expect(inTarget('cat', '/etc/sudoers.d/btrbk').split('\n').filter((l) => /delete/.test(l) && !l.includes('BTRBK_SELFTEST_DELETE'))).toEqual([]);
   });
 
   test("sshd's effective settings: public keys only, no root, the gate forced, no forwarding or tty for btrbk", () => {
@@ -360,10 +367,29 @@ describe('a failed up (a throwaway local target on an ext4 volume, root)', () =>
   });
 });
 
-test('the boot script that ran is the one the stack renders (same renderer, same bytes)', () => {
+test('the boot script that ran is the one the stack renders (same renderer, same bytes); the payload it loaded is the tags\' bytes', () => {
   const pub = fs.readFileSync(`${conn().BTRBK_AWS_SSH_KEY}.pub`, 'utf8').trim();
-  const expected = renderBootScript({ volumeId: conn().BTRBK_AWS_VOLUME_ID, backupSshPublicKey: pub });
+  const expected = renderBootScript({ volumeId: conn().BTRBK_AWS_VOLUME_ID, backupSshPublicKey: pub }, { payload: 'file', payloadFile: PAYLOAD_IN_CONTAINER });
   expect(inTarget('cat', BOOT_SCRIPT_IN_CONTAINER)).toBe(expected);
+  // what EC2 reads from the instance's tags, and what the boot script checked and sourced
+  const payload = renderHostPayload();
+  expect(inTarget('cat', PAYLOAD_IN_CONTAINER)).toBe(payload.base64);
+  expect(inTarget('cat', '/var/lib/btrbk-backup-host/payload.sh')).toBe(payload.text);
+  expect(inTarget('cat', '/var/log/btrbk-backup-host.log')).toMatch(/\[payload\]: payload loaded/);
+});
+
+test('a payload that does not match its sha256 stops the boot script before it changes anything (local target, root)', () => {
+  const pub = fs.readFileSync(`${conn().BTRBK_AWS_SSH_KEY}.pub`, 'utf8').trim();
+  const script = renderBootScript({ volumeId: conn().BTRBK_AWS_VOLUME_ID, backupSshPublicKey: pub }, { payload: 'file', payloadFile: '/tmp/btrbk-payload-tampered.b64' });
+  const tampered = Buffer.from(gzipSync(`${renderHostPayload().text}\ntouch /tmp/btrbk-payload-ran\n`)).toString('base64');
+  inTarget('sh', '-c', `printf '%s' '${tampered}' > /tmp/btrbk-payload-tampered.b64`);
+  const wrapper = 'mount -t tmpfs tmpfs /var/lib/btrbk-backup-host && mount -t tmpfs tmpfs /var/log && cat > /tmp/btrbk-boot-tampered && bash /tmp/btrbk-boot-tampered';
+  const r = execInTarget(['unshare', '--mount', '--propagation', 'private', 'bash', '-c', wrapper], { input: script, timeout: 120_000 });
+  expect(r.status).not.toBe(0);
+  expect(`${r.stdout}${r.stderr}`).toMatch(/the host payload does not match its sha256/);
+  expect(`${r.stdout}${r.stderr}`).toMatch(/FAILED at step 'payload'/);
+  expect(execInTarget(['test', '-e', '/tmp/btrbk-payload-ran']).status).not.toBe(0);
+  execInTarget(['rm', '-f', '/tmp/btrbk-payload-tampered.b64', '/tmp/btrbk-boot-tampered']);
 });
 
 describe('the zx entry point (local target, root)', () => {

@@ -19,7 +19,7 @@ jest.setTimeout(15 * 60_000);
 
 const conn = readConnection(process.env.BTRBK_ENV_FILE ?? LOCAL_ENV_FILE);
 const PORT = conn.BTRBK_AWS_SSH_PORT ?? '22';
-const REMOTE_DIR = `/backup_volume/backups/gate-roundtrip-${process.pid}`;
+const REMOTE_DIR = `/backup_volume/backups/selftest/gate-roundtrip-${process.pid}`;
 
 interface Scratch {
   mountpoint: string;
@@ -172,7 +172,7 @@ describe('btrbk through the SSH gate: full, incremental, restore (real btrbk, re
     expect(remote.map((s) => s.name).sort()).toEqual(snapshots());
     expect(remote.filter((s) => s.parentUuid !== '-')).toHaveLength(1);
     const commands = sent();
-    expect(commands.some((c) => /^zstd -d -c \| mbuffer -v 1 -q -m 16m \| sudo -n btrfs receive '\/backup_volume\/backups\/gate-roundtrip-\d+\/'$/.test(c))).toBe(true);
+    expect(commands.some((c) => /^zstd -d -c \| mbuffer -v 1 -q -m 16m \| sudo -n btrfs receive '\/backup_volume\/backups\/selftest\/gate-roundtrip-\d+\/'$/.test(c))).toBe(true);
   });
 
   test('restore with btrbk archive: both backups come back, incrementally, matching the source snapshots', () => {
@@ -219,7 +219,8 @@ describe('btrbk through the SSH gate: full, incremental, restore (real btrbk, re
     fs.mkdirSync(root);
     await createSubvolume(path.join(root, 'sv'));
     fs.mkdirSync(path.join(root, 'sv', 'd'));
-    const gate = (command: string) => run('/bin/bash', ['-p', GATE, '--dry-run', '--logger', '/bin/true', '--root', root, '--mount', scratch.mountpoint], { env: { SSH_ORIGINAL_COMMAND: command } });
+    // --allow-delete: the path rule is what is checked here (an append-only gate refuses every delete anyway)
+    const gate = (command: string) => run('/bin/bash', ['-p', GATE, '--dry-run', '--logger', '/bin/true', '--allow-delete', '--root', root, '--mount', scratch.mountpoint], { env: { SSH_ORIGINAL_COMMAND: command } });
     for (const c of [`mkdir -p '${root}/sv/d/x'`, `sudo -n btrfs receive '${root}/sv/d/'`, `sudo -n btrfs subvolume delete '${root}/sv/d'`]) {
       const r = gate(c);
       expect({ c, status: r.status, err: r.err }).toEqual({ c, status: 255, err: `rejected: path goes through a subvolume: ${root}/sv\n` });

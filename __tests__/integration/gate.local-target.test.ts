@@ -4,10 +4,10 @@
 import { jest } from '@jest/globals';
 import { spawnSync } from 'node:child_process';
 import crypto from 'node:crypto';
-import fs from 'node:fs';
 import { LOCAL_ENV_FILE, readConnection } from '../../scripts/lib/connection.mjs';
 import { execInTarget } from '../../scripts/lib/local-target.mjs';
-import { ACCEPTED, GATE, loadAttacks, SUDOERS } from '../gate-harness.js';
+import { installedText } from '../../user-data/render.mjs';
+import { ACCEPTED, ACCEPTED_WITH_ALLOW_DELETE, loadAttacks } from '../gate-harness.js';
 
 jest.setTimeout(10 * 60_000);
 
@@ -60,13 +60,15 @@ function targetState(paths: string[]) {
   ]);
 }
 
-const sha256 = (file: string) => crypto.createHash('sha256').update(fs.readFileSync(file)).digest('hex');
+const sha256 = (text: string) => crypto.createHash('sha256').update(text).digest('hex');
+/** The sudoers fragment as an append-only host (the default) installs it: without the BTRBK_DELETE lines. */
+const appendOnlySudoers = () => installedText('sudoers-btrbk').split('\n').filter((l) => !l.includes('BTRBK_DELETE')).join('\n');
 
 describe('SSH gate on the local target (real sshd, real boot script)', () => {
   test('the target runs this checkout\'s gate and sudoers (else it is a stale target: down, then up)', () => {
     const out = target(['sha256sum', '/usr/local/sbin/btrbk-ssh-gate', '/etc/sudoers.d/btrbk']);
-    expect(out).toContain(`${sha256(GATE)}  /usr/local/sbin/btrbk-ssh-gate`);
-    expect(out).toContain(`${sha256(SUDOERS)}  /etc/sudoers.d/btrbk`);
+    expect(out).toContain(`${sha256(installedText('btrbk-ssh-gate.sh'))}  /usr/local/sbin/btrbk-ssh-gate`);
+    expect(out).toContain(`${sha256(appendOnlySudoers())}  /etc/sudoers.d/btrbk`);
     expect(target(['stat', '-c', '%U:%G %a', '/usr/local/sbin/btrbk-ssh-gate']).trim()).toBe('root:root 755');
     expect(target(['stat', '-c', '%U:%G %a', '/etc/sudoers.d/btrbk']).trim()).toBe('root:root 440');
   });
@@ -80,7 +82,7 @@ describe('SSH gate on the local target (real sshd, real boot script)', () => {
   test('the key works for the allowed commands before the attacks', () => {
     const r = ssh('btrbk-diag version');
     expect(r.stderr).toBe('');
-    expect(r.stdout).toBe('btrbk-ssh-gate 1 root=/backup_volume/backups mount=/backup_volume\n');
+    expect(r.stdout).toBe('btrbk-ssh-gate 1 root=/backup_volume/backups mount=/backup_volume mode=append-only\n');
   });
 
   describe('the attack corpus through real SSH', () => {
@@ -126,7 +128,7 @@ describe('SSH gate on the local target (real sshd, real boot script)', () => {
     });
 
     test('the key still works afterwards for the allowed commands', () => {
-      const dir = `/backup_volume/backups/gate-test-${process.pid}`;
+      const dir = `/backup_volume/backups/selftest/gate-test-${process.pid}`;
       try {
         expect(ssh(`mkdir -p '${dir}'`).status).toBe(0);
         const rl = ssh(`sudo -n readlink -v -e '${dir}/'`);
@@ -193,10 +195,18 @@ describe('SSH gate on the local target (real sshd, real boot script)', () => {
     const sudoArgvs = ACCEPTED.flatMap(([, stages]) => stages.filter((s) => s[0] === '/usr/bin/sudo').map((s) => s.slice(2).join(' ')));
     expect(sudoArgvs.length).toBeGreaterThan(20);
     expect(sudoArgvs.filter((c) => !ask(c))).toEqual([]);
-    for (const c of ['/usr/bin/btrfs device stats /backup_volume', '/usr/bin/btrfs filesystem usage -b /backup_volume']) {
+    for (const c of ['/usr/bin/btrfs device stats /backup_volume', '/usr/bin/btrfs filesystem usage -b /backup_volume', '/usr/local/sbin/btrbk-prune report']) {
       expect(ask(c)).toBe(true);
     }
+    // append-only (the default): no delete, not even of one backup, and no btrfs receive without btrbk-receive
+    const deletes = ACCEPTED_WITH_ALLOW_DELETE.flatMap(([, stages]) => stages.map((s) => s.slice(2).join(' ')));
+    expect(deletes.length).toBe(3);
+    expect(deletes.filter((c) => ask(c))).toEqual([]);
     const denied = [
+      '/usr/bin/btrfs receive /backup_volume/backups/x',
+      '/usr/local/sbin/btrbk-receive --clean-stale',
+      '/usr/local/sbin/btrbk-receive --root / /backup_volume/backups/x',
+      '/usr/local/sbin/btrbk-prune',
       '/usr/bin/btrfs receive /etc',
       '/usr/bin/btrfs receive /backup_volume/backups/x -f /etc/shadow',
       '/usr/bin/btrfs subvolume delete /backup_volume/backups',

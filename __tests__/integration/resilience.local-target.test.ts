@@ -1,7 +1,7 @@
 // Failure resilience against the shared local target, with real processes: a real btrbk 0.32.5 client through
 // the SSH gate, connections cut halfway, a target volume filled to the brim, a long transfer's progress.
-// Everything changed on the target is put back: the backups made here are deleted through the gate, the fill
-// file and the test directory by the target's root helper.
+// Everything changed on the target is put back: the backups made here (in the tools' scratch area, selftest/)
+// are deleted through the gate, the fill file and the test directory by the target's root helper.
 import { jest } from '@jest/globals';
 import fs from 'node:fs';
 import os from 'node:os';
@@ -20,7 +20,7 @@ import { btrbkClient, sha256File, waitUntil, type BtrbkClient, runEach } from '.
 jest.setTimeout(15 * 60_000);
 
 const conn = readConnection(process.env.BTRBK_ENV_FILE ?? LOCAL_ENV_FILE) as unknown as Record<string, string>;
-const REMOTE_DIR = `/backup_volume/backups/resilience-${process.pid}`;
+const REMOTE_DIR = `/backup_volume/backups/selftest/resilience-${process.pid}`;
 const MiB = 1024 * 1024;
 const DATA_MIB = 192;
 const FILL_DIR = `/backup_volume/resilience-fill-${process.pid}`;
@@ -31,6 +31,17 @@ let client: BtrbkClient;
 
 async function backupsHere() {
   return listBackups(conn, REMOTE_DIR);
+}
+
+/** What receives left in the host's staging area (btrbk-receive removes its own unless it is killed). */
+function stagingLeft(): string[] {
+  const r = execInTarget(['ls', '-A', '/backup_volume/.btrbk-staging']);
+  if (r.status !== 0) throw new Error(`ls of the staging area failed: ${r.stderr}`);
+  return r.stdout.split('\n').filter(Boolean);
+}
+
+async function waitForReceivesToEnd() {
+  await waitUntil(() => execInTarget(['pgrep', '-f', 'btrfs receive|btrbk-receive']).status !== 0, 60_000, 'the receives on the target to end');
 }
 
 async function verifyLatestBackup(label: string) {
@@ -67,7 +78,7 @@ afterAll(async () => {
 });
 
 describe('interrupted transfer', () => {
-  test('the ssh connection cut halfway: btrbk fails, deletes the half-received subvolume, the next run succeeds and verifies', async () => {
+  test('the ssh connection cut halfway: btrbk fails, the host removes the half-received stream itself, the next run succeeds and verifies', async () => {
     const { child, done } = client.start('-v', 'run');
     // cut the connection that carries the stream once part of it has crossed
     const pid = Number(await waitUntil(() => fs.existsSync(client.receivePidFile) && fs.readFileSync(client.receivePidFile, 'utf8').trim(), 60_000, 'the receiving ssh'));
@@ -76,10 +87,13 @@ describe('interrupted transfer', () => {
     const first = await done;
     expect(child.exitCode).not.toBe(0);
     expect(first.out).toMatch(/Failed to send\/receive subvolume/);
-    expect(first.out).toMatch(/Deleted partially received \(garbled\) subvolume/);
-    // nothing half-received is left that could pass for a backup
+    // the stream was received in a staging directory of its own (btrbk-receive), which is removed whole: nothing
+    // half-received ever appears where btrbk looks, so there is nothing for it (or anyone) to delete
+    expect(first.out).not.toMatch(/Deleted partially received/);
+    await waitForReceivesToEnd();
     expect(await findIncompleteBackups(conn, REMOTE_DIR)).toEqual([]);
     expect(await backupsHere()).toEqual([]);
+    expect(stagingLeft()).toEqual([]);
 
     fs.rmSync(client.receivePidFile, { force: true });
     const second = client.run('-v', 'run');
@@ -93,16 +107,16 @@ describe('interrupted transfer', () => {
     await verifyLatestBackup('after-cut');
   });
 
-  test('btrbk itself killed with its connection: the leftover is detected as incomplete, `btrbk clean` removes it, the next run succeeds', async () => {
+  test('btrbk itself killed with its connection: nothing half-received is left on the target, no `btrbk clean` is needed, the next run succeeds', async () => {
     // a change big enough that its incremental transfer takes a while
     writeRandomFile(scratch.path('data', 'more.bin'), 128 * MiB);
     fs.rmSync(client.receivePidFile, { force: true });
     const countBefore = (await backupsHere()).length;
     const { child, done } = client.start('-v', 'run');
     const pid = Number(await waitUntil(() => fs.existsSync(client.receivePidFile) && fs.readFileSync(client.receivePidFile, 'utf8').trim(), 60_000, 'the receiving ssh'));
-    // wait until the receive has created its subvolume on the target, then kill everything at once (a laptop
-    // that loses power or network in the middle of a backup)
-    await waitUntil(() => Number(execInTarget(['sh', '-c', `ls '${REMOTE_DIR}' | wc -l`]).stdout.trim()) > countBefore, 60_000, 'the partial subvolume');
+    // wait until the receive has created its subvolume in staging, then kill everything at once (a laptop that
+    // loses power or network in the middle of a backup)
+    await waitUntil(() => stagingLeft().length > 0, 60_000, 'the partial subvolume in staging');
     await new Promise((r) => setTimeout(r, 500));
     process.kill(-child.pid!, 'SIGKILL');
     try {
@@ -111,32 +125,47 @@ describe('interrupted transfer', () => {
       /* already gone with the group */
     }
     await done;
-    // the target notices the broken pipe a moment later: its receive exits and leaves the partial subvolume
-    await waitUntil(() => execInTarget(['pgrep', '-f', 'btrfs receive']).status !== 0, 30_000, 'the receive on the target to end');
-    const incomplete = await findIncompleteBackups(conn, REMOTE_DIR);
-    expect(incomplete).toHaveLength(1);
-    expect(incomplete[0].receivedUuid).toBe('-');
-    // troubleshoot's check-volume names it too
+    // the host notices the broken pipe a moment later: btrbk-receive's receive fails and it removes the staging dir
+    await waitForReceivesToEnd();
+    expect(stagingLeft()).toEqual([]);
+    expect(await findIncompleteBackups(conn, REMOTE_DIR)).toEqual([]);
+    expect((await backupsHere()).length).toBe(countBefore);
+    // troubleshoot's check-volume finds nothing half-received either
     const [volume] = await runChecks(conn, ['check-volume']);
     const half = volume.results.find((r) => r.name === 'no half-received backups');
-    expect(half).toMatchObject({ ok: true, warn: true });
-    expect(half!.cause).toContain(incomplete[0].path);
-
-    // the next run stops on the leftover and says so ...
-    const stuck = client.run('run');
-    expect(stuck.status).not.toBe(0);
-    expect(`${stuck.out}${stuck.err}`).toMatch(/exists, but is not a receive target of/);
-    expect(`${stuck.out}${stuck.err}`).toMatch(/Please delete stray subvolumes: "btrbk clean /);
-    // ... btrbk's clean command removes it
-    const clean = client.run('clean');
-    expect({ status: clean.status, output: `${clean.out}${clean.err}` }).toMatchObject({ status: 0 });
-    expect(`${clean.out}${clean.err}`).toMatch(/incomplete/i);
-    expect(await findIncompleteBackups(conn, REMOTE_DIR)).toEqual([]);
+    expect(half).toMatchObject({ ok: true });
+    expect(half!.warn).toBeFalsy();
 
     const next = client.run('-v', 'run');
     expect({ status: next.status, output: `${next.out}${next.err}` }).toMatchObject({ status: 0 });
     expect((await backupsHere()).every((b) => b.complete)).toBe(true);
     await verifyLatestBackup('after-kill');
+  });
+
+  test('a receive killed on the host (power loss, OOM): its staging leftover is removed by the host\'s prune run, never a backup', async () => {
+    const snaps = fs.readdirSync(scratch.path('snaps')).sort();
+    const snap = scratch.path('snaps', snaps[snaps.length - 1]);
+    const dir = `${REMOTE_DIR}/killed`;
+    expect((await runRemote(conn, remoteCommand(['mkdir', '-p', dir]))).code).toBe(0);
+    const before = execInTarget(['btrfs', 'subvolume', 'list', '-R', '/backup_volume']).stdout;
+    const transfer = runPipeline([sendStage(snap), remoteReceiveStage(conn, dir)]).then(
+      () => null,
+      (e) => e,
+    );
+    await waitUntil(() => stagingLeft().length > 0, 60_000, 'the receive in staging');
+    // SIGKILL the host side first: nothing gets the chance to clean up
+    expect(execInTarget(['pkill', '-KILL', '-f', 'btrbk-receive']).status).toBe(0);
+    execInTarget(['pkill', '-KILL', '-f', 'btrfs receive']);
+    expect(await transfer).not.toBeNull();
+    await waitForReceivesToEnd();
+    expect(stagingLeft().length).toBeGreaterThan(0);
+    // the hourly prune (the same unit the timer starts) removes it; the backups stay
+    const prune = execInTarget(['systemctl', 'start', 'btrbk-prune.service'], { timeout: 120_000 });
+    expect({ status: prune.status, err: prune.stderr }).toMatchObject({ status: 0 });
+    expect(stagingLeft()).toEqual([]);
+    expect(execInTarget(['btrfs', 'subvolume', 'list', '-R', '/backup_volume']).stdout).toBe(before);
+    expect(await listBackups(conn, dir)).toEqual([]);
+    execInTarget(['rmdir', dir]);
   });
 });
 
@@ -163,10 +192,10 @@ describe('target full', () => {
       expect(err).not.toBeNull();
       expect(err!.likelyCause).toBe('the receiving filesystem is full');
       expect(err!.format()).toMatch(/No space left on device/);
-      // the partial receive is recognisably incomplete and is removed like any other
-      const partial = await findIncompleteBackups(conn, REMOTE_DIR);
-      expect(partial.map((b) => path.posix.basename(b.path))).toEqual(['big.1']);
-      await deleteRemote(conn, partial.map((b) => b.path));
+      // the partial receive stayed in its staging directory, which btrbk-receive removed: nothing half-received
+      await waitForReceivesToEnd();
+      expect(await findIncompleteBackups(conn, REMOTE_DIR)).toEqual([]);
+      expect(stagingLeft()).toEqual([]);
     } finally {
       execInTarget(['rm', '-rf', '--one-file-system', FILL_DIR]);
     }

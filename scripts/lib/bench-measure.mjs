@@ -12,6 +12,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { performance } from 'node:perf_hooks';
+import { SELFTEST_DIR_NAME } from './connection.mjs';
 import { OperatorError } from './errors.mjs';
 import { remoteCommand, runRemote, sshArgs } from './ssh.mjs';
 import { runPipeline } from './transfer.mjs';
@@ -155,7 +156,7 @@ export async function runBench(deps) {
   const items = deps.items ?? ITEMS;
   const s = typeof scale === 'string' ? SCALES[scale] : scale;
   const runId = `bench-${Date.now().toString(36)}`;
-  const remoteDir = `${conn.BTRBK_AWS_PATH.replace(/\/+$/, '')}/${runId}`;
+  const remoteDir = `${conn.BTRBK_AWS_PATH.replace(/\/+$/, '')}/${SELFTEST_DIR_NAME}/${runId}`;
   const report = {
     scale: typeof scale === 'string' ? scale : 'custom',
     sizes: s,

@@ -4,5 +4,5 @@ export declare function btrbkTargetUrl(conn: Record<string, string>): string;
 export declare function sshConfigBlock(conn: Record<string, string>): string;
 export declare function renderBtrbkConf(
   conn: Record<string, string>,
-  opts?: { volume?: string; subvolume?: string; snapshotDir?: string; retention?: Partial<Retention>; streamBuffer?: string; generatedAt?: string },
+  opts?: { volume?: string; subvolume?: string; snapshotDir?: string; retention?: Partial<Retention>; streamBuffer?: string; generatedAt?: string; appendOnly?: boolean },
 ): string;

@@ -4,7 +4,11 @@
 import path from 'node:path';
 import { isLocalTarget } from './connection.mjs';
 
-/** Retention defaults: daily snapshots kept two weeks locally; on the target 20 days, 10 weeks, 6 months. */
+/**
+ * Retention defaults: daily snapshots kept two weeks locally. On the target: with an append-only host (the
+ * default) the client never deletes there (`target_preserve_min all`; the host prunes by its own policy, the
+ * stack's `retention`); with append_only = false the client prunes 20 days, 10 weeks, 6 months itself.
+ */
 export const DEFAULT_RETENTION = Object.freeze({
   snapshotPreserveMin: '2d',
   snapshotPreserve: '14d',
@@ -38,10 +42,13 @@ export function sshConfigBlock(conn) {
 /**
  * Renders a ready-to-use btrbk.conf for `conn` (a validated connection object).
  * opts: volume (the mounted btrfs top level holding the subvolume, default /mnt/btr_pool), subvolume (default
- * home), snapshotDir (default btrbk_snapshots), retention, streamBuffer (e.g. '256m'; needs mbuffer), generatedAt.
+ * home), snapshotDir (default btrbk_snapshots), retention, streamBuffer (e.g. '256m'; needs mbuffer), generatedAt,
+ * appendOnly (default true: the host was deployed with append_only, the stack's default; the client never
+ * deletes on the target).
  */
 export function renderBtrbkConf(conn, opts = {}) {
   const r = { ...DEFAULT_RETENTION, ...opts.retention };
+  const appendOnly = opts.appendOnly ?? true;
   const volume = opts.volume ?? '/mnt/btr_pool';
   const subvolume = opts.subvolume ?? 'home';
   const snapshotDir = opts.snapshotDir ?? 'btrbk_snapshots';
@@ -61,8 +68,13 @@ export function renderBtrbkConf(conn, opts = {}) {
     'timestamp_format        long',
     `snapshot_preserve_min   ${r.snapshotPreserveMin}`,
     `snapshot_preserve       ${r.snapshotPreserve}`,
-    `target_preserve_min     ${r.targetPreserveMin}`,
-    `target_preserve         ${r.targetPreserve}`,
+    ...(appendOnly
+      ? [
+          '# The host is append-only: this key cannot delete backups there, the host prunes them by its own policy',
+          "# (troubleshoot.mjs check-volume shows it). So btrbk never tries to delete on the target:",
+          'target_preserve_min     all',
+        ]
+      : [`target_preserve_min     ${r.targetPreserveMin}`, `target_preserve         ${r.targetPreserve}`]),
     '',
     `ssh_identity            ${identity}`,
     `ssh_user                ${conn.BTRBK_AWS_USER}`,

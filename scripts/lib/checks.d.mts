@@ -27,7 +27,7 @@ export declare const CHECKS: Readonly<Record<CheckName, string>>;
 export declare const VOLUME_MOUNT: string;
 export declare const USAGE_WARN_PERCENT: number;
 export declare const GATE_COMMANDS: Readonly<{
-  version: string; usage: string; deviceStats: string; mount: string; bootLog: string; cloudInitLog: string; forbidden: string;
+  version: string; usage: string; deviceStats: string; mount: string; bootLog: string; cloudInitLog: string; retention: string; forbidden: string;
   backupRoot: (root: string) => string; subvolumeList: (root: string) => string;
 }>;
 export declare function expandChecks(names: string[]): CheckName[];
@@ -37,6 +37,12 @@ export declare function checkSsh(conn: Connection, deps?: CheckDeps, session?: S
 export declare function parseMountEntry(text: string, mountPoint?: string): { source: string; fstype: string; options: string } | null;
 export declare function parseUsage(text: string): { size: number; used: number; free: number; percent: number } | null;
 export declare function parseDeviceStats(text: string): { device: string; counter: string; value: number }[];
+export interface RetentionReport {
+  policy: { appendOnly: boolean; retention: string; retentionMin: string } | null;
+  lastRun: (Record<string, string> & { deleted: string[] }) | null;
+  backups: { created: string; action: 'keep' | 'goes'; path: string; reason: string }[];
+}
+export declare function parseRetentionReport(text: string): RetentionReport;
 export declare function checkVolume(conn: Connection, deps?: CheckDeps, session?: Session): Promise<TestResult[]>;
 export declare function findInstanceRegions(instanceId: string, deps: { ec2: CheckDeps['ec2']; ec2ForRegion?: CheckDeps['ec2ForRegion'] }): Promise<string[]>;
 export declare function checkAws(conn: Connection, deps?: CheckDeps): Promise<TestResult[]>;

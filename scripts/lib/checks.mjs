@@ -42,6 +42,7 @@ export const GATE_COMMANDS = Object.freeze({
   mount: 'btrbk-diag mount',
   bootLog: 'btrbk-diag boot-log',
   cloudInitLog: 'btrbk-diag cloud-init-log',
+  retention: 'btrbk-diag retention',
   forbidden: 'id',
   backupRoot: (root) => `sudo -n readlink -v -e ${shq(root)}`,
   subvolumeList: (root) => `sudo -n btrfs subvolume list -a -c -u -q -R ${shq(root)}`,
@@ -311,6 +312,36 @@ export function parseDeviceStats(text) {
   return out;
 }
 
+/**
+ * Parses `btrbk-diag retention` (btrbk-prune report): the policy, the last prune (key=value lines; deleted=PATH
+ * repeated) and, per backed-up subvolume, each backup with what happens to it ('keep' or 'goes' at the next prune).
+ */
+export function parseRetentionReport(text) {
+  const lines = String(text).split('\n');
+  const policy = /^policy: APPEND_ONLY=(\S+) RETENTION='([^']*)' RETENTION_MIN=(\S+)/.exec(lines.find((l) => l.startsWith('policy: ')) ?? '');
+  const lastRun = {};
+  const deleted = [];
+  let section = '';
+  const backups = [];
+  for (const line of lines) {
+    if (line === 'last run:') section = 'last';
+    else if (line.startsWith('group ')) section = 'groups';
+    else if (section === 'last') {
+      const kv = /^([a-z_]+)=(.*)$/.exec(line);
+      if (kv && kv[1] === 'deleted') deleted.push(kv[2]);
+      else if (kv) lastRun[kv[1]] = kv[2];
+    } else if (section === 'groups') {
+      const b = /^(\S+) (keep|goes) (\S+) (.*)$/.exec(line);
+      if (b) backups.push({ created: b[1], action: b[2], path: b[3], reason: b[4] });
+    }
+  }
+  return {
+    policy: policy ? { appendOnly: policy[1] === 'true', retention: policy[2], retentionMin: policy[3] } : null,
+    lastRun: Object.keys(lastRun).length ? { ...lastRun, deleted } : null,
+    backups,
+  };
+}
+
 const pct = (x) => `${x.toFixed(1)} %`;
 
 /** Usage above this percentage is a warning; at 100 % backups fail. */
@@ -362,9 +393,9 @@ export async function checkVolume(conn, deps = {}, session = sshSession(conn, de
     } else {
       const detail = `${pct(u.percent)} full: ${humanBytes(u.used)} used, ${humanBytes(u.free)} free (device ${humanBytes(u.size)})`;
       if (u.percent >= 99) {
-        results.push(fail(name, `the volume is full (${pct(u.percent)}): the next backup will fail`, 'delete old backups (tighten target_preserve in btrbk.conf and run btrbk prune), or grow the volume: raise ebs_volume_size in terraform.tfvars and apply, then `sudo btrfs filesystem resize max /backup_volume` as admin', detail));
+        results.push(fail(name, `the volume is full (${pct(u.percent)}): the next backup will fail`, 'free space: a tighter retention in terraform.tfvars (append-only host; it prunes after the next backup) or old backups deleted as admin, or grow the volume: raise ebs_volume_size in terraform.tfvars and apply, then `sudo btrfs filesystem resize max /backup_volume` as admin', detail));
       } else if (u.percent > USAGE_WARN_PERCENT) {
-        results.push(pass(name, detail, { warn: true, cause: `the volume is ${pct(u.percent)} full`, next: 'prune old backups (target_preserve in btrbk.conf) or grow the volume (ebs_volume_size in terraform.tfvars, apply, then btrfs filesystem resize max)' }));
+        results.push(pass(name, detail, { warn: true, cause: `the volume is ${pct(u.percent)} full`, next: 'keep fewer backups (retention in terraform.tfvars; `btrbk-diag retention` shows what is kept) or grow the volume (ebs_volume_size in terraform.tfvars, apply, then btrfs filesystem resize max)' }));
       } else {
         results.push(pass(name, detail));
       }
@@ -383,7 +414,7 @@ export async function checkVolume(conn, deps = {}, session = sshSession(conn, de
   );
 
   if (entry && rootOut.code === 0 && rootOut.stdout.trim()) {
-    // btrfs has no resume: a receive cut off leaves a writable subvolume without a received UUID, not a backup
+    // a subvolume without a received UUID is not a backup (btrbk-receive never leaves one below the root)
     const listOut = await run(GATE_COMMANDS.subvolumeList(p.backupRoot));
     const name = 'no half-received backups';
     if (listOut.code !== 0) {
@@ -397,8 +428,8 @@ export async function checkVolume(conn, deps = {}, session = sshSession(conn, de
         incomplete.length
           ? pass(name, detail, {
             warn: true,
-            cause: `${incomplete.length} without a received UUID (${incomplete.slice(0, 3).map((b) => b.path).join(', ')}${incomplete.length > 3 ? ', ...' : ''}): a transfer was cut off, or one is running now; they are not backups`,
-            next: 'when no backup is running: `btrbk clean` on the machine that sends the backups deletes them; never restore from them (docs/RESTORE.md)',
+            cause: `${incomplete.length} without a received UUID (${incomplete.slice(0, 3).map((b) => b.path).join(', ')}${incomplete.length > 3 ? ', ...' : ''}): they are not backups (this host receives in a staging directory and never leaves one here: an older host version or a hand-made subvolume)`,
+            next: "the host's hourly prune removes them; or as admin: sudo btrfs subvolume delete PATH. Never restore from them (docs/RESTORE.md)",
           })
           : pass(name, `${detail}, all complete`),
       );
@@ -418,6 +449,34 @@ export async function checkVolume(conn, deps = {}, session = sshSession(conn, de
           ? fail(name, `I/O or checksum errors recorded: ${bad.map((x) => `${x.counter}=${x.value}`).join(', ')}`, 'the volume has had errors: run a scrub on the host (sudo btrfs scrub start -B /backup_volume) as admin, verify your latest backup with a restore, and consider replacing the volume from a snapshot', `${stats.length} counters on ${[...new Set(stats.map((x) => x.device))].join(', ')}`)
           : pass(name, `${stats.length} counters on ${[...new Set(stats.map((x) => x.device))].join(', ')}`),
       );
+    }
+  }
+
+  if (entry) {
+    // append-only hosts prune by their own policy and clock: what it is, when it last ran, what goes next
+    const retOut = await run(GATE_COMMANDS.retention);
+    const name = "the host's retention";
+    const report = retOut.code === 0 ? parseRetentionReport(retOut.stdout) : null;
+    if (!report?.policy) {
+      results.push(
+        REJECTED.test(retOut.stderr)
+          ? pass(name, 'unknown to this host', { warn: true, cause: 'the host runs a gate from before append-only backups (no retention diagnostic)', next: 're-deploy (setup) to get the append-only host and its pruning' })
+          : fail(name, `cannot read the retention report: ${gateRefusalHint(retOut)}`, 'on the host as admin: sudo btrbk-prune report; journalctl -u btrbk-prune'),
+      );
+    } else {
+      const p = report.policy;
+      const goes = report.backups.filter((b) => b.action === 'goes');
+      const last = report.lastRun;
+      const detail = [
+        p.appendOnly ? `append-only, keeps ${p.retention} (everything younger than ${p.retentionMin})` : 'not append-only: btrbk on the client prunes',
+        last ? `last prune ${last.when}: ${last.result}, ${last.deleted_count ?? 0} deleted` : 'no prune yet',
+        `${report.backups.length} backup(s), ${goes.length} to go at the next prune`,
+      ].join('; ');
+      if (last?.result === 'failed') {
+        results.push(fail(name, `the last prune failed: ${last.error ?? 'see the journal'}`, 'on the host as admin: journalctl -u btrbk-prune; nothing is deleted until it runs clean again', detail));
+      } else {
+        results.push(pass(name, detail));
+      }
     }
   }
   return results;

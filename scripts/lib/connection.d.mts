@@ -12,3 +12,4 @@ export declare function validateConnection(conn: Connection, source?: string): C
 export declare function resolveEnvFile(explicit?: string, env?: Record<string, string | undefined>): string;
 export declare function readConnection(file: string): Connection;
 export declare function isLocalTarget(conn: Connection): boolean;
+export declare const SELFTEST_DIR_NAME: string;

@@ -24,6 +24,13 @@ export const REQUIRED_KEYS = Object.freeze([
 /** Keys added to the seed's, with their defaults. */
 export const OPTIONAL_KEYS = Object.freeze({ BTRBK_AWS_SSH_PORT: '22', BTRBK_AWS_KNOWN_HOSTS: '' });
 
+/**
+ * The tools' own scratch directory below the backup root (BTRBK_AWS_PATH): the round trip and the bench send
+ * their test subvolumes there. It is the one place an append-only host lets the backup key delete (the gate and
+ * sudoers name it too); never point btrbk at it.
+ */
+export const SELFTEST_DIR_NAME = 'selftest';
+
 const KEY_RE = /^[A-Z][A-Z0-9_]*$/;
 
 /** Quotes a value for a KEY='value' line that a POSIX shell can source. */

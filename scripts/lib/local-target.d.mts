@@ -7,6 +7,7 @@ export declare const ROOTFS_PACKAGES: readonly string[];
 export declare const BACKUP_PATH: string;
 export declare const BOOT_LOG_IN_CONTAINER: string;
 export declare const BOOT_SCRIPT_IN_CONTAINER: string;
+export declare const PAYLOAD_IN_CONTAINER: string;
 export declare const CLOUD_INIT_OUTPUT_LOG: string;
 export declare const READY_MARKER: string;
 export declare const FAILED_MARKER: string;

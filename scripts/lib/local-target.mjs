@@ -22,7 +22,7 @@ import process from 'node:process';
 import { createHash } from 'node:crypto';
 import { OperatorError } from './errors.mjs';
 import { LOCAL_ENV_FILE, writeConnection } from './connection.mjs';
-import { renderBootScript } from '../../user-data/render.mjs';
+import { renderBootScript, renderHostPayload } from '../../user-data/render.mjs';
 
 export const CONTAINER_NAME = 'btrbk-local-target';
 export const DEFAULT_PORT = 2222;
@@ -34,6 +34,8 @@ export const ROOTFS_PACKAGES = Object.freeze(['systemd', 'systemd-sysv', 'dbus',
 export const BACKUP_PATH = '/backup_volume/backups';
 export const BOOT_LOG_IN_CONTAINER = '/var/log/btrbk-backup-host.log';
 export const BOOT_SCRIPT_IN_CONTAINER = '/var/lib/cloud/instance/scripts/part-001';
+/** The host payload, which EC2 reads from the instance's tags, as a file in the container (same bytes, same check). */
+export const PAYLOAD_IN_CONTAINER = '/var/lib/cloud/instance/btrbk-payload.b64';
 export const CLOUD_INIT_OUTPUT_LOG = '/var/log/cloud-init-output.log';
 export const READY_MARKER = '/var/lib/btrbk-backup-host/ready';
 export const FAILED_MARKER = '/var/lib/btrbk-backup-host/failed';
@@ -400,6 +402,7 @@ function prepareInstance(paths, { port, scriptText }) {
   // what cloud-init does on AWS: keep the user-data script and run it as root once
   fs.mkdirSync(path.dirname(r(BOOT_SCRIPT_IN_CONTAINER)), { recursive: true, mode: 0o700 });
   fs.writeFileSync(r(BOOT_SCRIPT_IN_CONTAINER), scriptText, { mode: 0o700 });
+  fs.writeFileSync(r(PAYLOAD_IN_CONTAINER), renderHostPayload().base64, { mode: 0o600 });
 }
 
 async function stopAndClean(paths, { onProgress = () => {} } = {}) {
@@ -447,7 +450,7 @@ function writeEnvFile(paths, state) {
 /** The boot script this target's instance gets: the renderer's output for its volume id and backup key. */
 function renderFor(paths, state) {
   const backupSshPublicKey = fs.readFileSync(`${paths.sshKey}.pub`, 'utf8').trim();
-  return renderBootScript({ volumeId: state.volumeId, backupSshPublicKey });
+  return renderBootScript({ volumeId: state.volumeId, backupSshPublicKey }, { payload: 'file', payloadFile: PAYLOAD_IN_CONTAINER });
 }
 
 /** True when the running instance was booted with another boot script than the one rendered now. */

@@ -13,6 +13,7 @@ import os from 'node:os';
 import path from 'node:path';
 import process from 'node:process';
 import { createScratchBtrfs, createSubvolume, run, snapshotReadOnly, subvolumeInfo } from './btrfs-scratch.mjs';
+import { SELFTEST_DIR_NAME } from './connection.mjs';
 import { OperatorError } from './errors.mjs';
 import { runRemote, shq, sshArgs, sshParams } from './ssh.mjs';
 import { runPipeline } from './transfer.mjs';
@@ -20,7 +21,7 @@ import { runPipeline } from './transfer.mjs';
 const MiB = 1024 * 1024;
 
 /** The directory under the backup root that round trips receive into (created with mkdir -p, kept). */
-export const REMOTE_DIR_NAME = 'roundtrip-test';
+export const REMOTE_DIR_NAME = `${SELFTEST_DIR_NAME}/roundtrip-test`;
 
 /** Remote commands, as btrbk writes them. */
 export const REMOTE = Object.freeze({

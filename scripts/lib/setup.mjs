@@ -524,7 +524,7 @@ export async function runAwsSetup(opts, deps) {
   const envFile = opts.envFile ?? DEFAULT_AWS_ENV_FILE;
   writeConnection(envFile, conn, 'Written by scripts/setup.mjs; read by every script in scripts/.');
   reporter.ok(`wrote ${path.relative(process.cwd(), envFile) || envFile}`);
-  return { target: 'aws', applied: apply, plan: analysis, cost, outputs, hostKey: pin, smoke, envFile, connection: conn, btrbkConf: renderBtrbkConf(conn, { generatedAt: new Date().toISOString().slice(0, 10) }) };
+  return { target: 'aws', applied: apply, plan: analysis, cost, outputs, hostKey: pin, smoke, envFile, connection: conn, btrbkConf: renderBtrbkConf(conn, { generatedAt: new Date().toISOString().slice(0, 10), appendOnly: String(tf.values.append_only ?? true) !== 'false' }) };
 }
 
 const LOCAL_STEPS = 4;

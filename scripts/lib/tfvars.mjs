@@ -16,6 +16,18 @@ export const REGION_SOURCE = '[a-z]{2}(-gov)?-[a-z]+-[0-9]+';
 export const AVAILABILITY_ZONE_SOURCE = '[a-z]{2}(-gov)?-[a-z]+-[0-9]+[a-z]';
 export const KEY_PAIR_NAME_SOURCE = '[A-Za-z0-9][A-Za-z0-9._-]{0,254}';
 export const INSTANCE_TYPE_SOURCE = '(t2|t3|t3a)\\.(nano|micro|small|medium|large|xlarge|2xlarge)';
+/**
+ * The host's retention policy in btrbk's syntax: space-separated terms, each a count (1-4 digits) or `*` and a
+ * unit, h d w m y, each unit at most once and in that order, at least one term ("48h 14d 8w 12m", "*d", "7d 4w").
+ * RE2 has no look-ahead: the order is spelled out as one alternative per first unit, the later ones optional.
+ */
+export const RETENTION_UNITS = 'hdwmy';
+const retentionTerm = (unit) => `([0-9]{1,4}|[*])${unit}`;
+export const RETENTION_SOURCE = `(${[...RETENTION_UNITS]
+  .map((first, i) => [retentionTerm(first), ...[...RETENTION_UNITS.slice(i + 1)].map((u) => `( ${retentionTerm(u)})?`)].join(''))
+  .join('|')})`;
+/** Every backup younger than this is kept: a count (1-4 digits) and a unit h d w m y, or `latest`, or `no`. */
+export const RETENTION_MIN_SOURCE = '([0-9]{1,4}[hdwmy]|latest|no)';
 /** gp3 volume size limits in GiB. */
 export const GP3_MIN_GIB = 1;
 export const GP3_MAX_GIB = 16384;
@@ -26,6 +38,8 @@ export const REGION_RE = anchored(REGION_SOURCE);
 export const AVAILABILITY_ZONE_RE = anchored(AVAILABILITY_ZONE_SOURCE);
 export const KEY_PAIR_NAME_RE = anchored(KEY_PAIR_NAME_SOURCE);
 export const INSTANCE_TYPE_RE = anchored(INSTANCE_TYPE_SOURCE);
+export const RETENTION_RE = anchored(RETENTION_SOURCE);
+export const RETENTION_MIN_RE = anchored(RETENTION_MIN_SOURCE);
 
 /** The stack's variables: type, default (undefined: required). Keep in step with VARIABLE_DEFAULTS. */
 export const VARIABLES = Object.freeze({
@@ -37,6 +51,9 @@ export const VARIABLES = Object.freeze({
   ebs_volume_size: { type: 'number', default: 100 },
   allowed_ssh_cidrs: { type: 'list', default: ['0.0.0.0/0'] },
   instance_type: { type: 'string', default: 't3a.nano' },
+  append_only: { type: 'boolean', default: true },
+  retention: { type: 'string', default: '48h 14d 8w 12m' },
+  retention_min: { type: 'string', default: '1d' },
 });
 
 export const KEYGEN_COMMAND = 'ssh-keygen -t ed25519 -f ~/.ssh/btrbk_aws -C btrbk-backup';
@@ -229,7 +246,8 @@ export function validateTfvars(vars) {
     }
     const v = given ? vars[key] : spec.default;
     if (!typeOk(spec.type, v)) {
-      err(key, `${key} must be ${spec.type === 'list' ? 'a list of strings' : `a ${spec.type}`}, not ${JSON.stringify(v)}`);
+      const kind = { list: 'a list of strings', boolean: 'true or false (no quotes)' }[spec.type] ?? `a ${spec.type}`;
+      err(key, `${key} must be ${kind}, not ${JSON.stringify(v)}`);
       continue;
     }
     values[key] = v;
@@ -276,6 +294,12 @@ export function validateTfvars(vars) {
   }
   if (typeof values.instance_type === 'string' && !INSTANCE_TYPE_RE.test(values.instance_type)) {
     err('instance_type', `instance_type ${JSON.stringify(values.instance_type)} must be an x86_64 burstable type such as t3a.nano, t3a.micro or t3.small (the image is amd64)`);
+  }
+  if (typeof values.retention === 'string' && !RETENTION_RE.test(values.retention)) {
+    err('retention', `retention ${JSON.stringify(values.retention)} must be btrbk retention terms separated by single spaces: a count (up to 4 digits) or * followed by h, d, w, m or y, each unit at most once and in the order h d w m y, such as "48h 14d 8w 12m" or "*d"`);
+  }
+  if (typeof values.retention_min === 'string' && !RETENTION_MIN_RE.test(values.retention_min)) {
+    err('retention_min', `retention_min ${JSON.stringify(values.retention_min)} must be a count (up to 4 digits) followed by h, d, w, m or y (such as "1d"), or "latest", or "no"`);
   }
   return { ok: errors.length === 0, values, errors, warnings, unknown };
 }

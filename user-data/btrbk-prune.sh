@@ -1,0 +1,192 @@
+#!/bin/bash
+# btrbk-prune [--config F] [--now EPOCH] [--listing F] [--dry-run] [report]: the host's own retention (append-only).
+# btrbk 0.32 target_preserve(_min) semantics, UTC, by creation time on this host. A group keeps its newest complete
+# backup and is pruned only after a newer one arrived since the last run (first seen: recorded only). --listing:
+# EPOCH<TAB>complete|partial|other<TAB>PATH lines replace the btrfs scan, deletions are only printed. --dry-run:
+# print the decisions (keep|delete PATH reason), change nothing.
+set -u -o pipefail
+export LC_ALL=C TZ=UTC PATH=/usr/sbin:/usr/bin:/sbin:/bin
+CONF=/etc/btrbk-backup-host/prune.conf NOW='' LIST='' DRY=0 REP=0 SYS=0 ST=0 UN=(hour day week month year)
+BACKUP_ROOT=/backup_volume/backups MOUNT=/backup_volume STAGING=/backup_volume/.btrbk-staging
+STATE_DIR=/var/lib/btrbk-backup-host/prune RECEIVE_LOCK=/run/btrbk-backup-host/receive.lock
+APPEND_ONLY='' RETENTION='' RETENTION_MIN=''
+
+log() { echo "$*"; ((SYS)) && logger -t btrbk-prune -- "$*"; return 0; }
+status() { # RESULT KEY=VALUE... -> STATE_DIR/last-run
+  ((ST)) && { printf 'when=%(%FT%TZ)T\nresult=%s\n' "$NOW" "$1"; shift; printf '%s\n' "$@"; } >"$STATE_DIR/last-run.t" &&
+    mv -f "$STATE_DIR/last-run.t" "$STATE_DIR/last-run"
+}
+die() { # WHAT CAUSE NEXT
+  printf 'btrbk-prune: ERROR: %s\n  cause: %s\n  next: %s\n' "$@" >&2
+  ((SYS)) && logger -t btrbk-prune -p err -- "ERROR: $1; cause: $2"
+  status failed "error=$1: $2"
+  exit 1
+}
+bad() { die "refusing to prune, nothing deleted: $1" "$2" "fix $CONF"; }
+
+while (($#)); do
+  case $1 in
+    --config) CONF=${2-} && shift ;;
+    --now) NOW=${2-} && shift ;;
+    --listing) LIST=${2-} && shift ;;
+    --dry-run) DRY=1 ;;
+    report) REP=1 DRY=1 ;;
+    *) die "unknown argument $1" "usage: btrbk-prune [--config F] [--now EPOCH] [--listing F] [--dry-run] [report]" "fix it" ;;
+  esac
+  shift
+done
+[[ $NOW ]] || printf -v NOW '%(%s)T' -1
+[[ $NOW =~ ^[0-9]{1,11}$ ]] || die "bad --now $NOW" "not an epoch" "fix it"
+[[ $LIST || ${JOURNAL_STREAM-} ]] || ((DRY)) || SYS=1 # under systemd, stdout is the journal already
+
+# ---- config
+[[ -f $CONF && -r $CONF ]] || die "cannot read $CONF" "missing or unreadable" "re-run the boot script"
+while IFS= read -r l || [[ $l ]]; do
+  [[ $l =~ ^[[:space:]]*(#.*)?$ ]] && continue
+  [[ $l =~ ^[[:space:]]*(APPEND_ONLY|RETENTION|RETENTION_MIN|BACKUP_ROOT|MOUNT|STAGING|STATE_DIR|RECEIVE_LOCK)=(\'([^\']*)\'|\"([^\"]*)\"|([^\'\"]*))[[:space:]]*$ ]] ||
+    bad "bad line: $l" "only KEY=value lines with known keys"
+  printf -v "${BASH_REMATCH[1]}" %s "${BASH_REMATCH[3]}${BASH_REMATCH[4]}${BASH_REMATCH[5]}"
+done <"$CONF"
+[[ $APPEND_ONLY =~ ^(true|false)$ ]] || bad "APPEND_ONLY='$APPEND_ONLY'" "not true or false"
+n='(\*|[0-9]{1,5})' r=" $RETENTION "
+[[ $RETENTION == no ]] && r=' '
+[[ ($RETENTION || $APPEND_ONLY == false) && $r =~ ^(\ +${n}h)?(\ +${n}d)?(\ +${n}w)?(\ +${n}m)?(\ +${n}y)?\ +$ ]] ||
+  bad "RETENTION='$RETENTION'" "not [N|*]h [N|*]d [N|*]w [N|*]m [N|*]y (any, in this order) or no"
+for k in 0 1 2 3 4; do N[k]=${BASH_REMATCH[k * 2 + 2]-}; done
+[[ $RETENTION_MIN =~ ^(all|latest|no|[0-9]{1,5}[hdwmy])$ || $APPEND_ONLY$RETENTION_MIN == false ]] ||
+  bad "RETENTION_MIN='$RETENTION_MIN'" "not all, latest, no or N{h,d,w,m,y}"
+MK='' MN=0
+[[ $RETENTION_MIN =~ ^([0-9]+)([hdwmy])$ ]] && MN=$((10#${BASH_REMATCH[1]})) MK=hdwmy MK=${MK%%"${BASH_REMATCH[2]}"*} MK=${#MK}
+for k in BACKUP_ROOT MOUNT STAGING STATE_DIR RECEIVE_LOCK; do
+  [[ ${!k} =~ ^(/|(/[A-Za-z0-9_@+.-]+)+)$ && /${!k}/ != */./* && /${!k}/ != */../* ]] || bad "$k='${!k}'" "not a plain absolute path"
+done
+m=${MOUNT%/}
+[[ $BACKUP_ROOT == "$m"/?* && $STAGING == "$m"/?* && $STAGING/ != "$BACKUP_ROOT"/* && $BACKUP_ROOT/ != "$STAGING"/* ]] ||
+  bad "BACKUP_ROOT, STAGING" "not both below MOUNT and apart"
+
+# ---- guards: a read-write mount, no receive running (receives hold RECEIVE_LOCK shared)
+if ((!DRY)); then
+  mkdir -p "$STATE_DIR" "${RECEIVE_LOCK%/*}" && ST=1
+  o=$(findmnt -no OPTIONS --mountpoint "$MOUNT") || die "$MOUNT is not mounted, nothing deleted" "volume not attached or mounted" "see findmnt, the boot log"
+  [[ ,$o, == *,ro,* ]] && die "$MOUNT is read-only, nothing deleted" "btrfs may have hit an error" "see dmesg, btrfs device stats $MOUNT"
+  exec {L}>>"$RECEIVE_LOCK" || die "cannot open $RECEIVE_LOCK" "see above" "check it"
+  flock -n "$L" || { log "a receive is running: nothing done this run"; exit 0; }
+fi
+
+# ---- executor
+ND=0 NK=0 FAIL=0 DL=() P=() T=() S=()
+declare -A BADG=() GI=() SEEN=() NEW=()
+act() { # keep|delete PATH REASON [EPOCH GROUP] (no GROUP: a staging dir)
+  if ((REP)); then printf '%(%FT%TZ)T %s %s %s\n' "${4-0}" "${1/delete/goes}" "$2" "$3"
+  elif [[ $1 == keep ]]; then NK=$((NK + 1)); ((DRY)) || [[ $LIST ]] && echo "keep $2 $3"
+  else
+    log "delete $2 $3"
+    if ((DRY)) || [[ $LIST ]] || if [[ ${5-} ]]; then btrfs subvolume delete "$2" >/dev/null; else stg_del "$2"; fi; then
+      ND=$((ND + 1)) DL+=("deleted=$2")
+    else log "ERROR: could not delete $2 (see above), retried next run"; FAIL=1 BADG[${5:-staging}]=1; fi
+  fi
+}
+stg_del() { # DIR: its subvolumes (made writable, for nested ones), deepest first, then the rest
+  local s l=()
+  while IFS= read -r -d '' s; do l+=("$s"); done < <(find "$1" -depth -type d -inum 256 -print0)
+  for s in "${l[@]}"; do btrfs property set -f -ts "$s" ro false >/dev/null; done
+  for s in "${l[@]}"; do btrfs subvolume delete "$s" >/dev/null || return 1; done
+  rm -rf --one-file-system -- "$1"
+}
+# every receive holds RECEIVE_LOCK: what is in staging now was left by one that was killed
+((REP)) || for d in "$STAGING"/rcv.*; do
+  [[ -L $d || ! -d $d ]] || act delete "$d" "staging leftover"
+done
+
+# ---- backups: EPOCH<TAB>STATE<TAB>PATH from the listing, or each subvolume below BACKUP_ROOT (not descending)
+scan() {
+  local p l t f cr re fl
+  while IFS= read -r -d '' p; do
+    [[ $p == *[$'\t\n']* ]] && continue
+    cr='' re='' fl=''
+    while IFS= read -r l; do
+      [[ $l =~ ^[[:space:]]*(Cr|Re|Fl)(eation\ time|ceived\ UUID|ags):[[:space:]]*(.*)$ ]] && printf -v "${BASH_REMATCH[1],}" %s "${BASH_REMATCH[3]}"
+    done < <(btrfs subvolume show "$p")
+    if [[ $cr && $re && $fl ]] && t=$(date -d "$cr" +%s); then
+      f=other # writable: half-received (the kernel refuses to delete one holding subvolumes)
+      if [[ $fl != *readonly* ]]; then f=partial; elif [[ $re != - ]]; then f=complete; fi
+      printf '%s\t%s\t%s\n' "$t" "$f" "$p"
+    else log "ignoring $p: no btrfs subvolume show"; fi
+  done < <([[ -d $BACKUP_ROOT ]] && find "$BACKUP_ROOT" -mindepth 1 -type d -inum 256 -print0 -prune)
+}
+if [[ $LIST ]]; then src=$(<"$LIST") || die "cannot read $LIST" "see above" "fix it"; else src=$(scan); fi
+while IFS=$'\t' read -r t s p; do
+  [[ $t$s$p ]] || continue
+  [[ $t =~ ^[0-9]{1,11}$ && $s =~ ^(complete|partial|other)$ && $p == "$BACKUP_ROOT"/?* ]] ||
+    die "bad listing line: $t $s $p, nothing deleted" "not EPOCH<TAB>complete|partial|other<TAB>PATH in BACKUP_ROOT" "fix it"
+  b=${p##*/} i=${#P[@]}
+  [[ $b =~ ^(.+)\.[0-9]{8}(T[0-9]{4}([0-9]{2})?(Z|[+-][0-9]{4})?)?(_[0-9]+)?$ ]] && b="${BASH_REMATCH[1]}.*"
+  P[i]=$p T[i]=$t S[i]=$s GI[${p%/*}/$b]+=" $i"
+done < <(sort -t $'\t' -k1,1n -k3,3 <<<"$src")
+[[ -f $STATE_DIR/seen ]] && while IFS=$'\t' read -r t g; do [[ $t =~ ^[0-9]+$ ]] && SEEN[$g]=$t; done <"$STATE_DIR/seen"
+
+per() { # EPOCH [now] -> R=(hour day week month year) numbers as btrbk counts them
+  local d=$(($1 / 86400)) y m x
+  printf -v y '%(%Y %m %d)T' "$1"
+  read -r y m x <<<"$y"
+  m=$((10#$y * 12 + 10#$m - 1))
+  [[ ${2-} ]] || ((10#$x > (d + 4) % 7)) || m=$((m - 1)) # before the month's first Sunday: previous month
+  R=($(($1 / 3600)) "$d" $(((d + 4) / 7)) "$m" $((m / 12)))
+}
+per "$NOW" now
+NR=("${R[@]}")
+((REP)) && printf "policy: APPEND_ONLY=%s RETENTION='%s' RETENTION_MIN=%s (btrbk semantics, UTC, host clock)\nlast run:\n%s\n" \
+  "$APPEND_ONLY" "$RETENTION" "$RETENTION_MIN" "$(cat "$STATE_DIR/last-run" 2>/dev/null || echo never)"
+
+# ---- plan, per group
+mapfile -t G < <(printf '%s\n' "${!GI[@]}" | sort)
+for g in "${G[@]}"; do
+  [[ $g ]] || continue
+  ((REP)) && echo "group $g"
+  C=()
+  for i in ${GI[$g]-}; do
+    case ${S[i]} in
+      complete) C+=("$i") ;;
+      partial) act delete "${P[i]}" half-received "${T[i]}" "$g" ;;
+      *) act keep "${P[i]}" "not a received backup" "${T[i]}" ;;
+    esac
+  done
+  ((${#C[@]})) || continue
+  new=${C[-1]} due=0
+  t=${T[new]} NEW[$g]=${T[new]}
+  ((t > ${SEEN[$g]-t})) && due=1
+  declare -A F=()
+  for i in "${C[@]}"; do
+    r=''
+    if [[ $APPEND_ONLY == false ]]; then r="APPEND_ONLY=false: the client prunes"
+    else
+      per "${T[i]}"
+      [[ $RETENTION_MIN == all || $MK && $((NR[MK] - R[MK])) -le MN ]] && r="RETENTION_MIN=$RETENTION_MIN"
+      for k in 0 1 2 3 4; do # the first (oldest) in each period, counted back from the current one (0)
+        n=${N[k]:-0} x=$((NR[k] - R[k]))
+        [[ $n == '*' ]] || n=$((10#$n))
+        [[ $n == 0 || ${F[$k.$x]-} ]] && continue
+        F[$k.$x]=1
+        [[ $n == '*' ]] || ((x <= n)) && r="first of its ${UN[k]}, $x ago"
+      done
+      ((T[i] > NOW)) && r="created after now"
+      [[ $r ]] || ((due)) || r="will go at the next prune after a new backup arrives"
+    fi
+    ((i == new)) && r="newest complete backup"
+    if [[ $r ]]; then act keep "${P[i]}" "$r" "${T[i]}"; else act delete "${P[i]}" "not kept by RETENTION" "${T[i]}" "$g"; fi
+  done
+  unset F
+done
+((REP)) && exit 0
+
+# ---- remember each group's newest (after a failed deletion, the old mark: retried next run)
+if ((!DRY)); then
+  for g in "${!NEW[@]}"; do
+    t=${NEW[$g]}
+    [[ ${BADG[$g]-} ]] && t=${SEEN[$g]-}
+    [[ $t ]] && printf '%s\t%s\n' "$t" "$g"
+  done >"$STATE_DIR/seen.t" && mv -f "$STATE_DIR/seen.t" "$STATE_DIR/seen"
+fi
+log "done: deleted $ND, kept $NK, groups ${#NEW[@]}, failed $FAIL"
+status "$( ((FAIL)) && echo failed || echo ok)" "deleted_count=$ND" "kept_count=$NK" "groups=${#NEW[@]}" "${DL[@]}"
+exit "$FAIL"

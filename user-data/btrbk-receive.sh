@@ -1,0 +1,152 @@
+#!/bin/bash -p
+# btrbk-receive: the only way a send stream reaches `btrfs receive` on the backup host. The SSH gate runs it as
+# root through sudo (sudoers allows exactly `btrbk-receive [-v] [--max-errors=0] DIR` with DIR in the backup root).
+#
+# A send stream is client input: its paths may hold `..`, absolute names or symlinks it made itself. So the
+# stream never sees the backup root. It is received with `btrfs receive --chroot` into a fresh, empty staging
+# directory of its own (MOUNT/.btrbk-staging/rcv.*: root-only, outside the backup root), and only then, when
+# exactly one complete subvolume came out of it (read-only, with a received UUID, holding no other subvolume, a
+# plain name), that subvolume is renamed into DIR, never over an existing name. btrbk finds the new backup where
+# it asked for it. Anything else: the staging directory is removed whole, and the exit status is non-zero.
+# btrfs receive opens the clone sources and parents a stream names (by UUID, then a path the stream may stuff
+# with `..` or lead through its own symlinks) from the filesystem's mount, outside the chroot: a clone could copy
+# any file of the volume into a backup the key then reads. So it runs in a mount namespace of its own where the
+# volume is mounted only at a root-only directory, with everything at its top level but the backup root and the
+# staging area covered by an empty mount: what a stream can reach there are backups the key can read anyway.
+#
+#   btrbk-receive [-v] [--max-errors=0] DIR     the stream on stdin; DIR is the directory btrbk receives into
+#                                               (--max-errors=0 is accepted for btrbk's compat option and not
+#                                               passed on: btrfs receive would spin forever on a cut stream)
+# What a receive killed on the host leaves in staging is removed by btrbk-prune (hourly, while no receive runs).
+# Test options (before the others; sudoers never lets the btrbk user pass them): --root DIR --mount DIR
+# --staging DIR --lock-dir DIR.
+set -u -o pipefail
+export LC_ALL=C PATH=/usr/sbin:/usr/bin:/sbin:/bin
+umask 077
+
+ROOT=/backup_volume/backups
+MOUNT=/backup_volume
+STAGING=
+LOCK_DIR=/run/btrbk-backup-host
+readonly BTRFS=/usr/bin/btrfs
+readonly NAME_RE='^[A-Za-z0-9_@+-][A-Za-z0-9_@+.-]*$'
+readonly SAFE_PATH_RE='^(/[A-Za-z0-9_@+.-]+)+$'
+
+say() { printf 'btrbk-receive: %s\n' "$*" >&2; logger -t btrbk-receive -p daemon.notice -- "$*" </dev/null >/dev/null 2>&1 || true; }
+fail() { say "$*"; exit 1; }
+
+while (($#)); do
+  case $1 in
+    --root | --mount | --staging | --lock-dir)
+      (($# >= 2)) || fail "$1 needs a value"
+      case $1 in --root) ROOT=$2 ;; --mount) MOUNT=$2 ;; --staging) STAGING=$2 ;; --lock-dir) LOCK_DIR=$2 ;; esac
+      shift 2 ;;
+    *) break ;;
+  esac
+done
+STAGING=${STAGING:-$MOUNT/.btrbk-staging}
+readonly ROOT MOUNT STAGING LOCK_DIR VIEW=$LOCK_DIR/view
+[[ $STAGING == "$MOUNT/${STAGING##*/}" && $ROOT == "$MOUNT"/* && $STAGING != "$ROOT" && $STAGING != "$ROOT"/* ]] ||
+  fail "--root must be below --mount, and --staging at the top of --mount, outside --root"
+
+is_subvolume() { [[ $(stat -c %i -- "$1" 2>/dev/null) == 256 ]]; }
+
+# Removes DIR and everything in it: subvolumes (made writable first, a received one is read-only) deepest first,
+# then the rest. rm and find never follow the symlinks a stream may have left.
+purge() {
+  local dir=$1 sub
+  [[ -d $dir && ! -L $dir ]] || { rm -f -- "$dir"; return 0; }
+  while IFS= read -r -d '' sub; do
+    "$BTRFS" property set -f -ts "$sub" ro false >/dev/null 2>&1 || "$BTRFS" property set -ts "$sub" ro false >/dev/null 2>&1 || true
+  done < <(find "$dir" -mindepth 1 -type d -inum 256 -print0 2>/dev/null)
+  while IFS= read -r -d '' sub; do
+    "$BTRFS" subvolume delete --commit-after "$sub" >/dev/null 2>&1 || say "could not delete subvolume $sub"
+  done < <(find "$dir" -depth -mindepth 1 -type d -inum 256 -print0 2>/dev/null)
+  rm -rf --one-file-system -- "$dir"
+}
+
+staging_dir() {
+  [[ -d $MOUNT && $(findmnt -n -o TARGET --target "$ROOT" 2>/dev/null || echo none) == "$MOUNT" ]] ||
+    fail "the data volume is not mounted at $MOUNT (receive refused; check 'btrbk-diag mount')"
+  if [[ ! -d $STAGING ]]; then mkdir -m 0700 -- "$STAGING" || fail "cannot create $STAGING"; fi
+  [[ ! -L $STAGING && $(stat -c '%u %a' -- "$STAGING") == '0 700' ]] || fail "$STAGING is not a root-only directory"
+  [[ -d $LOCK_DIR ]] || mkdir -m 0755 -- "$LOCK_DIR" || fail "cannot create $LOCK_DIR"
+  [[ -d $VIEW ]] || mkdir -m 0700 -- "$VIEW" || fail "cannot create $VIEW"
+}
+
+# ---- receive
+opts=()
+while [[ ${1-} == -v || ${1-} == --max-errors=0 ]]; do [[ $1 == -v ]] && opts+=(-v); shift; done
+(($# == 1)) || fail "usage: btrbk-receive [-v] [--max-errors=0] DIR (stream on stdin)"
+target=${1%/}
+[[ $target =~ $SAFE_PATH_RE && /$target/ != */./* && /$target/ != */../* ]] || fail "not a plain absolute path: $1"
+[[ $target == "$ROOT" || $target == "$ROOT"/* ]] || fail "not inside the backup root $ROOT: $1"
+root_top=${ROOT#"$MOUNT"/}
+root_top=${root_top%%/*}
+[[ $(realpath -e -- "$target" 2>/dev/null) == "$target" && -d $target ]] || fail "not an existing directory (or it goes through a symlink): $1"
+p=$target
+while [[ $p != "$ROOT" ]]; do
+  ! is_subvolume "$p" || fail "$1 is, or is inside, a subvolume: backups are received into plain directories"
+  p=${p%/*}
+done
+
+staging_dir
+exec {shared}>>"$LOCK_DIR/receive.lock"
+flock -s -w 600 "$shared" || fail "the host's pruning holds $LOCK_DIR/receive.lock; try again in a minute"
+work=$(mktemp -d "$STAGING/rcv.XXXXXXXX") || fail "cannot create a staging directory in $STAGING"
+done_ok=0
+cleanup() { ((done_ok)) || purge "$work"; }
+trap cleanup EXIT
+trap 'exit 129' HUP
+trap 'exit 130' INT
+trap 'exit 141' PIPE
+trap 'exit 143' TERM
+
+# A mount namespace of its own: the volume bound at VIEW, its own mount gone, every top-level entry but the
+# backup root and the staging area covered (the script is fixed text, never client text; its arguments are the
+# paths checked above).
+# shellcheck disable=SC2016
+unshare --mount --propagation private -- /bin/bash -p -c '
+  mount --bind -- "$1" "$2" && umount -l -- "$1" || exit 70
+  shopt -s nullglob dotglob
+  for e in "$2"/*; do
+    case ${e##*/} in "$3" | "$4") continue ;; esac
+    if [[ -d $e && ! -L $e ]]; then mount -t tmpfs -o ro,size=4k,mode=000 none "$e" || exit 70
+    elif [[ -f $e && ! -L $e ]]; then mount --bind /dev/null "$e" || exit 70; fi
+  done
+  shift 4; exec "$@"' _ "$MOUNT" "$VIEW" "$root_top" "${STAGING##*/}" \
+  "$BTRFS" receive -m "$VIEW" --chroot "${opts[@]}" "$VIEW/${work#"$MOUNT"/}"
+rc=$?
+((rc != 70)) || fail "cannot set up the receive's mount namespace (unshare, mount --bind $ROOT)"
+((rc == 0)) || fail "btrfs receive failed (exit $rc): the stream is incomplete or was refused; nothing was kept"
+
+shopt -s nullglob dotglob
+entries=("$work"/*)
+((${#entries[@]} == 1)) || fail "the stream made ${#entries[@]} entries instead of one subvolume; nothing was kept"
+sub=${entries[0]}
+name=${sub##*/}
+if ! [[ $name =~ $NAME_RE && -d $sub && ! -L $sub ]] || ! is_subvolume "$sub"; then fail "the stream did not make one subvolume with a plain name; nothing was kept"; fi
+show=$("$BTRFS" subvolume show -- "$sub" 2>&1) || fail "btrfs subvolume show failed on the received subvolume: $show"
+ruuid=$(awk -F':[ \t]*' '$1 ~ /^[ \t]*Received UUID$/ { print $2 }' <<<"$show")
+flags=$(awk -F':[ \t]*' '$1 ~ /^[ \t]*Flags$/ { print $2 }' <<<"$show")
+[[ -n $ruuid && $ruuid != - && $flags == *readonly* ]] || fail "$name was not received completely (no received UUID or not read-only); nothing was kept"
+nested=$("$BTRFS" subvolume list -o -- "$sub" 2>&1) || fail "btrfs subvolume list failed on the received subvolume: $nested"
+[[ -z $nested ]] || fail "$name holds another subvolume; nothing was kept"
+[[ ! -e $target/$name && ! -L $target/$name ]] || fail "a backup named $name already exists in $target: it is never replaced; nothing was kept"
+# A read-only subvolume cannot change its parent directory (the kernel wants write access to it), and btrfs-progs
+# clears the received UUID when it makes a received subvolume writable. So the flag is flipped with the ioctl
+# itself (perl-base is on every Debian and Ubuntu), which keeps the received UUID, for the one rename.
+set_ro() {
+  perl -e 'open(my $f, "<", $ARGV[0]) or die "$!\n"; my $v = pack("Q", 0); ioctl($f, 0x80089419, $v) or die "$!\n";
+    my $fl = unpack("Q", $v); ioctl($f, 0x4008941a, pack("Q", $ARGV[1] ? ($fl | 2) : ($fl & ~2))) or die "$!\n"' -- "$1" "$2"
+}
+set_ro "$sub" 0 || fail "could not make $name writable for the move into $target; nothing was kept"
+mv -n -T -- "$sub" "$target/$name" 2>/dev/null
+if [[ -e $sub ]]; then fail "could not move $name into $target (did another receive make the same name?); nothing was kept"; fi
+done_ok=1
+if ! set_ro "$target/$name" 1 || [[ $("$BTRFS" subvolume show -- "$target/$name" 2>&1) != *"Received UUID:"*"$ruuid"* ]]; then
+  "$BTRFS" subvolume delete --commit-after "$target/$name" >/dev/null 2>&1
+  fail "$target/$name did not keep its read-only flag and received UUID after the move; it was deleted"
+fi
+rmdir -- "$work"
+say "received $target/$name (received UUID $ruuid)"
