@@ -31,8 +31,8 @@ export default {
       ...common,
       displayName: 'integration',
       testMatch: ['<rootDir>/__tests__/integration/**/*.test.ts'],
-      globalSetup: '<rootDir>/__tests__/integration/global-setup.mjs',
-      globalTeardown: '<rootDir>/__tests__/integration/global-teardown.mjs',
+      globalSetup: '<rootDir>/__tests__/integration/global-setup.ts',
+      globalTeardown: '<rootDir>/__tests__/integration/global-teardown.ts',
     },
   ],
 };

@@ -24,7 +24,7 @@ export interface BackupHostProps {
   /** Tags for the instance, its root volume and the Elastic IP. @default {} */
   readonly tags?: Record<string, string>;
   /**
-   * The host payload's tags (user-data/render.mjs renderHostPayload): on the instance only, readable by the boot
+   * The host payload's tags (user-data/render.ts renderHostPayload): on the instance only, readable by the boot
    * script through the instance metadata (instance_metadata_tags). @default {} (a boot script with everything inline)
    */
   readonly payloadTags?: Record<string, string>;

@@ -3,7 +3,7 @@ import { Fn, LocalBackend, TerraformLocal, TerraformOutput, TerraformStack, Terr
 import { AwsProvider } from '@cdktf/provider-aws/lib/provider/index.js';
 import { DataAwsAvailabilityZones } from '@cdktf/provider-aws/lib/data-aws-availability-zones/index.js';
 import { KeyPair } from '@cdktf/provider-aws/lib/key-pair/index.js';
-import { renderBootScript, renderHostPayload } from '../user-data/render.mjs';
+import { renderBootScript, renderHostPayload } from '../user-data/render.js';
 import {
   AVAILABILITY_ZONE_SOURCE,
   ED25519_KEY_SOURCE,
@@ -14,7 +14,7 @@ import {
   REGION_SOURCE,
   RETENTION_MIN_SOURCE,
   RETENTION_SOURCE,
-} from '../scripts/lib/tfvars.mjs';
+} from '../scripts/lib/deploy/tfvars.js';
 import { BackupHost } from './backup-host.js';
 import { DataVolume } from './data-volume.js';
 import { NetworkAccess } from './network-access.js';

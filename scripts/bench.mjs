@@ -7,13 +7,17 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { argv, chalk } from 'zx';
-import { runMain, OperatorError } from './lib/errors.mjs';
-import { LOCAL_ENV_FILE, REPO_ROOT, isLocalTarget, readConnection } from './lib/connection.mjs';
-import { SCALES, formatTable, resultsFileName, summarize, toJson, targetSpaceNeededMiB } from './lib/bench.mjs';
-import { ITEMS, runBench } from './lib/bench-measure.mjs';
-import { formatProgress } from './lib/transfer.mjs';
-import { execInTarget, up } from './lib/local-target.mjs';
-import { run } from './lib/btrfs-scratch.mjs';
+// the operator library is TypeScript: tsx's ESM loader compiles it on import
+import { register } from 'tsx/esm/api';
+
+register();
+const { runMain, OperatorError } = await import('./lib/core/errors.ts');
+const { LOCAL_ENV_FILE, REPO_ROOT, isLocalTarget, readConnection } = await import('./lib/core/connection.ts');
+const { SCALES, formatTable, resultsFileName, summarize, toJson, targetSpaceNeededMiB } = await import('./lib/bench/bench.ts');
+const { ITEMS, runBench } = await import('./lib/bench/bench-measure.ts');
+const { formatProgress } = await import('./lib/remote/transfer.ts');
+const { execInTarget, up } = await import('./lib/local-target/local-target.ts');
+const { run } = await import('./lib/data/btrfs-scratch.ts');
 
 await runMain(async () => {
   const scale = String(argv.scale ?? 'full');

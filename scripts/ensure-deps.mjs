@@ -2,8 +2,12 @@
 // Checks (and, as root, installs) the Debian packages the demo or the tests need.
 // Usage: node scripts/ensure-deps.mjs [demo|test]
 import process from 'node:process';
-import { runMain, OperatorError } from './lib/errors.mjs';
-import { ensurePackages } from './lib/system-deps.mjs';
+// the operator library is TypeScript: tsx's ESM loader compiles it on import
+import { register } from 'tsx/esm/api';
+
+register();
+const { runMain, OperatorError } = await import('./lib/core/errors.ts');
+const { ensurePackages } = await import('./lib/core/system-deps.ts');
 
 await runMain(async () => {
   const purpose = process.argv[2] ?? 'test';

@@ -4,8 +4,12 @@
 //   npx zx scripts/local-target.mjs down [--purge]
 //   npx zx scripts/local-target.mjs status [--json]
 import { argv, chalk } from 'zx';
-import { runMain, OperatorError } from './lib/errors.mjs';
-import { up, down, status } from './lib/local-target.mjs';
+// the operator library is TypeScript: tsx's ESM loader compiles it on import
+import { register } from 'tsx/esm/api';
+
+register();
+const { runMain, OperatorError } = await import('./lib/core/errors.ts');
+const { up, down, status } = await import('./lib/local-target/local-target.ts');
 
 const progress = (line) => console.log(chalk.dim(line));
 

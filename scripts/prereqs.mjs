@@ -3,8 +3,12 @@
 // (optional, the laptop side); with --source, that a btrfs source is mounted noatime.
 //   npx zx scripts/prereqs.mjs [--target aws|local] [--profile NAME] [--source PATH]... [--json]
 import { chalk, minimist } from 'zx';
-import { OperatorError, runMain } from './lib/errors.mjs';
-import { formatPrereqReport, runPrereqs } from './lib/prereqs.mjs';
+// the operator library is TypeScript: tsx's ESM loader compiles it on import
+import { register } from 'tsx/esm/api';
+
+register();
+const { OperatorError, runMain } = await import('./lib/core/errors.ts');
+const { formatPrereqReport, runPrereqs } = await import('./lib/deploy/prereqs.ts');
 
 await runMain(async () => {
   const args = minimist(process.argv.slice(2).filter((a) => !/scripts\/prereqs\.mjs$/.test(a)), {

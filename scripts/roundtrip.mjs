@@ -4,11 +4,15 @@
 // exit status 1 when anything failed. Needs root (loop devices, btrfs receive).
 //   sudo npx zx scripts/roundtrip.mjs [--env FILE] [--size-mb N] [--keep] [--source-dir DIR] [--compress zstd] [--json]
 import { minimist } from 'zx';
-import { readConnection, resolveEnvFile } from './lib/connection.mjs';
-import { OperatorError, runMain } from './lib/errors.mjs';
-import { formatResult, palette, useColor } from './lib/report.mjs';
-import { runRoundtrip } from './lib/roundtrip.mjs';
-import { formatProgress, humanBytes, humanRate } from './lib/transfer.mjs';
+// the operator library is TypeScript: tsx's ESM loader compiles it on import
+import { register } from 'tsx/esm/api';
+
+register();
+const { readConnection, resolveEnvFile } = await import('./lib/core/connection.ts');
+const { OperatorError, runMain } = await import('./lib/core/errors.ts');
+const { formatResult, palette, useColor } = await import('./lib/core/report.ts');
+const { runRoundtrip } = await import('./lib/data/roundtrip.ts');
+const { formatProgress, humanBytes, humanRate } = await import('./lib/remote/transfer.ts');
 
 const USAGE = 'usage: sudo npx zx scripts/roundtrip.mjs [--env FILE] [--size-mb N] [--keep] [--source-dir DIR] [--compress zstd] [--json]';
 

@@ -3,8 +3,12 @@
 // plan safety, cost, confirm + apply, SSH + host key pinning, smoke tests, aws_connection.env and a btrbk.conf.
 //   npx zx scripts/setup.mjs [--target aws|local] [--yes] [--profile NAME] [--json] ...   (--help for all)
 import { chalk, minimist } from 'zx';
-import { OperatorError, runMain } from './lib/errors.mjs';
-import { checkOptions, consoleReporter, nextSteps, runSetup } from './lib/setup.mjs';
+// the operator library is TypeScript: tsx's ESM loader compiles it on import
+import { register } from 'tsx/esm/api';
+
+register();
+const { OperatorError, runMain } = await import('./lib/core/errors.ts');
+const { checkOptions, consoleReporter, nextSteps, runSetup } = await import('./lib/deploy/setup.ts');
 
 const USAGE = `usage: npx zx scripts/setup.mjs [options]
 

@@ -4,7 +4,11 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import process from 'node:process';
-import { REPO_ROOT } from './lib/connection.mjs';
+// the operator library is TypeScript: tsx's ESM loader compiles it on import
+import { register } from 'tsx/esm/api';
+
+register();
+const { REPO_ROOT } = await import('./lib/core/connection.ts');
 
 const dir = path.join(REPO_ROOT, '.test-results');
 if (process.argv.includes('--reset')) {

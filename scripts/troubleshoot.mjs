@@ -4,10 +4,14 @@
 //   npx zx scripts/troubleshoot.mjs check-ssh|check-volume|check-aws|check-logs|check-all
 //        [--env FILE] [--json] [--lines N] [--profile NAME]
 import { minimist } from 'zx';
-import { readConnection, resolveEnvFile } from './lib/connection.mjs';
-import { OperatorError, runMain } from './lib/errors.mjs';
-import { CHECKS, allPassed, expandChecks, runChecks } from './lib/checks.mjs';
-import { checkReportJson, formatCheckReport, useColor } from './lib/report.mjs';
+// the operator library is TypeScript: tsx's ESM loader compiles it on import
+import { register } from 'tsx/esm/api';
+
+register();
+const { readConnection, resolveEnvFile } = await import('./lib/core/connection.ts');
+const { OperatorError, runMain } = await import('./lib/core/errors.ts');
+const { CHECKS, allPassed, expandChecks, runChecks } = await import('./lib/diagnose/checks.ts');
+const { checkReportJson, formatCheckReport, useColor } = await import('./lib/core/report.ts');
 
 const USAGE = `usage: npx zx scripts/troubleshoot.mjs <check>... [--env FILE] [--json] [--lines N] [--profile NAME]
 checks:

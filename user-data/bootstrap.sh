@@ -120,7 +120,7 @@ check_settings() {
   [ "$(id -u)" -eq 0 ] || die "this script must run as root" "it was started by uid $(id -u)" "run it with sudo, or let cloud-init run it"
   [[ ${BTRBK_VOLUME_ID:-} =~ ^vol-[0-9a-f]{8,17}$ ]] ||
     die "BTRBK_VOLUME_ID '${BTRBK_VOLUME_ID:-}' is not an EBS volume id (vol- and 8 to 17 hex digits)" \
-      "the user data was not rendered by user-data/render.mjs" "re-deploy the stack (it renders the volume id in)"
+      "the user data was not rendered by user-data/render.ts" "re-deploy the stack (it renders the volume id in)"
   [[ ${BTRBK_SSH_PUBLIC_KEY:-} =~ $ED25519_KEY_RE ]] ||
     die "BTRBK_SSH_PUBLIC_KEY is not one ssh-ed25519 public key" \
       "only ed25519 keys are accepted for the backup user, one line, no options" "set the backup key to the .pub of an ed25519 key (ssh-keygen -t ed25519)"
@@ -485,7 +485,7 @@ restrict_default_user() {
 
 # ---------------------------------------------------------------------------------------------------- embedded files
 # The renderer replaces each of these lines with a function that prints the file from user-data/; the @payload
-# ones may instead ride in the host payload (the instance's tags; see user-data/render.mjs), which load_payload
+# ones may instead ride in the host payload (the instance's tags; see user-data/render.ts), which load_payload
 # brings in.
 # @embed btrbk-ssh-gate.sh gate_script
 # @embed sudoers-btrbk sudoers_fragment

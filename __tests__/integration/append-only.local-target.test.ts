@@ -9,11 +9,11 @@ import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { LOCAL_ENV_FILE, readConnection } from '../../scripts/lib/connection.mjs';
-import { execInTarget } from '../../scripts/lib/local-target.mjs';
-import { renderBtrbkConf, sshConfigBlock } from '../../scripts/lib/btrbk-conf.mjs';
-import { createScratchBtrfs, createSubvolume, type ScratchBtrfs } from '../../scripts/lib/btrfs-scratch.mjs';
-import { parseRetentionReport } from '../../scripts/lib/checks.mjs';
+import { LOCAL_ENV_FILE, readConnection } from '../../scripts/lib/core/connection.js';
+import { execInTarget } from '../../scripts/lib/local-target/local-target.js';
+import { renderBtrbkConf, sshConfigBlock } from '../../scripts/lib/deploy/btrbk-conf.js';
+import { createScratchBtrfs, createSubvolume, type ScratchBtrfs } from '../../scripts/lib/data/btrfs-scratch.js';
+import { parseRetentionReport } from '../../scripts/lib/diagnose/checks.js';
 
 jest.setTimeout(10 * 60_000);
 

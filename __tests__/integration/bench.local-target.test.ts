@@ -3,10 +3,10 @@
 // (bench user, sudoers line, rsync copy, received subvolumes, loop devices). The full-size run is `npm run bench`.
 import { jest } from '@jest/globals';
 import { spawnSync } from 'node:child_process';
-import { LOCAL_ENV_FILE, readConnection } from '../../scripts/lib/connection.mjs';
-import { execInTarget } from '../../scripts/lib/local-target.mjs';
-import { formatTable, toJson } from '../../scripts/lib/bench.mjs';
-import { BENCH_USER, runBench } from '../../scripts/lib/bench-measure.mjs';
+import { LOCAL_ENV_FILE, readConnection } from '../../scripts/lib/core/connection.js';
+import { execInTarget } from '../../scripts/lib/local-target/local-target.js';
+import { formatTable, toJson } from '../../scripts/lib/bench/bench.js';
+import { BENCH_USER, runBench } from '../../scripts/lib/bench/bench-measure.js';
 
 jest.setTimeout(20 * 60_000);
 

@@ -18,10 +18,10 @@ import {
   rerunBootScript,
   status,
   up,
-} from '../../scripts/lib/local-target.mjs';
+} from '../../scripts/lib/local-target/local-target.js';
 import { jest } from '@jest/globals';
-import { readConnection } from '../../scripts/lib/connection.mjs';
-import { installedText, renderBootScript, renderHostPayload } from '../../user-data/render.mjs';
+import { readConnection } from '../../scripts/lib/core/connection.js';
+import { installedText, renderBootScript, renderHostPayload } from '../../user-data/render.js';
 import { gzipSync } from 'node:zlib';
 
 jest.setTimeout(300_000);

@@ -9,10 +9,10 @@ import crypto from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { LOCAL_ENV_FILE, readConnection } from '../../scripts/lib/connection.mjs';
-import { execInTarget } from '../../scripts/lib/local-target.mjs';
-import { createScratchBtrfs, createSubvolume } from '../../scripts/lib/btrfs-scratch.mjs';
-import { GATE } from '../gate-harness.js';
+import { LOCAL_ENV_FILE, readConnection } from '../../scripts/lib/core/connection.js';
+import { execInTarget } from '../../scripts/lib/local-target/local-target.js';
+import { createScratchBtrfs, createSubvolume } from '../../scripts/lib/data/btrfs-scratch.js';
+import { GATE } from '../user-data/gate-harness.js';
 import { btrbkClient, type BtrbkClient } from './btrbk-client-harness.js';
 
 jest.setTimeout(15 * 60_000);

@@ -14,8 +14,8 @@
 // plain `btrfs receive` in a throwaway chroot (how they were validated before the gate confined them).
 import { spawnSync } from 'node:child_process';
 import crypto from 'node:crypto';
-import { LOCAL_ENV_FILE, readConnection, type Connection } from '../../scripts/lib/connection.mjs';
-import { execInTarget } from '../../scripts/lib/local-target.mjs';
+import { LOCAL_ENV_FILE, readConnection, type Connection } from '../../scripts/lib/core/connection.js';
+import { execInTarget } from '../../scripts/lib/local-target/local-target.js';
 import { newUuid, SendStream, simpleSubvolume } from '../support/send-stream.js';
 
 const TIMEOUT = 10 * 60_000;

@@ -4,10 +4,10 @@
 import { jest } from '@jest/globals';
 import { spawnSync } from 'node:child_process';
 import crypto from 'node:crypto';
-import { LOCAL_ENV_FILE, readConnection } from '../../scripts/lib/connection.mjs';
-import { execInTarget } from '../../scripts/lib/local-target.mjs';
-import { installedText } from '../../user-data/render.mjs';
-import { ACCEPTED, ACCEPTED_WITH_ALLOW_DELETE, loadAttacks } from '../gate-harness.js';
+import { LOCAL_ENV_FILE, readConnection } from '../../scripts/lib/core/connection.js';
+import { execInTarget } from '../../scripts/lib/local-target/local-target.js';
+import { installedText } from '../../user-data/render.js';
+import { ACCEPTED, ACCEPTED_WITH_ALLOW_DELETE, loadAttacks } from '../user-data/gate-harness.js';
 
 jest.setTimeout(10 * 60_000);
 

@@ -6,9 +6,9 @@ import { jest } from '@jest/globals';
 import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
-import { LOCAL_ENV_FILE, REPO_ROOT, readConnection } from '../../scripts/lib/connection.mjs';
-import { execInTarget } from '../../scripts/lib/local-target.mjs';
-import { REMOTE_DIR_NAME, runRoundtrip, type RoundtripEvent } from '../../scripts/lib/roundtrip.mjs';
+import { LOCAL_ENV_FILE, REPO_ROOT, readConnection } from '../../scripts/lib/core/connection.js';
+import { execInTarget } from '../../scripts/lib/local-target/local-target.js';
+import { REMOTE_DIR_NAME, runRoundtrip, type RoundtripEvent } from '../../scripts/lib/data/roundtrip.js';
 
 jest.setTimeout(300_000);
 

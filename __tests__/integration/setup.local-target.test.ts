@@ -6,10 +6,10 @@ import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { isLocalTarget, readConnection, REPO_ROOT } from '../../scripts/lib/connection.mjs';
-import { readKnownHosts } from '../../scripts/lib/host-key.mjs';
-import { renderBtrbkConf, sshConfigBlock } from '../../scripts/lib/btrbk-conf.mjs';
-import { createSubvolume, withScratchBtrfs } from '../../scripts/lib/btrfs-scratch.mjs';
+import { isLocalTarget, readConnection, REPO_ROOT } from '../../scripts/lib/core/connection.js';
+import { readKnownHosts } from '../../scripts/lib/remote/host-key.js';
+import { renderBtrbkConf, sshConfigBlock } from '../../scripts/lib/deploy/btrbk-conf.js';
+import { createSubvolume, withScratchBtrfs } from '../../scripts/lib/data/btrfs-scratch.js';
 
 jest.setTimeout(15 * 60_000);
 

@@ -7,10 +7,10 @@ import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { LOCAL_ENV_FILE, REPO_ROOT, readConnection, writeConnection } from '../../scripts/lib/connection.mjs';
-import { allPassed, runChecks } from '../../scripts/lib/checks.mjs';
-import { execInTarget, sshBanner } from '../../scripts/lib/local-target.mjs';
-import { runRemote } from '../../scripts/lib/ssh.mjs';
+import { LOCAL_ENV_FILE, REPO_ROOT, readConnection, writeConnection } from '../../scripts/lib/core/connection.js';
+import { allPassed, runChecks } from '../../scripts/lib/diagnose/checks.js';
+import { execInTarget, sshBanner } from '../../scripts/lib/local-target/local-target.js';
+import { runRemote } from '../../scripts/lib/remote/ssh.js';
 
 jest.setTimeout(180_000);
 

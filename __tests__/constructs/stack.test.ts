@@ -1,0 +1,298 @@
+/// <reference path="../../node_modules/cdktf/lib/testing/adapters/jest.d.ts" />
+// The synthesized JSON of the stack: a snapshot, and one assertion per safety or security property.
+import zlib from 'node:zlib';
+import { Testing } from 'cdktf';
+import { Instance } from '@cdktf/provider-aws/lib/instance/index.js';
+import { EbsVolume } from '@cdktf/provider-aws/lib/ebs-volume/index.js';
+import { VolumeAttachment } from '@cdktf/provider-aws/lib/volume-attachment/index.js';
+import { SecurityGroup } from '@cdktf/provider-aws/lib/security-group/index.js';
+import { Eip } from '@cdktf/provider-aws/lib/eip/index.js';
+import { EipAssociation } from '@cdktf/provider-aws/lib/eip-association/index.js';
+import { KeyPair } from '@cdktf/provider-aws/lib/key-pair/index.js';
+import { DataAwsAmi } from '@cdktf/provider-aws/lib/data-aws-ami/index.js';
+import { DataAwsAvailabilityZones } from '@cdktf/provider-aws/lib/data-aws-availability-zones/index.js';
+import { AwsProvider } from '@cdktf/provider-aws/lib/provider/index.js';
+import { BackupTargetStack, STACK_NAME, VARIABLE_DEFAULTS } from '../../constructs/backup-target-stack.js';
+import { CANONICAL_OWNER_ID } from '../../constructs/backup-host.js';
+import { PAYLOAD_TAG_PREFIX, SETTING_DEFAULTS, renderBootScript, renderHostPayload } from '../../user-data/render.js';
+
+interface SynthJson {
+  resource: Record<string, Record<string, Record<string, any>>>;
+  data: Record<string, Record<string, Record<string, any>>>;
+  locals: Record<string, string>;
+  variable: Record<string, { type: string; default?: unknown; description?: string; validation?: { condition: string; error_message: string }[] }>;
+  output: Record<string, { value: string }>;
+  terraform: { backend: Record<string, { path?: string }>; required_providers: Record<string, { source: string; version: string }> };
+}
+
+function synthesize(): { text: string; json: SynthJson } {
+  const app = Testing.app();
+  const stack = new BackupTargetStack(app, STACK_NAME);
+  const text = Testing.synth(stack);
+  return { text, json: JSON.parse(text) as SynthJson };
+}
+
+const { text, json } = synthesize();
+const instance = json.resource.aws_instance.backup_host;
+const volume = json.resource.aws_ebs_volume.backup_data;
+const sg = json.resource.aws_security_group.backup_host;
+
+// Validity against the real provider schema is the engine test's job (engine.test.ts): cdktf's
+// toBeValidTerraform would run `terraform init` against the network.
+describe('synthesized stack', () => {
+  test('matches the snapshot (boot script text checked separately below)', () => {
+    const copy = structuredClone(json);
+    copy.locals.boot_script = '<renderBootScript(...) with references: see "user data" tests>';
+    const tags = copy.resource.aws_instance.backup_host.tags as Record<string, string>;
+    for (const k of Object.keys(tags)) if (k.startsWith(PAYLOAD_TAG_PREFIX)) tags[k] = '<host payload: see "user data" tests>';
+    expect(copy).toMatchSnapshot();
+  });
+
+  test('pins the provider to hashicorp/aws 5.100.0 (the version the provider package targets and the mirror holds)', () => {
+    expect(json.terraform.required_providers.aws).toEqual({ source: 'aws', version: '5.100.0' });
+    expect(text).toHaveProviderWithProperties(AwsProvider, { region: '${var.aws_region}' });
+  });
+
+  test('keeps local state inside the repository (git-ignored state/), not at cdktf’s absolute default', () => {
+    expect(json.terraform.backend.local.path).toBe('../../../state/terraform.tfstate');
+  });
+});
+
+describe('the instance', () => {
+  test('requires IMDSv2 tokens; its own tags are readable from the metadata (the host payload)', () => {
+    expect(text).toHaveResourceWithProperties(Instance, {
+      metadata_options: { http_endpoint: 'enabled', http_tokens: 'required', http_put_response_hop_limit: 1, instance_metadata_tags: 'enabled' },
+    });
+  });
+
+  test('has an encrypted gp3 root volume', () => {
+    expect(text).toHaveResourceWithProperties(Instance, {
+      root_block_device: expect.objectContaining({ encrypted: true, volume_type: 'gp3', delete_on_termination: true }),
+    });
+  });
+
+  test('uses standard CPU credits (no surplus-credit charges from a long compressed send)', () => {
+    expect(text).toHaveResourceWithProperties(Instance, { credit_specification: { cpu_credits: 'standard' } });
+  });
+
+  test('ignores a newer AMI and is replaced by a changed boot script', () => {
+    expect(instance.lifecycle.ignore_changes).toEqual(['ami']);
+    expect(instance.user_data_replace_on_change).toBe(true);
+  });
+
+  test('comes from Canonical’s Ubuntu 24.04 amd64 images', () => {
+    expect(text).toHaveDataSourceWithProperties(DataAwsAmi, {
+      most_recent: true,
+      owners: [CANONICAL_OWNER_ID],
+      filter: expect.arrayContaining([{ name: 'name', values: ['ubuntu/images/hvm-ssd-gp3/ubuntu-noble-24.04-amd64-server-*'] }]),
+    });
+    expect(instance.ami).toBe('${data.aws_ami.ubuntu.id}');
+  });
+
+  test('registers only the admin key as an EC2 key pair, never the backup key', () => {
+    expect(text).toHaveResourceWithProperties(KeyPair, {
+      count: '${var.admin_ssh_public_key == "" ? 0 : 1}',
+      public_key: '${var.admin_ssh_public_key}',
+    });
+    expect(JSON.stringify(json.resource.aws_key_pair)).not.toContain('var.ssh_public_key');
+    expect(instance.key_name).toBe('${length(aws_key_pair.admin) > 0 ? aws_key_pair.admin[0].key_name : null}');
+    expect(instance.lifecycle.precondition[0].condition).toBe(
+      '${var.admin_ssh_public_key == "" || var.admin_ssh_public_key != var.ssh_public_key}',
+    );
+  });
+});
+
+describe('user data', () => {
+  test('is gzip+base64 of the boot_script local (EC2 takes 16 KB raw; the real script is larger)', () => {
+    expect(instance.user_data_base64).toBe('${base64gzip(local.boot_script)}');
+    expect(instance.user_data).toBeUndefined();
+  });
+
+  test('is renderBootScript() for Terraform, with the settings as references to the volume and the variables', () => {
+    const expected = renderBootScript(
+      {
+        volumeId: '${aws_ebs_volume.backup_data.id}',
+        backupSshPublicKey: '${var.ssh_public_key}',
+        adminSshPublicKey: '${var.admin_ssh_public_key}',
+        appendOnly: '${var.append_only}',
+        retention: '${var.retention}',
+        retentionMin: '${var.retention_min}',
+      },
+      { forTerraform: true, payload: 'tags' },
+    );
+    expect(json.locals.boot_script).toBe(expected);
+  });
+
+  test('the host payload rides in the instance tags, readable from the instance metadata; the boot script pins its sha256', () => {
+    const payload = renderHostPayload();
+    const tags = instance.tags as Record<string, string>;
+    const carried = Object.keys(tags).filter((k) => k.startsWith(PAYLOAD_TAG_PREFIX)).sort();
+    expect(carried.length).toBeGreaterThan(0);
+    expect(Object.keys(tags).length).toBeLessThanOrEqual(50);
+    expect(carried.map((k) => tags[k]).join('')).toBe(payload.base64);
+    expect(carried.every((k) => tags[k].length <= 256 && /^[A-Za-z0-9+/=]+$/.test(tags[k]))).toBe(true);
+    expect(instance.metadata_options.instance_metadata_tags).toBe('enabled');
+    expect(json.locals.boot_script).toContain(`\nBTRBK_PAYLOAD_SHA256='${payload.sha256}'\nBTRBK_PAYLOAD_FILE=''\n`);
+    // only the instance carries them: not its root volume, not the Elastic IP
+    expect(JSON.stringify(instance.root_block_device)).not.toContain(PAYLOAD_TAG_PREFIX);
+  });
+
+  test('carries append_only, retention and retention_min as references (the engine renders the bool as true/false)', () => {
+    expect(json.locals.boot_script).toContain(
+      "\nBTRBK_APPEND_ONLY='${var.append_only}'\nBTRBK_RETENTION='${var.retention}'\nBTRBK_RETENTION_MIN='${var.retention_min}'\n",
+    );
+    expect(json.variable.append_only.type).toBe('bool');
+  });
+
+  test('fits EC2’s 16 KB user-data limit once gzipped (the limit applies to the raw, decoded bytes)', () => {
+    const plain = renderBootScript(
+      {
+        volumeId: 'vol-0123456789abcdef0',
+        backupSshPublicKey: `ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAI${'A'.repeat(43)} backup@laptop`,
+        adminSshPublicKey: `ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAI${'B'.repeat(43)} admin@laptop`,
+      },
+      { payload: 'tags' },
+    );
+    expect(zlib.gzipSync(plain, { level: 9 }).length).toBeLessThan(16 * 1024);
+  });
+
+  test('carries the data volume id', () => {
+    expect(json.locals.boot_script).toContain("BTRBK_VOLUME_ID='${aws_ebs_volume.backup_data.id}'");
+  });
+});
+
+describe('the data volume', () => {
+  test('is encrypted gp3 and cannot be destroyed by the engine', () => {
+    expect(text).toHaveResourceWithProperties(EbsVolume, {
+      type: 'gp3',
+      encrypted: true,
+      size: '${var.ebs_volume_size}',
+      lifecycle: { prevent_destroy: true },
+    });
+  });
+
+  test('sits in the instance’s zone, chosen from the region’s zones before either exists', () => {
+    expect(volume.availability_zone).toBe('${local.availability_zone}');
+    expect(instance.availability_zone).toBe('${local.availability_zone}');
+    expect(json.locals.availability_zone).toContain('sort(data.aws_availability_zones.available.names)[0]');
+    expect(json.locals.availability_zone).not.toMatch(/aws_instance|aws_ebs_volume/);
+    expect(text).toHaveDataSourceWithProperties(DataAwsAvailabilityZones, {
+      state: 'available',
+      filter: [{ name: 'opt-in-status', values: ['opt-in-not-required'] }],
+    });
+  });
+
+  test('is attached separately; the instance stops before a detach', () => {
+    expect(text).toHaveResourceWithProperties(VolumeAttachment, {
+      volume_id: '${aws_ebs_volume.backup_data.id}',
+      instance_id: '${aws_instance.backup_host.id}',
+      stop_instance_before_detaching: true,
+    });
+    expect(instance.ebs_block_device).toBeUndefined();
+  });
+});
+
+describe('network access', () => {
+  test('lets SSH in from allowed_ssh_cidrs only', () => {
+    expect(sg.ingress).toHaveLength(1);
+    expect(sg.ingress[0]).toMatchObject({
+      protocol: 'tcp',
+      from_port: 22,
+      to_port: 22,
+      cidr_blocks: '${local.ssh_ipv4_cidrs}',
+      ipv6_cidr_blocks: '${local.ssh_ipv6_cidrs}',
+      security_groups: [],
+      prefix_list_ids: [],
+      self: false,
+    });
+    expect(json.locals.ssh_ipv4_cidrs).toBe('${[for c in var.allowed_ssh_cidrs : c if !strcontains(c, ":")]}');
+    expect(json.locals.ssh_ipv6_cidrs).toBe('${[for c in var.allowed_ssh_cidrs : c if strcontains(c, ":")]}');
+  });
+
+  test('lets only HTTP and HTTPS out', () => {
+    expect(sg.egress.map((r: { from_port: number; to_port: number; protocol: string }) => [r.protocol, r.from_port, r.to_port])).toEqual([
+      ['tcp', 80, 80],
+      ['tcp', 443, 443],
+    ]);
+    expect(instance.vpc_security_group_ids).toEqual(['${aws_security_group.backup_host.id}']);
+    expect(text).toHaveResource(SecurityGroup);
+  });
+
+  test('gives the host a stable Elastic IP', () => {
+    expect(text).toHaveResourceWithProperties(Eip, { domain: 'vpc' });
+    expect(text).toHaveResourceWithProperties(EipAssociation, {
+      allocation_id: '${aws_eip.backup_host.allocation_id}',
+      instance_id: '${aws_instance.backup_host.id}',
+    });
+  });
+});
+
+test('tags every resource whose type takes tags', () => {
+  const classes: Record<string, { prototype: object }> = {
+    aws_instance: Instance,
+    aws_ebs_volume: EbsVolume,
+    aws_volume_attachment: VolumeAttachment,
+    aws_security_group: SecurityGroup,
+    aws_eip: Eip,
+    aws_eip_association: EipAssociation,
+    aws_key_pair: KeyPair,
+  };
+  const tagged: string[] = [];
+  for (const [type, byName] of Object.entries(json.resource)) {
+    expect(classes[type]).toBeDefined(); // a new resource type must be added here and checked
+    const takesTags = 'putTags' in classes[type].prototype || 'tags' in classes[type].prototype;
+    for (const [name, config] of Object.entries(byName)) {
+      if (!takesTags) continue;
+      expect({ [`${type}.${name}`]: config.tags }).toEqual({
+        [`${type}.${name}`]: expect.objectContaining({ Project: STACK_NAME, ManagedBy: 'cdktf', Name: expect.any(String) }),
+      });
+      tagged.push(type);
+    }
+  }
+  expect(instance.root_block_device.tags).toMatchObject({ Project: STACK_NAME });
+  expect(tagged.sort()).toEqual(['aws_ebs_volume', 'aws_eip', 'aws_instance', 'aws_key_pair', 'aws_security_group']);
+});
+
+describe('variables', () => {
+  test('have the documented defaults', () => {
+    const defaults = Object.fromEntries(Object.entries(json.variable).map(([name, v]) => [name, v.default]));
+    expect(defaults).toEqual({ ...VARIABLE_DEFAULTS, allowed_ssh_cidrs: [...VARIABLE_DEFAULTS.allowed_ssh_cidrs], ssh_public_key: undefined });
+  });
+
+  test('default to what the boot script assumes when a setting is not given', () => {
+    expect({
+      appendOnly: String(VARIABLE_DEFAULTS.append_only),
+      retention: VARIABLE_DEFAULTS.retention,
+      retentionMin: VARIABLE_DEFAULTS.retention_min,
+      adminSshPublicKey: VARIABLE_DEFAULTS.admin_ssh_public_key,
+    }).toEqual(SETTING_DEFAULTS);
+  });
+
+  test('each has a description', () => {
+    for (const [name, v] of Object.entries(json.variable)) expect({ name, described: (v.description ?? '').length > 20 }).toEqual({ name, described: true });
+  });
+
+  test('each has a validation that says what is expected (a bool: its type is the validation)', () => {
+    for (const [name, v] of Object.entries(json.variable)) {
+      if (v.type === 'bool') {
+        expect({ name, validation: v.validation }).toEqual({ name, validation: undefined });
+        continue;
+      }
+      expect(v.validation?.length).toBeGreaterThan(0);
+      for (const rule of v.validation ?? []) {
+        expect(rule.condition).toContain(`var.${name}`);
+        expect(rule.error_message).toMatch(new RegExp(`^${name} must `));
+      }
+    }
+  });
+});
+
+test('outputs what the scripts read', () => {
+  expect(Object.keys(json.output).sort()).toEqual(
+    ['availability_zone', 'backup_path', 'btrbk_target', 'instance_id', 'public_ip', 'region', 'ssh_user', 'volume_id'].sort(),
+  );
+  expect(json.output.btrbk_target.value).toBe('ssh://${aws_eip.backup_host.public_ip}/backup_volume/backups/');
+  expect(json.output.public_ip.value).toBe('${aws_eip.backup_host.public_ip}');
+  expect(json.output.ssh_user.value).toBe('btrbk');
+  expect(json.output.backup_path.value).toBe('/backup_volume/backups');
+});

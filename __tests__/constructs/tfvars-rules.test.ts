@@ -1,0 +1,63 @@
+// setup validates terraform.tfvars before any engine call with the same rules as the stack's variable validation
+// blocks. This test keeps the two in step: it synthesizes the stack and finds setup's regex sources, limits and
+// defaults in the synthesized variables.
+import { Testing } from 'cdktf';
+import { BackupTargetStack, STACK_NAME, VARIABLE_DEFAULTS } from '../../constructs/backup-target-stack.js';
+import {
+  AVAILABILITY_ZONE_SOURCE,
+  ED25519_KEY_SOURCE,
+  GP3_MAX_GIB,
+  GP3_MIN_GIB,
+  INSTANCE_TYPE_SOURCE,
+  KEY_PAIR_NAME_SOURCE,
+  REGION_SOURCE,
+  RETENTION_MIN_SOURCE,
+  RETENTION_SOURCE,
+  VARIABLES,
+} from '../../scripts/lib/deploy/tfvars.js';
+
+type Variable = { type?: string; default?: unknown; validation?: { condition: string }[] };
+const synthVariables = (): Record<string, Variable> =>
+  (JSON.parse(Testing.synth(new BackupTargetStack(Testing.app(), STACK_NAME))) as { variable: Record<string, Variable> }).variable;
+
+// HCL string escaping: a backslash in the regex is written twice inside the quoted regex() argument.
+const inHcl = (source: string) => `regex("^${source.replace(/\\/g, '\\\\')}$"`;
+
+describe('tfvars rules match the stack (synthesized)', () => {
+  const vars = synthVariables();
+  const conditions = (name: string) => (vars[name]?.validation ?? []).map((v) => v.condition).join('\n');
+
+  test('setup knows exactly the stack\'s variables', () => {
+    expect(Object.keys(VARIABLES).sort()).toEqual(Object.keys(vars).sort());
+  });
+
+  test.each([
+    ['ssh_public_key', ED25519_KEY_SOURCE],
+    ['admin_ssh_public_key', ED25519_KEY_SOURCE],
+    ['aws_region', REGION_SOURCE],
+    ['availability_zone', AVAILABILITY_ZONE_SOURCE],
+    ['key_pair_name', KEY_PAIR_NAME_SOURCE],
+    ['instance_type', INSTANCE_TYPE_SOURCE],
+    ['retention', RETENTION_SOURCE],
+    ['retention_min', RETENTION_MIN_SOURCE],
+  ])('%s is checked with the same regex', (name, source) => {
+    expect(conditions(name)).toContain(inHcl(source));
+  });
+
+  test('the gp3 size limits are the same', () => {
+    expect(conditions('ebs_volume_size')).toContain(`>= ${GP3_MIN_GIB}`);
+    expect(conditions('ebs_volume_size')).toContain(`<= ${GP3_MAX_GIB}`);
+  });
+
+  test('the types are the same', () => {
+    const engineType = { string: 'string', number: 'number', boolean: 'bool', list: 'list(string)' } as const;
+    for (const [name, spec] of Object.entries(VARIABLES)) expect([name, engineType[spec.type]]).toEqual([name, vars[name]?.type]);
+  });
+
+  test('defaults are the same', () => {
+    for (const [name, spec] of Object.entries(VARIABLES)) {
+      const stackDefault = (VARIABLE_DEFAULTS as Record<string, unknown>)[name];
+      expect([name, spec.default]).toEqual([name, stackDefault]);
+    }
+  });
+});

@@ -1,0 +1,89 @@
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { spawnSync } from 'node:child_process';
+import {
+  formatConnection,
+  parseEnvText,
+  readConnection,
+  resolveEnvFile,
+  writeConnection,
+  REQUIRED_KEYS,
+  isLocalTarget,
+} from '../../scripts/lib/core/connection.js';
+import { OperatorError } from '../../scripts/lib/core/errors.js';
+
+const sample = {
+  BTRBK_AWS_HOST: '203.0.113.7',
+  BTRBK_AWS_USER: 'btrbk',
+  BTRBK_AWS_SSH_KEY: "/home/o'brien/.ssh/btrbk aws",
+  BTRBK_AWS_TARGET: 'ssh://btrbk@203.0.113.7/backup_volume/backups/',
+  BTRBK_AWS_PATH: '/backup_volume/backups',
+  BTRBK_AWS_INSTANCE_ID: 'i-0123456789abcdef0',
+  BTRBK_AWS_VOLUME_ID: 'vol-0123456789abcdef0',
+  BTRBK_AWS_REGION: 'us-west-1',
+  BTRBK_AWS_KNOWN_HOSTS: '/tmp/known hosts',
+};
+
+describe('connection file', () => {
+  let dir: string;
+  beforeEach(() => {
+    dir = fs.mkdtempSync(path.join(os.tmpdir(), 'conn-'));
+  });
+  afterEach(() => fs.rmSync(dir, { recursive: true, force: true }));
+
+  it('writes the seed keys in order, then the port and known_hosts, mode 0600', () => {
+    const file = writeConnection(path.join(dir, 'aws_connection.env'), sample);
+    const keys = fs
+      .readFileSync(file, 'utf8')
+      .split('\n')
+      .filter((l) => /^[A-Z]/.test(l))
+      .map((l) => l.split('=')[0]);
+    expect(keys).toEqual([...REQUIRED_KEYS, 'BTRBK_AWS_SSH_PORT', 'BTRBK_AWS_KNOWN_HOSTS']);
+    expect(fs.statSync(file).mode & 0o777).toBe(0o600);
+  });
+
+  it('round-trips values with quotes and spaces, and a POSIX shell sources the same values', () => {
+    const file = writeConnection(path.join(dir, 'c.env'), sample);
+    expect(readConnection(file)).toEqual({ ...sample, BTRBK_AWS_SSH_PORT: '22' });
+    const sh = spawnSync('sh', ['-c', '. "$1" && printf %s "$BTRBK_AWS_SSH_KEY"', 'sh', file], { encoding: 'utf8' });
+    expect(sh.stdout).toBe(sample.BTRBK_AWS_SSH_KEY);
+  });
+
+  it('reads bare and double-quoted values and ignores comments', () => {
+    expect(parseEnvText('# c\nA=b # note\nexport B="x \\"y\\""\n')).toEqual({ A: 'b', B: 'x "y"' });
+  });
+
+  it('names the missing keys and the next step', () => {
+    const text = formatConnection({ BTRBK_AWS_HOST: 'h' });
+    fs.writeFileSync(path.join(dir, 'bad.env'), text);
+    expect(() => readConnection(path.join(dir, 'bad.env'))).toThrow(/lacks BTRBK_AWS_USER/);
+  });
+
+  it('refuses a malformed line and a bad port', () => {
+    expect(() => parseEnvText('this is not a setting')).toThrow(OperatorError);
+    fs.writeFileSync(path.join(dir, 'p.env'), formatConnection({ ...sample, BTRBK_AWS_SSH_PORT: '70000' }));
+    expect(() => readConnection(path.join(dir, 'p.env'))).toThrow(/not a TCP port/);
+  });
+
+  it('points at setup and the local target when the file is absent', () => {
+    try {
+      readConnection(path.join(dir, 'nope.env'));
+      throw new Error('expected an error');
+    } catch (e) {
+      expect(e).toBeInstanceOf(OperatorError);
+      expect((e as OperatorError).next).toMatch(/local-target\.mjs up/);
+    }
+  });
+
+  it('chooses --env, then BTRBK_ENV_FILE, then aws_connection.env', () => {
+    expect(resolveEnvFile('x.env', { BTRBK_ENV_FILE: 'y.env' })).toBe(path.resolve('x.env'));
+    expect(resolveEnvFile(undefined, { BTRBK_ENV_FILE: 'y.env' })).toBe(path.resolve('y.env'));
+    expect(resolveEnvFile(undefined, {})).toMatch(/aws_connection\.env$/);
+  });
+
+  it('tells the local target from AWS by its instance id', () => {
+    expect(isLocalTarget(sample)).toBe(false);
+    expect(isLocalTarget({ ...sample, BTRBK_AWS_INSTANCE_ID: 'local-target' })).toBe(true);
+  });
+});

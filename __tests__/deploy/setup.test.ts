@@ -1,0 +1,374 @@
+// The setup flow with injected fakes where AWS and the engine would be: a fake engine runner that answers
+// init/plan/show/apply/output like Terraform, a fake EC2 console, fake SSH probes, and a fake smoke-test runner
+// with the troubleshoot library's runChecks signature. Keys and host keys are real (ssh-keygen).
+import { jest } from '@jest/globals';
+import { execFileSync } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { PassThrough } from 'node:stream';
+import {
+  checkOptions,
+  consoleReporter,
+  promptYes,
+  recordingReporter,
+  runAwsSetup,
+  runLocalSetup,
+  runStreaming,
+  stepConfirm,
+  stepPinHostKey,
+  stepWaitForSsh,
+  type Runner,
+  type RunChecks,
+  type SetupDeps,
+  type SetupOptions,
+} from '../../scripts/lib/deploy/setup.js';
+import { readConnection } from '../../scripts/lib/core/connection.js';
+import { readKnownHosts } from '../../scripts/lib/remote/host-key.js';
+import { OperatorError } from '../../scripts/lib/core/errors.js';
+import type { PlanAnalysis } from '../../scripts/lib/deploy/plan-safety.js';
+
+const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'setup-flow-'));
+const sshDir = path.join(tmp, 'ssh');
+fs.mkdirSync(sshDir, { mode: 0o700 });
+const keygen = (file: string, comment: string) => {
+  execFileSync('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-C', comment, '-f', file]);
+  const pub = fs.readFileSync(`${file}.pub`, 'utf8').trim();
+  const lf = execFileSync('ssh-keygen', ['-lf', `${file}.pub`], { encoding: 'utf8' }).trim();
+  return { pub, blob: pub.split(' ')[1], fingerprint: lf.split(' ')[1], lf };
+};
+const backupKey = keygen(path.join(sshDir, 'btrbk_aws'), 'btrbk-backup');
+const hostKey = keygen(path.join(tmp, 'host_ed25519'), 'root@ip-172-31-5-10');
+const rogueKey = keygen(path.join(tmp, 'rogue_ed25519'), 'root@evil');
+
+const IP = '203.0.113.7';
+const OUTPUTS = {
+  instance_id: 'i-0123456789abcdef0',
+  public_ip: IP,
+  volume_id: 'vol-0123456789abcdef0',
+  region: 'us-west-1',
+  availability_zone: 'us-west-1a',
+  ssh_user: 'btrbk',
+  backup_path: '/backup_volume/backups',
+  btrbk_target: `ssh://btrbk@${IP}/backup_volume/backups/`,
+};
+const CONSOLE = [
+  '<14>Nov 23 22:01:05 cloud-init: -----BEGIN SSH HOST KEY FINGERPRINTS-----',
+  `<14>Nov 23 22:01:05 cloud-init: ${hostKey.lf}`,
+  '<14>Nov 23 22:01:05 cloud-init: -----END SSH HOST KEY FINGERPRINTS-----',
+].join('\n');
+
+/** Plan JSON (format 1.2) for this stack with the given action on the data volume and the instance. */
+function planJson(volume: string[], instance: string[] = volume) {
+  const rc = (type: string, name: string, actions: string[]) => ({ address: `${type}.${name}`, mode: 'managed', type, name, provider_name: 'registry.terraform.io/hashicorp/aws', change: { actions, before: null, after: {} } });
+  return JSON.stringify({
+    format_version: '1.2',
+    terraform_version: '1.11.4',
+    resource_changes: [rc('aws_ebs_volume', 'backup_data', volume), rc('aws_instance', 'backup_host', instance)],
+    output_changes: {},
+  });
+}
+
+interface World {
+  opts: SetupOptions;
+  deps: SetupDeps & { reporter: ReturnType<typeof recordingReporter> };
+  calls: string[][];
+  checksCalls: unknown[][];
+  consoleCalls: number;
+}
+
+let n = 0;
+/** A fresh directory with terraform.tfvars, and deps whose engine answers `plan` with `plan`. */
+function world({ plan = planJson(['create']), planStatus = 0, planStderr = '', offered = hostKey, console = [CONSOLE], failSmoke = false } = {}): World {
+  const dir = path.join(tmp, `w${(n += 1)}`);
+  fs.mkdirSync(dir);
+  fs.writeFileSync(path.join(dir, 'terraform.tfvars'), `ssh_public_key = "${backupKey.pub}"\nallowed_ssh_cidrs = ["198.51.100.0/24"]\n`);
+  const calls: string[][] = [];
+  const checksCalls: unknown[][] = [];
+  const w: World = { opts: {} as SetupOptions, deps: {} as World['deps'], calls, checksCalls, consoleCalls: 0 };
+  const run: Runner = async (cmd, args, o) => {
+    calls.push([path.basename(cmd), ...args]);
+    if (path.basename(cmd) === 'tsx') {
+      const stack = path.join(dir, 'cdktf.out', 'stacks', 'btrbk-backup-target');
+      fs.mkdirSync(stack, { recursive: true });
+      fs.writeFileSync(path.join(stack, 'cdk.tf.json'), '{}');
+      return { status: 0, stdout: '', stderr: '' };
+    }
+    o.onLine?.(`${args[0]}: ok`);
+    switch (args[0]) {
+      case 'init': return { status: 0, stdout: 'Terraform has been successfully initialized!', stderr: '' };
+      case 'plan': return { status: planStatus, stdout: '', stderr: planStderr };
+      case 'show': return { status: 0, stdout: plan, stderr: '' };
+      case 'apply': return { status: 0, stdout: 'Apply complete! Resources: 6 added, 0 changed, 0 destroyed.', stderr: '' };
+      case 'output': return { status: 0, stdout: JSON.stringify(Object.fromEntries(Object.entries(OUTPUTS).map(([k, v]) => [k, { sensitive: false, type: 'string', value: v }]))), stderr: '' };
+      default: return { status: 1, stdout: '', stderr: `unexpected ${args.join(' ')}` };
+    }
+  };
+  const runChecks: RunChecks = async (conn, names, d) => {
+    checksCalls.push([conn, names, d]);
+    return names.map((check) => ({ check, results: [{ name: 'connection', ok: !failSmoke, detail: 'fake', cause: failSmoke ? 'sshd stopped' : undefined, next: failSmoke ? 'start it' : undefined }] }));
+  };
+  w.opts = { target: 'aws', cwd: dir, stateDir: path.join(dir, 'state'), outdir: path.join(dir, 'cdktf.out'), envFile: path.join(dir, 'aws_connection.env'), knownHosts: path.join(dir, 'state', 'known_hosts') };
+  w.deps = {
+    reporter: recordingReporter(),
+    prereqDeps: {
+      findEngine: () => ({ name: 'terraform', path: '/fake/terraform', version: '1.11.4' }),
+      which: (name) => `/usr/bin/${name}`,
+      run: () => ({ status: 0, stdout: 'btrfs-progs v6.2\nbtrbk command line client, version 0.32.5', stderr: 'OpenSSH_9.2p1 Debian-2' }),
+      sts: { send: async () => ({ Account: '123456789012', Arn: 'arn:aws:iam::123456789012:user/me', UserId: 'AIDA' }) } as never,
+    },
+    run,
+    prepare: () => ({ engine: { name: 'terraform', path: '/fake/terraform', version: '1.11.4' }, mirror: null, env: {} }),
+    isTTY: false,
+    ec2: {} as never,
+    consoleOutput: async () => { w.consoleCalls += 1; return console[Math.min(w.consoleCalls - 1, console.length - 1)]; },
+    runChecks,
+    probe: async () => true,
+    keyscan: async (host) => `# ${host}:22 SSH-2.0-OpenSSH_9.6p1\n${host} ssh-ed25519 ${offered.blob}\n`,
+    sshDir,
+    intervalMs: 1,
+  };
+  return w;
+}
+const commands = (w: World) => w.calls.map((c) => (c[0] === 'tsx' ? 'synth' : c[1]));
+
+describe('setup against AWS (engine, EC2 and SSH faked)', () => {
+  test('first deploy with --yes: synth, init, plan, show, apply, pin the key from the console, smoke tests, connection file', async () => {
+    const w = world({ console: ['', CONSOLE] });
+    const r = await runAwsSetup({ ...w.opts, yes: true }, w.deps);
+    expect(commands(w)).toEqual(['synth', 'init', 'plan', 'show', 'apply', 'output']);
+    const plan = w.calls.find((c) => c[1] === 'plan') ?? [];
+    expect(plan).toContain(`-var-file=${path.join(w.opts.cwd!, 'terraform.tfvars')}`);
+    expect(plan).toContain(`-out=${path.join(w.opts.stateDir!, 'plan.tfplan')}`);
+    expect(w.calls.find((c) => c[1] === 'apply')).toContain(path.join(w.opts.stateDir!, 'plan.tfplan'));
+    expect(r.applied).toBe(true);
+    expect(w.consoleCalls).toBe(2); // the first answer had no fingerprints yet: retried
+    expect(r.hostKey).toMatchObject({ fingerprint: hostKey.fingerprint, changed: true });
+    expect(readKnownHosts(w.opts.knownHosts!)).toEqual([expect.objectContaining({ hosts: [IP], keyType: 'ssh-ed25519', blob: hostKey.blob })]);
+    expect(w.checksCalls).toHaveLength(1);
+    expect(w.checksCalls[0][1]).toEqual(['check-ssh', 'check-volume']);
+    expect(r.smoke).toMatchObject({ ok: true, passed: 2, failed: 0 });
+    const conn = readConnection(w.opts.envFile!);
+    expect(conn).toMatchObject({
+      BTRBK_AWS_HOST: IP,
+      BTRBK_AWS_USER: 'btrbk',
+      BTRBK_AWS_SSH_KEY: path.join(sshDir, 'btrbk_aws'),
+      BTRBK_AWS_INSTANCE_ID: OUTPUTS.instance_id,
+      BTRBK_AWS_VOLUME_ID: OUTPUTS.volume_id,
+      BTRBK_AWS_REGION: 'us-west-1',
+      BTRBK_AWS_SSH_PORT: '22',
+      BTRBK_AWS_KNOWN_HOSTS: w.opts.knownHosts,
+    });
+    expect(fs.statSync(w.opts.envFile!).mode & 0o777).toBe(0o600);
+    expect(r.cost).toMatchObject({ available: true, region: 'us-west-1' });
+    expect(r.btrbkConf).toContain(`target send-receive ssh://${IP}/backup_volume/backups`);
+    const steps = w.deps.reporter.events.filter((e) => e[0] === 'step').map((e) => e[1]);
+    expect(steps).toEqual([1, 2, 3, 4, 5, 6, 7, 8]);
+  });
+
+  test('a re-run with no changes applies nothing, needs no prompt, keeps the pinned key, and still runs the smoke tests', async () => {
+    const w = world({ plan: planJson(['no-op']) });
+    await runAwsSetup({ ...w.opts, yes: true }, w.deps);
+    const consoleBefore = w.consoleCalls;
+    w.calls.length = 0;
+    const r = await runAwsSetup(w.opts, w.deps); // no --yes, no TTY: fine, since nothing is applied
+    expect(commands(w)).toEqual(['synth', 'init', 'plan', 'show', 'output']);
+    expect(r.applied).toBe(false);
+    expect(r.hostKey.changed).toBe(false);
+    expect(w.consoleCalls).toBe(consoleBefore);
+    expect(w.checksCalls).toHaveLength(2);
+  });
+
+  test('a plan that replaces the data volume stops before apply; nothing is written', async () => {
+    const w = world({ plan: planJson(['delete', 'create'], ['no-op']) });
+    await expect(runAwsSetup({ ...w.opts, yes: true }, w.deps)).rejects.toThrow(/would delete or replace the data volume/);
+    expect(commands(w)).not.toContain('apply');
+    expect(fs.existsSync(w.opts.envFile!)).toBe(false);
+  });
+
+  test('--allow-data-volume-replacement lets that plan apply, with a warning', async () => {
+    const w = world({ plan: planJson(['delete', 'create'], ['no-op']) });
+    await runAwsSetup({ ...w.opts, yes: true, allowDataVolumeReplacement: true }, w.deps);
+    expect(commands(w)).toContain('apply');
+    expect(w.deps.reporter.events.some((e) => e[0] === 'warn' && /backups will be lost/.test(String(e[1])))).toBe(true);
+  });
+
+  test('the engine refusing a prevent_destroy plan becomes a data-volume error', async () => {
+    const w = world({ planStatus: 1, planStderr: 'Error: Instance cannot be destroyed\n  Resource aws_ebs_volume.backup_data has lifecycle.prevent_destroy set' });
+    await expect(runAwsSetup({ ...w.opts, yes: true }, w.deps)).rejects.toThrow(/destroy a protected resource \(the data volume\)/);
+    expect(commands(w)).not.toContain('show');
+  });
+
+  test('without a TTY and without --yes, changes are refused with a clear message', async () => {
+    const w = world();
+    await expect(runAwsSetup(w.opts, w.deps)).rejects.toThrow(/no terminal to ask/);
+    expect(commands(w)).not.toContain('apply');
+  });
+
+  test('a prompt answered with anything but "yes" applies nothing', async () => {
+    const w = world();
+    const prompt = jest.fn(async () => false);
+    await expect(runAwsSetup(w.opts, { ...w.deps, isTTY: true, prompt })).rejects.toThrow(/not applied: the plan was not confirmed/);
+    expect(prompt).toHaveBeenCalledTimes(1);
+    expect(commands(w)).not.toContain('apply');
+  });
+
+  test('a host key that differs from the console is not pinned, and no connection file is written', async () => {
+    const w = world({ offered: rogueKey });
+    await expect(runAwsSetup({ ...w.opts, yes: true }, w.deps)).rejects.toThrow(/does NOT match/);
+    expect(fs.existsSync(w.opts.knownHosts!)).toBe(false);
+    expect(fs.existsSync(w.opts.envFile!)).toBe(false);
+    expect(w.checksCalls).toHaveLength(0);
+  });
+
+  test('failed smoke tests are reported (the connection file is still written, for troubleshoot.mjs)', async () => {
+    const w = world({ failSmoke: true });
+    const r = await runAwsSetup({ ...w.opts, yes: true }, w.deps);
+    expect(r.smoke).toMatchObject({ ok: false, failed: 2 });
+    expect(fs.existsSync(w.opts.envFile!)).toBe(true);
+    expect(w.deps.reporter.events.some((e) => e[0] === 'detail' && e[1] === 'cause: sshd stopped')).toBe(true);
+  });
+
+  test('bad tfvars stop the run before any engine call', async () => {
+    const w = world();
+    fs.writeFileSync(path.join(w.opts.cwd!, 'terraform.tfvars'), 'ssh_public_key = "ssh-rsa AAAAB3Nza me"\n');
+    await expect(runAwsSetup({ ...w.opts, yes: true }, w.deps)).rejects.toThrow(/terraform.tfvars has 1 problem/);
+    expect(w.calls).toEqual([]);
+  });
+
+  test('missing AWS credentials stop the run at step 1 with the fix', async () => {
+    const w = world();
+    const err = Object.assign(new Error('Could not load credentials from any providers'), { name: 'CredentialsProviderError' });
+    w.deps.prereqDeps!.sts = { send: async () => { throw err; } } as never;
+    await expect(runAwsSetup(w.opts, w.deps)).rejects.toThrow(/missing prerequisites: AWS credentials/);
+    expect(w.calls).toEqual([]);
+  });
+});
+
+describe('single steps', () => {
+  const noChanges = { hasChanges: false } as PlanAnalysis;
+  const changes = { hasChanges: true } as PlanAnalysis;
+
+  test('stepConfirm: nothing to do → false; --yes → true; prompt decides on a TTY', async () => {
+    const reporter = recordingReporter();
+    expect(await stepConfirm(noChanges, { target: 'aws' }, { reporter, isTTY: false })).toBe(false);
+    expect(await stepConfirm(changes, { target: 'aws', yes: true }, { reporter, isTTY: false })).toBe(true);
+    expect(await stepConfirm(changes, { target: 'aws' }, { reporter, isTTY: true, prompt: async () => true })).toBe(true);
+  });
+
+  test('stepWaitForSsh times out with the cause and what to check', async () => {
+    let t = 0;
+    const reporter = recordingReporter();
+    await expect(stepWaitForSsh(IP, 22, { reporter, timeoutMs: 300_000, intervalMs: 1, probe: async () => false, now: () => (t += 60_000) }))
+      .rejects.toThrow(/did not answer within 5 minutes/);
+  });
+
+  test('stepWaitForSsh keeps waiting while the port is open but no key is offered', async () => {
+    const reporter = recordingReporter();
+    let scans = 0;
+    const keys = await stepWaitForSsh(IP, 22, { reporter, intervalMs: 1, probe: async () => true, keyscan: async () => ((scans += 1) < 3 ? '' : `${IP} ssh-ed25519 ${hostKey.blob}\n`) });
+    expect(scans).toBe(3);
+    expect(keys[0].fingerprint).toBe(hostKey.fingerprint);
+  });
+
+  test('stepPinHostKey gives up when the console never shows fingerprints, saying how to resume', async () => {
+    let t = 0;
+    const reporter = recordingReporter();
+    const scanned = [{ host: IP, keyType: 'ssh-ed25519', blob: hostKey.blob, fingerprint: hostKey.fingerprint }];
+    const err = await stepPinHostKey(
+      { host: IP, port: 22, instanceId: 'i-1', scanned, knownHostsFile: path.join(tmp, 'kh-never') },
+      { reporter, consoleOutput: async () => 'booting', timeoutMs: 600_000, intervalMs: 1, now: () => (t += 120_000) },
+    ).catch((e: OperatorError) => e);
+    expect(err).toBeInstanceOf(OperatorError);
+    expect((err as OperatorError).what).toMatch(/no host key fingerprints after 10 minutes/);
+    expect((err as OperatorError).next).toMatch(/re-run setup/);
+    expect(fs.existsSync(path.join(tmp, 'kh-never'))).toBe(false);
+  });
+
+  test('runStreaming hands over every output line as it comes and the exit status', async () => {
+    const lines: string[] = [];
+    const r = await runStreaming('sh', ['-c', 'echo one; echo two >&2; printf three; exit 3'], { onLine: (l) => lines.push(l) });
+    expect(r.status).toBe(3);
+    expect(lines.sort()).toEqual(['one', 'two']);
+    expect(r.stdout).toBe('one\nthree');
+    await expect(runStreaming('/nonexistent/engine', [], {})).rejects.toThrow(/could not run/);
+  });
+
+  test('promptYes accepts only "yes"', async () => {
+    const ask = async (answer: string) => {
+      const input = new PassThrough();
+      const output = new PassThrough();
+      const p = promptYes('Apply? ', { input, output });
+      input.end(`${answer}\n`);
+      return p;
+    };
+    expect(await ask('yes')).toBe(true);
+    expect(await ask(' YES ')).toBe(true);
+    expect(await ask('y')).toBe(false);
+    expect(await ask('')).toBe(false);
+  });
+
+  test('consoleReporter prints steps and, without a TTY, spinner updates as plain lines', () => {
+    const out = new PassThrough();
+    let text = '';
+    out.on('data', (d) => { text += d; });
+    const r = consoleReporter({ stream: out, tty: false });
+    r.step(7, 8, 'Wait for SSH');
+    const spin = r.spinner('waiting for SSH');
+    spin.update('port open');
+    spin.stop();
+    r.ok('done');
+    expect(text).toBe('\n[7/8] Wait for SSH\n  … waiting for SSH\n  … port open\n  ✓ done\n');
+  });
+
+  test('checkOptions refuses an unknown target and a bad transfer figure', () => {
+    expect(() => checkOptions({ target: 'gcp' as never })).toThrow(/unknown --target gcp/);
+    expect(() => checkOptions({ target: 'aws', expectedTransferGb: Number('lots') })).toThrow(/expected-transfer-gb/);
+    expect(checkOptions({ target: 'local' })).toEqual({ target: 'local' });
+  });
+});
+
+describe('setup --target local (local target and smoke tests faked)', () => {
+  function localWorld(offered = hostKey) {
+    const w = world({ offered });
+    const envFile = path.join(w.opts.cwd!, 'local_connection.env');
+    const kh = path.join(w.opts.cwd!, 'local_known_hosts');
+    fs.writeFileSync(kh, `[127.0.0.1]:2222 ssh-ed25519 ${hostKey.blob}\n`);
+    const up = jest.fn(async () => {
+      fs.writeFileSync(envFile, [
+        `BTRBK_AWS_HOST='127.0.0.1'`, `BTRBK_AWS_USER='btrbk'`, `BTRBK_AWS_SSH_KEY='${path.join(sshDir, 'btrbk_aws')}'`,
+        `BTRBK_AWS_TARGET='ssh://127.0.0.1:2222/backup_volume/backups'`, `BTRBK_AWS_PATH='/backup_volume/backups'`,
+        `BTRBK_AWS_INSTANCE_ID='local-btrbk-target'`, `BTRBK_AWS_VOLUME_ID='local-volume'`, `BTRBK_AWS_REGION='local'`,
+        `BTRBK_AWS_SSH_PORT='2222'`, `BTRBK_AWS_KNOWN_HOSTS='${kh}'`, '',
+      ].join('\n'));
+      return { envFile };
+    });
+    return { w, up, envFile };
+  }
+
+  test('up, then the pinned key is checked against the running target, then the smoke tests', async () => {
+    const { w, up, envFile } = localWorld();
+    const r = await runLocalSetup({ target: 'local' }, { ...w.deps, localTarget: { up } });
+    expect(up).toHaveBeenCalledTimes(1);
+    expect(w.calls).toEqual([]); // no engine
+    expect(r.envFile).toBe(envFile);
+    expect(r.hostKey.fingerprint).toBe(hostKey.fingerprint);
+    expect(w.checksCalls[0][1]).toEqual(['check-ssh', 'check-volume']);
+    expect(r.btrbkConf).toContain('target send-receive ssh://127.0.0.1:2222/backup_volume/backups');
+    expect(r.btrbkConf).toContain('the local target');
+  });
+
+  test('--env: the connection the local target wrote is copied there, validated', async () => {
+    const { w, up, envFile } = localWorld();
+    const copy = path.join(w.opts.cwd!, 'elsewhere.env');
+    const r = await runLocalSetup({ target: 'local', envFile: copy }, { ...w.deps, localTarget: { up } });
+    expect(r.envFile).toBe(copy);
+    expect(readConnection(copy)).toEqual(readConnection(envFile));
+  });
+
+  test('a target offering another key than the pinned one is an error before any smoke test', async () => {
+    const { w, up } = localWorld(rogueKey);
+    await expect(runLocalSetup({ target: 'local' }, { ...w.deps, localTarget: { up } })).rejects.toThrow(/does not match the one pinned/);
+    expect(w.checksCalls).toHaveLength(0);
+  });
+});

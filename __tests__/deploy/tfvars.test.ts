@@ -1,0 +1,221 @@
+import { execFileSync } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import {
+  assertTfvarsValid,
+  findPrivateKeyFor,
+  isCidr,
+  isEd25519KeyLine,
+  KEYGEN_COMMAND,
+  loadTfvars,
+  parseTfvars,
+  parseTfvarsJson,
+  RETENTION_MIN_RE,
+  RETENTION_RE,
+  validateTfvars,
+} from '../../scripts/lib/deploy/tfvars.js';
+import { OperatorError } from '../../scripts/lib/core/errors.js';
+
+// A real key made by ssh-keygen (public half only; nothing secret).
+const KEY = 'ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAII1QzNzviaEpv/1Bxm4ktxpE/ECBze+ShGAXdDeSL8ad btrbk-backup';
+const OTHER_KEY = 'ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIDoLzncy0H5HqIEZfcW1ZGMwXzPILJHod8+YU+bqWt1f admin@laptop';
+
+const EXAMPLE = `# the stack's inputs
+ssh_public_key    = "${KEY}"
+aws_region        = "eu-central-1"   // Frankfurt
+ebs_volume_size   = 250
+allowed_ssh_cidrs = [
+  "203.0.113.7/32",   # home
+  "2001:db8::/64",
+]
+/* defaults kept:
+   instance_type */
+instance_type = "t3a.micro"
+`;
+
+describe('parseTfvars (strict HCL subset)', () => {
+  test('parses strings, numbers, lists across lines and all comment kinds', () => {
+    expect(parseTfvars(EXAMPLE)).toEqual({
+      ssh_public_key: KEY,
+      aws_region: 'eu-central-1',
+      ebs_volume_size: 250,
+      allowed_ssh_cidrs: ['203.0.113.7/32', '2001:db8::/64'],
+      instance_type: 't3a.micro',
+    });
+  });
+
+  test('string escapes, booleans, negative and float numbers, empty list', () => {
+    expect(parseTfvars('a = "x\\"y\\\\z"\nb = true\nc = -1.5\nd = []\ne = false')).toEqual({ a: 'x"y\\z', b: true, c: -1.5, d: [], e: false });
+  });
+
+  test.each([
+    ['heredoc', 'ssh_public_key = <<EOT\nssh-ed25519 AAAA\nEOT\n', /heredoc/],
+    ['interpolation', 'aws_region = "${var.x}"', /interpolation/],
+    ['unterminated string', 'aws_region = "us-west-1\n', /:1: unterminated string/],
+    ['duplicate key', 'aws_region = "a"\naws_region = "b"', /:2: aws_region is set twice/],
+    ['map value', 'tags = { a = "b" }', /maps/],
+    ['missing =', 'aws_region "x"', /expected = after aws_region/],
+    ['trailing junk', 'ebs_volume_size = 100 GiB', /unexpected text after the value of ebs_volume_size/],
+    ['bare word', 'aws_region = us-west-1', /expected a value/],
+    ['unterminated list', 'allowed_ssh_cidrs = ["1.2.3.4/32"', /unterminated list|expected , or \]/],
+    ['nested list', 'x = [["a"]]', /nested lists/],
+    ['unknown escape', 'x = "a\\qb"', /unsupported escape/],
+  ])('refuses %s with the line number', (_name, text, re) => {
+    expect(() => parseTfvars(text, 'terraform.tfvars')).toThrow(OperatorError);
+    expect(() => parseTfvars(text, 'terraform.tfvars')).toThrow(re);
+  });
+
+  test('terraform.tfvars.json is read too, and must be one object', () => {
+    expect(parseTfvarsJson(JSON.stringify({ ssh_public_key: KEY, ebs_volume_size: 5 }))).toEqual({ ssh_public_key: KEY, ebs_volume_size: 5 });
+    expect(() => parseTfvarsJson('[1]')).toThrow(/one JSON object/);
+    expect(() => parseTfvarsJson('{')).toThrow(/not valid JSON/);
+  });
+});
+
+describe('validateTfvars (the stack\'s rules)', () => {
+  test('a good file passes with the defaults filled in, and an open-SSH warning only when 0.0.0.0/0', () => {
+    const r = validateTfvars(parseTfvars(EXAMPLE));
+    expect(r.errors).toEqual([]);
+    expect(r.ok).toBe(true);
+    expect(r.values).toMatchObject({ key_pair_name: 'btrbk-backup-key', admin_ssh_public_key: '', availability_zone: '', ebs_volume_size: 250 });
+    expect(r.warnings).toEqual([]);
+    const open = validateTfvars({ ssh_public_key: KEY });
+    expect(open.ok).toBe(true);
+    expect(open.values.aws_region).toBe('us-west-1');
+    expect(open.warnings.map((w) => w.key)).toEqual(['allowed_ssh_cidrs']);
+  });
+
+  test('a missing file says how to make one, with the keygen command', () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'tfvars-'));
+    expect(() => loadTfvars(undefined, dir)).toThrow(/no terraform.tfvars found/);
+    try {
+      loadTfvars(undefined, dir);
+    } catch (err) {
+      expect((err as OperatorError).next).toContain(KEYGEN_COMMAND);
+    }
+    fs.writeFileSync(path.join(dir, 'terraform.tfvars.json'), JSON.stringify({ ssh_public_key: KEY }));
+    expect(loadTfvars(undefined, dir).vars).toEqual({ ssh_public_key: KEY });
+  });
+
+  const bad: Array<[string, Record<string, unknown>, string, RegExp]> = [
+    ['no key', {}, 'ssh_public_key', /required/],
+    ['an RSA key', { ssh_public_key: 'ssh-rsa AAAAB3NzaC1yc2EAAAADAQABAAABAQC7 me@x' }, 'ssh_public_key', /ssh-rsa key; the backup key must be ssh-ed25519/],
+    ['a truncated key', { ssh_public_key: KEY.slice(0, 60) }, 'ssh_public_key', /not a well-formed ssh-ed25519/],
+    ['a key with a newline', { ssh_public_key: `${KEY}\n` }, 'ssh_public_key', /not a well-formed/],
+    ['a private key', { ssh_public_key: '-----BEGIN OPENSSH PRIVATE KEY-----' }, 'ssh_public_key', /PRIVATE key/],
+    ['a key blob one character short', { ssh_public_key: KEY.replace('ad btrbk', 'a btrbk') }, 'ssh_public_key', /not a well-formed/],
+    ['a comment with a quote', { ssh_public_key: `${KEY}"x` }, 'ssh_public_key', /not a well-formed/],
+    ['a bad region', { ssh_public_key: KEY, aws_region: 'US-West-1' }, 'aws_region', /not an AWS region code/],
+    ['a zone outside the region', { ssh_public_key: KEY, aws_region: 'us-west-1', availability_zone: 'us-east-1a' }, 'availability_zone', /not in aws_region/],
+    ['size 0', { ssh_public_key: KEY, ebs_volume_size: 0 }, 'ebs_volume_size', /1 to 16384/],
+    ['size too big', { ssh_public_key: KEY, ebs_volume_size: 16385 }, 'ebs_volume_size', /1 to 16384/],
+    ['fractional size', { ssh_public_key: KEY, ebs_volume_size: 10.5 }, 'ebs_volume_size', /whole number/],
+    ['size as string', { ssh_public_key: KEY, ebs_volume_size: '100' }, 'ebs_volume_size', /must be a number/],
+    ['empty CIDR list', { ssh_public_key: KEY, allowed_ssh_cidrs: [] }, 'allowed_ssh_cidrs', /must not be empty/],
+    ['a bad CIDR', { ssh_public_key: KEY, allowed_ssh_cidrs: ['203.0.113.7'] }, 'allowed_ssh_cidrs', /not a CIDR block/],
+    ['a prefix too long', { ssh_public_key: KEY, allowed_ssh_cidrs: ['10.0.0.0/33'] }, 'allowed_ssh_cidrs', /not a CIDR block/],
+    ['an arm64 instance type', { ssh_public_key: KEY, instance_type: 't4g.nano' }, 'instance_type', /x86_64 burstable/],
+    ['a bad key pair name', { ssh_public_key: KEY, key_pair_name: '-x' }, 'key_pair_name', /1-255 characters/],
+    ['the backup key as admin key', { ssh_public_key: KEY, admin_ssh_public_key: KEY }, 'admin_ssh_public_key', /must differ/],
+    ['an unknown variable', { ssh_public_key: KEY, region: 'us-west-1' }, 'region', /unknown variable region/],
+    ['append_only as a string', { ssh_public_key: KEY, append_only: 'false' }, 'append_only', /append_only must be true or false \(no quotes\)/],
+    ['an unknown retention unit', { ssh_public_key: KEY, retention: '14x' }, 'retention', /in the order h d w m y/],
+    ['retention out of order', { ssh_public_key: KEY, retention: '14d 48h' }, 'retention', /each unit at most once and in the order/],
+    ['an empty retention', { ssh_public_key: KEY, retention: '' }, 'retention', /retention "" must be/],
+    ['retention as a number', { ssh_public_key: KEY, retention: 14 }, 'retention', /retention must be a string/],
+    ['retention_min without a unit', { ssh_public_key: KEY, retention_min: '5' }, 'retention_min', /"latest", or "no"/],
+    ['retention_min all', { ssh_public_key: KEY, retention_min: 'all' }, 'retention_min', /retention_min "all" must be/],
+  ];
+  test.each(bad)('refuses %s', (_name, vars, key, re) => {
+    const r = validateTfvars(vars);
+    expect(r.ok).toBe(false);
+    const e = r.errors.find((x) => x.key === key);
+    expect(e?.message).toMatch(re);
+  });
+
+  test('append_only, retention and retention_min default to the host\'s defaults, and good values pass', () => {
+    expect(validateTfvars({ ssh_public_key: KEY }).values).toMatchObject({ append_only: true, retention: '48h 14d 8w 12m', retention_min: '1d' });
+    const r = validateTfvars({ ssh_public_key: KEY, append_only: false, retention: '*d', retention_min: 'latest' });
+    expect(r.errors).toEqual([]);
+    expect(r.values).toMatchObject({ append_only: false, retention: '*d', retention_min: 'latest' });
+    expect(parseTfvars('append_only = false\nretention = "7d 4w"\nretention_min = "no"')).toEqual({ append_only: false, retention: '7d 4w', retention_min: 'no' });
+  });
+
+  test('the retention rule: count (1-4 digits) or * with h d w m y, each unit once, in that order, single spaces', () => {
+    for (const ok of ['48h 14d 8w 12m', '*d', '7d 4w', '1y', '0h', '9999h *d 1w 2m 3y', '24h 30m', '*h *d *w *m *y']) expect([ok, RETENTION_RE.test(ok)]).toEqual([ok, true]);
+    for (const no of ['14x', '14d 48h', '', 'd', '12345d', '14d 14d', '* 30d', '*', ' 1d', '1d ', '1d  4w', '1d\t4w', '1d\n', '-1d', '1D', '1.5d', '+1d', '1d,4w', "1d'"]) {
+      expect([no, RETENTION_RE.test(no)]).toEqual([no, false]);
+    }
+  });
+
+  test('the retention_min rule: count (1-4 digits) with h d w m y, or latest, or no', () => {
+    for (const ok of ['1d', '0h', '9999y', '12m', 'latest', 'no']) expect([ok, RETENTION_MIN_RE.test(ok)]).toEqual([ok, true]);
+    for (const no of ['5', 'all', '-1d', '', 'd', '12345d', '*d', '1d 2w', 'Latest', 'none', 'no\n', ' 1d']) expect([no, RETENTION_MIN_RE.test(no)]).toEqual([no, false]);
+  });
+
+  test('an admin key different from the backup key is accepted', () => {
+    expect(isEd25519KeyLine(OTHER_KEY)).toBe(true);
+    expect(validateTfvars({ ssh_public_key: KEY, admin_ssh_public_key: OTHER_KEY }).ok).toBe(true);
+  });
+
+  test('assertTfvarsValid lists every problem in one error and offers ssh-keygen for key problems', () => {
+    const r = validateTfvars({ ssh_public_key: 'nope', ebs_volume_size: 0 });
+    let err: OperatorError | undefined;
+    try {
+      assertTfvarsValid(r, 'terraform.tfvars');
+    } catch (e) {
+      err = e as OperatorError;
+    }
+    expect(err?.what).toBe('terraform.tfvars has 2 problems');
+    expect(err?.details).toMatch(/ssh_public_key[\s\S]*ebs_volume_size/);
+    expect(err?.next).toContain(KEYGEN_COMMAND);
+  });
+
+  test('isCidr follows cidrhost(): IPv4 and IPv6 with a prefix', () => {
+    for (const ok of ['0.0.0.0/0', '203.0.113.7/32', '10.1.2.3/24', '::/0', '2001:db8::/64']) expect(isCidr(ok)).toBe(true);
+    for (const no of ['203.0.113.7', '256.0.0.1/32', '1.2.3.4/-1', '2001:db8::/129', 'x/8', '', 7]) expect(isCidr(no)).toBe(false);
+  });
+});
+
+describe('findPrivateKeyFor', () => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'sshdir-'));
+  const keyFile = path.join(dir, 'btrbk_aws');
+  execFileSync('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-C', 'btrbk-backup', '-f', keyFile]);
+  const pub = fs.readFileSync(`${keyFile}.pub`, 'utf8').trim();
+
+  test('the key made by the offered ssh-keygen command validates', () => {
+    expect(validateTfvars({ ssh_public_key: pub }).ok).toBe(true);
+  });
+
+  test('finds the private key by its .pub in the ssh directory', () => {
+    execFileSync('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-f', path.join(dir, 'aaa_other')]);
+    expect(findPrivateKeyFor(pub, { sshDir: dir })).toEqual({ file: keyFile, matched: true });
+  });
+
+  test('an explicit key whose .pub is another key is refused', () => {
+    expect(() => findPrivateKeyFor(pub, { explicit: path.join(dir, 'aaa_other') })).toThrow(/is not the key in ssh_public_key/);
+    expect(findPrivateKeyFor(pub, { explicit: keyFile }).file).toBe(keyFile);
+  });
+
+  test('no matching key: says how to make or name one', () => {
+    expect(() => findPrivateKeyFor(OTHER_KEY, { sshDir: dir })).toThrow(/cannot find the private key/);
+    expect(() => findPrivateKeyFor(pub, { explicit: path.join(dir, 'missing') })).toThrow(/no private key at/);
+  });
+});
+
+describe('terraform.tfvars.example', () => {
+  const text = fs.readFileSync(new URL('../terraform.tfvars.example', import.meta.url), 'utf8');
+
+  test('parses, and its only problem is the placeholder key a person must replace', () => {
+    const r = validateTfvars(parseTfvars(text, 'terraform.tfvars.example'));
+    expect(r.errors.map((e) => e.key)).toEqual(['ssh_public_key']);
+  });
+
+  test('mentions every variable of the stack and the ssh-keygen command', () => {
+    for (const name of ['ssh_public_key', 'admin_ssh_public_key', 'aws_region', 'availability_zone', 'key_pair_name', 'ebs_volume_size', 'allowed_ssh_cidrs', 'instance_type', 'append_only', 'retention', 'retention_min']) {
+      expect(text).toMatch(new RegExp(`^#? ?${name} = `, 'm'));
+    }
+    expect(text).toContain(KEYGEN_COMMAND);
+  });
+});

@@ -1,0 +1,514 @@
+// @ts-nocheck -- typed in the next step of the move to TypeScript
+// The benchmark's measurements (scripts/bench.mjs). They need root, btrfs on this machine and the local target;
+// the figures, maths and formatting they produce are in bench.mjs.
+//
+// What is compared with what (docs/PERFORMANCE.md explains each):
+//   - "gate": the product path, btrfs send | ssh btrbk@target (forced command: the SSH gate) sudo btrfs receive;
+//   - "plain ssh": the same sshd, a bench-only user WITHOUT a forced command that may run `sudo btrfs` (and
+//     rsync): created for the run through the local target's root helper and removed afterwards. The product's
+//     users, keys and sudoers are not touched; this user never exists on an AWS host (the bench refuses
+//     anything but the local target);
+//   - "local": btrfs send | btrfs receive into a second scratch btrfs on this machine.
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { performance } from 'node:perf_hooks';
+import { SELFTEST_DIR_NAME } from '../core/connection.js';
+import { OperatorError } from '../core/errors.js';
+import { remoteCommand, runRemote, sshArgs } from '../remote/ssh.js';
+import { runPipeline } from '../remote/transfer.js';
+import {
+  createScratchBtrfs,
+  createSubvolume,
+  deleteSubvolumes,
+  run,
+  snapshotReadOnly,
+  syncFs,
+} from '../data/btrfs-scratch.js';
+import {
+  SCALES,
+  changeTree,
+  targetSpaceNeededMiB,
+  figure,
+  machineInfo,
+  median,
+  overwriteSpread,
+  readTree,
+  writeCompressibleFile,
+  writeRandomFile,
+  writeTree,
+} from './bench.js';
+
+export const BENCH_USER = 'btrbkbench';
+const BENCH_SUDOERS = '/etc/sudoers.d/zz-btrbk-bench';
+const BENCH_RSYNC_ROOT = '/backup_volume/bench-rsync';
+const MiB = 1024 * 1024;
+/** The cipher btrbk's ssh_cipher_spec can choose; fast where the CPU has AES instructions. */
+export const AES_CIPHER = 'aes128-gcm@openssh.com';
+
+// --------------------------------------------------------------------------------------------- pipelines
+
+/** `btrfs send` as a pipeline stage. */
+export function sendStage(snapshot, { parent, proto, compressedData = false } = {}) {
+  const args = ['send', '-q'];
+  if (parent) args.push('-p', parent);
+  if (proto) args.push('--proto', String(proto));
+  if (compressedData) args.push('--compressed-data');
+  args.push(snapshot);
+  return { label: 'btrfs send', cmd: 'btrfs', args };
+}
+
+/** ssh into the target running `[zstd -d -c |] sudo -n btrfs receive DIR/` (btrbk's own command shape). */
+export function remoteReceiveStage(conn, dir, { decompress = false, sshExtra = [] } = {}) {
+  const stages = [];
+  if (decompress) stages.push(['zstd', '-d', '-c']);
+  stages.push(['sudo', '-n', 'btrfs', 'receive', `${dir.replace(/\/+$/, '')}/`]);
+  return { label: `ssh ${conn.BTRBK_AWS_USER}`, cmd: 'ssh', args: [...sshArgs(conn, { extra: sshExtra }), remoteCommand(...stages)] };
+}
+
+const zstdStage = () => ({ label: 'zstd', cmd: 'zstd', args: ['-c', '-q'] });
+const mbufferStage = (size) => ({ label: 'mbuffer', cmd: 'mbuffer', args: ['-v', '1', '-q', '-m', size] });
+const localReceiveStage = (dir) => ({ label: 'btrfs receive', cmd: 'btrfs', args: ['receive', dir] });
+
+/** Runs a pipeline; returns {bytes (on the last link: the wire), seconds, rate}. Progress to `progress`. */
+async function timed(stages, { progress, label, total } = {}) {
+  const t0 = performance.now();
+  const r = await runPipeline(stages, {
+    total,
+    progressIntervalMs: 1000,
+    onProgress: progress ? (p) => progress(label, p) : undefined,
+  });
+  const seconds = (performance.now() - t0) / 1000;
+  return { bytes: r.bytes, seconds, rate: r.bytes / seconds };
+}
+
+/** Times an async function: seconds. */
+async function stopwatch(fn) {
+  const t0 = performance.now();
+  await fn();
+  return (performance.now() - t0) / 1000;
+}
+
+// ------------------------------------------------------------------------------------------ target access
+
+/**
+ * The bench-only plain-SSH login on the local target: a user with a key and `sudo btrfs`, no forced command.
+ * `exec(argv, {input})` runs as root inside the target (local-target.mjs execInTarget). Returns
+ * {conn, remove()}; remove() deletes the user, its sudoers line and the rsync directory.
+ */
+export async function addBenchUser(conn, exec, { dir }) {
+  const key = path.join(dir, 'bench_ed25519');
+  await run('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-C', 'btrbk-bench (temporary)', '-f', key]);
+  const pub = fs.readFileSync(`${key}.pub`, 'utf8').trim();
+  const script = `set -eu
+id ${BENCH_USER} >/dev/null 2>&1 || useradd --create-home --shell /bin/sh ${BENCH_USER}
+usermod -p '*' ${BENCH_USER}
+install -d -m 0700 -o ${BENCH_USER} -g ${BENCH_USER} /home/${BENCH_USER}/.ssh
+cat > /home/${BENCH_USER}/.ssh/authorized_keys
+chown ${BENCH_USER}: /home/${BENCH_USER}/.ssh/authorized_keys
+chmod 0600 /home/${BENCH_USER}/.ssh/authorized_keys
+printf '%s\\n' '${BENCH_USER} ALL=(root) NOPASSWD: /usr/bin/btrfs' > ${BENCH_SUDOERS}.tmp
+chmod 0440 ${BENCH_SUDOERS}.tmp
+visudo -cqf ${BENCH_SUDOERS}.tmp
+mv ${BENCH_SUDOERS}.tmp ${BENCH_SUDOERS}
+install -d -m 0755 -o ${BENCH_USER} -g ${BENCH_USER} ${BENCH_RSYNC_ROOT}
+`;
+  const r = exec(['/bin/bash', '-c', script], { input: `${pub}\n` });
+  if (r.status !== 0) {
+    throw new OperatorError('cannot create the bench-only SSH user on the local target', { details: r.stderr, next: 'check the local target: npx zx scripts/local-target.mjs status' });
+  }
+  const benchConn = { ...conn, BTRBK_AWS_USER: BENCH_USER, BTRBK_AWS_SSH_KEY: key };
+  const remove = () => {
+    const rr = exec(['/bin/bash', '-c', `rm -f ${BENCH_SUDOERS} ${BENCH_SUDOERS}.tmp; rm -rf --one-file-system ${BENCH_RSYNC_ROOT}; if id ${BENCH_USER} >/dev/null 2>&1; then pkill -KILL -u ${BENCH_USER} || true; userdel -r ${BENCH_USER} 2>/dev/null || userdel ${BENCH_USER}; fi; ! id ${BENCH_USER} >/dev/null 2>&1`]);
+    if (rr.status !== 0) throw new OperatorError(`could not remove the bench-only user ${BENCH_USER} from the local target`, { details: rr.stderr, next: `remove it by hand: userdel -r ${BENCH_USER}; rm -f ${BENCH_SUDOERS}` });
+  };
+  return { conn: benchConn, remove };
+}
+
+/** Makes sure rsync exists in the target (for the rsync comparison). Returns a function that undoes it. */
+export function ensureRemoteRsync(exec) {
+  if (exec(['sh', '-c', 'command -v rsync']).status === 0) return () => {};
+  const r = exec(['sh', '-c', 'DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends rsync >/dev/null 2>&1 || (apt-get update -q >/dev/null 2>&1 && DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends rsync >/dev/null)'], { timeout: 300000 });
+  if (r.status !== 0) throw new OperatorError('cannot install rsync in the local target (needed for the rsync comparison)', { details: r.stderr });
+  return () => exec(['sh', '-c', 'DEBIAN_FRONTEND=noninteractive apt-get purge -y -q rsync >/dev/null 2>&1']);
+}
+
+/** Deletes subvolumes on the target through the gate, one command each (the gate takes one path). */
+export async function deleteRemote(conn, paths) {
+  const failed = [];
+  for (const p of paths) {
+    const r = await runRemote(conn, remoteCommand(['sudo', '-n', 'btrfs', 'subvolume', 'delete', '--commit-after', p]));
+    if (r.code !== 0 && !/No such file|not found|does not exist/i.test(r.stderr)) failed.push(`${p}: ${r.stderr.trim()}`);
+  }
+  if (failed.length) throw new OperatorError('could not delete bench subvolumes on the target', { details: failed.join('\n') });
+}
+
+// ----------------------------------------------------------------------------------------------- the items
+
+/**
+ * Runs the benchmark. deps: {conn (local target, gated), exec (root in the target), scale ('small'|'full'),
+ * items (subset of ITEMS), log(line), progress(label, snapshot), setupTimings() -> [{label, seconds}]}.
+ * Returns the report {scale, machine, figures, timings, startedAt, finishedAt}.
+ */
+export const ITEMS = Object.freeze(['incremental', 'path', 'compression', 'rsync', 'atime', 'setup']);
+
+export async function runBench(deps) {
+  const { conn, exec, scale = 'small', log = () => {}, progress } = deps;
+  const items = deps.items ?? ITEMS;
+  const s = typeof scale === 'string' ? SCALES[scale] : scale;
+  const runId = `bench-${Date.now().toString(36)}`;
+  const remoteDir = `${conn.BTRBK_AWS_PATH.replace(/\/+$/, '')}/${SELFTEST_DIR_NAME}/${runId}`;
+  const report = {
+    scale: typeof scale === 'string' ? scale : 'custom',
+    sizes: s,
+    runId,
+    startedAt: new Date().toISOString(),
+    machine: machineInfo({ versions: await toolVersions() }),
+    figures: [],
+    timings: [],
+  };
+  const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'btrbk-bench-'));
+  const cleanups = [];
+  const remoteReceived = new Set();
+  const ctx = { conn, exec, s, log, progress, remoteDir, remoteReceived, tmp, plain: null };
+  try {
+    if (items.some((i) => ['incremental', 'path', 'compression', 'rsync'].includes(i))) {
+      const need = targetSpaceNeededMiB(s);
+      const free = targetFreeMiB(exec);
+      if (free !== null && free < need) {
+        throw new OperatorError(`the local target's volume has ${free} MiB free; this scale needs about ${need} MiB`, {
+          cause: 'the volume image is small (local-target up --volume-size, default 2G) or holds other data',
+          next: 'run a smaller scale (--scale small), or give the local target a bigger volume (it is sparse): down --purge, then up --volume-size 8G (this deletes the volume\'s backups)',
+        });
+      }
+      const mk = await runRemote(conn, remoteCommand(['mkdir', '-p', remoteDir]));
+      if (mk.code !== 0) throw new OperatorError(`cannot create ${remoteDir} on the target through the gate`, { details: mk.stderr });
+      cleanups.push(() => {
+        const r = exec(['rmdir', remoteDir]);
+        if (r.status !== 0) log(`warning: could not remove ${remoteDir} on the target: ${r.stderr.trim()}`);
+      });
+    }
+    const needPlain = items.some((i) => i === 'path' || i === 'rsync');
+    if (needPlain) {
+      log(`adding the bench-only user ${BENCH_USER} (plain SSH, no gate) to the local target`);
+      const bench = await addBenchUser(conn, exec, { dir: tmp });
+      ctx.plain = bench.conn;
+      cleanups.push(() => bench.remove());
+    }
+    const srcMiB = s.datasetMiB * 1.2 + s.compressibleMiB * 1.2 + (s.trees.reduce((a, b) => a + b, 0) * 6) / 1024 + s.atimeFiles * 12 / 1024 + 1024;
+    ctx.src = await createScratchBtrfs({ sizeMiB: Math.ceil(srcMiB), label: 'bench-src' });
+    cleanups.push(() => ctx.src.destroy());
+    ctx.dst = await createScratchBtrfs({ sizeMiB: Math.ceil(s.datasetMiB * 2.5 + 1024), label: 'bench-dst' });
+    cleanups.push(() => ctx.dst.destroy());
+
+    const steps = { incremental, path: pathOverhead, compression, rsync: againstRsync, atime: atimeHygiene };
+    for (const item of items) {
+      if (item === 'setup') continue;
+      log(`== ${item}`);
+      try {
+        if (item !== 'atime') {
+          // (again) for each item: the target is shared, and its directory is cheap to re-create
+          const mk = await runRemote(conn, remoteCommand(['mkdir', '-p', remoteDir]));
+          if (mk.code !== 0) throw new OperatorError(`cannot create ${remoteDir} on the target through the gate`, { details: mk.stderr });
+        }
+        report.figures.push(...(await steps[item](ctx)));
+      } catch (err) {
+        log(`   ${item} failed: ${err.what ?? err.message}${err.details ? `\n${err.details}` : ''}`);
+        report.figures.push({ key: `${item}.error`, label: `${item} (failed)`, value: null, status: null, error: String(err.what ?? err.message).split('\n')[0] });
+      } finally {
+        await cleanRemote(ctx);
+      }
+    }
+    if (items.includes('setup') && deps.setupTimings) {
+      log('== setup');
+      report.timings.push(...(await deps.setupTimings()));
+    }
+  } finally {
+    await cleanRemote(ctx).catch((e) => log(`warning: ${e.message}`));
+    for (const c of cleanups.reverse()) {
+      try {
+        await c();
+      } catch (err) {
+        log(`warning: cleanup: ${err.what ?? err.message}`);
+      }
+    }
+    fs.rmSync(tmp, { recursive: true, force: true });
+  }
+  report.finishedAt = new Date().toISOString();
+  return report;
+}
+
+/** Free space on the target's volume (MiB, btrfs's estimate), or null when it cannot be read. */
+export function targetFreeMiB(exec) {
+  const r = exec(['btrfs', 'filesystem', 'usage', '-b', '/backup_volume']);
+  const m = /Free \(estimated\):\s+(\d+)/.exec(r.stdout ?? '');
+  return r.status === 0 && m ? Math.floor(Number(m[1]) / MiB) : null;
+}
+
+async function toolVersions() {
+  const v = async (cmd, args, re) => {
+    const r = await run(cmd, args, { check: false }).catch(() => null);
+    return r ? (re.exec(`${r.stdout}${r.stderr}`)?.[1] ?? 'unknown') : 'missing';
+  };
+  return {
+    btrfsProgs: await v('btrfs', ['--version'], /v([\d.]+)/),
+    btrbk: await v('btrbk', ['--version'], /version ([\d.]+)/),
+    zstd: await v('zstd', ['--version'], /v([\d.]+)/),
+    rsync: await v('rsync', ['--version'], /version ([\d.]+)/),
+    openssh: await v('ssh', ['-V'], /OpenSSH_([\w.]+)/),
+  };
+}
+
+async function cleanRemote(ctx) {
+  const list = [...ctx.remoteReceived];
+  if (!list.length) return;
+  await deleteRemote(ctx.conn, list);
+  list.forEach((p) => ctx.remoteReceived.delete(p));
+}
+
+/** Receives through the gate; records the received path for cleanup. */
+async function sendGated(ctx, snapshot, opts = {}, label = 'send via gate') {
+  const stages = [sendStage(snapshot, opts)];
+  if (opts.zstd) stages.push(zstdStage());
+  if (opts.mbuffer) stages.push(mbufferStage(opts.mbuffer));
+  stages.push(remoteReceiveStage(opts.via ?? ctx.conn, ctx.remoteDir, { decompress: Boolean(opts.zstd), sshExtra: opts.sshExtra }));
+  ctx.remoteReceived.add(`${ctx.remoteDir}/${path.basename(snapshot)}`);
+  return timed(stages, { progress: ctx.progress, label, total: opts.total });
+}
+
+async function sendLocal(ctx, snapshot, label = 'local send|receive') {
+  const dir = ctx.dst.path('recv');
+  fs.mkdirSync(dir, { recursive: true });
+  const r = await timed([sendStage(snapshot), localReceiveStage(dir)], { progress: ctx.progress, label });
+  await deleteSubvolumes([path.join(dir, path.basename(snapshot))]);
+  return r;
+}
+
+async function dropRemote(ctx, snapshot) {
+  const p = `${ctx.remoteDir}/${path.basename(snapshot)}`;
+  await deleteRemote(ctx.conn, [p]);
+  ctx.remoteReceived.delete(p);
+}
+
+/** 1. Incremental efficiency: wire bytes of an incremental send / bytes changed. Leaves ctx.bigSnap. */
+async function incremental(ctx) {
+  const { s, src } = ctx;
+  const vol = src.path('data');
+  const snap0 = await ensureBigSnap(ctx);
+  ctx.log('   full send through the gate (the parent for the incrementals)');
+  const full = await sendGated(ctx, snap0, { total: s.datasetMiB * MiB }, 'full send');
+  const figures = [];
+  let parent = snap0;
+  for (const [k, mib] of s.changesMiB.entries()) {
+    const changed = overwriteSpread(path.join(vol, 'dataset.bin'), mib * MiB, { seedOffset: k + 1 });
+    await syncFs(src.mountpoint);
+    const snap = src.path('snaps', `data.${k + 1}`);
+    await snapshotReadOnly(vol, snap);
+    const inc = await sendGated(ctx, snap, { parent }, `incremental ${mib} MiB`);
+    figures.push(
+      figure('incremental.wire_per_changed', `incremental: wire / changed (${mib} MiB of ${s.datasetMiB} MiB)`, { label: 'wire', value: inc.bytes, unit: 'B' }, { label: 'changed', value: changed, unit: 'B' }),
+    );
+    parent = snap;
+  }
+  figures.push(
+    figure('incremental.full_wire_per_data', `full send: wire / data (${s.datasetMiB} MiB)`, { label: 'wire', value: full.bytes, unit: 'B' }, { label: 'data', value: s.datasetMiB * MiB, unit: 'B' }),
+  );
+  return figures;
+}
+
+async function ensureBigSnap(ctx) {
+  if (ctx.bigSnap) return ctx.bigSnap;
+  const vol = ctx.src.path('data');
+  await createSubvolume(vol);
+  fs.mkdirSync(ctx.src.path('snaps'), { recursive: true });
+  ctx.log(`   writing ${ctx.s.datasetMiB} MiB of random data`);
+  writeRandomFile(path.join(vol, 'dataset.bin'), ctx.s.datasetMiB * MiB);
+  await syncFs(ctx.src.mountpoint);
+  ctx.bigSnap = ctx.src.path('snaps', 'data.0');
+  await snapshotReadOnly(vol, ctx.bigSnap);
+  return ctx.bigSnap;
+}
+
+/** Runs each variant `repeats` times, interleaved and in rotating order; returns {name: [results]}. */
+async function interleaved(names, repeats, fn) {
+  const out = Object.fromEntries(names.map((n) => [n, []]));
+  for (let r = 0; r < repeats; r += 1) {
+    const order = names.map((_, i) => names[(i + r) % names.length]);
+    for (const n of order) out[n].push(await fn(n, r));
+  }
+  return out;
+}
+
+const med = (list, key) => median(list.map((x) => x[key]));
+
+/** 2. Path overhead: full send rate via ssh+gate vs local send|receive, and gate vs plain ssh. */
+async function pathOverhead(ctx) {
+  const snap = await ensureBigSnap(ctx);
+  const total = ctx.s.datasetMiB * MiB;
+  // warm the page cache so the first variant does not pay for reading the disk
+  await run('sh', ['-c', `btrfs send -q '${snap}' > /dev/null`]);
+  const names = ['local', 'gate', 'gate-aes', ...(ctx.plain ? ['plain'] : [])];
+  const labels = { local: 'local', gate: 'ssh+gate', 'gate-aes': 'ssh+gate aes128-gcm', plain: 'plain ssh' };
+  const res = await interleaved(names, ctx.s.repeats, async (n) => {
+    if (n === 'local') return sendLocal(ctx, snap, 'local send|receive');
+    const opts = { total, via: n === 'plain' ? ctx.plain : ctx.conn, sshExtra: n === 'gate-aes' ? ['-c', AES_CIPHER] : [] };
+    const r = await sendGated(ctx, snap, opts, labels[n]);
+    await dropRemote(ctx, snap);
+    return r;
+  });
+  const rate = (n) => ({ label: labels[n], value: med(res[n], 'rate'), unit: 'B/s' });
+  const figures = [figure('path.gate_vs_local', `full send rate: ssh+gate / local (${ctx.s.datasetMiB} MiB)`, rate('gate'), rate('local'))];
+  if (ctx.plain) {
+    figures.push(figure('path.gate_vs_plain_ssh', 'full send rate: ssh+gate / plain ssh (same sshd)', rate('gate'), rate('plain')));
+    figures.push(figure('path.plain_ssh_vs_local', 'full send rate: plain ssh / local', rate('plain'), rate('local')));
+  }
+  figures.push(figure('path.aes_vs_default_cipher', `full send rate: ssh+gate with ${AES_CIPHER} / default cipher`, rate('gate-aes'), rate('gate')));
+  figures.push(figure('path.gate_aes_vs_local', `full send rate: ssh+gate ${AES_CIPHER} / local`, rate('gate-aes'), rate('local')));
+  return figures;
+}
+
+/** 3. Compression: none vs stream_compress zstd vs send --proto 2 --compressed-data on a zstd-compressed source. */
+async function compression(ctx) {
+  const { s, src } = ctx;
+  const vol = src.path('text');
+  await createSubvolume(vol);
+  await run('btrfs', ['property', 'set', vol, 'compression', 'zstd']);
+  ctx.log(`   writing ${s.compressibleMiB} MiB of log-like text (stored zstd-compressed)`);
+  writeCompressibleFile(path.join(vol, 'logs.txt'), s.compressibleMiB * MiB);
+  await syncFs(src.mountpoint);
+  fs.mkdirSync(src.path('snaps'), { recursive: true });
+  const snap = src.path('snaps', 'text.0');
+  await snapshotReadOnly(vol, snap);
+  await run('sh', ['-c', `btrfs send -q '${snap}' > /dev/null`]);
+  const variants = {
+    none: {},
+    zstd: { zstd: true },
+    proto2: { proto: 2, compressedData: true },
+  };
+  const res = await interleaved(Object.keys(variants), s.repeats, async (n) => {
+    const r = await sendGated(ctx, snap, variants[n], `compressible: ${n}`);
+    await dropRemote(ctx, snap);
+    return r;
+  });
+  const w = (n, label) => ({ label, value: med(res[n], 'bytes'), unit: 'B' });
+  // compare data rates (dataset size / time): how fast the backup is done, whatever crosses the wire
+  const dataRate = (n, label) => ({ label, value: (s.compressibleMiB * MiB) / med(res[n], 'seconds'), unit: 'B/s' });
+  const figures = [
+    figure('compression.zstd_wire', 'compressible: wire bytes zstd / none', w('zstd', 'zstd'), w('none', 'none')),
+    figure('compression.proto2_wire', 'compressible: wire bytes proto2 --compressed-data / none', w('proto2', 'proto2'), w('none', 'none')),
+    figure('compression.zstd_speed', 'compressible: data rate zstd / none', dataRate('zstd', 'zstd'), dataRate('none', 'none')),
+    figure('compression.proto2_speed', 'compressible: data rate proto2 / none', dataRate('proto2', 'proto2'), dataRate('none', 'none')),
+  ];
+  // the cost of zstd on data that does not compress (the random dataset), and of a stream buffer
+  const big = await ensureBigSnap(ctx);
+  const res2 = await interleaved(['none', 'zstd', 'mbuffer'], s.repeats, async (n) => {
+    const x = await sendGated(ctx, big, n === 'zstd' ? { zstd: true } : n === 'mbuffer' ? { mbuffer: '256M' } : {}, `random: ${n}`);
+    await dropRemote(ctx, big);
+    return x;
+  });
+  const dr = (n, label) => ({ label, value: (s.datasetMiB * MiB) / med(res2[n], 'seconds'), unit: 'B/s' });
+  figures.push(
+    figure('compression.zstd_random_wire', 'incompressible: wire bytes zstd / none', { label: 'zstd', value: med(res2.zstd, 'bytes'), unit: 'B' }, { label: 'none', value: med(res2.none, 'bytes'), unit: 'B' }),
+    figure('compression.zstd_random_speed', 'incompressible: data rate zstd / none', dr('zstd', 'zstd'), dr('none', 'none')),
+    figure('buffer.mbuffer_speed', 'stream_buffer 256M (mbuffer): data rate with / without', dr('mbuffer', 'mbuffer'), dr('none', 'none')),
+  );
+  return figures;
+}
+
+/** 4. Against rsync: snapshot + incremental send vs rsync -a --delete, 100 changed files, two tree sizes. */
+async function againstRsync(ctx) {
+  const { s, src } = ctx;
+  if (!ctx.plain) throw new OperatorError('the rsync comparison needs the bench-only plain-SSH user');
+  const undoRsync = ensureRemoteRsync(ctx.exec);
+  const timesBy = {};
+  try {
+    for (const n of s.trees) {
+      const vol = src.path(`tree${n}`);
+      await createSubvolume(vol);
+      ctx.log(`   writing ${n} small files`);
+      writeTree(vol, n);
+      await syncFs(src.mountpoint);
+      fs.mkdirSync(src.path('snaps'), { recursive: true });
+      let prev = src.path('snaps', `tree${n}.0`);
+      await snapshotReadOnly(vol, prev);
+      ctx.log('   first full send through the gate and first rsync (not timed)');
+      await sendGated(ctx, prev, {}, `tree ${n}: full send`);
+      const dest = `${BENCH_RSYNC_ROOT}/tree${n}/`;
+      const rsyncArgs = ['-a', '--delete', '-e', ['ssh', ...sshArgs(ctx.plain).slice(0, -1)].map(shellWord).join(' '), `${vol}/`, `${ctx.plain.BTRBK_AWS_USER}@${ctx.plain.BTRBK_AWS_HOST}:${dest}`];
+      await run('rsync', rsyncArgs, { what: 'the first rsync to the target failed' });
+      await run('rsync', rsyncArgs, { what: 'the warm-up rsync failed' });
+      // each round changes the same files once; both tools then carry exactly that change (order alternates)
+      const res = { btrfs: [], rsync: [] };
+      for (let round = 0; round < s.repeats; round += 1) {
+        changeTree(vol, n, s.changedFiles, round + 1);
+        const order = round % 2 ? ['rsync', 'btrfs'] : ['btrfs', 'rsync'];
+        for (const kind of order) {
+          if (kind === 'btrfs') {
+            const snap = src.path('snaps', `tree${n}.${round + 1}`);
+            const seconds = await stopwatch(async () => {
+              await snapshotReadOnly(vol, snap);
+              await sendGated(ctx, snap, { parent: prev }, `tree ${n}: incremental`);
+            });
+            prev = snap;
+            res.btrfs.push({ seconds });
+          } else {
+            res.rsync.push({ seconds: await stopwatch(() => run('rsync', rsyncArgs, { what: 'rsync to the target failed' })) });
+          }
+        }
+      }
+      timesBy[n] = { btrfs: med(res.btrfs, 'seconds'), rsync: med(res.rsync, 'seconds') };
+      await cleanRemote(ctx);
+      ctx.exec(['rm', '-rf', '--one-file-system', `${BENCH_RSYNC_ROOT}/tree${n}`]);
+      await deleteSubvolumes((await fs.promises.readdir(src.path('snaps'))).filter((f) => f.startsWith(`tree${n}.`)).map((f) => src.path('snaps', f)));
+      await deleteSubvolumes([vol]);
+    }
+  } finally {
+    undoRsync();
+  }
+  const [small, large] = s.trees;
+  const t = (n, kind) => ({ label: `${kind} ${n}`, value: timesBy[n][kind], unit: 's' });
+  return [
+    figure('rsync.btrfs_growth', `btrfs time growth ${small} -> ${large} files`, t(large, 'btrfs'), t(small, 'btrfs')),
+    figure('rsync.rsync_growth', `rsync time growth ${small} -> ${large} files`, t(large, 'rsync'), t(small, 'rsync')),
+    figure('rsync.speedup_small', `rsync time / btrfs time at ${small} files`, t(small, 'rsync'), t(small, 'btrfs')),
+    figure('rsync.speedup_large', `rsync time / btrfs time at ${large} files`, t(large, 'rsync'), t(large, 'btrfs')),
+  ];
+}
+
+function shellWord(w) {
+  return /^[A-Za-z0-9_.,:/@%+=-]+$/.test(w) ? w : `'${w.replace(/'/g, `'\\''`)}'`;
+}
+
+/** 5. Source hygiene: incremental bytes after one read pass, relatime vs noatime. Local only. */
+async function atimeHygiene(ctx) {
+  const { s, src } = ctx;
+  const n = s.atimeFiles;
+  const bytesFor = async (name, mountOpt) => {
+    await run('mount', ['-o', `remount,${mountOpt}`, src.mountpoint]);
+    const vol = src.path(`atime-${name}`);
+    await createSubvolume(vol);
+    writeTree(vol, n);
+    await syncFs(src.mountpoint);
+    fs.mkdirSync(src.path('snaps'), { recursive: true });
+    const a = src.path('snaps', `atime-${name}.0`);
+    const b = src.path('snaps', `atime-${name}.1`);
+    await snapshotReadOnly(vol, a);
+    readTree(vol, n);
+    changeTree(vol, n, s.changedFiles, 1);
+    await syncFs(src.mountpoint);
+    await snapshotReadOnly(vol, b);
+    const { stdout } = await run('sh', ['-c', `btrfs send -q -p '${a}' '${b}' | wc -c`]);
+    await deleteSubvolumes([b, a, vol]);
+    return Number(stdout.trim());
+  };
+  try {
+    ctx.log(`   ${n} files, one read pass, ${s.changedFiles} changed: relatime, then noatime`);
+    const rel = await bytesFor('relatime', 'atime,relatime');
+    const noa = await bytesFor('noatime', 'noatime');
+    return [
+      figure('atime.relatime_vs_noatime', `incremental bytes after a read pass of ${n} files: relatime / noatime`, { label: 'relatime', value: rel, unit: 'B' }, { label: 'noatime', value: noa, unit: 'B' }),
+    ];
+  } finally {
+    await run('mount', ['-o', 'remount,noatime', src.mountpoint], { check: false });
+  }
+}

@@ -1,0 +1,314 @@
+// @ts-nocheck -- typed in the next step of the move to TypeScript
+// The transfer benchmark (scripts/bench.mjs): every figure is a ratio of two things measured side by side in the
+// same run, because absolute times on a shared machine are noise. This file holds the figures' definitions and
+// targets, the maths, the table/JSON formatting and the data generators (all unit-tested); the measurements
+// that need btrfs and the local target are in bench-measure.mjs.
+import crypto from 'node:crypto';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { humanBytes } from '../remote/transfer.js';
+
+// ------------------------------------------------------------------------------------------------ definitions
+
+/** Dataset sizes. `full` is the issue's; `small` proves the harness in tests (seconds, not minutes). */
+export const SCALES = Object.freeze({
+  small: Object.freeze({
+    datasetMiB: 64,
+    changesMiB: Object.freeze([1, 8]),
+    compressibleMiB: 64,
+    trees: Object.freeze([2000, 8000]),
+    changedFiles: 100,
+    atimeFiles: 2000,
+    repeats: 2,
+  }),
+  full: Object.freeze({
+    datasetMiB: 1024,
+    changesMiB: Object.freeze([1, 64]),
+    compressibleMiB: 1024,
+    trees: Object.freeze([50000, 200000]),
+    changedFiles: 100,
+    atimeFiles: 100000,
+    repeats: 3,
+  }),
+});
+
+/**
+ * Target volume space a scale needs at its peak (MiB): the bench keeps one received copy of one dataset at a
+ * time, or the large tree twice (btrfs and rsync, ~2.5 KiB per file with metadata), plus slack.
+ */
+export function targetSpaceNeededMiB(scale) {
+  const s = typeof scale === 'string' ? SCALES[scale] : scale;
+  const treeMiB = Math.ceil((s.trees[s.trees.length - 1] * 2 * 2.5) / 1024);
+  return Math.max(s.datasetMiB, s.compressibleMiB, treeMiB) + 256;
+}
+
+/**
+ * Targets from the issue. kind 'max': the figure must be at most `value`; 'min': at least.
+ * Figures without a target are reported only.
+ */
+export const TARGETS = Object.freeze({
+  'incremental.wire_per_changed': { kind: 'max', value: 1.05 },
+  'path.gate_vs_local': { kind: 'min', value: 0.8 },
+  'path.gate_vs_plain_ssh': { kind: 'min', value: 0.95 },
+  'rsync.btrfs_growth': { kind: 'max', value: 1.3 },
+  'rsync.speedup_large': { kind: 'min', value: 3 },
+});
+
+/** a / b, or null when either is missing or b is zero. Rounded to 4 significant digits for the report. */
+export function ratio(a, b) {
+  if (a === null || a === undefined || b === null || b === undefined) return null;
+  const x = Number(a);
+  const y = Number(b);
+  if (!Number.isFinite(x) || !Number.isFinite(y) || y === 0) return null;
+  return round4(x / y);
+}
+
+export function round4(x) {
+  if (x === null || !Number.isFinite(x)) return null;
+  if (x === 0) return 0;
+  const digits = Math.max(0, 3 - Math.floor(Math.log10(Math.abs(x))));
+  return Number(x.toFixed(Math.min(digits, 8)));
+}
+
+/** The median of numbers (the middle of an odd count, the mean of the two middles of an even one). */
+export function median(values) {
+  const v = values.filter((x) => Number.isFinite(x)).sort((a, b) => a - b);
+  if (!v.length) return null;
+  const m = Math.floor(v.length / 2);
+  return v.length % 2 ? v[m] : (v[m - 1] + v[m]) / 2;
+}
+
+/** 'pass' | 'fail' | null (no target for this figure, or no value). */
+export function checkTarget(key, value, targets = TARGETS) {
+  const t = targets[key];
+  if (!t || value === null || value === undefined) return null;
+  return (t.kind === 'max' ? value <= t.value : value >= t.value) ? 'pass' : 'fail';
+}
+
+function targetText(key, targets = TARGETS) {
+  const t = targets[key];
+  if (!t) return '';
+  return `${t.kind === 'max' ? '≤' : '≥'} ${t.value}`;
+}
+
+/**
+ * A figure: one row of the report. `value` is the ratio; `a` and `b` are the two measured things it divides
+ * ({label, value, unit}), so a reader can see what it is made of.
+ */
+export function figure(key, label, a, b, extra = {}) {
+  const value = ratio(a.value, b.value);
+  return { key, label, value, a, b, target: TARGETS[key] ?? null, status: checkTarget(key, value), ...extra };
+}
+
+// -------------------------------------------------------------------------------------------------- reporting
+
+/** What the figures were measured on, stated with every report. */
+export function machineInfo({ osmod = os, readFile = fs.readFileSync, versions = {} } = {}) {
+  let loadavg = osmod.loadavg();
+  loadavg = loadavg.map((x) => Number(x.toFixed(2)));
+  return {
+    nproc: osmod.availableParallelism ? osmod.availableParallelism() : osmod.cpus().length,
+    cpu: osmod.cpus()[0]?.model?.trim() ?? 'unknown',
+    kernel: osmod.release(),
+    memoryMiB: Math.round(osmod.totalmem() / 1024 / 1024),
+    loadavgAtStart: loadavg,
+    os: readOsRelease(readFile),
+    ...versions,
+    note: 'other processes may load this machine; every figure is a ratio of two measurements taken side by side in the same run',
+  };
+}
+
+function readOsRelease(readFile) {
+  try {
+    return /^PRETTY_NAME="?([^"\n]*)"?/m.exec(readFile('/etc/os-release', 'utf8'))?.[1] ?? 'unknown';
+  } catch {
+    return 'unknown';
+  }
+}
+
+function fmtValue(v) {
+  if (v === null || v === undefined) return 'n/a';
+  if (typeof v === 'number') return String(round4(v));
+  return String(v);
+}
+
+function fmtMeasured(m) {
+  if (!m || m.value === null || m.value === undefined) return 'n/a';
+  if (m.unit === 'B') return humanBytes(m.value);
+  if (m.unit === 'B/s') return `${humanBytes(Math.round(m.value))}/s`;
+  if (m.unit === 's') return `${Number(m.value).toFixed(3)} s`;
+  return `${fmtValue(m.value)}${m.unit ? ` ${m.unit}` : ''}`;
+}
+
+/** The report as a fixed-width table (one row per figure, then the reported-only timings). */
+export function formatTable(report) {
+  const rows = [['figure', 'ratio', 'target', 'status', 'measured (a / b)']];
+  for (const f of report.figures) {
+    rows.push([
+      f.label,
+      fmtValue(f.value),
+      targetText(f.key),
+      f.status ?? (f.error ? 'error' : '-'),
+      f.error ? `error: ${f.error}` : `${f.a.label} ${fmtMeasured(f.a)} / ${f.b.label} ${fmtMeasured(f.b)}`,
+    ]);
+  }
+  const widths = rows[0].map((_, i) => Math.max(...rows.map((r) => String(r[i]).length)));
+  const line = (r) => r.map((c, i) => (i === r.length - 1 ? String(c) : String(c).padEnd(widths[i]))).join('  ').trimEnd();
+  const out = [line(rows[0]), widths.map((w) => '-'.repeat(w)).join('  '), ...rows.slice(1).map(line)];
+  if (report.timings?.length) {
+    out.push('', 'reported, not ratios (seconds on this machine):');
+    for (const t of report.timings) out.push(`  ${t.label}: ${t.error ? `error: ${t.error}` : `${Number(t.seconds).toFixed(1)} s`}`);
+  }
+  const m = report.machine;
+  if (m) {
+    out.push(
+      '',
+      `machine: ${m.nproc} CPUs (${m.cpu}), ${m.memoryMiB} MiB RAM, kernel ${m.kernel}, ${m.os}; load at start ${m.loadavgAtStart?.join(' ')}`,
+      `note: ${m.note}`,
+    );
+  }
+  const s = summarize(report);
+  out.push(`${s.pass} targets met, ${s.fail} missed, ${s.error} errors, ${s.reported} reported only`);
+  return out.join('\n');
+}
+
+export function summarize(report) {
+  const s = { pass: 0, fail: 0, error: 0, reported: 0 };
+  for (const f of report.figures) {
+    if (f.error) s.error += 1;
+    else if (f.status === 'pass') s.pass += 1;
+    else if (f.status === 'fail') s.fail += 1;
+    else s.reported += 1;
+  }
+  for (const t of report.timings ?? []) {
+    if (t.error) s.error += 1;
+    else s.reported += 1;
+  }
+  return s;
+}
+
+/** bench-results/2024-05-01T12-34-56Z.json (colons are not welcome in every file system). */
+export function resultsFileName(date = new Date()) {
+  return `${date.toISOString().replace(/\.\d{3}Z$/, 'Z').replace(/:/g, '-')}.json`;
+}
+
+/** The JSON document: the same figures as the table, plus the machine and the scale. */
+export function toJson(report) {
+  return `${JSON.stringify({ schema: 'btrbk-aws-target/bench@1', ...report, summary: summarize(report) }, null, 2)}\n`;
+}
+
+// ---------------------------------------------------------------------------------------------- data makers
+
+const CHUNK = 4 * 1024 * 1024;
+
+/** Writes `bytes` of random (incompressible) data to `file`. */
+export function writeRandomFile(file, bytes) {
+  const fd = fs.openSync(file, 'w');
+  try {
+    const buf = Buffer.allocUnsafe(Math.min(CHUNK, bytes));
+    for (let done = 0; done < bytes; ) {
+      const n = Math.min(buf.length, bytes - done);
+      crypto.randomFillSync(buf, 0, n);
+      fs.writeSync(fd, buf, 0, n);
+      done += n;
+    }
+    fs.fsyncSync(fd);
+  } finally {
+    fs.closeSync(fd);
+  }
+}
+
+/**
+ * Overwrites `bytes` of `file` in place with new random data, in `pieces` ranges spread over the file (so the
+ * change touches many extents, as edits do), without changing its size. Returns the bytes written.
+ */
+export function overwriteSpread(file, bytes, { pieces = 16, seedOffset = 0 } = {}) {
+  const size = fs.statSync(file).size;
+  const piece = Math.floor(bytes / pieces / 4096) * 4096 || 4096;
+  const stride = Math.floor(size / pieces / 4096) * 4096;
+  const fd = fs.openSync(file, 'r+');
+  let written = 0;
+  try {
+    const buf = Buffer.allocUnsafe(piece);
+    for (let i = 0; i < pieces && written < bytes; i += 1) {
+      crypto.randomFillSync(buf);
+      const off = (i * stride + seedOffset * 4096) % Math.max(4096, size - piece);
+      fs.writeSync(fd, buf, 0, piece, off - (off % 4096));
+      written += piece;
+    }
+    fs.fsyncSync(fd);
+  } finally {
+    fs.closeSync(fd);
+  }
+  return written;
+}
+
+const WORDS = 'alpha beta gamma delta request response user session cache miss hit GET POST PUT /api/v1/items /api/v1/users /static/app.js ok error timeout retry backend frontend worker queue job done started'.split(' ');
+const LEVELS = ['INFO', 'INFO', 'INFO', 'DEBUG', 'WARN', 'ERROR'];
+
+/**
+ * Writes `bytes` of log-like text: unique lines (timestamps, ids, numbers) from a small vocabulary, so it
+ * compresses the way logs and source trees do (zstd about 4-6x), not the way a repeated block would.
+ */
+export function writeCompressibleFile(file, bytes) {
+  const fd = fs.openSync(file, 'w');
+  let t = Date.UTC(2024, 0, 1);
+  try {
+    for (let done = 0; done < bytes; ) {
+      const rnd = crypto.randomBytes(64 * 1024);
+      const lines = [];
+      let len = 0;
+      for (let i = 0; i + 8 <= rnd.length && len < 256 * 1024; i += 8) {
+        t += rnd[i] * 7;
+        const line = `${new Date(t).toISOString()} ${LEVELS[rnd[i + 1] % LEVELS.length]} ${WORDS[rnd[i + 2] % WORDS.length]}-${rnd[i + 3] % 32} id=${rnd.readUInt32LE(i + 4).toString(16)} ${WORDS[rnd[i + 5] % WORDS.length]} ${WORDS[rnd[i + 6] % WORDS.length]} status=${200 + (rnd[i + 7] % 4) * 100} ms=${rnd[i + 7]}\n`;
+        lines.push(line);
+        len += line.length;
+      }
+      const chunk = Buffer.from(lines.join(''));
+      const n = Math.min(chunk.length, bytes - done);
+      fs.writeSync(fd, chunk, 0, n);
+      done += n;
+    }
+    fs.fsyncSync(fd);
+  } finally {
+    fs.closeSync(fd);
+  }
+}
+
+/** Path of small file i in a tree: 1000 files per directory. */
+export function treeFilePath(root, i) {
+  return path.join(root, `d${String(Math.floor(i / 1000)).padStart(4, '0')}`, `f${String(i % 1000).padStart(3, '0')}.txt`);
+}
+
+/** Creates `count` small files (0.5-2.5 KiB of random bytes, hex-encoded) under `root`. */
+export function writeTree(root, count) {
+  let dir = '';
+  for (let i = 0; i < count; i += 1) {
+    const f = treeFilePath(root, i);
+    const d = path.dirname(f);
+    if (d !== dir) {
+      fs.mkdirSync(d, { recursive: true });
+      dir = d;
+    }
+    fs.writeFileSync(f, crypto.randomBytes(256 + (i % 1024)).toString('hex'));
+  }
+}
+
+/** Rewrites `changed` files of a tree of `count` files, spread evenly; `round` makes each round's content new. */
+export function changeTree(root, count, changed, round) {
+  const stride = Math.max(1, Math.floor(count / changed));
+  let bytes = 0;
+  for (let k = 0; k < changed; k += 1) {
+    const i = (k * stride + round) % count;
+    const data = crypto.randomBytes(256 + (i % 1024)).toString('hex');
+    fs.writeFileSync(treeFilePath(root, i), data);
+    bytes += data.length;
+  }
+  return bytes;
+}
+
+/** Reads every file of a tree once (the "one read pass" of the atime measurement). */
+export function readTree(root, count) {
+  for (let i = 0; i < count; i += 1) fs.readFileSync(treeFilePath(root, i));
+}

@@ -1,0 +1,84 @@
+// @ts-nocheck -- typed in the next step of the move to TypeScript
+// Debian packages the product needs on this machine, checked before the demo and the tests. As root the
+// missing ones are installed with apt-get; otherwise the one `sudo apt-get install ...` line is printed.
+import { spawnSync } from 'node:child_process';
+import process from 'node:process';
+import { OperatorError } from './errors.js';
+
+/** Package -> why it is needed. `demo` is the local target and a round trip; `test` adds linters. */
+export const PACKAGES = Object.freeze({
+  demo: {
+    'btrfs-progs': 'btrfs send/receive and mkfs on this machine',
+    btrbk: 'the backup engine on the laptop side',
+    'systemd-container': 'systemd-nspawn runs the local target',
+    debootstrap: 'builds the local target rootfs (Debian 12)',
+    'openssh-client': 'ssh to the backup host',
+    mbuffer: 'stream buffer between send and ssh',
+    zstd: 'stream compression',
+    'util-linux': 'losetup for the loop-device volume',
+    'e2fsprogs': 'tests that the boot script refuses a volume with another filesystem',
+    rsync: 'the rsync comparison in the benchmark',
+    attr: 'setfattr/getfattr for the round trip extended-attribute checks',
+  },
+  test: {
+    shellcheck: 'lints user-data/',
+    sudo: 'visudo checks the sudoers fragment the boot script installs',
+  },
+});
+
+export function packagesFor(purpose) {
+  const list = { ...PACKAGES.demo };
+  if (purpose === 'test') Object.assign(list, PACKAGES.test);
+  return list;
+}
+
+/** Returns the names in `names` that dpkg does not report as installed. */
+export function missingPackages(names, run = spawnSync) {
+  const r = run('dpkg-query', ['-W', '-f=${Package} ${db:Status-Abbrev}\n', ...names], { encoding: 'utf8' });
+  if (r.error) {
+    throw new OperatorError('cannot ask dpkg which packages are installed', {
+      cause: `dpkg-query failed: ${r.error.message}; this tool's tests and local target need a Debian-based Linux`,
+      next: 'run on Debian 12 / Ubuntu 24.04, or install the packages by hand: ' + names.join(' '),
+    });
+  }
+  const installed = new Set(
+    r.stdout.split('\n').filter((l) => /\sii\s*$/.test(l)).map((l) => l.split(' ')[0].replace(/:.*$/, '')),
+  );
+  return names.filter((n) => !installed.has(n));
+}
+
+export function installCommand(missing) {
+  return `sudo apt-get install -y ${missing.join(' ')}`;
+}
+
+/**
+ * Ensures the packages for `purpose` are present. Returns {missing, installed}. Throws an OperatorError with
+ * the install line when they are missing and this process cannot install them.
+ */
+export function ensurePackages(purpose, { log = console.log, run = spawnSync, isRoot = process.getuid?.() === 0 } = {}) {
+  const wanted = packagesFor(purpose);
+  const missing = missingPackages(Object.keys(wanted), run);
+  if (!missing.length) return { missing: [], installed: [] };
+  const why = missing.map((m) => `  - ${m}: ${wanted[m]}`).join('\n');
+  if (!isRoot) {
+    throw new OperatorError(`missing Debian packages: ${missing.join(' ')}`, {
+      details: why,
+      cause: 'they are not installed, and only root can install them',
+      next: installCommand(missing),
+    });
+  }
+  log(`installing missing Debian packages: ${missing.join(' ')}`);
+  const env = { ...process.env, DEBIAN_FRONTEND: 'noninteractive' };
+  const upd = run('apt-get', ['update', '-qq'], { stdio: 'inherit', env });
+  const inst = upd.status === 0 ? run('apt-get', ['install', '-y', '-qq', '--no-install-recommends', ...missing], { stdio: 'inherit', env }) : upd;
+  if (inst.status !== 0) {
+    throw new OperatorError(`apt-get could not install ${missing.join(' ')}`, {
+      details: why,
+      cause: 'the package lists could not be fetched, or another apt process holds the lock',
+      next: `check the network to the Debian mirror, then run: ${installCommand(missing).replace(/^sudo /, '')}`,
+    });
+  }
+  const still = missingPackages(missing, run);
+  if (still.length) throw new OperatorError(`still missing after apt-get: ${still.join(' ')}`, { next: installCommand(still) });
+  return { missing, installed: missing };
+}

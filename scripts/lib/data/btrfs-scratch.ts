@@ -1,0 +1,167 @@
+// @ts-nocheck -- typed in the next step of the move to TypeScript
+// A throw-away btrfs filesystem on THIS machine: a sparse image file in a temp directory, attached to a loop
+// device, formatted and mounted. For the benchmark's local side (source, local receive) and for tests that need a
+// "new laptop". Everything it makes is undone by destroy(): subvolumes deleted, unmounted, loop detached, files
+// removed. Needs root, btrfs-progs and loop devices.
+import { spawn } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { OperatorError } from '../core/errors.js';
+
+/**
+ * Runs a program without a shell. Resolves {code, stdout, stderr}; with `check` (default) rejects with an
+ * OperatorError naming the command when it exits non-zero.
+ */
+export function run(cmd, args, { input, check = true, what } = {}) {
+  return new Promise((resolve, reject) => {
+    const child = spawn(cmd, args, { stdio: ['pipe', 'pipe', 'pipe'] });
+    const out = [];
+    const err = [];
+    child.stdout.on('data', (d) => out.push(d));
+    child.stderr.on('data', (d) => err.push(d));
+    child.on('error', (e) =>
+      reject(new OperatorError(`cannot run ${cmd}`, { cause: e.message, next: `install the package that provides ${cmd} (see npm run demo's package check)` })),
+    );
+    child.on('close', (code, signal) => {
+      const res = { code: code ?? 128, signal, stdout: Buffer.concat(out).toString('utf8'), stderr: Buffer.concat(err).toString('utf8') };
+      if (check && res.code !== 0) {
+        reject(
+          new OperatorError(what ?? `${cmd} ${args.join(' ')} failed (exit ${res.code})`, {
+            details: (res.stderr || res.stdout).trim().split('\n').slice(-6).join('\n'),
+            cause: 'see the command output above',
+            next: 'run the command by hand to see the whole message',
+          }),
+        );
+        return;
+      }
+      resolve(res);
+    });
+    child.stdin.on('error', () => {});
+    child.stdin.end(input);
+  });
+}
+
+const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+
+/** Sizes like 512 (MiB), '2G', '300M' -> MiB. */
+export function toMiB(size) {
+  if (typeof size === 'number') return size;
+  const m = /^(\d+(?:\.\d+)?)\s*([KMGT]?)i?B?$/i.exec(String(size).trim());
+  if (!m) throw new Error(`not a size: ${size}`);
+  const f = { '': 1, K: 1 / 1024, M: 1, G: 1024, T: 1024 * 1024 }[m[2].toUpperCase()];
+  return Math.ceil(Number(m[1]) * f);
+}
+
+/**
+ * Creates and mounts a scratch btrfs. Resolves a handle:
+ *   {dir, image, device, mountpoint, sizeMiB, destroy(), path(...parts)}
+ * opts: sizeMiB (default 1024; the image is sparse, so only what is written uses disk), label, mountOptions
+ * (default ['noatime']), parentDir (default os.tmpdir()).
+ */
+export async function createScratchBtrfs({ sizeMiB = 1024, label = 'scratch', mountOptions = ['noatime'], parentDir = os.tmpdir() } = {}) {
+  if (process.getuid?.() !== 0) {
+    throw new OperatorError('a scratch btrfs needs root (loop devices and mount)', { next: 'run as root (sudo)' });
+  }
+  const dir = fs.mkdtempSync(path.join(parentDir, 'btrfs-scratch-'));
+  const image = path.join(dir, 'volume.img');
+  const mountpoint = path.join(dir, 'mnt');
+  fs.mkdirSync(mountpoint);
+  const handle = { dir, image, device: null, mountpoint, sizeMiB: toMiB(sizeMiB), mounted: false };
+  handle.path = (...parts) => path.join(mountpoint, ...parts);
+  handle.destroy = () => destroyScratchBtrfs(handle);
+  try {
+    const fd = fs.openSync(image, 'w', 0o600);
+    fs.ftruncateSync(fd, handle.sizeMiB * 1024 * 1024);
+    fs.closeSync(fd);
+    handle.device = (await run('losetup', ['--find', '--show', image], { what: 'cannot attach a loop device' })).stdout.trim();
+    await run('mkfs.btrfs', ['-q', '-f', '-L', label, handle.device], { what: `mkfs.btrfs on ${handle.device} failed` });
+    const opts = mountOptions.length ? ['-o', mountOptions.join(',')] : [];
+    await run('mount', ['-t', 'btrfs', ...opts, handle.device, mountpoint], { what: `cannot mount the scratch btrfs at ${mountpoint}` });
+    handle.mounted = true;
+    return handle;
+  } catch (err) {
+    await destroyScratchBtrfs(handle).catch(() => {});
+    throw err;
+  }
+}
+
+/** Lists the subvolumes below a mountpoint, deepest first (so they can be deleted in that order). */
+export async function listSubvolumes(mountpoint) {
+  const { stdout } = await run('btrfs', ['subvolume', 'list', mountpoint], { what: `cannot list subvolumes under ${mountpoint}` });
+  return stdout
+    .split('\n')
+    .map((l) => /\bpath (.+)$/.exec(l)?.[1])
+    .filter(Boolean)
+    .map((p) => path.join(mountpoint, p))
+    .sort((a, b) => b.split('/').length - a.split('/').length);
+}
+
+/** Undoes createScratchBtrfs; safe to call twice and after a partial create. */
+export async function destroyScratchBtrfs(handle) {
+  if (handle.mounted) {
+    for (let i = 0; i < 10; i += 1) {
+      const r = await run('umount', [handle.mountpoint], { check: false });
+      if (r.code === 0) break;
+      if (i === 9) {
+        const lazy = await run('umount', ['-l', handle.mountpoint], { check: false });
+        if (lazy.code !== 0) throw new OperatorError(`cannot unmount ${handle.mountpoint}`, { details: r.stderr, next: `umount ${handle.mountpoint}` });
+      }
+      await sleep(300);
+    }
+    handle.mounted = false;
+  }
+  if (handle.device) {
+    await run('losetup', ['-d', handle.device], { check: false });
+    handle.device = null;
+  }
+  fs.rmSync(handle.dir, { recursive: true, force: true });
+}
+
+/** Runs fn(handle) with a scratch btrfs and always destroys it afterwards. */
+export async function withScratchBtrfs(opts, fn) {
+  const handle = await createScratchBtrfs(opts);
+  try {
+    return await fn(handle);
+  } finally {
+    await destroyScratchBtrfs(handle);
+  }
+}
+
+/** Creates a subvolume (parents must exist). */
+export function createSubvolume(p) {
+  return run('btrfs', ['subvolume', 'create', p], { what: `cannot create subvolume ${p}` });
+}
+
+/** A read-only snapshot of `source` at `dest`. */
+export function snapshotReadOnly(source, dest) {
+  return run('btrfs', ['subvolume', 'snapshot', '-r', source, dest], { what: `cannot snapshot ${source}` });
+}
+
+/** A writable snapshot (the "make it live" step of a restore). */
+export function snapshotWritable(source, dest) {
+  return run('btrfs', ['subvolume', 'snapshot', source, dest], { what: `cannot snapshot ${source}` });
+}
+
+/** Deletes subvolumes (committing, so the space is back before the next measurement). */
+export function deleteSubvolumes(paths) {
+  if (!paths.length) return Promise.resolve({ code: 0, stdout: '', stderr: '' });
+  return run('btrfs', ['subvolume', 'delete', '--commit-after', ...paths], { what: `cannot delete ${paths.join(' ')}` });
+}
+
+/** `btrfs subvolume show` as {uuid, parentUuid, receivedUuid, readonly}. */
+export async function subvolumeInfo(p) {
+  const { stdout } = await run('btrfs', ['subvolume', 'show', p], { what: `cannot read subvolume ${p}` });
+  const field = (name) => new RegExp(`^\\s*${name}:\\s*(.+)$`, 'm').exec(stdout)?.[1]?.trim() ?? null;
+  return {
+    uuid: field('UUID'),
+    parentUuid: field('Parent UUID'),
+    receivedUuid: field('Received UUID'),
+    readonly: /^\s*Flags:\s*.*readonly/m.test(stdout),
+  };
+}
+
+/** Flushes dirty data (before timing a send, so the send does not pay for writeback). */
+export function syncFs(p) {
+  return run('btrfs', ['filesystem', 'sync', p], { what: `cannot sync ${p}` });
+}

@@ -1,0 +1,113 @@
+// @ts-nocheck -- typed in the next step of the move to TypeScript
+// Restore and backup hygiene through the SSH gate, with the backup key only (docs/RESTORE.md):
+//   - listBackups / findIncompleteBackups: the subvolumes under a backup directory, and those a broken transfer
+//     left behind (btrfs has no resume: a receive that did not finish leaves a writable subvolume without a
+//     received UUID; it is not a backup and must not be mistaken for one);
+//   - restoreBackup: btrfs send on the target | btrfs receive here, checked (read-only, received UUID set);
+//   - makeLive: a writable snapshot of the restored one, the subvolume a person then works in. Its later
+//     snapshots share the restored one's history, so the next backup is incremental, not a full resend.
+import fs from 'node:fs';
+import path from 'node:path';
+import { OperatorError } from '../core/errors.js';
+import { remoteCommand, runRemote, sshArgs } from '../remote/ssh.js';
+import { runPipeline } from '../remote/transfer.js';
+import { deleteSubvolumes, snapshotWritable, subvolumeInfo } from './btrfs-scratch.js';
+
+/** Where the backup volume is mounted on the host (the gate's paths are absolute, below it). */
+export const VOLUME_MOUNT = '/backup_volume';
+
+
+/**
+ * Parses `btrfs subvolume list -a -R -o DIR` output into [{path, receivedUuid, complete}]; paths are made
+ * absolute below `mount` (the list prints them relative to the filesystem's top level, "<FS_TREE>/" with -a).
+ */
+export function parseSubvolumeListR(text, mount = VOLUME_MOUNT) {
+  const out = [];
+  for (const line of String(text).split('\n')) {
+    const m = /\breceived_uuid\s+(\S+)\s+.*?\bpath\s+(.+)$/.exec(line.trim());
+    if (!m) continue;
+    const rel = m[2].replace(/^<FS_TREE>\//, '');
+    out.push({ path: path.posix.join(mount, rel), receivedUuid: m[1], complete: m[1] !== '-' });
+  }
+  return out;
+}
+
+/** The subvolumes directly below `dir` on the target (through the gate). */
+export async function listBackups(conn, dir, { run = runRemote } = {}) {
+  const r = await run(conn, remoteCommand(['sudo', '-n', 'btrfs', 'subvolume', 'list', '-a', '-R', '-o', dir]));
+  if (r.code !== 0) {
+    throw new OperatorError(`cannot list the backups in ${dir} on the target`, {
+      details: r.stderr,
+      cause: /rejected:/.test(r.stderr) ? 'the SSH gate refused the command' : 'the directory does not exist, or SSH failed',
+      next: 'npx zx scripts/troubleshoot.mjs check-volume',
+    });
+  }
+  return parseSubvolumeListR(r.stdout).filter((b) => path.posix.dirname(b.path) === dir.replace(/\/+$/, ''));
+}
+
+/**
+ * Backups a broken transfer left half-received (no received UUID). Not to be trusted or restored; `btrbk clean`
+ * (or deleteIncompleteBackups) removes them. Do not call while a backup into `dir` is running: a receive in
+ * progress looks the same.
+ */
+export async function findIncompleteBackups(conn, dir, opts = {}) {
+  return (await listBackups(conn, dir, opts)).filter((b) => !b.complete);
+}
+
+/** Deletes the incomplete backups below dir (through the gate); returns their paths. */
+export async function deleteIncompleteBackups(conn, dir, { run = runRemote } = {}) {
+  const bad = await findIncompleteBackups(conn, dir, { run });
+  for (const b of bad) {
+    const r = await run(conn, remoteCommand(['sudo', '-n', 'btrfs', 'subvolume', 'delete', '--commit-after', b.path]));
+    if (r.code !== 0) throw new OperatorError(`cannot delete the incomplete backup ${b.path}`, { details: r.stderr, next: 'btrbk clean, or delete it by hand on the host' });
+  }
+  return bad.map((b) => b.path);
+}
+
+/**
+ * Restores one backup: ssh (gate) `sudo -n btrfs send BACKUP` | btrfs receive LOCAL_DIR. Resolves
+ * {path, bytes, durationMs}; the received subvolume is checked (read-only, with a received UUID); a broken one is
+ * deleted and the error explains it.
+ */
+export async function restoreBackup(conn, backupPath, localDir, { parent = null, onProgress, total = null } = {}) {
+  const name = path.posix.basename(backupPath);
+  const dest = path.join(localDir, name);
+  if (fs.existsSync(dest)) {
+    throw new OperatorError(`${dest} already exists`, { cause: 'restored before, or a name clash', next: 'restore into another directory, or delete that subvolume first' });
+  }
+  const send = parent ? remoteCommand(['sudo', '-n', 'btrfs', 'send', '-p', parent, backupPath]) : remoteCommand(['sudo', '-n', 'btrfs', 'send', backupPath]);
+  let result;
+  try {
+    result = await runPipeline(
+      [
+        { label: 'ssh (btrfs send on the target)', cmd: 'ssh', args: [...sshArgs(conn), send] },
+        { label: 'btrfs receive', cmd: 'btrfs', args: ['receive', localDir] },
+      ],
+      { onProgress, total },
+    );
+  } catch (err) {
+    if (fs.existsSync(dest)) await deleteSubvolumes([dest]).catch(() => {});
+    throw err;
+  }
+  const info = await subvolumeInfo(dest);
+  if (!info.readonly || !info.receivedUuid || info.receivedUuid === '-') {
+    await deleteSubvolumes([dest]).catch(() => {});
+    throw new OperatorError(`the restored ${name} is incomplete and was deleted`, { cause: 'the stream ended early', next: 'run the restore again' });
+  }
+  return { path: dest, bytes: result.bytes, durationMs: result.durationMs, receivedUuid: info.receivedUuid };
+}
+
+/**
+ * Makes a restored (read-only) snapshot the live, writable subvolume at `livePath`. Refuses to replace
+ * anything: a person's data at livePath is never touched.
+ */
+export async function makeLive(restoredSnapshot, livePath) {
+  if (fs.existsSync(livePath)) {
+    throw new OperatorError(`${livePath} already exists; not replacing it`, {
+      cause: 'there is a subvolume or directory with data at that path',
+      next: `move it aside first (mv ${livePath} ${livePath}.old), then run this again`,
+    });
+  }
+  await snapshotWritable(restoredSnapshot, livePath);
+  return subvolumeInfo(livePath);
+}

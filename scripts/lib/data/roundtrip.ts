@@ -1,0 +1,520 @@
+// @ts-nocheck -- typed in the next step of the move to TypeScript
+// The end-to-end proof: varied data in a btrfs subvolume on this machine, sent full and then incrementally to
+// the backup host through SSH and the gate, received back onto a second filesystem (a stand-in for a new
+// laptop), and verified file by file: content (sha256) and metadata (mode, owner, mtime, symlink target,
+// hard-link identity, sparseness, xattrs). Every step is a named pass/fail result; local and remote
+// subvolumes are removed at the end, also when a step failed (unless --keep).
+//
+// Remote commands have exactly the form a btrbk 0.32 client with backend btrfs-progs-sudo sends, so the gate
+// accepts them (user-data/btrbk-ssh-gate.sh); paths are quoted like btrbk's quoteshell().
+import { spawnSync } from 'node:child_process';
+import { createHash, randomBytes } from 'node:crypto';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import process from 'node:process';
+import { createScratchBtrfs, createSubvolume, run, snapshotReadOnly, subvolumeInfo } from './btrfs-scratch.js';
+import { SELFTEST_DIR_NAME } from '../core/connection.js';
+import { OperatorError } from '../core/errors.js';
+import { runRemote, shq, sshArgs, sshParams } from '../remote/ssh.js';
+import { runPipeline } from '../remote/transfer.js';
+
+const MiB = 1024 * 1024;
+
+/** The directory under the backup root that round trips receive into (created with mkdir -p, kept). */
+export const REMOTE_DIR_NAME = `${SELFTEST_DIR_NAME}/roundtrip-test`;
+
+/** Remote commands, as btrbk writes them. */
+export const REMOTE = Object.freeze({
+  mkdir: (dir) => `mkdir -p ${shq(dir)}`,
+  receive: (dir, compress) => `${compress ? 'zstd -d -c | ' : ''}sudo -n btrfs receive ${shq(`${dir}/`)}`,
+  send: (src, parent, compress) => `sudo -n btrfs send ${parent ? `-p ${shq(parent)} ` : ''}${shq(src)}${compress ? ' | zstd -c' : ''}`,
+  show: (p) => `sudo -n btrfs subvolume show ${shq(p)}`,
+  delete: (p) => `sudo -n btrfs subvolume delete ${shq(p)}`,
+});
+
+// ------------------------------------------------------------------------------------------- local commands
+
+/** True when `dir` is on btrfs. */
+export function isBtrfs(dir) {
+  const r = spawnSync('stat', ['-f', '-c', '%T', dir], { encoding: 'utf8' });
+  return r.status === 0 && r.stdout.trim() === 'btrfs';
+}
+
+// ----------------------------------------------------------------------------------------------- the dataset
+
+function writeRandom(file, bytes) {
+  const fd = fs.openSync(file, 'w');
+  try {
+    for (let left = bytes; left > 0; left -= MiB) fs.writeSync(fd, randomBytes(Math.min(left, MiB)));
+  } finally {
+    fs.closeSync(fd);
+  }
+}
+
+const T = (iso) => new Date(iso).getTime() / 1000;
+
+/**
+ * Writes the varied test data into `dir` (an empty subvolume). `sizeMb` is roughly the total of real data.
+ * Returns {files, bytes} (bytes: data actually written, for ETA).
+ */
+export async function makeDataset(dir, { sizeMb = 64 } = {}) {
+  const big = Math.max(1, Math.round(sizeMb * 0.75)) * MiB;
+  writeRandom(path.join(dir, 'large.bin'), big);
+  // many small files, nested, some compressible text
+  const small = path.join(dir, 'small');
+  const count = Math.max(50, Math.min(2000, sizeMb * 16));
+  for (let i = 0; i < count; i += 1) {
+    const sub = path.join(small, `d${String(i % 20).padStart(2, '0')}`);
+    if (i < 20) fs.mkdirSync(sub, { recursive: true });
+    const f = path.join(sub, `f${String(i).padStart(5, '0')}.txt`);
+    fs.writeFileSync(f, i % 3 ? randomBytes(200 + (i % 7) * 300) : `line ${i}\n`.repeat(40 + (i % 50)));
+  }
+  // a sparse file: 8x the data size apparent, 2 MiB real
+  const sparse = path.join(dir, 'sparse.img');
+  const fd = fs.openSync(sparse, 'w');
+  fs.writeSync(fd, randomBytes(MiB), 0, MiB, 0);
+  fs.writeSync(fd, randomBytes(MiB), 0, MiB, 4 * big);
+  fs.ftruncateSync(fd, 8 * big);
+  fs.closeSync(fd);
+  // names that need care
+  fs.writeFileSync(path.join(dir, 'name with spaces & ünïcödé.txt'), 'spaces and unicode\n');
+  fs.writeFileSync(path.join(dir, '-leading-dash'), 'dash\n');
+  fs.writeFileSync(path.join(dir, 'empty'), '');
+  // symlinks: relative, absolute, dangling, to a directory
+  fs.symlinkSync('large.bin', path.join(dir, 'link-relative'));
+  fs.symlinkSync('/etc/hostname', path.join(dir, 'link-absolute'));
+  fs.symlinkSync('does/not/exist', path.join(dir, 'link-dangling'));
+  fs.symlinkSync('small/d01', path.join(dir, 'link-to-dir'));
+  // hard links: two names in two directories for one inode
+  fs.writeFileSync(path.join(dir, 'hardlinked'), 'one inode, three names\n');
+  fs.linkSync(path.join(dir, 'hardlinked'), path.join(dir, 'hardlink-2'));
+  fs.linkSync(path.join(dir, 'hardlinked'), path.join(small, 'd02', 'hardlink-3'));
+  // modes and owners
+  fs.mkdirSync(path.join(dir, 'private'), { mode: 0o700 });
+  fs.writeFileSync(path.join(dir, 'private', 'secret'), 'secret\n', { mode: 0o600 });
+  fs.chmodSync(path.join(dir, 'private'), 0o700);
+  fs.chmodSync(path.join(dir, 'private', 'secret'), 0o600);
+  fs.writeFileSync(path.join(dir, 'script.sh'), '#!/bin/sh\necho hi\n');
+  fs.chmodSync(path.join(dir, 'script.sh'), 0o755);
+  fs.writeFileSync(path.join(dir, 'readonly'), 'ro\n');
+  fs.chmodSync(path.join(dir, 'readonly'), 0o444);
+  fs.writeFileSync(path.join(dir, 'setgid-dir-file'), 'x\n');
+  fs.chmodSync(path.join(dir, 'setgid-dir-file'), 0o2750);
+  fs.chownSync(path.join(dir, 'private', 'secret'), 1234, 5678);
+  fs.lchownSync(path.join(dir, 'link-relative'), 4321, 8765);
+  // xattrs: text and binary values, on files and a directory
+  await run('setfattr', ['-n', 'user.comment', '-v', 'hello from the round trip', path.join(dir, 'large.bin')]);
+  await run('setfattr', ['-n', 'user.binary', '-v', '0x00ff7f80', path.join(dir, 'empty')]);
+  await run('setfattr', ['-n', 'user.dir', '-v', 'on a directory', path.join(dir, 'small')]);
+  await run('setfattr', ['-n', 'user.k1', '-v', 'v1', path.join(dir, 'hardlinked')]);
+  // mtimes in the past, with sub-second parts; symlinks too (lutimes)
+  fs.utimesSync(path.join(dir, 'large.bin'), T('2020-01-02T03:04:05.678Z'), T('2020-01-02T03:04:05.678Z'));
+  fs.utimesSync(path.join(dir, 'readonly'), T('2001-09-09T01:46:40.5Z'), T('2001-09-09T01:46:40.5Z'));
+  fs.lutimesSync(path.join(dir, 'link-absolute'), T('2010-10-10T10:10:10.1Z'), T('2010-10-10T10:10:10.1Z'));
+  fs.utimesSync(path.join(dir, 'private'), T('2015-05-05T05:05:05Z'), T('2015-05-05T05:05:05Z'));
+  return { files: count + 12, bytes: big + 2 * MiB + count * 1200 };
+}
+
+/** Changes the dataset for the incremental step: a little of everything. Returns bytes of new data. */
+export async function changeDataset(dir) {
+  const fd = fs.openSync(path.join(dir, 'large.bin'), 'r+');
+  fs.writeSync(fd, randomBytes(MiB), 0, MiB, MiB); // 1 MiB rewritten in place
+  fs.closeSync(fd);
+  writeRandom(path.join(dir, 'new-file.bin'), 2 * MiB);
+  const small = path.join(dir, 'small');
+  fs.appendFileSync(path.join(small, 'd03', 'f00003.txt'), 'appended\n');
+  for (const d of fs.readdirSync(path.join(small, 'd04')).slice(0, 10)) fs.rmSync(path.join(small, 'd04', d));
+  fs.renameSync(path.join(small, 'd05'), path.join(small, 'd05-renamed'));
+  fs.chmodSync(path.join(dir, 'script.sh'), 0o700);
+  fs.rmSync(path.join(dir, 'link-dangling'));
+  fs.symlinkSync('now/points/elsewhere', path.join(dir, 'link-dangling'));
+  fs.linkSync(path.join(dir, 'hardlinked'), path.join(dir, 'hardlink-4'));
+  fs.rmSync(path.join(dir, 'hardlink-2'));
+  await run('setfattr', ['-n', 'user.comment', '-v', 'changed', path.join(dir, 'large.bin')]);
+  await run('setfattr', ['-x', 'user.k1', path.join(dir, 'hardlinked')]);
+  fs.utimesSync(path.join(dir, 'readonly'), T('2022-02-22T22:22:22.22Z'), T('2022-02-22T22:22:22.22Z'));
+  return 3 * MiB;
+}
+
+// ------------------------------------------------------------------------------------------------- manifest
+
+/** getfattr writes some bytes of a file name as \NNN octal escapes. */
+function unescapeGetfattr(s) {
+  const parts = s.split(/(\\[0-7]{3})/).map((x) => (/^\\[0-7]{3}$/.test(x) ? Buffer.from([parseInt(x.slice(1), 8)]) : Buffer.from(x, 'utf8')));
+  return Buffer.concat(parts).toString('utf8');
+}
+
+/** Parses `getfattr -R -P -d -m - -e hex .` output into Map(relPath -> {name: hex}). */
+export function parseGetfattr(text) {
+  const out = new Map();
+  let current = null;
+  for (const line of String(text).split('\n')) {
+    const m = /^# file: (.*)$/.exec(line);
+    if (m) {
+      let p = m[1].includes('\\') ? unescapeGetfattr(m[1]) : m[1];
+      p = p === '.' ? '.' : p.replace(/^\.\//, '');
+      current = {};
+      out.set(p, current);
+      continue;
+    }
+    const kv = /^([^=]+)=(.*)$/.exec(line);
+    if (kv && current) current[kv[1]] = kv[2];
+  }
+  return out;
+}
+
+const IGNORED_XATTRS = /^security\.selinux$/;
+
+/**
+ * Everything the verification compares, per path relative to `root` ('.' is the root itself):
+ * {type, mode, uid, gid, size, mtimeNs, sha256?, target?, blocks?, xattrs, links} where `links` lists the
+ * other paths of the same inode (hard-link identity) and blocks are 512-byte units allocated.
+ */
+export function manifest(root) {
+  const entries = new Map();
+  const byInode = new Map();
+  const walk = (rel) => {
+    const abs = rel === '.' ? root : path.join(root, rel);
+    const st = fs.lstatSync(abs, { bigint: true });
+    const type = st.isFile() ? 'file' : st.isDirectory() ? 'dir' : st.isSymbolicLink() ? 'symlink' : 'other';
+    const e = { type, mode: Number(st.mode & 0o7777n), uid: Number(st.uid), gid: Number(st.gid), mtimeNs: String(st.mtimeNs), xattrs: {}, links: [] };
+    if (type === 'file') {
+      e.size = Number(st.size);
+      e.blocks = Number(st.blocks);
+      e.sha256 = createHash('sha256').update(fs.readFileSync(abs)).digest('hex');
+      const key = String(st.ino);
+      if (!byInode.has(key)) byInode.set(key, []);
+      byInode.get(key).push(rel);
+    } else if (type === 'symlink') {
+      e.target = fs.readlinkSync(abs);
+    }
+    entries.set(rel, e);
+    if (type === 'dir') for (const name of fs.readdirSync(abs).sort()) walk(rel === '.' ? name : `${rel}/${name}`);
+  };
+  walk('.');
+  for (const group of byInode.values()) {
+    if (group.length > 1) for (const p of group) entries.get(p).links = group.filter((x) => x !== p).sort();
+  }
+  const r = spawnSync('getfattr', ['-R', '-P', '-d', '-m', '-', '-e', 'hex', '.'], { cwd: root, encoding: 'utf8', maxBuffer: 64 * MiB });
+  if (r.error) throw new OperatorError('getfattr is not installed', { next: 'sudo apt-get install attr' });
+  for (const [p, attrs] of parseGetfattr(r.stdout)) {
+    const e = entries.get(p);
+    if (!e) continue;
+    for (const [k, v] of Object.entries(attrs)) if (!IGNORED_XATTRS.test(k)) e.xattrs[k] = v;
+  }
+  return entries;
+}
+
+const CONTENT_KINDS = new Set(['missing', 'extra', 'type', 'size', 'sha256']);
+
+/** True when a file is sparse: far fewer bytes allocated than its size. */
+const isSparse = (e) => e.type === 'file' && e.size >= MiB && e.blocks * 512 < e.size / 2;
+
+/**
+ * Compares two manifests. Returns [{path, kind, expected, actual}] where kind is one of missing, extra, type,
+ * size, sha256 (content) or mode, owner, mtime, target, xattrs, hardlinks, sparse (metadata).
+ */
+export function compareManifests(expected, actual) {
+  const diffs = [];
+  const d = (p, kind, e, a) => diffs.push({ path: p, kind, expected: e, actual: a });
+  for (const [p, e] of expected) {
+    const a = actual.get(p);
+    if (!a) {
+      d(p, 'missing', e.type, null);
+      continue;
+    }
+    if (a.type !== e.type) {
+      d(p, 'type', e.type, a.type);
+      continue;
+    }
+    if (e.type === 'file') {
+      if (a.size !== e.size) d(p, 'size', e.size, a.size);
+      else if (a.sha256 !== e.sha256) d(p, 'sha256', e.sha256, a.sha256);
+      if (isSparse(e) && !(a.blocks * 512 < a.size / 2 && a.blocks <= e.blocks * 1.25 + 64)) d(p, 'sparse', `${e.blocks * 512} bytes allocated`, `${a.blocks * 512} bytes allocated`);
+    }
+    if (e.type === 'symlink' && a.target !== e.target) d(p, 'target', e.target, a.target);
+    if (a.mode !== e.mode) d(p, 'mode', e.mode.toString(8), a.mode.toString(8));
+    if (a.uid !== e.uid || a.gid !== e.gid) d(p, 'owner', `${e.uid}:${e.gid}`, `${a.uid}:${a.gid}`);
+    if (a.mtimeNs !== e.mtimeNs && p !== '.') d(p, 'mtime', e.mtimeNs, a.mtimeNs);
+    if (JSON.stringify(sortKeys(a.xattrs)) !== JSON.stringify(sortKeys(e.xattrs))) d(p, 'xattrs', e.xattrs, a.xattrs);
+    if (JSON.stringify(a.links) !== JSON.stringify(e.links)) d(p, 'hardlinks', e.links, a.links);
+  }
+  for (const p of actual.keys()) if (!expected.has(p)) d(p, 'extra', null, actual.get(p).type);
+  return diffs;
+}
+
+function sortKeys(o) {
+  return Object.fromEntries(Object.entries(o).sort(([a], [b]) => a.localeCompare(b)));
+}
+
+/** Splits differences into content and metadata ones. */
+export function splitDiffs(diffs) {
+  return { content: diffs.filter((x) => CONTENT_KINDS.has(x.kind)), metadata: diffs.filter((x) => !CONTENT_KINDS.has(x.kind)) };
+}
+
+/** A short human summary of differences (first few). */
+export function describeDiffs(diffs, max = 5) {
+  const shown = diffs.slice(0, max).map((x) => `${x.path}: ${x.kind} (expected ${JSON.stringify(x.expected)}, got ${JSON.stringify(x.actual)})`);
+  if (diffs.length > max) shown.push(`… and ${diffs.length - max} more`);
+  return shown.join('; ');
+}
+
+/** What the manifest covers, for the pass line. */
+export function manifestSummary(m) {
+  const v = [...m.values()];
+  return {
+    files: v.filter((e) => e.type === 'file').length,
+    dirs: v.filter((e) => e.type === 'dir').length,
+    symlinks: v.filter((e) => e.type === 'symlink').length,
+    hardlinked: v.filter((e) => e.links.length).length,
+    xattrs: v.reduce((n, e) => n + Object.keys(e.xattrs).length, 0),
+    sparse: v.filter(isSparse).length,
+  };
+}
+
+/** Parses `btrfs subvolume show` output: {uuid, receivedUuid, readonly}. */
+export function parseSubvolumeShow(text) {
+  const get = (label) => new RegExp(`^\\s*${label}:\\s*(\\S+)`, 'm').exec(text)?.[1] ?? null;
+  return { uuid: get('UUID'), receivedUuid: get('Received UUID'), readonly: /^\s*Flags:\s*.*readonly/m.test(text) };
+}
+
+// --------------------------------------------------------------------------------------------- the round trip
+
+/**
+ * Runs the whole round trip. Never throws for a failed step: every step becomes a result, and cleanup runs.
+ * @param {object} conn  connection object (readConnection)
+ * @param {object} opts  sizeMb, keep, sourceDir (an existing btrfs directory instead of a scratch filesystem),
+ *   compress ('zstd' | null), workDir (parent of the temp dir), onEvent({type: 'step'|'progress'|'transfer', ...})
+ * @returns {Promise<{steps, transfers, ratio, passed, failed, runId, remoteDir}>}
+ */
+export async function runRoundtrip(conn, opts = {}) {
+  const { sizeMb = 64, keep = false, sourceDir = null, compress = null, workDir = os.tmpdir(), onEvent = () => {} } = opts;
+  const steps = [];
+  const transfers = [];
+  const runId = `${new Date().toISOString().replace(/[-:]/g, '').replace(/\..*$/, '')}-${randomBytes(3).toString('hex')}`;
+  const { backupRoot } = sshParams(conn);
+  const remoteDir = `${backupRoot}/${REMOTE_DIR_NAME}`;
+  const snapName = (n) => `roundtrip.${runId}.${n}`;
+  const remotePath = (n) => `${remoteDir}/${snapName(n)}`;
+  const cleanups = [];
+  const remoteCreated = [];
+
+  const step = async (name, fn) => {
+    const t0 = Date.now();
+    try {
+      const detail = (await fn()) ?? '';
+      const r = { name, ok: true, detail, cause: '', next: '', ms: Date.now() - t0 };
+      steps.push(r);
+      onEvent({ type: 'step', step: r });
+      return true;
+    } catch (err) {
+      const op = err instanceof OperatorError;
+      const r = {
+        name,
+        ok: false,
+        detail: op && err.details ? err.details : '',
+        cause: op ? `${err.what}${err.likelyCause ? `: ${err.likelyCause}` : ''}` : String(err?.message ?? err),
+        next: op ? err.next : 're-run with BTRBK_AWS_DEBUG=1 and report it as a bug',
+        ms: Date.now() - t0,
+      };
+      steps.push(r);
+      onEvent({ type: 'step', step: r, error: err });
+      return false;
+    }
+  };
+
+  const remote = async (command, what) => {
+    const r = await runRemote(conn, command);
+    if (r.code !== 0) {
+      throw new OperatorError(`${what} failed on the backup host (exit ${r.code})`, {
+        details: `command: ${command}`,
+        cause: r.stderr.trim() || 'no error text',
+        next: /rejected:/.test(r.stderr) ? 'the gate refused it: see docs/SSH-GATE.md; run troubleshoot check-ssh' : 'run `npx zx scripts/troubleshoot.mjs check-all`',
+      });
+    }
+    return r.stdout;
+  };
+
+  const transfer = async (name, direction, stages, total) => {
+    const res = await runPipeline(stages, {
+      total,
+      progressLink: 0,
+      onProgress: (p) => onEvent({ type: 'progress', transfer: name, ...p }),
+    });
+    // push: btrfs send → [zstd] → ssh; pull: ssh → [zstd -d] → btrfs receive
+    const raw = direction === 'push' ? res.links[0].bytes : res.links.at(-1).bytes;
+    const wire = direction === 'push' ? res.links.at(-1).bytes : res.links[0].bytes;
+    const t = { name, direction, streamBytes: raw, wireBytes: wire, durationMs: res.durationMs, rate: res.durationMs ? (raw * 1000) / res.durationMs : 0 };
+    transfers.push(t);
+    onEvent({ type: 'transfer', transfer: t });
+    return t;
+  };
+
+  let src = null; // directory holding the live subvolume and its snapshots
+  let dst = null; // directory receiving the restore
+  let dataBytes = 0;
+  let changedBytes = 0;
+  const manifests = {};
+  const ssh = ['ssh', sshArgs(conn)];
+  const pushStages = (snap, parent) => [
+    { label: 'btrfs send', cmd: 'btrfs', args: ['send', ...(parent ? ['-p', parent] : []), snap] },
+    ...(compress ? [{ label: 'zstd', cmd: 'zstd', args: ['-c', '-q', '-T0'] }] : []),
+    { label: 'ssh → btrfs receive', cmd: ssh[0], args: [...ssh[1], REMOTE.receive(remoteDir, compress)] },
+  ];
+  const pullStages = (n, parentN) => [
+    { label: 'ssh → btrfs send', cmd: ssh[0], args: [...ssh[1], REMOTE.send(remotePath(n), parentN ? remotePath(parentN) : null, compress)] },
+    ...(compress ? [{ label: 'zstd -d', cmd: 'zstd', args: ['-d', '-c', '-q'] }] : []),
+    { label: 'btrfs receive', cmd: 'btrfs', args: ['receive', dst] },
+  ];
+
+  onEvent({ type: 'start', runId, remoteDir, snapshots: [remotePath(1), remotePath(2)] });
+  try {
+    const okLocal = await step(sourceDir ? `source directory ${sourceDir} is btrfs` : 'scratch btrfs filesystems on loop devices', async () => {
+      if (typeof process.geteuid === 'function' && process.geteuid() !== 0) {
+        throw new OperatorError('the round trip needs root on this machine', { cause: 'it creates btrfs subvolumes, mounts loop devices and runs btrfs receive', next: 'run it with sudo: sudo npx zx scripts/roundtrip.mjs' });
+      }
+      if (sourceDir) {
+        if (!isBtrfs(sourceDir)) throw new OperatorError(`${sourceDir} is not on btrfs`, { next: 'pass a directory on a btrfs filesystem, or leave out --source-dir to use a scratch filesystem' });
+        src = path.join(sourceDir, `btrbk-roundtrip.${runId}`);
+        fs.mkdirSync(src);
+        cleanups.push(() => fs.rmSync(src, { recursive: true, force: true }));
+        dst = path.join(src, 'restore');
+        fs.mkdirSync(dst);
+        return `${src} (restore into ${dst})`;
+      }
+      const sizeMiB = Math.max(1024, sizeMb * 12);
+      const a = await createScratchBtrfs({ sizeMiB, label: 'rt-source', parentDir: workDir });
+      cleanups.push(() => a.destroy());
+      const b = await createScratchBtrfs({ sizeMiB, label: 'rt-restore', parentDir: workDir });
+      cleanups.push(() => b.destroy());
+      src = a.mountpoint;
+      dst = b.mountpoint;
+      return `source ${a.mountpoint}, restore ${b.mountpoint} (sparse ${sizeMiB} MiB images)`;
+    });
+    if (!okLocal) return finish();
+
+    const live = () => path.join(src, 'data');
+    const localSnap = (n) => path.join(src, snapName(n));
+    const restored = (n) => path.join(dst, snapName(n));
+    const localSubvols = [restored(2), restored(1), localSnap(2), localSnap(1), live()];
+    cleanups.push(async () => {
+      for (const s of localSubvols) if (fs.existsSync(s)) await run('btrfs', ['subvolume', 'delete', s], { check: false });
+    });
+
+    let ok =
+      (await step('test subvolume with varied data', async () => {
+        await createSubvolume(live());
+        const d = await makeDataset(live(), { sizeMb });
+        dataBytes = d.bytes;
+        return `${d.files} files, ${(d.bytes / MiB).toFixed(1)} MiB of data (a large file, many small files, a sparse file, symlinks, hard links, xattrs, modes, owners, mtimes)`;
+      })) &&
+      (await step('read-only snapshot 1', async () => {
+        await snapshotReadOnly(live(), localSnap(1));
+        manifests[1] = manifest(localSnap(1));
+        return snapName(1);
+      })) &&
+      (await step(`remote directory ${remoteDir} (mkdir -p through the gate)`, async () => {
+        await remote(REMOTE.mkdir(remoteDir), 'mkdir -p');
+        return '';
+      }));
+
+    const fmt = (t) => `${(t.streamBytes / MiB).toFixed(2)} MiB stream, ${(t.wireBytes / MiB).toFixed(2)} MiB on the wire, ${(t.rate / MiB).toFixed(1)} MiB/s`;
+    ok =
+      ok &&
+      (await step('full send to the target', async () => {
+        remoteCreated.push(remotePath(1));
+        return fmt(await transfer('full send', 'push', pushStages(localSnap(1)), dataBytes));
+      }));
+    ok =
+      ok &&
+      (await step('change the data, read-only snapshot 2', async () => {
+        const n = await changeDataset(live());
+        changedBytes = n;
+        await snapshotReadOnly(live(), localSnap(2));
+        manifests[2] = manifest(localSnap(2));
+        return `${(n / MiB).toFixed(1)} MiB new data, renames, deletes, mode/xattr/symlink/hard-link changes`;
+      }));
+    ok =
+      ok &&
+      (await step('incremental send to the target (-p snapshot 1)', async () => {
+        remoteCreated.push(remotePath(2));
+        return fmt(await transfer('incremental send', 'push', pushStages(localSnap(2), localSnap(1)), null));
+      }));
+    ok =
+      ok &&
+      (await step('target holds both snapshots read-only, received from the originals', async () => {
+        for (const n of [1, 2]) {
+          const t = parseSubvolumeShow(await remote(REMOTE.show(remotePath(n)), 'btrfs subvolume show'));
+          const l = await subvolumeInfo(localSnap(n));
+          if (!t.readonly) throw new OperatorError(`${remotePath(n)} is not read-only on the target`, { next: 'a received snapshot should be read-only; report this as a bug' });
+          if (t.receivedUuid !== l.uuid) throw new OperatorError(`${remotePath(n)} has received UUID ${t.receivedUuid}, expected ${l.uuid}`, { next: 'the receive did not complete; delete it and run again' });
+        }
+        return 'received UUIDs match, readonly';
+      }));
+    ok =
+      ok &&
+      (await step('full receive back from the target', async () => fmt(await transfer('full receive', 'pull', pullStages(1), null))));
+    ok =
+      ok &&
+      (await step('incremental receive back from the target (-p snapshot 1)', async () => fmt(await transfer('incremental receive', 'pull', pullStages(2, 1), null))));
+
+    if (ok) {
+      for (const n of [1, 2]) {
+        const m = manifest(restored(n));
+        const { content, metadata } = splitDiffs(compareManifests(manifests[n], m));
+        const s = manifestSummary(manifests[n]);
+        await step(`snapshot ${n} restored: content identical (sha256 of ${s.files} files)`, () => {
+          if (content.length) throw new OperatorError(`${content.length} content difference(s)`, { cause: describeDiffs(content), next: 'the data did not survive the round trip: do not trust this target until this is explained; run troubleshoot check-volume' });
+          return '';
+        });
+        await step(`snapshot ${n} restored: metadata identical`, () => {
+          if (metadata.length) throw new OperatorError(`${metadata.length} metadata difference(s)`, { cause: describeDiffs(metadata), next: 'report this with the output of --json' });
+          return `modes, owners, mtimes, ${s.symlinks} symlinks, ${s.hardlinked} hard-linked names, ${s.xattrs} xattrs, ${s.sparse} sparse file(s) still sparse`;
+        });
+      }
+      const full = transfers.find((t) => t.name === 'full send');
+      const incr = transfers.find((t) => t.name === 'incremental send');
+      await step('incremental send carries only the change', () => {
+        // the parent was used when the incremental stream is about the size of what changed, not of everything
+        const limit = changedBytes * 1.25 + MiB;
+        if (incr.streamBytes > limit || incr.streamBytes >= full.streamBytes) {
+          throw new OperatorError(`the incremental send was ${(incr.streamBytes / MiB).toFixed(2)} MiB for ${(changedBytes / MiB).toFixed(2)} MiB changed (full: ${(full.streamBytes / MiB).toFixed(2)} MiB)`, {
+            cause: 'the parent snapshot was not used (btrfs send -p), or far more changed than the round trip changed',
+            next: 'report this with the output of --json',
+          });
+        }
+        return `${(incr.streamBytes / MiB).toFixed(2)} MiB for ${(changedBytes / MiB).toFixed(2)} MiB changed; incremental/full ratio ${(incr.wireBytes / full.wireBytes).toFixed(3)}`;
+      });
+    }
+  } finally {
+    if (!keep) {
+      if (remoteCreated.length) {
+        await step('remove the round trip’s snapshots from the target', async () => {
+          const errs = [];
+          for (const p of [...remoteCreated].reverse()) {
+            const r = await runRemote(conn, REMOTE.delete(p));
+            if (r.code !== 0 && !/No such file|does not exist|not a subvolume|cannot find/i.test(r.stderr)) errs.push(`${p}: ${r.stderr.trim()}`);
+          }
+          if (errs.length) throw new OperatorError('some snapshots could not be deleted on the target', { cause: errs.join('; '), next: `delete them with: ssh … 'sudo -n btrfs subvolume delete PATH' (${REMOTE_DIR_NAME} under the backup root)` });
+          return `${remoteCreated.length} deleted`;
+        });
+      }
+      await step('remove local subvolumes and scratch filesystems', async () => {
+        for (const c of cleanups.reverse()) await c();
+        return '';
+      });
+    } else {
+      onEvent({ type: 'kept', local: src ? [src, dst] : [], remote: remoteCreated });
+    }
+  }
+  return finish();
+
+  function finish() {
+    const full = transfers.find((t) => t.name === 'full send');
+    const incr = transfers.find((t) => t.name === 'incremental send');
+    const passed = steps.filter((s) => s.ok).length;
+    const failed = steps.length - passed;
+    return { runId, remoteDir, steps, transfers, ratio: full && incr ? incr.wireBytes / full.wireBytes : null, passed, failed, ok: failed === 0 };
+  }
+}

@@ -1,0 +1,84 @@
+// @ts-nocheck -- typed in the next step of the move to TypeScript
+// AWS SDK v3 clients for the operator scripts: credentials from the default Node chain (environment, shared
+// config/credentials files with AWS_PROFILE or --profile, SSO, process, web identity, container/instance
+// roles), region from --region, else the tfvars, else the profile. Errors become OperatorErrors.
+import { EC2Client, GetConsoleOutputCommand } from '@aws-sdk/client-ec2';
+import { GetCallerIdentityCommand, STSClient } from '@aws-sdk/client-sts';
+import { fromNodeProviderChain } from '@aws-sdk/credential-providers';
+import { OperatorError } from '../core/errors.js';
+
+/** STS answers in every region; this one is used when nothing else names a region. */
+export const FALLBACK_REGION = 'us-east-1';
+
+/** Client configuration honouring an explicit profile (else AWS_PROFILE, else default) and region. */
+export function clientConfig({ profile, region } = {}) {
+  return {
+    region: region || process.env.AWS_REGION || process.env.AWS_DEFAULT_REGION || FALLBACK_REGION,
+    credentials: fromNodeProviderChain(profile ? { profile } : {}),
+    maxAttempts: 3,
+  };
+}
+
+export const makeStsClient = (opts = {}) => new STSClient(clientConfig(opts));
+export const makeEc2Client = (opts = {}) => new EC2Client(clientConfig(opts));
+
+const profileHint = (profile) => (profile ? ` (profile ${profile})` : process.env.AWS_PROFILE ? ` (AWS_PROFILE=${process.env.AWS_PROFILE})` : '');
+
+/** Turns an SDK or credential-chain error into an OperatorError that says what to do. */
+export function awsError(err, action, { profile } = {}) {
+  const name = err?.name ?? err?.Code ?? 'Error';
+  const msg = err?.message ?? String(err);
+  const p = profileHint(profile);
+  if (name === 'CredentialsProviderError' || (/Could not load credentials|credential/i.test(msg) && !/token/i.test(name))) {
+    return new OperatorError(`no AWS credentials found${p}`, {
+      cause: msg,
+      next: 'run `aws configure` (or `aws sso login --profile NAME`), or export AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY; pass --profile NAME to pick a profile',
+    });
+  }
+  if (/ExpiredToken|TokenRefreshRequired|SSOTokenProviderFailure|expired/i.test(`${name} ${msg}`)) {
+    return new OperatorError(`the AWS session has expired${p}`, { cause: msg, next: 'log in again: aws sso login (or refresh your temporary credentials), then re-run' });
+  }
+  if (/InvalidClientTokenId|SignatureDoesNotMatch|UnrecognizedClient|AuthFailure/.test(name)) {
+    return new OperatorError(`AWS refused the credentials${p}`, { cause: `${name}: ${msg}`, next: 'check the access key id and secret (aws configure list), or pick another --profile' });
+  }
+  if (/AccessDenied|UnauthorizedOperation/.test(name)) {
+    return new OperatorError(`AWS denied ${action}${p}`, { cause: `${name}: ${msg}`, next: `grant the identity permission for ${action} (see docs/SETUP.md "Permissions")` });
+  }
+  if (/ENOTFOUND|ECONNREFUSED|ETIMEDOUT|EAI_AGAIN|NetworkingError|TimeoutError/.test(`${name} ${msg} ${err?.code ?? ''}`)) {
+    return new OperatorError(`cannot reach AWS for ${action}`, { cause: msg, next: 'check the network connection and any proxy, then re-run' });
+  }
+  return new OperatorError(`${action} failed${p}`, { cause: `${name}: ${msg}`, next: 're-run with BTRBK_AWS_DEBUG=1 for details' });
+}
+
+/** STS GetCallerIdentity: {account, arn, userId}. */
+export async function getCallerIdentity(sts, { profile } = {}) {
+  try {
+    const r = await sts.send(new GetCallerIdentityCommand({}));
+    return { account: r.Account, arn: r.Arn, userId: r.UserId };
+  } catch (err) {
+    throw awsError(err, 'sts:GetCallerIdentity', { profile });
+  }
+}
+
+/**
+ * EC2 GetConsoleOutput, decoded: the newest output (Latest, Nitro instances) with a fallback to the buffered
+ * output where Latest is not supported. Resolves '' while the instance has not produced any yet.
+ */
+export async function getConsoleOutput(ec2, instanceId, { profile } = {}) {
+  const fetch = async (latest) => {
+    const r = await ec2.send(new GetConsoleOutputCommand({ InstanceId: instanceId, ...(latest ? { Latest: true } : {}) }));
+    return r.Output ? Buffer.from(r.Output, 'base64').toString('utf8') : '';
+  };
+  try {
+    return await fetch(true);
+  } catch (err) {
+    if (/UnsupportedOperation|InvalidParameter/.test(err?.name ?? '')) {
+      try {
+        return await fetch(false);
+      } catch (err2) {
+        throw awsError(err2, 'ec2:GetConsoleOutput', { profile });
+      }
+    }
+    throw awsError(err, 'ec2:GetConsoleOutput', { profile });
+  }
+}

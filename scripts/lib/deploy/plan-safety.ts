@@ -1,0 +1,106 @@
+// @ts-nocheck -- typed in the next step of the move to TypeScript
+// Plan safety: read the saved plan as JSON (`show -json state/plan.tfplan`) and refuse a plan that would
+// delete or replace the data volume unless the person passed --allow-data-volume-replacement.
+// Plan JSON format: https://developer.hashicorp.com/terraform/internals/json-format (resource_changes[] with
+// address, mode, type, change.actions; actions is one of ["no-op"], ["create"], ["read"], ["update"],
+// ["delete","create"], ["create","delete"], ["delete"], ["forget"]).
+import { OperatorError } from '../core/errors.js';
+
+export const ALLOW_FLAG = '--allow-data-volume-replacement';
+/** The resource type that holds the backups. */
+export const DATA_VOLUME_TYPE = 'aws_ebs_volume';
+/** Resource types whose replacement is disruptive but loses no backup data. */
+export const DISRUPTIVE_TYPES = Object.freeze({
+  aws_instance: 'the backup host is re-created: a new host key (setup pins it again), the boot script runs again on the kept volume',
+  aws_volume_attachment: 'the data volume is detached (the instance is stopped first) and attached again',
+  aws_eip: 'the public address changes: aws_connection.env and btrbk.conf must be updated',
+});
+
+const key = (a) => a.join(',');
+const DESCRIBE = {
+  'no-op': 'unchanged',
+  read: 'read',
+  create: 'create',
+  update: 'update in place',
+  delete: 'DELETE',
+  'delete,create': 'REPLACE (delete, then create)',
+  'create,delete': 'REPLACE (create new, then delete old)',
+  forget: 'forget (removed from state, kept in AWS)',
+};
+export const describeActions = (actions) => DESCRIBE[key(actions)] ?? actions.join('+');
+
+/** Whether actions delete the existing object: delete, or either replace order. */
+export const deletes = (actions) => Array.isArray(actions) && actions.includes('delete');
+
+/**
+ * Summarises a plan JSON object.
+ * @returns {{formatVersion: string, changes: {address, type, actions, description}[], hasChanges: boolean,
+ *   counts: {create: number, update: number, replace: number, delete: number},
+ *   dataVolume: {address, actions, description}[], dataVolumeAtRisk: {address, actions, description}[],
+ *   warnings: string[]}}
+ */
+export function analysePlan(plan) {
+  if (!plan || typeof plan !== 'object' || !plan.format_version) {
+    throw new OperatorError('the saved plan is not plan JSON', {
+      cause: 'show -json printed something without format_version; the engine version may not support the JSON plan format',
+      next: 'run the engine\'s `show -json state/plan.tfplan` by hand and check its output; use Terraform >= 1.0 or OpenTofu',
+    });
+  }
+  const major = String(plan.format_version).split('.')[0];
+  if (major !== '1') {
+    throw new OperatorError(`plan JSON format_version ${plan.format_version} is not supported`, {
+      cause: 'this tool reads format 1.x (Terraform >= 1.0, OpenTofu)',
+      next: 'use a supported engine version, or check the plan by hand before applying',
+    });
+  }
+  const changes = (plan.resource_changes ?? [])
+    .filter((rc) => (rc.mode ?? 'managed') === 'managed')
+    .map((rc) => {
+      const actions = rc.change?.actions ?? ['no-op'];
+      return { address: rc.address, type: rc.type, actions, description: describeActions(actions), reason: rc.action_reason };
+    });
+  const real = changes.filter((c) => !['no-op', 'read'].includes(key(c.actions)));
+  const outputChanged = Object.values(plan.output_changes ?? {}).some((oc) => key(oc.actions ?? ['no-op']) !== 'no-op');
+  const counts = { create: 0, update: 0, replace: 0, delete: 0, forget: 0 };
+  for (const c of real) {
+    const k = key(c.actions);
+    if (k === 'create') counts.create += 1;
+    else if (k === 'update') counts.update += 1;
+    else if (k === 'delete') counts.delete += 1;
+    else if (k === 'forget') counts.forget += 1;
+    else if (c.actions.includes('delete') && c.actions.includes('create')) counts.replace += 1;
+  }
+  const dataVolume = changes.filter((c) => c.type === DATA_VOLUME_TYPE);
+  const dataVolumeAtRisk = dataVolume.filter((c) => deletes(c.actions) || key(c.actions) === 'forget');
+  const warnings = real
+    .filter((c) => c.type in DISRUPTIVE_TYPES && deletes(c.actions))
+    .map((c) => `${c.address} will be ${c.description}: ${DISRUPTIVE_TYPES[c.type]}`);
+  return {
+    formatVersion: plan.format_version,
+    changes: real,
+    hasChanges: real.length > 0 || outputChanged,
+    outputChanged,
+    counts,
+    dataVolume,
+    dataVolumeAtRisk,
+    warnings,
+  };
+}
+
+/**
+ * Throws an OperatorError when the plan deletes or replaces the data volume and the person did not allow it.
+ * Returns the analysis otherwise (with a warning added when the replacement was allowed).
+ */
+export function assertPlanSafe(plan, { allowDataVolumeReplacement = false } = {}) {
+  const a = analysePlan(plan);
+  if (!a.dataVolumeAtRisk.length) return a;
+  const list = a.dataVolumeAtRisk.map((c) => `${c.address}: ${c.description}${c.reason ? ` (${c.reason})` : ''}`).join('\n');
+  if (!allowDataVolumeReplacement) {
+    throw new OperatorError('the plan would delete or replace the data volume that holds your backups; nothing was applied', {
+      details: list,
+      cause: 'a change to the volume\'s availability zone, encryption or type forces a new volume, or it was removed from the stack (the stack\'s prevent_destroy normally makes the engine refuse such a plan; this is the second guard)',
+      next: `undo the change in terraform.tfvars (e.g. availability_zone) and re-run setup; to really replace it, copy the backups away first and re-run with ${ALLOW_FLAG}`,
+    });
+  }
+  return { ...a, warnings: [...a.warnings, `data volume replacement ALLOWED by ${ALLOW_FLAG}: ${list.replace(/\n/g, '; ')}; its backups will be lost`] };
+}

@@ -1,0 +1,624 @@
+// @ts-nocheck -- typed in the next step of the move to TypeScript
+// The setup flow, one exported function per step (issue 4): prerequisites, tfvars validation, synth/init/plan,
+// plan safety, cost estimate, confirm + apply, wait for SSH + pin the host key, smoke tests, connection file and
+// the btrbk.conf snippet. `--target local` replaces steps 3-7 with the local target's `up`.
+// Every step reports progress through `reporter` (see consoleReporter) and fails with an OperatorError.
+// Anything that reaches AWS, the engine or another engineer's library comes through `deps`, so tests inject fakes.
+import { spawn } from 'node:child_process';
+import fs from 'node:fs';
+import path from 'node:path';
+import readline from 'node:readline';
+import { OperatorError } from '../core/errors.js';
+import { DEFAULT_AWS_ENV_FILE, LOCAL_ENV_FILE, REPO_ROOT, readConnection, validateConnection, writeConnection } from '../core/connection.js';
+import { prepareStackDir } from './engine.js';
+import { assertPrereqs, runPrereqs } from './prereqs.js';
+import { assertTfvarsValid, findPrivateKeyFor, loadTfvars, validateTfvars } from './tfvars.js';
+import { ALLOW_FLAG, assertPlanSafe } from './plan-safety.js';
+import { estimateMonthlyCost } from './cost.js';
+import { getConsoleOutput, makeEc2Client } from './aws.js';
+import { knownHostsHost, knownHostsLine, parseKeyscan, sshKeyscan, tcpProbe, verifyScannedKey, writeKnownHosts } from '../remote/host-key.js';
+import { pinnedKeys } from '../remote/ssh.js';
+import { renderBtrbkConf } from './btrbk-conf.js';
+
+/** The stack's name (constructs/backup-target-stack.ts STACK_NAME): cdktf.out/stacks/<name>. */
+export const STACK_NAME = 'btrbk-backup-target';
+export const STATE_DIR = path.join(REPO_ROOT, 'state');
+export const PLAN_FILE = path.join(STATE_DIR, 'plan.tfplan');
+export const KNOWN_HOSTS_FILE = path.join(STATE_DIR, 'known_hosts');
+export const SSH_WAIT_MS = 5 * 60_000;
+/** After SSH answers, how long to wait for cloud-init's fingerprints on the console (they can lag minutes). */
+export const CONSOLE_WAIT_MS = 10 * 60_000;
+/** The smoke tests: the same checks as `troubleshoot.mjs check-ssh` and `check-volume`. */
+export const SMOKE_CHECKS = Object.freeze(['check-ssh', 'check-volume']);
+export const REQUIRED_OUTPUTS = Object.freeze(['instance_id', 'public_ip', 'volume_id', 'region', 'ssh_user', 'backup_path', 'btrbk_target']);
+
+const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+const duration = (ms) => (ms >= 60_000 ? `${Math.round(ms / 60_000)} minutes` : `${Math.round(ms / 1000)} seconds`);
+
+// ---------------------------------------------------------------------------------------------------------
+// Progress output
+
+/**
+ * A reporter that prints to `stream` (stderr when the entry point prints --json on stdout). `paint` holds
+ * colour functions (zx's chalk); a spinner animates only on a TTY.
+ */
+export function consoleReporter({ stream = process.stdout, paint = {}, tty = stream.isTTY } = {}) {
+  const p = { green: (s) => s, red: (s) => s, yellow: (s) => s, dim: (s) => s, bold: (s) => s, cyan: (s) => s, ...paint };
+  const write = (s) => stream.write(`${s}\n`);
+  return {
+    step: (n, total, title) => write(p.bold(p.cyan(`\n[${n}/${total}] ${title}`))),
+    info: (msg) => write(`  ${msg}`),
+    detail: (msg) => write(p.dim(`    ${msg}`)),
+    ok: (msg) => write(`  ${p.green('✓')} ${msg}`),
+    warn: (msg) => write(`  ${p.yellow('!')} ${msg}`),
+    fail: (msg) => write(`  ${p.red('✗')} ${msg}`),
+    block: (text) => write(text.split('\n').map((l) => `  ${l}`).join('\n')),
+    spinner(text) {
+      const frames = '⠋⠙⠹⠸⠼⠴⠦⠧⠇⠏';
+      let i = 0;
+      let current = text;
+      const started = Date.now();
+      const render = () => stream.write(`\r  ${frames[i++ % frames.length]} ${current} ${p.dim(`${Math.round((Date.now() - started) / 1000)}s`)}\x1b[K`);
+      const timer = tty ? setInterval(render, 120) : null;
+      if (!tty) write(`  … ${text}`);
+      return {
+        update(t) { current = t; if (!tty) write(`  … ${t}`); },
+        stop() { if (timer) { clearInterval(timer); stream.write('\r\x1b[K'); } },
+      };
+    },
+  };
+}
+
+/** A reporter that records calls (tests, --quiet). */
+export function recordingReporter() {
+  const events = [];
+  const rec = (kind) => (...args) => { events.push([kind, ...args]); };
+  return {
+    events,
+    step: rec('step'), info: rec('info'), detail: rec('detail'), ok: rec('ok'), warn: rec('warn'), fail: rec('fail'), block: rec('block'),
+    spinner: (text) => { events.push(['spinner', text]); return { update: rec('spinner-update'), stop: () => {} }; },
+  };
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// Step 1: prerequisites
+
+export async function stepPrereqs(opts, { reporter, prereqDeps = {} } = {}) {
+  const report = await runPrereqs({ target: opts.target, profile: opts.profile, region: opts.region, sources: opts.sources ?? [] }, prereqDeps);
+  for (const c of report.checks) {
+    const text = `${c.name}: ${[c.version, c.detail].filter(Boolean).join(' — ')}`;
+    if (c.status === 'ok') reporter.ok(text);
+    else if (c.status === 'skipped') reporter.detail(text);
+    else if (c.status === 'warn') reporter.warn(`${text}${c.hint ? `\n      → ${c.hint}` : ''}`);
+    else reporter.fail(`${text}${c.hint ? `\n      → ${c.hint}` : ''}`);
+  }
+  return assertPrereqs(report);
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// Step 2: tfvars
+
+/** Loads and validates the tfvars, and finds the private key of ssh_public_key. */
+export function stepValidateTfvars(opts, { reporter, sshDir } = {}) {
+  const { file, vars } = loadTfvars(opts.varFile, opts.cwd ?? REPO_ROOT);
+  const result = validateTfvars(vars);
+  for (const w of result.warnings) reporter.warn(w.message);
+  const values = assertTfvarsValid(result, path.basename(file));
+  const key = findPrivateKeyFor(values.ssh_public_key, { explicit: opts.sshKey, sshDir });
+  checkPrivateKeyMode(key.file);
+  reporter.ok(`${path.relative(process.cwd(), file) || file}: region ${values.aws_region}, ${values.instance_type}, data volume ${values.ebs_volume_size} GiB, SSH from ${values.allowed_ssh_cidrs.join(', ')}`);
+  reporter.ok(`backup key: ${key.file}`);
+  return { file, values, sshKey: key.file };
+}
+
+/** ssh refuses a private key readable by others; say so now rather than after a 5-minute deploy. */
+export function checkPrivateKeyMode(file) {
+  const mode = fs.statSync(file).mode & 0o777;
+  if (mode & 0o077) {
+    throw new OperatorError(`${file} is readable by other users (mode ${mode.toString(8)})`, {
+      cause: 'ssh refuses to use a private key that others can read',
+      next: `chmod 600 ${file}`,
+    });
+  }
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// Step 3: synth, init, plan
+
+/** Runs a command, streaming its lines to `onLine`; resolves {status, stdout, stderr}. */
+export function runStreaming(cmd, args, { cwd, env, onLine = () => {}, input } = {}) {
+  return new Promise((resolve, reject) => {
+    const child = spawn(cmd, args, { cwd, env, stdio: [input === undefined ? 'ignore' : 'pipe', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    const lines = (buf) => {
+      let rest = '';
+      return (d) => {
+        rest += d;
+        const parts = rest.split('\n');
+        rest = parts.pop();
+        for (const l of parts) onLine(l);
+        buf(d);
+      };
+    };
+    child.stdout.on('data', lines((d) => { stdout += d; }));
+    child.stderr.on('data', lines((d) => { stderr += d; }));
+    if (input !== undefined) child.stdin.end(input);
+    child.once('error', (err) => reject(new OperatorError(`${path.basename(cmd)} could not run`, { cause: err.message, next: `check that ${cmd} is installed` })));
+    child.once('close', (status) => resolve({ status, stdout, stderr }));
+  });
+}
+
+const tail = (text, n = 15) => String(text ?? '').trimEnd().split('\n').slice(-n).join('\n');
+
+/** Synthesizes the stack (the app in main.ts, run with tsx as cdktf.json says) into cdktf.out. */
+export async function stepSynth(opts, { reporter, run = runStreaming } = {}) {
+  const outdir = opts.outdir ?? path.join(REPO_ROOT, 'cdktf.out');
+  const tsx = path.join(REPO_ROOT, 'node_modules', '.bin', 'tsx');
+  const r = await run(tsx, ['main.ts'], { cwd: REPO_ROOT, env: { ...process.env, CDKTF_OUTDIR: outdir } });
+  if (r.status !== 0) {
+    throw new OperatorError('synthesizing the stack failed', {
+      details: tail(r.stderr || r.stdout, 30),
+      cause: 'the CDKTF app in main.ts threw (see its message above)',
+      next: 'run `npx cdktf synth` to see the full output; `npm ci` if modules are missing',
+    });
+  }
+  const stackDir = path.join(outdir, 'stacks', opts.stackName ?? STACK_NAME);
+  if (!fs.existsSync(path.join(stackDir, 'cdk.tf.json'))) {
+    throw new OperatorError(`synth wrote no ${path.relative(REPO_ROOT, stackDir)}/cdk.tf.json`, { cause: 'the stack name changed in main.ts', next: 'check STACK_NAME in constructs/backup-target-stack.ts and scripts/lib/deploy/setup.ts' });
+  }
+  reporter.ok(`synthesized ${path.relative(REPO_ROOT, stackDir)}`);
+  return stackDir;
+}
+
+/** Engine environment for this run: the prepared CLI config (mirror) plus AWS_PROFILE when --profile is given. */
+export function prepareEngine(stackDir, opts, prepare = prepareStackDir) {
+  const prepared = prepare(stackDir, { requireMirror: false, workDir: path.join(opts.stateDir ?? STATE_DIR, '.engine') });
+  const env = { ...prepared.env };
+  if (opts.profile) env.AWS_PROFILE = opts.profile;
+  return { ...prepared, env };
+}
+
+async function engineRun(eng, args, { reporter, run = runStreaming, cwd, quiet = false }) {
+  const r = await run(eng.engine.path, args, { cwd, env: eng.env, onLine: quiet ? undefined : (l) => l.trim() && reporter.detail(l) });
+  return { ...r, command: `${eng.engine.name} ${args.join(' ')}` };
+}
+
+/** init (with the local backend under state/) and plan -out state/plan.tfplan. */
+export async function stepInitPlan(stackDir, tfvarsFile, opts, { reporter, run = runStreaming, prepare } = {}) {
+  fs.mkdirSync(opts.stateDir ?? STATE_DIR, { recursive: true });
+  const eng = prepareEngine(stackDir, opts, prepare);
+  reporter.info(`${eng.engine.name} ${eng.engine.version}${eng.mirror ? `, provider from the mirror ${eng.mirror}` : ''}`);
+  const init = await engineRun(eng, ['init', '-input=false', '-no-color'], { reporter, run, cwd: stackDir, quiet: true });
+  if (init.status !== 0) {
+    throw new OperatorError(`${eng.engine.name} init failed`, {
+      details: tail(init.stderr || init.stdout),
+      cause: 'the provider could not be installed (no network and no mirror?) or the state backend is unreadable',
+      next: `run it by hand: cd ${stackDir} && ${eng.engine.name} init`,
+    });
+  }
+  reporter.ok(`${eng.engine.name} init`);
+  const planFile = opts.stateDir ? path.join(opts.stateDir, path.basename(PLAN_FILE)) : PLAN_FILE;
+  const plan = await engineRun(eng, ['plan', '-input=false', '-no-color', `-var-file=${tfvarsFile}`, `-out=${planFile}`], { reporter, run, cwd: stackDir });
+  if (plan.status !== 0) {
+    const text = `${plan.stderr}\n${plan.stdout}`;
+    if (/prevent_destroy/.test(text)) {
+      throw new OperatorError('the plan would destroy a protected resource (the data volume); nothing was applied', {
+        details: tail(plan.stderr, 20),
+        cause: 'a changed input (e.g. availability_zone) forces a new data volume, and the stack protects it with prevent_destroy',
+        next: 'undo that change in terraform.tfvars; see docs/SETUP.md "Replacing the data volume" if you really mean it',
+      });
+    }
+    throw new OperatorError(`${eng.engine.name} plan failed`, {
+      details: tail(plan.stderr || plan.stdout, 25),
+      cause: /credential|NoCredentialProviders|no valid credential/i.test(text) ? 'the engine found no AWS credentials' : 'see the engine\'s message above',
+      next: `fix what it names, then re-run setup (by hand: cd ${stackDir} && ${eng.engine.name} plan -var-file=${tfvarsFile})`,
+    });
+  }
+  reporter.ok(`plan saved to ${path.relative(process.cwd(), planFile) || planFile}`);
+  return { eng, planFile };
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// Step 4: plan safety
+
+export async function stepPlanSafety(eng, planFile, stackDir, opts, { reporter, run = runStreaming } = {}) {
+  const show = await engineRun(eng, ['show', '-json', '-no-color', planFile], { reporter, run, cwd: stackDir, quiet: true });
+  if (show.status !== 0) throw new OperatorError(`${eng.engine.name} show -json failed`, { details: tail(show.stderr), next: `run it by hand in ${stackDir}` });
+  let plan;
+  try {
+    plan = JSON.parse(show.stdout);
+  } catch (err) {
+    throw new OperatorError('the saved plan is not readable as JSON', { cause: err.message, next: 're-run setup; if it persists, run the engine\'s show -json by hand' });
+  }
+  const analysis = assertPlanSafe(plan, { allowDataVolumeReplacement: !!opts.allowDataVolumeReplacement });
+  const c = analysis.counts;
+  if (!analysis.hasChanges) reporter.ok('no changes: the deployed target matches the configuration');
+  else {
+    reporter.ok(`plan: ${c.create} to create, ${c.update} to update, ${c.replace} to replace, ${c.delete} to delete${analysis.outputChanged && !analysis.changes.length ? ' (outputs only)' : ''}`);
+    for (const ch of analysis.changes) reporter.detail(`${ch.address}: ${ch.description}`);
+  }
+  reporter.ok(`data volume: ${analysis.dataVolume.map((d) => d.description).join(', ') || 'not in the plan'}${analysis.dataVolumeAtRisk.length ? '' : ' — safe'}`);
+  for (const w of analysis.warnings) reporter.warn(w);
+  return analysis;
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// Step 5: cost
+
+export function stepCost(values, opts, { reporter } = {}) {
+  const est = estimateMonthlyCost({
+    region: values.aws_region,
+    instanceType: values.instance_type,
+    volumeGib: values.ebs_volume_size,
+    expectedTransferGb: opts.expectedTransferGb ?? 0,
+  });
+  if (!est.available) {
+    reporter.warn(`cost estimate unavailable: ${est.reason}`);
+    return est;
+  }
+  for (const l of est.lines) reporter.info(`${l.item.padEnd(22)} $${l.monthly.toFixed(2).padStart(7)}  ${l.detail}`);
+  reporter.ok(`about $${est.total.toFixed(2)} per month in ${est.region} (prices as of ${est.asOf}; on-demand, before tax)`);
+  for (const n of est.notes) reporter.detail(n);
+  return est;
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// Step 6: confirm and apply
+
+/** Asks "type yes"; resolves true only for "yes". */
+export function promptYes(question, { input = process.stdin, output = process.stdout } = {}) {
+  const rl = readline.createInterface({ input, output });
+  return new Promise((resolve) => {
+    rl.question(question, (answer) => { rl.close(); resolve(answer.trim().toLowerCase() === 'yes'); });
+  });
+}
+
+/**
+ * Decides whether to apply: nothing to do → false; --yes → true; no TTY → refuse; else the prompt decides.
+ */
+export async function stepConfirm(analysis, opts, { reporter, prompt = promptYes, isTTY = !!process.stdin.isTTY } = {}) {
+  if (!analysis.hasChanges) {
+    reporter.ok('nothing to apply');
+    return false;
+  }
+  if (opts.yes) {
+    reporter.ok('--yes given: applying without a prompt');
+    return true;
+  }
+  if (!isTTY) {
+    throw new OperatorError('setup needs a confirmation to apply, and there is no terminal to ask', {
+      cause: 'stdin is not a TTY (a pipe, CI or cron) and --yes was not given',
+      next: 'run it in a terminal, or re-run with --yes once you have read the plan and the cost above',
+    });
+  }
+  const ok = await prompt('  Apply this plan? Only "yes" is accepted: ');
+  if (!ok) {
+    throw new OperatorError('not applied: the plan was not confirmed', {
+      cause: 'the answer was not "yes"',
+      next: 're-run setup when you want to apply (the plan is made again)',
+    });
+  }
+  return true;
+}
+
+export async function stepApply(eng, planFile, stackDir, { reporter, run = runStreaming } = {}) {
+  const r = await engineRun(eng, ['apply', '-input=false', '-no-color', planFile], { reporter, run, cwd: stackDir });
+  if (r.status !== 0) {
+    throw new OperatorError(`${eng.engine.name} apply failed`, {
+      details: tail(r.stderr || r.stdout, 25),
+      cause: /Saved plan is stale/i.test(r.stderr) ? 'the state changed since the plan was made' : 'see the engine\'s message above (quota, permissions, capacity in the zone)',
+      next: 're-run setup: it plans again from the current state; nothing already created is lost',
+    });
+  }
+  reporter.ok('applied');
+}
+
+/** Reads the stack outputs (`output -json`), checking the ones the scripts need are there. */
+export async function stepOutputs(eng, stackDir, { reporter, run = runStreaming } = {}) {
+  const r = await engineRun(eng, ['output', '-json', '-no-color'], { reporter, run, cwd: stackDir, quiet: true });
+  let out = {};
+  try {
+    out = r.status === 0 ? JSON.parse(r.stdout || '{}') : {};
+  } catch { /* reported below */ }
+  const values = Object.fromEntries(Object.entries(out).map(([k, v]) => [k, v?.value]));
+  const missing = REQUIRED_OUTPUTS.filter((k) => values[k] === undefined || values[k] === null || values[k] === '');
+  if (missing.length) {
+    throw new OperatorError(`the stack outputs lack ${missing.join(', ')}`, {
+      details: tail(r.stderr),
+      cause: 'nothing has been applied yet, or the state under state/ belongs to another configuration',
+      next: 're-run setup and confirm the apply; check state/terraform.tfstate',
+    });
+  }
+  return values;
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// Step 7: wait for SSH, pin the host key
+
+/** Polls TCP then ssh-keyscan until the host offers its ed25519 key; returns the scanned keys. */
+export async function stepWaitForSsh(host, port, { reporter, timeoutMs = SSH_WAIT_MS, intervalMs = 5000, probe = tcpProbe, keyscan = sshKeyscan, now = Date.now } = {}) {
+  const deadline = now() + timeoutMs;
+  const spin = reporter.spinner(`waiting for SSH on ${host}:${port}`);
+  try {
+    let last = 'no answer yet';
+    while (now() < deadline) {
+      if (await probe(host, port)) {
+        spin.update(`SSH port open on ${host}:${port}; reading its host key`);
+        const keys = parseKeyscan(await keyscan(host, port)).filter((k) => k.keyType === 'ssh-ed25519');
+        if (keys.length) {
+          spin.stop();
+          reporter.ok(`SSH answers on ${host}:${port}`);
+          return keys;
+        }
+        last = 'the port is open but sshd sent no ed25519 key yet';
+      }
+      await sleep(intervalMs);
+    }
+    spin.stop();
+    throw new OperatorError(`SSH on ${host}:${port} did not answer within ${duration(timeoutMs)}`, {
+      cause: `${last}; the instance may still be booting, the security group may not allow your address, or the boot script failed`,
+      next: 'check allowed_ssh_cidrs holds your address, then: npx zx scripts/troubleshoot.mjs check-aws and check-logs; re-running setup resumes here',
+    });
+  } catch (err) {
+    spin.stop();
+    throw err;
+  }
+}
+
+/**
+ * Pins the host key: an already-pinned key that the host still offers is kept; otherwise the scanned key is
+ * accepted only when it matches the fingerprint on the instance's console (retrying while the console has none).
+ */
+export async function stepPinHostKey({ host, port, instanceId, scanned, knownHostsFile = KNOWN_HOSTS_FILE }, { reporter, consoleOutput, timeoutMs = CONSOLE_WAIT_MS, intervalMs = 15_000, now = Date.now } = {}) {
+  if (fs.existsSync(knownHostsFile)) {
+    const pinned = pinnedKeys(fs.readFileSync(knownHostsFile, 'utf8'), host, port).filter((k) => k.keyType === 'ssh-ed25519');
+    const same = pinned.find((k) => scanned.some((s) => s.fingerprint === k.fingerprint));
+    if (same) {
+      reporter.ok(`host key already pinned and unchanged: ${same.fingerprint}`);
+      return { fingerprint: same.fingerprint, file: knownHostsFile, changed: false };
+    }
+    if (pinned.length) reporter.warn('the host offers a different key than the pinned one (a re-created instance has a new key): checking it against the console');
+  }
+  const deadline = now() + timeoutMs;
+  const spin = reporter.spinner(`reading ${instanceId}'s console output for its host key fingerprints`);
+  try {
+    for (;;) {
+      const text = await consoleOutput(instanceId);
+      const v = verifyScannedKey(scanned, text, { host, instanceId });
+      if (v.ok) {
+        spin.stop();
+        writeKnownHosts(knownHostsFile, [knownHostsLine(host, port, v.key.keyType, v.key.blob)]);
+        reporter.ok(`host key ${v.fingerprint} matches the console; pinned in ${path.relative(process.cwd(), knownHostsFile) || knownHostsFile}`);
+        return { fingerprint: v.fingerprint, file: knownHostsFile, changed: true };
+      }
+      if (now() >= deadline) break;
+      spin.update(`console output of ${instanceId} has no host key fingerprints yet (it lags the boot by minutes)`);
+      await sleep(intervalMs);
+    }
+  } finally {
+    spin.stop();
+  }
+  throw new OperatorError(`the console output of ${instanceId} shows no host key fingerprints after ${duration(timeoutMs)}; host key not pinned`, {
+    cause: 'cloud-init has not printed them yet, or the image does not print them (keys_to_console disabled)',
+    next: `re-run setup in a few minutes (no changes to apply: it resumes here); or compare by hand: aws ec2 get-console-output --latest --instance-id ${instanceId} with ssh-keyscan -t ed25519 ${host} | ssh-keygen -lf -`,
+  });
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// Step 8: smoke tests, connection file, next steps
+
+/** The connection object setup writes, from the stack outputs. */
+export function connectionFromOutputs(outputs, { sshKey, knownHostsFile = KNOWN_HOSTS_FILE }) {
+  return validateConnection({
+    BTRBK_AWS_HOST: outputs.public_ip,
+    BTRBK_AWS_USER: outputs.ssh_user,
+    BTRBK_AWS_SSH_KEY: sshKey,
+    BTRBK_AWS_TARGET: outputs.btrbk_target,
+    BTRBK_AWS_PATH: outputs.backup_path,
+    BTRBK_AWS_INSTANCE_ID: outputs.instance_id,
+    BTRBK_AWS_VOLUME_ID: outputs.volume_id,
+    BTRBK_AWS_REGION: outputs.region,
+    BTRBK_AWS_SSH_PORT: '22',
+    BTRBK_AWS_KNOWN_HOSTS: knownHostsFile,
+  }, 'stack outputs');
+}
+
+/** Loads the troubleshoot library's runner (scripts/lib/diagnose/checks.ts), with a clear error while it is missing. */
+export async function loadRunChecks() {
+  try {
+    const mod = await import('../diagnose/checks.js');
+    if (typeof mod.runChecks !== 'function') throw new Error('scripts/lib/diagnose/checks.ts exports no runChecks');
+    return mod.runChecks;
+  } catch (err) {
+    throw new OperatorError('cannot load the smoke tests (scripts/lib/diagnose/checks.ts)', { cause: err.message, next: 'run `npx zx scripts/troubleshoot.mjs check-all` once it exists, or update the checkout' });
+  }
+}
+
+/**
+ * Runs the smoke tests through the troubleshoot library: runChecks(conn, names, {ec2}) ->
+ * [{check, results: [{name, ok, detail, cause, next}]}]. Returns {ok, passed, failed, checks}.
+ */
+export async function stepSmokeTests(conn, { reporter, runChecks, ec2 } = {}) {
+  const run = runChecks ?? (await loadRunChecks());
+  const checks = await run(conn, [...SMOKE_CHECKS], ec2 ? { ec2 } : {});
+  let passed = 0;
+  let failed = 0;
+  for (const c of checks) {
+    for (const t of c.results) {
+      const line = `${c.check}: ${t.name}${t.detail ? ` — ${t.detail}` : ''}`;
+      if (t.ok) {
+        passed += 1;
+        (t.warn ? reporter.warn : reporter.ok)(line);
+      } else {
+        failed += 1;
+        reporter.fail(line);
+        if (t.cause) reporter.detail(`cause: ${t.cause}`);
+        if (t.next) reporter.detail(`next:  ${t.next}`);
+      }
+    }
+  }
+  (failed ? reporter.fail : reporter.ok)(`smoke tests: ${passed} passed, ${failed} failed`);
+  return { ok: failed === 0 && passed > 0, passed, failed, checks };
+}
+
+/** The text setup prints at the end: where the connection is, the btrbk.conf snippet, what to run next. */
+export function nextSteps(conn, envFile, { local = false } = {}) {
+  const rel = path.relative(process.cwd(), envFile) || envFile;
+  const env = envFile === DEFAULT_AWS_ENV_FILE ? '' : ` --env ${rel}`;
+  return [
+    `Connection: ${rel} (every script reads it${env ? `; pass${env}` : ''})`,
+    `Host key pinned in ${conn.BTRBK_AWS_KNOWN_HOSTS}; connect with: ssh -i ${conn.BTRBK_AWS_SSH_KEY} -p ${conn.BTRBK_AWS_SSH_PORT} -o UserKnownHostsFile=${conn.BTRBK_AWS_KNOWN_HOSTS} -o StrictHostKeyChecking=yes ${conn.BTRBK_AWS_USER}@${conn.BTRBK_AWS_HOST}`,
+    'Next:',
+    `  1. prove a full and an incremental transfer and a restore: npx zx scripts/roundtrip.mjs${env}`,
+    `  2. diagnose anything later: npx zx scripts/troubleshoot.mjs check-all${env}`,
+    '  3. put the btrbk.conf below in /etc/btrbk/btrbk.conf (adjust volume/subvolume), add the ssh config block it names, then: btrbk dryrun',
+    local ? '  (this is the local target: a container on this machine, for trying the flow; run setup without --target local for AWS)' : '  4. keep terraform.tfvars and state/ safe: state/ maps the stack to your AWS resources (see README "State")',
+  ].join('\n');
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// The flows
+
+const AWS_STEPS = 8;
+
+/**
+ * setup against AWS. deps: reporter, prereqDeps, run (command runner), prepare (engine), prompt, isTTY,
+ * ec2 (EC2Client), runChecks, probe, keyscan, sshDir, sshWaitMs, consoleWaitMs.
+ */
+export async function runAwsSetup(opts, deps) {
+  const { reporter } = deps;
+  reporter.step(1, AWS_STEPS, 'Prerequisites');
+  await stepPrereqs({ ...opts, target: 'aws' }, deps);
+
+  reporter.step(2, AWS_STEPS, 'Validate terraform.tfvars');
+  const tf = stepValidateTfvars(opts, deps);
+
+  reporter.step(3, AWS_STEPS, 'Synth, init, plan');
+  const stackDir = await stepSynth(opts, deps);
+  const { eng, planFile } = await stepInitPlan(stackDir, tf.file, opts, deps);
+
+  reporter.step(4, AWS_STEPS, 'Plan safety');
+  const analysis = await stepPlanSafety(eng, planFile, stackDir, opts, deps);
+
+  reporter.step(5, AWS_STEPS, 'Cost estimate');
+  const cost = stepCost(tf.values, opts, deps);
+
+  reporter.step(6, AWS_STEPS, 'Confirm and apply');
+  const apply = await stepConfirm(analysis, opts, deps);
+  if (apply) await stepApply(eng, planFile, stackDir, deps);
+  const outputs = await stepOutputs(eng, stackDir, deps);
+
+  reporter.step(7, AWS_STEPS, 'Wait for SSH, pin the host key');
+  const ec2 = deps.ec2 ?? makeEc2Client({ profile: opts.profile, region: outputs.region });
+  const port = 22;
+  const scanned = await stepWaitForSsh(outputs.public_ip, port, { ...deps, timeoutMs: deps.sshWaitMs ?? SSH_WAIT_MS });
+  const knownHostsFile = opts.knownHosts ?? KNOWN_HOSTS_FILE;
+  const pin = await stepPinHostKey(
+    { host: outputs.public_ip, port, instanceId: outputs.instance_id, scanned, knownHostsFile },
+    { ...deps, timeoutMs: deps.consoleWaitMs ?? CONSOLE_WAIT_MS, consoleOutput: deps.consoleOutput ?? ((id) => getConsoleOutput(ec2, id, { profile: opts.profile })) },
+  );
+
+  reporter.step(8, AWS_STEPS, 'Smoke tests, connection file');
+  const conn = connectionFromOutputs(outputs, { sshKey: tf.sshKey, knownHostsFile });
+  const smoke = await stepSmokeTests(conn, { ...deps, ec2 });
+  const envFile = opts.envFile ?? DEFAULT_AWS_ENV_FILE;
+  writeConnection(envFile, conn, 'Written by scripts/setup.mjs; read by every script in scripts/.');
+  reporter.ok(`wrote ${path.relative(process.cwd(), envFile) || envFile}`);
+  return { target: 'aws', applied: apply, plan: analysis, cost, outputs, hostKey: pin, smoke, envFile, connection: conn, btrbkConf: renderBtrbkConf(conn, { generatedAt: new Date().toISOString().slice(0, 10), appendOnly: String(tf.values.append_only ?? true) !== 'false' }) };
+}
+
+const LOCAL_STEPS = 4;
+
+/** Loads the local target library (scripts/lib/local-target/local-target.ts). */
+export async function loadLocalTarget() {
+  try {
+    const mod = await import('../local-target/local-target.js');
+    if (typeof mod.up !== 'function') throw new Error('scripts/lib/local-target/local-target.ts exports no up()');
+    return mod;
+  } catch (err) {
+    throw new OperatorError('cannot load the local target (scripts/lib/local-target/local-target.ts)', { cause: err.message, next: 'update the checkout; the local target is scripts/local-target.mjs' });
+  }
+}
+
+/**
+ * Verifies the local target's pinned host key: the connection names a known_hosts file holding an ed25519 key
+ * for [host]:port, and the key the target offers now is that key.
+ */
+export async function verifyPinnedHostKey(conn, { keyscan = sshKeyscan } = {}) {
+  const file = conn.BTRBK_AWS_KNOWN_HOSTS;
+  if (!file || !fs.existsSync(file)) {
+    throw new OperatorError('the connection has no pinned known_hosts file', {
+      cause: `BTRBK_AWS_KNOWN_HOSTS=${file || '(empty)'}`,
+      next: 'run `npx zx scripts/local-target.mjs up` again to write it',
+    });
+  }
+  const want = knownHostsHost(conn.BTRBK_AWS_HOST, conn.BTRBK_AWS_SSH_PORT);
+  const pinned = pinnedKeys(fs.readFileSync(file, 'utf8'), conn.BTRBK_AWS_HOST, conn.BTRBK_AWS_SSH_PORT).filter((k) => k.keyType === 'ssh-ed25519');
+  if (!pinned.length) {
+    throw new OperatorError(`${file} pins no ed25519 key for ${want}`, { next: 'run `npx zx scripts/local-target.mjs up` again to write it' });
+  }
+  const scanned = parseKeyscan(await keyscan(conn.BTRBK_AWS_HOST, conn.BTRBK_AWS_SSH_PORT)).filter((k) => k.keyType === 'ssh-ed25519');
+  const match = scanned.find((s) => pinned.some((p) => p.fingerprint === s.fingerprint));
+  if (!match) {
+    throw new OperatorError(`the key ${want} offers does not match the one pinned in ${file}`, {
+      details: `pinned: ${pinned.map((p) => p.fingerprint).join(', ')}\noffered: ${scanned.map((s) => s.fingerprint).join(', ') || '(nothing answered)'}`,
+      cause: scanned.length ? 'another sshd answers on that port, or the target was rebuilt' : 'the local target is not running',
+      next: 'npx zx scripts/local-target.mjs status; then up',
+    });
+  }
+  return { fingerprint: match.fingerprint, file };
+}
+
+/** setup --target local: prerequisites, `up` (steps 3-7), pinned key check, smoke tests, btrbk.conf. */
+export async function runLocalSetup(opts, deps) {
+  const { reporter } = deps;
+  reporter.step(1, LOCAL_STEPS, 'Prerequisites (local target)');
+  await stepPrereqs({ ...opts, target: 'local' }, deps);
+
+  reporter.step(2, LOCAL_STEPS, 'Local target up (instead of synth, plan, apply and host key pinning on AWS)');
+  const lt = deps.localTarget ?? (await loadLocalTarget());
+  const spin = reporter.spinner('starting the local target (the first run builds a Debian rootfs: minutes)');
+  let upResult;
+  try {
+    upResult = await lt.up({ ...(opts.localTargetOptions ?? {}), onProgress: (m) => spin.update(String(m).split('\n')[0].slice(0, 100)) });
+  } finally {
+    spin.stop();
+  }
+  // The local target writes its own connection file; with --env, setup copies it there (validated).
+  const written = typeof upResult?.envFile === 'string' ? upResult.envFile : LOCAL_ENV_FILE;
+  const conn = readConnection(written);
+  let envFile = written;
+  if (opts.envFile && path.resolve(opts.envFile) !== path.resolve(written)) {
+    envFile = writeConnection(path.resolve(opts.envFile), conn, `Copied by scripts/setup.mjs --target local from ${written}.`);
+  }
+  reporter.ok(`local target ${upResult?.alreadyUp ? 'already up' : 'up'}: ${conn.BTRBK_AWS_USER}@${conn.BTRBK_AWS_HOST}:${conn.BTRBK_AWS_SSH_PORT} (${conn.BTRBK_AWS_INSTANCE_ID}), ${path.relative(process.cwd(), envFile) || envFile}`);
+
+  reporter.step(3, LOCAL_STEPS, 'Pinned host key');
+  const pin = await verifyPinnedHostKey(conn, deps);
+  reporter.ok(`the target offers the pinned key ${pin.fingerprint} (${pin.file})`);
+
+  reporter.step(4, LOCAL_STEPS, 'Smoke tests');
+  const smoke = await stepSmokeTests(conn, deps);
+  return { target: 'local', envFile, connection: conn, hostKey: pin, smoke, btrbkConf: renderBtrbkConf(conn, { generatedAt: new Date().toISOString().slice(0, 10) }) };
+}
+
+/** Entry for scripts/setup.mjs: runs the flow for opts.target; throws when the smoke tests failed. */
+export async function runSetup(opts, deps) {
+  const result = opts.target === 'local' ? await runLocalSetup(opts, deps) : await runAwsSetup(opts, deps);
+  return result;
+}
+
+/** Refuses unknown targets and mistyped safety flags early (the allow flag must be spelled out). */
+export function checkOptions(opts) {
+  if (!['aws', 'local'].includes(opts.target)) {
+    throw new OperatorError(`unknown --target ${opts.target}`, { next: 'use --target aws (the default) or --target local' });
+  }
+  if (opts.expectedTransferGb !== undefined && !(Number.isFinite(opts.expectedTransferGb) && opts.expectedTransferGb >= 0)) {
+    throw new OperatorError('--expected-transfer-gb must be a number of GB per month (0 or more)', { next: 'e.g. --expected-transfer-gb 50' });
+  }
+  if (opts.target === 'local' && opts.allowDataVolumeReplacement) {
+    throw new OperatorError(`${ALLOW_FLAG} does not apply to the local target`, { next: 'the local target keeps its volume across up; `local-target.mjs down --purge` removes it' });
+  }
+  return opts;
+}

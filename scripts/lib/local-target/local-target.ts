@@ -1,0 +1,675 @@
+// @ts-nocheck -- typed in the next step of the move to TypeScript
+// The local target: the real boot script, run in a Debian 12 container on this machine, on a loop-device "EBS
+// volume", serving sshd on a loopback port. It stands in for the AWS instance in the demo and the tests.
+//
+// How `up` works (see docs/LOCAL-TARGET.md):
+//   1. a Debian 12 rootfs is built once with debootstrap and cached outside the repo (rootfs-bookworm);
+//   2. each `up` is a fresh instance: an overlay mount (cached rootfs read-only below, an empty upper dir) that
+//      gets new host keys and a local-target-only sshd drop-in (port, 127.0.0.1);
+//   3. the volume is a sparse image attached with losetup, bound into the container at the by-id name an EBS
+//      volume has on a Nitro instance (and at its /dev/loopN name);
+//   4. systemd-nspawn boots the container (systemd inside, like on a host; --register=no --keep-unit because
+//      this machine runs no systemd/machined);
+//   5. the boot script, rendered exactly as the stack renders it, runs as root inside (nsenter into the
+//      container's namespaces), like cloud-init would run it;
+//   6. the host key is pinned into known_hosts and local_connection.env is written.
+import { spawn, spawnSync } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import fs from 'node:fs';
+import net from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
+import process from 'node:process';
+import { createHash } from 'node:crypto';
+import { OperatorError } from '../core/errors.js';
+import { LOCAL_ENV_FILE, writeConnection } from '../core/connection.js';
+import { renderBootScript, renderHostPayload } from '../../../user-data/render.js';
+
+export const CONTAINER_NAME = 'btrbk-local-target';
+export const DEFAULT_PORT = 2222;
+export const DEFAULT_VOLUME_SIZE = '2G';
+export const SUITE = 'bookworm';
+export const MIRROR = 'http://deb.debian.org/debian';
+/** Packages the rootfs gets beyond minbase: what an Ubuntu cloud image has that the boot script relies on. */
+export const ROOTFS_PACKAGES = Object.freeze(['systemd', 'systemd-sysv', 'dbus', 'openssh-server', 'sudo', 'passwd', 'mount', 'util-linux', 'procps']);
+export const BACKUP_PATH = '/backup_volume/backups';
+export const BOOT_LOG_IN_CONTAINER = '/var/log/btrbk-backup-host.log';
+export const BOOT_SCRIPT_IN_CONTAINER = '/var/lib/cloud/instance/scripts/part-001';
+/** The host payload, which EC2 reads from the instance's tags, as a file in the container (same bytes, same check). */
+export const PAYLOAD_IN_CONTAINER = '/var/lib/cloud/instance/btrbk-payload.b64';
+export const CLOUD_INIT_OUTPUT_LOG = '/var/log/cloud-init-output.log';
+export const READY_MARKER = '/var/lib/btrbk-backup-host/ready';
+export const FAILED_MARKER = '/var/lib/btrbk-backup-host/failed';
+const LOCAL_SSHD_DROPIN = '/etc/ssh/sshd_config.d/90-local-target.conf';
+const STAMP_FILE = '.btrbk-aws-target-rootfs.json';
+const CONTAINER_PATH = '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
+
+/** Where things live. Everything is outside the repo except local_connection.env. */
+export function localTargetPaths(env = process.env) {
+  const home = env.HOME || os.homedir();
+  const cacheDir = env.BTRBK_LOCAL_TARGET_CACHE || path.join(env.XDG_CACHE_HOME || path.join(home, '.cache'), 'btrbk-aws-target');
+  const stateDir = env.BTRBK_LOCAL_TARGET_STATE || path.join(env.XDG_STATE_HOME || path.join(home, '.local', 'state'), 'btrbk-aws-target', 'local-target');
+  return {
+    name: env.BTRBK_LOCAL_TARGET_NAME || CONTAINER_NAME,
+    port: env.BTRBK_LOCAL_TARGET_PORT ? Number(env.BTRBK_LOCAL_TARGET_PORT) : undefined,
+    cacheDir,
+    // one directory per stamp: a rebuilt rootfs never replaces one that a running instance uses as its lower layer
+    rootfs: path.join(cacheDir, `rootfs-${SUITE}-${rootfsStamp().hash}`),
+    aptArchives: path.join(cacheDir, 'apt-archives'),
+    stateDir,
+    stateFile: path.join(stateDir, 'state.json'),
+    lockFile: path.join(stateDir, 'lock'),
+    volumeImage: path.join(stateDir, 'volume.img'),
+    sshKey: path.join(stateDir, 'id_ed25519'),
+    knownHosts: path.join(stateDir, 'known_hosts'),
+    consoleLog: path.join(stateDir, 'console.log'),
+    bootLog: path.join(stateDir, 'boot-script.log'),
+    pidFile: path.join(stateDir, 'nspawn.pid'),
+    upper: path.join(stateDir, 'instance', 'upper'),
+    work: path.join(stateDir, 'instance', 'work'),
+    root: path.join(stateDir, 'instance', 'root'),
+    envFile: env.BTRBK_LOCAL_TARGET_ENV_FILE || LOCAL_ENV_FILE,
+  };
+}
+
+/** The by-id name an EBS volume gets on a Nitro instance: the id without its dash. */
+export function ebsByIdPath(volumeId) {
+  return `/dev/disk/by-id/nvme-Amazon_Elastic_Block_Store_${volumeId.replace('-', '')}`;
+}
+
+/** A synthetic, stable volume id in the EBS format (vol- and 17 hex digits). */
+export function newVolumeId(bytes = randomBytes(8)) {
+  return `vol-0${Buffer.from(bytes).toString('hex').slice(0, 16)}`;
+}
+
+/** Stamp of the cached rootfs: rebuilt when any of these change. */
+export function rootfsStamp() {
+  const spec = { suite: SUITE, mirror: MIRROR, variant: 'minbase', packages: [...ROOTFS_PACKAGES].sort(), layout: 1 };
+  return { ...spec, hash: createHash('sha256').update(JSON.stringify(spec)).digest('hex').slice(0, 16) };
+}
+
+/** Parses sizes like 2G, 512M, 1073741824 into bytes. */
+export function parseSize(text) {
+  const m = /^(\d+)([KMGT]?)(i?B)?$/i.exec(String(text).trim());
+  if (!m) throw new OperatorError(`volume size ${JSON.stringify(text)} is not a size`, { next: 'give e.g. 2G or 512M' });
+  const mult = { '': 1, K: 2 ** 10, M: 2 ** 20, G: 2 ** 30, T: 2 ** 40 }[m[2].toUpperCase()];
+  const bytes = Number(m[1]) * mult;
+  if (bytes < 256 * 2 ** 20) throw new OperatorError(`volume size ${text} is too small`, { cause: 'btrfs needs at least 256 MiB here', next: 'give 1G or more' });
+  return bytes;
+}
+
+/** The sshd drop-in only the local target has: where it listens. The boot script does not know about it. */
+export function localSshdDropin(port) {
+  return `# local target only (scripts/lib/local-target/local-target.ts): sshd on a loopback port of the machine running the tests\nPort ${port}\nListenAddress 127.0.0.1\n`;
+}
+
+/**
+ * The connection object for local_connection.env. btrbk's URL grammar is ssh://HOST[:PORT]/PATH (no user part:
+ * the user is btrbk's ssh_user option), so the target URL carries the port and not the user.
+ */
+export function localConnection({ port, sshKey, knownHosts, volumeId }) {
+  return {
+    BTRBK_AWS_HOST: '127.0.0.1',
+    BTRBK_AWS_USER: 'btrbk',
+    BTRBK_AWS_SSH_KEY: sshKey,
+    BTRBK_AWS_TARGET: `ssh://127.0.0.1:${port}${BACKUP_PATH}/`,
+    BTRBK_AWS_PATH: BACKUP_PATH,
+    BTRBK_AWS_INSTANCE_ID: 'local-target',
+    BTRBK_AWS_VOLUME_ID: volumeId,
+    BTRBK_AWS_REGION: 'local',
+    BTRBK_AWS_SSH_PORT: String(port),
+    BTRBK_AWS_KNOWN_HOSTS: knownHosts,
+  };
+}
+
+/** Parses KEY=value lines of a marker file. */
+export function parseMarker(text) {
+  const out = {};
+  for (const line of String(text).split('\n')) {
+    const m = /^([a-z_]+)=(.*)$/.exec(line);
+    if (m) out[m[1]] = m[2];
+  }
+  return out;
+}
+
+// ------------------------------------------------------------------------------------------------ processes
+
+function run(cmd, args, { input, allowFail = false, env, timeout } = {}) {
+  const r = spawnSync(cmd, args, { encoding: 'utf8', input, env: env ?? process.env, timeout, maxBuffer: 64 * 2 ** 20 });
+  if (r.error) {
+    if (allowFail) return { status: -1, stdout: '', stderr: r.error.message };
+    throw new OperatorError(`cannot run ${cmd}`, { cause: r.error.message, next: 'check the prerequisites: npx zx scripts/local-target.mjs status' });
+  }
+  if (r.status !== 0 && !allowFail) {
+    throw new OperatorError(`${cmd} ${args.join(' ')} failed (exit ${r.status})`, { details: `${r.stderr || r.stdout}`.slice(-2000) });
+  }
+  return r;
+}
+
+/** Runs a command, streaming its output lines to onLine; resolves {status, output}. */
+function runStreaming(cmd, args, { onLine = () => {}, env, timeoutMs = 0 } = {}) {
+  return new Promise((resolve) => {
+    const child = spawn(cmd, args, { env: env ?? process.env, stdio: ['ignore', 'pipe', 'pipe'] });
+    let output = '';
+    let partial = '';
+    const feed = (chunk) => {
+      const text = chunk.toString();
+      output += text;
+      const lines = (partial + text).split('\n');
+      partial = lines.pop();
+      lines.forEach((l) => onLine(l));
+    };
+    child.stdout.on('data', feed);
+    child.stderr.on('data', feed);
+    const timer = timeoutMs ? setTimeout(() => child.kill('SIGKILL'), timeoutMs) : null;
+    child.on('error', (err) => { if (timer) clearTimeout(timer); resolve({ status: -1, output: `${output}${err.message}\n` }); });
+    child.on('close', (status, signal) => {
+      if (timer) clearTimeout(timer);
+      if (partial) onLine(partial);
+      resolve({ status: status ?? (signal ? 128 : -1), output });
+    });
+  });
+}
+
+const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+
+function pidAlive(pid) {
+  if (!pid) return false;
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+function readText(file) {
+  try {
+    return fs.readFileSync(file, 'utf8');
+  } catch {
+    return null;
+  }
+}
+
+function isMountPoint(dir) {
+  const target = path.resolve(dir);
+  const text = readText('/proc/self/mountinfo') ?? '';
+  return text.split('\n').some((l) => l.split(' ')[4] === target.replace(/ /g, '\\040'));
+}
+
+// ------------------------------------------------------------------------------------------------ prerequisites
+
+const TOOLS = {
+  'systemd-nspawn': 'systemd-container',
+  debootstrap: 'debootstrap',
+  losetup: 'util-linux',
+  nsenter: 'util-linux',
+  'ssh-keygen': 'openssh-client',
+  'mkfs.btrfs': 'btrfs-progs',
+};
+
+function hasCommand(cmd) {
+  return (process.env.PATH || '/usr/sbin:/usr/bin:/sbin:/bin').split(':').concat(['/usr/sbin', '/sbin'])
+    .some((d) => { try { fs.accessSync(path.join(d, cmd), fs.constants.X_OK); return true; } catch { return false; } });
+}
+
+/** What this machine lacks for the local target: [{what, fix}]. Empty when everything is there. */
+export function missingPrerequisites({ isRoot = process.getuid?.() === 0, filesystems = readText('/proc/filesystems') ?? '' } = {}) {
+  const missing = [];
+  if (!isRoot) missing.push({ what: 'root', fix: 'run as root (sudo npx zx scripts/local-target.mjs up): it mounts, attaches loop devices and starts a container' });
+  const pkgs = [...new Set(Object.entries(TOOLS).filter(([cmd]) => !hasCommand(cmd)).map(([, pkg]) => pkg))];
+  if (pkgs.length) missing.push({ what: `commands from ${pkgs.join(', ')}`, fix: `sudo apt-get install -y ${pkgs.join(' ')}` });
+  const fsList = filesystems.split('\n').map((l) => l.trim().split(/\s+/).pop());
+  for (const fsName of ['btrfs', 'overlay']) {
+    if (!fsList.includes(fsName)) {
+      const r = isRoot ? spawnSync('modprobe', [fsName], { encoding: 'utf8' }) : { status: 1 };
+      if (r.status !== 0) missing.push({ what: `the ${fsName} filesystem in the kernel`, fix: `sudo modprobe ${fsName} (a kernel with ${fsName} support is needed)` });
+    }
+  }
+  return missing;
+}
+
+function assertPrerequisites() {
+  const missing = missingPrerequisites();
+  if (!missing.length) return;
+  throw new OperatorError(`the local target cannot run here: missing ${missing.map((m) => m.what).join('; ')}`, {
+    details: missing.map((m) => `${m.what}: ${m.fix}`).join('\n'),
+    cause: 'the local target needs root, btrfs, overlayfs, debootstrap and systemd-nspawn',
+    next: 'install what is listed above (node scripts/ensure-deps.mjs demo does it as root), then run up again',
+  });
+}
+
+// ------------------------------------------------------------------------------------------------ lock
+
+/** Serializes up/down across processes with an exclusive lock file holding the owner's pid. */
+async function withLock(paths, fn, { waitMs = 15 * 60 * 1000 } = {}) {
+  fs.mkdirSync(paths.stateDir, { recursive: true, mode: 0o700 });
+  const deadline = Date.now() + waitMs;
+  for (;;) {
+    try {
+      fs.writeFileSync(paths.lockFile, `${process.pid}\n`, { flag: 'wx' });
+      break;
+    } catch (err) {
+      if (err.code !== 'EEXIST') throw err;
+      const owner = Number((readText(paths.lockFile) ?? '').trim());
+      if (!pidAlive(owner)) { fs.rmSync(paths.lockFile, { force: true }); continue; }
+      if (Date.now() > deadline) {
+        throw new OperatorError(`the local target is busy (process ${owner} holds ${paths.lockFile})`, { next: 'wait for the other up/down to finish, or stop that process' });
+      }
+      await sleep(500);
+    }
+  }
+  try {
+    return await fn();
+  } finally {
+    if ((readText(paths.lockFile) ?? '').trim() === String(process.pid)) fs.rmSync(paths.lockFile, { force: true });
+  }
+}
+
+// ------------------------------------------------------------------------------------------------ state
+
+function loadState(paths) {
+  const text = readText(paths.stateFile);
+  return text ? JSON.parse(text) : {};
+}
+
+function saveState(paths, state) {
+  fs.writeFileSync(`${paths.stateFile}.tmp`, `${JSON.stringify(state, null, 2)}\n`, { mode: 0o600 });
+  fs.renameSync(`${paths.stateFile}.tmp`, paths.stateFile);
+}
+
+function nspawnPid(paths) {
+  const pid = Number((readText(paths.pidFile) ?? '').trim());
+  if (!pidAlive(pid)) return null;
+  const cmdline = (readText(`/proc/${pid}/cmdline`) ?? '').split('\0');
+  return path.basename(cmdline[0] ?? '') === 'systemd-nspawn' && cmdline.includes(`--machine=${paths.name}`) ? pid : null;
+}
+
+/** The container's PID 1 (as seen from here): nspawn's child once it runs systemd. */
+function leaderPid(nspawn) {
+  if (!nspawn) return null;
+  const children = (readText(`/proc/${nspawn}/task/${nspawn}/children`) ?? '').trim().split(/\s+/).filter(Boolean).map(Number);
+  return children.find((pid) => (readText(`/proc/${pid}/comm`) ?? '').trim() === 'systemd') ?? null;
+}
+
+function loopDevicesOf(image) {
+  if (!fs.existsSync(image)) return [];
+  const r = run('losetup', ['-j', image, '-O', 'NAME', '-n'], { allowFail: true });
+  return r.status === 0 ? r.stdout.split('\n').map((l) => l.trim()).filter(Boolean) : [];
+}
+
+/** Runs a command as root inside the container (all its namespaces), with a clean environment. */
+export function containerExec(leader, argv, { input, allowFail = true, timeout } = {}) {
+  return run('nsenter', ['-t', String(leader), '-a', '--', '/usr/bin/env', '-i', `PATH=${CONTAINER_PATH}`, 'HOME=/root', 'LANG=C.UTF-8', ...argv], { input, allowFail, timeout });
+}
+
+// ------------------------------------------------------------------------------------------------ rootfs
+
+/** Deletes cached rootfs directories of older stamps that no mounted instance uses as its lower layer. */
+function removeUnusedRootfs(paths, onProgress) {
+  const mountinfo = readText('/proc/self/mountinfo') ?? '';
+  for (const entry of fs.readdirSync(paths.cacheDir)) {
+    const dir = path.join(paths.cacheDir, entry);
+    if (!entry.startsWith(`rootfs-${SUITE}`) || dir === paths.rootfs || mountinfo.includes(`lowerdir=${dir},`) || mountinfo.includes(`lowerdir=${dir} `)) continue;
+    if (/\.tmp-(\d+)$/.test(entry) && pidAlive(Number(entry.split('-').pop()))) continue; // another build in progress
+    onProgress(`removing an unused older rootfs: ${dir}`);
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+/** Builds the cached rootfs once (debootstrap into a temp dir, renamed into place). Returns {built, seconds}. */
+export async function ensureRootfs({ paths = localTargetPaths(), onProgress = () => {} } = {}) {
+  const stamp = rootfsStamp();
+  const legacy = path.join(paths.cacheDir, `rootfs-${SUITE}`); // the unversioned name of the first builds
+  if (!fs.existsSync(paths.rootfs) && JSON.parse(readText(path.join(legacy, STAMP_FILE)) ?? '{}').hash === stamp.hash) fs.renameSync(legacy, paths.rootfs);
+  const current = readText(path.join(paths.rootfs, STAMP_FILE));
+  if (current && JSON.parse(current).hash === stamp.hash) return { built: false, seconds: 0 };
+  const t0 = Date.now();
+  fs.mkdirSync(paths.cacheDir, { recursive: true });
+  const tmp = `${paths.rootfs}.tmp-${process.pid}`;
+  fs.rmSync(tmp, { recursive: true, force: true });
+  onProgress(`building the Debian 12 rootfs with debootstrap (once; cached in ${paths.rootfs}) ...`);
+  let last = 0;
+  const r = await runStreaming('debootstrap', ['--variant=minbase', `--include=${ROOTFS_PACKAGES.join(',')}`, SUITE, tmp, MIRROR], {
+    onLine: (line) => {
+      if (/^I: (Retrieving|Validating|Extracting|Installing|Configuring|Unpacking|Base system)/.test(line) && Date.now() - last > 3000) {
+        last = Date.now();
+        onProgress(`  debootstrap: ${line.slice(3)}`);
+      }
+    },
+  });
+  if (r.status !== 0) {
+    fs.rmSync(tmp, { recursive: true, force: true });
+    throw new OperatorError('debootstrap could not build the Debian 12 rootfs', {
+      details: r.output.split('\n').slice(-15).join('\n'),
+      cause: `${MIRROR} is unreachable, or the disk is full`,
+      next: `check that this machine reaches ${MIRROR} (apt-get update works), then run up again`,
+    });
+  }
+  // An instance gets its own host keys and machine id at first boot: none are baked into the image.
+  for (const f of fs.readdirSync(path.join(tmp, 'etc/ssh'))) if (/^ssh_host_.*key(\.pub)?$/.test(f)) fs.rmSync(path.join(tmp, 'etc/ssh', f));
+  fs.writeFileSync(path.join(tmp, 'etc/machine-id'), '');
+  fs.rmSync(path.join(tmp, 'var/lib/dbus/machine-id'), { force: true });
+  // timers that would run apt in the background and race with the boot script's apt-get
+  for (const unit of ['apt-daily.timer', 'apt-daily-upgrade.timer', 'e2scrub_all.timer', 'e2scrub_reap.service']) {
+    fs.rmSync(path.join(tmp, 'etc/systemd/system', unit), { force: true });
+    fs.symlinkSync('/dev/null', path.join(tmp, 'etc/systemd/system', unit));
+  }
+  fs.writeFileSync(path.join(tmp, STAMP_FILE), `${JSON.stringify({ ...stamp, built: new Date().toISOString() })}\n`);
+  if (fs.existsSync(paths.rootfs)) fs.rmSync(paths.rootfs, { recursive: true, force: true }); // a stale, stampless one
+  fs.renameSync(tmp, paths.rootfs);
+  removeUnusedRootfs(paths, onProgress);
+  const seconds = (Date.now() - t0) / 1000;
+  onProgress(`rootfs built in ${seconds.toFixed(0)} s`);
+  return { built: true, seconds };
+}
+
+// ------------------------------------------------------------------------------------------------ up
+
+function portFree(port) {
+  return new Promise((resolve) => {
+    const srv = net.createServer();
+    srv.once('error', () => resolve(false));
+    srv.listen({ host: '127.0.0.1', port, exclusive: true }, () => srv.close(() => resolve(true)));
+  });
+}
+
+/** Resolves with the SSH banner sshd sends on host:port, or null after timeoutMs. */
+export async function sshBanner(port, { timeoutMs = 2000 } = {}) {
+  return new Promise((resolve) => {
+    const sock = net.connect({ host: '127.0.0.1', port });
+    let data = '';
+    const done = (v) => { sock.destroy(); resolve(v); };
+    sock.setTimeout(timeoutMs, () => done(null));
+    sock.on('data', (d) => { data += d.toString(); if (data.includes('\n')) done(data.split('\n')[0].trim()); });
+    sock.on('error', () => done(null));
+    sock.on('close', () => done(data.startsWith('SSH-') ? data.trim() : null));
+  });
+}
+
+function prepareInstance(paths, { port, scriptText }) {
+  // a fresh instance: empty upper layer over the cached rootfs
+  fs.rmSync(path.join(paths.stateDir, 'instance'), { recursive: true, force: true });
+  for (const d of [paths.upper, paths.work, paths.root]) fs.mkdirSync(d, { recursive: true });
+  run('mount', ['-t', 'overlay', 'overlay', '-o', `lowerdir=${paths.rootfs},upperdir=${paths.upper},workdir=${paths.work}`, paths.root]);
+  const r = (p) => path.join(paths.root, p);
+  run('ssh-keygen', ['-A', '-f', paths.root]);
+  fs.writeFileSync(r('etc/hostname'), `${paths.name}\n`);
+  // no translated package descriptions: apt-get update in the boot script fetches 6 MB less on every up
+  fs.writeFileSync(r('etc/apt/apt.conf.d/99-local-target-no-translations'), 'Acquire::Languages "none";\n');
+  // sudo resolves its own host name: give the name an address as cloud-init's hosts template does on AWS
+  fs.writeFileSync(r('etc/hosts'), `127.0.0.1 localhost\n127.0.1.1 ${paths.name}\n::1 localhost ip6-localhost ip6-loopback\n`);
+  fs.writeFileSync(r(LOCAL_SSHD_DROPIN), localSshdDropin(port), { mode: 0o644 });
+  // what cloud-init does on AWS: keep the user-data script and run it as root once
+  fs.mkdirSync(path.dirname(r(BOOT_SCRIPT_IN_CONTAINER)), { recursive: true, mode: 0o700 });
+  fs.writeFileSync(r(BOOT_SCRIPT_IN_CONTAINER), scriptText, { mode: 0o700 });
+  fs.writeFileSync(r(PAYLOAD_IN_CONTAINER), renderHostPayload().base64, { mode: 0o600 });
+}
+
+async function stopAndClean(paths, { onProgress = () => {} } = {}) {
+  const pid = nspawnPid(paths);
+  if (pid) {
+    onProgress('stopping the container ...');
+    const leader = leaderPid(pid);
+    process.kill(pid, 'SIGTERM'); // nspawn -b turns SIGTERM into a clean poweroff of the container
+    const deadline = Date.now() + 30000;
+    while (pidAlive(pid) && Date.now() < deadline) await sleep(200);
+    if (pidAlive(pid)) {
+      onProgress('the container did not power off within 30 s: killing it');
+      if (leader && pidAlive(leader)) process.kill(leader, 'SIGKILL');
+      try { process.kill(pid, 'SIGKILL'); } catch { /* gone */ }
+      while (pidAlive(pid)) await sleep(100);
+    }
+  }
+  fs.rmSync(paths.pidFile, { force: true });
+  // nspawn leaves this directory behind when /run is not a tmpfs
+  try { fs.rmdirSync(`/run/systemd/nspawn/propagate/${paths.name}`); } catch { /* absent or not empty */ }
+  if (isMountPoint(paths.root)) {
+    const r = run('umount', [paths.root], { allowFail: true });
+    if (r.status !== 0) {
+      await sleep(1000);
+      run('umount', [paths.root]);
+    }
+  }
+  for (const dev of loopDevicesOf(paths.volumeImage)) {
+    const r = run('losetup', ['-d', dev], { allowFail: true });
+    if (r.status !== 0) throw new OperatorError(`cannot detach ${dev} from ${paths.volumeImage}`, { details: r.stderr, next: `check what still uses it: lsblk ${dev}; fuser -vm ${dev}` });
+  }
+  fs.rmSync(path.join(paths.stateDir, 'instance'), { recursive: true, force: true });
+  const leftovers = [];
+  if (isMountPoint(paths.root)) leftovers.push(`${paths.root} is still mounted`);
+  const loops = loopDevicesOf(paths.volumeImage);
+  if (loops.length) leftovers.push(`${loops.join(', ')} still attached`);
+  if (leftovers.length) throw new OperatorError(`could not clean up the local target: ${leftovers.join('; ')}`, { next: 'unmount / detach by hand (umount, losetup -d) and run down again' });
+}
+
+function writeEnvFile(paths, state) {
+  writeConnection(paths.envFile, localConnection({ port: state.port, sshKey: paths.sshKey, knownHosts: paths.knownHosts, volumeId: state.volumeId }),
+    'Written by scripts/local-target.mjs up: the local target (a container on this machine), in the aws_connection.env format.');
+}
+
+/** The boot script this target's instance gets: the renderer's output for its volume id and backup key. */
+function renderFor(paths, state) {
+  const backupSshPublicKey = fs.readFileSync(`${paths.sshKey}.pub`, 'utf8').trim();
+  return renderBootScript({ volumeId: state.volumeId, backupSshPublicKey }, { payload: 'file', payloadFile: PAYLOAD_IN_CONTAINER });
+}
+
+/** True when the running instance was booted with another boot script than the one rendered now. */
+function bootScriptOutdated(paths) {
+  const state = loadState(paths);
+  if (!state.volumeId || !fs.existsSync(`${paths.sshKey}.pub`)) return true;
+  return readText(path.join(paths.root, BOOT_SCRIPT_IN_CONTAINER.slice(1))) !== renderFor(paths, state);
+}
+
+async function waitFor(fn, timeoutMs, intervalMs = 200) {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const v = await fn();
+    if (v) return v;
+    if (Date.now() > deadline) return null;
+    await sleep(intervalMs);
+  }
+}
+
+/**
+ * Brings the local target up. Idempotent: a running, healthy target is left as it is.
+ * @param {{port?: number, volumeSize?: string, onProgress?: (line: string) => void, env?: object}} [opts]
+ * @returns {Promise<object>} status() plus {alreadyUp, timings}
+ */
+export async function up(opts = {}) {
+  const { onProgress = () => {}, env = process.env } = opts;
+  const paths = opts.paths ?? localTargetPaths(env);
+  assertPrerequisites();
+  return withLock(paths, async () => {
+    const timings = {};
+    const t0 = Date.now();
+    const before = await status({ paths });
+    if (before.running && before.healthy) {
+      // On AWS a changed boot script gives a new instance (user_data_replace_on_change); so here.
+      if (!bootScriptOutdated(paths)) {
+        // a checkout other than the one that started it (CI's fresh clone) gets its connection file too
+        writeEnvFile(paths, loadState(paths));
+        return { ...before, envFile: paths.envFile, alreadyUp: true, timings };
+      }
+      onProgress('the boot script changed since this instance started: replacing the instance (the volume is kept)');
+      await stopAndClean(paths, { onProgress });
+    } else if (before.running || before.loopDevices.length || before.instanceMounted) {
+      onProgress('a previous instance is half up: cleaning it up first');
+      await stopAndClean(paths, { onProgress });
+    }
+    const rootfs = await ensureRootfs({ paths, onProgress });
+    timings.rootfsSeconds = rootfs.seconds;
+
+    const state = loadState(paths);
+    state.volumeId ||= newVolumeId();
+    const port = Number(opts.port ?? paths.port ?? state.port ?? DEFAULT_PORT);
+    if (!Number.isInteger(port) || port < 1 || port > 65535) throw new OperatorError(`port ${opts.port} is not a TCP port`, { next: 'give --port with a number from 1024 to 65535' });
+    if (!(await portFree(port))) {
+      throw new OperatorError(`port ${port} on 127.0.0.1 is in use`, { cause: 'another sshd or local target listens there', next: `free it, or choose another: npx zx scripts/local-target.mjs up --port ${port + 1}` });
+    }
+    state.port = port;
+    saveState(paths, state);
+
+    if (!fs.existsSync(paths.sshKey)) {
+      run('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-C', 'btrbk-local-target backup key', '-f', paths.sshKey]);
+    }
+    const scriptText = renderFor(paths, state);
+
+    if (!fs.existsSync(paths.volumeImage)) {
+      const size = parseSize(opts.volumeSize ?? DEFAULT_VOLUME_SIZE);
+      onProgress(`creating a ${opts.volumeSize ?? DEFAULT_VOLUME_SIZE} sparse volume image (${state.volumeId})`);
+      const fd = fs.openSync(paths.volumeImage, 'wx', 0o600);
+      fs.ftruncateSync(fd, size);
+      fs.closeSync(fd);
+    }
+
+    try {
+      const loop = run('losetup', ['--find', '--show', paths.volumeImage]).stdout.trim();
+      prepareInstance(paths, { port, scriptText });
+      const t1 = Date.now();
+      onProgress(`booting the container (systemd-nspawn, volume ${state.volumeId} on ${loop}, sshd on 127.0.0.1:${port}) ...`);
+      fs.mkdirSync(paths.aptArchives, { recursive: true });
+      const console = fs.openSync(paths.consoleLog, 'w', 0o600);
+      const child = spawn('systemd-nspawn', [
+        `--machine=${paths.name}`, `--directory=${paths.root}`, '--boot', '--register=no', '--keep-unit',
+        '--console=passive', '--resolv-conf=copy-host', '--timezone=off', '--link-journal=no',
+        `--bind=${loop}:${ebsByIdPath(state.volumeId)}`, `--bind=${loop}`,
+        // downloaded .debs are kept between instances: the boot script still installs them, only faster
+        `--bind=${paths.aptArchives}:/var/cache/apt/archives`,
+      ], { detached: true, stdio: ['ignore', console, console] });
+      fs.closeSync(console);
+      child.unref();
+      fs.writeFileSync(paths.pidFile, `${child.pid}\n`);
+      const leader = await waitFor(() => leaderPid(nspawnPid(paths)), 30000);
+      if (!leader) throw new OperatorError('the container did not start', { details: (readText(paths.consoleLog) ?? '').split('\n').slice(-20).join('\n'), next: `see ${paths.consoleLog}` });
+      const booted = await waitFor(() => {
+        const s = containerExec(leader, ['systemctl', 'is-system-running']).stdout.trim();
+        return ['running', 'degraded'].includes(s) ? s : null;
+      }, 60000, 500);
+      if (!booted) throw new OperatorError('systemd in the container did not finish booting within 60 s', { details: (readText(paths.consoleLog) ?? '').split('\n').slice(-20).join('\n'), next: `see ${paths.consoleLog}` });
+      timings.bootSeconds = (Date.now() - t1) / 1000;
+
+      const t2 = Date.now();
+      onProgress('running the boot script inside (as cloud-init would) ...');
+      const result = await runStreaming('nsenter', ['-t', String(leader), '-a', '--', '/usr/bin/env', '-i', `PATH=${CONTAINER_PATH}`, 'HOME=/root', 'LANG=C.UTF-8',
+        '/bin/bash', '-o', 'pipefail', '-c', `/bin/bash ${BOOT_SCRIPT_IN_CONTAINER} 2>&1 | tee -a ${CLOUD_INIT_OUTPUT_LOG}`], {
+        onLine: (line) => { if (/btrbk-backup-host\[[a-z]+\]: (==|changed:|ERROR|WARNING|btrbk-backup-host:)/.test(line)) onProgress(`  ${line.replace(/^\S+ /, '')}`); },
+      });
+      fs.writeFileSync(paths.bootLog, result.output, { mode: 0o600 });
+      timings.bootScriptSeconds = (Date.now() - t2) / 1000;
+      const ready = readText(path.join(paths.root, READY_MARKER.slice(1)));
+      if (result.status !== 0 || !ready) {
+        const failed = parseMarker(readText(path.join(paths.root, FAILED_MARKER.slice(1))) ?? '');
+        throw new OperatorError(`the boot script failed in the local target${failed.step ? ` at step '${failed.step}'` : ''}`, {
+          details: result.output.trimEnd().split('\n').slice(-25).join('\n'),
+          cause: 'see the log above (whole log: ' + paths.bootLog + ')',
+          next: 'fix the cause, then run up again; the volume image is kept',
+        });
+      }
+
+      const hostKey = fs.readFileSync(path.join(paths.root, 'etc/ssh/ssh_host_ed25519_key.pub'), 'utf8').trim().split(/\s+/).slice(0, 2).join(' ');
+      fs.writeFileSync(paths.knownHosts, `[127.0.0.1]:${port} ${hostKey}\n`, { mode: 0o600 });
+      const banner = await waitFor(() => sshBanner(port), 20000, 300);
+      if (!banner) throw new OperatorError(`sshd in the container does not answer on 127.0.0.1:${port}`, { next: `see ${paths.consoleLog}` });
+      writeEnvFile(paths, state);
+      timings.totalSeconds = (Date.now() - t0) / 1000;
+      state.lastUp = new Date().toISOString();
+      saveState(paths, state);
+      return { ...(await status({ paths })), alreadyUp: false, timings };
+    } catch (err) {
+      onProgress('up failed: cleaning up (nothing stays mounted or attached)');
+      try { await stopAndClean(paths, { onProgress }); } catch (cleanErr) { onProgress(`cleanup: ${cleanErr.message}`); }
+      throw err;
+    }
+  });
+}
+
+/**
+ * Stops the container, unmounts everything and detaches the volume. The volume image stays unless purge.
+ * @param {{purge?: boolean, onProgress?: (line: string) => void, env?: object}} [opts]
+ */
+export async function down(opts = {}) {
+  const { purge = false, onProgress = () => {}, env = process.env } = opts;
+  const paths = opts.paths ?? localTargetPaths(env);
+  assertPrerequisites();
+  return withLock(paths, async () => {
+    const t0 = Date.now();
+    const wasRunning = Boolean(nspawnPid(paths));
+    await stopAndClean(paths, { onProgress });
+    let purged = false;
+    if (purge) {
+      fs.rmSync(paths.volumeImage, { force: true });
+      const state = loadState(paths);
+      delete state.volumeId;
+      saveState(paths, state);
+      fs.rmSync(paths.envFile, { force: true });
+      purged = true;
+    }
+    return { wasRunning, purged, volumeImage: paths.volumeImage, volumeKept: fs.existsSync(paths.volumeImage), seconds: (Date.now() - t0) / 1000 };
+  });
+}
+
+/** What the local target is doing now. Reads only; never changes anything. */
+export async function status(opts = {}) {
+  const paths = opts.paths ?? localTargetPaths(opts.env ?? process.env);
+  const state = loadState(paths);
+  const pid = nspawnPid(paths);
+  const leader = leaderPid(pid);
+  const instanceMounted = isMountPoint(paths.root);
+  let mounted = false;
+  let mount = null;
+  if (leader) {
+    const line = (readText(`/proc/${leader}/mountinfo`) ?? '').split('\n').find((l) => l.split(' ')[4] === '/backup_volume');
+    if (line) {
+      mounted = true;
+      const [, post] = line.split(' - ');
+      const [fstype, source] = (post ?? '').split(' ');
+      mount = { fstype, source };
+    }
+  }
+  const readMarker = (p) => (instanceMounted ? readText(path.join(paths.root, p.slice(1))) : null);
+  const readyText = readMarker(READY_MARKER);
+  const failedText = readMarker(FAILED_MARKER);
+  const port = state.port ?? null;
+  const banner = leader && port ? await sshBanner(port, { timeoutMs: 1500 }) : null;
+  const running = Boolean(pid && leader);
+  const ready = readyText ? parseMarker(readyText) : null;
+  return {
+    running,
+    healthy: Boolean(running && ready && !failedText && mounted && banner),
+    nspawnPid: pid,
+    leaderPid: leader,
+    port,
+    sshBanner: banner,
+    volumeId: state.volumeId ?? null,
+    volumeImage: fs.existsSync(paths.volumeImage) ? paths.volumeImage : null,
+    volumeBytes: fs.existsSync(paths.volumeImage) ? fs.statSync(paths.volumeImage).size : null,
+    loopDevices: loopDevicesOf(paths.volumeImage),
+    instanceMounted,
+    mounted,
+    mount,
+    boot: { ready, failed: failedText ? parseMarker(failedText) : null },
+    envFile: fs.existsSync(paths.envFile) ? paths.envFile : null,
+    stateDir: paths.stateDir,
+    consoleLog: paths.consoleLog,
+    bootLog: paths.bootLog,
+  };
+}
+
+/** Runs the (already rendered) boot script inside the running container again; returns {status, output}. */
+export async function rerunBootScript(opts = {}) {
+  const paths = opts.paths ?? localTargetPaths(opts.env ?? process.env);
+  const leader = leaderPid(nspawnPid(paths));
+  if (!leader) throw new OperatorError('the local target is not running', { next: 'npx zx scripts/local-target.mjs up' });
+  const r = containerExec(leader, ['/bin/bash', BOOT_SCRIPT_IN_CONTAINER], { timeout: 600000 });
+  return { status: r.status, output: `${r.stdout}${r.stderr}` };
+}
+
+/** Runs argv as root inside the running container; returns {status, stdout, stderr}. For tests and diagnostics. */
+export function execInTarget(argv, opts = {}) {
+  const paths = opts.paths ?? localTargetPaths(opts.env ?? process.env);
+  const leader = leaderPid(nspawnPid(paths));
+  if (!leader) throw new OperatorError('the local target is not running', { next: 'npx zx scripts/local-target.mjs up' });
+  const r = containerExec(leader, argv, { input: opts.input, timeout: opts.timeout });
+  return { status: r.status, stdout: r.stdout, stderr: r.stderr };
+}

@@ -1,0 +1,318 @@
+// @ts-nocheck -- typed in the next step of the move to TypeScript
+// SSH to the backup host, always with the pinned host key (BTRBK_AWS_KNOWN_HOSTS) and the backup key only.
+// Two ways in, one set of rules:
+//  - node-ssh (ssh2) for the checks: a hostVerifier compares the server's key with the pinned one, so a
+//    mismatch is detected and named, never accepted;
+//  - the OpenSSH client for data pipelines (btrfs send/receive): sshArgs() builds its argv with
+//    StrictHostKeyChecking=yes against the same file.
+// Remote commands are single strings that the SSH gate on the host tokenizes; remoteCommand() quotes every
+// argument the way btrbk does, so what we send has the exact form the gate accepts.
+import { createHash, createHmac } from 'node:crypto';
+import { spawn } from 'node:child_process';
+import fs from 'node:fs';
+import net from 'node:net';
+import { NodeSSH } from 'node-ssh';
+import { OperatorError } from '../core/errors.js';
+
+/** The parts of a connection object that SSH needs, with defaults and sanity checks. */
+export function sshParams(conn) {
+  const host = String(conn.BTRBK_AWS_HOST ?? '');
+  const user = String(conn.BTRBK_AWS_USER ?? '');
+  if (!host || host.startsWith('-') || /\s/.test(host)) {
+    throw new OperatorError(`BTRBK_AWS_HOST=${JSON.stringify(host)} is not a host name or address`, { next: 'fix the connection file or re-run setup' });
+  }
+  if (!user || user.startsWith('-') || /[\s@]/.test(user)) {
+    throw new OperatorError(`BTRBK_AWS_USER=${JSON.stringify(user)} is not a user name`, { next: 'fix the connection file or re-run setup' });
+  }
+  return {
+    host,
+    port: Number(conn.BTRBK_AWS_SSH_PORT || 22),
+    user,
+    keyFile: String(conn.BTRBK_AWS_SSH_KEY ?? ''),
+    knownHostsFile: String(conn.BTRBK_AWS_KNOWN_HOSTS ?? ''),
+    backupRoot: String(conn.BTRBK_AWS_PATH || '/backup_volume/backups').replace(/\/+$/, ''),
+  };
+}
+
+/** SHA256 fingerprint of a raw key blob, as `ssh-keygen -lf` prints it. */
+export function fingerprint(blob) {
+  const buf = Buffer.isBuffer(blob) ? blob : Buffer.from(String(blob), 'base64');
+  return `SHA256:${createHash('sha256').update(buf).digest('base64').replace(/=+$/, '')}`;
+}
+
+/** The key type named inside a raw key blob (its first SSH string), e.g. "ssh-ed25519". */
+export function keyTypeOfBlob(buf) {
+  if (!Buffer.isBuffer(buf) || buf.length < 4) return null;
+  const n = buf.readUInt32BE(0);
+  return buf.length >= 4 + n ? buf.subarray(4, 4 + n).toString('latin1') : null;
+}
+
+/** known_hosts host field for host:port: "host" on 22, "[host]:port" otherwise (OpenSSH's form). */
+export function knownHostsName(host, port) {
+  return Number(port) === 22 ? host : `[${host}]:${port}`;
+}
+
+function hostFieldMatches(field, name) {
+  if (field.startsWith('|1|')) {
+    const [, , salt, hash] = field.split('|');
+    if (!salt || !hash) return false;
+    return createHmac('sha1', Buffer.from(salt, 'base64')).update(name).digest('base64') === hash;
+  }
+  return field.split(',').some((pattern) => pattern === name);
+}
+
+/**
+ * The keys pinned for host:port in known_hosts text: [{keyType, blob, fingerprint}]. Revoked and
+ * cert-authority lines are not pins. Exact names only (a pinned file has no wildcards).
+ */
+export function pinnedKeys(text, host, port) {
+  const name = knownHostsName(host, port);
+  const keys = [];
+  for (const raw of String(text ?? '').split('\n')) {
+    const line = raw.trim();
+    if (!line || line.startsWith('#') || line.startsWith('@')) continue;
+    const [hosts, keyType, blob] = line.split(/\s+/);
+    if (!blob || !hostFieldMatches(hosts, name)) continue;
+    keys.push({ keyType, blob, fingerprint: fingerprint(blob) });
+  }
+  return keys;
+}
+
+/** Reads the pinned keys from the connection's known_hosts file; an OperatorError when there are none. */
+export function readPinnedKeys(conn, { readFile = fs.readFileSync } = {}) {
+  const { host, port, knownHostsFile } = sshParams(conn);
+  if (!knownHostsFile) {
+    throw new OperatorError('the connection file pins no host key (BTRBK_AWS_KNOWN_HOSTS is empty)', {
+      cause: 'written by an older setup, or edited by hand; without a pinned key any host could answer',
+      next: 're-run setup (it pins the key the instance printed on its console), or `npx zx scripts/local-target.mjs up` for the local target',
+    });
+  }
+  let text;
+  try {
+    text = readFile(knownHostsFile, 'utf8');
+  } catch (err) {
+    throw new OperatorError(`cannot read the pinned host key file ${knownHostsFile}`, {
+      cause: err.code === 'ENOENT' ? 'the file does not exist (moved or deleted)' : err.message,
+      next: 're-run setup to pin the host key again',
+    });
+  }
+  const keys = pinnedKeys(text, host, port);
+  if (!keys.length) {
+    throw new OperatorError(`${knownHostsFile} pins no key for ${knownHostsName(host, port)}`, {
+      cause: 'the host address or port changed since the key was pinned (a new instance or Elastic IP), or the file belongs to another target',
+      next: 're-run setup to pin the key of the current host',
+    });
+  }
+  return keys;
+}
+
+/**
+ * A ssh2 hostVerifier that accepts only a pinned key, and remembers what the server offered so that a
+ * refusal can be explained. `state.offered` = {keyType, fingerprint}, `state.matched` = boolean.
+ */
+export function makeHostVerifier(pinned) {
+  const state = { offered: null, matched: false, pinned };
+  const verifier = (key) => {
+    const buf = Buffer.isBuffer(key) ? key : Buffer.from(String(key), 'base64');
+    const b64 = buf.toString('base64');
+    state.offered = { keyType: keyTypeOfBlob(buf), fingerprint: fingerprint(buf) };
+    state.matched = pinned.some((p) => p.blob === b64);
+    return state.matched;
+  };
+  return { verifier, state };
+}
+
+/** Host key mismatch: its own diagnosis, never something to click through. */
+export function hostKeyMismatchError(conn, state) {
+  const { host, port, knownHostsFile } = sshParams(conn);
+  return new OperatorError(`the host key of ${knownHostsName(host, port)} does NOT match the pinned key: not connecting`, {
+    details: `offered:  ${state.offered?.keyType ?? '?'} ${state.offered?.fingerprint ?? '?'}\npinned:   ${state.pinned.map((p) => `${p.keyType} ${p.fingerprint}`).join(', ')} (${knownHostsFile})`,
+    cause: 'the host was replaced (new instance, sshd keys regenerated) or something else answers at that address (possible man-in-the-middle)',
+    next: 'do not accept the new key blindly: if you replaced the instance, re-run setup (it pins the key the new instance printed on its EC2 console); otherwise compare with `aws ec2 get-console-output --latest --instance-id ID`',
+    exitCode: 1,
+  });
+}
+
+/** Classifies an error from connecting (ssh2 / net) into {kind, error: OperatorError}. */
+export function classifyConnectError(err, conn, state = null) {
+  const { host, port, user, keyFile } = sshParams(conn);
+  const where = `${host}:${port}`;
+  const msg = String(err?.message ?? err);
+  const code = err?.code ?? '';
+  if (state && state.offered && !state.matched) return { kind: 'host-key-mismatch', error: hostKeyMismatchError(conn, state) };
+  if (code === 'ECONNREFUSED') {
+    return {
+      kind: 'refused',
+      error: new OperatorError(`nothing accepts SSH connections at ${where}`, {
+        cause: 'sshd is not running on the host (stopped, crashed, or the boot script has not reached it yet), or the port is wrong',
+        next: 'look at the boot log: `npx zx scripts/troubleshoot.mjs check-logs` (it falls back to the EC2 console output); for the local target: `npx zx scripts/local-target.mjs status`',
+      }),
+    };
+  }
+  if (['ETIMEDOUT', 'EHOSTUNREACH', 'ENETUNREACH'].includes(code) || /timed out|timeout/i.test(msg)) {
+    return {
+      kind: 'timeout',
+      error: new OperatorError(`no answer from ${where} (${code || 'timeout'})`, {
+        cause: 'the instance is stopped or still booting, the security group does not allow your address, or the address changed',
+        next: '`npx zx scripts/troubleshoot.mjs check-aws` shows the instance state; check that your public IP is in allowed_ssh_cidrs',
+      }),
+    };
+  }
+  if (['ENOTFOUND', 'EAI_AGAIN'].includes(code)) {
+    return { kind: 'dns', error: new OperatorError(`cannot resolve ${host}`, { cause: msg, next: 'check BTRBK_AWS_HOST in the connection file' }) };
+  }
+  if (err?.level === 'client-authentication' || /authentication methods failed/i.test(msg)) {
+    return {
+      kind: 'auth',
+      error: new OperatorError(`${user}@${where} refused the key ${keyFile}`, {
+        cause: 'this is not the key whose public half the instance was given (ssh_public_key in terraform.tfvars), or the btrbk user was not created',
+        next: `compare \`ssh-keygen -y -f ${keyFile}\` with ssh_public_key in terraform.tfvars; check the boot log (troubleshoot check-logs)`,
+      }),
+    };
+  }
+  if (/privateKey|private key|does not exist at given fs path|Cannot parse/i.test(msg)) {
+    return {
+      kind: 'key-file',
+      error: new OperatorError(`cannot use the private key ${keyFile}`, {
+        cause: msg,
+        next: 'check BTRBK_AWS_SSH_KEY points at the unencrypted private key that setup was given (ssh-keygen -y -f KEY prints its public half)',
+      }),
+    };
+  }
+  if (/Host denied/i.test(msg)) return { kind: 'host-key-mismatch', error: hostKeyMismatchError(conn, state ?? { offered: null, pinned: [] }) };
+  return {
+    kind: 'other',
+    error: new OperatorError(`SSH to ${where} failed`, { cause: msg, next: 're-run with BTRBK_AWS_DEBUG=1, or try `ssh` by hand with the arguments from docs/TROUBLESHOOTING.md' }),
+  };
+}
+
+/** Opens a TCP connection and closes it: {ok, code?, ms}. */
+export function probeTcp(host, port, { timeoutMs = 5000 } = {}) {
+  return new Promise((resolve) => {
+    const start = Date.now();
+    const sock = net.connect({ host, port });
+    const done = (res) => {
+      sock.destroy();
+      resolve({ ...res, ms: Date.now() - start });
+    };
+    sock.setTimeout(timeoutMs, () => done({ ok: false, code: 'ETIMEDOUT' }));
+    sock.once('connect', () => done({ ok: true }));
+    sock.once('error', (err) => done({ ok: false, code: err.code ?? err.message }));
+  });
+}
+
+/**
+ * Connects with node-ssh: pinned host key, the backup key, no agent, no password. Resolves {ssh, hostKey};
+ * rejects with an OperatorError whose `kind` says what went wrong (refused, timeout, host-key-mismatch, auth,
+ * key-file, no-pin, other).
+ */
+export async function connectSsh(conn, { NodeSSHClass = NodeSSH, readyTimeout = 15000, readFile = fs.readFileSync } = {}) {
+  const { host, port, user, keyFile } = sshParams(conn);
+  let pinned;
+  try {
+    pinned = readPinnedKeys(conn, { readFile });
+  } catch (err) {
+    err.kind = 'no-pin';
+    throw err;
+  }
+  const { verifier, state } = makeHostVerifier(pinned);
+  const ssh = new NodeSSHClass();
+  try {
+    await ssh.connect({
+      host,
+      port,
+      username: user,
+      privateKeyPath: keyFile,
+      hostVerifier: verifier,
+      readyTimeout,
+      tryKeyboard: false,
+      agent: undefined,
+      agentForward: false,
+    });
+  } catch (err) {
+    try {
+      ssh.dispose();
+    } catch {
+      /* already closed */
+    }
+    const { kind, error } = classifyConnectError(err, conn, state);
+    error.kind = kind;
+    throw error;
+  }
+  return { ssh, hostKey: state.offered };
+}
+
+/** Quotes one argument for display or a shell: bare when safe, else 'single-quoted' ('\'' for a quote). */
+export function quoteArg(arg) {
+  const s = String(arg);
+  if (/^[A-Za-z0-9_.,:/@%+=-]+$/.test(s)) return s;
+  return shq(s);
+}
+
+/**
+ * btrbk's quoteshell(): always 'single-quoted', a quote inside as '\''. Paths in remote commands are written
+ * this way so the gate sees exactly what a btrbk client sends.
+ */
+export function shq(arg) {
+  return `'${String(arg).replace(/'/g, `'\\''`)}'`;
+}
+
+/** A remote command line for the gate from argvs (pipe stages), each argument quoted by quoteArg(). */
+export function remoteCommand(...stages) {
+  return stages.map((argv) => argv.map(quoteArg).join(' ')).join(' | ');
+}
+
+function sshOptionValue(v) {
+  return /\s|"/.test(v) ? `"${String(v).replace(/"/g, '')}"` : v;
+}
+
+/**
+ * argv for the OpenSSH client (after "ssh"): pinned host key with strict checking, the backup key only, no
+ * prompts. Append the remote command string as the last element.
+ */
+export function sshArgs(conn, { connectTimeout = 15, extra = [] } = {}) {
+  const { host, port, user, keyFile, knownHostsFile } = sshParams(conn);
+  if (!knownHostsFile) readPinnedKeys(conn); // throws the explanation
+  return [
+    '-i', keyFile,
+    '-p', String(port),
+    '-o', `UserKnownHostsFile=${sshOptionValue(knownHostsFile)}`,
+    '-o', 'GlobalKnownHostsFile=/dev/null',
+    '-o', 'StrictHostKeyChecking=yes',
+    '-o', 'BatchMode=yes',
+    '-o', 'IdentitiesOnly=yes',
+    '-o', 'ForwardAgent=no',
+    '-o', 'ClearAllForwardings=yes',
+    '-o', `ConnectTimeout=${connectTimeout}`,
+    '-o', 'ServerAliveInterval=15',
+    '-o', 'ServerAliveCountMax=4',
+    ...extra,
+    `${user}@${host}`,
+  ];
+}
+
+/**
+ * Runs one command through the gate with the OpenSSH client. Resolves {code, stdout, stderr}; never rejects
+ * for a non-zero exit (callers decide), only when ssh cannot be started.
+ */
+export function runRemote(conn, command, { input, timeoutMs = 120000, spawnFn = spawn } = {}) {
+  return new Promise((resolve, reject) => {
+    const child = spawnFn('ssh', [...sshArgs(conn), command], { stdio: ['pipe', 'pipe', 'pipe'] });
+    const out = [];
+    const err = [];
+    const timer = setTimeout(() => child.kill('SIGTERM'), timeoutMs);
+    child.stdout.on('data', (d) => out.push(d));
+    child.stderr.on('data', (d) => err.push(d));
+    child.on('error', (e) => {
+      clearTimeout(timer);
+      reject(new OperatorError('cannot run ssh', { cause: e.message, next: 'install the OpenSSH client: sudo apt-get install openssh-client' }));
+    });
+    child.on('close', (code, signal) => {
+      clearTimeout(timer);
+      resolve({ code: code ?? (signal ? 128 : 1), signal, stdout: Buffer.concat(out).toString('utf8'), stderr: Buffer.concat(err).toString('utf8') });
+    });
+    child.stdin.on('error', () => {});
+    if (input !== undefined) child.stdin.end(input);
+    else child.stdin.end();
+  });
+}

@@ -1,0 +1,217 @@
+// @ts-nocheck -- typed in the next step of the move to TypeScript
+// Data pipelines between processes (btrfs send | [zstd] | ssh ... receive, and back), with the bytes counted
+// in this process: every link between two stages runs through a Node stream, so the byte counts are exact and
+// progress (bytes, rate, ETA when the size is known) can be shown while a transfer runs. Used by the round
+// trip and, later, by the benchmark.
+import { spawn } from 'node:child_process';
+import { Transform, pipeline } from 'node:stream';
+import { OperatorError } from '../core/errors.js';
+
+const UNITS = ['B', 'KiB', 'MiB', 'GiB', 'TiB'];
+
+/** 1536 -> "1.5 KiB". */
+export function humanBytes(n) {
+  let v = Number(n);
+  let i = 0;
+  while (Math.abs(v) >= 1024 && i < UNITS.length - 1) {
+    v /= 1024;
+    i += 1;
+  }
+  return i === 0 ? `${v} B` : `${v.toFixed(v >= 100 ? 0 : 1)} ${UNITS[i]}`;
+}
+
+/** Bytes per second -> "12.3 MiB/s". */
+export function humanRate(bytesPerSecond) {
+  return `${humanBytes(Math.round(bytesPerSecond))}/s`;
+}
+
+/** Seconds -> "1:05" or "1:02:03". */
+export function humanDuration(seconds) {
+  const s = Math.max(0, Math.round(seconds));
+  const h = Math.floor(s / 3600);
+  const m = Math.floor((s % 3600) / 60);
+  const ss = String(s % 60).padStart(2, '0');
+  return h ? `${h}:${String(m).padStart(2, '0')}:${ss}` : `${m}:${ss}`;
+}
+
+/**
+ * Tracks bytes over time. The rate is an average over a sliding window (default 3 s) so it follows changes;
+ * the ETA is computed from it when `total` is known.
+ */
+export class ProgressTracker {
+  constructor({ total = null, windowMs = 3000, now = () => Date.now() } = {}) {
+    this.total = total;
+    this.windowMs = windowMs;
+    this.now = now;
+    this.start = now();
+    this.bytes = 0;
+    this.samples = [{ t: this.start, bytes: 0 }];
+  }
+
+  add(n) {
+    this.bytes += n;
+    const t = this.now();
+    this.samples.push({ t, bytes: this.bytes });
+    while (this.samples.length > 2 && t - this.samples[1].t >= this.windowMs) this.samples.shift();
+  }
+
+  snapshot() {
+    const t = this.now();
+    const elapsedMs = t - this.start;
+    const first = this.samples[0];
+    const spanMs = t - first.t;
+    const rate = spanMs > 0 ? ((this.bytes - first.bytes) * 1000) / spanMs : 0;
+    const averageRate = elapsedMs > 0 ? (this.bytes * 1000) / elapsedMs : 0;
+    let eta = null;
+    if (this.total && rate > 0) eta = Math.max(0, (this.total - this.bytes) / rate);
+    const fraction = this.total ? Math.min(1, this.bytes / this.total) : null;
+    return { bytes: this.bytes, total: this.total, elapsedMs, rate, averageRate, eta, fraction };
+  }
+}
+
+/** One progress line: "12.0 MiB  4.0 MiB/s" or "12.0 MiB of 48.0 MiB (25%)  4.0 MiB/s  ETA 0:09". */
+export function formatProgress(p) {
+  const parts = [];
+  if (p.total) parts.push(`${humanBytes(p.bytes)} of ${humanBytes(p.total)} (${Math.floor((p.fraction ?? 0) * 100)}%)`);
+  else parts.push(humanBytes(p.bytes));
+  parts.push(humanRate(p.rate));
+  if (p.eta !== null && p.eta !== undefined) parts.push(`ETA ${humanDuration(p.eta)}`);
+  return parts.join('  ');
+}
+
+/** A pass-through stream that counts the bytes going through it. */
+export function byteCounter(onBytes) {
+  return new Transform({
+    transform(chunk, _enc, cb) {
+      onBytes(chunk.length);
+      cb(null, chunk);
+    },
+  });
+}
+
+function tail(text, lines = 8) {
+  return String(text).trimEnd().split('\n').slice(-lines).join('\n');
+}
+
+/**
+ * Runs stages as processes connected stdout -> stdin through byte counters in this process.
+ * @param {{label: string, cmd: string, args: string[]}[]} stages
+ * @param {object} opts
+ *   onProgress(snapshot with `link`) called at most every `progressIntervalMs` for the link named by
+ *   `progressLink` (default: the last link, i.e. what goes onto the wire / into the receiver), and once at the end;
+ *   total: expected bytes on that link (for ETA); spawnFn for tests; signal: AbortSignal.
+ * @returns {Promise<{ok: boolean, links: {from: string, to: string, bytes: number}[], bytes: number,
+ *   durationMs: number, rate: number, stages: {label: string, code: number|null, signal: string|null, stderr: string}[]}>}
+ * Rejects with an OperatorError (with `.result`) when any stage fails.
+ */
+export function runPipeline(stages, { onProgress, progressIntervalMs = 500, progressLink, total = null, spawnFn = spawn, signal, now = () => Date.now() } = {}) {
+  if (stages.length < 2) throw new Error('a pipeline needs at least two stages');
+  const watched = progressLink ?? stages.length - 2;
+  return new Promise((resolve, reject) => {
+    const start = now();
+    const trackers = stages.slice(1).map((_, i) => new ProgressTracker({ total: i === watched ? total : null, now }));
+    const procs = stages.map((s, i) =>
+      spawnFn(s.cmd, s.args, { stdio: [i === 0 ? 'ignore' : 'pipe', i === stages.length - 1 ? 'pipe' : 'pipe', 'pipe'] }),
+    );
+    const info = stages.map((s) => ({ label: s.label, code: null, signal: null, stderr: '', spawnError: null }));
+    let lastReport = 0;
+    let finished = 0;
+    const report = (force) => {
+      if (!onProgress) return;
+      const t = now();
+      if (!force && t - lastReport < progressIntervalMs) return;
+      lastReport = t;
+      onProgress({ ...trackers[watched].snapshot(), link: watched, done: Boolean(force) });
+    };
+    const killAll = () => procs.forEach((p) => p.exitCode === null && p.signalCode === null && p.kill('SIGTERM'));
+    if (signal) {
+      if (signal.aborted) killAll();
+      else signal.addEventListener('abort', killAll, { once: true });
+    }
+
+    procs.forEach((p, i) => {
+      p.stderr.on('data', (d) => {
+        info[i].stderr += d.toString('utf8');
+        if (info[i].stderr.length > 64 * 1024) info[i].stderr = info[i].stderr.slice(-32 * 1024);
+      });
+      // the last stage's stdout is drained (receive prints "At subvol ..." on stderr, little on stdout)
+      if (i === procs.length - 1) p.stdout.on('data', () => {});
+      p.on('error', (err) => {
+        info[i].spawnError = err.message;
+      });
+      p.on('close', (code, sig) => {
+        info[i].code = code;
+        info[i].signal = sig;
+        // a stage that fails makes the whole pipeline fail: stop the others rather than wait on them
+        if (code !== 0) killAll();
+        finished += 1;
+        if (finished === procs.length) settle();
+      });
+    });
+    for (let i = 0; i < procs.length - 1; i += 1) {
+      const counter = byteCounter((n) => {
+        trackers[i].add(n);
+        if (i === watched) report(false);
+      });
+      pipeline(procs[i].stdout, counter, procs[i + 1].stdin, () => {
+        /* errors show as the stage's exit status; EPIPE when the reader died first */
+      });
+    }
+
+    function settle() {
+      report(true);
+      const durationMs = now() - start;
+      const links = trackers.map((t, i) => ({ from: stages[i].label, to: stages[i + 1].label, bytes: t.bytes }));
+      const bytes = trackers[watched].bytes;
+      const result = {
+        ok: info.every((s) => s.code === 0 && !s.spawnError),
+        links,
+        bytes,
+        durationMs,
+        rate: durationMs > 0 ? (bytes * 1000) / durationMs : 0,
+        stages: info.map(({ label, code, signal: sig, stderr, spawnError }) => ({ label, code, signal: sig, stderr: stderr.trim(), spawnError })),
+      };
+      if (result.ok) {
+        resolve(result);
+        return;
+      }
+      reject(pipelineError(result, signal?.aborted));
+    }
+  });
+}
+
+/** stderr of a stage that failed only because its neighbour did (the reader went away, the input ended). */
+const COLLATERAL = /broken pipe|EPIPE|SIGPIPE|Connection reset by peer|error writing|write error|unexpected EOF|short read/i;
+
+/** Progress lines btrfs prints on stderr in normal operation ("At subvol X", "At snapshot X"). */
+const NOISE = /^(At (subvol|snapshot) |Mode: )/;
+const meaningful = (text) => String(text).split('\n').filter((l) => l.trim() && !NOISE.test(l)).join('\n');
+
+/** Explains a failed pipeline: the stage that failed for a reason of its own, not the ones it took along. */
+export function pipelineError(result, aborted = false) {
+  const failed = result.stages.filter((s) => s.code !== 0 || s.spawnError).map((s) => ({ ...s, stderr: meaningful(s.stderr) }));
+  const own = failed.find((s) => s.spawnError) ?? failed.find((s) => s.stderr && !COLLATERAL.test(s.stderr)) ?? failed[0];
+  const details = failed
+    .map((s) => `${s.label}: ${s.spawnError ? `cannot start (${s.spawnError})` : s.signal ? `killed by ${s.signal}` : `exit ${s.code}`}${s.stderr ? `\n  ${tail(s.stderr).split('\n').join('\n  ')}` : ''}`)
+    .join('\n');
+  const rejected = /rejected:/.test(own?.stderr ?? '');
+  const full = /No space left/i.test(own?.stderr ?? '');
+  const what = aborted ? 'the transfer was interrupted' : `${full ? 'the backup target is full: ' : ''}the transfer failed at "${own?.label}"`;
+  const err = new OperatorError(what, {
+    details,
+    cause: rejected
+      ? 'the SSH gate refused the command (see "rejected:" above): its grammar and this client disagree'
+      : own?.spawnError
+        ? `a program is missing: ${own.spawnError}`
+        : full
+          ? 'the receiving filesystem is full'
+          : tail(own?.stderr || 'no error text; see the exit statuses above', 2),
+    next: rejected
+      ? 'check the gate log on the host (journalctl -t btrbk-ssh-gate) and docs/SSH-GATE.md for the accepted forms'
+      : full
+        ? 'free space: keep fewer backups (a shorter target_preserve, then `btrbk run`), or grow the data volume (ebs_volume_size, setup, then as admin `btrfs filesystem resize max /backup_volume`); see docs/TROUBLESHOOTING.md. Earlier backups are intact; the half-received one is removed on the next btrbk run'
+        : 'run `npx zx scripts/troubleshoot.mjs check-all` to see whether SSH and the volume are healthy',
+  });
+  err.result = result;
+  return err;
+}

@@ -1,0 +1,165 @@
+// @ts-nocheck -- typed in the next step of the move to TypeScript
+// The one boot-script renderer: the CDKTF stack renders it into the instance's user data, the local target
+// renders it into its container. Both get the same bytes for the same settings.
+//
+// bootstrap.sh is the boot script. Two kinds of marker lines in it are replaced:
+//   `# @settings`           -> KEY='value' assignments for the per-deployment settings
+//   `# @embed FILE FUNC`    -> a shell function FUNC that prints user-data/FILE (a quoted heredoc: no expansion)
+//   `# @payload FILE FUNC`  -> the same function, carried in the host payload (below) instead of the boot script
+// EC2 takes at most 16 KB of user data, even gzipped, so comment-only lines are left out of everything the instance
+// gets: of the boot script and of each embedded file (installedText() is a file as the host installs it); heredoc
+// bodies are kept byte for byte, and so are the shebang, `# @` markers and shellcheck directives of the boot script.
+// The commented source stays in user-data/.
+//
+// The host payload: what does not fit in the 16 KB rides in the instance's own tags, which the instance reads from
+// its metadata service (instance_metadata_tags): the `# @payload` functions, gzipped, base64, cut into tag values
+// of at most 256 characters (btrbk-payload-00, -01, ...). The boot script carries the payload's sha256 and loads
+// it only when it matches, so a tag changed by anyone else stops the boot instead of running. No AWS credentials
+// and no other service are needed. The local target gets the same bytes as a file (payload mode 'file').
+import { createHash } from 'node:crypto';
+import fs from 'node:fs';
+import path from 'node:path';
+import { gzipSync } from 'node:zlib';
+import { fileURLToPath } from 'node:url';
+
+export const USER_DATA_DIR = path.dirname(fileURLToPath(import.meta.url));
+export const BOOT_SCRIPT = path.join(USER_DATA_DIR, 'bootstrap.sh');
+
+/** The settings a deployment varies, and the shell variable each becomes. */
+export const SETTINGS = Object.freeze({
+  volumeId: 'BTRBK_VOLUME_ID',
+  backupSshPublicKey: 'BTRBK_SSH_PUBLIC_KEY',
+  adminSshPublicKey: 'BTRBK_ADMIN_SSH_PUBLIC_KEY',
+  appendOnly: 'BTRBK_APPEND_ONLY',
+  retention: 'BTRBK_RETENTION',
+  retentionMin: 'BTRBK_RETENTION_MIN',
+});
+
+/** What the host does when a setting is not given (the stack's variables default to the same values). */
+export const SETTING_DEFAULTS = Object.freeze({
+  adminSshPublicKey: '',
+  appendOnly: 'true',
+  retention: '48h 14d 8w 12m',
+  retentionMin: '1d',
+});
+
+const HEREDOC_END = '__BTRBK_EMBEDDED_FILE_END__';
+
+/** The instance tags that carry the host payload: PAYLOAD_TAG_PREFIX + two digits; EC2 allows 50 tags in all. */
+export const PAYLOAD_TAG_PREFIX = 'btrbk-payload-';
+export const PAYLOAD_TAG_VALUE_MAX = 256;
+export const PAYLOAD_TAGS_MAX = 40;
+
+/** Escapes literal text for a Terraform string template: `${` and `%{` would otherwise be interpolated. */
+export function escapeTerraformTemplate(text) {
+  return text.replace(/\$\{/g, () => '$${').replace(/%\{/g, () => '%%{');
+}
+
+function shellSingleQuote(value) {
+  return `'${String(value).replace(/'/g, `'\\''`)}'`;
+}
+
+const HEREDOC_START = /(?<!<)<<-?\s*(['"]?)([A-Za-z_][A-Za-z0-9_]*)\1(?![A-Za-z0-9_])/;
+
+/**
+ * The lines of a shell script (or a sudoers file, whose comments also start with #) without its comment-only
+ * lines; heredoc bodies are kept as they are. keep(line, index) keeps a comment line anyway.
+ * Returns [line, inHeredoc] pairs.
+ */
+function withoutComments(text, keep = (_line, index) => index === 0) {
+  let heredocEnd = null;
+  const out = [];
+  text.split('\n').forEach((line, index) => {
+    if (heredocEnd !== null) {
+      if (line.replace(/^\t+/, '') === heredocEnd) heredocEnd = null;
+      out.push([line, true]);
+      return;
+    }
+    const heredoc = HEREDOC_START.exec(line);
+    if (heredoc && !line.trimStart().startsWith('#')) heredocEnd = heredoc[2];
+    if (/^\s*#/.test(line) && !keep(line, index)) return;
+    out.push([line, false]);
+  });
+  if (heredocEnd !== null) throw new Error(`heredoc ${heredocEnd} is never closed`);
+  return out;
+}
+
+/** user-data/FILE as the instance installs it: without its comment-only lines (the shebang and shellcheck directives stay). */
+export function installedText(file) {
+  if (!/^[A-Za-z0-9._-]+$/.test(file)) throw new Error(`bad file name: ${file}`);
+  return withoutComments(fs.readFileSync(path.join(USER_DATA_DIR, file), 'utf8'), (line, index) => index === 0 || /^\s*# shellcheck /.test(line))
+    .map(([line]) => line)
+    .join('\n');
+}
+
+function embed(file, func) {
+  if (!/^[a-z_][a-z0-9_]*$/.test(func)) throw new Error(`bad @embed line: ${file} ${func}`);
+  const body = installedText(file);
+  if (body.split('\n').includes(HEREDOC_END)) throw new Error(`${file} contains the heredoc terminator`);
+  return `${func}() {\ncat <<'${HEREDOC_END}'\n${body.endsWith('\n') ? body : `${body}\n`}${HEREDOC_END}\n}`;
+}
+
+/** The `# @payload FILE FUNC` lines of the boot script, in order. */
+function payloadEntries(source) {
+  return source.split('\n').flatMap((line) => {
+    const m = /^# @payload (\S+) (\S+)$/.exec(line);
+    return m ? [[m[1], m[2]]] : [];
+  });
+}
+
+/**
+ * The host payload: the `# @payload` functions as one shell text, its sha256, and the tags that carry it
+ * ({ 'btrbk-payload-00': base64 chunk, ... }; gzip at level 9, deterministic: no name, no time).
+ */
+export function renderHostPayload() {
+  const text = `${payloadEntries(fs.readFileSync(BOOT_SCRIPT, 'utf8')).map(([file, func]) => embed(file, func)).join('\n')}\n`;
+  const sha256 = createHash('sha256').update(text).digest('hex');
+  const base64 = gzipSync(text, { level: 9 }).toString('base64');
+  const tags = {};
+  for (let i = 0; i * PAYLOAD_TAG_VALUE_MAX < base64.length; i++) {
+    tags[`${PAYLOAD_TAG_PREFIX}${String(i).padStart(2, '0')}`] = base64.slice(i * PAYLOAD_TAG_VALUE_MAX, (i + 1) * PAYLOAD_TAG_VALUE_MAX);
+  }
+  if (Object.keys(tags).length > PAYLOAD_TAGS_MAX) {
+    throw new Error(`the host payload needs ${Object.keys(tags).length} tags of ${PAYLOAD_TAG_VALUE_MAX} characters, more than ${PAYLOAD_TAGS_MAX} (EC2 allows 50 per instance)`);
+  }
+  return { text, sha256, base64, tags };
+}
+
+/**
+ * Renders the boot script.
+ * @param {{volumeId: string, backupSshPublicKey: string, adminSshPublicKey?: string, appendOnly?: string, retention?: string, retentionMin?: string}} settings
+ * @param {{forTerraform?: boolean, payload?: 'inline' | 'tags' | 'file', payloadFile?: string}} [options]
+ *   forTerraform: escape the static text for a Terraform string template and insert the settings as given (they
+ *   may be cdktf tokens that resolve to references). payload: where the `# @payload` functions go: 'inline' in the
+ *   script itself (default; one self-contained script), 'tags' the instance's tags (EC2), 'file' the base64 in
+ *   payloadFile on the host (the local target).
+ */
+export function renderBootScript(settings, options = {}) {
+  const { forTerraform = false, payload = 'inline', payloadFile = '' } = options;
+  if (!['inline', 'tags', 'file'].includes(payload)) throw new Error(`unknown payload mode ${payload}`);
+  if ((payload === 'file') !== Boolean(payloadFile)) throw new Error("payloadFile goes with payload 'file', and only with it");
+  const external = payload === 'inline' ? null : renderHostPayload();
+  const source = fs.readFileSync(BOOT_SCRIPT, 'utf8');
+  const esc = forTerraform ? escapeTerraformTemplate : (s) => s;
+  let sawSettings = false;
+  // comment-only lines go; the shebang, marker lines and shellcheck directives stay
+  const keep = (line, index) => index === 0 || /^(# @|\s*# shellcheck )/.test(line);
+  const out = withoutComments(source, keep).map(([line, inHeredoc]) => {
+    if (inHeredoc) return esc(line);
+    if (line === '# @settings') {
+      sawSettings = true;
+      return [
+        ...Object.entries(SETTINGS).map(([key, shellVar]) => `${shellVar}=${shellSingleQuote(settings[key] ?? SETTING_DEFAULTS[key] ?? '')}`),
+        `BTRBK_PAYLOAD_SHA256='${external?.sha256 ?? ''}'`,
+        `BTRBK_PAYLOAD_FILE=${shellSingleQuote(payloadFile)}`,
+      ].join('\n');
+    }
+    const m = /^# @embed (\S+) (\S+)$/.exec(line);
+    if (m) return esc(embed(m[1], m[2]));
+    const p = /^# @payload (\S+) (\S+)$/.exec(line);
+    if (p) return external ? null : esc(embed(p[1], p[2]));
+    return esc(line);
+  }).filter((line) => line !== null);
+  if (!sawSettings) throw new Error(`${BOOT_SCRIPT} has no '# @settings' line`);
+  return out.join('\n');
+}
