@@ -4,7 +4,8 @@
  * Two projects:
  *  - unit: synth, engine (terraform/tofu validate + test with a mock provider), gate corpus, libraries.
  *  - integration: tests that need root, btrfs and the local target (file names say so). They share one local
- *    target that globalSetup starts once, and `npm run test:integration` runs them serially (--runInBand).
+ *    target of the run's own that globalSetup starts (and globalTeardown removes), and `npm run test:integration`
+ *    runs them serially (--runInBand).
  */
 const common = {
   testEnvironment: 'node',
@@ -31,8 +32,8 @@ export default {
       ...common,
       displayName: 'integration',
       testMatch: ['<rootDir>/__tests__/integration/**/*.test.ts'],
-      globalSetup: '<rootDir>/__tests__/integration/global-setup.ts',
-      globalTeardown: '<rootDir>/__tests__/integration/global-teardown.ts',
+      globalSetup: '<rootDir>/__tests__/integration/global-setup.mjs',
+      globalTeardown: '<rootDir>/__tests__/integration/global-teardown.mjs',
     },
   ],
 };

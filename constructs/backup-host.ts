@@ -8,6 +8,8 @@ import { EipAssociation } from '@cdktf/provider-aws/lib/eip-association/index.js
 export const CANONICAL_OWNER_ID = '099720109477';
 /** Ubuntu 24.04 LTS (noble), amd64, gp3 root volume; standard support until 2029 (22.04's ends April 2027). */
 export const UBUNTU_AMI_NAME = 'ubuntu/images/hvm-ssd-gp3/ubuntu-noble-24.04-amd64-server-*';
+/** Root volume size in GiB: the OS only; backups live on the data volume. */
+export const ROOT_VOLUME_GIB = 8;
 
 /** The EC2 instance that receives the backups. */
 export interface BackupHostProps {
@@ -28,12 +30,6 @@ export interface BackupHostProps {
    * script through the instance metadata (instance_metadata_tags). @default {} (a boot script with everything inline)
    */
   readonly payloadTags?: Record<string, string>;
-  /** Root volume size in GiB (the OS only; backups live on the data volume). @default 8 */
-  readonly rootVolumeSizeGib?: number;
-  /** AMI name pattern, newest match wins at the first apply; later newer images are ignored. @default UBUNTU_AMI_NAME */
-  readonly amiNamePattern?: string;
-  /** AMI owners. @default [CANONICAL_OWNER_ID] */
-  readonly amiOwners?: string[];
 }
 
 /**
@@ -54,9 +50,9 @@ export class BackupHost extends Construct {
 
     this.ami = new DataAwsAmi(this, 'ami', {
       mostRecent: true,
-      owners: props.amiOwners ?? [CANONICAL_OWNER_ID],
+      owners: [CANONICAL_OWNER_ID],
       filter: [
-        { name: 'name', values: [props.amiNamePattern ?? UBUNTU_AMI_NAME] },
+        { name: 'name', values: [UBUNTU_AMI_NAME] },
         { name: 'architecture', values: ['x86_64'] },
         { name: 'virtualization-type', values: ['hvm'] },
         { name: 'root-device-type', values: ['ebs'] },
@@ -82,7 +78,7 @@ export class BackupHost extends Construct {
       creditSpecification: { cpuCredits: 'standard' },
       rootBlockDevice: {
         volumeType: 'gp3',
-        volumeSize: props.rootVolumeSizeGib ?? 8,
+        volumeSize: ROOT_VOLUME_GIB,
         encrypted: true,
         deleteOnTermination: true,
         tags: { ...props.tags, Name: 'btrbk-backup-root' },

@@ -3,6 +3,7 @@ import { Fn, LocalBackend, TerraformLocal, TerraformOutput, TerraformStack, Terr
 import { AwsProvider } from '@cdktf/provider-aws/lib/provider/index.js';
 import { DataAwsAvailabilityZones } from '@cdktf/provider-aws/lib/data-aws-availability-zones/index.js';
 import { KeyPair } from '@cdktf/provider-aws/lib/key-pair/index.js';
+import { BACKUP_ROOT, BACKUP_USER } from '../scripts/lib/core/host-layout.js';
 import { renderBootScript, renderHostPayload } from '../user-data/render.js';
 import {
   AVAILABILITY_ZONE_SOURCE,
@@ -22,8 +23,8 @@ import { NetworkAccess } from './network-access.js';
 /** The stack's name: the directory under cdktf.out/stacks/ and the argument of `cdktf deploy`. */
 export const STACK_NAME = 'btrbk-backup-target';
 /** The user behind the SSH gate and the backup directory on the host (the boot script's contract). */
-export const SSH_USER = 'btrbk';
-export const BACKUP_PATH = '/backup_volume/backups';
+export const SSH_USER = BACKUP_USER;
+export const BACKUP_PATH = BACKUP_ROOT;
 
 /** Defaults of the stack's variables (the engine tests and the docs read them from here). */
 export const VARIABLE_DEFAULTS = Object.freeze({
@@ -45,26 +46,23 @@ export const VARIABLE_DEFAULTS = Object.freeze({
 const hclRegex = (source: string) => `"^${source.replace(/\\/g, '\\\\').replace(/"/g, '\\"')}$"`;
 const ED25519 = hclRegex(ED25519_KEY_SOURCE);
 
-export interface BackupTargetStackProps {
-  /**
-   * Local state file, relative to the directory the engine runs in (cdktf.out/stacks/<stack>/), so the state
-   * lives in the repository's git-ignored `state/` directory rather than cdktf's absolute default.
-   * @default '../../../state/terraform.tfstate'
-   */
-  readonly statePath?: string;
-  /** Tags on every resource that takes tags. @default { Project: 'btrbk-backup-target', ManagedBy: 'cdktf' } */
-  readonly tags?: Record<string, string>;
-}
+/**
+ * Local state file, relative to the directory the engine runs in (cdktf.out/stacks/<stack>/), so the state lives
+ * in the repository's git-ignored `state/` directory rather than cdktf's absolute default.
+ */
+export const STATE_PATH = '../../../state/terraform.tfstate';
+/** Tags on every resource that takes tags. */
+export const TAGS = Object.freeze({ Project: STACK_NAME, ManagedBy: 'cdktf' });
 
 /**
  * The AWS side of the backup target: provider, variables, availability zone, key pair, the host, its data
  * volume and network access, and the outputs the operator scripts read.
  */
 export class BackupTargetStack extends TerraformStack {
-  constructor(scope: Construct, id: string = STACK_NAME, props: BackupTargetStackProps = {}) {
+  constructor(scope: Construct, id: string = STACK_NAME) {
     super(scope, id);
-    const tags = props.tags ?? { Project: STACK_NAME, ManagedBy: 'cdktf' };
-    new LocalBackend(this, { path: props.statePath ?? '../../../state/terraform.tfstate' });
+    const tags = { ...TAGS };
+    new LocalBackend(this, { path: STATE_PATH });
 
     const v = variables(this);
     new AwsProvider(this, 'aws', { region: v.awsRegion.stringValue });

@@ -1,4 +1,5 @@
 import { Construct } from 'constructs';
+import { DATA_VOLUME_DEVICE_NAME } from '../scripts/lib/core/host-layout.js';
 import { EbsVolume } from '@cdktf/provider-aws/lib/ebs-volume/index.js';
 import { VolumeAttachment } from '@cdktf/provider-aws/lib/volume-attachment/index.js';
 
@@ -10,8 +11,6 @@ export interface DataVolumeProps {
   readonly sizeGib: number;
   /** Tags for the volume. @default {} */
   readonly tags?: Record<string, string>;
-  /** Device name the attachment asks for; on Nitro instances the boot script finds the NVMe device by volume id. @default '/dev/sdf' */
-  readonly deviceName?: string;
 }
 
 /**
@@ -21,11 +20,9 @@ export interface DataVolumeProps {
 export class DataVolume extends Construct {
   readonly volume: EbsVolume;
   private attachment?: VolumeAttachment;
-  private readonly deviceName: string;
 
   constructor(scope: Construct, id: string, props: DataVolumeProps) {
     super(scope, id);
-    this.deviceName = props.deviceName ?? '/dev/sdf';
     this.volume = new EbsVolume(this, 'volume', {
       availabilityZone: props.availabilityZone,
       size: props.sizeGib,
@@ -41,7 +38,8 @@ export class DataVolume extends Construct {
   attachTo(instanceId: string): VolumeAttachment {
     if (this.attachment) throw new Error('DataVolume is already attached');
     this.attachment = new VolumeAttachment(this, 'attachment', {
-      deviceName: this.deviceName,
+      // the name the attachment asks for; on Nitro instances the boot script finds the NVMe device by volume id
+      deviceName: DATA_VOLUME_DEVICE_NAME,
       volumeId: this.volume.id,
       instanceId,
       stopInstanceBeforeDetaching: true,

@@ -11,10 +11,6 @@ export interface NetworkAccessProps {
   readonly allowedSshCidrs: string[];
   /** Tags for the security group. @default {} */
   readonly tags?: Record<string, string>;
-  /** Name prefix of the security group. @default 'btrbk-backup-ssh-' */
-  readonly namePrefix?: string;
-  /** VPC of the security group. @default the region's default VPC */
-  readonly vpcId?: string;
 }
 
 /** Ports the host may open outward: HTTP and HTTPS for package installs; nothing else. */
@@ -23,8 +19,8 @@ export const EGRESS_PORTS = Object.freeze([80, 443]);
 export const SSH_PORT = 22;
 
 /**
- * The security group of the backup host: SSH in from the allowed CIDRs only; HTTP/HTTPS out only (package
- * installs). DNS and time sync go to the VPC's link-local services, which security groups do not filter.
+ * The security group of the backup host, in the region's default VPC: SSH in from the allowed CIDRs only;
+ * HTTP/HTTPS out only (package installs). DNS and time sync go to the VPC's link-local services, which security groups do not filter.
  */
 export class NetworkAccess extends Construct {
   readonly securityGroup: SecurityGroup;
@@ -50,9 +46,8 @@ export class NetworkAccess extends Construct {
     });
 
     this.securityGroup = new SecurityGroup(this, 'security_group', {
-      namePrefix: props.namePrefix ?? 'btrbk-backup-ssh-',
+      namePrefix: 'btrbk-backup-ssh-',
       description: 'btrbk backup host: SSH in from allowed CIDRs; HTTP/HTTPS out',
-      vpcId: props.vpcId,
       ingress: [rule('SSH (forced-command gate)', SSH_PORT, ipv4.asList, ipv6.asList)],
       egress: EGRESS_PORTS.map((port) => rule(`package installs (${port})`, port, ['0.0.0.0/0'], ['::/0'])),
       tags: { ...props.tags, Name: 'btrbk-backup-ssh' },

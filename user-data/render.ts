@@ -1,4 +1,3 @@
-// @ts-nocheck -- typed in the next step of the move to TypeScript
 // The one boot-script renderer: the CDKTF stack renders it into the instance's user data, the local target
 // renders it into its container. Both get the same bytes for the same settings.
 //
@@ -25,8 +24,11 @@ import { fileURLToPath } from 'node:url';
 export const USER_DATA_DIR = path.dirname(fileURLToPath(import.meta.url));
 export const BOOT_SCRIPT = path.join(USER_DATA_DIR, 'bootstrap.sh');
 
+/** The settings a deployment varies. */
+export type SettingKey = 'volumeId' | 'backupSshPublicKey' | 'adminSshPublicKey' | 'appendOnly' | 'retention' | 'retentionMin';
+
 /** The settings a deployment varies, and the shell variable each becomes. */
-export const SETTINGS = Object.freeze({
+export const SETTINGS: Readonly<Record<SettingKey, string>> = Object.freeze({
   volumeId: 'BTRBK_VOLUME_ID',
   backupSshPublicKey: 'BTRBK_SSH_PUBLIC_KEY',
   adminSshPublicKey: 'BTRBK_ADMIN_SSH_PUBLIC_KEY',
@@ -36,12 +38,56 @@ export const SETTINGS = Object.freeze({
 });
 
 /** What the host does when a setting is not given (the stack's variables default to the same values). */
-export const SETTING_DEFAULTS = Object.freeze({
+export const SETTING_DEFAULTS: Readonly<Record<Exclude<SettingKey, 'volumeId' | 'backupSshPublicKey'>, string>> = Object.freeze({
   adminSshPublicKey: '',
   appendOnly: 'true',
   retention: '48h 14d 8w 12m',
   retentionMin: '1d',
 });
+
+/** The settings of one boot script; each may also be a cdktf token that resolves to the value. */
+export interface BootScriptSettings {
+  /** EBS volume id of the data volume (vol-...). */
+  volumeId: string;
+  /** The backup key (ssh-ed25519), installed for the btrbk user behind the gate. */
+  backupSshPublicKey: string;
+  /** Optional key for the image's default (admin) user; empty: the default user keeps no key. */
+  adminSshPublicKey?: string;
+  /** 'true' (default): the backup key cannot delete on the host and the host prunes by its own clock. */
+  appendOnly?: string;
+  /** The host's retention policy in btrbk's syntax (default '48h 14d 8w 12m'). */
+  retention?: string;
+  /** Every backup younger than this is kept (btrbk's preserve_min syntax, default '1d'). */
+  retentionMin?: string;
+}
+
+/** Where the `# @payload` functions go. */
+export type PayloadMode = 'inline' | 'tags' | 'file';
+
+export interface BootScriptOptions {
+  /**
+   * Escape the static text for a Terraform string template and insert the settings as given (they may be cdktf
+   * tokens that resolve to references).
+   */
+  forTerraform?: boolean;
+  /**
+   * 'inline': in the script itself (default; one self-contained script); 'tags': the instance's tags (EC2);
+   * 'file': the base64 in payloadFile on the host (the local target).
+   */
+  payload?: PayloadMode;
+  /** The payload's path on the host; with payload 'file' only. */
+  payloadFile?: string;
+}
+
+export interface HostPayload {
+  /** The `# @payload` functions as one shell text (what the boot script sources). */
+  text: string;
+  sha256: string;
+  /** base64 of its gzip */
+  base64: string;
+  /** The instance tags that carry it: btrbk-payload-00, -01, ... */
+  tags: Record<string, string>;
+}
 
 const HEREDOC_END = '__BTRBK_EMBEDDED_FILE_END__';
 
@@ -51,11 +97,11 @@ export const PAYLOAD_TAG_VALUE_MAX = 256;
 export const PAYLOAD_TAGS_MAX = 40;
 
 /** Escapes literal text for a Terraform string template: `${` and `%{` would otherwise be interpolated. */
-export function escapeTerraformTemplate(text) {
+export function escapeTerraformTemplate(text: string): string {
   return text.replace(/\$\{/g, () => '$${').replace(/%\{/g, () => '%%{');
 }
 
-function shellSingleQuote(value) {
+function shellSingleQuote(value: string): string {
   return `'${String(value).replace(/'/g, `'\\''`)}'`;
 }
 
@@ -66,9 +112,12 @@ const HEREDOC_START = /(?<!<)<<-?\s*(['"]?)([A-Za-z_][A-Za-z0-9_]*)\1(?![A-Za-z0
  * lines; heredoc bodies are kept as they are. keep(line, index) keeps a comment line anyway.
  * Returns [line, inHeredoc] pairs.
  */
-function withoutComments(text, keep = (_line, index) => index === 0) {
-  let heredocEnd = null;
-  const out = [];
+function withoutComments(
+  text: string,
+  keep: (line: string, index: number) => boolean = (_line, index) => index === 0,
+): Array<[line: string, inHeredoc: boolean]> {
+  let heredocEnd: string | null = null;
+  const out: Array<[string, boolean]> = [];
   text.split('\n').forEach((line, index) => {
     if (heredocEnd !== null) {
       if (line.replace(/^\t+/, '') === heredocEnd) heredocEnd = null;
@@ -85,14 +134,14 @@ function withoutComments(text, keep = (_line, index) => index === 0) {
 }
 
 /** user-data/FILE as the instance installs it: without its comment-only lines (the shebang and shellcheck directives stay). */
-export function installedText(file) {
+export function installedText(file: string): string {
   if (!/^[A-Za-z0-9._-]+$/.test(file)) throw new Error(`bad file name: ${file}`);
   return withoutComments(fs.readFileSync(path.join(USER_DATA_DIR, file), 'utf8'), (line, index) => index === 0 || /^\s*# shellcheck /.test(line))
     .map(([line]) => line)
     .join('\n');
 }
 
-function embed(file, func) {
+function embed(file: string, func: string): string {
   if (!/^[a-z_][a-z0-9_]*$/.test(func)) throw new Error(`bad @embed line: ${file} ${func}`);
   const body = installedText(file);
   if (body.split('\n').includes(HEREDOC_END)) throw new Error(`${file} contains the heredoc terminator`);
@@ -100,8 +149,8 @@ function embed(file, func) {
 }
 
 /** The `# @payload FILE FUNC` lines of the boot script, in order. */
-function payloadEntries(source) {
-  return source.split('\n').flatMap((line) => {
+function payloadEntries(source: string): Array<[file: string, func: string]> {
+  return source.split('\n').flatMap((line): Array<[string, string]> => {
     const m = /^# @payload (\S+) (\S+)$/.exec(line);
     return m ? [[m[1], m[2]]] : [];
   });
@@ -111,11 +160,11 @@ function payloadEntries(source) {
  * The host payload: the `# @payload` functions as one shell text, its sha256, and the tags that carry it
  * ({ 'btrbk-payload-00': base64 chunk, ... }; gzip at level 9, deterministic: no name, no time).
  */
-export function renderHostPayload() {
+export function renderHostPayload(): HostPayload {
   const text = `${payloadEntries(fs.readFileSync(BOOT_SCRIPT, 'utf8')).map(([file, func]) => embed(file, func)).join('\n')}\n`;
   const sha256 = createHash('sha256').update(text).digest('hex');
   const base64 = gzipSync(text, { level: 9 }).toString('base64');
-  const tags = {};
+  const tags: Record<string, string> = {};
   for (let i = 0; i * PAYLOAD_TAG_VALUE_MAX < base64.length; i++) {
     tags[`${PAYLOAD_TAG_PREFIX}${String(i).padStart(2, '0')}`] = base64.slice(i * PAYLOAD_TAG_VALUE_MAX, (i + 1) * PAYLOAD_TAG_VALUE_MAX);
   }
@@ -125,31 +174,24 @@ export function renderHostPayload() {
   return { text, sha256, base64, tags };
 }
 
-/**
- * Renders the boot script.
- * @param {{volumeId: string, backupSshPublicKey: string, adminSshPublicKey?: string, appendOnly?: string, retention?: string, retentionMin?: string}} settings
- * @param {{forTerraform?: boolean, payload?: 'inline' | 'tags' | 'file', payloadFile?: string}} [options]
- *   forTerraform: escape the static text for a Terraform string template and insert the settings as given (they
- *   may be cdktf tokens that resolve to references). payload: where the `# @payload` functions go: 'inline' in the
- *   script itself (default; one self-contained script), 'tags' the instance's tags (EC2), 'file' the base64 in
- *   payloadFile on the host (the local target).
- */
-export function renderBootScript(settings, options = {}) {
+/** Renders the boot script. */
+export function renderBootScript(settings: BootScriptSettings, options: BootScriptOptions = {}): string {
   const { forTerraform = false, payload = 'inline', payloadFile = '' } = options;
   if (!['inline', 'tags', 'file'].includes(payload)) throw new Error(`unknown payload mode ${payload}`);
   if ((payload === 'file') !== Boolean(payloadFile)) throw new Error("payloadFile goes with payload 'file', and only with it");
   const external = payload === 'inline' ? null : renderHostPayload();
   const source = fs.readFileSync(BOOT_SCRIPT, 'utf8');
-  const esc = forTerraform ? escapeTerraformTemplate : (s) => s;
+  const esc = forTerraform ? escapeTerraformTemplate : (s: string) => s;
+  const defaults: Partial<Record<SettingKey, string>> = SETTING_DEFAULTS;
   let sawSettings = false;
   // comment-only lines go; the shebang, marker lines and shellcheck directives stay
-  const keep = (line, index) => index === 0 || /^(# @|\s*# shellcheck )/.test(line);
+  const keep = (line: string, index: number) => index === 0 || /^(# @|\s*# shellcheck )/.test(line);
   const out = withoutComments(source, keep).map(([line, inHeredoc]) => {
     if (inHeredoc) return esc(line);
     if (line === '# @settings') {
       sawSettings = true;
       return [
-        ...Object.entries(SETTINGS).map(([key, shellVar]) => `${shellVar}=${shellSingleQuote(settings[key] ?? SETTING_DEFAULTS[key] ?? '')}`),
+        ...(Object.entries(SETTINGS) as Array<[SettingKey, string]>).map(([key, shellVar]) => `${shellVar}=${shellSingleQuote(settings[key] ?? defaults[key] ?? '')}`),
         `BTRBK_PAYLOAD_SHA256='${external?.sha256 ?? ''}'`,
         `BTRBK_PAYLOAD_FILE=${shellSingleQuote(payloadFile)}`,
       ].join('\n');
@@ -159,7 +201,7 @@ export function renderBootScript(settings, options = {}) {
     const p = /^# @payload (\S+) (\S+)$/.exec(line);
     if (p) return external ? null : esc(embed(p[1], p[2]));
     return esc(line);
-  }).filter((line) => line !== null);
+  }).filter((line): line is string => line !== null);
   if (!sawSettings) throw new Error(`${BOOT_SCRIPT} has no '# @settings' line`);
   return out.join('\n');
 }

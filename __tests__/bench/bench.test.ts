@@ -75,7 +75,7 @@ const machine = machineInfo({
     release: () => '6.1.0-test',
     totalmem: () => 4 * 1024 ** 3,
     loadavg: () => [1.234, 0.5, 0.25],
-  } as unknown as object,
+  },
   readFile: () => 'PRETTY_NAME="Debian GNU/Linux 12 (bookworm)"\n',
   versions: { btrfsProgs: '6.2' },
 });

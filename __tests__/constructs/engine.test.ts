@@ -11,7 +11,7 @@ import { BackupTargetStack, STACK_NAME } from '../../constructs/backup-target-st
 import { renderBootScript } from '../../user-data/render.js';
 import { parseTestOutput, prepareStackDir, type EngineResult, type PreparedStack } from '../../scripts/lib/deploy/engine.js';
 
-const ROOT = path.resolve(import.meta.dirname ?? path.dirname(new URL(import.meta.url).pathname), '..');
+const ROOT = path.resolve(import.meta.dirname ?? path.dirname(new URL(import.meta.url).pathname), '..', '..');
 const TESTS_DIR = path.join(ROOT, 'engine-tests');
 const literals = JSON.parse(fs.readFileSync(path.join(TESTS_DIR, 'fixtures/literals.json'), 'utf8')) as {
   volumeId: string;

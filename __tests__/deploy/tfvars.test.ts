@@ -205,7 +205,7 @@ describe('findPrivateKeyFor', () => {
 });
 
 describe('terraform.tfvars.example', () => {
-  const text = fs.readFileSync(new URL('../terraform.tfvars.example', import.meta.url), 'utf8');
+  const text = fs.readFileSync(new URL('../../terraform.tfvars.example', import.meta.url), 'utf8');
 
   test('parses, and its only problem is the placeholder key a person must replace', () => {
     const r = validateTfvars(parseTfvars(text, 'terraform.tfvars.example'));

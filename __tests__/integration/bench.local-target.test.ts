@@ -1,4 +1,4 @@
-// A small benchmark run on the shared local target: proves the harness end to end (every item measures, the
+// A small benchmark run on the test run's local target: proves the harness end to end (every item measures, the
 // figures are ratios with both measurements, the JSON matches the table) and that it leaves nothing behind
 // (bench user, sudoers line, rsync copy, received subvolumes, loop devices). The full-size run is `npm run bench`.
 import { jest } from '@jest/globals';

@@ -1,5 +1,5 @@
 // The boot script, run for real by the local target (root, btrfs, a systemd-nspawn container, a loop-device
-// volume, real sshd). globalSetup has brought the shared target up; tests that stop it bring it back up healthy.
+// volume, real sshd). globalSetup has brought the test target up; tests that stop it bring it back up healthy.
 import { spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import fs from 'node:fs';
@@ -162,7 +162,7 @@ describe('the boot script run again (local target, root)', () => {
 /**
  * Runs the boot script, rendered for another volume id, inside the running target but in a private mount
  * namespace: the volume's by-id node, the state dir and /var/log are private tmpfs there, so a refusal cannot
- * disturb the shared target. The device is a real loop device on a real image.
+ * disturb the test target. The device is a real loop device on a real image.
  */
 function runOnForeignVolume(image: string, settings: { volumeId?: string; backupSshPublicKey?: string; adminSshPublicKey?: string; noDevice?: boolean } = {}) {
   const loop = spawnSync('losetup', ['--find', '--show', image], { encoding: 'utf8' });
@@ -272,7 +272,7 @@ describe('volumes the boot script must not format (local target, root)', () => {
     expect(r.stdout).toMatch(/FAILED at step 'volume'/);
   });
 
-  test('the shared target is untouched by these refusals', async () => {
+  test('the test target is untouched by these refusals', async () => {
     const s = await status();
     expect(s.healthy).toBe(true);
     expect(inTarget('tail', '-n', '1', BOOT_LOG_IN_CONTAINER)).toMatch(/SUCCESS/);
@@ -362,7 +362,7 @@ describe('a failed up (a throwaway local target on an ext4 volume, root)', () =>
     }
   });
 
-  test('the shared target is still up and healthy', async () => {
+  test('the test target is still up and healthy', async () => {
     expect((await status()).healthy).toBe(true);
   });
 });

@@ -1,5 +1,5 @@
 // Test helper for the resilience and restore tests: a real btrbk 0.32.5 client on this machine, backing up to
-// the shared local target through the SSH gate. btrbk runs `ssh` from PATH; the wrapper here pins the target's
+// the test run's local target through the SSH gate. btrbk runs `ssh` from PATH; the wrapper here pins the target's
 // host key (as setup's ssh_config block does), records each remote command, writes the pid of the ssh that
 // carries a `btrfs receive` (so a test can cut that connection), and counts the bytes it carries.
 import { spawn, spawnSync } from 'node:child_process';

@@ -1,4 +1,4 @@
-// Failure resilience against the shared local target, with real processes: a real btrbk 0.32.5 client through
+// Failure resilience against the test run's local target, with real processes: a real btrbk 0.32.5 client through
 // the SSH gate, connections cut halfway, a target volume filled to the brim, a long transfer's progress.
 // Everything changed on the target is put back: the backups made here (in the tools' scratch area, selftest/)
 // are deleted through the gate, the fill file and the test directory by the target's root helper.

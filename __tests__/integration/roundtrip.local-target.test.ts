@@ -1,4 +1,4 @@
-// The round trip against the shared local target, for real: scratch btrfs filesystems on loop devices here,
+// The round trip against the test run's local target, for real: scratch btrfs filesystems on loop devices here,
 // btrfs send/receive through real SSH and the gate, restore onto a second filesystem, file-by-file
 // verification. Also: a failure halfway still cleans up local and remote subvolumes, and the CLI closes with
 // "N passed, M failed".

@@ -1,4 +1,4 @@
-// The troubleshooting checks against the shared local target, broken on purpose: sshd stopped, the volume
+// The troubleshooting checks against the test run's local target, broken on purpose: sshd stopped, the volume
 // unmounted, the volume filled past 90 %, a private key readable by others, a wrong pinned host key. Each
 // test asserts that the diagnosis names the cause, and puts back what it broke (finally), so the target is
 // left healthy; the last test proves that.

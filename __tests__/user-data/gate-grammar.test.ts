@@ -10,6 +10,7 @@ import {
   ACCEPTED_WITH_ALLOW_DELETE,
   ALLOW_DELETE,
   DIAGNOSTICS,
+  GATE,
   dryRun,
   makeSandbox,
   R,
@@ -126,7 +127,7 @@ describe('gate in a sandbox (fake sudo, real pipes, no shell)', () => {
       const data = crypto.randomBytes(200_000);
       fs.writeFileSync(path.join(snap, 'payload.bin'), data);
       const env = { ...process.env, SSH_ORIGINAL_COMMAND: `sudo -n btrfs send '${snap}' | mbuffer -v 1 -q | zstd -c -3` };
-      const r = spawnSync('/bin/bash', ['-p', path.join(process.cwd(), 'user-data', 'btrbk-ssh-gate.sh'), ...sb.args], { env, encoding: 'buffer' });
+      const r = spawnSync('/bin/bash', ['-p', GATE, ...sb.args], { env, encoding: 'buffer' });
       expect(r.status).toBe(0);
       const back = spawnSync('zstd', ['-d', '-c', '-q'], { input: r.stdout });
       expect(back.stdout.equals(data)).toBe(true);

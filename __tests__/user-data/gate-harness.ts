@@ -5,9 +5,9 @@ import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { REPO_ROOT } from '../../scripts/lib/core/connection.js';
 
-export const REPO = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
+export const REPO = REPO_ROOT;
 export const GATE = path.join(REPO, 'user-data', 'btrbk-ssh-gate.sh');
 export const SUDOERS = path.join(REPO, 'user-data', 'sudoers-btrbk');
 

@@ -6,9 +6,9 @@ import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { REPO_ROOT } from '../../scripts/lib/core/connection.js';
 
-const SCRIPT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', 'user-data', 'btrbk-prune.sh');
+const SCRIPT = path.join(REPO_ROOT, 'user-data', 'btrbk-prune.sh');
 const HOUR = 3600;
 const DAY = 86400;
 const at = (iso: string) => Date.parse(iso) / 1000;

@@ -1,6 +1,5 @@
-// @ts-nocheck -- typed in the next step of the move to TypeScript
 // The benchmark's measurements (scripts/bench.mjs). They need root, btrfs on this machine and the local target;
-// the figures, maths and formatting they produce are in bench.mjs.
+// the figures, maths and formatting they produce are in bench.ts.
 //
 // What is compared with what (docs/PERFORMANCE.md explains each):
 //   - "gate": the product path, btrfs send | ssh btrbk@target (forced command: the SSH gate) sudo btrfs receive;
@@ -13,10 +12,10 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { performance } from 'node:perf_hooks';
-import { SELFTEST_DIR_NAME } from '../core/connection.js';
+import { SELFTEST_DIR_NAME, type Connection } from '../core/connection.js';
 import { OperatorError } from '../core/errors.js';
 import { remoteCommand, runRemote, sshArgs } from '../remote/ssh.js';
-import { runPipeline } from '../remote/transfer.js';
+import { runPipeline, type PipelineStage, type ProgressSnapshot } from '../remote/transfer.js';
 import {
   createScratchBtrfs,
   createSubvolume,
@@ -24,6 +23,7 @@ import {
   run,
   snapshotReadOnly,
   syncFs,
+  type ScratchBtrfs,
 } from '../data/btrfs-scratch.js';
 import {
   SCALES,
@@ -37,7 +37,16 @@ import {
   writeCompressibleFile,
   writeRandomFile,
   writeTree,
+  type Figure,
+  type MachineInfo,
+  type MeasuredFigure,
+  type Measured,
+  type Report,
+  type Scale,
+  type ScaleName,
+  type Timing,
 } from './bench.js';
+import type { CommandResult } from '../local-target/local-target.js';
 
 export const BENCH_USER = 'btrbkbench';
 const BENCH_SUDOERS = '/etc/sudoers.d/zz-btrbk-bench';
@@ -46,10 +55,39 @@ const MiB = 1024 * 1024;
 /** The cipher btrbk's ssh_cipher_spec can choose; fast where the CPU has AES instructions. */
 export const AES_CIPHER = 'aes128-gcm@openssh.com';
 
+/** Runs argv as root inside the local target (local-target.ts execInTarget). */
+export type TargetExec = (argv: string[], opts?: { input?: string; timeout?: number }) => CommandResult;
+
+/** A pipeline's progress, labelled with the measurement it belongs to. */
+export type BenchProgress = (label: string, p: ProgressSnapshot & { link: number; done: boolean }) => void;
+
+/** The options of one `btrfs send` through the gate (or another login). */
+interface SendOptions {
+  parent?: string;
+  proto?: number;
+  compressedData?: boolean;
+  /** compress the stream with zstd (stream_compress) */
+  zstd?: boolean;
+  /** an mbuffer stage of this size (stream_buffer) */
+  mbuffer?: string;
+  /** the login to receive with (default: the gated one) */
+  via?: Connection;
+  sshExtra?: string[];
+  /** the stream's expected size, for the progress */
+  total?: number;
+}
+
+/** What a timed pipeline moved: bytes on its last link (the wire), seconds, bytes per second. */
+interface Timed {
+  bytes: number;
+  seconds: number;
+  rate: number;
+}
+
 // --------------------------------------------------------------------------------------------- pipelines
 
 /** `btrfs send` as a pipeline stage. */
-export function sendStage(snapshot, { parent, proto, compressedData = false } = {}) {
+export function sendStage(snapshot: string, { parent, proto, compressedData = false }: Pick<SendOptions, 'parent' | 'proto' | 'compressedData'> = {}): PipelineStage {
   const args = ['send', '-q'];
   if (parent) args.push('-p', parent);
   if (proto) args.push('--proto', String(proto));
@@ -59,19 +97,19 @@ export function sendStage(snapshot, { parent, proto, compressedData = false } = 
 }
 
 /** ssh into the target running `[zstd -d -c |] sudo -n btrfs receive DIR/` (btrbk's own command shape). */
-export function remoteReceiveStage(conn, dir, { decompress = false, sshExtra = [] } = {}) {
-  const stages = [];
+export function remoteReceiveStage(conn: Connection, dir: string, { decompress = false, sshExtra = [] }: { decompress?: boolean; sshExtra?: string[] } = {}): PipelineStage {
+  const stages: string[][] = [];
   if (decompress) stages.push(['zstd', '-d', '-c']);
   stages.push(['sudo', '-n', 'btrfs', 'receive', `${dir.replace(/\/+$/, '')}/`]);
   return { label: `ssh ${conn.BTRBK_AWS_USER}`, cmd: 'ssh', args: [...sshArgs(conn, { extra: sshExtra }), remoteCommand(...stages)] };
 }
 
-const zstdStage = () => ({ label: 'zstd', cmd: 'zstd', args: ['-c', '-q'] });
-const mbufferStage = (size) => ({ label: 'mbuffer', cmd: 'mbuffer', args: ['-v', '1', '-q', '-m', size] });
-const localReceiveStage = (dir) => ({ label: 'btrfs receive', cmd: 'btrfs', args: ['receive', dir] });
+const zstdStage = (): PipelineStage => ({ label: 'zstd', cmd: 'zstd', args: ['-c', '-q'] });
+const mbufferStage = (size: string): PipelineStage => ({ label: 'mbuffer', cmd: 'mbuffer', args: ['-v', '1', '-q', '-m', size] });
+const localReceiveStage = (dir: string): PipelineStage => ({ label: 'btrfs receive', cmd: 'btrfs', args: ['receive', dir] });
 
-/** Runs a pipeline; returns {bytes (on the last link: the wire), seconds, rate}. Progress to `progress`. */
-async function timed(stages, { progress, label, total } = {}) {
+/** Runs a pipeline and times it. Progress to `progress`. */
+async function timed(stages: PipelineStage[], { progress, label, total }: { progress?: BenchProgress; label: string; total?: number }): Promise<Timed> {
   const t0 = performance.now();
   const r = await runPipeline(stages, {
     total,
@@ -83,7 +121,7 @@ async function timed(stages, { progress, label, total } = {}) {
 }
 
 /** Times an async function: seconds. */
-async function stopwatch(fn) {
+async function stopwatch(fn: () => Promise<unknown>): Promise<number> {
   const t0 = performance.now();
   await fn();
   return (performance.now() - t0) / 1000;
@@ -93,10 +131,9 @@ async function stopwatch(fn) {
 
 /**
  * The bench-only plain-SSH login on the local target: a user with a key and `sudo btrfs`, no forced command.
- * `exec(argv, {input})` runs as root inside the target (local-target.mjs execInTarget). Returns
- * {conn, remove()}; remove() deletes the user, its sudoers line and the rsync directory.
+ * The key is written to `dir`. remove() deletes the user, its sudoers line and the rsync directory.
  */
-export async function addBenchUser(conn, exec, { dir }) {
+export async function addBenchUser(conn: Connection, exec: TargetExec, { dir }: { dir: string }): Promise<{ conn: Connection; remove(): void }> {
   const key = path.join(dir, 'bench_ed25519');
   await run('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-C', 'btrbk-bench (temporary)', '-f', key]);
   const pub = fs.readFileSync(`${key}.pub`, 'utf8').trim();
@@ -117,7 +154,7 @@ install -d -m 0755 -o ${BENCH_USER} -g ${BENCH_USER} ${BENCH_RSYNC_ROOT}
   if (r.status !== 0) {
     throw new OperatorError('cannot create the bench-only SSH user on the local target', { details: r.stderr, next: 'check the local target: npx zx scripts/local-target.mjs status' });
   }
-  const benchConn = { ...conn, BTRBK_AWS_USER: BENCH_USER, BTRBK_AWS_SSH_KEY: key };
+  const benchConn: Connection = { ...conn, BTRBK_AWS_USER: BENCH_USER, BTRBK_AWS_SSH_KEY: key };
   const remove = () => {
     const rr = exec(['/bin/bash', '-c', `rm -f ${BENCH_SUDOERS} ${BENCH_SUDOERS}.tmp; rm -rf --one-file-system ${BENCH_RSYNC_ROOT}; if id ${BENCH_USER} >/dev/null 2>&1; then pkill -KILL -u ${BENCH_USER} || true; userdel -r ${BENCH_USER} 2>/dev/null || userdel ${BENCH_USER}; fi; ! id ${BENCH_USER} >/dev/null 2>&1`]);
     if (rr.status !== 0) throw new OperatorError(`could not remove the bench-only user ${BENCH_USER} from the local target`, { details: rr.stderr, next: `remove it by hand: userdel -r ${BENCH_USER}; rm -f ${BENCH_SUDOERS}` });
@@ -126,16 +163,18 @@ install -d -m 0755 -o ${BENCH_USER} -g ${BENCH_USER} ${BENCH_RSYNC_ROOT}
 }
 
 /** Makes sure rsync exists in the target (for the rsync comparison). Returns a function that undoes it. */
-export function ensureRemoteRsync(exec) {
+export function ensureRemoteRsync(exec: TargetExec): () => void {
   if (exec(['sh', '-c', 'command -v rsync']).status === 0) return () => {};
   const r = exec(['sh', '-c', 'DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends rsync >/dev/null 2>&1 || (apt-get update -q >/dev/null 2>&1 && DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends rsync >/dev/null)'], { timeout: 300000 });
   if (r.status !== 0) throw new OperatorError('cannot install rsync in the local target (needed for the rsync comparison)', { details: r.stderr });
-  return () => exec(['sh', '-c', 'DEBIAN_FRONTEND=noninteractive apt-get purge -y -q rsync >/dev/null 2>&1']);
+  return () => {
+    exec(['sh', '-c', 'DEBIAN_FRONTEND=noninteractive apt-get purge -y -q rsync >/dev/null 2>&1']);
+  };
 }
 
 /** Deletes subvolumes on the target through the gate, one command each (the gate takes one path). */
-export async function deleteRemote(conn, paths) {
-  const failed = [];
+export async function deleteRemote(conn: Connection, paths: string[]): Promise<void> {
+  const failed: string[] = [];
   for (const p of paths) {
     const r = await runRemote(conn, remoteCommand(['sudo', '-n', 'btrfs', 'subvolume', 'delete', '--commit-after', p]));
     if (r.code !== 0 && !/No such file|not found|does not exist/i.test(r.stderr)) failed.push(`${p}: ${r.stderr.trim()}`);
@@ -145,20 +184,63 @@ export async function deleteRemote(conn, paths) {
 
 // ----------------------------------------------------------------------------------------------- the items
 
-/**
- * Runs the benchmark. deps: {conn (local target, gated), exec (root in the target), scale ('small'|'full'),
- * items (subset of ITEMS), log(line), progress(label, snapshot), setupTimings() -> [{label, seconds}]}.
- * Returns the report {scale, machine, figures, timings, startedAt, finishedAt}.
- */
-export const ITEMS = Object.freeze(['incremental', 'path', 'compression', 'rsync', 'atime', 'setup']);
+/** The measurements, in the order they run; 'setup' is the deps' setupTimings. */
+export const ITEMS = Object.freeze(['incremental', 'path', 'compression', 'rsync', 'atime', 'setup'] as const);
+export type BenchItem = (typeof ITEMS)[number];
 
-export async function runBench(deps) {
+export interface BenchDeps {
+  /** The local target's connection (the gated backup login). */
+  conn: Connection;
+  exec: TargetExec;
+  scale?: ScaleName | Scale;
+  /** A subset of ITEMS (default: all). */
+  items?: readonly BenchItem[];
+  log?: (line: string) => void;
+  progress?: BenchProgress;
+  /** Times the setup steps (reported as they are, not as ratios). */
+  setupTimings?: () => Promise<Timing[]>;
+}
+
+export interface BenchReport extends Report {
+  scale: string;
+  sizes: Scale;
+  runId: string;
+  startedAt: string;
+  finishedAt?: string;
+  machine: MachineInfo;
+  timings: Timing[];
+}
+
+/** What the measurements share during a run. */
+interface BenchContext {
+  conn: Connection;
+  exec: TargetExec;
+  s: Scale;
+  log: (line: string) => void;
+  progress?: BenchProgress;
+  /** The run's directory on the target (under the backup path's selftest directory). */
+  remoteDir: string;
+  /** Received subvolumes on the target not yet deleted. */
+  remoteReceived: Set<string>;
+  tmp: string;
+  /** The bench-only plain-SSH login, when an item needs it. */
+  plain: Connection | null;
+  /** The source btrfs (the data sent). */
+  src: ScratchBtrfs;
+  /** The local receiving btrfs. */
+  dst: ScratchBtrfs;
+  /** The random dataset's first snapshot, once made. */
+  bigSnap?: string;
+}
+
+/** Runs the benchmark on the local target. */
+export async function runBench(deps: BenchDeps): Promise<BenchReport & { finishedAt: string }> {
   const { conn, exec, scale = 'small', log = () => {}, progress } = deps;
   const items = deps.items ?? ITEMS;
   const s = typeof scale === 'string' ? SCALES[scale] : scale;
   const runId = `bench-${Date.now().toString(36)}`;
   const remoteDir = `${conn.BTRBK_AWS_PATH.replace(/\/+$/, '')}/${SELFTEST_DIR_NAME}/${runId}`;
-  const report = {
+  const report: BenchReport = {
     scale: typeof scale === 'string' ? scale : 'custom',
     sizes: s,
     runId,
@@ -168,9 +250,8 @@ export async function runBench(deps) {
     timings: [],
   };
   const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'btrbk-bench-'));
-  const cleanups = [];
-  const remoteReceived = new Set();
-  const ctx = { conn, exec, s, log, progress, remoteDir, remoteReceived, tmp, plain: null };
+  const cleanups: Array<() => unknown> = [];
+  const remoteReceived = new Set<string>();
   try {
     if (items.some((i) => ['incremental', 'path', 'compression', 'rsync'].includes(i))) {
       const need = targetSpaceNeededMiB(s);
@@ -189,19 +270,27 @@ export async function runBench(deps) {
       });
     }
     const needPlain = items.some((i) => i === 'path' || i === 'rsync');
+    let plain: Connection | null = null;
     if (needPlain) {
       log(`adding the bench-only user ${BENCH_USER} (plain SSH, no gate) to the local target`);
       const bench = await addBenchUser(conn, exec, { dir: tmp });
-      ctx.plain = bench.conn;
+      plain = bench.conn;
       cleanups.push(() => bench.remove());
     }
     const srcMiB = s.datasetMiB * 1.2 + s.compressibleMiB * 1.2 + (s.trees.reduce((a, b) => a + b, 0) * 6) / 1024 + s.atimeFiles * 12 / 1024 + 1024;
-    ctx.src = await createScratchBtrfs({ sizeMiB: Math.ceil(srcMiB), label: 'bench-src' });
-    cleanups.push(() => ctx.src.destroy());
-    ctx.dst = await createScratchBtrfs({ sizeMiB: Math.ceil(s.datasetMiB * 2.5 + 1024), label: 'bench-dst' });
-    cleanups.push(() => ctx.dst.destroy());
+    const src = await createScratchBtrfs({ sizeMiB: Math.ceil(srcMiB), label: 'bench-src' });
+    cleanups.push(() => src.destroy());
+    const dst = await createScratchBtrfs({ sizeMiB: Math.ceil(s.datasetMiB * 2.5 + 1024), label: 'bench-dst' });
+    cleanups.push(() => dst.destroy());
+    const ctx: BenchContext = { conn, exec, s, log, progress, remoteDir, remoteReceived, tmp, plain, src, dst };
 
-    const steps = { incremental, path: pathOverhead, compression, rsync: againstRsync, atime: atimeHygiene };
+    const steps: Record<Exclude<BenchItem, 'setup'>, (ctx: BenchContext) => Promise<Figure[]>> = {
+      incremental,
+      path: pathOverhead,
+      compression,
+      rsync: againstRsync,
+      atime: atimeHygiene,
+    };
     for (const item of items) {
       if (item === 'setup') continue;
       log(`== ${item}`);
@@ -213,8 +302,9 @@ export async function runBench(deps) {
         }
         report.figures.push(...(await steps[item](ctx)));
       } catch (err) {
-        log(`   ${item} failed: ${err.what ?? err.message}${err.details ? `\n${err.details}` : ''}`);
-        report.figures.push({ key: `${item}.error`, label: `${item} (failed)`, value: null, status: null, error: String(err.what ?? err.message).split('\n')[0] });
+        const { what, details } = describeError(err);
+        log(`   ${item} failed: ${what}${details ? `\n${details}` : ''}`);
+        report.figures.push({ key: `${item}.error`, label: `${item} (failed)`, value: null, status: null, error: what.split('\n')[0] });
       } finally {
         await cleanRemote(ctx);
       }
@@ -224,29 +314,34 @@ export async function runBench(deps) {
       report.timings.push(...(await deps.setupTimings()));
     }
   } finally {
-    await cleanRemote(ctx).catch((e) => log(`warning: ${e.message}`));
+    await cleanRemote({ conn, remoteReceived }).catch((e: unknown) => log(`warning: ${e instanceof Error ? e.message : String(e)}`));
     for (const c of cleanups.reverse()) {
       try {
         await c();
       } catch (err) {
-        log(`warning: cleanup: ${err.what ?? err.message}`);
+        log(`warning: cleanup: ${describeError(err).what}`);
       }
     }
     fs.rmSync(tmp, { recursive: true, force: true });
   }
-  report.finishedAt = new Date().toISOString();
-  return report;
+  return { ...report, finishedAt: new Date().toISOString() };
+}
+
+/** What an error says for the log: an OperatorError's one-line `what` and its details, else the message. */
+function describeError(err: unknown): { what: string; details: string } {
+  if (err instanceof OperatorError) return { what: err.what, details: err.details };
+  return { what: err instanceof Error ? err.message : String(err), details: '' };
 }
 
 /** Free space on the target's volume (MiB, btrfs's estimate), or null when it cannot be read. */
-export function targetFreeMiB(exec) {
+export function targetFreeMiB(exec: TargetExec): number | null {
   const r = exec(['btrfs', 'filesystem', 'usage', '-b', '/backup_volume']);
   const m = /Free \(estimated\):\s+(\d+)/.exec(r.stdout ?? '');
   return r.status === 0 && m ? Math.floor(Number(m[1]) / MiB) : null;
 }
 
-async function toolVersions() {
-  const v = async (cmd, args, re) => {
+async function toolVersions(): Promise<Record<string, string>> {
+  const v = async (cmd: string, args: string[], re: RegExp): Promise<string> => {
     const r = await run(cmd, args, { check: false }).catch(() => null);
     return r ? (re.exec(`${r.stdout}${r.stderr}`)?.[1] ?? 'unknown') : 'missing';
   };
@@ -259,7 +354,7 @@ async function toolVersions() {
   };
 }
 
-async function cleanRemote(ctx) {
+async function cleanRemote(ctx: Pick<BenchContext, 'conn' | 'remoteReceived'>): Promise<void> {
   const list = [...ctx.remoteReceived];
   if (!list.length) return;
   await deleteRemote(ctx.conn, list);
@@ -267,8 +362,8 @@ async function cleanRemote(ctx) {
 }
 
 /** Receives through the gate; records the received path for cleanup. */
-async function sendGated(ctx, snapshot, opts = {}, label = 'send via gate') {
-  const stages = [sendStage(snapshot, opts)];
+async function sendGated(ctx: BenchContext, snapshot: string, opts: SendOptions = {}, label = 'send via gate'): Promise<Timed> {
+  const stages: PipelineStage[] = [sendStage(snapshot, opts)];
   if (opts.zstd) stages.push(zstdStage());
   if (opts.mbuffer) stages.push(mbufferStage(opts.mbuffer));
   stages.push(remoteReceiveStage(opts.via ?? ctx.conn, ctx.remoteDir, { decompress: Boolean(opts.zstd), sshExtra: opts.sshExtra }));
@@ -276,7 +371,7 @@ async function sendGated(ctx, snapshot, opts = {}, label = 'send via gate') {
   return timed(stages, { progress: ctx.progress, label, total: opts.total });
 }
 
-async function sendLocal(ctx, snapshot, label = 'local send|receive') {
+async function sendLocal(ctx: BenchContext, snapshot: string, label = 'local send|receive'): Promise<Timed> {
   const dir = ctx.dst.path('recv');
   fs.mkdirSync(dir, { recursive: true });
   const r = await timed([sendStage(snapshot), localReceiveStage(dir)], { progress: ctx.progress, label });
@@ -284,20 +379,20 @@ async function sendLocal(ctx, snapshot, label = 'local send|receive') {
   return r;
 }
 
-async function dropRemote(ctx, snapshot) {
+async function dropRemote(ctx: BenchContext, snapshot: string): Promise<void> {
   const p = `${ctx.remoteDir}/${path.basename(snapshot)}`;
   await deleteRemote(ctx.conn, [p]);
   ctx.remoteReceived.delete(p);
 }
 
 /** 1. Incremental efficiency: wire bytes of an incremental send / bytes changed. Leaves ctx.bigSnap. */
-async function incremental(ctx) {
+async function incremental(ctx: BenchContext): Promise<Figure[]> {
   const { s, src } = ctx;
   const vol = src.path('data');
   const snap0 = await ensureBigSnap(ctx);
   ctx.log('   full send through the gate (the parent for the incrementals)');
   const full = await sendGated(ctx, snap0, { total: s.datasetMiB * MiB }, 'full send');
-  const figures = [];
+  const figures: Figure[] = [];
   let parent = snap0;
   for (const [k, mib] of s.changesMiB.entries()) {
     const changed = overwriteSpread(path.join(vol, 'dataset.bin'), mib * MiB, { seedOffset: k + 1 });
@@ -316,7 +411,7 @@ async function incremental(ctx) {
   return figures;
 }
 
-async function ensureBigSnap(ctx) {
+async function ensureBigSnap(ctx: BenchContext): Promise<string> {
   if (ctx.bigSnap) return ctx.bigSnap;
   const vol = ctx.src.path('data');
   await createSubvolume(vol);
@@ -324,14 +419,15 @@ async function ensureBigSnap(ctx) {
   ctx.log(`   writing ${ctx.s.datasetMiB} MiB of random data`);
   writeRandomFile(path.join(vol, 'dataset.bin'), ctx.s.datasetMiB * MiB);
   await syncFs(ctx.src.mountpoint);
-  ctx.bigSnap = ctx.src.path('snaps', 'data.0');
-  await snapshotReadOnly(vol, ctx.bigSnap);
-  return ctx.bigSnap;
+  const snap = ctx.src.path('snaps', 'data.0');
+  ctx.bigSnap = snap;
+  await snapshotReadOnly(vol, snap);
+  return snap;
 }
 
 /** Runs each variant `repeats` times, interleaved and in rotating order; returns {name: [results]}. */
-async function interleaved(names, repeats, fn) {
-  const out = Object.fromEntries(names.map((n) => [n, []]));
+async function interleaved<T>(names: string[], repeats: number, fn: (name: string, round: number) => Promise<T>): Promise<Record<string, T[]>> {
+  const out = Object.fromEntries(names.map((n): [string, T[]] => [n, []]));
   for (let r = 0; r < repeats; r += 1) {
     const order = names.map((_, i) => names[(i + r) % names.length]);
     for (const n of order) out[n].push(await fn(n, r));
@@ -339,24 +435,27 @@ async function interleaved(names, repeats, fn) {
   return out;
 }
 
-const med = (list, key) => median(list.map((x) => x[key]));
+const med = <K extends string>(list: Array<Record<K, number>>, key: K): number | null => median(list.map((x) => x[key]));
+
+/** `amount` per the median of `seconds` (null when there is no median). */
+const perSecond = (amount: number, seconds: number | null): number | null => (seconds === null ? null : amount / seconds);
 
 /** 2. Path overhead: full send rate via ssh+gate vs local send|receive, and gate vs plain ssh. */
-async function pathOverhead(ctx) {
+async function pathOverhead(ctx: BenchContext): Promise<Figure[]> {
   const snap = await ensureBigSnap(ctx);
   const total = ctx.s.datasetMiB * MiB;
   // warm the page cache so the first variant does not pay for reading the disk
   await run('sh', ['-c', `btrfs send -q '${snap}' > /dev/null`]);
   const names = ['local', 'gate', 'gate-aes', ...(ctx.plain ? ['plain'] : [])];
-  const labels = { local: 'local', gate: 'ssh+gate', 'gate-aes': 'ssh+gate aes128-gcm', plain: 'plain ssh' };
+  const labels: Record<string, string> = { local: 'local', gate: 'ssh+gate', 'gate-aes': 'ssh+gate aes128-gcm', plain: 'plain ssh' };
   const res = await interleaved(names, ctx.s.repeats, async (n) => {
     if (n === 'local') return sendLocal(ctx, snap, 'local send|receive');
-    const opts = { total, via: n === 'plain' ? ctx.plain : ctx.conn, sshExtra: n === 'gate-aes' ? ['-c', AES_CIPHER] : [] };
+    const opts: SendOptions = { total, via: n === 'plain' && ctx.plain ? ctx.plain : ctx.conn, sshExtra: n === 'gate-aes' ? ['-c', AES_CIPHER] : [] };
     const r = await sendGated(ctx, snap, opts, labels[n]);
     await dropRemote(ctx, snap);
     return r;
   });
-  const rate = (n) => ({ label: labels[n], value: med(res[n], 'rate'), unit: 'B/s' });
+  const rate = (n: string): Measured => ({ label: labels[n], value: med(res[n], 'rate'), unit: 'B/s' });
   const figures = [figure('path.gate_vs_local', `full send rate: ssh+gate / local (${ctx.s.datasetMiB} MiB)`, rate('gate'), rate('local'))];
   if (ctx.plain) {
     figures.push(figure('path.gate_vs_plain_ssh', 'full send rate: ssh+gate / plain ssh (same sshd)', rate('gate'), rate('plain')));
@@ -368,7 +467,7 @@ async function pathOverhead(ctx) {
 }
 
 /** 3. Compression: none vs stream_compress zstd vs send --proto 2 --compressed-data on a zstd-compressed source. */
-async function compression(ctx) {
+async function compression(ctx: BenchContext): Promise<Figure[]> {
   const { s, src } = ctx;
   const vol = src.path('text');
   await createSubvolume(vol);
@@ -380,7 +479,7 @@ async function compression(ctx) {
   const snap = src.path('snaps', 'text.0');
   await snapshotReadOnly(vol, snap);
   await run('sh', ['-c', `btrfs send -q '${snap}' > /dev/null`]);
-  const variants = {
+  const variants: Record<string, SendOptions> = {
     none: {},
     zstd: { zstd: true },
     proto2: { proto: 2, compressedData: true },
@@ -390,10 +489,10 @@ async function compression(ctx) {
     await dropRemote(ctx, snap);
     return r;
   });
-  const w = (n, label) => ({ label, value: med(res[n], 'bytes'), unit: 'B' });
+  const w = (n: string, label: string): Measured => ({ label, value: med(res[n], 'bytes'), unit: 'B' });
   // compare data rates (dataset size / time): how fast the backup is done, whatever crosses the wire
-  const dataRate = (n, label) => ({ label, value: (s.compressibleMiB * MiB) / med(res[n], 'seconds'), unit: 'B/s' });
-  const figures = [
+  const dataRate = (n: string, label: string): Measured => ({ label, value: perSecond(s.compressibleMiB * MiB, med(res[n], 'seconds')), unit: 'B/s' });
+  const figures: Figure[] = [
     figure('compression.zstd_wire', 'compressible: wire bytes zstd / none', w('zstd', 'zstd'), w('none', 'none')),
     figure('compression.proto2_wire', 'compressible: wire bytes proto2 --compressed-data / none', w('proto2', 'proto2'), w('none', 'none')),
     figure('compression.zstd_speed', 'compressible: data rate zstd / none', dataRate('zstd', 'zstd'), dataRate('none', 'none')),
@@ -406,7 +505,7 @@ async function compression(ctx) {
     await dropRemote(ctx, big);
     return x;
   });
-  const dr = (n, label) => ({ label, value: (s.datasetMiB * MiB) / med(res2[n], 'seconds'), unit: 'B/s' });
+  const dr = (n: string, label: string): Measured => ({ label, value: perSecond(s.datasetMiB * MiB, med(res2[n], 'seconds')), unit: 'B/s' });
   figures.push(
     figure('compression.zstd_random_wire', 'incompressible: wire bytes zstd / none', { label: 'zstd', value: med(res2.zstd, 'bytes'), unit: 'B' }, { label: 'none', value: med(res2.none, 'bytes'), unit: 'B' }),
     figure('compression.zstd_random_speed', 'incompressible: data rate zstd / none', dr('zstd', 'zstd'), dr('none', 'none')),
@@ -416,11 +515,11 @@ async function compression(ctx) {
 }
 
 /** 4. Against rsync: snapshot + incremental send vs rsync -a --delete, 100 changed files, two tree sizes. */
-async function againstRsync(ctx) {
-  const { s, src } = ctx;
-  if (!ctx.plain) throw new OperatorError('the rsync comparison needs the bench-only plain-SSH user');
+async function againstRsync(ctx: BenchContext): Promise<MeasuredFigure[]> {
+  const { s, src, plain } = ctx;
+  if (!plain) throw new OperatorError('the rsync comparison needs the bench-only plain-SSH user');
   const undoRsync = ensureRemoteRsync(ctx.exec);
-  const timesBy = {};
+  const timesBy: Record<number, { btrfs: number | null; rsync: number | null }> = {};
   try {
     for (const n of s.trees) {
       const vol = src.path(`tree${n}`);
@@ -434,14 +533,14 @@ async function againstRsync(ctx) {
       ctx.log('   first full send through the gate and first rsync (not timed)');
       await sendGated(ctx, prev, {}, `tree ${n}: full send`);
       const dest = `${BENCH_RSYNC_ROOT}/tree${n}/`;
-      const rsyncArgs = ['-a', '--delete', '-e', ['ssh', ...sshArgs(ctx.plain).slice(0, -1)].map(shellWord).join(' '), `${vol}/`, `${ctx.plain.BTRBK_AWS_USER}@${ctx.plain.BTRBK_AWS_HOST}:${dest}`];
+      const rsyncArgs = ['-a', '--delete', '-e', ['ssh', ...sshArgs(plain).slice(0, -1)].map(shellWord).join(' '), `${vol}/`, `${plain.BTRBK_AWS_USER}@${plain.BTRBK_AWS_HOST}:${dest}`];
       await run('rsync', rsyncArgs, { what: 'the first rsync to the target failed' });
       await run('rsync', rsyncArgs, { what: 'the warm-up rsync failed' });
       // each round changes the same files once; both tools then carry exactly that change (order alternates)
-      const res = { btrfs: [], rsync: [] };
+      const res: { btrfs: Array<{ seconds: number }>; rsync: Array<{ seconds: number }> } = { btrfs: [], rsync: [] };
       for (let round = 0; round < s.repeats; round += 1) {
         changeTree(vol, n, s.changedFiles, round + 1);
-        const order = round % 2 ? ['rsync', 'btrfs'] : ['btrfs', 'rsync'];
+        const order: Array<'btrfs' | 'rsync'> = round % 2 ? ['rsync', 'btrfs'] : ['btrfs', 'rsync'];
         for (const kind of order) {
           if (kind === 'btrfs') {
             const snap = src.path('snaps', `tree${n}.${round + 1}`);
@@ -466,7 +565,7 @@ async function againstRsync(ctx) {
     undoRsync();
   }
   const [small, large] = s.trees;
-  const t = (n, kind) => ({ label: `${kind} ${n}`, value: timesBy[n][kind], unit: 's' });
+  const t = (n: number, kind: 'btrfs' | 'rsync'): Measured => ({ label: `${kind} ${n}`, value: timesBy[n][kind], unit: 's' });
   return [
     figure('rsync.btrfs_growth', `btrfs time growth ${small} -> ${large} files`, t(large, 'btrfs'), t(small, 'btrfs')),
     figure('rsync.rsync_growth', `rsync time growth ${small} -> ${large} files`, t(large, 'rsync'), t(small, 'rsync')),
@@ -475,15 +574,15 @@ async function againstRsync(ctx) {
   ];
 }
 
-function shellWord(w) {
+function shellWord(w: string): string {
   return /^[A-Za-z0-9_.,:/@%+=-]+$/.test(w) ? w : `'${w.replace(/'/g, `'\\''`)}'`;
 }
 
 /** 5. Source hygiene: incremental bytes after one read pass, relatime vs noatime. Local only. */
-async function atimeHygiene(ctx) {
+async function atimeHygiene(ctx: BenchContext): Promise<Figure[]> {
   const { s, src } = ctx;
   const n = s.atimeFiles;
-  const bytesFor = async (name, mountOpt) => {
+  const bytesFor = async (name: string, mountOpt: string): Promise<number> => {
     await run('mount', ['-o', `remount,${mountOpt}`, src.mountpoint]);
     const vol = src.path(`atime-${name}`);
     await createSubvolume(vol);

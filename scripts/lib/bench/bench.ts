@@ -1,8 +1,7 @@
-// @ts-nocheck -- typed in the next step of the move to TypeScript
 // The transfer benchmark (scripts/bench.mjs): every figure is a ratio of two things measured side by side in the
 // same run, because absolute times on a shared machine are noise. This file holds the figures' definitions and
 // targets, the maths, the table/JSON formatting and the data generators (all unit-tested); the measurements
-// that need btrfs and the local target are in bench-measure.mjs.
+// that need btrfs and the local target are in bench-measure.ts.
 import crypto from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
@@ -11,8 +10,28 @@ import { humanBytes } from '../remote/transfer.js';
 
 // ------------------------------------------------------------------------------------------------ definitions
 
+/** The sizes of one benchmark run. */
+export interface Scale {
+  /** The random (incompressible) dataset of the incremental and path measurements. */
+  datasetMiB: number;
+  /** How much of the dataset each incremental round changes. */
+  changesMiB: readonly number[];
+  /** The log-like text of the compression measurement. */
+  compressibleMiB: number;
+  /** File counts of the small-file trees of the rsync comparison (small, large). */
+  trees: readonly number[];
+  /** Files changed per round in a tree. */
+  changedFiles: number;
+  /** Files read in the atime measurement. */
+  atimeFiles: number;
+  /** Runs per variant (the median is reported). */
+  repeats: number;
+}
+
+export type ScaleName = 'small' | 'full';
+
 /** Dataset sizes. `full` is the issue's; `small` proves the harness in tests (seconds, not minutes). */
-export const SCALES = Object.freeze({
+export const SCALES: Readonly<Record<ScaleName, Readonly<Scale>>> = Object.freeze({
   small: Object.freeze({
     datasetMiB: 64,
     changesMiB: Object.freeze([1, 8]),
@@ -37,17 +56,20 @@ export const SCALES = Object.freeze({
  * Target volume space a scale needs at its peak (MiB): the bench keeps one received copy of one dataset at a
  * time, or the large tree twice (btrfs and rsync, ~2.5 KiB per file with metadata), plus slack.
  */
-export function targetSpaceNeededMiB(scale) {
+export function targetSpaceNeededMiB(scale: ScaleName | Scale): number {
   const s = typeof scale === 'string' ? SCALES[scale] : scale;
   const treeMiB = Math.ceil((s.trees[s.trees.length - 1] * 2 * 2.5) / 1024);
   return Math.max(s.datasetMiB, s.compressibleMiB, treeMiB) + 256;
 }
 
-/**
- * Targets from the issue. kind 'max': the figure must be at most `value`; 'min': at least.
- * Figures without a target are reported only.
- */
-export const TARGETS = Object.freeze({
+/** kind 'max': the figure must be at most `value`; 'min': at least. */
+export interface Target {
+  kind: 'max' | 'min';
+  value: number;
+}
+
+/** Targets from the issue. Figures without a target are reported only. */
+export const TARGETS: Readonly<Record<string, Target>> = Object.freeze({
   'incremental.wire_per_changed': { kind: 'max', value: 1.05 },
   'path.gate_vs_local': { kind: 'min', value: 0.8 },
   'path.gate_vs_plain_ssh': { kind: 'min', value: 0.95 },
@@ -56,7 +78,7 @@ export const TARGETS = Object.freeze({
 });
 
 /** a / b, or null when either is missing or b is zero. Rounded to 4 significant digits for the report. */
-export function ratio(a, b) {
+export function ratio(a: number | null | undefined, b: number | null | undefined): number | null {
   if (a === null || a === undefined || b === null || b === undefined) return null;
   const x = Number(a);
   const y = Number(b);
@@ -64,7 +86,7 @@ export function ratio(a, b) {
   return round4(x / y);
 }
 
-export function round4(x) {
+export function round4(x: number | null): number | null {
   if (x === null || !Number.isFinite(x)) return null;
   if (x === 0) return 0;
   const digits = Math.max(0, 3 - Math.floor(Math.log10(Math.abs(x))));
@@ -72,41 +94,120 @@ export function round4(x) {
 }
 
 /** The median of numbers (the middle of an odd count, the mean of the two middles of an even one). */
-export function median(values) {
+export function median(values: readonly number[]): number | null {
   const v = values.filter((x) => Number.isFinite(x)).sort((a, b) => a - b);
   if (!v.length) return null;
   const m = Math.floor(v.length / 2);
   return v.length % 2 ? v[m] : (v[m - 1] + v[m]) / 2;
 }
 
-/** 'pass' | 'fail' | null (no target for this figure, or no value). */
-export function checkTarget(key, value, targets = TARGETS) {
+export type TargetStatus = 'pass' | 'fail';
+
+/** null: no target for this figure, or no value. */
+export function checkTarget(key: string, value: number | null | undefined, targets: Readonly<Record<string, Target>> = TARGETS): TargetStatus | null {
   const t = targets[key];
   if (!t || value === null || value === undefined) return null;
   return (t.kind === 'max' ? value <= t.value : value >= t.value) ? 'pass' : 'fail';
 }
 
-function targetText(key, targets = TARGETS) {
+function targetText(key: string, targets: Readonly<Record<string, Target>> = TARGETS): string {
   const t = targets[key];
   if (!t) return '';
   return `${t.kind === 'max' ? '≤' : '≥'} ${t.value}`;
 }
 
+/** One measured thing; unit 'B', 'B/s' and 's' are formatted as bytes, rates and seconds. */
+export interface Measured {
+  label: string;
+  value: number | null;
+  unit?: string;
+}
+
 /**
- * A figure: one row of the report. `value` is the ratio; `a` and `b` are the two measured things it divides
- * ({label, value, unit}), so a reader can see what it is made of.
+ * A figure: one row of the report. `value` is the ratio; `a` and `b` are the two measured things it divides,
+ * so a reader can see what it is made of.
  */
-export function figure(key, label, a, b, extra = {}) {
+export interface MeasuredFigure {
+  key: string;
+  label: string;
+  value: number | null;
+  a: Measured;
+  b: Measured;
+  target: Target | null;
+  status: TargetStatus | null;
+  error?: undefined;
+}
+
+/** The row of a measurement that failed: `error` says why, in one line. */
+export interface FailedFigure {
+  key: string;
+  label: string;
+  value: null;
+  a?: undefined;
+  b?: undefined;
+  status: null;
+  error: string;
+}
+
+export type Figure = MeasuredFigure | FailedFigure;
+
+export function figure(key: string, label: string, a: Measured, b: Measured): MeasuredFigure {
   const value = ratio(a.value, b.value);
-  return { key, label, value, a, b, target: TARGETS[key] ?? null, status: checkTarget(key, value), ...extra };
+  return { key, label, value, a, b, target: TARGETS[key] ?? null, status: checkTarget(key, value) };
+}
+
+/** A time reported as it is (not a ratio), or the error that kept it from being measured. */
+export interface Timing {
+  label: string;
+  seconds?: number;
+  error?: string;
+}
+
+/** What the figures were measured on, and the versions of the tools involved (btrfsProgs, btrbk, ...). */
+export interface MachineInfo {
+  nproc: number;
+  cpu: string;
+  kernel: string;
+  memoryMiB: number;
+  loadavgAtStart: number[];
+  os: string;
+  note: string;
+  [tool: string]: string | number | number[];
+}
+
+/** The parts of node:os that machineInfo reads. */
+export interface MachineOs {
+  availableParallelism?: () => number;
+  cpus(): Array<{ model?: string }>;
+  release(): string;
+  totalmem(): number;
+  loadavg(): number[];
+}
+
+export interface Report {
+  /** 'small', 'full' or 'custom'. */
+  scale?: string;
+  machine?: MachineInfo;
+  figures: Figure[];
+  timings?: Timing[];
+}
+
+export interface Summary {
+  pass: number;
+  fail: number;
+  error: number;
+  reported: number;
 }
 
 // -------------------------------------------------------------------------------------------------- reporting
 
 /** What the figures were measured on, stated with every report. */
-export function machineInfo({ osmod = os, readFile = fs.readFileSync, versions = {} } = {}) {
-  let loadavg = osmod.loadavg();
-  loadavg = loadavg.map((x) => Number(x.toFixed(2)));
+export function machineInfo({
+  osmod = os,
+  readFile = fs.readFileSync,
+  versions = {},
+}: { osmod?: MachineOs; readFile?: (file: string, encoding: 'utf8') => string; versions?: Record<string, string> } = {}): MachineInfo {
+  const loadavg = osmod.loadavg().map((x) => Number(x.toFixed(2)));
   return {
     nproc: osmod.availableParallelism ? osmod.availableParallelism() : osmod.cpus().length,
     cpu: osmod.cpus()[0]?.model?.trim() ?? 'unknown',
@@ -119,7 +220,7 @@ export function machineInfo({ osmod = os, readFile = fs.readFileSync, versions =
   };
 }
 
-function readOsRelease(readFile) {
+function readOsRelease(readFile: (file: string, encoding: 'utf8') => string): string {
   try {
     return /^PRETTY_NAME="?([^"\n]*)"?/m.exec(readFile('/etc/os-release', 'utf8'))?.[1] ?? 'unknown';
   } catch {
@@ -127,14 +228,14 @@ function readOsRelease(readFile) {
   }
 }
 
-function fmtValue(v) {
+function fmtValue(v: number | string | null | undefined): string {
   if (v === null || v === undefined) return 'n/a';
   if (typeof v === 'number') return String(round4(v));
   return String(v);
 }
 
-function fmtMeasured(m) {
-  if (!m || m.value === null || m.value === undefined) return 'n/a';
+function fmtMeasured(m: Measured): string {
+  if (m.value === null || m.value === undefined) return 'n/a';
   if (m.unit === 'B') return humanBytes(m.value);
   if (m.unit === 'B/s') return `${humanBytes(Math.round(m.value))}/s`;
   if (m.unit === 's') return `${Number(m.value).toFixed(3)} s`;
@@ -142,19 +243,19 @@ function fmtMeasured(m) {
 }
 
 /** The report as a fixed-width table (one row per figure, then the reported-only timings). */
-export function formatTable(report) {
-  const rows = [['figure', 'ratio', 'target', 'status', 'measured (a / b)']];
+export function formatTable(report: Report): string {
+  const rows: string[][] = [['figure', 'ratio', 'target', 'status', 'measured (a / b)']];
   for (const f of report.figures) {
     rows.push([
       f.label,
       fmtValue(f.value),
       targetText(f.key),
       f.status ?? (f.error ? 'error' : '-'),
-      f.error ? `error: ${f.error}` : `${f.a.label} ${fmtMeasured(f.a)} / ${f.b.label} ${fmtMeasured(f.b)}`,
+      f.error !== undefined ? `error: ${f.error}` : `${f.a.label} ${fmtMeasured(f.a)} / ${f.b.label} ${fmtMeasured(f.b)}`,
     ]);
   }
   const widths = rows[0].map((_, i) => Math.max(...rows.map((r) => String(r[i]).length)));
-  const line = (r) => r.map((c, i) => (i === r.length - 1 ? String(c) : String(c).padEnd(widths[i]))).join('  ').trimEnd();
+  const line = (r: string[]) => r.map((c, i) => (i === r.length - 1 ? String(c) : String(c).padEnd(widths[i]))).join('  ').trimEnd();
   const out = [line(rows[0]), widths.map((w) => '-'.repeat(w)).join('  '), ...rows.slice(1).map(line)];
   if (report.timings?.length) {
     out.push('', 'reported, not ratios (seconds on this machine):');
@@ -173,8 +274,8 @@ export function formatTable(report) {
   return out.join('\n');
 }
 
-export function summarize(report) {
-  const s = { pass: 0, fail: 0, error: 0, reported: 0 };
+export function summarize(report: Report): Summary {
+  const s: Summary = { pass: 0, fail: 0, error: 0, reported: 0 };
   for (const f of report.figures) {
     if (f.error) s.error += 1;
     else if (f.status === 'pass') s.pass += 1;
@@ -189,12 +290,12 @@ export function summarize(report) {
 }
 
 /** bench-results/2024-05-01T12-34-56Z.json (colons are not welcome in every file system). */
-export function resultsFileName(date = new Date()) {
+export function resultsFileName(date: Date = new Date()): string {
   return `${date.toISOString().replace(/\.\d{3}Z$/, 'Z').replace(/:/g, '-')}.json`;
 }
 
 /** The JSON document: the same figures as the table, plus the machine and the scale. */
-export function toJson(report) {
+export function toJson(report: Report): string {
   return `${JSON.stringify({ schema: 'btrbk-aws-target/bench@1', ...report, summary: summarize(report) }, null, 2)}\n`;
 }
 
@@ -203,7 +304,7 @@ export function toJson(report) {
 const CHUNK = 4 * 1024 * 1024;
 
 /** Writes `bytes` of random (incompressible) data to `file`. */
-export function writeRandomFile(file, bytes) {
+export function writeRandomFile(file: string, bytes: number): void {
   const fd = fs.openSync(file, 'w');
   try {
     const buf = Buffer.allocUnsafe(Math.min(CHUNK, bytes));
@@ -223,7 +324,7 @@ export function writeRandomFile(file, bytes) {
  * Overwrites `bytes` of `file` in place with new random data, in `pieces` ranges spread over the file (so the
  * change touches many extents, as edits do), without changing its size. Returns the bytes written.
  */
-export function overwriteSpread(file, bytes, { pieces = 16, seedOffset = 0 } = {}) {
+export function overwriteSpread(file: string, bytes: number, { pieces = 16, seedOffset = 0 }: { pieces?: number; seedOffset?: number } = {}): number {
   const size = fs.statSync(file).size;
   const piece = Math.floor(bytes / pieces / 4096) * 4096 || 4096;
   const stride = Math.floor(size / pieces / 4096) * 4096;
@@ -251,13 +352,13 @@ const LEVELS = ['INFO', 'INFO', 'INFO', 'DEBUG', 'WARN', 'ERROR'];
  * Writes `bytes` of log-like text: unique lines (timestamps, ids, numbers) from a small vocabulary, so it
  * compresses the way logs and source trees do (zstd about 4-6x), not the way a repeated block would.
  */
-export function writeCompressibleFile(file, bytes) {
+export function writeCompressibleFile(file: string, bytes: number): void {
   const fd = fs.openSync(file, 'w');
   let t = Date.UTC(2024, 0, 1);
   try {
     for (let done = 0; done < bytes; ) {
       const rnd = crypto.randomBytes(64 * 1024);
-      const lines = [];
+      const lines: string[] = [];
       let len = 0;
       for (let i = 0; i + 8 <= rnd.length && len < 256 * 1024; i += 8) {
         t += rnd[i] * 7;
@@ -277,12 +378,12 @@ export function writeCompressibleFile(file, bytes) {
 }
 
 /** Path of small file i in a tree: 1000 files per directory. */
-export function treeFilePath(root, i) {
+export function treeFilePath(root: string, i: number): string {
   return path.join(root, `d${String(Math.floor(i / 1000)).padStart(4, '0')}`, `f${String(i % 1000).padStart(3, '0')}.txt`);
 }
 
 /** Creates `count` small files (0.5-2.5 KiB of random bytes, hex-encoded) under `root`. */
-export function writeTree(root, count) {
+export function writeTree(root: string, count: number): void {
   let dir = '';
   for (let i = 0; i < count; i += 1) {
     const f = treeFilePath(root, i);
@@ -296,7 +397,7 @@ export function writeTree(root, count) {
 }
 
 /** Rewrites `changed` files of a tree of `count` files, spread evenly; `round` makes each round's content new. */
-export function changeTree(root, count, changed, round) {
+export function changeTree(root: string, count: number, changed: number, round: number): number {
   const stride = Math.max(1, Math.floor(count / changed));
   let bytes = 0;
   for (let k = 0; k < changed; k += 1) {
@@ -309,6 +410,6 @@ export function changeTree(root, count, changed, round) {
 }
 
 /** Reads every file of a tree once (the "one read pass" of the atime measurement). */
-export function readTree(root, count) {
+export function readTree(root: string, count: number): void {
   for (let i = 0; i < count; i += 1) fs.readFileSync(treeFilePath(root, i));
 }

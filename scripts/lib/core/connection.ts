@@ -1,7 +1,5 @@
-// @ts-nocheck -- typed in the next step of the move to TypeScript
-// The connection file contract (DESIGN.md): setup writes aws_connection.env, the local target writes
-// local_connection.env, every script reads one of them. KEY='value' lines, sourceable by a shell, parsed here
-// without any shell.
+// The connection file: setup writes aws_connection.env, the local target writes local_connection.env, and every
+// script reads one of them. KEY='value' lines that a POSIX shell can source, parsed here without any shell.
 import fs from 'node:fs';
 import path from 'node:path';
 import process from 'node:process';
@@ -10,6 +8,12 @@ import { OperatorError } from './errors.js';
 export const REPO_ROOT = path.resolve(path.dirname(new URL(import.meta.url).pathname), '..', '..', '..');
 export const DEFAULT_AWS_ENV_FILE = path.join(REPO_ROOT, 'aws_connection.env');
 export const LOCAL_ENV_FILE = path.join(REPO_ROOT, 'local_connection.env');
+
+/**
+ * A connection file's settings, KEY -> value: every REQUIRED_KEYS key, the OPTIONAL_KEYS (filled with their
+ * defaults by validateConnection), and whatever other KEY=value lines the file has (kept, and written back).
+ */
+export type Connection = Record<string, string>;
 
 /** The seed's keys, in the order they are written. */
 export const REQUIRED_KEYS = Object.freeze([
@@ -21,9 +25,14 @@ export const REQUIRED_KEYS = Object.freeze([
   'BTRBK_AWS_INSTANCE_ID',
   'BTRBK_AWS_VOLUME_ID',
   'BTRBK_AWS_REGION',
-]);
+] as const);
+export type RequiredKey = (typeof REQUIRED_KEYS)[number];
+
 /** Keys added to the seed's, with their defaults. */
 export const OPTIONAL_KEYS = Object.freeze({ BTRBK_AWS_SSH_PORT: '22', BTRBK_AWS_KNOWN_HOSTS: '' });
+export type OptionalKey = keyof typeof OPTIONAL_KEYS;
+/** OPTIONAL_KEYS looked up by any key name (undefined for the others). */
+const OPTIONAL_DEFAULTS: Readonly<Record<string, string | undefined>> = OPTIONAL_KEYS;
 
 /**
  * The tools' own scratch directory below the backup root (BTRBK_AWS_PATH): the round trip and the bench send
@@ -35,13 +44,16 @@ export const SELFTEST_DIR_NAME = 'selftest';
 const KEY_RE = /^[A-Z][A-Z0-9_]*$/;
 
 /** Quotes a value for a KEY='value' line that a POSIX shell can source. */
-export function shellQuote(value) {
+export function shellQuote(value: string): string {
   return `'${String(value).replace(/'/g, `'\\''`)}'`;
 }
 
-/** Parses KEY=value lines (value bare, 'single' or "double" quoted). Returns a plain object. */
-export function parseEnvText(text, source = 'connection file') {
-  const out = {};
+/**
+ * Parses KEY=value lines (value bare, 'single' or "double" quoted; `export ` allowed; # comments). Returns the
+ * keys as found, unvalidated; `source` names the file in errors.
+ */
+export function parseEnvText(text: string, source = 'connection file'): Connection {
+  const out: Connection = {};
   text.split(/\r?\n/).forEach((raw, i) => {
     const line = raw.trim();
     if (!line || line.startsWith('#')) return;
@@ -57,7 +69,7 @@ export function parseEnvText(text, source = 'connection file') {
   return out;
 }
 
-function unquote(v, where) {
+function unquote(v: string, where: string): string {
   if (v.startsWith("'")) {
     // shell single quotes, with the '\'' idiom for a quote inside
     const parts = v.split(`'\\''`);
@@ -79,22 +91,28 @@ function unquote(v, where) {
   return v.replace(/\s+#.*$/, '');
 }
 
-/** Serializes a connection object to the file text, required keys first. */
-export function formatConnection(conn, header = 'Written by btrbk-aws-target; read by every script in scripts/.') {
+/**
+ * Serializes a connection object to the file text: the header comment, the required keys, the optional ones
+ * (with their defaults), then any other keys. Keys without a value are left out.
+ */
+export function formatConnection(conn: Connection, header = 'Written by btrbk-aws-target; read by every script in scripts/.'): string {
   const lines = [`# ${header}`];
-  const keys = [...REQUIRED_KEYS, ...Object.keys(OPTIONAL_KEYS)];
+  const keys: string[] = [...REQUIRED_KEYS, ...Object.keys(OPTIONAL_KEYS)];
   for (const k of Object.keys(conn)) if (!keys.includes(k)) keys.push(k);
   for (const k of keys) {
     if (!KEY_RE.test(k)) throw new Error(`bad connection key ${k}`);
-    const v = conn[k] ?? OPTIONAL_KEYS[k];
+    const v = conn[k] ?? OPTIONAL_DEFAULTS[k];
     if (v === undefined) continue;
     lines.push(`${k}=${shellQuote(v)}`);
   }
   return `${lines.join('\n')}\n`;
 }
 
-/** Writes the connection file with mode 0600 (it names the private key's path and the host). */
-export function writeConnection(file, conn, header) {
+/**
+ * Validates and writes the connection file atomically with mode 0600 (it names the private key's path and the
+ * host). Returns `file`.
+ */
+export function writeConnection(file: string, conn: Connection, header?: string): string {
   validateConnection(conn, file);
   const tmp = `${file}.tmp-${process.pid}`;
   fs.writeFileSync(tmp, formatConnection(conn, header), { mode: 0o600 });
@@ -103,7 +121,7 @@ export function writeConnection(file, conn, header) {
 }
 
 /** Checks a connection object has every required key with a non-empty value; returns it with defaults filled. */
-export function validateConnection(conn, source = 'connection') {
+export function validateConnection(conn: Connection, source = 'connection'): Connection {
   const missing = REQUIRED_KEYS.filter((k) => !conn[k]);
   if (missing.length) {
     throw new OperatorError(`${source} lacks ${missing.join(', ')}`, {
@@ -122,12 +140,12 @@ export function validateConnection(conn, source = 'connection') {
  * Which connection file to use: `--env FILE` (already parsed by the caller), else BTRBK_ENV_FILE, else
  * aws_connection.env at the repo root.
  */
-export function resolveEnvFile(explicit, env = process.env) {
+export function resolveEnvFile(explicit?: string, env: Readonly<Record<string, string | undefined>> = process.env): string {
   return path.resolve(explicit || env.BTRBK_ENV_FILE || DEFAULT_AWS_ENV_FILE);
 }
 
-/** Reads and validates a connection file. */
-export function readConnection(file) {
+/** Reads and validates a connection file; an OperatorError when it is absent, malformed or incomplete. */
+export function readConnection(file: string): Connection {
   if (!fs.existsSync(file)) {
     throw new OperatorError(`no connection file at ${file}`, {
       cause: 'setup has not run yet, or wrote its file elsewhere',
@@ -138,6 +156,6 @@ export function readConnection(file) {
 }
 
 /** True when a connection describes the local target rather than an AWS instance. */
-export function isLocalTarget(conn) {
+export function isLocalTarget(conn: Connection): boolean {
   return String(conn.BTRBK_AWS_INSTANCE_ID).startsWith('local-');
 }

@@ -1,26 +1,74 @@
-// @ts-nocheck -- typed in the next step of the move to TypeScript
 // Pass/fail printing shared by troubleshoot, round trip and setup's smoke tests. Functions return strings;
 // entry points print them (or print JSON instead). Colour only when asked (a TTY, no NO_COLOR).
 import process from 'node:process';
 
-const CODES = { green: [32, 39], red: [31, 39], yellow: [33, 39], dim: [2, 22], bold: [1, 22] };
+/** One test's outcome. A warning is a pass with something to look at; a skipped test did not apply. */
+export interface TestResult {
+  name: string;
+  ok: boolean;
+  /** Shown dimmed after the name. */
+  detail?: string;
+  /** Why it failed or warns (shown for FAIL and WARN only). */
+  cause?: string;
+  /** What to do about it (shown for FAIL and WARN only). */
+  next?: string;
+  warn?: boolean;
+  skipped?: boolean;
+  /** Command output, shown indented under the result whatever the status. */
+  output?: string;
+}
+
+/** The results of one named check (e.g. check-ssh). */
+export interface CheckResult {
+  check: string;
+  results: TestResult[];
+}
+
+export type Status = 'PASS' | 'FAIL' | 'WARN' | 'SKIP';
+
+/** Counts over results; see tally(). */
+export interface Tally {
+  passed: number;
+  failed: number;
+  warned: number;
+  skipped: number;
+}
+
+/** The JSON form of a check report: the checks as given, the counts, and ok (nothing failed). */
+export interface CheckReportJson extends Tally {
+  checks: CheckResult[];
+  ok: boolean;
+}
+
+const CODES = { green: [32, 39], red: [31, 39], yellow: [33, 39], dim: [2, 22], bold: [1, 22] } as const;
+
+export type ColorName = keyof typeof CODES;
+/** Wraps a value's text in one colour (or returns the text as it is). */
+export type Paint = (s: unknown) => string;
+export type Palette = Record<ColorName, Paint>;
 
 /** Colour functions; identity functions when `enabled` is false. */
-export function palette(enabled) {
-  const out = {};
-  for (const [name, [on, off]] of Object.entries(CODES)) out[name] = enabled ? (s) => `\x1b[${on}m${s}\x1b[${off}m` : (s) => String(s);
+export function palette(enabled: boolean): Palette {
+  const out = {} as Palette;
+  for (const name of Object.keys(CODES) as ColorName[]) {
+    const [on, off] = CODES[name];
+    out[name] = enabled ? (s) => `\x1b[${on}m${s}\x1b[${off}m` : (s) => String(s);
+  }
   return out;
 }
 
 /** Whether to colour a stream's output: a TTY and NO_COLOR unset (FORCE_COLOR forces it). */
-export function useColor(stream = process.stdout, env = process.env) {
+export function useColor(
+  stream: { isTTY?: boolean } | undefined = process.stdout,
+  env: Readonly<Record<string, string | undefined>> = process.env,
+): boolean {
   if (env.FORCE_COLOR && env.FORCE_COLOR !== '0') return true;
   if (env.NO_COLOR) return false;
   return Boolean(stream?.isTTY);
 }
 
-/** The status word of one result: PASS, FAIL, WARN, SKIP. */
-export function statusOf(r) {
+/** The status word of one result. */
+export function statusOf(r: TestResult): Status {
   if (r.skipped) return 'SKIP';
   if (!r.ok) return 'FAIL';
   if (r.warn) return 'WARN';
@@ -28,7 +76,7 @@ export function statusOf(r) {
 }
 
 /** Lines for one result: "  PASS  name  detail", then cause/next on failure or warning. */
-export function formatResult(r, { color = false } = {}) {
+export function formatResult(r: TestResult, { color = false }: { color?: boolean } = {}): string {
   const c = palette(color);
   const status = statusOf(r);
   const paint = { PASS: c.green, FAIL: c.red, WARN: c.yellow, SKIP: c.dim }[status];
@@ -42,7 +90,7 @@ export function formatResult(r, { color = false } = {}) {
 }
 
 /** Counts over results (a warning is a pass; a skipped test is neither). */
-export function tally(results) {
+export function tally(results: TestResult[]): Tally {
   const passed = results.filter((r) => r.ok && !r.skipped).length;
   const failed = results.filter((r) => !r.ok).length;
   const warned = results.filter((r) => r.ok && r.warn).length;
@@ -51,7 +99,7 @@ export function tally(results) {
 }
 
 /** The closing line: "N passed, M failed" (plus warnings/skips when there are any). */
-export function summaryLine(results) {
+export function summaryLine(results: TestResult[]): string {
   const t = tally(results);
   let line = `${t.passed} passed, ${t.failed} failed`;
   if (t.warned) line += `, ${t.warned} warning${t.warned === 1 ? '' : 's'}`;
@@ -59,10 +107,16 @@ export function summaryLine(results) {
   return line;
 }
 
-/** A whole check report: a heading per check, its results, and the closing line. */
-export function formatCheckReport(checkResults, { color = false, descriptions = {} } = {}) {
+/**
+ * A whole check report: a heading per check (with its description from `descriptions`, if any), its results,
+ * and the closing line.
+ */
+export function formatCheckReport(
+  checkResults: CheckResult[],
+  { color = false, descriptions = {} }: { color?: boolean; descriptions?: Readonly<Record<string, string>> } = {},
+): string {
   const c = palette(color);
-  const out = [];
+  const out: string[] = [];
   for (const { check, results } of checkResults) {
     out.push(c.bold(`${check}${descriptions[check] ? c.dim(` — ${descriptions[check]}`) : ''}`));
     for (const r of results) out.push(formatResult(r, { color }));
@@ -75,7 +129,7 @@ export function formatCheckReport(checkResults, { color = false, descriptions = 
 }
 
 /** The JSON form of a check report (same data, plus the counts). */
-export function checkReportJson(checkResults) {
+export function checkReportJson(checkResults: CheckResult[]): CheckReportJson {
   const all = checkResults.flatMap((x) => x.results);
   return { checks: checkResults, ...tally(all), ok: tally(all).failed === 0 };
 }

@@ -1,7 +1,6 @@
-// @ts-nocheck -- typed in the next step of the move to TypeScript
 // Debian packages the product needs on this machine, checked before the demo and the tests. As root the
-// missing ones are installed with apt-get; otherwise the one `sudo apt-get install ...` line is printed.
-import { spawnSync } from 'node:child_process';
+// missing ones are installed with apt-get; otherwise the error names the one `sudo apt-get install ...` line to run.
+import { spawnSync, type SpawnSyncOptionsWithStringEncoding, type SpawnSyncReturns } from 'node:child_process';
 import process from 'node:process';
 import { OperatorError } from './errors.js';
 
@@ -25,15 +24,38 @@ export const PACKAGES = Object.freeze({
     sudo: 'visudo checks the sudoers fragment the boot script installs',
   },
 });
+/** What the packages are for: `demo` (the local target, a round trip) or `test` (that, plus the test linters). */
+export type Purpose = keyof typeof PACKAGES;
 
-export function packagesFor(purpose) {
-  const list = { ...PACKAGES.demo };
+/** Runs a command to completion, output as text: spawnSync's shape, reduced to what is read here (tests fake it). */
+export type RunSync = (
+  cmd: string,
+  args: string[],
+  opts: SpawnSyncOptionsWithStringEncoding,
+) => Pick<SpawnSyncReturns<string>, 'status' | 'stdout' | 'error'>;
+
+export interface EnsurePackagesOptions {
+  log?: (line: string) => void;
+  run?: RunSync;
+  /** Whether this process may install packages itself; default: running as uid 0. */
+  isRoot?: boolean;
+}
+
+/** What ensurePackages found missing and installed (both empty when nothing was missing). */
+export interface EnsurePackagesResult {
+  missing: string[];
+  installed: string[];
+}
+
+/** Package -> why it is needed, for a purpose. */
+export function packagesFor(purpose: Purpose): Record<string, string> {
+  const list: Record<string, string> = { ...PACKAGES.demo };
   if (purpose === 'test') Object.assign(list, PACKAGES.test);
   return list;
 }
 
 /** Returns the names in `names` that dpkg does not report as installed. */
-export function missingPackages(names, run = spawnSync) {
+export function missingPackages(names: string[], run: RunSync = spawnSync): string[] {
   const r = run('dpkg-query', ['-W', '-f=${Package} ${db:Status-Abbrev}\n', ...names], { encoding: 'utf8' });
   if (r.error) {
     throw new OperatorError('cannot ask dpkg which packages are installed', {
@@ -47,7 +69,8 @@ export function missingPackages(names, run = spawnSync) {
   return names.filter((n) => !installed.has(n));
 }
 
-export function installCommand(missing) {
+/** The one command line that installs `missing` (what a person without root is told to run). */
+export function installCommand(missing: string[]): string {
   return `sudo apt-get install -y ${missing.join(' ')}`;
 }
 
@@ -55,7 +78,10 @@ export function installCommand(missing) {
  * Ensures the packages for `purpose` are present. Returns {missing, installed}. Throws an OperatorError with
  * the install line when they are missing and this process cannot install them.
  */
-export function ensurePackages(purpose, { log = console.log, run = spawnSync, isRoot = process.getuid?.() === 0 } = {}) {
+export function ensurePackages(
+  purpose: Purpose,
+  { log = console.log, run = spawnSync, isRoot = process.getuid?.() === 0 }: EnsurePackagesOptions = {},
+): EnsurePackagesResult {
   const wanted = packagesFor(purpose);
   const missing = missingPackages(Object.keys(wanted), run);
   if (!missing.length) return { missing: [], installed: [] };
@@ -69,8 +95,9 @@ export function ensurePackages(purpose, { log = console.log, run = spawnSync, is
   }
   log(`installing missing Debian packages: ${missing.join(' ')}`);
   const env = { ...process.env, DEBIAN_FRONTEND: 'noninteractive' };
-  const upd = run('apt-get', ['update', '-qq'], { stdio: 'inherit', env });
-  const inst = upd.status === 0 ? run('apt-get', ['install', '-y', '-qq', '--no-install-recommends', ...missing], { stdio: 'inherit', env }) : upd;
+  // output goes to the terminal (stdio inherit); the encoding only satisfies RunSync's text-output type
+  const upd = run('apt-get', ['update', '-qq'], { stdio: 'inherit', env, encoding: 'utf8' });
+  const inst = upd.status === 0 ? run('apt-get', ['install', '-y', '-qq', '--no-install-recommends', ...missing], { stdio: 'inherit', env, encoding: 'utf8' }) : upd;
   if (inst.status !== 0) {
     throw new OperatorError(`apt-get could not install ${missing.join(' ')}`, {
       details: why,

@@ -1,4 +1,3 @@
-// @ts-nocheck -- typed in the next step of the move to TypeScript
 // A throw-away btrfs filesystem on THIS machine: a sparse image file in a temp directory, attached to a loop
 // device, formatted and mounted. For the benchmark's local side (source, local receive) and for tests that need a
 // "new laptop". Everything it makes is undone by destroy(): subvolumes deleted, unmounted, loop detached, files
@@ -9,22 +8,39 @@ import os from 'node:os';
 import path from 'node:path';
 import { OperatorError } from '../core/errors.js';
 
+/** A finished program: its exit code (128 when killed by a signal), the signal, and its output. */
+export interface RunResult {
+  code: number;
+  signal: NodeJS.Signals | null;
+  stdout: string;
+  stderr: string;
+}
+
+export interface RunOptions {
+  /** Written to the program's stdin (which is then closed). */
+  input?: string | Buffer;
+  /** Reject when the program exits non-zero (default true). */
+  check?: boolean;
+  /** The error's headline when `check` rejects (default: the command line and its exit code). */
+  what?: string;
+}
+
 /**
- * Runs a program without a shell. Resolves {code, stdout, stderr}; with `check` (default) rejects with an
- * OperatorError naming the command when it exits non-zero.
+ * Runs a program without a shell. With `check` (default) rejects with an OperatorError naming the command when
+ * it exits non-zero.
  */
-export function run(cmd, args, { input, check = true, what } = {}) {
+export function run(cmd: string, args: string[], { input, check = true, what }: RunOptions = {}): Promise<RunResult> {
   return new Promise((resolve, reject) => {
     const child = spawn(cmd, args, { stdio: ['pipe', 'pipe', 'pipe'] });
-    const out = [];
-    const err = [];
-    child.stdout.on('data', (d) => out.push(d));
-    child.stderr.on('data', (d) => err.push(d));
+    const out: Buffer[] = [];
+    const err: Buffer[] = [];
+    child.stdout.on('data', (d: Buffer) => out.push(d));
+    child.stderr.on('data', (d: Buffer) => err.push(d));
     child.on('error', (e) =>
       reject(new OperatorError(`cannot run ${cmd}`, { cause: e.message, next: `install the package that provides ${cmd} (see npm run demo's package check)` })),
     );
     child.on('close', (code, signal) => {
-      const res = { code: code ?? 128, signal, stdout: Buffer.concat(out).toString('utf8'), stderr: Buffer.concat(err).toString('utf8') };
+      const res: RunResult = { code: code ?? 128, signal, stdout: Buffer.concat(out).toString('utf8'), stderr: Buffer.concat(err).toString('utf8') };
       if (check && res.code !== 0) {
         reject(
           new OperatorError(what ?? `${cmd} ${args.join(' ')} failed (exit ${res.code})`, {
@@ -42,24 +58,49 @@ export function run(cmd, args, { input, check = true, what } = {}) {
   });
 }
 
-const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+const SIZE_FACTORS: Record<string, number> = { '': 1, K: 1 / 1024, M: 1, G: 1024, T: 1024 * 1024 };
 
 /** Sizes like 512 (MiB), '2G', '300M' -> MiB. */
-export function toMiB(size) {
+export function toMiB(size: number | string): number {
   if (typeof size === 'number') return size;
   const m = /^(\d+(?:\.\d+)?)\s*([KMGT]?)i?B?$/i.exec(String(size).trim());
   if (!m) throw new Error(`not a size: ${size}`);
-  const f = { '': 1, K: 1 / 1024, M: 1, G: 1024, T: 1024 * 1024 }[m[2].toUpperCase()];
+  const f = SIZE_FACTORS[m[2].toUpperCase()];
   return Math.ceil(Number(m[1]) * f);
 }
 
-/**
- * Creates and mounts a scratch btrfs. Resolves a handle:
- *   {dir, image, device, mountpoint, sizeMiB, destroy(), path(...parts)}
- * opts: sizeMiB (default 1024; the image is sparse, so only what is written uses disk), label, mountOptions
- * (default ['noatime']), parentDir (default os.tmpdir()).
- */
-export async function createScratchBtrfs({ sizeMiB = 1024, label = 'scratch', mountOptions = ['noatime'], parentDir = os.tmpdir() } = {}) {
+/** A mounted scratch btrfs (see createScratchBtrfs). */
+export interface ScratchBtrfs {
+  /** The temp directory holding the image and the mountpoint. */
+  dir: string;
+  /** The sparse image file. */
+  image: string;
+  /** The loop device, while attached. */
+  device: string | null;
+  mountpoint: string;
+  sizeMiB: number;
+  mounted: boolean;
+  /** A path below the mountpoint. */
+  path(...parts: string[]): string;
+  /** destroyScratchBtrfs(this). */
+  destroy(): Promise<void>;
+}
+
+export interface ScratchBtrfsOptions {
+  /** Image size, MiB or a size like '2G' (default 1024; the image is sparse, so only what is written uses disk). */
+  sizeMiB?: number | string;
+  /** The filesystem label (default 'scratch'). */
+  label?: string;
+  /** Default ['noatime']. */
+  mountOptions?: string[];
+  /** Where the temp directory goes (default os.tmpdir()). */
+  parentDir?: string;
+}
+
+/** Creates and mounts a scratch btrfs. */
+export async function createScratchBtrfs({ sizeMiB = 1024, label = 'scratch', mountOptions = ['noatime'], parentDir = os.tmpdir() }: ScratchBtrfsOptions = {}): Promise<ScratchBtrfs> {
   if (process.getuid?.() !== 0) {
     throw new OperatorError('a scratch btrfs needs root (loop devices and mount)', { next: 'run as root (sudo)' });
   }
@@ -67,17 +108,25 @@ export async function createScratchBtrfs({ sizeMiB = 1024, label = 'scratch', mo
   const image = path.join(dir, 'volume.img');
   const mountpoint = path.join(dir, 'mnt');
   fs.mkdirSync(mountpoint);
-  const handle = { dir, image, device: null, mountpoint, sizeMiB: toMiB(sizeMiB), mounted: false };
-  handle.path = (...parts) => path.join(mountpoint, ...parts);
-  handle.destroy = () => destroyScratchBtrfs(handle);
+  const handle: ScratchBtrfs = {
+    dir,
+    image,
+    device: null,
+    mountpoint,
+    sizeMiB: toMiB(sizeMiB),
+    mounted: false,
+    path: (...parts) => path.join(mountpoint, ...parts),
+    destroy: () => destroyScratchBtrfs(handle),
+  };
   try {
     const fd = fs.openSync(image, 'w', 0o600);
     fs.ftruncateSync(fd, handle.sizeMiB * 1024 * 1024);
     fs.closeSync(fd);
-    handle.device = (await run('losetup', ['--find', '--show', image], { what: 'cannot attach a loop device' })).stdout.trim();
-    await run('mkfs.btrfs', ['-q', '-f', '-L', label, handle.device], { what: `mkfs.btrfs on ${handle.device} failed` });
+    const device = (await run('losetup', ['--find', '--show', image], { what: 'cannot attach a loop device' })).stdout.trim();
+    handle.device = device;
+    await run('mkfs.btrfs', ['-q', '-f', '-L', label, device], { what: `mkfs.btrfs on ${device} failed` });
     const opts = mountOptions.length ? ['-o', mountOptions.join(',')] : [];
-    await run('mount', ['-t', 'btrfs', ...opts, handle.device, mountpoint], { what: `cannot mount the scratch btrfs at ${mountpoint}` });
+    await run('mount', ['-t', 'btrfs', ...opts, device, mountpoint], { what: `cannot mount the scratch btrfs at ${mountpoint}` });
     handle.mounted = true;
     return handle;
   } catch (err) {
@@ -87,18 +136,18 @@ export async function createScratchBtrfs({ sizeMiB = 1024, label = 'scratch', mo
 }
 
 /** Lists the subvolumes below a mountpoint, deepest first (so they can be deleted in that order). */
-export async function listSubvolumes(mountpoint) {
+export async function listSubvolumes(mountpoint: string): Promise<string[]> {
   const { stdout } = await run('btrfs', ['subvolume', 'list', mountpoint], { what: `cannot list subvolumes under ${mountpoint}` });
   return stdout
     .split('\n')
     .map((l) => /\bpath (.+)$/.exec(l)?.[1])
-    .filter(Boolean)
+    .filter((p): p is string => Boolean(p))
     .map((p) => path.join(mountpoint, p))
     .sort((a, b) => b.split('/').length - a.split('/').length);
 }
 
 /** Undoes createScratchBtrfs; safe to call twice and after a partial create. */
-export async function destroyScratchBtrfs(handle) {
+export async function destroyScratchBtrfs(handle: ScratchBtrfs): Promise<void> {
   if (handle.mounted) {
     for (let i = 0; i < 10; i += 1) {
       const r = await run('umount', [handle.mountpoint], { check: false });
@@ -119,7 +168,7 @@ export async function destroyScratchBtrfs(handle) {
 }
 
 /** Runs fn(handle) with a scratch btrfs and always destroys it afterwards. */
-export async function withScratchBtrfs(opts, fn) {
+export async function withScratchBtrfs<T>(opts: ScratchBtrfsOptions | undefined, fn: (handle: ScratchBtrfs) => Promise<T>): Promise<T> {
   const handle = await createScratchBtrfs(opts);
   try {
     return await fn(handle);
@@ -129,30 +178,39 @@ export async function withScratchBtrfs(opts, fn) {
 }
 
 /** Creates a subvolume (parents must exist). */
-export function createSubvolume(p) {
+export function createSubvolume(p: string): Promise<RunResult> {
   return run('btrfs', ['subvolume', 'create', p], { what: `cannot create subvolume ${p}` });
 }
 
 /** A read-only snapshot of `source` at `dest`. */
-export function snapshotReadOnly(source, dest) {
+export function snapshotReadOnly(source: string, dest: string): Promise<RunResult> {
   return run('btrfs', ['subvolume', 'snapshot', '-r', source, dest], { what: `cannot snapshot ${source}` });
 }
 
 /** A writable snapshot (the "make it live" step of a restore). */
-export function snapshotWritable(source, dest) {
+export function snapshotWritable(source: string, dest: string): Promise<RunResult> {
   return run('btrfs', ['subvolume', 'snapshot', source, dest], { what: `cannot snapshot ${source}` });
 }
 
 /** Deletes subvolumes (committing, so the space is back before the next measurement). */
-export function deleteSubvolumes(paths) {
-  if (!paths.length) return Promise.resolve({ code: 0, stdout: '', stderr: '' });
+export function deleteSubvolumes(paths: string[]): Promise<RunResult> {
+  if (!paths.length) return Promise.resolve({ code: 0, signal: null, stdout: '', stderr: '' });
   return run('btrfs', ['subvolume', 'delete', '--commit-after', ...paths], { what: `cannot delete ${paths.join(' ')}` });
 }
 
-/** `btrfs subvolume show` as {uuid, parentUuid, receivedUuid, readonly}. */
-export async function subvolumeInfo(p) {
+/** A subvolume as `btrfs subvolume show` describes it; a field it does not print is null. */
+export interface SubvolumeInfo {
+  uuid: string | null;
+  parentUuid: string | null;
+  /** '-' when the subvolume was not received. */
+  receivedUuid: string | null;
+  readonly: boolean;
+}
+
+/** `btrfs subvolume show`, parsed. */
+export async function subvolumeInfo(p: string): Promise<SubvolumeInfo> {
   const { stdout } = await run('btrfs', ['subvolume', 'show', p], { what: `cannot read subvolume ${p}` });
-  const field = (name) => new RegExp(`^\\s*${name}:\\s*(.+)$`, 'm').exec(stdout)?.[1]?.trim() ?? null;
+  const field = (name: string) => new RegExp(`^\\s*${name}:\\s*(.+)$`, 'm').exec(stdout)?.[1]?.trim() ?? null;
   return {
     uuid: field('UUID'),
     parentUuid: field('Parent UUID'),
@@ -162,6 +220,6 @@ export async function subvolumeInfo(p) {
 }
 
 /** Flushes dirty data (before timing a send, so the send does not pay for writeback). */
-export function syncFs(p) {
+export function syncFs(p: string): Promise<RunResult> {
   return run('btrfs', ['filesystem', 'sync', p], { what: `cannot sync ${p}` });
 }

@@ -1,4 +1,3 @@
-// @ts-nocheck -- typed in the next step of the move to TypeScript
 // Restore and backup hygiene through the SSH gate, with the backup key only (docs/RESTORE.md):
 //   - listBackups / findIncompleteBackups: the subvolumes under a backup directory, and those a broken transfer
 //     left behind (btrfs has no resume: a receive that did not finish leaves a writable subvolume without a
@@ -8,21 +7,38 @@
 //     snapshots share the restored one's history, so the next backup is incremental, not a full resend.
 import fs from 'node:fs';
 import path from 'node:path';
+import type { Connection } from '../core/connection.js';
 import { OperatorError } from '../core/errors.js';
-import { remoteCommand, runRemote, sshArgs } from '../remote/ssh.js';
-import { runPipeline } from '../remote/transfer.js';
-import { deleteSubvolumes, snapshotWritable, subvolumeInfo } from './btrfs-scratch.js';
+import { remoteCommand, runRemote, sshArgs, type RemoteResult } from '../remote/ssh.js';
+import { runPipeline, type PipelineProgress } from '../remote/transfer.js';
+import { deleteSubvolumes, snapshotWritable, subvolumeInfo, type SubvolumeInfo } from './btrfs-scratch.js';
 
 /** Where the backup volume is mounted on the host (the gate's paths are absolute, below it). */
 export const VOLUME_MOUNT = '/backup_volume';
 
+/** A subvolume on the target, as `btrfs subvolume list -R` shows it. */
+export interface BackupEntry {
+  /** Absolute path on the host. */
+  path: string;
+  /** '-' when it has none. */
+  receivedUuid: string;
+  /** A received UUID is set: the receive finished. */
+  complete: boolean;
+}
+
+/** Runs one command on the target through the gate (runRemote; tests pass a fake). */
+export type RemoteRun = (conn: Connection, command: string) => Promise<Pick<RemoteResult, 'code' | 'stdout' | 'stderr'>>;
+
+export interface RemoteRunOptions {
+  run?: RemoteRun;
+}
 
 /**
- * Parses `btrfs subvolume list -a -R -o DIR` output into [{path, receivedUuid, complete}]; paths are made
- * absolute below `mount` (the list prints them relative to the filesystem's top level, "<FS_TREE>/" with -a).
+ * Parses `btrfs subvolume list -a -R -o DIR` output; paths are made absolute below `mount` (the list prints them
+ * relative to the filesystem's top level, "<FS_TREE>/" with -a).
  */
-export function parseSubvolumeListR(text, mount = VOLUME_MOUNT) {
-  const out = [];
+export function parseSubvolumeListR(text: string, mount: string = VOLUME_MOUNT): BackupEntry[] {
+  const out: BackupEntry[] = [];
   for (const line of String(text).split('\n')) {
     const m = /\breceived_uuid\s+(\S+)\s+.*?\bpath\s+(.+)$/.exec(line.trim());
     if (!m) continue;
@@ -33,7 +49,7 @@ export function parseSubvolumeListR(text, mount = VOLUME_MOUNT) {
 }
 
 /** The subvolumes directly below `dir` on the target (through the gate). */
-export async function listBackups(conn, dir, { run = runRemote } = {}) {
+export async function listBackups(conn: Connection, dir: string, { run = runRemote }: RemoteRunOptions = {}): Promise<BackupEntry[]> {
   const r = await run(conn, remoteCommand(['sudo', '-n', 'btrfs', 'subvolume', 'list', '-a', '-R', '-o', dir]));
   if (r.code !== 0) {
     throw new OperatorError(`cannot list the backups in ${dir} on the target`, {
@@ -50,12 +66,12 @@ export async function listBackups(conn, dir, { run = runRemote } = {}) {
  * (or deleteIncompleteBackups) removes them. Do not call while a backup into `dir` is running: a receive in
  * progress looks the same.
  */
-export async function findIncompleteBackups(conn, dir, opts = {}) {
+export async function findIncompleteBackups(conn: Connection, dir: string, opts: RemoteRunOptions = {}): Promise<BackupEntry[]> {
   return (await listBackups(conn, dir, opts)).filter((b) => !b.complete);
 }
 
 /** Deletes the incomplete backups below dir (through the gate); returns their paths. */
-export async function deleteIncompleteBackups(conn, dir, { run = runRemote } = {}) {
+export async function deleteIncompleteBackups(conn: Connection, dir: string, { run = runRemote }: RemoteRunOptions = {}): Promise<string[]> {
   const bad = await findIncompleteBackups(conn, dir, { run });
   for (const b of bad) {
     const r = await run(conn, remoteCommand(['sudo', '-n', 'btrfs', 'subvolume', 'delete', '--commit-after', b.path]));
@@ -64,12 +80,27 @@ export async function deleteIncompleteBackups(conn, dir, { run = runRemote } = {
   return bad.map((b) => b.path);
 }
 
+export interface RestoreOptions {
+  /** A backup already restored here, to send incrementally against (btrfs send -p). */
+  parent?: string | null;
+  onProgress?: (p: PipelineProgress) => void;
+  /** The expected stream size, for the progress ETA. */
+  total?: number | null;
+}
+
+/** A restored backup: the local subvolume and what its transfer took. */
+export interface RestoredBackup {
+  path: string;
+  bytes: number;
+  durationMs: number;
+  receivedUuid: string;
+}
+
 /**
- * Restores one backup: ssh (gate) `sudo -n btrfs send BACKUP` | btrfs receive LOCAL_DIR. Resolves
- * {path, bytes, durationMs}; the received subvolume is checked (read-only, with a received UUID); a broken one is
- * deleted and the error explains it.
+ * Restores one backup: ssh (gate) `sudo -n btrfs send BACKUP` | btrfs receive LOCAL_DIR. The received subvolume
+ * is checked (read-only, with a received UUID); a broken one is deleted and the error explains it.
  */
-export async function restoreBackup(conn, backupPath, localDir, { parent = null, onProgress, total = null } = {}) {
+export async function restoreBackup(conn: Connection, backupPath: string, localDir: string, { parent = null, onProgress, total = null }: RestoreOptions = {}): Promise<RestoredBackup> {
   const name = path.posix.basename(backupPath);
   const dest = path.join(localDir, name);
   if (fs.existsSync(dest)) {
@@ -101,7 +132,7 @@ export async function restoreBackup(conn, backupPath, localDir, { parent = null,
  * Makes a restored (read-only) snapshot the live, writable subvolume at `livePath`. Refuses to replace
  * anything: a person's data at livePath is never touched.
  */
-export async function makeLive(restoredSnapshot, livePath) {
+export async function makeLive(restoredSnapshot: string, livePath: string): Promise<SubvolumeInfo> {
   if (fs.existsSync(livePath)) {
     throw new OperatorError(`${livePath} already exists; not replacing it`, {
       cause: 'there is a subvolume or directory with data at that path',

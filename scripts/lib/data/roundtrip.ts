@@ -1,4 +1,3 @@
-// @ts-nocheck -- typed in the next step of the move to TypeScript
 // The end-to-end proof: varied data in a btrfs subvolume on this machine, sent full and then incrementally to
 // the backup host through SSH and the gate, received back onto a second filesystem (a stand-in for a new
 // laptop), and verified file by file: content (sha256) and metadata (mode, owner, mtime, symlink target,
@@ -13,37 +12,40 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import process from 'node:process';
-import { createScratchBtrfs, createSubvolume, run, snapshotReadOnly, subvolumeInfo } from './btrfs-scratch.js';
-import { SELFTEST_DIR_NAME } from '../core/connection.js';
+import { createScratchBtrfs, createSubvolume, run, snapshotReadOnly, subvolumeInfo, type SubvolumeInfo } from './btrfs-scratch.js';
+import { SELFTEST_DIR_NAME, type Connection } from '../core/connection.js';
 import { OperatorError } from '../core/errors.js';
 import { runRemote, shq, sshArgs, sshParams } from '../remote/ssh.js';
-import { runPipeline } from '../remote/transfer.js';
+import { runPipeline, type PipelineProgress, type PipelineStage } from '../remote/transfer.js';
 
 const MiB = 1024 * 1024;
+
+/** Compression on the wire: zstd on both ends of the SSH link, or none. */
+export type Compression = 'zstd' | null;
 
 /** The directory under the backup root that round trips receive into (created with mkdir -p, kept). */
 export const REMOTE_DIR_NAME = `${SELFTEST_DIR_NAME}/roundtrip-test`;
 
 /** Remote commands, as btrbk writes them. */
 export const REMOTE = Object.freeze({
-  mkdir: (dir) => `mkdir -p ${shq(dir)}`,
-  receive: (dir, compress) => `${compress ? 'zstd -d -c | ' : ''}sudo -n btrfs receive ${shq(`${dir}/`)}`,
-  send: (src, parent, compress) => `sudo -n btrfs send ${parent ? `-p ${shq(parent)} ` : ''}${shq(src)}${compress ? ' | zstd -c' : ''}`,
-  show: (p) => `sudo -n btrfs subvolume show ${shq(p)}`,
-  delete: (p) => `sudo -n btrfs subvolume delete ${shq(p)}`,
+  mkdir: (dir: string) => `mkdir -p ${shq(dir)}`,
+  receive: (dir: string, compress?: Compression) => `${compress ? 'zstd -d -c | ' : ''}sudo -n btrfs receive ${shq(`${dir}/`)}`,
+  send: (src: string, parent?: string | null, compress?: Compression) => `sudo -n btrfs send ${parent ? `-p ${shq(parent)} ` : ''}${shq(src)}${compress ? ' | zstd -c' : ''}`,
+  show: (p: string) => `sudo -n btrfs subvolume show ${shq(p)}`,
+  delete: (p: string) => `sudo -n btrfs subvolume delete ${shq(p)}`,
 });
 
 // ------------------------------------------------------------------------------------------- local commands
 
 /** True when `dir` is on btrfs. */
-export function isBtrfs(dir) {
+export function isBtrfs(dir: string): boolean {
   const r = spawnSync('stat', ['-f', '-c', '%T', dir], { encoding: 'utf8' });
   return r.status === 0 && r.stdout.trim() === 'btrfs';
 }
 
 // ----------------------------------------------------------------------------------------------- the dataset
 
-function writeRandom(file, bytes) {
+function writeRandom(file: string, bytes: number) {
   const fd = fs.openSync(file, 'w');
   try {
     for (let left = bytes; left > 0; left -= MiB) fs.writeSync(fd, randomBytes(Math.min(left, MiB)));
@@ -52,13 +54,13 @@ function writeRandom(file, bytes) {
   }
 }
 
-const T = (iso) => new Date(iso).getTime() / 1000;
+const T = (iso: string) => new Date(iso).getTime() / 1000;
 
 /**
  * Writes the varied test data into `dir` (an empty subvolume). `sizeMb` is roughly the total of real data.
- * Returns {files, bytes} (bytes: data actually written, for ETA).
+ * Returns the number of files and the bytes of data actually written (for the ETA).
  */
-export async function makeDataset(dir, { sizeMb = 64 } = {}) {
+export async function makeDataset(dir: string, { sizeMb = 64 }: { sizeMb?: number } = {}): Promise<{ files: number; bytes: number }> {
   const big = Math.max(1, Math.round(sizeMb * 0.75)) * MiB;
   writeRandom(path.join(dir, 'large.bin'), big);
   // many small files, nested, some compressible text
@@ -117,7 +119,7 @@ export async function makeDataset(dir, { sizeMb = 64 } = {}) {
 }
 
 /** Changes the dataset for the incremental step: a little of everything. Returns bytes of new data. */
-export async function changeDataset(dir) {
+export async function changeDataset(dir: string): Promise<number> {
   const fd = fs.openSync(path.join(dir, 'large.bin'), 'r+');
   fs.writeSync(fd, randomBytes(MiB), 0, MiB, MiB); // 1 MiB rewritten in place
   fs.closeSync(fd);
@@ -140,15 +142,15 @@ export async function changeDataset(dir) {
 // ------------------------------------------------------------------------------------------------- manifest
 
 /** getfattr writes some bytes of a file name as \NNN octal escapes. */
-function unescapeGetfattr(s) {
+function unescapeGetfattr(s: string): string {
   const parts = s.split(/(\\[0-7]{3})/).map((x) => (/^\\[0-7]{3}$/.test(x) ? Buffer.from([parseInt(x.slice(1), 8)]) : Buffer.from(x, 'utf8')));
   return Buffer.concat(parts).toString('utf8');
 }
 
 /** Parses `getfattr -R -P -d -m - -e hex .` output into Map(relPath -> {name: hex}). */
-export function parseGetfattr(text) {
-  const out = new Map();
-  let current = null;
+export function parseGetfattr(text: string): Map<string, Record<string, string>> {
+  const out = new Map<string, Record<string, string>>();
+  let current: Record<string, string> | null = null;
   for (const line of String(text).split('\n')) {
     const m = /^# file: (.*)$/.exec(line);
     if (m) {
@@ -166,35 +168,69 @@ export function parseGetfattr(text) {
 
 const IGNORED_XATTRS = /^security\.selinux$/;
 
-/**
- * Everything the verification compares, per path relative to `root` ('.' is the root itself):
- * {type, mode, uid, gid, size, mtimeNs, sha256?, target?, blocks?, xattrs, links} where `links` lists the
- * other paths of the same inode (hard-link identity) and blocks are 512-byte units allocated.
- */
-export function manifest(root) {
-  const entries = new Map();
-  const byInode = new Map();
-  const walk = (rel) => {
+/** What every manifest entry records. */
+interface EntryBase {
+  /** Permission bits, with setuid/setgid/sticky. */
+  mode: number;
+  uid: number;
+  gid: number;
+  /** Modification time in nanoseconds, as a decimal string. */
+  mtimeNs: string;
+  /** Extended attributes (name -> hex value as getfattr prints it; security.selinux left out). */
+  xattrs: Record<string, string>;
+  /** The other paths of the same inode (hard-link identity), sorted; empty when it has one name. */
+  links: string[];
+}
+export interface FileEntry extends EntryBase {
+  type: 'file';
+  size: number;
+  /** 512-byte units allocated (tells a sparse file). */
+  blocks: number;
+  sha256: string;
+}
+export interface SymlinkEntry extends EntryBase {
+  type: 'symlink';
+  target: string;
+}
+export interface OtherEntry extends EntryBase {
+  type: 'dir' | 'other';
+}
+export type ManifestEntry = FileEntry | SymlinkEntry | OtherEntry;
+/** Path relative to the root ('.' is the root itself) -> what the verification compares. */
+export type Manifest = Map<string, ManifestEntry>;
+
+/** Everything the verification compares, per path relative to `root`. */
+export function manifest(root: string): Manifest {
+  const entries: Manifest = new Map();
+  const byInode = new Map<string, string[]>();
+  const walk = (rel: string) => {
     const abs = rel === '.' ? root : path.join(root, rel);
     const st = fs.lstatSync(abs, { bigint: true });
     const type = st.isFile() ? 'file' : st.isDirectory() ? 'dir' : st.isSymbolicLink() ? 'symlink' : 'other';
-    const e = { type, mode: Number(st.mode & 0o7777n), uid: Number(st.uid), gid: Number(st.gid), mtimeNs: String(st.mtimeNs), xattrs: {}, links: [] };
+    const base: EntryBase = { mode: Number(st.mode & 0o7777n), uid: Number(st.uid), gid: Number(st.gid), mtimeNs: String(st.mtimeNs), xattrs: {}, links: [] };
+    let e: ManifestEntry;
     if (type === 'file') {
-      e.size = Number(st.size);
-      e.blocks = Number(st.blocks);
-      e.sha256 = createHash('sha256').update(fs.readFileSync(abs)).digest('hex');
+      e = { type, ...base, size: Number(st.size), blocks: Number(st.blocks), sha256: createHash('sha256').update(fs.readFileSync(abs)).digest('hex') };
       const key = String(st.ino);
-      if (!byInode.has(key)) byInode.set(key, []);
-      byInode.get(key).push(rel);
+      let group = byInode.get(key);
+      if (!group) byInode.set(key, (group = []));
+      group.push(rel);
     } else if (type === 'symlink') {
-      e.target = fs.readlinkSync(abs);
+      e = { type, ...base, target: fs.readlinkSync(abs) };
+    } else {
+      e = { type, ...base };
     }
     entries.set(rel, e);
     if (type === 'dir') for (const name of fs.readdirSync(abs).sort()) walk(rel === '.' ? name : `${rel}/${name}`);
   };
   walk('.');
   for (const group of byInode.values()) {
-    if (group.length > 1) for (const p of group) entries.get(p).links = group.filter((x) => x !== p).sort();
+    if (group.length > 1) {
+      for (const p of group) {
+        const e = entries.get(p);
+        if (e) e.links = group.filter((x) => x !== p).sort();
+      }
+    }
   }
   const r = spawnSync('getfattr', ['-R', '-P', '-d', '-m', '-', '-e', 'hex', '.'], { cwd: root, encoding: 'utf8', maxBuffer: 64 * MiB });
   if (r.error) throw new OperatorError('getfattr is not installed', { next: 'sudo apt-get install attr' });
@@ -206,18 +242,29 @@ export function manifest(root) {
   return entries;
 }
 
-const CONTENT_KINDS = new Set(['missing', 'extra', 'type', 'size', 'sha256']);
+/** Differences in what a file holds. */
+export type ContentDiffKind = 'missing' | 'extra' | 'type' | 'size' | 'sha256';
+/** Differences in how it is stored (everything else the manifest records). */
+export type MetadataDiffKind = 'mode' | 'owner' | 'mtime' | 'target' | 'xattrs' | 'hardlinks' | 'sparse';
+export type DiffKind = ContentDiffKind | MetadataDiffKind;
+
+/** One difference between two manifests: what the expected side had at `path` and what the actual one has. */
+export interface Diff {
+  path: string;
+  kind: DiffKind;
+  expected: unknown;
+  actual: unknown;
+}
+
+const CONTENT_KINDS: ReadonlySet<DiffKind> = new Set<ContentDiffKind>(['missing', 'extra', 'type', 'size', 'sha256']);
 
 /** True when a file is sparse: far fewer bytes allocated than its size. */
-const isSparse = (e) => e.type === 'file' && e.size >= MiB && e.blocks * 512 < e.size / 2;
+const isSparse = (e: ManifestEntry) => e.type === 'file' && e.size >= MiB && e.blocks * 512 < e.size / 2;
 
-/**
- * Compares two manifests. Returns [{path, kind, expected, actual}] where kind is one of missing, extra, type,
- * size, sha256 (content) or mode, owner, mtime, target, xattrs, hardlinks, sparse (metadata).
- */
-export function compareManifests(expected, actual) {
-  const diffs = [];
-  const d = (p, kind, e, a) => diffs.push({ path: p, kind, expected: e, actual: a });
+/** Compares two manifests: every difference, by path (expected ones first, then extra ones). */
+export function compareManifests(expected: Manifest, actual: Manifest): Diff[] {
+  const diffs: Diff[] = [];
+  const d = (p: string, kind: DiffKind, e: unknown, a: unknown) => diffs.push({ path: p, kind, expected: e, actual: a });
   for (const [p, e] of expected) {
     const a = actual.get(p);
     if (!a) {
@@ -228,40 +275,52 @@ export function compareManifests(expected, actual) {
       d(p, 'type', e.type, a.type);
       continue;
     }
-    if (e.type === 'file') {
+    if (e.type === 'file' && a.type === 'file') {
       if (a.size !== e.size) d(p, 'size', e.size, a.size);
       else if (a.sha256 !== e.sha256) d(p, 'sha256', e.sha256, a.sha256);
       if (isSparse(e) && !(a.blocks * 512 < a.size / 2 && a.blocks <= e.blocks * 1.25 + 64)) d(p, 'sparse', `${e.blocks * 512} bytes allocated`, `${a.blocks * 512} bytes allocated`);
     }
-    if (e.type === 'symlink' && a.target !== e.target) d(p, 'target', e.target, a.target);
+    if (e.type === 'symlink' && a.type === 'symlink' && a.target !== e.target) d(p, 'target', e.target, a.target);
     if (a.mode !== e.mode) d(p, 'mode', e.mode.toString(8), a.mode.toString(8));
     if (a.uid !== e.uid || a.gid !== e.gid) d(p, 'owner', `${e.uid}:${e.gid}`, `${a.uid}:${a.gid}`);
     if (a.mtimeNs !== e.mtimeNs && p !== '.') d(p, 'mtime', e.mtimeNs, a.mtimeNs);
     if (JSON.stringify(sortKeys(a.xattrs)) !== JSON.stringify(sortKeys(e.xattrs))) d(p, 'xattrs', e.xattrs, a.xattrs);
     if (JSON.stringify(a.links) !== JSON.stringify(e.links)) d(p, 'hardlinks', e.links, a.links);
   }
-  for (const p of actual.keys()) if (!expected.has(p)) d(p, 'extra', null, actual.get(p).type);
+  for (const [p, a] of actual) if (!expected.has(p)) d(p, 'extra', null, a.type);
   return diffs;
 }
 
-function sortKeys(o) {
+function sortKeys(o: Record<string, string>) {
   return Object.fromEntries(Object.entries(o).sort(([a], [b]) => a.localeCompare(b)));
 }
 
 /** Splits differences into content and metadata ones. */
-export function splitDiffs(diffs) {
+export function splitDiffs(diffs: Diff[]): { content: Diff[]; metadata: Diff[] } {
   return { content: diffs.filter((x) => CONTENT_KINDS.has(x.kind)), metadata: diffs.filter((x) => !CONTENT_KINDS.has(x.kind)) };
 }
 
 /** A short human summary of differences (first few). */
-export function describeDiffs(diffs, max = 5) {
+export function describeDiffs(diffs: Diff[], max = 5): string {
   const shown = diffs.slice(0, max).map((x) => `${x.path}: ${x.kind} (expected ${JSON.stringify(x.expected)}, got ${JSON.stringify(x.actual)})`);
   if (diffs.length > max) shown.push(`… and ${diffs.length - max} more`);
   return shown.join('; ');
 }
 
+/** What a manifest covers, for the pass line. */
+export interface ManifestSummary {
+  files: number;
+  dirs: number;
+  symlinks: number;
+  /** Files with more than one name. */
+  hardlinked: number;
+  /** Extended attributes, counted per path. */
+  xattrs: number;
+  sparse: number;
+}
+
 /** What the manifest covers, for the pass line. */
-export function manifestSummary(m) {
+export function manifestSummary(m: Manifest): ManifestSummary {
   const v = [...m.values()];
   return {
     files: v.filter((e) => e.type === 'file').length,
@@ -273,48 +332,101 @@ export function manifestSummary(m) {
   };
 }
 
-/** Parses `btrfs subvolume show` output: {uuid, receivedUuid, readonly}. */
-export function parseSubvolumeShow(text) {
-  const get = (label) => new RegExp(`^\\s*${label}:\\s*(\\S+)`, 'm').exec(text)?.[1] ?? null;
+/** Parses `btrfs subvolume show` output (the remote side of subvolumeInfo). */
+export function parseSubvolumeShow(text: string): Pick<SubvolumeInfo, 'uuid' | 'receivedUuid' | 'readonly'> {
+  const get = (label: string) => new RegExp(`^\\s*${label}:\\s*(\\S+)`, 'm').exec(text)?.[1] ?? null;
   return { uuid: get('UUID'), receivedUuid: get('Received UUID'), readonly: /^\s*Flags:\s*.*readonly/m.test(text) };
 }
 
 // --------------------------------------------------------------------------------------------- the round trip
 
-/**
- * Runs the whole round trip. Never throws for a failed step: every step becomes a result, and cleanup runs.
- * @param {object} conn  connection object (readConnection)
- * @param {object} opts  sizeMb, keep, sourceDir (an existing btrfs directory instead of a scratch filesystem),
- *   compress ('zstd' | null), workDir (parent of the temp dir), onEvent({type: 'step'|'progress'|'transfer', ...})
- * @returns {Promise<{steps, transfers, ratio, passed, failed, runId, remoteDir}>}
- */
-export async function runRoundtrip(conn, opts = {}) {
+/** One step of the round trip, passed or failed (a failed one carries its cause and the next thing to try). */
+export interface Step {
+  name: string;
+  ok: boolean;
+  detail: string;
+  cause: string;
+  next: string;
+  ms: number;
+}
+
+/** One btrfs send stream and what it took: stream bytes are btrfs's, wire bytes what went over SSH. */
+export interface Transfer {
+  name: string;
+  /** push: to the target; pull: back from it. */
+  direction: 'push' | 'pull';
+  streamBytes: number;
+  wireBytes: number;
+  durationMs: number;
+  /** Stream bytes per second. */
+  rate: number;
+}
+
+/** What runRoundtrip reports while it runs (the entry point prints these). */
+export type RoundtripEvent =
+  | { type: 'start'; runId: string; remoteDir: string; snapshots: string[] }
+  | { type: 'step'; step: Step; error?: unknown }
+  | ({ type: 'progress'; transfer: string } & PipelineProgress)
+  | { type: 'transfer'; transfer: Transfer }
+  | { type: 'kept'; local: string[]; remote: string[] };
+
+export interface RoundtripOptions {
+  /** Roughly the MiB of test data (default 64). */
+  sizeMb?: number;
+  /** Leave the local and remote subvolumes in place (default false). */
+  keep?: boolean;
+  /** An existing btrfs directory to work in instead of two scratch filesystems. */
+  sourceDir?: string | null;
+  compress?: Compression;
+  /** Parent of the scratch filesystems' temp directories (default os.tmpdir()). */
+  workDir?: string;
+  onEvent?: (e: RoundtripEvent) => void;
+}
+
+export interface RoundtripResult {
+  runId: string;
+  /** The directory on the target the snapshots were received into. */
+  remoteDir: string;
+  steps: Step[];
+  transfers: Transfer[];
+  /** Incremental / full bytes on the wire, when both sends ran. */
+  ratio: number | null;
+  passed: number;
+  failed: number;
+  ok: boolean;
+}
+
+/** An error's message, or the thrown value as text. */
+const messageOf = (err: unknown): string => String((typeof err === 'object' && err !== null && 'message' in err ? err.message : undefined) ?? err);
+
+/** Runs the whole round trip. Never throws for a failed step: every step becomes a result, and cleanup runs. */
+export async function runRoundtrip(conn: Connection, opts: RoundtripOptions = {}): Promise<RoundtripResult> {
   const { sizeMb = 64, keep = false, sourceDir = null, compress = null, workDir = os.tmpdir(), onEvent = () => {} } = opts;
-  const steps = [];
-  const transfers = [];
+  const steps: Step[] = [];
+  const transfers: Transfer[] = [];
   const runId = `${new Date().toISOString().replace(/[-:]/g, '').replace(/\..*$/, '')}-${randomBytes(3).toString('hex')}`;
   const { backupRoot } = sshParams(conn);
   const remoteDir = `${backupRoot}/${REMOTE_DIR_NAME}`;
-  const snapName = (n) => `roundtrip.${runId}.${n}`;
-  const remotePath = (n) => `${remoteDir}/${snapName(n)}`;
-  const cleanups = [];
-  const remoteCreated = [];
+  const snapName = (n: number) => `roundtrip.${runId}.${n}`;
+  const remotePath = (n: number) => `${remoteDir}/${snapName(n)}`;
+  const cleanups: (() => unknown)[] = [];
+  const remoteCreated: string[] = [];
 
-  const step = async (name, fn) => {
+  const step = async (name: string, fn: () => string | Promise<string>): Promise<boolean> => {
     const t0 = Date.now();
     try {
       const detail = (await fn()) ?? '';
-      const r = { name, ok: true, detail, cause: '', next: '', ms: Date.now() - t0 };
+      const r: Step = { name, ok: true, detail, cause: '', next: '', ms: Date.now() - t0 };
       steps.push(r);
       onEvent({ type: 'step', step: r });
       return true;
     } catch (err) {
       const op = err instanceof OperatorError;
-      const r = {
+      const r: Step = {
         name,
         ok: false,
         detail: op && err.details ? err.details : '',
-        cause: op ? `${err.what}${err.likelyCause ? `: ${err.likelyCause}` : ''}` : String(err?.message ?? err),
+        cause: op ? `${err.what}${err.likelyCause ? `: ${err.likelyCause}` : ''}` : messageOf(err),
         next: op ? err.next : 're-run with BTRBK_AWS_DEBUG=1 and report it as a bug',
         ms: Date.now() - t0,
       };
@@ -324,7 +436,7 @@ export async function runRoundtrip(conn, opts = {}) {
     }
   };
 
-  const remote = async (command, what) => {
+  const remote = async (command: string, what: string) => {
     const r = await runRemote(conn, command);
     if (r.code !== 0) {
       throw new OperatorError(`${what} failed on the backup host (exit ${r.code})`, {
@@ -336,33 +448,35 @@ export async function runRoundtrip(conn, opts = {}) {
     return r.stdout;
   };
 
-  const transfer = async (name, direction, stages, total) => {
+  const transfer = async (name: string, direction: Transfer['direction'], stages: PipelineStage[], total: number | null) => {
     const res = await runPipeline(stages, {
       total,
       progressLink: 0,
       onProgress: (p) => onEvent({ type: 'progress', transfer: name, ...p }),
     });
     // push: btrfs send → [zstd] → ssh; pull: ssh → [zstd -d] → btrfs receive
-    const raw = direction === 'push' ? res.links[0].bytes : res.links.at(-1).bytes;
-    const wire = direction === 'push' ? res.links.at(-1).bytes : res.links[0].bytes;
-    const t = { name, direction, streamBytes: raw, wireBytes: wire, durationMs: res.durationMs, rate: res.durationMs ? (raw * 1000) / res.durationMs : 0 };
+    const first = res.links[0];
+    const last = res.links[res.links.length - 1];
+    const raw = direction === 'push' ? first.bytes : last.bytes;
+    const wire = direction === 'push' ? last.bytes : first.bytes;
+    const t: Transfer = { name, direction, streamBytes: raw, wireBytes: wire, durationMs: res.durationMs, rate: res.durationMs ? (raw * 1000) / res.durationMs : 0 };
     transfers.push(t);
     onEvent({ type: 'transfer', transfer: t });
     return t;
   };
 
-  let src = null; // directory holding the live subvolume and its snapshots
-  let dst = null; // directory receiving the restore
+  let src = ''; // directory holding the live subvolume and its snapshots ('' until the first step made it)
+  let dst = ''; // directory receiving the restore
   let dataBytes = 0;
   let changedBytes = 0;
-  const manifests = {};
-  const ssh = ['ssh', sshArgs(conn)];
-  const pushStages = (snap, parent) => [
+  const manifests: Record<number, Manifest> = {};
+  const ssh: [string, string[]] = ['ssh', sshArgs(conn)];
+  const pushStages = (snap: string, parent?: string): PipelineStage[] => [
     { label: 'btrfs send', cmd: 'btrfs', args: ['send', ...(parent ? ['-p', parent] : []), snap] },
     ...(compress ? [{ label: 'zstd', cmd: 'zstd', args: ['-c', '-q', '-T0'] }] : []),
     { label: 'ssh → btrfs receive', cmd: ssh[0], args: [...ssh[1], REMOTE.receive(remoteDir, compress)] },
   ];
-  const pullStages = (n, parentN) => [
+  const pullStages = (n: number, parentN?: number): PipelineStage[] => [
     { label: 'ssh → btrfs send', cmd: ssh[0], args: [...ssh[1], REMOTE.send(remotePath(n), parentN ? remotePath(parentN) : null, compress)] },
     ...(compress ? [{ label: 'zstd -d', cmd: 'zstd', args: ['-d', '-c', '-q'] }] : []),
     { label: 'btrfs receive', cmd: 'btrfs', args: ['receive', dst] },
@@ -395,8 +509,8 @@ export async function runRoundtrip(conn, opts = {}) {
     if (!okLocal) return finish();
 
     const live = () => path.join(src, 'data');
-    const localSnap = (n) => path.join(src, snapName(n));
-    const restored = (n) => path.join(dst, snapName(n));
+    const localSnap = (n: number) => path.join(src, snapName(n));
+    const restored = (n: number) => path.join(dst, snapName(n));
     const localSubvols = [restored(2), restored(1), localSnap(2), localSnap(1), live()];
     cleanups.push(async () => {
       for (const s of localSubvols) if (fs.existsSync(s)) await run('btrfs', ['subvolume', 'delete', s], { check: false });
@@ -419,7 +533,7 @@ export async function runRoundtrip(conn, opts = {}) {
         return '';
       }));
 
-    const fmt = (t) => `${(t.streamBytes / MiB).toFixed(2)} MiB stream, ${(t.wireBytes / MiB).toFixed(2)} MiB on the wire, ${(t.rate / MiB).toFixed(1)} MiB/s`;
+    const fmt = (t: Transfer) => `${(t.streamBytes / MiB).toFixed(2)} MiB stream, ${(t.wireBytes / MiB).toFixed(2)} MiB on the wire, ${(t.rate / MiB).toFixed(1)} MiB/s`;
     ok =
       ok &&
       (await step('full send to the target', async () => {
@@ -476,6 +590,7 @@ export async function runRoundtrip(conn, opts = {}) {
       const full = transfers.find((t) => t.name === 'full send');
       const incr = transfers.find((t) => t.name === 'incremental send');
       await step('incremental send carries only the change', () => {
+        if (!full || !incr) throw new Error('no full or incremental send was recorded');
         // the parent was used when the incremental stream is about the size of what changed, not of everything
         const limit = changedBytes * 1.25 + MiB;
         if (incr.streamBytes > limit || incr.streamBytes >= full.streamBytes) {
@@ -491,7 +606,7 @@ export async function runRoundtrip(conn, opts = {}) {
     if (!keep) {
       if (remoteCreated.length) {
         await step('remove the round trip’s snapshots from the target', async () => {
-          const errs = [];
+          const errs: string[] = [];
           for (const p of [...remoteCreated].reverse()) {
             const r = await runRemote(conn, REMOTE.delete(p));
             if (r.code !== 0 && !/No such file|does not exist|not a subvolume|cannot find/i.test(r.stderr)) errs.push(`${p}: ${r.stderr.trim()}`);
@@ -510,7 +625,7 @@ export async function runRoundtrip(conn, opts = {}) {
   }
   return finish();
 
-  function finish() {
+  function finish(): RoundtripResult {
     const full = transfers.find((t) => t.name === 'full send');
     const incr = transfers.find((t) => t.name === 'incremental send');
     const passed = steps.filter((s) => s.ok).length;

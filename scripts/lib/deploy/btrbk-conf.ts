@@ -1,16 +1,22 @@
-// @ts-nocheck -- typed in the next step of the move to TypeScript
 // The btrbk.conf snippet setup prints for a target: the laptop side of a backup to this host.
 // btrbk (0.32) has no option for ssh's known_hosts file, so the pinned host key reaches ssh through an ssh_config
 // block for the target address, which the snippet prints alongside.
 import path from 'node:path';
-import { isLocalTarget } from '../core/connection.js';
+import { isLocalTarget, type Connection } from '../core/connection.js';
 
 /**
  * Retention defaults: daily snapshots kept two weeks locally. On the target: with an append-only host (the
  * default) the client never deletes there (`target_preserve_min all`; the host prunes by its own policy, the
  * stack's `retention`); with append_only = false the client prunes 20 days, 10 weeks, 6 months itself.
  */
-export const DEFAULT_RETENTION = Object.freeze({
+export interface Retention {
+  snapshotPreserveMin: string;
+  snapshotPreserve: string;
+  targetPreserveMin: string;
+  targetPreserve: string;
+}
+
+export const DEFAULT_RETENTION: Readonly<Retention> = Object.freeze({
   snapshotPreserveMin: '2d',
   snapshotPreserve: '14d',
   targetPreserveMin: 'no',
@@ -21,7 +27,7 @@ export const DEFAULT_RETENTION = Object.freeze({
  * The btrbk target URL for a connection: ssh://HOST[:PORT]/PATH. btrbk's URL grammar has no user part (the
  * user is the ssh_user option); IPv6 addresses go in brackets.
  */
-export function btrbkTargetUrl(conn) {
+export function btrbkTargetUrl(conn: Connection): string {
   const host = String(conn.BTRBK_AWS_HOST);
   const h = host.includes(':') && !host.startsWith('[') ? `[${host}]` : host;
   const port = String(conn.BTRBK_AWS_SSH_PORT ?? '22');
@@ -30,7 +36,7 @@ export function btrbkTargetUrl(conn) {
 }
 
 /** The ssh_config block that makes ssh (as run by btrbk) check the pinned host key strictly. */
-export function sshConfigBlock(conn) {
+export function sshConfigBlock(conn: Connection): string {
   const lines = [`Host ${conn.BTRBK_AWS_HOST}`];
   if (conn.BTRBK_AWS_KNOWN_HOSTS) {
     lines.push(`    UserKnownHostsFile ${conn.BTRBK_AWS_KNOWN_HOSTS}`);
@@ -40,14 +46,27 @@ export function sshConfigBlock(conn) {
   return lines.join('\n');
 }
 
-/**
- * Renders a ready-to-use btrbk.conf for `conn` (a validated connection object).
- * opts: volume (the mounted btrfs top level holding the subvolume, default /mnt/btr_pool), subvolume (default
- * home), snapshotDir (default btrbk_snapshots), retention, streamBuffer (e.g. '256m'; needs mbuffer), generatedAt,
- * appendOnly (default true: the host was deployed with append_only, the stack's default; the client never
- * deletes on the target).
- */
-export function renderBtrbkConf(conn, opts = {}) {
+export interface BtrbkConfOptions {
+  /** The mounted btrfs top level holding the subvolume (default /mnt/btr_pool). */
+  volume?: string;
+  /** Default home. */
+  subvolume?: string;
+  /** Default btrbk_snapshots. */
+  snapshotDir?: string;
+  retention?: Partial<Retention>;
+  /** e.g. '256m'; needs mbuffer. */
+  streamBuffer?: string;
+  /** The date named in the header comment. */
+  generatedAt?: string;
+  /**
+   * Default true: the host was deployed with append_only, the stack's default; the client never deletes on the
+   * target.
+   */
+  appendOnly?: boolean;
+}
+
+/** Renders a ready-to-use btrbk.conf for `conn` (a validated connection object). */
+export function renderBtrbkConf(conn: Connection, opts: BtrbkConfOptions = {}): string {
   const r = { ...DEFAULT_RETENTION, ...opts.retention };
   const appendOnly = opts.appendOnly ?? true;
   const volume = opts.volume ?? '/mnt/btr_pool';
@@ -55,7 +74,7 @@ export function renderBtrbkConf(conn, opts = {}) {
   const snapshotDir = opts.snapshotDir ?? 'btrbk_snapshots';
   const identity = path.resolve(conn.BTRBK_AWS_SSH_KEY);
   const where = isLocalTarget(conn) ? 'the local target (a container on this machine)' : `the backup target ${conn.BTRBK_AWS_INSTANCE_ID} in ${conn.BTRBK_AWS_REGION}`;
-  const comment = (text) => text.split('\n').map((l) => (l ? `#   ${l}` : '#')).join('\n');
+  const comment = (text: string): string => text.split('\n').map((l) => (l ? `#   ${l}` : '#')).join('\n');
   const lines = [
     `# btrbk.conf for ${where}${opts.generatedAt ? `, written by setup on ${opts.generatedAt}` : ''}.`,
     '# Check it with: btrbk -c THIS_FILE dryrun   then run: btrbk -c THIS_FILE run',

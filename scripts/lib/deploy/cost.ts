@@ -1,10 +1,64 @@
-// @ts-nocheck -- typed in the next step of the move to TypeScript
 // Monthly cost estimate of the planned configuration: instance hours, data volume (and root volume) GiB-months,
 // the public IPv4 address, and data transfer out. A price table in code, with its date and source; a region or
 // instance type that is not in the table gives "estimate unavailable", never a wrong number.
 
+/** Prices of one region, USD. */
+export interface RegionPrices {
+  /** On-demand Linux price per hour, by instance type. */
+  instancePerHour: Readonly<Record<string, number>>;
+  gp3PerGibMonth: number;
+  /** Per provisioned IOPS-month above the gp3 baseline. */
+  gp3PerIopsMonth: number;
+  /** Per provisioned MB/s-month above the gp3 baseline. */
+  gp3PerMBpsMonth: number;
+}
+
+export interface TransferTier {
+  /** The tier ends at this total of GB in the month (Infinity for the last). */
+  uptoGb: number;
+  perGb: number;
+}
+
+export interface PriceTable {
+  asOf: string;
+  source: string;
+  hoursPerMonth: number;
+  publicIpv4PerHour: number;
+  gp3BaselineIops: number;
+  gp3BaselineThroughputMBps: number;
+  transferFreeGb: number;
+  transferTiers: ReadonlyArray<Readonly<TransferTier>>;
+  regions: Readonly<Record<string, Readonly<RegionPrices>>>;
+}
+
+/** The planned configuration whose monthly cost is estimated. */
+export interface CostConfig {
+  region: string;
+  instanceType: string;
+  volumeGib: number;
+  /** Default 8. */
+  rootVolumeGib?: number;
+  /** Provisioned data volume IOPS (default: the gp3 baseline). */
+  iops?: number;
+  /** Provisioned data volume throughput (default: the gp3 baseline). */
+  throughputMBps?: number;
+  /** Internet egress per month (default 0). */
+  expectedTransferGb?: number;
+}
+
+export interface CostLine {
+  item: string;
+  detail: string;
+  /** USD per month, rounded to cents. */
+  monthly: number;
+}
+
+export type CostEstimate =
+  | { available: true; region: string; lines: CostLine[]; total: number; asOf: string; source: string; notes: string[] }
+  | { available: false; reason: string; asOf: string; source: string };
+
 /** When and where the prices below were read. On-demand, Linux, USD, excluding tax. */
-export const PRICES = Object.freeze({
+export const PRICES: Readonly<PriceTable> = Object.freeze({
   asOf: '2025-06',
   source:
     'AWS public price pages: aws.amazon.com/ec2/pricing/on-demand/ (Linux, shared tenancy), aws.amazon.com/ebs/pricing/ (gp3), '
@@ -33,12 +87,12 @@ export const PRICES = Object.freeze({
   }),
 });
 
-function region(instancePerHour, gp3PerGibMonth, gp3PerIopsMonth, gp3PerMBpsMonth) {
+function region(instancePerHour: Record<string, number>, gp3PerGibMonth: number, gp3PerIopsMonth: number, gp3PerMBpsMonth: number): Readonly<RegionPrices> {
   return Object.freeze({ instancePerHour: Object.freeze(instancePerHour), gp3PerGibMonth, gp3PerIopsMonth, gp3PerMBpsMonth });
 }
 
 /** Cost of `gb` GB of internet egress in one month: the first transferFreeGb free, the rest by tier (tiers count total GB). */
-export function transferCost(gb, prices = PRICES) {
+export function transferCost(gb: number, prices: PriceTable = PRICES): number {
   let cost = 0;
   let floor = 0;
   for (const tier of prices.transferTiers) {
@@ -51,16 +105,10 @@ export function transferCost(gb, prices = PRICES) {
   return cost;
 }
 
-const round2 = (x) => Math.round(x * 100) / 100;
+const round2 = (x: number): number => Math.round(x * 100) / 100;
 
-/**
- * Estimates the monthly cost.
- * @param {{region: string, instanceType: string, volumeGib: number, rootVolumeGib?: number, iops?: number,
- *          throughputMBps?: number, expectedTransferGb?: number}} cfg
- * @returns {{available: true, region, lines: {item: string, detail: string, monthly: number}[], total: number,
- *            asOf: string, source: string, notes: string[]} | {available: false, reason: string, asOf, source}}
- */
-export function estimateMonthlyCost(cfg, prices = PRICES) {
+/** Estimates the monthly cost; `available: false` with the reason when the table lacks the region or type. */
+export function estimateMonthlyCost(cfg: CostConfig, prices: PriceTable = PRICES): CostEstimate {
   const base = { asOf: prices.asOf, source: prices.source };
   const r = prices.regions[cfg.region];
   if (!r) {
@@ -75,7 +123,7 @@ export function estimateMonthlyCost(cfg, prices = PRICES) {
   const iopsExtra = Math.max(0, (cfg.iops ?? prices.gp3BaselineIops) - prices.gp3BaselineIops);
   const tputExtra = Math.max(0, (cfg.throughputMBps ?? prices.gp3BaselineThroughputMBps) - prices.gp3BaselineThroughputMBps);
   const transferGb = cfg.expectedTransferGb ?? 0;
-  const lines = [
+  const lines: CostLine[] = [
     { item: 'instance', detail: `${cfg.instanceType}, ${h} h × $${hourly}/h`, monthly: hourly * h },
     { item: 'data volume', detail: `gp3 ${cfg.volumeGib} GiB × $${r.gp3PerGibMonth}/GiB-month`, monthly: cfg.volumeGib * r.gp3PerGibMonth },
     { item: 'root volume', detail: `gp3 ${rootGib} GiB × $${r.gp3PerGibMonth}/GiB-month`, monthly: rootGib * r.gp3PerGibMonth },
@@ -103,7 +151,7 @@ export function estimateMonthlyCost(cfg, prices = PRICES) {
 }
 
 /** Text table of an estimate, for the setup output. */
-export function formatEstimate(est) {
+export function formatEstimate(est: CostEstimate): string {
   if (!est.available) return `cost estimate unavailable: ${est.reason}\n(prices as of ${est.asOf})`;
   const w = Math.max(...est.lines.map((l) => l.item.length));
   const rows = est.lines.map((l) => `  ${l.item.padEnd(w)}  $${l.monthly.toFixed(2).padStart(7)}  ${l.detail}`);

@@ -1,4 +1,3 @@
-// @ts-nocheck -- typed in the next step of the move to TypeScript
 // The Terraform engine: OpenTofu when `tofu` is on PATH, else `terraform`; TERRAFORM_BINARY_NAME overrides (as
 // cdktf-cli itself reads it). Providers are never downloaded by the tests: when a filesystem mirror holds
 // hashicorp/aws, a CLI configuration makes the engine install it from there and forbids direct downloads of it.
@@ -8,20 +7,58 @@
 // laid out by the address they were made for (here: registry.terraform.io/...), so writeCliConfig() builds a
 // small mirror directory in which BOTH addresses link to the same provider package. The JSON stays portable:
 // each engine downloads from its own registry when a person deploys without a mirror.
-import { spawnSync } from 'node:child_process';
+import { spawnSync, type SpawnSyncOptionsWithStringEncoding } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import process from 'node:process';
 import { OperatorError } from '../core/errors.js';
 
-export const ENGINES = Object.freeze(['tofu', 'terraform']);
+export type EngineName = 'tofu' | 'terraform';
+
+export interface Engine {
+  name: EngineName;
+  /** The executable's absolute path. */
+  path: string;
+  /** e.g. 1.9.0, without the v. */
+  version: string;
+}
+
+export interface EngineResult {
+  /** null when the engine was killed (e.g. by the timeout). */
+  status: number | null;
+  stdout: string;
+  stderr: string;
+  /** The command line, for messages: `tofu init -backend=false ...`. */
+  command: string;
+}
+
+/** A stack directory ready for engine runs (see prepareStackDir). */
+export interface PreparedStack {
+  engine: Engine;
+  /** The filesystem mirror the CLI configuration uses, or null. */
+  mirror: string | null;
+  env: NodeJS.ProcessEnv;
+  run(args: string[], opts?: { timeoutMs?: number }): EngineResult;
+  init(): EngineResult;
+  validate(): EngineResult;
+  test(args?: string[]): EngineResult;
+}
+
+/** The part of spawnSync that findEngine uses (tests and prereqs inject fakes). */
+export type SpawnLike = (
+  cmd: string,
+  args: string[],
+  opts: SpawnSyncOptionsWithStringEncoding,
+) => { stdout?: string | null; stderr?: string | null; error?: Error; status?: number | null };
+
+export const ENGINES = Object.freeze(['tofu', 'terraform'] as const);
 /** The provider the stack uses, under both registries' addresses. */
-export const AWS_PROVIDER_ADDRESSES = Object.freeze(['registry.terraform.io/hashicorp/aws', 'registry.opentofu.org/hashicorp/aws']);
+export const AWS_PROVIDER_ADDRESSES: readonly string[] = Object.freeze(['registry.terraform.io/hashicorp/aws', 'registry.opentofu.org/hashicorp/aws']);
 const MIRROR_LAYOUT = 'registry.terraform.io/hashicorp/aws';
 
 /** Finds an executable on PATH (no shell). */
-export function which(name, env = process.env) {
+export function which(name: string, env: NodeJS.ProcessEnv = process.env): string | null {
   if (name.includes('/')) return isExecutable(name) ? path.resolve(name) : null;
   for (const dir of (env.PATH ?? '').split(path.delimiter)) {
     if (!dir) continue;
@@ -31,7 +68,7 @@ export function which(name, env = process.env) {
   return null;
 }
 
-function isExecutable(file) {
+function isExecutable(file: string): boolean {
   try {
     const st = fs.statSync(file);
     return st.isFile() && (st.mode & 0o111) !== 0;
@@ -41,16 +78,16 @@ function isExecutable(file) {
 }
 
 /** Parses `tofu version` / `terraform version` output: "OpenTofu v1.9.0" / "Terraform v1.11.4". */
-export function parseEngineVersion(text) {
+export function parseEngineVersion(text: string | null | undefined): string | null {
   const m = /^(?:OpenTofu|Terraform) v(\d+\.\d+\.\d+\S*)/m.exec(text ?? '');
   return m ? m[1] : null;
 }
 
 /**
- * Finds the engine: {name: 'tofu'|'terraform', path, version}. TERRAFORM_BINARY_NAME (a name on PATH or a path)
- * wins; otherwise tofu, then terraform. Throws an OperatorError when none is found.
+ * Finds the engine. TERRAFORM_BINARY_NAME (a name on PATH or a path) wins; otherwise tofu, then terraform.
+ * Throws an OperatorError when none is found.
  */
-export function findEngine({ env = process.env, run = spawnSync } = {}) {
+export function findEngine({ env = process.env, run = spawnSync }: { env?: NodeJS.ProcessEnv; run?: SpawnLike } = {}): Engine {
   const wanted = env.TERRAFORM_BINARY_NAME;
   const candidates = wanted ? [wanted] : ENGINES;
   for (const candidate of candidates) {
@@ -58,7 +95,7 @@ export function findEngine({ env = process.env, run = spawnSync } = {}) {
     if (!file) continue;
     const r = run(file, ['version'], { encoding: 'utf8', env: { ...env, CHECKPOINT_DISABLE: '1' } });
     const version = parseEngineVersion(r.stdout);
-    const name = /OpenTofu/.test(r.stdout ?? '') ? 'tofu' : 'terraform';
+    const name: EngineName = /OpenTofu/.test(r.stdout ?? '') ? 'tofu' : 'terraform';
     if (!version) {
       throw new OperatorError(`${file} does not answer like OpenTofu or Terraform`, {
         cause: `\`${file} version\` printed: ${(r.stdout || r.stderr || String(r.error ?? '')).trim().slice(0, 200)}`,
@@ -74,7 +111,7 @@ export function findEngine({ env = process.env, run = spawnSync } = {}) {
 }
 
 /** Directories searched for a filesystem mirror, in order (TF_PROVIDER_MIRROR first when set). */
-export function mirrorCandidates(env = process.env) {
+export function mirrorCandidates(env: NodeJS.ProcessEnv = process.env): string[] {
   const home = env.HOME ?? os.homedir();
   return [
     env.TF_PROVIDER_MIRROR,
@@ -82,11 +119,11 @@ export function mirrorCandidates(env = process.env) {
     path.join(home, '.terraform.d/plugins'),
     '/usr/share/terraform/plugins',
     path.join(home, '.local/share/terraform/plugins'),
-  ].filter(Boolean);
+  ].filter((d): d is string => Boolean(d));
 }
 
 /** Returns the first mirror directory that holds registry.terraform.io/hashicorp/aws, or null. */
-export function findProviderMirror({ env = process.env } = {}) {
+export function findProviderMirror({ env = process.env }: { env?: NodeJS.ProcessEnv } = {}): string | null {
   for (const dir of mirrorCandidates(env)) {
     if (fs.existsSync(path.join(dir, MIRROR_LAYOUT))) return path.resolve(dir);
   }
@@ -98,7 +135,7 @@ export function findProviderMirror({ env = process.env } = {}) {
  * hashicorp/aws comes only from it; other providers (none today) would still install directly. Without one,
  * the file is an empty configuration. Returns the file's path.
  */
-export function writeCliConfig(dir, { mirror = findProviderMirror() } = {}) {
+export function writeCliConfig(dir: string, { mirror = findProviderMirror() }: { mirror?: string | null } = {}): string {
   fs.mkdirSync(dir, { recursive: true });
   const file = path.join(dir, 'engine.tfrc');
   if (!mirror) {
@@ -129,7 +166,7 @@ provider_installation {
   return file;
 }
 
-function linkTree(from, to) {
+function linkTree(from: string, to: string): void {
   fs.mkdirSync(to, { recursive: true });
   for (const entry of fs.readdirSync(from, { withFileTypes: true })) {
     const src = path.join(from, entry.name);
@@ -142,8 +179,8 @@ function linkTree(from, to) {
  * The environment for engine runs: the CLI configuration (both engines read TF_CLI_CONFIG_FILE; OpenTofu also
  * TOFU_CLI_CONFIG_FILE, which would win, so it is set too), no prompts, no update checks.
  */
-export function engineEnv(cliConfigFile, env = process.env) {
-  const out = { ...env, TF_IN_AUTOMATION: '1', CHECKPOINT_DISABLE: '1', TF_INPUT: '0' };
+export function engineEnv(cliConfigFile: string | null | undefined, env: NodeJS.ProcessEnv = process.env): NodeJS.ProcessEnv {
+  const out: NodeJS.ProcessEnv = { ...env, TF_IN_AUTOMATION: '1', CHECKPOINT_DISABLE: '1', TF_INPUT: '0' };
   if (cliConfigFile) {
     out.TF_CLI_CONFIG_FILE = cliConfigFile;
     out.TOFU_CLI_CONFIG_FILE = cliConfigFile;
@@ -152,10 +189,14 @@ export function engineEnv(cliConfigFile, env = process.env) {
 }
 
 /**
- * Runs the engine in `cwd`. Returns {status, stdout, stderr, command}; never throws for a non-zero exit (tests
- * look at the output), only when the process cannot start.
+ * Runs the engine in `cwd`. Never throws for a non-zero exit (tests look at the output), only when the process
+ * cannot start.
  */
-export function runEngine(engine, args, { cwd, env, timeoutMs = 300_000 } = {}) {
+export function runEngine(
+  engine: Engine,
+  args: string[],
+  { cwd, env, timeoutMs = 300_000 }: { cwd?: string; env?: NodeJS.ProcessEnv; timeoutMs?: number } = {},
+): EngineResult {
   const r = spawnSync(engine.path, args, { cwd, env, encoding: 'utf8', timeout: timeoutMs, maxBuffer: 64 * 1024 * 1024 });
   if (r.error) {
     throw new OperatorError(`${engine.name} ${args.join(' ')} could not run`, { cause: r.error.message, next: `check ${engine.path}` });
@@ -163,14 +204,19 @@ export function runEngine(engine, args, { cwd, env, timeoutMs = 300_000 } = {}) 
   return { status: r.status, stdout: r.stdout, stderr: r.stderr, command: `${engine.name} ${args.join(' ')}` };
 }
 
-/**
- * Parses the human output of `<engine> test`: {files: {path: status}, runs: {"path/run": status}} with the
- * engines' words (pass, fail, skip, error).
- */
-export function parseTestOutput(text) {
-  const files = {};
-  const runs = {};
-  let current = null;
+/** What `<engine> test` reported, with the engines' words (pass, fail, skip, error). */
+export interface TestOutput {
+  /** By test file path. */
+  files: Record<string, string>;
+  /** By "path/run name". */
+  runs: Record<string, string>;
+}
+
+/** Parses the human output of `<engine> test`. */
+export function parseTestOutput(text: string | null | undefined): TestOutput {
+  const files: Record<string, string> = {};
+  const runs: Record<string, string> = {};
+  let current: string | null = null;
   for (const line of (text ?? '').split('\n')) {
     const file = /^(\S+\.tftest\.(?:hcl|json))\.\.\. (in progress|tearing down|pass|fail|skip|error)$/.exec(line);
     if (file) {
@@ -186,11 +232,13 @@ export function parseTestOutput(text) {
 
 /**
  * Prepares a synthesized stack directory (cdktf.out/stacks/<name>) for checks: finds the engine and the mirror,
- * writes the CLI configuration under `workDir` (default: <stackDir>/.engine), and returns
- * {engine, mirror, env, run(args), init(), validate(), test(args)}. `requireMirror` (the tests' default) refuses
- * to run without a mirror, so a test run never downloads.
+ * and writes the CLI configuration under `workDir` (default: <stackDir>/.engine). `requireMirror` (the tests'
+ * default) refuses to run without a mirror, so a test run never downloads.
  */
-export function prepareStackDir(stackDir, { env = process.env, requireMirror = true, workDir } = {}) {
+export function prepareStackDir(
+  stackDir: string,
+  { env = process.env, requireMirror = true, workDir }: { env?: NodeJS.ProcessEnv; requireMirror?: boolean; workDir?: string } = {},
+): PreparedStack {
   const engine = findEngine({ env });
   const mirror = findProviderMirror({ env });
   if (!mirror && requireMirror) {
@@ -201,7 +249,7 @@ export function prepareStackDir(stackDir, { env = process.env, requireMirror = t
   }
   const cliConfig = writeCliConfig(workDir ?? path.join(stackDir, '.engine'), { mirror });
   const runEnv = engineEnv(cliConfig, env);
-  const run = (args, opts = {}) => runEngine(engine, args, { cwd: stackDir, env: runEnv, ...opts });
+  const run = (args: string[], opts: { timeoutMs?: number } = {}): EngineResult => runEngine(engine, args, { cwd: stackDir, env: runEnv, ...opts });
   return {
     engine,
     mirror,

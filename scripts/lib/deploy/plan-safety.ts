@@ -1,4 +1,3 @@
-// @ts-nocheck -- typed in the next step of the move to TypeScript
 // Plan safety: read the saved plan as JSON (`show -json state/plan.tfplan`) and refuse a plan that would
 // delete or replace the data volume unless the person passed --allow-data-volume-replacement.
 // Plan JSON format: https://developer.hashicorp.com/terraform/internals/json-format (resource_changes[] with
@@ -6,18 +5,55 @@
 // ["delete","create"], ["create","delete"], ["delete"], ["forget"]).
 import { OperatorError } from '../core/errors.js';
 
+/** The part of the plan JSON this module reads. */
+export interface PlanJson {
+  format_version?: string;
+  resource_changes?: {
+    address: string;
+    mode?: string;
+    type: string;
+    change?: { actions?: string[] };
+    action_reason?: string;
+  }[];
+  output_changes?: Record<string, { actions?: string[] }>;
+}
+
+/** One resource change of the plan, managed resources only. */
+export interface PlannedChange {
+  address: string;
+  type: string;
+  actions: string[];
+  description: string;
+  /** The engine's action_reason, e.g. replace_because_cannot_update. */
+  reason?: string;
+}
+
+export interface PlanAnalysis {
+  formatVersion: string;
+  /** The changes that do something (not no-op, not read). */
+  changes: PlannedChange[];
+  hasChanges: boolean;
+  outputChanged: boolean;
+  counts: { create: number; update: number; replace: number; delete: number; forget: number };
+  /** Every change of the data volume, including no-op. */
+  dataVolume: PlannedChange[];
+  /** The data volume changes that delete, replace or forget it. */
+  dataVolumeAtRisk: PlannedChange[];
+  warnings: string[];
+}
+
 export const ALLOW_FLAG = '--allow-data-volume-replacement';
 /** The resource type that holds the backups. */
 export const DATA_VOLUME_TYPE = 'aws_ebs_volume';
 /** Resource types whose replacement is disruptive but loses no backup data. */
-export const DISRUPTIVE_TYPES = Object.freeze({
+export const DISRUPTIVE_TYPES: Readonly<Record<string, string>> = Object.freeze({
   aws_instance: 'the backup host is re-created: a new host key (setup pins it again), the boot script runs again on the kept volume',
   aws_volume_attachment: 'the data volume is detached (the instance is stopped first) and attached again',
   aws_eip: 'the public address changes: aws_connection.env and btrbk.conf must be updated',
 });
 
-const key = (a) => a.join(',');
-const DESCRIBE = {
+const key = (a: readonly string[]): string => a.join(',');
+const DESCRIBE: Record<string, string> = {
   'no-op': 'unchanged',
   read: 'read',
   create: 'create',
@@ -27,19 +63,14 @@ const DESCRIBE = {
   'create,delete': 'REPLACE (create new, then delete old)',
   forget: 'forget (removed from state, kept in AWS)',
 };
-export const describeActions = (actions) => DESCRIBE[key(actions)] ?? actions.join('+');
+export const describeActions = (actions: string[]): string => DESCRIBE[key(actions)] ?? actions.join('+');
 
 /** Whether actions delete the existing object: delete, or either replace order. */
-export const deletes = (actions) => Array.isArray(actions) && actions.includes('delete');
+export const deletes = (actions: unknown): boolean => Array.isArray(actions) && actions.includes('delete');
 
-/**
- * Summarises a plan JSON object.
- * @returns {{formatVersion: string, changes: {address, type, actions, description}[], hasChanges: boolean,
- *   counts: {create: number, update: number, replace: number, delete: number},
- *   dataVolume: {address, actions, description}[], dataVolumeAtRisk: {address, actions, description}[],
- *   warnings: string[]}}
- */
-export function analysePlan(plan) {
+/** Summarises a plan JSON object (as parsed from `show -json`; checked here). */
+export function analysePlan(input: unknown): PlanAnalysis {
+  const plan = input as PlanJson | null;
   if (!plan || typeof plan !== 'object' || !plan.format_version) {
     throw new OperatorError('the saved plan is not plan JSON', {
       cause: 'show -json printed something without format_version; the engine version may not support the JSON plan format',
@@ -55,7 +86,7 @@ export function analysePlan(plan) {
   }
   const changes = (plan.resource_changes ?? [])
     .filter((rc) => (rc.mode ?? 'managed') === 'managed')
-    .map((rc) => {
+    .map((rc): PlannedChange => {
       const actions = rc.change?.actions ?? ['no-op'];
       return { address: rc.address, type: rc.type, actions, description: describeActions(actions), reason: rc.action_reason };
     });
@@ -91,7 +122,7 @@ export function analysePlan(plan) {
  * Throws an OperatorError when the plan deletes or replaces the data volume and the person did not allow it.
  * Returns the analysis otherwise (with a warning added when the replacement was allowed).
  */
-export function assertPlanSafe(plan, { allowDataVolumeReplacement = false } = {}) {
+export function assertPlanSafe(plan: unknown, { allowDataVolumeReplacement = false }: { allowDataVolumeReplacement?: boolean } = {}): PlanAnalysis {
   const a = analysePlan(plan);
   if (!a.dataVolumeAtRisk.length) return a;
   const list = a.dataVolumeAtRisk.map((c) => `${c.address}: ${c.description}${c.reason ? ` (${c.reason})` : ''}`).join('\n');

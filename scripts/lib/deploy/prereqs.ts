@@ -1,4 +1,3 @@
-// @ts-nocheck -- typed in the next step of the move to TypeScript
 // Prerequisites: the engine (tofu or terraform), AWS credentials (STS GetCallerIdentity), the OpenSSH client;
 // btrfs-progs and btrbk as optional (the laptop side); for --target local the container tools instead of AWS.
 // Also: a btrfs source given with --source should be mounted noatime (with relatime, every file read since the
@@ -8,10 +7,71 @@ import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { OperatorError } from '../core/errors.js';
-import { findEngine as defaultFindEngine, which as defaultWhich } from './engine.js';
+import type { STSClient } from '@aws-sdk/client-sts';
+import { findEngine as defaultFindEngine, which as defaultWhich, type Engine, type SpawnLike } from './engine.js';
 import { getCallerIdentity, makeStsClient } from './aws.js';
 
-export const HINTS = Object.freeze({
+export type CheckStatus = 'ok' | 'missing' | 'warn' | 'skipped';
+
+/** One prerequisite: `missing` is a required one that failed, `warn` an optional one. */
+export interface PrereqCheck {
+  id: string;
+  name: string;
+  ok: boolean;
+  required: boolean;
+  status: CheckStatus;
+  version?: string;
+  detail: string;
+  hint?: string;
+}
+
+export interface PrereqReport {
+  /** Every required check passed. */
+  ok: boolean;
+  target: 'aws' | 'local';
+  checks: PrereqCheck[];
+}
+
+/** A line of /proc/self/mountinfo. */
+export interface Mount {
+  /** The path within the filesystem that is mounted (a btrfs subvolume: /@home). */
+  root: string;
+  mountPoint: string;
+  options: string[];
+  fstype: string;
+  source: string;
+  superOptions: string[];
+}
+
+export type AtimeMode = 'noatime' | 'relatime' | 'strictatime' | 'atime';
+
+/** Where checkSources reads the mounts and resolves paths (tests inject fakes). */
+export interface SourceDeps {
+  mountinfo?: () => string;
+  realpath?: (p: string) => string;
+}
+
+/** What runPrereqs reaches through (tests inject fakes). */
+export interface PrereqDeps extends SourceDeps {
+  run?: SpawnLike;
+  findEngine?: (opts: { run?: SpawnLike }) => Engine;
+  which?: (name: string) => string | null;
+  sts?: STSClient;
+}
+
+export interface PrereqOptions {
+  target?: 'aws' | 'local';
+  /** The AWS profile for the credentials check. */
+  profile?: string;
+  region?: string;
+  /** btrfs source paths to check for noatime. */
+  sources?: string[];
+}
+
+/** Colour functions for formatPrereqReport (zx's chalk), identity for plain text. */
+export type Paint = Record<'green' | 'red' | 'yellow' | 'dim' | 'bold', (s: string) => string>;
+
+export const HINTS: Readonly<Record<string, string>> = Object.freeze({
   engine: 'install OpenTofu: https://opentofu.org/docs/intro/install/ (or Terraform: https://developer.hashicorp.com/terraform/install); TERRAFORM_BINARY_NAME picks one',
   aws: 'configure credentials: `aws configure`, or `aws sso login --profile NAME` and pass --profile NAME (or set AWS_PROFILE)',
   ssh: 'sudo apt-get install openssh-client   (Fedora: sudo dnf install openssh-clients)',
@@ -22,7 +82,7 @@ export const HINTS = Object.freeze({
 });
 
 /** Runs `cmd args` and returns the first line that matches `re` in stdout+stderr, or null when it cannot run. */
-export function toolVersion(cmd, args, re, run = spawnSync) {
+export function toolVersion(cmd: string, args: string[], re: RegExp, run: SpawnLike = spawnSync): string | null {
   const r = run(cmd, args, { encoding: 'utf8', timeout: 10_000 });
   if (r.error || r.status === null) return null;
   const text = `${r.stdout ?? ''}\n${r.stderr ?? ''}`;
@@ -33,10 +93,10 @@ export function toolVersion(cmd, args, re, run = spawnSync) {
 // ------------------------------------------------------------------------------------------------------
 // /proc/self/mountinfo
 
-const unescapeMount = (s) => s.replace(/\\([0-7]{3})/g, (_, o) => String.fromCharCode(parseInt(o, 8)));
+const unescapeMount = (s: string): string => s.replace(/\\([0-7]{3})/g, (_, o: string) => String.fromCharCode(parseInt(o, 8)));
 
-/** Parses mountinfo text: [{mountPoint, options: string[], fstype, source, superOptions: string[]}]. */
-export function parseMountinfo(text) {
+/** Parses mountinfo text. */
+export function parseMountinfo(text: string): Mount[] {
   return String(text).split('\n').filter(Boolean).map((line) => {
     const [left, right = ''] = line.split(' - ');
     const f = left.split(' ');
@@ -53,8 +113,8 @@ export function parseMountinfo(text) {
 }
 
 /** The mount that holds `p` (longest mount point prefix; the last such mount wins, as it hides earlier ones). */
-export function mountFor(p, mounts) {
-  let best = null;
+export function mountFor(p: string, mounts: Mount[]): Mount | null {
+  let best: Mount | null = null;
   for (const m of mounts) {
     const mp = m.mountPoint;
     if (p === mp || mp === '/' || p.startsWith(`${mp}/`)) {
@@ -65,18 +125,18 @@ export function mountFor(p, mounts) {
 }
 
 /** The atime mode of a mount: noatime | relatime | strictatime | nodiratime-only etc. */
-export const atimeMode = (m) => (m.options.includes('noatime') ? 'noatime' : m.options.includes('strictatime') ? 'strictatime' : m.options.includes('relatime') ? 'relatime' : 'atime');
+export const atimeMode = (m: Mount): AtimeMode => (m.options.includes('noatime') ? 'noatime' : m.options.includes('strictatime') ? 'strictatime' : m.options.includes('relatime') ? 'relatime' : 'atime');
 
-/**
- * Checks each btrfs source path: exists, on btrfs, mounted noatime.
- * @returns {{name, ok, required: false, status: 'ok'|'warn', detail, hint}[]}
- */
-export function checkSources(sources, { mountinfo = () => fs.readFileSync('/proc/self/mountinfo', 'utf8'), realpath = fs.realpathSync } = {}) {
+/** Checks each btrfs source path: exists, on btrfs, mounted noatime. Never required: status ok or warn. */
+export function checkSources(
+  sources: string[] | undefined,
+  { mountinfo = () => fs.readFileSync('/proc/self/mountinfo', 'utf8'), realpath = (p: string) => fs.realpathSync(p) }: SourceDeps = {},
+): PrereqCheck[] {
   if (!sources?.length) return [];
   const mounts = parseMountinfo(mountinfo());
-  return sources.map((src) => {
+  return sources.map((src): PrereqCheck => {
     const name = `source ${src}`;
-    let real;
+    let real: string;
     try {
       real = realpath(path.resolve(src));
     } catch {
@@ -103,18 +163,16 @@ export function checkSources(sources, { mountinfo = () => fs.readFileSync('/proc
 // ------------------------------------------------------------------------------------------------------
 // The report
 
-/**
- * Runs every check for `target` ('aws' or 'local').
- * deps (for tests): run (spawnSync-like), findEngine, sts (an STSClient), mountinfo, realpath.
- * @returns {Promise<{ok: boolean, target: string, checks: {id, name, ok, required, status, version?, detail, hint?}[]}>}
- */
-export async function runPrereqs({ target = 'aws', profile, region, sources = [] } = {}, deps = {}) {
+/** Runs every check for `target` ('aws' or 'local'). */
+export async function runPrereqs({ target = 'aws', profile, region, sources = [] }: PrereqOptions = {}, deps: PrereqDeps = {}): Promise<PrereqReport> {
   const run = deps.run ?? spawnSync;
   const findEngine = deps.findEngine ?? defaultFindEngine;
-  const which = deps.which ?? ((name) => defaultWhich(name));
-  const checks = [];
+  const which = deps.which ?? ((name: string) => defaultWhich(name));
+  const checks: PrereqCheck[] = [];
   const local = target === 'local';
-  const add = (c) => checks.push({ required: true, ...c, status: c.ok ? 'ok' : c.required === false ? 'warn' : 'missing' });
+  const add = (c: Omit<PrereqCheck, 'status' | 'required'> & { required?: boolean }): void => {
+    checks.push({ required: true, ...c, status: c.ok ? 'ok' : c.required === false ? 'warn' : 'missing' });
+  };
 
   try {
     const e = findEngine({ run });
@@ -129,7 +187,7 @@ export async function runPrereqs({ target = 'aws', profile, region, sources = []
     try {
       const sts = deps.sts ?? makeStsClient({ profile, region });
       const id = await getCallerIdentity(sts, { profile });
-      add({ id: 'aws', name: 'AWS credentials', ok: true, version: `account ${id.account}`, detail: id.arn });
+      add({ id: 'aws', name: 'AWS credentials', ok: true, version: `account ${id.account}`, detail: id.arn ?? '' });
     } catch (err) {
       add({ id: 'aws', name: 'AWS credentials', ok: false, detail: err instanceof OperatorError ? `${err.what}${err.likelyCause ? `: ${err.likelyCause}` : ''}` : String(err), hint: err instanceof OperatorError && err.next ? err.next : HINTS.aws });
     }
@@ -160,9 +218,9 @@ export async function runPrereqs({ target = 'aws', profile, region, sources = []
  * Formats the report for a terminal. `paint` = {green, red, yellow, dim, bold}: functions (zx's chalk), or
  * identity functions for plain text.
  */
-export function formatPrereqReport(report, paint = PLAIN) {
-  const p = { ...PLAIN, ...paint };
-  const icon = { ok: p.green('✓'), missing: p.red('✗'), warn: p.yellow('!'), skipped: p.dim('-') };
+export function formatPrereqReport(report: PrereqReport, paint: Partial<Paint> = PLAIN): string {
+  const p: Paint = { ...PLAIN, ...paint };
+  const icon: Record<CheckStatus, string> = { ok: p.green('✓'), missing: p.red('✗'), warn: p.yellow('!'), skipped: p.dim('-') };
   const w = Math.max(...report.checks.map((c) => c.name.length));
   const lines = [p.bold(`Prerequisites (${report.target === 'local' ? 'local target' : 'AWS'})`)];
   for (const c of report.checks) {
@@ -176,11 +234,11 @@ export function formatPrereqReport(report, paint = PLAIN) {
   return lines.join('\n');
 }
 
-const id = (s) => s;
-const PLAIN = { green: id, red: id, yellow: id, dim: id, bold: id };
+const id = (s: string): string => s;
+const PLAIN: Paint = { green: id, red: id, yellow: id, dim: id, bold: id };
 
 /** Throws an OperatorError naming what is missing (for setup, which stops here). */
-export function assertPrereqs(report) {
+export function assertPrereqs(report: PrereqReport): PrereqReport {
   const missing = report.checks.filter((c) => c.status === 'missing');
   if (!missing.length) return report;
   throw new OperatorError(`missing prerequisites: ${missing.map((c) => c.name).join(', ')}`, {

@@ -1,22 +1,24 @@
-// @ts-nocheck -- typed in the next step of the move to TypeScript
-// The setup flow, one exported function per step (issue 4): prerequisites, tfvars validation, synth/init/plan,
+// The setup flow, one exported function per step: prerequisites, tfvars validation, synth/init/plan,
 // plan safety, cost estimate, confirm + apply, wait for SSH + pin the host key, smoke tests, connection file and
 // the btrbk.conf snippet. `--target local` replaces steps 3-7 with the local target's `up`.
 // Every step reports progress through `reporter` (see consoleReporter) and fails with an OperatorError.
-// Anything that reaches AWS, the engine or another engineer's library comes through `deps`, so tests inject fakes.
+// Anything that reaches AWS, the engine, SSH or another library comes through `deps`, so tests inject fakes.
 import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import readline from 'node:readline';
+import type { EC2Client } from '@aws-sdk/client-ec2';
 import { OperatorError } from '../core/errors.js';
-import { DEFAULT_AWS_ENV_FILE, LOCAL_ENV_FILE, REPO_ROOT, readConnection, validateConnection, writeConnection } from '../core/connection.js';
-import { prepareStackDir } from './engine.js';
-import { assertPrereqs, runPrereqs } from './prereqs.js';
-import { assertTfvarsValid, findPrivateKeyFor, loadTfvars, validateTfvars } from './tfvars.js';
-import { ALLOW_FLAG, assertPlanSafe } from './plan-safety.js';
-import { estimateMonthlyCost } from './cost.js';
+import { DEFAULT_AWS_ENV_FILE, LOCAL_ENV_FILE, REPO_ROOT, readConnection, validateConnection, writeConnection, type Connection } from '../core/connection.js';
+import type { CheckResult } from '../core/report.js';
+import type { UpOptions } from '../local-target/local-target.js';
+import { prepareStackDir, type Engine } from './engine.js';
+import { assertPrereqs, runPrereqs, type PrereqDeps, type PrereqReport } from './prereqs.js';
+import { assertTfvarsValid, findPrivateKeyFor, loadTfvars, validateTfvars, type TfvarsValues } from './tfvars.js';
+import { ALLOW_FLAG, assertPlanSafe, type PlanAnalysis } from './plan-safety.js';
+import { estimateMonthlyCost, type CostEstimate } from './cost.js';
 import { getConsoleOutput, makeEc2Client } from './aws.js';
-import { knownHostsHost, knownHostsLine, parseKeyscan, sshKeyscan, tcpProbe, verifyScannedKey, writeKnownHosts } from '../remote/host-key.js';
+import { knownHostsHost, knownHostsLine, parseKeyscan, sshKeyscan, tcpProbe, verifyScannedKey, writeKnownHosts, type ScannedKey } from '../remote/host-key.js';
 import { pinnedKeys } from '../remote/ssh.js';
 import { renderBtrbkConf } from './btrbk-conf.js';
 
@@ -29,11 +31,159 @@ export const SSH_WAIT_MS = 5 * 60_000;
 /** After SSH answers, how long to wait for cloud-init's fingerprints on the console (they can lag minutes). */
 export const CONSOLE_WAIT_MS = 10 * 60_000;
 /** The smoke tests: the same checks as `troubleshoot.mjs check-ssh` and `check-volume`. */
-export const SMOKE_CHECKS = Object.freeze(['check-ssh', 'check-volume']);
-export const REQUIRED_OUTPUTS = Object.freeze(['instance_id', 'public_ip', 'volume_id', 'region', 'ssh_user', 'backup_path', 'btrbk_target']);
+export const SMOKE_CHECKS = Object.freeze(['check-ssh', 'check-volume'] as const);
+export const REQUIRED_OUTPUTS = Object.freeze(['instance_id', 'public_ip', 'volume_id', 'region', 'ssh_user', 'backup_path', 'btrbk_target'] as const);
 
-const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
-const duration = (ms) => (ms >= 60_000 ? `${Math.round(ms / 60_000)} minutes` : `${Math.round(ms / 1000)} seconds`);
+// ---------------------------------------------------------------------------------------------------------
+// Types
+
+/** Progress output of the flow (consoleReporter prints it, recordingReporter records it). */
+export interface Reporter {
+  step(n: number, total: number, title: string): void;
+  info(msg: string): void;
+  detail(msg: string): void;
+  ok(msg: string): void;
+  warn(msg: string): void;
+  fail(msg: string): void;
+  /** Several lines, indented. */
+  block(text: string): void;
+  spinner(text: string): Spinner;
+}
+
+export interface Spinner {
+  update(text: string): void;
+  stop(): void;
+}
+
+/** Colour functions for consoleReporter (zx's chalk); missing ones print plain text. */
+export type ReporterPaint = Partial<Record<'green' | 'red' | 'yellow' | 'dim' | 'bold' | 'cyan', (s: string) => string>>;
+
+/** What scripts/setup.mjs parsed from its command line. */
+export interface SetupOptions {
+  target: 'aws' | 'local';
+  /** Apply without the prompt. */
+  yes?: boolean;
+  profile?: string;
+  region?: string;
+  /** The tfvars file (default: terraform.tfvars, else terraform.tfvars.json in cwd). */
+  varFile?: string;
+  /** Where the tfvars file is looked for (default: the repository root). */
+  cwd?: string;
+  /** The private key of ssh_public_key (default: found by its .pub in ~/.ssh). */
+  sshKey?: string;
+  /** The connection file to write (aws) or copy to (local). */
+  envFile?: string;
+  knownHosts?: string;
+  expectedTransferGb?: number;
+  /** btrfs sources to check for noatime. */
+  sources?: string[];
+  allowDataVolumeReplacement?: boolean;
+  /** Default: state/ in the repository (plan file, engine configuration). */
+  stateDir?: string;
+  /** Default: cdktf.out in the repository. */
+  outdir?: string;
+  stackName?: string;
+  /** Passed to the local target's up() (the progress callback is setup's). */
+  localTargetOptions?: Omit<UpOptions, 'onProgress'>;
+}
+
+export interface RunResult {
+  status: number | null;
+  stdout: string;
+  stderr: string;
+}
+
+export interface RunOptions {
+  cwd?: string;
+  env?: NodeJS.ProcessEnv;
+  /** Called with each complete output line (stdout and stderr) as it arrives. */
+  onLine?: (line: string) => void;
+  /** Written to stdin; without it stdin is /dev/null. */
+  input?: string;
+}
+
+/** Runs a command to completion (runStreaming, or a fake in tests). */
+export type Runner = (cmd: string, args: string[], opts: RunOptions) => Promise<RunResult>;
+
+/** The troubleshoot library's runChecks, as setup calls it. */
+export type RunChecks = (conn: Connection, names: string[], deps?: { ec2?: EC2Client }) => Promise<CheckResult[]>;
+
+export interface SmokeResult {
+  /** Nothing failed and something passed. */
+  ok: boolean;
+  passed: number;
+  failed: number;
+  checks: CheckResult[];
+}
+
+/** The engine and the environment its runs use (what setup needs of prepareStackDir's result). */
+export interface EngineSetup {
+  engine: Engine;
+  mirror: string | null;
+  env: NodeJS.ProcessEnv;
+}
+
+export type PrepareEngine = (stackDir: string, opts: { requireMirror?: boolean; workDir?: string }) => EngineSetup;
+
+/** What setup reads of the local target's up() result. */
+export interface LocalUpResult {
+  envFile?: string | null;
+  alreadyUp?: boolean;
+}
+
+/** Everything that reaches AWS, the engine, SSH or another library; tests inject fakes. */
+export interface SetupDeps {
+  reporter: Reporter;
+  prereqDeps?: PrereqDeps;
+  run?: Runner;
+  prepare?: PrepareEngine;
+  /** Asks the apply question; resolves true for "yes". */
+  prompt?: (question: string) => Promise<boolean>;
+  isTTY?: boolean;
+  ec2?: EC2Client;
+  consoleOutput?: (instanceId: string) => Promise<string>;
+  runChecks?: RunChecks;
+  probe?: (host: string, port: number) => Promise<boolean>;
+  keyscan?: (host: string, port: number | string) => Promise<string>;
+  sshDir?: string;
+  sshWaitMs?: number;
+  consoleWaitMs?: number;
+  intervalMs?: number;
+  localTarget?: { up(opts?: UpOptions): Promise<LocalUpResult | undefined> };
+}
+
+/** The deps of the polling steps: a deadline and a clock (tests pass a fake one). */
+export interface PollDeps extends SetupDeps {
+  timeoutMs?: number;
+  now?: () => number;
+}
+
+/** The stack's outputs (`output -json` values); the ones in REQUIRED_OUTPUTS are strings. */
+export type StackOutputs = Record<string, string>;
+
+/** The pinned host key. `changed`: setup wrote it now (AWS flow only). */
+export interface HostKeyPin {
+  fingerprint: string;
+  file: string;
+  changed?: boolean;
+}
+
+export interface SetupResult {
+  target: 'aws' | 'local';
+  envFile: string;
+  connection: Connection;
+  hostKey: HostKeyPin;
+  smoke: SmokeResult;
+  btrbkConf: string;
+  /** AWS only: whether the plan was applied (false: nothing to do). */
+  applied?: boolean;
+  plan?: PlanAnalysis;
+  cost?: CostEstimate;
+  outputs?: StackOutputs;
+}
+
+const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+const duration = (ms: number): string => (ms >= 60_000 ? `${Math.round(ms / 60_000)} minutes` : `${Math.round(ms / 1000)} seconds`);
 
 // ---------------------------------------------------------------------------------------------------------
 // Progress output
@@ -42,9 +192,14 @@ const duration = (ms) => (ms >= 60_000 ? `${Math.round(ms / 60_000)} minutes` : 
  * A reporter that prints to `stream` (stderr when the entry point prints --json on stdout). `paint` holds
  * colour functions (zx's chalk); a spinner animates only on a TTY.
  */
-export function consoleReporter({ stream = process.stdout, paint = {}, tty = stream.isTTY } = {}) {
-  const p = { green: (s) => s, red: (s) => s, yellow: (s) => s, dim: (s) => s, bold: (s) => s, cyan: (s) => s, ...paint };
-  const write = (s) => stream.write(`${s}\n`);
+export function consoleReporter({
+  stream = process.stdout,
+  paint = {},
+  tty = stream.isTTY,
+}: { stream?: NodeJS.WritableStream & { isTTY?: boolean }; paint?: ReporterPaint; tty?: boolean } = {}): Reporter {
+  const plain = (s: string): string => s;
+  const p = { green: plain, red: plain, yellow: plain, dim: plain, bold: plain, cyan: plain, ...paint };
+  const write = (s: string) => stream.write(`${s}\n`);
   return {
     step: (n, total, title) => write(p.bold(p.cyan(`\n[${n}/${total}] ${title}`))),
     info: (msg) => write(`  ${msg}`),
@@ -62,7 +217,7 @@ export function consoleReporter({ stream = process.stdout, paint = {}, tty = str
       const timer = tty ? setInterval(render, 120) : null;
       if (!tty) write(`  … ${text}`);
       return {
-        update(t) { current = t; if (!tty) write(`  … ${t}`); },
+        update(t: string) { current = t; if (!tty) write(`  … ${t}`); },
         stop() { if (timer) { clearInterval(timer); stream.write('\r\x1b[K'); } },
       };
     },
@@ -70,20 +225,20 @@ export function consoleReporter({ stream = process.stdout, paint = {}, tty = str
 }
 
 /** A reporter that records calls (tests, --quiet). */
-export function recordingReporter() {
-  const events = [];
-  const rec = (kind) => (...args) => { events.push([kind, ...args]); };
+export function recordingReporter(): Reporter & { events: unknown[][] } {
+  const events: unknown[][] = [];
+  const rec = (kind: string) => (...args: unknown[]): void => { events.push([kind, ...args]); };
   return {
     events,
     step: rec('step'), info: rec('info'), detail: rec('detail'), ok: rec('ok'), warn: rec('warn'), fail: rec('fail'), block: rec('block'),
-    spinner: (text) => { events.push(['spinner', text]); return { update: rec('spinner-update'), stop: () => {} }; },
+    spinner: (text: string) => { events.push(['spinner', text]); return { update: rec('spinner-update'), stop: () => {} }; },
   };
 }
 
 // ---------------------------------------------------------------------------------------------------------
 // Step 1: prerequisites
 
-export async function stepPrereqs(opts, { reporter, prereqDeps = {} } = {}) {
+export async function stepPrereqs(opts: SetupOptions, { reporter, prereqDeps = {} }: SetupDeps): Promise<PrereqReport> {
   const report = await runPrereqs({ target: opts.target, profile: opts.profile, region: opts.region, sources: opts.sources ?? [] }, prereqDeps);
   for (const c of report.checks) {
     const text = `${c.name}: ${[c.version, c.detail].filter(Boolean).join(' — ')}`;
@@ -99,7 +254,7 @@ export async function stepPrereqs(opts, { reporter, prereqDeps = {} } = {}) {
 // Step 2: tfvars
 
 /** Loads and validates the tfvars, and finds the private key of ssh_public_key. */
-export function stepValidateTfvars(opts, { reporter, sshDir } = {}) {
+export function stepValidateTfvars(opts: SetupOptions, { reporter, sshDir }: SetupDeps): { file: string; values: TfvarsValues; sshKey: string } {
   const { file, vars } = loadTfvars(opts.varFile, opts.cwd ?? REPO_ROOT);
   const result = validateTfvars(vars);
   for (const w of result.warnings) reporter.warn(w.message);
@@ -112,7 +267,7 @@ export function stepValidateTfvars(opts, { reporter, sshDir } = {}) {
 }
 
 /** ssh refuses a private key readable by others; say so now rather than after a 5-minute deploy. */
-export function checkPrivateKeyMode(file) {
+export function checkPrivateKeyMode(file: string): void {
   const mode = fs.statSync(file).mode & 0o777;
   if (mode & 0o077) {
     throw new OperatorError(`${file} is readable by other users (mode ${mode.toString(8)})`, {
@@ -125,34 +280,35 @@ export function checkPrivateKeyMode(file) {
 // ---------------------------------------------------------------------------------------------------------
 // Step 3: synth, init, plan
 
-/** Runs a command, streaming its lines to `onLine`; resolves {status, stdout, stderr}. */
-export function runStreaming(cmd, args, { cwd, env, onLine = () => {}, input } = {}) {
+/** Runs a command, streaming its lines to `onLine`. Rejects only when it cannot start. */
+export function runStreaming(cmd: string, args: string[], { cwd, env, onLine = () => {}, input }: RunOptions = {}): Promise<RunResult> {
   return new Promise((resolve, reject) => {
     const child = spawn(cmd, args, { cwd, env, stdio: [input === undefined ? 'ignore' : 'pipe', 'pipe', 'pipe'] });
     let stdout = '';
     let stderr = '';
-    const lines = (buf) => {
+    const lines = (buf: (d: Buffer) => void) => {
       let rest = '';
-      return (d) => {
+      return (d: Buffer) => {
         rest += d;
         const parts = rest.split('\n');
-        rest = parts.pop();
+        rest = parts.pop() ?? '';
         for (const l of parts) onLine(l);
         buf(d);
       };
     };
-    child.stdout.on('data', lines((d) => { stdout += d; }));
-    child.stderr.on('data', lines((d) => { stderr += d; }));
-    if (input !== undefined) child.stdin.end(input);
+    // stdout and stderr are pipes, and stdin is one when there is input (the stdio option above).
+    child.stdout!.on('data', lines((d) => { stdout += d; }));
+    child.stderr!.on('data', lines((d) => { stderr += d; }));
+    if (input !== undefined) child.stdin!.end(input);
     child.once('error', (err) => reject(new OperatorError(`${path.basename(cmd)} could not run`, { cause: err.message, next: `check that ${cmd} is installed` })));
     child.once('close', (status) => resolve({ status, stdout, stderr }));
   });
 }
 
-const tail = (text, n = 15) => String(text ?? '').trimEnd().split('\n').slice(-n).join('\n');
+const tail = (text: string | null | undefined, n = 15): string => String(text ?? '').trimEnd().split('\n').slice(-n).join('\n');
 
 /** Synthesizes the stack (the app in main.ts, run with tsx as cdktf.json says) into cdktf.out. */
-export async function stepSynth(opts, { reporter, run = runStreaming } = {}) {
+export async function stepSynth(opts: SetupOptions, { reporter, run = runStreaming }: SetupDeps): Promise<string> {
   const outdir = opts.outdir ?? path.join(REPO_ROOT, 'cdktf.out');
   const tsx = path.join(REPO_ROOT, 'node_modules', '.bin', 'tsx');
   const r = await run(tsx, ['main.ts'], { cwd: REPO_ROOT, env: { ...process.env, CDKTF_OUTDIR: outdir } });
@@ -172,20 +328,29 @@ export async function stepSynth(opts, { reporter, run = runStreaming } = {}) {
 }
 
 /** Engine environment for this run: the prepared CLI config (mirror) plus AWS_PROFILE when --profile is given. */
-export function prepareEngine(stackDir, opts, prepare = prepareStackDir) {
+export function prepareEngine(stackDir: string, opts: SetupOptions, prepare: PrepareEngine = prepareStackDir): EngineSetup {
   const prepared = prepare(stackDir, { requireMirror: false, workDir: path.join(opts.stateDir ?? STATE_DIR, '.engine') });
-  const env = { ...prepared.env };
+  const env: NodeJS.ProcessEnv = { ...prepared.env };
   if (opts.profile) env.AWS_PROFILE = opts.profile;
   return { ...prepared, env };
 }
 
-async function engineRun(eng, args, { reporter, run = runStreaming, cwd, quiet = false }) {
+async function engineRun(
+  eng: EngineSetup,
+  args: string[],
+  { reporter, run = runStreaming, cwd, quiet = false }: { reporter: Reporter; run?: Runner; cwd: string; quiet?: boolean },
+): Promise<RunResult & { command: string }> {
   const r = await run(eng.engine.path, args, { cwd, env: eng.env, onLine: quiet ? undefined : (l) => l.trim() && reporter.detail(l) });
   return { ...r, command: `${eng.engine.name} ${args.join(' ')}` };
 }
 
 /** init (with the local backend under state/) and plan -out state/plan.tfplan. */
-export async function stepInitPlan(stackDir, tfvarsFile, opts, { reporter, run = runStreaming, prepare } = {}) {
+export async function stepInitPlan(
+  stackDir: string,
+  tfvarsFile: string,
+  opts: SetupOptions,
+  { reporter, run = runStreaming, prepare }: SetupDeps,
+): Promise<{ eng: EngineSetup; planFile: string }> {
   fs.mkdirSync(opts.stateDir ?? STATE_DIR, { recursive: true });
   const eng = prepareEngine(stackDir, opts, prepare);
   reporter.info(`${eng.engine.name} ${eng.engine.version}${eng.mirror ? `, provider from the mirror ${eng.mirror}` : ''}`);
@@ -222,14 +387,20 @@ export async function stepInitPlan(stackDir, tfvarsFile, opts, { reporter, run =
 // ---------------------------------------------------------------------------------------------------------
 // Step 4: plan safety
 
-export async function stepPlanSafety(eng, planFile, stackDir, opts, { reporter, run = runStreaming } = {}) {
+export async function stepPlanSafety(
+  eng: EngineSetup,
+  planFile: string,
+  stackDir: string,
+  opts: SetupOptions,
+  { reporter, run = runStreaming }: SetupDeps,
+): Promise<PlanAnalysis> {
   const show = await engineRun(eng, ['show', '-json', '-no-color', planFile], { reporter, run, cwd: stackDir, quiet: true });
   if (show.status !== 0) throw new OperatorError(`${eng.engine.name} show -json failed`, { details: tail(show.stderr), next: `run it by hand in ${stackDir}` });
-  let plan;
+  let plan: unknown;
   try {
     plan = JSON.parse(show.stdout);
   } catch (err) {
-    throw new OperatorError('the saved plan is not readable as JSON', { cause: err.message, next: 're-run setup; if it persists, run the engine\'s show -json by hand' });
+    throw new OperatorError('the saved plan is not readable as JSON', { cause: (err as Error).message, next: 're-run setup; if it persists, run the engine\'s show -json by hand' });
   }
   const analysis = assertPlanSafe(plan, { allowDataVolumeReplacement: !!opts.allowDataVolumeReplacement });
   const c = analysis.counts;
@@ -246,7 +417,7 @@ export async function stepPlanSafety(eng, planFile, stackDir, opts, { reporter, 
 // ---------------------------------------------------------------------------------------------------------
 // Step 5: cost
 
-export function stepCost(values, opts, { reporter } = {}) {
+export function stepCost(values: TfvarsValues, opts: SetupOptions, { reporter }: SetupDeps): CostEstimate {
   const est = estimateMonthlyCost({
     region: values.aws_region,
     instanceType: values.instance_type,
@@ -267,7 +438,10 @@ export function stepCost(values, opts, { reporter } = {}) {
 // Step 6: confirm and apply
 
 /** Asks "type yes"; resolves true only for "yes". */
-export function promptYes(question, { input = process.stdin, output = process.stdout } = {}) {
+export function promptYes(
+  question: string,
+  { input = process.stdin, output = process.stdout }: { input?: NodeJS.ReadableStream; output?: NodeJS.WritableStream } = {},
+): Promise<boolean> {
   const rl = readline.createInterface({ input, output });
   return new Promise((resolve) => {
     rl.question(question, (answer) => { rl.close(); resolve(answer.trim().toLowerCase() === 'yes'); });
@@ -277,7 +451,11 @@ export function promptYes(question, { input = process.stdin, output = process.st
 /**
  * Decides whether to apply: nothing to do → false; --yes → true; no TTY → refuse; else the prompt decides.
  */
-export async function stepConfirm(analysis, opts, { reporter, prompt = promptYes, isTTY = !!process.stdin.isTTY } = {}) {
+export async function stepConfirm(
+  analysis: PlanAnalysis,
+  opts: SetupOptions,
+  { reporter, prompt = promptYes, isTTY = !!process.stdin.isTTY }: SetupDeps,
+): Promise<boolean> {
   if (!analysis.hasChanges) {
     reporter.ok('nothing to apply');
     return false;
@@ -302,7 +480,7 @@ export async function stepConfirm(analysis, opts, { reporter, prompt = promptYes
   return true;
 }
 
-export async function stepApply(eng, planFile, stackDir, { reporter, run = runStreaming } = {}) {
+export async function stepApply(eng: EngineSetup, planFile: string, stackDir: string, { reporter, run = runStreaming }: SetupDeps): Promise<void> {
   const r = await engineRun(eng, ['apply', '-input=false', '-no-color', planFile], { reporter, run, cwd: stackDir });
   if (r.status !== 0) {
     throw new OperatorError(`${eng.engine.name} apply failed`, {
@@ -315,13 +493,13 @@ export async function stepApply(eng, planFile, stackDir, { reporter, run = runSt
 }
 
 /** Reads the stack outputs (`output -json`), checking the ones the scripts need are there. */
-export async function stepOutputs(eng, stackDir, { reporter, run = runStreaming } = {}) {
+export async function stepOutputs(eng: EngineSetup, stackDir: string, { reporter, run = runStreaming }: SetupDeps): Promise<StackOutputs> {
   const r = await engineRun(eng, ['output', '-json', '-no-color'], { reporter, run, cwd: stackDir, quiet: true });
-  let out = {};
+  let out: Record<string, { value?: unknown } | null> = {};
   try {
     out = r.status === 0 ? JSON.parse(r.stdout || '{}') : {};
   } catch { /* reported below */ }
-  const values = Object.fromEntries(Object.entries(out).map(([k, v]) => [k, v?.value]));
+  const values: Record<string, unknown> = Object.fromEntries(Object.entries(out).map(([k, v]) => [k, v?.value]));
   const missing = REQUIRED_OUTPUTS.filter((k) => values[k] === undefined || values[k] === null || values[k] === '');
   if (missing.length) {
     throw new OperatorError(`the stack outputs lack ${missing.join(', ')}`, {
@@ -330,14 +508,19 @@ export async function stepOutputs(eng, stackDir, { reporter, run = runStreaming 
       next: 're-run setup and confirm the apply; check state/terraform.tfstate',
     });
   }
-  return values;
+  // The stack declares these outputs as strings (constructs/backup-target-stack.ts).
+  return values as StackOutputs;
 }
 
 // ---------------------------------------------------------------------------------------------------------
 // Step 7: wait for SSH, pin the host key
 
 /** Polls TCP then ssh-keyscan until the host offers its ed25519 key; returns the scanned keys. */
-export async function stepWaitForSsh(host, port, { reporter, timeoutMs = SSH_WAIT_MS, intervalMs = 5000, probe = tcpProbe, keyscan = sshKeyscan, now = Date.now } = {}) {
+export async function stepWaitForSsh(
+  host: string,
+  port: number,
+  { reporter, timeoutMs = SSH_WAIT_MS, intervalMs = 5000, probe = tcpProbe, keyscan = sshKeyscan, now = Date.now }: PollDeps,
+): Promise<ScannedKey[]> {
   const deadline = now() + timeoutMs;
   const spin = reporter.spinner(`waiting for SSH on ${host}:${port}`);
   try {
@@ -370,7 +553,10 @@ export async function stepWaitForSsh(host, port, { reporter, timeoutMs = SSH_WAI
  * Pins the host key: an already-pinned key that the host still offers is kept; otherwise the scanned key is
  * accepted only when it matches the fingerprint on the instance's console (retrying while the console has none).
  */
-export async function stepPinHostKey({ host, port, instanceId, scanned, knownHostsFile = KNOWN_HOSTS_FILE }, { reporter, consoleOutput, timeoutMs = CONSOLE_WAIT_MS, intervalMs = 15_000, now = Date.now } = {}) {
+export async function stepPinHostKey(
+  { host, port, instanceId, scanned, knownHostsFile = KNOWN_HOSTS_FILE }: { host: string; port: number; instanceId: string; scanned: ScannedKey[]; knownHostsFile?: string },
+  { reporter, consoleOutput, timeoutMs = CONSOLE_WAIT_MS, intervalMs = 15_000, now = Date.now }: PollDeps & { consoleOutput: (instanceId: string) => Promise<string> },
+): Promise<HostKeyPin & { changed: boolean }> {
   if (fs.existsSync(knownHostsFile)) {
     const pinned = pinnedKeys(fs.readFileSync(knownHostsFile, 'utf8'), host, port).filter((k) => k.keyType === 'ssh-ed25519');
     const same = pinned.find((k) => scanned.some((s) => s.fingerprint === k.fingerprint));
@@ -409,7 +595,7 @@ export async function stepPinHostKey({ host, port, instanceId, scanned, knownHos
 // Step 8: smoke tests, connection file, next steps
 
 /** The connection object setup writes, from the stack outputs. */
-export function connectionFromOutputs(outputs, { sshKey, knownHostsFile = KNOWN_HOSTS_FILE }) {
+export function connectionFromOutputs(outputs: StackOutputs, { sshKey, knownHostsFile = KNOWN_HOSTS_FILE }: { sshKey: string; knownHostsFile?: string }): Connection {
   return validateConnection({
     BTRBK_AWS_HOST: outputs.public_ip,
     BTRBK_AWS_USER: outputs.ssh_user,
@@ -425,21 +611,18 @@ export function connectionFromOutputs(outputs, { sshKey, knownHostsFile = KNOWN_
 }
 
 /** Loads the troubleshoot library's runner (scripts/lib/diagnose/checks.ts), with a clear error while it is missing. */
-export async function loadRunChecks() {
+export async function loadRunChecks(): Promise<RunChecks> {
   try {
     const mod = await import('../diagnose/checks.js');
     if (typeof mod.runChecks !== 'function') throw new Error('scripts/lib/diagnose/checks.ts exports no runChecks');
     return mod.runChecks;
   } catch (err) {
-    throw new OperatorError('cannot load the smoke tests (scripts/lib/diagnose/checks.ts)', { cause: err.message, next: 'run `npx zx scripts/troubleshoot.mjs check-all` once it exists, or update the checkout' });
+    throw new OperatorError('cannot load the smoke tests (scripts/lib/diagnose/checks.ts)', { cause: (err as Error).message, next: 'run `npx zx scripts/troubleshoot.mjs check-all` once it exists, or update the checkout' });
   }
 }
 
-/**
- * Runs the smoke tests through the troubleshoot library: runChecks(conn, names, {ec2}) ->
- * [{check, results: [{name, ok, detail, cause, next}]}]. Returns {ok, passed, failed, checks}.
- */
-export async function stepSmokeTests(conn, { reporter, runChecks, ec2 } = {}) {
+/** Runs the smoke tests (SMOKE_CHECKS) through the troubleshoot library's runChecks. */
+export async function stepSmokeTests(conn: Connection, { reporter, runChecks, ec2 }: SetupDeps): Promise<SmokeResult> {
   const run = runChecks ?? (await loadRunChecks());
   const checks = await run(conn, [...SMOKE_CHECKS], ec2 ? { ec2 } : {});
   let passed = 0;
@@ -463,7 +646,7 @@ export async function stepSmokeTests(conn, { reporter, runChecks, ec2 } = {}) {
 }
 
 /** The text setup prints at the end: where the connection is, the btrbk.conf snippet, what to run next. */
-export function nextSteps(conn, envFile, { local = false } = {}) {
+export function nextSteps(conn: Connection, envFile: string, { local = false }: { local?: boolean } = {}): string {
   const rel = path.relative(process.cwd(), envFile) || envFile;
   const env = envFile === DEFAULT_AWS_ENV_FILE ? '' : ` --env ${rel}`;
   return [
@@ -486,7 +669,7 @@ const AWS_STEPS = 8;
  * setup against AWS. deps: reporter, prereqDeps, run (command runner), prepare (engine), prompt, isTTY,
  * ec2 (EC2Client), runChecks, probe, keyscan, sshDir, sshWaitMs, consoleWaitMs.
  */
-export async function runAwsSetup(opts, deps) {
+export async function runAwsSetup(opts: SetupOptions, deps: SetupDeps): Promise<SetupResult> {
   const { reporter } = deps;
   reporter.step(1, AWS_STEPS, 'Prerequisites');
   await stepPrereqs({ ...opts, target: 'aws' }, deps);
@@ -531,13 +714,13 @@ export async function runAwsSetup(opts, deps) {
 const LOCAL_STEPS = 4;
 
 /** Loads the local target library (scripts/lib/local-target/local-target.ts). */
-export async function loadLocalTarget() {
+export async function loadLocalTarget(): Promise<typeof import('../local-target/local-target.js')> {
   try {
     const mod = await import('../local-target/local-target.js');
     if (typeof mod.up !== 'function') throw new Error('scripts/lib/local-target/local-target.ts exports no up()');
     return mod;
   } catch (err) {
-    throw new OperatorError('cannot load the local target (scripts/lib/local-target/local-target.ts)', { cause: err.message, next: 'update the checkout; the local target is scripts/local-target.mjs' });
+    throw new OperatorError('cannot load the local target (scripts/lib/local-target/local-target.ts)', { cause: (err as Error).message, next: 'update the checkout; the local target is scripts/local-target.mjs' });
   }
 }
 
@@ -545,7 +728,10 @@ export async function loadLocalTarget() {
  * Verifies the local target's pinned host key: the connection names a known_hosts file holding an ed25519 key
  * for [host]:port, and the key the target offers now is that key.
  */
-export async function verifyPinnedHostKey(conn, { keyscan = sshKeyscan } = {}) {
+export async function verifyPinnedHostKey(
+  conn: Connection,
+  { keyscan = sshKeyscan }: { keyscan?: (host: string, port: number | string) => Promise<string> } = {},
+): Promise<HostKeyPin> {
   const file = conn.BTRBK_AWS_KNOWN_HOSTS;
   if (!file || !fs.existsSync(file)) {
     throw new OperatorError('the connection has no pinned known_hosts file', {
@@ -571,7 +757,7 @@ export async function verifyPinnedHostKey(conn, { keyscan = sshKeyscan } = {}) {
 }
 
 /** setup --target local: prerequisites, `up` (steps 3-7), pinned key check, smoke tests, btrbk.conf. */
-export async function runLocalSetup(opts, deps) {
+export async function runLocalSetup(opts: SetupOptions, deps: SetupDeps): Promise<SetupResult> {
   const { reporter } = deps;
   reporter.step(1, LOCAL_STEPS, 'Prerequisites (local target)');
   await stepPrereqs({ ...opts, target: 'local' }, deps);
@@ -579,9 +765,9 @@ export async function runLocalSetup(opts, deps) {
   reporter.step(2, LOCAL_STEPS, 'Local target up (instead of synth, plan, apply and host key pinning on AWS)');
   const lt = deps.localTarget ?? (await loadLocalTarget());
   const spin = reporter.spinner('starting the local target (the first run builds a Debian rootfs: minutes)');
-  let upResult;
+  let upResult: LocalUpResult | undefined;
   try {
-    upResult = await lt.up({ ...(opts.localTargetOptions ?? {}), onProgress: (m) => spin.update(String(m).split('\n')[0].slice(0, 100)) });
+    upResult = await lt.up({ ...(opts.localTargetOptions ?? {}), onProgress: (m: string) => spin.update(String(m).split('\n')[0].slice(0, 100)) });
   } finally {
     spin.stop();
   }
@@ -603,15 +789,15 @@ export async function runLocalSetup(opts, deps) {
   return { target: 'local', envFile, connection: conn, hostKey: pin, smoke, btrbkConf: renderBtrbkConf(conn, { generatedAt: new Date().toISOString().slice(0, 10) }) };
 }
 
-/** Entry for scripts/setup.mjs: runs the flow for opts.target; throws when the smoke tests failed. */
-export async function runSetup(opts, deps) {
+/** Entry for scripts/setup.mjs: runs the flow for opts.target. Failed smoke tests are in the result (smoke.ok). */
+export async function runSetup(opts: SetupOptions, deps: SetupDeps): Promise<SetupResult> {
   const result = opts.target === 'local' ? await runLocalSetup(opts, deps) : await runAwsSetup(opts, deps);
   return result;
 }
 
 /** Refuses unknown targets and mistyped safety flags early (the allow flag must be spelled out). */
-export function checkOptions(opts) {
-  if (!['aws', 'local'].includes(opts.target)) {
+export function checkOptions<T extends Partial<SetupOptions>>(opts: T): T {
+  if (opts.target !== 'aws' && opts.target !== 'local') {
     throw new OperatorError(`unknown --target ${opts.target}`, { next: 'use --target aws (the default) or --target local' });
   }
   if (opts.expectedTransferGb !== undefined && !(Number.isFinite(opts.expectedTransferGb) && opts.expectedTransferGb >= 0)) {

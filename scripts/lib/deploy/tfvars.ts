@@ -1,15 +1,54 @@
-// @ts-nocheck -- typed in the next step of the move to TypeScript
 // terraform.tfvars: a strict parser for the subset this stack needs (key = "string" | number | bool | ["list"]),
 // terraform.tfvars.json as an alternative, and the validation setup runs before any engine call.
 //
 // The rules mirror the stack's variable validation blocks (constructs/backup-target-stack.ts); the regex
 // sources below are written so that both JavaScript and Terraform's RE2 accept them, and
-// __tests__/tfvars-rules.test.ts synthesizes the stack and checks its validation conditions carry them.
+// __tests__/constructs/tfvars-rules.test.ts synthesizes the stack and checks its validation conditions carry them.
 import fs from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { OperatorError } from '../core/errors.js';
+
+/** A value of the tfvars subset: a string, number, bool, or a list of those. */
+export type TfvarValue = string | number | boolean | Array<string | number | boolean>;
+
+/** A problem with one variable (an error, or a warning). */
+export interface TfvarsIssue {
+  key: string;
+  message: string;
+}
+
+/** The stack's variables, as validateTfvars returns them (defaults filled in). */
+export interface TfvarsValues {
+  ssh_public_key: string;
+  admin_ssh_public_key: string;
+  aws_region: string;
+  availability_zone: string;
+  key_pair_name: string;
+  ebs_volume_size: number;
+  allowed_ssh_cidrs: string[];
+  instance_type: string;
+  append_only: boolean;
+  retention: string;
+  retention_min: string;
+}
+
+export interface TfvarsResult {
+  ok: boolean;
+  /** The variables of the right type (given, else the default); a complete TfvarsValues when ok. */
+  values: Partial<TfvarsValues>;
+  errors: TfvarsIssue[];
+  warnings: TfvarsIssue[];
+  /** Names in the file that are not variables of the stack (each is also an error). */
+  unknown: string[];
+}
+
+/** A variable's type in tfvars terms (list: a list of strings) and its default (undefined: required). */
+export interface VariableSpec {
+  type: 'string' | 'number' | 'boolean' | 'list';
+  default: TfvarValue | undefined;
+}
 
 /** A well-formed ssh-ed25519 public key line: type, the 68-character key blob, an optional plain comment. */
 export const ED25519_KEY_SOURCE = 'ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAI[A-Za-z0-9+/]{43}( [A-Za-z0-9@._+:=,/-]+)*';
@@ -23,7 +62,7 @@ export const INSTANCE_TYPE_SOURCE = '(t2|t3|t3a)\\.(nano|micro|small|medium|larg
  * RE2 has no look-ahead: the order is spelled out as one alternative per first unit, the later ones optional.
  */
 export const RETENTION_UNITS = 'hdwmy';
-const retentionTerm = (unit) => `([0-9]{1,4}|[*])${unit}`;
+const retentionTerm = (unit: string): string => `([0-9]{1,4}|[*])${unit}`;
 export const RETENTION_SOURCE = `(${[...RETENTION_UNITS]
   .map((first, i) => [retentionTerm(first), ...[...RETENTION_UNITS.slice(i + 1)].map((u) => `( ${retentionTerm(u)})?`)].join(''))
   .join('|')})`;
@@ -33,7 +72,7 @@ export const RETENTION_MIN_SOURCE = '([0-9]{1,4}[hdwmy]|latest|no)';
 export const GP3_MIN_GIB = 1;
 export const GP3_MAX_GIB = 16384;
 
-const anchored = (source) => new RegExp(`^${source}$`);
+const anchored = (source: string): RegExp => new RegExp(`^${source}$`);
 export const ED25519_KEY_RE = anchored(ED25519_KEY_SOURCE);
 export const REGION_RE = anchored(REGION_SOURCE);
 export const AVAILABILITY_ZONE_RE = anchored(AVAILABILITY_ZONE_SOURCE);
@@ -43,7 +82,7 @@ export const RETENTION_RE = anchored(RETENTION_SOURCE);
 export const RETENTION_MIN_RE = anchored(RETENTION_MIN_SOURCE);
 
 /** The stack's variables: type, default (undefined: required). Keep in step with VARIABLE_DEFAULTS. */
-export const VARIABLES = Object.freeze({
+export const VARIABLES: Readonly<Record<keyof TfvarsValues, Readonly<VariableSpec>>> = Object.freeze({
   ssh_public_key: { type: 'string', default: undefined },
   admin_ssh_public_key: { type: 'string', default: '' },
   aws_region: { type: 'string', default: 'us-west-1' },
@@ -70,19 +109,18 @@ class TfvarsSyntaxError extends OperatorError {}
  * double-quoted string (escapes \" \\ \n \t \r), a number, true/false, or a list of those in [ ] that may span
  * lines (trailing comma allowed). Comments: #, // and /* *\/. Anything else (heredocs, maps, expressions,
  * duplicate keys) is an error naming the line, never a guess.
- * @returns {Record<string, string|number|boolean|Array<string|number|boolean>>}
  */
-export function parseTfvars(text, source = DEFAULT_TFVARS) {
+export function parseTfvars(text: string, source: string = DEFAULT_TFVARS): Record<string, TfvarValue> {
   let i = 0;
   let line = 1;
-  const out = {};
-  const fail = (msg, atLine = line) => {
+  const out: Record<string, TfvarValue> = {};
+  const fail: (msg: string, atLine?: number) => never = (msg, atLine = line) => {
     throw new TfvarsSyntaxError(`${source}:${atLine}: ${msg}`, {
       cause: 'this tool reads a strict subset of HCL: key = "string" | number | true/false | ["list", "of", "strings"]',
       next: `fix that line (see terraform.tfvars.example), or write ${source}.json instead`,
     });
   };
-  const skipSpace = (newlines) => {
+  const skipSpace = (newlines: boolean): void => {
     for (;;) {
       const c = text[i];
       if (c === ' ' || c === '\t' || c === '\r') i += 1;
@@ -96,7 +134,7 @@ export function parseTfvars(text, source = DEFAULT_TFVARS) {
       } else return;
     }
   };
-  const parseString = () => {
+  const parseString = (): string => {
     const start = line;
     i += 1; // opening quote
     let s = '';
@@ -108,14 +146,14 @@ export function parseTfvars(text, source = DEFAULT_TFVARS) {
       if (c === '%' && text[i + 1] === '{') fail('template directive %{...} is not allowed in tfvars here');
       if (c === '\\') {
         const e = text[i + 1];
-        const map = { '"': '"', '\\': '\\', n: '\n', t: '\t', r: '\r' };
+        const map: Record<string, string> = { '"': '"', '\\': '\\', n: '\n', t: '\t', r: '\r' };
         if (!(e in map)) fail(`unsupported escape \\${e ?? ''}`);
         s += map[e];
         i += 2;
       } else { s += c; i += 1; }
     }
   };
-  const parseScalar = () => {
+  const parseScalar = (): string | number | boolean => {
     const c = text[i];
     if (c === '"') return parseString();
     const m = /^(-?\d+(?:\.\d+)?(?:[eE][+-]?\d+)?|true|false)(?![A-Za-z0-9_.])/.exec(text.slice(i));
@@ -129,10 +167,10 @@ export function parseTfvars(text, source = DEFAULT_TFVARS) {
     if (m[0] === 'false') return false;
     return Number(m[0]);
   };
-  const parseValue = () => {
+  const parseValue = (): TfvarValue => {
     if (text[i] !== '[') return parseScalar();
     i += 1;
-    const list = [];
+    const list: Array<string | number | boolean> = [];
     for (;;) {
       skipSpace(true);
       if (text[i] === ']') { i += 1; return list; }
@@ -166,24 +204,21 @@ export function parseTfvars(text, source = DEFAULT_TFVARS) {
 }
 
 /** Parses terraform.tfvars.json: a flat object of the same value kinds. */
-export function parseTfvarsJson(text, source = `${DEFAULT_TFVARS}.json`) {
-  let data;
+export function parseTfvarsJson(text: string, source = `${DEFAULT_TFVARS}.json`): Record<string, unknown> {
+  let data: unknown;
   try {
     data = JSON.parse(text);
   } catch (err) {
-    throw new OperatorError(`${source} is not valid JSON`, { cause: err.message, next: `fix the JSON in ${source}` });
+    throw new OperatorError(`${source} is not valid JSON`, { cause: (err as Error).message, next: `fix the JSON in ${source}` });
   }
   if (!data || typeof data !== 'object' || Array.isArray(data)) {
     throw new OperatorError(`${source} must hold one JSON object of variable = value`, { next: 'see terraform.tfvars.example for the variables' });
   }
-  return data;
+  return data as Record<string, unknown>;
 }
 
-/**
- * Finds and reads the tfvars file: the given path, else terraform.tfvars, else terraform.tfvars.json in `dir`.
- * @returns {{file: string, vars: object}}
- */
-export function loadTfvars(file, dir = process.cwd()) {
+/** Finds and reads the tfvars file: the given path, else terraform.tfvars, else terraform.tfvars.json in `dir`. */
+export function loadTfvars(file?: string, dir: string = process.cwd()): { file: string; vars: Record<string, unknown> } {
   const candidates = file ? [path.resolve(dir, file)] : [path.join(dir, DEFAULT_TFVARS), path.join(dir, `${DEFAULT_TFVARS}.json`)];
   const found = candidates.find((f) => fs.existsSync(f));
   if (!found) {
@@ -193,7 +228,7 @@ export function loadTfvars(file, dir = process.cwd()) {
     });
   }
   const text = fs.readFileSync(found, 'utf8');
-  const vars = found.endsWith('.json') ? parseTfvarsJson(text, found) : parseTfvars(text, path.basename(found));
+  const vars: Record<string, unknown> = found.endsWith('.json') ? parseTfvarsJson(text, found) : parseTfvars(text, path.basename(found));
   return { file: found, vars };
 }
 
@@ -201,7 +236,7 @@ export function loadTfvars(file, dir = process.cwd()) {
 // Validation
 
 /** Is `cidr` an IPv4 or IPv6 CIDR block (address/prefix), as Terraform's cidrhost() accepts? */
-export function isCidr(cidr) {
+export function isCidr(cidr: unknown): boolean {
   if (typeof cidr !== 'string') return false;
   const m = /^([^/\s]+)\/(\d{1,3})$/.exec(cidr);
   if (!m) return false;
@@ -215,31 +250,27 @@ export function isCidr(cidr) {
  * Checks the decoded key blob too: type string "ssh-ed25519" and a 32-byte key (the regex alone admits a blob
  * whose last characters are not a valid encoding, which ssh would reject later, on the host).
  */
-export function isEd25519KeyLine(line) {
+export function isEd25519KeyLine(line: unknown): boolean {
   if (typeof line !== 'string' || !ED25519_KEY_RE.test(line)) return false;
   const blob = Buffer.from(line.split(' ')[1], 'base64');
   if (blob.length !== 51) return false;
   return blob.readUInt32BE(0) === 11 && blob.subarray(4, 15).toString() === 'ssh-ed25519' && blob.readUInt32BE(15) === 32;
 }
 
-const typeOk = (kind, v) =>
+const typeOk = (kind: VariableSpec['type'], v: unknown): boolean =>
   kind === 'list' ? Array.isArray(v) && v.every((x) => typeof x === 'string') : typeof v === kind;
 
-/**
- * Validates parsed tfvars against the stack's rules.
- * @returns {{ok: boolean, values: object, errors: {key: string, message: string}[],
- *            warnings: {key: string, message: string}[], unknown: string[]}}
- */
-export function validateTfvars(vars) {
-  const errors = [];
-  const warnings = [];
-  const err = (key, message) => errors.push({ key, message });
-  const warn = (key, message) => warnings.push({ key, message });
+/** Validates parsed tfvars against the stack's rules. */
+export function validateTfvars(vars: Record<string, unknown>): TfvarsResult {
+  const errors: TfvarsIssue[] = [];
+  const warnings: TfvarsIssue[] = [];
+  const err = (key: string, message: string): void => { errors.push({ key, message }); };
+  const warn = (key: string, message: string): void => { warnings.push({ key, message }); };
   const unknown = Object.keys(vars).filter((k) => !(k in VARIABLES));
   for (const k of unknown) err(k, `unknown variable ${k}; the stack's variables are: ${Object.keys(VARIABLES).join(', ')}`);
 
-  const values = {};
-  for (const [key, spec] of Object.entries(VARIABLES)) {
+  const values: Partial<TfvarsValues> = {};
+  for (const [key, spec] of Object.entries(VARIABLES) as [keyof TfvarsValues, VariableSpec][]) {
     const given = Object.prototype.hasOwnProperty.call(vars, key);
     if (!given && spec.default === undefined) {
       err(key, `${key} is required`);
@@ -247,11 +278,11 @@ export function validateTfvars(vars) {
     }
     const v = given ? vars[key] : spec.default;
     if (!typeOk(spec.type, v)) {
-      const kind = { list: 'a list of strings', boolean: 'true or false (no quotes)' }[spec.type] ?? `a ${spec.type}`;
+      const kind = ({ list: 'a list of strings', boolean: 'true or false (no quotes)' } as Record<string, string>)[spec.type] ?? `a ${spec.type}`;
       err(key, `${key} must be ${kind}, not ${JSON.stringify(v)}`);
       continue;
     }
-    values[key] = v;
+    (values as Record<string, unknown>)[key] = v;
   }
 
   const keyHint = `make one with: ${KEYGEN_COMMAND}  and paste ~/.ssh/btrbk_aws.pub as one line`;
@@ -306,8 +337,9 @@ export function validateTfvars(vars) {
 }
 
 /** Throws one OperatorError listing every problem, or returns the validated values. */
-export function assertTfvarsValid(result, file = DEFAULT_TFVARS) {
-  if (result.ok) return result.values;
+export function assertTfvarsValid(result: TfvarsResult, file: string = DEFAULT_TFVARS): TfvarsValues {
+  // ok: every variable was given or defaulted, with the right type.
+  if (result.ok) return result.values as TfvarsValues;
   const keyProblem = result.errors.some((e) => e.key === 'ssh_public_key');
   throw new OperatorError(`${file} has ${result.errors.length} problem${result.errors.length === 1 ? '' : 's'}`, {
     details: result.errors.map((e) => `- ${e.message}`).join('\n'),
@@ -317,15 +349,19 @@ export function assertTfvarsValid(result, file = DEFAULT_TFVARS) {
 }
 
 /** The key blob (second field) of an OpenSSH public key line. */
-export function keyBlob(line) {
+export function keyBlob(line: string | null | undefined): string {
   return String(line ?? '').trim().split(/\s+/)[1] ?? '';
 }
 
 /**
  * Finds the private key whose .pub matches `publicKey`: `explicit` if given (its .pub must match), else the
- * first match among ~/.ssh/*.pub. Returns {file, matched} or throws an OperatorError.
+ * first match among ~/.ssh/*.pub. `matched`: a .pub file confirmed it (an explicit key may have none). Throws
+ * an OperatorError when there is no such key.
  */
-export function findPrivateKeyFor(publicKey, { explicit, sshDir = path.join(os.homedir(), '.ssh') } = {}) {
+export function findPrivateKeyFor(
+  publicKey: string,
+  { explicit, sshDir = path.join(os.homedir(), '.ssh') }: { explicit?: string; sshDir?: string } = {},
+): { file: string; matched: boolean } {
   const blob = keyBlob(publicKey);
   if (explicit) {
     const file = path.resolve(explicit.replace(/^~(?=\/)/, os.homedir()));

@@ -1,4 +1,3 @@
-// @ts-nocheck -- typed in the next step of the move to TypeScript
 // The troubleshooting checks (also setup's smoke tests). Each check is a list of named tests; each test is
 // {name, ok, detail, cause, next, warn?, skipped?, output?}. A failed test carries the cause it found and the
 // next thing to try. Everything a check needs from the outside (SSH, AWS, the file system) comes in `deps`,
@@ -13,13 +12,31 @@ import {
   DescribeInstancesCommand,
   DescribeRegionsCommand,
   DescribeVolumesCommand,
+  type EC2Client,
+  type Instance,
 } from '@aws-sdk/client-ec2';
 import { awsError, getConsoleOutput, makeEc2Client } from '../deploy/aws.js';
-import { isLocalTarget } from '../core/connection.js';
+import { isLocalTarget, type Connection } from '../core/connection.js';
 import { OperatorError } from '../core/errors.js';
+import type { CheckResult, TestResult } from '../core/report.js';
 import { VOLUME_MOUNT, parseSubvolumeListR } from '../data/restore.js';
 import { humanBytes } from '../remote/transfer.js';
-import { connectSsh, probeTcp, quoteArg, readPinnedKeys, shq, sshParams } from '../remote/ssh.js';
+import {
+  connectSsh,
+  probeTcp,
+  quoteArg,
+  readPinnedKeys,
+  shq,
+  sshParams,
+  type ExecResult,
+  type PinnedKey,
+  type ReadTextFile,
+  type SshConnectError,
+  type SshConnection,
+  type TcpProbeResult,
+} from '../remote/ssh.js';
+
+export type { CheckResult, TestResult };
 
 /** Check name -> what it looks at. */
 export const CHECKS = Object.freeze({
@@ -28,6 +45,10 @@ export const CHECKS = Object.freeze({
   'check-aws': 'the EC2 instance and its data volume (AWS API)',
   'check-logs': 'the boot script’s log and cloud-init’s output (EC2 console output when SSH is down)',
 });
+
+export type CheckName = keyof typeof CHECKS;
+
+const isCheckName = (name: string): name is CheckName => Object.hasOwn(CHECKS, name);
 
 /** The mount point of the data volume on the host. */
 export { VOLUME_MOUNT };
@@ -45,29 +66,47 @@ export const GATE_COMMANDS = Object.freeze({
   cloudInitLog: 'btrbk-diag cloud-init-log',
   retention: 'btrbk-diag retention',
   forbidden: 'id',
-  backupRoot: (root) => `sudo -n readlink -v -e ${shq(root)}`,
-  subvolumeList: (root) => `sudo -n btrfs subvolume list -a -c -u -q -R ${shq(root)}`,
+  backupRoot: (root: string) => `sudo -n readlink -v -e ${shq(root)}`,
+  subvolumeList: (root: string) => `sudo -n btrfs subvolume list -a -c -u -q -R ${shq(root)}`,
 });
 
+const CHECK_NAMES = Object.keys(CHECKS) as CheckName[];
+
 /** 'check-all' and duplicates resolved to the list of checks to run, in a fixed order. */
-export function expandChecks(names) {
-  const wanted = new Set();
+export function expandChecks(names: string[]): CheckName[] {
+  const wanted = new Set<CheckName>();
   for (const n of names) {
-    if (n === 'check-all' || n === 'all') Object.keys(CHECKS).forEach((c) => wanted.add(c));
-    else if (CHECKS[n]) wanted.add(n);
-    else if (CHECKS[`check-${n}`]) wanted.add(`check-${n}`);
+    if (n === 'check-all' || n === 'all') CHECK_NAMES.forEach((c) => wanted.add(c));
+    else if (isCheckName(n)) wanted.add(n);
+    else if (isCheckName(`check-${n}`)) wanted.add(`check-${n}` as CheckName);
     else {
-      throw new OperatorError(`unknown check "${n}"`, { next: `use one of: ${[...Object.keys(CHECKS), 'check-all'].join(', ')}` });
+      throw new OperatorError(`unknown check "${n}"`, { next: `use one of: ${[...CHECK_NAMES, 'check-all'].join(', ')}` });
     }
   }
-  return Object.keys(CHECKS).filter((c) => wanted.has(c));
+  return CHECK_NAMES.filter((c) => wanted.has(c));
 }
 
-const pass = (name, detail = '', extra = {}) => ({ name, ok: true, detail, cause: '', next: '', ...extra });
-const fail = (name, cause, next, detail = '', extra = {}) => ({ name, ok: false, detail, cause, next, ...extra });
-const fromError = (name, err, extra = {}) => fail(name, err.likelyCause ? `${err.what}: ${err.likelyCause}` : err.what ?? String(err), err.next ?? '', err.details ?? '', extra);
+/** What a test result can carry besides name, ok, detail, cause and next. */
+type Extra = Partial<TestResult>;
 
-const withTimeout = (promise, ms, what) =>
+const pass = (name: string, detail = '', extra: Extra = {}): TestResult => ({ name, ok: true, detail, cause: '', next: '', ...extra });
+const fail = (name: string, cause: string, next: string, detail = '', extra: Extra = {}): TestResult => ({ name, ok: false, detail, cause, next, ...extra });
+
+/** The parts of an OperatorError a failed test shows, read from whatever was thrown (absent ones undefined). */
+function errorFields(err: unknown): { what?: string; likelyCause?: string; next?: string; details?: string; name?: string; message?: string } {
+  return typeof err === 'object' && err !== null ? err : {};
+}
+
+/** A failed test from an error: an OperatorError's what, cause, next and details; anything else as text. */
+const fromError = (name: string, err: unknown, extra: Extra = {}): TestResult => {
+  const e = errorFields(err);
+  return fail(name, e.likelyCause ? `${e.what}: ${e.likelyCause}` : e.what ?? String(err), e.next ?? '', e.details ?? '', extra);
+};
+
+/** An error's message, or the thrown value as text. */
+const messageOf = (err: unknown): string => String(errorFields(err).message ?? err);
+
+const withTimeout = <T>(promise: Promise<T>, ms: number, what: string): Promise<T> =>
   new Promise((resolve, reject) => {
     const t = setTimeout(() => reject(new Error(`${what}: no answer within ${Math.round(ms / 1000)} s`)), ms);
     promise.then(
@@ -82,19 +121,59 @@ const withTimeout = (promise, ms, what) =>
     );
   });
 
+/** An opened session: the SSH connection, or why it could not be made (connectSsh's error, with its `kind`). */
+export type SessionState = ({ ok: true } & SshConnection) | { ok: false; error: SshConnectError };
+
+/** The SSH session the checks of a run share (see sshSession). */
+export interface Session {
+  /** Connects on the first call; later calls resolve the same outcome. */
+  open(): Promise<SessionState>;
+  /** Runs a command through the gate. Rejects when the session could not open or the command timed out. */
+  exec(command: string, opts?: { timeoutMs?: number }): Promise<ExecResult>;
+  /** Closes the connection, if one was made. */
+  close(): void;
+}
+
+/** Everything the checks take from the outside; each defaults to the real thing (tests pass fakes). */
+export interface CheckDeps {
+  /** EC2 client for the connection's region (default: one for BTRBK_AWS_REGION and `profile`). */
+  ec2?: EC2Client;
+  /** EC2 client for another region, to look for an instance that is not where the connection file says. */
+  ec2ForRegion?: (region: string) => EC2Client;
+  /** AWS profile for the default clients and the error advice. */
+  profile?: string;
+  /** Log lines check-logs shows (default 40). */
+  lines?: number;
+  connect?: (conn: Connection) => Promise<SshConnection>;
+  probe?: (host: string, port: number, opts?: { timeoutMs?: number }) => Promise<TcpProbeResult>;
+  /** fs.statSync of the private key file. */
+  stat?: (file: string) => Pick<fs.Stats, 'isFile' | 'mode' | 'uid'>;
+  /** This process's effective uid (default process.geteuid()). */
+  uid?: number;
+  /** Reads the pinned host keys file. */
+  readFile?: ReadTextFile;
+  readLocalBootLog?: () => Promise<string | null>;
+  getConsoleOutput?: (ec2: EC2Client, instanceId: string, opts?: { profile?: string }) => Promise<string>;
+  /** A session to use (runChecks then leaves it open). */
+  session?: Session;
+  /** Per gate command (default 30 s). */
+  execTimeoutMs?: number;
+  /** For the TCP probe (default 5 s). */
+  tcpTimeoutMs?: number;
+}
+
 /**
  * One SSH session shared by the checks of a run: connected lazily, once; a failed connection is remembered
  * (its OperatorError with `.kind`) so every check that needs it can say why it could not run.
  */
-export function sshSession(conn, deps = {}) {
-  const connect = deps.connect ?? ((c) => connectSsh(c));
-  let opened = null;
-  const session = {
+export function sshSession(conn: Connection, deps: CheckDeps = {}): Session {
+  const connect = deps.connect ?? ((c: Connection) => connectSsh(c));
+  let opened: Promise<SessionState> | null = null;
+  const session: Session = {
     async open() {
-      if (!opened) opened = connect(conn).then((s) => ({ ok: true, ...s }), (error) => ({ ok: false, error }));
+      if (!opened) opened = connect(conn).then((s): SessionState => ({ ok: true, ...s }), (error: SshConnectError): SessionState => ({ ok: false, error }));
       return opened;
     },
-    /** Runs a command through the gate: {code, stdout, stderr}. Rejects when the session could not open. */
     async exec(command, { timeoutMs = deps.execTimeoutMs ?? 30000 } = {}) {
       const s = await session.open();
       if (!s.ok) throw s.error;
@@ -110,20 +189,21 @@ export function sshSession(conn, deps = {}) {
 
 const REJECTED = /rejected:/;
 
-function gateRefusalHint(r) {
+function gateRefusalHint(r: ExecResult) {
   return REJECTED.test(r.stderr) ? `the gate refused it (${r.stderr.trim().split('\n')[0]})` : r.stderr.trim().split('\n').slice(-2).join(' ') || `exit ${r.code}`;
 }
 
 // ------------------------------------------------------------------------------------------------ check-ssh
 
 /** Private key file: exists, a regular file, mode 0600 or 0400 (no group/other bits), owned by this user. */
-export function checkKeyFile(keyFile, { stat = (f) => fs.statSync(f), uid = process.geteuid?.() ?? 0 } = {}) {
+export function checkKeyFile(keyFile: string, { stat = (f) => fs.statSync(f), uid = process.geteuid?.() ?? 0 }: Pick<CheckDeps, 'stat' | 'uid'> = {}): TestResult {
   const name = 'private key file permissions';
   let st;
   try {
     st = stat(keyFile);
   } catch (err) {
-    return fail(name, `${keyFile} ${err.code === 'ENOENT' ? 'does not exist' : `cannot be read (${err.code ?? err.message})`}`, 'point BTRBK_AWS_SSH_KEY in the connection file at the private key whose public half is ssh_public_key in terraform.tfvars');
+    const { code, message } = errorFields(err) as NodeJS.ErrnoException;
+    return fail(name, `${keyFile} ${code === 'ENOENT' ? 'does not exist' : `cannot be read (${code ?? message})`}`, 'point BTRBK_AWS_SSH_KEY in the connection file at the private key whose public half is ssh_public_key in terraform.tfvars');
   }
   if (!st.isFile()) return fail(name, `${keyFile} is not a regular file`, 'point BTRBK_AWS_SSH_KEY at the private key file');
   const mode = st.mode & 0o777;
@@ -138,12 +218,12 @@ export function checkKeyFile(keyFile, { stat = (f) => fs.statSync(f), uid = proc
   return pass(name, `mode ${octal}, owner uid ${st.uid}`);
 }
 
-export async function checkSsh(conn, deps = {}, session = sshSession(conn, deps)) {
-  const results = [];
+export async function checkSsh(conn: Connection, deps: CheckDeps = {}, session: Session = sshSession(conn, deps)): Promise<TestResult[]> {
+  const results: TestResult[] = [];
   const p = sshParams(conn);
   results.push(checkKeyFile(p.keyFile, deps));
 
-  let pinned = null;
+  let pinned: PinnedKey[];
   try {
     pinned = readPinnedKeys(conn, deps);
     results.push(pass('pinned host key on file', `${pinned.map((k) => `${k.keyType} ${k.fingerprint}`).join(', ')} in ${p.knownHostsFile}`));
@@ -189,11 +269,11 @@ export async function checkSsh(conn, deps = {}, session = sshSession(conn, deps)
   results.push(pass('host key matches the pinned key', s.hostKey ? `${s.hostKey.keyType} ${s.hostKey.fingerprint}` : ''));
   results.push(pass(`key accepted for ${p.user}`, p.keyFile));
 
-  const exec = async (name, command, judge) => {
+  const exec = async (name: string, command: string, judge: (r: ExecResult) => TestResult) => {
     try {
       results.push(judge(await session.exec(command)));
     } catch (err) {
-      results.push(fail(name, `${command}: ${err.message}`, 'run check-ssh again; if it repeats, read check-logs'));
+      results.push(fail(name, `${command}: ${messageOf(err)}`, 'run check-ssh again; if it repeats, read check-logs'));
     }
   };
 
@@ -240,11 +320,19 @@ export async function checkSsh(conn, deps = {}, session = sshSession(conn, deps)
 
 // --------------------------------------------------------------------------------------------- check-volume
 
+/** What is mounted at a mount point. */
+export interface MountEntry {
+  source: string;
+  fstype: string;
+  /** Comma-separated mount options (with mountinfo: the per-mount and the superblock ones). */
+  options: string;
+}
+
 /**
  * Parses mount information for VOLUME_MOUNT from the mount diagnostic: accepts /proc/self/mountinfo lines,
- * /proc/mounts lines, or `findmnt` output. Returns {source, fstype, options} or null when not mounted there.
+ * /proc/mounts lines, or `findmnt` output. Null when nothing is mounted there.
  */
-export function parseMountEntry(text, mountPoint = VOLUME_MOUNT) {
+export function parseMountEntry(text: string, mountPoint: string = VOLUME_MOUNT): MountEntry | null {
   for (const raw of String(text).split('\n')) {
     const line = raw.trim();
     if (!line) continue;
@@ -263,21 +351,29 @@ export function parseMountEntry(text, mountPoint = VOLUME_MOUNT) {
   return null;
 }
 
-const SIZE_UNITS = { B: 1, KiB: 1024, MiB: 1024 ** 2, GiB: 1024 ** 3, TiB: 1024 ** 4, PiB: 1024 ** 5, K: 1024, M: 1024 ** 2, G: 1024 ** 3, T: 1024 ** 4 };
-function parseSize(s) {
+const SIZE_UNITS: Readonly<Record<string, number>> = { B: 1, KiB: 1024, MiB: 1024 ** 2, GiB: 1024 ** 3, TiB: 1024 ** 4, PiB: 1024 ** 5, K: 1024, M: 1024 ** 2, G: 1024 ** 3, T: 1024 ** 4 };
+function parseSize(s: string) {
   const m = /^([\d.]+)\s*([KMGTP]i?B?|B)?$/.exec(String(s).trim());
   if (!m) return NaN;
   const unit = m[2] ? m[2].replace(/^([KMGTP])$/, '$1').replace(/^([KMGTP])B$/, '$1iB') : 'B';
   return Number(m[1]) * (SIZE_UNITS[unit] ?? SIZE_UNITS[unit.replace(/B$/, '')] ?? 1);
 }
 
+/** A volume's usage in bytes; `percent` is used of used + free (what can still be used). */
+export interface Usage {
+  size: number;
+  used: number;
+  free: number;
+  percent: number;
+}
+
 /**
  * Parses usage from `btrfs filesystem usage [-b]` ("Device size:", "Used:", "Free (estimated):") or from
- * `df -B1`-style output (Size Used Avail Use% Mounted on). Returns {size, used, free, percent} or null.
+ * `df -B1`-style output (Size Used Avail Use% Mounted on). Null when neither is there.
  */
-export function parseUsage(text) {
+export function parseUsage(text: string): Usage | null {
   const t = String(text);
-  const get = (label) => {
+  const get = (label: string) => {
     const m = new RegExp(`^\\s*${label}:\\s+([\\d.]+\\s*[KMGTP]?i?B?)`, 'm').exec(t);
     return m ? parseSize(m[1]) : NaN;
   };
@@ -303,9 +399,17 @@ export function parseUsage(text) {
   return null;
 }
 
-/** Parses `btrfs device stats` output into [{device, counter, value}]. */
-export function parseDeviceStats(text) {
-  const out = [];
+/** One error counter of `btrfs device stats`. */
+export interface DeviceStat {
+  device: string;
+  /** e.g. write_io_errs, corruption_errs. */
+  counter: string;
+  value: number;
+}
+
+/** Parses `btrfs device stats` output. */
+export function parseDeviceStats(text: string): DeviceStat[] {
+  const out: DeviceStat[] = [];
   for (const line of String(text).split('\n')) {
     const m = /^\s*\[?([^\]\s]+)\]?\.(\w+)\s+(-?\d+)\s*$/.exec(line);
     if (m) out.push({ device: m[1], counter: m[2], value: Number(m[3]) });
@@ -313,17 +417,56 @@ export function parseDeviceStats(text) {
   return out;
 }
 
+/** The host's pruning policy (prune.conf). */
+export interface RetentionPolicy {
+  appendOnly: boolean;
+  /** btrbk-style retention, e.g. '48h 14d 8w 12m'. */
+  retention: string;
+  /** Everything younger than this is kept, e.g. '1d'. */
+  retentionMin: string;
+}
+
+/**
+ * The last prune, as btrbk-prune's state file has it: key=value lines (when, result 'ok' or 'failed', and
+ * deleted_count, kept_count, groups or error), plus the paths it deleted.
+ */
+export interface LastPrune {
+  [key: string]: string | string[] | undefined;
+  when?: string;
+  result?: string;
+  deleted_count?: string;
+  error?: string;
+  deleted: string[];
+}
+
+/** One backup and what the next prune does with it. */
+export interface RetentionEntry {
+  created: string;
+  action: 'keep' | 'goes';
+  path: string;
+  /** Why (the retention rule that keeps it, or that none does). */
+  reason: string;
+}
+
+export interface RetentionReport {
+  /** Null when the report has no policy line (not a btrbk-prune report). */
+  policy: RetentionPolicy | null;
+  /** Null when no prune has run yet. */
+  lastRun: LastPrune | null;
+  backups: RetentionEntry[];
+}
+
 /**
  * Parses `btrbk-diag retention` (btrbk-prune report): the policy, the last prune (key=value lines; deleted=PATH
  * repeated) and, per backed-up subvolume, each backup with what happens to it ('keep' or 'goes' at the next prune).
  */
-export function parseRetentionReport(text) {
+export function parseRetentionReport(text: string): RetentionReport {
   const lines = String(text).split('\n');
   const policy = /^policy: APPEND_ONLY=(\S+) RETENTION='([^']*)' RETENTION_MIN=(\S+)/.exec(lines.find((l) => l.startsWith('policy: ')) ?? '');
-  const lastRun = {};
-  const deleted = [];
+  const lastRun: Record<string, string> = {};
+  const deleted: string[] = [];
   let section = '';
-  const backups = [];
+  const backups: RetentionEntry[] = [];
   for (const line of lines) {
     if (line === 'last run:') section = 'last';
     else if (line.startsWith('group ')) section = 'groups';
@@ -333,7 +476,7 @@ export function parseRetentionReport(text) {
       else if (kv) lastRun[kv[1]] = kv[2];
     } else if (section === 'groups') {
       const b = /^(\S+) (keep|goes) (\S+) (.*)$/.exec(line);
-      if (b) backups.push({ created: b[1], action: b[2], path: b[3], reason: b[4] });
+      if (b) backups.push({ created: b[1], action: b[2] as RetentionEntry['action'], path: b[3], reason: b[4] });
     }
   }
   return {
@@ -343,24 +486,24 @@ export function parseRetentionReport(text) {
   };
 }
 
-const pct = (x) => `${x.toFixed(1)} %`;
+const pct = (x: number) => `${x.toFixed(1)} %`;
 
 /** Usage above this percentage is a warning; at 100 % backups fail. */
 export const USAGE_WARN_PERCENT = 90;
 
-export async function checkVolume(conn, deps = {}, session = sshSession(conn, deps)) {
-  const results = [];
+export async function checkVolume(conn: Connection, deps: CheckDeps = {}, session: Session = sshSession(conn, deps)): Promise<TestResult[]> {
+  const results: TestResult[] = [];
   const p = sshParams(conn);
   const s = await session.open();
   if (!s.ok) {
     results.push(fail('reach the volume through the SSH gate', `SSH failed: ${s.error.what}${s.error.likelyCause ? ` (${s.error.likelyCause})` : ''}`, 'run `npx zx scripts/troubleshoot.mjs check-ssh` first'));
     return results;
   }
-  const run = async (command) => {
+  const run = async (command: string): Promise<ExecResult> => {
     try {
       return await session.exec(command);
     } catch (err) {
-      return { code: -1, stdout: '', stderr: err.message };
+      return { code: -1, stdout: '', stderr: messageOf(err) };
     }
   };
 
@@ -485,21 +628,28 @@ export async function checkVolume(conn, deps = {}, session = sshSession(conn, de
 
 // ------------------------------------------------------------------------------------------------ check-aws
 
-const awsNext = (region) => ` --region ${region}`;
+const awsNext = (region: string) => ` --region ${region}`;
 
-const send = (client, command) => client.send(command);
+/** The AWS error code of a thrown SDK error ('' when it has none). */
+function awsErrorName(err: unknown): string {
+  const e = errorFields(err) as { name?: string; Code?: string };
+  return e.name ?? e.Code ?? '';
+}
 
 /** Finds which other regions hold the instance (when the configured one does not). */
-export async function findInstanceRegions(instanceId, { ec2, ec2ForRegion }) {
+export async function findInstanceRegions(instanceId: string, { ec2, ec2ForRegion }: { ec2: EC2Client; ec2ForRegion?: (region: string) => EC2Client }): Promise<string[]> {
   if (!ec2ForRegion) return [];
-  const regions = (await send(ec2, new DescribeRegionsCommand({}))).Regions?.map((r) => r.RegionName).filter(Boolean) ?? [];
-  const answers = await Promise.allSettled(regions.map((region) => send(ec2ForRegion(region), new DescribeInstancesCommand({ InstanceIds: [instanceId] }))));
+  const regions = (await ec2.send(new DescribeRegionsCommand({}))).Regions?.map((r) => r.RegionName).filter((r): r is string => Boolean(r)) ?? [];
+  const answers = await Promise.allSettled(regions.map((region) => ec2ForRegion(region).send(new DescribeInstancesCommand({ InstanceIds: [instanceId] }))));
   // a rejection means "not there" (InvalidInstanceID.NotFound) or a region that is not enabled
-  const found = regions.filter((_, i) => answers[i].status === 'fulfilled' && answers[i].value.Reservations?.some((res) => res.Instances?.some((x) => x.InstanceId === instanceId)));
+  const found = regions.filter((_, i) => {
+    const a = answers[i];
+    return a.status === 'fulfilled' && a.value.Reservations?.some((res) => res.Instances?.some((x) => x.InstanceId === instanceId));
+  });
   return found;
 }
 
-export async function checkAws(conn, deps = {}) {
+export async function checkAws(conn: Connection, deps: CheckDeps = {}): Promise<TestResult[]> {
   if (isLocalTarget(conn)) {
     return [pass('AWS instance and volume', 'not applicable: this is the local target (no AWS account involved)', { skipped: true })];
   }
@@ -507,23 +657,23 @@ export async function checkAws(conn, deps = {}) {
   const id = conn.BTRBK_AWS_INSTANCE_ID;
   const vol = conn.BTRBK_AWS_VOLUME_ID;
   const ec2 = deps.ec2 ?? makeEc2Client({ region, profile: deps.profile });
-  const ec2ForRegion = deps.ec2ForRegion ?? ((r) => makeEc2Client({ region: r, profile: deps.profile }));
-  const results = [];
-  const awsFail = (name, err) => fromError(name, err instanceof OperatorError ? err : awsError(err, name, { profile: deps.profile }));
+  const ec2ForRegion = deps.ec2ForRegion ?? ((r: string) => makeEc2Client({ region: r, profile: deps.profile }));
+  const results: TestResult[] = [];
+  const awsFail = (name: string, err: unknown) => fromError(name, err instanceof OperatorError ? err : awsError(err, name, { profile: deps.profile }));
 
-  let instance = null;
+  let instance: Instance | null = null;
   const foundName = `instance ${id} found in ${region}`;
   try {
-    const r = await send(ec2, new DescribeInstancesCommand({ InstanceIds: [id] }));
+    const r = await ec2.send(new DescribeInstancesCommand({ InstanceIds: [id] }));
     instance = r.Reservations?.flatMap((x) => x.Instances ?? []).find((i) => i.InstanceId === id) ?? null;
     if (!instance) throw Object.assign(new Error(`The instance ID '${id}' does not exist`), { name: 'InvalidInstanceID.NotFound' });
     results.push(pass(foundName, `${instance.InstanceType ?? ''} ${instance.Placement?.AvailabilityZone ?? ''}`.trim()));
   } catch (err) {
-    if (!/InvalidInstanceID\.(NotFound|Malformed)/.test(err?.name ?? err?.Code ?? '')) {
+    if (!/InvalidInstanceID\.(NotFound|Malformed)/.test(awsErrorName(err))) {
       results.push(awsFail(foundName, err));
       return results;
     }
-    let elsewhere = [];
+    let elsewhere: string[] = [];
     let searched = false;
     try {
       elsewhere = (await findInstanceRegions(id, { ec2, ec2ForRegion })).filter((r) => r !== region);
@@ -557,7 +707,7 @@ export async function checkAws(conn, deps = {}) {
 
   if (state === 'running') {
     try {
-      const r = await send(ec2, new DescribeInstanceStatusCommand({ InstanceIds: [id], IncludeAllInstances: true }));
+      const r = await ec2.send(new DescribeInstanceStatusCommand({ InstanceIds: [id], IncludeAllInstances: true }));
       const st = r.InstanceStatuses?.find((x) => x.InstanceId === id);
       const sys = st?.SystemStatus?.Status ?? 'unknown';
       const inst = st?.InstanceStatus?.Status ?? 'unknown';
@@ -576,7 +726,7 @@ export async function checkAws(conn, deps = {}) {
 
   const volName = `data volume ${vol} attached to ${id}`;
   try {
-    const r = await send(ec2, new DescribeVolumesCommand({ VolumeIds: [vol] }));
+    const r = await ec2.send(new DescribeVolumesCommand({ VolumeIds: [vol] }));
     const v = r.Volumes?.find((x) => x.VolumeId === vol);
     if (!v) throw Object.assign(new Error(`The volume '${vol}' does not exist.`), { name: 'InvalidVolume.NotFound' });
     const att = (v.Attachments ?? []).find((a) => a.InstanceId === id);
@@ -594,7 +744,7 @@ export async function checkAws(conn, deps = {}) {
       results.push(fail(volName, `the volume is detached (state "${v.State}"): backups cannot reach it`, `re-run setup (terraform apply restores the attachment), or: aws ec2 attach-volume --volume-id ${vol} --instance-id ${id} --device /dev/sdf${awsNext(region)}; then run check-volume`, `${v.Size} GiB ${v.VolumeType}`));
     }
   } catch (err) {
-    if (/InvalidVolume\.NotFound/.test(err?.name ?? '')) {
+    if (/InvalidVolume\.NotFound/.test(errorFields(err).name ?? '')) {
       results.push(fail(volName, `no volume ${vol} in ${region}: it was deleted, or the connection file is for another region or account`, 'if you still have EBS snapshots, restore one; otherwise re-run setup to create a new, empty volume', ''));
     } else {
       results.push(awsFail(volName, err));
@@ -606,16 +756,18 @@ export async function checkAws(conn, deps = {}) {
 // ----------------------------------------------------------------------------------------------- check-logs
 
 /** The last `n` lines of a text. */
-export function lastLines(text, n) {
+export function lastLines(text: string, n: number): string {
   const lines = String(text).replace(/\s+$/, '').split('\n');
   return lines.slice(Math.max(0, lines.length - n)).join('\n');
 }
+
+export type BootOutcome = { state: 'success' | 'failed'; line: string } | { state: 'unfinished'; line: null };
 
 /**
  * The boot script's outcome from its log: it ends with "btrbk-backup-host: SUCCESS ..." or
  * "btrbk-backup-host: FAILED at step ..." (user-data/bootstrap.sh). The last such line wins (re-runs append).
  */
-export function bootOutcome(text) {
+export function bootOutcome(text: string): BootOutcome {
   const lines = String(text).split('\n').filter((l) => /btrbk-backup-host: (SUCCESS|FAILED)\b/.test(l));
   const line = lines.at(-1);
   if (!line) return { state: 'unfinished', line: null };
@@ -623,26 +775,26 @@ export function bootOutcome(text) {
 }
 
 /** Lines of a log that say something failed (for the console output summary). */
-export function errorLines(text) {
+export function errorLines(text: string): string[] {
   return String(text)
     .split('\n')
     .filter((l) => /\b(ERROR|FAILED|FATAL|refus\w*|failed)\b/.test(l) && !/\b0 failed\b/.test(l));
 }
 
-export async function checkLogs(conn, deps = {}, session = sshSession(conn, deps)) {
+export async function checkLogs(conn: Connection, deps: CheckDeps = {}, session: Session = sshSession(conn, deps)): Promise<TestResult[]> {
   const n = deps.lines ?? 40;
-  const results = [];
+  const results: TestResult[] = [];
   const s = await session.open();
   if (s.ok) {
     for (const [name, command] of [
       ['boot script log', GATE_COMMANDS.bootLog],
       ['cloud-init output', GATE_COMMANDS.cloudInitLog],
     ]) {
-      let r;
+      let r: ExecResult;
       try {
         r = await session.exec(command);
       } catch (err) {
-        r = { code: -1, stdout: '', stderr: err.message };
+        r = { code: -1, stdout: '', stderr: messageOf(err) };
       }
       const title = `${name} (last ${n} lines)`;
       if (r.code !== 0) {
@@ -693,7 +845,7 @@ export async function checkLogs(conn, deps = {}, session = sshSession(conn, deps
       results.push(fail(`EC2 console output (last ${n} lines)`, 'the console output is empty: the instance has not produced any yet (it appears a few minutes after boot)', 'wait a few minutes and run check-logs again'));
     } else {
       const errs = errorLines(out);
-      results.push({ ...pass(`EC2 console output (last ${n} lines)`, errs.length ? `${errs.length} error line(s); last: ${errs.at(-1).trim().slice(0, 160)}` : 'no error lines'), output: lastLines(out, n) });
+      results.push({ ...pass(`EC2 console output (last ${n} lines)`, errs.length ? `${errs.length} error line(s); last: ${errs[errs.length - 1].trim().slice(0, 160)}` : 'no error lines'), output: lastLines(out, n) });
     }
   } catch (err) {
     results.push(fromError(`EC2 console output (last ${n} lines)`, err));
@@ -702,7 +854,7 @@ export async function checkLogs(conn, deps = {}, session = sshSession(conn, deps
 }
 
 /** The local target's copy of the boot script's output (scripts/lib/local-target/local-target.ts keeps it), or null. */
-async function readLocalBootLog() {
+async function readLocalBootLog(): Promise<string | null> {
   try {
     const { localTargetPaths } = await import('../local-target/local-target.js');
     return fs.readFileSync(localTargetPaths().bootLog, 'utf8');
@@ -713,23 +865,25 @@ async function readLocalBootLog() {
 
 // ------------------------------------------------------------------------------------------------- runChecks
 
-const RUNNERS = { 'check-ssh': checkSsh, 'check-volume': checkVolume, 'check-aws': checkAws, 'check-logs': checkLogs };
+const RUNNERS: Record<CheckName, (conn: Connection, deps: CheckDeps, session: Session) => Promise<TestResult[]>> = {
+  'check-ssh': checkSsh,
+  'check-volume': checkVolume,
+  'check-aws': checkAws,
+  'check-logs': checkLogs,
+};
 
-/**
- * Runs checks against a connection. One SSH session is shared by the checks of a run.
- * @returns {Promise<{check: string, results: object[]}[]>}
- */
-export async function runChecks(conn, names, deps = {}) {
+/** Runs checks (names as expandChecks takes them) against a connection, sharing one SSH session. */
+export async function runChecks(conn: Connection, names: string[], deps: CheckDeps = {}): Promise<CheckResult[]> {
   const list = expandChecks(names);
   const session = deps.session ?? sshSession(conn, deps);
-  const out = [];
+  const out: CheckResult[] = [];
   try {
     for (const check of list) {
       let results;
       try {
         results = await RUNNERS[check](conn, deps, session);
       } catch (err) {
-        results = [err instanceof OperatorError ? fromError(check, err) : fail(check, `unexpected error: ${err?.message ?? err}`, 're-run with BTRBK_AWS_DEBUG=1 and report it as a bug')];
+        results = [err instanceof OperatorError ? fromError(check, err) : fail(check, `unexpected error: ${messageOf(err)}`, 're-run with BTRBK_AWS_DEBUG=1 and report it as a bug')];
       }
       out.push({ check, results });
     }
@@ -740,6 +894,6 @@ export async function runChecks(conn, names, deps = {}) {
 }
 
 /** True when every test of every check passed (warnings and not-applicable count as passed). */
-export function allPassed(checkResults) {
+export function allPassed(checkResults: CheckResult[]): boolean {
   return checkResults.every((c) => c.results.every((r) => r.ok));
 }

@@ -1,4 +1,3 @@
-// @ts-nocheck -- typed in the next step of the move to TypeScript
 // The local target: the real boot script, run in a Debian 12 container on this machine, on a loop-device "EBS
 // volume", serving sshd on a loopback port. It stands in for the AWS instance in the demo and the tests.
 //
@@ -22,7 +21,7 @@ import path from 'node:path';
 import process from 'node:process';
 import { createHash } from 'node:crypto';
 import { OperatorError } from '../core/errors.js';
-import { LOCAL_ENV_FILE, writeConnection } from '../core/connection.js';
+import { LOCAL_ENV_FILE, writeConnection, type Connection } from '../core/connection.js';
 import { renderBootScript, renderHostPayload } from '../../../user-data/render.js';
 
 export const CONTAINER_NAME = 'btrbk-local-target';
@@ -44,8 +43,131 @@ const LOCAL_SSHD_DROPIN = '/etc/ssh/sshd_config.d/90-local-target.conf';
 const STAMP_FILE = '.btrbk-aws-target-rootfs.json';
 const CONTAINER_PATH = '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
 
+export type Env = Readonly<Record<string, string | undefined>>;
+
+/** Where one local target's files live. */
+export interface LocalTargetPaths {
+  /** The container's machine name. */
+  name: string;
+  /** BTRBK_LOCAL_TARGET_PORT, when set: the sshd port up uses unless given another. */
+  port?: number;
+  cacheDir: string;
+  /** The cached Debian rootfs of the current stamp (the instance's lower layer). */
+  rootfs: string;
+  /** Downloaded .debs, kept between instances. */
+  aptArchives: string;
+  stateDir: string;
+  stateFile: string;
+  lockFile: string;
+  /** The sparse image that stands in for the EBS volume. */
+  volumeImage: string;
+  /** The backup key (the .pub next to it goes into the boot script). */
+  sshKey: string;
+  knownHosts: string;
+  consoleLog: string;
+  bootLog: string;
+  pidFile: string;
+  /** The instance's overlay: upper and work dirs, and the mounted root. */
+  upper: string;
+  work: string;
+  root: string;
+  /** local_connection.env (or BTRBK_LOCAL_TARGET_ENV_FILE). */
+  envFile: string;
+}
+
+/** What a running command left: exit status (-1: it could not run), stdout, stderr. */
+export interface CommandResult {
+  status: number | null;
+  stdout: string;
+  stderr: string;
+}
+
+export interface LocalTargetStatus {
+  running: boolean;
+  /** Running, the boot script finished (ready marker, no failed marker), the volume mounted and sshd answering. */
+  healthy: boolean;
+  nspawnPid: number | null;
+  /** The container's PID 1 as seen from this machine. */
+  leaderPid: number | null;
+  port: number | null;
+  sshBanner: string | null;
+  volumeId: string | null;
+  volumeImage: string | null;
+  volumeBytes: number | null;
+  loopDevices: string[];
+  instanceMounted: boolean;
+  /** /backup_volume is mounted inside the container. */
+  mounted: boolean;
+  mount: { fstype: string; source: string } | null;
+  /** The boot script's ready and failed marker files, parsed (parseMarker). */
+  boot: { ready: Record<string, string> | null; failed: Record<string, string> | null };
+  envFile: string | null;
+  stateDir: string;
+  consoleLog: string;
+  bootLog: string;
+}
+
+export interface UpTimings {
+  rootfsSeconds?: number;
+  bootSeconds?: number;
+  bootScriptSeconds?: number;
+  totalSeconds?: number;
+}
+
+export interface UpResult extends LocalTargetStatus {
+  /** A running, healthy target was left as it was. */
+  alreadyUp: boolean;
+  timings: UpTimings;
+}
+
+export interface DownResult {
+  wasRunning: boolean;
+  purged: boolean;
+  volumeImage: string;
+  volumeKept: boolean;
+  seconds: number;
+}
+
+/** Which local target: its paths, or the environment they are derived from (default process.env). */
+export interface TargetOptions {
+  paths?: LocalTargetPaths;
+  env?: Env;
+}
+
+export interface UpOptions extends TargetOptions {
+  /** The sshd port on 127.0.0.1 (default: the last one used, else DEFAULT_PORT). */
+  port?: number;
+  /** Size of a new volume image, e.g. 2G (an existing image is kept as it is). */
+  volumeSize?: string;
+  onProgress?: (line: string) => void;
+}
+
+export interface DownOptions extends TargetOptions {
+  /** Also delete the volume image (its backups), the volume id and the connection file. */
+  purge?: boolean;
+  onProgress?: (line: string) => void;
+}
+
+/** What survives an instance in state.json. */
+interface TargetState {
+  volumeId?: string;
+  port?: number;
+  /** When the last `up` finished (ISO time). */
+  lastUp?: string;
+}
+
+/** The state of a target that has been brought up: its volume id and port are known. */
+interface UpState extends TargetState {
+  volumeId: string;
+  port: number;
+}
+
+function isUpState(state: TargetState): state is UpState {
+  return Boolean(state.volumeId) && state.port !== undefined;
+}
+
 /** Where things live. Everything is outside the repo except local_connection.env. */
-export function localTargetPaths(env = process.env) {
+export function localTargetPaths(env: Env = process.env): LocalTargetPaths {
   const home = env.HOME || os.homedir();
   const cacheDir = env.BTRBK_LOCAL_TARGET_CACHE || path.join(env.XDG_CACHE_HOME || path.join(home, '.cache'), 'btrbk-aws-target');
   const stateDir = env.BTRBK_LOCAL_TARGET_STATE || path.join(env.XDG_STATE_HOME || path.join(home, '.local', 'state'), 'btrbk-aws-target', 'local-target');
@@ -73,33 +195,33 @@ export function localTargetPaths(env = process.env) {
 }
 
 /** The by-id name an EBS volume gets on a Nitro instance: the id without its dash. */
-export function ebsByIdPath(volumeId) {
+export function ebsByIdPath(volumeId: string): string {
   return `/dev/disk/by-id/nvme-Amazon_Elastic_Block_Store_${volumeId.replace('-', '')}`;
 }
 
 /** A synthetic, stable volume id in the EBS format (vol- and 17 hex digits). */
-export function newVolumeId(bytes = randomBytes(8)) {
+export function newVolumeId(bytes: Uint8Array = randomBytes(8)): string {
   return `vol-0${Buffer.from(bytes).toString('hex').slice(0, 16)}`;
 }
 
 /** Stamp of the cached rootfs: rebuilt when any of these change. */
-export function rootfsStamp() {
+export function rootfsStamp(): { suite: string; mirror: string; variant: string; packages: string[]; layout: number; hash: string } {
   const spec = { suite: SUITE, mirror: MIRROR, variant: 'minbase', packages: [...ROOTFS_PACKAGES].sort(), layout: 1 };
   return { ...spec, hash: createHash('sha256').update(JSON.stringify(spec)).digest('hex').slice(0, 16) };
 }
 
 /** Parses sizes like 2G, 512M, 1073741824 into bytes. */
-export function parseSize(text) {
+export function parseSize(text: string): number {
   const m = /^(\d+)([KMGT]?)(i?B)?$/i.exec(String(text).trim());
   if (!m) throw new OperatorError(`volume size ${JSON.stringify(text)} is not a size`, { next: 'give e.g. 2G or 512M' });
-  const mult = { '': 1, K: 2 ** 10, M: 2 ** 20, G: 2 ** 30, T: 2 ** 40 }[m[2].toUpperCase()];
+  const mult = ({ '': 1, K: 2 ** 10, M: 2 ** 20, G: 2 ** 30, T: 2 ** 40 } as Record<string, number>)[m[2].toUpperCase()];
   const bytes = Number(m[1]) * mult;
   if (bytes < 256 * 2 ** 20) throw new OperatorError(`volume size ${text} is too small`, { cause: 'btrfs needs at least 256 MiB here', next: 'give 1G or more' });
   return bytes;
 }
 
 /** The sshd drop-in only the local target has: where it listens. The boot script does not know about it. */
-export function localSshdDropin(port) {
+export function localSshdDropin(port: number): string {
   return `# local target only (scripts/lib/local-target/local-target.ts): sshd on a loopback port of the machine running the tests\nPort ${port}\nListenAddress 127.0.0.1\n`;
 }
 
@@ -107,7 +229,7 @@ export function localSshdDropin(port) {
  * The connection object for local_connection.env. btrbk's URL grammar is ssh://HOST[:PORT]/PATH (no user part:
  * the user is btrbk's ssh_user option), so the target URL carries the port and not the user.
  */
-export function localConnection({ port, sshKey, knownHosts, volumeId }) {
+export function localConnection({ port, sshKey, knownHosts, volumeId }: { port: number; sshKey: string; knownHosts: string; volumeId: string }): Connection {
   return {
     BTRBK_AWS_HOST: '127.0.0.1',
     BTRBK_AWS_USER: 'btrbk',
@@ -123,8 +245,8 @@ export function localConnection({ port, sshKey, knownHosts, volumeId }) {
 }
 
 /** Parses KEY=value lines of a marker file. */
-export function parseMarker(text) {
-  const out = {};
+export function parseMarker(text: string): Record<string, string> {
+  const out: Record<string, string> = {};
   for (const line of String(text).split('\n')) {
     const m = /^([a-z_]+)=(.*)$/.exec(line);
     if (m) out[m[1]] = m[2];
@@ -134,7 +256,11 @@ export function parseMarker(text) {
 
 // ------------------------------------------------------------------------------------------------ processes
 
-function run(cmd, args, { input, allowFail = false, env, timeout } = {}) {
+function run(
+  cmd: string,
+  args: string[],
+  { input, allowFail = false, env, timeout }: { input?: string; allowFail?: boolean; env?: Env; timeout?: number } = {},
+): CommandResult {
   const r = spawnSync(cmd, args, { encoding: 'utf8', input, env: env ?? process.env, timeout, maxBuffer: 64 * 2 ** 20 });
   if (r.error) {
     if (allowFail) return { status: -1, stdout: '', stderr: r.error.message };
@@ -147,16 +273,20 @@ function run(cmd, args, { input, allowFail = false, env, timeout } = {}) {
 }
 
 /** Runs a command, streaming its output lines to onLine; resolves {status, output}. */
-function runStreaming(cmd, args, { onLine = () => {}, env, timeoutMs = 0 } = {}) {
+function runStreaming(
+  cmd: string,
+  args: string[],
+  { onLine = () => {}, env, timeoutMs = 0 }: { onLine?: (line: string) => void; env?: Env; timeoutMs?: number } = {},
+): Promise<{ status: number; output: string }> {
   return new Promise((resolve) => {
     const child = spawn(cmd, args, { env: env ?? process.env, stdio: ['ignore', 'pipe', 'pipe'] });
     let output = '';
     let partial = '';
-    const feed = (chunk) => {
+    const feed = (chunk: Buffer) => {
       const text = chunk.toString();
       output += text;
       const lines = (partial + text).split('\n');
-      partial = lines.pop();
+      partial = lines.pop() ?? '';
       lines.forEach((l) => onLine(l));
     };
     child.stdout.on('data', feed);
@@ -171,9 +301,9 @@ function runStreaming(cmd, args, { onLine = () => {}, env, timeoutMs = 0 } = {})
   });
 }
 
-const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-function pidAlive(pid) {
+function pidAlive(pid: number | null): boolean {
   if (!pid) return false;
   try {
     process.kill(pid, 0);
@@ -183,7 +313,7 @@ function pidAlive(pid) {
   }
 }
 
-function readText(file) {
+function readText(file: string): string | null {
   try {
     return fs.readFileSync(file, 'utf8');
   } catch {
@@ -191,7 +321,7 @@ function readText(file) {
   }
 }
 
-function isMountPoint(dir) {
+function isMountPoint(dir: string): boolean {
   const target = path.resolve(dir);
   const text = readText('/proc/self/mountinfo') ?? '';
   return text.split('\n').some((l) => l.split(' ')[4] === target.replace(/ /g, '\\040'));
@@ -199,7 +329,7 @@ function isMountPoint(dir) {
 
 // ------------------------------------------------------------------------------------------------ prerequisites
 
-const TOOLS = {
+const TOOLS: Readonly<Record<string, string>> = {
   'systemd-nspawn': 'systemd-container',
   debootstrap: 'debootstrap',
   losetup: 'util-linux',
@@ -208,14 +338,17 @@ const TOOLS = {
   'mkfs.btrfs': 'btrfs-progs',
 };
 
-function hasCommand(cmd) {
+function hasCommand(cmd: string): boolean {
   return (process.env.PATH || '/usr/sbin:/usr/bin:/sbin:/bin').split(':').concat(['/usr/sbin', '/sbin'])
     .some((d) => { try { fs.accessSync(path.join(d, cmd), fs.constants.X_OK); return true; } catch { return false; } });
 }
 
 /** What this machine lacks for the local target: [{what, fix}]. Empty when everything is there. */
-export function missingPrerequisites({ isRoot = process.getuid?.() === 0, filesystems = readText('/proc/filesystems') ?? '' } = {}) {
-  const missing = [];
+export function missingPrerequisites({
+  isRoot = process.getuid?.() === 0,
+  filesystems = readText('/proc/filesystems') ?? '',
+}: { isRoot?: boolean; filesystems?: string } = {}): Array<{ what: string; fix: string }> {
+  const missing: Array<{ what: string; fix: string }> = [];
   if (!isRoot) missing.push({ what: 'root', fix: 'run as root (sudo npx zx scripts/local-target.mjs up): it mounts, attaches loop devices and starts a container' });
   const pkgs = [...new Set(Object.entries(TOOLS).filter(([cmd]) => !hasCommand(cmd)).map(([, pkg]) => pkg))];
   if (pkgs.length) missing.push({ what: `commands from ${pkgs.join(', ')}`, fix: `sudo apt-get install -y ${pkgs.join(' ')}` });
@@ -229,7 +362,7 @@ export function missingPrerequisites({ isRoot = process.getuid?.() === 0, filesy
   return missing;
 }
 
-function assertPrerequisites() {
+function assertPrerequisites(): void {
   const missing = missingPrerequisites();
   if (!missing.length) return;
   throw new OperatorError(`the local target cannot run here: missing ${missing.map((m) => m.what).join('; ')}`, {
@@ -242,7 +375,7 @@ function assertPrerequisites() {
 // ------------------------------------------------------------------------------------------------ lock
 
 /** Serializes up/down across processes with an exclusive lock file holding the owner's pid. */
-async function withLock(paths, fn, { waitMs = 15 * 60 * 1000 } = {}) {
+async function withLock<T>(paths: LocalTargetPaths, fn: () => Promise<T>, { waitMs = 15 * 60 * 1000 }: { waitMs?: number } = {}): Promise<T> {
   fs.mkdirSync(paths.stateDir, { recursive: true, mode: 0o700 });
   const deadline = Date.now() + waitMs;
   for (;;) {
@@ -250,7 +383,7 @@ async function withLock(paths, fn, { waitMs = 15 * 60 * 1000 } = {}) {
       fs.writeFileSync(paths.lockFile, `${process.pid}\n`, { flag: 'wx' });
       break;
     } catch (err) {
-      if (err.code !== 'EEXIST') throw err;
+      if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
       const owner = Number((readText(paths.lockFile) ?? '').trim());
       if (!pidAlive(owner)) { fs.rmSync(paths.lockFile, { force: true }); continue; }
       if (Date.now() > deadline) {
@@ -268,17 +401,17 @@ async function withLock(paths, fn, { waitMs = 15 * 60 * 1000 } = {}) {
 
 // ------------------------------------------------------------------------------------------------ state
 
-function loadState(paths) {
+function loadState(paths: LocalTargetPaths): TargetState {
   const text = readText(paths.stateFile);
-  return text ? JSON.parse(text) : {};
+  return text ? (JSON.parse(text) as TargetState) : {};
 }
 
-function saveState(paths, state) {
+function saveState(paths: LocalTargetPaths, state: TargetState): void {
   fs.writeFileSync(`${paths.stateFile}.tmp`, `${JSON.stringify(state, null, 2)}\n`, { mode: 0o600 });
   fs.renameSync(`${paths.stateFile}.tmp`, paths.stateFile);
 }
 
-function nspawnPid(paths) {
+function nspawnPid(paths: LocalTargetPaths): number | null {
   const pid = Number((readText(paths.pidFile) ?? '').trim());
   if (!pidAlive(pid)) return null;
   const cmdline = (readText(`/proc/${pid}/cmdline`) ?? '').split('\0');
@@ -286,27 +419,31 @@ function nspawnPid(paths) {
 }
 
 /** The container's PID 1 (as seen from here): nspawn's child once it runs systemd. */
-function leaderPid(nspawn) {
+function leaderPid(nspawn: number | null): number | null {
   if (!nspawn) return null;
   const children = (readText(`/proc/${nspawn}/task/${nspawn}/children`) ?? '').trim().split(/\s+/).filter(Boolean).map(Number);
   return children.find((pid) => (readText(`/proc/${pid}/comm`) ?? '').trim() === 'systemd') ?? null;
 }
 
-function loopDevicesOf(image) {
+function loopDevicesOf(image: string): string[] {
   if (!fs.existsSync(image)) return [];
   const r = run('losetup', ['-j', image, '-O', 'NAME', '-n'], { allowFail: true });
   return r.status === 0 ? r.stdout.split('\n').map((l) => l.trim()).filter(Boolean) : [];
 }
 
 /** Runs a command as root inside the container (all its namespaces), with a clean environment. */
-export function containerExec(leader, argv, { input, allowFail = true, timeout } = {}) {
+export function containerExec(
+  leader: number,
+  argv: string[],
+  { input, allowFail = true, timeout }: { input?: string; allowFail?: boolean; timeout?: number } = {},
+): CommandResult {
   return run('nsenter', ['-t', String(leader), '-a', '--', '/usr/bin/env', '-i', `PATH=${CONTAINER_PATH}`, 'HOME=/root', 'LANG=C.UTF-8', ...argv], { input, allowFail, timeout });
 }
 
 // ------------------------------------------------------------------------------------------------ rootfs
 
 /** Deletes cached rootfs directories of older stamps that no mounted instance uses as its lower layer. */
-function removeUnusedRootfs(paths, onProgress) {
+function removeUnusedRootfs(paths: LocalTargetPaths, onProgress: (line: string) => void): void {
   const mountinfo = readText('/proc/self/mountinfo') ?? '';
   for (const entry of fs.readdirSync(paths.cacheDir)) {
     const dir = path.join(paths.cacheDir, entry);
@@ -317,13 +454,17 @@ function removeUnusedRootfs(paths, onProgress) {
   }
 }
 
-/** Builds the cached rootfs once (debootstrap into a temp dir, renamed into place). Returns {built, seconds}. */
-export async function ensureRootfs({ paths = localTargetPaths(), onProgress = () => {} } = {}) {
+/** Builds the cached rootfs once (debootstrap into a temp dir, renamed into place). */
+export async function ensureRootfs({
+  paths = localTargetPaths(),
+  onProgress = () => {},
+}: { paths?: LocalTargetPaths; onProgress?: (line: string) => void } = {}): Promise<{ built: boolean; seconds: number }> {
   const stamp = rootfsStamp();
   const legacy = path.join(paths.cacheDir, `rootfs-${SUITE}`); // the unversioned name of the first builds
-  if (!fs.existsSync(paths.rootfs) && JSON.parse(readText(path.join(legacy, STAMP_FILE)) ?? '{}').hash === stamp.hash) fs.renameSync(legacy, paths.rootfs);
+  const stampHash = (text: string): unknown => (JSON.parse(text) as { hash?: unknown }).hash;
+  if (!fs.existsSync(paths.rootfs) && stampHash(readText(path.join(legacy, STAMP_FILE)) ?? '{}') === stamp.hash) fs.renameSync(legacy, paths.rootfs);
   const current = readText(path.join(paths.rootfs, STAMP_FILE));
-  if (current && JSON.parse(current).hash === stamp.hash) return { built: false, seconds: 0 };
+  if (current && stampHash(current) === stamp.hash) return { built: false, seconds: 0 };
   const t0 = Date.now();
   fs.mkdirSync(paths.cacheDir, { recursive: true });
   const tmp = `${paths.rootfs}.tmp-${process.pid}`;
@@ -366,7 +507,7 @@ export async function ensureRootfs({ paths = localTargetPaths(), onProgress = ()
 
 // ------------------------------------------------------------------------------------------------ up
 
-function portFree(port) {
+function portFree(port: number): Promise<boolean> {
   return new Promise((resolve) => {
     const srv = net.createServer();
     srv.once('error', () => resolve(false));
@@ -375,11 +516,11 @@ function portFree(port) {
 }
 
 /** Resolves with the SSH banner sshd sends on host:port, or null after timeoutMs. */
-export async function sshBanner(port, { timeoutMs = 2000 } = {}) {
+export async function sshBanner(port: number, { timeoutMs = 2000 }: { timeoutMs?: number } = {}): Promise<string | null> {
   return new Promise((resolve) => {
     const sock = net.connect({ host: '127.0.0.1', port });
     let data = '';
-    const done = (v) => { sock.destroy(); resolve(v); };
+    const done = (v: string | null) => { sock.destroy(); resolve(v); };
     sock.setTimeout(timeoutMs, () => done(null));
     sock.on('data', (d) => { data += d.toString(); if (data.includes('\n')) done(data.split('\n')[0].trim()); });
     sock.on('error', () => done(null));
@@ -387,12 +528,12 @@ export async function sshBanner(port, { timeoutMs = 2000 } = {}) {
   });
 }
 
-function prepareInstance(paths, { port, scriptText }) {
+function prepareInstance(paths: LocalTargetPaths, { port, scriptText }: { port: number; scriptText: string }): void {
   // a fresh instance: empty upper layer over the cached rootfs
   fs.rmSync(path.join(paths.stateDir, 'instance'), { recursive: true, force: true });
   for (const d of [paths.upper, paths.work, paths.root]) fs.mkdirSync(d, { recursive: true });
   run('mount', ['-t', 'overlay', 'overlay', '-o', `lowerdir=${paths.rootfs},upperdir=${paths.upper},workdir=${paths.work}`, paths.root]);
-  const r = (p) => path.join(paths.root, p);
+  const r = (p: string) => path.join(paths.root, p);
   run('ssh-keygen', ['-A', '-f', paths.root]);
   fs.writeFileSync(r('etc/hostname'), `${paths.name}\n`);
   // no translated package descriptions: apt-get update in the boot script fetches 6 MB less on every up
@@ -406,7 +547,7 @@ function prepareInstance(paths, { port, scriptText }) {
   fs.writeFileSync(r(PAYLOAD_IN_CONTAINER), renderHostPayload().base64, { mode: 0o600 });
 }
 
-async function stopAndClean(paths, { onProgress = () => {} } = {}) {
+async function stopAndClean(paths: LocalTargetPaths, { onProgress = () => {} }: { onProgress?: (line: string) => void } = {}): Promise<void> {
   const pid = nspawnPid(paths);
   if (pid) {
     onProgress('stopping the container ...');
@@ -436,32 +577,32 @@ async function stopAndClean(paths, { onProgress = () => {} } = {}) {
     if (r.status !== 0) throw new OperatorError(`cannot detach ${dev} from ${paths.volumeImage}`, { details: r.stderr, next: `check what still uses it: lsblk ${dev}; fuser -vm ${dev}` });
   }
   fs.rmSync(path.join(paths.stateDir, 'instance'), { recursive: true, force: true });
-  const leftovers = [];
+  const leftovers: string[] = [];
   if (isMountPoint(paths.root)) leftovers.push(`${paths.root} is still mounted`);
   const loops = loopDevicesOf(paths.volumeImage);
   if (loops.length) leftovers.push(`${loops.join(', ')} still attached`);
   if (leftovers.length) throw new OperatorError(`could not clean up the local target: ${leftovers.join('; ')}`, { next: 'unmount / detach by hand (umount, losetup -d) and run down again' });
 }
 
-function writeEnvFile(paths, state) {
+function writeEnvFile(paths: LocalTargetPaths, state: UpState): void {
   writeConnection(paths.envFile, localConnection({ port: state.port, sshKey: paths.sshKey, knownHosts: paths.knownHosts, volumeId: state.volumeId }),
     'Written by scripts/local-target.mjs up: the local target (a container on this machine), in the aws_connection.env format.');
 }
 
 /** The boot script this target's instance gets: the renderer's output for its volume id and backup key. */
-function renderFor(paths, state) {
+function renderFor(paths: LocalTargetPaths, volumeId: string): string {
   const backupSshPublicKey = fs.readFileSync(`${paths.sshKey}.pub`, 'utf8').trim();
-  return renderBootScript({ volumeId: state.volumeId, backupSshPublicKey }, { payload: 'file', payloadFile: PAYLOAD_IN_CONTAINER });
+  return renderBootScript({ volumeId, backupSshPublicKey }, { payload: 'file', payloadFile: PAYLOAD_IN_CONTAINER });
 }
 
 /** True when the running instance was booted with another boot script than the one rendered now. */
-function bootScriptOutdated(paths) {
+function bootScriptOutdated(paths: LocalTargetPaths): boolean {
   const state = loadState(paths);
   if (!state.volumeId || !fs.existsSync(`${paths.sshKey}.pub`)) return true;
-  return readText(path.join(paths.root, BOOT_SCRIPT_IN_CONTAINER.slice(1))) !== renderFor(paths, state);
+  return readText(path.join(paths.root, BOOT_SCRIPT_IN_CONTAINER.slice(1))) !== renderFor(paths, state.volumeId);
 }
 
-async function waitFor(fn, timeoutMs, intervalMs = 200) {
+async function waitFor<T>(fn: () => T | null | Promise<T | null>, timeoutMs: number, intervalMs = 200): Promise<T | null> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     const v = await fn();
@@ -471,24 +612,22 @@ async function waitFor(fn, timeoutMs, intervalMs = 200) {
   }
 }
 
-/**
- * Brings the local target up. Idempotent: a running, healthy target is left as it is.
- * @param {{port?: number, volumeSize?: string, onProgress?: (line: string) => void, env?: object}} [opts]
- * @returns {Promise<object>} status() plus {alreadyUp, timings}
- */
-export async function up(opts = {}) {
+/** Brings the local target up. Idempotent: a running, healthy target is left as it is. */
+export async function up(opts: UpOptions = {}): Promise<UpResult> {
   const { onProgress = () => {}, env = process.env } = opts;
   const paths = opts.paths ?? localTargetPaths(env);
   assertPrerequisites();
   return withLock(paths, async () => {
-    const timings = {};
+    const timings: UpTimings = {};
     const t0 = Date.now();
     const before = await status({ paths });
     if (before.running && before.healthy) {
       // On AWS a changed boot script gives a new instance (user_data_replace_on_change); so here.
-      if (!bootScriptOutdated(paths)) {
+      const running = loadState(paths);
+      // (a healthy target has both: its sshd answered on the state's port, and bootScriptOutdated needs the volume id)
+      if (!bootScriptOutdated(paths) && isUpState(running)) {
         // a checkout other than the one that started it (CI's fresh clone) gets its connection file too
-        writeEnvFile(paths, loadState(paths));
+        writeEnvFile(paths, running);
         return { ...before, envFile: paths.envFile, alreadyUp: true, timings };
       }
       onProgress('the boot script changed since this instance started: replacing the instance (the volume is kept)');
@@ -500,20 +639,19 @@ export async function up(opts = {}) {
     const rootfs = await ensureRootfs({ paths, onProgress });
     timings.rootfsSeconds = rootfs.seconds;
 
-    const state = loadState(paths);
-    state.volumeId ||= newVolumeId();
-    const port = Number(opts.port ?? paths.port ?? state.port ?? DEFAULT_PORT);
+    const saved = loadState(paths);
+    const port = Number(opts.port ?? paths.port ?? saved.port ?? DEFAULT_PORT);
     if (!Number.isInteger(port) || port < 1 || port > 65535) throw new OperatorError(`port ${opts.port} is not a TCP port`, { next: 'give --port with a number from 1024 to 65535' });
     if (!(await portFree(port))) {
       throw new OperatorError(`port ${port} on 127.0.0.1 is in use`, { cause: 'another sshd or local target listens there', next: `free it, or choose another: npx zx scripts/local-target.mjs up --port ${port + 1}` });
     }
-    state.port = port;
+    const state: UpState = { ...saved, volumeId: saved.volumeId || newVolumeId(), port };
     saveState(paths, state);
 
     if (!fs.existsSync(paths.sshKey)) {
       run('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-C', 'btrbk-local-target backup key', '-f', paths.sshKey]);
     }
-    const scriptText = renderFor(paths, state);
+    const scriptText = renderFor(paths, state.volumeId);
 
     if (!fs.existsSync(paths.volumeImage)) {
       const size = parseSize(opts.volumeSize ?? DEFAULT_VOLUME_SIZE);
@@ -578,17 +716,14 @@ export async function up(opts = {}) {
       return { ...(await status({ paths })), alreadyUp: false, timings };
     } catch (err) {
       onProgress('up failed: cleaning up (nothing stays mounted or attached)');
-      try { await stopAndClean(paths, { onProgress }); } catch (cleanErr) { onProgress(`cleanup: ${cleanErr.message}`); }
+      try { await stopAndClean(paths, { onProgress }); } catch (cleanErr) { onProgress(`cleanup: ${cleanErr instanceof Error ? cleanErr.message : String(cleanErr)}`); }
       throw err;
     }
   });
 }
 
-/**
- * Stops the container, unmounts everything and detaches the volume. The volume image stays unless purge.
- * @param {{purge?: boolean, onProgress?: (line: string) => void, env?: object}} [opts]
- */
-export async function down(opts = {}) {
+/** Stops the container, unmounts everything and detaches the volume. The volume image stays unless purge. */
+export async function down(opts: DownOptions = {}): Promise<DownResult> {
   const { purge = false, onProgress = () => {}, env = process.env } = opts;
   const paths = opts.paths ?? localTargetPaths(env);
   assertPrerequisites();
@@ -610,14 +745,14 @@ export async function down(opts = {}) {
 }
 
 /** What the local target is doing now. Reads only; never changes anything. */
-export async function status(opts = {}) {
+export async function status(opts: TargetOptions = {}): Promise<LocalTargetStatus> {
   const paths = opts.paths ?? localTargetPaths(opts.env ?? process.env);
   const state = loadState(paths);
   const pid = nspawnPid(paths);
   const leader = leaderPid(pid);
   const instanceMounted = isMountPoint(paths.root);
   let mounted = false;
-  let mount = null;
+  let mount: LocalTargetStatus['mount'] = null;
   if (leader) {
     const line = (readText(`/proc/${leader}/mountinfo`) ?? '').split('\n').find((l) => l.split(' ')[4] === '/backup_volume');
     if (line) {
@@ -627,7 +762,7 @@ export async function status(opts = {}) {
       mount = { fstype, source };
     }
   }
-  const readMarker = (p) => (instanceMounted ? readText(path.join(paths.root, p.slice(1))) : null);
+  const readMarker = (p: string) => (instanceMounted ? readText(path.join(paths.root, p.slice(1))) : null);
   const readyText = readMarker(READY_MARKER);
   const failedText = readMarker(FAILED_MARKER);
   const port = state.port ?? null;
@@ -656,8 +791,8 @@ export async function status(opts = {}) {
   };
 }
 
-/** Runs the (already rendered) boot script inside the running container again; returns {status, output}. */
-export async function rerunBootScript(opts = {}) {
+/** Runs the (already rendered) boot script inside the running container again. */
+export async function rerunBootScript(opts: TargetOptions = {}): Promise<{ status: number | null; output: string }> {
   const paths = opts.paths ?? localTargetPaths(opts.env ?? process.env);
   const leader = leaderPid(nspawnPid(paths));
   if (!leader) throw new OperatorError('the local target is not running', { next: 'npx zx scripts/local-target.mjs up' });
@@ -665,8 +800,8 @@ export async function rerunBootScript(opts = {}) {
   return { status: r.status, output: `${r.stdout}${r.stderr}` };
 }
 
-/** Runs argv as root inside the running container; returns {status, stdout, stderr}. For tests and diagnostics. */
-export function execInTarget(argv, opts = {}) {
+/** Runs argv as root inside the running container. For tests and diagnostics. */
+export function execInTarget(argv: string[], opts: TargetOptions & { input?: string; timeout?: number } = {}): CommandResult {
   const paths = opts.paths ?? localTargetPaths(opts.env ?? process.env);
   const leader = leaderPid(nspawnPid(paths));
   if (!leader) throw new OperatorError('the local target is not running', { next: 'npx zx scripts/local-target.mjs up' });

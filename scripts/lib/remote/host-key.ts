@@ -1,4 +1,3 @@
-// @ts-nocheck -- typed in the next step of the move to TypeScript
 // Host key pinning: the instance's ed25519 host key is accepted only when its SHA256 fingerprint matches the one
 // cloud-init printed on the instance's console (EC2 GetConsoleOutput, an authenticated AWS API), then written to a
 // known_hosts file that every script uses with StrictHostKeyChecking=yes. This closes the first-connection
@@ -9,16 +8,63 @@ import path from 'node:path';
 import { OperatorError } from '../core/errors.js';
 import { fingerprint, keyTypeOfBlob, knownHostsName, probeTcp } from './ssh.js';
 
+/** A line of cloud-init's fingerprint block: "256 SHA256:xxx root@host (ED25519)". */
+export interface ConsoleFingerprint {
+  /** ED25519, RSA, ECDSA or DSA. */
+  type: string;
+  bits: number;
+  fingerprint: string;
+}
+
+/** A line of cloud-init's keys block: "ssh-ed25519 AAAA... root@host". */
+export interface ConsoleKey {
+  /** ED25519, RSA or ECDSA (the fingerprint block's names). */
+  type: string;
+  /** As in the line, e.g. "ssh-ed25519". */
+  keyType: string;
+  blob: string;
+  fingerprint: string;
+}
+
+/** The host keys the console shows, in console order (the last entry of a type is the newest). */
+export interface ConsoleHostKeys {
+  fingerprints: ConsoleFingerprint[];
+  keys: ConsoleKey[];
+}
+
+/** A key ssh-keyscan reported. */
+export interface ScannedKey {
+  host: string;
+  keyType: string;
+  blob: string;
+  fingerprint: string;
+}
+
+/**
+ * verifyScannedKey's answer: the key to pin (its fingerprint matches the console's), or `pending` when the
+ * console shows no fingerprint yet (ask again later).
+ */
+export type ScanVerdict = { ok: true; fingerprint: string; key: ScannedKey } | { ok: false; pending: true; scanned: ScannedKey };
+
+/** A known_hosts line. */
+export interface KnownHostsEntry {
+  /** The comma-separated host field, split. */
+  hosts: string[];
+  keyType: string;
+  blob: string;
+  fingerprint: string;
+}
+
 /** SHA256 fingerprint as OpenSSH prints it (`ssh-keygen -lf`): "SHA256:" + unpadded base64 of sha256(blob). */
-export function fingerprintOfBlob(base64Blob) {
+export function fingerprintOfBlob(base64Blob: string): string {
   if (!base64Blob) throw new Error('empty key blob');
   return fingerprint(base64Blob);
 }
 
 /** The key type stored inside a base64 blob (the first SSH string), e.g. "ssh-ed25519". */
-export const blobKeyType = (base64Blob) => keyTypeOfBlob(Buffer.from(String(base64Blob), 'base64'));
+export const blobKeyType = (base64Blob: string): string | null => keyTypeOfBlob(Buffer.from(String(base64Blob), 'base64'));
 
-const KEY_TYPE_NAMES = { 'ssh-ed25519': 'ED25519', 'ssh-rsa': 'RSA', 'ecdsa-sha2-nistp256': 'ECDSA', 'ecdsa-sha2-nistp384': 'ECDSA', 'ecdsa-sha2-nistp521': 'ECDSA' };
+const KEY_TYPE_NAMES: Readonly<Record<string, string>> = { 'ssh-ed25519': 'ED25519', 'ssh-rsa': 'RSA', 'ecdsa-sha2-nistp256': 'ECDSA', 'ecdsa-sha2-nistp384': 'ECDSA', 'ecdsa-sha2-nistp521': 'ECDSA' };
 const KEY_LINE_RE = /(ssh-ed25519|ssh-rsa|ecdsa-sha2-nistp(?:256|384|521))\s+([A-Za-z0-9+/]+={0,3})(?:\s|$)/;
 const FP_LINE_RE = /(\d+)\s+(SHA256:[A-Za-z0-9+/]+)\s+.*\((ED25519|RSA|ECDSA|DSA)\)\s*$/;
 
@@ -27,13 +73,12 @@ const FP_LINE_RE = /(\d+)\s+(SHA256:[A-Za-z0-9+/]+)\s+.*\((ED25519|RSA|ECDSA|DSA
  *   -----BEGIN SSH HOST KEY FINGERPRINTS----- / 256 SHA256:xxx root@host (ED25519) / -----END ...
  *   -----BEGIN SSH HOST KEY KEYS-----          / ssh-ed25519 AAAA... root@host       / -----END ...
  * Console lines may carry prefixes ("ec2: ", "[   25.1] cloud-init[812]: ") and \r; blocks may repeat (reboots).
- * @returns {{fingerprints: {type: string, bits: number, fingerprint: string}[], keys: {type: string, blob: string, fingerprint: string}[]}}
- *   in console order (the last entry of a type is the newest).
+ * A key line whose blob holds another key type than the line names is skipped.
  */
-export function parseConsoleHostKeys(consoleText) {
-  const fingerprints = [];
-  const keys = [];
-  let block = null;
+export function parseConsoleHostKeys(consoleText: string): ConsoleHostKeys {
+  const fingerprints: ConsoleFingerprint[] = [];
+  const keys: ConsoleKey[] = [];
+  let block: string | null = null;
   for (const raw of String(consoleText ?? '').split('\n')) {
     const line = raw.replace(/\r/g, '').replace(/\x1b\[[0-9;]*m/g, '');
     const marker = /-----(BEGIN|END) SSH HOST KEY (FINGERPRINTS|KEYS)-----/.exec(line);
@@ -53,14 +98,14 @@ export function parseConsoleHostKeys(consoleText) {
 }
 
 /** The newest ED25519 fingerprint the console published (fingerprint block first, else the keys block), or null. */
-export function consoleEd25519Fingerprint(parsed) {
+export function consoleEd25519Fingerprint(parsed: ConsoleHostKeys): string | null {
   const fp = parsed.fingerprints.filter((f) => f.type === 'ED25519').at(-1);
   if (fp) return fp.fingerprint;
   return parsed.keys.filter((k) => k.type === 'ED25519').at(-1)?.fingerprint ?? null;
 }
 
-/** Parses `ssh-keyscan` output lines "host keytype blob" (comments skipped). */
-export function parseKeyscan(text) {
+/** Parses `ssh-keyscan` output lines "host keytype blob" (comments, and blobs of another type, skipped). */
+export function parseKeyscan(text: string): ScannedKey[] {
   return String(text ?? '')
     .split('\n')
     .map((l) => l.trim())
@@ -71,18 +116,23 @@ export function parseKeyscan(text) {
 }
 
 /** known_hosts host field: "host" for port 22, "[host]:port" otherwise (OpenSSH's form). */
-export const knownHostsHost = (host, port = 22) => knownHostsName(host, port);
+export const knownHostsHost = (host: string, port: number | string = 22): string => knownHostsName(host, port);
 
 /** One known_hosts line pinning `blob` for host:port. */
-export function knownHostsLine(host, port, keyType, blob) {
+export function knownHostsLine(host: string, port: number | string, keyType: string, blob: string): string {
   return `${knownHostsHost(host, port)} ${keyType} ${blob}`;
 }
 
 /**
- * Decides whether a scanned key may be pinned. Returns {ok: true, fingerprint} or throws an OperatorError:
- * mismatch (possible man-in-the-middle), or nothing to compare with.
+ * Decides whether a scanned ed25519 key may be pinned by comparing it with the console's fingerprint. Throws an
+ * OperatorError when no ed25519 key was scanned or none matches (possible man-in-the-middle); `host` and
+ * `instanceId` name them in the messages.
  */
-export function verifyScannedKey(scanned, consoleText, { host, instanceId } = {}) {
+export function verifyScannedKey(
+  scanned: ScannedKey[],
+  consoleText: string,
+  { host, instanceId }: { host?: string; instanceId?: string } = {},
+): ScanVerdict {
   const ed = scanned.filter((k) => k.keyType === 'ssh-ed25519');
   if (!ed.length) {
     throw new OperatorError(`${host} offered no ed25519 host key`, {
@@ -104,8 +154,8 @@ export function verifyScannedKey(scanned, consoleText, { host, instanceId } = {}
   return { ok: true, fingerprint: expected, key: match };
 }
 
-/** Writes the known_hosts file (mode 0644) with exactly the given lines. */
-export function writeKnownHosts(file, lines) {
+/** Writes the known_hosts file atomically (mode 0644) with exactly the given lines; returns `file`. */
+export function writeKnownHosts(file: string, lines: string[]): string {
   fs.mkdirSync(path.dirname(file), { recursive: true });
   const tmp = `${file}.tmp-${process.pid}`;
   fs.writeFileSync(tmp, `${lines.join('\n')}\n`, { mode: 0o644 });
@@ -113,8 +163,8 @@ export function writeKnownHosts(file, lines) {
   return file;
 }
 
-/** Reads known_hosts lines as {hosts, keyType, blob, fingerprint}; hashed or marker lines are skipped. */
-export function readKnownHosts(file) {
+/** Reads a known_hosts file; comment and marker (@revoked, @cert-authority) lines, and unreadable keys, are skipped. */
+export function readKnownHosts(file: string): KnownHostsEntry[] {
   return fs.readFileSync(file, 'utf8')
     .split('\n')
     .map((l) => l.trim())
@@ -125,10 +175,14 @@ export function readKnownHosts(file) {
 }
 
 /** One TCP connect attempt; resolves true when the port accepts within timeoutMs. */
-export const tcpProbe = async (host, port, timeoutMs = 3000) => (await probeTcp(host, Number(port), { timeoutMs })).ok;
+export const tcpProbe = async (host: string, port: number | string, timeoutMs = 3000): Promise<boolean> => (await probeTcp(host, Number(port), { timeoutMs })).ok;
 
 /** Runs `ssh-keyscan -T 5 -t ed25519 -p PORT HOST`; resolves with its stdout (empty when nothing answered). */
-export function sshKeyscan(host, port = 22, { bin = 'ssh-keyscan', timeoutSec = 5 } = {}) {
+export function sshKeyscan(
+  host: string,
+  port: number | string = 22,
+  { bin = 'ssh-keyscan', timeoutSec = 5 }: { bin?: string; timeoutSec?: number } = {},
+): Promise<string> {
   return new Promise((resolve, reject) => {
     const child = spawn(bin, ['-T', String(timeoutSec), '-t', 'ed25519', '-p', String(port), host], { stdio: ['ignore', 'pipe', 'pipe'] });
     let out = '';

@@ -1,4 +1,3 @@
-// @ts-nocheck -- typed in the next step of the move to TypeScript
 // SSH to the backup host, always with the pinned host key (BTRBK_AWS_KNOWN_HOSTS) and the backup key only.
 // Two ways in, one set of rules:
 //  - node-ssh (ssh2) for the checks: a hostVerifier compares the server's key with the pinned one, so a
@@ -8,14 +7,113 @@
 // Remote commands are single strings that the SSH gate on the host tokenizes; remoteCommand() quotes every
 // argument the way btrbk does, so what we send has the exact form the gate accepts.
 import { createHash, createHmac } from 'node:crypto';
-import { spawn } from 'node:child_process';
+import { spawn, type ChildProcessByStdio, type SpawnOptionsWithStdioTuple, type StdioPipe } from 'node:child_process';
 import fs from 'node:fs';
 import net from 'node:net';
-import { NodeSSH } from 'node-ssh';
+import type { Readable, Writable } from 'node:stream';
+import { NodeSSH, type Config as NodeSshConfig, type SSHExecCommandOptions } from 'node-ssh';
+import type { Connection } from '../core/connection.js';
 import { OperatorError } from '../core/errors.js';
 
+/** What SSH needs from a connection (see sshParams). */
+export interface SshParams {
+  host: string;
+  port: number;
+  user: string;
+  /** The backup key (private half); BTRBK_AWS_SSH_KEY. */
+  keyFile: string;
+  /** The pinned known_hosts file; BTRBK_AWS_KNOWN_HOSTS, '' when none is pinned. */
+  knownHostsFile: string;
+  /** BTRBK_AWS_PATH without a trailing slash (default /backup_volume/backups). */
+  backupRoot: string;
+}
+
+/** A host key pinned in known_hosts. */
+export interface PinnedKey {
+  /** As written in the file, e.g. "ssh-ed25519". */
+  keyType: string;
+  /** The key blob, base64. */
+  blob: string;
+  fingerprint: string;
+}
+
+/** The host key a server offered: its type (null when the blob does not say) and SHA256 fingerprint. */
+export interface OfferedKey {
+  keyType: string | null;
+  fingerprint: string;
+}
+
+/** What a host verifier saw: the key offered (null before the server offered one), whether it was pinned. */
+export interface VerifierState {
+  offered: OfferedKey | null;
+  matched: boolean;
+  pinned: PinnedKey[];
+}
+
+/** How connecting failed; `no-pin`: the connection file pins no usable host key, so nothing was tried. */
+export type ConnectErrorKind = 'refused' | 'timeout' | 'dns' | 'auth' | 'key-file' | 'host-key-mismatch' | 'no-pin' | 'other';
+
+/** The OperatorError connectSsh rejects with: it also says which way connecting failed. */
+export type SshConnectError = OperatorError & { kind: ConnectErrorKind };
+
+/** A command's outcome over node-ssh: exit code (null when killed by a signal) and its output. */
+export interface ExecResult {
+  code: number | null;
+  signal?: string | null;
+  stdout: string;
+  stderr: string;
+}
+
+/** The part of a node-ssh connection the checks use (tests pass fakes). */
+export interface SshLike {
+  execCommand(command: string, opts?: SSHExecCommandOptions): Promise<ExecResult>;
+  dispose(): void;
+}
+
+/** A node-ssh client class as connectSsh constructs it: NodeSSH, or a fake in tests. */
+export type SshClientClass = new () => SshLike & { connect(config: NodeSshConfig): Promise<unknown> };
+
+/** An open node-ssh connection and the host key it was verified with. */
+export interface SshConnection {
+  ssh: SshLike;
+  hostKey: OfferedKey | null;
+}
+
+/** Reads a text file (fs.readFileSync's form); injected by tests. */
+export type ReadTextFile = (file: string, encoding: 'utf8') => string;
+
+/** The outcome of probeTcp: whether the port accepted, else the error code; and how long it took. */
+export interface TcpProbeResult {
+  ok: boolean;
+  code?: string;
+  ms: number;
+}
+
+/** The outcome of runRemote: ssh's exit code (255: ssh itself failed; 128 when killed), signal and output. */
+export interface RemoteResult {
+  code: number;
+  signal: NodeJS.Signals | null;
+  stdout: string;
+  stderr: string;
+}
+
+/** Starts the ssh client with all three stdio streams piped (child_process.spawn; tests pass fakes). */
+export type SpawnPiped = (
+  cmd: string,
+  args: string[],
+  opts: SpawnOptionsWithStdioTuple<StdioPipe, StdioPipe, StdioPipe>,
+) => ChildProcessByStdio<Writable, Readable, Readable>;
+
+export interface RunRemoteOptions {
+  /** Written to the remote command's stdin (which is closed at once without it). */
+  input?: string | Buffer;
+  /** ssh is sent SIGTERM after this long; default 2 minutes. */
+  timeoutMs?: number;
+  spawnFn?: SpawnPiped;
+}
+
 /** The parts of a connection object that SSH needs, with defaults and sanity checks. */
-export function sshParams(conn) {
+export function sshParams(conn: Connection): SshParams {
   const host = String(conn.BTRBK_AWS_HOST ?? '');
   const user = String(conn.BTRBK_AWS_USER ?? '');
   if (!host || host.startsWith('-') || /\s/.test(host)) {
@@ -35,24 +133,24 @@ export function sshParams(conn) {
 }
 
 /** SHA256 fingerprint of a raw key blob, as `ssh-keygen -lf` prints it. */
-export function fingerprint(blob) {
+export function fingerprint(blob: Buffer | string): string {
   const buf = Buffer.isBuffer(blob) ? blob : Buffer.from(String(blob), 'base64');
   return `SHA256:${createHash('sha256').update(buf).digest('base64').replace(/=+$/, '')}`;
 }
 
-/** The key type named inside a raw key blob (its first SSH string), e.g. "ssh-ed25519". */
-export function keyTypeOfBlob(buf) {
+/** The key type named inside a raw key blob (its first SSH string), e.g. "ssh-ed25519"; null when unreadable. */
+export function keyTypeOfBlob(buf: Buffer): string | null {
   if (!Buffer.isBuffer(buf) || buf.length < 4) return null;
   const n = buf.readUInt32BE(0);
   return buf.length >= 4 + n ? buf.subarray(4, 4 + n).toString('latin1') : null;
 }
 
 /** known_hosts host field for host:port: "host" on 22, "[host]:port" otherwise (OpenSSH's form). */
-export function knownHostsName(host, port) {
+export function knownHostsName(host: string, port: number | string): string {
   return Number(port) === 22 ? host : `[${host}]:${port}`;
 }
 
-function hostFieldMatches(field, name) {
+function hostFieldMatches(field: string, name: string): boolean {
   if (field.startsWith('|1|')) {
     const [, , salt, hash] = field.split('|');
     if (!salt || !hash) return false;
@@ -62,12 +160,12 @@ function hostFieldMatches(field, name) {
 }
 
 /**
- * The keys pinned for host:port in known_hosts text: [{keyType, blob, fingerprint}]. Revoked and
- * cert-authority lines are not pins. Exact names only (a pinned file has no wildcards).
+ * The keys pinned for host:port in known_hosts text (plain or hashed host names). Revoked and cert-authority
+ * lines are not pins. Exact names only (a pinned file has no wildcards).
  */
-export function pinnedKeys(text, host, port) {
+export function pinnedKeys(text: string, host: string, port: number | string): PinnedKey[] {
   const name = knownHostsName(host, port);
-  const keys = [];
+  const keys: PinnedKey[] = [];
   for (const raw of String(text ?? '').split('\n')) {
     const line = raw.trim();
     if (!line || line.startsWith('#') || line.startsWith('@')) continue;
@@ -79,7 +177,7 @@ export function pinnedKeys(text, host, port) {
 }
 
 /** Reads the pinned keys from the connection's known_hosts file; an OperatorError when there are none. */
-export function readPinnedKeys(conn, { readFile = fs.readFileSync } = {}) {
+export function readPinnedKeys(conn: Connection, { readFile = fs.readFileSync }: { readFile?: ReadTextFile } = {}): PinnedKey[] {
   const { host, port, knownHostsFile } = sshParams(conn);
   if (!knownHostsFile) {
     throw new OperatorError('the connection file pins no host key (BTRBK_AWS_KNOWN_HOSTS is empty)', {
@@ -87,12 +185,13 @@ export function readPinnedKeys(conn, { readFile = fs.readFileSync } = {}) {
       next: 're-run setup (it pins the key the instance printed on its console), or `npx zx scripts/local-target.mjs up` for the local target',
     });
   }
-  let text;
+  let text: string;
   try {
     text = readFile(knownHostsFile, 'utf8');
   } catch (err) {
+    const { code, message } = err as NodeJS.ErrnoException;
     throw new OperatorError(`cannot read the pinned host key file ${knownHostsFile}`, {
-      cause: err.code === 'ENOENT' ? 'the file does not exist (moved or deleted)' : err.message,
+      cause: code === 'ENOENT' ? 'the file does not exist (moved or deleted)' : message,
       next: 're-run setup to pin the host key again',
     });
   }
@@ -107,12 +206,12 @@ export function readPinnedKeys(conn, { readFile = fs.readFileSync } = {}) {
 }
 
 /**
- * A ssh2 hostVerifier that accepts only a pinned key, and remembers what the server offered so that a
- * refusal can be explained. `state.offered` = {keyType, fingerprint}, `state.matched` = boolean.
+ * A ssh2 hostVerifier that accepts only a pinned key (given the raw key blob, or its base64), and remembers in
+ * `state` what the server offered so that a refusal can be explained.
  */
-export function makeHostVerifier(pinned) {
-  const state = { offered: null, matched: false, pinned };
-  const verifier = (key) => {
+export function makeHostVerifier(pinned: PinnedKey[]): { verifier: (key: Buffer | string) => boolean; state: VerifierState } {
+  const state: VerifierState = { offered: null, matched: false, pinned };
+  const verifier = (key: Buffer | string): boolean => {
     const buf = Buffer.isBuffer(key) ? key : Buffer.from(String(key), 'base64');
     const b64 = buf.toString('base64');
     state.offered = { keyType: keyTypeOfBlob(buf), fingerprint: fingerprint(buf) };
@@ -123,7 +222,7 @@ export function makeHostVerifier(pinned) {
 }
 
 /** Host key mismatch: its own diagnosis, never something to click through. */
-export function hostKeyMismatchError(conn, state) {
+export function hostKeyMismatchError(conn: Connection, state: Pick<VerifierState, 'offered' | 'pinned'>): OperatorError {
   const { host, port, knownHostsFile } = sshParams(conn);
   return new OperatorError(`the host key of ${knownHostsName(host, port)} does NOT match the pinned key: not connecting`, {
     details: `offered:  ${state.offered?.keyType ?? '?'} ${state.offered?.fingerprint ?? '?'}\npinned:   ${state.pinned.map((p) => `${p.keyType} ${p.fingerprint}`).join(', ')} (${knownHostsFile})`,
@@ -133,12 +232,21 @@ export function hostKeyMismatchError(conn, state) {
   });
 }
 
-/** Classifies an error from connecting (ssh2 / net) into {kind, error: OperatorError}. */
-export function classifyConnectError(err, conn, state = null) {
+/**
+ * Classifies an error from connecting (ssh2 / net; anything thrown) into a kind and an OperatorError that
+ * explains it. With the verifier's `state`, a refused host key is recognised whatever ssh2 made of it.
+ */
+export function classifyConnectError(
+  err: unknown,
+  conn: Connection,
+  state: VerifierState | null = null,
+): { kind: ConnectErrorKind; error: OperatorError } {
   const { host, port, user, keyFile } = sshParams(conn);
   const where = `${host}:${port}`;
-  const msg = String(err?.message ?? err);
-  const code = err?.code ?? '';
+  // net errors carry `code`, ssh2's carry `level`; anything else is read as its text
+  const e = (err ?? {}) as { message?: unknown; code?: unknown; level?: unknown };
+  const msg = String(e.message ?? err);
+  const code = String(e.code ?? '');
   if (state && state.offered && !state.matched) return { kind: 'host-key-mismatch', error: hostKeyMismatchError(conn, state) };
   if (code === 'ECONNREFUSED') {
     return {
@@ -161,7 +269,7 @@ export function classifyConnectError(err, conn, state = null) {
   if (['ENOTFOUND', 'EAI_AGAIN'].includes(code)) {
     return { kind: 'dns', error: new OperatorError(`cannot resolve ${host}`, { cause: msg, next: 'check BTRBK_AWS_HOST in the connection file' }) };
   }
-  if (err?.level === 'client-authentication' || /authentication methods failed/i.test(msg)) {
+  if (e.level === 'client-authentication' || /authentication methods failed/i.test(msg)) {
     return {
       kind: 'auth',
       error: new OperatorError(`${user}@${where} refused the key ${keyFile}`, {
@@ -186,33 +294,40 @@ export function classifyConnectError(err, conn, state = null) {
   };
 }
 
-/** Opens a TCP connection and closes it: {ok, code?, ms}. */
-export function probeTcp(host, port, { timeoutMs = 5000 } = {}) {
+/** Opens a TCP connection and closes it; never rejects. */
+export function probeTcp(host: string, port: number, { timeoutMs = 5000 }: { timeoutMs?: number } = {}): Promise<TcpProbeResult> {
   return new Promise((resolve) => {
     const start = Date.now();
     const sock = net.connect({ host, port });
-    const done = (res) => {
+    const done = (res: Omit<TcpProbeResult, 'ms'>) => {
       sock.destroy();
       resolve({ ...res, ms: Date.now() - start });
     };
     sock.setTimeout(timeoutMs, () => done({ ok: false, code: 'ETIMEDOUT' }));
     sock.once('connect', () => done({ ok: true }));
-    sock.once('error', (err) => done({ ok: false, code: err.code ?? err.message }));
+    sock.once('error', (err: NodeJS.ErrnoException) => done({ ok: false, code: err.code ?? err.message }));
   });
 }
 
 /**
- * Connects with node-ssh: pinned host key, the backup key, no agent, no password. Resolves {ssh, hostKey};
- * rejects with an OperatorError whose `kind` says what went wrong (refused, timeout, host-key-mismatch, auth,
- * key-file, no-pin, other).
+ * Connects with node-ssh: pinned host key, the backup key, no agent, no password. Rejects with an
+ * SshConnectError whose `kind` says what went wrong.
  */
-export async function connectSsh(conn, { NodeSSHClass = NodeSSH, readyTimeout = 15000, readFile = fs.readFileSync } = {}) {
+export async function connectSsh(
+  conn: Connection,
+  {
+    NodeSSHClass = NodeSSH,
+    readyTimeout = 15000,
+    readFile = fs.readFileSync,
+  }: { NodeSSHClass?: SshClientClass; readyTimeout?: number; readFile?: ReadTextFile } = {},
+): Promise<SshConnection> {
   const { host, port, user, keyFile } = sshParams(conn);
-  let pinned;
+  let pinned: PinnedKey[];
   try {
     pinned = readPinnedKeys(conn, { readFile });
   } catch (err) {
-    err.kind = 'no-pin';
+    // readPinnedKeys throws only OperatorErrors (sshParams already passed above)
+    (err as SshConnectError).kind = 'no-pin';
     throw err;
   }
   const { verifier, state } = makeHostVerifier(pinned);
@@ -236,14 +351,13 @@ export async function connectSsh(conn, { NodeSSHClass = NodeSSH, readyTimeout = 
       /* already closed */
     }
     const { kind, error } = classifyConnectError(err, conn, state);
-    error.kind = kind;
-    throw error;
+    throw Object.assign(error, { kind }) satisfies SshConnectError;
   }
   return { ssh, hostKey: state.offered };
 }
 
 /** Quotes one argument for display or a shell: bare when safe, else 'single-quoted' ('\'' for a quote). */
-export function quoteArg(arg) {
+export function quoteArg(arg: string): string {
   const s = String(arg);
   if (/^[A-Za-z0-9_.,:/@%+=-]+$/.test(s)) return s;
   return shq(s);
@@ -253,16 +367,16 @@ export function quoteArg(arg) {
  * btrbk's quoteshell(): always 'single-quoted', a quote inside as '\''. Paths in remote commands are written
  * this way so the gate sees exactly what a btrbk client sends.
  */
-export function shq(arg) {
+export function shq(arg: string): string {
   return `'${String(arg).replace(/'/g, `'\\''`)}'`;
 }
 
 /** A remote command line for the gate from argvs (pipe stages), each argument quoted by quoteArg(). */
-export function remoteCommand(...stages) {
+export function remoteCommand(...stages: string[][]): string {
   return stages.map((argv) => argv.map(quoteArg).join(' ')).join(' | ');
 }
 
-function sshOptionValue(v) {
+function sshOptionValue(v: string): string {
   return /\s|"/.test(v) ? `"${String(v).replace(/"/g, '')}"` : v;
 }
 
@@ -270,7 +384,7 @@ function sshOptionValue(v) {
  * argv for the OpenSSH client (after "ssh"): pinned host key with strict checking, the backup key only, no
  * prompts. Append the remote command string as the last element.
  */
-export function sshArgs(conn, { connectTimeout = 15, extra = [] } = {}) {
+export function sshArgs(conn: Connection, { connectTimeout = 15, extra = [] }: { connectTimeout?: number; extra?: string[] } = {}): string[] {
   const { host, port, user, keyFile, knownHostsFile } = sshParams(conn);
   if (!knownHostsFile) readPinnedKeys(conn); // throws the explanation
   return [
@@ -292,14 +406,14 @@ export function sshArgs(conn, { connectTimeout = 15, extra = [] } = {}) {
 }
 
 /**
- * Runs one command through the gate with the OpenSSH client. Resolves {code, stdout, stderr}; never rejects
- * for a non-zero exit (callers decide), only when ssh cannot be started.
+ * Runs one command through the gate with the OpenSSH client. Never rejects for a non-zero exit (callers
+ * decide), only when ssh cannot be started.
  */
-export function runRemote(conn, command, { input, timeoutMs = 120000, spawnFn = spawn } = {}) {
+export function runRemote(conn: Connection, command: string, { input, timeoutMs = 120000, spawnFn = spawn }: RunRemoteOptions = {}): Promise<RemoteResult> {
   return new Promise((resolve, reject) => {
     const child = spawnFn('ssh', [...sshArgs(conn), command], { stdio: ['pipe', 'pipe', 'pipe'] });
-    const out = [];
-    const err = [];
+    const out: Buffer[] = [];
+    const err: Buffer[] = [];
     const timer = setTimeout(() => child.kill('SIGTERM'), timeoutMs);
     child.stdout.on('data', (d) => out.push(d));
     child.stderr.on('data', (d) => err.push(d));

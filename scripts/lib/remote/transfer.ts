@@ -1,16 +1,93 @@
-// @ts-nocheck -- typed in the next step of the move to TypeScript
 // Data pipelines between processes (btrfs send | [zstd] | ssh ... receive, and back), with the bytes counted
 // in this process: every link between two stages runs through a Node stream, so the byte counts are exact and
 // progress (bytes, rate, ETA when the size is known) can be shown while a transfer runs. Used by the round
-// trip and, later, by the benchmark.
-import { spawn } from 'node:child_process';
-import { Transform, pipeline } from 'node:stream';
+// trip, restore and the benchmark.
+import { spawn, type ChildProcess, type SpawnOptions } from 'node:child_process';
+import { Transform, pipeline, type TransformCallback } from 'node:stream';
 import { OperatorError } from '../core/errors.js';
+
+/** Progress of one stream of bytes at a moment. */
+export interface ProgressSnapshot {
+  bytes: number;
+  /** Expected bytes, when known. */
+  total: number | null;
+  elapsedMs: number;
+  /** Bytes per second over the sliding window. */
+  rate: number;
+  /** Bytes per second since the start. */
+  averageRate: number;
+  /** Seconds left at the current rate; null without a total or while nothing moves. */
+  eta: number | null;
+  /** bytes / total (at most 1); null without a total. */
+  fraction: number | null;
+}
+
+/** What runPipeline reports: the watched link's progress; `done` on the last report, when all stages ended. */
+export interface PipelineProgress extends ProgressSnapshot {
+  /** Index of the link (0: first stage -> second stage). */
+  link: number;
+  done: boolean;
+}
+
+/** One process of a pipeline; `label` names it in progress and errors (e.g. "ssh → btrfs receive"). */
+export interface PipelineStage {
+  label: string;
+  cmd: string;
+  args: string[];
+}
+
+/** Bytes that went from one stage to the next. */
+export interface LinkCount {
+  from: string;
+  to: string;
+  bytes: number;
+}
+
+/** How one stage ended: exit code or signal, its stderr (trimmed; the last 32-64 KiB), or why it did not start. */
+export interface StageOutcome {
+  label: string;
+  code: number | null;
+  signal: NodeJS.Signals | null;
+  stderr: string;
+  spawnError: string | null;
+}
+
+export interface PipelineResult {
+  /** Every stage started and exited 0. */
+  ok: boolean;
+  links: LinkCount[];
+  /** Bytes on the watched link (see PipelineOptions.progressLink). */
+  bytes: number;
+  durationMs: number;
+  /** bytes per second over the whole run. */
+  rate: number;
+  stages: StageOutcome[];
+}
+
+/** The OperatorError a failed pipeline rejects with; `result` has every stage's outcome. */
+export type PipelineError = OperatorError & { result: PipelineResult };
+
+/** Starts one stage (child_process.spawn; injectable for tests). */
+export type SpawnFn = (cmd: string, args: string[], opts: SpawnOptions) => ChildProcess;
+
+export interface PipelineOptions {
+  /** Called at most every `progressIntervalMs` while bytes move, and once at the end (`done`). */
+  onProgress?: (p: PipelineProgress) => void;
+  progressIntervalMs?: number;
+  /** The link to report and count in `bytes`; default the last (what goes onto the wire / into the receiver). */
+  progressLink?: number;
+  /** Expected bytes on that link (for the ETA). */
+  total?: number | null;
+  spawnFn?: SpawnFn;
+  /** Aborting stops every stage; the pipeline then rejects with "the transfer was interrupted". */
+  signal?: AbortSignal;
+  now?: () => number;
+}
 
 const UNITS = ['B', 'KiB', 'MiB', 'GiB', 'TiB'];
 
 /** 1536 -> "1.5 KiB". */
-export function humanBytes(n) {
+export function humanBytes(n: number): string {
   let v = Number(n);
   let i = 0;
   while (Math.abs(v) >= 1024 && i < UNITS.length - 1) {
@@ -21,12 +98,12 @@ export function humanBytes(n) {
 }
 
 /** Bytes per second -> "12.3 MiB/s". */
-export function humanRate(bytesPerSecond) {
+export function humanRate(bytesPerSecond: number): string {
   return `${humanBytes(Math.round(bytesPerSecond))}/s`;
 }
 
 /** Seconds -> "1:05" or "1:02:03". */
-export function humanDuration(seconds) {
+export function humanDuration(seconds: number): string {
   const s = Math.max(0, Math.round(seconds));
   const h = Math.floor(s / 3600);
   const m = Math.floor((s % 3600) / 60);
@@ -39,7 +116,15 @@ export function humanDuration(seconds) {
  * the ETA is computed from it when `total` is known.
  */
 export class ProgressTracker {
-  constructor({ total = null, windowMs = 3000, now = () => Date.now() } = {}) {
+  readonly total: number | null;
+  /** Bytes counted so far. */
+  bytes: number;
+  private readonly windowMs: number;
+  private readonly now: () => number;
+  private readonly start: number;
+  private readonly samples: { t: number; bytes: number }[];
+
+  constructor({ total = null, windowMs = 3000, now = () => Date.now() }: { total?: number | null; windowMs?: number; now?: () => number } = {}) {
     this.total = total;
     this.windowMs = windowMs;
     this.now = now;
@@ -48,21 +133,21 @@ export class ProgressTracker {
     this.samples = [{ t: this.start, bytes: 0 }];
   }
 
-  add(n) {
+  add(n: number): void {
     this.bytes += n;
     const t = this.now();
     this.samples.push({ t, bytes: this.bytes });
     while (this.samples.length > 2 && t - this.samples[1].t >= this.windowMs) this.samples.shift();
   }
 
-  snapshot() {
+  snapshot(): ProgressSnapshot {
     const t = this.now();
     const elapsedMs = t - this.start;
     const first = this.samples[0];
     const spanMs = t - first.t;
     const rate = spanMs > 0 ? ((this.bytes - first.bytes) * 1000) / spanMs : 0;
     const averageRate = elapsedMs > 0 ? (this.bytes * 1000) / elapsedMs : 0;
-    let eta = null;
+    let eta: number | null = null;
     if (this.total && rate > 0) eta = Math.max(0, (this.total - this.bytes) / rate);
     const fraction = this.total ? Math.min(1, this.bytes / this.total) : null;
     return { bytes: this.bytes, total: this.total, elapsedMs, rate, averageRate, eta, fraction };
@@ -70,7 +155,7 @@ export class ProgressTracker {
 }
 
 /** One progress line: "12.0 MiB  4.0 MiB/s" or "12.0 MiB of 48.0 MiB (25%)  4.0 MiB/s  ETA 0:09". */
-export function formatProgress(p) {
+export function formatProgress(p: Pick<ProgressSnapshot, 'bytes' | 'rate'> & Partial<ProgressSnapshot>): string {
   const parts = [];
   if (p.total) parts.push(`${humanBytes(p.bytes)} of ${humanBytes(p.total)} (${Math.floor((p.fraction ?? 0) * 100)}%)`);
   else parts.push(humanBytes(p.bytes));
@@ -80,31 +165,28 @@ export function formatProgress(p) {
 }
 
 /** A pass-through stream that counts the bytes going through it. */
-export function byteCounter(onBytes) {
+export function byteCounter(onBytes: (n: number) => void): Transform {
   return new Transform({
-    transform(chunk, _enc, cb) {
+    transform(chunk: Buffer, _enc: BufferEncoding, cb: TransformCallback) {
       onBytes(chunk.length);
       cb(null, chunk);
     },
   });
 }
 
-function tail(text, lines = 8) {
+function tail(text: string, lines = 8): string {
   return String(text).trimEnd().split('\n').slice(-lines).join('\n');
 }
 
 /**
- * Runs stages as processes connected stdout -> stdin through byte counters in this process.
- * @param {{label: string, cmd: string, args: string[]}[]} stages
- * @param {object} opts
- *   onProgress(snapshot with `link`) called at most every `progressIntervalMs` for the link named by
- *   `progressLink` (default: the last link, i.e. what goes onto the wire / into the receiver), and once at the end;
- *   total: expected bytes on that link (for ETA); spawnFn for tests; signal: AbortSignal.
- * @returns {Promise<{ok: boolean, links: {from: string, to: string, bytes: number}[], bytes: number,
- *   durationMs: number, rate: number, stages: {label: string, code: number|null, signal: string|null, stderr: string}[]}>}
- * Rejects with an OperatorError (with `.result`) when any stage fails.
+ * Runs stages (at least two) as processes connected stdout -> stdin through byte counters in this process; the
+ * first stage's stdin is /dev/null. When one stage fails the others are stopped. Rejects with a PipelineError
+ * (see pipelineError) when any stage fails or cannot start.
  */
-export function runPipeline(stages, { onProgress, progressIntervalMs = 500, progressLink, total = null, spawnFn = spawn, signal, now = () => Date.now() } = {}) {
+export function runPipeline(
+  stages: PipelineStage[],
+  { onProgress, progressIntervalMs = 500, progressLink, total = null, spawnFn = spawn, signal, now = () => Date.now() }: PipelineOptions = {},
+): Promise<PipelineResult> {
   if (stages.length < 2) throw new Error('a pipeline needs at least two stages');
   const watched = progressLink ?? stages.length - 2;
   return new Promise((resolve, reject) => {
@@ -113,10 +195,10 @@ export function runPipeline(stages, { onProgress, progressIntervalMs = 500, prog
     const procs = stages.map((s, i) =>
       spawnFn(s.cmd, s.args, { stdio: [i === 0 ? 'ignore' : 'pipe', i === stages.length - 1 ? 'pipe' : 'pipe', 'pipe'] }),
     );
-    const info = stages.map((s) => ({ label: s.label, code: null, signal: null, stderr: '', spawnError: null }));
+    const info = stages.map((s): StageOutcome => ({ label: s.label, code: null, signal: null, stderr: '', spawnError: null }));
     let lastReport = 0;
     let finished = 0;
-    const report = (force) => {
+    const report = (force: boolean) => {
       if (!onProgress) return;
       const t = now();
       if (!force && t - lastReport < progressIntervalMs) return;
@@ -129,13 +211,14 @@ export function runPipeline(stages, { onProgress, progressIntervalMs = 500, prog
       else signal.addEventListener('abort', killAll, { once: true });
     }
 
+    // every stdio stream but the first stage's stdin is a pipe, so the streams used below are there
     procs.forEach((p, i) => {
-      p.stderr.on('data', (d) => {
+      p.stderr!.on('data', (d: Buffer) => {
         info[i].stderr += d.toString('utf8');
         if (info[i].stderr.length > 64 * 1024) info[i].stderr = info[i].stderr.slice(-32 * 1024);
       });
       // the last stage's stdout is drained (receive prints "At subvol ..." on stderr, little on stdout)
-      if (i === procs.length - 1) p.stdout.on('data', () => {});
+      if (i === procs.length - 1) p.stdout!.on('data', () => {});
       p.on('error', (err) => {
         info[i].spawnError = err.message;
       });
@@ -153,7 +236,7 @@ export function runPipeline(stages, { onProgress, progressIntervalMs = 500, prog
         trackers[i].add(n);
         if (i === watched) report(false);
       });
-      pipeline(procs[i].stdout, counter, procs[i + 1].stdin, () => {
+      pipeline(procs[i].stdout!, counter, procs[i + 1].stdin!, () => {
         /* errors show as the stage's exit status; EPIPE when the reader died first */
       });
     }
@@ -163,7 +246,7 @@ export function runPipeline(stages, { onProgress, progressIntervalMs = 500, prog
       const durationMs = now() - start;
       const links = trackers.map((t, i) => ({ from: stages[i].label, to: stages[i + 1].label, bytes: t.bytes }));
       const bytes = trackers[watched].bytes;
-      const result = {
+      const result: PipelineResult = {
         ok: info.every((s) => s.code === 0 && !s.spawnError),
         links,
         bytes,
@@ -185,10 +268,13 @@ const COLLATERAL = /broken pipe|EPIPE|SIGPIPE|Connection reset by peer|error wri
 
 /** Progress lines btrfs prints on stderr in normal operation ("At subvol X", "At snapshot X"). */
 const NOISE = /^(At (subvol|snapshot) |Mode: )/;
-const meaningful = (text) => String(text).split('\n').filter((l) => l.trim() && !NOISE.test(l)).join('\n');
+const meaningful = (text: string): string => String(text).split('\n').filter((l) => l.trim() && !NOISE.test(l)).join('\n');
 
-/** Explains a failed pipeline: the stage that failed for a reason of its own, not the ones it took along. */
-export function pipelineError(result, aborted = false) {
+/**
+ * Explains a failed pipeline: the stage that failed for a reason of its own, not the ones it took along; a full
+ * target and a command the SSH gate refused get their own cause and next step.
+ */
+export function pipelineError(result: PipelineResult, aborted = false): PipelineError {
   const failed = result.stages.filter((s) => s.code !== 0 || s.spawnError).map((s) => ({ ...s, stderr: meaningful(s.stderr) }));
   const own = failed.find((s) => s.spawnError) ?? failed.find((s) => s.stderr && !COLLATERAL.test(s.stderr)) ?? failed[0];
   const details = failed
@@ -212,6 +298,5 @@ export function pipelineError(result, aborted = false) {
         ? 'free space: keep fewer backups (a shorter target_preserve, then `btrbk run`), or grow the data volume (ebs_volume_size, setup, then as admin `btrfs filesystem resize max /backup_volume`); see docs/TROUBLESHOOTING.md. Earlier backups are intact; the half-received one is removed on the next btrbk run'
         : 'run `npx zx scripts/troubleshoot.mjs check-all` to see whether SSH and the volume are healthy',
   });
-  err.result = result;
-  return err;
+  return Object.assign(err, { result });
 }

@@ -1,0 +1,35 @@
+// The backup host's layout: where the boot script mounts the volume, where backups, staging, markers, logs and the
+// host's programs live, and who the backup user is. The stack, the scripts and the tests import these; the host's
+// own shell (user-data/) spells them once each, and __tests__/core/host-layout.test.ts checks they agree.
+
+/** The data volume's mount point (mounted nosuid,nodev,noexec). */
+export const MOUNT_POINT = '/backup_volume';
+/** The backup root: every path the gate accepts resolves inside it. */
+export const BACKUP_ROOT = `${MOUNT_POINT}/backups`;
+/** Where btrbk-receive receives each stream, outside the backup root (root-only). */
+export const STAGING_DIR = `${MOUNT_POINT}/.btrbk-staging`;
+/** The tools' scratch area below the backup root: the round trip and the bench put their test subvolumes there, the
+ * one place an append-only host lets the backup key delete. Never point btrbk at it. */
+export const SELFTEST_DIR_NAME = 'selftest';
+/** The device name the stack's volume attachment asks for (Nitro instances show an NVMe device named by volume id). */
+export const DATA_VOLUME_DEVICE_NAME = '/dev/sdf';
+/** The filesystem label the boot script gives a volume it formats. */
+export const FS_LABEL = 'btrbk-backup';
+
+/** The user whose key reaches only the SSH gate. */
+export const BACKUP_USER = 'btrbk';
+/** The host's programs. */
+export const GATE_PATH = '/usr/local/sbin/btrbk-ssh-gate';
+export const RECEIVE_PATH = '/usr/local/sbin/btrbk-receive';
+export const PRUNE_PATH = '/usr/local/sbin/btrbk-prune';
+export const PRUNE_CONF = '/etc/btrbk-backup-host/prune.conf';
+export const SUDOERS_PATH = '/etc/sudoers.d/btrbk';
+
+/** The boot script's state: its markers (ready on success, failed with the step) and its log. */
+export const STATE_DIR = '/var/lib/btrbk-backup-host';
+export const READY_MARKER = `${STATE_DIR}/ready`;
+export const FAILED_MARKER = `${STATE_DIR}/failed`;
+export const BOOT_LOG = '/var/log/btrbk-backup-host.log';
+export const CLOUD_INIT_LOG = '/var/log/cloud-init-output.log';
+/** Receives hold it shared, the host's pruning exclusively. */
+export const RECEIVE_LOCK = '/run/btrbk-backup-host/receive.lock';
