@@ -20,6 +20,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { gzipSync } from 'node:zlib';
 import { fileURLToPath } from 'node:url';
+import { shellQuote } from '../scripts/lib/core/shell.js';
 
 export const USER_DATA_DIR = path.dirname(fileURLToPath(import.meta.url));
 export const BOOT_SCRIPT = path.join(USER_DATA_DIR, 'bootstrap.sh');
@@ -99,10 +100,6 @@ export const PAYLOAD_TAGS_MAX = 40;
 /** Escapes literal text for a Terraform string template: `${` and `%{` would otherwise be interpolated. */
 export function escapeTerraformTemplate(text: string): string {
   return text.replace(/\$\{/g, () => '$${').replace(/%\{/g, () => '%%{');
-}
-
-function shellSingleQuote(value: string): string {
-  return `'${String(value).replace(/'/g, `'\\''`)}'`;
 }
 
 const HEREDOC_START = /(?<!<)<<-?\s*(['"]?)([A-Za-z_][A-Za-z0-9_]*)\1(?![A-Za-z0-9_])/;
@@ -191,9 +188,9 @@ export function renderBootScript(settings: BootScriptSettings, options: BootScri
     if (line === '# @settings') {
       sawSettings = true;
       return [
-        ...(Object.entries(SETTINGS) as Array<[SettingKey, string]>).map(([key, shellVar]) => `${shellVar}=${shellSingleQuote(settings[key] ?? defaults[key] ?? '')}`),
+        ...(Object.entries(SETTINGS) as Array<[SettingKey, string]>).map(([key, shellVar]) => `${shellVar}=${shellQuote(settings[key] ?? defaults[key] ?? '')}`),
         `BTRBK_PAYLOAD_SHA256='${external?.sha256 ?? ''}'`,
-        `BTRBK_PAYLOAD_FILE=${shellSingleQuote(payloadFile)}`,
+        `BTRBK_PAYLOAD_FILE=${shellQuote(payloadFile)}`,
       ].join('\n');
     }
     const m = /^# @embed (\S+) (\S+)$/.exec(line);

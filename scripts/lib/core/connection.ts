@@ -4,6 +4,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import process from 'node:process';
 import { OperatorError } from './errors.js';
+import { shellQuote } from './shell.js';
 
 export const REPO_ROOT = path.resolve(path.dirname(new URL(import.meta.url).pathname), '..', '..', '..');
 export const DEFAULT_AWS_ENV_FILE = path.join(REPO_ROOT, 'aws_connection.env');
@@ -42,11 +43,6 @@ const OPTIONAL_DEFAULTS: Readonly<Record<string, string | undefined>> = OPTIONAL
 export const SELFTEST_DIR_NAME = 'selftest';
 
 const KEY_RE = /^[A-Z][A-Z0-9_]*$/;
-
-/** Quotes a value for a KEY='value' line that a POSIX shell can source. */
-export function shellQuote(value: string): string {
-  return `'${String(value).replace(/'/g, `'\\''`)}'`;
-}
 
 /**
  * Parses KEY=value lines (value bare, 'single' or "double" quoted; `export ` allowed; # comments). Returns the
