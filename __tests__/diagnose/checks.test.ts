@@ -7,7 +7,7 @@ import os from 'node:os';
 import path from 'node:path';
 import {
   CHECKS,
-  GATE_COMMANDS,
+  CHECK_COMMANDS,
   bootOutcome,
   checkKeyFile,
   checkLogs,
@@ -69,16 +69,16 @@ const BOOT_OK = '2026-11-23T22:57:27Z btrbk-backup-host[finished]: btrbk-backup-
 
 /** The gate on a healthy host. */
 const healthy = (): Record<string, Answer> => ({
-  [GATE_COMMANDS.version]: { code: 0, stdout: 'btrbk-ssh-gate 1 root=/backup_volume/backups mount=/backup_volume\n' },
-  [GATE_COMMANDS.mount]: { code: 0, stdout: '/backup_volume /dev/nvme1n1 btrfs rw,noatime,compress=zstd:1,space_cache=v2,subvolid=5,subvol=/\n' },
-  [GATE_COMMANDS.usage]: { code: 0, stdout: USAGE_OUT(100 * 2 ** 30, 10 * 2 ** 30) },
-  [GATE_COMMANDS.deviceStats]: { code: 0, stdout: STATS_OUT() },
-  [GATE_COMMANDS.bootLog]: { code: 0, stdout: `step one\n${BOOT_OK}` },
-  [GATE_COMMANDS.cloudInitLog]: { code: 0, stdout: 'Cloud-init v. 24.1 finished\n' },
-  [GATE_COMMANDS.forbidden]: rejected('command not allowed: id'),
-  [GATE_COMMANDS.retention]: { code: 0, stdout: retentionReport(LAST_RUN_OK) },
-  [GATE_COMMANDS.backupRoot('/backup_volume/backups')]: { code: 0, stdout: '/backup_volume/backups\n' },
-  [GATE_COMMANDS.subvolumeList('/backup_volume/backups')]: { code: 0, stdout: 'ID 256 gen 9 cgen 9 top level 5 parent_uuid - received_uuid 4b1e-0001 uuid 1 path <FS_TREE>/backups/a\n' },
+  [CHECK_COMMANDS.version]: { code: 0, stdout: 'btrbk-ssh-gate 1 root=/backup_volume/backups mount=/backup_volume\n' },
+  [CHECK_COMMANDS.mount]: { code: 0, stdout: '/backup_volume /dev/nvme1n1 btrfs rw,noatime,compress=zstd:1,space_cache=v2,subvolid=5,subvol=/\n' },
+  [CHECK_COMMANDS.usage]: { code: 0, stdout: USAGE_OUT(100 * 2 ** 30, 10 * 2 ** 30) },
+  [CHECK_COMMANDS.deviceStats]: { code: 0, stdout: STATS_OUT() },
+  [CHECK_COMMANDS.bootLog]: { code: 0, stdout: `step one\n${BOOT_OK}` },
+  [CHECK_COMMANDS.cloudInitLog]: { code: 0, stdout: 'Cloud-init v. 24.1 finished\n' },
+  [CHECK_COMMANDS.forbidden]: rejected('command not allowed: id'),
+  [CHECK_COMMANDS.retention]: { code: 0, stdout: retentionReport(LAST_RUN_OK) },
+  [CHECK_COMMANDS.backupRoot('/backup_volume/backups')]: { code: 0, stdout: '/backup_volume/backups\n' },
+  [CHECK_COMMANDS.subvolumeList('/backup_volume/backups')]: { code: 0, stdout: 'ID 256 gen 9 cgen 9 top level 5 parent_uuid - received_uuid 4b1e-0001 uuid 1 path <FS_TREE>/backups/a\n' },
 });
 
 function fakes(answers: Record<string, Answer> = healthy(), over: Record<string, unknown> = {}) {
@@ -199,7 +199,7 @@ describe('check-ssh', () => {
   it('a key that runs `id` is a shell, not the gate: a loud failure', async () => {
     const a = healthy();
     a.id = { code: 0, stdout: 'uid=998(btrbk) gid=998(btrbk) groups=998(btrbk)\n' };
-    a[GATE_COMMANDS.version] = { code: 127, stderr: 'bash: btrbk-diag: command not found\n' };
+    a[CHECK_COMMANDS.version] = { code: 127, stderr: 'bash: btrbk-diag: command not found\n' };
     const r = await checkSsh(conn(), fakes(a).deps);
     expect(byName(r, /forbidden/)).toMatchObject({ ok: false, cause: expect.stringMatching(/RAN on the host.*forced command is not in force/) });
     expect(byName(r, /lands in the SSH gate/)).toMatchObject({ ok: false, next: expect.stringMatching(/forced command/) });
@@ -207,13 +207,13 @@ describe('check-ssh', () => {
 
   it('sudo not set up for btrbk: says so', async () => {
     const a = healthy();
-    a[GATE_COMMANDS.subvolumeList('/backup_volume/backups')] = { code: 1, stderr: 'sudo: a password is required\n' };
+    a[CHECK_COMMANDS.subvolumeList('/backup_volume/backups')] = { code: 1, stderr: 'sudo: a password is required\n' };
     expect(byName(await checkSsh(conn(), fakes(a).deps), /btrbk command/)).toMatchObject({ ok: false, cause: expect.stringMatching(/sudo refused/) });
   });
 
   it('the gate refuses the btrbk command: a grammar mismatch', async () => {
     const a = healthy();
-    a[GATE_COMMANDS.subvolumeList('/backup_volume/backups')] = rejected('btrfs subvolume list: option not allowed: -R');
+    a[CHECK_COMMANDS.subvolumeList('/backup_volume/backups')] = rejected('btrfs subvolume list: option not allowed: -R');
     expect(byName(await checkSsh(conn(), fakes(a).deps), /btrbk command/)).toMatchObject({ ok: false, cause: expect.stringMatching(/the gate refused/) });
   });
 });
@@ -242,18 +242,18 @@ describe('check-volume', () => {
 
   it("the host's retention: a failed prune fails the check with its error; a host from before append-only warns", async () => {
     const a = healthy();
-    a[GATE_COMMANDS.retention] = { code: 0, stdout: retentionReport('when=2027-02-28T23:05:12Z\nresult=failed\nerror=/backup_volume is read-only, nothing deleted: btrfs may have hit an error\n') };
+    a[CHECK_COMMANDS.retention] = { code: 0, stdout: retentionReport('when=2027-02-28T23:05:12Z\nresult=failed\nerror=/backup_volume is read-only, nothing deleted: btrfs may have hit an error\n') };
     expect(byName(await checkVolume(conn(), fakes(a).deps), /retention/)).toMatchObject({ ok: false, cause: expect.stringMatching(/^the last prune failed: \/backup_volume is read-only/), next: expect.stringMatching(/journalctl -u btrbk-prune/) });
-    a[GATE_COMMANDS.retention] = rejected("unknown diagnostic (try 'btrbk-diag help')");
+    a[CHECK_COMMANDS.retention] = rejected("unknown diagnostic (try 'btrbk-diag help')");
     expect(byName(await checkVolume(conn(), fakes(a).deps), /retention/)).toMatchObject({ ok: true, warn: true, cause: expect.stringMatching(/from before append-only/) });
-    a[GATE_COMMANDS.retention] = { code: 1, stderr: 'sudo: a password is required\n' };
+    a[CHECK_COMMANDS.retention] = { code: 1, stderr: 'sudo: a password is required\n' };
     expect(byName(await checkVolume(conn(), fakes(a).deps), /retention/)).toMatchObject({ ok: false });
   });
 
   it('unmounted volume: named, with where to look next', async () => {
     const a = healthy();
-    a[GATE_COMMANDS.mount] = { code: 1, stderr: 'btrbk-diag: nothing is mounted at /backup_volume (the data volume is not attached or not mounted)\n' };
-    a[GATE_COMMANDS.backupRoot('/backup_volume/backups')] = { code: 1, stderr: 'readlink: /backup_volume/backups: No such file or directory\n' };
+    a[CHECK_COMMANDS.mount] = { code: 1, stderr: 'btrbk-diag: nothing is mounted at /backup_volume (the data volume is not attached or not mounted)\n' };
+    a[CHECK_COMMANDS.backupRoot('/backup_volume/backups')] = { code: 1, stderr: 'readlink: /backup_volume/backups: No such file or directory\n' };
     const r = await checkVolume(conn(), fakes(a).deps);
     expect(byName(r, /mounted at/)).toMatchObject({ ok: false, cause: 'nothing is mounted at /backup_volume', next: expect.stringMatching(/check-aws.*check-logs/) });
     expect(byName(r, /backup root/)).toMatchObject({ ok: false, cause: expect.stringMatching(/not mounted/) });
@@ -262,36 +262,36 @@ describe('check-volume', () => {
 
   it('another filesystem, or read-only after errors', async () => {
     const a = healthy();
-    a[GATE_COMMANDS.mount] = { code: 0, stdout: '/backup_volume /dev/nvme1n1 ext4 rw,relatime\n' };
+    a[CHECK_COMMANDS.mount] = { code: 0, stdout: '/backup_volume /dev/nvme1n1 ext4 rw,relatime\n' };
     expect(byName(await checkVolume(conn(), fakes(a).deps), /btrfs/)).toMatchObject({ ok: false, cause: '/backup_volume is ext4, not btrfs' });
-    a[GATE_COMMANDS.mount] = { code: 0, stdout: '/backup_volume /dev/nvme1n1 btrfs ro,noatime\n' };
+    a[CHECK_COMMANDS.mount] = { code: 0, stdout: '/backup_volume /dev/nvme1n1 btrfs ro,noatime\n' };
     expect(byName(await checkVolume(conn(), fakes(a).deps), /read-write/)).toMatchObject({ ok: false, cause: expect.stringMatching(/read-only/) });
   });
 
   it('usage above 90 % warns (and still passes); 99 % fails', async () => {
     const a = healthy();
-    a[GATE_COMMANDS.usage] = { code: 0, stdout: USAGE_OUT(100, 93) };
+    a[CHECK_COMMANDS.usage] = { code: 0, stdout: USAGE_OUT(100, 93) };
     const w = byName(await checkVolume(conn(), fakes(a).deps), /usage/);
     expect(w).toMatchObject({ ok: true, warn: true, cause: 'the volume is 93.0 % full', next: expect.stringMatching(/prune|grow/) });
-    a[GATE_COMMANDS.usage] = { code: 0, stdout: USAGE_OUT(100, 100) };
+    a[CHECK_COMMANDS.usage] = { code: 0, stdout: USAGE_OUT(100, 100) };
     expect(byName(await checkVolume(conn(), fakes(a).deps), /usage/)).toMatchObject({ ok: false, cause: expect.stringMatching(/full.*next backup will fail/) });
   });
 
   it('device errors are named by counter', async () => {
     const a = healthy();
-    a[GATE_COMMANDS.deviceStats] = { code: 0, stdout: STATS_OUT(3) };
+    a[CHECK_COMMANDS.deviceStats] = { code: 0, stdout: STATS_OUT(3) };
     expect(byName(await checkVolume(conn(), fakes(a).deps), /device stats/)).toMatchObject({ ok: false, cause: expect.stringMatching(/corruption_errs=3/), next: expect.stringMatching(/scrub/) });
   });
 
   it('missing backup root on a mounted volume', async () => {
     const a = healthy();
-    a[GATE_COMMANDS.backupRoot('/backup_volume/backups')] = { code: 1, stderr: 'readlink: No such file\n' };
+    a[CHECK_COMMANDS.backupRoot('/backup_volume/backups')] = { code: 1, stderr: 'readlink: No such file\n' };
     expect(byName(await checkVolume(conn(), fakes(a).deps), /backup root/)).toMatchObject({ ok: false, cause: '/backup_volume/backups does not exist' });
   });
 
   it('warns about half-received subvolumes (no received UUID) and names them', async () => {
     const a = healthy();
-    a[GATE_COMMANDS.subvolumeList('/backup_volume/backups')] = {
+    a[CHECK_COMMANDS.subvolumeList('/backup_volume/backups')] = {
       code: 0,
       stdout: [
         'ID 256 gen 9 cgen 9 top level 5 parent_uuid - received_uuid 4b1e-0001 uuid 1 path <FS_TREE>/backups/home.20261101',
@@ -329,7 +329,7 @@ describe('check-volume', () => {
 describe('check-logs', () => {
   it('shows the last N lines of both logs and reads the SUCCESS line', async () => {
     const a = healthy();
-    a[GATE_COMMANDS.bootLog] = { code: 0, stdout: `${Array.from({ length: 30 }, (_, i) => `line ${i}`).join('\n')}\n${BOOT_OK}` };
+    a[CHECK_COMMANDS.bootLog] = { code: 0, stdout: `${Array.from({ length: 30 }, (_, i) => `line ${i}`).join('\n')}\n${BOOT_OK}` };
     const r = await checkLogs(conn(), { ...fakes(a).deps, lines: 5 });
     expect(r[0]).toMatchObject({ name: 'boot script log (last 5 lines)', ok: true });
     expect(String(r[0].output).split('\n')).toHaveLength(5);
@@ -339,13 +339,13 @@ describe('check-logs', () => {
 
   it('a FAILED boot names the step', async () => {
     const a = healthy();
-    a[GATE_COMMANDS.bootLog] = { code: 0, stdout: "x\nbtrbk-backup-host: FAILED at step 'volume' (exit 1) after 300 s; see the lines above\n" };
+    a[CHECK_COMMANDS.bootLog] = { code: 0, stdout: "x\nbtrbk-backup-host: FAILED at step 'volume' (exit 1) after 300 s; see the lines above\n" };
     expect((await checkLogs(conn(), fakes(a).deps))[0]).toMatchObject({ ok: false, cause: expect.stringMatching(/FAILED at step 'volume'/) });
   });
 
   it('an unfinished boot warns', async () => {
     const a = healthy();
-    a[GATE_COMMANDS.bootLog] = { code: 0, stdout: 'btrbk-backup-host[packages]: installing\n' };
+    a[CHECK_COMMANDS.bootLog] = { code: 0, stdout: 'btrbk-backup-host[packages]: installing\n' };
     expect((await checkLogs(conn(), fakes(a).deps))[0]).toMatchObject({ ok: true, warn: true, cause: expect.stringMatching(/still running/) });
   });
 
@@ -416,14 +416,14 @@ describe('runChecks (the interface setup uses)', () => {
 describe('the commands the checks send are the ones the real gate accepts', () => {
   const gate = path.join(REPO_ROOT, 'user-data', 'btrbk-ssh-gate.sh');
   const dry = (cmd: string) => spawnSync('bash', [gate, '--dry-run', '--logger', '/bin/true'], { env: { SSH_ORIGINAL_COMMAND: cmd, PATH: process.env.PATH }, encoding: 'utf8' });
-  it.each(Object.entries(GATE_COMMANDS).filter(([k]) => k !== 'forbidden'))('%s', (_k, v) => {
+  it.each(Object.entries(CHECK_COMMANDS).filter(([k]) => k !== 'forbidden'))('%s', (_k, v) => {
     const cmd = typeof v === 'function' ? v('/backup_volume/backups') : v;
     const r = dry(cmd);
     expect(r.stderr).toBe('');
     expect(r.status).toBe(0);
   });
   it('and `id` is refused', () => {
-    const r = dry(GATE_COMMANDS.forbidden);
+    const r = dry(CHECK_COMMANDS.forbidden);
     expect(r.status).toBe(255);
     expect(r.stderr).toMatch(/^rejected: /);
   });

@@ -12,7 +12,8 @@ import { createScratchBtrfs, createSubvolume, snapshotReadOnly, type ScratchBtrf
 import { writeRandomFile } from '../../scripts/lib/bench/bench.js';
 import { deleteRemote, remoteReceiveStage, sendStage } from '../../scripts/lib/bench/bench-measure.js';
 import { findIncompleteBackups, listBackups, restoreBackup } from '../../scripts/lib/data/restore.js';
-import { remoteCommand, runRemote } from '../../scripts/lib/remote/ssh.js';
+import { GATE_COMMANDS, gateLine } from '../../scripts/lib/remote/gate-commands.js';
+import { runRemote } from '../../scripts/lib/remote/ssh.js';
 import { runChecks } from '../../scripts/lib/diagnose/checks.js';
 import { formatProgress, runPipeline } from '../../scripts/lib/remote/transfer.js';
 import { btrbkClient, sha256File, waitUntil, type BtrbkClient, runEach } from './btrbk-client-harness.js';
@@ -63,7 +64,7 @@ beforeAll(async () => {
   fs.mkdirSync(scratch.path('snaps'));
   writeRandomFile(scratch.path('data', 'data.bin'), DATA_MIB * MiB);
   client = btrbkClient(conn, work, { volume: scratch.mountpoint, targetDir: REMOTE_DIR });
-  const mk = await runRemote(conn, remoteCommand(['mkdir', '-p', REMOTE_DIR]));
+  const mk = await runRemote(conn, gateLine(GATE_COMMANDS.mkdir(REMOTE_DIR), { paths: 'when-needed' }));
   if (mk.code !== 0) throw new Error(`mkdir through the gate failed: ${mk.stderr}`);
 });
 
@@ -146,7 +147,7 @@ describe('interrupted transfer', () => {
     const snaps = fs.readdirSync(scratch.path('snaps')).sort();
     const snap = scratch.path('snaps', snaps[snaps.length - 1]);
     const dir = `${REMOTE_DIR}/killed`;
-    expect((await runRemote(conn, remoteCommand(['mkdir', '-p', dir]))).code).toBe(0);
+    expect((await runRemote(conn, gateLine(GATE_COMMANDS.mkdir(dir), { paths: 'when-needed' }))).code).toBe(0);
     const before = execInTarget(['btrfs', 'subvolume', 'list', '-R', '/backup_volume']).stdout;
     const transfer = runPipeline([sendStage(snap), remoteReceiveStage(conn, dir)]).then(
       () => null,
@@ -210,7 +211,7 @@ describe('progress', () => {
     const snaps = fs.readdirSync(scratch.path('snaps')).sort();
     const snap = scratch.path('snaps', snaps[snaps.length - 1]);
     const dir = `${REMOTE_DIR}/progress`;
-    expect((await runRemote(conn, remoteCommand(['mkdir', '-p', dir]))).code).toBe(0);
+    expect((await runRemote(conn, gateLine(GATE_COMMANDS.mkdir(dir), { paths: 'when-needed' }))).code).toBe(0);
     const seen: { bytes: number; rate: number; eta: number | null; done: boolean }[] = [];
     try {
       const r = await runPipeline([sendStage(snap), remoteReceiveStage(conn, dir)], {

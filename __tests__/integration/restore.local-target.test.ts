@@ -12,7 +12,8 @@ import { createScratchBtrfs, createSubvolume, subvolumeInfo, type ScratchBtrfs }
 import { overwriteSpread, writeRandomFile } from '../../scripts/lib/bench/bench.js';
 import { deleteRemote } from '../../scripts/lib/bench/bench-measure.js';
 import { listBackups, makeLive, restoreBackup } from '../../scripts/lib/data/restore.js';
-import { remoteCommand, runRemote } from '../../scripts/lib/remote/ssh.js';
+import { GATE_COMMANDS, gateLine } from '../../scripts/lib/remote/gate-commands.js';
+import { runRemote } from '../../scripts/lib/remote/ssh.js';
 import { btrbkClient, sha256File, runEach } from './btrbk-client-harness.js';
 
 jest.setTimeout(15 * 60_000);
@@ -35,7 +36,7 @@ beforeAll(async () => {
   work = fs.mkdtempSync(path.join(os.tmpdir(), 'restore-'));
   laptopA = await createScratchBtrfs({ sizeMiB: 1024, label: 'laptop-a' });
   laptopB = await createScratchBtrfs({ sizeMiB: 1024, label: 'laptop-b' });
-  const mk = await runRemote(conn, remoteCommand(['mkdir', '-p', REMOTE_DIR]));
+  const mk = await runRemote(conn, gateLine(GATE_COMMANDS.mkdir(REMOTE_DIR), { paths: 'when-needed' }));
   if (mk.code !== 0) throw new Error(`mkdir through the gate failed: ${mk.stderr}`);
 });
 

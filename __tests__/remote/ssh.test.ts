@@ -11,9 +11,7 @@ import {
   makeHostVerifier,
   pinnedKeys,
   probeTcp,
-  quoteArg,
   readPinnedKeys,
-  shq,
   sshArgs,
   sshParams,
 } from '../../scripts/lib/remote/ssh.js';
@@ -181,12 +179,5 @@ describe('ssh: the OpenSSH argv for pipelines', () => {
     expect(() => sshParams(conn({ BTRBK_AWS_HOST: '-oProxyCommand=touch /tmp/x' }))).toThrow(OperatorError);
     expect(() => sshParams(conn({ BTRBK_AWS_USER: '-x' }))).toThrow(OperatorError);
     expect(() => sshArgs(conn({ BTRBK_AWS_KNOWN_HOSTS: '' }))).toThrow(/pins no host key/);
-  });
-
-  it('quotes like btrbk: paths always single-quoted, a quote as \'\\\'\'', () => {
-    expect(shq('/backup_volume/backups/x')).toBe("'/backup_volume/backups/x'");
-    expect(shq("a'b")).toBe("'a'\\''b'");
-    expect(quoteArg('/plain/path')).toBe('/plain/path');
-    expect(quoteArg('with space')).toBe("'with space'");
   });
 });

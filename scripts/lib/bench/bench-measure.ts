@@ -14,7 +14,9 @@ import path from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { SELFTEST_DIR_NAME, type Connection } from '../core/connection.js';
 import { OperatorError } from '../core/errors.js';
-import { remoteCommand, runRemote, sshArgs } from '../remote/ssh.js';
+import { shellWord } from '../core/shell.js';
+import { GATE_COMMANDS, gateLine } from '../remote/gate-commands.js';
+import { runRemote, sshArgs } from '../remote/ssh.js';
 import { runPipeline, type PipelineStage, type ProgressSnapshot } from '../remote/transfer.js';
 import {
   createScratchBtrfs,
@@ -98,10 +100,7 @@ export function sendStage(snapshot: string, { parent, proto, compressedData = fa
 
 /** ssh into the target running `[zstd -d -c |] sudo -n btrfs receive DIR/` (btrbk's own command shape). */
 export function remoteReceiveStage(conn: Connection, dir: string, { decompress = false, sshExtra = [] }: { decompress?: boolean; sshExtra?: string[] } = {}): PipelineStage {
-  const stages: string[][] = [];
-  if (decompress) stages.push(['zstd', '-d', '-c']);
-  stages.push(['sudo', '-n', 'btrfs', 'receive', `${dir.replace(/\/+$/, '')}/`]);
-  return { label: `ssh ${conn.BTRBK_AWS_USER}`, cmd: 'ssh', args: [...sshArgs(conn, { extra: sshExtra }), remoteCommand(...stages)] };
+  return { label: `ssh ${conn.BTRBK_AWS_USER}`, cmd: 'ssh', args: [...sshArgs(conn, { extra: sshExtra }), gateLine(GATE_COMMANDS.receive(dir, { decompress }), { paths: 'when-needed' })] };
 }
 
 const zstdStage = (): PipelineStage => ({ label: 'zstd', cmd: 'zstd', args: ['-c', '-q'] });
@@ -176,7 +175,7 @@ export function ensureRemoteRsync(exec: TargetExec): () => void {
 export async function deleteRemote(conn: Connection, paths: string[]): Promise<void> {
   const failed: string[] = [];
   for (const p of paths) {
-    const r = await runRemote(conn, remoteCommand(['sudo', '-n', 'btrfs', 'subvolume', 'delete', '--commit-after', p]));
+    const r = await runRemote(conn, gateLine(GATE_COMMANDS.subvolumeDelete(p, { commitAfter: true }), { paths: 'when-needed' }));
     if (r.code !== 0 && !/No such file|not found|does not exist/i.test(r.stderr)) failed.push(`${p}: ${r.stderr.trim()}`);
   }
   if (failed.length) throw new OperatorError('could not delete bench subvolumes on the target', { details: failed.join('\n') });
@@ -262,7 +261,7 @@ export async function runBench(deps: BenchDeps): Promise<BenchReport & { finishe
           next: 'run a smaller scale (--scale small), or give the local target a bigger volume (it is sparse): down --purge, then up --volume-size 8G (this deletes the volume\'s backups)',
         });
       }
-      const mk = await runRemote(conn, remoteCommand(['mkdir', '-p', remoteDir]));
+      const mk = await runRemote(conn, gateLine(GATE_COMMANDS.mkdir(remoteDir), { paths: 'when-needed' }));
       if (mk.code !== 0) throw new OperatorError(`cannot create ${remoteDir} on the target through the gate`, { details: mk.stderr });
       cleanups.push(() => {
         const r = exec(['rmdir', remoteDir]);
@@ -297,7 +296,7 @@ export async function runBench(deps: BenchDeps): Promise<BenchReport & { finishe
       try {
         if (item !== 'atime') {
           // (again) for each item: the target is shared, and its directory is cheap to re-create
-          const mk = await runRemote(conn, remoteCommand(['mkdir', '-p', remoteDir]));
+          const mk = await runRemote(conn, gateLine(GATE_COMMANDS.mkdir(remoteDir), { paths: 'when-needed' }));
           if (mk.code !== 0) throw new OperatorError(`cannot create ${remoteDir} on the target through the gate`, { details: mk.stderr });
         }
         report.figures.push(...(await steps[item](ctx)));
@@ -572,10 +571,6 @@ async function againstRsync(ctx: BenchContext): Promise<MeasuredFigure[]> {
     figure('rsync.speedup_small', `rsync time / btrfs time at ${small} files`, t(small, 'rsync'), t(small, 'btrfs')),
     figure('rsync.speedup_large', `rsync time / btrfs time at ${large} files`, t(large, 'rsync'), t(large, 'btrfs')),
   ];
-}
-
-function shellWord(w: string): string {
-  return /^[A-Za-z0-9_.,:/@%+=-]+$/.test(w) ? w : `'${w.replace(/'/g, `'\\''`)}'`;
 }
 
 /** 5. Source hygiene: incremental bytes after one read pass, relatime vs noatime. Local only. */

@@ -9,7 +9,8 @@ import fs from 'node:fs';
 import path from 'node:path';
 import type { Connection } from '../core/connection.js';
 import { OperatorError } from '../core/errors.js';
-import { remoteCommand, runRemote, sshArgs, type RemoteResult } from '../remote/ssh.js';
+import { GATE_COMMANDS, gateLine } from '../remote/gate-commands.js';
+import { runRemote, sshArgs, type RemoteResult } from '../remote/ssh.js';
 import { runPipeline, type PipelineProgress } from '../remote/transfer.js';
 import { deleteSubvolumes, snapshotWritable, subvolumeInfo, type SubvolumeInfo } from './btrfs-scratch.js';
 
@@ -50,7 +51,7 @@ export function parseSubvolumeListR(text: string, mount: string = VOLUME_MOUNT):
 
 /** The subvolumes directly below `dir` on the target (through the gate). */
 export async function listBackups(conn: Connection, dir: string, { run = runRemote }: RemoteRunOptions = {}): Promise<BackupEntry[]> {
-  const r = await run(conn, remoteCommand(['sudo', '-n', 'btrfs', 'subvolume', 'list', '-a', '-R', '-o', dir]));
+  const r = await run(conn, gateLine(GATE_COMMANDS.subvolumeListBelow(dir), { paths: 'when-needed' }));
   if (r.code !== 0) {
     throw new OperatorError(`cannot list the backups in ${dir} on the target`, {
       details: r.stderr,
@@ -74,7 +75,7 @@ export async function findIncompleteBackups(conn: Connection, dir: string, opts:
 export async function deleteIncompleteBackups(conn: Connection, dir: string, { run = runRemote }: RemoteRunOptions = {}): Promise<string[]> {
   const bad = await findIncompleteBackups(conn, dir, { run });
   for (const b of bad) {
-    const r = await run(conn, remoteCommand(['sudo', '-n', 'btrfs', 'subvolume', 'delete', '--commit-after', b.path]));
+    const r = await run(conn, gateLine(GATE_COMMANDS.subvolumeDelete(b.path, { commitAfter: true }), { paths: 'when-needed' }));
     if (r.code !== 0) throw new OperatorError(`cannot delete the incomplete backup ${b.path}`, { details: r.stderr, next: 'btrbk clean, or delete it by hand on the host' });
   }
   return bad.map((b) => b.path);
@@ -106,7 +107,7 @@ export async function restoreBackup(conn: Connection, backupPath: string, localD
   if (fs.existsSync(dest)) {
     throw new OperatorError(`${dest} already exists`, { cause: 'restored before, or a name clash', next: 'restore into another directory, or delete that subvolume first' });
   }
-  const send = parent ? remoteCommand(['sudo', '-n', 'btrfs', 'send', '-p', parent, backupPath]) : remoteCommand(['sudo', '-n', 'btrfs', 'send', backupPath]);
+  const send = gateLine(GATE_COMMANDS.send(backupPath, { parent }), { paths: 'when-needed' });
   let result;
   try {
     result = await runPipeline(

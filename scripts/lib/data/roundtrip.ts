@@ -4,8 +4,8 @@
 // hard-link identity, sparseness, xattrs). Every step is a named pass/fail result; local and remote
 // subvolumes are removed at the end, also when a step failed (unless --keep).
 //
-// Remote commands have exactly the form a btrbk 0.32 client with backend btrfs-progs-sudo sends, so the gate
-// accepts them (user-data/btrbk-ssh-gate.sh); paths are quoted like btrbk's quoteshell().
+// Remote commands come from the gate's command table (remote/gate-commands.ts): exactly the form a btrbk 0.32
+// client with backend btrfs-progs-sudo sends, paths quoted like btrbk's quoteshell(), so the gate accepts them.
 import { spawnSync } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
 import fs from 'node:fs';
@@ -15,7 +15,8 @@ import process from 'node:process';
 import { createScratchBtrfs, createSubvolume, run, snapshotReadOnly, subvolumeInfo, type SubvolumeInfo } from './btrfs-scratch.js';
 import { SELFTEST_DIR_NAME, type Connection } from '../core/connection.js';
 import { OperatorError } from '../core/errors.js';
-import { runRemote, shq, sshArgs, sshParams } from '../remote/ssh.js';
+import { GATE_COMMANDS, gateLine } from '../remote/gate-commands.js';
+import { runRemote, sshArgs, sshParams } from '../remote/ssh.js';
 import { runPipeline, type PipelineProgress, type PipelineStage } from '../remote/transfer.js';
 
 const MiB = 1024 * 1024;
@@ -26,13 +27,13 @@ export type Compression = 'zstd' | null;
 /** The directory under the backup root that round trips receive into (created with mkdir -p, kept). */
 export const REMOTE_DIR_NAME = `${SELFTEST_DIR_NAME}/roundtrip-test`;
 
-/** Remote commands, as btrbk writes them. */
+/** The lines the round trip sends through the gate, written from its command table (paths quoted as btrbk does). */
 export const REMOTE = Object.freeze({
-  mkdir: (dir: string) => `mkdir -p ${shq(dir)}`,
-  receive: (dir: string, compress?: Compression) => `${compress ? 'zstd -d -c | ' : ''}sudo -n btrfs receive ${shq(`${dir}/`)}`,
-  send: (src: string, parent?: string | null, compress?: Compression) => `sudo -n btrfs send ${parent ? `-p ${shq(parent)} ` : ''}${shq(src)}${compress ? ' | zstd -c' : ''}`,
-  show: (p: string) => `sudo -n btrfs subvolume show ${shq(p)}`,
-  delete: (p: string) => `sudo -n btrfs subvolume delete ${shq(p)}`,
+  mkdir: (dir: string) => gateLine(GATE_COMMANDS.mkdir(dir)),
+  receive: (dir: string, compress?: Compression) => gateLine(GATE_COMMANDS.receive(dir, { decompress: !!compress })),
+  send: (src: string, parent?: string | null, compress?: Compression) => gateLine(GATE_COMMANDS.send(src, { parent, compress: !!compress })),
+  show: (p: string) => gateLine(GATE_COMMANDS.subvolumeShow(p)),
+  delete: (p: string) => gateLine(GATE_COMMANDS.subvolumeDelete(p)),
 });
 
 // ------------------------------------------------------------------------------------------- local commands
@@ -611,7 +612,7 @@ export async function runRoundtrip(conn: Connection, opts: RoundtripOptions = {}
             const r = await runRemote(conn, REMOTE.delete(p));
             if (r.code !== 0 && !/No such file|does not exist|not a subvolume|cannot find/i.test(r.stderr)) errs.push(`${p}: ${r.stderr.trim()}`);
           }
-          if (errs.length) throw new OperatorError('some snapshots could not be deleted on the target', { cause: errs.join('; '), next: `delete them with: ssh … 'sudo -n btrfs subvolume delete PATH' (${REMOTE_DIR_NAME} under the backup root)` });
+          if (errs.length) throw new OperatorError('some snapshots could not be deleted on the target', { cause: errs.join('; '), next: `delete them with: ssh … '${gateLine(GATE_COMMANDS.subvolumeDelete('PATH'), { paths: 'when-needed' })}' (${REMOTE_DIR_NAME} under the backup root)` });
           return `${remoteCreated.length} deleted`;
         });
       }

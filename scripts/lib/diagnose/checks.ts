@@ -4,7 +4,7 @@
 // so every diagnosis is unit-tested with fakes.
 //
 // check-volume and check-logs use only the backup key, through the SSH gate's fixed read-only diagnostics
-// (GATE_COMMANDS): no shell on the host is needed or available.
+// (CHECK_COMMANDS): no shell on the host is needed or available.
 import fs from 'node:fs';
 import process from 'node:process';
 import {
@@ -18,15 +18,15 @@ import {
 import { awsError, getConsoleOutput, makeEc2Client } from '../deploy/aws.js';
 import { isLocalTarget, type Connection } from '../core/connection.js';
 import { OperatorError } from '../core/errors.js';
+import { shellWord } from '../core/shell.js';
 import type { CheckResult, TestResult } from '../core/report.js';
 import { VOLUME_MOUNT, parseSubvolumeListR } from '../data/restore.js';
 import { humanBytes } from '../remote/transfer.js';
+import { GATE_COMMANDS, gateLine } from '../remote/gate-commands.js';
 import {
   connectSsh,
   probeTcp,
-  quoteArg,
   readPinnedKeys,
-  shq,
   sshParams,
   type ExecResult,
   type PinnedKey,
@@ -54,20 +54,20 @@ const isCheckName = (name: string): name is CheckName => Object.hasOwn(CHECKS, n
 export { VOLUME_MOUNT };
 
 /**
- * The commands these checks send through the gate. The diagnostics take no arguments from the client; the
- * btrbk commands are written exactly as a btrbk 0.32 client (backend btrfs-progs-sudo) writes them.
+ * The lines these checks send through the gate, written from its command table, and `id`, which the gate must
+ * refuse. The diagnostics take no arguments from the client.
  */
-export const GATE_COMMANDS = Object.freeze({
-  version: 'btrbk-diag version',
-  usage: 'btrbk-diag usage',
-  deviceStats: 'btrbk-diag device-stats',
-  mount: 'btrbk-diag mount',
-  bootLog: 'btrbk-diag boot-log',
-  cloudInitLog: 'btrbk-diag cloud-init-log',
-  retention: 'btrbk-diag retention',
+export const CHECK_COMMANDS = Object.freeze({
+  version: gateLine(GATE_COMMANDS.diagnostic('version')),
+  usage: gateLine(GATE_COMMANDS.diagnostic('usage')),
+  deviceStats: gateLine(GATE_COMMANDS.diagnostic('device-stats')),
+  mount: gateLine(GATE_COMMANDS.diagnostic('mount')),
+  bootLog: gateLine(GATE_COMMANDS.diagnostic('boot-log')),
+  cloudInitLog: gateLine(GATE_COMMANDS.diagnostic('cloud-init-log')),
+  retention: gateLine(GATE_COMMANDS.diagnostic('retention')),
   forbidden: 'id',
-  backupRoot: (root: string) => `sudo -n readlink -v -e ${shq(root)}`,
-  subvolumeList: (root: string) => `sudo -n btrfs subvolume list -a -c -u -q -R ${shq(root)}`,
+  backupRoot: (root: string) => gateLine(GATE_COMMANDS.readlink(root)),
+  subvolumeList: (root: string) => gateLine(GATE_COMMANDS.subvolumeList(root)),
 });
 
 const CHECK_NAMES = Object.keys(CHECKS) as CheckName[];
@@ -209,12 +209,12 @@ export function checkKeyFile(keyFile: string, { stat = (f) => fs.statSync(f), ui
   const mode = st.mode & 0o777;
   const octal = mode.toString(8).padStart(4, '0');
   if (mode & 0o077) {
-    return fail(name, `${keyFile} has mode ${octal}: group or others can read it, and OpenSSH refuses such a key ("UNPROTECTED PRIVATE KEY FILE"), so btrbk cannot use it`, `chmod 600 ${quoteArg(keyFile)}`, `mode ${octal}`);
+    return fail(name, `${keyFile} has mode ${octal}: group or others can read it, and OpenSSH refuses such a key ("UNPROTECTED PRIVATE KEY FILE"), so btrbk cannot use it`, `chmod 600 ${shellWord(keyFile)}`, `mode ${octal}`);
   }
   if (st.uid !== uid) {
-    return fail(name, `${keyFile} is owned by uid ${st.uid}, not by you (uid ${uid}); OpenSSH refuses a key that is not yours`, `chown ${uid} ${quoteArg(keyFile)} (or run as the key's owner)`, `owner uid ${st.uid}`);
+    return fail(name, `${keyFile} is owned by uid ${st.uid}, not by you (uid ${uid}); OpenSSH refuses a key that is not yours`, `chown ${uid} ${shellWord(keyFile)} (or run as the key's owner)`, `owner uid ${st.uid}`);
   }
-  if (!(mode & 0o400)) return fail(name, `${keyFile} is not readable by its owner (mode ${octal})`, `chmod 600 ${quoteArg(keyFile)}`);
+  if (!(mode & 0o400)) return fail(name, `${keyFile} is not readable by its owner (mode ${octal})`, `chmod 600 ${shellWord(keyFile)}`);
   return pass(name, `mode ${octal}, owner uid ${st.uid}`);
 }
 
@@ -277,19 +277,19 @@ export async function checkSsh(conn: Connection, deps: CheckDeps = {}, session: 
     }
   };
 
-  await exec('lands in the SSH gate (an allowed diagnostic runs)', GATE_COMMANDS.version, (r) =>
+  await exec('lands in the SSH gate (an allowed diagnostic runs)', CHECK_COMMANDS.version, (r) =>
     r.code === 0 && /^btrbk-ssh-gate /.test(r.stdout)
       ? pass('lands in the SSH gate (an allowed diagnostic runs)', r.stdout.trim())
       : fail(
           'lands in the SSH gate (an allowed diagnostic runs)',
-          `\`${GATE_COMMANDS.version}\` → exit ${r.code}: ${gateRefusalHint(r)}`,
+          `\`${CHECK_COMMANDS.version}\` → exit ${r.code}: ${gateRefusalHint(r)}`,
           REJECTED.test(r.stderr)
             ? 'the gate on the host is older than these tools: re-provision (terraform apply replaces the instance, the data volume stays)'
             : 'the key is not bound to the gate (forced command): check ~btrbk/.ssh/authorized_keys on the host, and the boot log (check-logs)',
         ),
   );
 
-  await exec('the gate refuses a forbidden command (`id`)', GATE_COMMANDS.forbidden, (r) => {
+  await exec('the gate refuses a forbidden command (`id`)', CHECK_COMMANDS.forbidden, (r) => {
     const name = 'the gate refuses a forbidden command (`id`)';
     if (r.code === 255 && REJECTED.test(r.stderr)) return pass(name, `exit 255, ${r.stderr.trim().split('\n')[0]}`);
     if (r.code === 0) {
@@ -302,7 +302,7 @@ export async function checkSsh(conn: Connection, deps: CheckDeps = {}, session: 
     return fail(name, `\`id\` → exit ${r.code} without "rejected:" (${r.stderr.trim().slice(0, 120)})`, 'the forced command is not the SSH gate this project installs: re-provision the host');
   });
 
-  const listCmd = GATE_COMMANDS.subvolumeList(p.backupRoot);
+  const listCmd = CHECK_COMMANDS.subvolumeList(p.backupRoot);
   await exec('an allowed btrbk command runs (btrfs subvolume list)', listCmd, (r) => {
     const name = 'an allowed btrbk command runs (btrfs subvolume list)';
     if (r.code === 0) return pass(name, `${r.stdout.trim() ? r.stdout.trim().split('\n').length : 0} subvolume(s) listed`);
@@ -507,7 +507,7 @@ export async function checkVolume(conn: Connection, deps: CheckDeps = {}, sessio
     }
   };
 
-  const mountOut = await run(GATE_COMMANDS.mount);
+  const mountOut = await run(CHECK_COMMANDS.mount);
   const entry = mountOut.code === 0 ? parseMountEntry(mountOut.stdout) : null;
   // the gate's mount diagnostic exits 1 with "nothing is mounted at ..." when findmnt finds nothing
   const saysUnmounted = mountOut.code === 1 && /nothing is mounted/i.test(mountOut.stderr);
@@ -529,7 +529,7 @@ export async function checkVolume(conn: Connection, deps: CheckDeps = {}, sessio
   }
 
   if (entry) {
-    const usageOut = await run(GATE_COMMANDS.usage);
+    const usageOut = await run(CHECK_COMMANDS.usage);
     const u = usageOut.code === 0 ? parseUsage(usageOut.stdout) : null;
     const name = `usage below ${USAGE_WARN_PERCENT} %`;
     if (!u) {
@@ -546,7 +546,7 @@ export async function checkVolume(conn: Connection, deps: CheckDeps = {}, sessio
     }
   }
 
-  const rootOut = await run(GATE_COMMANDS.backupRoot(p.backupRoot));
+  const rootOut = await run(CHECK_COMMANDS.backupRoot(p.backupRoot));
   results.push(
     rootOut.code === 0 && rootOut.stdout.trim()
       ? pass(`backup root ${p.backupRoot} present`, rootOut.stdout.trim())
@@ -559,7 +559,7 @@ export async function checkVolume(conn: Connection, deps: CheckDeps = {}, sessio
 
   if (entry && rootOut.code === 0 && rootOut.stdout.trim()) {
     // a subvolume without a received UUID is not a backup (btrbk-receive never leaves one below the root)
-    const listOut = await run(GATE_COMMANDS.subvolumeList(p.backupRoot));
+    const listOut = await run(CHECK_COMMANDS.subvolumeList(p.backupRoot));
     const name = 'no half-received backups';
     if (listOut.code !== 0) {
       results.push(fail(name, `cannot list the backups: ${gateRefusalHint(listOut)}`, 'run check-ssh'));
@@ -581,7 +581,7 @@ export async function checkVolume(conn: Connection, deps: CheckDeps = {}, sessio
   }
 
   if (entry) {
-    const statsOut = await run(GATE_COMMANDS.deviceStats);
+    const statsOut = await run(CHECK_COMMANDS.deviceStats);
     const stats = statsOut.code === 0 || statsOut.code === 64 ? parseDeviceStats(statsOut.stdout) : [];
     const name = 'btrfs device stats all zero';
     if (!stats.length) {
@@ -598,7 +598,7 @@ export async function checkVolume(conn: Connection, deps: CheckDeps = {}, sessio
 
   if (entry) {
     // append-only hosts prune by their own policy and clock: what it is, when it last ran, what goes next
-    const retOut = await run(GATE_COMMANDS.retention);
+    const retOut = await run(CHECK_COMMANDS.retention);
     const name = "the host's retention";
     const report = retOut.code === 0 ? parseRetentionReport(retOut.stdout) : null;
     if (!report?.policy) {
@@ -787,8 +787,8 @@ export async function checkLogs(conn: Connection, deps: CheckDeps = {}, session:
   const s = await session.open();
   if (s.ok) {
     for (const [name, command] of [
-      ['boot script log', GATE_COMMANDS.bootLog],
-      ['cloud-init output', GATE_COMMANDS.cloudInitLog],
+      ['boot script log', CHECK_COMMANDS.bootLog],
+      ['cloud-init output', CHECK_COMMANDS.cloudInitLog],
     ]) {
       let r: ExecResult;
       try {

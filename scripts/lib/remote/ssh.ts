@@ -4,8 +4,8 @@
 //    mismatch is detected and named, never accepted;
 //  - the OpenSSH client for data pipelines (btrfs send/receive): sshArgs() builds its argv with
 //    StrictHostKeyChecking=yes against the same file.
-// Remote commands are single strings that the SSH gate on the host tokenizes; remoteCommand() quotes every
-// argument the way btrbk does, so what we send has the exact form the gate accepts.
+// Remote commands are single strings that the SSH gate on the host tokenizes; they are written from the gate's
+// command table (gate-commands.ts), so what we send has the exact form the gate accepts.
 import { createHash, createHmac } from 'node:crypto';
 import { spawn, type ChildProcessByStdio, type SpawnOptionsWithStdioTuple, type StdioPipe } from 'node:child_process';
 import fs from 'node:fs';
@@ -354,26 +354,6 @@ export async function connectSsh(
     throw Object.assign(error, { kind }) satisfies SshConnectError;
   }
   return { ssh, hostKey: state.offered };
-}
-
-/** Quotes one argument for display or a shell: bare when safe, else 'single-quoted' ('\'' for a quote). */
-export function quoteArg(arg: string): string {
-  const s = String(arg);
-  if (/^[A-Za-z0-9_.,:/@%+=-]+$/.test(s)) return s;
-  return shq(s);
-}
-
-/**
- * btrbk's quoteshell(): always 'single-quoted', a quote inside as '\''. Paths in remote commands are written
- * this way so the gate sees exactly what a btrbk client sends.
- */
-export function shq(arg: string): string {
-  return `'${String(arg).replace(/'/g, `'\\''`)}'`;
-}
-
-/** A remote command line for the gate from argvs (pipe stages), each argument quoted by quoteArg(). */
-export function remoteCommand(...stages: string[][]): string {
-  return stages.map((argv) => argv.map(quoteArg).join(' ')).join(' | ');
 }
 
 function sshOptionValue(v: string): string {

@@ -1,0 +1,53 @@
+// The gate's command table (scripts/lib/remote/gate-commands.ts): every entry, written either way, is accepted by
+// the real gate (user-data/btrbk-ssh-gate.sh --dry-run) as the stages the table says.
+import { GATE_COMMANDS, gateLine, type GateCommand } from '../../scripts/lib/remote/gate-commands.js';
+import { dryRun, R } from '../user-data/gate-harness.js';
+
+const DIR = `${R}/selftest/roundtrip-test`;
+const SNAP = `${DIR}/rt.20261123T225821-eec006.2`;
+const PARENT = `${DIR}/rt.20261123T225821-eec006.1`;
+
+/** Every entry of the table with the arguments the tools give it (a key missing here fails to compile). */
+const SAMPLES: Record<keyof typeof GATE_COMMANDS, GateCommand[]> = {
+  diagnostic: (['version', 'usage', 'device-stats', 'mount', 'boot-log', 'cloud-init-log', 'retention'] as const).map((d) => GATE_COMMANDS.diagnostic(d)),
+  readlink: [GATE_COMMANDS.readlink(R)],
+  mkdir: [GATE_COMMANDS.mkdir(DIR)],
+  subvolumeList: [GATE_COMMANDS.subvolumeList(R)],
+  subvolumeListBelow: [GATE_COMMANDS.subvolumeListBelow(`${R}/laptop`)],
+  subvolumeShow: [GATE_COMMANDS.subvolumeShow(SNAP)],
+  subvolumeDelete: [GATE_COMMANDS.subvolumeDelete(SNAP), GATE_COMMANDS.subvolumeDelete(SNAP, { commitAfter: true })],
+  send: [
+    GATE_COMMANDS.send(SNAP),
+    GATE_COMMANDS.send(SNAP, { parent: PARENT }),
+    GATE_COMMANDS.send(SNAP, { compress: true }),
+    GATE_COMMANDS.send(SNAP, { parent: PARENT, compress: true }),
+  ],
+  receive: [GATE_COMMANDS.receive(DIR), GATE_COMMANDS.receive(`${DIR}/`, { decompress: true })],
+};
+
+/** [entry, line, number of stages], each line once (paths written both ways). */
+const CASES = [
+  ...new Map(
+    Object.entries(SAMPLES).flatMap(([name, commands]) =>
+      commands.flatMap((command) => (['always', 'when-needed'] as const).map((paths) => [gateLine(command, { paths }), [name, gateLine(command, { paths }), command.length] as const] as const)),
+    ),
+  ).values(),
+];
+
+describe('every command of the gate table is accepted by the real gate (dry run)', () => {
+  it.each(CASES)('%s: %s', (_name, line, stages) => {
+    const r = dryRun(line);
+    expect(r.stderr).toBe('');
+    expect(r.status).toBe(0);
+    expect(r.stages).toHaveLength(stages);
+  });
+});
+
+describe('gateLine', () => {
+  it('writes paths as btrbk does, or bare when safe if asked; fixed words as they are; stages joined by pipes', () => {
+    const send = GATE_COMMANDS.send(`${R}/l/a b`, { parent: `${R}/l/p`, compress: true });
+    expect(gateLine(send)).toBe(`sudo -n btrfs send -p '${R}/l/p' '${R}/l/a b' | zstd -c`);
+    expect(gateLine(send, { paths: 'when-needed' })).toBe(`sudo -n btrfs send -p ${R}/l/p '${R}/l/a b' | zstd -c`);
+    expect(gateLine(GATE_COMMANDS.receive(`${R}/l//`, { decompress: true }))).toBe(`zstd -d -c | sudo -n btrfs receive '${R}/l/'`);
+  });
+});
