@@ -9,6 +9,7 @@ import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { parseSubvolumeShow } from '../../scripts/lib/core/btrfs-output.js';
 import { LOCAL_ENV_FILE, readConnection } from '../../scripts/lib/core/connection.js';
 import { execInTarget } from '../../scripts/lib/local-target/local-target.js';
 import { renderBtrbkConf, sshConfigBlock } from '../../scripts/lib/deploy/btrbk-conf.js';
@@ -57,9 +58,8 @@ function backups() {
   const names = target(['ls', '-1', DIR]).split('\n').filter(Boolean);
   return Object.fromEntries(
     names.map((n) => {
-      const show = target(['btrfs', 'subvolume', 'show', `${DIR}/${n}`]);
-      const field = (k: string) => new RegExp(`^\\s*${k}:\\s*(\\S+)`, 'm').exec(show)?.[1] ?? '';
-      return [n, { receivedUuid: field('Received UUID'), parentUuid: field('Parent UUID'), readonly: /Flags:\s*readonly/.test(show) }];
+      const { receivedUuid, parentUuid, readonly } = parseSubvolumeShow(target(['btrfs', 'subvolume', 'show', `${DIR}/${n}`]));
+      return [n, { receivedUuid, parentUuid, readonly }];
     }),
   );
 }

@@ -9,6 +9,7 @@ import crypto from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { parseSubvolumeList } from '../../scripts/lib/core/btrfs-output.js';
 import { LOCAL_ENV_FILE, readConnection } from '../../scripts/lib/core/connection.js';
 import { execInTarget } from '../../scripts/lib/local-target/local-target.js';
 import { createScratchBtrfs, createSubvolume } from '../../scripts/lib/data/btrfs-scratch.js';
@@ -44,9 +45,9 @@ const gateSsh = (command: string, input?: Buffer) => run('ssh', [...sshArgs, `${
 /** This test's backups in a `btrfs subvolume list -a -c -u -q -R` of the target (other tests share the volume). */
 function ownRemote(listing: string) {
   const dir = REMOTE_DIR.replace(/^\/backup_volume\//, '');
-  return [...listing.matchAll(/parent_uuid (\S+) +received_uuid (\S+) +uuid \S+ path (?:<FS_TREE>\/)?(\S+)$/gm)]
-    .filter((m) => path.dirname(m[3]) === dir)
-    .map((m) => ({ name: path.basename(m[3]), parentUuid: m[1], receivedUuid: m[2] }));
+  return parseSubvolumeList(listing)
+    .filter((s) => path.dirname(s.path) === dir)
+    .map((s) => ({ name: path.basename(s.path), parentUuid: s.parentUuid, receivedUuid: s.receivedUuid }));
 }
 
 /** One line per entry: path, type, mode, size, sha256 of content / link target, xattrs. Sorted; hashed. */
@@ -137,7 +138,7 @@ describe('btrbk through the SSH gate: full, incremental, restore (real btrbk, re
     for (const f of [scratch, restoreFs]) {
       if (!f) continue;
       const subs = run('btrfs', ['subvolume', 'list', f.mountpoint]).out;
-      const paths = [...subs.matchAll(/ path (\S+)$/gm)].map((m) => f.path(m[1])).sort((a, b) => b.length - a.length);
+      const paths = parseSubvolumeList(subs).map((s) => f.path(s.path)).sort((a, b) => b.length - a.length);
       if (paths.length) run('btrfs', ['subvolume', 'delete', ...paths]);
       await f.destroy();
     }

@@ -14,6 +14,7 @@
 // plain `btrfs receive` in a throwaway chroot (how they were validated before the gate confined them).
 import { spawnSync } from 'node:child_process';
 import crypto from 'node:crypto';
+import { parseSubvolumeList } from '../../scripts/lib/core/btrfs-output.js';
 import { LOCAL_ENV_FILE, readConnection, type Connection } from '../../scripts/lib/core/connection.js';
 import { execInTarget } from '../../scripts/lib/local-target/local-target.js';
 import { newUuid, SendStream, simpleSubvolume } from '../support/send-stream.js';
@@ -352,7 +353,7 @@ export class HostProbe {
 
   /** All subvolumes of the volume: path (relative to the mount), read-only, received UUID. */
   subvolumes(): Array<{ path: string; ro: boolean; received: string }> {
-    const parse = (out: string) => [...out.matchAll(/received_uuid (\S+) +uuid \S+ path (?:<FS_TREE>\/)?(\S+)$/gm)].map((m) => ({ received: m[1]!, path: m[2]! }));
+    const parse = (out: string) => parseSubvolumeList(out).map((s) => ({ received: s.receivedUuid!, path: s.path }));
     const all = parse(this.run(['btrfs', 'subvolume', 'list', '-a', '-R', '-u', MOUNT]));
     const ro = new Set(parse(this.run(['btrfs', 'subvolume', 'list', '-a', '-r', '-R', '-u', MOUNT])).map((s) => s.path));
     return all.map((s) => ({ ...s, ro: ro.has(s.path) }));

@@ -6,6 +6,7 @@ import { jest } from '@jest/globals';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { parseUsage } from '../../scripts/lib/core/btrfs-output.js';
 import { LOCAL_ENV_FILE, readConnection } from '../../scripts/lib/core/connection.js';
 import { execInTarget } from '../../scripts/lib/local-target/local-target.js';
 import { createScratchBtrfs, createSubvolume, snapshotReadOnly, type ScratchBtrfs } from '../../scripts/lib/data/btrfs-scratch.js';
@@ -175,7 +176,7 @@ describe('target full', () => {
     expect(before.length).toBeGreaterThan(0);
     // fill the target's volume in 32 MiB steps until it takes no more (files deleted afterwards)
     const usage = execInTarget(['btrfs', 'filesystem', 'usage', '-b', '/backup_volume']);
-    const free = Number(/Free \(estimated\):\s+(\d+)/.exec(usage.stdout)?.[1]);
+    const free = parseUsage(usage.stdout)?.free ?? NaN;
     expect(free).toBeGreaterThan(DATA_MIB * MiB);
     const fill = execInTarget(['/bin/sh', '-c', `mkdir -p ${FILL_DIR}; i=0; while fallocate -l 32M ${FILL_DIR}/$i 2>/dev/null; do i=$((i+1)); done; echo $i`], { timeout: 120_000 });
     expect(Number(fill.stdout.trim()) * 32 * MiB).toBeGreaterThan(free / 2);

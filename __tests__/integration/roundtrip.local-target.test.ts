@@ -6,6 +6,7 @@ import { jest } from '@jest/globals';
 import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
+import { parseMountinfo } from '../../scripts/lib/core/btrfs-output.js';
 import { LOCAL_ENV_FILE, REPO_ROOT, readConnection } from '../../scripts/lib/core/connection.js';
 import { execInTarget } from '../../scripts/lib/local-target/local-target.js';
 import { REMOTE_DIR_NAME, runRoundtrip, type RoundtripEvent } from '../../scripts/lib/data/roundtrip.js';
@@ -25,7 +26,7 @@ function leftOnTarget(runId: string) {
 function stillMounted(r: { steps: { detail: string }[] }) {
   const used = r.steps[0].detail.match(/\/\S+\/btrfs-scratch-[^/\s]+\/mnt/g) ?? [];
   expect(used).toHaveLength(2);
-  const mounts = fs.readFileSync('/proc/self/mounts', 'utf8').split('\n').map((l) => l.split(' ')[1]);
+  const mounts = parseMountinfo(fs.readFileSync('/proc/self/mountinfo', 'utf8')).map((m) => m.mountPoint);
   return used.filter((m) => mounts.includes(m) || fs.existsSync(m));
 }
 

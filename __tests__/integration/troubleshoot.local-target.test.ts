@@ -7,6 +7,7 @@ import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { parseUsage } from '../../scripts/lib/core/btrfs-output.js';
 import { LOCAL_ENV_FILE, REPO_ROOT, readConnection, writeConnection } from '../../scripts/lib/core/connection.js';
 import { allPassed, runChecks } from '../../scripts/lib/diagnose/checks.js';
 import { execInTarget, sshBanner } from '../../scripts/lib/local-target/local-target.js';
@@ -101,9 +102,7 @@ describe('troubleshoot against the local target', () => {
   });
 
   it('volume filled past 90 %: a warning that names the percentage (and still passes)', async () => {
-    const usage = inTarget('btrfs', 'filesystem', 'usage', '-b', '/backup_volume');
-    const used = Number(/^\s*Used:\s+(\d+)/m.exec(usage)![1]);
-    const free = Number(/Free \(estimated\):\s+(\d+)/.exec(usage)![1]);
+    const { used, free } = parseUsage(inTarget('btrfs', 'filesystem', 'usage', '-b', '/backup_volume'))!;
     const fill = Math.floor((used + free) * 0.94 - used);
     const file = `/backup_volume/troubleshoot-fill-${process.pid}`;
     try {

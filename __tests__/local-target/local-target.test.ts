@@ -13,7 +13,7 @@ import {
   missingPrerequisites,
   newVolumeId,
   parseMarker,
-  parseSize,
+  parseVolumeSize,
   rootfsStamp,
   status,
 } from '../../scripts/lib/local-target/local-target.js';
@@ -53,13 +53,13 @@ describe('local target: names and formats', () => {
     expect(localSshdDropin(2345).split('\n').filter((l) => l && !l.startsWith('#'))).toEqual(['Port 2345', 'ListenAddress 127.0.0.1']);
   });
 
-  test('sizes', () => {
-    expect(parseSize('2G')).toBe(2 * 2 ** 30);
-    expect(parseSize('512M')).toBe(512 * 2 ** 20);
-    expect(parseSize('1GiB')).toBe(2 ** 30);
-    expect(parseSize(String(2 ** 30))).toBe(2 ** 30);
-    expect(() => parseSize('lots')).toThrow(OperatorError);
-    expect(() => parseSize('100M')).toThrow(/too small/);
+  test('volume sizes', () => {
+    expect(parseVolumeSize('2G')).toBe(2 * 2 ** 30);
+    expect(parseVolumeSize('512M')).toBe(512 * 2 ** 20);
+    expect(parseVolumeSize('1GiB')).toBe(2 ** 30);
+    expect(parseVolumeSize(String(2 ** 30))).toBe(2 ** 30);
+    expect(() => parseVolumeSize('lots')).toThrow(OperatorError);
+    expect(() => parseVolumeSize('100M')).toThrow(/too small/);
   });
 
   test('marker files parse as key=value lines', () => {

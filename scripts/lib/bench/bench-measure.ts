@@ -12,6 +12,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { performance } from 'node:perf_hooks';
+import { parseUsage } from '../core/btrfs-output.js';
 import { SELFTEST_DIR_NAME, type Connection } from '../core/connection.js';
 import { OperatorError } from '../core/errors.js';
 import { remoteCommand, runRemote, sshArgs } from '../remote/ssh.js';
@@ -336,8 +337,8 @@ function describeError(err: unknown): { what: string; details: string } {
 /** Free space on the target's volume (MiB, btrfs's estimate), or null when it cannot be read. */
 export function targetFreeMiB(exec: TargetExec): number | null {
   const r = exec(['btrfs', 'filesystem', 'usage', '-b', '/backup_volume']);
-  const m = /Free \(estimated\):\s+(\d+)/.exec(r.stdout ?? '');
-  return r.status === 0 && m ? Math.floor(Number(m[1]) / MiB) : null;
+  const u = r.status === 0 ? parseUsage(r.stdout ?? '') : null;
+  return u ? Math.floor(u.free / MiB) : null;
 }
 
 async function toolVersions(): Promise<Record<string, string>> {

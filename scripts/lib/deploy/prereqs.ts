@@ -6,6 +6,7 @@
 import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
+import { atimeMode, mountFor, parseMountinfo } from '../core/btrfs-output.js';
 import { OperatorError } from '../core/errors.js';
 import type { STSClient } from '@aws-sdk/client-sts';
 import { findEngine as defaultFindEngine, which as defaultWhich, type Engine, type SpawnLike } from './engine.js';
@@ -31,19 +32,6 @@ export interface PrereqReport {
   target: 'aws' | 'local';
   checks: PrereqCheck[];
 }
-
-/** A line of /proc/self/mountinfo. */
-export interface Mount {
-  /** The path within the filesystem that is mounted (a btrfs subvolume: /@home). */
-  root: string;
-  mountPoint: string;
-  options: string[];
-  fstype: string;
-  source: string;
-  superOptions: string[];
-}
-
-export type AtimeMode = 'noatime' | 'relatime' | 'strictatime' | 'atime';
 
 /** Where checkSources reads the mounts and resolves paths (tests inject fakes). */
 export interface SourceDeps {
@@ -89,43 +77,6 @@ export function toolVersion(cmd: string, args: string[], re: RegExp, run: SpawnL
   const m = re.exec(text);
   return m ? m[1] : r.status === 0 ? text.trim().split('\n')[0] : null;
 }
-
-// ------------------------------------------------------------------------------------------------------
-// /proc/self/mountinfo
-
-const unescapeMount = (s: string): string => s.replace(/\\([0-7]{3})/g, (_, o: string) => String.fromCharCode(parseInt(o, 8)));
-
-/** Parses mountinfo text. */
-export function parseMountinfo(text: string): Mount[] {
-  return String(text).split('\n').filter(Boolean).map((line) => {
-    const [left, right = ''] = line.split(' - ');
-    const f = left.split(' ');
-    const r = right.split(' ');
-    return {
-      root: unescapeMount(f[3] ?? ''),
-      mountPoint: unescapeMount(f[4] ?? ''),
-      options: (f[5] ?? '').split(','),
-      fstype: r[0] ?? '',
-      source: unescapeMount(r[1] ?? ''),
-      superOptions: (r[2] ?? '').split(','),
-    };
-  });
-}
-
-/** The mount that holds `p` (longest mount point prefix; the last such mount wins, as it hides earlier ones). */
-export function mountFor(p: string, mounts: Mount[]): Mount | null {
-  let best: Mount | null = null;
-  for (const m of mounts) {
-    const mp = m.mountPoint;
-    if (p === mp || mp === '/' || p.startsWith(`${mp}/`)) {
-      if (!best || mp.length >= best.mountPoint.length) best = m;
-    }
-  }
-  return best;
-}
-
-/** The atime mode of a mount: noatime | relatime | strictatime | nodiratime-only etc. */
-export const atimeMode = (m: Mount): AtimeMode => (m.options.includes('noatime') ? 'noatime' : m.options.includes('strictatime') ? 'strictatime' : m.options.includes('relatime') ? 'relatime' : 'atime');
 
 /** Checks each btrfs source path: exists, on btrfs, mounted noatime. Never required: status ok or warn. */
 export function checkSources(

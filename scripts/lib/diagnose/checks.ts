@@ -16,10 +16,11 @@ import {
   type Instance,
 } from '@aws-sdk/client-ec2';
 import { awsError, getConsoleOutput, makeEc2Client } from '../deploy/aws.js';
+import { parseDeviceStats, parseMountEntry, parseSubvolumeListR, parseUsage } from '../core/btrfs-output.js';
 import { isLocalTarget, type Connection } from '../core/connection.js';
 import { OperatorError } from '../core/errors.js';
 import type { CheckResult, TestResult } from '../core/report.js';
-import { VOLUME_MOUNT, parseSubvolumeListR } from '../data/restore.js';
+import { VOLUME_MOUNT } from '../data/restore.js';
 import { humanBytes } from '../remote/transfer.js';
 import {
   connectSsh,
@@ -319,103 +320,6 @@ export async function checkSsh(conn: Connection, deps: CheckDeps = {}, session: 
 }
 
 // --------------------------------------------------------------------------------------------- check-volume
-
-/** What is mounted at a mount point. */
-export interface MountEntry {
-  source: string;
-  fstype: string;
-  /** Comma-separated mount options (with mountinfo: the per-mount and the superblock ones). */
-  options: string;
-}
-
-/**
- * Parses mount information for VOLUME_MOUNT from the mount diagnostic: accepts /proc/self/mountinfo lines,
- * /proc/mounts lines, or `findmnt` output. Null when nothing is mounted there.
- */
-export function parseMountEntry(text: string, mountPoint: string = VOLUME_MOUNT): MountEntry | null {
-  for (const raw of String(text).split('\n')) {
-    const line = raw.trim();
-    if (!line) continue;
-    const f = line.split(/\s+/);
-    // mountinfo: id parent maj:min root mountpoint options ... - fstype source superoptions
-    const dash = f.indexOf('-');
-    if (dash > 5 && /^\d+:\d+$/.test(f[2])) {
-      if (f[4] === mountPoint) return { source: f[dash + 2], fstype: f[dash + 1], options: `${f[5]},${f[dash + 3] ?? ''}` };
-      continue;
-    }
-    // /proc/mounts: source mountpoint fstype options 0 0
-    if (f.length >= 4 && f[1] === mountPoint) return { source: f[0], fstype: f[2], options: f[3] };
-    // findmnt: TARGET SOURCE FSTYPE OPTIONS
-    if (f.length >= 3 && f[0] === mountPoint) return { source: f[1], fstype: f[2], options: f[3] ?? '' };
-  }
-  return null;
-}
-
-const SIZE_UNITS: Readonly<Record<string, number>> = { B: 1, KiB: 1024, MiB: 1024 ** 2, GiB: 1024 ** 3, TiB: 1024 ** 4, PiB: 1024 ** 5, K: 1024, M: 1024 ** 2, G: 1024 ** 3, T: 1024 ** 4 };
-function parseSize(s: string) {
-  const m = /^([\d.]+)\s*([KMGTP]i?B?|B)?$/.exec(String(s).trim());
-  if (!m) return NaN;
-  const unit = m[2] ? m[2].replace(/^([KMGTP])$/, '$1').replace(/^([KMGTP])B$/, '$1iB') : 'B';
-  return Number(m[1]) * (SIZE_UNITS[unit] ?? SIZE_UNITS[unit.replace(/B$/, '')] ?? 1);
-}
-
-/** A volume's usage in bytes; `percent` is used of used + free (what can still be used). */
-export interface Usage {
-  size: number;
-  used: number;
-  free: number;
-  percent: number;
-}
-
-/**
- * Parses usage from `btrfs filesystem usage [-b]` ("Device size:", "Used:", "Free (estimated):") or from
- * `df -B1`-style output (Size Used Avail Use% Mounted on). Null when neither is there.
- */
-export function parseUsage(text: string): Usage | null {
-  const t = String(text);
-  const get = (label: string) => {
-    const m = new RegExp(`^\\s*${label}:\\s+([\\d.]+\\s*[KMGTP]?i?B?)`, 'm').exec(t);
-    return m ? parseSize(m[1]) : NaN;
-  };
-  const size = get('Device size');
-  const used = get('Used');
-  const free = get('Free \\(estimated\\)');
-  if (Number.isFinite(size) && size > 0 && Number.isFinite(used)) {
-    // full = used of what can still be used: metadata copies (DUP) and reserves make "Device size" unreachable,
-    // so the share of used + "Free (estimated)" is what tells how close the next backup is to ENOSPC
-    const f = Number.isFinite(free) ? free : size - used;
-    return { size, used, free: f, percent: used + f > 0 ? (100 * used) / (used + f) : 100 };
-  }
-  for (const line of t.split('\n')) {
-    const f = line.trim().split(/\s+/);
-    const i = f.findIndex((x) => /^\d+%$/.test(x));
-    if (i >= 3 && /^\d+$/.test(f[i - 3]) && /^\d+$/.test(f[i - 2])) {
-      const sz = Number(f[i - 3]);
-      const us = Number(f[i - 2]);
-      const av = Number(f[i - 1]);
-      return { size: sz, used: us, free: av, percent: us + av > 0 ? (100 * us) / (us + av) : 100 };
-    }
-  }
-  return null;
-}
-
-/** One error counter of `btrfs device stats`. */
-export interface DeviceStat {
-  device: string;
-  /** e.g. write_io_errs, corruption_errs. */
-  counter: string;
-  value: number;
-}
-
-/** Parses `btrfs device stats` output. */
-export function parseDeviceStats(text: string): DeviceStat[] {
-  const out: DeviceStat[] = [];
-  for (const line of String(text).split('\n')) {
-    const m = /^\s*\[?([^\]\s]+)\]?\.(\w+)\s+(-?\d+)\s*$/.exec(line);
-    if (m) out.push({ device: m[1], counter: m[2], value: Number(m[3]) });
-  }
-  return out;
-}
 
 /** The host's pruning policy (prune.conf). */
 export interface RetentionPolicy {
