@@ -19,6 +19,7 @@ import {
 } from '../../scripts/lib/diagnose/checks.js';
 import { REPO_ROOT } from '../../scripts/lib/core/connection.js';
 import { OperatorError } from '../../scripts/lib/core/errors.js';
+import { MOUNT_POINT } from '../../scripts/lib/core/host-layout.js';
 import { checkReportJson, formatCheckReport, summaryLine } from '../../scripts/lib/core/report.js';
 import { STATS_OUT, USAGE_OUT } from '../support/btrfs-samples.js';
 import { sampleConnection } from '../support/connection-fixture.js';
@@ -48,7 +49,7 @@ function retentionReport(lastRun = ''): string {
     fs.writeFileSync(path.join(dir, 'list'), [0, 1, 2].map((i) => `${t0 + i * day}\tcomplete\t${dir}/backups/laptop/home.2026010${i + 1}T0200\n`).join(''));
     const r = spawnSync('bash', [path.join(REPO_ROOT, 'user-data', 'btrbk-prune.sh'), '--config', path.join(dir, 'conf'), '--listing', path.join(dir, 'list'), '--now', String(Date.UTC(2027, 2, 1) / 1000), 'report'], { encoding: 'utf8' });
     expect(r.stderr).toBe('');
-    return r.stdout.replaceAll(dir, '/backup_volume');
+    return r.stdout.replaceAll(dir, MOUNT_POINT);
   } finally {
     fs.rmSync(dir, { recursive: true, force: true });
   }

@@ -13,8 +13,9 @@ import os from 'node:os';
 import path from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { parseUsage } from '../core/btrfs-output.js';
-import { SELFTEST_DIR_NAME, type Connection } from '../core/connection.js';
+import type { Connection } from '../core/connection.js';
 import { OperatorError } from '../core/errors.js';
+import { MOUNT_POINT, SELFTEST_DIR_NAME } from '../core/host-layout.js';
 import { remoteCommand, runRemote, sshArgs } from '../remote/ssh.js';
 import { runPipeline, type PipelineStage, type ProgressSnapshot } from '../remote/transfer.js';
 import {
@@ -51,7 +52,7 @@ import type { CommandResult } from '../local-target/local-target.js';
 
 export const BENCH_USER = 'btrbkbench';
 const BENCH_SUDOERS = '/etc/sudoers.d/zz-btrbk-bench';
-const BENCH_RSYNC_ROOT = '/backup_volume/bench-rsync';
+const BENCH_RSYNC_ROOT = `${MOUNT_POINT}/bench-rsync`;
 const MiB = 1024 * 1024;
 /** The cipher btrbk's ssh_cipher_spec can choose; fast where the CPU has AES instructions. */
 export const AES_CIPHER = 'aes128-gcm@openssh.com';
@@ -336,7 +337,7 @@ function describeError(err: unknown): { what: string; details: string } {
 
 /** Free space on the target's volume (MiB, btrfs's estimate), or null when it cannot be read. */
 export function targetFreeMiB(exec: TargetExec): number | null {
-  const r = exec(['btrfs', 'filesystem', 'usage', '-b', '/backup_volume']);
+  const r = exec(['btrfs', 'filesystem', 'usage', '-b', MOUNT_POINT]);
   const u = r.status === 0 ? parseUsage(r.stdout ?? '') : null;
   return u ? Math.floor(u.free / MiB) : null;
 }

@@ -14,9 +14,6 @@ import { remoteCommand, runRemote, sshArgs, type RemoteResult } from '../remote/
 import { runPipeline, type PipelineProgress } from '../remote/transfer.js';
 import { deleteSubvolumes, snapshotWritable, subvolumeInfo } from './btrfs-scratch.js';
 
-/** Where the backup volume is mounted on the host (the gate's paths are absolute, below it). */
-export const VOLUME_MOUNT = '/backup_volume';
-
 /** Runs one command on the target through the gate (runRemote; tests pass a fake). */
 export type RemoteRun = (conn: Connection, command: string) => Promise<Pick<RemoteResult, 'code' | 'stdout' | 'stderr'>>;
 

@@ -14,8 +14,9 @@ import path from 'node:path';
 import process from 'node:process';
 import { createScratchBtrfs, createSubvolume, run, snapshotReadOnly, subvolumeInfo } from './btrfs-scratch.js';
 import { parseSubvolumeShow } from '../core/btrfs-output.js';
-import { SELFTEST_DIR_NAME, type Connection } from '../core/connection.js';
+import type { Connection } from '../core/connection.js';
 import { OperatorError } from '../core/errors.js';
+import { SELFTEST_DIR_NAME } from '../core/host-layout.js';
 import { runRemote, shq, sshArgs, sshParams } from '../remote/ssh.js';
 import { runPipeline, type PipelineProgress, type PipelineStage } from '../remote/transfer.js';
 

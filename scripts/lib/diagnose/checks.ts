@@ -19,8 +19,8 @@ import { awsError, getConsoleOutput, makeEc2Client } from '../deploy/aws.js';
 import { parseDeviceStats, parseMountEntry, parseSubvolumeListR, parseUsage } from '../core/btrfs-output.js';
 import { isLocalTarget, type Connection } from '../core/connection.js';
 import { OperatorError } from '../core/errors.js';
+import { DATA_VOLUME_DEVICE_NAME, MOUNT_POINT, SUDOERS_PATH } from '../core/host-layout.js';
 import type { CheckResult, TestResult } from '../core/report.js';
-import { VOLUME_MOUNT } from '../data/restore.js';
 import { humanBytes } from '../remote/transfer.js';
 import {
   connectSsh,
@@ -50,9 +50,6 @@ export const CHECKS = Object.freeze({
 export type CheckName = keyof typeof CHECKS;
 
 const isCheckName = (name: string): name is CheckName => Object.hasOwn(CHECKS, name);
-
-/** The mount point of the data volume on the host. */
-export { VOLUME_MOUNT };
 
 /**
  * The commands these checks send through the gate. The diagnostics take no arguments from the client; the
@@ -309,7 +306,7 @@ export async function checkSsh(conn: Connection, deps: CheckDeps = {}, session: 
     if (r.code === 0) return pass(name, `${r.stdout.trim() ? r.stdout.trim().split('\n').length : 0} subvolume(s) listed`);
     if (REJECTED.test(r.stderr)) return fail(name, `the gate refused \`${listCmd}\`: ${r.stderr.trim()}`, 'the gate and these tools disagree on the command grammar: update the host (re-provision) or these tools');
     if (/password is required|not allowed to execute|sudoers/i.test(r.stderr)) {
-      return fail(name, `sudo refused btrfs for the btrbk user: ${r.stderr.trim()}`, 'the boot script did not install /etc/sudoers.d/btrbk: read check-logs');
+      return fail(name, `sudo refused btrfs for the btrbk user: ${r.stderr.trim()}`, `the boot script did not install ${SUDOERS_PATH}: read check-logs`);
     }
     if (/not a btrfs|No such file|ERROR: cannot access/i.test(r.stderr)) {
       return fail(name, `btrfs cannot list ${p.backupRoot}: ${r.stderr.trim()}`, 'the volume is probably not mounted: run check-volume');
@@ -415,20 +412,20 @@ export async function checkVolume(conn: Connection, deps: CheckDeps = {}, sessio
   const entry = mountOut.code === 0 ? parseMountEntry(mountOut.stdout) : null;
   // the gate's mount diagnostic exits 1 with "nothing is mounted at ..." when findmnt finds nothing
   const saysUnmounted = mountOut.code === 1 && /nothing is mounted/i.test(mountOut.stderr);
-  const notMountedNext = 'the volume is detached or its mount failed at boot (fstab has nofail, so the host boots without it): run check-aws for the attachment and check-logs for the boot log; on the host as admin: sudo mount /backup_volume';
+  const notMountedNext = `the volume is detached or its mount failed at boot (fstab has nofail, so the host boots without it): run check-aws for the attachment and check-logs for the boot log; on the host as admin: sudo mount ${MOUNT_POINT}`;
   if (mountOut.code !== 0 && !saysUnmounted) {
-    results.push(fail(`mounted at ${VOLUME_MOUNT}`, `the mount diagnostic failed: ${gateRefusalHint(mountOut)}`, 'run check-ssh; the gate may be older than these tools'));
+    results.push(fail(`mounted at ${MOUNT_POINT}`, `the mount diagnostic failed: ${gateRefusalHint(mountOut)}`, 'run check-ssh; the gate may be older than these tools'));
   } else if (!entry) {
-    results.push(fail(`mounted at ${VOLUME_MOUNT}`, `nothing is mounted at ${VOLUME_MOUNT}`, notMountedNext, (mountOut.stdout || mountOut.stderr).trim().split('\n')[0] ?? ''));
+    results.push(fail(`mounted at ${MOUNT_POINT}`, `nothing is mounted at ${MOUNT_POINT}`, notMountedNext, (mountOut.stdout || mountOut.stderr).trim().split('\n')[0] ?? ''));
   } else {
-    results.push(pass(`mounted at ${VOLUME_MOUNT}`, `${entry.source}`));
+    results.push(pass(`mounted at ${MOUNT_POINT}`, `${entry.source}`));
     results.push(
       entry.fstype === 'btrfs'
         ? pass('filesystem is btrfs', entry.options.split(',').filter((o) => /^(ro|rw|compress|subvol)/.test(o)).join(','))
-        : fail('filesystem is btrfs', `${VOLUME_MOUNT} is ${entry.fstype}, not btrfs`, 'something else is mounted there: check the fstab entry and the boot log (check-logs); never reformat a volume holding backups'),
+        : fail('filesystem is btrfs', `${MOUNT_POINT} is ${entry.fstype}, not btrfs`, 'something else is mounted there: check the fstab entry and the boot log (check-logs); never reformat a volume holding backups'),
     );
     if (/(^|,)ro(,|$)/.test(entry.options)) {
-      results.push(fail('mounted read-write', `${VOLUME_MOUNT} is mounted read-only: btrfs does this after errors`, 'look at device stats below and the kernel log on the host; a scrub (btrfs scrub start) shows damage'));
+      results.push(fail('mounted read-write', `${MOUNT_POINT} is mounted read-only: btrfs does this after errors`, 'look at device stats below and the kernel log on the host; a scrub (btrfs scrub start) shows damage'));
     }
   }
 
@@ -441,7 +438,7 @@ export async function checkVolume(conn: Connection, deps: CheckDeps = {}, sessio
     } else {
       const detail = `${pct(u.percent)} full: ${humanBytes(u.used)} used, ${humanBytes(u.free)} free (device ${humanBytes(u.size)})`;
       if (u.percent >= 99) {
-        results.push(fail(name, `the volume is full (${pct(u.percent)}): the next backup will fail`, 'free space: a tighter retention in terraform.tfvars (append-only host; it prunes after the next backup) or old backups deleted as admin, or grow the volume: raise ebs_volume_size in terraform.tfvars and apply, then `sudo btrfs filesystem resize max /backup_volume` as admin', detail));
+        results.push(fail(name, `the volume is full (${pct(u.percent)}): the next backup will fail`, `free space: a tighter retention in terraform.tfvars (append-only host; it prunes after the next backup) or old backups deleted as admin, or grow the volume: raise ebs_volume_size in terraform.tfvars and apply, then \`sudo btrfs filesystem resize max ${MOUNT_POINT}\` as admin`, detail));
       } else if (u.percent > USAGE_WARN_PERCENT) {
         results.push(pass(name, detail, { warn: true, cause: `the volume is ${pct(u.percent)} full`, next: 'keep fewer backups (retention in terraform.tfvars; `btrbk-diag retention` shows what is kept) or grow the volume (ebs_volume_size in terraform.tfvars, apply, then btrfs filesystem resize max)' }));
       } else {
@@ -469,7 +466,7 @@ export async function checkVolume(conn: Connection, deps: CheckDeps = {}, sessio
       results.push(fail(name, `cannot list the backups: ${gateRefusalHint(listOut)}`, 'run check-ssh'));
     } else {
       const below = `${p.backupRoot.replace(/\/+$/, '')}/`;
-      const backups = parseSubvolumeListR(listOut.stdout, VOLUME_MOUNT).filter((b) => b.path.startsWith(below));
+      const backups = parseSubvolumeListR(listOut.stdout, MOUNT_POINT).filter((b) => b.path.startsWith(below));
       const incomplete = backups.filter((b) => !b.complete);
       const detail = `${backups.length} subvolume(s) below ${p.backupRoot}`;
       results.push(
@@ -494,7 +491,7 @@ export async function checkVolume(conn: Connection, deps: CheckDeps = {}, sessio
       const bad = stats.filter((x) => x.value !== 0);
       results.push(
         bad.length
-          ? fail(name, `I/O or checksum errors recorded: ${bad.map((x) => `${x.counter}=${x.value}`).join(', ')}`, 'the volume has had errors: run a scrub on the host (sudo btrfs scrub start -B /backup_volume) as admin, verify your latest backup with a restore, and consider replacing the volume from a snapshot', `${stats.length} counters on ${[...new Set(stats.map((x) => x.device))].join(', ')}`)
+          ? fail(name, `I/O or checksum errors recorded: ${bad.map((x) => `${x.counter}=${x.value}`).join(', ')}`, `the volume has had errors: run a scrub on the host (sudo btrfs scrub start -B ${MOUNT_POINT}) as admin, verify your latest backup with a restore, and consider replacing the volume from a snapshot`, `${stats.length} counters on ${[...new Set(stats.map((x) => x.device))].join(', ')}`)
           : pass(name, `${stats.length} counters on ${[...new Set(stats.map((x) => x.device))].join(', ')}`),
       );
     }
@@ -645,7 +642,7 @@ export async function checkAws(conn: Connection, deps: CheckDeps = {}): Promise<
     } else if (other) {
       results.push(fail(volName, `the volume is attached to another instance, ${other.InstanceId}`, `detach it there (aws ec2 detach-volume --volume-id ${vol}${awsNext(region)}) and re-run setup, or fix BTRBK_AWS_INSTANCE_ID`, `${v.State}`));
     } else {
-      results.push(fail(volName, `the volume is detached (state "${v.State}"): backups cannot reach it`, `re-run setup (terraform apply restores the attachment), or: aws ec2 attach-volume --volume-id ${vol} --instance-id ${id} --device /dev/sdf${awsNext(region)}; then run check-volume`, `${v.Size} GiB ${v.VolumeType}`));
+      results.push(fail(volName, `the volume is detached (state "${v.State}"): backups cannot reach it`, `re-run setup (terraform apply restores the attachment), or: aws ec2 attach-volume --volume-id ${vol} --instance-id ${id} --device ${DATA_VOLUME_DEVICE_NAME}${awsNext(region)}; then run check-volume`, `${v.Size} GiB ${v.VolumeType}`));
     }
   } catch (err) {
     if (/InvalidVolume\.NotFound/.test(errorFields(err).name ?? '')) {

@@ -22,6 +22,7 @@ import process from 'node:process';
 import { createHash } from 'node:crypto';
 import { parseMountinfo, parseSize } from '../core/btrfs-output.js';
 import { OperatorError } from '../core/errors.js';
+import { BACKUP_ROOT, BACKUP_USER, CLOUD_INIT_LOG, FAILED_MARKER, MOUNT_POINT, READY_MARKER } from '../core/host-layout.js';
 import { LOCAL_ENV_FILE, writeConnection, type Connection } from '../core/connection.js';
 import { renderBootScript, renderHostPayload } from '../../../user-data/render.js';
 
@@ -32,14 +33,9 @@ export const SUITE = 'bookworm';
 export const MIRROR = 'http://deb.debian.org/debian';
 /** Packages the rootfs gets beyond minbase: what an Ubuntu cloud image has that the boot script relies on. */
 export const ROOTFS_PACKAGES = Object.freeze(['systemd', 'systemd-sysv', 'dbus', 'openssh-server', 'sudo', 'passwd', 'mount', 'util-linux', 'procps']);
-export const BACKUP_PATH = '/backup_volume/backups';
-export const BOOT_LOG_IN_CONTAINER = '/var/log/btrbk-backup-host.log';
 export const BOOT_SCRIPT_IN_CONTAINER = '/var/lib/cloud/instance/scripts/part-001';
 /** The host payload, which EC2 reads from the instance's tags, as a file in the container (same bytes, same check). */
 export const PAYLOAD_IN_CONTAINER = '/var/lib/cloud/instance/btrbk-payload.b64';
-export const CLOUD_INIT_OUTPUT_LOG = '/var/log/cloud-init-output.log';
-export const READY_MARKER = '/var/lib/btrbk-backup-host/ready';
-export const FAILED_MARKER = '/var/lib/btrbk-backup-host/failed';
 const LOCAL_SSHD_DROPIN = '/etc/ssh/sshd_config.d/90-local-target.conf';
 const STAMP_FILE = '.btrbk-aws-target-rootfs.json';
 const CONTAINER_PATH = '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
@@ -231,10 +227,10 @@ export function localSshdDropin(port: number): string {
 export function localConnection({ port, sshKey, knownHosts, volumeId }: { port: number; sshKey: string; knownHosts: string; volumeId: string }): Connection {
   return {
     BTRBK_AWS_HOST: '127.0.0.1',
-    BTRBK_AWS_USER: 'btrbk',
+    BTRBK_AWS_USER: BACKUP_USER,
     BTRBK_AWS_SSH_KEY: sshKey,
-    BTRBK_AWS_TARGET: `ssh://127.0.0.1:${port}${BACKUP_PATH}/`,
-    BTRBK_AWS_PATH: BACKUP_PATH,
+    BTRBK_AWS_TARGET: `ssh://127.0.0.1:${port}${BACKUP_ROOT}/`,
+    BTRBK_AWS_PATH: BACKUP_ROOT,
     BTRBK_AWS_INSTANCE_ID: 'local-target',
     BTRBK_AWS_VOLUME_ID: volumeId,
     BTRBK_AWS_REGION: 'local',
@@ -688,7 +684,7 @@ export async function up(opts: UpOptions = {}): Promise<UpResult> {
       const t2 = Date.now();
       onProgress('running the boot script inside (as cloud-init would) ...');
       const result = await runStreaming('nsenter', ['-t', String(leader), '-a', '--', '/usr/bin/env', '-i', `PATH=${CONTAINER_PATH}`, 'HOME=/root', 'LANG=C.UTF-8',
-        '/bin/bash', '-o', 'pipefail', '-c', `/bin/bash ${BOOT_SCRIPT_IN_CONTAINER} 2>&1 | tee -a ${CLOUD_INIT_OUTPUT_LOG}`], {
+        '/bin/bash', '-o', 'pipefail', '-c', `/bin/bash ${BOOT_SCRIPT_IN_CONTAINER} 2>&1 | tee -a ${CLOUD_INIT_LOG}`], {
         onLine: (line) => { if (/btrbk-backup-host\[[a-z]+\]: (==|changed:|ERROR|WARNING|btrbk-backup-host:)/.test(line)) onProgress(`  ${line.replace(/^\S+ /, '')}`); },
       });
       fs.writeFileSync(paths.bootLog, result.output, { mode: 0o600 });
@@ -752,7 +748,7 @@ export async function status(opts: TargetOptions = {}): Promise<LocalTargetStatu
   let mounted = false;
   let mount: LocalTargetStatus['mount'] = null;
   if (leader) {
-    const m = parseMountinfo(readText(`/proc/${leader}/mountinfo`) ?? '').find((x) => x.mountPoint === '/backup_volume');
+    const m = parseMountinfo(readText(`/proc/${leader}/mountinfo`) ?? '').find((x) => x.mountPoint === MOUNT_POINT);
     if (m) {
       mounted = true;
       mount = { fstype: m.fstype, source: m.source };

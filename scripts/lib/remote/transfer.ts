@@ -5,6 +5,7 @@
 import { spawn, type ChildProcess, type SpawnOptions } from 'node:child_process';
 import { Transform, pipeline, type TransformCallback } from 'node:stream';
 import { OperatorError } from '../core/errors.js';
+import { MOUNT_POINT } from '../core/host-layout.js';
 
 /** Progress of one stream of bytes at a moment. */
 export interface ProgressSnapshot {
@@ -295,7 +296,7 @@ export function pipelineError(result: PipelineResult, aborted = false): Pipeline
     next: rejected
       ? 'check the gate log on the host (journalctl -t btrbk-ssh-gate) and docs/SSH-GATE.md for the accepted forms'
       : full
-        ? 'free space: keep fewer backups (a shorter target_preserve, then `btrbk run`), or grow the data volume (ebs_volume_size, setup, then as admin `btrfs filesystem resize max /backup_volume`); see docs/TROUBLESHOOTING.md. Earlier backups are intact; the half-received one is removed on the next btrbk run'
+        ? `free space: keep fewer backups (a shorter target_preserve, then \`btrbk run\`), or grow the data volume (ebs_volume_size, setup, then as admin \`btrfs filesystem resize max ${MOUNT_POINT}\`); see docs/TROUBLESHOOTING.md. Earlier backups are intact; the half-received one is removed on the next btrbk run`
         : 'run `npx zx scripts/troubleshoot.mjs check-all` to see whether SSH and the volume are healthy',
   });
   return Object.assign(err, { result });
