@@ -8,6 +8,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { atimeMode, mountFor, parseMountinfo } from '../core/btrfs-output.js';
 import { OperatorError } from '../core/errors.js';
+import { palette, type Palette } from '../core/report.js';
 import type { STSClient } from '@aws-sdk/client-sts';
 import { findEngine as defaultFindEngine, which as defaultWhich, type Engine, type SpawnLike } from './engine.js';
 import { getCallerIdentity, makeStsClient } from './aws.js';
@@ -55,9 +56,6 @@ export interface PrereqOptions {
   /** btrfs source paths to check for noatime. */
   sources?: string[];
 }
-
-/** Colour functions for formatPrereqReport (zx's chalk), identity for plain text. */
-export type Paint = Record<'green' | 'red' | 'yellow' | 'dim' | 'bold', (s: string) => string>;
 
 export const HINTS: Readonly<Record<string, string>> = Object.freeze({
   engine: 'install OpenTofu: https://opentofu.org/docs/intro/install/ (or Terraform: https://developer.hashicorp.com/terraform/install); TERRAFORM_BINARY_NAME picks one',
@@ -165,12 +163,9 @@ export async function runPrereqs({ target = 'aws', profile, region, sources = []
   return { ok: checks.every((c) => c.ok || !c.required), target, checks };
 }
 
-/**
- * Formats the report for a terminal. `paint` = {green, red, yellow, dim, bold}: functions (zx's chalk), or
- * identity functions for plain text.
- */
-export function formatPrereqReport(report: PrereqReport, paint: Partial<Paint> = PLAIN): string {
-  const p: Paint = { ...PLAIN, ...paint };
+/** Formats the report for a terminal; `paint` colours it (report.ts's palette; plain text without). */
+export function formatPrereqReport(report: PrereqReport, paint: Partial<Palette> = {}): string {
+  const p: Palette = { ...palette(false), ...paint };
   const icon: Record<CheckStatus, string> = { ok: p.green('✓'), missing: p.red('✗'), warn: p.yellow('!'), skipped: p.dim('-') };
   const w = Math.max(...report.checks.map((c) => c.name.length));
   const lines = [p.bold(`Prerequisites (${report.target === 'local' ? 'local target' : 'AWS'})`)];
@@ -184,9 +179,6 @@ export function formatPrereqReport(report: PrereqReport, paint: Partial<Paint> =
   lines.push(missing.length ? p.red(`✗ missing: ${missing.map((c) => c.name).join(', ')}`) : p.green('✓ all required prerequisites are present'));
   return lines.join('\n');
 }
-
-const id = (s: string): string => s;
-const PLAIN: Paint = { green: id, red: id, yellow: id, dim: id, bold: id };
 
 /** Throws an OperatorError naming what is missing (for setup, which stops here). */
 export function assertPrereqs(report: PrereqReport): PrereqReport {

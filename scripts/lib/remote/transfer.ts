@@ -3,6 +3,7 @@
 // progress (bytes, rate, ETA when the size is known) can be shown while a transfer runs. Used by the round
 // trip, restore and the benchmark.
 import { spawn, type ChildProcess, type SpawnOptions } from 'node:child_process';
+import process from 'node:process';
 import { Transform, pipeline, type TransformCallback } from 'node:stream';
 import { OperatorError } from '../core/errors.js';
 import { MOUNT_POINT } from '../core/host-layout.js';
@@ -163,6 +164,57 @@ export function formatProgress(p: Pick<ProgressSnapshot, 'bytes' | 'rate'> & Par
   parts.push(humanRate(p.rate));
   if (p.eta !== null && p.eta !== undefined) parts.push(`ETA ${humanDuration(p.eta)}`);
   return parts.join('  ');
+}
+
+/** Where a progress line goes and how often (see progressLine). */
+export interface ProgressLineOptions {
+  /** Default process.stderr. */
+  stream?: NodeJS.WritableStream & { isTTY?: boolean };
+  /** Redraw one line in place (default: the stream is a terminal); otherwise write a line per report. */
+  tty?: boolean;
+  /** Put before the label (the lines sit under the caller's own output). */
+  indent?: string;
+  /** Not on a terminal: at most one line per this many ms (default 0: every report). */
+  everyMs?: number;
+  /** Not on a terminal: no line before the transfer has run this many ms (default 0). */
+  afterMs?: number;
+  now?: () => number;
+}
+
+/** A transfer's live progress line ("<indent><label>: <formatProgress>"). */
+export interface ProgressLine {
+  /** Shows the progress; `final` (the last report) is written even when it is not time for a line yet. */
+  show(label: string, p: Pick<ProgressSnapshot, 'bytes' | 'rate' | 'elapsedMs'> & Partial<ProgressSnapshot>, opts?: { final?: boolean }): void;
+  /** Clears a line drawn in place, before other output (nothing to do when it is not on a terminal). */
+  clear(): void;
+}
+
+/**
+ * The one progress line of the tools: on a terminal one line redrawn in place, otherwise plain lines (a log file
+ * gets one every `everyMs`).
+ */
+export function progressLine({ stream = process.stderr, tty = Boolean(stream.isTTY), indent = '', everyMs = 0, afterMs = 0, now = () => Date.now() }: ProgressLineOptions = {}): ProgressLine {
+  let shown = false;
+  let last = -Infinity;
+  return {
+    show(label, p, { final = false } = {}) {
+      const line = `${indent}${label}: ${formatProgress(p)}`;
+      if (tty) {
+        stream.write(`\r\x1b[K${line}`);
+        shown = true;
+        return;
+      }
+      const t = now();
+      if (!final && (t - last < everyMs || p.elapsedMs < afterMs)) return;
+      last = t;
+      stream.write(`${line}\n`);
+    },
+    clear() {
+      if (!shown) return;
+      stream.write('\r\x1b[K');
+      shown = false;
+    },
+  };
 }
 
 /** A pass-through stream that counts the bytes going through it. */
