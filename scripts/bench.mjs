@@ -6,7 +6,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { performance } from 'node:perf_hooks';
-import { argv, chalk } from 'zx';
+import { argv } from 'zx';
 // the operator library is TypeScript: tsx's ESM loader compiles it on import
 import { register } from 'tsx/esm/api';
 
@@ -15,7 +15,8 @@ const { runMain, OperatorError } = await import('./lib/core/errors.ts');
 const { LOCAL_ENV_FILE, REPO_ROOT, isLocalTarget, readConnection } = await import('./lib/core/connection.ts');
 const { SCALES, formatTable, resultsFileName, summarize, toJson, targetSpaceNeededMiB } = await import('./lib/bench/bench.ts');
 const { ITEMS, runBench } = await import('./lib/bench/bench-measure.ts');
-const { formatProgress } = await import('./lib/remote/transfer.ts');
+const { progressLine } = await import('./lib/remote/transfer.ts');
+const { palette, useColor } = await import('./lib/core/report.ts');
 const { execInTarget, up } = await import('./lib/local-target/local-target.ts');
 const { run } = await import('./lib/data/btrfs-scratch.ts');
 
@@ -33,21 +34,11 @@ await runMain(async () => {
       next: 'npx zx scripts/local-target.mjs up, then npm run bench',
     });
   }
-  const log = (line) => console.error(chalk.dim(line));
-  const tty = process.stderr.isTTY;
-  let lastLine = 0;
-  const progress = (label, p) => {
-    if (p.done) {
-      if (tty) process.stderr.write('\r\x1b[K');
-      return;
-    }
-    const now = Date.now();
-    if (!tty && (now - lastLine < 5000 || p.elapsedMs < 2000)) return; // a log line every 5 s when not on a terminal
-    lastLine = now;
-    const line = `   ${label}: ${formatProgress(p)}`;
-    if (tty) process.stderr.write(`\r\x1b[K${line}`);
-    else console.error(line);
-  };
+  const c = palette(useColor(process.stderr));
+  const log = (line) => console.error(c.dim(line));
+  // not on a terminal: a log line every 5 s
+  const line = progressLine({ indent: '   ', everyMs: 5000, afterMs: 2000 });
+  const progress = (label, p) => (p.done ? line.clear() : line.show(label, p));
   log(`bench: scale ${scale} (${JSON.stringify(SCALES[scale])}); the target's volume needs about ${targetSpaceNeededMiB(scale)} MiB free at the peak`);
 
   const setupTimings = async () => {
@@ -90,7 +81,7 @@ await runMain(async () => {
   if (argv.json) console.log(toJson(report).trimEnd());
   else {
     console.log(formatTable(report));
-    console.log(chalk.dim(`figures also in ${path.relative(process.cwd(), file) || file}`));
+    console.log(palette(useColor(process.stdout)).dim(`figures also in ${path.relative(process.cwd(), file) || file}`));
   }
   const s = summarize(report);
   return s.error ? 2 : s.fail ? 1 : 0;

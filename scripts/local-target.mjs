@@ -3,24 +3,27 @@
 //   npx zx scripts/local-target.mjs up [--port 2222] [--volume-size 2G]
 //   npx zx scripts/local-target.mjs down [--purge]
 //   npx zx scripts/local-target.mjs status [--json]
-import { argv, chalk } from 'zx';
+import { argv } from 'zx';
 // the operator library is TypeScript: tsx's ESM loader compiles it on import
 import { register } from 'tsx/esm/api';
 
 register();
 const { runMain, OperatorError } = await import('./lib/core/errors.ts');
 const { up, down, status } = await import('./lib/local-target/local-target.ts');
+const { BACKUP_USER, MOUNT_POINT } = await import('./lib/core/host-layout.ts');
+const { palette, useColor } = await import('./lib/core/report.ts');
 
-const progress = (line) => console.log(chalk.dim(line));
+const c = palette(useColor(process.stdout));
+const progress = (line) => console.log(c.dim(line));
 
 function describe(s) {
   const lines = [];
-  lines.push(`${s.running ? chalk.green('● running') : chalk.yellow('○ stopped')}${s.healthy ? chalk.green(' and healthy') : s.running ? chalk.red(' but not healthy') : ''}`);
-  if (s.port) lines.push(`  ssh:     btrbk@127.0.0.1 port ${s.port}${s.running ? (s.sshBanner ? ` (${s.sshBanner})` : chalk.red(' (no answer)')) : ''}`);
+  lines.push(`${s.running ? c.green('● running') : c.yellow('○ stopped')}${s.healthy ? c.green(' and healthy') : s.running ? c.red(' but not healthy') : ''}`);
+  if (s.port) lines.push(`  ssh:     ${BACKUP_USER}@127.0.0.1 port ${s.port}${s.running ? (s.sshBanner ? ` (${s.sshBanner})` : c.red(' (no answer)')) : ''}`);
   lines.push(`  volume:  ${s.volumeId ?? '(none yet)'}${s.volumeImage ? ` ${s.volumeImage} (${(s.volumeBytes / 2 ** 30).toFixed(1)} GiB sparse)` : ''}${s.loopDevices.length ? ` on ${s.loopDevices.join(', ')}` : ''}`);
-  if (s.running) lines.push(`  mounted: ${s.mounted ? `/backup_volume (${s.mount.fstype} on ${s.mount.source})` : chalk.red('no')}`);
-  if (s.boot.ready) lines.push(`  boot:    ${chalk.green('ready')} (boot script version ${s.boot.ready.version}, ${s.boot.ready.completed})`);
-  if (s.boot.failed) lines.push(`  boot:    ${chalk.red(`FAILED at step ${s.boot.failed.step}`)} (${s.boot.failed.failed}); log: ${s.bootLog}`);
+  if (s.running) lines.push(`  mounted: ${s.mounted ? `${MOUNT_POINT} (${s.mount.fstype} on ${s.mount.source})` : c.red('no')}`);
+  if (s.boot.ready) lines.push(`  boot:    ${c.green('ready')} (boot script version ${s.boot.ready.version}, ${s.boot.ready.completed})`);
+  if (s.boot.failed) lines.push(`  boot:    ${c.red(`FAILED at step ${s.boot.failed.step}`)} (${s.boot.failed.failed}); log: ${s.bootLog}`);
   if (s.envFile) lines.push(`  env:     ${s.envFile}`);
   return lines.join('\n');
 }
@@ -30,7 +33,7 @@ await runMain(async () => {
   if (command === 'up') {
     const result = await up({ port: argv.port, volumeSize: argv['volume-size'], onProgress: progress });
     if (argv.json) { console.log(JSON.stringify(result, null, 2)); return 0; }
-    console.log(result.alreadyUp ? chalk.green('✓ the local target is already up; nothing to do') : chalk.green(`✓ the local target is up in ${result.timings.totalSeconds.toFixed(1)} s`));
+    console.log(result.alreadyUp ? c.green('✓ the local target is already up; nothing to do') : c.green(`✓ the local target is up in ${result.timings.totalSeconds.toFixed(1)} s`));
     console.log(describe(result));
     console.log(`\nUse it with any script: --env ${result.envFile}  (or BTRBK_ENV_FILE=${result.envFile})`);
     return 0;
@@ -38,7 +41,7 @@ await runMain(async () => {
   if (command === 'down') {
     const result = await down({ purge: Boolean(argv.purge), onProgress: progress });
     if (argv.json) { console.log(JSON.stringify(result, null, 2)); return 0; }
-    console.log(chalk.green(`✓ the local target is down (${result.seconds.toFixed(1)} s); nothing is mounted or attached`));
+    console.log(c.green(`✓ the local target is down (${result.seconds.toFixed(1)} s); nothing is mounted or attached`));
     console.log(result.purged ? '  the volume image is deleted (--purge)' : `  the volume is kept: ${result.volumeImage} (down --purge deletes it)`);
     return 0;
   }

@@ -12,7 +12,7 @@ const { readConnection, resolveEnvFile } = await import('./lib/core/connection.t
 const { OperatorError, runMain } = await import('./lib/core/errors.ts');
 const { formatResult, palette, useColor } = await import('./lib/core/report.ts');
 const { runRoundtrip } = await import('./lib/data/roundtrip.ts');
-const { formatProgress, humanBytes, humanRate } = await import('./lib/remote/transfer.ts');
+const { humanBytes, humanRate, progressLine } = await import('./lib/remote/transfer.ts');
 
 const USAGE = 'usage: sudo npx zx scripts/roundtrip.mjs [--env FILE] [--size-mb N] [--keep] [--source-dir DIR] [--compress zstd] [--json]';
 
@@ -35,25 +35,15 @@ await runMain(async () => {
 
   const color = !args.json && useColor(process.stdout);
   const c = palette(color);
-  const tty = !args.json && process.stderr.isTTY;
-  let progressShown = false;
+  // not a terminal: one line per report (throttled by the pipeline to every 0.5 s) once bytes moved, plus the last one
+  const line = progressLine({ indent: '    ', afterMs: 1 });
   const onEvent = (e) => {
     if (args.json) return;
     if (e.type === 'progress') {
-      const line = `    ${e.transfer}: ${formatProgress(e)}`;
-      if (tty) {
-        process.stderr.write(`\r\x1b[K${line}`);
-        progressShown = true;
-      } else if (e.done || e.elapsedMs > 0) {
-        // not a terminal: one line per report (throttled by the pipeline to every 0.5 s), plus the last one
-        process.stderr.write(`${line}\n`);
-      }
+      line.show(e.transfer, e, { final: e.done });
       return;
     }
-    if (progressShown) {
-      process.stderr.write('\r\x1b[K');
-      progressShown = false;
-    }
+    line.clear();
     if (e.type === 'step') console.log(formatResult(e.step, { color }));
     if (e.type === 'kept') console.log(c.yellow(`  kept (--keep): local ${e.local.join(', ') || '-'}; remote ${e.remote.join(', ') || '-'}`));
   };

@@ -2,13 +2,14 @@
 // One command from nothing to a verified backup target (issue 4): prerequisites, terraform.tfvars, synth/init/plan,
 // plan safety, cost, confirm + apply, SSH + host key pinning, smoke tests, aws_connection.env and a btrbk.conf.
 //   npx zx scripts/setup.mjs [--target aws|local] [--yes] [--profile NAME] [--json] ...   (--help for all)
-import { chalk, minimist } from 'zx';
+import { minimist } from 'zx';
 // the operator library is TypeScript: tsx's ESM loader compiles it on import
 import { register } from 'tsx/esm/api';
 
 register();
 const { OperatorError, runMain } = await import('./lib/core/errors.ts');
 const { checkOptions, consoleReporter, nextSteps, runSetup } = await import('./lib/deploy/setup.ts');
+const { palette, useColor } = await import('./lib/core/report.ts');
 
 const USAGE = `usage: npx zx scripts/setup.mjs [options]
 
@@ -51,14 +52,15 @@ await runMain(async () => {
     allowDataVolumeReplacement: args['allow-data-volume-replacement'],
   });
   const out = args.json ? process.stderr : process.stdout;
-  const reporter = consoleReporter({ stream: out, paint: chalk });
+  const c = palette(useColor(out));
+  const reporter = consoleReporter({ stream: out, paint: c });
   const result = await runSetup(opts, { reporter });
 
   if (args.json) {
     console.log(JSON.stringify(result, null, 2));
   } else {
-    out.write(`\n${chalk.bold('Next steps')}\n${nextSteps(result.connection, result.envFile, { local: result.target === 'local' })}\n`);
-    out.write(`\n${chalk.bold('btrbk.conf')}\n${result.btrbkConf}`);
+    out.write(`\n${c.bold('Next steps')}\n${nextSteps(result.connection, result.envFile, { local: result.target === 'local' })}\n`);
+    out.write(`\n${c.bold('btrbk.conf')}\n${result.btrbkConf}`);
   }
   if (!result.smoke.ok) {
     throw new OperatorError(`the target is deployed but ${result.smoke.failed} smoke test(s) failed`, {

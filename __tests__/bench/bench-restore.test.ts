@@ -3,15 +3,10 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { deleteIncompleteBackups, findIncompleteBackups, listBackups, makeLive, parseSubvolumeListR } from '../../scripts/lib/data/restore.js';
+import { deleteIncompleteBackups, findIncompleteBackups, listBackups, makeLive } from '../../scripts/lib/data/restore.js';
+import { LIST_R } from '../support/btrfs-samples.js';
 
 const conn = { BTRBK_AWS_HOST: '127.0.0.1', BTRBK_AWS_USER: 'btrbk' };
-const LIST = [
-  'ID 256 gen 30 top level 5 received_uuid 0b5f0c2e-8d47-a84f-9f41-4a6c0f7e1b11 path <FS_TREE>/backups/laptop/home.20240501T0200',
-  'ID 257 gen 41 top level 5 received_uuid -                                    path <FS_TREE>/backups/laptop/home.20240502T0200',
-  'ID 258 gen 42 top level 5 received_uuid 7c1d2e3f-0000-4000-8000-000000000001 path <FS_TREE>/backups/laptop/sub/home.x',
-  '',
-].join('\n');
 
 function fakeRun(stdout: string, code = 0) {
   const calls: string[] = [];
@@ -22,24 +17,15 @@ function fakeRun(stdout: string, code = 0) {
   return { run, calls };
 }
 
-test('parses `btrfs subvolume list -a -R -o` into absolute paths with completeness', () => {
-  expect(parseSubvolumeListR(LIST)).toEqual([
-    { path: '/backup_volume/backups/laptop/home.20240501T0200', receivedUuid: '0b5f0c2e-8d47-a84f-9f41-4a6c0f7e1b11', complete: true },
-    { path: '/backup_volume/backups/laptop/home.20240502T0200', receivedUuid: '-', complete: false },
-    { path: '/backup_volume/backups/laptop/sub/home.x', receivedUuid: '7c1d2e3f-0000-4000-8000-000000000001', complete: true },
-  ]);
-  expect(parseSubvolumeListR('ID 256 gen 30 top level 5 received_uuid - path backups/x', '/mnt')).toEqual([{ path: '/mnt/backups/x', receivedUuid: '-', complete: false }]);
-});
-
 test('lists the backups directly below a directory, with the command shape the gate accepts', async () => {
-  const { run, calls } = fakeRun(LIST);
+  const { run, calls } = fakeRun(LIST_R);
   const list = await listBackups(conn, '/backup_volume/backups/laptop', { run });
   expect(list.map((b) => path.posix.basename(b.path))).toEqual(['home.20240501T0200', 'home.20240502T0200']);
   expect(calls).toEqual(['sudo -n btrfs subvolume list -a -R -o /backup_volume/backups/laptop']);
 });
 
 test('incomplete backups are those without a received UUID; deleting them uses one gate command each', async () => {
-  const { run, calls } = fakeRun(LIST);
+  const { run, calls } = fakeRun(LIST_R);
   expect((await findIncompleteBackups(conn, '/backup_volume/backups/laptop', { run })).map((b) => b.path)).toEqual(['/backup_volume/backups/laptop/home.20240502T0200']);
   const deleted = await deleteIncompleteBackups(conn, '/backup_volume/backups/laptop', { run });
   expect(deleted).toEqual(['/backup_volume/backups/laptop/home.20240502T0200']);

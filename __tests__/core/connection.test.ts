@@ -12,13 +12,14 @@ import {
   isLocalTarget,
 } from '../../scripts/lib/core/connection.js';
 import { OperatorError } from '../../scripts/lib/core/errors.js';
+import { BACKUP_ROOT } from '../../scripts/lib/core/host-layout.js';
 
 const sample = {
   BTRBK_AWS_HOST: '203.0.113.7',
   BTRBK_AWS_USER: 'btrbk',
   BTRBK_AWS_SSH_KEY: "/home/o'brien/.ssh/btrbk aws",
-  BTRBK_AWS_TARGET: 'ssh://btrbk@203.0.113.7/backup_volume/backups/',
-  BTRBK_AWS_PATH: '/backup_volume/backups',
+  BTRBK_AWS_TARGET: `ssh://btrbk@203.0.113.7${BACKUP_ROOT}/`,
+  BTRBK_AWS_PATH: BACKUP_ROOT,
   BTRBK_AWS_INSTANCE_ID: 'i-0123456789abcdef0',
   BTRBK_AWS_VOLUME_ID: 'vol-0123456789abcdef0',
   BTRBK_AWS_REGION: 'us-west-1',

@@ -6,7 +6,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { REPO_ROOT } from '../../scripts/lib/core/connection.js';
-import { REMOTE, compareManifests, describeDiffs, manifest, manifestSummary, parseGetfattr, parseSubvolumeShow, splitDiffs } from '../../scripts/lib/data/roundtrip.js';
+import { REMOTE, compareManifests, describeDiffs, manifest, manifestSummary, parseGetfattr, splitDiffs } from '../../scripts/lib/data/roundtrip.js';
 
 const MiB = 1024 * 1024;
 
@@ -83,17 +83,6 @@ describe('round trip verification', () => {
     const m = parseGetfattr('# file: .\nuser.root=0x01\n\n# file: dir/na\\040me\\303\\274\nuser.a=0x6869\nuser.b=0x\n\n');
     expect([...m.keys()]).toEqual(['.', 'dir/na meü']);
     expect(m.get('dir/na meü')).toEqual({ 'user.a': '0x6869', 'user.b': '0x' });
-  });
-
-  it('reads btrfs subvolume show', () => {
-    const text = `roundtrip.1
-\tName: \t\t\troundtrip.1
-\tUUID: \t\t\t0a6e2f4b-1111-4c3d-9e8f-000000000001
-\tParent UUID: \t\t-
-\tReceived UUID: \t\t5b1c7d9e-2222-4a5b-8c9d-000000000002
-\tFlags: \t\t\treadonly
-`;
-    expect(parseSubvolumeShow(text)).toEqual({ uuid: '0a6e2f4b-1111-4c3d-9e8f-000000000001', receivedUuid: '5b1c7d9e-2222-4a5b-8c9d-000000000002', readonly: true });
   });
 });
 

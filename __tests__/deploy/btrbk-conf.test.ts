@@ -5,13 +5,14 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { btrbkTargetUrl, renderBtrbkConf, sshConfigBlock } from '../../scripts/lib/deploy/btrbk-conf.js';
+import { BACKUP_ROOT } from '../../scripts/lib/core/host-layout.js';
 
 const AWS_CONN = {
   BTRBK_AWS_HOST: '203.0.113.7',
   BTRBK_AWS_USER: 'btrbk',
   BTRBK_AWS_SSH_KEY: '/root/.ssh/btrbk_aws',
-  BTRBK_AWS_TARGET: 'ssh://btrbk@203.0.113.7/backup_volume/backups/',
-  BTRBK_AWS_PATH: '/backup_volume/backups',
+  BTRBK_AWS_TARGET: `ssh://btrbk@203.0.113.7${BACKUP_ROOT}/`,
+  BTRBK_AWS_PATH: BACKUP_ROOT,
   BTRBK_AWS_INSTANCE_ID: 'i-0123456789abcdef0',
   BTRBK_AWS_VOLUME_ID: 'vol-0123456789abcdef0',
   BTRBK_AWS_REGION: 'us-west-1',

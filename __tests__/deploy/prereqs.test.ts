@@ -1,18 +1,10 @@
 import { mockClient } from 'aws-sdk-client-mock';
 import { GetCallerIdentityCommand, STSClient } from '@aws-sdk/client-sts';
 import { EC2Client, GetConsoleOutputCommand } from '@aws-sdk/client-ec2';
-import { assertPrereqs, atimeMode, checkSources, formatPrereqReport, mountFor, parseMountinfo, runPrereqs, type PrereqDeps } from '../../scripts/lib/deploy/prereqs.js';
+import { assertPrereqs, checkSources, formatPrereqReport, runPrereqs, type PrereqDeps } from '../../scripts/lib/deploy/prereqs.js';
 import { clientConfig, getConsoleOutput } from '../../scripts/lib/deploy/aws.js';
 import { OperatorError } from '../../scripts/lib/core/errors.js';
-
-// /proc/self/mountinfo of a laptop: root on btrfs with relatime (the default), /home a btrfs subvolume noatime.
-const MOUNTINFO = [
-  '22 1 0:21 /@ / rw,relatime shared:1 - btrfs /dev/nvme0n1p2 rw,compress=zstd:3,ssd,space_cache=v2,subvolid=256,subvol=/@',
-  '23 22 0:22 / /proc rw,nosuid,nodev,noexec,relatime shared:12 - proc proc rw',
-  '40 22 0:21 /@home /home rw,noatime shared:30 - btrfs /dev/nvme0n1p2 rw,compress=zstd:3,ssd,space_cache=v2,subvolid=257,subvol=/@home',
-  '41 22 259:1 / /boot/efi rw,relatime shared:31 - vfat /dev/nvme0n1p1 rw,fmask=0077,dmask=0077',
-  '42 22 0:40 / /mnt/my\\040data rw,strictatime shared:32 - btrfs /dev/sdb1 rw,space_cache=v2,subvolid=5,subvol=/',
-].join('\n');
+import { LAPTOP_MOUNTINFO } from '../support/btrfs-samples.js';
 
 const TOOL_OUTPUT: Record<string, { stdout?: string; stderr?: string }> = {
   ssh: { stderr: 'OpenSSH_9.2p1 Debian-2+deb12u3, OpenSSL 3.0.15 3 Sep 2024' },
@@ -29,7 +21,7 @@ function deps(missing: string[] = [], sts?: STSClient): PrereqDeps {
     which: (name) => (missing.includes(name) ? null : `/usr/bin/${name}`),
     run: (cmd) => (missing.includes(cmd) ? { error: Object.assign(new Error(`spawn ${cmd} ENOENT`), { code: 'ENOENT' }), status: null } : { status: 0, ...TOOL_OUTPUT[cmd] }),
     sts,
-    mountinfo: () => MOUNTINFO,
+    mountinfo: () => LAPTOP_MOUNTINFO,
     realpath: (p) => p,
   };
 }
@@ -116,22 +108,8 @@ describe('prerequisites (mocked AWS SDK)', () => {
 });
 
 describe('btrfs sources and noatime (/proc/self/mountinfo)', () => {
-  const mounts = parseMountinfo(MOUNTINFO);
-
-  test('parses mount points (with escapes), options and the filesystem type', () => {
-    expect(mounts.map((m) => [m.mountPoint, m.fstype, atimeMode(m)])).toEqual([
-      ['/', 'btrfs', 'relatime'],
-      ['/proc', 'proc', 'relatime'],
-      ['/home', 'btrfs', 'noatime'],
-      ['/boot/efi', 'vfat', 'relatime'],
-      ['/mnt/my data', 'btrfs', 'strictatime'],
-    ]);
-    expect(mountFor('/home/me/docs', mounts)?.mountPoint).toBe('/home');
-    expect(mountFor('/homework', mounts)?.mountPoint).toBe('/');
-  });
-
   test('noatime passes; relatime and strictatime warn with the remount command; non-btrfs warns', () => {
-    const r = checkSources(['/home/me', '/var/lib', '/mnt/my data/x', '/boot/efi'], { mountinfo: () => MOUNTINFO, realpath: (p: string) => p });
+    const r = checkSources(['/home/me', '/var/lib', '/mnt/my data/x', '/boot/efi'], { mountinfo: () => LAPTOP_MOUNTINFO, realpath: (p: string) => p });
     expect(r.map((c) => c.status)).toEqual(['ok', 'warn', 'warn', 'warn']);
     expect(r[1].detail).toMatch(/mounted relatime: every file read since the last snapshot changes its atime/);
     expect(r[1].hint).toContain('sudo mount -o remount,noatime /');
@@ -140,7 +118,7 @@ describe('btrfs sources and noatime (/proc/self/mountinfo)', () => {
   });
 
   test('a source that does not exist is a warning, and sources are optional (report stays ok)', async () => {
-    const r = checkSources(['/nope'], { mountinfo: () => MOUNTINFO, realpath: () => { throw new Error('ENOENT'); } });
+    const r = checkSources(['/nope'], { mountinfo: () => LAPTOP_MOUNTINFO, realpath: () => { throw new Error('ENOENT'); } });
     expect(r[0]).toMatchObject({ status: 'warn', detail: 'does not exist' });
     const report = await runPrereqs({ target: 'local', sources: ['/var/lib'] }, deps());
     expect(report.ok).toBe(true);

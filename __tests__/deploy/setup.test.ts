@@ -27,6 +27,7 @@ import { readConnection } from '../../scripts/lib/core/connection.js';
 import { readKnownHosts } from '../../scripts/lib/remote/host-key.js';
 import { OperatorError } from '../../scripts/lib/core/errors.js';
 import type { PlanAnalysis } from '../../scripts/lib/deploy/plan-safety.js';
+import { BACKUP_ROOT } from '../../scripts/lib/core/host-layout.js';
 
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'setup-flow-'));
 const sshDir = path.join(tmp, 'ssh');
@@ -49,8 +50,8 @@ const OUTPUTS = {
   region: 'us-west-1',
   availability_zone: 'us-west-1a',
   ssh_user: 'btrbk',
-  backup_path: '/backup_volume/backups',
-  btrbk_target: `ssh://btrbk@${IP}/backup_volume/backups/`,
+  backup_path: BACKUP_ROOT,
+  btrbk_target: `ssh://btrbk@${IP}${BACKUP_ROOT}/`,
 };
 const CONSOLE = [
   '<14>Nov 23 22:01:05 cloud-init: -----BEGIN SSH HOST KEY FINGERPRINTS-----',

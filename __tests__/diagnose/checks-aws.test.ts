@@ -10,6 +10,7 @@ import {
 } from '@aws-sdk/client-ec2';
 import { mockClient } from 'aws-sdk-client-mock';
 import { checkAws, runChecks } from '../../scripts/lib/diagnose/checks.js';
+import { BACKUP_ROOT } from '../../scripts/lib/core/host-layout.js';
 
 const ID = 'i-0a1b2c3d4e5f67890';
 const VOL = 'vol-0fedcba9876543210';
@@ -17,8 +18,8 @@ const conn = {
   BTRBK_AWS_HOST: '203.0.113.7',
   BTRBK_AWS_USER: 'btrbk',
   BTRBK_AWS_SSH_KEY: '/keys/id_ed25519',
-  BTRBK_AWS_TARGET: 'ssh://203.0.113.7/backup_volume/backups/',
-  BTRBK_AWS_PATH: '/backup_volume/backups',
+  BTRBK_AWS_TARGET: `ssh://203.0.113.7${BACKUP_ROOT}/`,
+  BTRBK_AWS_PATH: BACKUP_ROOT,
   BTRBK_AWS_INSTANCE_ID: ID,
   BTRBK_AWS_VOLUME_ID: VOL,
   BTRBK_AWS_REGION: 'eu-central-1',

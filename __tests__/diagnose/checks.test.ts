@@ -14,15 +14,14 @@ import {
   checkSsh,
   checkVolume,
   expandChecks,
-  parseDeviceStats,
-  parseMountEntry,
   parseRetentionReport,
-  parseUsage,
   runChecks,
 } from '../../scripts/lib/diagnose/checks.js';
 import { REPO_ROOT } from '../../scripts/lib/core/connection.js';
 import { OperatorError } from '../../scripts/lib/core/errors.js';
+import { MOUNT_POINT } from '../../scripts/lib/core/host-layout.js';
 import { checkReportJson, formatCheckReport, summaryLine } from '../../scripts/lib/core/report.js';
+import { STATS_OUT, USAGE_OUT } from '../support/btrfs-samples.js';
 import { sampleConnection } from '../support/connection-fixture.js';
 
 const BLOB = 'AAAAC3NzaC1lZDI1NTE5AAAAIJ1Lk8r2TRA8d4uPaB8yR7sbCk4iA3RK2d8QH4P4eN0T';
@@ -50,21 +49,13 @@ function retentionReport(lastRun = ''): string {
     fs.writeFileSync(path.join(dir, 'list'), [0, 1, 2].map((i) => `${t0 + i * day}\tcomplete\t${dir}/backups/laptop/home.2026010${i + 1}T0200\n`).join(''));
     const r = spawnSync('bash', [path.join(REPO_ROOT, 'user-data', 'btrbk-prune.sh'), '--config', path.join(dir, 'conf'), '--listing', path.join(dir, 'list'), '--now', String(Date.UTC(2027, 2, 1) / 1000), 'report'], { encoding: 'utf8' });
     expect(r.stderr).toBe('');
-    return r.stdout.replaceAll(dir, '/backup_volume');
+    return r.stdout.replaceAll(dir, MOUNT_POINT);
   } finally {
     fs.rmSync(dir, { recursive: true, force: true });
   }
 }
 const LAST_RUN_OK = 'when=2027-02-28T23:05:12Z\nresult=ok\ndeleted_count=1\nkept_count=3\ngroups=1\ndeleted=/backup_volume/backups/laptop/home.20251201T0200\n';
 
-const USAGE_OUT = (size: number, used: number) => `Overall:
-    Device size:\t\t ${size}
-    Device allocated:\t\t 1000
-    Used:\t\t\t ${used}
-    Free (estimated):\t\t ${size - used}\t(min: 1)
-`;
-const STATS_OUT = (n = 0) =>
-  ['write_io_errs', 'read_io_errs', 'flush_io_errs', 'corruption_errs', 'generation_errs'].map((c, i) => `[/dev/nvme1n1].${c.padEnd(16)} ${i === 3 ? n : 0}`).join('\n');
 const BOOT_OK = '2026-11-23T22:57:27Z btrbk-backup-host[finished]: btrbk-backup-host: SUCCESS (version 1) in 13 s; 0 change(s)\n';
 
 /** The gate on a healthy host. */
@@ -312,18 +303,6 @@ describe('check-volume', () => {
     expect(r).toEqual([expect.objectContaining({ ok: false, cause: expect.stringMatching(/nothing accepts SSH/), next: expect.stringMatching(/check-ssh/) })]);
   });
 
-  it('parses findmnt, mountinfo and /proc/mounts lines; usage in bytes and df form; device stats', () => {
-    expect(parseMountEntry('/backup_volume /dev/loop0 btrfs rw,relatime')).toMatchObject({ source: '/dev/loop0', fstype: 'btrfs' });
-    expect(parseMountEntry('36 25 0:33 / /backup_volume rw,noatime shared:1 - btrfs /dev/nvme1n1 rw,compress=zstd:1')).toMatchObject({ fstype: 'btrfs', source: '/dev/nvme1n1' });
-    expect(parseMountEntry('/dev/sdb /backup_volume xfs rw 0 0')).toMatchObject({ fstype: 'xfs' });
-    expect(parseMountEntry('/ /dev/sda1 ext4 rw')).toBeNull();
-    expect(parseUsage(USAGE_OUT(1000, 250))).toEqual({ size: 1000, used: 250, free: 750, percent: 25 });
-    expect(parseUsage('Filesystem 1B-blocks Used Available Use% Mounted on\n/dev/x 1000 900 100 90% /backup_volume')).toMatchObject({ percent: 90 });
-    // DUP metadata and reserves: the device size is never reachable; "full" is used of used + free
-    expect(parseUsage(USAGE_OUT(2000, 900).replace(/Free \(estimated\):\t\t \d+/, 'Free (estimated):\t\t 100'))).toMatchObject({ size: 2000, used: 900, free: 100, percent: 90 });
-    expect(parseDeviceStats(STATS_OUT(2))).toHaveLength(5);
-    expect(parseDeviceStats(STATS_OUT(2)).find((s) => s.value)).toEqual({ device: '/dev/nvme1n1', counter: 'corruption_errs', value: 2 });
-  });
 });
 
 describe('check-logs', () => {

@@ -6,6 +6,7 @@ import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { REPO_ROOT, writeConnection } from '../../scripts/lib/core/connection.js';
+import { BACKUP_ROOT } from '../../scripts/lib/core/host-layout.js';
 
 const zx = path.join(REPO_ROOT, 'node_modules', '.bin', 'zx');
 const { FORCE_COLOR: _ignored, ...baseEnv } = process.env;
@@ -29,8 +30,8 @@ describe('scripts/troubleshoot.mjs', () => {
       BTRBK_AWS_HOST: '127.0.0.1',
       BTRBK_AWS_USER: 'btrbk',
       BTRBK_AWS_SSH_KEY: path.join(dir, 'key'),
-      BTRBK_AWS_TARGET: 'ssh://127.0.0.1/backup_volume/backups/',
-      BTRBK_AWS_PATH: '/backup_volume/backups',
+      BTRBK_AWS_TARGET: `ssh://127.0.0.1${BACKUP_ROOT}/`,
+      BTRBK_AWS_PATH: BACKUP_ROOT,
       BTRBK_AWS_INSTANCE_ID: 'local-unit-test',
       BTRBK_AWS_VOLUME_ID: 'vol-0123456789abcdef0',
       BTRBK_AWS_REGION: 'local',

@@ -9,7 +9,9 @@ import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { parseSubvolumeShow } from '../../scripts/lib/core/btrfs-output.js';
 import { LOCAL_ENV_FILE, readConnection } from '../../scripts/lib/core/connection.js';
+import { BACKUP_ROOT, MOUNT_POINT, PRUNE_PATH } from '../../scripts/lib/core/host-layout.js';
 import { execInTarget } from '../../scripts/lib/local-target/local-target.js';
 import { renderBtrbkConf, sshConfigBlock } from '../../scripts/lib/deploy/btrbk-conf.js';
 import { createScratchBtrfs, createSubvolume, type ScratchBtrfs } from '../../scripts/lib/data/btrfs-scratch.js';
@@ -19,8 +21,8 @@ jest.setTimeout(10 * 60_000);
 
 const conn = readConnection(process.env.BTRBK_ENV_FILE ?? LOCAL_ENV_FILE) as unknown as Record<string, string>;
 /** Not the tools' scratch area (selftest/): here the key's deletes must be refused. */
-const DIR = `/backup_volume/backups/appendonly-${process.pid}`;
-const PRUNE_STAGING = `/backup_volume/appendonly-staging-${process.pid}`;
+const DIR = `${BACKUP_ROOT}/appendonly-${process.pid}`;
+const PRUNE_STAGING = `${MOUNT_POINT}/appendonly-staging-${process.pid}`;
 const PRUNE_STATE = `/tmp/appendonly-prune-state-${process.pid}`;
 const PRUNE_CONF = `/tmp/appendonly-prune-${process.pid}.conf`;
 
@@ -57,15 +59,14 @@ function backups() {
   const names = target(['ls', '-1', DIR]).split('\n').filter(Boolean);
   return Object.fromEntries(
     names.map((n) => {
-      const show = target(['btrfs', 'subvolume', 'show', `${DIR}/${n}`]);
-      const field = (k: string) => new RegExp(`^\\s*${k}:\\s*(\\S+)`, 'm').exec(show)?.[1] ?? '';
-      return [n, { receivedUuid: field('Received UUID'), parentUuid: field('Parent UUID'), readonly: /Flags:\s*readonly/.test(show) }];
+      const { receivedUuid, parentUuid, readonly } = parseSubvolumeShow(target(['btrfs', 'subvolume', 'show', `${DIR}/${n}`]));
+      return [n, { receivedUuid, parentUuid, readonly }];
     }),
   );
 }
 
 function prune(nowEpoch: number, ...args: string[]) {
-  return execInTarget(['/usr/local/sbin/btrbk-prune', '--config', PRUNE_CONF, '--now', String(nowEpoch), ...args], { timeout: 120_000 });
+  return execInTarget([PRUNE_PATH, '--config', PRUNE_CONF, '--now', String(nowEpoch), ...args], { timeout: 120_000 });
 }
 
 beforeAll(async () => {
@@ -83,7 +84,7 @@ beforeAll(async () => {
   expect(ssh(`mkdir -p '${DIR}'`).status).toBe(0);
   target(['mkdir', '-p', PRUNE_STAGING, PRUNE_STATE]);
   // the host's policy, for this directory only (the real prune.conf covers the whole backup root)
-  target(['sh', '-c', `printf 'APPEND_ONLY=true\\nRETENTION=48h 14d 8w 12m\\nRETENTION_MIN=1d\\nBACKUP_ROOT=${DIR}\\nMOUNT=/backup_volume\\nSTAGING=${PRUNE_STAGING}\\nSTATE_DIR=${PRUNE_STATE}\\n' > ${PRUNE_CONF}`]);
+  target(['sh', '-c', `printf 'APPEND_ONLY=true\\nRETENTION=48h 14d 8w 12m\\nRETENTION_MIN=1d\\nBACKUP_ROOT=${DIR}\\nMOUNT=${MOUNT_POINT}\\nSTAGING=${PRUNE_STAGING}\\nSTATE_DIR=${PRUNE_STATE}\\n' > ${PRUNE_CONF}`]);
 });
 
 afterAll(async () => {

@@ -4,6 +4,7 @@
 import { jest } from '@jest/globals';
 import { spawnSync } from 'node:child_process';
 import { LOCAL_ENV_FILE, readConnection } from '../../scripts/lib/core/connection.js';
+import { BACKUP_ROOT, MOUNT_POINT, SELFTEST_DIR_NAME } from '../../scripts/lib/core/host-layout.js';
 import { execInTarget } from '../../scripts/lib/local-target/local-target.js';
 import { formatTable, toJson } from '../../scripts/lib/bench/bench.js';
 import { BENCH_USER, runBench } from '../../scripts/lib/bench/bench-measure.js';
@@ -55,7 +56,7 @@ test('a small bench run measures every item as ratios and cleans up after itself
   // nothing left behind
   expect(execInTarget(['id', BENCH_USER]).status).not.toBe(0);
   expect(execInTarget(['test', '-e', '/etc/sudoers.d/zz-btrbk-bench']).status).not.toBe(0);
-  expect(execInTarget(['test', '-e', '/backup_volume/bench-rsync']).status).not.toBe(0);
-  expect(execInTarget(['test', '-e', `/backup_volume/backups/selftest/${report.runId}`]).status).not.toBe(0);
+  expect(execInTarget(['test', '-e', `${MOUNT_POINT}/bench-rsync`]).status).not.toBe(0);
+  expect(execInTarget(['test', '-e', `${BACKUP_ROOT}/${SELFTEST_DIR_NAME}/${report.runId}`]).status).not.toBe(0);
   expect(benchDevices()).toEqual([]);
 });

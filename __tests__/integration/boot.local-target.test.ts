@@ -6,10 +6,8 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import {
-  BOOT_LOG_IN_CONTAINER,
   BOOT_SCRIPT_IN_CONTAINER,
   PAYLOAD_IN_CONTAINER,
-  READY_MARKER,
   down,
   execInTarget,
   localTargetPaths,
@@ -21,6 +19,7 @@ import {
 } from '../../scripts/lib/local-target/local-target.js';
 import { jest } from '@jest/globals';
 import { readConnection } from '../../scripts/lib/core/connection.js';
+import { BACKUP_ROOT, BOOT_LOG, FAILED_MARKER, GATE_PATH, MOUNT_POINT, READY_MARKER, STATE_DIR, SUDOERS_PATH } from '../../scripts/lib/core/host-layout.js';
 import { installedText, renderBootScript, renderHostPayload } from '../../user-data/render.js';
 import { gzipSync } from 'node:zlib';
 
@@ -45,7 +44,7 @@ function ssh(user: string, command: string, extra: string[] = []) {
 }
 
 const sha256File = (file: string) => createHash('sha256').update(fs.readFileSync(file)).digest('hex');
-const CONFIG_FILES = ['/etc/fstab', '/home/btrbk/.ssh/authorized_keys', '/etc/sudoers.d/btrbk', '/etc/ssh/sshd_config.d/00-btrbk-backup-host.conf', '/usr/local/sbin/btrbk-ssh-gate', '/etc/passwd', '/etc/group'];
+const CONFIG_FILES = ['/etc/fstab', '/home/btrbk/.ssh/authorized_keys', SUDOERS_PATH, '/etc/ssh/sshd_config.d/00-btrbk-backup-host.conf', GATE_PATH, '/etc/passwd', '/etc/group'];
 const fileStates = () => inTarget('stat', '-c', '%n %U:%G %a %s', ...CONFIG_FILES) + inTarget('sha256sum', ...CONFIG_FILES);
 
 describe('after up (local target, root)', () => {
@@ -55,8 +54,8 @@ describe('after up (local target, root)', () => {
     expect(s.boot.ready?.version).toMatch(/^\d+$/);
     expect(s.boot.failed).toBeNull();
     const c = conn();
-    expect(c).toMatchObject({ BTRBK_AWS_HOST: '127.0.0.1', BTRBK_AWS_USER: 'btrbk', BTRBK_AWS_PATH: '/backup_volume/backups', BTRBK_AWS_INSTANCE_ID: 'local-target', BTRBK_AWS_REGION: 'local' });
-    expect(c.BTRBK_AWS_TARGET).toBe(`ssh://127.0.0.1:${c.BTRBK_AWS_SSH_PORT}/backup_volume/backups/`);
+    expect(c).toMatchObject({ BTRBK_AWS_HOST: '127.0.0.1', BTRBK_AWS_USER: 'btrbk', BTRBK_AWS_PATH: BACKUP_ROOT, BTRBK_AWS_INSTANCE_ID: 'local-target', BTRBK_AWS_REGION: 'local' });
+    expect(c.BTRBK_AWS_TARGET).toBe(`ssh://127.0.0.1:${c.BTRBK_AWS_SSH_PORT}${BACKUP_ROOT}/`);
     expect(c.BTRBK_AWS_VOLUME_ID).toMatch(/^vol-0[0-9a-f]{16}$/);
     expect(fs.readFileSync(c.BTRBK_AWS_KNOWN_HOSTS, 'utf8')).toMatch(new RegExp(`^\\[127\\.0\\.0\\.1\\]:${c.BTRBK_AWS_SSH_PORT} ssh-ed25519 AAAA\\S+\\n$`));
   });
@@ -65,20 +64,20 @@ describe('after up (local target, root)', () => {
     const byId = `/dev/disk/by-id/nvme-Amazon_Elastic_Block_Store_${conn().BTRBK_AWS_VOLUME_ID.replace('-', '')}`;
     expect(inTarget('blkid', '-p', '-o', 'export', byId)).toMatch(/^TYPE=btrfs$/m);
     expect(inTarget('blkid', '-p', '-o', 'value', '-s', 'LABEL', byId).trim()).toBe('btrbk-backup');
-    const [fstype, options] = inTarget('findmnt', '-n', '-o', 'FSTYPE,OPTIONS', '/backup_volume').trim().split(/\s+/);
+    const [fstype, options] = inTarget('findmnt', '-n', '-o', 'FSTYPE,OPTIONS', MOUNT_POINT).trim().split(/\s+/);
     expect(fstype).toBe('btrfs');
     expect(options.split(',')).toEqual(expect.arrayContaining(['noatime', 'compress=zstd:1']));
-    expect(inTarget('stat', '-c', '%U:%G %a', '/backup_volume', '/backup_volume/backups')).toBe('root:root 755\nbtrbk:btrbk 750\n');
+    expect(inTarget('stat', '-c', '%U:%G %a', MOUNT_POINT, BACKUP_ROOT)).toBe('root:root 755\nbtrbk:btrbk 750\n');
   });
 
   test('fstab has exactly one line for /backup_volume, by UUID, with nofail', () => {
     const fstab = inTarget('cat', '/etc/fstab');
-    const lines = fstab.split('\n').filter((l) => !l.trim().startsWith('#') && l.split(/\s+/)[1] === '/backup_volume');
+    const lines = fstab.split('\n').filter((l) => !l.trim().startsWith('#') && l.split(/\s+/)[1] === MOUNT_POINT);
     expect(lines).toHaveLength(1);
-    const uuid = inTarget('findmnt', '-n', '-o', 'UUID', '/backup_volume').trim();
-    expect(lines[0]).toBe(`UUID=${uuid} /backup_volume btrfs defaults,noatime,compress=zstd:1,nosuid,nodev,noexec,nofail,x-systemd.device-timeout=60s 0 0`);
+    const uuid = inTarget('findmnt', '-n', '-o', 'UUID', MOUNT_POINT).trim();
+    expect(lines[0]).toBe(`UUID=${uuid} ${MOUNT_POINT} btrfs defaults,noatime,compress=zstd:1,nosuid,nodev,noexec,nofail,x-systemd.device-timeout=60s 0 0`);
     // what is mounted has them too: nothing a send stream writes can be setuid, a device or run
-    expect(inTarget('findmnt', '-n', '-o', 'OPTIONS', '/backup_volume').split(',').map((o) => o.trim())).toEqual(expect.arrayContaining(['nosuid', 'nodev', 'noexec']));
+    expect(inTarget('findmnt', '-n', '-o', 'OPTIONS', MOUNT_POINT).split(',').map((o) => o.trim())).toEqual(expect.arrayContaining(['nosuid', 'nodev', 'noexec']));
   });
 
   test('the btrbk user holds one key, behind restrict and the forced command', () => {
@@ -88,19 +87,19 @@ describe('after up (local target, root)', () => {
     expect(inTarget('getent', 'shadow', 'btrbk').split(':')[1]).toBe('*');
     const keys = inTarget('cat', '/home/btrbk/.ssh/authorized_keys');
     const pub = fs.readFileSync(`${conn().BTRBK_AWS_SSH_KEY}.pub`, 'utf8').trim();
-    expect(keys).toBe(`restrict,command="/usr/local/sbin/btrbk-ssh-gate" ${pub}\n`);
+    expect(keys).toBe(`restrict,command="${GATE_PATH}" ${pub}\n`);
     expect(inTarget('stat', '-c', '%n %U %a', '/home/btrbk', '/home/btrbk/.ssh', '/home/btrbk/.ssh/authorized_keys')).toBe(
       '/home/btrbk root 755\n/home/btrbk/.ssh root 755\n/home/btrbk/.ssh/authorized_keys root 644\n');
-    expect(inTarget('stat', '-c', '%U:%G %a', '/usr/local/sbin/btrbk-ssh-gate')).toBe('root:root 755\n');
+    expect(inTarget('stat', '-c', '%U:%G %a', GATE_PATH)).toBe('root:root 755\n');
   });
 
   test('sudoers: the fragment is root 0440 and sudo accepts the whole configuration (visudo -c)', () => {
-    expect(inTarget('stat', '-c', '%U:%G %a', '/etc/sudoers.d/btrbk')).toBe('root:root 440\n');
+    expect(inTarget('stat', '-c', '%U:%G %a', SUDOERS_PATH)).toBe('root:root 440\n');
     expect(execInTarget(['visudo', '-c']).status).toBe(0);
     // append-only (the default): the delete rule is not installed
-    expect(inTarget('cat', '/etc/sudoers.d/btrbk')).toBe(installedText('sudoers-btrbk').split('\n').filter((l) => !l.includes('BTRBK_DELETE')).join('\n'));
+    expect(inTarget('cat', SUDOERS_PATH)).toBe(installedText('sudoers-btrbk').split('\n').filter((l) => !l.includes('BTRBK_DELETE')).join('\n'));
     // the one delete rule left is the tools' scratch area's
-    expect(inTarget('cat', '/etc/sudoers.d/btrbk').split('\n').filter((l) => /delete/.test(l) && !l.includes('BTRBK_SELFTEST_DELETE'))).toEqual([]);
+    expect(inTarget('cat', SUDOERS_PATH).split('\n').filter((l) => /delete/.test(l) && !l.includes('BTRBK_SELFTEST_DELETE'))).toEqual([]);
   });
 
   test("sshd's effective settings: public keys only, no root, the gate forced, no forwarding or tty for btrbk", () => {
@@ -109,7 +108,7 @@ describe('after up (local target, root)', () => {
     expect(all).toMatch(/^kbdinteractiveauthentication no$/m);
     expect(all).toMatch(/^permitrootlogin no$/m);
     const btrbk = inTarget('sshd', '-T', '-C', 'user=btrbk,host=x,addr=127.0.0.1');
-    for (const line of ['forcecommand /usr/local/sbin/btrbk-ssh-gate', 'permittty no', 'allowtcpforwarding no', 'allowagentforwarding no',
+    for (const line of [`forcecommand ${GATE_PATH}`, 'permittty no', 'allowtcpforwarding no', 'allowagentforwarding no',
       'x11forwarding no', 'permittunnel no', 'allowstreamlocalforwarding no', 'authenticationmethods publickey']) {
       expect(btrbk.split('\n')).toContain(line);
     }
@@ -126,21 +125,21 @@ describe('after up (local target, root)', () => {
     expect(shell.status).toBe(255);
     expect(shell.stdout).toBe('');
     expect(shell.stderr).toMatch(/rejected/);
-    const pty = ssh('btrbk', 'sudo -n btrfs subvolume list /backup_volume/backups', ['-tt']);
+    const pty = ssh('btrbk', `sudo -n btrfs subvolume list ${BACKUP_ROOT}`, ['-tt']);
     expect(pty.stderr).toMatch(/PTY allocation request failed/);
-    const list = ssh('btrbk', "sudo -n btrfs subvolume list '/backup_volume/backups'");
+    const list = ssh('btrbk', `sudo -n btrfs subvolume list '${BACKUP_ROOT}'`);
     expect(list.stderr).toBe('');
     expect(list.status).toBe(0);
   });
 
   test('the boot log is 0644, ends with the success line, and the ready marker names the version', () => {
-    expect(inTarget('stat', '-c', '%a', BOOT_LOG_IN_CONTAINER)).toBe('644\n');
-    const lastLine = inTarget('tail', '-n', '1', BOOT_LOG_IN_CONTAINER);
+    expect(inTarget('stat', '-c', '%a', BOOT_LOG)).toBe('644\n');
+    const lastLine = inTarget('tail', '-n', '1', BOOT_LOG);
     expect(lastLine).toMatch(/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ btrbk-backup-host\[finished\]: btrbk-backup-host: SUCCESS \(version \d+\)/);
     const ready = parseMarker(inTarget('cat', READY_MARKER));
     expect(ready.volume_id).toBe(conn().BTRBK_AWS_VOLUME_ID);
     expect(Date.parse(ready.completed)).toBeGreaterThan(0);
-    expect(execInTarget(['test', '-e', '/var/lib/btrbk-backup-host/failed']).status).toBe(1);
+    expect(execInTarget(['test', '-e', FAILED_MARKER]).status).toBe(1);
   });
 });
 
@@ -152,7 +151,7 @@ describe('the boot script run again (local target, root)', () => {
     expect(r.output).toMatch(/btrbk-backup-host: SUCCESS \(version \d+\) in \d+ s; nothing changed$/m);
     expect(r.output).not.toMatch(/changed:/);
     expect(fileStates()).toBe(before);
-    expect(inTarget('grep', '-c', ' /backup_volume ', '/etc/fstab').trim()).toBe('1');
+    expect(inTarget('grep', '-c', ` ${MOUNT_POINT} `, '/etc/fstab').trim()).toBe('1');
     expect(inTarget('grep', '-c', '^btrbk:', '/etc/passwd').trim()).toBe('1');
     expect(inTarget('grep', '-c', '^', '/home/btrbk/.ssh/authorized_keys').trim()).toBe('1');
     expect((await status()).healthy).toBe(true);
@@ -182,13 +181,13 @@ function runOnForeignVolume(image: string, settings: { volumeId?: string; backup
     const wrapper = [
       'set -e',
       'mount -t tmpfs tmpfs /dev/disk/by-id',
-      'mount -t tmpfs tmpfs /var/lib/btrbk-backup-host',
+      `mount -t tmpfs tmpfs ${STATE_DIR}`,
       'mount -t tmpfs tmpfs /var/log',
       /^vol-[0-9a-f]+$/.test(volumeId) && !settings.noDevice ? `mknod ${node} b ${major} ${minor}` : ':',
-      'cat > /var/lib/btrbk-backup-host/script',
+      `cat > ${STATE_DIR}/script`,
       'set +e',
-      'BTRBK_VOLUME_WAIT_SECONDS=4 bash /var/lib/btrbk-backup-host/script; rc=$?',
-      'echo "@@failed-marker"; cat /var/lib/btrbk-backup-host/failed 2>/dev/null; ls /var/lib/btrbk-backup-host',
+      `BTRBK_VOLUME_WAIT_SECONDS=4 bash ${STATE_DIR}/script; rc=$?`,
+      `echo "@@failed-marker"; cat ${FAILED_MARKER} 2>/dev/null; ls ${STATE_DIR}`,
       'exit $rc',
     ].join('\n');
     return execInTarget(['unshare', '--mount', '--propagation', 'private', 'bash', '-c', `${wrapper}`], { input: script, timeout: 120_000 });
@@ -275,15 +274,15 @@ describe('volumes the boot script must not format (local target, root)', () => {
   test('the test target is untouched by these refusals', async () => {
     const s = await status();
     expect(s.healthy).toBe(true);
-    expect(inTarget('tail', '-n', '1', BOOT_LOG_IN_CONTAINER)).toMatch(/SUCCESS/);
+    expect(inTarget('tail', '-n', '1', BOOT_LOG)).toMatch(/SUCCESS/);
   });
 });
 
 describe('an instance replacement: down, then up (local target, root)', () => {
   test('down leaves nothing mounted or attached; the data on the volume survives up (no reformat)', async () => {
     const marker = `kept across down/up ${Date.now()}`;
-    inTarget('sh', '-c', `printf '%s' '${marker}' > /backup_volume/.local-target-test-marker`);
-    const uuid = inTarget('findmnt', '-n', '-o', 'UUID', '/backup_volume').trim();
+    inTarget('sh', '-c', `printf '%s' '${marker}' > ${MOUNT_POINT}/.local-target-test-marker`);
+    const uuid = inTarget('findmnt', '-n', '-o', 'UUID', MOUNT_POINT).trim();
     const oldHostKey = fs.readFileSync(conn().BTRBK_AWS_KNOWN_HOSTS, 'utf8');
 
     const d = await down();
@@ -294,17 +293,17 @@ describe('an instance replacement: down, then up (local target, root)', () => {
 
     const u = await up();
     expect(u).toMatchObject({ alreadyUp: false, healthy: true });
-    expect(inTarget('cat', '/backup_volume/.local-target-test-marker')).toBe(marker);
-    expect(inTarget('findmnt', '-n', '-o', 'UUID', '/backup_volume').trim()).toBe(uuid);
-    const log = inTarget('cat', BOOT_LOG_IN_CONTAINER);
+    expect(inTarget('cat', `${MOUNT_POINT}/.local-target-test-marker`)).toBe(marker);
+    expect(inTarget('findmnt', '-n', '-o', 'UUID', MOUNT_POINT).trim()).toBe(uuid);
+    const log = inTarget('cat', BOOT_LOG);
     expect(log).toMatch(/btrfs 'btrbk-backup' already: keeping it \(never reformatted\)/);
     expect(log).not.toMatch(/changed: formatted/);
     // a new instance has new host keys, and the pinned one follows
     const newHostKey = fs.readFileSync(conn().BTRBK_AWS_KNOWN_HOSTS, 'utf8');
     expect(newHostKey).not.toBe(oldHostKey);
     expect(newHostKey.split(' ').slice(1).join(' ').trim()).toBe(inTarget('cat', '/etc/ssh/ssh_host_ed25519_key.pub').split(' ').slice(0, 2).join(' '));
-    expect(ssh('btrbk', "sudo -n btrfs subvolume list '/backup_volume/backups'").status).toBe(0);
-    inTarget('rm', '-f', '/backup_volume/.local-target-test-marker');
+    expect(ssh('btrbk', `sudo -n btrfs subvolume list '${BACKUP_ROOT}'`).status).toBe(0);
+    inTarget('rm', '-f', `${MOUNT_POINT}/.local-target-test-marker`);
   });
 
   test('up on a running, healthy target does nothing but (re)write the connection file', async () => {
@@ -319,7 +318,7 @@ describe('an instance replacement: down, then up (local target, root)', () => {
 
   test('up replaces a running instance booted with another boot script (as changed user data does on AWS), volume kept', async () => {
     const marker = `kept across a replacement ${Date.now()}`;
-    inTarget('sh', '-c', `printf '%s' '${marker}' > /backup_volume/.local-target-test-marker`);
+    inTarget('sh', '-c', `printf '%s' '${marker}' > ${MOUNT_POINT}/.local-target-test-marker`);
     // the instance now looks as if an older boot script had started it
     inTarget('sh', '-c', `printf '\n# an older boot script\n' >> ${BOOT_SCRIPT_IN_CONTAINER}`);
     const before = await status();
@@ -328,10 +327,10 @@ describe('an instance replacement: down, then up (local target, root)', () => {
     expect(lines.join('\n')).toMatch(/boot script changed since this instance started: replacing the instance/);
     expect(u).toMatchObject({ alreadyUp: false, healthy: true });
     expect(u.nspawnPid).not.toBe(before.nspawnPid);
-    expect(inTarget('cat', '/backup_volume/.local-target-test-marker')).toBe(marker);
+    expect(inTarget('cat', `${MOUNT_POINT}/.local-target-test-marker`)).toBe(marker);
     expect(inTarget('cat', BOOT_SCRIPT_IN_CONTAINER)).not.toContain('# an older boot script');
     expect((await up()).alreadyUp).toBe(true);
-    inTarget('rm', '-f', '/backup_volume/.local-target-test-marker');
+    inTarget('rm', '-f', `${MOUNT_POINT}/.local-target-test-marker`);
   });
 });
 
@@ -374,8 +373,8 @@ test('the boot script that ran is the one the stack renders (same renderer, same
   // what EC2 reads from the instance's tags, and what the boot script checked and sourced
   const payload = renderHostPayload();
   expect(inTarget('cat', PAYLOAD_IN_CONTAINER)).toBe(payload.base64);
-  expect(inTarget('cat', '/var/lib/btrbk-backup-host/payload.sh')).toBe(payload.text);
-  expect(inTarget('cat', '/var/log/btrbk-backup-host.log')).toMatch(/\[payload\]: payload loaded/);
+  expect(inTarget('cat', `${STATE_DIR}/payload.sh`)).toBe(payload.text);
+  expect(inTarget('cat', BOOT_LOG)).toMatch(/\[payload\]: payload loaded/);
 });
 
 test('a payload that does not match its sha256 stops the boot script before it changes anything (local target, root)', () => {
@@ -383,7 +382,7 @@ test('a payload that does not match its sha256 stops the boot script before it c
   const script = renderBootScript({ volumeId: conn().BTRBK_AWS_VOLUME_ID, backupSshPublicKey: pub }, { payload: 'file', payloadFile: '/tmp/btrbk-payload-tampered.b64' });
   const tampered = Buffer.from(gzipSync(`${renderHostPayload().text}\ntouch /tmp/btrbk-payload-ran\n`)).toString('base64');
   inTarget('sh', '-c', `printf '%s' '${tampered}' > /tmp/btrbk-payload-tampered.b64`);
-  const wrapper = 'mount -t tmpfs tmpfs /var/lib/btrbk-backup-host && mount -t tmpfs tmpfs /var/log && cat > /tmp/btrbk-boot-tampered && bash /tmp/btrbk-boot-tampered';
+  const wrapper = `mount -t tmpfs tmpfs ${STATE_DIR} && mount -t tmpfs tmpfs /var/log && cat > /tmp/btrbk-boot-tampered && bash /tmp/btrbk-boot-tampered`;
   const r = execInTarget(['unshare', '--mount', '--propagation', 'private', 'bash', '-c', wrapper], { input: script, timeout: 120_000 });
   expect(r.status).not.toBe(0);
   expect(`${r.stdout}${r.stderr}`).toMatch(/the host payload does not match its sha256/);

@@ -9,7 +9,9 @@ import crypto from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { parseSubvolumeList } from '../../scripts/lib/core/btrfs-output.js';
 import { LOCAL_ENV_FILE, readConnection } from '../../scripts/lib/core/connection.js';
+import { BACKUP_ROOT, MOUNT_POINT, SELFTEST_DIR_NAME } from '../../scripts/lib/core/host-layout.js';
 import { execInTarget } from '../../scripts/lib/local-target/local-target.js';
 import { createScratchBtrfs, createSubvolume } from '../../scripts/lib/data/btrfs-scratch.js';
 import { GATE } from '../user-data/gate-harness.js';
@@ -19,7 +21,7 @@ jest.setTimeout(15 * 60_000);
 
 const conn = readConnection(process.env.BTRBK_ENV_FILE ?? LOCAL_ENV_FILE);
 const PORT = conn.BTRBK_AWS_SSH_PORT ?? '22';
-const REMOTE_DIR = `/backup_volume/backups/selftest/gate-roundtrip-${process.pid}`;
+const REMOTE_DIR = `${BACKUP_ROOT}/${SELFTEST_DIR_NAME}/gate-roundtrip-${process.pid}`;
 
 interface Scratch {
   mountpoint: string;
@@ -43,10 +45,10 @@ const gateSsh = (command: string, input?: Buffer) => run('ssh', [...sshArgs, `${
 
 /** This test's backups in a `btrfs subvolume list -a -c -u -q -R` of the target (other tests share the volume). */
 function ownRemote(listing: string) {
-  const dir = REMOTE_DIR.replace(/^\/backup_volume\//, '');
-  return [...listing.matchAll(/parent_uuid (\S+) +received_uuid (\S+) +uuid \S+ path (?:<FS_TREE>\/)?(\S+)$/gm)]
-    .filter((m) => path.dirname(m[3]) === dir)
-    .map((m) => ({ name: path.basename(m[3]), parentUuid: m[1], receivedUuid: m[2] }));
+  const dir = path.relative(MOUNT_POINT, REMOTE_DIR);
+  return parseSubvolumeList(listing)
+    .filter((s) => path.dirname(s.path) === dir)
+    .map((s) => ({ name: path.basename(s.path), parentUuid: s.parentUuid, receivedUuid: s.receivedUuid }));
 }
 
 /** One line per entry: path, type, mode, size, sha256 of content / link target, xattrs. Sorted; hashed. */
@@ -129,7 +131,7 @@ describe('btrbk through the SSH gate: full, incremental, restore (real btrbk, re
 
   afterAll(async () => {
     // backups on the target: deleted through the gate (an allowed command), the directory by root
-    const list = gateSsh(`sudo -n btrfs subvolume list -a -c -u -q -R '/backup_volume'`);
+    const list = gateSsh(`sudo -n btrfs subvolume list -a -c -u -q -R '${MOUNT_POINT}'`);
     for (const name of ownRemote(list.out).map((s) => s.name)) {
       gateSsh(`sudo -n btrfs subvolume delete --commit-after '${REMOTE_DIR}/${name}'`);
     }
@@ -137,7 +139,7 @@ describe('btrbk through the SSH gate: full, incremental, restore (real btrbk, re
     for (const f of [scratch, restoreFs]) {
       if (!f) continue;
       const subs = run('btrfs', ['subvolume', 'list', f.mountpoint]).out;
-      const paths = [...subs.matchAll(/ path (\S+)$/gm)].map((m) => f.path(m[1])).sort((a, b) => b.length - a.length);
+      const paths = parseSubvolumeList(subs).map((s) => f.path(s.path)).sort((a, b) => b.length - a.length);
       if (paths.length) run('btrfs', ['subvolume', 'delete', ...paths]);
       await f.destroy();
     }
@@ -146,7 +148,7 @@ describe('btrbk through the SSH gate: full, incremental, restore (real btrbk, re
   });
 
   const snapshots = () => fs.readdirSync(scratch.path('snaps')).sort();
-  const remoteSubvols = () => ownRemote(gateSsh(`sudo -n btrfs subvolume list -a -c -u -q -R '/backup_volume'`).out);
+  const remoteSubvols = () => ownRemote(gateSsh(`sudo -n btrfs subvolume list -a -c -u -q -R '${MOUNT_POINT}'`).out);
 
   test('full backup: btrbk run sends the first snapshot through the gate', () => {
     writeTree(scratch.path('data'), 'one');

@@ -14,14 +14,16 @@
 // plain `btrfs receive` in a throwaway chroot (how they were validated before the gate confined them).
 import { spawnSync } from 'node:child_process';
 import crypto from 'node:crypto';
+import { parseSubvolumeList } from '../../scripts/lib/core/btrfs-output.js';
 import { LOCAL_ENV_FILE, readConnection, type Connection } from '../../scripts/lib/core/connection.js';
+import { BACKUP_ROOT, MOUNT_POINT, STAGING_DIR } from '../../scripts/lib/core/host-layout.js';
 import { execInTarget } from '../../scripts/lib/local-target/local-target.js';
 import { newUuid, SendStream, simpleSubvolume } from '../support/send-stream.js';
 
 const TIMEOUT = 10 * 60_000;
-export const MOUNT = '/backup_volume';
-export const STAGING = `${MOUNT}/.btrbk-staging`;
-export const DIR = `${MOUNT}/backups/streams-${process.pid}`;
+export const MOUNT = MOUNT_POINT;
+export const STAGING = STAGING_DIR;
+export const DIR = `${BACKUP_ROOT}/streams-${process.pid}`;
 const UP = '../'.repeat(8); // from DIR/<subvolume>: far past / (`..` at / stays at /)
 const OUT = '../../../decoy-outside'; // DIR/<subvolume>/../../.. is /backup_volume
 const SUDOERS_LINE = 'btrbk ALL=(ALL) NOPASSWD: ALL\n';
@@ -48,7 +50,7 @@ export const HOME1 = (() => {
 export const DECOY_FILES = ['/etc/btrbk-decoy', '/root/decoy', `${MOUNT}/decoy-outside/secret`, `${MOUNT}/decoy-outside/with-xattr`];
 export const DECOY_DIRS = ['/etc/btrbk-decoy.d', `${MOUNT}/decoy-outside`, `${MOUNT}/decoy-outside/empty`];
 /** Directories whose entries may not change (listed, not timed: other processes may touch their times). */
-export const WATCHED_DIRS = ['/', '/etc', '/etc/sudoers.d', '/root', '/home/btrbk', MOUNT, `${MOUNT}/backups`];
+export const WATCHED_DIRS = ['/', '/etc', '/etc/sudoers.d', '/root', '/home/btrbk', MOUNT, BACKUP_ROOT];
 
 export interface AttackStream {
   name: string; // the subvolume the stream creates (unique), for the report
@@ -68,11 +70,11 @@ function fresh(name: string) {
 }
 
 /** Paths an attack tries to create; none may exist on the host afterwards (and cleanup removes them). */
-const ATTACKED_DIRS = ['', '/etc', '/etc/sudoers.d', '/root', '/home/btrbk', MOUNT, `${MOUNT}/backups`, `${MOUNT}/decoy-outside`, `${DIR}/home.1`];
+const ATTACKED_DIRS = ['', '/etc', '/etc/sudoers.d', '/root', '/home/btrbk', MOUNT, BACKUP_ROOT, `${MOUNT}/decoy-outside`, `${DIR}/home.1`];
 export const NAMED: string[] = [
   ...ATTACKED_DIRS.flatMap((d) => ['pwned', 'pwned2', 'pwned-dir', 'pwned-fifo', 'pwned-dev', 'pwned-link', 'pwned-sv', 'x'].map((n) => `${d}/${n}`)),
   '/etc/btrbk-decoy.moved', '/etc/btrbk-decoy.linked', '/root/decoy.moved', '/root/decoy.linked', `${MOUNT}/renamed.1`,
-  `${MOUNT}/backups/renamed.1`, `${MOUNT}/backups/home.1`, `${MOUNT}/decoy-outside/secret.moved`, `${MOUNT}/decoy-outside/secret.linked`,
+  `${BACKUP_ROOT}/renamed.1`, `${BACKUP_ROOT}/home.1`, `${MOUNT}/decoy-outside/secret.moved`, `${MOUNT}/decoy-outside/secret.linked`,
 ];
 
 // ------------------------------------------------------------------------------------------------- attacks
@@ -101,7 +103,7 @@ const symlinkDir: Builder = () => {
   // [label, symlink text, an existing entry there to attack (or '')]
   const targets: Array<[string, string, string]> = [
     ['etc', '/etc', 'btrbk-decoy'], ['sudoers', '/etc/sudoers.d', ''], ['root', '/root', 'decoy'],
-    ['outside', `${MOUNT}/decoy-outside`, 'secret'], ['backups', `${MOUNT}/backups`, ''], ['dir', DIR, 'home.1'],
+    ['outside', `${MOUNT}/decoy-outside`, 'secret'], ['backups', BACKUP_ROOT, ''], ['dir', DIR, 'home.1'],
     ['sibling', `${DIR}/home.1`, 'data.txt'], ['rel-dir', '..', 'home.1'], ['rel-outside', OUT, 'secret'],
     ['rel-root', UP.slice(0, -1), 'etc/btrbk-decoy'],
   ];
@@ -352,7 +354,7 @@ export class HostProbe {
 
   /** All subvolumes of the volume: path (relative to the mount), read-only, received UUID. */
   subvolumes(): Array<{ path: string; ro: boolean; received: string }> {
-    const parse = (out: string) => [...out.matchAll(/received_uuid (\S+) +uuid \S+ path (?:<FS_TREE>\/)?(\S+)$/gm)].map((m) => ({ received: m[1]!, path: m[2]! }));
+    const parse = (out: string) => parseSubvolumeList(out).map((s) => ({ received: s.receivedUuid!, path: s.path }));
     const all = parse(this.run(['btrfs', 'subvolume', 'list', '-a', '-R', '-u', MOUNT]));
     const ro = new Set(parse(this.run(['btrfs', 'subvolume', 'list', '-a', '-r', '-R', '-u', MOUNT])).map((s) => s.path));
     return all.map((s) => ({ ...s, ro: ro.has(s.path) }));

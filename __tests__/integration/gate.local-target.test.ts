@@ -5,6 +5,7 @@ import { jest } from '@jest/globals';
 import { spawnSync } from 'node:child_process';
 import crypto from 'node:crypto';
 import { LOCAL_ENV_FILE, readConnection } from '../../scripts/lib/core/connection.js';
+import { BACKUP_ROOT, SELFTEST_DIR_NAME } from '../../scripts/lib/core/host-layout.js';
 import { execInTarget } from '../../scripts/lib/local-target/local-target.js';
 import { installedText } from '../../user-data/render.js';
 import { ACCEPTED, ACCEPTED_WITH_ALLOW_DELETE, loadAttacks } from '../user-data/gate-harness.js';
@@ -128,7 +129,7 @@ describe('SSH gate on the local target (real sshd, real boot script)', () => {
     });
 
     test('the key still works afterwards for the allowed commands', () => {
-      const dir = `/backup_volume/backups/selftest/gate-test-${process.pid}`;
+      const dir = `${BACKUP_ROOT}/${SELFTEST_DIR_NAME}/gate-test-${process.pid}`;
       try {
         expect(ssh(`mkdir -p '${dir}'`).status).toBe(0);
         const rl = ssh(`sudo -n readlink -v -e '${dir}/'`);

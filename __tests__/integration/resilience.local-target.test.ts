@@ -6,7 +6,9 @@ import { jest } from '@jest/globals';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { parseUsage } from '../../scripts/lib/core/btrfs-output.js';
 import { LOCAL_ENV_FILE, readConnection } from '../../scripts/lib/core/connection.js';
+import { BACKUP_ROOT, MOUNT_POINT, SELFTEST_DIR_NAME, STAGING_DIR } from '../../scripts/lib/core/host-layout.js';
 import { execInTarget } from '../../scripts/lib/local-target/local-target.js';
 import { createScratchBtrfs, createSubvolume, snapshotReadOnly, type ScratchBtrfs } from '../../scripts/lib/data/btrfs-scratch.js';
 import { writeRandomFile } from '../../scripts/lib/bench/bench.js';
@@ -21,10 +23,10 @@ import { btrbkClient, sha256File, waitUntil, type BtrbkClient, runEach } from '.
 jest.setTimeout(15 * 60_000);
 
 const conn = readConnection(process.env.BTRBK_ENV_FILE ?? LOCAL_ENV_FILE) as unknown as Record<string, string>;
-const REMOTE_DIR = `/backup_volume/backups/selftest/resilience-${process.pid}`;
+const REMOTE_DIR = `${BACKUP_ROOT}/${SELFTEST_DIR_NAME}/resilience-${process.pid}`;
 const MiB = 1024 * 1024;
 const DATA_MIB = 192;
-const FILL_DIR = `/backup_volume/resilience-fill-${process.pid}`;
+const FILL_DIR = `${MOUNT_POINT}/resilience-fill-${process.pid}`;
 
 let scratch: ScratchBtrfs;
 let work: string;
@@ -36,7 +38,7 @@ async function backupsHere() {
 
 /** What receives left in the host's staging area (btrbk-receive removes its own unless it is killed). */
 function stagingLeft(): string[] {
-  const r = execInTarget(['ls', '-A', '/backup_volume/.btrbk-staging']);
+  const r = execInTarget(['ls', '-A', STAGING_DIR]);
   if (r.status !== 0) throw new Error(`ls of the staging area failed: ${r.stderr}`);
   return r.stdout.split('\n').filter(Boolean);
 }
@@ -148,7 +150,7 @@ describe('interrupted transfer', () => {
     const snap = scratch.path('snaps', snaps[snaps.length - 1]);
     const dir = `${REMOTE_DIR}/killed`;
     expect((await runRemote(conn, gateLine(GATE_COMMANDS.mkdir(dir), { paths: 'when-needed' }))).code).toBe(0);
-    const before = execInTarget(['btrfs', 'subvolume', 'list', '-R', '/backup_volume']).stdout;
+    const before = execInTarget(['btrfs', 'subvolume', 'list', '-R', MOUNT_POINT]).stdout;
     const transfer = runPipeline([sendStage(snap), remoteReceiveStage(conn, dir)]).then(
       () => null,
       (e) => e,
@@ -164,7 +166,7 @@ describe('interrupted transfer', () => {
     const prune = execInTarget(['systemctl', 'start', 'btrbk-prune.service'], { timeout: 120_000 });
     expect({ status: prune.status, err: prune.stderr }).toMatchObject({ status: 0 });
     expect(stagingLeft()).toEqual([]);
-    expect(execInTarget(['btrfs', 'subvolume', 'list', '-R', '/backup_volume']).stdout).toBe(before);
+    expect(execInTarget(['btrfs', 'subvolume', 'list', '-R', MOUNT_POINT]).stdout).toBe(before);
     expect(await listBackups(conn, dir)).toEqual([]);
     execInTarget(['rmdir', dir]);
   });
@@ -175,8 +177,8 @@ describe('target full', () => {
     const before = (await backupsHere()).filter((b) => b.complete);
     expect(before.length).toBeGreaterThan(0);
     // fill the target's volume in 32 MiB steps until it takes no more (files deleted afterwards)
-    const usage = execInTarget(['btrfs', 'filesystem', 'usage', '-b', '/backup_volume']);
-    const free = Number(/Free \(estimated\):\s+(\d+)/.exec(usage.stdout)?.[1]);
+    const usage = execInTarget(['btrfs', 'filesystem', 'usage', '-b', MOUNT_POINT]);
+    const free = parseUsage(usage.stdout)?.free ?? NaN;
     expect(free).toBeGreaterThan(DATA_MIB * MiB);
     const fill = execInTarget(['/bin/sh', '-c', `mkdir -p ${FILL_DIR}; i=0; while fallocate -l 32M ${FILL_DIR}/$i 2>/dev/null; do i=$((i+1)); done; echo $i`], { timeout: 120_000 });
     expect(Number(fill.stdout.trim()) * 32 * MiB).toBeGreaterThan(free / 2);

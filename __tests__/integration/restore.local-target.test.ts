@@ -7,6 +7,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { LOCAL_ENV_FILE, readConnection } from '../../scripts/lib/core/connection.js';
+import { BACKUP_ROOT, SELFTEST_DIR_NAME } from '../../scripts/lib/core/host-layout.js';
 import { execInTarget } from '../../scripts/lib/local-target/local-target.js';
 import { createScratchBtrfs, createSubvolume, subvolumeInfo, type ScratchBtrfs } from '../../scripts/lib/data/btrfs-scratch.js';
 import { overwriteSpread, writeRandomFile } from '../../scripts/lib/bench/bench.js';
@@ -19,7 +20,7 @@ import { btrbkClient, sha256File, runEach } from './btrbk-client-harness.js';
 jest.setTimeout(15 * 60_000);
 
 const conn = readConnection(process.env.BTRBK_ENV_FILE ?? LOCAL_ENV_FILE) as unknown as Record<string, string>;
-const REMOTE_DIR = `/backup_volume/backups/selftest/restore-${process.pid}`;
+const REMOTE_DIR = `${BACKUP_ROOT}/${SELFTEST_DIR_NAME}/restore-${process.pid}`;
 const MiB = 1024 * 1024;
 const DATA_MIB = 96;
 

@@ -6,7 +6,9 @@ import { jest } from '@jest/globals';
 import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
+import { parseMountinfo } from '../../scripts/lib/core/btrfs-output.js';
 import { LOCAL_ENV_FILE, REPO_ROOT, readConnection } from '../../scripts/lib/core/connection.js';
+import { MOUNT_POINT } from '../../scripts/lib/core/host-layout.js';
 import { execInTarget } from '../../scripts/lib/local-target/local-target.js';
 import { REMOTE_DIR_NAME, runRoundtrip, type RoundtripEvent } from '../../scripts/lib/data/roundtrip.js';
 
@@ -18,14 +20,14 @@ const remoteDir = `${conn.BTRBK_AWS_PATH}/${REMOTE_DIR_NAME}`;
 
 /** Subvolumes of this run left on the target (as root inside the container, not through the gate). */
 function leftOnTarget(runId: string) {
-  const r = execInTarget(['btrfs', 'subvolume', 'list', '-o', '/backup_volume']);
+  const r = execInTarget(['btrfs', 'subvolume', 'list', '-o', MOUNT_POINT]);
   return r.stdout.split('\n').filter((l) => l.includes(runId));
 }
 /** The scratch mount points a run used (from its first step's detail) that are still mounted here. */
 function stillMounted(r: { steps: { detail: string }[] }) {
   const used = r.steps[0].detail.match(/\/\S+\/btrfs-scratch-[^/\s]+\/mnt/g) ?? [];
   expect(used).toHaveLength(2);
-  const mounts = fs.readFileSync('/proc/self/mounts', 'utf8').split('\n').map((l) => l.split(' ')[1]);
+  const mounts = parseMountinfo(fs.readFileSync('/proc/self/mountinfo', 'utf8')).map((m) => m.mountPoint);
   return used.filter((m) => mounts.includes(m) || fs.existsSync(m));
 }
 

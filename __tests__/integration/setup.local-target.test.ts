@@ -7,6 +7,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { isLocalTarget, readConnection, REPO_ROOT } from '../../scripts/lib/core/connection.js';
+import { BACKUP_ROOT } from '../../scripts/lib/core/host-layout.js';
 import { readKnownHosts } from '../../scripts/lib/remote/host-key.js';
 import { renderBtrbkConf, sshConfigBlock } from '../../scripts/lib/deploy/btrbk-conf.js';
 import { createSubvolume, withScratchBtrfs } from '../../scripts/lib/data/btrfs-scratch.js';
@@ -81,7 +82,7 @@ describe('setup --target local (real local target, real SSH gate)', () => {
     expect(plain.status).toBe(0);
     expect(plain.stdout).toContain('Next steps');
     expect(plain.stdout).toMatch(/^ssh_user\s+btrbk$/m);
-    expect(plain.stdout).toContain(`target send-receive ssh://127.0.0.1:${result.connection.BTRBK_AWS_SSH_PORT}/backup_volume/backups`);
+    expect(plain.stdout).toContain(`target send-receive ssh://127.0.0.1:${result.connection.BTRBK_AWS_SSH_PORT}${BACKUP_ROOT}`);
   });
 
   test('an unknown option (a mistyped safety flag) is refused before anything runs', () => {
@@ -108,7 +109,7 @@ describe('setup --target local (real local target, real SSH gate)', () => {
         expect(r.stderr).not.toMatch(/ERROR/);
         expect(r.status).toBe(0);
         // first backup: a full (non-incremental) send to the target, planned after reading the target's subvolumes
-        expect(r.stdout).toMatch(new RegExp(`\\*\\*\\* 127\\.0\\.0\\.1\\[${result.connection.BTRBK_AWS_SSH_PORT}\\]:/backup_volume/backups/home\\.\\d{8}T\\d{4}`));
+        expect(r.stdout).toMatch(new RegExp(`\\*\\*\\* 127\\.0\\.0\\.1\\[${result.connection.BTRBK_AWS_SSH_PORT}\\]:${BACKUP_ROOT}/home\\.\\d{8}T\\d{4}`));
         expect(fs.readFileSync(path.join(dir, 'ssh.log'), 'utf8')).toMatch(new RegExp(`-p ${result.connection.BTRBK_AWS_SSH_PORT} -i \\S+ btrbk@127\\.0\\.0\\.1 .*btrfs`));
       } finally {
         fs.rmSync(dir, { recursive: true, force: true });

@@ -7,7 +7,9 @@ import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { parseUsage } from '../../scripts/lib/core/btrfs-output.js';
 import { LOCAL_ENV_FILE, REPO_ROOT, readConnection, writeConnection } from '../../scripts/lib/core/connection.js';
+import { MOUNT_POINT } from '../../scripts/lib/core/host-layout.js';
 import { allPassed, runChecks } from '../../scripts/lib/diagnose/checks.js';
 import { execInTarget, sshBanner } from '../../scripts/lib/local-target/local-target.js';
 import { runRemote } from '../../scripts/lib/remote/ssh.js';
@@ -84,39 +86,37 @@ describe('troubleshoot against the local target', () => {
   });
 
   it('volume unmounted: "nothing is mounted at /backup_volume" and the backup root is missing', async () => {
-    const [source, options] = inTarget('findmnt', '-n', '-o', 'SOURCE,OPTIONS', '--mountpoint', '/backup_volume').trim().split(/\s+/);
+    const [source, options] = inTarget('findmnt', '-n', '-o', 'SOURCE,OPTIONS', '--mountpoint', MOUNT_POINT).trim().split(/\s+/);
     // a transfer still finishing (another test's btrfs receive) keeps the mount busy for a moment
-    await waitFor(() => execInTarget(['umount', '/backup_volume']).status === 0, 'umount /backup_volume (target busy)', 60_000);
+    await waitFor(() => execInTarget(['umount', MOUNT_POINT]).status === 0, `umount ${MOUNT_POINT} (target busy)`, 60_000);
     try {
       const rs = await results(conn, ['check-volume']);
-      expect(find(rs, /mounted at \/backup_volume/)).toMatchObject({ ok: false, cause: 'nothing is mounted at /backup_volume', next: expect.stringMatching(/detached or its mount failed/) });
+      expect(find(rs, /mounted at \/backup_volume/)).toMatchObject({ ok: false, cause: `nothing is mounted at ${MOUNT_POINT}`, next: expect.stringMatching(/detached or its mount failed/) });
       expect(find(rs, /backup root/)).toMatchObject({ ok: false, cause: expect.stringMatching(/does not exist \(the volume is not mounted\)/) });
       // check-ssh's btrbk command fails too, and says why
       expect(find(await results(conn, ['check-ssh']), /btrbk command/).ok).toBe(false);
     } finally {
-      const again = execInTarget(['mount', '/backup_volume']);
-      if (again.status !== 0) inTarget('mount', '-o', options.split(',').filter((o) => !/^subvol/.test(o)).join(','), source, '/backup_volume');
-      expect(execInTarget(['mountpoint', '-q', '/backup_volume']).status).toBe(0);
+      const again = execInTarget(['mount', MOUNT_POINT]);
+      if (again.status !== 0) inTarget('mount', '-o', options.split(',').filter((o) => !/^subvol/.test(o)).join(','), source, MOUNT_POINT);
+      expect(execInTarget(['mountpoint', '-q', MOUNT_POINT]).status).toBe(0);
     }
   });
 
   it('volume filled past 90 %: a warning that names the percentage (and still passes)', async () => {
-    const usage = inTarget('btrfs', 'filesystem', 'usage', '-b', '/backup_volume');
-    const used = Number(/^\s*Used:\s+(\d+)/m.exec(usage)![1]);
-    const free = Number(/Free \(estimated\):\s+(\d+)/.exec(usage)![1]);
+    const { used, free } = parseUsage(inTarget('btrfs', 'filesystem', 'usage', '-b', MOUNT_POINT))!;
     const fill = Math.floor((used + free) * 0.94 - used);
-    const file = `/backup_volume/troubleshoot-fill-${process.pid}`;
+    const file = `${MOUNT_POINT}/troubleshoot-fill-${process.pid}`;
     try {
       // inside try: a failed fallocate can leave an empty file behind
       inTarget('fallocate', '-l', String(fill), file);
-      inTarget('btrfs', 'filesystem', 'sync', '/backup_volume');
+      inTarget('btrfs', 'filesystem', 'sync', MOUNT_POINT);
       const rs = await results(conn, ['check-volume']);
       const u = find(rs, /usage below 90 %/);
       expect(u).toMatchObject({ ok: true, warn: true, cause: expect.stringMatching(/^the volume is 9\d\.\d % full$/), next: expect.stringMatching(/prune old backups|grow the volume/) });
       expect(rs.filter((x) => !x.ok)).toEqual([]);
     } finally {
       execInTarget(['rm', '-f', file]);
-      execInTarget(['btrfs', 'filesystem', 'sync', '/backup_volume']);
+      execInTarget(['btrfs', 'filesystem', 'sync', MOUNT_POINT]);
     }
     expect(find(await results(conn, ['check-volume']), /usage/).warn).toBeFalsy();
   });

@@ -4,7 +4,6 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import {
-  BACKUP_PATH,
   ROOTFS_PACKAGES,
   ebsByIdPath,
   localConnection,
@@ -13,12 +12,13 @@ import {
   missingPrerequisites,
   newVolumeId,
   parseMarker,
-  parseSize,
+  parseVolumeSize,
   rootfsStamp,
   status,
 } from '../../scripts/lib/local-target/local-target.js';
 import { formatConnection, parseEnvText, validateConnection } from '../../scripts/lib/core/connection.js';
 import { OperatorError } from '../../scripts/lib/core/errors.js';
+import { BACKUP_ROOT } from '../../scripts/lib/core/host-layout.js';
 
 describe('local target: names and formats', () => {
   test('the volume id has the EBS format, and its by-id name is the one a Nitro instance shows', () => {
@@ -39,7 +39,7 @@ describe('local target: names and formats', () => {
     const conn = localConnection({ port: 2299, sshKey: '/s/id_ed25519', knownHosts: '/s/known_hosts', volumeId: 'vol-0aaaaaaaaaaaaaaaa' });
     expect(validateConnection(conn)).toMatchObject({ BTRBK_AWS_SSH_PORT: '2299', BTRBK_AWS_KNOWN_HOSTS: '/s/known_hosts' });
     expect(parseEnvText(formatConnection(conn))).toEqual(conn);
-    expect(conn).toMatchObject({ BTRBK_AWS_HOST: '127.0.0.1', BTRBK_AWS_USER: 'btrbk', BTRBK_AWS_PATH: BACKUP_PATH, BTRBK_AWS_INSTANCE_ID: 'local-target', BTRBK_AWS_REGION: 'local' });
+    expect(conn).toMatchObject({ BTRBK_AWS_HOST: '127.0.0.1', BTRBK_AWS_USER: 'btrbk', BTRBK_AWS_PATH: BACKUP_ROOT, BTRBK_AWS_INSTANCE_ID: 'local-target', BTRBK_AWS_REGION: 'local' });
   });
 
   test("the target URL is in btrbk's grammar: ssh://HOST[:PORT]/PATH, no user part", () => {
@@ -53,13 +53,13 @@ describe('local target: names and formats', () => {
     expect(localSshdDropin(2345).split('\n').filter((l) => l && !l.startsWith('#'))).toEqual(['Port 2345', 'ListenAddress 127.0.0.1']);
   });
 
-  test('sizes', () => {
-    expect(parseSize('2G')).toBe(2 * 2 ** 30);
-    expect(parseSize('512M')).toBe(512 * 2 ** 20);
-    expect(parseSize('1GiB')).toBe(2 ** 30);
-    expect(parseSize(String(2 ** 30))).toBe(2 ** 30);
-    expect(() => parseSize('lots')).toThrow(OperatorError);
-    expect(() => parseSize('100M')).toThrow(/too small/);
+  test('volume sizes', () => {
+    expect(parseVolumeSize('2G')).toBe(2 * 2 ** 30);
+    expect(parseVolumeSize('512M')).toBe(512 * 2 ** 20);
+    expect(parseVolumeSize('1GiB')).toBe(2 ** 30);
+    expect(parseVolumeSize(String(2 ** 30))).toBe(2 ** 30);
+    expect(() => parseVolumeSize('lots')).toThrow(OperatorError);
+    expect(() => parseVolumeSize('100M')).toThrow(/too small/);
   });
 
   test('marker files parse as key=value lines', () => {

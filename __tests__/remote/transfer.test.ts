@@ -1,5 +1,5 @@
 import { OperatorError } from '../../scripts/lib/core/errors.js';
-import { ProgressTracker, byteCounter, formatProgress, humanBytes, humanDuration, runPipeline } from '../../scripts/lib/remote/transfer.js';
+import { ProgressTracker, byteCounter, formatProgress, humanBytes, humanDuration, progressLine, runPipeline } from '../../scripts/lib/remote/transfer.js';
 
 describe('transfer: figures', () => {
   it('formats bytes, rates and durations', () => {
@@ -38,6 +38,34 @@ describe('transfer: figures', () => {
     p.add(2048);
     expect(p.snapshot().eta).toBeNull();
     expect(formatProgress(p.snapshot())).toBe('2.0 KiB  2.0 KiB/s');
+  });
+
+  it('the progress line: redrawn in place on a terminal, cleared before other output', () => {
+    let out = '';
+    const stream = { isTTY: true, write: (s: string) => (out += s) } as unknown as NodeJS.WritableStream;
+    const line = progressLine({ stream, indent: '  ' });
+    line.clear(); // nothing drawn yet: nothing to clear
+    line.show('full send', { bytes: 2048, rate: 1024, elapsedMs: 2000 });
+    line.show('full send', { bytes: 4096, rate: 2048, elapsedMs: 3000 });
+    line.clear();
+    line.clear();
+    expect(out).toBe('\r\x1b[K  full send: 2.0 KiB  1.0 KiB/s\r\x1b[K  full send: 4.0 KiB  2.0 KiB/s\r\x1b[K');
+  });
+
+  it('the progress line off a terminal: plain lines, at most one per interval, the last one always', () => {
+    const lines: string[] = [];
+    let t = 10_000;
+    const stream = { isTTY: false, write: (s: string) => lines.push(s) } as unknown as NodeJS.WritableStream;
+    const line = progressLine({ stream, indent: '   ', everyMs: 5000, afterMs: 2000, now: () => t });
+    const at = (ms: number, bytes: number) => ({ bytes, rate: 1024, elapsedMs: ms });
+    line.show('a', at(1000, 1024)); // too early
+    t += 2000;
+    line.show('a', at(3000, 2048));
+    t += 1000;
+    line.show('a', at(4000, 3072)); // within 5 s of the last line
+    line.show('a', at(4500, 4096), { final: true });
+    line.clear();
+    expect(lines).toEqual(['   a: 2.0 KiB  1.0 KiB/s\n', '   a: 4.0 KiB  1.0 KiB/s\n']);
   });
 
   it('a byte counter passes data through unchanged and counts it', async () => {

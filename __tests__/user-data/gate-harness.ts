@@ -6,6 +6,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { REPO_ROOT } from '../../scripts/lib/core/connection.js';
+import { BACKUP_ROOT, MOUNT_POINT, RECEIVE_PATH } from '../../scripts/lib/core/host-layout.js';
 
 export const REPO = REPO_ROOT;
 export const GATE = path.join(REPO, 'user-data', 'btrbk-ssh-gate.sh');
@@ -140,15 +141,15 @@ export function runInSandbox(sb: Sandbox, command: string, input?: Buffer | stri
 
 /** Replaces the production paths in a command with the sandbox's. */
 export function intoSandbox(sb: Sandbox, command: string): string {
-  return command.replaceAll('/backup_volume', sb.mount);
+  return command.replaceAll(MOUNT_POINT, sb.mount);
 }
 
 // What btrbk 0.32.x sends (read from /usr/bin/btrbk: run_cmd, vinfo_cmd, the btrfs_* and system_* subs) and the
 // argv the gate runs for it. Used by the grammar test and the sudoers cross-check.
-export const R = '/backup_volume/backups';
+export const R = BACKUP_ROOT;
 export const SUDO_BTRFS = ['/usr/bin/sudo', '-n', '/usr/bin/btrfs'];
 /** Every receive runs through btrbk-receive (--chroot into a staging directory of its own), never btrfs itself. */
-export const SUDO_RECEIVE = ['/usr/bin/sudo', '-n', '/usr/local/sbin/btrbk-receive'];
+export const SUDO_RECEIVE = ['/usr/bin/sudo', '-n', RECEIVE_PATH];
 
 /** [what btrbk (or a restore) sends, the stages the gate runs] */
 export const ACCEPTED: Array<[string, string[][]]> = [

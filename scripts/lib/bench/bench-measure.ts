@@ -12,8 +12,10 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { performance } from 'node:perf_hooks';
-import { SELFTEST_DIR_NAME, type Connection } from '../core/connection.js';
+import { parseUsage } from '../core/btrfs-output.js';
+import type { Connection } from '../core/connection.js';
 import { OperatorError } from '../core/errors.js';
+import { MOUNT_POINT, SELFTEST_DIR_NAME } from '../core/host-layout.js';
 import { shellWord } from '../core/shell.js';
 import { GATE_COMMANDS, gateLine } from '../remote/gate-commands.js';
 import { runRemote, sshArgs } from '../remote/ssh.js';
@@ -52,7 +54,7 @@ import type { CommandResult } from '../local-target/local-target.js';
 
 export const BENCH_USER = 'btrbkbench';
 const BENCH_SUDOERS = '/etc/sudoers.d/zz-btrbk-bench';
-const BENCH_RSYNC_ROOT = '/backup_volume/bench-rsync';
+const BENCH_RSYNC_ROOT = `${MOUNT_POINT}/bench-rsync`;
 const MiB = 1024 * 1024;
 /** The cipher btrbk's ssh_cipher_spec can choose; fast where the CPU has AES instructions. */
 export const AES_CIPHER = 'aes128-gcm@openssh.com';
@@ -334,9 +336,9 @@ function describeError(err: unknown): { what: string; details: string } {
 
 /** Free space on the target's volume (MiB, btrfs's estimate), or null when it cannot be read. */
 export function targetFreeMiB(exec: TargetExec): number | null {
-  const r = exec(['btrfs', 'filesystem', 'usage', '-b', '/backup_volume']);
-  const m = /Free \(estimated\):\s+(\d+)/.exec(r.stdout ?? '');
-  return r.status === 0 && m ? Math.floor(Number(m[1]) / MiB) : null;
+  const r = exec(['btrfs', 'filesystem', 'usage', '-b', MOUNT_POINT]);
+  const u = r.status === 0 ? parseUsage(r.stdout ?? '') : null;
+  return u ? Math.floor(u.free / MiB) : null;
 }
 
 async function toolVersions(): Promise<Record<string, string>> {

@@ -35,13 +35,6 @@ export type OptionalKey = keyof typeof OPTIONAL_KEYS;
 /** OPTIONAL_KEYS looked up by any key name (undefined for the others). */
 const OPTIONAL_DEFAULTS: Readonly<Record<string, string | undefined>> = OPTIONAL_KEYS;
 
-/**
- * The tools' own scratch directory below the backup root (BTRBK_AWS_PATH): the round trip and the bench send
- * their test subvolumes there. It is the one place an append-only host lets the backup key delete (the gate and
- * sudoers name it too); never point btrbk at it.
- */
-export const SELFTEST_DIR_NAME = 'selftest';
-
 const KEY_RE = /^[A-Z][A-Z0-9_]*$/;
 
 /**

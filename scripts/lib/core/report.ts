@@ -1,5 +1,5 @@
-// Pass/fail printing shared by troubleshoot, round trip and setup's smoke tests. Functions return strings;
-// entry points print them (or print JSON instead). Colour only when asked (a TTY, no NO_COLOR).
+// Pass/fail printing shared by troubleshoot, round trip and setup's smoke tests, and the tools' one palette.
+// Functions return strings; entry points print them (or print JSON instead). Colour only when asked (a TTY, no NO_COLOR).
 import process from 'node:process';
 
 /** One test's outcome. A warning is a pass with something to look at; a skipped test did not apply. */
@@ -40,14 +40,16 @@ export interface CheckReportJson extends Tally {
   ok: boolean;
 }
 
-const CODES = { green: [32, 39], red: [31, 39], yellow: [33, 39], dim: [2, 22], bold: [1, 22] } as const;
+// Plain SGR codes rather than zx's chalk: chalk is one process-wide instance that decides from stdout alone and
+// ignores NO_COLOR, while the tools decide per stream (setup --json reports on stderr); the codes are chalk's own.
+const CODES = { green: [32, 39], red: [31, 39], yellow: [33, 39], cyan: [36, 39], dim: [2, 22], bold: [1, 22] } as const;
 
 export type ColorName = keyof typeof CODES;
-/** Wraps a value's text in one colour (or returns the text as it is). */
-export type Paint = (s: unknown) => string;
+/** Wraps text in one colour (or returns it as it is). */
+export type Paint = (s: string) => string;
 export type Palette = Record<ColorName, Paint>;
 
-/** Colour functions; identity functions when `enabled` is false. */
+/** The palette of every entry point: colour functions, or identity functions when `enabled` is false (see useColor). */
 export function palette(enabled: boolean): Palette {
   const out = {} as Palette;
   for (const name of Object.keys(CODES) as ColorName[]) {

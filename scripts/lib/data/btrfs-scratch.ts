@@ -6,6 +6,7 @@ import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { parseSize, parseSubvolumeList, parseSubvolumeShow, type SubvolumeInfo } from '../core/btrfs-output.js';
 import { OperatorError } from '../core/errors.js';
 
 /** A finished program: its exit code (128 when killed by a signal), the signal, and its output. */
@@ -60,15 +61,14 @@ export function run(cmd: string, args: string[], { input, check = true, what }: 
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-const SIZE_FACTORS: Record<string, number> = { '': 1, K: 1 / 1024, M: 1, G: 1024, T: 1024 * 1024 };
+const MiB = 1024 * 1024;
 
-/** Sizes like 512 (MiB), '2G', '300M' -> MiB. */
+/** Sizes like 512 (MiB), '2G', '300M' -> MiB (rounded up). */
 export function toMiB(size: number | string): number {
   if (typeof size === 'number') return size;
-  const m = /^(\d+(?:\.\d+)?)\s*([KMGT]?)i?B?$/i.exec(String(size).trim());
-  if (!m) throw new Error(`not a size: ${size}`);
-  const f = SIZE_FACTORS[m[2].toUpperCase()];
-  return Math.ceil(Number(m[1]) * f);
+  const bytes = parseSize(size, MiB);
+  if (bytes === null) throw new Error(`not a size: ${size}`);
+  return Math.ceil(bytes / MiB);
 }
 
 /** A mounted scratch btrfs (see createScratchBtrfs). */
@@ -138,11 +138,8 @@ export async function createScratchBtrfs({ sizeMiB = 1024, label = 'scratch', mo
 /** Lists the subvolumes below a mountpoint, deepest first (so they can be deleted in that order). */
 export async function listSubvolumes(mountpoint: string): Promise<string[]> {
   const { stdout } = await run('btrfs', ['subvolume', 'list', mountpoint], { what: `cannot list subvolumes under ${mountpoint}` });
-  return stdout
-    .split('\n')
-    .map((l) => /\bpath (.+)$/.exec(l)?.[1])
-    .filter((p): p is string => Boolean(p))
-    .map((p) => path.join(mountpoint, p))
+  return parseSubvolumeList(stdout)
+    .map((s) => path.join(mountpoint, s.path))
     .sort((a, b) => b.split('/').length - a.split('/').length);
 }
 
@@ -198,25 +195,10 @@ export function deleteSubvolumes(paths: string[]): Promise<RunResult> {
   return run('btrfs', ['subvolume', 'delete', '--commit-after', ...paths], { what: `cannot delete ${paths.join(' ')}` });
 }
 
-/** A subvolume as `btrfs subvolume show` describes it; a field it does not print is null. */
-export interface SubvolumeInfo {
-  uuid: string | null;
-  parentUuid: string | null;
-  /** '-' when the subvolume was not received. */
-  receivedUuid: string | null;
-  readonly: boolean;
-}
-
 /** `btrfs subvolume show`, parsed. */
 export async function subvolumeInfo(p: string): Promise<SubvolumeInfo> {
   const { stdout } = await run('btrfs', ['subvolume', 'show', p], { what: `cannot read subvolume ${p}` });
-  const field = (name: string) => new RegExp(`^\\s*${name}:\\s*(.+)$`, 'm').exec(stdout)?.[1]?.trim() ?? null;
-  return {
-    uuid: field('UUID'),
-    parentUuid: field('Parent UUID'),
-    receivedUuid: field('Received UUID'),
-    readonly: /^\s*Flags:\s*.*readonly/m.test(stdout),
-  };
+  return parseSubvolumeShow(stdout);
 }
 
 /** Flushes dirty data (before timing a send, so the send does not pay for writeback). */

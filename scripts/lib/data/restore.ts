@@ -7,46 +7,19 @@
 //     snapshots share the restored one's history, so the next backup is incremental, not a full resend.
 import fs from 'node:fs';
 import path from 'node:path';
+import { parseSubvolumeListR, type BackupEntry, type SubvolumeInfo } from '../core/btrfs-output.js';
 import type { Connection } from '../core/connection.js';
 import { OperatorError } from '../core/errors.js';
 import { GATE_COMMANDS, gateLine } from '../remote/gate-commands.js';
 import { runRemote, sshArgs, type RemoteResult } from '../remote/ssh.js';
 import { runPipeline, type PipelineProgress } from '../remote/transfer.js';
-import { deleteSubvolumes, snapshotWritable, subvolumeInfo, type SubvolumeInfo } from './btrfs-scratch.js';
-
-/** Where the backup volume is mounted on the host (the gate's paths are absolute, below it). */
-export const VOLUME_MOUNT = '/backup_volume';
-
-/** A subvolume on the target, as `btrfs subvolume list -R` shows it. */
-export interface BackupEntry {
-  /** Absolute path on the host. */
-  path: string;
-  /** '-' when it has none. */
-  receivedUuid: string;
-  /** A received UUID is set: the receive finished. */
-  complete: boolean;
-}
+import { deleteSubvolumes, snapshotWritable, subvolumeInfo } from './btrfs-scratch.js';
 
 /** Runs one command on the target through the gate (runRemote; tests pass a fake). */
 export type RemoteRun = (conn: Connection, command: string) => Promise<Pick<RemoteResult, 'code' | 'stdout' | 'stderr'>>;
 
 export interface RemoteRunOptions {
   run?: RemoteRun;
-}
-
-/**
- * Parses `btrfs subvolume list -a -R -o DIR` output; paths are made absolute below `mount` (the list prints them
- * relative to the filesystem's top level, "<FS_TREE>/" with -a).
- */
-export function parseSubvolumeListR(text: string, mount: string = VOLUME_MOUNT): BackupEntry[] {
-  const out: BackupEntry[] = [];
-  for (const line of String(text).split('\n')) {
-    const m = /\breceived_uuid\s+(\S+)\s+.*?\bpath\s+(.+)$/.exec(line.trim());
-    if (!m) continue;
-    const rel = m[2].replace(/^<FS_TREE>\//, '');
-    out.push({ path: path.posix.join(mount, rel), receivedUuid: m[1], complete: m[1] !== '-' });
-  }
-  return out;
 }
 
 /** The subvolumes directly below `dir` on the target (through the gate). */

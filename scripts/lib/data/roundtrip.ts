@@ -12,9 +12,11 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import process from 'node:process';
-import { createScratchBtrfs, createSubvolume, run, snapshotReadOnly, subvolumeInfo, type SubvolumeInfo } from './btrfs-scratch.js';
-import { SELFTEST_DIR_NAME, type Connection } from '../core/connection.js';
+import { createScratchBtrfs, createSubvolume, run, snapshotReadOnly, subvolumeInfo } from './btrfs-scratch.js';
+import { parseSubvolumeShow } from '../core/btrfs-output.js';
+import type { Connection } from '../core/connection.js';
 import { OperatorError } from '../core/errors.js';
+import { SELFTEST_DIR_NAME } from '../core/host-layout.js';
 import { GATE_COMMANDS, gateLine } from '../remote/gate-commands.js';
 import { runRemote, sshArgs, sshParams } from '../remote/ssh.js';
 import { runPipeline, type PipelineProgress, type PipelineStage } from '../remote/transfer.js';
@@ -331,12 +333,6 @@ export function manifestSummary(m: Manifest): ManifestSummary {
     xattrs: v.reduce((n, e) => n + Object.keys(e.xattrs).length, 0),
     sparse: v.filter(isSparse).length,
   };
-}
-
-/** Parses `btrfs subvolume show` output (the remote side of subvolumeInfo). */
-export function parseSubvolumeShow(text: string): Pick<SubvolumeInfo, 'uuid' | 'receivedUuid' | 'readonly'> {
-  const get = (label: string) => new RegExp(`^\\s*${label}:\\s*(\\S+)`, 'm').exec(text)?.[1] ?? null;
-  return { uuid: get('UUID'), receivedUuid: get('Received UUID'), readonly: /^\s*Flags:\s*.*readonly/m.test(text) };
 }
 
 // --------------------------------------------------------------------------------------------- the round trip

@@ -6,7 +6,9 @@
 import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
+import { atimeMode, mountFor, parseMountinfo } from '../core/btrfs-output.js';
 import { OperatorError } from '../core/errors.js';
+import { palette, type Palette } from '../core/report.js';
 import type { STSClient } from '@aws-sdk/client-sts';
 import { findEngine as defaultFindEngine, which as defaultWhich, type Engine, type SpawnLike } from './engine.js';
 import { getCallerIdentity, makeStsClient } from './aws.js';
@@ -32,19 +34,6 @@ export interface PrereqReport {
   checks: PrereqCheck[];
 }
 
-/** A line of /proc/self/mountinfo. */
-export interface Mount {
-  /** The path within the filesystem that is mounted (a btrfs subvolume: /@home). */
-  root: string;
-  mountPoint: string;
-  options: string[];
-  fstype: string;
-  source: string;
-  superOptions: string[];
-}
-
-export type AtimeMode = 'noatime' | 'relatime' | 'strictatime' | 'atime';
-
 /** Where checkSources reads the mounts and resolves paths (tests inject fakes). */
 export interface SourceDeps {
   mountinfo?: () => string;
@@ -68,9 +57,6 @@ export interface PrereqOptions {
   sources?: string[];
 }
 
-/** Colour functions for formatPrereqReport (zx's chalk), identity for plain text. */
-export type Paint = Record<'green' | 'red' | 'yellow' | 'dim' | 'bold', (s: string) => string>;
-
 export const HINTS: Readonly<Record<string, string>> = Object.freeze({
   engine: 'install OpenTofu: https://opentofu.org/docs/intro/install/ (or Terraform: https://developer.hashicorp.com/terraform/install); TERRAFORM_BINARY_NAME picks one',
   aws: 'configure credentials: `aws configure`, or `aws sso login --profile NAME` and pass --profile NAME (or set AWS_PROFILE)',
@@ -89,43 +75,6 @@ export function toolVersion(cmd: string, args: string[], re: RegExp, run: SpawnL
   const m = re.exec(text);
   return m ? m[1] : r.status === 0 ? text.trim().split('\n')[0] : null;
 }
-
-// ------------------------------------------------------------------------------------------------------
-// /proc/self/mountinfo
-
-const unescapeMount = (s: string): string => s.replace(/\\([0-7]{3})/g, (_, o: string) => String.fromCharCode(parseInt(o, 8)));
-
-/** Parses mountinfo text. */
-export function parseMountinfo(text: string): Mount[] {
-  return String(text).split('\n').filter(Boolean).map((line) => {
-    const [left, right = ''] = line.split(' - ');
-    const f = left.split(' ');
-    const r = right.split(' ');
-    return {
-      root: unescapeMount(f[3] ?? ''),
-      mountPoint: unescapeMount(f[4] ?? ''),
-      options: (f[5] ?? '').split(','),
-      fstype: r[0] ?? '',
-      source: unescapeMount(r[1] ?? ''),
-      superOptions: (r[2] ?? '').split(','),
-    };
-  });
-}
-
-/** The mount that holds `p` (longest mount point prefix; the last such mount wins, as it hides earlier ones). */
-export function mountFor(p: string, mounts: Mount[]): Mount | null {
-  let best: Mount | null = null;
-  for (const m of mounts) {
-    const mp = m.mountPoint;
-    if (p === mp || mp === '/' || p.startsWith(`${mp}/`)) {
-      if (!best || mp.length >= best.mountPoint.length) best = m;
-    }
-  }
-  return best;
-}
-
-/** The atime mode of a mount: noatime | relatime | strictatime | nodiratime-only etc. */
-export const atimeMode = (m: Mount): AtimeMode => (m.options.includes('noatime') ? 'noatime' : m.options.includes('strictatime') ? 'strictatime' : m.options.includes('relatime') ? 'relatime' : 'atime');
 
 /** Checks each btrfs source path: exists, on btrfs, mounted noatime. Never required: status ok or warn. */
 export function checkSources(
@@ -214,12 +163,9 @@ export async function runPrereqs({ target = 'aws', profile, region, sources = []
   return { ok: checks.every((c) => c.ok || !c.required), target, checks };
 }
 
-/**
- * Formats the report for a terminal. `paint` = {green, red, yellow, dim, bold}: functions (zx's chalk), or
- * identity functions for plain text.
- */
-export function formatPrereqReport(report: PrereqReport, paint: Partial<Paint> = PLAIN): string {
-  const p: Paint = { ...PLAIN, ...paint };
+/** Formats the report for a terminal; `paint` colours it (report.ts's palette; plain text without). */
+export function formatPrereqReport(report: PrereqReport, paint: Partial<Palette> = {}): string {
+  const p: Palette = { ...palette(false), ...paint };
   const icon: Record<CheckStatus, string> = { ok: p.green('✓'), missing: p.red('✗'), warn: p.yellow('!'), skipped: p.dim('-') };
   const w = Math.max(...report.checks.map((c) => c.name.length));
   const lines = [p.bold(`Prerequisites (${report.target === 'local' ? 'local target' : 'AWS'})`)];
@@ -233,9 +179,6 @@ export function formatPrereqReport(report: PrereqReport, paint: Partial<Paint> =
   lines.push(missing.length ? p.red(`✗ missing: ${missing.map((c) => c.name).join(', ')}`) : p.green('✓ all required prerequisites are present'));
   return lines.join('\n');
 }
-
-const id = (s: string): string => s;
-const PLAIN: Paint = { green: id, red: id, yellow: id, dim: id, bold: id };
 
 /** Throws an OperatorError naming what is missing (for setup, which stops here). */
 export function assertPrereqs(report: PrereqReport): PrereqReport {

@@ -10,7 +10,7 @@ import readline from 'node:readline';
 import type { EC2Client } from '@aws-sdk/client-ec2';
 import { OperatorError } from '../core/errors.js';
 import { DEFAULT_AWS_ENV_FILE, LOCAL_ENV_FILE, REPO_ROOT, readConnection, validateConnection, writeConnection, type Connection } from '../core/connection.js';
-import type { CheckResult } from '../core/report.js';
+import { palette, type CheckResult, type Palette } from '../core/report.js';
 import type { UpOptions } from '../local-target/local-target.js';
 import { prepareStackDir, type Engine } from './engine.js';
 import { assertPrereqs, runPrereqs, type PrereqDeps, type PrereqReport } from './prereqs.js';
@@ -54,9 +54,6 @@ export interface Spinner {
   update(text: string): void;
   stop(): void;
 }
-
-/** Colour functions for consoleReporter (zx's chalk); missing ones print plain text. */
-export type ReporterPaint = Partial<Record<'green' | 'red' | 'yellow' | 'dim' | 'bold' | 'cyan', (s: string) => string>>;
 
 /** What scripts/setup.mjs parsed from its command line. */
 export interface SetupOptions {
@@ -189,16 +186,15 @@ const duration = (ms: number): string => (ms >= 60_000 ? `${Math.round(ms / 60_0
 // Progress output
 
 /**
- * A reporter that prints to `stream` (stderr when the entry point prints --json on stdout). `paint` holds
- * colour functions (zx's chalk); a spinner animates only on a TTY.
+ * A reporter that prints to `stream` (stderr when the entry point prints --json on stdout). `paint` colours it
+ * (report.ts's palette; missing colours print plain text); a spinner animates only on a TTY.
  */
 export function consoleReporter({
   stream = process.stdout,
   paint = {},
   tty = stream.isTTY,
-}: { stream?: NodeJS.WritableStream & { isTTY?: boolean }; paint?: ReporterPaint; tty?: boolean } = {}): Reporter {
-  const plain = (s: string): string => s;
-  const p = { green: plain, red: plain, yellow: plain, dim: plain, bold: plain, cyan: plain, ...paint };
+}: { stream?: NodeJS.WritableStream & { isTTY?: boolean }; paint?: Partial<Palette>; tty?: boolean } = {}): Reporter {
+  const p = { ...palette(false), ...paint };
   const write = (s: string) => stream.write(`${s}\n`);
   return {
     step: (n, total, title) => write(p.bold(p.cyan(`\n[${n}/${total}] ${title}`))),

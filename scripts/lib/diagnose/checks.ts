@@ -16,11 +16,12 @@ import {
   type Instance,
 } from '@aws-sdk/client-ec2';
 import { awsError, getConsoleOutput, makeEc2Client } from '../deploy/aws.js';
+import { parseDeviceStats, parseMountEntry, parseSubvolumeListR, parseUsage } from '../core/btrfs-output.js';
 import { isLocalTarget, type Connection } from '../core/connection.js';
 import { OperatorError } from '../core/errors.js';
+import { DATA_VOLUME_DEVICE_NAME, MOUNT_POINT, SUDOERS_PATH } from '../core/host-layout.js';
 import { shellWord } from '../core/shell.js';
 import type { CheckResult, TestResult } from '../core/report.js';
-import { VOLUME_MOUNT, parseSubvolumeListR } from '../data/restore.js';
 import { humanBytes } from '../remote/transfer.js';
 import { GATE_COMMANDS, gateLine } from '../remote/gate-commands.js';
 import {
@@ -49,9 +50,6 @@ export const CHECKS = Object.freeze({
 export type CheckName = keyof typeof CHECKS;
 
 const isCheckName = (name: string): name is CheckName => Object.hasOwn(CHECKS, name);
-
-/** The mount point of the data volume on the host. */
-export { VOLUME_MOUNT };
 
 /**
  * The lines these checks send through the gate, written from its command table, and `id`, which the gate must
@@ -308,7 +306,7 @@ export async function checkSsh(conn: Connection, deps: CheckDeps = {}, session: 
     if (r.code === 0) return pass(name, `${r.stdout.trim() ? r.stdout.trim().split('\n').length : 0} subvolume(s) listed`);
     if (REJECTED.test(r.stderr)) return fail(name, `the gate refused \`${listCmd}\`: ${r.stderr.trim()}`, 'the gate and these tools disagree on the command grammar: update the host (re-provision) or these tools');
     if (/password is required|not allowed to execute|sudoers/i.test(r.stderr)) {
-      return fail(name, `sudo refused btrfs for the btrbk user: ${r.stderr.trim()}`, 'the boot script did not install /etc/sudoers.d/btrbk: read check-logs');
+      return fail(name, `sudo refused btrfs for the btrbk user: ${r.stderr.trim()}`, `the boot script did not install ${SUDOERS_PATH}: read check-logs`);
     }
     if (/not a btrfs|No such file|ERROR: cannot access/i.test(r.stderr)) {
       return fail(name, `btrfs cannot list ${p.backupRoot}: ${r.stderr.trim()}`, 'the volume is probably not mounted: run check-volume');
@@ -319,103 +317,6 @@ export async function checkSsh(conn: Connection, deps: CheckDeps = {}, session: 
 }
 
 // --------------------------------------------------------------------------------------------- check-volume
-
-/** What is mounted at a mount point. */
-export interface MountEntry {
-  source: string;
-  fstype: string;
-  /** Comma-separated mount options (with mountinfo: the per-mount and the superblock ones). */
-  options: string;
-}
-
-/**
- * Parses mount information for VOLUME_MOUNT from the mount diagnostic: accepts /proc/self/mountinfo lines,
- * /proc/mounts lines, or `findmnt` output. Null when nothing is mounted there.
- */
-export function parseMountEntry(text: string, mountPoint: string = VOLUME_MOUNT): MountEntry | null {
-  for (const raw of String(text).split('\n')) {
-    const line = raw.trim();
-    if (!line) continue;
-    const f = line.split(/\s+/);
-    // mountinfo: id parent maj:min root mountpoint options ... - fstype source superoptions
-    const dash = f.indexOf('-');
-    if (dash > 5 && /^\d+:\d+$/.test(f[2])) {
-      if (f[4] === mountPoint) return { source: f[dash + 2], fstype: f[dash + 1], options: `${f[5]},${f[dash + 3] ?? ''}` };
-      continue;
-    }
-    // /proc/mounts: source mountpoint fstype options 0 0
-    if (f.length >= 4 && f[1] === mountPoint) return { source: f[0], fstype: f[2], options: f[3] };
-    // findmnt: TARGET SOURCE FSTYPE OPTIONS
-    if (f.length >= 3 && f[0] === mountPoint) return { source: f[1], fstype: f[2], options: f[3] ?? '' };
-  }
-  return null;
-}
-
-const SIZE_UNITS: Readonly<Record<string, number>> = { B: 1, KiB: 1024, MiB: 1024 ** 2, GiB: 1024 ** 3, TiB: 1024 ** 4, PiB: 1024 ** 5, K: 1024, M: 1024 ** 2, G: 1024 ** 3, T: 1024 ** 4 };
-function parseSize(s: string) {
-  const m = /^([\d.]+)\s*([KMGTP]i?B?|B)?$/.exec(String(s).trim());
-  if (!m) return NaN;
-  const unit = m[2] ? m[2].replace(/^([KMGTP])$/, '$1').replace(/^([KMGTP])B$/, '$1iB') : 'B';
-  return Number(m[1]) * (SIZE_UNITS[unit] ?? SIZE_UNITS[unit.replace(/B$/, '')] ?? 1);
-}
-
-/** A volume's usage in bytes; `percent` is used of used + free (what can still be used). */
-export interface Usage {
-  size: number;
-  used: number;
-  free: number;
-  percent: number;
-}
-
-/**
- * Parses usage from `btrfs filesystem usage [-b]` ("Device size:", "Used:", "Free (estimated):") or from
- * `df -B1`-style output (Size Used Avail Use% Mounted on). Null when neither is there.
- */
-export function parseUsage(text: string): Usage | null {
-  const t = String(text);
-  const get = (label: string) => {
-    const m = new RegExp(`^\\s*${label}:\\s+([\\d.]+\\s*[KMGTP]?i?B?)`, 'm').exec(t);
-    return m ? parseSize(m[1]) : NaN;
-  };
-  const size = get('Device size');
-  const used = get('Used');
-  const free = get('Free \\(estimated\\)');
-  if (Number.isFinite(size) && size > 0 && Number.isFinite(used)) {
-    // full = used of what can still be used: metadata copies (DUP) and reserves make "Device size" unreachable,
-    // so the share of used + "Free (estimated)" is what tells how close the next backup is to ENOSPC
-    const f = Number.isFinite(free) ? free : size - used;
-    return { size, used, free: f, percent: used + f > 0 ? (100 * used) / (used + f) : 100 };
-  }
-  for (const line of t.split('\n')) {
-    const f = line.trim().split(/\s+/);
-    const i = f.findIndex((x) => /^\d+%$/.test(x));
-    if (i >= 3 && /^\d+$/.test(f[i - 3]) && /^\d+$/.test(f[i - 2])) {
-      const sz = Number(f[i - 3]);
-      const us = Number(f[i - 2]);
-      const av = Number(f[i - 1]);
-      return { size: sz, used: us, free: av, percent: us + av > 0 ? (100 * us) / (us + av) : 100 };
-    }
-  }
-  return null;
-}
-
-/** One error counter of `btrfs device stats`. */
-export interface DeviceStat {
-  device: string;
-  /** e.g. write_io_errs, corruption_errs. */
-  counter: string;
-  value: number;
-}
-
-/** Parses `btrfs device stats` output. */
-export function parseDeviceStats(text: string): DeviceStat[] {
-  const out: DeviceStat[] = [];
-  for (const line of String(text).split('\n')) {
-    const m = /^\s*\[?([^\]\s]+)\]?\.(\w+)\s+(-?\d+)\s*$/.exec(line);
-    if (m) out.push({ device: m[1], counter: m[2], value: Number(m[3]) });
-  }
-  return out;
-}
 
 /** The host's pruning policy (prune.conf). */
 export interface RetentionPolicy {
@@ -511,20 +412,20 @@ export async function checkVolume(conn: Connection, deps: CheckDeps = {}, sessio
   const entry = mountOut.code === 0 ? parseMountEntry(mountOut.stdout) : null;
   // the gate's mount diagnostic exits 1 with "nothing is mounted at ..." when findmnt finds nothing
   const saysUnmounted = mountOut.code === 1 && /nothing is mounted/i.test(mountOut.stderr);
-  const notMountedNext = 'the volume is detached or its mount failed at boot (fstab has nofail, so the host boots without it): run check-aws for the attachment and check-logs for the boot log; on the host as admin: sudo mount /backup_volume';
+  const notMountedNext = `the volume is detached or its mount failed at boot (fstab has nofail, so the host boots without it): run check-aws for the attachment and check-logs for the boot log; on the host as admin: sudo mount ${MOUNT_POINT}`;
   if (mountOut.code !== 0 && !saysUnmounted) {
-    results.push(fail(`mounted at ${VOLUME_MOUNT}`, `the mount diagnostic failed: ${gateRefusalHint(mountOut)}`, 'run check-ssh; the gate may be older than these tools'));
+    results.push(fail(`mounted at ${MOUNT_POINT}`, `the mount diagnostic failed: ${gateRefusalHint(mountOut)}`, 'run check-ssh; the gate may be older than these tools'));
   } else if (!entry) {
-    results.push(fail(`mounted at ${VOLUME_MOUNT}`, `nothing is mounted at ${VOLUME_MOUNT}`, notMountedNext, (mountOut.stdout || mountOut.stderr).trim().split('\n')[0] ?? ''));
+    results.push(fail(`mounted at ${MOUNT_POINT}`, `nothing is mounted at ${MOUNT_POINT}`, notMountedNext, (mountOut.stdout || mountOut.stderr).trim().split('\n')[0] ?? ''));
   } else {
-    results.push(pass(`mounted at ${VOLUME_MOUNT}`, `${entry.source}`));
+    results.push(pass(`mounted at ${MOUNT_POINT}`, `${entry.source}`));
     results.push(
       entry.fstype === 'btrfs'
         ? pass('filesystem is btrfs', entry.options.split(',').filter((o) => /^(ro|rw|compress|subvol)/.test(o)).join(','))
-        : fail('filesystem is btrfs', `${VOLUME_MOUNT} is ${entry.fstype}, not btrfs`, 'something else is mounted there: check the fstab entry and the boot log (check-logs); never reformat a volume holding backups'),
+        : fail('filesystem is btrfs', `${MOUNT_POINT} is ${entry.fstype}, not btrfs`, 'something else is mounted there: check the fstab entry and the boot log (check-logs); never reformat a volume holding backups'),
     );
     if (/(^|,)ro(,|$)/.test(entry.options)) {
-      results.push(fail('mounted read-write', `${VOLUME_MOUNT} is mounted read-only: btrfs does this after errors`, 'look at device stats below and the kernel log on the host; a scrub (btrfs scrub start) shows damage'));
+      results.push(fail('mounted read-write', `${MOUNT_POINT} is mounted read-only: btrfs does this after errors`, 'look at device stats below and the kernel log on the host; a scrub (btrfs scrub start) shows damage'));
     }
   }
 
@@ -537,7 +438,7 @@ export async function checkVolume(conn: Connection, deps: CheckDeps = {}, sessio
     } else {
       const detail = `${pct(u.percent)} full: ${humanBytes(u.used)} used, ${humanBytes(u.free)} free (device ${humanBytes(u.size)})`;
       if (u.percent >= 99) {
-        results.push(fail(name, `the volume is full (${pct(u.percent)}): the next backup will fail`, 'free space: a tighter retention in terraform.tfvars (append-only host; it prunes after the next backup) or old backups deleted as admin, or grow the volume: raise ebs_volume_size in terraform.tfvars and apply, then `sudo btrfs filesystem resize max /backup_volume` as admin', detail));
+        results.push(fail(name, `the volume is full (${pct(u.percent)}): the next backup will fail`, `free space: a tighter retention in terraform.tfvars (append-only host; it prunes after the next backup) or old backups deleted as admin, or grow the volume: raise ebs_volume_size in terraform.tfvars and apply, then \`sudo btrfs filesystem resize max ${MOUNT_POINT}\` as admin`, detail));
       } else if (u.percent > USAGE_WARN_PERCENT) {
         results.push(pass(name, detail, { warn: true, cause: `the volume is ${pct(u.percent)} full`, next: 'keep fewer backups (retention in terraform.tfvars; `btrbk-diag retention` shows what is kept) or grow the volume (ebs_volume_size in terraform.tfvars, apply, then btrfs filesystem resize max)' }));
       } else {
@@ -565,7 +466,7 @@ export async function checkVolume(conn: Connection, deps: CheckDeps = {}, sessio
       results.push(fail(name, `cannot list the backups: ${gateRefusalHint(listOut)}`, 'run check-ssh'));
     } else {
       const below = `${p.backupRoot.replace(/\/+$/, '')}/`;
-      const backups = parseSubvolumeListR(listOut.stdout, VOLUME_MOUNT).filter((b) => b.path.startsWith(below));
+      const backups = parseSubvolumeListR(listOut.stdout, MOUNT_POINT).filter((b) => b.path.startsWith(below));
       const incomplete = backups.filter((b) => !b.complete);
       const detail = `${backups.length} subvolume(s) below ${p.backupRoot}`;
       results.push(
@@ -590,7 +491,7 @@ export async function checkVolume(conn: Connection, deps: CheckDeps = {}, sessio
       const bad = stats.filter((x) => x.value !== 0);
       results.push(
         bad.length
-          ? fail(name, `I/O or checksum errors recorded: ${bad.map((x) => `${x.counter}=${x.value}`).join(', ')}`, 'the volume has had errors: run a scrub on the host (sudo btrfs scrub start -B /backup_volume) as admin, verify your latest backup with a restore, and consider replacing the volume from a snapshot', `${stats.length} counters on ${[...new Set(stats.map((x) => x.device))].join(', ')}`)
+          ? fail(name, `I/O or checksum errors recorded: ${bad.map((x) => `${x.counter}=${x.value}`).join(', ')}`, `the volume has had errors: run a scrub on the host (sudo btrfs scrub start -B ${MOUNT_POINT}) as admin, verify your latest backup with a restore, and consider replacing the volume from a snapshot`, `${stats.length} counters on ${[...new Set(stats.map((x) => x.device))].join(', ')}`)
           : pass(name, `${stats.length} counters on ${[...new Set(stats.map((x) => x.device))].join(', ')}`),
       );
     }
@@ -741,7 +642,7 @@ export async function checkAws(conn: Connection, deps: CheckDeps = {}): Promise<
     } else if (other) {
       results.push(fail(volName, `the volume is attached to another instance, ${other.InstanceId}`, `detach it there (aws ec2 detach-volume --volume-id ${vol}${awsNext(region)}) and re-run setup, or fix BTRBK_AWS_INSTANCE_ID`, `${v.State}`));
     } else {
-      results.push(fail(volName, `the volume is detached (state "${v.State}"): backups cannot reach it`, `re-run setup (terraform apply restores the attachment), or: aws ec2 attach-volume --volume-id ${vol} --instance-id ${id} --device /dev/sdf${awsNext(region)}; then run check-volume`, `${v.Size} GiB ${v.VolumeType}`));
+      results.push(fail(volName, `the volume is detached (state "${v.State}"): backups cannot reach it`, `re-run setup (terraform apply restores the attachment), or: aws ec2 attach-volume --volume-id ${vol} --instance-id ${id} --device ${DATA_VOLUME_DEVICE_NAME}${awsNext(region)}; then run check-volume`, `${v.Size} GiB ${v.VolumeType}`));
     }
   } catch (err) {
     if (/InvalidVolume\.NotFound/.test(errorFields(err).name ?? '')) {

@@ -20,7 +20,9 @@ import os from 'node:os';
 import path from 'node:path';
 import process from 'node:process';
 import { createHash } from 'node:crypto';
+import { parseMountinfo, parseSize } from '../core/btrfs-output.js';
 import { OperatorError } from '../core/errors.js';
+import { BACKUP_ROOT, BACKUP_USER, CLOUD_INIT_LOG, FAILED_MARKER, MOUNT_POINT, READY_MARKER } from '../core/host-layout.js';
 import { LOCAL_ENV_FILE, writeConnection, type Connection } from '../core/connection.js';
 import { renderBootScript, renderHostPayload } from '../../../user-data/render.js';
 
@@ -31,14 +33,9 @@ export const SUITE = 'bookworm';
 export const MIRROR = 'http://deb.debian.org/debian';
 /** Packages the rootfs gets beyond minbase: what an Ubuntu cloud image has that the boot script relies on. */
 export const ROOTFS_PACKAGES = Object.freeze(['systemd', 'systemd-sysv', 'dbus', 'openssh-server', 'sudo', 'passwd', 'mount', 'util-linux', 'procps']);
-export const BACKUP_PATH = '/backup_volume/backups';
-export const BOOT_LOG_IN_CONTAINER = '/var/log/btrbk-backup-host.log';
 export const BOOT_SCRIPT_IN_CONTAINER = '/var/lib/cloud/instance/scripts/part-001';
 /** The host payload, which EC2 reads from the instance's tags, as a file in the container (same bytes, same check). */
 export const PAYLOAD_IN_CONTAINER = '/var/lib/cloud/instance/btrbk-payload.b64';
-export const CLOUD_INIT_OUTPUT_LOG = '/var/log/cloud-init-output.log';
-export const READY_MARKER = '/var/lib/btrbk-backup-host/ready';
-export const FAILED_MARKER = '/var/lib/btrbk-backup-host/failed';
 const LOCAL_SSHD_DROPIN = '/etc/ssh/sshd_config.d/90-local-target.conf';
 const STAMP_FILE = '.btrbk-aws-target-rootfs.json';
 const CONTAINER_PATH = '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
@@ -210,12 +207,10 @@ export function rootfsStamp(): { suite: string; mirror: string; variant: string;
   return { ...spec, hash: createHash('sha256').update(JSON.stringify(spec)).digest('hex').slice(0, 16) };
 }
 
-/** Parses sizes like 2G, 512M, 1073741824 into bytes. */
-export function parseSize(text: string): number {
-  const m = /^(\d+)([KMGT]?)(i?B)?$/i.exec(String(text).trim());
-  if (!m) throw new OperatorError(`volume size ${JSON.stringify(text)} is not a size`, { next: 'give e.g. 2G or 512M' });
-  const mult = ({ '': 1, K: 2 ** 10, M: 2 ** 20, G: 2 ** 30, T: 2 ** 40 } as Record<string, number>)[m[2].toUpperCase()];
-  const bytes = Number(m[1]) * mult;
+/** The volume image's size (--volume-size: 2G, 512M, 1073741824) in bytes; at least 256 MiB. */
+export function parseVolumeSize(text: string): number {
+  const bytes = parseSize(text);
+  if (bytes === null || !Number.isInteger(bytes)) throw new OperatorError(`volume size ${JSON.stringify(text)} is not a size`, { next: 'give e.g. 2G or 512M' });
   if (bytes < 256 * 2 ** 20) throw new OperatorError(`volume size ${text} is too small`, { cause: 'btrfs needs at least 256 MiB here', next: 'give 1G or more' });
   return bytes;
 }
@@ -232,10 +227,10 @@ export function localSshdDropin(port: number): string {
 export function localConnection({ port, sshKey, knownHosts, volumeId }: { port: number; sshKey: string; knownHosts: string; volumeId: string }): Connection {
   return {
     BTRBK_AWS_HOST: '127.0.0.1',
-    BTRBK_AWS_USER: 'btrbk',
+    BTRBK_AWS_USER: BACKUP_USER,
     BTRBK_AWS_SSH_KEY: sshKey,
-    BTRBK_AWS_TARGET: `ssh://127.0.0.1:${port}${BACKUP_PATH}/`,
-    BTRBK_AWS_PATH: BACKUP_PATH,
+    BTRBK_AWS_TARGET: `ssh://127.0.0.1:${port}${BACKUP_ROOT}/`,
+    BTRBK_AWS_PATH: BACKUP_ROOT,
     BTRBK_AWS_INSTANCE_ID: 'local-target',
     BTRBK_AWS_VOLUME_ID: volumeId,
     BTRBK_AWS_REGION: 'local',
@@ -323,8 +318,7 @@ function readText(file: string): string | null {
 
 function isMountPoint(dir: string): boolean {
   const target = path.resolve(dir);
-  const text = readText('/proc/self/mountinfo') ?? '';
-  return text.split('\n').some((l) => l.split(' ')[4] === target.replace(/ /g, '\\040'));
+  return parseMountinfo(readText('/proc/self/mountinfo') ?? '').some((m) => m.mountPoint === target);
 }
 
 // ------------------------------------------------------------------------------------------------ prerequisites
@@ -444,10 +438,10 @@ export function containerExec(
 
 /** Deletes cached rootfs directories of older stamps that no mounted instance uses as its lower layer. */
 function removeUnusedRootfs(paths: LocalTargetPaths, onProgress: (line: string) => void): void {
-  const mountinfo = readText('/proc/self/mountinfo') ?? '';
+  const mounts = parseMountinfo(readText('/proc/self/mountinfo') ?? '');
   for (const entry of fs.readdirSync(paths.cacheDir)) {
     const dir = path.join(paths.cacheDir, entry);
-    if (!entry.startsWith(`rootfs-${SUITE}`) || dir === paths.rootfs || mountinfo.includes(`lowerdir=${dir},`) || mountinfo.includes(`lowerdir=${dir} `)) continue;
+    if (!entry.startsWith(`rootfs-${SUITE}`) || dir === paths.rootfs || mounts.some((m) => m.superOptions.includes(`lowerdir=${dir}`))) continue;
     if (/\.tmp-(\d+)$/.test(entry) && pidAlive(Number(entry.split('-').pop()))) continue; // another build in progress
     onProgress(`removing an unused older rootfs: ${dir}`);
     fs.rmSync(dir, { recursive: true, force: true });
@@ -654,7 +648,7 @@ export async function up(opts: UpOptions = {}): Promise<UpResult> {
     const scriptText = renderFor(paths, state.volumeId);
 
     if (!fs.existsSync(paths.volumeImage)) {
-      const size = parseSize(opts.volumeSize ?? DEFAULT_VOLUME_SIZE);
+      const size = parseVolumeSize(opts.volumeSize ?? DEFAULT_VOLUME_SIZE);
       onProgress(`creating a ${opts.volumeSize ?? DEFAULT_VOLUME_SIZE} sparse volume image (${state.volumeId})`);
       const fd = fs.openSync(paths.volumeImage, 'wx', 0o600);
       fs.ftruncateSync(fd, size);
@@ -690,7 +684,7 @@ export async function up(opts: UpOptions = {}): Promise<UpResult> {
       const t2 = Date.now();
       onProgress('running the boot script inside (as cloud-init would) ...');
       const result = await runStreaming('nsenter', ['-t', String(leader), '-a', '--', '/usr/bin/env', '-i', `PATH=${CONTAINER_PATH}`, 'HOME=/root', 'LANG=C.UTF-8',
-        '/bin/bash', '-o', 'pipefail', '-c', `/bin/bash ${BOOT_SCRIPT_IN_CONTAINER} 2>&1 | tee -a ${CLOUD_INIT_OUTPUT_LOG}`], {
+        '/bin/bash', '-o', 'pipefail', '-c', `/bin/bash ${BOOT_SCRIPT_IN_CONTAINER} 2>&1 | tee -a ${CLOUD_INIT_LOG}`], {
         onLine: (line) => { if (/btrbk-backup-host\[[a-z]+\]: (==|changed:|ERROR|WARNING|btrbk-backup-host:)/.test(line)) onProgress(`  ${line.replace(/^\S+ /, '')}`); },
       });
       fs.writeFileSync(paths.bootLog, result.output, { mode: 0o600 });
@@ -754,12 +748,10 @@ export async function status(opts: TargetOptions = {}): Promise<LocalTargetStatu
   let mounted = false;
   let mount: LocalTargetStatus['mount'] = null;
   if (leader) {
-    const line = (readText(`/proc/${leader}/mountinfo`) ?? '').split('\n').find((l) => l.split(' ')[4] === '/backup_volume');
-    if (line) {
+    const m = parseMountinfo(readText(`/proc/${leader}/mountinfo`) ?? '').find((x) => x.mountPoint === MOUNT_POINT);
+    if (m) {
       mounted = true;
-      const [, post] = line.split(' - ');
-      const [fstype, source] = (post ?? '').split(' ');
-      mount = { fstype, source };
+      mount = { fstype: m.fstype, source: m.source };
     }
   }
   const readMarker = (p: string) => (instanceMounted ? readText(path.join(paths.root, p.slice(1))) : null);

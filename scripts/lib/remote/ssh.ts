@@ -14,6 +14,7 @@ import type { Readable, Writable } from 'node:stream';
 import { NodeSSH, type Config as NodeSshConfig, type SSHExecCommandOptions } from 'node-ssh';
 import type { Connection } from '../core/connection.js';
 import { OperatorError } from '../core/errors.js';
+import { BACKUP_ROOT } from '../core/host-layout.js';
 
 /** What SSH needs from a connection (see sshParams). */
 export interface SshParams {
@@ -24,7 +25,7 @@ export interface SshParams {
   keyFile: string;
   /** The pinned known_hosts file; BTRBK_AWS_KNOWN_HOSTS, '' when none is pinned. */
   knownHostsFile: string;
-  /** BTRBK_AWS_PATH without a trailing slash (default /backup_volume/backups). */
+  /** BTRBK_AWS_PATH without a trailing slash (default BACKUP_ROOT, /backup_volume/backups). */
   backupRoot: string;
 }
 
@@ -128,7 +129,7 @@ export function sshParams(conn: Connection): SshParams {
     user,
     keyFile: String(conn.BTRBK_AWS_SSH_KEY ?? ''),
     knownHostsFile: String(conn.BTRBK_AWS_KNOWN_HOSTS ?? ''),
-    backupRoot: String(conn.BTRBK_AWS_PATH || '/backup_volume/backups').replace(/\/+$/, ''),
+    backupRoot: String(conn.BTRBK_AWS_PATH || BACKUP_ROOT).replace(/\/+$/, ''),
   };
 }
 

@@ -3,8 +3,10 @@
 // progress (bytes, rate, ETA when the size is known) can be shown while a transfer runs. Used by the round
 // trip, restore and the benchmark.
 import { spawn, type ChildProcess, type SpawnOptions } from 'node:child_process';
+import process from 'node:process';
 import { Transform, pipeline, type TransformCallback } from 'node:stream';
 import { OperatorError } from '../core/errors.js';
+import { MOUNT_POINT } from '../core/host-layout.js';
 
 /** Progress of one stream of bytes at a moment. */
 export interface ProgressSnapshot {
@@ -164,6 +166,57 @@ export function formatProgress(p: Pick<ProgressSnapshot, 'bytes' | 'rate'> & Par
   return parts.join('  ');
 }
 
+/** Where a progress line goes and how often (see progressLine). */
+export interface ProgressLineOptions {
+  /** Default process.stderr. */
+  stream?: NodeJS.WritableStream & { isTTY?: boolean };
+  /** Redraw one line in place (default: the stream is a terminal); otherwise write a line per report. */
+  tty?: boolean;
+  /** Put before the label (the lines sit under the caller's own output). */
+  indent?: string;
+  /** Not on a terminal: at most one line per this many ms (default 0: every report). */
+  everyMs?: number;
+  /** Not on a terminal: no line before the transfer has run this many ms (default 0). */
+  afterMs?: number;
+  now?: () => number;
+}
+
+/** A transfer's live progress line ("<indent><label>: <formatProgress>"). */
+export interface ProgressLine {
+  /** Shows the progress; `final` (the last report) is written even when it is not time for a line yet. */
+  show(label: string, p: Pick<ProgressSnapshot, 'bytes' | 'rate' | 'elapsedMs'> & Partial<ProgressSnapshot>, opts?: { final?: boolean }): void;
+  /** Clears a line drawn in place, before other output (nothing to do when it is not on a terminal). */
+  clear(): void;
+}
+
+/**
+ * The one progress line of the tools: on a terminal one line redrawn in place, otherwise plain lines (a log file
+ * gets one every `everyMs`).
+ */
+export function progressLine({ stream = process.stderr, tty = Boolean(stream.isTTY), indent = '', everyMs = 0, afterMs = 0, now = () => Date.now() }: ProgressLineOptions = {}): ProgressLine {
+  let shown = false;
+  let last = -Infinity;
+  return {
+    show(label, p, { final = false } = {}) {
+      const line = `${indent}${label}: ${formatProgress(p)}`;
+      if (tty) {
+        stream.write(`\r\x1b[K${line}`);
+        shown = true;
+        return;
+      }
+      const t = now();
+      if (!final && (t - last < everyMs || p.elapsedMs < afterMs)) return;
+      last = t;
+      stream.write(`${line}\n`);
+    },
+    clear() {
+      if (!shown) return;
+      stream.write('\r\x1b[K');
+      shown = false;
+    },
+  };
+}
+
 /** A pass-through stream that counts the bytes going through it. */
 export function byteCounter(onBytes: (n: number) => void): Transform {
   return new Transform({
@@ -295,7 +348,7 @@ export function pipelineError(result: PipelineResult, aborted = false): Pipeline
     next: rejected
       ? 'check the gate log on the host (journalctl -t btrbk-ssh-gate) and docs/SSH-GATE.md for the accepted forms'
       : full
-        ? 'free space: keep fewer backups (a shorter target_preserve, then `btrbk run`), or grow the data volume (ebs_volume_size, setup, then as admin `btrfs filesystem resize max /backup_volume`); see docs/TROUBLESHOOTING.md. Earlier backups are intact; the half-received one is removed on the next btrbk run'
+        ? `free space: keep fewer backups (a shorter target_preserve, then \`btrbk run\`), or grow the data volume (ebs_volume_size, setup, then as admin \`btrfs filesystem resize max ${MOUNT_POINT}\`); see docs/TROUBLESHOOTING.md. Earlier backups are intact; the half-received one is removed on the next btrbk run`
         : 'run `npx zx scripts/troubleshoot.mjs check-all` to see whether SSH and the volume are healthy',
   });
   return Object.assign(err, { result });

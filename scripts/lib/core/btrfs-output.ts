@@ -1,0 +1,260 @@
+// The one parser of each text the tools read about btrfs volumes: `btrfs subvolume show`, `btrfs subvolume list`,
+// `btrfs filesystem usage`, `btrfs device stats`, the kernel's mount tables (mountinfo, the gate's mount diagnostic),
+// and sizes ("1.50GiB" as btrfs prints them, "2G" as a person gives them). Text in, data out; nothing runs here.
+import path from 'node:path';
+import { MOUNT_POINT } from './host-layout.js';
+
+// ------------------------------------------------------------------------------------------------------ sizes
+
+const UNIT_BYTES: Readonly<Record<string, number>> = { K: 1024, M: 1024 ** 2, G: 1024 ** 3, T: 1024 ** 4, P: 1024 ** 5 };
+
+/**
+ * A size with an optional binary unit, in bytes: "2G", "512M", "1GiB", "1.50GiB", "300 MiB", "100B", "1073741824"
+ * (K, M, G, T, P are powers of 1024, with or without "iB"/"B", any case). A bare number counts `bareUnit` bytes each
+ * (1: bytes). Null when the text is not a size.
+ */
+export function parseSize(text: string | number, bareUnit = 1): number | null {
+  const m = /^(\d+(?:\.\d+)?)\s*(?:([KMGTP])(?:i?B)?|(B))?$/i.exec(String(text).trim());
+  if (!m) return null;
+  const unit = m[2] ? UNIT_BYTES[m[2].toUpperCase()] : m[3] ? 1 : bareUnit;
+  return Number(m[1]) * unit;
+}
+
+// ------------------------------------------------------------------------------------------- subvolume show
+
+/** A subvolume as `btrfs subvolume show` describes it; a field it does not print is null. */
+export interface SubvolumeInfo {
+  uuid: string | null;
+  parentUuid: string | null;
+  /** '-' when the subvolume was not received. */
+  receivedUuid: string | null;
+  readonly: boolean;
+}
+
+/** Parses `btrfs subvolume show` output. */
+export function parseSubvolumeShow(text: string): SubvolumeInfo {
+  const field = (label: string) => new RegExp(`^\\s*${label}:\\s*(\\S+)`, 'm').exec(text)?.[1] ?? null;
+  return {
+    uuid: field('UUID'),
+    parentUuid: field('Parent UUID'),
+    receivedUuid: field('Received UUID'),
+    readonly: /^\s*Flags:\s*.*readonly/m.test(text),
+  };
+}
+
+// ------------------------------------------------------------------------------------------- subvolume list
+
+/** One line of `btrfs subvolume list`: the fields its options asked for (one it did not print is undefined). */
+export interface SubvolumeListEntry {
+  id: number;
+  /** Relative to the filesystem's top level (without the "<FS_TREE>/" that -a puts in front). */
+  path: string;
+  gen?: number;
+  /** -c */
+  cgen?: number;
+  topLevel?: number;
+  /** -q; '-' when it has none. */
+  parentUuid?: string;
+  /** -R; '-' when it has none. */
+  receivedUuid?: string;
+  /** -u */
+  uuid?: string;
+}
+
+/** Parses `btrfs subvolume list [-a] [-c] [-u] [-q] [-R] ...` output (not -t's table), one entry per line. */
+export function parseSubvolumeList(text: string): SubvolumeListEntry[] {
+  const out: SubvolumeListEntry[] = [];
+  for (const line of String(text).split('\n')) {
+    const m = /^(.*?)\bpath\s+(.+)$/.exec(line.trim());
+    if (!m) continue;
+    const f = m[1].trim().split(/\s+/);
+    const fields: Record<string, string> = {};
+    for (let i = 0; i < f.length; ) {
+      if (f[i] === 'top' && f[i + 1] === 'level') {
+        fields.top_level = f[i + 2];
+        i += 3;
+      } else {
+        fields[f[i]] = f[i + 1];
+        i += 2;
+      }
+    }
+    if (fields.ID === undefined) continue;
+    const num = (k: string) => (fields[k] === undefined ? undefined : Number(fields[k]));
+    out.push({
+      id: Number(fields.ID),
+      path: m[2].replace(/^<FS_TREE>\//, ''),
+      gen: num('gen'),
+      cgen: num('cgen'),
+      topLevel: num('top_level'),
+      parentUuid: fields.parent_uuid,
+      receivedUuid: fields.received_uuid,
+      uuid: fields.uuid,
+    });
+  }
+  return out;
+}
+
+/** A subvolume on the target, as `btrfs subvolume list -R` shows it. */
+export interface BackupEntry {
+  /** Absolute path on the host. */
+  path: string;
+  /** '-' when it has none. */
+  receivedUuid: string;
+  /** A received UUID is set: the receive finished. */
+  complete: boolean;
+}
+
+/**
+ * The subvolumes of a `btrfs subvolume list -R` (e.g. `-a -R -o DIR`) with their received UUIDs; paths are made
+ * absolute below `mount` (the list prints them relative to the filesystem's top level).
+ */
+export function parseSubvolumeListR(text: string, mount: string = MOUNT_POINT): BackupEntry[] {
+  return parseSubvolumeList(text)
+    .filter((s): s is SubvolumeListEntry & { receivedUuid: string } => s.receivedUuid !== undefined)
+    .map((s) => ({ path: path.posix.join(mount, s.path), receivedUuid: s.receivedUuid, complete: s.receivedUuid !== '-' }));
+}
+
+// ------------------------------------------------------------------------------------- usage, device stats
+
+/** A volume's usage in bytes; `percent` is used of used + free (what can still be used). */
+export interface Usage {
+  size: number;
+  used: number;
+  free: number;
+  percent: number;
+}
+
+/**
+ * Parses usage from `btrfs filesystem usage [-b]` ("Device size:", "Used:", "Free (estimated):") or from
+ * `df -B1`-style output (Size Used Avail Use% Mounted on). Null when neither is there.
+ */
+export function parseUsage(text: string): Usage | null {
+  const t = String(text);
+  const get = (label: string) => {
+    const m = new RegExp(`^\\s*${label}:\\s+([\\d.]+\\s*[KMGTP]?i?B?)`, 'm').exec(t);
+    return (m && parseSize(m[1])) ?? NaN;
+  };
+  const size = get('Device size');
+  const used = get('Used');
+  const free = get('Free \\(estimated\\)');
+  if (Number.isFinite(size) && size > 0 && Number.isFinite(used)) {
+    // full = used of what can still be used: metadata copies (DUP) and reserves make "Device size" unreachable,
+    // so the share of used + "Free (estimated)" is what tells how close the next backup is to ENOSPC
+    const f = Number.isFinite(free) ? free : size - used;
+    return { size, used, free: f, percent: used + f > 0 ? (100 * used) / (used + f) : 100 };
+  }
+  for (const line of t.split('\n')) {
+    const f = line.trim().split(/\s+/);
+    const i = f.findIndex((x) => /^\d+%$/.test(x));
+    if (i >= 3 && /^\d+$/.test(f[i - 3]) && /^\d+$/.test(f[i - 2])) {
+      const sz = Number(f[i - 3]);
+      const us = Number(f[i - 2]);
+      const av = Number(f[i - 1]);
+      return { size: sz, used: us, free: av, percent: us + av > 0 ? (100 * us) / (us + av) : 100 };
+    }
+  }
+  return null;
+}
+
+/** One error counter of `btrfs device stats`. */
+export interface DeviceStat {
+  device: string;
+  /** e.g. write_io_errs, corruption_errs. */
+  counter: string;
+  value: number;
+}
+
+/** Parses `btrfs device stats` output. */
+export function parseDeviceStats(text: string): DeviceStat[] {
+  const out: DeviceStat[] = [];
+  for (const line of String(text).split('\n')) {
+    const m = /^\s*\[?([^\]\s]+)\]?\.(\w+)\s+(-?\d+)\s*$/.exec(line);
+    if (m) out.push({ device: m[1], counter: m[2], value: Number(m[3]) });
+  }
+  return out;
+}
+
+// ------------------------------------------------------------------------------------------- mount tables
+
+/** A line of /proc/PID/mountinfo. */
+export interface Mount {
+  /** The path within the filesystem that is mounted (a btrfs subvolume: /@home). */
+  root: string;
+  mountPoint: string;
+  options: string[];
+  fstype: string;
+  source: string;
+  superOptions: string[];
+}
+
+const unescapeMount = (s: string): string => s.replace(/\\([0-7]{3})/g, (_, o: string) => String.fromCharCode(parseInt(o, 8)));
+
+/** Parses one mountinfo line: id parent maj:min root mountpoint options [optional fields...] - fstype source superoptions. */
+function parseMountinfoLine(line: string): Mount {
+  const [left, right = ''] = line.split(' - ');
+  const f = left.split(' ');
+  const r = right.split(' ');
+  return {
+    root: unescapeMount(f[3] ?? ''),
+    mountPoint: unescapeMount(f[4] ?? ''),
+    options: (f[5] ?? '').split(','),
+    fstype: r[0] ?? '',
+    source: unescapeMount(r[1] ?? ''),
+    superOptions: (r[2] ?? '').split(','),
+  };
+}
+
+/** Parses mountinfo text (/proc/self/mountinfo), octal escapes (\040 for a space) decoded. */
+export function parseMountinfo(text: string): Mount[] {
+  return String(text).split('\n').filter(Boolean).map(parseMountinfoLine);
+}
+
+/** The mount that holds `p` (longest mount point prefix; the last such mount wins, as it hides earlier ones). */
+export function mountFor(p: string, mounts: Mount[]): Mount | null {
+  let best: Mount | null = null;
+  for (const m of mounts) {
+    const mp = m.mountPoint;
+    if (p === mp || mp === '/' || p.startsWith(`${mp}/`)) {
+      if (!best || mp.length >= best.mountPoint.length) best = m;
+    }
+  }
+  return best;
+}
+
+export type AtimeMode = 'noatime' | 'relatime' | 'strictatime' | 'atime';
+
+/** The atime mode of a mount: noatime | relatime | strictatime | nodiratime-only etc. */
+export const atimeMode = (m: Mount): AtimeMode => (m.options.includes('noatime') ? 'noatime' : m.options.includes('strictatime') ? 'strictatime' : m.options.includes('relatime') ? 'relatime' : 'atime');
+
+/** What is mounted at a mount point. */
+export interface MountEntry {
+  source: string;
+  fstype: string;
+  /** Comma-separated mount options (with mountinfo: the per-mount and the superblock ones). */
+  options: string;
+}
+
+/**
+ * What is mounted at `mountPoint` (default the data volume's), from the gate's mount diagnostic: accepts
+ * `findmnt` output (TARGET SOURCE FSTYPE OPTIONS), /proc/mounts lines or mountinfo lines. Null when nothing is
+ * mounted there.
+ */
+export function parseMountEntry(text: string, mountPoint: string = MOUNT_POINT): MountEntry | null {
+  for (const raw of String(text).split('\n')) {
+    const line = raw.trim();
+    if (!line) continue;
+    const f = line.split(/\s+/);
+    // mountinfo: id parent maj:min root mountpoint options ... - fstype source superoptions
+    const dash = f.indexOf('-');
+    if (dash > 5 && /^\d+:\d+$/.test(f[2])) {
+      const m = parseMountinfoLine(f.join(' '));
+      if (m.mountPoint === mountPoint) return { source: m.source, fstype: m.fstype, options: [...m.options, ...m.superOptions].join(',') };
+      continue;
+    }
+    // /proc/mounts: source mountpoint fstype options 0 0
+    if (f.length >= 4 && f[1] === mountPoint) return { source: f[0], fstype: f[2], options: f[3] };
+    // findmnt: TARGET SOURCE FSTYPE OPTIONS
+    if (f.length >= 3 && f[0] === mountPoint) return { source: f[1], fstype: f[2], options: f[3] ?? '' };
+  }
+  return null;
+}
