@@ -36,7 +36,7 @@ beforeAll(async () => {
   laptopA = await createScratchBtrfs({ sizeMiB: 1024, label: 'laptop-a' });
   laptopB = await createScratchBtrfs({ sizeMiB: 1024, label: 'laptop-b' });
   const mk = await runRemote(conn, remoteCommand(['mkdir', '-p', REMOTE_DIR]));
-  if (mk.code !== 0) throw new Error(`mkdir through the gate failed: ${mk.stderr}`);
+  if (mk.status !== 0) throw new Error(`mkdir through the gate failed: ${mk.stderr}`);
 });
 
 afterAll(async () => {
