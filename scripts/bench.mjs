@@ -18,7 +18,7 @@ const { ITEMS, runBench } = await import('./lib/bench/bench-measure.ts');
 const { progressLine } = await import('./lib/remote/transfer.ts');
 const { palette, useColor } = await import('./lib/core/report.ts');
 const { execInTarget, up } = await import('./lib/local-target/local-target.ts');
-const { run } = await import('./lib/data/btrfs-scratch.ts');
+const { runChecked } = await import('./lib/core/process.ts');
 
 await runMain(async () => {
   const scale = String(argv.scale ?? 'full');
@@ -52,7 +52,7 @@ await runMain(async () => {
     }
     const outDir = fs.mkdtempSync(path.join(process.env.TMPDIR || '/tmp', 'bench-synth-'));
     try {
-      const synth = () => run('npx', ['--no-install', 'cdktf', 'synth', '--output', outDir], { what: 'cdktf synth failed' });
+      const synth = () => runChecked('npx', ['--no-install', 'cdktf', 'synth', '--output', outDir], { what: 'cdktf synth failed' });
       await synth(); // warms caches (ts compile, provider bindings)
       const t1 = performance.now();
       await synth();

@@ -4,37 +4,38 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { deleteIncompleteBackups, findIncompleteBackups, listBackups, makeLive } from '../../scripts/lib/data/restore.js';
+import { runResult } from '../../scripts/lib/core/process.js';
 import { LIST_R } from '../support/btrfs-samples.js';
 
 const conn = { BTRBK_AWS_HOST: '127.0.0.1', BTRBK_AWS_USER: 'btrbk' };
 
-function fakeRun(stdout: string, code = 0) {
+function fakeRunRemote(stdout: string, status = 0) {
   const calls: string[] = [];
-  const run = async (_c: unknown, command: string) => {
+  const runRemote = async (_c: unknown, command: string) => {
     calls.push(command);
-    return { code, stdout, stderr: code ? 'ERROR: cannot access' : '' };
+    return runResult({ status, stdout, stderr: status ? 'ERROR: cannot access' : '' });
   };
-  return { run, calls };
+  return { runRemote, calls };
 }
 
 test('lists the backups directly below a directory, with the command shape the gate accepts', async () => {
-  const { run, calls } = fakeRun(LIST_R);
-  const list = await listBackups(conn, '/backup_volume/backups/laptop', { run });
+  const { runRemote, calls } = fakeRunRemote(LIST_R);
+  const list = await listBackups(conn, '/backup_volume/backups/laptop', { runRemote });
   expect(list.map((b) => path.posix.basename(b.path))).toEqual(['home.20240501T0200', 'home.20240502T0200']);
   expect(calls).toEqual(['sudo -n btrfs subvolume list -a -R -o /backup_volume/backups/laptop']);
 });
 
 test('incomplete backups are those without a received UUID; deleting them uses one gate command each', async () => {
-  const { run, calls } = fakeRun(LIST_R);
-  expect((await findIncompleteBackups(conn, '/backup_volume/backups/laptop', { run })).map((b) => b.path)).toEqual(['/backup_volume/backups/laptop/home.20240502T0200']);
-  const deleted = await deleteIncompleteBackups(conn, '/backup_volume/backups/laptop', { run });
+  const { runRemote, calls } = fakeRunRemote(LIST_R);
+  expect((await findIncompleteBackups(conn, '/backup_volume/backups/laptop', { runRemote })).map((b) => b.path)).toEqual(['/backup_volume/backups/laptop/home.20240502T0200']);
+  const deleted = await deleteIncompleteBackups(conn, '/backup_volume/backups/laptop', { runRemote });
   expect(deleted).toEqual(['/backup_volume/backups/laptop/home.20240502T0200']);
   expect(calls[calls.length - 1]).toBe('sudo -n btrfs subvolume delete --commit-after /backup_volume/backups/laptop/home.20240502T0200');
 });
 
 test('a listing that fails is an OperatorError that says where to look', async () => {
-  const { run } = fakeRun('', 1);
-  await expect(listBackups(conn, '/backup_volume/backups/nope', { run })).rejects.toMatchObject({
+  const { runRemote } = fakeRunRemote('', 1);
+  await expect(listBackups(conn, '/backup_volume/backups/nope', { runRemote })).rejects.toMatchObject({
     what: 'cannot list the backups in /backup_volume/backups/nope on the target',
     next: expect.stringMatching(/troubleshoot\.mjs check-volume/),
   });

@@ -1,14 +1,14 @@
 import { ensurePackages, missingPackages, packagesFor } from '../../scripts/lib/core/system-deps.js';
 import { OperatorError } from '../../scripts/lib/core/errors.js';
+import { runResult } from '../../scripts/lib/core/process.js';
 
 const dpkg = (installed: string[]) => (cmd: string, args: string[]) => {
-  if (cmd !== 'dpkg-query') return { status: 0, stdout: '', error: undefined };
+  if (cmd !== 'dpkg-query') return runResult({ status: 0 });
   const names = args.slice(2);
-  return {
+  return runResult({
     status: 0,
-    error: undefined,
     stdout: names.map((n) => `${n} ${installed.includes(n) ? 'ii ' : 'un '}`).join('\n'),
-  };
+  });
 };
 
 describe('system deps', () => {
@@ -22,7 +22,7 @@ describe('system deps', () => {
 
   it('without root, refuses with the one sudo apt-get line', () => {
     try {
-      ensurePackages('demo', { run: dpkg(['btrbk']), isRoot: false, log: () => {} });
+      ensurePackages('demo', { runSync: dpkg(['btrbk']), isRoot: false, log: () => {} });
       throw new Error('expected an error');
     } catch (e) {
       expect(e).toBeInstanceOf(OperatorError);
@@ -34,13 +34,13 @@ describe('system deps', () => {
   it('as root, installs only what is missing', () => {
     const calls: string[][] = [];
     let installed = ['btrbk'];
-    const run = (cmd: string, args: string[]) => {
+    const runSync = (cmd: string, args: string[]) => {
       calls.push([cmd, ...args]);
       if (cmd === 'apt-get' && args[0] === 'install') installed = Object.keys(packagesFor('demo'));
       if (cmd === 'dpkg-query') return dpkg(installed)(cmd, args);
-      return { status: 0, stdout: '', error: undefined };
+      return runResult({ status: 0 });
     };
-    const r = ensurePackages('demo', { run, isRoot: true, log: () => {} });
+    const r = ensurePackages('demo', { runSync, isRoot: true, log: () => {} });
     expect(r.installed).not.toContain('btrbk');
     expect(r.installed).toContain('debootstrap');
     const install = calls.find((c) => c[0] === 'apt-get' && c[1] === 'install')!;

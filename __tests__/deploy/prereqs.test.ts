@@ -4,6 +4,7 @@ import { EC2Client, GetConsoleOutputCommand } from '@aws-sdk/client-ec2';
 import { assertPrereqs, checkSources, formatPrereqReport, runPrereqs, type PrereqDeps } from '../../scripts/lib/deploy/prereqs.js';
 import { clientConfig, getConsoleOutput } from '../../scripts/lib/deploy/aws.js';
 import { OperatorError } from '../../scripts/lib/core/errors.js';
+import { runResult } from '../../scripts/lib/core/process.js';
 import { LAPTOP_MOUNTINFO } from '../support/btrfs-samples.js';
 
 const TOOL_OUTPUT: Record<string, { stdout?: string; stderr?: string }> = {
@@ -19,7 +20,7 @@ function deps(missing: string[] = [], sts?: STSClient): PrereqDeps {
       return { name: 'tofu', path: '/usr/bin/tofu', version: '1.10.6' };
     },
     which: (name) => (missing.includes(name) ? null : `/usr/bin/${name}`),
-    run: (cmd) => (missing.includes(cmd) ? { error: Object.assign(new Error(`spawn ${cmd} ENOENT`), { code: 'ENOENT' }), status: null } : { status: 0, ...TOOL_OUTPUT[cmd] }),
+    runSync: (cmd) => (missing.includes(cmd) ? runResult({ error: Object.assign(new Error(`spawn ${cmd} ENOENT`), { code: 'ENOENT' }) }) : runResult({ status: 0, ...TOOL_OUTPUT[cmd] })),
     sts,
     mountinfo: () => LAPTOP_MOUNTINFO,
     realpath: (p) => p,

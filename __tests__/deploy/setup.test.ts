@@ -14,11 +14,10 @@ import {
   recordingReporter,
   runAwsSetup,
   runLocalSetup,
-  runStreaming,
+  stepApply,
   stepConfirm,
   stepPinHostKey,
   stepWaitForSsh,
-  type Runner,
   type RunChecks,
   type SetupDeps,
   type SetupOptions,
@@ -26,6 +25,7 @@ import {
 import { readConnection } from '../../scripts/lib/core/connection.js';
 import { readKnownHosts } from '../../scripts/lib/remote/host-key.js';
 import { OperatorError } from '../../scripts/lib/core/errors.js';
+import { runResult, type Run } from '../../scripts/lib/core/process.js';
 import type { PlanAnalysis } from '../../scripts/lib/deploy/plan-safety.js';
 import { BACKUP_ROOT } from '../../scripts/lib/core/host-layout.js';
 
@@ -87,22 +87,22 @@ function world({ plan = planJson(['create']), planStatus = 0, planStderr = '', o
   const calls: string[][] = [];
   const checksCalls: unknown[][] = [];
   const w: World = { opts: {} as SetupOptions, deps: {} as World['deps'], calls, checksCalls, consoleCalls: 0 };
-  const run: Runner = async (cmd, args, o) => {
+  const run: Run = async (cmd, args, o) => {
     calls.push([path.basename(cmd), ...args]);
     if (path.basename(cmd) === 'tsx') {
       const stack = path.join(dir, 'cdktf.out', 'stacks', 'btrbk-backup-target');
       fs.mkdirSync(stack, { recursive: true });
       fs.writeFileSync(path.join(stack, 'cdk.tf.json'), '{}');
-      return { status: 0, stdout: '', stderr: '' };
+      return runResult({ status: 0, stdout: '', stderr: '' });
     }
-    o.onLine?.(`${args[0]}: ok`);
+    o?.onLine?.(`${args[0]}: ok`);
     switch (args[0]) {
-      case 'init': return { status: 0, stdout: 'Terraform has been successfully initialized!', stderr: '' };
-      case 'plan': return { status: planStatus, stdout: '', stderr: planStderr };
-      case 'show': return { status: 0, stdout: plan, stderr: '' };
-      case 'apply': return { status: 0, stdout: 'Apply complete! Resources: 6 added, 0 changed, 0 destroyed.', stderr: '' };
-      case 'output': return { status: 0, stdout: JSON.stringify(Object.fromEntries(Object.entries(OUTPUTS).map(([k, v]) => [k, { sensitive: false, type: 'string', value: v }]))), stderr: '' };
-      default: return { status: 1, stdout: '', stderr: `unexpected ${args.join(' ')}` };
+      case 'init': return runResult({ status: 0, stdout: 'Terraform has been successfully initialized!', stderr: '' });
+      case 'plan': return runResult({ status: planStatus, stdout: '', stderr: planStderr });
+      case 'show': return runResult({ status: 0, stdout: plan, stderr: '' });
+      case 'apply': return runResult({ status: 0, stdout: 'Apply complete! Resources: 6 added, 0 changed, 0 destroyed.', stderr: '' });
+      case 'output': return runResult({ status: 0, stdout: JSON.stringify(Object.fromEntries(Object.entries(OUTPUTS).map(([k, v]) => [k, { sensitive: false, type: 'string', value: v }]))), stderr: '' });
+      default: return runResult({ status: 1, stdout: '', stderr: `unexpected ${args.join(' ')}` });
     }
   };
   const runChecks: RunChecks = async (conn, names, d) => {
@@ -115,7 +115,7 @@ function world({ plan = planJson(['create']), planStatus = 0, planStderr = '', o
     prereqDeps: {
       findEngine: () => ({ name: 'terraform', path: '/fake/terraform', version: '1.11.4' }),
       which: (name) => `/usr/bin/${name}`,
-      run: () => ({ status: 0, stdout: 'btrfs-progs v6.2\nbtrbk command line client, version 0.32.5', stderr: 'OpenSSH_9.2p1 Debian-2' }),
+      runSync: () => runResult({ status: 0, stdout: 'btrfs-progs v6.2\nbtrbk command line client, version 0.32.5', stderr: 'OpenSSH_9.2p1 Debian-2' }),
       sts: { send: async () => ({ Account: '123456789012', Arn: 'arn:aws:iam::123456789012:user/me', UserId: 'AIDA' }) } as never,
     },
     run,
@@ -286,13 +286,9 @@ describe('single steps', () => {
     expect(fs.existsSync(path.join(tmp, 'kh-never'))).toBe(false);
   });
 
-  test('runStreaming hands over every output line as it comes and the exit status', async () => {
-    const lines: string[] = [];
-    const r = await runStreaming('sh', ['-c', 'echo one; echo two >&2; printf three; exit 3'], { onLine: (l) => lines.push(l) });
-    expect(r.status).toBe(3);
-    expect(lines.sort()).toEqual(['one', 'two']);
-    expect(r.stdout).toBe('one\nthree');
-    await expect(runStreaming('/nonexistent/engine', [], {})).rejects.toThrow(/could not run/);
+  test('an engine that cannot start is an OperatorError: it could not run (the output and status: core/process.test.ts)', async () => {
+    const eng = { engine: { name: 'terraform' as const, path: '/nonexistent/engine', version: '1.11.4' }, mirror: null, env: {} };
+    await expect(stepApply(eng, path.join(tmp, 'plan.tfplan'), tmp, { reporter: recordingReporter() })).rejects.toThrow(/could not run/);
   });
 
   test('promptYes accepts only "yes"', async () => {

@@ -38,7 +38,7 @@ beforeAll(async () => {
   laptopA = await createScratchBtrfs({ sizeMiB: 1024, label: 'laptop-a' });
   laptopB = await createScratchBtrfs({ sizeMiB: 1024, label: 'laptop-b' });
   const mk = await runRemote(conn, gateLine(GATE_COMMANDS.mkdir(REMOTE_DIR), { paths: 'when-needed' }));
-  if (mk.code !== 0) throw new Error(`mkdir through the gate failed: ${mk.stderr}`);
+  if (mk.status !== 0) throw new Error(`mkdir through the gate failed: ${mk.stderr}`);
 });
 
 afterAll(async () => {

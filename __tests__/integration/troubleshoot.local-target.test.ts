@@ -129,7 +129,7 @@ describe('troubleshoot against the local target', () => {
     const t = find(await results(c, ['check-ssh']), /private key file permissions/);
     expect(t).toMatchObject({ ok: false, cause: expect.stringMatching(/mode 0644: group or others can read it.*UNPROTECTED PRIVATE KEY FILE/), next: `chmod 600 ${key}` });
     const viaCli = await runRemote(c, 'btrbk-diag version');
-    expect(viaCli.code).toBe(255);
+    expect(viaCli.status).toBe(255);
     expect(viaCli.stderr).toMatch(/UNPROTECTED PRIVATE KEY FILE/);
   });
 
@@ -148,7 +148,7 @@ describe('troubleshoot against the local target', () => {
     });
     expect(rs.find((x) => /key accepted/.test(x.name))).toBeUndefined();
     const viaCli = await runRemote(c, 'btrbk-diag version');
-    expect(viaCli.code).toBe(255);
+    expect(viaCli.status).toBe(255);
     expect(viaCli.stderr).toMatch(/Host key verification failed/);
   });
 

@@ -16,6 +16,7 @@ import { parseUsage } from '../core/btrfs-output.js';
 import type { Connection } from '../core/connection.js';
 import { OperatorError } from '../core/errors.js';
 import { MOUNT_POINT, SELFTEST_DIR_NAME } from '../core/host-layout.js';
+import { run, runChecked, type RunResult } from '../core/process.js';
 import { shellWord } from '../core/shell.js';
 import { GATE_COMMANDS, gateLine } from '../remote/gate-commands.js';
 import { runRemote, sshArgs } from '../remote/ssh.js';
@@ -24,7 +25,6 @@ import {
   createScratchBtrfs,
   createSubvolume,
   deleteSubvolumes,
-  run,
   snapshotReadOnly,
   syncFs,
   type ScratchBtrfs,
@@ -50,7 +50,6 @@ import {
   type ScaleName,
   type Timing,
 } from './bench.js';
-import type { CommandResult } from '../local-target/local-target.js';
 
 export const BENCH_USER = 'btrbkbench';
 const BENCH_SUDOERS = '/etc/sudoers.d/zz-btrbk-bench';
@@ -60,7 +59,7 @@ const MiB = 1024 * 1024;
 export const AES_CIPHER = 'aes128-gcm@openssh.com';
 
 /** Runs argv as root inside the local target (local-target.ts execInTarget). */
-export type TargetExec = (argv: string[], opts?: { input?: string; timeout?: number }) => CommandResult;
+export type TargetExec = (argv: string[], opts?: { input?: string; timeout?: number }) => RunResult;
 
 /** A pipeline's progress, labelled with the measurement it belongs to. */
 export type BenchProgress = (label: string, p: ProgressSnapshot & { link: number; done: boolean }) => void;
@@ -136,7 +135,7 @@ async function stopwatch(fn: () => Promise<unknown>): Promise<number> {
  */
 export async function addBenchUser(conn: Connection, exec: TargetExec, { dir }: { dir: string }): Promise<{ conn: Connection; remove(): void }> {
   const key = path.join(dir, 'bench_ed25519');
-  await run('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-C', 'btrbk-bench (temporary)', '-f', key]);
+  await runChecked('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-C', 'btrbk-bench (temporary)', '-f', key]);
   const pub = fs.readFileSync(`${key}.pub`, 'utf8').trim();
   const script = `set -eu
 id ${BENCH_USER} >/dev/null 2>&1 || useradd --create-home --shell /bin/sh ${BENCH_USER}
@@ -178,7 +177,7 @@ export async function deleteRemote(conn: Connection, paths: string[]): Promise<v
   const failed: string[] = [];
   for (const p of paths) {
     const r = await runRemote(conn, gateLine(GATE_COMMANDS.subvolumeDelete(p, { commitAfter: true }), { paths: 'when-needed' }));
-    if (r.code !== 0 && !/No such file|not found|does not exist/i.test(r.stderr)) failed.push(`${p}: ${r.stderr.trim()}`);
+    if (r.status !== 0 && !/No such file|not found|does not exist/i.test(r.stderr)) failed.push(`${p}: ${r.stderr.trim()}`);
   }
   if (failed.length) throw new OperatorError('could not delete bench subvolumes on the target', { details: failed.join('\n') });
 }
@@ -264,7 +263,7 @@ export async function runBench(deps: BenchDeps): Promise<BenchReport & { finishe
         });
       }
       const mk = await runRemote(conn, gateLine(GATE_COMMANDS.mkdir(remoteDir), { paths: 'when-needed' }));
-      if (mk.code !== 0) throw new OperatorError(`cannot create ${remoteDir} on the target through the gate`, { details: mk.stderr });
+      if (mk.status !== 0) throw new OperatorError(`cannot create ${remoteDir} on the target through the gate`, { details: mk.stderr });
       cleanups.push(() => {
         const r = exec(['rmdir', remoteDir]);
         if (r.status !== 0) log(`warning: could not remove ${remoteDir} on the target: ${r.stderr.trim()}`);
@@ -299,7 +298,7 @@ export async function runBench(deps: BenchDeps): Promise<BenchReport & { finishe
         if (item !== 'atime') {
           // (again) for each item: the target is shared, and its directory is cheap to re-create
           const mk = await runRemote(conn, gateLine(GATE_COMMANDS.mkdir(remoteDir), { paths: 'when-needed' }));
-          if (mk.code !== 0) throw new OperatorError(`cannot create ${remoteDir} on the target through the gate`, { details: mk.stderr });
+          if (mk.status !== 0) throw new OperatorError(`cannot create ${remoteDir} on the target through the gate`, { details: mk.stderr });
         }
         report.figures.push(...(await steps[item](ctx)));
       } catch (err) {
@@ -343,8 +342,8 @@ export function targetFreeMiB(exec: TargetExec): number | null {
 
 async function toolVersions(): Promise<Record<string, string>> {
   const v = async (cmd: string, args: string[], re: RegExp): Promise<string> => {
-    const r = await run(cmd, args, { check: false }).catch(() => null);
-    return r ? (re.exec(`${r.stdout}${r.stderr}`)?.[1] ?? 'unknown') : 'missing';
+    const r = await run(cmd, args);
+    return r.error ? 'missing' : (re.exec(`${r.stdout}${r.stderr}`)?.[1] ?? 'unknown');
   };
   return {
     btrfsProgs: await v('btrfs', ['--version'], /v([\d.]+)/),
@@ -446,7 +445,7 @@ async function pathOverhead(ctx: BenchContext): Promise<Figure[]> {
   const snap = await ensureBigSnap(ctx);
   const total = ctx.s.datasetMiB * MiB;
   // warm the page cache so the first variant does not pay for reading the disk
-  await run('sh', ['-c', `btrfs send -q '${snap}' > /dev/null`]);
+  await runChecked('sh', ['-c', `btrfs send -q '${snap}' > /dev/null`]);
   const names = ['local', 'gate', 'gate-aes', ...(ctx.plain ? ['plain'] : [])];
   const labels: Record<string, string> = { local: 'local', gate: 'ssh+gate', 'gate-aes': 'ssh+gate aes128-gcm', plain: 'plain ssh' };
   const res = await interleaved(names, ctx.s.repeats, async (n) => {
@@ -472,14 +471,14 @@ async function compression(ctx: BenchContext): Promise<Figure[]> {
   const { s, src } = ctx;
   const vol = src.path('text');
   await createSubvolume(vol);
-  await run('btrfs', ['property', 'set', vol, 'compression', 'zstd']);
+  await runChecked('btrfs', ['property', 'set', vol, 'compression', 'zstd']);
   ctx.log(`   writing ${s.compressibleMiB} MiB of log-like text (stored zstd-compressed)`);
   writeCompressibleFile(path.join(vol, 'logs.txt'), s.compressibleMiB * MiB);
   await syncFs(src.mountpoint);
   fs.mkdirSync(src.path('snaps'), { recursive: true });
   const snap = src.path('snaps', 'text.0');
   await snapshotReadOnly(vol, snap);
-  await run('sh', ['-c', `btrfs send -q '${snap}' > /dev/null`]);
+  await runChecked('sh', ['-c', `btrfs send -q '${snap}' > /dev/null`]);
   const variants: Record<string, SendOptions> = {
     none: {},
     zstd: { zstd: true },
@@ -535,8 +534,8 @@ async function againstRsync(ctx: BenchContext): Promise<MeasuredFigure[]> {
       await sendGated(ctx, prev, {}, `tree ${n}: full send`);
       const dest = `${BENCH_RSYNC_ROOT}/tree${n}/`;
       const rsyncArgs = ['-a', '--delete', '-e', ['ssh', ...sshArgs(plain).slice(0, -1)].map(shellWord).join(' '), `${vol}/`, `${plain.BTRBK_AWS_USER}@${plain.BTRBK_AWS_HOST}:${dest}`];
-      await run('rsync', rsyncArgs, { what: 'the first rsync to the target failed' });
-      await run('rsync', rsyncArgs, { what: 'the warm-up rsync failed' });
+      await runChecked('rsync', rsyncArgs, { what: 'the first rsync to the target failed' });
+      await runChecked('rsync', rsyncArgs, { what: 'the warm-up rsync failed' });
       // each round changes the same files once; both tools then carry exactly that change (order alternates)
       const res: { btrfs: Array<{ seconds: number }>; rsync: Array<{ seconds: number }> } = { btrfs: [], rsync: [] };
       for (let round = 0; round < s.repeats; round += 1) {
@@ -552,7 +551,7 @@ async function againstRsync(ctx: BenchContext): Promise<MeasuredFigure[]> {
             prev = snap;
             res.btrfs.push({ seconds });
           } else {
-            res.rsync.push({ seconds: await stopwatch(() => run('rsync', rsyncArgs, { what: 'rsync to the target failed' })) });
+            res.rsync.push({ seconds: await stopwatch(() => runChecked('rsync', rsyncArgs, { what: 'rsync to the target failed' })) });
           }
         }
       }
@@ -580,7 +579,7 @@ async function atimeHygiene(ctx: BenchContext): Promise<Figure[]> {
   const { s, src } = ctx;
   const n = s.atimeFiles;
   const bytesFor = async (name: string, mountOpt: string): Promise<number> => {
-    await run('mount', ['-o', `remount,${mountOpt}`, src.mountpoint]);
+    await runChecked('mount', ['-o', `remount,${mountOpt}`, src.mountpoint]);
     const vol = src.path(`atime-${name}`);
     await createSubvolume(vol);
     writeTree(vol, n);
@@ -593,7 +592,7 @@ async function atimeHygiene(ctx: BenchContext): Promise<Figure[]> {
     changeTree(vol, n, s.changedFiles, 1);
     await syncFs(src.mountpoint);
     await snapshotReadOnly(vol, b);
-    const { stdout } = await run('sh', ['-c', `btrfs send -q -p '${a}' '${b}' | wc -c`]);
+    const { stdout } = await runChecked('sh', ['-c', `btrfs send -q -p '${a}' '${b}' | wc -c`]);
     await deleteSubvolumes([b, a, vol]);
     return Number(stdout.trim());
   };
@@ -605,6 +604,6 @@ async function atimeHygiene(ctx: BenchContext): Promise<Figure[]> {
       figure('atime.relatime_vs_noatime', `incremental bytes after a read pass of ${n} files: relatime / noatime`, { label: 'relatime', value: rel, unit: 'B' }, { label: 'noatime', value: noa, unit: 'B' }),
     ];
   } finally {
-    await run('mount', ['-o', 'remount,noatime', src.mountpoint], { check: false });
+    await runChecked('mount', ['-o', 'remount,noatime', src.mountpoint], { check: false });
   }
 }

@@ -1,8 +1,8 @@
 // Debian packages the product needs on this machine, checked before the demo and the tests. As root the
 // missing ones are installed with apt-get; otherwise the error names the one `sudo apt-get install ...` line to run.
-import { spawnSync, type SpawnSyncOptionsWithStringEncoding, type SpawnSyncReturns } from 'node:child_process';
 import process from 'node:process';
 import { OperatorError } from './errors.js';
+import { runSync as runSyncDefault, type RunSync } from './process.js';
 
 /** Package -> why it is needed. `demo` is the local target and a round trip; `test` adds linters. */
 export const PACKAGES = Object.freeze({
@@ -27,16 +27,10 @@ export const PACKAGES = Object.freeze({
 /** What the packages are for: `demo` (the local target, a round trip) or `test` (that, plus the test linters). */
 export type Purpose = keyof typeof PACKAGES;
 
-/** Runs a command to completion, output as text: spawnSync's shape, reduced to what is read here (tests fake it). */
-export type RunSync = (
-  cmd: string,
-  args: string[],
-  opts: SpawnSyncOptionsWithStringEncoding,
-) => Pick<SpawnSyncReturns<string>, 'status' | 'stdout' | 'error'>;
-
 export interface EnsurePackagesOptions {
   log?: (line: string) => void;
-  run?: RunSync;
+  /** Runs dpkg-query and apt-get (core/process.ts runSync; tests fake it). */
+  runSync?: RunSync;
   /** Whether this process may install packages itself; default: running as uid 0. */
   isRoot?: boolean;
 }
@@ -55,8 +49,8 @@ export function packagesFor(purpose: Purpose): Record<string, string> {
 }
 
 /** Returns the names in `names` that dpkg does not report as installed. */
-export function missingPackages(names: string[], run: RunSync = spawnSync): string[] {
-  const r = run('dpkg-query', ['-W', '-f=${Package} ${db:Status-Abbrev}\n', ...names], { encoding: 'utf8' });
+export function missingPackages(names: string[], runSync: RunSync = runSyncDefault): string[] {
+  const r = runSync('dpkg-query', ['-W', '-f=${Package} ${db:Status-Abbrev}\n', ...names]);
   if (r.error) {
     throw new OperatorError('cannot ask dpkg which packages are installed', {
       cause: `dpkg-query failed: ${r.error.message}; this tool's tests and local target need a Debian-based Linux`,
@@ -80,10 +74,10 @@ export function installCommand(missing: string[]): string {
  */
 export function ensurePackages(
   purpose: Purpose,
-  { log = console.log, run = spawnSync, isRoot = process.getuid?.() === 0 }: EnsurePackagesOptions = {},
+  { log = console.log, runSync = runSyncDefault, isRoot = process.getuid?.() === 0 }: EnsurePackagesOptions = {},
 ): EnsurePackagesResult {
   const wanted = packagesFor(purpose);
-  const missing = missingPackages(Object.keys(wanted), run);
+  const missing = missingPackages(Object.keys(wanted), runSync);
   if (!missing.length) return { missing: [], installed: [] };
   const why = missing.map((m) => `  - ${m}: ${wanted[m]}`).join('\n');
   if (!isRoot) {
@@ -95,9 +89,9 @@ export function ensurePackages(
   }
   log(`installing missing Debian packages: ${missing.join(' ')}`);
   const env = { ...process.env, DEBIAN_FRONTEND: 'noninteractive' };
-  // output goes to the terminal (stdio inherit); the encoding only satisfies RunSync's text-output type
-  const upd = run('apt-get', ['update', '-qq'], { stdio: 'inherit', env, encoding: 'utf8' });
-  const inst = upd.status === 0 ? run('apt-get', ['install', '-y', '-qq', '--no-install-recommends', ...missing], { stdio: 'inherit', env, encoding: 'utf8' }) : upd;
+  // apt-get's output goes to the terminal
+  const upd = runSync('apt-get', ['update', '-qq'], { stdio: 'inherit', env });
+  const inst = upd.status === 0 ? runSync('apt-get', ['install', '-y', '-qq', '--no-install-recommends', ...missing], { stdio: 'inherit', env }) : upd;
   if (inst.status !== 0) {
     throw new OperatorError(`apt-get could not install ${missing.join(' ')}`, {
       details: why,
@@ -105,7 +99,7 @@ export function ensurePackages(
       next: `check the network to the Debian mirror, then run: ${installCommand(missing).replace(/^sudo /, '')}`,
     });
   }
-  const still = missingPackages(missing, run);
+  const still = missingPackages(missing, runSync);
   if (still.length) throw new OperatorError(`still missing after apt-get: ${still.join(' ')}`, { next: installCommand(still) });
   return { missing, installed: missing };
 }

@@ -2,62 +2,12 @@
 // device, formatted and mounted. For the benchmark's local side (source, local receive) and for tests that need a
 // "new laptop". Everything it makes is undone by destroy(): subvolumes deleted, unmounted, loop detached, files
 // removed. Needs root, btrfs-progs and loop devices.
-import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { parseSize, parseSubvolumeList, parseSubvolumeShow, type SubvolumeInfo } from '../core/btrfs-output.js';
 import { OperatorError } from '../core/errors.js';
-
-/** A finished program: its exit code (128 when killed by a signal), the signal, and its output. */
-export interface RunResult {
-  code: number;
-  signal: NodeJS.Signals | null;
-  stdout: string;
-  stderr: string;
-}
-
-export interface RunOptions {
-  /** Written to the program's stdin (which is then closed). */
-  input?: string | Buffer;
-  /** Reject when the program exits non-zero (default true). */
-  check?: boolean;
-  /** The error's headline when `check` rejects (default: the command line and its exit code). */
-  what?: string;
-}
-
-/**
- * Runs a program without a shell. With `check` (default) rejects with an OperatorError naming the command when
- * it exits non-zero.
- */
-export function run(cmd: string, args: string[], { input, check = true, what }: RunOptions = {}): Promise<RunResult> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(cmd, args, { stdio: ['pipe', 'pipe', 'pipe'] });
-    const out: Buffer[] = [];
-    const err: Buffer[] = [];
-    child.stdout.on('data', (d: Buffer) => out.push(d));
-    child.stderr.on('data', (d: Buffer) => err.push(d));
-    child.on('error', (e) =>
-      reject(new OperatorError(`cannot run ${cmd}`, { cause: e.message, next: `install the package that provides ${cmd} (see npm run demo's package check)` })),
-    );
-    child.on('close', (code, signal) => {
-      const res: RunResult = { code: code ?? 128, signal, stdout: Buffer.concat(out).toString('utf8'), stderr: Buffer.concat(err).toString('utf8') };
-      if (check && res.code !== 0) {
-        reject(
-          new OperatorError(what ?? `${cmd} ${args.join(' ')} failed (exit ${res.code})`, {
-            details: (res.stderr || res.stdout).trim().split('\n').slice(-6).join('\n'),
-            cause: 'see the command output above',
-            next: 'run the command by hand to see the whole message',
-          }),
-        );
-        return;
-      }
-      resolve(res);
-    });
-    child.stdin.on('error', () => {});
-    child.stdin.end(input);
-  });
-}
+import { runChecked, runResult, type RunResult } from '../core/process.js';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
@@ -122,11 +72,11 @@ export async function createScratchBtrfs({ sizeMiB = 1024, label = 'scratch', mo
     const fd = fs.openSync(image, 'w', 0o600);
     fs.ftruncateSync(fd, handle.sizeMiB * 1024 * 1024);
     fs.closeSync(fd);
-    const device = (await run('losetup', ['--find', '--show', image], { what: 'cannot attach a loop device' })).stdout.trim();
+    const device = (await runChecked('losetup', ['--find', '--show', image], { what: 'cannot attach a loop device' })).stdout.trim();
     handle.device = device;
-    await run('mkfs.btrfs', ['-q', '-f', '-L', label, device], { what: `mkfs.btrfs on ${device} failed` });
+    await runChecked('mkfs.btrfs', ['-q', '-f', '-L', label, device], { what: `mkfs.btrfs on ${device} failed` });
     const opts = mountOptions.length ? ['-o', mountOptions.join(',')] : [];
-    await run('mount', ['-t', 'btrfs', ...opts, device, mountpoint], { what: `cannot mount the scratch btrfs at ${mountpoint}` });
+    await runChecked('mount', ['-t', 'btrfs', ...opts, device, mountpoint], { what: `cannot mount the scratch btrfs at ${mountpoint}` });
     handle.mounted = true;
     return handle;
   } catch (err) {
@@ -137,7 +87,7 @@ export async function createScratchBtrfs({ sizeMiB = 1024, label = 'scratch', mo
 
 /** Lists the subvolumes below a mountpoint, deepest first (so they can be deleted in that order). */
 export async function listSubvolumes(mountpoint: string): Promise<string[]> {
-  const { stdout } = await run('btrfs', ['subvolume', 'list', mountpoint], { what: `cannot list subvolumes under ${mountpoint}` });
+  const { stdout } = await runChecked('btrfs', ['subvolume', 'list', mountpoint], { what: `cannot list subvolumes under ${mountpoint}` });
   return parseSubvolumeList(stdout)
     .map((s) => path.join(mountpoint, s.path))
     .sort((a, b) => b.split('/').length - a.split('/').length);
@@ -147,18 +97,18 @@ export async function listSubvolumes(mountpoint: string): Promise<string[]> {
 export async function destroyScratchBtrfs(handle: ScratchBtrfs): Promise<void> {
   if (handle.mounted) {
     for (let i = 0; i < 10; i += 1) {
-      const r = await run('umount', [handle.mountpoint], { check: false });
-      if (r.code === 0) break;
+      const r = await runChecked('umount', [handle.mountpoint], { check: false });
+      if (r.status === 0) break;
       if (i === 9) {
-        const lazy = await run('umount', ['-l', handle.mountpoint], { check: false });
-        if (lazy.code !== 0) throw new OperatorError(`cannot unmount ${handle.mountpoint}`, { details: r.stderr, next: `umount ${handle.mountpoint}` });
+        const lazy = await runChecked('umount', ['-l', handle.mountpoint], { check: false });
+        if (lazy.status !== 0) throw new OperatorError(`cannot unmount ${handle.mountpoint}`, { details: r.stderr, next: `umount ${handle.mountpoint}` });
       }
       await sleep(300);
     }
     handle.mounted = false;
   }
   if (handle.device) {
-    await run('losetup', ['-d', handle.device], { check: false });
+    await runChecked('losetup', ['-d', handle.device], { check: false });
     handle.device = null;
   }
   fs.rmSync(handle.dir, { recursive: true, force: true });
@@ -176,32 +126,32 @@ export async function withScratchBtrfs<T>(opts: ScratchBtrfsOptions | undefined,
 
 /** Creates a subvolume (parents must exist). */
 export function createSubvolume(p: string): Promise<RunResult> {
-  return run('btrfs', ['subvolume', 'create', p], { what: `cannot create subvolume ${p}` });
+  return runChecked('btrfs', ['subvolume', 'create', p], { what: `cannot create subvolume ${p}` });
 }
 
 /** A read-only snapshot of `source` at `dest`. */
 export function snapshotReadOnly(source: string, dest: string): Promise<RunResult> {
-  return run('btrfs', ['subvolume', 'snapshot', '-r', source, dest], { what: `cannot snapshot ${source}` });
+  return runChecked('btrfs', ['subvolume', 'snapshot', '-r', source, dest], { what: `cannot snapshot ${source}` });
 }
 
 /** A writable snapshot (the "make it live" step of a restore). */
 export function snapshotWritable(source: string, dest: string): Promise<RunResult> {
-  return run('btrfs', ['subvolume', 'snapshot', source, dest], { what: `cannot snapshot ${source}` });
+  return runChecked('btrfs', ['subvolume', 'snapshot', source, dest], { what: `cannot snapshot ${source}` });
 }
 
 /** Deletes subvolumes (committing, so the space is back before the next measurement). */
 export function deleteSubvolumes(paths: string[]): Promise<RunResult> {
-  if (!paths.length) return Promise.resolve({ code: 0, signal: null, stdout: '', stderr: '' });
-  return run('btrfs', ['subvolume', 'delete', '--commit-after', ...paths], { what: `cannot delete ${paths.join(' ')}` });
+  if (!paths.length) return Promise.resolve(runResult({ status: 0 }));
+  return runChecked('btrfs', ['subvolume', 'delete', '--commit-after', ...paths], { what: `cannot delete ${paths.join(' ')}` });
 }
 
 /** `btrfs subvolume show`, parsed. */
 export async function subvolumeInfo(p: string): Promise<SubvolumeInfo> {
-  const { stdout } = await run('btrfs', ['subvolume', 'show', p], { what: `cannot read subvolume ${p}` });
+  const { stdout } = await runChecked('btrfs', ['subvolume', 'show', p], { what: `cannot read subvolume ${p}` });
   return parseSubvolumeShow(stdout);
 }
 
 /** Flushes dirty data (before timing a send, so the send does not pay for writeback). */
 export function syncFs(p: string): Promise<RunResult> {
-  return run('btrfs', ['filesystem', 'sync', p], { what: `cannot sync ${p}` });
+  return runChecked('btrfs', ['filesystem', 'sync', p], { what: `cannot sync ${p}` });
 }

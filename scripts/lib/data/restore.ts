@@ -10,22 +10,23 @@ import path from 'node:path';
 import { parseSubvolumeListR, type BackupEntry, type SubvolumeInfo } from '../core/btrfs-output.js';
 import type { Connection } from '../core/connection.js';
 import { OperatorError } from '../core/errors.js';
+import type { RunResult } from '../core/process.js';
 import { GATE_COMMANDS, gateLine } from '../remote/gate-commands.js';
-import { runRemote, sshArgs, type RemoteResult } from '../remote/ssh.js';
+import { runRemote as runRemoteDefault, sshArgs } from '../remote/ssh.js';
 import { runPipeline, type PipelineProgress } from '../remote/transfer.js';
 import { deleteSubvolumes, snapshotWritable, subvolumeInfo } from './btrfs-scratch.js';
 
-/** Runs one command on the target through the gate (runRemote; tests pass a fake). */
-export type RemoteRun = (conn: Connection, command: string) => Promise<Pick<RemoteResult, 'code' | 'stdout' | 'stderr'>>;
+/** Runs one command on the target through the gate (ssh.ts runRemote; tests pass a fake). */
+export type RemoteRun = (conn: Connection, command: string) => Promise<RunResult>;
 
 export interface RemoteRunOptions {
-  run?: RemoteRun;
+  runRemote?: RemoteRun;
 }
 
 /** The subvolumes directly below `dir` on the target (through the gate). */
-export async function listBackups(conn: Connection, dir: string, { run = runRemote }: RemoteRunOptions = {}): Promise<BackupEntry[]> {
-  const r = await run(conn, gateLine(GATE_COMMANDS.subvolumeListBelow(dir), { paths: 'when-needed' }));
-  if (r.code !== 0) {
+export async function listBackups(conn: Connection, dir: string, { runRemote = runRemoteDefault }: RemoteRunOptions = {}): Promise<BackupEntry[]> {
+  const r = await runRemote(conn, gateLine(GATE_COMMANDS.subvolumeListBelow(dir), { paths: 'when-needed' }));
+  if (r.status !== 0) {
     throw new OperatorError(`cannot list the backups in ${dir} on the target`, {
       details: r.stderr,
       cause: /rejected:/.test(r.stderr) ? 'the SSH gate refused the command' : 'the directory does not exist, or SSH failed',
@@ -45,11 +46,11 @@ export async function findIncompleteBackups(conn: Connection, dir: string, opts:
 }
 
 /** Deletes the incomplete backups below dir (through the gate); returns their paths. */
-export async function deleteIncompleteBackups(conn: Connection, dir: string, { run = runRemote }: RemoteRunOptions = {}): Promise<string[]> {
-  const bad = await findIncompleteBackups(conn, dir, { run });
+export async function deleteIncompleteBackups(conn: Connection, dir: string, { runRemote = runRemoteDefault }: RemoteRunOptions = {}): Promise<string[]> {
+  const bad = await findIncompleteBackups(conn, dir, { runRemote });
   for (const b of bad) {
-    const r = await run(conn, gateLine(GATE_COMMANDS.subvolumeDelete(b.path, { commitAfter: true }), { paths: 'when-needed' }));
-    if (r.code !== 0) throw new OperatorError(`cannot delete the incomplete backup ${b.path}`, { details: r.stderr, next: 'btrbk clean, or delete it by hand on the host' });
+    const r = await runRemote(conn, gateLine(GATE_COMMANDS.subvolumeDelete(b.path, { commitAfter: true }), { paths: 'when-needed' }));
+    if (r.status !== 0) throw new OperatorError(`cannot delete the incomplete backup ${b.path}`, { details: r.stderr, next: 'btrbk clean, or delete it by hand on the host' });
   }
   return bad.map((b) => b.path);
 }

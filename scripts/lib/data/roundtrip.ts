@@ -6,17 +6,17 @@
 //
 // Remote commands come from the gate's command table (remote/gate-commands.ts): exactly the form a btrbk 0.32
 // client with backend btrfs-progs-sudo sends, paths quoted like btrbk's quoteshell(), so the gate accepts them.
-import { spawnSync } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import process from 'node:process';
-import { createScratchBtrfs, createSubvolume, run, snapshotReadOnly, subvolumeInfo } from './btrfs-scratch.js';
+import { createScratchBtrfs, createSubvolume, snapshotReadOnly, subvolumeInfo } from './btrfs-scratch.js';
 import { parseSubvolumeShow } from '../core/btrfs-output.js';
 import type { Connection } from '../core/connection.js';
 import { OperatorError } from '../core/errors.js';
 import { SELFTEST_DIR_NAME } from '../core/host-layout.js';
+import { runChecked, runSync } from '../core/process.js';
 import { GATE_COMMANDS, gateLine } from '../remote/gate-commands.js';
 import { runRemote, sshArgs, sshParams } from '../remote/ssh.js';
 import { runPipeline, type PipelineProgress, type PipelineStage } from '../remote/transfer.js';
@@ -42,7 +42,7 @@ export const REMOTE = Object.freeze({
 
 /** True when `dir` is on btrfs. */
 export function isBtrfs(dir: string): boolean {
-  const r = spawnSync('stat', ['-f', '-c', '%T', dir], { encoding: 'utf8' });
+  const r = runSync('stat', ['-f', '-c', '%T', dir]);
   return r.status === 0 && r.stdout.trim() === 'btrfs';
 }
 
@@ -109,10 +109,10 @@ export async function makeDataset(dir: string, { sizeMb = 64 }: { sizeMb?: numbe
   fs.chownSync(path.join(dir, 'private', 'secret'), 1234, 5678);
   fs.lchownSync(path.join(dir, 'link-relative'), 4321, 8765);
   // xattrs: text and binary values, on files and a directory
-  await run('setfattr', ['-n', 'user.comment', '-v', 'hello from the round trip', path.join(dir, 'large.bin')]);
-  await run('setfattr', ['-n', 'user.binary', '-v', '0x00ff7f80', path.join(dir, 'empty')]);
-  await run('setfattr', ['-n', 'user.dir', '-v', 'on a directory', path.join(dir, 'small')]);
-  await run('setfattr', ['-n', 'user.k1', '-v', 'v1', path.join(dir, 'hardlinked')]);
+  await runChecked('setfattr', ['-n', 'user.comment', '-v', 'hello from the round trip', path.join(dir, 'large.bin')]);
+  await runChecked('setfattr', ['-n', 'user.binary', '-v', '0x00ff7f80', path.join(dir, 'empty')]);
+  await runChecked('setfattr', ['-n', 'user.dir', '-v', 'on a directory', path.join(dir, 'small')]);
+  await runChecked('setfattr', ['-n', 'user.k1', '-v', 'v1', path.join(dir, 'hardlinked')]);
   // mtimes in the past, with sub-second parts; symlinks too (lutimes)
   fs.utimesSync(path.join(dir, 'large.bin'), T('2020-01-02T03:04:05.678Z'), T('2020-01-02T03:04:05.678Z'));
   fs.utimesSync(path.join(dir, 'readonly'), T('2001-09-09T01:46:40.5Z'), T('2001-09-09T01:46:40.5Z'));
@@ -136,8 +136,8 @@ export async function changeDataset(dir: string): Promise<number> {
   fs.symlinkSync('now/points/elsewhere', path.join(dir, 'link-dangling'));
   fs.linkSync(path.join(dir, 'hardlinked'), path.join(dir, 'hardlink-4'));
   fs.rmSync(path.join(dir, 'hardlink-2'));
-  await run('setfattr', ['-n', 'user.comment', '-v', 'changed', path.join(dir, 'large.bin')]);
-  await run('setfattr', ['-x', 'user.k1', path.join(dir, 'hardlinked')]);
+  await runChecked('setfattr', ['-n', 'user.comment', '-v', 'changed', path.join(dir, 'large.bin')]);
+  await runChecked('setfattr', ['-x', 'user.k1', path.join(dir, 'hardlinked')]);
   fs.utimesSync(path.join(dir, 'readonly'), T('2022-02-22T22:22:22.22Z'), T('2022-02-22T22:22:22.22Z'));
   return 3 * MiB;
 }
@@ -235,7 +235,7 @@ export function manifest(root: string): Manifest {
       }
     }
   }
-  const r = spawnSync('getfattr', ['-R', '-P', '-d', '-m', '-', '-e', 'hex', '.'], { cwd: root, encoding: 'utf8', maxBuffer: 64 * MiB });
+  const r = runSync('getfattr', ['-R', '-P', '-d', '-m', '-', '-e', 'hex', '.'], { cwd: root });
   if (r.error) throw new OperatorError('getfattr is not installed', { next: 'sudo apt-get install attr' });
   for (const [p, attrs] of parseGetfattr(r.stdout)) {
     const e = entries.get(p);
@@ -435,8 +435,8 @@ export async function runRoundtrip(conn: Connection, opts: RoundtripOptions = {}
 
   const remote = async (command: string, what: string) => {
     const r = await runRemote(conn, command);
-    if (r.code !== 0) {
-      throw new OperatorError(`${what} failed on the backup host (exit ${r.code})`, {
+    if (r.status !== 0) {
+      throw new OperatorError(`${what} failed on the backup host (exit ${r.status ?? 128})`, {
         details: `command: ${command}`,
         cause: r.stderr.trim() || 'no error text',
         next: /rejected:/.test(r.stderr) ? 'the gate refused it: see docs/SSH-GATE.md; run troubleshoot check-ssh' : 'run `npx zx scripts/troubleshoot.mjs check-all`',
@@ -510,7 +510,7 @@ export async function runRoundtrip(conn: Connection, opts: RoundtripOptions = {}
     const restored = (n: number) => path.join(dst, snapName(n));
     const localSubvols = [restored(2), restored(1), localSnap(2), localSnap(1), live()];
     cleanups.push(async () => {
-      for (const s of localSubvols) if (fs.existsSync(s)) await run('btrfs', ['subvolume', 'delete', s], { check: false });
+      for (const s of localSubvols) if (fs.existsSync(s)) await runChecked('btrfs', ['subvolume', 'delete', s], { check: false });
     });
 
     let ok =
@@ -606,7 +606,7 @@ export async function runRoundtrip(conn: Connection, opts: RoundtripOptions = {}
           const errs: string[] = [];
           for (const p of [...remoteCreated].reverse()) {
             const r = await runRemote(conn, REMOTE.delete(p));
-            if (r.code !== 0 && !/No such file|does not exist|not a subvolume|cannot find/i.test(r.stderr)) errs.push(`${p}: ${r.stderr.trim()}`);
+            if (r.status !== 0 && !/No such file|does not exist|not a subvolume|cannot find/i.test(r.stderr)) errs.push(`${p}: ${r.stderr.trim()}`);
           }
           if (errs.length) throw new OperatorError('some snapshots could not be deleted on the target', { cause: errs.join('; '), next: `delete them with: ssh … '${gateLine(GATE_COMMANDS.subvolumeDelete('PATH'), { paths: 'when-needed' })}' (${REMOTE_DIR_NAME} under the backup root)` });
           return `${remoteCreated.length} deleted`;

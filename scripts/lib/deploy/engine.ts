@@ -7,12 +7,12 @@
 // laid out by the address they were made for (here: registry.terraform.io/...), so writeCliConfig() builds a
 // small mirror directory in which BOTH addresses link to the same provider package. The JSON stays portable:
 // each engine downloads from its own registry when a person deploys without a mirror.
-import { spawnSync, type SpawnSyncOptionsWithStringEncoding } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import process from 'node:process';
 import { OperatorError } from '../core/errors.js';
+import { runSync as runSyncDefault, type RunResult, type RunSync } from '../core/process.js';
 
 export type EngineName = 'tofu' | 'terraform';
 
@@ -24,12 +24,9 @@ export interface Engine {
   version: string;
 }
 
-export interface EngineResult {
-  /** null when the engine was killed (e.g. by the timeout). */
-  status: number | null;
-  stdout: string;
-  stderr: string;
-  /** The command line, for messages: `tofu init -backend=false ...`. */
+/** How an engine run ended (status null when the timeout killed it), and its command line for messages. */
+export interface EngineResult extends RunResult {
+  /** `tofu init -backend=false ...` */
   command: string;
 }
 
@@ -39,18 +36,11 @@ export interface PreparedStack {
   /** The filesystem mirror the CLI configuration uses, or null. */
   mirror: string | null;
   env: NodeJS.ProcessEnv;
-  run(args: string[], opts?: { timeoutMs?: number }): EngineResult;
+  runEngine(args: string[], opts?: { timeoutMs?: number }): EngineResult;
   init(): EngineResult;
   validate(): EngineResult;
   test(args?: string[]): EngineResult;
 }
-
-/** The part of spawnSync that findEngine uses (tests and prereqs inject fakes). */
-export type SpawnLike = (
-  cmd: string,
-  args: string[],
-  opts: SpawnSyncOptionsWithStringEncoding,
-) => { stdout?: string | null; stderr?: string | null; error?: Error; status?: number | null };
 
 export const ENGINES = Object.freeze(['tofu', 'terraform'] as const);
 /** The provider the stack uses, under both registries' addresses. */
@@ -87,15 +77,15 @@ export function parseEngineVersion(text: string | null | undefined): string | nu
  * Finds the engine. TERRAFORM_BINARY_NAME (a name on PATH or a path) wins; otherwise tofu, then terraform.
  * Throws an OperatorError when none is found.
  */
-export function findEngine({ env = process.env, run = spawnSync }: { env?: NodeJS.ProcessEnv; run?: SpawnLike } = {}): Engine {
+export function findEngine({ env = process.env, runSync = runSyncDefault }: { env?: NodeJS.ProcessEnv; runSync?: RunSync } = {}): Engine {
   const wanted = env.TERRAFORM_BINARY_NAME;
   const candidates = wanted ? [wanted] : ENGINES;
   for (const candidate of candidates) {
     const file = which(candidate, env);
     if (!file) continue;
-    const r = run(file, ['version'], { encoding: 'utf8', env: { ...env, CHECKPOINT_DISABLE: '1' } });
+    const r = runSync(file, ['version'], { env: { ...env, CHECKPOINT_DISABLE: '1' } });
     const version = parseEngineVersion(r.stdout);
-    const name: EngineName = /OpenTofu/.test(r.stdout ?? '') ? 'tofu' : 'terraform';
+    const name: EngineName = /OpenTofu/.test(r.stdout) ? 'tofu' : 'terraform';
     if (!version) {
       throw new OperatorError(`${file} does not answer like OpenTofu or Terraform`, {
         cause: `\`${file} version\` printed: ${(r.stdout || r.stderr || String(r.error ?? '')).trim().slice(0, 200)}`,
@@ -197,11 +187,11 @@ export function runEngine(
   args: string[],
   { cwd, env, timeoutMs = 300_000 }: { cwd?: string; env?: NodeJS.ProcessEnv; timeoutMs?: number } = {},
 ): EngineResult {
-  const r = spawnSync(engine.path, args, { cwd, env, encoding: 'utf8', timeout: timeoutMs, maxBuffer: 64 * 1024 * 1024 });
+  const r = runSyncDefault(engine.path, args, { cwd, env, timeoutMs });
   if (r.error) {
     throw new OperatorError(`${engine.name} ${args.join(' ')} could not run`, { cause: r.error.message, next: `check ${engine.path}` });
   }
-  return { status: r.status, stdout: r.stdout, stderr: r.stderr, command: `${engine.name} ${args.join(' ')}` };
+  return { ...r, command: `${engine.name} ${args.join(' ')}` };
 }
 
 /** What `<engine> test` reported, with the engines' words (pass, fail, skip, error). */
@@ -249,14 +239,14 @@ export function prepareStackDir(
   }
   const cliConfig = writeCliConfig(workDir ?? path.join(stackDir, '.engine'), { mirror });
   const runEnv = engineEnv(cliConfig, env);
-  const run = (args: string[], opts: { timeoutMs?: number } = {}): EngineResult => runEngine(engine, args, { cwd: stackDir, env: runEnv, ...opts });
+  const inStack = (args: string[], opts: { timeoutMs?: number } = {}): EngineResult => runEngine(engine, args, { cwd: stackDir, env: runEnv, ...opts });
   return {
     engine,
     mirror,
     env: runEnv,
-    run,
-    init: () => run(['init', '-backend=false', '-input=false', '-no-color']),
-    validate: () => run(['validate', '-no-color']),
-    test: (args = []) => run(['test', '-no-color', ...args]),
+    runEngine: inStack,
+    init: () => inStack(['init', '-backend=false', '-input=false', '-no-color']),
+    validate: () => inStack(['validate', '-no-color']),
+    test: (args = []) => inStack(['test', '-no-color', ...args]),
   };
 }

@@ -3,14 +3,14 @@
 // Also: a btrfs source given with --source should be mounted noatime (with relatime, every file read since the
 // last snapshot changes its atime, and the next incremental send ships all those inode updates).
 // Returns data; scripts/prereqs.mjs and setup format it.
-import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { atimeMode, mountFor, parseMountinfo } from '../core/btrfs-output.js';
 import { OperatorError } from '../core/errors.js';
 import { palette, type Palette } from '../core/report.js';
+import { runSync as runSyncDefault, type RunSync } from '../core/process.js';
 import type { STSClient } from '@aws-sdk/client-sts';
-import { findEngine as defaultFindEngine, which as defaultWhich, type Engine, type SpawnLike } from './engine.js';
+import { findEngine as defaultFindEngine, which as defaultWhich, type Engine } from './engine.js';
 import { getCallerIdentity, makeStsClient } from './aws.js';
 
 export type CheckStatus = 'ok' | 'missing' | 'warn' | 'skipped';
@@ -42,8 +42,8 @@ export interface SourceDeps {
 
 /** What runPrereqs reaches through (tests inject fakes). */
 export interface PrereqDeps extends SourceDeps {
-  run?: SpawnLike;
-  findEngine?: (opts: { run?: SpawnLike }) => Engine;
+  runSync?: RunSync;
+  findEngine?: (opts: { runSync?: RunSync }) => Engine;
   which?: (name: string) => string | null;
   sts?: STSClient;
 }
@@ -68,10 +68,10 @@ export const HINTS: Readonly<Record<string, string>> = Object.freeze({
 });
 
 /** Runs `cmd args` and returns the first line that matches `re` in stdout+stderr, or null when it cannot run. */
-export function toolVersion(cmd: string, args: string[], re: RegExp, run: SpawnLike = spawnSync): string | null {
-  const r = run(cmd, args, { encoding: 'utf8', timeout: 10_000 });
+export function toolVersion(cmd: string, args: string[], re: RegExp, runSync: RunSync = runSyncDefault): string | null {
+  const r = runSync(cmd, args, { timeoutMs: 10_000 });
   if (r.error || r.status === null) return null;
-  const text = `${r.stdout ?? ''}\n${r.stderr ?? ''}`;
+  const text = `${r.stdout}\n${r.stderr}`;
   const m = re.exec(text);
   return m ? m[1] : r.status === 0 ? text.trim().split('\n')[0] : null;
 }
@@ -114,7 +114,7 @@ export function checkSources(
 
 /** Runs every check for `target` ('aws' or 'local'). */
 export async function runPrereqs({ target = 'aws', profile, region, sources = [] }: PrereqOptions = {}, deps: PrereqDeps = {}): Promise<PrereqReport> {
-  const run = deps.run ?? spawnSync;
+  const runSync = deps.runSync ?? runSyncDefault;
   const findEngine = deps.findEngine ?? defaultFindEngine;
   const which = deps.which ?? ((name: string) => defaultWhich(name));
   const checks: PrereqCheck[] = [];
@@ -124,7 +124,7 @@ export async function runPrereqs({ target = 'aws', profile, region, sources = []
   };
 
   try {
-    const e = findEngine({ run });
+    const e = findEngine({ runSync });
     add({ id: 'engine', name: 'engine (tofu/terraform)', ok: true, required: !local, version: `${e.name} ${e.version}`, detail: e.path });
   } catch (err) {
     add({ id: 'engine', name: 'engine (tofu/terraform)', ok: false, required: !local, detail: err instanceof OperatorError ? err.what : String(err), hint: HINTS.engine });
@@ -142,21 +142,21 @@ export async function runPrereqs({ target = 'aws', profile, region, sources = []
     }
   }
 
-  const ssh = toolVersion('ssh', ['-V'], /(OpenSSH_[^\s,]+)/, run);
+  const ssh = toolVersion('ssh', ['-V'], /(OpenSSH_[^\s,]+)/, runSync);
   add({ id: 'ssh', name: 'ssh client', ok: !!ssh, version: ssh ?? undefined, detail: ssh ? 'ssh' : 'ssh not found', hint: ssh ? undefined : HINTS.ssh });
   const keyscan = which('ssh-keyscan');
   add({ id: 'ssh-keyscan', name: 'ssh-keyscan', ok: !!keyscan, detail: keyscan ?? 'not found (host key pinning needs it)', hint: keyscan ? undefined : HINTS.ssh });
 
   if (local) {
-    const nspawn = toolVersion('systemd-nspawn', ['--version'], /^systemd (\d+)/m, run);
+    const nspawn = toolVersion('systemd-nspawn', ['--version'], /^systemd (\d+)/m, runSync);
     add({ id: 'nspawn', name: 'systemd-nspawn', ok: !!nspawn, version: nspawn ? `systemd ${nspawn}` : undefined, detail: nspawn ? 'runs the local target' : 'not found', hint: nspawn ? undefined : HINTS.nspawn });
     const deb = which('debootstrap');
     add({ id: 'debootstrap', name: 'debootstrap', ok: !!deb, detail: deb ? 'builds the local target rootfs' : 'not found', hint: deb ? undefined : HINTS.debootstrap });
   }
 
-  const btrfs = toolVersion('btrfs', ['--version'], /btrfs-progs v(\S+)/, run);
+  const btrfs = toolVersion('btrfs', ['--version'], /btrfs-progs v(\S+)/, runSync);
   add({ id: 'btrfs-progs', name: 'btrfs-progs', ok: !!btrfs, required: local, version: btrfs ?? undefined, detail: btrfs ? 'btrfs send/receive on this machine' : 'not found (needed on the machine whose btrfs you back up)', hint: btrfs ? undefined : HINTS.btrfs });
-  const btrbk = toolVersion('btrbk', ['--version'], /version (\S+)/, run);
+  const btrbk = toolVersion('btrbk', ['--version'], /version (\S+)/, runSync);
   add({ id: 'btrbk', name: 'btrbk', ok: !!btrbk, required: false, version: btrbk ?? undefined, detail: btrbk ? 'the backup engine' : 'not found (needed on the machine whose btrfs you back up)', hint: btrbk ? undefined : HINTS.btrbk });
 
   checks.push(...checkSources(sources, deps));

@@ -3,16 +3,16 @@
 // the btrbk.conf snippet. `--target local` replaces steps 3-7 with the local target's `up`.
 // Every step reports progress through `reporter` (see consoleReporter) and fails with an OperatorError.
 // Anything that reaches AWS, the engine, SSH or another library comes through `deps`, so tests inject fakes.
-import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import readline from 'node:readline';
 import type { EC2Client } from '@aws-sdk/client-ec2';
 import { OperatorError } from '../core/errors.js';
+import { run as runDefault, type Run, type RunOptions, type RunResult } from '../core/process.js';
 import { DEFAULT_AWS_ENV_FILE, LOCAL_ENV_FILE, REPO_ROOT, readConnection, validateConnection, writeConnection, type Connection } from '../core/connection.js';
 import { palette, type CheckResult, type Palette } from '../core/report.js';
 import type { UpOptions } from '../local-target/local-target.js';
-import { prepareStackDir, type Engine } from './engine.js';
+import { prepareStackDir, type Engine, type EngineResult } from './engine.js';
 import { assertPrereqs, runPrereqs, type PrereqDeps, type PrereqReport } from './prereqs.js';
 import { assertTfvarsValid, findPrivateKeyFor, loadTfvars, validateTfvars, type TfvarsValues } from './tfvars.js';
 import { ALLOW_FLAG, assertPlanSafe, type PlanAnalysis } from './plan-safety.js';
@@ -84,24 +84,6 @@ export interface SetupOptions {
   localTargetOptions?: Omit<UpOptions, 'onProgress'>;
 }
 
-export interface RunResult {
-  status: number | null;
-  stdout: string;
-  stderr: string;
-}
-
-export interface RunOptions {
-  cwd?: string;
-  env?: NodeJS.ProcessEnv;
-  /** Called with each complete output line (stdout and stderr) as it arrives. */
-  onLine?: (line: string) => void;
-  /** Written to stdin; without it stdin is /dev/null. */
-  input?: string;
-}
-
-/** Runs a command to completion (runStreaming, or a fake in tests). */
-export type Runner = (cmd: string, args: string[], opts: RunOptions) => Promise<RunResult>;
-
 /** The troubleshoot library's runChecks, as setup calls it. */
 export type RunChecks = (conn: Connection, names: string[], deps?: { ec2?: EC2Client }) => Promise<CheckResult[]>;
 
@@ -132,7 +114,8 @@ export interface LocalUpResult {
 export interface SetupDeps {
   reporter: Reporter;
   prereqDeps?: PrereqDeps;
-  run?: Runner;
+  /** Runs the engine and the synth (core/process.ts run, or a fake in tests). */
+  run?: Run;
   prepare?: PrepareEngine;
   /** Asks the apply question; resolves true for "yes". */
   prompt?: (question: string) => Promise<boolean>;
@@ -276,38 +259,20 @@ export function checkPrivateKeyMode(file: string): void {
 // ---------------------------------------------------------------------------------------------------------
 // Step 3: synth, init, plan
 
-/** Runs a command, streaming its lines to `onLine`. Rejects only when it cannot start. */
-export function runStreaming(cmd: string, args: string[], { cwd, env, onLine = () => {}, input }: RunOptions = {}): Promise<RunResult> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(cmd, args, { cwd, env, stdio: [input === undefined ? 'ignore' : 'pipe', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    const lines = (buf: (d: Buffer) => void) => {
-      let rest = '';
-      return (d: Buffer) => {
-        rest += d;
-        const parts = rest.split('\n');
-        rest = parts.pop() ?? '';
-        for (const l of parts) onLine(l);
-        buf(d);
-      };
-    };
-    // stdout and stderr are pipes, and stdin is one when there is input (the stdio option above).
-    child.stdout!.on('data', lines((d) => { stdout += d; }));
-    child.stderr!.on('data', lines((d) => { stderr += d; }));
-    if (input !== undefined) child.stdin!.end(input);
-    child.once('error', (err) => reject(new OperatorError(`${path.basename(cmd)} could not run`, { cause: err.message, next: `check that ${cmd} is installed` })));
-    child.once('close', (status) => resolve({ status, stdout, stderr }));
-  });
+/** Runs a command with `run` (deps.run); an OperatorError when it cannot start, a non-zero exit is the caller's to judge. */
+async function runStarted(run: Run, cmd: string, args: string[], opts: RunOptions): Promise<RunResult> {
+  const r = await run(cmd, args, opts);
+  if (r.error) throw new OperatorError(`${path.basename(cmd)} could not run`, { cause: r.error.message, next: `check that ${cmd} is installed` });
+  return r;
 }
 
 const tail = (text: string | null | undefined, n = 15): string => String(text ?? '').trimEnd().split('\n').slice(-n).join('\n');
 
 /** Synthesizes the stack (the app in main.ts, run with tsx as cdktf.json says) into cdktf.out. */
-export async function stepSynth(opts: SetupOptions, { reporter, run = runStreaming }: SetupDeps): Promise<string> {
+export async function stepSynth(opts: SetupOptions, { reporter, run = runDefault }: SetupDeps): Promise<string> {
   const outdir = opts.outdir ?? path.join(REPO_ROOT, 'cdktf.out');
   const tsx = path.join(REPO_ROOT, 'node_modules', '.bin', 'tsx');
-  const r = await run(tsx, ['main.ts'], { cwd: REPO_ROOT, env: { ...process.env, CDKTF_OUTDIR: outdir } });
+  const r = await runStarted(run, tsx, ['main.ts'], { cwd: REPO_ROOT, env: { ...process.env, CDKTF_OUTDIR: outdir } });
   if (r.status !== 0) {
     throw new OperatorError('synthesizing the stack failed', {
       details: tail(r.stderr || r.stdout, 30),
@@ -334,9 +299,9 @@ export function prepareEngine(stackDir: string, opts: SetupOptions, prepare: Pre
 async function engineRun(
   eng: EngineSetup,
   args: string[],
-  { reporter, run = runStreaming, cwd, quiet = false }: { reporter: Reporter; run?: Runner; cwd: string; quiet?: boolean },
-): Promise<RunResult & { command: string }> {
-  const r = await run(eng.engine.path, args, { cwd, env: eng.env, onLine: quiet ? undefined : (l) => l.trim() && reporter.detail(l) });
+  { reporter, run = runDefault, cwd, quiet = false }: { reporter: Reporter; run?: Run; cwd: string; quiet?: boolean },
+): Promise<EngineResult> {
+  const r = await runStarted(run, eng.engine.path, args, { cwd, env: eng.env, onLine: quiet ? undefined : (l) => l.trim() && reporter.detail(l) });
   return { ...r, command: `${eng.engine.name} ${args.join(' ')}` };
 }
 
@@ -345,7 +310,7 @@ export async function stepInitPlan(
   stackDir: string,
   tfvarsFile: string,
   opts: SetupOptions,
-  { reporter, run = runStreaming, prepare }: SetupDeps,
+  { reporter, run = runDefault, prepare }: SetupDeps,
 ): Promise<{ eng: EngineSetup; planFile: string }> {
   fs.mkdirSync(opts.stateDir ?? STATE_DIR, { recursive: true });
   const eng = prepareEngine(stackDir, opts, prepare);
@@ -388,7 +353,7 @@ export async function stepPlanSafety(
   planFile: string,
   stackDir: string,
   opts: SetupOptions,
-  { reporter, run = runStreaming }: SetupDeps,
+  { reporter, run = runDefault }: SetupDeps,
 ): Promise<PlanAnalysis> {
   const show = await engineRun(eng, ['show', '-json', '-no-color', planFile], { reporter, run, cwd: stackDir, quiet: true });
   if (show.status !== 0) throw new OperatorError(`${eng.engine.name} show -json failed`, { details: tail(show.stderr), next: `run it by hand in ${stackDir}` });
@@ -476,7 +441,7 @@ export async function stepConfirm(
   return true;
 }
 
-export async function stepApply(eng: EngineSetup, planFile: string, stackDir: string, { reporter, run = runStreaming }: SetupDeps): Promise<void> {
+export async function stepApply(eng: EngineSetup, planFile: string, stackDir: string, { reporter, run = runDefault }: SetupDeps): Promise<void> {
   const r = await engineRun(eng, ['apply', '-input=false', '-no-color', planFile], { reporter, run, cwd: stackDir });
   if (r.status !== 0) {
     throw new OperatorError(`${eng.engine.name} apply failed`, {
@@ -489,7 +454,7 @@ export async function stepApply(eng: EngineSetup, planFile: string, stackDir: st
 }
 
 /** Reads the stack outputs (`output -json`), checking the ones the scripts need are there. */
-export async function stepOutputs(eng: EngineSetup, stackDir: string, { reporter, run = runStreaming }: SetupDeps): Promise<StackOutputs> {
+export async function stepOutputs(eng: EngineSetup, stackDir: string, { reporter, run = runDefault }: SetupDeps): Promise<StackOutputs> {
   const r = await engineRun(eng, ['output', '-json', '-no-color'], { reporter, run, cwd: stackDir, quiet: true });
   let out: Record<string, { value?: unknown } | null> = {};
   try {
@@ -619,8 +584,7 @@ export async function loadRunChecks(): Promise<RunChecks> {
 
 /** Runs the smoke tests (SMOKE_CHECKS) through the troubleshoot library's runChecks. */
 export async function stepSmokeTests(conn: Connection, { reporter, runChecks, ec2 }: SetupDeps): Promise<SmokeResult> {
-  const run = runChecks ?? (await loadRunChecks());
-  const checks = await run(conn, [...SMOKE_CHECKS], ec2 ? { ec2 } : {});
+  const checks = await (runChecks ?? (await loadRunChecks()))(conn, [...SMOKE_CHECKS], ec2 ? { ec2 } : {});
   let passed = 0;
   let failed = 0;
   for (const c of checks) {

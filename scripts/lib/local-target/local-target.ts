@@ -12,7 +12,6 @@
 //   5. the boot script, rendered exactly as the stack renders it, runs as root inside (nsenter into the
 //      container's namespaces), like cloud-init would run it;
 //   6. the host key is pinned into known_hosts and local_connection.env is written.
-import { spawn, spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import net from 'node:net';
@@ -23,6 +22,7 @@ import { createHash } from 'node:crypto';
 import { parseMountinfo, parseSize } from '../core/btrfs-output.js';
 import { OperatorError } from '../core/errors.js';
 import { BACKUP_ROOT, BACKUP_USER, CLOUD_INIT_LOG, FAILED_MARKER, MOUNT_POINT, READY_MARKER } from '../core/host-layout.js';
+import { run, runSync, startDetached, type RunResult } from '../core/process.js';
 import { LOCAL_ENV_FILE, writeConnection, type Connection } from '../core/connection.js';
 import { renderBootScript, renderHostPayload } from '../../../user-data/render.js';
 
@@ -70,13 +70,6 @@ export interface LocalTargetPaths {
   root: string;
   /** local_connection.env (or BTRBK_LOCAL_TARGET_ENV_FILE). */
   envFile: string;
-}
-
-/** What a running command left: exit status (-1: it could not run), stdout, stderr. */
-export interface CommandResult {
-  status: number | null;
-  stdout: string;
-  stderr: string;
 }
 
 export interface LocalTargetStatus {
@@ -251,50 +244,16 @@ export function parseMarker(text: string): Record<string, string> {
 
 // ------------------------------------------------------------------------------------------------ processes
 
-function run(
-  cmd: string,
-  args: string[],
-  { input, allowFail = false, env, timeout }: { input?: string; allowFail?: boolean; env?: Env; timeout?: number } = {},
-): CommandResult {
-  const r = spawnSync(cmd, args, { encoding: 'utf8', input, env: env ?? process.env, timeout, maxBuffer: 64 * 2 ** 20 });
-  if (r.error) {
-    if (allowFail) return { status: -1, stdout: '', stderr: r.error.message };
-    throw new OperatorError(`cannot run ${cmd}`, { cause: r.error.message, next: 'check the prerequisites: npx zx scripts/local-target.mjs status' });
-  }
-  if (r.status !== 0 && !allowFail) {
-    throw new OperatorError(`${cmd} ${args.join(' ')} failed (exit ${r.status})`, { details: `${r.stderr || r.stdout}`.slice(-2000) });
-  }
+/** runSync, and an OperatorError when the command cannot start or exits non-zero. */
+function runOrThrow(cmd: string, args: string[]): RunResult {
+  const r = runSync(cmd, args);
+  if (r.error) throw new OperatorError(`cannot run ${cmd}`, { cause: r.error.message, next: 'check the prerequisites: npx zx scripts/local-target.mjs status' });
+  if (r.status !== 0) throw new OperatorError(`${cmd} ${args.join(' ')} failed (exit ${r.status})`, { details: `${r.stderr || r.stdout}`.slice(-2000) });
   return r;
 }
 
-/** Runs a command, streaming its output lines to onLine; resolves {status, output}. */
-function runStreaming(
-  cmd: string,
-  args: string[],
-  { onLine = () => {}, env, timeoutMs = 0 }: { onLine?: (line: string) => void; env?: Env; timeoutMs?: number } = {},
-): Promise<{ status: number; output: string }> {
-  return new Promise((resolve) => {
-    const child = spawn(cmd, args, { env: env ?? process.env, stdio: ['ignore', 'pipe', 'pipe'] });
-    let output = '';
-    let partial = '';
-    const feed = (chunk: Buffer) => {
-      const text = chunk.toString();
-      output += text;
-      const lines = (partial + text).split('\n');
-      partial = lines.pop() ?? '';
-      lines.forEach((l) => onLine(l));
-    };
-    child.stdout.on('data', feed);
-    child.stderr.on('data', feed);
-    const timer = timeoutMs ? setTimeout(() => child.kill('SIGKILL'), timeoutMs) : null;
-    child.on('error', (err) => { if (timer) clearTimeout(timer); resolve({ status: -1, output: `${output}${err.message}\n` }); });
-    child.on('close', (status, signal) => {
-      if (timer) clearTimeout(timer);
-      if (partial) onLine(partial);
-      resolve({ status: status ?? (signal ? 128 : -1), output });
-    });
-  });
-}
+/** A command's output for a log, with why it did not run to its end when it did not. */
+const logOf = (r: RunResult): string => (r.error ? `${r.output}${r.error.message}\n` : r.output);
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
@@ -349,7 +308,7 @@ export function missingPrerequisites({
   const fsList = filesystems.split('\n').map((l) => l.trim().split(/\s+/).pop());
   for (const fsName of ['btrfs', 'overlay']) {
     if (!fsList.includes(fsName)) {
-      const r = isRoot ? spawnSync('modprobe', [fsName], { encoding: 'utf8' }) : { status: 1 };
+      const r = isRoot ? runSync('modprobe', [fsName]) : { status: 1 };
       if (r.status !== 0) missing.push({ what: `the ${fsName} filesystem in the kernel`, fix: `sudo modprobe ${fsName} (a kernel with ${fsName} support is needed)` });
     }
   }
@@ -421,17 +380,15 @@ function leaderPid(nspawn: number | null): number | null {
 
 function loopDevicesOf(image: string): string[] {
   if (!fs.existsSync(image)) return [];
-  const r = run('losetup', ['-j', image, '-O', 'NAME', '-n'], { allowFail: true });
+  const r = runSync('losetup', ['-j', image, '-O', 'NAME', '-n']);
   return r.status === 0 ? r.stdout.split('\n').map((l) => l.trim()).filter(Boolean) : [];
 }
 
 /** Runs a command as root inside the container (all its namespaces), with a clean environment. */
-export function containerExec(
-  leader: number,
-  argv: string[],
-  { input, allowFail = true, timeout }: { input?: string; allowFail?: boolean; timeout?: number } = {},
-): CommandResult {
-  return run('nsenter', ['-t', String(leader), '-a', '--', '/usr/bin/env', '-i', `PATH=${CONTAINER_PATH}`, 'HOME=/root', 'LANG=C.UTF-8', ...argv], { input, allowFail, timeout });
+export function containerExec(leader: number, argv: string[], { input, timeout }: { input?: string; timeout?: number } = {}): RunResult {
+  const r = runSync('nsenter', ['-t', String(leader), '-a', '--', '/usr/bin/env', '-i', `PATH=${CONTAINER_PATH}`, 'HOME=/root', 'LANG=C.UTF-8', ...argv], { input, timeoutMs: timeout });
+  // nsenter that could not start or ran into the timeout says so on stderr (the tests and the bench print it)
+  return r.error ? { ...r, stderr: r.error.message, output: `${r.stdout}${r.error.message}` } : r;
 }
 
 // ------------------------------------------------------------------------------------------------ rootfs
@@ -465,7 +422,7 @@ export async function ensureRootfs({
   fs.rmSync(tmp, { recursive: true, force: true });
   onProgress(`building the Debian 12 rootfs with debootstrap (once; cached in ${paths.rootfs}) ...`);
   let last = 0;
-  const r = await runStreaming('debootstrap', ['--variant=minbase', `--include=${ROOTFS_PACKAGES.join(',')}`, SUITE, tmp, MIRROR], {
+  const r = await run('debootstrap', ['--variant=minbase', `--include=${ROOTFS_PACKAGES.join(',')}`, SUITE, tmp, MIRROR], {
     onLine: (line) => {
       if (/^I: (Retrieving|Validating|Extracting|Installing|Configuring|Unpacking|Base system)/.test(line) && Date.now() - last > 3000) {
         last = Date.now();
@@ -476,7 +433,7 @@ export async function ensureRootfs({
   if (r.status !== 0) {
     fs.rmSync(tmp, { recursive: true, force: true });
     throw new OperatorError('debootstrap could not build the Debian 12 rootfs', {
-      details: r.output.split('\n').slice(-15).join('\n'),
+      details: logOf(r).split('\n').slice(-15).join('\n'),
       cause: `${MIRROR} is unreachable, or the disk is full`,
       next: `check that this machine reaches ${MIRROR} (apt-get update works), then run up again`,
     });
@@ -526,9 +483,9 @@ function prepareInstance(paths: LocalTargetPaths, { port, scriptText }: { port: 
   // a fresh instance: empty upper layer over the cached rootfs
   fs.rmSync(path.join(paths.stateDir, 'instance'), { recursive: true, force: true });
   for (const d of [paths.upper, paths.work, paths.root]) fs.mkdirSync(d, { recursive: true });
-  run('mount', ['-t', 'overlay', 'overlay', '-o', `lowerdir=${paths.rootfs},upperdir=${paths.upper},workdir=${paths.work}`, paths.root]);
+  runOrThrow('mount', ['-t', 'overlay', 'overlay', '-o', `lowerdir=${paths.rootfs},upperdir=${paths.upper},workdir=${paths.work}`, paths.root]);
   const r = (p: string) => path.join(paths.root, p);
-  run('ssh-keygen', ['-A', '-f', paths.root]);
+  runOrThrow('ssh-keygen', ['-A', '-f', paths.root]);
   fs.writeFileSync(r('etc/hostname'), `${paths.name}\n`);
   // no translated package descriptions: apt-get update in the boot script fetches 6 MB less on every up
   fs.writeFileSync(r('etc/apt/apt.conf.d/99-local-target-no-translations'), 'Acquire::Languages "none";\n');
@@ -560,15 +517,15 @@ async function stopAndClean(paths: LocalTargetPaths, { onProgress = () => {} }: 
   // nspawn leaves this directory behind when /run is not a tmpfs
   try { fs.rmdirSync(`/run/systemd/nspawn/propagate/${paths.name}`); } catch { /* absent or not empty */ }
   if (isMountPoint(paths.root)) {
-    const r = run('umount', [paths.root], { allowFail: true });
+    const r = runSync('umount', [paths.root]);
     if (r.status !== 0) {
       await sleep(1000);
-      run('umount', [paths.root]);
+      runOrThrow('umount', [paths.root]);
     }
   }
   for (const dev of loopDevicesOf(paths.volumeImage)) {
-    const r = run('losetup', ['-d', dev], { allowFail: true });
-    if (r.status !== 0) throw new OperatorError(`cannot detach ${dev} from ${paths.volumeImage}`, { details: r.stderr, next: `check what still uses it: lsblk ${dev}; fuser -vm ${dev}` });
+    const r = runSync('losetup', ['-d', dev]);
+    if (r.status !== 0) throw new OperatorError(`cannot detach ${dev} from ${paths.volumeImage}`, { details: r.error?.message ?? r.stderr, next: `check what still uses it: lsblk ${dev}; fuser -vm ${dev}` });
   }
   fs.rmSync(path.join(paths.stateDir, 'instance'), { recursive: true, force: true });
   const leftovers: string[] = [];
@@ -643,7 +600,7 @@ export async function up(opts: UpOptions = {}): Promise<UpResult> {
     saveState(paths, state);
 
     if (!fs.existsSync(paths.sshKey)) {
-      run('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-C', 'btrbk-local-target backup key', '-f', paths.sshKey]);
+      runOrThrow('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-C', 'btrbk-local-target backup key', '-f', paths.sshKey]);
     }
     const scriptText = renderFor(paths, state.volumeId);
 
@@ -656,22 +613,21 @@ export async function up(opts: UpOptions = {}): Promise<UpResult> {
     }
 
     try {
-      const loop = run('losetup', ['--find', '--show', paths.volumeImage]).stdout.trim();
+      const loop = runOrThrow('losetup', ['--find', '--show', paths.volumeImage]).stdout.trim();
       prepareInstance(paths, { port, scriptText });
       const t1 = Date.now();
       onProgress(`booting the container (systemd-nspawn, volume ${state.volumeId} on ${loop}, sshd on 127.0.0.1:${port}) ...`);
       fs.mkdirSync(paths.aptArchives, { recursive: true });
       const console = fs.openSync(paths.consoleLog, 'w', 0o600);
-      const child = spawn('systemd-nspawn', [
+      const pid = startDetached('systemd-nspawn', [
         `--machine=${paths.name}`, `--directory=${paths.root}`, '--boot', '--register=no', '--keep-unit',
         '--console=passive', '--resolv-conf=copy-host', '--timezone=off', '--link-journal=no',
         `--bind=${loop}:${ebsByIdPath(state.volumeId)}`, `--bind=${loop}`,
         // downloaded .debs are kept between instances: the boot script still installs them, only faster
         `--bind=${paths.aptArchives}:/var/cache/apt/archives`,
-      ], { detached: true, stdio: ['ignore', console, console] });
+      ], { logFd: console });
       fs.closeSync(console);
-      child.unref();
-      fs.writeFileSync(paths.pidFile, `${child.pid}\n`);
+      fs.writeFileSync(paths.pidFile, `${pid}\n`);
       const leader = await waitFor(() => leaderPid(nspawnPid(paths)), 30000);
       if (!leader) throw new OperatorError('the container did not start', { details: (readText(paths.consoleLog) ?? '').split('\n').slice(-20).join('\n'), next: `see ${paths.consoleLog}` });
       const booted = await waitFor(() => {
@@ -683,17 +639,18 @@ export async function up(opts: UpOptions = {}): Promise<UpResult> {
 
       const t2 = Date.now();
       onProgress('running the boot script inside (as cloud-init would) ...');
-      const result = await runStreaming('nsenter', ['-t', String(leader), '-a', '--', '/usr/bin/env', '-i', `PATH=${CONTAINER_PATH}`, 'HOME=/root', 'LANG=C.UTF-8',
+      const result = await run('nsenter', ['-t', String(leader), '-a', '--', '/usr/bin/env', '-i', `PATH=${CONTAINER_PATH}`, 'HOME=/root', 'LANG=C.UTF-8',
         '/bin/bash', '-o', 'pipefail', '-c', `/bin/bash ${BOOT_SCRIPT_IN_CONTAINER} 2>&1 | tee -a ${CLOUD_INIT_LOG}`], {
         onLine: (line) => { if (/btrbk-backup-host\[[a-z]+\]: (==|changed:|ERROR|WARNING|btrbk-backup-host:)/.test(line)) onProgress(`  ${line.replace(/^\S+ /, '')}`); },
       });
-      fs.writeFileSync(paths.bootLog, result.output, { mode: 0o600 });
+      const bootOutput = logOf(result);
+      fs.writeFileSync(paths.bootLog, bootOutput, { mode: 0o600 });
       timings.bootScriptSeconds = (Date.now() - t2) / 1000;
       const ready = readText(path.join(paths.root, READY_MARKER.slice(1)));
       if (result.status !== 0 || !ready) {
         const failed = parseMarker(readText(path.join(paths.root, FAILED_MARKER.slice(1))) ?? '');
         throw new OperatorError(`the boot script failed in the local target${failed.step ? ` at step '${failed.step}'` : ''}`, {
-          details: result.output.trimEnd().split('\n').slice(-25).join('\n'),
+          details: bootOutput.trimEnd().split('\n').slice(-25).join('\n'),
           cause: 'see the log above (whole log: ' + paths.bootLog + ')',
           next: 'fix the cause, then run up again; the volume image is kept',
         });
@@ -789,14 +746,13 @@ export async function rerunBootScript(opts: TargetOptions = {}): Promise<{ statu
   const leader = leaderPid(nspawnPid(paths));
   if (!leader) throw new OperatorError('the local target is not running', { next: 'npx zx scripts/local-target.mjs up' });
   const r = containerExec(leader, ['/bin/bash', BOOT_SCRIPT_IN_CONTAINER], { timeout: 600000 });
-  return { status: r.status, output: `${r.stdout}${r.stderr}` };
+  return { status: r.status, output: r.output };
 }
 
 /** Runs argv as root inside the running container. For tests and diagnostics. */
-export function execInTarget(argv: string[], opts: TargetOptions & { input?: string; timeout?: number } = {}): CommandResult {
+export function execInTarget(argv: string[], opts: TargetOptions & { input?: string; timeout?: number } = {}): RunResult {
   const paths = opts.paths ?? localTargetPaths(opts.env ?? process.env);
   const leader = leaderPid(nspawnPid(paths));
   if (!leader) throw new OperatorError('the local target is not running', { next: 'npx zx scripts/local-target.mjs up' });
-  const r = containerExec(leader, argv, { input: opts.input, timeout: opts.timeout });
-  return { status: r.status, stdout: r.stdout, stderr: r.stderr };
+  return containerExec(leader, argv, { input: opts.input, timeout: opts.timeout });
 }

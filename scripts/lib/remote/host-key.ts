@@ -2,10 +2,10 @@
 // cloud-init printed on the instance's console (EC2 GetConsoleOutput, an authenticated AWS API), then written to a
 // known_hosts file that every script uses with StrictHostKeyChecking=yes. This closes the first-connection
 // man-in-the-middle gap of "accept whatever key answers".
-import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { OperatorError } from '../core/errors.js';
+import { run } from '../core/process.js';
 import { fingerprint, keyTypeOfBlob, knownHostsName, probeTcp } from './ssh.js';
 
 /** A line of cloud-init's fingerprint block: "256 SHA256:xxx root@host (ED25519)". */
@@ -178,17 +178,12 @@ export function readKnownHosts(file: string): KnownHostsEntry[] {
 export const tcpProbe = async (host: string, port: number | string, timeoutMs = 3000): Promise<boolean> => (await probeTcp(host, Number(port), { timeoutMs })).ok;
 
 /** Runs `ssh-keyscan -T 5 -t ed25519 -p PORT HOST`; resolves with its stdout (empty when nothing answered). */
-export function sshKeyscan(
+export async function sshKeyscan(
   host: string,
   port: number | string = 22,
   { bin = 'ssh-keyscan', timeoutSec = 5 }: { bin?: string; timeoutSec?: number } = {},
 ): Promise<string> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(bin, ['-T', String(timeoutSec), '-t', 'ed25519', '-p', String(port), host], { stdio: ['ignore', 'pipe', 'pipe'] });
-    let out = '';
-    child.stdout.on('data', (d) => { out += d; });
-    child.stderr.resume();
-    child.once('error', (err) => reject(new OperatorError('ssh-keyscan could not run', { cause: err.message, next: 'install the OpenSSH client: sudo apt-get install openssh-client' })));
-    child.once('close', () => resolve(out));
-  });
+  const r = await run(bin, ['-T', String(timeoutSec), '-t', 'ed25519', '-p', String(port), host]);
+  if (r.error) throw new OperatorError('ssh-keyscan could not run', { cause: r.error.message, next: 'install the OpenSSH client: sudo apt-get install openssh-client' });
+  return r.stdout;
 }

@@ -7,14 +7,13 @@
 // Remote commands are single strings that the SSH gate on the host tokenizes; they are written from the gate's
 // command table (gate-commands.ts), so what we send has the exact form the gate accepts.
 import { createHash, createHmac } from 'node:crypto';
-import { spawn, type ChildProcessByStdio, type SpawnOptionsWithStdioTuple, type StdioPipe } from 'node:child_process';
 import fs from 'node:fs';
 import net from 'node:net';
-import type { Readable, Writable } from 'node:stream';
 import { NodeSSH, type Config as NodeSshConfig, type SSHExecCommandOptions } from 'node-ssh';
 import type { Connection } from '../core/connection.js';
 import { OperatorError } from '../core/errors.js';
 import { BACKUP_ROOT } from '../core/host-layout.js';
+import { run as runDefault, type Run, type RunResult } from '../core/process.js';
 
 /** What SSH needs from a connection (see sshParams). */
 export interface SshParams {
@@ -90,27 +89,13 @@ export interface TcpProbeResult {
   ms: number;
 }
 
-/** The outcome of runRemote: ssh's exit code (255: ssh itself failed; 128 when killed), signal and output. */
-export interface RemoteResult {
-  code: number;
-  signal: NodeJS.Signals | null;
-  stdout: string;
-  stderr: string;
-}
-
-/** Starts the ssh client with all three stdio streams piped (child_process.spawn; tests pass fakes). */
-export type SpawnPiped = (
-  cmd: string,
-  args: string[],
-  opts: SpawnOptionsWithStdioTuple<StdioPipe, StdioPipe, StdioPipe>,
-) => ChildProcessByStdio<Writable, Readable, Readable>;
-
 export interface RunRemoteOptions {
-  /** Written to the remote command's stdin (which is closed at once without it). */
+  /** Written to the remote command's stdin; without it stdin is /dev/null (the command reads EOF at once). */
   input?: string | Buffer;
   /** ssh is sent SIGTERM after this long; default 2 minutes. */
   timeoutMs?: number;
-  spawnFn?: SpawnPiped;
+  /** Runs ssh (core/process.ts run; tests may pass a fake). */
+  run?: Run;
 }
 
 /** The parts of a connection object that SSH needs, with defaults and sanity checks. */
@@ -387,27 +372,11 @@ export function sshArgs(conn: Connection, { connectTimeout = 15, extra = [] }: {
 }
 
 /**
- * Runs one command through the gate with the OpenSSH client. Never rejects for a non-zero exit (callers
- * decide), only when ssh cannot be started.
+ * Runs one command through the gate with the OpenSSH client. ssh's exit status is 255 when ssh itself failed,
+ * null when the timeout killed it. Never rejects for how it ended (callers decide), only when ssh cannot start.
  */
-export function runRemote(conn: Connection, command: string, { input, timeoutMs = 120000, spawnFn = spawn }: RunRemoteOptions = {}): Promise<RemoteResult> {
-  return new Promise((resolve, reject) => {
-    const child = spawnFn('ssh', [...sshArgs(conn), command], { stdio: ['pipe', 'pipe', 'pipe'] });
-    const out: Buffer[] = [];
-    const err: Buffer[] = [];
-    const timer = setTimeout(() => child.kill('SIGTERM'), timeoutMs);
-    child.stdout.on('data', (d) => out.push(d));
-    child.stderr.on('data', (d) => err.push(d));
-    child.on('error', (e) => {
-      clearTimeout(timer);
-      reject(new OperatorError('cannot run ssh', { cause: e.message, next: 'install the OpenSSH client: sudo apt-get install openssh-client' }));
-    });
-    child.on('close', (code, signal) => {
-      clearTimeout(timer);
-      resolve({ code: code ?? (signal ? 128 : 1), signal, stdout: Buffer.concat(out).toString('utf8'), stderr: Buffer.concat(err).toString('utf8') });
-    });
-    child.stdin.on('error', () => {});
-    if (input !== undefined) child.stdin.end(input);
-    else child.stdin.end();
-  });
+export async function runRemote(conn: Connection, command: string, { input, timeoutMs = 120000, run = runDefault }: RunRemoteOptions = {}): Promise<RunResult> {
+  const r = await run('ssh', [...sshArgs(conn), command], { input, timeoutMs });
+  if (r.error) throw new OperatorError('cannot run ssh', { cause: r.error.message, next: 'install the OpenSSH client: sudo apt-get install openssh-client' });
+  return r;
 }

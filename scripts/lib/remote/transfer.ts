@@ -2,11 +2,12 @@
 // in this process: every link between two stages runs through a Node stream, so the byte counts are exact and
 // progress (bytes, rate, ETA when the size is known) can be shown while a transfer runs. Used by the round
 // trip, restore and the benchmark.
-import { spawn, type ChildProcess, type SpawnOptions } from 'node:child_process';
+import type { ChildProcess, SpawnOptions } from 'node:child_process';
 import process from 'node:process';
 import { Transform, pipeline, type TransformCallback } from 'node:stream';
 import { OperatorError } from '../core/errors.js';
 import { MOUNT_POINT } from '../core/host-layout.js';
+import { startStage } from '../core/process.js';
 
 /** Progress of one stream of bytes at a moment. */
 export interface ProgressSnapshot {
@@ -69,7 +70,7 @@ export interface PipelineResult {
 /** The OperatorError a failed pipeline rejects with; `result` has every stage's outcome. */
 export type PipelineError = OperatorError & { result: PipelineResult };
 
-/** Starts one stage (child_process.spawn; injectable for tests). */
+/** Starts one stage (core/process.ts startStage; injectable for tests). */
 export type SpawnFn = (cmd: string, args: string[], opts: SpawnOptions) => ChildProcess;
 
 export interface PipelineOptions {
@@ -238,7 +239,7 @@ function tail(text: string, lines = 8): string {
  */
 export function runPipeline(
   stages: PipelineStage[],
-  { onProgress, progressIntervalMs = 500, progressLink, total = null, spawnFn = spawn, signal, now = () => Date.now() }: PipelineOptions = {},
+  { onProgress, progressIntervalMs = 500, progressLink, total = null, spawnFn = startStage, signal, now = () => Date.now() }: PipelineOptions = {},
 ): Promise<PipelineResult> {
   if (stages.length < 2) throw new Error('a pipeline needs at least two stages');
   const watched = progressLink ?? stages.length - 2;
