@@ -15,7 +15,7 @@ import { BACKUP_ROOT, MOUNT_POINT, PRUNE_PATH } from '../../scripts/lib/core/hos
 import { execInTarget } from '../../scripts/lib/local-target/local-target.js';
 import { renderBtrbkConf, sshConfigBlock } from '../../scripts/lib/deploy/btrbk-conf.js';
 import { createScratchBtrfs, createSubvolume, type ScratchBtrfs } from '../../scripts/lib/data/btrfs-scratch.js';
-import { parseRetentionReport } from '../../scripts/lib/diagnose/checks.js';
+import { parseRetentionReport } from '../../scripts/lib/diagnose/check-volume.js';
 
 jest.setTimeout(10 * 60_000);
 

@@ -9,7 +9,8 @@ import {
   EC2Client,
 } from '@aws-sdk/client-ec2';
 import { mockClient } from 'aws-sdk-client-mock';
-import { checkAws, runChecks } from '../../scripts/lib/diagnose/checks.js';
+import { checkAws } from '../../scripts/lib/diagnose/check-aws.js';
+import { runChecks } from '../../scripts/lib/diagnose/checks.js';
 import { BACKUP_ROOT } from '../../scripts/lib/core/host-layout.js';
 
 const ID = 'i-0a1b2c3d4e5f67890';
