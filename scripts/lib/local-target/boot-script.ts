@@ -1,0 +1,71 @@
+// The boot script in the local target, as cloud-init runs it on AWS: rendered exactly as the stack renders it,
+// kept in the instance with the host payload, run once as root, judged by its ready and failed markers.
+import fs from 'node:fs';
+import path from 'node:path';
+import { OperatorError } from '../core/errors.js';
+import { CLOUD_INIT_LOG, FAILED_MARKER, READY_MARKER } from '../core/host-layout.js';
+import { run } from '../core/process.js';
+import { renderBootScript, renderHostPayload } from '../../../user-data/render.js';
+import { containerExec, nsenterArgs, runningLeader } from './container.js';
+import { loadState, pathsOf, type LocalTargetPaths, type TargetOptions } from './paths.js';
+import { logOf, readText } from './system.js';
+
+export const BOOT_SCRIPT_IN_CONTAINER = '/var/lib/cloud/instance/scripts/part-001';
+/** The host payload, which EC2 reads from the instance's tags, as a file in the container (same bytes, same check). */
+export const PAYLOAD_IN_CONTAINER = '/var/lib/cloud/instance/btrbk-payload.b64';
+
+/** Parses KEY=value lines of a marker file. */
+export function parseMarker(text: string): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const line of String(text).split('\n')) {
+    const m = /^([a-z_]+)=(.*)$/.exec(line);
+    if (m) out[m[1]] = m[2];
+  }
+  return out;
+}
+
+/** The boot script this target's instance gets: the renderer's output for its volume id and backup key. */
+export function renderFor(paths: LocalTargetPaths, volumeId: string): string {
+  const backupSshPublicKey = fs.readFileSync(`${paths.sshKey}.pub`, 'utf8').trim();
+  return renderBootScript({ volumeId, backupSshPublicKey }, { payload: 'file', payloadFile: PAYLOAD_IN_CONTAINER });
+}
+
+/** True when the running instance was booted with another boot script than the one rendered now. */
+export function bootScriptOutdated(paths: LocalTargetPaths): boolean {
+  const state = loadState(paths);
+  if (!state.volumeId || !fs.existsSync(`${paths.sshKey}.pub`)) return true;
+  return readText(path.join(paths.root, BOOT_SCRIPT_IN_CONTAINER.slice(1))) !== renderFor(paths, state.volumeId);
+}
+
+/** What cloud-init does on AWS: keep the user-data script (and here the host payload) in the instance. */
+export function installBootScript(paths: LocalTargetPaths, scriptText: string): void {
+  const r = (p: string) => path.join(paths.root, p);
+  fs.mkdirSync(path.dirname(r(BOOT_SCRIPT_IN_CONTAINER)), { recursive: true, mode: 0o700 });
+  fs.writeFileSync(r(BOOT_SCRIPT_IN_CONTAINER), scriptText, { mode: 0o700 });
+  fs.writeFileSync(r(PAYLOAD_IN_CONTAINER), renderHostPayload().base64, { mode: 0o600 });
+}
+
+/** Runs the installed boot script once as root inside the booted container (its log in paths.bootLog and the
+ * container's cloud-init log); an OperatorError, with the log's end, when it fails. */
+export async function runBootScript(paths: LocalTargetPaths, leader: number, onProgress: (line: string) => void): Promise<void> {
+  const result = await run('nsenter', nsenterArgs(leader, ['/bin/bash', '-o', 'pipefail', '-c', `/bin/bash ${BOOT_SCRIPT_IN_CONTAINER} 2>&1 | tee -a ${CLOUD_INIT_LOG}`]), {
+    onLine: (line) => { if (/btrbk-backup-host\[[a-z]+\]: (==|changed:|ERROR|WARNING|btrbk-backup-host:)/.test(line)) onProgress(`  ${line.replace(/^\S+ /, '')}`); },
+  });
+  const bootOutput = logOf(result);
+  fs.writeFileSync(paths.bootLog, bootOutput, { mode: 0o600 });
+  const ready = readText(path.join(paths.root, READY_MARKER.slice(1)));
+  if (result.status !== 0 || !ready) {
+    const failed = parseMarker(readText(path.join(paths.root, FAILED_MARKER.slice(1))) ?? '');
+    throw new OperatorError(`the boot script failed in the local target${failed.step ? ` at step '${failed.step}'` : ''}`, {
+      details: bootOutput.trimEnd().split('\n').slice(-25).join('\n'),
+      cause: 'see the log above (whole log: ' + paths.bootLog + ')',
+      next: 'fix the cause, then run up again; the volume image is kept',
+    });
+  }
+}
+
+/** Runs the (already rendered) boot script inside the running container again. */
+export async function rerunBootScript(opts: TargetOptions = {}): Promise<{ status: number | null; output: string }> {
+  const r = containerExec(runningLeader(pathsOf(opts)), ['/bin/bash', BOOT_SCRIPT_IN_CONTAINER], { timeout: 600000 });
+  return { status: r.status, output: r.output };
+}
