@@ -22,7 +22,7 @@ test('lists the backups directly below a directory, with the command shape the g
   const { runRemote, calls } = fakeRunRemote(LIST_R);
   const list = await listBackups(conn, '/backup_volume/backups/laptop', { runRemote });
   expect(list.map((b) => path.posix.basename(b.path))).toEqual(['home.20240501T0200', 'home.20240502T0200']);
-  expect(calls).toEqual(['sudo -n btrfs subvolume list -a -R -o /backup_volume/backups/laptop']);
+  expect(calls).toEqual(["sudo -n btrfs subvolume list -a -R -o '/backup_volume/backups/laptop'"]);
 });
 
 test('incomplete backups are those without a received UUID; deleting them uses one gate command each', async () => {
@@ -30,7 +30,7 @@ test('incomplete backups are those without a received UUID; deleting them uses o
   expect((await findIncompleteBackups(conn, '/backup_volume/backups/laptop', { runRemote })).map((b) => b.path)).toEqual(['/backup_volume/backups/laptop/home.20240502T0200']);
   const deleted = await deleteIncompleteBackups(conn, '/backup_volume/backups/laptop', { runRemote });
   expect(deleted).toEqual(['/backup_volume/backups/laptop/home.20240502T0200']);
-  expect(calls[calls.length - 1]).toBe('sudo -n btrfs subvolume delete --commit-after /backup_volume/backups/laptop/home.20240502T0200');
+  expect(calls[calls.length - 1]).toBe("sudo -n btrfs subvolume delete --commit-after '/backup_volume/backups/laptop/home.20240502T0200'");
 });
 
 test('a listing that fails is an OperatorError that says where to look', async () => {

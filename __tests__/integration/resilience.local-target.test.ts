@@ -66,7 +66,7 @@ beforeAll(async () => {
   fs.mkdirSync(scratch.path('snaps'));
   writeRandomFile(scratch.path('data', 'data.bin'), DATA_MIB * MiB);
   client = btrbkClient(conn, work, { volume: scratch.mountpoint, targetDir: REMOTE_DIR });
-  const mk = await runRemote(conn, gateLine(GATE_COMMANDS.mkdir(REMOTE_DIR), { paths: 'when-needed' }));
+  const mk = await runRemote(conn, gateLine(GATE_COMMANDS.mkdir(REMOTE_DIR)));
   if (mk.status !== 0) throw new Error(`mkdir through the gate failed: ${mk.stderr}`);
 });
 
@@ -149,7 +149,7 @@ describe('interrupted transfer', () => {
     const snaps = fs.readdirSync(scratch.path('snaps')).sort();
     const snap = scratch.path('snaps', snaps[snaps.length - 1]);
     const dir = `${REMOTE_DIR}/killed`;
-    expect((await runRemote(conn, gateLine(GATE_COMMANDS.mkdir(dir), { paths: 'when-needed' }))).status).toBe(0);
+    expect((await runRemote(conn, gateLine(GATE_COMMANDS.mkdir(dir)))).status).toBe(0);
     const before = execInTarget(['btrfs', 'subvolume', 'list', '-R', MOUNT_POINT]).stdout;
     const transfer = runPipeline([sendStage(snap), remoteReceiveStage(conn, dir)]).then(
       () => null,
@@ -213,7 +213,7 @@ describe('progress', () => {
     const snaps = fs.readdirSync(scratch.path('snaps')).sort();
     const snap = scratch.path('snaps', snaps[snaps.length - 1]);
     const dir = `${REMOTE_DIR}/progress`;
-    expect((await runRemote(conn, gateLine(GATE_COMMANDS.mkdir(dir), { paths: 'when-needed' }))).status).toBe(0);
+    expect((await runRemote(conn, gateLine(GATE_COMMANDS.mkdir(dir)))).status).toBe(0);
     const seen: { bytes: number; rate: number; eta: number | null; done: boolean }[] = [];
     try {
       const r = await runPipeline([sendStage(snap), remoteReceiveStage(conn, dir)], {

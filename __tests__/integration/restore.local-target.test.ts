@@ -37,7 +37,7 @@ beforeAll(async () => {
   work = fs.mkdtempSync(path.join(os.tmpdir(), 'restore-'));
   laptopA = await createScratchBtrfs({ sizeMiB: 1024, label: 'laptop-a' });
   laptopB = await createScratchBtrfs({ sizeMiB: 1024, label: 'laptop-b' });
-  const mk = await runRemote(conn, gateLine(GATE_COMMANDS.mkdir(REMOTE_DIR), { paths: 'when-needed' }));
+  const mk = await runRemote(conn, gateLine(GATE_COMMANDS.mkdir(REMOTE_DIR)));
   if (mk.status !== 0) throw new Error(`mkdir through the gate failed: ${mk.stderr}`);
 });
 

@@ -101,7 +101,7 @@ export function sendStage(snapshot: string, { parent, proto, compressedData = fa
 
 /** ssh into the target running `[zstd -d -c |] sudo -n btrfs receive DIR/` (btrbk's own command shape). */
 export function remoteReceiveStage(conn: Connection, dir: string, { decompress = false, sshExtra = [] }: { decompress?: boolean; sshExtra?: string[] } = {}): PipelineStage {
-  return { label: `ssh ${conn.BTRBK_AWS_USER}`, cmd: 'ssh', args: [...sshArgs(conn, { extra: sshExtra }), gateLine(GATE_COMMANDS.receive(dir, { decompress }), { paths: 'when-needed' })] };
+  return { label: `ssh ${conn.BTRBK_AWS_USER}`, cmd: 'ssh', args: [...sshArgs(conn, { extra: sshExtra }), gateLine(GATE_COMMANDS.receive(dir, { decompress }))] };
 }
 
 const zstdStage = (): PipelineStage => ({ label: 'zstd', cmd: 'zstd', args: ['-c', '-q'] });
@@ -176,7 +176,7 @@ export function ensureRemoteRsync(exec: TargetExec): () => void {
 export async function deleteRemote(conn: Connection, paths: string[]): Promise<void> {
   const failed: string[] = [];
   for (const p of paths) {
-    const r = await runRemote(conn, gateLine(GATE_COMMANDS.subvolumeDelete(p, { commitAfter: true }), { paths: 'when-needed' }));
+    const r = await runRemote(conn, gateLine(GATE_COMMANDS.subvolumeDelete(p, { commitAfter: true })));
     if (r.status !== 0 && !/No such file|not found|does not exist/i.test(r.stderr)) failed.push(`${p}: ${r.stderr.trim()}`);
   }
   if (failed.length) throw new OperatorError('could not delete bench subvolumes on the target', { details: failed.join('\n') });
@@ -262,7 +262,7 @@ export async function runBench(deps: BenchDeps): Promise<BenchReport & { finishe
           next: 'run a smaller scale (--scale small), or give the local target a bigger volume (it is sparse): down --purge, then up --volume-size 8G (this deletes the volume\'s backups)',
         });
       }
-      const mk = await runRemote(conn, gateLine(GATE_COMMANDS.mkdir(remoteDir), { paths: 'when-needed' }));
+      const mk = await runRemote(conn, gateLine(GATE_COMMANDS.mkdir(remoteDir)));
       if (mk.status !== 0) throw new OperatorError(`cannot create ${remoteDir} on the target through the gate`, { details: mk.stderr });
       cleanups.push(() => {
         const r = exec(['rmdir', remoteDir]);
@@ -297,7 +297,7 @@ export async function runBench(deps: BenchDeps): Promise<BenchReport & { finishe
       try {
         if (item !== 'atime') {
           // (again) for each item: the target is shared, and its directory is cheap to re-create
-          const mk = await runRemote(conn, gateLine(GATE_COMMANDS.mkdir(remoteDir), { paths: 'when-needed' }));
+          const mk = await runRemote(conn, gateLine(GATE_COMMANDS.mkdir(remoteDir)));
           if (mk.status !== 0) throw new OperatorError(`cannot create ${remoteDir} on the target through the gate`, { details: mk.stderr });
         }
         report.figures.push(...(await steps[item](ctx)));

@@ -25,7 +25,7 @@ export interface RemoteRunOptions {
 
 /** The subvolumes directly below `dir` on the target (through the gate). */
 export async function listBackups(conn: Connection, dir: string, { runRemote = runRemoteDefault }: RemoteRunOptions = {}): Promise<BackupEntry[]> {
-  const r = await runRemote(conn, gateLine(GATE_COMMANDS.subvolumeListBelow(dir), { paths: 'when-needed' }));
+  const r = await runRemote(conn, gateLine(GATE_COMMANDS.subvolumeListBelow(dir)));
   if (r.status !== 0) {
     throw new OperatorError(`cannot list the backups in ${dir} on the target`, {
       details: r.stderr,
@@ -49,7 +49,7 @@ export async function findIncompleteBackups(conn: Connection, dir: string, opts:
 export async function deleteIncompleteBackups(conn: Connection, dir: string, { runRemote = runRemoteDefault }: RemoteRunOptions = {}): Promise<string[]> {
   const bad = await findIncompleteBackups(conn, dir, { runRemote });
   for (const b of bad) {
-    const r = await runRemote(conn, gateLine(GATE_COMMANDS.subvolumeDelete(b.path, { commitAfter: true }), { paths: 'when-needed' }));
+    const r = await runRemote(conn, gateLine(GATE_COMMANDS.subvolumeDelete(b.path, { commitAfter: true })));
     if (r.status !== 0) throw new OperatorError(`cannot delete the incomplete backup ${b.path}`, { details: r.stderr, next: 'btrbk clean, or delete it by hand on the host' });
   }
   return bad.map((b) => b.path);
@@ -81,7 +81,7 @@ export async function restoreBackup(conn: Connection, backupPath: string, localD
   if (fs.existsSync(dest)) {
     throw new OperatorError(`${dest} already exists`, { cause: 'restored before, or a name clash', next: 'restore into another directory, or delete that subvolume first' });
   }
-  const send = gateLine(GATE_COMMANDS.send(backupPath, { parent }), { paths: 'when-needed' });
+  const send = gateLine(GATE_COMMANDS.send(backupPath, { parent }));
   let result;
   try {
     result = await runPipeline(

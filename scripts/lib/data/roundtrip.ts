@@ -322,7 +322,7 @@ export async function runRoundtrip(conn: Connection, opts: RoundtripOptions = {}
             const r = await runRemote(conn, REMOTE.delete(p));
             if (r.status !== 0 && !/No such file|does not exist|not a subvolume|cannot find/i.test(r.stderr)) errs.push(`${p}: ${r.stderr.trim()}`);
           }
-          if (errs.length) throw new OperatorError('some snapshots could not be deleted on the target', { cause: errs.join('; '), next: `delete them with: ssh … '${gateLine(GATE_COMMANDS.subvolumeDelete('PATH'), { paths: 'when-needed' })}' (${REMOTE_DIR_NAME} under the backup root)` });
+          if (errs.length) throw new OperatorError('some snapshots could not be deleted on the target', { cause: errs.join('; '), next: `delete them with: ssh … '${gateLine(GATE_COMMANDS.subvolumeDelete('PATH'))}' (${REMOTE_DIR_NAME} under the backup root)` });
           return `${remoteCreated.length} deleted`;
         });
       }

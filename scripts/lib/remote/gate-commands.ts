@@ -4,7 +4,7 @@
 // The btrfs commands are written as a btrbk 0.32 client with backend btrfs-progs-sudo writes them (`sudo -n btrfs
 // ...`), so the gate (user-data/btrbk-ssh-gate.sh) accepts them; __tests__/remote/gate-commands.test.ts runs every
 // entry through the real gate.
-import { shellQuote, shellWord } from '../core/shell.js';
+import { shellQuote } from '../core/shell.js';
 
 /** A path argument, btrbk's `{ unsafe => PATH }`: the one kind of word that does not come from this table. */
 export interface PathWord {
@@ -53,14 +53,9 @@ export const GATE_COMMANDS = Object.freeze({
   ],
 });
 
-/**
- * How gateLine() writes paths: 'always' single-quoted, as btrbk does (quoteshell); or 'when-needed', bare when
- * they hold only safe characters (the restore, the bench and their tests send paths that way).
- */
-export type PathQuoting = 'always' | 'when-needed';
-
-/** The line the gate reads for a command: words joined by spaces, stages by ' | ', paths quoted as `paths` says. */
-export function gateLine(command: GateCommand, { paths = 'always' }: { paths?: PathQuoting } = {}): string {
-  const word = (w: Word) => (typeof w === 'string' ? w : paths === 'always' ? shellQuote(w.path) : shellWord(w.path));
+/** The line the gate reads for a command: words joined by spaces, stages by ' | ', every path single-quoted as btrbk's
+ * quoteshell() does. */
+export function gateLine(command: GateCommand): string {
+  const word = (w: Word) => (typeof w === 'string' ? w : shellQuote(w.path));
   return command.map((stage) => stage.map(word).join(' ')).join(' | ');
 }
