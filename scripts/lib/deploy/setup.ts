@@ -203,7 +203,7 @@ export function consoleReporter({
   };
 }
 
-/** A reporter that records calls (tests, --quiet). */
+/** A reporter that records calls instead of printing them (the tests use it). */
 export function recordingReporter(): Reporter & { events: unknown[][] } {
   const events: unknown[][] = [];
   const rec = (kind: string) => (...args: unknown[]): void => { events.push([kind, ...args]); };
