@@ -237,11 +237,22 @@ describe('setup against AWS (engine, EC2 and SSH faked)', () => {
     expect(w.calls).toEqual([]);
   });
 
-  test('missing AWS credentials stop the run at step 1 with the fix', async () => {
+  test('missing AWS credentials stop the run at step 2 (after terraform.tfvars) with the fix', async () => {
     const w = world();
     const err = Object.assign(new Error('Could not load credentials from any providers'), { name: 'CredentialsProviderError' });
     w.deps.prereqDeps!.sts = { send: async () => { throw err; } } as never;
     await expect(runAwsSetup(w.opts, w.deps)).rejects.toThrow(/missing prerequisites: AWS credentials/);
+    expect(w.calls).toEqual([]);
+    expect(w.deps.reporter.events.filter((e) => e[0] === 'step').map((e) => e[3])).toEqual(['Validate terraform.tfvars', 'Prerequisites']);
+  });
+
+  test('with no AWS credentials and a wrong key in terraform.tfvars, the key is reported first: tfvars need no AWS', async () => {
+    const w = world();
+    let stsCalls = 0;
+    w.deps.prereqDeps!.sts = { send: async () => { stsCalls += 1; throw Object.assign(new Error('Could not load credentials from any providers'), { name: 'CredentialsProviderError' }); } } as never;
+    fs.writeFileSync(path.join(w.opts.cwd!, 'terraform.tfvars'), 'ssh_public_key = "ssh-rsa AAAAB3Nza me"\n');
+    await expect(runAwsSetup(w.opts, w.deps)).rejects.toThrow(/terraform.tfvars has 1 problem/);
+    expect(stsCalls).toBe(0);
     expect(w.calls).toEqual([]);
   });
 });

@@ -215,7 +215,7 @@ export function recordingReporter(): Reporter & { events: unknown[][] } {
 }
 
 // ---------------------------------------------------------------------------------------------------------
-// Step 1: prerequisites
+// Step 2 (step 1 of the local target): prerequisites
 
 export async function stepPrereqs(opts: SetupOptions, { reporter, prereqDeps = {} }: SetupDeps): Promise<PrereqReport> {
   const report = await runPrereqs({ target: opts.target, profile: opts.profile, region: opts.region, sources: opts.sources ?? [] }, prereqDeps);
@@ -230,7 +230,7 @@ export async function stepPrereqs(opts: SetupOptions, { reporter, prereqDeps = {
 }
 
 // ---------------------------------------------------------------------------------------------------------
-// Step 2: tfvars
+// Step 1: tfvars
 
 /** Loads and validates the tfvars, and finds the private key of ssh_public_key. */
 export function stepValidateTfvars(opts: SetupOptions, { reporter, sshDir }: SetupDeps): { file: string; values: TfvarsValues; sshKey: string } {
@@ -631,11 +631,13 @@ const AWS_STEPS = 8;
  */
 export async function runAwsSetup(opts: SetupOptions, deps: SetupDeps): Promise<SetupResult> {
   const { reporter } = deps;
-  reporter.step(1, AWS_STEPS, 'Prerequisites');
-  await stepPrereqs({ ...opts, target: 'aws' }, deps);
-
-  reporter.step(2, AWS_STEPS, 'Validate terraform.tfvars');
+  // terraform.tfvars first: a wrong key or a leftover placeholder is found before anything asks AWS, so a person
+  // without credentials yet learns about both in the order they can fix them
+  reporter.step(1, AWS_STEPS, 'Validate terraform.tfvars');
   const tf = stepValidateTfvars(opts, deps);
+
+  reporter.step(2, AWS_STEPS, 'Prerequisites');
+  await stepPrereqs({ ...opts, target: 'aws' }, deps);
 
   reporter.step(3, AWS_STEPS, 'Synth, init, plan');
   const stackDir = await stepSynth(opts, deps);
