@@ -394,6 +394,8 @@ load_payload() {
   log "payload loaded ($(wc -c <"$file") bytes)"
 }
 
+# The host talks to one kind of client (a current OpenSSH, btrbk's): one ed25519 host key, modern key exchange with
+# the post-quantum hybrid, AEAD ciphers and encrypt-then-MAC MACs only (ssh-audit finds no failing algorithm).
 sshd_dropin_text() {
   cat <<EOF
 # Written by the btrbk-backup-host boot script. Public keys only; the btrbk user gets the SSH gate and nothing else.
@@ -401,6 +403,11 @@ PasswordAuthentication no
 KbdInteractiveAuthentication no
 PermitRootLogin no
 PubkeyAuthentication yes
+HostKey /etc/ssh/ssh_host_ed25519_key
+HostKeyAlgorithms ssh-ed25519
+KexAlgorithms sntrup761x25519-sha512@openssh.com,curve25519-sha256,curve25519-sha256@libssh.org
+Ciphers chacha20-poly1305@openssh.com,aes256-gcm@openssh.com,aes128-gcm@openssh.com
+MACs hmac-sha2-256-etm@openssh.com,hmac-sha2-512-etm@openssh.com,umac-128-etm@openssh.com
 
 Match User $BTRBK_USER
     AuthenticationMethods publickey

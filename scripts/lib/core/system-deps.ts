@@ -22,6 +22,7 @@ export const PACKAGES = Object.freeze({
   test: {
     shellcheck: 'lints user-data/',
     sudo: 'visudo checks the sudoers fragment the boot script installs',
+    'ssh-audit': "audits the host's sshd algorithms on the local target",
   },
 });
 /** What the packages are for: `demo` (the local target, a round trip) or `test` (that, plus the test linters). */
