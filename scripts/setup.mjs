@@ -21,12 +21,14 @@ const USAGE = `usage: npx zx scripts/setup.mjs [options]
   --env FILE                       connection file to write (aws: aws_connection.env) or read (local: local_connection.env)
   --known-hosts FILE               where the pinned host key is written (default: state/known_hosts)
   --expected-transfer-gb N         GB per month you expect to read back out (restores), for the cost estimate
+  --data-used-gib N                cost estimate: GiB the backups will hold (default: the whole data volume)
+  --daily-change-percent N         cost estimate: % of that data changed per day, for the snapshots (default 2)
   --source PATH                    a btrfs path you will back up: checks it is mounted noatime (repeatable)
   --allow-data-volume-replacement  let the plan delete or replace the data volume and ALL ITS BACKUPS
   --json                           print the result as JSON on stdout (progress goes to stderr)
 `;
 const BOOLEANS = ['yes', 'json', 'allow-data-volume-replacement', 'help'];
-const STRINGS = ['target', 'profile', 'var-file', 'ssh-key', 'env', 'known-hosts', 'expected-transfer-gb', 'source'];
+const STRINGS = ['target', 'profile', 'var-file', 'ssh-key', 'env', 'known-hosts', 'expected-transfer-gb', 'data-used-gib', 'daily-change-percent', 'source'];
 
 await runMain(async () => {
   const args = minimist(process.argv.slice(2).filter((a) => !/scripts\/setup\.mjs$/.test(a)), {
@@ -48,6 +50,8 @@ await runMain(async () => {
     envFile: args.env ? path.resolve(args.env) : undefined,
     knownHosts: args['known-hosts'] ? path.resolve(args['known-hosts']) : undefined,
     expectedTransferGb: args['expected-transfer-gb'] !== undefined ? Number(args['expected-transfer-gb']) : undefined,
+    dataUsedGib: args['data-used-gib'] !== undefined ? Number(args['data-used-gib']) : undefined,
+    dailyChangePercent: args['daily-change-percent'] !== undefined ? Number(args['daily-change-percent']) : undefined,
     sources: [args.source ?? []].flat(),
     allowDataVolumeReplacement: args['allow-data-volume-replacement'],
   });

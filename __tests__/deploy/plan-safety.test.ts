@@ -78,6 +78,14 @@ describe('analysePlan', () => {
     expect(a.changes).toEqual([]);
   });
 
+  test('resourceCounts: the managed resources that exist after the plan, unchanged ones included, deleted ones not (what the cost estimate prices)', () => {
+    expect(analysePlan(plan()).resourceCounts).toEqual({ aws_ebs_volume: 1, aws_eip: 1, aws_eip_association: 1, aws_instance: 1, aws_security_group: 1, aws_volume_attachment: 1 });
+    const a = analysePlan(plan({ 'aws_eip.backup_host': ['delete'], 'aws_instance.backup_host': ['delete', 'create'] }));
+    expect(a.resourceCounts.aws_eip).toBeUndefined();
+    expect(a.resourceCounts.aws_instance).toBe(1);
+    expect(a.resourceCounts).not.toHaveProperty('aws_ami');
+  });
+
   test('only output changes still need an apply (to record them)', () => {
     const a = analysePlan(plan({}, { public_ip: ['update'] }));
     expect(a.hasChanges).toBe(true);

@@ -122,6 +122,8 @@ function world({ plan = planJson(['create']), planStatus = 0, planStderr = '', o
     prepare: () => ({ engine: { name: 'terraform', path: '/fake/terraform', version: '1.11.4' }, mirror: null, env: {} }),
     isTTY: false,
     ec2: {} as never,
+    // the cost step's Price List API refuses (cost.test.ts covers its answers): setup goes on with the offline table
+    pricing: { send: async () => { throw Object.assign(new Error('User: arn:aws:iam::123456789012:user/me is not authorized to perform: pricing:GetProducts'), { name: 'AccessDeniedException' }); } } as never,
     consoleOutput: async () => { w.consoleCalls += 1; return console[Math.min(w.consoleCalls - 1, console.length - 1)]; },
     runChecks,
     probe: async () => true,
@@ -161,7 +163,12 @@ describe('setup against AWS (engine, EC2 and SSH faked)', () => {
       BTRBK_AWS_KNOWN_HOSTS: w.opts.knownHosts,
     });
     expect(fs.statSync(w.opts.envFile!).mode & 0o777).toBe(0o600);
-    expect(r.cost).toMatchObject({ available: true, region: 'us-west-1' });
+    expect(r.cost).toMatchObject({ available: true, region: 'us-west-1', source: expect.stringMatching(/^offline table: list prices as remembered by the authors/) });
+    // the fake plan has no DLM policy, alarm or subscription: only what it creates is priced
+    expect(r.cost?.available && r.cost.lines.map((l) => l.item)).toEqual(['instance', 'data volume', 'root volume', 'public IPv4 address', 'transfer out']);
+    const said = w.deps.reporter.events.map((e) => e.slice(1).join(' ')).join('\n');
+    expect(said).toMatch(/the AWS Price List API was not used: AWS denied pricing:GetProducts .*offline table/);
+    expect(said).toMatch(/prices: offline table: list prices as remembered by the authors/);
     expect(r.btrbkConf).toContain(`target send-receive ssh://${IP}/backup_volume/backups`);
     const steps = w.deps.reporter.events.filter((e) => e[0] === 'step').map((e) => e[1]);
     expect(steps).toEqual([1, 2, 3, 4, 5, 6, 7, 8]);

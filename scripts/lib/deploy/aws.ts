@@ -2,6 +2,7 @@
 // config/credentials files with AWS_PROFILE or --profile, SSO, process, web identity, container/instance
 // roles), region from --region, else the tfvars, else the profile. Errors become OperatorErrors.
 import { EC2Client, GetConsoleOutputCommand } from '@aws-sdk/client-ec2';
+import { PricingClient } from '@aws-sdk/client-pricing';
 import { GetCallerIdentityCommand, STSClient } from '@aws-sdk/client-sts';
 import { fromNodeProviderChain } from '@aws-sdk/credential-providers';
 import { OperatorError } from '../core/errors.js';
@@ -40,6 +41,8 @@ export function clientConfig({ profile, region }: AwsClientOptions = {}): AwsCli
 
 export const makeStsClient = (opts: AwsClientOptions = {}): STSClient => new STSClient(clientConfig(opts));
 export const makeEc2Client = (opts: AwsClientOptions = {}): EC2Client => new EC2Client(clientConfig(opts));
+/** The Price List API answers in us-east-1 (cost.ts PRICING_API_REGION) whatever region it prices. */
+export const makePricingClient = (opts: AwsClientOptions = {}): PricingClient => new PricingClient(clientConfig({ ...opts, region: 'us-east-1' }));
 
 const profileHint = (profile: string | undefined): string => (profile ? ` (profile ${profile})` : process.env.AWS_PROFILE ? ` (AWS_PROFILE=${process.env.AWS_PROFILE})` : '');
 

@@ -39,6 +39,8 @@ export interface PlanAnalysis {
   dataVolume: PlannedChange[];
   /** The data volume changes that delete, replace or forget it. */
   dataVolumeAtRisk: PlannedChange[];
+  /** Managed resources by type that exist once the plan is applied (what the cost estimate prices). */
+  resourceCounts: Record<string, number>;
   warnings: string[];
 }
 
@@ -102,6 +104,11 @@ export function analysePlan(input: unknown): PlanAnalysis {
     else if (c.actions.includes('delete') && c.actions.includes('create')) counts.replace += 1;
   }
   const dataVolume = changes.filter((c) => c.type === DATA_VOLUME_TYPE);
+  const resourceCounts: Record<string, number> = {};
+  for (const c of changes) {
+    if (['delete', 'forget'].includes(key(c.actions))) continue;
+    resourceCounts[c.type] = (resourceCounts[c.type] ?? 0) + 1;
+  }
   const dataVolumeAtRisk = dataVolume.filter((c) => deletes(c.actions) || key(c.actions) === 'forget');
   const warnings = real
     .filter((c) => c.type in DISRUPTIVE_TYPES && deletes(c.actions))
@@ -114,6 +121,7 @@ export function analysePlan(input: unknown): PlanAnalysis {
     counts,
     dataVolume,
     dataVolumeAtRisk,
+    resourceCounts,
     warnings,
   };
 }

@@ -7,6 +7,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import readline from 'node:readline';
 import type { EC2Client } from '@aws-sdk/client-ec2';
+import type { PricingClient } from '@aws-sdk/client-pricing';
 import { OperatorError } from '../core/errors.js';
 import { run as runDefault, type Run, type RunOptions, type RunResult } from '../core/process.js';
 import { DEFAULT_AWS_ENV_FILE, LOCAL_ENV_FILE, REPO_ROOT, readConnection, validateConnection, writeConnection, type Connection } from '../core/connection.js';
@@ -16,8 +17,8 @@ import { prepareStackDir, type Engine, type EngineResult } from './engine.js';
 import { assertPrereqs, runPrereqs, type PrereqDeps, type PrereqReport } from './prereqs.js';
 import { assertTfvarsValid, findPrivateKeyFor, loadTfvars, validateTfvars, type TfvarsValues } from './tfvars.js';
 import { ALLOW_FLAG, assertPlanSafe, type PlanAnalysis } from './plan-safety.js';
-import { estimateMonthlyCost, type CostEstimate } from './cost.js';
-import { getConsoleOutput, makeEc2Client } from './aws.js';
+import { costConfigFromTfvars, estimateWithPrices, type CostEstimate } from './cost.js';
+import { getConsoleOutput, makeEc2Client, makePricingClient } from './aws.js';
 import { knownHostsHost, knownHostsLine, parseKeyscan, sshKeyscan, tcpProbe, verifyScannedKey, writeKnownHosts, type ScannedKey } from '../remote/host-key.js';
 import { pinnedKeys } from '../remote/ssh.js';
 import { renderBtrbkConf } from './btrbk-conf.js';
@@ -72,6 +73,10 @@ export interface SetupOptions {
   envFile?: string;
   knownHosts?: string;
   expectedTransferGb?: number;
+  /** The cost estimate's snapshot assumption: GiB of data on the volume (default: the whole volume). */
+  dataUsedGib?: number;
+  /** The cost estimate's snapshot assumption: % of the used data changed per day (default 2). */
+  dailyChangePercent?: number;
   /** btrfs sources to check for noatime. */
   sources?: string[];
   allowDataVolumeReplacement?: boolean;
@@ -121,6 +126,8 @@ export interface SetupDeps {
   prompt?: (question: string) => Promise<boolean>;
   isTTY?: boolean;
   ec2?: EC2Client;
+  /** The Price List API client of the cost step (default: makePricingClient; tests pass a mocked one). */
+  pricing?: PricingClient;
   consoleOutput?: (instanceId: string) => Promise<string>;
   runChecks?: RunChecks;
   probe?: (host: string, port: number) => Promise<boolean>;
@@ -378,19 +385,35 @@ export async function stepPlanSafety(
 // ---------------------------------------------------------------------------------------------------------
 // Step 5: cost
 
-export function stepCost(values: TfvarsValues, opts: SetupOptions, { reporter }: SetupDeps): CostEstimate {
-  const est = estimateMonthlyCost({
-    region: values.aws_region,
-    instanceType: values.instance_type,
-    volumeGib: values.ebs_volume_size,
-    expectedTransferGb: opts.expectedTransferGb ?? 0,
+/**
+ * Prices exactly what the plan creates (its resource counts, the tfvars values) from the AWS Price List API,
+ * falling back to the labelled offline table per price with the reason; prints the lines, the source and the
+ * assumptions. Never fails: a missing price makes the estimate "unavailable", with why.
+ */
+export async function stepCost(values: TfvarsValues, opts: SetupOptions, { reporter, pricing }: SetupDeps, analysis?: PlanAnalysis): Promise<CostEstimate> {
+  const cfg = costConfigFromTfvars(values as unknown as Record<string, unknown>, {
+    resourceCounts: analysis?.resourceCounts,
+    expectedTransferGb: opts.expectedTransferGb,
+    usedGib: opts.dataUsedGib,
+    dailyChangePercent: opts.dailyChangePercent,
   });
+  const spin = reporter.spinner(`asking the AWS Price List API for ${cfg.region} prices`);
+  let est: CostEstimate;
+  try {
+    est = await estimateWithPrices(cfg, pricing ?? makePricingClient({ profile: opts.profile }), { profile: opts.profile });
+  } finally {
+    spin.stop();
+  }
+  if (est.fallback) reporter.warn(est.fallback);
   if (!est.available) {
     reporter.warn(`cost estimate unavailable: ${est.reason}`);
+    reporter.detail(`prices: ${est.source}`);
     return est;
   }
   for (const l of est.lines) reporter.info(`${l.item.padEnd(22)} $${l.monthly.toFixed(2).padStart(7)}  ${l.detail}`);
-  reporter.ok(`about $${est.total.toFixed(2)} per month in ${est.region} (prices as of ${est.asOf}; on-demand, before tax)`);
+  reporter.ok(`about $${est.total.toFixed(2)} per month in ${est.region} (on-demand, before tax)`);
+  reporter.detail(`prices: ${est.source}`);
+  for (const a of est.assumptions) reporter.detail(`assumes: ${a}`);
   for (const n of est.notes) reporter.detail(n);
   return est;
 }
@@ -647,7 +670,7 @@ export async function runAwsSetup(opts: SetupOptions, deps: SetupDeps): Promise<
   const analysis = await stepPlanSafety(eng, planFile, stackDir, opts, deps);
 
   reporter.step(5, AWS_STEPS, 'Cost estimate');
-  const cost = stepCost(tf.values, opts, deps);
+  const cost = await stepCost(tf.values, opts, deps, analysis);
 
   reporter.step(6, AWS_STEPS, 'Confirm and apply');
   const apply = await stepConfirm(analysis, opts, deps);
@@ -764,6 +787,12 @@ export function checkOptions<T extends Partial<SetupOptions>>(opts: T): T {
   }
   if (opts.expectedTransferGb !== undefined && !(Number.isFinite(opts.expectedTransferGb) && opts.expectedTransferGb >= 0)) {
     throw new OperatorError('--expected-transfer-gb must be a number of GB per month (0 or more)', { next: 'e.g. --expected-transfer-gb 50' });
+  }
+  if (opts.dataUsedGib !== undefined && !(Number.isFinite(opts.dataUsedGib) && opts.dataUsedGib >= 0)) {
+    throw new OperatorError('--data-used-gib must be a number of GiB (0 or more)', { next: 'e.g. --data-used-gib 40: how much data the backups will hold' });
+  }
+  if (opts.dailyChangePercent !== undefined && !(Number.isFinite(opts.dailyChangePercent) && opts.dailyChangePercent >= 0 && opts.dailyChangePercent <= 100)) {
+    throw new OperatorError('--daily-change-percent must be a percentage (0 to 100)', { next: 'e.g. --daily-change-percent 1: the share of the backed-up data that changes per day' });
   }
   if (opts.target === 'local' && opts.allowDataVolumeReplacement) {
     throw new OperatorError(`${ALLOW_FLAG} does not apply to the local target`, { next: 'the local target keeps its volume across up; `local-target.mjs down --purge` removes it' });
