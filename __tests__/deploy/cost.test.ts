@@ -7,6 +7,9 @@
 // from the offline table so that each test can tell where a number came from; only the shapes follow AWS.
 import { AccessDeniedException, GetProductsCommand, PricingClient, ThrottlingException, type GetProductsCommandInput } from '@aws-sdk/client-pricing';
 import { mockClient } from 'aws-sdk-client-mock';
+import fs from 'node:fs';
+import path from 'node:path';
+import { REPO_ROOT } from '../../scripts/lib/core/connection.js';
 import {
   costConfigFromTfvars,
   DEFAULT_SNAPSHOT_PLAN,
@@ -173,6 +176,28 @@ describe('cost estimate: the offline table', () => {
     expect(OFFLINE_TABLE.regions['us-east-1'].instancePerHour['t4g.small']).toBe(0.0168);
   });
 
+  test('README\'s cost table shows what the code computes for the defaults', () => {
+    const readme = fs.readFileSync(path.join(REPO_ROOT, 'README.md'), 'utf8');
+    const section = readme.slice(readme.indexOf('## Monthly cost'), readme.indexOf('## State'));
+    expect(section).toMatch(/list prices as remembered by the authors \(written into the code\s+in November 2026\), not checked against AWS on a date/);
+    const est = estimateMonthlyCost({ ...DEFAULTS, alertEmail: true });
+    if (!est.available) throw new Error(est.reason);
+    const rows: Record<string, RegExp> = {
+      instance: /^\| instance `t3a\.nano`.*\| \$([\d.]+) \|$/m,
+      'data volume': /^\| data volume gp3 100 GiB.*\| \$([\d.]+) \|$/m,
+      'root volume': /^\| root volume gp3 8 GiB.*\| \$([\d.]+) \|$/m,
+      'public IPv4 address': /^\| public IPv4 address.*\| \$([\d.]+) \|$/m,
+      snapshots: /^\| snapshots of the data volume.*\| \$([\d.]+) \|$/m,
+      'recycle bin': /^\| recycle bin.*\| \$([\d.]+) \|$/m,
+      'CloudWatch alarms': /^\| CloudWatch alarm.*\| \$([\d.]+) \|$/m,
+      'alert e-mail (SNS)': /^\| alert e-mail \(SNS\).*\| \$([\d.]+) \|$/m,
+    };
+    for (const [item, re] of Object.entries(rows)) {
+      expect([item, Number(section.match(re)?.[1])]).toEqual([item, est.lines.find((l) => l.item === item)?.monthly]);
+    }
+    expect(section).toContain(`**≈ $${est.total.toFixed(2)}**`);
+  });
+
   test('the root volume size agrees with the stack', () => {
     expect(ROOT_VOLUME_GIB).toBe(STACK_ROOT_VOLUME_GIB);
   });
@@ -267,7 +292,7 @@ describe('cost estimate: snapshots, alarms, e-mail', () => {
   });
 });
 
-describe('cost estimate: AWS Price List API (mock of the AWS SDK PricingClient, recorded-shape GetProducts answers)', () => {
+describe('cost estimate: AWS Price List API (mocked AWS SDK: PricingClient with recorded-shape GetProducts answers)', () => {
   test('parsePriceListItem reads product attributes and only the OnDemand price dimensions, tiers sorted', () => {
     const p = parsePriceListItem(catalogue('us-west-1').find((e) => e.productFamily === 'Compute Instance')!.json);
     expect(p).toMatchObject({ productFamily: 'Compute Instance', attributes: { usagetype: 'USW1-BoxUsage:t3a.nano' }, dimensions: [{ unit: 'Hrs', usd: 0.0059, beginRange: 0, endRange: Infinity }] });

@@ -349,7 +349,7 @@ export function apiFailureReason(err: unknown, { profile }: { profile?: string }
     return `the Price List API throttled the requests (${name}: ${(err as Error).message}); to use live prices: re-run setup in a minute`;
   }
   const e = awsError(err, 'pricing:GetProducts', { profile });
-  return [e.what, e.likelyCause && `(${e.likelyCause})`, e.next && `; to use live prices: ${e.next}`].filter(Boolean).join(' ');
+  return `${e.what}${e.likelyCause ? ` (${e.likelyCause})` : ''}${e.next ? `; to use live prices: ${e.next}` : ''}`;
 }
 
 /**
@@ -514,7 +514,7 @@ export function estimateMonthlyCost(cfg: CostConfig, book: PriceBook = resolvePr
     assumptions.push('no snapshots (snapshot_retain_count = 0): nothing outside the volume survives its loss');
   }
   if (alarms > 0) {
-    lines.push({ item: 'CloudWatch alarms', detail: `${alarms} standard alarm${alarms === 1 ? '' : 's'} × $${p.alarm.usd}/alarm-month${mark('alarm')} (the first ${OFFLINE_TABLE.alarmFreeCount} per account are free: then $0)`, monthly: alarms * p.alarm.usd, origin: p.alarm.origin });
+    lines.push({ item: 'CloudWatch alarms', detail: `${alarms} standard alarm${alarms === 1 ? '' : 's'} × $${p.alarm.usd.toFixed(2)}/alarm-month${mark('alarm')} (the first ${OFFLINE_TABLE.alarmFreeCount} per account are free: then $0)`, monthly: alarms * p.alarm.usd, origin: p.alarm.origin });
   }
   if (cfg.alertEmail) {
     const free = p.email.freeUpTo ?? 0;
