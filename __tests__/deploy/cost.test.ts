@@ -10,6 +10,7 @@ import { mockClient } from 'aws-sdk-client-mock';
 import fs from 'node:fs';
 import path from 'node:path';
 import { REPO_ROOT } from '../../scripts/lib/core/connection.js';
+import { makePricingClient, PRICING_API_REGION } from '../../scripts/lib/deploy/aws.js';
 import {
   costConfigFromTfvars,
   DEFAULT_SNAPSHOT_PLAN,
@@ -293,6 +294,11 @@ describe('cost estimate: snapshots, alarms, e-mail', () => {
 });
 
 describe('cost estimate: AWS Price List API (mocked AWS SDK: PricingClient with recorded-shape GetProducts answers)', () => {
+  test('setup\'s client asks the API\'s own endpoint region whatever region is priced', async () => {
+    expect(PRICING_API_REGION).toBe('us-east-1');
+    expect(await makePricingClient({ region: 'eu-west-1' }).config.region()).toBe('us-east-1');
+  });
+
   test('parsePriceListItem reads product attributes and only the OnDemand price dimensions, tiers sorted', () => {
     const p = parsePriceListItem(catalogue('us-west-1').find((e) => e.productFamily === 'Compute Instance')!.json);
     expect(p).toMatchObject({ productFamily: 'Compute Instance', attributes: { usagetype: 'USW1-BoxUsage:t3a.nano' }, dimensions: [{ unit: 'Hrs', usd: 0.0059, beginRange: 0, endRange: Infinity }] });

@@ -41,8 +41,9 @@ export function clientConfig({ profile, region }: AwsClientOptions = {}): AwsCli
 
 export const makeStsClient = (opts: AwsClientOptions = {}): STSClient => new STSClient(clientConfig(opts));
 export const makeEc2Client = (opts: AwsClientOptions = {}): EC2Client => new EC2Client(clientConfig(opts));
-/** The Price List API answers in us-east-1 (cost.ts PRICING_API_REGION) whatever region it prices. */
-export const makePricingClient = (opts: AwsClientOptions = {}): PricingClient => new PricingClient(clientConfig({ ...opts, region: 'us-east-1' }));
+/** The Price List API's endpoint region (it also answers in ap-south-1 and eu-central-1), whatever region it prices. */
+export const PRICING_API_REGION = 'us-east-1';
+export const makePricingClient = (opts: AwsClientOptions = {}): PricingClient => new PricingClient(clientConfig({ ...opts, region: PRICING_API_REGION }));
 
 const profileHint = (profile: string | undefined): string => (profile ? ` (profile ${profile})` : process.env.AWS_PROFILE ? ` (AWS_PROFILE=${process.env.AWS_PROFILE})` : '');
 

@@ -4,7 +4,7 @@
 //
 // Where the unit prices come from, in this order:
 // 1. The AWS Price List API (pricing:GetProducts) for the stack's region, when the caller has AWS credentials
-//    (fetchApiPrices: the only function here that talks to AWS).
+//    (fetchApiPrices: the only function here that talks to AWS; the client is aws.ts makePricingClient).
 // 2. OFFLINE_TABLE below, for every price the API did not give (no permission, throttled, no match), with the
 //    reason. Its numbers are list prices as remembered by the tool's authors, written into the code in
 //    November 2026 and not checked against AWS on a date: an estimate, and labelled so wherever it is printed.
@@ -96,7 +96,7 @@ export interface CostLine {
   detail: string;
   /** USD per month, rounded to cents. */
   monthly: number;
-  /** Where the unit price came from: 'api', 'table', or 'none' (a fixed rule, e.g. transfer in). */
+  /** Where the unit price came from: the Price List API or the offline table (transfer out: always the table). */
   origin: 'api' | 'table';
 }
 
@@ -197,9 +197,6 @@ export function tablePrice(key: PriceKey, region: string, instanceType: string, 
 
 // ---------------------------------------------------------------------------------------------------------
 // The Price List API
-
-/** The Price List API answers in us-east-1 (and ap-south-1, eu-central-1) whatever region is priced. */
-export const PRICING_API_REGION = 'us-east-1';
 
 /** One GetProducts query: TERM_MATCH filters, then the product whose usagetype matches (it carries a region prefix). */
 export interface ProductQuery {
