@@ -360,10 +360,10 @@ describe('cost estimate: AWS Price List API (mocked AWS SDK: PricingClient with 
     expect(by.snapshots.detail).toMatch(/\[table\]$/);
     expect(by['recycle bin'].detail).toMatch(/\[table\]$/);
     expect(by.instance).toMatchObject({ origin: 'api', monthly: 4.31 });
-    expect(est.source).toBe(`AWS Price List API, us-west-1, fetched 2026-11-30 04:41 UTC; snapshotStorage from the ${OFFLINE_TABLE.provenance}`);
-    expect(est.fallback).toMatch(/gave no price for snapshotStorage \(no EBS snapshot storage product in the answer \(1 other products\)\): that line is from the offline table/);
+    expect(est.source).toBe(`AWS Price List API, us-west-1, fetched 2026-11-30 04:41 UTC; snapshot storage from the ${OFFLINE_TABLE.provenance}`);
+    expect(est.fallback).toMatch(/gave no price for snapshot storage \(no EBS snapshot storage product in the answer \(1 other product\)\): that price is from the offline table, marked \[table\]/);
     const text = formatEstimate(est);
-    expect(text.split('\n')[0]).toMatch(/^note: the AWS Price List API gave no price for snapshotStorage/);
+    expect(text.split('\n')[0]).toMatch(/^note: the AWS Price List API gave no price for snapshot storage/);
   });
 
   test('access denied: one call, then every price from the labelled table with the reason and what to grant; no stack trace', async () => {

@@ -324,7 +324,7 @@ export function unitPriceOf(p: ParsedProduct): UnitPrice | null {
 export function pickPrice(q: ProductQuery, products: ParsedProduct[]): UnitPrice | { missing: string } {
   const matching = products.filter((p) => q.usagetype.test(p.attributes.usagetype ?? ''));
   if (!matching.length) {
-    return { missing: products.length ? `no ${q.what} product in the answer (${products.length} other products)` : `the API has no ${q.what} product for ${q.filters.regionCode}` };
+    return { missing: products.length ? `no ${q.what} product in the answer (${products.length} other product${products.length === 1 ? '' : 's'})` : `the API has no ${q.what} product for ${q.filters.regionCode}` };
   }
   const prices = matching.map(unitPriceOf).filter((x): x is UnitPrice => x !== null);
   if (!prices.length) return { missing: `the ${q.what} product has no on-demand price` };
@@ -418,12 +418,12 @@ export function resolvePrices(api: ApiPrices | null, { region, instanceType }: {
   if (!api) return { region, prices, unavailable, source: table.provenance };
   const used = keys.filter((k) => prices[k]?.origin === 'api');
   const source = used.length
-    ? `AWS Price List API, ${region}, fetched ${utcMinute(api.fetchedAt)}${fromTable.length ? `; ${fromTable.join(', ')} from the ${table.provenance}` : ''}`
+    ? `AWS Price List API, ${region}, fetched ${utcMinute(api.fetchedAt)}${fromTable.length ? `; ${fromTable.map((k) => LABEL[k]).join(', ')} from the ${table.provenance}` : ''}`
     : table.provenance;
   const fallback = api.error
     ? `the AWS Price List API was not used: ${api.error}; the figures below are from the ${table.provenance}`
     : fromTable.length
-      ? `the AWS Price List API gave no price for ${fromTable.map((k) => `${k} (${api.missing[k]})`).join(', ')}: ${used.length ? 'that line is' : 'the figures are'} from the offline table, marked "table"`
+      ? `the AWS Price List API gave no price for ${fromTable.map((k) => `${LABEL[k]} (${api.missing[k]})`).join(', ')}: ${used.length ? `${fromTable.length === 1 ? 'that price is' : 'those prices are'} from the offline table, marked [table]` : 'the figures are from the offline table'}`
       : undefined;
   return { region, prices, unavailable, source, ...(fallback ? { fallback } : {}) };
 }
