@@ -584,7 +584,8 @@ async function expectPinnedKey(
   try {
     for (;;) {
       consoleFingerprint = consoleEd25519Fingerprint(parseConsoleHostKeys(await consoleOutput(instanceId)));
-      // the console shows the keys once the boot script has run: another key there is the host's identity now
+      // the console shows the keys once the boot script has run (cloud-init runs keys_to_console after scripts_user):
+      // another key there is the host's identity now
       if (consoleFingerprint && !pinned.some((k) => k.fingerprint === consoleFingerprint)) break;
       if (now() >= deadline) break;
       await sleep(intervalMs);
