@@ -9,6 +9,8 @@
 #   volume     wait for the EBS data volume by its id (/dev/disk/by-id/nvme-Amazon_Elastic_Block_Store_vol...)
 #   filesystem format it btrfs ONLY when it carries no signature at all; refuse any other content; never reformat
 #   mount      one fstab line by UUID (nofail), mount at /backup_volume, create /backup_volume/backups
+#   hostkey    the SSH host key kept on the volume (/backup_volume/.host-identity): put back in /etc/ssh on a new
+#              instance, saved from /etc/ssh on a volume that has none (user-data/host-identity.sh)
 #   user       the btrbk system user, its key behind the forced command (the SSH gate)
 #   gate       install the SSH gate, btrbk-receive and the sudoers fragment (checked with visudo first)
 #   prune      btrbk-prune, its settings and its hourly timer: the host's own retention (append-only mode)
@@ -40,6 +42,7 @@ readonly RECEIVE_PATH=/usr/local/sbin/btrbk-receive
 readonly PRUNE_PATH=/usr/local/sbin/btrbk-prune
 readonly PRUNE_CONF=/etc/btrbk-backup-host/prune.conf
 readonly STAGING_DIR=/backup_volume/.btrbk-staging
+readonly HOST_KEY_DIR=/backup_volume/.host-identity
 readonly SUDOERS_PATH=/etc/sudoers.d/btrbk
 readonly SSHD_DROPIN=/etc/ssh/sshd_config.d/00-btrbk-backup-host.conf
 readonly DEFAULT_USER=ubuntu # the image's default user that cloud-init gives the instance's key pair
@@ -274,6 +277,16 @@ mount_volume() {
   [ "$(stat -c '%U' "$MOUNT_POINT")" = root ] || { chown root:root "$MOUNT_POINT"; changed "owner root on $MOUNT_POINT"; }
 }
 
+# The host's SSH identity lives on the data volume: a replaced instance answers with the key the laptops pinned. The
+# script (host payload) prints a line when it changed the key in /etc/ssh; sshd then reloads (configure_sshd follows).
+keep_host_key() {
+  step hostkey "SSH host key kept in $HOST_KEY_DIR"
+  local r
+  r=$(bash -c "$(host_key_script)" btrbk-host-identity "$HOST_KEY_DIR" /etc/ssh </dev/null) ||
+    die "cannot keep the SSH host key in $HOST_KEY_DIR" "see the lines above" "fix it and run this script again"
+  [ -z "$r" ] || { changed "$r"; reload_sshd; }
+}
+
 create_user() {
   step user "user $BTRBK_USER and its key behind the gate"
   if ! getent passwd "$BTRBK_USER" >/dev/null; then
@@ -498,6 +511,7 @@ restrict_default_user() {
 # @embed sudoers-btrbk sudoers_fragment
 # @embed btrbk-receive.sh receive_script
 # @payload btrbk-prune.sh prune_script
+# @payload host-identity.sh host_key_script
 
 # ---------------------------------------------------------------------------------------------------- main
 exec 9>/run/btrbk-backup-host.lock
@@ -511,6 +525,7 @@ install_packages
 wait_for_volume
 prepare_filesystem
 mount_volume
+keep_host_key
 create_user
 install_gate
 install_prune

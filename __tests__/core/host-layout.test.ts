@@ -20,6 +20,7 @@ test('the boot script spells the layout the same way', () => {
     MOUNT_POINT: boot('MOUNT_POINT'),
     BACKUP_ROOT: boot('BACKUP_ROOT'),
     STAGING_DIR: boot('STAGING_DIR'),
+    HOST_IDENTITY_DIR: boot('HOST_KEY_DIR'),
     FS_LABEL: boot('FS_LABEL'),
     BACKUP_USER: boot('BTRBK_USER'),
     GATE_PATH: boot('GATE_PATH'),
@@ -33,6 +34,7 @@ test('the boot script spells the layout the same way', () => {
     MOUNT_POINT: layout.MOUNT_POINT,
     BACKUP_ROOT: layout.BACKUP_ROOT,
     STAGING_DIR: layout.STAGING_DIR,
+    HOST_IDENTITY_DIR: layout.HOST_IDENTITY_DIR,
     FS_LABEL: layout.FS_LABEL,
     BACKUP_USER: layout.BACKUP_USER,
     GATE_PATH: layout.GATE_PATH,
@@ -60,6 +62,11 @@ test("the gate's, btrbk-receive's and btrbk-prune's defaults are the layout", ()
   expect([receive('ROOT'), receive('MOUNT'), `${receive('LOCK_DIR')}/receive.lock`]).toEqual([layout.BACKUP_ROOT, layout.MOUNT_POINT, layout.RECEIVE_LOCK]);
   expect(read('btrbk-receive.sh')).toContain('STAGING=${STAGING:-$MOUNT/.btrbk-staging}');
   expect(layout.STAGING_DIR).toBe(`${layout.MOUNT_POINT}/.btrbk-staging`);
+  // the host identity sits at the volume's top, outside the backup root and the staging area: btrbk-receive's
+  // namespace covers every such entry, and the gate accepts only paths inside the backup root
+  expect(layout.HOST_IDENTITY_DIR).toMatch(new RegExp(`^${layout.MOUNT_POINT}/[^/]+$`));
+  expect(layout.HOST_IDENTITY_DIR.startsWith(`${layout.BACKUP_ROOT}/`)).toBe(false);
+  expect(layout.HOST_IDENTITY_DIR).not.toBe(layout.STAGING_DIR);
   const prune = read('btrbk-prune.sh');
   for (const [k, v] of [['BACKUP_ROOT', layout.BACKUP_ROOT], ['MOUNT', layout.MOUNT_POINT], ['STAGING', layout.STAGING_DIR], ['RECEIVE_LOCK', layout.RECEIVE_LOCK]]) {
     expect(prune).toMatch(new RegExp(`(^|\\s)${k}=${v}(\\s|$)`, 'm'));

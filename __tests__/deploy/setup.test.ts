@@ -23,7 +23,7 @@ import {
   type SetupOptions,
 } from '../../scripts/lib/deploy/setup.js';
 import { readConnection } from '../../scripts/lib/core/connection.js';
-import { readKnownHosts } from '../../scripts/lib/remote/host-key.js';
+import { knownHostsLine, readKnownHosts, writeKnownHosts } from '../../scripts/lib/remote/host-key.js';
 import { OperatorError } from '../../scripts/lib/core/errors.js';
 import { runResult, type Run } from '../../scripts/lib/core/process.js';
 import type { PlanAnalysis } from '../../scripts/lib/deploy/plan-safety.js';
@@ -71,6 +71,10 @@ function planJson(volume: string[], instance: string[] = volume) {
 }
 
 interface World {
+  /** What the fakes answer; a test may change them between runs (a replaced instance). */
+  outputs: Record<string, string>;
+  offered: { blob: string };
+  console: string[];
   opts: SetupOptions;
   deps: SetupDeps & { reporter: ReturnType<typeof recordingReporter> };
   calls: string[][];
@@ -86,7 +90,7 @@ function world({ plan = planJson(['create']), planStatus = 0, planStderr = '', o
   fs.writeFileSync(path.join(dir, 'terraform.tfvars'), `ssh_public_key = "${backupKey.pub}"\nallowed_ssh_cidrs = ["198.51.100.0/24"]\n`);
   const calls: string[][] = [];
   const checksCalls: unknown[][] = [];
-  const w: World = { opts: {} as SetupOptions, deps: {} as World['deps'], calls, checksCalls, consoleCalls: 0 };
+  const w: World = { outputs: { ...OUTPUTS }, offered, console, opts: {} as SetupOptions, deps: {} as World['deps'], calls, checksCalls, consoleCalls: 0 };
   const run: Run = async (cmd, args, o) => {
     calls.push([path.basename(cmd), ...args]);
     if (path.basename(cmd) === 'tsx') {
@@ -101,7 +105,7 @@ function world({ plan = planJson(['create']), planStatus = 0, planStderr = '', o
       case 'plan': return runResult({ status: planStatus, stdout: '', stderr: planStderr });
       case 'show': return runResult({ status: 0, stdout: plan, stderr: '' });
       case 'apply': return runResult({ status: 0, stdout: 'Apply complete! Resources: 6 added, 0 changed, 0 destroyed.', stderr: '' });
-      case 'output': return runResult({ status: 0, stdout: JSON.stringify(Object.fromEntries(Object.entries(OUTPUTS).map(([k, v]) => [k, { sensitive: false, type: 'string', value: v }]))), stderr: '' });
+      case 'output': return runResult({ status: 0, stdout: JSON.stringify(Object.fromEntries(Object.entries(w.outputs).map(([k, v]) => [k, { sensitive: false, type: 'string', value: v }]))), stderr: '' });
       default: return runResult({ status: 1, stdout: '', stderr: `unexpected ${args.join(' ')}` });
     }
   };
@@ -124,10 +128,10 @@ function world({ plan = planJson(['create']), planStatus = 0, planStderr = '', o
     ec2: {} as never,
     // the cost step's Price List API refuses (cost.test.ts covers its answers): setup goes on with the offline table
     pricing: { send: async () => { throw Object.assign(new Error('User: arn:aws:iam::123456789012:user/me is not authorized to perform: pricing:GetProducts'), { name: 'AccessDeniedException' }); } } as never,
-    consoleOutput: async () => { w.consoleCalls += 1; return console[Math.min(w.consoleCalls - 1, console.length - 1)]; },
+    consoleOutput: async () => { w.consoleCalls += 1; return w.console[Math.min(w.consoleCalls - 1, w.console.length - 1)]; },
     runChecks,
     probe: async () => true,
-    keyscan: async (host) => `# ${host}:22 SSH-2.0-OpenSSH_9.6p1\n${host} ssh-ed25519 ${offered.blob}\n`,
+    keyscan: async (host) => `# ${host}:22 SSH-2.0-OpenSSH_9.6p1\n${host} ssh-ed25519 ${w.offered.blob}\n`,
     sshDir,
     intervalMs: 1,
   };
@@ -227,6 +231,78 @@ describe('setup against AWS (engine, EC2 and SSH faked)', () => {
     expect(fs.existsSync(w.opts.knownHosts!)).toBe(false);
     expect(fs.existsSync(w.opts.envFile!)).toBe(false);
     expect(w.checksCalls).toHaveLength(0);
+  });
+
+  describe('a replaced instance (the host keeps its SSH identity on the data volume)', () => {
+    const REPLACED = 'i-0fedcba9876543210';
+    const consoleOf = (key: { lf: string }) => CONSOLE.replace(hostKey.lf, key.lf);
+    /** A first deploy pinned hostKey; then the instance is replaced (a new instance id) and setup runs again. */
+    async function replaced() {
+      const w = world();
+      await runAwsSetup({ ...w.opts, yes: true }, w.deps);
+      const pinnedText = fs.readFileSync(w.opts.knownHosts!, 'utf8');
+      w.outputs.instance_id = REPLACED;
+      w.consoleCalls = 0;
+      w.deps.reporter.events.length = 0;
+      return { w, pinnedText };
+    }
+
+    test('it presents the pinned key: accepted without a new pinning step (no console check), and setup says so', async () => {
+      const { w, pinnedText } = await replaced();
+      const r = await runAwsSetup({ ...w.opts, yes: true }, w.deps);
+      expect(r.hostKey).toEqual({ fingerprint: hostKey.fingerprint, file: w.opts.knownHosts, changed: false, keptOnReplacement: true });
+      expect(w.consoleCalls).toBe(0);
+      expect(fs.readFileSync(w.opts.knownHosts!, 'utf8')).toBe(pinnedText);
+      const oks = w.deps.reporter.events.filter((e) => e[0] === 'ok').map((e) => String(e[1]));
+      expect(oks).toContain(`the replaced instance ${REPLACED} (was ${OUTPUTS.instance_id}) presents the pinned host key ${hostKey.fingerprint}: it kept its identity on the data volume, no new pinning step`);
+      expect(readConnection(w.opts.envFile!).BTRBK_AWS_INSTANCE_ID).toBe(REPLACED);
+    });
+
+    test("it answers with its image's own key until the boot script puts the kept key back: setup waits, then accepts", async () => {
+      const { w } = await replaced();
+      let scans = 0;
+      w.deps.keyscan = async (host) => `${host} ssh-ed25519 ${((scans += 1) <= 3 ? rogueKey : hostKey).blob}\n`;
+      w.console = ['']; // the console lags: no fingerprints yet
+      const r = await runAwsSetup({ ...w.opts, yes: true }, w.deps);
+      expect(scans).toBe(4); // the wait for SSH, then three scans in the pinning step
+      expect(r.hostKey).toMatchObject({ fingerprint: hostKey.fingerprint, changed: false, keptOnReplacement: true });
+    });
+
+    test('it has a new identity (the console shows the new key): a loud stop with what to do; nothing re-pinned, no connection file', async () => {
+      const { w, pinnedText } = await replaced();
+      const envText = fs.readFileSync(w.opts.envFile!, 'utf8');
+      const newKey = keygen(path.join(tmp, `new_identity_${n}`), 'root@ip-172-31-9-9');
+      w.offered = newKey;
+      w.console = [consoleOf(newKey)];
+      const err = await runAwsSetup({ ...w.opts, yes: true }, w.deps).catch((e: OperatorError) => e);
+      expect(err).toBeInstanceOf(OperatorError);
+      const e = err as OperatorError;
+      expect(e.what).toMatch(new RegExp(`the host key ${IP} presents is NOT the one pinned in .*known_hosts: not connecting, nothing re-pinned`));
+      expect(e.details).toContain(`pinned:  ${hostKey.fingerprint}`);
+      expect(e.details).toContain(`offered: ${newKey.fingerprint}`);
+      expect(e.likelyCause).toMatch(/new SSH identity .* holds no kept host key/);
+      expect(e.next).toMatch(/mv .*known_hosts .*known_hosts\.old && npx zx scripts\/setup\.mjs/);
+      expect(fs.readFileSync(w.opts.knownHosts!, 'utf8')).toBe(pinnedText);
+      expect(fs.readFileSync(w.opts.envFile!, 'utf8')).toBe(envText);
+      expect(w.consoleCalls).toBe(1); // the console settled it: no waiting out the timeout
+    });
+
+    test('another key while the console shows the pinned one: a man-in-the-middle stop after the wait', async () => {
+      const kh = path.join(tmp, 'kh-mitm');
+      writeKnownHosts(kh, [knownHostsLine(IP, 22, 'ssh-ed25519', hostKey.blob)]);
+      let t = 0;
+      let scans = 0;
+      const scanned = [{ host: IP, keyType: 'ssh-ed25519', blob: rogueKey.blob, fingerprint: rogueKey.fingerprint }];
+      const err = await stepPinHostKey(
+        { host: IP, port: 22, instanceId: REPLACED, scanned, knownHostsFile: kh, previousInstanceId: OUTPUTS.instance_id },
+        { reporter: recordingReporter(), consoleOutput: async () => CONSOLE, keyscan: async (host) => { scans += 1; return `${host} ssh-ed25519 ${rogueKey.blob}\n`; }, timeoutMs: 600_000, intervalMs: 1, now: () => (t += 120_000) },
+      ).catch((e: OperatorError) => e);
+      expect(err).toBeInstanceOf(OperatorError);
+      expect((err as OperatorError).likelyCause).toMatch(/possible man-in-the-middle/);
+      expect((err as OperatorError).next).toMatch(/^do not connect/);
+      expect(scans).toBeGreaterThan(1);
+      expect(readKnownHosts(kh).map((k) => k.fingerprint)).toEqual([hostKey.fingerprint]);
+    });
   });
 
   test('failed smoke tests are reported (the connection file is still written, for troubleshoot.mjs)', async () => {

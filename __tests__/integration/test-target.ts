@@ -18,7 +18,7 @@ import { OperatorError } from '../../scripts/lib/core/errors.js';
 import { down, up, localTargetPaths, type UpResult } from '../../scripts/lib/local-target/local-target.js';
 
 /** A TCP port on 127.0.0.1 that nothing listens on now. */
-async function freePort(): Promise<number> {
+export async function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {
     const server = net.createServer();
     server.once('error', reject);

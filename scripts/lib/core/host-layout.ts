@@ -8,6 +8,10 @@ export const MOUNT_POINT = '/backup_volume';
 export const BACKUP_ROOT = `${MOUNT_POINT}/backups`;
 /** Where btrbk-receive receives each stream, outside the backup root (root-only). */
 export const STAGING_DIR = `${MOUNT_POINT}/.btrbk-staging`;
+/** The host's SSH identity (its ed25519 host key), kept on the volume so that a replaced instance answers with the
+ * pinned key: root-only (0700, the key 0600), at the volume's top, outside the backup root (the gate cannot name it,
+ * and btrbk-receive's mount namespace covers it). Written by user-data/host-identity.sh at boot. */
+export const HOST_IDENTITY_DIR = `${MOUNT_POINT}/.host-identity`;
 /** The tools' scratch area below the backup root: the round trip and the bench put their test subvolumes there, the
  * one place an append-only host lets the backup key delete. Never point btrbk at it. */
 export const SELFTEST_DIR_NAME = 'selftest';

@@ -19,7 +19,8 @@ import { assertTfvarsValid, findPrivateKeyFor, loadTfvars, validateTfvars, type 
 import { ALLOW_FLAG, assertPlanSafe, type PlanAnalysis } from './plan-safety.js';
 import { costConfigFromTfvars, estimateWithPrices, type CostEstimate } from './cost.js';
 import { getConsoleOutput, makeEc2Client, makePricingClient } from './aws.js';
-import { knownHostsHost, knownHostsLine, parseKeyscan, sshKeyscan, tcpProbe, verifyScannedKey, writeKnownHosts, type ScannedKey } from '../remote/host-key.js';
+import { consoleEd25519Fingerprint, knownHostsHost, knownHostsLine, parseConsoleHostKeys, parseKeyscan, sshKeyscan, tcpProbe, verifyScannedKey, writeKnownHosts, type ScannedKey } from '../remote/host-key.js';
+import { HOST_IDENTITY_DIR } from '../core/host-layout.js';
 import { pinnedKeys } from '../remote/ssh.js';
 import { renderBtrbkConf } from './btrbk-conf.js';
 
@@ -148,11 +149,13 @@ export interface PollDeps extends SetupDeps {
 /** The stack's outputs (`output -json` values); the ones in REQUIRED_OUTPUTS are strings. */
 export type StackOutputs = Record<string, string>;
 
-/** The pinned host key. `changed`: setup wrote it now (AWS flow only). */
+/** The pinned host key. `changed`: setup wrote it now (AWS flow only). `keptOnReplacement`: a replaced instance
+ * presented the pinned key (the host keeps its identity on the data volume), so nothing was pinned anew. */
 export interface HostKeyPin {
   fingerprint: string;
   file: string;
   changed?: boolean;
+  keptOnReplacement?: boolean;
 }
 
 export interface SetupResult {
@@ -534,22 +537,19 @@ export async function stepWaitForSsh(
 }
 
 /**
- * Pins the host key: an already-pinned key that the host still offers is kept; otherwise the scanned key is
- * accepted only when it matches the fingerprint on the instance's console (retrying while the console has none).
+ * Pins the host key. First deploy (nothing pinned for the host): the scanned key is accepted only when it matches the
+ * fingerprint on the instance's console (retrying while the console has none). A pinned key (a re-run, or a replaced
+ * instance): the host must present it; it keeps its identity on the data volume, so no new pinning step
+ * (expectPinnedKey).
  */
 export async function stepPinHostKey(
-  { host, port, instanceId, scanned, knownHostsFile = KNOWN_HOSTS_FILE }: { host: string; port: number; instanceId: string; scanned: ScannedKey[]; knownHostsFile?: string },
-  { reporter, consoleOutput, timeoutMs = CONSOLE_WAIT_MS, intervalMs = 15_000, now = Date.now }: PollDeps & { consoleOutput: (instanceId: string) => Promise<string> },
+  { host, port, instanceId, scanned, knownHostsFile = KNOWN_HOSTS_FILE, previousInstanceId }:
+    { host: string; port: number; instanceId: string; scanned: ScannedKey[]; knownHostsFile?: string; previousInstanceId?: string },
+  deps: PollDeps & { consoleOutput: (instanceId: string) => Promise<string> },
 ): Promise<HostKeyPin & { changed: boolean }> {
-  if (fs.existsSync(knownHostsFile)) {
-    const pinned = pinnedKeys(fs.readFileSync(knownHostsFile, 'utf8'), host, port).filter((k) => k.keyType === 'ssh-ed25519');
-    const same = pinned.find((k) => scanned.some((s) => s.fingerprint === k.fingerprint));
-    if (same) {
-      reporter.ok(`host key already pinned and unchanged: ${same.fingerprint}`);
-      return { fingerprint: same.fingerprint, file: knownHostsFile, changed: false };
-    }
-    if (pinned.length) reporter.warn('the host offers a different key than the pinned one (a re-created instance has a new key): checking it against the console');
-  }
+  const pinned = fs.existsSync(knownHostsFile) ? pinnedKeys(fs.readFileSync(knownHostsFile, 'utf8'), host, port).filter((k) => k.keyType === 'ssh-ed25519') : [];
+  if (pinned.length) return expectPinnedKey({ host, port, instanceId, scanned, knownHostsFile, previousInstanceId, pinned }, deps);
+  const { reporter, consoleOutput, timeoutMs = CONSOLE_WAIT_MS, intervalMs = 15_000, now = Date.now } = deps;
   const deadline = now() + timeoutMs;
   const spin = reporter.spinner(`reading ${instanceId}'s console output for its host key fingerprints`);
   try {
@@ -575,8 +575,78 @@ export async function stepPinHostKey(
   });
 }
 
+/**
+ * A host whose key is pinned already must present that key: the host keeps its SSH identity on the data volume
+ * (user-data/host-identity.sh), so a replaced instance answers with it too, without a new pinning step. Until a
+ * replaced instance's boot script has put the kept key back (a minute or two after sshd first answers) it presents
+ * its image's own new key: the scan is repeated until the pinned key appears, or the console (which cloud-init writes
+ * after the boot script) shows another key: then the host really has a new identity, and that is a loud stop, never
+ * a silent re-pin.
+ */
+async function expectPinnedKey(
+  { host, port, instanceId, scanned, knownHostsFile, previousInstanceId, pinned }:
+    { host: string; port: number; instanceId: string; scanned: ScannedKey[]; knownHostsFile: string; previousInstanceId?: string; pinned: Array<{ fingerprint: string }> },
+  { reporter, consoleOutput, keyscan = sshKeyscan, timeoutMs = CONSOLE_WAIT_MS, intervalMs = 15_000, now = Date.now }: PollDeps & { consoleOutput: (instanceId: string) => Promise<string> },
+): Promise<HostKeyPin & { changed: boolean }> {
+  const replaced = Boolean(previousInstanceId && previousInstanceId !== instanceId);
+  const file = path.relative(process.cwd(), knownHostsFile) || knownHostsFile;
+  let offered = scanned;
+  const accept = (): (HostKeyPin & { changed: boolean }) | null => {
+    const same = pinned.find((k) => offered.some((s) => s.fingerprint === k.fingerprint));
+    if (!same) return null;
+    reporter.ok(replaced
+      ? `the replaced instance ${instanceId} (was ${previousInstanceId}) presents the pinned host key ${same.fingerprint}: it kept its identity on the data volume, no new pinning step`
+      : `host key already pinned and unchanged: ${same.fingerprint}`);
+    return { fingerprint: same.fingerprint, file: knownHostsFile, changed: false, ...(replaced ? { keptOnReplacement: true } : {}) };
+  };
+  const now0 = accept();
+  if (now0) return now0;
+  const deadline = now() + timeoutMs;
+  let consoleFingerprint: string | null = null;
+  const spin = reporter.spinner(`${host} presents another host key than the one pinned in ${file}: waiting for the boot script to put the kept key back`);
+  try {
+    for (;;) {
+      consoleFingerprint = consoleEd25519Fingerprint(parseConsoleHostKeys(await consoleOutput(instanceId)));
+      // the console shows the keys once the boot script has run (cloud-init runs keys_to_console after scripts_user):
+      // another key there is the host's identity now
+      if (consoleFingerprint && !pinned.some((k) => k.fingerprint === consoleFingerprint)) break;
+      if (now() >= deadline) break;
+      await sleep(intervalMs);
+      offered = parseKeyscan(await keyscan(host, port)).filter((k) => k.keyType === 'ssh-ed25519');
+      const later = accept();
+      if (later) return later;
+    }
+  } finally {
+    spin.stop();
+  }
+  const newIdentity = Boolean(consoleFingerprint && offered.some((k) => k.fingerprint === consoleFingerprint));
+  throw new OperatorError(`the host key ${host} presents is NOT the one pinned in ${file}: not connecting, nothing re-pinned`, {
+    details: [
+      `pinned:  ${pinned.map((k) => k.fingerprint).join(', ')}`,
+      `offered: ${offered.map((k) => k.fingerprint).join(', ') || '(no ed25519 key)'}`,
+      `console of ${instanceId}: ${consoleFingerprint ?? '(no fingerprints yet)'}`,
+    ].join('\n'),
+    cause: newIdentity
+      ? `the instance has a new SSH identity (its console shows the offered key): its data volume holds no kept host key (a new volume, a snapshot from before the host kept its key, or ${HOST_IDENTITY_DIR} was removed)`
+      : `something other than the instance answers at ${host} (possible man-in-the-middle), or the instance's boot script did not finish (it puts the kept key back)`,
+    next: newIdentity
+      ? `if you know why the identity changed, pin the new key after this console check: mv ${file} ${file}.old && npx zx scripts/setup.mjs; then give every machine that backs up here the new known_hosts. If you do not know why, do not connect: look at the instance's boot log in its console (aws ec2 get-console-output --latest --instance-id ${instanceId})`
+      : `do not connect; compare by hand from another network: aws ec2 get-console-output --latest --instance-id ${instanceId} (its boot log and the SSH HOST KEY FINGERPRINTS block) with ssh-keyscan -t ed25519 ${host} | ssh-keygen -lf -; re-run setup when the host presents the pinned key`,
+  });
+}
+
 // ---------------------------------------------------------------------------------------------------------
 // Step 8: smoke tests, connection file, next steps
+
+/** The instance id in the connection file an earlier setup wrote (it tells a replaced instance), if any. */
+function previousInstanceId(envFile: string): string | undefined {
+  if (!fs.existsSync(envFile)) return undefined;
+  try {
+    return readConnection(envFile).BTRBK_AWS_INSTANCE_ID;
+  } catch {
+    return undefined; // an unreadable old file: the pinned key is still checked, only the message is plainer
+  }
+}
 
 /** The connection object setup writes, from the stack outputs. */
 export function connectionFromOutputs(outputs: StackOutputs, { sshKey, knownHostsFile = KNOWN_HOSTS_FILE }: { sshKey: string; knownHostsFile?: string }): Connection {
@@ -634,7 +704,7 @@ export function nextSteps(conn: Connection, envFile: string, { local = false }: 
   const env = envFile === DEFAULT_AWS_ENV_FILE ? '' : ` --env ${rel}`;
   return [
     `Connection: ${rel} (every script reads it${env ? `; pass${env}` : ''})`,
-    `Host key pinned in ${conn.BTRBK_AWS_KNOWN_HOSTS}; connect with: ssh -i ${conn.BTRBK_AWS_SSH_KEY} -p ${conn.BTRBK_AWS_SSH_PORT} -o UserKnownHostsFile=${conn.BTRBK_AWS_KNOWN_HOSTS} -o StrictHostKeyChecking=yes ${conn.BTRBK_AWS_USER}@${conn.BTRBK_AWS_HOST}`,
+    `Host key pinned in ${conn.BTRBK_AWS_KNOWN_HOSTS} (the host keeps it on its data volume: a replaced instance answers with it); connect with: ssh -i ${conn.BTRBK_AWS_SSH_KEY} -p ${conn.BTRBK_AWS_SSH_PORT} -o UserKnownHostsFile=${conn.BTRBK_AWS_KNOWN_HOSTS} -o StrictHostKeyChecking=yes ${conn.BTRBK_AWS_USER}@${conn.BTRBK_AWS_HOST}`,
     'Next:',
     `  1. prove a full and an incremental transfer and a restore: npx zx scripts/roundtrip.mjs${env}`,
     `  2. diagnose anything later: npx zx scripts/troubleshoot.mjs check-all${env}`,
@@ -682,15 +752,15 @@ export async function runAwsSetup(opts: SetupOptions, deps: SetupDeps): Promise<
   const port = 22;
   const scanned = await stepWaitForSsh(outputs.public_ip, port, { ...deps, timeoutMs: deps.sshWaitMs ?? SSH_WAIT_MS });
   const knownHostsFile = opts.knownHosts ?? KNOWN_HOSTS_FILE;
+  const envFile = opts.envFile ?? DEFAULT_AWS_ENV_FILE;
   const pin = await stepPinHostKey(
-    { host: outputs.public_ip, port, instanceId: outputs.instance_id, scanned, knownHostsFile },
+    { host: outputs.public_ip, port, instanceId: outputs.instance_id, scanned, knownHostsFile, previousInstanceId: previousInstanceId(envFile) },
     { ...deps, timeoutMs: deps.consoleWaitMs ?? CONSOLE_WAIT_MS, consoleOutput: deps.consoleOutput ?? ((id) => getConsoleOutput(ec2, id, { profile: opts.profile })) },
   );
 
   reporter.step(8, AWS_STEPS, 'Smoke tests, connection file');
   const conn = connectionFromOutputs(outputs, { sshKey: tf.sshKey, knownHostsFile });
   const smoke = await stepSmokeTests(conn, { ...deps, ec2 });
-  const envFile = opts.envFile ?? DEFAULT_AWS_ENV_FILE;
   writeConnection(envFile, conn, 'Written by scripts/setup.mjs; read by every script in scripts/.');
   reporter.ok(`wrote ${path.relative(process.cwd(), envFile) || envFile}`);
   return { target: 'aws', applied: apply, plan: analysis, cost, outputs, hostKey: pin, smoke, envFile, connection: conn, btrbkConf: renderBtrbkConf(conn, { generatedAt: new Date().toISOString().slice(0, 10), appendOnly: String(tf.values.append_only ?? true) !== 'false' }) };

@@ -212,8 +212,8 @@ export function hostKeyMismatchError(conn: Connection, state: Pick<VerifierState
   const { host, port, knownHostsFile } = sshParams(conn);
   return new OperatorError(`the host key of ${knownHostsName(host, port)} does NOT match the pinned key: not connecting`, {
     details: `offered:  ${state.offered?.keyType ?? '?'} ${state.offered?.fingerprint ?? '?'}\npinned:   ${state.pinned.map((p) => `${p.keyType} ${p.fingerprint}`).join(', ')} (${knownHostsFile})`,
-    cause: 'the host was replaced (new instance, sshd keys regenerated) or something else answers at that address (possible man-in-the-middle)',
-    next: 'do not accept the new key blindly: if you replaced the instance, re-run setup (it pins the key the new instance printed on its EC2 console); otherwise compare with `aws ec2 get-console-output --latest --instance-id ID`',
+    cause: 'the host was replaced and is still booting (a new instance answers with its image\'s own key until its boot script puts the kept key back from the data volume, a minute or two), or it has a new identity (a data volume without the kept key), or something else answers at that address (possible man-in-the-middle)',
+    next: 'do not accept the new key blindly: try again in two minutes; if it persists, re-run setup (it accepts the host when it presents the pinned key again, and stops with what changed when it does not); or compare with `aws ec2 get-console-output --latest --instance-id ID`',
     exitCode: 1,
   });
 }
