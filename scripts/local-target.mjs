@@ -1,6 +1,7 @@
 #!/usr/bin/env zx
 // The local target: the real boot script in a Debian 12 container on this machine (see docs/LOCAL-TARGET.md).
-//   npx zx scripts/local-target.mjs up [--port 2222] [--volume-size 2G]
+//   npx zx scripts/local-target.mjs up [--port 2222] [--volume-size 2G] [--limits t3a.nano|none] [--link 32/40]
+//   npx zx scripts/local-target.mjs limits t3a.nano|none [--link RATE_MBIT/RTT_MS|none]   (on a running target)
 //   npx zx scripts/local-target.mjs down [--purge]
 //   npx zx scripts/local-target.mjs status [--json]
 import { argv } from 'zx';
@@ -9,7 +10,7 @@ import { register } from 'tsx/esm/api';
 
 register();
 const { runMain, OperatorError } = await import('./lib/core/errors.ts');
-const { up, down, status } = await import('./lib/local-target/local-target.ts');
+const { up, down, status, setLimits, parseLinkShape } = await import('./lib/local-target/local-target.ts');
 const { BACKUP_USER, MOUNT_POINT } = await import('./lib/core/host-layout.ts');
 const { palette, useColor } = await import('./lib/core/report.ts');
 
@@ -24,14 +25,29 @@ function describe(s) {
   if (s.running) lines.push(`  mounted: ${s.mounted ? `${MOUNT_POINT} (${s.mount.fstype} on ${s.mount.source})` : c.red('no')}`);
   if (s.boot.ready) lines.push(`  boot:    ${c.green('ready')} (boot script version ${s.boot.ready.version}, ${s.boot.ready.completed})`);
   if (s.boot.failed) lines.push(`  boot:    ${c.red(`FAILED at step ${s.boot.failed.step}`)} (${s.boot.failed.failed}); log: ${s.bootLog}`);
+  if (s.limits) {
+    const l = s.limits;
+    lines.push(`  limits:  ${l.type ?? 'none'}${l.cpuQuotaUs ? `: CPU ${(100 * l.cpuQuotaUs / l.cpuPeriodUs).toFixed(0)} % of one core` : ''}${l.memoryBytes ? `, memory ${l.memoryBytes / 2 ** 20} MiB` : ''} (kernel threads are not limited)`);
+  }
+  if (s.link) lines.push(`  link:    ${s.link.rateMbit} Mbit/s, ${s.link.rttMs} ms round trip (sshd port only)`);
   if (s.envFile) lines.push(`  env:     ${s.envFile}`);
   return lines.join('\n');
 }
 
+// --limits TYPE|none, --link RATE/RTT|none: undefined when not given (keep what is set)
+const limitsArg = (v) => (v === undefined ? undefined : ['none', 'off', 'false'].includes(String(v)) ? null : String(v));
+const linkArg = (v) => (v === undefined ? undefined : ['none', 'off', 'false'].includes(String(v)) ? null : parseLinkShape(String(v)));
+
 await runMain(async () => {
-  const [command = 'status'] = argv._;
+  const [command = 'status', arg] = argv._;
+  if (command === 'limits') {
+    if (arg === undefined && argv.link === undefined) throw new OperatorError('limits needs an instance type or none', { next: 'npx zx scripts/local-target.mjs limits t3a.nano (or: limits none)' });
+    setLimits({ limits: limitsArg(arg), link: linkArg(argv.link), onProgress: progress });
+    console.log(describe(await status()));
+    return 0;
+  }
   if (command === 'up') {
-    const result = await up({ port: argv.port, volumeSize: argv['volume-size'], onProgress: progress });
+    const result = await up({ port: argv.port, volumeSize: argv['volume-size'], limits: limitsArg(argv.limits), link: linkArg(argv.link), onProgress: progress });
     if (argv.json) { console.log(JSON.stringify(result, null, 2)); return 0; }
     console.log(result.alreadyUp ? c.green('✓ the local target is already up; nothing to do') : c.green(`✓ the local target is up in ${result.timings.totalSeconds.toFixed(1)} s`));
     console.log(describe(result));
@@ -51,5 +67,5 @@ await runMain(async () => {
     else console.log(describe(s));
     return s.running && !s.healthy ? 1 : 0;
   }
-  throw new OperatorError(`unknown command ${command}`, { next: 'use: npx zx scripts/local-target.mjs up|down|status [--json]' });
+  throw new OperatorError(`unknown command ${command}`, { next: 'use: npx zx scripts/local-target.mjs up|down|status|limits [--json]' });
 });
