@@ -2,6 +2,7 @@
 // The local target: the real boot script in a Debian 12 container on this machine (see docs/LOCAL-TARGET.md).
 //   npx zx scripts/local-target.mjs up [--port 2222] [--volume-size 2G] [--limits t3a.nano|none] [--link 32/40]
 //   npx zx scripts/local-target.mjs limits t3a.nano|none [--link RATE_MBIT/RTT_MS|none]   (on a running target)
+//   npx zx scripts/local-target.mjs instance-types [--verify [--profile P] [--region R]]   (the facts --limits uses)
 //   npx zx scripts/local-target.mjs down [--purge]
 //   npx zx scripts/local-target.mjs status [--json]
 import { argv } from 'zx';
@@ -40,6 +41,23 @@ const linkArg = (v) => (v === undefined ? undefined : ['none', 'off', 'false'].i
 
 await runMain(async () => {
   const [command = 'status', arg] = argv._;
+  if (command === 'instance-types') {
+    const it = await import('./lib/core/instance-types.ts');
+    for (const [name, f] of Object.entries(it.INSTANCE_TYPES)) {
+      console.log(`${name.padEnd(12)} ${f.arch.padEnd(6)} ${f.vcpus} vCPU  ${String(f.memoryMiB).padStart(5)} MiB  baseline ${(100 * it.baselinePerVcpu(f)).toFixed(0).padStart(2)} %/vCPU  network ${f.networkBaselineGbps} Gbit/s (${it.networkBaselineMBps(f)} MB/s), burst ${f.networkBurstGbps}`);
+    }
+    if (!argv.verify) return 0;
+    const { makeEc2Client, awsError } = await import('./lib/deploy/aws.ts');
+    let diffs;
+    try {
+      diffs = await it.verifyInstanceTypes(makeEc2Client({ profile: argv.profile, region: argv.region }));
+    } catch (err) {
+      throw awsError(err, 'DescribeInstanceTypes', { profile: argv.profile });
+    }
+    if (!diffs.length) { console.log(c.green('✓ DescribeInstanceTypes agrees with the table (vCPUs, memory, network baseline and burst, architecture; the CPU baselines are from the EC2 User Guide\'s credit table)')); return 0; }
+    for (const d of diffs) console.log(c.red(`✗ ${d.type} ${d.field}: table ${d.table}, DescribeInstanceTypes ${d.live}`));
+    throw new OperatorError('the instance-type table differs from DescribeInstanceTypes', { next: 'update scripts/lib/core/instance-types.ts with the live figures above' });
+  }
   if (command === 'limits') {
     if (arg === undefined && argv.link === undefined) throw new OperatorError('limits needs an instance type or none', { next: 'npx zx scripts/local-target.mjs limits t3a.nano (or: limits none)' });
     setLimits({ limits: limitsArg(arg), link: linkArg(argv.link), onProgress: progress });
@@ -67,5 +85,5 @@ await runMain(async () => {
     else console.log(describe(s));
     return s.running && !s.healthy ? 1 : 0;
   }
-  throw new OperatorError(`unknown command ${command}`, { next: 'use: npx zx scripts/local-target.mjs up|down|status|limits [--json]' });
+  throw new OperatorError(`unknown command ${command}`, { next: 'use: npx zx scripts/local-target.mjs up|down|status|limits|instance-types [--json]' });
 });

@@ -651,9 +651,10 @@ export const LIMITS_CANDIDATES: readonly LimitsCandidate[] = Object.freeze([
 ]);
 
 /** The candidate the generated btrbk.conf (ssh_cipher_spec, stream_compress) and the boot script (compress=) use. */
-export const DEFAULT_LIMITS_CANDIDATE = 'aes128-gcm zstd-3';
+export const DEFAULT_LIMITS_CANDIDATE = 'aes128-gcm zstd-1';
 /** The candidates also measured directly with the container under the CPU quota. */
 export const QUOTA_CANDIDATES: readonly string[] = Object.freeze([DEFAULT_LIMITS_CANDIDATE, 'chacha20 zstd-3', 'aes128-gcm none']);
+// ('chacha20 zstd-3' is what btrbk.conf gave before issue 12: OpenSSH's first cipher, zstd's default level)
 
 /** The size of each of the item's two datasets: the scale's, at most 256 MiB. */
 export const limitsMiB = (s: Scale): number => Math.min(s.datasetMiB, s.compressibleMiB, 256);

@@ -7,7 +7,7 @@
 //   - vCPUs, memory, network baseline/burst: EC2's DescribeInstanceTypes (VCpuInfo.DefaultVCpus,
 //     MemoryInfo.SizeInMiB, NetworkInfo.NetworkCards[0].BaselineBandwidthInGbps / PeakBandwidthInGbps).
 //     verifyInstanceTypes() compares this table with the live API when credentials exist
-//     (`npx zx scripts/bench.mjs --verify-instance-types`, or the function from a test with a mocked SDK);
+//     (`npx zx scripts/local-target.mjs instance-types --verify [--profile P]`; tested with a mocked SDK);
 //   - the CPU baseline is NOT in that API. It is AWS's "CPU credits earned per hour" table of the EC2 User Guide
 //     (Burstable performance instances > Key concepts: "Credit table"): one credit is one vCPU at 100 % for one
 //     minute, so baseline % per vCPU = credits per hour / 60 / vCPUs (t3a.nano: 6 / 60 / 2 = 5 %).
