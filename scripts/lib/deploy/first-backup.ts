@@ -16,11 +16,11 @@ import { run as runDefault, type Run } from '../core/process.js';
 import { PRICES } from './cost.js';
 
 /**
- * Receive-side CPU seconds per GiB of wire bytes with the defaults (aes128-gcm, zstd stream, compress=zstd:1 on
+ * Receive-side CPU seconds per GiB of wire bytes with the defaults (aes128-gcm, zstd level 1, compress=zstd:1 on
  * the target), incompressible data: sshd, the gate, btrfs receive and kernel threads. From the `limits` bench
- * run in docs/PERFORMANCE.md (its median over both datasets' default rows; this machine's CPU, not an EPYC).
+ * run in docs/PERFORMANCE.md (the default's random-data row; this machine's Xeon, not a t3a's EPYC).
  */
-export const RECEIVE_CPU_SECONDS_PER_GIB = 8.5;
+export const RECEIVE_CPU_SECONDS_PER_GIB = 7.3;
 /** The fast lane's type when none is given: the smallest that is not limited by its own network or CPU below
  * the upload rate, else this one. */
 export const FAST_LANE_DEFAULT = 't3a.medium';
