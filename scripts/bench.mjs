@@ -1,7 +1,7 @@
 #!/usr/bin/env zx
 // The transfer benchmark on the local target (docs/PERFORMANCE.md): every figure is a ratio of two things
 // measured side by side in this run. Prints a table and writes the same figures to bench-results/<time>.json.
-//   npm run bench -- [--scale small|full] [--items incremental,path,compression,rsync,atime,setup] [--json]
+//   npm run bench -- [--scale small|full] [--items incremental,path,compression,rsync,atime,limits,setup] [--json]
 //                    [--env local_connection.env] [--out DIR]
 import fs from 'node:fs';
 import path from 'node:path';
@@ -17,7 +17,7 @@ const { SCALES, formatTable, resultsFileName, summarize, toJson, targetSpaceNeed
 const { ITEMS, runBench } = await import('./lib/bench/bench-measure.ts');
 const { progressLine } = await import('./lib/remote/transfer.ts');
 const { palette, useColor } = await import('./lib/core/report.ts');
-const { execInTarget, up } = await import('./lib/local-target/local-target.ts');
+const { execInTarget, up, setLimits, groupCpuSeconds, localTargetPaths } = await import('./lib/local-target/local-target.ts');
 const { runChecked } = await import('./lib/core/process.ts');
 
 await runMain(async () => {
@@ -73,6 +73,10 @@ await runMain(async () => {
     log,
     progress,
     setupTimings,
+    target: {
+      groupCpuSeconds: () => groupCpuSeconds(localTargetPaths().name),
+      setLimits: (type) => setLimits({ limits: type }),
+    },
   });
   const outDir = path.resolve(argv.out ?? path.join(REPO_ROOT, 'bench-results'));
   fs.mkdirSync(outDir, { recursive: true });

@@ -1,6 +1,8 @@
 #!/usr/bin/env zx
 // The local target: the real boot script in a Debian 12 container on this machine (see docs/LOCAL-TARGET.md).
-//   npx zx scripts/local-target.mjs up [--port 2222] [--volume-size 2G]
+//   npx zx scripts/local-target.mjs up [--port 2222] [--volume-size 2G] [--limits t3a.nano|none] [--link 32/40]
+//   npx zx scripts/local-target.mjs limits t3a.nano|none [--link RATE_MBIT/RTT_MS|none]   (on a running target)
+//   npx zx scripts/local-target.mjs instance-types [--verify [--profile P] [--region R]]   (the facts --limits uses)
 //   npx zx scripts/local-target.mjs down [--purge]
 //   npx zx scripts/local-target.mjs status [--json]
 import { argv } from 'zx';
@@ -9,7 +11,7 @@ import { register } from 'tsx/esm/api';
 
 register();
 const { runMain, OperatorError } = await import('./lib/core/errors.ts');
-const { up, down, status } = await import('./lib/local-target/local-target.ts');
+const { up, down, status, setLimits, parseLinkShape } = await import('./lib/local-target/local-target.ts');
 const { BACKUP_USER, MOUNT_POINT } = await import('./lib/core/host-layout.ts');
 const { palette, useColor } = await import('./lib/core/report.ts');
 
@@ -24,14 +26,46 @@ function describe(s) {
   if (s.running) lines.push(`  mounted: ${s.mounted ? `${MOUNT_POINT} (${s.mount.fstype} on ${s.mount.source})` : c.red('no')}`);
   if (s.boot.ready) lines.push(`  boot:    ${c.green('ready')} (boot script version ${s.boot.ready.version}, ${s.boot.ready.completed})`);
   if (s.boot.failed) lines.push(`  boot:    ${c.red(`FAILED at step ${s.boot.failed.step}`)} (${s.boot.failed.failed}); log: ${s.bootLog}`);
+  if (s.limits) {
+    const l = s.limits;
+    lines.push(`  limits:  ${l.type ?? 'none'}${l.cpuQuotaUs ? `: CPU ${(100 * l.cpuQuotaUs / l.cpuPeriodUs).toFixed(0)} % of one core` : ''}${l.memoryBytes ? `, memory ${l.memoryBytes / 2 ** 20} MiB` : ''} (kernel threads are not limited)`);
+  }
+  if (s.link) lines.push(`  link:    ${s.link.rateMbit} Mbit/s, ${s.link.rttMs} ms round trip (sshd port only)`);
   if (s.envFile) lines.push(`  env:     ${s.envFile}`);
   return lines.join('\n');
 }
 
+// --limits TYPE|none, --link RATE/RTT|none: undefined when not given (keep what is set)
+const limitsArg = (v) => (v === undefined ? undefined : ['none', 'off', 'false'].includes(String(v)) ? null : String(v));
+const linkArg = (v) => (v === undefined ? undefined : ['none', 'off', 'false'].includes(String(v)) ? null : parseLinkShape(String(v)));
+
 await runMain(async () => {
-  const [command = 'status'] = argv._;
+  const [command = 'status', arg] = argv._;
+  if (command === 'instance-types') {
+    const it = await import('./lib/core/instance-types.ts');
+    for (const [name, f] of Object.entries(it.INSTANCE_TYPES)) {
+      console.log(`${name.padEnd(12)} ${f.arch.padEnd(6)} ${f.vcpus} vCPU  ${String(f.memoryMiB).padStart(5)} MiB  baseline ${(100 * it.baselinePerVcpu(f)).toFixed(0).padStart(2)} %/vCPU  network ${f.networkBaselineGbps} Gbit/s (${it.networkBaselineMBps(f)} MB/s), burst ${f.networkBurstGbps}`);
+    }
+    if (!argv.verify) return 0;
+    const { makeEc2Client, awsError } = await import('./lib/deploy/aws.ts');
+    let diffs;
+    try {
+      diffs = await it.verifyInstanceTypes(makeEc2Client({ profile: argv.profile, region: argv.region }));
+    } catch (err) {
+      throw awsError(err, 'DescribeInstanceTypes', { profile: argv.profile });
+    }
+    if (!diffs.length) { console.log(c.green('✓ DescribeInstanceTypes agrees with the table (vCPUs, memory, network baseline and burst, architecture; the CPU baselines are from the EC2 User Guide\'s credit table)')); return 0; }
+    for (const d of diffs) console.log(c.red(`✗ ${d.type} ${d.field}: table ${d.table}, DescribeInstanceTypes ${d.live}`));
+    throw new OperatorError('the instance-type table differs from DescribeInstanceTypes', { next: 'update scripts/lib/core/instance-types.ts with the live figures above' });
+  }
+  if (command === 'limits') {
+    if (arg === undefined && argv.link === undefined) throw new OperatorError('limits needs an instance type or none', { next: 'npx zx scripts/local-target.mjs limits t3a.nano (or: limits none)' });
+    setLimits({ limits: limitsArg(arg), link: linkArg(argv.link), onProgress: progress });
+    console.log(describe(await status()));
+    return 0;
+  }
   if (command === 'up') {
-    const result = await up({ port: argv.port, volumeSize: argv['volume-size'], onProgress: progress });
+    const result = await up({ port: argv.port, volumeSize: argv['volume-size'], limits: limitsArg(argv.limits), link: linkArg(argv.link), onProgress: progress });
     if (argv.json) { console.log(JSON.stringify(result, null, 2)); return 0; }
     console.log(result.alreadyUp ? c.green('✓ the local target is already up; nothing to do') : c.green(`✓ the local target is up in ${result.timings.totalSeconds.toFixed(1)} s`));
     console.log(describe(result));
@@ -51,5 +85,5 @@ await runMain(async () => {
     else console.log(describe(s));
     return s.running && !s.healthy ? 1 : 0;
   }
-  throw new OperatorError(`unknown command ${command}`, { next: 'use: npx zx scripts/local-target.mjs up|down|status [--json]' });
+  throw new OperatorError(`unknown command ${command}`, { next: 'use: npx zx scripts/local-target.mjs up|down|status|limits|instance-types [--json]' });
 });

@@ -10,6 +10,7 @@ register();
 const { OperatorError, runMain } = await import('./lib/core/errors.ts');
 const { checkOptions, consoleReporter, nextSteps, runSetup } = await import('./lib/deploy/setup.ts');
 const { palette, useColor } = await import('./lib/core/report.ts');
+const { pickFastLane } = await import('./lib/deploy/first-backup.ts');
 
 const USAGE = `usage: npx zx scripts/setup.mjs [options]
 
@@ -23,12 +24,16 @@ const USAGE = `usage: npx zx scripts/setup.mjs [options]
   --expected-transfer-gb N         GB per month you expect to read back out (restores), for the cost estimate
   --data-used-gib N                cost estimate: GiB the backups will hold (default: the whole data volume)
   --daily-change-percent N         cost estimate: % of that data changed per day, for the snapshots (default 2)
-  --source PATH                    a btrfs path you will back up: checks it is mounted noatime (repeatable)
+  --source PATH                    a btrfs path you will back up: checks it is mounted noatime, and sizes it for
+                                   the first-backup estimate (btrfs filesystem du: metadata only) (repeatable)
+  --upload-mbit N                  your upload rate in Mbit/s, for the first-backup estimate
+  --first-backup [TYPE]            the fast lane: run the host as TYPE (default: picked from your upload rate, else
+                                   t3a.medium) for the first backup, an in-place change; setup without it goes back
   --allow-data-volume-replacement  let the plan delete or replace the data volume and ALL ITS BACKUPS
   --json                           print the result as JSON on stdout (progress goes to stderr)
 `;
 const BOOLEANS = ['yes', 'json', 'allow-data-volume-replacement', 'help'];
-const STRINGS = ['target', 'profile', 'var-file', 'ssh-key', 'env', 'known-hosts', 'expected-transfer-gb', 'data-used-gib', 'daily-change-percent', 'source'];
+const STRINGS = ['target', 'profile', 'var-file', 'ssh-key', 'env', 'known-hosts', 'expected-transfer-gb', 'data-used-gib', 'daily-change-percent', 'source', 'upload-mbit', 'first-backup'];
 
 await runMain(async () => {
   const args = minimist(process.argv.slice(2).filter((a) => !/scripts\/setup\.mjs$/.test(a)), {
@@ -53,6 +58,9 @@ await runMain(async () => {
     dataUsedGib: args['data-used-gib'] !== undefined ? Number(args['data-used-gib']) : undefined,
     dailyChangePercent: args['daily-change-percent'] !== undefined ? Number(args['daily-change-percent']) : undefined,
     sources: [args.source ?? []].flat(),
+    uploadMbit: args['upload-mbit'] !== undefined ? Number(args['upload-mbit']) : undefined,
+    // --first-backup alone: the type the estimate picks
+    firstBackupType: args['first-backup'] === undefined ? undefined : args['first-backup'] || pickFastLane(args['upload-mbit'] !== undefined ? Number(args['upload-mbit']) / 8 : null),
     allowDataVolumeReplacement: args['allow-data-volume-replacement'],
   });
   const out = args.json ? process.stderr : process.stdout;

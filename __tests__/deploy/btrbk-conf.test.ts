@@ -41,6 +41,9 @@ describe('btrbk.conf snippet', () => {
     expect(text).toMatch(/^ssh_user\s+btrbk$/m);
     expect(text).toMatch(/^backend_remote\s+btrfs-progs-sudo$/m);
     expect(text).toMatch(/^stream_compress\s+zstd$/m);
+    // issue 12: the cheapest receive on a t3a.nano host (docs/PERFORMANCE.md, the limits item)
+    expect(text).toMatch(/^stream_compress_level\s+1$/m);
+    expect(text).toMatch(/^ssh_cipher_spec\s+aes128-gcm@openssh\.com,chacha20-poly1305@openssh\.com$/m);
     // append-only host (the default): btrbk never deletes on the target
     expect(text).toMatch(/^target_preserve_min\s+all$/m);
     expect(text).not.toMatch(/^target_preserve\s/m);

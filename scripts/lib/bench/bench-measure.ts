@@ -18,6 +18,7 @@ import { OperatorError } from '../core/errors.js';
 import { MOUNT_POINT, SELFTEST_DIR_NAME } from '../core/host-layout.js';
 import { run, runChecked, type RunResult } from '../core/process.js';
 import { shellWord } from '../core/shell.js';
+import { kernelThreadCpuSeconds, selfAndChildrenCpuSeconds, systemBusySeconds } from '../local-target/limits.js';
 import { GATE_COMMANDS, gateLine } from '../remote/gate-commands.js';
 import { runRemote, sshArgs } from '../remote/ssh.js';
 import { runPipeline, type PipelineStage, type ProgressSnapshot } from '../remote/transfer.js';
@@ -31,6 +32,12 @@ import {
 } from '../data/btrfs-scratch.js';
 import {
   SCALES,
+  limitsBasis,
+  limitsFigures,
+  limitsRow,
+  type LimitsCandidate,
+  type LimitsRow,
+  type LimitsSample,
   changeTree,
   targetSpaceNeededMiB,
   figure,
@@ -71,6 +78,8 @@ interface SendOptions {
   compressedData?: boolean;
   /** compress the stream with zstd (stream_compress) */
   zstd?: boolean;
+  /** its level (stream_compress_level; zstd's default 3 when not given) */
+  zstdLevel?: number;
   /** an mbuffer stage of this size (stream_buffer) */
   mbuffer?: string;
   /** the login to receive with (default: the gated one) */
@@ -104,7 +113,7 @@ export function remoteReceiveStage(conn: Connection, dir: string, { decompress =
   return { label: `ssh ${conn.BTRBK_AWS_USER}`, cmd: 'ssh', args: [...sshArgs(conn, { extra: sshExtra }), gateLine(GATE_COMMANDS.receive(dir, { decompress }))] };
 }
 
-const zstdStage = (): PipelineStage => ({ label: 'zstd', cmd: 'zstd', args: ['-c', '-q'] });
+const zstdStage = (level?: number): PipelineStage => ({ label: 'zstd', cmd: 'zstd', args: ['-c', '-q', ...(level ? [`-${level}`] : [])] });
 const mbufferStage = (size: string): PipelineStage => ({ label: 'mbuffer', cmd: 'mbuffer', args: ['-v', '1', '-q', '-m', size] });
 const localReceiveStage = (dir: string): PipelineStage => ({ label: 'btrfs receive', cmd: 'btrfs', args: ['receive', dir] });
 
@@ -185,7 +194,7 @@ export async function deleteRemote(conn: Connection, paths: string[]): Promise<v
 // ----------------------------------------------------------------------------------------------- the items
 
 /** The measurements, in the order they run; 'setup' is the deps' setupTimings. */
-export const ITEMS = Object.freeze(['incremental', 'path', 'compression', 'rsync', 'atime', 'setup'] as const);
+export const ITEMS = Object.freeze(['incremental', 'path', 'compression', 'rsync', 'atime', 'limits', 'setup'] as const);
 export type BenchItem = (typeof ITEMS)[number];
 
 export interface BenchDeps {
@@ -199,6 +208,16 @@ export interface BenchDeps {
   progress?: BenchProgress;
   /** Times the setup steps (reported as they are, not as ratios). */
   setupTimings?: () => Promise<Timing[]>;
+  /** The local target's cgroup, for the `limits` item (local-target.ts groupCpuSeconds and setLimits). */
+  target?: LimitsTarget;
+}
+
+/** What the `limits` item needs of the local target. */
+export interface LimitsTarget {
+  /** CPU seconds the container's cgroup used so far. */
+  groupCpuSeconds(): number | null;
+  /** Puts the container under an instance type's limits (null: in its cgroup, unlimited). */
+  setLimits(type: string | null): void;
 }
 
 export interface BenchReport extends Report {
@@ -231,6 +250,9 @@ interface BenchContext {
   dst: ScratchBtrfs;
   /** The random dataset's first snapshot, once made. */
   bigSnap?: string;
+  target?: LimitsTarget;
+  /** Where the limits item puts its table. */
+  report: BenchReport;
 }
 
 /** Runs the benchmark on the local target. */
@@ -253,7 +275,7 @@ export async function runBench(deps: BenchDeps): Promise<BenchReport & { finishe
   const cleanups: Array<() => unknown> = [];
   const remoteReceived = new Set<string>();
   try {
-    if (items.some((i) => ['incremental', 'path', 'compression', 'rsync'].includes(i))) {
+    if (items.some((i) => ['incremental', 'path', 'compression', 'rsync', 'limits'].includes(i))) {
       const need = targetSpaceNeededMiB(s);
       const free = targetFreeMiB(exec);
       if (free !== null && free < need) {
@@ -282,7 +304,7 @@ export async function runBench(deps: BenchDeps): Promise<BenchReport & { finishe
     cleanups.push(() => src.destroy());
     const dst = await createScratchBtrfs({ sizeMiB: Math.ceil(s.datasetMiB * 2.5 + 1024), label: 'bench-dst' });
     cleanups.push(() => dst.destroy());
-    const ctx: BenchContext = { conn, exec, s, log, progress, remoteDir, remoteReceived, tmp, plain, src, dst };
+    const ctx: BenchContext = { conn, exec, s, log, progress, remoteDir, remoteReceived, tmp, plain, src, dst, target: deps.target, report };
 
     const steps: Record<Exclude<BenchItem, 'setup'>, (ctx: BenchContext) => Promise<Figure[]>> = {
       incremental,
@@ -290,6 +312,7 @@ export async function runBench(deps: BenchDeps): Promise<BenchReport & { finishe
       compression,
       rsync: againstRsync,
       atime: atimeHygiene,
+      limits: receiveLimits,
     };
     for (const item of items) {
       if (item === 'setup') continue;
@@ -364,7 +387,7 @@ async function cleanRemote(ctx: Pick<BenchContext, 'conn' | 'remoteReceived'>): 
 /** Receives through the gate; records the received path for cleanup. */
 async function sendGated(ctx: BenchContext, snapshot: string, opts: SendOptions = {}, label = 'send via gate'): Promise<Timed> {
   const stages: PipelineStage[] = [sendStage(snapshot, opts)];
-  if (opts.zstd) stages.push(zstdStage());
+  if (opts.zstd) stages.push(zstdStage(opts.zstdLevel));
   if (opts.mbuffer) stages.push(mbufferStage(opts.mbuffer));
   stages.push(remoteReceiveStage(opts.via ?? ctx.conn, ctx.remoteDir, { decompress: Boolean(opts.zstd), sshExtra: opts.sshExtra }));
   ctx.remoteReceived.add(`${ctx.remoteDir}/${path.basename(snapshot)}`);
@@ -606,4 +629,144 @@ async function atimeHygiene(ctx: BenchContext): Promise<Figure[]> {
   } finally {
     await runChecked('mount', ['-o', 'remount,noatime', src.mountpoint], { check: false });
   }
+}
+
+// ------------------------------------------------------------------------------------------------ 6. limits
+
+export const CHACHA_CIPHER = 'chacha20-poly1305@openssh.com';
+/** The instance type whose limits the item measures against (the stack's default). */
+export const LIMITS_INSTANCE_TYPE = 't3a.nano';
+
+const cand = (name: string, cipher: string, zstdLevel: number | null, extra: Partial<LimitsCandidate> = {}): LimitsCandidate => ({ name, cipher, zstdLevel, mbuffer: false, targetCompress: 'zstd:1', ...extra });
+
+/** The candidate defaults: SSH cipher, stream compression (level), mbuffer, and compress= on the target's mount. */
+export const LIMITS_CANDIDATES: readonly LimitsCandidate[] = Object.freeze([
+  cand('chacha20 none', CHACHA_CIPHER, null),
+  cand('aes128-gcm none', AES_CIPHER, null),
+  cand('chacha20 zstd-3', CHACHA_CIPHER, 3),
+  cand('aes128-gcm zstd-1', AES_CIPHER, 1),
+  cand('aes128-gcm zstd-3', AES_CIPHER, 3),
+  cand('aes128-gcm zstd-3 mbuffer', AES_CIPHER, 3, { mbuffer: true }),
+  cand('aes128-gcm zstd-3 target compress=no', AES_CIPHER, 3, { targetCompress: 'no' }),
+]);
+
+/** The candidate the generated btrbk.conf (ssh_cipher_spec, stream_compress) and the boot script (compress=) use. */
+export const DEFAULT_LIMITS_CANDIDATE = 'aes128-gcm zstd-1';
+/** The candidates also measured directly with the container under the CPU quota. */
+export const QUOTA_CANDIDATES: readonly string[] = Object.freeze([DEFAULT_LIMITS_CANDIDATE, 'chacha20 zstd-3', 'aes128-gcm none']);
+// ('chacha20 zstd-3' is what btrbk.conf gave before issue 12: OpenSSH's first cipher, zstd's default level)
+
+/** The size of each of the item's two datasets: the scale's, at most 256 MiB. */
+export const limitsMiB = (s: Scale): number => Math.min(s.datasetMiB, s.compressibleMiB, 256);
+
+function cpuNow(target: LimitsTarget): { group: number; kernel: number; client: number; system: number } {
+  return { group: target.groupCpuSeconds() ?? Number.NaN, kernel: kernelThreadCpuSeconds(), client: selfAndChildrenCpuSeconds(), system: systemBusySeconds() };
+}
+
+function setTargetCompress(ctx: BenchContext, value: string): void {
+  const r = ctx.exec(['mount', '-o', `remount,compress=${value}`, MOUNT_POINT]);
+  if (r.status !== 0) throw new OperatorError(`cannot remount the target's volume with compress=${value}`, { details: r.stderr });
+}
+
+/** CPU seconds per second the kernel threads use while the bench does nothing (3 s): other load on this machine. */
+async function kernelIdleRate(ms = 3000): Promise<number> {
+  const k0 = kernelThreadCpuSeconds();
+  const t0 = performance.now();
+  await new Promise((r) => setTimeout(r, ms));
+  return (kernelThreadCpuSeconds() - k0) / ((performance.now() - t0) / 1000);
+}
+
+/** One gated full send of `snap` with a candidate's settings; the CPU it cost, split by where it was counted. */
+async function receiveSample(ctx: BenchContext, target: LimitsTarget, snap: string, c: LimitsCandidate, dataset: 'random' | 'text', dataBytes: number, kernelIdleRate = 0): Promise<LimitsSample> {
+  if (c.targetCompress !== 'zstd:1') setTargetCompress(ctx, c.targetCompress);
+  try {
+    const before = cpuNow(target);
+    const t0 = performance.now();
+    const r = await sendGated(ctx, snap, { zstd: c.zstdLevel !== null, zstdLevel: c.zstdLevel ?? undefined, mbuffer: c.mbuffer ? '256M' : undefined, sshExtra: ['-c', c.cipher], total: dataBytes }, `${dataset}: ${c.name}`);
+    // the received data's writeback (checksums, compress=) is the host's work too: inside the window
+    ctx.exec(['btrfs', 'filesystem', 'sync', MOUNT_POINT]);
+    const seconds = (performance.now() - t0) / 1000;
+    const after = cpuNow(target);
+    await dropRemote(ctx, snap);
+    const group = after.group - before.group;
+    // kernel threads are shared with everything else on this machine: their idle rate is taken off
+    const kernel = after.kernel - before.kernel - kernelIdleRate * seconds;
+    const client = after.client - before.client;
+    return {
+      candidate: c.name,
+      dataset,
+      dataBytes,
+      wireBytes: r.bytes,
+      seconds,
+      groupCpuSeconds: group,
+      kernelCpuSeconds: kernel,
+      kernelIdleCpuSeconds: kernelIdleRate * seconds,
+      clientCpuSeconds: client,
+      otherCpuSeconds: after.system - before.system - group - kernel - client,
+    };
+  } finally {
+    if (c.targetCompress !== 'zstd:1') setTargetCompress(ctx, 'zstd:1');
+  }
+}
+
+async function limitsSnapshot(ctx: BenchContext, name: 'random' | 'text', mib: number): Promise<string> {
+  const vol = ctx.src.path(`limits-${name}`);
+  await createSubvolume(vol);
+  if (name === 'text') {
+    await runChecked('btrfs', ['property', 'set', vol, 'compression', 'zstd']);
+    writeCompressibleFile(path.join(vol, 'logs.txt'), mib * MiB);
+  } else {
+    writeRandomFile(path.join(vol, 'data.bin'), mib * MiB);
+  }
+  await syncFs(ctx.src.mountpoint);
+  fs.mkdirSync(ctx.src.path('snaps'), { recursive: true });
+  const snap = ctx.src.path('snaps', `limits-${name}.0`);
+  await snapshotReadOnly(vol, snap);
+  await runChecked('sh', ['-c', `btrfs send -q '${snap}' > /dev/null`]);
+  return snap;
+}
+
+/**
+ * 6. The receive side at the default instance type's limits: for each candidate default, CPU seconds per GiB
+ * received (the container's cgroup: sshd, the gate's stages, btrfs receive; plus kernel threads), the rate the
+ * type's CPU baseline sustains at that cost, and for a few candidates the rate measured directly under the quota.
+ */
+async function receiveLimits(ctx: BenchContext): Promise<Figure[]> {
+  const { target } = ctx;
+  if (!target) throw new OperatorError('the limits item needs the local target\'s cgroup', { next: 'run it through npm run bench (scripts/bench.mjs passes it)' });
+  const mib = limitsMiB(ctx.s);
+  const repeats = Math.min(ctx.s.repeats, 2);
+  ctx.log(`   writing two ${mib} MiB datasets (random, log-like text)`);
+  const snaps = { random: await limitsSnapshot(ctx, 'random', mib), text: await limitsSnapshot(ctx, 'text', mib) };
+  const rows: LimitsRow[] = [];
+  try {
+    // unlimited, in the container's cgroup: the CPU each candidate costs
+    target.setLimits(null);
+    for (const dataset of ['random', 'text'] as const) {
+      const idle = await kernelIdleRate();
+      ctx.log(`   kernel threads while idle: ${idle.toFixed(3)} CPU s/s (taken off each ${dataset} sample)`);
+      const res = await interleaved(LIMITS_CANDIDATES.map((c) => c.name), repeats, async (n) => receiveSample(ctx, target, snaps[dataset], LIMITS_CANDIDATES.find((c) => c.name === n)!, dataset, mib * MiB, idle));
+      for (const c of LIMITS_CANDIDATES) {
+        // the sample with the median receive-side CPU
+        const list = [...res[c.name]].sort((a, b) => a.groupCpuSeconds + a.kernelCpuSeconds - (b.groupCpuSeconds + b.kernelCpuSeconds));
+        rows.push(limitsRow(list[Math.floor((list.length - 1) / 2)], LIMITS_INSTANCE_TYPE));
+      }
+    }
+    // under the quota: the rate measured directly (kernel threads are not limited, so this is an upper bound)
+    ctx.log(`   under ${LIMITS_INSTANCE_TYPE}'s CPU quota and memory limit`);
+    target.setLimits(LIMITS_INSTANCE_TYPE);
+    for (const dataset of ['random', 'text'] as const) {
+      for (const name of QUOTA_CANDIDATES) {
+        const c = LIMITS_CANDIDATES.find((x) => x.name === name)!;
+        const q = await receiveSample(ctx, target, snaps[dataset], c, dataset, mib * MiB);
+        const row = rows.find((r) => r.candidate === name && r.dataset === dataset)!;
+        row.quotaReceiveMBps = Number((q.wireBytes / q.seconds / 1e6).toFixed(2));
+        row.quotaDataMBps = Number((q.dataBytes / q.seconds / 1e6).toFixed(2));
+      }
+    }
+  } finally {
+    target.setLimits(null);
+  }
+  ctx.report.limits = { ...limitsBasis(LIMITS_INSTANCE_TYPE), candidates: [...LIMITS_CANDIDATES], rows, defaultCandidate: DEFAULT_LIMITS_CANDIDATE };
+  return limitsFigures(ctx.report.limits);
 }

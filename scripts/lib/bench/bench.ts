@@ -7,6 +7,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { humanBytes } from '../remote/transfer.js';
+import { baselineCores, networkBaselineMBps, requireInstanceFacts } from '../core/instance-types.js';
 
 // ------------------------------------------------------------------------------------------------ definitions
 
@@ -190,6 +191,135 @@ export interface Report {
   machine?: MachineInfo;
   figures: Figure[];
   timings?: Timing[];
+  /** The `limits` item's table (receive-side CPU per candidate default). */
+  limits?: LimitsReport;
+}
+
+// ------------------------------------------------------------------------------------------------ limits item
+
+/** One candidate default of the receive path. */
+export interface LimitsCandidate {
+  name: string;
+  cipher: string;
+  /** zstd level of stream_compress, or null for none. */
+  zstdLevel: number | null;
+  mbuffer: boolean;
+  /** The target's mount option compress= during the run ('zstd:1' is the boot script's). */
+  targetCompress: string;
+}
+
+/** What one candidate cost on one dataset: CPU seconds on the receive side, split by where they were counted. */
+export interface LimitsSample {
+  candidate: string;
+  dataset: 'random' | 'text';
+  dataBytes: number;
+  wireBytes: number;
+  seconds: number;
+  /** CPU of the container's cgroup: sshd, the gate's stages, btrfs receive. */
+  groupCpuSeconds: number;
+  /** CPU of kernel threads (btrfs workers, kworkers) during the run: no container's cgroup holds them. */
+  kernelCpuSeconds: number;
+  /** What the kernel threads use while idle over the same time, already taken off kernelCpuSeconds. */
+  kernelIdleCpuSeconds?: number;
+  /** This process and its children: btrfs send, zstd, ssh (the laptop's side). */
+  clientCpuSeconds: number;
+  /** Machine-wide busy CPU minus the three above: softirqs, and other load on this shared machine. */
+  otherCpuSeconds: number;
+}
+
+export interface LimitsRow extends LimitsSample {
+  /** Receive-side CPU seconds (group + kernel threads) per GiB of wire bytes. */
+  cpuSecondsPerGiB: number | null;
+  /** The rate (MB/s, 10^6 bytes of wire) the instance's baseline CPU sustains for this candidate. */
+  baselineReceiveMBps: number | null;
+  /** The same as data (MB/s of the dataset's bytes). */
+  baselineDataMBps: number | null;
+  /** Measured directly with the container under the instance's CPU quota (wire MB/s), when it was. */
+  quotaReceiveMBps?: number | null;
+  quotaDataMBps?: number | null;
+}
+
+export interface LimitsReport {
+  instanceType: string;
+  baselineCores: number;
+  networkBaselineMBps: number;
+  candidates: LimitsCandidate[];
+  rows: LimitsRow[];
+  /** The candidate that matches the generated btrbk.conf and the boot script. */
+  defaultCandidate: string;
+}
+
+const GiB = 1024 ** 3;
+
+/** A sample's figures at an instance type's baseline. */
+export function limitsRow(sample: LimitsSample, instanceType = 't3a.nano'): LimitsRow {
+  const cores = baselineCores(requireInstanceFacts(instanceType));
+  const cpu = sample.groupCpuSeconds + Math.max(0, sample.kernelCpuSeconds);
+  const perGiB = sample.wireBytes > 0 ? cpu / (sample.wireBytes / GiB) : null;
+  // cores / (cpu seconds per byte) = bytes per second the baseline sustains
+  const wireRate = cpu > 0 && sample.wireBytes > 0 ? (cores * sample.wireBytes) / cpu / 1e6 : null;
+  const dataRate = wireRate === null ? null : (wireRate * sample.dataBytes) / sample.wireBytes;
+  return { ...sample, cpuSecondsPerGiB: round4(perGiB), baselineReceiveMBps: round4(wireRate), baselineDataMBps: round4(dataRate) };
+}
+
+/**
+ * The targets of issue 12 for the default candidate: incompressible data (wire = data) received at >= 3x the
+ * type's network baseline, compressible data at >= 2x it in data rate (its wire bytes are fewer: what counts is
+ * how fast the data gets there).
+ */
+export const LIMITS_TARGETS = Object.freeze({ wireVsNetwork: 3, compressibleDataVsNetwork: 2 });
+
+/** The `limits` figures for the report's ratio table: the default's baseline rates over the network baseline. */
+export function limitsFigures(lr: LimitsReport): Figure[] {
+  const targets: Record<string, Target> = {
+    'limits.default_wire_vs_network': { kind: 'min', value: LIMITS_TARGETS.wireVsNetwork },
+    'limits.default_text_data_vs_network': { kind: 'min', value: LIMITS_TARGETS.compressibleDataVsNetwork },
+  };
+  const net: Measured = { label: `${lr.instanceType} network baseline`, value: lr.networkBaselineMBps * 1e6, unit: 'B/s' };
+  const row = (dataset: string) => lr.rows.find((r) => r.candidate === lr.defaultCandidate && r.dataset === dataset);
+  const mb = (x: number | null | undefined): number | null => (x === null || x === undefined ? null : x * 1e6);
+  const mk = (key: string, label: string, a: Measured): MeasuredFigure => {
+    const value = ratio(a.value, net.value);
+    return { key, label, value, a, b: net, target: targets[key], status: checkTarget(key, value, targets) };
+  };
+  return [
+    mk('limits.default_wire_vs_network', `${lr.defaultCandidate}: random data, wire rate at ${lr.instanceType} CPU baseline / its network baseline`, { label: 'baseline receive', value: mb(row('random')?.baselineReceiveMBps), unit: 'B/s' }),
+    mk('limits.default_text_data_vs_network', `${lr.defaultCandidate}: compressible data rate at ${lr.instanceType} CPU baseline / its network baseline`, { label: 'baseline data', value: mb(row('text')?.baselineDataMBps), unit: 'B/s' }),
+  ];
+}
+
+/** The limits table: one row per candidate and dataset. */
+export function formatLimitsTable(lr: LimitsReport): string {
+  const f = (x: number | null | undefined, d = 1) => (x === null || x === undefined ? 'n/a' : x.toFixed(d));
+  const rows: string[][] = [['candidate', 'data', 'wire/data', 'recv CPU s/GiB', '(cgroup+kernel)', 'client s/GiB', `${lr.instanceType} wire MB/s`, 'data MB/s', 'under quota wire MB/s']];
+  for (const r of lr.rows) {
+    const g = r.wireBytes / GiB;
+    rows.push([
+      `${r.candidate}${r.candidate === lr.defaultCandidate ? ' *' : ''}`,
+      r.dataset,
+      f(r.wireBytes / r.dataBytes, 3),
+      f(r.cpuSecondsPerGiB, 2),
+      `${f(r.groupCpuSeconds / g, 2)}+${f(Math.max(0, r.kernelCpuSeconds) / g, 2)}`,
+      f(r.clientCpuSeconds / g, 2),
+      f(r.baselineReceiveMBps),
+      f(r.baselineDataMBps),
+      r.quotaReceiveMBps === undefined ? '-' : f(r.quotaReceiveMBps),
+    ]);
+  }
+  const widths = rows[0].map((_, i) => Math.max(...rows.map((r) => r[i].length)));
+  const line = (r: string[]) => r.map((c, i) => c.padEnd(widths[i])).join('  ').trimEnd();
+  return [
+    `receive side at ${lr.instanceType}'s limits: baseline CPU ${lr.baselineCores} of one core, network baseline ${lr.networkBaselineMBps} MB/s (* = the defaults)`,
+    line(rows[0]),
+    widths.map((w) => '-'.repeat(w)).join('  '),
+    ...rows.slice(1).map(line),
+  ].join('\n');
+}
+
+/** The instance facts the limits table is computed for. */
+export function limitsBasis(instanceType = 't3a.nano'): Pick<LimitsReport, 'instanceType' | 'baselineCores' | 'networkBaselineMBps'> {
+  const facts = requireInstanceFacts(instanceType);
+  return { instanceType, baselineCores: baselineCores(facts), networkBaselineMBps: networkBaselineMBps(facts) };
 }
 
 export interface Summary {
@@ -257,6 +387,7 @@ export function formatTable(report: Report): string {
   const widths = rows[0].map((_, i) => Math.max(...rows.map((r) => String(r[i]).length)));
   const line = (r: string[]) => r.map((c, i) => (i === r.length - 1 ? String(c) : String(c).padEnd(widths[i]))).join('  ').trimEnd();
   const out = [line(rows[0]), widths.map((w) => '-'.repeat(w)).join('  '), ...rows.slice(1).map(line)];
+  if (report.limits) out.push('', formatLimitsTable(report.limits));
   if (report.timings?.length) {
     out.push('', 'reported, not ratios (seconds on this machine):');
     for (const t of report.timings) out.push(`  ${t.label}: ${t.error ? `error: ${t.error}` : `${Number(t.seconds).toFixed(1)} s`}`);

@@ -258,3 +258,25 @@ export function parseMountEntry(text: string, mountPoint: string = MOUNT_POINT):
   }
   return null;
 }
+
+/** One path of `btrfs filesystem du -s --raw`: bytes referenced (Total), exclusive, and shared with other trees. */
+export interface DuSummary {
+  path: string;
+  total: number;
+  exclusive: number;
+  /** null when btrfs prints '-' (nothing shared). */
+  setShared: number | null;
+}
+
+/**
+ * Parses `btrfs filesystem du -s --raw PATH...` (a header, then "TOTAL EXCLUSIVE SET_SHARED PATH" per line).
+ * It walks each file's extent metadata (FIEMAP); no file data is read.
+ */
+export function parseFilesystemDu(text: string): DuSummary[] {
+  const out: DuSummary[] = [];
+  for (const line of text.split('\n')) {
+    const m = /^\s*(\d+)\s+(\d+)\s+(\d+|-)\s+(.+?)\s*$/.exec(line);
+    if (m) out.push({ path: m[4], total: Number(m[1]), exclusive: Number(m[2]), setShared: m[3] === '-' ? null : Number(m[3]) });
+  }
+  return out;
+}

@@ -102,6 +102,9 @@ export function renderBtrbkConf(conn: Connection, opts: BtrbkConfOptions = {}): 
     '# zstd sent a quarter of the bytes of compressible data and cost nothing on random data; stream_buffer (mbuffer)',
     '# made transfers slower, so it is off (figures: docs/PERFORMANCE.md of btrbk-aws-target, `npm run bench`)',
     'stream_compress         zstd',
+    '# level 1 and aes128-gcm: the least CPU on a t3a.nano host (and on this machine) per byte received',
+    'stream_compress_level   1',
+    'ssh_cipher_spec         aes128-gcm@openssh.com,chacha20-poly1305@openssh.com',
   ];
   if (opts.streamBuffer) lines.push(`stream_buffer           ${opts.streamBuffer}`);
   lines.push(

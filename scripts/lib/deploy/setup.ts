@@ -23,6 +23,8 @@ import { consoleEd25519Fingerprint, knownHostsHost, knownHostsLine, parseConsole
 import { HOST_IDENTITY_DIR } from '../core/host-layout.js';
 import { pinnedKeys } from '../remote/ssh.js';
 import { renderBtrbkConf } from './btrbk-conf.js';
+import { bytesToSend, estimateFirstBackup, formatFirstBackup, sourceSizes, type FirstBackupEstimate } from './first-backup.js';
+import { instanceFacts } from '../core/instance-types.js';
 
 /** The stack's name (constructs/backup-target-stack.ts STACK_NAME): cdktf.out/stacks/<name>. */
 export const STACK_NAME = 'btrbk-backup-target';
@@ -78,8 +80,12 @@ export interface SetupOptions {
   dataUsedGib?: number;
   /** The cost estimate's snapshot assumption: % of the used data changed per day (default 2). */
   dailyChangePercent?: number;
-  /** btrfs sources to check for noatime. */
+  /** btrfs sources to check for noatime (and to size for the first-backup estimate). */
   sources?: string[];
+  /** The person's upload rate (Mbit/s), for the first-backup estimate. */
+  uploadMbit?: number;
+  /** The fast lane: deploy with this instance type for the first backup (setup without it moves back). */
+  firstBackupType?: string;
   allowDataVolumeReplacement?: boolean;
   /** Default: state/ in the repository (plan file, engine configuration). */
   stateDir?: string;
@@ -169,6 +175,8 @@ export interface SetupResult {
   applied?: boolean;
   plan?: PlanAnalysis;
   cost?: CostEstimate;
+  /** AWS only: the first backup's estimate, both lanes. */
+  firstBackup?: FirstBackupEstimate;
   outputs?: StackOutputs;
 }
 
@@ -335,7 +343,9 @@ export async function stepInitPlan(
   }
   reporter.ok(`${eng.engine.name} init`);
   const planFile = opts.stateDir ? path.join(opts.stateDir, path.basename(PLAN_FILE)) : PLAN_FILE;
-  const plan = await engineRun(eng, ['plan', '-input=false', '-no-color', `-var-file=${tfvarsFile}`, `-out=${planFile}`], { reporter, run, cwd: stackDir });
+  // the fast lane: the same stack with a larger instance_type (an in-place change; setup without it goes back)
+  const typeVar = opts.firstBackupType ? [`-var=instance_type=${opts.firstBackupType}`] : [];
+  const plan = await engineRun(eng, ['plan', '-input=false', '-no-color', `-var-file=${tfvarsFile}`, ...typeVar, `-out=${planFile}`], { reporter, run, cwd: stackDir });
   if (plan.status !== 0) {
     const text = `${plan.stderr}\n${plan.stdout}`;
     if (/prevent_destroy/.test(text)) {
@@ -418,6 +428,35 @@ export async function stepCost(values: TfvarsValues, opts: SetupOptions, { repor
   reporter.detail(`prices: ${est.source}`);
   for (const a of est.assumptions) reporter.detail(`assumes: ${a}`);
   for (const n of est.notes) reporter.detail(n);
+  return est;
+}
+
+/**
+ * The first backup's estimate for both lanes (the chosen type, and the fast lane), from the sources' sizes and
+ * the upload rate; with --first-backup, the fast lane's hours and their cost, printed before the apply question.
+ */
+export async function stepFirstBackupEstimate(values: TfvarsValues, opts: SetupOptions, { reporter, run = runDefault }: SetupDeps): Promise<FirstBackupEstimate> {
+  let bytes: number | null = null;
+  if (opts.sources?.length) {
+    try {
+      bytes = bytesToSend(await sourceSizes(opts.sources, { run }));
+    } catch (err) {
+      if (!(err instanceof OperatorError)) throw err;
+      reporter.warn(`${err.what}: ${err.details.split('\n')[0]} (next: ${err.next})`);
+    }
+  }
+  const est = estimateFirstBackup({ bytes, uploadMbit: opts.uploadMbit ?? null, instanceType: values.instance_type, fastType: opts.firstBackupType ?? null, region: values.aws_region });
+  const [head, ...rest] = formatFirstBackup(est);
+  reporter.info(head);
+  for (const line of rest) reporter.detail(line);
+  if (opts.firstBackupType) {
+    const f = est.fast;
+    reporter.warn(
+      `--first-backup: this apply moves the instance to ${f.instanceType} (an in-place stop and start: same instance, volume, address and host key)`
+        + `${f.pricePerHour !== null ? `; it costs $${f.pricePerHour}/h while it runs (about $${f.cost!.toFixed(2)} for the estimate above, $${(f.pricePerHour * 24).toFixed(2)} per day if forgotten)` : ' (no price for it in the cost table)'}.`
+        + ` When the first backup is done, run setup without --first-backup: it moves back to ${values.instance_type}.`,
+    );
+  }
   return est;
 }
 
@@ -741,6 +780,7 @@ export async function runAwsSetup(opts: SetupOptions, deps: SetupDeps): Promise<
 
   reporter.step(5, AWS_STEPS, 'Cost estimate');
   const cost = await stepCost(tf.values, opts, deps, analysis);
+  const firstBackup = await stepFirstBackupEstimate(tf.values, opts, deps);
 
   reporter.step(6, AWS_STEPS, 'Confirm and apply');
   const apply = await stepConfirm(analysis, opts, deps);
@@ -763,7 +803,7 @@ export async function runAwsSetup(opts: SetupOptions, deps: SetupDeps): Promise<
   const smoke = await stepSmokeTests(conn, { ...deps, ec2 });
   writeConnection(envFile, conn, 'Written by scripts/setup.mjs; read by every script in scripts/.');
   reporter.ok(`wrote ${path.relative(process.cwd(), envFile) || envFile}`);
-  return { target: 'aws', applied: apply, plan: analysis, cost, outputs, hostKey: pin, smoke, envFile, connection: conn, btrbkConf: renderBtrbkConf(conn, { generatedAt: new Date().toISOString().slice(0, 10), appendOnly: String(tf.values.append_only ?? true) !== 'false' }) };
+  return { target: 'aws', applied: apply, plan: analysis, cost, firstBackup, outputs, hostKey: pin, smoke, envFile, connection: conn, btrbkConf: renderBtrbkConf(conn, { generatedAt: new Date().toISOString().slice(0, 10), appendOnly: String(tf.values.append_only ?? true) !== 'false' }) };
 }
 
 const LOCAL_STEPS = 4;
@@ -863,6 +903,16 @@ export function checkOptions<T extends Partial<SetupOptions>>(opts: T): T {
   }
   if (opts.dailyChangePercent !== undefined && !(Number.isFinite(opts.dailyChangePercent) && opts.dailyChangePercent >= 0 && opts.dailyChangePercent <= 100)) {
     throw new OperatorError('--daily-change-percent must be a percentage (0 to 100)', { next: 'e.g. --daily-change-percent 1: the share of the backed-up data that changes per day' });
+  }
+  if (opts.uploadMbit !== undefined && !(Number.isFinite(opts.uploadMbit) && opts.uploadMbit > 0)) {
+    throw new OperatorError('--upload-mbit must be your upload rate in Mbit/s (more than 0)', { next: 'e.g. --upload-mbit 40 (a speed test shows it)' });
+  }
+  if (opts.firstBackupType !== undefined) {
+    if (opts.target === 'local') throw new OperatorError('--first-backup does not apply to the local target', { next: 'the local target has no instance type; use local-target.mjs up --limits TYPE to try a type\'s limits' });
+    const f = instanceFacts(opts.firstBackupType);
+    if (!f || f.arch !== 'x86_64') {
+      throw new OperatorError(`--first-backup ${opts.firstBackupType} is not an instance type the fast lane can use`, { next: 'give an x86_64 burstable type, e.g. --first-backup t3a.medium (or --first-backup alone for the default)' });
+    }
   }
   if (opts.target === 'local' && opts.allowDataVolumeReplacement) {
     throw new OperatorError(`${ALLOW_FLAG} does not apply to the local target`, { next: 'the local target keeps its volume across up; `local-target.mjs down --purge` removes it' });

@@ -23,11 +23,12 @@ import { bootScriptOutdated, installBootScript, parseMarker, renderFor, runBootS
 import { leaderPid, nspawnPid, prepareInstance, startContainer, stopAndClean } from './container.js';
 import { DEFAULT_PORT, portFree, sshBanner, writeEnvFile } from './local-connection.js';
 import { withLock } from './lock.js';
-import { isUpState, loadState, pathsOf, saveState, type TargetOptions, type UpState } from './paths.js';
+import { isUpState, loadState, pathsOf, saveState, type LocalTargetPaths, type TargetOptions, type UpState } from './paths.js';
 import { assertPrerequisites } from './prerequisites.js';
 import { ensureRootfs } from './rootfs.js';
 import { isMountPoint, readText, runOrThrow, waitFor } from './system.js';
 import { attachVolume, ensureVolumeImage, loopDevicesOf, newVolumeId } from './volume.js';
+import { applyLimits, containerPids, limitsFor, readLimits, removeGroup, shapeLink, type LinkShape } from './limits.js';
 
 // The public API, whichever file holds each part.
 export { BOOT_SCRIPT_IN_CONTAINER, PAYLOAD_IN_CONTAINER, parseMarker, rerunBootScript } from './boot-script.js';
@@ -37,6 +38,7 @@ export { CONTAINER_NAME, localTargetPaths, type Env, type LocalTargetPaths, type
 export { missingPrerequisites } from './prerequisites.js';
 export { ensureRootfs, MIRROR, ROOTFS_PACKAGES, rootfsStamp, SUITE } from './rootfs.js';
 export { DEFAULT_VOLUME_SIZE, ebsByIdPath, newVolumeId, parseVolumeSize } from './volume.js';
+export { groupCpuSeconds, kernelThreadCpuSeconds, parseLinkShape, systemBusySeconds, type LinkShape } from './limits.js';
 
 export interface LocalTargetStatus {
   running: boolean;
@@ -61,6 +63,10 @@ export interface LocalTargetStatus {
   stateDir: string;
   consoleLog: string;
   bootLog: string;
+  /** The instance type whose limits the container runs under (up --limits), and the limits its cgroup has now. */
+  limits: { type: string | null; cpuQuotaUs: number | null; cpuPeriodUs: number | null; memoryBytes: number | null } | null;
+  /** The shaped link to the sshd port (up --link), if any. */
+  link: LinkShape | null;
 }
 
 export interface UpTimings {
@@ -89,6 +95,10 @@ export interface UpOptions extends TargetOptions {
   port?: number;
   /** Size of a new volume image, e.g. 2G (an existing image is kept as it is). */
   volumeSize?: string;
+  /** An instance type: run the container under its CPU baseline and memory (null: lift them). Applied after the boot script. */
+  limits?: string | null;
+  /** Shape the link to the sshd port (null: unshape). */
+  link?: LinkShape | null;
   onProgress?: (line: string) => void;
 }
 
@@ -114,10 +124,15 @@ export async function up(opts: UpOptions = {}): Promise<UpResult> {
       if (!bootScriptOutdated(paths) && isUpState(running)) {
         // a checkout other than the one that started it (CI's fresh clone) gets its connection file too
         writeEnvFile(paths, running);
+        if (opts.limits !== undefined || opts.link !== undefined) {
+          setLimits({ paths, limits: opts.limits, link: opts.link, onProgress });
+          return { ...(await status({ paths })), alreadyUp: true, timings };
+        }
         return { ...before, envFile: paths.envFile, alreadyUp: true, timings };
       }
       onProgress('the boot script changed since this instance started: replacing the instance (the volume is kept)');
       await stopAndClean(paths, { onProgress });
+      liftLimits(paths);
     } else if (before.running || before.loopDevices.length || before.instanceMounted) {
       onProgress('a previous instance is half up: cleaning it up first');
       await stopAndClean(paths, { onProgress });
@@ -162,6 +177,8 @@ export async function up(opts: UpOptions = {}): Promise<UpResult> {
       timings.totalSeconds = (Date.now() - t0) / 1000;
       state.lastUp = new Date().toISOString();
       saveState(paths, state);
+      // after the boot script (on AWS it runs on launch credits): from here on, the instance type's limits
+      if (opts.limits || opts.link) setLimits({ paths, limits: opts.limits, link: opts.link, onProgress });
       return { ...(await status({ paths })), alreadyUp: false, timings };
     } catch (err) {
       onProgress('up failed: cleaning up (nothing stays mounted or attached)');
@@ -180,6 +197,7 @@ export async function down(opts: DownOptions = {}): Promise<DownResult> {
     const t0 = Date.now();
     const wasRunning = Boolean(nspawnPid(paths));
     await stopAndClean(paths, { onProgress });
+    liftLimits(paths);
     let purged = false;
     if (purge) {
       fs.rmSync(paths.volumeImage, { force: true });
@@ -235,5 +253,46 @@ export async function status(opts: TargetOptions = {}): Promise<LocalTargetStatu
     stateDir: paths.stateDir,
     consoleLog: paths.consoleLog,
     bootLog: paths.bootLog,
+    limits: running && state.limits !== undefined ? { type: state.limits ?? null, ...(readLimits(paths.name) ?? { cpuQuotaUs: null, cpuPeriodUs: null, memoryBytes: null }) } : null,
+    link: running ? (state.link ?? null) : null,
   };
+}
+
+/**
+ * Puts the running container under an instance type's limits (limits: the type; null lifts them, undefined
+ * keeps them) and shapes its sshd port's link (link: the shape; null unshapes; undefined keeps it).
+ * The container's processes stay in their cgroup either way, so the bench can count their CPU.
+ */
+export function setLimits(opts: TargetOptions & { limits?: string | null; link?: LinkShape | null; onProgress?: (line: string) => void }): void {
+  const paths = pathsOf(opts);
+  const { onProgress = () => {} } = opts;
+  const pid = nspawnPid(paths);
+  const leader = leaderPid(pid);
+  if (!leader) throw new OperatorError('the local target is not running', { next: 'npx zx scripts/local-target.mjs up' });
+  const state = loadState(paths);
+  if (opts.limits !== undefined) {
+    const limits = opts.limits ? limitsFor(opts.limits) : null;
+    applyLimits(paths.name, containerPids(leader, pid), limits);
+    onProgress(limits ? `limits of ${limits.type}: CPU ${limits.cpuQuotaUs}/${limits.cpuPeriodUs} µs per period (${(100 * limits.cpuQuotaUs / limits.cpuPeriodUs).toFixed(0)} % of one core), memory ${limits.memoryBytes / 2 ** 20} MiB` : 'no CPU or memory limits');
+    state.limits = opts.limits ?? null;
+  }
+  if (opts.link !== undefined) {
+    if (!isUpState(state)) throw new OperatorError('the local target has no port yet', { next: 'npx zx scripts/local-target.mjs up' });
+    shapeLink(state.port, opts.link);
+    onProgress(opts.link ? `link to 127.0.0.1:${state.port} shaped: ${opts.link.rateMbit} Mbit/s, ${opts.link.rttMs} ms round trip` : 'link unshaped');
+    state.link = opts.link ?? null;
+  }
+  saveState(paths, state);
+}
+
+/** After the container stopped: its cgroup and link shape go. */
+function liftLimits(paths: LocalTargetPaths): void {
+  const state = loadState(paths);
+  removeGroup(paths.name);
+  if (state.link && isUpState(state)) {
+    try { shapeLink(state.port, null); } catch { /* someone else's qdisc now: left alone */ }
+  }
+  delete state.limits;
+  delete state.link;
+  saveState(paths, state);
 }

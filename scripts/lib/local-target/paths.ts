@@ -54,6 +54,10 @@ export interface TargetState {
   port?: number;
   /** When the last `up` finished (ISO time). */
   lastUp?: string;
+  /** The instance type whose limits the running container has (null: in its cgroup, unlimited). */
+  limits?: string | null;
+  /** The shaped link to the sshd port. */
+  link?: { rateMbit: number; rttMs: number } | null;
 }
 
 /** The state of a target that has been brought up: its volume id and port are known. */
