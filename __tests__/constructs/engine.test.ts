@@ -59,8 +59,8 @@ function expectOk(r: EngineResult) {
  */
 function withoutPreventDestroy(json: Json): Json {
   const copy = structuredClone(json);
-  expect(copy.resource.aws_ebs_volume.backup_data.lifecycle).toEqual({ prevent_destroy: true });
-  delete copy.resource.aws_ebs_volume.backup_data.lifecycle;
+  expect(copy.resource.aws_ebs_volume.backup_data.lifecycle).toMatchObject({ prevent_destroy: true });
+  delete copy.resource.aws_ebs_volume.backup_data.lifecycle.prevent_destroy;
   return copy;
 }
 
@@ -119,8 +119,8 @@ describe('engine checks (real provider schema, mock provider, offline)', () => {
 });
 
 describe('the engine tests can fail (negative controls)', () => {
-  // One engine run for two controls (each engine run loads the provider schema): a fixture one character off,
-  // and the JSON without ignore_changes = [ami].
+  // One engine run for three controls (each engine run loads the provider schema): a fixture one character off,
+  // the JSON without ignore_changes = [ami], and the data volume without its restore_snapshot_id postcondition.
   let controls: EngineResult;
   beforeAll(() => {
     const good = expectedBootScript();
@@ -129,6 +129,7 @@ describe('the engine tests can fail (negative controls)', () => {
     expect(fixture).not.toBe(good);
     const json = withoutPreventDestroy(synthesized);
     delete json.resource.aws_instance.backup_host.lifecycle.ignore_changes;
+    delete json.resource.aws_ebs_volume.backup_data.lifecycle.postcondition;
     controls = stackDir('controls', json, fixture).test();
   });
 
@@ -142,6 +143,11 @@ describe('the engine tests can fail (negative controls)', () => {
   test('without ignore_changes = [ami], a newer image would change the instance', () => {
     expect(parseTestOutput(controls.stdout).runs['tests/ami-update.tftest.hcl/newer_ami_keeps_instance']).toBe('fail');
     expect(controls.stderr).toContain('a newer AMI replaced the instance');
+  });
+
+  test('without the postcondition, restore_snapshot_id on an existing deployment would be ignored silently', () => {
+    expect(parseTestOutput(controls.stdout).runs['tests/protection.tftest.hcl/restore_snapshot_on_existing_deployment_refused']).toBe('fail');
+    expect(parseTestOutput(controls.stdout).runs['tests/protection.tftest.hcl/defaults_snapshot_recycle_alarm']).toBe('pass');
   });
 
   test('prevent_destroy holds: with the unchanged JSON the engine refuses to destroy the data volume', () => {
