@@ -253,3 +253,14 @@ describe('terraform.tfvars.example', () => {
     expect(text).toContain(KEYGEN_COMMAND);
   });
 });
+
+test('README\'s variables table lists every variable of the stack with its default', () => {
+  const readme = fs.readFileSync(new URL('../../README.md', import.meta.url), 'utf8');
+  // a cell shows a default as `value`, strings quoted or not (`us-west-1`, `""`, `"1d"`)
+  const plain = (cell: string | undefined): string | undefined => cell?.replace(/^`|`$/g, '').replace(/^"(.*)"$/, '$1');
+  for (const [name, spec] of Object.entries(VARIABLES)) {
+    const row = readme.split('\n').find((l) => l.startsWith(`| \`${name}\` |`));
+    const shown = spec.default === undefined ? '(required)' : plain(`\`${JSON.stringify(spec.default)}\``);
+    expect([name, plain(row?.split(' | ')[1])]).toEqual([name, shown]);
+  }
+});
