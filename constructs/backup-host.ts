@@ -1,4 +1,5 @@
 import { Construct } from 'constructs';
+import { Token } from 'cdktf';
 import { DataAwsAmi } from '@cdktf/provider-aws/lib/data-aws-ami/index.js';
 import { Instance } from '@cdktf/provider-aws/lib/instance/index.js';
 import { Eip } from '@cdktf/provider-aws/lib/eip/index.js';
@@ -6,15 +7,25 @@ import { EipAssociation } from '@cdktf/provider-aws/lib/eip-association/index.js
 
 /** Canonical's AWS account: the owner of the official Ubuntu images. */
 export const CANONICAL_OWNER_ID = '099720109477';
-/** Ubuntu 24.04 LTS (noble), amd64, gp3 root volume; standard support until 2029 (22.04's ends April 2027). */
-export const UBUNTU_AMI_NAME = 'ubuntu/images/hvm-ssd-gp3/ubuntu-noble-24.04-amd64-server-*';
+/**
+ * Ubuntu 24.04 LTS (noble), gp3 root volume, for one Debian architecture (amd64 or arm64); standard support
+ * until 2029 (22.04's ends April 2027).
+ */
+export const ubuntuAmiName = (debianArch: string): string => `ubuntu/images/hvm-ssd-gp3/ubuntu-noble-24.04-${debianArch}-server-*`;
+/** The image of the default (x86_64) instance types. */
+export const UBUNTU_AMI_NAME = ubuntuAmiName('amd64');
 /** Root volume size in GiB: the OS only; backups live on the data volume. */
 export const ROOT_VOLUME_GIB = 8;
 
 /** The EC2 instance that receives the backups. */
 export interface BackupHostProps {
-  /** Instance type; must be an x86_64 burstable type (the image is amd64, CPU credits are set to standard). */
+  /** Instance type: a Nitro burstable type (CPU credits are set to standard). */
   readonly instanceType: string;
+  /**
+   * The type's EC2 architecture, x86_64 or arm64 (the image's `architecture` filter), usually an expression on
+   * the `instance_type` variable (tfvars.ts instanceArchitecture has the same rule). @default 'x86_64'
+   */
+  readonly architecture?: string;
   /** Availability zone; the data volume's. */
   readonly availabilityZone: string;
   /** Security groups of the instance. */
@@ -33,7 +44,7 @@ export interface BackupHostProps {
 }
 
 /**
- * The backup host: Ubuntu 24.04 from Canonical, IMDSv2 only, encrypted root volume, standard CPU credits, and an
+ * The backup host: Ubuntu 24.04 from Canonical (amd64 or arm64, as the instance type needs), IMDSv2 only, encrypted root volume, standard CPU credits, and an
  * Elastic IP so a stop/start or a re-created instance keeps the address the connection file and btrbk.conf hold.
  *
  * A changed boot script replaces the instance (user_data_replace_on_change): the data volume is separate and the
@@ -48,12 +59,14 @@ export class BackupHost extends Construct {
     super(scope, id);
     const tags = { ...props.tags, Name: 'btrbk-backup-host' };
 
+    const arch = Token.asString(props.architecture ?? 'x86_64');
     this.ami = new DataAwsAmi(this, 'ami', {
       mostRecent: true,
       owners: [CANONICAL_OWNER_ID],
       filter: [
-        { name: 'name', values: [UBUNTU_AMI_NAME] },
-        { name: 'architecture', values: ['x86_64'] },
+        // Ubuntu names its images by the Debian architecture (amd64, arm64); EC2 filters by its own (x86_64, arm64)
+        { name: 'name', values: [ubuntuAmiName(`\${${arch} == "arm64" ? "arm64" : "amd64"}`)] },
+        { name: 'architecture', values: [arch] },
         { name: 'virtualization-type', values: ['hvm'] },
         { name: 'root-device-type', values: ['ebs'] },
       ],

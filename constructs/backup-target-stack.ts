@@ -6,19 +6,32 @@ import { KeyPair } from '@cdktf/provider-aws/lib/key-pair/index.js';
 import { BACKUP_ROOT, BACKUP_USER } from '../scripts/lib/core/host-layout.js';
 import { renderBootScript, renderHostPayload } from '../user-data/render.js';
 import {
+  ARM64_INSTANCE_TYPE_SOURCE,
   AVAILABILITY_ZONE_SOURCE,
+  BACKUP_ALARM_HOURS_MAX,
   ED25519_KEY_SOURCE,
+  EMAIL_SOURCE,
   GP3_MAX_GIB,
   GP3_MIN_GIB,
   INSTANCE_TYPE_SOURCE,
   KEY_PAIR_NAME_SOURCE,
+  RECYCLE_BIN_DAYS_MAX,
+  RECYCLE_BIN_LOCK_DAYS_MAX,
+  RECYCLE_BIN_LOCK_DAYS_MIN,
   REGION_SOURCE,
   RETENTION_MIN_SOURCE,
   RETENTION_SOURCE,
+  SNAPSHOT_ID_SOURCE,
+  SNAPSHOT_INTERVAL_HOURS,
+  SNAPSHOT_RETAIN_MAX,
+  T2_REFUSED_MESSAGE,
+  XEN_INSTANCE_TYPE_SOURCE,
 } from '../scripts/lib/deploy/tfvars.js';
+import { BackupAlarm } from './backup-alarm.js';
 import { BackupHost } from './backup-host.js';
 import { DataVolume } from './data-volume.js';
 import { NetworkAccess } from './network-access.js';
+import { VolumeProtection } from './volume-protection.js';
 
 /** The stack's name: the directory under cdktf.out/stacks/ and the argument of `cdktf deploy`. */
 export const STACK_NAME = 'btrbk-backup-target';
@@ -38,6 +51,13 @@ export const VARIABLE_DEFAULTS = Object.freeze({
   append_only: true,
   retention: '48h 14d 8w 12m',
   retention_min: '1d',
+  snapshot_interval_hours: 24,
+  snapshot_retain_count: 7,
+  recycle_bin_days: 7,
+  recycle_bin_lock_days: 0,
+  restore_snapshot_id: '',
+  backup_alarm_hours: 26,
+  alert_email: '',
 });
 
 /** A well-formed ssh-ed25519 public key line: type, the 68-character key blob, an optional plain comment. */
@@ -86,8 +106,31 @@ export class BackupTargetStack extends TerraformStack {
     const data = new DataVolume(this, 'data_volume', {
       availabilityZone: zone.asString,
       sizeGib: v.ebsVolumeSize.numberValue,
+      restoreSnapshotId: v.restoreSnapshotId.stringValue,
       tags,
     });
+    const protection = new VolumeProtection(this, 'volume_protection', {
+      intervalHours: v.snapshotIntervalHours.numberValue,
+      retainCount: v.snapshotRetainCount.numberValue,
+      recycleBinDays: v.recycleBinDays.numberValue,
+      recycleBinLockDays: v.recycleBinLockDays.numberValue,
+      tags,
+    });
+    const alarm = new BackupAlarm(this, 'backup_alarm', {
+      volumeId: data.volume.id,
+      hours: v.backupAlarmHours.numberValue,
+      email: v.alertEmail.stringValue,
+      tags,
+    });
+
+    // The image's architecture follows the instance type (t4g: Graviton, arm64); the same rule as tfvars.ts
+    // instanceArchitecture, from the same regex source.
+    const architecture = new TerraformLocal(
+      this,
+      'ami_architecture',
+      `\${can(regex(${hclRegex(ARM64_INSTANCE_TYPE_SOURCE)}, var.instance_type)) ? "arm64" : "x86_64"}`,
+    );
+    architecture.overrideLogicalId('ami_architecture');
 
     // The EC2 key pair holds the ADMIN key only (the image's default user, full shell). The backup key is never
     // registered as a key pair: it must reach the host only through the btrbk user's forced-command gate.
@@ -123,6 +166,7 @@ export class BackupTargetStack extends TerraformStack {
 
     const host = new BackupHost(this, 'backup_host', {
       instanceType: v.instanceType.stringValue,
+      architecture: architecture.asString,
       availabilityZone: zone.asString,
       securityGroupIds: [access.securityGroup.id],
       userDataBase64: Fn.base64gzip(bootScript.asString),
@@ -157,8 +201,23 @@ export class BackupTargetStack extends TerraformStack {
     // btrbk's URL grammar is ssh://HOST[:PORT]/PATH with no user part (btrbk 0.32.5 refuses 'btrbk@'); the user
     // goes into btrbk.conf as ssh_user, which the ssh_user output gives.
     out('btrbk_target', `ssh://${host.eip.publicIp}${BACKUP_PATH}/`, 'btrbk target URL (set ssh_user from the ssh_user output)');
+    // Strings, "" when the variable turned the part off (setup's summary reads them).
+    out('snapshot_policy_id', firstOrEmpty(protection.policy, 'id'), 'Data Lifecycle Manager policy that snapshots the data volume ("" when snapshot_retain_count is 0)');
+    out('recycle_bin_rule_id', `\${join("", concat(${ref(protection.taggedRule)}[*].id, ${ref(protection.lockedRule)}[*].id))}`, 'Recycle Bin retention rule for the snapshots ("" when recycle_bin_days is 0)');
+    out('recycle_bin_rule_scope', `\${length(${ref(protection.lockedRule)}) > 0 ? "region" : length(${ref(protection.taggedRule)}) > 0 ? "dlm-snapshots" : ""}`, 'what the Recycle Bin rule keeps: "dlm-snapshots" (tag-level), "region" (every EBS snapshot of the region, lockable), or ""');
+    out('backup_alarm_name', firstOrEmpty(alarm.alarm, 'alarm_name'), 'CloudWatch alarm that fires when the data volume sees no writes ("" when backup_alarm_hours is 0)');
+    out('alert_topic_arn', firstOrEmpty(alarm.topic, 'arn'), 'SNS topic the alarm notifies ("" when alert_email is empty)');
+    out('alert_email', v.alertEmail.stringValue, 'address subscribed to the alarm topic (the subscription stays pending until its confirmation link is clicked)');
   }
 }
+
+/** `type.name` of a resource, for raw expressions. */
+const ref = (r: { terraformResourceType: string; friendlyUniqueId: string }): string => `${r.terraformResourceType}.${r.friendlyUniqueId}`;
+/** An expression: an attribute of a counted resource's first instance, or "" when its count is 0. */
+const firstOrEmpty = (r: { terraformResourceType: string; friendlyUniqueId: string }, attribute: string): string =>
+  `\${length(${ref(r)}) > 0 ? ${ref(r)}[0].${attribute} : ""}`;
+/** An HCL condition: a number variable is a whole number from min to max. */
+const wholeIn = (name: string, min: number, max: number): string => `var.${name} >= ${min} && var.${name} <= ${max} && floor(var.${name}) == var.${name}`;
 
 /** The stack's input variables, each with a validation that says what is expected. */
 function variables(scope: Construct) {
@@ -251,11 +310,16 @@ function variables(scope: Construct) {
     instanceType: variable('instance_type', {
       type: 'string',
       default: d.instance_type,
-      description: 'EC2 instance type; an x86_64 burstable type (t3a, t3, t2), as the image is amd64 and CPU credits are standard',
+      description:
+        'EC2 instance type: a Nitro burstable type, t3a, t3 or t4g (Graviton, arm64: the image follows the type), nano to 2xlarge; CPU credits are standard. t2 is refused (Xen, no NVMe: the boot script finds the data volume by its NVMe serial)',
       validation: [
         {
+          condition: `\${!can(regex(${hclRegex(XEN_INSTANCE_TYPE_SOURCE)}, var.instance_type))}`,
+          errorMessage: T2_REFUSED_MESSAGE,
+        },
+        {
           condition: `\${can(regex(${hclRegex(INSTANCE_TYPE_SOURCE)}, var.instance_type))}`,
-          errorMessage: 'instance_type must be an x86_64 burstable type such as t3a.nano, t3a.micro or t3.small (the image is amd64; CPU credits are set to standard).',
+          errorMessage: 'instance_type must be a Nitro burstable type: t3a, t3 or t4g, nano to 2xlarge, such as t3a.nano, t3.small or t4g.nano (CPU credits are set to standard).',
         },
       ],
     }),
@@ -288,6 +352,85 @@ function variables(scope: Construct) {
         {
           condition: `\${can(regex(${hclRegex(RETENTION_MIN_SOURCE)}, var.retention_min))}`,
           errorMessage: 'retention_min must be a count (up to 4 digits) followed by h, d, w, m or y (such as "1d"), or "latest", or "no".',
+        },
+      ],
+    }),
+    snapshotIntervalHours: variable('snapshot_interval_hours', {
+      type: 'number',
+      default: d.snapshot_interval_hours,
+      description: 'Hours between snapshots of the data volume by Data Lifecycle Manager: 1, 2, 3, 4, 6, 8, 12 or 24',
+      validation: [
+        {
+          condition: `\${contains([${SNAPSHOT_INTERVAL_HOURS.join(', ')}], var.snapshot_interval_hours)}`,
+          errorMessage: `snapshot_interval_hours must be one of ${SNAPSHOT_INTERVAL_HOURS.join(', ')}: the intervals in hours Data Lifecycle Manager accepts.`,
+        },
+      ],
+    }),
+    snapshotRetainCount: variable('snapshot_retain_count', {
+      type: 'number',
+      default: d.snapshot_retain_count,
+      description: 'How many snapshots of the data volume Data Lifecycle Manager keeps (the oldest is deleted when a new one is made); 0: no snapshots, no policy, no role',
+      validation: [
+        {
+          condition: `\${${wholeIn('snapshot_retain_count', 0, SNAPSHOT_RETAIN_MAX)}}`,
+          errorMessage: `snapshot_retain_count must be a whole number from 0 (no snapshots) to ${SNAPSHOT_RETAIN_MAX} (Data Lifecycle Manager's limit).`,
+        },
+      ],
+    }),
+    recycleBinDays: variable('recycle_bin_days', {
+      type: 'number',
+      default: d.recycle_bin_days,
+      description: 'Days a deleted snapshot of the data volume stays recoverable in the Recycle Bin (billed like a snapshot meanwhile); 0: no Recycle Bin rule',
+      validation: [
+        {
+          condition: `\${${wholeIn('recycle_bin_days', 0, RECYCLE_BIN_DAYS_MAX)}}`,
+          errorMessage: `recycle_bin_days must be a whole number of days from 0 (no Recycle Bin rule) to ${RECYCLE_BIN_DAYS_MAX} (the Recycle Bin's limit).`,
+        },
+      ],
+    }),
+    recycleBinLockDays: variable('recycle_bin_lock_days', {
+      type: 'number',
+      default: d.recycle_bin_lock_days,
+      description:
+        'Unlock delay in days of a locked Recycle Bin rule: 0 (default) unlocked; 7 to 30: a Region-level rule (AWS locks no tag-level rule) that keeps EVERY EBS snapshot deleted in the region, lockable so nobody can remove it before the delay has passed. hashicorp/aws 5.100.0 does not send the lock: see docs/RESTORE.md',
+      validation: [
+        {
+          condition: `\${var.recycle_bin_lock_days == 0 || (${wholeIn('recycle_bin_lock_days', RECYCLE_BIN_LOCK_DAYS_MIN, RECYCLE_BIN_LOCK_DAYS_MAX)})}`,
+          errorMessage: `recycle_bin_lock_days must be 0 (unlocked) or a whole number of days from ${RECYCLE_BIN_LOCK_DAYS_MIN} to ${RECYCLE_BIN_LOCK_DAYS_MAX} (the Recycle Bin's unlock delay limits).`,
+        },
+      ],
+    }),
+    restoreSnapshotId: variable('restore_snapshot_id', {
+      type: 'string',
+      default: d.restore_snapshot_id,
+      description:
+        'Disaster recovery: a snapshot id (snap-...) the data volume is created from on a FRESH deployment; "" (default): an empty volume. An existing data volume is never replaced for it: the plan stops with a message instead (docs/RESTORE.md)',
+      validation: [
+        {
+          condition: `\${var.restore_snapshot_id == "" || can(regex(${hclRegex(SNAPSHOT_ID_SOURCE)}, var.restore_snapshot_id))}`,
+          errorMessage: 'restore_snapshot_id must be "" (a new, empty data volume) or a snapshot id such as snap-0123456789abcdef0.',
+        },
+      ],
+    }),
+    backupAlarmHours: variable('backup_alarm_hours', {
+      type: 'number',
+      default: d.backup_alarm_hours,
+      description: `Hours without a single write to the data volume before the CloudWatch alarm fires (26: a day's backup plus 2 hours' slack); 1 to ${BACKUP_ALARM_HOURS_MAX}; 0: no alarm`,
+      validation: [
+        {
+          condition: `\${${wholeIn('backup_alarm_hours', 0, BACKUP_ALARM_HOURS_MAX)}}`,
+          errorMessage: `backup_alarm_hours must be 0 (no alarm) or a whole number of hours from 1 to ${BACKUP_ALARM_HOURS_MAX}: CloudWatch evaluates an alarm over at most 7 days (period x evaluation periods <= 604800 seconds; the period here is one hour).`,
+        },
+      ],
+    }),
+    alertEmail: variable('alert_email', {
+      type: 'string',
+      default: d.alert_email,
+      description: 'Email address the backup alarm mails (an SNS subscription: AWS sends a confirmation link that must be clicked); "" (default): no topic, no mail',
+      validation: [
+        {
+          condition: `\${var.alert_email == "" || can(regex(${hclRegex(EMAIL_SOURCE)}, var.alert_email))}`,
+          errorMessage: 'alert_email must be "" (no mail) or one email address such as you@example.org.',
         },
       ],
     }),

@@ -2,6 +2,18 @@
 # variables, by the instance's precondition).
 
 mock_provider "aws" {
+  # the real data source reads the partition from the credentials' endpoint; the mock's random string is no ARN partition
+  mock_data "aws_partition" {
+    defaults = {
+      partition = "aws"
+    }
+  }
+  # the provider validates the DLM role's ARN where the policy uses it (the mock's random string is no ARN)
+  mock_resource "aws_iam_role" {
+    defaults = {
+      arn = "arn:aws:iam::123456789012:role/btrbk-dlm-mock"
+    }
+  }
   mock_data "aws_availability_zones" {
     defaults = {
       names = ["us-west-1a", "us-west-1c"]
@@ -26,6 +38,153 @@ run "good_values_plan" {
     retention         = "7d 4w"
     retention_min     = "no"
   }
+}
+
+# The limits of the snapshot, recycle-bin and alarm variables: the edges are accepted, one past them refused.
+run "protection_limits_plan" {
+  command = plan
+  variables {
+    snapshot_interval_hours = 1
+    snapshot_retain_count   = 1000
+    recycle_bin_days        = 365
+    recycle_bin_lock_days   = 30
+    restore_snapshot_id     = "snap-0123456789abcdef0"
+    backup_alarm_hours      = 168
+    alert_email             = "first.last+backup@mail.example.org"
+  }
+}
+
+run "protection_lower_limits_plan" {
+  command = plan
+  variables {
+    snapshot_interval_hours = 24
+    snapshot_retain_count   = 0
+    recycle_bin_days        = 1
+    recycle_bin_lock_days   = 7
+    restore_snapshot_id     = "snap-01234567"
+    backup_alarm_hours      = 1
+  }
+}
+
+run "snapshot_interval_5_refused" {
+  command = plan
+  variables {
+    snapshot_interval_hours = 5
+  }
+  expect_failures = [var.snapshot_interval_hours]
+}
+
+run "snapshot_interval_48_refused" {
+  command = plan
+  variables {
+    snapshot_interval_hours = 48
+  }
+  expect_failures = [var.snapshot_interval_hours]
+}
+
+run "snapshot_retain_count_above_dlm_limit_refused" {
+  command = plan
+  variables {
+    snapshot_retain_count = 1001
+  }
+  expect_failures = [var.snapshot_retain_count]
+}
+
+run "snapshot_retain_count_negative_refused" {
+  command = plan
+  variables {
+    snapshot_retain_count = -1
+  }
+  expect_failures = [var.snapshot_retain_count]
+}
+
+run "snapshot_retain_count_fractional_refused" {
+  command = plan
+  variables {
+    snapshot_retain_count = 2.5
+  }
+  expect_failures = [var.snapshot_retain_count]
+}
+
+run "recycle_bin_days_above_limit_refused" {
+  command = plan
+  variables {
+    recycle_bin_days = 366
+  }
+  expect_failures = [var.recycle_bin_days]
+}
+
+run "recycle_bin_lock_days_below_7_refused" {
+  command = plan
+  variables {
+    recycle_bin_lock_days = 6
+  }
+  expect_failures = [var.recycle_bin_lock_days]
+}
+
+run "recycle_bin_lock_days_above_30_refused" {
+  command = plan
+  variables {
+    recycle_bin_lock_days = 31
+  }
+  expect_failures = [var.recycle_bin_lock_days]
+}
+
+run "restore_snapshot_id_volume_id_refused" {
+  command = plan
+  variables {
+    restore_snapshot_id = "vol-0123456789abcdef0"
+  }
+  expect_failures = [var.restore_snapshot_id]
+}
+
+run "restore_snapshot_id_uppercase_refused" {
+  command = plan
+  variables {
+    restore_snapshot_id = "snap-0123456789ABCDEF0"
+  }
+  expect_failures = [var.restore_snapshot_id]
+}
+
+# CloudWatch: period x evaluation periods <= 604800 s for periods of an hour or more; the period is 3600 s.
+run "backup_alarm_hours_above_cloudwatch_limit_refused" {
+  command = plan
+  variables {
+    backup_alarm_hours = 169
+  }
+  expect_failures = [var.backup_alarm_hours]
+}
+
+run "backup_alarm_hours_negative_refused" {
+  command = plan
+  variables {
+    backup_alarm_hours = -1
+  }
+  expect_failures = [var.backup_alarm_hours]
+}
+
+run "backup_alarm_hours_fractional_refused" {
+  command = plan
+  variables {
+    backup_alarm_hours = 25.5
+  }
+  expect_failures = [var.backup_alarm_hours]
+}
+
+run "alert_email_without_domain_refused" {
+  command = plan
+  variables {
+    alert_email = "me@localhost"
+  }
+  expect_failures = [var.alert_email]
+}
+
+run "alert_email_two_addresses_refused" {
+  command = plan
+  variables {
+    alert_email = "a@example.org,b@example.org"
+  }
+  expect_failures = [var.alert_email]
 }
 
 run "good_retention_values_plan" {
@@ -164,10 +323,18 @@ run "cidr_list_empty_refused" {
   expect_failures = [var.allowed_ssh_cidrs]
 }
 
-run "instance_type_arm_refused" {
+run "instance_type_t2_refused" {
   command = plan
   variables {
-    instance_type = "t4g.nano"
+    instance_type = "t2.micro"
+  }
+  expect_failures = [var.instance_type]
+}
+
+run "instance_type_other_arm_family_refused" {
+  command = plan
+  variables {
+    instance_type = "m6g.medium"
   }
   expect_failures = [var.instance_type]
 }

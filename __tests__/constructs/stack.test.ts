@@ -12,6 +12,15 @@ import { KeyPair } from '@cdktf/provider-aws/lib/key-pair/index.js';
 import { DataAwsAmi } from '@cdktf/provider-aws/lib/data-aws-ami/index.js';
 import { DataAwsAvailabilityZones } from '@cdktf/provider-aws/lib/data-aws-availability-zones/index.js';
 import { AwsProvider } from '@cdktf/provider-aws/lib/provider/index.js';
+import { DlmLifecyclePolicy } from '@cdktf/provider-aws/lib/dlm-lifecycle-policy/index.js';
+import { IamRole } from '@cdktf/provider-aws/lib/iam-role/index.js';
+import { IamRolePolicyAttachment } from '@cdktf/provider-aws/lib/iam-role-policy-attachment/index.js';
+import { RbinRule } from '@cdktf/provider-aws/lib/rbin-rule/index.js';
+import { CloudwatchMetricAlarm } from '@cdktf/provider-aws/lib/cloudwatch-metric-alarm/index.js';
+import { SnsTopic } from '@cdktf/provider-aws/lib/sns-topic/index.js';
+import { SnsTopicSubscription } from '@cdktf/provider-aws/lib/sns-topic-subscription/index.js';
+import { DataAwsPartition } from '@cdktf/provider-aws/lib/data-aws-partition/index.js';
+import { DATA_VOLUME_TAG, SNAPSHOT_TAG } from '../../constructs/volume-protection.js';
 import { BackupTargetStack, STACK_NAME, VARIABLE_DEFAULTS } from '../../constructs/backup-target-stack.js';
 import { CANONICAL_OWNER_ID } from '../../constructs/backup-host.js';
 import { PAYLOAD_TAG_PREFIX, SETTING_DEFAULTS, renderBootScript, renderHostPayload } from '../../user-data/render.js';
@@ -80,12 +89,16 @@ describe('the instance', () => {
     expect(instance.user_data_replace_on_change).toBe(true);
   });
 
-  test('comes from Canonical’s Ubuntu 24.04 amd64 images', () => {
+  test('comes from Canonical’s Ubuntu 24.04 images of the instance type’s architecture (t4g: arm64)', () => {
     expect(text).toHaveDataSourceWithProperties(DataAwsAmi, {
       most_recent: true,
       owners: [CANONICAL_OWNER_ID],
-      filter: expect.arrayContaining([{ name: 'name', values: ['ubuntu/images/hvm-ssd-gp3/ubuntu-noble-24.04-amd64-server-*'] }]),
+      filter: expect.arrayContaining([
+        { name: 'name', values: ['ubuntu/images/hvm-ssd-gp3/ubuntu-noble-24.04-${local.ami_architecture == "arm64" ? "arm64" : "amd64"}-server-*'] },
+        { name: 'architecture', values: ['${local.ami_architecture}'] },
+      ]),
     });
+    expect(json.locals.ami_architecture).toBe('${can(regex("^(t4g)\\\\..+$", var.instance_type)) ? "arm64" : "x86_64"}');
     expect(instance.ami).toBe('${data.aws_ami.ubuntu.id}');
   });
 
@@ -167,7 +180,107 @@ describe('the data volume', () => {
       type: 'gp3',
       encrypted: true,
       size: '${var.ebs_volume_size}',
-      lifecycle: { prevent_destroy: true },
+      lifecycle: expect.objectContaining({ prevent_destroy: true }),
+    });
+  });
+
+  test('is made from restore_snapshot_id when given; an existing volume is never replaced for it, nor is it ignored silently', () => {
+    expect(volume.snapshot_id).toBe('${var.restore_snapshot_id == "" ? null : var.restore_snapshot_id}');
+    expect(volume.lifecycle.ignore_changes).toEqual(['snapshot_id']);
+    expect(volume.lifecycle.postcondition).toEqual([
+      {
+        condition: '${var.restore_snapshot_id == "" || self.snapshot_id == var.restore_snapshot_id}',
+        error_message: expect.stringMatching(/^restore_snapshot_id is set, but the data volume already exists.*never replaces.*docs\/RESTORE\.md/),
+      },
+    ]);
+  });
+
+  test('alone carries the tag the snapshot policy selects', () => {
+    expect(volume.tags[DATA_VOLUME_TAG.key]).toBe(DATA_VOLUME_TAG.value);
+    const others = JSON.stringify({ ...json.resource, aws_ebs_volume: undefined, aws_dlm_lifecycle_policy: undefined });
+    expect(others).not.toContain(DATA_VOLUME_TAG.key);
+  });
+});
+
+describe('snapshots the host cannot touch', () => {
+  test('a DLM policy snapshots the volumes with the data volume’s tag, every snapshot_interval_hours, keeping snapshot_retain_count', () => {
+    expect(text).toHaveResourceWithProperties(DlmLifecyclePolicy, {
+      count: '${var.snapshot_retain_count > 0 ? 1 : 0}',
+      state: 'ENABLED',
+      execution_role_arn: '${aws_iam_role.dlm[0].arn}',
+      policy_details: {
+        policy_type: 'EBS_SNAPSHOT_MANAGEMENT',
+        resource_types: ['VOLUME'],
+        target_tags: { [DATA_VOLUME_TAG.key]: DATA_VOLUME_TAG.value },
+        schedule: [
+          expect.objectContaining({
+            create_rule: { interval: '${var.snapshot_interval_hours}', interval_unit: 'HOURS' },
+            retain_rule: { count: '${var.snapshot_retain_count}' },
+            tags_to_add: { [SNAPSHOT_TAG.key]: SNAPSHOT_TAG.value },
+          }),
+        ],
+      },
+    });
+  });
+
+  test('DLM acts as its own role: trusted by dlm.amazonaws.com only, with AWS’s managed DLM policy; none when snapshot_retain_count is 0', () => {
+    expect(text).toHaveResourceWithProperties(IamRole, { count: '${var.snapshot_retain_count > 0 ? 1 : 0}' });
+    const trust = JSON.parse(json.resource.aws_iam_role.dlm.assume_role_policy);
+    expect(trust.Statement).toEqual([{ Effect: 'Allow', Principal: { Service: 'dlm.amazonaws.com' }, Action: 'sts:AssumeRole' }]);
+    expect(text).toHaveResourceWithProperties(IamRolePolicyAttachment, {
+      count: '${var.snapshot_retain_count > 0 ? 1 : 0}',
+      role: '${aws_iam_role.dlm[0].name}',
+      policy_arn: 'arn:${data.aws_partition.current.partition}:iam::aws:policy/service-role/AWSDataLifecycleManagerServiceRole',
+    });
+    expect(text).toHaveDataSource(DataAwsPartition);
+  });
+
+  test('a tag-level Recycle Bin rule keeps deleted DLM snapshots for recycle_bin_days, unless a lock is asked for', () => {
+    expect(text).toHaveResourceWithProperties(RbinRule, {
+      count: '${var.recycle_bin_days > 0 && !(var.recycle_bin_lock_days > 0) ? 1 : 0}',
+      resource_type: 'EBS_SNAPSHOT',
+      resource_tags: [{ resource_tag_key: SNAPSHOT_TAG.key, resource_tag_value: SNAPSHOT_TAG.value }],
+      retention_period: { retention_period_value: '${var.recycle_bin_days}', retention_period_unit: 'DAYS' },
+    });
+    expect(json.resource.aws_rbin_rule.dlm_snapshots.lock_configuration).toBeUndefined();
+  });
+
+  test('a lock makes it Region-level (AWS locks no tag-level rule), with the unlock delay in days', () => {
+    expect(text).toHaveResourceWithProperties(RbinRule, {
+      count: '${var.recycle_bin_days > 0 && var.recycle_bin_lock_days > 0 ? 1 : 0}',
+      resource_type: 'EBS_SNAPSHOT',
+      lock_configuration: { unlock_delay: { unlock_delay_value: '${var.recycle_bin_lock_days}', unlock_delay_unit: 'DAYS' } },
+    });
+    expect(json.resource.aws_rbin_rule.region_locked.resource_tags).toBeUndefined();
+  });
+});
+
+describe('the missed-backup alarm', () => {
+  test('watches the data volume’s VolumeWriteOps: hourly Sum below 1 for backup_alarm_hours hours, missing data breaching', () => {
+    expect(text).toHaveResourceWithProperties(CloudwatchMetricAlarm, {
+      count: '${var.backup_alarm_hours > 0 ? 1 : 0}',
+      namespace: 'AWS/EBS',
+      metric_name: 'VolumeWriteOps',
+      dimensions: { VolumeId: '${aws_ebs_volume.backup_data.id}' },
+      statistic: 'Sum',
+      period: 3600,
+      evaluation_periods: '${var.backup_alarm_hours}',
+      datapoints_to_alarm: '${var.backup_alarm_hours}',
+      comparison_operator: 'LessThanThreshold',
+      threshold: 1,
+      treat_missing_data: 'breaching',
+      alarm_actions: '${aws_sns_topic.alerts[*].arn}',
+      ok_actions: '${aws_sns_topic.alerts[*].arn}',
+    });
+  });
+
+  test('mails through an SNS topic and an email subscription only when alert_email is set', () => {
+    expect(text).toHaveResourceWithProperties(SnsTopic, { count: '${var.alert_email != "" ? 1 : 0}' });
+    expect(text).toHaveResourceWithProperties(SnsTopicSubscription, {
+      count: '${var.alert_email != "" ? 1 : 0}',
+      protocol: 'email',
+      endpoint: '${var.alert_email}',
+      topic_arn: '${aws_sns_topic.alerts[0].arn}',
     });
   });
 
@@ -236,6 +349,13 @@ test('tags every resource whose type takes tags', () => {
     aws_eip: Eip,
     aws_eip_association: EipAssociation,
     aws_key_pair: KeyPair,
+    aws_iam_role: IamRole,
+    aws_iam_role_policy_attachment: IamRolePolicyAttachment,
+    aws_dlm_lifecycle_policy: DlmLifecyclePolicy,
+    aws_rbin_rule: RbinRule,
+    aws_cloudwatch_metric_alarm: CloudwatchMetricAlarm,
+    aws_sns_topic: SnsTopic,
+    aws_sns_topic_subscription: SnsTopicSubscription,
   };
   const tagged: string[] = [];
   for (const [type, byName] of Object.entries(json.resource)) {
@@ -250,7 +370,9 @@ test('tags every resource whose type takes tags', () => {
     }
   }
   expect(instance.root_block_device.tags).toMatchObject({ Project: STACK_NAME });
-  expect(tagged.sort()).toEqual(['aws_ebs_volume', 'aws_eip', 'aws_instance', 'aws_key_pair', 'aws_security_group']);
+  expect([...new Set(tagged)].sort()).toEqual([
+    'aws_cloudwatch_metric_alarm', 'aws_dlm_lifecycle_policy', 'aws_ebs_volume', 'aws_eip', 'aws_iam_role', 'aws_instance', 'aws_key_pair', 'aws_rbin_rule', 'aws_security_group', 'aws_sns_topic',
+  ]);
 });
 
 describe('variables', () => {
@@ -289,8 +411,12 @@ describe('variables', () => {
 
 test('outputs what the scripts read', () => {
   expect(Object.keys(json.output).sort()).toEqual(
-    ['availability_zone', 'backup_path', 'btrbk_target', 'instance_id', 'public_ip', 'region', 'ssh_user', 'volume_id'].sort(),
+    [
+      'availability_zone', 'backup_path', 'btrbk_target', 'instance_id', 'public_ip', 'region', 'ssh_user', 'volume_id',
+      'snapshot_policy_id', 'recycle_bin_rule_id', 'recycle_bin_rule_scope', 'backup_alarm_name', 'alert_topic_arn', 'alert_email',
+    ].sort(),
   );
+  expect(json.output.backup_alarm_name.value).toBe('${length(aws_cloudwatch_metric_alarm.no_backup_writes) > 0 ? aws_cloudwatch_metric_alarm.no_backup_writes[0].alarm_name : ""}');
   expect(json.output.btrbk_target.value).toBe('ssh://${aws_eip.backup_host.public_ip}/backup_volume/backups/');
   expect(json.output.public_ip.value).toBe('${aws_eip.backup_host.public_ip}');
   expect(json.output.ssh_user.value).toBe('btrbk');

@@ -11,6 +11,7 @@ import {
   checkOptions,
   consoleReporter,
   promptYes,
+  protectionSummary,
   recordingReporter,
   runAwsSetup,
   runLocalSetup,
@@ -27,6 +28,7 @@ import { knownHostsLine, readKnownHosts, writeKnownHosts } from '../../scripts/l
 import { OperatorError } from '../../scripts/lib/core/errors.js';
 import { runResult, type Run } from '../../scripts/lib/core/process.js';
 import type { PlanAnalysis } from '../../scripts/lib/deploy/plan-safety.js';
+import { validateTfvars, type TfvarsValues } from '../../scripts/lib/deploy/tfvars.js';
 import { BACKUP_ROOT } from '../../scripts/lib/core/host-layout.js';
 
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'setup-flow-'));
@@ -337,6 +339,38 @@ describe('setup against AWS (engine, EC2 and SSH faked)', () => {
     await expect(runAwsSetup(w.opts, w.deps)).rejects.toThrow(/terraform.tfvars has 1 problem/);
     expect(stsCalls).toBe(0);
     expect(w.calls).toEqual([]);
+  });
+});
+
+describe('protectionSummary (what the stack made for snapshots, the recycle bin and the alarm)', () => {
+  const values = validateTfvars({ ssh_public_key: 'x' }).values as TfvarsValues;
+  const made = { ...OUTPUTS, snapshot_policy_id: 'policy-0123456789abcdef0', recycle_bin_rule_id: 'rule0123', recycle_bin_rule_scope: 'dlm-snapshots', backup_alarm_name: 'btrbk-no-backup-writes-vol-0123456789abcdef0', alert_topic_arn: '', alert_email: '' };
+
+  test('an older stack without these outputs: no lines', () => {
+    expect(protectionSummary(OUTPUTS, values)).toEqual([]);
+  });
+
+  test('defaults: snapshots, recycle bin, and an alarm that mails nobody, said as a warning', () => {
+    const lines = protectionSummary(made, values);
+    expect(lines[0]).toEqual(['ok', expect.stringMatching(/policy-0123456789abcdef0 snapshots the data volume every 24 h and keeps 7/)]);
+    expect(lines[1]).toEqual(['ok', expect.stringMatching(/stays recoverable for 7 days \(rule rule0123\)/)]);
+    expect(lines[2]).toEqual(['warn', expect.stringMatching(/btrbk-no-backup-writes-vol-0123456789abcdef0 fires after 26 h.*mails nobody/)]);
+    expect(lines).toHaveLength(3);
+  });
+
+  test('with an address: where it mails, and that the subscription must be confirmed', () => {
+    const lines = protectionSummary({ ...made, alert_email: 'me@example.org', alert_topic_arn: 'arn:aws:sns:us-west-1:123456789012:btrbk-backup-alerts-x' }, { ...values, backup_alarm_hours: 50, alert_email: 'me@example.org' });
+    expect(lines[2]).toEqual(['ok', expect.stringMatching(/fires after 50 h.*it mails me@example\.org \(SNS topic arn:aws:sns:/)]);
+    expect(lines[3]).toEqual(['warn', expect.stringMatching(/confirmation link to me@example\.org.*stays pending and no alarm is mailed/)]);
+  });
+
+  test('a Region-level rule: says what it keeps and prints the lock command; parts turned off are warnings', () => {
+    const lines = protectionSummary({ ...made, snapshot_policy_id: '', recycle_bin_rule_scope: 'region', backup_alarm_name: '' }, { ...values, recycle_bin_lock_days: 10 });
+    expect(lines).toEqual([
+      ['warn', expect.stringMatching(/snapshots: none/)],
+      ['warn', expect.stringMatching(/EVERY EBS snapshot deleted in us-west-1.*aws rbin lock-rule --region us-west-1 --identifier rule0123 --lock-configuration 'UnlockDelay=\{UnlockDelayValue=10,UnlockDelayUnit=DAYS\}'/)],
+      ['warn', expect.stringMatching(/alarm: none/)],
+    ]);
   });
 });
 

@@ -5,6 +5,7 @@ import path from 'node:path';
 import {
   assertTfvarsValid,
   findPrivateKeyFor,
+  instanceArchitecture,
   isCidr,
   isEd25519KeyLine,
   KEYGEN_COMMAND,
@@ -14,6 +15,7 @@ import {
   RETENTION_MIN_RE,
   RETENTION_RE,
   validateTfvars,
+  VARIABLES,
 } from '../../scripts/lib/deploy/tfvars.js';
 import { OperatorError } from '../../scripts/lib/core/errors.js';
 
@@ -115,7 +117,19 @@ describe('validateTfvars (the stack\'s rules)', () => {
     ['empty CIDR list', { ssh_public_key: KEY, allowed_ssh_cidrs: [] }, 'allowed_ssh_cidrs', /must not be empty/],
     ['a bad CIDR', { ssh_public_key: KEY, allowed_ssh_cidrs: ['203.0.113.7'] }, 'allowed_ssh_cidrs', /not a CIDR block/],
     ['a prefix too long', { ssh_public_key: KEY, allowed_ssh_cidrs: ['10.0.0.0/33'] }, 'allowed_ssh_cidrs', /not a CIDR block/],
-    ['an arm64 instance type', { ssh_public_key: KEY, instance_type: 't4g.nano' }, 'instance_type', /x86_64 burstable/],
+    ['a t2 (Xen) type, saying why', { ssh_public_key: KEY, instance_type: 't2.micro' }, 'instance_type', /t2 is a Xen type with no NVMe.*finds the data volume by its NVMe serial/],
+    ['an arm64 family the stack does not list', { ssh_public_key: KEY, instance_type: 'm6g.medium' }, 'instance_type', /Nitro burstable type: t3a, t3, t4g/],
+    ['snapshot_interval_hours 5', { ssh_public_key: KEY, snapshot_interval_hours: 5 }, 'snapshot_interval_hours', /one of 1, 2, 3, 4, 6, 8, 12, 24/],
+    ['snapshot_retain_count 1001', { ssh_public_key: KEY, snapshot_retain_count: 1001 }, 'snapshot_retain_count', /0 \(no snapshots\) to 1000/],
+    ['snapshot_retain_count 2.5', { ssh_public_key: KEY, snapshot_retain_count: 2.5 }, 'snapshot_retain_count', /whole number/],
+    ['recycle_bin_days 366', { ssh_public_key: KEY, recycle_bin_days: 366 }, 'recycle_bin_days', /to 365/],
+    ['recycle_bin_lock_days 6', { ssh_public_key: KEY, recycle_bin_lock_days: 6 }, 'recycle_bin_lock_days', /from 7 to 30/],
+    ['recycle_bin_lock_days 31', { ssh_public_key: KEY, recycle_bin_lock_days: 31 }, 'recycle_bin_lock_days', /from 7 to 30/],
+    ['a volume id as restore_snapshot_id', { ssh_public_key: KEY, restore_snapshot_id: 'vol-0123456789abcdef0' }, 'restore_snapshot_id', /snapshot id such as snap-/],
+    ['backup_alarm_hours 169 (CloudWatch: 7 days)', { ssh_public_key: KEY, backup_alarm_hours: 169 }, 'backup_alarm_hours', /at most 7 days \(period x evaluation periods <= 604800 s/],
+    ['backup_alarm_hours -1', { ssh_public_key: KEY, backup_alarm_hours: -1 }, 'backup_alarm_hours', /0 \(no alarm\)/],
+    ['an address without a dot in the domain', { ssh_public_key: KEY, alert_email: 'me@localhost' }, 'alert_email', /one email address/],
+    ['two addresses', { ssh_public_key: KEY, alert_email: 'a@example.org,b@example.org' }, 'alert_email', /one email address/],
     ['a bad key pair name', { ssh_public_key: KEY, key_pair_name: '-x' }, 'key_pair_name', /1-255 characters/],
     ['the backup key as admin key', { ssh_public_key: KEY, admin_ssh_public_key: KEY }, 'admin_ssh_public_key', /must differ/],
     ['an unknown variable', { ssh_public_key: KEY, region: 'us-west-1' }, 'region', /unknown variable region/],
@@ -127,6 +141,26 @@ describe('validateTfvars (the stack\'s rules)', () => {
     ['retention_min without a unit', { ssh_public_key: KEY, retention_min: '5' }, 'retention_min', /"latest", or "no"/],
     ['retention_min all', { ssh_public_key: KEY, retention_min: 'all' }, 'retention_min', /retention_min "all" must be/],
   ];
+  test('t3a, t3 and t4g types pass; the image architecture follows the type (t4g: arm64)', () => {
+    for (const t of ['t3a.nano', 't3.2xlarge', 't4g.nano', 't4g.small']) expect([t, validateTfvars({ ssh_public_key: KEY, instance_type: t }).ok]).toEqual([t, true]);
+    expect(['t3a.nano', 't3.micro', 't4g.nano', 't4g.xlarge'].map(instanceArchitecture)).toEqual(['x86_64', 'x86_64', 'arm64', 'arm64']);
+  });
+
+  test('snapshots, recycle bin and alarm: the defaults, the limits accepted, 0 turning each off', () => {
+    const d = validateTfvars({ ssh_public_key: KEY });
+    expect(d.values).toMatchObject({ snapshot_interval_hours: 24, snapshot_retain_count: 7, recycle_bin_days: 7, recycle_bin_lock_days: 0, restore_snapshot_id: '', backup_alarm_hours: 26, alert_email: '' });
+    for (const vars of [
+      { snapshot_interval_hours: 1, snapshot_retain_count: 1000, recycle_bin_days: 365, recycle_bin_lock_days: 30, backup_alarm_hours: 168 },
+      { snapshot_retain_count: 0, recycle_bin_days: 0, backup_alarm_hours: 0, restore_snapshot_id: 'snap-01234567', alert_email: 'first.last+backup@mail.example.org' },
+    ]) expect([vars, validateTfvars({ ssh_public_key: KEY, ...vars }).errors]).toEqual([vars, []]);
+  });
+
+  test('a lock warns that the rule becomes Region-level and that this provider does not send the lock', () => {
+    const r = validateTfvars({ ssh_public_key: KEY, recycle_bin_lock_days: 7, aws_region: 'eu-west-1' });
+    expect(r.ok).toBe(true);
+    expect(r.warnings.find((w) => w.key === 'recycle_bin_lock_days')?.message).toMatch(/Region-level.*EVERY EBS snapshot deleted in eu-west-1.*does not send the lock/);
+  });
+
   test.each(bad)('refuses %s', (_name, vars, key, re) => {
     const r = validateTfvars(vars);
     expect(r.ok).toBe(false);
@@ -213,9 +247,20 @@ describe('terraform.tfvars.example', () => {
   });
 
   test('mentions every variable of the stack and the ssh-keygen command', () => {
-    for (const name of ['ssh_public_key', 'admin_ssh_public_key', 'aws_region', 'availability_zone', 'key_pair_name', 'ebs_volume_size', 'allowed_ssh_cidrs', 'instance_type', 'append_only', 'retention', 'retention_min']) {
+    for (const name of Object.keys(VARIABLES)) {
       expect(text).toMatch(new RegExp(`^#? ?${name} = `, 'm'));
     }
     expect(text).toContain(KEYGEN_COMMAND);
   });
+});
+
+test('README\'s variables table lists every variable of the stack with its default', () => {
+  const readme = fs.readFileSync(new URL('../../README.md', import.meta.url), 'utf8');
+  // a cell shows a default as `value`, strings quoted or not (`us-west-1`, `""`, `"1d"`)
+  const plain = (cell: string | undefined): string | undefined => cell?.replace(/^`|`$/g, '').replace(/^"(.*)"$/, '$1');
+  for (const [name, spec] of Object.entries(VARIABLES)) {
+    const row = readme.split('\n').find((l) => l.startsWith(`| \`${name}\` |`));
+    const shown = spec.default === undefined ? '(required)' : plain(`\`${JSON.stringify(spec.default)}\``);
+    expect([name, plain(row?.split(' | ')[1])]).toEqual([name, shown]);
+  }
 });

@@ -737,6 +737,35 @@ export async function stepSmokeTests(conn: Connection, { reporter, runChecks, ec
   return { ok: failed === 0 && passed > 0, passed, failed, checks };
 }
 
+/**
+ * What AWS keeps when the host cannot (the stack's snapshot, recycle-bin and alarm outputs), as summary lines:
+ * [level, text]. A stack without these outputs (an older state) gives none.
+ */
+export function protectionSummary(outputs: StackOutputs, values: TfvarsValues): Array<['ok' | 'warn', string]> {
+  const lines: Array<['ok' | 'warn', string]> = [];
+  if (!('backup_alarm_name' in outputs)) return lines;
+  if (outputs.snapshot_policy_id) {
+    lines.push(['ok', `snapshots: Data Lifecycle Manager policy ${outputs.snapshot_policy_id} snapshots the data volume every ${values.snapshot_interval_hours} h and keeps ${values.snapshot_retain_count} (find them: docs/RESTORE.md)`]);
+  } else lines.push(['warn', 'snapshots: none (snapshot_retain_count = 0): if the data volume is lost, the backups are lost with it']);
+  if (outputs.recycle_bin_rule_scope === 'region') {
+    lines.push(['warn', `recycle bin: rule ${outputs.recycle_bin_rule_id} keeps EVERY EBS snapshot deleted in ${outputs.region} for ${values.recycle_bin_days} days; hashicorp/aws 5.100.0 does not lock it: lock it with  aws rbin lock-rule --region ${outputs.region} --identifier ${outputs.recycle_bin_rule_id} --lock-configuration 'UnlockDelay={UnlockDelayValue=${values.recycle_bin_lock_days},UnlockDelayUnit=DAYS}'  (docs/RESTORE.md "Recycle Bin lock")`]);
+  } else if (outputs.recycle_bin_rule_id) {
+    lines.push(['ok', `recycle bin: a deleted snapshot stays recoverable for ${values.recycle_bin_days} days (rule ${outputs.recycle_bin_rule_id})`]);
+  }
+  if (!outputs.backup_alarm_name) {
+    lines.push(['warn', 'alarm: none (backup_alarm_hours = 0): nobody is told when backups stop arriving']);
+    return lines;
+  }
+  const alarm = `alarm: ${outputs.backup_alarm_name} fires after ${values.backup_alarm_hours} h without a write to the data volume (no backup arrived)`;
+  if (outputs.alert_email) {
+    lines.push(['ok', `${alarm}; it mails ${outputs.alert_email} (SNS topic ${outputs.alert_topic_arn})`]);
+    lines.push(['warn', `confirm the subscription: AWS mailed a confirmation link to ${outputs.alert_email} ("AWS Notification - Subscription Confirmation"); until you click it the subscription stays pending and no alarm is mailed`]);
+  } else {
+    lines.push(['warn', `${alarm}; alert_email is empty, so it mails nobody: see it in the CloudWatch console, or set alert_email and run setup again`]);
+  }
+  return lines;
+}
+
 /** The text setup prints at the end: where the connection is, the btrbk.conf snippet, what to run next. */
 export function nextSteps(conn: Connection, envFile: string, { local = false }: { local?: boolean } = {}): string {
   const rel = path.relative(process.cwd(), envFile) || envFile;
@@ -786,6 +815,7 @@ export async function runAwsSetup(opts: SetupOptions, deps: SetupDeps): Promise<
   const apply = await stepConfirm(analysis, opts, deps);
   if (apply) await stepApply(eng, planFile, stackDir, deps);
   const outputs = await stepOutputs(eng, stackDir, deps);
+  for (const [level, line] of protectionSummary(outputs, tf.values)) reporter[level](line);
 
   reporter.step(7, AWS_STEPS, 'Wait for SSH, pin the host key');
   const ec2 = deps.ec2 ?? makeEc2Client({ profile: opts.profile, region: outputs.region });

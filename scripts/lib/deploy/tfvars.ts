@@ -32,6 +32,13 @@ export interface TfvarsValues {
   append_only: boolean;
   retention: string;
   retention_min: string;
+  snapshot_interval_hours: number;
+  snapshot_retain_count: number;
+  recycle_bin_days: number;
+  recycle_bin_lock_days: number;
+  restore_snapshot_id: string;
+  backup_alarm_hours: number;
+  alert_email: string;
 }
 
 export interface TfvarsResult {
@@ -55,7 +62,24 @@ export const ED25519_KEY_SOURCE = 'ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAI[A-Za-z0
 export const REGION_SOURCE = '[a-z]{2}(-gov)?-[a-z]+-[0-9]+';
 export const AVAILABILITY_ZONE_SOURCE = '[a-z]{2}(-gov)?-[a-z]+-[0-9]+[a-z]';
 export const KEY_PAIR_NAME_SOURCE = '[A-Za-z0-9][A-Za-z0-9._-]{0,254}';
-export const INSTANCE_TYPE_SOURCE = '(t2|t3|t3a)\\.(nano|micro|small|medium|large|xlarge|2xlarge)';
+/**
+ * The instance families the stack supports, with their EC2 architecture (the image lookup's filter). All are
+ * Nitro (the boot script finds the data volume by its NVMe serial, the volume id); t2 is Xen (no NVMe) and is
+ * refused with its own message. Helper modules (the cost estimate) read the list from here.
+ */
+export const INSTANCE_FAMILIES: Readonly<Record<string, 'x86_64' | 'arm64'>> = Object.freeze({ t3a: 'x86_64', t3: 'x86_64', t4g: 'arm64' });
+export const INSTANCE_SIZES = Object.freeze(['nano', 'micro', 'small', 'medium', 'large', 'xlarge', '2xlarge']);
+export const INSTANCE_TYPE_SOURCE = `(${Object.keys(INSTANCE_FAMILIES).join('|')})\\.(${INSTANCE_SIZES.join('|')})`;
+/** Xen instance types: the boot script's NVMe lookup of the data volume cannot work there. */
+export const XEN_INSTANCE_TYPE_SOURCE = 't2\\.[a-z0-9]+';
+/** The families whose EC2 architecture is arm64 (Graviton), as a regex source on the whole type. */
+export const ARM64_INSTANCE_TYPE_SOURCE = `(${Object.keys(INSTANCE_FAMILIES).filter((f) => INSTANCE_FAMILIES[f] === 'arm64').join('|')})\\..+`;
+export const T2_REFUSED_MESSAGE =
+  'instance_type must not be a t2 type: t2 is a Xen type with no NVMe, and the boot script finds the data volume by its NVMe serial (the volume id). Use t3a.nano (the default), t3.nano, or t4g.nano (Graviton, arm64, the cheapest).';
+/** A snapshot id as EC2 prints it. */
+export const SNAPSHOT_ID_SOURCE = 'snap-[0-9a-f]{8,17}';
+/** An email address for the alarm's SNS subscription (a plain, checkable subset: local@domain.tld). */
+export const EMAIL_SOURCE = "[A-Za-z0-9._%+-]+@[A-Za-z0-9-]+(\\.[A-Za-z0-9-]+)*\\.[A-Za-z]{2,}";
 /**
  * The host's retention policy in btrbk's syntax: space-separated terms, each a count (1-4 digits) or `*` and a
  * unit, h d w m y, each unit at most once and in that order, at least one term ("48h 14d 8w 12m", "*d", "7d 4w").
@@ -68,6 +92,24 @@ export const RETENTION_SOURCE = `(${[...RETENTION_UNITS]
   .join('|')})`;
 /** Every backup younger than this is kept: a count (1-4 digits) and a unit h d w m y, or `latest`, or `no`. */
 export const RETENTION_MIN_SOURCE = '([0-9]{1,4}[hdwmy]|latest|no)';
+/** The hours Data Lifecycle Manager's create_rule accepts as interval (interval_unit HOURS). */
+export const SNAPSHOT_INTERVAL_HOURS: readonly number[] = Object.freeze([1, 2, 3, 4, 6, 8, 12, 24]);
+/** DLM's retain_rule count limit; 0 is this stack's "no snapshots" (no policy, no role). */
+export const SNAPSHOT_RETAIN_MAX = 1000;
+/** Recycle Bin retention limit in days (RetentionPeriodValue 1..365); 0 is this stack's "no rule". */
+export const RECYCLE_BIN_DAYS_MAX = 365;
+/** Recycle Bin unlock delay limits in days (UnlockDelayValue 7..30); 0 is this stack's "unlocked". */
+export const RECYCLE_BIN_LOCK_DAYS_MIN = 7;
+export const RECYCLE_BIN_LOCK_DAYS_MAX = 30;
+/** The backup alarm's period: one hour, so `backup_alarm_hours` is its number of evaluation periods. */
+export const ALARM_PERIOD_SECONDS = 3600;
+/**
+ * CloudWatch's limit on an alarm's evaluation range (PutMetricAlarm): period x evaluation periods at most
+ * 604,800 s (7 days) for a period of an hour or more (at most 86,400 s, one day, for shorter periods).
+ */
+export const ALARM_MAX_RANGE_SECONDS = 604_800;
+/** So `backup_alarm_hours` goes from 1 to 168 with hourly periods; 0 is this stack's "no alarm". */
+export const BACKUP_ALARM_HOURS_MAX = ALARM_MAX_RANGE_SECONDS / ALARM_PERIOD_SECONDS;
 /** gp3 volume size limits in GiB. */
 export const GP3_MIN_GIB = 1;
 export const GP3_MAX_GIB = 16384;
@@ -78,6 +120,13 @@ export const REGION_RE = anchored(REGION_SOURCE);
 export const AVAILABILITY_ZONE_RE = anchored(AVAILABILITY_ZONE_SOURCE);
 export const KEY_PAIR_NAME_RE = anchored(KEY_PAIR_NAME_SOURCE);
 export const INSTANCE_TYPE_RE = anchored(INSTANCE_TYPE_SOURCE);
+export const XEN_INSTANCE_TYPE_RE = anchored(XEN_INSTANCE_TYPE_SOURCE);
+export const ARM64_INSTANCE_TYPE_RE = anchored(ARM64_INSTANCE_TYPE_SOURCE);
+export const SNAPSHOT_ID_RE = anchored(SNAPSHOT_ID_SOURCE);
+export const EMAIL_RE = anchored(EMAIL_SOURCE);
+
+/** The EC2 architecture of an instance type the stack supports (the same rule as the stack's image lookup). */
+export const instanceArchitecture = (type: string): 'x86_64' | 'arm64' => (ARM64_INSTANCE_TYPE_RE.test(type) ? 'arm64' : 'x86_64');
 export const RETENTION_RE = anchored(RETENTION_SOURCE);
 export const RETENTION_MIN_RE = anchored(RETENTION_MIN_SOURCE);
 
@@ -94,6 +143,13 @@ export const VARIABLES: Readonly<Record<keyof TfvarsValues, Readonly<VariableSpe
   append_only: { type: 'boolean', default: true },
   retention: { type: 'string', default: '48h 14d 8w 12m' },
   retention_min: { type: 'string', default: '1d' },
+  snapshot_interval_hours: { type: 'number', default: 24 },
+  snapshot_retain_count: { type: 'number', default: 7 },
+  recycle_bin_days: { type: 'number', default: 7 },
+  recycle_bin_lock_days: { type: 'number', default: 0 },
+  restore_snapshot_id: { type: 'string', default: '' },
+  backup_alarm_hours: { type: 'number', default: 26 },
+  alert_email: { type: 'string', default: '' },
 });
 
 export const KEYGEN_COMMAND = 'ssh-keygen -t ed25519 -f ~/.ssh/btrbk_aws -C btrbk-backup';
@@ -324,9 +380,30 @@ export function validateTfvars(vars: Record<string, unknown>): TfvarsResult {
       warn('allowed_ssh_cidrs', 'SSH is open to the whole internet; the gate limits what the key can do, but narrow allowed_ssh_cidrs to your addresses when you can');
     }
   }
-  if (typeof values.instance_type === 'string' && !INSTANCE_TYPE_RE.test(values.instance_type)) {
-    err('instance_type', `instance_type ${JSON.stringify(values.instance_type)} must be an x86_64 burstable type such as t3a.nano, t3a.micro or t3.small (the image is amd64)`);
+  if (typeof values.instance_type === 'string') {
+    if (XEN_INSTANCE_TYPE_RE.test(values.instance_type)) err('instance_type', T2_REFUSED_MESSAGE);
+    else if (!INSTANCE_TYPE_RE.test(values.instance_type)) err('instance_type', `instance_type ${JSON.stringify(values.instance_type)} must be a Nitro burstable type: ${Object.keys(INSTANCE_FAMILIES).join(', ')} in sizes ${INSTANCE_SIZES.join(', ')} (such as t3a.nano, t3.small or t4g.nano)`);
   }
+  const whole = (key: keyof TfvarsValues, ok: (n: number) => boolean, rule: string): void => {
+    const n = values[key];
+    if (typeof n === 'number' && (!Number.isInteger(n) || !ok(n))) err(key, `${key} ${n} must be ${rule}`);
+  };
+  whole('snapshot_interval_hours', (n) => SNAPSHOT_INTERVAL_HOURS.includes(n), `one of ${SNAPSHOT_INTERVAL_HOURS.join(', ')} (the hours Data Lifecycle Manager accepts)`);
+  whole('snapshot_retain_count', (n) => n >= 0 && n <= SNAPSHOT_RETAIN_MAX, `a whole number from 0 (no snapshots) to ${SNAPSHOT_RETAIN_MAX} (Data Lifecycle Manager's limit)`);
+  whole('recycle_bin_days', (n) => n >= 0 && n <= RECYCLE_BIN_DAYS_MAX, `a whole number of days from 0 (no recycle-bin rule) to ${RECYCLE_BIN_DAYS_MAX} (the Recycle Bin's limit)`);
+  whole('recycle_bin_lock_days', (n) => n === 0 || (n >= RECYCLE_BIN_LOCK_DAYS_MIN && n <= RECYCLE_BIN_LOCK_DAYS_MAX), `0 (unlocked) or a whole number of days from ${RECYCLE_BIN_LOCK_DAYS_MIN} to ${RECYCLE_BIN_LOCK_DAYS_MAX} (the Recycle Bin's unlock delay limits)`);
+  whole('backup_alarm_hours', (n) => n >= 0 && n <= BACKUP_ALARM_HOURS_MAX, `0 (no alarm) or a whole number of hours from 1 to ${BACKUP_ALARM_HOURS_MAX}: CloudWatch evaluates an alarm over at most 7 days (period x evaluation periods <= 604800 s; the period here is one hour)`);
+  if (values.recycle_bin_lock_days && values.recycle_bin_days === 0) warn('recycle_bin_lock_days', 'recycle_bin_lock_days is set but recycle_bin_days is 0: there is no Recycle Bin rule to lock');
+  if (values.recycle_bin_lock_days && values.recycle_bin_days) {
+    warn('recycle_bin_lock_days', `recycle_bin_lock_days makes the recycle-bin rule Region-level (AWS locks no tag-level rule): EVERY EBS snapshot deleted in ${values.aws_region ?? 'the region'} stays in the bin, billed, for ${values.recycle_bin_days} days; and hashicorp/aws 5.100.0 does not send the lock: lock the rule with the command setup prints (docs/RESTORE.md)`);
+  }
+  if (typeof values.restore_snapshot_id === 'string' && values.restore_snapshot_id !== '' && !SNAPSHOT_ID_RE.test(values.restore_snapshot_id)) {
+    err('restore_snapshot_id', `restore_snapshot_id ${JSON.stringify(values.restore_snapshot_id)} must be "" (a new, empty data volume) or a snapshot id such as snap-0123456789abcdef0`);
+  }
+  if (typeof values.alert_email === 'string' && values.alert_email !== '' && !EMAIL_RE.test(values.alert_email)) {
+    err('alert_email', `alert_email ${JSON.stringify(values.alert_email)} must be "" (no mail) or one email address such as you@example.org`);
+  }
+  if (values.alert_email && values.backup_alarm_hours === 0) warn('alert_email', 'alert_email is set but backup_alarm_hours is 0: there is no alarm to mail about');
   if (typeof values.retention === 'string' && !RETENTION_RE.test(values.retention)) {
     err('retention', `retention ${JSON.stringify(values.retention)} must be btrbk retention terms separated by single spaces: a count (up to 4 digits) or * followed by h, d, w, m or y, each unit at most once and in the order h d w m y, such as "48h 14d 8w 12m" or "*d"`);
   }
