@@ -61,6 +61,7 @@ export function parseBackupArgs(argv: string[]): BackupArgs {
   if (help && !verb) return { ...defaults(), verb: 'status', help };
   if (!verb) throw usageError('which verb?');
   if (!(verb in VERBS)) throw usageError(`unknown verb ${verb}`);
+  if (help) return { ...defaults(), verb: verb as Verb, help };
   if (a._.length > 1) throw usageError(`unexpected argument ${a._[1]}`);
   const list = (v: unknown): string[] => (v === undefined ? [] : Array.isArray(v) ? v.map(String) : [String(v)]);
   const one = (name: string): string | undefined => {

@@ -81,10 +81,15 @@ export function gateViaAlias(command: string, { run = runDefault, timeoutMs = 60
 
 /** The timer's next run (a date), or null (not installed, not active, or no systemd). */
 export async function timerNextRun({ run = runDefault }: { run?: Run } = {}): Promise<Date | null> {
-  const r = await run('systemctl', ['show', UNITS.timer, '--property=NextElapseUSecRealtime', '--value']);
-  const t = r.status === 0 ? r.stdout.trim() : '';
-  if (!t || t === 'n/a' || t === '0') return null;
-  const d = new Date(t.replace(/^[A-Za-z]{3} /, '').replace(/ ([A-Z]{2,5})$/, (_, tz: string) => (tz === 'UTC' ? 'Z' : ` ${tz}`)));
+  const r = await run('systemctl', ['show', UNITS.timer, '--timestamp=utc', '--property=NextElapseUSecRealtime', '--value']);
+  return r.status === 0 ? parseUtcTimestamp(r.stdout) : null;
+}
+
+/** systemctl's `--timestamp=utc` form ("Mon 2026-11-30 13:04:11 UTC") -> a Date; null for empty or n/a. */
+export function parseUtcTimestamp(text: string): Date | null {
+  const m = /(\d{4}-\d{2}-\d{2}) (\d{2}:\d{2}:\d{2}) UTC/.exec(text);
+  if (!m) return null;
+  const d = new Date(`${m[1]}T${m[2]}Z`);
   return Number.isNaN(d.getTime()) ? null : d;
 }
 
@@ -106,16 +111,15 @@ export function parseSystemctlShow(text: string): Record<string, string> {
 }
 
 export async function lastRun({ run = runDefault }: { run?: Run } = {}): Promise<LastRun | null> {
-  const r = await run('systemctl', ['show', UNITS.service, '--property=Result,ExecMainStatus,ExecMainExitTimestamp,LoadState']);
+  const r = await run('systemctl', ['show', UNITS.service, '--timestamp=utc', '--property=Result,ExecMainStatus,ExecMainExitTimestamp,LoadState']);
   if (r.status !== 0) return null;
   const p = parseSystemctlShow(r.stdout);
   if (p.LoadState !== 'loaded' || !p.ExecMainExitTimestamp) return null;
-  const ended = new Date(p.ExecMainExitTimestamp.replace(/^[A-Za-z]{3} /, '').replace(/ UTC$/, 'Z'));
   const j = await run('journalctl', ['--unit', UNITS.service, '--lines', '12', '--output', 'cat', '--no-pager']);
   return {
     result: p.Result ?? 'unknown',
     exitStatus: p.ExecMainStatus ? Number(p.ExecMainStatus) : null,
-    endedAt: Number.isNaN(ended.getTime()) ? null : ended,
+    endedAt: parseUtcTimestamp(p.ExecMainExitTimestamp),
     journal: j.status === 0 ? j.stdout.trim().split('\n').filter(Boolean) : [],
   };
 }
