@@ -29,7 +29,14 @@ await runMain(async () => {
 
   switch (args.verb) {
     case 'install': {
-      const r = await install({ conn: readConnection(envFile), envFile, subvolumes: args.subvolumes, snapshotDir: args.snapshotDir, interval: args.interval, machine: args.machine, dryRun: args.dryRun });
+      const r = await install({ conn: readConnection(envFile), envFile, subvolumes: args.subvolumes, snapshotDir: args.snapshotDir, interval: args.interval, machine: args.machine, dryRun: args.dryRun,
+        exclude: args.exclude, makeSubvolume: args.makeSubvolume,
+        onExclusions: (plans) => {
+          for (const x of plans) {
+            console.log(`--exclude ${x.dir}${x.action === 'convert' ? (args.dryRun ? ' (dry run: would do)' : ' (doing now):') : ':'}`);
+            x.steps.forEach((s, i) => console.log(`  ${x.action === 'convert' ? `${i + 1}. ` : ''}${s}`));
+          }
+        } });
       if (r.dryRun) console.log(c.bold('dry run: nothing written'));
       for (const s of r.sources) console.log(`${c.green('✓')} ${s.subvolume} is a btrfs subvolume; snapshots in ${s.snapshotDir}`);
       for (const d of r.snapshotDirsCreated) console.log(`  ${r.dryRun ? 'would create' : 'created'} the snapshot directory ${d}`);
@@ -38,6 +45,7 @@ await runMain(async () => {
       for (const s of r.steps) console.log(`${s.ok ? c.green('✓') : c.red('✗')} ${s.what}${s.detail && !s.ok ? `\n    ${s.detail.split('\n').join('\n    ')}` : ''}`);
       for (const w of r.warnings) console.log(`${c.yellow('!')} ${w}`);
       const changed = r.files.filter((f) => f.action !== 'unchanged' && f.action !== 'absent').length;
+      for (const x of r.exclusions) if (x.keptAs && !r.dryRun) console.log(`${c.yellow('!')} ${x.dir} is now a nested subvolume (not in the backups). The original is kept at ${x.keptAs}: look, then delete it (rm -rf ${x.keptAs})`);
       if (!r.dryRun) console.log(changed ? `${changed} file(s) changed.` : 'Nothing changed: already installed like this.');
       if (!r.dryRun) console.log(`Next: npx zx scripts/backup.mjs run   (one backup now), then: npx zx scripts/backup.mjs status`);
       return r.steps.every((s) => s.ok) ? 0 : 1;

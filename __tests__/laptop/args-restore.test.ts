@@ -24,6 +24,9 @@ describe('parseBackupArgs', () => {
   test('install with repeated --subvolume, interval, env', () => {
     expect(parseBackupArgs(['install', '--subvolume', '/home/', '--subvolume', '/srv', '--env', 'x.env', '--interval', 'daily'])).toMatchObject({ verb: 'install', subvolumes: ['/home', '/srv'], env: 'x.env', interval: 'daily' });
   });
+  test('install --exclude (repeatable) --make-subvolume', () => {
+    expect(parseBackupArgs(['install', '--subvolume', '/home', '--exclude', '/home/me/.cache/', '--exclude', '/home/vm', '--make-subvolume'])).toMatchObject({ exclude: ['/home/me/.cache', '/home/vm'], makeSubvolume: true });
+  });
   test('status defaults and --max-age-hours', () => {
     expect(parseBackupArgs(['status'])).toMatchObject({ verb: 'status', maxAgeHours: 24, json: false });
     expect(parseBackupArgs(['status', '--json', '--max-age-hours', '2.5'])).toMatchObject({ json: true, maxAgeHours: 2.5 });
@@ -47,6 +50,9 @@ describe('parseBackupArgs', () => {
     [['restore', '--subvolume', '/home', '--make-live', '--to', '/x'], /leave out --to/],
     [['status', '--env', 'a', '--env', 'b'], /given twice/],
     [['list', '--machine', '../x'], /--machine/],
+    [['install', '--subvolume', '/home', '--make-subvolume'], /needs --exclude/],
+    [['install', '--subvolume', '/home', '--exclude', 'cache'], /absolute path/],
+    [['status', '--exclude', '/home/.cache'], /belong to install/],
   ])('%j is refused', (argv, what) => {
     expect(usage(argv as string[])).toMatch(what);
   });

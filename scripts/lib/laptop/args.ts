@@ -21,7 +21,8 @@ options:
   --env FILE             the connection file (default aws_connection.env; status/list/run/restore use the
                          installed settings when install has run and --env is not given)
   install:   --subvolume PATH (repeatable) [--snapshot-dir DIR] [--interval hourly|daily|ONCALENDAR]
-             [--machine NAME] [--dry-run]
+             [--machine NAME] [--dry-run] [--exclude DIR [--make-subvolume]] (DIR: leave it out of the
+             backups; a plain directory becomes a nested subvolume only with --make-subvolume, steps printed first)
   status:    [--json] [--max-age-hours N (default 24)]
   list:      [--subvolume PATH] [--json]
   restore:   --subvolume PATH [--at TIMESTAMP] [--to DIR] [--make-live] [--path REL/PATH] [--machine NAME]
@@ -31,6 +32,9 @@ export interface BackupArgs {
   verb: Verb;
   env?: string;
   subvolumes: string[];
+  /** install: directories to leave out (nested subvolumes), converted only with makeSubvolume. */
+  exclude: string[];
+  makeSubvolume: boolean;
   snapshotDir?: string;
   interval: string;
   machine?: string;
@@ -49,8 +53,8 @@ const usageError = (what: string): OperatorError => new OperatorError(what, { ne
 /** Parses argv (without node and the script); an OperatorError (exit 2) naming what is wrong. */
 export function parseBackupArgs(argv: string[]): BackupArgs {
   const a = minimist(argv, {
-    boolean: ['json', 'help', 'dry-run', 'make-live'],
-    string: ['env', 'subvolume', 'snapshot-dir', 'interval', 'machine', 'max-age-hours', 'at', 'to', 'path'],
+    boolean: ['json', 'help', 'dry-run', 'make-live', 'make-subvolume'],
+    string: ['env', 'subvolume', 'exclude', 'snapshot-dir', 'interval', 'machine', 'max-age-hours', 'at', 'to', 'path'],
     unknown: (o: string) => {
       if (!o.startsWith('-')) return true;
       throw usageError(`unknown option ${o}`);
@@ -78,6 +82,8 @@ export function parseBackupArgs(argv: string[]): BackupArgs {
     help,
     env: one('env'),
     subvolumes: subvolumes.map((s) => (s.length > 1 ? s.replace(/\/+$/, '') : s)),
+    exclude: list(a.exclude).map((s) => s.replace(/\/+$/, '')),
+    makeSubvolume: Boolean(a['make-subvolume']),
     snapshotDir: one('snapshot-dir'),
     interval: one('interval') ?? 'hourly',
     machine: one('machine'),
@@ -97,6 +103,9 @@ export function parseBackupArgs(argv: string[]): BackupArgs {
   const bad = checkInterval(out.interval);
   if (bad) throw usageError(bad);
   if (out.machine !== undefined && !/^[A-Za-z0-9_@+][A-Za-z0-9_@+.-]{0,63}$/.test(out.machine)) throw usageError(`--machine ${out.machine}: letters, digits and _@+.- only`);
+  if (out.exclude.some((s) => !s.startsWith('/'))) throw usageError('--exclude needs an absolute path, e.g. /home/me/.cache');
+  if ((out.exclude.length || out.makeSubvolume) && out.verb !== 'install') throw usageError('--exclude and --make-subvolume belong to install');
+  if (out.makeSubvolume && !out.exclude.length) throw usageError('--make-subvolume needs --exclude DIR (the directory to turn into a nested subvolume)');
   if (out.verb === 'install' && !out.subvolumes.length) throw usageError('install needs --subvolume PATH (e.g. --subvolume /home)');
   if (out.verb === 'restore') {
     if (out.subvolumes.length !== 1) throw usageError('restore needs exactly one --subvolume PATH (the subvolume whose backup to restore)');
@@ -110,5 +119,5 @@ export function parseBackupArgs(argv: string[]): BackupArgs {
 }
 
 function defaults(): Omit<BackupArgs, 'verb'> {
-  return { subvolumes: [], interval: 'hourly', dryRun: false, json: false, maxAgeHours: 24, makeLive: false, help: false };
+  return { subvolumes: [], exclude: [], makeSubvolume: false, interval: 'hourly', dryRun: false, json: false, maxAgeHours: 24, makeLive: false, help: false };
 }

@@ -23,6 +23,7 @@ import {
   type FileChange,
   type Manifest,
 } from './install.js';
+import { convertToSubvolume, planExclusion, stampOf, type ExclusionPlan } from './exclude.js';
 import { FILES, machineName, targetDirFor } from './layout.js';
 import {
   daemonReload,
@@ -44,6 +45,11 @@ export interface InstallRequest {
   interval: string;
   machine?: string;
   dryRun?: boolean;
+  /** Directories to leave out of the backups (nested subvolumes); plain ones converted only with makeSubvolume. */
+  exclude?: string[];
+  makeSubvolume?: boolean;
+  /** Called with the exclusion plans before anything is changed (the entry point prints them). */
+  onExclusions?: (plans: ExclusionPlan[]) => void;
   /** Where the files go (tests: a temporary directory); default /. */
   root?: string;
   run?: Run;
@@ -59,6 +65,7 @@ export interface InstallReport {
   /** The host's mode as its gate says (append-only unless it says allow-delete); null when not reachable. */
   hostMode: string | null;
   dryRun: boolean;
+  exclusions: ExclusionPlan[];
 }
 
 const requireRoot = (verb: string): void => {
@@ -91,6 +98,8 @@ export async function install(req: InstallRequest): Promise<InstallReport> {
     sources.push({ subvolume: info.path, snapshotDir });
   }
   checkSourceNames(sources);
+  const stamp = stampOf(new Date());
+  const exclusions = (req.exclude ?? []).map((d) => planExclusion(inspectSource(d, mountinfo), sources.map((s) => s.subvolume), { makeSubvolume: Boolean(req.makeSubvolume), stamp }));
   for (const s of sources) {
     if (!fs.existsSync(s.snapshotDir)) continue;
     const i = inspectSource(s.snapshotDir, mountinfo);
@@ -130,12 +139,14 @@ export async function install(req: InstallRequest): Promise<InstallReport> {
   const planned = planInstallFiles(inputs);
   const createdBefore = previous?.createdSnapshotDirs ?? [];
   const toCreate = [...new Set(sources.map((s) => s.snapshotDir))].filter((d) => !fs.existsSync(d));
-  const report: InstallReport = { sources, targetDir, warnings, files: [], snapshotDirsCreated: [], steps: [], hostMode, dryRun: Boolean(req.dryRun) };
+  const report: InstallReport = { sources, targetDir, warnings, files: [], snapshotDirsCreated: [], steps: [], hostMode, dryRun: Boolean(req.dryRun), exclusions };
+  req.onExclusions?.(exclusions);
   if (req.dryRun) {
     report.files = planned.map((f) => ({ path: f.path, action: fs.existsSync(path.join(root, f.path)) ? 'updated' : 'created' }));
     report.snapshotDirsCreated = toCreate;
     return report;
   }
+  for (const x of exclusions) await convertToSubvolume(x, { run });
   for (const d of toCreate) fs.mkdirSync(d, { recursive: true, mode: 0o700 });
   report.snapshotDirsCreated = toCreate;
   const manifest: Manifest = manifestFor(inputs, planned, [...new Set([...createdBefore, ...toCreate])], previous?.installedAt ?? new Date().toISOString());

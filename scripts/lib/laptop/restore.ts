@@ -13,6 +13,7 @@ import { runChecked } from '../core/process.js';
 import { restoreBackup } from '../data/restore.js';
 import { snapshotWritable } from '../data/btrfs-scratch.js';
 import { humanBytes, progressLine } from '../remote/transfer.js';
+import { stampOf } from './exclude.js';
 import type { Manifest } from './install.js';
 import { machineName, parseSnapshotName, SNAPSHOT_DIR_NAME, targetDirFor } from './layout.js';
 import { datedFor, localSnapshots, targetBackups, type Dated } from './target.js';
@@ -77,8 +78,7 @@ export function planRestore(f: RestoreFacts, opts: { at?: string; to?: string; m
         next: `restore without --make-live (it lands in ${f.snapshotDir}), then point the mount at it: btrfs subvolume snapshot ${snapshot} NEW_PATH and mount that subvolume (subvol=...) at ${f.subvolume}; or unmount ${f.subvolume} first (from a root login that does not use it)`,
       });
     }
-    const stamp = f.now.toISOString().replace(/[-:]/g, '').replace(/\.\d+Z$/, 'Z');
-    const keepAs = f.liveExists ? `${f.subvolume}.before-restore-${stamp}` : null;
+    const keepAs = f.liveExists ? `${f.subvolume}.before-restore-${stampOf(f.now)}` : null;
     if (keepAs && fs.existsSync(keepAs)) throw new OperatorError(`${keepAs} already exists`, { next: 'wait a second and try again' });
     if (keepAs) steps.push(`rename the live ${f.subvolume} to ${keepAs} (kept, never deleted; delete it yourself when you are sure)`);
     steps.push(`make ${f.subvolume} a writable snapshot of ${snapshot} (instant, no copy); the next backup sends only what changes from it`);
