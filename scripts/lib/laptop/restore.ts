@@ -7,6 +7,7 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { parseMountinfo } from '../core/btrfs-output.js';
 import type { Connection } from '../core/connection.js';
 import { OperatorError } from '../core/errors.js';
 import { runChecked } from '../core/process.js';
@@ -14,7 +15,7 @@ import { restoreBackup } from '../data/restore.js';
 import { snapshotWritable } from '../data/btrfs-scratch.js';
 import { humanBytes, progressLine } from '../remote/transfer.js';
 import { stampOf } from './exclude.js';
-import type { Manifest } from './install.js';
+import { defaultSnapshotDir, inspectSource, type Manifest } from './install.js';
 import { machineName, parseSnapshotName, SNAPSHOT_DIR_NAME, targetDirFor } from './layout.js';
 import { datedFor, localSnapshots, targetBackups, type Dated } from './target.js';
 
@@ -114,17 +115,19 @@ export interface RestoreResult {
   durationMs: number | null;
 }
 
-function isMountPoint(p: string): boolean {
-  const mi = fs.readFileSync('/proc/self/mountinfo', 'utf8');
-  return mi.split('\n').some((l) => l.split(' ')[4] === p.replace(/ /g, '\\040'));
-}
+const isMountPoint = (p: string, mountinfo: string): boolean => parseMountinfo(mountinfo).some((m) => m.mountPoint === p);
 
 /** Carries out a restore. */
 export async function restore(req: RestoreRequest): Promise<RestoreResult> {
   if (process.getuid?.() !== 0) throw new OperatorError('restore must run as root', { cause: 'btrfs receive and snapshots need root', next: 'sudo npx zx scripts/backup.mjs restore ...' });
   const say = req.say ?? ((l: string) => console.log(l));
   const src = req.manifest?.sources.find((s) => s.subvolume === req.subvolume);
-  const snapshotDir = src?.snapshotDir ?? path.join(path.dirname(req.subvolume), SNAPSHOT_DIR_NAME);
+  // where install would put them (beside the subvolume on the same btrfs, else inside it)
+  const mountinfo = fs.readFileSync('/proc/self/mountinfo', 'utf8');
+  const snapshotDir = src?.snapshotDir
+    ?? (fs.existsSync(req.subvolume)
+      ? defaultSnapshotDir(inspectSource(req.subvolume, mountinfo), inspectSource(path.dirname(req.subvolume), mountinfo))
+      : path.join(path.dirname(req.subvolume), SNAPSHOT_DIR_NAME));
   const machine = req.machine ?? req.manifest?.machine ?? machineName(os.hostname());
   const targetDir = req.machine || !req.manifest ? targetDirFor(req.conn.BTRBK_AWS_PATH, machine) : req.manifest.targetDir;
   const base = path.posix.basename(req.subvolume);
@@ -133,7 +136,7 @@ export async function restore(req: RestoreRequest): Promise<RestoreResult> {
   const backups = datedFor(listing.entries.filter((e) => e.complete), base);
   const liveExists = fs.existsSync(req.subvolume);
   const plan = planRestore(
-    { subvolume: req.subvolume, snapshotDir, backups, local: localSnapshots(snapshotDir, base), liveExists, liveIsMountPoint: liveExists && isMountPoint(req.subvolume), now: new Date() },
+    { subvolume: req.subvolume, snapshotDir, backups, local: localSnapshots(snapshotDir, base), liveExists, liveIsMountPoint: liveExists && isMountPoint(req.subvolume, mountinfo), now: new Date() },
     { at: req.at, to: req.path ? undefined : req.to, makeLive: req.makeLive, path: req.path, copyTo: req.path ? req.to : undefined },
   );
   say(`restore of ${req.subvolume} from ${plan.backup.path}:`);
