@@ -30,7 +30,7 @@ await runMain(async () => {
   switch (args.verb) {
     case 'install': {
       const r = await install({ conn: readConnection(envFile), envFile, subvolumes: args.subvolumes, snapshotDir: args.snapshotDir, interval: args.interval, machine: args.machine, dryRun: args.dryRun,
-        exclude: args.exclude, makeSubvolume: args.makeSubvolume,
+        exclude: args.exclude, makeSubvolume: args.makeSubvolume, notify: args.notify,
         onExclusions: (plans) => {
           for (const x of plans) {
             console.log(`--exclude ${x.dir}${x.action === 'convert' ? (args.dryRun ? ' (dry run: would do)' : ' (doing now):') : ':'}`);
@@ -41,7 +41,9 @@ await runMain(async () => {
       for (const s of r.sources) console.log(`${c.green('✓')} ${s.subvolume} is a btrfs subvolume; snapshots in ${s.snapshotDir}`);
       for (const d of r.snapshotDirsCreated) console.log(`  ${r.dryRun ? 'would create' : 'created'} the snapshot directory ${d}`);
       console.log(`  backups go to ${r.targetDir} on the target (host mode: ${r.hostMode ?? 'not reachable now'})`);
-      for (const f of r.files) console.log(`  ${f.action.padEnd(9)} ${f.path}`);
+      for (const f of r.files) if (f.action !== 'unchanged') console.log(`  ${f.action.padEnd(9)} ${f.path}`);
+      const same = r.files.filter((f) => f.action === 'unchanged').length;
+      if (same) console.log(`  unchanged ${same} file(s)`);
       for (const s of r.steps) console.log(`${s.ok ? c.green('✓') : c.red('✗')} ${s.what}${s.detail && !s.ok ? `\n    ${s.detail.split('\n').join('\n    ')}` : ''}`);
       for (const w of r.warnings) console.log(`${c.yellow('!')} ${w}`);
       const changed = r.files.filter((f) => f.action !== 'unchanged' && f.action !== 'absent').length;

@@ -6,9 +6,9 @@ import os from 'node:os';
 import path from 'node:path';
 import { renderBtrbkConf } from '../../scripts/lib/deploy/btrbk-conf.js';
 import { applyFiles, installedConnection, manifestFile, manifestFor, planInstallFiles, removeFiles, renderSshConfig, type InstallInputs } from '../../scripts/lib/laptop/install.js';
-import { CONTROL_PATH, FILES, LOCKFILE, SSH_ALIAS } from '../../scripts/lib/laptop/layout.js';
+import { CONTROL_PATH, FILES, LOCKFILE, SSH_ALIAS, UNITS } from '../../scripts/lib/laptop/layout.js';
 import { parseSshG, sshSettingsProblems } from '../../scripts/lib/laptop/system.js';
-import { checkInterval, renderPresleepUnit, renderServiceUnit, renderTimerUnit } from '../../scripts/lib/laptop/units.js';
+import { checkInterval, renderNotifyScript, renderPresleepUnit, renderServiceUnit, renderTimerUnit } from '../../scripts/lib/laptop/units.js';
 import { sampleConnection } from '../support/connection-fixture.js';
 
 const conn = sampleConnection({ BTRBK_AWS_HOST: '127.0.0.1', BTRBK_AWS_SSH_PORT: '2222', BTRBK_AWS_INSTANCE_ID: 'local-target' });
@@ -125,6 +125,44 @@ describe('the systemd units', () => {
     expect(p).toMatch(/--preserve snapshot$/m);
     expect(p).not.toMatch(/network-online/);
     expect(p).toMatch(/^TimeoutStartSec=60$/m);
+  });
+});
+
+describe('--notify (off by default)', () => {
+  test('off: no OnFailure, no notify files; on: OnFailure= the notify unit, its script 0755', () => {
+    expect(planInstallFiles(inputs).map((f) => f.path)).not.toContain(FILES.notify);
+    expect(fileOf(FILES.service)).not.toMatch(/OnFailure/);
+    const on = planInstallFiles({ ...inputs, notify: true });
+    expect(on.find((f) => f.path === FILES.service)?.content).toMatch(new RegExp(`^OnFailure=${UNITS.notify}$`, 'm'));
+    expect(on.find((f) => f.path === FILES.notifyScript)?.mode).toBe(0o755);
+    expect(on.find((f) => f.path === FILES.notify)?.content).toMatch(new RegExp(`^ExecStart=${FILES.notifyScript}$`, 'm'));
+  });
+
+  test('the script is shellcheck-clean and notifies each graphical session as its user, on its bus, and nobody else', () => {
+    const bin = fs.mkdtempSync(path.join(dir, 'bin-'));
+    const log = path.join(bin, 'log');
+    const script = path.join(bin, 'notify-failure');
+    fs.writeFileSync(script, renderNotifyScript(), { mode: 0o755 });
+    expect(spawnSync('shellcheck', [script], { encoding: 'utf8' }).stdout).toBe('');
+    const fake = (name: string, body: string) => fs.writeFileSync(path.join(bin, name), `#!/bin/sh\n${body}\n`, { mode: 0o755 });
+    fake('loginctl', `case $1 in
+  list-sessions) printf '%s\\n' '  3 1000 alice seat0 tty2' '  7 1001 bob   -     pts/1' ;;
+  show-session) case $2 in 3) echo wayland ;; *) echo tty ;; esac ;;
+esac`);
+    fake('runuser', `echo "runuser $*" >> ${log}; shift 3; exec "$@"`);
+    fake('notify-send', `echo "notify-send DBUS=$DBUS_SESSION_BUS_ADDRESS $*" >> ${log}`);
+    // the session bus sockets: the script checks they exist (a socket made by python's socket module)
+    const runDir = fs.mkdtempSync(path.join(dir, 'run-'));
+    const sock = path.join(runDir, 'bus');
+    execFileSync('python3', ['-c', `import socket; s=socket.socket(socket.AF_UNIX); s.bind('${sock}')`]);
+    const text = renderNotifyScript().replace(/\/run\/user\/\$uid\/bus/, sock);
+    fs.writeFileSync(script, text, { mode: 0o755 });
+    const r = spawnSync('sh', [script], { encoding: 'utf8', env: { PATH: `${bin}:/usr/bin:/bin` } });
+    expect(r.status).toBe(0);
+    const lines = fs.readFileSync(log, 'utf8').trim().split('\n');
+    expect(lines[0]).toMatch(/^runuser -u alice -- env DBUS_SESSION_BUS_ADDRESS=unix:path=.*bus notify-send --urgency=critical/);
+    expect(lines[1]).toMatch(/^notify-send DBUS=unix:path=.*bus --urgency=critical --app-name=btrbk-aws Off-site backup failed/);
+    expect(lines).toHaveLength(2);
   });
 });
 

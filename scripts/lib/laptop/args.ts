@@ -21,8 +21,9 @@ options:
   --env FILE             the connection file (default aws_connection.env; status/list/run/restore use the
                          installed settings when install has run and --env is not given)
   install:   --subvolume PATH (repeatable) [--snapshot-dir DIR] [--interval hourly|daily|ONCALENDAR]
-             [--machine NAME] [--dry-run] [--exclude DIR [--make-subvolume]] (DIR: leave it out of the
+             [--machine NAME] [--dry-run] [--notify|--no-notify] [--exclude DIR [--make-subvolume]] (DIR: leave it out of the
              backups; a plain directory becomes a nested subvolume only with --make-subvolume, steps printed first)
+             --notify: a desktop notification (notify-send) when a scheduled run fails; off by default
   status:    [--json] [--max-age-hours N (default 24)]
   list:      [--subvolume PATH] [--json]
   restore:   --subvolume PATH [--at TIMESTAMP] [--to DIR] [--make-live] [--path REL/PATH] [--machine NAME]
@@ -35,6 +36,8 @@ export interface BackupArgs {
   /** install: directories to leave out (nested subvolumes), converted only with makeSubvolume. */
   exclude: string[];
   makeSubvolume: boolean;
+  /** install: --notify / --no-notify; undefined keeps the installed choice. */
+  notify?: boolean;
   snapshotDir?: string;
   interval: string;
   machine?: string;
@@ -53,7 +56,7 @@ const usageError = (what: string): OperatorError => new OperatorError(what, { ne
 /** Parses argv (without node and the script); an OperatorError (exit 2) naming what is wrong. */
 export function parseBackupArgs(argv: string[]): BackupArgs {
   const a = minimist(argv, {
-    boolean: ['json', 'help', 'dry-run', 'make-live', 'make-subvolume'],
+    boolean: ['json', 'help', 'dry-run', 'make-live', 'make-subvolume', 'notify'],
     string: ['env', 'subvolume', 'exclude', 'snapshot-dir', 'interval', 'machine', 'max-age-hours', 'at', 'to', 'path'],
     unknown: (o: string) => {
       if (!o.startsWith('-')) return true;
@@ -84,6 +87,7 @@ export function parseBackupArgs(argv: string[]): BackupArgs {
     subvolumes: subvolumes.map((s) => (s.length > 1 ? s.replace(/\/+$/, '') : s)),
     exclude: list(a.exclude).map((s) => s.replace(/\/+$/, '')),
     makeSubvolume: Boolean(a['make-subvolume']),
+    notify: argv.includes('--no-notify') ? false : argv.includes('--notify') ? true : undefined,
     snapshotDir: one('snapshot-dir'),
     interval: one('interval') ?? 'hourly',
     machine: one('machine'),
@@ -105,6 +109,7 @@ export function parseBackupArgs(argv: string[]): BackupArgs {
   if (out.machine !== undefined && !/^[A-Za-z0-9_@+][A-Za-z0-9_@+.-]{0,63}$/.test(out.machine)) throw usageError(`--machine ${out.machine}: letters, digits and _@+.- only`);
   if (out.exclude.some((s) => !s.startsWith('/'))) throw usageError('--exclude needs an absolute path, e.g. /home/me/.cache');
   if ((out.exclude.length || out.makeSubvolume) && out.verb !== 'install') throw usageError('--exclude and --make-subvolume belong to install');
+  if (out.notify !== undefined && out.verb !== 'install') throw usageError('--notify belongs to install');
   if (out.makeSubvolume && !out.exclude.length) throw usageError('--make-subvolume needs --exclude DIR (the directory to turn into a nested subvolume)');
   if (out.verb === 'install' && !out.subvolumes.length) throw usageError('install needs --subvolume PATH (e.g. --subvolume /home)');
   if (out.verb === 'restore') {

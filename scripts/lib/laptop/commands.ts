@@ -48,6 +48,8 @@ export interface InstallRequest {
   /** Directories to leave out of the backups (nested subvolumes); plain ones converted only with makeSubvolume. */
   exclude?: string[];
   makeSubvolume?: boolean;
+  /** Desktop notification on failed scheduled runs: true/false, or undefined to keep the installed choice (off). */
+  notify?: boolean;
   /** Called with the exclusion plans before anything is changed (the entry point prints them). */
   onExclusions?: (plans: ExclusionPlan[]) => void;
   /** Where the files go (tests: a temporary directory); default /. */
@@ -135,6 +137,7 @@ export async function install(req: InstallRequest): Promise<InstallReport> {
     knownHosts: fs.readFileSync(conn.BTRBK_AWS_KNOWN_HOSTS, 'utf8'),
     identity: fs.readFileSync(conn.BTRBK_AWS_SSH_KEY, 'utf8'),
     btrbk,
+    notify: req.notify ?? previous?.notify ?? false,
   };
   const planned = planInstallFiles(inputs);
   const createdBefore = previous?.createdSnapshotDirs ?? [];

@@ -8,7 +8,7 @@ import { formatConnection, type Connection } from '../core/connection.js';
 import { OperatorError } from '../core/errors.js';
 import { renderBtrbkConf, sshConfigBlock, type BackupSource } from '../deploy/btrbk-conf.js';
 import { CONTROL_PATH, FILES, LOCKFILE, SNAPSHOT_DIR_NAME, SSH_ALIAS, under } from './layout.js';
-import { renderPresleepUnit, renderServiceUnit, renderTimerUnit } from './units.js';
+import { renderNotifyScript, renderNotifyUnit, renderPresleepUnit, renderServiceUnit, renderTimerUnit } from './units.js';
 
 /** btrfs's statfs magic number. */
 const BTRFS_MAGIC = 0x9123683e;
@@ -86,6 +86,7 @@ export interface Manifest {
   interval: string;
   appendOnly: boolean;
   btrbk: string;
+  notify: boolean;
   files: string[];
 }
 
@@ -101,6 +102,8 @@ export interface InstallInputs {
   knownHosts: string;
   identity: string;
   btrbk?: string;
+  /** A desktop notification when a scheduled run fails (default off). */
+  notify?: boolean;
 }
 
 export interface PlannedFile {
@@ -146,10 +149,13 @@ export function planInstallFiles(i: InstallInputs): PlannedFile[] {
     { path: FILES.identity, mode: 0o600, content: i.identity },
     { path: FILES.connection, mode: 0o600, content: formatConnection(conn, `Written by backup.mjs install from ${i.envFile}: the installed key and pinned known_hosts.`) },
     { path: FILES.sshInclude, mode: 0o644, content: `# Written by npx zx scripts/backup.mjs install: ssh settings for the host "${SSH_ALIAS}" only.\nInclude ${FILES.sshConfig}\n` },
-    { path: FILES.service, mode: 0o644, content: renderServiceUnit({ btrbk }) },
+    { path: FILES.service, mode: 0o644, content: renderServiceUnit({ btrbk, notify: i.notify }) },
     { path: FILES.timer, mode: 0o644, content: renderTimerUnit({ interval: i.interval }) },
     { path: FILES.presleep, mode: 0o644, content: renderPresleepUnit({ btrbk }) },
   ];
+  if (i.notify) {
+    files.push({ path: FILES.notify, mode: 0o644, content: renderNotifyUnit() }, { path: FILES.notifyScript, mode: 0o755, content: renderNotifyScript() });
+  }
   return files;
 }
 
@@ -167,6 +173,7 @@ export function manifestFor(i: InstallInputs, files: PlannedFile[], createdSnaps
     interval: i.interval,
     appendOnly: i.appendOnly,
     btrbk: i.btrbk ?? '/usr/bin/btrbk',
+    notify: Boolean(i.notify),
     files: [...files.map((f) => f.path), FILES.manifest],
   };
 }

@@ -10,6 +10,8 @@ export const UNITS = Object.freeze({
   service: 'btrbk-aws.service',
   timer: 'btrbk-aws.timer',
   presleep: 'btrbk-aws-presleep.service',
+  /** install --notify: started by the service's OnFailure=. */
+  notify: 'btrbk-aws-notify.service',
 });
 
 /** The files install writes (absolute paths on the machine). Never /etc/btrbk/btrbk.conf: that one is the person's. */
@@ -28,6 +30,8 @@ export const FILES = Object.freeze({
   service: `/etc/systemd/system/${UNITS.service}`,
   timer: `/etc/systemd/system/${UNITS.timer}`,
   presleep: `/etc/systemd/system/${UNITS.presleep}`,
+  notify: `/etc/systemd/system/${UNITS.notify}`,
+  notifyScript: '/etc/btrbk/btrbk-aws/notify-failure',
 });
 
 /** ssh's connection-reuse sockets (mode 0700, root): the service's RuntimeDirectory, made by `run` too. */

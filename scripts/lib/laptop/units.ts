@@ -10,6 +10,8 @@ export interface UnitOptions {
   interval?: string;
   /** The longest a run may take before systemd stops it (default 6h: a first full upload is long). */
   timeout?: string;
+  /** A desktop notification when a run fails (OnFailure= the notify unit); default off. */
+  notify?: boolean;
 }
 
 /** The schedules install accepts by name; anything else must be a systemd calendar expression. */
@@ -22,7 +24,7 @@ export function checkInterval(interval: string): string | null {
   return `--interval ${JSON.stringify(interval)}: use hourly, daily, weekly or a systemd OnCalendar expression (systemd.time(7))`;
 }
 
-export function renderServiceUnit({ btrbk = '/usr/bin/btrbk', timeout = '6h' }: UnitOptions = {}): string {
+export function renderServiceUnit({ btrbk = '/usr/bin/btrbk', timeout = '6h', notify = false }: UnitOptions = {}): string {
   return `# Written by npx zx scripts/backup.mjs install (btrbk-aws-target). Re-run install to change it.
 [Unit]
 Description=btrbk backup to the off-site target (${FILES.btrbkConf})
@@ -30,7 +32,7 @@ Documentation=man:btrbk(1)
 Wants=network-online.target
 After=network-online.target
 ConditionPathExists=${FILES.btrbkConf}
-
+${notify ? `OnFailure=${UNITS.notify}\n` : ''}
 [Service]
 Type=oneshot
 ExecStart=${btrbk} -c ${FILES.btrbkConf} run
@@ -78,5 +80,41 @@ TimeoutStartSec=60
 
 [Install]
 WantedBy=sleep.target
+`;
+}
+
+/** install --notify: the unit a failed run starts. */
+export function renderNotifyUnit(): string {
+  return `# Written by npx zx scripts/backup.mjs install --notify (btrbk-aws-target). Re-run install to change it.
+[Unit]
+Description=tell the desktop users that the scheduled btrbk backup failed
+
+[Service]
+Type=oneshot
+ExecStart=${FILES.notifyScript}
+TimeoutStartSec=30
+`;
+}
+
+/**
+ * The notify unit's script: a critical notify-send in each graphical session (X11 or Wayland), as its user, on
+ * its session bus. Does nothing where notify-send is not installed or nobody is logged in.
+ */
+export function renderNotifyScript(): string {
+  return `#!/bin/sh
+# Written by npx zx scripts/backup.mjs install --notify (btrbk-aws-target): a desktop notification per
+# graphical session when ${UNITS.service} fails. Never fails itself.
+set -u
+command -v notify-send >/dev/null 2>&1 || exit 0
+loginctl list-sessions --no-legend 2>/dev/null | while read -r id uid user _rest; do
+  type=$(loginctl show-session "$id" --property=Type --value 2>/dev/null) || continue
+  case $type in x11 | wayland) ;; *) continue ;; esac
+  bus=/run/user/$uid/bus
+  [ -S "$bus" ] || continue
+  runuser -u "$user" -- env DBUS_SESSION_BUS_ADDRESS="unix:path=$bus" notify-send --urgency=critical \\
+    --app-name=btrbk-aws "Off-site backup failed" \\
+    "The scheduled backup failed. See: sudo npx zx scripts/backup.mjs status" >/dev/null 2>&1 || true
+done
+exit 0
 `;
 }
