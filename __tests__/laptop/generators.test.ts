@@ -107,6 +107,10 @@ describe('the systemd units', () => {
     expect(s).toMatch(/^RuntimeDirectory=btrbk-aws$/m);
   });
 
+  test('the installed service creates the target directory through the gate before each run (install may have run offline)', () => {
+    expect(fileOf(FILES.service)).toMatch(new RegExp(`^ExecStartPre=/usr/bin/ssh -i ${FILES.identity} ${SSH_ALIAS} "mkdir -p '/backup_volume/backups/laptop1'"$`, 'm'));
+  });
+
   test('timer: hourly by default, Persistent, a randomized delay; daily and a calendar expression too', () => {
     const t = renderTimerUnit();
     expect(t).toMatch(/^OnCalendar=hourly$/m);

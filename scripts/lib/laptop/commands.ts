@@ -20,6 +20,7 @@ import {
   readManifest,
   removeFiles,
   sourceProblem,
+  targetMkdirLine,
   type FileChange,
   type Manifest,
 } from './install.js';
@@ -172,7 +173,7 @@ export async function install(req: InstallRequest): Promise<InstallReport> {
   const check = await run(btrbk, ['-c', FILES.btrbkConf, 'list', 'config']);
   report.steps.push({ what: `btrbk reads ${FILES.btrbkConf}`, ok: check.status === 0, detail: (check.stderr || '').trim() });
   if (hostMode !== null) {
-    const mk = await gateViaAlias(gateLine(GATE_COMMANDS.mkdir(targetDir)), { run });
+    const mk = await gateViaAlias(targetMkdirLine(targetDir), { run });
     report.steps.push({ what: `the target directory ${targetDir} (through the gate, with the installed ssh settings)`, ok: mk.status === 0, detail: sshFailure(mk) });
   }
   if (systemdRunning()) {
@@ -222,6 +223,8 @@ export async function runBackup({ run = runDefault, progress = true }: { run?: R
   const m = readManifest('/');
   if (!m) throw new OperatorError('nothing is installed', { next: 'npx zx scripts/backup.mjs install --subvolume /home' });
   ensureControlDir();
+  // the target directory, as the service's ExecStartPre makes it (a failure here shows again in btrbk's run)
+  await gateViaAlias(targetMkdirLine(m.targetDir), { run });
   const hasMbuffer = ['/usr/bin/mbuffer', '/usr/local/bin/mbuffer'].some((p) => fs.existsSync(p));
   const args = ['-c', FILES.btrbkConf, ...(progress && hasMbuffer ? ['--progress'] : []), 'run'];
   return run(m.btrbk, args, { stdio: 'inherit' });

@@ -7,6 +7,7 @@ import { atimeMode, mountFor, parseMountinfo, type Mount } from '../core/btrfs-o
 import { formatConnection, type Connection } from '../core/connection.js';
 import { OperatorError } from '../core/errors.js';
 import { renderBtrbkConf, sshConfigBlock, type BackupSource } from '../deploy/btrbk-conf.js';
+import { GATE_COMMANDS, gateLine } from '../remote/gate-commands.js';
 import { CONTROL_PATH, FILES, LOCKFILE, SNAPSHOT_DIR_NAME, SSH_ALIAS, under } from './layout.js';
 import { renderNotifyScript, renderNotifyUnit, renderPresleepUnit, renderServiceUnit, renderTimerUnit } from './units.js';
 
@@ -112,6 +113,9 @@ export interface PlannedFile {
   mode: number;
 }
 
+/** The gate line that creates a machine's target directory (mkdir -p below the backup root). */
+export const targetMkdirLine = (targetDir: string): string => gateLine(GATE_COMMANDS.mkdir(targetDir));
+
 /** The connection as installed: the key and known_hosts copies under FILES.dir. */
 export function installedConnection(conn: Connection): Connection {
   return { ...conn, BTRBK_AWS_SSH_KEY: FILES.identity, BTRBK_AWS_KNOWN_HOSTS: FILES.knownHosts };
@@ -149,7 +153,7 @@ export function planInstallFiles(i: InstallInputs): PlannedFile[] {
     { path: FILES.identity, mode: 0o600, content: i.identity },
     { path: FILES.connection, mode: 0o600, content: formatConnection(conn, `Written by backup.mjs install from ${i.envFile}: the installed key and pinned known_hosts.`) },
     { path: FILES.sshInclude, mode: 0o644, content: `# Written by npx zx scripts/backup.mjs install: ssh settings for the host "${SSH_ALIAS}" only.\nInclude ${FILES.sshConfig}\n` },
-    { path: FILES.service, mode: 0o644, content: renderServiceUnit({ btrbk, notify: i.notify }) },
+    { path: FILES.service, mode: 0o644, content: renderServiceUnit({ btrbk, notify: i.notify, targetMkdir: targetMkdirLine(i.targetDir) }) },
     { path: FILES.timer, mode: 0o644, content: renderTimerUnit({ interval: i.interval }) },
     { path: FILES.presleep, mode: 0o644, content: renderPresleepUnit({ btrbk }) },
   ];

@@ -32,7 +32,7 @@ export function sshFailureReason(r: RunResult): string {
   const text = (r.error?.message ?? r.stderr).trim();
   const last = text.split('\n').filter(Boolean).slice(-1)[0] ?? '';
   if (r.status === null && !r.error) return 'the target did not answer in time';
-  if (/Host key verification failed|REMOTE HOST IDENTIFICATION/i.test(text)) return `the host key is not the pinned one (${last}): npx zx scripts/troubleshoot.mjs check-ssh`;
+  if (/Host key verification failed|REMOTE HOST IDENTIFICATION/i.test(text)) return `the host key is not the pinned one (${last}): npx zx scripts/troubleshoot.mjs check-ssh; if setup (or local-target up) pinned a new key after a replacement, run backup.mjs install again to copy it`;
   if (/Connection refused/i.test(text)) return `the target refused the connection (${last}): is the host running? npx zx scripts/troubleshoot.mjs check-ssh`;
   if (/timed out|No route|unreachable|Could not resolve/i.test(text)) return `the target is not reachable (${last}): check the network, then npx zx scripts/troubleshoot.mjs check-ssh`;
   if (/Permission denied/i.test(text)) return `the target refused the backup key (${last})`;

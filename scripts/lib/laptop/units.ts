@@ -1,7 +1,7 @@
 // The systemd units install writes: a oneshot service that runs the backup (bounded, after the network is really
 // online: btrbk's own timer fires too early, its issue #486), the timer that starts it, and a pre-sleep service that
 // takes the local snapshots only, so a suspend is never held up by a transfer (the next timer run sends them).
-import { CONTROL_DIR, FILES, UNITS } from './layout.js';
+import { CONTROL_DIR, FILES, SSH_ALIAS, UNITS } from './layout.js';
 
 export interface UnitOptions {
   /** The btrbk program (default /usr/bin/btrbk). */
@@ -12,6 +12,11 @@ export interface UnitOptions {
   timeout?: string;
   /** A desktop notification when a run fails (OnFailure= the notify unit); default off. */
   notify?: boolean;
+  /**
+   * The gate line that creates this machine's target directory (btrbk does not): run before each backup, so an
+   * install made while the target was unreachable still works later. Its connection is reused by btrbk.
+   */
+  targetMkdir?: string;
 }
 
 /** The schedules install accepts by name; anything else must be a systemd calendar expression. */
@@ -24,7 +29,8 @@ export function checkInterval(interval: string): string | null {
   return `--interval ${JSON.stringify(interval)}: use hourly, daily, weekly or a systemd OnCalendar expression (systemd.time(7))`;
 }
 
-export function renderServiceUnit({ btrbk = '/usr/bin/btrbk', timeout = '6h', notify = false }: UnitOptions = {}): string {
+export function renderServiceUnit({ btrbk = '/usr/bin/btrbk', timeout = '6h', notify = false, targetMkdir }: UnitOptions = {}): string {
+  const mkdir = targetMkdir ? `# the target directory (mkdir -p through the gate; btrbk does not create it)\nExecStartPre=/usr/bin/ssh -i ${FILES.identity} ${SSH_ALIAS} "${targetMkdir}"\n` : '';
   return `# Written by npx zx scripts/backup.mjs install (btrbk-aws-target). Re-run install to change it.
 [Unit]
 Description=btrbk backup to the off-site target (${FILES.btrbkConf})
@@ -35,7 +41,7 @@ ConditionPathExists=${FILES.btrbkConf}
 ${notify ? `OnFailure=${UNITS.notify}\n` : ''}
 [Service]
 Type=oneshot
-ExecStart=${btrbk} -c ${FILES.btrbkConf} run
+${mkdir}ExecStart=${btrbk} -c ${FILES.btrbkConf} run
 # a run that hangs (a dead link ssh has not noticed) is stopped; the next timer run sends what is missing
 TimeoutStartSec=${timeout}
 # ssh's connection-reuse sockets (ControlPath in ${FILES.sshConfig})
