@@ -9,6 +9,7 @@
 //   npx zx scripts/local-target.mjs laptop status [--json]
 //   npx zx scripts/local-target.mjs laptop exec -- CMD [ARG...]      (as root inside, in the project directory)
 //   npx zx scripts/local-target.mjs laptop network down|up          (cut or restore the laptop's link to the target)
+//   npx zx scripts/local-target.mjs laptop demo [--env FILE]        (npm run demo's laptop half)
 import { spawnSync } from 'node:child_process';
 import { argv } from 'zx';
 // the operator library is TypeScript: tsx's ESM loader compiles it on import
@@ -71,12 +72,17 @@ async function laptopCommand(verb, rest) {
     if (r.error) throw new OperatorError('cannot run nsenter', { cause: r.error.message, next: 'install util-linux' });
     return r.status ?? 1;
   }
+  if (verb === 'demo') {
+    const { laptopDemo } = await import('./lib/local-target/laptop-demo.ts');
+    await laptopDemo({ envFile: argv.env, c });
+    return 0;
+  }
   if (verb === 'network' && ['up', 'down'].includes(rest[0])) {
-    laptop.laptopNetwork(rest[0]);
+    await laptop.laptopNetwork(rest[0]);
     console.log(c.green(`✓ the laptop's network is ${rest[0]}`));
     return 0;
   }
-  throw new OperatorError(`unknown laptop command ${[verb, ...rest].join(' ')}`, { next: 'use: npx zx scripts/local-target.mjs laptop up|down|status|exec -- CMD|network down|up' });
+  throw new OperatorError(`unknown laptop command ${[verb, ...rest].join(' ')}`, { next: 'use: npx zx scripts/local-target.mjs laptop up|down|status|exec -- CMD|network down|up|demo' });
 }
 
 await runMain(async () => {

@@ -6,13 +6,14 @@ import path from 'node:path';
 import process from 'node:process';
 import { OperatorError } from '../../scripts/lib/core/errors.js';
 import type { RunResult } from '../../scripts/lib/core/process.js';
-import { laptopDown, laptopExec, laptopPaths, laptopUp, LAPTOP_ENV_FILE, type LaptopPaths } from '../../scripts/lib/local-target/laptop.js';
+import { laptopDown, laptopExec, laptopPaths, laptopUp, type LaptopPaths } from '../../scripts/lib/local-target/laptop.js';
 
 export interface TestLaptop {
   paths: LaptopPaths;
   /** Runs argv as root inside the laptop, in the project directory. */
   exec: (argv: string[], opts?: { input?: string; timeout?: number }) => RunResult;
-  /** Runs `scripts/backup.mjs ARGS --env LAPTOP_ENV_FILE` inside the laptop with trixie's node (as a person would). */
+  /** Runs `scripts/backup.mjs ARGS` inside the laptop with trixie's node, as a person would (the connection file
+   * the laptop holds is LAPTOP_ENV_FILE: install takes it as --env). */
   backup: (args: string[], opts?: { timeout?: number }) => RunResult;
   /** Brings the laptop up again (a fresh OS on the same disk, or on a new one after down({purge: true})). */
   up: () => Promise<void>;
@@ -40,7 +41,7 @@ export async function startTestLaptop(label: string): Promise<TestLaptop> {
   return {
     paths,
     exec,
-    backup: (args, opts = {}) => exec(['node_modules/.bin/zx', 'scripts/backup.mjs', ...args, '--env', LAPTOP_ENV_FILE], opts),
+    backup: (args, opts = {}) => exec(['node_modules/.bin/zx', 'scripts/backup.mjs', ...args], opts),
     up,
     down: async ({ purge = false } = {}) => { await laptopDown({ paths, purge, onProgress: log }); },
     destroy: async () => {

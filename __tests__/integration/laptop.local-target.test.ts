@@ -59,11 +59,11 @@ test('it holds the connection file, the backup key and the pinned known_hosts, a
 });
 
 test('network down cuts the laptop off the target (and not this machine); network up restores it', async () => {
-  laptopNetwork('down', laptop.paths);
+  await laptopNetwork('down', laptop.paths);
   expect(laptopReachesTarget(port, laptop.paths)).toBeNull();
   expect(laptopStatus(laptop.paths)).toMatchObject({ healthy: true, uplink: { host: true, unit: false } });
   expect(await sshBanner(port)).toMatch(/^SSH-2\.0-/); // this machine still reaches the target
-  laptopNetwork('up', laptop.paths);
+  await laptopNetwork('up', laptop.paths);
   expect(laptopReachesTarget(port, laptop.paths)).toMatch(/^SSH-2\.0-/);
 });
 

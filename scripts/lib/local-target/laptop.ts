@@ -33,7 +33,7 @@ export const LAPTOP_NAME = 'btrbk-laptop';
 export const LAPTOP_ROOTFS: RootfsSpec = Object.freeze({
   suite: 'trixie',
   release: 'Debian 13',
-  packages: Object.freeze(['systemd', 'systemd-sysv', 'dbus', 'btrbk', 'btrfs-progs', 'openssh-client', 'nodejs', 'iproute2', 'socat', 'mbuffer', 'zstd', 'util-linux', 'mount', 'procps', 'passwd']),
+  packages: Object.freeze(['systemd', 'systemd-sysv', 'dbus', 'btrbk', 'btrfs-progs', 'openssh-client', 'nodejs', 'iproute2', 'socat', 'mbuffer', 'zstd', 'util-linux', 'mount', 'procps', 'passwd', 'man-db']),
 });
 /** Where the laptop's disk (its btrfs top level) is mounted inside, and the subvolumes a new disk gets. */
 export const LAPTOP_DISK_MOUNT = '/mnt/laptop';
@@ -215,10 +215,17 @@ export function laptopReachesTarget(port: number, paths: LaptopPaths = laptopPat
   return r.status === 0 && r.stdout.startsWith('SSH-') ? r.stdout.trim() : null;
 }
 
-/** Takes the laptop offline (down) or back online (up) by stopping or starting its uplink unit. */
-export function laptopNetwork(state: 'up' | 'down', paths: LaptopPaths = laptopPaths()): void {
+/** Takes the laptop offline (down) or back online (up) by stopping or starting its uplink unit; resolves once the
+ * target's port is unreachable, or answers, from inside the laptop. */
+export async function laptopNetwork(state: 'up' | 'down', paths: LaptopPaths = laptopPaths()): Promise<void> {
+  const next = `look at: npx zx scripts/local-target.mjs laptop exec -- systemctl status ${UPLINK_UNIT}`;
   const r = laptopExec(['systemctl', state === 'up' ? 'start' : 'stop', UPLINK_UNIT], { paths, cwd: '/' });
-  if (r.status !== 0) throw new OperatorError(`could not take the laptop's network ${state}`, { details: r.output, next: `look at: npx zx scripts/local-target.mjs laptop exec -- systemctl status ${UPLINK_UNIT}` });
+  if (r.status !== 0) throw new OperatorError(`could not take the laptop's network ${state}`, { details: r.output, next });
+  const port = loadLaptopState(paths).port;
+  if (!port) return;
+  // (the unit is Type=simple: start returns before socat listens)
+  const done = await waitFor(() => ((laptopReachesTarget(port, paths) !== null) === (state === 'up') ? true : null), 10000, 200);
+  if (!done) throw new OperatorError(`the laptop's network is not ${state} 10 s after ${state === 'up' ? 'starting' : 'stopping'} ${UPLINK_UNIT}`, { cause: state === 'up' ? 'the local target is not up, or this machine\'s end of the uplink has stopped' : 'something else listens on that port inside the laptop', next });
 }
 
 export interface LaptopStatus {
