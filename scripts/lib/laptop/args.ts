@@ -21,12 +21,14 @@ options:
   --env FILE             the connection file (default aws_connection.env; status/list/run/restore use the
                          installed settings when install has run and --env is not given)
   install:   --subvolume PATH (repeatable) [--snapshot-dir DIR] [--interval hourly|daily|ONCALENDAR]
-             [--machine NAME] [--dry-run] [--notify|--no-notify] [--exclude DIR [--make-subvolume]] (DIR: leave it out of the
-             backups; a plain directory becomes a nested subvolume only with --make-subvolume, steps printed first)
-             --notify: a desktop notification (notify-send) when a scheduled run fails; off by default
+             [--machine NAME (default: the short host name)] [--dry-run (show, change nothing)]
+             [--notify|--no-notify (desktop notification when a scheduled run fails; off by default)]
+             [--exclude DIR (leave it out: a nested subvolume) [--make-subvolume (convert a plain DIR;
+             the steps are printed first, the original kept)]]
   status:    [--json] [--max-age-hours N (default 24)]
   list:      [--subvolume PATH] [--json]
-  restore:   --subvolume PATH [--at TIMESTAMP] [--to DIR] [--make-live] [--path REL/PATH] [--machine NAME]
+  restore:   --subvolume PATH [--at TIMESTAMP|DATE] [--machine NAME] and one of: (nothing: into the snapshot
+             dir) | --to DIR | --make-live | --path REL/PATH [--to DEST (default: beside the original)]
   --help     this text`;
 
 export interface BackupArgs {

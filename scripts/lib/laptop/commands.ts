@@ -11,6 +11,7 @@ import { runRemote } from '../remote/ssh.js';
 import {
   applyFiles,
   atimeWarning,
+  fileAction,
   checkSourceNames,
   defaultSnapshotDir,
   inspectSource,
@@ -146,7 +147,7 @@ export async function install(req: InstallRequest): Promise<InstallReport> {
   const report: InstallReport = { sources, targetDir, warnings, files: [], snapshotDirsCreated: [], steps: [], hostMode, dryRun: Boolean(req.dryRun), exclusions };
   req.onExclusions?.(exclusions);
   if (req.dryRun) {
-    report.files = planned.map((f) => ({ path: f.path, action: fs.existsSync(path.join(root, f.path)) ? 'updated' : 'created' }));
+    report.files = planned.map((f) => ({ path: f.path, action: fileAction(root, f) }));
     report.snapshotDirsCreated = toCreate;
     return report;
   }

@@ -188,16 +188,20 @@ export interface FileChange {
   action: FileAction;
 }
 
+/** What writing a file would do: create it, update it (content or mode differ), or nothing. */
+export function fileAction(root: string, f: PlannedFile): FileAction {
+  const p = under(root, f.path);
+  if (!fs.existsSync(p)) return 'created';
+  const same = fs.readFileSync(p, 'utf8') === f.content && (fs.statSync(p).mode & 0o7777) === f.mode;
+  return same ? 'unchanged' : 'updated';
+}
+
 /** Writes each file whose content or mode differs (atomically: a temporary file, then rename); reports each. */
 export function applyFiles(root: string, files: PlannedFile[]): FileChange[] {
   return files.map((f) => {
     const p = under(root, f.path);
-    let action: FileAction = 'created';
-    if (fs.existsSync(p)) {
-      const same = fs.readFileSync(p, 'utf8') === f.content && (fs.statSync(p).mode & 0o7777) === f.mode;
-      if (same) return { path: f.path, action: 'unchanged' };
-      action = 'updated';
-    }
+    const action = fileAction(root, f);
+    if (action === 'unchanged') return { path: f.path, action };
     fs.mkdirSync(path.dirname(p), { recursive: true, mode: 0o755 });
     const tmp = `${p}.tmp-${process.pid}`;
     fs.writeFileSync(tmp, f.content, { mode: f.mode });
