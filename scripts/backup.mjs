@@ -11,6 +11,7 @@ const { runMain } = await import('./lib/core/errors.ts');
 const { palette, useColor } = await import('./lib/core/report.ts');
 const { parseBackupArgs, USAGE } = await import('./lib/laptop/args.ts');
 const { install, uninstall, runBackup, installedOrNull } = await import('./lib/laptop/commands.ts');
+const { requireRoot } = await import('./lib/laptop/system.ts');
 const { backupStatus, formatStatus, statusJson } = await import('./lib/laptop/status.ts');
 const { listTargetBackups, formatList } = await import('./lib/laptop/list.ts');
 const { restore, formatRestore } = await import('./lib/laptop/restore.ts');
@@ -25,7 +26,11 @@ await runMain(async () => {
   // install reads the connection file; the other verbs use the installed settings unless --env names a file
   const manifest = args.verb === 'install' ? null : installedOrNull();
   const envFile = resolveEnvFile(args.env);
-  const conn = () => (args.env || !manifest ? readConnection(envFile) : manifest.connection);
+  const conn = () => {
+    if (args.env || !manifest) return readConnection(envFile);
+    requireRoot(args.verb, `the installed backup key (${manifest.connection.BTRBK_AWS_SSH_KEY}) and the snapshot directories are root's`);
+    return manifest.connection;
+  };
 
   switch (args.verb) {
     case 'install': {

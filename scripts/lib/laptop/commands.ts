@@ -33,6 +33,7 @@ import {
   enableUnits,
   ensureControlDir,
   gateViaAlias,
+  requireRoot,
   sshEffectiveSettings,
   sshSettingsProblems,
   systemdRunning,
@@ -72,15 +73,12 @@ export interface InstallReport {
   exclusions: ExclusionPlan[];
 }
 
-const requireRoot = (verb: string): void => {
-  if (process.getuid?.() !== 0) throw new OperatorError(`${verb} must run as root`, { cause: 'it writes /etc/btrbk, systemd units and snapshots', next: `sudo npx zx scripts/backup.mjs ${verb} ...` });
-};
 
 /** `install`: checks the subvolumes, writes what differs, creates the snapshot directories, checks ssh, enables the timer. */
 export async function install(req: InstallRequest): Promise<InstallReport> {
   const root = req.root ?? '/';
   const run = req.run ?? runDefault;
-  if (root === '/' && !req.dryRun) requireRoot('install');
+  if (root === '/' && !req.dryRun) requireRoot('install', 'it writes /etc/btrbk, /etc/ssh/ssh_config.d, systemd units and snapshot directories');
   const conn = req.conn;
   if (!conn.BTRBK_AWS_KNOWN_HOSTS || !fs.existsSync(conn.BTRBK_AWS_KNOWN_HOSTS)) {
     throw new OperatorError('the connection file names no pinned known_hosts file', {
@@ -203,7 +201,7 @@ export interface UninstallReport {
 
 /** `uninstall`: stops and disables the units, removes the files install wrote; snapshots and backups stay. */
 export async function uninstall({ root = '/', run = runDefault }: { root?: string; run?: Run } = {}): Promise<UninstallReport> {
-  if (root === '/') requireRoot('uninstall');
+  if (root === '/') requireRoot('uninstall', 'it removes files under /etc and stops systemd units');
   const m = readManifest(root);
   const steps: StepResult[] = [];
   if (root === '/' && systemdRunning()) steps.push(...(await disableUnits({ run })));
@@ -220,7 +218,7 @@ export function installedOrNull(root = '/'): Manifest | null {
 
 /** `run`: btrbk run in the foreground (its --progress shows bytes and rate), then its summary. */
 export async function runBackup({ run = runDefault, progress = true }: { run?: Run; progress?: boolean } = {}): Promise<RunResult> {
-  requireRoot('run');
+  requireRoot('run', 'btrbk snapshots subvolumes and reads the installed backup key, both root only');
   const m = readManifest('/');
   if (!m) throw new OperatorError('nothing is installed', { next: 'npx zx scripts/backup.mjs install --subvolume /home' });
   ensureControlDir();

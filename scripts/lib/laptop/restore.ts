@@ -17,6 +17,7 @@ import { humanBytes, progressLine } from '../remote/transfer.js';
 import { stampOf } from './exclude.js';
 import { defaultSnapshotDir, inspectSource, type Manifest } from './install.js';
 import { machineName, parseSnapshotName, SNAPSHOT_DIR_NAME, targetDirFor } from './layout.js';
+import { requireRoot } from './system.js';
 import { datedFor, localSnapshots, targetBackups, type Dated } from './target.js';
 
 /** Picks the backup: the newest, or the one --at names (a full timestamp or its start, or a date/time: the newest at or before it). */
@@ -119,7 +120,7 @@ const isMountPoint = (p: string, mountinfo: string): boolean => parseMountinfo(m
 
 /** Carries out a restore. */
 export async function restore(req: RestoreRequest): Promise<RestoreResult> {
-  if (process.getuid?.() !== 0) throw new OperatorError('restore must run as root', { cause: 'btrfs receive and snapshots need root', next: 'sudo npx zx scripts/backup.mjs restore ...' });
+  requireRoot('restore', 'btrfs receive and snapshots need root');
   const say = req.say ?? ((l: string) => console.log(l));
   const src = req.manifest?.sources.find((s) => s.subvolume === req.subvolume);
   // where install would put them (beside the subvolume on the same btrfs, else inside it)

@@ -2,8 +2,14 @@
 // run's result), and ssh through the installed config (so what is checked is what btrbk uses). Each function takes
 // `run` (core/process.ts) so tests pass fakes; each returns data.
 import fs from 'node:fs';
+import { OperatorError } from '../core/errors.js';
 import { run as runDefault, type Run, type RunResult } from '../core/process.js';
 import { CONTROL_DIR, FILES, SSH_ALIAS, UNITS } from './layout.js';
+
+/** Refuses to go on unless running as root, saying why the verb needs it. */
+export function requireRoot(verb: string, why: string): void {
+  if (process.getuid?.() !== 0) throw new OperatorError(`${verb} must run as root`, { cause: why, next: `sudo npx zx scripts/backup.mjs ${verb} ...` });
+}
 
 /** True when systemd runs this machine (its units can be enabled and started). */
 export const systemdRunning = (): boolean => fs.existsSync('/run/systemd/system');
