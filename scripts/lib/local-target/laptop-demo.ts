@@ -86,5 +86,6 @@ export async function laptopDemo({ envFile = LOCAL_ENV_FILE, paths = laptopPaths
   say('    npx zx scripts/local-target.mjs laptop exec -- node_modules/.bin/zx scripts/backup.mjs status');
   say('    npx zx scripts/local-target.mjs laptop exec -- node_modules/.bin/zx scripts/backup.mjs list');
   say('    npx zx scripts/local-target.mjs laptop exec -- systemctl list-timers btrbk-aws.timer');
+  say('    npx zx scripts/local-target.mjs laptop exec -- cat /etc/btrbk/btrbk-aws.conf   (the config install wrote)');
   say('  remove it: npx zx scripts/local-target.mjs laptop down --purge   (the target: local-target.mjs down --purge)');
 }
