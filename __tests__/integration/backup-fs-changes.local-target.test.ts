@@ -1,6 +1,7 @@
-// backup.mjs install --exclude DIR --make-subvolume on a real btrfs (a loop device; root): a plain directory
-// becomes a nested subvolume with the same files, the original is kept, and when something changes the tree
-// meanwhile the conversion is undone with nothing lost. (Needs root and btrfs, not the local target.)
+// backup.mjs's changes to a person's filesystem, on a real btrfs (a loop device; root; not the local target):
+// install --exclude DIR --make-subvolume (a plain directory becomes a nested subvolume with the same files, the
+// original kept; undone with nothing lost when the tree changes meanwhile), and restore --make-live's swap (the
+// old subvolume kept renamed, done under btrbk's lock, undone when the snapshot fails).
 import { jest } from '@jest/globals';
 import fs from 'node:fs';
 import path from 'node:path';
@@ -8,6 +9,9 @@ import { createScratchBtrfs, createSubvolume, destroyScratchBtrfs, snapshotReadO
 import { run, runSync, type Run } from '../../scripts/lib/core/process.js';
 import { convertToSubvolume, planExclusion } from '../../scripts/lib/laptop/exclude.js';
 import { inspectSource } from '../../scripts/lib/laptop/install.js';
+import { LOCKFILE } from '../../scripts/lib/laptop/layout.js';
+import { swapLive } from '../../scripts/lib/laptop/restore.js';
+import { spawn } from 'node:child_process';
 
 jest.setTimeout(5 * 60_000);
 
@@ -73,4 +77,47 @@ test('a file written while converting: the conversion is undone and every file i
   expect(fs.readFileSync(path.join(dir, 'a'), 'utf8')).toBe('a\n');
   expect(fs.readFileSync(path.join(dir, 'late'), 'utf8')).toBe('late\n');
   expect(fs.existsSync(plan.keptAs ?? '')).toBe(false);
+});
+
+describe('restore --make-live: the swap', () => {
+  let live: string;
+  let snap: string;
+  beforeAll(async () => {
+    live = path.join(fsA.mountpoint, 'data');
+    await createSubvolume(live);
+    fs.writeFileSync(path.join(live, 'old'), 'old\n');
+    const src = path.join(fsA.mountpoint, 'src');
+    await createSubvolume(src);
+    fs.writeFileSync(path.join(src, 'restored'), 'restored\n');
+    snap = path.join(fsA.mountpoint, 'data.20261130T0000');
+    await snapshotReadOnly(src, snap);
+  });
+
+  test('while btrbk holds its lock: refused, nothing changed', async () => {
+    fs.mkdirSync(path.dirname(LOCKFILE), { recursive: true });
+    const holder = spawn('flock', ['--no-fork', LOCKFILE, 'sleep', '30'], { stdio: 'ignore' }); // --no-fork: killing it frees the lock
+    await new Promise((r) => setTimeout(r, 300));
+    try {
+      await expect(swapLive(live, `${live}.before-restore-T1`, snap)).rejects.toThrow(/a backup is running right now; nothing was changed/);
+    } finally {
+      holder.kill();
+    }
+    expect(fs.readFileSync(path.join(live, 'old'), 'utf8')).toBe('old\n');
+    expect(fs.existsSync(`${live}.before-restore-T1`)).toBe(false);
+  });
+
+  test('the snapshot fails: the rename is undone', async () => {
+    await expect(swapLive(live, `${live}.before-restore-T2`, path.join(fsA.mountpoint, 'no-such-snapshot'))).rejects.toThrow(/is as it was/);
+    expect(fs.readFileSync(path.join(live, 'old'), 'utf8')).toBe('old\n');
+    expect(fs.existsSync(`${live}.before-restore-T2`)).toBe(false);
+  });
+
+  test('the old subvolume is kept renamed; the live path is a writable snapshot of the restored one', async () => {
+    await swapLive(live, `${live}.before-restore-T3`, snap);
+    expect(fs.readFileSync(path.join(`${live}.before-restore-T3`, 'old'), 'utf8')).toBe('old\n');
+    expect(fs.readFileSync(path.join(live, 'restored'), 'utf8')).toBe('restored\n');
+    fs.writeFileSync(path.join(live, 'new'), 'writable\n');
+    expect(fs.statSync(live).ino).toBe(256);
+    expect(fs.readdirSync(snap)).toEqual(['restored']);
+  });
 });

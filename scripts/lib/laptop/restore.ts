@@ -10,13 +10,12 @@ import path from 'node:path';
 import { parseMountinfo } from '../core/btrfs-output.js';
 import type { Connection } from '../core/connection.js';
 import { OperatorError } from '../core/errors.js';
-import { runChecked } from '../core/process.js';
+import { run as runDefault, runChecked, type Run } from '../core/process.js';
 import { restoreBackup } from '../data/restore.js';
-import { snapshotWritable } from '../data/btrfs-scratch.js';
 import { humanBytes, progressLine } from '../remote/transfer.js';
 import { stampOf } from './exclude.js';
 import { defaultSnapshotDir, inspectSource, type Manifest } from './install.js';
-import { machineName, parseSnapshotName, SNAPSHOT_DIR_NAME, targetDirFor } from './layout.js';
+import { LOCKFILE, machineName, parseSnapshotName, SNAPSHOT_DIR_NAME, targetDirFor } from './layout.js';
 import { requireRoot } from './system.js';
 import { datedFor, localSnapshots, targetBackups, type Dated } from './target.js';
 
@@ -118,6 +117,27 @@ export interface RestoreResult {
 
 const isMountPoint = (p: string, mountinfo: string): boolean => parseMountinfo(mountinfo).some((m) => m.mountPoint === p);
 
+/**
+ * The swap of --make-live, holding btrbk's lock (its `lockfile`, flock LOCK_EX|LOCK_NB) so no scheduled run
+ * snapshots the path mid-swap: rename the live subvolume to keepAs (when there is one), then a writable snapshot of
+ * the restored one at the live path; if that fails, the rename is undone.
+ */
+const SWAP_SCRIPT = `set -e
+if [ -n "$2" ]; then mv -T -- "$1" "$2"; fi
+if ! btrfs subvolume snapshot -- "$3" "$1"; then
+  if [ -n "$2" ]; then mv -T -- "$2" "$1"; fi
+  exit 1
+fi`;
+const LOCK_BUSY = 75;
+
+export async function swapLive(live: string, keepAs: string | null, snapshot: string, { run = runDefault }: { run?: Run } = {}): Promise<void> {
+  const r = await run('flock', ['--nonblock', '--conflict-exit-code', String(LOCK_BUSY), LOCKFILE, 'sh', '-c', SWAP_SCRIPT, 'sh', live, keepAs ?? '', snapshot]);
+  if (r.status === LOCK_BUSY) throw new OperatorError('a backup is running right now; nothing was changed', { cause: `btrbk holds ${LOCKFILE}`, next: 'wait for it to finish (backup.mjs status), then run the restore again: the received backup is reused, not transferred again' });
+  if (r.status !== 0) {
+    throw new OperatorError(`cannot make ${live} the restored snapshot${keepAs && fs.existsSync(live) ? ` (${live} is as it was)` : ''}`, { details: (r.error?.message ?? r.stderr).trim(), next: `the restored snapshot is ${snapshot}; fix the cause and run the restore again` });
+  }
+}
+
 /** Carries out a restore. */
 export async function restore(req: RestoreRequest): Promise<RestoreResult> {
   requireRoot('restore', 'btrfs receive and snapshots need root');
@@ -154,16 +174,8 @@ export async function restore(req: RestoreRequest): Promise<RestoreResult> {
     say(`  received ${humanBytes(r.bytes)} in ${(r.durationMs / 1000).toFixed(1)} s: ${r.path}`);
   }
   if (plan.makeLive) {
-    if (plan.makeLive.keepAs) {
-      fs.renameSync(plan.makeLive.live, plan.makeLive.keepAs);
-      say(`  renamed ${plan.makeLive.live} -> ${plan.makeLive.keepAs}`);
-    }
-    try {
-      await snapshotWritable(plan.snapshot, plan.makeLive.live);
-    } catch (err) {
-      if (plan.makeLive.keepAs && !fs.existsSync(plan.makeLive.live)) fs.renameSync(plan.makeLive.keepAs, plan.makeLive.live);
-      throw err;
-    }
+    await swapLive(plan.makeLive.live, plan.makeLive.keepAs, plan.snapshot);
+    if (plan.makeLive.keepAs) say(`  renamed ${plan.makeLive.live} -> ${plan.makeLive.keepAs}`);
     say(`  ${plan.makeLive.live} is now the restored ${plan.backup.name} (writable)`);
   }
   if (plan.copy) {
