@@ -7,6 +7,7 @@ import { runResult, type Run } from '../../scripts/lib/core/process.js';
 import type { Manifest } from '../../scripts/lib/laptop/install.js';
 import { parseSnapshotName } from '../../scripts/lib/laptop/layout.js';
 import { ageText, backupStatus, judge, statusJson } from '../../scripts/lib/laptop/status.js';
+import { lastRunOf } from '../../scripts/lib/laptop/system.js';
 import { sampleConnection } from '../support/connection-fixture.js';
 
 const now = new Date('2026-11-30T12:00:00Z');
@@ -102,5 +103,22 @@ describe('backupStatus with a fake target', () => {
 
   test('nothing installed: says how to install', async () => {
     await expect(backupStatus({ conn, manifest: null, maxAgeHours: 24 })).rejects.toThrow(/nothing is installed/);
+  });
+});
+
+describe('the last scheduled run (systemctl show)', () => {
+  const base = { LoadState: 'loaded', ActiveState: 'inactive', Result: 'success', ExecMainStatus: '0' };
+  test('never ran: null', () => {
+    expect(lastRunOf({ ...base, ExecMainExitTimestamp: '', InactiveEnterTimestamp: '' })).toBeNull();
+    expect(lastRunOf({ LoadState: 'not-found' })).toBeNull();
+  });
+  test('ran and succeeded', () => {
+    expect(lastRunOf({ ...base, ExecMainExitTimestamp: 'Mon 2026-11-30 11:30:00 UTC', InactiveEnterTimestamp: 'Mon 2026-11-30 11:30:01 UTC' })).toEqual({ result: 'success', exitStatus: 0, endedAt: new Date('2026-11-30T11:30:00Z') });
+  });
+  test('failed before its main process (ExecStartPre: the target unreachable) still counts as a failed run', () => {
+    expect(lastRunOf({ ...base, ActiveState: 'failed', Result: 'exit-code', ExecMainExitTimestamp: '', InactiveEnterTimestamp: 'Mon 2026-11-30 11:40:00 UTC' })).toEqual({ result: 'exit-code', exitStatus: 0, endedAt: new Date('2026-11-30T11:40:00Z') });
+  });
+  test('running now', () => {
+    expect(lastRunOf({ ...base, ActiveState: 'activating', ExecMainExitTimestamp: '', InactiveEnterTimestamp: 'Mon 2026-11-30 10:00:00 UTC' })?.result).toBe('running');
   });
 });

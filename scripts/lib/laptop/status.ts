@@ -104,7 +104,7 @@ export function formatStatus(s: BackupStatus, c: Palette): string {
   }
   lines.push(`next scheduled run: ${s.nextRun ? s.nextRun.toISOString() : 'none (timer not active, or no systemd here)'}`);
   if (s.lastRun) {
-    const res = s.lastRun.result === 'success' ? c.green('success') : c.red(`${s.lastRun.result} (exit ${s.lastRun.exitStatus ?? '?'})`);
+    const res = s.lastRun.result === 'success' ? c.green('success') : s.lastRun.result === 'running' ? c.yellow('running now') : c.red(`failed: ${s.lastRun.result}${s.lastRun.exitStatus ? ` (exit ${s.lastRun.exitStatus})` : ''}`);
     lines.push(`last scheduled run: ${res}, ended ${age(s.lastRun.endedAt, s.checkedAt)}`);
     if (s.lastRun.result !== 'success') lines.push(...s.lastRun.journal.slice(-6).map((l) => `    ${l}`));
   } else lines.push('last scheduled run: none yet');

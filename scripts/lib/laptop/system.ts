@@ -116,16 +116,23 @@ export function parseSystemctlShow(text: string): Record<string, string> {
   return out;
 }
 
+/**
+ * The last run from `systemctl show` (ExecMainExitTimestamp, or InactiveEnterTimestamp when the run failed before
+ * its main process, e.g. in ExecStartPre) and its journal; null when it never ran. A run in progress: 'running'.
+ */
+export function lastRunOf(show: Record<string, string>): Omit<LastRun, 'journal'> | null {
+  if (show.LoadState !== 'loaded') return null;
+  const endedAt = parseUtcTimestamp(show.ExecMainExitTimestamp ?? '') ?? parseUtcTimestamp(show.InactiveEnterTimestamp ?? '');
+  if (show.ActiveState === 'activating') return { result: 'running', exitStatus: null, endedAt };
+  if (!endedAt) return null;
+  return { result: show.Result ?? 'unknown', exitStatus: show.ExecMainStatus ? Number(show.ExecMainStatus) : null, endedAt };
+}
+
 export async function lastRun({ run = runDefault }: { run?: Run } = {}): Promise<LastRun | null> {
-  const r = await run('systemctl', ['show', UNITS.service, '--timestamp=utc', '--property=Result,ExecMainStatus,ExecMainExitTimestamp,LoadState']);
+  const r = await run('systemctl', ['show', UNITS.service, '--timestamp=utc', '--property=Result,ExecMainStatus,ExecMainExitTimestamp,InactiveEnterTimestamp,ActiveState,LoadState']);
   if (r.status !== 0) return null;
-  const p = parseSystemctlShow(r.stdout);
-  if (p.LoadState !== 'loaded' || !p.ExecMainExitTimestamp) return null;
+  const last = lastRunOf(parseSystemctlShow(r.stdout));
+  if (!last) return null;
   const j = await run('journalctl', ['--unit', UNITS.service, '--lines', '12', '--output', 'cat', '--no-pager']);
-  return {
-    result: p.Result ?? 'unknown',
-    exitStatus: p.ExecMainStatus ? Number(p.ExecMainStatus) : null,
-    endedAt: parseUtcTimestamp(p.ExecMainExitTimestamp),
-    journal: j.status === 0 ? j.stdout.trim().split('\n').filter(Boolean) : [],
-  };
+  return { ...last, journal: j.status === 0 ? j.stdout.trim().split('\n').filter(Boolean) : [] };
 }
