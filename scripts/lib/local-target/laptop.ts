@@ -21,6 +21,7 @@ import { readConnection, REPO_ROOT, resolveEnvFile, writeConnection, type Connec
 import { OperatorError } from '../core/errors.js';
 import { runSync, startDetached, type RunResult } from '../core/process.js';
 import { containerExec, leaderPid, nsenterArgs, nspawnPid, prepareOverlay, runningLeader, startContainer, stopAndClean } from './container.js';
+import { sshBanner } from './local-connection.js';
 import { withLock } from './lock.js';
 import { localTargetPaths, type ContainerPaths, type Env } from './paths.js';
 import { assertPrerequisites } from './prerequisites.js';
@@ -300,6 +301,11 @@ export async function laptopUp(opts: LaptopUpOptions = {}): Promise<LaptopStatus
     const conn = readConnection(envFile);
     laptopConnection(conn, envFile); // the target must be on this machine: say so before building anything
     const port = Number(conn.BTRBK_AWS_SSH_PORT);
+    const unreachable = (where: string, log: boolean) => new OperatorError(`the laptop does not reach the target's sshd on 127.0.0.1:${port}${where}`, {
+      cause: 'the local target is not up, or its port changed since this connection file was written',
+      next: `npx zx scripts/local-target.mjs status (and up); then laptop up again${log ? `; see ${paths.uplinkLog}` : ''}`,
+    });
+    if (!(await sshBanner(port))) throw unreachable(' (nothing answers there on this machine)', false);
     await ensureRootfs({ paths, spec: LAPTOP_ROOTFS, onProgress });
     fs.writeFileSync(paths.stateFile, `${JSON.stringify({ port, envFile } satisfies LaptopState, null, 2)}\n`, { mode: 0o600 });
     const newDisk = !fs.existsSync(paths.volumeImage);
@@ -319,12 +325,7 @@ export async function laptopUp(opts: LaptopUpOptions = {}): Promise<LaptopStatus
       const m = containerExec(leader, ['mount', '-o', 'noatime', loop, LAPTOP_DISK_MOUNT]);
       if (m.status !== 0) throw new OperatorError(`cannot mount the laptop disk (${loop}) inside the laptop`, { details: m.output, next: `see ${paths.consoleLog}; or start over: laptop down --purge` });
       const banner = await waitFor(() => laptopReachesTarget(port, paths), 15000, 500);
-      if (!banner) {
-        throw new OperatorError(`the laptop does not reach the target's sshd on 127.0.0.1:${port}`, {
-          cause: 'the local target is not up, or its port changed since this connection file was written',
-          next: `npx zx scripts/local-target.mjs status; see ${paths.uplinkLog}`,
-        });
-      }
+      if (!banner) throw unreachable(' (through its uplink)', true);
       return { ...laptopStatus(paths), alreadyUp: false, seconds: (Date.now() - t0) / 1000 };
     } catch (err) {
       onProgress('laptop up failed: cleaning up (nothing stays mounted or attached)');
