@@ -157,7 +157,7 @@ test('the pre-sleep unit with the network down: a snapshot is made, nothing is s
   expect(targetBackups('home').length).toBeGreaterThanOrEqual(2);
 });
 
-test('a broken target (its sshd stopped): status says unreachable and exits non-zero; the scheduled run fails', () => {
+test('a broken target (its sshd stopped): status says unreachable and exits non-zero; the scheduled run fails and status says so', () => {
   ok(execInTarget(['systemctl', 'stop', 'ssh']), 'stop the target\'s sshd');
   try {
     const s = status();
@@ -165,6 +165,8 @@ test('a broken target (its sshd stopped): status says unreachable and exits non-
     expect(s.reasons).toMatch(/cannot ask the target/);
     expect(s.code).not.toBe(0);
     expect(startUnit(UNITS.service).result).toBe('exit-code');
+    // status names the failed scheduled run (it failed before btrbk started: the target directory step)
+    expect(statusText().stdout).toMatch(/^last scheduled run: .*exit-code/m);
   } finally {
     ok(execInTarget(['systemctl', 'start', 'ssh']), 'start the target\'s sshd again');
   }
