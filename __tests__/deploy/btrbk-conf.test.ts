@@ -55,7 +55,7 @@ describe('btrbk.conf snippet', () => {
 
   test('with append_only = false the client prunes the target itself', () => {
     const text = renderBtrbkConf(AWS_CONN, { appendOnly: false });
-    expect(text).toMatch(/^target_preserve_min\s+no$/m);
+    expect(text).toMatch(/^target_preserve_min\s+1d$/m);
     expect(text).toMatch(/^target_preserve\s+20d 10w 6m$/m);
     const r = btrbkListConfig(text);
     expect(r.status).toBe(0);

@@ -18,6 +18,7 @@ export const PACKAGES = Object.freeze({
     'e2fsprogs': 'tests that the boot script refuses a volume with another filesystem',
     rsync: 'the rsync comparison in the benchmark',
     attr: 'setfattr/getfattr for the round trip extended-attribute checks',
+    socat: "the laptop container's link to the local target",
   },
   test: {
     shellcheck: 'lints user-data/',

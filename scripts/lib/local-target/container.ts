@@ -5,7 +5,7 @@ import path from 'node:path';
 import process from 'node:process';
 import { OperatorError } from '../core/errors.js';
 import { runSync, startDetached, type RunResult } from '../core/process.js';
-import { pathsOf, type LocalTargetPaths, type TargetOptions } from './paths.js';
+import { pathsOf, type ContainerPaths, type LocalTargetPaths, type TargetOptions } from './paths.js';
 import { isMountPoint, pidAlive, readText, runOrThrow, sleep, waitFor } from './system.js';
 import { detachVolume, ebsByIdPath, loopDevicesOf } from './volume.js';
 
@@ -17,13 +17,14 @@ export function localSshdDropin(port: number): string {
   return `# local target only (scripts/lib/local-target/container.ts): sshd on a loopback port of the machine running the tests\nPort ${port}\nListenAddress 127.0.0.1\n`;
 }
 
-/** nsenter's arguments that run argv as root inside the container (all its namespaces), with a clean environment. */
-export function nsenterArgs(leader: number, argv: string[]): string[] {
-  return ['-t', String(leader), '-a', '--', '/usr/bin/env', '-i', `PATH=${CONTAINER_PATH}`, 'HOME=/root', 'LANG=C.UTF-8', ...argv];
+/** nsenter's arguments that run argv as root inside the container (all its namespaces), with a clean environment
+ * (and in cwd, a directory inside the container, when given). */
+export function nsenterArgs(leader: number, argv: string[], { cwd }: { cwd?: string } = {}): string[] {
+  return ['-t', String(leader), '-a', '--', '/usr/bin/env', '-i', ...(cwd ? ['-C', cwd] : []), `PATH=${CONTAINER_PATH}`, 'HOME=/root', 'LANG=C.UTF-8', ...argv];
 }
 
 /** The running systemd-nspawn of this target (from its pid file), or null. */
-export function nspawnPid(paths: LocalTargetPaths): number | null {
+export function nspawnPid(paths: ContainerPaths): number | null {
   const pid = Number((readText(paths.pidFile) ?? '').trim());
   if (!pidAlive(pid)) return null;
   const cmdline = (readText(`/proc/${pid}/cmdline`) ?? '').split('\0');
@@ -37,16 +38,16 @@ export function leaderPid(nspawn: number | null): number | null {
   return children.find((pid) => (readText(`/proc/${pid}/comm`) ?? '').trim() === 'systemd') ?? null;
 }
 
-/** The running container's PID 1; an OperatorError when the target is not running. */
-export function runningLeader(paths: LocalTargetPaths): number {
+/** The running container's PID 1; an OperatorError when it is not running. */
+export function runningLeader(paths: ContainerPaths, { what = 'the local target', next = 'npx zx scripts/local-target.mjs up' }: { what?: string; next?: string } = {}): number {
   const leader = leaderPid(nspawnPid(paths));
-  if (!leader) throw new OperatorError('the local target is not running', { next: 'npx zx scripts/local-target.mjs up' });
+  if (!leader) throw new OperatorError(`${what} is not running`, { next });
   return leader;
 }
 
 /** Runs a command as root inside the container (all its namespaces), with a clean environment. */
-export function containerExec(leader: number, argv: string[], { input, timeout }: { input?: string; timeout?: number } = {}): RunResult {
-  const r = runSync('nsenter', nsenterArgs(leader, argv), { input, timeoutMs: timeout });
+export function containerExec(leader: number, argv: string[], { input, timeout, cwd }: { input?: string; timeout?: number; cwd?: string } = {}): RunResult {
+  const r = runSync('nsenter', nsenterArgs(leader, argv, { cwd }), { input, timeoutMs: timeout });
   // nsenter that could not start or ran into the timeout says so on stderr (the tests and the bench print it)
   return r.error ? { ...r, stderr: r.error.message, output: `${r.stdout}${r.error.message}` } : r;
 }
@@ -56,32 +57,45 @@ export function execInTarget(argv: string[], opts: TargetOptions & { input?: str
   return containerExec(runningLeader(pathsOf(opts)), argv, { input: opts.input, timeout: opts.timeout });
 }
 
-/** A fresh instance root: an empty upper layer over the cached rootfs, new host keys, the local-only sshd drop-in. */
-export function prepareInstance(paths: LocalTargetPaths, { port }: { port: number }): void {
+/** A fresh instance root: an empty upper layer over the cached rootfs, mounted, with its host name. */
+export function prepareOverlay(paths: ContainerPaths): void {
   fs.rmSync(path.join(paths.stateDir, 'instance'), { recursive: true, force: true });
   for (const d of [paths.upper, paths.work, paths.root]) fs.mkdirSync(d, { recursive: true });
   runOrThrow('mount', ['-t', 'overlay', 'overlay', '-o', `lowerdir=${paths.rootfs},upperdir=${paths.upper},workdir=${paths.work}`, paths.root]);
+  fs.writeFileSync(path.join(paths.root, 'etc/hostname'), `${paths.name}\n`);
+  // sudo resolves its own host name: give the name an address as cloud-init's hosts template does on AWS
+  fs.writeFileSync(path.join(paths.root, 'etc/hosts'), `127.0.0.1 localhost\n127.0.1.1 ${paths.name}\n::1 localhost ip6-localhost ip6-loopback\n`);
+}
+
+/** A fresh target instance root: the overlay, new host keys, the local-only sshd drop-in. */
+export function prepareInstance(paths: LocalTargetPaths, { port }: { port: number }): void {
+  prepareOverlay(paths);
   const r = (p: string) => path.join(paths.root, p);
   runOrThrow('ssh-keygen', ['-A', '-f', paths.root]);
-  fs.writeFileSync(r('etc/hostname'), `${paths.name}\n`);
   // no translated package descriptions: apt-get update in the boot script fetches 6 MB less on every up
   fs.writeFileSync(r('etc/apt/apt.conf.d/99-local-target-no-translations'), 'Acquire::Languages "none";\n');
-  // sudo resolves its own host name: give the name an address as cloud-init's hosts template does on AWS
-  fs.writeFileSync(r('etc/hosts'), `127.0.0.1 localhost\n127.0.1.1 ${paths.name}\n::1 localhost ip6-localhost ip6-loopback\n`);
   fs.writeFileSync(r(LOCAL_SSHD_DROPIN), localSshdDropin(port), { mode: 0o644 });
 }
 
-/** Boots the prepared instance with systemd-nspawn, the volume's loop device at its EBS by-id name; resolves with
- * the container's PID 1 once systemd inside has finished booting. */
-export async function startContainer(paths: LocalTargetPaths, { loop, volumeId }: { loop: string; volumeId: string }): Promise<number> {
+/** The target's own systemd-nspawn arguments: the volume's loop device at its EBS by-id name (and its own name),
+ * the apt archive cache. */
+export function targetNspawnArgs(paths: LocalTargetPaths, { loop, volumeId }: { loop: string; volumeId: string }): string[] {
   fs.mkdirSync(paths.aptArchives, { recursive: true });
+  return [
+    `--bind=${loop}:${ebsByIdPath(volumeId)}`, `--bind=${loop}`,
+    // downloaded .debs are kept between instances: the boot script still installs them, only faster
+    `--bind=${paths.aptArchives}:/var/cache/apt/archives`,
+  ];
+}
+
+/** Boots the prepared instance with systemd-nspawn and the container's own arguments (binds, network); resolves
+ * with the container's PID 1 once systemd inside has finished booting. */
+export async function startContainer(paths: ContainerPaths, extraArgs: string[]): Promise<number> {
   const console = fs.openSync(paths.consoleLog, 'w', 0o600);
   const pid = startDetached('systemd-nspawn', [
     `--machine=${paths.name}`, `--directory=${paths.root}`, '--boot', '--register=no', '--keep-unit',
     '--console=passive', '--resolv-conf=copy-host', '--timezone=off', '--link-journal=no',
-    `--bind=${loop}:${ebsByIdPath(volumeId)}`, `--bind=${loop}`,
-    // downloaded .debs are kept between instances: the boot script still installs them, only faster
-    `--bind=${paths.aptArchives}:/var/cache/apt/archives`,
+    ...extraArgs,
   ], { logFd: console });
   fs.closeSync(console);
   fs.writeFileSync(paths.pidFile, `${pid}\n`);
@@ -97,7 +111,7 @@ export async function startContainer(paths: LocalTargetPaths, { loop, volumeId }
 
 /** Stops the container (clean poweroff, else killed), unmounts the instance, detaches the volume, removes the
  * instance's files; an OperatorError when something stays mounted or attached. */
-export async function stopAndClean(paths: LocalTargetPaths, { onProgress = () => {} }: { onProgress?: (line: string) => void } = {}): Promise<void> {
+export async function stopAndClean(paths: ContainerPaths, { onProgress = () => {} }: { onProgress?: (line: string) => void } = {}): Promise<void> {
   const pid = nspawnPid(paths);
   if (pid) {
     onProgress('stopping the container ...');
@@ -128,5 +142,5 @@ export async function stopAndClean(paths: LocalTargetPaths, { onProgress = () =>
   if (isMountPoint(paths.root)) leftovers.push(`${paths.root} is still mounted`);
   const loops = loopDevicesOf(paths.volumeImage);
   if (loops.length) leftovers.push(`${loops.join(', ')} still attached`);
-  if (leftovers.length) throw new OperatorError(`could not clean up the local target: ${leftovers.join('; ')}`, { next: 'unmount / detach by hand (umount, losetup -d) and run down again' });
+  if (leftovers.length) throw new OperatorError(`could not clean up ${paths.name}: ${leftovers.join('; ')}`, { next: 'unmount / detach by hand (umount, losetup -d) and run down again' });
 }

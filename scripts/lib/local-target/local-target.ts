@@ -20,7 +20,7 @@ import { parseMountinfo } from '../core/btrfs-output.js';
 import { OperatorError } from '../core/errors.js';
 import { FAILED_MARKER, MOUNT_POINT, READY_MARKER } from '../core/host-layout.js';
 import { bootScriptOutdated, installBootScript, parseMarker, renderFor, runBootScript } from './boot-script.js';
-import { leaderPid, nspawnPid, prepareInstance, startContainer, stopAndClean } from './container.js';
+import { leaderPid, nspawnPid, prepareInstance, startContainer, stopAndClean, targetNspawnArgs } from './container.js';
 import { DEFAULT_PORT, portFree, sshBanner, writeEnvFile } from './local-connection.js';
 import { withLock } from './lock.js';
 import { isUpState, loadState, pathsOf, saveState, type LocalTargetPaths, type TargetOptions, type UpState } from './paths.js';
@@ -36,7 +36,7 @@ export { containerExec, execInTarget, localSshdDropin } from './container.js';
 export { DEFAULT_PORT, localConnection, sshBanner } from './local-connection.js';
 export { CONTAINER_NAME, localTargetPaths, type Env, type LocalTargetPaths, type TargetOptions } from './paths.js';
 export { missingPrerequisites } from './prerequisites.js';
-export { ensureRootfs, MIRROR, ROOTFS_PACKAGES, rootfsStamp, SUITE } from './rootfs.js';
+export { ensureRootfs, MIRROR, ROOTFS_PACKAGES, rootfsStamp, SUITE, TARGET_ROOTFS, type RootfsSpec } from './rootfs.js';
 export { DEFAULT_VOLUME_SIZE, ebsByIdPath, newVolumeId, parseVolumeSize } from './volume.js';
 export { groupCpuSeconds, kernelThreadCpuSeconds, parseLinkShape, systemBusySeconds, type LinkShape } from './limits.js';
 
@@ -161,7 +161,7 @@ export async function up(opts: UpOptions = {}): Promise<UpResult> {
       installBootScript(paths, scriptText);
       const t1 = Date.now();
       onProgress(`booting the container (systemd-nspawn, volume ${state.volumeId} on ${loop}, sshd on 127.0.0.1:${port}) ...`);
-      const leader = await startContainer(paths, { loop, volumeId: state.volumeId });
+      const leader = await startContainer(paths, targetNspawnArgs(paths, { loop, volumeId: state.volumeId }));
       timings.bootSeconds = (Date.now() - t1) / 1000;
 
       const t2 = Date.now();

@@ -3,11 +3,11 @@
 import fs from 'node:fs';
 import process from 'node:process';
 import { OperatorError } from '../core/errors.js';
-import type { LocalTargetPaths } from './paths.js';
+import type { ContainerPaths } from './paths.js';
 import { pidAlive, readText, sleep } from './system.js';
 
 /** Serializes up/down across processes with an exclusive lock file holding the owner's pid. */
-export async function withLock<T>(paths: LocalTargetPaths, fn: () => Promise<T>, { waitMs = 15 * 60 * 1000 }: { waitMs?: number } = {}): Promise<T> {
+export async function withLock<T>(paths: ContainerPaths, fn: () => Promise<T>, { waitMs = 15 * 60 * 1000 }: { waitMs?: number } = {}): Promise<T> {
   fs.mkdirSync(paths.stateDir, { recursive: true, mode: 0o700 });
   const deadline = Date.now() + waitMs;
   for (;;) {

@@ -5,7 +5,7 @@ import os from 'node:os';
 import path from 'node:path';
 import process from 'node:process';
 import { LOCAL_ENV_FILE } from '../core/connection.js';
-import { rootfsStamp, SUITE } from './rootfs.js';
+import { rootfsDir } from './rootfs.js';
 import { readText } from './system.js';
 
 export const CONTAINER_NAME = 'btrbk-local-target';
@@ -41,6 +41,9 @@ export interface LocalTargetPaths {
   /** local_connection.env (or BTRBK_LOCAL_TARGET_ENV_FILE). */
   envFile: string;
 }
+
+/** What every container (the target, the laptop) has: its rootfs, its instance overlay, its disk image, its lock. */
+export type ContainerPaths = Omit<LocalTargetPaths, 'port' | 'sshKey' | 'knownHosts' | 'bootLog' | 'envFile'>;
 
 /** Which local target: its paths, or the environment they are derived from (default process.env). */
 export interface TargetOptions {
@@ -79,8 +82,7 @@ export function localTargetPaths(env: Env = process.env): LocalTargetPaths {
     name: env.BTRBK_LOCAL_TARGET_NAME || CONTAINER_NAME,
     port: env.BTRBK_LOCAL_TARGET_PORT ? Number(env.BTRBK_LOCAL_TARGET_PORT) : undefined,
     cacheDir,
-    // one directory per stamp: a rebuilt rootfs never replaces one that a running instance uses as its lower layer
-    rootfs: path.join(cacheDir, `rootfs-${SUITE}-${rootfsStamp().hash}`),
+    rootfs: rootfsDir(cacheDir),
     aptArchives: path.join(cacheDir, 'apt-archives'),
     stateDir,
     stateFile: path.join(stateDir, 'state.json'),

@@ -5,7 +5,7 @@ import fs from 'node:fs';
 import { parseSize } from '../core/btrfs-output.js';
 import { OperatorError } from '../core/errors.js';
 import { runSync } from '../core/process.js';
-import type { LocalTargetPaths } from './paths.js';
+import type { ContainerPaths } from './paths.js';
 import { runOrThrow } from './system.js';
 
 export const DEFAULT_VOLUME_SIZE = '2G';
@@ -29,7 +29,7 @@ export function parseVolumeSize(text: string): number {
 }
 
 /** Creates the sparse volume image unless it exists (an existing image is kept as it is). */
-export function ensureVolumeImage(paths: LocalTargetPaths, { volumeSize, volumeId, onProgress }: { volumeSize?: string; volumeId: string; onProgress: (line: string) => void }): void {
+export function ensureVolumeImage(paths: ContainerPaths, { volumeSize, volumeId, onProgress }: { volumeSize?: string; volumeId: string; onProgress: (line: string) => void }): void {
   if (fs.existsSync(paths.volumeImage)) return;
   const size = parseVolumeSize(volumeSize ?? DEFAULT_VOLUME_SIZE);
   onProgress(`creating a ${volumeSize ?? DEFAULT_VOLUME_SIZE} sparse volume image (${volumeId})`);
@@ -39,7 +39,7 @@ export function ensureVolumeImage(paths: LocalTargetPaths, { volumeSize, volumeI
 }
 
 /** Attaches the volume image to a free loop device; returns the device. */
-export function attachVolume(paths: LocalTargetPaths): string {
+export function attachVolume(paths: ContainerPaths): string {
   return runOrThrow('losetup', ['--find', '--show', paths.volumeImage]).stdout.trim();
 }
 
@@ -51,7 +51,7 @@ export function loopDevicesOf(image: string): string[] {
 }
 
 /** Detaches the image from every loop device it is attached to. */
-export function detachVolume(paths: LocalTargetPaths): void {
+export function detachVolume(paths: ContainerPaths): void {
   for (const dev of loopDevicesOf(paths.volumeImage)) {
     const r = runSync('losetup', ['-d', dev]);
     if (r.status !== 0) throw new OperatorError(`cannot detach ${dev} from ${paths.volumeImage}`, { details: r.error?.message ?? r.stderr, next: `check what still uses it: lsblk ${dev}; fuser -vm ${dev}` });

@@ -1,0 +1,257 @@
+// scripts/backup.mjs on a real laptop (the laptop container: Debian 13, systemd 257, btrbk 0.32.6, its own btrfs
+// disk) backing up to the run's local target (Debian 12) through the SSH gate. In order, as a person meets it:
+// install (units checked by systemd-analyze verify, the timer enabled), status before any backup, one backup
+// started the way the timer starts it, status fresh/stale, the pre-sleep unit with the network down (a snapshot,
+// nothing sent), status with the target unreachable and with the target broken, list, a new laptop (a fresh
+// filesystem) restoring and making the backup live, the next backup's wire bytes near the size of the change,
+// and uninstall (units and configs gone, snapshots and backups kept).
+import { jest } from '@jest/globals';
+import path from 'node:path';
+import process from 'node:process';
+import { BACKUP_ROOT } from '../../scripts/lib/core/host-layout.js';
+import type { RunResult } from '../../scripts/lib/core/process.js';
+import { FILES, UNITS } from '../../scripts/lib/laptop/layout.js';
+import { laptopNetwork, LAPTOP_DISK_MOUNT, LAPTOP_ENV_FILE } from '../../scripts/lib/local-target/laptop.js';
+import { execInTarget } from '../../scripts/lib/local-target/local-target.js';
+import { startTestLaptop, type TestLaptop } from './laptop-harness.js';
+
+jest.setTimeout(20 * 60_000);
+
+const HOME = `${LAPTOP_DISK_MOUNT}/home`;
+const SRV = `${LAPTOP_DISK_MOUNT}/srv`;
+const SNAPSHOTS = `${LAPTOP_DISK_MOUNT}/.btrbk-aws-snapshots`;
+const MiB = 1024 * 1024;
+const DATA_MIB = 48;
+let laptop: TestLaptop;
+let targetDir: string;
+
+const ok = (r: RunResult, what: string): RunResult => {
+  if (r.status !== 0) throw new Error(`${what} failed (exit ${r.status}):\n${r.output.slice(-3000)}`);
+  return r;
+};
+const sh = (script: string, what = script): RunResult => ok(laptop.exec(['bash', '-euo', 'pipefail', '-c', script]), what);
+/** Bytes through the laptop's loopback, its only interface: everything it sends to and receives from the target,
+ * TCP/IP headers included (lo's transmit counter: each packet on lo counts once there, both directions). */
+const wireBytes = (): number => {
+  const lo = sh('cat /proc/net/dev').stdout.split('\n').find((l) => l.trim().startsWith('lo:'));
+  return Number((lo ?? '').split(':')[1].trim().split(/\s+/)[8]);
+};
+/** The names of the snapshots (laptop) or backups (target) of one subvolume. */
+const namesOf = (list: string, base: string): string[] => list.split('\n').map((l) => l.trim()).filter((n) => new RegExp(`^${base}\\.\\d{8}T\\d{4}`).test(n)).sort();
+const localSnapshots = (base: string): string[] => namesOf(sh(`ls -1 ${SNAPSHOTS}`).stdout, base);
+const targetBackups = (base: string): string[] => {
+  const r = execInTarget(['ls', '-1', targetDir]);
+  return r.status === 0 ? namesOf(r.stdout, base) : [];
+};
+/** Starts a unit the way its timer (or sleep.target) does, and waits for the oneshot to finish. */
+const startUnit = (unit: string): { result: string; status: string } => {
+  laptop.exec(['systemctl', 'start', unit], { timeout: 10 * 60_000 });
+  const show = laptop.exec(['systemctl', 'show', '-p', 'Result', '-p', 'ExecMainStatus', unit]).stdout;
+  return { result: /^Result=(.*)$/m.exec(show)?.[1] ?? '', status: /^ExecMainStatus=(.*)$/m.exec(show)?.[1] ?? '' };
+};
+interface StatusJson { ok: boolean; subvolumes: Array<{ subvolume: string; state: string; reason: string; backups: number }> }
+/** `status --json`: its exit status, each subvolume's state and reason, and the output. */
+const status = (extra: string[] = []): { code: number | null; states: string[]; reasons: string; json: StatusJson | null; text: string } => {
+  const r = laptop.backup(['status', '--json', ...extra]);
+  let json: StatusJson | null = null;
+  try { json = JSON.parse(r.stdout) as StatusJson; } catch { /* json stays null: the assertions on states fail and show the text */ }
+  return { code: r.status, states: (json?.subvolumes ?? []).map((v) => v.state), reasons: (json?.subvolumes ?? []).map((v) => v.reason).join('\n'), json, text: r.output };
+};
+/** `status` as a person reads it. */
+const statusText = (): RunResult => laptop.backup(['status']);
+
+beforeAll(async () => {
+  laptop = await startTestLaptop('bk');
+  targetDir = path.posix.join(BACKUP_ROOT, laptop.paths.name);
+  // a person's home: one larger file of random (incompressible) bytes and some small ones; a server directory
+  sh(`mkdir -p ${HOME}/me/docs && head -c ${DATA_MIB * MiB} /dev/urandom > ${HOME}/me/data.bin && for i in $(seq 1 40); do echo "note $i" > ${HOME}/me/docs/note-$i.txt; done && echo site > ${SRV}/index.html`);
+});
+afterAll(async () => { await laptop?.destroy(); });
+
+test('install: the btrbk config, ssh settings and units are written, pass systemd-analyze verify, and the timer is enabled', () => {
+  const r = laptop.backup(['install', '--subvolume', HOME, '--subvolume', SRV, '--env', LAPTOP_ENV_FILE]);
+  expect(r.output).not.toMatch(/✗/);
+  expect(r.status).toBe(0);
+  for (const f of [FILES.btrbkConf, FILES.sshConfig, FILES.knownHosts, FILES.service, FILES.timer, FILES.presleep]) expect(laptop.exec(['test', '-f', f]).status).toBe(0);
+  // systemd 257 reads the units as it will run them (and the programs they name exist)
+  const verify = laptop.exec(['systemd-analyze', 'verify', FILES.service, FILES.timer, FILES.presleep]);
+  expect(verify.output).toBe('');
+  expect(verify.status).toBe(0);
+  expect(laptop.exec(['systemctl', 'is-enabled', UNITS.timer]).stdout.trim()).toBe('enabled');
+  expect(laptop.exec(['systemctl', 'is-active', UNITS.timer]).stdout.trim()).toBe('active');
+  expect(laptop.exec(['systemctl', 'is-enabled', UNITS.presleep]).stdout.trim()).toBe('enabled');
+  expect(laptop.exec(['systemctl', 'show', '-p', 'NextElapseUSecRealtime', UNITS.timer]).stdout).toMatch(/^NextElapseUSecRealtime=\S+/);
+  // the config is btrbk's and is not the person's own btrbk.conf
+  expect(laptop.exec(['test', '-e', '/etc/btrbk/btrbk.conf']).status).toBe(1);
+  expect(laptop.exec(['btrbk', '-c', FILES.btrbkConf, 'list', 'config']).status).toBe(0);
+});
+
+test('install again changes nothing', () => {
+  const before = sh(`sha256sum ${FILES.btrbkConf} ${FILES.service} ${FILES.timer} ${FILES.presleep} ${FILES.sshConfig}`).stdout;
+  const r = ok(laptop.backup(['install', '--subvolume', HOME, '--subvolume', SRV, '--env', LAPTOP_ENV_FILE]), 'install again');
+  expect(r.stdout).toMatch(/Nothing changed/);
+  expect(sh(`sha256sum ${FILES.btrbkConf} ${FILES.service} ${FILES.timer} ${FILES.presleep} ${FILES.sshConfig}`).stdout).toBe(before);
+});
+
+test('status before the first backup: never backed up, exit non-zero', () => {
+  const s = status();
+  expect(s.states).toEqual(['never', 'never']);
+  expect(s.reasons).toMatch(/has never been backed up/);
+  expect(s.code).not.toBe(0);
+  const t = statusText();
+  expect(t.stdout).toMatch(/never backed up/);
+  expect(t.status).not.toBe(0);
+});
+
+test('the service started as the timer starts it sends both subvolumes to the target', () => {
+  const w0 = wireBytes();
+  expect(startUnit(UNITS.service)).toEqual({ result: 'success', status: '0' });
+  const sent = wireBytes() - w0;
+  expect(targetBackups('home')).toHaveLength(1);
+  expect(targetBackups('srv')).toHaveLength(1);
+  expect(localSnapshots('home')).toHaveLength(1);
+  // the first backup is a full one: the random data crossed the wire
+  expect(sent).toBeGreaterThan(DATA_MIB * MiB);
+  // what arrived is what was sent: the file on the target is the file on the laptop
+  const [backup] = targetBackups('home');
+  const there = execInTarget(['sha256sum', `${targetDir}/${backup}/me/data.bin`]).stdout.split(' ')[0];
+  expect(there).toBe(sh(`sha256sum ${HOME}/me/data.bin`).stdout.split(' ')[0]);
+  // the run's result is in the journal
+  expect(laptop.exec(['journalctl', '-u', UNITS.service, '--no-pager', '-o', 'cat']).stdout).toMatch(/Backup Summary|>>>|\+\+\+/);
+});
+
+test('status: fresh after the backup (exit 0); stale with a threshold shorter than its age (exit non-zero)', () => {
+  const fresh = status();
+  expect(fresh.states).toEqual(['fresh', 'fresh']);
+  expect(fresh.code).toBe(0);
+  expect(statusText().stdout).toMatch(/fresh/);
+  const stale = status(['--max-age-hours', '0.0001']);
+  expect(stale.states).toEqual(['stale', 'stale']);
+  expect(stale.reasons).toMatch(/old, more than 0\.0001 h/);
+  expect(stale.code).not.toBe(0);
+});
+
+test('the pre-sleep unit with the network down: a snapshot is made, nothing is sent, and it finishes at once', async () => {
+  await laptopNetwork('down', laptop.paths);
+  try {
+    sh(`echo changed before sleep >> ${HOME}/me/docs/note-1.txt`);
+    const homeBefore = localSnapshots('home');
+    const w0 = wireBytes();
+    const t0 = Date.now();
+    // (a snapshot name has minutes: two in the same minute get a _1 suffix, which namesOf counts too)
+    expect(startUnit(UNITS.presleep)).toEqual({ result: 'success', status: '0' });
+    expect(Date.now() - t0).toBeLessThan(30_000);
+    expect(localSnapshots('home').length).toBe(homeBefore.length + 1);
+    expect(wireBytes() - w0).toBe(0);
+    expect(targetBackups('home')).toHaveLength(1);
+    // status while offline: the target is unreachable, exit non-zero
+    const s = status();
+    expect(s.states).toEqual(['unreachable', 'unreachable']);
+    expect(s.code).not.toBe(0);
+    expect(statusText().stdout).toMatch(/target unreachable/);
+  } finally {
+    await laptopNetwork('up', laptop.paths);
+  }
+  // the next scheduled run sends what the pre-sleep unit took
+  expect(startUnit(UNITS.service)).toEqual({ result: 'success', status: '0' });
+  expect(targetBackups('home').length).toBeGreaterThanOrEqual(2);
+});
+
+test('a broken target (its sshd stopped): status says unreachable and exits non-zero; the scheduled run fails and status says so', () => {
+  ok(execInTarget(['systemctl', 'stop', 'ssh']), 'stop the target\'s sshd');
+  try {
+    const s = status();
+    expect(s.states).toEqual(['unreachable', 'unreachable']);
+    expect(s.reasons).toMatch(/cannot ask the target/);
+    expect(s.code).not.toBe(0);
+    expect(startUnit(UNITS.service).result).toBe('exit-code');
+    // status names the failed scheduled run (it failed before btrbk started: the target directory step)
+    expect(statusText().stdout).toMatch(/^last scheduled run: .*exit-code/m);
+  } finally {
+    ok(execInTarget(['systemctl', 'start', 'ssh']), 'start the target\'s sshd again');
+  }
+  expect(status().code).toBe(0);
+});
+
+test('list: the backups on the target with their times and sizes', () => {
+  const r = ok(laptop.backup(['list', '--json']), 'list');
+  const text = r.stdout;
+  for (const name of [...targetBackups('home'), ...targetBackups('srv')]) expect(text).toContain(name);
+  const one = ok(laptop.backup(['list', '--subvolume', SRV]), 'list --subvolume').stdout;
+  expect(one).toContain(targetBackups('srv')[0]);
+  expect(one).not.toContain(targetBackups('home')[0]);
+});
+
+test('restore --path copies one file out of a backup without touching the live subvolume', () => {
+  sh(`echo edited >> ${HOME}/me/docs/note-2.txt`);
+  ok(laptop.backup(['restore', '--subvolume', HOME, '--path', 'me/docs/note-2.txt', '--to', '/root/note-2.restored']), 'restore --path');
+  expect(sh('cat /root/note-2.restored').stdout).toBe('note 2\n');
+  // a destination that exists is never overwritten
+  const again = laptop.backup(['restore', '--subvolume', HOME, '--path', 'me/docs/note-2.txt', '--to', '/root/note-2.restored']);
+  expect(again.status).not.toBe(0);
+  expect(again.output).toMatch(/already exists/);
+  expect(sh(`cat ${HOME}/me/docs/note-2.txt`).stdout).toBe('note 2\nedited\n');
+});
+
+test('a new laptop (a fresh filesystem) restores the backup, makes it live, and its next backup sends about the change only', async () => {
+  const want = sh(`sha256sum ${HOME}/me/data.bin`).stdout.split(' ')[0];
+  await laptop.down({ purge: true });
+  await laptop.up(); // the same name, a new disk and a fresh OS: nothing installed
+  expect(laptop.exec(['test', '-e', `${HOME}/me/data.bin`]).status).toBe(1);
+  ok(laptop.backup(['restore', '--subvolume', HOME, '--make-live', '--env', LAPTOP_ENV_FILE]), 'restore --make-live');
+  expect(sh(`sha256sum ${HOME}/me/data.bin`).stdout.split(' ')[0]).toBe(want);
+  expect(sh(`cat ${HOME}/me/docs/note-1.txt`).stdout).toMatch(/changed before sleep/);
+  // the old (empty) home is kept under another name, never deleted
+  expect(sh(`btrfs subvolume list -o ${LAPTOP_DISK_MOUNT}`).stdout.split('\n').filter((l) => / path home\.before-restore-/.test(l)).length).toBeGreaterThanOrEqual(1);
+  ok(laptop.backup(['install', '--subvolume', HOME, '--subvolume', SRV, '--env', LAPTOP_ENV_FILE]), 'install on the new laptop');
+  const backupsBefore = targetBackups('home').length;
+  sh(`head -c ${MiB} /dev/urandom > ${HOME}/me/new-1MiB.bin`);
+  const w0 = wireBytes();
+  expect(startUnit(UNITS.service)).toEqual({ result: 'success', status: '0' });
+  const sent = wireBytes() - w0;
+  expect(targetBackups('home').length).toBe(backupsBefore + 1);
+  // incremental: 1 MiB changed, the home holds 49; the wire (both directions, ssh included) stays near 1 MiB
+  expect(sent).toBeGreaterThan(MiB);
+  expect(sent).toBeLessThan(3 * MiB);
+  process.stderr.write(`[laptop-backup] wire bytes of the first backup after the restore: ${(sent / MiB).toFixed(2)} MiB for a 1 MiB change\n`);
+});
+
+test('install --exclude: a plain directory stays as it is without --make-subvolume (the steps are printed); with it, it becomes a nested subvolume holding every file, left out of the next backup (btrfs send does not carry it)', () => {
+  const CACHE = `${HOME}/me/.cache`;
+  sh(`mkdir -p ${CACHE}/thumbs && head -c 300K /dev/urandom > ${CACHE}/thumbs/a.bin && echo cfg > ${CACHE}/state && ln -s state ${CACHE}/link && chmod 700 ${CACHE} && chmod 640 ${CACHE}/state`);
+  const tree = `cd ${CACHE} && find . -printf '%p %y %m %s %l\\n' | sort && find . -type f -exec sha256sum {} + | sort`;
+  const before = sh(tree).stdout;
+  expect(before).toMatch(/\.\/thumbs\/a\.bin f 644 307200/);
+  const install = (extra: string[]) => laptop.backup(['install', '--subvolume', HOME, '--subvolume', SRV, '--env', LAPTOP_ENV_FILE, '--exclude', CACHE, ...extra]);
+  const refused = install([]);
+  expect(refused.status).not.toBe(0);
+  expect(refused.output).toMatch(/plain directory/);
+  expect(refused.output).toMatch(/--make-subvolume/);
+  expect(refused.output).toMatch(/rename .*before-exclude/);
+  expect(laptop.exec(['btrfs', 'subvolume', 'show', CACHE]).status).not.toBe(0);
+  expect(sh(tree).stdout).toBe(before);
+  ok(install(['--make-subvolume']), 'install --exclude --make-subvolume');
+  expect(laptop.exec(['btrfs', 'subvolume', 'show', CACHE]).status).toBe(0);
+  expect(sh(tree).stdout).toBe(before);
+  expect(sh(`ls -d ${CACHE}.before-exclude-*`).stdout.trim()).toMatch(/\.cache\.before-exclude-/); // the original, kept
+  // the next scheduled backup has an empty .cache (a nested subvolume is not part of its parent's snapshot)
+  const backupsBefore = targetBackups('home').length;
+  expect(startUnit(UNITS.service)).toEqual({ result: 'success', status: '0' });
+  expect(targetBackups('home').length).toBe(backupsBefore + 1);
+  const newest = `${targetDir}/${targetBackups('home').at(-1)}`;
+  expect(execInTarget(['ls', '-A', `${newest}/me`]).stdout).toMatch(/^docs$/m);
+  expect(ok(execInTarget(['find', `${newest}/me`, '-path', '*/.cache/*']), 'find in the backup').stdout).toBe('');
+  // and install with an existing nested subvolume only says so
+  expect(ok(install([]), 'install --exclude (already a subvolume)').output).toMatch(/already a nested subvolume/);
+});
+
+test('uninstall removes the units and configs, and no snapshot and no backup', () => {
+  const snaps = localSnapshots('home');
+  const backups = targetBackups('home');
+  expect(snaps.length).toBeGreaterThan(0);
+  ok(laptop.backup(['uninstall']), 'uninstall');
+  for (const f of [FILES.btrbkConf, FILES.sshConfig, FILES.service, FILES.timer, FILES.presleep, FILES.manifest]) expect(laptop.exec(['test', '-e', f]).status).toBe(1);
+  expect(laptop.exec(['systemctl', 'is-enabled', UNITS.timer]).status).not.toBe(0);
+  expect(localSnapshots('home')).toEqual(snaps);
+  expect(targetBackups('home')).toEqual(backups);
+});

@@ -1,0 +1,24 @@
+// Unit tests of the demo's output shaping (scripts/lib/local-target/laptop-demo.ts): a readable excerpt of a
+// command's output and btrbk's summary out of a run's journal.
+import { btrbkSummary, excerpt } from '../../scripts/lib/local-target/laptop-demo.js';
+
+describe('laptop demo: output that does not scroll away', () => {
+  test('excerpt indents, drops blank lines and colour codes, and keeps the last lines with a count of the rest', () => {
+    expect(excerpt('\x1b[32m✓\x1b[0m one\n\n  two  \n')).toBe('    ✓ one\n      two');
+    const many = Array.from({ length: 30 }, (_, i) => `line ${i + 1}`).join('\n');
+    const out = excerpt(many, { max: 3, indent: '' }).split('\n');
+    expect(out).toEqual(['(27 earlier lines left out)', 'line 28', 'line 29', 'line 30']);
+  });
+
+  test('btrbkSummary starts at btrbk\'s "Backup Summary", or gives the tail when there is none', () => {
+    const journal = ['Creating backup: ...', 'noise', '--------------------------------------------------------------------------------', 'Backup Summary (btrbk command line client, version 0.32.6)', '', '    Date:   Mon Nov 30 04:40:01 2026', 'Legend:', '    +++  created subvolume (source snapshot)', '    >>>  received subvolume (incremental)', '--------------------------------------------------------------------------------', '/mnt/laptop/home', '+++ /mnt/laptop/.btrbk-aws-snapshots/home.20261130T0440', '>>> ssh://127.0.0.1:2222/backup_volume/backups/lap/home.20261130T0440'].join('\n');
+    const s = btrbkSummary(journal);
+    expect(s.split('\n')[0]).toBe('Backup Summary (btrbk command line client, version 0.32.6)');
+    expect(s).toContain('>>> ssh://127.0.0.1:2222/');
+    expect(s).not.toContain('noise');
+    expect(s).not.toMatch(/Legend|received subvolume|-{20}/);
+    expect(s).toContain('/mnt/laptop/home\n+++ /mnt/laptop/');
+    const plain = Array.from({ length: 20 }, (_, i) => `l${i}`).join('\n');
+    expect(btrbkSummary(plain).split('\n')).toHaveLength(15);
+  });
+});

@@ -1,0 +1,230 @@
+// The verbs install, uninstall and run: a few readable steps each, returning a report the entry point prints.
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import type { Connection } from '../core/connection.js';
+import { OperatorError } from '../core/errors.js';
+import { run as runDefault, type Run, type RunResult } from '../core/process.js';
+import type { BackupSource } from '../deploy/btrbk-conf.js';
+import { GATE_COMMANDS, gateLine } from '../remote/gate-commands.js';
+import { runRemote } from '../remote/ssh.js';
+import {
+  applyFiles,
+  atimeWarning,
+  fileAction,
+  checkSourceNames,
+  defaultSnapshotDir,
+  inspectSource,
+  manifestFile,
+  manifestFor,
+  planInstallFiles,
+  readManifest,
+  removeFiles,
+  sourceProblem,
+  targetMkdirLine,
+  type FileChange,
+  type Manifest,
+} from './install.js';
+import { convertToSubvolume, planExclusion, stampOf, type ExclusionPlan } from './exclude.js';
+import { FILES, machineName, targetDirFor } from './layout.js';
+import {
+  daemonReload,
+  disableUnits,
+  enableUnits,
+  ensureControlDir,
+  gateViaAlias,
+  requireRoot,
+  sshEffectiveSettings,
+  sshSettingsProblems,
+  systemdRunning,
+  type StepResult,
+} from './system.js';
+
+export interface InstallRequest {
+  conn: Connection;
+  envFile: string;
+  subvolumes: string[];
+  snapshotDir?: string;
+  interval: string;
+  machine?: string;
+  dryRun?: boolean;
+  /** Directories to leave out of the backups (nested subvolumes); plain ones converted only with makeSubvolume. */
+  exclude?: string[];
+  makeSubvolume?: boolean;
+  /** Desktop notification on failed scheduled runs: true/false, or undefined to keep the installed choice (off). */
+  notify?: boolean;
+  /** Called with the exclusion plans before anything is changed (the entry point prints them). */
+  onExclusions?: (plans: ExclusionPlan[]) => void;
+  /** Where the files go (tests: a temporary directory); default /. */
+  root?: string;
+  run?: Run;
+}
+
+export interface InstallReport {
+  sources: BackupSource[];
+  targetDir: string;
+  warnings: string[];
+  files: FileChange[];
+  snapshotDirsCreated: string[];
+  steps: StepResult[];
+  /** The host's mode as its gate says (append-only unless it says allow-delete); null when not reachable. */
+  hostMode: string | null;
+  dryRun: boolean;
+  exclusions: ExclusionPlan[];
+}
+
+
+/** `install`: checks the subvolumes, writes what differs, creates the snapshot directories, checks ssh, enables the timer. */
+export async function install(req: InstallRequest): Promise<InstallReport> {
+  const root = req.root ?? '/';
+  const run = req.run ?? runDefault;
+  if (root === '/' && !req.dryRun) requireRoot('install', 'it writes /etc/btrbk, /etc/ssh/ssh_config.d, systemd units and snapshot directories');
+  const conn = req.conn;
+  if (!conn.BTRBK_AWS_KNOWN_HOSTS || !fs.existsSync(conn.BTRBK_AWS_KNOWN_HOSTS)) {
+    throw new OperatorError('the connection file names no pinned known_hosts file', {
+      cause: `BTRBK_AWS_KNOWN_HOSTS is ${conn.BTRBK_AWS_KNOWN_HOSTS ? `${conn.BTRBK_AWS_KNOWN_HOSTS}, which does not exist` : 'empty'}; backups would have no host key to check`,
+      next: 'run setup (or local-target.mjs up) again: it pins the host key and writes the file',
+    });
+  }
+  if (!fs.existsSync(conn.BTRBK_AWS_SSH_KEY)) throw new OperatorError(`the backup key ${conn.BTRBK_AWS_SSH_KEY} does not exist`, { next: 'check BTRBK_AWS_SSH_KEY in the connection file' });
+  const mountinfo = fs.readFileSync('/proc/self/mountinfo', 'utf8');
+  const warnings: string[] = [];
+  const sources: BackupSource[] = [];
+  for (const p of req.subvolumes) {
+    const info = inspectSource(p, mountinfo);
+    const problem = sourceProblem(info);
+    if (problem) throw problem;
+    const w = atimeWarning(info);
+    if (w && !warnings.includes(w)) warnings.push(w);
+    const snapshotDir = req.snapshotDir ? path.resolve(req.snapshotDir) : defaultSnapshotDir(info, inspectSource(path.dirname(info.path), mountinfo));
+    sources.push({ subvolume: info.path, snapshotDir });
+  }
+  checkSourceNames(sources);
+  const stamp = stampOf(new Date());
+  const exclusions = (req.exclude ?? []).map((d) => planExclusion(inspectSource(d, mountinfo), sources.map((s) => s.subvolume), { makeSubvolume: Boolean(req.makeSubvolume), stamp }));
+  for (const s of sources) {
+    if (!fs.existsSync(s.snapshotDir)) continue;
+    const i = inspectSource(s.snapshotDir, mountinfo);
+    const src = inspectSource(s.subvolume, mountinfo);
+    if (!i.btrfs || i.mount?.source !== src.mount?.source) {
+      throw new OperatorError(`the snapshot directory ${s.snapshotDir} is not on the btrfs filesystem of ${s.subvolume}`, { cause: 'a snapshot is made on the filesystem of its subvolume', next: 'pick a --snapshot-dir on that filesystem' });
+    }
+  }
+  const previous = readManifest(root);
+  const machine = req.machine ?? previous?.machine ?? machineName(os.hostname());
+  const targetDir = targetDirFor(conn.BTRBK_AWS_PATH, machine);
+  const btrbk = ['/usr/bin/btrbk', '/usr/local/bin/btrbk', '/usr/sbin/btrbk'].find((b) => fs.existsSync(b));
+  if (!btrbk) throw new OperatorError('btrbk is not installed', { next: 'sudo apt-get install btrbk (0.32 or newer)' });
+
+  // the host's mode, through the gate with the connection's own settings (the installed ones do not exist yet)
+  let hostMode: string | null = null;
+  try {
+    const v = await runRemote(conn, gateLine(GATE_COMMANDS.diagnostic('version')), { timeoutMs: 30000, run });
+    hostMode = v.status === 0 ? (/mode=(\S+)/.exec(v.stdout)?.[1] ?? 'append-only') : null;
+  } catch {
+    hostMode = null;
+  }
+  if (hostMode === null) warnings.push('the target did not answer: installed as for an append-only host (btrbk never deletes there); backups start when it answers');
+
+  const inputs = {
+    conn,
+    envFile: req.envFile,
+    machine,
+    targetDir,
+    sources,
+    interval: req.interval,
+    appendOnly: hostMode !== 'allow-delete',
+    knownHosts: fs.readFileSync(conn.BTRBK_AWS_KNOWN_HOSTS, 'utf8'),
+    identity: fs.readFileSync(conn.BTRBK_AWS_SSH_KEY, 'utf8'),
+    btrbk,
+    notify: req.notify ?? previous?.notify ?? false,
+  };
+  const planned = planInstallFiles(inputs);
+  const createdBefore = previous?.createdSnapshotDirs ?? [];
+  const toCreate = [...new Set(sources.map((s) => s.snapshotDir))].filter((d) => !fs.existsSync(d));
+  const report: InstallReport = { sources, targetDir, warnings, files: [], snapshotDirsCreated: [], steps: [], hostMode, dryRun: Boolean(req.dryRun), exclusions };
+  req.onExclusions?.(exclusions);
+  if (req.dryRun) {
+    report.files = planned.map((f) => ({ path: f.path, action: fileAction(root, f) }));
+    report.snapshotDirsCreated = toCreate;
+    return report;
+  }
+  for (const x of exclusions) await convertToSubvolume(x, { run });
+  for (const d of toCreate) fs.mkdirSync(d, { recursive: true, mode: 0o700 });
+  report.snapshotDirsCreated = toCreate;
+  const manifest: Manifest = manifestFor(inputs, planned, [...new Set([...createdBefore, ...toCreate])], previous?.installedAt ?? new Date().toISOString());
+  report.files = applyFiles(root, planned);
+  // files of an earlier install that this one no longer writes
+  const stale = (previous?.files ?? []).filter((f) => !manifest.files.includes(f));
+  report.files.push(...removeFiles(root, stale));
+  // the manifest changes only when something in it did (installedAt stays the first install's)
+  report.files.push(...applyFiles(root, [manifestFile(manifest)]));
+  if (root !== '/') return report;
+
+  ensureControlDir();
+  const g = await sshEffectiveSettings({ run });
+  const problems = sshSettingsProblems(g, { host: conn.BTRBK_AWS_HOST, port: conn.BTRBK_AWS_SSH_PORT, user: conn.BTRBK_AWS_USER });
+  report.steps.push({
+    what: `ssh reads ${FILES.sshConfig} (ssh -G)`,
+    ok: problems.length === 0,
+    detail: problems.length ? `${problems.join('; ')} — a setting in root's ~/.ssh/config or an earlier /etc/ssh/ssh_config.d file wins over it; remove that Host/Match block` : '',
+  });
+  const check = await run(btrbk, ['-c', FILES.btrbkConf, 'list', 'config']);
+  report.steps.push({ what: `btrbk reads ${FILES.btrbkConf}`, ok: check.status === 0, detail: (check.stderr || '').trim() });
+  if (hostMode !== null) {
+    const mk = await gateViaAlias(targetMkdirLine(targetDir), { run });
+    report.steps.push({ what: `the target directory ${targetDir} (through the gate, with the installed ssh settings)`, ok: mk.status === 0, detail: sshFailure(mk) });
+  }
+  if (systemdRunning()) {
+    report.steps.push(...(await enableUnits({ run })));
+  } else {
+    report.warnings.push('systemd is not running on this machine: the units are written but not enabled; run `systemctl enable --now btrbk-aws.timer` where systemd runs, or `backup.mjs run` by hand');
+  }
+  return report;
+}
+
+function sshFailure(r: RunResult): string {
+  if (r.status === 0) return '';
+  const text = (r.error?.message ?? r.stderr).trim();
+  if (/Host key verification failed|REMOTE HOST IDENTIFICATION/.test(text)) return `${text}\nthe host's key is not the pinned one: npx zx scripts/troubleshoot.mjs check-ssh`;
+  return text.split('\n').slice(-3).join('\n');
+}
+
+export interface UninstallReport {
+  files: FileChange[];
+  steps: StepResult[];
+  /** Snapshot directories left in place (they hold snapshots; delete them yourself if you want). */
+  keptSnapshotDirs: string[];
+  targetDir: string | null;
+  installed: boolean;
+}
+
+/** `uninstall`: stops and disables the units, removes the files install wrote; snapshots and backups stay. */
+export async function uninstall({ root = '/', run = runDefault }: { root?: string; run?: Run } = {}): Promise<UninstallReport> {
+  if (root === '/') requireRoot('uninstall', 'it removes files under /etc and stops systemd units');
+  const m = readManifest(root);
+  const steps: StepResult[] = [];
+  if (root === '/' && systemdRunning()) steps.push(...(await disableUnits({ run })));
+  const files = m ? m.files : Object.values(FILES).filter((f) => f !== FILES.dir);
+  const changes = removeFiles(root, files.filter((f) => f !== FILES.manifest).concat(FILES.manifest));
+  if (root === '/' && systemdRunning()) steps.push(await daemonReload({ run }));
+  return { files: changes, steps, keptSnapshotDirs: [...new Set((m?.sources ?? []).map((s) => s.snapshotDir))], targetDir: m?.targetDir ?? null, installed: Boolean(m) };
+}
+
+/** The settings status, list, run and restore use: --env's connection, else the installed one, else the default file. */
+export function installedOrNull(root = '/'): Manifest | null {
+  return readManifest(root);
+}
+
+/** `run`: btrbk run in the foreground (its --progress shows bytes and rate), then its summary. */
+export async function runBackup({ run = runDefault, progress = true }: { run?: Run; progress?: boolean } = {}): Promise<RunResult> {
+  requireRoot('run', 'btrbk snapshots subvolumes and reads the installed backup key, both root only');
+  const m = readManifest('/');
+  if (!m) throw new OperatorError('nothing is installed', { next: 'npx zx scripts/backup.mjs install --subvolume /home' });
+  ensureControlDir();
+  // the target directory, as the service's ExecStartPre makes it (a failure here shows again in btrbk's run)
+  await gateViaAlias(targetMkdirLine(m.targetDir), { run });
+  const hasMbuffer = ['/usr/bin/mbuffer', '/usr/local/bin/mbuffer'].some((p) => fs.existsSync(p));
+  const args = ['-c', FILES.btrbkConf, ...(progress && hasMbuffer ? ['--progress'] : []), 'run'];
+  return run(m.btrbk, args, { stdio: 'inherit' });
+}

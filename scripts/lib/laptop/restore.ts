@@ -1,0 +1,196 @@
+// `backup.mjs restore`: picks a backup (the newest, or the one --at names), brings it here through the gate
+// (unless the same snapshot is already here), and then, as asked: leaves it read-only in the snapshot directory or
+// --to DIR; copies one file or directory out (--path); or makes it the live subvolume (--make-live), the old one
+// kept renamed, never deleted. The restored snapshot stays where btrbk keeps its snapshots, so the next scheduled
+// backup finds it as the common parent and sends only what changed since (docs/RESTORE.md).
+// planRestore() decides (pure, unit-tested); restore() carries the plan out.
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { parseMountinfo } from '../core/btrfs-output.js';
+import type { Connection } from '../core/connection.js';
+import { OperatorError } from '../core/errors.js';
+import { run as runDefault, runChecked, type Run } from '../core/process.js';
+import { restoreBackup } from '../data/restore.js';
+import { humanBytes, progressLine } from '../remote/transfer.js';
+import { stampOf } from './exclude.js';
+import { defaultSnapshotDir, inspectSource, type Manifest } from './install.js';
+import { LOCKFILE, machineName, parseSnapshotName, SNAPSHOT_DIR_NAME, targetDirFor } from './layout.js';
+import { requireRoot } from './system.js';
+import { datedFor, localSnapshots, targetBackups, type Dated } from './target.js';
+
+/** Picks the backup: the newest, or the one --at names (a full timestamp or its start, or a date/time: the newest at or before it). */
+export function chooseBackup(backups: Dated[], at: string | undefined, what: string): Dated {
+  if (!backups.length) throw new OperatorError(`there is no complete backup of ${what} on the target`, { next: 'npx zx scripts/backup.mjs list   (which subvolumes and machines have backups)' });
+  if (!at) return backups[backups.length - 1];
+  const byName = backups.filter((b) => b.timestamp === at || b.name === at || b.timestamp.startsWith(at));
+  if (byName.length) return byName[byName.length - 1];
+  const t = new Date(at);
+  if (!Number.isNaN(t.getTime())) {
+    const before = backups.filter((b) => b.time.getTime() <= t.getTime());
+    if (before.length) return before[before.length - 1];
+  }
+  throw new OperatorError(`no backup of ${what} matches --at ${at}`, { details: backups.slice(-10).map((b) => b.name).join('\n'), next: 'use one of the timestamps above (or its start, e.g. 20261130), or a date such as 2026-11-30T12:00' });
+}
+
+export interface RestoreFacts {
+  subvolume: string;
+  snapshotDir: string;
+  backups: Dated[];
+  /** Local snapshots of the subvolume (names as in the snapshot directory). */
+  local: Dated[];
+  liveExists: boolean;
+  /** The live subvolume's path is a mount point (it cannot be renamed while mounted). */
+  liveIsMountPoint: boolean;
+  now: Date;
+}
+
+export interface RestorePlan {
+  backup: Dated;
+  /** The directory the backup is received into; null when the same snapshot is already here (`present`). */
+  receiveInto: string | null;
+  /** Where the restored read-only snapshot is (or will be). */
+  snapshot: string;
+  /** --make-live: the old live subvolume is renamed to keepAs (null: there was none), then a writable snapshot made. */
+  makeLive: { live: string; keepAs: string | null } | null;
+  /** --path: what is copied where. */
+  copy: { from: string; to: string } | null;
+  /** The steps, in a person's words, printed before anything is done. */
+  steps: string[];
+}
+
+/** Decides what a restore does, refusing anything that would replace data. */
+export function planRestore(f: RestoreFacts, opts: { at?: string; to?: string; makeLive?: boolean; path?: string; copyTo?: string }): RestorePlan {
+  const backup = chooseBackup(f.backups, opts.at, f.subvolume);
+  const here = f.local.find((s) => s.name === backup.name);
+  const dir = opts.to ?? f.snapshotDir;
+  const snapshot = here && !opts.to ? here.path : path.join(dir, backup.name);
+  if (!here || opts.to) {
+    if (opts.to && fs.existsSync(snapshot)) throw new OperatorError(`${snapshot} already exists`, { next: 'restore into another --to directory, or use that one' });
+  }
+  const steps: string[] = [];
+  const receiveInto = here && !opts.to ? null : dir;
+  steps.push(receiveInto ? `receive ${backup.path} from the target into ${receiveInto}/ (read-only)` : `use ${snapshot}, the same snapshot, already here (nothing to transfer)`);
+  let makeLive: RestorePlan['makeLive'] = null;
+  if (opts.makeLive) {
+    if (f.liveExists && f.liveIsMountPoint) {
+      throw new OperatorError(`${f.subvolume} is a mount point: it cannot be renamed while mounted`, {
+        cause: 'making a backup live swaps the subvolume at that path',
+        next: `restore without --make-live (it lands in ${f.snapshotDir}), then point the mount at it: btrfs subvolume snapshot ${snapshot} NEW_PATH and mount that subvolume (subvol=...) at ${f.subvolume}; or unmount ${f.subvolume} first (from a root login that does not use it)`,
+      });
+    }
+    const keepAs = f.liveExists ? `${f.subvolume}.before-restore-${stampOf(f.now)}` : null;
+    if (keepAs && fs.existsSync(keepAs)) throw new OperatorError(`${keepAs} already exists`, { next: 'wait a second and try again' });
+    if (keepAs) steps.push(`rename the live ${f.subvolume} to ${keepAs} (kept, never deleted; delete it yourself when you are sure)`);
+    steps.push(`make ${f.subvolume} a writable snapshot of ${snapshot} (instant, no copy); the next backup sends only what changes from it`);
+    makeLive = { live: f.subvolume, keepAs };
+  }
+  let copy: RestorePlan['copy'] = null;
+  if (opts.path) {
+    const from = path.join(snapshot, opts.path);
+    const to = opts.copyTo ?? `${path.join(f.subvolume, opts.path)}.restored-${backup.timestamp}`;
+    if (fs.existsSync(to)) throw new OperatorError(`${to} already exists; not overwriting it`, { next: 'move it away, or name another destination with --to' });
+    steps.push(`copy ${from} to ${to} (cp -a; nothing else changes)`);
+    copy = { from, to };
+  }
+  return { backup, receiveInto, snapshot, makeLive, copy, steps };
+}
+
+export interface RestoreRequest {
+  conn: Connection;
+  manifest: Manifest | null;
+  subvolume: string;
+  at?: string;
+  to?: string;
+  makeLive?: boolean;
+  path?: string;
+  machine?: string;
+  /** Printed as the plan is decided and each step done. */
+  say?: (line: string) => void;
+}
+
+export interface RestoreResult {
+  plan: RestorePlan;
+  bytes: number | null;
+  durationMs: number | null;
+}
+
+const isMountPoint = (p: string, mountinfo: string): boolean => parseMountinfo(mountinfo).some((m) => m.mountPoint === p);
+
+/**
+ * The swap of --make-live, holding btrbk's lock (its `lockfile`, flock LOCK_EX|LOCK_NB) so no scheduled run
+ * snapshots the path mid-swap: rename the live subvolume to keepAs (when there is one), then a writable snapshot of
+ * the restored one at the live path; if that fails, the rename is undone.
+ */
+const SWAP_SCRIPT = `set -e
+if [ -n "$2" ]; then mv -T -- "$1" "$2"; fi
+if ! btrfs subvolume snapshot -- "$3" "$1"; then
+  if [ -n "$2" ]; then mv -T -- "$2" "$1"; fi
+  exit 1
+fi`;
+const LOCK_BUSY = 75;
+
+export async function swapLive(live: string, keepAs: string | null, snapshot: string, { run = runDefault }: { run?: Run } = {}): Promise<void> {
+  const r = await run('flock', ['--nonblock', '--conflict-exit-code', String(LOCK_BUSY), LOCKFILE, 'sh', '-c', SWAP_SCRIPT, 'sh', live, keepAs ?? '', snapshot]);
+  if (r.status === LOCK_BUSY) throw new OperatorError('a backup is running right now; nothing was changed', { cause: `btrbk holds ${LOCKFILE}`, next: 'wait for it to finish (backup.mjs status), then run the restore again: the received backup is reused, not transferred again' });
+  if (r.status !== 0) {
+    throw new OperatorError(`cannot make ${live} the restored snapshot${keepAs && fs.existsSync(live) ? ` (${live} is as it was)` : ''}`, { details: (r.error?.message ?? r.stderr).trim(), next: `the restored snapshot is ${snapshot}; fix the cause and run the restore again` });
+  }
+}
+
+/** Carries out a restore. */
+export async function restore(req: RestoreRequest): Promise<RestoreResult> {
+  requireRoot('restore', 'btrfs receive and snapshots need root');
+  const say = req.say ?? ((l: string) => console.log(l));
+  const src = req.manifest?.sources.find((s) => s.subvolume === req.subvolume);
+  // where install would put them (beside the subvolume on the same btrfs, else inside it)
+  const mountinfo = fs.readFileSync('/proc/self/mountinfo', 'utf8');
+  const snapshotDir = src?.snapshotDir
+    ?? (fs.existsSync(req.subvolume)
+      ? defaultSnapshotDir(inspectSource(req.subvolume, mountinfo), inspectSource(path.dirname(req.subvolume), mountinfo))
+      : path.join(path.dirname(req.subvolume), SNAPSHOT_DIR_NAME));
+  const machine = req.machine ?? req.manifest?.machine ?? machineName(os.hostname());
+  const targetDir = req.machine || !req.manifest ? targetDirFor(req.conn.BTRBK_AWS_PATH, machine) : req.manifest.targetDir;
+  const base = path.posix.basename(req.subvolume);
+  const listing = await targetBackups(req.conn, targetDir);
+  if (!listing.reachable) throw new OperatorError('cannot list the backups on the target', { cause: listing.reason, next: 'npx zx scripts/troubleshoot.mjs check-ssh' });
+  const backups = datedFor(listing.entries.filter((e) => e.complete), base);
+  const liveExists = fs.existsSync(req.subvolume);
+  const plan = planRestore(
+    { subvolume: req.subvolume, snapshotDir, backups, local: localSnapshots(snapshotDir, base), liveExists, liveIsMountPoint: liveExists && isMountPoint(req.subvolume, mountinfo), now: new Date() },
+    { at: req.at, to: req.path ? undefined : req.to, makeLive: req.makeLive, path: req.path, copyTo: req.path ? req.to : undefined },
+  );
+  say(`restore of ${req.subvolume} from ${plan.backup.path}:`);
+  plan.steps.forEach((s, i) => say(`  ${i + 1}. ${s}`));
+  let bytes: number | null = null;
+  let durationMs: number | null = null;
+  if (plan.receiveInto) {
+    fs.mkdirSync(plan.receiveInto, { recursive: true, mode: 0o700 });
+    const line = progressLine({ indent: '  ', everyMs: 5000 });
+    const r = await restoreBackup(req.conn, plan.backup.path, plan.receiveInto, { onProgress: (p) => line.show('receiving', p) });
+    line.clear();
+    bytes = r.bytes;
+    durationMs = r.durationMs;
+    say(`  received ${humanBytes(r.bytes)} in ${(r.durationMs / 1000).toFixed(1)} s: ${r.path}`);
+  }
+  if (plan.makeLive) {
+    await swapLive(plan.makeLive.live, plan.makeLive.keepAs, plan.snapshot);
+    if (plan.makeLive.keepAs) say(`  renamed ${plan.makeLive.live} -> ${plan.makeLive.keepAs}`);
+    say(`  ${plan.makeLive.live} is now the restored ${plan.backup.name} (writable)`);
+  }
+  if (plan.copy) {
+    if (!fs.existsSync(plan.copy.from)) throw new OperatorError(`${req.path} is not in the backup ${plan.backup.name}`, { next: `look inside ${plan.snapshot} (read-only) for the right path` });
+    await runChecked('cp', ['-a', '--reflink=auto', '--', plan.copy.from, plan.copy.to], { what: `cannot copy ${plan.copy.from} to ${plan.copy.to}` });
+    say(`  copied to ${plan.copy.to}`);
+  }
+  return { plan, bytes, durationMs };
+}
+
+/** The closing line of a restore. */
+export function formatRestore(r: RestoreResult): string {
+  if (r.plan.makeLive) return `done: ${r.plan.makeLive.live} is live again; the next backup (timer, or backup.mjs run) is incremental from ${r.plan.backup.name}`;
+  if (r.plan.copy) return `done: ${r.plan.copy.to}`;
+  return `done: the backup is at ${r.plan.snapshot} (read-only). Make it live with --make-live, or copy files out of it.`;
+}
+
+export { parseSnapshotName };
