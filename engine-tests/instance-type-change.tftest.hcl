@@ -7,6 +7,18 @@
 # it) turns the change into a replacement: the mock gives every new resource a new random id.
 
 mock_provider "aws" {
+  # the real data source reads the partition from the credentials' endpoint; the mock's random string is no ARN partition
+  mock_data "aws_partition" {
+    defaults = {
+      partition = "aws"
+    }
+  }
+  # the provider validates the DLM role's ARN where the policy uses it (the mock's random string is no ARN)
+  mock_resource "aws_iam_role" {
+    defaults = {
+      arn = "arn:aws:iam::123456789012:role/btrbk-dlm-mock"
+    }
+  }
   mock_data "aws_availability_zones" {
     defaults = {
       names = ["us-west-1a", "us-west-1c"]

@@ -45,7 +45,7 @@ describe('the installed btrbk config', () => {
     expect(r.stdout).toContain(`target_host='${SSH_ALIAS}'`);
     expect(r.stdout).toContain("target_path='/backup_volume/backups/laptop1'");
     // btrbk runs plain `ssh -i KEY btrbk@ALIAS`: the port and the pinned host key come only from the ssh config
-    expect(r.stdout).toMatch(/target_rsh='ssh -i .*\/etc\/btrbk\/btrbk-aws\/id_backup.* btrbk@btrbk-aws-target'/);
+    expect(r.stdout).toMatch(/target_rsh='ssh -c aes128-gcm@openssh\.com,chacha20-poly1305@openssh\.com -i .*\/etc\/btrbk\/btrbk-aws\/id_backup.* btrbk@btrbk-aws-target'/);
   });
 
   test('append-only host: never deletes on the target; long-iso names; a lockfile', () => {
