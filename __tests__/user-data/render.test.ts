@@ -18,6 +18,8 @@ const EMBEDDED: Array<[string, string, '@embed' | '@payload']> = [
   ['sudoers-btrbk', 'sudoers_fragment', '@embed'],
   ['btrbk-receive.sh', 'receive_script', '@embed'],
   ['btrbk-prune.sh', 'prune_script', '@payload'],
+  ['btrbk-scrub.sh', 'scrub_script', '@payload'],
+  ['btrbk-manifest', 'manifest_script', '@payload'],
 ];
 
 /** The text of a shell function `name() { ... }` in the rendered script (the embedded heredoc ends it). */
