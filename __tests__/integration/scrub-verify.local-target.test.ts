@@ -119,7 +119,7 @@ test('the scrub reads the whole volume without writing a data block; its result 
   process.stderr.write(`[scrub-verify] idle volume: ${idle * 512} bytes written in 32 s; scrub: ${scrubWrites * 512} bytes written\n`);
   expect(report).toMatch(/^exit=0$/m);
   const read = Number(/data_bytes_scrubbed: (\d+)/.exec(report)?.[1]);
-  expect(read).toBeGreaterThan(DATA_MIB * MiB);
+  expect(read).toBeGreaterThanOrEqual(DATA_MIB * MiB); // data.bin (random); the notes are inline in metadata or compressed
   // read-only: the hundreds of MiB it read are not written back; what moves is the kernel's transaction commit
   // (the block groups it marks read-only while it reads them), a few hundred KiB of tree roots and super blocks
   expect(idle).toBe(0);
