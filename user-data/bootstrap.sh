@@ -13,7 +13,8 @@
 #              instance, saved from /etc/ssh on a volume that has none (user-data/host-identity.sh)
 #   user       the btrbk system user, its key behind the forced command (the SSH gate)
 #   gate       install the SSH gate, btrbk-receive and the sudoers fragment (checked with visudo first)
-#   prune      btrbk-prune, its settings and its hourly timer: the host's own retention (append-only mode)
+#   prune      btrbk-prune, its settings and its hourly timer: the host's own retention (append-only mode); the
+#              monthly read-only scrub (btrbk-scrub.timer) and btrbk-manifest (the gate's, for backup.mjs verify)
 #   sshd       public keys only, no root login, no forwarding/tty for btrbk (checked with sshd -t, then reloaded)
 #   keys       the image's default user keeps only the admin key (if any); the backup key opens no other door
 # It ends with one line "btrbk-backup-host: SUCCESS ..." or "btrbk-backup-host: FAILED at step ...", and leaves
@@ -41,6 +42,8 @@ readonly GATE_PATH=/usr/local/sbin/btrbk-ssh-gate
 readonly RECEIVE_PATH=/usr/local/sbin/btrbk-receive
 readonly PRUNE_PATH=/usr/local/sbin/btrbk-prune
 readonly PRUNE_CONF=/etc/btrbk-backup-host/prune.conf
+readonly SCRUB_PATH=/usr/local/sbin/btrbk-scrub
+readonly MANIFEST_PATH=/usr/local/sbin/btrbk-manifest
 readonly STAGING_DIR=/backup_volume/.btrbk-staging
 readonly HOST_KEY_DIR=/backup_volume/.host-identity
 readonly SUDOERS_PATH=/etc/sudoers.d/btrbk
@@ -358,24 +361,31 @@ install_gate() {
   fi
 }
 
+# A root program of the payload with a oneshot service and its timer: NAME PROGRAM FUNC CALENDAR DELAY WHAT
+host_timer() {
+  local units=0
+  [ "$($3 | put_file "$2" root:root 0755)" != changed ] || changed "installed $2"
+  [ "$(printf '[Unit]\nDescription=btrbk backup host: %s\nRequiresMountsFor=%s\n\n[Service]\nType=oneshot\nExecStart=%s\nNice=10\nIOSchedulingClass=idle\n' \
+    "$6" "$MOUNT_POINT" "$2" | put_file "/etc/systemd/system/$1.service" root:root 0644)" != changed ] || units=1
+  [ "$(printf '[Unit]\nDescription=btrbk backup host: %s, %s\n\n[Timer]\nOnCalendar=%s\nRandomizedDelaySec=%s\nPersistent=true\n\n[Install]\nWantedBy=timers.target\n' \
+    "$6" "$4" "$4" "$5" | put_file "/etc/systemd/system/$1.timer" root:root 0644)" != changed ] || units=1
+  if [ ! -d /run/systemd/system ]; then log "no systemd: $1.timer is installed but not started"; return 0; fi
+  [ "$units" = 0 ] || { systemctl daemon-reload; changed "$1.service and .timer"; }
+  if ! systemctl is-enabled --quiet "$1.timer" || ! systemctl is-active --quiet "$1.timer"; then
+    systemctl enable --now "$1.timer"
+    changed "enabled $1.timer"
+  fi
+}
+
 install_prune() {
-  step prune "host retention: $PRUNE_PATH, $PRUNE_CONF, btrbk-prune.timer"
-  [ "$(prune_script | put_file "$PRUNE_PATH" root:root 0755)" != changed ] || changed "installed $PRUNE_PATH"
+  step prune "host retention, scrub, manifest: $PRUNE_PATH, $PRUNE_CONF, btrbk-{prune,scrub}.timer"
   install -d -m 0755 "${PRUNE_CONF%/*}"
   [ "$(printf 'APPEND_ONLY=%s\nRETENTION=%s\nRETENTION_MIN=%s\nBACKUP_ROOT=%s\nMOUNT=%s\nSTAGING=%s\n' \
     "$BTRBK_APPEND_ONLY" "$BTRBK_RETENTION" "$BTRBK_RETENTION_MIN" "$BACKUP_ROOT" "$MOUNT_POINT" "$STAGING_DIR" |
     put_file "$PRUNE_CONF" root:root 0644)" != changed ] || changed "$PRUNE_CONF"
-  local units=0
-  [ "$(printf '[Unit]\nDescription=btrbk backup host: prune backups by the host retention policy\nRequiresMountsFor=%s\n\n[Service]\nType=oneshot\nExecStart=%s\nNice=10\nIOSchedulingClass=idle\n' \
-    "$MOUNT_POINT" "$PRUNE_PATH" | put_file /etc/systemd/system/btrbk-prune.service root:root 0644)" != changed ] || units=1
-  [ "$(printf '[Unit]\nDescription=btrbk backup host: hourly prune\n\n[Timer]\nOnCalendar=hourly\nRandomizedDelaySec=600\nPersistent=true\n\n[Install]\nWantedBy=timers.target\n' |
-    put_file /etc/systemd/system/btrbk-prune.timer root:root 0644)" != changed ] || units=1
-  if [ ! -d /run/systemd/system ]; then log "no systemd: btrbk-prune.timer is installed but not started"; return 0; fi
-  [ "$units" = 0 ] || { systemctl daemon-reload; changed "btrbk-prune.service and .timer"; }
-  if ! systemctl is-enabled --quiet btrbk-prune.timer || ! systemctl is-active --quiet btrbk-prune.timer; then
-    systemctl enable --now btrbk-prune.timer
-    changed "enabled btrbk-prune.timer"
-  fi
+  [ "$(manifest_script | put_file "$MANIFEST_PATH" root:root 0755)" != changed ] || changed "installed $MANIFEST_PATH"
+  host_timer btrbk-scrub "$SCRUB_PATH" scrub_script monthly 1d "read-only scrub"
+  host_timer btrbk-prune "$PRUNE_PATH" prune_script hourly 600 "prune by the host retention policy"
 }
 
 # The host payload (the functions of the `# @payload` lines) when the renderer did not inline it: from the
@@ -512,6 +522,8 @@ restrict_default_user() {
 # @embed btrbk-receive.sh receive_script
 # @payload btrbk-prune.sh prune_script
 # @payload host-identity.sh host_key_script
+# @payload btrbk-scrub.sh scrub_script
+# @payload btrbk-manifest manifest_script
 
 # ---------------------------------------------------------------------------------------------------- main
 exec 9>/run/btrbk-backup-host.lock

@@ -108,13 +108,15 @@ readonly ROOT MOUNT BOOT_LOG CLOUD_INIT_LOG DRY_RUN ALLOW_DELETE SUDO LOGGER REC
 diag_argv() {
   case $1 in
     'btrbk-diag help') DIAG=(printf '%s\n' 'btrbk-diag usage' 'btrbk-diag device-stats' 'btrbk-diag mount'
-      'btrbk-diag boot-log' 'btrbk-diag cloud-init-log' 'btrbk-diag retention' 'btrbk-diag version') ;;
+      'btrbk-diag boot-log' 'btrbk-diag cloud-init-log' 'btrbk-diag retention' 'btrbk-diag scrub' 'btrbk-diag version') ;;
     'btrbk-diag version')
       local mode=append-only
       ((ALLOW_DELETE)) && mode=allow-delete
       DIAG=(printf 'btrbk-ssh-gate %s root=%s mount=%s mode=%s\n' "$GATE_VERSION" "$ROOT" "$MOUNT" "$mode") ;;
     # the host's pruning: policy, last run, what is kept and what goes next (read-only)
     'btrbk-diag retention') DIAG=("$SUDO" -n "$PRUNER" report) ;;
+    # the last read-only scrub of the volume (its state file is 0644: read as btrbk, no sudo)
+    'btrbk-diag scrub') DIAG=(/usr/local/sbin/btrbk-scrub report) ;;
     'btrbk-diag usage') DIAG=("$SUDO" -n "$BTRFS" filesystem usage -b "$MOUNT") ;;
     'btrbk-diag device-stats') DIAG=("$SUDO" -n "$BTRFS" device stats "$MOUNT") ;;
     'btrbk-diag mount') DIAG=(/usr/bin/findmnt --noheadings --output 'TARGET,SOURCE,FSTYPE,OPTIONS' --mountpoint "$MOUNT") ;;
@@ -464,6 +466,14 @@ parse_stage() { # words of one stage -> KIND, OUT
     cat)
       if ((n != 2)) || [[ ${a[1]} != /proc/self/mountinfo ]]; then reject "cat: only 'cat /proc/self/mountinfo'"; fi
       OUT=(/usr/bin/cat /proc/self/mountinfo); KIND=single ;;
+    btrbk-manifest)
+      # what a backup holds, for `backup.mjs verify` (user-data/btrbk-manifest: read-only, CAP_DAC_READ_SEARCH only)
+      OUT=("$SUDO" -n /usr/local/sbin/btrbk-manifest)
+      if ((n == 6)) && [[ ${a[1]} == --sample && ${a[2]} =~ ^(100|[1-9][0-9]?)$ && ${a[3]} == --seed && ${a[4]} =~ ^[0-9]{1,18}$ ]]; then
+        OUT+=("${a[@]:1:4}")
+      elif ((n != 2)); then reject "btrbk-manifest: only [--sample 1..100 --seed N] PATH"; fi
+      check_path in "${a[n - 1]}"
+      OUT+=("$PATH_OUT"); KIND=single ;;
     zstd | gzip | xz | lz4) stage_compressor "${a[@]}" ;;
     mbuffer) stage_mbuffer "${a[@]:1}" ;;
     *) reject "command not allowed: ${a[0]}" ;;

@@ -5,6 +5,8 @@ import {
   parseDeviceStats,
   parseMountEntry,
   parseMountinfo,
+  parseScrubKernelErrors,
+  parseScrubStatusRaw,
   parseSize,
   parseSubvolumeList,
   parseSubvolumeListR,
@@ -12,7 +14,7 @@ import {
   parseUsage,
 } from '../../scripts/lib/core/btrfs-output.js';
 import { toMiB } from '../../scripts/lib/data/btrfs-scratch.js';
-import { LAPTOP_MOUNTINFO, LIST_R, STATS_OUT, USAGE_OUT } from '../support/btrfs-samples.js';
+import { LAPTOP_MOUNTINFO, LIST_R, SCRUB_KERNEL_LOG, SCRUB_STATUS_CLEAN, SCRUB_STATUS_CORRUPT, STATS_OUT, USAGE_OUT } from '../support/btrfs-samples.js';
 
 describe('sizes', () => {
   test('as btrfs prints them and as a person gives them, in bytes; null when not a size', () => {
@@ -109,5 +111,33 @@ describe('mount tables, usage, device stats', () => {
   test('usage without -b: sizes with units', () => {
     const text = 'Overall:\n    Device size:\t\t   2.00GiB\n    Used:\t\t\t 512.00MiB\n    Free (estimated):\t\t   1.50GiB\t(min: 1.00GiB)\n';
     expect(parseUsage(text)).toEqual({ size: 2 * 2 ** 30, used: 512 * 2 ** 20, free: 1.5 * 2 ** 30, percent: 25 });
+  });
+});
+
+describe('scrub', () => {
+  test('btrfs scrub status -R: status, duration, bytes read and every counter', () => {
+    const clean = parseScrubStatusRaw(SCRUB_STATUS_CLEAN);
+    expect(clean).toMatchObject({ uuid: '1e6d8207-8c58-49d7-890e-d03136b544aa', status: 'finished', durationSeconds: 0, bytesScrubbed: 20971520 + 360448 });
+    expect(clean.counters).toMatchObject({ csum_errors: 0, uncorrectable_errors: 0, read_errors: 0, last_physical: 126877696 });
+    const bad = parseScrubStatusRaw(SCRUB_STATUS_CORRUPT);
+    expect(bad).toMatchObject({ status: 'finished', durationSeconds: 3723 });
+    expect(bad.counters).toMatchObject({ csum_errors: 2, uncorrectable_errors: 2, corrected_errors: 0 });
+  });
+
+  test('a resumed, a running scrub and "no stats available"', () => {
+    const resumed = SCRUB_STATUS_CLEAN.replace('Scrub started:', 'Scrub resumed:').replace('finished', 'running');
+    expect(parseScrubStatusRaw(resumed)).toMatchObject({ status: 'running', bytesScrubbed: 21331968 });
+    expect(parseScrubStatusRaw('UUID:             1e6d8207\n\tno stats available\n')).toEqual({
+      uuid: '1e6d8207', status: null, durationSeconds: null, counters: {}, bytesScrubbed: 0,
+    });
+  });
+
+  test('kernel log: the logical address, and the subvolume and file when the kernel names them (both formats)', () => {
+    expect(parseScrubKernelErrors(SCRUB_KERNEL_LOG)).toEqual([
+      { kind: 'unable to fixup (regular)', logical: 64356352, root: null, inode: null, path: null },
+      { kind: 'checksum', logical: 64356352, root: 5, inode: 257, path: 'a' },
+      { kind: 'checksum', logical: 30425088, root: 258, inode: 1042, path: 'docs/a b.txt' },
+    ]);
+    expect(parseScrubKernelErrors('BTRFS info (device loop3): scrub: started on devid 1')).toEqual([]);
   });
 });

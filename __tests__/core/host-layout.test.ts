@@ -74,6 +74,19 @@ test("the gate's, btrbk-receive's and btrbk-prune's defaults are the layout", ()
   expect(prune).toContain('CONF=/etc/btrbk-backup-host/prune.conf');
 });
 
+test('the scrub and the manifest: the boot script, the gate, btrbk-scrub and the sudoers fragment name the layout', () => {
+  expect([shellValue('bootstrap.sh', 'SCRUB_PATH'), shellValue('bootstrap.sh', 'MANIFEST_PATH')]).toEqual([layout.SCRUB_PATH, layout.MANIFEST_PATH]);
+  const gate = read('btrbk-ssh-gate.sh');
+  expect(gate).toContain(`DIAG=(${layout.SCRUB_PATH} report)`);
+  expect(gate).toContain(`OUT=("$SUDO" -n ${layout.MANIFEST_PATH})`);
+  expect(read('sudoers-btrbk')).toContain(`Cmnd_Alias BTRBK_MANIFEST = ${layout.MANIFEST_PATH} `);
+  const scrub = read('btrbk-scrub.sh');
+  expect(scrub).toMatch(new RegExp(`(^|\\s)MOUNT=${layout.MOUNT_POINT}(\\s|$)`, 'm'));
+  expect(`${/STATE_DIR=(\S+)/.exec(scrub)?.[1]}/last-run`).toBe(layout.SCRUB_STATE);
+  expect(scrub).toMatch(new RegExp(`SCHEDULE=${layout.SCRUB_SCHEDULE}\\b`));
+  expect(read('bootstrap.sh')).toContain(`host_timer btrbk-scrub "$SCRUB_PATH" scrub_script ${layout.SCRUB_SCHEDULE} `);
+});
+
 test('the sudoers fragment names the layout\'s paths, and the stack the same root and user', () => {
   const sudoers = read('sudoers-btrbk');
   expect(sudoers).toContain(`${layout.RECEIVE_PATH} ^`);

@@ -1,9 +1,47 @@
 // check-volume with injected fakes: every diagnosis it can make about the backup volume, and the retention report
 // read from the real btrbk-prune.
-import { STATS_OUT, USAGE_OUT } from '../support/btrfs-samples.js';
+import { SCRUB_KERNEL_LOG, SCRUB_STATUS_CLEAN, SCRUB_STATUS_CORRUPT, STATS_OUT, USAGE_OUT } from '../support/btrfs-samples.js';
 import { CHECK_COMMANDS } from '../../scripts/lib/diagnose/check-commands.js';
-import { checkVolume, parseRetentionReport } from '../../scripts/lib/diagnose/check-volume.js';
-import { conn, rejected, retentionReport, LAST_RUN_OK, healthy, fakes, connectError, byName } from '../support/diagnose-fakes.js';
+import { checkVolume, parseRetentionReport, parseScrubReport } from '../../scripts/lib/diagnose/check-volume.js';
+import { conn, rejected, retentionReport, scrubReport, scrubState, LAST_RUN_OK, healthy, fakes, connectError, byName } from '../support/diagnose-fakes.js';
+
+describe('check-volume: the last scrub (btrbk-diag scrub, the real btrbk-scrub report)', () => {
+  const withScrub = (stdout: string) => ({ ...healthy(), [CHECK_COMMANDS.scrub]: { code: 0, stdout } });
+  const scrub = async (stdout: string) => byName(await checkVolume(conn(), fakes(withScrub(stdout)).deps), /scrub/);
+
+  it('a clean recent scrub passes with when, how much was read and how long it took', async () => {
+    const report = parseScrubReport(scrubReport(scrubState(SCRUB_STATUS_CLEAN)));
+    expect(report).toMatchObject({ schedule: 'monthly', last: { seconds: 1261, exit: 0, status: { status: 'finished', bytesScrubbed: 21331968 } } });
+    const r = await scrub(scrubReport(scrubState(SCRUB_STATUS_CLEAN)));
+    expect(r).toMatchObject({ ok: true, detail: expect.stringMatching(/read 20\.\d MiB in 1261 s, no errors$/) });
+    expect(r.warn).toBeFalsy();
+  });
+
+  it('uncorrectable errors fail, naming the backups and files the kernel named, and what to do', async () => {
+    const rest = `${SCRUB_KERNEL_LOG}--- subvolumes\nID 258 gen 13 top level 5 path backups/laptop/home.20260101T0200\n--- logical-resolve\n30425088 /backup_volume/backups/laptop/home.20260101T0200/docs/a b.txt\n`;
+    const r = await scrub(scrubReport(scrubState(SCRUB_STATUS_CORRUPT, { exit: 3, rest })));
+    expect(r).toMatchObject({ ok: false });
+    expect(r.cause).toMatch(/2 uncorrectable error\(s\) \(csum=2, uncorrectable=2\)/);
+    expect(r.cause).toMatch(/subvolume backups\/laptop\/home\.20260101T0200/);
+    expect(r.cause).toMatch(/root 258: docs\/a b\.txt/);
+    expect(r.next).toMatch(/new full backup/);
+    expect(r.next).toMatch(/RESTORE\.md.*restore_snapshot_id/);
+  });
+
+  it('uncorrectable errors the kernel log did not name: it says how to find the files', async () => {
+    const r = await scrub(scrubReport(scrubState(SCRUB_STATUS_CORRUPT, { exit: 3 })));
+    expect(r).toMatchObject({ ok: false, cause: expect.stringMatching(/logical-resolve LOGICAL \/backup_volume/) });
+  });
+
+  it('no scrub yet, or the last older than twice the interval, warns; a host without the diagnostic warns', async () => {
+    expect(await scrub(scrubReport())).toMatchObject({ ok: true, warn: true, cause: expect.stringMatching(/never read end to end/), next: expect.stringMatching(/systemctl start btrbk-scrub\.service/) });
+    expect(await scrub(scrubReport(scrubState(SCRUB_STATUS_CLEAN, { daysAgo: 63 })))).toMatchObject({ ok: true, warn: true, cause: expect.stringMatching(/63 days old/) });
+    const recent = await scrub(scrubReport(scrubState(SCRUB_STATUS_CLEAN, { daysAgo: 61 })));
+    expect(recent.ok && !recent.warn).toBe(true);
+    const a = { ...healthy(), [CHECK_COMMANDS.scrub]: rejected("unknown diagnostic (try 'btrbk-diag help')") };
+    expect(byName(await checkVolume(conn(), fakes(a).deps), /scrub/)).toMatchObject({ ok: true, warn: true, cause: expect.stringMatching(/before the scheduled scrub/) });
+  });
+});
 
 describe('check-volume', () => {
   it('all pass on a healthy volume', async () => {

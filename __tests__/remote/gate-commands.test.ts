@@ -9,7 +9,7 @@ const PARENT = `${DIR}/rt.20261123T225821-eec006.1`;
 
 /** Every entry of the table with the arguments the tools give it (a key missing here fails to compile). */
 const SAMPLES: Record<keyof typeof GATE_COMMANDS, GateCommand[]> = {
-  diagnostic: (['version', 'usage', 'device-stats', 'mount', 'boot-log', 'cloud-init-log', 'retention'] as const).map((d) => GATE_COMMANDS.diagnostic(d)),
+  diagnostic: (['version', 'usage', 'device-stats', 'mount', 'boot-log', 'cloud-init-log', 'retention', 'scrub'] as const).map((d) => GATE_COMMANDS.diagnostic(d)),
   readlink: [GATE_COMMANDS.readlink(R)],
   mkdir: [GATE_COMMANDS.mkdir(DIR)],
   subvolumeList: [GATE_COMMANDS.subvolumeList(R)],
@@ -23,6 +23,7 @@ const SAMPLES: Record<keyof typeof GATE_COMMANDS, GateCommand[]> = {
     GATE_COMMANDS.send(SNAP, { parent: PARENT, compress: true }),
   ],
   receive: [GATE_COMMANDS.receive(DIR), GATE_COMMANDS.receive(`${DIR}/`, { decompress: true })],
+  manifest: [GATE_COMMANDS.manifest(SNAP), GATE_COMMANDS.manifest(SNAP, { percent: 5, seed: 123456789012345678n })],
 };
 
 /** [entry, line, number of stages], each line once. */

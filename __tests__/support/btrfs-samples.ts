@@ -29,3 +29,40 @@ export const LIST_R = [
   'ID 258 gen 42 top level 5 received_uuid 7c1d2e3f-0000-4000-8000-000000000001 path <FS_TREE>/backups/laptop/sub/home.x',
   '',
 ].join('\n');
+
+/** `btrfs scrub status -R` (btrfs-progs 6.2, Debian 12) after a clean read-only scrub of a loop-device volume. */
+export const SCRUB_STATUS_CLEAN = `UUID:             1e6d8207-8c58-49d7-890e-d03136b544aa
+Scrub started:    Mon Nov 30 04:18:41 2026
+Status:           finished
+Duration:         0:00:00
+\tdata_extents_scrubbed: 320
+\ttree_extents_scrubbed: 22
+\tdata_bytes_scrubbed: 20971520
+\ttree_bytes_scrubbed: 360448
+\tread_errors: 0
+\tcsum_errors: 0
+\tverify_errors: 0
+\tno_csum: 0
+\tcsum_discards: 0
+\tsuper_errors: 0
+\tmalloc_errors: 0
+\tuncorrectable_errors: 0
+\tunverified_errors: 0
+\tcorrected_errors: 0
+\tlast_physical: 126877696
+`;
+
+/** The same volume after two data blocks of one file were overwritten on the device (single data profile: no copy to
+ * repair from), `btrfs scrub status -R` of the read-only scrub that found them. */
+export const SCRUB_STATUS_CORRUPT = SCRUB_STATUS_CLEAN.replace('0:00:00', '1:02:03')
+  .replace('csum_errors: 0', 'csum_errors: 2')
+  .replace('uncorrectable_errors: 0', 'uncorrectable_errors: 2');
+
+/** The kernel's lines for that scrub (Linux 6.18 dmesg), and one in the older comma format (Linux 6.1/6.8). */
+export const SCRUB_KERNEL_LOG = `[ 9376.385153] BTRFS info (device loop3): scrub: started on devid 1
+[ 9376.421303] BTRFS error (device loop3): scrub: unable to fixup (regular) error at logical 64356352 on dev /dev/loop3 physical 106299392
+[ 9376.422092] BTRFS warning (device loop3): scrub: checksum error at logical 64356352 on dev /dev/loop3, physical 106299392 root 5 inode 257 offset 393216 length 4096 links 1 (path: a)
+[ 9376.422104] BTRFS error (device loop3): bdev /dev/loop3 errs: wr 0, rd 0, flush 0, corrupt 1, gen 0
+[ 9376.443806] BTRFS info (device loop3): scrub: finished on devid 1 with status: 0
+Nov 30 04:21:56 host kernel: BTRFS warning (device nvme1n1): checksum error at logical 30425088 on dev /dev/nvme1n1, physical 39862272, root 258, inode 1042, offset 0, length 4096, links 1 (path: docs/a b.txt)
+`;

@@ -8,7 +8,7 @@ import { CHECK_COMMANDS } from '../../scripts/lib/diagnose/check-commands.js';
 import { REPO_ROOT } from '../../scripts/lib/core/connection.js';
 import { OperatorError } from '../../scripts/lib/core/errors.js';
 import { MOUNT_POINT } from '../../scripts/lib/core/host-layout.js';
-import { STATS_OUT, USAGE_OUT } from './btrfs-samples.js';
+import { SCRUB_STATUS_CLEAN, STATS_OUT, USAGE_OUT } from './btrfs-samples.js';
 import { sampleConnection } from './connection-fixture.js';
 
 export const BLOB = 'AAAAC3NzaC1lZDI1NTE5AAAAIJ1Lk8r2TRA8d4uPaB8yR7sbCk4iA3RK2d8QH4P4eN0T';
@@ -41,6 +41,26 @@ export function retentionReport(lastRun = ''): string {
     fs.rmSync(dir, { recursive: true, force: true });
   }
 }
+/**
+ * What `btrbk-diag scrub` prints: the real btrbk-scrub's report of a state file (`lastRun`; none: no scrub yet).
+ */
+export function scrubReport(lastRun = ''): string {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'checks-scrub-'));
+  try {
+    if (lastRun) fs.writeFileSync(path.join(dir, 'last-run'), lastRun);
+    const r = spawnSync('bash', [path.join(REPO_ROOT, 'user-data', 'btrbk-scrub.sh'), 'report', '--state', dir], { encoding: 'utf8' });
+    expect(r.stderr).toBe('');
+    return r.stdout;
+  } finally {
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+}
+/** btrbk-scrub's state file after a scrub `daysAgo` days ago: `status` is `btrfs scrub status -R`, `rest` the kernel,
+ * subvolumes and logical-resolve sections. */
+export const scrubState = (status: string, { daysAgo = 3, exit = 0, rest = '' } = {}) =>
+  `when=${new Date(Date.now() - daysAgo * 86400_000).toISOString().replace(/\.\d+Z$/, 'Z')}\nseconds=1261\nexit=${exit}\nmount=/backup_volume\n` +
+  `--- btrfs scrub start\nscrub done\n--- btrfs scrub status -R\n${status}--- kernel\n${rest}`;
+
 export const LAST_RUN_OK = 'when=2027-02-28T23:05:12Z\nresult=ok\ndeleted_count=1\nkept_count=3\ngroups=1\ndeleted=/backup_volume/backups/laptop/home.20251201T0200\n';
 
 export const BOOT_OK = '2026-11-23T22:57:27Z btrbk-backup-host[finished]: btrbk-backup-host: SUCCESS (version 1) in 13 s; 0 change(s)\n';
@@ -55,6 +75,7 @@ export const healthy = (): Record<string, Answer> => ({
   [CHECK_COMMANDS.cloudInitLog]: { code: 0, stdout: 'Cloud-init v. 24.1 finished\n' },
   [CHECK_COMMANDS.forbidden]: rejected('command not allowed: id'),
   [CHECK_COMMANDS.retention]: { code: 0, stdout: retentionReport(LAST_RUN_OK) },
+  [CHECK_COMMANDS.scrub]: { code: 0, stdout: scrubReport(scrubState(SCRUB_STATUS_CLEAN)) },
   [CHECK_COMMANDS.backupRoot('/backup_volume/backups')]: { code: 0, stdout: '/backup_volume/backups\n' },
   [CHECK_COMMANDS.subvolumeList('/backup_volume/backups')]: { code: 0, stdout: 'ID 256 gen 9 cgen 9 top level 5 parent_uuid - received_uuid 4b1e-0001 uuid 1 path <FS_TREE>/backups/a\n' },
 });

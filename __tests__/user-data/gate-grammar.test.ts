@@ -174,6 +174,9 @@ describe('gate in a sandbox (fake sudo, real pipes, no shell)', () => {
       ['mkdir below a symlink', (s: Sandbox) => `mkdir -p '${s.root}/link/x'`],
       ['send through a nested symlink', (s: Sandbox) => `sudo -n btrfs send '${s.root}/host/inner/snap'`],
       ['readlink of a symlink', (s: Sandbox) => `readlink -v -e '${s.root}/link'`],
+      ['manifest of a symlink', (s: Sandbox) => `btrbk-manifest '${s.root}/link'`],
+      ['manifest through a symlink', (s: Sandbox) => `btrbk-manifest --sample 5 --seed 1 '${s.root}/link/shadow'`],
+      ['manifest through a nested symlink', (s: Sandbox) => `btrbk-manifest '${s.root}/host/inner/snap'`],
       ['path through a regular file', (s: Sandbox) => `mkdir -p '${s.root}/file/x'`],
     ])('symlinks and files out of the root are refused: %s', (_what, cmd) => {
       fs.symlinkSync('/etc', path.join(sb.root, 'link'));

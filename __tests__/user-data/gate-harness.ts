@@ -6,7 +6,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { REPO_ROOT } from '../../scripts/lib/core/connection.js';
-import { BACKUP_ROOT, MOUNT_POINT, RECEIVE_PATH } from '../../scripts/lib/core/host-layout.js';
+import { BACKUP_ROOT, MANIFEST_PATH, MOUNT_POINT, RECEIVE_PATH, SCRUB_PATH } from '../../scripts/lib/core/host-layout.js';
 
 export const REPO = REPO_ROOT;
 export const GATE = path.join(REPO, 'user-data', 'btrbk-ssh-gate.sh');
@@ -221,6 +221,13 @@ export const ACCEPTED: Array<[string, string[][]]> = [
   [`mkdir  -p   '${R}/x'`, [['/usr/bin/mkdir', '-p', `${R}/x`]]],
   [`'mkdir' '-p' '${R}/h/root.20261123T2250+0000_1'`, [['/usr/bin/mkdir', '-p', `${R}/h/root.20261123T2250+0000_1`]]],
   [`mkdir -p '${R}/@home'`, [['/usr/bin/mkdir', '-p', `${R}/@home`]]],
+  // backup.mjs verify: what a backup holds (user-data/btrbk-manifest), all of it or a seeded sample
+  [`btrbk-manifest '${R}/l/home.20260101T0000'`, [['/usr/bin/sudo', '-n', MANIFEST_PATH, `${R}/l/home.20260101T0000`]]],
+  [
+    `btrbk-manifest --sample 5 --seed 123456789012345678 '${R}/l/home.1'`,
+    [['/usr/bin/sudo', '-n', MANIFEST_PATH, '--sample', '5', '--seed', '123456789012345678', `${R}/l/home.1`]],
+  ],
+  [`btrbk-manifest --sample 100 --seed 0 '${R}/l/home.1'`, [['/usr/bin/sudo', '-n', MANIFEST_PATH, '--sample', '100', '--seed', '0', `${R}/l/home.1`]]],
 ];
 
 /** btrfs_subvolume_delete() (client-side retention, garbled receives): only with the gate's --allow-delete (the
@@ -239,5 +246,6 @@ export const DIAGNOSTICS: Array<[string, string[]]> = [
   ['btrbk-diag boot-log', ['/usr/bin/tail', '-n', '200', '/var/log/btrbk-backup-host.log']],
   ['btrbk-diag cloud-init-log', ['/usr/bin/tail', '-n', '200', '/var/log/cloud-init-output.log']],
   ['btrbk-diag retention', ['/usr/bin/sudo', '-n', '/usr/local/sbin/btrbk-prune', 'report']],
+  ['btrbk-diag scrub', [SCRUB_PATH, 'report']],
 ];
 

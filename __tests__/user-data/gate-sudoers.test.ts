@@ -47,14 +47,14 @@ test('the fragment grants the btrbk user only these aliases, as root, and keeps 
   const text = fs.readFileSync(SUDOERS, 'utf8');
   const grants = text.split('\n').filter((l) => /^btrbk\s/.test(l));
   expect(grants).toEqual([
-    'btrbk ALL=(root) NOPASSWD: BTRBK_RECEIVE, BTRBK_SEND, BTRBK_LIST, BTRBK_SHOW, BTRBK_USAGE, BTRBK_DIAG, BTRBK_SELFTEST_DELETE',
+    'btrbk ALL=(root) NOPASSWD: BTRBK_RECEIVE, BTRBK_SEND, BTRBK_LIST, BTRBK_SHOW, BTRBK_USAGE, BTRBK_DIAG, BTRBK_MANIFEST, BTRBK_SELFTEST_DELETE',
     // dropped with the alias by the boot script in append-only mode (every line naming BTRBK_DELETE)
     'btrbk ALL=(root) NOPASSWD: BTRBK_DELETE',
   ]);
   expect(text).not.toMatch(/ALL\s*$|SETENV|env_keep\s*[+]?=/m);
-  // sudo for btrfs subcommands, the receive wrapper and the prune report only: the log diagnostics read
-  // world-readable files as btrbk
-  expect(new Set(rules.map((r) => r.command))).toEqual(new Set(['/usr/bin/btrfs', '/usr/local/sbin/btrbk-receive', '/usr/local/sbin/btrbk-prune']));
+  // sudo for btrfs subcommands, the receive wrapper, the prune report and the manifest (which drops to btrbk with
+  // CAP_DAC_READ_SEARCH) only: the log and scrub diagnostics read world-readable files as btrbk
+  expect(new Set(rules.map((r) => r.command))).toEqual(new Set(['/usr/bin/btrfs', '/usr/local/sbin/btrbk-receive', '/usr/local/sbin/btrbk-prune', '/usr/local/sbin/btrbk-manifest']));
   // no rule lets btrfs receive run directly: only btrbk-receive (--chroot into its own staging directory)
   expect(rules.filter((r) => r.command === '/usr/bin/btrfs' && /receive/.test(String(r.args)))).toEqual([]);
 });
@@ -69,9 +69,9 @@ const sudoStages = [
     .map((argv) => [command, argv.slice(2)] as const),
 );
 
-test('the grammar table has sudo stages to check, and every one of them runs btrfs, btrbk-receive or the prune report', () => {
+test('the grammar table has sudo stages to check, and every one of them runs btrfs, btrbk-receive, the prune report or the manifest', () => {
   expect(sudoStages.length).toBeGreaterThanOrEqual(30);
-  expect(sudoStages.filter(([, argv]) => !['/usr/bin/btrfs', '/usr/local/sbin/btrbk-receive', '/usr/local/sbin/btrbk-prune'].includes(argv[0]))).toEqual([]);
+  expect(sudoStages.filter(([, argv]) => !['/usr/bin/btrfs', '/usr/local/sbin/btrbk-receive', '/usr/local/sbin/btrbk-prune', '/usr/local/sbin/btrbk-manifest'].includes(argv[0]))).toEqual([]);
 });
 
 test('append-only: without the BTRBK_DELETE lines (what the boot script installs by default) no delete is allowed', () => {
@@ -105,6 +105,13 @@ test.each([
   ['btrbk-receive with a test option', '/usr/local/sbin/btrbk-receive --root / /backup_volume/backups/x'],
   ['btrbk-receive cleaning staging', '/usr/local/sbin/btrbk-receive --clean-stale'],
   ['btrbk-prune itself (deletes)', '/usr/local/sbin/btrbk-prune'],
+  ['btrbk-manifest outside the root', '/usr/local/sbin/btrbk-manifest /etc'],
+  ['btrbk-manifest of the volume top', '/usr/local/sbin/btrbk-manifest /backup_volume'],
+  ['btrbk-manifest with traversal', '/usr/local/sbin/btrbk-manifest /backup_volume/backups/../../etc'],
+  ['btrbk-manifest with a sample but no seed', '/usr/local/sbin/btrbk-manifest --sample 5 /backup_volume/backups/x'],
+  ['btrbk-manifest with a sample of 0', '/usr/local/sbin/btrbk-manifest --sample 0 --seed 1 /backup_volume/backups/x'],
+  ['btrbk-manifest with a huge seed', '/usr/local/sbin/btrbk-manifest --sample 5 --seed 1234567890123456789 /backup_volume/backups/x'],
+  ['btrbk-manifest of two paths', '/usr/local/sbin/btrbk-manifest /backup_volume/backups/x /etc'],
   ['btrbk-prune with options', '/usr/local/sbin/btrbk-prune report --config /tmp/x'],
   ['send into a file', '/usr/bin/btrfs send -f /tmp/x /backup_volume/backups/x'],
   ['send outside the root', '/usr/bin/btrfs send /etc'],

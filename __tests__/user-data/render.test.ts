@@ -19,6 +19,8 @@ const EMBEDDED: Array<[string, string, '@embed' | '@payload']> = [
   ['btrbk-receive.sh', 'receive_script', '@embed'],
   ['btrbk-prune.sh', 'prune_script', '@payload'],
   ['host-identity.sh', 'host_key_script', '@payload'],
+  ['btrbk-scrub.sh', 'scrub_script', '@payload'],
+  ['btrbk-manifest', 'manifest_script', '@payload'],
 ];
 
 /** The text of a shell function `name() { ... }` in the rendered script (the embedded heredoc ends it). */

@@ -280,3 +280,89 @@ export function parseFilesystemDu(text: string): DuSummary[] {
   }
   return out;
 }
+
+// ------------------------------------------------------------------------------------------- scrub
+
+/** The error counters of a scrub, as `btrfs scrub status -R` names them (btrfs-progs' struct btrfs_scrub_progress). */
+export const SCRUB_ERROR_COUNTERS = [
+  'read_errors',
+  'csum_errors',
+  'verify_errors',
+  'super_errors',
+  'malloc_errors',
+  'uncorrectable_errors',
+  'unverified_errors',
+  'corrected_errors',
+] as const;
+
+/** A scrub as `btrfs scrub status -R` reports it. */
+export interface ScrubStatus {
+  /** The filesystem's UUID. */
+  uuid: string | null;
+  /** finished | running | aborted (cancelled) | interrupted; null when btrfs has no stats ("no stats available"). */
+  status: 'finished' | 'running' | 'aborted' | 'interrupted' | null;
+  /** Seconds (the H:MM:SS Duration line). */
+  durationSeconds: number | null;
+  /** Every raw counter it printed: data_bytes_scrubbed, tree_bytes_scrubbed, csum_errors, uncorrectable_errors, ... */
+  counters: Record<string, number>;
+  /** data_bytes_scrubbed + tree_bytes_scrubbed. */
+  bytesScrubbed: number;
+}
+
+/**
+ * Parses `btrfs scrub status -R MOUNT` (raw counters). btrfs-progs 6.2 (Debian 12) and 6.6+ (Ubuntu 24.04) print the
+ * same raw block (print_scrub_full: tab-indented `name: value` lines) after "Scrub started:" (or "Scrub resumed:"),
+ * "Status:" and "Duration:"; the start time is in the host's locale (%c) and is not parsed: the scrub's own state
+ * file records it as UTC.
+ */
+export function parseScrubStatusRaw(text: string): ScrubStatus {
+  const t = String(text);
+  const uuid = /^UUID:\s+(\S+)/m.exec(t)?.[1] ?? null;
+  const status = /^Status:\s+(finished|running|aborted|interrupted)\s*$/m.exec(t)?.[1] as ScrubStatus['status'] | undefined;
+  const d = /^Duration:\s+(\d+):(\d{2}):(\d{2})\s*$/m.exec(t);
+  const counters: Record<string, number> = {};
+  for (const m of t.matchAll(/^\s+([a-z_]+): (\d+)\s*$/gm)) counters[m[1]] = Number(m[2]);
+  return {
+    uuid,
+    status: status ?? null,
+    durationSeconds: d ? Number(d[1]) * 3600 + Number(d[2]) * 60 + Number(d[3]) : null,
+    counters,
+    bytesScrubbed: (counters.data_bytes_scrubbed ?? 0) + (counters.tree_bytes_scrubbed ?? 0),
+  };
+}
+
+/** A damaged block the kernel named while scrubbing. */
+export interface ScrubKernelError {
+  /** e.g. 'checksum', 'unable to fixup (regular)', 'header', 'read'. */
+  kind: string;
+  /** The btrfs logical address (what `btrfs inspect-internal logical-resolve` takes). */
+  logical: number;
+  /** The subvolume (tree) id and the file, when the kernel could name them (data blocks). */
+  root: number | null;
+  inode: number | null;
+  /** The file's path inside that subvolume, as the kernel printed it. */
+  path: string | null;
+}
+
+/**
+ * The scrub errors of kernel log lines (dmesg, journalctl -k). Kernel 6.4+ prints
+ * `scrub: checksum error at logical L on dev D, physical P root R inode I offset O length N links K (path: F)`,
+ * older kernels the same with commas between the fields; metadata errors name no file.
+ */
+export function parseScrubKernelErrors(text: string): ScrubKernelError[] {
+  const out: ScrubKernelError[] = [];
+  for (const line of String(text).split('\n')) {
+    const m = /(?:scrub: )?([a-z][a-z ()]*?) error at logical (\d+) on dev ([^,\s]+)(.*)$/.exec(line);
+    if (!m) continue;
+    const rest = m[4];
+    const file = /root (\d+),? inode (\d+),?.*\(path: (.*)\)\s*$/.exec(rest);
+    out.push({
+      kind: m[1].replace(/^(?:BTRFS \w+ \(device [^)]*\): )/, ''),
+      logical: Number(m[2]),
+      root: file ? Number(file[1]) : null,
+      inode: file ? Number(file[2]) : null,
+      path: file ? file[3] : null,
+    });
+  }
+  return out;
+}

@@ -27,6 +27,15 @@ export const GATE_PATH = '/usr/local/sbin/btrbk-ssh-gate';
 export const RECEIVE_PATH = '/usr/local/sbin/btrbk-receive';
 export const PRUNE_PATH = '/usr/local/sbin/btrbk-prune';
 export const PRUNE_CONF = '/etc/btrbk-backup-host/prune.conf';
+/** The monthly read-only scrub (btrbk-scrub.timer) and the gate's `btrbk-diag scrub` (its report). */
+export const SCRUB_PATH = '/usr/local/sbin/btrbk-scrub';
+/** The scrub's last result (root-owned, 0644). */
+export const SCRUB_STATE = '/var/lib/btrbk-backup-host/scrub/last-run';
+/** How often the scrub runs (the timer's OnCalendar); check-volume warns when the last is older than twice this. */
+export const SCRUB_SCHEDULE = 'monthly';
+export const SCRUB_INTERVAL_DAYS = 31;
+/** What a backup holds, for `backup.mjs verify` (the gate's `btrbk-manifest`; the laptop runs user-data/btrbk-manifest). */
+export const MANIFEST_PATH = '/usr/local/sbin/btrbk-manifest';
 export const SUDOERS_PATH = '/etc/sudoers.d/btrbk';
 
 /** The boot script's state: its markers (ready on success, failed with the step) and its log. */

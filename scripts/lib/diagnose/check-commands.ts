@@ -15,6 +15,7 @@ export const CHECK_COMMANDS = Object.freeze({
   bootLog: gateLine(GATE_COMMANDS.diagnostic('boot-log')),
   cloudInitLog: gateLine(GATE_COMMANDS.diagnostic('cloud-init-log')),
   retention: gateLine(GATE_COMMANDS.diagnostic('retention')),
+  scrub: gateLine(GATE_COMMANDS.diagnostic('scrub')),
   forbidden: 'id',
   backupRoot: (root: string) => gateLine(GATE_COMMANDS.readlink(root)),
   subvolumeList: (root: string) => gateLine(GATE_COMMANDS.subvolumeList(root)),

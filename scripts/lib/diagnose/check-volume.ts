@@ -1,8 +1,18 @@
 // check-volume: the backup volume through the gate's read-only diagnostics (mount, usage, backup root,
 // half-received backups, device stats, the host's retention), and the reader of the retention report.
-import { parseDeviceStats, parseMountEntry, parseSubvolumeListR, parseUsage } from '../core/btrfs-output.js';
+import {
+  parseDeviceStats,
+  parseMountEntry,
+  parseScrubKernelErrors,
+  parseScrubStatusRaw,
+  parseSubvolumeListR,
+  parseUsage,
+  SCRUB_ERROR_COUNTERS,
+  type ScrubKernelError,
+  type ScrubStatus,
+} from '../core/btrfs-output.js';
 import type { Connection } from '../core/connection.js';
-import { MOUNT_POINT } from '../core/host-layout.js';
+import { MOUNT_POINT, SCRUB_INTERVAL_DAYS, SCRUB_SCHEDULE } from '../core/host-layout.js';
 import type { TestResult } from '../core/report.js';
 import { sshParams, type ExecResult } from '../remote/ssh.js';
 import { humanBytes } from '../remote/transfer.js';
@@ -78,6 +88,110 @@ export function parseRetentionReport(text: string): RetentionReport {
     lastRun: Object.keys(lastRun).length ? { ...lastRun, deleted } : null,
     backups,
   };
+}
+
+/** The last scrub, as btrbk-scrub's state file has it. */
+export interface LastScrub {
+  /** UTC, ISO 8601. */
+  when: string;
+  seconds: number;
+  /** btrfs scrub start's exit status: 0 clean, 3 uncorrectable errors, else it could not run. */
+  exit: number;
+  status: ScrubStatus;
+  /** The damaged blocks the kernel named. */
+  kernel: ScrubKernelError[];
+  /** `btrfs subvolume list` lines of the subvolumes (backups) the kernel named by id. */
+  subvolumes: string[];
+  /** `LOGICAL <logical-resolve output line>`: the files (in every backup) that hold a damaged block. */
+  resolved: string[];
+}
+
+export interface ScrubReport {
+  /** e.g. 'monthly'; null when the text is not a btrbk-scrub report. */
+  schedule: string | null;
+  /** The timer's next run as systemd prints it, or null. */
+  next: string | null;
+  /** Null when no scrub has finished yet. */
+  last: LastScrub | null;
+}
+
+/** Parses `btrbk-diag scrub` (btrbk-scrub report): the schedule, the next run, and the last run's state file. */
+export function parseScrubReport(text: string): ScrubReport {
+  const lines = String(text).split('\n');
+  const schedule = /^schedule: .*, (\S+) \(btrbk-scrub\.timer\)$/.exec(lines[0] ?? '')?.[1] ?? null;
+  const nextLine = /^next: (.*)$/m.exec(text)?.[1]?.trim();
+  const start = lines.indexOf('last run:');
+  if (start < 0) return { schedule, next: nextLine && nextLine !== 'unknown' ? nextLine : null, last: null };
+  const kv: Record<string, string> = {};
+  const sections: Record<string, string[]> = {};
+  let section = '';
+  for (const line of lines.slice(start + 1)) {
+    const head = /^--- (.*)$/.exec(line);
+    if (head) section = head[1];
+    else if (section) (sections[section] ??= []).push(line);
+    else {
+      const m = /^([a-z_]+)=(.*)$/.exec(line);
+      if (m) kv[m[1]] = m[2];
+    }
+  }
+  const body = (name: string) => (sections[name] ?? []).filter((l) => l.trim() !== '');
+  return {
+    schedule,
+    next: nextLine && nextLine !== 'unknown' ? nextLine : null,
+    last: {
+      when: kv.when ?? '',
+      seconds: Number(kv.seconds ?? NaN),
+      exit: Number(kv.exit ?? NaN),
+      status: parseScrubStatusRaw(body('btrfs scrub status -R').join('\n')),
+      kernel: parseScrubKernelErrors(body('kernel').join('\n')),
+      subvolumes: body('subvolumes'),
+      resolved: body('logical-resolve'),
+    },
+  };
+}
+
+const DAY_MS = 24 * 3600 * 1000;
+
+/** The check of the last scrub: fails on uncorrectable errors (with what is hit and what to do), warns when none ran
+ * for twice the schedule's interval, or it found errors it could not classify, or it did not finish. */
+export function scrubCheck(report: ScrubReport, now: Date = new Date()): TestResult {
+  const name = 'last scrub of the volume (read-only, monthly)';
+  const last = report.last;
+  if (!last) {
+    return pass(name, `no scrub has finished yet; the first runs ${report.next ? `at ${report.next}` : `within a ${SCRUB_SCHEDULE.replace(/ly$/, '')}`}`, {
+      warn: true,
+      cause: 'the volume was never read end to end, so bit rot in old backups would go unseen',
+      next: 'wait for btrbk-scrub.timer, or start one now on the host as admin: sudo systemctl start btrbk-scrub.service (read-only, idle I/O priority)',
+    });
+  }
+  const c = last.status.counters;
+  const errors = SCRUB_ERROR_COUNTERS.filter((k) => k !== 'corrected_errors' && (c[k] ?? 0) > 0).map((k) => `${k.replace(/_errors$/, '')}=${c[k]}`);
+  const ageDays = (now.getTime() - Date.parse(last.when)) / DAY_MS;
+  const detail = `${last.when}: read ${humanBytes(last.status.bytesScrubbed)} in ${last.seconds} s, ${errors.length ? errors.join(', ') : 'no errors'}`;
+  const uncorrectable = c.uncorrectable_errors ?? 0;
+  if (uncorrectable > 0 || last.exit === 3) {
+    const backups = last.subvolumes.map((l) => /path (\S+)$/.exec(l)?.[1] ?? l);
+    const files = [...new Set(last.kernel.filter((k) => k.path !== null).map((k) => `root ${k.root}: ${k.path}`))];
+    const hit = backups.length || files.length || last.resolved.length
+      ? `damaged blocks are in: ${[...backups.map((b) => `subvolume ${b}`), ...files.slice(0, 5), ...last.resolved.slice(0, 5)].join('; ')}`
+      : `the kernel log did not name the files: on the host as admin, for each address in \`journalctl -k | grep 'error at logical'\`, run \`sudo btrfs inspect-internal logical-resolve LOGICAL ${MOUNT_POINT}\``;
+    return fail(
+      name,
+      `the last scrub found ${uncorrectable} uncorrectable error(s) (${errors.join(', ') || `exit ${last.exit}`}): blocks of the volume no longer match their checksums and there is no good copy on it. ${hit}`,
+      'the backups holding those blocks cannot be restored whole. (1) Take a new full backup of what they held (the laptop still has it). (2) Restore the volume from an EBS snapshot taken before the damage: docs/RESTORE.md, "Restoring the volume from a snapshot" (restore_snapshot_id in terraform.tfvars). (3) Read `btrbk-diag scrub` for every damaged address and file',
+      detail,
+    );
+  }
+  if (last.status.status !== 'finished' || last.exit !== 0) {
+    return pass(name, detail, { warn: true, cause: `the last scrub did not finish (status ${last.status.status ?? 'unknown'}, exit ${last.exit})`, next: 'on the host as admin: journalctl -u btrbk-scrub; it runs again at the next timer (or sudo systemctl start btrbk-scrub.service)' });
+  }
+  if (errors.length) {
+    return pass(name, detail, { warn: true, cause: `the last scrub counted errors it could repair from a second copy (${errors.join(', ')})`, next: 'watch btrfs device stats; on the host as admin: journalctl -k | grep BTRFS' });
+  }
+  if (!(ageDays <= 2 * SCRUB_INTERVAL_DAYS)) {
+    return pass(name, detail, { warn: true, cause: `the last scrub is ${Number.isFinite(ageDays) ? Math.floor(ageDays) : '?'} days old (it runs ${SCRUB_SCHEDULE})`, next: 'on the host as admin: systemctl status btrbk-scrub.timer btrbk-scrub.service; journalctl -u btrbk-scrub' });
+  }
+  return pass(name, detail);
 }
 
 const pct = (x: number) => `${x.toFixed(1)} %`;
@@ -215,6 +329,22 @@ export async function checkVolume(conn: Connection, deps: CheckDeps = {}, sessio
       } else {
         results.push(pass(name, detail));
       }
+    }
+  }
+
+  if (entry) {
+    // the host's monthly read-only scrub: every block of the volume read and checked against its checksum
+    const scrubOut = await exec(CHECK_COMMANDS.scrub);
+    const report = scrubOut.code === 0 ? parseScrubReport(scrubOut.stdout) : null;
+    const name = 'last scrub of the volume (read-only, monthly)';
+    if (!report?.schedule) {
+      results.push(
+        REJECTED.test(scrubOut.stderr)
+          ? pass(name, 'unknown to this host', { warn: true, cause: 'the host runs a gate from before the scheduled scrub (no scrub diagnostic)', next: 're-deploy (setup) to get the monthly read-only scrub' })
+          : fail(name, `cannot read the scrub report: ${gateRefusalHint(scrubOut)}`, 'on the host as admin: /usr/local/sbin/btrbk-scrub report; journalctl -u btrbk-scrub'),
+      );
+    } else {
+      results.push(scrubCheck(report));
     }
   }
   return results;

@@ -18,7 +18,7 @@ export type Stage = readonly Word[];
 export type GateCommand = readonly Stage[];
 
 /** The gate's read-only diagnostics: fixed commands, nothing from the client reaches them. */
-export type Diagnostic = 'version' | 'usage' | 'device-stats' | 'mount' | 'boot-log' | 'cloud-init-log' | 'retention';
+export type Diagnostic = 'version' | 'usage' | 'device-stats' | 'mount' | 'boot-log' | 'cloud-init-log' | 'retention' | 'scrub';
 
 const at = (path: string): PathWord => ({ path });
 const SUDO = ['sudo', '-n'] as const;
@@ -45,6 +45,11 @@ export const GATE_COMMANDS = Object.freeze({
   send: (path: string, { parent = null, compress = false }: { parent?: string | null; compress?: boolean } = {}): GateCommand => [
     [...BTRFS, 'send', ...(parent ? ['-p', at(parent)] : []), at(path)],
     ...(compress ? [['zstd', '-c']] : []),
+  ],
+  /** What a backup holds (user-data/btrbk-manifest: path, type, size, mode, owner, mtime, link target, sha256 per
+   * entry), all of it or the sample a seed picks (percent 1..100, seed 0..10^18-1, whole numbers). */
+  manifest: (path: string, sample: { percent: number; seed: number | bigint } | null = null): GateCommand => [
+    ['btrbk-manifest', ...(sample ? ['--sample', String(sample.percent), '--seed', String(sample.seed)] : []), at(path)],
   ],
   /** Receives a stream into `dir` (written `DIR/`, as btrbk does), zstd-decompressed on the host first when `decompress`. */
   receive: (dir: string, { decompress = false }: { decompress?: boolean } = {}): GateCommand => [
