@@ -84,7 +84,9 @@ test('the scrub and the manifest: the boot script, the gate, btrbk-scrub and the
   expect(scrub).toMatch(new RegExp(`(^|\\s)MOUNT=${layout.MOUNT_POINT}(\\s|$)`, 'm'));
   expect(`${/STATE_DIR=(\S+)/.exec(scrub)?.[1]}/last-run`).toBe(layout.SCRUB_STATE);
   expect(scrub).toMatch(new RegExp(`SCHEDULE=${layout.SCRUB_SCHEDULE}\\b`));
-  expect(read('bootstrap.sh')).toContain(`host_timer btrbk-scrub "$SCRUB_PATH" scrub_script ${layout.SCRUB_SCHEDULE} `);
+  // the timer checks hourly; the scrub itself runs SCRUB_SCHEDULE (28 days), in the 90 minutes after a backup arrived
+  expect(read('bootstrap.sh')).toContain(`host_timer btrbk-scrub "$SCRUB_PATH" scrub_script hourly `);
+  expect(scrub).toMatch(/DUE_DAYS=28 FRESH_MINUTES=90\b/);
 });
 
 test('the sudoers fragment names the layout\'s paths, and the stack the same root and user', () => {
