@@ -384,7 +384,7 @@ install_prune() {
     "$BTRBK_APPEND_ONLY" "$BTRBK_RETENTION" "$BTRBK_RETENTION_MIN" "$BACKUP_ROOT" "$MOUNT_POINT" "$STAGING_DIR" |
     put_file "$PRUNE_CONF" root:root 0644)" != changed ] || changed "$PRUNE_CONF"
   [ "$(manifest_script | put_file "$MANIFEST_PATH" root:root 0755)" != changed ] || changed "installed $MANIFEST_PATH"
-  host_timer btrbk-scrub "$SCRUB_PATH" scrub_script monthly 1d "read-only scrub"
+  host_timer btrbk-scrub "$SCRUB_PATH" scrub_script hourly 600 "read-only scrub, monthly, after a backup"
   host_timer btrbk-prune "$PRUNE_PATH" prune_script hourly 600 "prune by the host retention policy"
 }
 

@@ -1,7 +1,13 @@
 #!/bin/bash
-# btrbk-scrub [run|report] [--mount DIR] [--state DIR]: the host's read-only scrub of the data volume.
+# btrbk-scrub [run [--now]|report] [--mount DIR] [--state DIR]: the host's read-only scrub of the data volume.
 #
-# run (the default; btrbk-scrub.timer, monthly, as root): `btrfs scrub start -B -r -c 3 MOUNT`: -r reads and
+# When: btrbk-scrub.timer starts `run` hourly; it scrubs only when the last scrub is 28 days old or more (monthly)
+# AND a backup arrived in the last 90 minutes (a directory of the backup root changed). The scrub's few commits (below)
+# then fall in an hour that had a backup's writes anyway, so they never stand in for a missing backup in the
+# missed-backup alarm, which watches the volume's writes. When backups stop, the scrub waits with them (the alarm
+# fires). `run --now` (as admin) scrubs at once.
+#
+# run (as root): `btrfs scrub start -B -r -c 3 MOUNT`: -r reads and
 # checks every block's checksum (data and metadata, every copy) and repairs nothing, -c 3 is the idle I/O class
 # (backups and restores go first). Then it records the result in STATE/last-run (root-owned, 0644, written whole
 # or not at all): when it started (UTC), how long it took, btrfs's exit status, `btrfs scrub status -R` (bytes
@@ -19,21 +25,23 @@
 set -u -o pipefail
 export LC_ALL=C TZ=UTC PATH=/usr/sbin:/usr/bin:/sbin:/bin
 MOUNT=/backup_volume STATE_DIR=/var/lib/btrbk-backup-host/scrub MODE=run
-readonly SCHEDULE=monthly MAX_RESOLVE=20
+readonly SCHEDULE=monthly DUE_DAYS=28 FRESH_MINUTES=90 MAX_RESOLVE=20
+NOW=0
 
 while (($#)); do
   case $1 in
     run | report) MODE=$1 ;;
+    --now) NOW=1 ;;
     --mount) MOUNT=${2-} && shift ;;
     --state) STATE_DIR=${2-} && shift ;;
-    *) printf 'btrbk-scrub: unknown argument %s (usage: btrbk-scrub [run|report] [--mount DIR] [--state DIR])\n' "$1" >&2; exit 2 ;;
+    *) printf 'btrbk-scrub: unknown argument %s (usage: btrbk-scrub [run [--now]|report] [--mount DIR] [--state DIR])\n' "$1" >&2; exit 2 ;;
   esac
   shift
 done
 STATE=$STATE_DIR/last-run
 
 if [[ $MODE == report ]]; then
-  printf 'schedule: btrfs scrub start -B -r -c 3 %s, %s (btrbk-scrub.timer)\n' "$MOUNT" "$SCHEDULE"
+  printf 'schedule: btrfs scrub start -B -r -c 3 %s within 90 minutes after a backup arrives, %s (btrbk-scrub.timer)\n' "$MOUNT" "$SCHEDULE"
   next=$(systemctl show -P NextElapseUSecRealtime btrbk-scrub.timer 2>/dev/null) || next=
   printf 'next: %s\n' "${next:-unknown}"
   if [[ -r $STATE ]]; then
@@ -49,6 +57,15 @@ fi
 mountpoint -q "$MOUNT" || { printf 'btrbk-scrub: nothing is mounted at %s\n' "$MOUNT" >&2; exit 1; }
 install -d -m 0755 "$STATE_DIR"
 start=$(date +%s)
+if ((!NOW)); then
+  last=$(sed -n 's/^when=//p' "$STATE" 2>/dev/null | head -n 1)
+  last=$(date -d "${last:-@0}" +%s 2>/dev/null) || last=0
+  if ((start - last < DUE_DAYS * 86400)); then exit 0; fi
+  if [[ -z $(find "$MOUNT/backups" -xdev -mindepth 1 -maxdepth 3 -type d -mmin -"$FRESH_MINUTES" -print -quit 2>/dev/null) ]]; then
+    printf 'btrbk-scrub: due; waiting for a backup to arrive (its writes must not stand in for one)\n'
+    exit 0
+  fi
+fi
 out=$(btrfs scrub start -B -r -c 3 "$MOUNT" 2>&1)
 rc=$?
 end=$(date +%s)

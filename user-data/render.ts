@@ -92,10 +92,11 @@ export interface HostPayload {
 
 const HEREDOC_END = '__BTRBK_EMBEDDED_FILE_END__';
 
-/** The instance tags that carry the host payload: PAYLOAD_TAG_PREFIX + two digits; EC2 allows 50 tags in all. */
+/** The instance tags that carry the host payload: PAYLOAD_TAG_PREFIX + two digits. EC2 allows 50 tags per instance;
+ * the instance also carries Project, ManagedBy and Name (the stack test counts them all). */
 export const PAYLOAD_TAG_PREFIX = 'btrbk-payload-';
 export const PAYLOAD_TAG_VALUE_MAX = 256;
-export const PAYLOAD_TAGS_MAX = 40;
+export const PAYLOAD_TAGS_MAX = 47;
 
 /** Escapes literal text for a Terraform string template: `${` and `%{` would otherwise be interpolated. */
 export function escapeTerraformTemplate(text: string): string {
@@ -106,7 +107,8 @@ const HEREDOC_START = /(?<!<)<<-?\s*(['"]?)([A-Za-z_][A-Za-z0-9_]*)\1(?![A-Za-z0
 
 /**
  * The lines of a shell script (or a sudoers file, whose comments also start with #) without its comment-only
- * lines; heredoc bodies are kept as they are. keep(line, index) keeps a comment line anyway.
+ * lines and without the indentation of the others (the bytes EC2's 16 KB and the payload's tags are spent on);
+ * heredoc bodies are kept as they are. keep(line, index) keeps a comment line anyway.
  * Returns [line, inHeredoc] pairs.
  */
 function withoutComments(
@@ -124,7 +126,7 @@ function withoutComments(
     const heredoc = HEREDOC_START.exec(line);
     if (heredoc && !line.trimStart().startsWith('#')) heredocEnd = heredoc[2];
     if (/^\s*#/.test(line) && !keep(line, index)) return;
-    out.push([line, false]);
+    out.push([line.replace(/^[ \t]+/, ''), false]);
   });
   if (heredocEnd !== null) throw new Error(`heredoc ${heredocEnd} is never closed`);
   return out;

@@ -23,7 +23,7 @@ import { DataAwsPartition } from '@cdktf/provider-aws/lib/data-aws-partition/ind
 import { DATA_VOLUME_TAG, SNAPSHOT_TAG } from '../../constructs/volume-protection.js';
 import { BackupTargetStack, STACK_NAME, VARIABLE_DEFAULTS } from '../../constructs/backup-target-stack.js';
 import { CANONICAL_OWNER_ID } from '../../constructs/backup-host.js';
-import { PAYLOAD_TAG_PREFIX, SETTING_DEFAULTS, renderBootScript, renderHostPayload } from '../../user-data/render.js';
+import { PAYLOAD_TAG_PREFIX, PAYLOAD_TAGS_MAX, SETTING_DEFAULTS, renderBootScript, renderHostPayload } from '../../user-data/render.js';
 
 interface SynthJson {
   resource: Record<string, Record<string, Record<string, any>>>;
@@ -55,6 +55,13 @@ describe('synthesized stack', () => {
     const tags = copy.resource.aws_instance.backup_host.tags as Record<string, string>;
     for (const k of Object.keys(tags)) if (k.startsWith(PAYLOAD_TAG_PREFIX)) tags[k] = '<host payload: see "user data" tests>';
     expect(copy).toMatchSnapshot();
+  });
+
+  test("the instance's tags, host payload included, stay within EC2's 50 per resource", () => {
+    const tags = Object.keys(instance.tags as Record<string, string>);
+    expect(tags.filter((k) => k.startsWith(PAYLOAD_TAG_PREFIX)).length).toBeGreaterThan(20);
+    expect(tags.length).toBeLessThanOrEqual(50);
+    expect(tags.filter((k) => !k.startsWith(PAYLOAD_TAG_PREFIX)).length + PAYLOAD_TAGS_MAX).toBeLessThanOrEqual(50);
   });
 
   test('pins the provider to hashicorp/aws 5.100.0 (the version the provider package targets and the mirror holds)', () => {

@@ -34,7 +34,7 @@ describe('check-volume: the last scrub (btrbk-diag scrub, the real btrbk-scrub r
   });
 
   it('no scrub yet, or the last older than twice the interval, warns; a host without the diagnostic warns', async () => {
-    expect(await scrub(scrubReport())).toMatchObject({ ok: true, warn: true, cause: expect.stringMatching(/never read end to end/), next: expect.stringMatching(/systemctl start btrbk-scrub\.service/) });
+    expect(await scrub(scrubReport())).toMatchObject({ ok: true, warn: true, cause: expect.stringMatching(/never read end to end/), next: expect.stringMatching(/btrbk-scrub run --now/) });
     expect(await scrub(scrubReport(scrubState(SCRUB_STATUS_CLEAN, { daysAgo: 63 })))).toMatchObject({ ok: true, warn: true, cause: expect.stringMatching(/63 days old/) });
     const recent = await scrub(scrubReport(scrubState(SCRUB_STATUS_CLEAN, { daysAgo: 61 })));
     expect(recent.ok && !recent.warn).toBe(true);

@@ -128,6 +128,12 @@ test('the scrub reads the whole volume without writing a data block; its result 
   const scrub = results.find((r) => /last scrub/.test(r.name));
   expect(scrub).toMatchObject({ ok: true, detail: expect.stringMatching(/read \d.* in \d+ s, no errors$/) });
   expect(scrub?.warn).toBeFalsy();
+  // the timer's next hourly run: the last scrub is not 28 days old, so no scrub and not one write
+  const w1 = sectorsWritten(dev);
+  inTarget(['systemctl', 'start', 'btrbk-scrub.service'], 600_000);
+  await settle();
+  expect(sectorsWritten(dev)).toBe(w1);
+  expect(/^when=.*$/m.exec(inTarget(['/usr/local/sbin/btrbk-scrub', 'report']))?.[0]).toBe(/^when=.*$/m.exec(report)?.[0]);
 });
 
 test('a fresh backup verifies clean: same snapshot (received UUID), same manifest in full and sampled with one seed', async () => {

@@ -161,7 +161,7 @@ export function scrubCheck(report: ScrubReport, now: Date = new Date()): TestRes
     return pass(name, `no scrub has finished yet; the first runs ${report.next ? `at ${report.next}` : `within a ${SCRUB_SCHEDULE.replace(/ly$/, '')}`}`, {
       warn: true,
       cause: 'the volume was never read end to end, so bit rot in old backups would go unseen',
-      next: 'wait for btrbk-scrub.timer, or start one now on the host as admin: sudo systemctl start btrbk-scrub.service (read-only, idle I/O priority)',
+      next: 'wait for btrbk-scrub.timer, or start one now on the host as admin: sudo /usr/local/sbin/btrbk-scrub run --now (read-only, idle I/O priority; the timer scrubs monthly, in the 90 minutes after a backup arrives)',
     });
   }
   const c = last.status.counters;
@@ -183,7 +183,7 @@ export function scrubCheck(report: ScrubReport, now: Date = new Date()): TestRes
     );
   }
   if (last.status.status !== 'finished' || last.exit !== 0) {
-    return pass(name, detail, { warn: true, cause: `the last scrub did not finish (status ${last.status.status ?? 'unknown'}, exit ${last.exit})`, next: 'on the host as admin: journalctl -u btrbk-scrub; it runs again at the next timer (or sudo systemctl start btrbk-scrub.service)' });
+    return pass(name, detail, { warn: true, cause: `the last scrub did not finish (status ${last.status.status ?? 'unknown'}, exit ${last.exit})`, next: 'on the host as admin: journalctl -u btrbk-scrub; it runs again after the next backup (or now: sudo /usr/local/sbin/btrbk-scrub run --now)' });
   }
   if (errors.length) {
     return pass(name, detail, { warn: true, cause: `the last scrub counted errors it could repair from a second copy (${errors.join(', ')})`, next: 'watch btrfs device stats; on the host as admin: journalctl -k | grep BTRFS' });
