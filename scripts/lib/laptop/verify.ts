@@ -172,7 +172,7 @@ async function verifyPair(o: { conn: Connection; subvolume: string; backup: Date
   const state: VerifyState = n ? 'differences' : !identity.same ? 'not-same' : cmp.problems.length ? 'failed' : 'clean';
   const reason = {
     clean: `clean: ${cmp.compared} entries of the backup match the snapshot`,
-    differences: `${n} ${n === 1 ? 'entry differs' : 'entries differ'} between the backup and the snapshot it was sent from${identity.same ? '' : ` (and ${identity.reason})`}: the backup is not what was sent; the next backup does not repair it (btrbk sends only changes): see docs/RESTORE.md`,
+    differences: `${n} ${n === 1 ? 'entry differs' : 'entries differ'} between the backup and the snapshot it was sent from: the backup is not what was sent, and later backups keep the damaged file until it changes here (incrementals send only changes). Next: npx zx scripts/troubleshoot.mjs check-volume (the scrub's result); docs/RESTORE.md, "what verify and the scrub prove"`,
     'not-same': `${identity.reason}; the files compared match, but it is not a complete receive of this snapshot: run a backup (npx zx scripts/backup.mjs run), then verify again`,
     failed: `the comparison is not whole: ${cmp.problems.join('; ')}; verify again`,
   }[state as 'clean' | 'differences' | 'not-same' | 'failed'];
