@@ -9,6 +9,7 @@ import path from 'node:path';
 import { run as realRun, runResult, type Run } from '../../scripts/lib/core/process.js';
 import type { Manifest } from '../../scripts/lib/laptop/install.js';
 import { FILES } from '../../scripts/lib/laptop/layout.js';
+import { uninstall } from '../../scripts/lib/laptop/commands.js';
 import { backupStatus, formatStatus, statusJson } from '../../scripts/lib/laptop/status.js';
 import { datedFor } from '../../scripts/lib/laptop/target.js';
 import { DEFAULT_SAMPLE, formatVerify, MANIFEST_PROGRAM, pickPair, readLastVerify, verifyBackups } from '../../scripts/lib/laptop/verify.js';
@@ -157,6 +158,24 @@ describe('verifyBackups with a fake target', () => {
     const run: Run = async (cmd) => (cmd === 'ssh' ? runResult({ status: 255, stderr: 'ssh: connect to host 203.0.113.7 port 22: Connection refused\n' }) : runResult({ status: 0 }));
     await expect(verify({ run }).done).rejects.toMatchObject({ what: 'cannot list the backups on the target', next: expect.stringMatching(/check-ssh/) });
     expect(readLastVerify(work)).toBeNull();
+  });
+
+  test('uninstall removes the record with the rest', async () => {
+    await verify({ run: fakeTarget().run, sample: 100 }).done;
+    const r = await uninstall({ root: work });
+    expect(r.files).toContainEqual({ path: FILES.lastVerify, action: 'removed' });
+    expect(readLastVerify(work)).toBeNull();
+  });
+
+  test('a long manifest says it is still running, once a minute', async () => {
+    const f = fakeTarget();
+    const slow: Run = async (cmd, args, opts) => {
+      if (cmd === 'ssh' && /btrbk-manifest/.test(args.at(-1) ?? '')) await new Promise((res) => setTimeout(res, 250));
+      return f.run(cmd, args, opts);
+    };
+    const v = verify({ run: slow, sample: 100, tickMs: 100 });
+    await v.done;
+    expect(v.said.filter((l) => /still running \(\d+ s\)/.test(l)).length).toBeGreaterThanOrEqual(1);
   });
 
   test('status shows the last verify, in text and --json', async () => {

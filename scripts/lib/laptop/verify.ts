@@ -104,6 +104,8 @@ export interface VerifyRequest {
   root?: string;
   now?: () => Date;
   program?: string;
+  /** How often a running manifest says it still runs (default a minute). */
+  tickMs?: number;
 }
 
 /** Runs verify for each protected subvolume, records the result, and returns it. */
@@ -126,7 +128,7 @@ export async function verifyBackups(req: VerifyRequest): Promise<VerifyReport> {
     const base = path.posix.basename(s.subvolume);
     const pair = pickPair(s.subvolume, datedFor(listing.entries, base), localSnapshots(s.snapshotDir, base));
     const v = pair.ok
-      ? await verifyPair({ conn: req.conn, subvolume: s.subvolume, backup: pair.backup, snapshot: pair.snapshot, sample, seed, run, say, program: req.program ?? MANIFEST_PROGRAM })
+      ? await verifyPair({ conn: req.conn, subvolume: s.subvolume, backup: pair.backup, snapshot: pair.snapshot, sample, seed, run, say, program: req.program ?? MANIFEST_PROGRAM, tickMs: req.tickMs ?? 60_000 })
       : { subvolume: s.subvolume, state: pair.state, reason: pair.reason, backup: pair.backup?.path ?? null, snapshot: null, newestSnapshot: pair.newestSnapshot?.path ?? null, compared: 0, differences: [], problems: [] };
     subvolumes.push(v);
   }
@@ -141,7 +143,7 @@ const manifestFailure = (r: RunResult, side: string): string | null => {
   return `${side}'s manifest failed (exit ${r.status ?? r.signal}): ${text.split('\n').slice(-3).join(' / ') || 'no message'}`;
 };
 
-async function verifyPair(o: { conn: Connection; subvolume: string; backup: Dated; snapshot: Dated; sample: number; seed: string | null; run: Run; say: (l: string) => void; program: string }): Promise<SubvolumeVerify> {
+async function verifyPair(o: { conn: Connection; subvolume: string; backup: Dated; snapshot: Dated; sample: number; seed: string | null; run: Run; say: (l: string) => void; program: string; tickMs: number }): Promise<SubvolumeVerify> {
   const { say, run } = o;
   const base = { subvolume: o.subvolume, backup: o.backup.path, snapshot: o.snapshot.path, newestSnapshot: o.snapshot.path };
   say(`${o.subvolume}: the backup ${o.backup.path} on the target, the snapshot ${o.snapshot.path} here`);
@@ -158,10 +160,16 @@ async function verifyPair(o: { conn: Connection; subvolume: string; backup: Date
   const sampleArgs = o.seed === null ? null : { percent: o.sample, seed: BigInt(o.seed) };
   say(`  manifests: this snapshot here, and the backup on the host (btrbk-manifest${sampleArgs ? ` --sample ${o.sample} --seed ${o.seed}` : ', every file'}): the host reads and hashes at its CPU baseline, this can take minutes (docs/PERFORMANCE.md) ...`);
   const t0 = Date.now();
+  const elapsed = (): string => {
+    const sec = Math.round((Date.now() - t0) / 1000);
+    return sec < 90 ? `${sec} s` : `${Math.round(sec / 60)} min`;
+  };
+  const tick = setInterval(() => say(`  ... manifests still running (${elapsed()})`), o.tickMs);
+  tick.unref();
   const [local, remote] = await Promise.all([
     run('perl', [o.program, ...(sampleArgs ? ['--sample', String(o.sample), '--seed', o.seed ?? ''] : []), o.snapshot.path], { timeoutMs: MANIFEST_TIMEOUT_MS }),
     runRemote(o.conn, gateLine(GATE_COMMANDS.manifest(o.backup.path, sampleArgs)), { run, timeoutMs: MANIFEST_TIMEOUT_MS }),
-  ]);
+  ]).finally(() => clearInterval(tick));
   const failed = [manifestFailure(local, 'this snapshot'), manifestFailure(remote, 'the backup on the target')].filter((x): x is string => Boolean(x));
   const identityProblem = identity.same ? [] : [identity.reason];
   if (failed.length) return { ...base, state: 'failed', reason: `${failed.join('; ')}; next: npx zx scripts/troubleshoot.mjs check-ssh, then verify again`, compared: 0, differences: [], problems: identityProblem };
