@@ -19,7 +19,7 @@ export const USAGE = `usage: npx zx scripts/backup.mjs <verb> [options]   (as ro
 verbs:
 ${Object.entries(VERBS).map(([k, v]) => `  ${k.padEnd(10)} ${v}`).join('\n')}
 options:
-  --env FILE             the connection file (default aws_connection.env; status/list/run/restore use the
+  --env FILE             the connection file (default aws_connection.env; status/list/run/restore/verify use the
                          installed settings when install has run and --env is not given)
   install:   --subvolume PATH (repeatable) [--snapshot-dir DIR] [--interval hourly|daily|ONCALENDAR]
              [--machine NAME (default: the short host name)] [--dry-run (show, change nothing)]
