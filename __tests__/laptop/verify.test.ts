@@ -151,7 +151,7 @@ describe('verifyBackups with a fake target', () => {
     const base = fakeTarget();
     const run: Run = async (cmd, args, opts) => (cmd === 'ssh' && /btrbk-manifest/.test(args.at(-1) ?? '') ? runResult({ status: 1, stderr: 'rejected: not allowed\n' }) : base.run(cmd, args, opts));
     const r = await verify({ run, sample: 100 }).done;
-    expect(r.subvolumes[0]).toMatchObject({ state: 'failed', reason: expect.stringMatching(/the backup on the target's manifest failed \(exit 1\): rejected: not allowed/) });
+    expect(r.subvolumes[0]).toMatchObject({ state: 'failed', reason: expect.stringMatching(/the backup on the target's manifest failed \(exit 1\): rejected: not allowed \(next: npx zx scripts\/troubleshoot.mjs check-ssh/) });
   });
 
   test('an unreachable target: an OperatorError with what to try, nothing recorded', async () => {

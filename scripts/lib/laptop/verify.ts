@@ -137,10 +137,10 @@ export async function verifyBackups(req: VerifyRequest): Promise<VerifyReport> {
   return report;
 }
 
-const manifestFailure = (r: RunResult, side: string): string | null => {
+const manifestFailure = (r: RunResult, side: string, next: string): string | null => {
   if (r.status === 0 || (r.status === 1 && parseManifest(r.stdout).complete)) return null; // 1: a file could not be read (compared as 'unreadable')
   const text = (r.error?.message ?? r.stderr).trim();
-  return `${side}'s manifest failed (exit ${r.status ?? r.signal}): ${text.split('\n').slice(-3).join(' / ') || 'no message'}`;
+  return `${side}'s manifest failed (exit ${r.status ?? r.signal}): ${text.split('\n').slice(-3).join(' / ') || 'no message'} (next: ${next})`;
 };
 
 async function verifyPair(o: { conn: Connection; subvolume: string; backup: Dated; snapshot: Dated; sample: number; seed: string | null; run: Run; say: (l: string) => void; program: string; tickMs: number }): Promise<SubvolumeVerify> {
@@ -170,9 +170,12 @@ async function verifyPair(o: { conn: Connection; subvolume: string; backup: Date
     run('perl', [o.program, ...(sampleArgs ? ['--sample', String(o.sample), '--seed', o.seed ?? ''] : []), o.snapshot.path], { timeoutMs: MANIFEST_TIMEOUT_MS }),
     runRemote(o.conn, gateLine(GATE_COMMANDS.manifest(o.backup.path, sampleArgs)), { run, timeoutMs: MANIFEST_TIMEOUT_MS }),
   ]).finally(() => clearInterval(tick));
-  const failed = [manifestFailure(local, 'this snapshot'), manifestFailure(remote, 'the backup on the target')].filter((x): x is string => Boolean(x));
+  const failed = [
+    manifestFailure(local, 'this snapshot', `perl with Digest::SHA and setpriv are needed here (apt-get install perl util-linux); try: sudo perl ${o.program} --sample 1 --seed 1 ${o.snapshot.path}`),
+    manifestFailure(remote, 'the backup on the target', 'npx zx scripts/troubleshoot.mjs check-ssh, then verify again'),
+  ].filter((x): x is string => Boolean(x));
   const identityProblem = identity.same ? [] : [identity.reason];
-  if (failed.length) return { ...base, state: 'failed', reason: `${failed.join('; ')}; next: npx zx scripts/troubleshoot.mjs check-ssh, then verify again`, compared: 0, differences: [], problems: identityProblem };
+  if (failed.length) return { ...base, state: 'failed', reason: failed.join('; '), compared: 0, differences: [], problems: identityProblem };
   const cmp = compareManifests(local.stdout, remote.stdout);
   say(`  compared ${cmp.compared} entries in ${((Date.now() - t0) / 1000).toFixed(1)} s`);
   const problems = [...identityProblem, ...cmp.problems];
@@ -188,14 +191,14 @@ async function verifyPair(o: { conn: Connection; subvolume: string; backup: Date
 }
 
 /** The verify result as text. */
-export function formatVerify(r: VerifyReport, c: { green: (s: string) => string; red: (s: string) => string; bold: (s: string) => string }, { maxDifferences = 50 } = {}): string {
+export function formatVerify(r: VerifyReport, c: { green: (s: string) => string; red: (s: string) => string; bold: (s: string) => string }, { maxDifferences = 200 } = {}): string {
   const lines: string[] = [];
   for (const v of r.subvolumes) {
     lines.push(`${v.state === 'clean' ? c.green('✓ clean') : c.red(`✗ ${v.state}`)}  ${c.bold(v.subvolume)}`);
     lines.push(`    ${v.reason}`);
     for (const p of v.problems) lines.push(`    ! ${p}`);
     for (const d of v.differences.slice(0, maxDifferences)) lines.push(`    ${describeDifference(d)}`);
-    if (v.differences.length > maxDifferences) lines.push(`    ... and ${v.differences.length - maxDifferences} more`);
+    if (v.differences.length > maxDifferences) lines.push(`    ... and ${v.differences.length - maxDifferences} more (the first ${maxDifferences} are shown)`);
   }
   lines.push(r.seed === null ? 'sample: every file' : `sample: ${r.sample} %, seed ${r.seed} (the same files again: --sample ${r.sample} --seed ${r.seed})`);
   return lines.join('\n');
