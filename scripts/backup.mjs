@@ -3,6 +3,7 @@
 // timer and a pre-sleep snapshot; run, status, list and restore; uninstall. See README "Backups" and docs/RESTORE.md.
 //   npx zx scripts/backup.mjs install --subvolume /home [--subvolume /srv] [--env FILE] [--interval hourly]
 //   npx zx scripts/backup.mjs uninstall | run | status [--json] | list | restore --subvolume /home [...]
+//   npx zx scripts/backup.mjs verify [--subvolume /home] [--sample PERCENT] [--seed N]
 import { register } from 'tsx/esm/api';
 
 register();
@@ -15,6 +16,7 @@ const { requireRoot } = await import('./lib/laptop/system.ts');
 const { backupStatus, formatStatus, statusJson } = await import('./lib/laptop/status.ts');
 const { listTargetBackups, formatList } = await import('./lib/laptop/list.ts');
 const { restore, formatRestore } = await import('./lib/laptop/restore.ts');
+const { verifyBackups, formatVerify } = await import('./lib/laptop/verify.ts');
 
 await runMain(async () => {
   const args = parseBackupArgs(process.argv.slice(2).filter((a) => !/backup\.mjs$/.test(a)));
@@ -91,6 +93,12 @@ await runMain(async () => {
       const r = await restore({ conn: conn(), manifest, subvolume: args.subvolumes[0], at: args.at, to: args.to, makeLive: args.makeLive, path: args.path, machine: args.machine });
       console.log(formatRestore(r));
       return 0;
+    }
+    case 'verify': {
+      requireRoot('verify', 'the snapshots are read in full, and the result is recorded for status in /etc/btrbk/btrbk-aws');
+      const r = await verifyBackups({ conn: conn(), manifest, subvolumes: args.subvolumes, sample: args.sample, seed: args.seed });
+      console.log(formatVerify(r, c));
+      return r.ok ? 0 : 1;
     }
   }
   return 2;

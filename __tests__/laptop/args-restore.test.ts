@@ -129,3 +129,31 @@ describe('planRestore', () => {
     expect(p.makeLive).toBeNull();
   });
 });
+
+describe('verify options', () => {
+  test('defaults: every subvolume, the default sample, a random seed', () => {
+    const a = parseBackupArgs(['verify']);
+    expect(a).toMatchObject({ verb: 'verify', subvolumes: [] });
+    expect([a.sample, a.seed]).toEqual([undefined, undefined]);
+  });
+  test('--subvolume, --sample, --seed (leading zeros dropped: the same number both sides print)', () => {
+    expect(parseBackupArgs(['verify', '--subvolume', '/home/', '--sample', '10', '--seed', '00042'])).toMatchObject({ subvolumes: ['/home'], sample: 10, seed: '42' });
+    expect(parseBackupArgs(['verify', '--sample', '100'])).toMatchObject({ sample: 100 });
+    expect(parseBackupArgs(['verify', '--sample', '100']).seed).toBeUndefined();
+    expect(parseBackupArgs(['verify', '--seed', '123456789012345678'])).toMatchObject({ seed: '123456789012345678' });
+  });
+  test.each([
+    [['verify', '--sample', '0'], /whole percentage 1\.\.100/],
+    [['verify', '--sample', '101'], /whole percentage/],
+    [['verify', '--sample', '2.5'], /whole percentage/],
+    [['verify', '--sample', '-5'], /whole percentage|needs a value|unknown option/],
+    [['verify', '--seed', 'x1'], /at most 18 digits/],
+    [['verify', '--seed', '1234567890123456789'], /at most 18 digits/],
+    [['verify', '--sample', '100', '--seed', '7'], /every file/],
+    [['verify', '--sample', '5', '--sample', '6'], /given twice/],
+    [['status', '--sample', '5'], /belong to verify/],
+    [['verify', 'now'], /unexpected argument/],
+  ])('%j is refused', (argv, what) => {
+    expect(usage(argv as string[])).toMatch(what);
+  });
+});

@@ -11,6 +11,7 @@ export const VERBS = Object.freeze({
   status: 'per subvolume: newest snapshot and backup, ages, next run, last result (exit 1 when not fresh)',
   list: 'the backups on the target, with their times',
   restore: 'receive a backup here (--subvolume PATH [--at TIMESTAMP] [--to DIR] [--make-live] [--path REL])',
+  verify: 'compare the newest backup with the snapshot it was sent from (exit 1 on any difference)',
 });
 export type Verb = keyof typeof VERBS;
 
@@ -18,7 +19,7 @@ export const USAGE = `usage: npx zx scripts/backup.mjs <verb> [options]   (as ro
 verbs:
 ${Object.entries(VERBS).map(([k, v]) => `  ${k.padEnd(10)} ${v}`).join('\n')}
 options:
-  --env FILE             the connection file (default aws_connection.env; status/list/run/restore use the
+  --env FILE             the connection file (default aws_connection.env; status/list/run/restore/verify use the
                          installed settings when install has run and --env is not given)
   install:   --subvolume PATH (repeatable) [--snapshot-dir DIR] [--interval hourly|daily|ONCALENDAR]
              [--machine NAME (default: the short host name)] [--dry-run (show, change nothing)]
@@ -29,6 +30,8 @@ options:
   list:      [--subvolume PATH] [--json]
   restore:   --subvolume PATH [--at TIMESTAMP|DATE] [--machine NAME] and one of: (nothing: into the snapshot
              dir) | --to DIR | --make-live | --path REL/PATH [--to DEST (default: beside the original)]
+  verify:    [--subvolume PATH (default: every protected one)] [--sample PERCENT (default 5; 100: every
+             file)] [--seed N (repeat a sample: the seed the last run printed)]
   --help     this text`;
 
 export interface BackupArgs {
@@ -50,6 +53,10 @@ export interface BackupArgs {
   to?: string;
   makeLive: boolean;
   path?: string;
+  /** verify: percent of the files (1..100); undefined: the default sample. */
+  sample?: number;
+  /** verify: the sample's seed (digits); undefined: a random one. */
+  seed?: string;
   help: boolean;
 }
 
@@ -59,7 +66,7 @@ const usageError = (what: string): OperatorError => new OperatorError(what, { ne
 export function parseBackupArgs(argv: string[]): BackupArgs {
   const a = minimist(argv, {
     boolean: ['json', 'help', 'dry-run', 'make-live', 'make-subvolume', 'notify'],
-    string: ['env', 'subvolume', 'exclude', 'snapshot-dir', 'interval', 'machine', 'max-age-hours', 'at', 'to', 'path'],
+    string: ['env', 'subvolume', 'exclude', 'snapshot-dir', 'interval', 'machine', 'max-age-hours', 'at', 'to', 'path', 'sample', 'seed'],
     unknown: (o: string) => {
       if (!o.startsWith('-')) return true;
       throw usageError(`unknown option ${o}`);
@@ -120,6 +127,18 @@ export function parseBackupArgs(argv: string[]): BackupArgs {
     if (out.makeLive && out.to) throw usageError('--make-live restores to the subvolume\'s own path; leave out --to');
     if (out.path && (out.path.startsWith('/') || out.path.split('/').includes('..'))) throw usageError('--path is relative to the subvolume, without .. (e.g. me/thesis.tex for /home/me/thesis.tex)');
     if (out.to && !out.to.startsWith('/')) throw usageError('--to needs an absolute path');
+  }
+  const sample = one('sample');
+  const seed = one('seed');
+  if ((sample !== undefined || seed !== undefined) && out.verb !== 'verify') throw usageError('--sample and --seed belong to verify');
+  if (sample !== undefined) {
+    if (!/^(100|[1-9][0-9]?)$/.test(sample)) throw usageError(`--sample ${sample}: a whole percentage 1..100 (100: every file)`);
+    out.sample = Number(sample);
+  }
+  if (seed !== undefined) {
+    if (!/^[0-9]{1,18}$/.test(seed)) throw usageError(`--seed ${seed}: a whole number of at most 18 digits (the seed a verify printed)`);
+    if (out.sample === 100) throw usageError('--seed picks a sample; --sample 100 is every file (leave out --seed)');
+    out.seed = seed.replace(/^0+(?=\d)/, '');
   }
   if (out.verb === 'list' && out.subvolumes.length > 1) throw usageError('list takes one --subvolume at most');
   return out;

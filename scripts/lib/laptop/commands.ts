@@ -205,7 +205,7 @@ export async function uninstall({ root = '/', run = runDefault }: { root?: strin
   const m = readManifest(root);
   const steps: StepResult[] = [];
   if (root === '/' && systemdRunning()) steps.push(...(await disableUnits({ run })));
-  const files = m ? m.files : Object.values(FILES).filter((f) => f !== FILES.dir);
+  const files = [...new Set([...(m ? m.files : Object.values(FILES).filter((f) => f !== FILES.dir)), FILES.lastVerify])];
   const changes = removeFiles(root, files.filter((f) => f !== FILES.manifest).concat(FILES.manifest));
   if (root === '/' && systemdRunning()) steps.push(await daemonReload({ run }));
   return { files: changes, steps, keptSnapshotDirs: [...new Set((m?.sources ?? []).map((s) => s.snapshotDir))], targetDir: m?.targetDir ?? null, installed: Boolean(m) };

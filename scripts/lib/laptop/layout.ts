@@ -25,6 +25,8 @@ export const FILES = Object.freeze({
   connection: '/etc/btrbk/btrbk-aws/connection.env',
   /** What install made and with which settings: uninstall, status, list and restore read it. */
   manifest: '/etc/btrbk/btrbk-aws/install.json',
+  /** When `backup.mjs verify` last ran and how it ended (status shows it); written by verify, removed by uninstall. */
+  lastVerify: '/etc/btrbk/btrbk-aws/last-verify.json',
   /** The one line that makes every ssh on the machine read FILES.sshConfig (for the alias only). */
   sshInclude: '/etc/ssh/ssh_config.d/btrbk-aws.conf',
   service: `/etc/systemd/system/${UNITS.service}`,

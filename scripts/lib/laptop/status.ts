@@ -9,6 +9,7 @@ import type { Run } from '../core/process.js';
 import type { Manifest } from './install.js';
 import { lastRun, timerNextRun, type LastRun } from './system.js';
 import { datedFor, localSnapshots, targetBackups, type Dated } from './target.js';
+import { readLastVerify, type LastVerify } from './verify.js';
 
 export type Freshness = 'fresh' | 'stale' | 'never' | 'unreachable';
 
@@ -49,6 +50,8 @@ export interface BackupStatus {
   subvolumes: SubvolumeStatus[];
   nextRun: Date | null;
   lastRun: LastRun | null;
+  /** The last `backup.mjs verify` (FILES.lastVerify), null when none ran. */
+  lastVerify: LastVerify | null;
 }
 
 export interface StatusRequest {
@@ -59,6 +62,8 @@ export interface StatusRequest {
   subvolumes?: string[];
   now?: Date;
   run?: Run;
+  /** Where FILES.lastVerify is read (tests: a temporary directory). */
+  root?: string;
 }
 
 /** Gathers the status of each installed subvolume (one listing through the gate for all). */
@@ -78,7 +83,7 @@ export async function backupStatus(req: StatusRequest): Promise<BackupStatus> {
     return { subvolume: s.subvolume, snapshotDir: s.snapshotDir, newestSnapshot: snaps.at(-1) ?? null, newestBackup, backups: backups.length, ...v };
   });
   const [nextRun, last] = await Promise.all([timerNextRun({ run: req.run }), lastRun({ run: req.run })]);
-  return { ok: subvolumes.every((s) => s.state === 'fresh'), checkedAt: now, maxAgeHours: req.maxAgeHours, targetDir: m.targetDir, subvolumes, nextRun, lastRun: last };
+  return { ok: subvolumes.every((s) => s.state === 'fresh'), checkedAt: now, maxAgeHours: req.maxAgeHours, targetDir: m.targetDir, subvolumes, nextRun, lastRun: last, lastVerify: readLastVerify(req.root ?? '/') };
 }
 
 /** Seconds -> "45 s", "12 min", "5.2 h", "3.0 days". */
@@ -108,6 +113,12 @@ export function formatStatus(s: BackupStatus, c: Palette): string {
     lines.push(`last scheduled run: ${res}, ended ${age(s.lastRun.endedAt, s.checkedAt)}`);
     if (s.lastRun.result !== 'success') lines.push(...s.lastRun.journal.slice(-6).map((l) => `    ${l}`));
   } else lines.push('last scheduled run: none yet');
+  const v = s.lastVerify;
+  if (v) {
+    const sample = v.seed === null ? 'every file' : `${v.sample} % sample, seed ${v.seed}`;
+    lines.push(`last verify: ${v.ok ? c.green('clean') : c.red('not clean')}, ${age(new Date(v.at), s.checkedAt)} (${sample})`);
+    for (const x of v.subvolumes) if (x.state !== 'clean') lines.push(`    ${x.subvolume}: ${x.state}: ${x.reason}`);
+  } else lines.push('last verify: never (npx zx scripts/backup.mjs verify)');
   return lines.join('\n');
 }
 
@@ -121,6 +132,7 @@ export function statusJson(s: BackupStatus): Record<string, unknown> {
     targetDir: s.targetDir,
     nextRun: s.nextRun?.toISOString() ?? null,
     lastRun: s.lastRun ? { result: s.lastRun.result, exitStatus: s.lastRun.exitStatus, endedAt: s.lastRun.endedAt?.toISOString() ?? null } : null,
+    lastVerify: s.lastVerify ? { ...s.lastVerify, ageSeconds: sec(new Date(s.lastVerify.at)) } : null,
     subvolumes: s.subvolumes.map((v) => ({
       subvolume: v.subvolume,
       state: v.state,

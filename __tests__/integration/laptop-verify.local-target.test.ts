@@ -1,0 +1,115 @@
+// `backup.mjs verify` on a real laptop (the laptop container: Debian 13, btrbk 0.32.6, its own btrfs disk) against
+// the run's local target through the SSH gate, as a person runs it: after a fresh backup it verifies clean, in full
+// and sampled (the same seed twice compares the same entries); a file changed inside the backup on the host by root
+// behind the gate's back is caught and named (exit 1); a newer local snapshot not sent yet is reported as "not the
+// newest snapshot's" (exit 1); `status` shows when the last verify ran and how it ended.
+import { jest } from '@jest/globals';
+import path from 'node:path';
+import { BACKUP_ROOT } from '../../scripts/lib/core/host-layout.js';
+import type { RunResult } from '../../scripts/lib/core/process.js';
+import { FILES } from '../../scripts/lib/laptop/layout.js';
+import { LAPTOP_DISK_MOUNT, LAPTOP_ENV_FILE } from '../../scripts/lib/local-target/laptop.js';
+import { execInTarget } from '../../scripts/lib/local-target/local-target.js';
+import { startTestLaptop, type TestLaptop } from './laptop-harness.js';
+
+jest.setTimeout(20 * 60_000);
+
+const HOME = `${LAPTOP_DISK_MOUNT}/home`;
+const SNAPSHOTS = `${LAPTOP_DISK_MOUNT}/.btrbk-aws-snapshots`;
+let laptop: TestLaptop;
+let targetDir: string;
+
+const ok = (r: RunResult, what: string): RunResult => {
+  if (r.status !== 0) throw new Error(`${what} failed (exit ${r.status}):\n${r.output.slice(-3000)}`);
+  return r;
+};
+const sh = (script: string): RunResult => ok(laptop.exec(['bash', '-euo', 'pipefail', '-c', script]), script);
+const inTarget = (argv: string[]): string => {
+  const r = execInTarget(argv);
+  if (r.status !== 0) throw new Error(`${argv.join(' ')} in the target failed (${r.status}): ${r.stderr}`);
+  return r.stdout;
+};
+const newestBackup = (): string => {
+  const names = inTarget(['ls', '-1', targetDir]).split('\n').filter((n) => /^home\.\d{8}T/.test(n)).sort();
+  return path.posix.join(targetDir, names[names.length - 1]);
+};
+const compared = (out: string): number => Number(/compared (\d+) entries/.exec(out)?.[1] ?? NaN);
+const lastVerify = (): { ok: boolean; sample: number; seed: string | null; subvolumes: Array<{ state: string; differences: number }> } | null => {
+  const r = laptop.backup(['status', '--json']);
+  return (JSON.parse(r.stdout) as { lastVerify: never }).lastVerify;
+};
+
+beforeAll(async () => {
+  laptop = await startTestLaptop('vf');
+  targetDir = path.posix.join(BACKUP_ROOT, laptop.paths.name);
+  sh(`mkdir -p ${HOME}/me/docs && head -c $((8 * 1024 * 1024)) /dev/urandom > ${HOME}/me/data.bin && for i in $(seq 1 200); do echo "note $i" > ${HOME}/me/docs/note-$i.txt; done`
+    + ` && printf mine > ${HOME}/me/docs/private && chown 1000:1000 ${HOME}/me/docs/private && chmod 600 ${HOME}/me/docs/private && ln -s /etc/shadow ${HOME}/me/docs/to-shadow`
+    + ` && printf odd > "${HOME}/me/docs/odd"$'\\n'"name "$'\\xff'`);
+  ok(laptop.backup(['install', '--subvolume', HOME, '--env', LAPTOP_ENV_FILE]), 'install');
+  ok(laptop.backup(['run']), 'the first backup');
+});
+afterAll(async () => { await laptop?.destroy(); });
+
+test('before any verify, status says so', () => {
+  expect(laptop.backup(['status']).stdout).toMatch(/^last verify: never/m);
+  expect(laptop.exec(['test', '-e', FILES.lastVerify]).status).toBe(1);
+});
+
+test('a fresh backup verifies clean: every file, and sampled (the same seed twice compares the same entries)', () => {
+  const full = laptop.backup(['verify', '--sample', '100']);
+  expect({ status: full.status, out: full.output }).toMatchObject({ status: 0 });
+  expect(full.stdout).toMatch(/identity: the backup is a receive of this snapshot/);
+  expect(full.stdout).toMatch(/✓ clean/);
+  expect(full.stdout).toMatch(/sample: every file/);
+  expect(compared(full.stdout)).toBeGreaterThan(200); // ., me, me/docs, data.bin, 200 notes, private, the link, the odd name
+
+  const a = laptop.backup(['verify', '--sample', '20', '--seed', '777']);
+  const b = laptop.backup(['verify', '--sample', '20', '--seed', '777']);
+  expect([a.status, b.status]).toEqual([0, 0]);
+  expect(a.stdout).toMatch(/--sample 20 --seed 777/);
+  expect(compared(a.stdout)).toBeGreaterThan(10);
+  expect(compared(a.stdout)).toBeLessThan(compared(full.stdout) / 2);
+  expect(compared(b.stdout)).toBe(compared(a.stdout));
+
+  // the default: a sample, its seed printed
+  const d = laptop.backup(['verify']);
+  expect(d.status).toBe(0);
+  const seed = /verify: a 5 % sample, seed (\d+)/.exec(d.stdout)?.[1];
+  expect(seed).toMatch(/^\d+$/);
+  expect(lastVerify()).toMatchObject({ ok: true, sample: 5, seed, subvolumes: [{ state: 'clean', differences: 0 }] });
+  expect(laptop.backup(['status']).stdout).toMatch(new RegExp(`^last verify: clean, \\d+ s ago \\(5 % sample, seed ${seed}\\)$`, 'm'));
+  expect(sh(`stat -c '%U %a' ${FILES.lastVerify}`).stdout.trim()).toBe('root 644');
+});
+
+test('a file changed inside the backup on the host, by root behind the gate, is caught and named: exit 1', () => {
+  const backup = newestBackup();
+  inTarget(['btrfs', 'property', 'set', '-f', '-t', 'subvol', backup, 'ro', 'false']);
+  try {
+    inTarget(['sh', '-c', `printf X | dd of='${backup}/me/docs/note-42.txt' bs=1 seek=2 conv=notrunc status=none`]);
+  } finally {
+    inTarget(['btrfs', 'property', 'set', '-t', 'subvol', backup, 'ro', 'true']);
+  }
+  const r = laptop.backup(['verify', '--sample', '100']);
+  expect(r.status).toBe(1);
+  expect(r.stdout).toMatch(/✗ differences/);
+  expect(r.stdout).toMatch(/^ {4}me\/docs\/note-42\.txt: content, mtime \(local -> backup: mtime \d+\.\d+ -> \d+\.\d+\)$/m); // dd wrote: a new mtime too
+  // the flip to writable took the received UUID away: the identity check says so too
+  expect(r.stdout).toMatch(/no received UUID/);
+  expect(r.stdout).not.toMatch(/note-41\.txt/);
+  expect(lastVerify()).toMatchObject({ ok: false, seed: null, subvolumes: [{ state: 'differences', differences: 1 }] });
+  const status = laptop.backup(['status']).stdout;
+  expect(status).toMatch(/^last verify: not clean, /m);
+  expect(status).toContain(`    ${HOME}: differences: 1 entry differs`);
+});
+
+test('a newer local snapshot not sent yet: the newest backup is not the newest snapshot\'s, both named, exit 1', () => {
+  sh(`echo more >> ${HOME}/me/docs/note-1.txt && btrbk -c ${FILES.btrbkConf} snapshot`);
+  const snaps = sh(`ls -1 ${SNAPSHOTS}`).stdout.split('\n').filter((n) => n.startsWith('home.')).sort();
+  expect(snaps.length).toBe(2);
+  const r = laptop.backup(['verify']);
+  expect(r.status).toBe(1);
+  expect(r.stdout).toMatch(/✗ not-newest/);
+  expect(r.stdout).toContain(`the newest backup is not the newest snapshot's: newest on the target ${path.posix.basename(newestBackup())}, newest here ${snaps[1]}`);
+  expect(r.stdout).toMatch(/run a backup \(npx zx scripts\/backup\.mjs run\)/);
+  expect(lastVerify()).toMatchObject({ ok: false, subvolumes: [{ state: 'not-newest' }] });
+});
