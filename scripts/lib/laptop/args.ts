@@ -2,6 +2,8 @@
 // only dispatches.
 import { minimist } from 'zx';
 import { OperatorError } from '../core/errors.js';
+import { uploadMbitProblem } from '../deploy/first-backup.js';
+import { instanceTypeProblem } from './first-sends.js';
 import { checkInterval } from './units.js';
 
 export const VERBS = Object.freeze({
@@ -26,6 +28,8 @@ options:
              [--notify|--no-notify (desktop notification when a scheduled run fails; off by default)]
              [--exclude DIR (leave it out: a nested subvolume) [--make-subvolume (convert a plain DIR;
              the steps are printed first, the original kept)]]
+             [--upload-mbit N (your upload in Mbit/s) [--instance-type TYPE (the host's; default t3a.nano)]:
+             for the first backup's estimate, printed when the target has no backup of a subvolume yet]
   status:    [--json] [--max-age-hours N (default 24)]
   list:      [--subvolume PATH] [--json]
   restore:   --subvolume PATH [--at TIMESTAMP|DATE] [--machine NAME] and one of: (nothing: into the snapshot
@@ -57,6 +61,9 @@ export interface BackupArgs {
   sample?: number;
   /** verify: the sample's seed (digits); undefined: a random one. */
   seed?: string;
+  /** install: the upload rate (Mbit/s) and the host's instance type, for the first backup's estimate. */
+  uploadMbit?: number;
+  instanceType?: string;
   help: boolean;
 }
 
@@ -66,7 +73,7 @@ const usageError = (what: string): OperatorError => new OperatorError(what, { ne
 export function parseBackupArgs(argv: string[]): BackupArgs {
   const a = minimist(argv, {
     boolean: ['json', 'help', 'dry-run', 'make-live', 'make-subvolume', 'notify'],
-    string: ['env', 'subvolume', 'exclude', 'snapshot-dir', 'interval', 'machine', 'max-age-hours', 'at', 'to', 'path', 'sample', 'seed'],
+    string: ['env', 'subvolume', 'exclude', 'snapshot-dir', 'interval', 'machine', 'max-age-hours', 'at', 'to', 'path', 'sample', 'seed', 'upload-mbit', 'instance-type'],
     unknown: (o: string) => {
       if (!o.startsWith('-')) return true;
       throw usageError(`unknown option ${o}`);
@@ -140,6 +147,17 @@ export function parseBackupArgs(argv: string[]): BackupArgs {
     if (out.sample === 100) throw usageError('--seed picks a sample; --sample 100 is every file (leave out --seed)');
     out.seed = seed.replace(/^0+(?=\d)/, '');
   }
+  const upload = one('upload-mbit');
+  const type = one('instance-type');
+  if ((upload !== undefined || type !== undefined) && out.verb !== 'install') throw usageError('--upload-mbit and --instance-type belong to install (the first backup\'s estimate)');
+  if (upload !== undefined) {
+    out.uploadMbit = Number(upload);
+    const bad = uploadMbitProblem(out.uploadMbit);
+    if (bad) throw usageError(bad.what);
+  }
+  const badType = instanceTypeProblem(type);
+  if (badType) throw usageError(badType);
+  out.instanceType = type;
   if (out.verb === 'list' && out.subvolumes.length > 1) throw usageError('list takes one --subvolume at most');
   return out;
 }
