@@ -13,7 +13,7 @@ const { runMain } = await import('./lib/core/errors.ts');
 const { palette, useColor } = await import('./lib/core/report.ts');
 const { parseBackupArgs, USAGE } = await import('./lib/laptop/args.ts');
 const { install, uninstall, runBackup, installedOrNull } = await import('./lib/laptop/commands.ts');
-const { formatFirstSends } = await import('./lib/laptop/first-sends.ts');
+const { formatFirstSends, runSendPlan, formatRunSendPlan } = await import('./lib/laptop/first-sends.ts');
 const { requireRoot } = await import('./lib/laptop/system.ts');
 const { backupStatus, formatStatus, statusJson } = await import('./lib/laptop/status.ts');
 const { listTargetBackups, formatList } = await import('./lib/laptop/list.ts');
@@ -72,6 +72,10 @@ await runMain(async () => {
       return 0;
     }
     case 'run': {
+      if (manifest) {
+        requireRoot('run', 'btrbk snapshots subvolumes and reads the installed backup key, both root only');
+        for (const l of formatRunSendPlan(await runSendPlan(manifest))) console.log(l);
+      }
       const r = await runBackup();
       if (r.error) throw r.error;
       if (r.status !== 0) {

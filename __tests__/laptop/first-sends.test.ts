@@ -2,7 +2,8 @@
 // subvolumes have no backup on the target (a fake ssh), their sizes (a fake btrfs filesystem du), the option checks.
 import { runResult, type Run } from '../../scripts/lib/core/process.js';
 import { parseBackupArgs } from '../../scripts/lib/laptop/args.js';
-import { firstSendEstimate, firstSends, formatFirstSends } from '../../scripts/lib/laptop/first-sends.js';
+import { firstSendEstimate, firstSends, formatFirstSends, formatRunSendPlan, runSendPlan } from '../../scripts/lib/laptop/first-sends.js';
+import type { Manifest } from '../../scripts/lib/laptop/install.js';
 import { sampleConnection } from '../support/connection-fixture.js';
 
 const conn = sampleConnection();
@@ -84,4 +85,22 @@ test('install: --upload-mbit and --instance-type are checked like setup\'s and b
   expect(() => parseBackupArgs(['install', '--subvolume', '/home', '--upload-mbit', 'fast'])).toThrow(/--upload-mbit/);
   expect(() => parseBackupArgs(['install', '--subvolume', '/home', '--instance-type', 'm5.large'])).toThrow(/--instance-type m5\.large: not a type this tool knows .*t3a\.nano/);
   expect(() => parseBackupArgs(['status', '--upload-mbit', '40'])).toThrow(/belong to install/);
+});
+
+test('run: a full send says its size and expected time (the type and upload install recorded); an incremental says its size is not known', async () => {
+  const manifest = { version: 1, connection: conn, targetDir, sources: [{ subvolume: '/home' }, { subvolume: '/srv' }], instanceType: 't3a.small', uploadMbit: 40 } as unknown as Manifest;
+  const f = fake(runResult({ status: 0, stdout: listing(['home.20261130T110000+0000']) }));
+  const p = await runSendPlan(manifest, { run: f.run });
+  expect(p.instanceType).toBe('t3a.small');
+  const lines = formatRunSendPlan(p);
+  // 80 GB at 40 Mbit/s (5 MB/s, below t3a.small's 16 MB/s network baseline): 4.4 h
+  expect(lines).toEqual([
+    '/srv: first backup, a full send of 80.0 GB: about 4.4 h at 5.0 MB/s (t3a.small, limited by your upload; compressible data goes faster)',
+    '/home: incremental, only the changes since its last backup: their size is not known in advance (no ETA)',
+  ]);
+  // nothing recorded: the stack's default type, no upload rate
+  const plain = await runSendPlan({ ...manifest, instanceType: undefined, uploadMbit: undefined } as unknown as Manifest, { run: f.run });
+  expect(formatRunSendPlan(plain)[0]).toMatch(/about 5\.6 h at 4\.0 MB\/s \(t3a\.nano, limited by its network baseline/);
+  const down = await runSendPlan(manifest, { run: fake(runResult({ status: 255, stderr: 'ssh: connect to host 203.0.113.7 port 22: Connection refused\n' })).run });
+  expect(formatRunSendPlan(down)).toEqual([expect.stringMatching(/^the target did not answer \(the target refused the connection.*btrbk tries anyway/)]);
 });

@@ -9,7 +9,7 @@ import { checkInterval } from './units.js';
 export const VERBS = Object.freeze({
   install: 'protect subvolumes: write the btrbk config, ssh settings and systemd units (--subvolume PATH ...)',
   uninstall: 'remove what install made (never a snapshot or a backup)',
-  run: 'one backup now, in the foreground, with progress and btrbk\'s summary',
+  run: 'one backup now, in the foreground: each first backup\'s size and expected time, progress, btrbk\'s summary',
   status: 'per subvolume: newest snapshot and backup, ages, next run, last result (exit 1 when not fresh)',
   list: 'the backups on the target, with their times',
   restore: 'receive a backup here (--subvolume PATH [--at TIMESTAMP] [--to DIR] [--make-live] [--path REL])',
@@ -29,7 +29,8 @@ options:
              [--exclude DIR (leave it out: a nested subvolume) [--make-subvolume (convert a plain DIR;
              the steps are printed first, the original kept)]]
              [--upload-mbit N (your upload in Mbit/s) [--instance-type TYPE (the host's; default t3a.nano)]:
-             for the first backup's estimate, printed when the target has no backup of a subvolume yet]
+             for the first backup's estimate, printed when the target has no backup of a subvolume yet; run
+             uses them for its expected time]
   status:    [--json] [--max-age-hours N (default 24)]
   list:      [--subvolume PATH] [--json]
   restore:   --subvolume PATH [--at TIMESTAMP|DATE] [--machine NAME] and one of: (nothing: into the snapshot

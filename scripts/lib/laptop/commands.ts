@@ -138,8 +138,9 @@ export async function install(req: InstallRequest): Promise<InstallReport> {
   if (hostMode === null) warnings.push('the target did not answer: installed as for an append-only host (btrbk never deletes there); backups start when it answers');
   // the first backup's estimate, for the subvolumes with no backup there yet (all of them when it did not answer)
   const sends = await firstSends({ conn, targetDir, subvolumes: sources.map((s) => s.subvolume), ask: hostMode !== null, reason: 'the target did not answer', run });
-  const instanceType = req.instanceType ?? DEFAULT_INSTANCE_TYPE;
-  const firstBackup = firstSendEstimate(sends, { uploadMbit: req.uploadMbit ?? null, instanceType });
+  const instanceType = req.instanceType ?? previous?.instanceType ?? DEFAULT_INSTANCE_TYPE;
+  const uploadMbit = req.uploadMbit ?? previous?.uploadMbit;
+  const firstBackup = firstSendEstimate(sends, { uploadMbit: uploadMbit ?? null, instanceType });
 
   const inputs = {
     conn,
@@ -153,6 +154,8 @@ export async function install(req: InstallRequest): Promise<InstallReport> {
     identity: fs.readFileSync(conn.BTRBK_AWS_SSH_KEY, 'utf8'),
     btrbk,
     notify: req.notify ?? previous?.notify ?? false,
+    instanceType: req.instanceType ?? previous?.instanceType,
+    uploadMbit,
   };
   const planned = planInstallFiles(inputs);
   const createdBefore = previous?.createdSnapshotDirs ?? [];

@@ -7,7 +7,8 @@ import type { Connection } from '../core/connection.js';
 import { OperatorError } from '../core/errors.js';
 import { DEFAULT_INSTANCE_TYPE, instanceFacts, INSTANCE_TYPES } from '../core/instance-types.js';
 import type { Run } from '../core/process.js';
-import { bytesToSend, estimateFirstBackup, formatFirstBackup, sourceSizes, type FirstBackupEstimate } from '../deploy/first-backup.js';
+import { bytesToSend, estimateFirstBackup, formatFirstBackup, formatHours, sourceSizes, type FirstBackupEstimate } from '../deploy/first-backup.js';
+import type { Manifest } from './install.js';
 import { datedFor, targetBackups } from './target.js';
 
 export interface FirstSends {
@@ -86,5 +87,36 @@ export function formatFirstSends(f: FirstSends, e: FirstBackupEstimate | null, i
     ...(f.targetAnswered ? [] : [`the target did not answer (${f.reason}): this estimate assumes no backup there yet`]),
     head,
     ...rest.map((l, i) => `  ${i === 0 ? `${l} (host type ${instanceType === DEFAULT_INSTANCE_TYPE ? 'assumed, --instance-type if not' : 'from --instance-type'}; setup.mjs --first-backup: a faster lane)` : l}`),
+  ];
+}
+
+/** What `run` is about to send, per subvolume: a full send's size and its expected time, or an incremental's. */
+export interface RunSendPlan {
+  sends: FirstSends;
+  /** The expected time of each full send (same order as sends.full; null: its size is unknown). */
+  full: { subvolume: string; bytes: number | null; estimate: FirstBackupEstimate | null }[];
+  instanceType: string;
+}
+
+/** Asks the target (the installed connection) what run will send; the type and upload rate install recorded. */
+export async function runSendPlan(m: Manifest, { run }: { run?: Run } = {}): Promise<RunSendPlan> {
+  const sends = await firstSends({ conn: m.connection, targetDir: m.targetDir, subvolumes: m.sources.map((s) => s.subvolume), run });
+  const instanceType = m.instanceType ?? DEFAULT_INSTANCE_TYPE;
+  const full = sends.full.map((x) => ({ ...x, estimate: x.bytes === null ? null : estimateFirstBackup({ bytes: x.bytes, uploadMbit: m.uploadMbit ?? null, instanceType, region: '' }) }));
+  return { sends, full, instanceType };
+}
+
+/** run's lines before btrbk starts (btrbk's own progress, bytes and rate, follows). */
+export function formatRunSendPlan(p: RunSendPlan): string[] {
+  if (!p.sends.targetAnswered) return [`the target did not answer (${p.sends.reason}): btrbk tries anyway and says why it fails`];
+  const limit = { upload: 'your upload', network: 'its network baseline', cpu: 'its CPU baseline' } as const;
+  return [
+    ...p.full.map((x) => {
+      const s = x.estimate?.standard;
+      if (x.bytes === null) return `${x.subvolume}: first backup, a full send (size unknown: ${p.sends.sizeProblem})`;
+      return `${x.subvolume}: first backup, a full send of ${(x.bytes / 1e9).toFixed(1)} GB`
+        + (s?.rateMBps ? `: about ${formatHours(s.hours)} at ${s.rateMBps.toFixed(1)} MB/s (${p.instanceType}, limited by ${limit[s.limitedBy!]}; compressible data goes faster)` : '');
+    }),
+    ...p.sends.incremental.map((s) => `${s}: incremental, only the changes since its last backup: their size is not known in advance (no ETA)`),
   ];
 }
