@@ -28,9 +28,9 @@ options:
              [--notify|--no-notify (desktop notification when a scheduled run fails; off by default)]
              [--exclude DIR (leave it out: a nested subvolume) [--make-subvolume (convert a plain DIR;
              the steps are printed first, the original kept)]]
-             [--upload-mbit N (your upload in Mbit/s) [--instance-type TYPE (the host's; default t3a.nano)]:
-             for the first backup's estimate, printed when the target has no backup of a subvolume yet; run
-             uses them for its expected time]
+             [--upload-mbit N (your upload in Mbit/s)] [--instance-type TYPE (the host's; default t3a.nano)]
+             (the first backup's estimate, printed when the target has no backup of a subvolume yet; run uses
+             them for its expected time)
   status:    [--json] [--max-age-hours N (default 24)]
   list:      [--subvolume PATH] [--json]
   restore:   --subvolume PATH [--at TIMESTAMP|DATE] [--machine NAME] and one of: (nothing: into the snapshot
