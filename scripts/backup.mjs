@@ -2,6 +2,7 @@
 // Backups that happen by themselves, on the laptop (or server): install protects subvolumes with btrbk, a systemd
 // timer and a pre-sleep snapshot; run, status, list and restore; uninstall. See README "Backups" and docs/RESTORE.md.
 //   npx zx scripts/backup.mjs install --subvolume /home [--subvolume /srv] [--env FILE] [--interval hourly]
+//                                     [--upload-mbit N] [--instance-type TYPE]   (the first backup's estimate)
 //   npx zx scripts/backup.mjs uninstall | run | status [--json] | list | restore --subvolume /home [...]
 //   npx zx scripts/backup.mjs verify [--subvolume /home] [--sample PERCENT] [--seed N]
 import { register } from 'tsx/esm/api';
@@ -12,6 +13,7 @@ const { runMain } = await import('./lib/core/errors.ts');
 const { palette, useColor } = await import('./lib/core/report.ts');
 const { parseBackupArgs, USAGE } = await import('./lib/laptop/args.ts');
 const { install, uninstall, runBackup, installedOrNull } = await import('./lib/laptop/commands.ts');
+const { formatFirstSends, runSendPlan, formatRunSendPlan } = await import('./lib/laptop/first-sends.ts');
 const { requireRoot } = await import('./lib/laptop/system.ts');
 const { backupStatus, formatStatus, statusJson } = await import('./lib/laptop/status.ts');
 const { listTargetBackups, formatList } = await import('./lib/laptop/list.ts');
@@ -37,7 +39,7 @@ await runMain(async () => {
   switch (args.verb) {
     case 'install': {
       const r = await install({ conn: readConnection(envFile), envFile, subvolumes: args.subvolumes, snapshotDir: args.snapshotDir, interval: args.interval, machine: args.machine, dryRun: args.dryRun,
-        exclude: args.exclude, makeSubvolume: args.makeSubvolume, notify: args.notify,
+        exclude: args.exclude, makeSubvolume: args.makeSubvolume, notify: args.notify, uploadMbit: args.uploadMbit, instanceType: args.instanceType,
         onExclusions: (plans) => {
           for (const x of plans) {
             console.log(`--exclude ${x.dir}${x.action === 'convert' ? (args.dryRun ? ' (dry run: would do)' : ' (doing now):') : ':'}`);
@@ -53,6 +55,7 @@ await runMain(async () => {
       if (same) console.log(`  unchanged ${same} file(s)`);
       for (const s of r.steps) console.log(`${s.ok ? c.green('✓') : c.red('✗')} ${s.what}${s.detail && !s.ok ? `\n    ${s.detail.split('\n').join('\n    ')}` : ''}`);
       for (const w of r.warnings) console.log(`${c.yellow('!')} ${w}`);
+      for (const l of formatFirstSends(r.firstSends, r.firstBackup, r.instanceType)) console.log(l);
       const changed = r.files.filter((f) => f.action !== 'unchanged' && f.action !== 'absent').length;
       for (const x of r.exclusions) if (x.keptAs && !r.dryRun) console.log(`${c.yellow('!')} ${x.dir} is now a nested subvolume (not in the backups). The original is kept at ${x.keptAs}: look, then delete it (rm -rf ${x.keptAs})`);
       if (!r.dryRun) console.log(changed ? `${changed} file(s) changed.` : 'Nothing changed: already installed like this.');
@@ -69,6 +72,10 @@ await runMain(async () => {
       return 0;
     }
     case 'run': {
+      if (manifest) {
+        requireRoot('run', 'btrbk snapshots subvolumes and reads the installed backup key, both root only');
+        for (const l of formatRunSendPlan(await runSendPlan(manifest))) console.log(l);
+      }
       const r = await runBackup();
       if (r.error) throw r.error;
       if (r.status !== 0) {

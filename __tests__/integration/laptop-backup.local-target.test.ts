@@ -72,6 +72,8 @@ test('install: the btrbk config, ssh settings and units are written, pass system
   const r = laptop.backup(['install', '--subvolume', HOME, '--subvolume', SRV, '--env', LAPTOP_ENV_FILE]);
   expect(r.output).not.toMatch(/✗/);
   expect(r.status).toBe(0);
+  // no backup on the target yet: the first backup's estimate, from btrfs filesystem du, at t3a.nano's baseline
+  expect(r.stdout).toMatch(/^first backup \(\S+, \S+\) of [\d.]+ GB \(give --upload-mbit N for your uplink\):\n {2}standard +t3a\.nano +4\.0 MB\/s \(limited by its network baseline\)/m);
   for (const f of [FILES.btrbkConf, FILES.sshConfig, FILES.knownHosts, FILES.service, FILES.timer, FILES.presleep]) expect(laptop.exec(['test', '-f', f]).status).toBe(0);
   // systemd 257 reads the units as it will run them (and the programs they name exist)
   const verify = laptop.exec(['systemd-analyze', 'verify', FILES.service, FILES.timer, FILES.presleep]);
@@ -242,7 +244,10 @@ test('install --exclude: a plain directory stays as it is without --make-subvolu
   expect(execInTarget(['ls', '-A', `${newest}/me`]).stdout).toMatch(/^docs$/m);
   expect(ok(execInTarget(['find', `${newest}/me`, '-path', '*/.cache/*']), 'find in the backup').stdout).toBe('');
   // and install with an existing nested subvolume only says so
-  expect(ok(install([]), 'install --exclude (already a subvolume)').output).toMatch(/already a nested subvolume/);
+  const again = ok(install([]), 'install --exclude (already a subvolume)');
+  expect(again.output).toMatch(/already a nested subvolume/);
+  // both subvolumes have backups there now: no first-backup estimate
+  expect(again.stdout).not.toMatch(/^first backup/m);
 });
 
 test('uninstall removes the units and configs, and no snapshot and no backup', () => {

@@ -39,6 +39,8 @@ const lastVerify = (): { ok: boolean; sample: number; seed: string | null; subvo
   return (JSON.parse(r.stdout) as { lastVerify: never }).lastVerify;
 };
 
+let firstRun = '';
+
 beforeAll(async () => {
   laptop = await startTestLaptop('vf');
   targetDir = path.posix.join(BACKUP_ROOT, laptop.paths.name);
@@ -46,9 +48,13 @@ beforeAll(async () => {
     + ` && printf mine > ${HOME}/me/docs/private && chown 1000:1000 ${HOME}/me/docs/private && chmod 600 ${HOME}/me/docs/private && ln -s /etc/shadow ${HOME}/me/docs/to-shadow`
     + ` && printf odd > "${HOME}/me/docs/odd"$'\\n'"name "$'\\xff'`);
   ok(laptop.backup(['install', '--subvolume', HOME, '--env', LAPTOP_ENV_FILE]), 'install');
-  ok(laptop.backup(['run']), 'the first backup');
+  firstRun = ok(laptop.backup(['run']), 'the first backup').stdout;
 });
 afterAll(async () => { await laptop?.destroy(); });
+
+test('run: the first backup is a full send whose size and expected time are said before btrbk starts (incrementals: the unit test)', () => {
+  expect(firstRun).toMatch(new RegExp(`^${HOME}: first backup, a full send of [\\d.]+ GB: about \\d+ min at 4\\.0 MB/s \\(t3a\\.nano, limited by its network baseline`, 'm'));
+});
 
 test('before any verify, status says so', () => {
   expect(laptop.backup(['status']).stdout).toMatch(/^last verify: never/m);

@@ -184,6 +184,9 @@ describe('writing the files', () => {
     applyFiles(root, [manifestFile(m)]);
     expect(m.files).toContain(FILES.manifest);
     expect(m.connection.BTRBK_AWS_SSH_KEY).toBe(FILES.identity);
+    // the first-send ETA's settings are recorded only when install was given them (an older manifest stays as it was)
+    expect(Object.keys(m)).not.toContain('instanceType');
+    expect(manifestFor({ ...inputs, instanceType: 't3a.small', uploadMbit: 40 }, files, [], '2026-11-30T00:00:00Z')).toMatchObject({ instanceType: 't3a.small', uploadMbit: 40 });
     const removed = removeFiles(root, m.files);
     expect(removed.every((c) => c.action === 'removed')).toBe(true);
     expect(fs.existsSync(path.join(root, FILES.dir))).toBe(false);

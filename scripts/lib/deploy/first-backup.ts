@@ -96,16 +96,25 @@ export function formatHours(h: number | null): string {
   return h < 1 ? `${Math.max(1, Math.round(h * 60))} min` : `${h.toFixed(1)} h`;
 }
 
-/** The estimate as lines for setup's output. */
-export function formatFirstBackup(e: FirstBackupEstimate): string[] {
+/** The --upload-mbit check setup and backup.mjs install share: an OperatorError, or null when it is fine. */
+export function uploadMbitProblem(n: number | undefined): OperatorError | null {
+  if (n === undefined || (Number.isFinite(n) && n > 0)) return null;
+  return new OperatorError('--upload-mbit must be your upload rate in Mbit/s (more than 0)', { next: 'e.g. --upload-mbit 40 (a speed test shows it)' });
+}
+
+/**
+ * The estimate as lines: setup's (both lanes), or with `fastLane: false` the standard lane only (backup.mjs
+ * install: the laptop does not choose the host's type); `what` replaces "first backup" in the heading.
+ */
+export function formatFirstBackup(e: FirstBackupEstimate, { fastLane = true, what = 'first backup' }: { fastLane?: boolean; what?: string } = {}): string[] {
   const gb = (e.bytes / 1e9).toFixed(1);
   const l = (name: string, x: LaneEstimate) =>
     `${name.padEnd(9)} ${x.instanceType.padEnd(10)} ${x.rateMBps === null ? 'unknown type' : `${x.rateMBps.toFixed(1)} MB/s (limited by ${x.limitedBy === 'cpu' ? 'its CPU baseline' : x.limitedBy === 'network' ? 'its network baseline' : 'your upload'})`}: ${formatHours(x.hours)}`
     + (x.pricePerHour !== null && x.hours !== null ? `, ${Math.ceil(x.hours)} h × $${x.pricePerHour}/h = $${x.cost!.toFixed(2)}` : '');
   return [
-    `first backup of ${gb} GB${e.measured ? '' : ' (an example size: give --source PATH for yours)'}${e.uploadMBps ? `, your upload ${(e.uploadMBps * 8).toFixed(0)} Mbit/s` : ' (give --upload-mbit N for your uplink)'}:`,
+    `${what} of ${gb} GB${e.measured ? '' : ' (an example size: give --source PATH for yours)'}${e.uploadMBps ? `, your upload ${(e.uploadMBps * 8).toFixed(0)} Mbit/s` : ' (give --upload-mbit N for your uplink)'}:`,
     l('standard', e.standard),
-    l('fast lane', e.fast),
+    ...(fastLane ? [l('fast lane', e.fast)] : []),
     'compressible data (text, logs) goes faster by its zstd ratio; later backups send only the changes',
   ];
 }
@@ -119,7 +128,7 @@ export async function sourceSizes(paths: string[], { run = runDefault }: { run?:
     throw new OperatorError('cannot measure the sources for the first-backup estimate', {
       details: (r.stderr || r.stdout).trim(),
       cause: 'a --source is not on btrfs, or its files are not readable by this user (btrfs filesystem du reads each file\'s extent map)',
-      next: 'run setup as a user who can read the sources (sudo), or leave out --source (the estimate then uses 100 GB)',
+      next: 'run it as a user who can read the sources (sudo); setup: or leave out --source (the estimate then uses 100 GB)',
     });
   }
   return parsed;

@@ -23,7 +23,7 @@ import { consoleEd25519Fingerprint, knownHostsHost, knownHostsLine, parseConsole
 import { HOST_IDENTITY_DIR } from '../core/host-layout.js';
 import { pinnedKeys } from '../remote/ssh.js';
 import { renderBtrbkConf } from './btrbk-conf.js';
-import { bytesToSend, estimateFirstBackup, formatFirstBackup, sourceSizes, type FirstBackupEstimate } from './first-backup.js';
+import { bytesToSend, estimateFirstBackup, formatFirstBackup, sourceSizes, uploadMbitProblem, type FirstBackupEstimate } from './first-backup.js';
 import { instanceFacts } from '../core/instance-types.js';
 
 /** The stack's name (constructs/backup-target-stack.ts STACK_NAME): cdktf.out/stacks/<name>. */
@@ -934,9 +934,8 @@ export function checkOptions<T extends Partial<SetupOptions>>(opts: T): T {
   if (opts.dailyChangePercent !== undefined && !(Number.isFinite(opts.dailyChangePercent) && opts.dailyChangePercent >= 0 && opts.dailyChangePercent <= 100)) {
     throw new OperatorError('--daily-change-percent must be a percentage (0 to 100)', { next: 'e.g. --daily-change-percent 1: the share of the backed-up data that changes per day' });
   }
-  if (opts.uploadMbit !== undefined && !(Number.isFinite(opts.uploadMbit) && opts.uploadMbit > 0)) {
-    throw new OperatorError('--upload-mbit must be your upload rate in Mbit/s (more than 0)', { next: 'e.g. --upload-mbit 40 (a speed test shows it)' });
-  }
+  const upload = uploadMbitProblem(opts.uploadMbit);
+  if (upload) throw upload;
   if (opts.firstBackupType !== undefined) {
     if (opts.target === 'local') throw new OperatorError('--first-backup does not apply to the local target', { next: 'the local target has no instance type; use local-target.mjs up --limits TYPE to try a type\'s limits' });
     const f = instanceFacts(opts.firstBackupType);

@@ -2,12 +2,14 @@
 // only dispatches.
 import { minimist } from 'zx';
 import { OperatorError } from '../core/errors.js';
+import { uploadMbitProblem } from '../deploy/first-backup.js';
+import { instanceTypeProblem } from './first-sends.js';
 import { checkInterval } from './units.js';
 
 export const VERBS = Object.freeze({
   install: 'protect subvolumes: write the btrbk config, ssh settings and systemd units (--subvolume PATH ...)',
   uninstall: 'remove what install made (never a snapshot or a backup)',
-  run: 'one backup now, in the foreground, with progress and btrbk\'s summary',
+  run: 'one backup now, in the foreground: each first backup\'s size and expected time, progress, btrbk\'s summary',
   status: 'per subvolume: newest snapshot and backup, ages, next run, last result (exit 1 when not fresh)',
   list: 'the backups on the target, with their times',
   restore: 'receive a backup here (--subvolume PATH [--at TIMESTAMP] [--to DIR] [--make-live] [--path REL])',
@@ -26,6 +28,9 @@ options:
              [--notify|--no-notify (desktop notification when a scheduled run fails; off by default)]
              [--exclude DIR (leave it out: a nested subvolume) [--make-subvolume (convert a plain DIR;
              the steps are printed first, the original kept)]]
+             [--upload-mbit N (your upload in Mbit/s)] [--instance-type TYPE (the host's; default t3a.nano)]
+             (the first backup's estimate, printed when the target has no backup of a subvolume yet; run uses
+             them for its expected time)
   status:    [--json] [--max-age-hours N (default 24)]
   list:      [--subvolume PATH] [--json]
   restore:   --subvolume PATH [--at TIMESTAMP|DATE] [--machine NAME] and one of: (nothing: into the snapshot
@@ -57,6 +62,9 @@ export interface BackupArgs {
   sample?: number;
   /** verify: the sample's seed (digits); undefined: a random one. */
   seed?: string;
+  /** install: the upload rate (Mbit/s) and the host's instance type, for the first backup's estimate. */
+  uploadMbit?: number;
+  instanceType?: string;
   help: boolean;
 }
 
@@ -66,7 +74,7 @@ const usageError = (what: string): OperatorError => new OperatorError(what, { ne
 export function parseBackupArgs(argv: string[]): BackupArgs {
   const a = minimist(argv, {
     boolean: ['json', 'help', 'dry-run', 'make-live', 'make-subvolume', 'notify'],
-    string: ['env', 'subvolume', 'exclude', 'snapshot-dir', 'interval', 'machine', 'max-age-hours', 'at', 'to', 'path', 'sample', 'seed'],
+    string: ['env', 'subvolume', 'exclude', 'snapshot-dir', 'interval', 'machine', 'max-age-hours', 'at', 'to', 'path', 'sample', 'seed', 'upload-mbit', 'instance-type'],
     unknown: (o: string) => {
       if (!o.startsWith('-')) return true;
       throw usageError(`unknown option ${o}`);
@@ -140,6 +148,17 @@ export function parseBackupArgs(argv: string[]): BackupArgs {
     if (out.sample === 100) throw usageError('--seed picks a sample; --sample 100 is every file (leave out --seed)');
     out.seed = seed.replace(/^0+(?=\d)/, '');
   }
+  const upload = one('upload-mbit');
+  const type = one('instance-type');
+  if ((upload !== undefined || type !== undefined) && out.verb !== 'install') throw usageError('--upload-mbit and --instance-type belong to install (the first backup\'s estimate)');
+  if (upload !== undefined) {
+    out.uploadMbit = Number(upload);
+    const bad = uploadMbitProblem(out.uploadMbit);
+    if (bad) throw usageError(bad.what);
+  }
+  const badType = instanceTypeProblem(type);
+  if (badType) throw usageError(badType);
+  out.instanceType = type;
   if (out.verb === 'list' && out.subvolumes.length > 1) throw usageError('list takes one --subvolume at most');
   return out;
 }

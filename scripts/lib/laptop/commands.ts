@@ -27,6 +27,9 @@ import {
 } from './install.js';
 import { convertToSubvolume, planExclusion, stampOf, type ExclusionPlan } from './exclude.js';
 import { FILES, machineName, targetDirFor } from './layout.js';
+import { firstSendEstimate, firstSends, type FirstSends } from './first-sends.js';
+import { DEFAULT_INSTANCE_TYPE } from '../core/instance-types.js';
+import type { FirstBackupEstimate } from '../deploy/first-backup.js';
 import {
   daemonReload,
   disableUnits,
@@ -55,6 +58,9 @@ export interface InstallRequest {
   notify?: boolean;
   /** Called with the exclusion plans before anything is changed (the entry point prints them). */
   onExclusions?: (plans: ExclusionPlan[]) => void;
+  /** The first backup's estimate: the upload rate (Mbit/s) and the host's type (default the stack's). */
+  uploadMbit?: number;
+  instanceType?: string;
   /** Where the files go (tests: a temporary directory); default /. */
   root?: string;
   run?: Run;
@@ -71,6 +77,11 @@ export interface InstallReport {
   hostMode: string | null;
   dryRun: boolean;
   exclusions: ExclusionPlan[];
+  /** The subvolumes whose first backup is still to come, and its estimate (null: none to come, or no sizes). */
+  firstSends: FirstSends;
+  firstBackup: FirstBackupEstimate | null;
+  /** The type the estimate is for. */
+  instanceType: string;
 }
 
 
@@ -125,6 +136,11 @@ export async function install(req: InstallRequest): Promise<InstallReport> {
     hostMode = null;
   }
   if (hostMode === null) warnings.push('the target did not answer: installed as for an append-only host (btrbk never deletes there); backups start when it answers');
+  // the first backup's estimate, for the subvolumes with no backup there yet (all of them when it did not answer)
+  const sends = await firstSends({ conn, targetDir, subvolumes: sources.map((s) => s.subvolume), ask: hostMode !== null, reason: 'the target did not answer', run });
+  const instanceType = req.instanceType ?? previous?.instanceType ?? DEFAULT_INSTANCE_TYPE;
+  const uploadMbit = req.uploadMbit ?? previous?.uploadMbit;
+  const firstBackup = firstSendEstimate(sends, { uploadMbit: uploadMbit ?? null, instanceType });
 
   const inputs = {
     conn,
@@ -138,11 +154,13 @@ export async function install(req: InstallRequest): Promise<InstallReport> {
     identity: fs.readFileSync(conn.BTRBK_AWS_SSH_KEY, 'utf8'),
     btrbk,
     notify: req.notify ?? previous?.notify ?? false,
+    instanceType: req.instanceType ?? previous?.instanceType,
+    uploadMbit,
   };
   const planned = planInstallFiles(inputs);
   const createdBefore = previous?.createdSnapshotDirs ?? [];
   const toCreate = [...new Set(sources.map((s) => s.snapshotDir))].filter((d) => !fs.existsSync(d));
-  const report: InstallReport = { sources, targetDir, warnings, files: [], snapshotDirsCreated: [], steps: [], hostMode, dryRun: Boolean(req.dryRun), exclusions };
+  const report: InstallReport = { sources, targetDir, warnings, files: [], snapshotDirsCreated: [], steps: [], hostMode, dryRun: Boolean(req.dryRun), exclusions, firstSends: sends, firstBackup, instanceType };
   req.onExclusions?.(exclusions);
   if (req.dryRun) {
     report.files = planned.map((f) => ({ path: f.path, action: fileAction(root, f) }));

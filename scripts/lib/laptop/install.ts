@@ -89,6 +89,9 @@ export interface Manifest {
   btrbk: string;
   notify: boolean;
   files: string[];
+  /** install's --instance-type and --upload-mbit, when given: run's first-send ETA uses them. */
+  instanceType?: string;
+  uploadMbit?: number;
 }
 
 export interface InstallInputs {
@@ -105,6 +108,9 @@ export interface InstallInputs {
   btrbk?: string;
   /** A desktop notification when a scheduled run fails (default off). */
   notify?: boolean;
+  /** For run's first-send ETA (recorded only when given). */
+  instanceType?: string;
+  uploadMbit?: number;
 }
 
 export interface PlannedFile {
@@ -179,6 +185,8 @@ export function manifestFor(i: InstallInputs, files: PlannedFile[], createdSnaps
     btrbk: i.btrbk ?? '/usr/bin/btrbk',
     notify: Boolean(i.notify),
     files: [...files.map((f) => f.path), FILES.manifest],
+    ...(i.instanceType ? { instanceType: i.instanceType } : {}),
+    ...(i.uploadMbit ? { uploadMbit: i.uploadMbit } : {}),
   };
 }
 
