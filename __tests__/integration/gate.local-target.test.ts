@@ -5,7 +5,7 @@ import { jest } from '@jest/globals';
 import { spawnSync } from 'node:child_process';
 import crypto from 'node:crypto';
 import { LOCAL_ENV_FILE, readConnection } from '../../scripts/lib/core/connection.js';
-import { BACKUP_ROOT, SELFTEST_DIR_NAME } from '../../scripts/lib/core/host-layout.js';
+import { BACKUP_ROOT, HOST_IDENTITY_DIR, SELFTEST_DIR_NAME } from '../../scripts/lib/core/host-layout.js';
 import { execInTarget } from '../../scripts/lib/local-target/local-target.js';
 import { installedText } from '../../user-data/render.js';
 import { ACCEPTED, ACCEPTED_WITH_ALLOW_DELETE, loadAttacks } from '../user-data/gate-harness.js';
@@ -47,14 +47,15 @@ function target(argv: string[]) {
 function namedPaths(commands: string[]): string[] {
   const found = new Set<string>();
   for (const c of commands) for (const m of c.matchAll(/\/backup_volume[A-Za-z0-9_@+.\/-]*/g)) found.add(m[0].replace(/\/+$/, ''));
-  return [...found].filter((p) => !['/backup_volume', '/backup_volume/backups'].includes(p) && !/\/\.\.?(\/|$)/.test(p));
+  // the host's kept SSH identity exists on purpose: its key is checksummed in targetState instead
+  return [...found].filter((p) => !['/backup_volume', '/backup_volume/backups'].includes(p) && !/\/\.\.?(\/|$)/.test(p) && p !== HOST_IDENTITY_DIR && !p.startsWith(`${HOST_IDENTITY_DIR}/`));
 }
 
 /** What an executed attack could have changed on the target (other tests may add their own dirs meanwhile). */
 function targetState(paths: string[]) {
   return target([
     '/bin/sh', '-c',
-    'sha256sum /home/btrbk/.ssh/authorized_keys /etc/passwd /etc/shadow /etc/group /etc/sudoers /etc/sudoers.d/btrbk /usr/local/sbin/btrbk-ssh-gate /etc/ssh/sshd_config.d/*; ' +
+    `sha256sum /home/btrbk/.ssh/authorized_keys /etc/passwd /etc/shadow /etc/group /etc/sudoers /etc/sudoers.d/btrbk /usr/local/sbin/btrbk-ssh-gate /etc/ssh/sshd_config.d/* ${HOST_IDENTITY_DIR}/*; ` +
       `stat -c '%U:%G %a %n' /backup_volume /backup_volume/backups /home/btrbk /home/btrbk/.ssh; ls -A /etc/sudoers.d /root /tmp; ` +
       'for p in "$@"; do test -e "$p" && echo "EXISTS $p"; done; true',
     'sh', MARKER, ...paths,

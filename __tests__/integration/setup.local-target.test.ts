@@ -110,7 +110,7 @@ describe('setup --target local (real local target, real SSH gate)', () => {
         expect(r.status).toBe(0);
         // first backup: a full (non-incremental) send to the target, planned after reading the target's subvolumes
         expect(r.stdout).toMatch(new RegExp(`\\*\\*\\* 127\\.0\\.0\\.1\\[${result.connection.BTRBK_AWS_SSH_PORT}\\]:${BACKUP_ROOT}/home\\.\\d{8}T\\d{4}`));
-        expect(fs.readFileSync(path.join(dir, 'ssh.log'), 'utf8')).toMatch(new RegExp(`-p ${result.connection.BTRBK_AWS_SSH_PORT} -i \\S+ btrbk@127\\.0\\.0\\.1 .*btrfs`));
+        expect(fs.readFileSync(path.join(dir, 'ssh.log'), 'utf8')).toMatch(new RegExp(`-p ${result.connection.BTRBK_AWS_SSH_PORT} (-c \\S+ )?-i \\S+ btrbk@127\\.0\\.0\\.1 .*btrfs`));
       } finally {
         fs.rmSync(dir, { recursive: true, force: true });
       }
