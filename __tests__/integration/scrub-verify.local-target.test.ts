@@ -110,13 +110,17 @@ test('the scrub reads the whole volume without writing a data block; its result 
   };
   // quiet first: the target is shared, and what earlier tests left to the kernel (a deleted subvolume's cleanup by
   // btrfs-cleaner, say) commits in the background
-  let w0 = sectorsWritten(dev);
-  for (let i = 0; i < 5; i++) {
-    await settle();
-    const now = sectorsWritten(dev);
-    if (now === w0) break;
-    w0 = now;
-  }
+  const quiet = async () => {
+    let last = sectorsWritten(dev);
+    for (let i = 0; i < 5; i++) {
+      await settle();
+      const now = sectorsWritten(dev);
+      if (now === last) return now;
+      last = now;
+    }
+    return last;
+  };
+  const w0 = await quiet();
   await settle();
   const idle = sectorsWritten(dev) - w0;
   inTarget(['systemctl', 'start', 'btrbk-scrub.service'], 600_000);
@@ -135,16 +139,9 @@ test('the scrub reads the whole volume without writing a data block; its result 
   const scrub = results.find((r) => /last scrub/.test(r.name));
   expect(scrub).toMatchObject({ ok: true, detail: expect.stringMatching(/read \d.* in \d+ s, no errors$/) });
   expect(scrub?.warn).toBeFalsy();
-  // the timer's next hourly run: the last scrub is not 28 days old, so no scrub and not one write. (Quiet first:
-  // the kernel's after-work of the scrub, e.g. the cleaner dropping a block group it found unused, can commit a
-  // little later.)
-  let w1 = sectorsWritten(dev);
-  for (let i = 0; i < 4; i++) {
-    await settle();
-    const now = sectorsWritten(dev);
-    if (now === w1) break;
-    w1 = now;
-  }
+  // the timer's next hourly run: the last scrub is not 28 days old, so no scrub and not one write (after the
+  // kernel's after-work of the scrub, e.g. the cleaner dropping a block group it found unused, has committed)
+  const w1 = await quiet();
   inTarget(['systemctl', 'start', 'btrbk-scrub.service'], 600_000);
   await settle();
   expect(sectorsWritten(dev)).toBe(w1);
