@@ -73,7 +73,7 @@ test('install: the btrbk config, ssh settings and units are written, pass system
   expect(r.output).not.toMatch(/✗/);
   expect(r.status).toBe(0);
   // no backup on the target yet: the first backup's estimate, from btrfs filesystem du, at t3a.nano's baseline
-  expect(r.stdout).toMatch(/^first backup \(\S+, \S+\) of [\d.]+ GB \(give --upload-mbit N for your uplink\):\n {2}standard +t3a\.nano +4\.0 MB\/s \(limited by its network baseline\)/m);
+  expect(r.stdout).toMatch(/^first backup \(\S+, \S+\) of [\d.]+ [MG]B \(give --upload-mbit N for your uplink\):\n {2}standard +t3a\.nano +4\.0 MB\/s \(limited by its network baseline\)/m);
   for (const f of [FILES.btrbkConf, FILES.sshConfig, FILES.knownHosts, FILES.service, FILES.timer, FILES.presleep]) expect(laptop.exec(['test', '-f', f]).status).toBe(0);
   // systemd 257 reads the units as it will run them (and the programs they name exist)
   const verify = laptop.exec(['systemd-analyze', 'verify', FILES.service, FILES.timer, FILES.presleep]);

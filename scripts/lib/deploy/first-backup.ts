@@ -107,12 +107,12 @@ export function uploadMbitProblem(n: number | undefined): OperatorError | null {
  * install: the laptop does not choose the host's type); `what` replaces "first backup" in the heading.
  */
 export function formatFirstBackup(e: FirstBackupEstimate, { fastLane = true, what = 'first backup' }: { fastLane?: boolean; what?: string } = {}): string[] {
-  const gb = (e.bytes / 1e9).toFixed(1);
+  const gb = e.bytes >= 1e9 ? `${(e.bytes / 1e9).toFixed(1)} GB` : `${(e.bytes / 1e6).toFixed(1)} MB`;
   const l = (name: string, x: LaneEstimate) =>
     `${name.padEnd(9)} ${x.instanceType.padEnd(10)} ${x.rateMBps === null ? 'unknown type' : `${x.rateMBps.toFixed(1)} MB/s (limited by ${x.limitedBy === 'cpu' ? 'its CPU baseline' : x.limitedBy === 'network' ? 'its network baseline' : 'your upload'})`}: ${formatHours(x.hours)}`
     + (x.pricePerHour !== null && x.hours !== null ? `, ${Math.ceil(x.hours)} h × $${x.pricePerHour}/h = $${x.cost!.toFixed(2)}` : '');
   return [
-    `${what} of ${gb} GB${e.measured ? '' : ' (an example size: give --source PATH for yours)'}${e.uploadMBps ? `, your upload ${(e.uploadMBps * 8).toFixed(0)} Mbit/s` : ' (give --upload-mbit N for your uplink)'}:`,
+    `${what} of ${gb}${e.measured ? '' : ' (an example size: give --source PATH for yours)'}${e.uploadMBps ? `, your upload ${(e.uploadMBps * 8).toFixed(0)} Mbit/s` : ' (give --upload-mbit N for your uplink)'}:`,
     l('standard', e.standard),
     ...(fastLane ? [l('fast lane', e.fast)] : []),
     'compressible data (text, logs) goes faster by its zstd ratio; later backups send only the changes',

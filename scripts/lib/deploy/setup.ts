@@ -776,7 +776,8 @@ export function nextSteps(conn: Connection, envFile: string, { local = false }: 
     'Next:',
     `  1. prove a full and an incremental transfer and a restore: npx zx scripts/roundtrip.mjs${env}`,
     `  2. diagnose anything later: npx zx scripts/troubleshoot.mjs check-all${env}`,
-    '  3. put the btrbk.conf below in /etc/btrbk/btrbk.conf (adjust volume/subvolume), add the ssh config block it names, then: btrbk dryrun',
+    `  3. protect a subvolume of this machine, with hourly backups from then on: sudo npx zx scripts/backup.mjs install --subvolume /home${env}`,
+    `     (then: sudo npx zx scripts/backup.mjs status; the btrbk.conf below is what install writes, for reading)`,
     local ? '  (this is the local target: a container on this machine, for trying the flow; run setup without --target local for AWS)' : '  4. keep terraform.tfvars and state/ safe: state/ maps the stack to your AWS resources (see README "State")',
   ].join('\n');
 }

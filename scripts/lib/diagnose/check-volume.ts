@@ -158,7 +158,7 @@ export function scrubCheck(report: ScrubReport, now: Date = new Date()): TestRes
   const name = 'last scrub of the volume (read-only, monthly)';
   const last = report.last;
   if (!last) {
-    return pass(name, `no scrub has finished yet; the first runs ${report.next ? `at ${report.next}` : `within a ${SCRUB_SCHEDULE.replace(/ly$/, '')}`}`, {
+    return pass(name, `no scrub has finished yet; the first runs within 90 minutes after a backup arrives (btrbk-scrub.timer checks hourly${report.next ? `, next at ${report.next}` : ''})`, {
       warn: true,
       cause: 'the volume was never read end to end, so bit rot in old backups would go unseen',
       next: 'wait for btrbk-scrub.timer, or start one now on the host as admin: sudo /usr/local/sbin/btrbk-scrub run --now (read-only, idle I/O priority; the timer scrubs monthly, in the 90 minutes after a backup arrives)',
