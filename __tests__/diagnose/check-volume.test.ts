@@ -33,8 +33,14 @@ describe('check-volume: the last scrub (btrbk-diag scrub, the real btrbk-scrub r
     expect(r).toMatchObject({ ok: false, cause: expect.stringMatching(/logical-resolve LOGICAL \/backup_volume/) });
   });
 
-  it('no scrub yet, or the last older than twice the interval, warns; a host without the diagnostic warns', async () => {
-    expect(await scrub(scrubReport())).toMatchObject({ ok: true, warn: true, cause: expect.stringMatching(/never read end to end/), next: expect.stringMatching(/btrbk-scrub run --now/) });
+  it('no scrub yet with the timer scheduled passes (a new host); with no next run, or the last older than twice the interval, warns; a host without the diagnostic warns', async () => {
+    // no systemd here: the real report says `next: unknown`, as a host whose timer is not scheduled does
+    const unscheduled = scrubReport();
+    expect(unscheduled).toMatch(/^next: unknown$/m);
+    expect(await scrub(unscheduled)).toMatchObject({ ok: true, warn: true, cause: expect.stringMatching(/no next run.*never read end to end/), next: expect.stringMatching(/btrbk-scrub run --now/) });
+    const fresh = await scrub(unscheduled.replace(/^next: unknown$/m, 'next: Mon 2026-11-30 08:03:13 UTC'));
+    expect(fresh).toMatchObject({ ok: true, detail: expect.stringMatching(/^no scrub has finished on this host yet; .*next at Mon 2026-11-30 08:03:13 UTC\)$/) });
+    expect(fresh.warn).toBeFalsy();
     expect(await scrub(scrubReport(scrubState(SCRUB_STATUS_CLEAN, { daysAgo: 63 })))).toMatchObject({ ok: true, warn: true, cause: expect.stringMatching(/63 days old/) });
     const recent = await scrub(scrubReport(scrubState(SCRUB_STATUS_CLEAN, { daysAgo: 61 })));
     expect(recent.ok && !recent.warn).toBe(true);

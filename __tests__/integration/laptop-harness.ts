@@ -6,7 +6,9 @@ import path from 'node:path';
 import process from 'node:process';
 import { OperatorError } from '../../scripts/lib/core/errors.js';
 import type { RunResult } from '../../scripts/lib/core/process.js';
+import { BACKUP_ROOT } from '../../scripts/lib/core/host-layout.js';
 import { laptopDown, laptopExec, laptopPaths, laptopUp, type LaptopPaths } from '../../scripts/lib/local-target/laptop.js';
+import { execInTarget } from '../../scripts/lib/local-target/local-target.js';
 
 export interface TestLaptop {
   paths: LaptopPaths;
@@ -18,7 +20,8 @@ export interface TestLaptop {
   /** Brings the laptop up again (a fresh OS on the same disk, or on a new one after down({purge: true})). */
   up: () => Promise<void>;
   down: (opts?: { purge?: boolean }) => Promise<void>;
-  /** Removes the laptop, its disk and its state dir. */
+  /** Removes the laptop, its disk and its state dir, and its backups on the run's target (as root there: tests
+   * tamper with them, and a tampered backup left behind is a half-received one to every later check-volume). */
   destroy: () => Promise<void>;
 }
 
@@ -47,6 +50,9 @@ export async function startTestLaptop(label: string): Promise<TestLaptop> {
     destroy: async () => {
       await laptopDown({ paths, purge: true, onProgress: log });
       fs.rmSync(stateDir, { recursive: true, force: true });
+      const dir = path.posix.join(BACKUP_ROOT, paths.name);
+      const r = execInTarget(['sh', '-c', 'test ! -e "$1" || { find "$1" -mindepth 1 -maxdepth 1 -exec btrfs subvolume delete -c {} + >/dev/null && rm -rf --one-file-system "$1"; }', 'sh', dir]);
+      if (r.status !== 0) throw new Error(`could not remove the laptop's backups ${dir} on the target: ${r.stderr}`);
     },
   };
 }

@@ -153,14 +153,18 @@ export function parseScrubReport(text: string): ScrubReport {
 const DAY_MS = 24 * 3600 * 1000;
 
 /** The check of the last scrub: fails on uncorrectable errors (with what is hit and what to do), warns when none ran
- * for twice the schedule's interval, or it found errors it could not classify, or it did not finish. */
+ * for twice the schedule's interval, or none ran and the timer is not scheduled, or it found errors it could not
+ * classify, or it did not finish. A new host with its timer scheduled passes: its first scrub follows a backup. */
 export function scrubCheck(report: ScrubReport, now: Date = new Date()): TestResult {
   const name = 'last scrub of the volume (read-only, monthly)';
   const last = report.last;
   if (!last) {
-    return pass(name, `no scrub has finished yet; the first runs within 90 minutes after a backup arrives (btrbk-scrub.timer checks hourly${report.next ? `, next at ${report.next}` : ''})`, {
+    const detail = `no scrub has finished on this host yet; the first runs within 90 minutes after a backup arrives (btrbk-scrub.timer checks hourly${report.next ? `, next at ${report.next}` : ''})`;
+    // a new (or replaced) host whose timer is scheduled is as it should be; without a scheduled timer none will run
+    if (report.next) return pass(name, detail);
+    return pass(name, detail, {
       warn: true,
-      cause: 'the volume was never read end to end, so bit rot in old backups would go unseen',
+      cause: 'no scrub has run and btrbk-scrub.timer has no next run: the volume is never read end to end, so bit rot in old backups would go unseen',
       next: 'wait for btrbk-scrub.timer, or start one now on the host as admin: sudo /usr/local/sbin/btrbk-scrub run --now (read-only, idle I/O priority; the timer scrubs monthly, in the 90 minutes after a backup arrives)',
     });
   }

@@ -231,9 +231,12 @@ export async function status(opts: TargetOptions = {}): Promise<LocalTargetStatu
   const readyText = readMarker(READY_MARKER);
   const failedText = readMarker(FAILED_MARKER);
   const port = state.port ?? null;
-  const banner = leader && port ? await sshBanner(port, { timeoutMs: 1500 }) : null;
   const running = Boolean(pid && leader);
   const ready = readyText ? parseMarker(readyText) : null;
+  // a quick look first; a target that is otherwise up gets a second, longer one (a loaded machine's sshd can take
+  // more than 1.5 s to print its banner, and "not healthy" would make `up` rebuild a good target)
+  let banner = leader && port ? await sshBanner(port, { timeoutMs: 1500 }) : null;
+  if (!banner && port && running && ready && !failedText && mounted) banner = await sshBanner(port, { timeoutMs: 6000 });
   return {
     running,
     healthy: Boolean(running && ready && !failedText && mounted && banner),
