@@ -285,7 +285,7 @@ mount_volume() {
 keep_host_key() {
   step hostkey "SSH host key kept in $HOST_KEY_DIR"
   local r
-  r=$(bash -c "$(host_key_script)" btrbk-host-identity "$HOST_KEY_DIR" /etc/ssh </dev/null) ||
+  r=$(bash <(host_key_script) "$HOST_KEY_DIR" /etc/ssh </dev/null) ||
     die "cannot keep the SSH host key in $HOST_KEY_DIR" "see the lines above" "fix it and run this script again"
   [ -z "$r" ] || { changed "$r"; reload_sshd; }
 }

@@ -46,6 +46,10 @@ function plan(actions: Partial<Record<string, Actions>> = {}, outputs: Record<st
         action_reason: 'read_because_dependency_pending',
       },
       ...resources.map(([type, name]) => resourceChange(type, name, actions[`${type}.${name}`] ?? ['no-op'])),
+      // resources beyond the base set, named by the test
+      ...Object.keys(actions)
+        .filter((a) => !resources.some(([type, name]) => `${type}.${name}` === a))
+        .map((a) => resourceChange(a.split('.')[0], a.split('.')[1], actions[a]!)),
     ],
     output_changes: Object.fromEntries(
       ['instance_id', 'public_ip', 'volume_id'].map((o) => [o, { actions: outputs[o] ?? ['no-op'], before: 'x', after: 'x', after_unknown: false }]),
@@ -98,6 +102,24 @@ describe('analysePlan', () => {
     expect(a.dataVolumeAtRisk).toEqual([]);
     expect(a.warnings).toHaveLength(2);
     expect(a.warnings[0]).toMatch(/aws_instance.backup_host will be REPLACE \(delete, then create\): the backup host is re-created/);
+  });
+
+  test('removing a protection (snapshot policy, Recycle Bin rule, alarm, its mail) warns with what it stops doing; replacing one does not', () => {
+    const a = assertPlanSafe(plan({
+      'aws_dlm_lifecycle_policy.snapshots': ['delete'],
+      'aws_rbin_rule.snapshots': ['delete'],
+      'aws_cloudwatch_metric_alarm.backups_stopped': ['delete'],
+      'aws_sns_topic_subscription.alert_email': ['forget'],
+      'aws_iam_role.dlm': ['delete'],
+    }));
+    expect(a.dataVolumeAtRisk).toEqual([]);
+    expect(a.warnings).toEqual([
+      expect.stringMatching(/^aws_dlm_lifecycle_policy\.snapshots will be DELETE, a protection removed: no new EBS snapshots .*delete them yourself/),
+      expect.stringMatching(/^aws_rbin_rule\.snapshots will be DELETE, a protection removed: .*gone at once, not kept in the Recycle Bin/),
+      expect.stringMatching(/^aws_cloudwatch_metric_alarm\.backups_stopped will be DELETE, a protection removed: nobody is told/),
+      expect.stringMatching(/^aws_sns_topic_subscription\.alert_email will be forget .*no longer mails/),
+    ]);
+    expect(assertPlanSafe(plan({ 'aws_rbin_rule.snapshots': ['create', 'delete'], 'aws_dlm_lifecycle_policy.snapshots': ['update'] })).warnings).toEqual([]);
   });
 
   test('refuses non-plan JSON and unknown major formats', () => {

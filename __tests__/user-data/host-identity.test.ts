@@ -1,5 +1,5 @@
 // The host's SSH identity kept on the data volume (user-data/host-identity.sh), run as the boot script runs it
-// (`bash -c "$(host_key_script)" btrbk-host-identity DIR ETC`, the installed text without comments) on scratch
+// (`bash <(host_key_script) DIR ETC`: bash reads the installed text, without comments, from a pipe) on scratch
 // directories: DIR stands for /backup_volume/.host-identity, ETC for /etc/ssh. Real ssh-keygen, no root needed
 // (the files must belong to whoever runs it: root on the host).
 import { spawnSync } from 'node:child_process';
@@ -24,7 +24,7 @@ beforeEach(() => {
 afterEach(() => fs.rmSync(scratch, { recursive: true, force: true }));
 
 function keep(etcDir = etc) {
-  const r = spawnSync('bash', ['-c', SCRIPT, 'btrbk-host-identity', dir, etcDir], { encoding: 'utf8', input: '' });
+  const r = spawnSync('bash', ['-c', 'bash <(printf \'%s\\n\' "$1") "$2" "$3"', 'boot-script', SCRIPT, dir, etcDir], { encoding: 'utf8', input: '' });
   return { status: r.status, stdout: r.stdout.trim(), stderr: r.stderr };
 }
 /** A new instance's host keys: what cloud-init (or ssh-keygen -A) makes on a fresh root disk. */

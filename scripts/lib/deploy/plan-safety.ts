@@ -1,5 +1,6 @@
 // Plan safety: read the saved plan as JSON (`show -json state/plan.tfplan`) and refuse a plan that would
-// delete or replace the data volume unless the person passed --allow-data-volume-replacement.
+// delete or replace the data volume unless the person passed --allow-data-volume-replacement; warn about a
+// replaced host or address, and about a removed protection (snapshot policy, Recycle Bin rule, alarm).
 // Plan JSON format: https://developer.hashicorp.com/terraform/internals/json-format (resource_changes[] with
 // address, mode, type, change.actions; actions is one of ["no-op"], ["create"], ["read"], ["update"],
 // ["delete","create"], ["create","delete"], ["delete"], ["forget"]).
@@ -49,9 +50,18 @@ export const ALLOW_FLAG = '--allow-data-volume-replacement';
 export const DATA_VOLUME_TYPE = 'aws_ebs_volume';
 /** Resource types whose replacement is disruptive but loses no backup data. */
 export const DISRUPTIVE_TYPES: Readonly<Record<string, string>> = Object.freeze({
-  aws_instance: 'the backup host is re-created: a new host key (setup pins it again), the boot script runs again on the kept volume',
+  aws_instance: 'the backup host is re-created: the boot script runs again on the kept volume, and the host answers with the SSH host key kept there (the laptops keep working)',
   aws_volume_attachment: 'the data volume is detached (the instance is stopped first) and attached again',
   aws_eip: 'the public address changes: aws_connection.env and btrbk.conf must be updated',
+});
+
+/** Resource types that protect the backups from outside the host: removing one (a plain delete, not a replacement)
+ * loses no backup data, but the person should read what it stops doing before applying. */
+export const PROTECTION_TYPES: Readonly<Record<string, string>> = Object.freeze({
+  aws_dlm_lifecycle_policy: 'no new EBS snapshots of the data volume are taken; the snapshots it already made are kept, and nothing deletes them any more (delete them yourself when you no longer want them)',
+  aws_rbin_rule: 'EBS snapshots deleted from now on are gone at once, not kept in the Recycle Bin (what the bin already holds stays until its retention ends)',
+  aws_cloudwatch_metric_alarm: 'nobody is told any more when backups stop arriving',
+  aws_sns_topic_subscription: 'the missed-backup alarm no longer mails that address',
 });
 
 const key = (a: readonly string[]): string => a.join(',');
@@ -110,9 +120,12 @@ export function analysePlan(input: unknown): PlanAnalysis {
     resourceCounts[c.type] = (resourceCounts[c.type] ?? 0) + 1;
   }
   const dataVolumeAtRisk = dataVolume.filter((c) => deletes(c.actions) || key(c.actions) === 'forget');
-  const warnings = real
-    .filter((c) => c.type in DISRUPTIVE_TYPES && deletes(c.actions))
-    .map((c) => `${c.address} will be ${c.description}: ${DISRUPTIVE_TYPES[c.type]}`);
+  const warnings = [
+    ...real.filter((c) => c.type in DISRUPTIVE_TYPES && deletes(c.actions)).map((c) => `${c.address} will be ${c.description}: ${DISRUPTIVE_TYPES[c.type]}`),
+    ...real
+      .filter((c) => c.type in PROTECTION_TYPES && ['delete', 'forget'].includes(key(c.actions)))
+      .map((c) => `${c.address} will be ${c.description}, a protection removed: ${PROTECTION_TYPES[c.type]}`),
+  ];
   return {
     formatVersion: plan.format_version,
     changes: real,
