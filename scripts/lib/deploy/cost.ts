@@ -13,6 +13,7 @@
 // inputs into lines, formatEstimate prints them.
 import { GetProductsCommand, type Filter, type PricingClient } from '@aws-sdk/client-pricing';
 import { awsError } from './aws.js';
+import { INSTANCE_SIZES } from '../core/instance-types.js';
 
 // ---------------------------------------------------------------------------------------------------------
 // Types
@@ -144,8 +145,8 @@ export interface OfflineTable {
   regions: Readonly<Record<string, Readonly<TableRegion>>>;
 }
 
-const INSTANCE_SIZES = ['nano', 'micro', 'small', 'medium'] as const;
-/** Prices of t3a, t3 and t4g nano..medium from their nano price (each size doubles it, as AWS prices T types). */
+/** Prices of every supported t3a, t3 and t4g size from its nano price (each size doubles it, as AWS prices T types:
+ * the first-backup fast lane names sizes up to 2xlarge). */
 const tFamilies = (t3a: number, t3: number, t4g: number): Record<string, number> => Object.fromEntries(
   Object.entries({ t3a, t3, t4g }).flatMap(([family, nano]) => INSTANCE_SIZES.map((size, i) => [`${family}.${size}`, Math.round(nano * 2 ** i * 1e5) / 1e5])),
 );

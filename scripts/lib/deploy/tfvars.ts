@@ -9,6 +9,7 @@ import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { OperatorError } from '../core/errors.js';
+import { INSTANCE_FAMILIES, INSTANCE_SIZES } from '../core/instance-types.js';
 
 /** A value of the tfvars subset: a string, number, bool, or a list of those. */
 export type TfvarValue = string | number | boolean | Array<string | number | boolean>;
@@ -62,13 +63,8 @@ export const ED25519_KEY_SOURCE = 'ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAI[A-Za-z0
 export const REGION_SOURCE = '[a-z]{2}(-gov)?-[a-z]+-[0-9]+';
 export const AVAILABILITY_ZONE_SOURCE = '[a-z]{2}(-gov)?-[a-z]+-[0-9]+[a-z]';
 export const KEY_PAIR_NAME_SOURCE = '[A-Za-z0-9][A-Za-z0-9._-]{0,254}';
-/**
- * The instance families the stack supports, with their EC2 architecture (the image lookup's filter). All are
- * Nitro (the boot script finds the data volume by its NVMe serial, the volume id); t2 is Xen (no NVMe) and is
- * refused with its own message. Helper modules (the cost estimate) read the list from here.
- */
-export const INSTANCE_FAMILIES: Readonly<Record<string, 'x86_64' | 'arm64'>> = Object.freeze({ t3a: 'x86_64', t3: 'x86_64', t4g: 'arm64' });
-export const INSTANCE_SIZES = Object.freeze(['nano', 'micro', 'small', 'medium', 'large', 'xlarge', '2xlarge']);
+// the instance families and sizes the stack supports: one list, in core/instance-types.ts (with their facts)
+export { INSTANCE_FAMILIES, INSTANCE_SIZES };
 export const INSTANCE_TYPE_SOURCE = `(${Object.keys(INSTANCE_FAMILIES).join('|')})\\.(${INSTANCE_SIZES.join('|')})`;
 /** Xen instance types: the boot script's NVMe lookup of the data volume cannot work there. */
 export const XEN_INSTANCE_TYPE_SOURCE = 't2\\.[a-z0-9]+';
