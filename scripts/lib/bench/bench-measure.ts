@@ -57,11 +57,11 @@ import {
   type ScaleName,
   type Timing,
 } from './bench.js';
+import { MiB } from '../core/units.js';
 
 export const BENCH_USER = 'btrbkbench';
 const BENCH_SUDOERS = '/etc/sudoers.d/zz-btrbk-bench';
 const BENCH_RSYNC_ROOT = `${MOUNT_POINT}/bench-rsync`;
-const MiB = 1024 * 1024;
 /** The cipher btrbk's ssh_cipher_spec can choose; fast where the CPU has AES instructions. */
 export const AES_CIPHER = 'aes128-gcm@openssh.com';
 

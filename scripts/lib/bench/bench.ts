@@ -6,7 +6,7 @@ import crypto from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { humanBytes } from '../remote/transfer.js';
+import { GiB, humanBytes } from '../core/units.js';
 import { baselineCores, networkBaselineMBps, requireInstanceFacts } from '../core/instance-types.js';
 
 // ------------------------------------------------------------------------------------------------ definitions
@@ -249,7 +249,6 @@ export interface LimitsReport {
   defaultCandidate: string;
 }
 
-const GiB = 1024 ** 3;
 
 /** A sample's figures at an instance type's baseline. */
 export function limitsRow(sample: LimitsSample, instanceType = 't3a.nano'): LimitsRow {

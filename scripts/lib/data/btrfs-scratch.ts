@@ -8,10 +8,10 @@ import path from 'node:path';
 import { parseSize, parseSubvolumeList, parseSubvolumeShow, type SubvolumeInfo } from '../core/btrfs-output.js';
 import { OperatorError } from '../core/errors.js';
 import { runChecked, runResult, type RunResult } from '../core/process.js';
+import { MiB } from '../core/units.js';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-const MiB = 1024 * 1024;
 
 /** Sizes like 512 (MiB), '2G', '300M' -> MiB (rounded up). */
 export function toMiB(size: number | string): number {

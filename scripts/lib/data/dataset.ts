@@ -4,8 +4,8 @@ import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import { runChecked } from '../core/process.js';
+import { MiB } from '../core/units.js';
 
-const MiB = 1024 * 1024;
 
 function writeRandom(file: string, bytes: number) {
   const fd = fs.openSync(file, 'w');

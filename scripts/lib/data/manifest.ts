@@ -5,8 +5,8 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { OperatorError } from '../core/errors.js';
 import { runSync } from '../core/process.js';
+import { MiB } from '../core/units.js';
 
-const MiB = 1024 * 1024;
 
 /** getfattr writes some bytes of a file name as \NNN octal escapes. */
 function unescapeGetfattr(s: string): string {

@@ -23,8 +23,8 @@ import { runChecked, runSync } from '../core/process.js';
 import { GATE_COMMANDS, gateLine } from '../remote/gate-commands.js';
 import { runRemote, sshArgs, sshParams } from '../remote/ssh.js';
 import { runPipeline, type PipelineProgress, type PipelineStage } from '../remote/transfer.js';
+import { MiB } from '../core/units.js';
 
-const MiB = 1024 * 1024;
 
 /** Compression on the wire: zstd on both ends of the SSH link, or none. */
 export type Compression = 'zstd' | null;

@@ -14,6 +14,7 @@ import { OperatorError } from '../core/errors.js';
 import { baselineCores, instanceFacts, networkBaselineMBps, INSTANCE_TYPES } from '../core/instance-types.js';
 import { run as runDefault, type Run } from '../core/process.js';
 import { OFFLINE_TABLE } from './cost.js';
+import { GiB } from '../core/units.js';
 
 /**
  * Receive-side CPU seconds per GiB of wire bytes with the defaults (aes128-gcm, zstd level 1, compress=zstd:1 on
@@ -26,8 +27,6 @@ export const RECEIVE_CPU_SECONDS_PER_GIB = 7.3;
 export const FAST_LANE_DEFAULT = 't3a.medium';
 /** Types the fast lane picks from, smallest first (x86_64, like the stack's image). */
 const FAST_LANE_CANDIDATES = ['t3a.small', 't3a.medium', 't3a.large', 't3a.xlarge'];
-
-const GiB = 1024 ** 3;
 
 export interface LaneEstimate {
   instanceType: string;

@@ -15,7 +15,7 @@ import type { Connection } from '../core/connection.js';
 import { MOUNT_POINT, SCRUB_INTERVAL_DAYS, SCRUB_SCHEDULE } from '../core/host-layout.js';
 import type { TestResult } from '../core/report.js';
 import { sshParams, type ExecResult } from '../remote/ssh.js';
-import { humanBytes } from '../remote/transfer.js';
+import { humanBytes } from '../core/units.js';
 import { CHECK_COMMANDS, REJECTED, gateRefusalHint } from './check-commands.js';
 import type { CheckDeps } from './deps.js';
 import { fail, messageOf, pass } from './results.js';

@@ -8,6 +8,7 @@ import { Transform, pipeline, type TransformCallback } from 'node:stream';
 import { OperatorError } from '../core/errors.js';
 import { MOUNT_POINT } from '../core/host-layout.js';
 import { startStage } from '../core/process.js';
+import { humanBytes, humanDuration, humanRate } from '../core/units.js';
 
 /** Progress of one stream of bytes at a moment. */
 export interface ProgressSnapshot {
@@ -87,32 +88,8 @@ export interface PipelineOptions {
   now?: () => number;
 }
 
-const UNITS = ['B', 'KiB', 'MiB', 'GiB', 'TiB'];
-
-/** 1536 -> "1.5 KiB". */
-export function humanBytes(n: number): string {
-  let v = Number(n);
-  let i = 0;
-  while (Math.abs(v) >= 1024 && i < UNITS.length - 1) {
-    v /= 1024;
-    i += 1;
-  }
-  return i === 0 ? `${v} B` : `${v.toFixed(v >= 100 ? 0 : 1)} ${UNITS[i]}`;
-}
-
-/** Bytes per second -> "12.3 MiB/s". */
-export function humanRate(bytesPerSecond: number): string {
-  return `${humanBytes(Math.round(bytesPerSecond))}/s`;
-}
-
-/** Seconds -> "1:05" or "1:02:03". */
-export function humanDuration(seconds: number): string {
-  const s = Math.max(0, Math.round(seconds));
-  const h = Math.floor(s / 3600);
-  const m = Math.floor((s % 3600) / 60);
-  const ss = String(s % 60).padStart(2, '0');
-  return h ? `${h}:${String(m).padStart(2, '0')}:${ss}` : `${m}:${ss}`;
-}
+// the byte and time formats moved to core/units.ts; re-exported for the progress code's callers
+export { humanBytes, humanDuration, humanRate };
 
 /**
  * Tracks bytes over time. The rate is an average over a sliding window (default 3 s) so it follows changes;
