@@ -6,6 +6,7 @@
 //   npx zx scripts/backup.mjs uninstall | run | status [--json] | list | restore --subvolume /home [...]
 //   npx zx scripts/backup.mjs verify [--subvolume /home] [--sample PERCENT] [--seed N]
 import { register } from 'tsx/esm/api';
+import path from 'node:path';
 
 register();
 const { readConnection, resolveEnvFile } = await import('./lib/core/connection.ts');
@@ -72,11 +73,15 @@ await runMain(async () => {
       return 0;
     }
     case 'run': {
+      // full sends of known size get an ETA in the progress line (btrbk names snapshots after the subvolume)
+      const fullSizes = new Map();
       if (manifest) {
         requireRoot('run', 'btrbk snapshots subvolumes and reads the installed backup key, both root only');
-        for (const l of formatRunSendPlan(await runSendPlan(manifest))) console.log(l);
+        const plan = await runSendPlan(manifest);
+        for (const l of formatRunSendPlan(plan)) console.log(l);
+        for (const x of plan.full) if (x.bytes !== null) fullSizes.set(path.posix.basename(x.subvolume), x.bytes);
       }
-      const r = await runBackup();
+      const r = await runBackup({ fullSizes });
       if (r.error) throw r.error;
       if (r.status !== 0) {
         console.error(`${c.red('✗')} btrbk run failed (exit ${r.status ?? r.signal})`);

@@ -36,6 +36,13 @@ describe('run', () => {
     expect((await run('sh', ['-c', 'echo "$X"'], { env: { ...process.env, X: 'from env' } })).stdout).toBe('from env\n');
   });
 
+  test('onStart gets the pid of the program itself (bash execs it), while it runs', async () => {
+    const pids: number[] = [];
+    const r = await run('sh', ['-c', 'echo $$; sleep 0.2'], { onStart: (pid) => pids.push(pid) });
+    expect(r.status).toBe(0);
+    expect(pids).toEqual([Number(r.stdout.trim())]);
+  });
+
   test('the timeout ends the program with SIGTERM', async () => {
     const t0 = Date.now();
     const r = await run('sleep', ['30'], { timeoutMs: 200 });

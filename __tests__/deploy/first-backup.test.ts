@@ -33,11 +33,14 @@ test('btrfs filesystem du -s --raw: one summary per path, "-" as no shared bytes
   expect(bytesToSend(du)).toBe(5001216 + 150000000);
 });
 
-test('sourceSizes runs du on the sources; a source it cannot size is an error that says what to do', async () => {
+test('sourceSizes flushes the sources\' filesystems (du counts extents; fresh writes have none yet), then runs du on them; a source it cannot size is an error that says what to do', async () => {
   const calls: string[][] = [];
-  const ok: Run = async (cmd, args) => { calls.push([cmd, ...args]); return runResult({ status: 0, stdout: DU }); };
+  const ok: Run = async (cmd, args) => { calls.push([cmd, ...args]); return runResult({ status: 0, stdout: cmd === 'btrfs' ? DU : '' }); };
   await expect(sourceSizes(['/home', '/srv/data with spaces'], { run: ok })).resolves.toHaveLength(2);
-  expect(calls[0]).toEqual(['btrfs', 'filesystem', 'du', '-s', '--raw', '/home', '/srv/data with spaces']);
+  expect(calls).toEqual([
+    ['sync', '-f', '/home', '/srv/data with spaces'],
+    ['btrfs', 'filesystem', 'du', '-s', '--raw', '/home', '/srv/data with spaces'],
+  ]);
   const bad: Run = async () => runResult({ status: 1, stderr: "ERROR: cannot check space of '/tmp': Inappropriate ioctl for device" });
   await expect(sourceSizes(['/tmp'], { run: bad })).rejects.toThrow(/cannot measure the sources/);
 });

@@ -40,20 +40,30 @@ const lastVerify = (): { ok: boolean; sample: number; seed: string | null; subvo
 };
 
 let firstRun = '';
+let firstRunErr = '';
 
 beforeAll(async () => {
   laptop = await startTestLaptop('vf');
   targetDir = path.posix.join(BACKUP_ROOT, laptop.paths.name);
-  sh(`mkdir -p ${HOME}/me/docs && head -c $((8 * 1024 * 1024)) /dev/urandom > ${HOME}/me/data.bin && for i in $(seq 1 200); do echo "note $i" > ${HOME}/me/docs/note-$i.txt; done`
+  sh(`mkdir -p ${HOME}/me/docs && head -c $((64 * 1024 * 1024)) /dev/urandom > ${HOME}/me/data.bin && for i in $(seq 1 200); do echo "note $i" > ${HOME}/me/docs/note-$i.txt; done`
     + ` && printf mine > ${HOME}/me/docs/private && chown 1000:1000 ${HOME}/me/docs/private && chmod 600 ${HOME}/me/docs/private && ln -s /etc/shadow ${HOME}/me/docs/to-shadow`
     + ` && printf odd > "${HOME}/me/docs/odd"$'\\n'"name "$'\\xff'`);
   ok(laptop.backup(['install', '--subvolume', HOME, '--env', LAPTOP_ENV_FILE]), 'install');
-  firstRun = ok(laptop.backup(['run']), 'the first backup').stdout;
+  const first = ok(laptop.backup(['run']), 'the first backup');
+  firstRun = first.stdout;
+  firstRunErr = first.stderr;
 });
 afterAll(async () => { await laptop?.destroy(); });
 
 test('run: the first backup is a full send whose size and expected time are said before btrbk starts (incrementals: the unit test)', () => {
-  expect(firstRun).toMatch(new RegExp(`^${HOME}: first backup, a full send of [\\d.]+ GB: about \\d+ min at 4\\.0 MB/s \\(t3a\\.nano, limited by its network baseline`, 'm'));
+  expect(firstRun).toMatch(new RegExp(`^${HOME}: first backup, a full send of [\\d.]+ [GM]B: about \\d+ min at 4\\.0 MB/s \\(t3a\\.nano, limited by its network baseline`, 'm'));
+});
+
+test("run: each send's progress is read from the running pipeline; its closing line says what it moved (the stream: about the data's 64 MiB, counted every 0.1 s) and how", () => {
+  const closing = new RegExp(`^  home\\.\\d{8}T\\d{4,6}([+-]\\d{4})?: ([\\d.]+) MiB sent in \\d+:\\d{2}(, [\\d.]+ [KMG]?i?B/s)? \\(full send\\)$`, 'm').exec(firstRunErr);
+  expect({ closing: closing?.[0] ?? null, stderr: firstRunErr }).toMatchObject({ closing: expect.any(String) });
+  expect(Number(closing![2])).toBeGreaterThan(32);
+  expect(Number(closing![2])).toBeLessThan(70);
 });
 
 test('before any verify, status says so', () => {

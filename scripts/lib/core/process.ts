@@ -46,6 +46,8 @@ export interface RunOptions {
   onLine?: (line: string) => void;
   /** 'inherit': the program uses this process's stdin, stdout and stderr (a terminal); nothing is captured. */
   stdio?: 'inherit';
+  /** Called with the program's pid once it runs (bash execs it: the pid is the program's own). */
+  onStart?: (pid: number) => void;
 }
 
 export type RunSyncOptions = Omit<RunOptions, 'onLine'>;
@@ -78,6 +80,10 @@ export async function run(cmd: string, args: string[], opts: RunOptions = {}): P
   const lines = [lineSplitter(opts.onLine), lineSplitter(opts.onLine)];
   p.stdout?.on('data', (d: Buffer) => { out.push(d); all.push(d); lines[0].write(d); });
   p.stderr?.on('data', (d: Buffer) => { err.push(d); all.push(d); lines[1].write(d); });
+  if (opts.onStart) {
+    p.run();
+    if (p.pid) opts.onStart(p.pid);
+  }
   const o = await p;
   for (const l of lines) l.end();
   return {

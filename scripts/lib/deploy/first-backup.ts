@@ -105,8 +105,11 @@ export function uploadMbitProblem(n: number | undefined): OperatorError | null {
  * The estimate as lines: setup's (both lanes), or with `fastLane: false` the standard lane only (backup.mjs
  * install: the laptop does not choose the host's type); `what` replaces "first backup" in the heading.
  */
+/** A send's size in the decimal units the rates use: "12.3 GB", or "300.0 MB" below 1 GB. */
+export const formatSendSize = (bytes: number): string => (bytes >= 1e9 ? `${(bytes / 1e9).toFixed(1)} GB` : `${(bytes / 1e6).toFixed(1)} MB`);
+
 export function formatFirstBackup(e: FirstBackupEstimate, { fastLane = true, what = 'first backup' }: { fastLane?: boolean; what?: string } = {}): string[] {
-  const gb = e.bytes >= 1e9 ? `${(e.bytes / 1e9).toFixed(1)} GB` : `${(e.bytes / 1e6).toFixed(1)} MB`;
+  const gb = formatSendSize(e.bytes);
   const l = (name: string, x: LaneEstimate) =>
     `${name.padEnd(9)} ${x.instanceType.padEnd(10)} ${x.rateMBps === null ? 'unknown type' : `${x.rateMBps.toFixed(1)} MB/s (limited by ${x.limitedBy === 'cpu' ? 'its CPU baseline' : x.limitedBy === 'network' ? 'its network baseline' : 'your upload'})`}: ${formatHours(x.hours)}`
     + (x.pricePerHour !== null && x.hours !== null ? `, ${Math.ceil(x.hours)} h × $${x.pricePerHour}/h = $${x.cost!.toFixed(2)}` : '');
@@ -121,6 +124,9 @@ export function formatFirstBackup(e: FirstBackupEstimate, { fastLane = true, wha
 /** Sizes of the sources (bytes of distinct data each references: exclusive + shared), by `btrfs filesystem du -s`. */
 export async function sourceSizes(paths: string[], { run = runDefault }: { run?: Run } = {}): Promise<DuSummary[]> {
   if (!paths.length) return [];
+  // data written moments ago has no extents until it is flushed, and du counts extents: flush the filesystems
+  // first (a failure only leaves the estimate low)
+  await run('sync', ['-f', ...paths]);
   const r = await run('btrfs', ['filesystem', 'du', '-s', '--raw', ...paths]);
   const parsed = r.status === 0 ? parseFilesystemDu(r.stdout) : [];
   if (parsed.length !== paths.length) {

@@ -28,6 +28,7 @@ import {
 import { convertToSubvolume, planExclusion, stampOf, type ExclusionPlan } from './exclude.js';
 import { FILES, machineName, targetDirFor } from './layout.js';
 import { firstSendEstimate, firstSends, type FirstSends } from './first-sends.js';
+import { watchSends } from './send-progress.js';
 import { DEFAULT_INSTANCE_TYPE } from '../core/instance-types.js';
 import type { FirstBackupEstimate } from '../deploy/first-backup.js';
 import {
@@ -234,15 +235,23 @@ export function installedOrNull(root = '/'): Manifest | null {
   return readManifest(root);
 }
 
-/** `run`: btrbk run in the foreground (its --progress shows bytes and rate), then its summary. */
-export async function runBackup({ run = runDefault, progress = true }: { run?: Run; progress?: boolean } = {}): Promise<RunResult> {
+/**
+ * `run`: btrbk run in the foreground, then its summary. With `progress`, a line per send shows bytes and rate, and
+ * the ETA of a full send whose size `fullSizes` gives (by snapshot name); a closing line says what each moved.
+ */
+export async function runBackup({ run = runDefault, progress = true, fullSizes = new Map() }: { run?: Run; progress?: boolean; fullSizes?: ReadonlyMap<string, number> } = {}): Promise<RunResult> {
   requireRoot('run', 'btrbk snapshots subvolumes and reads the installed backup key, both root only');
   const m = readManifest('/');
   if (!m) throw new OperatorError('nothing is installed', { next: 'npx zx scripts/backup.mjs install --subvolume /home' });
   ensureControlDir();
   // the target directory, as the service's ExecStartPre makes it (a failure here shows again in btrbk's run)
   await gateViaAlias(targetMkdirLine(m.targetDir), { run });
-  const hasMbuffer = ['/usr/bin/mbuffer', '/usr/local/bin/mbuffer'].some((p) => fs.existsSync(p));
-  const args = ['-c', FILES.btrbkConf, ...(progress && hasMbuffer ? ['--progress'] : []), 'run'];
-  return run(m.btrbk, args, { stdio: 'inherit' });
+  // the progress comes from the running sends (send-progress.ts), not btrbk's --progress: that needs mbuffer and a
+  // terminal, and shows no ETA
+  const watchers: Array<ReturnType<typeof watchSends>> = [];
+  try {
+    return await run(m.btrbk, ['-c', FILES.btrbkConf, 'run'], { stdio: 'inherit', onStart: progress ? (pid) => { watchers.push(watchSends({ root: pid, fullSizes })); } : undefined });
+  } finally {
+    for (const w of watchers) w.stop();
+  }
 }

@@ -7,7 +7,7 @@ import type { Connection } from '../core/connection.js';
 import { OperatorError } from '../core/errors.js';
 import { DEFAULT_INSTANCE_TYPE, instanceFacts, INSTANCE_TYPES } from '../core/instance-types.js';
 import type { Run } from '../core/process.js';
-import { bytesToSend, estimateFirstBackup, formatFirstBackup, formatHours, sourceSizes, type FirstBackupEstimate } from '../deploy/first-backup.js';
+import { bytesToSend, estimateFirstBackup, formatFirstBackup, formatHours, formatSendSize, sourceSizes, type FirstBackupEstimate } from '../deploy/first-backup.js';
 import type { Manifest } from './install.js';
 import { datedFor, targetBackups } from './target.js';
 
@@ -106,7 +106,7 @@ export async function runSendPlan(m: Manifest, { run }: { run?: Run } = {}): Pro
   return { sends, full, instanceType };
 }
 
-/** run's lines before btrbk starts (btrbk's own progress, bytes and rate, follows). */
+/** run's lines before btrbk starts (the live progress of each send follows: send-progress.ts). */
 export function formatRunSendPlan(p: RunSendPlan): string[] {
   if (!p.sends.targetAnswered) return [`the target did not answer (${p.sends.reason}): btrbk tries anyway and says why it fails`];
   const limit = { upload: 'your upload', network: 'its network baseline', cpu: 'its CPU baseline' } as const;
@@ -114,7 +114,7 @@ export function formatRunSendPlan(p: RunSendPlan): string[] {
     ...p.full.map((x) => {
       const s = x.estimate?.standard;
       if (x.bytes === null) return `${x.subvolume}: first backup, a full send (size unknown: ${p.sends.sizeProblem})`;
-      return `${x.subvolume}: first backup, a full send of ${(x.bytes / 1e9).toFixed(1)} GB`
+      return `${x.subvolume}: first backup, a full send of ${formatSendSize(x.bytes)}`
         + (s?.rateMBps ? `: about ${formatHours(s.hours)} at ${s.rateMBps.toFixed(1)} MB/s (${p.instanceType}, limited by ${limit[s.limitedBy!]}; compressible data goes faster)` : '');
     }),
     ...p.sends.incremental.map((s) => `${s}: incremental, only the changes since its last backup: their size is not known in advance (no ETA)`),

@@ -1,0 +1,184 @@
+// `backup.mjs run`'s live progress of btrbk's sends: bytes, rate and, for a full send whose size is known in
+// advance (first-sends.ts), the ETA. btrbk's own --progress (mbuffer) shows bytes and rate only, and only on a
+// terminal; this reads the running pipeline from /proc instead, so it works in a log too and adds the ETA.
+//
+// How: btrbk runs each transfer as one shell pipeline, `btrfs send [-p PARENT] SNAPSHOT | zstd | ssh ...` (or
+// mbuffer, or ssh directly, after the send). Among btrbk's descendants, a process whose argv is `btrfs send ...`
+// is a send; the process whose stdin is the pipe the send writes to (the same `pipe:[inode]`) reads the stream,
+// and its read count (/proc/PID/io rchar) is the number of stream bytes sent so far, before compression: what the
+// full-send size from `btrfs filesystem du` estimates. Reading another process's io and fds needs root: run does.
+import fs from 'node:fs';
+import path from 'node:path';
+import process from 'node:process';
+import { ProgressTracker, progressLine, type ProgressLine } from '../remote/transfer.js';
+import { humanBytes, humanDuration, humanRate } from '../core/units.js';
+
+/** One running `btrfs send` below the watched process. */
+export interface ActiveSend {
+  sendPid: number;
+  /** The snapshot being sent (the send's last argument). */
+  snapshot: string;
+  /** Whether it sends against a parent (-p): an incremental. */
+  incremental: boolean;
+  /** The process reading the send's stdout; null until it is found. */
+  readerPid: number | null;
+  /** Stream bytes the reader has read; null when they cannot be read. */
+  bytes: number | null;
+}
+
+const readText = (p: string): string | null => {
+  try {
+    return fs.readFileSync(p, 'utf8');
+  } catch {
+    return null;
+  }
+};
+const readLink = (p: string): string | null => {
+  try {
+    return fs.readlinkSync(p);
+  } catch {
+    return null;
+  }
+};
+
+/** The parent pid from /proc/PID/stat (the command name may hold spaces and parentheses: read after the last ')'). */
+export function parentPid(stat: string): number | null {
+  const rest = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  const ppid = Number(rest[1]);
+  return Number.isInteger(ppid) ? ppid : null;
+}
+
+/** Every process below `root` (not root itself), from /proc: through the kernel's children lists where it keeps
+ * them (CONFIG_PROC_CHILDREN: a few reads per poll), else from every process's parent pid. */
+export function descendants(root: number, procRoot = '/proc'): number[] {
+  const kids = (pid: number): number[] | null => {
+    const t = readText(path.join(procRoot, String(pid), 'task', String(pid), 'children'));
+    return t === null ? null : t.split(' ').filter(Boolean).map(Number);
+  };
+  if (kids(root) !== null) {
+    const out: number[] = [];
+    const queue = [...kids(root)!];
+    while (queue.length) {
+      const pid = queue.shift()!;
+      out.push(pid);
+      queue.push(...(kids(pid) ?? []));
+    }
+    return out;
+  }
+  const children = new Map<number, number[]>();
+  let entries: string[] = [];
+  try {
+    entries = fs.readdirSync(procRoot);
+  } catch {
+    return [];
+  }
+  for (const e of entries) {
+    if (!/^\d+$/.test(e)) continue;
+    const stat = readText(path.join(procRoot, e, 'stat'));
+    const ppid = stat ? parentPid(stat) : null;
+    if (ppid === null) continue;
+    const list = children.get(ppid) ?? [];
+    list.push(Number(e));
+    children.set(ppid, list);
+  }
+  const out: number[] = [];
+  const queue = [...(children.get(root) ?? [])];
+  while (queue.length) {
+    const pid = queue.shift()!;
+    out.push(pid);
+    queue.push(...(children.get(pid) ?? []));
+  }
+  return out;
+}
+
+/** The `btrfs send` processes below `root`, each with its stream reader and the bytes read so far. */
+export function activeSends(root: number, procRoot = '/proc'): ActiveSend[] {
+  const pids = descendants(root, procRoot);
+  const argv = (pid: number) => (readText(path.join(procRoot, String(pid), 'cmdline')) ?? '').split('\0').filter(Boolean);
+  const sends: ActiveSend[] = [];
+  for (const pid of pids) {
+    const a = argv(pid);
+    if (a.length < 3 || path.posix.basename(a[0]) !== 'btrfs' || a[1] !== 'send') continue;
+    const out = readLink(path.join(procRoot, String(pid), 'fd', '1'));
+    const reader = out?.startsWith('pipe:') ? pids.find((p) => p !== pid && readLink(path.join(procRoot, String(p), 'fd', '0')) === out) ?? null : null;
+    const io = reader === null ? null : readText(path.join(procRoot, String(reader), 'io'));
+    const rchar = io ? Number(/^rchar: (\d+)$/m.exec(io)?.[1] ?? NaN) : NaN;
+    sends.push({ sendPid: pid, snapshot: a[a.length - 1], incremental: a.includes('-p'), readerPid: reader, bytes: Number.isFinite(rchar) ? rchar : null });
+  }
+  return sends;
+}
+
+/** What one finished send moved, for its closing line. */
+export interface SendSummary {
+  snapshot: string;
+  incremental: boolean;
+  bytes: number;
+  seconds: number;
+}
+
+/** "home.20261130T0732: 4.0 GiB sent in 6:02 (11.3 MiB/s), full send" */
+export function formatSendSummary(s: SendSummary): string {
+  const rate = s.seconds > 0 ? `, ${humanRate(s.bytes / s.seconds)}` : '';
+  return `${path.posix.basename(s.snapshot)}: ${humanBytes(s.bytes)} sent in ${humanDuration(s.seconds)}${rate} (${s.incremental ? 'incremental' : 'full send'})`;
+}
+
+export interface WatchOptions {
+  /** The btrbk process. */
+  root: number;
+  /** Expected stream bytes of a full send, by the snapshot's name before its timestamp (btrbk's snapshot_name:
+   * the subvolume's last path component): what `btrfs filesystem du` said. */
+  fullSizes?: ReadonlyMap<string, number>;
+  /** How often /proc is read (default 100 ms: a send shorter than that may go unseen, and needs no progress). */
+  intervalMs?: number;
+  line?: ProgressLine;
+  /** Where the closing line of each send goes. */
+  done?: (summary: SendSummary) => void;
+  procRoot?: string;
+  now?: () => number;
+}
+
+/** The snapshot's name without btrbk's timestamp suffix ("home.20261130T0732" -> "home"). */
+export const snapshotBase = (snapshot: string): string => path.posix.basename(snapshot).replace(/\.\d{8}(T\d{4,6}([+-]\d{4})?)?(_\d+)?$/, '');
+
+/**
+ * Polls btrbk's sends until stop() is called; shows a progress line for the one running (with an ETA when it is a
+ * full send of known size) and a closing line for each that ended.
+ */
+export function watchSends({ root, fullSizes = new Map(), intervalMs = 100, line = progressLine({ indent: '  ', everyMs: 10_000, afterMs: 2_000 }), done = (s) => process.stderr.write(`  ${formatSendSummary(s)}\n`), procRoot = '/proc', now = () => Date.now() }: WatchOptions): { stop: () => void; poll: () => void } {
+  const running = new Map<number, { send: ActiveSend; tracker: ProgressTracker; started: number }>();
+  const finish = (pid: number) => {
+    const r = running.get(pid)!;
+    running.delete(pid);
+    // the send ended between two polls: its reader (compressing, sending the rest) may still say the last count
+    const io = r.send.readerPid === null ? null : readText(path.join(procRoot, String(r.send.readerPid), 'io'));
+    const last = io ? Number(/^rchar: (\d+)$/m.exec(io)?.[1] ?? NaN) : NaN;
+    if (Number.isFinite(last) && last > r.tracker.bytes) r.tracker.add(last - r.tracker.bytes);
+    line.clear();
+    done({ snapshot: r.send.snapshot, incremental: r.send.incremental, bytes: r.tracker.bytes, seconds: (now() - r.started) / 1000 });
+  };
+  const poll = () => {
+    const sends = activeSends(root, procRoot);
+    const seen = new Set(sends.map((s) => s.sendPid));
+    for (const pid of [...running.keys()]) if (!seen.has(pid)) finish(pid);
+    for (const s of sends) {
+      let r = running.get(s.sendPid);
+      if (!r) {
+        const total = s.incremental ? null : fullSizes.get(snapshotBase(s.snapshot)) ?? null;
+        r = { send: s, tracker: new ProgressTracker({ total, now }), started: now() };
+        running.set(s.sendPid, r);
+      }
+      if (r.send.readerPid === null) r.send.readerPid = s.readerPid;
+      if (s.bytes !== null && s.bytes > r.tracker.bytes) r.tracker.add(s.bytes - r.tracker.bytes);
+      line.show(path.posix.basename(s.snapshot), r.tracker.snapshot());
+    }
+  };
+  const timer = setInterval(poll, intervalMs);
+  timer.unref?.();
+  return {
+    poll,
+    stop: () => {
+      clearInterval(timer);
+      for (const pid of [...running.keys()]) finish(pid);
+    },
+  };
+}
