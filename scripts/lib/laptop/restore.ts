@@ -167,7 +167,8 @@ export async function restore(req: RestoreRequest): Promise<RestoreResult> {
   let durationMs: number | null = null;
   if (plan.receiveInto) {
     fs.mkdirSync(plan.receiveInto, { recursive: true, mode: 0o700 });
-    const line = progressLine({ indent: '  ', everyMs: 5000 });
+    // in a log: a line every 5 s once it has run 2 s (a short receive gets only its closing line below)
+    const line = progressLine({ indent: '  ', everyMs: 5000, afterMs: 2000 });
     const r = await restoreBackup(req.conn, plan.backup.path, plan.receiveInto, { onProgress: (p) => line.show('receiving', p) });
     line.clear();
     bytes = r.bytes;
