@@ -4,7 +4,7 @@
 //   npx zx scripts/backup.mjs install --subvolume /home [--subvolume /srv] [--env FILE] [--interval hourly]
 //                                     [--upload-mbit N] [--instance-type TYPE]   (the first backup's estimate)
 //   npx zx scripts/backup.mjs uninstall | run | status [--json] | list | restore --subvolume /home [...]
-//   npx zx scripts/backup.mjs verify [--subvolume /home] [--sample PERCENT] [--seed N]
+//   npx zx scripts/backup.mjs verify [--subvolume /home] [--sample PERCENT] [--seed N] [--json]
 import { register } from 'tsx/esm/api';
 import path from 'node:path';
 
@@ -108,8 +108,10 @@ await runMain(async () => {
     }
     case 'verify': {
       requireRoot('verify', 'the snapshots are read in full, and the result is recorded for status in /etc/btrbk/btrbk-aws');
-      const r = await verifyBackups({ conn: conn(), manifest, subvolumes: args.subvolumes, sample: args.sample, seed: args.seed });
-      console.log(formatVerify(r, c));
+      // with --json, stdout is the report alone: the running commentary goes to stderr
+      const say = args.json ? (l) => console.error(l) : undefined;
+      const r = await verifyBackups({ conn: conn(), manifest, subvolumes: args.subvolumes, sample: args.sample, seed: args.seed, say });
+      console.log(args.json ? JSON.stringify(r, null, 2) : formatVerify(r, c));
       return r.ok ? 0 : 1;
     }
   }

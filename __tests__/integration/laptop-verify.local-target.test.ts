@@ -113,6 +113,13 @@ test('a file changed inside the backup on the host, by root behind the gate, is 
   expect(r.stdout).toMatch(/no received UUID/);
   expect(r.stdout).not.toMatch(/note-41\.txt/);
   expect(lastVerify()).toMatchObject({ ok: false, seed: null, subvolumes: [{ state: 'differences', differences: 1 }] });
+  // the same report for a script: --json (stdout is the JSON alone, the commentary on stderr), the same exit status
+  const j = laptop.backup(['verify', '--sample', '100', '--json']);
+  expect(j.status).toBe(1);
+  const report = JSON.parse(j.stdout) as { ok: boolean; subvolumes: Array<{ subvolume: string; state: string; differences: Array<{ path: string; what: string[] }> }> };
+  expect(report).toMatchObject({ ok: false, subvolumes: [{ subvolume: HOME, state: 'differences' }] });
+  expect(report.subvolumes[0].differences).toEqual([expect.objectContaining({ path: 'me/docs/note-42.txt', what: expect.arrayContaining(['content', 'mtime']) })]);
+  expect(j.stderr).toMatch(/^verify: every file \(--sample 100\)$/m);
   const status = laptop.backup(['status']).stdout;
   expect(status).toMatch(/^last verify: not clean, /m);
   expect(status).toContain(`    ${HOME}: differences: 1 entry differs`);

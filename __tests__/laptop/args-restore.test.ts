@@ -138,7 +138,8 @@ describe('verify options', () => {
   });
   test('--subvolume, --sample, --seed (leading zeros dropped: the same number both sides print)', () => {
     expect(parseBackupArgs(['verify', '--subvolume', '/home/', '--sample', '10', '--seed', '00042'])).toMatchObject({ subvolumes: ['/home'], sample: 10, seed: '42' });
-    expect(parseBackupArgs(['verify', '--sample', '100'])).toMatchObject({ sample: 100 });
+    expect(parseBackupArgs(['verify', '--sample', '100'])).toMatchObject({ sample: 100, json: false });
+    expect(parseBackupArgs(['verify', '--json'])).toMatchObject({ verb: 'verify', json: true });
     expect(parseBackupArgs(['verify', '--sample', '100']).seed).toBeUndefined();
     expect(parseBackupArgs(['verify', '--seed', '123456789012345678'])).toMatchObject({ seed: '123456789012345678' });
   });

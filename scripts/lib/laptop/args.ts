@@ -36,7 +36,8 @@ options:
   restore:   --subvolume PATH [--at TIMESTAMP|DATE] [--machine NAME] and one of: (nothing: into the snapshot
              dir) | --to DIR | --make-live | --path REL/PATH [--to DEST (default: beside the original)]
   verify:    [--subvolume PATH (default: every protected one)] [--sample PERCENT (default 5; 100: every
-             file)] [--seed N (repeat a sample: the seed the last run printed)]
+             file)] [--seed N (repeat a sample: the seed the last run printed)] [--json (the report as JSON on
+             stdout, the progress on stderr; the exit status is the same)]
   --help     this text`;
 
 export interface BackupArgs {
