@@ -97,7 +97,8 @@ await runMain(async () => {
       return s.ok ? 0 : 1;
     }
     case 'list': {
-      const l = await listTargetBackups({ conn: conn(), manifest, subvolume: args.subvolumes[0], machine: args.machine });
+      if (args.sizes && !args.json) console.error('measuring the backups on their local snapshots (btrfs filesystem du) ...');
+      const l = await listTargetBackups({ conn: conn(), manifest, subvolume: args.subvolumes[0], machine: args.machine, sizes: args.sizes });
       console.log(args.json ? JSON.stringify(l, null, 2) : formatList(l));
       return 0;
     }

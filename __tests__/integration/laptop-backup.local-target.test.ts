@@ -182,6 +182,16 @@ test('list: the backups on the target with their times and sizes', () => {
   const one = ok(laptop.backup(['list', '--subvolume', SRV]), 'list --subvolume').stdout;
   expect(one).toContain(targetBackups('srv')[0]);
   expect(one).not.toContain(targetBackups('home')[0]);
+  expect(one).toMatch(/^sizes: --sizes measures them/m);
+  // --sizes: measured on the local snapshot each backup was sent from (the real btrfs filesystem du)
+  const sized = JSON.parse(ok(laptop.backup(['list', '--sizes', '--json']), 'list --sizes').stdout) as { subvolumes: Array<{ name: string; backups: Array<{ name: string; bytes: number | null }> }>; sizes: { measured: number } };
+  const home = sized.subvolumes.find((x) => x.name === 'home')!.backups;
+  expect(home.at(-1)!.bytes).toBeGreaterThanOrEqual(DATA_MIB * MiB); // data.bin (the notes are inline: du counts extents)
+  expect(home.at(-1)!.bytes).toBeLessThan((DATA_MIB + 1) * MiB);
+  expect(sized.sizes.measured).toBe(sized.subvolumes.flatMap((x) => x.backups).filter((b) => b.bytes !== null).length);
+  const sizedText = ok(laptop.backup(['list', '--sizes', '--subvolume', HOME]), 'list --sizes').stdout;
+  expect(sizedText).toMatch(new RegExp(`^ {4}${home.at(-1)!.name.replace(/[+.]/g, '\\$&')} {3}\\S+ {3}${DATA_MIB}\\.\\d MiB$`, 'm'));
+  expect(sizedText).toMatch(/^sizes: the data each backup holds, measured on the local snapshot it was sent from/m);
 });
 
 test('restore --path copies one file out of a backup without touching the live subvolume', () => {

@@ -140,6 +140,9 @@ describe('verify options', () => {
     expect(parseBackupArgs(['verify', '--subvolume', '/home/', '--sample', '10', '--seed', '00042'])).toMatchObject({ subvolumes: ['/home'], sample: 10, seed: '42' });
     expect(parseBackupArgs(['verify', '--sample', '100'])).toMatchObject({ sample: 100, json: false });
     expect(parseBackupArgs(['verify', '--json'])).toMatchObject({ verb: 'verify', json: true });
+    expect(parseBackupArgs(['list', '--sizes'])).toMatchObject({ verb: 'list', sizes: true });
+    expect(parseBackupArgs(['list'])).toMatchObject({ sizes: false });
+    expect(() => parseBackupArgs(['status', '--sizes'])).toThrow(/--sizes belongs to list/);
     expect(parseBackupArgs(['verify', '--sample', '100']).seed).toBeUndefined();
     expect(parseBackupArgs(['verify', '--seed', '123456789012345678'])).toMatchObject({ seed: '123456789012345678' });
   });

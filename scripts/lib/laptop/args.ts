@@ -11,7 +11,7 @@ export const VERBS = Object.freeze({
   uninstall: 'remove what install made (never a snapshot or a backup)',
   run: 'one backup now, in the foreground: each first backup\'s size and expected time, progress, btrbk\'s summary',
   status: 'per subvolume: newest snapshot and backup, ages, next run, last result (exit 1 when not fresh)',
-  list: 'the backups on the target, with their times',
+  list: 'the backups on the target, with their times (and sizes with --sizes)',
   restore: 'receive a backup here (--subvolume PATH [--at TIMESTAMP] [--to DIR] [--make-live] [--path REL])',
   verify: 'compare the newest backup with the snapshot it was sent from (exit 1 on any difference)',
 });
@@ -32,7 +32,8 @@ options:
              (the first backup's estimate, printed when the target has no backup of a subvolume yet; run uses
              them for its expected time)
   status:    [--json] [--max-age-hours N (default 24)]
-  list:      [--subvolume PATH] [--json]
+  list:      [--subvolume PATH] [--json] [--sizes (each backup's data, measured on the local snapshot it was
+             sent from: btrfs filesystem du reads every file's extents, slow for many files)]
   restore:   --subvolume PATH [--at TIMESTAMP|DATE] [--machine NAME] and one of: (nothing: into the snapshot
              dir) | --to DIR | --make-live | --path REL/PATH [--to DEST (default: beside the original)]
   verify:    [--subvolume PATH (default: every protected one)] [--sample PERCENT (default 5; 100: every
@@ -54,6 +55,8 @@ export interface BackupArgs {
   machine?: string;
   dryRun: boolean;
   json: boolean;
+  /** list: measure each backup's size on its local twin snapshot. */
+  sizes: boolean;
   maxAgeHours: number;
   at?: string;
   to?: string;
@@ -74,7 +77,7 @@ const usageError = (what: string): OperatorError => new OperatorError(what, { ne
 /** Parses argv (without node and the script); an OperatorError (exit 2) naming what is wrong. */
 export function parseBackupArgs(argv: string[]): BackupArgs {
   const a = minimist(argv, {
-    boolean: ['json', 'help', 'dry-run', 'make-live', 'make-subvolume', 'notify'],
+    boolean: ['json', 'help', 'dry-run', 'make-live', 'make-subvolume', 'notify', 'sizes'],
     string: ['env', 'subvolume', 'exclude', 'snapshot-dir', 'interval', 'machine', 'max-age-hours', 'at', 'to', 'path', 'sample', 'seed', 'upload-mbit', 'instance-type'],
     unknown: (o: string) => {
       if (!o.startsWith('-')) return true;
@@ -111,6 +114,7 @@ export function parseBackupArgs(argv: string[]): BackupArgs {
     machine: one('machine'),
     dryRun: Boolean(a['dry-run']),
     json: Boolean(a.json),
+    sizes: Boolean(a.sizes),
     at: one('at'),
     to: one('to'),
     makeLive: Boolean(a['make-live']),
@@ -161,9 +165,10 @@ export function parseBackupArgs(argv: string[]): BackupArgs {
   if (badType) throw usageError(badType);
   out.instanceType = type;
   if (out.verb === 'list' && out.subvolumes.length > 1) throw usageError('list takes one --subvolume at most');
+  if (out.sizes && out.verb !== 'list') throw usageError('--sizes belongs to list');
   return out;
 }
 
 function defaults(): Omit<BackupArgs, 'verb'> {
-  return { subvolumes: [], exclude: [], makeSubvolume: false, interval: 'hourly', dryRun: false, json: false, maxAgeHours: 24, makeLive: false, help: false };
+  return { subvolumes: [], exclude: [], makeSubvolume: false, interval: 'hourly', dryRun: false, json: false, sizes: false, maxAgeHours: 24, makeLive: false, help: false };
 }

@@ -1,19 +1,28 @@
-// `backup.mjs list`: this machine's backups on the target (through the gate), per subvolume, with their times.
-// Sizes are not shown: a subvolume's own size needs btrfs quotas, which the host does not enable.
+// `backup.mjs list`: this machine's backups on the target (through the gate), per subvolume, with their times; with
+// --sizes, the data each holds. The host cannot say (a subvolume's own size needs btrfs quotas, which the host does
+// not enable, and the user data has no room for another host program), but a backup is a receive of the local
+// snapshot of the same name, byte for byte: its size is measured there (`btrfs filesystem du -s`, extent metadata
+// only), for the backups whose snapshot this machine still keeps.
+import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { parseFilesystemDu } from '../core/btrfs-output.js';
 import type { Connection } from '../core/connection.js';
 import { OperatorError } from '../core/errors.js';
-import type { Run } from '../core/process.js';
+import { run as runDefault, type Run } from '../core/process.js';
+import { humanBytes } from '../core/units.js';
 import type { Manifest } from './install.js';
 import { machineName, targetDirFor } from './layout.js';
 import { datedFor, targetBackups } from './target.js';
 
 export interface BackupListing {
   targetDir: string;
-  subvolumes: { name: string; backups: { name: string; path: string; time: string }[] }[];
+  /** `bytes` (with --sizes): the data the backup holds, measured on its local snapshot; null when there is none. */
+  subvolumes: { name: string; backups: { name: string; path: string; time: string; bytes?: number | null }[] }[];
   /** Subvolumes a broken transfer left (no received UUID): not backups, never restored. */
   incomplete: string[];
+  /** With --sizes: how many were measured, and why the others could not be. */
+  sizes?: { measured: number; unmeasured: number; why: string | null };
 }
 
 /** The backup names below a target directory, grouped by subvolume name (the part before the timestamp). */
@@ -24,15 +33,46 @@ export function groupBackups(entries: { name: string; path: string; complete: bo
     .map((b) => ({ name: b, backups: datedFor(entries.filter((e) => e.complete), b).map((d) => ({ name: d.name, path: d.path, time: d.time.toISOString() })) }));
 }
 
-export async function listTargetBackups({ conn, manifest, subvolume, machine, run }: { conn: Connection; manifest: Manifest | null; subvolume?: string; machine?: string; run?: Run }): Promise<BackupListing> {
+export async function listTargetBackups({ conn, manifest, subvolume, machine, sizes = false, run }: { conn: Connection; manifest: Manifest | null; subvolume?: string; machine?: string; sizes?: boolean; run?: Run }): Promise<BackupListing> {
   const targetDir = machine || !manifest ? targetDirFor(conn.BTRBK_AWS_PATH, machine ?? machineName(os.hostname())) : manifest.targetDir;
   const l = await targetBackups(conn, targetDir, { run });
   if (!l.reachable) throw new OperatorError('cannot list the backups on the target', { cause: l.reason, next: 'npx zx scripts/troubleshoot.mjs check-ssh' });
-  return {
+  const listing: BackupListing = {
     targetDir,
     subvolumes: groupBackups(l.entries, subvolume ? path.posix.basename(subvolume) : undefined),
     incomplete: l.entries.filter((e) => !e.complete).map((e) => e.path),
   };
+  if (!sizes) return listing;
+  const sources = machine && manifest && targetDir !== manifest.targetDir ? [] : (manifest?.sources ?? []);
+  return { ...listing, ...(await sizeBackups(listing, sources, { run, why: sources.length ? null : 'another machine\'s backups (or nothing installed here): no local snapshots to measure' })) };
+}
+
+/**
+ * Sizes each backup on the local snapshot of the same name in its subvolume's snapshot directory (one
+ * `btrfs filesystem du -s --raw` for all of them). A backup whose snapshot is gone here gets null.
+ */
+export async function sizeBackups(listing: BackupListing, sources: { subvolume: string; snapshotDir: string }[], { run = runDefault, why = null }: { run?: Run; why?: string | null } = {}): Promise<Pick<BackupListing, 'subvolumes' | 'sizes'>> {
+  const twin = new Map<string, string>();
+  for (const s of listing.subvolumes) {
+    const src = sources.find((x) => path.posix.basename(x.subvolume) === s.name);
+    for (const b of src ? s.backups : []) {
+      const p = path.join(src!.snapshotDir, b.name);
+      if (fs.existsSync(p)) twin.set(b.path, p);
+    }
+  }
+  let total = new Map<string, number>();
+  let problem = why;
+  if (twin.size) {
+    const r = await run('btrfs', ['filesystem', 'du', '-s', '--raw', ...twin.values()]);
+    const parsed = parseFilesystemDu(r.stdout);
+    total = new Map(parsed.map((d) => [d.path, d.total]));
+    if (r.status !== 0 || parsed.length !== twin.size) problem = `btrfs filesystem du failed: ${(r.error?.message ?? r.stderr).trim().split('\n')[0]}`;
+  }
+  const subvolumes = listing.subvolumes.map((s) => ({ ...s, backups: s.backups.map((b) => ({ ...b, bytes: total.get(twin.get(b.path) ?? '') ?? null })) }));
+  const all = subvolumes.flatMap((s) => s.backups);
+  const measured = all.filter((b) => b.bytes !== null).length;
+  if (!problem && measured < all.length) problem = 'their local snapshots are gone (local retention keeps fewer than the host)';
+  return { subvolumes, sizes: { measured, unmeasured: all.length - measured, why: measured < all.length ? problem : null } };
 }
 
 export function formatList(l: BackupListing): string {
@@ -40,8 +80,13 @@ export function formatList(l: BackupListing): string {
   if (!l.subvolumes.length) lines.push('  none yet');
   for (const s of l.subvolumes) {
     lines.push(`  ${s.name}: ${s.backups.length} backup(s)`);
-    for (const b of s.backups) lines.push(`    ${b.name}   ${b.time}`);
+    for (const b of s.backups) lines.push(`    ${b.name}   ${b.time}${l.sizes ? `   ${b.bytes === null || b.bytes === undefined ? '-' : humanBytes(b.bytes)}` : ''}`);
   }
   for (const i of l.incomplete) lines.push(`  incomplete (not a backup, never restored): ${i}`);
+  if (l.sizes) {
+    lines.push(`sizes: the data each backup holds, measured on the local snapshot it was sent from (btrfs filesystem du: file data in extents, not the few bytes of files small enough to sit in metadata; the host keeps no quotas)${l.sizes.unmeasured ? `; ${l.sizes.unmeasured} not measured (-): ${l.sizes.why}` : ''}`);
+  } else if (l.subvolumes.some((s) => s.backups.length)) {
+    lines.push('sizes: --sizes measures them on the local snapshots (reads every file\'s extents: slow for many files)');
+  }
   return lines.join('\n');
 }
