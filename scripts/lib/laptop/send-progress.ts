@@ -11,6 +11,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import process from 'node:process';
 import { ProgressTracker, progressLine, type ProgressLine } from '../remote/transfer.js';
+import { readText } from '../core/files.js';
 import { humanBytes, humanDuration, humanRate } from '../core/units.js';
 
 /** One running `btrfs send` below the watched process. */
@@ -26,13 +27,6 @@ export interface ActiveSend {
   bytes: number | null;
 }
 
-const readText = (p: string): string | null => {
-  try {
-    return fs.readFileSync(p, 'utf8');
-  } catch {
-    return null;
-  }
-};
 const readLink = (p: string): string | null => {
   try {
     return fs.readlinkSync(p);
@@ -51,44 +45,45 @@ export function parentPid(stat: string): number | null {
 /** Every process below `root` (not root itself), from /proc: through the kernel's children lists where it keeps
  * them (CONFIG_PROC_CHILDREN: a few reads per poll), else from every process's parent pid. */
 export function descendants(root: number, procRoot = '/proc'): number[] {
-  const kids = (pid: number): number[] | null => {
+  const listed = (pid: number): number[] | null => {
     const t = readText(path.join(procRoot, String(pid), 'task', String(pid), 'children'));
     return t === null ? null : t.split(' ').filter(Boolean).map(Number);
   };
-  if (kids(root) !== null) {
-    const out: number[] = [];
-    const queue = [...kids(root)!];
-    while (queue.length) {
-      const pid = queue.shift()!;
-      out.push(pid);
-      queue.push(...(kids(pid) ?? []));
-    }
-    return out;
+  const childrenOf = listed(root) !== null ? (pid: number) => listed(pid) ?? [] : byParent(procRoot);
+  const out: number[] = [];
+  const queue = childrenOf(root);
+  while (queue.length) {
+    const pid = queue.shift()!;
+    out.push(pid);
+    queue.push(...childrenOf(pid));
   }
+  return out;
+}
+
+/** The children of each process, from every process's parent pid (one scan of /proc). */
+function byParent(procRoot: string): (pid: number) => number[] {
   const children = new Map<number, number[]>();
   let entries: string[] = [];
   try {
     entries = fs.readdirSync(procRoot);
   } catch {
-    return [];
+    return () => [];
   }
   for (const e of entries) {
     if (!/^\d+$/.test(e)) continue;
     const stat = readText(path.join(procRoot, e, 'stat'));
     const ppid = stat ? parentPid(stat) : null;
     if (ppid === null) continue;
-    const list = children.get(ppid) ?? [];
-    list.push(Number(e));
-    children.set(ppid, list);
+    children.set(ppid, [...(children.get(ppid) ?? []), Number(e)]);
   }
-  const out: number[] = [];
-  const queue = [...(children.get(root) ?? [])];
-  while (queue.length) {
-    const pid = queue.shift()!;
-    out.push(pid);
-    queue.push(...(children.get(pid) ?? []));
-  }
-  return out;
+  return (pid) => [...(children.get(pid) ?? [])];
+}
+
+/** A process's read count (/proc/PID/io rchar), or null when it cannot be read (gone, not allowed). */
+function readChars(pid: number, procRoot: string): number | null {
+  const io = readText(path.join(procRoot, String(pid), 'io'));
+  const n = io ? Number(/^rchar: (\d+)$/m.exec(io)?.[1] ?? NaN) : NaN;
+  return Number.isFinite(n) ? n : null;
 }
 
 /** The `btrfs send` processes below `root`, each with its stream reader and the bytes read so far. */
@@ -101,9 +96,7 @@ export function activeSends(root: number, procRoot = '/proc'): ActiveSend[] {
     if (a.length < 3 || path.posix.basename(a[0]) !== 'btrfs' || a[1] !== 'send') continue;
     const out = readLink(path.join(procRoot, String(pid), 'fd', '1'));
     const reader = out?.startsWith('pipe:') ? pids.find((p) => p !== pid && readLink(path.join(procRoot, String(p), 'fd', '0')) === out) ?? null : null;
-    const io = reader === null ? null : readText(path.join(procRoot, String(reader), 'io'));
-    const rchar = io ? Number(/^rchar: (\d+)$/m.exec(io)?.[1] ?? NaN) : NaN;
-    sends.push({ sendPid: pid, snapshot: a[a.length - 1], incremental: a.includes('-p'), readerPid: reader, bytes: Number.isFinite(rchar) ? rchar : null });
+    sends.push({ sendPid: pid, snapshot: a[a.length - 1], incremental: a.includes('-p'), readerPid: reader, bytes: reader === null ? null : readChars(reader, procRoot) });
   }
   return sends;
 }
@@ -150,9 +143,8 @@ export function watchSends({ root, fullSizes = new Map(), intervalMs = 100, line
     const r = running.get(pid)!;
     running.delete(pid);
     // the send ended between two polls: its reader (compressing, sending the rest) may still say the last count
-    const io = r.send.readerPid === null ? null : readText(path.join(procRoot, String(r.send.readerPid), 'io'));
-    const last = io ? Number(/^rchar: (\d+)$/m.exec(io)?.[1] ?? NaN) : NaN;
-    if (Number.isFinite(last) && last > r.tracker.bytes) r.tracker.add(last - r.tracker.bytes);
+    const last = r.send.readerPid === null ? null : readChars(r.send.readerPid, procRoot);
+    if (last !== null && last > r.tracker.bytes) r.tracker.add(last - r.tracker.bytes);
     line.clear();
     done({ snapshot: r.send.snapshot, incremental: r.send.incremental, bytes: r.tracker.bytes, seconds: (now() - r.started) / 1000 });
   };

@@ -1,10 +1,10 @@
 // This machine as the local target sees it: files that may be absent, processes that may have ended, mount points,
 // and a command that must work. Small helpers the other local-target modules share.
-import fs from 'node:fs';
 import path from 'node:path';
 import process from 'node:process';
 import { parseMountinfo } from '../core/btrfs-output.js';
 import { OperatorError } from '../core/errors.js';
+import { readText } from '../core/files.js';
 import { runSync, type RunResult } from '../core/process.js';
 
 /** runSync, and an OperatorError when the command cannot start or exits non-zero. */
@@ -41,13 +41,7 @@ export function pidAlive(pid: number | null): boolean {
   }
 }
 
-export function readText(file: string): string | null {
-  try {
-    return fs.readFileSync(file, 'utf8');
-  } catch {
-    return null;
-  }
-}
+export { readText };
 
 export function isMountPoint(dir: string): boolean {
   const target = path.resolve(dir);
