@@ -65,7 +65,9 @@ beforeAll(async () => {
   await createSubvolume(scratch.path('data'));
   fs.mkdirSync(scratch.path('snaps'));
   writeRandomFile(scratch.path('data', 'data.bin'), DATA_MIB * MiB);
-  client = btrbkClient(conn, work, { volume: scratch.mountpoint, targetDir: REMOTE_DIR });
+  // rate_limit (mbuffer): the transfers take seconds however fast the machine is, so the kills below land in the
+  // middle of a stream (unlimited, the 128 MiB incremental once crossed before a kill 0.5 s in, and CI failed)
+  client = btrbkClient(conn, work, { volume: scratch.mountpoint, targetDir: REMOTE_DIR, extra: ['rate_limit 32m'] });
   const mk = await runRemote(conn, gateLine(GATE_COMMANDS.mkdir(REMOTE_DIR)));
   if (mk.status !== 0) throw new Error(`mkdir through the gate failed: ${mk.stderr}`);
 });
@@ -85,7 +87,7 @@ describe('interrupted transfer', () => {
     const { child, done } = client.start('-v', 'run');
     // cut the connection that carries the stream once part of it has crossed
     const pid = Number(await waitUntil(() => fs.existsSync(client.receivePidFile) && fs.readFileSync(client.receivePidFile, 'utf8').trim(), 60_000, 'the receiving ssh'));
-    // (0.3 s: with aes128-gcm and zstd level 1 the whole 192 MiB crossed within 1.2 s in one CI run)
+    // (0.3 s into a 192 MiB stream at 32 MiB/s)
     await new Promise((r) => setTimeout(r, 300));
     process.kill(pid, 'SIGKILL');
     const first = await done;
