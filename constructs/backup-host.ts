@@ -1,5 +1,5 @@
 import { Construct } from 'constructs';
-import { Token } from 'cdktf';
+import { Token, type ITerraformDependable } from 'cdktf';
 import { DataAwsAmi } from '@cdktf/provider-aws/lib/data-aws-ami/index.js';
 import { Instance } from '@cdktf/provider-aws/lib/instance/index.js';
 import { Eip } from '@cdktf/provider-aws/lib/eip/index.js';
@@ -37,10 +37,12 @@ export interface BackupHostProps {
   /** Tags for the instance, its root volume and the Elastic IP. @default {} */
   readonly tags?: Record<string, string>;
   /**
-   * The host payload's tags (user-data/render.ts renderHostPayload): on the instance only, readable by the boot
-   * script through the instance metadata (instance_metadata_tags). @default {} (a boot script with everything inline)
+   * The instance profile whose role reads the host payload (constructs/host-payload.ts). @default none (a boot
+   * script with everything inline)
    */
-  readonly payloadTags?: Record<string, string>;
+  readonly instanceProfileName?: string;
+  /** What must exist before the instance boots (the payload object and its role's policy). @default [] */
+  readonly dependsOn?: ITerraformDependable[];
 }
 
 /**
@@ -79,14 +81,15 @@ export class BackupHost extends Construct {
       availabilityZone: props.availabilityZone,
       vpcSecurityGroupIds: props.securityGroupIds,
       keyName: props.keyName,
+      iamInstanceProfile: props.instanceProfileName,
       userDataBase64: props.userDataBase64,
       userDataReplaceOnChange: true,
       metadataOptions: {
         httpEndpoint: 'enabled',
         httpTokens: 'required',
         httpPutResponseHopLimit: 1,
-        // the boot script reads its payload from the instance's tags (no AWS credentials on the host)
-        instanceMetadataTags: 'enabled',
+        // the boot script reads its role's credentials, not its tags (the tags are the person's)
+        instanceMetadataTags: 'disabled',
       },
       creditSpecification: { cpuCredits: 'standard' },
       rootBlockDevice: {
@@ -96,8 +99,9 @@ export class BackupHost extends Construct {
         deleteOnTermination: true,
         tags: { ...props.tags, Name: 'btrbk-backup-root' },
       },
-      tags: { ...tags, ...props.payloadTags },
+      tags,
       lifecycle: { ignoreChanges: ['ami'] },
+      dependsOn: props.dependsOn,
     });
     this.instance.overrideLogicalId('backup_host');
 

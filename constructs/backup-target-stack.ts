@@ -30,6 +30,7 @@ import {
 import { BackupAlarm } from './backup-alarm.js';
 import { BackupHost } from './backup-host.js';
 import { DataVolume } from './data-volume.js';
+import { HostPayload } from './host-payload.js';
 import { NetworkAccess } from './network-access.js';
 import { VolumeProtection } from './volume-protection.js';
 
@@ -143,6 +144,11 @@ export class BackupTargetStack extends TerraformStack {
     });
     keyPair.overrideLogicalId('admin');
 
+    // The host's programs: one S3 object the instance's role may read, and nothing else (EC2's 16 KB of user data
+    // holds the boot script's steps and settings, and the payload's sha256 and URL).
+    const hostPayload = renderHostPayload();
+    const payload = new HostPayload(this, 'host_payload', { sha256: hostPayload.sha256, gzipBase64: hostPayload.base64, tags });
+
     // The plain boot script (static text escaped for a Terraform template; the settings resolve to references)
     // stays in a local so the engine tests can compare it with the renderer's output; EC2 gets gzip+base64.
     const bootScript = new TerraformLocal(
@@ -158,8 +164,7 @@ export class BackupTargetStack extends TerraformStack {
           retention: v.retention.stringValue,
           retentionMin: v.retentionMin.stringValue,
         },
-        // the host payload (what does not fit in EC2's 16 KB of user data) rides in the instance's tags
-        { forTerraform: true, payload: 'tags' },
+        { forTerraform: true, payload: 's3', payloadUrl: payload.url, payloadRegion: v.awsRegion.stringValue },
       ),
     );
     bootScript.overrideLogicalId('boot_script');
@@ -170,7 +175,8 @@ export class BackupTargetStack extends TerraformStack {
       availabilityZone: zone.asString,
       securityGroupIds: [access.securityGroup.id],
       userDataBase64: Fn.base64gzip(bootScript.asString),
-      payloadTags: renderHostPayload().tags,
+      instanceProfileName: payload.instanceProfile.name,
+      dependsOn: [payload.object, payload.policy],
       // A reference to the key pair (not to the variable), so the instance waits for it.
       keyName: `\${length(${keyPair.terraformResourceType}.${keyPair.friendlyUniqueId}) > 0 ? ${keyPair.terraformResourceType}.${keyPair.friendlyUniqueId}[0].key_name : null}`,
       tags,

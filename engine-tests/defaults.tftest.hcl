@@ -37,6 +37,13 @@ mock_provider "aws" {
       allocation_id = "eipalloc-0123456789abcdef0"
     }
   }
+  mock_resource "aws_s3_bucket" {
+    defaults = {
+      id                          = "btrbk-host-payload-mock"
+      arn                         = "arn:aws:s3:::btrbk-host-payload-mock"
+      bucket_regional_domain_name = "btrbk-host-payload-mock.s3.us-west-1.amazonaws.com"
+    }
+  }
 }
 
 variables {
@@ -102,11 +109,15 @@ run "plan_with_defaults" {
     error_message = "append-only by default, retention 48h 14d 8w 12m, everything younger than 1d kept"
   }
   assert {
-    condition = (aws_instance.backup_host.metadata_options[0].instance_metadata_tags == "enabled"
-      && length([for k, v in aws_instance.backup_host.tags : k if startswith(k, "btrbk-payload-")]) > 0
-      && length(aws_instance.backup_host.tags) <= 50
-      && alltrue([for k, v in aws_instance.backup_host.tags : length(v) <= 256]))
-    error_message = "the host payload rides in at most 50 instance tags of at most 256 characters, readable from the instance metadata"
+    condition = (aws_instance.backup_host.metadata_options[0].instance_metadata_tags == "disabled"
+      && keys(aws_instance.backup_host.tags) == tolist(["ManagedBy", "Name", "Project"]))
+    error_message = "the instance's tags are the person's (only the stack's own three), and stay out of the metadata"
+  }
+  assert {
+    condition = (startswith(aws_s3_object.host_payload.key, "host-payload/") && endswith(aws_s3_object.host_payload.key, ".sh.gz")
+      && aws_s3_bucket_public_access_block.host_payload.block_public_acls && aws_s3_bucket_public_access_block.host_payload.restrict_public_buckets
+      && one(aws_s3_bucket_server_side_encryption_configuration.host_payload.rule).apply_server_side_encryption_by_default[0].sse_algorithm == "AES256")
+    error_message = "the host payload is one private, encrypted S3 object"
   }
 }
 
@@ -124,6 +135,18 @@ run "apply_with_defaults" {
   assert {
     condition     = strcontains(local.boot_script, "BTRBK_PAYLOAD_SHA256='") && !strcontains(local.boot_script, "BTRBK_PAYLOAD_SHA256=''")
     error_message = "the boot script pins the payload's sha256"
+  }
+  assert {
+    condition = strcontains(local.boot_script, "\nBTRBK_PAYLOAD_URL='https://btrbk-host-payload-mock.s3.us-west-1.amazonaws.com/${aws_s3_object.host_payload.key}'\nBTRBK_PAYLOAD_REGION='us-west-1'\n")
+    error_message = "the boot script reads the payload object of this deployment, in its region"
+  }
+  assert {
+    condition = (aws_instance.backup_host.iam_instance_profile == aws_iam_instance_profile.backup_host.name
+      && aws_iam_instance_profile.backup_host.role == aws_iam_role.backup_host.name
+      && jsondecode(aws_iam_role_policy.read_host_payload.policy).Statement[0].Action == ["s3:GetObject"]
+      && jsondecode(aws_iam_role_policy.read_host_payload.policy).Statement[0].Resource == "arn:aws:s3:::btrbk-host-payload-mock/${aws_s3_object.host_payload.key}"
+      && length(jsondecode(aws_iam_role_policy.read_host_payload.policy).Statement) == 1)
+    error_message = "the instance's role may read its own payload object and do nothing else"
   }
   assert {
     condition     = strcontains(local.boot_script, "BTRBK_VOLUME_ID='vol-0123456789abcdef0'")

@@ -4,13 +4,15 @@
 #
 # What it does, in order (each step is logged to /var/log/btrbk-backup-host.log with a UTC timestamp):
 #   settings   check the rendered settings (volume id, backup key, optional admin key)
-#   payload    load the host files that ride in the instance's tags (checked against their sha256)
+#   payload    load the host's programs: one S3 object read with the instance role (checked against its sha256)
 #   packages   install btrfs-progs btrbk mbuffer zstd sudo openssh-server (only what is missing)
 #   volume     wait for the EBS data volume by its id (/dev/disk/by-id/nvme-Amazon_Elastic_Block_Store_vol...)
 #   filesystem format it btrfs ONLY when it carries no signature at all; refuse any other content; never reformat
-#   mount      one fstab line by UUID (nofail), mount at /backup_volume, create /backup_volume/backups
+#   mount      one fstab line by UUID (nofail), mount at /backup_volume
 #   hostkey    the SSH host key kept on the volume (/backup_volume/.host-identity): put back in /etc/ssh on a new
 #              instance, saved from /etc/ssh on a volume that has none (user-data/host-identity.sh)
+#   layout     /backup_volume/backups is a subvolume of its own, the only place a send stream may take sources
+#              from; an older volume's plain directory is moved into one, once, every backup kept (btrbk-layout.sh)
 #   user       the btrbk system user, its key behind the forced command (the SSH gate)
 #   gate       install the SSH gate, btrbk-receive and the sudoers fragment (checked with visudo first)
 #   prune      btrbk-prune, its settings and its hourly timer: the host's own retention (append-only mode); the
@@ -46,6 +48,9 @@ readonly SCRUB_PATH=/usr/local/sbin/btrbk-scrub
 readonly MANIFEST_PATH=/usr/local/sbin/btrbk-manifest
 readonly STAGING_DIR=/backup_volume/.btrbk-staging
 readonly HOST_KEY_DIR=/backup_volume/.host-identity
+# A receive that reads and writes nothing for this long is ended (btrbk-receive): a stalled stream must not hold the
+# receive lock, and with it the host's pruning, for ever. Generous: a slow uplink still sends something every minute.
+readonly RECEIVE_STALL_SECONDS=600
 readonly SUDOERS_PATH=/etc/sudoers.d/btrbk
 readonly SSHD_DROPIN=/etc/ssh/sshd_config.d/00-btrbk-backup-host.conf
 readonly DEFAULT_USER=ubuntu # the image's default user that cloud-init gives the instance's key pair
@@ -290,6 +295,16 @@ keep_host_key() {
   [ -z "$r" ] || { changed "$r"; reload_sshd; }
 }
 
+# The backup root is a subvolume of its own (user-data/btrbk-layout.sh, host payload): a blank volume gets one, an
+# older volume's plain directory is moved into one, once, with every backup as it was.
+backup_root_layout() {
+  step layout "the backup root $BACKUP_ROOT, a subvolume of its own"
+  local r
+  r=$(bash <(layout_script) "$MOUNT_POINT" "$BACKUP_ROOT" </dev/null) ||
+    die "cannot make $BACKUP_ROOT a subvolume of its own" "see the lines above" "fix it and run this script again"
+  [ -z "$r" ] || changed "$r"
+}
+
 create_user() {
   step user "user $BTRBK_USER and its key behind the gate"
   if ! getent passwd "$BTRBK_USER" >/dev/null; then
@@ -311,10 +326,7 @@ create_user() {
   [ "$(put_file "$home/.ssh/authorized_keys" root:root 0644 \
     <<<"restrict,command=\"$GATE_PATH$(gate_options)\" $BTRBK_SSH_PUBLIC_KEY")" != changed ] ||
     changed "authorized_keys of $BTRBK_USER"
-  if [ ! -d "$BACKUP_ROOT" ]; then
-    install -d -m 0750 -o "$BTRBK_USER" -g "$BTRBK_USER" "$BACKUP_ROOT"
-    changed "created $BACKUP_ROOT"
-  elif [ "$(stat -c '%U:%G %a' "$BACKUP_ROOT")" != "$BTRBK_USER:$BTRBK_USER 750" ]; then
+  if [ "$(stat -c '%U:%G %a' "$BACKUP_ROOT")" != "$BTRBK_USER:$BTRBK_USER 750" ]; then
     chown "$BTRBK_USER:$BTRBK_USER" "$BACKUP_ROOT"
     chmod 0750 "$BACKUP_ROOT"
     changed "owner/mode of $BACKUP_ROOT"
@@ -380,41 +392,65 @@ host_timer() {
 install_prune() {
   step prune "host retention, scrub, manifest: $PRUNE_PATH, $PRUNE_CONF, btrbk-{prune,scrub}.timer"
   install -d -m 0755 "${PRUNE_CONF%/*}"
-  [ "$(printf 'APPEND_ONLY=%s\nRETENTION=%s\nRETENTION_MIN=%s\nBACKUP_ROOT=%s\nMOUNT=%s\nSTAGING=%s\n' \
-    "$BTRBK_APPEND_ONLY" "$BTRBK_RETENTION" "$BTRBK_RETENTION_MIN" "$BACKUP_ROOT" "$MOUNT_POINT" "$STAGING_DIR" |
+  [ "$(printf 'APPEND_ONLY=%s\nRETENTION=%s\nRETENTION_MIN=%s\nBACKUP_ROOT=%s\nMOUNT=%s\nSTAGING=%s\nRECEIVE_STALL_SECONDS=%s\n' \
+    "$BTRBK_APPEND_ONLY" "$BTRBK_RETENTION" "$BTRBK_RETENTION_MIN" "$BACKUP_ROOT" "$MOUNT_POINT" "$STAGING_DIR" "$RECEIVE_STALL_SECONDS" |
     put_file "$PRUNE_CONF" root:root 0644)" != changed ] || changed "$PRUNE_CONF"
   [ "$(manifest_script | put_file "$MANIFEST_PATH" root:root 0755)" != changed ] || changed "installed $MANIFEST_PATH"
   host_timer btrbk-scrub "$SCRUB_PATH" scrub_script hourly 600 "read-only scrub, monthly, after a backup"
   host_timer btrbk-prune "$PRUNE_PATH" prune_script hourly 600 "prune by the host retention policy"
 }
 
-# The host payload (the functions of the `# @payload` lines) when the renderer did not inline it: from the
-# instance's tags btrbk-payload-00, -01, ... through the metadata service (IMDSv2), or from BTRBK_PAYLOAD_FILE
-# (the local target). It is sourced only when its sha256 is the one rendered into this script.
+# The host payload (the functions of the `# @payload` lines) when the renderer did not inline it: the S3 object
+# BTRBK_PAYLOAD_URL, read with the instance role's credentials from the metadata service (IMDSv2) and signed by curl
+# (--aws-sigv4: no AWS CLI on the image), or the file BTRBK_PAYLOAD_FILE (the local target). It is sourced only when
+# its sha256 is the one rendered into this script. BTRBK_IMDS_URL (root's environment) points a test at a stand-in.
 load_payload() {
   [ -n "$BTRBK_PAYLOAD_SHA256" ] || return 0
   step payload "loading the host payload (sha256 ${BTRBK_PAYLOAD_SHA256:0:16}...)"
-  local b64="" v token n=0 file=$STATE_DIR/payload.sh
+  local gz=$STATE_DIR/payload.gz file=$STATE_DIR/payload.sh
+  rm -f "$gz" "$file"
   if [ -n "$BTRBK_PAYLOAD_FILE" ]; then
-    b64=$(cat "$BTRBK_PAYLOAD_FILE") || die "cannot read the payload file $BTRBK_PAYLOAD_FILE" "" "re-create the instance"
+    cp "$BTRBK_PAYLOAD_FILE" "$gz" || die "cannot read the payload file $BTRBK_PAYLOAD_FILE" "" "re-create the instance"
   else
-    local imds=http://169.254.169.254/latest
-    token=$(curl -fsS --retry 5 -X PUT -H 'X-aws-ec2-metadata-token-ttl-seconds: 300' "$imds/api/token") ||
-      die "the instance metadata service does not answer" "IMDS is off or blocked" "the stack sets http_endpoint=enabled; check the instance's metadata options"
-    while v=$(curl -fsS --retry 3 -H "X-aws-ec2-metadata-token: $token" "$imds/meta-data/tags/instance/btrbk-payload-$(printf %02d "$n")" 2>/dev/null); do
-      b64+=$v
-      n=$((n + 1))
-    done
-    [ "$n" -gt 0 ] || die "no btrbk-payload-00 tag in the instance metadata" \
-      "the instance's tags are not in its metadata (instance_metadata_tags), or the tags were removed" "re-deploy the stack, which sets both"
+    fetch_payload "$gz"
   fi
-  base64 -d <<<"$b64" 2>/dev/null | gunzip >"$file" 2>/dev/null || true
+  gunzip -c <"$gz" >"$file" 2>/dev/null || true
   [ "$(sha256sum <"$file" | cut -d' ' -f1)" = "$BTRBK_PAYLOAD_SHA256" ] ||
-    die "the host payload does not match its sha256 in the user data ($n tags read)" \
-      "the btrbk-payload-NN tags were changed, cut, or belong to another version of the stack" "re-deploy the stack (it writes the tags and the user data together)"
+    die "the host payload does not match its sha256 in the user data ($(wc -c <"$gz") bytes read)" \
+      "the payload object was changed or belongs to another version of the stack" "re-deploy the stack (it uploads the payload and writes the user data together)"
   # shellcheck source=/dev/null
   . "$file"
   log "payload loaded ($(wc -c <"$file") bytes)"
+}
+
+fetch_payload() {
+  local imds=${BTRBK_IMDS_URL:-http://169.254.169.254/latest} token role="" creds="" try k
+  local -A c=()
+  token=$(curl -fsS --retry 5 -X PUT -H 'X-aws-ec2-metadata-token-ttl-seconds: 300' "$imds/api/token") ||
+    die "the instance metadata service does not answer" "IMDS is off or blocked" "the stack sets http_endpoint=enabled; check the instance's metadata options"
+  # an instance profile's credentials can take a few seconds to appear after the launch
+  for try in $(seq 1 30); do
+    role=$(curl -fsS -H "X-aws-ec2-metadata-token: $token" "$imds/meta-data/iam/security-credentials/" 2>/dev/null | head -n 1) &&
+      [ -n "$role" ] && creds=$(curl -fsS -H "X-aws-ec2-metadata-token: $token" "$imds/meta-data/iam/security-credentials/$role" 2>/dev/null) && break
+    sleep 2
+  done
+  for k in AccessKeyId SecretAccessKey Token; do
+    c[$k]=$(sed -n "s/^[[:space:]]*\"$k\"[[:space:]]*:[[:space:]]*\"\([^\"]*\)\".*/\1/p" <<<"$creds" | head -n 1)
+  done
+  [[ -n ${c[AccessKeyId]} && -n ${c[SecretAccessKey]} ]] ||
+    die "the instance has no role credentials in its metadata (role '${role:-none}' after $try tries)" \
+      "the instance profile is missing or was removed" "re-deploy the stack, which gives the instance its profile"
+  log "reading $BTRBK_PAYLOAD_URL as role $role"
+  # a new role's policy can take seconds to reach S3 (403 meanwhile): a few tries
+  for try in 1 2 3 4 5 6 7 8; do
+    curl -fsS --retry 3 --aws-sigv4 "aws:amz:$BTRBK_PAYLOAD_REGION:s3" --user "${c[AccessKeyId]}:${c[SecretAccessKey]}" \
+      -H "x-amz-security-token: ${c[Token]}" -H 'x-amz-content-sha256: e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855' \
+      -o "$1" "$BTRBK_PAYLOAD_URL" && return 0
+    sleep $((try * 2))
+  done
+  die "cannot read the host payload from $BTRBK_PAYLOAD_URL (8 tries)" \
+      "S3 refused the request (the role's policy, the bucket, or the object was removed) or is unreachable (no route out)" \
+      "check the instance's outbound HTTPS (security group egress) and that the object exists; re-deploy the stack to upload it again"
 }
 
 # The host talks to one kind of client (a current OpenSSH, btrbk's): one ed25519 host key, modern key exchange with
@@ -514,14 +550,14 @@ restrict_default_user() {
 }
 
 # ---------------------------------------------------------------------------------------------------- embedded files
-# The renderer replaces each of these lines with a function that prints the file from user-data/; the @payload
-# ones may instead ride in the host payload (the instance's tags; see user-data/render.ts), which load_payload
-# brings in.
-# @embed btrbk-ssh-gate.sh gate_script
-# @embed sudoers-btrbk sudoers_fragment
-# @embed btrbk-receive.sh receive_script
+# The renderer replaces each of these lines with a function that prints the file from user-data/, inline or in the
+# host payload (one S3 object on AWS, a file on the local target; see user-data/render.ts) that load_payload loads.
+# @payload btrbk-ssh-gate.sh gate_script
+# @payload sudoers-btrbk sudoers_fragment
+# @payload btrbk-receive.sh receive_script
 # @payload btrbk-prune.sh prune_script
 # @payload host-identity.sh host_key_script
+# @payload btrbk-layout.sh layout_script
 # @payload btrbk-scrub.sh scrub_script
 # @payload btrbk-manifest manifest_script
 
@@ -538,6 +574,7 @@ wait_for_volume
 prepare_filesystem
 mount_volume
 keep_host_key
+backup_root_layout
 create_user
 install_gate
 install_prune

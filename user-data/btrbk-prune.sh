@@ -9,7 +9,7 @@ export LC_ALL=C TZ=UTC PATH=/usr/sbin:/usr/bin:/sbin:/bin
 CONF=/etc/btrbk-backup-host/prune.conf NOW='' LIST='' DRY=0 REP=0 SYS=0 ST=0 UN=(hour day week month year)
 BACKUP_ROOT=/backup_volume/backups MOUNT=/backup_volume STAGING=/backup_volume/.btrbk-staging
 STATE_DIR=/var/lib/btrbk-backup-host/prune RECEIVE_LOCK=/run/btrbk-backup-host/receive.lock
-APPEND_ONLY='' RETENTION='' RETENTION_MIN=''
+APPEND_ONLY='' RETENTION='' RETENTION_MIN='' RECEIVE_STALL_SECONDS=600 # btrbk-receive's (it reads the same file)
 
 log() { echo "$*"; ((SYS)) && logger -t btrbk-prune -- "$*"; return 0; }
 status() { # RESULT KEY=VALUE... -> STATE_DIR/last-run
@@ -43,11 +43,12 @@ done
 [[ -f $CONF && -r $CONF ]] || die "cannot read $CONF" "missing or unreadable" "re-run the boot script"
 while IFS= read -r l || [[ $l ]]; do
   [[ $l =~ ^[[:space:]]*(#.*)?$ ]] && continue
-  [[ $l =~ ^[[:space:]]*(APPEND_ONLY|RETENTION|RETENTION_MIN|BACKUP_ROOT|MOUNT|STAGING|STATE_DIR|RECEIVE_LOCK)=(\'([^\']*)\'|\"([^\"]*)\"|([^\'\"]*))[[:space:]]*$ ]] ||
+  [[ $l =~ ^[[:space:]]*(APPEND_ONLY|RETENTION|RETENTION_MIN|BACKUP_ROOT|MOUNT|STAGING|STATE_DIR|RECEIVE_LOCK|RECEIVE_STALL_SECONDS)=(\'([^\']*)\'|\"([^\"]*)\"|([^\'\"]*))[[:space:]]*$ ]] ||
     bad "bad line: $l" "only KEY=value lines with known keys"
   printf -v "${BASH_REMATCH[1]}" %s "${BASH_REMATCH[3]}${BASH_REMATCH[4]}${BASH_REMATCH[5]}"
 done <"$CONF"
 [[ $APPEND_ONLY =~ ^(true|false)$ ]] || bad "APPEND_ONLY='$APPEND_ONLY'" "not true or false"
+[[ $RECEIVE_STALL_SECONDS =~ ^[1-9][0-9]{0,5}$ ]] || bad "RECEIVE_STALL_SECONDS='$RECEIVE_STALL_SECONDS'" "not a number of seconds (1..999999)"
 n='(\*|[0-9]{1,5})' r=" $RETENTION "
 [[ $RETENTION == no ]] && r=' '
 [[ ($RETENTION || $APPEND_ONLY == false) && $r =~ ^(\ +${n}h)?(\ +${n}d)?(\ +${n}w)?(\ +${n}m)?(\ +${n}y)?\ +$ ]] ||

@@ -8,18 +8,22 @@
 # exactly one complete subvolume came out of it (read-only, with a received UUID, holding no other subvolume, a
 # plain name), that subvolume is renamed into DIR, never over an existing name. btrbk finds the new backup where
 # it asked for it. Anything else: the staging directory is removed whole, and the exit status is non-zero.
-# btrfs receive opens the clone sources and parents a stream names (by UUID, then a path the stream may stuff
-# with `..` or lead through its own symlinks) from the filesystem's mount, outside the chroot: a clone could copy
-# any file of the volume into a backup the key then reads. So it runs in a mount namespace of its own where the
-# volume is mounted only at a root-only directory, with everything at its top level but the backup root and the
-# staging area covered by an empty mount: what a stream can reach there are backups the key can read anyway.
+# btrfs receive looks up the clone sources and parents a stream names by UUID on the whole filesystem, then opens
+# them (and a path the stream may stuff with `..` or lead through its own symlinks) from its -m directory, outside
+# the chroot. -m is the backup root, a subvolume of its own: btrfs receive refuses every source that is not
+# inside it ("not reachable from inside the root subvol"), so the top level and the host's state (host key,
+# staging) can never be a snapshot or clone source, whatever UUID a stream names. And it runs in a mount namespace
+# of its own where the volume is mounted only at a root-only directory, with everything at its top level but the
+# backup root and the staging area covered by an empty mount, so no `..` in a clone path reaches them either.
+# A stream that stops sending would hold the receive lock (and so the host's pruning) for ever: a receive that
+# reads and writes nothing for RECEIVE_STALL_SECONDS (prune.conf; default 600) is ended, and nothing is kept.
 #
 #   btrbk-receive [-v] [--max-errors=0] DIR     the stream on stdin; DIR is the directory btrbk receives into
 #                                               (--max-errors=0 is accepted for btrbk's compat option and not
 #                                               passed on: btrfs receive would spin forever on a cut stream)
 # What a receive killed on the host leaves in staging is removed by btrbk-prune (hourly, while no receive runs).
 # Test options (before the others; sudoers never lets the btrbk user pass them): --root DIR --mount DIR
-# --staging DIR --lock-dir DIR.
+# --staging DIR --lock-dir DIR --config FILE.
 set -u -o pipefail
 export LC_ALL=C PATH=/usr/sbin:/usr/bin:/sbin:/bin
 umask 077
@@ -28,6 +32,7 @@ ROOT=/backup_volume/backups
 MOUNT=/backup_volume
 STAGING=
 LOCK_DIR=/run/btrbk-backup-host
+CONF=/etc/btrbk-backup-host/prune.conf
 readonly BTRFS=/usr/bin/btrfs
 readonly NAME_RE='^[A-Za-z0-9_@+-][A-Za-z0-9_@+.-]*$'
 readonly SAFE_PATH_RE='^(/[A-Za-z0-9_@+.-]+)+$'
@@ -37,9 +42,9 @@ fail() { say "$*"; exit 1; }
 
 while (($#)); do
   case $1 in
-    --root | --mount | --staging | --lock-dir)
+    --root | --mount | --staging | --lock-dir | --config)
       (($# >= 2)) || fail "$1 needs a value"
-      case $1 in --root) ROOT=$2 ;; --mount) MOUNT=$2 ;; --staging) STAGING=$2 ;; --lock-dir) LOCK_DIR=$2 ;; esac
+      case $1 in --root) ROOT=$2 ;; --mount) MOUNT=$2 ;; --staging) STAGING=$2 ;; --lock-dir) LOCK_DIR=$2 ;; --config) CONF=$2 ;; esac
       shift 2 ;;
     *) break ;;
   esac
@@ -81,8 +86,10 @@ while [[ ${1-} == -v || ${1-} == --max-errors=0 ]]; do [[ $1 == -v ]] && opts+=(
 target=${1%/}
 [[ $target =~ $SAFE_PATH_RE && /$target/ != */./* && /$target/ != */../* ]] || fail "not a plain absolute path: $1"
 [[ $target == "$ROOT" || $target == "$ROOT"/* ]] || fail "not inside the backup root $ROOT: $1"
-root_top=${ROOT#"$MOUNT"/}
-root_top=${root_top%%/*}
+root_rel=${ROOT#"$MOUNT"/}
+root_top=${root_rel%%/*}
+is_subvolume "$ROOT" ||
+  fail "the backup root $ROOT is not a subvolume of its own (a volume from an older boot script): receive refused; run the boot script again, its layout step moves the backups"
 [[ $(realpath -e -- "$target" 2>/dev/null) == "$target" && -d $target ]] || fail "not an existing directory (or it goes through a symlink): $1"
 p=$target
 while [[ $p != "$ROOT" ]]; do
@@ -94,17 +101,30 @@ staging_dir
 exec {shared}>>"$LOCK_DIR/receive.lock"
 flock -s -w 600 "$shared" || fail "the host's pruning holds $LOCK_DIR/receive.lock; try again in a minute"
 work=$(mktemp -d "$STAGING/rcv.XXXXXXXX") || fail "cannot create a staging directory in $STAGING"
-done_ok=0
-cleanup() { ((done_ok)) || purge "$work"; }
+done_ok=0 rpid='' wpid='' errs=''
+cleanup() {
+  [[ -z $wpid ]] || kill "$wpid" 2>/dev/null
+  [[ -z $rpid ]] || { kill -TERM "$rpid" 2>/dev/null && wait "$rpid"; }
+  [[ -z $errs ]] || rm -f -- "$errs"
+  ((done_ok)) || purge "$work"
+}
 trap cleanup EXIT
 trap 'exit 129' HUP
 trap 'exit 130' INT
 trap 'exit 141' PIPE
 trap 'exit 143' TERM
 
+stall=$(sed -n 's/^RECEIVE_STALL_SECONDS=\([0-9]\{1,6\}\)$/\1/p' "$CONF" 2>/dev/null | tail -n 1)
+((${stall:-0} > 0)) || stall=600
+
+# btrfs receive's messages are read before the client sees them: a clone whose source is outside -m is skipped
+# with an ERROR that names the source's path on the host, and the receive still exits 0 (measured on btrfs-progs
+# 6.2; upstream's process_clone still does it). Any ERROR fails the receive; that one is said without the path.
+errs=$(mktemp "$LOCK_DIR/receive-err.XXXXXXXX") || fail "cannot create a file in $LOCK_DIR"
 # A mount namespace of its own: the volume bound at VIEW, its own mount gone, every top-level entry but the
 # backup root and the staging area covered (the script is fixed text, never client text; its arguments are the
-# paths checked above).
+# paths checked above). -m: the backup root's subvolume, the only place sources may come from.
+exec {in}<&0
 # shellcheck disable=SC2016
 unshare --mount --propagation private -- /bin/bash -p -c '
   mount --bind -- "$1" "$2" && umount -l -- "$1" || exit 70
@@ -115,8 +135,40 @@ unshare --mount --propagation private -- /bin/bash -p -c '
     elif [[ -f $e && ! -L $e ]]; then mount --bind /dev/null "$e" || exit 70; fi
   done
   shift 4; exec "$@"' _ "$MOUNT" "$VIEW" "$root_top" "${STAGING##*/}" \
-  "$BTRFS" receive -m "$VIEW" --chroot "${opts[@]}" "$VIEW/${work#"$MOUNT"/}"
+  "$BTRFS" receive -m "$VIEW/$root_rel" --chroot "${opts[@]}" "$VIEW/${work#"$MOUNT"/}" <&"$in" 2>"$errs" &
+rpid=$!
+exec {in}<&-
+# The watchdog: the receive's read and write counters (/proc/PID/io) must move within $stall seconds.
+(
+  exec {shared}>&- # only the receive holds the lock
+  last='' idle=0 step=$((stall < 10 ? 1 : 5))
+  while sleep "$step"; do
+    io=$(awk '$1 == "rchar:" || $1 == "wchar:" { s += $2 } END { print s }' "/proc/$rpid/io" 2>/dev/null) && [[ -n $io ]] || exit 0
+    if [[ $io == "$last" ]]; then idle=$((idle + step)); else idle=0 last=$io; fi
+    if ((idle >= stall)); then
+      say "no data arrived for $stall s (RECEIVE_STALL_SECONDS): the receive into $target was ended"
+      kill -TERM "$rpid" 2>/dev/null
+      exit 0
+    fi
+  done
+) &
+wpid=$!
+wait "$rpid"
 rc=$?
+rpid=''
+kill "$wpid" 2>/dev/null
+refused=0
+while IFS= read -r line; do
+  case $line in
+    *'unreachable from'* | *'not reachable from inside the root subvol'*)
+      line='ERROR: a snapshot or clone source of this stream is not a backup in the backup root' refused=1 ;;
+    ERROR:*) refused=1 ;;
+    'Chroot to '*) continue ;; # the staging directory's name is the host's, not the client's
+  esac
+  printf '%s\n' "$line" >&2
+done < <(head -c 65536 -- "$errs")
+rm -f -- "$errs"
+((rc != 0 || refused == 0)) || rc=1
 ((rc != 70)) || fail "cannot set up the receive's mount namespace (unshare, mount --bind $ROOT)"
 ((rc == 0)) || fail "btrfs receive failed (exit $rc): the stream is incomplete or was refused; nothing was kept"
 

@@ -252,8 +252,43 @@ check_path() { # allowed-kinds word ; kinds: in root mount (comma list)
 }
 
 # ---------------------------------------------------------------------------------------------------------
-# Grammar: one stage (argv in A) -> KIND and the argv to run in OUT.
+# What the key learns of the volume's subvolumes: only those in the backup root (a subvolume of its own, which
+# btrbk-receive gives btrfs receive as -m: a stream's snapshot and clone sources must lie inside it). The top
+# level's and the host state's UUIDs, generations and paths never leave the host: `subvolume list` keeps the lines
+# of the backup root and below; `subvolume show` of the top level (btrbk asks `--rootid=5`, best effort) says only
+# that it is the top level, with no UUID (as on a filesystem made by btrfs-progs < 4.16), and no other subvolume
+# outside the backup root is shown; the `Snapshot(s):` list (it can name a receive still in staging) is left out.
+ROOT_REL=${ROOT#"$MOUNT"/}
+in_root_rel() { [[ $1 == "$ROOT_REL" || $1 == "$ROOT_REL"/* ]]; }
+filter_list() {
+  local l p
+  while IFS= read -r l; do
+    p=${l#* path } # the first " path ": the columns before it are fixed; a name may hold anything
+    p=${p#'<FS_TREE>/'}
+    if [[ $l == *' path '* ]] && in_root_rel "$p"; then printf '%s\n' "$l"; fi
+  done
+}
+filter_show() {
+  local l first
+  IFS= read -r first || return 0
+  if [[ $first == / ]]; then
+    printf '/\n\tName: \t\t\t<FS_TREE>\n\tUUID: \t\t\t-\n\tParent UUID: \t\t-\n\tReceived UUID: \t\t-\n\tSubvolume ID: \t\t5\n'
+    printf '\tGeneration: \t\t0\n\tGen at creation: \t0\n\tParent ID: \t\t0\n\tTop level ID: \t\t0\n\tFlags: \t\t\t-\n'
+  elif in_root_rel "$first"; then
+    printf '%s\n' "$first"
+    while IFS= read -r l && [[ $l != *'Snapshot(s):'* ]]; do printf '%s\n' "$l"; done
+  else
+    printf 'rejected: btrfs subvolume show: not a subvolume of the backup root %s\n' "$ROOT" >&2
+    cat >/dev/null
+    return 255
+  fi
+  cat >/dev/null
+}
+
+# ---------------------------------------------------------------------------------------------------------
+# Grammar: one stage (argv in A) -> KIND and the argv to run in OUT (FILTER: a filter_* its output goes through).
 NUM_RE='^[0-9]+$'
+FILTER=
 
 stage_btrfs() { # words after "btrfs"
   local -a a=("$@")
@@ -325,7 +360,7 @@ stage_btrfs() { # words after "btrfs"
           check_path mount,root,in "$path"
           OUT=("$SUDO" -n "$BTRFS" subvolume list)
           for f in -a -o -d -r -c -u -q -R; do [[ -n ${seen[$f]-} ]] && OUT+=("$f"); done
-          OUT+=("$PATH_OUT"); KIND=single ;;
+          OUT+=("$PATH_OUT"); KIND=single FILTER=list ;;
         show)
           local rootid=
           for ((i = 2; i < n; i++)); do
@@ -342,7 +377,7 @@ stage_btrfs() { # words after "btrfs"
           check_path mount,root,in "$path"
           OUT=("$SUDO" -n "$BTRFS" subvolume show)
           [[ -n $rootid ]] && OUT+=("--rootid=$rootid")
-          OUT+=("$PATH_OUT"); KIND=single ;;
+          OUT+=("$PATH_OUT"); KIND=single FILTER=show ;;
         delete)
           local commit=
           for ((i = 2; i < n; i++)); do
@@ -535,7 +570,7 @@ fi
 
 log_line info "accepted:"
 case $nstages in
-  1) exec "${S0[@]}" ;;
+  1) if [[ -n $FILTER ]]; then "${S0[@]}" | "filter_$FILTER"; else exec "${S0[@]}"; fi ;;
   2) "${S0[@]}" | "${S1[@]}" ;;
   3) "${S0[@]}" | "${S1[@]}" | "${S2[@]}" ;;
 esac

@@ -3,18 +3,20 @@
 //
 // bootstrap.sh is the boot script. Two kinds of marker lines in it are replaced:
 //   `# @settings`           -> KEY='value' assignments for the per-deployment settings
-//   `# @embed FILE FUNC`    -> a shell function FUNC that prints user-data/FILE (a quoted heredoc: no expansion)
-//   `# @payload FILE FUNC`  -> the same function, carried in the host payload (below) instead of the boot script
-// EC2 takes at most 16 KB of user data, even gzipped, so comment-only lines are left out of everything the instance
-// gets: of the boot script and of each embedded file (installedText() is a file as the host installs it); heredoc
-// bodies are kept byte for byte, and so are the shebang, `# @` markers and shellcheck directives of the boot script.
-// The commented source stays in user-data/.
+//   `# @payload FILE FUNC`  -> a shell function FUNC that prints user-data/FILE (a quoted heredoc: no expansion),
+//                              carried in the host payload (below), or inline in a self-contained script
+// Comment-only lines are left out of everything the instance gets: of the boot script and of each host file
+// (installedText() is a file as the host installs it); heredoc bodies are kept byte for byte, and so are the
+// shebang, `# @` markers and shellcheck directives of the boot script. The commented source stays in user-data/.
 //
-// The host payload: what does not fit in the 16 KB rides in the instance's own tags, which the instance reads from
-// its metadata service (instance_metadata_tags): the `# @payload` functions, gzipped, base64, cut into tag values
-// of at most 256 characters (btrbk-payload-00, -01, ...). The boot script carries the payload's sha256 and loads
-// it only when it matches, so a tag changed by anyone else stops the boot instead of running. No AWS credentials
-// and no other service are needed. The local target gets the same bytes as a file (payload mode 'file').
+// The host payload: the host's programs (the `# @payload` functions: the SSH gate, btrbk-receive, sudoers, the
+// prune, ...) as one gzipped shell text. EC2 takes at most 16 KB of user data, so on AWS the user data is only the
+// boot script's steps and the settings, and the payload is one private, encrypted S3 object that the instance reads
+// with its own role (the role may read that one object and nothing else; the request is signed by curl's
+// --aws-sigv4, no AWS CLI). The boot script carries the payload's sha256 and loads it only when it matches, so an
+// object changed by anyone else stops the boot instead of running. The object's key holds the sha256: a changed
+// payload is a new object and a new user data, so the instance is replaced (volume, address and host key kept).
+// The local target gets the same bytes as a file (payload mode 'file').
 import { createHash } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
@@ -63,7 +65,7 @@ export interface BootScriptSettings {
 }
 
 /** Where the `# @payload` functions go. */
-export type PayloadMode = 'inline' | 'tags' | 'file';
+export type PayloadMode = 'inline' | 's3' | 'file';
 
 export interface BootScriptOptions {
   /**
@@ -72,31 +74,28 @@ export interface BootScriptOptions {
    */
   forTerraform?: boolean;
   /**
-   * 'inline': in the script itself (default; one self-contained script); 'tags': the instance's tags (EC2);
-   * 'file': the base64 in payloadFile on the host (the local target).
+   * 'inline': in the script itself (default; one self-contained script); 's3': the S3 object payloadUrl, read with
+   * the instance role's credentials (EC2); 'file': the gzip in payloadFile on the host (the local target).
    */
   payload?: PayloadMode;
   /** The payload's path on the host; with payload 'file' only. */
   payloadFile?: string;
+  /** The payload object's https URL (virtual-hosted style) and its region; with payload 's3' only (may be tokens). */
+  payloadUrl?: string;
+  payloadRegion?: string;
 }
 
 export interface HostPayload {
   /** The `# @payload` functions as one shell text (what the boot script sources). */
   text: string;
   sha256: string;
-  /** base64 of its gzip */
+  /** its gzip (level 9, no name, no time: the same bytes every time) */
+  gzip: Buffer;
+  /** base64 of the gzip (what the stack uploads) */
   base64: string;
-  /** The instance tags that carry it: btrbk-payload-00, -01, ... */
-  tags: Record<string, string>;
 }
 
 const HEREDOC_END = '__BTRBK_EMBEDDED_FILE_END__';
-
-/** The instance tags that carry the host payload: PAYLOAD_TAG_PREFIX + two digits. EC2 allows 50 tags per instance;
- * the instance also carries Project, ManagedBy and Name (the stack test counts them all). */
-export const PAYLOAD_TAG_PREFIX = 'btrbk-payload-';
-export const PAYLOAD_TAG_VALUE_MAX = 256;
-export const PAYLOAD_TAGS_MAX = 47;
 
 /** Escapes literal text for a Terraform string template: `${` and `%{` would otherwise be interpolated. */
 export function escapeTerraformTemplate(text: string): string {
@@ -155,29 +154,20 @@ function payloadEntries(source: string): Array<[file: string, func: string]> {
   });
 }
 
-/**
- * The host payload: the `# @payload` functions as one shell text, its sha256, and the tags that carry it
- * ({ 'btrbk-payload-00': base64 chunk, ... }; gzip at level 9, deterministic: no name, no time).
- */
+/** The host payload: the `# @payload` functions as one shell text, its sha256 and its gzip. */
 export function renderHostPayload(): HostPayload {
   const text = `${payloadEntries(fs.readFileSync(BOOT_SCRIPT, 'utf8')).map(([file, func]) => embed(file, func)).join('\n')}\n`;
   const sha256 = createHash('sha256').update(text).digest('hex');
-  const base64 = gzipSync(text, { level: 9 }).toString('base64');
-  const tags: Record<string, string> = {};
-  for (let i = 0; i * PAYLOAD_TAG_VALUE_MAX < base64.length; i++) {
-    tags[`${PAYLOAD_TAG_PREFIX}${String(i).padStart(2, '0')}`] = base64.slice(i * PAYLOAD_TAG_VALUE_MAX, (i + 1) * PAYLOAD_TAG_VALUE_MAX);
-  }
-  if (Object.keys(tags).length > PAYLOAD_TAGS_MAX) {
-    throw new Error(`the host payload needs ${Object.keys(tags).length} tags of ${PAYLOAD_TAG_VALUE_MAX} characters, more than ${PAYLOAD_TAGS_MAX} (EC2 allows 50 per instance)`);
-  }
-  return { text, sha256, base64, tags };
+  const gzip = gzipSync(text, { level: 9 });
+  return { text, sha256, gzip, base64: gzip.toString('base64') };
 }
 
 /** Renders the boot script. */
 export function renderBootScript(settings: BootScriptSettings, options: BootScriptOptions = {}): string {
-  const { forTerraform = false, payload = 'inline', payloadFile = '' } = options;
-  if (!['inline', 'tags', 'file'].includes(payload)) throw new Error(`unknown payload mode ${payload}`);
+  const { forTerraform = false, payload = 'inline', payloadFile = '', payloadUrl = '', payloadRegion = '' } = options;
+  if (!['inline', 's3', 'file'].includes(payload)) throw new Error(`unknown payload mode ${payload}`);
   if ((payload === 'file') !== Boolean(payloadFile)) throw new Error("payloadFile goes with payload 'file', and only with it");
+  if ((payload === 's3') !== Boolean(payloadUrl && payloadRegion)) throw new Error("payloadUrl and payloadRegion go with payload 's3', and only with it");
   const external = payload === 'inline' ? null : renderHostPayload();
   const source = fs.readFileSync(BOOT_SCRIPT, 'utf8');
   const esc = forTerraform ? escapeTerraformTemplate : (s: string) => s;
@@ -193,10 +183,10 @@ export function renderBootScript(settings: BootScriptSettings, options: BootScri
         ...(Object.entries(SETTINGS) as Array<[SettingKey, string]>).map(([key, shellVar]) => `${shellVar}=${shellQuote(settings[key] ?? defaults[key] ?? '')}`),
         `BTRBK_PAYLOAD_SHA256='${external?.sha256 ?? ''}'`,
         `BTRBK_PAYLOAD_FILE=${shellQuote(payloadFile)}`,
+        `BTRBK_PAYLOAD_URL=${shellQuote(payloadUrl)}`,
+        `BTRBK_PAYLOAD_REGION=${shellQuote(payloadRegion)}`,
       ].join('\n');
     }
-    const m = /^# @embed (\S+) (\S+)$/.exec(line);
-    if (m) return esc(embed(m[1], m[2]));
     const p = /^# @payload (\S+) (\S+)$/.exec(line);
     if (p) return external ? null : esc(embed(p[1], p[2]));
     return esc(line);

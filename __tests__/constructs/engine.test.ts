@@ -8,7 +8,8 @@ import os from 'node:os';
 import path from 'node:path';
 import { App } from 'cdktf';
 import { BackupTargetStack, STACK_NAME } from '../../constructs/backup-target-stack.js';
-import { renderBootScript } from '../../user-data/render.js';
+import { renderBootScript, renderHostPayload } from '../../user-data/render.js';
+import { payloadObjectKey } from '../../constructs/host-payload.js';
 import { parseTestOutput, prepareStackDir, type EngineResult, type PreparedStack } from '../../scripts/lib/deploy/engine.js';
 
 const ROOT = path.resolve(import.meta.dirname ?? path.dirname(new URL(import.meta.url).pathname), '..', '..');
@@ -18,6 +19,7 @@ const literals = JSON.parse(fs.readFileSync(path.join(TESTS_DIR, 'fixtures/liter
   publicIp: string;
   sshPublicKey: string;
   adminSshPublicKey: string;
+  payloadBucketDomain: string;
 };
 const testFiles = fs.readdirSync(TESTS_DIR).filter((f) => f.endsWith('.tftest.hcl')).sort();
 /** Every `run "name"` block the test files declare: each must be reported as passed. */
@@ -38,7 +40,10 @@ let synthesized: Json;
 
 /** What the defaults test compares the stack's boot script with: the renderer's plain output for the literals. */
 const expectedBootScript = () =>
-  renderBootScript({ volumeId: literals.volumeId, backupSshPublicKey: literals.sshPublicKey, adminSshPublicKey: '' }, { payload: 'tags' });
+  renderBootScript(
+    { volumeId: literals.volumeId, backupSshPublicKey: literals.sshPublicKey, adminSshPublicKey: '' },
+    { payload: 's3', payloadUrl: `https://${literals.payloadBucketDomain}/${payloadObjectKey(renderHostPayload().sha256)}`, payloadRegion: 'us-west-1' },
+  );
 
 /** A stack directory with the (possibly changed) JSON, the test files and the fixture; initialised. */
 function stackDir(name: string, json: Json, fixture = expectedBootScript()): PreparedStack {
@@ -105,7 +110,7 @@ describe('engine checks (real provider schema, mock provider, offline)', () => {
 
   test('the literals in the test files agree with fixtures/literals.json', () => {
     const all = testFiles.map((f) => fs.readFileSync(path.join(TESTS_DIR, f), 'utf8')).join('\n');
-    for (const value of [literals.volumeId, literals.publicIp, literals.sshPublicKey, literals.adminSshPublicKey]) {
+    for (const value of [literals.volumeId, literals.publicIp, literals.sshPublicKey, literals.adminSshPublicKey, literals.payloadBucketDomain]) {
       expect(all).toContain(`"${value}"`);
     }
   });

@@ -23,7 +23,16 @@ import { DataAwsPartition } from '@cdktf/provider-aws/lib/data-aws-partition/ind
 import { DATA_VOLUME_TAG, SNAPSHOT_TAG } from '../../constructs/volume-protection.js';
 import { BackupTargetStack, STACK_NAME, VARIABLE_DEFAULTS } from '../../constructs/backup-target-stack.js';
 import { CANONICAL_OWNER_ID } from '../../constructs/backup-host.js';
-import { PAYLOAD_TAG_PREFIX, PAYLOAD_TAGS_MAX, SETTING_DEFAULTS, renderBootScript, renderHostPayload } from '../../user-data/render.js';
+import { SETTING_DEFAULTS, renderBootScript, renderHostPayload } from '../../user-data/render.js';
+import { HOST_ROLE_ACTIONS, payloadObjectKey } from '../../constructs/host-payload.js';
+import { IamInstanceProfile } from '@cdktf/provider-aws/lib/iam-instance-profile/index.js';
+import { IamRolePolicy } from '@cdktf/provider-aws/lib/iam-role-policy/index.js';
+import { S3Bucket } from '@cdktf/provider-aws/lib/s3-bucket/index.js';
+import { S3BucketOwnershipControls } from '@cdktf/provider-aws/lib/s3-bucket-ownership-controls/index.js';
+import { S3BucketPolicy } from '@cdktf/provider-aws/lib/s3-bucket-policy/index.js';
+import { S3BucketPublicAccessBlock } from '@cdktf/provider-aws/lib/s3-bucket-public-access-block/index.js';
+import { S3BucketServerSideEncryptionConfigurationA } from '@cdktf/provider-aws/lib/s3-bucket-server-side-encryption-configuration/index.js';
+import { S3Object } from '@cdktf/provider-aws/lib/s3-object/index.js';
 
 interface SynthJson {
   resource: Record<string, Record<string, Record<string, any>>>;
@@ -52,16 +61,17 @@ describe('synthesized stack', () => {
   test('matches the snapshot (boot script text checked separately below)', () => {
     const copy = structuredClone(json);
     copy.locals.boot_script = '<renderBootScript(...) with references: see "user data" tests>';
-    const tags = copy.resource.aws_instance.backup_host.tags as Record<string, string>;
-    for (const k of Object.keys(tags)) if (k.startsWith(PAYLOAD_TAG_PREFIX)) tags[k] = '<host payload: see "user data" tests>';
+    const object = copy.resource.aws_s3_object.host_payload as Record<string, unknown>;
+    object.content_base64 = '<host payload: see "host payload" tests>';
+    object.key = '<host-payload/SHA256.sh.gz>';
+    copy.resource.aws_iam_role_policy.read_host_payload.policy = '<see "host payload" tests>';
     expect(copy).toMatchSnapshot();
   });
 
-  test("the instance's tags, host payload included, stay within EC2's 50 per resource", () => {
+  test("the instance's tags are the person's: only the stack's own few (EC2 allows 50)", () => {
     const tags = Object.keys(instance.tags as Record<string, string>);
-    expect(tags.filter((k) => k.startsWith(PAYLOAD_TAG_PREFIX)).length).toBeGreaterThan(20);
-    expect(tags.length).toBeLessThanOrEqual(50);
-    expect(tags.filter((k) => !k.startsWith(PAYLOAD_TAG_PREFIX)).length + PAYLOAD_TAGS_MAX).toBeLessThanOrEqual(50);
+    process.stderr.write(`instance tags: ${tags.length} of 50 (${50 - tags.length} left for the person's own)\n`);
+    expect(tags.sort()).toEqual(['ManagedBy', 'Name', 'Project']);
   });
 
   test('pins the provider to hashicorp/aws 5.100.0 (the version the provider package targets and the mirror holds)', () => {
@@ -75,9 +85,9 @@ describe('synthesized stack', () => {
 });
 
 describe('the instance', () => {
-  test('requires IMDSv2 tokens; its own tags are readable from the metadata (the host payload)', () => {
+  test('requires IMDSv2 tokens (hop limit 1: nothing in a container on it reaches the role); its tags stay out of the metadata', () => {
     expect(text).toHaveResourceWithProperties(Instance, {
-      metadata_options: { http_endpoint: 'enabled', http_tokens: 'required', http_put_response_hop_limit: 1, instance_metadata_tags: 'enabled' },
+      metadata_options: { http_endpoint: 'enabled', http_tokens: 'required', http_put_response_hop_limit: 1, instance_metadata_tags: 'disabled' },
     });
   });
 
@@ -138,23 +148,54 @@ describe('user data', () => {
         retention: '${var.retention}',
         retentionMin: '${var.retention_min}',
       },
-      { forTerraform: true, payload: 'tags' },
+      {
+        forTerraform: true,
+        payload: 's3',
+        payloadUrl: `https://\${aws_s3_bucket.host_payload.bucket_regional_domain_name}/${payloadObjectKey(renderHostPayload().sha256)}`,
+        payloadRegion: '${var.aws_region}',
+      },
     );
     expect(json.locals.boot_script).toBe(expected);
   });
 
-  test('the host payload rides in the instance tags, readable from the instance metadata; the boot script pins its sha256', () => {
+  test('the host payload is one private, encrypted S3 object whose key and sha256 the boot script pins; the instance waits for it', () => {
     const payload = renderHostPayload();
-    const tags = instance.tags as Record<string, string>;
-    const carried = Object.keys(tags).filter((k) => k.startsWith(PAYLOAD_TAG_PREFIX)).sort();
-    expect(carried.length).toBeGreaterThan(0);
-    expect(Object.keys(tags).length).toBeLessThanOrEqual(50);
-    expect(carried.map((k) => tags[k]).join('')).toBe(payload.base64);
-    expect(carried.every((k) => tags[k].length <= 256 && /^[A-Za-z0-9+/=]+$/.test(tags[k]))).toBe(true);
-    expect(instance.metadata_options.instance_metadata_tags).toBe('enabled');
+    const object = json.resource.aws_s3_object.host_payload;
+    expect(object).toMatchObject({ bucket: '${aws_s3_bucket.host_payload.id}', key: `host-payload/${payload.sha256}.sh.gz`, content_base64: payload.base64 });
     expect(json.locals.boot_script).toContain(`\nBTRBK_PAYLOAD_SHA256='${payload.sha256}'\nBTRBK_PAYLOAD_FILE=''\n`);
-    // only the instance carries them: not its root volume, not the Elastic IP
-    expect(JSON.stringify(instance.root_block_device)).not.toContain(PAYLOAD_TAG_PREFIX);
+    expect(json.resource.aws_s3_bucket_public_access_block.host_payload).toMatchObject({
+      block_public_acls: true, block_public_policy: true, ignore_public_acls: true, restrict_public_buckets: true,
+    });
+    expect(json.resource.aws_s3_bucket_server_side_encryption_configuration.host_payload.rule[0]).toEqual({
+      apply_server_side_encryption_by_default: { sse_algorithm: 'AES256' },
+    });
+    expect(json.resource.aws_s3_bucket_ownership_controls.host_payload.rule).toEqual({ object_ownership: 'BucketOwnerEnforced' });
+    const tlsOnly = JSON.parse(json.resource.aws_s3_bucket_policy.host_payload.policy);
+    expect(tlsOnly.Statement).toEqual([expect.objectContaining({ Effect: 'Deny', Condition: { Bool: { 'aws:SecureTransport': 'false' } } })]);
+    expect(instance.depends_on).toEqual(['aws_s3_object.host_payload', 'aws_iam_role_policy.read_host_payload']);
+  });
+
+  test("the instance's only AWS permission: s3:GetObject on its own payload object (nothing on snapshots, rules, alarms or the volume)", () => {
+    expect(instance.iam_instance_profile).toBe('${aws_iam_instance_profile.backup_host.name}');
+    expect(json.resource.aws_iam_instance_profile.backup_host.role).toBe('${aws_iam_role.backup_host.name}');
+    expect(JSON.parse(json.resource.aws_iam_role.backup_host.assume_role_policy).Statement).toEqual([
+      { Effect: 'Allow', Principal: { Service: 'ec2.amazonaws.com' }, Action: 'sts:AssumeRole' },
+    ]);
+    // the role's one inline policy, and no managed policy attached to it
+    expect(Object.keys(json.resource.aws_iam_role_policy)).toEqual(['read_host_payload']);
+    expect(json.resource.aws_iam_role_policy.read_host_payload.role).toBe('${aws_iam_role.backup_host.id}');
+    const attachments = Object.values(json.resource.aws_iam_role_policy_attachment ?? {}) as Array<{ role: string }>;
+    expect(attachments.map((a) => a.role).filter((r) => r.includes('backup_host'))).toEqual([]);
+    const policy = JSON.parse(json.resource.aws_iam_role_policy.read_host_payload.policy);
+    expect(policy.Statement).toEqual([
+      {
+        Sid: 'ReadHostPayload',
+        Effect: 'Allow',
+        Action: [...HOST_ROLE_ACTIONS],
+        Resource: `arn:\${data.aws_partition.host_payload.partition}:s3:::\${aws_s3_bucket.host_payload.id}/${payloadObjectKey(renderHostPayload().sha256)}`,
+      },
+    ]);
+    expect(HOST_ROLE_ACTIONS).toEqual(['s3:GetObject']);
   });
 
   test('carries append_only, retention and retention_min as references (the engine renders the bool as true/false)', () => {
@@ -171,7 +212,7 @@ describe('user data', () => {
         backupSshPublicKey: `ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAI${'A'.repeat(43)} backup@laptop`,
         adminSshPublicKey: `ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAI${'B'.repeat(43)} admin@laptop`,
       },
-      { payload: 'tags' },
+      { payload: 's3', payloadUrl: `https://btrbk-host-payload-${'0'.repeat(26)}.s3.us-west-1.amazonaws.com/${payloadObjectKey('0'.repeat(64))}`, payloadRegion: 'us-west-1' },
     );
     expect(zlib.gzipSync(plain, { level: 9 }).length).toBeLessThan(16 * 1024);
   });
@@ -363,6 +404,14 @@ test('tags every resource whose type takes tags', () => {
     aws_cloudwatch_metric_alarm: CloudwatchMetricAlarm,
     aws_sns_topic: SnsTopic,
     aws_sns_topic_subscription: SnsTopicSubscription,
+    aws_s3_bucket: S3Bucket,
+    aws_s3_bucket_public_access_block: S3BucketPublicAccessBlock,
+    aws_s3_bucket_ownership_controls: S3BucketOwnershipControls,
+    aws_s3_bucket_server_side_encryption_configuration: S3BucketServerSideEncryptionConfigurationA,
+    aws_s3_bucket_policy: S3BucketPolicy,
+    aws_s3_object: S3Object,
+    aws_iam_role_policy: IamRolePolicy,
+    aws_iam_instance_profile: IamInstanceProfile,
   };
   const tagged: string[] = [];
   for (const [type, byName] of Object.entries(json.resource)) {
@@ -378,7 +427,8 @@ test('tags every resource whose type takes tags', () => {
   }
   expect(instance.root_block_device.tags).toMatchObject({ Project: STACK_NAME });
   expect([...new Set(tagged)].sort()).toEqual([
-    'aws_cloudwatch_metric_alarm', 'aws_dlm_lifecycle_policy', 'aws_ebs_volume', 'aws_eip', 'aws_iam_role', 'aws_instance', 'aws_key_pair', 'aws_rbin_rule', 'aws_security_group', 'aws_sns_topic',
+    'aws_cloudwatch_metric_alarm', 'aws_dlm_lifecycle_policy', 'aws_ebs_volume', 'aws_eip', 'aws_iam_instance_profile', 'aws_iam_role', 'aws_instance',
+    'aws_key_pair', 'aws_rbin_rule', 'aws_s3_bucket', 'aws_s3_object', 'aws_security_group', 'aws_sns_topic',
   ]);
 });
 

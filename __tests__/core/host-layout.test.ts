@@ -30,6 +30,7 @@ test('the boot script spells the layout the same way', () => {
     SUDOERS_PATH: boot('SUDOERS_PATH'),
     STATE_DIR: boot('STATE_DIR'),
     BOOT_LOG: boot('LOG_FILE'),
+    RECEIVE_STALL_SECONDS: Number(boot('RECEIVE_STALL_SECONDS')),
   }).toEqual({
     MOUNT_POINT: layout.MOUNT_POINT,
     BACKUP_ROOT: layout.BACKUP_ROOT,
@@ -44,7 +45,11 @@ test('the boot script spells the layout the same way', () => {
     SUDOERS_PATH: layout.SUDOERS_PATH,
     STATE_DIR: layout.STATE_DIR,
     BOOT_LOG: layout.BOOT_LOG,
+    RECEIVE_STALL_SECONDS: layout.RECEIVE_STALL_SECONDS,
   });
+  // btrbk-receive's and btrbk-prune's own default when prune.conf does not say
+  expect(read('btrbk-receive.sh')).toContain(`stall=${layout.RECEIVE_STALL_SECONDS}`);
+  expect(read('btrbk-prune.sh')).toContain(`RECEIVE_STALL_SECONDS=${layout.RECEIVE_STALL_SECONDS} `);
   // the markers the boot script leaves
   expect(read('bootstrap.sh')).toContain('"$STATE_DIR/ready"');
   expect(read('bootstrap.sh')).toContain('"$STATE_DIR/failed"');

@@ -388,29 +388,29 @@ describe('a failed up (a throwaway local target on an ext4 volume, root)', () =>
   });
 });
 
-test('the boot script that ran is the one the stack renders (same renderer, same bytes); the payload it loaded is the tags\' bytes', () => {
+test('the boot script that ran is the one the stack renders (same renderer, same bytes); the payload it loaded is the S3 object\'s bytes', () => {
   const pub = fs.readFileSync(`${conn().BTRBK_AWS_SSH_KEY}.pub`, 'utf8').trim();
   const expected = renderBootScript({ volumeId: conn().BTRBK_AWS_VOLUME_ID, backupSshPublicKey: pub }, { payload: 'file', payloadFile: PAYLOAD_IN_CONTAINER });
   expect(inTarget('cat', BOOT_SCRIPT_IN_CONTAINER)).toBe(expected);
-  // what EC2 reads from the instance's tags, and what the boot script checked and sourced
+  // what EC2 reads from the payload's S3 object, and what the boot script checked and sourced
   const payload = renderHostPayload();
-  expect(inTarget('cat', PAYLOAD_IN_CONTAINER)).toBe(payload.base64);
+  expect(inTarget('sh', '-c', `base64 -w0 < ${PAYLOAD_IN_CONTAINER}`)).toBe(payload.base64);
   expect(inTarget('cat', `${STATE_DIR}/payload.sh`)).toBe(payload.text);
   expect(inTarget('cat', BOOT_LOG)).toMatch(/\[payload\]: payload loaded/);
 });
 
 test('a payload that does not match its sha256 stops the boot script before it changes anything (local target, root)', () => {
   const pub = fs.readFileSync(`${conn().BTRBK_AWS_SSH_KEY}.pub`, 'utf8').trim();
-  const script = renderBootScript({ volumeId: conn().BTRBK_AWS_VOLUME_ID, backupSshPublicKey: pub }, { payload: 'file', payloadFile: '/tmp/btrbk-payload-tampered.b64' });
+  const script = renderBootScript({ volumeId: conn().BTRBK_AWS_VOLUME_ID, backupSshPublicKey: pub }, { payload: 'file', payloadFile: '/tmp/btrbk-payload-tampered.gz' });
   const tampered = Buffer.from(gzipSync(`${renderHostPayload().text}\ntouch /tmp/btrbk-payload-ran\n`)).toString('base64');
-  inTarget('sh', '-c', `printf '%s' '${tampered}' > /tmp/btrbk-payload-tampered.b64`);
+  inTarget('sh', '-c', `printf '%s' '${tampered}' | base64 -d > /tmp/btrbk-payload-tampered.gz`);
   const wrapper = `mount -t tmpfs tmpfs ${STATE_DIR} && mount -t tmpfs tmpfs /var/log && cat > /tmp/btrbk-boot-tampered && bash /tmp/btrbk-boot-tampered`;
   const r = execInTarget(['unshare', '--mount', '--propagation', 'private', 'bash', '-c', wrapper], { input: script, timeout: 120_000 });
   expect(r.status).not.toBe(0);
   expect(`${r.stdout}${r.stderr}`).toMatch(/the host payload does not match its sha256/);
   expect(`${r.stdout}${r.stderr}`).toMatch(/FAILED at step 'payload'/);
   expect(execInTarget(['test', '-e', '/tmp/btrbk-payload-ran']).status).not.toBe(0);
-  execInTarget(['rm', '-f', '/tmp/btrbk-payload-tampered.b64', '/tmp/btrbk-boot-tampered']);
+  execInTarget(['rm', '-f', '/tmp/btrbk-payload-tampered.gz', '/tmp/btrbk-boot-tampered']);
 });
 
 describe('the zx entry point (local target, root)', () => {

@@ -141,9 +141,9 @@ describe('gate in a sandbox (fake sudo, real pipes, no shell)', () => {
     });
 
     test('commands run with a cleared environment (nothing from the login reaches sudo)', () => {
-      const r = runInSandbox(sb, `sudo -n btrfs subvolume list -a -r '${sb.mount}'`);
+      const r = runInSandbox(sb, `sudo -n btrfs filesystem usage -b '${sb.mount}'`);
       expect(r.status).toBe(0);
-      expect(r.stdout).toBe(`fake btrfs /usr/bin/btrfs subvolume list -a -r ${sb.mount}\n`);
+      expect(r.stdout).toBe(`fake btrfs /usr/bin/btrfs filesystem usage -b ${sb.mount}\n`);
       const names = sb.sudoEnv();
       expect(names).toContain('PATH');
       for (const leaked of ['SSH_ORIGINAL_COMMAND', 'SSH_CONNECTION', 'BASH_ENV', 'ENV', 'LD_PRELOAD', 'CMD']) expect(names).not.toContain(leaked);
@@ -188,6 +188,60 @@ describe('gate in a sandbox (fake sudo, real pipes, no shell)', () => {
       expect(r.stderr).toMatch(/^rejected: path (goes through a symlink|is a symlink|goes through a non-directory)/m);
       expect(sb.sudoCalls()).toEqual([]);
       expect(fs.existsSync('/etc/x')).toBe(false);
+    });
+  });
+
+  describe('what the key learns of the volume: only the backup root and below (issue 17)', () => {
+    const U = { top: 'fefe339c-fae5-4041-a461-b58eb35c17de', root: '997bdcf5-7554-164a-82d7-878b586e7a6f', b1: '3f58ee75-ff4d-ad48-bd0f-4732b9b2c5cf', stg: '11111111-2222-3333-4444-555555555555' };
+    const line = (id: number, top: number, uuid: string, p: string) =>
+      `ID ${id} gen 9 cgen 8 top level ${top} parent_uuid -                                    received_uuid -                                    uuid ${uuid} path ${p}`;
+    const setOutput = (text: string) => fs.writeFileSync(path.join(sb.dir, 'btrfs-output'), text);
+
+    test('subvolume list keeps the backup root and the backups in it; the top level, staging and host state are left out', () => {
+      const kept = [line(257, 5, U.root, '<FS_TREE>/backups'), line(258, 257, U.b1, '<FS_TREE>/backups/laptop/home.20261205')];
+      setOutput([
+        line(256, 5, U.stg, '<FS_TREE>/.btrbk-staging/rcv.Ab12Cd34/home.1'),
+        kept[0],
+        // a name the stream chose may hold " path backups/..." (the filter reads the first " path " only)
+        line(259, 5, U.stg, '<FS_TREE>/.btrbk-staging/rcv.Ab12Cd34/x path backups/laptop/y'),
+        kept[1],
+        line(260, 5, U.top, '<FS_TREE>/.host-state'),
+        line(261, 5, U.top, '<FS_TREE>/backups-old'),
+        '',
+      ].join('\n'));
+      const r = runInSandbox(sb, `sudo -n btrfs subvolume list -a -c -u -q -R '${sb.mount}'`);
+      expect(r.status).toBe(0);
+      expect(r.stdout).toBe(`${kept.join('\n')}\n`);
+    });
+
+    test('subvolume show of the top level (btrbk asks --rootid=5) says what it is, with no UUID, generation or time', () => {
+      setOutput(`/\n\tName: \t\t\t<FS_TREE>\n\tUUID: \t\t\t${U.top}\n\tParent UUID: \t\t-\n\tReceived UUID: \t\t-\n\tCreation time: \t\t2026-12-05 13:41:15 +0000\n`
+        + '\tSubvolume ID: \t\t5\n\tGeneration: \t\t77\n\tGen at creation: \t0\n\tParent ID: \t\t0\n\tTop level ID: \t\t0\n\tFlags: \t\t\t-\n\tSnapshot(s):\n\t\t\t\t.btrbk-staging/rcv.x/y\n');
+      for (const command of [`sudo -n btrfs subvolume show --rootid=5 '${sb.mount}'`, `sudo -n btrfs subvolume show '${sb.mount}'`]) {
+        const r = runInSandbox(sb, command);
+        expect(r.status).toBe(0);
+        expect(r.stdout).not.toMatch(new RegExp(`${U.top}|77|2026|staging`));
+        expect(r.stdout).toMatch(/^\/\n\tName: \t\t\t<FS_TREE>\n\tUUID: \t\t\t-\n/);
+        expect(r.stdout).toMatch(/\tSubvolume ID: \t\t5\n\tGeneration: \t\t0\n\tGen at creation: \t0\n\tParent ID: \t\t0\n\tTop level ID: \t\t0\n\tFlags: \t\t\t-\n$/);
+      }
+    });
+
+    test('subvolume show of a backup is printed up to its Snapshot(s) list (which can name a receive in staging)', () => {
+      const head = `backups/laptop/home.1\n\tName: \t\t\thome.1\n\tUUID: \t\t\t${U.b1}\n\tSubvolume ID: \t\t258\n\tFlags: \t\t\treadonly\n`;
+      setOutput(`${head}\tSnapshot(s):\n\t\t\t\t.btrbk-staging/rcv.x/home.2\n`);
+      const r = runInSandbox(sb, `sudo -n btrfs subvolume show '${sb.root}/laptop/home.1'`);
+      expect(r.status).toBe(0);
+      expect(r.stdout).toBe(head);
+    });
+
+    test('subvolume show --rootid of anything outside the backup root is refused, and says nothing of it', () => {
+      for (const p of ['.btrbk-staging/rcv.x/home.2', '.host-state', 'backups-old/x']) {
+        setOutput(`${p}\n\tName: \t\t\tx\n\tUUID: \t\t\t${U.stg}\n`);
+        const r = runInSandbox(sb, `sudo -n btrfs subvolume show --rootid=300 '${sb.root}'`);
+        expect(r.status).toBe(255);
+        expect(r.stdout).toBe('');
+        expect(r.stderr).toBe(`rejected: btrfs subvolume show: not a subvolume of the backup root ${sb.root}\n`);
+      }
     });
   });
 

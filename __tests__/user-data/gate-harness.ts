@@ -87,7 +87,8 @@ export function makeSandbox(): Sandbox {
   const bin = path.join(dir, 'bin');
   fs.mkdirSync(bin);
   // The fake sudo records its argv. For `btrbk-receive DIR` it stores the stream in DIR/stream.bin, for
-  // `btrfs send SUBVOL` it emits SUBVOL/payload.bin; anything else it runs as it is.
+  // `btrfs send SUBVOL` it emits SUBVOL/payload.bin, for `btrfs subvolume ...` the file btrfs-output when there is
+  // one (what the real btrfs would print, for the gate's output filters); anything else it runs as it is.
   fs.writeFileSync(
     path.join(dir, 'fake-sudo'),
     `#!/bin/bash
@@ -98,6 +99,7 @@ last=\${!#}
 case "$1 $2" in
   '/usr/local/sbin/btrbk-receive '*) cat > "$last/stream.bin" ;;
   '/usr/bin/btrfs send') cat "$last/payload.bin" ;;
+  '/usr/bin/btrfs subvolume') if [[ -f '${dir}/btrfs-output' ]]; then cat '${dir}/btrfs-output'; else echo "fake btrfs $*"; fi ;;
   '/usr/bin/btrfs '*) echo "fake btrfs $*" ;;
   *) exec "$@" ;;
 esac

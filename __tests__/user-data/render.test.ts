@@ -13,15 +13,17 @@ const ADMIN = 'ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIPq0q7d9Qm3vG0lq1W0mJ3JgYcE3k
 const settings = { volumeId: 'vol-0123456789abcdef0', backupSshPublicKey: KEY };
 const source = fs.readFileSync(BOOT_SCRIPT, 'utf8');
 /** The host files the boot script carries: [user-data/FILE, the function that prints it, its marker]. */
-const EMBEDDED: Array<[string, string, '@embed' | '@payload']> = [
-  ['btrbk-ssh-gate.sh', 'gate_script', '@embed'],
-  ['sudoers-btrbk', 'sudoers_fragment', '@embed'],
-  ['btrbk-receive.sh', 'receive_script', '@embed'],
+const EMBEDDED: Array<[string, string, '@payload']> = [
+  ['btrbk-ssh-gate.sh', 'gate_script', '@payload'],
+  ['sudoers-btrbk', 'sudoers_fragment', '@payload'],
+  ['btrbk-receive.sh', 'receive_script', '@payload'],
   ['btrbk-prune.sh', 'prune_script', '@payload'],
   ['host-identity.sh', 'host_key_script', '@payload'],
+  ['btrbk-layout.sh', 'layout_script', '@payload'],
   ['btrbk-scrub.sh', 'scrub_script', '@payload'],
   ['btrbk-manifest', 'manifest_script', '@payload'],
 ];
+const S3 = { payload: 's3' as const, payloadUrl: 'https://btrbk-host-payload-x.s3.us-west-1.amazonaws.com/host-payload/0.sh.gz', payloadRegion: 'us-west-1' };
 
 /** The text of a shell function `name() { ... }` in the rendered script (the embedded heredoc ends it). */
 function functionText(script: string, name: string): string {
@@ -96,31 +98,32 @@ describe('renderBootScript', () => {
     expect(escapeTerraformTemplate('a ${b} %{c} $d')).toBe('a $${b} %%{c} $d');
   });
 
-  test('gzipped, the script the stack renders (payload in the tags) fits in EC2 user data (16384 bytes; base64gzip)', () => {
+  test('gzipped, the script the stack renders (payload in S3) fits in EC2 user data (16384 bytes; base64gzip), with room to spare', () => {
     // Terraform's base64gzip compresses at Go's default level, about zlib's level 6
-    const out = renderBootScript({ ...settings, volumeId: '${aws_ebs_volume.data.id}', adminSshPublicKey: ADMIN }, { forTerraform: true, payload: 'tags' });
-    expect(out.length).toBeGreaterThan(16384); // why it must be gzipped
-    expect(gzipSync(out, { level: 6 }).length).toBeLessThan(16384);
-    // and everything inline would not: why the payload exists
+    const longComment = `ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAI${'A'.repeat(43)} ${'a-long-key-comment'.repeat(5)}`;
+    const out = renderBootScript({ ...settings, volumeId: '${aws_ebs_volume.data.id}', backupSshPublicKey: longComment, adminSshPublicKey: ADMIN }, { forTerraform: true, ...S3 });
+    const used = gzipSync(out, { level: 6 }).length;
+    process.stderr.write(`user data: ${used} of 16384 bytes gzipped (${16384 - used} to spare); host payload: ${renderHostPayload().gzip.length} bytes gzipped in one S3 object\n`);
+    expect(used).toBeLessThan(12 * 1024); // a quarter of EC2's 16 KB stays free for what comes next
+    // and everything inline would not fit: why the payload exists
     const inline = renderBootScript({ ...settings, volumeId: '${aws_ebs_volume.data.id}', adminSshPublicKey: ADMIN }, { forTerraform: true });
     expect(gzipSync(inline, { level: 6 }).length).toBeGreaterThan(16384);
   });
 
-  test('the host payload: the @payload functions, in at most 47 tags (50 per instance minus its 3 others) of at most 256 base64 characters, pinned by sha256', () => {
+  test('the host payload: the @payload functions as one gzip, deterministic, pinned by sha256; the S3 script carries its URL and region', () => {
     const p = renderHostPayload();
-    const keys = Object.keys(p.tags);
-    expect(keys[0]).toBe('btrbk-payload-00');
-    expect(keys.length).toBeLessThanOrEqual(47);
-    expect(keys.every((k, i) => k === `btrbk-payload-${String(i).padStart(2, '0')}` && p.tags[k].length <= 256)).toBe(true);
-    expect(gunzipSync(Buffer.from(keys.map((k) => p.tags[k]).join(''), 'base64')).toString('utf8')).toBe(p.text);
+    expect(gunzipSync(p.gzip).toString('utf8')).toBe(p.text);
+    expect(Buffer.from(p.base64, 'base64')).toEqual(p.gzip);
     expect(createHash('sha256').update(p.text).digest('hex')).toBe(p.sha256);
-    expect(p.text).toContain(functionText(p.text, 'prune_script'));
-    expect(renderHostPayload()).toEqual(p); // deterministic: the same tags on every synth
-    const tags = renderBootScript(settings, { payload: 'tags' });
-    expect(tags).toContain(`\nBTRBK_PAYLOAD_SHA256='${p.sha256}'\nBTRBK_PAYLOAD_FILE=''\n`);
-    expect(tags).not.toContain('prune_script() {');
+    for (const [, func] of EMBEDDED) expect(p.text).toContain(functionText(p.text, func));
+    expect(renderHostPayload()).toEqual(p); // deterministic: the same object on every synth
+    const s3 = renderBootScript(settings, S3);
+    expect(s3).toContain(`\nBTRBK_PAYLOAD_SHA256='${p.sha256}'\nBTRBK_PAYLOAD_FILE=''\nBTRBK_PAYLOAD_URL='${S3.payloadUrl}'\nBTRBK_PAYLOAD_REGION='us-west-1'\n`);
+    for (const [, func] of EMBEDDED) expect(s3).not.toContain(`${func}() {`);
     expect(renderBootScript(settings)).toContain("\nBTRBK_PAYLOAD_SHA256=''\n");
     expect(() => renderBootScript(settings, { payload: 'file' })).toThrow(/payloadFile/);
+    expect(() => renderBootScript(settings, { payload: 's3' })).toThrow(/payloadUrl/);
+    expect(() => renderBootScript(settings, { payloadUrl: S3.payloadUrl, payloadRegion: 'x' })).toThrow(/payloadUrl/);
   });
 });
 

@@ -4,13 +4,15 @@
 
 /** The data volume's mount point (mounted nosuid,nodev,noexec). */
 export const MOUNT_POINT = '/backup_volume';
-/** The backup root: every path the gate accepts resolves inside it. */
+/** The backup root: every path the gate accepts resolves inside it. A subvolume of its own (user-data/btrbk-layout.sh),
+ * the receive's -m: a send stream's snapshot and clone sources, named by UUID, can only be backups in it. */
 export const BACKUP_ROOT = `${MOUNT_POINT}/backups`;
 /** Where btrbk-receive receives each stream, outside the backup root (root-only). */
 export const STAGING_DIR = `${MOUNT_POINT}/.btrbk-staging`;
 /** The host's SSH identity (its ed25519 host key), kept on the volume so that a replaced instance answers with the
- * pinned key: root-only (0700, the key 0600), at the volume's top, outside the backup root (the gate cannot name it,
- * and btrbk-receive's mount namespace covers it). Written by user-data/host-identity.sh at boot. */
+ * pinned key: root-only (0700, the key 0600), at the volume's top, outside the backup root subvolume (the gate cannot
+ * name it, no stream can take it as a source by UUID, and btrbk-receive's mount namespace covers it). Written by
+ * user-data/host-identity.sh at boot. */
 export const HOST_IDENTITY_DIR = `${MOUNT_POINT}/.host-identity`;
 /** The tools' scratch area below the backup root: the round trip and the bench put their test subvolumes there, the
  * one place an append-only host lets the backup key delete. Never point btrbk at it. */
@@ -44,5 +46,8 @@ export const READY_MARKER = `${STATE_DIR}/ready`;
 export const FAILED_MARKER = `${STATE_DIR}/failed`;
 export const BOOT_LOG = '/var/log/btrbk-backup-host.log';
 export const CLOUD_INIT_LOG = '/var/log/cloud-init-output.log';
+/** A receive that reads and writes nothing for this many seconds is ended by btrbk-receive (prune.conf's
+ * RECEIVE_STALL_SECONDS), so a stalled stream cannot hold the receive lock, and the host's pruning, for ever. */
+export const RECEIVE_STALL_SECONDS = 600;
 /** Receives hold it shared, the host's pruning exclusively. */
 export const RECEIVE_LOCK = '/run/btrbk-backup-host/receive.lock';

@@ -11,8 +11,8 @@ import { loadState, pathsOf, type LocalTargetPaths, type TargetOptions } from '.
 import { logOf, readText } from './system.js';
 
 export const BOOT_SCRIPT_IN_CONTAINER = '/var/lib/cloud/instance/scripts/part-001';
-/** The host payload, which EC2 reads from the instance's tags, as a file in the container (same bytes, same check). */
-export const PAYLOAD_IN_CONTAINER = '/var/lib/cloud/instance/btrbk-payload.b64';
+/** The host payload, which EC2 reads from its S3 object, as a file in the container (same bytes, same check). */
+export const PAYLOAD_IN_CONTAINER = '/var/lib/cloud/instance/btrbk-payload.sh.gz';
 
 /** Parses KEY=value lines of a marker file. */
 export function parseMarker(text: string): Record<string, string> {
@@ -42,7 +42,7 @@ export function installBootScript(paths: LocalTargetPaths, scriptText: string): 
   const r = (p: string) => path.join(paths.root, p);
   fs.mkdirSync(path.dirname(r(BOOT_SCRIPT_IN_CONTAINER)), { recursive: true, mode: 0o700 });
   fs.writeFileSync(r(BOOT_SCRIPT_IN_CONTAINER), scriptText, { mode: 0o700 });
-  fs.writeFileSync(r(PAYLOAD_IN_CONTAINER), renderHostPayload().base64, { mode: 0o600 });
+  fs.writeFileSync(r(PAYLOAD_IN_CONTAINER), renderHostPayload().gzip, { mode: 0o600 });
 }
 
 /** Runs the installed boot script once as root inside the booted container (its log in paths.bootLog and the
