@@ -1,5 +1,5 @@
 import { Construct } from 'constructs';
-import { Fn, LocalBackend, TerraformLocal, TerraformOutput, TerraformStack, TerraformVariable, Token } from 'cdktf';
+import { DataResource, Fn, LocalBackend, TerraformLocal, TerraformOutput, TerraformStack, TerraformVariable, Token } from 'cdktf';
 import { AwsProvider } from '@cdktf/provider-aws/lib/provider/index.js';
 import { DataAwsAvailabilityZones } from '@cdktf/provider-aws/lib/data-aws-availability-zones/index.js';
 import { KeyPair } from '@cdktf/provider-aws/lib/key-pair/index.js';
@@ -30,7 +30,7 @@ import {
 import { BackupAlarm } from './backup-alarm.js';
 import { BackupHost } from './backup-host.js';
 import { DataVolume } from './data-volume.js';
-import { HostPayload } from './host-payload.js';
+import { HostPayload, payloadObjectKey } from './host-payload.js';
 import { NetworkAccess } from './network-access.js';
 import { VolumeProtection } from './volume-protection.js';
 
@@ -72,6 +72,9 @@ const ED25519 = hclRegex(ED25519_KEY_SOURCE);
  * in the repository's git-ignored `state/` directory rather than cdktf's absolute default.
  */
 export const STATE_PATH = '../../../state/terraform.tfstate';
+/** The longest user data the plan lets through: base64 of EC2's 16384 bytes is 21848 characters, less 64 for the
+ * plan-time stand-ins (a zero-filled volume id and bucket name compress a little better than the real ones). */
+export const USER_DATA_BASE64_MAX = 21848 - 64;
 /** Tags on every resource that takes tags. */
 export const TAGS = Object.freeze({ Project: STACK_NAME, ManagedBy: 'cdktf' });
 
@@ -132,6 +135,12 @@ export class BackupTargetStack extends TerraformStack {
       `\${can(regex(${hclRegex(ARM64_INSTANCE_TYPE_SOURCE)}, var.instance_type)) ? "arm64" : "x86_64"}`,
     );
     architecture.overrideLogicalId('ami_architecture');
+    // A type of another architecture (t3a <-> t4g) needs another image, and `ami` is in ignore_changes: planned as an
+    // in-place type change, the provider would stop the instance and ModifyInstanceAttribute would fail, leaving it
+    // stopped. So an architecture change replaces the instance (volume, address and host key kept, as for a changed
+    // boot script); a type change within the architecture (the first-backup fast lane) stays in place.
+    const architectureTrigger = new DataResource(this, 'ami_architecture_trigger', { input: { architecture: architecture.asString } });
+    architectureTrigger.overrideLogicalId('ami_architecture');
 
     // The EC2 key pair holds the ADMIN key only (the image's default user, full shell). The backup key is never
     // registered as a key pair: it must reach the host only through the btrbk user's forced-command gate.
@@ -169,6 +178,31 @@ export class BackupTargetStack extends TerraformStack {
     );
     bootScript.overrideLogicalId('boot_script');
 
+    // EC2 takes at most 16 KB of user data (before base64). The key comments are the person's, so the size is
+    // checked at plan time, on the same script with the values a plan does not know yet (the volume id, the
+    // bucket's name) stood in for by ones of their full length.
+    const sizeCheck = new TerraformLocal(
+      this,
+      'boot_script_size_check',
+      renderBootScript(
+        {
+          volumeId: `vol-${'0'.repeat(17)}`,
+          backupSshPublicKey: v.sshPublicKey.stringValue,
+          adminSshPublicKey: v.adminSshPublicKey.stringValue,
+          appendOnly: v.appendOnly.stringValue,
+          retention: v.retention.stringValue,
+          retentionMin: v.retentionMin.stringValue,
+        },
+        {
+          forTerraform: true,
+          payload: 's3',
+          payloadUrl: `https://btrbk-host-payload-${'0'.repeat(26)}.s3.\${var.aws_region}.amazonaws.com/${payloadObjectKey(hostPayload.sha256)}`,
+          payloadRegion: v.awsRegion.stringValue,
+        },
+      ),
+    );
+    sizeCheck.overrideLogicalId('boot_script_size_check');
+
     const host = new BackupHost(this, 'backup_host', {
       instanceType: v.instanceType.stringValue,
       architecture: architecture.asString,
@@ -185,7 +219,15 @@ export class BackupTargetStack extends TerraformStack {
     // variable in older engines), still refused at plan time.
     host.instance.lifecycle = {
       ...host.instance.lifecycle,
+      // (a plain address: cdktf renders a resource object here as an interpolation, which the engine refuses)
+      replaceTriggeredBy: [`${architectureTrigger.terraformResourceType}.${architectureTrigger.friendlyUniqueId}`],
       precondition: [
+        {
+          // base64 of 16384 bytes is 21848 characters; 64 of them are left for the stand-ins' compressing better
+          condition: `\${length(base64gzip(local.boot_script_size_check)) <= ${USER_DATA_BASE64_MAX}}`,
+          errorMessage:
+            "the instance's user data would be over EC2's 16 KB (gzipped): shorten the comment of ssh_public_key or admin_ssh_public_key (everything after the key itself).",
+        },
         {
           condition: '${var.admin_ssh_public_key == "" || var.admin_ssh_public_key != var.ssh_public_key}',
           errorMessage:

@@ -251,6 +251,23 @@ run "admin_key_same_as_backup_key_refused" {
   expect_failures = [aws_instance.backup_host]
 }
 
+# A key comment long enough to push the user data over EC2's 16 KB (gzipped) is refused at plan time, not at launch
+# (hex does not compress below half its length: 400 sha256 digests are 25.6 KB of comment).
+run "user_data_over_16kb_refused" {
+  command = plan
+  variables {
+    ssh_public_key = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIAkRTto4HMWhFxl000XCbGGvjrIaEG8X91n5ZDSpgAhO ${join("", [for i in range(400) : sha256(tostring(i))])}"
+  }
+  expect_failures = [aws_instance.backup_host]
+}
+
+run "long_but_fitting_key_comment_plans" {
+  command = plan
+  variables {
+    ssh_public_key = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIAkRTto4HMWhFxl000XCbGGvjrIaEG8X91n5ZDSpgAhO ${join("", [for i in range(30) : sha256(tostring(i))])}"
+  }
+}
+
 run "region_malformed_refused" {
   command = plan
   variables {

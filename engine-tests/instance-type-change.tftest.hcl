@@ -5,6 +5,8 @@
 # EC2 instance"); a mock provider does not model the provider's own forced replacements, so what this shows is
 # that nothing in the stack (replace_triggered_by, user data that names the type, a volume or address keyed on
 # it) turns the change into a replacement: the mock gives every new resource a new random id.
+# A change of architecture (t3a <-> t4g) is the other way round: another image, so the instance is replaced (the
+# real provider would otherwise stop it and fail to change its type in place), and the volume and address stay.
 
 mock_provider "aws" {
   # the real data source reads the partition from the credentials' endpoint; the mock's random string is no ARN partition
@@ -79,5 +81,25 @@ run "back_to_chosen_type" {
   assert {
     condition     = aws_ebs_volume.backup_data.id == run.chosen_type.volume_id && aws_eip.backup_host.public_ip == run.chosen_type.public_ip
     error_message = "going back kept the volume and the address"
+  }
+}
+
+run "other_architecture_replaces_the_instance" {
+  command = apply
+  variables {
+    instance_type = "t4g.small"
+  }
+  assert {
+    condition     = aws_instance.backup_host.instance_type == "t4g.small" && local.ami_architecture == "arm64"
+    error_message = "the Graviton type is applied with an arm64 image"
+  }
+  assert {
+    condition     = aws_instance.backup_host.id != run.back_to_chosen_type.instance_id
+    error_message = "an architecture change must replace the instance (an in-place change of type cannot change the image)"
+  }
+  assert {
+    condition = (aws_ebs_volume.backup_data.id == run.chosen_type.volume_id && aws_eip.backup_host.public_ip == run.chosen_type.public_ip
+      && aws_eip_association.backup_host.instance_id == aws_instance.backup_host.id && aws_volume_attachment.backup_data.instance_id == aws_instance.backup_host.id)
+    error_message = "the replaced instance has the same data volume and address"
   }
 }

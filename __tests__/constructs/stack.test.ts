@@ -26,6 +26,7 @@ import { CANONICAL_OWNER_ID } from '../../constructs/backup-host.js';
 import { SETTING_DEFAULTS, renderBootScript, renderHostPayload } from '../../user-data/render.js';
 import { HOST_ROLE_ACTIONS, payloadObjectKey } from '../../constructs/host-payload.js';
 import { IamInstanceProfile } from '@cdktf/provider-aws/lib/iam-instance-profile/index.js';
+import { DataResource } from 'cdktf';
 import { IamRolePolicy } from '@cdktf/provider-aws/lib/iam-role-policy/index.js';
 import { S3Bucket } from '@cdktf/provider-aws/lib/s3-bucket/index.js';
 import { S3BucketOwnershipControls } from '@cdktf/provider-aws/lib/s3-bucket-ownership-controls/index.js';
@@ -61,6 +62,7 @@ describe('synthesized stack', () => {
   test('matches the snapshot (boot script text checked separately below)', () => {
     const copy = structuredClone(json);
     copy.locals.boot_script = '<renderBootScript(...) with references: see "user data" tests>';
+    copy.locals.boot_script_size_check = '<renderBootScript(...) with stand-ins: see "user data" tests>';
     const object = copy.resource.aws_s3_object.host_payload as Record<string, unknown>;
     object.content_base64 = '<host payload: see "host payload" tests>';
     object.key = '<host-payload/SHA256.sh.gz>';
@@ -106,6 +108,21 @@ describe('the instance', () => {
     expect(instance.user_data_replace_on_change).toBe(true);
   });
 
+  test('is replaced when the instance type changes architecture (another image), not when it changes size', () => {
+    expect(json.resource.terraform_data.ami_architecture).toEqual({ input: { architecture: '${local.ami_architecture}' } });
+    expect(instance.lifecycle.replace_triggered_by).toEqual(['terraform_data.ami_architecture']);
+  });
+
+  test("refuses at plan time a user data over EC2's 16 KB (the key comments are the person's)", () => {
+    expect(instance.lifecycle.precondition[0].condition).toBe(`\${length(base64gzip(local.boot_script_size_check)) <= ${21848 - 64}}`);
+    expect(instance.lifecycle.precondition[0].error_message).toMatch(/over EC2's 16 KB \(gzipped\): shorten the comment of ssh_public_key/);
+    // the same script as the instance's, with stand-ins of full length for what a plan does not know yet
+    const standIns = (json.locals.boot_script as string)
+      .replace('${aws_ebs_volume.backup_data.id}', `vol-${'0'.repeat(17)}`)
+      .replace('${aws_s3_bucket.host_payload.bucket_regional_domain_name}', `btrbk-host-payload-${'0'.repeat(26)}.s3.\${var.aws_region}.amazonaws.com`);
+    expect(json.locals.boot_script_size_check).toBe(standIns);
+  });
+
   test('comes from Canonical’s Ubuntu 24.04 images of the instance type’s architecture (t4g: arm64)', () => {
     expect(text).toHaveDataSourceWithProperties(DataAwsAmi, {
       most_recent: true,
@@ -126,7 +143,7 @@ describe('the instance', () => {
     });
     expect(JSON.stringify(json.resource.aws_key_pair)).not.toContain('var.ssh_public_key');
     expect(instance.key_name).toBe('${length(aws_key_pair.admin) > 0 ? aws_key_pair.admin[0].key_name : null}');
-    expect(instance.lifecycle.precondition[0].condition).toBe(
+    expect(instance.lifecycle.precondition[1].condition).toBe(
       '${var.admin_ssh_public_key == "" || var.admin_ssh_public_key != var.ssh_public_key}',
     );
   });
@@ -412,6 +429,7 @@ test('tags every resource whose type takes tags', () => {
     aws_s3_object: S3Object,
     aws_iam_role_policy: IamRolePolicy,
     aws_iam_instance_profile: IamInstanceProfile,
+    terraform_data: DataResource,
   };
   const tagged: string[] = [];
   for (const [type, byName] of Object.entries(json.resource)) {

@@ -65,6 +65,12 @@ test('the fast lane type follows the upload rate; without one it is t3a.medium',
   expect(pickFastLane(20)).toBe('t3a.medium');
   expect(pickFastLane(60)).toBe('t3a.large');
   expect(pickFastLane(1000)).toBe('t3a.xlarge');
+  // a Graviton deployment's fast lane stays arm64 (a type of the other architecture would replace the instance)
+  expect(pickFastLane(null, 'arm64')).toBe('t4g.medium');
+  expect(pickFastLane(5, 'arm64')).toBe('t4g.small');
+  expect(pickFastLane(1000, 'arm64')).toBe('t4g.xlarge');
+  expect(estimateFirstBackup({ bytes: 1e9, uploadMbit: 100, instanceType: 't4g.nano', region: 'us-west-1' }).fast.instanceType).toMatch(/^t4g\./);
+  expect(estimateFirstBackup({ bytes: 1e9, uploadMbit: 100, instanceType: 't3a.nano', region: 'us-west-1' }).fast.instanceType).toMatch(/^t3a\./);
 });
 
 test('the printed estimate names both lanes, what limits each, and the fast lane\'s hours at its price', () => {

@@ -23,10 +23,14 @@ import { GiB } from '../core/units.js';
  */
 export const RECEIVE_CPU_SECONDS_PER_GIB = 7.3;
 /** The fast lane's type when none is given: the smallest that is not limited by its own network or CPU below
- * the upload rate, else this one. */
+ * the upload rate, else the medium one of the deployed type's architecture. */
 export const FAST_LANE_DEFAULT = 't3a.medium';
-/** Types the fast lane picks from, smallest first (x86_64, like the stack's image). */
-const FAST_LANE_CANDIDATES = ['t3a.small', 't3a.medium', 't3a.large', 't3a.xlarge'];
+/** Types the fast lane picks from, smallest first, per architecture: the fast lane changes instance_type in place,
+ * and a type of another architecture needs another image (the stack replaces the instance for that). */
+const FAST_LANE_CANDIDATES: Record<'x86_64' | 'arm64', string[]> = {
+  x86_64: ['t3a.small', 't3a.medium', 't3a.large', 't3a.xlarge'],
+  arm64: ['t4g.small', 't4g.medium', 't4g.large', 't4g.xlarge'],
+};
 
 export interface LaneEstimate {
   instanceType: string;
@@ -70,10 +74,12 @@ function lane(type: string, bytes: number, uploadMBps: number | null, region: st
   return { instanceType: type, rateMBps, limitedBy, hours, pricePerHour, cost: pricePerHour === null ? null : pricePerHour * Math.ceil(hours) };
 }
 
-/** The fast lane's type: the smallest candidate whose own limits are not below the upload rate. */
-export function pickFastLane(uploadMBps: number | null): string {
-  if (!uploadMBps) return FAST_LANE_DEFAULT;
-  return FAST_LANE_CANDIDATES.find((t) => Math.min(networkBaselineMBps(INSTANCE_TYPES[t]), cpuRateMBps(t)!) >= uploadMBps) ?? FAST_LANE_CANDIDATES[FAST_LANE_CANDIDATES.length - 1];
+/** The fast lane's type, of the deployed architecture: the smallest candidate whose own limits are not below the
+ * upload rate. */
+export function pickFastLane(uploadMBps: number | null, arch: 'x86_64' | 'arm64' = 'x86_64'): string {
+  const candidates = FAST_LANE_CANDIDATES[arch];
+  if (!uploadMBps) return candidates[1];
+  return candidates.find((t) => Math.min(networkBaselineMBps(INSTANCE_TYPES[t]), cpuRateMBps(t)!) >= uploadMBps) ?? candidates[candidates.length - 1];
 }
 
 /** Both lanes for `bytes` (null: the 100 GB example). */
@@ -85,7 +91,7 @@ export function estimateFirstBackup({ bytes, uploadMbit, instanceType, fastType,
     measured: bytes !== null,
     uploadMBps,
     standard: lane(instanceType, b, uploadMBps, region),
-    fast: lane(fastType ?? pickFastLane(uploadMBps), b, uploadMBps, region),
+    fast: lane(fastType ?? pickFastLane(uploadMBps, instanceFacts(instanceType)?.arch), b, uploadMBps, region),
   };
 }
 
