@@ -6,6 +6,8 @@
 #   settings   check the rendered settings (volume id, backup key, optional admin key)
 #   payload    load the host's programs: one S3 object read with the instance role (checked against its sha256)
 #   packages   install btrfs-progs btrbk mbuffer zstd sudo openssh-server (only what is missing)
+#   time       the clock the host prunes by: the Amazon Time Sync Service (169.254.169.123, link-local: no egress
+#              rule), for chrony (Ubuntu) or systemd-timesyncd, whichever the image runs
 #   volume     wait for the EBS data volume by its id (/dev/disk/by-id/nvme-Amazon_Elastic_Block_Store_vol...)
 #   filesystem format it btrfs ONLY when it carries no signature at all; refuse any other content; never reformat
 #   mount      one fstab line by UUID (nofail), mount at /backup_volume
@@ -172,6 +174,32 @@ install_packages() {
   done
   die "could not install ${missing[*]}" "the package mirror is unreachable or apt is locked" \
     "check outbound HTTP(S) from the instance (security group egress, route to the internet or a VPC endpoint), then run this script again"
+}
+
+# The host's clock decides what the host prunes (btrbk-prune counts ages from it): it follows the Amazon Time Sync
+# Service, which every EC2 instance reaches at a link-local address (the security group allows no NTP out, and
+# needs none). Ubuntu 24.04 runs chrony, which reads /etc/chrony/sources.d; images with systemd-timesyncd get a
+# drop-in. A container (the local target) has the host machine's clock and neither daemon.
+readonly TIME_SERVER=169.254.169.123
+configure_time() {
+  step time "clock source: the Amazon Time Sync Service ($TIME_SERVER)"
+  if [ -d /etc/chrony ]; then
+    install -d -m 0755 /etc/chrony/sources.d
+    if [ "$(printf 'server %s prefer iburst minpoll 4 maxpoll 4\n' "$TIME_SERVER" | put_file /etc/chrony/sources.d/btrbk-amazon-time-sync.sources root:root 0644)" = changed ]; then
+      changed "chrony: server $TIME_SERVER (prefer)"
+      chronyc reload sources >/dev/null 2>&1 || { [ -d /run/systemd/system ] && systemctl try-restart chrony.service; } ||
+        log "WARNING: chrony did not reload; it reads the new source when it next starts"
+    fi
+  elif [ -x /lib/systemd/systemd-timesyncd ] || [ -x /usr/lib/systemd/systemd-timesyncd ]; then
+    install -d -m 0755 /etc/systemd/timesyncd.conf.d
+    if [ "$(printf '[Time]\nNTP=%s\n' "$TIME_SERVER" | put_file /etc/systemd/timesyncd.conf.d/btrbk-amazon-time-sync.conf root:root 0644)" = changed ]; then
+      changed "systemd-timesyncd: NTP=$TIME_SERVER"
+      { [ -d /run/systemd/system ] && systemctl try-restart systemd-timesyncd.service; } ||
+        log "WARNING: systemd-timesyncd did not restart; it reads the new server when it next starts"
+    fi
+  else
+    log "neither chrony nor systemd-timesyncd on this image: the clock is left as it is (a container shares its host's)"
+  fi
 }
 
 # The by-id names a Nitro EBS volume gets: udev names the NVMe device after its model and serial (the volume id
@@ -570,6 +598,7 @@ UUID=""
 check_settings
 load_payload
 install_packages
+configure_time
 wait_for_volume
 prepare_filesystem
 mount_volume

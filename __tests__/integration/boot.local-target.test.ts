@@ -178,6 +178,22 @@ describe('the boot script run again (local target, root)', () => {
     expect(inTarget('grep', '-c', '^', '/home/btrbk/.ssh/authorized_keys').trim()).toBe('1');
     expect((await status()).healthy).toBe(true);
   });
+
+  test("the clock source: the container has no time daemon (its host's clock); with chrony's directory, the Amazon Time Sync Service is chrony's preferred source", async () => {
+    expect(inTarget('cat', BOOT_LOG)).toMatch(/\[time\]: neither chrony nor systemd-timesyncd on this image/);
+    // as on Ubuntu 24.04, which runs chrony: a source file in /etc/chrony/sources.d, chrony told to reload
+    inTarget('mkdir', '/etc/chrony');
+    try {
+      const r = await rerunBootScript();
+      expect(r.status).toBe(0);
+      expect(r.output).toMatch(/\[time\]: changed: chrony: server 169\.254\.169\.123 \(prefer\)/);
+      expect(r.output).toMatch(/\[time\]: WARNING: chrony did not reload/); // no chronyd in the container
+      expect(inTarget('cat', '/etc/chrony/sources.d/btrbk-amazon-time-sync.sources')).toBe('server 169.254.169.123 prefer iburst minpoll 4 maxpoll 4\n');
+      expect((await rerunBootScript()).output).not.toMatch(/\[time\]: changed/);
+    } finally {
+      inTarget('rm', '-rf', '/etc/chrony');
+    }
+  });
 });
 
 /**
