@@ -122,6 +122,22 @@ describe('analysePlan', () => {
     expect(assertPlanSafe(plan({ 'aws_rbin_rule.snapshots': ['create', 'delete'], 'aws_dlm_lifecycle_policy.snapshots': ['update'] })).warnings).toEqual([]);
   });
 
+  test('any change to a locked Recycle Bin rule warns that AWS refuses it and the apply would fail half-way; an unlocked one does not', () => {
+    const withLock = (lock: string, actions: Actions) => {
+      const p = plan();
+      const rc = resourceChange('aws_rbin_rule', 'region_locked', actions) as ReturnType<typeof resourceChange> & { index?: number };
+      (rc.change.before as Record<string, unknown>).lock_state = lock;
+      return { ...p, resource_changes: [...p.resource_changes, { ...rc, address: 'aws_rbin_rule.region_locked[0]', index: 0 }] };
+    };
+    for (const actions of [['update'], ['delete'], ['delete', 'create']]) {
+      const w = assertPlanSafe(withLock('locked', actions)).warnings;
+      expect(w).toContainEqual(expect.stringMatching(/^aws_rbin_rule\.region_locked\[0\] will be .*, but it is locked: AWS refuses to change or delete a locked Recycle Bin rule, so the apply would fail half-way\. Undo the change .*aws rbin unlock-rule/));
+    }
+    expect(assertPlanSafe(withLock('pending_unlock', ['update'])).warnings).toContainEqual(expect.stringMatching(/still locked \(its unlock delay is running\)/));
+    expect(assertPlanSafe(withLock('unlocked', ['update'])).warnings).toEqual([]);
+    expect(assertPlanSafe(withLock('locked', ['no-op'])).warnings).toEqual([]);
+  });
+
   test('refuses non-plan JSON and unknown major formats', () => {
     expect(() => analysePlan({ resource_changes: [] })).toThrow(/not plan JSON/);
     expect(() => analysePlan({ ...plan(), format_version: '2.0' })).toThrow(/format_version 2.0 is not supported/);

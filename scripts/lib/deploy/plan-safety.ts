@@ -1,6 +1,7 @@
 // Plan safety: read the saved plan as JSON (`show -json state/plan.tfplan`) and refuse a plan that would
 // delete or replace the data volume unless the person passed --allow-data-volume-replacement; warn about a
-// replaced host or address, and about a removed protection (snapshot policy, Recycle Bin rule, alarm).
+// replaced host or address, about a removed protection (snapshot policy, Recycle Bin rule, alarm), and about any
+// change to a locked Recycle Bin rule (AWS refuses it: the apply would fail half-way).
 // Plan JSON format: https://developer.hashicorp.com/terraform/internals/json-format (resource_changes[] with
 // address, mode, type, change.actions; actions is one of ["no-op"], ["create"], ["read"], ["update"],
 // ["delete","create"], ["create","delete"], ["delete"], ["forget"]).
@@ -13,7 +14,7 @@ export interface PlanJson {
     address: string;
     mode?: string;
     type: string;
-    change?: { actions?: string[] };
+    change?: { actions?: string[]; before?: Record<string, unknown> | null };
     action_reason?: string;
   }[];
   output_changes?: Record<string, { actions?: string[] }>;
@@ -27,6 +28,8 @@ export interface PlannedChange {
   description: string;
   /** The engine's action_reason, e.g. replace_because_cannot_update. */
   reason?: string;
+  /** A Recycle Bin rule's lock_state before the change (locked, pending_unlock, unlocked), when the plan has it. */
+  lockState?: string;
 }
 
 export interface PlanAnalysis {
@@ -100,7 +103,8 @@ export function analysePlan(input: unknown): PlanAnalysis {
     .filter((rc) => (rc.mode ?? 'managed') === 'managed')
     .map((rc): PlannedChange => {
       const actions = rc.change?.actions ?? ['no-op'];
-      return { address: rc.address, type: rc.type, actions, description: describeActions(actions), reason: rc.action_reason };
+      const lockState = rc.type === 'aws_rbin_rule' ? rc.change?.before?.lock_state : undefined;
+      return { address: rc.address, type: rc.type, actions, description: describeActions(actions), reason: rc.action_reason, ...(typeof lockState === 'string' ? { lockState } : {}) };
     });
   const real = changes.filter((c) => !['no-op', 'read'].includes(key(c.actions)));
   const outputChanged = Object.values(plan.output_changes ?? {}).some((oc) => key(oc.actions ?? ['no-op']) !== 'no-op');
@@ -125,6 +129,11 @@ export function analysePlan(input: unknown): PlanAnalysis {
     ...real
       .filter((c) => c.type in PROTECTION_TYPES && ['delete', 'forget'].includes(key(c.actions)))
       .map((c) => `${c.address} will be ${c.description}, a protection removed: ${PROTECTION_TYPES[c.type]}`),
+    // AWS refuses to change or delete a locked rule (and one whose unlock delay is running) until it is unlocked:
+    // the apply would stop half-way, after the changes before it
+    ...real
+      .filter((c) => c.lockState && c.lockState !== 'unlocked' && key(c.actions) !== 'forget')
+      .map((c) => `${c.address} will be ${c.description}, but it is ${c.lockState === 'locked' ? 'locked' : 'still locked (its unlock delay is running)'}: AWS refuses to change or delete a locked Recycle Bin rule, so the apply would fail half-way. Undo the change in terraform.tfvars (recycle_bin_days, recycle_bin_lock_days), or unlock the rule first (aws rbin unlock-rule --identifier RULE-ID) and apply after its unlock delay`),
   ];
   return {
     formatVersion: plan.format_version,
