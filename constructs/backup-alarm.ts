@@ -4,13 +4,14 @@ import { CloudwatchMetricAlarm } from '@cdktf/provider-aws/lib/cloudwatch-metric
 import { SnsTopic } from '@cdktf/provider-aws/lib/sns-topic/index.js';
 import { SnsTopicSubscription } from '@cdktf/provider-aws/lib/sns-topic-subscription/index.js';
 import { ALARM_PERIOD_SECONDS } from '../scripts/lib/deploy/tfvars.js';
+import { COMPLETED_BACKUPS_METRIC, METRIC_NAMESPACE } from '../scripts/lib/core/host-layout.js';
 
-/** An alarm when the data volume sees no writes, and where it mails. */
+/** An alarm when no backup completes, and where it mails. */
 export interface BackupAlarmProps {
-  /** The data volume's id (the alarm's VolumeId dimension). */
+  /** The data volume's id: the VolumeId dimension the host reports its completed backups under. */
   readonly volumeId: string;
   /**
-   * Hours without a single write before the alarm fires (1..168); 0: no alarm. Usually a token of
+   * Hours without a completed backup before the alarm fires (1..168); 0: no alarm. Usually a token of
    * `backup_alarm_hours`.
    */
   readonly hours: number;
@@ -21,11 +22,12 @@ export interface BackupAlarmProps {
 }
 
 /**
- * A CloudWatch alarm on the data volume's own EBS metric, AWS/EBS VolumeWriteOps for its VolumeId: the hourly
- * Sum below 1 for `hours` consecutive hours (every one of the evaluation periods), missing data counted as
- * breaching (a volume AWS reports nothing for is a volume nobody writes to). No agent on the host: every backup
- * writes to the volume, an idle volume is not written, and the host's own pruning runs only right after a new
- * backup, so nothing on the host fakes the signal.
+ * A CloudWatch alarm on completed backups: the host reports each complete receive (btrbk-heartbeat, after
+ * btrbk-receive has moved a complete, read-only backup into place) as CompletedBackups = 1 in the project's own
+ * namespace with this deployment's VolumeId; the alarm fires when the hourly Sum stays below 1 for `hours`
+ * consecutive hours, missing data counted as breaching (no report is no backup). A send that fails (a cut, a full
+ * volume) reports nothing, even though it wrote to the volume: the old alarm on the volume's VolumeWriteOps stayed
+ * quiet for it. Per-device reports carry a Device dimension too (an alarm per device comes with the devices).
  *
  * With an address: an SNS topic, an email subscription (pending until the person clicks AWS's confirmation
  * link), and the alarm's alarm and OK actions pointing at the topic.
@@ -61,10 +63,10 @@ export class BackupAlarm extends Construct {
     const actions = Token.asList(`\${${topics}[*].arn}`);
     this.alarm = new CloudwatchMetricAlarm(this, 'alarm', {
       count: Token.asNumber(`\${${hours} > 0 ? 1 : 0}`),
-      alarmName: `btrbk-no-backup-writes-${props.volumeId}`,
-      alarmDescription: `No write to the btrbk backup data volume for ${hours} hours: no backup has arrived. Check with: npx zx scripts/troubleshoot.mjs check-all`,
-      namespace: 'AWS/EBS',
-      metricName: 'VolumeWriteOps',
+      alarmName: `btrbk-no-completed-backup-${props.volumeId}`,
+      alarmDescription: `No backup has completed on the btrbk backup host for ${hours} hours. Check with: npx zx scripts/troubleshoot.mjs check-all (and backup.mjs status on each machine)`,
+      namespace: METRIC_NAMESPACE,
+      metricName: COMPLETED_BACKUPS_METRIC,
       dimensions: { VolumeId: props.volumeId },
       statistic: 'Sum',
       period: ALARM_PERIOD_SECONDS,
@@ -75,7 +77,7 @@ export class BackupAlarm extends Construct {
       treatMissingData: 'breaching',
       alarmActions: actions,
       okActions: actions,
-      tags: { ...tags, Name: 'btrbk-no-backup-writes' },
+      tags: { ...tags, Name: 'btrbk-no-completed-backup' },
     });
     this.alarm.overrideLogicalId('no_backup_writes');
   }

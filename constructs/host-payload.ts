@@ -9,6 +9,7 @@ import { S3BucketPolicy } from '@cdktf/provider-aws/lib/s3-bucket-policy/index.j
 import { S3BucketPublicAccessBlock } from '@cdktf/provider-aws/lib/s3-bucket-public-access-block/index.js';
 import { S3BucketServerSideEncryptionConfigurationA } from '@cdktf/provider-aws/lib/s3-bucket-server-side-encryption-configuration/index.js';
 import { S3Object } from '@cdktf/provider-aws/lib/s3-object/index.js';
+import { METRIC_NAMESPACE } from '../scripts/lib/core/host-layout.js';
 
 /** Where the host's programs come from: one private S3 object, read by the instance's own role. */
 export interface HostPayloadProps {
@@ -23,17 +24,19 @@ export interface HostPayloadProps {
 /** The object's key in the bucket for a payload of this sha256. */
 export const payloadObjectKey = (sha256: string): string => `host-payload/${sha256}.sh.gz`;
 
-/** What the instance's role may do, and nothing else: read this one object. */
-export const HOST_ROLE_ACTIONS = Object.freeze(['s3:GetObject']);
+/** What the instance's role may do, and nothing else: read this one object, and report completed backups in the
+ * project's own CloudWatch namespace. */
+export const HOST_ROLE_ACTIONS = Object.freeze(['s3:GetObject', 'cloudwatch:PutMetricData']);
 
 /**
  * The host payload's channel: the host's programs (SSH gate, btrbk-receive, sudoers, prune, scrub, manifest, host
  * identity, layout) as one gzipped shell text in a private S3 bucket of this deployment (all public access
  * blocked, owner-enforced objects, SSE-S3 encryption, TLS-only bucket policy), and the instance's role and profile,
- * whose only permission is `s3:GetObject` on that one object. EC2's 16 KB of user data then holds only the boot
+ * whose only permissions are `s3:GetObject` on that one object and `cloudwatch:PutMetricData` in the project's own
+ * namespace (btrbk-heartbeat: each completed backup, the missed-backup alarm's signal). EC2's 16 KB of user data then holds only the boot
  * script's steps and settings, with the payload's sha256 and URL; the boot script checks the sha256 before it runs
  * anything of it. The instance has no other AWS permission: nothing on the host can change or delete a snapshot, a
- * Recycle Bin rule, an alarm or the volume.
+ * Recycle Bin rule, an alarm or the volume (a metric it puts can end an alarm, not change or delete it).
  */
 export class HostPayload extends Construct {
   readonly bucket: S3Bucket;
@@ -102,7 +105,7 @@ export class HostPayload extends Construct {
 
     this.role = new IamRole(this, 'role', {
       namePrefix: 'btrbk-host-',
-      description: 'The btrbk backup host: reads its own payload object, nothing else',
+      description: 'The btrbk backup host: reads its own payload object, reports completed backups, nothing else',
       assumeRolePolicy: JSON.stringify({
         Version: '2012-10-17',
         Statement: [{ Effect: 'Allow', Principal: { Service: 'ec2.amazonaws.com' }, Action: 'sts:AssumeRole' }],
@@ -119,8 +122,16 @@ export class HostPayload extends Construct {
           {
             Sid: 'ReadHostPayload',
             Effect: 'Allow',
-            Action: [...HOST_ROLE_ACTIONS],
+            Action: ['s3:GetObject'],
             Resource: `arn:${partition.partition}:s3:::${this.bucket.id}/${key}`,
+          },
+          {
+            // PutMetricData has no resource ARN: the namespace condition is what confines it
+            Sid: 'ReportCompletedBackups',
+            Effect: 'Allow',
+            Action: ['cloudwatch:PutMetricData'],
+            Resource: '*',
+            Condition: { StringEquals: { 'cloudwatch:namespace': METRIC_NAMESPACE } },
           },
         ],
       }),

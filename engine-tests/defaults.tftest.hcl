@@ -145,8 +145,10 @@ run "apply_with_defaults" {
       && aws_iam_instance_profile.backup_host.role == aws_iam_role.backup_host.name
       && jsondecode(aws_iam_role_policy.read_host_payload.policy).Statement[0].Action == ["s3:GetObject"]
       && jsondecode(aws_iam_role_policy.read_host_payload.policy).Statement[0].Resource == "arn:aws:s3:::btrbk-host-payload-mock/${aws_s3_object.host_payload.key}"
-      && length(jsondecode(aws_iam_role_policy.read_host_payload.policy).Statement) == 1)
-    error_message = "the instance's role may read its own payload object and do nothing else"
+      && jsondecode(aws_iam_role_policy.read_host_payload.policy).Statement[1].Action == ["cloudwatch:PutMetricData"]
+      && jsondecode(aws_iam_role_policy.read_host_payload.policy).Statement[1].Condition.StringEquals["cloudwatch:namespace"] == "BtrbkBackupHost"
+      && length(jsondecode(aws_iam_role_policy.read_host_payload.policy).Statement) == 2)
+    error_message = "the instance's role may read its own payload object and report completed backups in its own namespace, and do nothing else"
   }
   assert {
     condition     = strcontains(local.boot_script, "BTRBK_VOLUME_ID='vol-0123456789abcdef0'")

@@ -123,14 +123,14 @@ run "defaults_snapshot_recycle_alarm" {
   }
   assert {
     condition = (length(aws_cloudwatch_metric_alarm.no_backup_writes) == 1
-      && aws_cloudwatch_metric_alarm.no_backup_writes[0].namespace == "AWS/EBS"
-      && aws_cloudwatch_metric_alarm.no_backup_writes[0].metric_name == "VolumeWriteOps"
+      && aws_cloudwatch_metric_alarm.no_backup_writes[0].namespace == "BtrbkBackupHost"
+      && aws_cloudwatch_metric_alarm.no_backup_writes[0].metric_name == "CompletedBackups"
       && aws_cloudwatch_metric_alarm.no_backup_writes[0].dimensions == tomap({ VolumeId = "vol-0123456789abcdef0" })
       && aws_cloudwatch_metric_alarm.no_backup_writes[0].statistic == "Sum"
       && aws_cloudwatch_metric_alarm.no_backup_writes[0].comparison_operator == "LessThanThreshold"
       && aws_cloudwatch_metric_alarm.no_backup_writes[0].threshold == 1
       && aws_cloudwatch_metric_alarm.no_backup_writes[0].treat_missing_data == "breaching")
-    error_message = "the alarm watches the data volume's VolumeWriteOps Sum, missing data breaching"
+    error_message = "the alarm watches the completed backups the host reports for this data volume (Sum), missing data breaching"
   }
   assert {
     condition = (aws_cloudwatch_metric_alarm.no_backup_writes[0].period == 3600
@@ -144,7 +144,7 @@ run "defaults_snapshot_recycle_alarm" {
     error_message = "no address: no topic, no subscription, no alarm actions"
   }
   assert {
-    condition = (output.backup_alarm_name == "btrbk-no-backup-writes-vol-0123456789abcdef0" && output.alert_topic_arn == "" && output.alert_email == ""
+    condition = (output.backup_alarm_name == "btrbk-no-completed-backup-vol-0123456789abcdef0" && output.alert_topic_arn == "" && output.alert_email == ""
       && output.snapshot_policy_id == aws_dlm_lifecycle_policy.data_volume[0].id && output.recycle_bin_rule_id == aws_rbin_rule.dlm_snapshots[0].id
       && output.recycle_bin_rule_scope == "dlm-snapshots")
     error_message = "the outputs setup's summary reads"

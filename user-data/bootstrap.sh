@@ -5,7 +5,7 @@
 # What it does, in order (each step is logged to /var/log/btrbk-backup-host.log with a UTC timestamp):
 #   settings   check the rendered settings (volume id, backup key, optional admin key)
 #   payload    load the host's programs: one S3 object read with the instance role (checked against its sha256)
-#   packages   install btrfs-progs btrbk mbuffer zstd sudo openssh-server (only what is missing)
+#   packages   install btrfs-progs btrbk mbuffer zstd sudo openssh-server curl ca-certificates (what is missing)
 #   time       the clock the host prunes by: the Amazon Time Sync Service (169.254.169.123, link-local: no egress
 #              rule), for chrony (Ubuntu) or systemd-timesyncd, whichever the image runs
 #   volume     wait for the EBS data volume by its id (/dev/disk/by-id/nvme-Amazon_Elastic_Block_Store_vol...)
@@ -18,7 +18,8 @@
 #   user       the btrbk system user, its key behind the forced command (the SSH gate)
 #   gate       install the SSH gate, btrbk-receive and the sudoers fragment (checked with visudo first)
 #   prune      btrbk-prune, its settings and its hourly timer: the host's own retention (append-only mode); the
-#              monthly read-only scrub (btrbk-scrub.timer) and btrbk-manifest (the gate's, for backup.mjs verify)
+#              monthly read-only scrub (btrbk-scrub.timer), btrbk-manifest (the gate's, for backup.mjs verify) and
+#              btrbk-heartbeat (each completed backup reported to CloudWatch, the missed-backup alarm's signal)
 #   sshd       public keys only, no root login, no forwarding/tty for btrbk (checked with sshd -t, then reloaded)
 #   keys       the image's default user keeps only the admin key (if any); the backup key opens no other door
 # It ends with one line "btrbk-backup-host: SUCCESS ..." or "btrbk-backup-host: FAILED at step ...", and leaves
@@ -48,6 +49,9 @@ readonly PRUNE_PATH=/usr/local/sbin/btrbk-prune
 readonly PRUNE_CONF=/etc/btrbk-backup-host/prune.conf
 readonly SCRUB_PATH=/usr/local/sbin/btrbk-scrub
 readonly MANIFEST_PATH=/usr/local/sbin/btrbk-manifest
+readonly HEARTBEAT_PATH=/usr/local/sbin/btrbk-heartbeat
+readonly HEARTBEAT_CONF=/etc/btrbk-backup-host/heartbeat.conf
+readonly METRIC_NAMESPACE=BtrbkBackupHost
 readonly STAGING_DIR=/backup_volume/.btrbk-staging
 readonly HOST_KEY_DIR=/backup_volume/.host-identity
 # A receive that reads and writes nothing for this long is ended (btrbk-receive): a stalled stream must not hold the
@@ -56,7 +60,7 @@ readonly RECEIVE_STALL_SECONDS=600
 readonly SUDOERS_PATH=/etc/sudoers.d/btrbk
 readonly SSHD_DROPIN=/etc/ssh/sshd_config.d/00-btrbk-backup-host.conf
 readonly DEFAULT_USER=ubuntu # the image's default user that cloud-init gives the instance's key pair
-readonly PACKAGES=(btrfs-progs btrbk mbuffer zstd sudo openssh-server)
+readonly PACKAGES=(btrfs-progs btrbk mbuffer zstd sudo openssh-server curl ca-certificates)
 readonly ED25519_KEY_RE='^ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAI[A-Za-z0-9+/]{43}( [[:print:]]*)?$'
 # Seconds to wait for the data volume; root may override it in the environment (e.g. for a slow attach).
 VOLUME_WAIT_SECONDS=${BTRBK_VOLUME_WAIT_SECONDS:-300}
@@ -424,6 +428,10 @@ install_prune() {
     "$BTRBK_APPEND_ONLY" "$BTRBK_RETENTION" "$BTRBK_RETENTION_MIN" "$BACKUP_ROOT" "$MOUNT_POINT" "$STAGING_DIR" "$RECEIVE_STALL_SECONDS" |
     put_file "$PRUNE_CONF" root:root 0644)" != changed ] || changed "$PRUNE_CONF"
   [ "$(manifest_script | put_file "$MANIFEST_PATH" root:root 0755)" != changed ] || changed "installed $MANIFEST_PATH"
+  # each completed backup is reported to CloudWatch in the deployment's region (none given: the local target, off)
+  [ "$(heartbeat_script | put_file "$HEARTBEAT_PATH" root:root 0755)" != changed ] || changed "installed $HEARTBEAT_PATH"
+  [ "$(printf 'REGION=%s\nNAMESPACE=%s\nVOLUME_ID=%s\n' "$BTRBK_PAYLOAD_REGION" "$METRIC_NAMESPACE" "$BTRBK_VOLUME_ID" |
+    put_file "$HEARTBEAT_CONF" root:root 0644)" != changed ] || changed "$HEARTBEAT_CONF"
   host_timer btrbk-scrub "$SCRUB_PATH" scrub_script hourly 600 "read-only scrub, monthly, after a backup"
   host_timer btrbk-prune "$PRUNE_PATH" prune_script hourly 600 "prune by the host retention policy"
 }
@@ -588,6 +596,7 @@ restrict_default_user() {
 # @payload btrbk-layout.sh layout_script
 # @payload btrbk-scrub.sh scrub_script
 # @payload btrbk-manifest manifest_script
+# @payload btrbk-heartbeat.sh heartbeat_script
 
 # ---------------------------------------------------------------------------------------------------- main
 exec 9>/run/btrbk-backup-host.lock

@@ -17,6 +17,7 @@
 # backup root and the staging area covered by an empty mount, so no `..` in a clone path reaches them either.
 # A stream that stops sending would hold the receive lock (and so the host's pruning) for ever: a receive that
 # reads and writes nothing for RECEIVE_STALL_SECONDS (prune.conf; default 600) is ended, and nothing is kept.
+# A completed backup into backups/DEVICE/ is reported by btrbk-heartbeat (the missed-backup alarm's signal).
 #
 #   btrbk-receive [-v] [--max-errors=0] DIR     the stream on stdin; DIR is the directory btrbk receives into
 #                                               (--max-errors=0 is accepted for btrbk's compat option and not
@@ -33,6 +34,7 @@ MOUNT=/backup_volume
 STAGING=
 LOCK_DIR=/run/btrbk-backup-host
 CONF=/etc/btrbk-backup-host/prune.conf
+readonly HEARTBEAT=/usr/local/sbin/btrbk-heartbeat
 readonly BTRFS=/usr/bin/btrfs
 readonly NAME_RE='^[A-Za-z0-9_@+-][A-Za-z0-9_@+.-]*$'
 readonly SAFE_PATH_RE='^(/[A-Za-z0-9_@+.-]+)+$'
@@ -202,3 +204,11 @@ if ! set_ro "$target/$name" 1 || [[ $("$BTRFS" subvolume show -- "$target/$name"
 fi
 rmdir -- "$work"
 say "received $target/$name (received UUID $ruuid)"
+# a completed backup of a device (the first directory below the root; not the tools' selftest scratch area) is
+# reported for the missed-backup alarm: detached, without the lock, never failing the receive
+device=${target#"$ROOT"}
+device=${device#/}
+device=${device%%/*}
+if [[ -n $device && $device != selftest && -x $HEARTBEAT ]]; then
+  setsid "$HEARTBEAT" "$device" </dev/null >/dev/null 2>&1 {shared}>&- &
+fi

@@ -192,7 +192,7 @@ describe('user data', () => {
     expect(instance.depends_on).toEqual(['aws_s3_object.host_payload', 'aws_iam_role_policy.read_host_payload']);
   });
 
-  test("the instance's only AWS permission: s3:GetObject on its own payload object (nothing on snapshots, rules, alarms or the volume)", () => {
+  test("the instance's only AWS permissions: s3:GetObject on its own payload object, PutMetricData in its own namespace (nothing on snapshots, rules, alarms or the volume)", () => {
     expect(instance.iam_instance_profile).toBe('${aws_iam_instance_profile.backup_host.name}');
     expect(json.resource.aws_iam_instance_profile.backup_host.role).toBe('${aws_iam_role.backup_host.name}');
     expect(JSON.parse(json.resource.aws_iam_role.backup_host.assume_role_policy).Statement).toEqual([
@@ -208,11 +208,18 @@ describe('user data', () => {
       {
         Sid: 'ReadHostPayload',
         Effect: 'Allow',
-        Action: [...HOST_ROLE_ACTIONS],
+        Action: ['s3:GetObject'],
         Resource: `arn:\${data.aws_partition.host_payload.partition}:s3:::\${aws_s3_bucket.host_payload.id}/${payloadObjectKey(renderHostPayload().sha256)}`,
       },
+      {
+        Sid: 'ReportCompletedBackups',
+        Effect: 'Allow',
+        Action: ['cloudwatch:PutMetricData'],
+        Resource: '*',
+        Condition: { StringEquals: { 'cloudwatch:namespace': 'BtrbkBackupHost' } },
+      },
     ]);
-    expect(HOST_ROLE_ACTIONS).toEqual(['s3:GetObject']);
+    expect(HOST_ROLE_ACTIONS).toEqual(policy.Statement.flatMap((st: { Action: string[] }) => st.Action));
   });
 
   test('carries append_only, retention and retention_min as references (the engine renders the bool as true/false)', () => {
@@ -321,11 +328,11 @@ describe('snapshots the host cannot touch', () => {
 });
 
 describe('the missed-backup alarm', () => {
-  test('watches the data volume’s VolumeWriteOps: hourly Sum below 1 for backup_alarm_hours hours, missing data breaching', () => {
+  test('watches the completed backups the host reports for this data volume: hourly Sum below 1 for backup_alarm_hours hours, missing data breaching', () => {
     expect(text).toHaveResourceWithProperties(CloudwatchMetricAlarm, {
       count: '${var.backup_alarm_hours > 0 ? 1 : 0}',
-      namespace: 'AWS/EBS',
-      metric_name: 'VolumeWriteOps',
+      namespace: 'BtrbkBackupHost',
+      metric_name: 'CompletedBackups',
       dimensions: { VolumeId: '${aws_ebs_volume.backup_data.id}' },
       statistic: 'Sum',
       period: 3600,

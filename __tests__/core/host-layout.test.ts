@@ -31,6 +31,9 @@ test('the boot script spells the layout the same way', () => {
     STATE_DIR: boot('STATE_DIR'),
     BOOT_LOG: boot('LOG_FILE'),
     RECEIVE_STALL_SECONDS: Number(boot('RECEIVE_STALL_SECONDS')),
+    HEARTBEAT_PATH: boot('HEARTBEAT_PATH'),
+    HEARTBEAT_CONF: boot('HEARTBEAT_CONF'),
+    METRIC_NAMESPACE: boot('METRIC_NAMESPACE'),
   }).toEqual({
     MOUNT_POINT: layout.MOUNT_POINT,
     BACKUP_ROOT: layout.BACKUP_ROOT,
@@ -46,7 +49,14 @@ test('the boot script spells the layout the same way', () => {
     STATE_DIR: layout.STATE_DIR,
     BOOT_LOG: layout.BOOT_LOG,
     RECEIVE_STALL_SECONDS: layout.RECEIVE_STALL_SECONDS,
+    HEARTBEAT_PATH: layout.HEARTBEAT_PATH,
+    HEARTBEAT_CONF: layout.HEARTBEAT_CONF,
+    METRIC_NAMESPACE: layout.METRIC_NAMESPACE,
   });
+  // the heartbeat's own spelling: its conf, and the metric it puts
+  expect(shellValue('btrbk-receive.sh', 'readonly HEARTBEAT')).toBe(layout.HEARTBEAT_PATH);
+  expect(shellValue('btrbk-heartbeat.sh', 'CONF')).toBe(layout.HEARTBEAT_CONF);
+  expect(read('btrbk-heartbeat.sh')).toContain(`MetricName=${layout.COMPLETED_BACKUPS_METRIC}&`);
   // btrbk-receive's and btrbk-prune's own default when prune.conf does not say
   expect(read('btrbk-receive.sh')).toContain(`stall=${layout.RECEIVE_STALL_SECONDS}`);
   expect(read('btrbk-prune.sh')).toContain(`RECEIVE_STALL_SECONDS=${layout.RECEIVE_STALL_SECONDS} `);

@@ -344,7 +344,7 @@ describe('setup against AWS (engine, EC2 and SSH faked)', () => {
 
 describe('protectionSummary (what the stack made for snapshots, the recycle bin and the alarm)', () => {
   const values = validateTfvars({ ssh_public_key: 'x' }).values as TfvarsValues;
-  const made = { ...OUTPUTS, snapshot_policy_id: 'policy-0123456789abcdef0', recycle_bin_rule_id: 'rule0123', recycle_bin_rule_scope: 'dlm-snapshots', backup_alarm_name: 'btrbk-no-backup-writes-vol-0123456789abcdef0', alert_topic_arn: '', alert_email: '' };
+  const made = { ...OUTPUTS, snapshot_policy_id: 'policy-0123456789abcdef0', recycle_bin_rule_id: 'rule0123', recycle_bin_rule_scope: 'dlm-snapshots', backup_alarm_name: 'btrbk-no-completed-backup-vol-0123456789abcdef0', alert_topic_arn: '', alert_email: '' };
 
   test('an older stack without these outputs: no lines', () => {
     expect(protectionSummary(OUTPUTS, values)).toEqual([]);
@@ -354,7 +354,7 @@ describe('protectionSummary (what the stack made for snapshots, the recycle bin 
     const lines = protectionSummary(made, values);
     expect(lines[0]).toEqual(['ok', expect.stringMatching(/policy-0123456789abcdef0 snapshots the data volume every 24 h and keeps 7/)]);
     expect(lines[1]).toEqual(['ok', expect.stringMatching(/stays recoverable for 7 days \(rule rule0123\)/)]);
-    expect(lines[2]).toEqual(['warn', expect.stringMatching(/btrbk-no-backup-writes-vol-0123456789abcdef0 fires after 26 h.*mails nobody/)]);
+    expect(lines[2]).toEqual(['warn', expect.stringMatching(/btrbk-no-completed-backup-vol-0123456789abcdef0 fires after 26 h.*mails nobody/)]);
     expect(lines).toHaveLength(3);
   });
 

@@ -10,24 +10,13 @@ import http from 'node:http';
 import os from 'node:os';
 import path from 'node:path';
 import { renderBootScript } from '../../user-data/render.js';
+import { authorizationParts, expectedSignature } from '../support/sigv4.js';
 
 const KEY = 'ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIO8m0Xh7y2mVJ3p0c8t8tq7s2l4z3T0j3a1cQ9bV0hX4 laptop';
 const CREDS = { AccessKeyId: 'ASIATESTACCESSKEY000', SecretAccessKey: 'test/secret+key/0123456789abcdefghijklmnopq', Token: 'IQoJb3JpZ2luX2VjEPT//////////test-session-token==' };
 const REGION = 'us-west-1';
 const OBJECT = Buffer.from('the payload bytes\n');
 const EMPTY_SHA256 = crypto.createHash('sha256').update('').digest('hex');
-
-const hmac = (key: Buffer | string, data: string) => crypto.createHmac('sha256', key).update(data).digest();
-/** SigV4 as S3 checks it (header-based, one chunk): the signature the request should carry. */
-function expectedSignature(req: http.IncomingMessage, signedHeaders: string[], amzDate: string, scope: string): string {
-  const canonicalHeaders = signedHeaders.map((h) => `${h}:${String(req.headers[h]).trim().replace(/\s+/g, ' ')}\n`).join('');
-  const url = new URL(req.url!, 'http://x');
-  const canonical = [req.method, url.pathname, url.searchParams.toString(), canonicalHeaders, signedHeaders.join(';'), req.headers['x-amz-content-sha256']].join('\n');
-  const toSign = ['AWS4-HMAC-SHA256', amzDate, scope, crypto.createHash('sha256').update(canonical).digest('hex')].join('\n');
-  const [day, region, service] = scope.split('/');
-  const kSigning = hmac(hmac(hmac(hmac(`AWS4${CREDS.SecretAccessKey}`, day), region), service), 'aws4_request');
-  return crypto.createHmac('sha256', kSigning).update(toSign).digest('hex');
-}
 
 /** The fetch_payload function of the rendered boot script, runnable alone (die and log print, die exits). */
 function fetchFunction(): string {
@@ -64,20 +53,17 @@ async function withStandIn(opts: { roleAfter?: number; denyFirst?: number }, run
     }
     if (req.url === '/host-payload/abc.sh.gz') {
       objectAsks += 1;
-      const auth = String(req.headers.authorization ?? '');
-      seen.authorization = auth;
-      const m = /^AWS4-HMAC-SHA256 Credential=([^/]+)\/(\d{8}\/[^/]+\/s3\/aws4_request), ?SignedHeaders=([a-z0-9;-]+), ?Signature=([0-9a-f]{64})$/.exec(auth);
-      if (!m) return send(403, `bad Authorization: ${auth}`);
-      const [, keyId, scope, signed, signature] = m;
-      const headers = signed.split(';');
+      seen.authorization = String(req.headers.authorization ?? '');
+      const parts = authorizationParts(req);
+      if (!parts) return send(403, `bad Authorization: ${seen.authorization}`);
       const problems = [
-        keyId !== CREDS.AccessKeyId && 'key id',
-        !scope.includes(`/${REGION}/s3/`) && 'region or service',
+        parts.keyId !== CREDS.AccessKeyId && 'key id',
+        !parts.scope.includes(`/${REGION}/s3/`) && 'region or service',
         req.headers['x-amz-security-token'] !== CREDS.Token && 'session token',
-        !headers.includes('x-amz-security-token') && 'token not signed',
-        !headers.includes('host') && 'host not signed',
+        !parts.signedHeaders.includes('x-amz-security-token') && 'token not signed',
+        !parts.signedHeaders.includes('host') && 'host not signed',
         req.headers['x-amz-content-sha256'] !== EMPTY_SHA256 && 'payload hash',
-        signature !== expectedSignature(req, headers, String(req.headers['x-amz-date']), scope) && 'signature',
+        parts.signature !== expectedSignature(req, Buffer.alloc(0), parts, CREDS.SecretAccessKey) && 'signature',
       ].filter(Boolean);
       seen.checks = problems as string[];
       if (problems.length) return send(403, `SignatureDoesNotMatch: ${problems.join(', ')}`);

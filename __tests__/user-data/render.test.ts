@@ -22,6 +22,7 @@ const EMBEDDED: Array<[string, string, '@payload']> = [
   ['btrbk-layout.sh', 'layout_script', '@payload'],
   ['btrbk-scrub.sh', 'scrub_script', '@payload'],
   ['btrbk-manifest', 'manifest_script', '@payload'],
+  ['btrbk-heartbeat.sh', 'heartbeat_script', '@payload'],
 ];
 const S3 = { payload: 's3' as const, payloadUrl: 'https://btrbk-host-payload-x.s3.us-west-1.amazonaws.com/host-payload/0.sh.gz', payloadRegion: 'us-west-1' };
 

@@ -49,5 +49,13 @@ export const CLOUD_INIT_LOG = '/var/log/cloud-init-output.log';
 /** A receive that reads and writes nothing for this many seconds is ended by btrbk-receive (prune.conf's
  * RECEIVE_STALL_SECONDS), so a stalled stream cannot hold the receive lock, and the host's pruning, for ever. */
 export const RECEIVE_STALL_SECONDS = 600;
+/** Each completed backup is reported to CloudWatch by this program (user-data/btrbk-heartbeat.sh), set up by its
+ * conf (REGION, NAMESPACE, VOLUME_ID; no REGION: off, as on the local target). */
+export const HEARTBEAT_PATH = '/usr/local/sbin/btrbk-heartbeat';
+export const HEARTBEAT_CONF = '/etc/btrbk-backup-host/heartbeat.conf';
+/** The CloudWatch namespace and metric of completed backups (dimensions VolumeId, and VolumeId + Device); the host's
+ * role may put metrics in this namespace only, and the missed-backup alarm watches the metric for its VolumeId. */
+export const METRIC_NAMESPACE = 'BtrbkBackupHost';
+export const COMPLETED_BACKUPS_METRIC = 'CompletedBackups';
 /** Receives hold it shared, the host's pruning exclusively. */
 export const RECEIVE_LOCK = '/run/btrbk-backup-host/receive.lock';

@@ -756,7 +756,7 @@ export function protectionSummary(outputs: StackOutputs, values: TfvarsValues): 
     lines.push(['warn', 'alarm: none (backup_alarm_hours = 0): nobody is told when backups stop arriving']);
     return lines;
   }
-  const alarm = `alarm: ${outputs.backup_alarm_name} fires after ${values.backup_alarm_hours} h without a write to the data volume (no backup arrived)`;
+  const alarm = `alarm: ${outputs.backup_alarm_name} fires after ${values.backup_alarm_hours} h without a completed backup (the host reports each one)`;
   if (outputs.alert_email) {
     lines.push(['ok', `${alarm}; it mails ${outputs.alert_email} (SNS topic ${outputs.alert_topic_arn})`]);
     lines.push(['warn', `confirm the subscription: AWS mailed a confirmation link to ${outputs.alert_email} ("AWS Notification - Subscription Confirmation"); until you click it the subscription stays pending and no alarm is mailed`]);
