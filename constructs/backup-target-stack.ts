@@ -107,13 +107,19 @@ export class BackupTargetStack extends TerraformStack {
     zone.overrideLogicalId('availability_zone');
 
     const access = new NetworkAccess(this, 'network_access', { allowedSshCidrs: v.allowedSshCidrs.listValue, tags });
+    // This deployment's own id (a UUID the engine makes once and keeps in the state): the value of the tags the
+    // snapshot policy and the Recycle Bin rule select by, so that two deployments never act on each other's volume.
+    const deployment = new DataResource(this, 'deployment', {});
+    deployment.overrideLogicalId('deployment');
     const data = new DataVolume(this, 'data_volume', {
+      deploymentId: deployment.id,
       availabilityZone: zone.asString,
       sizeGib: v.ebsVolumeSize.numberValue,
       restoreSnapshotId: v.restoreSnapshotId.stringValue,
       tags,
     });
     const protection = new VolumeProtection(this, 'volume_protection', {
+      deploymentId: deployment.id,
       intervalHours: v.snapshotIntervalHours.numberValue,
       retainCount: v.snapshotRetainCount.numberValue,
       recycleBinDays: v.recycleBinDays.numberValue,

@@ -3,7 +3,7 @@ import { Token } from 'cdktf';
 import { DATA_VOLUME_DEVICE_NAME } from '../scripts/lib/core/host-layout.js';
 import { EbsVolume } from '@cdktf/provider-aws/lib/ebs-volume/index.js';
 import { VolumeAttachment } from '@cdktf/provider-aws/lib/volume-attachment/index.js';
-import { DATA_VOLUME_TAG } from './volume-protection.js';
+import { DATA_VOLUME_TAG_KEY } from './volume-protection.js';
 
 /** The volume that holds the backups. */
 export interface DataVolumeProps {
@@ -16,7 +16,9 @@ export interface DataVolumeProps {
    * `restore_snapshot_id`. Read only when the volume is created: see the class comment. @default "" (empty volume)
    */
   readonly restoreSnapshotId?: string;
-  /** Tags for the volume (it also gets DATA_VOLUME_TAG, which DLM selects it by). @default {} */
+  /** This deployment's id: the value of DATA_VOLUME_TAG_KEY, which DLM selects the volume by. */
+  readonly deploymentId: string;
+  /** Tags for the volume (it also gets DATA_VOLUME_TAG_KEY). @default {} */
   readonly tags?: Record<string, string>;
 }
 
@@ -44,7 +46,7 @@ export class DataVolume extends Construct {
       encrypted: true,
       // (a raw expression: cdktf's Op.eq(x, '') renders `undefined`)
       snapshotId: `\${${snapshot} == "" ? null : ${snapshot}}`,
-      tags: { ...props.tags, Name: 'btrbk-backup-data', [DATA_VOLUME_TAG.key]: DATA_VOLUME_TAG.value },
+      tags: { ...props.tags, Name: 'btrbk-backup-data', [DATA_VOLUME_TAG_KEY]: props.deploymentId },
       lifecycle: {
         preventDestroy: true,
         ignoreChanges: ['snapshot_id'],

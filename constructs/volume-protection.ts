@@ -9,14 +9,19 @@ import { RbinRule } from '@cdktf/provider-aws/lib/rbin-rule/index.js';
 
 /**
  * The tag only the data volume carries: the DLM policy snapshots exactly the volumes with it. Not on the
- * instance, its root volume or anything else the stack makes.
+ * instance, its root volume or anything else the stack makes. Its value is this deployment's own id (the stack's
+ * `terraform_data.deployment`), so a second deployment in the account and region, or a volume detached from an
+ * earlier one, is not snapshotted by this policy.
  */
-export const DATA_VOLUME_TAG = Object.freeze({ key: 'btrbk-data-volume', value: 'true' });
+export const DATA_VOLUME_TAG_KEY = 'btrbk-data-volume';
 /**
- * The tag DLM puts on every snapshot it makes (tags_to_add): the recycle-bin rule selects by it, and
- * docs/RESTORE.md finds the snapshots with it (`aws ec2 describe-snapshots --filters Name=tag:btrbk-snapshot,Values=dlm`).
+ * The tag DLM puts on every snapshot it makes (tags_to_add), with the deployment's id as its value: the Recycle Bin
+ * rule selects by it. docs/RESTORE.md finds the snapshots by the data volume's id.
  */
-export const SNAPSHOT_TAG = Object.freeze({ key: 'btrbk-snapshot', value: 'dlm' });
+export const SNAPSHOT_TAG_KEY = 'btrbk-snapshot';
+/** The value both tags had in every deployment before they were per deployment: snapshots made then carry it, and the
+ * Recycle Bin rule keeps covering them. */
+export const LEGACY_SNAPSHOT_TAG_VALUE = 'dlm';
 /** AWS's managed policy for DLM's default role (snapshot create/delete/describe, tags on snapshots). */
 export const DLM_MANAGED_POLICY = 'policy/service-role/AWSDataLifecycleManagerServiceRole';
 
@@ -34,6 +39,8 @@ export interface VolumeProtectionProps {
    * @default 0 (a tag-level rule for the DLM snapshots only, unlocked)
    */
   readonly recycleBinLockDays?: number;
+  /** This deployment's id: the value of the data volume's and the snapshots' tags (see DATA_VOLUME_TAG_KEY). */
+  readonly deploymentId: string;
   /** Tags for the policy, the role and the rule. @default {} */
   readonly tags?: Record<string, string>;
 }
@@ -41,7 +48,7 @@ export interface VolumeProtectionProps {
 const num = (n: number): string => Token.asString(n);
 
 /**
- * An Amazon Data Lifecycle Manager policy that snapshots the volumes tagged DATA_VOLUME_TAG every
+ * An Amazon Data Lifecycle Manager policy that snapshots the volumes tagged DATA_VOLUME_TAG_KEY = the deployment's id every
  * `intervalHours` and keeps the newest `retainCount`, with the IAM role DLM acts as (trust dlm.amazonaws.com,
  * AWS's managed DLM policy). The host has no AWS credentials: nothing on it can delete these snapshots.
  *
@@ -97,14 +104,14 @@ export class VolumeProtection extends Construct {
       policyDetails: {
         policyType: 'EBS_SNAPSHOT_MANAGEMENT',
         resourceTypes: ['VOLUME'],
-        targetTags: { [DATA_VOLUME_TAG.key]: DATA_VOLUME_TAG.value },
+        targetTags: { [DATA_VOLUME_TAG_KEY]: props.deploymentId },
         schedule: [
           {
             name: 'btrbk-data-volume',
             createRule: { interval: props.intervalHours, intervalUnit: 'HOURS' },
             retainRule: { count: props.retainCount },
             copyTags: true,
-            tagsToAdd: { [SNAPSHOT_TAG.key]: SNAPSHOT_TAG.value },
+            tagsToAdd: { [SNAPSHOT_TAG_KEY]: props.deploymentId },
           },
         ],
       },
@@ -119,7 +126,11 @@ export class VolumeProtection extends Construct {
       count: count(`${binDays} && !(${locked})`),
       description: 'btrbk: deleted DLM snapshots of the backup data volume stay recoverable',
       resourceType: 'EBS_SNAPSHOT',
-      resourceTags: [{ resourceTagKey: SNAPSHOT_TAG.key, resourceTagValue: SNAPSHOT_TAG.value }],
+      resourceTags: [
+        { resourceTagKey: SNAPSHOT_TAG_KEY, resourceTagValue: props.deploymentId },
+        // (a rule keeps a snapshot with any of its tags: the ones DLM made before the tags were per deployment)
+        { resourceTagKey: SNAPSHOT_TAG_KEY, resourceTagValue: LEGACY_SNAPSHOT_TAG_VALUE },
+      ],
       retentionPeriod,
       tags: { ...tags, Name: 'btrbk-dlm-snapshots' },
     });

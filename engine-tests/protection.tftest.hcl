@@ -48,7 +48,7 @@ run "restore_snapshot_builds_the_volume_from_it" {
     error_message = "a fresh deployment with restore_snapshot_id creates the encrypted data volume from that snapshot"
   }
   assert {
-    condition     = aws_ebs_volume.backup_data.tags["btrbk-data-volume"] == "true"
+    condition     = contains(keys(aws_ebs_volume.backup_data.tags), "btrbk-data-volume")
     error_message = "the restored volume carries the tag the snapshot policy selects, so it is snapshotted in turn"
   }
 }
@@ -90,19 +90,20 @@ run "defaults_snapshot_recycle_alarm" {
     error_message = "one enabled DLM policy by default"
   }
   assert {
-    condition = (aws_dlm_lifecycle_policy.data_volume[0].policy_details[0].target_tags == tomap({ "btrbk-data-volume" = "true" })
-      && aws_ebs_volume.backup_data.tags["btrbk-data-volume"] == "true"
+    condition = (can(regex("^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$", terraform_data.deployment.id))
+      && aws_dlm_lifecycle_policy.data_volume[0].policy_details[0].target_tags == tomap({ "btrbk-data-volume" = terraform_data.deployment.id })
+      && aws_ebs_volume.backup_data.tags["btrbk-data-volume"] == terraform_data.deployment.id
       && !contains(keys(aws_instance.backup_host.tags), "btrbk-data-volume")
       && !contains(keys(aws_instance.backup_host.root_block_device[0].tags), "btrbk-data-volume"))
-    error_message = "the policy targets the tag only the data volume carries"
+    error_message = "the policy targets the tag only the data volume carries, with this deployment's own id (no other deployment's volume)"
   }
   assert {
     condition = (aws_dlm_lifecycle_policy.data_volume[0].policy_details[0].resource_types == tolist(["VOLUME"])
       && aws_dlm_lifecycle_policy.data_volume[0].policy_details[0].schedule[0].create_rule[0].interval == 24
       && aws_dlm_lifecycle_policy.data_volume[0].policy_details[0].schedule[0].create_rule[0].interval_unit == "HOURS"
       && aws_dlm_lifecycle_policy.data_volume[0].policy_details[0].schedule[0].retain_rule[0].count == 7
-      && aws_dlm_lifecycle_policy.data_volume[0].policy_details[0].schedule[0].tags_to_add["btrbk-snapshot"] == "dlm")
-    error_message = "daily snapshots, 7 kept, each tagged btrbk-snapshot = dlm"
+      && aws_dlm_lifecycle_policy.data_volume[0].policy_details[0].schedule[0].tags_to_add["btrbk-snapshot"] == terraform_data.deployment.id)
+    error_message = "daily snapshots, 7 kept, each tagged btrbk-snapshot = the deployment's id"
   }
   assert {
     condition = (aws_dlm_lifecycle_policy.data_volume[0].execution_role_arn == aws_iam_role.dlm[0].arn
@@ -116,10 +117,9 @@ run "defaults_snapshot_recycle_alarm" {
       && aws_rbin_rule.dlm_snapshots[0].resource_type == "EBS_SNAPSHOT"
       && aws_rbin_rule.dlm_snapshots[0].retention_period[0].retention_period_value == 7
       && aws_rbin_rule.dlm_snapshots[0].retention_period[0].retention_period_unit == "DAYS"
-      && one(aws_rbin_rule.dlm_snapshots[0].resource_tags).resource_tag_key == "btrbk-snapshot"
-      && one(aws_rbin_rule.dlm_snapshots[0].resource_tags).resource_tag_value == "dlm"
+      && toset([for t in aws_rbin_rule.dlm_snapshots[0].resource_tags : "${t.resource_tag_key}=${t.resource_tag_value}"]) == toset(["btrbk-snapshot=${terraform_data.deployment.id}", "btrbk-snapshot=dlm"])
       && length(aws_rbin_rule.dlm_snapshots[0].lock_configuration) == 0)
-    error_message = "a tag-level, unlocked Recycle Bin rule keeps deleted DLM snapshots for 7 days"
+    error_message = "a tag-level, unlocked Recycle Bin rule keeps this deployment's deleted DLM snapshots (and the ones from before the per-deployment tag) for 7 days"
   }
   assert {
     condition = (length(aws_cloudwatch_metric_alarm.no_backup_writes) == 1

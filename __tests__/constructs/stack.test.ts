@@ -20,7 +20,8 @@ import { CloudwatchMetricAlarm } from '@cdktf/provider-aws/lib/cloudwatch-metric
 import { SnsTopic } from '@cdktf/provider-aws/lib/sns-topic/index.js';
 import { SnsTopicSubscription } from '@cdktf/provider-aws/lib/sns-topic-subscription/index.js';
 import { DataAwsPartition } from '@cdktf/provider-aws/lib/data-aws-partition/index.js';
-import { DATA_VOLUME_TAG, SNAPSHOT_TAG } from '../../constructs/volume-protection.js';
+import { DATA_VOLUME_TAG_KEY, LEGACY_SNAPSHOT_TAG_VALUE, SNAPSHOT_TAG_KEY } from '../../constructs/volume-protection.js';
+const DEPLOYMENT = '${terraform_data.deployment.id}';
 import { BackupTargetStack, STACK_NAME, VARIABLE_DEFAULTS } from '../../constructs/backup-target-stack.js';
 import { CANONICAL_OWNER_ID } from '../../constructs/backup-host.js';
 import { SETTING_DEFAULTS, renderBootScript, renderHostPayload } from '../../user-data/render.js';
@@ -267,10 +268,11 @@ describe('the data volume', () => {
     ]);
   });
 
-  test('alone carries the tag the snapshot policy selects', () => {
-    expect(volume.tags[DATA_VOLUME_TAG.key]).toBe(DATA_VOLUME_TAG.value);
+  test("alone carries the tag the snapshot policy selects, with this deployment's own id as its value", () => {
+    expect(volume.tags[DATA_VOLUME_TAG_KEY]).toBe(DEPLOYMENT);
+    expect(json.resource.terraform_data.deployment).toEqual({});
     const others = JSON.stringify({ ...json.resource, aws_ebs_volume: undefined, aws_dlm_lifecycle_policy: undefined });
-    expect(others).not.toContain(DATA_VOLUME_TAG.key);
+    expect(others).not.toContain(DATA_VOLUME_TAG_KEY);
   });
 });
 
@@ -283,12 +285,12 @@ describe('snapshots the host cannot touch', () => {
       policy_details: {
         policy_type: 'EBS_SNAPSHOT_MANAGEMENT',
         resource_types: ['VOLUME'],
-        target_tags: { [DATA_VOLUME_TAG.key]: DATA_VOLUME_TAG.value },
+        target_tags: { [DATA_VOLUME_TAG_KEY]: DEPLOYMENT },
         schedule: [
           expect.objectContaining({
             create_rule: { interval: '${var.snapshot_interval_hours}', interval_unit: 'HOURS' },
             retain_rule: { count: '${var.snapshot_retain_count}' },
-            tags_to_add: { [SNAPSHOT_TAG.key]: SNAPSHOT_TAG.value },
+            tags_to_add: { [SNAPSHOT_TAG_KEY]: DEPLOYMENT },
           }),
         ],
       },
@@ -311,7 +313,11 @@ describe('snapshots the host cannot touch', () => {
     expect(text).toHaveResourceWithProperties(RbinRule, {
       count: '${var.recycle_bin_days > 0 && !(var.recycle_bin_lock_days > 0) ? 1 : 0}',
       resource_type: 'EBS_SNAPSHOT',
-      resource_tags: [{ resource_tag_key: SNAPSHOT_TAG.key, resource_tag_value: SNAPSHOT_TAG.value }],
+      // this deployment's snapshots, and those DLM made before the tag was per deployment
+      resource_tags: [
+        { resource_tag_key: SNAPSHOT_TAG_KEY, resource_tag_value: DEPLOYMENT },
+        { resource_tag_key: SNAPSHOT_TAG_KEY, resource_tag_value: LEGACY_SNAPSHOT_TAG_VALUE },
+      ],
       retention_period: { retention_period_value: '${var.recycle_bin_days}', retention_period_unit: 'DAYS' },
     });
     expect(json.resource.aws_rbin_rule.dlm_snapshots.lock_configuration).toBeUndefined();

@@ -10,7 +10,7 @@ import { LOCAL_ENV_FILE, readConnection } from '../../scripts/lib/core/connectio
 import { BACKUP_ROOT, HEARTBEAT_CONF, METRIC_NAMESPACE, SELFTEST_DIR_NAME } from '../../scripts/lib/core/host-layout.js';
 import { execInTarget } from '../../scripts/lib/local-target/local-target.js';
 import { simpleSubvolume } from '../support/send-stream.js';
-import { authorizationParts, expectedSignature } from '../support/sigv4.js';
+import { authorizationParts, expectedSignature, imdsAnswer } from '../support/sigv4.js';
 import { waitUntil } from './btrbk-client-harness.js';
 
 jest.setTimeout(5 * 60_000);
@@ -35,9 +35,8 @@ beforeAll(async () => {
     req.on('data', (c) => chunks.push(c));
     req.on('end', () => {
       const send = (code: number, text: string) => { res.writeHead(code); res.end(text); };
-      if (req.method === 'PUT' && req.url === '/latest/api/token') return send(200, 'tok');
-      if (req.url === '/latest/meta-data/iam/security-credentials/') return send(200, 'btrbk-host-role');
-      if (req.url === '/latest/meta-data/iam/security-credentials/btrbk-host-role') return send(200, JSON.stringify(CREDS, null, 2));
+      const imds = imdsAnswer(req, CREDS);
+      if (imds) return send(...imds);
       const body = Buffer.concat(chunks);
       const parts = authorizationParts(req);
       const signed = Boolean(parts && parts.signature === expectedSignature(req, body, parts, CREDS.SecretAccessKey));

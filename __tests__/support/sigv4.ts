@@ -24,3 +24,13 @@ export function expectedSignature(req: http.IncomingMessage, body: Buffer, parts
   const kSigning = hmac(hmac(hmac(hmac(`AWS4${secret}`, day), region), service), 'aws4_request');
   return crypto.createHmac('sha256', kSigning).update(toSign).digest('hex');
 }
+
+/** A stand-in of the instance metadata service (IMDSv2) with one role: its answer to `req`, or null for another path. */
+export function imdsAnswer(req: http.IncomingMessage, creds: Record<string, string>, role = 'btrbk-host-role', token = 'imds-token'): [number, string] | null {
+  if (req.method === 'PUT' && req.url === '/latest/api/token') return [200, token];
+  if (!req.url?.startsWith('/latest/meta-data/')) return null;
+  if (req.headers['x-aws-ec2-metadata-token'] !== token) return [401, ''];
+  if (req.url === '/latest/meta-data/iam/security-credentials/') return [200, role];
+  if (req.url === `/latest/meta-data/iam/security-credentials/${role}`) return [200, JSON.stringify({ Code: 'Success', Type: 'AWS-HMAC', ...creds }, null, 2)];
+  return [404, ''];
+}

@@ -9,7 +9,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { COMPLETED_BACKUPS_METRIC, METRIC_NAMESPACE } from '../../scripts/lib/core/host-layout.js';
 import { installedText } from '../../user-data/render.js';
-import { authorizationParts, expectedSignature } from '../support/sigv4.js';
+import { authorizationParts, expectedSignature, imdsAnswer } from '../support/sigv4.js';
 
 const CREDS = { AccessKeyId: 'ASIAHEARTBEAT0000000', SecretAccessKey: 'heartbeat/secret+key/0123456789abcdefghijk', Token: 'IQoJheartbeat-session-token//==' };
 const REGION = 'eu-central-1';
@@ -25,9 +25,8 @@ async function withStandIn(status: number, run: (base: string, reports: Report[]
     req.on('end', () => {
       const body = Buffer.concat(chunks);
       const send = (code: number, text: string) => { res.writeHead(code); res.end(text); };
-      if (req.method === 'PUT' && req.url === '/latest/api/token') return send(200, 'imds-token');
-      if (req.url === '/latest/meta-data/iam/security-credentials/') return req.headers['x-aws-ec2-metadata-token'] === 'imds-token' ? send(200, 'btrbk-host-role') : send(401, '');
-      if (req.url === '/latest/meta-data/iam/security-credentials/btrbk-host-role') return send(200, JSON.stringify({ Code: 'Success', ...CREDS }, null, 2));
+      const imds = imdsAnswer(req, CREDS);
+      if (imds) return send(...imds);
       if (req.method === 'POST' && req.url === '/') {
         const parts = authorizationParts(req);
         const problems = parts ? [
