@@ -103,11 +103,12 @@ staging_dir
 exec {shared}>>"$LOCK_DIR/receive.lock"
 flock -s -w 600 "$shared" || fail "the host's pruning holds $LOCK_DIR/receive.lock; try again in a minute"
 work=$(mktemp -d "$STAGING/rcv.XXXXXXXX") || fail "cannot create a staging directory in $STAGING"
-done_ok=0 rpid='' wpid='' errs=''
+done_ok=0 rpid='' wpid='' apid='' errs=''
 cleanup() {
   [[ -z $wpid ]] || kill "$wpid" 2>/dev/null
   [[ -z $rpid ]] || { kill -TERM "$rpid" 2>/dev/null && wait "$rpid"; }
-  [[ -z $errs ]] || rm -f -- "$errs"
+  [[ -z $apid ]] || { kill "$apid" 2>/dev/null; wait "$apid"; }
+  [[ -z $errs ]] || rm -f -- "$errs" "$errs.fifo"
   ((done_ok)) || purge "$work"
 }
 trap cleanup EXIT
@@ -122,7 +123,11 @@ stall=$(sed -n 's/^RECEIVE_STALL_SECONDS=\([0-9]\{1,6\}\)$/\1/p' "$CONF" 2>/dev/
 # btrfs receive's messages are read before the client sees them: a clone whose source is outside -m is skipped
 # with an ERROR that names the source's path on the host, and the receive still exits 0 (measured on btrfs-progs
 # 6.2; upstream's process_clone still does it). Any ERROR fails the receive; that one is said without the path.
-errs=$(mktemp "$LOCK_DIR/receive-err.XXXXXXXX") || fail "cannot create a file in $LOCK_DIR"
+# They go through a FIFO to an awk that keeps at most 64 KiB and the first 100 ERROR lines in a file on /run (a
+# stream of a million skipped clones must not fill the host's memory).
+{ errs=$(mktemp "$LOCK_DIR/receive-err.XXXXXXXX") && mkfifo -m 0600 -- "$errs.fifo"; } || fail "cannot create a file in $LOCK_DIR"
+awk 'n < 65536 { print; n += length($0) + 1; next } /^ERROR/ && e++ < 100 { print }' <"$errs.fifo" >"$errs" {shared}>&- &
+apid=$!
 # A mount namespace of its own: the volume bound at VIEW, its own mount gone, every top-level entry but the
 # backup root and the staging area covered (the script is fixed text, never client text; its arguments are the
 # paths checked above). -m: the backup root's subvolume, the only place sources may come from.
@@ -137,7 +142,7 @@ unshare --mount --propagation private -- /bin/bash -p -c '
     elif [[ -f $e && ! -L $e ]]; then mount --bind /dev/null "$e" || exit 70; fi
   done
   shift 4; exec "$@"' _ "$MOUNT" "$VIEW" "$root_top" "${STAGING##*/}" \
-  "$BTRFS" receive -m "$VIEW/$root_rel" --chroot "${opts[@]}" "$VIEW/${work#"$MOUNT"/}" <&"$in" 2>"$errs" &
+  "$BTRFS" receive -m "$VIEW/$root_rel" --chroot "${opts[@]}" "$VIEW/${work#"$MOUNT"/}" <&"$in" 2>"$errs.fifo" &
 rpid=$!
 exec {in}<&-
 # The watchdog: the receive's read and write counters (/proc/PID/io) must move within $stall seconds.
@@ -159,6 +164,8 @@ wait "$rpid"
 rc=$?
 rpid=''
 kill "$wpid" 2>/dev/null
+wait "$apid"
+apid=''
 refused=0
 while IFS= read -r line; do
   case $line in
@@ -168,8 +175,8 @@ while IFS= read -r line; do
     'Chroot to '*) continue ;; # the staging directory's name is the host's, not the client's
   esac
   printf '%s\n' "$line" >&2
-done < <(head -c 65536 -- "$errs")
-rm -f -- "$errs"
+done <"$errs"
+rm -f -- "$errs" "$errs.fifo"
 ((rc != 0 || refused == 0)) || rc=1
 ((rc != 70)) || fail "cannot set up the receive's mount namespace (unshare, mount --bind $ROOT)"
 ((rc == 0)) || fail "btrfs receive failed (exit $rc): the stream is incomplete or was refused; nothing was kept"

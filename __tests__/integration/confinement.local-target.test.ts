@@ -142,6 +142,14 @@ describe('a stream takes snapshot and clone sources only from the backup root', 
         }
       }
       expect(landed).toEqual([]);
+      // btrfs receive skips an out-of-root clone with an error and goes on: 20,000 of them make 20,000 error lines,
+      // which btrbk-receive keeps bounded (64 KiB and 100 ERROR lines) and leaves nothing of in /run
+      const many = new SendStream().subvol('clone-many', newUuid(), 1).mkfile('leak', 258);
+      for (let i = 0; i < 20_000; i += 1) many.clone('leak', 0, 4096, out.uuid, 10, 'secret', 0);
+      const flood = ssh(`sudo -n btrfs receive '${DIR}/'`, many.end().toBuffer());
+      expect({ status: flood.status === 0 ? 'zero' : 'non-zero', stderrUnder80KiB: flood.stderr.length < 80 << 10 }).toEqual({ status: 'non-zero', stderrUnder80KiB: true });
+      expect(flood.stderr).toMatch(/a snapshot or clone source of this stream is not a backup in the backup root/);
+      expect(rootSh('ls -A /run/btrbk-backup-host | grep -c receive-err || true').trim()).toBe('0');
       expect(subvolumesIn(DIR)).toEqual(['home.1']);
       expect(stagingEntries().filter((e) => e !== `rcv.test${tag}`)).toEqual([]);
       // the control: the same two streams aimed at the backup in the root land, with its data
