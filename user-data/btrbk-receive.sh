@@ -149,7 +149,8 @@ exec {in}<&-
 (
   exec {shared}>&- # only the receive holds the lock
   last='' idle=0 step=$((stall < 10 ? 1 : 5))
-  while sleep "$step"; do
+  # (its sleep holds none of the session's descriptors: sshd would wait for it before ending the client's command)
+  while sleep "$step" >/dev/null 2>&1; do
     io=$(awk '$1 == "rchar:" || $1 == "wchar:" { s += $2 } END { print s }' "/proc/$rpid/io" 2>/dev/null) && [[ -n $io ]] || exit 0
     if [[ $io == "$last" ]]; then idle=$((idle + step)); else idle=0 last=$io; fi
     if ((idle >= stall)); then

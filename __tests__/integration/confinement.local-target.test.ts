@@ -183,6 +183,17 @@ describe('a stream takes snapshot and clone sources only from the backup root', 
 });
 
 describe('a receive that stalls ends', () => {
+  test('a receive that does not stall returns at once: the watchdog keeps none of the session open', () => {
+    // (its sleep held the session's stderr: sshd then waited up to 5 s after every receive)
+    const seconds: number[] = [];
+    for (let i = 0; i < 5; i += 1) {
+      const t0 = Date.now();
+      expect(ssh(`sudo -n btrfs receive '${DIR}/'`, simpleSubvolume(`quick-${i}`, { 'f.txt': 'q' }).stream).status).toBe(0);
+      seconds.push((Date.now() - t0) / 1000);
+    }
+    expect({ seconds, slowest: Math.max(...seconds) < 4 }).toMatchObject({ slowest: true });
+  });
+
   test('no data for RECEIVE_STALL_SECONDS: the receive is ended, staging is clean, and the next prune runs', async () => {
     const conf = root(['cat', PRUNE_CONF]);
     rootSh('printf "RECEIVE_STALL_SECONDS=6\\n" >> "$1"', PRUNE_CONF);
