@@ -166,22 +166,17 @@ export class BackupTargetStack extends TerraformStack {
 
     // The plain boot script (static text escaped for a Terraform template; the settings resolve to references)
     // stays in a local so the engine tests can compare it with the renderer's output; EC2 gets gzip+base64.
-    const bootScript = new TerraformLocal(
-      this,
-      'boot_script',
-      renderBootScript(
-        {
-          volumeId: data.volume.id,
-          backupSshPublicKey: v.sshPublicKey.stringValue,
-          adminSshPublicKey: v.adminSshPublicKey.stringValue,
-          // A bool in a Terraform string template renders as true or false: BTRBK_APPEND_ONLY='true' / 'false'.
-          appendOnly: v.appendOnly.stringValue,
-          retention: v.retention.stringValue,
-          retentionMin: v.retentionMin.stringValue,
-        },
-        { forTerraform: true, payload: 's3', payloadUrl: payload.url, payloadRegion: v.awsRegion.stringValue },
-      ),
-    );
+    const settings = {
+      volumeId: data.volume.id,
+      backupSshPublicKey: v.sshPublicKey.stringValue,
+      adminSshPublicKey: v.adminSshPublicKey.stringValue,
+      // A bool in a Terraform string template renders as true or false: BTRBK_APPEND_ONLY='true' / 'false'.
+      appendOnly: v.appendOnly.stringValue,
+      retention: v.retention.stringValue,
+      retentionMin: v.retentionMin.stringValue,
+    };
+    const options = { forTerraform: true, payload: 's3' as const, payloadUrl: payload.url, payloadRegion: v.awsRegion.stringValue };
+    const bootScript = new TerraformLocal(this, 'boot_script', renderBootScript(settings, options));
     bootScript.overrideLogicalId('boot_script');
 
     // EC2 takes at most 16 KB of user data (before base64). The key comments are the person's, so the size is
@@ -191,20 +186,8 @@ export class BackupTargetStack extends TerraformStack {
       this,
       'boot_script_size_check',
       renderBootScript(
-        {
-          volumeId: `vol-${'0'.repeat(17)}`,
-          backupSshPublicKey: v.sshPublicKey.stringValue,
-          adminSshPublicKey: v.adminSshPublicKey.stringValue,
-          appendOnly: v.appendOnly.stringValue,
-          retention: v.retention.stringValue,
-          retentionMin: v.retentionMin.stringValue,
-        },
-        {
-          forTerraform: true,
-          payload: 's3',
-          payloadUrl: `https://btrbk-host-payload-${'0'.repeat(26)}.s3.\${var.aws_region}.amazonaws.com/${payloadObjectKey(hostPayload.sha256)}`,
-          payloadRegion: v.awsRegion.stringValue,
-        },
+        { ...settings, volumeId: `vol-${'0'.repeat(17)}` },
+        { ...options, payloadUrl: `https://btrbk-host-payload-${'0'.repeat(26)}.s3.\${var.aws_region}.amazonaws.com/${payloadObjectKey(hostPayload.sha256)}` },
       ),
     );
     sizeCheck.overrideLogicalId('boot_script_size_check');
