@@ -11,7 +11,8 @@ export const CANONICAL_OWNER_ID = '099720109477';
  * Ubuntu 24.04 LTS (noble), gp3 root volume, for one Debian architecture (amd64 or arm64); standard support
  * until 2029 (22.04's ends April 2027).
  */
-export const ubuntuAmiName = (debianArch: string): string => `ubuntu/images/hvm-ssd-gp3/ubuntu-noble-24.04-${debianArch}-server-*`;
+export const ubuntuAmiName = (debianArch: string): string =>
+  `ubuntu/images/hvm-ssd-gp3/ubuntu-noble-24.04-${debianArch}-server-*`;
 /** The image of the default (x86_64) instance types. */
 export const UBUNTU_AMI_NAME = ubuntuAmiName('amd64');
 /** Root volume size in GiB: the OS only; backups live on the data volume. */

@@ -1,5 +1,14 @@
 import { Construct } from 'constructs';
-import { DataResource, Fn, LocalBackend, TerraformLocal, TerraformOutput, TerraformStack, TerraformVariable, Token } from 'cdktf';
+import {
+  DataResource,
+  Fn,
+  LocalBackend,
+  TerraformLocal,
+  TerraformOutput,
+  TerraformStack,
+  TerraformVariable,
+  Token,
+} from 'cdktf';
 import { AwsProvider } from '@cdktf/provider-aws/lib/provider/index.js';
 import { DataAwsAvailabilityZones } from '@cdktf/provider-aws/lib/data-aws-availability-zones/index.js';
 import { KeyPair } from '@cdktf/provider-aws/lib/key-pair/index.js';
@@ -145,7 +154,9 @@ export class BackupTargetStack extends TerraformStack {
     // in-place type change, the provider would stop the instance and ModifyInstanceAttribute would fail, leaving it
     // stopped. So an architecture change replaces the instance (volume, address and host key kept, as for a changed
     // boot script); a type change within the architecture (the first-backup fast lane) stays in place.
-    const architectureTrigger = new DataResource(this, 'ami_architecture_trigger', { input: { architecture: architecture.asString } });
+    const architectureTrigger = new DataResource(this, 'ami_architecture_trigger', {
+      input: { architecture: architecture.asString },
+    });
     architectureTrigger.overrideLogicalId('ami_architecture');
 
     // The EC2 key pair holds the ADMIN key only (the image's default user, full shell). The backup key is never
@@ -162,7 +173,11 @@ export class BackupTargetStack extends TerraformStack {
     // The host's programs: one S3 object the instance's role may read, and nothing else (EC2's 16 KB of user data
     // holds the boot script's steps and settings, and the payload's sha256 and URL).
     const hostPayload = renderHostPayload();
-    const payload = new HostPayload(this, 'host_payload', { sha256: hostPayload.sha256, gzipBase64: hostPayload.base64, tags });
+    const payload = new HostPayload(this, 'host_payload', {
+      sha256: hostPayload.sha256,
+      gzipBase64: hostPayload.base64,
+      tags,
+    });
 
     // The plain boot script (static text escaped for a Terraform template; the settings resolve to references)
     // stays in a local so the engine tests can compare it with the renderer's output; EC2 gets gzip+base64.
@@ -175,7 +190,12 @@ export class BackupTargetStack extends TerraformStack {
       retention: v.retention.stringValue,
       retentionMin: v.retentionMin.stringValue,
     };
-    const options = { forTerraform: true, payload: 's3' as const, payloadUrl: payload.url, payloadRegion: v.awsRegion.stringValue };
+    const options = {
+      forTerraform: true,
+      payload: 's3' as const,
+      payloadUrl: payload.url,
+      payloadRegion: v.awsRegion.stringValue,
+    };
     const bootScript = new TerraformLocal(this, 'boot_script', renderBootScript(settings, options));
     bootScript.overrideLogicalId('boot_script');
 
@@ -187,7 +207,10 @@ export class BackupTargetStack extends TerraformStack {
       'boot_script_size_check',
       renderBootScript(
         { ...settings, volumeId: `vol-${'0'.repeat(17)}` },
-        { ...options, payloadUrl: `https://btrbk-host-payload-${'0'.repeat(26)}.s3.\${var.aws_region}.amazonaws.com/${payloadObjectKey(hostPayload.sha256)}` },
+        {
+          ...options,
+          payloadUrl: `https://btrbk-host-payload-${'0'.repeat(26)}.s3.\${var.aws_region}.amazonaws.com/${payloadObjectKey(hostPayload.sha256)}`,
+        },
       ),
     );
     sizeCheck.overrideLogicalId('boot_script_size_check');
@@ -237,24 +260,54 @@ export class BackupTargetStack extends TerraformStack {
     out('backup_path', BACKUP_PATH, 'directory on the host that holds the backups');
     // btrbk's URL grammar is ssh://HOST[:PORT]/PATH with no user part (btrbk 0.32.5 refuses 'btrbk@'); the user
     // goes into btrbk.conf as ssh_user, which the ssh_user output gives.
-    out('btrbk_target', `ssh://${host.eip.publicIp}${BACKUP_PATH}/`, 'btrbk target URL (set ssh_user from the ssh_user output)');
+    out(
+      'btrbk_target',
+      `ssh://${host.eip.publicIp}${BACKUP_PATH}/`,
+      'btrbk target URL (set ssh_user from the ssh_user output)',
+    );
     // Strings, "" when the variable turned the part off (setup's summary reads them).
-    out('snapshot_policy_id', firstOrEmpty(protection.policy, 'id'), 'Data Lifecycle Manager policy that snapshots the data volume ("" when snapshot_retain_count is 0)');
-    out('recycle_bin_rule_id', `\${join("", concat(${ref(protection.taggedRule)}[*].id, ${ref(protection.lockedRule)}[*].id))}`, 'Recycle Bin retention rule for the snapshots ("" when recycle_bin_days is 0)');
-    out('recycle_bin_rule_scope', `\${length(${ref(protection.lockedRule)}) > 0 ? "region" : length(${ref(protection.taggedRule)}) > 0 ? "dlm-snapshots" : ""}`, 'what the Recycle Bin rule keeps: "dlm-snapshots" (tag-level), "region" (every EBS snapshot of the region, lockable), or ""');
-    out('backup_alarm_name', firstOrEmpty(alarm.alarm, 'alarm_name'), 'CloudWatch alarm that fires when the data volume sees no writes ("" when backup_alarm_hours is 0)');
-    out('alert_topic_arn', firstOrEmpty(alarm.topic, 'arn'), 'SNS topic the alarm notifies ("" when alert_email is empty)');
-    out('alert_email', v.alertEmail.stringValue, 'address subscribed to the alarm topic (the subscription stays pending until its confirmation link is clicked)');
+    out(
+      'snapshot_policy_id',
+      firstOrEmpty(protection.policy, 'id'),
+      'Data Lifecycle Manager policy that snapshots the data volume ("" when snapshot_retain_count is 0)',
+    );
+    out(
+      'recycle_bin_rule_id',
+      `\${join("", concat(${ref(protection.taggedRule)}[*].id, ${ref(protection.lockedRule)}[*].id))}`,
+      'Recycle Bin retention rule for the snapshots ("" when recycle_bin_days is 0)',
+    );
+    out(
+      'recycle_bin_rule_scope',
+      `\${length(${ref(protection.lockedRule)}) > 0 ? "region" : length(${ref(protection.taggedRule)}) > 0 ? "dlm-snapshots" : ""}`,
+      'what the Recycle Bin rule keeps: "dlm-snapshots" (tag-level), "region" (every EBS snapshot of the region, lockable), or ""',
+    );
+    out(
+      'backup_alarm_name',
+      firstOrEmpty(alarm.alarm, 'alarm_name'),
+      'CloudWatch alarm that fires when the data volume sees no writes ("" when backup_alarm_hours is 0)',
+    );
+    out(
+      'alert_topic_arn',
+      firstOrEmpty(alarm.topic, 'arn'),
+      'SNS topic the alarm notifies ("" when alert_email is empty)',
+    );
+    out(
+      'alert_email',
+      v.alertEmail.stringValue,
+      'address subscribed to the alarm topic (the subscription stays pending until its confirmation link is clicked)',
+    );
   }
 }
 
 /** `type.name` of a resource, for raw expressions. */
-const ref = (r: { terraformResourceType: string; friendlyUniqueId: string }): string => `${r.terraformResourceType}.${r.friendlyUniqueId}`;
+const ref = (r: { terraformResourceType: string; friendlyUniqueId: string }): string =>
+  `${r.terraformResourceType}.${r.friendlyUniqueId}`;
 /** An expression: an attribute of a counted resource's first instance, or "" when its count is 0. */
 const firstOrEmpty = (r: { terraformResourceType: string; friendlyUniqueId: string }, attribute: string): string =>
   `\${length(${ref(r)}) > 0 ? ${ref(r)}[0].${attribute} : ""}`;
 /** An HCL condition: a number variable is a whole number from min to max. */
-const wholeIn = (name: string, min: number, max: number): string => `var.${name} >= ${min} && var.${name} <= ${max} && floor(var.${name}) == var.${name}`;
+const wholeIn = (name: string, min: number, max: number): string =>
+  `var.${name} >= ${min} && var.${name} <= ${max} && floor(var.${name}) == var.${name}`;
 
 /** The stack's input variables, each with a validation that says what is expected. */
 function variables(scope: Construct) {
@@ -279,7 +332,8 @@ function variables(scope: Construct) {
     adminSshPublicKey: variable('admin_ssh_public_key', {
       type: 'string',
       default: d.admin_ssh_public_key,
-      description: 'Optional admin key (full shell as the image default user, registered as the EC2 key pair); empty: no admin login',
+      description:
+        'Optional admin key (full shell as the image default user, registered as the EC2 key pair); empty: no admin login',
       validation: [
         {
           condition: `\${var.admin_ssh_public_key == "" || can(regex(${ED25519}, var.admin_ssh_public_key))}`,
@@ -307,7 +361,8 @@ function variables(scope: Construct) {
       validation: [
         {
           condition: `\${var.availability_zone == "" || can(regex(${hclRegex(AVAILABILITY_ZONE_SOURCE)}, var.availability_zone))}`,
-          errorMessage: 'availability_zone must be empty (first available zone) or a zone name such as us-west-1a, in aws_region.',
+          errorMessage:
+            'availability_zone must be empty (first available zone) or a zone name such as us-west-1a, in aws_region.',
         },
       ],
     }),
@@ -318,7 +373,8 @@ function variables(scope: Construct) {
       validation: [
         {
           condition: `\${can(regex(${hclRegex(KEY_PAIR_NAME_SOURCE)}, var.key_pair_name))}`,
-          errorMessage: 'key_pair_name must be 1-255 characters: letters, digits, ".", "_" and "-", starting with a letter or digit.',
+          errorMessage:
+            'key_pair_name must be 1-255 characters: letters, digits, ".", "_" and "-", starting with a letter or digit.',
         },
       ],
     }),
@@ -339,8 +395,10 @@ function variables(scope: Construct) {
       description: 'CIDR blocks (IPv4 or IPv6) allowed to reach SSH; narrow it to your own addresses when you can',
       validation: [
         {
-          condition: '${length(var.allowed_ssh_cidrs) > 0 && alltrue([for c in var.allowed_ssh_cidrs : can(cidrhost(c, 0))])}',
-          errorMessage: 'allowed_ssh_cidrs must be a non-empty list of CIDR blocks such as ["203.0.113.7/32"] or ["0.0.0.0/0"].',
+          condition:
+            '${length(var.allowed_ssh_cidrs) > 0 && alltrue([for c in var.allowed_ssh_cidrs : can(cidrhost(c, 0))])}',
+          errorMessage:
+            'allowed_ssh_cidrs must be a non-empty list of CIDR blocks such as ["203.0.113.7/32"] or ["0.0.0.0/0"].',
         },
       ],
     }),
@@ -356,7 +414,8 @@ function variables(scope: Construct) {
         },
         {
           condition: `\${can(regex(${hclRegex(INSTANCE_TYPE_SOURCE)}, var.instance_type))}`,
-          errorMessage: 'instance_type must be a Nitro burstable type: t3a, t3 or t4g, nano to 2xlarge, such as t3a.nano, t3.small or t4g.nano (CPU credits are set to standard).',
+          errorMessage:
+            'instance_type must be a Nitro burstable type: t3a, t3 or t4g, nano to 2xlarge, such as t3a.nano, t3.small or t4g.nano (CPU credits are set to standard).',
         },
       ],
     }),
@@ -388,7 +447,8 @@ function variables(scope: Construct) {
       validation: [
         {
           condition: `\${can(regex(${hclRegex(RETENTION_MIN_SOURCE)}, var.retention_min))}`,
-          errorMessage: 'retention_min must be a count (up to 4 digits) followed by h, d, w, m or y (such as "1d"), or "latest", or "no".',
+          errorMessage:
+            'retention_min must be a count (up to 4 digits) followed by h, d, w, m or y (such as "1d"), or "latest", or "no".',
         },
       ],
     }),
@@ -406,7 +466,8 @@ function variables(scope: Construct) {
     snapshotRetainCount: variable('snapshot_retain_count', {
       type: 'number',
       default: d.snapshot_retain_count,
-      description: 'How many snapshots of the data volume Data Lifecycle Manager keeps (the oldest is deleted when a new one is made); 0: no snapshots, no policy, no role',
+      description:
+        'How many snapshots of the data volume Data Lifecycle Manager keeps (the oldest is deleted when a new one is made); 0: no snapshots, no policy, no role',
       validation: [
         {
           condition: `\${${wholeIn('snapshot_retain_count', 0, SNAPSHOT_RETAIN_MAX)}}`,
@@ -417,7 +478,8 @@ function variables(scope: Construct) {
     recycleBinDays: variable('recycle_bin_days', {
       type: 'number',
       default: d.recycle_bin_days,
-      description: 'Days a deleted snapshot of the data volume stays recoverable in the Recycle Bin (billed like a snapshot meanwhile); 0: no Recycle Bin rule',
+      description:
+        'Days a deleted snapshot of the data volume stays recoverable in the Recycle Bin (billed like a snapshot meanwhile); 0: no Recycle Bin rule',
       validation: [
         {
           condition: `\${${wholeIn('recycle_bin_days', 0, RECYCLE_BIN_DAYS_MAX)}}`,
@@ -445,7 +507,8 @@ function variables(scope: Construct) {
       validation: [
         {
           condition: `\${var.restore_snapshot_id == "" || can(regex(${hclRegex(SNAPSHOT_ID_SOURCE)}, var.restore_snapshot_id))}`,
-          errorMessage: 'restore_snapshot_id must be "" (a new, empty data volume) or a snapshot id such as snap-0123456789abcdef0.',
+          errorMessage:
+            'restore_snapshot_id must be "" (a new, empty data volume) or a snapshot id such as snap-0123456789abcdef0.',
         },
       ],
     }),
@@ -463,7 +526,8 @@ function variables(scope: Construct) {
     alertEmail: variable('alert_email', {
       type: 'string',
       default: d.alert_email,
-      description: 'Email address the backup alarm mails (an SNS subscription: AWS sends a confirmation link that must be clicked); "" (default): no topic, no mail',
+      description:
+        'Email address the backup alarm mails (an SNS subscription: AWS sends a confirmation link that must be clicked); "" (default): no topic, no mail',
       validation: [
         {
           condition: `\${var.alert_email == "" || can(regex(${hclRegex(EMAIL_SOURCE)}, var.alert_email))}`,

@@ -146,5 +146,4 @@ export class VolumeProtection extends Construct {
     });
     this.lockedRule.overrideLogicalId('region_locked');
   }
-
 }

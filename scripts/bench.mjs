@@ -13,24 +13,33 @@ import { register } from 'tsx/esm/api';
 register();
 const { runMain, OperatorError } = await import('./lib/core/errors.ts');
 const { LOCAL_ENV_FILE, REPO_ROOT, isLocalTarget, readConnection } = await import('./lib/core/connection.ts');
-const { SCALES, formatTable, resultsFileName, summarize, toJson, targetSpaceNeededMiB } = await import('./lib/bench/bench.ts');
+const { SCALES, formatTable, resultsFileName, summarize, toJson, targetSpaceNeededMiB } =
+  await import('./lib/bench/bench.ts');
 const { ITEMS, runBench } = await import('./lib/bench/bench-measure.ts');
 const { progressLine } = await import('./lib/remote/transfer.ts');
 const { palette, useColor } = await import('./lib/core/report.ts');
-const { execInTarget, up, setLimits, groupCpuSeconds, localTargetPaths } = await import('./lib/local-target/local-target.ts');
+const { execInTarget, up, setLimits, groupCpuSeconds, localTargetPaths } =
+  await import('./lib/local-target/local-target.ts');
 const { runChecked } = await import('./lib/core/process.ts');
 
 await runMain(async () => {
   const scale = String(argv.scale ?? 'full');
-  if (!SCALES[scale]) throw new OperatorError(`unknown --scale ${scale}`, { next: `use one of: ${Object.keys(SCALES).join(', ')}` });
-  const items = argv.items ? String(argv.items).split(',').map((x) => x.trim()) : [...ITEMS];
+  if (!SCALES[scale])
+    throw new OperatorError(`unknown --scale ${scale}`, { next: `use one of: ${Object.keys(SCALES).join(', ')}` });
+  const items = argv.items
+    ? String(argv.items)
+        .split(',')
+        .map((x) => x.trim())
+    : [...ITEMS];
   const unknown = items.filter((i) => !ITEMS.includes(i));
-  if (unknown.length) throw new OperatorError(`unknown --items ${unknown.join(',')}`, { next: `use any of: ${ITEMS.join(',')}` });
+  if (unknown.length)
+    throw new OperatorError(`unknown --items ${unknown.join(',')}`, { next: `use any of: ${ITEMS.join(',')}` });
   const envFile = path.resolve(argv.env ?? LOCAL_ENV_FILE);
   const conn = readConnection(envFile);
   if (!isLocalTarget(conn)) {
     throw new OperatorError('the benchmark runs on the local target only', {
-      cause: 'it adds a temporary bench-only SSH user (no gate) to compare against; that must never happen on a real backup host',
+      cause:
+        'it adds a temporary bench-only SSH user (no gate) to compare against; that must never happen on a real backup host',
       next: 'npx zx scripts/local-target.mjs up, then npm run bench',
     });
   }
@@ -39,20 +48,27 @@ await runMain(async () => {
   // not on a terminal: a log line every 5 s
   const line = progressLine({ indent: '   ', everyMs: 5000, afterMs: 2000 });
   const progress = (label, p) => (p.done ? line.clear() : line.show(label, p));
-  log(`bench: scale ${scale} (${JSON.stringify(SCALES[scale])}); the target's volume needs about ${targetSpaceNeededMiB(scale)} MiB free at the peak`);
+  log(
+    `bench: scale ${scale} (${JSON.stringify(SCALES[scale])}); the target's volume needs about ${targetSpaceNeededMiB(scale)} MiB free at the peak`,
+  );
 
   const setupTimings = async () => {
     const out = [];
     const t0 = performance.now();
     try {
       const r = await up({});
-      out.push({ label: `local-target up (warm rootfs cache; ${r.alreadyUp ? 'target already running: the idempotent re-run' : 'fresh instance'})`, seconds: (performance.now() - t0) / 1000, alreadyUp: r.alreadyUp });
+      out.push({
+        label: `local-target up (warm rootfs cache; ${r.alreadyUp ? 'target already running: the idempotent re-run' : 'fresh instance'})`,
+        seconds: (performance.now() - t0) / 1000,
+        alreadyUp: r.alreadyUp,
+      });
     } catch (err) {
       out.push({ label: 'local-target up', error: err.what ?? err.message });
     }
     const outDir = fs.mkdtempSync(path.join(process.env.TMPDIR || '/tmp', 'bench-synth-'));
     try {
-      const synth = () => runChecked('npx', ['--no-install', 'cdktf', 'synth', '--output', outDir], { what: 'cdktf synth failed' });
+      const synth = () =>
+        runChecked('npx', ['--no-install', 'cdktf', 'synth', '--output', outDir], { what: 'cdktf synth failed' });
       await synth(); // warms caches (ts compile, provider bindings)
       const t1 = performance.now();
       await synth();

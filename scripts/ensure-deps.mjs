@@ -11,7 +11,8 @@ const { ensurePackages } = await import('./lib/core/system-deps.ts');
 
 await runMain(async () => {
   const purpose = process.argv[2] ?? 'test';
-  if (!['demo', 'test'].includes(purpose)) throw new OperatorError(`unknown purpose ${purpose}`, { next: 'use demo or test' });
+  if (!['demo', 'test'].includes(purpose))
+    throw new OperatorError(`unknown purpose ${purpose}`, { next: 'use demo or test' });
   const { installed } = ensurePackages(purpose);
   console.log(installed.length ? `✓ installed ${installed.join(' ')}` : `✓ Debian packages for ${purpose} are present`);
 });

@@ -14,23 +14,31 @@ const { formatResult, palette, useColor } = await import('./lib/core/report.ts')
 const { runRoundtrip } = await import('./lib/data/roundtrip.ts');
 const { humanBytes, humanRate, progressLine } = await import('./lib/remote/transfer.ts');
 
-const USAGE = 'usage: sudo npx zx scripts/roundtrip.mjs [--env FILE] [--size-mb N] [--keep] [--source-dir DIR] [--compress zstd] [--json]';
+const USAGE =
+  'usage: sudo npx zx scripts/roundtrip.mjs [--env FILE] [--size-mb N] [--keep] [--source-dir DIR] [--compress zstd] [--json]';
 
 await runMain(async () => {
-  const args = minimist(process.argv.slice(2).filter((a) => !/roundtrip\.mjs$/.test(a)), {
-    boolean: ['json', 'keep', 'help'],
-    string: ['env', 'size-mb', 'source-dir', 'compress'],
-    unknown: (a) => {
-      throw new OperatorError(`unknown argument ${a}`, { next: USAGE });
+  const args = minimist(
+    process.argv.slice(2).filter((a) => !/roundtrip\.mjs$/.test(a)),
+    {
+      boolean: ['json', 'keep', 'help'],
+      string: ['env', 'size-mb', 'source-dir', 'compress'],
+      unknown: (a) => {
+        throw new OperatorError(`unknown argument ${a}`, { next: USAGE });
+      },
     },
-  });
+  );
   if (args.help) {
     console.log(USAGE);
     return 0;
   }
   const sizeMb = args['size-mb'] === undefined ? 64 : Number(args['size-mb']);
-  if (!Number.isInteger(sizeMb) || sizeMb < 1 || sizeMb > 65536) throw new OperatorError(`--size-mb ${args['size-mb']} is not a whole number of MiB from 1 to 65536`, { next: USAGE });
-  if (args.compress && args.compress !== 'zstd') throw new OperatorError(`--compress ${args.compress}: only zstd is supported`, { next: USAGE });
+  if (!Number.isInteger(sizeMb) || sizeMb < 1 || sizeMb > 65536)
+    throw new OperatorError(`--size-mb ${args['size-mb']} is not a whole number of MiB from 1 to 65536`, {
+      next: USAGE,
+    });
+  if (args.compress && args.compress !== 'zstd')
+    throw new OperatorError(`--compress ${args.compress}: only zstd is supported`, { next: USAGE });
   const conn = readConnection(resolveEnvFile(args.env));
 
   const color = !args.json && useColor(process.stdout);
@@ -45,11 +53,25 @@ await runMain(async () => {
     }
     line.clear();
     if (e.type === 'step') console.log(formatResult(e.step, { color }));
-    if (e.type === 'kept') console.log(c.yellow(`  kept (--keep): local ${e.local.join(', ') || '-'}; remote ${e.remote.join(', ') || '-'}`));
+    if (e.type === 'kept')
+      console.log(
+        c.yellow(`  kept (--keep): local ${e.local.join(', ') || '-'}; remote ${e.remote.join(', ') || '-'}`),
+      );
   };
 
-  if (!args.json) console.log(c.bold(`Round trip to ${conn.BTRBK_AWS_USER}@${conn.BTRBK_AWS_HOST}:${conn.BTRBK_AWS_SSH_PORT} (${sizeMb} MiB of test data${args.compress ? ', zstd' : ''})`));
-  const r = await runRoundtrip(conn, { sizeMb, keep: args.keep, sourceDir: args['source-dir'] || null, compress: args.compress || null, onEvent });
+  if (!args.json)
+    console.log(
+      c.bold(
+        `Round trip to ${conn.BTRBK_AWS_USER}@${conn.BTRBK_AWS_HOST}:${conn.BTRBK_AWS_SSH_PORT} (${sizeMb} MiB of test data${args.compress ? ', zstd' : ''})`,
+      ),
+    );
+  const r = await runRoundtrip(conn, {
+    sizeMb,
+    keep: args.keep,
+    sourceDir: args['source-dir'] || null,
+    compress: args.compress || null,
+    onEvent,
+  });
 
   if (args.json) {
     console.log(JSON.stringify(r, null, 2));
@@ -57,7 +79,9 @@ await runMain(async () => {
     if (r.transfers.length) {
       console.log(c.bold('\nTransfers'));
       for (const t of r.transfers) {
-        console.log(`  ${t.name.padEnd(20)} ${humanBytes(t.wireBytes).padStart(10)} on the wire  ${humanBytes(t.streamBytes).padStart(10)} stream  ${(t.durationMs / 1000).toFixed(2).padStart(6)} s  ${humanRate(t.rate)}`);
+        console.log(
+          `  ${t.name.padEnd(20)} ${humanBytes(t.wireBytes).padStart(10)} on the wire  ${humanBytes(t.streamBytes).padStart(10)} stream  ${(t.durationMs / 1000).toFixed(2).padStart(6)} s  ${humanRate(t.rate)}`,
+        );
       }
       if (r.ratio !== null) console.log(`  incremental/full ratio: ${r.ratio.toFixed(4)}`);
     }

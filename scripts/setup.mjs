@@ -33,19 +33,42 @@ const USAGE = `usage: npx zx scripts/setup.mjs [options]
   --json                           print the result as JSON on stdout (progress goes to stderr)
 `;
 const BOOLEANS = ['yes', 'json', 'allow-data-volume-replacement', 'help'];
-const STRINGS = ['target', 'profile', 'var-file', 'ssh-key', 'env', 'known-hosts', 'expected-transfer-gb', 'data-used-gib', 'daily-change-percent', 'source', 'upload-mbit', 'first-backup'];
+const STRINGS = [
+  'target',
+  'profile',
+  'var-file',
+  'ssh-key',
+  'env',
+  'known-hosts',
+  'expected-transfer-gb',
+  'data-used-gib',
+  'daily-change-percent',
+  'source',
+  'upload-mbit',
+  'first-backup',
+];
 
 await runMain(async () => {
-  const args = minimist(process.argv.slice(2).filter((a) => !/scripts\/setup\.mjs$/.test(a)), {
-    boolean: BOOLEANS,
-    string: STRINGS,
-    default: { target: 'aws' },
-    unknown: (a) => {
-      if (a.startsWith('-')) throw new OperatorError(`unknown option ${a}`, { details: USAGE, next: 'see the options above (the data-volume flag must be spelled out in full)' });
-      throw new OperatorError(`unexpected argument ${a}`, { details: USAGE });
+  const args = minimist(
+    process.argv.slice(2).filter((a) => !/scripts\/setup\.mjs$/.test(a)),
+    {
+      boolean: BOOLEANS,
+      string: STRINGS,
+      default: { target: 'aws' },
+      unknown: (a) => {
+        if (a.startsWith('-'))
+          throw new OperatorError(`unknown option ${a}`, {
+            details: USAGE,
+            next: 'see the options above (the data-volume flag must be spelled out in full)',
+          });
+        throw new OperatorError(`unexpected argument ${a}`, { details: USAGE });
+      },
     },
-  });
-  if (args.help) { console.log(USAGE); return 0; }
+  );
+  if (args.help) {
+    console.log(USAGE);
+    return 0;
+  }
   const opts = checkOptions({
     target: args.target,
     yes: args.yes,
@@ -60,7 +83,11 @@ await runMain(async () => {
     sources: [args.source ?? []].flat(),
     uploadMbit: args['upload-mbit'] !== undefined ? Number(args['upload-mbit']) : undefined,
     // --first-backup alone: the type the estimate picks
-    firstBackupType: args['first-backup'] === undefined ? undefined : args['first-backup'] || pickFastLane(args['upload-mbit'] !== undefined ? Number(args['upload-mbit']) / 8 : null),
+    firstBackupType:
+      args['first-backup'] === undefined
+        ? undefined
+        : args['first-backup'] ||
+          pickFastLane(args['upload-mbit'] !== undefined ? Number(args['upload-mbit']) / 8 : null),
     allowDataVolumeReplacement: args['allow-data-volume-replacement'],
   });
   const out = args.json ? process.stderr : process.stdout;
@@ -71,7 +98,9 @@ await runMain(async () => {
   if (args.json) {
     console.log(JSON.stringify(result, null, 2));
   } else {
-    out.write(`\n${c.bold('Next steps')}\n${nextSteps(result.connection, result.envFile, { local: result.target === 'local' })}\n`);
+    out.write(
+      `\n${c.bold('Next steps')}\n${nextSteps(result.connection, result.envFile, { local: result.target === 'local' })}\n`,
+    );
     out.write(`\n${c.bold('btrbk.conf')}\n${result.btrbkConf}`);
   }
   if (!result.smoke.ok) {

@@ -15,25 +15,33 @@ const { checkReportJson, formatCheckReport, useColor } = await import('./lib/cor
 
 const USAGE = `usage: npx zx scripts/troubleshoot.mjs <check>... [--env FILE] [--json] [--lines N] [--profile NAME]
 checks:
-${Object.entries(CHECKS).map(([k, v]) => `  ${k.padEnd(13)} ${v}`).join('\n')}
+${Object.entries(CHECKS)
+  .map(([k, v]) => `  ${k.padEnd(13)} ${v}`)
+  .join('\n')}
   check-all     all of the above`;
 
 await runMain(async () => {
-  const args = minimist(process.argv.slice(2).filter((a) => !/troubleshoot\.mjs$/.test(a)), {
-    boolean: ['json', 'help'],
-    string: ['env', 'profile', 'lines'],
-    unknown: (a) => {
-      if (!a.startsWith('-')) return true;
-      throw new OperatorError(`unknown option ${a}`, { next: USAGE });
+  const args = minimist(
+    process.argv.slice(2).filter((a) => !/troubleshoot\.mjs$/.test(a)),
+    {
+      boolean: ['json', 'help'],
+      string: ['env', 'profile', 'lines'],
+      unknown: (a) => {
+        if (!a.startsWith('-')) return true;
+        throw new OperatorError(`unknown option ${a}`, { next: USAGE });
+      },
     },
-  });
+  );
   if (args.help) {
     console.log(USAGE);
     return 0;
   }
   if (!args._.length) throw new OperatorError('which check?', { next: USAGE });
   const lines = args.lines === undefined ? 40 : Number(args.lines);
-  if (!Number.isInteger(lines) || lines < 1 || lines > 200) throw new OperatorError(`--lines ${args.lines} is not a number from 1 to 200`, { next: 'the gate returns the last 200 lines at most' });
+  if (!Number.isInteger(lines) || lines < 1 || lines > 200)
+    throw new OperatorError(`--lines ${args.lines} is not a number from 1 to 200`, {
+      next: 'the gate returns the last 200 lines at most',
+    });
   const names = expandChecks(args._.map(String));
   const conn = readConnection(resolveEnvFile(args.env));
   const results = await runChecks(conn, names, { lines, profile: args.profile });

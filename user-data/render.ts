@@ -28,7 +28,8 @@ export const USER_DATA_DIR = path.dirname(fileURLToPath(import.meta.url));
 export const BOOT_SCRIPT = path.join(USER_DATA_DIR, 'bootstrap.sh');
 
 /** The settings a deployment varies. */
-export type SettingKey = 'volumeId' | 'backupSshPublicKey' | 'adminSshPublicKey' | 'appendOnly' | 'retention' | 'retentionMin';
+export type SettingKey =
+  'volumeId' | 'backupSshPublicKey' | 'adminSshPublicKey' | 'appendOnly' | 'retention' | 'retentionMin';
 
 /** The settings a deployment varies, and the shell variable each becomes. */
 export const SETTINGS: Readonly<Record<SettingKey, string>> = Object.freeze({
@@ -41,12 +42,13 @@ export const SETTINGS: Readonly<Record<SettingKey, string>> = Object.freeze({
 });
 
 /** What the host does when a setting is not given (the stack's variables default to the same values). */
-export const SETTING_DEFAULTS: Readonly<Record<Exclude<SettingKey, 'volumeId' | 'backupSshPublicKey'>, string>> = Object.freeze({
-  adminSshPublicKey: '',
-  appendOnly: 'true',
-  retention: '48h 14d 8w 12m',
-  retentionMin: '1d',
-});
+export const SETTING_DEFAULTS: Readonly<Record<Exclude<SettingKey, 'volumeId' | 'backupSshPublicKey'>, string>> =
+  Object.freeze({
+    adminSshPublicKey: '',
+    appendOnly: 'true',
+    retention: '48h 14d 8w 12m',
+    retentionMin: '1d',
+  });
 
 /** The settings of one boot script; each may also be a cdktf token that resolves to the value. */
 export interface BootScriptSettings {
@@ -134,7 +136,10 @@ function withoutComments(
 /** user-data/FILE as the instance installs it: without its comment-only lines (the shebang and shellcheck directives stay). */
 export function installedText(file: string): string {
   if (!/^[A-Za-z0-9._-]+$/.test(file)) throw new Error(`bad file name: ${file}`);
-  return withoutComments(fs.readFileSync(path.join(USER_DATA_DIR, file), 'utf8'), (line, index) => index === 0 || /^\s*# shellcheck /.test(line))
+  return withoutComments(
+    fs.readFileSync(path.join(USER_DATA_DIR, file), 'utf8'),
+    (line, index) => index === 0 || /^\s*# shellcheck /.test(line),
+  )
     .map(([line]) => line)
     .join('\n');
 }
@@ -156,7 +161,9 @@ function payloadEntries(source: string): Array<[file: string, func: string]> {
 
 /** The host payload: the `# @payload` functions as one shell text, its sha256 and its gzip. */
 export function renderHostPayload(): HostPayload {
-  const text = `${payloadEntries(fs.readFileSync(BOOT_SCRIPT, 'utf8')).map(([file, func]) => embed(file, func)).join('\n')}\n`;
+  const text = `${payloadEntries(fs.readFileSync(BOOT_SCRIPT, 'utf8'))
+    .map(([file, func]) => embed(file, func))
+    .join('\n')}\n`;
   const sha256 = createHash('sha256').update(text).digest('hex');
   const gzip = gzipSync(text, { level: 9 });
   return { text, sha256, gzip, base64: gzip.toString('base64') };
@@ -166,8 +173,10 @@ export function renderHostPayload(): HostPayload {
 export function renderBootScript(settings: BootScriptSettings, options: BootScriptOptions = {}): string {
   const { forTerraform = false, payload = 'inline', payloadFile = '', payloadUrl = '', payloadRegion = '' } = options;
   if (!['inline', 's3', 'file'].includes(payload)) throw new Error(`unknown payload mode ${payload}`);
-  if ((payload === 'file') !== Boolean(payloadFile)) throw new Error("payloadFile goes with payload 'file', and only with it");
-  if ((payload === 's3') !== Boolean(payloadUrl && payloadRegion)) throw new Error("payloadUrl and payloadRegion go with payload 's3', and only with it");
+  if ((payload === 'file') !== Boolean(payloadFile))
+    throw new Error("payloadFile goes with payload 'file', and only with it");
+  if ((payload === 's3') !== Boolean(payloadUrl && payloadRegion))
+    throw new Error("payloadUrl and payloadRegion go with payload 's3', and only with it");
   const external = payload === 'inline' ? null : renderHostPayload();
   const source = fs.readFileSync(BOOT_SCRIPT, 'utf8');
   const esc = forTerraform ? escapeTerraformTemplate : (s: string) => s;
@@ -175,22 +184,26 @@ export function renderBootScript(settings: BootScriptSettings, options: BootScri
   let sawSettings = false;
   // comment-only lines go; the shebang, marker lines and shellcheck directives stay
   const keep = (line: string, index: number) => index === 0 || /^(# @|\s*# shellcheck )/.test(line);
-  const out = withoutComments(source, keep).map(([line, inHeredoc]) => {
-    if (inHeredoc) return esc(line);
-    if (line === '# @settings') {
-      sawSettings = true;
-      return [
-        ...(Object.entries(SETTINGS) as Array<[SettingKey, string]>).map(([key, shellVar]) => `${shellVar}=${shellQuote(settings[key] ?? defaults[key] ?? '')}`),
-        `BTRBK_PAYLOAD_SHA256='${external?.sha256 ?? ''}'`,
-        `BTRBK_PAYLOAD_FILE=${shellQuote(payloadFile)}`,
-        `BTRBK_PAYLOAD_URL=${shellQuote(payloadUrl)}`,
-        `BTRBK_PAYLOAD_REGION=${shellQuote(payloadRegion)}`,
-      ].join('\n');
-    }
-    const p = /^# @payload (\S+) (\S+)$/.exec(line);
-    if (p) return external ? null : esc(embed(p[1], p[2]));
-    return esc(line);
-  }).filter((line): line is string => line !== null);
+  const out = withoutComments(source, keep)
+    .map(([line, inHeredoc]) => {
+      if (inHeredoc) return esc(line);
+      if (line === '# @settings') {
+        sawSettings = true;
+        return [
+          ...(Object.entries(SETTINGS) as Array<[SettingKey, string]>).map(
+            ([key, shellVar]) => `${shellVar}=${shellQuote(settings[key] ?? defaults[key] ?? '')}`,
+          ),
+          `BTRBK_PAYLOAD_SHA256='${external?.sha256 ?? ''}'`,
+          `BTRBK_PAYLOAD_FILE=${shellQuote(payloadFile)}`,
+          `BTRBK_PAYLOAD_URL=${shellQuote(payloadUrl)}`,
+          `BTRBK_PAYLOAD_REGION=${shellQuote(payloadRegion)}`,
+        ].join('\n');
+      }
+      const p = /^# @payload (\S+) (\S+)$/.exec(line);
+      if (p) return external ? null : esc(embed(p[1], p[2]));
+      return esc(line);
+    })
+    .filter((line): line is string => line !== null);
   if (!sawSettings) throw new Error(`${BOOT_SCRIPT} has no '# @settings' line`);
   return out.join('\n');
 }

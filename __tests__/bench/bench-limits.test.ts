@@ -1,6 +1,13 @@
 // The limits item's maths: receive-side CPU per GiB, the rate t3a.nano's CPU baseline sustains at that cost,
 // the two target figures against its network baseline, and the table.
-import { formatLimitsTable, limitsBasis, limitsFigures, limitsRow, type LimitsReport, type LimitsSample } from '../../scripts/lib/bench/bench.js';
+import {
+  formatLimitsTable,
+  limitsBasis,
+  limitsFigures,
+  limitsRow,
+  type LimitsReport,
+  type LimitsSample,
+} from '../../scripts/lib/bench/bench.js';
 
 const GiB = 1024 ** 3;
 const sample = (over: Partial<LimitsSample> = {}): LimitsSample => ({
@@ -30,18 +37,30 @@ test('compressed wire: the data rate is the wire rate times data/wire; a negativ
   expect(limitsRow(sample({ groupCpuSeconds: 0, kernelCpuSeconds: 0 })).baselineReceiveMBps).toBeNull();
 });
 
-const report = (rows: LimitsSample[]): LimitsReport => ({ ...limitsBasis('t3a.nano'), candidates: [], rows: rows.map((r) => limitsRow(r)), defaultCandidate: 'aes128-gcm zstd-3' });
+const report = (rows: LimitsSample[]): LimitsReport => ({
+  ...limitsBasis('t3a.nano'),
+  candidates: [],
+  rows: rows.map((r) => limitsRow(r)),
+  defaultCandidate: 'aes128-gcm zstd-3',
+});
 
-test('targets: the default\'s random-data wire rate >= 3x and its compressible data rate >= 2x the 4 MB/s network baseline', () => {
+test("targets: the default's random-data wire rate >= 3x and its compressible data rate >= 2x the 4 MB/s network baseline", () => {
   // 5 s/GiB: 21.5 MB/s (5.4x); text at a quarter on the wire, 4 s per wire GiB: 26.8 MB/s of data (6.7x)
-  const good = limitsFigures(report([sample({ groupCpuSeconds: 5, kernelCpuSeconds: 0 }), sample({ dataset: 'text', wireBytes: GiB / 4, groupCpuSeconds: 1, kernelCpuSeconds: 0 })]));
+  const good = limitsFigures(
+    report([
+      sample({ groupCpuSeconds: 5, kernelCpuSeconds: 0 }),
+      sample({ dataset: 'text', wireBytes: GiB / 4, groupCpuSeconds: 1, kernelCpuSeconds: 0 }),
+    ]),
+  );
   expect(good.map((f) => [f.key, f.status])).toEqual([
     ['limits.default_wire_vs_network', 'pass'],
     ['limits.default_text_data_vs_network', 'pass'],
   ]);
   expect(good[0].b).toMatchObject({ value: 4e6, unit: 'B/s' });
   // 10 s/GiB random: 10.7 MB/s (2.7x, missed); text 20+2 s per quarter GiB: 4.9 MB/s of data (1.2x, missed)
-  const slow = limitsFigures(report([sample({ groupCpuSeconds: 8 }), sample({ dataset: 'text', wireBytes: GiB / 4, groupCpuSeconds: 20 })]));
+  const slow = limitsFigures(
+    report([sample({ groupCpuSeconds: 8 }), sample({ dataset: 'text', wireBytes: GiB / 4, groupCpuSeconds: 20 })]),
+  );
   expect(slow.map((f) => f.status)).toEqual(['fail', 'fail']);
   expect(slow[0].value).toBeCloseTo(2.68, 1);
 });

@@ -3,7 +3,12 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { deleteIncompleteBackups, findIncompleteBackups, listBackups, makeLive } from '../../scripts/lib/data/restore.js';
+import {
+  deleteIncompleteBackups,
+  findIncompleteBackups,
+  listBackups,
+  makeLive,
+} from '../../scripts/lib/data/restore.js';
 import { runResult } from '../../scripts/lib/core/process.js';
 import { LIST_R } from '../support/btrfs-samples.js';
 
@@ -27,10 +32,14 @@ test('lists the backups directly below a directory, with the command shape the g
 
 test('incomplete backups are those without a received UUID; deleting them uses one gate command each', async () => {
   const { runRemote, calls } = fakeRunRemote(LIST_R);
-  expect((await findIncompleteBackups(conn, '/backup_volume/backups/laptop', { runRemote })).map((b) => b.path)).toEqual(['/backup_volume/backups/laptop/home.20240502T0200']);
+  expect(
+    (await findIncompleteBackups(conn, '/backup_volume/backups/laptop', { runRemote })).map((b) => b.path),
+  ).toEqual(['/backup_volume/backups/laptop/home.20240502T0200']);
   const deleted = await deleteIncompleteBackups(conn, '/backup_volume/backups/laptop', { runRemote });
   expect(deleted).toEqual(['/backup_volume/backups/laptop/home.20240502T0200']);
-  expect(calls[calls.length - 1]).toBe("sudo -n btrfs subvolume delete --commit-after '/backup_volume/backups/laptop/home.20240502T0200'");
+  expect(calls[calls.length - 1]).toBe(
+    "sudo -n btrfs subvolume delete --commit-after '/backup_volume/backups/laptop/home.20240502T0200'",
+  );
 });
 
 test('a listing that fails is an OperatorError that says where to look', async () => {
@@ -45,7 +54,9 @@ test('making a restore live never replaces an existing path', async () => {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'restore-unit-'));
   try {
     fs.writeFileSync(path.join(dir, 'home'), 'precious');
-    await expect(makeLive(path.join(dir, 'snap'), path.join(dir, 'home'))).rejects.toMatchObject({ what: expect.stringMatching(/already exists; not replacing it/) });
+    await expect(makeLive(path.join(dir, 'snap'), path.join(dir, 'home'))).rejects.toMatchObject({
+      what: expect.stringMatching(/already exists; not replacing it/),
+    });
     expect(fs.readFileSync(path.join(dir, 'home'), 'utf8')).toBe('precious');
   } finally {
     fs.rmSync(dir, { recursive: true, force: true });

@@ -57,12 +57,27 @@ describe('ratio, median and targets', () => {
   });
 
   test('a figure carries both measured things, the ratio and its status', () => {
-    const f = figure('path.gate_vs_local', 'rate', { label: 'gate', value: 90, unit: 'B/s' }, { label: 'local', value: 100, unit: 'B/s' });
-    expect(f).toMatchObject({ value: 0.9, status: 'pass', a: { label: 'gate', value: 90 }, b: { label: 'local', value: 100 } });
+    const f = figure(
+      'path.gate_vs_local',
+      'rate',
+      { label: 'gate', value: 90, unit: 'B/s' },
+      { label: 'local', value: 100, unit: 'B/s' },
+    );
+    expect(f).toMatchObject({
+      value: 0.9,
+      status: 'pass',
+      a: { label: 'gate', value: 90 },
+      b: { label: 'local', value: 100 },
+    });
   });
 
   test('the full scale has the issue sizes; the target space estimate covers the largest single dataset', () => {
-    expect(SCALES.full).toMatchObject({ datasetMiB: 1024, changesMiB: [1, 64], trees: [50000, 200000], changedFiles: 100 });
+    expect(SCALES.full).toMatchObject({
+      datasetMiB: 1024,
+      changesMiB: [1, 64],
+      trees: [50000, 200000],
+      changedFiles: 100,
+    });
     expect(targetSpaceNeededMiB('full')).toBeGreaterThan(1024);
     expect(targetSpaceNeededMiB('small')).toBeLessThan(targetSpaceNeededMiB('full'));
   });
@@ -84,17 +99,42 @@ const report: Report = {
   scale: 'small',
   machine,
   figures: [
-    figure('incremental.wire_per_changed', 'incremental: wire / changed (1 MiB)', { label: 'wire', value: 1050000, unit: 'B' }, { label: 'changed', value: 1048576, unit: 'B' }),
-    figure('path.gate_vs_local', 'full send rate: ssh+gate / local', { label: 'ssh+gate', value: 50 * 2 ** 20, unit: 'B/s' }, { label: 'local', value: 100 * 2 ** 20, unit: 'B/s' }),
-    figure('rsync.rsync_growth', 'rsync growth', { label: 'rsync 200000', value: 1.36, unit: 's' }, { label: 'rsync 50000', value: 0.5, unit: 's' }),
+    figure(
+      'incremental.wire_per_changed',
+      'incremental: wire / changed (1 MiB)',
+      { label: 'wire', value: 1050000, unit: 'B' },
+      { label: 'changed', value: 1048576, unit: 'B' },
+    ),
+    figure(
+      'path.gate_vs_local',
+      'full send rate: ssh+gate / local',
+      { label: 'ssh+gate', value: 50 * 2 ** 20, unit: 'B/s' },
+      { label: 'local', value: 100 * 2 ** 20, unit: 'B/s' },
+    ),
+    figure(
+      'rsync.rsync_growth',
+      'rsync growth',
+      { label: 'rsync 200000', value: 1.36, unit: 's' },
+      { label: 'rsync 50000', value: 0.5, unit: 's' },
+    ),
     { key: 'rsync.error', label: 'rsync (failed)', value: null, status: null, error: 'no rsync in the target' },
   ],
-  timings: [{ label: 'cdktf synth (warm)', seconds: 12.34 }, { label: 'local-target up', error: 'boom' }],
+  timings: [
+    { label: 'cdktf synth (warm)', seconds: 12.34 },
+    { label: 'local-target up', error: 'boom' },
+  ],
 };
 
 describe('machine and report formatting', () => {
   test('machine info states CPUs, kernel, memory, OS and the shared-machine note', () => {
-    expect(machine).toMatchObject({ nproc: 2, cpu: 'Test CPU', kernel: '6.1.0-test', memoryMiB: 4096, os: 'Debian GNU/Linux 12 (bookworm)', btrfsProgs: '6.2' });
+    expect(machine).toMatchObject({
+      nproc: 2,
+      cpu: 'Test CPU',
+      kernel: '6.1.0-test',
+      memoryMiB: 4096,
+      os: 'Debian GNU/Linux 12 (bookworm)',
+      btrfsProgs: '6.2',
+    });
     expect(machine.loadavgAtStart).toEqual([1.23, 0.5, 0.25]);
     expect(machine.note).toMatch(/other processes may load/);
   });
@@ -103,8 +143,12 @@ describe('machine and report formatting', () => {
     const t = formatTable(report);
     const lines = t.split('\n');
     expect(lines[0]).toMatch(/^figure\s+ratio\s+target\s+status\s+measured/);
-    expect(t).toMatch(/incremental: wire \/ changed \(1 MiB\)\s+1\.001\s+≤ 1\.05\s+pass\s+wire 1\.0 MiB \/ changed 1\.0 MiB/);
-    expect(t).toMatch(/full send rate: ssh\+gate \/ local\s+0\.5\s+≥ 0\.8\s+fail\s+ssh\+gate 50\.0 MiB\/s \/ local 100 MiB\/s/);
+    expect(t).toMatch(
+      /incremental: wire \/ changed \(1 MiB\)\s+1\.001\s+≤ 1\.05\s+pass\s+wire 1\.0 MiB \/ changed 1\.0 MiB/,
+    );
+    expect(t).toMatch(
+      /full send rate: ssh\+gate \/ local\s+0\.5\s+≥ 0\.8\s+fail\s+ssh\+gate 50\.0 MiB\/s \/ local 100 MiB\/s/,
+    );
     expect(t).toMatch(/rsync growth\s+2\.72\s+-\s+rsync 200000 1\.360 s \/ rsync 50000 0\.500 s/);
     expect(t).toMatch(/rsync \(failed\)\s+n\/a\s+error\s+error: no rsync in the target/);
     expect(t).toMatch(/cdktf synth \(warm\): 12\.3 s/);
@@ -148,7 +192,8 @@ describe('data makers', () => {
     expect(after.length).toBe(before.length);
     expect(written).toBe(64 * 1024);
     let differing = 0;
-    for (let i = 0; i < after.length; i += 4096) if (!after.subarray(i, i + 4096).equals(before.subarray(i, i + 4096))) differing += 1;
+    for (let i = 0; i < after.length; i += 4096)
+      if (!after.subarray(i, i + 4096).equals(before.subarray(i, i + 4096))) differing += 1;
     expect(differing * 4096).toBe(written);
   });
 

@@ -30,7 +30,10 @@ test('a stack that replaces the instance on a type change fails the in-place tes
   // (terraform test destroys what it applied; before Terraform 1.14 prevent_destroy makes that fail: see engine.test.ts)
   delete json.resource.aws_ebs_volume.backup_data.lifecycle;
   json.resource.terraform_data = { ...json.resource.terraform_data, type: { input: '${var.instance_type}' } };
-  json.resource.aws_instance.backup_host.lifecycle.replace_triggered_by = [...(json.resource.aws_instance.backup_host.lifecycle.replace_triggered_by ?? []), 'terraform_data.type'];
+  json.resource.aws_instance.backup_host.lifecycle.replace_triggered_by = [
+    ...(json.resource.aws_instance.backup_host.lifecycle.replace_triggered_by ?? []),
+    'terraform_data.type',
+  ];
   const dir = path.join(work, 'stack');
   fs.mkdirSync(path.join(dir, 'tests'), { recursive: true });
   fs.writeFileSync(path.join(dir, 'cdk.tf.json'), JSON.stringify(json, null, 2));

@@ -10,7 +10,12 @@ import { App } from 'cdktf';
 import { BackupTargetStack, STACK_NAME } from '../../constructs/backup-target-stack.js';
 import { renderBootScript, renderHostPayload } from '../../user-data/render.js';
 import { payloadObjectKey } from '../../constructs/host-payload.js';
-import { parseTestOutput, prepareStackDir, type EngineResult, type PreparedStack } from '../../scripts/lib/deploy/engine.js';
+import {
+  parseTestOutput,
+  prepareStackDir,
+  type EngineResult,
+  type PreparedStack,
+} from '../../scripts/lib/deploy/engine.js';
 
 const ROOT = path.resolve(import.meta.dirname ?? path.dirname(new URL(import.meta.url).pathname), '..', '..');
 const TESTS_DIR = path.join(ROOT, 'engine-tests');
@@ -21,7 +26,10 @@ const literals = JSON.parse(fs.readFileSync(path.join(TESTS_DIR, 'fixtures/liter
   adminSshPublicKey: string;
   payloadBucketDomain: string;
 };
-const testFiles = fs.readdirSync(TESTS_DIR).filter((f) => f.endsWith('.tftest.hcl')).sort();
+const testFiles = fs
+  .readdirSync(TESTS_DIR)
+  .filter((f) => f.endsWith('.tftest.hcl'))
+  .sort();
 /** Every `run "name"` block the test files declare: each must be reported as passed. */
 const declaredRuns = testFiles.flatMap((f) =>
   [...fs.readFileSync(path.join(TESTS_DIR, f), 'utf8').matchAll(/^run "([^"]+)"/gm)].map((m) => `tests/${f}/${m[1]}`),
@@ -42,7 +50,11 @@ let synthesized: Json;
 const expectedBootScript = () =>
   renderBootScript(
     { volumeId: literals.volumeId, backupSshPublicKey: literals.sshPublicKey, adminSshPublicKey: '' },
-    { payload: 's3', payloadUrl: `https://${literals.payloadBucketDomain}/${payloadObjectKey(renderHostPayload().sha256)}`, payloadRegion: 'us-west-1' },
+    {
+      payload: 's3',
+      payloadUrl: `https://${literals.payloadBucketDomain}/${payloadObjectKey(renderHostPayload().sha256)}`,
+      payloadRegion: 'us-west-1',
+    },
   );
 
 /** A stack directory with the (possibly changed) JSON, the test files and the fixture; initialised. */
@@ -110,7 +122,13 @@ describe('engine checks (real provider schema, mock provider, offline)', () => {
 
   test('the literals in the test files agree with fixtures/literals.json', () => {
     const all = testFiles.map((f) => fs.readFileSync(path.join(TESTS_DIR, f), 'utf8')).join('\n');
-    for (const value of [literals.volumeId, literals.publicIp, literals.sshPublicKey, literals.adminSshPublicKey, literals.payloadBucketDomain]) {
+    for (const value of [
+      literals.volumeId,
+      literals.publicIp,
+      literals.sshPublicKey,
+      literals.adminSshPublicKey,
+      literals.payloadBucketDomain,
+    ]) {
       expect(all).toContain(`"${value}"`);
     }
   });
@@ -119,7 +137,11 @@ describe('engine checks (real provider schema, mock provider, offline)', () => {
     const { files, runs } = parseTestOutput(suite.stdout);
     const mine = declaredRuns.filter((r) => r.startsWith(`tests/${file}/`));
     expect(mine.length).toBeGreaterThan(0);
-    expect({ file, status: files[`tests/${file}`], stderr: suite.stderr }).toEqual({ file, status: 'pass', stderr: suite.stderr });
+    expect({ file, status: files[`tests/${file}`], stderr: suite.stderr }).toEqual({
+      file,
+      status: 'pass',
+      stderr: suite.stderr,
+    });
     expect(Object.fromEntries(mine.map((r) => [r, runs[r]]))).toEqual(Object.fromEntries(mine.map((r) => [r, 'pass'])));
   });
 
@@ -141,7 +163,11 @@ describe('the engine tests can fail (negative controls)', () => {
     delete json.resource.aws_instance.backup_host.lifecycle.ignore_changes;
     delete json.resource.aws_ebs_volume.backup_data.lifecycle.postcondition;
     // (the bad-variables file has no part in these controls: left out, it saves most of the run's time)
-    controls = engineTest(stackDir('controls', json, fixture), ['-filter=tests/defaults.tftest.hcl', '-filter=tests/ami-update.tftest.hcl', '-filter=tests/protection.tftest.hcl']);
+    controls = engineTest(stackDir('controls', json, fixture), [
+      '-filter=tests/defaults.tftest.hcl',
+      '-filter=tests/ami-update.tftest.hcl',
+      '-filter=tests/protection.tftest.hcl',
+    ]);
   });
 
   test('a boot script differing by one character fails the user-data equality assertions', () => {
@@ -157,8 +183,14 @@ describe('the engine tests can fail (negative controls)', () => {
   });
 
   test('without the postcondition, restore_snapshot_id on an existing deployment would be ignored silently', () => {
-    expect(parseTestOutput(controls.stdout).runs['tests/protection.tftest.hcl/restore_snapshot_on_existing_deployment_refused']).toBe('fail');
-    expect(parseTestOutput(controls.stdout).runs['tests/protection.tftest.hcl/defaults_snapshot_recycle_alarm']).toBe('pass');
+    expect(
+      parseTestOutput(controls.stdout).runs[
+        'tests/protection.tftest.hcl/restore_snapshot_on_existing_deployment_refused'
+      ],
+    ).toBe('fail');
+    expect(parseTestOutput(controls.stdout).runs['tests/protection.tftest.hcl/defaults_snapshot_recycle_alarm']).toBe(
+      'pass',
+    );
   });
 
   test('prevent_destroy holds: with the unchanged JSON the engine refuses to destroy the data volume', () => {

@@ -20,7 +20,11 @@ import { CloudwatchMetricAlarm } from '@cdktf/provider-aws/lib/cloudwatch-metric
 import { SnsTopic } from '@cdktf/provider-aws/lib/sns-topic/index.js';
 import { SnsTopicSubscription } from '@cdktf/provider-aws/lib/sns-topic-subscription/index.js';
 import { DataAwsPartition } from '@cdktf/provider-aws/lib/data-aws-partition/index.js';
-import { DATA_VOLUME_TAG_KEY, LEGACY_SNAPSHOT_TAG_VALUE, SNAPSHOT_TAG_KEY } from '../../constructs/volume-protection.js';
+import {
+  DATA_VOLUME_TAG_KEY,
+  LEGACY_SNAPSHOT_TAG_VALUE,
+  SNAPSHOT_TAG_KEY,
+} from '../../constructs/volume-protection.js';
 const DEPLOYMENT = '${terraform_data.deployment.id}';
 import { BackupTargetStack, STACK_NAME, VARIABLE_DEFAULTS } from '../../constructs/backup-target-stack.js';
 import { CANONICAL_OWNER_ID } from '../../constructs/backup-host.js';
@@ -40,9 +44,20 @@ interface SynthJson {
   resource: Record<string, Record<string, Record<string, any>>>;
   data: Record<string, Record<string, Record<string, any>>>;
   locals: Record<string, string>;
-  variable: Record<string, { type: string; default?: unknown; description?: string; validation?: { condition: string; error_message: string }[] }>;
+  variable: Record<
+    string,
+    {
+      type: string;
+      default?: unknown;
+      description?: string;
+      validation?: { condition: string; error_message: string }[];
+    }
+  >;
   output: Record<string, { value: string }>;
-  terraform: { backend: Record<string, { path?: string }>; required_providers: Record<string, { source: string; version: string }> };
+  terraform: {
+    backend: Record<string, { path?: string }>;
+    required_providers: Record<string, { source: string; version: string }>;
+  };
 }
 
 function synthesize(): { text: string; json: SynthJson } {
@@ -90,7 +105,12 @@ describe('synthesized stack', () => {
 describe('the instance', () => {
   test('requires IMDSv2 tokens (hop limit 1: nothing in a container on it reaches the role); its tags stay out of the metadata', () => {
     expect(text).toHaveResourceWithProperties(Instance, {
-      metadata_options: { http_endpoint: 'enabled', http_tokens: 'required', http_put_response_hop_limit: 1, instance_metadata_tags: 'disabled' },
+      metadata_options: {
+        http_endpoint: 'enabled',
+        http_tokens: 'required',
+        http_put_response_hop_limit: 1,
+        instance_metadata_tags: 'disabled',
+      },
     });
   });
 
@@ -110,17 +130,26 @@ describe('the instance', () => {
   });
 
   test('is replaced when the instance type changes architecture (another image), not when it changes size', () => {
-    expect(json.resource.terraform_data.ami_architecture).toEqual({ input: { architecture: '${local.ami_architecture}' } });
+    expect(json.resource.terraform_data.ami_architecture).toEqual({
+      input: { architecture: '${local.ami_architecture}' },
+    });
     expect(instance.lifecycle.replace_triggered_by).toEqual(['terraform_data.ami_architecture']);
   });
 
   test("refuses at plan time a user data over EC2's 16 KB (the key comments are the person's)", () => {
-    expect(instance.lifecycle.precondition[0].condition).toBe(`\${length(base64gzip(local.boot_script_size_check)) <= ${21848 - 64}}`);
-    expect(instance.lifecycle.precondition[0].error_message).toMatch(/over EC2's 16 KB \(gzipped\): shorten the comment of ssh_public_key/);
+    expect(instance.lifecycle.precondition[0].condition).toBe(
+      `\${length(base64gzip(local.boot_script_size_check)) <= ${21848 - 64}}`,
+    );
+    expect(instance.lifecycle.precondition[0].error_message).toMatch(
+      /over EC2's 16 KB \(gzipped\): shorten the comment of ssh_public_key/,
+    );
     // the same script as the instance's, with stand-ins of full length for what a plan does not know yet
     const standIns = (json.locals.boot_script as string)
       .replace('${aws_ebs_volume.backup_data.id}', `vol-${'0'.repeat(17)}`)
-      .replace('${aws_s3_bucket.host_payload.bucket_regional_domain_name}', `btrbk-host-payload-${'0'.repeat(26)}.s3.\${var.aws_region}.amazonaws.com`);
+      .replace(
+        '${aws_s3_bucket.host_payload.bucket_regional_domain_name}',
+        `btrbk-host-payload-${'0'.repeat(26)}.s3.\${var.aws_region}.amazonaws.com`,
+      );
     expect(json.locals.boot_script_size_check).toBe(standIns);
   });
 
@@ -129,11 +158,18 @@ describe('the instance', () => {
       most_recent: true,
       owners: [CANONICAL_OWNER_ID],
       filter: expect.arrayContaining([
-        { name: 'name', values: ['ubuntu/images/hvm-ssd-gp3/ubuntu-noble-24.04-${local.ami_architecture == "arm64" ? "arm64" : "amd64"}-server-*'] },
+        {
+          name: 'name',
+          values: [
+            'ubuntu/images/hvm-ssd-gp3/ubuntu-noble-24.04-${local.ami_architecture == "arm64" ? "arm64" : "amd64"}-server-*',
+          ],
+        },
         { name: 'architecture', values: ['${local.ami_architecture}'] },
       ]),
     });
-    expect(json.locals.ami_architecture).toBe('${can(regex("^(t4g)\\\\..+$", var.instance_type)) ? "arm64" : "x86_64"}');
+    expect(json.locals.ami_architecture).toBe(
+      '${can(regex("^(t4g)\\\\..+$", var.instance_type)) ? "arm64" : "x86_64"}',
+    );
     expect(instance.ami).toBe('${data.aws_ami.ubuntu.id}');
   });
 
@@ -179,17 +215,28 @@ describe('user data', () => {
   test('the host payload is one private, encrypted S3 object whose key and sha256 the boot script pins; the instance waits for it', () => {
     const payload = renderHostPayload();
     const object = json.resource.aws_s3_object.host_payload;
-    expect(object).toMatchObject({ bucket: '${aws_s3_bucket.host_payload.id}', key: `host-payload/${payload.sha256}.sh.gz`, content_base64: payload.base64 });
+    expect(object).toMatchObject({
+      bucket: '${aws_s3_bucket.host_payload.id}',
+      key: `host-payload/${payload.sha256}.sh.gz`,
+      content_base64: payload.base64,
+    });
     expect(json.locals.boot_script).toContain(`\nBTRBK_PAYLOAD_SHA256='${payload.sha256}'\nBTRBK_PAYLOAD_FILE=''\n`);
     expect(json.resource.aws_s3_bucket_public_access_block.host_payload).toMatchObject({
-      block_public_acls: true, block_public_policy: true, ignore_public_acls: true, restrict_public_buckets: true,
+      block_public_acls: true,
+      block_public_policy: true,
+      ignore_public_acls: true,
+      restrict_public_buckets: true,
     });
     expect(json.resource.aws_s3_bucket_server_side_encryption_configuration.host_payload.rule[0]).toEqual({
       apply_server_side_encryption_by_default: { sse_algorithm: 'AES256' },
     });
-    expect(json.resource.aws_s3_bucket_ownership_controls.host_payload.rule).toEqual({ object_ownership: 'BucketOwnerEnforced' });
+    expect(json.resource.aws_s3_bucket_ownership_controls.host_payload.rule).toEqual({
+      object_ownership: 'BucketOwnerEnforced',
+    });
     const tlsOnly = JSON.parse(json.resource.aws_s3_bucket_policy.host_payload.policy);
-    expect(tlsOnly.Statement).toEqual([expect.objectContaining({ Effect: 'Deny', Condition: { Bool: { 'aws:SecureTransport': 'false' } } })]);
+    expect(tlsOnly.Statement).toEqual([
+      expect.objectContaining({ Effect: 'Deny', Condition: { Bool: { 'aws:SecureTransport': 'false' } } }),
+    ]);
     expect(instance.depends_on).toEqual(['aws_s3_object.host_payload', 'aws_iam_role_policy.read_host_payload']);
   });
 
@@ -237,7 +284,11 @@ describe('user data', () => {
         backupSshPublicKey: `ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAI${'A'.repeat(43)} backup@laptop`,
         adminSshPublicKey: `ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAI${'B'.repeat(43)} admin@laptop`,
       },
-      { payload: 's3', payloadUrl: `https://btrbk-host-payload-${'0'.repeat(26)}.s3.us-west-1.amazonaws.com/${payloadObjectKey('0'.repeat(64))}`, payloadRegion: 'us-west-1' },
+      {
+        payload: 's3',
+        payloadUrl: `https://btrbk-host-payload-${'0'.repeat(26)}.s3.us-west-1.amazonaws.com/${payloadObjectKey('0'.repeat(64))}`,
+        payloadRegion: 'us-west-1',
+      },
     );
     expect(zlib.gzipSync(plain, { level: 9 }).length).toBeLessThan(16 * 1024);
   });
@@ -263,7 +314,9 @@ describe('the data volume', () => {
     expect(volume.lifecycle.postcondition).toEqual([
       {
         condition: '${var.restore_snapshot_id == "" || self.snapshot_id == var.restore_snapshot_id}',
-        error_message: expect.stringMatching(/^restore_snapshot_id is set, but the data volume already exists.*never replaces.*docs\/RESTORE\.md/),
+        error_message: expect.stringMatching(
+          /^restore_snapshot_id is set, but the data volume already exists.*never replaces.*docs\/RESTORE\.md/,
+        ),
       },
     ]);
   });
@@ -300,11 +353,14 @@ describe('snapshots the host cannot touch', () => {
   test('DLM acts as its own role: trusted by dlm.amazonaws.com only, with AWS’s managed DLM policy; none when snapshot_retain_count is 0', () => {
     expect(text).toHaveResourceWithProperties(IamRole, { count: '${var.snapshot_retain_count > 0 ? 1 : 0}' });
     const trust = JSON.parse(json.resource.aws_iam_role.dlm.assume_role_policy);
-    expect(trust.Statement).toEqual([{ Effect: 'Allow', Principal: { Service: 'dlm.amazonaws.com' }, Action: 'sts:AssumeRole' }]);
+    expect(trust.Statement).toEqual([
+      { Effect: 'Allow', Principal: { Service: 'dlm.amazonaws.com' }, Action: 'sts:AssumeRole' },
+    ]);
     expect(text).toHaveResourceWithProperties(IamRolePolicyAttachment, {
       count: '${var.snapshot_retain_count > 0 ? 1 : 0}',
       role: '${aws_iam_role.dlm[0].name}',
-      policy_arn: 'arn:${data.aws_partition.current.partition}:iam::aws:policy/service-role/AWSDataLifecycleManagerServiceRole',
+      policy_arn:
+        'arn:${data.aws_partition.current.partition}:iam::aws:policy/service-role/AWSDataLifecycleManagerServiceRole',
     });
     expect(text).toHaveDataSource(DataAwsPartition);
   });
@@ -327,7 +383,9 @@ describe('snapshots the host cannot touch', () => {
     expect(text).toHaveResourceWithProperties(RbinRule, {
       count: '${var.recycle_bin_days > 0 && var.recycle_bin_lock_days > 0 ? 1 : 0}',
       resource_type: 'EBS_SNAPSHOT',
-      lock_configuration: { unlock_delay: { unlock_delay_value: '${var.recycle_bin_lock_days}', unlock_delay_unit: 'DAYS' } },
+      lock_configuration: {
+        unlock_delay: { unlock_delay_value: '${var.recycle_bin_lock_days}', unlock_delay_unit: 'DAYS' },
+      },
     });
     expect(json.resource.aws_rbin_rule.region_locked.resource_tags).toBeUndefined();
   });
@@ -401,7 +459,13 @@ describe('network access', () => {
   });
 
   test('lets only HTTP and HTTPS out', () => {
-    expect(sg.egress.map((r: { from_port: number; to_port: number; protocol: string }) => [r.protocol, r.from_port, r.to_port])).toEqual([
+    expect(
+      sg.egress.map((r: { from_port: number; to_port: number; protocol: string }) => [
+        r.protocol,
+        r.from_port,
+        r.to_port,
+      ]),
+    ).toEqual([
       ['tcp', 80, 80],
       ['tcp', 443, 443],
     ]);
@@ -451,22 +515,41 @@ test('tags every resource whose type takes tags', () => {
     for (const [name, config] of Object.entries(byName)) {
       if (!takesTags) continue;
       expect({ [`${type}.${name}`]: config.tags }).toEqual({
-        [`${type}.${name}`]: expect.objectContaining({ Project: STACK_NAME, ManagedBy: 'cdktf', Name: expect.any(String) }),
+        [`${type}.${name}`]: expect.objectContaining({
+          Project: STACK_NAME,
+          ManagedBy: 'cdktf',
+          Name: expect.any(String),
+        }),
       });
       tagged.push(type);
     }
   }
   expect(instance.root_block_device.tags).toMatchObject({ Project: STACK_NAME });
   expect([...new Set(tagged)].sort()).toEqual([
-    'aws_cloudwatch_metric_alarm', 'aws_dlm_lifecycle_policy', 'aws_ebs_volume', 'aws_eip', 'aws_iam_instance_profile', 'aws_iam_role', 'aws_instance',
-    'aws_key_pair', 'aws_rbin_rule', 'aws_s3_bucket', 'aws_s3_object', 'aws_security_group', 'aws_sns_topic',
+    'aws_cloudwatch_metric_alarm',
+    'aws_dlm_lifecycle_policy',
+    'aws_ebs_volume',
+    'aws_eip',
+    'aws_iam_instance_profile',
+    'aws_iam_role',
+    'aws_instance',
+    'aws_key_pair',
+    'aws_rbin_rule',
+    'aws_s3_bucket',
+    'aws_s3_object',
+    'aws_security_group',
+    'aws_sns_topic',
   ]);
 });
 
 describe('variables', () => {
   test('have the documented defaults', () => {
     const defaults = Object.fromEntries(Object.entries(json.variable).map(([name, v]) => [name, v.default]));
-    expect(defaults).toEqual({ ...VARIABLE_DEFAULTS, allowed_ssh_cidrs: [...VARIABLE_DEFAULTS.allowed_ssh_cidrs], ssh_public_key: undefined });
+    expect(defaults).toEqual({
+      ...VARIABLE_DEFAULTS,
+      allowed_ssh_cidrs: [...VARIABLE_DEFAULTS.allowed_ssh_cidrs],
+      ssh_public_key: undefined,
+    });
   });
 
   test('default to what the boot script assumes when a setting is not given', () => {
@@ -479,7 +562,8 @@ describe('variables', () => {
   });
 
   test('each has a description', () => {
-    for (const [name, v] of Object.entries(json.variable)) expect({ name, described: (v.description ?? '').length > 20 }).toEqual({ name, described: true });
+    for (const [name, v] of Object.entries(json.variable))
+      expect({ name, described: (v.description ?? '').length > 20 }).toEqual({ name, described: true });
   });
 
   test('each has a validation that says what is expected (a bool: its type is the validation)', () => {
@@ -500,11 +584,25 @@ describe('variables', () => {
 test('outputs what the scripts read', () => {
   expect(Object.keys(json.output).sort()).toEqual(
     [
-      'availability_zone', 'backup_path', 'btrbk_target', 'instance_id', 'public_ip', 'region', 'ssh_user', 'volume_id',
-      'snapshot_policy_id', 'recycle_bin_rule_id', 'recycle_bin_rule_scope', 'backup_alarm_name', 'alert_topic_arn', 'alert_email',
+      'availability_zone',
+      'backup_path',
+      'btrbk_target',
+      'instance_id',
+      'public_ip',
+      'region',
+      'ssh_user',
+      'volume_id',
+      'snapshot_policy_id',
+      'recycle_bin_rule_id',
+      'recycle_bin_rule_scope',
+      'backup_alarm_name',
+      'alert_topic_arn',
+      'alert_email',
     ].sort(),
   );
-  expect(json.output.backup_alarm_name.value).toBe('${length(aws_cloudwatch_metric_alarm.no_backup_writes) > 0 ? aws_cloudwatch_metric_alarm.no_backup_writes[0].alarm_name : ""}');
+  expect(json.output.backup_alarm_name.value).toBe(
+    '${length(aws_cloudwatch_metric_alarm.no_backup_writes) > 0 ? aws_cloudwatch_metric_alarm.no_backup_writes[0].alarm_name : ""}',
+  );
   expect(json.output.btrbk_target.value).toBe('ssh://${aws_eip.backup_host.public_ip}/backup_volume/backups/');
   expect(json.output.public_ip.value).toBe('${aws_eip.backup_host.public_ip}');
   expect(json.output.ssh_user.value).toBe('btrbk');

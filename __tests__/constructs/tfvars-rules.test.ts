@@ -28,7 +28,10 @@ import {
 } from '../../scripts/lib/deploy/tfvars.js';
 
 type Variable = { type?: string; default?: unknown; validation?: { condition: string; error_message: string }[] };
-const synthesized = JSON.parse(Testing.synth(new BackupTargetStack(Testing.app(), STACK_NAME))) as { variable: Record<string, Variable>; locals: Record<string, string> };
+const synthesized = JSON.parse(Testing.synth(new BackupTargetStack(Testing.app(), STACK_NAME))) as {
+  variable: Record<string, Variable>;
+  locals: Record<string, string>;
+};
 const synthVariables = (): Record<string, Variable> => synthesized.variable;
 
 // HCL string escaping: a backslash in the regex is written twice inside the quoted regex() argument.
@@ -38,7 +41,7 @@ describe('tfvars rules match the stack (synthesized)', () => {
   const vars = synthVariables();
   const conditions = (name: string) => (vars[name]?.validation ?? []).map((v) => v.condition).join('\n');
 
-  test('setup knows exactly the stack\'s variables', () => {
+  test("setup knows exactly the stack's variables", () => {
     expect(Object.keys(VARIABLES).sort()).toEqual(Object.keys(vars).sort());
   });
 
@@ -69,17 +72,28 @@ describe('tfvars rules match the stack (synthesized)', () => {
   });
 
   test('the snapshot, recycle-bin and alarm limits are the same', () => {
-    expect(conditions('snapshot_interval_hours')).toContain(`contains([${SNAPSHOT_INTERVAL_HOURS.join(', ')}], var.snapshot_interval_hours)`);
-    expect(conditions('snapshot_retain_count')).toContain(`var.snapshot_retain_count >= 0 && var.snapshot_retain_count <= ${SNAPSHOT_RETAIN_MAX}`);
-    expect(conditions('recycle_bin_days')).toContain(`var.recycle_bin_days >= 0 && var.recycle_bin_days <= ${RECYCLE_BIN_DAYS_MAX}`);
-    expect(conditions('recycle_bin_lock_days')).toContain(`var.recycle_bin_lock_days >= ${RECYCLE_BIN_LOCK_DAYS_MIN} && var.recycle_bin_lock_days <= ${RECYCLE_BIN_LOCK_DAYS_MAX}`);
-    expect(conditions('backup_alarm_hours')).toContain(`var.backup_alarm_hours >= 0 && var.backup_alarm_hours <= ${BACKUP_ALARM_HOURS_MAX}`);
+    expect(conditions('snapshot_interval_hours')).toContain(
+      `contains([${SNAPSHOT_INTERVAL_HOURS.join(', ')}], var.snapshot_interval_hours)`,
+    );
+    expect(conditions('snapshot_retain_count')).toContain(
+      `var.snapshot_retain_count >= 0 && var.snapshot_retain_count <= ${SNAPSHOT_RETAIN_MAX}`,
+    );
+    expect(conditions('recycle_bin_days')).toContain(
+      `var.recycle_bin_days >= 0 && var.recycle_bin_days <= ${RECYCLE_BIN_DAYS_MAX}`,
+    );
+    expect(conditions('recycle_bin_lock_days')).toContain(
+      `var.recycle_bin_lock_days >= ${RECYCLE_BIN_LOCK_DAYS_MIN} && var.recycle_bin_lock_days <= ${RECYCLE_BIN_LOCK_DAYS_MAX}`,
+    );
+    expect(conditions('backup_alarm_hours')).toContain(
+      `var.backup_alarm_hours >= 0 && var.backup_alarm_hours <= ${BACKUP_ALARM_HOURS_MAX}`,
+    );
     expect(BACKUP_ALARM_HOURS_MAX).toBe(168);
   });
 
   test('the types are the same', () => {
     const engineType = { string: 'string', number: 'number', boolean: 'bool', list: 'list(string)' } as const;
-    for (const [name, spec] of Object.entries(VARIABLES)) expect([name, engineType[spec.type]]).toEqual([name, vars[name]?.type]);
+    for (const [name, spec] of Object.entries(VARIABLES))
+      expect([name, engineType[spec.type]]).toEqual([name, vars[name]?.type]);
   });
 
   test('defaults are the same', () => {

@@ -69,12 +69,28 @@ test('the boot script spells the layout the same way', () => {
 
 test("the gate's, btrbk-receive's and btrbk-prune's defaults are the layout", () => {
   const gate = (name: string) => shellValue('btrbk-ssh-gate.sh', name);
-  expect([gate('ROOT'), gate('MOUNT'), gate('BOOT_LOG'), gate('CLOUD_INIT_LOG'), gate('RECEIVER'), gate('PRUNER')]).toEqual([
-    layout.BACKUP_ROOT, layout.MOUNT_POINT, layout.BOOT_LOG, layout.CLOUD_INIT_LOG, layout.RECEIVE_PATH, layout.PRUNE_PATH,
+  expect([
+    gate('ROOT'),
+    gate('MOUNT'),
+    gate('BOOT_LOG'),
+    gate('CLOUD_INIT_LOG'),
+    gate('RECEIVER'),
+    gate('PRUNER'),
+  ]).toEqual([
+    layout.BACKUP_ROOT,
+    layout.MOUNT_POINT,
+    layout.BOOT_LOG,
+    layout.CLOUD_INIT_LOG,
+    layout.RECEIVE_PATH,
+    layout.PRUNE_PATH,
   ]);
   expect(read('btrbk-ssh-gate.sh')).toContain(`"$ROOT/${layout.SELFTEST_DIR_NAME}/"`);
   const receive = (name: string) => shellValue('btrbk-receive.sh', name);
-  expect([receive('ROOT'), receive('MOUNT'), `${receive('LOCK_DIR')}/receive.lock`]).toEqual([layout.BACKUP_ROOT, layout.MOUNT_POINT, layout.RECEIVE_LOCK]);
+  expect([receive('ROOT'), receive('MOUNT'), `${receive('LOCK_DIR')}/receive.lock`]).toEqual([
+    layout.BACKUP_ROOT,
+    layout.MOUNT_POINT,
+    layout.RECEIVE_LOCK,
+  ]);
   expect(read('btrbk-receive.sh')).toContain('STAGING=${STAGING:-$MOUNT/.btrbk-staging}');
   expect(layout.STAGING_DIR).toBe(`${layout.MOUNT_POINT}/.btrbk-staging`);
   // the host identity sits at the volume's top, outside the backup root and the staging area: btrbk-receive's
@@ -83,14 +99,22 @@ test("the gate's, btrbk-receive's and btrbk-prune's defaults are the layout", ()
   expect(layout.HOST_IDENTITY_DIR.startsWith(`${layout.BACKUP_ROOT}/`)).toBe(false);
   expect(layout.HOST_IDENTITY_DIR).not.toBe(layout.STAGING_DIR);
   const prune = read('btrbk-prune.sh');
-  for (const [k, v] of [['BACKUP_ROOT', layout.BACKUP_ROOT], ['MOUNT', layout.MOUNT_POINT], ['STAGING', layout.STAGING_DIR], ['RECEIVE_LOCK', layout.RECEIVE_LOCK]]) {
+  for (const [k, v] of [
+    ['BACKUP_ROOT', layout.BACKUP_ROOT],
+    ['MOUNT', layout.MOUNT_POINT],
+    ['STAGING', layout.STAGING_DIR],
+    ['RECEIVE_LOCK', layout.RECEIVE_LOCK],
+  ]) {
     expect(prune).toMatch(new RegExp(`(^|\\s)${k}=${v}(\\s|$)`, 'm'));
   }
   expect(prune).toContain('CONF=/etc/btrbk-backup-host/prune.conf');
 });
 
 test('the scrub and the manifest: the boot script, the gate, btrbk-scrub and the sudoers fragment name the layout', () => {
-  expect([shellValue('bootstrap.sh', 'SCRUB_PATH'), shellValue('bootstrap.sh', 'MANIFEST_PATH')]).toEqual([layout.SCRUB_PATH, layout.MANIFEST_PATH]);
+  expect([shellValue('bootstrap.sh', 'SCRUB_PATH'), shellValue('bootstrap.sh', 'MANIFEST_PATH')]).toEqual([
+    layout.SCRUB_PATH,
+    layout.MANIFEST_PATH,
+  ]);
   const gate = read('btrbk-ssh-gate.sh');
   expect(gate).toContain(`DIAG=(${layout.SCRUB_PATH} report)`);
   expect(gate).toContain(`OUT=("$SUDO" -n ${layout.MANIFEST_PATH})`);
@@ -104,7 +128,7 @@ test('the scrub and the manifest: the boot script, the gate, btrbk-scrub and the
   expect(scrub).toMatch(/DUE_DAYS=28 FRESH_MINUTES=90\b/);
 });
 
-test('the sudoers fragment names the layout\'s paths, and the stack the same root and user', () => {
+test("the sudoers fragment names the layout's paths, and the stack the same root and user", () => {
   const sudoers = read('sudoers-btrbk');
   expect(sudoers).toContain(`${layout.RECEIVE_PATH} ^`);
   expect(sudoers).toContain(`${layout.PRUNE_PATH} report`);

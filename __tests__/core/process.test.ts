@@ -19,7 +19,7 @@ describe('run', () => {
     expect(r.output).toContain('two\n');
   });
 
-  test('a program that cannot start is not an exception: status null and node\'s error', async () => {
+  test("a program that cannot start is not an exception: status null and node's error", async () => {
     const r = await run('/nonexistent/engine', []);
     expect(r).toMatchObject({ status: null, signal: null, stdout: '', stderr: '' });
     expect(r.error?.message).toBe('spawn /nonexistent/engine ENOENT');
@@ -33,7 +33,9 @@ describe('run', () => {
     expect((await run('cat', [], { input: 'héllo\n' })).stdout).toBe('héllo\n');
     expect((await run('cat', [])).stdout).toBe(''); // no input: stdin is at its end at once
     expect((await run('pwd', [], { cwd: os.tmpdir() })).stdout.trim()).toBe(fs.realpathSync(os.tmpdir()));
-    expect((await run('sh', ['-c', 'echo "$X"'], { env: { ...process.env, X: 'from env' } })).stdout).toBe('from env\n');
+    expect((await run('sh', ['-c', 'echo "$X"'], { env: { ...process.env, X: 'from env' } })).stdout).toBe(
+      'from env\n',
+    );
   });
 
   test('onStart gets the pid of the program itself (bash execs it), while it runs', async () => {
@@ -70,7 +72,7 @@ describe('runSync', () => {
     expect(r.error?.message).toBe('spawnSync sleep ETIMEDOUT');
   });
 
-  test('keeps more than node\'s default 1 MiB of output', () => {
+  test("keeps more than node's default 1 MiB of output", () => {
     expect(runSync('head', ['-c', String(3 * 1024 * 1024), '/dev/zero']).stdout.length).toBe(3 * 1024 * 1024);
   });
 
@@ -90,15 +92,27 @@ describe('runChecked', () => {
     const err = await runChecked('sh', ['-c', 'echo bad >&2; exit 4']).catch((e: OperatorError) => e);
     expect(err).toBeInstanceOf(OperatorError);
     expect(err).toMatchObject({ what: 'sh -c echo bad >&2; exit 4 failed (exit 4)', details: 'bad' });
-    await expect(runChecked('false', [], { what: 'false failed, as it does' })).rejects.toMatchObject({ what: 'false failed, as it does' });
+    await expect(runChecked('false', [], { what: 'false failed, as it does' })).rejects.toMatchObject({
+      what: 'false failed, as it does',
+    });
     expect((await runChecked('false', [], { check: false })).status).toBe(1);
   });
 
   test('a program that cannot start is an OperatorError even without check', async () => {
-    await expect(runChecked('/nonexistent/tool', [], { check: false })).rejects.toMatchObject({ what: 'cannot run /nonexistent/tool', next: expect.stringMatching(/install the package/) });
+    await expect(runChecked('/nonexistent/tool', [], { check: false })).rejects.toMatchObject({
+      what: 'cannot run /nonexistent/tool',
+      next: expect.stringMatching(/install the package/),
+    });
   });
 });
 
 test('runResult fills what a fake leaves out', () => {
-  expect(runResult({ status: 0, stdout: 'a', stderr: 'b' })).toEqual({ status: 0, signal: null, stdout: 'a', stderr: 'b', output: 'ab', error: null });
+  expect(runResult({ status: 0, stdout: 'a', stderr: 'b' })).toEqual({
+    status: 0,
+    signal: null,
+    stdout: 'a',
+    stderr: 'b',
+    output: 'ab',
+    error: null,
+  });
 });

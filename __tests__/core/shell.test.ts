@@ -3,7 +3,7 @@ import { spawnSync } from 'node:child_process';
 import { shellQuote, shellWord } from '../../scripts/lib/core/shell.js';
 
 describe('shell quoting', () => {
-  it('quotes like btrbk: paths always single-quoted, a quote as \'\\\'\'', () => {
+  it("quotes like btrbk: paths always single-quoted, a quote as '\\''", () => {
     expect(shellQuote('/backup_volume/backups/x')).toBe("'/backup_volume/backups/x'");
     expect(shellQuote("a'b")).toBe("'a'\\''b'");
     expect(shellWord('/plain/path')).toBe('/plain/path');

@@ -13,7 +13,9 @@ const dpkg = (installed: string[]) => (cmd: string, args: string[]) => {
 
 describe('system deps', () => {
   it('the test purpose needs everything the demo needs, plus shellcheck', () => {
-    expect(Object.keys(packagesFor('test'))).toEqual(expect.arrayContaining([...Object.keys(packagesFor('demo')), 'shellcheck']));
+    expect(Object.keys(packagesFor('test'))).toEqual(
+      expect.arrayContaining([...Object.keys(packagesFor('demo')), 'shellcheck']),
+    );
   });
 
   it('finds missing packages from dpkg-query status', () => {

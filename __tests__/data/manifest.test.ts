@@ -5,7 +5,14 @@ import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { compareManifests, describeDiffs, manifest, manifestSummary, parseGetfattr, splitDiffs } from '../../scripts/lib/data/manifest.js';
+import {
+  compareManifests,
+  describeDiffs,
+  manifest,
+  manifestSummary,
+  parseGetfattr,
+  splitDiffs,
+} from '../../scripts/lib/data/manifest.js';
 
 const MiB = 1024 * 1024;
 
@@ -25,7 +32,8 @@ function tree(dir: string) {
 }
 
 /** A faithful copy (what a correct receive produces): cp -a keeps modes, mtimes, xattrs, hard links, sparseness. */
-const copy = (from: string, to: string) => expect(spawnSync('cp', ['-a', '--sparse=always', `${from}/.`, to]).status).toBe(0);
+const copy = (from: string, to: string) =>
+  expect(spawnSync('cp', ['-a', '--sparse=always', `${from}/.`, to]).status).toBe(0);
 
 describe('round trip verification', () => {
   let dir: string;
@@ -58,16 +66,41 @@ describe('round trip verification', () => {
     ['an extra file', (r) => fs.writeFileSync(path.join(r, 'new'), ''), 'extra', 'content'],
     ['a mode', (r) => fs.chmodSync(path.join(r, 'sub', 'b.bin'), 0o644), 'mode', 'metadata'],
     ['an mtime (sub-second)', (r) => fs.utimesSync(path.join(r, 'a.txt'), 1e9, 1e9 + 0.5), 'mtime', 'metadata'],
-    ['a symlink target', (r) => (fs.rmSync(path.join(r, 'sym')), fs.symlinkSync('elsewhere', path.join(r, 'sym'))), 'target', 'metadata'],
-    ['an xattr', (r) => spawnSync('setfattr', ['-n', 'user.note', '-v', 'ho', path.join(r, 'a.txt')]), 'xattrs', 'metadata'],
-    ['a broken hard link', (r) => (fs.rmSync(path.join(r, 'sub', 'a-link')), fs.copyFileSync(path.join(r, 'a.txt'), path.join(r, 'sub', 'a-link')), fs.utimesSync(path.join(r, 'sub', 'a-link'), 1e9, 1e9 + 0.25), fs.chmodSync(path.join(r, 'sub', 'a-link'), fs.statSync(path.join(r, 'a.txt')).mode & 0o7777)), 'hardlinks', 'metadata'],
+    [
+      'a symlink target',
+      (r) => (fs.rmSync(path.join(r, 'sym')), fs.symlinkSync('elsewhere', path.join(r, 'sym'))),
+      'target',
+      'metadata',
+    ],
+    [
+      'an xattr',
+      (r) => spawnSync('setfattr', ['-n', 'user.note', '-v', 'ho', path.join(r, 'a.txt')]),
+      'xattrs',
+      'metadata',
+    ],
+    [
+      'a broken hard link',
+      (r) => (
+        fs.rmSync(path.join(r, 'sub', 'a-link')),
+        fs.copyFileSync(path.join(r, 'a.txt'), path.join(r, 'sub', 'a-link')),
+        fs.utimesSync(path.join(r, 'sub', 'a-link'), 1e9, 1e9 + 0.25),
+        fs.chmodSync(path.join(r, 'sub', 'a-link'), fs.statSync(path.join(r, 'a.txt')).mode & 0o7777)
+      ),
+      'hardlinks',
+      'metadata',
+    ],
     ['an owner', (r) => fs.chownSync(path.join(r, 'a.txt'), 4242, 4242), 'owner', 'metadata'],
-    ['a sparse file filled in', (r) => {
-      const p = path.join(r, 'sparse');
-      const data = fs.readFileSync(p);
-      fs.rmSync(p);
-      fs.writeFileSync(p, data);
-    }, 'sparse', 'metadata'],
+    [
+      'a sparse file filled in',
+      (r) => {
+        const p = path.join(r, 'sparse');
+        const data = fs.readFileSync(p);
+        fs.rmSync(p);
+        fs.writeFileSync(p, data);
+      },
+      'sparse',
+      'metadata',
+    ],
   ];
   it.each(cases)('finds %s', (_label, mutate, kind, group) => {
     mutate(b);
@@ -79,7 +112,9 @@ describe('round trip verification', () => {
   });
 
   it('reads getfattr output, including its octal escapes and the root entry', () => {
-    const m = parseGetfattr('# file: .\nuser.root=0x01\n\n# file: dir/na\\040me\\303\\274\nuser.a=0x6869\nuser.b=0x\n\n');
+    const m = parseGetfattr(
+      '# file: .\nuser.root=0x01\n\n# file: dir/na\\040me\\303\\274\nuser.a=0x6869\nuser.b=0x\n\n',
+    );
     expect([...m.keys()]).toEqual(['.', 'dir/na meü']);
     expect(m.get('dir/na meü')).toEqual({ 'user.a': '0x6869', 'user.b': '0x' });
   });

@@ -5,7 +5,13 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { REPO_ROOT } from '../../scripts/lib/core/connection.js';
-import { checkIdentity, compareManifests, describeDifference, parseManifest, unescapeManifestField } from '../../scripts/lib/data/verify.js';
+import {
+  checkIdentity,
+  compareManifests,
+  describeDifference,
+  parseManifest,
+  unescapeManifestField,
+} from '../../scripts/lib/data/verify.js';
 
 const PROGRAM = path.join(REPO_ROOT, 'user-data', 'btrbk-manifest');
 
@@ -50,12 +56,19 @@ test('a faithful copy has no differences, in full and in a sample with the same 
   const fullPaths = new Set(parseManifest(manifestOf(local)).entries.keys());
   expect([...parseManifest(a).entries.keys()].every((p) => fullPaths.has(p))).toBe(true);
   // another seed picks another sample, and mixing them is refused
-  expect(compareManifests(a, manifestOf(backup, [30, 43])).problems).toEqual([expect.stringMatching(/different samples/)]);
+  expect(compareManifests(a, manifestOf(backup, [30, 43])).problems).toEqual([
+    expect.stringMatching(/different samples/),
+  ]);
 });
 
 test('the program never follows a symlink, reads a file only its owner may (least rights), escapes every odd byte', () => {
   const m = parseManifest(manifestOf(local));
-  expect(m.entries.get('docs/to-shadow')).toMatchObject({ type: 'l', target: '/etc/shadow', sha256: '-', mode: '0777' });
+  expect(m.entries.get('docs/to-shadow')).toMatchObject({
+    type: 'l',
+    target: '/etc/shadow',
+    sha256: '-',
+    mode: '0777',
+  });
   expect(m.entries.get('docs/deep/secret')).toMatchObject({ type: 'f', mode: '0600', owner: '4321:4321', size: '25' });
   const odd = 'new%0Aline%20%FF%25';
   expect(m.entries.get(odd)).toMatchObject({ type: 'f', size: '8' });
@@ -64,13 +77,18 @@ test('the program never follows a symlink, reads a file only its owner may (leas
   expect(m.entries.get('.')).toMatchObject({ type: 'd', size: '-' });
 });
 
-test('a file changed behind the backup\'s back (same size, same mtime) is caught by content; every other kind is named', () => {
+test("a file changed behind the backup's back (same size, same mtime) is caught by content; every other kind is named", () => {
   const f = path.join(backup, 'docs', 'f3.txt');
   const st = fs.statSync(f, { bigint: true });
   fs.writeFileSync(f, fs.readFileSync(f, 'utf8').replace('file 3', 'fil3 3'));
   fs.utimesSync(f, new Date(Number(st.atimeMs)), new Date(Number(st.mtimeMs)));
   // restore the exact nanoseconds with touch -d
-  spawnSync('touch', ['-m', '-d', `@${st.mtimeNs / 1_000_000_000n}.${String(st.mtimeNs % 1_000_000_000n).padStart(9, '0')}`, f]);
+  spawnSync('touch', [
+    '-m',
+    '-d',
+    `@${st.mtimeNs / 1_000_000_000n}.${String(st.mtimeNs % 1_000_000_000n).padStart(9, '0')}`,
+    f,
+  ]);
   fs.chmodSync(path.join(backup, 'docs', 'f4.txt'), 0o666);
   fs.chownSync(path.join(backup, 'docs', 'f5.txt'), 1, 1);
   fs.appendFileSync(path.join(backup, 'docs', 'f6.txt'), 'x');
@@ -88,7 +106,9 @@ test('a file changed behind the backup\'s back (same size, same mtime) is caught
   expect(by['docs/f7.txt']).toEqual(['missing in the backup']);
   expect(by['docs/extra']).toEqual(['only in the backup']);
   expect(by['docs/to-shadow']).toEqual(expect.arrayContaining(['target']));
-  expect(describeDifference(differences.find((d) => d.path === 'docs/f4.txt')!)).toBe('docs/f4.txt: mode (local -> backup: mode 0644 -> 0666)');
+  expect(describeDifference(differences.find((d) => d.path === 'docs/f4.txt')!)).toBe(
+    'docs/f4.txt: mode (local -> backup: mode 0644 -> 0666)',
+  );
 });
 
 test('a manifest cut short (the connection dropped) is not taken for a backup with fewer files', () => {
@@ -100,7 +120,14 @@ test('a manifest cut short (the connection dropped) is not taken for a backup wi
 
 test('the program refuses a symlink or a relative path as its directory, and bad numbers', () => {
   fs.symlinkSync(local, path.join(work, 'link'));
-  for (const args of [[path.join(work, 'link')], ['local'], ['--sample', '0', '--seed', '1', local], ['--sample', '5', '--seed', 'x', local], ['--sample', '5', local], [local, local]]) {
+  for (const args of [
+    [path.join(work, 'link')],
+    ['local'],
+    ['--sample', '0', '--seed', '1', local],
+    ['--sample', '5', '--seed', 'x', local],
+    ['--sample', '5', local],
+    [local, local],
+  ]) {
     const r = spawnSync('perl', [PROGRAM, ...args], { encoding: 'utf8' });
     expect(r.status).not.toBe(0);
     expect(r.stdout).toBe('');
@@ -109,10 +136,17 @@ test('the program refuses a symlink or a relative path as its directory, and bad
 });
 
 describe('identity: the backup must be a receive of the local snapshot', () => {
-  const show = (uuid: string, received: string) => `home.20260101T0200\n\tName: \t\t\thome.20260101T0200\n\tUUID: \t\t\t${uuid}\n\tParent UUID: \t\t-\n\tReceived UUID: \t\t${received}\n\tFlags: \t\t\treadonly\n`;
+  const show = (uuid: string, received: string) =>
+    `home.20260101T0200\n\tName: \t\t\thome.20260101T0200\n\tUUID: \t\t\t${uuid}\n\tParent UUID: \t\t-\n\tReceived UUID: \t\t${received}\n\tFlags: \t\t\treadonly\n`;
   test('same, other, none', () => {
     expect(checkIdentity(show('aaaa-1', '-'), show('bbbb-2', 'aaaa-1'))).toMatchObject({ same: true });
-    expect(checkIdentity(show('aaaa-1', '-'), show('bbbb-2', 'cccc-3'))).toMatchObject({ same: false, reason: expect.stringMatching(/another snapshot/) });
-    expect(checkIdentity(show('aaaa-1', '-'), show('bbbb-2', '-'))).toMatchObject({ same: false, reason: expect.stringMatching(/no received UUID/) });
+    expect(checkIdentity(show('aaaa-1', '-'), show('bbbb-2', 'cccc-3'))).toMatchObject({
+      same: false,
+      reason: expect.stringMatching(/another snapshot/),
+    });
+    expect(checkIdentity(show('aaaa-1', '-'), show('bbbb-2', '-'))).toMatchObject({
+      same: false,
+      reason: expect.stringMatching(/no received UUID/),
+    });
   });
 });

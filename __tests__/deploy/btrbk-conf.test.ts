@@ -19,7 +19,12 @@ const AWS_CONN = {
   BTRBK_AWS_SSH_PORT: '22',
   BTRBK_AWS_KNOWN_HOSTS: '/work/state/known_hosts',
 };
-const LOCAL_CONN = { ...AWS_CONN, BTRBK_AWS_HOST: '127.0.0.1', BTRBK_AWS_SSH_PORT: '2222', BTRBK_AWS_INSTANCE_ID: 'local-btrbk-target' };
+const LOCAL_CONN = {
+  ...AWS_CONN,
+  BTRBK_AWS_HOST: '127.0.0.1',
+  BTRBK_AWS_SSH_PORT: '2222',
+  BTRBK_AWS_INSTANCE_ID: 'local-btrbk-target',
+};
 
 const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'btrbkconf-'));
 function btrbkListConfig(text: string) {
@@ -32,7 +37,9 @@ describe('btrbk.conf snippet', () => {
   test('the target URL has no user part (btrbk refuses ssh://user@host) and carries a non-default port', () => {
     expect(btrbkTargetUrl(AWS_CONN)).toBe('ssh://203.0.113.7/backup_volume/backups');
     expect(btrbkTargetUrl(LOCAL_CONN)).toBe('ssh://127.0.0.1:2222/backup_volume/backups');
-    expect(btrbkTargetUrl({ ...AWS_CONN, BTRBK_AWS_HOST: '2001:db8::7' })).toBe('ssh://[2001:db8::7]/backup_volume/backups');
+    expect(btrbkTargetUrl({ ...AWS_CONN, BTRBK_AWS_HOST: '2001:db8::7' })).toBe(
+      'ssh://[2001:db8::7]/backup_volume/backups',
+    );
   });
 
   test('holds the options a send-receive target behind the gate needs', () => {
@@ -85,7 +92,10 @@ describe('btrbk.conf snippet', () => {
   test('the ssh config block is accepted by ssh -G and makes host key checking strict', () => {
     const cfg = path.join(dir, 'ssh_config');
     fs.writeFileSync(cfg, `${sshConfigBlock(LOCAL_CONN)}\n`);
-    const out = execFileSync('ssh', ['-G', '-F', cfg, '-p', '2222', '127.0.0.1'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
+    const out = execFileSync('ssh', ['-G', '-F', cfg, '-p', '2222', '127.0.0.1'], {
+      encoding: 'utf8',
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
     expect(out).toMatch(/^stricthostkeychecking true$/m);
     expect(out).toMatch(/^userknownhostsfile \/work\/state\/known_hosts$/m);
     expect(out).toMatch(/^identityfile \/root\/.ssh\/btrbk_aws$/m);

@@ -2,7 +2,13 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { engineEnv, findEngine, findProviderMirror, parseTestOutput, writeCliConfig } from '../../scripts/lib/deploy/engine.js';
+import {
+  engineEnv,
+  findEngine,
+  findProviderMirror,
+  parseTestOutput,
+  writeCliConfig,
+} from '../../scripts/lib/deploy/engine.js';
 
 let dir: string;
 beforeEach(() => {
@@ -40,8 +46,12 @@ describe('findEngine', () => {
   });
 
   test('says what to do when no engine is found', () => {
-    expect(() => findEngine({ env: { PATH: path.join(dir, 'empty') } })).toThrow(/neither tofu nor terraform is on PATH/);
-    expect(() => findEngine({ env: { PATH: dir, TERRAFORM_BINARY_NAME: 'tofu' } })).toThrow(/TERRAFORM_BINARY_NAME=tofu is not an executable/);
+    expect(() => findEngine({ env: { PATH: path.join(dir, 'empty') } })).toThrow(
+      /neither tofu nor terraform is on PATH/,
+    );
+    expect(() => findEngine({ env: { PATH: dir, TERRAFORM_BINARY_NAME: 'tofu' } })).toThrow(
+      /TERRAFORM_BINARY_NAME=tofu is not an executable/,
+    );
   });
 
   test('refuses a binary that does not answer like an engine', () => {
@@ -72,9 +82,16 @@ describe('provider mirror and CLI configuration', () => {
     const file = writeCliConfig(path.join(dir, 'cfg'), { mirror });
     const text = fs.readFileSync(file, 'utf8');
     expect(text).toMatch(/filesystem_mirror \{\s+path\s+= ".*\/cfg\/mirror"/);
-    expect(text).toMatch(/direct \{\s+exclude = \["registry.terraform.io\/hashicorp\/aws", "registry.opentofu.org\/hashicorp\/aws"\]/);
+    expect(text).toMatch(
+      /direct \{\s+exclude = \["registry.terraform.io\/hashicorp\/aws", "registry.opentofu.org\/hashicorp\/aws"\]/,
+    );
     for (const host of ['registry.terraform.io', 'registry.opentofu.org']) {
-      const linked = path.join(dir, 'cfg/mirror', host, 'hashicorp/aws/5.100.0/linux_amd64/terraform-provider-aws_v5.100.0_x5');
+      const linked = path.join(
+        dir,
+        'cfg/mirror',
+        host,
+        'hashicorp/aws/5.100.0/linux_amd64/terraform-provider-aws_v5.100.0_x5',
+      );
       expect(fs.readFileSync(linked, 'utf8')).toBe('binary');
     }
   });

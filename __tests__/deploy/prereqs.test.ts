@@ -1,7 +1,13 @@
 import { mockClient } from 'aws-sdk-client-mock';
 import { GetCallerIdentityCommand, STSClient } from '@aws-sdk/client-sts';
 import { EC2Client, GetConsoleOutputCommand } from '@aws-sdk/client-ec2';
-import { assertPrereqs, checkSources, formatPrereqReport, runPrereqs, type PrereqDeps } from '../../scripts/lib/deploy/prereqs.js';
+import {
+  assertPrereqs,
+  checkSources,
+  formatPrereqReport,
+  runPrereqs,
+  type PrereqDeps,
+} from '../../scripts/lib/deploy/prereqs.js';
 import { clientConfig, getConsoleOutput } from '../../scripts/lib/deploy/aws.js';
 import { OperatorError } from '../../scripts/lib/core/errors.js';
 import { runResult } from '../../scripts/lib/core/process.js';
@@ -20,7 +26,10 @@ function deps(missing: string[] = [], sts?: STSClient): PrereqDeps {
       return { name: 'tofu', path: '/usr/bin/tofu', version: '1.10.6' };
     },
     which: (name) => (missing.includes(name) ? null : `/usr/bin/${name}`),
-    runSync: (cmd) => (missing.includes(cmd) ? runResult({ error: Object.assign(new Error(`spawn ${cmd} ENOENT`), { code: 'ENOENT' }) }) : runResult({ status: 0, ...TOOL_OUTPUT[cmd] })),
+    runSync: (cmd) =>
+      missing.includes(cmd)
+        ? runResult({ error: Object.assign(new Error(`spawn ${cmd} ENOENT`), { code: 'ENOENT' }) })
+        : runResult({ status: 0, ...TOOL_OUTPUT[cmd] }),
     sts,
     mountinfo: () => LAPTOP_MOUNTINFO,
     realpath: (p) => p,
@@ -32,12 +41,18 @@ describe('prerequisites (mocked AWS SDK)', () => {
   beforeEach(() => stsMock.reset());
 
   test('everything present: versions and the AWS account are reported', async () => {
-    stsMock.on(GetCallerIdentityCommand).resolves({ Account: '123456789012', Arn: 'arn:aws:iam::123456789012:user/backup-admin', UserId: 'AIDAEXAMPLE' });
+    stsMock
+      .on(GetCallerIdentityCommand)
+      .resolves({ Account: '123456789012', Arn: 'arn:aws:iam::123456789012:user/backup-admin', UserId: 'AIDAEXAMPLE' });
     const r = await runPrereqs({ target: 'aws', profile: 'backup' }, deps([], new STSClient({ region: 'us-west-1' })));
     expect(r.ok).toBe(true);
     const by = Object.fromEntries(r.checks.map((c) => [c.id, c]));
     expect(by.engine).toMatchObject({ ok: true, version: 'tofu 1.10.6', required: true });
-    expect(by.aws).toMatchObject({ ok: true, version: 'account 123456789012', detail: 'arn:aws:iam::123456789012:user/backup-admin' });
+    expect(by.aws).toMatchObject({
+      ok: true,
+      version: 'account 123456789012',
+      detail: 'arn:aws:iam::123456789012:user/backup-admin',
+    });
     expect(by.ssh).toMatchObject({ ok: true, version: 'OpenSSH_9.2p1' });
     expect(by['btrfs-progs']).toMatchObject({ ok: true, version: '6.2', required: false });
     expect(by.btrbk).toMatchObject({ ok: true, version: '0.32.5', required: false });
@@ -45,7 +60,11 @@ describe('prerequisites (mocked AWS SDK)', () => {
   });
 
   test('no credentials: AWS is missing, with the configure hint; optional tools missing only warn', async () => {
-    stsMock.on(GetCallerIdentityCommand).rejects(Object.assign(new Error('Could not load credentials from any providers'), { name: 'CredentialsProviderError' }));
+    stsMock
+      .on(GetCallerIdentityCommand)
+      .rejects(
+        Object.assign(new Error('Could not load credentials from any providers'), { name: 'CredentialsProviderError' }),
+      );
     const r = await runPrereqs({ target: 'aws' }, deps(['btrbk', 'btrfs'], new STSClient({ region: 'us-west-1' })));
     expect(r.ok).toBe(false);
     const by = Object.fromEntries(r.checks.map((c) => [c.id, c]));
@@ -58,18 +77,32 @@ describe('prerequisites (mocked AWS SDK)', () => {
   });
 
   test('expired session and denied access get their own messages', async () => {
-    stsMock.on(GetCallerIdentityCommand).rejects(Object.assign(new Error('The security token included in the request is expired'), { name: 'ExpiredToken' }));
-    const r1 = await runPrereqs({ target: 'aws', profile: 'sso-dev' }, deps([], new STSClient({ region: 'us-west-1' })));
+    stsMock
+      .on(GetCallerIdentityCommand)
+      .rejects(
+        Object.assign(new Error('The security token included in the request is expired'), { name: 'ExpiredToken' }),
+      );
+    const r1 = await runPrereqs(
+      { target: 'aws', profile: 'sso-dev' },
+      deps([], new STSClient({ region: 'us-west-1' })),
+    );
     expect(r1.checks.find((c) => c.id === 'aws')?.detail).toMatch(/session has expired \(profile sso-dev\)/);
     stsMock.reset();
-    stsMock.on(GetCallerIdentityCommand).rejects(Object.assign(new Error('The security token included in the request is invalid.'), { name: 'InvalidClientTokenId' }));
+    stsMock.on(GetCallerIdentityCommand).rejects(
+      Object.assign(new Error('The security token included in the request is invalid.'), {
+        name: 'InvalidClientTokenId',
+      }),
+    );
     const r2 = await runPrereqs({ target: 'aws' }, deps([], new STSClient({ region: 'us-west-1' })));
     expect(r2.checks.find((c) => c.id === 'aws')?.detail).toMatch(/AWS refused the credentials/);
   });
 
   test('no engine and no ssh: both missing, each with an install hint, in the coloured report too', async () => {
     stsMock.on(GetCallerIdentityCommand).resolves({ Account: '1', Arn: 'arn', UserId: 'u' });
-    const r = await runPrereqs({ target: 'aws' }, deps(['engine', 'ssh', 'ssh-keyscan'], new STSClient({ region: 'us-west-1' })));
+    const r = await runPrereqs(
+      { target: 'aws' },
+      deps(['engine', 'ssh', 'ssh-keyscan'], new STSClient({ region: 'us-west-1' })),
+    );
     const missing = r.checks.filter((c) => c.status === 'missing').map((c) => c.id);
     expect(missing).toEqual(['engine', 'ssh', 'ssh-keyscan']);
     const text = formatPrereqReport(r, { red: (s: string) => `<r>${s}</r>` });
@@ -92,9 +125,15 @@ describe('prerequisites (mocked AWS SDK)', () => {
 
   test('EC2 GetConsoleOutput is decoded, and falls back from Latest where it is unsupported', async () => {
     const ec2Mock = mockClient(EC2Client);
-    ec2Mock.on(GetConsoleOutputCommand, { InstanceId: 'i-1', Latest: true }).rejects(Object.assign(new Error('not supported'), { name: 'UnsupportedOperation' }));
-    ec2Mock.on(GetConsoleOutputCommand, { InstanceId: 'i-1' }).resolves({ InstanceId: 'i-1', Output: Buffer.from('-----BEGIN SSH HOST KEY KEYS-----\n').toString('base64') });
-    expect(await getConsoleOutput(new EC2Client({ region: 'us-west-1' }), 'i-1')).toBe('-----BEGIN SSH HOST KEY KEYS-----\n');
+    ec2Mock
+      .on(GetConsoleOutputCommand, { InstanceId: 'i-1', Latest: true })
+      .rejects(Object.assign(new Error('not supported'), { name: 'UnsupportedOperation' }));
+    ec2Mock
+      .on(GetConsoleOutputCommand, { InstanceId: 'i-1' })
+      .resolves({ InstanceId: 'i-1', Output: Buffer.from('-----BEGIN SSH HOST KEY KEYS-----\n').toString('base64') });
+    expect(await getConsoleOutput(new EC2Client({ region: 'us-west-1' }), 'i-1')).toBe(
+      '-----BEGIN SSH HOST KEY KEYS-----\n',
+    );
     ec2Mock.reset();
     ec2Mock.on(GetConsoleOutputCommand).resolves({ InstanceId: 'i-2' });
     expect(await getConsoleOutput(new EC2Client({ region: 'us-west-1' }), 'i-2')).toBe('');
@@ -110,7 +149,10 @@ describe('prerequisites (mocked AWS SDK)', () => {
 
 describe('btrfs sources and noatime (/proc/self/mountinfo)', () => {
   test('noatime passes; relatime and strictatime warn with the remount command; non-btrfs warns', () => {
-    const r = checkSources(['/home/me', '/var/lib', '/mnt/my data/x', '/boot/efi'], { mountinfo: () => LAPTOP_MOUNTINFO, realpath: (p: string) => p });
+    const r = checkSources(['/home/me', '/var/lib', '/mnt/my data/x', '/boot/efi'], {
+      mountinfo: () => LAPTOP_MOUNTINFO,
+      realpath: (p: string) => p,
+    });
     expect(r.map((c) => c.status)).toEqual(['ok', 'warn', 'warn', 'warn']);
     expect(r[1].detail).toMatch(/mounted relatime: every file read since the last snapshot changes its atime/);
     expect(r[1].hint).toContain('sudo mount -o remount,noatime /');
@@ -119,7 +161,12 @@ describe('btrfs sources and noatime (/proc/self/mountinfo)', () => {
   });
 
   test('a source that does not exist is a warning, and sources are optional (report stays ok)', async () => {
-    const r = checkSources(['/nope'], { mountinfo: () => LAPTOP_MOUNTINFO, realpath: () => { throw new Error('ENOENT'); } });
+    const r = checkSources(['/nope'], {
+      mountinfo: () => LAPTOP_MOUNTINFO,
+      realpath: () => {
+        throw new Error('ENOENT');
+      },
+    });
     expect(r[0]).toMatchObject({ status: 'warn', detail: 'does not exist' });
     const report = await runPrereqs({ target: 'local', sources: ['/var/lib'] }, deps());
     expect(report.ok).toBe(true);

@@ -63,7 +63,14 @@ const CONSOLE = [
 
 /** Plan JSON (format 1.2) for this stack with the given action on the data volume and the instance. */
 function planJson(volume: string[], instance: string[] = volume) {
-  const rc = (type: string, name: string, actions: string[]) => ({ address: `${type}.${name}`, mode: 'managed', type, name, provider_name: 'registry.terraform.io/hashicorp/aws', change: { actions, before: null, after: {} } });
+  const rc = (type: string, name: string, actions: string[]) => ({
+    address: `${type}.${name}`,
+    mode: 'managed',
+    type,
+    name,
+    provider_name: 'registry.terraform.io/hashicorp/aws',
+    change: { actions, before: null, after: {} },
+  });
   return JSON.stringify({
     format_version: '1.2',
     terraform_version: '1.11.4',
@@ -86,13 +93,32 @@ interface World {
 
 let n = 0;
 /** A fresh directory with terraform.tfvars, and deps whose engine answers `plan` with `plan`. */
-function world({ plan = planJson(['create']), planStatus = 0, planStderr = '', offered = hostKey, console = [CONSOLE], failSmoke = false } = {}): World {
+function world({
+  plan = planJson(['create']),
+  planStatus = 0,
+  planStderr = '',
+  offered = hostKey,
+  console = [CONSOLE],
+  failSmoke = false,
+} = {}): World {
   const dir = path.join(tmp, `w${(n += 1)}`);
   fs.mkdirSync(dir);
-  fs.writeFileSync(path.join(dir, 'terraform.tfvars'), `ssh_public_key = "${backupKey.pub}"\nallowed_ssh_cidrs = ["198.51.100.0/24"]\n`);
+  fs.writeFileSync(
+    path.join(dir, 'terraform.tfvars'),
+    `ssh_public_key = "${backupKey.pub}"\nallowed_ssh_cidrs = ["198.51.100.0/24"]\n`,
+  );
   const calls: string[][] = [];
   const checksCalls: unknown[][] = [];
-  const w: World = { outputs: { ...OUTPUTS }, offered, console, opts: {} as SetupOptions, deps: {} as World['deps'], calls, checksCalls, consoleCalls: 0 };
+  const w: World = {
+    outputs: { ...OUTPUTS },
+    offered,
+    console,
+    opts: {} as SetupOptions,
+    deps: {} as World['deps'],
+    calls,
+    checksCalls,
+    consoleCalls: 0,
+  };
   const run: Run = async (cmd, args, o) => {
     calls.push([path.basename(cmd), ...args]);
     if (path.basename(cmd) === 'tsx') {
@@ -103,34 +129,91 @@ function world({ plan = planJson(['create']), planStatus = 0, planStderr = '', o
     }
     o?.onLine?.(`${args[0]}: ok`);
     switch (args[0]) {
-      case 'init': return runResult({ status: 0, stdout: 'Terraform has been successfully initialized!', stderr: '' });
-      case 'plan': return runResult({ status: planStatus, stdout: '', stderr: planStderr });
-      case 'show': return runResult({ status: 0, stdout: plan, stderr: '' });
-      case 'apply': return runResult({ status: 0, stdout: 'Apply complete! Resources: 6 added, 0 changed, 0 destroyed.', stderr: '' });
-      case 'output': return runResult({ status: 0, stdout: JSON.stringify(Object.fromEntries(Object.entries(w.outputs).map(([k, v]) => [k, { sensitive: false, type: 'string', value: v }]))), stderr: '' });
-      default: return runResult({ status: 1, stdout: '', stderr: `unexpected ${args.join(' ')}` });
+      case 'init':
+        return runResult({ status: 0, stdout: 'Terraform has been successfully initialized!', stderr: '' });
+      case 'plan':
+        return runResult({ status: planStatus, stdout: '', stderr: planStderr });
+      case 'show':
+        return runResult({ status: 0, stdout: plan, stderr: '' });
+      case 'apply':
+        return runResult({
+          status: 0,
+          stdout: 'Apply complete! Resources: 6 added, 0 changed, 0 destroyed.',
+          stderr: '',
+        });
+      case 'output':
+        return runResult({
+          status: 0,
+          stdout: JSON.stringify(
+            Object.fromEntries(
+              Object.entries(w.outputs).map(([k, v]) => [k, { sensitive: false, type: 'string', value: v }]),
+            ),
+          ),
+          stderr: '',
+        });
+      default:
+        return runResult({ status: 1, stdout: '', stderr: `unexpected ${args.join(' ')}` });
     }
   };
   const runChecks: RunChecks = async (conn, names, d) => {
     checksCalls.push([conn, names, d]);
-    return names.map((check) => ({ check, results: [{ name: 'connection', ok: !failSmoke, detail: 'fake', cause: failSmoke ? 'sshd stopped' : undefined, next: failSmoke ? 'start it' : undefined }] }));
+    return names.map((check) => ({
+      check,
+      results: [
+        {
+          name: 'connection',
+          ok: !failSmoke,
+          detail: 'fake',
+          cause: failSmoke ? 'sshd stopped' : undefined,
+          next: failSmoke ? 'start it' : undefined,
+        },
+      ],
+    }));
   };
-  w.opts = { target: 'aws', cwd: dir, stateDir: path.join(dir, 'state'), outdir: path.join(dir, 'cdktf.out'), envFile: path.join(dir, 'aws_connection.env'), knownHosts: path.join(dir, 'state', 'known_hosts') };
+  w.opts = {
+    target: 'aws',
+    cwd: dir,
+    stateDir: path.join(dir, 'state'),
+    outdir: path.join(dir, 'cdktf.out'),
+    envFile: path.join(dir, 'aws_connection.env'),
+    knownHosts: path.join(dir, 'state', 'known_hosts'),
+  };
   w.deps = {
     reporter: recordingReporter(),
     prereqDeps: {
       findEngine: () => ({ name: 'terraform', path: '/fake/terraform', version: '1.11.4' }),
       which: (name) => `/usr/bin/${name}`,
-      runSync: () => runResult({ status: 0, stdout: 'btrfs-progs v6.2\nbtrbk command line client, version 0.32.5', stderr: 'OpenSSH_9.2p1 Debian-2' }),
-      sts: { send: async () => ({ Account: '123456789012', Arn: 'arn:aws:iam::123456789012:user/me', UserId: 'AIDA' }) } as never,
+      runSync: () =>
+        runResult({
+          status: 0,
+          stdout: 'btrfs-progs v6.2\nbtrbk command line client, version 0.32.5',
+          stderr: 'OpenSSH_9.2p1 Debian-2',
+        }),
+      sts: {
+        send: async () => ({ Account: '123456789012', Arn: 'arn:aws:iam::123456789012:user/me', UserId: 'AIDA' }),
+      } as never,
     },
     run,
-    prepare: () => ({ engine: { name: 'terraform', path: '/fake/terraform', version: '1.11.4' }, mirror: null, env: {} }),
+    prepare: () => ({
+      engine: { name: 'terraform', path: '/fake/terraform', version: '1.11.4' },
+      mirror: null,
+      env: {},
+    }),
     isTTY: false,
     ec2: {} as never,
     // the cost step's Price List API refuses (cost.test.ts covers its answers): setup goes on with the offline table
-    pricing: { send: async () => { throw Object.assign(new Error('User: arn:aws:iam::123456789012:user/me is not authorized to perform: pricing:GetProducts'), { name: 'AccessDeniedException' }); } } as never,
-    consoleOutput: async () => { w.consoleCalls += 1; return w.console[Math.min(w.consoleCalls - 1, w.console.length - 1)]; },
+    pricing: {
+      send: async () => {
+        throw Object.assign(
+          new Error('User: arn:aws:iam::123456789012:user/me is not authorized to perform: pricing:GetProducts'),
+          { name: 'AccessDeniedException' },
+        );
+      },
+    } as never,
+    consoleOutput: async () => {
+      w.consoleCalls += 1;
+      return w.console[Math.min(w.consoleCalls - 1, w.console.length - 1)];
+    },
     runChecks,
     probe: async () => true,
     keyscan: async (host) => `# ${host}:22 SSH-2.0-OpenSSH_9.6p1\n${host} ssh-ed25519 ${w.offered.blob}\n`,
@@ -153,7 +236,9 @@ describe('setup against AWS (engine, EC2 and SSH faked)', () => {
     expect(r.applied).toBe(true);
     expect(w.consoleCalls).toBe(2); // the first answer had no fingerprints yet: retried
     expect(r.hostKey).toMatchObject({ fingerprint: hostKey.fingerprint, changed: true });
-    expect(readKnownHosts(w.opts.knownHosts!)).toEqual([expect.objectContaining({ hosts: [IP], keyType: 'ssh-ed25519', blob: hostKey.blob })]);
+    expect(readKnownHosts(w.opts.knownHosts!)).toEqual([
+      expect.objectContaining({ hosts: [IP], keyType: 'ssh-ed25519', blob: hostKey.blob }),
+    ]);
     expect(w.checksCalls).toHaveLength(1);
     expect(w.checksCalls[0][1]).toEqual(['check-ssh', 'check-volume']);
     expect(r.smoke).toMatchObject({ ok: true, passed: 2, failed: 0 });
@@ -169,9 +254,19 @@ describe('setup against AWS (engine, EC2 and SSH faked)', () => {
       BTRBK_AWS_KNOWN_HOSTS: w.opts.knownHosts,
     });
     expect(fs.statSync(w.opts.envFile!).mode & 0o777).toBe(0o600);
-    expect(r.cost).toMatchObject({ available: true, region: 'us-west-1', source: expect.stringMatching(/^offline table: list prices as remembered by the authors/) });
+    expect(r.cost).toMatchObject({
+      available: true,
+      region: 'us-west-1',
+      source: expect.stringMatching(/^offline table: list prices as remembered by the authors/),
+    });
     // the fake plan has no DLM policy, alarm or subscription: only what it creates is priced
-    expect(r.cost?.available && r.cost.lines.map((l) => l.item)).toEqual(['instance', 'data volume', 'root volume', 'public IPv4 address', 'transfer out']);
+    expect(r.cost?.available && r.cost.lines.map((l) => l.item)).toEqual([
+      'instance',
+      'data volume',
+      'root volume',
+      'public IPv4 address',
+      'transfer out',
+    ]);
     const said = w.deps.reporter.events.map((e) => e.slice(1).join(' ')).join('\n');
     expect(said).toMatch(/the AWS Price List API was not used: AWS denied pricing:GetProducts .*offline table/);
     expect(said).toMatch(/prices: offline table: list prices as remembered by the authors/);
@@ -195,7 +290,9 @@ describe('setup against AWS (engine, EC2 and SSH faked)', () => {
 
   test('a plan that replaces the data volume stops before apply; nothing is written', async () => {
     const w = world({ plan: planJson(['delete', 'create'], ['no-op']) });
-    await expect(runAwsSetup({ ...w.opts, yes: true }, w.deps)).rejects.toThrow(/would delete or replace the data volume/);
+    await expect(runAwsSetup({ ...w.opts, yes: true }, w.deps)).rejects.toThrow(
+      /would delete or replace the data volume/,
+    );
     expect(commands(w)).not.toContain('apply');
     expect(fs.existsSync(w.opts.envFile!)).toBe(false);
   });
@@ -208,8 +305,14 @@ describe('setup against AWS (engine, EC2 and SSH faked)', () => {
   });
 
   test('the engine refusing a prevent_destroy plan becomes a data-volume error', async () => {
-    const w = world({ planStatus: 1, planStderr: 'Error: Instance cannot be destroyed\n  Resource aws_ebs_volume.backup_data has lifecycle.prevent_destroy set' });
-    await expect(runAwsSetup({ ...w.opts, yes: true }, w.deps)).rejects.toThrow(/destroy a protected resource \(the data volume\)/);
+    const w = world({
+      planStatus: 1,
+      planStderr:
+        'Error: Instance cannot be destroyed\n  Resource aws_ebs_volume.backup_data has lifecycle.prevent_destroy set',
+    });
+    await expect(runAwsSetup({ ...w.opts, yes: true }, w.deps)).rejects.toThrow(
+      /destroy a protected resource \(the data volume\)/,
+    );
     expect(commands(w)).not.toContain('show');
   });
 
@@ -222,7 +325,9 @@ describe('setup against AWS (engine, EC2 and SSH faked)', () => {
   test('a prompt answered with anything but "yes" applies nothing', async () => {
     const w = world();
     const prompt = jest.fn(async () => false);
-    await expect(runAwsSetup(w.opts, { ...w.deps, isTTY: true, prompt })).rejects.toThrow(/not applied: the plan was not confirmed/);
+    await expect(runAwsSetup(w.opts, { ...w.deps, isTTY: true, prompt })).rejects.toThrow(
+      /not applied: the plan was not confirmed/,
+    );
     expect(prompt).toHaveBeenCalledTimes(1);
     expect(commands(w)).not.toContain('apply');
   });
@@ -252,11 +357,18 @@ describe('setup against AWS (engine, EC2 and SSH faked)', () => {
     test('it presents the pinned key: accepted without a new pinning step (no console check), and setup says so', async () => {
       const { w, pinnedText } = await replaced();
       const r = await runAwsSetup({ ...w.opts, yes: true }, w.deps);
-      expect(r.hostKey).toEqual({ fingerprint: hostKey.fingerprint, file: w.opts.knownHosts, changed: false, keptOnReplacement: true });
+      expect(r.hostKey).toEqual({
+        fingerprint: hostKey.fingerprint,
+        file: w.opts.knownHosts,
+        changed: false,
+        keptOnReplacement: true,
+      });
       expect(w.consoleCalls).toBe(0);
       expect(fs.readFileSync(w.opts.knownHosts!, 'utf8')).toBe(pinnedText);
       const oks = w.deps.reporter.events.filter((e) => e[0] === 'ok').map((e) => String(e[1]));
-      expect(oks).toContain(`the replaced instance ${REPLACED} (was ${OUTPUTS.instance_id}) presents the pinned host key ${hostKey.fingerprint}: it kept its identity on the data volume, no new pinning step`);
+      expect(oks).toContain(
+        `the replaced instance ${REPLACED} (was ${OUTPUTS.instance_id}) presents the pinned host key ${hostKey.fingerprint}: it kept its identity on the data volume, no new pinning step`,
+      );
       expect(readConnection(w.opts.envFile!).BTRBK_AWS_INSTANCE_ID).toBe(REPLACED);
     });
 
@@ -279,7 +391,11 @@ describe('setup against AWS (engine, EC2 and SSH faked)', () => {
       const err = await runAwsSetup({ ...w.opts, yes: true }, w.deps).catch((e: OperatorError) => e);
       expect(err).toBeInstanceOf(OperatorError);
       const e = err as OperatorError;
-      expect(e.what).toMatch(new RegExp(`the host key ${IP} presents is NOT the one pinned in .*known_hosts: not connecting, nothing re-pinned`));
+      expect(e.what).toMatch(
+        new RegExp(
+          `the host key ${IP} presents is NOT the one pinned in .*known_hosts: not connecting, nothing re-pinned`,
+        ),
+      );
       expect(e.details).toContain(`pinned:  ${hostKey.fingerprint}`);
       expect(e.details).toContain(`offered: ${newKey.fingerprint}`);
       expect(e.likelyCause).toMatch(/new SSH identity .* holds no kept host key/);
@@ -296,8 +412,25 @@ describe('setup against AWS (engine, EC2 and SSH faked)', () => {
       let scans = 0;
       const scanned = [{ host: IP, keyType: 'ssh-ed25519', blob: rogueKey.blob, fingerprint: rogueKey.fingerprint }];
       const err = await stepPinHostKey(
-        { host: IP, port: 22, instanceId: REPLACED, scanned, knownHostsFile: kh, previousInstanceId: OUTPUTS.instance_id },
-        { reporter: recordingReporter(), consoleOutput: async () => CONSOLE, keyscan: async (host) => { scans += 1; return `${host} ssh-ed25519 ${rogueKey.blob}\n`; }, timeoutMs: 600_000, intervalMs: 1, now: () => (t += 120_000) },
+        {
+          host: IP,
+          port: 22,
+          instanceId: REPLACED,
+          scanned,
+          knownHostsFile: kh,
+          previousInstanceId: OUTPUTS.instance_id,
+        },
+        {
+          reporter: recordingReporter(),
+          consoleOutput: async () => CONSOLE,
+          keyscan: async (host) => {
+            scans += 1;
+            return `${host} ssh-ed25519 ${rogueKey.blob}\n`;
+          },
+          timeoutMs: 600_000,
+          intervalMs: 1,
+          now: () => (t += 120_000),
+        },
       ).catch((e: OperatorError) => e);
       expect(err).toBeInstanceOf(OperatorError);
       expect((err as OperatorError).likelyCause).toMatch(/possible man-in-the-middle/);
@@ -324,17 +457,33 @@ describe('setup against AWS (engine, EC2 and SSH faked)', () => {
 
   test('missing AWS credentials stop the run at step 2 (after terraform.tfvars) with the fix', async () => {
     const w = world();
-    const err = Object.assign(new Error('Could not load credentials from any providers'), { name: 'CredentialsProviderError' });
-    w.deps.prereqDeps!.sts = { send: async () => { throw err; } } as never;
+    const err = Object.assign(new Error('Could not load credentials from any providers'), {
+      name: 'CredentialsProviderError',
+    });
+    w.deps.prereqDeps!.sts = {
+      send: async () => {
+        throw err;
+      },
+    } as never;
     await expect(runAwsSetup(w.opts, w.deps)).rejects.toThrow(/missing prerequisites: AWS credentials/);
     expect(w.calls).toEqual([]);
-    expect(w.deps.reporter.events.filter((e) => e[0] === 'step').map((e) => e[3])).toEqual(['Validate terraform.tfvars', 'Prerequisites']);
+    expect(w.deps.reporter.events.filter((e) => e[0] === 'step').map((e) => e[3])).toEqual([
+      'Validate terraform.tfvars',
+      'Prerequisites',
+    ]);
   });
 
   test('with no AWS credentials and a wrong key in terraform.tfvars, the key is reported first: tfvars need no AWS', async () => {
     const w = world();
     let stsCalls = 0;
-    w.deps.prereqDeps!.sts = { send: async () => { stsCalls += 1; throw Object.assign(new Error('Could not load credentials from any providers'), { name: 'CredentialsProviderError' }); } } as never;
+    w.deps.prereqDeps!.sts = {
+      send: async () => {
+        stsCalls += 1;
+        throw Object.assign(new Error('Could not load credentials from any providers'), {
+          name: 'CredentialsProviderError',
+        });
+      },
+    } as never;
     fs.writeFileSync(path.join(w.opts.cwd!, 'terraform.tfvars'), 'ssh_public_key = "ssh-rsa AAAAB3Nza me"\n');
     await expect(runAwsSetup(w.opts, w.deps)).rejects.toThrow(/terraform.tfvars has 1 problem/);
     expect(stsCalls).toBe(0);
@@ -344,7 +493,15 @@ describe('setup against AWS (engine, EC2 and SSH faked)', () => {
 
 describe('protectionSummary (what the stack made for snapshots, the recycle bin and the alarm)', () => {
   const values = validateTfvars({ ssh_public_key: 'x' }).values as TfvarsValues;
-  const made = { ...OUTPUTS, snapshot_policy_id: 'policy-0123456789abcdef0', recycle_bin_rule_id: 'rule0123', recycle_bin_rule_scope: 'dlm-snapshots', backup_alarm_name: 'btrbk-no-completed-backup-vol-0123456789abcdef0', alert_topic_arn: '', alert_email: '' };
+  const made = {
+    ...OUTPUTS,
+    snapshot_policy_id: 'policy-0123456789abcdef0',
+    recycle_bin_rule_id: 'rule0123',
+    recycle_bin_rule_scope: 'dlm-snapshots',
+    backup_alarm_name: 'btrbk-no-completed-backup-vol-0123456789abcdef0',
+    alert_topic_arn: '',
+    alert_email: '',
+  };
 
   test('an older stack without these outputs: no lines', () => {
     expect(protectionSummary(OUTPUTS, values)).toEqual([]);
@@ -352,23 +509,50 @@ describe('protectionSummary (what the stack made for snapshots, the recycle bin 
 
   test('defaults: snapshots, recycle bin, and an alarm that mails nobody, said as a warning', () => {
     const lines = protectionSummary(made, values);
-    expect(lines[0]).toEqual(['ok', expect.stringMatching(/policy-0123456789abcdef0 snapshots the data volume every 24 h and keeps 7/)]);
+    expect(lines[0]).toEqual([
+      'ok',
+      expect.stringMatching(/policy-0123456789abcdef0 snapshots the data volume every 24 h and keeps 7/),
+    ]);
     expect(lines[1]).toEqual(['ok', expect.stringMatching(/stays recoverable for 7 days \(rule rule0123\)/)]);
-    expect(lines[2]).toEqual(['warn', expect.stringMatching(/btrbk-no-completed-backup-vol-0123456789abcdef0 fires after 26 h.*mails nobody/)]);
+    expect(lines[2]).toEqual([
+      'warn',
+      expect.stringMatching(/btrbk-no-completed-backup-vol-0123456789abcdef0 fires after 26 h.*mails nobody/),
+    ]);
     expect(lines).toHaveLength(3);
   });
 
   test('with an address: where it mails, and that the subscription must be confirmed', () => {
-    const lines = protectionSummary({ ...made, alert_email: 'me@example.org', alert_topic_arn: 'arn:aws:sns:us-west-1:123456789012:btrbk-backup-alerts-x' }, { ...values, backup_alarm_hours: 50, alert_email: 'me@example.org' });
-    expect(lines[2]).toEqual(['ok', expect.stringMatching(/fires after 50 h.*it mails me@example\.org \(SNS topic arn:aws:sns:/)]);
-    expect(lines[3]).toEqual(['warn', expect.stringMatching(/confirmation link to me@example\.org.*stays pending and no alarm is mailed/)]);
+    const lines = protectionSummary(
+      {
+        ...made,
+        alert_email: 'me@example.org',
+        alert_topic_arn: 'arn:aws:sns:us-west-1:123456789012:btrbk-backup-alerts-x',
+      },
+      { ...values, backup_alarm_hours: 50, alert_email: 'me@example.org' },
+    );
+    expect(lines[2]).toEqual([
+      'ok',
+      expect.stringMatching(/fires after 50 h.*it mails me@example\.org \(SNS topic arn:aws:sns:/),
+    ]);
+    expect(lines[3]).toEqual([
+      'warn',
+      expect.stringMatching(/confirmation link to me@example\.org.*stays pending and no alarm is mailed/),
+    ]);
   });
 
   test('a Region-level rule: says what it keeps and prints the lock command; parts turned off are warnings', () => {
-    const lines = protectionSummary({ ...made, snapshot_policy_id: '', recycle_bin_rule_scope: 'region', backup_alarm_name: '' }, { ...values, recycle_bin_lock_days: 10 });
+    const lines = protectionSummary(
+      { ...made, snapshot_policy_id: '', recycle_bin_rule_scope: 'region', backup_alarm_name: '' },
+      { ...values, recycle_bin_lock_days: 10 },
+    );
     expect(lines).toEqual([
       ['warn', expect.stringMatching(/snapshots: none/)],
-      ['warn', expect.stringMatching(/EVERY EBS snapshot deleted in us-west-1.*aws rbin lock-rule --region us-west-1 --identifier rule0123 --lock-configuration 'UnlockDelay=\{UnlockDelayValue=10,UnlockDelayUnit=DAYS\}'/)],
+      [
+        'warn',
+        expect.stringMatching(
+          /EVERY EBS snapshot deleted in us-west-1.*aws rbin lock-rule --region us-west-1 --identifier rule0123 --lock-configuration 'UnlockDelay=\{UnlockDelayValue=10,UnlockDelayUnit=DAYS\}'/,
+        ),
+      ],
       ['warn', expect.stringMatching(/alarm: none/)],
     ]);
   });
@@ -382,20 +566,34 @@ describe('single steps', () => {
     const reporter = recordingReporter();
     expect(await stepConfirm(noChanges, { target: 'aws' }, { reporter, isTTY: false })).toBe(false);
     expect(await stepConfirm(changes, { target: 'aws', yes: true }, { reporter, isTTY: false })).toBe(true);
-    expect(await stepConfirm(changes, { target: 'aws' }, { reporter, isTTY: true, prompt: async () => true })).toBe(true);
+    expect(await stepConfirm(changes, { target: 'aws' }, { reporter, isTTY: true, prompt: async () => true })).toBe(
+      true,
+    );
   });
 
   test('stepWaitForSsh times out with the cause and what to check', async () => {
     let t = 0;
     const reporter = recordingReporter();
-    await expect(stepWaitForSsh(IP, 22, { reporter, timeoutMs: 300_000, intervalMs: 1, probe: async () => false, now: () => (t += 60_000) }))
-      .rejects.toThrow(/did not answer within 5 minutes/);
+    await expect(
+      stepWaitForSsh(IP, 22, {
+        reporter,
+        timeoutMs: 300_000,
+        intervalMs: 1,
+        probe: async () => false,
+        now: () => (t += 60_000),
+      }),
+    ).rejects.toThrow(/did not answer within 5 minutes/);
   });
 
   test('stepWaitForSsh keeps waiting while the port is open but no key is offered', async () => {
     const reporter = recordingReporter();
     let scans = 0;
-    const keys = await stepWaitForSsh(IP, 22, { reporter, intervalMs: 1, probe: async () => true, keyscan: async () => ((scans += 1) < 3 ? '' : `${IP} ssh-ed25519 ${hostKey.blob}\n`) });
+    const keys = await stepWaitForSsh(IP, 22, {
+      reporter,
+      intervalMs: 1,
+      probe: async () => true,
+      keyscan: async () => ((scans += 1) < 3 ? '' : `${IP} ssh-ed25519 ${hostKey.blob}\n`),
+    });
     expect(scans).toBe(3);
     expect(keys[0].fingerprint).toBe(hostKey.fingerprint);
   });
@@ -415,8 +613,14 @@ describe('single steps', () => {
   });
 
   test('an engine that cannot start is an OperatorError: it could not run (the output and status: core/process.test.ts)', async () => {
-    const eng = { engine: { name: 'terraform' as const, path: '/nonexistent/engine', version: '1.11.4' }, mirror: null, env: {} };
-    await expect(stepApply(eng, path.join(tmp, 'plan.tfplan'), tmp, { reporter: recordingReporter() })).rejects.toThrow(/could not run/);
+    const eng = {
+      engine: { name: 'terraform' as const, path: '/nonexistent/engine', version: '1.11.4' },
+      mirror: null,
+      env: {},
+    };
+    await expect(stepApply(eng, path.join(tmp, 'plan.tfplan'), tmp, { reporter: recordingReporter() })).rejects.toThrow(
+      /could not run/,
+    );
   });
 
   test('promptYes accepts only "yes"', async () => {
@@ -436,7 +640,9 @@ describe('single steps', () => {
   test('consoleReporter prints steps and, without a TTY, spinner updates as plain lines', () => {
     const out = new PassThrough();
     let text = '';
-    out.on('data', (d) => { text += d; });
+    out.on('data', (d) => {
+      text += d;
+    });
     const r = consoleReporter({ stream: out, tty: false });
     r.step(7, 8, 'Wait for SSH');
     const spin = r.spinner('waiting for SSH');
@@ -460,12 +666,22 @@ describe('setup --target local (local target and smoke tests faked)', () => {
     const kh = path.join(w.opts.cwd!, 'local_known_hosts');
     fs.writeFileSync(kh, `[127.0.0.1]:2222 ssh-ed25519 ${hostKey.blob}\n`);
     const up = jest.fn(async () => {
-      fs.writeFileSync(envFile, [
-        `BTRBK_AWS_HOST='127.0.0.1'`, `BTRBK_AWS_USER='btrbk'`, `BTRBK_AWS_SSH_KEY='${path.join(sshDir, 'btrbk_aws')}'`,
-        `BTRBK_AWS_TARGET='ssh://127.0.0.1:2222/backup_volume/backups'`, `BTRBK_AWS_PATH='/backup_volume/backups'`,
-        `BTRBK_AWS_INSTANCE_ID='local-btrbk-target'`, `BTRBK_AWS_VOLUME_ID='local-volume'`, `BTRBK_AWS_REGION='local'`,
-        `BTRBK_AWS_SSH_PORT='2222'`, `BTRBK_AWS_KNOWN_HOSTS='${kh}'`, '',
-      ].join('\n'));
+      fs.writeFileSync(
+        envFile,
+        [
+          `BTRBK_AWS_HOST='127.0.0.1'`,
+          `BTRBK_AWS_USER='btrbk'`,
+          `BTRBK_AWS_SSH_KEY='${path.join(sshDir, 'btrbk_aws')}'`,
+          `BTRBK_AWS_TARGET='ssh://127.0.0.1:2222/backup_volume/backups'`,
+          `BTRBK_AWS_PATH='/backup_volume/backups'`,
+          `BTRBK_AWS_INSTANCE_ID='local-btrbk-target'`,
+          `BTRBK_AWS_VOLUME_ID='local-volume'`,
+          `BTRBK_AWS_REGION='local'`,
+          `BTRBK_AWS_SSH_PORT='2222'`,
+          `BTRBK_AWS_KNOWN_HOSTS='${kh}'`,
+          '',
+        ].join('\n'),
+      );
       return { envFile };
     });
     return { w, up, envFile };
@@ -493,7 +709,9 @@ describe('setup --target local (local target and smoke tests faked)', () => {
 
   test('a target offering another key than the pinned one is an error before any smoke test', async () => {
     const { w, up } = localWorld(rogueKey);
-    await expect(runLocalSetup({ target: 'local' }, { ...w.deps, localTarget: { up } })).rejects.toThrow(/does not match the one pinned/);
+    await expect(runLocalSetup({ target: 'local' }, { ...w.deps, localTarget: { up } })).rejects.toThrow(
+      /does not match the one pinned/,
+    );
     expect(w.checksCalls).toHaveLength(0);
   });
 });

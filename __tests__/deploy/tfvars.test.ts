@@ -48,7 +48,13 @@ describe('parseTfvars (strict HCL subset)', () => {
   });
 
   test('string escapes, booleans, negative and float numbers, empty list', () => {
-    expect(parseTfvars('a = "x\\"y\\\\z"\nb = true\nc = -1.5\nd = []\ne = false')).toEqual({ a: 'x"y\\z', b: true, c: -1.5, d: [], e: false });
+    expect(parseTfvars('a = "x\\"y\\\\z"\nb = true\nc = -1.5\nd = []\ne = false')).toEqual({
+      a: 'x"y\\z',
+      b: true,
+      c: -1.5,
+      d: [],
+      e: false,
+    });
   });
 
   test.each([
@@ -69,18 +75,26 @@ describe('parseTfvars (strict HCL subset)', () => {
   });
 
   test('terraform.tfvars.json is read too, and must be one object', () => {
-    expect(parseTfvarsJson(JSON.stringify({ ssh_public_key: KEY, ebs_volume_size: 5 }))).toEqual({ ssh_public_key: KEY, ebs_volume_size: 5 });
+    expect(parseTfvarsJson(JSON.stringify({ ssh_public_key: KEY, ebs_volume_size: 5 }))).toEqual({
+      ssh_public_key: KEY,
+      ebs_volume_size: 5,
+    });
     expect(() => parseTfvarsJson('[1]')).toThrow(/one JSON object/);
     expect(() => parseTfvarsJson('{')).toThrow(/not valid JSON/);
   });
 });
 
-describe('validateTfvars (the stack\'s rules)', () => {
+describe("validateTfvars (the stack's rules)", () => {
   test('a good file passes with the defaults filled in, and an open-SSH warning only when 0.0.0.0/0', () => {
     const r = validateTfvars(parseTfvars(EXAMPLE));
     expect(r.errors).toEqual([]);
     expect(r.ok).toBe(true);
-    expect(r.values).toMatchObject({ key_pair_name: 'btrbk-backup-key', admin_ssh_public_key: '', availability_zone: '', ebs_volume_size: 250 });
+    expect(r.values).toMatchObject({
+      key_pair_name: 'btrbk-backup-key',
+      admin_ssh_public_key: '',
+      availability_zone: '',
+      ebs_volume_size: 250,
+    });
     expect(r.warnings).toEqual([]);
     const open = validateTfvars({ ssh_public_key: KEY });
     expect(open.ok).toBe(true);
@@ -102,63 +116,192 @@ describe('validateTfvars (the stack\'s rules)', () => {
 
   const bad: Array<[string, Record<string, unknown>, string, RegExp]> = [
     ['no key', {}, 'ssh_public_key', /required/],
-    ['an RSA key', { ssh_public_key: 'ssh-rsa AAAAB3NzaC1yc2EAAAADAQABAAABAQC7 me@x' }, 'ssh_public_key', /ssh-rsa key; the backup key must be ssh-ed25519/],
+    [
+      'an RSA key',
+      { ssh_public_key: 'ssh-rsa AAAAB3NzaC1yc2EAAAADAQABAAABAQC7 me@x' },
+      'ssh_public_key',
+      /ssh-rsa key; the backup key must be ssh-ed25519/,
+    ],
     ['a truncated key', { ssh_public_key: KEY.slice(0, 60) }, 'ssh_public_key', /not a well-formed ssh-ed25519/],
     ['a key with a newline', { ssh_public_key: `${KEY}\n` }, 'ssh_public_key', /not a well-formed/],
     ['a private key', { ssh_public_key: '-----BEGIN OPENSSH PRIVATE KEY-----' }, 'ssh_public_key', /PRIVATE key/],
-    ['a key blob one character short', { ssh_public_key: KEY.replace('ad btrbk', 'a btrbk') }, 'ssh_public_key', /not a well-formed/],
+    [
+      'a key blob one character short',
+      { ssh_public_key: KEY.replace('ad btrbk', 'a btrbk') },
+      'ssh_public_key',
+      /not a well-formed/,
+    ],
     ['a comment with a quote', { ssh_public_key: `${KEY}"x` }, 'ssh_public_key', /not a well-formed/],
     ['a bad region', { ssh_public_key: KEY, aws_region: 'US-West-1' }, 'aws_region', /not an AWS region code/],
-    ['a zone outside the region', { ssh_public_key: KEY, aws_region: 'us-west-1', availability_zone: 'us-east-1a' }, 'availability_zone', /not in aws_region/],
+    [
+      'a zone outside the region',
+      { ssh_public_key: KEY, aws_region: 'us-west-1', availability_zone: 'us-east-1a' },
+      'availability_zone',
+      /not in aws_region/,
+    ],
     ['size 0', { ssh_public_key: KEY, ebs_volume_size: 0 }, 'ebs_volume_size', /1 to 16384/],
     ['size too big', { ssh_public_key: KEY, ebs_volume_size: 16385 }, 'ebs_volume_size', /1 to 16384/],
     ['fractional size', { ssh_public_key: KEY, ebs_volume_size: 10.5 }, 'ebs_volume_size', /whole number/],
     ['size as string', { ssh_public_key: KEY, ebs_volume_size: '100' }, 'ebs_volume_size', /must be a number/],
     ['empty CIDR list', { ssh_public_key: KEY, allowed_ssh_cidrs: [] }, 'allowed_ssh_cidrs', /must not be empty/],
-    ['a bad CIDR', { ssh_public_key: KEY, allowed_ssh_cidrs: ['203.0.113.7'] }, 'allowed_ssh_cidrs', /not a CIDR block/],
-    ['a prefix too long', { ssh_public_key: KEY, allowed_ssh_cidrs: ['10.0.0.0/33'] }, 'allowed_ssh_cidrs', /not a CIDR block/],
-    ['a t2 (Xen) type, saying why', { ssh_public_key: KEY, instance_type: 't2.micro' }, 'instance_type', /t2 is a Xen type with no NVMe.*finds the data volume by its NVMe serial/],
-    ['an arm64 family the stack does not list', { ssh_public_key: KEY, instance_type: 'm6g.medium' }, 'instance_type', /Nitro burstable type: t3a, t3, t4g/],
-    ['snapshot_interval_hours 5', { ssh_public_key: KEY, snapshot_interval_hours: 5 }, 'snapshot_interval_hours', /one of 1, 2, 3, 4, 6, 8, 12, 24/],
-    ['snapshot_retain_count 1001', { ssh_public_key: KEY, snapshot_retain_count: 1001 }, 'snapshot_retain_count', /0 \(no snapshots\) to 1000/],
-    ['snapshot_retain_count 2.5', { ssh_public_key: KEY, snapshot_retain_count: 2.5 }, 'snapshot_retain_count', /whole number/],
+    [
+      'a bad CIDR',
+      { ssh_public_key: KEY, allowed_ssh_cidrs: ['203.0.113.7'] },
+      'allowed_ssh_cidrs',
+      /not a CIDR block/,
+    ],
+    [
+      'a prefix too long',
+      { ssh_public_key: KEY, allowed_ssh_cidrs: ['10.0.0.0/33'] },
+      'allowed_ssh_cidrs',
+      /not a CIDR block/,
+    ],
+    [
+      'a t2 (Xen) type, saying why',
+      { ssh_public_key: KEY, instance_type: 't2.micro' },
+      'instance_type',
+      /t2 is a Xen type with no NVMe.*finds the data volume by its NVMe serial/,
+    ],
+    [
+      'an arm64 family the stack does not list',
+      { ssh_public_key: KEY, instance_type: 'm6g.medium' },
+      'instance_type',
+      /Nitro burstable type: t3a, t3, t4g/,
+    ],
+    [
+      'snapshot_interval_hours 5',
+      { ssh_public_key: KEY, snapshot_interval_hours: 5 },
+      'snapshot_interval_hours',
+      /one of 1, 2, 3, 4, 6, 8, 12, 24/,
+    ],
+    [
+      'snapshot_retain_count 1001',
+      { ssh_public_key: KEY, snapshot_retain_count: 1001 },
+      'snapshot_retain_count',
+      /0 \(no snapshots\) to 1000/,
+    ],
+    [
+      'snapshot_retain_count 2.5',
+      { ssh_public_key: KEY, snapshot_retain_count: 2.5 },
+      'snapshot_retain_count',
+      /whole number/,
+    ],
     ['recycle_bin_days 366', { ssh_public_key: KEY, recycle_bin_days: 366 }, 'recycle_bin_days', /to 365/],
-    ['recycle_bin_lock_days 6', { ssh_public_key: KEY, recycle_bin_lock_days: 6 }, 'recycle_bin_lock_days', /from 7 to 30/],
-    ['recycle_bin_lock_days 31', { ssh_public_key: KEY, recycle_bin_lock_days: 31 }, 'recycle_bin_lock_days', /from 7 to 30/],
-    ['a volume id as restore_snapshot_id', { ssh_public_key: KEY, restore_snapshot_id: 'vol-0123456789abcdef0' }, 'restore_snapshot_id', /snapshot id such as snap-/],
-    ['backup_alarm_hours 169 (CloudWatch: 7 days)', { ssh_public_key: KEY, backup_alarm_hours: 169 }, 'backup_alarm_hours', /at most 7 days \(period x evaluation periods <= 604800 s/],
+    [
+      'recycle_bin_lock_days 6',
+      { ssh_public_key: KEY, recycle_bin_lock_days: 6 },
+      'recycle_bin_lock_days',
+      /from 7 to 30/,
+    ],
+    [
+      'recycle_bin_lock_days 31',
+      { ssh_public_key: KEY, recycle_bin_lock_days: 31 },
+      'recycle_bin_lock_days',
+      /from 7 to 30/,
+    ],
+    [
+      'a volume id as restore_snapshot_id',
+      { ssh_public_key: KEY, restore_snapshot_id: 'vol-0123456789abcdef0' },
+      'restore_snapshot_id',
+      /snapshot id such as snap-/,
+    ],
+    [
+      'backup_alarm_hours 169 (CloudWatch: 7 days)',
+      { ssh_public_key: KEY, backup_alarm_hours: 169 },
+      'backup_alarm_hours',
+      /at most 7 days \(period x evaluation periods <= 604800 s/,
+    ],
     ['backup_alarm_hours -1', { ssh_public_key: KEY, backup_alarm_hours: -1 }, 'backup_alarm_hours', /0 \(no alarm\)/],
-    ['an address without a dot in the domain', { ssh_public_key: KEY, alert_email: 'me@localhost' }, 'alert_email', /one email address/],
-    ['two addresses', { ssh_public_key: KEY, alert_email: 'a@example.org,b@example.org' }, 'alert_email', /one email address/],
+    [
+      'an address without a dot in the domain',
+      { ssh_public_key: KEY, alert_email: 'me@localhost' },
+      'alert_email',
+      /one email address/,
+    ],
+    [
+      'two addresses',
+      { ssh_public_key: KEY, alert_email: 'a@example.org,b@example.org' },
+      'alert_email',
+      /one email address/,
+    ],
     ['a bad key pair name', { ssh_public_key: KEY, key_pair_name: '-x' }, 'key_pair_name', /1-255 characters/],
-    ['the backup key as admin key', { ssh_public_key: KEY, admin_ssh_public_key: KEY }, 'admin_ssh_public_key', /must differ/],
+    [
+      'the backup key as admin key',
+      { ssh_public_key: KEY, admin_ssh_public_key: KEY },
+      'admin_ssh_public_key',
+      /must differ/,
+    ],
     ['an unknown variable', { ssh_public_key: KEY, region: 'us-west-1' }, 'region', /unknown variable region/],
-    ['append_only as a string', { ssh_public_key: KEY, append_only: 'false' }, 'append_only', /append_only must be true or false \(no quotes\)/],
+    [
+      'append_only as a string',
+      { ssh_public_key: KEY, append_only: 'false' },
+      'append_only',
+      /append_only must be true or false \(no quotes\)/,
+    ],
     ['an unknown retention unit', { ssh_public_key: KEY, retention: '14x' }, 'retention', /in the order h d w m y/],
-    ['retention out of order', { ssh_public_key: KEY, retention: '14d 48h' }, 'retention', /each unit at most once and in the order/],
+    [
+      'retention out of order',
+      { ssh_public_key: KEY, retention: '14d 48h' },
+      'retention',
+      /each unit at most once and in the order/,
+    ],
     ['an empty retention', { ssh_public_key: KEY, retention: '' }, 'retention', /retention "" must be/],
     ['retention as a number', { ssh_public_key: KEY, retention: 14 }, 'retention', /retention must be a string/],
     ['retention_min without a unit', { ssh_public_key: KEY, retention_min: '5' }, 'retention_min', /"latest", or "no"/],
-    ['retention_min all', { ssh_public_key: KEY, retention_min: 'all' }, 'retention_min', /retention_min "all" must be/],
+    [
+      'retention_min all',
+      { ssh_public_key: KEY, retention_min: 'all' },
+      'retention_min',
+      /retention_min "all" must be/,
+    ],
   ];
   test('t3a, t3 and t4g types pass; the image architecture follows the type (t4g: arm64)', () => {
-    for (const t of ['t3a.nano', 't3.2xlarge', 't4g.nano', 't4g.small']) expect([t, validateTfvars({ ssh_public_key: KEY, instance_type: t }).ok]).toEqual([t, true]);
-    expect(['t3a.nano', 't3.micro', 't4g.nano', 't4g.xlarge'].map(instanceArchitecture)).toEqual(['x86_64', 'x86_64', 'arm64', 'arm64']);
+    for (const t of ['t3a.nano', 't3.2xlarge', 't4g.nano', 't4g.small'])
+      expect([t, validateTfvars({ ssh_public_key: KEY, instance_type: t }).ok]).toEqual([t, true]);
+    expect(['t3a.nano', 't3.micro', 't4g.nano', 't4g.xlarge'].map(instanceArchitecture)).toEqual([
+      'x86_64',
+      'x86_64',
+      'arm64',
+      'arm64',
+    ]);
   });
 
   test('snapshots, recycle bin and alarm: the defaults, the limits accepted, 0 turning each off', () => {
     const d = validateTfvars({ ssh_public_key: KEY });
-    expect(d.values).toMatchObject({ snapshot_interval_hours: 24, snapshot_retain_count: 7, recycle_bin_days: 7, recycle_bin_lock_days: 0, restore_snapshot_id: '', backup_alarm_hours: 26, alert_email: '' });
+    expect(d.values).toMatchObject({
+      snapshot_interval_hours: 24,
+      snapshot_retain_count: 7,
+      recycle_bin_days: 7,
+      recycle_bin_lock_days: 0,
+      restore_snapshot_id: '',
+      backup_alarm_hours: 26,
+      alert_email: '',
+    });
     for (const vars of [
-      { snapshot_interval_hours: 1, snapshot_retain_count: 1000, recycle_bin_days: 365, recycle_bin_lock_days: 30, backup_alarm_hours: 168 },
-      { snapshot_retain_count: 0, recycle_bin_days: 0, backup_alarm_hours: 0, restore_snapshot_id: 'snap-01234567', alert_email: 'first.last+backup@mail.example.org' },
-    ]) expect([vars, validateTfvars({ ssh_public_key: KEY, ...vars }).errors]).toEqual([vars, []]);
+      {
+        snapshot_interval_hours: 1,
+        snapshot_retain_count: 1000,
+        recycle_bin_days: 365,
+        recycle_bin_lock_days: 30,
+        backup_alarm_hours: 168,
+      },
+      {
+        snapshot_retain_count: 0,
+        recycle_bin_days: 0,
+        backup_alarm_hours: 0,
+        restore_snapshot_id: 'snap-01234567',
+        alert_email: 'first.last+backup@mail.example.org',
+      },
+    ])
+      expect([vars, validateTfvars({ ssh_public_key: KEY, ...vars }).errors]).toEqual([vars, []]);
   });
 
   test('a lock warns that the rule becomes Region-level and that this provider does not send the lock', () => {
     const r = validateTfvars({ ssh_public_key: KEY, recycle_bin_lock_days: 7, aws_region: 'eu-west-1' });
     expect(r.ok).toBe(true);
-    expect(r.warnings.find((w) => w.key === 'recycle_bin_lock_days')?.message).toMatch(/Region-level.*EVERY EBS snapshot deleted in eu-west-1.*does not send the lock/);
+    expect(r.warnings.find((w) => w.key === 'recycle_bin_lock_days')?.message).toMatch(
+      /Region-level.*EVERY EBS snapshot deleted in eu-west-1.*does not send the lock/,
+    );
   });
 
   test.each(bad)('refuses %s', (_name, vars, key, re) => {
@@ -168,24 +311,55 @@ describe('validateTfvars (the stack\'s rules)', () => {
     expect(e?.message).toMatch(re);
   });
 
-  test('append_only, retention and retention_min default to the host\'s defaults, and good values pass', () => {
-    expect(validateTfvars({ ssh_public_key: KEY }).values).toMatchObject({ append_only: true, retention: '48h 14d 8w 12m', retention_min: '1d' });
+  test("append_only, retention and retention_min default to the host's defaults, and good values pass", () => {
+    expect(validateTfvars({ ssh_public_key: KEY }).values).toMatchObject({
+      append_only: true,
+      retention: '48h 14d 8w 12m',
+      retention_min: '1d',
+    });
     const r = validateTfvars({ ssh_public_key: KEY, append_only: false, retention: '*d', retention_min: 'latest' });
     expect(r.errors).toEqual([]);
     expect(r.values).toMatchObject({ append_only: false, retention: '*d', retention_min: 'latest' });
-    expect(parseTfvars('append_only = false\nretention = "7d 4w"\nretention_min = "no"')).toEqual({ append_only: false, retention: '7d 4w', retention_min: 'no' });
+    expect(parseTfvars('append_only = false\nretention = "7d 4w"\nretention_min = "no"')).toEqual({
+      append_only: false,
+      retention: '7d 4w',
+      retention_min: 'no',
+    });
   });
 
   test('the retention rule: count (1-4 digits) or * with h d w m y, each unit once, in that order, single spaces', () => {
-    for (const ok of ['48h 14d 8w 12m', '*d', '7d 4w', '1y', '0h', '9999h *d 1w 2m 3y', '24h 30m', '*h *d *w *m *y']) expect([ok, RETENTION_RE.test(ok)]).toEqual([ok, true]);
-    for (const no of ['14x', '14d 48h', '', 'd', '12345d', '14d 14d', '* 30d', '*', ' 1d', '1d ', '1d  4w', '1d\t4w', '1d\n', '-1d', '1D', '1.5d', '+1d', '1d,4w', "1d'"]) {
+    for (const ok of ['48h 14d 8w 12m', '*d', '7d 4w', '1y', '0h', '9999h *d 1w 2m 3y', '24h 30m', '*h *d *w *m *y'])
+      expect([ok, RETENTION_RE.test(ok)]).toEqual([ok, true]);
+    for (const no of [
+      '14x',
+      '14d 48h',
+      '',
+      'd',
+      '12345d',
+      '14d 14d',
+      '* 30d',
+      '*',
+      ' 1d',
+      '1d ',
+      '1d  4w',
+      '1d\t4w',
+      '1d\n',
+      '-1d',
+      '1D',
+      '1.5d',
+      '+1d',
+      '1d,4w',
+      "1d'",
+    ]) {
       expect([no, RETENTION_RE.test(no)]).toEqual([no, false]);
     }
   });
 
   test('the retention_min rule: count (1-4 digits) with h d w m y, or latest, or no', () => {
-    for (const ok of ['1d', '0h', '9999y', '12m', 'latest', 'no']) expect([ok, RETENTION_MIN_RE.test(ok)]).toEqual([ok, true]);
-    for (const no of ['5', 'all', '-1d', '', 'd', '12345d', '*d', '1d 2w', 'Latest', 'none', 'no\n', ' 1d']) expect([no, RETENTION_MIN_RE.test(no)]).toEqual([no, false]);
+    for (const ok of ['1d', '0h', '9999y', '12m', 'latest', 'no'])
+      expect([ok, RETENTION_MIN_RE.test(ok)]).toEqual([ok, true]);
+    for (const no of ['5', 'all', '-1d', '', 'd', '12345d', '*d', '1d 2w', 'Latest', 'none', 'no\n', ' 1d'])
+      expect([no, RETENTION_MIN_RE.test(no)]).toEqual([no, false]);
   });
 
   test('an admin key different from the backup key is accepted', () => {
@@ -207,8 +381,10 @@ describe('validateTfvars (the stack\'s rules)', () => {
   });
 
   test('isCidr follows cidrhost(): IPv4 and IPv6 with a prefix', () => {
-    for (const ok of ['0.0.0.0/0', '203.0.113.7/32', '10.1.2.3/24', '::/0', '2001:db8::/64']) expect(isCidr(ok)).toBe(true);
-    for (const no of ['203.0.113.7', '256.0.0.1/32', '1.2.3.4/-1', '2001:db8::/129', 'x/8', '', 7]) expect(isCidr(no)).toBe(false);
+    for (const ok of ['0.0.0.0/0', '203.0.113.7/32', '10.1.2.3/24', '::/0', '2001:db8::/64'])
+      expect(isCidr(ok)).toBe(true);
+    for (const no of ['203.0.113.7', '256.0.0.1/32', '1.2.3.4/-1', '2001:db8::/129', 'x/8', '', 7])
+      expect(isCidr(no)).toBe(false);
   });
 });
 
@@ -228,7 +404,9 @@ describe('findPrivateKeyFor', () => {
   });
 
   test('an explicit key whose .pub is another key is refused', () => {
-    expect(() => findPrivateKeyFor(pub, { explicit: path.join(dir, 'aaa_other') })).toThrow(/is not the key in ssh_public_key/);
+    expect(() => findPrivateKeyFor(pub, { explicit: path.join(dir, 'aaa_other') })).toThrow(
+      /is not the key in ssh_public_key/,
+    );
     expect(findPrivateKeyFor(pub, { explicit: keyFile }).file).toBe(keyFile);
   });
 
@@ -254,7 +432,7 @@ describe('terraform.tfvars.example', () => {
   });
 });
 
-test('README\'s variables table lists every variable of the stack with its default', () => {
+test("README's variables table lists every variable of the stack with its default", () => {
   const readme = fs.readFileSync(new URL('../../README.md', import.meta.url), 'utf8');
   // a cell shows a default as `value`, strings quoted or not (`us-west-1`, `""`, `"1d"`)
   const plain = (cell: string | undefined): string | undefined => cell?.replace(/^`|`$/g, '').replace(/^"(.*)"$/, '$1');

@@ -29,7 +29,12 @@ const conn = {
 };
 
 const instance = (state: string, extra: object = {}) => ({
-  $metadata: { httpStatusCode: 200, requestId: 'f3b2c1d0-0000-4000-8000-000000000001', attempts: 1, totalRetryDelay: 0 },
+  $metadata: {
+    httpStatusCode: 200,
+    requestId: 'f3b2c1d0-0000-4000-8000-000000000001',
+    attempts: 1,
+    totalRetryDelay: 0,
+  },
   Reservations: [
     {
       ReservationId: 'r-0123456789abcdef0',
@@ -41,10 +46,16 @@ const instance = (state: string, extra: object = {}) => ({
           ImageId: 'ami-0abcdef1234567890',
           InstanceType: 't4g.small',
           Placement: { AvailabilityZone: 'eu-central-1a', Tenancy: 'default' },
-          State: { Code: { running: 16, stopped: 80, pending: 0, stopping: 64, terminated: 48 }[state] ?? 16, Name: state },
+          State: {
+            Code: { running: 16, stopped: 80, pending: 0, stopping: 64, terminated: 48 }[state] ?? 16,
+            Name: state,
+          },
           PublicIpAddress: state === 'running' ? '203.0.113.7' : undefined,
           BlockDeviceMappings: [
-            { DeviceName: '/dev/sda1', Ebs: { VolumeId: 'vol-0root000000000000', Status: 'attached', DeleteOnTermination: true } },
+            {
+              DeviceName: '/dev/sda1',
+              Ebs: { VolumeId: 'vol-0root000000000000', Status: 'attached', DeleteOnTermination: true },
+            },
             { DeviceName: '/dev/sdf', Ebs: { VolumeId: VOL, Status: 'attached', DeleteOnTermination: false } },
           ],
           Tags: [{ Key: 'Name', Value: 'btrbk-backup-host' }],
@@ -62,8 +73,18 @@ const statusOk = (sys = 'ok', inst = 'ok') => ({
       InstanceId: ID,
       AvailabilityZone: 'eu-central-1a',
       InstanceState: { Code: 16, Name: 'running' },
-      SystemStatus: { Status: sys, Details: [{ Name: 'reachability', Status: sys === 'ok' ? 'passed' : sys === 'impaired' ? 'failed' : 'initializing' }] },
-      InstanceStatus: { Status: inst, Details: [{ Name: 'reachability', Status: inst === 'ok' ? 'passed' : inst === 'impaired' ? 'failed' : 'initializing' }] },
+      SystemStatus: {
+        Status: sys,
+        Details: [
+          { Name: 'reachability', Status: sys === 'ok' ? 'passed' : sys === 'impaired' ? 'failed' : 'initializing' },
+        ],
+      },
+      InstanceStatus: {
+        Status: inst,
+        Details: [
+          { Name: 'reachability', Status: inst === 'ok' ? 'passed' : inst === 'impaired' ? 'failed' : 'initializing' },
+        ],
+      },
     },
   ],
 });
@@ -86,13 +107,24 @@ const volume = (state: string, attachments: object[]) => ({
     },
   ],
 });
-const attached = (instanceId = ID, state = 'attached') => [{ VolumeId: VOL, InstanceId: instanceId, Device: '/dev/sdf', State: state, AttachTime: new Date('2026-11-01T10:01:00Z'), DeleteOnTermination: false }];
+const attached = (instanceId = ID, state = 'attached') => [
+  {
+    VolumeId: VOL,
+    InstanceId: instanceId,
+    Device: '/dev/sdf',
+    State: state,
+    AttachTime: new Date('2026-11-01T10:01:00Z'),
+    DeleteOnTermination: false,
+  },
+];
 
-const notFound = (what: string, code: string) => Object.assign(new Error(what), { name: code, $fault: 'client', $metadata: { httpStatusCode: 400 } });
+const notFound = (what: string, code: string) =>
+  Object.assign(new Error(what), { name: code, $fault: 'client', $metadata: { httpStatusCode: 400 } });
 
 describe('check-aws (mocked AWS SDK)', () => {
   const ec2Mock = mockClient(EC2Client);
-  const client = () => new EC2Client({ region: 'eu-central-1', credentials: { accessKeyId: 'AKIDEXAMPLE', secretAccessKey: 'secret' } });
+  const client = () =>
+    new EC2Client({ region: 'eu-central-1', credentials: { accessKeyId: 'AKIDEXAMPLE', secretAccessKey: 'secret' } });
   beforeEach(() => ec2Mock.reset());
 
   it('a healthy instance and volume pass (mocked AWS SDK)', async () => {
@@ -107,15 +139,29 @@ describe('check-aws (mocked AWS SDK)', () => {
       [`data volume ${VOL} attached to ${ID}`, true],
     ]);
     expect(r[3].detail).toMatch(/100 GiB gp3, \/dev\/sdf, encrypted/);
-    expect(ec2Mock.commandCalls(DescribeInstanceStatusCommand)[0].args[0].input).toEqual({ InstanceIds: [ID], IncludeAllInstances: true });
+    expect(ec2Mock.commandCalls(DescribeInstanceStatusCommand)[0].args[0].input).toEqual({
+      InstanceIds: [ID],
+      IncludeAllInstances: true,
+    });
   });
 
   it('stopped instance: says so and gives the start command (mocked AWS SDK)', async () => {
-    ec2Mock.on(DescribeInstancesCommand).resolves(instance('stopped', { StateReason: { Code: 'Client.UserInitiatedShutdown', Message: 'Client.UserInitiatedShutdown: User initiated shutdown' } }) as any);
+    ec2Mock.on(DescribeInstancesCommand).resolves(
+      instance('stopped', {
+        StateReason: {
+          Code: 'Client.UserInitiatedShutdown',
+          Message: 'Client.UserInitiatedShutdown: User initiated shutdown',
+        },
+      }) as any,
+    );
     ec2Mock.on(DescribeVolumesCommand).resolves(volume('in-use', attached()) as any);
     const r = await checkAws(conn, { ec2: client() });
     const t = r.find((x: any) => x.name === 'instance running');
-    expect(t).toMatchObject({ ok: false, cause: expect.stringMatching(/the instance is stopped \(Client.UserInitiatedShutdown/), next: expect.stringContaining(`aws ec2 start-instances --instance-ids ${ID} --region eu-central-1`) });
+    expect(t).toMatchObject({
+      ok: false,
+      cause: expect.stringMatching(/the instance is stopped \(Client.UserInitiatedShutdown/),
+      next: expect.stringContaining(`aws ec2 start-instances --instance-ids ${ID} --region eu-central-1`),
+    });
     expect(ec2Mock.commandCalls(DescribeInstanceStatusCommand)).toHaveLength(0);
   });
 
@@ -124,39 +170,60 @@ describe('check-aws (mocked AWS SDK)', () => {
     ec2Mock.on(DescribeInstanceStatusCommand).resolves(statusOk() as any);
     ec2Mock.on(DescribeVolumesCommand).resolves(volume('available', []) as any);
     const t = (await checkAws(conn, { ec2: client() })).at(-1);
-    expect(t).toMatchObject({ ok: false, cause: expect.stringMatching(/detached \(state "available"\)/), next: expect.stringContaining(`aws ec2 attach-volume --volume-id ${VOL} --instance-id ${ID}`) });
+    expect(t).toMatchObject({
+      ok: false,
+      cause: expect.stringMatching(/detached \(state "available"\)/),
+      next: expect.stringContaining(`aws ec2 attach-volume --volume-id ${VOL} --instance-id ${ID}`),
+    });
   });
 
   it('volume attached to another instance (mocked AWS SDK)', async () => {
     ec2Mock.on(DescribeInstancesCommand).resolves(instance('running') as any);
     ec2Mock.on(DescribeInstanceStatusCommand).resolves(statusOk() as any);
     ec2Mock.on(DescribeVolumesCommand).resolves(volume('in-use', attached('i-0ffffffffffffffff')) as any);
-    expect((await checkAws(conn, { ec2: client() })).at(-1)).toMatchObject({ ok: false, cause: 'the volume is attached to another instance, i-0ffffffffffffffff' });
+    expect((await checkAws(conn, { ec2: client() })).at(-1)).toMatchObject({
+      ok: false,
+      cause: 'the volume is attached to another instance, i-0ffffffffffffffff',
+    });
   });
 
   it('wrong region: finds the instance in another region and names it (mocked AWS SDK)', async () => {
-    ec2Mock.on(DescribeRegionsCommand).resolves({ Regions: [{ RegionName: 'eu-central-1' }, { RegionName: 'eu-west-1' }, { RegionName: 'us-east-1' }] } as any);
+    ec2Mock.on(DescribeRegionsCommand).resolves({
+      Regions: [{ RegionName: 'eu-central-1' }, { RegionName: 'eu-west-1' }, { RegionName: 'us-east-1' }],
+    } as any);
     ec2Mock.on(DescribeInstancesCommand).callsFake(async (_input: any, getClient: any) => {
       const region = await getClient().config.region();
       if (region === 'eu-west-1') return instance('running');
       throw notFound(`The instance ID '${ID}' does not exist`, 'InvalidInstanceID.NotFound');
     });
-    const r = await checkAws(conn, { ec2: client(), ec2ForRegion: (region: string) => new EC2Client({ region, credentials: { accessKeyId: 'AKIDEXAMPLE', secretAccessKey: 'secret' } }) });
+    const r = await checkAws(conn, {
+      ec2: client(),
+      ec2ForRegion: (region: string) =>
+        new EC2Client({ region, credentials: { accessKeyId: 'AKIDEXAMPLE', secretAccessKey: 'secret' } }),
+    });
     expect(r).toEqual([
       expect.objectContaining({
         name: `instance ${ID} found in eu-central-1`,
         ok: false,
-        cause: 'region mismatch: the instance is in eu-west-1, but the connection file says BTRBK_AWS_REGION=eu-central-1',
+        cause:
+          'region mismatch: the instance is in eu-west-1, but the connection file says BTRBK_AWS_REGION=eu-central-1',
         next: expect.stringContaining("BTRBK_AWS_REGION='eu-west-1'"),
       }),
     ]);
   });
 
   it('instance gone everywhere: terminated or another account (mocked AWS SDK)', async () => {
-    ec2Mock.on(DescribeRegionsCommand).resolves({ Regions: [{ RegionName: 'eu-central-1' }, { RegionName: 'eu-west-1' }] } as any);
-    ec2Mock.on(DescribeInstancesCommand).rejects(notFound(`The instance ID '${ID}' does not exist`, 'InvalidInstanceID.NotFound'));
+    ec2Mock
+      .on(DescribeRegionsCommand)
+      .resolves({ Regions: [{ RegionName: 'eu-central-1' }, { RegionName: 'eu-west-1' }] } as any);
+    ec2Mock
+      .on(DescribeInstancesCommand)
+      .rejects(notFound(`The instance ID '${ID}' does not exist`, 'InvalidInstanceID.NotFound'));
     const r = await checkAws(conn, { ec2: client(), ec2ForRegion: () => client() });
-    expect(r[0]).toMatchObject({ ok: false, cause: expect.stringMatching(/no instance .* in eu-central-1 or any other enabled region: it was terminated/) });
+    expect(r[0]).toMatchObject({
+      ok: false,
+      cause: expect.stringMatching(/no instance .* in eu-central-1 or any other enabled region: it was terminated/),
+    });
   });
 
   it('status checks impaired vs initializing (mocked AWS SDK)', async () => {
@@ -173,18 +240,32 @@ describe('check-aws (mocked AWS SDK)', () => {
   it('deleted volume (mocked AWS SDK)', async () => {
     ec2Mock.on(DescribeInstancesCommand).resolves(instance('running') as any);
     ec2Mock.on(DescribeInstanceStatusCommand).resolves(statusOk() as any);
-    ec2Mock.on(DescribeVolumesCommand).rejects(notFound(`The volume '${VOL}' does not exist.`, 'InvalidVolume.NotFound'));
-    expect((await checkAws(conn, { ec2: client() })).at(-1)).toMatchObject({ ok: false, cause: expect.stringMatching(/no volume .* it was deleted/) });
+    ec2Mock
+      .on(DescribeVolumesCommand)
+      .rejects(notFound(`The volume '${VOL}' does not exist.`, 'InvalidVolume.NotFound'));
+    expect((await checkAws(conn, { ec2: client() })).at(-1)).toMatchObject({
+      ok: false,
+      cause: expect.stringMatching(/no volume .* it was deleted/),
+    });
   });
 
   it('access denied names the permission (mocked AWS SDK)', async () => {
-    ec2Mock.on(DescribeInstancesCommand).rejects(Object.assign(new Error('You are not authorized to perform this operation.'), { name: 'UnauthorizedOperation' }));
-    expect((await checkAws(conn, { ec2: client() }))[0]).toMatchObject({ ok: false, cause: expect.stringMatching(/AWS denied/) });
+    ec2Mock.on(DescribeInstancesCommand).rejects(
+      Object.assign(new Error('You are not authorized to perform this operation.'), {
+        name: 'UnauthorizedOperation',
+      }),
+    );
+    expect((await checkAws(conn, { ec2: client() }))[0]).toMatchObject({
+      ok: false,
+      cause: expect.stringMatching(/AWS denied/),
+    });
   });
 
   it('the local target: not applicable, and no AWS call at all (mocked AWS SDK)', async () => {
     const out = await runChecks({ ...conn, BTRBK_AWS_INSTANCE_ID: 'local-target' }, ['check-aws'], { ec2: client() });
-    expect(out[0].results).toEqual([expect.objectContaining({ ok: true, skipped: true, detail: expect.stringMatching(/not applicable/) })]);
+    expect(out[0].results).toEqual([
+      expect.objectContaining({ ok: true, skipped: true, detail: expect.stringMatching(/not applicable/) }),
+    ]);
     expect(ec2Mock.calls()).toHaveLength(0);
   });
 });

@@ -7,7 +7,11 @@ import { CHECK_COMMANDS } from '../../scripts/lib/diagnose/check-commands.js';
 
 describe('the commands the checks send are the ones the real gate accepts', () => {
   const gate = path.join(REPO_ROOT, 'user-data', 'btrbk-ssh-gate.sh');
-  const dry = (cmd: string) => spawnSync('bash', [gate, '--dry-run', '--logger', '/bin/true'], { env: { SSH_ORIGINAL_COMMAND: cmd, PATH: process.env.PATH }, encoding: 'utf8' });
+  const dry = (cmd: string) =>
+    spawnSync('bash', [gate, '--dry-run', '--logger', '/bin/true'], {
+      env: { SSH_ORIGINAL_COMMAND: cmd, PATH: process.env.PATH },
+      encoding: 'utf8',
+    });
   it.each(Object.entries(CHECK_COMMANDS).filter(([k]) => k !== 'forbidden'))('%s', (_k, v) => {
     const cmd = typeof v === 'function' ? v('/backup_volume/backups') : v;
     const r = dry(cmd);

@@ -6,7 +6,10 @@ import { conn, BOOT_OK, healthy, fakes, connectError } from '../support/diagnose
 describe('check-logs', () => {
   it('shows the last N lines of both logs and reads the SUCCESS line', async () => {
     const a = healthy();
-    a[CHECK_COMMANDS.bootLog] = { code: 0, stdout: `${Array.from({ length: 30 }, (_, i) => `line ${i}`).join('\n')}\n${BOOT_OK}` };
+    a[CHECK_COMMANDS.bootLog] = {
+      code: 0,
+      stdout: `${Array.from({ length: 30 }, (_, i) => `line ${i}`).join('\n')}\n${BOOT_OK}`,
+    };
     const r = await checkLogs(conn(), { ...fakes(a).deps, lines: 5 });
     expect(r[0]).toMatchObject({ name: 'boot script log (last 5 lines)', ok: true });
     expect(String(r[0].output).split('\n')).toHaveLength(5);
@@ -16,14 +19,24 @@ describe('check-logs', () => {
 
   it('a FAILED boot names the step', async () => {
     const a = healthy();
-    a[CHECK_COMMANDS.bootLog] = { code: 0, stdout: "x\nbtrbk-backup-host: FAILED at step 'volume' (exit 1) after 300 s; see the lines above\n" };
-    expect((await checkLogs(conn(), fakes(a).deps))[0]).toMatchObject({ ok: false, cause: expect.stringMatching(/FAILED at step 'volume'/) });
+    a[CHECK_COMMANDS.bootLog] = {
+      code: 0,
+      stdout: "x\nbtrbk-backup-host: FAILED at step 'volume' (exit 1) after 300 s; see the lines above\n",
+    };
+    expect((await checkLogs(conn(), fakes(a).deps))[0]).toMatchObject({
+      ok: false,
+      cause: expect.stringMatching(/FAILED at step 'volume'/),
+    });
   });
 
   it('an unfinished boot warns', async () => {
     const a = healthy();
     a[CHECK_COMMANDS.bootLog] = { code: 0, stdout: 'btrbk-backup-host[packages]: installing\n' };
-    expect((await checkLogs(conn(), fakes(a).deps))[0]).toMatchObject({ ok: true, warn: true, cause: expect.stringMatching(/still running/) });
+    expect((await checkLogs(conn(), fakes(a).deps))[0]).toMatchObject({
+      ok: true,
+      warn: true,
+      cause: expect.stringMatching(/still running/),
+    });
   });
 
   it('SSH unreachable on AWS: falls back to the EC2 console output', async () => {
@@ -33,24 +46,51 @@ describe('check-logs', () => {
       ec2: {},
       getConsoleOutput: async (_ec2: unknown, id: string) => {
         asked = id;
-        return 'boot\n[  12.1] cloud-init[800]: btrbk-backup-host: FAILED at step \'volume\' (exit 1)\nend\n';
+        return "boot\n[  12.1] cloud-init[800]: btrbk-backup-host: FAILED at step 'volume' (exit 1)\nend\n";
       },
     }).deps;
     const r = await checkLogs(conn(), deps);
     expect(asked).toBe('i-0123456789abcdef0');
     expect(r[0]).toMatchObject({ name: 'logs through the SSH gate', ok: false });
-    expect(r[1]).toMatchObject({ name: 'EC2 console output (last 40 lines)', ok: true, detail: expect.stringMatching(/FAILED at step 'volume'/) });
+    expect(r[1]).toMatchObject({
+      name: 'EC2 console output (last 40 lines)',
+      ok: true,
+      detail: expect.stringMatching(/FAILED at step 'volume'/),
+    });
     expect(r[1].output).toMatch(/^boot/);
   });
 
   it('SSH unreachable on the local target: shows its kept copy of the boot output instead of a console', async () => {
     const local = conn({ BTRBK_AWS_INSTANCE_ID: 'local-target' });
-    let r = await checkLogs(local, fakes(healthy(), { connect: connectError('refused', 'nothing accepts SSH'), readLocalBootLog: async () => `a\nb\n${BOOT_OK}` }).deps);
-    expect(r[0]).toMatchObject({ name: 'logs through the SSH gate', ok: false, next: expect.stringMatching(/local-target\.mjs status/) });
-    expect(r[1]).toMatchObject({ name: 'local target boot output (last 40 lines)', ok: true, detail: expect.stringMatching(/^SUCCESS/) });
-    r = await checkLogs(local, fakes(healthy(), { connect: connectError('refused', 'x'), readLocalBootLog: async () => "btrbk-backup-host: FAILED at step 'gate' (exit 1)\n" }).deps);
+    let r = await checkLogs(
+      local,
+      fakes(healthy(), {
+        connect: connectError('refused', 'nothing accepts SSH'),
+        readLocalBootLog: async () => `a\nb\n${BOOT_OK}`,
+      }).deps,
+    );
+    expect(r[0]).toMatchObject({
+      name: 'logs through the SSH gate',
+      ok: false,
+      next: expect.stringMatching(/local-target\.mjs status/),
+    });
+    expect(r[1]).toMatchObject({
+      name: 'local target boot output (last 40 lines)',
+      ok: true,
+      detail: expect.stringMatching(/^SUCCESS/),
+    });
+    r = await checkLogs(
+      local,
+      fakes(healthy(), {
+        connect: connectError('refused', 'x'),
+        readLocalBootLog: async () => "btrbk-backup-host: FAILED at step 'gate' (exit 1)\n",
+      }).deps,
+    );
     expect(r[1]).toMatchObject({ ok: false, cause: expect.stringMatching(/FAILED at step 'gate'/) });
-    r = await checkLogs(local, fakes(healthy(), { connect: connectError('refused', 'x'), readLocalBootLog: async () => null }).deps);
+    r = await checkLogs(
+      local,
+      fakes(healthy(), { connect: connectError('refused', 'x'), readLocalBootLog: async () => null }).deps,
+    );
     expect(r[1]).toMatchObject({ ok: false, next: expect.stringMatching(/local-target\.mjs up/) });
   });
 

@@ -19,7 +19,11 @@ describe('check-ssh', () => {
       'an allowed btrbk command runs (btrfs subvolume list)',
     ]);
     expect(r[5].detail).toBe('btrbk-ssh-gate 1 root=/backup_volume/backups mount=/backup_volume');
-    expect(calls).toEqual(['btrbk-diag version', 'id', "sudo -n btrfs subvolume list -a -c -u -q -R '/backup_volume/backups'"]);
+    expect(calls).toEqual([
+      'btrbk-diag version',
+      'id',
+      "sudo -n btrfs subvolume list -a -c -u -q -R '/backup_volume/backups'",
+    ]);
   });
 
   it.each([
@@ -27,14 +31,19 @@ describe('check-ssh', () => {
     [0o100640, 1000, /mode 0640/, /chmod 600/],
     [0o100600, 0, /owned by uid 0, not by you/, /chown 1000/],
   ])('key file mode %o owner %i: named, with the fix', (mode, owner, cause, next) => {
-    const r = checkKeyFile('/keys/id_ed25519', { stat: () => ({ isFile: () => true, mode, uid: owner }) as any, uid: 1000 });
+    const r = checkKeyFile('/keys/id_ed25519', {
+      stat: () => ({ isFile: () => true, mode, uid: owner }) as any,
+      uid: 1000,
+    });
     expect(r.ok).toBe(false);
     expect(r.cause).toMatch(cause);
     expect(r.next).toMatch(next);
   });
 
   it('key file 0400 passes; a missing key file is named', () => {
-    expect(checkKeyFile('/k', { stat: () => ({ isFile: () => true, mode: 0o100400, uid: 5 }) as any, uid: 5 }).ok).toBe(true);
+    expect(checkKeyFile('/k', { stat: () => ({ isFile: () => true, mode: 0o100400, uid: 5 }) as any, uid: 5 }).ok).toBe(
+      true,
+    );
     const r = checkKeyFile('/k', {
       stat: () => {
         throw Object.assign(new Error('x'), { code: 'ENOENT' });
@@ -61,14 +70,26 @@ describe('check-ssh', () => {
   });
 
   it('host key mismatch is its own failure, and the key is not tried', async () => {
-    const { deps } = fakes(healthy(), { connect: connectError('host-key-mismatch', 'the host key of 203.0.113.7 does NOT match the pinned key: not connecting', 'the host was replaced') });
+    const { deps } = fakes(healthy(), {
+      connect: connectError(
+        'host-key-mismatch',
+        'the host key of 203.0.113.7 does NOT match the pinned key: not connecting',
+        'the host was replaced',
+      ),
+    });
     const r = await checkSsh(conn(), deps);
-    expect(r.at(-1)).toMatchObject({ name: 'host key matches the pinned key', ok: false, cause: expect.stringMatching(/does NOT match the pinned key/) });
+    expect(r.at(-1)).toMatchObject({
+      name: 'host key matches the pinned key',
+      ok: false,
+      cause: expect.stringMatching(/does NOT match the pinned key/),
+    });
     expect(r.find((x: any) => /key accepted/.test(x.name))).toBeUndefined();
   });
 
   it('wrong key: the host key passes, authentication fails with the comparison to make', async () => {
-    const { deps } = fakes(healthy(), { connect: connectError('auth', 'btrbk@203.0.113.7:22 refused the key /keys/id_ed25519') });
+    const { deps } = fakes(healthy(), {
+      connect: connectError('auth', 'btrbk@203.0.113.7:22 refused the key /keys/id_ed25519'),
+    });
     const r = await checkSsh(conn(), deps);
     expect(byName(r, /host key matches/).ok).toBe(true);
     expect(byName(r, /key accepted/)).toMatchObject({ ok: false, cause: expect.stringMatching(/refused the key/) });
@@ -86,19 +107,33 @@ describe('check-ssh', () => {
     a.id = { code: 0, stdout: 'uid=998(btrbk) gid=998(btrbk) groups=998(btrbk)\n' };
     a[CHECK_COMMANDS.version] = { code: 127, stderr: 'bash: btrbk-diag: command not found\n' };
     const r = await checkSsh(conn(), fakes(a).deps);
-    expect(byName(r, /forbidden/)).toMatchObject({ ok: false, cause: expect.stringMatching(/RAN on the host.*forced command is not in force/) });
-    expect(byName(r, /lands in the SSH gate/)).toMatchObject({ ok: false, next: expect.stringMatching(/forced command/) });
+    expect(byName(r, /forbidden/)).toMatchObject({
+      ok: false,
+      cause: expect.stringMatching(/RAN on the host.*forced command is not in force/),
+    });
+    expect(byName(r, /lands in the SSH gate/)).toMatchObject({
+      ok: false,
+      next: expect.stringMatching(/forced command/),
+    });
   });
 
   it('sudo not set up for btrbk: says so', async () => {
     const a = healthy();
     a[CHECK_COMMANDS.subvolumeList('/backup_volume/backups')] = { code: 1, stderr: 'sudo: a password is required\n' };
-    expect(byName(await checkSsh(conn(), fakes(a).deps), /btrbk command/)).toMatchObject({ ok: false, cause: expect.stringMatching(/sudo refused/) });
+    expect(byName(await checkSsh(conn(), fakes(a).deps), /btrbk command/)).toMatchObject({
+      ok: false,
+      cause: expect.stringMatching(/sudo refused/),
+    });
   });
 
   it('the gate refuses the btrbk command: a grammar mismatch', async () => {
     const a = healthy();
-    a[CHECK_COMMANDS.subvolumeList('/backup_volume/backups')] = rejected('btrfs subvolume list: option not allowed: -R');
-    expect(byName(await checkSsh(conn(), fakes(a).deps), /btrbk command/)).toMatchObject({ ok: false, cause: expect.stringMatching(/the gate refused/) });
+    a[CHECK_COMMANDS.subvolumeList('/backup_volume/backups')] = rejected(
+      'btrfs subvolume list: option not allowed: -R',
+    );
+    expect(byName(await checkSsh(conn(), fakes(a).deps), /btrbk command/)).toMatchObject({
+      ok: false,
+      cause: expect.stringMatching(/the gate refused/),
+    });
   });
 });

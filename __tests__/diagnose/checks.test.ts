@@ -13,18 +13,30 @@ describe('runChecks (the interface setup uses)', () => {
 
   it('returns [{check, results: [{name, ok, detail, cause, next}]}] and opens one SSH session for all checks', async () => {
     const f = fakes();
-    const out = await runChecks(conn({ BTRBK_AWS_INSTANCE_ID: 'local-target' }), ['check-ssh', 'check-volume', 'check-aws', 'check-logs'], f.deps);
+    const out = await runChecks(
+      conn({ BTRBK_AWS_INSTANCE_ID: 'local-target' }),
+      ['check-ssh', 'check-volume', 'check-aws', 'check-logs'],
+      f.deps,
+    );
     expect(out.map((c) => c.check)).toEqual(['check-ssh', 'check-volume', 'check-aws', 'check-logs']);
-    for (const c of out) for (const r of c.results) expect(Object.keys(r)).toEqual(expect.arrayContaining(['name', 'ok', 'detail', 'cause', 'next']));
+    for (const c of out)
+      for (const r of c.results)
+        expect(Object.keys(r)).toEqual(expect.arrayContaining(['name', 'ok', 'detail', 'cause', 'next']));
     expect(f.connects()).toBe(1);
-    expect(out[2].results).toEqual([expect.objectContaining({ ok: true, skipped: true, detail: expect.stringMatching(/not applicable/) })]);
+    expect(out[2].results).toEqual([
+      expect.objectContaining({ ok: true, skipped: true, detail: expect.stringMatching(/not applicable/) }),
+    ]);
     const json = checkReportJson(out);
     expect(json).toMatchObject({ ok: true, failed: 0, skipped: 1 });
     expect(summaryLine(out.flatMap((c) => c.results))).toMatch(/^\d+ passed, 0 failed, 1 not applicable$/);
   });
 
   it('the report prints cause and next under a failure, and the closing line', async () => {
-    const out = await runChecks(conn(), ['check-ssh'], fakes(healthy(), { probe: async () => ({ ok: false, code: 'ECONNREFUSED', ms: 1 }) }).deps);
+    const out = await runChecks(
+      conn(),
+      ['check-ssh'],
+      fakes(healthy(), { probe: async () => ({ ok: false, code: 'ECONNREFUSED', ms: 1 }) }).deps,
+    );
     const text = formatCheckReport(out);
     expect(text).toMatch(/ {2}FAIL {2}TCP 203\.0\.113\.7:22 reachable/);
     expect(text).toMatch(/cause: connection refused/);

@@ -11,7 +11,11 @@ import { BACKUP_ROOT } from '../../scripts/lib/core/host-layout.js';
 const zx = path.join(REPO_ROOT, 'node_modules', '.bin', 'zx');
 const { FORCE_COLOR: _ignored, ...baseEnv } = process.env;
 const run = (args: string[]) =>
-  spawnSync(zx, [path.join(REPO_ROOT, 'scripts', 'troubleshoot.mjs'), ...args], { encoding: 'utf8', env: { ...baseEnv, NO_COLOR: '1' }, timeout: 60000 });
+  spawnSync(zx, [path.join(REPO_ROOT, 'scripts', 'troubleshoot.mjs'), ...args], {
+    encoding: 'utf8',
+    env: { ...baseEnv, NO_COLOR: '1' },
+    timeout: 60000,
+  });
 
 describe('scripts/troubleshoot.mjs', () => {
   let dir: string;
@@ -58,13 +62,18 @@ describe('scripts/troubleshoot.mjs', () => {
     const j = JSON.parse(r.stdout);
     expect(j.ok).toBe(false);
     expect(j.checks[0].check).toBe('check-ssh');
-    expect(j.checks[0].results.find((t: any) => /^TCP/.test(t.name))).toMatchObject({ ok: false, cause: expect.stringMatching(/connection refused/) });
+    expect(j.checks[0].results.find((t: any) => /^TCP/.test(t.name))).toMatchObject({
+      ok: false,
+      cause: expect.stringMatching(/connection refused/),
+    });
   });
 
   it('explains an unknown check, a bad --lines and a missing connection file without a stack trace', () => {
     let r = run(['check-disk', '--env', env]);
     expect(r.status).toBe(1);
-    expect(r.stderr).toMatch(/✗ unknown check "check-disk"\n {2}next: {2}use one of: check-ssh, check-volume, check-aws, check-logs, check-all/);
+    expect(r.stderr).toMatch(
+      /✗ unknown check "check-disk"\n {2}next: {2}use one of: check-ssh, check-volume, check-aws, check-logs, check-all/,
+    );
     r = run(['check-logs', '--env', env, '--lines', 'many']);
     expect(r.stderr).toMatch(/--lines many is not a number/);
     r = run(['check-ssh', '--env', path.join(dir, 'nope.env')]);
@@ -83,7 +92,9 @@ describe('report formatting', () => {
     const failed = { name: 't', ok: false, detail: 'd', cause: 'c', next: 'n' };
     expect(formatResult(failed, { color: true })).toContain('\x1b[31mFAIL\x1b[39m');
     expect(formatResult(failed)).toBe('  FAIL  t  d\n        cause: c\n        next:  n');
-    expect(formatResult({ name: 'w', ok: true, warn: true, cause: 'c', next: 'n' })).toMatch(/^ {2}WARN {2}w\n {8}cause: c/);
+    expect(formatResult({ name: 'w', ok: true, warn: true, cause: 'c', next: 'n' })).toMatch(
+      /^ {2}WARN {2}w\n {8}cause: c/,
+    );
     expect(formatResult({ name: 'l', ok: true, output: 'x\ny' })).toBe('  PASS  l\n        │ x\n        │ y');
   });
 });

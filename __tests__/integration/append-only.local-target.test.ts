@@ -39,7 +39,15 @@ function target(argv: string[]) {
 function ssh(command: string) {
   const r = spawnSync(
     'ssh',
-    ['-F', path.join(work, 'ssh_config'), '-p', conn.BTRBK_AWS_SSH_PORT, `${conn.BTRBK_AWS_USER}@${conn.BTRBK_AWS_HOST}`, '--', command],
+    [
+      '-F',
+      path.join(work, 'ssh_config'),
+      '-p',
+      conn.BTRBK_AWS_SSH_PORT,
+      `${conn.BTRBK_AWS_USER}@${conn.BTRBK_AWS_HOST}`,
+      '--',
+      command,
+    ],
     { encoding: 'utf8', timeout: 60_000 },
   );
   return { status: r.status, stdout: r.stdout, stderr: r.stderr };
@@ -59,7 +67,9 @@ function backups() {
   const names = target(['ls', '-1', DIR]).split('\n').filter(Boolean);
   return Object.fromEntries(
     names.map((n) => {
-      const { receivedUuid, parentUuid, readonly } = parseSubvolumeShow(target(['btrfs', 'subvolume', 'show', `${DIR}/${n}`]));
+      const { receivedUuid, parentUuid, readonly } = parseSubvolumeShow(
+        target(['btrfs', 'subvolume', 'show', `${DIR}/${n}`]),
+      );
       return [n, { receivedUuid, parentUuid, readonly }];
     }),
   );
@@ -76,21 +86,37 @@ beforeAll(async () => {
   fs.writeFileSync(scratch.path('home', 'notes.txt'), 'first\n');
   fs.mkdirSync(scratch.path('btrbk_snapshots'));
   // the btrbk.conf setup prints, for this test's own directory on the target (the same renderer, defaults: append-only)
-  fs.writeFileSync(path.join(work, 'btrbk.conf'), renderBtrbkConf({ ...conn, BTRBK_AWS_PATH: DIR }, { volume: scratch.mountpoint, subvolume: 'home' }));
+  fs.writeFileSync(
+    path.join(work, 'btrbk.conf'),
+    renderBtrbkConf({ ...conn, BTRBK_AWS_PATH: DIR }, { volume: scratch.mountpoint, subvolume: 'home' }),
+  );
   // btrbk has no ssh option for known_hosts: the person adds the printed block to ~/.ssh/config; here an `ssh`
   // wrapper passes the same block with -F and logs every command btrbk sends
   fs.writeFileSync(path.join(work, 'ssh_config'), `${sshConfigBlock(conn)}\n    BatchMode yes\n`);
-  fs.writeFileSync(path.join(work, 'ssh'), `#!/bin/sh\necho "$*" >> ${work}/ssh.log\nexec /usr/bin/ssh -F ${work}/ssh_config "$@"\n`, { mode: 0o755 });
+  fs.writeFileSync(
+    path.join(work, 'ssh'),
+    `#!/bin/sh\necho "$*" >> ${work}/ssh.log\nexec /usr/bin/ssh -F ${work}/ssh_config "$@"\n`,
+    { mode: 0o755 },
+  );
   expect(ssh(`mkdir -p '${DIR}'`).status).toBe(0);
   target(['mkdir', '-p', PRUNE_STAGING, PRUNE_STATE]);
   // the host's policy, for this directory only (the real prune.conf covers the whole backup root)
-  target(['sh', '-c', `printf 'APPEND_ONLY=true\\nRETENTION=48h 14d 8w 12m\\nRETENTION_MIN=1d\\nBACKUP_ROOT=${DIR}\\nMOUNT=${MOUNT_POINT}\\nSTAGING=${PRUNE_STAGING}\\nSTATE_DIR=${PRUNE_STATE}\\n' > ${PRUNE_CONF}`]);
+  target([
+    'sh',
+    '-c',
+    `printf 'APPEND_ONLY=true\\nRETENTION=48h 14d 8w 12m\\nRETENTION_MIN=1d\\nBACKUP_ROOT=${DIR}\\nMOUNT=${MOUNT_POINT}\\nSTAGING=${PRUNE_STAGING}\\nSTATE_DIR=${PRUNE_STATE}\\n' > ${PRUNE_CONF}`,
+  ]);
 });
 
 afterAll(async () => {
   // the admin path: root on the host deletes what the key cannot
-  execInTarget(['sh', '-c', `for s in ${DIR}/*; do [ -e "$s" ] && btrfs subvolume delete "$s"; done; rmdir ${DIR} ${PRUNE_STAGING}; rm -rf ${PRUNE_STATE} ${PRUNE_CONF}`]);
-  for (const sub of ['btrbk_snapshots/*', 'home']) spawnSync('sh', ['-c', `btrfs subvolume delete ${scratch.path(sub)}`]);
+  execInTarget([
+    'sh',
+    '-c',
+    `for s in ${DIR}/*; do [ -e "$s" ] && btrfs subvolume delete "$s"; done; rmdir ${DIR} ${PRUNE_STAGING}; rm -rf ${PRUNE_STATE} ${PRUNE_CONF}`,
+  ]);
+  for (const sub of ['btrbk_snapshots/*', 'home'])
+    spawnSync('sh', ['-c', `btrfs subvolume delete ${scratch.path(sub)}`]);
   await scratch?.destroy();
   fs.rmSync(work, { recursive: true, force: true });
 });
@@ -124,7 +150,11 @@ describe('append-only host (local target, real btrbk, root)', () => {
       `btrfs subvolume delete '${DIR}/${name}'`,
     ]) {
       const r = ssh(cmd);
-      expect({ cmd, status: r.status, err: r.stderr }).toEqual({ cmd, status: 255, err: expect.stringMatching(/^rejected: btrfs subvolume delete: this key cannot delete backups/m) });
+      expect({ cmd, status: r.status, err: r.stderr }).toEqual({
+        cmd,
+        status: 255,
+        err: expect.stringMatching(/^rejected: btrfs subvolume delete: this key cannot delete backups/m),
+      });
     }
     expect(backups()).toEqual(before);
     // and btrbk's own `clean` / `prune` have nothing they may delete on the target either
@@ -133,7 +163,7 @@ describe('append-only host (local target, real btrbk, root)', () => {
     expect(backups()).toEqual(before);
   });
 
-  test("the host prunes by its own clock: first sight only records, a newer backup makes the policy apply, the newest stays, a half-received one goes", () => {
+  test('the host prunes by its own clock: first sight only records, a newer backup makes the policy apply, the newest stays, a half-received one goes', () => {
     const inAYear = Math.floor(Date.now() / 1000) + 400 * 86400;
     // a group seen for the first time is only recorded, whatever the clock says
     const first = prune(inAYear);
@@ -147,7 +177,9 @@ describe('append-only host (local target, real btrbk, root)', () => {
     fs.writeFileSync(scratch.path('home', 'notes.txt'), 'third\n');
     expect(btrbk('run').status).toBe(0);
     target(['btrfs', 'subvolume', 'create', `${DIR}/home.20200101T0000`]);
-    const names = Object.keys(backups()).filter((n) => n !== 'home.20200101T0000').sort();
+    const names = Object.keys(backups())
+      .filter((n) => n !== 'home.20200101T0000')
+      .sort();
     expect(names).toHaveLength(3);
     // btrbk names sort by time (home.YYYYMMDDTHHMM, then _1, _2 within a minute): the third run's is last
     const newest = names[names.length - 1];
@@ -155,9 +187,12 @@ describe('append-only host (local target, real btrbk, root)', () => {
     // the report says what goes before anything goes
     const report = parseRetentionReport(prune(inAYear, 'report').stdout);
     expect(report.policy).toEqual({ appendOnly: true, retention: '48h 14d 8w 12m', retentionMin: '1d' });
-    expect(report.backups.filter((b) => b.action === 'goes').map((b) => path.posix.basename(b.path)).sort()).toEqual(
-      [...names.filter((n) => n !== newest), 'home.20200101T0000'].sort(),
-    );
+    expect(
+      report.backups
+        .filter((b) => b.action === 'goes')
+        .map((b) => path.posix.basename(b.path))
+        .sort(),
+    ).toEqual([...names.filter((n) => n !== newest), 'home.20200101T0000'].sort());
 
     const run = prune(inAYear);
     expect({ status: run.status, err: run.stderr }).toEqual({ status: 0, err: '' });

@@ -5,7 +5,13 @@
 import { jest } from '@jest/globals';
 import fs from 'node:fs';
 import path from 'node:path';
-import { createScratchBtrfs, createSubvolume, destroyScratchBtrfs, snapshotReadOnly, type ScratchBtrfs } from '../../scripts/lib/data/btrfs-scratch.js';
+import {
+  createScratchBtrfs,
+  createSubvolume,
+  destroyScratchBtrfs,
+  snapshotReadOnly,
+  type ScratchBtrfs,
+} from '../../scripts/lib/data/btrfs-scratch.js';
 import { run, runSync, type Run } from '../../scripts/lib/core/process.js';
 import { convertToSubvolume, planExclusion } from '../../scripts/lib/laptop/exclude.js';
 import { inspectSource } from '../../scripts/lib/laptop/install.js';
@@ -19,7 +25,13 @@ let fsA: ScratchBtrfs;
 let home: string;
 const mountinfo = (): string => fs.readFileSync('/proc/self/mountinfo', 'utf8');
 /** Every path below dir with its type, mode, owner, size, link target and content hash. */
-const tree = (dir: string): string => runSync('bash', ['-c', 'cd "$1" && find . -printf "%p %y %m %U:%G %s %l\\n" | sort && find . -type f -print0 | sort -z | xargs -0 -r sha256sum', '_', dir]).stdout;
+const tree = (dir: string): string =>
+  runSync('bash', [
+    '-c',
+    'cd "$1" && find . -printf "%p %y %m %U:%G %s %l\\n" | sort && find . -type f -print0 | sort -z | xargs -0 -r sha256sum',
+    '_',
+    dir,
+  ]).stdout;
 
 beforeAll(async () => {
   fsA = await createScratchBtrfs({ sizeMiB: 512, label: 'exclude' });
@@ -35,11 +47,15 @@ beforeAll(async () => {
   fs.chownSync(path.join(cache, 'sub'), 1000, 1000);
   fs.chmodSync(cache, 0o700);
 });
-afterAll(async () => { if (fsA) await destroyScratchBtrfs(fsA); });
+afterAll(async () => {
+  if (fsA) await destroyScratchBtrfs(fsA);
+});
 
 test('a plain directory is refused without --make-subvolume, the steps named', () => {
   const cache = path.join(home, 'me', '.cache');
-  expect(() => planExclusion(inspectSource(cache, mountinfo()), [home], { makeSubvolume: false, stamp: 'T1' })).toThrow(/plain directory/);
+  expect(() => planExclusion(inspectSource(cache, mountinfo()), [home], { makeSubvolume: false, stamp: 'T1' })).toThrow(
+    /plain directory/,
+  );
 });
 
 test('--make-subvolume: a nested subvolume with the same tree, the original kept, and left out of the next snapshot', async () => {
@@ -59,7 +75,9 @@ test('--make-subvolume: a nested subvolume with the same tree, the original kept
   expect(fs.readdirSync(path.join(snap, 'me', '.cache'))).toEqual([]);
   expect(fs.readFileSync(path.join(cache, 'sub', 'deeper', 'small'), 'utf8')).toBe('small\n');
   // a second install: already a subvolume, nothing to do
-  expect(planExclusion(inspectSource(cache, mountinfo()), [home], { makeSubvolume: true, stamp: 'T3' }).action).toBe('none');
+  expect(planExclusion(inspectSource(cache, mountinfo()), [home], { makeSubvolume: true, stamp: 'T3' }).action).toBe(
+    'none',
+  );
 });
 
 test('a file written while converting: the conversion is undone and every file is where it was, the new one too', async () => {
@@ -98,7 +116,9 @@ describe('restore --make-live: the swap', () => {
     const holder = spawn('flock', ['--no-fork', LOCKFILE, 'sleep', '30'], { stdio: 'ignore' }); // --no-fork: killing it frees the lock
     await new Promise((r) => setTimeout(r, 300));
     try {
-      await expect(swapLive(live, `${live}.before-restore-T1`, snap)).rejects.toThrow(/a backup is running right now; nothing was changed/);
+      await expect(swapLive(live, `${live}.before-restore-T1`, snap)).rejects.toThrow(
+        /a backup is running right now; nothing was changed/,
+      );
     } finally {
       holder.kill();
     }
@@ -107,7 +127,9 @@ describe('restore --make-live: the swap', () => {
   });
 
   test('the snapshot fails: the rename is undone', async () => {
-    await expect(swapLive(live, `${live}.before-restore-T2`, path.join(fsA.mountpoint, 'no-such-snapshot'))).rejects.toThrow(/is as it was/);
+    await expect(
+      swapLive(live, `${live}.before-restore-T2`, path.join(fsA.mountpoint, 'no-such-snapshot')),
+    ).rejects.toThrow(/is as it was/);
     expect(fs.readFileSync(path.join(live, 'old'), 'utf8')).toBe('old\n');
     expect(fs.existsSync(`${live}.before-restore-T2`)).toBe(false);
   });

@@ -5,7 +5,13 @@
 import { jest } from '@jest/globals';
 import fs from 'node:fs';
 import { LOCAL_ENV_FILE, readConnection } from '../../scripts/lib/core/connection.js';
-import { execInTarget, groupCpuSeconds, localTargetPaths, setLimits, status } from '../../scripts/lib/local-target/local-target.js';
+import {
+  execInTarget,
+  groupCpuSeconds,
+  localTargetPaths,
+  setLimits,
+  status,
+} from '../../scripts/lib/local-target/local-target.js';
 import { detectCgroups, groupDirs } from '../../scripts/lib/local-target/limits.js';
 import { LIMITS_CANDIDATES, runBench } from '../../scripts/lib/bench/bench-measure.js';
 import { formatTable, toJson } from '../../scripts/lib/bench/bench.js';
@@ -17,25 +23,43 @@ const name = () => localTargetPaths().name;
 
 afterAll(() => setLimits({ limits: null }));
 
-test('limits t3a.nano: the container\'s sshd runs in a cgroup with 10 % of one core and 512 MiB; none lifts them', async () => {
+test("limits t3a.nano: the container's sshd runs in a cgroup with 10 % of one core and 512 MiB; none lifts them", async () => {
   setLimits({ limits: 't3a.nano' });
   const s = await status();
   expect(s.limits).toEqual({ type: 't3a.nano', cpuQuotaUs: 10000, cpuPeriodUs: 100000, memoryBytes: 512 * 2 ** 20 });
   // sshd (its listener) is in the group: what it forks for a session (the gate, btrfs receive) stays there
   const layout = detectCgroups()!;
-  const procs = fs.readFileSync(`${groupDirs(layout, name()).cpu}/cgroup.procs`, 'utf8').split('\n').filter(Boolean).map(Number);
-  const comms = procs.map((p) => { try { return fs.readFileSync(`/proc/${p}/comm`, 'utf8').trim(); } catch { return ''; } });
+  const procs = fs
+    .readFileSync(`${groupDirs(layout, name()).cpu}/cgroup.procs`, 'utf8')
+    .split('\n')
+    .filter(Boolean)
+    .map(Number);
+  const comms = procs.map((p) => {
+    try {
+      return fs.readFileSync(`/proc/${p}/comm`, 'utf8').trim();
+    } catch {
+      return '';
+    }
+  });
   expect(comms).toEqual(expect.arrayContaining(['systemd', 'sshd']));
   expect(s.healthy).toBe(true);
   setLimits({ limits: null });
   expect((await status()).limits).toEqual({ type: null, cpuQuotaUs: null, cpuPeriodUs: 100000, memoryBytes: null });
 });
 
-test('the bench\'s limits item: CPU per GiB and the baseline rate for every candidate, quota runs, nothing left behind', async () => {
+test("the bench's limits item: CPU per GiB and the baseline rate for every candidate, quota runs, nothing left behind", async () => {
   const report = await runBench({
     conn,
     exec: (argv, opts) => execInTarget(argv, opts),
-    scale: { datasetMiB: 16, changesMiB: [1], compressibleMiB: 16, trees: [10, 20], changedFiles: 1, atimeFiles: 10, repeats: 1 },
+    scale: {
+      datasetMiB: 16,
+      changesMiB: [1],
+      compressibleMiB: 16,
+      trees: [10, 20],
+      changedFiles: 1,
+      atimeFiles: 10,
+      repeats: 1,
+    },
     items: ['limits'],
     target: { groupCpuSeconds: () => groupCpuSeconds(name()), setLimits: (type) => setLimits({ limits: type }) },
   });

@@ -13,7 +13,12 @@ jest.setTimeout(20 * 60_000);
 
 const conn = readConnection(process.env.BTRBK_ENV_FILE ?? LOCAL_ENV_FILE) as unknown as Record<string, string>;
 /** Block devices that still carry the bench's scratch filesystems (by label). */
-const benchDevices = () => ['bench-src', 'bench-dst'].flatMap((label) => spawnSync('blkid', ['-t', `LABEL=${label}`, '-o', 'device'], { encoding: 'utf8' }).stdout.split('\n').filter(Boolean));
+const benchDevices = () =>
+  ['bench-src', 'bench-dst'].flatMap((label) =>
+    spawnSync('blkid', ['-t', `LABEL=${label}`, '-o', 'device'], { encoding: 'utf8' })
+      .stdout.split('\n')
+      .filter(Boolean),
+  );
 
 test('a small bench run measures every item as ratios and cleans up after itself', async () => {
   const logs: string[] = [];
@@ -22,7 +27,15 @@ test('a small bench run measures every item as ratios and cleans up after itself
   const report = await runBench({
     conn,
     exec: (argv, opts) => execInTarget(argv, opts),
-    scale: { datasetMiB: 32, changesMiB: [1, 4], compressibleMiB: 24, trees: [400, 1600], changedFiles: 20, atimeFiles: 400, repeats: 1 },
+    scale: {
+      datasetMiB: 32,
+      changesMiB: [1, 4],
+      compressibleMiB: 24,
+      trees: [400, 1600],
+      changedFiles: 20,
+      atimeFiles: 400,
+      repeats: 1,
+    },
     items: ['incremental', 'path', 'compression', 'rsync', 'atime'],
     log: (l) => logs.push(l),
   });
@@ -46,11 +59,16 @@ test('a small bench run measures every item as ratios and cleans up after itself
   expect(byKey('compression.proto2_wire')[0].value).toBeLessThan(0.5);
   expect(byKey('compression.zstd_random_wire')[0].value).toBeGreaterThan(0.99);
   // rsync: four figures with times on both sides
-  for (const k of ['rsync.btrfs_growth', 'rsync.rsync_growth', 'rsync.speedup_small', 'rsync.speedup_large']) expect(byKey(k)[0].value).toBeGreaterThan(0);
+  for (const k of ['rsync.btrfs_growth', 'rsync.rsync_growth', 'rsync.speedup_small', 'rsync.speedup_large'])
+    expect(byKey(k)[0].value).toBeGreaterThan(0);
   // atime: a read pass under relatime makes the next incremental bigger than under noatime
   expect(byKey('atime.relatime_vs_noatime')[0].value).toBeGreaterThan(1.2);
 
-  expect(report.machine).toMatchObject({ nproc: expect.any(Number), kernel: expect.any(String), memoryMiB: expect.any(Number) });
+  expect(report.machine).toMatchObject({
+    nproc: expect.any(Number),
+    kernel: expect.any(String),
+    memoryMiB: expect.any(Number),
+  });
   const table = formatTable(report);
   const json = JSON.parse(toJson(report));
   for (const f of json.figures) expect(table).toContain(f.label);

@@ -19,7 +19,16 @@ import {
 } from '../../scripts/lib/local-target/local-target.js';
 import { jest } from '@jest/globals';
 import { readConnection } from '../../scripts/lib/core/connection.js';
-import { BACKUP_ROOT, BOOT_LOG, FAILED_MARKER, GATE_PATH, MOUNT_POINT, READY_MARKER, STATE_DIR, SUDOERS_PATH } from '../../scripts/lib/core/host-layout.js';
+import {
+  BACKUP_ROOT,
+  BOOT_LOG,
+  FAILED_MARKER,
+  GATE_PATH,
+  MOUNT_POINT,
+  READY_MARKER,
+  STATE_DIR,
+  SUDOERS_PATH,
+} from '../../scripts/lib/core/host-layout.js';
 import { installedText, renderBootScript, renderHostPayload } from '../../user-data/render.js';
 import { gzipSync } from 'node:zlib';
 
@@ -36,16 +45,45 @@ function inTarget(...argv: string[]): string {
 
 function ssh(user: string, command: string, extra: string[] = []) {
   const c = conn();
-  return spawnSync('ssh', [
-    '-p', c.BTRBK_AWS_SSH_PORT, '-i', c.BTRBK_AWS_SSH_KEY, '-o', 'IdentitiesOnly=yes', '-o', `UserKnownHostsFile=${c.BTRBK_AWS_KNOWN_HOSTS}`,
-    '-o', 'StrictHostKeyChecking=yes', '-o', 'BatchMode=yes', '-o', 'ConnectTimeout=10', '-F', '/dev/null', ...extra,
-    `${user}@${c.BTRBK_AWS_HOST}`, command,
-  ], { encoding: 'utf8', timeout: 30_000 });
+  return spawnSync(
+    'ssh',
+    [
+      '-p',
+      c.BTRBK_AWS_SSH_PORT,
+      '-i',
+      c.BTRBK_AWS_SSH_KEY,
+      '-o',
+      'IdentitiesOnly=yes',
+      '-o',
+      `UserKnownHostsFile=${c.BTRBK_AWS_KNOWN_HOSTS}`,
+      '-o',
+      'StrictHostKeyChecking=yes',
+      '-o',
+      'BatchMode=yes',
+      '-o',
+      'ConnectTimeout=10',
+      '-F',
+      '/dev/null',
+      ...extra,
+      `${user}@${c.BTRBK_AWS_HOST}`,
+      command,
+    ],
+    { encoding: 'utf8', timeout: 30_000 },
+  );
 }
 
 const sha256File = (file: string) => createHash('sha256').update(fs.readFileSync(file)).digest('hex');
-const CONFIG_FILES = ['/etc/fstab', '/home/btrbk/.ssh/authorized_keys', SUDOERS_PATH, '/etc/ssh/sshd_config.d/00-btrbk-backup-host.conf', GATE_PATH, '/etc/passwd', '/etc/group'];
-const fileStates = () => inTarget('stat', '-c', '%n %U:%G %a %s', ...CONFIG_FILES) + inTarget('sha256sum', ...CONFIG_FILES);
+const CONFIG_FILES = [
+  '/etc/fstab',
+  '/home/btrbk/.ssh/authorized_keys',
+  SUDOERS_PATH,
+  '/etc/ssh/sshd_config.d/00-btrbk-backup-host.conf',
+  GATE_PATH,
+  '/etc/passwd',
+  '/etc/group',
+];
+const fileStates = () =>
+  inTarget('stat', '-c', '%n %U:%G %a %s', ...CONFIG_FILES) + inTarget('sha256sum', ...CONFIG_FILES);
 
 describe('after up (local target, root)', () => {
   test('the target is running and healthy, with the connection file written', async () => {
@@ -54,10 +92,18 @@ describe('after up (local target, root)', () => {
     expect(s.boot.ready?.version).toMatch(/^\d+$/);
     expect(s.boot.failed).toBeNull();
     const c = conn();
-    expect(c).toMatchObject({ BTRBK_AWS_HOST: '127.0.0.1', BTRBK_AWS_USER: 'btrbk', BTRBK_AWS_PATH: BACKUP_ROOT, BTRBK_AWS_INSTANCE_ID: 'local-target', BTRBK_AWS_REGION: 'local' });
+    expect(c).toMatchObject({
+      BTRBK_AWS_HOST: '127.0.0.1',
+      BTRBK_AWS_USER: 'btrbk',
+      BTRBK_AWS_PATH: BACKUP_ROOT,
+      BTRBK_AWS_INSTANCE_ID: 'local-target',
+      BTRBK_AWS_REGION: 'local',
+    });
     expect(c.BTRBK_AWS_TARGET).toBe(`ssh://127.0.0.1:${c.BTRBK_AWS_SSH_PORT}${BACKUP_ROOT}/`);
     expect(c.BTRBK_AWS_VOLUME_ID).toMatch(/^vol-0[0-9a-f]{16}$/);
-    expect(fs.readFileSync(c.BTRBK_AWS_KNOWN_HOSTS, 'utf8')).toMatch(new RegExp(`^\\[127\\.0\\.0\\.1\\]:${c.BTRBK_AWS_SSH_PORT} ssh-ed25519 AAAA\\S+\\n$`));
+    expect(fs.readFileSync(c.BTRBK_AWS_KNOWN_HOSTS, 'utf8')).toMatch(
+      new RegExp(`^\\[127\\.0\\.0\\.1\\]:${c.BTRBK_AWS_SSH_PORT} ssh-ed25519 AAAA\\S+\\n$`),
+    );
   });
 
   test('the volume is btrfs labelled btrbk-backup, found by its EBS by-id name and mounted at /backup_volume', () => {
@@ -75,9 +121,15 @@ describe('after up (local target, root)', () => {
     const lines = fstab.split('\n').filter((l) => !l.trim().startsWith('#') && l.split(/\s+/)[1] === MOUNT_POINT);
     expect(lines).toHaveLength(1);
     const uuid = inTarget('findmnt', '-n', '-o', 'UUID', MOUNT_POINT).trim();
-    expect(lines[0]).toBe(`UUID=${uuid} ${MOUNT_POINT} btrfs defaults,noatime,compress=zstd:1,nosuid,nodev,noexec,nofail,x-systemd.device-timeout=60s 0 0`);
+    expect(lines[0]).toBe(
+      `UUID=${uuid} ${MOUNT_POINT} btrfs defaults,noatime,compress=zstd:1,nosuid,nodev,noexec,nofail,x-systemd.device-timeout=60s 0 0`,
+    );
     // what is mounted has them too: nothing a send stream writes can be setuid, a device or run
-    expect(inTarget('findmnt', '-n', '-o', 'OPTIONS', MOUNT_POINT).split(',').map((o) => o.trim())).toEqual(expect.arrayContaining(['nosuid', 'nodev', 'noexec']));
+    expect(
+      inTarget('findmnt', '-n', '-o', 'OPTIONS', MOUNT_POINT)
+        .split(',')
+        .map((o) => o.trim()),
+    ).toEqual(expect.arrayContaining(['nosuid', 'nodev', 'noexec']));
   });
 
   test('the btrbk user holds one key, behind restrict and the forced command', () => {
@@ -88,8 +140,9 @@ describe('after up (local target, root)', () => {
     const keys = inTarget('cat', '/home/btrbk/.ssh/authorized_keys');
     const pub = fs.readFileSync(`${conn().BTRBK_AWS_SSH_KEY}.pub`, 'utf8').trim();
     expect(keys).toBe(`restrict,command="${GATE_PATH}" ${pub}\n`);
-    expect(inTarget('stat', '-c', '%n %U %a', '/home/btrbk', '/home/btrbk/.ssh', '/home/btrbk/.ssh/authorized_keys')).toBe(
-      '/home/btrbk root 755\n/home/btrbk/.ssh root 755\n/home/btrbk/.ssh/authorized_keys root 644\n');
+    expect(
+      inTarget('stat', '-c', '%n %U %a', '/home/btrbk', '/home/btrbk/.ssh', '/home/btrbk/.ssh/authorized_keys'),
+    ).toBe('/home/btrbk root 755\n/home/btrbk/.ssh root 755\n/home/btrbk/.ssh/authorized_keys root 644\n');
     expect(inTarget('stat', '-c', '%U:%G %a', GATE_PATH)).toBe('root:root 755\n');
   });
 
@@ -97,9 +150,18 @@ describe('after up (local target, root)', () => {
     expect(inTarget('stat', '-c', '%U:%G %a', SUDOERS_PATH)).toBe('root:root 440\n');
     expect(execInTarget(['visudo', '-c']).status).toBe(0);
     // append-only (the default): the delete rule is not installed
-    expect(inTarget('cat', SUDOERS_PATH)).toBe(installedText('sudoers-btrbk').split('\n').filter((l) => !l.includes('BTRBK_DELETE')).join('\n'));
+    expect(inTarget('cat', SUDOERS_PATH)).toBe(
+      installedText('sudoers-btrbk')
+        .split('\n')
+        .filter((l) => !l.includes('BTRBK_DELETE'))
+        .join('\n'),
+    );
     // the one delete rule left is the tools' scratch area's
-    expect(inTarget('cat', SUDOERS_PATH).split('\n').filter((l) => /delete/.test(l) && !l.includes('BTRBK_SELFTEST_DELETE'))).toEqual([]);
+    expect(
+      inTarget('cat', SUDOERS_PATH)
+        .split('\n')
+        .filter((l) => /delete/.test(l) && !l.includes('BTRBK_SELFTEST_DELETE')),
+    ).toEqual([]);
   });
 
   test("sshd's effective settings: public keys only, no root, the gate forced, no forwarding or tty for btrbk", () => {
@@ -108,36 +170,56 @@ describe('after up (local target, root)', () => {
     expect(all).toMatch(/^kbdinteractiveauthentication no$/m);
     expect(all).toMatch(/^permitrootlogin no$/m);
     const btrbk = inTarget('sshd', '-T', '-C', 'user=btrbk,host=x,addr=127.0.0.1');
-    for (const line of [`forcecommand ${GATE_PATH}`, 'permittty no', 'allowtcpforwarding no', 'allowagentforwarding no',
-      'x11forwarding no', 'permittunnel no', 'allowstreamlocalforwarding no', 'authenticationmethods publickey']) {
+    for (const line of [
+      `forcecommand ${GATE_PATH}`,
+      'permittty no',
+      'allowtcpforwarding no',
+      'allowagentforwarding no',
+      'x11forwarding no',
+      'permittunnel no',
+      'allowstreamlocalforwarding no',
+      'authenticationmethods publickey',
+    ]) {
       expect(btrbk.split('\n')).toContain(line);
     }
   });
 
-  test("sshd offers only what a current OpenSSH client uses: one ed25519 host key, modern kex, AEAD ciphers, etm MACs", () => {
+  test('sshd offers only what a current OpenSSH client uses: one ed25519 host key, modern kex, AEAD ciphers, etm MACs', () => {
     const eff = inTarget('sshd', '-T', '-C', 'user=btrbk,host=x,addr=127.0.0.1').split('\n');
     expect(eff.filter((l) => l.startsWith('hostkey '))).toEqual(['hostkey /etc/ssh/ssh_host_ed25519_key']);
     expect(eff).toContain('hostkeyalgorithms ssh-ed25519');
-    expect(eff).toContain('kexalgorithms sntrup761x25519-sha512@openssh.com,curve25519-sha256,curve25519-sha256@libssh.org');
+    expect(eff).toContain(
+      'kexalgorithms sntrup761x25519-sha512@openssh.com,curve25519-sha256,curve25519-sha256@libssh.org',
+    );
     expect(eff).toContain('ciphers chacha20-poly1305@openssh.com,aes256-gcm@openssh.com,aes128-gcm@openssh.com');
     expect(eff).toContain('macs hmac-sha2-256-etm@openssh.com,hmac-sha2-512-etm@openssh.com,umac-128-etm@openssh.com');
   });
 
-  test('ssh-audit (Debian\'s package) against the target finds no failing algorithm, and warns only where it is older than OpenSSH', () => {
-    const r = spawnSync('ssh-audit', ['-n', '-p', conn().BTRBK_AWS_SSH_PORT, '127.0.0.1'], { encoding: 'utf8', timeout: 60_000 });
+  test("ssh-audit (Debian's package) against the target finds no failing algorithm, and warns only where it is older than OpenSSH", () => {
+    const r = spawnSync('ssh-audit', ['-n', '-p', conn().BTRBK_AWS_SSH_PORT, '127.0.0.1'], {
+      encoding: 'utf8',
+      timeout: 60_000,
+    });
     expect(r.error).toBeUndefined();
     const lines = r.stdout.split('\n');
     expect(lines.filter((l) => /\[fail\]/.test(l))).toEqual([]);
     // ssh-audit 2.5.0 (Debian 12) still calls the post-quantum hybrid "experimental" and does not know OpenSSH's
     // strict-kex marker (the Terrapin countermeasure); both are wanted here
     const warned = lines.filter((l) => /\[warn\]/.test(l)).map((l) => l.replace(/^\((\w+)\) (\S+).*$/, '$1 $2'));
-    expect(warned.filter((w) => !['kex sntrup761x25519-sha512@openssh.com', 'kex kex-strict-s-v00@openssh.com'].includes(w))).toEqual([]);
+    expect(
+      warned.filter((w) => !['kex sntrup761x25519-sha512@openssh.com', 'kex kex-strict-s-v00@openssh.com'].includes(w)),
+    ).toEqual([]);
     expect(r.stdout).toMatch(/\(key\) ssh-ed25519/);
     expect(r.stdout).toMatch(/\(kex\) sntrup761x25519-sha512@openssh\.com/);
   });
 
   test('over real SSH: password logins and root are refused, the backup key reaches only the gate', () => {
-    const password = ssh('btrbk', 'true', ['-o', 'PreferredAuthentications=password,keyboard-interactive', '-o', 'PubkeyAuthentication=no']);
+    const password = ssh('btrbk', 'true', [
+      '-o',
+      'PreferredAuthentications=password,keyboard-interactive',
+      '-o',
+      'PubkeyAuthentication=no',
+    ]);
     expect(password.status).toBe(255);
     expect(password.stderr).toMatch(/Permission denied \(publickey\)/);
     const root = ssh('root', 'true');
@@ -157,7 +239,9 @@ describe('after up (local target, root)', () => {
   test('the boot log is 0644, ends with the success line, and the ready marker names the version', () => {
     expect(inTarget('stat', '-c', '%a', BOOT_LOG)).toBe('644\n');
     const lastLine = inTarget('tail', '-n', '1', BOOT_LOG);
-    expect(lastLine).toMatch(/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ btrbk-backup-host\[finished\]: btrbk-backup-host: SUCCESS \(version \d+\)/);
+    expect(lastLine).toMatch(
+      /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ btrbk-backup-host\[finished\]: btrbk-backup-host: SUCCESS \(version \d+\)/,
+    );
     const ready = parseMarker(inTarget('cat', READY_MARKER));
     expect(ready.volume_id).toBe(conn().BTRBK_AWS_VOLUME_ID);
     expect(Date.parse(ready.completed)).toBeGreaterThan(0);
@@ -188,7 +272,9 @@ describe('the boot script run again (local target, root)', () => {
       expect(r.status).toBe(0);
       expect(r.output).toMatch(/\[time\]: changed: chrony: server 169\.254\.169\.123 \(prefer\)/);
       expect(r.output).toMatch(/\[time\]: WARNING: chrony did not reload/); // no chronyd in the container
-      expect(inTarget('cat', '/etc/chrony/sources.d/btrbk-amazon-time-sync.sources')).toBe('server 169.254.169.123 prefer iburst minpoll 4 maxpoll 4\n');
+      expect(inTarget('cat', '/etc/chrony/sources.d/btrbk-amazon-time-sync.sources')).toBe(
+        'server 169.254.169.123 prefer iburst minpoll 4 maxpoll 4\n',
+      );
       expect((await rerunBootScript()).output).not.toMatch(/\[time\]: changed/);
     } finally {
       inTarget('rm', '-rf', '/etc/chrony');
@@ -201,7 +287,10 @@ describe('the boot script run again (local target, root)', () => {
  * namespace: the volume's by-id node, the state dir and /var/log are private tmpfs there, so a refusal cannot
  * disturb the test target. The device is a real loop device on a real image.
  */
-function runOnForeignVolume(image: string, settings: { volumeId?: string; backupSshPublicKey?: string; adminSshPublicKey?: string; noDevice?: boolean } = {}) {
+function runOnForeignVolume(
+  image: string,
+  settings: { volumeId?: string; backupSshPublicKey?: string; adminSshPublicKey?: string; noDevice?: boolean } = {},
+) {
   const loop = spawnSync('losetup', ['--find', '--show', image], { encoding: 'utf8' });
   expect(loop.status).toBe(0);
   const dev = loop.stdout.trim();
@@ -212,7 +301,8 @@ function runOnForeignVolume(image: string, settings: { volumeId?: string; backup
     const volumeId = settings.volumeId ?? newVolumeId();
     const script = renderBootScript({
       volumeId,
-      backupSshPublicKey: settings.backupSshPublicKey ?? fs.readFileSync(`${conn().BTRBK_AWS_SSH_KEY}.pub`, 'utf8').trim(),
+      backupSshPublicKey:
+        settings.backupSshPublicKey ?? fs.readFileSync(`${conn().BTRBK_AWS_SSH_KEY}.pub`, 'utf8').trim(),
       adminSshPublicKey: settings.adminSshPublicKey,
     });
     const node = `/dev/disk/by-id/nvme-Amazon_Elastic_Block_Store_${volumeId.replace('-', '')}`;
@@ -228,7 +318,10 @@ function runOnForeignVolume(image: string, settings: { volumeId?: string; backup
       `echo "@@failed-marker"; cat ${FAILED_MARKER} 2>/dev/null; ls ${STATE_DIR}`,
       'exit $rc',
     ].join('\n');
-    return execInTarget(['unshare', '--mount', '--propagation', 'private', 'bash', '-c', `${wrapper}`], { input: script, timeout: 120_000 });
+    return execInTarget(['unshare', '--mount', '--propagation', 'private', 'bash', '-c', `${wrapper}`], {
+      input: script,
+      timeout: 120_000,
+    });
   } finally {
     spawnSync('losetup', ['-d', dev]);
   }
@@ -236,7 +329,9 @@ function runOnForeignVolume(image: string, settings: { volumeId?: string; backup
 
 describe('volumes the boot script must not format (local target, root)', () => {
   let dir: string;
-  beforeAll(() => { dir = fs.mkdtempSync(path.join(os.tmpdir(), 'btrbk-foreign-')); });
+  beforeAll(() => {
+    dir = fs.mkdtempSync(path.join(os.tmpdir(), 'btrbk-foreign-'));
+  });
   afterAll(() => fs.rmSync(dir, { recursive: true, force: true }));
 
   const image = (name: string) => {
@@ -291,8 +386,14 @@ describe('volumes the boot script must not format (local target, root)', () => {
 
   test('bad settings stop the script at the settings step, before anything is touched', () => {
     const file = image('blank.img');
-    for (const settings of [{ volumeId: 'vol-XYZ' }, { backupSshPublicKey: 'ssh-rsa AAAAB3NzaC1yc2E= x' }, { adminSshPublicKey: 'ssh-ed25519 short' },
-      { backupSshPublicKey: `${fs.readFileSync(`${conn().BTRBK_AWS_SSH_KEY}.pub`, 'utf8').trim()}\nssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIO8m0Xh7y2mVJ3p0c8t8tq7s2l4z3T0j3a1cQ9bV0hX4 injected` }]) {
+    for (const settings of [
+      { volumeId: 'vol-XYZ' },
+      { backupSshPublicKey: 'ssh-rsa AAAAB3NzaC1yc2E= x' },
+      { adminSshPublicKey: 'ssh-ed25519 short' },
+      {
+        backupSshPublicKey: `${fs.readFileSync(`${conn().BTRBK_AWS_SSH_KEY}.pub`, 'utf8').trim()}\nssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIO8m0Xh7y2mVJ3p0c8t8tq7s2l4z3T0j3a1cQ9bV0hX4 injected`,
+      },
+    ]) {
       const r = runOnForeignVolume(file, settings);
       expect(r.status).toBe(1);
       expect(r.stdout).toMatch(/btrbk-backup-host: FAILED at step 'settings'/);
@@ -339,7 +440,9 @@ describe('an instance replacement: down, then up (local target, root)', () => {
     // a new instance keeps the host's identity (kept on the volume): the pinned key is the one it answers with
     const newHostKey = fs.readFileSync(conn().BTRBK_AWS_KNOWN_HOSTS, 'utf8');
     expect(newHostKey).toBe(oldHostKey);
-    expect(newHostKey.split(' ').slice(1).join(' ').trim()).toBe(inTarget('cat', '/etc/ssh/ssh_host_ed25519_key.pub').split(' ').slice(0, 2).join(' '));
+    expect(newHostKey.split(' ').slice(1).join(' ').trim()).toBe(
+      inTarget('cat', '/etc/ssh/ssh_host_ed25519_key.pub').split(' ').slice(0, 2).join(' '),
+    );
     expect(ssh('btrbk', `sudo -n btrfs subvolume list '${BACKUP_ROOT}'`).status).toBe(0);
     inTarget('rm', '-f', `${MOUNT_POINT}/.local-target-test-marker`);
   });
@@ -375,7 +478,14 @@ describe('an instance replacement: down, then up (local target, root)', () => {
 describe('a failed up (a throwaway local target on an ext4 volume, root)', () => {
   test('up refuses, prints the boot log tail, leaves nothing mounted or attached and the volume intact', async () => {
     const stateDir = fs.mkdtempSync(path.join(os.tmpdir(), 'btrbk-failed-up-'));
-    const throwaway = { ...localTargetPaths({ ...process.env, BTRBK_LOCAL_TARGET_STATE: stateDir, BTRBK_LOCAL_TARGET_NAME: 'btrbk-failed-up', BTRBK_LOCAL_TARGET_ENV_FILE: path.join(stateDir, 'conn.env') }) };
+    const throwaway = {
+      ...localTargetPaths({
+        ...process.env,
+        BTRBK_LOCAL_TARGET_STATE: stateDir,
+        BTRBK_LOCAL_TARGET_NAME: 'btrbk-failed-up',
+        BTRBK_LOCAL_TARGET_ENV_FILE: path.join(stateDir, 'conn.env'),
+      }),
+    };
     try {
       fs.writeFileSync(throwaway.volumeImage, '');
       fs.truncateSync(throwaway.volumeImage, 300 * 2 ** 20);
@@ -383,7 +493,9 @@ describe('a failed up (a throwaway local target on an ext4 volume, root)', () =>
       const sum = sha256File(throwaway.volumeImage);
       const port = 2300 + Math.floor(Math.random() * 500);
       let error: { what?: string; details?: string } | null = null;
-      await up({ paths: throwaway, port }).catch((err) => { error = err; });
+      await up({ paths: throwaway, port }).catch((err) => {
+        error = err;
+      });
       expect(error).not.toBeNull();
       expect(error!.what).toMatch(/the boot script failed in the local target at step 'filesystem'/);
       expect(error!.details).toMatch(/REFUSING to format/);
@@ -404,9 +516,12 @@ describe('a failed up (a throwaway local target on an ext4 volume, root)', () =>
   });
 });
 
-test('the boot script that ran is the one the stack renders (same renderer, same bytes); the payload it loaded is the S3 object\'s bytes', () => {
+test("the boot script that ran is the one the stack renders (same renderer, same bytes); the payload it loaded is the S3 object's bytes", () => {
   const pub = fs.readFileSync(`${conn().BTRBK_AWS_SSH_KEY}.pub`, 'utf8').trim();
-  const expected = renderBootScript({ volumeId: conn().BTRBK_AWS_VOLUME_ID, backupSshPublicKey: pub }, { payload: 'file', payloadFile: PAYLOAD_IN_CONTAINER });
+  const expected = renderBootScript(
+    { volumeId: conn().BTRBK_AWS_VOLUME_ID, backupSshPublicKey: pub },
+    { payload: 'file', payloadFile: PAYLOAD_IN_CONTAINER },
+  );
   expect(inTarget('cat', BOOT_SCRIPT_IN_CONTAINER)).toBe(expected);
   // what EC2 reads from the payload's S3 object, and what the boot script checked and sourced
   const payload = renderHostPayload();
@@ -417,11 +532,19 @@ test('the boot script that ran is the one the stack renders (same renderer, same
 
 test('a payload that does not match its sha256 stops the boot script before it changes anything (local target, root)', () => {
   const pub = fs.readFileSync(`${conn().BTRBK_AWS_SSH_KEY}.pub`, 'utf8').trim();
-  const script = renderBootScript({ volumeId: conn().BTRBK_AWS_VOLUME_ID, backupSshPublicKey: pub }, { payload: 'file', payloadFile: '/tmp/btrbk-payload-tampered.gz' });
-  const tampered = Buffer.from(gzipSync(`${renderHostPayload().text}\ntouch /tmp/btrbk-payload-ran\n`)).toString('base64');
+  const script = renderBootScript(
+    { volumeId: conn().BTRBK_AWS_VOLUME_ID, backupSshPublicKey: pub },
+    { payload: 'file', payloadFile: '/tmp/btrbk-payload-tampered.gz' },
+  );
+  const tampered = Buffer.from(gzipSync(`${renderHostPayload().text}\ntouch /tmp/btrbk-payload-ran\n`)).toString(
+    'base64',
+  );
   inTarget('sh', '-c', `printf '%s' '${tampered}' | base64 -d > /tmp/btrbk-payload-tampered.gz`);
   const wrapper = `mount -t tmpfs tmpfs ${STATE_DIR} && mount -t tmpfs tmpfs /var/log && cat > /tmp/btrbk-boot-tampered && bash /tmp/btrbk-boot-tampered`;
-  const r = execInTarget(['unshare', '--mount', '--propagation', 'private', 'bash', '-c', wrapper], { input: script, timeout: 120_000 });
+  const r = execInTarget(['unshare', '--mount', '--propagation', 'private', 'bash', '-c', wrapper], {
+    input: script,
+    timeout: 120_000,
+  });
   expect(r.status).not.toBe(0);
   expect(`${r.stdout}${r.stderr}`).toMatch(/the host payload does not match its sha256/);
   expect(`${r.stdout}${r.stderr}`).toMatch(/FAILED at step 'payload'/);
@@ -430,13 +553,20 @@ test('a payload that does not match its sha256 stops the boot script before it c
 });
 
 describe('the zx entry point (local target, root)', () => {
-  const cli = (...args: string[]) => spawnSync('node_modules/.bin/zx', ['scripts/local-target.mjs', ...args], { encoding: 'utf8', timeout: 120_000 });
+  const cli = (...args: string[]) =>
+    spawnSync('node_modules/.bin/zx', ['scripts/local-target.mjs', ...args], { encoding: 'utf8', timeout: 120_000 });
 
   test('status --json describes the running target', () => {
     const r = cli('status', '--json');
     expect(r.status).toBe(0);
     const s = JSON.parse(r.stdout);
-    expect(s).toMatchObject({ running: true, healthy: true, mounted: true, port: Number(conn().BTRBK_AWS_SSH_PORT), volumeId: conn().BTRBK_AWS_VOLUME_ID });
+    expect(s).toMatchObject({
+      running: true,
+      healthy: true,
+      mounted: true,
+      port: Number(conn().BTRBK_AWS_SSH_PORT),
+      volumeId: conn().BTRBK_AWS_VOLUME_ID,
+    });
   });
 
   test('up on the running target says so and changes nothing', () => {
@@ -469,9 +599,17 @@ describe("the image's default user (local target, root)", () => {
     const pub = fs.readFileSync(`${conn().BTRBK_AWS_SSH_KEY}.pub`, 'utf8').trim();
     inTarget('useradd', '--create-home', '--shell', '/bin/bash', 'ubuntu');
     inTarget('install', '-d', '-m', '0700', '-o', 'ubuntu', '-g', 'ubuntu', '/home/ubuntu/.ssh');
-    inTarget('sh', '-c', `printf '%s\\n' '${pub}' > /home/ubuntu/.ssh/authorized_keys && chown ubuntu: /home/ubuntu/.ssh/authorized_keys`);
+    inTarget(
+      'sh',
+      '-c',
+      `printf '%s\\n' '${pub}' > /home/ubuntu/.ssh/authorized_keys && chown ubuntu: /home/ubuntu/.ssh/authorized_keys`,
+    );
     inTarget('install', '-d', '-m', '0700', '/root/.ssh');
-    inTarget('sh', '-c', `printf '%s\\n' 'no-port-forwarding,command="echo Please login as ubuntu;exit 142" ${pub}' > /root/.ssh/authorized_keys`);
+    inTarget(
+      'sh',
+      '-c',
+      `printf '%s\\n' 'no-port-forwarding,command="echo Please login as ubuntu;exit 142" ${pub}' > /root/.ssh/authorized_keys`,
+    );
 
     const r = await rerunBootScript();
     expect(r.status).toBe(0);
@@ -481,7 +619,11 @@ describe("the image's default user (local target, root)", () => {
     expect(inTarget('cat', '/root/.ssh/authorized_keys')).toBe('');
     expect(ssh('ubuntu', 'true').status).toBe(255);
 
-    const withAdmin = renderBootScript({ volumeId: conn().BTRBK_AWS_VOLUME_ID, backupSshPublicKey: pub, adminSshPublicKey: ADMIN });
+    const withAdmin = renderBootScript({
+      volumeId: conn().BTRBK_AWS_VOLUME_ID,
+      backupSshPublicKey: pub,
+      adminSshPublicKey: ADMIN,
+    });
     const a = execInTarget(['bash', '-s'], { input: withAdmin, timeout: 120_000 });
     expect(a.status).toBe(0);
     expect(a.stdout).toMatch(/changed: ubuntu keeps only the admin key/);

@@ -9,8 +9,18 @@ import path from 'node:path';
 
 export type Conn = Record<string, string>;
 
-export function sh(cmd: string, args: string[], opts: { env?: NodeJS.ProcessEnv; input?: Buffer | string; timeout?: number } = {}) {
-  const r = spawnSync(cmd, args, { env: opts.env ?? process.env, input: opts.input, encoding: 'utf8', timeout: opts.timeout ?? 600_000, maxBuffer: 1 << 26 });
+export function sh(
+  cmd: string,
+  args: string[],
+  opts: { env?: NodeJS.ProcessEnv; input?: Buffer | string; timeout?: number } = {},
+) {
+  const r = spawnSync(cmd, args, {
+    env: opts.env ?? process.env,
+    input: opts.input,
+    encoding: 'utf8',
+    timeout: opts.timeout ?? 600_000,
+    maxBuffer: 1 << 26,
+  });
   return { status: r.status, out: r.stdout ?? '', err: r.stderr ?? '' };
 }
 
@@ -29,7 +39,17 @@ export interface BtrbkClient {
 }
 
 /** A btrbk client in `work` for `volume`/`subvolume` (snapshot dir `snaps`) backing up to `targetDir`. */
-export function btrbkClient(conn: Conn, work: string, { volume, subvolume = 'data', snapshotDir = 'snaps', targetDir, extra = [] as string[] }: { volume: string; subvolume?: string; snapshotDir?: string; targetDir: string; extra?: string[] }): BtrbkClient {
+export function btrbkClient(
+  conn: Conn,
+  work: string,
+  {
+    volume,
+    subvolume = 'data',
+    snapshotDir = 'snaps',
+    targetDir,
+    extra = [] as string[],
+  }: { volume: string; subvolume?: string; snapshotDir?: string; targetDir: string; extra?: string[] },
+): BtrbkClient {
   const bin = path.join(work, 'bin');
   fs.mkdirSync(bin, { recursive: true });
   const receivePidFile = path.join(work, 'receive-ssh.pid');
@@ -83,7 +103,9 @@ exec /usr/bin/ssh ${sshOpts} "$@"
       let out = '';
       child.stdout!.on('data', (d) => (out += d));
       child.stderr!.on('data', (d) => (out += d));
-      const done = new Promise<{ code: number | null; out: string }>((resolve) => child.on('close', (code) => resolve({ code, out })));
+      const done = new Promise<{ code: number | null; out: string }>((resolve) =>
+        child.on('close', (code) => resolve({ code, out })),
+      );
       return { child, done };
     },
     receivedBytes: () => Number(fs.readFileSync(countFile, 'utf8').trim()),

@@ -30,8 +30,19 @@ interface Scratch {
 }
 
 function run(cmd: string, args: string[], opts: { env?: NodeJS.ProcessEnv; input?: Buffer; timeout?: number } = {}) {
-  const r = spawnSync(cmd, args, { env: opts.env ?? process.env, input: opts.input, encoding: 'buffer', timeout: opts.timeout ?? 300_000, maxBuffer: 1 << 30 });
-  return { status: r.status, stdout: r.stdout, out: r.stdout?.toString('utf8') ?? '', err: r.stderr?.toString('utf8') ?? '' };
+  const r = spawnSync(cmd, args, {
+    env: opts.env ?? process.env,
+    input: opts.input,
+    encoding: 'buffer',
+    timeout: opts.timeout ?? 300_000,
+    maxBuffer: 1 << 30,
+  });
+  return {
+    status: r.status,
+    stdout: r.stdout,
+    out: r.stdout?.toString('utf8') ?? '',
+    err: r.stderr?.toString('utf8') ?? '',
+  };
 }
 
 function check(cmd: string, args: string[], opts: Parameters<typeof run>[2] = {}) {
@@ -40,8 +51,24 @@ function check(cmd: string, args: string[], opts: Parameters<typeof run>[2] = {}
   return r;
 }
 
-const sshArgs = ['-F', '/dev/null', '-i', conn.BTRBK_AWS_SSH_KEY, '-p', PORT, '-o', `UserKnownHostsFile=${conn.BTRBK_AWS_KNOWN_HOSTS}`, '-o', 'StrictHostKeyChecking=yes', '-o', 'BatchMode=yes', '-o', 'IdentitiesOnly=yes'];
-const gateSsh = (command: string, input?: Buffer) => run('ssh', [...sshArgs, `${conn.BTRBK_AWS_USER}@${conn.BTRBK_AWS_HOST}`, '--', command], { input });
+const sshArgs = [
+  '-F',
+  '/dev/null',
+  '-i',
+  conn.BTRBK_AWS_SSH_KEY,
+  '-p',
+  PORT,
+  '-o',
+  `UserKnownHostsFile=${conn.BTRBK_AWS_KNOWN_HOSTS}`,
+  '-o',
+  'StrictHostKeyChecking=yes',
+  '-o',
+  'BatchMode=yes',
+  '-o',
+  'IdentitiesOnly=yes',
+];
+const gateSsh = (command: string, input?: Buffer) =>
+  run('ssh', [...sshArgs, `${conn.BTRBK_AWS_USER}@${conn.BTRBK_AWS_HOST}`, '--', command], { input });
 
 /** This test's backups in a `btrfs subvolume list -a -c -u -q -R` of the target (other tests share the volume). */
 function ownRemote(listing: string) {
@@ -75,7 +102,9 @@ function treeDigest(root: string): { digest: string; entries: number; bytes: num
       } else {
         const data = fs.readFileSync(p);
         bytes += data.length;
-        lines.push(`${rel} f ${mode} ${data.length} ${crypto.createHash('sha256').update(data).digest('hex')} ${xattr}`);
+        lines.push(
+          `${rel} f ${mode} ${data.length} ${crypto.createHash('sha256').update(data).digest('hex')} ${xattr}`,
+        );
       }
     }
   };
@@ -87,7 +116,11 @@ function writeTree(root: string, seed: string) {
   fs.mkdirSync(path.join(root, 'docs', 'deep', 'er'), { recursive: true });
   fs.writeFileSync(path.join(root, 'big.bin'), crypto.randomBytes(6 * 1024 * 1024));
   fs.writeFileSync(path.join(root, 'zeros.bin'), Buffer.alloc(4 * 1024 * 1024));
-  for (let i = 0; i < 150; i += 1) fs.writeFileSync(path.join(root, 'docs', i % 3 ? 'deep' : '.', `note-${seed}-${i}.txt`), `note ${i} ${seed}\n`.repeat(i));
+  for (let i = 0; i < 150; i += 1)
+    fs.writeFileSync(
+      path.join(root, 'docs', i % 3 ? 'deep' : '.', `note-${seed}-${i}.txt`),
+      `note ${i} ${seed}\n`.repeat(i),
+    );
   fs.writeFileSync(path.join(root, 'docs', 'deep', 'er', 'empty'), '');
   fs.symlinkSync('../big.bin', path.join(root, 'docs', 'link-to-big'));
   fs.chmodSync(path.join(root, 'docs', 'deep'), 0o750);
@@ -139,7 +172,9 @@ describe('btrbk through the SSH gate: full, incremental, restore (real btrbk, re
     for (const f of [scratch, restoreFs]) {
       if (!f) continue;
       const subs = run('btrfs', ['subvolume', 'list', f.mountpoint]).out;
-      const paths = parseSubvolumeList(subs).map((s) => f.path(s.path)).sort((a, b) => b.length - a.length);
+      const paths = parseSubvolumeList(subs)
+        .map((s) => f.path(s.path))
+        .sort((a, b) => b.length - a.length);
       if (paths.length) run('btrfs', ['subvolume', 'delete', ...paths]);
       await f.destroy();
     }
@@ -174,16 +209,28 @@ describe('btrbk through the SSH gate: full, incremental, restore (real btrbk, re
     expect(remote.map((s) => s.name).sort()).toEqual(snapshots());
     expect(remote.filter((s) => s.parentUuid !== '-')).toHaveLength(1);
     const commands = sent();
-    expect(commands.some((c) => /^zstd -d -c \| mbuffer -v 1 -q -m 16m \| sudo -n btrfs receive '\/backup_volume\/backups\/selftest\/gate-roundtrip-\d+\/'$/.test(c))).toBe(true);
+    expect(
+      commands.some((c) =>
+        /^zstd -d -c \| mbuffer -v 1 -q -m 16m \| sudo -n btrfs receive '\/backup_volume\/backups\/selftest\/gate-roundtrip-\d+\/'$/.test(
+          c,
+        ),
+      ),
+    ).toBe(true);
   });
 
   test('restore with btrbk archive: both backups come back, incrementally, matching the source snapshots', () => {
     const r = btrbk('archive', `ssh://${conn.BTRBK_AWS_HOST}:${PORT}${REMOTE_DIR}`, restoreFs.path('restore'));
-    expect({ status: r.status, err: r.err, out: r.out }).toEqual({ status: 0, err: '', out: expect.stringMatching(/>>> /) });
+    expect({ status: r.status, err: r.err, out: r.out }).toEqual({
+      status: 0,
+      err: '',
+      out: expect.stringMatching(/>>> /),
+    });
     const restored = fs.readdirSync(restoreFs.path('restore')).sort();
     expect(restored).toEqual(snapshots());
     const commands = sent();
-    expect(commands.some((c) => /^sudo -n btrfs send -p '\S+' '\S+' \| mbuffer -v 1 -q -m 16m \| zstd -c$/.test(c))).toBe(true);
+    expect(
+      commands.some((c) => /^sudo -n btrfs send -p '\S+' '\S+' \| mbuffer -v 1 -q -m 16m \| zstd -c$/.test(c)),
+    ).toBe(true);
     const sums: string[] = [];
     for (const name of restored) {
       const src = treeDigest(scratch.path('snaps', name));
@@ -208,10 +255,14 @@ describe('btrbk through the SSH gate: full, incremental, restore (real btrbk, re
   test('every command btrbk sent went through the gate and was accepted; their shapes', () => {
     const commands = sent();
     const shapes = [...new Set(commands.map((c) => c.replace(/'\/backup_volume[^']*'/g, 'PATH')))].sort();
-    process.stderr.write(`[roundtrip] ${commands.length} commands btrbk sent, ${shapes.length} shapes:\n  ${shapes.join('\n  ')}\n`);
+    process.stderr.write(
+      `[roundtrip] ${commands.length} commands btrbk sent, ${shapes.length} shapes:\n  ${shapes.join('\n  ')}\n`,
+    );
     expect(commands.length).toBeGreaterThan(10);
     for (const c of commands) {
-      const dry = run('/bin/bash', ['-p', GATE, '--dry-run', '--logger', '/bin/true'], { env: { SSH_ORIGINAL_COMMAND: c } });
+      const dry = run('/bin/bash', ['-p', GATE, '--dry-run', '--logger', '/bin/true'], {
+        env: { SSH_ORIGINAL_COMMAND: c },
+      });
       expect({ c, status: dry.status, err: dry.err }).toEqual({ c, status: 0, err: '' });
     }
   });
@@ -222,10 +273,34 @@ describe('btrbk through the SSH gate: full, incremental, restore (real btrbk, re
     await createSubvolume(path.join(root, 'sv'));
     fs.mkdirSync(path.join(root, 'sv', 'd'));
     // --allow-delete: the path rule is what is checked here (an append-only gate refuses every delete anyway)
-    const gate = (command: string) => run('/bin/bash', ['-p', GATE, '--dry-run', '--logger', '/bin/true', '--allow-delete', '--root', root, '--mount', scratch.mountpoint], { env: { SSH_ORIGINAL_COMMAND: command } });
-    for (const c of [`mkdir -p '${root}/sv/d/x'`, `sudo -n btrfs receive '${root}/sv/d/'`, `sudo -n btrfs subvolume delete '${root}/sv/d'`]) {
+    const gate = (command: string) =>
+      run(
+        '/bin/bash',
+        [
+          '-p',
+          GATE,
+          '--dry-run',
+          '--logger',
+          '/bin/true',
+          '--allow-delete',
+          '--root',
+          root,
+          '--mount',
+          scratch.mountpoint,
+        ],
+        { env: { SSH_ORIGINAL_COMMAND: command } },
+      );
+    for (const c of [
+      `mkdir -p '${root}/sv/d/x'`,
+      `sudo -n btrfs receive '${root}/sv/d/'`,
+      `sudo -n btrfs subvolume delete '${root}/sv/d'`,
+    ]) {
       const r = gate(c);
-      expect({ c, status: r.status, err: r.err }).toEqual({ c, status: 255, err: `rejected: path goes through a subvolume: ${root}/sv\n` });
+      expect({ c, status: r.status, err: r.err }).toEqual({
+        c,
+        status: 255,
+        err: `rejected: path goes through a subvolume: ${root}/sv\n`,
+      });
     }
     expect(gate(`sudo -n btrfs subvolume delete '${root}/sv'`).status).toBe(0);
     expect(gate(`sudo -n btrfs receive '${root}/'`).status).toBe(0);

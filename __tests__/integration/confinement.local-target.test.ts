@@ -17,7 +17,14 @@ import os from 'node:os';
 import path from 'node:path';
 import { jest } from '@jest/globals';
 import { LOCAL_ENV_FILE, readConnection } from '../../scripts/lib/core/connection.js';
-import { BACKUP_ROOT, HOST_IDENTITY_DIR, MOUNT_POINT, PRUNE_CONF, PRUNE_PATH, STAGING_DIR } from '../../scripts/lib/core/host-layout.js';
+import {
+  BACKUP_ROOT,
+  HOST_IDENTITY_DIR,
+  MOUNT_POINT,
+  PRUNE_CONF,
+  PRUNE_PATH,
+  STAGING_DIR,
+} from '../../scripts/lib/core/host-layout.js';
 import { execInTarget, rerunBootScript } from '../../scripts/lib/local-target/local-target.js';
 import { createScratchBtrfs, createSubvolume, type ScratchBtrfs } from '../../scripts/lib/data/btrfs-scratch.js';
 import { newUuid, SendStream, simpleSubvolume } from '../support/send-stream.js';
@@ -33,14 +40,36 @@ const SECRET = `secret-outside-${tag}\n`.repeat(512);
 const HOST_KEY = `${HOST_IDENTITY_DIR}/ssh_host_ed25519_key`;
 
 function ssh(command: string, input?: Buffer, timeout = 120_000) {
-  const r = spawnSync('ssh', [...sshArgs(), '--', command], { input: input ?? Buffer.alloc(0), timeout, maxBuffer: 256 << 20 });
-  return { status: r.status, stdout: r.stdout ?? Buffer.alloc(0), stderr: (r.stderr ?? Buffer.alloc(0)).toString('utf8') };
+  const r = spawnSync('ssh', [...sshArgs(), '--', command], {
+    input: input ?? Buffer.alloc(0),
+    timeout,
+    maxBuffer: 256 << 20,
+  });
+  return {
+    status: r.status,
+    stdout: r.stdout ?? Buffer.alloc(0),
+    stderr: (r.stderr ?? Buffer.alloc(0)).toString('utf8'),
+  };
 }
 function sshArgs(): string[] {
   return [
-    '-F', '/dev/null', '-i', conn.BTRBK_AWS_SSH_KEY, '-p', conn.BTRBK_AWS_SSH_PORT ?? '22',
-    '-o', `UserKnownHostsFile=${conn.BTRBK_AWS_KNOWN_HOSTS}`, '-o', 'StrictHostKeyChecking=yes', '-o', 'BatchMode=yes',
-    '-o', 'IdentitiesOnly=yes', '-o', 'ConnectTimeout=10', `${conn.BTRBK_AWS_USER}@${conn.BTRBK_AWS_HOST}`,
+    '-F',
+    '/dev/null',
+    '-i',
+    conn.BTRBK_AWS_SSH_KEY,
+    '-p',
+    conn.BTRBK_AWS_SSH_PORT ?? '22',
+    '-o',
+    `UserKnownHostsFile=${conn.BTRBK_AWS_KNOWN_HOSTS}`,
+    '-o',
+    'StrictHostKeyChecking=yes',
+    '-o',
+    'BatchMode=yes',
+    '-o',
+    'IdentitiesOnly=yes',
+    '-o',
+    'ConnectTimeout=10',
+    `${conn.BTRBK_AWS_USER}@${conn.BTRBK_AWS_HOST}`,
   ];
 }
 /** argv as root on the backup host; stdout, or a thrown error. */
@@ -51,7 +80,8 @@ function root(argv: string[], input?: string): string {
 }
 const rootSh = (script: string, ...args: string[]) => root(['/bin/bash', '-c', script, 'bash', ...args]);
 const field = (show: string, name: string) => new RegExp(`^\\s*${name}:\\s*(\\S+)`, 'm').exec(show)?.[1] ?? '';
-const subvolumesIn = (dir: string) => rootSh('find "$1" -mindepth 1 -maxdepth 1 -type d -inum 256 -printf "%f\\n" | sort', dir).split('\n').filter(Boolean);
+const subvolumesIn = (dir: string) =>
+  rootSh('find "$1" -mindepth 1 -maxdepth 1 -type d -inum 256 -printf "%f\\n" | sort', dir).split('\n').filter(Boolean);
 const stagingEntries = () => rootSh('ls -A "$1"', STAGING_DIR).split('\n').filter(Boolean);
 
 const pick = (r: { status: number | null; stderr: string }) => ({ status: r.status, stderr: r.stderr });
@@ -60,8 +90,12 @@ const topUuid = () => field(root(['btrfs', 'subvolume', 'show', MOUNT_POINT]), '
 /** A snapshot of the source, and a clone of its file `file` into a new subvolume: the two ways a stream names a source. */
 function sourceStreams(label: string, sourceUuid: string, ctransid: number, file: string) {
   const snapshot = new SendStream().snapshot(`snap-${label}`, newUuid(), 1, sourceUuid, ctransid).end().toBuffer();
-  const clone = new SendStream().subvol(`clone-${label}`, newUuid(), 1).mkfile('leak', 258)
-    .clone('leak', 0, SECRET.length, sourceUuid, ctransid, file, 0).end().toBuffer();
+  const clone = new SendStream()
+    .subvol(`clone-${label}`, newUuid(), 1)
+    .mkfile('leak', 258)
+    .clone('leak', 0, SECRET.length, sourceUuid, ctransid, file, 0)
+    .end()
+    .toBuffer();
   return { snapshot: { name: `snap-${label}`, stream: snapshot }, clone: { name: `clone-${label}`, stream: clone } };
 }
 
@@ -72,37 +106,60 @@ beforeAll(() => {
 
 afterAll(async () => {
   await runEach([
-    () => rootSh(
-      `for s in $(find "$1" -depth -mindepth 1 -type d -inum 256); do btrfs property set -f -ts "$s" ro false; btrfs subvolume delete -c "$s"; done >/dev/null; rm -rf "$1"`,
-      DIR,
-    ),
+    () =>
+      rootSh(
+        `for s in $(find "$1" -depth -mindepth 1 -type d -inum 256); do btrfs property set -f -ts "$s" ro false; btrfs subvolume delete -c "$s"; done >/dev/null; rm -rf "$1"`,
+        DIR,
+      ),
   ]);
 });
 
 describe('the gate tells the key nothing outside the backup root', () => {
   test('no UUID, generation or path of the top level or the host state in show, list or the diagnostics', () => {
     // host state that must stay invisible: a subvolume outside the backup root, a receive in staging
-    rootSh('btrfs subvolume create "$1" >/dev/null; mkdir -p "$2"; btrfs subvolume create "$2/inflight" >/dev/null', `${MOUNT_POINT}/.outside-${tag}`, `${STAGING_DIR}/rcv.test${tag}`);
+    rootSh(
+      'btrfs subvolume create "$1" >/dev/null; mkdir -p "$2"; btrfs subvolume create "$2/inflight" >/dev/null',
+      `${MOUNT_POINT}/.outside-${tag}`,
+      `${STAGING_DIR}/rcv.test${tag}`,
+    );
     try {
-      const secrets = [topUuid(), field(root(['btrfs', 'subvolume', 'show', `${MOUNT_POINT}/.outside-${tag}`]), 'UUID'),
-        field(root(['btrfs', 'subvolume', 'show', `${STAGING_DIR}/rcv.test${tag}/inflight`]), 'UUID'), `.outside-${tag}`, `rcv.test${tag}`, '.host-identity'];
+      const secrets = [
+        topUuid(),
+        field(root(['btrfs', 'subvolume', 'show', `${MOUNT_POINT}/.outside-${tag}`]), 'UUID'),
+        field(root(['btrfs', 'subvolume', 'show', `${STAGING_DIR}/rcv.test${tag}/inflight`]), 'UUID'),
+        `.outside-${tag}`,
+        `rcv.test${tag}`,
+        '.host-identity',
+      ];
       expect(secrets[0]).toMatch(/^[0-9a-f-]{36}$/);
       const commands = [
-        `sudo -n btrfs subvolume show '${MOUNT_POINT}'`, `sudo -n btrfs subvolume show --rootid=5 '${MOUNT_POINT}'`,
-        `sudo -n btrfs subvolume show '${BACKUP_ROOT}'`, `sudo -n btrfs subvolume list -a -c -u -q -R '${MOUNT_POINT}'`,
-        `sudo -n btrfs subvolume list -a -r '${MOUNT_POINT}'`, `sudo -n btrfs subvolume list -o '${BACKUP_ROOT}'`,
-        `sudo -n btrfs subvolume list -d '${MOUNT_POINT}'`, 'btrbk-diag usage', 'btrbk-diag mount', 'btrbk-diag retention', 'btrbk-diag version',
+        `sudo -n btrfs subvolume show '${MOUNT_POINT}'`,
+        `sudo -n btrfs subvolume show --rootid=5 '${MOUNT_POINT}'`,
+        `sudo -n btrfs subvolume show '${BACKUP_ROOT}'`,
+        `sudo -n btrfs subvolume list -a -c -u -q -R '${MOUNT_POINT}'`,
+        `sudo -n btrfs subvolume list -a -r '${MOUNT_POINT}'`,
+        `sudo -n btrfs subvolume list -o '${BACKUP_ROOT}'`,
+        `sudo -n btrfs subvolume list -d '${MOUNT_POINT}'`,
+        'btrbk-diag usage',
+        'btrbk-diag mount',
+        'btrbk-diag retention',
+        'btrbk-diag version',
         ...Array.from({ length: 12 }, (_, i) => `sudo -n btrfs subvolume show --rootid=${256 + i} '${MOUNT_POINT}'`),
       ];
       for (const command of commands) {
         const r = ssh(command);
         const said = `${r.stdout.toString('utf8')}${r.stderr}`;
-        for (const s of secrets) expect({ command, leaks: said.includes(s) ? s : null }).toEqual({ command, leaks: null });
+        for (const s of secrets)
+          expect({ command, leaks: said.includes(s) ? s : null }).toEqual({ command, leaks: null });
       }
       const top = ssh(`sudo -n btrfs subvolume show --rootid=5 '${MOUNT_POINT}'`).stdout.toString('utf8');
       expect(top).toMatch(/^\/\n\tName: \t\t\t<FS_TREE>\n\tUUID: \t\t\t-\n/);
     } finally {
-      rootSh('btrfs subvolume delete "$1" "$2/inflight" >/dev/null; rmdir "$2"', `${MOUNT_POINT}/.outside-${tag}`, `${STAGING_DIR}/rcv.test${tag}`);
+      rootSh(
+        'btrfs subvolume delete "$1" "$2/inflight" >/dev/null; rmdir "$2"',
+        `${MOUNT_POINT}/.outside-${tag}`,
+        `${STAGING_DIR}/rcv.test${tag}`,
+      );
     }
   });
 });
@@ -125,9 +182,27 @@ describe('a stream takes snapshot and clone sources only from the backup root', 
       expect(root(['cat', `${outside}/out/secret`])).toBe(SECRET);
       const targets: Array<[string, string, number, string, RegExp]> = [
         // the top level has no received UUID: a snapshot finds it by its own UUID (a clone, on btrfs-progs 6.2, not at all)
-        ['top', topUuid(), 1, `.secret-${tag}`, /ERROR: (a snapshot or clone source of this stream is not a backup in the backup root|clone: did not find source subvol)\n/],
-        ['outside', out.uuid, 10, 'secret', /ERROR: a snapshot or clone source of this stream is not a backup in the backup root\n/],
-        ['staging', stg.uuid, 10, 'secret', /ERROR: a snapshot or clone source of this stream is not a backup in the backup root\n/],
+        [
+          'top',
+          topUuid(),
+          1,
+          `.secret-${tag}`,
+          /ERROR: (a snapshot or clone source of this stream is not a backup in the backup root|clone: did not find source subvol)\n/,
+        ],
+        [
+          'outside',
+          out.uuid,
+          10,
+          'secret',
+          /ERROR: a snapshot or clone source of this stream is not a backup in the backup root\n/,
+        ],
+        [
+          'staging',
+          stg.uuid,
+          10,
+          'secret',
+          /ERROR: a snapshot or clone source of this stream is not a backup in the backup root\n/,
+        ],
       ];
       const landed: string[] = [];
       for (const [label, uuid, ctransid, file, why] of targets) {
@@ -137,8 +212,14 @@ describe('a stream takes snapshot and clone sources only from the backup root', 
           const r = ssh(`sudo -n btrfs receive '${DIR}/'`, a.stream);
           if (r.status === 0) landed.push(a.name);
           // and the refusal names nothing of the host's: not the source's path, not the staging directory
-          expect({ stream: a.name, leaks: [`.outside-${tag}`, `rcv.test${tag}`, '.btrbk-staging', uuid].filter((x) => r.stderr.includes(x)) }).toEqual({ stream: a.name, leaks: [] });
-          expect({ stream: a.name, said: why.test(r.stderr) ? 'refused: not in the backup root' : r.stderr }).toEqual({ stream: a.name, said: 'refused: not in the backup root' });
+          expect({
+            stream: a.name,
+            leaks: [`.outside-${tag}`, `rcv.test${tag}`, '.btrbk-staging', uuid].filter((x) => r.stderr.includes(x)),
+          }).toEqual({ stream: a.name, leaks: [] });
+          expect({ stream: a.name, said: why.test(r.stderr) ? 'refused: not in the backup root' : r.stderr }).toEqual({
+            stream: a.name,
+            said: 'refused: not in the backup root',
+          });
         }
       }
       expect(landed).toEqual([]);
@@ -147,35 +228,58 @@ describe('a stream takes snapshot and clone sources only from the backup root', 
       const many = new SendStream().subvol('clone-many', newUuid(), 1).mkfile('leak', 258);
       for (let i = 0; i < 20_000; i += 1) many.clone('leak', 0, 4096, out.uuid, 10, 'secret', 0);
       const flood = ssh(`sudo -n btrfs receive '${DIR}/'`, many.end().toBuffer());
-      expect({ status: flood.status === 0 ? 'zero' : 'non-zero', stderrUnder80KiB: flood.stderr.length < 80 << 10 }).toEqual({ status: 'non-zero', stderrUnder80KiB: true });
+      expect({
+        status: flood.status === 0 ? 'zero' : 'non-zero',
+        stderrUnder80KiB: flood.stderr.length < 80 << 10,
+      }).toEqual({ status: 'non-zero', stderrUnder80KiB: true });
       expect(flood.stderr).toMatch(/a snapshot or clone source of this stream is not a backup in the backup root/);
       expect(rootSh('ls -A /run/btrbk-backup-host | grep -c receive-err || true').trim()).toBe('0');
       expect(subvolumesIn(DIR)).toEqual(['home.1']);
       expect(stagingEntries().filter((e) => e !== `rcv.test${tag}`)).toEqual([]);
       // the control: the same two streams aimed at the backup in the root land, with its data
       const ctl = sourceStreams('backup', home.uuid, 10, 'secret');
-      for (const a of [ctl.snapshot, ctl.clone]) expect({ stream: a.name, ...pick(ssh(`sudo -n btrfs receive '${DIR}/'`, a.stream)) }).toMatchObject({ stream: a.name, status: 0 });
+      for (const a of [ctl.snapshot, ctl.clone])
+        expect({ stream: a.name, ...pick(ssh(`sudo -n btrfs receive '${DIR}/'`, a.stream)) }).toMatchObject({
+          stream: a.name,
+          status: 0,
+        });
       expect(root(['cat', `${DIR}/snap-backup/secret`, `${DIR}/clone-backup/leak`])).toBe(`${SECRET}${SECRET}`);
     } finally {
-      rootSh('btrfs property set -f -ts "$1/out" ro false; btrfs property set -f -ts "$2/inflight" ro false; btrfs subvolume delete "$1/out" "$2/inflight" >/dev/null; rmdir "$1" "$2"; rm -f "$3/.secret-$4"',
-        outside, inflight, MOUNT_POINT, tag);
+      rootSh(
+        'btrfs property set -f -ts "$1/out" ro false; btrfs property set -f -ts "$2/inflight" ro false; btrfs subvolume delete "$1/out" "$2/inflight" >/dev/null; rmdir "$1" "$2"; rm -f "$3/.secret-$4"',
+        outside,
+        inflight,
+        MOUNT_POINT,
+        tag,
+      );
     }
   });
 
   test('btrfs send through the gate returns only what arrived through a receive, and never the host key', () => {
     const key = root(['cat', HOST_KEY]);
-    const keyBody = key.split('\n').filter((l) => l && !l.startsWith('-----')).join('');
+    const keyBody = key
+      .split('\n')
+      .filter((l) => l && !l.startsWith('-----'))
+      .join('');
     expect(keyBody.length).toBeGreaterThan(100);
-    const listed = ssh(`sudo -n btrfs subvolume list -a -c -u -q -R '${MOUNT_POINT}'`).stdout.toString('utf8').split('\n').filter(Boolean);
+    const listed = ssh(`sudo -n btrfs subvolume list -a -c -u -q -R '${MOUNT_POINT}'`)
+      .stdout.toString('utf8')
+      .split('\n')
+      .filter(Boolean);
     const rel = BACKUP_ROOT.slice(MOUNT_POINT.length + 1);
-    const backups = listed.map((l) => /received_uuid (\S+) .* path (?:<FS_TREE>\/)?(\S+)$/.exec(l)!).filter((m) => m[2] !== rel);
+    const backups = listed
+      .map((l) => /received_uuid (\S+) .* path (?:<FS_TREE>\/)?(\S+)$/.exec(l)!)
+      .filter((m) => m[2] !== rel);
     expect(backups.length).toBeGreaterThan(0);
     for (const [, receivedUuid, p] of backups) {
       expect({ p, arrivedThroughAReceive: receivedUuid !== '-' }).toEqual({ p, arrivedThroughAReceive: true });
       const sent = ssh(`sudo -n btrfs send '${MOUNT_POINT}/${p}'`);
       expect({ p, status: sent.status }).toEqual({ p, status: 0 });
       const bytes = sent.stdout.toString('latin1');
-      expect({ p, hostKey: bytes.includes(keyBody.slice(0, 64)) || bytes.includes('OPENSSH PRIVATE KEY') }).toEqual({ p, hostKey: false });
+      expect({ p, hostKey: bytes.includes(keyBody.slice(0, 64)) || bytes.includes('OPENSSH PRIVATE KEY') }).toEqual({
+        p,
+        hostKey: false,
+      });
     }
     // the backup root itself is not a backup: no send of it
     expect(ssh(`sudo -n btrfs send '${BACKUP_ROOT}'`).status).toBe(255);
@@ -188,7 +292,9 @@ describe('a receive that stalls ends', () => {
     const seconds: number[] = [];
     for (let i = 0; i < 5; i += 1) {
       const t0 = Date.now();
-      expect(ssh(`sudo -n btrfs receive '${DIR}/'`, simpleSubvolume(`quick-${i}`, { 'f.txt': 'q' }).stream).status).toBe(0);
+      expect(
+        ssh(`sudo -n btrfs receive '${DIR}/'`, simpleSubvolume(`quick-${i}`, { 'f.txt': 'q' }).stream).status,
+      ).toBe(0);
       seconds.push((Date.now() - t0) / 1000);
     }
     expect({ seconds, slowest: Math.max(...seconds) < 4 }).toMatchObject({ slowest: true });
@@ -198,20 +304,32 @@ describe('a receive that stalls ends', () => {
     const conf = root(['cat', PRUNE_CONF]);
     rootSh('printf "RECEIVE_STALL_SECONDS=6\\n" >> "$1"', PRUNE_CONF);
     const { stream } = simpleSubvolume(`stall-${tag}`, { 'f.txt': 'x'.repeat(32 << 10) });
-    const child = spawn('ssh', [...sshArgs(), '--', `sudo -n btrfs receive '${DIR}/'`], { stdio: ['pipe', 'ignore', 'pipe'] });
+    const child = spawn('ssh', [...sshArgs(), '--', `sudo -n btrfs receive '${DIR}/'`], {
+      stdio: ['pipe', 'ignore', 'pipe'],
+    });
     let stderr = '';
     child.stderr.on('data', (d) => (stderr += d));
     try {
       child.stdin.write(stream.subarray(0, 2000)); // a start, then nothing more, and the connection stays open
       const t0 = Date.now();
-      await waitUntil(() => execInTarget(['pgrep', '-f', '^/usr/bin/btrfs receive']).status === 0, 30_000, 'the receive to start');
-      await waitUntil(() => execInTarget(['pgrep', '-f', 'btrbk-receive|^/usr/bin/btrfs receive']).status !== 0, 60_000, 'the stalled receive to end');
+      await waitUntil(
+        () => execInTarget(['pgrep', '-f', '^/usr/bin/btrfs receive']).status === 0,
+        30_000,
+        'the receive to start',
+      );
+      await waitUntil(
+        () => execInTarget(['pgrep', '-f', 'btrbk-receive|^/usr/bin/btrfs receive']).status !== 0,
+        60_000,
+        'the stalled receive to end',
+      );
       const seconds = (Date.now() - t0) / 1000;
       expect(seconds).toBeGreaterThanOrEqual(5);
       expect(seconds).toBeLessThan(6 + 5 + 10); // the bound, the watchdog's 5 s step, and slack for a loaded machine
       expect(stagingEntries()).toEqual([]);
       expect(subvolumesIn(DIR)).not.toContain(`stall-${tag}`);
-      expect(root(['journalctl', '-q', '-t', 'btrbk-receive', '--since', '-2min', '-o', 'cat'])).toMatch(/no data arrived for 6 s \(RECEIVE_STALL_SECONDS\)/);
+      expect(root(['journalctl', '-q', '-t', 'btrbk-receive', '--since', '-2min', '-o', 'cat'])).toMatch(
+        /no data arrived for 6 s \(RECEIVE_STALL_SECONDS\)/,
+      );
       // the lock is free: the host's prune runs (it says so when a receive holds the lock)
       const prune = execInTarget([PRUNE_PATH]);
       expect({ status: prune.status, out: prune.stdout, err: prune.stderr }).toMatchObject({ status: 0 });
@@ -241,18 +359,30 @@ describe('what a key holder can do to the retention (the guarantee README states
     const state = rootSh('mktemp -d').trim();
     const conf = `${state}/prune.conf`;
     // the host's own prune, confined to this series (its own root and state), with the default policy
-    rootSh(`printf '%s\\n' APPEND_ONLY=true "RETENTION='48h 14d 8w 12m'" RETENTION_MIN=1d "BACKUP_ROOT=$2" MOUNT=${MOUNT_POINT} STAGING=${STAGING_DIR}/none "STATE_DIR=$3" > "$1"`, conf, series, state);
+    rootSh(
+      `printf '%s\\n' APPEND_ONLY=true "RETENTION='48h 14d 8w 12m'" RETENTION_MIN=1d "BACKUP_ROOT=$2" MOUNT=${MOUNT_POINT} STAGING=${STAGING_DIR}/none "STATE_DIR=$3" > "$1"`,
+      conf,
+      series,
+      state,
+    );
     const prune = (now: number) => {
       const r = execInTarget([PRUNE_PATH, '--config', conf, '--now', String(now)]);
       expect({ status: r.status, err: r.stderr }).toEqual({ status: 0, err: '' });
       return subvolumesIn(series);
     };
     const earlier = (left: string[]) => left.filter((n) => names.includes(n));
-    const epochOf = (n: string) => Number(rootSh('date -d "$(btrfs subvolume show "$1" | sed -n "s/^[[:space:]]*Creation time:[[:space:]]*//p")" +%s', `${series}/${n}`).trim());
+    const epochOf = (n: string) =>
+      Number(
+        rootSh(
+          'date -d "$(btrfs subvolume show "$1" | sed -n "s/^[[:space:]]*Creation time:[[:space:]]*//p")" +%s',
+          `${series}/${n}`,
+        ).trim(),
+      );
     const t = Object.fromEntries(names.map((n) => [n, epochOf(n)]));
     const t0 = Math.max(...Object.values(t));
     let g = 0;
-    const garbage = () => { // the thief sends one more backup into the series (an empty one)
+    const garbage = () => {
+      // the thief sends one more backup into the series (an empty one)
       g += 1;
       const n = `home.202612${String(g).padStart(2, '0')}T0000`;
       send(n, {});
@@ -300,14 +430,19 @@ describe('a volume laid out by the previous boot script', () => {
     await createSubvolume(laptop.path('home'));
     fs.mkdirSync(laptop.path('snaps'));
     fs.writeFileSync(laptop.path('home', 'big.bin'), crypto.randomBytes(8 << 20));
-    const client = btrbkClient(conn, work, { volume: laptop.mountpoint, subvolume: 'home', targetDir: `${DIR}/layout` });
+    const client = btrbkClient(conn, work, {
+      volume: laptop.mountpoint,
+      subvolume: 'home',
+      targetDir: `${DIR}/layout`,
+    });
     expect(ssh(`mkdir -p '${DIR}/layout'`).status).toBe(0);
     const first = client.run('run');
     expect({ status: first.status, out: first.out + first.err }).toMatchObject({ status: 0 });
-    const snapshotOf = () => rootSh(
-      'cd "$1" && for s in $(find . -mindepth 1 -type d -inum 256 | sort); do printf "%s %s %s %s\\n" "$s" "$(btrfs subvolume show "$s" | sed -n "s/^[[:space:]]*\\(Received UUID\\|Subvolume ID\\|Flags\\):[[:space:]]*//p" | tr "\\n" " ")" "$(stat -c %U:%G:%a "$s")" "$(find "$s" -type f -exec md5sum {} + 2>/dev/null | sort | md5sum | cut -c1-12)"; done',
-      BACKUP_ROOT,
-    );
+    const snapshotOf = () =>
+      rootSh(
+        'cd "$1" && for s in $(find . -mindepth 1 -type d -inum 256 | sort); do printf "%s %s %s %s\\n" "$s" "$(btrfs subvolume show "$s" | sed -n "s/^[[:space:]]*\\(Received UUID\\|Subvolume ID\\|Flags\\):[[:space:]]*//p" | tr "\\n" " ")" "$(stat -c %U:%G:%a "$s")" "$(find "$s" -type f -exec md5sum {} + 2>/dev/null | sort | md5sum | cut -c1-12)"; done',
+        BACKUP_ROOT,
+      );
     const before = snapshotOf();
     expect(before).toMatch(/layout\/home\.\S+ [0-9a-f-]{36} \d+ readonly/);
     const keyBefore = root(['sha256sum', HOST_KEY]);
@@ -316,12 +451,15 @@ describe('a volume laid out by the previous boot script', () => {
     // the previous boot script's layout: backups/ a plain directory of the top level, the backups in it as they were
     // (each moved with its read-only flag flipped by the ioctl, which keeps the received UUID)
     const flip = `perl -e 'open(my $f, "<", $ARGV[0]) or die; my $v = pack("Q", 0); ioctl($f, 0x80089419, $v) or die; my $fl = unpack("Q", $v); ioctl($f, 0x4008941a, pack("Q", $ARGV[1] ? ($fl | 2) : ($fl & ~2))) or die' --`;
-    rootSh(`set -e; exec 8>>/run/btrbk-backup-host/receive.lock; flock 8
+    rootSh(
+      `set -e; exec 8>>/run/btrbk-backup-host/receive.lock; flock 8
       old="$1.plain"; mkdir "$old"; chown --reference="$1" "$old"; chmod --reference="$1" "$old"
       cd "$1"
       find . -mindepth 1 -type d -inum 256 -prune -o -type d -printf "%P\\n" | while read -r d; do mkdir -p "$old/$d"; chown --reference="$d" "$old/$d"; chmod --reference="$d" "$old/$d"; done
       for s in $(find . -mindepth 1 -type d -inum 256 -prune -printf "%P\\n"); do ro=$(btrfs property get -ts "$s" ro); [ "$ro" != ro=true ] || ${flip} "$s" 0; mv -T "$s" "$old/$s"; [ "$ro" != ro=true ] || ${flip} "$old/$s" 1; done
-      cd /; btrfs subvolume delete "$1" >/dev/null; mv -T "$old" "$1"`, BACKUP_ROOT);
+      cd /; btrfs subvolume delete "$1" >/dev/null; mv -T "$old" "$1"`,
+      BACKUP_ROOT,
+    );
     expect(rootSh('stat -c %i "$1"', BACKUP_ROOT).trim()).not.toBe('256');
     // the old layout is what the issue's attack used: the gate's -m was the top level then; now the receive refuses
     // to run until the boot script has moved the backups
@@ -330,7 +468,9 @@ describe('a volume laid out by the previous boot script', () => {
 
     const boot = await rerunBootScript();
     expect({ status: boot.status, tail: boot.output.split('\n').slice(-5).join('\n') }).toMatchObject({ status: 0 });
-    expect(boot.output).toMatch(/\[layout\]: changed: the backup root \/backup_volume\/backups is now a subvolume of its own \(\d+ backups moved, each with its received UUID\)/);
+    expect(boot.output).toMatch(
+      /\[layout\]: changed: the backup root \/backup_volume\/backups is now a subvolume of its own \(\d+ backups moved, each with its received UUID\)/,
+    );
     expect(rootSh('stat -c %i "$1"', BACKUP_ROOT).trim()).toBe('256');
     expect(snapshotOf()).toBe(before);
     expect(root(['sha256sum', HOST_KEY])).toBe(keyBefore);
@@ -345,7 +485,10 @@ describe('a volume laid out by the previous boot script', () => {
     const second = client.run('run');
     expect({ status: second.status, out: second.out + second.err }).toMatchObject({ status: 0 });
     expect(client.receivedBytes()).toBeLessThan(1 << 20);
-    const shows = rootSh('for s in "$1"/home.*; do btrfs subvolume show "$s" | grep -E "^\\s*(Parent UUID|Received UUID):"; done', `${DIR}/layout`);
+    const shows = rootSh(
+      'for s in "$1"/home.*; do btrfs subvolume show "$s" | grep -E "^\\s*(Parent UUID|Received UUID):"; done',
+      `${DIR}/layout`,
+    );
     expect(shows.match(/Parent UUID:\s+[0-9a-f-]{36}/g)?.length).toBe(1);
   });
 });

@@ -30,24 +30,46 @@ const SUDOERS_LINE = 'btrbk ALL=(ALL) NOPASSWD: ALL\n';
 
 const tag = crypto.randomBytes(6).toString('hex');
 /** Unique contents: a landed backup holding one of them read it from outside. */
-export const MARK = { etc: `decoy-etc-${tag}`, root: `decoy-root-${tag}`, outside: `decoy-outside-${tag}`, home1: `earlier-backup-${tag}` };
+export const MARK = {
+  etc: `decoy-etc-${tag}`,
+  root: `decoy-root-${tag}`,
+  outside: `decoy-outside-${tag}`,
+  home1: `earlier-backup-${tag}`,
+};
 
 /** The earlier backup: a real received subvolume with a file (with an xattr), a subdirectory and an empty dir. */
 export const HOME1 = (() => {
   const uuid = newUuid();
   const stream = new SendStream()
     .subvol('home.1', uuid, 100)
-    .mkfile('o257-100-0', 257).rename('o257-100-0', 'data.txt').write('data.txt', 0, `${MARK.home1}\n`)
-    .setXattr('data.txt', 'user.keep', 'yes').chmod('data.txt', 0o644)
-    .mkdir('o258-100-0', 258).rename('o258-100-0', 'docs').chmod('docs', 0o755)
-    .mkfile('o259-100-0', 259).rename('o259-100-0', 'docs/note.txt').write('docs/note.txt', 0, 'note\n').chmod('docs/note.txt', 0o644)
-    .mkdir('o260-100-0', 260).rename('o260-100-0', 'empty').chmod('empty', 0o755)
-    .chmod('', 0o755).end().toBuffer();
+    .mkfile('o257-100-0', 257)
+    .rename('o257-100-0', 'data.txt')
+    .write('data.txt', 0, `${MARK.home1}\n`)
+    .setXattr('data.txt', 'user.keep', 'yes')
+    .chmod('data.txt', 0o644)
+    .mkdir('o258-100-0', 258)
+    .rename('o258-100-0', 'docs')
+    .chmod('docs', 0o755)
+    .mkfile('o259-100-0', 259)
+    .rename('o259-100-0', 'docs/note.txt')
+    .write('docs/note.txt', 0, 'note\n')
+    .chmod('docs/note.txt', 0o644)
+    .mkdir('o260-100-0', 260)
+    .rename('o260-100-0', 'empty')
+    .chmod('empty', 0o755)
+    .chmod('', 0o755)
+    .end()
+    .toBuffer();
   return { uuid, ctransid: 100, stream };
 })();
 
 /** Files and directories the attacks aim at; none may change. */
-export const DECOY_FILES = ['/etc/btrbk-decoy', '/root/decoy', `${MOUNT}/decoy-outside/secret`, `${MOUNT}/decoy-outside/with-xattr`];
+export const DECOY_FILES = [
+  '/etc/btrbk-decoy',
+  '/root/decoy',
+  `${MOUNT}/decoy-outside/secret`,
+  `${MOUNT}/decoy-outside/with-xattr`,
+];
 export const DECOY_DIRS = ['/etc/btrbk-decoy.d', `${MOUNT}/decoy-outside`, `${MOUNT}/decoy-outside/empty`];
 /** Directories whose entries may not change (listed, not timed: other processes may touch their times). */
 export const WATCHED_DIRS = ['/', '/etc', '/etc/sudoers.d', '/root', '/home/btrbk', MOUNT, BACKUP_ROOT];
@@ -70,11 +92,30 @@ function fresh(name: string) {
 }
 
 /** Paths an attack tries to create; none may exist on the host afterwards (and cleanup removes them). */
-const ATTACKED_DIRS = ['', '/etc', '/etc/sudoers.d', '/root', '/home/btrbk', MOUNT, BACKUP_ROOT, `${MOUNT}/decoy-outside`, `${DIR}/home.1`];
+const ATTACKED_DIRS = [
+  '',
+  '/etc',
+  '/etc/sudoers.d',
+  '/root',
+  '/home/btrbk',
+  MOUNT,
+  BACKUP_ROOT,
+  `${MOUNT}/decoy-outside`,
+  `${DIR}/home.1`,
+];
 export const NAMED: string[] = [
-  ...ATTACKED_DIRS.flatMap((d) => ['pwned', 'pwned2', 'pwned-dir', 'pwned-fifo', 'pwned-dev', 'pwned-link', 'pwned-sv', 'x'].map((n) => `${d}/${n}`)),
-  '/etc/btrbk-decoy.moved', '/etc/btrbk-decoy.linked', '/root/decoy.moved', '/root/decoy.linked', `${MOUNT}/renamed.1`,
-  `${BACKUP_ROOT}/renamed.1`, `${BACKUP_ROOT}/home.1`, `${MOUNT}/decoy-outside/secret.moved`, `${MOUNT}/decoy-outside/secret.linked`,
+  ...ATTACKED_DIRS.flatMap((d) =>
+    ['pwned', 'pwned2', 'pwned-dir', 'pwned-fifo', 'pwned-dev', 'pwned-link', 'pwned-sv', 'x'].map((n) => `${d}/${n}`),
+  ),
+  '/etc/btrbk-decoy.moved',
+  '/etc/btrbk-decoy.linked',
+  '/root/decoy.moved',
+  '/root/decoy.linked',
+  `${MOUNT}/renamed.1`,
+  `${BACKUP_ROOT}/renamed.1`,
+  `${BACKUP_ROOT}/home.1`,
+  `${MOUNT}/decoy-outside/secret.moved`,
+  `${MOUNT}/decoy-outside/secret.linked`,
 ];
 
 // ------------------------------------------------------------------------------------------------- attacks
@@ -83,17 +124,30 @@ type Builder = () => AttackStream[];
 /** (a) a symlink to an absolute host path, then every command through it. */
 const symlinkFile: Builder = () => {
   const targets: Array<[string, string]> = [
-    ['etc', '/etc/btrbk-decoy'], ['root', '/root/decoy'], ['outside', `${MOUNT}/decoy-outside/secret`],
-    ['sibling', `${DIR}/home.1/data.txt`], ['etc-relative', `${UP}etc/btrbk-decoy`],
+    ['etc', '/etc/btrbk-decoy'],
+    ['root', '/root/decoy'],
+    ['outside', `${MOUNT}/decoy-outside/secret`],
+    ['sibling', `${DIR}/home.1/data.txt`],
+    ['etc-relative', `${UP}etc/btrbk-decoy`],
   ];
   return targets.map(([label, target]) => {
     const name = `a-${label}`;
     const { s, uuid } = fresh(name);
-    s.mkfile('src', 258).write('src', 0, 'pwned-by-clone').symlink('l', 259, target)
-      .write('l', 0, 'pwned').truncate('l', 2).chmod('l', 0o4777).chown('l', 1000, 1000)
-      .setXattr('l', 'user.pwned', '1').removeXattr('l', 'user.keep').utimes('l', { sec: 1 })
+    s.mkfile('src', 258)
+      .write('src', 0, 'pwned-by-clone')
+      .symlink('l', 259, target)
+      .write('l', 0, 'pwned')
+      .truncate('l', 2)
+      .chmod('l', 0o4777)
+      .chown('l', 1000, 1000)
+      .setXattr('l', 'user.pwned', '1')
+      .removeXattr('l', 'user.keep')
+      .utimes('l', { sec: 1 })
       .clone('l', 0, 0, uuid, 1, 'src', 0)
-      .link('hl', 'l').rename('l', 'l2').unlink('l2').unlink('hl');
+      .link('hl', 'l')
+      .rename('l', 'l2')
+      .unlink('l2')
+      .unlink('hl');
     return { name, stream: s.end().toBuffer() };
   });
 };
@@ -102,21 +156,40 @@ const symlinkFile: Builder = () => {
 const symlinkDir: Builder = () => {
   // [label, symlink text, an existing entry there to attack (or '')]
   const targets: Array<[string, string, string]> = [
-    ['etc', '/etc', 'btrbk-decoy'], ['sudoers', '/etc/sudoers.d', ''], ['root', '/root', 'decoy'],
-    ['outside', `${MOUNT}/decoy-outside`, 'secret'], ['backups', BACKUP_ROOT, ''], ['dir', DIR, 'home.1'],
-    ['sibling', `${DIR}/home.1`, 'data.txt'], ['rel-dir', '..', 'home.1'], ['rel-outside', OUT, 'secret'],
+    ['etc', '/etc', 'btrbk-decoy'],
+    ['sudoers', '/etc/sudoers.d', ''],
+    ['root', '/root', 'decoy'],
+    ['outside', `${MOUNT}/decoy-outside`, 'secret'],
+    ['backups', BACKUP_ROOT, ''],
+    ['dir', DIR, 'home.1'],
+    ['sibling', `${DIR}/home.1`, 'data.txt'],
+    ['rel-dir', '..', 'home.1'],
+    ['rel-outside', OUT, 'secret'],
     ['rel-root', UP.slice(0, -1), 'etc/btrbk-decoy'],
   ];
   const out: AttackStream[] = [];
   for (const [label, target, e] of targets) {
-    const a = fresh(`b-${label}-change`).s.symlink('d', 258, target)
-      .mkfile('d/pwned', 259).write('d/pwned', 0, 'pwned').mkdir('d/pwned-dir', 260).mkfifo('d/pwned-fifo', 261)
-      .mknod('d/pwned-dev', 0o20600, 0x103, 262).symlink('d/pwned-link', 263, '/')
-      .mkfile('d/x', 264).write('d/x', 0, SUDOERS_LINE).chmod('d/x', 0o440);
+    const a = fresh(`b-${label}-change`)
+      .s.symlink('d', 258, target)
+      .mkfile('d/pwned', 259)
+      .write('d/pwned', 0, 'pwned')
+      .mkdir('d/pwned-dir', 260)
+      .mkfifo('d/pwned-fifo', 261)
+      .mknod('d/pwned-dev', 0o20600, 0x103, 262)
+      .symlink('d/pwned-link', 263, '/')
+      .mkfile('d/x', 264)
+      .write('d/x', 0, SUDOERS_LINE)
+      .chmod('d/x', 0o440);
     if (e) {
-      a.write(`d/${e}`, 0, 'pwned').truncate(`d/${e}`, 2).chmod(`d/${e}`, 0o4777).chown(`d/${e}`, 1000, 1000)
-        .setXattr(`d/${e}`, 'user.pwned', '1').removeXattr(`d/${e}`, 'user.keep').utimes(`d/${e}`, { sec: 1 })
-        .link(`d/${e}.linked`, `d/${e}`).rename(`d/${e}`, `d/${e}.moved`);
+      a.write(`d/${e}`, 0, 'pwned')
+        .truncate(`d/${e}`, 2)
+        .chmod(`d/${e}`, 0o4777)
+        .chown(`d/${e}`, 1000, 1000)
+        .setXattr(`d/${e}`, 'user.pwned', '1')
+        .removeXattr(`d/${e}`, 'user.keep')
+        .utimes(`d/${e}`, { sec: 1 })
+        .link(`d/${e}.linked`, `d/${e}`)
+        .rename(`d/${e}`, `d/${e}.moved`);
     }
     out.push({ name: `b-${label}-change`, stream: a.end().toBuffer() });
     const r = fresh(`b-${label}-remove`).s.symlink('d', 258, target);
@@ -130,11 +203,32 @@ const symlinkDir: Builder = () => {
 /** Path targets for (c) and (d): sudoers drop-in, /etc and /root decoys, outside the backup root, the sibling. */
 function targetsFor(style: 'dotdot' | 'absolute') {
   return style === 'dotdot'
-    ? { sud: `${UP}etc/sudoers.d/x`, etc: `${UP}etc/btrbk-decoy`, etcDir: `${UP}etc/btrbk-decoy.d`, root: `${UP}root/decoy`, rootDir: `${UP}root`,
-      out: `${OUT}/secret`, outDir: OUT, outXattr: `${OUT}/with-xattr`, sib: '../home.1/data.txt', sibDir: '../home.1', dir: '..' }
-    : { sud: '/etc/sudoers.d/x', etc: '/etc/btrbk-decoy', etcDir: '/etc/btrbk-decoy.d', root: '/root/decoy', rootDir: '/root',
-      out: `${MOUNT}/decoy-outside/secret`, outDir: `${MOUNT}/decoy-outside`, outXattr: `${MOUNT}/decoy-outside/with-xattr`,
-      sib: `${DIR}/home.1/data.txt`, sibDir: `${DIR}/home.1`, dir: DIR };
+    ? {
+        sud: `${UP}etc/sudoers.d/x`,
+        etc: `${UP}etc/btrbk-decoy`,
+        etcDir: `${UP}etc/btrbk-decoy.d`,
+        root: `${UP}root/decoy`,
+        rootDir: `${UP}root`,
+        out: `${OUT}/secret`,
+        outDir: OUT,
+        outXattr: `${OUT}/with-xattr`,
+        sib: '../home.1/data.txt',
+        sibDir: '../home.1',
+        dir: '..',
+      }
+    : {
+        sud: '/etc/sudoers.d/x',
+        etc: '/etc/btrbk-decoy',
+        etcDir: '/etc/btrbk-decoy.d',
+        root: '/root/decoy',
+        rootDir: '/root',
+        out: `${MOUNT}/decoy-outside/secret`,
+        outDir: `${MOUNT}/decoy-outside`,
+        outXattr: `${MOUNT}/decoy-outside/with-xattr`,
+        sib: `${DIR}/home.1/data.txt`,
+        sibDir: `${DIR}/home.1`,
+        dir: DIR,
+      };
 }
 
 /** (c) `..` / (d) absolute paths in every path-carrying command. */
@@ -147,37 +241,97 @@ function pathCommands(style: 'dotdot' | 'absolute'): AttackStream[] {
     f(s, uuid);
     out.push({ name: `${p}-${label}`, stream: s.end().toBuffer() });
   };
-  add('create', (s) => s
-    .mkfile(t.sud, 258).write(t.sud, 0, SUDOERS_LINE).chmod(t.sud, 0o440)
-    .mkfile(`${t.outDir}/pwned`, 259).mkfile(`${t.dir}/pwned`, 260).mkfile(`${t.sibDir}/pwned`, 261)
-    .mkdir(`${t.rootDir}/pwned-dir`, 262).mkdir(`${t.outDir}/pwned-dir`, 263).mkdir(`${t.dir}/pwned-dir`, 264).mkdir(`${t.sibDir}/pwned-dir`, 265)
-    .mknod(`${t.rootDir}/pwned-dev`, 0o20600, 0x103, 266).mkfifo(`${t.outDir}/pwned-fifo`, 267)
-    .symlink(`${t.sud.replace(/x$/, 'pwned-link')}`, 268, '/').symlink(`${t.dir}/pwned-link`, 269, '/etc'));
-  add('rename-from', (s) => s
-    .rename(t.etc, `${t.etc}.moved`).rename(t.out, `${t.out}.moved`).rename(t.root, 'stolen-root')
-    .rename(t.sib, 'stolen-sibling').rename(t.out, 'stolen-outside'));
-  add('rename-to', (s) => s
-    .mkfile('f', 258).write('f', 0, 'pwned').rename('f', t.sud).rename('f', t.out).rename('f', `${t.outDir}/pwned`)
-    .rename('f', `${t.dir}/pwned`).rename('f', t.sib).rename('f', `${t.sibDir}/pwned`));
-  add('link', (s) => s
-    .link(t.sud, t.etc).link(`${t.outDir}/pwned`, t.out).link('stolen', t.out).link(`${t.sibDir}/pwned`, t.sib)
-    .mkfile('f', 258).link(t.sud, 'f').link(`${t.outDir}/pwned2`, 'f'));
-  add('modify', (s) => s
-    .write(t.etc, 0, 'pwned').write(t.out, 0, 'pwned').write(t.sib, 0, 'pwned')
-    .truncate(t.root, 0).truncate(t.out, 1).truncate(t.sib, 0)
-    .chmod(t.etc, 0o4777).chmod(t.outDir, 0o777).chmod(t.dir, 0o777).chmod(t.sib, 0o777)
-    .chown(t.etc, 1000, 1000).chown(t.out, 1000, 1000).chown(t.dir, 1000, 1000).chown(t.sibDir, 1000, 1000)
-    .utimes(t.etc, { sec: 1 }).utimes(t.out, { sec: 1 }).utimes(t.dir, { sec: 1 }).utimes(t.sib, { sec: 1 })
-    .setXattr(t.etc, 'user.pwned', '1').setXattr(t.out, 'user.pwned', '1').setXattr(t.dir, 'user.pwned', '1')
-    .setXattr(t.sib, 'user.pwned', '1').removeXattr(t.outXattr, 'user.keep').removeXattr(t.sib, 'user.keep'));
-  add('remove', (s) => s
-    .unlink(t.root).unlink(t.out).unlink(t.sib).rmdir(t.etcDir).rmdir(`${t.outDir}/empty`).rmdir(`${t.sibDir}/empty`));
-  add('clone-into', (s, uuid) => s
-    .mkfile('src', 258).write('src', 0, 'pwned-by-clone'.padEnd(4096, '!')) // one whole block: clonable over any file
-    .clone(t.out, 0, 4096, uuid, 1, 'src', 0).clone(t.etc, 0, 4096, uuid, 1, 'src', 0).clone(t.sib, 0, 4096, uuid, 1, 'src', 0));
-  add('clone-from-own', (s, uuid) => s
-    .mkfile('leak-out', 258).clone('leak-out', 0, 0, uuid, 1, t.out, 0)
-    .mkfile('leak-etc', 259).clone('leak-etc', 0, 0, uuid, 1, t.etc, 0));
+  add('create', (s) =>
+    s
+      .mkfile(t.sud, 258)
+      .write(t.sud, 0, SUDOERS_LINE)
+      .chmod(t.sud, 0o440)
+      .mkfile(`${t.outDir}/pwned`, 259)
+      .mkfile(`${t.dir}/pwned`, 260)
+      .mkfile(`${t.sibDir}/pwned`, 261)
+      .mkdir(`${t.rootDir}/pwned-dir`, 262)
+      .mkdir(`${t.outDir}/pwned-dir`, 263)
+      .mkdir(`${t.dir}/pwned-dir`, 264)
+      .mkdir(`${t.sibDir}/pwned-dir`, 265)
+      .mknod(`${t.rootDir}/pwned-dev`, 0o20600, 0x103, 266)
+      .mkfifo(`${t.outDir}/pwned-fifo`, 267)
+      .symlink(`${t.sud.replace(/x$/, 'pwned-link')}`, 268, '/')
+      .symlink(`${t.dir}/pwned-link`, 269, '/etc'),
+  );
+  add('rename-from', (s) =>
+    s
+      .rename(t.etc, `${t.etc}.moved`)
+      .rename(t.out, `${t.out}.moved`)
+      .rename(t.root, 'stolen-root')
+      .rename(t.sib, 'stolen-sibling')
+      .rename(t.out, 'stolen-outside'),
+  );
+  add('rename-to', (s) =>
+    s
+      .mkfile('f', 258)
+      .write('f', 0, 'pwned')
+      .rename('f', t.sud)
+      .rename('f', t.out)
+      .rename('f', `${t.outDir}/pwned`)
+      .rename('f', `${t.dir}/pwned`)
+      .rename('f', t.sib)
+      .rename('f', `${t.sibDir}/pwned`),
+  );
+  add('link', (s) =>
+    s
+      .link(t.sud, t.etc)
+      .link(`${t.outDir}/pwned`, t.out)
+      .link('stolen', t.out)
+      .link(`${t.sibDir}/pwned`, t.sib)
+      .mkfile('f', 258)
+      .link(t.sud, 'f')
+      .link(`${t.outDir}/pwned2`, 'f'),
+  );
+  add('modify', (s) =>
+    s
+      .write(t.etc, 0, 'pwned')
+      .write(t.out, 0, 'pwned')
+      .write(t.sib, 0, 'pwned')
+      .truncate(t.root, 0)
+      .truncate(t.out, 1)
+      .truncate(t.sib, 0)
+      .chmod(t.etc, 0o4777)
+      .chmod(t.outDir, 0o777)
+      .chmod(t.dir, 0o777)
+      .chmod(t.sib, 0o777)
+      .chown(t.etc, 1000, 1000)
+      .chown(t.out, 1000, 1000)
+      .chown(t.dir, 1000, 1000)
+      .chown(t.sibDir, 1000, 1000)
+      .utimes(t.etc, { sec: 1 })
+      .utimes(t.out, { sec: 1 })
+      .utimes(t.dir, { sec: 1 })
+      .utimes(t.sib, { sec: 1 })
+      .setXattr(t.etc, 'user.pwned', '1')
+      .setXattr(t.out, 'user.pwned', '1')
+      .setXattr(t.dir, 'user.pwned', '1')
+      .setXattr(t.sib, 'user.pwned', '1')
+      .removeXattr(t.outXattr, 'user.keep')
+      .removeXattr(t.sib, 'user.keep'),
+  );
+  add('remove', (s) =>
+    s.unlink(t.root).unlink(t.out).unlink(t.sib).rmdir(t.etcDir).rmdir(`${t.outDir}/empty`).rmdir(`${t.sibDir}/empty`),
+  );
+  add('clone-into', (s, uuid) =>
+    s
+      .mkfile('src', 258)
+      .write('src', 0, 'pwned-by-clone'.padEnd(4096, '!')) // one whole block: clonable over any file
+      .clone(t.out, 0, 4096, uuid, 1, 'src', 0)
+      .clone(t.etc, 0, 4096, uuid, 1, 'src', 0)
+      .clone(t.sib, 0, 4096, uuid, 1, 'src', 0),
+  );
+  add('clone-from-own', (s, uuid) =>
+    s
+      .mkfile('leak-out', 258)
+      .clone('leak-out', 0, 0, uuid, 1, t.out, 0)
+      .mkfile('leak-etc', 259)
+      .clone('leak-etc', 0, 0, uuid, 1, t.etc, 0),
+  );
   return out;
 }
 
@@ -185,10 +339,16 @@ function pathCommands(style: 'dotdot' | 'absolute'): AttackStream[] {
 const dotdot: Builder = () => [
   ...['..', '.', `../${DIR.split('/').pop()}/home.1`, `${UP}etc`].map((bad, i) => ({
     name: `c-subvol-${i}`,
-    stream: new SendStream().subvol(bad, newUuid(), 1)
-      .mkfile('pwned', 258).write('pwned', 0, 'pwned').mkdir('pwned-dir', 259)
-      .mkfile('sudoers.d/x', 260).write('sudoers.d/x', 0, SUDOERS_LINE).write('data.txt', 0, 'pwned')
-      .end().toBuffer(),
+    stream: new SendStream()
+      .subvol(bad, newUuid(), 1)
+      .mkfile('pwned', 258)
+      .write('pwned', 0, 'pwned')
+      .mkdir('pwned-dir', 259)
+      .mkfile('sudoers.d/x', 260)
+      .write('sudoers.d/x', 0, SUDOERS_LINE)
+      .write('data.txt', 0, 'pwned')
+      .end()
+      .toBuffer(),
   })),
   ...pathCommands('dotdot'),
 ];
@@ -202,7 +362,9 @@ const dotdot: Builder = () => [
 const cloneFromSibling: Builder = () => {
   const leak = (name: string, sources: string[]) => {
     const { s } = fresh(name);
-    sources.forEach((src, i) => s.mkfile(`leak-${i}`, 258 + i).clone(`leak-${i}`, 0, 0, HOME1.uuid, HOME1.ctransid, src, 0));
+    sources.forEach((src, i) =>
+      s.mkfile(`leak-${i}`, 258 + i).clone(`leak-${i}`, 0, 0, HOME1.uuid, HOME1.ctransid, src, 0),
+    );
     return { name, stream: s.end().toBuffer() };
   };
   return [
@@ -213,13 +375,23 @@ const cloneFromSibling: Builder = () => {
 
 /** (d) absolute paths, and commands before any subvolume command (their paths are resolved against "/"). */
 const absolute: Builder = () => {
-  const before = (s: SendStream) => s
-    .mkfile('etc/sudoers.d/x', 258).write('etc/sudoers.d/x', 0, SUDOERS_LINE).chmod('etc/sudoers.d/x', 0o440)
-    .write('etc/btrbk-decoy', 0, 'pwned').mkfile('root/pwned', 259).mkdir('backup_volume/pwned-dir', 260)
-    .mkfile('pwned', 261).mkfile('home/btrbk/pwned', 262).chmod('backup_volume/decoy-outside/secret', 0o777);
+  const before = (s: SendStream) =>
+    s
+      .mkfile('etc/sudoers.d/x', 258)
+      .write('etc/sudoers.d/x', 0, SUDOERS_LINE)
+      .chmod('etc/sudoers.d/x', 0o440)
+      .write('etc/btrbk-decoy', 0, 'pwned')
+      .mkfile('root/pwned', 259)
+      .mkdir('backup_volume/pwned-dir', 260)
+      .mkfile('pwned', 261)
+      .mkfile('home/btrbk/pwned', 262)
+      .chmod('backup_volume/decoy-outside/secret', 0o777);
   const { s: cloneAbs } = fresh('d-clone-from-sibling');
-  cloneAbs.mkfile('leak-out', 258).clone('leak-out', 0, 0, HOME1.uuid, HOME1.ctransid, `${MOUNT}/decoy-outside/secret`, 0)
-    .mkfile('leak-etc', 259).clone('leak-etc', 0, 0, HOME1.uuid, HOME1.ctransid, '/etc/btrbk-decoy', 0);
+  cloneAbs
+    .mkfile('leak-out', 258)
+    .clone('leak-out', 0, 0, HOME1.uuid, HOME1.ctransid, `${MOUNT}/decoy-outside/secret`, 0)
+    .mkfile('leak-etc', 259)
+    .clone('leak-etc', 0, 0, HOME1.uuid, HOME1.ctransid, '/etc/btrbk-decoy', 0);
   const withSubvol = before(new SendStream());
   withSubvol.subvol('d-before-then-subvol', newUuid(), 1).mkfile('inside', 263);
   return [
@@ -237,16 +409,29 @@ const sibling: Builder = () => {
     f(s);
     return { name, stream: s.end().toBuffer() };
   };
-  const snap = new SendStream().snapshot('e-snapshot-changes', newUuid(), 1, HOME1.uuid, HOME1.ctransid)
-    .write('data.txt', 0, 'pwned').unlink('docs/note.txt').rmdir('empty').chmod('data.txt', 0o777)
-    .removeXattr('data.txt', 'user.keep').setXattr('data.txt', 'user.pwned', '1').truncate('data.txt', 3);
+  const snap = new SendStream()
+    .snapshot('e-snapshot-changes', newUuid(), 1, HOME1.uuid, HOME1.ctransid)
+    .write('data.txt', 0, 'pwned')
+    .unlink('docs/note.txt')
+    .rmdir('empty')
+    .chmod('data.txt', 0o777)
+    .removeXattr('data.txt', 'user.keep')
+    .setXattr('data.txt', 'user.pwned', '1')
+    .truncate('data.txt', 3);
   return [
     one('e-rename-sibling', (s) => s.rename('../home.1', '../renamed.1')),
     one('e-move-sibling-in', (s) => s.rename('../home.1', 'moved-in')),
-    one('e-into-sibling', (s) => s
-      .mkdir('../x', 258).mkfile('../home.1/pwned', 259).unlink('../home.1/data.txt').rmdir('../home.1/empty')
-      .rmdir('../home.1').rename('../home.1/data.txt', 'stolen').link('../home.1/data.txt.linked', '../home.1/data.txt')
-      .chmod('../home.1', 0o777)),
+    one('e-into-sibling', (s) =>
+      s
+        .mkdir('../x', 258)
+        .mkfile('../home.1/pwned', 259)
+        .unlink('../home.1/data.txt')
+        .rmdir('../home.1/empty')
+        .rmdir('../home.1')
+        .rename('../home.1/data.txt', 'stolen')
+        .link('../home.1/data.txt.linked', '../home.1/data.txt')
+        .chmod('../home.1', 0o777),
+    ),
     one('e-self-over-sibling', (s) => s.mkfile('pwned', 258).rename('', '../home.1')),
     one('e-self-out', (s) => s.mkfile('pwned', 258).rename('', '../renamed.1')),
     { name: 'e-snapshot-changes', stream: snap.end().toBuffer() },
@@ -258,19 +443,44 @@ const twoSubvolumes: Builder = () => {
   const a = simpleSubvolume('f-a', { 'a.txt': 'a\n' }).stream;
   const b = new SendStream().subvol('f-b', newUuid(), 1).rename('../f-a', 'f-a').end().toBuffer();
   const c = simpleSubvolume('f-c', { 'c.txt': 'c\n' }).stream;
-  const d = new SendStream().subvol('f-d', newUuid(), 1).mkfile('x', 258)
-    .subvol('f-e', newUuid(), 1).rename('../f-d', 'f-d').end().toBuffer();
+  const d = new SendStream()
+    .subvol('f-d', newUuid(), 1)
+    .mkfile('x', 258)
+    .subvol('f-e', newUuid(), 1)
+    .rename('../f-d', 'f-d')
+    .end()
+    .toBuffer();
   return [
     { name: 'f-nested', stream: Buffer.concat([a, b]), refused: true, creates: ['f-a', 'f-b'] },
-    { name: 'f-side-by-side', stream: Buffer.concat([c, simpleSubvolume('f-c2', { 'c.txt': 'c\n' }).stream]), refused: true, creates: ['f-c', 'f-c2'] },
+    {
+      name: 'f-side-by-side',
+      stream: Buffer.concat([c, simpleSubvolume('f-c2', { 'c.txt': 'c\n' }).stream]),
+      refused: true,
+      creates: ['f-c', 'f-c2'],
+    },
     { name: 'f-one-stream', stream: d, refused: true, creates: ['f-d', 'f-e'] },
   ];
 };
 
 /** (g) the name of the earlier backup. Refused: a receive never replaces an existing name. */
 const sameName: Builder = () => [
-  { name: 'g-subvol', stream: simpleSubvolume('home.1', { 'data.txt': 'pwned\n' }).stream, refused: true, plain: true, creates: [] },
-  { name: 'g-snapshot', stream: new SendStream().snapshot('home.1', newUuid(), 1, HOME1.uuid, HOME1.ctransid).write('data.txt', 0, 'pwned').end().toBuffer(), refused: true, creates: [] },
+  {
+    name: 'g-subvol',
+    stream: simpleSubvolume('home.1', { 'data.txt': 'pwned\n' }).stream,
+    refused: true,
+    plain: true,
+    creates: [],
+  },
+  {
+    name: 'g-snapshot',
+    stream: new SendStream()
+      .snapshot('home.1', newUuid(), 1, HOME1.uuid, HOME1.ctransid)
+      .write('data.txt', 0, 'pwned')
+      .end()
+      .toBuffer(),
+    refused: true,
+    creates: [],
+  },
 ];
 
 /** (h) truncated streams: in a write's data, at a command boundary (no end), inside a command header. */
@@ -279,12 +489,29 @@ const truncated: Builder = () => {
   const endAt = stream.length - 10; // the end command is the last 10 bytes
   // in the 4000 bytes of data; before the end command; 5 bytes into the header of the last command before it
   // (chmod of the subvolume root: 26 bytes)
-  const cuts: Array<[string, number]> = [['h-in-data', Math.floor(stream.length / 2)], ['h-no-end', endAt], ['h-in-header', endAt - 26 + 5]];
-  return cuts.map(([name, at]) => ({ name, stream: Buffer.from(stream.subarray(0, at)), plain: true, creates: ['h-cut'] }));
+  const cuts: Array<[string, number]> = [
+    ['h-in-data', Math.floor(stream.length / 2)],
+    ['h-no-end', endAt],
+    ['h-in-header', endAt - 26 + 5],
+  ];
+  return cuts.map(([name, at]) => ({
+    name,
+    stream: Buffer.from(stream.subarray(0, at)),
+    plain: true,
+    creates: ['h-cut'],
+  }));
 };
 
 export const ATTACKS: Record<string, Builder> = {
-  a: symlinkFile, b: symlinkDir, c: dotdot, 'c-clone': cloneFromSibling, d: absolute, e: sibling, f: twoSubvolumes, g: sameName, h: truncated,
+  a: symlinkFile,
+  b: symlinkDir,
+  c: dotdot,
+  'c-clone': cloneFromSibling,
+  d: absolute,
+  e: sibling,
+  f: twoSubvolumes,
+  g: sameName,
+  h: truncated,
 };
 
 // ------------------------------------------------------------------------------------------------- probes
@@ -336,7 +563,11 @@ export class HostProbe {
       done
       [ -d ${STAGING} ] && find ${STAGING} -mindepth 1 -maxdepth 1 ! -type f -printf 'LEFT IN STAGING %p\\n'
       stat -c 'DIR %a %u:%g' ${DIR}; true`,
-      String(DECOY_FILES.length + DECOY_DIRS.length), ...DECOY_FILES, ...DECOY_DIRS, ...WATCHED_DIRS, ...NAMED,
+      String(DECOY_FILES.length + DECOY_DIRS.length),
+      ...DECOY_FILES,
+      ...DECOY_DIRS,
+      ...WATCHED_DIRS,
+      ...NAMED,
     );
   }
 
@@ -356,12 +587,18 @@ export class HostProbe {
   subvolumes(): Array<{ path: string; ro: boolean; received: string }> {
     const parse = (out: string) => parseSubvolumeList(out).map((s) => ({ received: s.receivedUuid!, path: s.path }));
     const all = parse(this.run(['btrfs', 'subvolume', 'list', '-a', '-R', '-u', MOUNT]));
-    const ro = new Set(parse(this.run(['btrfs', 'subvolume', 'list', '-a', '-r', '-R', '-u', MOUNT])).map((s) => s.path));
+    const ro = new Set(
+      parse(this.run(['btrfs', 'subvolume', 'list', '-a', '-r', '-R', '-u', MOUNT])).map((s) => s.path),
+    );
     return all.map((s) => ({ ...s, ro: ro.has(s.path) }));
   }
 
   takeBaseline(): void {
-    this.baseline = { host: this.hostState(), home1: this.home1State(), subvols: new Set(this.subvolumes().map((s) => s.path)) };
+    this.baseline = {
+      host: this.hostState(),
+      home1: this.home1State(),
+      subvols: new Set(this.subvolumes().map((s) => s.path)),
+    };
   }
 
   /** Everything wrong on the host now, compared with the baseline; `refused` names must not exist in DIR. */
@@ -376,17 +613,34 @@ export class HostProbe {
     for (const s of this.subvolumes()) {
       if (this.baseline.subvols.has(s.path)) continue;
       const name = s.path.slice(rel.length + 1);
-      if (!s.path.startsWith(`${rel}/`) || name.includes('/')) v.push(`new subvolume outside the receive directory: ${s.path}`);
-      else if (!s.ro || s.received === '-') v.push(`half-received subvolume in the receive directory: ${s.path} (ro=${s.ro}, received_uuid=${s.received})`);
+      if (!s.path.startsWith(`${rel}/`) || name.includes('/'))
+        v.push(`new subvolume outside the receive directory: ${s.path}`);
+      else if (!s.ro || s.received === '-')
+        v.push(`half-received subvolume in the receive directory: ${s.path} (ro=${s.ro}, received_uuid=${s.received})`);
       else landed.push(name);
     }
-    const known = new Set([...this.baseline.subvols].filter((p) => p.startsWith(`${rel}/`)).map((p) => p.slice(rel.length + 1)));
+    const known = new Set(
+      [...this.baseline.subvols].filter((p) => p.startsWith(`${rel}/`)).map((p) => p.slice(rel.length + 1)),
+    );
     const entries = this.run(['ls', '-A', DIR]).split('\n').filter(Boolean);
-    for (const e of entries) if (!known.has(e) && !landed.includes(e)) v.push(`not a received subvolume in the receive directory: ${e}`);
+    for (const e of entries)
+      if (!known.has(e) && !landed.includes(e)) v.push(`not a received subvolume in the receive directory: ${e}`);
     for (const n of refused) if (entries.includes(n)) v.push(`refused stream landed: ${n}`);
     // a landed backup may hold nothing read from outside it (clone sources resolved outside the receive)
     for (const n of landed.filter((l) => !this.baseline.subvols.has(`${rel}/${l}`))) {
-      const hit = this.exec(['grep', '-rlaF', '-D', 'skip', '-e', MARK.etc, '-e', MARK.root, '-e', MARK.outside, `${DIR}/${n}`]);
+      const hit = this.exec([
+        'grep',
+        '-rlaF',
+        '-D',
+        'skip',
+        '-e',
+        MARK.etc,
+        '-e',
+        MARK.root,
+        '-e',
+        MARK.outside,
+        `${DIR}/${n}`,
+      ]);
       if (hit.stdout.trim()) v.push(`landed backup ${n} holds bytes of a decoy outside it: ${hit.stdout.trim()}`);
     }
     for (const n of landed) this.baseline.subvols.add(`${rel}/${n}`); // accepted once, not reported again
@@ -397,7 +651,9 @@ export class HostProbe {
   cleanup(): void {
     if (!this.recorded) return;
     const rel = DIR.slice(MOUNT.length + 1);
-    const created = this.subvolumes().map((s) => s.path).filter((p) => !this.initialSubvols.has(p) || p.startsWith(`${rel}/`));
+    const created = this.subvolumes()
+      .map((s) => s.path)
+      .filter((p) => !this.initialSubvols.has(p) || p.startsWith(`${rel}/`));
     created.sort((x, y) => y.split('/').length - x.split('/').length);
     for (const p of created) this.exec(['btrfs', 'property', 'set', '-f', '-ts', `${MOUNT}/${p}`, 'ro', 'false']);
     for (const p of created) this.exec(['btrfs', 'subvolume', 'delete', `${MOUNT}/${p}`]);
@@ -412,7 +668,12 @@ export class HostProbe {
   /** Before anything is planted: what exists already (cleanup leaves it alone; attacks must not create it). */
   recordInitial(): string[] {
     this.initialSubvols = new Set(this.subvolumes().map((s) => s.path));
-    const out = this.sh('for p in "$@"; do { [ -e "$p" ] || [ -L "$p" ]; } && echo "$p"; done; true', ...NAMED, ...DECOY_FILES, ...DECOY_DIRS);
+    const out = this.sh(
+      'for p in "$@"; do { [ -e "$p" ] || [ -L "$p" ]; } && echo "$p"; done; true',
+      ...NAMED,
+      ...DECOY_FILES,
+      ...DECOY_DIRS,
+    );
     const there = out.split('\n').filter(Boolean);
     this.initialNamed = new Set(there);
     this.recorded = true;
@@ -423,7 +684,16 @@ export class HostProbe {
 function diff(a: string, b: string): string {
   const A = new Set(a.split('\n'));
   const B = new Set(b.split('\n'));
-  return [...a.split('\n').filter((l) => !B.has(l)).map((l) => `- ${l}`), ...b.split('\n').filter((l) => !A.has(l)).map((l) => `+ ${l}`)].join('\n');
+  return [
+    ...a
+      .split('\n')
+      .filter((l) => !B.has(l))
+      .map((l) => `- ${l}`),
+    ...b
+      .split('\n')
+      .filter((l) => !A.has(l))
+      .map((l) => `+ ${l}`),
+  ].join('\n');
 }
 
 // ------------------------------------------------------------------------------------------------- tests
@@ -431,13 +701,35 @@ let conn: Connection;
 
 function ssh(command: string, input?: Buffer, timeout = 120_000) {
   const args = [
-    '-F', '/dev/null', '-i', conn.BTRBK_AWS_SSH_KEY, '-p', conn.BTRBK_AWS_SSH_PORT ?? '22',
-    '-o', `UserKnownHostsFile=${conn.BTRBK_AWS_KNOWN_HOSTS}`, '-o', 'StrictHostKeyChecking=yes', '-o', 'BatchMode=yes',
-    '-o', 'IdentitiesOnly=yes', '-o', 'ConnectTimeout=10', `${conn.BTRBK_AWS_USER}@${conn.BTRBK_AWS_HOST}`, '--', command,
+    '-F',
+    '/dev/null',
+    '-i',
+    conn.BTRBK_AWS_SSH_KEY,
+    '-p',
+    conn.BTRBK_AWS_SSH_PORT ?? '22',
+    '-o',
+    `UserKnownHostsFile=${conn.BTRBK_AWS_KNOWN_HOSTS}`,
+    '-o',
+    'StrictHostKeyChecking=yes',
+    '-o',
+    'BatchMode=yes',
+    '-o',
+    'IdentitiesOnly=yes',
+    '-o',
+    'ConnectTimeout=10',
+    `${conn.BTRBK_AWS_USER}@${conn.BTRBK_AWS_HOST}`,
+    '--',
+    command,
   ];
   const t0 = Date.now();
   const r = spawnSync('ssh', args, { input: input ?? Buffer.alloc(0), encoding: 'utf8', timeout, maxBuffer: 64 << 20 });
-  return { status: r.status, stdout: r.stdout ?? '', stderr: r.stderr ?? '', error: r.error, seconds: (Date.now() - t0) / 1000 };
+  return {
+    status: r.status,
+    stdout: r.stdout ?? '',
+    stderr: r.stderr ?? '',
+    error: r.error,
+    seconds: (Date.now() - t0) / 1000,
+  };
 }
 
 const receive = (a: Pick<AttackStream, 'stream' | 'plain'>, timeout?: number) =>
@@ -484,7 +776,8 @@ describe('hostile send streams through the gate (local target, real sshd, root b
     if (mk.status !== 0) throw new Error(`mkdir through the gate failed: ${mk.stderr}`);
     probe.plant();
     const first = legitReceive('legit-before'); // also creates the staging area if the receive uses one
-    if (first.r.status !== 0) throw new Error(`a legit stream through the gate failed before the attacks: ${first.r.stderr}`);
+    if (first.r.status !== 0)
+      throw new Error(`a legit stream through the gate failed before the attacks: ${first.r.stderr}`);
     probe.takeBaseline();
   }, TIMEOUT);
 
@@ -504,47 +797,86 @@ describe('hostile send streams through the gate (local target, real sshd, root b
   });
 
   test.each([
-    ['a', '(a) a symlink to /etc, /root, outside the backup root and into home.1, then write/truncate/chmod/chown/xattr/clone/link/rename/unlink through it'],
-    ['b', '(b) a symlinked directory (/etc, /etc/sudoers.d, /root, the backup root, home.1, relative ones): create, change, move, remove inside it'],
-    ['c', '(c) `..` in the subvolume name and in every path-carrying command (sudoers.d, /etc, /root, outside the root, ../home.1)'],
-    ['c-clone', "(c) clone with `..` in the source path, resolved from the earlier backup's UUID: no byte from outside lands in the new backup"],
+    [
+      'a',
+      '(a) a symlink to /etc, /root, outside the backup root and into home.1, then write/truncate/chmod/chown/xattr/clone/link/rename/unlink through it',
+    ],
+    [
+      'b',
+      '(b) a symlinked directory (/etc, /etc/sudoers.d, /root, the backup root, home.1, relative ones): create, change, move, remove inside it',
+    ],
+    [
+      'c',
+      '(c) `..` in the subvolume name and in every path-carrying command (sudoers.d, /etc, /root, outside the root, ../home.1)',
+    ],
+    [
+      'c-clone',
+      "(c) clone with `..` in the source path, resolved from the earlier backup's UUID: no byte from outside lands in the new backup",
+    ],
     ['d', '(d) absolute paths in every command, and commands before any subvolume (resolved against /)'],
-    ['f', '(f) two subvolumes in one receive (side by side, the second holding the first) are refused and leave nothing'],
+    [
+      'f',
+      '(f) two subvolumes in one receive (side by side, the second holding the first) are refused and leave nothing',
+    ],
     ['g', '(g) a subvolume named like the earlier backup home.1 is refused and home.1 stays the same subvolume'],
     ['h', '(h) truncated streams (in data, before the end command, in a header) leave no half-received subvolume'],
-  ])('%s: %s', (key) => {
-    expect(sendAll(ATTACKS[key]!())).toEqual([]);
-  }, TIMEOUT);
+  ])(
+    '%s: %s',
+    (key) => {
+      expect(sendAll(ATTACKS[key]!())).toEqual([]);
+    },
+    TIMEOUT,
+  );
 
-  test('(e) rename, move in, write into, rmdir the earlier backup beside the receive dir; an incremental snapshot of it changes only its copy', () => {
-    expect(sendAll(ATTACKS.e!())).toEqual([]);
-    // the incremental one is btrbk's own shape: it lands, as a copy that holds the changes
-    expect(probe.run(['cat', `${DIR}/e-snapshot-changes/data.txt`])).toBe('pwn');
-  }, TIMEOUT);
+  test(
+    '(e) rename, move in, write into, rmdir the earlier backup beside the receive dir; an incremental snapshot of it changes only its copy',
+    () => {
+      expect(sendAll(ATTACKS.e!())).toEqual([]);
+      // the incremental one is btrbk's own shape: it lands, as a copy that holds the changes
+      expect(probe.run(['cat', `${DIR}/e-snapshot-changes/data.txt`])).toBe('pwn');
+    },
+    TIMEOUT,
+  );
 
-  test('(h) a truncated stream with --max-errors=0 does not spin: the receive ends by itself and no receive process is left', () => {
-    const { stream } = simpleSubvolume('h-spin', { 'big.txt': 'x'.repeat(4000) });
-    const r = receive({ stream: stream.subarray(0, 100) }, 60_000);
-    const left = execInTarget(['pgrep', '-a', '-f', 'btrfs receive|btrbk-receive']);
-    // a receive left spinning would hold the receive lock for the later tests (they run serially, so any receive
-    // on the target now is this one): end exactly those processes
-    for (const pid of left.stdout.split('\n').map((l) => l.split(' ')[0]).filter(Boolean)) execInTarget(['kill', '-9', pid]);
-    expect({ finished: !r.error, exit: r.status === 0 ? 'zero' : 'non-zero', within30s: r.seconds < 30, stderrUnder64KiB: r.stderr.length < 64 << 10 })
-      .toEqual({ finished: true, exit: 'non-zero', within30s: true, stderrUnder64KiB: true });
-    expect(left.stdout).toBe('');
-    expect(probe.violations(['h-spin'])).toEqual([]);
-  }, TIMEOUT);
+  test(
+    '(h) a truncated stream with --max-errors=0 does not spin: the receive ends by itself and no receive process is left',
+    () => {
+      const { stream } = simpleSubvolume('h-spin', { 'big.txt': 'x'.repeat(4000) });
+      const r = receive({ stream: stream.subarray(0, 100) }, 60_000);
+      const left = execInTarget(['pgrep', '-a', '-f', 'btrfs receive|btrbk-receive']);
+      // a receive left spinning would hold the receive lock for the later tests (they run serially, so any receive
+      // on the target now is this one): end exactly those processes
+      for (const pid of left.stdout
+        .split('\n')
+        .map((l) => l.split(' ')[0])
+        .filter(Boolean))
+        execInTarget(['kill', '-9', pid]);
+      expect({
+        finished: !r.error,
+        exit: r.status === 0 ? 'zero' : 'non-zero',
+        within30s: r.seconds < 30,
+        stderrUnder64KiB: r.stderr.length < 64 << 10,
+      }).toEqual({ finished: true, exit: 'non-zero', within30s: true, stderrUnder64KiB: true });
+      expect(left.stdout).toBe('');
+      expect(probe.violations(['h-spin'])).toEqual([]);
+    },
+    TIMEOUT,
+  );
 
-  test('the key still works afterwards: subvolume list through the gate, and a legit stream lands read-only with its received UUID', () => {
-    const list = ssh(`sudo -n btrfs subvolume list -a -c -u -q -R '${MOUNT}'`);
-    expect(list.status).toBe(0);
-    expect(list.stdout).toContain(`received_uuid ${HOME1.uuid}`);
-    const { r, uuid, content } = legitReceive('legit-after');
-    expect({ status: r.status, stderr: r.stderr }).toMatchObject({ status: 0 });
-    const show = probe.run(['btrfs', 'subvolume', 'show', `${DIR}/legit-after`]);
-    expect(show).toMatch(new RegExp(`Received UUID:\\s+${uuid}`));
-    expect(show).toMatch(/Flags:\s+readonly/);
-    expect(probe.run(['cat', `${DIR}/legit-after/f.txt`])).toBe(content);
-    expect(probe.violations()).toEqual([]);
-  }, TIMEOUT);
+  test(
+    'the key still works afterwards: subvolume list through the gate, and a legit stream lands read-only with its received UUID',
+    () => {
+      const list = ssh(`sudo -n btrfs subvolume list -a -c -u -q -R '${MOUNT}'`);
+      expect(list.status).toBe(0);
+      expect(list.stdout).toContain(`received_uuid ${HOME1.uuid}`);
+      const { r, uuid, content } = legitReceive('legit-after');
+      expect({ status: r.status, stderr: r.stderr }).toMatchObject({ status: 0 });
+      const show = probe.run(['btrfs', 'subvolume', 'show', `${DIR}/legit-after`]);
+      expect(show).toMatch(new RegExp(`Received UUID:\\s+${uuid}`));
+      expect(show).toMatch(/Flags:\s+readonly/);
+      expect(probe.run(['cat', `${DIR}/legit-after/f.txt`])).toBe(content);
+      expect(probe.violations()).toEqual([]);
+    },
+    TIMEOUT,
+  );
 });

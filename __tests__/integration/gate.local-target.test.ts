@@ -17,20 +17,31 @@ const conn = readConnection(process.env.BTRBK_ENV_FILE ?? LOCAL_ENV_FILE);
 
 function sshBase(user = conn.BTRBK_AWS_USER): string[] {
   return [
-    '-i', conn.BTRBK_AWS_SSH_KEY,
-    '-p', conn.BTRBK_AWS_SSH_PORT ?? '22',
-    '-o', `UserKnownHostsFile=${conn.BTRBK_AWS_KNOWN_HOSTS}`,
-    '-o', 'StrictHostKeyChecking=yes',
-    '-o', 'BatchMode=yes',
-    '-o', 'IdentitiesOnly=yes',
-    '-o', 'ConnectTimeout=10',
-    '-F', '/dev/null',
+    '-i',
+    conn.BTRBK_AWS_SSH_KEY,
+    '-p',
+    conn.BTRBK_AWS_SSH_PORT ?? '22',
+    '-o',
+    `UserKnownHostsFile=${conn.BTRBK_AWS_KNOWN_HOSTS}`,
+    '-o',
+    'StrictHostKeyChecking=yes',
+    '-o',
+    'BatchMode=yes',
+    '-o',
+    'IdentitiesOnly=yes',
+    '-o',
+    'ConnectTimeout=10',
+    '-F',
+    '/dev/null',
     `${user}@${conn.BTRBK_AWS_HOST}`,
   ];
 }
 
 /** ssh with the backup key; `command` undefined = no command (an interactive login request). */
-function ssh(command: string | undefined, { user, extra = [], input }: { user?: string; extra?: string[]; input?: string } = {}) {
+function ssh(
+  command: string | undefined,
+  { user, extra = [], input }: { user?: string; extra?: string[]; input?: string } = {},
+) {
   const args = [...extra, ...sshBase(user)];
   if (command !== undefined) args.push('--', command);
   const r = spawnSync('ssh', args, { encoding: 'utf8', input: input ?? '', timeout: 60_000 });
@@ -46,28 +57,42 @@ function target(argv: string[]) {
 /** Paths under /backup_volume that the corpus names: none of them may appear on the target. */
 function namedPaths(commands: string[]): string[] {
   const found = new Set<string>();
-  for (const c of commands) for (const m of c.matchAll(/\/backup_volume[A-Za-z0-9_@+.\/-]*/g)) found.add(m[0].replace(/\/+$/, ''));
+  for (const c of commands)
+    for (const m of c.matchAll(/\/backup_volume[A-Za-z0-9_@+.\/-]*/g)) found.add(m[0].replace(/\/+$/, ''));
   // the host's kept SSH identity exists on purpose: its key is checksummed in targetState instead
-  return [...found].filter((p) => !['/backup_volume', '/backup_volume/backups'].includes(p) && !/\/\.\.?(\/|$)/.test(p) && p !== HOST_IDENTITY_DIR && !p.startsWith(`${HOST_IDENTITY_DIR}/`));
+  return [...found].filter(
+    (p) =>
+      !['/backup_volume', '/backup_volume/backups'].includes(p) &&
+      !/\/\.\.?(\/|$)/.test(p) &&
+      p !== HOST_IDENTITY_DIR &&
+      !p.startsWith(`${HOST_IDENTITY_DIR}/`),
+  );
 }
 
 /** What an executed attack could have changed on the target (other tests may add their own dirs meanwhile). */
 function targetState(paths: string[]) {
   return target([
-    '/bin/sh', '-c',
+    '/bin/sh',
+    '-c',
     `sha256sum /home/btrbk/.ssh/authorized_keys /etc/passwd /etc/shadow /etc/group /etc/sudoers /etc/sudoers.d/btrbk /usr/local/sbin/btrbk-ssh-gate /etc/ssh/sshd_config.d/* ${HOST_IDENTITY_DIR}/*; ` +
       `stat -c '%U:%G %a %n' /backup_volume /backup_volume/backups /home/btrbk /home/btrbk/.ssh; ls -A /etc/sudoers.d /root /tmp; ` +
       'for p in "$@"; do test -e "$p" && echo "EXISTS $p"; done; true',
-    'sh', MARKER, ...paths,
+    'sh',
+    MARKER,
+    ...paths,
   ]);
 }
 
 const sha256 = (text: string) => crypto.createHash('sha256').update(text).digest('hex');
 /** The sudoers fragment as an append-only host (the default) installs it: without the BTRBK_DELETE lines. */
-const appendOnlySudoers = () => installedText('sudoers-btrbk').split('\n').filter((l) => !l.includes('BTRBK_DELETE')).join('\n');
+const appendOnlySudoers = () =>
+  installedText('sudoers-btrbk')
+    .split('\n')
+    .filter((l) => !l.includes('BTRBK_DELETE'))
+    .join('\n');
 
 describe('SSH gate on the local target (real sshd, real boot script)', () => {
-  test('the target runs this checkout\'s gate and sudoers (else it is a stale target: down, then up)', () => {
+  test("the target runs this checkout's gate and sudoers (else it is a stale target: down, then up)", () => {
     const out = target(['sha256sum', '/usr/local/sbin/btrbk-ssh-gate', '/etc/sudoers.d/btrbk']);
     expect(out).toContain(`${sha256(installedText('btrbk-ssh-gate.sh'))}  /usr/local/sbin/btrbk-ssh-gate`);
     expect(out).toContain(`${sha256(appendOnlySudoers())}  /etc/sudoers.d/btrbk`);
@@ -76,7 +101,9 @@ describe('SSH gate on the local target (real sshd, real boot script)', () => {
   });
 
   test('authorized_keys: restrict and the forced command on the only key line', () => {
-    const lines = target(['cat', '/home/btrbk/.ssh/authorized_keys']).split('\n').filter((l) => l && !l.startsWith('#'));
+    const lines = target(['cat', '/home/btrbk/.ssh/authorized_keys'])
+      .split('\n')
+      .filter((l) => l && !l.startsWith('#'));
     expect(lines).toHaveLength(1);
     expect(lines[0]).toMatch(/^restrict,command="\/usr\/local\/sbin\/btrbk-ssh-gate" ssh-ed25519 AAAA/);
   });
@@ -100,9 +127,18 @@ describe('SSH gate on the local target (real sshd, real boot script)', () => {
       before = targetState(named);
       const t0 = Date.now();
       // one multiplexed connection: every attack is still its own session with its own forced command
-      const mux = ['-o', 'ControlMaster=auto', '-o', `ControlPath=/tmp/gate-mux-${process.pid}`, '-o', 'ControlPersist=120'];
+      const mux = [
+        '-o',
+        'ControlMaster=auto',
+        '-o',
+        `ControlPath=/tmp/gate-mux-${process.pid}`,
+        '-o',
+        'ControlPersist=120',
+      ];
       for (const a of attacks) results.push({ command: a.command, ...ssh(a.command, { extra: mux }) });
-      spawnSync('ssh', ['-o', `ControlPath=/tmp/gate-mux-${process.pid}`, '-O', 'exit', ...sshBase()], { encoding: 'utf8' });
+      spawnSync('ssh', ['-o', `ControlPath=/tmp/gate-mux-${process.pid}`, '-O', 'exit', ...sshBase()], {
+        encoding: 'utf8',
+      });
       seconds = (Date.now() - t0) / 1000;
       process.stderr.write(`[gate] ${attacks.length} attacks through ssh in ${seconds.toFixed(1)} s\n`);
     });
@@ -122,11 +158,22 @@ describe('SSH gate on the local target (real sshd, real boot script)', () => {
     });
 
     test('each refusal was logged by the gate', () => {
-      const journal = execInTarget(['journalctl', '-t', 'btrbk-ssh-gate', '--since', '-15min', '-o', 'cat', '--no-pager']);
+      const journal = execInTarget([
+        'journalctl',
+        '-t',
+        'btrbk-ssh-gate',
+        '--since',
+        '-15min',
+        '-o',
+        'cat',
+        '--no-pager',
+      ]);
       expect(journal.status).toBe(0);
       const rejected = journal.stdout.split('\n').filter((l) => l.startsWith('rejected: '));
       expect(rejected.length).toBeGreaterThanOrEqual(attacks.length);
-      expect(journal.stdout).toMatch(/rejected: command contains a control character or a non-ASCII byte; client=127\.0\.0\.1 command=\$'mkdir -p/);
+      expect(journal.stdout).toMatch(
+        /rejected: command contains a control character or a non-ASCII byte; client=127\.0\.0\.1 command=\$'mkdir -p/,
+      );
     });
 
     test('the key still works afterwards for the allowed commands', () => {
@@ -166,14 +213,24 @@ describe('SSH gate on the local target (real sshd, real boot script)', () => {
     const local = ssh(undefined, { extra: ['-W', '127.0.0.1:22'] });
     expect(local.status).toBe(255);
     expect(local.stderr).toMatch(/administratively prohibited|open failed/);
-    const remote = ssh('btrbk-diag version', { extra: ['-o', 'ExitOnForwardFailure=yes', '-R', '127.0.0.1:0:127.0.0.1:22'] });
+    const remote = ssh('btrbk-diag version', {
+      extra: ['-o', 'ExitOnForwardFailure=yes', '-R', '127.0.0.1:0:127.0.0.1:22'],
+    });
     expect(remote.status).toBe(255);
     expect(remote.stderr).toMatch(/remote port forwarding failed/);
   });
 
   test('sshd config for btrbk: no agent/X11/tcp forwarding, no tty, no user rc, public key only', () => {
     const cfg = target(['sshd', '-T', '-C', 'user=btrbk,host=localhost,addr=127.0.0.1']);
-    for (const line of ['allowagentforwarding no', 'allowtcpforwarding no', 'x11forwarding no', 'permittty no', 'permituserrc no', 'passwordauthentication no', 'permitrootlogin no']) {
+    for (const line of [
+      'allowagentforwarding no',
+      'allowtcpforwarding no',
+      'x11forwarding no',
+      'permittty no',
+      'permituserrc no',
+      'passwordauthentication no',
+      'permitrootlogin no',
+    ]) {
       expect(cfg.split('\n')).toContain(line);
     }
   });
@@ -183,21 +240,34 @@ describe('SSH gate on the local target (real sshd, real boot script)', () => {
       .split('\n')
       .filter(Boolean)
       .map((l) => l.split(':'))
-      .filter(([name, , , , , , shell]) => name !== 'btrbk' && (name === 'root' || !/(nologin|false|sync)$/.test(shell ?? '')))
+      .filter(
+        ([name, , , , , , shell]) =>
+          name !== 'btrbk' && (name === 'root' || !/(nologin|false|sync)$/.test(shell ?? '')),
+      )
       .map(([name]) => name);
     expect(users).toContain('root');
     for (const user of [...users, 'ubuntu', 'admin', 'nobody']) {
       const r = ssh('id', { user });
-      expect({ user, status: r.status, denied: /Permission denied \(publickey\)/.test(r.stderr) }).toEqual({ user, status: 255, denied: true });
+      expect({ user, status: r.status, denied: /Permission denied \(publickey\)/.test(r.stderr) }).toEqual({
+        user,
+        status: 255,
+        denied: true,
+      });
     }
   });
 
-  test('the installed sudoers, asked by the real sudo: the gate\'s commands yes, everything else no', () => {
+  test("the installed sudoers, asked by the real sudo: the gate's commands yes, everything else no", () => {
     const ask = (cmd: string) => execInTarget(['sudo', '-n', '-l', '-U', 'btrbk', ...cmd.split(' ')]).status === 0;
-    const sudoArgvs = ACCEPTED.flatMap(([, stages]) => stages.filter((s) => s[0] === '/usr/bin/sudo').map((s) => s.slice(2).join(' ')));
+    const sudoArgvs = ACCEPTED.flatMap(([, stages]) =>
+      stages.filter((s) => s[0] === '/usr/bin/sudo').map((s) => s.slice(2).join(' ')),
+    );
     expect(sudoArgvs.length).toBeGreaterThan(20);
     expect(sudoArgvs.filter((c) => !ask(c))).toEqual([]);
-    for (const c of ['/usr/bin/btrfs device stats /backup_volume', '/usr/bin/btrfs filesystem usage -b /backup_volume', '/usr/local/sbin/btrbk-prune report']) {
+    for (const c of [
+      '/usr/bin/btrfs device stats /backup_volume',
+      '/usr/bin/btrfs filesystem usage -b /backup_volume',
+      '/usr/local/sbin/btrbk-prune report',
+    ]) {
       expect(ask(c)).toBe(true);
     }
     // append-only (the default): no delete, not even of one backup, and no btrfs receive without btrbk-receive

@@ -17,7 +17,15 @@ import { readConnection } from '../../scripts/lib/core/connection.js';
 import { BACKUP_ROOT, BOOT_LOG, HOST_IDENTITY_DIR, MOUNT_POINT } from '../../scripts/lib/core/host-layout.js';
 import { checkVolume } from '../../scripts/lib/diagnose/check-volume.js';
 import { GATE_COMMANDS, gateLine } from '../../scripts/lib/remote/gate-commands.js';
-import { BOOT_SCRIPT_IN_CONTAINER, down, execInTarget, localTargetPaths, rerunBootScript, up, type LocalTargetPaths } from '../../scripts/lib/local-target/local-target.js';
+import {
+  BOOT_SCRIPT_IN_CONTAINER,
+  down,
+  execInTarget,
+  localTargetPaths,
+  rerunBootScript,
+  up,
+  type LocalTargetPaths,
+} from '../../scripts/lib/local-target/local-target.js';
 import { loopDevicesOf } from '../../scripts/lib/local-target/volume.js';
 import { newUuid, SendStream, simpleSubvolume } from '../support/send-stream.js';
 import { freePort } from './test-target.js';
@@ -56,27 +64,58 @@ function inTarget(...argv: string[]): string {
 }
 
 /** ssh as the backup user with the given known_hosts file and StrictHostKeyChecking=yes: what btrbk does. */
-function ssh(command: string, { knownHosts = readConnection(paths.envFile).BTRBK_AWS_KNOWN_HOSTS, input }: { knownHosts?: string; input?: Buffer } = {}) {
+function ssh(
+  command: string,
+  {
+    knownHosts = readConnection(paths.envFile).BTRBK_AWS_KNOWN_HOSTS,
+    input,
+  }: { knownHosts?: string; input?: Buffer } = {},
+) {
   const c = readConnection(paths.envFile);
-  const r = spawnSync('ssh', [
-    '-F', '/dev/null', '-p', c.BTRBK_AWS_SSH_PORT, '-i', c.BTRBK_AWS_SSH_KEY, '-o', 'IdentitiesOnly=yes', '-o', `UserKnownHostsFile=${knownHosts}`,
-    '-o', 'StrictHostKeyChecking=yes', '-o', 'BatchMode=yes', '-o', 'ConnectTimeout=10', `${c.BTRBK_AWS_USER}@${c.BTRBK_AWS_HOST}`, command,
-  ], { input: input ?? Buffer.alloc(0), maxBuffer: 64 << 20, timeout: 120_000 });
+  const r = spawnSync(
+    'ssh',
+    [
+      '-F',
+      '/dev/null',
+      '-p',
+      c.BTRBK_AWS_SSH_PORT,
+      '-i',
+      c.BTRBK_AWS_SSH_KEY,
+      '-o',
+      'IdentitiesOnly=yes',
+      '-o',
+      `UserKnownHostsFile=${knownHosts}`,
+      '-o',
+      'StrictHostKeyChecking=yes',
+      '-o',
+      'BatchMode=yes',
+      '-o',
+      'ConnectTimeout=10',
+      `${c.BTRBK_AWS_USER}@${c.BTRBK_AWS_HOST}`,
+      command,
+    ],
+    { input: input ?? Buffer.alloc(0), maxBuffer: 64 << 20, timeout: 120_000 },
+  );
   return { status: r.status, stdout: r.stdout, stderr: r.stderr.toString('utf8') };
 }
 
 /** The ed25519 fingerprint the target's sshd presents now. */
 function presentedFingerprint(): string {
   const port = readConnection(paths.envFile).BTRBK_AWS_SSH_PORT;
-  const scan = spawnSync('ssh-keyscan', ['-T', '5', '-t', 'ed25519', '-p', port, '127.0.0.1'], { encoding: 'utf8' }).stdout;
+  const scan = spawnSync('ssh-keyscan', ['-T', '5', '-t', 'ed25519', '-p', port, '127.0.0.1'], {
+    encoding: 'utf8',
+  }).stdout;
   return spawnSync('ssh-keygen', ['-l', '-f', '-'], { input: scan, encoding: 'utf8' }).stdout.split(' ')[1];
 }
 
-const receive = (stream: Buffer, opts = '') => ssh(`${gateLine(GATE_COMMANDS.receive(DIR)).replace(' receive ', ` receive ${opts}`)}`, { input: stream });
+const receive = (stream: Buffer, opts = '') =>
+  ssh(`${gateLine(GATE_COMMANDS.receive(DIR)).replace(' receive ', ` receive ${opts}`)}`, { input: stream });
 
 describe('the host keeps its SSH identity on the data volume (own local target, root)', () => {
   test('a blank volume: the key sshd has is kept in the identity dir, root-only (0700, key 0600), outside the backup root', () => {
-    expect(inTarget('cat', BOOT_LOG)).toMatch(new RegExp(`\\[hostkey\\]: changed: kept the SSH host key in ${HOST_IDENTITY_DIR} \\(SHA256:`));
+    expect(inTarget('cat', BOOT_LOG)).toMatch(
+      new RegExp(`\\[hostkey\\]: changed: kept the SSH host key in ${HOST_IDENTITY_DIR} \\(SHA256:`),
+    );
     expect(inTarget('stat', '-c', '%n %U:%G %a', HOST_IDENTITY_DIR, `${HOST_IDENTITY_DIR}/${KEY}`)).toBe(
       `${HOST_IDENTITY_DIR} root:root 700\n${HOST_IDENTITY_DIR}/${KEY} root:root 600\n`,
     );
@@ -108,7 +147,7 @@ describe('the host keeps its SSH identity on the data volume (own local target, 
     expect(inTarget('ls', '-A', HOST_IDENTITY_DIR).split('\n').filter(Boolean).sort()).toEqual([KEY, `${KEY}.pub`]);
   });
 
-  test('a crafted clone in a send stream cannot read it: btrbk-receive\'s namespace covers it (the same climb to a backup works)', () => {
+  test("a crafted clone in a send stream cannot read it: btrbk-receive's namespace covers it (the same climb to a backup works)", () => {
     // an earlier backup, found by its received UUID as clone source; the clone paths climb out of it:
     // DIR/home.1/../../.. is the volume's top (the identity dir's parent)
     const home = simpleSubvolume('home.1', { 'data.txt': 'reachable backup data\n' });
@@ -116,18 +155,34 @@ describe('the host keeps its SSH identity on the data volume (own local target, 
     const top = '../../../';
     // the control: the same climb to the volume's top and back down into the backup root reaches a backup's bytes,
     // so a leak would show here
-    const control = new SendStream().subvol('control.1', newUuid(), 1)
-      .mkfile('o257', 257).rename('o257', 'copy').clone('copy', 0, 0, home.uuid, 10, `${top}${DIR.slice(MOUNT_POINT.length + 1)}/home.1/data.txt`, 0)
-      .chmod('copy', 0o644).chmod('', 0o755).end().toBuffer();
+    const control = new SendStream()
+      .subvol('control.1', newUuid(), 1)
+      .mkfile('o257', 257)
+      .rename('o257', 'copy')
+      .clone('copy', 0, 0, home.uuid, 10, `${top}${DIR.slice(MOUNT_POINT.length + 1)}/home.1/data.txt`, 0)
+      .chmod('copy', 0o644)
+      .chmod('', 0o755)
+      .end()
+      .toBuffer();
     const c = receive(control);
-    expect({ status: c.status, stderr: c.stderr }).toEqual({ status: 0, stderr: expect.stringMatching(/received .*control\.1/) });
+    expect({ status: c.status, stderr: c.stderr }).toEqual({
+      status: 0,
+      stderr: expect.stringMatching(/received .*control\.1/),
+    });
     expect(inTarget('cat', `${DIR}/control.1/copy`)).toBe('reachable backup data\n');
     // the attack: the same clone aimed at the kept key, by `..` and from far above the root
     const identity = HOST_IDENTITY_DIR.slice(MOUNT_POINT.length + 1);
-    const leak = new SendStream().subvol('leak.1', newUuid(), 1)
-      .mkfile('o257', 257).rename('o257', 'key-dotdot').clone('key-dotdot', 0, 0, home.uuid, 10, `${top}${identity}/${KEY}`, 0)
-      .mkfile('o258', 258).rename('o258', 'key-abs').clone('key-abs', 0, 0, home.uuid, 10, `${'../'.repeat(8)}${HOST_IDENTITY_DIR.slice(1)}/${KEY}`, 0)
-      .chmod('', 0o755).end().toBuffer();
+    const leak = new SendStream()
+      .subvol('leak.1', newUuid(), 1)
+      .mkfile('o257', 257)
+      .rename('o257', 'key-dotdot')
+      .clone('key-dotdot', 0, 0, home.uuid, 10, `${top}${identity}/${KEY}`, 0)
+      .mkfile('o258', 258)
+      .rename('o258', 'key-abs')
+      .clone('key-abs', 0, 0, home.uuid, 10, `${'../'.repeat(8)}${HOST_IDENTITY_DIR.slice(1)}/${KEY}`, 0)
+      .chmod('', 0o755)
+      .end()
+      .toBuffer();
     const l = receive(leak, '--max-errors=0 ');
     expect(l.stdout.toString('latin1')).not.toContain('OPENSSH PRIVATE KEY');
     // whatever landed holds no byte of the key, and nothing in the backup root does
@@ -146,19 +201,29 @@ describe('the host keeps its SSH identity on the data volume (own local target, 
     expect(u).toMatchObject({ alreadyUp: false, healthy: true });
     expect(inTarget('cat', BOOT_SCRIPT_IN_CONTAINER)).not.toBe(scriptBefore);
     // the new instance came with its own host keys (ssh-keygen -A on a fresh root); the boot script put the kept one back
-    expect(inTarget('cat', BOOT_LOG)).toMatch(new RegExp(`\\[hostkey\\]: changed: restored the SSH host key kept in ${HOST_IDENTITY_DIR} \\(${pinnedFingerprint.replace(/[+/]/g, '\\$&')}\\)`));
+    expect(inTarget('cat', BOOT_LOG)).toMatch(
+      new RegExp(
+        `\\[hostkey\\]: changed: restored the SSH host key kept in ${HOST_IDENTITY_DIR} \\(${pinnedFingerprint.replace(/[+/]/g, '\\$&')}\\)`,
+      ),
+    );
     expect(presentedFingerprint()).toBe(pinnedFingerprint);
     const r = ssh(gateLine(GATE_COMMANDS.subvolumeListBelow(DIR)), { knownHosts: pinned });
     expect({ status: r.status, stderr: r.stderr }).toEqual({ status: 0, stderr: '' });
     expect(r.stdout.toString('utf8')).toMatch(/identity-test\/home\.1/);
-    expect(fs.readFileSync(readConnection(paths.envFile).BTRBK_AWS_KNOWN_HOSTS, 'utf8')).toBe(fs.readFileSync(pinned, 'utf8'));
+    expect(fs.readFileSync(readConnection(paths.envFile).BTRBK_AWS_KNOWN_HOSTS, 'utf8')).toBe(
+      fs.readFileSync(pinned, 'utf8'),
+    );
   });
 
   test('a volume from before the host kept its key (no identity dir): the next boot script run saves the key the host has, it is not replaced', async () => {
     inTarget('rm', '-rf', HOST_IDENTITY_DIR);
     const r = await rerunBootScript({ paths });
     expect(r.status).toBe(0);
-    expect(r.output).toMatch(new RegExp(`\\[hostkey\\]: changed: kept the SSH host key in ${HOST_IDENTITY_DIR} \\(${pinnedFingerprint.replace(/[+/]/g, '\\$&')}\\)`));
+    expect(r.output).toMatch(
+      new RegExp(
+        `\\[hostkey\\]: changed: kept the SSH host key in ${HOST_IDENTITY_DIR} \\(${pinnedFingerprint.replace(/[+/]/g, '\\$&')}\\)`,
+      ),
+    );
     expect(inTarget('cmp', `${HOST_IDENTITY_DIR}/${KEY}`, `/etc/ssh/${KEY}`)).toBe('');
     expect(presentedFingerprint()).toBe(pinnedFingerprint);
     expect(ssh(gateLine(GATE_COMMANDS.subvolumeListBelow(DIR)), { knownHosts: pinned }).status).toBe(0);
@@ -170,7 +235,11 @@ describe('the host keeps its SSH identity on the data volume (own local target, 
 function writeCounters(): { writes: number; sectors: number } {
   const loops = loopDevicesOf(paths.volumeImage);
   expect(loops).toHaveLength(1);
-  const f = fs.readFileSync(`/sys/block/${path.basename(loops[0])}/stat`, 'utf8').trim().split(/\s+/).map(Number);
+  const f = fs
+    .readFileSync(`/sys/block/${path.basename(loops[0])}/stat`, 'utf8')
+    .trim()
+    .split(/\s+/)
+    .map(Number);
   return { writes: f[4], sectors: f[6] };
 }
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -183,7 +252,9 @@ async function settle(): Promise<void> {
 
 describe('an idle volume sees no writes (what the missed-backup alarm relies on; own local target, root)', () => {
   test('mounted noatime: reading a backup changes no inode', () => {
-    expect(inTarget('findmnt', '-n', '-o', 'OPTIONS', MOUNT_POINT).split(',')).toEqual(expect.arrayContaining(['noatime', 'nosuid', 'nodev', 'noexec']));
+    expect(inTarget('findmnt', '-n', '-o', 'OPTIONS', MOUNT_POINT).split(',')).toEqual(
+      expect.arrayContaining(['noatime', 'nosuid', 'nodev', 'noexec']),
+    );
   });
 
   test("the host's timers, the gate's diagnostics and reads of backups: the write counters do not move; a backup arriving moves them", async () => {
@@ -204,7 +275,10 @@ describe('an idle volume sees no writes (what the missed-backup alarm relies on;
     // every timer of the host's own (btrbk-prune.timer, and any other btrbk-* timer), its service run three times. A
     // timer whose service writes to the volume would fake the alarm's signal and fails here: btrfs scrub, for one,
     // writes even with -r (measured on kernel 6.18: 17-25 writes per run on an idle 300 MB volume), hence its rule
-    const timers = inTarget('systemctl', 'list-unit-files', '--no-legend', '--plain', 'btrbk-*.timer').split('\n').map((l) => l.split(/\s+/)[0]).filter(Boolean);
+    const timers = inTarget('systemctl', 'list-unit-files', '--no-legend', '--plain', 'btrbk-*.timer')
+      .split('\n')
+      .map((l) => l.split(/\s+/)[0])
+      .filter(Boolean);
     expect(timers).toContain('btrbk-prune.timer');
     for (let run = 0; run < 3; run++) {
       for (const timer of timers) inTarget('systemctl', 'start', timer.replace(/\.timer$/, '.service'));
@@ -230,6 +304,8 @@ describe('an idle volume sees no writes (what the missed-backup alarm relies on;
     const after = writeCounters();
     expect(after.writes).toBeGreaterThan(idle.writes);
     expect(after.sectors).toBeGreaterThan(idle.sectors);
-    process.stderr.write(`[idle volume] write counters: before ${JSON.stringify(before)}, after timers+diagnostics+send ${JSON.stringify(idle)}, after a backup ${JSON.stringify(after)} (timers: ${timers.join(', ')})\n`);
+    process.stderr.write(
+      `[idle volume] write counters: before ${JSON.stringify(before)}, after timers+diagnostics+send ${JSON.stringify(idle)}, after a backup ${JSON.stringify(after)} (timers: ${timers.join(', ')})\n`,
+    );
   });
 });

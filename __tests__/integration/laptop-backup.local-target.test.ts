@@ -29,15 +29,23 @@ const ok = (r: RunResult, what: string): RunResult => {
   if (r.status !== 0) throw new Error(`${what} failed (exit ${r.status}):\n${r.output.slice(-3000)}`);
   return r;
 };
-const sh = (script: string, what = script): RunResult => ok(laptop.exec(['bash', '-euo', 'pipefail', '-c', script]), what);
+const sh = (script: string, what = script): RunResult =>
+  ok(laptop.exec(['bash', '-euo', 'pipefail', '-c', script]), what);
 /** Bytes through the laptop's loopback, its only interface: everything it sends to and receives from the target,
  * TCP/IP headers included (lo's transmit counter: each packet on lo counts once there, both directions). */
 const wireBytes = (): number => {
-  const lo = sh('cat /proc/net/dev').stdout.split('\n').find((l) => l.trim().startsWith('lo:'));
+  const lo = sh('cat /proc/net/dev')
+    .stdout.split('\n')
+    .find((l) => l.trim().startsWith('lo:'));
   return Number((lo ?? '').split(':')[1].trim().split(/\s+/)[8]);
 };
 /** The names of the snapshots (laptop) or backups (target) of one subvolume. */
-const namesOf = (list: string, base: string): string[] => list.split('\n').map((l) => l.trim()).filter((n) => new RegExp(`^${base}\\.\\d{8}T\\d{4}`).test(n)).sort();
+const namesOf = (list: string, base: string): string[] =>
+  list
+    .split('\n')
+    .map((l) => l.trim())
+    .filter((n) => new RegExp(`^${base}\\.\\d{8}T\\d{4}`).test(n))
+    .sort();
 const localSnapshots = (base: string): string[] => namesOf(sh(`ls -1 ${SNAPSHOTS}`).stdout, base);
 const targetBackups = (base: string): string[] => {
   const r = execInTarget(['ls', '-1', targetDir]);
@@ -49,13 +57,28 @@ const startUnit = (unit: string): { result: string; status: string } => {
   const show = laptop.exec(['systemctl', 'show', '-p', 'Result', '-p', 'ExecMainStatus', unit]).stdout;
   return { result: /^Result=(.*)$/m.exec(show)?.[1] ?? '', status: /^ExecMainStatus=(.*)$/m.exec(show)?.[1] ?? '' };
 };
-interface StatusJson { ok: boolean; subvolumes: Array<{ subvolume: string; state: string; reason: string; backups: number }> }
+interface StatusJson {
+  ok: boolean;
+  subvolumes: Array<{ subvolume: string; state: string; reason: string; backups: number }>;
+}
 /** `status --json`: its exit status, each subvolume's state and reason, and the output. */
-const status = (extra: string[] = []): { code: number | null; states: string[]; reasons: string; json: StatusJson | null; text: string } => {
+const status = (
+  extra: string[] = [],
+): { code: number | null; states: string[]; reasons: string; json: StatusJson | null; text: string } => {
   const r = laptop.backup(['status', '--json', ...extra]);
   let json: StatusJson | null = null;
-  try { json = JSON.parse(r.stdout) as StatusJson; } catch { /* json stays null: the assertions on states fail and show the text */ }
-  return { code: r.status, states: (json?.subvolumes ?? []).map((v) => v.state), reasons: (json?.subvolumes ?? []).map((v) => v.reason).join('\n'), json, text: r.output };
+  try {
+    json = JSON.parse(r.stdout) as StatusJson;
+  } catch {
+    /* json stays null: the assertions on states fail and show the text */
+  }
+  return {
+    code: r.status,
+    states: (json?.subvolumes ?? []).map((v) => v.state),
+    reasons: (json?.subvolumes ?? []).map((v) => v.reason).join('\n'),
+    json,
+    text: r.output,
+  };
 };
 /** `status` as a person reads it. */
 const statusText = (): RunResult => laptop.backup(['status']);
@@ -64,17 +87,24 @@ beforeAll(async () => {
   laptop = await startTestLaptop('bk');
   targetDir = path.posix.join(BACKUP_ROOT, laptop.paths.name);
   // a person's home: one larger file of random (incompressible) bytes and some small ones; a server directory
-  sh(`mkdir -p ${HOME}/me/docs && head -c ${DATA_MIB * MiB} /dev/urandom > ${HOME}/me/data.bin && for i in $(seq 1 40); do echo "note $i" > ${HOME}/me/docs/note-$i.txt; done && echo site > ${SRV}/index.html`);
+  sh(
+    `mkdir -p ${HOME}/me/docs && head -c ${DATA_MIB * MiB} /dev/urandom > ${HOME}/me/data.bin && for i in $(seq 1 40); do echo "note $i" > ${HOME}/me/docs/note-$i.txt; done && echo site > ${SRV}/index.html`,
+  );
 });
-afterAll(async () => { await laptop?.destroy(); });
+afterAll(async () => {
+  await laptop?.destroy();
+});
 
 test('install: the btrbk config, ssh settings and units are written, pass systemd-analyze verify, and the timer is enabled', () => {
   const r = laptop.backup(['install', '--subvolume', HOME, '--subvolume', SRV, '--env', LAPTOP_ENV_FILE]);
   expect(r.output).not.toMatch(/✗/);
   expect(r.status).toBe(0);
   // no backup on the target yet: the first backup's estimate, from btrfs filesystem du, at t3a.nano's baseline
-  expect(r.stdout).toMatch(/^first backup \(\S+, \S+\) of [\d.]+ [MG]B \(give --upload-mbit N for your uplink\):\n {2}standard +t3a\.nano +4\.0 MB\/s \(limited by its network baseline\)/m);
-  for (const f of [FILES.btrbkConf, FILES.sshConfig, FILES.knownHosts, FILES.service, FILES.timer, FILES.presleep]) expect(laptop.exec(['test', '-f', f]).status).toBe(0);
+  expect(r.stdout).toMatch(
+    /^first backup \(\S+, \S+\) of [\d.]+ [MG]B \(give --upload-mbit N for your uplink\):\n {2}standard +t3a\.nano +4\.0 MB\/s \(limited by its network baseline\)/m,
+  );
+  for (const f of [FILES.btrbkConf, FILES.sshConfig, FILES.knownHosts, FILES.service, FILES.timer, FILES.presleep])
+    expect(laptop.exec(['test', '-f', f]).status).toBe(0);
   // systemd 257 reads the units as it will run them (and the programs they name exist)
   const verify = laptop.exec(['systemd-analyze', 'verify', FILES.service, FILES.timer, FILES.presleep]);
   expect(verify.output).toBe('');
@@ -82,17 +112,26 @@ test('install: the btrbk config, ssh settings and units are written, pass system
   expect(laptop.exec(['systemctl', 'is-enabled', UNITS.timer]).stdout.trim()).toBe('enabled');
   expect(laptop.exec(['systemctl', 'is-active', UNITS.timer]).stdout.trim()).toBe('active');
   expect(laptop.exec(['systemctl', 'is-enabled', UNITS.presleep]).stdout.trim()).toBe('enabled');
-  expect(laptop.exec(['systemctl', 'show', '-p', 'NextElapseUSecRealtime', UNITS.timer]).stdout).toMatch(/^NextElapseUSecRealtime=\S+/);
+  expect(laptop.exec(['systemctl', 'show', '-p', 'NextElapseUSecRealtime', UNITS.timer]).stdout).toMatch(
+    /^NextElapseUSecRealtime=\S+/,
+  );
   // the config is btrbk's and is not the person's own btrbk.conf
   expect(laptop.exec(['test', '-e', '/etc/btrbk/btrbk.conf']).status).toBe(1);
   expect(laptop.exec(['btrbk', '-c', FILES.btrbkConf, 'list', 'config']).status).toBe(0);
 });
 
 test('install again changes nothing', () => {
-  const before = sh(`sha256sum ${FILES.btrbkConf} ${FILES.service} ${FILES.timer} ${FILES.presleep} ${FILES.sshConfig}`).stdout;
-  const r = ok(laptop.backup(['install', '--subvolume', HOME, '--subvolume', SRV, '--env', LAPTOP_ENV_FILE]), 'install again');
+  const before = sh(
+    `sha256sum ${FILES.btrbkConf} ${FILES.service} ${FILES.timer} ${FILES.presleep} ${FILES.sshConfig}`,
+  ).stdout;
+  const r = ok(
+    laptop.backup(['install', '--subvolume', HOME, '--subvolume', SRV, '--env', LAPTOP_ENV_FILE]),
+    'install again',
+  );
   expect(r.stdout).toMatch(/Nothing changed/);
-  expect(sh(`sha256sum ${FILES.btrbkConf} ${FILES.service} ${FILES.timer} ${FILES.presleep} ${FILES.sshConfig}`).stdout).toBe(before);
+  expect(
+    sh(`sha256sum ${FILES.btrbkConf} ${FILES.service} ${FILES.timer} ${FILES.presleep} ${FILES.sshConfig}`).stdout,
+  ).toBe(before);
 });
 
 test('status before the first backup: never backed up, exit non-zero', () => {
@@ -119,7 +158,9 @@ test('the service started as the timer starts it sends both subvolumes to the ta
   const there = execInTarget(['sha256sum', `${targetDir}/${backup}/me/data.bin`]).stdout.split(' ')[0];
   expect(there).toBe(sh(`sha256sum ${HOME}/me/data.bin`).stdout.split(' ')[0]);
   // the run's result is in the journal
-  expect(laptop.exec(['journalctl', '-u', UNITS.service, '--no-pager', '-o', 'cat']).stdout).toMatch(/Backup Summary|>>>|\+\+\+/);
+  expect(laptop.exec(['journalctl', '-u', UNITS.service, '--no-pager', '-o', 'cat']).stdout).toMatch(
+    /Backup Summary|>>>|\+\+\+/,
+  );
 });
 
 test('status: fresh after the backup (exit 0); stale with a threshold shorter than its age (exit non-zero)', () => {
@@ -160,7 +201,7 @@ test('the pre-sleep unit with the network down: a snapshot is made, nothing is s
 });
 
 test('a broken target (its sshd stopped): status says unreachable and exits non-zero; the scheduled run fails and status says so', () => {
-  ok(execInTarget(['systemctl', 'stop', 'ssh']), 'stop the target\'s sshd');
+  ok(execInTarget(['systemctl', 'stop', 'ssh']), "stop the target's sshd");
   try {
     const s = status();
     expect(s.states).toEqual(['unreachable', 'unreachable']);
@@ -170,7 +211,7 @@ test('a broken target (its sshd stopped): status says unreachable and exits non-
     // status names the failed scheduled run (it failed before btrbk started: the target directory step)
     expect(statusText().stdout).toMatch(/^last scheduled run: .*exit-code/m);
   } finally {
-    ok(execInTarget(['systemctl', 'start', 'ssh']), 'start the target\'s sshd again');
+    ok(execInTarget(['systemctl', 'start', 'ssh']), "start the target's sshd again");
   }
   expect(status().code).toBe(0);
 });
@@ -184,22 +225,38 @@ test('list: the backups on the target with their times and sizes', () => {
   expect(one).not.toContain(targetBackups('home')[0]);
   expect(one).toMatch(/^sizes: --sizes measures them/m);
   // --sizes: measured on the local snapshot each backup was sent from (the real btrfs filesystem du)
-  const sized = JSON.parse(ok(laptop.backup(['list', '--sizes', '--json']), 'list --sizes').stdout) as { subvolumes: Array<{ name: string; backups: Array<{ name: string; bytes: number | null }> }>; sizes: { measured: number } };
+  const sized = JSON.parse(ok(laptop.backup(['list', '--sizes', '--json']), 'list --sizes').stdout) as {
+    subvolumes: Array<{ name: string; backups: Array<{ name: string; bytes: number | null }> }>;
+    sizes: { measured: number };
+  };
   const home = sized.subvolumes.find((x) => x.name === 'home')!.backups;
   expect(home.at(-1)!.bytes).toBeGreaterThanOrEqual(DATA_MIB * MiB); // data.bin (the notes are inline: du counts extents)
   expect(home.at(-1)!.bytes).toBeLessThan((DATA_MIB + 1) * MiB);
   expect(sized.sizes.measured).toBe(sized.subvolumes.flatMap((x) => x.backups).filter((b) => b.bytes !== null).length);
   const sizedText = ok(laptop.backup(['list', '--sizes', '--subvolume', HOME]), 'list --sizes').stdout;
-  expect(sizedText).toMatch(new RegExp(`^ {4}${home.at(-1)!.name.replace(/[+.]/g, '\\$&')} {3}\\S+ {3}${DATA_MIB}\\.\\d MiB$`, 'm'));
+  expect(sizedText).toMatch(
+    new RegExp(`^ {4}${home.at(-1)!.name.replace(/[+.]/g, '\\$&')} {3}\\S+ {3}${DATA_MIB}\\.\\d MiB$`, 'm'),
+  );
   expect(sizedText).toMatch(/^sizes: the data each backup holds, measured on the local snapshot it was sent from/m);
 });
 
 test('restore --path copies one file out of a backup without touching the live subvolume', () => {
   sh(`echo edited >> ${HOME}/me/docs/note-2.txt`);
-  ok(laptop.backup(['restore', '--subvolume', HOME, '--path', 'me/docs/note-2.txt', '--to', '/root/note-2.restored']), 'restore --path');
+  ok(
+    laptop.backup(['restore', '--subvolume', HOME, '--path', 'me/docs/note-2.txt', '--to', '/root/note-2.restored']),
+    'restore --path',
+  );
   expect(sh('cat /root/note-2.restored').stdout).toBe('note 2\n');
   // a destination that exists is never overwritten
-  const again = laptop.backup(['restore', '--subvolume', HOME, '--path', 'me/docs/note-2.txt', '--to', '/root/note-2.restored']);
+  const again = laptop.backup([
+    'restore',
+    '--subvolume',
+    HOME,
+    '--path',
+    'me/docs/note-2.txt',
+    '--to',
+    '/root/note-2.restored',
+  ]);
   expect(again.status).not.toBe(0);
   expect(again.output).toMatch(/already exists/);
   expect(sh(`cat ${HOME}/me/docs/note-2.txt`).stdout).toBe('note 2\nedited\n');
@@ -214,8 +271,15 @@ test('a new laptop (a fresh filesystem) restores the backup, makes it live, and 
   expect(sh(`sha256sum ${HOME}/me/data.bin`).stdout.split(' ')[0]).toBe(want);
   expect(sh(`cat ${HOME}/me/docs/note-1.txt`).stdout).toMatch(/changed before sleep/);
   // the old (empty) home is kept under another name, never deleted
-  expect(sh(`btrfs subvolume list -o ${LAPTOP_DISK_MOUNT}`).stdout.split('\n').filter((l) => / path home\.before-restore-/.test(l)).length).toBeGreaterThanOrEqual(1);
-  ok(laptop.backup(['install', '--subvolume', HOME, '--subvolume', SRV, '--env', LAPTOP_ENV_FILE]), 'install on the new laptop');
+  expect(
+    sh(`btrfs subvolume list -o ${LAPTOP_DISK_MOUNT}`)
+      .stdout.split('\n')
+      .filter((l) => / path home\.before-restore-/.test(l)).length,
+  ).toBeGreaterThanOrEqual(1);
+  ok(
+    laptop.backup(['install', '--subvolume', HOME, '--subvolume', SRV, '--env', LAPTOP_ENV_FILE]),
+    'install on the new laptop',
+  );
   const backupsBefore = targetBackups('home').length;
   sh(`head -c ${MiB} /dev/urandom > ${HOME}/me/new-1MiB.bin`);
   const w0 = wireBytes();
@@ -225,16 +289,32 @@ test('a new laptop (a fresh filesystem) restores the backup, makes it live, and 
   // incremental: 1 MiB changed, the home holds 49; the wire (both directions, ssh included) stays near 1 MiB
   expect(sent).toBeGreaterThan(MiB);
   expect(sent).toBeLessThan(3 * MiB);
-  process.stderr.write(`[laptop-backup] wire bytes of the first backup after the restore: ${(sent / MiB).toFixed(2)} MiB for a 1 MiB change\n`);
+  process.stderr.write(
+    `[laptop-backup] wire bytes of the first backup after the restore: ${(sent / MiB).toFixed(2)} MiB for a 1 MiB change\n`,
+  );
 });
 
 test('install --exclude: a plain directory stays as it is without --make-subvolume (the steps are printed); with it, it becomes a nested subvolume holding every file, left out of the next backup (btrfs send does not carry it)', () => {
   const CACHE = `${HOME}/me/.cache`;
-  sh(`mkdir -p ${CACHE}/thumbs && head -c 300K /dev/urandom > ${CACHE}/thumbs/a.bin && echo cfg > ${CACHE}/state && ln -s state ${CACHE}/link && chmod 700 ${CACHE} && chmod 640 ${CACHE}/state`);
+  sh(
+    `mkdir -p ${CACHE}/thumbs && head -c 300K /dev/urandom > ${CACHE}/thumbs/a.bin && echo cfg > ${CACHE}/state && ln -s state ${CACHE}/link && chmod 700 ${CACHE} && chmod 640 ${CACHE}/state`,
+  );
   const tree = `cd ${CACHE} && find . -printf '%p %y %m %s %l\\n' | sort && find . -type f -exec sha256sum {} + | sort`;
   const before = sh(tree).stdout;
   expect(before).toMatch(/\.\/thumbs\/a\.bin f 644 307200/);
-  const install = (extra: string[]) => laptop.backup(['install', '--subvolume', HOME, '--subvolume', SRV, '--env', LAPTOP_ENV_FILE, '--exclude', CACHE, ...extra]);
+  const install = (extra: string[]) =>
+    laptop.backup([
+      'install',
+      '--subvolume',
+      HOME,
+      '--subvolume',
+      SRV,
+      '--env',
+      LAPTOP_ENV_FILE,
+      '--exclude',
+      CACHE,
+      ...extra,
+    ]);
   const refused = install([]);
   expect(refused.status).not.toBe(0);
   expect(refused.output).toMatch(/plain directory/);
@@ -265,7 +345,8 @@ test('uninstall removes the units and configs, and no snapshot and no backup', (
   const backups = targetBackups('home');
   expect(snaps.length).toBeGreaterThan(0);
   ok(laptop.backup(['uninstall']), 'uninstall');
-  for (const f of [FILES.btrbkConf, FILES.sshConfig, FILES.service, FILES.timer, FILES.presleep, FILES.manifest]) expect(laptop.exec(['test', '-e', f]).status).toBe(1);
+  for (const f of [FILES.btrbkConf, FILES.sshConfig, FILES.service, FILES.timer, FILES.presleep, FILES.manifest])
+    expect(laptop.exec(['test', '-e', f]).status).toBe(1);
   expect(laptop.exec(['systemctl', 'is-enabled', UNITS.timer]).status).not.toBe(0);
   expect(localSnapshots('home')).toEqual(snaps);
   expect(targetBackups('home')).toEqual(backups);

@@ -7,7 +7,13 @@ import process from 'node:process';
 import { OperatorError } from '../../scripts/lib/core/errors.js';
 import type { RunResult } from '../../scripts/lib/core/process.js';
 import { BACKUP_ROOT } from '../../scripts/lib/core/host-layout.js';
-import { laptopDown, laptopExec, laptopPaths, laptopUp, type LaptopPaths } from '../../scripts/lib/local-target/laptop.js';
+import {
+  laptopDown,
+  laptopExec,
+  laptopPaths,
+  laptopUp,
+  type LaptopPaths,
+} from '../../scripts/lib/local-target/laptop.js';
 import { execInTarget } from '../../scripts/lib/local-target/local-target.js';
 
 export interface TestLaptop {
@@ -30,7 +36,11 @@ const log = (line: string) => process.stderr.write(`[test-laptop] ${line}\n`);
 /** A laptop of this test file's own, up and reaching the run's target. */
 export async function startTestLaptop(label: string): Promise<TestLaptop> {
   const stateDir = fs.mkdtempSync(path.join(os.tmpdir(), `btrbk-test-laptop-${label}-`));
-  const paths = laptopPaths({ ...process.env, BTRBK_LAPTOP_STATE: stateDir, BTRBK_LAPTOP_NAME: `lap-${label}-${path.basename(stateDir).split('-').pop()}` });
+  const paths = laptopPaths({
+    ...process.env,
+    BTRBK_LAPTOP_STATE: stateDir,
+    BTRBK_LAPTOP_NAME: `lap-${label}-${path.basename(stateDir).split('-').pop()}`,
+  });
   const up = async () => {
     try {
       await laptopUp({ paths, envFile: process.env.BTRBK_ENV_FILE, onProgress: log });
@@ -46,12 +56,20 @@ export async function startTestLaptop(label: string): Promise<TestLaptop> {
     exec,
     backup: (args, opts = {}) => exec(['node_modules/.bin/zx', 'scripts/backup.mjs', ...args], opts),
     up,
-    down: async ({ purge = false } = {}) => { await laptopDown({ paths, purge, onProgress: log }); },
+    down: async ({ purge = false } = {}) => {
+      await laptopDown({ paths, purge, onProgress: log });
+    },
     destroy: async () => {
       await laptopDown({ paths, purge: true, onProgress: log });
       fs.rmSync(stateDir, { recursive: true, force: true });
       const dir = path.posix.join(BACKUP_ROOT, paths.name);
-      const r = execInTarget(['sh', '-c', 'test ! -e "$1" || { find "$1" -mindepth 1 -maxdepth 1 -exec btrfs subvolume delete -c {} + >/dev/null && rm -rf --one-file-system "$1"; }', 'sh', dir]);
+      const r = execInTarget([
+        'sh',
+        '-c',
+        'test ! -e "$1" || { find "$1" -mindepth 1 -maxdepth 1 -exec btrfs subvolume delete -c {} + >/dev/null && rm -rf --one-file-system "$1"; }',
+        'sh',
+        dir,
+      ]);
       if (r.status !== 0) throw new Error(`could not remove the laptop's backups ${dir} on the target: ${r.stderr}`);
     },
   };

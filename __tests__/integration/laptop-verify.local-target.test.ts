@@ -30,11 +30,19 @@ const inTarget = (argv: string[]): string => {
   return r.stdout;
 };
 const newestBackup = (): string => {
-  const names = inTarget(['ls', '-1', targetDir]).split('\n').filter((n) => /^home\.\d{8}T/.test(n)).sort();
+  const names = inTarget(['ls', '-1', targetDir])
+    .split('\n')
+    .filter((n) => /^home\.\d{8}T/.test(n))
+    .sort();
   return path.posix.join(targetDir, names[names.length - 1]);
 };
 const compared = (out: string): number => Number(/compared (\d+) entries/.exec(out)?.[1] ?? NaN);
-const lastVerify = (): { ok: boolean; sample: number; seed: string | null; subvolumes: Array<{ state: string; differences: number }> } | null => {
+const lastVerify = (): {
+  ok: boolean;
+  sample: number;
+  seed: string | null;
+  subvolumes: Array<{ state: string; differences: number }>;
+} | null => {
   const r = laptop.backup(['status', '--json']);
   return (JSON.parse(r.stdout) as { lastVerify: never }).lastVerify;
 };
@@ -45,22 +53,34 @@ let firstRunErr = '';
 beforeAll(async () => {
   laptop = await startTestLaptop('vf');
   targetDir = path.posix.join(BACKUP_ROOT, laptop.paths.name);
-  sh(`mkdir -p ${HOME}/me/docs && head -c $((64 * 1024 * 1024)) /dev/urandom > ${HOME}/me/data.bin && for i in $(seq 1 200); do echo "note $i" > ${HOME}/me/docs/note-$i.txt; done`
-    + ` && printf mine > ${HOME}/me/docs/private && chown 1000:1000 ${HOME}/me/docs/private && chmod 600 ${HOME}/me/docs/private && ln -s /etc/shadow ${HOME}/me/docs/to-shadow`
-    + ` && printf odd > "${HOME}/me/docs/odd"$'\\n'"name "$'\\xff'`);
+  sh(
+    `mkdir -p ${HOME}/me/docs && head -c $((64 * 1024 * 1024)) /dev/urandom > ${HOME}/me/data.bin && for i in $(seq 1 200); do echo "note $i" > ${HOME}/me/docs/note-$i.txt; done` +
+      ` && printf mine > ${HOME}/me/docs/private && chown 1000:1000 ${HOME}/me/docs/private && chmod 600 ${HOME}/me/docs/private && ln -s /etc/shadow ${HOME}/me/docs/to-shadow` +
+      ` && printf odd > "${HOME}/me/docs/odd"$'\\n'"name "$'\\xff'`,
+  );
   ok(laptop.backup(['install', '--subvolume', HOME, '--env', LAPTOP_ENV_FILE]), 'install');
   const first = ok(laptop.backup(['run']), 'the first backup');
   firstRun = first.stdout;
   firstRunErr = first.stderr;
 });
-afterAll(async () => { await laptop?.destroy(); });
+afterAll(async () => {
+  await laptop?.destroy();
+});
 
 test('run: the first backup is a full send whose size and expected time are said before btrbk starts (incrementals: the unit test)', () => {
-  expect(firstRun).toMatch(new RegExp(`^${HOME}: first backup, a full send of [\\d.]+ [GM]B: about \\d+ min at 4\\.0 MB/s \\(t3a\\.nano, limited by its network baseline`, 'm'));
+  expect(firstRun).toMatch(
+    new RegExp(
+      `^${HOME}: first backup, a full send of [\\d.]+ [GM]B: about \\d+ min at 4\\.0 MB/s \\(t3a\\.nano, limited by its network baseline`,
+      'm',
+    ),
+  );
 });
 
 test("run: each send's progress is read from the running pipeline; its closing line says what it moved (the stream: about the data's 64 MiB, counted every 0.1 s) and how", () => {
-  const closing = new RegExp(`^  home\\.\\d{8}T\\d{4,6}([+-]\\d{4})?: ([\\d.]+) MiB sent in \\d+:\\d{2}(, [\\d.]+ [KMG]?i?B/s)? \\(full send\\)$`, 'm').exec(firstRunErr);
+  const closing = new RegExp(
+    `^  home\\.\\d{8}T\\d{4,6}([+-]\\d{4})?: ([\\d.]+) MiB sent in \\d+:\\d{2}(, [\\d.]+ [KMG]?i?B/s)? \\(full send\\)$`,
+    'm',
+  ).exec(firstRunErr);
   expect({ closing: closing?.[0] ?? null, stderr: firstRunErr }).toMatchObject({ closing: expect.any(String) });
   expect(Number(closing![2])).toBeGreaterThan(32);
   expect(Number(closing![2])).toBeLessThan(70);
@@ -93,7 +113,9 @@ test('a fresh backup verifies clean: every file, and sampled (the same seed twic
   const seed = /verify: a 5 % sample, seed (\d+)/.exec(d.stdout)?.[1];
   expect(seed).toMatch(/^\d+$/);
   expect(lastVerify()).toMatchObject({ ok: true, sample: 5, seed, subvolumes: [{ state: 'clean', differences: 0 }] });
-  expect(laptop.backup(['status']).stdout).toMatch(new RegExp(`^last verify: clean, \\d+ s ago \\(5 % sample, seed ${seed}\\)$`, 'm'));
+  expect(laptop.backup(['status']).stdout).toMatch(
+    new RegExp(`^last verify: clean, \\d+ s ago \\(5 % sample, seed ${seed}\\)$`, 'm'),
+  );
   expect(sh(`stat -c '%U %a' ${FILES.lastVerify}`).stdout.trim()).toBe('root 644');
 });
 
@@ -108,7 +130,9 @@ test('a file changed inside the backup on the host, by root behind the gate, is 
   const r = laptop.backup(['verify', '--sample', '100']);
   expect(r.status).toBe(1);
   expect(r.stdout).toMatch(/✗ differences/);
-  expect(r.stdout).toMatch(/^ {4}me\/docs\/note-42\.txt: content, mtime \(local -> backup: mtime \d+\.\d+ -> \d+\.\d+\)$/m); // dd wrote: a new mtime too
+  expect(r.stdout).toMatch(
+    /^ {4}me\/docs\/note-42\.txt: content, mtime \(local -> backup: mtime \d+\.\d+ -> \d+\.\d+\)$/m,
+  ); // dd wrote: a new mtime too
   // the flip to writable took the received UUID away: the identity check says so too
   expect(r.stdout).toMatch(/no received UUID/);
   expect(r.stdout).not.toMatch(/note-41\.txt/);
@@ -116,23 +140,33 @@ test('a file changed inside the backup on the host, by root behind the gate, is 
   // the same report for a script: --json (stdout is the JSON alone, the commentary on stderr), the same exit status
   const j = laptop.backup(['verify', '--sample', '100', '--json']);
   expect(j.status).toBe(1);
-  const report = JSON.parse(j.stdout) as { ok: boolean; subvolumes: Array<{ subvolume: string; state: string; differences: Array<{ path: string; what: string[] }> }> };
+  const report = JSON.parse(j.stdout) as {
+    ok: boolean;
+    subvolumes: Array<{ subvolume: string; state: string; differences: Array<{ path: string; what: string[] }> }>;
+  };
   expect(report).toMatchObject({ ok: false, subvolumes: [{ subvolume: HOME, state: 'differences' }] });
-  expect(report.subvolumes[0].differences).toEqual([expect.objectContaining({ path: 'me/docs/note-42.txt', what: expect.arrayContaining(['content', 'mtime']) })]);
+  expect(report.subvolumes[0].differences).toEqual([
+    expect.objectContaining({ path: 'me/docs/note-42.txt', what: expect.arrayContaining(['content', 'mtime']) }),
+  ]);
   expect(j.stderr).toMatch(/^verify: every file \(--sample 100\)$/m);
   const status = laptop.backup(['status']).stdout;
   expect(status).toMatch(/^last verify: not clean, /m);
   expect(status).toContain(`    ${HOME}: differences: 1 entry differs`);
 });
 
-test('a newer local snapshot not sent yet: the newest backup is not the newest snapshot\'s, both named, exit 1', () => {
+test("a newer local snapshot not sent yet: the newest backup is not the newest snapshot's, both named, exit 1", () => {
   sh(`echo more >> ${HOME}/me/docs/note-1.txt && btrbk -c ${FILES.btrbkConf} snapshot`);
-  const snaps = sh(`ls -1 ${SNAPSHOTS}`).stdout.split('\n').filter((n) => n.startsWith('home.')).sort();
+  const snaps = sh(`ls -1 ${SNAPSHOTS}`)
+    .stdout.split('\n')
+    .filter((n) => n.startsWith('home.'))
+    .sort();
   expect(snaps.length).toBe(2);
   const r = laptop.backup(['verify']);
   expect(r.status).toBe(1);
   expect(r.stdout).toMatch(/✗ not-newest/);
-  expect(r.stdout).toContain(`the newest backup is not the newest snapshot's: newest on the target ${path.posix.basename(newestBackup())}, newest here ${snaps[1]}`);
+  expect(r.stdout).toContain(
+    `the newest backup is not the newest snapshot's: newest on the target ${path.posix.basename(newestBackup())}, newest here ${snaps[1]}`,
+  );
   expect(r.stdout).toMatch(/run a backup \(npx zx scripts\/backup\.mjs run\)/);
   expect(lastVerify()).toMatchObject({ ok: false, subvolumes: [{ state: 'not-newest' }] });
 });

@@ -7,7 +7,13 @@ import process from 'node:process';
 import { readConnection, REPO_ROOT } from '../../scripts/lib/core/connection.js';
 import { sshBanner } from '../../scripts/lib/local-target/local-connection.js';
 import { isMountPoint } from '../../scripts/lib/local-target/system.js';
-import { laptopNetwork, laptopReachesTarget, laptopStatus, LAPTOP_DISK_MOUNT, LAPTOP_ENV_FILE } from '../../scripts/lib/local-target/laptop.js';
+import {
+  laptopNetwork,
+  laptopReachesTarget,
+  laptopStatus,
+  LAPTOP_DISK_MOUNT,
+  LAPTOP_ENV_FILE,
+} from '../../scripts/lib/local-target/laptop.js';
 import { loopDevicesOf } from '../../scripts/lib/local-target/volume.js';
 import { startTestLaptop, type TestLaptop } from './laptop-harness.js';
 
@@ -16,12 +22,22 @@ jest.setTimeout(15 * 60_000);
 const port = Number(readConnection(process.env.BTRBK_ENV_FILE ?? '').BTRBK_AWS_SSH_PORT);
 let laptop: TestLaptop;
 
-beforeAll(async () => { laptop = await startTestLaptop('box'); });
-afterAll(async () => { await laptop?.destroy(); });
+beforeAll(async () => {
+  laptop = await startTestLaptop('box');
+});
+afterAll(async () => {
+  await laptop?.destroy();
+});
 
 test('the laptop boots Debian 13 under systemd, with btrbk 0.32 and node 20 of trixie, and is healthy', () => {
   const s = laptopStatus(laptop.paths);
-  expect(s).toMatchObject({ running: true, healthy: true, diskMounted: true, port, uplink: { host: true, unit: true } });
+  expect(s).toMatchObject({
+    running: true,
+    healthy: true,
+    diskMounted: true,
+    port,
+    uplink: { host: true, unit: true },
+  });
   expect(laptop.exec(['cat', '/etc/debian_version']).stdout).toMatch(/^13\./);
   expect(laptop.exec(['systemctl', 'is-system-running']).stdout.trim()).toMatch(/^(running|degraded)$/);
   expect(laptop.exec(['btrbk', '--version']).stdout).toMatch(/btrbk command line client, version 0\.32\./);
@@ -38,7 +54,7 @@ test('its disk is a btrfs mounted noatime with the subvolumes home and srv', () 
   expect(subs).toMatch(/ path srv$/m);
 });
 
-test('the project is there read-only at its own path, and the backup command\'s zx runs on trixie\'s node', () => {
+test("the project is there read-only at its own path, and the backup command's zx runs on trixie's node", () => {
   const r = laptop.exec(['node_modules/.bin/zx', '--version']);
   expect(r.status).toBe(0);
   expect(r.stdout.trim()).toMatch(/^\d+\.\d+\.\d+$/);
@@ -48,12 +64,29 @@ test('the project is there read-only at its own path, and the backup command\'s 
   expect(w.stderr).toMatch(/Read-only file system/);
 });
 
-test('it holds the connection file, the backup key and the pinned known_hosts, and reaches the target\'s sshd with them', () => {
+test("it holds the connection file, the backup key and the pinned known_hosts, and reaches the target's sshd with them", () => {
   expect(laptop.exec(['cat', LAPTOP_ENV_FILE]).stdout).toMatch(new RegExp(`^BTRBK_AWS_SSH_PORT='?${port}'?$`, 'm'));
   expect(laptop.exec(['stat', '-c', '%a', '/root/btrbk-aws/id_ed25519']).stdout.trim()).toBe('600');
   expect(laptopReachesTarget(port, laptop.paths)).toMatch(/^SSH-2\.0-OpenSSH/);
   // a real ssh with the laptop's key and pinned host key: the gate answers (and refuses a shell)
-  const ssh = laptop.exec(['ssh', '-p', String(port), '-i', '/root/btrbk-aws/id_ed25519', '-o', 'BatchMode=yes', '-o', 'UserKnownHostsFile=/root/btrbk-aws/known_hosts', '-o', 'StrictHostKeyChecking=yes', 'btrbk@127.0.0.1', 'btrfs subvolume list /etc'], { timeout: 30_000 });
+  const ssh = laptop.exec(
+    [
+      'ssh',
+      '-p',
+      String(port),
+      '-i',
+      '/root/btrbk-aws/id_ed25519',
+      '-o',
+      'BatchMode=yes',
+      '-o',
+      'UserKnownHostsFile=/root/btrbk-aws/known_hosts',
+      '-o',
+      'StrictHostKeyChecking=yes',
+      'btrbk@127.0.0.1',
+      'btrfs subvolume list /etc',
+    ],
+    { timeout: 30_000 },
+  );
   // (the gate's refusal: this ssh got past the host key check and the key login)
   expect(ssh.stderr).toMatch(/rejected/);
 });

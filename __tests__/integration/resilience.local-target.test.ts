@@ -10,7 +10,12 @@ import { parseUsage } from '../../scripts/lib/core/btrfs-output.js';
 import { LOCAL_ENV_FILE, readConnection } from '../../scripts/lib/core/connection.js';
 import { BACKUP_ROOT, MOUNT_POINT, SELFTEST_DIR_NAME, STAGING_DIR } from '../../scripts/lib/core/host-layout.js';
 import { execInTarget } from '../../scripts/lib/local-target/local-target.js';
-import { createScratchBtrfs, createSubvolume, snapshotReadOnly, type ScratchBtrfs } from '../../scripts/lib/data/btrfs-scratch.js';
+import {
+  createScratchBtrfs,
+  createSubvolume,
+  snapshotReadOnly,
+  type ScratchBtrfs,
+} from '../../scripts/lib/data/btrfs-scratch.js';
 import { writeRandomFile } from '../../scripts/lib/bench/bench.js';
 import { deleteRemote, remoteReceiveStage, sendStage } from '../../scripts/lib/bench/bench-measure.js';
 import { findIncompleteBackups, listBackups, restoreBackup } from '../../scripts/lib/data/restore.js';
@@ -44,7 +49,11 @@ function stagingLeft(): string[] {
 }
 
 async function waitForReceivesToEnd() {
-  await waitUntil(() => execInTarget(['pgrep', '-f', 'btrfs receive|btrbk-receive']).status !== 0, 60_000, 'the receives on the target to end');
+  await waitUntil(
+    () => execInTarget(['pgrep', '-f', 'btrfs receive|btrbk-receive']).status !== 0,
+    60_000,
+    'the receives on the target to end',
+  );
 }
 
 async function verifyLatestBackup(label: string) {
@@ -75,7 +84,11 @@ beforeAll(async () => {
 afterAll(async () => {
   await runEach([
     () => execInTarget(['rm', '-rf', '--one-file-system', FILL_DIR]),
-    async () => deleteRemote(conn, (await backupsHere()).map((b) => b.path)),
+    async () =>
+      deleteRemote(
+        conn,
+        (await backupsHere()).map((b) => b.path),
+      ),
     () => execInTarget(['rmdir', REMOTE_DIR]),
     () => scratch?.destroy(),
     () => fs.rmSync(work, { recursive: true, force: true }),
@@ -86,7 +99,13 @@ describe('interrupted transfer', () => {
   test('the ssh connection cut halfway: btrbk fails, the host removes the half-received stream itself, the next run succeeds and verifies', async () => {
     const { child, done } = client.start('-v', 'run');
     // cut the connection that carries the stream once part of it has crossed
-    const pid = Number(await waitUntil(() => fs.existsSync(client.receivePidFile) && fs.readFileSync(client.receivePidFile, 'utf8').trim(), 60_000, 'the receiving ssh'));
+    const pid = Number(
+      await waitUntil(
+        () => fs.existsSync(client.receivePidFile) && fs.readFileSync(client.receivePidFile, 'utf8').trim(),
+        60_000,
+        'the receiving ssh',
+      ),
+    );
     // (0.3 s into a 192 MiB stream at 32 MiB/s)
     await new Promise((r) => setTimeout(r, 300));
     process.kill(pid, 'SIGKILL');
@@ -119,7 +138,13 @@ describe('interrupted transfer', () => {
     fs.rmSync(client.receivePidFile, { force: true });
     const countBefore = (await backupsHere()).length;
     const { child, done } = client.start('-v', 'run');
-    const pid = Number(await waitUntil(() => fs.existsSync(client.receivePidFile) && fs.readFileSync(client.receivePidFile, 'utf8').trim(), 60_000, 'the receiving ssh'));
+    const pid = Number(
+      await waitUntil(
+        () => fs.existsSync(client.receivePidFile) && fs.readFileSync(client.receivePidFile, 'utf8').trim(),
+        60_000,
+        'the receiving ssh',
+      ),
+    );
     // wait until the receive has created its subvolume in staging, then kill everything at once (a laptop that
     // loses power or network in the middle of a backup)
     await waitUntil(() => stagingLeft().length > 0, 60_000, 'the partial subvolume in staging');
@@ -148,7 +173,7 @@ describe('interrupted transfer', () => {
     await verifyLatestBackup('after-kill');
   });
 
-  test('a receive killed on the host (power loss, OOM): its staging leftover is removed by the host\'s prune run, never a backup', async () => {
+  test("a receive killed on the host (power loss, OOM): its staging leftover is removed by the host's prune run, never a backup", async () => {
     const snaps = fs.readdirSync(scratch.path('snaps')).sort();
     const snap = scratch.path('snaps', snaps[snaps.length - 1]);
     const dir = `${REMOTE_DIR}/killed`;
@@ -183,7 +208,14 @@ describe('target full', () => {
     const usage = execInTarget(['btrfs', 'filesystem', 'usage', '-b', MOUNT_POINT]);
     const free = parseUsage(usage.stdout)?.free ?? NaN;
     expect(free).toBeGreaterThan(DATA_MIB * MiB);
-    const fill = execInTarget(['/bin/sh', '-c', `mkdir -p ${FILL_DIR}; i=0; while fallocate -l 32M ${FILL_DIR}/$i 2>/dev/null; do i=$((i+1)); done; echo $i`], { timeout: 120_000 });
+    const fill = execInTarget(
+      [
+        '/bin/sh',
+        '-c',
+        `mkdir -p ${FILL_DIR}; i=0; while fallocate -l 32M ${FILL_DIR}/$i 2>/dev/null; do i=$((i+1)); done; echo $i`,
+      ],
+      { timeout: 120_000 },
+    );
     expect(Number(fill.stdout.trim()) * 32 * MiB).toBeGreaterThan(free / 2);
     try {
       await createSubvolume(scratch.path('big'));
@@ -230,7 +262,11 @@ describe('progress', () => {
       expect(mid.some((p) => p.eta !== null && p.eta > 0)).toBe(true);
       expect(mid.map((p) => p.bytes)).toEqual([...mid.map((p) => p.bytes)].sort((a, b) => a - b));
       const sample = mid.find((p) => p.bytes > MiB) ?? mid[mid.length - 1];
-      const line = formatProgress({ ...sample, total: DATA_MIB * MiB, fraction: sample.bytes / (DATA_MIB * MiB) } as never);
+      const line = formatProgress({
+        ...sample,
+        total: DATA_MIB * MiB,
+        fraction: sample.bytes / (DATA_MIB * MiB),
+      } as never);
       expect(line).toMatch(/^[\d.]+ [KMG]iB of 192 MiB \(\d+%\) {2}[\d.]+ [KMG]?i?B\/s {2}ETA [\d:]+$/);
       expect(seen[seen.length - 1].done).toBe(true);
     } finally {

@@ -9,7 +9,12 @@ import path from 'node:path';
 import { LOCAL_ENV_FILE, readConnection } from '../../scripts/lib/core/connection.js';
 import { BACKUP_ROOT, SELFTEST_DIR_NAME } from '../../scripts/lib/core/host-layout.js';
 import { execInTarget } from '../../scripts/lib/local-target/local-target.js';
-import { createScratchBtrfs, createSubvolume, subvolumeInfo, type ScratchBtrfs } from '../../scripts/lib/data/btrfs-scratch.js';
+import {
+  createScratchBtrfs,
+  createSubvolume,
+  subvolumeInfo,
+  type ScratchBtrfs,
+} from '../../scripts/lib/data/btrfs-scratch.js';
 import { overwriteSpread, writeRandomFile } from '../../scripts/lib/bench/bench.js';
 import { deleteRemote } from '../../scripts/lib/bench/bench-measure.js';
 import { listBackups, makeLive, restoreBackup } from '../../scripts/lib/data/restore.js';
@@ -29,7 +34,9 @@ let laptopB: ScratchBtrfs;
 let work: string;
 
 const latestBackup = async () => {
-  const list = (await listBackups(conn, REMOTE_DIR)).filter((b) => b.complete).sort((a, b) => a.path.localeCompare(b.path));
+  const list = (await listBackups(conn, REMOTE_DIR))
+    .filter((b) => b.complete)
+    .sort((a, b) => a.path.localeCompare(b.path));
   return list[list.length - 1];
 };
 
@@ -43,7 +50,11 @@ beforeAll(async () => {
 
 afterAll(async () => {
   await runEach([
-    async () => deleteRemote(conn, (await listBackups(conn, REMOTE_DIR)).map((b) => b.path)),
+    async () =>
+      deleteRemote(
+        conn,
+        (await listBackups(conn, REMOTE_DIR)).map((b) => b.path),
+      ),
     () => execInTarget(['rmdir', REMOTE_DIR]),
     () => laptopA?.destroy(),
     () => laptopB?.destroy(),
@@ -57,9 +68,14 @@ test('restore the latest backup onto a new laptop, make it live, and continue wi
   fs.mkdirSync(laptopA.path('snaps'));
   writeRandomFile(laptopA.path('home', 'data.bin'), DATA_MIB * MiB);
   fs.mkdirSync(laptopA.path('home', 'docs'));
-  for (let i = 0; i < 50; i += 1) fs.writeFileSync(laptopA.path('home', 'docs', `note-${i}.txt`), `note ${i}\n`.repeat(i + 1));
+  for (let i = 0; i < 50; i += 1)
+    fs.writeFileSync(laptopA.path('home', 'docs', `note-${i}.txt`), `note ${i}\n`.repeat(i + 1));
   fs.mkdirSync(path.join(work, 'a'));
-  const a = btrbkClient(conn, path.join(work, 'a'), { volume: laptopA.mountpoint, subvolume: 'home', targetDir: REMOTE_DIR });
+  const a = btrbkClient(conn, path.join(work, 'a'), {
+    volume: laptopA.mountpoint,
+    subvolume: 'home',
+    targetDir: REMOTE_DIR,
+  });
   const first = a.run('run');
   expect({ status: first.status, output: `${first.out}${first.err}` }).toMatchObject({ status: 0 });
   const fullBytes = a.receivedBytes();
@@ -82,7 +98,11 @@ test('restore the latest backup onto a new laptop, make it live, and continue wi
   // work goes on on laptop B: 1 MiB changes; btrbk, configured like on laptop A, backs up again
   const changed = overwriteSpread(laptopB.path('home', 'data.bin'), 1 * MiB, { seedOffset: 3 });
   fs.mkdirSync(path.join(work, 'b'));
-  const b = btrbkClient(conn, path.join(work, 'b'), { volume: laptopB.mountpoint, subvolume: 'home', targetDir: REMOTE_DIR });
+  const b = btrbkClient(conn, path.join(work, 'b'), {
+    volume: laptopB.mountpoint,
+    subvolume: 'home',
+    targetDir: REMOTE_DIR,
+  });
   const next = b.run('-v', 'run');
   expect({ status: next.status, output: `${next.out}${next.err}` }).toMatchObject({ status: 0 });
   const wire = b.receivedBytes();

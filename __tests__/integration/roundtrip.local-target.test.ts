@@ -49,9 +49,16 @@ describe('round trip against the local target', () => {
         'snapshot 2 restored: metadata identical',
       ]),
     );
-    expect(r.steps.find((s) => s.name === 'snapshot 1 restored: metadata identical')?.detail).toMatch(/4 symlinks, 3 hard-linked names, 7 xattrs, 1 sparse file\(s\) still sparse/);
+    expect(r.steps.find((s) => s.name === 'snapshot 1 restored: metadata identical')?.detail).toMatch(
+      /4 symlinks, 3 hard-linked names, 7 xattrs, 1 sparse file\(s\) still sparse/,
+    );
     // figures: 4 transfers; the full send carries the data, the incremental a fraction of it
-    expect(r.transfers.map((t) => t.name)).toEqual(['full send', 'incremental send', 'full receive', 'incremental receive']);
+    expect(r.transfers.map((t) => t.name)).toEqual([
+      'full send',
+      'incremental send',
+      'full receive',
+      'incremental receive',
+    ]);
     const [full, incr] = r.transfers;
     expect(full.streamBytes).toBeGreaterThan(18 * 1024 * 1024);
     expect(incr.streamBytes).toBeGreaterThan(3 * 1024 * 1024);
@@ -65,14 +72,18 @@ describe('round trip against the local target', () => {
     expect(Math.abs(back.streamBytes - full.streamBytes) / full.streamBytes).toBeLessThan(0.05);
     expect(back.wireBytes).toBeLessThanOrEqual(back.streamBytes);
     // progress was reported while the full send ran, with an ETA (its size is known)
-    const progress = events.filter((e): e is Extract<RoundtripEvent, { type: 'progress' }> => e.type === 'progress' && e.transfer === 'full send');
+    const progress = events.filter(
+      (e): e is Extract<RoundtripEvent, { type: 'progress' }> => e.type === 'progress' && e.transfer === 'full send',
+    );
     expect(progress.length).toBeGreaterThan(0);
     expect(progress.at(-1)).toMatchObject({ done: true, bytes: full.streamBytes });
     expect(progress.some((p) => p.total && p.eta !== null)).toBe(true);
     // nothing left behind
     expect(leftOnTarget(r.runId)).toEqual([]);
     expect(stillMounted(r)).toEqual([]);
-    console.log(`round trip (24 MiB, zstd): ${r.transfers.map((t) => `${t.name} ${(t.wireBytes / 2 ** 20).toFixed(2)} MiB wire @ ${(t.rate / 2 ** 20).toFixed(1)} MiB/s`).join('; ')}; ratio ${r.ratio?.toFixed(4)}`);
+    console.log(
+      `round trip (24 MiB, zstd): ${r.transfers.map((t) => `${t.name} ${(t.wireBytes / 2 ** 20).toFixed(2)} MiB wire @ ${(t.rate / 2 ** 20).toFixed(1)} MiB/s`).join('; ')}; ratio ${r.ratio?.toFixed(4)}`,
+    );
   });
 
   it('a step failing halfway (parent gone on the target): named, later steps not run, local and remote cleaned up', async () => {
@@ -86,12 +97,16 @@ describe('round trip against the local target', () => {
           parent = e.snapshots[0];
         }
         // after the full send, remove the received parent behind the round trip's back
-        if (e.type === 'transfer' && e.transfer.name === 'full send') expect(execInTarget(['btrfs', 'subvolume', 'delete', parent]).status).toBe(0);
+        if (e.type === 'transfer' && e.transfer.name === 'full send')
+          expect(execInTarget(['btrfs', 'subvolume', 'delete', parent]).status).toBe(0);
       },
     });
     expect(r.ok).toBe(false);
     const incr = r.steps.find((s) => s.name === 'incremental send to the target (-p snapshot 1)');
-    expect(incr).toMatchObject({ ok: false, cause: expect.stringMatching(/the transfer failed at "ssh → btrfs receive": .*cannot find parent subvolume/s) });
+    expect(incr).toMatchObject({
+      ok: false,
+      cause: expect.stringMatching(/the transfer failed at "ssh → btrfs receive": .*cannot find parent subvolume/s),
+    });
     expect(r.steps.find((s) => /receive back/.test(s.name))).toBeUndefined();
     expect(r.steps.filter((s) => /^remove/.test(s.name)).every((s) => s.ok)).toBe(true);
     expect(runId).toBe(r.runId);
@@ -101,11 +116,15 @@ describe('round trip against the local target', () => {
   });
 
   it('the CLI: progress while it runs, the transfer table, "N passed, 0 failed", exit 0', () => {
-    const p = spawnSync(path.join(REPO_ROOT, 'node_modules', '.bin', 'zx'), [path.join(REPO_ROOT, 'scripts', 'roundtrip.mjs'), '--env', envFile, '--size-mb', '8'], {
-      encoding: 'utf8',
-      env: { ...process.env, NO_COLOR: '1' },
-      timeout: 240_000,
-    });
+    const p = spawnSync(
+      path.join(REPO_ROOT, 'node_modules', '.bin', 'zx'),
+      [path.join(REPO_ROOT, 'scripts', 'roundtrip.mjs'), '--env', envFile, '--size-mb', '8'],
+      {
+        encoding: 'utf8',
+        env: { ...process.env, NO_COLOR: '1' },
+        timeout: 240_000,
+      },
+    );
     expect(p.status).toBe(0);
     expect(p.stdout).toMatch(/^ {2}full send +[\d.]+ [KM]iB on the wire/m);
     expect(p.stdout).toMatch(/incremental\/full ratio: 0\.\d{4}/);

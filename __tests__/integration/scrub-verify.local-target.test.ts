@@ -46,12 +46,20 @@ function inTarget(argv: string[], timeout = 300_000): string {
 }
 
 const localManifest = (sample?: [number, number]) => {
-  const r = spawnSync('perl', [PROGRAM, ...(sample ? ['--sample', String(sample[0]), '--seed', String(sample[1])] : []), snapshot], { encoding: 'latin1', maxBuffer: 1 << 28 });
+  const r = spawnSync(
+    'perl',
+    [PROGRAM, ...(sample ? ['--sample', String(sample[0]), '--seed', String(sample[1])] : []), snapshot],
+    { encoding: 'latin1', maxBuffer: 1 << 28 },
+  );
   expect(r.stderr).toBe('');
   return r.stdout;
 };
 const remoteManifest = async (sample?: [number, number]) => {
-  const r = await runRemote(conn, gateLine(GATE_COMMANDS.manifest(backup, sample ? { percent: sample[0], seed: sample[1] } : null)), { timeoutMs: 600_000 });
+  const r = await runRemote(
+    conn,
+    gateLine(GATE_COMMANDS.manifest(backup, sample ? { percent: sample[0], seed: sample[1] } : null)),
+    { timeoutMs: 600_000 },
+  );
   expect(r.stderr).toBe('');
   expect(r.status).toBe(0);
   return r.stdout;
@@ -70,7 +78,8 @@ beforeAll(async () => {
   fs.mkdirSync(laptop.path('snaps'));
   writeRandomFile(laptop.path('home', 'data.bin'), DATA_MIB * MiB);
   fs.mkdirSync(laptop.path('home', 'docs'));
-  for (let i = 0; i < 300; i += 1) fs.writeFileSync(laptop.path('home', 'docs', `note-${i}.txt`), `note ${i}\n`.repeat(i + 1));
+  for (let i = 0; i < 300; i += 1)
+    fs.writeFileSync(laptop.path('home', 'docs', `note-${i}.txt`), `note ${i}\n`.repeat(i + 1));
   fs.writeFileSync(laptop.path('home', 'docs', 'private'), 'mine alone');
   fs.chmodSync(laptop.path('home', 'docs', 'private'), 0o600);
   fs.chownSync(laptop.path('home', 'docs', 'private'), 1000, 1000);
@@ -79,7 +88,11 @@ beforeAll(async () => {
   const mk = await runRemote(conn, gateLine(GATE_COMMANDS.mkdir(REMOTE_DIR)));
   if (mk.status !== 0) throw new Error(`mkdir through the gate failed: ${mk.stderr}`);
   fs.mkdirSync(path.join(work, 'a'));
-  const a = btrbkClient(conn, path.join(work, 'a'), { volume: laptop.mountpoint, subvolume: 'home', targetDir: REMOTE_DIR });
+  const a = btrbkClient(conn, path.join(work, 'a'), {
+    volume: laptop.mountpoint,
+    subvolume: 'home',
+    targetDir: REMOTE_DIR,
+  });
   const first = a.run('run');
   expect({ status: first.status, output: `${first.out}${first.err}` }).toMatchObject({ status: 0 });
   const snaps = fs.readdirSync(laptop.path('snaps')).filter((n) => n.startsWith('home.'));
@@ -93,7 +106,11 @@ beforeAll(async () => {
 afterAll(async () => {
   await runEach([
     () => execInTarget(['systemctl', 'start', 'btrbk-scrub.timer', 'btrbk-prune.timer']),
-    async () => deleteRemote(conn, (await listBackups(conn, REMOTE_DIR)).map((b) => b.path)),
+    async () =>
+      deleteRemote(
+        conn,
+        (await listBackups(conn, REMOTE_DIR)).map((b) => b.path),
+      ),
     () => execInTarget(['rmdir', REMOTE_DIR]),
     () => laptop?.destroy(),
     () => fs.rmSync(work, { recursive: true, force: true }),
@@ -123,7 +140,14 @@ test('the scrub reads the whole volume without writing a data block; its result 
   };
   // the target is shared: its own timers (the hourly scrub check finds backups from earlier tests and scrubs, the
   // prune) must not write in the windows measured here; the first scrub is this test's own (run --now)
-  inTarget(['systemctl', 'stop', 'btrbk-scrub.timer', 'btrbk-prune.timer', 'btrbk-scrub.service', 'btrbk-prune.service']);
+  inTarget([
+    'systemctl',
+    'stop',
+    'btrbk-scrub.timer',
+    'btrbk-prune.timer',
+    'btrbk-scrub.service',
+    'btrbk-prune.service',
+  ]);
   inTarget(['sh', '-c', `btrfs scrub cancel ${MOUNT_POINT} >/dev/null 2>&1; true`]);
   const w0 = await quiet();
   await settle();
@@ -132,7 +156,9 @@ test('the scrub reads the whole volume without writing a data block; its result 
   await settle();
   const scrubWrites = sectorsWritten(dev) - w0 - idle;
   const report = inTarget(['/usr/local/sbin/btrbk-scrub', 'report']);
-  process.stderr.write(`[scrub-verify] idle volume: ${idle * 512} bytes written in 32 s; scrub: ${scrubWrites * 512} bytes written\n`);
+  process.stderr.write(
+    `[scrub-verify] idle volume: ${idle * 512} bytes written in 32 s; scrub: ${scrubWrites * 512} bytes written\n`,
+  );
   expect(report).toMatch(/^exit=0$/m);
   const read = Number(/data_bytes_scrubbed: (\d+)/.exec(report)?.[1]);
   expect(read).toBeGreaterThanOrEqual(DATA_MIB * MiB); // data.bin (random); the notes are inline in metadata or compressed
@@ -148,7 +174,9 @@ test('the scrub reads the whole volume without writing a data block; its result 
   // asserted here: in CI the scrub's after-work, the cleaner dropping block groups it found unused, committed up to
   // a minute later; host-identity.local-target's idle test covers a quiet host's timers.)
   inTarget(['systemctl', 'start', 'btrbk-scrub.service'], 600_000);
-  expect(/^when=.*$/m.exec(inTarget(['/usr/local/sbin/btrbk-scrub', 'report']))?.[0]).toBe(/^when=.*$/m.exec(report)?.[0]);
+  expect(/^when=.*$/m.exec(inTarget(['/usr/local/sbin/btrbk-scrub', 'report']))?.[0]).toBe(
+    /^when=.*$/m.exec(report)?.[0],
+  );
 });
 
 test('a fresh backup verifies clean: same snapshot (received UUID), same manifest in full and sampled with one seed', async () => {
@@ -163,22 +191,34 @@ test('a fresh backup verifies clean: same snapshot (received UUID), same manifes
   expect(full.differences).toEqual([]);
   expect(parseManifest(remoteFull).entries.get('docs/odd%0Aname%20%FF')).toMatchObject({ type: 'f', size: '3' });
   expect(parseManifest(remoteFull).entries.get('docs/private')).toMatchObject({ owner: '1000:1000', mode: '0600' });
-  expect(parseManifest(remoteFull).entries.get('docs/to-shadow')).toMatchObject({ type: 'l', target: '/etc/shadow', sha256: '-' });
+  expect(parseManifest(remoteFull).entries.get('docs/to-shadow')).toMatchObject({
+    type: 'l',
+    target: '/etc/shadow',
+    sha256: '-',
+  });
   const sampled = compareManifests(localManifest([10, 4242]), await remoteManifest([10, 4242]));
   expect(sampled).toMatchObject({ problems: [], differences: [] });
   expect(sampled.compared).toBeGreaterThan(10);
   expect(sampled.compared).toBeLessThan(80);
-  process.stderr.write(`[scrub-verify] full manifest through the gate: ${((Date.now() - t0) / 1000).toFixed(1)} s wall\n`);
+  process.stderr.write(
+    `[scrub-verify] full manifest through the gate: ${((Date.now() - t0) / 1000).toFixed(1)} s wall\n`,
+  );
 
   // the host's cost: CPU seconds of the program (as the gate runs it) per GiB hashed
   inTarget(['sync']);
   fs.writeFileSync('/proc/sys/vm/drop_caches', '3'); // one kernel: the container's page cache is the host's
-  const out = inTarget(['bash', '-c', `sudo -u btrbk sudo -n /usr/local/sbin/btrbk-manifest '${backup}' | tail -n 1; times`]);
+  const out = inTarget([
+    'bash',
+    '-c',
+    `sudo -u btrbk sudo -n /usr/local/sbin/btrbk-manifest '${backup}' | tail -n 1; times`,
+  ]);
   const bytes = Number(/bytes=(\d+)/.exec(out)?.[1]);
   const times = [...out.matchAll(/(\d+)m([\d.]+)s/g)].map((m) => Number(m[1]) * 60 + Number(m[2]));
   const cpu = times[2] + times[3]; // children: user, sys
   expect(bytes).toBeGreaterThan(DATA_MIB * MiB);
-  process.stderr.write(`[scrub-verify] manifest on the host: ${(bytes / 2 ** 30).toFixed(3)} GiB hashed, ${cpu.toFixed(2)} CPU s: ${(cpu / (bytes / 2 ** 30)).toFixed(1)} CPU s per GiB\n`);
+  process.stderr.write(
+    `[scrub-verify] manifest on the host: ${(bytes / 2 ** 30).toFixed(3)} GiB hashed, ${cpu.toFixed(2)} CPU s: ${(cpu / (bytes / 2 ** 30)).toFixed(1)} CPU s per GiB\n`,
+  );
 });
 
 test('a file changed inside the backup by root, behind the gate, is caught and named', async () => {

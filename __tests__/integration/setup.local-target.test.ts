@@ -17,7 +17,12 @@ jest.setTimeout(15 * 60_000);
 const ZX = path.join(REPO_ROOT, 'node_modules', 'zx', 'build', 'cli.js');
 const setup = (...args: string[]) => {
   const t0 = Date.now();
-  const r = spawnSync(process.execPath, [ZX, 'scripts/setup.mjs', ...args], { cwd: REPO_ROOT, encoding: 'utf8', timeout: 14 * 60_000, env: { ...process.env, FORCE_COLOR: '0' } });
+  const r = spawnSync(process.execPath, [ZX, 'scripts/setup.mjs', ...args], {
+    cwd: REPO_ROOT,
+    encoding: 'utf8',
+    timeout: 14 * 60_000,
+    env: { ...process.env, FORCE_COLOR: '0' },
+  });
   return { ...r, seconds: (Date.now() - t0) / 1000 };
 };
 
@@ -26,7 +31,12 @@ interface SetupJson {
   envFile: string;
   connection: Record<string, string>;
   hostKey: { fingerprint: string; file: string };
-  smoke: { ok: boolean; passed: number; failed: number; checks: { check: string; results: { name: string; ok: boolean }[] }[] };
+  smoke: {
+    ok: boolean;
+    passed: number;
+    failed: number;
+    checks: { check: string; results: { name: string; ok: boolean }[] }[];
+  };
   btrbkConf: string;
 }
 
@@ -63,7 +73,9 @@ describe('setup --target local (real local target, real SSH gate)', () => {
     expect(conn).toEqual(result.connection);
     const pinned = readKnownHosts(conn.BTRBK_AWS_KNOWN_HOSTS).map((k) => k.fingerprint);
     expect(pinned).toContain(result.hostKey.fingerprint);
-    const scan = spawnSync('ssh-keyscan', ['-t', 'ed25519', '-p', conn.BTRBK_AWS_SSH_PORT, conn.BTRBK_AWS_HOST], { encoding: 'utf8' });
+    const scan = spawnSync('ssh-keyscan', ['-t', 'ed25519', '-p', conn.BTRBK_AWS_SSH_PORT, conn.BTRBK_AWS_HOST], {
+      encoding: 'utf8',
+    });
     const offered = spawnSync('ssh-keygen', ['-lf', '-'], { input: scan.stdout, encoding: 'utf8' }).stdout;
     expect(offered).toContain(result.hostKey.fingerprint);
   });
@@ -82,7 +94,9 @@ describe('setup --target local (real local target, real SSH gate)', () => {
     expect(plain.status).toBe(0);
     expect(plain.stdout).toContain('Next steps');
     expect(plain.stdout).toMatch(/^ssh_user\s+btrbk$/m);
-    expect(plain.stdout).toContain(`target send-receive ssh://127.0.0.1:${result.connection.BTRBK_AWS_SSH_PORT}${BACKUP_ROOT}`);
+    expect(plain.stdout).toContain(
+      `target send-receive ssh://127.0.0.1:${result.connection.BTRBK_AWS_SSH_PORT}${BACKUP_ROOT}`,
+    );
   });
 
   test('an unknown option (a mistyped safety flag) is refused before anything runs', () => {
@@ -93,27 +107,43 @@ describe('setup --target local (real local target, real SSH gate)', () => {
   });
 
   test('the printed btrbk.conf and ssh config block work with the real btrbk client: dryrun against the target', async () => {
-    await withScratchBtrfs({ sizeMiB: 256, label: 'setup-it' }, async (scratch: { mountpoint: string; path: (...p: string[]) => string }) => {
-      await createSubvolume(scratch.path('home'));
-      fs.writeFileSync(scratch.path('home', 'hello.txt'), 'hello\n');
-      fs.mkdirSync(scratch.path('btrbk_snapshots'));
-      const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'setup-btrbk-'));
-      try {
-        const conf = path.join(dir, 'btrbk.conf');
-        fs.writeFileSync(conf, renderBtrbkConf(result.connection, { volume: scratch.mountpoint, subvolume: 'home' }));
-        // btrbk has no ssh option for known_hosts: the person adds the printed block to ~/.ssh/config. Here an
-        // `ssh` wrapper on PATH passes the same block with -F, so the user's real ~/.ssh/config is untouched.
-        fs.writeFileSync(path.join(dir, 'ssh_config'), `${sshConfigBlock(result.connection)}\n    BatchMode yes\n`);
-        fs.writeFileSync(path.join(dir, 'ssh'), `#!/bin/sh\necho "$*" >> ${dir}/ssh.log\nexec /usr/bin/ssh -F ${dir}/ssh_config "$@"\n`, { mode: 0o755 });
-        const r = spawnSync('btrbk', ['-c', conf, 'dryrun'], { encoding: 'utf8', env: { ...process.env, PATH: `${dir}:${process.env.PATH}` } });
-        expect(r.stderr).not.toMatch(/ERROR/);
-        expect(r.status).toBe(0);
-        // first backup: a full (non-incremental) send to the target, planned after reading the target's subvolumes
-        expect(r.stdout).toMatch(new RegExp(`\\*\\*\\* 127\\.0\\.0\\.1\\[${result.connection.BTRBK_AWS_SSH_PORT}\\]:${BACKUP_ROOT}/home\\.\\d{8}T\\d{4}`));
-        expect(fs.readFileSync(path.join(dir, 'ssh.log'), 'utf8')).toMatch(new RegExp(`-p ${result.connection.BTRBK_AWS_SSH_PORT} (-c \\S+ )?-i \\S+ btrbk@127\\.0\\.0\\.1 .*btrfs`));
-      } finally {
-        fs.rmSync(dir, { recursive: true, force: true });
-      }
-    });
+    await withScratchBtrfs(
+      { sizeMiB: 256, label: 'setup-it' },
+      async (scratch: { mountpoint: string; path: (...p: string[]) => string }) => {
+        await createSubvolume(scratch.path('home'));
+        fs.writeFileSync(scratch.path('home', 'hello.txt'), 'hello\n');
+        fs.mkdirSync(scratch.path('btrbk_snapshots'));
+        const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'setup-btrbk-'));
+        try {
+          const conf = path.join(dir, 'btrbk.conf');
+          fs.writeFileSync(conf, renderBtrbkConf(result.connection, { volume: scratch.mountpoint, subvolume: 'home' }));
+          // btrbk has no ssh option for known_hosts: the person adds the printed block to ~/.ssh/config. Here an
+          // `ssh` wrapper on PATH passes the same block with -F, so the user's real ~/.ssh/config is untouched.
+          fs.writeFileSync(path.join(dir, 'ssh_config'), `${sshConfigBlock(result.connection)}\n    BatchMode yes\n`);
+          fs.writeFileSync(
+            path.join(dir, 'ssh'),
+            `#!/bin/sh\necho "$*" >> ${dir}/ssh.log\nexec /usr/bin/ssh -F ${dir}/ssh_config "$@"\n`,
+            { mode: 0o755 },
+          );
+          const r = spawnSync('btrbk', ['-c', conf, 'dryrun'], {
+            encoding: 'utf8',
+            env: { ...process.env, PATH: `${dir}:${process.env.PATH}` },
+          });
+          expect(r.stderr).not.toMatch(/ERROR/);
+          expect(r.status).toBe(0);
+          // first backup: a full (non-incremental) send to the target, planned after reading the target's subvolumes
+          expect(r.stdout).toMatch(
+            new RegExp(
+              `\\*\\*\\* 127\\.0\\.0\\.1\\[${result.connection.BTRBK_AWS_SSH_PORT}\\]:${BACKUP_ROOT}/home\\.\\d{8}T\\d{4}`,
+            ),
+          );
+          expect(fs.readFileSync(path.join(dir, 'ssh.log'), 'utf8')).toMatch(
+            new RegExp(`-p ${result.connection.BTRBK_AWS_SSH_PORT} (-c \\S+ )?-i \\S+ btrbk@127\\.0\\.0\\.1 .*btrfs`),
+          );
+        } finally {
+          fs.rmSync(dir, { recursive: true, force: true });
+        }
+      },
+    );
   });
 });

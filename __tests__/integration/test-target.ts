@@ -47,12 +47,16 @@ export async function setUpTestTarget(): Promise<void> {
     result = await up({ onProgress: log });
   } catch (err) {
     // an OperatorError carries the three-part message and the boot log's tail: show it, not a stack
-    process.stderr.write(`${err instanceof OperatorError ? err.format() : err instanceof Error ? err.stack : String(err)}\n`);
+    process.stderr.write(
+      `${err instanceof OperatorError ? err.format() : err instanceof Error ? err.stack : String(err)}\n`,
+    );
     throw err;
   }
   const paths = localTargetPaths();
   process.env.BTRBK_ENV_FILE = paths.envFile;
-  log(`${result.alreadyUp ? 'reusing' : 'up:'} ${paths.name} on 127.0.0.1:${result.port} (${((Date.now() - t0) / 1000).toFixed(1)} s); state ${paths.stateDir}`);
+  log(
+    `${result.alreadyUp ? 'reusing' : 'up:'} ${paths.name} on 127.0.0.1:${result.port} (${((Date.now() - t0) / 1000).toFixed(1)} s); state ${paths.stateDir}`,
+  );
 }
 
 /** globalTeardown: remove the test run's own target, volume and state dir too (unless BTRBK_KEEP_LOCAL_TARGET=1). */
@@ -64,7 +68,9 @@ export async function tearDownTestTarget(): Promise<void> {
     return;
   }
   if (process.env.BTRBK_KEEP_LOCAL_TARGET === '1') {
-    log(`BTRBK_KEEP_LOCAL_TARGET=1: ${paths.name} keeps running; remove it with BTRBK_LOCAL_TARGET_STATE=${paths.stateDir} BTRBK_LOCAL_TARGET_NAME=${paths.name} npx zx scripts/local-target.mjs down --purge`);
+    log(
+      `BTRBK_KEEP_LOCAL_TARGET=1: ${paths.name} keeps running; remove it with BTRBK_LOCAL_TARGET_STATE=${paths.stateDir} BTRBK_LOCAL_TARGET_NAME=${paths.name} npx zx scripts/local-target.mjs down --purge`,
+    );
     return;
   }
   const r = await down({ purge: true, onProgress: log });

@@ -38,7 +38,8 @@ async function waitFor<T>(fn: () => Promise<T> | T, what: string, ms = 30_000): 
   }
 }
 
-const results = async (c: Record<string, string>, names: string[]) => (await runChecks(c, names, { lines: 20 })).flatMap((x) => x.results);
+const results = async (c: Record<string, string>, names: string[]) =>
+  (await runChecks(c, names, { lines: 20 })).flatMap((x) => x.results);
 const find = (rs: any[], re: RegExp) => {
   const r = rs.find((x) => re.test(x.name));
   if (!r) throw new Error(`no test matching ${re} in: ${rs.map((x) => x.name).join(' | ')}`);
@@ -58,7 +59,11 @@ afterAll(() => fs.rmSync(tmp, { recursive: true, force: true }));
 
 describe('troubleshoot against the local target', () => {
   it('healthy: check-all passes through the CLI, check-aws is not applicable, exit 0', () => {
-    const r = spawnSync(path.join(REPO_ROOT, 'node_modules', '.bin', 'zx'), [path.join(REPO_ROOT, 'scripts', 'troubleshoot.mjs'), 'check-all', '--env', envFile, '--json'], { encoding: 'utf8', timeout: 120_000 });
+    const r = spawnSync(
+      path.join(REPO_ROOT, 'node_modules', '.bin', 'zx'),
+      [path.join(REPO_ROOT, 'scripts', 'troubleshoot.mjs'), 'check-all', '--env', envFile, '--json'],
+      { encoding: 'utf8', timeout: 120_000 },
+    );
     expect(r.stderr).toBe('');
     expect(r.status).toBe(0);
     const j = JSON.parse(r.stdout);
@@ -74,11 +79,20 @@ describe('troubleshoot against the local target', () => {
     try {
       await waitFor(async () => !(await sshBanner(port, { timeoutMs: 1000 })), 'sshd to stop');
       const rs = await results(conn, ['check-ssh', 'check-volume', 'check-logs']);
-      expect(find(rs, /^TCP/)).toMatchObject({ ok: false, cause: expect.stringMatching(/connection refused: nothing listens on port \d+ \(sshd is stopped/) });
+      expect(find(rs, /^TCP/)).toMatchObject({
+        ok: false,
+        cause: expect.stringMatching(/connection refused: nothing listens on port \d+ \(sshd is stopped/),
+      });
       expect(find(rs, /reach the volume/)).toMatchObject({ ok: false, next: expect.stringMatching(/check-ssh/) });
-      expect(find(rs, /logs through the SSH gate/)).toMatchObject({ ok: false, cause: expect.stringMatching(/nothing accepts SSH connections/) });
+      expect(find(rs, /logs through the SSH gate/)).toMatchObject({
+        ok: false,
+        cause: expect.stringMatching(/nothing accepts SSH connections/),
+      });
       // without SSH, the local target's kept boot output stands in for the EC2 console
-      expect(find(rs, /local target boot output/)).toMatchObject({ ok: true, detail: expect.stringMatching(/^SUCCESS/) });
+      expect(find(rs, /local target boot output/)).toMatchObject({
+        ok: true,
+        detail: expect.stringMatching(/^SUCCESS/),
+      });
     } finally {
       inTarget('systemctl', 'start', 'ssh.service');
       await waitFor(() => sshBanner(port, { timeoutMs: 1000 }), 'sshd to answer again');
@@ -86,18 +100,41 @@ describe('troubleshoot against the local target', () => {
   });
 
   it('volume unmounted: "nothing is mounted at /backup_volume" and the backup root is missing', async () => {
-    const [source, options] = inTarget('findmnt', '-n', '-o', 'SOURCE,OPTIONS', '--mountpoint', MOUNT_POINT).trim().split(/\s+/);
+    const [source, options] = inTarget('findmnt', '-n', '-o', 'SOURCE,OPTIONS', '--mountpoint', MOUNT_POINT)
+      .trim()
+      .split(/\s+/);
     // a transfer still finishing (another test's btrfs receive) keeps the mount busy for a moment
-    await waitFor(() => execInTarget(['umount', MOUNT_POINT]).status === 0, `umount ${MOUNT_POINT} (target busy)`, 60_000);
+    await waitFor(
+      () => execInTarget(['umount', MOUNT_POINT]).status === 0,
+      `umount ${MOUNT_POINT} (target busy)`,
+      60_000,
+    );
     try {
       const rs = await results(conn, ['check-volume']);
-      expect(find(rs, /mounted at \/backup_volume/)).toMatchObject({ ok: false, cause: `nothing is mounted at ${MOUNT_POINT}`, next: expect.stringMatching(/detached or its mount failed/) });
-      expect(find(rs, /backup root/)).toMatchObject({ ok: false, cause: expect.stringMatching(/does not exist \(the volume is not mounted\)/) });
+      expect(find(rs, /mounted at \/backup_volume/)).toMatchObject({
+        ok: false,
+        cause: `nothing is mounted at ${MOUNT_POINT}`,
+        next: expect.stringMatching(/detached or its mount failed/),
+      });
+      expect(find(rs, /backup root/)).toMatchObject({
+        ok: false,
+        cause: expect.stringMatching(/does not exist \(the volume is not mounted\)/),
+      });
       // check-ssh's btrbk command fails too, and says why
       expect(find(await results(conn, ['check-ssh']), /btrbk command/).ok).toBe(false);
     } finally {
       const again = execInTarget(['mount', MOUNT_POINT]);
-      if (again.status !== 0) inTarget('mount', '-o', options.split(',').filter((o) => !/^subvol/.test(o)).join(','), source, MOUNT_POINT);
+      if (again.status !== 0)
+        inTarget(
+          'mount',
+          '-o',
+          options
+            .split(',')
+            .filter((o) => !/^subvol/.test(o))
+            .join(','),
+          source,
+          MOUNT_POINT,
+        );
       expect(execInTarget(['mountpoint', '-q', MOUNT_POINT]).status).toBe(0);
     }
   });
@@ -112,7 +149,12 @@ describe('troubleshoot against the local target', () => {
       inTarget('btrfs', 'filesystem', 'sync', MOUNT_POINT);
       const rs = await results(conn, ['check-volume']);
       const u = find(rs, /usage below 90 %/);
-      expect(u).toMatchObject({ ok: true, warn: true, cause: expect.stringMatching(/^the volume is 9\d\.\d % full$/), next: expect.stringMatching(/prune old backups|grow the volume/) });
+      expect(u).toMatchObject({
+        ok: true,
+        warn: true,
+        cause: expect.stringMatching(/^the volume is 9\d\.\d % full$/),
+        next: expect.stringMatching(/prune old backups|grow the volume/),
+      });
       expect(rs.filter((x) => !x.ok)).toEqual([]);
     } finally {
       execInTarget(['rm', '-f', file]);
@@ -127,7 +169,11 @@ describe('troubleshoot against the local target', () => {
     fs.chmodSync(key, 0o644);
     const c = tempConn({ BTRBK_AWS_SSH_KEY: key });
     const t = find(await results(c, ['check-ssh']), /private key file permissions/);
-    expect(t).toMatchObject({ ok: false, cause: expect.stringMatching(/mode 0644: group or others can read it.*UNPROTECTED PRIVATE KEY FILE/), next: `chmod 600 ${key}` });
+    expect(t).toMatchObject({
+      ok: false,
+      cause: expect.stringMatching(/mode 0644: group or others can read it.*UNPROTECTED PRIVATE KEY FILE/),
+      next: `chmod 600 ${key}`,
+    });
     const viaCli = await runRemote(c, 'btrbk-diag version');
     expect(viaCli.status).toBe(255);
     expect(viaCli.stderr).toMatch(/UNPROTECTED PRIVATE KEY FILE/);
@@ -143,7 +189,9 @@ describe('troubleshoot against the local target', () => {
     expect(rs.at(-1)).toMatchObject({
       name: 'host key matches the pinned key',
       ok: false,
-      cause: expect.stringMatching(/does NOT match the pinned key: not connecting: the host was replaced .*possible man-in-the-middle/),
+      cause: expect.stringMatching(
+        /does NOT match the pinned key: not connecting: the host was replaced .*possible man-in-the-middle/,
+      ),
       detail: expect.stringMatching(/offered: {2}ssh-ed25519 SHA256:.*\npinned: {3}ssh-ed25519 SHA256:/),
     });
     expect(rs.find((x) => /key accepted/.test(x.name))).toBeUndefined();

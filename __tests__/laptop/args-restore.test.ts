@@ -22,14 +22,40 @@ const usage = (argv: string[]): string => {
 
 describe('parseBackupArgs', () => {
   test('install with repeated --subvolume, interval, env', () => {
-    expect(parseBackupArgs(['install', '--subvolume', '/home/', '--subvolume', '/srv', '--env', 'x.env', '--interval', 'daily'])).toMatchObject({ verb: 'install', subvolumes: ['/home', '/srv'], env: 'x.env', interval: 'daily' });
+    expect(
+      parseBackupArgs([
+        'install',
+        '--subvolume',
+        '/home/',
+        '--subvolume',
+        '/srv',
+        '--env',
+        'x.env',
+        '--interval',
+        'daily',
+      ]),
+    ).toMatchObject({ verb: 'install', subvolumes: ['/home', '/srv'], env: 'x.env', interval: 'daily' });
   });
   test('install --exclude (repeatable) --make-subvolume', () => {
-    expect(parseBackupArgs(['install', '--subvolume', '/home', '--exclude', '/home/me/.cache/', '--exclude', '/home/vm', '--make-subvolume'])).toMatchObject({ exclude: ['/home/me/.cache', '/home/vm'], makeSubvolume: true });
+    expect(
+      parseBackupArgs([
+        'install',
+        '--subvolume',
+        '/home',
+        '--exclude',
+        '/home/me/.cache/',
+        '--exclude',
+        '/home/vm',
+        '--make-subvolume',
+      ]),
+    ).toMatchObject({ exclude: ['/home/me/.cache', '/home/vm'], makeSubvolume: true });
   });
   test('status defaults and --max-age-hours', () => {
     expect(parseBackupArgs(['status'])).toMatchObject({ verb: 'status', maxAgeHours: 24, json: false });
-    expect(parseBackupArgs(['status', '--json', '--max-age-hours', '2.5'])).toMatchObject({ json: true, maxAgeHours: 2.5 });
+    expect(parseBackupArgs(['status', '--json', '--max-age-hours', '2.5'])).toMatchObject({
+      json: true,
+      maxAgeHours: 2.5,
+    });
   });
   test('--help alone, and with a verb', () => {
     expect(parseBackupArgs(['--help']).help).toBe(true);
@@ -56,7 +82,7 @@ describe('parseBackupArgs', () => {
   ])('%j is refused', (argv, what) => {
     expect(usage(argv as string[])).toMatch(what);
   });
-  test('machineName keeps the gate\'s characters', () => {
+  test("machineName keeps the gate's characters", () => {
     expect(machineName('my laptop.example.org')).toBe('my-laptop');
     expect(machineName('...')).toBe('laptop');
   });
@@ -67,7 +93,9 @@ const dated = (name: string, dir = '/backup_volume/backups/lap'): Dated => {
   if (!p) throw new Error(name);
   return { name, path: `${dir}/${name}`, time: p.time, timestamp: p.timestamp };
 };
-const backups = ['home.20261128T020000+0000', 'home.20261129T020000+0000', 'home.20261130T020000+0000'].map((n) => dated(n));
+const backups = ['home.20261128T020000+0000', 'home.20261129T020000+0000', 'home.20261130T020000+0000'].map((n) =>
+  dated(n),
+);
 
 describe('chooseBackup', () => {
   test('newest by default; --at by full timestamp, by its start, or by a date (newest at or before)', () => {
@@ -116,10 +144,15 @@ describe('planRestore', () => {
 
   test('--path copies one file next to the original, never over an existing file', () => {
     const p = planRestore(facts(), { path: 'me/thesis.tex', at: '20261129' });
-    expect(p.copy).toEqual({ from: path.join(dir, 'snaps', 'home.20261129T020000+0000', 'me/thesis.tex'), to: `${path.join(dir, 'home', 'me/thesis.tex')}.restored-20261129T020000+0000` });
+    expect(p.copy).toEqual({
+      from: path.join(dir, 'snaps', 'home.20261129T020000+0000', 'me/thesis.tex'),
+      to: `${path.join(dir, 'home', 'me/thesis.tex')}.restored-20261129T020000+0000`,
+    });
     fs.mkdirSync(path.join(dir, 'out'));
     fs.writeFileSync(path.join(dir, 'out', 'taken'), 'x');
-    expect(() => planRestore(facts(), { path: 'me/thesis.tex', copyTo: path.join(dir, 'out', 'taken') })).toThrow(/not overwriting/);
+    expect(() => planRestore(facts(), { path: 'me/thesis.tex', copyTo: path.join(dir, 'out', 'taken') })).toThrow(
+      /not overwriting/,
+    );
   });
 
   test('--to DIR receives there, even when the snapshot is here already', () => {
@@ -137,7 +170,11 @@ describe('verify options', () => {
     expect([a.sample, a.seed]).toEqual([undefined, undefined]);
   });
   test('--subvolume, --sample, --seed (leading zeros dropped: the same number both sides print)', () => {
-    expect(parseBackupArgs(['verify', '--subvolume', '/home/', '--sample', '10', '--seed', '00042'])).toMatchObject({ subvolumes: ['/home'], sample: 10, seed: '42' });
+    expect(parseBackupArgs(['verify', '--subvolume', '/home/', '--sample', '10', '--seed', '00042'])).toMatchObject({
+      subvolumes: ['/home'],
+      sample: 10,
+      seed: '42',
+    });
     expect(parseBackupArgs(['verify', '--sample', '100'])).toMatchObject({ sample: 100, json: false });
     expect(parseBackupArgs(['verify', '--json'])).toMatchObject({ verb: 'verify', json: true });
     expect(parseBackupArgs(['list', '--sizes'])).toMatchObject({ verb: 'list', sizes: true });

@@ -5,13 +5,32 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { renderBtrbkConf } from '../../scripts/lib/deploy/btrbk-conf.js';
-import { applyFiles, installedConnection, manifestFile, manifestFor, planInstallFiles, removeFiles, renderSshConfig, type InstallInputs } from '../../scripts/lib/laptop/install.js';
+import {
+  applyFiles,
+  installedConnection,
+  manifestFile,
+  manifestFor,
+  planInstallFiles,
+  removeFiles,
+  renderSshConfig,
+  type InstallInputs,
+} from '../../scripts/lib/laptop/install.js';
 import { CONTROL_PATH, FILES, LOCKFILE, SSH_ALIAS, UNITS } from '../../scripts/lib/laptop/layout.js';
 import { parseSshG, sshSettingsProblems } from '../../scripts/lib/laptop/system.js';
-import { checkInterval, renderNotifyScript, renderPresleepUnit, renderServiceUnit, renderTimerUnit } from '../../scripts/lib/laptop/units.js';
+import {
+  checkInterval,
+  renderNotifyScript,
+  renderPresleepUnit,
+  renderServiceUnit,
+  renderTimerUnit,
+} from '../../scripts/lib/laptop/units.js';
 import { sampleConnection } from '../support/connection-fixture.js';
 
-const conn = sampleConnection({ BTRBK_AWS_HOST: '127.0.0.1', BTRBK_AWS_SSH_PORT: '2222', BTRBK_AWS_INSTANCE_ID: 'local-target' });
+const conn = sampleConnection({
+  BTRBK_AWS_HOST: '127.0.0.1',
+  BTRBK_AWS_SSH_PORT: '2222',
+  BTRBK_AWS_INSTANCE_ID: 'local-target',
+});
 const inputs: InstallInputs = {
   conn,
   envFile: '/repo/local_connection.env',
@@ -45,7 +64,9 @@ describe('the installed btrbk config', () => {
     expect(r.stdout).toContain(`target_host='${SSH_ALIAS}'`);
     expect(r.stdout).toContain("target_path='/backup_volume/backups/laptop1'");
     // btrbk runs plain `ssh -i KEY btrbk@ALIAS`: the port and the pinned host key come only from the ssh config
-    expect(r.stdout).toMatch(/target_rsh='ssh -c aes128-gcm@openssh\.com,chacha20-poly1305@openssh\.com -i .*\/etc\/btrbk\/btrbk-aws\/id_backup.* btrbk@btrbk-aws-target'/);
+    expect(r.stdout).toMatch(
+      /target_rsh='ssh -c aes128-gcm@openssh\.com,chacha20-poly1305@openssh\.com -i .*\/etc\/btrbk\/btrbk-aws\/id_backup.* btrbk@btrbk-aws-target'/,
+    );
   });
 
   test('append-only host: never deletes on the target; long-iso names; a lockfile', () => {
@@ -63,7 +84,15 @@ describe('the installed btrbk config', () => {
   });
 
   test('the printed snippet and the installed file come from the same generator', () => {
-    const printed = renderBtrbkConf(installedConnection(conn), { sources: inputs.sources, targetDir: inputs.targetDir, sshConfig: { alias: SSH_ALIAS, file: FILES.sshConfig }, identity: FILES.identity, lockfile: LOCKFILE, timestampFormat: 'long-iso', writtenBy: 'backup.mjs install' });
+    const printed = renderBtrbkConf(installedConnection(conn), {
+      sources: inputs.sources,
+      targetDir: inputs.targetDir,
+      sshConfig: { alias: SSH_ALIAS, file: FILES.sshConfig },
+      identity: FILES.identity,
+      lockfile: LOCKFILE,
+      timestampFormat: 'long-iso',
+      writtenBy: 'backup.mjs install',
+    });
     expect(printed).toBe(text);
     // setup's own snippet now says how to make the snapshot dir and points at install
     const snippet = renderBtrbkConf(conn);
@@ -84,7 +113,17 @@ describe('the installed ssh config', () => {
   });
 
   test('sshSettingsProblems names a setting another config overrode', () => {
-    const g = { hostname: '127.0.0.1', port: '2222', user: 'btrbk', userknownhostsfile: '~/.ssh/known_hosts', stricthostkeychecking: 'false', controlmaster: 'auto', controlpersist: '60', identityfile: FILES.identity, controlpath: '/run/btrbk-aws/x' };
+    const g = {
+      hostname: '127.0.0.1',
+      port: '2222',
+      user: 'btrbk',
+      userknownhostsfile: '~/.ssh/known_hosts',
+      stricthostkeychecking: 'false',
+      controlmaster: 'auto',
+      controlpersist: '60',
+      identityfile: FILES.identity,
+      controlpath: '/run/btrbk-aws/x',
+    };
     expect(sshSettingsProblems(g, { host: '127.0.0.1', port: '2222', user: 'btrbk' })).toEqual([
       `userknownhostsfile is ~/.ssh/known_hosts, not ${FILES.knownHosts}`,
       'stricthostkeychecking is false, not true',
@@ -92,7 +131,11 @@ describe('the installed ssh config', () => {
   });
 
   test('the include file names the ssh config, nothing else', () => {
-    expect(fileOf(FILES.sshInclude).split('\n').filter((l) => l && !l.startsWith('#'))).toEqual([`Include ${FILES.sshConfig}`]);
+    expect(
+      fileOf(FILES.sshInclude)
+        .split('\n')
+        .filter((l) => l && !l.startsWith('#')),
+    ).toEqual([`Include ${FILES.sshConfig}`]);
   });
 });
 
@@ -108,7 +151,12 @@ describe('the systemd units', () => {
   });
 
   test('the installed service creates the target directory through the gate before each run (install may have run offline)', () => {
-    expect(fileOf(FILES.service)).toMatch(new RegExp(`^ExecStartPre=/usr/bin/ssh -i ${FILES.identity} ${SSH_ALIAS} "mkdir -p '/backup_volume/backups/laptop1'"$`, 'm'));
+    expect(fileOf(FILES.service)).toMatch(
+      new RegExp(
+        `^ExecStartPre=/usr/bin/ssh -i ${FILES.identity} ${SSH_ALIAS} "mkdir -p '/backup_volume/backups/laptop1'"$`,
+        'm',
+      ),
+    );
   });
 
   test('timer: hourly by default, Persistent, a randomized delay; daily and a calendar expression too', () => {
@@ -139,7 +187,9 @@ describe('--notify (off by default)', () => {
     const on = planInstallFiles({ ...inputs, notify: true });
     expect(on.find((f) => f.path === FILES.service)?.content).toMatch(new RegExp(`^OnFailure=${UNITS.notify}$`, 'm'));
     expect(on.find((f) => f.path === FILES.notifyScript)?.mode).toBe(0o755);
-    expect(on.find((f) => f.path === FILES.notify)?.content).toMatch(new RegExp(`^ExecStart=${FILES.notifyScript}$`, 'm'));
+    expect(on.find((f) => f.path === FILES.notify)?.content).toMatch(
+      new RegExp(`^ExecStart=${FILES.notifyScript}$`, 'm'),
+    );
   });
 
   test('the script is shellcheck-clean and notifies each graphical session as its user, on its bus, and nobody else', () => {
@@ -148,11 +198,15 @@ describe('--notify (off by default)', () => {
     const script = path.join(bin, 'notify-failure');
     fs.writeFileSync(script, renderNotifyScript(), { mode: 0o755 });
     expect(spawnSync('shellcheck', [script], { encoding: 'utf8' }).stdout).toBe('');
-    const fake = (name: string, body: string) => fs.writeFileSync(path.join(bin, name), `#!/bin/sh\n${body}\n`, { mode: 0o755 });
-    fake('loginctl', `case $1 in
+    const fake = (name: string, body: string) =>
+      fs.writeFileSync(path.join(bin, name), `#!/bin/sh\n${body}\n`, { mode: 0o755 });
+    fake(
+      'loginctl',
+      `case $1 in
   list-sessions) printf '%s\\n' '  3 1000 alice seat0 tty2' '  7 1001 bob   -     pts/1' ;;
   show-session) case $2 in 3) echo wayland ;; *) echo tty ;; esac ;;
-esac`);
+esac`,
+    );
     fake('runuser', `echo "runuser $*" >> ${log}; shift 3; exec "$@"`);
     fake('notify-send', `echo "notify-send DBUS=$DBUS_SESSION_BUS_ADDRESS $*" >> ${log}`);
     // the session bus sockets: the script checks they exist (a socket made by python's socket module)
@@ -164,8 +218,12 @@ esac`);
     const r = spawnSync('sh', [script], { encoding: 'utf8', env: { PATH: `${bin}:/usr/bin:/bin` } });
     expect(r.status).toBe(0);
     const lines = fs.readFileSync(log, 'utf8').trim().split('\n');
-    expect(lines[0]).toMatch(/^runuser -u alice -- env DBUS_SESSION_BUS_ADDRESS=unix:path=.*bus notify-send --urgency=critical/);
-    expect(lines[1]).toMatch(/^notify-send DBUS=unix:path=.*bus --urgency=critical --app-name=btrbk-aws Off-site backup failed/);
+    expect(lines[0]).toMatch(
+      /^runuser -u alice -- env DBUS_SESSION_BUS_ADDRESS=unix:path=.*bus notify-send --urgency=critical/,
+    );
+    expect(lines[1]).toMatch(
+      /^notify-send DBUS=unix:path=.*bus --urgency=critical --app-name=btrbk-aws Off-site backup failed/,
+    );
     expect(lines).toHaveLength(2);
   });
 });
@@ -179,14 +237,18 @@ describe('writing the files', () => {
     expect(fs.statSync(path.join(root, FILES.identity)).mode & 0o777).toBe(0o600);
     expect(applyFiles(root, files).every((c) => c.action === 'unchanged')).toBe(true);
     const daily = planInstallFiles({ ...inputs, interval: 'daily' });
-    expect(applyFiles(root, daily).filter((c) => c.action !== 'unchanged')).toEqual([{ path: FILES.timer, action: 'updated' }]);
+    expect(applyFiles(root, daily).filter((c) => c.action !== 'unchanged')).toEqual([
+      { path: FILES.timer, action: 'updated' },
+    ]);
     const m = manifestFor(inputs, files, [], '2026-11-30T00:00:00Z');
     applyFiles(root, [manifestFile(m)]);
     expect(m.files).toContain(FILES.manifest);
     expect(m.connection.BTRBK_AWS_SSH_KEY).toBe(FILES.identity);
     // the first-send ETA's settings are recorded only when install was given them (an older manifest stays as it was)
     expect(Object.keys(m)).not.toContain('instanceType');
-    expect(manifestFor({ ...inputs, instanceType: 't3a.small', uploadMbit: 40 }, files, [], '2026-11-30T00:00:00Z')).toMatchObject({ instanceType: 't3a.small', uploadMbit: 40 });
+    expect(
+      manifestFor({ ...inputs, instanceType: 't3a.small', uploadMbit: 40 }, files, [], '2026-11-30T00:00:00Z'),
+    ).toMatchObject({ instanceType: 't3a.small', uploadMbit: 40 });
     const removed = removeFiles(root, m.files);
     expect(removed.every((c) => c.action === 'removed')).toBe(true);
     expect(fs.existsSync(path.join(root, FILES.dir))).toBe(false);

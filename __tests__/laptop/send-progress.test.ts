@@ -4,15 +4,30 @@ import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { activeSends, descendants, formatSendSummary, parentPid, snapshotBase, watchSends, type SendSummary } from '../../scripts/lib/laptop/send-progress.js';
+import {
+  activeSends,
+  descendants,
+  formatSendSummary,
+  parentPid,
+  snapshotBase,
+  watchSends,
+  type SendSummary,
+} from '../../scripts/lib/laptop/send-progress.js';
 import type { ProgressLine } from '../../scripts/lib/remote/transfer.js';
 
 let proc: string;
-beforeEach(() => { proc = fs.mkdtempSync(path.join(os.tmpdir(), 'fake-proc-')); });
+beforeEach(() => {
+  proc = fs.mkdtempSync(path.join(os.tmpdir(), 'fake-proc-'));
+});
 afterEach(() => fs.rmSync(proc, { recursive: true, force: true }));
 
 /** A process of the fake /proc: its stat (with an awkward name), argv, fd 0 and 1 and its read count. */
-function fakeProcess(pid: number, ppid: number, argv: string[], { stdin, stdout, rchar }: { stdin?: string; stdout?: string; rchar?: number } = {}) {
+function fakeProcess(
+  pid: number,
+  ppid: number,
+  argv: string[],
+  { stdin, stdout, rchar }: { stdin?: string; stdout?: string; rchar?: number } = {},
+) {
   const dir = path.join(proc, String(pid));
   fs.mkdirSync(path.join(dir, 'fd'), { recursive: true });
   fs.writeFileSync(path.join(dir, 'stat'), `${pid} (${path.basename(argv[0])} (x) y) S ${ppid} ${pid} ${pid} 0 -1`);
@@ -21,22 +36,47 @@ function fakeProcess(pid: number, ppid: number, argv: string[], { stdin, stdout,
   if (stdout) fs.symlinkSync(stdout, path.join(dir, 'fd', '1'));
   if (rchar !== undefined) fs.writeFileSync(path.join(dir, 'io'), `rchar: ${rchar}\nwchar: 0\n`);
 }
-const setRchar = (pid: number, n: number) => fs.writeFileSync(path.join(proc, String(pid), 'io'), `rchar: ${n}\nwchar: 0\n`);
+const setRchar = (pid: number, n: number) =>
+  fs.writeFileSync(path.join(proc, String(pid), 'io'), `rchar: ${n}\nwchar: 0\n`);
 
 /** btrbk (100) runs `btrfs send SNAP | zstd -c | ssh ...` through sh; another btrfs send (200) is not btrbk's. */
 function btrbkPipeline({ incremental = false, rchar = 0 } = {}) {
   fakeProcess(100, 1, ['/usr/bin/perl', '/usr/bin/btrbk', '-c', '/etc/btrbk/btrbk-aws.conf', 'run']);
   fakeProcess(101, 100, ['sh', '-c', 'btrfs send ... | zstd -c -1 | ssh ...']);
-  fakeProcess(102, 101, ['btrfs', 'send', ...(incremental ? ['-p', '/mnt/.snaps/home.20261129T0700'] : []), '/mnt/.snaps/home.20261130T0732'], { stdin: '/dev/null', stdout: 'pipe:[555]' });
+  fakeProcess(
+    102,
+    101,
+    [
+      'btrfs',
+      'send',
+      ...(incremental ? ['-p', '/mnt/.snaps/home.20261129T0700'] : []),
+      '/mnt/.snaps/home.20261130T0732',
+    ],
+    { stdin: '/dev/null', stdout: 'pipe:[555]' },
+  );
   fakeProcess(103, 101, ['zstd', '-c', '-1'], { stdin: 'pipe:[555]', stdout: 'pipe:[556]', rchar });
-  fakeProcess(104, 101, ['ssh', 'btrbk-aws-target', 'btrfs receive ...'], { stdin: 'pipe:[556]', stdout: 'socket:[9]', rchar: 99 });
+  fakeProcess(104, 101, ['ssh', 'btrbk-aws-target', 'btrfs receive ...'], {
+    stdin: 'pipe:[556]',
+    stdout: 'socket:[9]',
+    rchar: 99,
+  });
   fakeProcess(200, 1, ['btrfs', 'send', '/elsewhere/snap'], { stdout: 'pipe:[777]' });
 }
 
 /** A ProgressLine that records what it was asked to show. */
 function recordingLine() {
-  const shown: Array<{ label: string; bytes: number; total: number | null | undefined; eta: number | null | undefined }> = [];
-  const line: ProgressLine = { show: (label, p) => { shown.push({ label, bytes: p.bytes, total: p.total, eta: p.eta }); }, clear: () => {} };
+  const shown: Array<{
+    label: string;
+    bytes: number;
+    total: number | null | undefined;
+    eta: number | null | undefined;
+  }> = [];
+  const line: ProgressLine = {
+    show: (label, p) => {
+      shown.push({ label, bytes: p.bytes, total: p.total, eta: p.eta });
+    },
+    clear: () => {},
+  };
   return { line, shown };
 }
 
@@ -45,13 +85,16 @@ describe('reading the pipeline from /proc', () => {
     expect(parentPid('42 (we (ird) name) S 7 42 42 0 -1')).toBe(7);
   });
 
-  test('descendants are found through the shell, and nothing outside btrbk: from parent pids, or the kernel\'s children lists', () => {
+  test("descendants are found through the shell, and nothing outside btrbk: from parent pids, or the kernel's children lists", () => {
     btrbkPipeline();
     expect(descendants(100, proc).sort()).toEqual([101, 102, 103, 104]);
     expect(descendants(999, proc)).toEqual([]);
     const children = (pid: number, list: number[]) => {
       fs.mkdirSync(path.join(proc, String(pid), 'task', String(pid)), { recursive: true });
-      fs.writeFileSync(path.join(proc, String(pid), 'task', String(pid), 'children'), list.map((p) => `${p} `).join(''));
+      fs.writeFileSync(
+        path.join(proc, String(pid), 'task', String(pid), 'children'),
+        list.map((p) => `${p} `).join(''),
+      );
     };
     children(100, [101]);
     children(101, [102, 103]); // 104 left out: the lists are what is read now
@@ -60,7 +103,9 @@ describe('reading the pipeline from /proc', () => {
 
   test('the send, its reader (the process on the other end of its stdout pipe) and the bytes it read', () => {
     btrbkPipeline({ rchar: 4096 });
-    expect(activeSends(100, proc)).toEqual([{ sendPid: 102, snapshot: '/mnt/.snaps/home.20261130T0732', incremental: false, readerPid: 103, bytes: 4096 }]);
+    expect(activeSends(100, proc)).toEqual([
+      { sendPid: 102, snapshot: '/mnt/.snaps/home.20261130T0732', incremental: false, readerPid: 103, bytes: 4096 },
+    ]);
     fs.rmSync(path.join(proc, '103', 'io'));
     expect(activeSends(100, proc)[0]).toMatchObject({ readerPid: 103, bytes: null });
   });
@@ -79,7 +124,15 @@ describe('watchSends', () => {
     let t = 0;
     const { line, shown } = recordingLine();
     const done: SendSummary[] = [];
-    const w = watchSends({ root: 100, fullSizes: new Map([['home', 100 * 2 ** 20]]), intervalMs: 60_000, line, done: (s) => done.push(s), procRoot: proc, now: () => t });
+    const w = watchSends({
+      root: 100,
+      fullSizes: new Map([['home', 100 * 2 ** 20]]),
+      intervalMs: 60_000,
+      line,
+      done: (s) => done.push(s),
+      procRoot: proc,
+      now: () => t,
+    });
     try {
       w.poll();
       t = 1000;
@@ -92,7 +145,9 @@ describe('watchSends', () => {
       setRchar(103, 20 * 2 ** 20);
       fs.rmSync(path.join(proc, '102'), { recursive: true });
       w.poll();
-      expect(done).toEqual([{ snapshot: '/mnt/.snaps/home.20261130T0732', incremental: false, bytes: 20 * 2 ** 20, seconds: 2 }]);
+      expect(done).toEqual([
+        { snapshot: '/mnt/.snaps/home.20261130T0732', incremental: false, bytes: 20 * 2 ** 20, seconds: 2 },
+      ]);
       expect(formatSendSummary(done[0])).toBe('home.20261130T0732: 20.0 MiB sent in 0:02, 10.0 MiB/s (full send)');
     } finally {
       w.stop();
@@ -105,14 +160,24 @@ describe('watchSends', () => {
     let t = 0;
     const { line, shown } = recordingLine();
     const done: SendSummary[] = [];
-    const w = watchSends({ root: 100, fullSizes: new Map([['home', 100]]), intervalMs: 60_000, line, done: (s) => done.push(s), procRoot: proc, now: () => t });
+    const w = watchSends({
+      root: 100,
+      fullSizes: new Map([['home', 100]]),
+      intervalMs: 60_000,
+      line,
+      done: (s) => done.push(s),
+      procRoot: proc,
+      now: () => t,
+    });
     w.poll();
     t = 500;
     setRchar(103, 2048);
     w.poll();
     w.stop();
     expect(shown.at(-1)).toMatchObject({ bytes: 2048, total: null, eta: null });
-    expect(done).toEqual([{ snapshot: '/mnt/.snaps/home.20261130T0732', incremental: true, bytes: 2048, seconds: 0.5 }]);
+    expect(done).toEqual([
+      { snapshot: '/mnt/.snaps/home.20261130T0732', incremental: true, bytes: 2048, seconds: 0.5 },
+    ]);
   });
 });
 
@@ -121,10 +186,19 @@ test('a real pipeline: a process with the argv of `btrfs send` writing 3 MiB int
   try {
     // `exec -a btrfs sh send SNAP` gives argv btrfs, send, SNAP: sh runs the file `send`, which writes the stream
     fs.writeFileSync(path.join(dir, 'send'), 'head -c 3145728 /dev/zero; sleep 2\n');
-    const child = spawn('bash', ['-c', 'exec -a btrfs sh send /snaps/home.20261130T0732 | cat > /dev/null'], { cwd: dir, stdio: 'ignore' });
+    const child = spawn('bash', ['-c', 'exec -a btrfs sh send /snaps/home.20261130T0732 | cat > /dev/null'], {
+      cwd: dir,
+      stdio: 'ignore',
+    });
     const done: SendSummary[] = [];
     const { line, shown } = recordingLine();
-    const w = watchSends({ root: child.pid!, fullSizes: new Map([['home', 3 * 2 ** 20]]), intervalMs: 100, line, done: (s) => done.push(s) });
+    const w = watchSends({
+      root: child.pid!,
+      fullSizes: new Map([['home', 3 * 2 ** 20]]),
+      intervalMs: 100,
+      line,
+      done: (s) => done.push(s),
+    });
     await new Promise((resolve) => child.on('exit', resolve));
     w.stop();
     expect(shown.length).toBeGreaterThan(0);

@@ -24,18 +24,33 @@ describe('judge', () => {
     expect(v.reason).toMatch(reason);
   });
   test('unreachable wins over everything, with the reason', () => {
-    const v = judge({ ...base, newestBackup: now, reachable: false, unreachableReason: 'the target refused the connection' });
-    expect(v).toEqual({ state: 'unreachable', reason: 'cannot ask the target about /home: the target refused the connection' });
+    const v = judge({
+      ...base,
+      newestBackup: now,
+      reachable: false,
+      unreachableReason: 'the target refused the connection',
+    });
+    expect(v).toEqual({
+      state: 'unreachable',
+      reason: 'cannot ask the target about /home: the target refused the connection',
+    });
   });
   test('ageText', () => {
-    expect([ageText(30), ageText(600), ageText(5 * 3600), ageText(3 * 86400)]).toEqual(['30 s', '10 min', '5.0 h', '3.0 days']);
+    expect([ageText(30), ageText(600), ageText(5 * 3600), ageText(3 * 86400)]).toEqual([
+      '30 s',
+      '10 min',
+      '5.0 h',
+      '3.0 days',
+    ]);
   });
 });
 
 describe('snapshot names', () => {
   test('long-iso and long timestamps, a _N suffix, other names refused', () => {
     expect(parseSnapshotName('home.20261130T043201+0000', 'home')?.time.toISOString()).toBe('2026-11-30T04:32:01.000Z');
-    expect(parseSnapshotName('home.20261130T053201+0100_1', 'home')?.time.toISOString()).toBe('2026-11-30T04:32:01.000Z');
+    expect(parseSnapshotName('home.20261130T053201+0100_1', 'home')?.time.toISOString()).toBe(
+      '2026-11-30T04:32:01.000Z',
+    );
     expect(parseSnapshotName('home.20261130T0432', 'home')?.timestamp).toBe('20261130T0432');
     expect(parseSnapshotName('homes.20261130T0432', 'home')).toBeNull();
     expect(parseSnapshotName('home.latest', 'home')).toBeNull();
@@ -46,26 +61,53 @@ describe('backupStatus with a fake target', () => {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'laptop-status-'));
   const snaps = path.join(dir, 'snaps');
   fs.mkdirSync(path.join(snaps, 'home.20261130T110000+0000'), { recursive: true });
-  const manifest = { version: 1, targetDir: '/backup_volume/backups/lap', machine: 'lap', sources: [{ subvolume: '/home', snapshotDir: snaps }] } as unknown as Manifest;
+  const manifest = {
+    version: 1,
+    targetDir: '/backup_volume/backups/lap',
+    machine: 'lap',
+    sources: [{ subvolume: '/home', snapshotDir: snaps }],
+  } as unknown as Manifest;
   const conn = sampleConnection();
-  const listing = (names: string[]) => names.map((n, i) => `ID ${256 + i} gen 9 top level 5 received_uuid 0b5f0c2e-8d47-a84f-9f41-4a6c0f7e1b1${i} path <FS_TREE>/backups/lap/${n}`).join('\n');
+  const listing = (names: string[]) =>
+    names
+      .map(
+        (n, i) =>
+          `ID ${256 + i} gen 9 top level 5 received_uuid 0b5f0c2e-8d47-a84f-9f41-4a6c0f7e1b1${i} path <FS_TREE>/backups/lap/${n}`,
+      )
+      .join('\n');
   const fake = (ssh: ReturnType<typeof runResult>): { run: Run; calls: string[][] } => {
     const calls: string[][] = [];
     const run: Run = async (cmd, args) => {
       calls.push([cmd, ...args]);
       if (cmd === 'ssh') return ssh;
-      if (args.some((a) => a.includes('NextElapseUSecRealtime'))) return runResult({ status: 0, stdout: 'Mon 2026-11-30 13:04:11 UTC\n' });
-      if (cmd === 'systemctl') return runResult({ status: 0, stdout: 'Result=exit-code\nExecMainStatus=255\nExecMainExitTimestamp=Mon 2026-11-30 11:30:00 UTC\nLoadState=loaded\n' });
+      if (args.some((a) => a.includes('NextElapseUSecRealtime')))
+        return runResult({ status: 0, stdout: 'Mon 2026-11-30 13:04:11 UTC\n' });
+      if (cmd === 'systemctl')
+        return runResult({
+          status: 0,
+          stdout:
+            'Result=exit-code\nExecMainStatus=255\nExecMainExitTimestamp=Mon 2026-11-30 11:30:00 UTC\nLoadState=loaded\n',
+        });
       return runResult({ status: 0, stdout: 'ERROR: Failed to fetch subvolume detail\n' });
     };
     return { run, calls };
   };
 
   test('fresh: the newest complete backup is young; the listing goes through the gate with the installed key', async () => {
-    const f = fake(runResult({ status: 0, stdout: `${listing(['home.20261129T110000+0000', 'home.20261130T110000+0000'])}\nID 300 gen 9 top level 5 received_uuid - path <FS_TREE>/backups/lap/home.20261130T115900+0000\n` }));
+    const f = fake(
+      runResult({
+        status: 0,
+        stdout: `${listing(['home.20261129T110000+0000', 'home.20261130T110000+0000'])}\nID 300 gen 9 top level 5 received_uuid - path <FS_TREE>/backups/lap/home.20261130T115900+0000\n`,
+      }),
+    );
     const s = await backupStatus({ conn, manifest, maxAgeHours: 24, now, run: f.run });
     expect(s.ok).toBe(true);
-    expect(s.subvolumes[0]).toMatchObject({ state: 'fresh', backups: 2, newestBackup: { name: 'home.20261130T110000+0000' }, newestSnapshot: { name: 'home.20261130T110000+0000' } });
+    expect(s.subvolumes[0]).toMatchObject({
+      state: 'fresh',
+      backups: 2,
+      newestBackup: { name: 'home.20261130T110000+0000' },
+      newestSnapshot: { name: 'home.20261130T110000+0000' },
+    });
     const ssh = f.calls.find((c) => c[0] === 'ssh') ?? [];
     expect(ssh.at(-1)).toBe("sudo -n btrfs subvolume list -a -R -o '/backup_volume/backups/lap'");
     expect(ssh).toContain('StrictHostKeyChecking=yes');
@@ -82,16 +124,41 @@ describe('backupStatus with a fake target', () => {
   });
 
   test('never: the target answers with no backup of this subvolume (only another one, or no directory yet)', async () => {
-    const other = await backupStatus({ conn, manifest, maxAgeHours: 24, now, run: fake(runResult({ status: 0, stdout: listing(['srv.20261130T110000+0000']) })).run });
+    const other = await backupStatus({
+      conn,
+      manifest,
+      maxAgeHours: 24,
+      now,
+      run: fake(runResult({ status: 0, stdout: listing(['srv.20261130T110000+0000']) })).run,
+    });
     expect(other.subvolumes[0].state).toBe('never');
-    const nodir = await backupStatus({ conn, manifest, maxAgeHours: 24, now, run: fake(runResult({ status: 1, stderr: "ERROR: cannot access '/backup_volume/backups/lap': No such file or directory\n" })).run });
+    const nodir = await backupStatus({
+      conn,
+      manifest,
+      maxAgeHours: 24,
+      now,
+      run: fake(
+        runResult({
+          status: 1,
+          stderr: "ERROR: cannot access '/backup_volume/backups/lap': No such file or directory\n",
+        }),
+      ).run,
+    });
     expect(nodir.subvolumes[0].state).toBe('never');
     expect(nodir.ok).toBe(false);
   });
 
   test.each([
-    ['refused', runResult({ status: 255, stderr: 'ssh: connect to host 203.0.113.7 port 22: Connection refused\n' }), /refused the connection/],
-    ['host key', runResult({ status: 255, stderr: 'Host key verification failed.\n' }), /host key is not the pinned one/],
+    [
+      'refused',
+      runResult({ status: 255, stderr: 'ssh: connect to host 203.0.113.7 port 22: Connection refused\n' }),
+      /refused the connection/,
+    ],
+    [
+      'host key',
+      runResult({ status: 255, stderr: 'Host key verification failed.\n' }),
+      /host key is not the pinned one/,
+    ],
     ['timeout', runResult({ status: null, signal: 'SIGTERM' }), /did not answer in time/],
     ['gate', runResult({ status: 255, stderr: 'rejected: path outside the backup root\n' }), /SSH gate refused/],
   ])('unreachable (%s): exit non-zero with the reason', async (_n, r, reason) => {
@@ -113,12 +180,33 @@ describe('the last scheduled run (systemctl show)', () => {
     expect(lastRunOf({ LoadState: 'not-found' })).toBeNull();
   });
   test('ran and succeeded', () => {
-    expect(lastRunOf({ ...base, ExecMainExitTimestamp: 'Mon 2026-11-30 11:30:00 UTC', InactiveEnterTimestamp: 'Mon 2026-11-30 11:30:01 UTC' })).toEqual({ result: 'success', exitStatus: 0, endedAt: new Date('2026-11-30T11:30:00Z') });
+    expect(
+      lastRunOf({
+        ...base,
+        ExecMainExitTimestamp: 'Mon 2026-11-30 11:30:00 UTC',
+        InactiveEnterTimestamp: 'Mon 2026-11-30 11:30:01 UTC',
+      }),
+    ).toEqual({ result: 'success', exitStatus: 0, endedAt: new Date('2026-11-30T11:30:00Z') });
   });
   test('failed before its main process (ExecStartPre: the target unreachable) still counts as a failed run', () => {
-    expect(lastRunOf({ ...base, ActiveState: 'failed', Result: 'exit-code', ExecMainExitTimestamp: '', InactiveEnterTimestamp: 'Mon 2026-11-30 11:40:00 UTC' })).toEqual({ result: 'exit-code', exitStatus: 0, endedAt: new Date('2026-11-30T11:40:00Z') });
+    expect(
+      lastRunOf({
+        ...base,
+        ActiveState: 'failed',
+        Result: 'exit-code',
+        ExecMainExitTimestamp: '',
+        InactiveEnterTimestamp: 'Mon 2026-11-30 11:40:00 UTC',
+      }),
+    ).toEqual({ result: 'exit-code', exitStatus: 0, endedAt: new Date('2026-11-30T11:40:00Z') });
   });
   test('running now', () => {
-    expect(lastRunOf({ ...base, ActiveState: 'activating', ExecMainExitTimestamp: '', InactiveEnterTimestamp: 'Mon 2026-11-30 10:00:00 UTC' })?.result).toBe('running');
+    expect(
+      lastRunOf({
+        ...base,
+        ActiveState: 'activating',
+        ExecMainExitTimestamp: '',
+        InactiveEnterTimestamp: 'Mon 2026-11-30 10:00:00 UTC',
+      })?.result,
+    ).toBe('running');
   });
 });

@@ -12,24 +12,49 @@ import { FILES } from '../../scripts/lib/laptop/layout.js';
 import { uninstall } from '../../scripts/lib/laptop/commands.js';
 import { backupStatus, formatStatus, statusJson } from '../../scripts/lib/laptop/status.js';
 import { datedFor } from '../../scripts/lib/laptop/target.js';
-import { DEFAULT_SAMPLE, formatVerify, MANIFEST_PROGRAM, pickPair, readLastVerify, verifyBackups } from '../../scripts/lib/laptop/verify.js';
+import {
+  DEFAULT_SAMPLE,
+  formatVerify,
+  MANIFEST_PROGRAM,
+  pickPair,
+  readLastVerify,
+  verifyBackups,
+} from '../../scripts/lib/laptop/verify.js';
 import { sampleConnection } from '../support/connection-fixture.js';
 
-const plain = { green: (s: string) => s, red: (s: string) => s, bold: (s: string) => s, yellow: (s: string) => s, dim: (s: string) => s } as unknown as Parameters<typeof formatStatus>[1];
+const plain = {
+  green: (s: string) => s,
+  red: (s: string) => s,
+  bold: (s: string) => s,
+  yellow: (s: string) => s,
+  dim: (s: string) => s,
+} as unknown as Parameters<typeof formatStatus>[1];
 
 describe('pickPair', () => {
-  const d = (names: string[]) => datedFor(names.map((n) => ({ name: n, path: `/x/${n}` })), 'home');
+  const d = (names: string[]) =>
+    datedFor(
+      names.map((n) => ({ name: n, path: `/x/${n}` })),
+      'home',
+    );
   test('the newest backup and the snapshot of the same name, when it is the newest here', () => {
     const p = pickPair('/home', d(['home.20261129T1100', 'home.20261130T1100']), d(['home.20261130T1100']));
-    expect(p).toMatchObject({ ok: true, backup: { name: 'home.20261130T1100' }, snapshot: { name: 'home.20261130T1100' } });
+    expect(p).toMatchObject({
+      ok: true,
+      backup: { name: 'home.20261130T1100' },
+      snapshot: { name: 'home.20261130T1100' },
+    });
   });
-  test('a newer snapshot not sent yet: not the newest snapshot\'s, both named, run a backup', () => {
+  test("a newer snapshot not sent yet: not the newest snapshot's, both named, run a backup", () => {
     const p = pickPair('/home', d(['home.20261130T1100']), d(['home.20261130T1100', 'home.20261130T1200']));
     expect(p).toMatchObject({ ok: false, state: 'not-newest' });
-    expect(!p.ok && p.reason).toMatch(/newest on the target home\.20261130T1100, newest here home\.20261130T1200 .*backup\.mjs run/);
+    expect(!p.ok && p.reason).toMatch(
+      /newest on the target home\.20261130T1100, newest here home\.20261130T1200 .*backup\.mjs run/,
+    );
   });
   test('a _1 snapshot of the same minute is newer', () => {
-    expect(pickPair('/home', d(['home.20261130T1100']), d(['home.20261130T1100', 'home.20261130T1100_1']))).toMatchObject({ ok: false, state: 'not-newest' });
+    expect(
+      pickPair('/home', d(['home.20261130T1100']), d(['home.20261130T1100', 'home.20261130T1100_1'])),
+    ).toMatchObject({ ok: false, state: 'not-newest' });
   });
   test('no backup: never; the snapshot gone: nothing to compare with', () => {
     expect(pickPair('/home', [], d(['home.20261130T1100']))).toMatchObject({ ok: false, state: 'never' });
@@ -46,7 +71,8 @@ describe('verifyBackups with a fake target', () => {
   let snaps: string;
   let hostCopy: string;
   let manifest: Manifest;
-  const show = (uuid: string, received: string) => `${NAME}\n\tName: \t\t\t${NAME}\n\tUUID: \t\t\t${uuid}\n\tParent UUID: \t\t-\n\tReceived UUID: \t\t${received}\n\tFlags: \t\t\treadonly\n`;
+  const show = (uuid: string, received: string) =>
+    `${NAME}\n\tName: \t\t\t${NAME}\n\tUUID: \t\t\t${uuid}\n\tParent UUID: \t\t-\n\tReceived UUID: \t\t${received}\n\tFlags: \t\t\treadonly\n`;
   const remotePath = `/backup_volume/backups/lap/${NAME}`;
 
   /** ssh answered as the target would; everything else (perl on the snapshot, btrfs show) as here. */
@@ -56,11 +82,21 @@ describe('verifyBackups with a fake target', () => {
       if (cmd === 'ssh') {
         const line = args.at(-1) ?? '';
         remote.push(line);
-        if (line.includes('subvolume list')) return runResult({ status: 0, stdout: names.map((n, i) => `ID ${256 + i} gen 9 top level 5 received_uuid ${received} path <FS_TREE>/backups/lap/${n}\n`).join('') });
+        if (line.includes('subvolume list'))
+          return runResult({
+            status: 0,
+            stdout: names
+              .map(
+                (n, i) => `ID ${256 + i} gen 9 top level 5 received_uuid ${received} path <FS_TREE>/backups/lap/${n}\n`,
+              )
+              .join(''),
+          });
         if (line.includes('subvolume show')) return runResult({ status: 0, stdout: show('bbbb-2', received) });
         const m = /^btrbk-manifest (.*)'(.*)'$/.exec(line);
         if (m && m[2] === remotePath) {
-          const r = spawnSync('perl', [MANIFEST_PROGRAM, ...m[1].trim().split(' ').filter(Boolean), hostCopy], { encoding: 'latin1' });
+          const r = spawnSync('perl', [MANIFEST_PROGRAM, ...m[1].trim().split(' ').filter(Boolean), hostCopy], {
+            encoding: 'latin1',
+          });
           return runResult({ status: r.status, stdout: r.stdout, stderr: r.stderr });
         }
         return runResult({ status: 255, stderr: `rejected: ${line}\n` });
@@ -77,29 +113,56 @@ describe('verifyBackups with a fake target', () => {
     snaps = path.join(work, 'snaps');
     const snap = path.join(snaps, NAME);
     fs.mkdirSync(path.join(snap, 'me', 'docs'), { recursive: true });
-    for (let i = 0; i < 60; i++) fs.writeFileSync(path.join(snap, 'me', 'docs', `n${i}.txt`), `note ${i}\n`.repeat(i + 1));
+    for (let i = 0; i < 60; i++)
+      fs.writeFileSync(path.join(snap, 'me', 'docs', `n${i}.txt`), `note ${i}\n`.repeat(i + 1));
     hostCopy = path.join(work, 'host');
     expect(spawnSync('cp', ['-a', snap, hostCopy]).status).toBe(0);
-    manifest = { version: 1, targetDir: '/backup_volume/backups/lap', machine: 'lap', sources: [{ subvolume: '/home', snapshotDir: snaps }] } as unknown as Manifest;
+    manifest = {
+      version: 1,
+      targetDir: '/backup_volume/backups/lap',
+      machine: 'lap',
+      sources: [{ subvolume: '/home', snapshotDir: snaps }],
+    } as unknown as Manifest;
   });
   afterEach(() => fs.rmSync(work, { recursive: true, force: true }));
 
   const verify = (over: Partial<Parameters<typeof verifyBackups>[0]> & { run: Run }) => {
     const said: string[] = [];
-    return { said, done: verifyBackups({ conn: sampleConnection() as never, manifest, root: work, say: (l) => said.push(l), now: () => new Date('2026-11-30T12:00:00Z'), ...over }) };
+    return {
+      said,
+      done: verifyBackups({
+        conn: sampleConnection() as never,
+        manifest,
+        root: work,
+        say: (l) => said.push(l),
+        now: () => new Date('2026-11-30T12:00:00Z'),
+        ...over,
+      }),
+    };
   };
 
   test('clean in full: identity, every entry compared, recorded for status', async () => {
     const f = fakeTarget();
     const v = verify({ run: f.run, sample: 100 });
     const r = await v.done;
-    expect(r).toMatchObject({ ok: true, sample: 100, seed: null, subvolumes: [{ state: 'clean', differences: [], problems: [], backup: remotePath }] });
+    expect(r).toMatchObject({
+      ok: true,
+      sample: 100,
+      seed: null,
+      subvolumes: [{ state: 'clean', differences: [], problems: [], backup: remotePath }],
+    });
     expect(r.subvolumes[0].compared).toBe(63); // ., me, me/docs and 60 notes
     expect(f.remote).toContain(`btrbk-manifest '${remotePath}'`);
     expect(v.said.join('\n')).toMatch(/this can take minutes/);
     expect(formatVerify(r, plain)).toMatch(/✓ clean {2}\/home\n {4}clean: 63 entries/);
     const rec = readLastVerify(work);
-    expect(rec).toMatchObject({ ok: true, at: '2026-11-30T12:00:00.000Z', sample: 100, seed: null, subvolumes: [{ subvolume: '/home', state: 'clean', compared: 63, differences: 0 }] });
+    expect(rec).toMatchObject({
+      ok: true,
+      at: '2026-11-30T12:00:00.000Z',
+      sample: 100,
+      seed: null,
+      subvolumes: [{ subvolume: '/home', state: 'clean', compared: 63, differences: 0 }],
+    });
     expect(fs.existsSync(path.join(work, FILES.lastVerify))).toBe(true);
   });
 
@@ -134,7 +197,10 @@ describe('verifyBackups with a fake target', () => {
 
   test('a backup received from another snapshot: not-same even when the compared files match', async () => {
     const r = await verify({ run: fakeTarget({ received: 'cccc-3' }).run, sample: 100 }).done;
-    expect(r.subvolumes[0]).toMatchObject({ state: 'not-same', problems: [expect.stringMatching(/received from another snapshot/)] });
+    expect(r.subvolumes[0]).toMatchObject({
+      state: 'not-same',
+      problems: [expect.stringMatching(/received from another snapshot/)],
+    });
     expect(r.ok).toBe(false);
   });
 
@@ -142,21 +208,38 @@ describe('verifyBackups with a fake target', () => {
     fs.mkdirSync(path.join(snaps, 'home.20261130T113000+0000'));
     const f = fakeTarget();
     const r = await verify({ run: f.run }).done;
-    expect(r.subvolumes[0]).toMatchObject({ state: 'not-newest', reason: expect.stringMatching(/newest here home\.20261130T113000\+0000/) });
+    expect(r.subvolumes[0]).toMatchObject({
+      state: 'not-newest',
+      reason: expect.stringMatching(/newest here home\.20261130T113000\+0000/),
+    });
     expect(f.remote.filter((l) => l.startsWith('btrbk-manifest'))).toEqual([]);
     expect(r.ok).toBe(false);
   });
 
-  test('the host\'s manifest fails (the gate refuses): failed with the reason, not clean', async () => {
+  test("the host's manifest fails (the gate refuses): failed with the reason, not clean", async () => {
     const base = fakeTarget();
-    const run: Run = async (cmd, args, opts) => (cmd === 'ssh' && /btrbk-manifest/.test(args.at(-1) ?? '') ? runResult({ status: 1, stderr: 'rejected: not allowed\n' }) : base.run(cmd, args, opts));
+    const run: Run = async (cmd, args, opts) =>
+      cmd === 'ssh' && /btrbk-manifest/.test(args.at(-1) ?? '')
+        ? runResult({ status: 1, stderr: 'rejected: not allowed\n' })
+        : base.run(cmd, args, opts);
     const r = await verify({ run, sample: 100 }).done;
-    expect(r.subvolumes[0]).toMatchObject({ state: 'failed', reason: expect.stringMatching(/the backup on the target's manifest failed \(exit 1\): rejected: not allowed \(next: npx zx scripts\/troubleshoot.mjs check-ssh/) });
+    expect(r.subvolumes[0]).toMatchObject({
+      state: 'failed',
+      reason: expect.stringMatching(
+        /the backup on the target's manifest failed \(exit 1\): rejected: not allowed \(next: npx zx scripts\/troubleshoot.mjs check-ssh/,
+      ),
+    });
   });
 
   test('an unreachable target: an OperatorError with what to try, nothing recorded', async () => {
-    const run: Run = async (cmd) => (cmd === 'ssh' ? runResult({ status: 255, stderr: 'ssh: connect to host 203.0.113.7 port 22: Connection refused\n' }) : runResult({ status: 0 }));
-    await expect(verify({ run }).done).rejects.toMatchObject({ what: 'cannot list the backups on the target', next: expect.stringMatching(/check-ssh/) });
+    const run: Run = async (cmd) =>
+      cmd === 'ssh'
+        ? runResult({ status: 255, stderr: 'ssh: connect to host 203.0.113.7 port 22: Connection refused\n' })
+        : runResult({ status: 0 });
+    await expect(verify({ run }).done).rejects.toMatchObject({
+      what: 'cannot list the backups on the target',
+      next: expect.stringMatching(/check-ssh/),
+    });
     expect(readLastVerify(work)).toBeNull();
   });
 
@@ -181,11 +264,33 @@ describe('verifyBackups with a fake target', () => {
   test('status shows the last verify, in text and --json', async () => {
     const f = fakeTarget();
     await verify({ run: f.run, sample: 30, seed: '9' }).done;
-    const run: Run = async (cmd, args, opts) => (cmd === 'systemctl' ? runResult({ status: 1 }) : f.run(cmd, args, opts));
-    const s = await backupStatus({ conn: sampleConnection() as never, manifest, maxAgeHours: 24, now: new Date('2026-11-30T14:00:00Z'), run, root: work });
+    const run: Run = async (cmd, args, opts) =>
+      cmd === 'systemctl' ? runResult({ status: 1 }) : f.run(cmd, args, opts);
+    const s = await backupStatus({
+      conn: sampleConnection() as never,
+      manifest,
+      maxAgeHours: 24,
+      now: new Date('2026-11-30T14:00:00Z'),
+      run,
+      root: work,
+    });
     expect(formatStatus(s, plain)).toMatch(/^last verify: clean, 2\.0 h ago \(30 % sample, seed 9\)$/m);
-    expect(statusJson(s)).toMatchObject({ lastVerify: { ok: true, seed: '9', sample: 30, ageSeconds: 7200, subvolumes: [{ subvolume: '/home', state: 'clean' }] } });
-    const none = await backupStatus({ conn: sampleConnection() as never, manifest, maxAgeHours: 24, run, root: path.join(work, 'nothing') });
+    expect(statusJson(s)).toMatchObject({
+      lastVerify: {
+        ok: true,
+        seed: '9',
+        sample: 30,
+        ageSeconds: 7200,
+        subvolumes: [{ subvolume: '/home', state: 'clean' }],
+      },
+    });
+    const none = await backupStatus({
+      conn: sampleConnection() as never,
+      manifest,
+      maxAgeHours: 24,
+      run,
+      root: path.join(work, 'nothing'),
+    });
     expect(formatStatus(none, plain)).toMatch(/^last verify: never/m);
     expect(statusJson(none).lastVerify).toBeNull();
   });

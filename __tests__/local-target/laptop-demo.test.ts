@@ -11,7 +11,21 @@ describe('laptop demo: output that does not scroll away', () => {
   });
 
   test('btrbkSummary starts at btrbk\'s "Backup Summary", or gives the tail when there is none', () => {
-    const journal = ['Creating backup: ...', 'noise', '--------------------------------------------------------------------------------', 'Backup Summary (btrbk command line client, version 0.32.6)', '', '    Date:   Mon Nov 30 04:40:01 2026', 'Legend:', '    +++  created subvolume (source snapshot)', '    >>>  received subvolume (incremental)', '--------------------------------------------------------------------------------', '/mnt/laptop/home', '+++ /mnt/laptop/.btrbk-aws-snapshots/home.20261130T0440', '>>> ssh://127.0.0.1:2222/backup_volume/backups/lap/home.20261130T0440'].join('\n');
+    const journal = [
+      'Creating backup: ...',
+      'noise',
+      '--------------------------------------------------------------------------------',
+      'Backup Summary (btrbk command line client, version 0.32.6)',
+      '',
+      '    Date:   Mon Nov 30 04:40:01 2026',
+      'Legend:',
+      '    +++  created subvolume (source snapshot)',
+      '    >>>  received subvolume (incremental)',
+      '--------------------------------------------------------------------------------',
+      '/mnt/laptop/home',
+      '+++ /mnt/laptop/.btrbk-aws-snapshots/home.20261130T0440',
+      '>>> ssh://127.0.0.1:2222/backup_volume/backups/lap/home.20261130T0440',
+    ].join('\n');
     const s = btrbkSummary(journal);
     expect(s.split('\n')[0]).toBe('Backup Summary (btrbk command line client, version 0.32.6)');
     expect(s).toContain('>>> ssh://127.0.0.1:2222/');

@@ -9,9 +9,21 @@ describe('local target: status of a target that was never started', () => {
   test('reports stopped, no volume, nothing mounted, without changing anything', async () => {
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'lt-status-'));
     try {
-      const paths = localTargetPaths({ HOME: dir, BTRBK_LOCAL_TARGET_STATE: path.join(dir, 'state'), BTRBK_LOCAL_TARGET_ENV_FILE: path.join(dir, 'x.env') });
+      const paths = localTargetPaths({
+        HOME: dir,
+        BTRBK_LOCAL_TARGET_STATE: path.join(dir, 'state'),
+        BTRBK_LOCAL_TARGET_ENV_FILE: path.join(dir, 'x.env'),
+      });
       const s = await status({ paths });
-      expect(s).toMatchObject({ running: false, healthy: false, volumeImage: null, loopDevices: [], instanceMounted: false, mounted: false, envFile: null });
+      expect(s).toMatchObject({
+        running: false,
+        healthy: false,
+        volumeImage: null,
+        loopDevices: [],
+        instanceMounted: false,
+        mounted: false,
+        envFile: null,
+      });
       expect(fs.existsSync(path.join(dir, 'state'))).toBe(false);
     } finally {
       fs.rmSync(dir, { recursive: true, force: true });

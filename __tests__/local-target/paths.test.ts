@@ -12,9 +12,25 @@ describe('local target: names and formats', () => {
     expect(p.envFile).toMatch(/\/local_connection\.env$/);
     expect(p.name).toBe('btrbk-local-target');
     expect(p.port).toBeUndefined();
-    const q = localTargetPaths({ HOME: '/h', XDG_CACHE_HOME: '/c', XDG_STATE_HOME: '/s', BTRBK_LOCAL_TARGET_NAME: 'other', BTRBK_LOCAL_TARGET_PORT: '2400' });
-    expect([q.cacheDir, q.stateDir, q.name, q.port]).toEqual(['/c/btrbk-aws-target', '/s/btrbk-aws-target/local-target', 'other', 2400]);
-    const r = localTargetPaths({ HOME: '/h', BTRBK_LOCAL_TARGET_STATE: '/x', BTRBK_LOCAL_TARGET_CACHE: '/y', BTRBK_LOCAL_TARGET_ENV_FILE: '/z.env' });
+    const q = localTargetPaths({
+      HOME: '/h',
+      XDG_CACHE_HOME: '/c',
+      XDG_STATE_HOME: '/s',
+      BTRBK_LOCAL_TARGET_NAME: 'other',
+      BTRBK_LOCAL_TARGET_PORT: '2400',
+    });
+    expect([q.cacheDir, q.stateDir, q.name, q.port]).toEqual([
+      '/c/btrbk-aws-target',
+      '/s/btrbk-aws-target/local-target',
+      'other',
+      2400,
+    ]);
+    const r = localTargetPaths({
+      HOME: '/h',
+      BTRBK_LOCAL_TARGET_STATE: '/x',
+      BTRBK_LOCAL_TARGET_CACHE: '/y',
+      BTRBK_LOCAL_TARGET_ENV_FILE: '/z.env',
+    });
     expect([r.stateDir, r.cacheDir, r.envFile]).toEqual(['/x', '/y', '/z.env']);
   });
 });

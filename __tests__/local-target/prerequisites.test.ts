@@ -4,7 +4,9 @@ import { missingPrerequisites } from '../../scripts/lib/local-target/prerequisit
 describe('local target: prerequisites', () => {
   test('without root and without btrfs it says what is missing and how to get it', () => {
     const missing = missingPrerequisites({ isRoot: false, filesystems: 'nodev\tproc\n\text4\n' });
-    expect(missing.map((m) => m.what)).toEqual(expect.arrayContaining(['root', 'the btrfs filesystem in the kernel', 'the overlay filesystem in the kernel']));
+    expect(missing.map((m) => m.what)).toEqual(
+      expect.arrayContaining(['root', 'the btrfs filesystem in the kernel', 'the overlay filesystem in the kernel']),
+    );
     expect(missing.find((m) => m.what === 'root')!.fix).toMatch(/sudo npx zx scripts\/local-target.mjs up/);
     expect(missing.find((m) => m.what.includes('btrfs'))!.fix).toMatch(/modprobe btrfs/);
   });

@@ -9,7 +9,9 @@ const PARENT = `${DIR}/rt.20261123T225821-eec006.1`;
 
 /** Every entry of the table with the arguments the tools give it (a key missing here fails to compile). */
 const SAMPLES: Record<keyof typeof GATE_COMMANDS, GateCommand[]> = {
-  diagnostic: (['version', 'usage', 'device-stats', 'mount', 'boot-log', 'cloud-init-log', 'retention', 'scrub'] as const).map((d) => GATE_COMMANDS.diagnostic(d)),
+  diagnostic: (
+    ['version', 'usage', 'device-stats', 'mount', 'boot-log', 'cloud-init-log', 'retention', 'scrub'] as const
+  ).map((d) => GATE_COMMANDS.diagnostic(d)),
   readlink: [GATE_COMMANDS.readlink(R)],
   mkdir: [GATE_COMMANDS.mkdir(DIR)],
   subvolumeList: [GATE_COMMANDS.subvolumeList(R)],
@@ -29,7 +31,9 @@ const SAMPLES: Record<keyof typeof GATE_COMMANDS, GateCommand[]> = {
 /** [entry, line, number of stages], each line once. */
 const CASES = [
   ...new Map(
-    Object.entries(SAMPLES).flatMap(([name, commands]) => commands.map((command) => [gateLine(command), [name, gateLine(command), command.length] as const] as const)),
+    Object.entries(SAMPLES).flatMap(([name, commands]) =>
+      commands.map((command) => [gateLine(command), [name, gateLine(command), command.length] as const] as const),
+    ),
   ).values(),
 ];
 
@@ -46,6 +50,8 @@ describe('gateLine', () => {
   it('writes every path single-quoted, as btrbk does; fixed words as they are; stages joined by pipes', () => {
     const send = GATE_COMMANDS.send(`${R}/l/a b`, { parent: `${R}/l/p`, compress: true });
     expect(gateLine(send)).toBe(`sudo -n btrfs send -p '${R}/l/p' '${R}/l/a b' | zstd -c`);
-    expect(gateLine(GATE_COMMANDS.receive(`${R}/l//`, { decompress: true }))).toBe(`zstd -d -c | sudo -n btrfs receive '${R}/l/'`);
+    expect(gateLine(GATE_COMMANDS.receive(`${R}/l//`, { decompress: true }))).toBe(
+      `zstd -d -c | sudo -n btrfs receive '${R}/l/'`,
+    );
   });
 });

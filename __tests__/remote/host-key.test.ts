@@ -21,7 +21,18 @@ const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'hostkey-'));
 /** Makes a host key with ssh-keygen; returns its public line, blob and `ssh-keygen -lf` fingerprint. */
 function hostKey(type: string, name: string, bits?: string) {
   const file = path.join(dir, name);
-  execFileSync('ssh-keygen', ['-q', '-t', type, ...(bits ? ['-b', bits] : []), '-N', '', '-C', 'root@ip-172-31-5-10', '-f', file]);
+  execFileSync('ssh-keygen', [
+    '-q',
+    '-t',
+    type,
+    ...(bits ? ['-b', bits] : []),
+    '-N',
+    '',
+    '-C',
+    'root@ip-172-31-5-10',
+    '-f',
+    file,
+  ]);
   const pub = fs.readFileSync(`${file}.pub`, 'utf8').trim();
   const lf = execFileSync('ssh-keygen', ['-lf', `${file}.pub`], { encoding: 'utf8' }).trim();
   return { pub, keyType: pub.split(' ')[0], blob: pub.split(' ')[1], fingerprint: lf.split(' ')[1], lf };
@@ -36,7 +47,7 @@ function ubuntuConsole(k = { ed, ecdsa, rsa }) {
   const p = '<14>Nov 23 22:01:05 cloud-init:';
   return [
     '[    0.000000] Linux version 6.8.0-1016-aws (buildd@lcy02-amd64-031) (x86_64-linux-gnu-gcc-13) #17-Ubuntu SMP',
-    '[   11.924112] cloud-init[582]: Cloud-init v. 24.1.3-0ubuntu3.3 running \'init\' at Sun, 23 Nov 2026 22:00:58 +0000. Up 11.80 seconds.',
+    "[   11.924112] cloud-init[582]: Cloud-init v. 24.1.3-0ubuntu3.3 running 'init' at Sun, 23 Nov 2026 22:00:58 +0000. Up 11.80 seconds.",
     '[   12.101540] cloud-init[582]: ci-info: ++++++++++++++++++++++++++++++++++++++Net device info+++++++++++++++++++++++++++++++++++++++',
     `${p} #############################################################`,
     `${p} -----BEGIN SSH HOST KEY FINGERPRINTS-----`,
@@ -55,7 +66,11 @@ function ubuntuConsole(k = { ed, ecdsa, rsa }) {
 }
 
 describe('fingerprints', () => {
-  test.each([['ed25519', ed], ['ecdsa', ecdsa], ['rsa', rsa]])('%s: node:crypto gives what ssh-keygen -lf prints', (_t, k) => {
+  test.each([
+    ['ed25519', ed],
+    ['ecdsa', ecdsa],
+    ['rsa', rsa],
+  ])('%s: node:crypto gives what ssh-keygen -lf prints', (_t, k) => {
     expect(fingerprintOfBlob(k.blob)).toBe(k.fingerprint);
     expect(k.fingerprint).toMatch(/^SHA256:[A-Za-z0-9+/]{43}$/);
     expect(blobKeyType(k.blob)).toBe(k.keyType);
@@ -73,12 +88,21 @@ describe('console output', () => {
   });
 
   test('reads the "ec2: " prefixed form and uses the keys block when there is no fingerprint block', () => {
-    const text = ['ec2: -----BEGIN SSH HOST KEY KEYS-----', `ec2: ${ed.pub}`, 'ec2: -----END SSH HOST KEY KEYS-----'].join('\n');
+    const text = [
+      'ec2: -----BEGIN SSH HOST KEY KEYS-----',
+      `ec2: ${ed.pub}`,
+      'ec2: -----END SSH HOST KEY KEYS-----',
+    ].join('\n');
     expect(consoleEd25519Fingerprint(parseConsoleHostKeys(text))).toBe(ed.fingerprint);
   });
 
   test('lines outside the blocks, and a key line whose blob is another type, are ignored', () => {
-    const text = [`${ed.pub}`, '-----BEGIN SSH HOST KEY KEYS-----', `ssh-ed25519 ${rsa.blob} root@x`, '-----END SSH HOST KEY KEYS-----'].join('\n');
+    const text = [
+      `${ed.pub}`,
+      '-----BEGIN SSH HOST KEY KEYS-----',
+      `ssh-ed25519 ${rsa.blob} root@x`,
+      '-----END SSH HOST KEY KEYS-----',
+    ].join('\n');
     expect(parseConsoleHostKeys(text)).toEqual({ fingerprints: [], keys: [] });
   });
 
@@ -89,10 +113,13 @@ describe('console output', () => {
 });
 
 describe('verifyScannedKey', () => {
-  const scan = (k: typeof ed) => parseKeyscan(`# 203.0.113.7:22 SSH-2.0-OpenSSH_9.6p1 Ubuntu-3ubuntu13.5\n203.0.113.7 ${k.keyType} ${k.blob}\n`);
+  const scan = (k: typeof ed) =>
+    parseKeyscan(`# 203.0.113.7:22 SSH-2.0-OpenSSH_9.6p1 Ubuntu-3ubuntu13.5\n203.0.113.7 ${k.keyType} ${k.blob}\n`);
 
   test('parseKeyscan reads ssh-keyscan output', () => {
-    expect(scan(ed)).toEqual([{ host: '203.0.113.7', keyType: 'ssh-ed25519', blob: ed.blob, fingerprint: ed.fingerprint }]);
+    expect(scan(ed)).toEqual([
+      { host: '203.0.113.7', keyType: 'ssh-ed25519', blob: ed.blob, fingerprint: ed.fingerprint },
+    ]);
   });
 
   test('accepts the scanned key when it matches the console', () => {
@@ -116,7 +143,10 @@ describe('verifyScannedKey', () => {
   });
 
   test('says "pending" while the console has no fingerprints yet', () => {
-    expect(verifyScannedKey(scan(ed), '[    0.000000] Linux version 6.8.0', { host: 'h' })).toMatchObject({ ok: false, pending: true });
+    expect(verifyScannedKey(scan(ed), '[    0.000000] Linux version 6.8.0', { host: 'h' })).toMatchObject({
+      ok: false,
+      pending: true,
+    });
   });
 
   test('no ed25519 key offered: an error, not a pin', () => {
@@ -125,13 +155,21 @@ describe('verifyScannedKey', () => {
 });
 
 describe('known_hosts', () => {
-  test('port 22 and other ports use OpenSSH\'s forms; ssh-keygen -F finds the pinned key', () => {
+  test("port 22 and other ports use OpenSSH's forms; ssh-keygen -F finds the pinned key", () => {
     const file = path.join(dir, 'known_hosts');
-    writeKnownHosts(file, [knownHostsLine('203.0.113.7', 22, ed.keyType, ed.blob), knownHostsLine('127.0.0.1', 2222, other.keyType, other.blob)]);
+    writeKnownHosts(file, [
+      knownHostsLine('203.0.113.7', 22, ed.keyType, ed.blob),
+      knownHostsLine('127.0.0.1', 2222, other.keyType, other.blob),
+    ]);
     expect(fs.statSync(file).mode & 0o777).toBe(0o644);
     expect(execFileSync('ssh-keygen', ['-F', '203.0.113.7', '-f', file], { encoding: 'utf8' })).toContain(ed.blob);
-    expect(execFileSync('ssh-keygen', ['-F', '[127.0.0.1]:2222', '-f', file], { encoding: 'utf8' })).toContain(other.blob);
-    expect(readKnownHosts(file).map((k) => [k.hosts[0], k.fingerprint])).toEqual([['203.0.113.7', ed.fingerprint], ['[127.0.0.1]:2222', other.fingerprint]]);
+    expect(execFileSync('ssh-keygen', ['-F', '[127.0.0.1]:2222', '-f', file], { encoding: 'utf8' })).toContain(
+      other.blob,
+    );
+    expect(readKnownHosts(file).map((k) => [k.hosts[0], k.fingerprint])).toEqual([
+      ['203.0.113.7', ed.fingerprint],
+      ['[127.0.0.1]:2222', other.fingerprint],
+    ]);
   });
 });
 

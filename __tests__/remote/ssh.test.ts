@@ -86,7 +86,9 @@ describe('ssh: pinned host keys', () => {
   });
 
   it('the host verifier accepts only the pinned key and records what was offered', () => {
-    const { verifier, state } = makeHostVerifier(pinnedKeys(`[h]:2222 ssh-ed25519 ${pinnedBlob.toString('base64')}`, 'h', 2222));
+    const { verifier, state } = makeHostVerifier(
+      pinnedKeys(`[h]:2222 ssh-ed25519 ${pinnedBlob.toString('base64')}`, 'h', 2222),
+    );
     expect(verifier(otherBlob)).toBe(false);
     expect(state.matched).toBe(false);
     expect(state.offered).toEqual({ keyType: 'ssh-ed25519', fingerprint: fingerprint(otherBlob) });
@@ -110,13 +112,24 @@ describe('ssh: connecting with node-ssh (fake client)', () => {
 
   it('passes the pinned-key verifier, the key path, user and port to node-ssh', async () => {
     let seen: any;
-    const { hostKey } = await connectSsh(conn(), { readFile: () => known, NodeSSHClass: fakeClient(pinnedBlob, (c) => (seen = c)) as any });
-    expect(seen).toMatchObject({ host: '203.0.113.7', port: 2222, username: 'btrbk', privateKeyPath: '/keys/id_ed25519', tryKeyboard: false });
+    const { hostKey } = await connectSsh(conn(), {
+      readFile: () => known,
+      NodeSSHClass: fakeClient(pinnedBlob, (c) => (seen = c)) as any,
+    });
+    expect(seen).toMatchObject({
+      host: '203.0.113.7',
+      port: 2222,
+      username: 'btrbk',
+      privateKeyPath: '/keys/id_ed25519',
+      tryKeyboard: false,
+    });
     expect(hostKey?.fingerprint).toBe(fingerprint(pinnedBlob));
   });
 
   it('a different host key is its own diagnosis, naming both fingerprints', async () => {
-    await expect(connectSsh(conn(), { readFile: () => known, NodeSSHClass: fakeClient(otherBlob, () => {}) as any })).rejects.toMatchObject({
+    await expect(
+      connectSsh(conn(), { readFile: () => known, NodeSSHClass: fakeClient(otherBlob, () => {}) as any }),
+    ).rejects.toMatchObject({
       kind: 'host-key-mismatch',
       what: expect.stringMatching(/does NOT match the pinned key/),
       details: expect.stringContaining(fingerprint(otherBlob)),
@@ -127,8 +140,16 @@ describe('ssh: connecting with node-ssh (fake client)', () => {
     const c = conn();
     const kinds = [
       [Object.assign(new Error('connect ECONNREFUSED'), { code: 'ECONNREFUSED' }), 'refused', /sshd is not running/],
-      [Object.assign(new Error('Timed out while waiting for handshake'), { level: 'client-timeout' }), 'timeout', /security group|stopped/],
-      [Object.assign(new Error('All configured authentication methods failed'), { level: 'client-authentication' }), 'auth', /not the key/],
+      [
+        Object.assign(new Error('Timed out while waiting for handshake'), { level: 'client-timeout' }),
+        'timeout',
+        /security group|stopped/,
+      ],
+      [
+        Object.assign(new Error('All configured authentication methods failed'), { level: 'client-authentication' }),
+        'auth',
+        /not the key/,
+      ],
       [new Error('Cannot parse privateKey: Unsupported key format'), 'key-file', /Cannot parse/],
       [Object.assign(new Error('getaddrinfo ENOTFOUND x'), { code: 'ENOTFOUND' }), 'dns', /ENOTFOUND/],
     ] as const;
@@ -167,7 +188,9 @@ describe('ssh: the OpenSSH argv for pipelines', () => {
   });
 
   it('OpenSSH itself parses the argv (ssh -G) with the values we meant', () => {
-    const r = spawnSync('ssh', ['-G', ...sshArgs(conn({ BTRBK_AWS_KNOWN_HOSTS: '/pins/known hosts' }))], { encoding: 'utf8' });
+    const r = spawnSync('ssh', ['-G', ...sshArgs(conn({ BTRBK_AWS_KNOWN_HOSTS: '/pins/known hosts' }))], {
+      encoding: 'utf8',
+    });
     expect(r.status).toBe(0);
     expect(r.stdout).toMatch(/^stricthostkeychecking true$/m);
     expect(r.stdout).toMatch(/^userknownhostsfile "?\/pins\/known hosts"?$/m);

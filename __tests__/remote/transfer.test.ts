@@ -1,5 +1,13 @@
 import { OperatorError } from '../../scripts/lib/core/errors.js';
-import { ProgressTracker, byteCounter, formatProgress, humanBytes, humanDuration, progressLine, runPipeline } from '../../scripts/lib/remote/transfer.js';
+import {
+  ProgressTracker,
+  byteCounter,
+  formatProgress,
+  humanBytes,
+  humanDuration,
+  progressLine,
+  runPipeline,
+} from '../../scripts/lib/remote/transfer.js';
 
 describe('transfer: figures', () => {
   it('formats bytes, rates and durations', () => {
@@ -108,7 +116,11 @@ describe('transfer: pipelines of real processes', () => {
   it('names the stage that failed for its own reason, not the one it took along', async () => {
     const p = runPipeline([
       { label: 'btrfs send', cmd: 'head', args: ['-c', String(64 * MiB), '/dev/zero'] },
-      { label: 'ssh → btrfs receive', cmd: 'sh', args: ['-c', 'head -c 1000 >/dev/null; echo "ERROR: receive failed: No space left on device" >&2; exit 1'] },
+      {
+        label: 'ssh → btrfs receive',
+        cmd: 'sh',
+        args: ['-c', 'head -c 1000 >/dev/null; echo "ERROR: receive failed: No space left on device" >&2; exit 1'],
+      },
     ]);
     await expect(p).rejects.toBeInstanceOf(OperatorError);
     await p.catch((e: any) => {
@@ -122,17 +134,31 @@ describe('transfer: pipelines of real processes', () => {
   it('does not blame btrfs send for its normal "At subvol" line', async () => {
     const p = runPipeline([
       { label: 'btrfs send', cmd: 'sh', args: ['-c', 'echo "At subvol /mnt/snap.2" >&2; head -c 10000000 /dev/zero'] },
-      { label: 'ssh → btrfs receive', cmd: 'sh', args: ['-c', 'head -c 100 >/dev/null; echo "ERROR: cannot find parent subvolume" >&2; exit 1'] },
+      {
+        label: 'ssh → btrfs receive',
+        cmd: 'sh',
+        args: ['-c', 'head -c 100 >/dev/null; echo "ERROR: cannot find parent subvolume" >&2; exit 1'],
+      },
     ]);
-    await expect(p).rejects.toMatchObject({ what: 'the transfer failed at "ssh → btrfs receive"', likelyCause: 'ERROR: cannot find parent subvolume' });
+    await expect(p).rejects.toMatchObject({
+      what: 'the transfer failed at "ssh → btrfs receive"',
+      likelyCause: 'ERROR: cannot find parent subvolume',
+    });
   });
 
   it('says when the gate refused the command', async () => {
     const p = runPipeline([
       { label: 'btrfs send', cmd: 'printf', args: ['data'] },
-      { label: 'ssh → btrfs receive', cmd: 'sh', args: ['-c', 'echo "rejected: path outside the backup root /backup_volume/backups: /etc" >&2; exit 255'] },
+      {
+        label: 'ssh → btrfs receive',
+        cmd: 'sh',
+        args: ['-c', 'echo "rejected: path outside the backup root /backup_volume/backups: /etc" >&2; exit 255'],
+      },
     ]);
-    await expect(p).rejects.toMatchObject({ likelyCause: expect.stringMatching(/SSH gate refused/), details: expect.stringContaining('exit 255') });
+    await expect(p).rejects.toMatchObject({
+      likelyCause: expect.stringMatching(/SSH gate refused/),
+      details: expect.stringContaining('exit 255'),
+    });
   });
 
   it('reports a program that cannot be started', async () => {

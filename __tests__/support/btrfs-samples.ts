@@ -20,7 +20,9 @@ export const USAGE_OUT = (size: number, used: number) => `Overall:
 
 /** `btrfs device stats` (the gate's device-stats diagnostic): every counter 0 but corruption_errs = n. */
 export const STATS_OUT = (n = 0) =>
-  ['write_io_errs', 'read_io_errs', 'flush_io_errs', 'corruption_errs', 'generation_errs'].map((c, i) => `[/dev/nvme1n1].${c.padEnd(16)} ${i === 3 ? n : 0}`).join('\n');
+  ['write_io_errs', 'read_io_errs', 'flush_io_errs', 'corruption_errs', 'generation_errs']
+    .map((c, i) => `[/dev/nvme1n1].${c.padEnd(16)} ${i === 3 ? n : 0}`)
+    .join('\n');
 
 /** `btrfs subvolume list -a -R -o /backup_volume/backups/laptop`: two complete backups and a half-received one. */
 export const LIST_R = [

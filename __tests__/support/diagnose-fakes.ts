@@ -30,11 +30,30 @@ export function retentionReport(lastRun = ''): string {
     const day = 86400;
     const t0 = Date.UTC(2026, 0, 1, 2) / 1000;
     if (lastRun) fs.writeFileSync(path.join(dir, 'state', 'last-run'), lastRun);
-    fs.writeFileSync(path.join(dir, 'conf'), `APPEND_ONLY=true\nRETENTION=48h 14d 8w 12m\nRETENTION_MIN=1d\nBACKUP_ROOT=${dir}/backups\nMOUNT=${mount}\nSTAGING=${dir}/staging\nSTATE_DIR=${dir}/state\nRECEIVE_LOCK=${dir}/lock\n`);
+    fs.writeFileSync(
+      path.join(dir, 'conf'),
+      `APPEND_ONLY=true\nRETENTION=48h 14d 8w 12m\nRETENTION_MIN=1d\nBACKUP_ROOT=${dir}/backups\nMOUNT=${mount}\nSTAGING=${dir}/staging\nSTATE_DIR=${dir}/state\nRECEIVE_LOCK=${dir}/lock\n`,
+    );
     // the last prune saw only the first backup: two newer ones arrived since, so this group is due
     fs.writeFileSync(path.join(dir, 'state', 'seen'), `${t0}\t${dir}/backups/laptop/home.*\n`);
-    fs.writeFileSync(path.join(dir, 'list'), [0, 1, 2].map((i) => `${t0 + i * day}\tcomplete\t${dir}/backups/laptop/home.2026010${i + 1}T0200\n`).join(''));
-    const r = spawnSync('bash', [path.join(REPO_ROOT, 'user-data', 'btrbk-prune.sh'), '--config', path.join(dir, 'conf'), '--listing', path.join(dir, 'list'), '--now', String(Date.UTC(2027, 2, 1) / 1000), 'report'], { encoding: 'utf8' });
+    fs.writeFileSync(
+      path.join(dir, 'list'),
+      [0, 1, 2].map((i) => `${t0 + i * day}\tcomplete\t${dir}/backups/laptop/home.2026010${i + 1}T0200\n`).join(''),
+    );
+    const r = spawnSync(
+      'bash',
+      [
+        path.join(REPO_ROOT, 'user-data', 'btrbk-prune.sh'),
+        '--config',
+        path.join(dir, 'conf'),
+        '--listing',
+        path.join(dir, 'list'),
+        '--now',
+        String(Date.UTC(2027, 2, 1) / 1000),
+        'report',
+      ],
+      { encoding: 'utf8' },
+    );
     expect(r.stderr).toBe('');
     return r.stdout.replaceAll(dir, MOUNT_POINT);
   } finally {
@@ -48,7 +67,9 @@ export function scrubReport(lastRun = ''): string {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'checks-scrub-'));
   try {
     if (lastRun) fs.writeFileSync(path.join(dir, 'last-run'), lastRun);
-    const r = spawnSync('bash', [path.join(REPO_ROOT, 'user-data', 'btrbk-scrub.sh'), 'report', '--state', dir], { encoding: 'utf8' });
+    const r = spawnSync('bash', [path.join(REPO_ROOT, 'user-data', 'btrbk-scrub.sh'), 'report', '--state', dir], {
+      encoding: 'utf8',
+    });
     expect(r.stderr).toBe('');
     return r.stdout;
   } finally {
@@ -61,14 +82,19 @@ export const scrubState = (status: string, { daysAgo = 3, exit = 0, rest = '' } 
   `when=${new Date(Date.now() - daysAgo * 86400_000).toISOString().replace(/\.\d+Z$/, 'Z')}\nseconds=1261\nexit=${exit}\nmount=/backup_volume\n` +
   `--- btrfs scrub start\nscrub done\n--- btrfs scrub status -R\n${status}--- kernel\n${rest}`;
 
-export const LAST_RUN_OK = 'when=2027-02-28T23:05:12Z\nresult=ok\ndeleted_count=1\nkept_count=3\ngroups=1\ndeleted=/backup_volume/backups/laptop/home.20251201T0200\n';
+export const LAST_RUN_OK =
+  'when=2027-02-28T23:05:12Z\nresult=ok\ndeleted_count=1\nkept_count=3\ngroups=1\ndeleted=/backup_volume/backups/laptop/home.20251201T0200\n';
 
-export const BOOT_OK = '2026-11-23T22:57:27Z btrbk-backup-host[finished]: btrbk-backup-host: SUCCESS (version 1) in 13 s; 0 change(s)\n';
+export const BOOT_OK =
+  '2026-11-23T22:57:27Z btrbk-backup-host[finished]: btrbk-backup-host: SUCCESS (version 1) in 13 s; 0 change(s)\n';
 
 /** The gate on a healthy host. */
 export const healthy = (): Record<string, Answer> => ({
   [CHECK_COMMANDS.version]: { code: 0, stdout: 'btrbk-ssh-gate 1 root=/backup_volume/backups mount=/backup_volume\n' },
-  [CHECK_COMMANDS.mount]: { code: 0, stdout: '/backup_volume /dev/nvme1n1 btrfs rw,noatime,compress=zstd:1,space_cache=v2,subvolid=5,subvol=/\n' },
+  [CHECK_COMMANDS.mount]: {
+    code: 0,
+    stdout: '/backup_volume /dev/nvme1n1 btrfs rw,noatime,compress=zstd:1,space_cache=v2,subvolid=5,subvol=/\n',
+  },
   [CHECK_COMMANDS.usage]: { code: 0, stdout: USAGE_OUT(100 * 2 ** 30, 10 * 2 ** 30) },
   [CHECK_COMMANDS.deviceStats]: { code: 0, stdout: STATS_OUT() },
   [CHECK_COMMANDS.bootLog]: { code: 0, stdout: `step one\n${BOOT_OK}` },
@@ -77,7 +103,10 @@ export const healthy = (): Record<string, Answer> => ({
   [CHECK_COMMANDS.retention]: { code: 0, stdout: retentionReport(LAST_RUN_OK) },
   [CHECK_COMMANDS.scrub]: { code: 0, stdout: scrubReport(scrubState(SCRUB_STATUS_CLEAN)) },
   [CHECK_COMMANDS.backupRoot('/backup_volume/backups')]: { code: 0, stdout: '/backup_volume/backups\n' },
-  [CHECK_COMMANDS.subvolumeList('/backup_volume/backups')]: { code: 0, stdout: 'ID 256 gen 9 cgen 9 top level 5 parent_uuid - received_uuid 4b1e-0001 uuid 1 path <FS_TREE>/backups/a\n' },
+  [CHECK_COMMANDS.subvolumeList('/backup_volume/backups')]: {
+    code: 0,
+    stdout: 'ID 256 gen 9 cgen 9 top level 5 parent_uuid - received_uuid 4b1e-0001 uuid 1 path <FS_TREE>/backups/a\n',
+  },
 });
 
 export function fakes(answers: Record<string, Answer> = healthy(), over: Record<string, unknown> = {}) {
@@ -107,9 +136,11 @@ export function fakes(answers: Record<string, Answer> = healthy(), over: Record<
   return { deps, calls, connects: () => connects };
 }
 
-export const connectError = (kind: string, what: string, cause = '') => async () => {
-  throw Object.assign(new OperatorError(what, { cause, next: 'do the thing' }), { kind });
-};
+export const connectError =
+  (kind: string, what: string, cause = '') =>
+  async () => {
+    throw Object.assign(new OperatorError(what, { cause, next: 'do the thing' }), { kind });
+  };
 
 export const byName = (results: any[], re: RegExp) => {
   const r = results.find((x) => re.test(x.name));

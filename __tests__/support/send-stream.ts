@@ -17,15 +17,55 @@ export const HEADER_LEN = 17; // magic (13) + version (4)
 export const CMD_HEADER_LEN = 10; // len (4) + cmd (2) + crc (4)
 
 export const Cmd = {
-  SUBVOL: 1, SNAPSHOT: 2, MKFILE: 3, MKDIR: 4, MKNOD: 5, MKFIFO: 6, MKSOCK: 7, SYMLINK: 8, RENAME: 9, LINK: 10,
-  UNLINK: 11, RMDIR: 12, SET_XATTR: 13, REMOVE_XATTR: 14, WRITE: 15, CLONE: 16, TRUNCATE: 17, CHMOD: 18,
-  CHOWN: 19, UTIMES: 20, END: 21, UPDATE_EXTENT: 22,
+  SUBVOL: 1,
+  SNAPSHOT: 2,
+  MKFILE: 3,
+  MKDIR: 4,
+  MKNOD: 5,
+  MKFIFO: 6,
+  MKSOCK: 7,
+  SYMLINK: 8,
+  RENAME: 9,
+  LINK: 10,
+  UNLINK: 11,
+  RMDIR: 12,
+  SET_XATTR: 13,
+  REMOVE_XATTR: 14,
+  WRITE: 15,
+  CLONE: 16,
+  TRUNCATE: 17,
+  CHMOD: 18,
+  CHOWN: 19,
+  UTIMES: 20,
+  END: 21,
+  UPDATE_EXTENT: 22,
 } as const;
 
 export const Attr = {
-  UUID: 1, CTRANSID: 2, INO: 3, SIZE: 4, MODE: 5, UID: 6, GID: 7, RDEV: 8, CTIME: 9, MTIME: 10, ATIME: 11,
-  OTIME: 12, XATTR_NAME: 13, XATTR_DATA: 14, PATH: 15, PATH_TO: 16, PATH_LINK: 17, FILE_OFFSET: 18, DATA: 19,
-  CLONE_UUID: 20, CLONE_CTRANSID: 21, CLONE_PATH: 22, CLONE_OFFSET: 23, CLONE_LEN: 24,
+  UUID: 1,
+  CTRANSID: 2,
+  INO: 3,
+  SIZE: 4,
+  MODE: 5,
+  UID: 6,
+  GID: 7,
+  RDEV: 8,
+  CTIME: 9,
+  MTIME: 10,
+  ATIME: 11,
+  OTIME: 12,
+  XATTR_NAME: 13,
+  XATTR_DATA: 14,
+  PATH: 15,
+  PATH_TO: 16,
+  PATH_LINK: 17,
+  FILE_OFFSET: 18,
+  DATA: 19,
+  CLONE_UUID: 20,
+  CLONE_CTRANSID: 21,
+  CLONE_PATH: 22,
+  CLONE_OFFSET: 23,
+  CLONE_LEN: 24,
 } as const;
 
 const CRC_TABLE = Array.from({ length: 256 }, (_, n) => {
@@ -43,7 +83,10 @@ export function crc32c(data: Uint8Array, seed = 0): number {
 
 type U64 = number | bigint;
 export type Value = Buffer | string | { u64: U64 } | { uuid: string } | { time: Timespec };
-export interface Timespec { sec: U64; nsec?: number }
+export interface Timespec {
+  sec: U64;
+  nsec?: number;
+}
 
 const u64 = (v: U64) => {
   const b = Buffer.alloc(8);
@@ -117,50 +160,81 @@ export class SendStream {
 
   /** Ends the previous subvolume (read-only + received UUID) and creates subvolume DIR/path (kernel: one name). */
   subvol(path: string, uuid: string, ctransid: U64): this {
-    return this.command(Cmd.SUBVOL, [[Attr.PATH, path], [Attr.UUID, { uuid }], [Attr.CTRANSID, { u64: ctransid }]]);
+    return this.command(Cmd.SUBVOL, [
+      [Attr.PATH, path],
+      [Attr.UUID, { uuid }],
+      [Attr.CTRANSID, { u64: ctransid }],
+    ]);
   }
 
   /** Snapshots the subvolume found by (received) UUID `cloneUuid` anywhere on the filesystem as DIR/path. */
   snapshot(path: string, uuid: string, ctransid: U64, cloneUuid: string, cloneCtransid: U64): this {
     return this.command(Cmd.SNAPSHOT, [
-      [Attr.PATH, path], [Attr.UUID, { uuid }], [Attr.CTRANSID, { u64: ctransid }],
-      [Attr.CLONE_UUID, { uuid: cloneUuid }], [Attr.CLONE_CTRANSID, { u64: cloneCtransid }],
+      [Attr.PATH, path],
+      [Attr.UUID, { uuid }],
+      [Attr.CTRANSID, { u64: ctransid }],
+      [Attr.CLONE_UUID, { uuid: cloneUuid }],
+      [Attr.CLONE_CTRANSID, { u64: cloneCtransid }],
     ]);
   }
 
   /** creat(P, 0600) */
   mkfile(path: string, ino: U64 = 257): this {
-    return this.command(Cmd.MKFILE, [[Attr.PATH, path], [Attr.INO, { u64: ino }]]);
+    return this.command(Cmd.MKFILE, [
+      [Attr.PATH, path],
+      [Attr.INO, { u64: ino }],
+    ]);
   }
 
   /** mkdir(P, 0700) */
   mkdir(path: string, ino: U64 = 257): this {
-    return this.command(Cmd.MKDIR, [[Attr.PATH, path], [Attr.INO, { u64: ino }]]);
+    return this.command(Cmd.MKDIR, [
+      [Attr.PATH, path],
+      [Attr.INO, { u64: ino }],
+    ]);
   }
 
   /** mknod(P, mode & S_IFMT, rdev): device nodes too */
   mknod(path: string, mode: number, rdev: U64, ino: U64 = 257): this {
-    return this.command(Cmd.MKNOD, [[Attr.PATH, path], [Attr.INO, { u64: ino }], [Attr.MODE, { u64: mode }], [Attr.RDEV, { u64: rdev }]]);
+    return this.command(Cmd.MKNOD, [
+      [Attr.PATH, path],
+      [Attr.INO, { u64: ino }],
+      [Attr.MODE, { u64: mode }],
+      [Attr.RDEV, { u64: rdev }],
+    ]);
   }
 
   /** mkfifo(P, 0600) */
   mkfifo(path: string, ino: U64 = 257): this {
-    return this.command(Cmd.MKFIFO, [[Attr.PATH, path], [Attr.INO, { u64: ino }]]);
+    return this.command(Cmd.MKFIFO, [
+      [Attr.PATH, path],
+      [Attr.INO, { u64: ino }],
+    ]);
   }
 
   /** symlink(target, P): any target text, absolute or with `..` */
   symlink(path: string, ino: U64, target: string): this {
-    return this.command(Cmd.SYMLINK, [[Attr.PATH, path], [Attr.INO, { u64: ino }], [Attr.PATH_LINK, target]]);
+    return this.command(Cmd.SYMLINK, [
+      [Attr.PATH, path],
+      [Attr.INO, { u64: ino }],
+      [Attr.PATH_LINK, target],
+    ]);
   }
 
   /** rename(P(from), P(to)) */
   rename(from: string, to: string): this {
-    return this.command(Cmd.RENAME, [[Attr.PATH, from], [Attr.PATH_TO, to]]);
+    return this.command(Cmd.RENAME, [
+      [Attr.PATH, from],
+      [Attr.PATH_TO, to],
+    ]);
   }
 
   /** link(P(target), P(path)): a new hard link `path` to the existing `target` */
   link(path: string, target: string): this {
-    return this.command(Cmd.LINK, [[Attr.PATH, path], [Attr.PATH_LINK, target]]);
+    return this.command(Cmd.LINK, [
+      [Attr.PATH, path],
+      [Attr.PATH_LINK, target],
+    ]);
   }
 
   /** unlink(P) */
@@ -175,54 +249,96 @@ export class SendStream {
 
   /** open(P, O_RDWR) (follows symlinks), pwrite(data, offset) */
   write(path: string, offset: U64, data: Buffer | string): this {
-    return this.command(Cmd.WRITE, [[Attr.PATH, path], [Attr.FILE_OFFSET, { u64: offset }], [Attr.DATA, data]]);
+    return this.command(Cmd.WRITE, [
+      [Attr.PATH, path],
+      [Attr.FILE_OFFSET, { u64: offset }],
+      [Attr.DATA, data],
+    ]);
   }
 
   /**
    * open(P, O_RDWR); source = openat(volume mount root, <path of subvolume cloneUuid> + "/" + clonePath) (the
    * current subvolume's own path when cloneUuid is its UUID); ioctl CLONE_RANGE source -> P.
    */
-  clone(path: string, offset: U64, len: U64, cloneUuid: string, cloneCtransid: U64, clonePath: string, cloneOffset: U64): this {
+  clone(
+    path: string,
+    offset: U64,
+    len: U64,
+    cloneUuid: string,
+    cloneCtransid: U64,
+    clonePath: string,
+    cloneOffset: U64,
+  ): this {
     return this.command(Cmd.CLONE, [
-      [Attr.PATH, path], [Attr.FILE_OFFSET, { u64: offset }], [Attr.CLONE_LEN, { u64: len }],
-      [Attr.CLONE_UUID, { uuid: cloneUuid }], [Attr.CLONE_CTRANSID, { u64: cloneCtransid }],
-      [Attr.CLONE_PATH, clonePath], [Attr.CLONE_OFFSET, { u64: cloneOffset }],
+      [Attr.PATH, path],
+      [Attr.FILE_OFFSET, { u64: offset }],
+      [Attr.CLONE_LEN, { u64: len }],
+      [Attr.CLONE_UUID, { uuid: cloneUuid }],
+      [Attr.CLONE_CTRANSID, { u64: cloneCtransid }],
+      [Attr.CLONE_PATH, clonePath],
+      [Attr.CLONE_OFFSET, { u64: cloneOffset }],
     ]);
   }
 
   /** lsetxattr(P, name, value) (does not follow a final symlink; earlier components do) */
   setXattr(path: string, name: string, value: Buffer | string): this {
-    return this.command(Cmd.SET_XATTR, [[Attr.PATH, path], [Attr.XATTR_NAME, name], [Attr.XATTR_DATA, value]]);
+    return this.command(Cmd.SET_XATTR, [
+      [Attr.PATH, path],
+      [Attr.XATTR_NAME, name],
+      [Attr.XATTR_DATA, value],
+    ]);
   }
 
   /** lremovexattr(P, name) */
   removeXattr(path: string, name: string): this {
-    return this.command(Cmd.REMOVE_XATTR, [[Attr.PATH, path], [Attr.XATTR_NAME, name]]);
+    return this.command(Cmd.REMOVE_XATTR, [
+      [Attr.PATH, path],
+      [Attr.XATTR_NAME, name],
+    ]);
   }
 
   /** truncate(P, size) (follows symlinks) */
   truncate(path: string, size: U64): this {
-    return this.command(Cmd.TRUNCATE, [[Attr.PATH, path], [Attr.SIZE, { u64: size }]]);
+    return this.command(Cmd.TRUNCATE, [
+      [Attr.PATH, path],
+      [Attr.SIZE, { u64: size }],
+    ]);
   }
 
   /** chmod(P, mode) (follows symlinks): setuid bits too */
   chmod(path: string, mode: number): this {
-    return this.command(Cmd.CHMOD, [[Attr.PATH, path], [Attr.MODE, { u64: mode }]]);
+    return this.command(Cmd.CHMOD, [
+      [Attr.PATH, path],
+      [Attr.MODE, { u64: mode }],
+    ]);
   }
 
   /** lchown(P, uid, gid) */
   chown(path: string, uid: U64, gid: U64): this {
-    return this.command(Cmd.CHOWN, [[Attr.PATH, path], [Attr.UID, { u64: uid }], [Attr.GID, { u64: gid }]]);
+    return this.command(Cmd.CHOWN, [
+      [Attr.PATH, path],
+      [Attr.UID, { u64: uid }],
+      [Attr.GID, { u64: gid }],
+    ]);
   }
 
   /** utimensat(P, atime, mtime, AT_SYMLINK_NOFOLLOW) (ctime is sent but not settable) */
   utimes(path: string, atime: Timespec, mtime: Timespec = atime, ctime: Timespec = mtime): this {
-    return this.command(Cmd.UTIMES, [[Attr.PATH, path], [Attr.ATIME, { time: atime }], [Attr.MTIME, { time: mtime }], [Attr.CTIME, { time: ctime }]]);
+    return this.command(Cmd.UTIMES, [
+      [Attr.PATH, path],
+      [Attr.ATIME, { time: atime }],
+      [Attr.MTIME, { time: mtime }],
+      [Attr.CTIME, { time: ctime }],
+    ]);
   }
 
   /** nothing on receive (only in --dump): marks a range that did not change */
   updateExtent(path: string, offset: U64, size: U64): this {
-    return this.command(Cmd.UPDATE_EXTENT, [[Attr.PATH, path], [Attr.FILE_OFFSET, { u64: offset }], [Attr.SIZE, { u64: size }]]);
+    return this.command(Cmd.UPDATE_EXTENT, [
+      [Attr.PATH, path],
+      [Attr.FILE_OFFSET, { u64: offset }],
+      [Attr.SIZE, { u64: size }],
+    ]);
   }
 
   /** end of this stream: the subvolume is made read-only with its received UUID */
@@ -236,7 +352,12 @@ export class SendStream {
 }
 
 /** A one-subvolume stream: `name` with files name -> content, ended. Returns the stream and its UUID. */
-export function simpleSubvolume(name: string, files: Record<string, string>, uuid = newUuid(), ctransid: U64 = 10): { stream: Buffer; uuid: string } {
+export function simpleSubvolume(
+  name: string,
+  files: Record<string, string>,
+  uuid = newUuid(),
+  ctransid: U64 = 10,
+): { stream: Buffer; uuid: string } {
   const s = new SendStream().subvol(name, uuid, ctransid);
   let ino = 257;
   for (const [file, content] of Object.entries(files)) {

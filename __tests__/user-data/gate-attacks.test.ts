@@ -3,7 +3,17 @@
 // executed for real in a sandbox, the fake sudo records no call, no trap program on PATH ran, and the marker
 // file that the attacks' payloads would create does not exist.
 import fs from 'node:fs';
-import { dryRun, EXTRA_ATTACKS, intoSandbox, loadAttacks, makeSandbox, runGate, runInSandbox, SHARED_ATTACKS, type Sandbox } from './gate-harness.js';
+import {
+  dryRun,
+  EXTRA_ATTACKS,
+  intoSandbox,
+  loadAttacks,
+  makeSandbox,
+  runGate,
+  runInSandbox,
+  SHARED_ATTACKS,
+  type Sandbox,
+} from './gate-harness.js';
 
 const MARKER = '/tmp/btrbk-gate-attack-marker';
 const attacks = loadAttacks();
@@ -38,7 +48,10 @@ describe('every attack, executed for real, runs nothing', () => {
   test.each(cases)('%s', (_why, command) => {
     const before = sb.logLines().length;
     // Once against the sandbox root (the attack's paths moved into it), once with the production defaults.
-    for (const r of [runInSandbox(sb, intoSandbox(sb, command)), runGate(command, ['--sudo', `${sb.dir}/fake-sudo`, '--logger', `${sb.dir}/fake-logger`])]) {
+    for (const r of [
+      runInSandbox(sb, intoSandbox(sb, command)),
+      runGate(command, ['--sudo', `${sb.dir}/fake-sudo`, '--logger', `${sb.dir}/fake-logger`]),
+    ]) {
       expect(r.status).toBe(255);
       expect(r.stderr).toMatch(/^rejected: \S/m);
       expect(r.stdout).toBe('');
@@ -48,7 +61,8 @@ describe('every attack, executed for real, runs nothing', () => {
     expect(fs.existsSync(MARKER)).toBe(false);
     const logged = sb.logLines().slice(before);
     expect(logged).toHaveLength(2);
-    for (const line of logged) expect(line).toMatch(/^-t btrbk-ssh-gate -p auth\.warning -- rejected: .* client=192\.0\.2\.7 command=/);
+    for (const line of logged)
+      expect(line).toMatch(/^-t btrbk-ssh-gate -p auth\.warning -- rejected: .* client=192\.0\.2\.7 command=/);
   });
 
   test('the sandbox root holds nothing an attack created', () => {

@@ -48,7 +48,9 @@ describe('append-only (the default): the backup key cannot delete a backup', () 
   test.each(ACCEPTED_WITH_ALLOW_DELETE)('refused without --allow-delete: %s', (command) => {
     const r = dryRun(command);
     expect(r.status).toBe(255);
-    expect(r.stderr).toMatch(/^rejected: btrfs subvolume delete: this key cannot delete backups \(the host is append-only/m);
+    expect(r.stderr).toMatch(
+      /^rejected: btrfs subvolume delete: this key cannot delete backups \(the host is append-only/m,
+    );
   });
 
   test.each(ACCEPTED_WITH_ALLOW_DELETE)('accepted with --allow-delete (append_only = false): %s', (command, stages) => {
@@ -57,14 +59,20 @@ describe('append-only (the default): the backup key cannot delete a backup', () 
     expect(r.stages).toEqual(stages);
   });
 
-  test.each([`${R}/selftest`, `${R}/selftestX/a`, `${R}/a/selftest/b`, `${R}/selftest/../l/home.1`])('outside the scratch area %s: refused', (p) => {
-    const r = dryRun(`sudo -n btrfs subvolume delete '${p}'`);
-    expect(r.status).toBe(255);
-    expect(r.stderr).toMatch(/^rejected: /m);
-  });
+  test.each([`${R}/selftest`, `${R}/selftestX/a`, `${R}/a/selftest/b`, `${R}/selftest/../l/home.1`])(
+    'outside the scratch area %s: refused',
+    (p) => {
+      const r = dryRun(`sudo -n btrfs subvolume delete '${p}'`);
+      expect(r.status).toBe(255);
+      expect(r.stderr).toMatch(/^rejected: /m);
+    },
+  );
 
   test('a delete hidden in a pipeline or behind plain btrfs is refused the same way', () => {
-    for (const command of [`btrfs subvolume delete '${R}/l/home.1'`, `zstd -d -c | sudo -n btrfs subvolume delete '${R}/l/home.1'`]) {
+    for (const command of [
+      `btrfs subvolume delete '${R}/l/home.1'`,
+      `zstd -d -c | sudo -n btrfs subvolume delete '${R}/l/home.1'`,
+    ]) {
       const r = dryRun(command);
       expect(r.status).toBe(255);
       expect(r.stderr).toMatch(/^rejected: /m);
@@ -79,7 +87,9 @@ describe('append-only (the default): the backup key cannot delete a backup', () 
 
   test('btrbk-diag version says which mode the gate is in', () => {
     expect(runGate('btrbk-diag version', ['--logger', '/bin/true']).stdout).toMatch(/ mode=append-only$/m);
-    expect(runGate('btrbk-diag version', ['--logger', '/bin/true', ...ALLOW_DELETE]).stdout).toMatch(/ mode=allow-delete$/m);
+    expect(runGate('btrbk-diag version', ['--logger', '/bin/true', ...ALLOW_DELETE]).stdout).toMatch(
+      / mode=allow-delete$/m,
+    );
   });
 });
 
@@ -106,19 +116,24 @@ describe('gate in a sandbox (fake sudo, real pipes, no shell)', () => {
   afterEach(() => sb.cleanup());
 
   describe('execution', () => {
-
     test('decompress | mbuffer | receive: the stream arrives intact through three real stages', () => {
       fs.mkdirSync(path.join(sb.root, 'laptop'));
       const data = crypto.randomBytes(300_000);
       const zst = spawnSync('zstd', ['-c', '-q'], { input: data });
       expect(zst.status).toBe(0);
-      const r = runInSandbox(sb, `zstd -d -c | mbuffer -v 1 -q -m 1M | sudo -n btrfs receive '${sb.root}/laptop/'`, zst.stdout);
+      const r = runInSandbox(
+        sb,
+        `zstd -d -c | mbuffer -v 1 -q -m 1M | sudo -n btrfs receive '${sb.root}/laptop/'`,
+        zst.stdout,
+      );
       expect(r.stderr).toBe('');
       expect(r.status).toBe(0);
       expect(fs.readFileSync(path.join(sb.root, 'laptop', 'stream.bin')).equals(data)).toBe(true);
       expect(sb.sudoCalls()).toEqual([`-n /usr/local/sbin/btrbk-receive ${sb.root}/laptop`]);
       expect(sb.trapped()).toEqual([]);
-      expect(sb.logLines()).toEqual([expect.stringMatching(/^-t btrbk-ssh-gate -p auth\.info -- accepted: client=192\.0\.2\.7 command=/)]);
+      expect(sb.logLines()).toEqual([
+        expect.stringMatching(/^-t btrbk-ssh-gate -p auth\.info -- accepted: client=192\.0\.2\.7 command=/),
+      ]);
     });
 
     test('send | mbuffer | compress: the client gets the compressed stream', () => {
@@ -126,7 +141,10 @@ describe('gate in a sandbox (fake sudo, real pipes, no shell)', () => {
       fs.mkdirSync(snap, { recursive: true });
       const data = crypto.randomBytes(200_000);
       fs.writeFileSync(path.join(snap, 'payload.bin'), data);
-      const env = { ...process.env, SSH_ORIGINAL_COMMAND: `sudo -n btrfs send '${snap}' | mbuffer -v 1 -q | zstd -c -3` };
+      const env = {
+        ...process.env,
+        SSH_ORIGINAL_COMMAND: `sudo -n btrfs send '${snap}' | mbuffer -v 1 -q | zstd -c -3`,
+      };
       const r = spawnSync('/bin/bash', ['-p', GATE, ...sb.args], { env, encoding: 'buffer' });
       expect(r.status).toBe(0);
       const back = spawnSync('zstd', ['-d', '-c', '-q'], { input: r.stdout });
@@ -135,7 +153,11 @@ describe('gate in a sandbox (fake sudo, real pipes, no shell)', () => {
     });
 
     test('a failing stage fails the whole pipeline (pipefail), so btrbk sees the error', () => {
-      const r = runInSandbox(sb, `zstd -d -c | sudo -n btrfs receive '${sb.root}/missing/'`, spawnSync('zstd', ['-c', '-q'], { input: 'x' }).stdout);
+      const r = runInSandbox(
+        sb,
+        `zstd -d -c | sudo -n btrfs receive '${sb.root}/missing/'`,
+        spawnSync('zstd', ['-c', '-q'], { input: 'x' }).stdout,
+      );
       expect(r.status).not.toBe(0);
       expect(r.status).not.toBe(255);
     });
@@ -146,7 +168,8 @@ describe('gate in a sandbox (fake sudo, real pipes, no shell)', () => {
       expect(r.stdout).toBe(`fake btrfs /usr/bin/btrfs filesystem usage -b ${sb.mount}\n`);
       const names = sb.sudoEnv();
       expect(names).toContain('PATH');
-      for (const leaked of ['SSH_ORIGINAL_COMMAND', 'SSH_CONNECTION', 'BASH_ENV', 'ENV', 'LD_PRELOAD', 'CMD']) expect(names).not.toContain(leaked);
+      for (const leaked of ['SSH_ORIGINAL_COMMAND', 'SSH_CONNECTION', 'BASH_ENV', 'ENV', 'LD_PRELOAD', 'CMD'])
+        expect(names).not.toContain(leaked);
       expect(sb.trapped()).toEqual([]);
     });
 
@@ -192,37 +215,54 @@ describe('gate in a sandbox (fake sudo, real pipes, no shell)', () => {
   });
 
   describe('what the key learns of the volume: only the backup root and below (issue 17)', () => {
-    const U = { top: 'fefe339c-fae5-4041-a461-b58eb35c17de', root: '997bdcf5-7554-164a-82d7-878b586e7a6f', b1: '3f58ee75-ff4d-ad48-bd0f-4732b9b2c5cf', stg: '11111111-2222-3333-4444-555555555555' };
+    const U = {
+      top: 'fefe339c-fae5-4041-a461-b58eb35c17de',
+      root: '997bdcf5-7554-164a-82d7-878b586e7a6f',
+      b1: '3f58ee75-ff4d-ad48-bd0f-4732b9b2c5cf',
+      stg: '11111111-2222-3333-4444-555555555555',
+    };
     const line = (id: number, top: number, uuid: string, p: string) =>
       `ID ${id} gen 9 cgen 8 top level ${top} parent_uuid -                                    received_uuid -                                    uuid ${uuid} path ${p}`;
     const setOutput = (text: string) => fs.writeFileSync(path.join(sb.dir, 'btrfs-output'), text);
 
     test('subvolume list keeps the backup root and the backups in it; the top level, staging and host state are left out', () => {
-      const kept = [line(257, 5, U.root, '<FS_TREE>/backups'), line(258, 257, U.b1, '<FS_TREE>/backups/laptop/home.20261205')];
-      setOutput([
-        line(256, 5, U.stg, '<FS_TREE>/.btrbk-staging/rcv.Ab12Cd34/home.1'),
-        kept[0],
-        // a name the stream chose may hold " path backups/..." (the filter reads the first " path " only)
-        line(259, 5, U.stg, '<FS_TREE>/.btrbk-staging/rcv.Ab12Cd34/x path backups/laptop/y'),
-        kept[1],
-        line(260, 5, U.top, '<FS_TREE>/.host-state'),
-        line(261, 5, U.top, '<FS_TREE>/backups-old'),
-        '',
-      ].join('\n'));
+      const kept = [
+        line(257, 5, U.root, '<FS_TREE>/backups'),
+        line(258, 257, U.b1, '<FS_TREE>/backups/laptop/home.20261205'),
+      ];
+      setOutput(
+        [
+          line(256, 5, U.stg, '<FS_TREE>/.btrbk-staging/rcv.Ab12Cd34/home.1'),
+          kept[0],
+          // a name the stream chose may hold " path backups/..." (the filter reads the first " path " only)
+          line(259, 5, U.stg, '<FS_TREE>/.btrbk-staging/rcv.Ab12Cd34/x path backups/laptop/y'),
+          kept[1],
+          line(260, 5, U.top, '<FS_TREE>/.host-state'),
+          line(261, 5, U.top, '<FS_TREE>/backups-old'),
+          '',
+        ].join('\n'),
+      );
       const r = runInSandbox(sb, `sudo -n btrfs subvolume list -a -c -u -q -R '${sb.mount}'`);
       expect(r.status).toBe(0);
       expect(r.stdout).toBe(`${kept.join('\n')}\n`);
     });
 
     test('subvolume show of the top level (btrbk asks --rootid=5) says what it is, with no UUID, generation or time', () => {
-      setOutput(`/\n\tName: \t\t\t<FS_TREE>\n\tUUID: \t\t\t${U.top}\n\tParent UUID: \t\t-\n\tReceived UUID: \t\t-\n\tCreation time: \t\t2026-12-05 13:41:15 +0000\n`
-        + '\tSubvolume ID: \t\t5\n\tGeneration: \t\t77\n\tGen at creation: \t0\n\tParent ID: \t\t0\n\tTop level ID: \t\t0\n\tFlags: \t\t\t-\n\tSnapshot(s):\n\t\t\t\t.btrbk-staging/rcv.x/y\n');
-      for (const command of [`sudo -n btrfs subvolume show --rootid=5 '${sb.mount}'`, `sudo -n btrfs subvolume show '${sb.mount}'`]) {
+      setOutput(
+        `/\n\tName: \t\t\t<FS_TREE>\n\tUUID: \t\t\t${U.top}\n\tParent UUID: \t\t-\n\tReceived UUID: \t\t-\n\tCreation time: \t\t2026-12-05 13:41:15 +0000\n` +
+          '\tSubvolume ID: \t\t5\n\tGeneration: \t\t77\n\tGen at creation: \t0\n\tParent ID: \t\t0\n\tTop level ID: \t\t0\n\tFlags: \t\t\t-\n\tSnapshot(s):\n\t\t\t\t.btrbk-staging/rcv.x/y\n',
+      );
+      for (const command of [
+        `sudo -n btrfs subvolume show --rootid=5 '${sb.mount}'`,
+        `sudo -n btrfs subvolume show '${sb.mount}'`,
+      ]) {
         const r = runInSandbox(sb, command);
         expect(r.status).toBe(0);
         expect(r.stdout).not.toMatch(new RegExp(`${U.top}|77|2026|staging`));
         expect(r.stdout).toMatch(/^\/\n\tName: \t\t\t<FS_TREE>\n\tUUID: \t\t\t-\n/);
-        expect(r.stdout).toMatch(/\tSubvolume ID: \t\t5\n\tGeneration: \t\t0\n\tGen at creation: \t0\n\tParent ID: \t\t0\n\tTop level ID: \t\t0\n\tFlags: \t\t\t-\n$/);
+        expect(r.stdout).toMatch(
+          /\tSubvolume ID: \t\t5\n\tGeneration: \t\t0\n\tGen at creation: \t0\n\tParent ID: \t\t0\n\tTop level ID: \t\t0\n\tFlags: \t\t\t-\n$/,
+        );
       }
     });
 
@@ -258,7 +298,11 @@ describe('gate in a sandbox (fake sudo, real pipes, no shell)', () => {
     });
 
     test.each([
-      ['btrbk-diag boot-log', '--boot-log', /boot\.log does not exist on the backup host \(the boot script has not started yet/],
+      [
+        'btrbk-diag boot-log',
+        '--boot-log',
+        /boot\.log does not exist on the backup host \(the boot script has not started yet/,
+      ],
       ['btrbk-diag cloud-init-log', '--cloud-init-log', /cloud-init\.log does not exist on the backup host/],
     ])('%s with no log file: a clear message and exit 1', (command, option, message) => {
       const file = path.join(sb.dir, option === '--boot-log' ? 'boot.log' : 'cloud-init.log');
@@ -272,7 +316,10 @@ describe('gate in a sandbox (fake sudo, real pipes, no shell)', () => {
       const none = runInSandbox(sb, 'btrbk-diag mount');
       expect(none.status).toBe(1);
       expect(none.stderr).toMatch(/nothing is mounted at .*backup_volume/);
-      const proc = runInSandbox({ ...sb, args: [...sb.args, '--mount', '/proc', '--root', '/proc/backups'] }, 'btrbk-diag mount');
+      const proc = runInSandbox(
+        { ...sb, args: [...sb.args, '--mount', '/proc', '--root', '/proc/backups'] },
+        'btrbk-diag mount',
+      );
       expect(proc.status).toBe(0);
       expect(proc.stdout).toMatch(/^\/proc\s+proc\s+proc\s/);
     });

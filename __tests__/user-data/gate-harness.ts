@@ -6,7 +6,13 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { REPO_ROOT } from '../../scripts/lib/core/connection.js';
-import { BACKUP_ROOT, MANIFEST_PATH, MOUNT_POINT, RECEIVE_PATH, SCRUB_PATH } from '../../scripts/lib/core/host-layout.js';
+import {
+  BACKUP_ROOT,
+  MANIFEST_PATH,
+  MOUNT_POINT,
+  RECEIVE_PATH,
+  SCRUB_PATH,
+} from '../../scripts/lib/core/host-layout.js';
 
 export const REPO = REPO_ROOT;
 export const GATE = path.join(REPO, 'user-data', 'btrbk-ssh-gate.sh');
@@ -51,7 +57,14 @@ export function runGate(command: string | undefined, args: string[] = [], input?
 /** Dry run: the parsed stages, one argv per line (JSON), or the rejection. */
 export function dryRun(command: string, args: string[] = []): GateResult & { stages: string[][] } {
   const r = runGate(command, ['--dry-run', '--logger', '/bin/true', ...args]);
-  const stages = r.status === 0 ? r.stdout.trim().split('\n').filter(Boolean).map((l) => JSON.parse(l) as string[]) : [];
+  const stages =
+    r.status === 0
+      ? r.stdout
+          .trim()
+          .split('\n')
+          .filter(Boolean)
+          .map((l) => JSON.parse(l) as string[])
+      : [];
   return { ...r, stages };
 }
 
@@ -106,8 +119,28 @@ esac
 `,
     { mode: 0o755 },
   );
-  fs.writeFileSync(path.join(dir, 'fake-logger'), `#!/bin/sh\nprintf '%s\\n' "$*" >> '${loggerLog}'\n`, { mode: 0o755 });
-  for (const name of ['sh', 'bash', 'dash', 'id', 'touch', 'tee', 'cat', 'sudo', 'btrfs', 'env', 'rm', 'cp', 'chmod', 'nc', 'curl', 'python3', 'perl']) {
+  fs.writeFileSync(path.join(dir, 'fake-logger'), `#!/bin/sh\nprintf '%s\\n' "$*" >> '${loggerLog}'\n`, {
+    mode: 0o755,
+  });
+  for (const name of [
+    'sh',
+    'bash',
+    'dash',
+    'id',
+    'touch',
+    'tee',
+    'cat',
+    'sudo',
+    'btrfs',
+    'env',
+    'rm',
+    'cp',
+    'chmod',
+    'nc',
+    'curl',
+    'python3',
+    'perl',
+  ]) {
     fs.writeFileSync(path.join(bin, name), `#!/bin/sh\necho "${name} $*" >> '${trapLog}'\n`, { mode: 0o755 });
   }
   const read = (f: string) => (fs.existsSync(f) ? fs.readFileSync(f, 'utf8').split('\n').filter(Boolean) : []);
@@ -118,7 +151,16 @@ esac
     sudoLog,
     loggerLog,
     trapLog,
-    args: ['--root', root, '--mount', mount, '--sudo', path.join(dir, 'fake-sudo'), '--logger', path.join(dir, 'fake-logger')],
+    args: [
+      '--root',
+      root,
+      '--mount',
+      mount,
+      '--sudo',
+      path.join(dir, 'fake-sudo'),
+      '--logger',
+      path.join(dir, 'fake-logger'),
+    ],
     sudoCalls: () => read(sudoLog),
     sudoEnv: () => read(`${sudoLog}.env`),
     logLines: () => read(loggerLog),
@@ -159,11 +201,17 @@ export const ACCEPTED: Array<[string, string[][]]> = [
   [`sudo -n btrfs receive '${R}/laptop/'`, [[...SUDO_RECEIVE, `${R}/laptop`]]],
   [`sudo -n btrfs receive '${R}/'`, [[...SUDO_RECEIVE, R]]],
   [`sudo -n btrfs receive --max-errors=0 '${R}/laptop/'`, [[...SUDO_RECEIVE, '--max-errors=0', `${R}/laptop`]]],
-  [`sudo -n btrfs receive --max-errors=0 -v '${R}/laptop/'`, [[...SUDO_RECEIVE, '-v', '--max-errors=0', `${R}/laptop`]]],
+  [
+    `sudo -n btrfs receive --max-errors=0 -v '${R}/laptop/'`,
+    [[...SUDO_RECEIVE, '-v', '--max-errors=0', `${R}/laptop`]],
+  ],
   // stream_compress (decompress in front of receive), stream_buffer_remote / rate_limit_remote (mbuffer)
   [
     `zstd -d -c | sudo -n btrfs receive '${R}/laptop/'`,
-    [['/usr/bin/zstd', '-d', '-c'], [...SUDO_RECEIVE, `${R}/laptop`]],
+    [
+      ['/usr/bin/zstd', '-d', '-c'],
+      [...SUDO_RECEIVE, `${R}/laptop`],
+    ],
   ],
   [
     `zstd -d -c -T4 --long=27 | mbuffer -v 1 -q -m 2% -r 10m | sudo -n btrfs receive '${R}/laptop/'`,
@@ -173,12 +221,33 @@ export const ACCEPTED: Array<[string, string[][]]> = [
       [...SUDO_RECEIVE, `${R}/laptop`],
     ],
   ],
-  [`gzip -d -c | sudo -n btrfs receive '${R}/l/'`, [['/usr/bin/gzip', '-d', '-c'], [...SUDO_RECEIVE, `${R}/l`]]],
-  [`xz -d -c -T2 | sudo -n btrfs receive '${R}/l/'`, [['/usr/bin/xz', '-d', '-c', '-T2'], [...SUDO_RECEIVE, `${R}/l`]]],
-  [`lz4 -d -c | sudo -n btrfs receive '${R}/l/'`, [['/usr/bin/lz4', '-d', '-c'], [...SUDO_RECEIVE, `${R}/l`]]],
+  [
+    `gzip -d -c | sudo -n btrfs receive '${R}/l/'`,
+    [
+      ['/usr/bin/gzip', '-d', '-c'],
+      [...SUDO_RECEIVE, `${R}/l`],
+    ],
+  ],
+  [
+    `xz -d -c -T2 | sudo -n btrfs receive '${R}/l/'`,
+    [
+      ['/usr/bin/xz', '-d', '-c', '-T2'],
+      [...SUDO_RECEIVE, `${R}/l`],
+    ],
+  ],
+  [
+    `lz4 -d -c | sudo -n btrfs receive '${R}/l/'`,
+    [
+      ['/usr/bin/lz4', '-d', '-c'],
+      [...SUDO_RECEIVE, `${R}/l`],
+    ],
+  ],
   [
     `mbuffer -v 1 -q -s 128k -m 100m -R 5M | sudo -n btrfs receive '${R}/l/'`,
-    [['/usr/bin/mbuffer', '-v', '1', '-q', '-s', '128k', '-m', '100m', '-R', '5M'], [...SUDO_RECEIVE, `${R}/l`]],
+    [
+      ['/usr/bin/mbuffer', '-v', '1', '-q', '-s', '128k', '-m', '100m', '-R', '5M'],
+      [...SUDO_RECEIVE, `${R}/l`],
+    ],
   ],
   // btrfs send from the target: restore, archive, or a second device
   [`sudo -n btrfs send '${R}/laptop/home.20260101T0000'`, [[...SUDO_BTRFS, 'send', `${R}/laptop/home.20260101T0000`]]],
@@ -190,22 +259,55 @@ export const ACCEPTED: Array<[string, string[][]]> = [
       ['/usr/bin/zstd', '-c', '-19', '-T0', '--long=31', '--adapt'],
     ],
   ],
-  [`sudo -n btrfs send '${R}/l/a' | gzip -c -9`, [[...SUDO_BTRFS, 'send', `${R}/l/a`], ['/usr/bin/gzip', '-c', '-9']]],
-  [`sudo -n btrfs send '${R}/l/a' | xz -c -0 -T8`, [[...SUDO_BTRFS, 'send', `${R}/l/a`], ['/usr/bin/xz', '-c', '-0', '-T8']]],
+  [
+    `sudo -n btrfs send '${R}/l/a' | gzip -c -9`,
+    [
+      [...SUDO_BTRFS, 'send', `${R}/l/a`],
+      ['/usr/bin/gzip', '-c', '-9'],
+    ],
+  ],
+  [
+    `sudo -n btrfs send '${R}/l/a' | xz -c -0 -T8`,
+    [
+      [...SUDO_BTRFS, 'send', `${R}/l/a`],
+      ['/usr/bin/xz', '-c', '-0', '-T8'],
+    ],
+  ],
   [
     `sudo -n btrfs send --compressed-data --proto 2 -q '${R}/l/a'`,
     [[...SUDO_BTRFS, 'send', '-q', '--proto', '2', '--compressed-data', `${R}/l/a`]],
   ],
   // btr_tree() on the mount point, btrfs_subvolume_list_readonly_flag(), deleted_only, subvol_only
-  [`sudo -n btrfs subvolume list -a -c -u -q -R '/backup_volume'`, [[...SUDO_BTRFS, 'subvolume', 'list', '-a', '-c', '-u', '-q', '-R', '/backup_volume']]],
-  [`sudo -n btrfs subvolume list -a -r '/backup_volume'`, [[...SUDO_BTRFS, 'subvolume', 'list', '-a', '-r', '/backup_volume']]],
-  [`sudo -n btrfs subvolume list -a -d -c -u -q -R '/backup_volume'`, [[...SUDO_BTRFS, 'subvolume', 'list', '-a', '-d', '-c', '-u', '-q', '-R', '/backup_volume']]],
-  [`sudo -n btrfs subvolume list -a -o -c -u -q -R '${R}/l'`, [[...SUDO_BTRFS, 'subvolume', 'list', '-a', '-o', '-c', '-u', '-q', '-R', `${R}/l`]]],
+  [
+    `sudo -n btrfs subvolume list -a -c -u -q -R '/backup_volume'`,
+    [[...SUDO_BTRFS, 'subvolume', 'list', '-a', '-c', '-u', '-q', '-R', '/backup_volume']],
+  ],
+  [
+    `sudo -n btrfs subvolume list -a -r '/backup_volume'`,
+    [[...SUDO_BTRFS, 'subvolume', 'list', '-a', '-r', '/backup_volume']],
+  ],
+  [
+    `sudo -n btrfs subvolume list -a -d -c -u -q -R '/backup_volume'`,
+    [[...SUDO_BTRFS, 'subvolume', 'list', '-a', '-d', '-c', '-u', '-q', '-R', '/backup_volume']],
+  ],
+  [
+    `sudo -n btrfs subvolume list -a -o -c -u -q -R '${R}/l'`,
+    [[...SUDO_BTRFS, 'subvolume', 'list', '-a', '-o', '-c', '-u', '-q', '-R', `${R}/l`]],
+  ],
   // btrfs_subvolume_show(): after a receive, and --rootid=5 on the mount point
-  [`sudo -n btrfs subvolume show '${R}/l/home.20260101T0000'`, [[...SUDO_BTRFS, 'subvolume', 'show', `${R}/l/home.20260101T0000`]]],
-  [`sudo -n btrfs subvolume show --rootid=5 '/backup_volume'`, [[...SUDO_BTRFS, 'subvolume', 'show', '--rootid=5', '/backup_volume']]],
+  [
+    `sudo -n btrfs subvolume show '${R}/l/home.20260101T0000'`,
+    [[...SUDO_BTRFS, 'subvolume', 'show', `${R}/l/home.20260101T0000`]],
+  ],
+  [
+    `sudo -n btrfs subvolume show --rootid=5 '/backup_volume'`,
+    [[...SUDO_BTRFS, 'subvolume', 'show', '--rootid=5', '/backup_volume']],
+  ],
   // the round trip's and the bench's scratch area: the one place the key may delete on an append-only host
-  [`sudo -n btrfs subvolume delete --commit-after '${R}/selftest/roundtrip-test/rt.1'`, [[...SUDO_BTRFS, 'subvolume', 'delete', '--commit-after', `${R}/selftest/roundtrip-test/rt.1`]]],
+  [
+    `sudo -n btrfs subvolume delete --commit-after '${R}/selftest/roundtrip-test/rt.1'`,
+    [[...SUDO_BTRFS, 'subvolume', 'delete', '--commit-after', `${R}/selftest/roundtrip-test/rt.1`]],
+  ],
   // btrfs_filesystem_usage() (btrbk usage) on the mount point
   [`sudo -n btrfs filesystem usage '/backup_volume'`, [[...SUDO_BTRFS, 'filesystem', 'usage', '/backup_volume']]],
   // system_realpath(), system_testdir() (compat busybox), system_mkdir(), system_list_mountinfo(): as btrbk
@@ -229,7 +331,10 @@ export const ACCEPTED: Array<[string, string[][]]> = [
     `btrbk-manifest --sample 5 --seed 123456789012345678 '${R}/l/home.1'`,
     [['/usr/bin/sudo', '-n', MANIFEST_PATH, '--sample', '5', '--seed', '123456789012345678', `${R}/l/home.1`]],
   ],
-  [`btrbk-manifest --sample 100 --seed 0 '${R}/l/home.1'`, [['/usr/bin/sudo', '-n', MANIFEST_PATH, '--sample', '100', '--seed', '0', `${R}/l/home.1`]]],
+  [
+    `btrbk-manifest --sample 100 --seed 0 '${R}/l/home.1'`,
+    [['/usr/bin/sudo', '-n', MANIFEST_PATH, '--sample', '100', '--seed', '0', `${R}/l/home.1`]],
+  ],
 ];
 
 /** btrfs_subvolume_delete() (client-side retention, garbled receives): only with the gate's --allow-delete (the
@@ -237,17 +342,25 @@ export const ACCEPTED: Array<[string, string[][]]> = [
 export const ALLOW_DELETE = ['--allow-delete'];
 export const ACCEPTED_WITH_ALLOW_DELETE: Array<[string, string[][]]> = [
   [`sudo -n btrfs subvolume delete '${R}/l/home.1'`, [[...SUDO_BTRFS, 'subvolume', 'delete', `${R}/l/home.1`]]],
-  [`sudo -n btrfs subvolume delete --commit-each '${R}/l/home.1'`, [[...SUDO_BTRFS, 'subvolume', 'delete', '--commit-each', `${R}/l/home.1`]]],
-  [`sudo -n btrfs subvolume delete --commit-after '${R}/l/home.1'`, [[...SUDO_BTRFS, 'subvolume', 'delete', '--commit-after', `${R}/l/home.1`]]],
+  [
+    `sudo -n btrfs subvolume delete --commit-each '${R}/l/home.1'`,
+    [[...SUDO_BTRFS, 'subvolume', 'delete', '--commit-each', `${R}/l/home.1`]],
+  ],
+  [
+    `sudo -n btrfs subvolume delete --commit-after '${R}/l/home.1'`,
+    [[...SUDO_BTRFS, 'subvolume', 'delete', '--commit-after', `${R}/l/home.1`]],
+  ],
 ];
 
 export const DIAGNOSTICS: Array<[string, string[]]> = [
   ['btrbk-diag usage', [...SUDO_BTRFS, 'filesystem', 'usage', '-b', '/backup_volume']],
   ['btrbk-diag device-stats', [...SUDO_BTRFS, 'device', 'stats', '/backup_volume']],
-  ['btrbk-diag mount', ['/usr/bin/findmnt', '--noheadings', '--output', 'TARGET,SOURCE,FSTYPE,OPTIONS', '--mountpoint', '/backup_volume']],
+  [
+    'btrbk-diag mount',
+    ['/usr/bin/findmnt', '--noheadings', '--output', 'TARGET,SOURCE,FSTYPE,OPTIONS', '--mountpoint', '/backup_volume'],
+  ],
   ['btrbk-diag boot-log', ['/usr/bin/tail', '-n', '200', '/var/log/btrbk-backup-host.log']],
   ['btrbk-diag cloud-init-log', ['/usr/bin/tail', '-n', '200', '/var/log/cloud-init-output.log']],
   ['btrbk-diag retention', ['/usr/bin/sudo', '-n', '/usr/local/sbin/btrbk-prune', 'report']],
   ['btrbk-diag scrub', [SCRUB_PATH, 'report']],
 ];
-

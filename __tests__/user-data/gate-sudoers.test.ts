@@ -33,7 +33,8 @@ const rules = readRules(fs.readFileSync(SUDOERS, 'utf8'));
 function allowedBy(argv: string[]): string | undefined {
   const [command, ...rest] = argv;
   const args = rest.join(' ');
-  return rules.find((r) => r.command === command && (typeof r.args === 'string' ? r.args === args : r.args.test(args)))?.alias;
+  return rules.find((r) => r.command === command && (typeof r.args === 'string' ? r.args === args : r.args.test(args)))
+    ?.alias;
 }
 
 test('visudo accepts the fragment', () => {
@@ -54,7 +55,14 @@ test('the fragment grants the btrbk user only these aliases, as root, and keeps 
   expect(text).not.toMatch(/ALL\s*$|SETENV|env_keep\s*[+]?=/m);
   // sudo for btrfs subcommands, the receive wrapper, the prune report and the manifest (which drops to btrbk with
   // CAP_DAC_READ_SEARCH) only: the log and scrub diagnostics read world-readable files as btrbk
-  expect(new Set(rules.map((r) => r.command))).toEqual(new Set(['/usr/bin/btrfs', '/usr/local/sbin/btrbk-receive', '/usr/local/sbin/btrbk-prune', '/usr/local/sbin/btrbk-manifest']));
+  expect(new Set(rules.map((r) => r.command))).toEqual(
+    new Set([
+      '/usr/bin/btrfs',
+      '/usr/local/sbin/btrbk-receive',
+      '/usr/local/sbin/btrbk-prune',
+      '/usr/local/sbin/btrbk-manifest',
+    ]),
+  );
   // no rule lets btrfs receive run directly: only btrbk-receive (--chroot into its own staging directory)
   expect(rules.filter((r) => r.command === '/usr/bin/btrfs' && /receive/.test(String(r.args)))).toEqual([]);
 });
@@ -64,24 +72,43 @@ const sudoStages = [
   ...DIAGNOSTICS.map(([c]) => [c, dryRun(c)] as const),
   ...ACCEPTED_WITH_ALLOW_DELETE.map(([c]) => [c, dryRun(c, ALLOW_DELETE)] as const),
 ].flatMap(([command, result]) =>
-  result
-    .stages.filter((argv) => argv[0] === '/usr/bin/sudo')
-    .map((argv) => [command, argv.slice(2)] as const),
+  result.stages.filter((argv) => argv[0] === '/usr/bin/sudo').map((argv) => [command, argv.slice(2)] as const),
 );
 
 test('the grammar table has sudo stages to check, and every one of them runs btrfs, btrbk-receive, the prune report or the manifest', () => {
   expect(sudoStages.length).toBeGreaterThanOrEqual(30);
-  expect(sudoStages.filter(([, argv]) => !['/usr/bin/btrfs', '/usr/local/sbin/btrbk-receive', '/usr/local/sbin/btrbk-prune', '/usr/local/sbin/btrbk-manifest'].includes(argv[0]))).toEqual([]);
+  expect(
+    sudoStages.filter(
+      ([, argv]) =>
+        ![
+          '/usr/bin/btrfs',
+          '/usr/local/sbin/btrbk-receive',
+          '/usr/local/sbin/btrbk-prune',
+          '/usr/local/sbin/btrbk-manifest',
+        ].includes(argv[0]),
+    ),
+  ).toEqual([]);
 });
 
 test('append-only: without the BTRBK_DELETE lines (what the boot script installs by default) no delete is allowed', () => {
-  const appendOnly = readRules(fs.readFileSync(SUDOERS, 'utf8').split('\n').filter((l) => !l.includes('BTRBK_DELETE')).join('\n'));
+  const appendOnly = readRules(
+    fs
+      .readFileSync(SUDOERS, 'utf8')
+      .split('\n')
+      .filter((l) => !l.includes('BTRBK_DELETE'))
+      .join('\n'),
+  );
   // only the scratch area's rule deletes, and it cannot name anything outside /backup_volume/backups/selftest/
   const deleting = appendOnly.filter((r) => /delete/.test(String(r.args)));
   expect(deleting.map((r) => r.alias)).toEqual(['BTRBK_SELFTEST_DELETE']);
   const matches = (args: string) => deleting.some((r) => (r.args as RegExp).test(args));
   expect(matches('subvolume delete /backup_volume/backups/selftest/rt/x')).toBe(true);
-  for (const p of ['/backup_volume/backups/selftest', '/backup_volume/backups/l/home.1', '/backup_volume/backups/selftestX/a', '/backup_volume/backups/selftest/../l/home.1']) {
+  for (const p of [
+    '/backup_volume/backups/selftest',
+    '/backup_volume/backups/l/home.1',
+    '/backup_volume/backups/selftestX/a',
+    '/backup_volume/backups/selftest/../l/home.1',
+  ]) {
     expect(matches(`subvolume delete ${p}`)).toBe(false);
   }
   expect(rules.some((r) => r.alias === 'BTRBK_DELETE')).toBe(true);
@@ -110,7 +137,10 @@ test.each([
   ['btrbk-manifest with traversal', '/usr/local/sbin/btrbk-manifest /backup_volume/backups/../../etc'],
   ['btrbk-manifest with a sample but no seed', '/usr/local/sbin/btrbk-manifest --sample 5 /backup_volume/backups/x'],
   ['btrbk-manifest with a sample of 0', '/usr/local/sbin/btrbk-manifest --sample 0 --seed 1 /backup_volume/backups/x'],
-  ['btrbk-manifest with a huge seed', '/usr/local/sbin/btrbk-manifest --sample 5 --seed 1234567890123456789 /backup_volume/backups/x'],
+  [
+    'btrbk-manifest with a huge seed',
+    '/usr/local/sbin/btrbk-manifest --sample 5 --seed 1234567890123456789 /backup_volume/backups/x',
+  ],
   ['btrbk-manifest of two paths', '/usr/local/sbin/btrbk-manifest /backup_volume/backups/x /etc'],
   ['btrbk-prune with options', '/usr/local/sbin/btrbk-prune report --config /tmp/x'],
   ['send into a file', '/usr/bin/btrfs send -f /tmp/x /backup_volume/backups/x'],

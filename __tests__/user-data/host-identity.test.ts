@@ -24,16 +24,23 @@ beforeEach(() => {
 afterEach(() => fs.rmSync(scratch, { recursive: true, force: true }));
 
 function keep(etcDir = etc) {
-  const r = spawnSync('bash', ['-c', 'bash <(printf \'%s\\n\' "$1") "$2" "$3"', 'boot-script', SCRIPT, dir, etcDir], { encoding: 'utf8', input: '' });
+  const r = spawnSync('bash', ['-c', 'bash <(printf \'%s\\n\' "$1") "$2" "$3"', 'boot-script', SCRIPT, dir, etcDir], {
+    encoding: 'utf8',
+    input: '',
+  });
   return { status: r.status, stdout: r.stdout.trim(), stderr: r.stderr };
 }
 /** A new instance's host keys: what cloud-init (or ssh-keygen -A) makes on a fresh root disk. */
 function newInstanceKey(etcDir = etc): string {
   for (const f of [KEY, `${KEY}.pub`]) fs.rmSync(path.join(etcDir, f), { force: true });
-  expect(spawnSync('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-C', 'root@new-instance', '-f', path.join(etcDir, KEY)]).status).toBe(0);
+  expect(
+    spawnSync('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-C', 'root@new-instance', '-f', path.join(etcDir, KEY)])
+      .status,
+  ).toBe(0);
   return fingerprint(path.join(etcDir, `${KEY}.pub`));
 }
-const fingerprint = (pub: string) => spawnSync('ssh-keygen', ['-l', '-f', pub], { encoding: 'utf8' }).stdout.split(' ')[1];
+const fingerprint = (pub: string) =>
+  spawnSync('ssh-keygen', ['-l', '-f', pub], { encoding: 'utf8' }).stdout.split(' ')[1];
 const mode = (p: string) => (fs.statSync(p).mode & 0o777).toString(8);
 const read = (p: string) => fs.readFileSync(p);
 
@@ -62,7 +69,9 @@ test('a new instance (another key in /etc/ssh) gets the kept key back; the kept 
   expect(newFp).not.toBe(fp);
   const r = keep();
   expect(r.status).toBe(0);
-  expect(r.stdout).toBe(`restored the SSH host key kept in ${dir} (${fp}): a replaced instance answers with the pinned key`);
+  expect(r.stdout).toBe(
+    `restored the SSH host key kept in ${dir} (${fp}): a replaced instance answers with the pinned key`,
+  );
   expect(read(path.join(etc, KEY))).toEqual(kept);
   expect(mode(path.join(etc, KEY))).toBe('600');
   expect(fingerprint(path.join(etc, `${KEY}.pub`))).toBe(fp);
@@ -95,7 +104,9 @@ test('a damaged kept key stops loudly (what, cause, next) and replaces nothing',
   const r = keep();
   expect(r.status).toBe(1);
   expect(r.stdout).toBe('');
-  expect(r.stderr).toMatch(/ERROR: the kept SSH host key .* is not a readable ed25519 private key; the host's identity was NOT replaced\n {2}cause: .+\n {2}next: {2}restore it from a snapshot/);
+  expect(r.stderr).toMatch(
+    /ERROR: the kept SSH host key .* is not a readable ed25519 private key; the host's identity was NOT replaced\n {2}cause: .+\n {2}next: {2}restore it from a snapshot/,
+  );
   expect(read(path.join(etc, KEY))).toEqual(sshdKey);
   expect(read(path.join(dir, KEY)).toString()).toBe('not a key\n');
 });

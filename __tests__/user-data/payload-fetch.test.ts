@@ -13,7 +13,11 @@ import { renderBootScript } from '../../user-data/render.js';
 import { authorizationParts, expectedSignature } from '../support/sigv4.js';
 
 const KEY = 'ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIO8m0Xh7y2mVJ3p0c8t8tq7s2l4z3T0j3a1cQ9bV0hX4 laptop';
-const CREDS = { AccessKeyId: 'ASIATESTACCESSKEY000', SecretAccessKey: 'test/secret+key/0123456789abcdefghijklmnopq', Token: 'IQoJb3JpZ2luX2VjEPT//////////test-session-token==' };
+const CREDS = {
+  AccessKeyId: 'ASIATESTACCESSKEY000',
+  SecretAccessKey: 'test/secret+key/0123456789abcdefghijklmnopq',
+  Token: 'IQoJb3JpZ2luX2VjEPT//////////test-session-token==',
+};
 const REGION = 'us-west-1';
 const OBJECT = Buffer.from('the payload bytes\n');
 const EMPTY_SHA256 = crypto.createHash('sha256').update('').digest('hex');
@@ -27,14 +31,24 @@ function fetchFunction(): string {
   return script.slice(start, end + 3);
 }
 
-interface Seen { token?: string; authorization?: string; checks: string[] }
+interface Seen {
+  token?: string;
+  authorization?: string;
+  checks: string[];
+}
 
-async function withStandIn(opts: { roleAfter?: number; denyFirst?: number }, run: (base: string, seen: Seen) => Promise<void>) {
+async function withStandIn(
+  opts: { roleAfter?: number; denyFirst?: number },
+  run: (base: string, seen: Seen) => Promise<void>,
+) {
   const seen: Seen = { checks: [] };
   let roleAsks = 0;
   let objectAsks = 0;
   const server = http.createServer((req, res) => {
-    const send = (code: number, body: string | Buffer) => { res.writeHead(code); res.end(body); };
+    const send = (code: number, body: string | Buffer) => {
+      res.writeHead(code);
+      res.end(body);
+    };
     if (req.method === 'PUT' && req.url === '/latest/api/token') {
       if (req.headers['x-aws-ec2-metadata-token-ttl-seconds'] !== '300') return send(400, 'no ttl');
       seen.token = 'imds-token-1';
@@ -47,7 +61,10 @@ async function withStandIn(opts: { roleAfter?: number; denyFirst?: number }, run
         return roleAsks > (opts.roleAfter ?? 0) ? send(200, 'btrbk-host-role\n') : send(404, 'not yet');
       }
       if (req.url === '/latest/meta-data/iam/security-credentials/btrbk-host-role') {
-        return send(200, JSON.stringify({ Code: 'Success', Type: 'AWS-HMAC', ...CREDS, Expiration: '2026-12-05T20:00:00Z' }, null, 2));
+        return send(
+          200,
+          JSON.stringify({ Code: 'Success', Type: 'AWS-HMAC', ...CREDS, Expiration: '2026-12-05T20:00:00Z' }, null, 2),
+        );
       }
       return send(404, 'no such metadata');
     }
@@ -83,9 +100,17 @@ async function withStandIn(opts: { roleAfter?: number; denyFirst?: number }, run
 
 function runFetch(base: string, out: string): Promise<{ status: number | null; output: string }> {
   const program = `die() { printf 'DIE: %s | %s | %s\\n' "$@"; exit 1; }\nlog() { printf 'LOG: %s\\n' "$*"; }\nsleep() { :; }\n${fetchFunction()}\nfetch_payload "$1"`;
-  const env = { PATH: process.env.PATH, BTRBK_IMDS_URL: `${base}/latest`, BTRBK_PAYLOAD_URL: `${base}/host-payload/abc.sh.gz`, BTRBK_PAYLOAD_REGION: REGION };
+  const env = {
+    PATH: process.env.PATH,
+    BTRBK_IMDS_URL: `${base}/latest`,
+    BTRBK_PAYLOAD_URL: `${base}/host-payload/abc.sh.gz`,
+    BTRBK_PAYLOAD_REGION: REGION,
+  };
   return new Promise((resolve) => {
-    const child = spawn('bash', ['-euo', 'pipefail', '-c', program, 'fetch', out], { env, stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn('bash', ['-euo', 'pipefail', '-c', program, 'fetch', out], {
+      env,
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
     let output = '';
     child.stdout.on('data', (d) => (output += d));
     child.stderr.on('data', (d) => (output += d));
@@ -95,19 +120,27 @@ function runFetch(base: string, out: string): Promise<{ status: number | null; o
 
 describe("the boot script's payload fetch (IMDSv2 role credentials, a SigV4-signed S3 GET), against a local stand-in", () => {
   let dir: string;
-  beforeEach(() => { dir = fs.mkdtempSync(path.join(os.tmpdir(), 'payload-fetch-')); });
+  beforeEach(() => {
+    dir = fs.mkdtempSync(path.join(os.tmpdir(), 'payload-fetch-'));
+  });
   afterEach(() => fs.rmSync(dir, { recursive: true, force: true }));
 
-  test('signs the GET with the role\'s temporary credentials, as S3 checks it, and writes the object', async () => {
+  test("signs the GET with the role's temporary credentials, as S3 checks it, and writes the object", async () => {
     await withStandIn({}, async (base, seen) => {
       const r = await runFetch(base, path.join(dir, 'p.gz'));
-      expect({ status: r.status, output: r.output, problems: seen.checks }).toEqual({ status: 0, output: `LOG: reading ${base}/host-payload/abc.sh.gz as role btrbk-host-role\n`, problems: [] });
+      expect({ status: r.status, output: r.output, problems: seen.checks }).toEqual({
+        status: 0,
+        output: `LOG: reading ${base}/host-payload/abc.sh.gz as role btrbk-host-role\n`,
+        problems: [],
+      });
       expect(fs.readFileSync(path.join(dir, 'p.gz'))).toEqual(OBJECT);
-      expect(seen.authorization).toMatch(/^AWS4-HMAC-SHA256 Credential=ASIATESTACCESSKEY000\/\d{8}\/us-west-1\/s3\/aws4_request/);
+      expect(seen.authorization).toMatch(
+        /^AWS4-HMAC-SHA256 Credential=ASIATESTACCESSKEY000\/\d{8}\/us-west-1\/s3\/aws4_request/,
+      );
     });
   });
 
-  test('waits for the instance profile\'s credentials and for the role\'s policy to reach S3 (a few 404s and 403s)', async () => {
+  test("waits for the instance profile's credentials and for the role's policy to reach S3 (a few 404s and 403s)", async () => {
     await withStandIn({ roleAfter: 3, denyFirst: 2 }, async (base) => {
       const r = await runFetch(base, path.join(dir, 'p.gz'));
       expect(r.status).toBe(0);
@@ -119,7 +152,9 @@ describe("the boot script's payload fetch (IMDSv2 role credentials, a SigV4-sign
     await withStandIn({ roleAfter: 1000 }, async (base) => {
       const r = await runFetch(base, path.join(dir, 'p.gz'));
       expect(r.status).toBe(1);
-      expect(r.output).toMatch(/DIE: the instance has no role credentials in its metadata \(role 'none' after 30 tries\) \| the instance profile is missing or was removed \| re-deploy the stack/);
+      expect(r.output).toMatch(
+        /DIE: the instance has no role credentials in its metadata \(role 'none' after 30 tries\) \| the instance profile is missing or was removed \| re-deploy the stack/,
+      );
     });
   });
 

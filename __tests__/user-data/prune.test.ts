@@ -59,7 +59,12 @@ class Host {
       RECEIVE_LOCK: this.lock,
       ...settings,
     };
-    fs.writeFileSync(this.conf, `# written by the test\n${Object.entries(all).map(([k, v]) => `${k}=${v}`).join('\n')}\n${raw}`);
+    fs.writeFileSync(
+      this.conf,
+      `# written by the test\n${Object.entries(all)
+        .map(([k, v]) => `${k}=${v}`)
+        .join('\n')}\n${raw}`,
+    );
   }
 
   /** A backup of subvolume `name` (group laptop/NAME) received at host time t; the name carries `named` (default t). */
@@ -76,10 +81,14 @@ class Host {
   }
 
   run(now: number, args: string[] = [], backups?: Iterable<Backup>): Run {
-    const r = spawnSync('bash', [SCRIPT, '--config', this.conf, '--listing', this.listing(backups), '--now', String(now), ...args], {
-      encoding: 'utf8',
-      timeout: 20_000,
-    });
+    const r = spawnSync(
+      'bash',
+      [SCRIPT, '--config', this.conf, '--listing', this.listing(backups), '--now', String(now), ...args],
+      {
+        encoding: 'utf8',
+        timeout: 20_000,
+      },
+    );
     const keep = new Map<string, string>();
     const del = new Map<string, string>();
     for (const line of r.stdout.split('\n')) {
@@ -188,7 +197,11 @@ describe('retention policy (btrbk semantics, host clock, UTC)', () => {
 
   test("hourly over 3 days, '48h 14d 8w 12m': plus the first of each older day (also first of week and month)", () => {
     const { kept, r } = decide(hourly, NOW_HOURLY, { RETENTION: "'48h 14d 8w 12m'", RETENTION_MIN: 'no' });
-    expect(kept).toEqual(['laptop/home.20240310T1305', 'laptop/home.20240311T0005', ...hours('2024-03-11T12:05:00Z', '2024-03-13T12:05:00Z')]);
+    expect(kept).toEqual([
+      'laptop/home.20240310T1305',
+      'laptop/home.20240311T0005',
+      ...hours('2024-03-11T12:05:00Z', '2024-03-13T12:05:00Z'),
+    ]);
     expect(r.keep.get(path.join(host.root, 'laptop/home.20240311T0005'))).toBe('first of its day, 2 ago');
     expect(r.keep.get(path.join(host.root, 'laptop/home.20240313T1205'))).toBe('newest complete backup');
   });
@@ -226,19 +239,46 @@ describe('retention policy (btrbk semantics, host clock, UTC)', () => {
   test("daily over 3 months, '48h 14d 8w 12m'", () => {
     const { kept } = decide(daily, NOW_DAILY, { RETENTION: "'48h 14d 8w 12m'", RETENTION_MIN: 'no' });
     expect(kept).toEqual([
-      ...days('2024-01-01', '2024-01-07', '2024-02-04', '2024-02-11', '2024-02-18', '2024-02-25', '2024-03-03', '2024-03-10'),
+      ...days(
+        '2024-01-01',
+        '2024-01-07',
+        '2024-02-04',
+        '2024-02-11',
+        '2024-02-18',
+        '2024-02-25',
+        '2024-03-03',
+        '2024-03-10',
+      ),
       ...dayRange('2024-03-17', '2024-03-31'),
     ]);
   });
 
   test('monthly over 2 years, 12m: this month and the 12 before', () => {
     const { kept } = decide(monthly, NOW_MONTHLY, { RETENTION: '12m', RETENTION_MIN: 'no' });
-    expect(kept).toEqual(months('2023-03', '2023-04', '2023-05', '2023-06', '2023-07', '2023-08', '2023-09', '2023-10', '2023-11', '2023-12', '2024-01', '2024-02', '2024-03'));
+    expect(kept).toEqual(
+      months(
+        '2023-03',
+        '2023-04',
+        '2023-05',
+        '2023-06',
+        '2023-07',
+        '2023-08',
+        '2023-09',
+        '2023-10',
+        '2023-11',
+        '2023-12',
+        '2024-01',
+        '2024-02',
+        '2024-03',
+      ),
+    );
   });
 
   test("monthly over 2 years, '6m 2y': plus the first of each year", () => {
     const { kept } = decide(monthly, NOW_MONTHLY, { RETENTION: "'6m 2y'", RETENTION_MIN: 'no' });
-    expect(kept).toEqual(months('2022-04', '2023-01', '2023-09', '2023-10', '2023-11', '2023-12', '2024-01', '2024-02', '2024-03'));
+    expect(kept).toEqual(
+      months('2022-04', '2023-01', '2023-09', '2023-10', '2023-11', '2023-12', '2024-01', '2024-02', '2024-03'),
+    );
   });
 
   test.each([
@@ -264,7 +304,10 @@ describe('retention policy (btrbk semantics, host clock, UTC)', () => {
       const times = [...new Set(Array.from({ length: 1 + rnd(80) }, () => now - rnd(span)))].sort((a, b) => a - b);
       const policy: Record<string, number | '*'> = {};
       for (const u of 'hdwmy') if (rnd(10) < 6) policy[u] = rnd(10) === 0 ? '*' : rnd(30);
-      const retention = Object.entries(policy).map(([u, n]) => `${n}${u}`).join(' ') || 'no';
+      const retention =
+        Object.entries(policy)
+          .map(([u, n]) => `${n}${u}`)
+          .join(' ') || 'no';
       const min = ['no', 'latest', `${rnd(8)}${'hdwmy'[rnd(5)]}`][rnd(3)];
       host?.cleanup();
       host = new Host({ RETENTION: `'${retention}'`, RETENTION_MIN: min });
@@ -274,7 +317,11 @@ describe('retention policy (btrbk semantics, host clock, UTC)', () => {
       const expected = btrbkPreserved(now, times, policy, min);
       expected.add(times[times.length - 1]);
       const kept = [...r.keep.keys()].map((p) => times[Number(p.split('.').pop())]);
-      expect({ retention, min, kept: kept.sort((a, b) => a - b) }).toEqual({ retention, min, kept: [...expected].sort((a, b) => a - b) });
+      expect({ retention, min, kept: kept.sort((a, b) => a - b) }).toEqual({
+        retention,
+        min,
+        kept: [...expected].sort((a, b) => a - b),
+      });
     }
   });
 });
@@ -285,7 +332,9 @@ describe('time alone never deletes', () => {
     daily(host);
     const first = host.prune(NOW_DAILY);
     expect(first.del.size).toBe(0);
-    expect(first.keep.get(path.join(host.root, 'laptop/home.20240101T0300'))).toBe('will go at the next prune after a new backup arrives');
+    expect(first.keep.get(path.join(host.root, 'laptop/home.20240101T0300'))).toBe(
+      'will go at the next prune after a new backup arrives',
+    );
     expect(host.state('seen')).toBe(`${at('2024-03-31T03:00:00Z')}\t${host.root}/laptop/home.*\n`);
     expect(host.prune(NOW_DAILY + 30 * DAY).del.size).toBe(0); // a month later, nothing new: nothing goes
     host.add(NOW_DAILY + 30 * DAY + HOUR);
@@ -317,7 +366,20 @@ describe('time alone never deletes', () => {
     const lastDay = start + 59 * DAY; // 2024-02-29 (Thursday)
     const lost = () => host.names(host.world.keys()).filter((n) => n.startsWith('lost/'));
     // 7d: Feb 22..29; 4w (weeks from Sunday): Jan 28, Feb 4, 11, 18 (and 25)
-    const expectedLost = ['0128', '0204', '0211', '0218', '0222', '0223', '0224', '0225', '0226', '0227', '0228', '0229'].map((d) => `lost/home.2024${d}T0300`);
+    const expectedLost = [
+      '0128',
+      '0204',
+      '0211',
+      '0218',
+      '0222',
+      '0223',
+      '0224',
+      '0225',
+      '0226',
+      '0227',
+      '0228',
+      '0229',
+    ].map((d) => `lost/home.2024${d}T0300`);
     expect(lost()).toEqual(expectedLost);
     for (let t = lastDay + 2 * HOUR; t < lastDay + 400 * DAY; t += 5 * DAY + 7 * HOUR) {
       host.prune(t); // nobody sent anything
@@ -354,20 +416,49 @@ describe('time alone never deletes', () => {
     host.run(now - 2 * HOUR, [], [host.world.get(past)!]);
     const r = host.dryRun(now);
     expect([...r.del.keys()]).toEqual([past]);
-    expect(r.keep).toEqual(new Map([[future, 'created after now'], [newest, 'newest complete backup']]));
+    expect(r.keep).toEqual(
+      new Map([
+        [future, 'created after now'],
+        [newest, 'newest complete backup'],
+      ]),
+    );
   });
 
   test("groups: dir + name without btrbk's timestamp (.YYYYMMDD[THHMM[SS[+ZZZZ]]][_N]); other names are groups of their own", () => {
     host = new Host({ RETENTION: 'no', RETENTION_MIN: 'no' });
     const now = at('2024-03-13T12:00:00Z');
-    const files = ['home.20240101', 'home.20240102T1200', 'home.20240103T120000+0100', 'home.20240104T1200_1', 'home', 'home.old', 'root.20240101', 'root.20240102'];
+    const files = [
+      'home.20240101',
+      'home.20240102T1200',
+      'home.20240103T120000+0100',
+      'home.20240104T1200_1',
+      'home',
+      'home.old',
+      'root.20240101',
+      'root.20240102',
+    ];
     files.forEach((file, i) => host.add(now - (10 - i) * HOUR, { file }));
     host.add(now - 9 * HOUR, { dir: 'other-laptop', file: 'home.20240101' });
-    const seen = host.run(now - 12 * HOUR, [], [...host.world.values()].map((b) => ({ ...b, t: 1 })));
+    const seen = host.run(
+      now - 12 * HOUR,
+      [],
+      [...host.world.values()].map((b) => ({ ...b, t: 1 })),
+    );
     expect(seen.status).toBe(0);
     const r = host.dryRun(now);
-    expect(host.names(r.del.keys())).toEqual(['laptop/home.20240101', 'laptop/home.20240102T1200', 'laptop/home.20240103T120000+0100', 'laptop/root.20240101']);
-    expect(host.names(r.keep.keys())).toEqual(['laptop/home', 'laptop/home.20240104T1200_1', 'laptop/home.old', 'laptop/root.20240102', 'other-laptop/home.20240101']);
+    expect(host.names(r.del.keys())).toEqual([
+      'laptop/home.20240101',
+      'laptop/home.20240102T1200',
+      'laptop/home.20240103T120000+0100',
+      'laptop/root.20240101',
+    ]);
+    expect(host.names(r.keep.keys())).toEqual([
+      'laptop/home',
+      'laptop/home.20240104T1200_1',
+      'laptop/home.old',
+      'laptop/root.20240102',
+      'other-laptop/home.20240101',
+    ]);
   });
 });
 
@@ -411,7 +502,7 @@ describe('guards: nothing is deleted when it is not safe', () => {
     ['RETENTION order', { RETENTION: "'14d 48h'" }, "RETENTION='14d 48h'"],
     ['RETENTION repeated unit', { RETENTION: "'1d 2d'" }, "RETENTION='1d 2d'"],
     ['RETENTION empty', { RETENTION: "''" }, "RETENTION=''"],
-    ['RETENTION no number', { RETENTION: "'48h d'" }, "in this order"],
+    ['RETENTION no number', { RETENTION: "'48h d'" }, 'in this order'],
     ['RETENTION without number', { RETENTION: 'd' }, "RETENTION='d'"],
     ['RETENTION negative', { RETENTION: '-1d' }, "RETENTION='-1d'"],
     ['RETENTION all', { RETENTION: 'all' }, "RETENTION='all'"],
@@ -465,7 +556,10 @@ describe('guards: nothing is deleted when it is not safe', () => {
 
   test('the config exactly as the boot script writes it (unquoted values) is accepted', () => {
     host = new Host();
-    fs.writeFileSync(host.conf, `APPEND_ONLY=true\nRETENTION=48h 14d 8w 12m\nRETENTION_MIN=1d\nBACKUP_ROOT=${host.root}\nMOUNT=${host.mount}\nSTAGING=${host.staging}\n`);
+    fs.writeFileSync(
+      host.conf,
+      `APPEND_ONLY=true\nRETENTION=48h 14d 8w 12m\nRETENTION_MIN=1d\nBACKUP_ROOT=${host.root}\nMOUNT=${host.mount}\nSTAGING=${host.staging}\n`,
+    );
     daily(host);
     const r = host.run(NOW_DAILY, ['report']);
     expect(r.stderr).toBe('');
@@ -554,7 +648,11 @@ describe('status and report', () => {
     host.primeWithoutNewest(NOW_DAILY);
     host.prune(NOW_DAILY);
     const deleted = dayRange('2024-01-01', '2024-03-23').map((n) => `deleted=${path.join(host.root, n)}`);
-    expect(host.state('last-run')).toBe(['when=2024-03-31T12:00:00Z', 'result=ok', 'deleted_count=83', 'kept_count=8', 'groups=1', ...deleted, ''].join('\n'));
+    expect(host.state('last-run')).toBe(
+      ['when=2024-03-31T12:00:00Z', 'result=ok', 'deleted_count=83', 'kept_count=8', 'groups=1', ...deleted, ''].join(
+        '\n',
+      ),
+    );
   });
 
   test('report: policy, last run, each backup with its host time and fate; it changes nothing', () => {
@@ -596,8 +694,12 @@ describe('status and report', () => {
     for (let d = 0; d < 5; d++) host.add(at('2024-03-01T03:00:00Z') + d * DAY);
     host.prune(at('2024-03-05T04:00:00Z'));
     const r = host.run(at('2024-04-05T04:00:00Z'), ['report']);
-    expect(r.stdout).toContain(`2024-03-01T03:00:00Z keep ${path.join(host.root, 'laptop/home.20240301T0300')} will go at the next prune after a new backup arrives\n`);
-    expect(r.stdout).toContain(`2024-03-05T03:00:00Z keep ${path.join(host.root, 'laptop/home.20240305T0300')} newest complete backup\n`);
+    expect(r.stdout).toContain(
+      `2024-03-01T03:00:00Z keep ${path.join(host.root, 'laptop/home.20240301T0300')} will go at the next prune after a new backup arrives\n`,
+    );
+    expect(r.stdout).toContain(
+      `2024-03-05T03:00:00Z keep ${path.join(host.root, 'laptop/home.20240305T0300')} newest complete backup\n`,
+    );
   });
 });
 
@@ -620,7 +722,9 @@ function btrbkPreserved(now: number, times: number[], policy: Record<string, num
         month -= 1;
         if (month < 0) [month, year] = [11, year - 1];
       }
-      const dh = Math.trunc((nowH - Date.UTC(d.getUTCFullYear(), d.getUTCMonth(), d.getUTCDate(), d.getUTCHours()) / 1000) / 3600);
+      const dh = Math.trunc(
+        (nowH - Date.UTC(d.getUTCFullYear(), d.getUTCMonth(), d.getUTCDate(), d.getUTCHours()) / 1000) / 3600,
+      );
       const dd = Math.trunc((dh + d.getUTCHours()) / 24);
       const dy = n.getUTCFullYear() - year;
       return { t, delta: [dh, dd, Math.trunc((dd + eow) / 7), dy * 12 + (n.getUTCMonth() - month), dy] };

@@ -9,13 +9,25 @@ const U2 = 'aaaaaaaa-bbbb-cccc-dddd-eeeeeeeeeeee';
 
 /** `btrfs receive --dump` of a stream: exit status, the dump's lines (columns collapsed), stderr. */
 function dump(stream: Buffer, extra: string[] = []) {
-  const r = spawnSync('btrfs', ['receive', '--dump', ...extra], { input: stream, encoding: 'utf8', env: { ...process.env, TZ: 'UTC' }, timeout: 20_000 });
+  const r = spawnSync('btrfs', ['receive', '--dump', ...extra], {
+    input: stream,
+    encoding: 'utf8',
+    env: { ...process.env, TZ: 'UTC' },
+    timeout: 20_000,
+  });
   if (r.error) throw new Error(`btrfs receive --dump did not run (is btrfs-progs installed?): ${r.error.message}`);
-  return { status: r.status, lines: r.stdout.split('\n').filter(Boolean).map((l) => l.trim().split(/\s+/).join(' ')), stderr: r.stderr };
+  return {
+    status: r.status,
+    lines: r.stdout
+      .split('\n')
+      .filter(Boolean)
+      .map((l) => l.trim().split(/\s+/).join(' ')),
+    stderr: r.stderr,
+  };
 }
 
 describe('send stream builder', () => {
-  test('crc32c is Castagnoli: the standard check value with the usual init/final inversion, and btrfs\'s raw seed-0 form', () => {
+  test("crc32c is Castagnoli: the standard check value with the usual init/final inversion, and btrfs's raw seed-0 form", () => {
     const check = Buffer.from('123456789');
     expect((crc32c(check, 0xffffffff) ^ 0xffffffff) >>> 0).toBe(0xe3069283);
     expect(crc32c(Buffer.alloc(0))).toBe(0);
@@ -42,11 +54,24 @@ describe('send stream builder', () => {
   test('btrfs receive --dump reads back every command with its paths and values (needs btrfs-progs)', () => {
     const s = new SendStream()
       .subvol('sv', U1, 7)
-      .mkfile('f', 258).mkdir('d', 259).mknod('n', 0o20644, 0x0801, 260).mkfifo('p', 261).symlink('l', 262, '/etc/passwd')
-      .rename('f', 'g').link('h', 'g').unlink('h').rmdir('d').write('g', 5, 'abc')
+      .mkfile('f', 258)
+      .mkdir('d', 259)
+      .mknod('n', 0o20644, 0x0801, 260)
+      .mkfifo('p', 261)
+      .symlink('l', 262, '/etc/passwd')
+      .rename('f', 'g')
+      .link('h', 'g')
+      .unlink('h')
+      .rmdir('d')
+      .write('g', 5, 'abc')
       .clone('g', 4096, 8192, U2, 9, 'src/file', 12288)
-      .setXattr('g', 'user.k', 'v').removeXattr('g', 'user.k').truncate('g', 9).chmod('g', 0o4755).chown('g', 1000, 1001)
-      .utimes('g', { sec: 1700000000, nsec: 5 }, { sec: 1600000000 }, { sec: 1500000000 }).updateExtent('g', 0, 4096)
+      .setXattr('g', 'user.k', 'v')
+      .removeXattr('g', 'user.k')
+      .truncate('g', 9)
+      .chmod('g', 0o4755)
+      .chown('g', 1000, 1001)
+      .utimes('g', { sec: 1700000000, nsec: 5 }, { sec: 1600000000 }, { sec: 1500000000 })
+      .updateExtent('g', 0, 4096)
       .end();
     const d = dump(s.toBuffer());
     expect(d.stderr).toBe('');
@@ -77,8 +102,12 @@ describe('send stream builder', () => {
   test('snapshot, `..` and absolute paths go through as written: the builder does not sanitise (needs btrfs-progs)', () => {
     const s = new SendStream()
       .snapshot('snap', U2, 11, U1, 7)
-      .mkfile('../../etc/sudoers.d/x', 258).write('/etc/shadow', 0, 'x').rename('../home.1', '../renamed.1')
-      .symlink('d', 259, '/etc').mkfile('d/x', 260).end();
+      .mkfile('../../etc/sudoers.d/x', 258)
+      .write('/etc/shadow', 0, 'x')
+      .rename('../home.1', '../renamed.1')
+      .symlink('d', 259, '/etc')
+      .mkfile('d/x', 260)
+      .end();
     const d = dump(s.toBuffer());
     expect(d.status).toBe(0);
     expect(d.lines).toEqual([
@@ -97,8 +126,14 @@ describe('send stream builder', () => {
     expect(d.status).toBe(0);
     expect(d.lines).toEqual([
       `subvol ./home.1 uuid=${uuid} transid=10`,
-      'mkfile ./home.1/o257-0-0', 'rename ./home.1/o257-0-0 dest=./home.1/a.txt', 'write ./home.1/a.txt offset=0 len=6', 'chmod ./home.1/a.txt mode=644',
-      'mkfile ./home.1/o258-0-0', 'rename ./home.1/o258-0-0 dest=./home.1/b.txt', 'write ./home.1/b.txt offset=0 len=60000', 'chmod ./home.1/b.txt mode=644',
+      'mkfile ./home.1/o257-0-0',
+      'rename ./home.1/o257-0-0 dest=./home.1/a.txt',
+      'write ./home.1/a.txt offset=0 len=6',
+      'chmod ./home.1/a.txt mode=644',
+      'mkfile ./home.1/o258-0-0',
+      'rename ./home.1/o258-0-0 dest=./home.1/b.txt',
+      'write ./home.1/b.txt offset=0 len=60000',
+      'chmod ./home.1/b.txt mode=644',
       'chmod ./home.1/ mode=755',
     ]);
   });

@@ -99,7 +99,10 @@ interface Timed {
 // --------------------------------------------------------------------------------------------- pipelines
 
 /** `btrfs send` as a pipeline stage. */
-export function sendStage(snapshot: string, { parent, proto, compressedData = false }: Pick<SendOptions, 'parent' | 'proto' | 'compressedData'> = {}): PipelineStage {
+export function sendStage(
+  snapshot: string,
+  { parent, proto, compressedData = false }: Pick<SendOptions, 'parent' | 'proto' | 'compressedData'> = {},
+): PipelineStage {
   const args = ['send', '-q'];
   if (parent) args.push('-p', parent);
   if (proto) args.push('--proto', String(proto));
@@ -109,16 +112,39 @@ export function sendStage(snapshot: string, { parent, proto, compressedData = fa
 }
 
 /** ssh into the target running `[zstd -d -c |] sudo -n btrfs receive DIR/` (btrbk's own command shape). */
-export function remoteReceiveStage(conn: Connection, dir: string, { decompress = false, sshExtra = [] }: { decompress?: boolean; sshExtra?: string[] } = {}): PipelineStage {
-  return { label: `ssh ${conn.BTRBK_AWS_USER}`, cmd: 'ssh', args: [...sshArgs(conn, { extra: sshExtra }), gateLine(GATE_COMMANDS.receive(dir, { decompress }))] };
+export function remoteReceiveStage(
+  conn: Connection,
+  dir: string,
+  { decompress = false, sshExtra = [] }: { decompress?: boolean; sshExtra?: string[] } = {},
+): PipelineStage {
+  return {
+    label: `ssh ${conn.BTRBK_AWS_USER}`,
+    cmd: 'ssh',
+    args: [...sshArgs(conn, { extra: sshExtra }), gateLine(GATE_COMMANDS.receive(dir, { decompress }))],
+  };
 }
 
-const zstdStage = (level?: number): PipelineStage => ({ label: 'zstd', cmd: 'zstd', args: ['-c', '-q', ...(level ? [`-${level}`] : [])] });
-const mbufferStage = (size: string): PipelineStage => ({ label: 'mbuffer', cmd: 'mbuffer', args: ['-v', '1', '-q', '-m', size] });
-const localReceiveStage = (dir: string): PipelineStage => ({ label: 'btrfs receive', cmd: 'btrfs', args: ['receive', dir] });
+const zstdStage = (level?: number): PipelineStage => ({
+  label: 'zstd',
+  cmd: 'zstd',
+  args: ['-c', '-q', ...(level ? [`-${level}`] : [])],
+});
+const mbufferStage = (size: string): PipelineStage => ({
+  label: 'mbuffer',
+  cmd: 'mbuffer',
+  args: ['-v', '1', '-q', '-m', size],
+});
+const localReceiveStage = (dir: string): PipelineStage => ({
+  label: 'btrfs receive',
+  cmd: 'btrfs',
+  args: ['receive', dir],
+});
 
 /** Runs a pipeline and times it. Progress to `progress`. */
-async function timed(stages: PipelineStage[], { progress, label, total }: { progress?: BenchProgress; label: string; total?: number }): Promise<Timed> {
+async function timed(
+  stages: PipelineStage[],
+  { progress, label, total }: { progress?: BenchProgress; label: string; total?: number },
+): Promise<Timed> {
   const t0 = performance.now();
   const r = await runPipeline(stages, {
     total,
@@ -142,7 +168,11 @@ async function stopwatch(fn: () => Promise<unknown>): Promise<number> {
  * The bench-only plain-SSH login on the local target: a user with a key and `sudo btrfs`, no forced command.
  * The key is written to `dir`. remove() deletes the user, its sudoers line and the rsync directory.
  */
-export async function addBenchUser(conn: Connection, exec: TargetExec, { dir }: { dir: string }): Promise<{ conn: Connection; remove(): void }> {
+export async function addBenchUser(
+  conn: Connection,
+  exec: TargetExec,
+  { dir }: { dir: string },
+): Promise<{ conn: Connection; remove(): void }> {
   const key = path.join(dir, 'bench_ed25519');
   await runChecked('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-C', 'btrbk-bench (temporary)', '-f', key]);
   const pub = fs.readFileSync(`${key}.pub`, 'utf8').trim();
@@ -161,12 +191,23 @@ install -d -m 0755 -o ${BENCH_USER} -g ${BENCH_USER} ${BENCH_RSYNC_ROOT}
 `;
   const r = exec(['/bin/bash', '-c', script], { input: `${pub}\n` });
   if (r.status !== 0) {
-    throw new OperatorError('cannot create the bench-only SSH user on the local target', { details: r.stderr, next: 'check the local target: npx zx scripts/local-target.mjs status' });
+    throw new OperatorError('cannot create the bench-only SSH user on the local target', {
+      details: r.stderr,
+      next: 'check the local target: npx zx scripts/local-target.mjs status',
+    });
   }
   const benchConn: Connection = { ...conn, BTRBK_AWS_USER: BENCH_USER, BTRBK_AWS_SSH_KEY: key };
   const remove = () => {
-    const rr = exec(['/bin/bash', '-c', `rm -f ${BENCH_SUDOERS} ${BENCH_SUDOERS}.tmp; rm -rf --one-file-system ${BENCH_RSYNC_ROOT}; if id ${BENCH_USER} >/dev/null 2>&1; then pkill -KILL -u ${BENCH_USER} || true; userdel -r ${BENCH_USER} 2>/dev/null || userdel ${BENCH_USER}; fi; ! id ${BENCH_USER} >/dev/null 2>&1`]);
-    if (rr.status !== 0) throw new OperatorError(`could not remove the bench-only user ${BENCH_USER} from the local target`, { details: rr.stderr, next: `remove it by hand: userdel -r ${BENCH_USER}; rm -f ${BENCH_SUDOERS}` });
+    const rr = exec([
+      '/bin/bash',
+      '-c',
+      `rm -f ${BENCH_SUDOERS} ${BENCH_SUDOERS}.tmp; rm -rf --one-file-system ${BENCH_RSYNC_ROOT}; if id ${BENCH_USER} >/dev/null 2>&1; then pkill -KILL -u ${BENCH_USER} || true; userdel -r ${BENCH_USER} 2>/dev/null || userdel ${BENCH_USER}; fi; ! id ${BENCH_USER} >/dev/null 2>&1`,
+    ]);
+    if (rr.status !== 0)
+      throw new OperatorError(`could not remove the bench-only user ${BENCH_USER} from the local target`, {
+        details: rr.stderr,
+        next: `remove it by hand: userdel -r ${BENCH_USER}; rm -f ${BENCH_SUDOERS}`,
+      });
   };
   return { conn: benchConn, remove };
 }
@@ -174,8 +215,18 @@ install -d -m 0755 -o ${BENCH_USER} -g ${BENCH_USER} ${BENCH_RSYNC_ROOT}
 /** Makes sure rsync exists in the target (for the rsync comparison). Returns a function that undoes it. */
 export function ensureRemoteRsync(exec: TargetExec): () => void {
   if (exec(['sh', '-c', 'command -v rsync']).status === 0) return () => {};
-  const r = exec(['sh', '-c', 'DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends rsync >/dev/null 2>&1 || (apt-get update -q >/dev/null 2>&1 && DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends rsync >/dev/null)'], { timeout: 300000 });
-  if (r.status !== 0) throw new OperatorError('cannot install rsync in the local target (needed for the rsync comparison)', { details: r.stderr });
+  const r = exec(
+    [
+      'sh',
+      '-c',
+      'DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends rsync >/dev/null 2>&1 || (apt-get update -q >/dev/null 2>&1 && DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends rsync >/dev/null)',
+    ],
+    { timeout: 300000 },
+  );
+  if (r.status !== 0)
+    throw new OperatorError('cannot install rsync in the local target (needed for the rsync comparison)', {
+      details: r.stderr,
+    });
   return () => {
     exec(['sh', '-c', 'DEBIAN_FRONTEND=noninteractive apt-get purge -y -q rsync >/dev/null 2>&1']);
   };
@@ -186,15 +237,25 @@ export async function deleteRemote(conn: Connection, paths: string[]): Promise<v
   const failed: string[] = [];
   for (const p of paths) {
     const r = await runRemote(conn, gateLine(GATE_COMMANDS.subvolumeDelete(p, { commitAfter: true })));
-    if (r.status !== 0 && !/No such file|not found|does not exist/i.test(r.stderr)) failed.push(`${p}: ${r.stderr.trim()}`);
+    if (r.status !== 0 && !/No such file|not found|does not exist/i.test(r.stderr))
+      failed.push(`${p}: ${r.stderr.trim()}`);
   }
-  if (failed.length) throw new OperatorError('could not delete bench subvolumes on the target', { details: failed.join('\n') });
+  if (failed.length)
+    throw new OperatorError('could not delete bench subvolumes on the target', { details: failed.join('\n') });
 }
 
 // ----------------------------------------------------------------------------------------------- the items
 
 /** The measurements, in the order they run; 'setup' is the deps' setupTimings. */
-export const ITEMS = Object.freeze(['incremental', 'path', 'compression', 'rsync', 'atime', 'limits', 'setup'] as const);
+export const ITEMS = Object.freeze([
+  'incremental',
+  'path',
+  'compression',
+  'rsync',
+  'atime',
+  'limits',
+  'setup',
+] as const);
 export type BenchItem = (typeof ITEMS)[number];
 
 export interface BenchDeps {
@@ -281,11 +342,12 @@ export async function runBench(deps: BenchDeps): Promise<BenchReport & { finishe
       if (free !== null && free < need) {
         throw new OperatorError(`the local target's volume has ${free} MiB free; this scale needs about ${need} MiB`, {
           cause: 'the volume image is small (local-target up --volume-size, default 2G) or holds other data',
-          next: 'run a smaller scale (--scale small), or give the local target a bigger volume (it is sparse): down --purge, then up --volume-size 8G (this deletes the volume\'s backups)',
+          next: "run a smaller scale (--scale small), or give the local target a bigger volume (it is sparse): down --purge, then up --volume-size 8G (this deletes the volume's backups)",
         });
       }
       const mk = await runRemote(conn, gateLine(GATE_COMMANDS.mkdir(remoteDir)));
-      if (mk.status !== 0) throw new OperatorError(`cannot create ${remoteDir} on the target through the gate`, { details: mk.stderr });
+      if (mk.status !== 0)
+        throw new OperatorError(`cannot create ${remoteDir} on the target through the gate`, { details: mk.stderr });
       cleanups.push(() => {
         const r = exec(['rmdir', remoteDir]);
         if (r.status !== 0) log(`warning: could not remove ${remoteDir} on the target: ${r.stderr.trim()}`);
@@ -299,12 +361,31 @@ export async function runBench(deps: BenchDeps): Promise<BenchReport & { finishe
       plain = bench.conn;
       cleanups.push(() => bench.remove());
     }
-    const srcMiB = s.datasetMiB * 1.2 + s.compressibleMiB * 1.2 + (s.trees.reduce((a, b) => a + b, 0) * 6) / 1024 + s.atimeFiles * 12 / 1024 + 1024;
+    const srcMiB =
+      s.datasetMiB * 1.2 +
+      s.compressibleMiB * 1.2 +
+      (s.trees.reduce((a, b) => a + b, 0) * 6) / 1024 +
+      (s.atimeFiles * 12) / 1024 +
+      1024;
     const src = await createScratchBtrfs({ sizeMiB: Math.ceil(srcMiB), label: 'bench-src' });
     cleanups.push(() => src.destroy());
     const dst = await createScratchBtrfs({ sizeMiB: Math.ceil(s.datasetMiB * 2.5 + 1024), label: 'bench-dst' });
     cleanups.push(() => dst.destroy());
-    const ctx: BenchContext = { conn, exec, s, log, progress, remoteDir, remoteReceived, tmp, plain, src, dst, target: deps.target, report };
+    const ctx: BenchContext = {
+      conn,
+      exec,
+      s,
+      log,
+      progress,
+      remoteDir,
+      remoteReceived,
+      tmp,
+      plain,
+      src,
+      dst,
+      target: deps.target,
+      report,
+    };
 
     const steps: Record<Exclude<BenchItem, 'setup'>, (ctx: BenchContext) => Promise<Figure[]>> = {
       incremental,
@@ -321,13 +402,22 @@ export async function runBench(deps: BenchDeps): Promise<BenchReport & { finishe
         if (item !== 'atime') {
           // (again) for each item: the target is shared, and its directory is cheap to re-create
           const mk = await runRemote(conn, gateLine(GATE_COMMANDS.mkdir(remoteDir)));
-          if (mk.status !== 0) throw new OperatorError(`cannot create ${remoteDir} on the target through the gate`, { details: mk.stderr });
+          if (mk.status !== 0)
+            throw new OperatorError(`cannot create ${remoteDir} on the target through the gate`, {
+              details: mk.stderr,
+            });
         }
         report.figures.push(...(await steps[item](ctx)));
       } catch (err) {
         const { what, details } = describeError(err);
         log(`   ${item} failed: ${what}${details ? `\n${details}` : ''}`);
-        report.figures.push({ key: `${item}.error`, label: `${item} (failed)`, value: null, status: null, error: what.split('\n')[0] });
+        report.figures.push({
+          key: `${item}.error`,
+          label: `${item} (failed)`,
+          value: null,
+          status: null,
+          error: what.split('\n')[0],
+        });
       } finally {
         await cleanRemote(ctx);
       }
@@ -337,7 +427,9 @@ export async function runBench(deps: BenchDeps): Promise<BenchReport & { finishe
       report.timings.push(...(await deps.setupTimings()));
     }
   } finally {
-    await cleanRemote({ conn, remoteReceived }).catch((e: unknown) => log(`warning: ${e instanceof Error ? e.message : String(e)}`));
+    await cleanRemote({ conn, remoteReceived }).catch((e: unknown) =>
+      log(`warning: ${e instanceof Error ? e.message : String(e)}`),
+    );
     for (const c of cleanups.reverse()) {
       try {
         await c();
@@ -385,11 +477,21 @@ async function cleanRemote(ctx: Pick<BenchContext, 'conn' | 'remoteReceived'>): 
 }
 
 /** Receives through the gate; records the received path for cleanup. */
-async function sendGated(ctx: BenchContext, snapshot: string, opts: SendOptions = {}, label = 'send via gate'): Promise<Timed> {
+async function sendGated(
+  ctx: BenchContext,
+  snapshot: string,
+  opts: SendOptions = {},
+  label = 'send via gate',
+): Promise<Timed> {
   const stages: PipelineStage[] = [sendStage(snapshot, opts)];
   if (opts.zstd) stages.push(zstdStage(opts.zstdLevel));
   if (opts.mbuffer) stages.push(mbufferStage(opts.mbuffer));
-  stages.push(remoteReceiveStage(opts.via ?? ctx.conn, ctx.remoteDir, { decompress: Boolean(opts.zstd), sshExtra: opts.sshExtra }));
+  stages.push(
+    remoteReceiveStage(opts.via ?? ctx.conn, ctx.remoteDir, {
+      decompress: Boolean(opts.zstd),
+      sshExtra: opts.sshExtra,
+    }),
+  );
   ctx.remoteReceived.add(`${ctx.remoteDir}/${path.basename(snapshot)}`);
   return timed(stages, { progress: ctx.progress, label, total: opts.total });
 }
@@ -424,12 +526,22 @@ async function incremental(ctx: BenchContext): Promise<Figure[]> {
     await snapshotReadOnly(vol, snap);
     const inc = await sendGated(ctx, snap, { parent }, `incremental ${mib} MiB`);
     figures.push(
-      figure('incremental.wire_per_changed', `incremental: wire / changed (${mib} MiB of ${s.datasetMiB} MiB)`, { label: 'wire', value: inc.bytes, unit: 'B' }, { label: 'changed', value: changed, unit: 'B' }),
+      figure(
+        'incremental.wire_per_changed',
+        `incremental: wire / changed (${mib} MiB of ${s.datasetMiB} MiB)`,
+        { label: 'wire', value: inc.bytes, unit: 'B' },
+        { label: 'changed', value: changed, unit: 'B' },
+      ),
     );
     parent = snap;
   }
   figures.push(
-    figure('incremental.full_wire_per_data', `full send: wire / data (${s.datasetMiB} MiB)`, { label: 'wire', value: full.bytes, unit: 'B' }, { label: 'data', value: s.datasetMiB * MiB, unit: 'B' }),
+    figure(
+      'incremental.full_wire_per_data',
+      `full send: wire / data (${s.datasetMiB} MiB)`,
+      { label: 'wire', value: full.bytes, unit: 'B' },
+      { label: 'data', value: s.datasetMiB * MiB, unit: 'B' },
+    ),
   );
   return figures;
 }
@@ -449,7 +561,11 @@ async function ensureBigSnap(ctx: BenchContext): Promise<string> {
 }
 
 /** Runs each variant `repeats` times, interleaved and in rotating order; returns {name: [results]}. */
-async function interleaved<T>(names: string[], repeats: number, fn: (name: string, round: number) => Promise<T>): Promise<Record<string, T[]>> {
+async function interleaved<T>(
+  names: string[],
+  repeats: number,
+  fn: (name: string, round: number) => Promise<T>,
+): Promise<Record<string, T[]>> {
   const out = Object.fromEntries(names.map((n): [string, T[]] => [n, []]));
   for (let r = 0; r < repeats; r += 1) {
     const order = names.map((_, i) => names[(i + r) % names.length]);
@@ -458,10 +574,12 @@ async function interleaved<T>(names: string[], repeats: number, fn: (name: strin
   return out;
 }
 
-const med = <K extends string>(list: Array<Record<K, number>>, key: K): number | null => median(list.map((x) => x[key]));
+const med = <K extends string>(list: Array<Record<K, number>>, key: K): number | null =>
+  median(list.map((x) => x[key]));
 
 /** `amount` per the median of `seconds` (null when there is no median). */
-const perSecond = (amount: number, seconds: number | null): number | null => (seconds === null ? null : amount / seconds);
+const perSecond = (amount: number, seconds: number | null): number | null =>
+  seconds === null ? null : amount / seconds;
 
 /** 2. Path overhead: full send rate via ssh+gate vs local send|receive, and gate vs plain ssh. */
 async function pathOverhead(ctx: BenchContext): Promise<Figure[]> {
@@ -470,22 +588,49 @@ async function pathOverhead(ctx: BenchContext): Promise<Figure[]> {
   // warm the page cache so the first variant does not pay for reading the disk
   await runChecked('sh', ['-c', `btrfs send -q '${snap}' > /dev/null`]);
   const names = ['local', 'gate', 'gate-aes', ...(ctx.plain ? ['plain'] : [])];
-  const labels: Record<string, string> = { local: 'local', gate: 'ssh+gate', 'gate-aes': 'ssh+gate aes128-gcm', plain: 'plain ssh' };
+  const labels: Record<string, string> = {
+    local: 'local',
+    gate: 'ssh+gate',
+    'gate-aes': 'ssh+gate aes128-gcm',
+    plain: 'plain ssh',
+  };
   const res = await interleaved(names, ctx.s.repeats, async (n) => {
     if (n === 'local') return sendLocal(ctx, snap, 'local send|receive');
-    const opts: SendOptions = { total, via: n === 'plain' && ctx.plain ? ctx.plain : ctx.conn, sshExtra: n === 'gate-aes' ? ['-c', AES_CIPHER] : [] };
+    const opts: SendOptions = {
+      total,
+      via: n === 'plain' && ctx.plain ? ctx.plain : ctx.conn,
+      sshExtra: n === 'gate-aes' ? ['-c', AES_CIPHER] : [],
+    };
     const r = await sendGated(ctx, snap, opts, labels[n]);
     await dropRemote(ctx, snap);
     return r;
   });
   const rate = (n: string): Measured => ({ label: labels[n], value: med(res[n], 'rate'), unit: 'B/s' });
-  const figures = [figure('path.gate_vs_local', `full send rate: ssh+gate / local (${ctx.s.datasetMiB} MiB)`, rate('gate'), rate('local'))];
+  const figures = [
+    figure(
+      'path.gate_vs_local',
+      `full send rate: ssh+gate / local (${ctx.s.datasetMiB} MiB)`,
+      rate('gate'),
+      rate('local'),
+    ),
+  ];
   if (ctx.plain) {
-    figures.push(figure('path.gate_vs_plain_ssh', 'full send rate: ssh+gate / plain ssh (same sshd)', rate('gate'), rate('plain')));
+    figures.push(
+      figure('path.gate_vs_plain_ssh', 'full send rate: ssh+gate / plain ssh (same sshd)', rate('gate'), rate('plain')),
+    );
     figures.push(figure('path.plain_ssh_vs_local', 'full send rate: plain ssh / local', rate('plain'), rate('local')));
   }
-  figures.push(figure('path.aes_vs_default_cipher', `full send rate: ssh+gate with ${AES_CIPHER} / default cipher`, rate('gate-aes'), rate('gate')));
-  figures.push(figure('path.gate_aes_vs_local', `full send rate: ssh+gate ${AES_CIPHER} / local`, rate('gate-aes'), rate('local')));
+  figures.push(
+    figure(
+      'path.aes_vs_default_cipher',
+      `full send rate: ssh+gate with ${AES_CIPHER} / default cipher`,
+      rate('gate-aes'),
+      rate('gate'),
+    ),
+  );
+  figures.push(
+    figure('path.gate_aes_vs_local', `full send rate: ssh+gate ${AES_CIPHER} / local`, rate('gate-aes'), rate('local')),
+  );
   return figures;
 }
 
@@ -514,25 +659,68 @@ async function compression(ctx: BenchContext): Promise<Figure[]> {
   });
   const w = (n: string, label: string): Measured => ({ label, value: med(res[n], 'bytes'), unit: 'B' });
   // compare data rates (dataset size / time): how fast the backup is done, whatever crosses the wire
-  const dataRate = (n: string, label: string): Measured => ({ label, value: perSecond(s.compressibleMiB * MiB, med(res[n], 'seconds')), unit: 'B/s' });
+  const dataRate = (n: string, label: string): Measured => ({
+    label,
+    value: perSecond(s.compressibleMiB * MiB, med(res[n], 'seconds')),
+    unit: 'B/s',
+  });
   const figures: Figure[] = [
     figure('compression.zstd_wire', 'compressible: wire bytes zstd / none', w('zstd', 'zstd'), w('none', 'none')),
-    figure('compression.proto2_wire', 'compressible: wire bytes proto2 --compressed-data / none', w('proto2', 'proto2'), w('none', 'none')),
-    figure('compression.zstd_speed', 'compressible: data rate zstd / none', dataRate('zstd', 'zstd'), dataRate('none', 'none')),
-    figure('compression.proto2_speed', 'compressible: data rate proto2 / none', dataRate('proto2', 'proto2'), dataRate('none', 'none')),
+    figure(
+      'compression.proto2_wire',
+      'compressible: wire bytes proto2 --compressed-data / none',
+      w('proto2', 'proto2'),
+      w('none', 'none'),
+    ),
+    figure(
+      'compression.zstd_speed',
+      'compressible: data rate zstd / none',
+      dataRate('zstd', 'zstd'),
+      dataRate('none', 'none'),
+    ),
+    figure(
+      'compression.proto2_speed',
+      'compressible: data rate proto2 / none',
+      dataRate('proto2', 'proto2'),
+      dataRate('none', 'none'),
+    ),
   ];
   // the cost of zstd on data that does not compress (the random dataset), and of a stream buffer
   const big = await ensureBigSnap(ctx);
   const res2 = await interleaved(['none', 'zstd', 'mbuffer'], s.repeats, async (n) => {
-    const x = await sendGated(ctx, big, n === 'zstd' ? { zstd: true } : n === 'mbuffer' ? { mbuffer: '256M' } : {}, `random: ${n}`);
+    const x = await sendGated(
+      ctx,
+      big,
+      n === 'zstd' ? { zstd: true } : n === 'mbuffer' ? { mbuffer: '256M' } : {},
+      `random: ${n}`,
+    );
     await dropRemote(ctx, big);
     return x;
   });
-  const dr = (n: string, label: string): Measured => ({ label, value: perSecond(s.datasetMiB * MiB, med(res2[n], 'seconds')), unit: 'B/s' });
+  const dr = (n: string, label: string): Measured => ({
+    label,
+    value: perSecond(s.datasetMiB * MiB, med(res2[n], 'seconds')),
+    unit: 'B/s',
+  });
   figures.push(
-    figure('compression.zstd_random_wire', 'incompressible: wire bytes zstd / none', { label: 'zstd', value: med(res2.zstd, 'bytes'), unit: 'B' }, { label: 'none', value: med(res2.none, 'bytes'), unit: 'B' }),
-    figure('compression.zstd_random_speed', 'incompressible: data rate zstd / none', dr('zstd', 'zstd'), dr('none', 'none')),
-    figure('buffer.mbuffer_speed', 'stream_buffer 256M (mbuffer): data rate with / without', dr('mbuffer', 'mbuffer'), dr('none', 'none')),
+    figure(
+      'compression.zstd_random_wire',
+      'incompressible: wire bytes zstd / none',
+      { label: 'zstd', value: med(res2.zstd, 'bytes'), unit: 'B' },
+      { label: 'none', value: med(res2.none, 'bytes'), unit: 'B' },
+    ),
+    figure(
+      'compression.zstd_random_speed',
+      'incompressible: data rate zstd / none',
+      dr('zstd', 'zstd'),
+      dr('none', 'none'),
+    ),
+    figure(
+      'buffer.mbuffer_speed',
+      'stream_buffer 256M (mbuffer): data rate with / without',
+      dr('mbuffer', 'mbuffer'),
+      dr('none', 'none'),
+    ),
   );
   return figures;
 }
@@ -556,7 +744,14 @@ async function againstRsync(ctx: BenchContext): Promise<MeasuredFigure[]> {
       ctx.log('   first full send through the gate and first rsync (not timed)');
       await sendGated(ctx, prev, {}, `tree ${n}: full send`);
       const dest = `${BENCH_RSYNC_ROOT}/tree${n}/`;
-      const rsyncArgs = ['-a', '--delete', '-e', ['ssh', ...sshArgs(plain).slice(0, -1)].map(shellWord).join(' '), `${vol}/`, `${plain.BTRBK_AWS_USER}@${plain.BTRBK_AWS_HOST}:${dest}`];
+      const rsyncArgs = [
+        '-a',
+        '--delete',
+        '-e',
+        ['ssh', ...sshArgs(plain).slice(0, -1)].map(shellWord).join(' '),
+        `${vol}/`,
+        `${plain.BTRBK_AWS_USER}@${plain.BTRBK_AWS_HOST}:${dest}`,
+      ];
       await runChecked('rsync', rsyncArgs, { what: 'the first rsync to the target failed' });
       await runChecked('rsync', rsyncArgs, { what: 'the warm-up rsync failed' });
       // each round changes the same files once; both tools then carry exactly that change (order alternates)
@@ -574,21 +769,31 @@ async function againstRsync(ctx: BenchContext): Promise<MeasuredFigure[]> {
             prev = snap;
             res.btrfs.push({ seconds });
           } else {
-            res.rsync.push({ seconds: await stopwatch(() => runChecked('rsync', rsyncArgs, { what: 'rsync to the target failed' })) });
+            res.rsync.push({
+              seconds: await stopwatch(() => runChecked('rsync', rsyncArgs, { what: 'rsync to the target failed' })),
+            });
           }
         }
       }
       timesBy[n] = { btrfs: med(res.btrfs, 'seconds'), rsync: med(res.rsync, 'seconds') };
       await cleanRemote(ctx);
       ctx.exec(['rm', '-rf', '--one-file-system', `${BENCH_RSYNC_ROOT}/tree${n}`]);
-      await deleteSubvolumes((await fs.promises.readdir(src.path('snaps'))).filter((f) => f.startsWith(`tree${n}.`)).map((f) => src.path('snaps', f)));
+      await deleteSubvolumes(
+        (await fs.promises.readdir(src.path('snaps')))
+          .filter((f) => f.startsWith(`tree${n}.`))
+          .map((f) => src.path('snaps', f)),
+      );
       await deleteSubvolumes([vol]);
     }
   } finally {
     undoRsync();
   }
   const [small, large] = s.trees;
-  const t = (n: number, kind: 'btrfs' | 'rsync'): Measured => ({ label: `${kind} ${n}`, value: timesBy[n][kind], unit: 's' });
+  const t = (n: number, kind: 'btrfs' | 'rsync'): Measured => ({
+    label: `${kind} ${n}`,
+    value: timesBy[n][kind],
+    unit: 's',
+  });
   return [
     figure('rsync.btrfs_growth', `btrfs time growth ${small} -> ${large} files`, t(large, 'btrfs'), t(small, 'btrfs')),
     figure('rsync.rsync_growth', `rsync time growth ${small} -> ${large} files`, t(large, 'rsync'), t(small, 'rsync')),
@@ -624,7 +829,12 @@ async function atimeHygiene(ctx: BenchContext): Promise<Figure[]> {
     const rel = await bytesFor('relatime', 'atime,relatime');
     const noa = await bytesFor('noatime', 'noatime');
     return [
-      figure('atime.relatime_vs_noatime', `incremental bytes after a read pass of ${n} files: relatime / noatime`, { label: 'relatime', value: rel, unit: 'B' }, { label: 'noatime', value: noa, unit: 'B' }),
+      figure(
+        'atime.relatime_vs_noatime',
+        `incremental bytes after a read pass of ${n} files: relatime / noatime`,
+        { label: 'relatime', value: rel, unit: 'B' },
+        { label: 'noatime', value: noa, unit: 'B' },
+      ),
     ];
   } finally {
     await runChecked('mount', ['-o', 'remount,noatime', src.mountpoint], { check: false });
@@ -637,7 +847,12 @@ export const CHACHA_CIPHER = 'chacha20-poly1305@openssh.com';
 /** The instance type whose limits the item measures against (the stack's default). */
 export const LIMITS_INSTANCE_TYPE = 't3a.nano';
 
-const cand = (name: string, cipher: string, zstdLevel: number | null, extra: Partial<LimitsCandidate> = {}): LimitsCandidate => ({ name, cipher, zstdLevel, mbuffer: false, targetCompress: 'zstd:1', ...extra });
+const cand = (
+  name: string,
+  cipher: string,
+  zstdLevel: number | null,
+  extra: Partial<LimitsCandidate> = {},
+): LimitsCandidate => ({ name, cipher, zstdLevel, mbuffer: false, targetCompress: 'zstd:1', ...extra });
 
 /** The candidate defaults: SSH cipher, stream compression (level), mbuffer, and compress= on the target's mount. */
 export const LIMITS_CANDIDATES: readonly LimitsCandidate[] = Object.freeze([
@@ -653,19 +868,29 @@ export const LIMITS_CANDIDATES: readonly LimitsCandidate[] = Object.freeze([
 /** The candidate the generated btrbk.conf (ssh_cipher_spec, stream_compress) and the boot script (compress=) use. */
 export const DEFAULT_LIMITS_CANDIDATE = 'aes128-gcm zstd-1';
 /** The candidates also measured directly with the container under the CPU quota. */
-export const QUOTA_CANDIDATES: readonly string[] = Object.freeze([DEFAULT_LIMITS_CANDIDATE, 'chacha20 zstd-3', 'aes128-gcm none']);
+export const QUOTA_CANDIDATES: readonly string[] = Object.freeze([
+  DEFAULT_LIMITS_CANDIDATE,
+  'chacha20 zstd-3',
+  'aes128-gcm none',
+]);
 // ('chacha20 zstd-3' is what btrbk.conf gave before issue 12: OpenSSH's first cipher, zstd's default level)
 
 /** The size of each of the item's two datasets: the scale's, at most 256 MiB. */
 export const limitsMiB = (s: Scale): number => Math.min(s.datasetMiB, s.compressibleMiB, 256);
 
 function cpuNow(target: LimitsTarget): { group: number; kernel: number; client: number; system: number } {
-  return { group: target.groupCpuSeconds() ?? Number.NaN, kernel: kernelThreadCpuSeconds(), client: selfAndChildrenCpuSeconds(), system: systemBusySeconds() };
+  return {
+    group: target.groupCpuSeconds() ?? Number.NaN,
+    kernel: kernelThreadCpuSeconds(),
+    client: selfAndChildrenCpuSeconds(),
+    system: systemBusySeconds(),
+  };
 }
 
 function setTargetCompress(ctx: BenchContext, value: string): void {
   const r = ctx.exec(['mount', '-o', `remount,compress=${value}`, MOUNT_POINT]);
-  if (r.status !== 0) throw new OperatorError(`cannot remount the target's volume with compress=${value}`, { details: r.stderr });
+  if (r.status !== 0)
+    throw new OperatorError(`cannot remount the target's volume with compress=${value}`, { details: r.stderr });
 }
 
 /** CPU seconds per second the kernel threads use while the bench does nothing (3 s): other load on this machine. */
@@ -677,12 +902,31 @@ async function kernelIdleRate(ms = 3000): Promise<number> {
 }
 
 /** One gated full send of `snap` with a candidate's settings; the CPU it cost, split by where it was counted. */
-async function receiveSample(ctx: BenchContext, target: LimitsTarget, snap: string, c: LimitsCandidate, dataset: 'random' | 'text', dataBytes: number, kernelIdleRate = 0): Promise<LimitsSample> {
+async function receiveSample(
+  ctx: BenchContext,
+  target: LimitsTarget,
+  snap: string,
+  c: LimitsCandidate,
+  dataset: 'random' | 'text',
+  dataBytes: number,
+  kernelIdleRate = 0,
+): Promise<LimitsSample> {
   if (c.targetCompress !== 'zstd:1') setTargetCompress(ctx, c.targetCompress);
   try {
     const before = cpuNow(target);
     const t0 = performance.now();
-    const r = await sendGated(ctx, snap, { zstd: c.zstdLevel !== null, zstdLevel: c.zstdLevel ?? undefined, mbuffer: c.mbuffer ? '256M' : undefined, sshExtra: ['-c', c.cipher], total: dataBytes }, `${dataset}: ${c.name}`);
+    const r = await sendGated(
+      ctx,
+      snap,
+      {
+        zstd: c.zstdLevel !== null,
+        zstdLevel: c.zstdLevel ?? undefined,
+        mbuffer: c.mbuffer ? '256M' : undefined,
+        sshExtra: ['-c', c.cipher],
+        total: dataBytes,
+      },
+      `${dataset}: ${c.name}`,
+    );
     // the received data's writeback (checksums, compress=) is the host's work too: inside the window
     ctx.exec(['btrfs', 'filesystem', 'sync', MOUNT_POINT]);
     const seconds = (performance.now() - t0) / 1000;
@@ -733,7 +977,10 @@ async function limitsSnapshot(ctx: BenchContext, name: 'random' | 'text', mib: n
  */
 async function receiveLimits(ctx: BenchContext): Promise<Figure[]> {
   const { target } = ctx;
-  if (!target) throw new OperatorError('the limits item needs the local target\'s cgroup', { next: 'run it through npm run bench (scripts/bench.mjs passes it)' });
+  if (!target)
+    throw new OperatorError("the limits item needs the local target's cgroup", {
+      next: 'run it through npm run bench (scripts/bench.mjs passes it)',
+    });
   const mib = limitsMiB(ctx.s);
   const repeats = Math.min(ctx.s.repeats, 2);
   ctx.log(`   writing two ${mib} MiB datasets (random, log-like text)`);
@@ -745,10 +992,25 @@ async function receiveLimits(ctx: BenchContext): Promise<Figure[]> {
     for (const dataset of ['random', 'text'] as const) {
       const idle = await kernelIdleRate();
       ctx.log(`   kernel threads while idle: ${idle.toFixed(3)} CPU s/s (taken off each ${dataset} sample)`);
-      const res = await interleaved(LIMITS_CANDIDATES.map((c) => c.name), repeats, async (n) => receiveSample(ctx, target, snaps[dataset], LIMITS_CANDIDATES.find((c) => c.name === n)!, dataset, mib * MiB, idle));
+      const res = await interleaved(
+        LIMITS_CANDIDATES.map((c) => c.name),
+        repeats,
+        async (n) =>
+          receiveSample(
+            ctx,
+            target,
+            snaps[dataset],
+            LIMITS_CANDIDATES.find((c) => c.name === n)!,
+            dataset,
+            mib * MiB,
+            idle,
+          ),
+      );
       for (const c of LIMITS_CANDIDATES) {
         // the sample with the median receive-side CPU
-        const list = [...res[c.name]].sort((a, b) => a.groupCpuSeconds + a.kernelCpuSeconds - (b.groupCpuSeconds + b.kernelCpuSeconds));
+        const list = [...res[c.name]].sort(
+          (a, b) => a.groupCpuSeconds + a.kernelCpuSeconds - (b.groupCpuSeconds + b.kernelCpuSeconds),
+        );
         rows.push(limitsRow(list[Math.floor((list.length - 1) / 2)], LIMITS_INSTANCE_TYPE));
       }
     }
@@ -767,6 +1029,11 @@ async function receiveLimits(ctx: BenchContext): Promise<Figure[]> {
   } finally {
     target.setLimits(null);
   }
-  ctx.report.limits = { ...limitsBasis(LIMITS_INSTANCE_TYPE), candidates: [...LIMITS_CANDIDATES], rows, defaultCandidate: DEFAULT_LIMITS_CANDIDATE };
+  ctx.report.limits = {
+    ...limitsBasis(LIMITS_INSTANCE_TYPE),
+    candidates: [...LIMITS_CANDIDATES],
+    rows,
+    defaultCandidate: DEFAULT_LIMITS_CANDIDATE,
+  };
   return limitsFigures(ctx.report.limits);
 }

@@ -105,7 +105,11 @@ export function median(values: readonly number[]): number | null {
 export type TargetStatus = 'pass' | 'fail';
 
 /** null: no target for this figure, or no value. */
-export function checkTarget(key: string, value: number | null | undefined, targets: Readonly<Record<string, Target>> = TARGETS): TargetStatus | null {
+export function checkTarget(
+  key: string,
+  value: number | null | undefined,
+  targets: Readonly<Record<string, Target>> = TARGETS,
+): TargetStatus | null {
   const t = targets[key];
   if (!t || value === null || value === undefined) return null;
   return (t.kind === 'max' ? value <= t.value : value >= t.value) ? 'pass' : 'fail';
@@ -249,7 +253,6 @@ export interface LimitsReport {
   defaultCandidate: string;
 }
 
-
 /** A sample's figures at an instance type's baseline. */
 export function limitsRow(sample: LimitsSample, instanceType = 't3a.nano'): LimitsRow {
   const cores = baselineCores(requireInstanceFacts(instanceType));
@@ -258,7 +261,12 @@ export function limitsRow(sample: LimitsSample, instanceType = 't3a.nano'): Limi
   // cores / (cpu seconds per byte) = bytes per second the baseline sustains
   const wireRate = cpu > 0 && sample.wireBytes > 0 ? (cores * sample.wireBytes) / cpu / 1e6 : null;
   const dataRate = wireRate === null ? null : (wireRate * sample.dataBytes) / sample.wireBytes;
-  return { ...sample, cpuSecondsPerGiB: round4(perGiB), baselineReceiveMBps: round4(wireRate), baselineDataMBps: round4(dataRate) };
+  return {
+    ...sample,
+    cpuSecondsPerGiB: round4(perGiB),
+    baselineReceiveMBps: round4(wireRate),
+    baselineDataMBps: round4(dataRate),
+  };
 }
 
 /**
@@ -274,7 +282,11 @@ export function limitsFigures(lr: LimitsReport): Figure[] {
     'limits.default_wire_vs_network': { kind: 'min', value: LIMITS_TARGETS.wireVsNetwork },
     'limits.default_text_data_vs_network': { kind: 'min', value: LIMITS_TARGETS.compressibleDataVsNetwork },
   };
-  const net: Measured = { label: `${lr.instanceType} network baseline`, value: lr.networkBaselineMBps * 1e6, unit: 'B/s' };
+  const net: Measured = {
+    label: `${lr.instanceType} network baseline`,
+    value: lr.networkBaselineMBps * 1e6,
+    unit: 'B/s',
+  };
   const row = (dataset: string) => lr.rows.find((r) => r.candidate === lr.defaultCandidate && r.dataset === dataset);
   const mb = (x: number | null | undefined): number | null => (x === null || x === undefined ? null : x * 1e6);
   const mk = (key: string, label: string, a: Measured): MeasuredFigure => {
@@ -282,15 +294,35 @@ export function limitsFigures(lr: LimitsReport): Figure[] {
     return { key, label, value, a, b: net, target: targets[key], status: checkTarget(key, value, targets) };
   };
   return [
-    mk('limits.default_wire_vs_network', `${lr.defaultCandidate}: random data, wire rate at ${lr.instanceType} CPU baseline / its network baseline`, { label: 'baseline receive', value: mb(row('random')?.baselineReceiveMBps), unit: 'B/s' }),
-    mk('limits.default_text_data_vs_network', `${lr.defaultCandidate}: compressible data rate at ${lr.instanceType} CPU baseline / its network baseline`, { label: 'baseline data', value: mb(row('text')?.baselineDataMBps), unit: 'B/s' }),
+    mk(
+      'limits.default_wire_vs_network',
+      `${lr.defaultCandidate}: random data, wire rate at ${lr.instanceType} CPU baseline / its network baseline`,
+      { label: 'baseline receive', value: mb(row('random')?.baselineReceiveMBps), unit: 'B/s' },
+    ),
+    mk(
+      'limits.default_text_data_vs_network',
+      `${lr.defaultCandidate}: compressible data rate at ${lr.instanceType} CPU baseline / its network baseline`,
+      { label: 'baseline data', value: mb(row('text')?.baselineDataMBps), unit: 'B/s' },
+    ),
   ];
 }
 
 /** The limits table: one row per candidate and dataset. */
 export function formatLimitsTable(lr: LimitsReport): string {
   const f = (x: number | null | undefined, d = 1) => (x === null || x === undefined ? 'n/a' : x.toFixed(d));
-  const rows: string[][] = [['candidate', 'data', 'wire/data', 'recv CPU s/GiB', '(cgroup+kernel)', 'client s/GiB', `${lr.instanceType} wire MB/s`, 'data MB/s', 'under quota wire MB/s']];
+  const rows: string[][] = [
+    [
+      'candidate',
+      'data',
+      'wire/data',
+      'recv CPU s/GiB',
+      '(cgroup+kernel)',
+      'client s/GiB',
+      `${lr.instanceType} wire MB/s`,
+      'data MB/s',
+      'under quota wire MB/s',
+    ],
+  ];
   for (const r of lr.rows) {
     const g = r.wireBytes / GiB;
     rows.push([
@@ -306,7 +338,11 @@ export function formatLimitsTable(lr: LimitsReport): string {
     ]);
   }
   const widths = rows[0].map((_, i) => Math.max(...rows.map((r) => r[i].length)));
-  const line = (r: string[]) => r.map((c, i) => c.padEnd(widths[i])).join('  ').trimEnd();
+  const line = (r: string[]) =>
+    r
+      .map((c, i) => c.padEnd(widths[i]))
+      .join('  ')
+      .trimEnd();
   return [
     `receive side at ${lr.instanceType}'s limits: baseline CPU ${lr.baselineCores} of one core, network baseline ${lr.networkBaselineMBps} MB/s (* = the defaults)`,
     line(rows[0]),
@@ -316,7 +352,9 @@ export function formatLimitsTable(lr: LimitsReport): string {
 }
 
 /** The instance facts the limits table is computed for. */
-export function limitsBasis(instanceType = 't3a.nano'): Pick<LimitsReport, 'instanceType' | 'baselineCores' | 'networkBaselineMBps'> {
+export function limitsBasis(
+  instanceType = 't3a.nano',
+): Pick<LimitsReport, 'instanceType' | 'baselineCores' | 'networkBaselineMBps'> {
   const facts = requireInstanceFacts(instanceType);
   return { instanceType, baselineCores: baselineCores(facts), networkBaselineMBps: networkBaselineMBps(facts) };
 }
@@ -335,7 +373,11 @@ export function machineInfo({
   osmod = os,
   readFile = fs.readFileSync,
   versions = {},
-}: { osmod?: MachineOs; readFile?: (file: string, encoding: 'utf8') => string; versions?: Record<string, string> } = {}): MachineInfo {
+}: {
+  osmod?: MachineOs;
+  readFile?: (file: string, encoding: 'utf8') => string;
+  versions?: Record<string, string>;
+} = {}): MachineInfo {
   const loadavg = osmod.loadavg().map((x) => Number(x.toFixed(2)));
   return {
     nproc: osmod.availableParallelism ? osmod.availableParallelism() : osmod.cpus().length,
@@ -380,16 +422,23 @@ export function formatTable(report: Report): string {
       fmtValue(f.value),
       targetText(f.key),
       f.status ?? (f.error ? 'error' : '-'),
-      f.error !== undefined ? `error: ${f.error}` : `${f.a.label} ${fmtMeasured(f.a)} / ${f.b.label} ${fmtMeasured(f.b)}`,
+      f.error !== undefined
+        ? `error: ${f.error}`
+        : `${f.a.label} ${fmtMeasured(f.a)} / ${f.b.label} ${fmtMeasured(f.b)}`,
     ]);
   }
   const widths = rows[0].map((_, i) => Math.max(...rows.map((r) => String(r[i]).length)));
-  const line = (r: string[]) => r.map((c, i) => (i === r.length - 1 ? String(c) : String(c).padEnd(widths[i]))).join('  ').trimEnd();
+  const line = (r: string[]) =>
+    r
+      .map((c, i) => (i === r.length - 1 ? String(c) : String(c).padEnd(widths[i])))
+      .join('  ')
+      .trimEnd();
   const out = [line(rows[0]), widths.map((w) => '-'.repeat(w)).join('  '), ...rows.slice(1).map(line)];
   if (report.limits) out.push('', formatLimitsTable(report.limits));
   if (report.timings?.length) {
     out.push('', 'reported, not ratios (seconds on this machine):');
-    for (const t of report.timings) out.push(`  ${t.label}: ${t.error ? `error: ${t.error}` : `${Number(t.seconds).toFixed(1)} s`}`);
+    for (const t of report.timings)
+      out.push(`  ${t.label}: ${t.error ? `error: ${t.error}` : `${Number(t.seconds).toFixed(1)} s`}`);
   }
   const m = report.machine;
   if (m) {
@@ -421,7 +470,10 @@ export function summarize(report: Report): Summary {
 
 /** bench-results/2024-05-01T12-34-56Z.json (colons are not welcome in every file system). */
 export function resultsFileName(date: Date = new Date()): string {
-  return `${date.toISOString().replace(/\.\d{3}Z$/, 'Z').replace(/:/g, '-')}.json`;
+  return `${date
+    .toISOString()
+    .replace(/\.\d{3}Z$/, 'Z')
+    .replace(/:/g, '-')}.json`;
 }
 
 /** The JSON document: the same figures as the table, plus the machine and the scale. */
@@ -438,7 +490,7 @@ export function writeRandomFile(file: string, bytes: number): void {
   const fd = fs.openSync(file, 'w');
   try {
     const buf = Buffer.allocUnsafe(Math.min(CHUNK, bytes));
-    for (let done = 0; done < bytes; ) {
+    for (let done = 0; done < bytes;) {
       const n = Math.min(buf.length, bytes - done);
       crypto.randomFillSync(buf, 0, n);
       fs.writeSync(fd, buf, 0, n);
@@ -454,7 +506,11 @@ export function writeRandomFile(file: string, bytes: number): void {
  * Overwrites `bytes` of `file` in place with new random data, in `pieces` ranges spread over the file (so the
  * change touches many extents, as edits do), without changing its size. Returns the bytes written.
  */
-export function overwriteSpread(file: string, bytes: number, { pieces = 16, seedOffset = 0 }: { pieces?: number; seedOffset?: number } = {}): number {
+export function overwriteSpread(
+  file: string,
+  bytes: number,
+  { pieces = 16, seedOffset = 0 }: { pieces?: number; seedOffset?: number } = {},
+): number {
   const size = fs.statSync(file).size;
   const piece = Math.floor(bytes / pieces / 4096) * 4096 || 4096;
   const stride = Math.floor(size / pieces / 4096) * 4096;
@@ -475,7 +531,10 @@ export function overwriteSpread(file: string, bytes: number, { pieces = 16, seed
   return written;
 }
 
-const WORDS = 'alpha beta gamma delta request response user session cache miss hit GET POST PUT /api/v1/items /api/v1/users /static/app.js ok error timeout retry backend frontend worker queue job done started'.split(' ');
+const WORDS =
+  'alpha beta gamma delta request response user session cache miss hit GET POST PUT /api/v1/items /api/v1/users /static/app.js ok error timeout retry backend frontend worker queue job done started'.split(
+    ' ',
+  );
 const LEVELS = ['INFO', 'INFO', 'INFO', 'DEBUG', 'WARN', 'ERROR'];
 
 /**
@@ -486,7 +545,7 @@ export function writeCompressibleFile(file: string, bytes: number): void {
   const fd = fs.openSync(file, 'w');
   let t = Date.UTC(2024, 0, 1);
   try {
-    for (let done = 0; done < bytes; ) {
+    for (let done = 0; done < bytes;) {
       const rnd = crypto.randomBytes(64 * 1024);
       const lines: string[] = [];
       let len = 0;
@@ -509,7 +568,11 @@ export function writeCompressibleFile(file: string, bytes: number): void {
 
 /** Path of small file i in a tree: 1000 files per directory. */
 export function treeFilePath(root: string, i: number): string {
-  return path.join(root, `d${String(Math.floor(i / 1000)).padStart(4, '0')}`, `f${String(i % 1000).padStart(3, '0')}.txt`);
+  return path.join(
+    root,
+    `d${String(Math.floor(i / 1000)).padStart(4, '0')}`,
+    `f${String(i % 1000).padStart(3, '0')}.txt`,
+  );
 }
 
 /** Creates `count` small files (0.5-2.5 KiB of random bytes, hex-encoded) under `root`. */

@@ -6,7 +6,13 @@ import { MOUNT_POINT } from './host-layout.js';
 
 // ------------------------------------------------------------------------------------------------------ sizes
 
-const UNIT_BYTES: Readonly<Record<string, number>> = { K: 1024, M: 1024 ** 2, G: 1024 ** 3, T: 1024 ** 4, P: 1024 ** 5 };
+const UNIT_BYTES: Readonly<Record<string, number>> = {
+  K: 1024,
+  M: 1024 ** 2,
+  G: 1024 ** 3,
+  T: 1024 ** 4,
+  P: 1024 ** 5,
+};
 
 /**
  * A size with an optional binary unit, in bytes: "2G", "512M", "1GiB", "1.50GiB", "300 MiB", "100B", "1073741824"
@@ -69,7 +75,7 @@ export function parseSubvolumeList(text: string): SubvolumeListEntry[] {
     if (!m) continue;
     const f = m[1].trim().split(/\s+/);
     const fields: Record<string, string> = {};
-    for (let i = 0; i < f.length; ) {
+    for (let i = 0; i < f.length;) {
       if (f[i] === 'top' && f[i + 1] === 'level') {
         fields.top_level = f[i + 2];
         i += 3;
@@ -111,7 +117,11 @@ export interface BackupEntry {
 export function parseSubvolumeListR(text: string, mount: string = MOUNT_POINT): BackupEntry[] {
   return parseSubvolumeList(text)
     .filter((s): s is SubvolumeListEntry & { receivedUuid: string } => s.receivedUuid !== undefined)
-    .map((s) => ({ path: path.posix.join(mount, s.path), receivedUuid: s.receivedUuid, complete: s.receivedUuid !== '-' }));
+    .map((s) => ({
+      path: path.posix.join(mount, s.path),
+      receivedUuid: s.receivedUuid,
+      complete: s.receivedUuid !== '-',
+    }));
 }
 
 // ------------------------------------------------------------------------------------- usage, device stats
@@ -187,7 +197,8 @@ export interface Mount {
   superOptions: string[];
 }
 
-const unescapeMount = (s: string): string => s.replace(/\\([0-7]{3})/g, (_, o: string) => String.fromCharCode(parseInt(o, 8)));
+const unescapeMount = (s: string): string =>
+  s.replace(/\\([0-7]{3})/g, (_, o: string) => String.fromCharCode(parseInt(o, 8)));
 
 /** Parses one mountinfo line: id parent maj:min root mountpoint options [optional fields...] - fstype source superoptions. */
 function parseMountinfoLine(line: string): Mount {
@@ -224,7 +235,14 @@ export function mountFor(p: string, mounts: Mount[]): Mount | null {
 export type AtimeMode = 'noatime' | 'relatime' | 'strictatime' | 'atime';
 
 /** The atime mode of a mount: noatime | relatime | strictatime | nodiratime-only etc. */
-export const atimeMode = (m: Mount): AtimeMode => (m.options.includes('noatime') ? 'noatime' : m.options.includes('strictatime') ? 'strictatime' : m.options.includes('relatime') ? 'relatime' : 'atime');
+export const atimeMode = (m: Mount): AtimeMode =>
+  m.options.includes('noatime')
+    ? 'noatime'
+    : m.options.includes('strictatime')
+      ? 'strictatime'
+      : m.options.includes('relatime')
+        ? 'relatime'
+        : 'atime';
 
 /** What is mounted at a mount point. */
 export interface MountEntry {
@@ -248,7 +266,8 @@ export function parseMountEntry(text: string, mountPoint: string = MOUNT_POINT):
     const dash = f.indexOf('-');
     if (dash > 5 && /^\d+:\d+$/.test(f[2])) {
       const m = parseMountinfoLine(f.join(' '));
-      if (m.mountPoint === mountPoint) return { source: m.source, fstype: m.fstype, options: [...m.options, ...m.superOptions].join(',') };
+      if (m.mountPoint === mountPoint)
+        return { source: m.source, fstype: m.fstype, options: [...m.options, ...m.superOptions].join(',') };
       continue;
     }
     // /proc/mounts: source mountpoint fstype options 0 0
@@ -276,7 +295,13 @@ export function parseFilesystemDu(text: string): DuSummary[] {
   const out: DuSummary[] = [];
   for (const line of text.split('\n')) {
     const m = /^\s*(\d+)\s+(\d+)\s+(\d+|-)\s+(.+?)\s*$/.exec(line);
-    if (m) out.push({ path: m[4], total: Number(m[1]), exclusive: Number(m[2]), setShared: m[3] === '-' ? null : Number(m[3]) });
+    if (m)
+      out.push({
+        path: m[4],
+        total: Number(m[1]),
+        exclusive: Number(m[2]),
+        setShared: m[3] === '-' ? null : Number(m[3]),
+      });
   }
   return out;
 }
@@ -318,7 +343,8 @@ export interface ScrubStatus {
 export function parseScrubStatusRaw(text: string): ScrubStatus {
   const t = String(text);
   const uuid = /^UUID:\s+(\S+)/m.exec(t)?.[1] ?? null;
-  const status = /^Status:\s+(finished|running|aborted|interrupted)\s*$/m.exec(t)?.[1] as ScrubStatus['status'] | undefined;
+  const status = /^Status:\s+(finished|running|aborted|interrupted)\s*$/m.exec(t)?.[1] as
+    ScrubStatus['status'] | undefined;
   const d = /^Duration:\s+(\d+):(\d{2}):(\d{2})\s*$/m.exec(t);
   const counters: Record<string, number> = {};
   for (const m of t.matchAll(/^\s+([a-z_]+): (\d+)\s*$/gm)) counters[m[1]] = Number(m[2]);

@@ -74,7 +74,8 @@ function unquote(v: string, where: string): string {
     return joined.join("'");
   }
   if (v.startsWith('"')) {
-    if (!v.endsWith('"') || v.length < 2) throw new OperatorError(`${where}: unterminated quote`, { next: 'close the quote' });
+    if (!v.endsWith('"') || v.length < 2)
+      throw new OperatorError(`${where}: unterminated quote`, { next: 'close the quote' });
     return v.slice(1, -1).replace(/\\(["\\$`])/g, '$1');
   }
   return v.replace(/\s+#.*$/, '');
@@ -84,7 +85,10 @@ function unquote(v: string, where: string): string {
  * Serializes a connection object to the file text: the header comment, the required keys, the optional ones
  * (with their defaults), then any other keys. Keys without a value are left out.
  */
-export function formatConnection(conn: Connection, header = 'Written by btrbk-aws-target; read by every script in scripts/.'): string {
+export function formatConnection(
+  conn: Connection,
+  header = 'Written by btrbk-aws-target; read by every script in scripts/.',
+): string {
   const lines = [`# ${header}`];
   const keys: string[] = [...REQUIRED_KEYS, ...Object.keys(OPTIONAL_KEYS)];
   for (const k of Object.keys(conn)) if (!keys.includes(k)) keys.push(k);
@@ -120,7 +124,9 @@ export function validateConnection(conn: Connection, source = 'connection'): Con
   }
   const port = conn.BTRBK_AWS_SSH_PORT ?? OPTIONAL_KEYS.BTRBK_AWS_SSH_PORT;
   if (!/^\d{1,5}$/.test(String(port)) || Number(port) < 1 || Number(port) > 65535) {
-    throw new OperatorError(`${source}: BTRBK_AWS_SSH_PORT=${port} is not a TCP port`, { next: 'set a number from 1 to 65535' });
+    throw new OperatorError(`${source}: BTRBK_AWS_SSH_PORT=${port} is not a TCP port`, {
+      next: 'set a number from 1 to 65535',
+    });
   }
   return { ...OPTIONAL_KEYS, ...conn, BTRBK_AWS_SSH_PORT: String(port) };
 }
@@ -129,7 +135,10 @@ export function validateConnection(conn: Connection, source = 'connection'): Con
  * Which connection file to use: `--env FILE` (already parsed by the caller), else BTRBK_ENV_FILE, else
  * aws_connection.env at the repo root.
  */
-export function resolveEnvFile(explicit?: string, env: Readonly<Record<string, string | undefined>> = process.env): string {
+export function resolveEnvFile(
+  explicit?: string,
+  env: Readonly<Record<string, string | undefined>> = process.env,
+): string {
   return path.resolve(explicit || env.BTRBK_ENV_FILE || DEFAULT_AWS_ENV_FILE);
 }
 

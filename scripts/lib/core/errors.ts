@@ -35,7 +35,13 @@ export class OperatorError extends Error {
   /** The three-part message: what failed, why it probably did, what to do next. */
   format(): string {
     const lines = [`✗ ${this.what}`];
-    if (this.details) lines.push(...this.details.trimEnd().split('\n').map((l) => `    ${l}`));
+    if (this.details)
+      lines.push(
+        ...this.details
+          .trimEnd()
+          .split('\n')
+          .map((l) => `    ${l}`),
+      );
     if (this.likelyCause) lines.push(`  cause: ${this.likelyCause}`);
     if (this.next) lines.push(`  next:  ${this.next}`);
     return lines.join('\n');

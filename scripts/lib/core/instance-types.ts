@@ -29,9 +29,21 @@ export interface InstanceFacts {
  * Nitro (the boot script finds the data volume by its NVMe serial, the volume id); t2 is Xen (no NVMe) and is
  * refused with its own message. The one list: tfvars' rule, the cost table and the facts below read it.
  */
-export const INSTANCE_FAMILIES: Readonly<Record<string, 'x86_64' | 'arm64'>> = Object.freeze({ t3a: 'x86_64', t3: 'x86_64', t4g: 'arm64' });
+export const INSTANCE_FAMILIES: Readonly<Record<string, 'x86_64' | 'arm64'>> = Object.freeze({
+  t3a: 'x86_64',
+  t3: 'x86_64',
+  t4g: 'arm64',
+});
 /** The sizes of each family the stack supports, smallest first (each doubles the one before in price). */
-export const INSTANCE_SIZES = Object.freeze(['nano', 'micro', 'small', 'medium', 'large', 'xlarge', '2xlarge'] as const);
+export const INSTANCE_SIZES = Object.freeze([
+  'nano',
+  'micro',
+  'small',
+  'medium',
+  'large',
+  'xlarge',
+  '2xlarge',
+] as const);
 // the same for t3, t3a and t4g of each size (vCPUs, MiB, credits/h, baseline Gbit/s); burst is 5 Gbit/s
 const BY_SIZE: Record<(typeof INSTANCE_SIZES)[number], [number, number, number, number]> = {
   nano: [2, 512, 6, 0.032],
@@ -48,7 +60,14 @@ export const INSTANCE_TYPES: Readonly<Record<string, Readonly<InstanceFacts>>> =
     Object.entries(INSTANCE_FAMILIES).flatMap(([family, arch]) =>
       INSTANCE_SIZES.map((size) => {
         const [vcpus, memoryMiB, creditsPerHour, networkBaselineGbps] = BY_SIZE[size];
-        const facts: InstanceFacts = { vcpus, memoryMiB, creditsPerHour, networkBaselineGbps, networkBurstGbps: 5, arch };
+        const facts: InstanceFacts = {
+          vcpus,
+          memoryMiB,
+          creditsPerHour,
+          networkBaselineGbps,
+          networkBurstGbps: 5,
+          arch,
+        };
         return [`${family}.${size}`, Object.freeze(facts)];
       }),
     ),
@@ -91,12 +110,20 @@ export interface FactMismatch {
  * Compares the table with EC2's DescribeInstanceTypes (the network figures, vCPUs, memory, architecture).
  * The CPU credit figures are not in that API and are not checked. Empty list: the table agrees.
  */
-export async function verifyInstanceTypes(ec2: Pick<EC2Client, 'send'>, types: string[] = Object.keys(INSTANCE_TYPES)): Promise<FactMismatch[]> {
-  const live = new Map<string, { vcpus: number | null; memoryMiB: number | null; base: number | null; burst: number | null; arch: string | null }>();
+export async function verifyInstanceTypes(
+  ec2: Pick<EC2Client, 'send'>,
+  types: string[] = Object.keys(INSTANCE_TYPES),
+): Promise<FactMismatch[]> {
+  const live = new Map<
+    string,
+    { vcpus: number | null; memoryMiB: number | null; base: number | null; burst: number | null; arch: string | null }
+  >();
   // the API takes up to 100 names per call; this table has 21
   let token: string | undefined;
   do {
-    const r = await ec2.send(new DescribeInstanceTypesCommand({ InstanceTypes: types as _InstanceType[], NextToken: token }));
+    const r = await ec2.send(
+      new DescribeInstanceTypesCommand({ InstanceTypes: types as _InstanceType[], NextToken: token }),
+    );
     for (const it of r.InstanceTypes ?? []) {
       const card = it.NetworkInfo?.NetworkCards?.[0];
       const arch = it.ProcessorInfo?.SupportedArchitectures?.find((a) => a === 'x86_64' || a === 'arm64') ?? null;

@@ -61,7 +61,14 @@ export type RunSync = (cmd: string, args: string[], opts?: RunSyncOptions) => Ru
 export const MAX_SYNC_OUTPUT = 64 * 1024 * 1024;
 
 /** A RunResult from the parts given, the rest empty (`output` defaults to stdout then stderr). For fakes in tests. */
-export function runResult({ status = null, signal = null, stdout = '', stderr = '', output, error = null }: Partial<RunResult> = {}): RunResult {
+export function runResult({
+  status = null,
+  signal = null,
+  stdout = '',
+  stderr = '',
+  output,
+  error = null,
+}: Partial<RunResult> = {}): RunResult {
   return { status, signal, stdout, stderr, output: output ?? `${stdout}${stderr}`, error };
 }
 
@@ -71,15 +78,24 @@ export async function run(cmd: string, args: string[], opts: RunOptions = {}): P
   if (missing) return runResult({ error: missing });
   // zx feeds stdin from a stream of its own unless there is input: without input, stdin is /dev/null
   const input = opts.input?.length ? opts.input : undefined;
-  const stdio: ZxOptions['stdio'] = opts.stdio === 'inherit' ? 'inherit' : [input === undefined ? 'ignore' : 'pipe', 'pipe', 'pipe'];
+  const stdio: ZxOptions['stdio'] =
+    opts.stdio === 'inherit' ? 'inherit' : [input === undefined ? 'ignore' : 'pipe', 'pipe', 'pipe'];
   const p = $({ ...zxOptions(opts), stdio, input, timeout: opts.timeoutMs })`${[cmd, ...args]}`;
   // The bytes are kept here and decoded once (zx decodes chunk by chunk, which can split a UTF-8 character).
   const out: Buffer[] = [];
   const err: Buffer[] = [];
   const all: Buffer[] = [];
   const lines = [lineSplitter(opts.onLine), lineSplitter(opts.onLine)];
-  p.stdout?.on('data', (d: Buffer) => { out.push(d); all.push(d); lines[0].write(d); });
-  p.stderr?.on('data', (d: Buffer) => { err.push(d); all.push(d); lines[1].write(d); });
+  p.stdout?.on('data', (d: Buffer) => {
+    out.push(d);
+    all.push(d);
+    lines[0].write(d);
+  });
+  p.stderr?.on('data', (d: Buffer) => {
+    err.push(d);
+    all.push(d);
+    lines[1].write(d);
+  });
   if (opts.onStart) {
     p.run();
     if (p.pid) opts.onStart(p.pid);
@@ -102,8 +118,20 @@ export function runSync(cmd: string, args: string[], opts: RunSyncOptions = {}):
   if (missing) return runResult({ error: missing });
   const bounded = ((file: string, argv: string[], o: SpawnSyncOptions) =>
     spawnSync(file, argv, { ...o, timeout: opts.timeoutMs, maxBuffer: MAX_SYNC_OUTPUT })) as typeof spawnSync;
-  const o = $.sync({ ...zxOptions(opts), stdio: opts.stdio ?? 'pipe', input: opts.input, spawnSync: bounded })`${[cmd, ...args]}`;
-  return { status: o.exitCode, signal: o.signal, stdout: o.stdout, stderr: o.stderr, output: o.stdall, error: startError(o, cmd, 'spawnSync') };
+  const o = $.sync({
+    ...zxOptions(opts),
+    stdio: opts.stdio ?? 'pipe',
+    input: opts.input,
+    spawnSync: bounded,
+  })`${[cmd, ...args]}`;
+  return {
+    status: o.exitCode,
+    signal: o.signal,
+    stdout: o.stdout,
+    stderr: o.stderr,
+    output: o.stdall,
+    error: startError(o, cmd, 'spawnSync'),
+  };
 }
 
 export interface RunCheckedOptions {
@@ -119,9 +147,17 @@ export interface RunCheckedOptions {
  * run, for a program that must work. Rejects with an OperatorError naming the command when it cannot start,
  * and with `check` (default) when it exits non-zero.
  */
-export async function runChecked(cmd: string, args: string[], { input, check = true, what }: RunCheckedOptions = {}): Promise<RunResult> {
+export async function runChecked(
+  cmd: string,
+  args: string[],
+  { input, check = true, what }: RunCheckedOptions = {},
+): Promise<RunResult> {
   const r = await run(cmd, args, { input });
-  if (r.error) throw new OperatorError(`cannot run ${cmd}`, { cause: r.error.message, next: `install the package that provides ${cmd} (see npm run demo's package check)` });
+  if (r.error)
+    throw new OperatorError(`cannot run ${cmd}`, {
+      cause: r.error.message,
+      next: `install the package that provides ${cmd} (see npm run demo's package check)`,
+    });
   if (check && r.status !== 0) {
     throw new OperatorError(what ?? `${cmd} ${args.join(' ')} failed (exit ${r.status ?? 128})`, {
       details: (r.stderr || r.stdout).trim().split('\n').slice(-6).join('\n'),

@@ -42,7 +42,14 @@ export interface CheckReportJson extends Tally {
 
 // Plain SGR codes rather than zx's chalk: chalk is one process-wide instance that decides from stdout alone and
 // ignores NO_COLOR, while the tools decide per stream (setup --json reports on stderr); the codes are chalk's own.
-const CODES = { green: [32, 39], red: [31, 39], yellow: [33, 39], cyan: [36, 39], dim: [2, 22], bold: [1, 22] } as const;
+const CODES = {
+  green: [32, 39],
+  red: [31, 39],
+  yellow: [33, 39],
+  cyan: [36, 39],
+  dim: [2, 22],
+  bold: [1, 22],
+} as const;
 
 export type ColorName = keyof typeof CODES;
 /** Wraps text in one colour (or returns it as it is). */
@@ -87,7 +94,12 @@ export function formatResult(r: TestResult, { color = false }: { color?: boolean
     if (r.cause) lines.push(`        cause: ${r.cause}`);
     if (r.next) lines.push(`        next:  ${r.next}`);
   }
-  if (r.output) lines.push(...String(r.output).split('\n').map((l) => c.dim(`        │ ${l}`)));
+  if (r.output)
+    lines.push(
+      ...String(r.output)
+        .split('\n')
+        .map((l) => c.dim(`        │ ${l}`)),
+    );
   return lines.join('\n');
 }
 

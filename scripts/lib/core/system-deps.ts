@@ -15,7 +15,7 @@ export const PACKAGES = Object.freeze({
     mbuffer: 'stream buffer between send and ssh',
     zstd: 'stream compression',
     'util-linux': 'losetup for the loop-device volume',
-    'e2fsprogs': 'tests that the boot script refuses a volume with another filesystem',
+    e2fsprogs: 'tests that the boot script refuses a volume with another filesystem',
     rsync: 'the rsync comparison in the benchmark',
     attr: 'setfattr/getfattr for the round trip extended-attribute checks',
     socat: "the laptop container's link to the local target",
@@ -60,7 +60,10 @@ export function missingPackages(names: string[], runSync: RunSync = runSyncDefau
     });
   }
   const installed = new Set(
-    r.stdout.split('\n').filter((l) => /\sii\s*$/.test(l)).map((l) => l.split(' ')[0].replace(/:.*$/, '')),
+    r.stdout
+      .split('\n')
+      .filter((l) => /\sii\s*$/.test(l))
+      .map((l) => l.split(' ')[0].replace(/:.*$/, '')),
   );
   return names.filter((n) => !installed.has(n));
 }
@@ -93,7 +96,10 @@ export function ensurePackages(
   const env = { ...process.env, DEBIAN_FRONTEND: 'noninteractive' };
   // apt-get's output goes to the terminal
   const upd = runSync('apt-get', ['update', '-qq'], { stdio: 'inherit', env });
-  const inst = upd.status === 0 ? runSync('apt-get', ['install', '-y', '-qq', '--no-install-recommends', ...missing], { stdio: 'inherit', env }) : upd;
+  const inst =
+    upd.status === 0
+      ? runSync('apt-get', ['install', '-y', '-qq', '--no-install-recommends', ...missing], { stdio: 'inherit', env })
+      : upd;
   if (inst.status !== 0) {
     throw new OperatorError(`apt-get could not install ${missing.join(' ')}`, {
       details: why,
@@ -102,6 +108,7 @@ export function ensurePackages(
     });
   }
   const still = missingPackages(missing, runSync);
-  if (still.length) throw new OperatorError(`still missing after apt-get: ${still.join(' ')}`, { next: installCommand(still) });
+  if (still.length)
+    throw new OperatorError(`still missing after apt-get: ${still.join(' ')}`, { next: installCommand(still) });
   return { missing, installed: missing };
 }

@@ -12,7 +12,6 @@ import { MiB } from '../core/units.js';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-
 /** Sizes like 512 (MiB), '2G', '300M' -> MiB (rounded up). */
 export function toMiB(size: number | string): number {
   if (typeof size === 'number') return size;
@@ -50,7 +49,12 @@ export interface ScratchBtrfsOptions {
 }
 
 /** Creates and mounts a scratch btrfs. */
-export async function createScratchBtrfs({ sizeMiB = 1024, label = 'scratch', mountOptions = ['noatime'], parentDir = os.tmpdir() }: ScratchBtrfsOptions = {}): Promise<ScratchBtrfs> {
+export async function createScratchBtrfs({
+  sizeMiB = 1024,
+  label = 'scratch',
+  mountOptions = ['noatime'],
+  parentDir = os.tmpdir(),
+}: ScratchBtrfsOptions = {}): Promise<ScratchBtrfs> {
   if (process.getuid?.() !== 0) {
     throw new OperatorError('a scratch btrfs needs root (loop devices and mount)', { next: 'run as root (sudo)' });
   }
@@ -72,11 +76,15 @@ export async function createScratchBtrfs({ sizeMiB = 1024, label = 'scratch', mo
     const fd = fs.openSync(image, 'w', 0o600);
     fs.ftruncateSync(fd, handle.sizeMiB * 1024 * 1024);
     fs.closeSync(fd);
-    const device = (await runChecked('losetup', ['--find', '--show', image], { what: 'cannot attach a loop device' })).stdout.trim();
+    const device = (
+      await runChecked('losetup', ['--find', '--show', image], { what: 'cannot attach a loop device' })
+    ).stdout.trim();
     handle.device = device;
     await runChecked('mkfs.btrfs', ['-q', '-f', '-L', label, device], { what: `mkfs.btrfs on ${device} failed` });
     const opts = mountOptions.length ? ['-o', mountOptions.join(',')] : [];
-    await runChecked('mount', ['-t', 'btrfs', ...opts, device, mountpoint], { what: `cannot mount the scratch btrfs at ${mountpoint}` });
+    await runChecked('mount', ['-t', 'btrfs', ...opts, device, mountpoint], {
+      what: `cannot mount the scratch btrfs at ${mountpoint}`,
+    });
     handle.mounted = true;
     return handle;
   } catch (err) {
@@ -87,7 +95,9 @@ export async function createScratchBtrfs({ sizeMiB = 1024, label = 'scratch', mo
 
 /** Lists the subvolumes below a mountpoint, deepest first (so they can be deleted in that order). */
 export async function listSubvolumes(mountpoint: string): Promise<string[]> {
-  const { stdout } = await runChecked('btrfs', ['subvolume', 'list', mountpoint], { what: `cannot list subvolumes under ${mountpoint}` });
+  const { stdout } = await runChecked('btrfs', ['subvolume', 'list', mountpoint], {
+    what: `cannot list subvolumes under ${mountpoint}`,
+  });
   return parseSubvolumeList(stdout)
     .map((s) => path.join(mountpoint, s.path))
     .sort((a, b) => b.split('/').length - a.split('/').length);
@@ -101,7 +111,11 @@ export async function destroyScratchBtrfs(handle: ScratchBtrfs): Promise<void> {
       if (r.status === 0) break;
       if (i === 9) {
         const lazy = await runChecked('umount', ['-l', handle.mountpoint], { check: false });
-        if (lazy.status !== 0) throw new OperatorError(`cannot unmount ${handle.mountpoint}`, { details: r.stderr, next: `umount ${handle.mountpoint}` });
+        if (lazy.status !== 0)
+          throw new OperatorError(`cannot unmount ${handle.mountpoint}`, {
+            details: r.stderr,
+            next: `umount ${handle.mountpoint}`,
+          });
       }
       await sleep(300);
     }
@@ -115,7 +129,10 @@ export async function destroyScratchBtrfs(handle: ScratchBtrfs): Promise<void> {
 }
 
 /** Runs fn(handle) with a scratch btrfs and always destroys it afterwards. */
-export async function withScratchBtrfs<T>(opts: ScratchBtrfsOptions | undefined, fn: (handle: ScratchBtrfs) => Promise<T>): Promise<T> {
+export async function withScratchBtrfs<T>(
+  opts: ScratchBtrfsOptions | undefined,
+  fn: (handle: ScratchBtrfs) => Promise<T>,
+): Promise<T> {
   const handle = await createScratchBtrfs(opts);
   try {
     return await fn(handle);
@@ -142,7 +159,9 @@ export function snapshotWritable(source: string, dest: string): Promise<RunResul
 /** Deletes subvolumes (committing, so the space is back before the next measurement). */
 export function deleteSubvolumes(paths: string[]): Promise<RunResult> {
   if (!paths.length) return Promise.resolve(runResult({ status: 0 }));
-  return runChecked('btrfs', ['subvolume', 'delete', '--commit-after', ...paths], { what: `cannot delete ${paths.join(' ')}` });
+  return runChecked('btrfs', ['subvolume', 'delete', '--commit-after', ...paths], {
+    what: `cannot delete ${paths.join(' ')}`,
+  });
 }
 
 /** `btrfs subvolume show`, parsed. */

@@ -6,7 +6,6 @@ import path from 'node:path';
 import { runChecked } from '../core/process.js';
 import { MiB } from '../core/units.js';
 
-
 function writeRandom(file: string, bytes: number) {
   const fd = fs.openSync(file, 'w');
   try {
@@ -22,7 +21,10 @@ const T = (iso: string) => new Date(iso).getTime() / 1000;
  * Writes the varied test data into `dir` (an empty subvolume). `sizeMb` is roughly the total of real data.
  * Returns the number of files and the bytes of data actually written (for the ETA).
  */
-export async function makeDataset(dir: string, { sizeMb = 64 }: { sizeMb?: number } = {}): Promise<{ files: number; bytes: number }> {
+export async function makeDataset(
+  dir: string,
+  { sizeMb = 64 }: { sizeMb?: number } = {},
+): Promise<{ files: number; bytes: number }> {
   const big = Math.max(1, Math.round(sizeMb * 0.75)) * MiB;
   writeRandom(path.join(dir, 'large.bin'), big);
   // many small files, nested, some compressible text

@@ -7,10 +7,11 @@ import { OperatorError } from '../core/errors.js';
 import { runSync } from '../core/process.js';
 import { MiB } from '../core/units.js';
 
-
 /** getfattr writes some bytes of a file name as \NNN octal escapes. */
 function unescapeGetfattr(s: string): string {
-  const parts = s.split(/(\\[0-7]{3})/).map((x) => (/^\\[0-7]{3}$/.test(x) ? Buffer.from([parseInt(x.slice(1), 8)]) : Buffer.from(x, 'utf8')));
+  const parts = s
+    .split(/(\\[0-7]{3})/)
+    .map((x) => (/^\\[0-7]{3}$/.test(x) ? Buffer.from([parseInt(x.slice(1), 8)]) : Buffer.from(x, 'utf8')));
   return Buffer.concat(parts).toString('utf8');
 }
 
@@ -74,10 +75,23 @@ export function manifest(root: string): Manifest {
     const abs = rel === '.' ? root : path.join(root, rel);
     const st = fs.lstatSync(abs, { bigint: true });
     const type = st.isFile() ? 'file' : st.isDirectory() ? 'dir' : st.isSymbolicLink() ? 'symlink' : 'other';
-    const base: EntryBase = { mode: Number(st.mode & 0o7777n), uid: Number(st.uid), gid: Number(st.gid), mtimeNs: String(st.mtimeNs), xattrs: {}, links: [] };
+    const base: EntryBase = {
+      mode: Number(st.mode & 0o7777n),
+      uid: Number(st.uid),
+      gid: Number(st.gid),
+      mtimeNs: String(st.mtimeNs),
+      xattrs: {},
+      links: [],
+    };
     let e: ManifestEntry;
     if (type === 'file') {
-      e = { type, ...base, size: Number(st.size), blocks: Number(st.blocks), sha256: createHash('sha256').update(fs.readFileSync(abs)).digest('hex') };
+      e = {
+        type,
+        ...base,
+        size: Number(st.size),
+        blocks: Number(st.blocks),
+        sha256: createHash('sha256').update(fs.readFileSync(abs)).digest('hex'),
+      };
       const key = String(st.ino);
       let group = byInode.get(key);
       if (!group) byInode.set(key, (group = []));
@@ -131,7 +145,8 @@ const isSparse = (e: ManifestEntry) => e.type === 'file' && e.size >= MiB && e.b
 /** Compares two manifests: every difference, by path (expected ones first, then extra ones). */
 export function compareManifests(expected: Manifest, actual: Manifest): Diff[] {
   const diffs: Diff[] = [];
-  const d = (p: string, kind: DiffKind, e: unknown, a: unknown) => diffs.push({ path: p, kind, expected: e, actual: a });
+  const d = (p: string, kind: DiffKind, e: unknown, a: unknown) =>
+    diffs.push({ path: p, kind, expected: e, actual: a });
   for (const [p, e] of expected) {
     const a = actual.get(p);
     if (!a) {
@@ -145,7 +160,8 @@ export function compareManifests(expected: Manifest, actual: Manifest): Diff[] {
     if (e.type === 'file' && a.type === 'file') {
       if (a.size !== e.size) d(p, 'size', e.size, a.size);
       else if (a.sha256 !== e.sha256) d(p, 'sha256', e.sha256, a.sha256);
-      if (isSparse(e) && !(a.blocks * 512 < a.size / 2 && a.blocks <= e.blocks * 1.25 + 64)) d(p, 'sparse', `${e.blocks * 512} bytes allocated`, `${a.blocks * 512} bytes allocated`);
+      if (isSparse(e) && !(a.blocks * 512 < a.size / 2 && a.blocks <= e.blocks * 1.25 + 64))
+        d(p, 'sparse', `${e.blocks * 512} bytes allocated`, `${a.blocks * 512} bytes allocated`);
     }
     if (e.type === 'symlink' && a.type === 'symlink' && a.target !== e.target) d(p, 'target', e.target, a.target);
     if (a.mode !== e.mode) d(p, 'mode', e.mode.toString(8), a.mode.toString(8));
@@ -164,12 +180,17 @@ function sortKeys(o: Record<string, string>) {
 
 /** Splits differences into content and metadata ones. */
 export function splitDiffs(diffs: Diff[]): { content: Diff[]; metadata: Diff[] } {
-  return { content: diffs.filter((x) => CONTENT_KINDS.has(x.kind)), metadata: diffs.filter((x) => !CONTENT_KINDS.has(x.kind)) };
+  return {
+    content: diffs.filter((x) => CONTENT_KINDS.has(x.kind)),
+    metadata: diffs.filter((x) => !CONTENT_KINDS.has(x.kind)),
+  };
 }
 
 /** A short human summary of differences (first few). */
 export function describeDiffs(diffs: Diff[], max = 5): string {
-  const shown = diffs.slice(0, max).map((x) => `${x.path}: ${x.kind} (expected ${JSON.stringify(x.expected)}, got ${JSON.stringify(x.actual)})`);
+  const shown = diffs
+    .slice(0, max)
+    .map((x) => `${x.path}: ${x.kind} (expected ${JSON.stringify(x.expected)}, got ${JSON.stringify(x.actual)})`);
   if (diffs.length > max) shown.push(`… and ${diffs.length - max} more`);
   return shown.join('; ');
 }

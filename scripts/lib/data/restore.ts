@@ -24,12 +24,18 @@ export interface RemoteRunOptions {
 }
 
 /** The subvolumes directly below `dir` on the target (through the gate). */
-export async function listBackups(conn: Connection, dir: string, { runRemote = runRemoteDefault }: RemoteRunOptions = {}): Promise<BackupEntry[]> {
+export async function listBackups(
+  conn: Connection,
+  dir: string,
+  { runRemote = runRemoteDefault }: RemoteRunOptions = {},
+): Promise<BackupEntry[]> {
   const r = await runRemote(conn, gateLine(GATE_COMMANDS.subvolumeListBelow(dir)));
   if (r.status !== 0) {
     throw new OperatorError(`cannot list the backups in ${dir} on the target`, {
       details: r.stderr,
-      cause: /rejected:/.test(r.stderr) ? 'the SSH gate refused the command' : 'the directory does not exist, or SSH failed',
+      cause: /rejected:/.test(r.stderr)
+        ? 'the SSH gate refused the command'
+        : 'the directory does not exist, or SSH failed',
       next: 'npx zx scripts/troubleshoot.mjs check-volume',
     });
   }
@@ -41,16 +47,28 @@ export async function listBackups(conn: Connection, dir: string, { runRemote = r
  * (or deleteIncompleteBackups) removes them. Do not call while a backup into `dir` is running: a receive in
  * progress looks the same.
  */
-export async function findIncompleteBackups(conn: Connection, dir: string, opts: RemoteRunOptions = {}): Promise<BackupEntry[]> {
+export async function findIncompleteBackups(
+  conn: Connection,
+  dir: string,
+  opts: RemoteRunOptions = {},
+): Promise<BackupEntry[]> {
   return (await listBackups(conn, dir, opts)).filter((b) => !b.complete);
 }
 
 /** Deletes the incomplete backups below dir (through the gate); returns their paths. */
-export async function deleteIncompleteBackups(conn: Connection, dir: string, { runRemote = runRemoteDefault }: RemoteRunOptions = {}): Promise<string[]> {
+export async function deleteIncompleteBackups(
+  conn: Connection,
+  dir: string,
+  { runRemote = runRemoteDefault }: RemoteRunOptions = {},
+): Promise<string[]> {
   const bad = await findIncompleteBackups(conn, dir, { runRemote });
   for (const b of bad) {
     const r = await runRemote(conn, gateLine(GATE_COMMANDS.subvolumeDelete(b.path, { commitAfter: true })));
-    if (r.status !== 0) throw new OperatorError(`cannot delete the incomplete backup ${b.path}`, { details: r.stderr, next: 'btrbk clean, or delete it by hand on the host' });
+    if (r.status !== 0)
+      throw new OperatorError(`cannot delete the incomplete backup ${b.path}`, {
+        details: r.stderr,
+        next: 'btrbk clean, or delete it by hand on the host',
+      });
   }
   return bad.map((b) => b.path);
 }
@@ -75,11 +93,19 @@ export interface RestoredBackup {
  * Restores one backup: ssh (gate) `sudo -n btrfs send BACKUP` | btrfs receive LOCAL_DIR. The received subvolume
  * is checked (read-only, with a received UUID); a broken one is deleted and the error explains it.
  */
-export async function restoreBackup(conn: Connection, backupPath: string, localDir: string, { parent = null, onProgress, total = null }: RestoreOptions = {}): Promise<RestoredBackup> {
+export async function restoreBackup(
+  conn: Connection,
+  backupPath: string,
+  localDir: string,
+  { parent = null, onProgress, total = null }: RestoreOptions = {},
+): Promise<RestoredBackup> {
   const name = path.posix.basename(backupPath);
   const dest = path.join(localDir, name);
   if (fs.existsSync(dest)) {
-    throw new OperatorError(`${dest} already exists`, { cause: 'restored before, or a name clash', next: 'restore into another directory, or delete that subvolume first' });
+    throw new OperatorError(`${dest} already exists`, {
+      cause: 'restored before, or a name clash',
+      next: 'restore into another directory, or delete that subvolume first',
+    });
   }
   const send = gateLine(GATE_COMMANDS.send(backupPath, { parent }));
   let result;
@@ -98,7 +124,10 @@ export async function restoreBackup(conn: Connection, backupPath: string, localD
   const info = await subvolumeInfo(dest);
   if (!info.readonly || !info.receivedUuid || info.receivedUuid === '-') {
     await deleteSubvolumes([dest]).catch(() => {});
-    throw new OperatorError(`the restored ${name} is incomplete and was deleted`, { cause: 'the stream ended early', next: 'run the restore again' });
+    throw new OperatorError(`the restored ${name} is incomplete and was deleted`, {
+      cause: 'the stream ended early',
+      next: 'run the restore again',
+    });
   }
   return { path: dest, bytes: result.bytes, durationMs: result.durationMs, receivedUuid: info.receivedUuid };
 }

@@ -25,7 +25,6 @@ import { runRemote, sshArgs, sshParams } from '../remote/ssh.js';
 import { runPipeline, type PipelineProgress, type PipelineStage } from '../remote/transfer.js';
 import { MiB } from '../core/units.js';
 
-
 /** Compression on the wire: zstd on both ends of the SSH link, or none. */
 export type Compression = 'zstd' | null;
 
@@ -36,7 +35,8 @@ export const REMOTE_DIR_NAME = `${SELFTEST_DIR_NAME}/roundtrip-test`;
 export const REMOTE = Object.freeze({
   mkdir: (dir: string) => gateLine(GATE_COMMANDS.mkdir(dir)),
   receive: (dir: string, compress?: Compression) => gateLine(GATE_COMMANDS.receive(dir, { decompress: !!compress })),
-  send: (src: string, parent?: string | null, compress?: Compression) => gateLine(GATE_COMMANDS.send(src, { parent, compress: !!compress })),
+  send: (src: string, parent?: string | null, compress?: Compression) =>
+    gateLine(GATE_COMMANDS.send(src, { parent, compress: !!compress })),
   show: (p: string) => gateLine(GATE_COMMANDS.subvolumeShow(p)),
   delete: (p: string) => gateLine(GATE_COMMANDS.subvolumeDelete(p)),
 });
@@ -108,11 +108,19 @@ export interface RoundtripResult {
 }
 
 /** An error's message, or the thrown value as text. */
-const messageOf = (err: unknown): string => String((typeof err === 'object' && err !== null && 'message' in err ? err.message : undefined) ?? err);
+const messageOf = (err: unknown): string =>
+  String((typeof err === 'object' && err !== null && 'message' in err ? err.message : undefined) ?? err);
 
 /** Runs the whole round trip. Never throws for a failed step: every step becomes a result, and cleanup runs. */
 export async function runRoundtrip(conn: Connection, opts: RoundtripOptions = {}): Promise<RoundtripResult> {
-  const { sizeMb = 64, keep = false, sourceDir = null, compress = null, workDir = os.tmpdir(), onEvent = () => {} } = opts;
+  const {
+    sizeMb = 64,
+    keep = false,
+    sourceDir = null,
+    compress = null,
+    workDir = os.tmpdir(),
+    onEvent = () => {},
+  } = opts;
   const steps: Step[] = [];
   const transfers: Transfer[] = [];
   const runId = `${new Date().toISOString().replace(/[-:]/g, '').replace(/\..*$/, '')}-${randomBytes(3).toString('hex')}`;
@@ -153,13 +161,20 @@ export async function runRoundtrip(conn: Connection, opts: RoundtripOptions = {}
       throw new OperatorError(`${what} failed on the backup host (exit ${r.status ?? 128})`, {
         details: `command: ${command}`,
         cause: r.stderr.trim() || 'no error text',
-        next: /rejected:/.test(r.stderr) ? 'the gate refused it: see docs/SSH-GATE.md; run troubleshoot check-ssh' : 'run `npx zx scripts/troubleshoot.mjs check-all`',
+        next: /rejected:/.test(r.stderr)
+          ? 'the gate refused it: see docs/SSH-GATE.md; run troubleshoot check-ssh'
+          : 'run `npx zx scripts/troubleshoot.mjs check-all`',
       });
     }
     return r.stdout;
   };
 
-  const transfer = async (name: string, direction: Transfer['direction'], stages: PipelineStage[], total: number | null) => {
+  const transfer = async (
+    name: string,
+    direction: Transfer['direction'],
+    stages: PipelineStage[],
+    total: number | null,
+  ) => {
     const res = await runPipeline(stages, {
       total,
       progressLink: 0,
@@ -170,7 +185,14 @@ export async function runRoundtrip(conn: Connection, opts: RoundtripOptions = {}
     const last = res.links[res.links.length - 1];
     const raw = direction === 'push' ? first.bytes : last.bytes;
     const wire = direction === 'push' ? last.bytes : first.bytes;
-    const t: Transfer = { name, direction, streamBytes: raw, wireBytes: wire, durationMs: res.durationMs, rate: res.durationMs ? (raw * 1000) / res.durationMs : 0 };
+    const t: Transfer = {
+      name,
+      direction,
+      streamBytes: raw,
+      wireBytes: wire,
+      durationMs: res.durationMs,
+      rate: res.durationMs ? (raw * 1000) / res.durationMs : 0,
+    };
     transfers.push(t);
     onEvent({ type: 'transfer', transfer: t });
     return t;
@@ -188,35 +210,48 @@ export async function runRoundtrip(conn: Connection, opts: RoundtripOptions = {}
     { label: 'ssh → btrfs receive', cmd: ssh[0], args: [...ssh[1], REMOTE.receive(remoteDir, compress)] },
   ];
   const pullStages = (n: number, parentN?: number): PipelineStage[] => [
-    { label: 'ssh → btrfs send', cmd: ssh[0], args: [...ssh[1], REMOTE.send(remotePath(n), parentN ? remotePath(parentN) : null, compress)] },
+    {
+      label: 'ssh → btrfs send',
+      cmd: ssh[0],
+      args: [...ssh[1], REMOTE.send(remotePath(n), parentN ? remotePath(parentN) : null, compress)],
+    },
     ...(compress ? [{ label: 'zstd -d', cmd: 'zstd', args: ['-d', '-c', '-q'] }] : []),
     { label: 'btrfs receive', cmd: 'btrfs', args: ['receive', dst] },
   ];
 
   onEvent({ type: 'start', runId, remoteDir, snapshots: [remotePath(1), remotePath(2)] });
   try {
-    const okLocal = await step(sourceDir ? `source directory ${sourceDir} is btrfs` : 'scratch btrfs filesystems on loop devices', async () => {
-      if (typeof process.geteuid === 'function' && process.geteuid() !== 0) {
-        throw new OperatorError('the round trip needs root on this machine', { cause: 'it creates btrfs subvolumes, mounts loop devices and runs btrfs receive', next: 'run it with sudo: sudo npx zx scripts/roundtrip.mjs' });
-      }
-      if (sourceDir) {
-        if (!isBtrfs(sourceDir)) throw new OperatorError(`${sourceDir} is not on btrfs`, { next: 'pass a directory on a btrfs filesystem, or leave out --source-dir to use a scratch filesystem' });
-        src = path.join(sourceDir, `btrbk-roundtrip.${runId}`);
-        fs.mkdirSync(src);
-        cleanups.push(() => fs.rmSync(src, { recursive: true, force: true }));
-        dst = path.join(src, 'restore');
-        fs.mkdirSync(dst);
-        return `${src} (restore into ${dst})`;
-      }
-      const sizeMiB = Math.max(1024, sizeMb * 12);
-      const a = await createScratchBtrfs({ sizeMiB, label: 'rt-source', parentDir: workDir });
-      cleanups.push(() => a.destroy());
-      const b = await createScratchBtrfs({ sizeMiB, label: 'rt-restore', parentDir: workDir });
-      cleanups.push(() => b.destroy());
-      src = a.mountpoint;
-      dst = b.mountpoint;
-      return `source ${a.mountpoint}, restore ${b.mountpoint} (sparse ${sizeMiB} MiB images)`;
-    });
+    const okLocal = await step(
+      sourceDir ? `source directory ${sourceDir} is btrfs` : 'scratch btrfs filesystems on loop devices',
+      async () => {
+        if (typeof process.geteuid === 'function' && process.geteuid() !== 0) {
+          throw new OperatorError('the round trip needs root on this machine', {
+            cause: 'it creates btrfs subvolumes, mounts loop devices and runs btrfs receive',
+            next: 'run it with sudo: sudo npx zx scripts/roundtrip.mjs',
+          });
+        }
+        if (sourceDir) {
+          if (!isBtrfs(sourceDir))
+            throw new OperatorError(`${sourceDir} is not on btrfs`, {
+              next: 'pass a directory on a btrfs filesystem, or leave out --source-dir to use a scratch filesystem',
+            });
+          src = path.join(sourceDir, `btrbk-roundtrip.${runId}`);
+          fs.mkdirSync(src);
+          cleanups.push(() => fs.rmSync(src, { recursive: true, force: true }));
+          dst = path.join(src, 'restore');
+          fs.mkdirSync(dst);
+          return `${src} (restore into ${dst})`;
+        }
+        const sizeMiB = Math.max(1024, sizeMb * 12);
+        const a = await createScratchBtrfs({ sizeMiB, label: 'rt-source', parentDir: workDir });
+        cleanups.push(() => a.destroy());
+        const b = await createScratchBtrfs({ sizeMiB, label: 'rt-restore', parentDir: workDir });
+        cleanups.push(() => b.destroy());
+        src = a.mountpoint;
+        dst = b.mountpoint;
+        return `source ${a.mountpoint}, restore ${b.mountpoint} (sparse ${sizeMiB} MiB images)`;
+      },
+    );
     if (!okLocal) return finish();
 
     const live = () => path.join(src, 'data');
@@ -224,7 +259,8 @@ export async function runRoundtrip(conn: Connection, opts: RoundtripOptions = {}
     const restored = (n: number) => path.join(dst, snapName(n));
     const localSubvols = [restored(2), restored(1), localSnap(2), localSnap(1), live()];
     cleanups.push(async () => {
-      for (const s of localSubvols) if (fs.existsSync(s)) await runChecked('btrfs', ['subvolume', 'delete', s], { check: false });
+      for (const s of localSubvols)
+        if (fs.existsSync(s)) await runChecked('btrfs', ['subvolume', 'delete', s], { check: false });
     });
 
     let ok =
@@ -244,7 +280,8 @@ export async function runRoundtrip(conn: Connection, opts: RoundtripOptions = {}
         return '';
       }));
 
-    const fmt = (t: Transfer) => `${(t.streamBytes / MiB).toFixed(2)} MiB stream, ${(t.wireBytes / MiB).toFixed(2)} MiB on the wire, ${(t.rate / MiB).toFixed(1)} MiB/s`;
+    const fmt = (t: Transfer) =>
+      `${(t.streamBytes / MiB).toFixed(2)} MiB stream, ${(t.wireBytes / MiB).toFixed(2)} MiB on the wire, ${(t.rate / MiB).toFixed(1)} MiB/s`;
     ok =
       ok &&
       (await step('full send to the target', async () => {
@@ -272,17 +309,27 @@ export async function runRoundtrip(conn: Connection, opts: RoundtripOptions = {}
         for (const n of [1, 2]) {
           const t = parseSubvolumeShow(await remote(REMOTE.show(remotePath(n)), 'btrfs subvolume show'));
           const l = await subvolumeInfo(localSnap(n));
-          if (!t.readonly) throw new OperatorError(`${remotePath(n)} is not read-only on the target`, { next: 'a received snapshot should be read-only; report this as a bug' });
-          if (t.receivedUuid !== l.uuid) throw new OperatorError(`${remotePath(n)} has received UUID ${t.receivedUuid}, expected ${l.uuid}`, { next: 'the receive did not complete; delete it and run again' });
+          if (!t.readonly)
+            throw new OperatorError(`${remotePath(n)} is not read-only on the target`, {
+              next: 'a received snapshot should be read-only; report this as a bug',
+            });
+          if (t.receivedUuid !== l.uuid)
+            throw new OperatorError(`${remotePath(n)} has received UUID ${t.receivedUuid}, expected ${l.uuid}`, {
+              next: 'the receive did not complete; delete it and run again',
+            });
         }
         return 'received UUIDs match, readonly';
       }));
     ok =
       ok &&
-      (await step('full receive back from the target', async () => fmt(await transfer('full receive', 'pull', pullStages(1), null))));
+      (await step('full receive back from the target', async () =>
+        fmt(await transfer('full receive', 'pull', pullStages(1), null)),
+      ));
     ok =
       ok &&
-      (await step('incremental receive back from the target (-p snapshot 1)', async () => fmt(await transfer('incremental receive', 'pull', pullStages(2, 1), null))));
+      (await step('incremental receive back from the target (-p snapshot 1)', async () =>
+        fmt(await transfer('incremental receive', 'pull', pullStages(2, 1), null)),
+      ));
 
     if (ok) {
       for (const n of [1, 2]) {
@@ -290,11 +337,19 @@ export async function runRoundtrip(conn: Connection, opts: RoundtripOptions = {}
         const { content, metadata } = splitDiffs(compareManifests(manifests[n], m));
         const s = manifestSummary(manifests[n]);
         await step(`snapshot ${n} restored: content identical (sha256 of ${s.files} files)`, () => {
-          if (content.length) throw new OperatorError(`${content.length} content difference(s)`, { cause: describeDiffs(content), next: 'the data did not survive the round trip: do not trust this target until this is explained; run troubleshoot check-volume' });
+          if (content.length)
+            throw new OperatorError(`${content.length} content difference(s)`, {
+              cause: describeDiffs(content),
+              next: 'the data did not survive the round trip: do not trust this target until this is explained; run troubleshoot check-volume',
+            });
           return '';
         });
         await step(`snapshot ${n} restored: metadata identical`, () => {
-          if (metadata.length) throw new OperatorError(`${metadata.length} metadata difference(s)`, { cause: describeDiffs(metadata), next: 'report this with the output of --json' });
+          if (metadata.length)
+            throw new OperatorError(`${metadata.length} metadata difference(s)`, {
+              cause: describeDiffs(metadata),
+              next: 'report this with the output of --json',
+            });
           return `modes, owners, mtimes, ${s.symlinks} symlinks, ${s.hardlinked} hard-linked names, ${s.xattrs} xattrs, ${s.sparse} sparse file(s) still sparse`;
         });
       }
@@ -305,10 +360,14 @@ export async function runRoundtrip(conn: Connection, opts: RoundtripOptions = {}
         // the parent was used when the incremental stream is about the size of what changed, not of everything
         const limit = changedBytes * 1.25 + MiB;
         if (incr.streamBytes > limit || incr.streamBytes >= full.streamBytes) {
-          throw new OperatorError(`the incremental send was ${(incr.streamBytes / MiB).toFixed(2)} MiB for ${(changedBytes / MiB).toFixed(2)} MiB changed (full: ${(full.streamBytes / MiB).toFixed(2)} MiB)`, {
-            cause: 'the parent snapshot was not used (btrfs send -p), or far more changed than the round trip changed',
-            next: 'report this with the output of --json',
-          });
+          throw new OperatorError(
+            `the incremental send was ${(incr.streamBytes / MiB).toFixed(2)} MiB for ${(changedBytes / MiB).toFixed(2)} MiB changed (full: ${(full.streamBytes / MiB).toFixed(2)} MiB)`,
+            {
+              cause:
+                'the parent snapshot was not used (btrfs send -p), or far more changed than the round trip changed',
+              next: 'report this with the output of --json',
+            },
+          );
         }
         return `${(incr.streamBytes / MiB).toFixed(2)} MiB for ${(changedBytes / MiB).toFixed(2)} MiB changed; incremental/full ratio ${(incr.wireBytes / full.wireBytes).toFixed(3)}`;
       });
@@ -320,9 +379,14 @@ export async function runRoundtrip(conn: Connection, opts: RoundtripOptions = {}
           const errs: string[] = [];
           for (const p of [...remoteCreated].reverse()) {
             const r = await runRemote(conn, REMOTE.delete(p));
-            if (r.status !== 0 && !/No such file|does not exist|not a subvolume|cannot find/i.test(r.stderr)) errs.push(`${p}: ${r.stderr.trim()}`);
+            if (r.status !== 0 && !/No such file|does not exist|not a subvolume|cannot find/i.test(r.stderr))
+              errs.push(`${p}: ${r.stderr.trim()}`);
           }
-          if (errs.length) throw new OperatorError('some snapshots could not be deleted on the target', { cause: errs.join('; '), next: `delete them with: ssh … '${gateLine(GATE_COMMANDS.subvolumeDelete('PATH'))}' (${REMOTE_DIR_NAME} under the backup root)` });
+          if (errs.length)
+            throw new OperatorError('some snapshots could not be deleted on the target', {
+              cause: errs.join('; '),
+              next: `delete them with: ssh … '${gateLine(GATE_COMMANDS.subvolumeDelete('PATH'))}' (${REMOTE_DIR_NAME} under the backup root)`,
+            });
           return `${remoteCreated.length} deleted`;
         });
       }
@@ -341,6 +405,15 @@ export async function runRoundtrip(conn: Connection, opts: RoundtripOptions = {}
     const incr = transfers.find((t) => t.name === 'incremental send');
     const passed = steps.filter((s) => s.ok).length;
     const failed = steps.length - passed;
-    return { runId, remoteDir, steps, transfers, ratio: full && incr ? incr.wireBytes / full.wireBytes : null, passed, failed, ok: failed === 0 };
+    return {
+      runId,
+      remoteDir,
+      steps,
+      transfers,
+      ratio: full && incr ? incr.wireBytes / full.wireBytes : null,
+      passed,
+      failed,
+      ok: failed === 0,
+    };
   }
 }

@@ -115,9 +115,12 @@ export function compareManifests(localText: string, backupText: string): Compari
   const backup = parseManifest(backupText);
   const problems: string[] = [];
   if (!local.complete) problems.push('the local manifest is incomplete (cut short, or not btrbk-manifest output)');
-  if (!backup.complete) problems.push("the backup's manifest is incomplete (cut short: the connection or the host's program stopped)");
+  if (!backup.complete)
+    problems.push("the backup's manifest is incomplete (cut short: the connection or the host's program stopped)");
   if (local.sample !== backup.sample || local.seed !== backup.seed) {
-    problems.push(`the two manifests are of different samples (local ${local.sample}% seed ${local.seed}, backup ${backup.sample}% seed ${backup.seed})`);
+    problems.push(
+      `the two manifests are of different samples (local ${local.sample}% seed ${local.seed}, backup ${backup.sample}% seed ${backup.seed})`,
+    );
   }
   const paths = [...new Set([...local.entries.keys(), ...backup.entries.keys()])].sort();
   const differences: Difference[] = [];
@@ -168,10 +171,27 @@ export function checkIdentity(localShow: string, backupShow: string): IdentityCh
   const backup = parseSubvolumeShow(backupShow);
   const snapshotUuid = snap.uuid;
   const receivedUuid = backup.receivedUuid && backup.receivedUuid !== '-' ? backup.receivedUuid : null;
-  if (!snapshotUuid) return { same: false, snapshotUuid, receivedUuid, reason: 'the local snapshot has no UUID in `btrfs subvolume show` (not a subvolume?)' };
-  if (!receivedUuid) return { same: false, snapshotUuid, receivedUuid, reason: 'the backup has no received UUID: it is not a complete received backup' };
+  if (!snapshotUuid)
+    return {
+      same: false,
+      snapshotUuid,
+      receivedUuid,
+      reason: 'the local snapshot has no UUID in `btrfs subvolume show` (not a subvolume?)',
+    };
+  if (!receivedUuid)
+    return {
+      same: false,
+      snapshotUuid,
+      receivedUuid,
+      reason: 'the backup has no received UUID: it is not a complete received backup',
+    };
   if (snapshotUuid !== receivedUuid) {
-    return { same: false, snapshotUuid, receivedUuid, reason: `the backup was received from another snapshot (received UUID ${receivedUuid}, the local snapshot is ${snapshotUuid})` };
+    return {
+      same: false,
+      snapshotUuid,
+      receivedUuid,
+      reason: `the backup was received from another snapshot (received UUID ${receivedUuid}, the local snapshot is ${snapshotUuid})`,
+    };
   }
   return { same: true, snapshotUuid, receivedUuid, reason: 'the backup is a receive of this snapshot' };
 }

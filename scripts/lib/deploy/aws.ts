@@ -43,9 +43,11 @@ export const makeStsClient = (opts: AwsClientOptions = {}): STSClient => new STS
 export const makeEc2Client = (opts: AwsClientOptions = {}): EC2Client => new EC2Client(clientConfig(opts));
 /** The Price List API's endpoint region (it also answers in ap-south-1 and eu-central-1), whatever region it prices. */
 export const PRICING_API_REGION = 'us-east-1';
-export const makePricingClient = (opts: AwsClientOptions = {}): PricingClient => new PricingClient(clientConfig({ ...opts, region: PRICING_API_REGION }));
+export const makePricingClient = (opts: AwsClientOptions = {}): PricingClient =>
+  new PricingClient(clientConfig({ ...opts, region: PRICING_API_REGION }));
 
-const profileHint = (profile: string | undefined): string => (profile ? ` (profile ${profile})` : process.env.AWS_PROFILE ? ` (AWS_PROFILE=${process.env.AWS_PROFILE})` : '');
+const profileHint = (profile: string | undefined): string =>
+  profile ? ` (profile ${profile})` : process.env.AWS_PROFILE ? ` (AWS_PROFILE=${process.env.AWS_PROFILE})` : '';
 
 /** Turns an SDK or credential-chain error into an OperatorError that says what to do. */
 export function awsError(err: unknown, action: string, { profile }: { profile?: string } = {}): OperatorError {
@@ -53,29 +55,52 @@ export function awsError(err: unknown, action: string, { profile }: { profile?: 
   const name = String(e.name ?? e.Code ?? 'Error');
   const msg = e.message != null ? String(e.message) : String(err);
   const p = profileHint(profile);
-  if (name === 'CredentialsProviderError' || (/Could not load credentials|credential/i.test(msg) && !/token/i.test(name))) {
+  if (
+    name === 'CredentialsProviderError' ||
+    (/Could not load credentials|credential/i.test(msg) && !/token/i.test(name))
+  ) {
     return new OperatorError(`no AWS credentials found${p}`, {
       cause: msg,
       next: 'run `aws configure` (or `aws sso login --profile NAME`), or export AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY; pass --profile NAME to pick a profile',
     });
   }
   if (/ExpiredToken|TokenRefreshRequired|SSOTokenProviderFailure|expired/i.test(`${name} ${msg}`)) {
-    return new OperatorError(`the AWS session has expired${p}`, { cause: msg, next: 'log in again: aws sso login (or refresh your temporary credentials), then re-run' });
+    return new OperatorError(`the AWS session has expired${p}`, {
+      cause: msg,
+      next: 'log in again: aws sso login (or refresh your temporary credentials), then re-run',
+    });
   }
   if (/InvalidClientTokenId|SignatureDoesNotMatch|UnrecognizedClient|AuthFailure/.test(name)) {
-    return new OperatorError(`AWS refused the credentials${p}`, { cause: `${name}: ${msg}`, next: 'check the access key id and secret (aws configure list), or pick another --profile' });
+    return new OperatorError(`AWS refused the credentials${p}`, {
+      cause: `${name}: ${msg}`,
+      next: 'check the access key id and secret (aws configure list), or pick another --profile',
+    });
   }
   if (/AccessDenied|UnauthorizedOperation/.test(name)) {
-    return new OperatorError(`AWS denied ${action}${p}`, { cause: `${name}: ${msg}`, next: `grant the identity permission for ${action} (see docs/SETUP.md "Permissions")` });
+    return new OperatorError(`AWS denied ${action}${p}`, {
+      cause: `${name}: ${msg}`,
+      next: `grant the identity permission for ${action} (see docs/SETUP.md "Permissions")`,
+    });
   }
-  if (/ENOTFOUND|ECONNREFUSED|ETIMEDOUT|EAI_AGAIN|NetworkingError|TimeoutError/.test(`${name} ${msg} ${e.code ?? ''}`)) {
-    return new OperatorError(`cannot reach AWS for ${action}`, { cause: msg, next: 'check the network connection and any proxy, then re-run' });
+  if (
+    /ENOTFOUND|ECONNREFUSED|ETIMEDOUT|EAI_AGAIN|NetworkingError|TimeoutError/.test(`${name} ${msg} ${e.code ?? ''}`)
+  ) {
+    return new OperatorError(`cannot reach AWS for ${action}`, {
+      cause: msg,
+      next: 'check the network connection and any proxy, then re-run',
+    });
   }
-  return new OperatorError(`${action} failed${p}`, { cause: `${name}: ${msg}`, next: 're-run with BTRBK_AWS_DEBUG=1 for details' });
+  return new OperatorError(`${action} failed${p}`, {
+    cause: `${name}: ${msg}`,
+    next: 're-run with BTRBK_AWS_DEBUG=1 for details',
+  });
 }
 
 /** STS GetCallerIdentity. */
-export async function getCallerIdentity(sts: STSClient, { profile }: { profile?: string } = {}): Promise<CallerIdentity> {
+export async function getCallerIdentity(
+  sts: STSClient,
+  { profile }: { profile?: string } = {},
+): Promise<CallerIdentity> {
   try {
     const r = await sts.send(new GetCallerIdentityCommand({}));
     return { account: r.Account, arn: r.Arn, userId: r.UserId };
@@ -88,9 +113,15 @@ export async function getCallerIdentity(sts: STSClient, { profile }: { profile?:
  * EC2 GetConsoleOutput, decoded: the newest output (Latest, Nitro instances) with a fallback to the buffered
  * output where Latest is not supported. Resolves '' while the instance has not produced any yet.
  */
-export async function getConsoleOutput(ec2: EC2Client, instanceId: string, { profile }: { profile?: string } = {}): Promise<string> {
+export async function getConsoleOutput(
+  ec2: EC2Client,
+  instanceId: string,
+  { profile }: { profile?: string } = {},
+): Promise<string> {
   const fetch = async (latest: boolean): Promise<string> => {
-    const r = await ec2.send(new GetConsoleOutputCommand({ InstanceId: instanceId, ...(latest ? { Latest: true } : {}) }));
+    const r = await ec2.send(
+      new GetConsoleOutputCommand({ InstanceId: instanceId, ...(latest ? { Latest: true } : {}) }),
+    );
     return r.Output ? Buffer.from(r.Output, 'base64').toString('utf8') : '';
   };
   try {

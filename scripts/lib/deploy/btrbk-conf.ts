@@ -59,14 +59,20 @@ export interface SshConfigOptions {
 export function sshConfigBlock(conn: Connection, opts: SshConfigOptions = {}): string {
   const knownHosts = opts.knownHosts ?? conn.BTRBK_AWS_KNOWN_HOSTS;
   const lines = [`Host ${opts.alias ?? conn.BTRBK_AWS_HOST}`];
-  if (opts.alias) lines.push(`    HostName ${conn.BTRBK_AWS_HOST}`, `    Port ${conn.BTRBK_AWS_SSH_PORT ?? '22'}`, `    User ${conn.BTRBK_AWS_USER}`);
+  if (opts.alias)
+    lines.push(
+      `    HostName ${conn.BTRBK_AWS_HOST}`,
+      `    Port ${conn.BTRBK_AWS_SSH_PORT ?? '22'}`,
+      `    User ${conn.BTRBK_AWS_USER}`,
+    );
   if (knownHosts) {
     lines.push(`    UserKnownHostsFile ${knownHosts}`);
     if (opts.alias) lines.push('    GlobalKnownHostsFile /dev/null');
     lines.push('    StrictHostKeyChecking yes');
   }
   lines.push(`    IdentityFile ${opts.identity ?? conn.BTRBK_AWS_SSH_KEY}`, '    IdentitiesOnly yes');
-  if (opts.controlPath) lines.push('    ControlMaster auto', `    ControlPath ${opts.controlPath}`, '    ControlPersist 60');
+  if (opts.controlPath)
+    lines.push('    ControlMaster auto', `    ControlPath ${opts.controlPath}`, '    ControlPersist 60');
   if (opts.unattended) {
     lines.push('    BatchMode yes', '    ConnectTimeout 20', '    ServerAliveInterval 15', '    ServerAliveCountMax 4');
     lines.push('    ForwardAgent no', '    ClearAllForwardings yes');
@@ -128,10 +134,18 @@ export function renderBtrbkConf(conn: Connection, opts: BtrbkConfOptions = {}): 
   const url = opts.sshConfig
     ? `ssh://${opts.sshConfig.alias}${targetDir}`
     : btrbkTargetUrl({ ...conn, BTRBK_AWS_PATH: targetDir });
-  const where = isLocalTarget(conn) ? 'the local target (a container on this machine)' : `the backup target ${conn.BTRBK_AWS_INSTANCE_ID} in ${conn.BTRBK_AWS_REGION}`;
-  const comment = (text: string): string => text.split('\n').map((l) => (l ? `#   ${l}` : '#')).join('\n');
+  const where = isLocalTarget(conn)
+    ? 'the local target (a container on this machine)'
+    : `the backup target ${conn.BTRBK_AWS_INSTANCE_ID} in ${conn.BTRBK_AWS_REGION}`;
+  const comment = (text: string): string =>
+    text
+      .split('\n')
+      .map((l) => (l ? `#   ${l}` : '#'))
+      .join('\n');
   const by = opts.writtenBy ?? 'setup';
-  const lines = [`# btrbk.conf for ${where}${opts.generatedAt ? `, written by ${by} on ${opts.generatedAt}` : `, written by ${by}`}.`];
+  const lines = [
+    `# btrbk.conf for ${where}${opts.generatedAt ? `, written by ${by} on ${opts.generatedAt}` : `, written by ${by}`}.`,
+  ];
   if (opts.sshConfig) {
     lines.push(
       `# The ssh settings (address, port, user, the pinned host key, connection reuse) are in ${opts.sshConfig.file},`,
@@ -159,7 +173,7 @@ export function renderBtrbkConf(conn: Connection, opts: BtrbkConfOptions = {}): 
     ...(appendOnly
       ? [
           '# The host is append-only: this key cannot delete backups there, the host prunes them by its own policy',
-          "# (troubleshoot.mjs check-volume shows it). So btrbk never tries to delete on the target:",
+          '# (troubleshoot.mjs check-volume shows it). So btrbk never tries to delete on the target:',
           'target_preserve_min     all',
         ]
       : [

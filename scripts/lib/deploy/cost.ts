@@ -20,7 +20,14 @@ import { INSTANCE_SIZES } from '../core/instance-types.js';
 
 /** The priced parts of the plan. */
 export type PriceKey = 'instance' | 'gp3Storage' | 'publicIpv4' | 'snapshotStorage' | 'alarm' | 'email';
-export const PRICE_KEYS: readonly PriceKey[] = Object.freeze(['instance', 'gp3Storage', 'publicIpv4', 'snapshotStorage', 'alarm', 'email']);
+export const PRICE_KEYS: readonly PriceKey[] = Object.freeze([
+  'instance',
+  'gp3Storage',
+  'publicIpv4',
+  'snapshotStorage',
+  'alarm',
+  'email',
+]);
 
 /** One unit price, USD. */
 export interface UnitPrice {
@@ -102,7 +109,16 @@ export interface CostLine {
 }
 
 export type CostEstimate =
-  | { available: true; region: string; lines: CostLine[]; total: number; source: string; fallback?: string; assumptions: string[]; notes: string[] }
+  | {
+      available: true;
+      region: string;
+      lines: CostLine[];
+      total: number;
+      source: string;
+      fallback?: string;
+      assumptions: string[];
+      notes: string[];
+    }
   | { available: false; region: string; reason: string; source: string; fallback?: string };
 
 // ---------------------------------------------------------------------------------------------------------
@@ -116,7 +132,11 @@ export const GP3_BASELINE = Object.freeze({ iops: 3000, throughputMBps: 125 });
 /** The snapshot assumption's default daily change, % of the used data. */
 export const DEFAULT_DAILY_CHANGE_PERCENT = 2;
 /** The stack's defaults (snapshot_interval_hours 24, snapshot_retain_count 7, recycle_bin_days 7). */
-export const DEFAULT_SNAPSHOT_PLAN: Readonly<SnapshotPlan> = Object.freeze({ intervalHours: 24, retainCount: 7, recycleBinDays: 7 });
+export const DEFAULT_SNAPSHOT_PLAN: Readonly<SnapshotPlan> = Object.freeze({
+  intervalHours: 24,
+  retainCount: 7,
+  recycleBinDays: 7,
+});
 
 export interface TransferTier {
   /** The tier ends at this total of GB in the month (Infinity for the last). */
@@ -147,15 +167,23 @@ export interface OfflineTable {
 
 /** Prices of every supported t3a, t3 and t4g size from its nano price (each size doubles it, as AWS prices T types:
  * the first-backup fast lane names sizes up to 2xlarge). */
-const tFamilies = (t3a: number, t3: number, t4g: number): Record<string, number> => Object.fromEntries(
-  Object.entries({ t3a, t3, t4g }).flatMap(([family, nano]) => INSTANCE_SIZES.map((size, i) => [`${family}.${size}`, Math.round(nano * 2 ** i * 1e5) / 1e5])),
-);
-const tableRegion = (instancePerHour: Record<string, number>, gp3PerGbMonth: number, snapshotPerGbMonth: number): Readonly<TableRegion> =>
+const tFamilies = (t3a: number, t3: number, t4g: number): Record<string, number> =>
+  Object.fromEntries(
+    Object.entries({ t3a, t3, t4g }).flatMap(([family, nano]) =>
+      INSTANCE_SIZES.map((size, i) => [`${family}.${size}`, Math.round(nano * 2 ** i * 1e5) / 1e5]),
+    ),
+  );
+const tableRegion = (
+  instancePerHour: Record<string, number>,
+  gp3PerGbMonth: number,
+  snapshotPerGbMonth: number,
+): Readonly<TableRegion> =>
   Object.freeze({ instancePerHour: Object.freeze(instancePerHour), gp3PerGbMonth, snapshotPerGbMonth });
 
 /** On-demand, Linux, USD, before tax. NOT checked against AWS on a date: see provenance. */
 export const OFFLINE_TABLE: Readonly<OfflineTable> = Object.freeze({
-  provenance: 'offline table: list prices as remembered by the authors (written into the code in November 2026), not checked against AWS on a date',
+  provenance:
+    'offline table: list prices as remembered by the authors (written into the code in November 2026), not checked against AWS on a date',
   publicIpv4PerHour: 0.005,
   alarmPerMonth: 0.1,
   alarmFreeCount: 10,
@@ -180,19 +208,34 @@ export const OFFLINE_TABLE: Readonly<OfflineTable> = Object.freeze({
 });
 
 /** The table's price of one part, or why it has none. */
-export function tablePrice(key: PriceKey, region: string, instanceType: string, table: OfflineTable = OFFLINE_TABLE): UnitPrice | { missing: string } {
+export function tablePrice(
+  key: PriceKey,
+  region: string,
+  instanceType: string,
+  table: OfflineTable = OFFLINE_TABLE,
+): UnitPrice | { missing: string } {
   switch (key) {
-    case 'publicIpv4': return { usd: table.publicIpv4PerHour, unit: 'Hrs' };
-    case 'alarm': return { usd: table.alarmPerMonth, unit: 'Alarms' };
-    case 'email': return { usd: table.emailPerNotification, unit: 'Notifications', freeUpTo: table.emailFreePerMonth };
-    default: break;
+    case 'publicIpv4':
+      return { usd: table.publicIpv4PerHour, unit: 'Hrs' };
+    case 'alarm':
+      return { usd: table.alarmPerMonth, unit: 'Alarms' };
+    case 'email':
+      return { usd: table.emailPerNotification, unit: 'Notifications', freeUpTo: table.emailFreePerMonth };
+    default:
+      break;
   }
   const r = table.regions[region];
-  if (!r) return { missing: `the offline table has no prices for region ${region} (it has ${Object.keys(table.regions).join(', ')})` };
+  if (!r)
+    return {
+      missing: `the offline table has no prices for region ${region} (it has ${Object.keys(table.regions).join(', ')})`,
+    };
   if (key === 'gp3Storage') return { usd: r.gp3PerGbMonth, unit: 'GB-Mo' };
   if (key === 'snapshotStorage') return { usd: r.snapshotPerGbMonth, unit: 'GB-Mo' };
   const hourly = r.instancePerHour[instanceType];
-  if (hourly === undefined) return { missing: `the offline table has no price for ${instanceType} in ${region} (it has ${Object.keys(r.instancePerHour).join(', ')})` };
+  if (hourly === undefined)
+    return {
+      missing: `the offline table has no price for ${instanceType} in ${region} (it has ${Object.keys(r.instancePerHour).join(', ')})`,
+    };
   return { usd: hourly, unit: 'Hrs' };
 }
 
@@ -215,13 +258,25 @@ const escapeRe = (s: string): string => s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')
 const usage = (name: string): RegExp => new RegExp(`^([A-Z0-9]+-)?${escapeRe(name)}$`);
 
 /** The queries for the parts of the plan (exactly what the stack creates in `region`). */
-export function productQueries(region: string, instanceType: string, keys: readonly PriceKey[] = PRICE_KEYS): ProductQuery[] {
+export function productQueries(
+  region: string,
+  instanceType: string,
+  keys: readonly PriceKey[] = PRICE_KEYS,
+): ProductQuery[] {
   const all: Record<PriceKey, ProductQuery> = {
     instance: {
       key: 'instance',
       what: `${instanceType} on-demand Linux`,
       serviceCode: 'AmazonEC2',
-      filters: { regionCode: region, instanceType, operatingSystem: 'Linux', tenancy: 'Shared', preInstalledSw: 'NA', capacitystatus: 'Used', marketoption: 'OnDemand' },
+      filters: {
+        regionCode: region,
+        instanceType,
+        operatingSystem: 'Linux',
+        tenancy: 'Shared',
+        preInstalledSw: 'NA',
+        capacitystatus: 'Used',
+        marketoption: 'OnDemand',
+      },
       usagetype: usage(`BoxUsage:${instanceType}`),
       units: ['Hrs'],
     },
@@ -299,17 +354,40 @@ export function parsePriceListItem(item: unknown): ParsedProduct | null {
   } catch {
     return null;
   }
-  const d = doc as { product?: { sku?: string; productFamily?: string; attributes?: Record<string, string> }; terms?: { OnDemand?: Record<string, { priceDimensions?: Record<string, { unit?: string; beginRange?: string; endRange?: string; pricePerUnit?: { USD?: string } }> }> } };
+  const d = doc as {
+    product?: { sku?: string; productFamily?: string; attributes?: Record<string, string> };
+    terms?: {
+      OnDemand?: Record<
+        string,
+        {
+          priceDimensions?: Record<
+            string,
+            { unit?: string; beginRange?: string; endRange?: string; pricePerUnit?: { USD?: string } }
+          >;
+        }
+      >;
+    };
+  };
   if (!d?.product?.attributes) return null;
   const dimensions: PriceDimension[] = [];
   for (const offer of Object.values(d.terms?.OnDemand ?? {})) {
     for (const dim of Object.values(offer.priceDimensions ?? {})) {
       const usd = Number(dim.pricePerUnit?.USD);
       if (!Number.isFinite(usd) || !dim.unit) continue;
-      dimensions.push({ unit: dim.unit, usd, beginRange: range(dim.beginRange, 0), endRange: range(dim.endRange, Infinity) });
+      dimensions.push({
+        unit: dim.unit,
+        usd,
+        beginRange: range(dim.beginRange, 0),
+        endRange: range(dim.endRange, Infinity),
+      });
     }
   }
-  return { sku: d.product.sku ?? '', productFamily: d.product.productFamily ?? '', attributes: d.product.attributes, dimensions: dimensions.sort((a, b) => a.beginRange - b.beginRange) };
+  return {
+    sku: d.product.sku ?? '',
+    productFamily: d.product.productFamily ?? '',
+    attributes: d.product.attributes,
+    dimensions: dimensions.sort((a, b) => a.beginRange - b.beginRange),
+  };
 }
 
 /** The unit price of a product: its first paid tier, and the free allowance of a 0-priced first tier. */
@@ -317,7 +395,8 @@ export function unitPriceOf(p: ParsedProduct): UnitPrice | null {
   if (!p.dimensions.length) return null;
   const first = p.dimensions[0];
   const paid = p.dimensions.find((d) => d.usd > 0);
-  const freeUpTo = first.usd === 0 && first.beginRange === 0 && Number.isFinite(first.endRange) ? first.endRange : undefined;
+  const freeUpTo =
+    first.usd === 0 && first.beginRange === 0 && Number.isFinite(first.endRange) ? first.endRange : undefined;
   return { usd: paid?.usd ?? 0, unit: (paid ?? first).unit, ...(freeUpTo !== undefined ? { freeUpTo } : {}) };
 }
 
@@ -325,14 +404,20 @@ export function unitPriceOf(p: ParsedProduct): UnitPrice | null {
 export function pickPrice(q: ProductQuery, products: ParsedProduct[]): UnitPrice | { missing: string } {
   const matching = products.filter((p) => q.usagetype.test(p.attributes.usagetype ?? ''));
   if (!matching.length) {
-    return { missing: products.length ? `no ${q.what} product in the answer (${products.length} other product${products.length === 1 ? '' : 's'})` : `the API has no ${q.what} product for ${q.filters.regionCode}` };
+    return {
+      missing: products.length
+        ? `no ${q.what} product in the answer (${products.length} other product${products.length === 1 ? '' : 's'})`
+        : `the API has no ${q.what} product for ${q.filters.regionCode}`,
+    };
   }
   const prices = matching.map(unitPriceOf).filter((x): x is UnitPrice => x !== null);
   if (!prices.length) return { missing: `the ${q.what} product has no on-demand price` };
   const wrongUnit = prices.find((x) => !q.units.includes(x.unit));
   if (wrongUnit) return { missing: `the ${q.what} price is per ${wrongUnit.unit}, expected ${q.units.join(' or ')}` };
   if (new Set(prices.map((x) => x.usd)).size > 1) {
-    return { missing: `${matching.length} ${q.what} products with different prices (${prices.map((x) => x.usd).join(', ')})` };
+    return {
+      missing: `${matching.length} ${q.what} products with different prices (${prices.map((x) => x.usd).join(', ')})`,
+    };
   }
   return prices[0];
 }
@@ -357,7 +442,12 @@ export function apiFailureReason(err: unknown, { profile }: { profile?: string }
  */
 export async function fetchApiPrices(
   client: PricingClient,
-  { region, instanceType, keys = PRICE_KEYS, profile }: { region: string; instanceType: string; keys?: readonly PriceKey[]; profile?: string },
+  {
+    region,
+    instanceType,
+    keys = PRICE_KEYS,
+    profile,
+  }: { region: string; instanceType: string; keys?: readonly PriceKey[]; profile?: string },
   { now = () => new Date() }: { now?: () => Date } = {},
 ): Promise<ApiPrices> {
   const out: ApiPrices = { region, fetchedAt: now().toISOString(), prices: {}, missing: {} };
@@ -371,7 +461,15 @@ export async function fetchApiPrices(
     try {
       let NextToken: string | undefined;
       for (let page = 0; page < MAX_PAGES; page += 1) {
-        const r = await client.send(new GetProductsCommand({ ServiceCode: q.serviceCode, Filters, FormatVersion: 'aws_v1', MaxResults: 100, NextToken }));
+        const r = await client.send(
+          new GetProductsCommand({
+            ServiceCode: q.serviceCode,
+            Filters,
+            FormatVersion: 'aws_v1',
+            MaxResults: 100,
+            NextToken,
+          }),
+        );
         for (const item of r.PriceList ?? []) {
           const p = parsePriceListItem(item);
           if (p) products.push(p);
@@ -397,7 +495,12 @@ const utcMinute = (iso: string): string => `${iso.slice(0, 10)} ${iso.slice(11, 
  * Each part's price from the API when it gave one, else from the table (with why), else unavailable.
  * `api` null: the API was not asked (no credentials): every price from the table, no fallback line.
  */
-export function resolvePrices(api: ApiPrices | null, { region, instanceType }: { region: string; instanceType: string }, table: OfflineTable = OFFLINE_TABLE, keys: readonly PriceKey[] = PRICE_KEYS): PriceBook {
+export function resolvePrices(
+  api: ApiPrices | null,
+  { region, instanceType }: { region: string; instanceType: string },
+  table: OfflineTable = OFFLINE_TABLE,
+  keys: readonly PriceKey[] = PRICE_KEYS,
+): PriceBook {
   const prices: PriceBook['prices'] = {};
   const unavailable: PriceBook['unavailable'] = {};
   const fromTable: PriceKey[] = [];
@@ -407,7 +510,7 @@ export function resolvePrices(api: ApiPrices | null, { region, instanceType }: {
       prices[key] = { ...got, origin: 'api' };
       continue;
     }
-    const why = api ? api.missing[key] ?? 'not asked' : undefined;
+    const why = api ? (api.missing[key] ?? 'not asked') : undefined;
     const t = tablePrice(key, region, instanceType, table);
     if ('missing' in t) {
       unavailable[key] = why ? `${why}; ${t.missing}` : t.missing;
@@ -447,32 +550,52 @@ export function transferCost(gb: number, table: OfflineTable = OFFLINE_TABLE): n
 }
 
 /** The snapshot storage the plan keeps, GB-months, and what the figure assumes. */
-export function snapshotGb(plan: SnapshotPlan, volumeGib: number): { snapshotsGb: number; recycleBinGb: number; assumption: string } {
+export function snapshotGb(
+  plan: SnapshotPlan,
+  volumeGib: number,
+): { snapshotsGb: number; recycleBinGb: number; assumption: string } {
   const used = plan.usedGib ?? volumeGib;
   const rate = (plan.dailyChangePercent ?? DEFAULT_DAILY_CHANGE_PERCENT) / 100;
-  if (plan.retainCount <= 0) return { snapshotsGb: 0, recycleBinGb: 0, assumption: 'no snapshots (snapshot_retain_count = 0)' };
+  if (plan.retainCount <= 0)
+    return { snapshotsGb: 0, recycleBinGb: 0, assumption: 'no snapshots (snapshot_retain_count = 0)' };
   const daysKept = ((plan.retainCount - 1) * plan.intervalHours) / 24;
   const binDays = Math.max(0, plan.recycleBinDays);
   const round1 = (x: number) => Math.round(x * 10) / 10;
   return {
     snapshotsGb: used + used * rate * daysKept,
     recycleBinGb: used * rate * binDays,
-    assumption: `snapshots are incremental: the first holds the used data, ${used} GiB (${plan.usedGib === undefined ? 'assumed: the whole volume' : 'given'}), `
-      + `each later one the blocks changed since, assumed ${round1(rate * 100)} % of the used data per day; `
-      + `${plan.retainCount} kept every ${plan.intervalHours} h span ${round1(daysKept)} days of changes`
-      + (binDays ? `, and the recycle bin keeps each deleted one ${binDays} more days (its changed blocks, billed as snapshot storage)` : ''),
+    assumption:
+      `snapshots are incremental: the first holds the used data, ${used} GiB (${plan.usedGib === undefined ? 'assumed: the whole volume' : 'given'}), ` +
+      `each later one the blocks changed since, assumed ${round1(rate * 100)} % of the used data per day; ` +
+      `${plan.retainCount} kept every ${plan.intervalHours} h span ${round1(daysKept)} days of changes` +
+      (binDays
+        ? `, and the recycle bin keeps each deleted one ${binDays} more days (its changed blocks, billed as snapshot storage)`
+        : ''),
   };
 }
 
 const round2 = (x: number): number => Math.round(x * 100) / 100;
 const LABEL: Record<PriceKey, string> = {
-  instance: 'instance', gp3Storage: 'gp3 storage', publicIpv4: 'public IPv4 address', snapshotStorage: 'snapshot storage', alarm: 'CloudWatch alarm', email: 'SNS e-mail',
+  instance: 'instance',
+  gp3Storage: 'gp3 storage',
+  publicIpv4: 'public IPv4 address',
+  snapshotStorage: 'snapshot storage',
+  alarm: 'CloudWatch alarm',
+  email: 'SNS e-mail',
 };
 
 /** The parts a configuration needs prices for. */
 export function neededKeys(cfg: CostConfig): PriceKey[] {
   const snaps = cfg.snapshots ?? DEFAULT_SNAPSHOT_PLAN;
-  return PRICE_KEYS.filter((k) => (k === 'snapshotStorage' ? snaps.retainCount > 0 : k === 'alarm' ? (cfg.alarms ?? 1) > 0 : k === 'email' ? !!cfg.alertEmail : true));
+  return PRICE_KEYS.filter((k) =>
+    k === 'snapshotStorage'
+      ? snaps.retainCount > 0
+      : k === 'alarm'
+        ? (cfg.alarms ?? 1) > 0
+        : k === 'email'
+          ? !!cfg.alertEmail
+          : true,
+  );
 }
 
 /** Estimates the monthly cost from `book` (default: the offline table); unavailable, with why, when a price is missing. */
@@ -481,7 +604,11 @@ export function estimateMonthlyCost(cfg: CostConfig, book: PriceBook = resolvePr
   const keys = neededKeys(cfg);
   const gaps = keys.filter((k) => !book.prices[k]);
   if (gaps.length) {
-    return { ...head, available: false, reason: gaps.map((k) => `${LABEL[k]}: ${book.unavailable[k] ?? 'no price'}`).join('; ') };
+    return {
+      ...head,
+      available: false,
+      reason: gaps.map((k) => `${LABEL[k]}: ${book.unavailable[k] ?? 'no price'}`).join('; '),
+    };
   }
   const p = book.prices as Record<PriceKey, SourcedPrice>;
   const h = HOURS_PER_MONTH;
@@ -494,29 +621,69 @@ export function estimateMonthlyCost(cfg: CostConfig, book: PriceBook = resolvePr
   const tableMark = mixed ? ' [table]' : '';
   const mark = (k: PriceKey) => (p[k].origin === 'table' ? tableMark : '');
   const lines: CostLine[] = [
-    { item: 'instance', detail: `${cfg.instanceType}, ${h} h × $${p.instance.usd}/h${mark('instance')}`, monthly: p.instance.usd * h, origin: p.instance.origin },
-    { item: 'data volume', detail: `gp3 ${cfg.volumeGib} GiB × $${p.gp3Storage.usd}/GB-month (${GP3_BASELINE.iops} IOPS, ${GP3_BASELINE.throughputMBps} MB/s included)${mark('gp3Storage')}`, monthly: cfg.volumeGib * p.gp3Storage.usd, origin: p.gp3Storage.origin },
-    { item: 'root volume', detail: `gp3 ${rootGib} GiB × $${p.gp3Storage.usd}/GB-month${mark('gp3Storage')}`, monthly: rootGib * p.gp3Storage.usd, origin: p.gp3Storage.origin },
-    { item: 'public IPv4 address', detail: `the Elastic IP, ${h} h × $${p.publicIpv4.usd}/h${mark('publicIpv4')}`, monthly: p.publicIpv4.usd * h, origin: p.publicIpv4.origin },
+    {
+      item: 'instance',
+      detail: `${cfg.instanceType}, ${h} h × $${p.instance.usd}/h${mark('instance')}`,
+      monthly: p.instance.usd * h,
+      origin: p.instance.origin,
+    },
+    {
+      item: 'data volume',
+      detail: `gp3 ${cfg.volumeGib} GiB × $${p.gp3Storage.usd}/GB-month (${GP3_BASELINE.iops} IOPS, ${GP3_BASELINE.throughputMBps} MB/s included)${mark('gp3Storage')}`,
+      monthly: cfg.volumeGib * p.gp3Storage.usd,
+      origin: p.gp3Storage.origin,
+    },
+    {
+      item: 'root volume',
+      detail: `gp3 ${rootGib} GiB × $${p.gp3Storage.usd}/GB-month${mark('gp3Storage')}`,
+      monthly: rootGib * p.gp3Storage.usd,
+      origin: p.gp3Storage.origin,
+    },
+    {
+      item: 'public IPv4 address',
+      detail: `the Elastic IP, ${h} h × $${p.publicIpv4.usd}/h${mark('publicIpv4')}`,
+      monthly: p.publicIpv4.usd * h,
+      origin: p.publicIpv4.origin,
+    },
   ];
   const assumptions: string[] = [];
   if (snaps.retainCount > 0) {
     const s = snapshotGb(snaps, cfg.volumeGib);
     const price = p.snapshotStorage.usd;
-    lines.push({ item: 'snapshots', detail: `≈ ${Math.round(s.snapshotsGb)} GB × $${price}/GB-month (${snaps.retainCount} kept, every ${snaps.intervalHours} h)${mark('snapshotStorage')}`, monthly: s.snapshotsGb * price, origin: p.snapshotStorage.origin });
+    lines.push({
+      item: 'snapshots',
+      detail: `≈ ${Math.round(s.snapshotsGb)} GB × $${price}/GB-month (${snaps.retainCount} kept, every ${snaps.intervalHours} h)${mark('snapshotStorage')}`,
+      monthly: s.snapshotsGb * price,
+      origin: p.snapshotStorage.origin,
+    });
     if (snaps.recycleBinDays > 0) {
-      lines.push({ item: 'recycle bin', detail: `≈ ${Math.round(s.recycleBinGb)} GB × $${price}/GB-month (deleted snapshots kept ${snaps.recycleBinDays} days)${mark('snapshotStorage')}`, monthly: s.recycleBinGb * price, origin: p.snapshotStorage.origin });
+      lines.push({
+        item: 'recycle bin',
+        detail: `≈ ${Math.round(s.recycleBinGb)} GB × $${price}/GB-month (deleted snapshots kept ${snaps.recycleBinDays} days)${mark('snapshotStorage')}`,
+        monthly: s.recycleBinGb * price,
+        origin: p.snapshotStorage.origin,
+      });
     }
     assumptions.push(s.assumption);
   } else {
     assumptions.push('no snapshots (snapshot_retain_count = 0): nothing outside the volume survives its loss');
   }
   if (alarms > 0) {
-    lines.push({ item: 'CloudWatch alarms', detail: `${alarms} standard alarm${alarms === 1 ? '' : 's'} × $${p.alarm.usd.toFixed(2)}/alarm-month${mark('alarm')} (the first ${OFFLINE_TABLE.alarmFreeCount} per account are free: then $0)`, monthly: alarms * p.alarm.usd, origin: p.alarm.origin });
+    lines.push({
+      item: 'CloudWatch alarms',
+      detail: `${alarms} standard alarm${alarms === 1 ? '' : 's'} × $${p.alarm.usd.toFixed(2)}/alarm-month${mark('alarm')} (the first ${OFFLINE_TABLE.alarmFreeCount} per account are free: then $0)`,
+      monthly: alarms * p.alarm.usd,
+      origin: p.alarm.origin,
+    });
   }
   if (cfg.alertEmail) {
     const free = p.email.freeUpTo ?? 0;
-    lines.push({ item: 'alert e-mail (SNS)', detail: `a few a month, within the ${free} free e-mails; then $${p.email.usd} each${mark('email')}`, monthly: 0, origin: p.email.origin });
+    lines.push({
+      item: 'alert e-mail (SNS)',
+      detail: `a few a month, within the ${free} free e-mails; then $${p.email.usd} each${mark('email')}`,
+      monthly: 0,
+      origin: p.email.origin,
+    });
   }
   lines.push({
     item: 'transfer out',
@@ -542,7 +709,8 @@ export function estimateMonthlyCost(cfg: CostConfig, book: PriceBook = resolvePr
 /** Text of an estimate, for setup's output and the README. */
 export function formatEstimate(est: CostEstimate): string {
   const head = est.fallback ? [`note: ${est.fallback}`] : [];
-  if (!est.available) return [...head, `cost estimate unavailable: ${est.reason}`, `(prices: ${est.source})`].join('\n');
+  if (!est.available)
+    return [...head, `cost estimate unavailable: ${est.reason}`, `(prices: ${est.source})`].join('\n');
   const w = Math.max(...est.lines.map((l) => l.item.length));
   const rows = est.lines.map((l) => `  ${l.item.padEnd(w)}  $${l.monthly.toFixed(2).padStart(7)}  ${l.detail}`);
   return [
@@ -559,9 +727,19 @@ export function formatEstimate(est: CostEstimate): string {
  * The estimate with the best prices available: the Price List API through `client` (null: not asked), the
  * table for the rest. Never throws.
  */
-export async function estimateWithPrices(cfg: CostConfig, client: PricingClient | null, opts: { profile?: string; now?: () => Date } = {}): Promise<CostEstimate> {
+export async function estimateWithPrices(
+  cfg: CostConfig,
+  client: PricingClient | null,
+  opts: { profile?: string; now?: () => Date } = {},
+): Promise<CostEstimate> {
   const keys = neededKeys(cfg);
-  const api = client ? await fetchApiPrices(client, { region: cfg.region, instanceType: cfg.instanceType, keys, profile: opts.profile }, opts) : null;
+  const api = client
+    ? await fetchApiPrices(
+        client,
+        { region: cfg.region, instanceType: cfg.instanceType, keys, profile: opts.profile },
+        opts,
+      )
+    : null;
   return estimateMonthlyCost(cfg, resolvePrices(api, cfg, OFFLINE_TABLE, keys));
 }
 
@@ -576,7 +754,12 @@ export const PRICED_RESOURCE_TYPES = Object.freeze({
   emailSubscription: 'aws_sns_topic_subscription',
 });
 
-const num = (v: unknown, dflt: number): number => (typeof v === 'number' && Number.isFinite(v) ? v : typeof v === 'string' && v.trim() !== '' && Number.isFinite(Number(v)) ? Number(v) : dflt);
+const num = (v: unknown, dflt: number): number =>
+  typeof v === 'number' && Number.isFinite(v)
+    ? v
+    : typeof v === 'string' && v.trim() !== '' && Number.isFinite(Number(v))
+      ? Number(v)
+      : dflt;
 
 /**
  * The cost configuration of the validated tfvars values (defaults as the stack's) and, when setup has it, the
@@ -585,9 +768,20 @@ const num = (v: unknown, dflt: number): number => (typeof v === 'number' && Numb
  */
 export function costConfigFromTfvars(
   values: Readonly<Record<string, unknown>>,
-  { resourceCounts, expectedTransferGb, usedGib, dailyChangePercent }: { resourceCounts?: Readonly<Record<string, number>>; expectedTransferGb?: number; usedGib?: number; dailyChangePercent?: number } = {},
+  {
+    resourceCounts,
+    expectedTransferGb,
+    usedGib,
+    dailyChangePercent,
+  }: {
+    resourceCounts?: Readonly<Record<string, number>>;
+    expectedTransferGb?: number;
+    usedGib?: number;
+    dailyChangePercent?: number;
+  } = {},
 ): CostConfig {
-  const has = (type: string, fallback: boolean): boolean => (resourceCounts ? (resourceCounts[type] ?? 0) > 0 : fallback);
+  const has = (type: string, fallback: boolean): boolean =>
+    resourceCounts ? (resourceCounts[type] ?? 0) > 0 : fallback;
   const retainCount = num(values.snapshot_retain_count, DEFAULT_SNAPSHOT_PLAN.retainCount);
   const recycleBinDays = num(values.recycle_bin_days, DEFAULT_SNAPSHOT_PLAN.recycleBinDays);
   return {
@@ -602,7 +796,14 @@ export function costConfigFromTfvars(
       ...(usedGib !== undefined ? { usedGib } : {}),
       ...(dailyChangePercent !== undefined ? { dailyChangePercent } : {}),
     },
-    alarms: resourceCounts ? resourceCounts[PRICED_RESOURCE_TYPES.alarm] ?? 0 : num(values.backup_alarm_hours, 26) > 0 ? 1 : 0,
-    alertEmail: has(PRICED_RESOURCE_TYPES.emailSubscription, typeof values.alert_email === 'string' && values.alert_email.trim() !== ''),
+    alarms: resourceCounts
+      ? (resourceCounts[PRICED_RESOURCE_TYPES.alarm] ?? 0)
+      : num(values.backup_alarm_hours, 26) > 0
+        ? 1
+        : 0,
+    alertEmail: has(
+      PRICED_RESOURCE_TYPES.emailSubscription,
+      typeof values.alert_email === 'string' && values.alert_email.trim() !== '',
+    ),
   };
 }

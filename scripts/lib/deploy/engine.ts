@@ -44,7 +44,10 @@ export interface PreparedStack {
 
 export const ENGINES = Object.freeze(['tofu', 'terraform'] as const);
 /** The provider the stack uses, under both registries' addresses. */
-export const AWS_PROVIDER_ADDRESSES: readonly string[] = Object.freeze(['registry.terraform.io/hashicorp/aws', 'registry.opentofu.org/hashicorp/aws']);
+export const AWS_PROVIDER_ADDRESSES: readonly string[] = Object.freeze([
+  'registry.terraform.io/hashicorp/aws',
+  'registry.opentofu.org/hashicorp/aws',
+]);
 const MIRROR_LAYOUT = 'registry.terraform.io/hashicorp/aws';
 
 /** Finds an executable on PATH (no shell). */
@@ -77,7 +80,10 @@ export function parseEngineVersion(text: string | null | undefined): string | nu
  * Finds the engine. TERRAFORM_BINARY_NAME (a name on PATH or a path) wins; otherwise tofu, then terraform.
  * Throws an OperatorError when none is found.
  */
-export function findEngine({ env = process.env, runSync = runSyncDefault }: { env?: NodeJS.ProcessEnv; runSync?: RunSync } = {}): Engine {
+export function findEngine({
+  env = process.env,
+  runSync = runSyncDefault,
+}: { env?: NodeJS.ProcessEnv; runSync?: RunSync } = {}): Engine {
   const wanted = env.TERRAFORM_BINARY_NAME;
   const candidates = wanted ? [wanted] : ENGINES;
   for (const candidate of candidates) {
@@ -94,10 +100,14 @@ export function findEngine({ env = process.env, runSync = runSyncDefault }: { en
     }
     return { name, path: file, version };
   }
-  throw new OperatorError(wanted ? `TERRAFORM_BINARY_NAME=${wanted} is not an executable on PATH` : 'neither tofu nor terraform is on PATH', {
-    cause: 'the stack is synthesized to Terraform JSON; checking and deploying it needs OpenTofu (preferred) or Terraform',
-    next: 'install OpenTofu (https://opentofu.org/docs/intro/install/) or Terraform, or set TERRAFORM_BINARY_NAME',
-  });
+  throw new OperatorError(
+    wanted ? `TERRAFORM_BINARY_NAME=${wanted} is not an executable on PATH` : 'neither tofu nor terraform is on PATH',
+    {
+      cause:
+        'the stack is synthesized to Terraform JSON; checking and deploying it needs OpenTofu (preferred) or Terraform',
+      next: 'install OpenTofu (https://opentofu.org/docs/intro/install/) or Terraform, or set TERRAFORM_BINARY_NAME',
+    },
+  );
 }
 
 /** Directories searched for a filesystem mirror, in order (TF_PROVIDER_MIRROR first when set). */
@@ -125,7 +135,10 @@ export function findProviderMirror({ env = process.env }: { env?: NodeJS.Process
  * hashicorp/aws comes only from it; other providers (none today) would still install directly. Without one,
  * the file is an empty configuration. Returns the file's path.
  */
-export function writeCliConfig(dir: string, { mirror = findProviderMirror() }: { mirror?: string | null } = {}): string {
+export function writeCliConfig(
+  dir: string,
+  { mirror = findProviderMirror() }: { mirror?: string | null } = {},
+): string {
   fs.mkdirSync(dir, { recursive: true });
   const file = path.join(dir, 'engine.tfrc');
   if (!mirror) {
@@ -169,7 +182,10 @@ function linkTree(from: string, to: string): void {
  * The environment for engine runs: the CLI configuration (both engines read TF_CLI_CONFIG_FILE; OpenTofu also
  * TOFU_CLI_CONFIG_FILE, which would win, so it is set too), no prompts, no update checks.
  */
-export function engineEnv(cliConfigFile: string | null | undefined, env: NodeJS.ProcessEnv = process.env): NodeJS.ProcessEnv {
+export function engineEnv(
+  cliConfigFile: string | null | undefined,
+  env: NodeJS.ProcessEnv = process.env,
+): NodeJS.ProcessEnv {
   const out: NodeJS.ProcessEnv = { ...env, TF_IN_AUTOMATION: '1', CHECKPOINT_DISABLE: '1', TF_INPUT: '0' };
   if (cliConfigFile) {
     out.TF_CLI_CONFIG_FILE = cliConfigFile;
@@ -189,7 +205,10 @@ export function runEngine(
 ): EngineResult {
   const r = runSyncDefault(engine.path, args, { cwd, env, timeoutMs });
   if (r.error) {
-    throw new OperatorError(`${engine.name} ${args.join(' ')} could not run`, { cause: r.error.message, next: `check ${engine.path}` });
+    throw new OperatorError(`${engine.name} ${args.join(' ')} could not run`, {
+      cause: r.error.message,
+      next: `check ${engine.path}`,
+    });
   }
   return { ...r, command: `${engine.name} ${args.join(' ')}` };
 }
@@ -227,7 +246,11 @@ export function parseTestOutput(text: string | null | undefined): TestOutput {
  */
 export function prepareStackDir(
   stackDir: string,
-  { env = process.env, requireMirror = true, workDir }: { env?: NodeJS.ProcessEnv; requireMirror?: boolean; workDir?: string } = {},
+  {
+    env = process.env,
+    requireMirror = true,
+    workDir,
+  }: { env?: NodeJS.ProcessEnv; requireMirror?: boolean; workDir?: string } = {},
 ): PreparedStack {
   const engine = findEngine({ env });
   const mirror = findProviderMirror({ env });
@@ -239,7 +262,8 @@ export function prepareStackDir(
   }
   const cliConfig = writeCliConfig(workDir ?? path.join(stackDir, '.engine'), { mirror });
   const runEnv = engineEnv(cliConfig, env);
-  const inStack = (args: string[], opts: { timeoutMs?: number } = {}): EngineResult => runEngine(engine, args, { cwd: stackDir, env: runEnv, ...opts });
+  const inStack = (args: string[], opts: { timeoutMs?: number } = {}): EngineResult =>
+    runEngine(engine, args, { cwd: stackDir, env: runEnv, ...opts });
   return {
     engine,
     mirror,

@@ -71,7 +71,14 @@ function lane(type: string, bytes: number, uploadMBps: number | null, region: st
   if (uploadMBps) limits.push(['upload', uploadMBps]);
   const [limitedBy, rateMBps] = limits.reduce((a, b) => (b[1] < a[1] ? b : a));
   const hours = bytes / (rateMBps * 1e6) / 3600;
-  return { instanceType: type, rateMBps, limitedBy, hours, pricePerHour, cost: pricePerHour === null ? null : pricePerHour * Math.ceil(hours) };
+  return {
+    instanceType: type,
+    rateMBps,
+    limitedBy,
+    hours,
+    pricePerHour,
+    cost: pricePerHour === null ? null : pricePerHour * Math.ceil(hours),
+  };
 }
 
 /** The fast lane's type, of the deployed architecture: the smallest candidate whose own limits are not below the
@@ -79,11 +86,26 @@ function lane(type: string, bytes: number, uploadMBps: number | null, region: st
 export function pickFastLane(uploadMBps: number | null, arch: 'x86_64' | 'arm64' = 'x86_64'): string {
   const candidates = FAST_LANE_CANDIDATES[arch];
   if (!uploadMBps) return candidates[1];
-  return candidates.find((t) => Math.min(networkBaselineMBps(INSTANCE_TYPES[t]), cpuRateMBps(t)!) >= uploadMBps) ?? candidates[candidates.length - 1];
+  return (
+    candidates.find((t) => Math.min(networkBaselineMBps(INSTANCE_TYPES[t]), cpuRateMBps(t)!) >= uploadMBps) ??
+    candidates[candidates.length - 1]
+  );
 }
 
 /** Both lanes for `bytes` (null: the 100 GB example). */
-export function estimateFirstBackup({ bytes, uploadMbit, instanceType, fastType, region }: { bytes: number | null; uploadMbit?: number | null; instanceType: string; fastType?: string | null; region: string }): FirstBackupEstimate {
+export function estimateFirstBackup({
+  bytes,
+  uploadMbit,
+  instanceType,
+  fastType,
+  region,
+}: {
+  bytes: number | null;
+  uploadMbit?: number | null;
+  instanceType: string;
+  fastType?: string | null;
+  region: string;
+}): FirstBackupEstimate {
   const uploadMBps = uploadMbit ? uploadMbit / 8 : null;
   const b = bytes ?? 100e9;
   return {
@@ -104,7 +126,9 @@ export function formatHours(h: number | null): string {
 /** The --upload-mbit check setup and backup.mjs install share: an OperatorError, or null when it is fine. */
 export function uploadMbitProblem(n: number | undefined): OperatorError | null {
   if (n === undefined || (Number.isFinite(n) && n > 0)) return null;
-  return new OperatorError('--upload-mbit must be your upload rate in Mbit/s (more than 0)', { next: 'e.g. --upload-mbit 40 (a speed test shows it)' });
+  return new OperatorError('--upload-mbit must be your upload rate in Mbit/s (more than 0)', {
+    next: 'e.g. --upload-mbit 40 (a speed test shows it)',
+  });
 }
 
 /**
@@ -112,13 +136,19 @@ export function uploadMbitProblem(n: number | undefined): OperatorError | null {
  * install: the laptop does not choose the host's type); `what` replaces "first backup" in the heading.
  */
 /** A send's size in the decimal units the rates use: "12.3 GB", or "300.0 MB" below 1 GB. */
-export const formatSendSize = (bytes: number): string => (bytes >= 1e9 ? `${(bytes / 1e9).toFixed(1)} GB` : `${(bytes / 1e6).toFixed(1)} MB`);
+export const formatSendSize = (bytes: number): string =>
+  bytes >= 1e9 ? `${(bytes / 1e9).toFixed(1)} GB` : `${(bytes / 1e6).toFixed(1)} MB`;
 
-export function formatFirstBackup(e: FirstBackupEstimate, { fastLane = true, what = 'first backup' }: { fastLane?: boolean; what?: string } = {}): string[] {
+export function formatFirstBackup(
+  e: FirstBackupEstimate,
+  { fastLane = true, what = 'first backup' }: { fastLane?: boolean; what?: string } = {},
+): string[] {
   const gb = formatSendSize(e.bytes);
   const l = (name: string, x: LaneEstimate) =>
-    `${name.padEnd(9)} ${x.instanceType.padEnd(10)} ${x.rateMBps === null ? 'unknown type' : `${x.rateMBps.toFixed(1)} MB/s (limited by ${x.limitedBy === 'cpu' ? 'its CPU baseline' : x.limitedBy === 'network' ? 'its network baseline' : 'your upload'})`}: ${formatHours(x.hours)}`
-    + (x.pricePerHour !== null && x.hours !== null ? `, ${Math.ceil(x.hours)} h × $${x.pricePerHour}/h = $${x.cost!.toFixed(2)}` : '');
+    `${name.padEnd(9)} ${x.instanceType.padEnd(10)} ${x.rateMBps === null ? 'unknown type' : `${x.rateMBps.toFixed(1)} MB/s (limited by ${x.limitedBy === 'cpu' ? 'its CPU baseline' : x.limitedBy === 'network' ? 'its network baseline' : 'your upload'})`}: ${formatHours(x.hours)}` +
+    (x.pricePerHour !== null && x.hours !== null
+      ? `, ${Math.ceil(x.hours)} h × $${x.pricePerHour}/h = $${x.cost!.toFixed(2)}`
+      : '');
   return [
     `${what} of ${gb}${e.measured ? '' : ' (an example size: give --source PATH for yours)'}${e.uploadMBps ? `, your upload ${(e.uploadMBps * 8).toFixed(0)} Mbit/s` : ' (give --upload-mbit N for your uplink)'}:`,
     l('standard', e.standard),
@@ -138,7 +168,8 @@ export async function sourceSizes(paths: string[], { run = runDefault }: { run?:
   if (parsed.length !== paths.length) {
     throw new OperatorError('cannot measure the sources for the first-backup estimate', {
       details: (r.stderr || r.stdout).trim(),
-      cause: 'a --source is not on btrfs, or its files are not readable by this user (btrfs filesystem du reads each file\'s extent map)',
+      cause:
+        "a --source is not on btrfs, or its files are not readable by this user (btrfs filesystem du reads each file's extent map)",
       next: 'run it as a user who can read the sources (sudo); setup: or leave out --source (the estimate then uses 100 GB)',
     });
   }

@@ -53,7 +53,8 @@ export const ALLOW_FLAG = '--allow-data-volume-replacement';
 export const DATA_VOLUME_TYPE = 'aws_ebs_volume';
 /** Resource types whose replacement is disruptive but loses no backup data. */
 export const DISRUPTIVE_TYPES: Readonly<Record<string, string>> = Object.freeze({
-  aws_instance: 'the backup host is re-created: the boot script runs again on the kept volume, and the host answers with the SSH host key kept there (the laptops keep working)',
+  aws_instance:
+    'the backup host is re-created: the boot script runs again on the kept volume, and the host answers with the SSH host key kept there (the laptops keep working)',
   aws_volume_attachment: 'the data volume is detached (the instance is stopped first) and attached again',
   aws_eip: 'the public address changes: aws_connection.env and btrbk.conf must be updated',
 });
@@ -61,8 +62,10 @@ export const DISRUPTIVE_TYPES: Readonly<Record<string, string>> = Object.freeze(
 /** Resource types that protect the backups from outside the host: removing one (a plain delete, not a replacement)
  * loses no backup data, but the person should read what it stops doing before applying. */
 export const PROTECTION_TYPES: Readonly<Record<string, string>> = Object.freeze({
-  aws_dlm_lifecycle_policy: 'no new EBS snapshots of the data volume are taken; the snapshots it already made are kept, and nothing deletes them any more (delete them yourself when you no longer want them)',
-  aws_rbin_rule: 'EBS snapshots deleted from now on are gone at once, not kept in the Recycle Bin (what the bin already holds stays until its retention ends)',
+  aws_dlm_lifecycle_policy:
+    'no new EBS snapshots of the data volume are taken; the snapshots it already made are kept, and nothing deletes them any more (delete them yourself when you no longer want them)',
+  aws_rbin_rule:
+    'EBS snapshots deleted from now on are gone at once, not kept in the Recycle Bin (what the bin already holds stays until its retention ends)',
   aws_cloudwatch_metric_alarm: 'nobody is told any more when backups stop arriving',
   aws_sns_topic_subscription: 'the missed-backup alarm no longer mails that address',
 });
@@ -88,8 +91,9 @@ export function analysePlan(input: unknown): PlanAnalysis {
   const plan = input as PlanJson | null;
   if (!plan || typeof plan !== 'object' || !plan.format_version) {
     throw new OperatorError('the saved plan is not plan JSON', {
-      cause: 'show -json printed something without format_version; the engine version may not support the JSON plan format',
-      next: 'run the engine\'s `show -json state/plan.tfplan` by hand and check its output; use Terraform >= 1.0 or OpenTofu',
+      cause:
+        'show -json printed something without format_version; the engine version may not support the JSON plan format',
+      next: "run the engine's `show -json state/plan.tfplan` by hand and check its output; use Terraform >= 1.0 or OpenTofu",
     });
   }
   const major = String(plan.format_version).split('.')[0];
@@ -104,7 +108,14 @@ export function analysePlan(input: unknown): PlanAnalysis {
     .map((rc): PlannedChange => {
       const actions = rc.change?.actions ?? ['no-op'];
       const lockState = rc.type === 'aws_rbin_rule' ? rc.change?.before?.lock_state : undefined;
-      return { address: rc.address, type: rc.type, actions, description: describeActions(actions), reason: rc.action_reason, ...(typeof lockState === 'string' ? { lockState } : {}) };
+      return {
+        address: rc.address,
+        type: rc.type,
+        actions,
+        description: describeActions(actions),
+        reason: rc.action_reason,
+        ...(typeof lockState === 'string' ? { lockState } : {}),
+      };
     });
   const real = changes.filter((c) => !['no-op', 'read'].includes(key(c.actions)));
   const outputChanged = Object.values(plan.output_changes ?? {}).some((oc) => key(oc.actions ?? ['no-op']) !== 'no-op');
@@ -125,7 +136,9 @@ export function analysePlan(input: unknown): PlanAnalysis {
   }
   const dataVolumeAtRisk = dataVolume.filter((c) => deletes(c.actions) || key(c.actions) === 'forget');
   const warnings = [
-    ...real.filter((c) => c.type in DISRUPTIVE_TYPES && deletes(c.actions)).map((c) => `${c.address} will be ${c.description}: ${DISRUPTIVE_TYPES[c.type]}`),
+    ...real
+      .filter((c) => c.type in DISRUPTIVE_TYPES && deletes(c.actions))
+      .map((c) => `${c.address} will be ${c.description}: ${DISRUPTIVE_TYPES[c.type]}`),
     ...real
       .filter((c) => c.type in PROTECTION_TYPES && ['delete', 'forget'].includes(key(c.actions)))
       .map((c) => `${c.address} will be ${c.description}, a protection removed: ${PROTECTION_TYPES[c.type]}`),
@@ -133,7 +146,10 @@ export function analysePlan(input: unknown): PlanAnalysis {
     // the apply would stop half-way, after the changes before it
     ...real
       .filter((c) => c.lockState && c.lockState !== 'unlocked' && key(c.actions) !== 'forget')
-      .map((c) => `${c.address} will be ${c.description}, but it is ${c.lockState === 'locked' ? 'locked' : 'still locked (its unlock delay is running)'}: AWS refuses to change or delete a locked Recycle Bin rule, so the apply would fail half-way. Undo the change in terraform.tfvars (recycle_bin_days, recycle_bin_lock_days), or unlock the rule first (aws rbin unlock-rule --identifier RULE-ID) and apply after its unlock delay`),
+      .map(
+        (c) =>
+          `${c.address} will be ${c.description}, but it is ${c.lockState === 'locked' ? 'locked' : 'still locked (its unlock delay is running)'}: AWS refuses to change or delete a locked Recycle Bin rule, so the apply would fail half-way. Undo the change in terraform.tfvars (recycle_bin_days, recycle_bin_lock_days), or unlock the rule first (aws rbin unlock-rule --identifier RULE-ID) and apply after its unlock delay`,
+      ),
   ];
   return {
     formatVersion: plan.format_version,
@@ -152,16 +168,31 @@ export function analysePlan(input: unknown): PlanAnalysis {
  * Throws an OperatorError when the plan deletes or replaces the data volume and the person did not allow it.
  * Returns the analysis otherwise (with a warning added when the replacement was allowed).
  */
-export function assertPlanSafe(plan: unknown, { allowDataVolumeReplacement = false }: { allowDataVolumeReplacement?: boolean } = {}): PlanAnalysis {
+export function assertPlanSafe(
+  plan: unknown,
+  { allowDataVolumeReplacement = false }: { allowDataVolumeReplacement?: boolean } = {},
+): PlanAnalysis {
   const a = analysePlan(plan);
   if (!a.dataVolumeAtRisk.length) return a;
-  const list = a.dataVolumeAtRisk.map((c) => `${c.address}: ${c.description}${c.reason ? ` (${c.reason})` : ''}`).join('\n');
+  const list = a.dataVolumeAtRisk
+    .map((c) => `${c.address}: ${c.description}${c.reason ? ` (${c.reason})` : ''}`)
+    .join('\n');
   if (!allowDataVolumeReplacement) {
-    throw new OperatorError('the plan would delete or replace the data volume that holds your backups; nothing was applied', {
-      details: list,
-      cause: 'a change to the volume\'s availability zone, encryption or type forces a new volume, or it was removed from the stack (the stack\'s prevent_destroy normally makes the engine refuse such a plan; this is the second guard)',
-      next: `undo the change in terraform.tfvars (e.g. availability_zone) and re-run setup; to really replace it, copy the backups away first and re-run with ${ALLOW_FLAG}`,
-    });
+    throw new OperatorError(
+      'the plan would delete or replace the data volume that holds your backups; nothing was applied',
+      {
+        details: list,
+        cause:
+          "a change to the volume's availability zone, encryption or type forces a new volume, or it was removed from the stack (the stack's prevent_destroy normally makes the engine refuse such a plan; this is the second guard)",
+        next: `undo the change in terraform.tfvars (e.g. availability_zone) and re-run setup; to really replace it, copy the backups away first and re-run with ${ALLOW_FLAG}`,
+      },
+    );
   }
-  return { ...a, warnings: [...a.warnings, `data volume replacement ALLOWED by ${ALLOW_FLAG}: ${list.replace(/\n/g, '; ')}; its backups will be lost`] };
+  return {
+    ...a,
+    warnings: [
+      ...a.warnings,
+      `data volume replacement ALLOWED by ${ALLOW_FLAG}: ${list.replace(/\n/g, '; ')}; its backups will be lost`,
+    ],
+  };
 }

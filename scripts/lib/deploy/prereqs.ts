@@ -58,7 +58,8 @@ export interface PrereqOptions {
 }
 
 export const HINTS: Readonly<Record<string, string>> = Object.freeze({
-  engine: 'install OpenTofu: https://opentofu.org/docs/intro/install/ (or Terraform: https://developer.hashicorp.com/terraform/install); TERRAFORM_BINARY_NAME picks one',
+  engine:
+    'install OpenTofu: https://opentofu.org/docs/intro/install/ (or Terraform: https://developer.hashicorp.com/terraform/install); TERRAFORM_BINARY_NAME picks one',
   aws: 'configure credentials: `aws configure`, or `aws sso login --profile NAME` and pass --profile NAME (or set AWS_PROFILE)',
   ssh: 'sudo apt-get install openssh-client   (Fedora: sudo dnf install openssh-clients)',
   btrfs: 'sudo apt-get install btrfs-progs   (Fedora: sudo dnf install btrfs-progs)',
@@ -79,7 +80,10 @@ export function toolVersion(cmd: string, args: string[], re: RegExp, runSync: Ru
 /** Checks each btrfs source path: exists, on btrfs, mounted noatime. Never required: status ok or warn. */
 export function checkSources(
   sources: string[] | undefined,
-  { mountinfo = () => fs.readFileSync('/proc/self/mountinfo', 'utf8'), realpath = (p: string) => fs.realpathSync(p) }: SourceDeps = {},
+  {
+    mountinfo = () => fs.readFileSync('/proc/self/mountinfo', 'utf8'),
+    realpath = (p: string) => fs.realpathSync(p),
+  }: SourceDeps = {},
 ): PrereqCheck[] {
   if (!sources?.length) return [];
   const mounts = parseMountinfo(mountinfo());
@@ -89,14 +93,38 @@ export function checkSources(
     try {
       real = realpath(path.resolve(src));
     } catch {
-      return { id: 'source', name, ok: false, required: false, status: 'warn', detail: 'does not exist', hint: 'pass the path of the btrfs subvolume you want to back up' };
+      return {
+        id: 'source',
+        name,
+        ok: false,
+        required: false,
+        status: 'warn',
+        detail: 'does not exist',
+        hint: 'pass the path of the btrfs subvolume you want to back up',
+      };
     }
     const m = mountFor(real, mounts);
     if (!m || m.fstype !== 'btrfs') {
-      return { id: 'source', name, ok: false, required: false, status: 'warn', detail: `is on ${m?.fstype ?? 'an unknown filesystem'}, not btrfs`, hint: 'btrbk sends btrfs subvolumes; back up a path on a btrfs filesystem' };
+      return {
+        id: 'source',
+        name,
+        ok: false,
+        required: false,
+        status: 'warn',
+        detail: `is on ${m?.fstype ?? 'an unknown filesystem'}, not btrfs`,
+        hint: 'btrbk sends btrfs subvolumes; back up a path on a btrfs filesystem',
+      };
     }
     const mode = atimeMode(m);
-    if (mode === 'noatime') return { id: 'source', name, ok: true, required: false, status: 'ok', detail: `btrfs at ${m.mountPoint}, noatime` };
+    if (mode === 'noatime')
+      return {
+        id: 'source',
+        name,
+        ok: true,
+        required: false,
+        status: 'ok',
+        detail: `btrfs at ${m.mountPoint}, noatime`,
+      };
     return {
       id: 'source',
       name,
@@ -113,7 +141,10 @@ export function checkSources(
 // The report
 
 /** Runs every check for `target` ('aws' or 'local'). */
-export async function runPrereqs({ target = 'aws', profile, region, sources = [] }: PrereqOptions = {}, deps: PrereqDeps = {}): Promise<PrereqReport> {
+export async function runPrereqs(
+  { target = 'aws', profile, region, sources = [] }: PrereqOptions = {},
+  deps: PrereqDeps = {},
+): Promise<PrereqReport> {
   const runSync = deps.runSync ?? runSyncDefault;
   const findEngine = deps.findEngine ?? defaultFindEngine;
   const which = deps.which ?? ((name: string) => defaultWhich(name));
@@ -125,39 +156,109 @@ export async function runPrereqs({ target = 'aws', profile, region, sources = []
 
   try {
     const e = findEngine({ runSync });
-    add({ id: 'engine', name: 'engine (tofu/terraform)', ok: true, required: !local, version: `${e.name} ${e.version}`, detail: e.path });
+    add({
+      id: 'engine',
+      name: 'engine (tofu/terraform)',
+      ok: true,
+      required: !local,
+      version: `${e.name} ${e.version}`,
+      detail: e.path,
+    });
   } catch (err) {
-    add({ id: 'engine', name: 'engine (tofu/terraform)', ok: false, required: !local, detail: err instanceof OperatorError ? err.what : String(err), hint: HINTS.engine });
+    add({
+      id: 'engine',
+      name: 'engine (tofu/terraform)',
+      ok: false,
+      required: !local,
+      detail: err instanceof OperatorError ? err.what : String(err),
+      hint: HINTS.engine,
+    });
   }
 
   if (local) {
-    checks.push({ id: 'aws', name: 'AWS credentials', ok: true, required: false, status: 'skipped', detail: 'not needed for the local target' });
+    checks.push({
+      id: 'aws',
+      name: 'AWS credentials',
+      ok: true,
+      required: false,
+      status: 'skipped',
+      detail: 'not needed for the local target',
+    });
   } else {
     try {
       const sts = deps.sts ?? makeStsClient({ profile, region });
       const id = await getCallerIdentity(sts, { profile });
       add({ id: 'aws', name: 'AWS credentials', ok: true, version: `account ${id.account}`, detail: id.arn ?? '' });
     } catch (err) {
-      add({ id: 'aws', name: 'AWS credentials', ok: false, detail: err instanceof OperatorError ? `${err.what}${err.likelyCause ? `: ${err.likelyCause}` : ''}` : String(err), hint: err instanceof OperatorError && err.next ? err.next : HINTS.aws });
+      add({
+        id: 'aws',
+        name: 'AWS credentials',
+        ok: false,
+        detail:
+          err instanceof OperatorError ? `${err.what}${err.likelyCause ? `: ${err.likelyCause}` : ''}` : String(err),
+        hint: err instanceof OperatorError && err.next ? err.next : HINTS.aws,
+      });
     }
   }
 
   const ssh = toolVersion('ssh', ['-V'], /(OpenSSH_[^\s,]+)/, runSync);
-  add({ id: 'ssh', name: 'ssh client', ok: !!ssh, version: ssh ?? undefined, detail: ssh ? 'ssh' : 'ssh not found', hint: ssh ? undefined : HINTS.ssh });
+  add({
+    id: 'ssh',
+    name: 'ssh client',
+    ok: !!ssh,
+    version: ssh ?? undefined,
+    detail: ssh ? 'ssh' : 'ssh not found',
+    hint: ssh ? undefined : HINTS.ssh,
+  });
   const keyscan = which('ssh-keyscan');
-  add({ id: 'ssh-keyscan', name: 'ssh-keyscan', ok: !!keyscan, detail: keyscan ?? 'not found (host key pinning needs it)', hint: keyscan ? undefined : HINTS.ssh });
+  add({
+    id: 'ssh-keyscan',
+    name: 'ssh-keyscan',
+    ok: !!keyscan,
+    detail: keyscan ?? 'not found (host key pinning needs it)',
+    hint: keyscan ? undefined : HINTS.ssh,
+  });
 
   if (local) {
     const nspawn = toolVersion('systemd-nspawn', ['--version'], /^systemd (\d+)/m, runSync);
-    add({ id: 'nspawn', name: 'systemd-nspawn', ok: !!nspawn, version: nspawn ? `systemd ${nspawn}` : undefined, detail: nspawn ? 'runs the local target' : 'not found', hint: nspawn ? undefined : HINTS.nspawn });
+    add({
+      id: 'nspawn',
+      name: 'systemd-nspawn',
+      ok: !!nspawn,
+      version: nspawn ? `systemd ${nspawn}` : undefined,
+      detail: nspawn ? 'runs the local target' : 'not found',
+      hint: nspawn ? undefined : HINTS.nspawn,
+    });
     const deb = which('debootstrap');
-    add({ id: 'debootstrap', name: 'debootstrap', ok: !!deb, detail: deb ? 'builds the local target rootfs' : 'not found', hint: deb ? undefined : HINTS.debootstrap });
+    add({
+      id: 'debootstrap',
+      name: 'debootstrap',
+      ok: !!deb,
+      detail: deb ? 'builds the local target rootfs' : 'not found',
+      hint: deb ? undefined : HINTS.debootstrap,
+    });
   }
 
   const btrfs = toolVersion('btrfs', ['--version'], /btrfs-progs v(\S+)/, runSync);
-  add({ id: 'btrfs-progs', name: 'btrfs-progs', ok: !!btrfs, required: local, version: btrfs ?? undefined, detail: btrfs ? 'btrfs send/receive on this machine' : 'not found (needed on the machine whose btrfs you back up)', hint: btrfs ? undefined : HINTS.btrfs });
+  add({
+    id: 'btrfs-progs',
+    name: 'btrfs-progs',
+    ok: !!btrfs,
+    required: local,
+    version: btrfs ?? undefined,
+    detail: btrfs ? 'btrfs send/receive on this machine' : 'not found (needed on the machine whose btrfs you back up)',
+    hint: btrfs ? undefined : HINTS.btrfs,
+  });
   const btrbk = toolVersion('btrbk', ['--version'], /version (\S+)/, runSync);
-  add({ id: 'btrbk', name: 'btrbk', ok: !!btrbk, required: false, version: btrbk ?? undefined, detail: btrbk ? 'the backup engine' : 'not found (needed on the machine whose btrfs you back up)', hint: btrbk ? undefined : HINTS.btrbk });
+  add({
+    id: 'btrbk',
+    name: 'btrbk',
+    ok: !!btrbk,
+    required: false,
+    version: btrbk ?? undefined,
+    detail: btrbk ? 'the backup engine' : 'not found (needed on the machine whose btrfs you back up)',
+    hint: btrbk ? undefined : HINTS.btrbk,
+  });
 
   checks.push(...checkSources(sources, deps));
   return { ok: checks.every((c) => c.ok || !c.required), target, checks };
@@ -166,17 +267,28 @@ export async function runPrereqs({ target = 'aws', profile, region, sources = []
 /** Formats the report for a terminal; `paint` colours it (report.ts's palette; plain text without). */
 export function formatPrereqReport(report: PrereqReport, paint: Partial<Palette> = {}): string {
   const p: Palette = { ...palette(false), ...paint };
-  const icon: Record<CheckStatus, string> = { ok: p.green('✓'), missing: p.red('✗'), warn: p.yellow('!'), skipped: p.dim('-') };
+  const icon: Record<CheckStatus, string> = {
+    ok: p.green('✓'),
+    missing: p.red('✗'),
+    warn: p.yellow('!'),
+    skipped: p.dim('-'),
+  };
   const w = Math.max(...report.checks.map((c) => c.name.length));
   const lines = [p.bold(`Prerequisites (${report.target === 'local' ? 'local target' : 'AWS'})`)];
   for (const c of report.checks) {
     const what = [c.version, c.detail].filter(Boolean).join(' — ');
     const opt = c.required ? '' : p.dim(' (optional)');
-    lines.push(`  ${icon[c.status]} ${c.name.padEnd(w)}  ${c.status === 'ok' || c.status === 'skipped' ? p.dim(what) : what}${c.status === 'ok' ? '' : opt}`);
+    lines.push(
+      `  ${icon[c.status]} ${c.name.padEnd(w)}  ${c.status === 'ok' || c.status === 'skipped' ? p.dim(what) : what}${c.status === 'ok' ? '' : opt}`,
+    );
     if (c.hint && c.status !== 'ok') lines.push(`      ${p.yellow('→')} ${c.hint}`);
   }
   const missing = report.checks.filter((c) => c.status === 'missing');
-  lines.push(missing.length ? p.red(`✗ missing: ${missing.map((c) => c.name).join(', ')}`) : p.green('✓ all required prerequisites are present'));
+  lines.push(
+    missing.length
+      ? p.red(`✗ missing: ${missing.map((c) => c.name).join(', ')}`)
+      : p.green('✓ all required prerequisites are present'),
+  );
   return lines.join('\n');
 }
 
@@ -187,6 +299,9 @@ export function assertPrereqs(report: PrereqReport): PrereqReport {
   throw new OperatorError(`missing prerequisites: ${missing.map((c) => c.name).join(', ')}`, {
     details: missing.map((c) => `- ${c.name}: ${c.detail}`).join('\n'),
     cause: 'setup needs them before it can deploy and check the backup target',
-    next: missing.map((c) => c.hint).filter(Boolean).join('\n         '),
+    next: missing
+      .map((c) => c.hint)
+      .filter(Boolean)
+      .join('\n         '),
   });
 }

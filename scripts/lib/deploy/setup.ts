@@ -10,7 +10,15 @@ import type { EC2Client } from '@aws-sdk/client-ec2';
 import type { PricingClient } from '@aws-sdk/client-pricing';
 import { OperatorError } from '../core/errors.js';
 import { run as runDefault, type Run, type RunOptions, type RunResult } from '../core/process.js';
-import { DEFAULT_AWS_ENV_FILE, LOCAL_ENV_FILE, REPO_ROOT, readConnection, validateConnection, writeConnection, type Connection } from '../core/connection.js';
+import {
+  DEFAULT_AWS_ENV_FILE,
+  LOCAL_ENV_FILE,
+  REPO_ROOT,
+  readConnection,
+  validateConnection,
+  writeConnection,
+  type Connection,
+} from '../core/connection.js';
 import { palette, type CheckResult, type Palette } from '../core/report.js';
 import type { UpOptions } from '../local-target/local-target.js';
 import { prepareStackDir, type Engine, type EngineResult } from './engine.js';
@@ -19,11 +27,29 @@ import { assertTfvarsValid, findPrivateKeyFor, loadTfvars, validateTfvars, type 
 import { ALLOW_FLAG, assertPlanSafe, type PlanAnalysis } from './plan-safety.js';
 import { costConfigFromTfvars, estimateWithPrices, type CostEstimate } from './cost.js';
 import { getConsoleOutput, makeEc2Client, makePricingClient } from './aws.js';
-import { consoleEd25519Fingerprint, knownHostsHost, knownHostsLine, parseConsoleHostKeys, parseKeyscan, sshKeyscan, tcpProbe, verifyScannedKey, writeKnownHosts, type ScannedKey } from '../remote/host-key.js';
+import {
+  consoleEd25519Fingerprint,
+  knownHostsHost,
+  knownHostsLine,
+  parseConsoleHostKeys,
+  parseKeyscan,
+  sshKeyscan,
+  tcpProbe,
+  verifyScannedKey,
+  writeKnownHosts,
+  type ScannedKey,
+} from '../remote/host-key.js';
 import { HOST_IDENTITY_DIR } from '../core/host-layout.js';
 import { pinnedKeys } from '../remote/ssh.js';
 import { renderBtrbkConf } from './btrbk-conf.js';
-import { bytesToSend, estimateFirstBackup, formatFirstBackup, sourceSizes, uploadMbitProblem, type FirstBackupEstimate } from './first-backup.js';
+import {
+  bytesToSend,
+  estimateFirstBackup,
+  formatFirstBackup,
+  sourceSizes,
+  uploadMbitProblem,
+  type FirstBackupEstimate,
+} from './first-backup.js';
 import { instanceFacts } from '../core/instance-types.js';
 
 /** The stack's name (constructs/backup-target-stack.ts STACK_NAME): cdktf.out/stacks/<name>. */
@@ -36,7 +62,15 @@ export const SSH_WAIT_MS = 5 * 60_000;
 export const CONSOLE_WAIT_MS = 10 * 60_000;
 /** The smoke tests: the same checks as `troubleshoot.mjs check-ssh` and `check-volume`. */
 export const SMOKE_CHECKS = Object.freeze(['check-ssh', 'check-volume'] as const);
-export const REQUIRED_OUTPUTS = Object.freeze(['instance_id', 'public_ip', 'volume_id', 'region', 'ssh_user', 'backup_path', 'btrbk_target'] as const);
+export const REQUIRED_OUTPUTS = Object.freeze([
+  'instance_id',
+  'public_ip',
+  'volume_id',
+  'region',
+  'ssh_user',
+  'backup_path',
+  'btrbk_target',
+] as const);
 
 // ---------------------------------------------------------------------------------------------------------
 // Types
@@ -181,7 +215,8 @@ export interface SetupResult {
 }
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
-const duration = (ms: number): string => (ms >= 60_000 ? `${Math.round(ms / 60_000)} minutes` : `${Math.round(ms / 1000)} seconds`);
+const duration = (ms: number): string =>
+  ms >= 60_000 ? `${Math.round(ms / 60_000)} minutes` : `${Math.round(ms / 1000)} seconds`;
 
 // ---------------------------------------------------------------------------------------------------------
 // Progress output
@@ -204,18 +239,35 @@ export function consoleReporter({
     ok: (msg) => write(`  ${p.green('✓')} ${msg}`),
     warn: (msg) => write(`  ${p.yellow('!')} ${msg}`),
     fail: (msg) => write(`  ${p.red('✗')} ${msg}`),
-    block: (text) => write(text.split('\n').map((l) => `  ${l}`).join('\n')),
+    block: (text) =>
+      write(
+        text
+          .split('\n')
+          .map((l) => `  ${l}`)
+          .join('\n'),
+      ),
     spinner(text) {
       const frames = '⠋⠙⠹⠸⠼⠴⠦⠧⠇⠏';
       let i = 0;
       let current = text;
       const started = Date.now();
-      const render = () => stream.write(`\r  ${frames[i++ % frames.length]} ${current} ${p.dim(`${Math.round((Date.now() - started) / 1000)}s`)}\x1b[K`);
+      const render = () =>
+        stream.write(
+          `\r  ${frames[i++ % frames.length]} ${current} ${p.dim(`${Math.round((Date.now() - started) / 1000)}s`)}\x1b[K`,
+        );
       const timer = tty ? setInterval(render, 120) : null;
       if (!tty) write(`  … ${text}`);
       return {
-        update(t: string) { current = t; if (!tty) write(`  … ${t}`); },
-        stop() { if (timer) { clearInterval(timer); stream.write('\r\x1b[K'); } },
+        update(t: string) {
+          current = t;
+          if (!tty) write(`  … ${t}`);
+        },
+        stop() {
+          if (timer) {
+            clearInterval(timer);
+            stream.write('\r\x1b[K');
+          }
+        },
       };
     },
   };
@@ -224,11 +276,24 @@ export function consoleReporter({
 /** A reporter that records calls instead of printing them (the tests use it). */
 export function recordingReporter(): Reporter & { events: unknown[][] } {
   const events: unknown[][] = [];
-  const rec = (kind: string) => (...args: unknown[]): void => { events.push([kind, ...args]); };
+  const rec =
+    (kind: string) =>
+    (...args: unknown[]): void => {
+      events.push([kind, ...args]);
+    };
   return {
     events,
-    step: rec('step'), info: rec('info'), detail: rec('detail'), ok: rec('ok'), warn: rec('warn'), fail: rec('fail'), block: rec('block'),
-    spinner: (text: string) => { events.push(['spinner', text]); return { update: rec('spinner-update'), stop: () => {} }; },
+    step: rec('step'),
+    info: rec('info'),
+    detail: rec('detail'),
+    ok: rec('ok'),
+    warn: rec('warn'),
+    fail: rec('fail'),
+    block: rec('block'),
+    spinner: (text: string) => {
+      events.push(['spinner', text]);
+      return { update: rec('spinner-update'), stop: () => {} };
+    },
   };
 }
 
@@ -236,7 +301,10 @@ export function recordingReporter(): Reporter & { events: unknown[][] } {
 // Step 2 (step 1 of the local target): prerequisites
 
 export async function stepPrereqs(opts: SetupOptions, { reporter, prereqDeps = {} }: SetupDeps): Promise<PrereqReport> {
-  const report = await runPrereqs({ target: opts.target, profile: opts.profile, region: opts.region, sources: opts.sources ?? [] }, prereqDeps);
+  const report = await runPrereqs(
+    { target: opts.target, profile: opts.profile, region: opts.region, sources: opts.sources ?? [] },
+    prereqDeps,
+  );
   for (const c of report.checks) {
     const text = `${c.name}: ${[c.version, c.detail].filter(Boolean).join(' — ')}`;
     if (c.status === 'ok') reporter.ok(text);
@@ -251,14 +319,19 @@ export async function stepPrereqs(opts: SetupOptions, { reporter, prereqDeps = {
 // Step 1: tfvars
 
 /** Loads and validates the tfvars, and finds the private key of ssh_public_key. */
-export function stepValidateTfvars(opts: SetupOptions, { reporter, sshDir }: SetupDeps): { file: string; values: TfvarsValues; sshKey: string } {
+export function stepValidateTfvars(
+  opts: SetupOptions,
+  { reporter, sshDir }: SetupDeps,
+): { file: string; values: TfvarsValues; sshKey: string } {
   const { file, vars } = loadTfvars(opts.varFile, opts.cwd ?? REPO_ROOT);
   const result = validateTfvars(vars);
   for (const w of result.warnings) reporter.warn(w.message);
   const values = assertTfvarsValid(result, path.basename(file));
   const key = findPrivateKeyFor(values.ssh_public_key, { explicit: opts.sshKey, sshDir });
   checkPrivateKeyMode(key.file);
-  reporter.ok(`${path.relative(process.cwd(), file) || file}: region ${values.aws_region}, ${values.instance_type}, data volume ${values.ebs_volume_size} GiB, SSH from ${values.allowed_ssh_cidrs.join(', ')}`);
+  reporter.ok(
+    `${path.relative(process.cwd(), file) || file}: region ${values.aws_region}, ${values.instance_type}, data volume ${values.ebs_volume_size} GiB, SSH from ${values.allowed_ssh_cidrs.join(', ')}`,
+  );
   reporter.ok(`backup key: ${key.file}`);
   return { file, values, sshKey: key.file };
 }
@@ -280,11 +353,20 @@ export function checkPrivateKeyMode(file: string): void {
 /** Runs a command with `run` (deps.run); an OperatorError when it cannot start, a non-zero exit is the caller's to judge. */
 async function runStarted(run: Run, cmd: string, args: string[], opts: RunOptions): Promise<RunResult> {
   const r = await run(cmd, args, opts);
-  if (r.error) throw new OperatorError(`${path.basename(cmd)} could not run`, { cause: r.error.message, next: `check that ${cmd} is installed` });
+  if (r.error)
+    throw new OperatorError(`${path.basename(cmd)} could not run`, {
+      cause: r.error.message,
+      next: `check that ${cmd} is installed`,
+    });
   return r;
 }
 
-const tail = (text: string | null | undefined, n = 15): string => String(text ?? '').trimEnd().split('\n').slice(-n).join('\n');
+const tail = (text: string | null | undefined, n = 15): string =>
+  String(text ?? '')
+    .trimEnd()
+    .split('\n')
+    .slice(-n)
+    .join('\n');
 
 /** Synthesizes the stack (the app in main.ts, run with tsx as cdktf.json says) into cdktf.out. */
 export async function stepSynth(opts: SetupOptions, { reporter, run = runDefault }: SetupDeps): Promise<string> {
@@ -300,15 +382,25 @@ export async function stepSynth(opts: SetupOptions, { reporter, run = runDefault
   }
   const stackDir = path.join(outdir, 'stacks', opts.stackName ?? STACK_NAME);
   if (!fs.existsSync(path.join(stackDir, 'cdk.tf.json'))) {
-    throw new OperatorError(`synth wrote no ${path.relative(REPO_ROOT, stackDir)}/cdk.tf.json`, { cause: 'the stack name changed in main.ts', next: 'check STACK_NAME in constructs/backup-target-stack.ts and scripts/lib/deploy/setup.ts' });
+    throw new OperatorError(`synth wrote no ${path.relative(REPO_ROOT, stackDir)}/cdk.tf.json`, {
+      cause: 'the stack name changed in main.ts',
+      next: 'check STACK_NAME in constructs/backup-target-stack.ts and scripts/lib/deploy/setup.ts',
+    });
   }
   reporter.ok(`synthesized ${path.relative(REPO_ROOT, stackDir)}`);
   return stackDir;
 }
 
 /** Engine environment for this run: the prepared CLI config (mirror) plus AWS_PROFILE when --profile is given. */
-export function prepareEngine(stackDir: string, opts: SetupOptions, prepare: PrepareEngine = prepareStackDir): EngineSetup {
-  const prepared = prepare(stackDir, { requireMirror: false, workDir: path.join(opts.stateDir ?? STATE_DIR, '.engine') });
+export function prepareEngine(
+  stackDir: string,
+  opts: SetupOptions,
+  prepare: PrepareEngine = prepareStackDir,
+): EngineSetup {
+  const prepared = prepare(stackDir, {
+    requireMirror: false,
+    workDir: path.join(opts.stateDir ?? STATE_DIR, '.engine'),
+  });
   const env: NodeJS.ProcessEnv = { ...prepared.env };
   if (opts.profile) env.AWS_PROFILE = opts.profile;
   return { ...prepared, env };
@@ -319,7 +411,11 @@ async function engineRun(
   args: string[],
   { reporter, run = runDefault, cwd, quiet = false }: { reporter: Reporter; run?: Run; cwd: string; quiet?: boolean },
 ): Promise<EngineResult> {
-  const r = await runStarted(run, eng.engine.path, args, { cwd, env: eng.env, onLine: quiet ? undefined : (l) => l.trim() && reporter.detail(l) });
+  const r = await runStarted(run, eng.engine.path, args, {
+    cwd,
+    env: eng.env,
+    onLine: quiet ? undefined : (l) => l.trim() && reporter.detail(l),
+  });
   return { ...r, command: `${eng.engine.name} ${args.join(' ')}` };
 }
 
@@ -332,8 +428,15 @@ export async function stepInitPlan(
 ): Promise<{ eng: EngineSetup; planFile: string }> {
   fs.mkdirSync(opts.stateDir ?? STATE_DIR, { recursive: true });
   const eng = prepareEngine(stackDir, opts, prepare);
-  reporter.info(`${eng.engine.name} ${eng.engine.version}${eng.mirror ? `, provider from the mirror ${eng.mirror}` : ''}`);
-  const init = await engineRun(eng, ['init', '-input=false', '-no-color'], { reporter, run, cwd: stackDir, quiet: true });
+  reporter.info(
+    `${eng.engine.name} ${eng.engine.version}${eng.mirror ? `, provider from the mirror ${eng.mirror}` : ''}`,
+  );
+  const init = await engineRun(eng, ['init', '-input=false', '-no-color'], {
+    reporter,
+    run,
+    cwd: stackDir,
+    quiet: true,
+  });
   if (init.status !== 0) {
     throw new OperatorError(`${eng.engine.name} init failed`, {
       details: tail(init.stderr || init.stdout),
@@ -345,19 +448,26 @@ export async function stepInitPlan(
   const planFile = opts.stateDir ? path.join(opts.stateDir, path.basename(PLAN_FILE)) : PLAN_FILE;
   // the fast lane: the same stack with a larger instance_type (an in-place change; setup without it goes back)
   const typeVar = opts.firstBackupType ? [`-var=instance_type=${opts.firstBackupType}`] : [];
-  const plan = await engineRun(eng, ['plan', '-input=false', '-no-color', `-var-file=${tfvarsFile}`, ...typeVar, `-out=${planFile}`], { reporter, run, cwd: stackDir });
+  const plan = await engineRun(
+    eng,
+    ['plan', '-input=false', '-no-color', `-var-file=${tfvarsFile}`, ...typeVar, `-out=${planFile}`],
+    { reporter, run, cwd: stackDir },
+  );
   if (plan.status !== 0) {
     const text = `${plan.stderr}\n${plan.stdout}`;
     if (/prevent_destroy/.test(text)) {
       throw new OperatorError('the plan would destroy a protected resource (the data volume); nothing was applied', {
         details: tail(plan.stderr, 20),
-        cause: 'a changed input (e.g. availability_zone) forces a new data volume, and the stack protects it with prevent_destroy',
+        cause:
+          'a changed input (e.g. availability_zone) forces a new data volume, and the stack protects it with prevent_destroy',
         next: 'undo that change in terraform.tfvars; see docs/SETUP.md "Replacing the data volume" if you really mean it',
       });
     }
     throw new OperatorError(`${eng.engine.name} plan failed`, {
       details: tail(plan.stderr || plan.stdout, 25),
-      cause: /credential|NoCredentialProviders|no valid credential/i.test(text) ? 'the engine found no AWS credentials' : 'see the engine\'s message above',
+      cause: /credential|NoCredentialProviders|no valid credential/i.test(text)
+        ? 'the engine found no AWS credentials'
+        : "see the engine's message above",
       next: `fix what it names, then re-run setup (by hand: cd ${stackDir} && ${eng.engine.name} plan -var-file=${tfvarsFile})`,
     });
   }
@@ -375,22 +485,38 @@ export async function stepPlanSafety(
   opts: SetupOptions,
   { reporter, run = runDefault }: SetupDeps,
 ): Promise<PlanAnalysis> {
-  const show = await engineRun(eng, ['show', '-json', '-no-color', planFile], { reporter, run, cwd: stackDir, quiet: true });
-  if (show.status !== 0) throw new OperatorError(`${eng.engine.name} show -json failed`, { details: tail(show.stderr), next: `run it by hand in ${stackDir}` });
+  const show = await engineRun(eng, ['show', '-json', '-no-color', planFile], {
+    reporter,
+    run,
+    cwd: stackDir,
+    quiet: true,
+  });
+  if (show.status !== 0)
+    throw new OperatorError(`${eng.engine.name} show -json failed`, {
+      details: tail(show.stderr),
+      next: `run it by hand in ${stackDir}`,
+    });
   let plan: unknown;
   try {
     plan = JSON.parse(show.stdout);
   } catch (err) {
-    throw new OperatorError('the saved plan is not readable as JSON', { cause: (err as Error).message, next: 're-run setup; if it persists, run the engine\'s show -json by hand' });
+    throw new OperatorError('the saved plan is not readable as JSON', {
+      cause: (err as Error).message,
+      next: "re-run setup; if it persists, run the engine's show -json by hand",
+    });
   }
   const analysis = assertPlanSafe(plan, { allowDataVolumeReplacement: !!opts.allowDataVolumeReplacement });
   const c = analysis.counts;
   if (!analysis.hasChanges) reporter.ok('no changes: the deployed target matches the configuration');
   else {
-    reporter.ok(`plan: ${c.create} to create, ${c.update} to update, ${c.replace} to replace, ${c.delete} to delete${analysis.outputChanged && !analysis.changes.length ? ' (outputs only)' : ''}`);
+    reporter.ok(
+      `plan: ${c.create} to create, ${c.update} to update, ${c.replace} to replace, ${c.delete} to delete${analysis.outputChanged && !analysis.changes.length ? ' (outputs only)' : ''}`,
+    );
     for (const ch of analysis.changes) reporter.detail(`${ch.address}: ${ch.description}`);
   }
-  reporter.ok(`data volume: ${analysis.dataVolume.map((d) => d.description).join(', ') || 'not in the plan'}${analysis.dataVolumeAtRisk.length ? '' : ' — safe'}`);
+  reporter.ok(
+    `data volume: ${analysis.dataVolume.map((d) => d.description).join(', ') || 'not in the plan'}${analysis.dataVolumeAtRisk.length ? '' : ' — safe'}`,
+  );
   for (const w of analysis.warnings) reporter.warn(w);
   return analysis;
 }
@@ -403,7 +529,12 @@ export async function stepPlanSafety(
  * falling back to the labelled offline table per price with the reason; prints the lines, the source and the
  * assumptions. Never fails: a missing price makes the estimate "unavailable", with why.
  */
-export async function stepCost(values: TfvarsValues, opts: SetupOptions, { reporter, pricing }: SetupDeps, analysis?: PlanAnalysis): Promise<CostEstimate> {
+export async function stepCost(
+  values: TfvarsValues,
+  opts: SetupOptions,
+  { reporter, pricing }: SetupDeps,
+  analysis?: PlanAnalysis,
+): Promise<CostEstimate> {
   const cfg = costConfigFromTfvars(values as unknown as Record<string, unknown>, {
     resourceCounts: analysis?.resourceCounts,
     expectedTransferGb: opts.expectedTransferGb,
@@ -413,7 +544,9 @@ export async function stepCost(values: TfvarsValues, opts: SetupOptions, { repor
   const spin = reporter.spinner(`asking the AWS Price List API for ${cfg.region} prices`);
   let est: CostEstimate;
   try {
-    est = await estimateWithPrices(cfg, pricing ?? makePricingClient({ profile: opts.profile }), { profile: opts.profile });
+    est = await estimateWithPrices(cfg, pricing ?? makePricingClient({ profile: opts.profile }), {
+      profile: opts.profile,
+    });
   } finally {
     spin.stop();
   }
@@ -435,7 +568,11 @@ export async function stepCost(values: TfvarsValues, opts: SetupOptions, { repor
  * The first backup's estimate for both lanes (the chosen type, and the fast lane), from the sources' sizes and
  * the upload rate; with --first-backup, the fast lane's hours and their cost, printed before the apply question.
  */
-export async function stepFirstBackupEstimate(values: TfvarsValues, opts: SetupOptions, { reporter, run = runDefault }: SetupDeps): Promise<FirstBackupEstimate> {
+export async function stepFirstBackupEstimate(
+  values: TfvarsValues,
+  opts: SetupOptions,
+  { reporter, run = runDefault }: SetupDeps,
+): Promise<FirstBackupEstimate> {
   let bytes: number | null = null;
   if (opts.sources?.length) {
     try {
@@ -445,16 +582,22 @@ export async function stepFirstBackupEstimate(values: TfvarsValues, opts: SetupO
       reporter.warn(`${err.what}: ${err.details.split('\n')[0]} (next: ${err.next})`);
     }
   }
-  const est = estimateFirstBackup({ bytes, uploadMbit: opts.uploadMbit ?? null, instanceType: values.instance_type, fastType: opts.firstBackupType ?? null, region: values.aws_region });
+  const est = estimateFirstBackup({
+    bytes,
+    uploadMbit: opts.uploadMbit ?? null,
+    instanceType: values.instance_type,
+    fastType: opts.firstBackupType ?? null,
+    region: values.aws_region,
+  });
   const [head, ...rest] = formatFirstBackup(est);
   reporter.info(head);
   for (const line of rest) reporter.detail(line);
   if (opts.firstBackupType) {
     const f = est.fast;
     reporter.warn(
-      `--first-backup: this apply moves the instance to ${f.instanceType} (an in-place stop and start: same instance, volume, address and host key)`
-        + `${f.pricePerHour !== null ? `; it costs $${f.pricePerHour}/h while it runs (about $${f.cost!.toFixed(2)} for the estimate above, $${(f.pricePerHour * 24).toFixed(2)} per day if forgotten)` : ' (no price for it in the cost table)'}.`
-        + ` When the first backup is done, run setup without --first-backup: it moves back to ${values.instance_type}.`,
+      `--first-backup: this apply moves the instance to ${f.instanceType} (an in-place stop and start: same instance, volume, address and host key)` +
+        `${f.pricePerHour !== null ? `; it costs $${f.pricePerHour}/h while it runs (about $${f.cost!.toFixed(2)} for the estimate above, $${(f.pricePerHour * 24).toFixed(2)} per day if forgotten)` : ' (no price for it in the cost table)'}.` +
+        ` When the first backup is done, run setup without --first-backup: it moves back to ${values.instance_type}.`,
     );
   }
   return est;
@@ -466,11 +609,17 @@ export async function stepFirstBackupEstimate(values: TfvarsValues, opts: SetupO
 /** Asks "type yes"; resolves true only for "yes". */
 export function promptYes(
   question: string,
-  { input = process.stdin, output = process.stdout }: { input?: NodeJS.ReadableStream; output?: NodeJS.WritableStream } = {},
+  {
+    input = process.stdin,
+    output = process.stdout,
+  }: { input?: NodeJS.ReadableStream; output?: NodeJS.WritableStream } = {},
 ): Promise<boolean> {
   const rl = readline.createInterface({ input, output });
   return new Promise((resolve) => {
-    rl.question(question, (answer) => { rl.close(); resolve(answer.trim().toLowerCase() === 'yes'); });
+    rl.question(question, (answer) => {
+      rl.close();
+      resolve(answer.trim().toLowerCase() === 'yes');
+    });
   });
 }
 
@@ -506,12 +655,19 @@ export async function stepConfirm(
   return true;
 }
 
-export async function stepApply(eng: EngineSetup, planFile: string, stackDir: string, { reporter, run = runDefault }: SetupDeps): Promise<void> {
+export async function stepApply(
+  eng: EngineSetup,
+  planFile: string,
+  stackDir: string,
+  { reporter, run = runDefault }: SetupDeps,
+): Promise<void> {
   const r = await engineRun(eng, ['apply', '-input=false', '-no-color', planFile], { reporter, run, cwd: stackDir });
   if (r.status !== 0) {
     throw new OperatorError(`${eng.engine.name} apply failed`, {
       details: tail(r.stderr || r.stdout, 25),
-      cause: /Saved plan is stale/i.test(r.stderr) ? 'the state changed since the plan was made' : 'see the engine\'s message above (quota, permissions, capacity in the zone)',
+      cause: /Saved plan is stale/i.test(r.stderr)
+        ? 'the state changed since the plan was made'
+        : "see the engine's message above (quota, permissions, capacity in the zone)",
       next: 're-run setup: it plans again from the current state; nothing already created is lost',
     });
   }
@@ -519,12 +675,18 @@ export async function stepApply(eng: EngineSetup, planFile: string, stackDir: st
 }
 
 /** Reads the stack outputs (`output -json`), checking the ones the scripts need are there. */
-export async function stepOutputs(eng: EngineSetup, stackDir: string, { reporter, run = runDefault }: SetupDeps): Promise<StackOutputs> {
+export async function stepOutputs(
+  eng: EngineSetup,
+  stackDir: string,
+  { reporter, run = runDefault }: SetupDeps,
+): Promise<StackOutputs> {
   const r = await engineRun(eng, ['output', '-json', '-no-color'], { reporter, run, cwd: stackDir, quiet: true });
   let out: Record<string, { value?: unknown } | null> = {};
   try {
     out = r.status === 0 ? JSON.parse(r.stdout || '{}') : {};
-  } catch { /* reported below */ }
+  } catch {
+    /* reported below */
+  }
   const values: Record<string, unknown> = Object.fromEntries(Object.entries(out).map(([k, v]) => [k, v?.value]));
   const missing = REQUIRED_OUTPUTS.filter((k) => values[k] === undefined || values[k] === null || values[k] === '');
   if (missing.length) {
@@ -545,7 +707,14 @@ export async function stepOutputs(eng: EngineSetup, stackDir: string, { reporter
 export async function stepWaitForSsh(
   host: string,
   port: number,
-  { reporter, timeoutMs = SSH_WAIT_MS, intervalMs = 5000, probe = tcpProbe, keyscan = sshKeyscan, now = Date.now }: PollDeps,
+  {
+    reporter,
+    timeoutMs = SSH_WAIT_MS,
+    intervalMs = 5000,
+    probe = tcpProbe,
+    keyscan = sshKeyscan,
+    now = Date.now,
+  }: PollDeps,
 ): Promise<ScannedKey[]> {
   const deadline = now() + timeoutMs;
   const spin = reporter.spinner(`waiting for SSH on ${host}:${port}`);
@@ -582,12 +751,28 @@ export async function stepWaitForSsh(
  * (expectPinnedKey).
  */
 export async function stepPinHostKey(
-  { host, port, instanceId, scanned, knownHostsFile = KNOWN_HOSTS_FILE, previousInstanceId }:
-    { host: string; port: number; instanceId: string; scanned: ScannedKey[]; knownHostsFile?: string; previousInstanceId?: string },
+  {
+    host,
+    port,
+    instanceId,
+    scanned,
+    knownHostsFile = KNOWN_HOSTS_FILE,
+    previousInstanceId,
+  }: {
+    host: string;
+    port: number;
+    instanceId: string;
+    scanned: ScannedKey[];
+    knownHostsFile?: string;
+    previousInstanceId?: string;
+  },
   deps: PollDeps & { consoleOutput: (instanceId: string) => Promise<string> },
 ): Promise<HostKeyPin & { changed: boolean }> {
-  const pinned = fs.existsSync(knownHostsFile) ? pinnedKeys(fs.readFileSync(knownHostsFile, 'utf8'), host, port).filter((k) => k.keyType === 'ssh-ed25519') : [];
-  if (pinned.length) return expectPinnedKey({ host, port, instanceId, scanned, knownHostsFile, previousInstanceId, pinned }, deps);
+  const pinned = fs.existsSync(knownHostsFile)
+    ? pinnedKeys(fs.readFileSync(knownHostsFile, 'utf8'), host, port).filter((k) => k.keyType === 'ssh-ed25519')
+    : [];
+  if (pinned.length)
+    return expectPinnedKey({ host, port, instanceId, scanned, knownHostsFile, previousInstanceId, pinned }, deps);
   const { reporter, consoleOutput, timeoutMs = CONSOLE_WAIT_MS, intervalMs = 15_000, now = Date.now } = deps;
   const deadline = now() + timeoutMs;
   const spin = reporter.spinner(`reading ${instanceId}'s console output for its host key fingerprints`);
@@ -598,7 +783,9 @@ export async function stepPinHostKey(
       if (v.ok) {
         spin.stop();
         writeKnownHosts(knownHostsFile, [knownHostsLine(host, port, v.key.keyType, v.key.blob)]);
-        reporter.ok(`host key ${v.fingerprint} matches the console; pinned in ${path.relative(process.cwd(), knownHostsFile) || knownHostsFile}`);
+        reporter.ok(
+          `host key ${v.fingerprint} matches the console; pinned in ${path.relative(process.cwd(), knownHostsFile) || knownHostsFile}`,
+        );
         return { fingerprint: v.fingerprint, file: knownHostsFile, changed: true };
       }
       if (now() >= deadline) break;
@@ -608,10 +795,13 @@ export async function stepPinHostKey(
   } finally {
     spin.stop();
   }
-  throw new OperatorError(`the console output of ${instanceId} shows no host key fingerprints after ${duration(timeoutMs)}; host key not pinned`, {
-    cause: 'cloud-init has not printed them yet, or the image does not print them (keys_to_console disabled)',
-    next: `re-run setup in a few minutes (no changes to apply: it resumes here); or compare by hand: aws ec2 get-console-output --latest --instance-id ${instanceId} with ssh-keyscan -t ed25519 ${host} | ssh-keygen -lf -`,
-  });
+  throw new OperatorError(
+    `the console output of ${instanceId} shows no host key fingerprints after ${duration(timeoutMs)}; host key not pinned`,
+    {
+      cause: 'cloud-init has not printed them yet, or the image does not print them (keys_to_console disabled)',
+      next: `re-run setup in a few minutes (no changes to apply: it resumes here); or compare by hand: aws ec2 get-console-output --latest --instance-id ${instanceId} with ssh-keyscan -t ed25519 ${host} | ssh-keygen -lf -`,
+    },
+  );
 }
 
 /**
@@ -623,9 +813,31 @@ export async function stepPinHostKey(
  * a silent re-pin.
  */
 async function expectPinnedKey(
-  { host, port, instanceId, scanned, knownHostsFile, previousInstanceId, pinned }:
-    { host: string; port: number; instanceId: string; scanned: ScannedKey[]; knownHostsFile: string; previousInstanceId?: string; pinned: Array<{ fingerprint: string }> },
-  { reporter, consoleOutput, keyscan = sshKeyscan, timeoutMs = CONSOLE_WAIT_MS, intervalMs = 15_000, now = Date.now }: PollDeps & { consoleOutput: (instanceId: string) => Promise<string> },
+  {
+    host,
+    port,
+    instanceId,
+    scanned,
+    knownHostsFile,
+    previousInstanceId,
+    pinned,
+  }: {
+    host: string;
+    port: number;
+    instanceId: string;
+    scanned: ScannedKey[];
+    knownHostsFile: string;
+    previousInstanceId?: string;
+    pinned: Array<{ fingerprint: string }>;
+  },
+  {
+    reporter,
+    consoleOutput,
+    keyscan = sshKeyscan,
+    timeoutMs = CONSOLE_WAIT_MS,
+    intervalMs = 15_000,
+    now = Date.now,
+  }: PollDeps & { consoleOutput: (instanceId: string) => Promise<string> },
 ): Promise<HostKeyPin & { changed: boolean }> {
   const replaced = Boolean(previousInstanceId && previousInstanceId !== instanceId);
   const file = path.relative(process.cwd(), knownHostsFile) || knownHostsFile;
@@ -633,16 +845,25 @@ async function expectPinnedKey(
   const accept = (): (HostKeyPin & { changed: boolean }) | null => {
     const same = pinned.find((k) => offered.some((s) => s.fingerprint === k.fingerprint));
     if (!same) return null;
-    reporter.ok(replaced
-      ? `the replaced instance ${instanceId} (was ${previousInstanceId}) presents the pinned host key ${same.fingerprint}: it kept its identity on the data volume, no new pinning step`
-      : `host key already pinned and unchanged: ${same.fingerprint}`);
-    return { fingerprint: same.fingerprint, file: knownHostsFile, changed: false, ...(replaced ? { keptOnReplacement: true } : {}) };
+    reporter.ok(
+      replaced
+        ? `the replaced instance ${instanceId} (was ${previousInstanceId}) presents the pinned host key ${same.fingerprint}: it kept its identity on the data volume, no new pinning step`
+        : `host key already pinned and unchanged: ${same.fingerprint}`,
+    );
+    return {
+      fingerprint: same.fingerprint,
+      file: knownHostsFile,
+      changed: false,
+      ...(replaced ? { keptOnReplacement: true } : {}),
+    };
   };
   const now0 = accept();
   if (now0) return now0;
   const deadline = now() + timeoutMs;
   let consoleFingerprint: string | null = null;
-  const spin = reporter.spinner(`${host} presents another host key than the one pinned in ${file}: waiting for the boot script to put the kept key back`);
+  const spin = reporter.spinner(
+    `${host} presents another host key than the one pinned in ${file}: waiting for the boot script to put the kept key back`,
+  );
   try {
     for (;;) {
       consoleFingerprint = consoleEd25519Fingerprint(parseConsoleHostKeys(await consoleOutput(instanceId)));
@@ -659,19 +880,22 @@ async function expectPinnedKey(
     spin.stop();
   }
   const newIdentity = Boolean(consoleFingerprint && offered.some((k) => k.fingerprint === consoleFingerprint));
-  throw new OperatorError(`the host key ${host} presents is NOT the one pinned in ${file}: not connecting, nothing re-pinned`, {
-    details: [
-      `pinned:  ${pinned.map((k) => k.fingerprint).join(', ')}`,
-      `offered: ${offered.map((k) => k.fingerprint).join(', ') || '(no ed25519 key)'}`,
-      `console of ${instanceId}: ${consoleFingerprint ?? '(no fingerprints yet)'}`,
-    ].join('\n'),
-    cause: newIdentity
-      ? `the instance has a new SSH identity (its console shows the offered key): its data volume holds no kept host key (a new volume, a snapshot from before the host kept its key, or ${HOST_IDENTITY_DIR} was removed)`
-      : `something other than the instance answers at ${host} (possible man-in-the-middle), or the instance's boot script did not finish (it puts the kept key back)`,
-    next: newIdentity
-      ? `if you know why the identity changed, pin the new key after this console check: mv ${file} ${file}.old && npx zx scripts/setup.mjs; then give every machine that backs up here the new known_hosts. If you do not know why, do not connect: look at the instance's boot log in its console (aws ec2 get-console-output --latest --instance-id ${instanceId})`
-      : `do not connect; compare by hand from another network: aws ec2 get-console-output --latest --instance-id ${instanceId} (its boot log and the SSH HOST KEY FINGERPRINTS block) with ssh-keyscan -t ed25519 ${host} | ssh-keygen -lf -; re-run setup when the host presents the pinned key`,
-  });
+  throw new OperatorError(
+    `the host key ${host} presents is NOT the one pinned in ${file}: not connecting, nothing re-pinned`,
+    {
+      details: [
+        `pinned:  ${pinned.map((k) => k.fingerprint).join(', ')}`,
+        `offered: ${offered.map((k) => k.fingerprint).join(', ') || '(no ed25519 key)'}`,
+        `console of ${instanceId}: ${consoleFingerprint ?? '(no fingerprints yet)'}`,
+      ].join('\n'),
+      cause: newIdentity
+        ? `the instance has a new SSH identity (its console shows the offered key): its data volume holds no kept host key (a new volume, a snapshot from before the host kept its key, or ${HOST_IDENTITY_DIR} was removed)`
+        : `something other than the instance answers at ${host} (possible man-in-the-middle), or the instance's boot script did not finish (it puts the kept key back)`,
+      next: newIdentity
+        ? `if you know why the identity changed, pin the new key after this console check: mv ${file} ${file}.old && npx zx scripts/setup.mjs; then give every machine that backs up here the new known_hosts. If you do not know why, do not connect: look at the instance's boot log in its console (aws ec2 get-console-output --latest --instance-id ${instanceId})`
+        : `do not connect; compare by hand from another network: aws ec2 get-console-output --latest --instance-id ${instanceId} (its boot log and the SSH HOST KEY FINGERPRINTS block) with ssh-keyscan -t ed25519 ${host} | ssh-keygen -lf -; re-run setup when the host presents the pinned key`,
+    },
+  );
 }
 
 // ---------------------------------------------------------------------------------------------------------
@@ -688,19 +912,25 @@ function previousInstanceId(envFile: string): string | undefined {
 }
 
 /** The connection object setup writes, from the stack outputs. */
-export function connectionFromOutputs(outputs: StackOutputs, { sshKey, knownHostsFile = KNOWN_HOSTS_FILE }: { sshKey: string; knownHostsFile?: string }): Connection {
-  return validateConnection({
-    BTRBK_AWS_HOST: outputs.public_ip,
-    BTRBK_AWS_USER: outputs.ssh_user,
-    BTRBK_AWS_SSH_KEY: sshKey,
-    BTRBK_AWS_TARGET: outputs.btrbk_target,
-    BTRBK_AWS_PATH: outputs.backup_path,
-    BTRBK_AWS_INSTANCE_ID: outputs.instance_id,
-    BTRBK_AWS_VOLUME_ID: outputs.volume_id,
-    BTRBK_AWS_REGION: outputs.region,
-    BTRBK_AWS_SSH_PORT: '22',
-    BTRBK_AWS_KNOWN_HOSTS: knownHostsFile,
-  }, 'stack outputs');
+export function connectionFromOutputs(
+  outputs: StackOutputs,
+  { sshKey, knownHostsFile = KNOWN_HOSTS_FILE }: { sshKey: string; knownHostsFile?: string },
+): Connection {
+  return validateConnection(
+    {
+      BTRBK_AWS_HOST: outputs.public_ip,
+      BTRBK_AWS_USER: outputs.ssh_user,
+      BTRBK_AWS_SSH_KEY: sshKey,
+      BTRBK_AWS_TARGET: outputs.btrbk_target,
+      BTRBK_AWS_PATH: outputs.backup_path,
+      BTRBK_AWS_INSTANCE_ID: outputs.instance_id,
+      BTRBK_AWS_VOLUME_ID: outputs.volume_id,
+      BTRBK_AWS_REGION: outputs.region,
+      BTRBK_AWS_SSH_PORT: '22',
+      BTRBK_AWS_KNOWN_HOSTS: knownHostsFile,
+    },
+    'stack outputs',
+  );
 }
 
 /** Loads the troubleshoot library's runner (scripts/lib/diagnose/checks.ts), with a clear error while it is missing. */
@@ -710,7 +940,10 @@ export async function loadRunChecks(): Promise<RunChecks> {
     if (typeof mod.runChecks !== 'function') throw new Error('scripts/lib/diagnose/checks.ts exports no runChecks');
     return mod.runChecks;
   } catch (err) {
-    throw new OperatorError('cannot load the smoke tests (scripts/lib/diagnose/checks.ts)', { cause: (err as Error).message, next: 'run `npx zx scripts/troubleshoot.mjs check-all` once it exists, or update the checkout' });
+    throw new OperatorError('cannot load the smoke tests (scripts/lib/diagnose/checks.ts)', {
+      cause: (err as Error).message,
+      next: 'run `npx zx scripts/troubleshoot.mjs check-all` once it exists, or update the checkout',
+    });
   }
 }
 
@@ -745,12 +978,25 @@ export function protectionSummary(outputs: StackOutputs, values: TfvarsValues): 
   const lines: Array<['ok' | 'warn', string]> = [];
   if (!('backup_alarm_name' in outputs)) return lines;
   if (outputs.snapshot_policy_id) {
-    lines.push(['ok', `snapshots: Data Lifecycle Manager policy ${outputs.snapshot_policy_id} snapshots the data volume every ${values.snapshot_interval_hours} h and keeps ${values.snapshot_retain_count} (find them: docs/RESTORE.md)`]);
-  } else lines.push(['warn', 'snapshots: none (snapshot_retain_count = 0): if the data volume is lost, the backups are lost with it']);
+    lines.push([
+      'ok',
+      `snapshots: Data Lifecycle Manager policy ${outputs.snapshot_policy_id} snapshots the data volume every ${values.snapshot_interval_hours} h and keeps ${values.snapshot_retain_count} (find them: docs/RESTORE.md)`,
+    ]);
+  } else
+    lines.push([
+      'warn',
+      'snapshots: none (snapshot_retain_count = 0): if the data volume is lost, the backups are lost with it',
+    ]);
   if (outputs.recycle_bin_rule_scope === 'region') {
-    lines.push(['warn', `recycle bin: rule ${outputs.recycle_bin_rule_id} keeps EVERY EBS snapshot deleted in ${outputs.region} for ${values.recycle_bin_days} days; hashicorp/aws 5.100.0 does not lock it: lock it with  aws rbin lock-rule --region ${outputs.region} --identifier ${outputs.recycle_bin_rule_id} --lock-configuration 'UnlockDelay={UnlockDelayValue=${values.recycle_bin_lock_days},UnlockDelayUnit=DAYS}'  (docs/RESTORE.md "Recycle Bin lock")`]);
+    lines.push([
+      'warn',
+      `recycle bin: rule ${outputs.recycle_bin_rule_id} keeps EVERY EBS snapshot deleted in ${outputs.region} for ${values.recycle_bin_days} days; hashicorp/aws 5.100.0 does not lock it: lock it with  aws rbin lock-rule --region ${outputs.region} --identifier ${outputs.recycle_bin_rule_id} --lock-configuration 'UnlockDelay={UnlockDelayValue=${values.recycle_bin_lock_days},UnlockDelayUnit=DAYS}'  (docs/RESTORE.md "Recycle Bin lock")`,
+    ]);
   } else if (outputs.recycle_bin_rule_id) {
-    lines.push(['ok', `recycle bin: a deleted snapshot stays recoverable for ${values.recycle_bin_days} days (rule ${outputs.recycle_bin_rule_id})`]);
+    lines.push([
+      'ok',
+      `recycle bin: a deleted snapshot stays recoverable for ${values.recycle_bin_days} days (rule ${outputs.recycle_bin_rule_id})`,
+    ]);
   }
   if (!outputs.backup_alarm_name) {
     lines.push(['warn', 'alarm: none (backup_alarm_hours = 0): nobody is told when backups stop arriving']);
@@ -759,9 +1005,15 @@ export function protectionSummary(outputs: StackOutputs, values: TfvarsValues): 
   const alarm = `alarm: ${outputs.backup_alarm_name} fires after ${values.backup_alarm_hours} h without a completed backup (the host reports each one)`;
   if (outputs.alert_email) {
     lines.push(['ok', `${alarm}; it mails ${outputs.alert_email} (SNS topic ${outputs.alert_topic_arn})`]);
-    lines.push(['warn', `confirm the subscription: AWS mailed a confirmation link to ${outputs.alert_email} ("AWS Notification - Subscription Confirmation"); until you click it the subscription stays pending and no alarm is mailed`]);
+    lines.push([
+      'warn',
+      `confirm the subscription: AWS mailed a confirmation link to ${outputs.alert_email} ("AWS Notification - Subscription Confirmation"); until you click it the subscription stays pending and no alarm is mailed`,
+    ]);
   } else {
-    lines.push(['warn', `${alarm}; alert_email is empty, so it mails nobody: see it in the CloudWatch console, or set alert_email and run setup again`]);
+    lines.push([
+      'warn',
+      `${alarm}; alert_email is empty, so it mails nobody: see it in the CloudWatch console, or set alert_email and run setup again`,
+    ]);
   }
   return lines;
 }
@@ -778,7 +1030,9 @@ export function nextSteps(conn: Connection, envFile: string, { local = false }: 
     `  2. diagnose anything later: npx zx scripts/troubleshoot.mjs check-all${env}`,
     `  3. protect a subvolume of this machine, with hourly backups from then on: sudo npx zx scripts/backup.mjs install --subvolume /home${env}`,
     `     (then: sudo npx zx scripts/backup.mjs status; the btrbk.conf below is what install writes, for reading)`,
-    local ? '  (this is the local target: a container on this machine, for trying the flow; run setup without --target local for AWS)' : '  4. keep terraform.tfvars and state/ safe: state/ maps the stack to your AWS resources (see README "State")',
+    local
+      ? '  (this is the local target: a container on this machine, for trying the flow; run setup without --target local for AWS)'
+      : '  4. keep terraform.tfvars and state/ safe: state/ maps the stack to your AWS resources (see README "State")',
   ].join('\n');
 }
 
@@ -825,8 +1079,19 @@ export async function runAwsSetup(opts: SetupOptions, deps: SetupDeps): Promise<
   const knownHostsFile = opts.knownHosts ?? KNOWN_HOSTS_FILE;
   const envFile = opts.envFile ?? DEFAULT_AWS_ENV_FILE;
   const pin = await stepPinHostKey(
-    { host: outputs.public_ip, port, instanceId: outputs.instance_id, scanned, knownHostsFile, previousInstanceId: previousInstanceId(envFile) },
-    { ...deps, timeoutMs: deps.consoleWaitMs ?? CONSOLE_WAIT_MS, consoleOutput: deps.consoleOutput ?? ((id) => getConsoleOutput(ec2, id, { profile: opts.profile })) },
+    {
+      host: outputs.public_ip,
+      port,
+      instanceId: outputs.instance_id,
+      scanned,
+      knownHostsFile,
+      previousInstanceId: previousInstanceId(envFile),
+    },
+    {
+      ...deps,
+      timeoutMs: deps.consoleWaitMs ?? CONSOLE_WAIT_MS,
+      consoleOutput: deps.consoleOutput ?? ((id) => getConsoleOutput(ec2, id, { profile: opts.profile })),
+    },
   );
 
   reporter.step(8, AWS_STEPS, 'Smoke tests, connection file');
@@ -834,7 +1099,22 @@ export async function runAwsSetup(opts: SetupOptions, deps: SetupDeps): Promise<
   const smoke = await stepSmokeTests(conn, { ...deps, ec2 });
   writeConnection(envFile, conn, 'Written by scripts/setup.mjs; read by every script in scripts/.');
   reporter.ok(`wrote ${path.relative(process.cwd(), envFile) || envFile}`);
-  return { target: 'aws', applied: apply, plan: analysis, cost, firstBackup, outputs, hostKey: pin, smoke, envFile, connection: conn, btrbkConf: renderBtrbkConf(conn, { generatedAt: new Date().toISOString().slice(0, 10), appendOnly: String(tf.values.append_only ?? true) !== 'false' }) };
+  return {
+    target: 'aws',
+    applied: apply,
+    plan: analysis,
+    cost,
+    firstBackup,
+    outputs,
+    hostKey: pin,
+    smoke,
+    envFile,
+    connection: conn,
+    btrbkConf: renderBtrbkConf(conn, {
+      generatedAt: new Date().toISOString().slice(0, 10),
+      appendOnly: String(tf.values.append_only ?? true) !== 'false',
+    }),
+  };
 }
 
 const LOCAL_STEPS = 4;
@@ -846,7 +1126,10 @@ export async function loadLocalTarget(): Promise<typeof import('../local-target/
     if (typeof mod.up !== 'function') throw new Error('scripts/lib/local-target/local-target.ts exports no up()');
     return mod;
   } catch (err) {
-    throw new OperatorError('cannot load the local target (scripts/lib/local-target/local-target.ts)', { cause: (err as Error).message, next: 'update the checkout; the local target is scripts/local-target.mjs' });
+    throw new OperatorError('cannot load the local target (scripts/lib/local-target/local-target.ts)', {
+      cause: (err as Error).message,
+      next: 'update the checkout; the local target is scripts/local-target.mjs',
+    });
   }
 }
 
@@ -866,16 +1149,24 @@ export async function verifyPinnedHostKey(
     });
   }
   const want = knownHostsHost(conn.BTRBK_AWS_HOST, conn.BTRBK_AWS_SSH_PORT);
-  const pinned = pinnedKeys(fs.readFileSync(file, 'utf8'), conn.BTRBK_AWS_HOST, conn.BTRBK_AWS_SSH_PORT).filter((k) => k.keyType === 'ssh-ed25519');
+  const pinned = pinnedKeys(fs.readFileSync(file, 'utf8'), conn.BTRBK_AWS_HOST, conn.BTRBK_AWS_SSH_PORT).filter(
+    (k) => k.keyType === 'ssh-ed25519',
+  );
   if (!pinned.length) {
-    throw new OperatorError(`${file} pins no ed25519 key for ${want}`, { next: 'run `npx zx scripts/local-target.mjs up` again to write it' });
+    throw new OperatorError(`${file} pins no ed25519 key for ${want}`, {
+      next: 'run `npx zx scripts/local-target.mjs up` again to write it',
+    });
   }
-  const scanned = parseKeyscan(await keyscan(conn.BTRBK_AWS_HOST, conn.BTRBK_AWS_SSH_PORT)).filter((k) => k.keyType === 'ssh-ed25519');
+  const scanned = parseKeyscan(await keyscan(conn.BTRBK_AWS_HOST, conn.BTRBK_AWS_SSH_PORT)).filter(
+    (k) => k.keyType === 'ssh-ed25519',
+  );
   const match = scanned.find((s) => pinned.some((p) => p.fingerprint === s.fingerprint));
   if (!match) {
     throw new OperatorError(`the key ${want} offers does not match the one pinned in ${file}`, {
       details: `pinned: ${pinned.map((p) => p.fingerprint).join(', ')}\noffered: ${scanned.map((s) => s.fingerprint).join(', ') || '(nothing answered)'}`,
-      cause: scanned.length ? 'another sshd answers on that port, or the target was rebuilt' : 'the local target is not running',
+      cause: scanned.length
+        ? 'another sshd answers on that port, or the target was rebuilt'
+        : 'the local target is not running',
       next: 'npx zx scripts/local-target.mjs status; then up',
     });
   }
@@ -893,7 +1184,10 @@ export async function runLocalSetup(opts: SetupOptions, deps: SetupDeps): Promis
   const spin = reporter.spinner('starting the local target (the first run builds a Debian rootfs: minutes)');
   let upResult: LocalUpResult | undefined;
   try {
-    upResult = await lt.up({ ...(opts.localTargetOptions ?? {}), onProgress: (m: string) => spin.update(String(m).split('\n')[0].slice(0, 100)) });
+    upResult = await lt.up({
+      ...(opts.localTargetOptions ?? {}),
+      onProgress: (m: string) => spin.update(String(m).split('\n')[0].slice(0, 100)),
+    });
   } finally {
     spin.stop();
   }
@@ -902,9 +1196,15 @@ export async function runLocalSetup(opts: SetupOptions, deps: SetupDeps): Promis
   const conn = readConnection(written);
   let envFile = written;
   if (opts.envFile && path.resolve(opts.envFile) !== path.resolve(written)) {
-    envFile = writeConnection(path.resolve(opts.envFile), conn, `Copied by scripts/setup.mjs --target local from ${written}.`);
+    envFile = writeConnection(
+      path.resolve(opts.envFile),
+      conn,
+      `Copied by scripts/setup.mjs --target local from ${written}.`,
+    );
   }
-  reporter.ok(`local target ${upResult?.alreadyUp ? 'already up' : 'up'}: ${conn.BTRBK_AWS_USER}@${conn.BTRBK_AWS_HOST}:${conn.BTRBK_AWS_SSH_PORT} (${conn.BTRBK_AWS_INSTANCE_ID}), ${path.relative(process.cwd(), envFile) || envFile}`);
+  reporter.ok(
+    `local target ${upResult?.alreadyUp ? 'already up' : 'up'}: ${conn.BTRBK_AWS_USER}@${conn.BTRBK_AWS_HOST}:${conn.BTRBK_AWS_SSH_PORT} (${conn.BTRBK_AWS_INSTANCE_ID}), ${path.relative(process.cwd(), envFile) || envFile}`,
+  );
 
   reporter.step(3, LOCAL_STEPS, 'Pinned host key');
   const pin = await verifyPinnedHostKey(conn, deps);
@@ -912,7 +1212,14 @@ export async function runLocalSetup(opts: SetupOptions, deps: SetupDeps): Promis
 
   reporter.step(4, LOCAL_STEPS, 'Smoke tests');
   const smoke = await stepSmokeTests(conn, deps);
-  return { target: 'local', envFile, connection: conn, hostKey: pin, smoke, btrbkConf: renderBtrbkConf(conn, { generatedAt: new Date().toISOString().slice(0, 10) }) };
+  return {
+    target: 'local',
+    envFile,
+    connection: conn,
+    hostKey: pin,
+    smoke,
+    btrbkConf: renderBtrbkConf(conn, { generatedAt: new Date().toISOString().slice(0, 10) }),
+  };
 }
 
 /** Entry for scripts/setup.mjs: runs the flow for opts.target. Failed smoke tests are in the result (smoke.ok). */
@@ -924,28 +1231,49 @@ export async function runSetup(opts: SetupOptions, deps: SetupDeps): Promise<Set
 /** Refuses unknown targets and mistyped safety flags early (the allow flag must be spelled out). */
 export function checkOptions<T extends Partial<SetupOptions>>(opts: T): T {
   if (opts.target !== 'aws' && opts.target !== 'local') {
-    throw new OperatorError(`unknown --target ${opts.target}`, { next: 'use --target aws (the default) or --target local' });
+    throw new OperatorError(`unknown --target ${opts.target}`, {
+      next: 'use --target aws (the default) or --target local',
+    });
   }
-  if (opts.expectedTransferGb !== undefined && !(Number.isFinite(opts.expectedTransferGb) && opts.expectedTransferGb >= 0)) {
-    throw new OperatorError('--expected-transfer-gb must be a number of GB per month (0 or more)', { next: 'e.g. --expected-transfer-gb 50' });
+  if (
+    opts.expectedTransferGb !== undefined &&
+    !(Number.isFinite(opts.expectedTransferGb) && opts.expectedTransferGb >= 0)
+  ) {
+    throw new OperatorError('--expected-transfer-gb must be a number of GB per month (0 or more)', {
+      next: 'e.g. --expected-transfer-gb 50',
+    });
   }
   if (opts.dataUsedGib !== undefined && !(Number.isFinite(opts.dataUsedGib) && opts.dataUsedGib >= 0)) {
-    throw new OperatorError('--data-used-gib must be a number of GiB (0 or more)', { next: 'e.g. --data-used-gib 40: how much data the backups will hold' });
+    throw new OperatorError('--data-used-gib must be a number of GiB (0 or more)', {
+      next: 'e.g. --data-used-gib 40: how much data the backups will hold',
+    });
   }
-  if (opts.dailyChangePercent !== undefined && !(Number.isFinite(opts.dailyChangePercent) && opts.dailyChangePercent >= 0 && opts.dailyChangePercent <= 100)) {
-    throw new OperatorError('--daily-change-percent must be a percentage (0 to 100)', { next: 'e.g. --daily-change-percent 1: the share of the backed-up data that changes per day' });
+  if (
+    opts.dailyChangePercent !== undefined &&
+    !(Number.isFinite(opts.dailyChangePercent) && opts.dailyChangePercent >= 0 && opts.dailyChangePercent <= 100)
+  ) {
+    throw new OperatorError('--daily-change-percent must be a percentage (0 to 100)', {
+      next: 'e.g. --daily-change-percent 1: the share of the backed-up data that changes per day',
+    });
   }
   const upload = uploadMbitProblem(opts.uploadMbit);
   if (upload) throw upload;
   if (opts.firstBackupType !== undefined) {
-    if (opts.target === 'local') throw new OperatorError('--first-backup does not apply to the local target', { next: 'the local target has no instance type; use local-target.mjs up --limits TYPE to try a type\'s limits' });
+    if (opts.target === 'local')
+      throw new OperatorError('--first-backup does not apply to the local target', {
+        next: "the local target has no instance type; use local-target.mjs up --limits TYPE to try a type's limits",
+      });
     const f = instanceFacts(opts.firstBackupType);
     if (!f || f.arch !== 'x86_64') {
-      throw new OperatorError(`--first-backup ${opts.firstBackupType} is not an instance type the fast lane can use`, { next: 'give an x86_64 burstable type, e.g. --first-backup t3a.medium (or --first-backup alone for the default)' });
+      throw new OperatorError(`--first-backup ${opts.firstBackupType} is not an instance type the fast lane can use`, {
+        next: 'give an x86_64 burstable type, e.g. --first-backup t3a.medium (or --first-backup alone for the default)',
+      });
     }
   }
   if (opts.target === 'local' && opts.allowDataVolumeReplacement) {
-    throw new OperatorError(`${ALLOW_FLAG} does not apply to the local target`, { next: 'the local target keeps its volume across up; `local-target.mjs down --purge` removes it' });
+    throw new OperatorError(`${ALLOW_FLAG} does not apply to the local target`, {
+      next: 'the local target keeps its volume across up; `local-target.mjs down --purge` removes it',
+    });
   }
   return opts;
 }

@@ -24,5 +24,7 @@ export const CHECK_COMMANDS = Object.freeze({
 export const REJECTED = /rejected:/;
 
 export function gateRefusalHint(r: ExecResult) {
-  return REJECTED.test(r.stderr) ? `the gate refused it (${r.stderr.trim().split('\n')[0]})` : r.stderr.trim().split('\n').slice(-2).join(' ') || `exit ${r.code}`;
+  return REJECTED.test(r.stderr)
+    ? `the gate refused it (${r.stderr.trim().split('\n')[0]})`
+    : r.stderr.trim().split('\n').slice(-2).join(' ') || `exit ${r.code}`;
 }

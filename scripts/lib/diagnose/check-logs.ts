@@ -23,7 +23,9 @@ export type BootOutcome = { state: 'success' | 'failed'; line: string } | { stat
  * "btrbk-backup-host: FAILED at step ..." (user-data/bootstrap.sh). The last such line wins (re-runs append).
  */
 export function bootOutcome(text: string): BootOutcome {
-  const lines = String(text).split('\n').filter((l) => /btrbk-backup-host: (SUCCESS|FAILED)\b/.test(l));
+  const lines = String(text)
+    .split('\n')
+    .filter((l) => /btrbk-backup-host: (SUCCESS|FAILED)\b/.test(l));
   const line = lines.at(-1);
   if (!line) return { state: 'unfinished', line: null };
   return { state: /btrbk-backup-host: FAILED\b/.test(line) ? 'failed' : 'success', line: line.trim() };
@@ -36,7 +38,11 @@ export function errorLines(text: string): string[] {
     .filter((l) => /\b(ERROR|FAILED|FATAL|refus\w*|failed)\b/.test(l) && !/\b0 failed\b/.test(l));
 }
 
-export async function checkLogs(conn: Connection, deps: CheckDeps = {}, session: Session = sshSession(conn, deps)): Promise<TestResult[]> {
+export async function checkLogs(
+  conn: Connection,
+  deps: CheckDeps = {},
+  session: Session = sshSession(conn, deps),
+): Promise<TestResult[]> {
   const n = deps.lines ?? 40;
   const results: TestResult[] = [];
   const s = await session.open();
@@ -53,7 +59,15 @@ export async function checkLogs(conn: Connection, deps: CheckDeps = {}, session:
       }
       const title = `${name} (last ${n} lines)`;
       if (r.code !== 0) {
-        results.push(fail(title, `\`${command}\` → exit ${r.code}: ${gateRefusalHint(r)}`, /No such file|cannot open/i.test(r.stderr) ? 'the log does not exist yet: the boot script has not run (cloud-init still starting?)' : 'run check-ssh'));
+        results.push(
+          fail(
+            title,
+            `\`${command}\` → exit ${r.code}: ${gateRefusalHint(r)}`,
+            /No such file|cannot open/i.test(r.stderr)
+              ? 'the log does not exist yet: the boot script has not run (cloud-init still starting?)'
+              : 'run check-ssh',
+          ),
+        );
         continue;
       }
       const text = lastLines(r.stdout, n);
@@ -63,11 +77,26 @@ export async function checkLogs(conn: Connection, deps: CheckDeps = {}, session:
       }
       const outcome = bootOutcome(r.stdout);
       if (outcome.state === 'failed') {
-        results.push(fail(title, `the boot script failed: ${outcome.line}`, 'read the lines below for the step that failed; fix the cause, then re-run the boot script by re-provisioning (terraform apply -replace on the instance keeps the data volume), or `npx zx scripts/local-target.mjs up` for the local target', '', { output: text }));
+        results.push(
+          fail(
+            title,
+            `the boot script failed: ${outcome.line}`,
+            'read the lines below for the step that failed; fix the cause, then re-run the boot script by re-provisioning (terraform apply -replace on the instance keeps the data volume), or `npx zx scripts/local-target.mjs up` for the local target',
+            '',
+            { output: text },
+          ),
+        );
       } else if (outcome.state === 'success') {
         results.push(pass(title, outcome.line.replace(/^.*?btrbk-backup-host: /, '').slice(0, 60), { output: text }));
       } else {
-        results.push(pass(title, 'no SUCCESS or FAILED line yet', { warn: true, cause: 'the boot script is still running, or it was killed before it could finish', next: 'wait a minute and run check-logs again', output: text }));
+        results.push(
+          pass(title, 'no SUCCESS or FAILED line yet', {
+            warn: true,
+            cause: 'the boot script is still running, or it was killed before it could finish',
+            next: 'wait a minute and run check-logs again',
+            output: text,
+          }),
+        );
       }
     }
     return results;
@@ -77,30 +106,72 @@ export async function checkLogs(conn: Connection, deps: CheckDeps = {}, session:
   const why = `SSH failed: ${s.error.what}`;
   if (isLocalTarget(conn)) {
     // the local target's stand-in for the EC2 console: the boot script's output that `up` keeps on this machine
-    results.push(fail('logs through the SSH gate', why, 'the local target’s copy of the boot output follows; `npx zx scripts/local-target.mjs status` shows its state, `down` then `up` restarts it'));
+    results.push(
+      fail(
+        'logs through the SSH gate',
+        why,
+        'the local target’s copy of the boot output follows; `npx zx scripts/local-target.mjs status` shows its state, `down` then `up` restarts it',
+      ),
+    );
     const text = await (deps.readLocalBootLog ?? readLocalBootLog)();
     const title = `local target boot output (last ${n} lines)`;
     if (!text) {
-      results.push(fail(title, 'no copy of the boot output on this machine', 'start the local target: npx zx scripts/local-target.mjs up'));
+      results.push(
+        fail(
+          title,
+          'no copy of the boot output on this machine',
+          'start the local target: npx zx scripts/local-target.mjs up',
+        ),
+      );
     } else {
       const outcome = bootOutcome(text);
       results.push(
         outcome.state === 'failed'
-          ? fail(title, `the boot script failed: ${outcome.line}`, 'fix the cause, then `npx zx scripts/local-target.mjs down` and `up`', '', { output: lastLines(text, n) })
-          : pass(title, outcome.line ? outcome.line.replace(/^.*?btrbk-backup-host: /, '').slice(0, 60) : 'no SUCCESS or FAILED line', { output: lastLines(text, n) }),
+          ? fail(
+              title,
+              `the boot script failed: ${outcome.line}`,
+              'fix the cause, then `npx zx scripts/local-target.mjs down` and `up`',
+              '',
+              { output: lastLines(text, n) },
+            )
+          : pass(
+              title,
+              outcome.line
+                ? outcome.line.replace(/^.*?btrbk-backup-host: /, '').slice(0, 60)
+                : 'no SUCCESS or FAILED line',
+              { output: lastLines(text, n) },
+            ),
       );
     }
     return results;
   }
-  results.push(fail('logs through the SSH gate', why, 'the EC2 console output follows; fix what it shows, then run check-ssh'));
+  results.push(
+    fail('logs through the SSH gate', why, 'the EC2 console output follows; fix what it shows, then run check-ssh'),
+  );
   try {
     const ec2 = deps.ec2 ?? makeEc2Client({ region: conn.BTRBK_AWS_REGION, profile: deps.profile });
-    const out = await (deps.getConsoleOutput ?? getConsoleOutput)(ec2, conn.BTRBK_AWS_INSTANCE_ID, { profile: deps.profile });
+    const out = await (deps.getConsoleOutput ?? getConsoleOutput)(ec2, conn.BTRBK_AWS_INSTANCE_ID, {
+      profile: deps.profile,
+    });
     if (!out.trim()) {
-      results.push(fail(`EC2 console output (last ${n} lines)`, 'the console output is empty: the instance has not produced any yet (it appears a few minutes after boot)', 'wait a few minutes and run check-logs again'));
+      results.push(
+        fail(
+          `EC2 console output (last ${n} lines)`,
+          'the console output is empty: the instance has not produced any yet (it appears a few minutes after boot)',
+          'wait a few minutes and run check-logs again',
+        ),
+      );
     } else {
       const errs = errorLines(out);
-      results.push({ ...pass(`EC2 console output (last ${n} lines)`, errs.length ? `${errs.length} error line(s); last: ${errs[errs.length - 1].trim().slice(0, 160)}` : 'no error lines'), output: lastLines(out, n) });
+      results.push({
+        ...pass(
+          `EC2 console output (last ${n} lines)`,
+          errs.length
+            ? `${errs.length} error line(s); last: ${errs[errs.length - 1].trim().slice(0, 160)}`
+            : 'no error lines',
+        ),
+        output: lastLines(out, n),
+      });
     }
   } catch (err) {
     results.push(fromError(`EC2 console output (last ${n} lines)`, err));

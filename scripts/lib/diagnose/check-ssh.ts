@@ -13,29 +13,52 @@ import { errorFields, fail, fromError, messageOf, pass } from './results.js';
 import { sshSession, type Session } from './session.js';
 
 /** Private key file: exists, a regular file, mode 0600 or 0400 (no group/other bits), owned by this user. */
-export function checkKeyFile(keyFile: string, { stat = (f) => fs.statSync(f), uid = process.geteuid?.() ?? 0 }: Pick<CheckDeps, 'stat' | 'uid'> = {}): TestResult {
+export function checkKeyFile(
+  keyFile: string,
+  { stat = (f) => fs.statSync(f), uid = process.geteuid?.() ?? 0 }: Pick<CheckDeps, 'stat' | 'uid'> = {},
+): TestResult {
   const name = 'private key file permissions';
   let st;
   try {
     st = stat(keyFile);
   } catch (err) {
     const { code, message } = errorFields(err) as NodeJS.ErrnoException;
-    return fail(name, `${keyFile} ${code === 'ENOENT' ? 'does not exist' : `cannot be read (${code ?? message})`}`, 'point BTRBK_AWS_SSH_KEY in the connection file at the private key whose public half is ssh_public_key in terraform.tfvars');
+    return fail(
+      name,
+      `${keyFile} ${code === 'ENOENT' ? 'does not exist' : `cannot be read (${code ?? message})`}`,
+      'point BTRBK_AWS_SSH_KEY in the connection file at the private key whose public half is ssh_public_key in terraform.tfvars',
+    );
   }
-  if (!st.isFile()) return fail(name, `${keyFile} is not a regular file`, 'point BTRBK_AWS_SSH_KEY at the private key file');
+  if (!st.isFile())
+    return fail(name, `${keyFile} is not a regular file`, 'point BTRBK_AWS_SSH_KEY at the private key file');
   const mode = st.mode & 0o777;
   const octal = mode.toString(8).padStart(4, '0');
   if (mode & 0o077) {
-    return fail(name, `${keyFile} has mode ${octal}: group or others can read it, and OpenSSH refuses such a key ("UNPROTECTED PRIVATE KEY FILE"), so btrbk cannot use it`, `chmod 600 ${shellWord(keyFile)}`, `mode ${octal}`);
+    return fail(
+      name,
+      `${keyFile} has mode ${octal}: group or others can read it, and OpenSSH refuses such a key ("UNPROTECTED PRIVATE KEY FILE"), so btrbk cannot use it`,
+      `chmod 600 ${shellWord(keyFile)}`,
+      `mode ${octal}`,
+    );
   }
   if (st.uid !== uid) {
-    return fail(name, `${keyFile} is owned by uid ${st.uid}, not by you (uid ${uid}); OpenSSH refuses a key that is not yours`, `chown ${uid} ${shellWord(keyFile)} (or run as the key's owner)`, `owner uid ${st.uid}`);
+    return fail(
+      name,
+      `${keyFile} is owned by uid ${st.uid}, not by you (uid ${uid}); OpenSSH refuses a key that is not yours`,
+      `chown ${uid} ${shellWord(keyFile)} (or run as the key's owner)`,
+      `owner uid ${st.uid}`,
+    );
   }
-  if (!(mode & 0o400)) return fail(name, `${keyFile} is not readable by its owner (mode ${octal})`, `chmod 600 ${shellWord(keyFile)}`);
+  if (!(mode & 0o400))
+    return fail(name, `${keyFile} is not readable by its owner (mode ${octal})`, `chmod 600 ${shellWord(keyFile)}`);
   return pass(name, `mode ${octal}, owner uid ${st.uid}`);
 }
 
-export async function checkSsh(conn: Connection, deps: CheckDeps = {}, session: Session = sshSession(conn, deps)): Promise<TestResult[]> {
+export async function checkSsh(
+  conn: Connection,
+  deps: CheckDeps = {},
+  session: Session = sshSession(conn, deps),
+): Promise<TestResult[]> {
   const results: TestResult[] = [];
   const p = sshParams(conn);
   results.push(checkKeyFile(p.keyFile, deps));
@@ -43,7 +66,12 @@ export async function checkSsh(conn: Connection, deps: CheckDeps = {}, session: 
   let pinned: PinnedKey[];
   try {
     pinned = readPinnedKeys(conn, deps);
-    results.push(pass('pinned host key on file', `${pinned.map((k) => `${k.keyType} ${k.fingerprint}`).join(', ')} in ${p.knownHostsFile}`));
+    results.push(
+      pass(
+        'pinned host key on file',
+        `${pinned.map((k) => `${k.keyType} ${k.fingerprint}`).join(', ')} in ${p.knownHostsFile}`,
+      ),
+    );
   } catch (err) {
     results.push(fromError('pinned host key on file', err));
     return results; // without a pin we do not connect at all
@@ -83,7 +111,9 @@ export async function checkSsh(conn: Connection, deps: CheckDeps = {}, session: 
     results.push(fromError('SSH handshake', s.error));
     return results;
   }
-  results.push(pass('host key matches the pinned key', s.hostKey ? `${s.hostKey.keyType} ${s.hostKey.fingerprint}` : ''));
+  results.push(
+    pass('host key matches the pinned key', s.hostKey ? `${s.hostKey.keyType} ${s.hostKey.fingerprint}` : ''),
+  );
   results.push(pass(`key accepted for ${p.user}`, p.keyFile));
 
   const exec = async (name: string, command: string, judge: (r: ExecResult) => TestResult) => {
@@ -116,19 +146,37 @@ export async function checkSsh(conn: Connection, deps: CheckDeps = {}, session: 
         'treat the key as able to do anything on the host: fix ~btrbk/.ssh/authorized_keys (restrict,command="…btrbk-ssh-gate") or re-provision, and rotate the key if it may have leaked',
       );
     }
-    return fail(name, `\`id\` → exit ${r.code} without "rejected:" (${r.stderr.trim().slice(0, 120)})`, 'the forced command is not the SSH gate this project installs: re-provision the host');
+    return fail(
+      name,
+      `\`id\` → exit ${r.code} without "rejected:" (${r.stderr.trim().slice(0, 120)})`,
+      'the forced command is not the SSH gate this project installs: re-provision the host',
+    );
   });
 
   const listCmd = CHECK_COMMANDS.subvolumeList(p.backupRoot);
   await exec('an allowed btrbk command runs (btrfs subvolume list)', listCmd, (r) => {
     const name = 'an allowed btrbk command runs (btrfs subvolume list)';
-    if (r.code === 0) return pass(name, `${r.stdout.trim() ? r.stdout.trim().split('\n').length : 0} subvolume(s) listed`);
-    if (REJECTED.test(r.stderr)) return fail(name, `the gate refused \`${listCmd}\`: ${r.stderr.trim()}`, 'the gate and these tools disagree on the command grammar: update the host (re-provision) or these tools');
+    if (r.code === 0)
+      return pass(name, `${r.stdout.trim() ? r.stdout.trim().split('\n').length : 0} subvolume(s) listed`);
+    if (REJECTED.test(r.stderr))
+      return fail(
+        name,
+        `the gate refused \`${listCmd}\`: ${r.stderr.trim()}`,
+        'the gate and these tools disagree on the command grammar: update the host (re-provision) or these tools',
+      );
     if (/password is required|not allowed to execute|sudoers/i.test(r.stderr)) {
-      return fail(name, `sudo refused btrfs for the btrbk user: ${r.stderr.trim()}`, `the boot script did not install ${SUDOERS_PATH}: read check-logs`);
+      return fail(
+        name,
+        `sudo refused btrfs for the btrbk user: ${r.stderr.trim()}`,
+        `the boot script did not install ${SUDOERS_PATH}: read check-logs`,
+      );
     }
     if (/not a btrfs|No such file|ERROR: cannot access/i.test(r.stderr)) {
-      return fail(name, `btrfs cannot list ${p.backupRoot}: ${r.stderr.trim()}`, 'the volume is probably not mounted: run check-volume');
+      return fail(
+        name,
+        `btrfs cannot list ${p.backupRoot}: ${r.stderr.trim()}`,
+        'the volume is probably not mounted: run check-volume',
+      );
     }
     return fail(name, `exit ${r.code}: ${r.stderr.trim()}`, 'run check-volume and check-logs');
   });

@@ -66,7 +66,9 @@ export interface RetentionReport {
  */
 export function parseRetentionReport(text: string): RetentionReport {
   const lines = String(text).split('\n');
-  const policy = /^policy: APPEND_ONLY=(\S+) RETENTION='([^']*)' RETENTION_MIN=(\S+)/.exec(lines.find((l) => l.startsWith('policy: ')) ?? '');
+  const policy = /^policy: APPEND_ONLY=(\S+) RETENTION='([^']*)' RETENTION_MIN=(\S+)/.exec(
+    lines.find((l) => l.startsWith('policy: ')) ?? '',
+  );
   const lastRun: Record<string, string> = {};
   const deleted: string[] = [];
   let section = '';
@@ -164,21 +166,25 @@ export function scrubCheck(report: ScrubReport, now: Date = new Date()): TestRes
     if (report.next) return pass(name, detail);
     return pass(name, detail, {
       warn: true,
-      cause: 'no scrub has run and btrbk-scrub.timer has no next run: the volume is never read end to end, so bit rot in old backups would go unseen',
+      cause:
+        'no scrub has run and btrbk-scrub.timer has no next run: the volume is never read end to end, so bit rot in old backups would go unseen',
       next: 'wait for btrbk-scrub.timer, or start one now on the host as admin: sudo /usr/local/sbin/btrbk-scrub run --now (read-only, idle I/O priority; the timer scrubs monthly, in the 90 minutes after a backup arrives)',
     });
   }
   const c = last.status.counters;
-  const errors = SCRUB_ERROR_COUNTERS.filter((k) => k !== 'corrected_errors' && (c[k] ?? 0) > 0).map((k) => `${k.replace(/_errors$/, '')}=${c[k]}`);
+  const errors = SCRUB_ERROR_COUNTERS.filter((k) => k !== 'corrected_errors' && (c[k] ?? 0) > 0).map(
+    (k) => `${k.replace(/_errors$/, '')}=${c[k]}`,
+  );
   const ageDays = (now.getTime() - Date.parse(last.when)) / DAY_MS;
   const detail = `${last.when}: read ${humanBytes(last.status.bytesScrubbed)} in ${last.seconds} s, ${errors.length ? errors.join(', ') : 'no errors'}`;
   const uncorrectable = c.uncorrectable_errors ?? 0;
   if (uncorrectable > 0 || last.exit === 3) {
     const backups = last.subvolumes.map((l) => /path (\S+)$/.exec(l)?.[1] ?? l);
     const files = [...new Set(last.kernel.filter((k) => k.path !== null).map((k) => `root ${k.root}: ${k.path}`))];
-    const hit = backups.length || files.length || last.resolved.length
-      ? `damaged blocks are in: ${[...backups.map((b) => `subvolume ${b}`), ...files.slice(0, 5), ...last.resolved.slice(0, 5)].join('; ')}`
-      : `the kernel log did not name the files: on the host as admin, for each address in \`journalctl -k | grep 'error at logical'\`, run \`sudo btrfs inspect-internal logical-resolve LOGICAL ${MOUNT_POINT}\``;
+    const hit =
+      backups.length || files.length || last.resolved.length
+        ? `damaged blocks are in: ${[...backups.map((b) => `subvolume ${b}`), ...files.slice(0, 5), ...last.resolved.slice(0, 5)].join('; ')}`
+        : `the kernel log did not name the files: on the host as admin, for each address in \`journalctl -k | grep 'error at logical'\`, run \`sudo btrfs inspect-internal logical-resolve LOGICAL ${MOUNT_POINT}\``;
     return fail(
       name,
       `the last scrub found ${uncorrectable} uncorrectable error(s) (${errors.join(', ') || `exit ${last.exit}`}): blocks of the volume no longer match their checksums and there is no good copy on it. ${hit}`,
@@ -187,13 +193,25 @@ export function scrubCheck(report: ScrubReport, now: Date = new Date()): TestRes
     );
   }
   if (last.status.status !== 'finished' || last.exit !== 0) {
-    return pass(name, detail, { warn: true, cause: `the last scrub did not finish (status ${last.status.status ?? 'unknown'}, exit ${last.exit})`, next: 'on the host as admin: journalctl -u btrbk-scrub; it runs again after the next backup (or now: sudo /usr/local/sbin/btrbk-scrub run --now)' });
+    return pass(name, detail, {
+      warn: true,
+      cause: `the last scrub did not finish (status ${last.status.status ?? 'unknown'}, exit ${last.exit})`,
+      next: 'on the host as admin: journalctl -u btrbk-scrub; it runs again after the next backup (or now: sudo /usr/local/sbin/btrbk-scrub run --now)',
+    });
   }
   if (errors.length) {
-    return pass(name, detail, { warn: true, cause: `the last scrub counted errors it could repair from a second copy (${errors.join(', ')})`, next: 'watch btrfs device stats; on the host as admin: journalctl -k | grep BTRFS' });
+    return pass(name, detail, {
+      warn: true,
+      cause: `the last scrub counted errors it could repair from a second copy (${errors.join(', ')})`,
+      next: 'watch btrfs device stats; on the host as admin: journalctl -k | grep BTRFS',
+    });
   }
   if (!(ageDays <= 2 * SCRUB_INTERVAL_DAYS)) {
-    return pass(name, detail, { warn: true, cause: `the last scrub is ${Number.isFinite(ageDays) ? Math.floor(ageDays) : '?'} days old (it runs ${SCRUB_SCHEDULE})`, next: 'on the host as admin: systemctl status btrbk-scrub.timer btrbk-scrub.service; journalctl -u btrbk-scrub' });
+    return pass(name, detail, {
+      warn: true,
+      cause: `the last scrub is ${Number.isFinite(ageDays) ? Math.floor(ageDays) : '?'} days old (it runs ${SCRUB_SCHEDULE})`,
+      next: 'on the host as admin: systemctl status btrbk-scrub.timer btrbk-scrub.service; journalctl -u btrbk-scrub',
+    });
   }
   return pass(name, detail);
 }
@@ -203,12 +221,22 @@ const pct = (x: number) => `${x.toFixed(1)} %`;
 /** Usage above this percentage is a warning; at 100 % backups fail. */
 export const USAGE_WARN_PERCENT = 90;
 
-export async function checkVolume(conn: Connection, deps: CheckDeps = {}, session: Session = sshSession(conn, deps)): Promise<TestResult[]> {
+export async function checkVolume(
+  conn: Connection,
+  deps: CheckDeps = {},
+  session: Session = sshSession(conn, deps),
+): Promise<TestResult[]> {
   const results: TestResult[] = [];
   const p = sshParams(conn);
   const s = await session.open();
   if (!s.ok) {
-    results.push(fail('reach the volume through the SSH gate', `SSH failed: ${s.error.what}${s.error.likelyCause ? ` (${s.error.likelyCause})` : ''}`, 'run `npx zx scripts/troubleshoot.mjs check-ssh` first'));
+    results.push(
+      fail(
+        'reach the volume through the SSH gate',
+        `SSH failed: ${s.error.what}${s.error.likelyCause ? ` (${s.error.likelyCause})` : ''}`,
+        'run `npx zx scripts/troubleshoot.mjs check-ssh` first',
+      ),
+    );
     return results;
   }
   const exec = async (command: string): Promise<ExecResult> => {
@@ -225,18 +253,47 @@ export async function checkVolume(conn: Connection, deps: CheckDeps = {}, sessio
   const saysUnmounted = mountOut.code === 1 && /nothing is mounted/i.test(mountOut.stderr);
   const notMountedNext = `the volume is detached or its mount failed at boot (fstab has nofail, so the host boots without it): run check-aws for the attachment and check-logs for the boot log; on the host as admin: sudo mount ${MOUNT_POINT}`;
   if (mountOut.code !== 0 && !saysUnmounted) {
-    results.push(fail(`mounted at ${MOUNT_POINT}`, `the mount diagnostic failed: ${gateRefusalHint(mountOut)}`, 'run check-ssh; the gate may be older than these tools'));
+    results.push(
+      fail(
+        `mounted at ${MOUNT_POINT}`,
+        `the mount diagnostic failed: ${gateRefusalHint(mountOut)}`,
+        'run check-ssh; the gate may be older than these tools',
+      ),
+    );
   } else if (!entry) {
-    results.push(fail(`mounted at ${MOUNT_POINT}`, `nothing is mounted at ${MOUNT_POINT}`, notMountedNext, (mountOut.stdout || mountOut.stderr).trim().split('\n')[0] ?? ''));
+    results.push(
+      fail(
+        `mounted at ${MOUNT_POINT}`,
+        `nothing is mounted at ${MOUNT_POINT}`,
+        notMountedNext,
+        (mountOut.stdout || mountOut.stderr).trim().split('\n')[0] ?? '',
+      ),
+    );
   } else {
     results.push(pass(`mounted at ${MOUNT_POINT}`, `${entry.source}`));
     results.push(
       entry.fstype === 'btrfs'
-        ? pass('filesystem is btrfs', entry.options.split(',').filter((o) => /^(ro|rw|compress|subvol)/.test(o)).join(','))
-        : fail('filesystem is btrfs', `${MOUNT_POINT} is ${entry.fstype}, not btrfs`, 'something else is mounted there: check the fstab entry and the boot log (check-logs); never reformat a volume holding backups'),
+        ? pass(
+            'filesystem is btrfs',
+            entry.options
+              .split(',')
+              .filter((o) => /^(ro|rw|compress|subvol)/.test(o))
+              .join(','),
+          )
+        : fail(
+            'filesystem is btrfs',
+            `${MOUNT_POINT} is ${entry.fstype}, not btrfs`,
+            'something else is mounted there: check the fstab entry and the boot log (check-logs); never reformat a volume holding backups',
+          ),
     );
     if (/(^|,)ro(,|$)/.test(entry.options)) {
-      results.push(fail('mounted read-write', `${MOUNT_POINT} is mounted read-only: btrfs does this after errors`, 'look at device stats below and the kernel log on the host; a scrub (btrfs scrub start) shows damage'));
+      results.push(
+        fail(
+          'mounted read-write',
+          `${MOUNT_POINT} is mounted read-only: btrfs does this after errors`,
+          'look at device stats below and the kernel log on the host; a scrub (btrfs scrub start) shows damage',
+        ),
+      );
     }
   }
 
@@ -245,13 +302,35 @@ export async function checkVolume(conn: Connection, deps: CheckDeps = {}, sessio
     const u = usageOut.code === 0 ? parseUsage(usageOut.stdout) : null;
     const name = `usage below ${USAGE_WARN_PERCENT} %`;
     if (!u) {
-      results.push(fail(name, usageOut.code === 0 ? 'cannot read the usage output' : `the usage diagnostic failed: ${gateRefusalHint(usageOut)}`, 'run check-ssh', usageOut.stdout.trim().split('\n')[0] ?? ''));
+      results.push(
+        fail(
+          name,
+          usageOut.code === 0
+            ? 'cannot read the usage output'
+            : `the usage diagnostic failed: ${gateRefusalHint(usageOut)}`,
+          'run check-ssh',
+          usageOut.stdout.trim().split('\n')[0] ?? '',
+        ),
+      );
     } else {
       const detail = `${pct(u.percent)} full: ${humanBytes(u.used)} used, ${humanBytes(u.free)} free (device ${humanBytes(u.size)})`;
       if (u.percent >= 99) {
-        results.push(fail(name, `the volume is full (${pct(u.percent)}): the next backup will fail`, `free space: a tighter retention in terraform.tfvars (append-only host; it prunes after the next backup) or old backups deleted as admin, or grow the volume: raise ebs_volume_size in terraform.tfvars and apply, then \`sudo btrfs filesystem resize max ${MOUNT_POINT}\` as admin`, detail));
+        results.push(
+          fail(
+            name,
+            `the volume is full (${pct(u.percent)}): the next backup will fail`,
+            `free space: a tighter retention in terraform.tfvars (append-only host; it prunes after the next backup) or old backups deleted as admin, or grow the volume: raise ebs_volume_size in terraform.tfvars and apply, then \`sudo btrfs filesystem resize max ${MOUNT_POINT}\` as admin`,
+            detail,
+          ),
+        );
       } else if (u.percent > USAGE_WARN_PERCENT) {
-        results.push(pass(name, detail, { warn: true, cause: `the volume is ${pct(u.percent)} full`, next: 'keep fewer backups (retention in terraform.tfvars; `btrbk-diag retention` shows what is kept) or grow the volume (ebs_volume_size in terraform.tfvars, apply, then btrfs filesystem resize max)' }));
+        results.push(
+          pass(name, detail, {
+            warn: true,
+            cause: `the volume is ${pct(u.percent)} full`,
+            next: 'keep fewer backups (retention in terraform.tfvars; `btrbk-diag retention` shows what is kept) or grow the volume (ebs_volume_size in terraform.tfvars, apply, then btrfs filesystem resize max)',
+          }),
+        );
       } else {
         results.push(pass(name, detail));
       }
@@ -264,8 +343,12 @@ export async function checkVolume(conn: Connection, deps: CheckDeps = {}, sessio
       ? pass(`backup root ${p.backupRoot} present`, rootOut.stdout.trim())
       : fail(
           `backup root ${p.backupRoot} present`,
-          REJECTED.test(rootOut.stderr) ? `the gate refused the lookup: ${rootOut.stderr.trim()}` : `${p.backupRoot} does not exist${entry ? '' : ' (the volume is not mounted)'}`,
-          entry ? 'the boot script creates it; read check-logs, or re-run the boot script by re-provisioning' : notMountedNext,
+          REJECTED.test(rootOut.stderr)
+            ? `the gate refused the lookup: ${rootOut.stderr.trim()}`
+            : `${p.backupRoot} does not exist${entry ? '' : ' (the volume is not mounted)'}`,
+          entry
+            ? 'the boot script creates it; read check-logs, or re-run the boot script by re-provisioning'
+            : notMountedNext,
         ),
   );
 
@@ -283,10 +366,15 @@ export async function checkVolume(conn: Connection, deps: CheckDeps = {}, sessio
       results.push(
         incomplete.length
           ? pass(name, detail, {
-            warn: true,
-            cause: `${incomplete.length} without a received UUID (${incomplete.slice(0, 3).map((b) => b.path).join(', ')}${incomplete.length > 3 ? ', ...' : ''}): they are not backups (this host receives in a staging directory and never leaves one here: an older host version or a hand-made subvolume)`,
-            next: "the host's hourly prune removes them; or as admin: sudo btrfs subvolume delete PATH. Never restore from them (docs/RESTORE.md)",
-          })
+              warn: true,
+              cause: `${incomplete.length} without a received UUID (${incomplete
+                .slice(0, 3)
+                .map((b) => b.path)
+                .join(
+                  ', ',
+                )}${incomplete.length > 3 ? ', ...' : ''}): they are not backups (this host receives in a staging directory and never leaves one here: an older host version or a hand-made subvolume)`,
+              next: "the host's hourly prune removes them; or as admin: sudo btrfs subvolume delete PATH. Never restore from them (docs/RESTORE.md)",
+            })
           : pass(name, `${detail}, all complete`),
       );
     }
@@ -302,7 +390,12 @@ export async function checkVolume(conn: Connection, deps: CheckDeps = {}, sessio
       const bad = stats.filter((x) => x.value !== 0);
       results.push(
         bad.length
-          ? fail(name, `I/O or checksum errors recorded: ${bad.map((x) => `${x.counter}=${x.value}`).join(', ')}`, `the volume has had errors: run a scrub on the host (sudo btrfs scrub start -B ${MOUNT_POINT}) as admin, verify your latest backup with a restore, and consider replacing the volume from a snapshot`, `${stats.length} counters on ${[...new Set(stats.map((x) => x.device))].join(', ')}`)
+          ? fail(
+              name,
+              `I/O or checksum errors recorded: ${bad.map((x) => `${x.counter}=${x.value}`).join(', ')}`,
+              `the volume has had errors: run a scrub on the host (sudo btrfs scrub start -B ${MOUNT_POINT}) as admin, verify your latest backup with a restore, and consider replacing the volume from a snapshot`,
+              `${stats.length} counters on ${[...new Set(stats.map((x) => x.device))].join(', ')}`,
+            )
           : pass(name, `${stats.length} counters on ${[...new Set(stats.map((x) => x.device))].join(', ')}`),
       );
     }
@@ -316,20 +409,37 @@ export async function checkVolume(conn: Connection, deps: CheckDeps = {}, sessio
     if (!report?.policy) {
       results.push(
         REJECTED.test(retOut.stderr)
-          ? pass(name, 'unknown to this host', { warn: true, cause: 'the host runs a gate from before append-only backups (no retention diagnostic)', next: 're-deploy (setup) to get the append-only host and its pruning' })
-          : fail(name, `cannot read the retention report: ${gateRefusalHint(retOut)}`, 'on the host as admin: sudo btrbk-prune report; journalctl -u btrbk-prune'),
+          ? pass(name, 'unknown to this host', {
+              warn: true,
+              cause: 'the host runs a gate from before append-only backups (no retention diagnostic)',
+              next: 're-deploy (setup) to get the append-only host and its pruning',
+            })
+          : fail(
+              name,
+              `cannot read the retention report: ${gateRefusalHint(retOut)}`,
+              'on the host as admin: sudo btrbk-prune report; journalctl -u btrbk-prune',
+            ),
       );
     } else {
       const p = report.policy;
       const goes = report.backups.filter((b) => b.action === 'goes');
       const last = report.lastRun;
       const detail = [
-        p.appendOnly ? `append-only, keeps ${p.retention} (everything younger than ${p.retentionMin})` : 'not append-only: btrbk on the client prunes',
+        p.appendOnly
+          ? `append-only, keeps ${p.retention} (everything younger than ${p.retentionMin})`
+          : 'not append-only: btrbk on the client prunes',
         last ? `last prune ${last.when}: ${last.result}, ${last.deleted_count ?? 0} deleted` : 'no prune yet',
         `${report.backups.length} backup(s), ${goes.length} to go at the next prune`,
       ].join('; ');
       if (last?.result === 'failed') {
-        results.push(fail(name, `the last prune failed: ${last.error ?? 'see the journal'}`, 'on the host as admin: journalctl -u btrbk-prune; nothing is deleted until it runs clean again', detail));
+        results.push(
+          fail(
+            name,
+            `the last prune failed: ${last.error ?? 'see the journal'}`,
+            'on the host as admin: journalctl -u btrbk-prune; nothing is deleted until it runs clean again',
+            detail,
+          ),
+        );
       } else {
         results.push(pass(name, detail));
       }
@@ -344,8 +454,16 @@ export async function checkVolume(conn: Connection, deps: CheckDeps = {}, sessio
     if (!report?.schedule) {
       results.push(
         REJECTED.test(scrubOut.stderr)
-          ? pass(name, 'unknown to this host', { warn: true, cause: 'the host runs a gate from before the scheduled scrub (no scrub diagnostic)', next: 're-deploy (setup) to get the monthly read-only scrub' })
-          : fail(name, `cannot read the scrub report: ${gateRefusalHint(scrubOut)}`, 'on the host as admin: /usr/local/sbin/btrbk-scrub report; journalctl -u btrbk-scrub'),
+          ? pass(name, 'unknown to this host', {
+              warn: true,
+              cause: 'the host runs a gate from before the scheduled scrub (no scrub diagnostic)',
+              next: 're-deploy (setup) to get the monthly read-only scrub',
+            })
+          : fail(
+              name,
+              `cannot read the scrub report: ${gateRefusalHint(scrubOut)}`,
+              'on the host as admin: /usr/local/sbin/btrbk-scrub report; journalctl -u btrbk-scrub',
+            ),
       );
     } else {
       results.push(scrubCheck(report));

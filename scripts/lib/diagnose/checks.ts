@@ -41,7 +41,9 @@ export function expandChecks(names: string[]): CheckName[] {
     else if (isCheckName(n)) wanted.add(n);
     else if (isCheckName(`check-${n}`)) wanted.add(`check-${n}` as CheckName);
     else {
-      throw new OperatorError(`unknown check "${n}"`, { next: `use one of: ${[...CHECK_NAMES, 'check-all'].join(', ')}` });
+      throw new OperatorError(`unknown check "${n}"`, {
+        next: `use one of: ${[...CHECK_NAMES, 'check-all'].join(', ')}`,
+      });
     }
   }
   return CHECK_NAMES.filter((c) => wanted.has(c));
@@ -67,7 +69,15 @@ export async function runChecks(conn: Connection, names: string[], deps: CheckDe
       try {
         results = await RUNNERS[check](conn, deps, session);
       } catch (err) {
-        results = [err instanceof OperatorError ? fromError(check, err) : fail(check, `unexpected error: ${messageOf(err)}`, 're-run with BTRBK_AWS_DEBUG=1 and report it as a bug')];
+        results = [
+          err instanceof OperatorError
+            ? fromError(check, err)
+            : fail(
+                check,
+                `unexpected error: ${messageOf(err)}`,
+                're-run with BTRBK_AWS_DEBUG=1 and report it as a bug',
+              ),
+        ];
       }
       out.push({ check, results });
     }

@@ -40,7 +40,11 @@ export function sshSession(conn: Connection, deps: CheckDeps = {}): Session {
   let opened: Promise<SessionState> | null = null;
   const session: Session = {
     async open() {
-      if (!opened) opened = connect(conn).then((s): SessionState => ({ ok: true, ...s }), (error: SshConnectError): SessionState => ({ ok: false, error }));
+      if (!opened)
+        opened = connect(conn).then(
+          (s): SessionState => ({ ok: true, ...s }),
+          (error: SshConnectError): SessionState => ({ ok: false, error }),
+        );
       return opened;
     },
     async exec(command, { timeoutMs = deps.execTimeoutMs ?? 30000 } = {}) {

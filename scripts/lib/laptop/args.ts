@@ -9,7 +9,7 @@ import { checkInterval } from './units.js';
 export const VERBS = Object.freeze({
   install: 'protect subvolumes: write the btrbk config, ssh settings and systemd units (--subvolume PATH ...)',
   uninstall: 'remove what install made (never a snapshot or a backup)',
-  run: 'one backup now, in the foreground: each first backup\'s size and expected time, progress, btrbk\'s summary',
+  run: "one backup now, in the foreground: each first backup's size and expected time, progress, btrbk's summary",
   status: 'per subvolume: newest snapshot and backup, ages, next run, last result (exit 1 when not fresh)',
   list: 'the backups on the target, with their times (and sizes with --sizes)',
   restore: 'receive a backup here (--subvolume PATH [--at TIMESTAMP] [--to DIR] [--make-live] [--path REL])',
@@ -19,7 +19,9 @@ export type Verb = keyof typeof VERBS;
 
 export const USAGE = `usage: npx zx scripts/backup.mjs <verb> [options]   (as root)
 verbs:
-${Object.entries(VERBS).map(([k, v]) => `  ${k.padEnd(10)} ${v}`).join('\n')}
+${Object.entries(VERBS)
+  .map(([k, v]) => `  ${k.padEnd(10)} ${v}`)
+  .join('\n')}
 options:
   --env FILE             the connection file (default aws_connection.env; status/list/run/restore/verify use the
                          installed settings when install has run and --env is not given)
@@ -78,7 +80,22 @@ const usageError = (what: string): OperatorError => new OperatorError(what, { ne
 export function parseBackupArgs(argv: string[]): BackupArgs {
   const a = minimist(argv, {
     boolean: ['json', 'help', 'dry-run', 'make-live', 'make-subvolume', 'notify', 'sizes'],
-    string: ['env', 'subvolume', 'exclude', 'snapshot-dir', 'interval', 'machine', 'max-age-hours', 'at', 'to', 'path', 'sample', 'seed', 'upload-mbit', 'instance-type'],
+    string: [
+      'env',
+      'subvolume',
+      'exclude',
+      'snapshot-dir',
+      'interval',
+      'machine',
+      'max-age-hours',
+      'at',
+      'to',
+      'path',
+      'sample',
+      'seed',
+      'upload-mbit',
+      'instance-type',
+    ],
     unknown: (o: string) => {
       if (!o.startsWith('-')) return true;
       throw usageError(`unknown option ${o}`);
@@ -128,34 +145,48 @@ export function parseBackupArgs(argv: string[]): BackupArgs {
   }
   const bad = checkInterval(out.interval);
   if (bad) throw usageError(bad);
-  if (out.machine !== undefined && !/^[A-Za-z0-9_@+][A-Za-z0-9_@+.-]{0,63}$/.test(out.machine)) throw usageError(`--machine ${out.machine}: letters, digits and _@+.- only`);
-  if (out.exclude.some((s) => !s.startsWith('/'))) throw usageError('--exclude needs an absolute path, e.g. /home/me/.cache');
-  if ((out.exclude.length || out.makeSubvolume) && out.verb !== 'install') throw usageError('--exclude and --make-subvolume belong to install');
+  if (out.machine !== undefined && !/^[A-Za-z0-9_@+][A-Za-z0-9_@+.-]{0,63}$/.test(out.machine))
+    throw usageError(`--machine ${out.machine}: letters, digits and _@+.- only`);
+  if (out.exclude.some((s) => !s.startsWith('/')))
+    throw usageError('--exclude needs an absolute path, e.g. /home/me/.cache');
+  if ((out.exclude.length || out.makeSubvolume) && out.verb !== 'install')
+    throw usageError('--exclude and --make-subvolume belong to install');
   if (out.notify !== undefined && out.verb !== 'install') throw usageError('--notify belongs to install');
-  if (out.makeSubvolume && !out.exclude.length) throw usageError('--make-subvolume needs --exclude DIR (the directory to turn into a nested subvolume)');
-  if (out.verb === 'install' && !out.subvolumes.length) throw usageError('install needs --subvolume PATH (e.g. --subvolume /home)');
+  if (out.makeSubvolume && !out.exclude.length)
+    throw usageError('--make-subvolume needs --exclude DIR (the directory to turn into a nested subvolume)');
+  if (out.verb === 'install' && !out.subvolumes.length)
+    throw usageError('install needs --subvolume PATH (e.g. --subvolume /home)');
   if (out.verb === 'restore') {
-    if (out.subvolumes.length !== 1) throw usageError('restore needs exactly one --subvolume PATH (the subvolume whose backup to restore)');
-    if (out.makeLive && out.path) throw usageError('--make-live and --path exclude each other: --path copies one file or directory out, --make-live replaces the whole subvolume');
-    if (out.makeLive && out.to) throw usageError('--make-live restores to the subvolume\'s own path; leave out --to');
-    if (out.path && (out.path.startsWith('/') || out.path.split('/').includes('..'))) throw usageError('--path is relative to the subvolume, without .. (e.g. me/thesis.tex for /home/me/thesis.tex)');
+    if (out.subvolumes.length !== 1)
+      throw usageError('restore needs exactly one --subvolume PATH (the subvolume whose backup to restore)');
+    if (out.makeLive && out.path)
+      throw usageError(
+        '--make-live and --path exclude each other: --path copies one file or directory out, --make-live replaces the whole subvolume',
+      );
+    if (out.makeLive && out.to) throw usageError("--make-live restores to the subvolume's own path; leave out --to");
+    if (out.path && (out.path.startsWith('/') || out.path.split('/').includes('..')))
+      throw usageError('--path is relative to the subvolume, without .. (e.g. me/thesis.tex for /home/me/thesis.tex)');
     if (out.to && !out.to.startsWith('/')) throw usageError('--to needs an absolute path');
   }
   const sample = one('sample');
   const seed = one('seed');
-  if ((sample !== undefined || seed !== undefined) && out.verb !== 'verify') throw usageError('--sample and --seed belong to verify');
+  if ((sample !== undefined || seed !== undefined) && out.verb !== 'verify')
+    throw usageError('--sample and --seed belong to verify');
   if (sample !== undefined) {
-    if (!/^(100|[1-9][0-9]?)$/.test(sample)) throw usageError(`--sample ${sample}: a whole percentage 1..100 (100: every file)`);
+    if (!/^(100|[1-9][0-9]?)$/.test(sample))
+      throw usageError(`--sample ${sample}: a whole percentage 1..100 (100: every file)`);
     out.sample = Number(sample);
   }
   if (seed !== undefined) {
-    if (!/^[0-9]{1,18}$/.test(seed)) throw usageError(`--seed ${seed}: a whole number of at most 18 digits (the seed a verify printed)`);
+    if (!/^[0-9]{1,18}$/.test(seed))
+      throw usageError(`--seed ${seed}: a whole number of at most 18 digits (the seed a verify printed)`);
     if (out.sample === 100) throw usageError('--seed picks a sample; --sample 100 is every file (leave out --seed)');
     out.seed = seed.replace(/^0+(?=\d)/, '');
   }
   const upload = one('upload-mbit');
   const type = one('instance-type');
-  if ((upload !== undefined || type !== undefined) && out.verb !== 'install') throw usageError('--upload-mbit and --instance-type belong to install (the first backup\'s estimate)');
+  if ((upload !== undefined || type !== undefined) && out.verb !== 'install')
+    throw usageError("--upload-mbit and --instance-type belong to install (the first backup's estimate)");
   if (upload !== undefined) {
     out.uploadMbit = Number(upload);
     const bad = uploadMbitProblem(out.uploadMbit);
@@ -170,5 +201,16 @@ export function parseBackupArgs(argv: string[]): BackupArgs {
 }
 
 function defaults(): Omit<BackupArgs, 'verb'> {
-  return { subvolumes: [], exclude: [], makeSubvolume: false, interval: 'hourly', dryRun: false, json: false, sizes: false, maxAgeHours: 24, makeLive: false, help: false };
+  return {
+    subvolumes: [],
+    exclude: [],
+    makeSubvolume: false,
+    interval: 'hourly',
+    dryRun: false,
+    json: false,
+    sizes: false,
+    maxAgeHours: 24,
+    makeLive: false,
+    help: false,
+  };
 }

@@ -85,12 +85,12 @@ export interface InstallReport {
   instanceType: string;
 }
 
-
 /** `install`: checks the subvolumes, writes what differs, creates the snapshot directories, checks ssh, enables the timer. */
 export async function install(req: InstallRequest): Promise<InstallReport> {
   const root = req.root ?? '/';
   const run = req.run ?? runDefault;
-  if (root === '/' && !req.dryRun) requireRoot('install', 'it writes /etc/btrbk, /etc/ssh/ssh_config.d, systemd units and snapshot directories');
+  if (root === '/' && !req.dryRun)
+    requireRoot('install', 'it writes /etc/btrbk, /etc/ssh/ssh_config.d, systemd units and snapshot directories');
   const conn = req.conn;
   if (!conn.BTRBK_AWS_KNOWN_HOSTS || !fs.existsSync(conn.BTRBK_AWS_KNOWN_HOSTS)) {
     throw new OperatorError('the connection file names no pinned known_hosts file', {
@@ -98,7 +98,10 @@ export async function install(req: InstallRequest): Promise<InstallReport> {
       next: 'run setup (or local-target.mjs up) again: it pins the host key and writes the file',
     });
   }
-  if (!fs.existsSync(conn.BTRBK_AWS_SSH_KEY)) throw new OperatorError(`the backup key ${conn.BTRBK_AWS_SSH_KEY} does not exist`, { next: 'check BTRBK_AWS_SSH_KEY in the connection file' });
+  if (!fs.existsSync(conn.BTRBK_AWS_SSH_KEY))
+    throw new OperatorError(`the backup key ${conn.BTRBK_AWS_SSH_KEY} does not exist`, {
+      next: 'check BTRBK_AWS_SSH_KEY in the connection file',
+    });
   const mountinfo = fs.readFileSync('/proc/self/mountinfo', 'utf8');
   const warnings: string[] = [];
   const sources: BackupSource[] = [];
@@ -108,18 +111,32 @@ export async function install(req: InstallRequest): Promise<InstallReport> {
     if (problem) throw problem;
     const w = atimeWarning(info);
     if (w && !warnings.includes(w)) warnings.push(w);
-    const snapshotDir = req.snapshotDir ? path.resolve(req.snapshotDir) : defaultSnapshotDir(info, inspectSource(path.dirname(info.path), mountinfo));
+    const snapshotDir = req.snapshotDir
+      ? path.resolve(req.snapshotDir)
+      : defaultSnapshotDir(info, inspectSource(path.dirname(info.path), mountinfo));
     sources.push({ subvolume: info.path, snapshotDir });
   }
   checkSourceNames(sources);
   const stamp = stampOf(new Date());
-  const exclusions = (req.exclude ?? []).map((d) => planExclusion(inspectSource(d, mountinfo), sources.map((s) => s.subvolume), { makeSubvolume: Boolean(req.makeSubvolume), stamp }));
+  const exclusions = (req.exclude ?? []).map((d) =>
+    planExclusion(
+      inspectSource(d, mountinfo),
+      sources.map((s) => s.subvolume),
+      { makeSubvolume: Boolean(req.makeSubvolume), stamp },
+    ),
+  );
   for (const s of sources) {
     if (!fs.existsSync(s.snapshotDir)) continue;
     const i = inspectSource(s.snapshotDir, mountinfo);
     const src = inspectSource(s.subvolume, mountinfo);
     if (!i.btrfs || i.mount?.source !== src.mount?.source) {
-      throw new OperatorError(`the snapshot directory ${s.snapshotDir} is not on the btrfs filesystem of ${s.subvolume}`, { cause: 'a snapshot is made on the filesystem of its subvolume', next: 'pick a --snapshot-dir on that filesystem' });
+      throw new OperatorError(
+        `the snapshot directory ${s.snapshotDir} is not on the btrfs filesystem of ${s.subvolume}`,
+        {
+          cause: 'a snapshot is made on the filesystem of its subvolume',
+          next: 'pick a --snapshot-dir on that filesystem',
+        },
+      );
     }
   }
   const previous = readManifest(root);
@@ -136,9 +153,19 @@ export async function install(req: InstallRequest): Promise<InstallReport> {
   } catch {
     hostMode = null;
   }
-  if (hostMode === null) warnings.push('the target did not answer: installed as for an append-only host (btrbk never deletes there); backups start when it answers');
+  if (hostMode === null)
+    warnings.push(
+      'the target did not answer: installed as for an append-only host (btrbk never deletes there); backups start when it answers',
+    );
   // the first backup's estimate, for the subvolumes with no backup there yet (all of them when it did not answer)
-  const sends = await firstSends({ conn, targetDir, subvolumes: sources.map((s) => s.subvolume), ask: hostMode !== null, reason: 'the target did not answer', run });
+  const sends = await firstSends({
+    conn,
+    targetDir,
+    subvolumes: sources.map((s) => s.subvolume),
+    ask: hostMode !== null,
+    reason: 'the target did not answer',
+    run,
+  });
   const instanceType = req.instanceType ?? previous?.instanceType ?? DEFAULT_INSTANCE_TYPE;
   const uploadMbit = req.uploadMbit ?? previous?.uploadMbit;
   const firstBackup = firstSendEstimate(sends, { uploadMbit: uploadMbit ?? null, instanceType });
@@ -161,7 +188,20 @@ export async function install(req: InstallRequest): Promise<InstallReport> {
   const planned = planInstallFiles(inputs);
   const createdBefore = previous?.createdSnapshotDirs ?? [];
   const toCreate = [...new Set(sources.map((s) => s.snapshotDir))].filter((d) => !fs.existsSync(d));
-  const report: InstallReport = { sources, targetDir, warnings, files: [], snapshotDirsCreated: [], steps: [], hostMode, dryRun: Boolean(req.dryRun), exclusions, firstSends: sends, firstBackup, instanceType };
+  const report: InstallReport = {
+    sources,
+    targetDir,
+    warnings,
+    files: [],
+    snapshotDirsCreated: [],
+    steps: [],
+    hostMode,
+    dryRun: Boolean(req.dryRun),
+    exclusions,
+    firstSends: sends,
+    firstBackup,
+    instanceType,
+  };
   req.onExclusions?.(exclusions);
   if (req.dryRun) {
     report.files = planned.map((f) => ({ path: f.path, action: fileAction(root, f) }));
@@ -171,7 +211,12 @@ export async function install(req: InstallRequest): Promise<InstallReport> {
   for (const x of exclusions) await convertToSubvolume(x, { run });
   for (const d of toCreate) fs.mkdirSync(d, { recursive: true, mode: 0o700 });
   report.snapshotDirsCreated = toCreate;
-  const manifest: Manifest = manifestFor(inputs, planned, [...new Set([...createdBefore, ...toCreate])], previous?.installedAt ?? new Date().toISOString());
+  const manifest: Manifest = manifestFor(
+    inputs,
+    planned,
+    [...new Set([...createdBefore, ...toCreate])],
+    previous?.installedAt ?? new Date().toISOString(),
+  );
   report.files = applyFiles(root, planned);
   // files of an earlier install that this one no longer writes
   const stale = (previous?.files ?? []).filter((f) => !manifest.files.includes(f));
@@ -182,22 +227,38 @@ export async function install(req: InstallRequest): Promise<InstallReport> {
 
   ensureControlDir();
   const g = await sshEffectiveSettings({ run });
-  const problems = sshSettingsProblems(g, { host: conn.BTRBK_AWS_HOST, port: conn.BTRBK_AWS_SSH_PORT, user: conn.BTRBK_AWS_USER });
+  const problems = sshSettingsProblems(g, {
+    host: conn.BTRBK_AWS_HOST,
+    port: conn.BTRBK_AWS_SSH_PORT,
+    user: conn.BTRBK_AWS_USER,
+  });
   report.steps.push({
     what: `ssh reads ${FILES.sshConfig} (ssh -G)`,
     ok: problems.length === 0,
-    detail: problems.length ? `${problems.join('; ')} — a setting in root's ~/.ssh/config or an earlier /etc/ssh/ssh_config.d file wins over it; remove that Host/Match block` : '',
+    detail: problems.length
+      ? `${problems.join('; ')} — a setting in root's ~/.ssh/config or an earlier /etc/ssh/ssh_config.d file wins over it; remove that Host/Match block`
+      : '',
   });
   const check = await run(btrbk, ['-c', FILES.btrbkConf, 'list', 'config']);
-  report.steps.push({ what: `btrbk reads ${FILES.btrbkConf}`, ok: check.status === 0, detail: (check.stderr || '').trim() });
+  report.steps.push({
+    what: `btrbk reads ${FILES.btrbkConf}`,
+    ok: check.status === 0,
+    detail: (check.stderr || '').trim(),
+  });
   if (hostMode !== null) {
     const mk = await gateViaAlias(targetMkdirLine(targetDir), { run });
-    report.steps.push({ what: `the target directory ${targetDir} (through the gate, with the installed ssh settings)`, ok: mk.status === 0, detail: sshFailure(mk) });
+    report.steps.push({
+      what: `the target directory ${targetDir} (through the gate, with the installed ssh settings)`,
+      ok: mk.status === 0,
+      detail: sshFailure(mk),
+    });
   }
   if (systemdRunning()) {
     report.steps.push(...(await enableUnits({ run })));
   } else {
-    report.warnings.push('systemd is not running on this machine: the units are written but not enabled; run `systemctl enable --now btrbk-aws.timer` where systemd runs, or `backup.mjs run` by hand');
+    report.warnings.push(
+      'systemd is not running on this machine: the units are written but not enabled; run `systemctl enable --now btrbk-aws.timer` where systemd runs, or `backup.mjs run` by hand',
+    );
   }
   return report;
 }
@@ -205,7 +266,8 @@ export async function install(req: InstallRequest): Promise<InstallReport> {
 function sshFailure(r: RunResult): string {
   if (r.status === 0) return '';
   const text = (r.error?.message ?? r.stderr).trim();
-  if (/Host key verification failed|REMOTE HOST IDENTIFICATION/.test(text)) return `${text}\nthe host's key is not the pinned one: npx zx scripts/troubleshoot.mjs check-ssh`;
+  if (/Host key verification failed|REMOTE HOST IDENTIFICATION/.test(text))
+    return `${text}\nthe host's key is not the pinned one: npx zx scripts/troubleshoot.mjs check-ssh`;
   return text.split('\n').slice(-3).join('\n');
 }
 
@@ -219,15 +281,26 @@ export interface UninstallReport {
 }
 
 /** `uninstall`: stops and disables the units, removes the files install wrote; snapshots and backups stay. */
-export async function uninstall({ root = '/', run = runDefault }: { root?: string; run?: Run } = {}): Promise<UninstallReport> {
+export async function uninstall({
+  root = '/',
+  run = runDefault,
+}: { root?: string; run?: Run } = {}): Promise<UninstallReport> {
   if (root === '/') requireRoot('uninstall', 'it removes files under /etc and stops systemd units');
   const m = readManifest(root);
   const steps: StepResult[] = [];
   if (root === '/' && systemdRunning()) steps.push(...(await disableUnits({ run })));
-  const files = [...new Set([...(m ? m.files : Object.values(FILES).filter((f) => f !== FILES.dir)), FILES.lastVerify])];
+  const files = [
+    ...new Set([...(m ? m.files : Object.values(FILES).filter((f) => f !== FILES.dir)), FILES.lastVerify]),
+  ];
   const changes = removeFiles(root, files.filter((f) => f !== FILES.manifest).concat(FILES.manifest));
   if (root === '/' && systemdRunning()) steps.push(await daemonReload({ run }));
-  return { files: changes, steps, keptSnapshotDirs: [...new Set((m?.sources ?? []).map((s) => s.snapshotDir))], targetDir: m?.targetDir ?? null, installed: Boolean(m) };
+  return {
+    files: changes,
+    steps,
+    keptSnapshotDirs: [...new Set((m?.sources ?? []).map((s) => s.snapshotDir))],
+    targetDir: m?.targetDir ?? null,
+    installed: Boolean(m),
+  };
 }
 
 /** The settings status, list, run and restore use: --env's connection, else the installed one, else the default file. */
@@ -239,10 +312,15 @@ export function installedOrNull(root = '/'): Manifest | null {
  * `run`: btrbk run in the foreground, then its summary. With `progress`, a line per send shows bytes and rate, and
  * the ETA of a full send whose size `fullSizes` gives (by snapshot name); a closing line says what each moved.
  */
-export async function runBackup({ run = runDefault, progress = true, fullSizes = new Map() }: { run?: Run; progress?: boolean; fullSizes?: ReadonlyMap<string, number> } = {}): Promise<RunResult> {
+export async function runBackup({
+  run = runDefault,
+  progress = true,
+  fullSizes = new Map(),
+}: { run?: Run; progress?: boolean; fullSizes?: ReadonlyMap<string, number> } = {}): Promise<RunResult> {
   requireRoot('run', 'btrbk snapshots subvolumes and reads the installed backup key, both root only');
   const m = readManifest('/');
-  if (!m) throw new OperatorError('nothing is installed', { next: 'npx zx scripts/backup.mjs install --subvolume /home' });
+  if (!m)
+    throw new OperatorError('nothing is installed', { next: 'npx zx scripts/backup.mjs install --subvolume /home' });
   ensureControlDir();
   // the target directory, as the service's ExecStartPre makes it (a failure here shows again in btrbk's run)
   await gateViaAlias(targetMkdirLine(m.targetDir), { run });
@@ -250,7 +328,14 @@ export async function runBackup({ run = runDefault, progress = true, fullSizes =
   // terminal, and shows no ETA
   const watchers: Array<ReturnType<typeof watchSends>> = [];
   try {
-    return await run(m.btrbk, ['-c', FILES.btrbkConf, 'run'], { stdio: 'inherit', onStart: progress ? (pid) => { watchers.push(watchSends({ root: pid, fullSizes })); } : undefined });
+    return await run(m.btrbk, ['-c', FILES.btrbkConf, 'run'], {
+      stdio: 'inherit',
+      onStart: progress
+        ? (pid) => {
+            watchers.push(watchSends({ root: pid, fullSizes }));
+          }
+        : undefined,
+    });
   } finally {
     for (const w of watchers) w.stop();
   }

@@ -20,13 +20,33 @@ export interface ExclusionPlan {
 }
 
 /** Decides what --exclude DIR does. `info` describes DIR; `sources` the subvolumes being protected. */
-export function planExclusion(info: SourceInfo, sources: string[], { makeSubvolume, stamp }: { makeSubvolume: boolean; stamp: string }): ExclusionPlan {
+export function planExclusion(
+  info: SourceInfo,
+  sources: string[],
+  { makeSubvolume, stamp }: { makeSubvolume: boolean; stamp: string },
+): ExclusionPlan {
   const dir = info.path;
   const within = sources.filter((s) => dir.startsWith(`${s}/`)).sort((a, b) => b.length - a.length)[0];
-  if (!within) throw new OperatorError(`--exclude ${dir} is not inside a --subvolume being protected`, { next: `protected: ${sources.join(', ')}; nothing outside them is backed up anyway` });
-  if (!info.exists) throw new OperatorError(`--exclude ${dir} does not exist`, { next: 'create it as a subvolume: btrfs subvolume create DIR (then it is never backed up)' });
-  if (info.subvolume) return { dir, within, action: 'none', keptAs: null, steps: [`${dir} is already a nested subvolume: it is not part of ${within}'s snapshots (nothing to do)`] };
-  if (!info.btrfs) throw new OperatorError(`${dir} is not on btrfs`, { cause: 'it is another filesystem mounted inside the subvolume, so it is not in its snapshots anyway' });
+  if (!within)
+    throw new OperatorError(`--exclude ${dir} is not inside a --subvolume being protected`, {
+      next: `protected: ${sources.join(', ')}; nothing outside them is backed up anyway`,
+    });
+  if (!info.exists)
+    throw new OperatorError(`--exclude ${dir} does not exist`, {
+      next: 'create it as a subvolume: btrfs subvolume create DIR (then it is never backed up)',
+    });
+  if (info.subvolume)
+    return {
+      dir,
+      within,
+      action: 'none',
+      keptAs: null,
+      steps: [`${dir} is already a nested subvolume: it is not part of ${within}'s snapshots (nothing to do)`],
+    };
+  if (!info.btrfs)
+    throw new OperatorError(`${dir} is not on btrfs`, {
+      cause: 'it is another filesystem mounted inside the subvolume, so it is not in its snapshots anyway',
+    });
   const keptAs = `${dir}.before-exclude-${stamp}`;
   const steps = [
     `rename ${dir} to ${keptAs} (kept: nothing is deleted)`,
@@ -42,7 +62,8 @@ export function planExclusion(info: SourceInfo, sources: string[], { makeSubvolu
       next: `stop what writes into ${dir} (close the browser for ~/.cache), then run install again with --exclude ${dir} --make-subvolume`,
     });
   }
-  if (fs.existsSync(keptAs)) throw new OperatorError(`${keptAs} already exists`, { next: 'wait a minute and run install again' });
+  if (fs.existsSync(keptAs))
+    throw new OperatorError(`${keptAs} already exists`, { next: 'wait a minute and run install again' });
   return { dir, within, action: 'convert', keptAs, steps };
 }
 
@@ -52,7 +73,10 @@ export async function convertToSubvolume(plan: ExclusionPlan, { run = runDefault
   const { dir, keptAs } = plan;
   const must = async (cmd: string, args: string[], what: string): Promise<void> => {
     const r = await run(cmd, args);
-    if (r.status !== 0) throw new OperatorError(what, { details: (r.error?.message ?? (r.stderr || r.stdout)).trim().split('\n').slice(-8).join('\n') });
+    if (r.status !== 0)
+      throw new OperatorError(what, {
+        details: (r.error?.message ?? (r.stderr || r.stdout)).trim().split('\n').slice(-8).join('\n'),
+      });
   };
   fs.renameSync(dir, keptAs);
   let created = false;
@@ -63,15 +87,25 @@ export async function convertToSubvolume(plan: ExclusionPlan, { run = runDefault
     await must('chown', ['--reference', keptAs, '--', dir], `cannot set the owner of ${dir}`);
     await must('chmod', ['--reference', keptAs, '--', dir], `cannot set the mode of ${dir}`);
     await must('touch', ['--reference', keptAs, '--', dir], `cannot set the times of ${dir}`);
-    await must('diff', ['-r', '-q', '--no-dereference', '--', keptAs, dir], `${keptAs} and the new ${dir} differ (something wrote into it meanwhile?)`);
+    await must(
+      'diff',
+      ['-r', '-q', '--no-dereference', '--', keptAs, dir],
+      `${keptAs} and the new ${dir} differ (something wrote into it meanwhile?)`,
+    );
   } catch (err) {
     if (created) await run('btrfs', ['subvolume', 'delete', dir]);
     if (!fs.existsSync(dir)) fs.renameSync(keptAs, dir);
     const e = err as OperatorError;
-    throw new OperatorError(`${e.what}; undone: ${dir} is as it was`, { details: e.details, next: `stop what writes into ${dir}, then try again` });
+    throw new OperatorError(`${e.what}; undone: ${dir} is as it was`, {
+      details: e.details,
+      next: `stop what writes into ${dir}, then try again`,
+    });
   }
 }
 
 /** The folder name part of a stamp for kept directories: 20261130T120000Z. */
-export const stampOf = (d: Date): string => d.toISOString().replace(/[-:]/g, '').replace(/\.\d+Z$/, 'Z');
-
+export const stampOf = (d: Date): string =>
+  d
+    .toISOString()
+    .replace(/[-:]/g, '')
+    .replace(/\.\d+Z$/, 'Z');

@@ -7,7 +7,15 @@ import type { Connection } from '../core/connection.js';
 import { OperatorError } from '../core/errors.js';
 import { DEFAULT_INSTANCE_TYPE, instanceFacts, INSTANCE_TYPES } from '../core/instance-types.js';
 import type { Run } from '../core/process.js';
-import { bytesToSend, estimateFirstBackup, formatFirstBackup, formatHours, formatSendSize, sourceSizes, type FirstBackupEstimate } from '../deploy/first-backup.js';
+import {
+  bytesToSend,
+  estimateFirstBackup,
+  formatFirstBackup,
+  formatHours,
+  formatSendSize,
+  sourceSizes,
+  type FirstBackupEstimate,
+} from '../deploy/first-backup.js';
 import type { Manifest } from './install.js';
 import { datedFor, targetBackups } from './target.js';
 
@@ -28,7 +36,21 @@ export interface FirstSends {
  * Asks the target (through the gate, with `conn`; `targetAnswered: false` to skip asking when it is known to be
  * down) which subvolumes have a backup in targetDir, and sizes the others.
  */
-export async function firstSends({ conn, targetDir, subvolumes, ask = true, reason = null, run }: { conn: Connection; targetDir: string; subvolumes: string[]; ask?: boolean; reason?: string | null; run?: Run }): Promise<FirstSends> {
+export async function firstSends({
+  conn,
+  targetDir,
+  subvolumes,
+  ask = true,
+  reason = null,
+  run,
+}: {
+  conn: Connection;
+  targetDir: string;
+  subvolumes: string[];
+  ask?: boolean;
+  reason?: string | null;
+  run?: Run;
+}): Promise<FirstSends> {
   let answered = false;
   let why = reason;
   let have = new Set<string>();
@@ -64,7 +86,10 @@ export async function firstSends({ conn, targetDir, subvolumes, ask = true, reas
 }
 
 /** The first backup's estimate for the full sends (null: none, or their sizes are unknown). */
-export function firstSendEstimate(f: FirstSends, { uploadMbit, instanceType = DEFAULT_INSTANCE_TYPE }: { uploadMbit?: number | null; instanceType?: string }): FirstBackupEstimate | null {
+export function firstSendEstimate(
+  f: FirstSends,
+  { uploadMbit, instanceType = DEFAULT_INSTANCE_TYPE }: { uploadMbit?: number | null; instanceType?: string },
+): FirstBackupEstimate | null {
   if (!f.full.length || f.full.some((x) => x.bytes === null)) return null;
   const bytes = f.full.reduce((a, x) => a + x.bytes!, 0);
   // the laptop does not choose the host's type: no region, no price, the standard lane is the one that counts
@@ -86,7 +111,10 @@ export function formatFirstSends(f: FirstSends, e: FirstBackupEstimate | null, i
   return [
     ...(f.targetAnswered ? [] : [`the target did not answer (${f.reason}): this estimate assumes no backup there yet`]),
     head,
-    ...rest.map((l, i) => `  ${i === 0 ? `${l} (host type ${instanceType === DEFAULT_INSTANCE_TYPE ? 'assumed, --instance-type if not' : 'from --instance-type'}; setup.mjs --first-backup: a faster lane)` : l}`),
+    ...rest.map(
+      (l, i) =>
+        `  ${i === 0 ? `${l} (host type ${instanceType === DEFAULT_INSTANCE_TYPE ? 'assumed, --instance-type if not' : 'from --instance-type'}; setup.mjs --first-backup: a faster lane)` : l}`,
+    ),
   ];
 }
 
@@ -100,23 +128,41 @@ export interface RunSendPlan {
 
 /** Asks the target (the installed connection) what run will send; the type and upload rate install recorded. */
 export async function runSendPlan(m: Manifest, { run }: { run?: Run } = {}): Promise<RunSendPlan> {
-  const sends = await firstSends({ conn: m.connection, targetDir: m.targetDir, subvolumes: m.sources.map((s) => s.subvolume), run });
+  const sends = await firstSends({
+    conn: m.connection,
+    targetDir: m.targetDir,
+    subvolumes: m.sources.map((s) => s.subvolume),
+    run,
+  });
   const instanceType = m.instanceType ?? DEFAULT_INSTANCE_TYPE;
-  const full = sends.full.map((x) => ({ ...x, estimate: x.bytes === null ? null : estimateFirstBackup({ bytes: x.bytes, uploadMbit: m.uploadMbit ?? null, instanceType, region: '' }) }));
+  const full = sends.full.map((x) => ({
+    ...x,
+    estimate:
+      x.bytes === null
+        ? null
+        : estimateFirstBackup({ bytes: x.bytes, uploadMbit: m.uploadMbit ?? null, instanceType, region: '' }),
+  }));
   return { sends, full, instanceType };
 }
 
 /** run's lines before btrbk starts (the live progress of each send follows: send-progress.ts). */
 export function formatRunSendPlan(p: RunSendPlan): string[] {
-  if (!p.sends.targetAnswered) return [`the target did not answer (${p.sends.reason}): btrbk tries anyway and says why it fails`];
+  if (!p.sends.targetAnswered)
+    return [`the target did not answer (${p.sends.reason}): btrbk tries anyway and says why it fails`];
   const limit = { upload: 'your upload', network: 'its network baseline', cpu: 'its CPU baseline' } as const;
   return [
     ...p.full.map((x) => {
       const s = x.estimate?.standard;
       if (x.bytes === null) return `${x.subvolume}: first backup, a full send (size unknown: ${p.sends.sizeProblem})`;
-      return `${x.subvolume}: first backup, a full send of ${formatSendSize(x.bytes)}`
-        + (s?.rateMBps ? `: about ${formatHours(s.hours)} at ${s.rateMBps.toFixed(1)} MB/s (${p.instanceType}, limited by ${limit[s.limitedBy!]}; compressible data goes faster)` : '');
+      return (
+        `${x.subvolume}: first backup, a full send of ${formatSendSize(x.bytes)}` +
+        (s?.rateMBps
+          ? `: about ${formatHours(s.hours)} at ${s.rateMBps.toFixed(1)} MB/s (${p.instanceType}, limited by ${limit[s.limitedBy!]}; compressible data goes faster)`
+          : '')
+      );
     }),
-    ...p.sends.incremental.map((s) => `${s}: incremental, only the changes since its last backup: their size is not known in advance (no ETA)`),
+    ...p.sends.incremental.map(
+      (s) => `${s}: incremental, only the changes since its last backup: their size is not known in advance (no ETA)`,
+    ),
   ];
 }

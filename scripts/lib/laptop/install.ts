@@ -9,7 +9,13 @@ import { OperatorError } from '../core/errors.js';
 import { renderBtrbkConf, sshConfigBlock, type BackupSource } from '../deploy/btrbk-conf.js';
 import { GATE_COMMANDS, gateLine } from '../remote/gate-commands.js';
 import { CONTROL_PATH, FILES, LOCKFILE, SNAPSHOT_DIR_NAME, SSH_ALIAS, under } from './layout.js';
-import { renderNotifyScript, renderNotifyUnit, renderPresleepUnit, renderServiceUnit, renderTimerUnit } from './units.js';
+import {
+  renderNotifyScript,
+  renderNotifyUnit,
+  renderPresleepUnit,
+  renderServiceUnit,
+  renderTimerUnit,
+} from './units.js';
 
 /** btrfs's statfs magic number. */
 const BTRFS_MAGIC = 0x9123683e;
@@ -27,17 +33,30 @@ export interface SourceInfo {
 }
 
 /** Looks at one path: exists, on btrfs, a subvolume root, its mount (from mountinfo text). */
-export function inspectSource(p: string, mountinfo: string, { statfs = fs.statfsSync, stat = fs.statSync }: { statfs?: typeof fs.statfsSync; stat?: typeof fs.statSync } = {}): SourceInfo {
+export function inspectSource(
+  p: string,
+  mountinfo: string,
+  { statfs = fs.statfsSync, stat = fs.statSync }: { statfs?: typeof fs.statfsSync; stat?: typeof fs.statSync } = {},
+): SourceInfo {
   const abs = path.resolve(p);
   if (!fs.existsSync(abs)) return { path: abs, exists: false, btrfs: false, subvolume: false, mount: null };
   const btrfs = statfs(abs).type === BTRFS_MAGIC;
   const st = stat(abs);
-  return { path: abs, exists: true, btrfs, subvolume: btrfs && st.isDirectory() && st.ino === SUBVOLUME_ROOT_INODE, mount: mountFor(abs, parseMountinfo(mountinfo)) };
+  return {
+    path: abs,
+    exists: true,
+    btrfs,
+    subvolume: btrfs && st.isDirectory() && st.ino === SUBVOLUME_ROOT_INODE,
+    mount: mountFor(abs, parseMountinfo(mountinfo)),
+  };
 }
 
 /** Why a source cannot be backed up, with what to do; null when it can. */
 export function sourceProblem(s: SourceInfo): OperatorError | null {
-  if (!s.exists) return new OperatorError(`${s.path} does not exist`, { next: 'name a btrfs subvolume that exists, e.g. --subvolume /home' });
+  if (!s.exists)
+    return new OperatorError(`${s.path} does not exist`, {
+      next: 'name a btrfs subvolume that exists, e.g. --subvolume /home',
+    });
   if (!s.btrfs) {
     return new OperatorError(`${s.path} is not on a btrfs filesystem (${s.mount?.fstype ?? 'unknown'})`, {
       cause: 'btrbk backs up btrfs subvolumes: snapshots and btrfs send need btrfs',
@@ -67,7 +86,12 @@ export function atimeWarning(s: SourceInfo): string | null {
  * the parent directory is on the same btrfs, else inside it (a nested subvolume is not part of its snapshots).
  */
 export function defaultSnapshotDir(source: SourceInfo, parent: SourceInfo): string {
-  const same = parent.btrfs && parent.mount && source.mount && parent.mount.source === source.mount.source && parent.path !== source.path;
+  const same =
+    parent.btrfs &&
+    parent.mount &&
+    source.mount &&
+    parent.mount.source === source.mount.source &&
+    parent.path !== source.path;
   return path.join(same ? parent.path : source.path, SNAPSHOT_DIR_NAME);
 }
 
@@ -157,20 +181,43 @@ export function planInstallFiles(i: InstallInputs): PlannedFile[] {
     { path: FILES.sshConfig, mode: 0o644, content: renderSshConfig(i.conn) },
     { path: FILES.knownHosts, mode: 0o644, content: i.knownHosts.endsWith('\n') ? i.knownHosts : `${i.knownHosts}\n` },
     { path: FILES.identity, mode: 0o600, content: i.identity },
-    { path: FILES.connection, mode: 0o600, content: formatConnection(conn, `Written by backup.mjs install from ${i.envFile}: the installed key and pinned known_hosts.`) },
-    { path: FILES.sshInclude, mode: 0o644, content: `# Written by npx zx scripts/backup.mjs install: ssh settings for the host "${SSH_ALIAS}" only.\nInclude ${FILES.sshConfig}\n` },
-    { path: FILES.service, mode: 0o644, content: renderServiceUnit({ btrbk, notify: i.notify, targetMkdir: targetMkdirLine(i.targetDir) }) },
+    {
+      path: FILES.connection,
+      mode: 0o600,
+      content: formatConnection(
+        conn,
+        `Written by backup.mjs install from ${i.envFile}: the installed key and pinned known_hosts.`,
+      ),
+    },
+    {
+      path: FILES.sshInclude,
+      mode: 0o644,
+      content: `# Written by npx zx scripts/backup.mjs install: ssh settings for the host "${SSH_ALIAS}" only.\nInclude ${FILES.sshConfig}\n`,
+    },
+    {
+      path: FILES.service,
+      mode: 0o644,
+      content: renderServiceUnit({ btrbk, notify: i.notify, targetMkdir: targetMkdirLine(i.targetDir) }),
+    },
     { path: FILES.timer, mode: 0o644, content: renderTimerUnit({ interval: i.interval }) },
     { path: FILES.presleep, mode: 0o644, content: renderPresleepUnit({ btrbk }) },
   ];
   if (i.notify) {
-    files.push({ path: FILES.notify, mode: 0o644, content: renderNotifyUnit() }, { path: FILES.notifyScript, mode: 0o755, content: renderNotifyScript() });
+    files.push(
+      { path: FILES.notify, mode: 0o644, content: renderNotifyUnit() },
+      { path: FILES.notifyScript, mode: 0o755, content: renderNotifyScript() },
+    );
   }
   return files;
 }
 
 /** The manifest's content for a plan (its own path included in `files`). */
-export function manifestFor(i: InstallInputs, files: PlannedFile[], createdSnapshotDirs: string[], installedAt: string): Manifest {
+export function manifestFor(
+  i: InstallInputs,
+  files: PlannedFile[],
+  createdSnapshotDirs: string[],
+  installedAt: string,
+): Manifest {
   return {
     version: 1,
     installedAt,

@@ -69,6 +69,9 @@ export function targetDirFor(backupRoot: string, machine: string): string {
 
 /** A machine name usable as a path component on the target (the gate's characters). */
 export function machineName(hostname: string): string {
-  const n = hostname.split('.')[0].replace(/[^A-Za-z0-9_@+-]/g, '-').replace(/^[-.]+/, '');
+  const n = hostname
+    .split('.')[0]
+    .replace(/[^A-Za-z0-9_@+-]/g, '-')
+    .replace(/^[-.]+/, '');
   return n || 'laptop';
 }

@@ -26,17 +26,49 @@ export interface BackupListing {
 }
 
 /** The backup names below a target directory, grouped by subvolume name (the part before the timestamp). */
-export function groupBackups(entries: { name: string; path: string; complete: boolean }[], only?: string): BackupListing['subvolumes'] {
-  const bases = [...new Set(entries.map((e) => /^(.*)\.\d{8}T\d{4}/.exec(e.name)?.[1]).filter((b): b is string => Boolean(b)))].sort();
+export function groupBackups(
+  entries: { name: string; path: string; complete: boolean }[],
+  only?: string,
+): BackupListing['subvolumes'] {
+  const bases = [
+    ...new Set(entries.map((e) => /^(.*)\.\d{8}T\d{4}/.exec(e.name)?.[1]).filter((b): b is string => Boolean(b))),
+  ].sort();
   return bases
     .filter((b) => !only || b === only)
-    .map((b) => ({ name: b, backups: datedFor(entries.filter((e) => e.complete), b).map((d) => ({ name: d.name, path: d.path, time: d.time.toISOString() })) }));
+    .map((b) => ({
+      name: b,
+      backups: datedFor(
+        entries.filter((e) => e.complete),
+        b,
+      ).map((d) => ({ name: d.name, path: d.path, time: d.time.toISOString() })),
+    }));
 }
 
-export async function listTargetBackups({ conn, manifest, subvolume, machine, sizes = false, run }: { conn: Connection; manifest: Manifest | null; subvolume?: string; machine?: string; sizes?: boolean; run?: Run }): Promise<BackupListing> {
-  const targetDir = machine || !manifest ? targetDirFor(conn.BTRBK_AWS_PATH, machine ?? machineName(os.hostname())) : manifest.targetDir;
+export async function listTargetBackups({
+  conn,
+  manifest,
+  subvolume,
+  machine,
+  sizes = false,
+  run,
+}: {
+  conn: Connection;
+  manifest: Manifest | null;
+  subvolume?: string;
+  machine?: string;
+  sizes?: boolean;
+  run?: Run;
+}): Promise<BackupListing> {
+  const targetDir =
+    machine || !manifest
+      ? targetDirFor(conn.BTRBK_AWS_PATH, machine ?? machineName(os.hostname()))
+      : manifest.targetDir;
   const l = await targetBackups(conn, targetDir, { run });
-  if (!l.reachable) throw new OperatorError('cannot list the backups on the target', { cause: l.reason, next: 'npx zx scripts/troubleshoot.mjs check-ssh' });
+  if (!l.reachable)
+    throw new OperatorError('cannot list the backups on the target', {
+      cause: l.reason,
+      next: 'npx zx scripts/troubleshoot.mjs check-ssh',
+    });
   const listing: BackupListing = {
     targetDir,
     subvolumes: groupBackups(l.entries, subvolume ? path.posix.basename(subvolume) : undefined),
@@ -44,14 +76,26 @@ export async function listTargetBackups({ conn, manifest, subvolume, machine, si
   };
   if (!sizes) return listing;
   const sources = machine && manifest && targetDir !== manifest.targetDir ? [] : (manifest?.sources ?? []);
-  return { ...listing, ...(await sizeBackups(listing, sources, { run, why: sources.length ? null : 'another machine\'s backups (or nothing installed here): no local snapshots to measure' })) };
+  return {
+    ...listing,
+    ...(await sizeBackups(listing, sources, {
+      run,
+      why: sources.length
+        ? null
+        : "another machine's backups (or nothing installed here): no local snapshots to measure",
+    })),
+  };
 }
 
 /**
  * Sizes each backup on the local snapshot of the same name in its subvolume's snapshot directory (one
  * `btrfs filesystem du -s --raw` for all of them). A backup whose snapshot is gone here gets null.
  */
-export async function sizeBackups(listing: BackupListing, sources: { subvolume: string; snapshotDir: string }[], { run = runDefault, why = null }: { run?: Run; why?: string | null } = {}): Promise<Pick<BackupListing, 'subvolumes' | 'sizes'>> {
+export async function sizeBackups(
+  listing: BackupListing,
+  sources: { subvolume: string; snapshotDir: string }[],
+  { run = runDefault, why = null }: { run?: Run; why?: string | null } = {},
+): Promise<Pick<BackupListing, 'subvolumes' | 'sizes'>> {
   const twin = new Map<string, string>();
   for (const s of listing.subvolumes) {
     const src = sources.find((x) => path.posix.basename(x.subvolume) === s.name);
@@ -66,13 +110,21 @@ export async function sizeBackups(listing: BackupListing, sources: { subvolume: 
     const r = await run('btrfs', ['filesystem', 'du', '-s', '--raw', ...twin.values()]);
     const parsed = parseFilesystemDu(r.stdout);
     total = new Map(parsed.map((d) => [d.path, d.total]));
-    if (r.status !== 0 || parsed.length !== twin.size) problem = `btrfs filesystem du failed: ${(r.error?.message ?? r.stderr).trim().split('\n')[0]}`;
+    if (r.status !== 0 || parsed.length !== twin.size)
+      problem = `btrfs filesystem du failed: ${(r.error?.message ?? r.stderr).trim().split('\n')[0]}`;
   }
-  const subvolumes = listing.subvolumes.map((s) => ({ ...s, backups: s.backups.map((b) => ({ ...b, bytes: total.get(twin.get(b.path) ?? '') ?? null })) }));
+  const subvolumes = listing.subvolumes.map((s) => ({
+    ...s,
+    backups: s.backups.map((b) => ({ ...b, bytes: total.get(twin.get(b.path) ?? '') ?? null })),
+  }));
   const all = subvolumes.flatMap((s) => s.backups);
   const measured = all.filter((b) => b.bytes !== null).length;
-  if (!problem && measured < all.length) problem = 'their local snapshots are gone (local retention keeps fewer than the host)';
-  return { subvolumes, sizes: { measured, unmeasured: all.length - measured, why: measured < all.length ? problem : null } };
+  if (!problem && measured < all.length)
+    problem = 'their local snapshots are gone (local retention keeps fewer than the host)';
+  return {
+    subvolumes,
+    sizes: { measured, unmeasured: all.length - measured, why: measured < all.length ? problem : null },
+  };
 }
 
 export function formatList(l: BackupListing): string {
@@ -80,13 +132,18 @@ export function formatList(l: BackupListing): string {
   if (!l.subvolumes.length) lines.push('  none yet');
   for (const s of l.subvolumes) {
     lines.push(`  ${s.name}: ${s.backups.length} backup(s)`);
-    for (const b of s.backups) lines.push(`    ${b.name}   ${b.time}${l.sizes ? `   ${b.bytes === null || b.bytes === undefined ? '-' : humanBytes(b.bytes)}` : ''}`);
+    for (const b of s.backups)
+      lines.push(
+        `    ${b.name}   ${b.time}${l.sizes ? `   ${b.bytes === null || b.bytes === undefined ? '-' : humanBytes(b.bytes)}` : ''}`,
+      );
   }
   for (const i of l.incomplete) lines.push(`  incomplete (not a backup, never restored): ${i}`);
   if (l.sizes) {
-    lines.push(`sizes: the data each backup holds, measured on the local snapshot it was sent from (btrfs filesystem du: file data in extents, not the few bytes of files small enough to sit in metadata; the host keeps no quotas)${l.sizes.unmeasured ? `; ${l.sizes.unmeasured} not measured (-): ${l.sizes.why}` : ''}`);
+    lines.push(
+      `sizes: the data each backup holds, measured on the local snapshot it was sent from (btrfs filesystem du: file data in extents, not the few bytes of files small enough to sit in metadata; the host keeps no quotas)${l.sizes.unmeasured ? `; ${l.sizes.unmeasured} not measured (-): ${l.sizes.why}` : ''}`,
+    );
   } else if (l.subvolumes.some((s) => s.backups.length)) {
-    lines.push('sizes: --sizes measures them on the local snapshots (reads every file\'s extents: slow for many files)');
+    lines.push("sizes: --sizes measures them on the local snapshots (reads every file's extents: slow for many files)");
   }
   return lines.join('\n');
 }

@@ -22,7 +22,10 @@ import { datedFor, localSnapshots, targetBackups, type Dated } from './target.js
 
 /** Picks the backup: the newest, or the one --at names (a full timestamp or its start, or a date/time: the newest at or before it). */
 export function chooseBackup(backups: Dated[], at: string | undefined, what: string): Dated {
-  if (!backups.length) throw new OperatorError(`there is no complete backup of ${what} on the target`, { next: 'npx zx scripts/backup.mjs list   (which subvolumes and machines have backups)' });
+  if (!backups.length)
+    throw new OperatorError(`there is no complete backup of ${what} on the target`, {
+      next: 'npx zx scripts/backup.mjs list   (which subvolumes and machines have backups)',
+    });
   if (!at) return backups[backups.length - 1];
   const byName = backups.filter((b) => b.timestamp === at || b.name === at || b.timestamp.startsWith(at));
   if (byName.length) return byName[byName.length - 1];
@@ -31,7 +34,13 @@ export function chooseBackup(backups: Dated[], at: string | undefined, what: str
     const before = backups.filter((b) => b.time.getTime() <= t.getTime());
     if (before.length) return before[before.length - 1];
   }
-  throw new OperatorError(`no backup of ${what} matches --at ${at}`, { details: backups.slice(-10).map((b) => b.name).join('\n'), next: 'use one of the timestamps above (or its start, e.g. 20261130), or a date such as 2026-11-30T12:00' });
+  throw new OperatorError(`no backup of ${what} matches --at ${at}`, {
+    details: backups
+      .slice(-10)
+      .map((b) => b.name)
+      .join('\n'),
+    next: 'use one of the timestamps above (or its start, e.g. 20261130), or a date such as 2026-11-30T12:00',
+  });
 }
 
 export interface RestoreFacts {
@@ -61,17 +70,27 @@ export interface RestorePlan {
 }
 
 /** Decides what a restore does, refusing anything that would replace data. */
-export function planRestore(f: RestoreFacts, opts: { at?: string; to?: string; makeLive?: boolean; path?: string; copyTo?: string }): RestorePlan {
+export function planRestore(
+  f: RestoreFacts,
+  opts: { at?: string; to?: string; makeLive?: boolean; path?: string; copyTo?: string },
+): RestorePlan {
   const backup = chooseBackup(f.backups, opts.at, f.subvolume);
   const here = f.local.find((s) => s.name === backup.name);
   const dir = opts.to ?? f.snapshotDir;
   const snapshot = here && !opts.to ? here.path : path.join(dir, backup.name);
   if (!here || opts.to) {
-    if (opts.to && fs.existsSync(snapshot)) throw new OperatorError(`${snapshot} already exists`, { next: 'restore into another --to directory, or use that one' });
+    if (opts.to && fs.existsSync(snapshot))
+      throw new OperatorError(`${snapshot} already exists`, {
+        next: 'restore into another --to directory, or use that one',
+      });
   }
   const steps: string[] = [];
   const receiveInto = here && !opts.to ? null : dir;
-  steps.push(receiveInto ? `receive ${backup.path} from the target into ${receiveInto}/ (read-only)` : `use ${snapshot}, the same snapshot, already here (nothing to transfer)`);
+  steps.push(
+    receiveInto
+      ? `receive ${backup.path} from the target into ${receiveInto}/ (read-only)`
+      : `use ${snapshot}, the same snapshot, already here (nothing to transfer)`,
+  );
   let makeLive: RestorePlan['makeLive'] = null;
   if (opts.makeLive) {
     if (f.liveExists && f.liveIsMountPoint) {
@@ -81,16 +100,25 @@ export function planRestore(f: RestoreFacts, opts: { at?: string; to?: string; m
       });
     }
     const keepAs = f.liveExists ? `${f.subvolume}.before-restore-${stampOf(f.now)}` : null;
-    if (keepAs && fs.existsSync(keepAs)) throw new OperatorError(`${keepAs} already exists`, { next: 'wait a second and try again' });
-    if (keepAs) steps.push(`rename the live ${f.subvolume} to ${keepAs} (kept, never deleted; delete it yourself when you are sure)`);
-    steps.push(`make ${f.subvolume} a writable snapshot of ${snapshot} (instant, no copy); the next backup sends only what changes from it`);
+    if (keepAs && fs.existsSync(keepAs))
+      throw new OperatorError(`${keepAs} already exists`, { next: 'wait a second and try again' });
+    if (keepAs)
+      steps.push(
+        `rename the live ${f.subvolume} to ${keepAs} (kept, never deleted; delete it yourself when you are sure)`,
+      );
+    steps.push(
+      `make ${f.subvolume} a writable snapshot of ${snapshot} (instant, no copy); the next backup sends only what changes from it`,
+    );
     makeLive = { live: f.subvolume, keepAs };
   }
   let copy: RestorePlan['copy'] = null;
   if (opts.path) {
     const from = path.join(snapshot, opts.path);
     const to = opts.copyTo ?? `${path.join(f.subvolume, opts.path)}.restored-${backup.timestamp}`;
-    if (fs.existsSync(to)) throw new OperatorError(`${to} already exists; not overwriting it`, { next: 'move it away, or name another destination with --to' });
+    if (fs.existsSync(to))
+      throw new OperatorError(`${to} already exists; not overwriting it`, {
+        next: 'move it away, or name another destination with --to',
+      });
     steps.push(`copy ${from} to ${to} (cp -a; nothing else changes)`);
     copy = { from, to };
   }
@@ -116,7 +144,8 @@ export interface RestoreResult {
   durationMs: number | null;
 }
 
-const isMountPoint = (p: string, mountinfo: string): boolean => parseMountinfo(mountinfo).some((m) => m.mountPoint === p);
+const isMountPoint = (p: string, mountinfo: string): boolean =>
+  parseMountinfo(mountinfo).some((m) => m.mountPoint === p);
 
 /**
  * The swap of --make-live, holding btrbk's lock (its `lockfile`, flock LOCK_EX|LOCK_NB) so no scheduled run
@@ -131,11 +160,38 @@ if ! btrfs subvolume snapshot -- "$3" "$1"; then
 fi`;
 const LOCK_BUSY = 75;
 
-export async function swapLive(live: string, keepAs: string | null, snapshot: string, { run = runDefault }: { run?: Run } = {}): Promise<void> {
-  const r = await run('flock', ['--nonblock', '--conflict-exit-code', String(LOCK_BUSY), LOCKFILE, 'sh', '-c', SWAP_SCRIPT, 'sh', live, keepAs ?? '', snapshot]);
-  if (r.status === LOCK_BUSY) throw new OperatorError('a backup is running right now; nothing was changed', { cause: `btrbk holds ${LOCKFILE}`, next: 'wait for it to finish (backup.mjs status), then run the restore again: the received backup is reused, not transferred again' });
+export async function swapLive(
+  live: string,
+  keepAs: string | null,
+  snapshot: string,
+  { run = runDefault }: { run?: Run } = {},
+): Promise<void> {
+  const r = await run('flock', [
+    '--nonblock',
+    '--conflict-exit-code',
+    String(LOCK_BUSY),
+    LOCKFILE,
+    'sh',
+    '-c',
+    SWAP_SCRIPT,
+    'sh',
+    live,
+    keepAs ?? '',
+    snapshot,
+  ]);
+  if (r.status === LOCK_BUSY)
+    throw new OperatorError('a backup is running right now; nothing was changed', {
+      cause: `btrbk holds ${LOCKFILE}`,
+      next: 'wait for it to finish (backup.mjs status), then run the restore again: the received backup is reused, not transferred again',
+    });
   if (r.status !== 0) {
-    throw new OperatorError(`cannot make ${live} the restored snapshot${keepAs && fs.existsSync(live) ? ` (${live} is as it was)` : ''}`, { details: (r.error?.message ?? r.stderr).trim(), next: `the restored snapshot is ${snapshot}; fix the cause and run the restore again` });
+    throw new OperatorError(
+      `cannot make ${live} the restored snapshot${keepAs && fs.existsSync(live) ? ` (${live} is as it was)` : ''}`,
+      {
+        details: (r.error?.message ?? r.stderr).trim(),
+        next: `the restored snapshot is ${snapshot}; fix the cause and run the restore again`,
+      },
+    );
   }
 }
 
@@ -146,20 +202,46 @@ export async function restore(req: RestoreRequest): Promise<RestoreResult> {
   const src = req.manifest?.sources.find((s) => s.subvolume === req.subvolume);
   // where install would put them (beside the subvolume on the same btrfs, else inside it)
   const mountinfo = fs.readFileSync('/proc/self/mountinfo', 'utf8');
-  const snapshotDir = src?.snapshotDir
-    ?? (fs.existsSync(req.subvolume)
-      ? defaultSnapshotDir(inspectSource(req.subvolume, mountinfo), inspectSource(path.dirname(req.subvolume), mountinfo))
+  const snapshotDir =
+    src?.snapshotDir ??
+    (fs.existsSync(req.subvolume)
+      ? defaultSnapshotDir(
+          inspectSource(req.subvolume, mountinfo),
+          inspectSource(path.dirname(req.subvolume), mountinfo),
+        )
       : path.join(path.dirname(req.subvolume), SNAPSHOT_DIR_NAME));
   const machine = req.machine ?? req.manifest?.machine ?? machineName(os.hostname());
-  const targetDir = req.machine || !req.manifest ? targetDirFor(req.conn.BTRBK_AWS_PATH, machine) : req.manifest.targetDir;
+  const targetDir =
+    req.machine || !req.manifest ? targetDirFor(req.conn.BTRBK_AWS_PATH, machine) : req.manifest.targetDir;
   const base = path.posix.basename(req.subvolume);
   const listing = await targetBackups(req.conn, targetDir);
-  if (!listing.reachable) throw new OperatorError('cannot list the backups on the target', { cause: listing.reason, next: 'npx zx scripts/troubleshoot.mjs check-ssh' });
-  const backups = datedFor(listing.entries.filter((e) => e.complete), base);
+  if (!listing.reachable)
+    throw new OperatorError('cannot list the backups on the target', {
+      cause: listing.reason,
+      next: 'npx zx scripts/troubleshoot.mjs check-ssh',
+    });
+  const backups = datedFor(
+    listing.entries.filter((e) => e.complete),
+    base,
+  );
   const liveExists = fs.existsSync(req.subvolume);
   const plan = planRestore(
-    { subvolume: req.subvolume, snapshotDir, backups, local: localSnapshots(snapshotDir, base), liveExists, liveIsMountPoint: liveExists && isMountPoint(req.subvolume, mountinfo), now: new Date() },
-    { at: req.at, to: req.path ? undefined : req.to, makeLive: req.makeLive, path: req.path, copyTo: req.path ? req.to : undefined },
+    {
+      subvolume: req.subvolume,
+      snapshotDir,
+      backups,
+      local: localSnapshots(snapshotDir, base),
+      liveExists,
+      liveIsMountPoint: liveExists && isMountPoint(req.subvolume, mountinfo),
+      now: new Date(),
+    },
+    {
+      at: req.at,
+      to: req.path ? undefined : req.to,
+      makeLive: req.makeLive,
+      path: req.path,
+      copyTo: req.path ? req.to : undefined,
+    },
   );
   say(`restore of ${req.subvolume} from ${plan.backup.path}:`);
   plan.steps.forEach((s, i) => say(`  ${i + 1}. ${s}`));
@@ -169,7 +251,9 @@ export async function restore(req: RestoreRequest): Promise<RestoreResult> {
     fs.mkdirSync(plan.receiveInto, { recursive: true, mode: 0o700 });
     // in a log: a line every 5 s once it has run 2 s (a short receive gets only its closing line below)
     const line = progressLine({ indent: '  ', everyMs: 5000, afterMs: 2000 });
-    const r = await restoreBackup(req.conn, plan.backup.path, plan.receiveInto, { onProgress: (p) => line.show('receiving', p) });
+    const r = await restoreBackup(req.conn, plan.backup.path, plan.receiveInto, {
+      onProgress: (p) => line.show('receiving', p),
+    });
     line.clear();
     bytes = r.bytes;
     durationMs = r.durationMs;
@@ -181,8 +265,13 @@ export async function restore(req: RestoreRequest): Promise<RestoreResult> {
     say(`  ${plan.makeLive.live} is now the restored ${plan.backup.name} (writable)`);
   }
   if (plan.copy) {
-    if (!fs.existsSync(plan.copy.from)) throw new OperatorError(`${req.path} is not in the backup ${plan.backup.name}`, { next: `look inside ${plan.snapshot} (read-only) for the right path` });
-    await runChecked('cp', ['-a', '--reflink=auto', '--', plan.copy.from, plan.copy.to], { what: `cannot copy ${plan.copy.from} to ${plan.copy.to}` });
+    if (!fs.existsSync(plan.copy.from))
+      throw new OperatorError(`${req.path} is not in the backup ${plan.backup.name}`, {
+        next: `look inside ${plan.snapshot} (read-only) for the right path`,
+      });
+    await runChecked('cp', ['-a', '--reflink=auto', '--', plan.copy.from, plan.copy.to], {
+      what: `cannot copy ${plan.copy.from} to ${plan.copy.to}`,
+    });
     say(`  copied to ${plan.copy.to}`);
   }
   return { plan, bytes, durationMs };
@@ -190,7 +279,8 @@ export async function restore(req: RestoreRequest): Promise<RestoreResult> {
 
 /** The closing line of a restore. */
 export function formatRestore(r: RestoreResult): string {
-  if (r.plan.makeLive) return `done: ${r.plan.makeLive.live} is live again; the next backup (timer, or backup.mjs run) is incremental from ${r.plan.backup.name}`;
+  if (r.plan.makeLive)
+    return `done: ${r.plan.makeLive.live} is live again; the next backup (timer, or backup.mjs run) is incremental from ${r.plan.backup.name}`;
   if (r.plan.copy) return `done: ${r.plan.copy.to}`;
   return `done: the backup is at ${r.plan.snapshot} (read-only). Make it live with --make-live, or copy files out of it.`;
 }

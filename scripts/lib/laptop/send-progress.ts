@@ -89,14 +89,23 @@ function readChars(pid: number, procRoot: string): number | null {
 /** The `btrfs send` processes below `root`, each with its stream reader and the bytes read so far. */
 export function activeSends(root: number, procRoot = '/proc'): ActiveSend[] {
   const pids = descendants(root, procRoot);
-  const argv = (pid: number) => (readText(path.join(procRoot, String(pid), 'cmdline')) ?? '').split('\0').filter(Boolean);
+  const argv = (pid: number) =>
+    (readText(path.join(procRoot, String(pid), 'cmdline')) ?? '').split('\0').filter(Boolean);
   const sends: ActiveSend[] = [];
   for (const pid of pids) {
     const a = argv(pid);
     if (a.length < 3 || path.posix.basename(a[0]) !== 'btrfs' || a[1] !== 'send') continue;
     const out = readLink(path.join(procRoot, String(pid), 'fd', '1'));
-    const reader = out?.startsWith('pipe:') ? pids.find((p) => p !== pid && readLink(path.join(procRoot, String(p), 'fd', '0')) === out) ?? null : null;
-    sends.push({ sendPid: pid, snapshot: a[a.length - 1], incremental: a.includes('-p'), readerPid: reader, bytes: reader === null ? null : readChars(reader, procRoot) });
+    const reader = out?.startsWith('pipe:')
+      ? (pids.find((p) => p !== pid && readLink(path.join(procRoot, String(p), 'fd', '0')) === out) ?? null)
+      : null;
+    sends.push({
+      sendPid: pid,
+      snapshot: a[a.length - 1],
+      incremental: a.includes('-p'),
+      readerPid: reader,
+      bytes: reader === null ? null : readChars(reader, procRoot),
+    });
   }
   return sends;
 }
@@ -131,13 +140,22 @@ export interface WatchOptions {
 }
 
 /** The snapshot's name without btrbk's timestamp suffix ("home.20261130T0732" -> "home"). */
-export const snapshotBase = (snapshot: string): string => path.posix.basename(snapshot).replace(/\.\d{8}(T\d{4,6}([+-]\d{4})?)?(_\d+)?$/, '');
+export const snapshotBase = (snapshot: string): string =>
+  path.posix.basename(snapshot).replace(/\.\d{8}(T\d{4,6}([+-]\d{4})?)?(_\d+)?$/, '');
 
 /**
  * Polls btrbk's sends until stop() is called; shows a progress line for the one running (with an ETA when it is a
  * full send of known size) and a closing line for each that ended.
  */
-export function watchSends({ root, fullSizes = new Map(), intervalMs = 100, line = progressLine({ indent: '  ', everyMs: 10_000, afterMs: 2_000 }), done = (s) => process.stderr.write(`  ${formatSendSummary(s)}\n`), procRoot = '/proc', now = () => Date.now() }: WatchOptions): { stop: () => void; poll: () => void } {
+export function watchSends({
+  root,
+  fullSizes = new Map(),
+  intervalMs = 100,
+  line = progressLine({ indent: '  ', everyMs: 10_000, afterMs: 2_000 }),
+  done = (s) => process.stderr.write(`  ${formatSendSummary(s)}\n`),
+  procRoot = '/proc',
+  now = () => Date.now(),
+}: WatchOptions): { stop: () => void; poll: () => void } {
   const running = new Map<number, { send: ActiveSend; tracker: ProgressTracker; started: number }>();
   const finish = (pid: number) => {
     const r = running.get(pid)!;
@@ -146,7 +164,12 @@ export function watchSends({ root, fullSizes = new Map(), intervalMs = 100, line
     const last = r.send.readerPid === null ? null : readChars(r.send.readerPid, procRoot);
     if (last !== null && last > r.tracker.bytes) r.tracker.add(last - r.tracker.bytes);
     line.clear();
-    done({ snapshot: r.send.snapshot, incremental: r.send.incremental, bytes: r.tracker.bytes, seconds: (now() - r.started) / 1000 });
+    done({
+      snapshot: r.send.snapshot,
+      incremental: r.send.incremental,
+      bytes: r.tracker.bytes,
+      seconds: (now() - r.started) / 1000,
+    });
   };
   const poll = () => {
     const sends = activeSends(root, procRoot);
@@ -155,7 +178,7 @@ export function watchSends({ root, fullSizes = new Map(), intervalMs = 100, line
     for (const s of sends) {
       let r = running.get(s.sendPid);
       if (!r) {
-        const total = s.incremental ? null : fullSizes.get(snapshotBase(s.snapshot)) ?? null;
+        const total = s.incremental ? null : (fullSizes.get(snapshotBase(s.snapshot)) ?? null);
         r = { send: s, tracker: new ProgressTracker({ total, now }), started: now() };
         running.set(s.sendPid, r);
       }

@@ -19,7 +19,14 @@ export interface Verdict {
 }
 
 /** The verdict for one subvolume. */
-export function judge({ newestBackup, reachable, unreachableReason = '', now, maxAgeHours, subvolume }: {
+export function judge({
+  newestBackup,
+  reachable,
+  unreachableReason = '',
+  now,
+  maxAgeHours,
+  subvolume,
+}: {
   newestBackup: Date | null;
   reachable: boolean;
   unreachableReason?: string;
@@ -27,10 +34,19 @@ export function judge({ newestBackup, reachable, unreachableReason = '', now, ma
   maxAgeHours: number;
   subvolume: string;
 }): Verdict {
-  if (!reachable) return { state: 'unreachable', reason: `cannot ask the target about ${subvolume}: ${unreachableReason}` };
-  if (!newestBackup) return { state: 'never', reason: `${subvolume} has never been backed up to the target (run: npx zx scripts/backup.mjs run)` };
+  if (!reachable)
+    return { state: 'unreachable', reason: `cannot ask the target about ${subvolume}: ${unreachableReason}` };
+  if (!newestBackup)
+    return {
+      state: 'never',
+      reason: `${subvolume} has never been backed up to the target (run: npx zx scripts/backup.mjs run)`,
+    };
   const ageH = (now.getTime() - newestBackup.getTime()) / 3600e3;
-  if (ageH > maxAgeHours) return { state: 'stale', reason: `the newest backup of ${subvolume} is ${ageText(ageH * 3600)} old, more than ${maxAgeHours} h` };
+  if (ageH > maxAgeHours)
+    return {
+      state: 'stale',
+      reason: `the newest backup of ${subvolume} is ${ageText(ageH * 3600)} old, more than ${maxAgeHours} h`,
+    };
   return { state: 'fresh', reason: `the newest backup of ${subvolume} is ${ageText(ageH * 3600)} old` };
 }
 
@@ -69,21 +85,56 @@ export interface StatusRequest {
 /** Gathers the status of each installed subvolume (one listing through the gate for all). */
 export async function backupStatus(req: StatusRequest): Promise<BackupStatus> {
   const m = req.manifest;
-  if (!m) throw new OperatorError('nothing is installed on this machine', { cause: 'status reports on what backup.mjs install protects', next: 'sudo npx zx scripts/backup.mjs install --subvolume /home' });
+  if (!m)
+    throw new OperatorError('nothing is installed on this machine', {
+      cause: 'status reports on what backup.mjs install protects',
+      next: 'sudo npx zx scripts/backup.mjs install --subvolume /home',
+    });
   const now = req.now ?? new Date();
   const sources = req.subvolumes?.length ? m.sources.filter((s) => req.subvolumes?.includes(s.subvolume)) : m.sources;
-  if (!sources.length) throw new OperatorError(`${req.subvolumes?.join(', ')} is not protected here`, { next: `installed: ${m.sources.map((s) => s.subvolume).join(', ')}` });
+  if (!sources.length)
+    throw new OperatorError(`${req.subvolumes?.join(', ')} is not protected here`, {
+      next: `installed: ${m.sources.map((s) => s.subvolume).join(', ')}`,
+    });
   const listing = await targetBackups(req.conn, m.targetDir, { run: req.run });
   const subvolumes = sources.map((s): SubvolumeStatus => {
     const base = path.posix.basename(s.subvolume);
     const snaps = localSnapshots(s.snapshotDir, base);
-    const backups = listing.reachable ? datedFor(listing.entries.filter((e) => e.complete), base) : [];
+    const backups = listing.reachable
+      ? datedFor(
+          listing.entries.filter((e) => e.complete),
+          base,
+        )
+      : [];
     const newestBackup = backups.at(-1) ?? null;
-    const v = judge({ newestBackup: newestBackup?.time ?? null, reachable: listing.reachable, unreachableReason: listing.reachable ? '' : listing.reason, now, maxAgeHours: req.maxAgeHours, subvolume: s.subvolume });
-    return { subvolume: s.subvolume, snapshotDir: s.snapshotDir, newestSnapshot: snaps.at(-1) ?? null, newestBackup, backups: backups.length, ...v };
+    const v = judge({
+      newestBackup: newestBackup?.time ?? null,
+      reachable: listing.reachable,
+      unreachableReason: listing.reachable ? '' : listing.reason,
+      now,
+      maxAgeHours: req.maxAgeHours,
+      subvolume: s.subvolume,
+    });
+    return {
+      subvolume: s.subvolume,
+      snapshotDir: s.snapshotDir,
+      newestSnapshot: snaps.at(-1) ?? null,
+      newestBackup,
+      backups: backups.length,
+      ...v,
+    };
   });
   const [nextRun, last] = await Promise.all([timerNextRun({ run: req.run }), lastRun({ run: req.run })]);
-  return { ok: subvolumes.every((s) => s.state === 'fresh'), checkedAt: now, maxAgeHours: req.maxAgeHours, targetDir: m.targetDir, subvolumes, nextRun, lastRun: last, lastVerify: readLastVerify(req.root ?? '/') };
+  return {
+    ok: subvolumes.every((s) => s.state === 'fresh'),
+    checkedAt: now,
+    maxAgeHours: req.maxAgeHours,
+    targetDir: m.targetDir,
+    subvolumes,
+    nextRun,
+    lastRun: last,
+    lastVerify: readLastVerify(req.root ?? '/'),
+  };
 }
 
 /** Seconds -> "45 s", "12 min", "5.2 h", "3.0 days". */
@@ -95,28 +146,47 @@ export function ageText(seconds: number): string {
   return `${(s / 86400).toFixed(1)} days`;
 }
 
-const age = (d: Date | null | undefined, now: Date): string => (d ? `${ageText((now.getTime() - d.getTime()) / 1000)} ago` : 'none');
+const age = (d: Date | null | undefined, now: Date): string =>
+  d ? `${ageText((now.getTime() - d.getTime()) / 1000)} ago` : 'none';
 
 /** The status as text. */
 export function formatStatus(s: BackupStatus, c: Palette): string {
-  const mark: Record<Freshness, string> = { fresh: c.green('✓ fresh'), stale: c.red('✗ stale'), never: c.red('✗ never backed up'), unreachable: c.red('✗ target unreachable') };
+  const mark: Record<Freshness, string> = {
+    fresh: c.green('✓ fresh'),
+    stale: c.red('✗ stale'),
+    never: c.red('✗ never backed up'),
+    unreachable: c.red('✗ target unreachable'),
+  };
   const lines: string[] = [];
   for (const v of s.subvolumes) {
     lines.push(`${mark[v.state]}  ${c.bold(v.subvolume)}`);
-    lines.push(`    newest snapshot  ${v.newestSnapshot ? `${v.newestSnapshot.name} (${age(v.newestSnapshot.time, s.checkedAt)})` : 'none'}  in ${v.snapshotDir}`);
-    lines.push(`    newest backup    ${v.newestBackup ? `${v.newestBackup.name} (${age(v.newestBackup.time, s.checkedAt)}), ${v.backups} on the target` : v.state === 'unreachable' ? 'unknown' : 'none'}  in ${s.targetDir}`);
+    lines.push(
+      `    newest snapshot  ${v.newestSnapshot ? `${v.newestSnapshot.name} (${age(v.newestSnapshot.time, s.checkedAt)})` : 'none'}  in ${v.snapshotDir}`,
+    );
+    lines.push(
+      `    newest backup    ${v.newestBackup ? `${v.newestBackup.name} (${age(v.newestBackup.time, s.checkedAt)}), ${v.backups} on the target` : v.state === 'unreachable' ? 'unknown' : 'none'}  in ${s.targetDir}`,
+    );
     if (v.state !== 'fresh') lines.push(`    ${v.reason}`);
   }
-  lines.push(`next scheduled run: ${s.nextRun ? s.nextRun.toISOString() : 'none (timer not active, or no systemd here)'}`);
+  lines.push(
+    `next scheduled run: ${s.nextRun ? s.nextRun.toISOString() : 'none (timer not active, or no systemd here)'}`,
+  );
   if (s.lastRun) {
-    const res = s.lastRun.result === 'success' ? c.green('success') : s.lastRun.result === 'running' ? c.yellow('running now') : c.red(`failed: ${s.lastRun.result}${s.lastRun.exitStatus ? ` (exit ${s.lastRun.exitStatus})` : ''}`);
+    const res =
+      s.lastRun.result === 'success'
+        ? c.green('success')
+        : s.lastRun.result === 'running'
+          ? c.yellow('running now')
+          : c.red(`failed: ${s.lastRun.result}${s.lastRun.exitStatus ? ` (exit ${s.lastRun.exitStatus})` : ''}`);
     lines.push(`last scheduled run: ${res}, ended ${age(s.lastRun.endedAt, s.checkedAt)}`);
     if (s.lastRun.result !== 'success') lines.push(...s.lastRun.journal.slice(-6).map((l) => `    ${l}`));
   } else lines.push('last scheduled run: none yet');
   const v = s.lastVerify;
   if (v) {
     const sample = v.seed === null ? 'every file' : `${v.sample} % sample, seed ${v.seed}`;
-    lines.push(`last verify: ${v.ok ? c.green('clean') : c.red('not clean')}, ${age(new Date(v.at), s.checkedAt)} (${sample})`);
+    lines.push(
+      `last verify: ${v.ok ? c.green('clean') : c.red('not clean')}, ${age(new Date(v.at), s.checkedAt)} (${sample})`,
+    );
     for (const x of v.subvolumes) if (x.state !== 'clean') lines.push(`    ${x.subvolume}: ${x.state}: ${x.reason}`);
   } else lines.push('last verify: never (npx zx scripts/backup.mjs verify)');
   return lines.join('\n');
@@ -131,7 +201,13 @@ export function statusJson(s: BackupStatus): Record<string, unknown> {
     maxAgeHours: s.maxAgeHours,
     targetDir: s.targetDir,
     nextRun: s.nextRun?.toISOString() ?? null,
-    lastRun: s.lastRun ? { result: s.lastRun.result, exitStatus: s.lastRun.exitStatus, endedAt: s.lastRun.endedAt?.toISOString() ?? null } : null,
+    lastRun: s.lastRun
+      ? {
+          result: s.lastRun.result,
+          exitStatus: s.lastRun.exitStatus,
+          endedAt: s.lastRun.endedAt?.toISOString() ?? null,
+        }
+      : null,
     lastVerify: s.lastVerify ? { ...s.lastVerify, ageSeconds: sec(new Date(s.lastVerify.at)) } : null,
     subvolumes: s.subvolumes.map((v) => ({
       subvolume: v.subvolume,

@@ -8,7 +8,11 @@ import { CONTROL_DIR, FILES, SSH_ALIAS, UNITS } from './layout.js';
 
 /** Refuses to go on unless running as root, saying why the verb needs it. */
 export function requireRoot(verb: string, why: string): void {
-  if (process.getuid?.() !== 0) throw new OperatorError(`${verb} must run as root`, { cause: why, next: `sudo npx zx scripts/backup.mjs ${verb} ...` });
+  if (process.getuid?.() !== 0)
+    throw new OperatorError(`${verb} must run as root`, {
+      cause: why,
+      next: `sudo npx zx scripts/backup.mjs ${verb} ...`,
+    });
 }
 
 /** True when systemd runs this machine (its units can be enabled and started). */
@@ -20,7 +24,11 @@ export interface StepResult {
   detail: string;
 }
 
-const step = (what: string, r: RunResult): StepResult => ({ what, ok: r.status === 0 && !r.error, detail: (r.error?.message ?? (r.stderr || r.stdout)).trim().split('\n').slice(-4).join('\n') });
+const step = (what: string, r: RunResult): StepResult => ({
+  what,
+  ok: r.status === 0 && !r.error,
+  detail: (r.error?.message ?? (r.stderr || r.stdout)).trim().split('\n').slice(-4).join('\n'),
+});
 
 /** daemon-reload, enable --now the timer, enable the pre-sleep unit. */
 export async function enableUnits({ run = runDefault }: { run?: Run } = {}): Promise<StepResult[]> {
@@ -32,13 +40,16 @@ export async function enableUnits({ run = runDefault }: { run?: Run } = {}): Pro
 
 /** Stops and disables the units (before their files go), then reloads. */
 export async function disableUnits({ run = runDefault }: { run?: Run } = {}): Promise<StepResult[]> {
-  const out = [step(`systemctl disable --now ${UNITS.timer}`, await run('systemctl', ['disable', '--now', UNITS.timer]))];
+  const out = [
+    step(`systemctl disable --now ${UNITS.timer}`, await run('systemctl', ['disable', '--now', UNITS.timer])),
+  ];
   out.push(step(`systemctl disable ${UNITS.presleep}`, await run('systemctl', ['disable', UNITS.presleep])));
   out.push(step(`systemctl stop ${UNITS.service}`, await run('systemctl', ['stop', UNITS.service])));
   return out;
 }
 
-export const daemonReload = async ({ run = runDefault }: { run?: Run } = {}): Promise<StepResult> => step('systemctl daemon-reload', await run('systemctl', ['daemon-reload']));
+export const daemonReload = async ({ run = runDefault }: { run?: Run } = {}): Promise<StepResult> =>
+  step('systemctl daemon-reload', await run('systemctl', ['daemon-reload']));
 
 /** The connection-reuse socket directory (root, 0700). */
 export function ensureControlDir(): void {
@@ -57,7 +68,10 @@ export function parseSshG(text: string): Record<string, string> {
 }
 
 /** The settings the installed ssh config must produce; a list of what differs (empty: ssh reads it). */
-export function sshSettingsProblems(g: Record<string, string>, expect: { host: string; port: string; user: string }): string[] {
+export function sshSettingsProblems(
+  g: Record<string, string>,
+  expect: { host: string; port: string; user: string },
+): string[] {
   const want: Record<string, string> = {
     hostname: expect.host,
     port: expect.port,
@@ -69,8 +83,10 @@ export function sshSettingsProblems(g: Record<string, string>, expect: { host: s
   };
   const out: string[] = [];
   for (const [k, v] of Object.entries(want)) if (g[k] !== v) out.push(`${k} is ${g[k] ?? '(unset)'}, not ${v}`);
-  if (!(g.identityfile ?? '').split(/\s+/).includes(FILES.identity)) out.push(`identityfile is ${g.identityfile ?? '(unset)'}, not ${FILES.identity}`);
-  if (!(g.controlpath ?? '').startsWith(`${CONTROL_DIR}/`)) out.push(`controlpath is ${g.controlpath ?? '(unset)'}, not in ${CONTROL_DIR}`);
+  if (!(g.identityfile ?? '').split(/\s+/).includes(FILES.identity))
+    out.push(`identityfile is ${g.identityfile ?? '(unset)'}, not ${FILES.identity}`);
+  if (!(g.controlpath ?? '').startsWith(`${CONTROL_DIR}/`))
+    out.push(`controlpath is ${g.controlpath ?? '(unset)'}, not in ${CONTROL_DIR}`);
   return out;
 }
 
@@ -81,13 +97,22 @@ export async function sshEffectiveSettings({ run = runDefault }: { run?: Run } =
 }
 
 /** Runs one gate command line through the installed ssh config, exactly as btrbk reaches the target. */
-export function gateViaAlias(command: string, { run = runDefault, timeoutMs = 60000 }: { run?: Run; timeoutMs?: number } = {}): Promise<RunResult> {
+export function gateViaAlias(
+  command: string,
+  { run = runDefault, timeoutMs = 60000 }: { run?: Run; timeoutMs?: number } = {},
+): Promise<RunResult> {
   return run('ssh', ['-i', FILES.identity, SSH_ALIAS, command], { timeoutMs });
 }
 
 /** The timer's next run (a date), or null (not installed, not active, or no systemd). */
 export async function timerNextRun({ run = runDefault }: { run?: Run } = {}): Promise<Date | null> {
-  const r = await run('systemctl', ['show', UNITS.timer, '--timestamp=utc', '--property=NextElapseUSecRealtime', '--value']);
+  const r = await run('systemctl', [
+    'show',
+    UNITS.timer,
+    '--timestamp=utc',
+    '--property=NextElapseUSecRealtime',
+    '--value',
+  ]);
   return r.status === 0 ? parseUtcTimestamp(r.stdout) : null;
 }
 
@@ -122,14 +147,24 @@ export function parseSystemctlShow(text: string): Record<string, string> {
  */
 export function lastRunOf(show: Record<string, string>): Omit<LastRun, 'journal'> | null {
   if (show.LoadState !== 'loaded') return null;
-  const endedAt = parseUtcTimestamp(show.ExecMainExitTimestamp ?? '') ?? parseUtcTimestamp(show.InactiveEnterTimestamp ?? '');
+  const endedAt =
+    parseUtcTimestamp(show.ExecMainExitTimestamp ?? '') ?? parseUtcTimestamp(show.InactiveEnterTimestamp ?? '');
   if (show.ActiveState === 'activating') return { result: 'running', exitStatus: null, endedAt };
   if (!endedAt) return null;
-  return { result: show.Result ?? 'unknown', exitStatus: show.ExecMainStatus ? Number(show.ExecMainStatus) : null, endedAt };
+  return {
+    result: show.Result ?? 'unknown',
+    exitStatus: show.ExecMainStatus ? Number(show.ExecMainStatus) : null,
+    endedAt,
+  };
 }
 
 export async function lastRun({ run = runDefault }: { run?: Run } = {}): Promise<LastRun | null> {
-  const r = await run('systemctl', ['show', UNITS.service, '--timestamp=utc', '--property=Result,ExecMainStatus,ExecMainExitTimestamp,InactiveEnterTimestamp,ActiveState,LoadState']);
+  const r = await run('systemctl', [
+    'show',
+    UNITS.service,
+    '--timestamp=utc',
+    '--property=Result,ExecMainStatus,ExecMainExitTimestamp,InactiveEnterTimestamp,ActiveState,LoadState',
+  ]);
   if (r.status !== 0) return null;
   const last = lastRunOf(parseSystemctlShow(r.stdout));
   if (!last) return null;

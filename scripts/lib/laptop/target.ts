@@ -32,25 +32,40 @@ export function sshFailureReason(r: RunResult): string {
   const text = (r.error?.message ?? r.stderr).trim();
   const last = text.split('\n').filter(Boolean).slice(-1)[0] ?? '';
   if (r.status === null && !r.error) return 'the target did not answer in time';
-  if (/Host key verification failed|REMOTE HOST IDENTIFICATION/i.test(text)) return `the host key is not the pinned one (${last}): npx zx scripts/troubleshoot.mjs check-ssh; if setup (or local-target up) pinned a new key after a replacement, run backup.mjs install again to copy it`;
-  if (/Connection refused/i.test(text)) return `the target refused the connection (${last}): is the host running? npx zx scripts/troubleshoot.mjs check-ssh`;
-  if (/timed out|No route|unreachable|Could not resolve/i.test(text)) return `the target is not reachable (${last}): check the network, then npx zx scripts/troubleshoot.mjs check-ssh`;
+  if (/Host key verification failed|REMOTE HOST IDENTIFICATION/i.test(text))
+    return `the host key is not the pinned one (${last}): npx zx scripts/troubleshoot.mjs check-ssh; if setup (or local-target up) pinned a new key after a replacement, run backup.mjs install again to copy it`;
+  if (/Connection refused/i.test(text))
+    return `the target refused the connection (${last}): is the host running? npx zx scripts/troubleshoot.mjs check-ssh`;
+  if (/timed out|No route|unreachable|Could not resolve/i.test(text))
+    return `the target is not reachable (${last}): check the network, then npx zx scripts/troubleshoot.mjs check-ssh`;
   if (/Permission denied/i.test(text)) return `the target refused the backup key (${last})`;
   return `ssh failed (exit ${r.status}): ${last}`;
 }
 
 /** The complete backups in `dir` on the target (every subvolume), or why the target could not be asked. */
-export async function targetBackups(conn: Connection, dir: string, { run }: { run?: Run } = {}): Promise<{ reachable: true; entries: { name: string; path: string; complete: boolean }[] } | { reachable: false; reason: string }> {
+export async function targetBackups(
+  conn: Connection,
+  dir: string,
+  { run }: { run?: Run } = {},
+): Promise<
+  | { reachable: true; entries: { name: string; path: string; complete: boolean }[] }
+  | { reachable: false; reason: string }
+> {
   let last: RunResult | null = null;
-  const rr = async (c: Connection, cmd: string): Promise<RunResult> => (last = await runRemote(c, cmd, { timeoutMs: 60000, ...(run ? { run } : {}) }));
+  const rr = async (c: Connection, cmd: string): Promise<RunResult> =>
+    (last = await runRemote(c, cmd, { timeoutMs: 60000, ...(run ? { run } : {}) }));
   try {
     const list = await listBackups(conn, dir, { runRemote: rr });
-    return { reachable: true, entries: list.map((b) => ({ name: path.posix.basename(b.path), path: b.path, complete: b.complete })) };
+    return {
+      reachable: true,
+      entries: list.map((b) => ({ name: path.posix.basename(b.path), path: b.path, complete: b.complete })),
+    };
   } catch (err) {
     const r = last as RunResult | null;
     if (!r) throw err;
     if (r.status === 255 || r.status === null || r.error) {
-      if (/rejected:/.test(r.stderr)) return { reachable: false, reason: `the SSH gate refused the listing: ${r.stderr.trim()}` };
+      if (/rejected:/.test(r.stderr))
+        return { reachable: false, reason: `the SSH gate refused the listing: ${r.stderr.trim()}` };
       return { reachable: false, reason: sshFailureReason(r) };
     }
     // the gate ran btrfs: the directory is not there yet (install makes it; nothing was ever sent)
@@ -63,5 +78,8 @@ export async function targetBackups(conn: Connection, dir: string, { run }: { ru
 /** The local snapshots of a subvolume in its snapshot directory, oldest first. */
 export function localSnapshots(snapshotDir: string, basename: string): Dated[] {
   if (!fs.existsSync(snapshotDir)) return [];
-  return datedFor(fs.readdirSync(snapshotDir).map((name) => ({ name, path: path.join(snapshotDir, name) })), basename);
+  return datedFor(
+    fs.readdirSync(snapshotDir).map((name) => ({ name, path: path.join(snapshotDir, name) })),
+    basename,
+  );
 }

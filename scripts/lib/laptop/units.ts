@@ -29,8 +29,15 @@ export function checkInterval(interval: string): string | null {
   return `--interval ${JSON.stringify(interval)}: use hourly, daily, weekly or a systemd OnCalendar expression (systemd.time(7))`;
 }
 
-export function renderServiceUnit({ btrbk = '/usr/bin/btrbk', timeout = '6h', notify = false, targetMkdir }: UnitOptions = {}): string {
-  const mkdir = targetMkdir ? `# the target directory (mkdir -p through the gate; btrbk does not create it)\nExecStartPre=/usr/bin/ssh -i ${FILES.identity} ${SSH_ALIAS} "${targetMkdir}"\n` : '';
+export function renderServiceUnit({
+  btrbk = '/usr/bin/btrbk',
+  timeout = '6h',
+  notify = false,
+  targetMkdir,
+}: UnitOptions = {}): string {
+  const mkdir = targetMkdir
+    ? `# the target directory (mkdir -p through the gate; btrbk does not create it)\nExecStartPre=/usr/bin/ssh -i ${FILES.identity} ${SSH_ALIAS} "${targetMkdir}"\n`
+    : '';
   return `# Written by npx zx scripts/backup.mjs install (btrbk-aws-target). Re-run install to change it.
 [Unit]
 Description=btrbk backup to the off-site target (${FILES.btrbkConf})

@@ -63,7 +63,13 @@ export interface VerifyReport {
 /** Which backup is compared with which snapshot, or why none can be. */
 export type Pair =
   | { ok: true; backup: Dated; snapshot: Dated }
-  | { ok: false; state: 'never' | 'not-newest' | 'failed'; reason: string; backup: Dated | null; newestSnapshot: Dated | null };
+  | {
+      ok: false;
+      state: 'never' | 'not-newest' | 'failed';
+      reason: string;
+      backup: Dated | null;
+      newestSnapshot: Dated | null;
+    };
 
 /**
  * Picks the pair: the newest backup on the target (complete or not: a backup whose received UUID went away is
@@ -72,9 +78,18 @@ export type Pair =
 export function pickPair(subvolume: string, backups: Dated[], snapshots: Dated[]): Pair {
   const backup = backups.at(-1) ?? null;
   const newestSnapshot = snapshots.at(-1) ?? null;
-  if (!backup) return { ok: false, state: 'never', reason: `${subvolume} has no backup on the target yet: run one (npx zx scripts/backup.mjs run), then verify`, backup, newestSnapshot };
+  if (!backup)
+    return {
+      ok: false,
+      state: 'never',
+      reason: `${subvolume} has no backup on the target yet: run one (npx zx scripts/backup.mjs run), then verify`,
+      backup,
+      newestSnapshot,
+    };
   if (newestSnapshot?.name === backup.name) return { ok: true, backup, snapshot: newestSnapshot };
-  const newer = newestSnapshot && (newestSnapshot.time.getTime() - backup.time.getTime() || newestSnapshot.name.localeCompare(backup.name)) > 0;
+  const newer =
+    newestSnapshot &&
+    (newestSnapshot.time.getTime() - backup.time.getTime() || newestSnapshot.name.localeCompare(backup.name)) > 0;
   if (newestSnapshot && newer) {
     return {
       ok: false,
@@ -84,7 +99,13 @@ export function pickPair(subvolume: string, backups: Dated[], snapshots: Dated[]
       newestSnapshot,
     };
   }
-  return { ok: false, state: 'failed', reason: `the snapshot ${backup.name} the newest backup was sent from is not here (newest here: ${newestSnapshot?.name ?? 'none'}): nothing to compare it with; run a backup (npx zx scripts/backup.mjs run), then verify`, backup, newestSnapshot };
+  return {
+    ok: false,
+    state: 'failed',
+    reason: `the snapshot ${backup.name} the newest backup was sent from is not here (newest here: ${newestSnapshot?.name ?? 'none'}): nothing to compare it with; run a backup (npx zx scripts/backup.mjs run), then verify`,
+    backup,
+    newestSnapshot,
+  };
 }
 
 /** A random seed (what a run without --seed uses; printed so the run can be repeated). */
@@ -111,9 +132,16 @@ export interface VerifyRequest {
 /** Runs verify for each protected subvolume, records the result, and returns it. */
 export async function verifyBackups(req: VerifyRequest): Promise<VerifyReport> {
   const m = req.manifest;
-  if (!m) throw new OperatorError('nothing is installed on this machine', { cause: 'verify compares the backups of what backup.mjs install protects', next: 'sudo npx zx scripts/backup.mjs install --subvolume /home' });
+  if (!m)
+    throw new OperatorError('nothing is installed on this machine', {
+      cause: 'verify compares the backups of what backup.mjs install protects',
+      next: 'sudo npx zx scripts/backup.mjs install --subvolume /home',
+    });
   const sources = req.subvolumes?.length ? m.sources.filter((s) => req.subvolumes?.includes(s.subvolume)) : m.sources;
-  if (!sources.length) throw new OperatorError(`${req.subvolumes?.join(', ')} is not protected here`, { next: `installed: ${m.sources.map((s) => s.subvolume).join(', ')}` });
+  if (!sources.length)
+    throw new OperatorError(`${req.subvolumes?.join(', ')} is not protected here`, {
+      next: `installed: ${m.sources.map((s) => s.subvolume).join(', ')}`,
+    });
   const run = req.run ?? runDefault;
   const say = req.say ?? ((l: string) => console.log(l));
   const now = req.now ?? (() => new Date());
@@ -121,18 +149,54 @@ export async function verifyBackups(req: VerifyRequest): Promise<VerifyReport> {
   const seed = sample === 100 ? null : (req.seed ?? randomSeed());
   const at = now();
   const listing = await targetBackups(req.conn, m.targetDir, { run });
-  if (!listing.reachable) throw new OperatorError('cannot list the backups on the target', { cause: listing.reason, next: 'npx zx scripts/troubleshoot.mjs check-ssh' });
-  say(sample === 100 ? 'verify: every file (--sample 100)' : `verify: a ${sample} % sample, seed ${seed} (repeat this run with --sample ${sample} --seed ${seed}; --sample 100 for every file)`);
+  if (!listing.reachable)
+    throw new OperatorError('cannot list the backups on the target', {
+      cause: listing.reason,
+      next: 'npx zx scripts/troubleshoot.mjs check-ssh',
+    });
+  say(
+    sample === 100
+      ? 'verify: every file (--sample 100)'
+      : `verify: a ${sample} % sample, seed ${seed} (repeat this run with --sample ${sample} --seed ${seed}; --sample 100 for every file)`,
+  );
   const subvolumes: SubvolumeVerify[] = [];
   for (const s of sources) {
     const base = path.posix.basename(s.subvolume);
     const pair = pickPair(s.subvolume, datedFor(listing.entries, base), localSnapshots(s.snapshotDir, base));
     const v = pair.ok
-      ? await verifyPair({ conn: req.conn, subvolume: s.subvolume, backup: pair.backup, snapshot: pair.snapshot, sample, seed, run, say, program: req.program ?? MANIFEST_PROGRAM, tickMs: req.tickMs ?? 60_000 })
-      : { subvolume: s.subvolume, state: pair.state, reason: pair.reason, backup: pair.backup?.path ?? null, snapshot: null, newestSnapshot: pair.newestSnapshot?.path ?? null, compared: 0, differences: [], problems: [] };
+      ? await verifyPair({
+          conn: req.conn,
+          subvolume: s.subvolume,
+          backup: pair.backup,
+          snapshot: pair.snapshot,
+          sample,
+          seed,
+          run,
+          say,
+          program: req.program ?? MANIFEST_PROGRAM,
+          tickMs: req.tickMs ?? 60_000,
+        })
+      : {
+          subvolume: s.subvolume,
+          state: pair.state,
+          reason: pair.reason,
+          backup: pair.backup?.path ?? null,
+          snapshot: null,
+          newestSnapshot: pair.newestSnapshot?.path ?? null,
+          compared: 0,
+          differences: [],
+          problems: [],
+        };
     subvolumes.push(v);
   }
-  const report: VerifyReport = { ok: subvolumes.every((v) => v.state === 'clean'), at, sample, seed, targetDir: m.targetDir, subvolumes };
+  const report: VerifyReport = {
+    ok: subvolumes.every((v) => v.state === 'clean'),
+    at,
+    sample,
+    seed,
+    targetDir: m.targetDir,
+    subvolumes,
+  };
   recordVerify(report, req.root ?? '/');
   return report;
 }
@@ -143,22 +207,50 @@ const manifestFailure = (r: RunResult, side: string, next: string): string | nul
   return `${side}'s manifest failed (exit ${r.status ?? r.signal}): ${text.split('\n').slice(-3).join(' / ') || 'no message'} (next: ${next})`;
 };
 
-async function verifyPair(o: { conn: Connection; subvolume: string; backup: Dated; snapshot: Dated; sample: number; seed: string | null; run: Run; say: (l: string) => void; program: string; tickMs: number }): Promise<SubvolumeVerify> {
+async function verifyPair(o: {
+  conn: Connection;
+  subvolume: string;
+  backup: Dated;
+  snapshot: Dated;
+  sample: number;
+  seed: string | null;
+  run: Run;
+  say: (l: string) => void;
+  program: string;
+  tickMs: number;
+}): Promise<SubvolumeVerify> {
   const { say, run } = o;
-  const base = { subvolume: o.subvolume, backup: o.backup.path, snapshot: o.snapshot.path, newestSnapshot: o.snapshot.path };
+  const base = {
+    subvolume: o.subvolume,
+    backup: o.backup.path,
+    snapshot: o.snapshot.path,
+    newestSnapshot: o.snapshot.path,
+  };
   say(`${o.subvolume}: the backup ${o.backup.path} on the target, the snapshot ${o.snapshot.path} here`);
   const [localShow, remoteShow] = await Promise.all([
     run('btrfs', ['subvolume', 'show', o.snapshot.path]),
     runRemote(o.conn, gateLine(GATE_COMMANDS.subvolumeShow(o.backup.path)), { run, timeoutMs: 60000 }),
   ]);
   if (remoteShow.status !== 0) {
-    const why = remoteShow.status === 255 || remoteShow.status === null ? sshFailureReason(remoteShow) : remoteShow.stderr.trim();
-    return { ...base, state: 'failed', reason: `cannot read the backup on the target: ${why}`, compared: 0, differences: [], problems: [] };
+    const why =
+      remoteShow.status === 255 || remoteShow.status === null ? sshFailureReason(remoteShow) : remoteShow.stderr.trim();
+    return {
+      ...base,
+      state: 'failed',
+      reason: `cannot read the backup on the target: ${why}`,
+      compared: 0,
+      differences: [],
+      problems: [],
+    };
   }
   const identity = checkIdentity(localShow.stdout, remoteShow.stdout);
-  say(`  identity: ${identity.same ? `the backup is a receive of this snapshot (received UUID ${identity.receivedUuid})` : identity.reason}`);
+  say(
+    `  identity: ${identity.same ? `the backup is a receive of this snapshot (received UUID ${identity.receivedUuid})` : identity.reason}`,
+  );
   const sampleArgs = o.seed === null ? null : { percent: o.sample, seed: BigInt(o.seed) };
-  say(`  manifests: this snapshot here, and the backup on the host (btrbk-manifest${sampleArgs ? ` --sample ${o.sample} --seed ${o.seed}` : ', every file'}): the host reads and hashes at its CPU baseline, this can take minutes (docs/PERFORMANCE.md) ...`);
+  say(
+    `  manifests: this snapshot here, and the backup on the host (btrbk-manifest${sampleArgs ? ` --sample ${o.sample} --seed ${o.seed}` : ', every file'}): the host reads and hashes at its CPU baseline, this can take minutes (docs/PERFORMANCE.md) ...`,
+  );
   const t0 = Date.now();
   const elapsed = (): string => {
     const sec = Math.round((Date.now() - t0) / 1000);
@@ -167,15 +259,34 @@ async function verifyPair(o: { conn: Connection; subvolume: string; backup: Date
   const tick = setInterval(() => say(`  ... manifests still running (${elapsed()})`), o.tickMs);
   tick.unref();
   const [local, remote] = await Promise.all([
-    run('perl', [o.program, ...(sampleArgs ? ['--sample', String(o.sample), '--seed', o.seed ?? ''] : []), o.snapshot.path], { timeoutMs: MANIFEST_TIMEOUT_MS }),
-    runRemote(o.conn, gateLine(GATE_COMMANDS.manifest(o.backup.path, sampleArgs)), { run, timeoutMs: MANIFEST_TIMEOUT_MS }),
+    run(
+      'perl',
+      [o.program, ...(sampleArgs ? ['--sample', String(o.sample), '--seed', o.seed ?? ''] : []), o.snapshot.path],
+      { timeoutMs: MANIFEST_TIMEOUT_MS },
+    ),
+    runRemote(o.conn, gateLine(GATE_COMMANDS.manifest(o.backup.path, sampleArgs)), {
+      run,
+      timeoutMs: MANIFEST_TIMEOUT_MS,
+    }),
   ]).finally(() => clearInterval(tick));
   const failed = [
-    manifestFailure(local, 'this snapshot', `perl with Digest::SHA and setpriv are needed here (apt-get install perl util-linux); try: sudo perl ${o.program} --sample 1 --seed 1 ${o.snapshot.path}`),
+    manifestFailure(
+      local,
+      'this snapshot',
+      `perl with Digest::SHA and setpriv are needed here (apt-get install perl util-linux); try: sudo perl ${o.program} --sample 1 --seed 1 ${o.snapshot.path}`,
+    ),
     manifestFailure(remote, 'the backup on the target', 'npx zx scripts/troubleshoot.mjs check-ssh, then verify again'),
   ].filter((x): x is string => Boolean(x));
   const identityProblem = identity.same ? [] : [identity.reason];
-  if (failed.length) return { ...base, state: 'failed', reason: failed.join('; '), compared: 0, differences: [], problems: identityProblem };
+  if (failed.length)
+    return {
+      ...base,
+      state: 'failed',
+      reason: failed.join('; '),
+      compared: 0,
+      differences: [],
+      problems: identityProblem,
+    };
   const cmp = compareManifests(local.stdout, remote.stdout);
   say(`  compared ${cmp.compared} entries in ${((Date.now() - t0) / 1000).toFixed(1)} s`);
   const problems = [...identityProblem, ...cmp.problems];
@@ -191,16 +302,25 @@ async function verifyPair(o: { conn: Connection; subvolume: string; backup: Date
 }
 
 /** The verify result as text. */
-export function formatVerify(r: VerifyReport, c: { green: (s: string) => string; red: (s: string) => string; bold: (s: string) => string }, { maxDifferences = 200 } = {}): string {
+export function formatVerify(
+  r: VerifyReport,
+  c: { green: (s: string) => string; red: (s: string) => string; bold: (s: string) => string },
+  { maxDifferences = 200 } = {},
+): string {
   const lines: string[] = [];
   for (const v of r.subvolumes) {
     lines.push(`${v.state === 'clean' ? c.green('✓ clean') : c.red(`✗ ${v.state}`)}  ${c.bold(v.subvolume)}`);
     lines.push(`    ${v.reason}`);
     for (const p of v.problems) lines.push(`    ! ${p}`);
     for (const d of v.differences.slice(0, maxDifferences)) lines.push(`    ${describeDifference(d)}`);
-    if (v.differences.length > maxDifferences) lines.push(`    ... and ${v.differences.length - maxDifferences} more (the first ${maxDifferences} are shown)`);
+    if (v.differences.length > maxDifferences)
+      lines.push(`    ... and ${v.differences.length - maxDifferences} more (the first ${maxDifferences} are shown)`);
   }
-  lines.push(r.seed === null ? 'sample: every file' : `sample: ${r.sample} %, seed ${r.seed} (the same files again: --sample ${r.sample} --seed ${r.seed})`);
+  lines.push(
+    r.seed === null
+      ? 'sample: every file'
+      : `sample: ${r.sample} %, seed ${r.seed} (the same files again: --sample ${r.sample} --seed ${r.seed})`,
+  );
   return lines.join('\n');
 }
 
@@ -210,7 +330,14 @@ export interface LastVerify {
   ok: boolean;
   sample: number;
   seed: string | null;
-  subvolumes: Array<{ subvolume: string; state: VerifyState; reason: string; backup: string | null; compared: number; differences: number }>;
+  subvolumes: Array<{
+    subvolume: string;
+    state: VerifyState;
+    reason: string;
+    backup: string | null;
+    compared: number;
+    differences: number;
+  }>;
 }
 
 export function verifyRecord(r: VerifyReport): LastVerify {
@@ -219,7 +346,14 @@ export function verifyRecord(r: VerifyReport): LastVerify {
     ok: r.ok,
     sample: r.sample,
     seed: r.seed,
-    subvolumes: r.subvolumes.map((v) => ({ subvolume: v.subvolume, state: v.state, reason: v.reason, backup: v.backup, compared: v.compared, differences: v.differences.length })),
+    subvolumes: r.subvolumes.map((v) => ({
+      subvolume: v.subvolume,
+      state: v.state,
+      reason: v.reason,
+      backup: v.backup,
+      compared: v.compared,
+      differences: v.differences.length,
+    })),
   };
 }
 

@@ -47,20 +47,40 @@ export function installBootScript(paths: LocalTargetPaths, scriptText: string): 
 
 /** Runs the installed boot script once as root inside the booted container (its log in paths.bootLog and the
  * container's cloud-init log); an OperatorError, with the log's end, when it fails. */
-export async function runBootScript(paths: LocalTargetPaths, leader: number, onProgress: (line: string) => void): Promise<void> {
-  const result = await run('nsenter', nsenterArgs(leader, ['/bin/bash', '-o', 'pipefail', '-c', `/bin/bash ${BOOT_SCRIPT_IN_CONTAINER} 2>&1 | tee -a ${CLOUD_INIT_LOG}`]), {
-    onLine: (line) => { if (/btrbk-backup-host\[[a-z]+\]: (==|changed:|ERROR|WARNING|btrbk-backup-host:)/.test(line)) onProgress(`  ${line.replace(/^\S+ /, '')}`); },
-  });
+export async function runBootScript(
+  paths: LocalTargetPaths,
+  leader: number,
+  onProgress: (line: string) => void,
+): Promise<void> {
+  const result = await run(
+    'nsenter',
+    nsenterArgs(leader, [
+      '/bin/bash',
+      '-o',
+      'pipefail',
+      '-c',
+      `/bin/bash ${BOOT_SCRIPT_IN_CONTAINER} 2>&1 | tee -a ${CLOUD_INIT_LOG}`,
+    ]),
+    {
+      onLine: (line) => {
+        if (/btrbk-backup-host\[[a-z]+\]: (==|changed:|ERROR|WARNING|btrbk-backup-host:)/.test(line))
+          onProgress(`  ${line.replace(/^\S+ /, '')}`);
+      },
+    },
+  );
   const bootOutput = logOf(result);
   fs.writeFileSync(paths.bootLog, bootOutput, { mode: 0o600 });
   const ready = readText(path.join(paths.root, READY_MARKER.slice(1)));
   if (result.status !== 0 || !ready) {
     const failed = parseMarker(readText(path.join(paths.root, FAILED_MARKER.slice(1))) ?? '');
-    throw new OperatorError(`the boot script failed in the local target${failed.step ? ` at step '${failed.step}'` : ''}`, {
-      details: bootOutput.trimEnd().split('\n').slice(-25).join('\n'),
-      cause: 'see the log above (whole log: ' + paths.bootLog + ')',
-      next: 'fix the cause, then run up again; the volume image is kept',
-    });
+    throw new OperatorError(
+      `the boot script failed in the local target${failed.step ? ` at step '${failed.step}'` : ''}`,
+      {
+        details: bootOutput.trimEnd().split('\n').slice(-25).join('\n'),
+        cause: 'see the log above (whole log: ' + paths.bootLog + ')',
+        next: 'fix the cause, then run up again; the volume image is kept',
+      },
+    );
   }
 }
 

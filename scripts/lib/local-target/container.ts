@@ -20,7 +20,19 @@ export function localSshdDropin(port: number): string {
 /** nsenter's arguments that run argv as root inside the container (all its namespaces), with a clean environment
  * (and in cwd, a directory inside the container, when given). */
 export function nsenterArgs(leader: number, argv: string[], { cwd }: { cwd?: string } = {}): string[] {
-  return ['-t', String(leader), '-a', '--', '/usr/bin/env', '-i', ...(cwd ? ['-C', cwd] : []), `PATH=${CONTAINER_PATH}`, 'HOME=/root', 'LANG=C.UTF-8', ...argv];
+  return [
+    '-t',
+    String(leader),
+    '-a',
+    '--',
+    '/usr/bin/env',
+    '-i',
+    ...(cwd ? ['-C', cwd] : []),
+    `PATH=${CONTAINER_PATH}`,
+    'HOME=/root',
+    'LANG=C.UTF-8',
+    ...argv,
+  ];
 }
 
 /** The running systemd-nspawn of this target (from its pid file), or null. */
@@ -28,32 +40,48 @@ export function nspawnPid(paths: ContainerPaths): number | null {
   const pid = Number((readText(paths.pidFile) ?? '').trim());
   if (!pidAlive(pid)) return null;
   const cmdline = (readText(`/proc/${pid}/cmdline`) ?? '').split('\0');
-  return path.basename(cmdline[0] ?? '') === 'systemd-nspawn' && cmdline.includes(`--machine=${paths.name}`) ? pid : null;
+  return path.basename(cmdline[0] ?? '') === 'systemd-nspawn' && cmdline.includes(`--machine=${paths.name}`)
+    ? pid
+    : null;
 }
 
 /** The container's PID 1 (as seen from here): nspawn's child once it runs systemd. */
 export function leaderPid(nspawn: number | null): number | null {
   if (!nspawn) return null;
-  const children = (readText(`/proc/${nspawn}/task/${nspawn}/children`) ?? '').trim().split(/\s+/).filter(Boolean).map(Number);
+  const children = (readText(`/proc/${nspawn}/task/${nspawn}/children`) ?? '')
+    .trim()
+    .split(/\s+/)
+    .filter(Boolean)
+    .map(Number);
   return children.find((pid) => (readText(`/proc/${pid}/comm`) ?? '').trim() === 'systemd') ?? null;
 }
 
 /** The running container's PID 1; an OperatorError when it is not running. */
-export function runningLeader(paths: ContainerPaths, { what = 'the local target', next = 'npx zx scripts/local-target.mjs up' }: { what?: string; next?: string } = {}): number {
+export function runningLeader(
+  paths: ContainerPaths,
+  { what = 'the local target', next = 'npx zx scripts/local-target.mjs up' }: { what?: string; next?: string } = {},
+): number {
   const leader = leaderPid(nspawnPid(paths));
   if (!leader) throw new OperatorError(`${what} is not running`, { next });
   return leader;
 }
 
 /** Runs a command as root inside the container (all its namespaces), with a clean environment. */
-export function containerExec(leader: number, argv: string[], { input, timeout, cwd }: { input?: string; timeout?: number; cwd?: string } = {}): RunResult {
+export function containerExec(
+  leader: number,
+  argv: string[],
+  { input, timeout, cwd }: { input?: string; timeout?: number; cwd?: string } = {},
+): RunResult {
   const r = runSync('nsenter', nsenterArgs(leader, argv, { cwd }), { input, timeoutMs: timeout });
   // nsenter that could not start or ran into the timeout says so on stderr (the tests and the bench print it)
   return r.error ? { ...r, stderr: r.error.message, output: `${r.stdout}${r.error.message}` } : r;
 }
 
 /** Runs argv as root inside the running container. For tests and diagnostics. */
-export function execInTarget(argv: string[], opts: TargetOptions & { input?: string; timeout?: number } = {}): RunResult {
+export function execInTarget(
+  argv: string[],
+  opts: TargetOptions & { input?: string; timeout?: number } = {},
+): RunResult {
   return containerExec(runningLeader(pathsOf(opts)), argv, { input: opts.input, timeout: opts.timeout });
 }
 
@@ -61,10 +89,20 @@ export function execInTarget(argv: string[], opts: TargetOptions & { input?: str
 export function prepareOverlay(paths: ContainerPaths): void {
   fs.rmSync(path.join(paths.stateDir, 'instance'), { recursive: true, force: true });
   for (const d of [paths.upper, paths.work, paths.root]) fs.mkdirSync(d, { recursive: true });
-  runOrThrow('mount', ['-t', 'overlay', 'overlay', '-o', `lowerdir=${paths.rootfs},upperdir=${paths.upper},workdir=${paths.work}`, paths.root]);
+  runOrThrow('mount', [
+    '-t',
+    'overlay',
+    'overlay',
+    '-o',
+    `lowerdir=${paths.rootfs},upperdir=${paths.upper},workdir=${paths.work}`,
+    paths.root,
+  ]);
   fs.writeFileSync(path.join(paths.root, 'etc/hostname'), `${paths.name}\n`);
   // sudo resolves its own host name: give the name an address as cloud-init's hosts template does on AWS
-  fs.writeFileSync(path.join(paths.root, 'etc/hosts'), `127.0.0.1 localhost\n127.0.1.1 ${paths.name}\n::1 localhost ip6-localhost ip6-loopback\n`);
+  fs.writeFileSync(
+    path.join(paths.root, 'etc/hosts'),
+    `127.0.0.1 localhost\n127.0.1.1 ${paths.name}\n::1 localhost ip6-localhost ip6-loopback\n`,
+  );
 }
 
 /** A fresh target instance root: the overlay, new host keys, the local-only sshd drop-in. */
@@ -79,10 +117,14 @@ export function prepareInstance(paths: LocalTargetPaths, { port }: { port: numbe
 
 /** The target's own systemd-nspawn arguments: the volume's loop device at its EBS by-id name (and its own name),
  * the apt archive cache. */
-export function targetNspawnArgs(paths: LocalTargetPaths, { loop, volumeId }: { loop: string; volumeId: string }): string[] {
+export function targetNspawnArgs(
+  paths: LocalTargetPaths,
+  { loop, volumeId }: { loop: string; volumeId: string },
+): string[] {
   fs.mkdirSync(paths.aptArchives, { recursive: true });
   return [
-    `--bind=${loop}:${ebsByIdPath(volumeId)}`, `--bind=${loop}`,
+    `--bind=${loop}:${ebsByIdPath(volumeId)}`,
+    `--bind=${loop}`,
     // downloaded .debs are kept between instances: the boot script still installs them, only faster
     `--bind=${paths.aptArchives}:/var/cache/apt/archives`,
   ];
@@ -92,26 +134,52 @@ export function targetNspawnArgs(paths: LocalTargetPaths, { loop, volumeId }: { 
  * with the container's PID 1 once systemd inside has finished booting. */
 export async function startContainer(paths: ContainerPaths, extraArgs: string[]): Promise<number> {
   const console = fs.openSync(paths.consoleLog, 'w', 0o600);
-  const pid = startDetached('systemd-nspawn', [
-    `--machine=${paths.name}`, `--directory=${paths.root}`, '--boot', '--register=no', '--keep-unit',
-    '--console=passive', '--resolv-conf=copy-host', '--timezone=off', '--link-journal=no',
-    ...extraArgs,
-  ], { logFd: console });
+  const pid = startDetached(
+    'systemd-nspawn',
+    [
+      `--machine=${paths.name}`,
+      `--directory=${paths.root}`,
+      '--boot',
+      '--register=no',
+      '--keep-unit',
+      '--console=passive',
+      '--resolv-conf=copy-host',
+      '--timezone=off',
+      '--link-journal=no',
+      ...extraArgs,
+    ],
+    { logFd: console },
+  );
   fs.closeSync(console);
   fs.writeFileSync(paths.pidFile, `${pid}\n`);
   const leader = await waitFor(() => leaderPid(nspawnPid(paths)), 30000);
-  if (!leader) throw new OperatorError('the container did not start', { details: (readText(paths.consoleLog) ?? '').split('\n').slice(-20).join('\n'), next: `see ${paths.consoleLog}` });
-  const booted = await waitFor(() => {
-    const s = containerExec(leader, ['systemctl', 'is-system-running']).stdout.trim();
-    return ['running', 'degraded'].includes(s) ? s : null;
-  }, 60000, 500);
-  if (!booted) throw new OperatorError('systemd in the container did not finish booting within 60 s', { details: (readText(paths.consoleLog) ?? '').split('\n').slice(-20).join('\n'), next: `see ${paths.consoleLog}` });
+  if (!leader)
+    throw new OperatorError('the container did not start', {
+      details: (readText(paths.consoleLog) ?? '').split('\n').slice(-20).join('\n'),
+      next: `see ${paths.consoleLog}`,
+    });
+  const booted = await waitFor(
+    () => {
+      const s = containerExec(leader, ['systemctl', 'is-system-running']).stdout.trim();
+      return ['running', 'degraded'].includes(s) ? s : null;
+    },
+    60000,
+    500,
+  );
+  if (!booted)
+    throw new OperatorError('systemd in the container did not finish booting within 60 s', {
+      details: (readText(paths.consoleLog) ?? '').split('\n').slice(-20).join('\n'),
+      next: `see ${paths.consoleLog}`,
+    });
   return leader;
 }
 
 /** Stops the container (clean poweroff, else killed), unmounts the instance, detaches the volume, removes the
  * instance's files; an OperatorError when something stays mounted or attached. */
-export async function stopAndClean(paths: ContainerPaths, { onProgress = () => {} }: { onProgress?: (line: string) => void } = {}): Promise<void> {
+export async function stopAndClean(
+  paths: ContainerPaths,
+  { onProgress = () => {} }: { onProgress?: (line: string) => void } = {},
+): Promise<void> {
   const pid = nspawnPid(paths);
   if (pid) {
     onProgress('stopping the container ...');
@@ -122,13 +190,21 @@ export async function stopAndClean(paths: ContainerPaths, { onProgress = () => {
     if (pidAlive(pid)) {
       onProgress('the container did not power off within 30 s: killing it');
       if (leader && pidAlive(leader)) process.kill(leader, 'SIGKILL');
-      try { process.kill(pid, 'SIGKILL'); } catch { /* gone */ }
+      try {
+        process.kill(pid, 'SIGKILL');
+      } catch {
+        /* gone */
+      }
       while (pidAlive(pid)) await sleep(100);
     }
   }
   fs.rmSync(paths.pidFile, { force: true });
   // nspawn leaves this directory behind when /run is not a tmpfs
-  try { fs.rmdirSync(`/run/systemd/nspawn/propagate/${paths.name}`); } catch { /* absent or not empty */ }
+  try {
+    fs.rmdirSync(`/run/systemd/nspawn/propagate/${paths.name}`);
+  } catch {
+    /* absent or not empty */
+  }
   if (isMountPoint(paths.root)) {
     const r = runSync('umount', [paths.root]);
     if (r.status !== 0) {
@@ -142,5 +218,8 @@ export async function stopAndClean(paths: ContainerPaths, { onProgress = () => {
   if (isMountPoint(paths.root)) leftovers.push(`${paths.root} is still mounted`);
   const loops = loopDevicesOf(paths.volumeImage);
   if (loops.length) leftovers.push(`${loops.join(', ')} still attached`);
-  if (leftovers.length) throw new OperatorError(`could not clean up ${paths.name}: ${leftovers.join('; ')}`, { next: 'unmount / detach by hand (umount, losetup -d) and run down again' });
+  if (leftovers.length)
+    throw new OperatorError(`could not clean up ${paths.name}: ${leftovers.join('; ')}`, {
+      next: 'unmount / detach by hand (umount, losetup -d) and run down again',
+    });
 }

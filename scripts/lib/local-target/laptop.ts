@@ -20,7 +20,16 @@ import { parseMountinfo } from '../core/btrfs-output.js';
 import { readConnection, REPO_ROOT, resolveEnvFile, writeConnection, type Connection } from '../core/connection.js';
 import { OperatorError } from '../core/errors.js';
 import { runSync, startDetached, type RunResult } from '../core/process.js';
-import { containerExec, leaderPid, nsenterArgs, nspawnPid, prepareOverlay, runningLeader, startContainer, stopAndClean } from './container.js';
+import {
+  containerExec,
+  leaderPid,
+  nsenterArgs,
+  nspawnPid,
+  prepareOverlay,
+  runningLeader,
+  startContainer,
+  stopAndClean,
+} from './container.js';
 import { sshBanner } from './local-connection.js';
 import { withLock } from './lock.js';
 import { localTargetPaths, type ContainerPaths, type Env } from './paths.js';
@@ -34,7 +43,24 @@ export const LAPTOP_NAME = 'btrbk-laptop';
 export const LAPTOP_ROOTFS: RootfsSpec = Object.freeze({
   suite: 'trixie',
   release: 'Debian 13',
-  packages: Object.freeze(['systemd', 'systemd-sysv', 'dbus', 'btrbk', 'btrfs-progs', 'openssh-client', 'nodejs', 'iproute2', 'socat', 'mbuffer', 'zstd', 'util-linux', 'mount', 'procps', 'passwd', 'man-db']),
+  packages: Object.freeze([
+    'systemd',
+    'systemd-sysv',
+    'dbus',
+    'btrbk',
+    'btrfs-progs',
+    'openssh-client',
+    'nodejs',
+    'iproute2',
+    'socat',
+    'mbuffer',
+    'zstd',
+    'util-linux',
+    'mount',
+    'procps',
+    'passwd',
+    'man-db',
+  ]),
 });
 /** Where the laptop's disk (its btrfs top level) is mounted inside, and the subvolumes a new disk gets. */
 export const LAPTOP_DISK_MOUNT = '/mnt/laptop';
@@ -68,7 +94,9 @@ export interface LaptopState {
 export function laptopPaths(env: Env = process.env): LaptopPaths {
   const { cacheDir } = localTargetPaths(env);
   const home = env.HOME || '/root';
-  const stateDir = env.BTRBK_LAPTOP_STATE || path.join(env.XDG_STATE_HOME || path.join(home, '.local', 'state'), 'btrbk-aws-target', 'laptop');
+  const stateDir =
+    env.BTRBK_LAPTOP_STATE ||
+    path.join(env.XDG_STATE_HOME || path.join(home, '.local', 'state'), 'btrbk-aws-target', 'laptop');
   const instance = path.join(stateDir, 'instance');
   return {
     name: env.BTRBK_LAPTOP_NAME || LAPTOP_NAME,
@@ -94,17 +122,24 @@ export function laptopPaths(env: Env = process.env): LaptopPaths {
  * The laptop reaches only a target on this machine's loopback (the local target). */
 export function laptopConnection(conn: Connection, source = 'the connection file'): Connection {
   if (conn.BTRBK_AWS_HOST !== '127.0.0.1') {
-    throw new OperatorError(`the laptop container reaches only the local target; ${source} names ${conn.BTRBK_AWS_HOST}`, {
-      next: 'bring the local target up (npx zx scripts/local-target.mjs up) and give its file: laptop up --env local_connection.env',
-    });
+    throw new OperatorError(
+      `the laptop container reaches only the local target; ${source} names ${conn.BTRBK_AWS_HOST}`,
+      {
+        next: 'bring the local target up (npx zx scripts/local-target.mjs up) and give its file: laptop up --env local_connection.env',
+      },
+    );
   }
-  return { ...conn, BTRBK_AWS_SSH_KEY: `${LAPTOP_SECRETS_DIR}/id_ed25519`, BTRBK_AWS_KNOWN_HOSTS: `${LAPTOP_SECRETS_DIR}/known_hosts` };
+  return {
+    ...conn,
+    BTRBK_AWS_SSH_KEY: `${LAPTOP_SECRETS_DIR}/id_ed25519`,
+    BTRBK_AWS_KNOWN_HOSTS: `${LAPTOP_SECRETS_DIR}/known_hosts`,
+  };
 }
 
 /** The unit inside the laptop that is its network: 127.0.0.1:port forwarded to the unix socket of this machine. */
 export function uplinkUnit(port: number): string {
   return [
-    '# laptop container only (scripts/lib/local-target/laptop.ts): the laptop\'s link to the local target.',
+    "# laptop container only (scripts/lib/local-target/laptop.ts): the laptop's link to the local target.",
     '# `systemctl stop laptop-uplink` takes the laptop offline; start brings it back.',
     '[Unit]',
     'Description=Laptop uplink to the local target (127.0.0.1:' + port + ')',
@@ -126,7 +161,11 @@ export function uplinkUnit(port: number): string {
 export function projectBinds(projectDir: string, realpath: (p: string) => string = fs.realpathSync): string[] {
   const binds = [projectDir];
   let modules: string | null = null;
-  try { modules = realpath(path.join(projectDir, 'node_modules')); } catch { /* none */ }
+  try {
+    modules = realpath(path.join(projectDir, 'node_modules'));
+  } catch {
+    /* none */
+  }
   if (modules && !modules.startsWith(`${projectDir}/`)) binds.push(modules);
   return binds;
 }
@@ -134,7 +173,12 @@ export function projectBinds(projectDir: string, realpath: (p: string) => string
 /** The laptop's own systemd-nspawn arguments: a private network, its disk's loop device, the uplink socket's
  * directory, the project read-only. */
 export function laptopNspawnArgs(paths: LaptopPaths, { loop, binds }: { loop: string; binds: string[] }): string[] {
-  return ['--private-network', `--bind=${loop}`, `--bind=${paths.uplinkDir}:${UPLINK_DIR_INSIDE}`, ...binds.map((b) => `--bind-ro=${b}`)];
+  return [
+    '--private-network',
+    `--bind=${loop}`,
+    `--bind=${paths.uplinkDir}:${UPLINK_DIR_INSIDE}`,
+    ...binds.map((b) => `--bind-ro=${b}`),
+  ];
 }
 
 /** This machine's end of the uplink (socat), or null. */
@@ -147,7 +191,11 @@ function uplinkPid(paths: LaptopPaths): number | null {
 function startUplink(paths: LaptopPaths, port: number): void {
   fs.mkdirSync(paths.uplinkDir, { recursive: true, mode: 0o700 });
   const log = fs.openSync(paths.uplinkLog, 'w', 0o600);
-  const pid = startDetached('socat', [`UNIX-LISTEN:${path.join(paths.uplinkDir, UPLINK_SOCKET)},fork,unlink-early,mode=600`, `TCP:127.0.0.1:${port}`], { logFd: log });
+  const pid = startDetached(
+    'socat',
+    [`UNIX-LISTEN:${path.join(paths.uplinkDir, UPLINK_SOCKET)},fork,unlink-early,mode=600`, `TCP:127.0.0.1:${port}`],
+    { logFd: log },
+  );
   fs.closeSync(log);
   fs.writeFileSync(paths.uplinkPidFile, `${pid}\n`);
 }
@@ -182,7 +230,10 @@ function formatNewDisk(paths: LaptopPaths, loop: string): void {
 }
 
 /** Writes the laptop's own files into its fresh root: the uplink unit (enabled) and the person's connection. */
-function furnish(paths: LaptopPaths, { port, conn, envFile }: { port: number; conn: Connection; envFile: string }): void {
+function furnish(
+  paths: LaptopPaths,
+  { port, conn, envFile }: { port: number; conn: Connection; envFile: string },
+): void {
   const r = (p: string) => path.join(paths.root, p.replace(/^\//, ''));
   fs.writeFileSync(r(`/etc/systemd/system/${UPLINK_UNIT}`), uplinkUnit(port));
   fs.mkdirSync(r('/etc/systemd/system/multi-user.target.wants'), { recursive: true });
@@ -191,18 +242,34 @@ function furnish(paths: LaptopPaths, { port, conn, envFile }: { port: number; co
   const laptop = laptopConnection(conn, envFile);
   fs.copyFileSync(conn.BTRBK_AWS_SSH_KEY, r(laptop.BTRBK_AWS_SSH_KEY));
   fs.chmodSync(r(laptop.BTRBK_AWS_SSH_KEY), 0o600);
-  if (fs.existsSync(`${conn.BTRBK_AWS_SSH_KEY}.pub`)) fs.copyFileSync(`${conn.BTRBK_AWS_SSH_KEY}.pub`, r(`${laptop.BTRBK_AWS_SSH_KEY}.pub`));
+  if (fs.existsSync(`${conn.BTRBK_AWS_SSH_KEY}.pub`))
+    fs.copyFileSync(`${conn.BTRBK_AWS_SSH_KEY}.pub`, r(`${laptop.BTRBK_AWS_SSH_KEY}.pub`));
   if (conn.BTRBK_AWS_KNOWN_HOSTS) fs.copyFileSync(conn.BTRBK_AWS_KNOWN_HOSTS, r(laptop.BTRBK_AWS_KNOWN_HOSTS));
-  writeConnection(r(LAPTOP_ENV_FILE), laptop, `Copied into the laptop container by scripts/local-target.mjs laptop up from ${envFile}.`);
+  writeConnection(
+    r(LAPTOP_ENV_FILE),
+    laptop,
+    `Copied into the laptop container by scripts/local-target.mjs laptop up from ${envFile}.`,
+  );
 }
 
 /** Runs argv as root inside the running laptop (in cwd, default the project directory). */
-export function laptopExec(argv: string[], { paths = laptopPaths(), cwd = REPO_ROOT, input, timeout }: { paths?: LaptopPaths; cwd?: string; input?: string; timeout?: number } = {}): RunResult {
+export function laptopExec(
+  argv: string[],
+  {
+    paths = laptopPaths(),
+    cwd = REPO_ROOT,
+    input,
+    timeout,
+  }: { paths?: LaptopPaths; cwd?: string; input?: string; timeout?: number } = {},
+): RunResult {
   return containerExec(laptopLeader(paths), argv, { cwd, input, timeout });
 }
 
 /** nsenter's arguments that run argv inside the running laptop (for a caller that wants its own stdio). */
-export function laptopExecArgs(argv: string[], { paths = laptopPaths(), cwd = REPO_ROOT }: { paths?: LaptopPaths; cwd?: string } = {}): string[] {
+export function laptopExecArgs(
+  argv: string[],
+  { paths = laptopPaths(), cwd = REPO_ROOT }: { paths?: LaptopPaths; cwd?: string } = {},
+): string[] {
   return nsenterArgs(laptopLeader(paths), argv, { cwd });
 }
 
@@ -212,7 +279,10 @@ function laptopLeader(paths: LaptopPaths): number {
 
 /** Whether the laptop reaches the target's sshd through its uplink: the first bytes of the SSH banner, or null. */
 export function laptopReachesTarget(port: number, paths: LaptopPaths = laptopPaths()): string | null {
-  const r = laptopExec(['timeout', '5', 'bash', '-c', `exec 3<>/dev/tcp/127.0.0.1/${port} && head -n 1 <&3`], { paths, cwd: '/' });
+  const r = laptopExec(['timeout', '5', 'bash', '-c', `exec 3<>/dev/tcp/127.0.0.1/${port} && head -n 1 <&3`], {
+    paths,
+    cwd: '/',
+  });
   return r.status === 0 && r.stdout.startsWith('SSH-') ? r.stdout.trim() : null;
 }
 
@@ -221,12 +291,27 @@ export function laptopReachesTarget(port: number, paths: LaptopPaths = laptopPat
 export async function laptopNetwork(state: 'up' | 'down', paths: LaptopPaths = laptopPaths()): Promise<void> {
   const next = `look at: npx zx scripts/local-target.mjs laptop exec -- systemctl status ${UPLINK_UNIT}`;
   const r = laptopExec(['systemctl', state === 'up' ? 'start' : 'stop', UPLINK_UNIT], { paths, cwd: '/' });
-  if (r.status !== 0) throw new OperatorError(`could not take the laptop's network ${state}`, { details: r.output, next });
+  if (r.status !== 0)
+    throw new OperatorError(`could not take the laptop's network ${state}`, { details: r.output, next });
   const port = loadLaptopState(paths).port;
   if (!port) return;
   // (the unit is Type=simple: start returns before socat listens)
-  const done = await waitFor(() => ((laptopReachesTarget(port, paths) !== null) === (state === 'up') ? true : null), 10000, 200);
-  if (!done) throw new OperatorError(`the laptop's network is not ${state} 10 s after ${state === 'up' ? 'starting' : 'stopping'} ${UPLINK_UNIT}`, { cause: state === 'up' ? 'the local target is not up, or this machine\'s end of the uplink has stopped' : 'something else listens on that port inside the laptop', next });
+  const done = await waitFor(
+    () => ((laptopReachesTarget(port, paths) !== null) === (state === 'up') ? true : null),
+    10000,
+    200,
+  );
+  if (!done)
+    throw new OperatorError(
+      `the laptop's network is not ${state} 10 s after ${state === 'up' ? 'starting' : 'stopping'} ${UPLINK_UNIT}`,
+      {
+        cause:
+          state === 'up'
+            ? "the local target is not up, or this machine's end of the uplink has stopped"
+            : 'something else listens on that port inside the laptop',
+        next,
+      },
+    );
 }
 
 export interface LaptopStatus {
@@ -253,8 +338,15 @@ export interface LaptopStatus {
 export function laptopStatus(paths: LaptopPaths = laptopPaths()): LaptopStatus {
   const state = loadLaptopState(paths);
   const leader = leaderPid(nspawnPid(paths));
-  const diskMounted = Boolean(leader && parseMountinfo(readText(`/proc/${leader}/mountinfo`) ?? '').some((m) => m.mountPoint === LAPTOP_DISK_MOUNT && m.fstype === 'btrfs'));
-  const unit = Boolean(leader && containerExec(leader, ['systemctl', 'is-active', '--quiet', UPLINK_UNIT]).status === 0);
+  const diskMounted = Boolean(
+    leader &&
+    parseMountinfo(readText(`/proc/${leader}/mountinfo`) ?? '').some(
+      (m) => m.mountPoint === LAPTOP_DISK_MOUNT && m.fstype === 'btrfs',
+    ),
+  );
+  const unit = Boolean(
+    leader && containerExec(leader, ['systemctl', 'is-active', '--quiet', UPLINK_UNIT]).status === 0,
+  );
   const host = Boolean(uplinkPid(paths));
   const image = fs.existsSync(paths.volumeImage);
   return {
@@ -284,10 +376,16 @@ export interface LaptopUpOptions {
 }
 
 /** Brings the laptop up. A running, healthy laptop is left as it is. */
-export async function laptopUp(opts: LaptopUpOptions = {}): Promise<LaptopStatus & { alreadyUp: boolean; seconds: number }> {
+export async function laptopUp(
+  opts: LaptopUpOptions = {},
+): Promise<LaptopStatus & { alreadyUp: boolean; seconds: number }> {
   const { paths = laptopPaths(), onProgress = () => {} } = opts;
   assertPrerequisites();
-  if (runSync('socat', ['-V']).error) throw new OperatorError('socat is missing on this machine', { cause: "the laptop container's link to the local target is a socat", next: 'sudo apt-get install -y socat (node scripts/ensure-deps.mjs demo does it as root)' });
+  if (runSync('socat', ['-V']).error)
+    throw new OperatorError('socat is missing on this machine', {
+      cause: "the laptop container's link to the local target is a socat",
+      next: 'sudo apt-get install -y socat (node scripts/ensure-deps.mjs demo does it as root)',
+    });
   return withLock(paths, async () => {
     const t0 = Date.now();
     const before = laptopStatus(paths);
@@ -297,19 +395,30 @@ export async function laptopUp(opts: LaptopUpOptions = {}): Promise<LaptopStatus
       await stopUplink(paths);
       await stopAndClean(paths, { onProgress });
     }
-    const envFile = opts.envFile ? path.resolve(opts.envFile) : process.env.BTRBK_ENV_FILE ? resolveEnvFile() : localTargetPaths().envFile;
+    const envFile = opts.envFile
+      ? path.resolve(opts.envFile)
+      : process.env.BTRBK_ENV_FILE
+        ? resolveEnvFile()
+        : localTargetPaths().envFile;
     const conn = readConnection(envFile);
     laptopConnection(conn, envFile); // the target must be on this machine: say so before building anything
     const port = Number(conn.BTRBK_AWS_SSH_PORT);
-    const unreachable = (where: string, log: boolean) => new OperatorError(`the laptop does not reach the target's sshd on 127.0.0.1:${port}${where}`, {
-      cause: 'the local target is not up, or its port changed since this connection file was written',
-      next: `npx zx scripts/local-target.mjs status (and up); then laptop up again${log ? `; see ${paths.uplinkLog}` : ''}`,
-    });
+    const unreachable = (where: string, log: boolean) =>
+      new OperatorError(`the laptop does not reach the target's sshd on 127.0.0.1:${port}${where}`, {
+        cause: 'the local target is not up, or its port changed since this connection file was written',
+        next: `npx zx scripts/local-target.mjs status (and up); then laptop up again${log ? `; see ${paths.uplinkLog}` : ''}`,
+      });
     if (!(await sshBanner(port))) throw unreachable(' (nothing answers there on this machine)', false);
     await ensureRootfs({ paths, spec: LAPTOP_ROOTFS, onProgress });
-    fs.writeFileSync(paths.stateFile, `${JSON.stringify({ port, envFile } satisfies LaptopState, null, 2)}\n`, { mode: 0o600 });
+    fs.writeFileSync(paths.stateFile, `${JSON.stringify({ port, envFile } satisfies LaptopState, null, 2)}\n`, {
+      mode: 0o600,
+    });
     const newDisk = !fs.existsSync(paths.volumeImage);
-    ensureVolumeImage(paths, { volumeSize: opts.diskSize ?? DEFAULT_DISK_SIZE, volumeId: 'the laptop disk', onProgress });
+    ensureVolumeImage(paths, {
+      volumeSize: opts.diskSize ?? DEFAULT_DISK_SIZE,
+      volumeId: 'the laptop disk',
+      onProgress,
+    });
     try {
       const loop = attachVolume(paths);
       if (newDisk) {
@@ -319,24 +428,44 @@ export async function laptopUp(opts: LaptopUpOptions = {}): Promise<LaptopStatus
       prepareOverlay(paths);
       furnish(paths, { port, conn, envFile });
       startUplink(paths, port);
-      onProgress(`booting the laptop (Debian 13, systemd-nspawn; disk on ${loop} at ${LAPTOP_DISK_MOUNT}; target at 127.0.0.1:${port} through its uplink) ...`);
+      onProgress(
+        `booting the laptop (Debian 13, systemd-nspawn; disk on ${loop} at ${LAPTOP_DISK_MOUNT}; target at 127.0.0.1:${port} through its uplink) ...`,
+      );
       const leader = await startContainer(paths, laptopNspawnArgs(paths, { loop, binds: projectBinds(REPO_ROOT) }));
       containerExec(leader, ['mkdir', '-p', LAPTOP_DISK_MOUNT]);
       const m = containerExec(leader, ['mount', '-o', 'noatime', loop, LAPTOP_DISK_MOUNT]);
-      if (m.status !== 0) throw new OperatorError(`cannot mount the laptop disk (${loop}) inside the laptop`, { details: m.output, next: `see ${paths.consoleLog}; or start over: laptop down --purge` });
+      if (m.status !== 0)
+        throw new OperatorError(`cannot mount the laptop disk (${loop}) inside the laptop`, {
+          details: m.output,
+          next: `see ${paths.consoleLog}; or start over: laptop down --purge`,
+        });
       const banner = await waitFor(() => laptopReachesTarget(port, paths), 15000, 500);
       if (!banner) throw unreachable(' (through its uplink)', true);
       return { ...laptopStatus(paths), alreadyUp: false, seconds: (Date.now() - t0) / 1000 };
     } catch (err) {
       onProgress('laptop up failed: cleaning up (nothing stays mounted or attached)');
-      try { await stopUplink(paths); await stopAndClean(paths, { onProgress }); } catch (cleanErr) { onProgress(`cleanup: ${cleanErr instanceof Error ? cleanErr.message : String(cleanErr)}`); }
+      try {
+        await stopUplink(paths);
+        await stopAndClean(paths, { onProgress });
+      } catch (cleanErr) {
+        onProgress(`cleanup: ${cleanErr instanceof Error ? cleanErr.message : String(cleanErr)}`);
+      }
       throw err;
     }
   });
 }
 
 /** Stops the laptop and its uplink, unmounts and detaches everything. Its disk image stays unless purge. */
-export async function laptopDown({ paths = laptopPaths(), purge = false, onProgress = () => {} }: { paths?: LaptopPaths; purge?: boolean; onProgress?: (line: string) => void } = {}): Promise<{ wasRunning: boolean; purged: boolean; diskImage: string; seconds: number }> {
+export async function laptopDown({
+  paths = laptopPaths(),
+  purge = false,
+  onProgress = () => {},
+}: { paths?: LaptopPaths; purge?: boolean; onProgress?: (line: string) => void } = {}): Promise<{
+  wasRunning: boolean;
+  purged: boolean;
+  diskImage: string;
+  seconds: number;
+}> {
   assertPrerequisites();
   return withLock(paths, async () => {
     const t0 = Date.now();

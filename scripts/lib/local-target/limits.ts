@@ -30,14 +30,24 @@ export interface CgroupLayout {
 }
 
 /** Which cgroup layout this machine has, or null when neither has a cpu controller we can use. */
-export function detectCgroups(root = CGROUP_ROOT, exists: (p: string) => boolean = fs.existsSync, read: (p: string) => string = (p) => fs.readFileSync(p, 'utf8')): CgroupLayout | null {
-  if (exists(path.join(root, 'cpu', 'cpu.cfs_quota_us')) && exists(path.join(root, 'memory', 'memory.limit_in_bytes'))) {
-    const acct = exists(path.join(root, 'cpuacct', 'cpuacct.usage')) ? path.join(root, 'cpuacct') : path.join(root, 'cpu');
+export function detectCgroups(
+  root = CGROUP_ROOT,
+  exists: (p: string) => boolean = fs.existsSync,
+  read: (p: string) => string = (p) => fs.readFileSync(p, 'utf8'),
+): CgroupLayout | null {
+  if (
+    exists(path.join(root, 'cpu', 'cpu.cfs_quota_us')) &&
+    exists(path.join(root, 'memory', 'memory.limit_in_bytes'))
+  ) {
+    const acct = exists(path.join(root, 'cpuacct', 'cpuacct.usage'))
+      ? path.join(root, 'cpuacct')
+      : path.join(root, 'cpu');
     return { version: 1, cpu: path.join(root, 'cpu'), cpuacct: acct, memory: path.join(root, 'memory') };
   }
   try {
     const controllers = read(path.join(root, 'cgroup.controllers')).split(/\s+/);
-    if (controllers.includes('cpu') && controllers.includes('memory')) return { version: 2, cpu: root, cpuacct: root, memory: root };
+    if (controllers.includes('cpu') && controllers.includes('memory'))
+      return { version: 2, cpu: root, cpuacct: root, memory: root };
   } catch {
     /* no v2 root */
   }
@@ -55,13 +65,23 @@ export interface Limits {
 /** The limits of an instance type (its facts from core/instance-types.ts). */
 export function limitsFor(type: string, facts: InstanceFacts | null = instanceFacts(type)): Limits {
   if (!facts) {
-    throw new OperatorError(`unknown instance type ${type} for --limits`, { next: `use one of: ${Object.keys(INSTANCE_TYPES).join(', ')}` });
+    throw new OperatorError(`unknown instance type ${type} for --limits`, {
+      next: `use one of: ${Object.keys(INSTANCE_TYPES).join(', ')}`,
+    });
   }
-  return { type, cpuQuotaUs: Math.round(baselineCores(facts) * CFS_PERIOD_US), cpuPeriodUs: CFS_PERIOD_US, memoryBytes: facts.memoryMiB * 1024 * 1024 };
+  return {
+    type,
+    cpuQuotaUs: Math.round(baselineCores(facts) * CFS_PERIOD_US),
+    cpuPeriodUs: CFS_PERIOD_US,
+    memoryBytes: facts.memoryMiB * 1024 * 1024,
+  };
 }
 
 /** The files to write (path relative to the group's directory in each hierarchy, value) for limits, or to lift them. */
-export function limitFiles(layout: CgroupLayout, limits: Limits | null): Array<{ hierarchy: 'cpu' | 'memory'; file: string; value: string }> {
+export function limitFiles(
+  layout: CgroupLayout,
+  limits: Limits | null,
+): Array<{ hierarchy: 'cpu' | 'memory'; file: string; value: string }> {
   if (layout.version === 1) {
     return [
       { hierarchy: 'cpu', file: 'cpu.cfs_period_us', value: String(limits?.cpuPeriodUs ?? CFS_PERIOD_US) },
@@ -70,7 +90,11 @@ export function limitFiles(layout: CgroupLayout, limits: Limits | null): Array<{
     ];
   }
   return [
-    { hierarchy: 'cpu', file: 'cpu.max', value: limits ? `${limits.cpuQuotaUs} ${limits.cpuPeriodUs}` : `max ${CFS_PERIOD_US}` },
+    {
+      hierarchy: 'cpu',
+      file: 'cpu.max',
+      value: limits ? `${limits.cpuQuotaUs} ${limits.cpuPeriodUs}` : `max ${CFS_PERIOD_US}`,
+    },
     { hierarchy: 'memory', file: 'memory.max', value: limits ? String(limits.memoryBytes) : 'max' },
   ];
 }
@@ -116,14 +140,22 @@ function requireLayout(): CgroupLayout {
  * Moves the container's processes into its group and sets the limits (null: lifts them, the processes stay in
  * the group so its CPU is still counted). Returns the group's directories.
  */
-export function applyLimits(name: string, pids: number[], limits: Limits | null): { layout: CgroupLayout; dirs: ReturnType<typeof groupDirs> } {
+export function applyLimits(
+  name: string,
+  pids: number[],
+  limits: Limits | null,
+): { layout: CgroupLayout; dirs: ReturnType<typeof groupDirs> } {
   const layout = requireLayout();
   const dirs = groupDirs(layout, name);
   try {
     for (const d of new Set(Object.values(dirs))) fs.mkdirSync(d, { recursive: true });
     if (layout.version === 2) {
       // the cpu and memory controllers must be enabled for the root's children
-      try { fs.writeFileSync(path.join(layout.cpu, 'cgroup.subtree_control'), '+cpu +memory'); } catch { /* already, or not allowed */ }
+      try {
+        fs.writeFileSync(path.join(layout.cpu, 'cgroup.subtree_control'), '+cpu +memory');
+      } catch {
+        /* already, or not allowed */
+      }
     }
     for (const f of limitFiles(layout, limits)) fs.writeFileSync(path.join(dirs[f.hierarchy], f.file), f.value);
     for (const pid of pids) {
@@ -147,7 +179,9 @@ export function applyLimits(name: string, pids: number[], limits: Limits | null)
 }
 
 /** The limits now set on a container's group (null values: no limit or no group). */
-export function readLimits(name: string): { cpuQuotaUs: number | null; cpuPeriodUs: number | null; memoryBytes: number | null } | null {
+export function readLimits(
+  name: string,
+): { cpuQuotaUs: number | null; cpuPeriodUs: number | null; memoryBytes: number | null } | null {
   const layout = detectCgroups();
   if (!layout) return null;
   const dirs = groupDirs(layout, name);
@@ -162,13 +196,21 @@ export function readLimits(name: string): { cpuQuotaUs: number | null; cpuPeriod
     const q = rd(path.join(dirs.cpu, 'cpu.cfs_quota_us'));
     if (q === null) return null;
     const m = Number(rd(path.join(dirs.memory, 'memory.limit_in_bytes')));
-    return { cpuQuotaUs: Number(q) > 0 ? Number(q) : null, cpuPeriodUs: Number(rd(path.join(dirs.cpu, 'cpu.cfs_period_us'))), memoryBytes: m > 0 && m < 2 ** 62 ? m : null };
+    return {
+      cpuQuotaUs: Number(q) > 0 ? Number(q) : null,
+      cpuPeriodUs: Number(rd(path.join(dirs.cpu, 'cpu.cfs_period_us'))),
+      memoryBytes: m > 0 && m < 2 ** 62 ? m : null,
+    };
   }
   const max = rd(path.join(dirs.cpu, 'cpu.max'));
   if (max === null) return null;
   const [q, p] = max.split(/\s+/);
   const m = rd(path.join(dirs.memory, 'memory.max'));
-  return { cpuQuotaUs: q === 'max' ? null : Number(q), cpuPeriodUs: Number(p), memoryBytes: m && m !== 'max' ? Number(m) : null };
+  return {
+    cpuQuotaUs: q === 'max' ? null : Number(q),
+    cpuPeriodUs: Number(p),
+    memoryBytes: m && m !== 'max' ? Number(m) : null,
+  };
 }
 
 /** CPU seconds the container's group has used so far (user + system), or null without a group. */
@@ -177,7 +219,8 @@ export function groupCpuSeconds(name: string): number | null {
   if (!layout) return null;
   const dirs = groupDirs(layout, name);
   try {
-    if (layout.version === 1) return Number(fs.readFileSync(path.join(dirs.cpuacct, 'cpuacct.usage'), 'utf8').trim()) / 1e9;
+    if (layout.version === 1)
+      return Number(fs.readFileSync(path.join(dirs.cpuacct, 'cpuacct.usage'), 'utf8').trim()) / 1e9;
     const m = /^usage_usec (\d+)/m.exec(fs.readFileSync(path.join(dirs.cpu, 'cpu.stat'), 'utf8'));
     return m ? Number(m[1]) / 1e6 : null;
   } catch {
@@ -190,7 +233,11 @@ export function removeGroup(name: string): void {
   const layout = detectCgroups();
   if (!layout) return;
   for (const d of new Set(Object.values(groupDirs(layout, name)))) {
-    try { fs.rmdirSync(d); } catch { /* absent or busy */ }
+    try {
+      fs.rmdirSync(d);
+    } catch {
+      /* absent or busy */
+    }
   }
 }
 
@@ -257,7 +304,10 @@ export interface LinkShape {
 /** Parses `RATE[/RTT]` as given on the command line: `32` or `32mbit/40ms` (Mbit/s, ms). */
 export function parseLinkShape(text: string): LinkShape {
   const m = /^\s*(\d+(?:\.\d+)?)\s*(?:mbit)?\s*(?:\/\s*(\d+(?:\.\d+)?)\s*(?:ms)?)?\s*$/i.exec(text);
-  if (!m || Number(m[1]) <= 0) throw new OperatorError(`cannot read the link shape ${JSON.stringify(text)}`, { next: 'give RATE_MBIT[/RTT_MS], e.g. --link 32/40 (32 Mbit/s, 40 ms round trip)' });
+  if (!m || Number(m[1]) <= 0)
+    throw new OperatorError(`cannot read the link shape ${JSON.stringify(text)}`, {
+      next: 'give RATE_MBIT[/RTT_MS], e.g. --link 32/40 (32 Mbit/s, 40 ms round trip)',
+    });
   return { rateMbit: Number(m[1]), rttMs: m[2] ? Number(m[2]) : 0 };
 }
 
@@ -271,11 +321,64 @@ export function linkShapeCommands(port: number, shape: LinkShape, dev = 'lo'): s
     ['tc', 'qdisc', 'add', 'dev', dev, 'root', 'handle', '1:', 'htb', 'default', '1', 'r2q', '1000'],
     ['tc', 'class', 'add', 'dev', dev, 'parent', '1:', 'classid', '1:1', 'htb', 'rate', '100gbit'],
     // loopback packets are up to 64 KiB (GSO): the bucket must hold several
-    ['tc', 'class', 'add', 'dev', dev, 'parent', '1:', 'classid', '1:10', 'htb', 'rate', `${shape.rateMbit}mbit`, 'burst', '256k', 'cburst', '256k'],
+    [
+      'tc',
+      'class',
+      'add',
+      'dev',
+      dev,
+      'parent',
+      '1:',
+      'classid',
+      '1:10',
+      'htb',
+      'rate',
+      `${shape.rateMbit}mbit`,
+      'burst',
+      '256k',
+      'cburst',
+      '256k',
+    ],
   ];
-  if (shape.rttMs > 0) cmds.push(['tc', 'qdisc', 'add', 'dev', dev, 'parent', '1:10', 'handle', '10:', 'netem', 'delay', `${shape.rttMs / 2}ms`, 'limit', '100000']);
+  if (shape.rttMs > 0)
+    cmds.push([
+      'tc',
+      'qdisc',
+      'add',
+      'dev',
+      dev,
+      'parent',
+      '1:10',
+      'handle',
+      '10:',
+      'netem',
+      'delay',
+      `${shape.rttMs / 2}ms`,
+      'limit',
+      '100000',
+    ]);
   for (const dir of ['dport', 'sport']) {
-    cmds.push(['tc', 'filter', 'add', 'dev', dev, 'parent', '1:', 'protocol', 'ip', 'prio', '1', 'u32', 'match', 'ip', dir, String(port), '0xffff', 'flowid', '1:10']);
+    cmds.push([
+      'tc',
+      'filter',
+      'add',
+      'dev',
+      dev,
+      'parent',
+      '1:',
+      'protocol',
+      'ip',
+      'prio',
+      '1',
+      'u32',
+      'match',
+      'ip',
+      dir,
+      String(port),
+      '0xffff',
+      'flowid',
+      '1:10',
+    ]);
   }
   return cmds;
 }
@@ -283,11 +386,24 @@ export function linkShapeCommands(port: number, shape: LinkShape, dev = 'lo'): s
 /** Shapes the link to the local target's port (replacing a shape of ours; refusing someone else's qdisc). */
 export function shapeLink(port: number, shape: LinkShape | null, dev = 'lo'): void {
   const cur = runSync('tc', ['qdisc', 'show', 'dev', dev]);
-  if (cur.status !== 0) throw new OperatorError('cannot read the loopback qdisc (tc)', { details: cur.stderr, next: 'install iproute2, or run without --link' });
+  if (cur.status !== 0)
+    throw new OperatorError('cannot read the loopback qdisc (tc)', {
+      details: cur.stderr,
+      next: 'install iproute2, or run without --link',
+    });
   const root = /qdisc (\S+) (\S+) root/.exec(cur.stdout);
-  const ours = Boolean(root && root[1] === 'htb' && root[2] === '1:' && / default 0?x?1 /.test(cur.stdout) && runSync('tc', ['class', 'show', 'dev', dev, 'classid', '1:10']).stdout.includes('1:10'));
+  const ours = Boolean(
+    root &&
+    root[1] === 'htb' &&
+    root[2] === '1:' &&
+    / default 0?x?1 /.test(cur.stdout) &&
+    runSync('tc', ['class', 'show', 'dev', dev, 'classid', '1:10']).stdout.includes('1:10'),
+  );
   if (root && root[1] !== 'noqueue' && !ours) {
-    throw new OperatorError(`the loopback device already has a ${root[1]} qdisc that this tool did not add`, { details: cur.stdout, next: 'remove it (tc qdisc del dev lo root) or run without --link' });
+    throw new OperatorError(`the loopback device already has a ${root[1]} qdisc that this tool did not add`, {
+      details: cur.stdout,
+      next: 'remove it (tc qdisc del dev lo root) or run without --link',
+    });
   }
   if (ours) runSync('tc', ['qdisc', 'del', 'dev', dev, 'root']);
   if (!shape) return;
@@ -295,7 +411,13 @@ export function shapeLink(port: number, shape: LinkShape | null, dev = 'lo'): vo
     const r = runSync(argv[0], argv.slice(1));
     if (r.status !== 0) {
       runSync('tc', ['qdisc', 'del', 'dev', dev, 'root']);
-      throw new OperatorError('cannot shape the loopback link (tc)', { details: `${argv.join(' ')}\n${r.stderr}`, cause: argv.includes('netem') ? 'this kernel has no sch_netem (a round-trip time needs it)' : 'the sch_htb or cls_u32 module is missing', next: argv.includes('netem') ? 'give the rate only (--link 32), or run without --link' : 'run without --link' });
+      throw new OperatorError('cannot shape the loopback link (tc)', {
+        details: `${argv.join(' ')}\n${r.stderr}`,
+        cause: argv.includes('netem')
+          ? 'this kernel has no sch_netem (a round-trip time needs it)'
+          : 'the sch_htb or cls_u32 module is missing',
+        next: argv.includes('netem') ? 'give the rate only (--link 32), or run without --link' : 'run without --link',
+      });
     }
   }
 }

@@ -11,7 +11,17 @@ export const DEFAULT_PORT = 2222;
  * The connection object for local_connection.env. btrbk's URL grammar is ssh://HOST[:PORT]/PATH (no user part:
  * the user is btrbk's ssh_user option), so the target URL carries the port and not the user.
  */
-export function localConnection({ port, sshKey, knownHosts, volumeId }: { port: number; sshKey: string; knownHosts: string; volumeId: string }): Connection {
+export function localConnection({
+  port,
+  sshKey,
+  knownHosts,
+  volumeId,
+}: {
+  port: number;
+  sshKey: string;
+  knownHosts: string;
+  volumeId: string;
+}): Connection {
   return {
     BTRBK_AWS_HOST: '127.0.0.1',
     BTRBK_AWS_USER: BACKUP_USER,
@@ -28,8 +38,11 @@ export function localConnection({ port, sshKey, knownHosts, volumeId }: { port: 
 
 /** Writes the target's local_connection.env. */
 export function writeEnvFile(paths: LocalTargetPaths, state: UpState): void {
-  writeConnection(paths.envFile, localConnection({ port: state.port, sshKey: paths.sshKey, knownHosts: paths.knownHosts, volumeId: state.volumeId }),
-    'Written by scripts/local-target.mjs up: the local target (a container on this machine), in the aws_connection.env format.');
+  writeConnection(
+    paths.envFile,
+    localConnection({ port: state.port, sshKey: paths.sshKey, knownHosts: paths.knownHosts, volumeId: state.volumeId }),
+    'Written by scripts/local-target.mjs up: the local target (a container on this machine), in the aws_connection.env format.',
+  );
 }
 
 /** True when nothing listens on 127.0.0.1:port. */
@@ -42,13 +55,22 @@ export function portFree(port: number): Promise<boolean> {
 }
 
 /** Resolves with the SSH banner sshd sends on host:port, or null after timeoutMs. */
-export async function sshBanner(port: number, { timeoutMs = 2000 }: { timeoutMs?: number } = {}): Promise<string | null> {
+export async function sshBanner(
+  port: number,
+  { timeoutMs = 2000 }: { timeoutMs?: number } = {},
+): Promise<string | null> {
   return new Promise((resolve) => {
     const sock = net.connect({ host: '127.0.0.1', port });
     let data = '';
-    const done = (v: string | null) => { sock.destroy(); resolve(v); };
+    const done = (v: string | null) => {
+      sock.destroy();
+      resolve(v);
+    };
     sock.setTimeout(timeoutMs, () => done(null));
-    sock.on('data', (d) => { data += d.toString(); if (data.includes('\n')) done(data.split('\n')[0].trim()); });
+    sock.on('data', (d) => {
+      data += d.toString();
+      if (data.includes('\n')) done(data.split('\n')[0].trim());
+    });
     sock.on('error', () => done(null));
     sock.on('close', () => done(data.startsWith('SSH-') ? data.trim() : null));
   });

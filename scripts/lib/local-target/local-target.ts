@@ -23,7 +23,15 @@ import { bootScriptOutdated, installBootScript, parseMarker, renderFor, runBootS
 import { leaderPid, nspawnPid, prepareInstance, startContainer, stopAndClean, targetNspawnArgs } from './container.js';
 import { DEFAULT_PORT, portFree, sshBanner, writeEnvFile } from './local-connection.js';
 import { withLock } from './lock.js';
-import { isUpState, loadState, pathsOf, saveState, type LocalTargetPaths, type TargetOptions, type UpState } from './paths.js';
+import {
+  isUpState,
+  loadState,
+  pathsOf,
+  saveState,
+  type LocalTargetPaths,
+  type TargetOptions,
+  type UpState,
+} from './paths.js';
 import { assertPrerequisites } from './prerequisites.js';
 import { ensureRootfs } from './rootfs.js';
 import { isMountPoint, readText, runOrThrow, waitFor } from './system.js';
@@ -38,7 +46,13 @@ export { CONTAINER_NAME, localTargetPaths, type Env, type LocalTargetPaths, type
 export { missingPrerequisites } from './prerequisites.js';
 export { ensureRootfs, MIRROR, ROOTFS_PACKAGES, rootfsStamp, SUITE, TARGET_ROOTFS, type RootfsSpec } from './rootfs.js';
 export { DEFAULT_VOLUME_SIZE, ebsByIdPath, newVolumeId, parseVolumeSize } from './volume.js';
-export { groupCpuSeconds, kernelThreadCpuSeconds, parseLinkShape, systemBusySeconds, type LinkShape } from './limits.js';
+export {
+  groupCpuSeconds,
+  kernelThreadCpuSeconds,
+  parseLinkShape,
+  systemBusySeconds,
+  type LinkShape,
+} from './limits.js';
 
 export interface LocalTargetStatus {
   running: boolean;
@@ -64,7 +78,12 @@ export interface LocalTargetStatus {
   consoleLog: string;
   bootLog: string;
   /** The instance type whose limits the container runs under (up --limits), and the limits its cgroup has now. */
-  limits: { type: string | null; cpuQuotaUs: number | null; cpuPeriodUs: number | null; memoryBytes: number | null } | null;
+  limits: {
+    type: string | null;
+    cpuQuotaUs: number | null;
+    cpuPeriodUs: number | null;
+    memoryBytes: number | null;
+  } | null;
   /** The shaped link to the sshd port (up --link), if any. */
   link: LinkShape | null;
 }
@@ -142,15 +161,31 @@ export async function up(opts: UpOptions = {}): Promise<UpResult> {
 
     const saved = loadState(paths);
     const port = Number(opts.port ?? paths.port ?? saved.port ?? DEFAULT_PORT);
-    if (!Number.isInteger(port) || port < 1 || port > 65535) throw new OperatorError(`port ${opts.port} is not a TCP port`, { next: 'give --port with a number from 1024 to 65535' });
+    if (!Number.isInteger(port) || port < 1 || port > 65535)
+      throw new OperatorError(`port ${opts.port} is not a TCP port`, {
+        next: 'give --port with a number from 1024 to 65535',
+      });
     if (!(await portFree(port))) {
-      throw new OperatorError(`port ${port} on 127.0.0.1 is in use`, { cause: 'another sshd or local target listens there', next: `free it, or choose another: npx zx scripts/local-target.mjs up --port ${port + 1}` });
+      throw new OperatorError(`port ${port} on 127.0.0.1 is in use`, {
+        cause: 'another sshd or local target listens there',
+        next: `free it, or choose another: npx zx scripts/local-target.mjs up --port ${port + 1}`,
+      });
     }
     const state: UpState = { ...saved, volumeId: saved.volumeId || newVolumeId(), port };
     saveState(paths, state);
 
     if (!fs.existsSync(paths.sshKey)) {
-      runOrThrow('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-C', 'btrbk-local-target backup key', '-f', paths.sshKey]);
+      runOrThrow('ssh-keygen', [
+        '-q',
+        '-t',
+        'ed25519',
+        '-N',
+        '',
+        '-C',
+        'btrbk-local-target backup key',
+        '-f',
+        paths.sshKey,
+      ]);
     }
     const scriptText = renderFor(paths, state.volumeId);
     ensureVolumeImage(paths, { volumeSize: opts.volumeSize, volumeId: state.volumeId, onProgress });
@@ -160,7 +195,9 @@ export async function up(opts: UpOptions = {}): Promise<UpResult> {
       prepareInstance(paths, { port });
       installBootScript(paths, scriptText);
       const t1 = Date.now();
-      onProgress(`booting the container (systemd-nspawn, volume ${state.volumeId} on ${loop}, sshd on 127.0.0.1:${port}) ...`);
+      onProgress(
+        `booting the container (systemd-nspawn, volume ${state.volumeId} on ${loop}, sshd on 127.0.0.1:${port}) ...`,
+      );
       const leader = await startContainer(paths, targetNspawnArgs(paths, { loop, volumeId: state.volumeId }));
       timings.bootSeconds = (Date.now() - t1) / 1000;
 
@@ -169,10 +206,18 @@ export async function up(opts: UpOptions = {}): Promise<UpResult> {
       await runBootScript(paths, leader, onProgress);
       timings.bootScriptSeconds = (Date.now() - t2) / 1000;
 
-      const hostKey = fs.readFileSync(path.join(paths.root, 'etc/ssh/ssh_host_ed25519_key.pub'), 'utf8').trim().split(/\s+/).slice(0, 2).join(' ');
+      const hostKey = fs
+        .readFileSync(path.join(paths.root, 'etc/ssh/ssh_host_ed25519_key.pub'), 'utf8')
+        .trim()
+        .split(/\s+/)
+        .slice(0, 2)
+        .join(' ');
       fs.writeFileSync(paths.knownHosts, `[127.0.0.1]:${port} ${hostKey}\n`, { mode: 0o600 });
       const banner = await waitFor(() => sshBanner(port), 20000, 300);
-      if (!banner) throw new OperatorError(`sshd in the container does not answer on 127.0.0.1:${port}`, { next: `see ${paths.consoleLog}` });
+      if (!banner)
+        throw new OperatorError(`sshd in the container does not answer on 127.0.0.1:${port}`, {
+          next: `see ${paths.consoleLog}`,
+        });
       writeEnvFile(paths, state);
       timings.totalSeconds = (Date.now() - t0) / 1000;
       state.lastUp = new Date().toISOString();
@@ -182,7 +227,11 @@ export async function up(opts: UpOptions = {}): Promise<UpResult> {
       return { ...(await status({ paths })), alreadyUp: false, timings };
     } catch (err) {
       onProgress('up failed: cleaning up (nothing stays mounted or attached)');
-      try { await stopAndClean(paths, { onProgress }); } catch (cleanErr) { onProgress(`cleanup: ${cleanErr instanceof Error ? cleanErr.message : String(cleanErr)}`); }
+      try {
+        await stopAndClean(paths, { onProgress });
+      } catch (cleanErr) {
+        onProgress(`cleanup: ${cleanErr instanceof Error ? cleanErr.message : String(cleanErr)}`);
+      }
       throw err;
     }
   });
@@ -207,7 +256,13 @@ export async function down(opts: DownOptions = {}): Promise<DownResult> {
       fs.rmSync(paths.envFile, { force: true });
       purged = true;
     }
-    return { wasRunning, purged, volumeImage: paths.volumeImage, volumeKept: fs.existsSync(paths.volumeImage), seconds: (Date.now() - t0) / 1000 };
+    return {
+      wasRunning,
+      purged,
+      volumeImage: paths.volumeImage,
+      volumeKept: fs.existsSync(paths.volumeImage),
+      seconds: (Date.now() - t0) / 1000,
+    };
   });
 }
 
@@ -236,7 +291,8 @@ export async function status(opts: TargetOptions = {}): Promise<LocalTargetStatu
   // a quick look first; a target that is otherwise up gets a second, longer one (a loaded machine's sshd can take
   // more than 1.5 s to print its banner, and "not healthy" would make `up` rebuild a good target)
   let banner = leader && port ? await sshBanner(port, { timeoutMs: 1500 }) : null;
-  if (!banner && port && running && ready && !failedText && mounted) banner = await sshBanner(port, { timeoutMs: 6000 });
+  if (!banner && port && running && ready && !failedText && mounted)
+    banner = await sshBanner(port, { timeoutMs: 6000 });
   return {
     running,
     healthy: Boolean(running && ready && !failedText && mounted && banner),
@@ -256,7 +312,13 @@ export async function status(opts: TargetOptions = {}): Promise<LocalTargetStatu
     stateDir: paths.stateDir,
     consoleLog: paths.consoleLog,
     bootLog: paths.bootLog,
-    limits: running && state.limits !== undefined ? { type: state.limits ?? null, ...(readLimits(paths.name) ?? { cpuQuotaUs: null, cpuPeriodUs: null, memoryBytes: null }) } : null,
+    limits:
+      running && state.limits !== undefined
+        ? {
+            type: state.limits ?? null,
+            ...(readLimits(paths.name) ?? { cpuQuotaUs: null, cpuPeriodUs: null, memoryBytes: null }),
+          }
+        : null,
     link: running ? (state.link ?? null) : null,
   };
 }
@@ -266,23 +328,35 @@ export async function status(opts: TargetOptions = {}): Promise<LocalTargetStatu
  * keeps them) and shapes its sshd port's link (link: the shape; null unshapes; undefined keeps it).
  * The container's processes stay in their cgroup either way, so the bench can count their CPU.
  */
-export function setLimits(opts: TargetOptions & { limits?: string | null; link?: LinkShape | null; onProgress?: (line: string) => void }): void {
+export function setLimits(
+  opts: TargetOptions & { limits?: string | null; link?: LinkShape | null; onProgress?: (line: string) => void },
+): void {
   const paths = pathsOf(opts);
   const { onProgress = () => {} } = opts;
   const pid = nspawnPid(paths);
   const leader = leaderPid(pid);
-  if (!leader) throw new OperatorError('the local target is not running', { next: 'npx zx scripts/local-target.mjs up' });
+  if (!leader)
+    throw new OperatorError('the local target is not running', { next: 'npx zx scripts/local-target.mjs up' });
   const state = loadState(paths);
   if (opts.limits !== undefined) {
     const limits = opts.limits ? limitsFor(opts.limits) : null;
     applyLimits(paths.name, containerPids(leader, pid), limits);
-    onProgress(limits ? `limits of ${limits.type}: CPU ${limits.cpuQuotaUs}/${limits.cpuPeriodUs} µs per period (${(100 * limits.cpuQuotaUs / limits.cpuPeriodUs).toFixed(0)} % of one core), memory ${limits.memoryBytes / 2 ** 20} MiB` : 'no CPU or memory limits');
+    onProgress(
+      limits
+        ? `limits of ${limits.type}: CPU ${limits.cpuQuotaUs}/${limits.cpuPeriodUs} µs per period (${((100 * limits.cpuQuotaUs) / limits.cpuPeriodUs).toFixed(0)} % of one core), memory ${limits.memoryBytes / 2 ** 20} MiB`
+        : 'no CPU or memory limits',
+    );
     state.limits = opts.limits ?? null;
   }
   if (opts.link !== undefined) {
-    if (!isUpState(state)) throw new OperatorError('the local target has no port yet', { next: 'npx zx scripts/local-target.mjs up' });
+    if (!isUpState(state))
+      throw new OperatorError('the local target has no port yet', { next: 'npx zx scripts/local-target.mjs up' });
     shapeLink(state.port, opts.link);
-    onProgress(opts.link ? `link to 127.0.0.1:${state.port} shaped: ${opts.link.rateMbit} Mbit/s, ${opts.link.rttMs} ms round trip` : 'link unshaped');
+    onProgress(
+      opts.link
+        ? `link to 127.0.0.1:${state.port} shaped: ${opts.link.rateMbit} Mbit/s, ${opts.link.rttMs} ms round trip`
+        : 'link unshaped',
+    );
     state.link = opts.link ?? null;
   }
   saveState(paths, state);
@@ -293,7 +367,11 @@ function liftLimits(paths: LocalTargetPaths): void {
   const state = loadState(paths);
   removeGroup(paths.name);
   if (state.link && isUpState(state)) {
-    try { shapeLink(state.port, null); } catch { /* someone else's qdisc now: left alone */ }
+    try {
+      shapeLink(state.port, null);
+    } catch {
+      /* someone else's qdisc now: left alone */
+    }
   }
   delete state.limits;
   delete state.link;

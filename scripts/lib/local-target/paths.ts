@@ -76,8 +76,11 @@ export function isUpState(state: TargetState): state is UpState {
 /** Where things live. Everything is outside the repo except local_connection.env. */
 export function localTargetPaths(env: Env = process.env): LocalTargetPaths {
   const home = env.HOME || os.homedir();
-  const cacheDir = env.BTRBK_LOCAL_TARGET_CACHE || path.join(env.XDG_CACHE_HOME || path.join(home, '.cache'), 'btrbk-aws-target');
-  const stateDir = env.BTRBK_LOCAL_TARGET_STATE || path.join(env.XDG_STATE_HOME || path.join(home, '.local', 'state'), 'btrbk-aws-target', 'local-target');
+  const cacheDir =
+    env.BTRBK_LOCAL_TARGET_CACHE || path.join(env.XDG_CACHE_HOME || path.join(home, '.cache'), 'btrbk-aws-target');
+  const stateDir =
+    env.BTRBK_LOCAL_TARGET_STATE ||
+    path.join(env.XDG_STATE_HOME || path.join(home, '.local', 'state'), 'btrbk-aws-target', 'local-target');
   return {
     name: env.BTRBK_LOCAL_TARGET_NAME || CONTAINER_NAME,
     port: env.BTRBK_LOCAL_TARGET_PORT ? Number(env.BTRBK_LOCAL_TARGET_PORT) : undefined,

@@ -17,8 +17,17 @@ const TOOLS: Readonly<Record<string, string>> = {
 };
 
 function hasCommand(cmd: string): boolean {
-  return (process.env.PATH || '/usr/sbin:/usr/bin:/sbin:/bin').split(':').concat(['/usr/sbin', '/sbin'])
-    .some((d) => { try { fs.accessSync(path.join(d, cmd), fs.constants.X_OK); return true; } catch { return false; } });
+  return (process.env.PATH || '/usr/sbin:/usr/bin:/sbin:/bin')
+    .split(':')
+    .concat(['/usr/sbin', '/sbin'])
+    .some((d) => {
+      try {
+        fs.accessSync(path.join(d, cmd), fs.constants.X_OK);
+        return true;
+      } catch {
+        return false;
+      }
+    });
 }
 
 /** What this machine lacks for the local target: [{what, fix}]. Empty when everything is there. */
@@ -27,14 +36,29 @@ export function missingPrerequisites({
   filesystems = readText('/proc/filesystems') ?? '',
 }: { isRoot?: boolean; filesystems?: string } = {}): Array<{ what: string; fix: string }> {
   const missing: Array<{ what: string; fix: string }> = [];
-  if (!isRoot) missing.push({ what: 'root', fix: 'run as root (sudo npx zx scripts/local-target.mjs up): it mounts, attaches loop devices and starts a container' });
-  const pkgs = [...new Set(Object.entries(TOOLS).filter(([cmd]) => !hasCommand(cmd)).map(([, pkg]) => pkg))];
-  if (pkgs.length) missing.push({ what: `commands from ${pkgs.join(', ')}`, fix: `sudo apt-get install -y ${pkgs.join(' ')}` });
+  if (!isRoot)
+    missing.push({
+      what: 'root',
+      fix: 'run as root (sudo npx zx scripts/local-target.mjs up): it mounts, attaches loop devices and starts a container',
+    });
+  const pkgs = [
+    ...new Set(
+      Object.entries(TOOLS)
+        .filter(([cmd]) => !hasCommand(cmd))
+        .map(([, pkg]) => pkg),
+    ),
+  ];
+  if (pkgs.length)
+    missing.push({ what: `commands from ${pkgs.join(', ')}`, fix: `sudo apt-get install -y ${pkgs.join(' ')}` });
   const fsList = filesystems.split('\n').map((l) => l.trim().split(/\s+/).pop());
   for (const fsName of ['btrfs', 'overlay']) {
     if (!fsList.includes(fsName)) {
       const r = isRoot ? runSync('modprobe', [fsName]) : { status: 1 };
-      if (r.status !== 0) missing.push({ what: `the ${fsName} filesystem in the kernel`, fix: `sudo modprobe ${fsName} (a kernel with ${fsName} support is needed)` });
+      if (r.status !== 0)
+        missing.push({
+          what: `the ${fsName} filesystem in the kernel`,
+          fix: `sudo modprobe ${fsName} (a kernel with ${fsName} support is needed)`,
+        });
     }
   }
   return missing;

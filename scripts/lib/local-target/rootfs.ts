@@ -14,7 +14,17 @@ import { logOf, pidAlive, readText } from './system.js';
 export const SUITE = 'bookworm';
 export const MIRROR = 'http://deb.debian.org/debian';
 /** Packages the rootfs gets beyond minbase: what an Ubuntu cloud image has that the boot script relies on. */
-export const ROOTFS_PACKAGES = Object.freeze(['systemd', 'systemd-sysv', 'dbus', 'openssh-server', 'sudo', 'passwd', 'mount', 'util-linux', 'procps']);
+export const ROOTFS_PACKAGES = Object.freeze([
+  'systemd',
+  'systemd-sysv',
+  'dbus',
+  'openssh-server',
+  'sudo',
+  'passwd',
+  'mount',
+  'util-linux',
+  'procps',
+]);
 const STAMP_FILE = '.btrbk-aws-target-rootfs.json';
 
 /** Which Debian a rootfs is, and what it gets beyond minbase. */
@@ -26,11 +36,28 @@ export interface RootfsSpec {
 }
 
 /** The local target's rootfs: the Debian 12 an Ubuntu 24.04 LTS host stands in for. */
-export const TARGET_ROOTFS: RootfsSpec = Object.freeze({ suite: SUITE, release: 'Debian 12', packages: ROOTFS_PACKAGES });
+export const TARGET_ROOTFS: RootfsSpec = Object.freeze({
+  suite: SUITE,
+  release: 'Debian 12',
+  packages: ROOTFS_PACKAGES,
+});
 
 /** Stamp of the cached rootfs: rebuilt when any of these change. */
-export function rootfsStamp(spec: RootfsSpec = TARGET_ROOTFS): { suite: string; mirror: string; variant: string; packages: string[]; layout: number; hash: string } {
-  const stamped = { suite: spec.suite, mirror: MIRROR, variant: 'minbase', packages: [...spec.packages].sort(), layout: 1 };
+export function rootfsStamp(spec: RootfsSpec = TARGET_ROOTFS): {
+  suite: string;
+  mirror: string;
+  variant: string;
+  packages: string[];
+  layout: number;
+  hash: string;
+} {
+  const stamped = {
+    suite: spec.suite,
+    mirror: MIRROR,
+    variant: 'minbase',
+    packages: [...spec.packages].sort(),
+    layout: 1,
+  };
   return { ...stamped, hash: createHash('sha256').update(JSON.stringify(stamped)).digest('hex').slice(0, 16) };
 }
 
@@ -45,7 +72,12 @@ function removeUnusedRootfs(paths: ContainerPaths, spec: RootfsSpec, onProgress:
   const mounts = parseMountinfo(readText('/proc/self/mountinfo') ?? '');
   for (const entry of fs.readdirSync(paths.cacheDir)) {
     const dir = path.join(paths.cacheDir, entry);
-    if (!entry.startsWith(`rootfs-${spec.suite}`) || dir === paths.rootfs || mounts.some((m) => m.superOptions.includes(`lowerdir=${dir}`))) continue;
+    if (
+      !entry.startsWith(`rootfs-${spec.suite}`) ||
+      dir === paths.rootfs ||
+      mounts.some((m) => m.superOptions.includes(`lowerdir=${dir}`))
+    )
+      continue;
     if (/\.tmp-(\d+)$/.test(entry) && pidAlive(Number(entry.split('-').pop()))) continue; // another build in progress
     onProgress(`removing an unused older rootfs: ${dir}`);
     fs.rmSync(dir, { recursive: true, force: true });
@@ -57,11 +89,16 @@ export async function ensureRootfs({
   paths,
   spec = TARGET_ROOTFS,
   onProgress = () => {},
-}: { paths: ContainerPaths; spec?: RootfsSpec; onProgress?: (line: string) => void }): Promise<{ built: boolean; seconds: number }> {
+}: {
+  paths: ContainerPaths;
+  spec?: RootfsSpec;
+  onProgress?: (line: string) => void;
+}): Promise<{ built: boolean; seconds: number }> {
   const stamp = rootfsStamp(spec);
   const legacy = path.join(paths.cacheDir, `rootfs-${spec.suite}`); // the unversioned name of the first builds
   const stampHash = (text: string): unknown => (JSON.parse(text) as { hash?: unknown }).hash;
-  if (!fs.existsSync(paths.rootfs) && stampHash(readText(path.join(legacy, STAMP_FILE)) ?? '{}') === stamp.hash) fs.renameSync(legacy, paths.rootfs);
+  if (!fs.existsSync(paths.rootfs) && stampHash(readText(path.join(legacy, STAMP_FILE)) ?? '{}') === stamp.hash)
+    fs.renameSync(legacy, paths.rootfs);
   const current = readText(path.join(paths.rootfs, STAMP_FILE));
   if (current && stampHash(current) === stamp.hash) return { built: false, seconds: 0 };
   const t0 = Date.now();
@@ -70,14 +107,21 @@ export async function ensureRootfs({
   fs.rmSync(tmp, { recursive: true, force: true });
   onProgress(`building the ${spec.release} rootfs with debootstrap (once; cached in ${paths.rootfs}) ...`);
   let last = 0;
-  const r = await run('debootstrap', ['--variant=minbase', `--include=${spec.packages.join(',')}`, spec.suite, tmp, MIRROR], {
-    onLine: (line) => {
-      if (/^I: (Retrieving|Validating|Extracting|Installing|Configuring|Unpacking|Base system)/.test(line) && Date.now() - last > 3000) {
-        last = Date.now();
-        onProgress(`  debootstrap: ${line.slice(3)}`);
-      }
+  const r = await run(
+    'debootstrap',
+    ['--variant=minbase', `--include=${spec.packages.join(',')}`, spec.suite, tmp, MIRROR],
+    {
+      onLine: (line) => {
+        if (
+          /^I: (Retrieving|Validating|Extracting|Installing|Configuring|Unpacking|Base system)/.test(line) &&
+          Date.now() - last > 3000
+        ) {
+          last = Date.now();
+          onProgress(`  debootstrap: ${line.slice(3)}`);
+        }
+      },
     },
-  });
+  );
   if (r.status !== 0) {
     fs.rmSync(tmp, { recursive: true, force: true });
     throw new OperatorError(`debootstrap could not build the ${spec.release} rootfs`, {
@@ -88,7 +132,8 @@ export async function ensureRootfs({
   }
   // An instance gets its own host keys and machine id at first boot: none are baked into the image.
   const sshDir = path.join(tmp, 'etc/ssh');
-  for (const f of fs.existsSync(sshDir) ? fs.readdirSync(sshDir) : []) if (/^ssh_host_.*key(\.pub)?$/.test(f)) fs.rmSync(path.join(tmp, 'etc/ssh', f));
+  for (const f of fs.existsSync(sshDir) ? fs.readdirSync(sshDir) : [])
+    if (/^ssh_host_.*key(\.pub)?$/.test(f)) fs.rmSync(path.join(tmp, 'etc/ssh', f));
   fs.writeFileSync(path.join(tmp, 'etc/machine-id'), '');
   fs.rmSync(path.join(tmp, 'var/lib/dbus/machine-id'), { force: true });
   // timers that would run apt in the background and race with the boot script's apt-get

@@ -10,8 +10,15 @@ import { runSync, type RunResult } from '../core/process.js';
 /** runSync, and an OperatorError when the command cannot start or exits non-zero. */
 export function runOrThrow(cmd: string, args: string[]): RunResult {
   const r = runSync(cmd, args);
-  if (r.error) throw new OperatorError(`cannot run ${cmd}`, { cause: r.error.message, next: 'check the prerequisites: npx zx scripts/local-target.mjs status' });
-  if (r.status !== 0) throw new OperatorError(`${cmd} ${args.join(' ')} failed (exit ${r.status})`, { details: `${r.stderr || r.stdout}`.slice(-2000) });
+  if (r.error)
+    throw new OperatorError(`cannot run ${cmd}`, {
+      cause: r.error.message,
+      next: 'check the prerequisites: npx zx scripts/local-target.mjs status',
+    });
+  if (r.status !== 0)
+    throw new OperatorError(`${cmd} ${args.join(' ')} failed (exit ${r.status})`, {
+      details: `${r.stderr || r.stdout}`.slice(-2000),
+    });
   return r;
 }
 
@@ -21,7 +28,11 @@ export const logOf = (r: RunResult): string => (r.error ? `${r.output}${r.error.
 export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /** Polls fn until it gives a truthy value (returned) or timeoutMs has passed (null). */
-export async function waitFor<T>(fn: () => T | null | Promise<T | null>, timeoutMs: number, intervalMs = 200): Promise<T | null> {
+export async function waitFor<T>(
+  fn: () => T | null | Promise<T | null>,
+  timeoutMs: number,
+  intervalMs = 200,
+): Promise<T | null> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     const v = await fn();

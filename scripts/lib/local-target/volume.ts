@@ -23,13 +23,21 @@ export function newVolumeId(bytes: Uint8Array = randomBytes(8)): string {
 /** The volume image's size (--volume-size: 2G, 512M, 1073741824) in bytes; at least 256 MiB. */
 export function parseVolumeSize(text: string): number {
   const bytes = parseSize(text);
-  if (bytes === null || !Number.isInteger(bytes)) throw new OperatorError(`volume size ${JSON.stringify(text)} is not a size`, { next: 'give e.g. 2G or 512M' });
-  if (bytes < 256 * 2 ** 20) throw new OperatorError(`volume size ${text} is too small`, { cause: 'btrfs needs at least 256 MiB here', next: 'give 1G or more' });
+  if (bytes === null || !Number.isInteger(bytes))
+    throw new OperatorError(`volume size ${JSON.stringify(text)} is not a size`, { next: 'give e.g. 2G or 512M' });
+  if (bytes < 256 * 2 ** 20)
+    throw new OperatorError(`volume size ${text} is too small`, {
+      cause: 'btrfs needs at least 256 MiB here',
+      next: 'give 1G or more',
+    });
   return bytes;
 }
 
 /** Creates the sparse volume image unless it exists (an existing image is kept as it is). */
-export function ensureVolumeImage(paths: ContainerPaths, { volumeSize, volumeId, onProgress }: { volumeSize?: string; volumeId: string; onProgress: (line: string) => void }): void {
+export function ensureVolumeImage(
+  paths: ContainerPaths,
+  { volumeSize, volumeId, onProgress }: { volumeSize?: string; volumeId: string; onProgress: (line: string) => void },
+): void {
   if (fs.existsSync(paths.volumeImage)) return;
   const size = parseVolumeSize(volumeSize ?? DEFAULT_VOLUME_SIZE);
   onProgress(`creating a ${volumeSize ?? DEFAULT_VOLUME_SIZE} sparse volume image (${volumeId})`);
@@ -47,13 +55,22 @@ export function attachVolume(paths: ContainerPaths): string {
 export function loopDevicesOf(image: string): string[] {
   if (!fs.existsSync(image)) return [];
   const r = runSync('losetup', ['-j', image, '-O', 'NAME', '-n']);
-  return r.status === 0 ? r.stdout.split('\n').map((l) => l.trim()).filter(Boolean) : [];
+  return r.status === 0
+    ? r.stdout
+        .split('\n')
+        .map((l) => l.trim())
+        .filter(Boolean)
+    : [];
 }
 
 /** Detaches the image from every loop device it is attached to. */
 export function detachVolume(paths: ContainerPaths): void {
   for (const dev of loopDevicesOf(paths.volumeImage)) {
     const r = runSync('losetup', ['-d', dev]);
-    if (r.status !== 0) throw new OperatorError(`cannot detach ${dev} from ${paths.volumeImage}`, { details: r.error?.message ?? r.stderr, next: `check what still uses it: lsblk ${dev}; fuser -vm ${dev}` });
+    if (r.status !== 0)
+      throw new OperatorError(`cannot detach ${dev} from ${paths.volumeImage}`, {
+        details: r.error?.message ?? r.stderr,
+        next: `check what still uses it: lsblk ${dev}; fuser -vm ${dev}`,
+      });
   }
 }

@@ -18,7 +18,8 @@ export type Stage = readonly Word[];
 export type GateCommand = readonly Stage[];
 
 /** The gate's read-only diagnostics: fixed commands, nothing from the client reaches them. */
-export type Diagnostic = 'version' | 'usage' | 'device-stats' | 'mount' | 'boot-log' | 'cloud-init-log' | 'retention' | 'scrub';
+export type Diagnostic =
+  'version' | 'usage' | 'device-stats' | 'mount' | 'boot-log' | 'cloud-init-log' | 'retention' | 'scrub';
 
 const at = (path: string): PathWord => ({ path });
 const SUDO = ['sudo', '-n'] as const;
@@ -34,7 +35,9 @@ export const GATE_COMMANDS = Object.freeze({
   /** Creates a directory (and its parents) below the backup root. */
   mkdir: (dir: string): GateCommand => [['mkdir', '-p', at(dir)]],
   /** Every subvolume of the volume, with received UUIDs: btrbk's own listing (btr_tree). */
-  subvolumeList: (path: string): GateCommand => [[...BTRFS, 'subvolume', 'list', '-a', '-c', '-u', '-q', '-R', at(path)]],
+  subvolumeList: (path: string): GateCommand => [
+    [...BTRFS, 'subvolume', 'list', '-a', '-c', '-u', '-q', '-R', at(path)],
+  ],
   /** The subvolumes directly below `dir` (-o), with received UUIDs (-R). */
   subvolumeListBelow: (dir: string): GateCommand => [[...BTRFS, 'subvolume', 'list', '-a', '-R', '-o', at(dir)]],
   subvolumeShow: (path: string): GateCommand => [[...BTRFS, 'subvolume', 'show', at(path)]],
@@ -42,14 +45,21 @@ export const GATE_COMMANDS = Object.freeze({
     [...BTRFS, 'subvolume', 'delete', ...(commitAfter ? ['--commit-after'] : []), at(path)],
   ],
   /** Sends a subvolume (incrementally against `parent`), zstd-compressed on the host when `compress`. */
-  send: (path: string, { parent = null, compress = false }: { parent?: string | null; compress?: boolean } = {}): GateCommand => [
+  send: (
+    path: string,
+    { parent = null, compress = false }: { parent?: string | null; compress?: boolean } = {},
+  ): GateCommand => [
     [...BTRFS, 'send', ...(parent ? ['-p', at(parent)] : []), at(path)],
     ...(compress ? [['zstd', '-c']] : []),
   ],
   /** What a backup holds (user-data/btrbk-manifest: path, type, size, mode, owner, mtime, link target, sha256 per
    * entry), all of it or the sample a seed picks (percent 1..100, seed 0..10^18-1, whole numbers). */
   manifest: (path: string, sample: { percent: number; seed: number | bigint } | null = null): GateCommand => [
-    ['btrbk-manifest', ...(sample ? ['--sample', String(sample.percent), '--seed', String(sample.seed)] : []), at(path)],
+    [
+      'btrbk-manifest',
+      ...(sample ? ['--sample', String(sample.percent), '--seed', String(sample.seed)] : []),
+      at(path),
+    ],
   ],
   /** Receives a stream into `dir` (written `DIR/`, as btrbk does), zstd-decompressed on the host first when `decompress`. */
   receive: (dir: string, { decompress = false }: { decompress?: boolean } = {}): GateCommand => [

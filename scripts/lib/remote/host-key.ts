@@ -44,7 +44,8 @@ export interface ScannedKey {
  * verifyScannedKey's answer: the key to pin (its fingerprint matches the console's), or `pending` when the
  * console shows no fingerprint yet (ask again later).
  */
-export type ScanVerdict = { ok: true; fingerprint: string; key: ScannedKey } | { ok: false; pending: true; scanned: ScannedKey };
+export type ScanVerdict =
+  { ok: true; fingerprint: string; key: ScannedKey } | { ok: false; pending: true; scanned: ScannedKey };
 
 /** A known_hosts line. */
 export interface KnownHostsEntry {
@@ -62,9 +63,16 @@ export function fingerprintOfBlob(base64Blob: string): string {
 }
 
 /** The key type stored inside a base64 blob (the first SSH string), e.g. "ssh-ed25519". */
-export const blobKeyType = (base64Blob: string): string | null => keyTypeOfBlob(Buffer.from(String(base64Blob), 'base64'));
+export const blobKeyType = (base64Blob: string): string | null =>
+  keyTypeOfBlob(Buffer.from(String(base64Blob), 'base64'));
 
-const KEY_TYPE_NAMES: Readonly<Record<string, string>> = { 'ssh-ed25519': 'ED25519', 'ssh-rsa': 'RSA', 'ecdsa-sha2-nistp256': 'ECDSA', 'ecdsa-sha2-nistp384': 'ECDSA', 'ecdsa-sha2-nistp521': 'ECDSA' };
+const KEY_TYPE_NAMES: Readonly<Record<string, string>> = {
+  'ssh-ed25519': 'ED25519',
+  'ssh-rsa': 'RSA',
+  'ecdsa-sha2-nistp256': 'ECDSA',
+  'ecdsa-sha2-nistp384': 'ECDSA',
+  'ecdsa-sha2-nistp521': 'ECDSA',
+};
 const KEY_LINE_RE = /(ssh-ed25519|ssh-rsa|ecdsa-sha2-nistp(?:256|384|521))\s+([A-Za-z0-9+/]+={0,3})(?:\s|$)/;
 const FP_LINE_RE = /(\d+)\s+(SHA256:[A-Za-z0-9+/]+)\s+.*\((ED25519|RSA|ECDSA|DSA)\)\s*$/;
 
@@ -91,7 +99,8 @@ export function parseConsoleHostKeys(consoleText: string): ConsoleHostKeys {
       if (m) fingerprints.push({ type: m[3], bits: Number(m[1]), fingerprint: m[2] });
     } else if (block === 'KEYS') {
       const m = KEY_LINE_RE.exec(line);
-      if (m && blobKeyType(m[2]) === m[1]) keys.push({ type: KEY_TYPE_NAMES[m[1]], keyType: m[1], blob: m[2], fingerprint: fingerprintOfBlob(m[2]) });
+      if (m && blobKeyType(m[2]) === m[1])
+        keys.push({ type: KEY_TYPE_NAMES[m[1]], keyType: m[1], blob: m[2], fingerprint: fingerprintOfBlob(m[2]) });
     }
   }
   return { fingerprints, keys };
@@ -145,11 +154,15 @@ export function verifyScannedKey(
   if (!expected) return { ok: false, pending: true, scanned: ed[0] };
   const match = ed.find((k) => k.fingerprint === expected);
   if (!match) {
-    throw new OperatorError(`the host key of ${host} does NOT match the one the instance printed on its console: not pinned`, {
-      details: `console (${instanceId ?? 'instance'}): ${expected}\nscanned from ${host}: ${ed.map((k) => k.fingerprint).join(', ')}`,
-      cause: 'something between you and the instance answered instead of it (possible man-in-the-middle), or the address now belongs to another host',
-      next: `do not connect; check the address in the stack outputs and the instance's console (aws ec2 get-console-output --instance-id ${instanceId ?? 'ID'} --latest), from another network; re-run setup when they agree`,
-    });
+    throw new OperatorError(
+      `the host key of ${host} does NOT match the one the instance printed on its console: not pinned`,
+      {
+        details: `console (${instanceId ?? 'instance'}): ${expected}\nscanned from ${host}: ${ed.map((k) => k.fingerprint).join(', ')}`,
+        cause:
+          'something between you and the instance answered instead of it (possible man-in-the-middle), or the address now belongs to another host',
+        next: `do not connect; check the address in the stack outputs and the instance's console (aws ec2 get-console-output --instance-id ${instanceId ?? 'ID'} --latest), from another network; re-run setup when they agree`,
+      },
+    );
   }
   return { ok: true, fingerprint: expected, key: match };
 }
@@ -165,17 +178,24 @@ export function writeKnownHosts(file: string, lines: string[]): string {
 
 /** Reads a known_hosts file; comment and marker (@revoked, @cert-authority) lines, and unreadable keys, are skipped. */
 export function readKnownHosts(file: string): KnownHostsEntry[] {
-  return fs.readFileSync(file, 'utf8')
+  return fs
+    .readFileSync(file, 'utf8')
     .split('\n')
     .map((l) => l.trim())
     .filter((l) => l && !l.startsWith('#') && !l.startsWith('@'))
     .map((l) => l.split(/\s+/))
     .filter((f) => f.length >= 3 && blobKeyType(f[2]) === f[1])
-    .map(([hosts, keyType, blob]) => ({ hosts: hosts.split(','), keyType, blob, fingerprint: fingerprintOfBlob(blob) }));
+    .map(([hosts, keyType, blob]) => ({
+      hosts: hosts.split(','),
+      keyType,
+      blob,
+      fingerprint: fingerprintOfBlob(blob),
+    }));
 }
 
 /** One TCP connect attempt; resolves true when the port accepts within timeoutMs. */
-export const tcpProbe = async (host: string, port: number | string, timeoutMs = 3000): Promise<boolean> => (await probeTcp(host, Number(port), { timeoutMs })).ok;
+export const tcpProbe = async (host: string, port: number | string, timeoutMs = 3000): Promise<boolean> =>
+  (await probeTcp(host, Number(port), { timeoutMs })).ok;
 
 /** Runs `ssh-keyscan -T 5 -t ed25519 -p PORT HOST`; resolves with its stdout (empty when nothing answered). */
 export async function sshKeyscan(
@@ -184,6 +204,10 @@ export async function sshKeyscan(
   { bin = 'ssh-keyscan', timeoutSec = 5 }: { bin?: string; timeoutSec?: number } = {},
 ): Promise<string> {
   const r = await run(bin, ['-T', String(timeoutSec), '-t', 'ed25519', '-p', String(port), host]);
-  if (r.error) throw new OperatorError('ssh-keyscan could not run', { cause: r.error.message, next: 'install the OpenSSH client: sudo apt-get install openssh-client' });
+  if (r.error)
+    throw new OperatorError('ssh-keyscan could not run', {
+      cause: r.error.message,
+      next: 'install the OpenSSH client: sudo apt-get install openssh-client',
+    });
   return r.stdout;
 }

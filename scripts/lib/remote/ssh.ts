@@ -51,7 +51,8 @@ export interface VerifierState {
 }
 
 /** How connecting failed; `no-pin`: the connection file pins no usable host key, so nothing was tried. */
-export type ConnectErrorKind = 'refused' | 'timeout' | 'dns' | 'auth' | 'key-file' | 'host-key-mismatch' | 'no-pin' | 'other';
+export type ConnectErrorKind =
+  'refused' | 'timeout' | 'dns' | 'auth' | 'key-file' | 'host-key-mismatch' | 'no-pin' | 'other';
 
 /** The OperatorError connectSsh rejects with: it also says which way connecting failed. */
 export type SshConnectError = OperatorError & { kind: ConnectErrorKind };
@@ -103,10 +104,14 @@ export function sshParams(conn: Connection): SshParams {
   const host = String(conn.BTRBK_AWS_HOST ?? '');
   const user = String(conn.BTRBK_AWS_USER ?? '');
   if (!host || host.startsWith('-') || /\s/.test(host)) {
-    throw new OperatorError(`BTRBK_AWS_HOST=${JSON.stringify(host)} is not a host name or address`, { next: 'fix the connection file or re-run setup' });
+    throw new OperatorError(`BTRBK_AWS_HOST=${JSON.stringify(host)} is not a host name or address`, {
+      next: 'fix the connection file or re-run setup',
+    });
   }
   if (!user || user.startsWith('-') || /[\s@]/.test(user)) {
-    throw new OperatorError(`BTRBK_AWS_USER=${JSON.stringify(user)} is not a user name`, { next: 'fix the connection file or re-run setup' });
+    throw new OperatorError(`BTRBK_AWS_USER=${JSON.stringify(user)} is not a user name`, {
+      next: 'fix the connection file or re-run setup',
+    });
   }
   return {
     host,
@@ -163,7 +168,10 @@ export function pinnedKeys(text: string, host: string, port: number | string): P
 }
 
 /** Reads the pinned keys from the connection's known_hosts file; an OperatorError when there are none. */
-export function readPinnedKeys(conn: Connection, { readFile = fs.readFileSync }: { readFile?: ReadTextFile } = {}): PinnedKey[] {
+export function readPinnedKeys(
+  conn: Connection,
+  { readFile = fs.readFileSync }: { readFile?: ReadTextFile } = {},
+): PinnedKey[] {
   const { host, port, knownHostsFile } = sshParams(conn);
   if (!knownHostsFile) {
     throw new OperatorError('the connection file pins no host key (BTRBK_AWS_KNOWN_HOSTS is empty)', {
@@ -184,7 +192,8 @@ export function readPinnedKeys(conn: Connection, { readFile = fs.readFileSync }:
   const keys = pinnedKeys(text, host, port);
   if (!keys.length) {
     throw new OperatorError(`${knownHostsFile} pins no key for ${knownHostsName(host, port)}`, {
-      cause: 'the host address or port changed since the key was pinned (a new instance or Elastic IP), or the file belongs to another target',
+      cause:
+        'the host address or port changed since the key was pinned (a new instance or Elastic IP), or the file belongs to another target',
       next: 're-run setup to pin the key of the current host',
     });
   }
@@ -195,7 +204,10 @@ export function readPinnedKeys(conn: Connection, { readFile = fs.readFileSync }:
  * A ssh2 hostVerifier that accepts only a pinned key (given the raw key blob, or its base64), and remembers in
  * `state` what the server offered so that a refusal can be explained.
  */
-export function makeHostVerifier(pinned: PinnedKey[]): { verifier: (key: Buffer | string) => boolean; state: VerifierState } {
+export function makeHostVerifier(pinned: PinnedKey[]): {
+  verifier: (key: Buffer | string) => boolean;
+  state: VerifierState;
+} {
   const state: VerifierState = { offered: null, matched: false, pinned };
   const verifier = (key: Buffer | string): boolean => {
     const buf = Buffer.isBuffer(key) ? key : Buffer.from(String(key), 'base64');
@@ -208,14 +220,21 @@ export function makeHostVerifier(pinned: PinnedKey[]): { verifier: (key: Buffer 
 }
 
 /** Host key mismatch: its own diagnosis, never something to click through. */
-export function hostKeyMismatchError(conn: Connection, state: Pick<VerifierState, 'offered' | 'pinned'>): OperatorError {
+export function hostKeyMismatchError(
+  conn: Connection,
+  state: Pick<VerifierState, 'offered' | 'pinned'>,
+): OperatorError {
   const { host, port, knownHostsFile } = sshParams(conn);
-  return new OperatorError(`the host key of ${knownHostsName(host, port)} does NOT match the pinned key: not connecting`, {
-    details: `offered:  ${state.offered?.keyType ?? '?'} ${state.offered?.fingerprint ?? '?'}\npinned:   ${state.pinned.map((p) => `${p.keyType} ${p.fingerprint}`).join(', ')} (${knownHostsFile})`,
-    cause: 'the host was replaced and is still booting (a new instance answers with its image\'s own key until its boot script puts the kept key back from the data volume, a minute or two), or it has a new identity (a data volume without the kept key), or something else answers at that address (possible man-in-the-middle)',
-    next: 'do not accept the new key blindly: try again in two minutes; if it persists, re-run setup (it accepts the host when it presents the pinned key again, and stops with what changed when it does not); or compare with `aws ec2 get-console-output --latest --instance-id ID`',
-    exitCode: 1,
-  });
+  return new OperatorError(
+    `the host key of ${knownHostsName(host, port)} does NOT match the pinned key: not connecting`,
+    {
+      details: `offered:  ${state.offered?.keyType ?? '?'} ${state.offered?.fingerprint ?? '?'}\npinned:   ${state.pinned.map((p) => `${p.keyType} ${p.fingerprint}`).join(', ')} (${knownHostsFile})`,
+      cause:
+        "the host was replaced and is still booting (a new instance answers with its image's own key until its boot script puts the kept key back from the data volume, a minute or two), or it has a new identity (a data volume without the kept key), or something else answers at that address (possible man-in-the-middle)",
+      next: 'do not accept the new key blindly: try again in two minutes; if it persists, re-run setup (it accepts the host when it presents the pinned key again, and stops with what changed when it does not); or compare with `aws ec2 get-console-output --latest --instance-id ID`',
+      exitCode: 1,
+    },
+  );
 }
 
 /**
@@ -233,12 +252,14 @@ export function classifyConnectError(
   const e = (err ?? {}) as { message?: unknown; code?: unknown; level?: unknown };
   const msg = String(e.message ?? err);
   const code = String(e.code ?? '');
-  if (state && state.offered && !state.matched) return { kind: 'host-key-mismatch', error: hostKeyMismatchError(conn, state) };
+  if (state && state.offered && !state.matched)
+    return { kind: 'host-key-mismatch', error: hostKeyMismatchError(conn, state) };
   if (code === 'ECONNREFUSED') {
     return {
       kind: 'refused',
       error: new OperatorError(`nothing accepts SSH connections at ${where}`, {
-        cause: 'sshd is not running on the host (stopped, crashed, or the boot script has not reached it yet), or the port is wrong',
+        cause:
+          'sshd is not running on the host (stopped, crashed, or the boot script has not reached it yet), or the port is wrong',
         next: 'look at the boot log: `npx zx scripts/troubleshoot.mjs check-logs` (it falls back to the EC2 console output); for the local target: `npx zx scripts/local-target.mjs status`',
       }),
     };
@@ -247,19 +268,27 @@ export function classifyConnectError(
     return {
       kind: 'timeout',
       error: new OperatorError(`no answer from ${where} (${code || 'timeout'})`, {
-        cause: 'the instance is stopped or still booting, the security group does not allow your address, or the address changed',
+        cause:
+          'the instance is stopped or still booting, the security group does not allow your address, or the address changed',
         next: '`npx zx scripts/troubleshoot.mjs check-aws` shows the instance state; check that your public IP is in allowed_ssh_cidrs',
       }),
     };
   }
   if (['ENOTFOUND', 'EAI_AGAIN'].includes(code)) {
-    return { kind: 'dns', error: new OperatorError(`cannot resolve ${host}`, { cause: msg, next: 'check BTRBK_AWS_HOST in the connection file' }) };
+    return {
+      kind: 'dns',
+      error: new OperatorError(`cannot resolve ${host}`, {
+        cause: msg,
+        next: 'check BTRBK_AWS_HOST in the connection file',
+      }),
+    };
   }
   if (e.level === 'client-authentication' || /authentication methods failed/i.test(msg)) {
     return {
       kind: 'auth',
       error: new OperatorError(`${user}@${where} refused the key ${keyFile}`, {
-        cause: 'this is not the key whose public half the instance was given (ssh_public_key in terraform.tfvars), or the btrbk user was not created',
+        cause:
+          'this is not the key whose public half the instance was given (ssh_public_key in terraform.tfvars), or the btrbk user was not created',
         next: `compare \`ssh-keygen -y -f ${keyFile}\` with ssh_public_key in terraform.tfvars; check the boot log (troubleshoot check-logs)`,
       }),
     };
@@ -273,15 +302,23 @@ export function classifyConnectError(
       }),
     };
   }
-  if (/Host denied/i.test(msg)) return { kind: 'host-key-mismatch', error: hostKeyMismatchError(conn, state ?? { offered: null, pinned: [] }) };
+  if (/Host denied/i.test(msg))
+    return { kind: 'host-key-mismatch', error: hostKeyMismatchError(conn, state ?? { offered: null, pinned: [] }) };
   return {
     kind: 'other',
-    error: new OperatorError(`SSH to ${where} failed`, { cause: msg, next: 're-run with BTRBK_AWS_DEBUG=1, or try `ssh` by hand with the arguments from docs/TROUBLESHOOTING.md' }),
+    error: new OperatorError(`SSH to ${where} failed`, {
+      cause: msg,
+      next: 're-run with BTRBK_AWS_DEBUG=1, or try `ssh` by hand with the arguments from docs/TROUBLESHOOTING.md',
+    }),
   };
 }
 
 /** Opens a TCP connection and closes it; never rejects. */
-export function probeTcp(host: string, port: number, { timeoutMs = 5000 }: { timeoutMs?: number } = {}): Promise<TcpProbeResult> {
+export function probeTcp(
+  host: string,
+  port: number,
+  { timeoutMs = 5000 }: { timeoutMs?: number } = {},
+): Promise<TcpProbeResult> {
   return new Promise((resolve) => {
     const start = Date.now();
     const sock = net.connect({ host, port });
@@ -350,22 +387,37 @@ function sshOptionValue(v: string): string {
  * argv for the OpenSSH client (after "ssh"): pinned host key with strict checking, the backup key only, no
  * prompts. Append the remote command string as the last element.
  */
-export function sshArgs(conn: Connection, { connectTimeout = 15, extra = [] }: { connectTimeout?: number; extra?: string[] } = {}): string[] {
+export function sshArgs(
+  conn: Connection,
+  { connectTimeout = 15, extra = [] }: { connectTimeout?: number; extra?: string[] } = {},
+): string[] {
   const { host, port, user, keyFile, knownHostsFile } = sshParams(conn);
   if (!knownHostsFile) readPinnedKeys(conn); // throws the explanation
   return [
-    '-i', keyFile,
-    '-p', String(port),
-    '-o', `UserKnownHostsFile=${sshOptionValue(knownHostsFile)}`,
-    '-o', 'GlobalKnownHostsFile=/dev/null',
-    '-o', 'StrictHostKeyChecking=yes',
-    '-o', 'BatchMode=yes',
-    '-o', 'IdentitiesOnly=yes',
-    '-o', 'ForwardAgent=no',
-    '-o', 'ClearAllForwardings=yes',
-    '-o', `ConnectTimeout=${connectTimeout}`,
-    '-o', 'ServerAliveInterval=15',
-    '-o', 'ServerAliveCountMax=4',
+    '-i',
+    keyFile,
+    '-p',
+    String(port),
+    '-o',
+    `UserKnownHostsFile=${sshOptionValue(knownHostsFile)}`,
+    '-o',
+    'GlobalKnownHostsFile=/dev/null',
+    '-o',
+    'StrictHostKeyChecking=yes',
+    '-o',
+    'BatchMode=yes',
+    '-o',
+    'IdentitiesOnly=yes',
+    '-o',
+    'ForwardAgent=no',
+    '-o',
+    'ClearAllForwardings=yes',
+    '-o',
+    `ConnectTimeout=${connectTimeout}`,
+    '-o',
+    'ServerAliveInterval=15',
+    '-o',
+    'ServerAliveCountMax=4',
     ...extra,
     `${user}@${host}`,
   ];
@@ -375,8 +427,16 @@ export function sshArgs(conn: Connection, { connectTimeout = 15, extra = [] }: {
  * Runs one command through the gate with the OpenSSH client. ssh's exit status is 255 when ssh itself failed,
  * null when the timeout killed it. Never rejects for how it ended (callers decide), only when ssh cannot start.
  */
-export async function runRemote(conn: Connection, command: string, { input, timeoutMs = 120000, run = runDefault }: RunRemoteOptions = {}): Promise<RunResult> {
+export async function runRemote(
+  conn: Connection,
+  command: string,
+  { input, timeoutMs = 120000, run = runDefault }: RunRemoteOptions = {},
+): Promise<RunResult> {
   const r = await run('ssh', [...sshArgs(conn), command], { input, timeoutMs });
-  if (r.error) throw new OperatorError('cannot run ssh', { cause: r.error.message, next: 'install the OpenSSH client: sudo apt-get install openssh-client' });
+  if (r.error)
+    throw new OperatorError('cannot run ssh', {
+      cause: r.error.message,
+      next: 'install the OpenSSH client: sudo apt-get install openssh-client',
+    });
   return r;
 }

@@ -104,7 +104,11 @@ export class ProgressTracker {
   private readonly start: number;
   private readonly samples: { t: number; bytes: number }[];
 
-  constructor({ total = null, windowMs = 3000, now = () => Date.now() }: { total?: number | null; windowMs?: number; now?: () => number } = {}) {
+  constructor({
+    total = null,
+    windowMs = 3000,
+    now = () => Date.now(),
+  }: { total?: number | null; windowMs?: number; now?: () => number } = {}) {
     this.total = total;
     this.windowMs = windowMs;
     this.now = now;
@@ -162,7 +166,11 @@ export interface ProgressLineOptions {
 /** A transfer's live progress line ("<indent><label>: <formatProgress>"). */
 export interface ProgressLine {
   /** Shows the progress; `final` (the last report) is written even when it is not time for a line yet. */
-  show(label: string, p: Pick<ProgressSnapshot, 'bytes' | 'rate' | 'elapsedMs'> & Partial<ProgressSnapshot>, opts?: { final?: boolean }): void;
+  show(
+    label: string,
+    p: Pick<ProgressSnapshot, 'bytes' | 'rate' | 'elapsedMs'> & Partial<ProgressSnapshot>,
+    opts?: { final?: boolean },
+  ): void;
   /** Clears a line drawn in place, before other output (nothing to do when it is not on a terminal). */
   clear(): void;
 }
@@ -171,7 +179,14 @@ export interface ProgressLine {
  * The one progress line of the tools: on a terminal one line redrawn in place, otherwise plain lines (a log file
  * gets one every `everyMs`).
  */
-export function progressLine({ stream = process.stderr, tty = Boolean(stream.isTTY), indent = '', everyMs = 0, afterMs = 0, now = () => Date.now() }: ProgressLineOptions = {}): ProgressLine {
+export function progressLine({
+  stream = process.stderr,
+  tty = Boolean(stream.isTTY),
+  indent = '',
+  everyMs = 0,
+  afterMs = 0,
+  now = () => Date.now(),
+}: ProgressLineOptions = {}): ProgressLine {
   let shown = false;
   let last = -Infinity;
   return {
@@ -216,7 +231,15 @@ function tail(text: string, lines = 8): string {
  */
 export function runPipeline(
   stages: PipelineStage[],
-  { onProgress, progressIntervalMs = 500, progressLink, total = null, spawnFn = startStage, signal, now = () => Date.now() }: PipelineOptions = {},
+  {
+    onProgress,
+    progressIntervalMs = 500,
+    progressLink,
+    total = null,
+    spawnFn = startStage,
+    signal,
+    now = () => Date.now(),
+  }: PipelineOptions = {},
 ): Promise<PipelineResult> {
   if (stages.length < 2) throw new Error('a pipeline needs at least two stages');
   const watched = progressLink ?? stages.length - 2;
@@ -224,9 +247,17 @@ export function runPipeline(
     const start = now();
     const trackers = stages.slice(1).map((_, i) => new ProgressTracker({ total: i === watched ? total : null, now }));
     const procs = stages.map((s, i) =>
-      spawnFn(s.cmd, s.args, { stdio: [i === 0 ? 'ignore' : 'pipe', i === stages.length - 1 ? 'pipe' : 'pipe', 'pipe'] }),
+      spawnFn(s.cmd, s.args, {
+        stdio: [i === 0 ? 'ignore' : 'pipe', i === stages.length - 1 ? 'pipe' : 'pipe', 'pipe'],
+      }),
     );
-    const info = stages.map((s): StageOutcome => ({ label: s.label, code: null, signal: null, stderr: '', spawnError: null }));
+    const info = stages.map((s): StageOutcome => ({
+      label: s.label,
+      code: null,
+      signal: null,
+      stderr: '',
+      spawnError: null,
+    }));
     let lastReport = 0;
     let finished = 0;
     const report = (force: boolean) => {
@@ -283,7 +314,13 @@ export function runPipeline(
         bytes,
         durationMs,
         rate: durationMs > 0 ? (bytes * 1000) / durationMs : 0,
-        stages: info.map(({ label, code, signal: sig, stderr, spawnError }) => ({ label, code, signal: sig, stderr: stderr.trim(), spawnError })),
+        stages: info.map(({ label, code, signal: sig, stderr, spawnError }) => ({
+          label,
+          code,
+          signal: sig,
+          stderr: stderr.trim(),
+          spawnError,
+        })),
       };
       if (result.ok) {
         resolve(result);
@@ -295,25 +332,38 @@ export function runPipeline(
 }
 
 /** stderr of a stage that failed only because its neighbour did (the reader went away, the input ended). */
-const COLLATERAL = /broken pipe|EPIPE|SIGPIPE|Connection reset by peer|error writing|write error|unexpected EOF|short read/i;
+const COLLATERAL =
+  /broken pipe|EPIPE|SIGPIPE|Connection reset by peer|error writing|write error|unexpected EOF|short read/i;
 
 /** Progress lines btrfs prints on stderr in normal operation ("At subvol X", "At snapshot X"). */
 const NOISE = /^(At (subvol|snapshot) |Mode: )/;
-const meaningful = (text: string): string => String(text).split('\n').filter((l) => l.trim() && !NOISE.test(l)).join('\n');
+const meaningful = (text: string): string =>
+  String(text)
+    .split('\n')
+    .filter((l) => l.trim() && !NOISE.test(l))
+    .join('\n');
 
 /**
  * Explains a failed pipeline: the stage that failed for a reason of its own, not the ones it took along; a full
  * target and a command the SSH gate refused get their own cause and next step.
  */
 export function pipelineError(result: PipelineResult, aborted = false): PipelineError {
-  const failed = result.stages.filter((s) => s.code !== 0 || s.spawnError).map((s) => ({ ...s, stderr: meaningful(s.stderr) }));
-  const own = failed.find((s) => s.spawnError) ?? failed.find((s) => s.stderr && !COLLATERAL.test(s.stderr)) ?? failed[0];
+  const failed = result.stages
+    .filter((s) => s.code !== 0 || s.spawnError)
+    .map((s) => ({ ...s, stderr: meaningful(s.stderr) }));
+  const own =
+    failed.find((s) => s.spawnError) ?? failed.find((s) => s.stderr && !COLLATERAL.test(s.stderr)) ?? failed[0];
   const details = failed
-    .map((s) => `${s.label}: ${s.spawnError ? `cannot start (${s.spawnError})` : s.signal ? `killed by ${s.signal}` : `exit ${s.code}`}${s.stderr ? `\n  ${tail(s.stderr).split('\n').join('\n  ')}` : ''}`)
+    .map(
+      (s) =>
+        `${s.label}: ${s.spawnError ? `cannot start (${s.spawnError})` : s.signal ? `killed by ${s.signal}` : `exit ${s.code}`}${s.stderr ? `\n  ${tail(s.stderr).split('\n').join('\n  ')}` : ''}`,
+    )
     .join('\n');
   const rejected = /rejected:/.test(own?.stderr ?? '');
   const full = /No space left/i.test(own?.stderr ?? '');
-  const what = aborted ? 'the transfer was interrupted' : `${full ? 'the backup target is full: ' : ''}the transfer failed at "${own?.label}"`;
+  const what = aborted
+    ? 'the transfer was interrupted'
+    : `${full ? 'the backup target is full: ' : ''}the transfer failed at "${own?.label}"`;
   const err = new OperatorError(what, {
     details,
     cause: rejected
