@@ -11,8 +11,9 @@ import {
 } from '../../scripts/lib/data/restore.js';
 import { runResult } from '../../scripts/lib/core/process.js';
 import { LIST_R } from '../support/btrfs-samples.js';
+import { sampleConnection } from '../support/connection-fixture.js';
 
-const conn = { BTRBK_AWS_HOST: '127.0.0.1', BTRBK_AWS_USER: 'btrbk' };
+const conn = sampleConnection({ host: '127.0.0.1' });
 
 function fakeRunRemote(stdout: string, status = 0) {
   const calls: string[] = [];

@@ -8,22 +8,22 @@ import { btrbkTargetUrl, renderBtrbkConf, sshConfigBlock } from '../../scripts/l
 import { BACKUP_ROOT } from '../../scripts/lib/core/host-layout.js';
 
 const AWS_CONN = {
-  BTRBK_AWS_HOST: '203.0.113.7',
-  BTRBK_AWS_USER: 'btrbk',
-  BTRBK_AWS_SSH_KEY: '/root/.ssh/btrbk_aws',
-  BTRBK_AWS_TARGET: `ssh://btrbk@203.0.113.7${BACKUP_ROOT}/`,
-  BTRBK_AWS_PATH: BACKUP_ROOT,
-  BTRBK_AWS_INSTANCE_ID: 'i-0123456789abcdef0',
-  BTRBK_AWS_VOLUME_ID: 'vol-0123456789abcdef0',
-  BTRBK_AWS_REGION: 'us-west-1',
-  BTRBK_AWS_SSH_PORT: '22',
-  BTRBK_AWS_KNOWN_HOSTS: '/work/state/known_hosts',
+  host: '203.0.113.7',
+  user: 'btrbk',
+  keyFile: '/root/.ssh/btrbk_aws',
+  targetUrl: `ssh://btrbk@203.0.113.7${BACKUP_ROOT}/`,
+  backupRoot: BACKUP_ROOT,
+  instanceId: 'i-0123456789abcdef0',
+  volumeId: 'vol-0123456789abcdef0',
+  region: 'us-west-1',
+  port: 22,
+  knownHostsFile: '/work/state/known_hosts',
 };
 const LOCAL_CONN = {
   ...AWS_CONN,
-  BTRBK_AWS_HOST: '127.0.0.1',
-  BTRBK_AWS_SSH_PORT: '2222',
-  BTRBK_AWS_INSTANCE_ID: 'local-btrbk-target',
+  host: '127.0.0.1',
+  port: 2222,
+  instanceId: 'local-btrbk-target',
 };
 
 const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'btrbkconf-'));
@@ -37,9 +37,7 @@ describe('btrbk.conf snippet', () => {
   test('the target URL has no user part (btrbk refuses ssh://user@host) and carries a non-default port', () => {
     expect(btrbkTargetUrl(AWS_CONN)).toBe('ssh://203.0.113.7/backup_volume/backups');
     expect(btrbkTargetUrl(LOCAL_CONN)).toBe('ssh://127.0.0.1:2222/backup_volume/backups');
-    expect(btrbkTargetUrl({ ...AWS_CONN, BTRBK_AWS_HOST: '2001:db8::7' })).toBe(
-      'ssh://[2001:db8::7]/backup_volume/backups',
-    );
+    expect(btrbkTargetUrl({ ...AWS_CONN, host: '2001:db8::7' })).toBe('ssh://[2001:db8::7]/backup_volume/backups');
   });
 
   test('holds the options a send-receive target behind the gate needs', () => {

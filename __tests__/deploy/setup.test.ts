@@ -244,14 +244,14 @@ describe('setup against AWS (engine, EC2 and SSH faked)', () => {
     expect(r.smoke).toMatchObject({ ok: true, passed: 2, failed: 0 });
     const conn = readConnection(w.opts.envFile!);
     expect(conn).toMatchObject({
-      BTRBK_AWS_HOST: IP,
-      BTRBK_AWS_USER: 'btrbk',
-      BTRBK_AWS_SSH_KEY: path.join(sshDir, 'btrbk_aws'),
-      BTRBK_AWS_INSTANCE_ID: OUTPUTS.instance_id,
-      BTRBK_AWS_VOLUME_ID: OUTPUTS.volume_id,
-      BTRBK_AWS_REGION: 'us-west-1',
-      BTRBK_AWS_SSH_PORT: '22',
-      BTRBK_AWS_KNOWN_HOSTS: w.opts.knownHosts,
+      host: IP,
+      user: 'btrbk',
+      keyFile: path.join(sshDir, 'btrbk_aws'),
+      instanceId: OUTPUTS.instance_id,
+      volumeId: OUTPUTS.volume_id,
+      region: 'us-west-1',
+      port: 22,
+      knownHostsFile: w.opts.knownHosts,
     });
     expect(fs.statSync(w.opts.envFile!).mode & 0o777).toBe(0o600);
     expect(r.cost).toMatchObject({
@@ -369,7 +369,7 @@ describe('setup against AWS (engine, EC2 and SSH faked)', () => {
       expect(oks).toContain(
         `the replaced instance ${REPLACED} (was ${OUTPUTS.instance_id}) presents the pinned host key ${hostKey.fingerprint}: it kept its identity on the data volume, no new pinning step`,
       );
-      expect(readConnection(w.opts.envFile!).BTRBK_AWS_INSTANCE_ID).toBe(REPLACED);
+      expect(readConnection(w.opts.envFile!).instanceId).toBe(REPLACED);
     });
 
     test("it answers with its image's own key until the boot script puts the kept key back: setup waits, then accepts", async () => {

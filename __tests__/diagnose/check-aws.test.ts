@@ -16,16 +16,16 @@ import { BACKUP_ROOT } from '../../scripts/lib/core/host-layout.js';
 const ID = 'i-0a1b2c3d4e5f67890';
 const VOL = 'vol-0fedcba9876543210';
 const conn = {
-  BTRBK_AWS_HOST: '203.0.113.7',
-  BTRBK_AWS_USER: 'btrbk',
-  BTRBK_AWS_SSH_KEY: '/keys/id_ed25519',
-  BTRBK_AWS_TARGET: `ssh://203.0.113.7${BACKUP_ROOT}/`,
-  BTRBK_AWS_PATH: BACKUP_ROOT,
-  BTRBK_AWS_INSTANCE_ID: ID,
-  BTRBK_AWS_VOLUME_ID: VOL,
-  BTRBK_AWS_REGION: 'eu-central-1',
-  BTRBK_AWS_SSH_PORT: '22',
-  BTRBK_AWS_KNOWN_HOSTS: '/pins/known_hosts',
+  host: '203.0.113.7',
+  user: 'btrbk',
+  keyFile: '/keys/id_ed25519',
+  targetUrl: `ssh://203.0.113.7${BACKUP_ROOT}/`,
+  backupRoot: BACKUP_ROOT,
+  instanceId: ID,
+  volumeId: VOL,
+  region: 'eu-central-1',
+  port: 22,
+  knownHostsFile: '/pins/known_hosts',
 };
 
 const instance = (state: string, extra: object = {}) => ({
@@ -262,7 +262,7 @@ describe('check-aws (mocked AWS SDK)', () => {
   });
 
   it('the local target: not applicable, and no AWS call at all (mocked AWS SDK)', async () => {
-    const out = await runChecks({ ...conn, BTRBK_AWS_INSTANCE_ID: 'local-target' }, ['check-aws'], { ec2: client() });
+    const out = await runChecks({ ...conn, instanceId: 'local-target' }, ['check-aws'], { ec2: client() });
     expect(out[0].results).toEqual([
       expect.objectContaining({ ok: true, skipped: true, detail: expect.stringMatching(/not applicable/) }),
     ]);

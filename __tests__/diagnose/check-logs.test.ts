@@ -61,7 +61,7 @@ describe('check-logs', () => {
   });
 
   it('SSH unreachable on the local target: shows its kept copy of the boot output instead of a console', async () => {
-    const local = conn({ BTRBK_AWS_INSTANCE_ID: 'local-target' });
+    const local = conn({ instanceId: 'local-target' });
     let r = await checkLogs(
       local,
       fakes(healthy(), {

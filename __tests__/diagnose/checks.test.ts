@@ -14,7 +14,7 @@ describe('runChecks (the interface setup uses)', () => {
   it('returns [{check, results: [{name, ok, detail, cause, next}]}] and opens one SSH session for all checks', async () => {
     const f = fakes();
     const out = await runChecks(
-      conn({ BTRBK_AWS_INSTANCE_ID: 'local-target' }),
+      conn({ instanceId: 'local-target' }),
       ['check-ssh', 'check-volume', 'check-aws', 'check-logs'],
       f.deps,
     );

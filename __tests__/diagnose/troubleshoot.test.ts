@@ -31,16 +31,16 @@ describe('scripts/troubleshoot.mjs', () => {
     const pub = fs.readFileSync(path.join(dir, 'key.pub'), 'utf8').split(' ');
     fs.writeFileSync(path.join(dir, 'known_hosts'), `[127.0.0.1]:${port} ${pub[0]} ${pub[1]}\n`);
     env = writeConnection(path.join(dir, 'test.env'), {
-      BTRBK_AWS_HOST: '127.0.0.1',
-      BTRBK_AWS_USER: 'btrbk',
-      BTRBK_AWS_SSH_KEY: path.join(dir, 'key'),
-      BTRBK_AWS_TARGET: `ssh://127.0.0.1${BACKUP_ROOT}/`,
-      BTRBK_AWS_PATH: BACKUP_ROOT,
-      BTRBK_AWS_INSTANCE_ID: 'local-unit-test',
-      BTRBK_AWS_VOLUME_ID: 'vol-0123456789abcdef0',
-      BTRBK_AWS_REGION: 'local',
-      BTRBK_AWS_SSH_PORT: String(port),
-      BTRBK_AWS_KNOWN_HOSTS: path.join(dir, 'known_hosts'),
+      host: '127.0.0.1',
+      user: 'btrbk',
+      keyFile: path.join(dir, 'key'),
+      targetUrl: `ssh://127.0.0.1${BACKUP_ROOT}/`,
+      backupRoot: BACKUP_ROOT,
+      instanceId: 'local-unit-test',
+      volumeId: 'vol-0123456789abcdef0',
+      region: 'local',
+      port: port,
+      knownHostsFile: path.join(dir, 'known_hosts'),
     });
   });
   afterAll(() => fs.rmSync(dir, { recursive: true, force: true }));

@@ -19,7 +19,7 @@ import { parseRetentionReport } from '../../scripts/lib/diagnose/check-volume.js
 
 jest.setTimeout(10 * 60_000);
 
-const conn = readConnection(process.env.BTRBK_ENV_FILE ?? LOCAL_ENV_FILE) as unknown as Record<string, string>;
+const conn = readConnection(process.env.BTRBK_ENV_FILE ?? LOCAL_ENV_FILE);
 /** Not the tools' scratch area (selftest/): here the key's deletes must be refused. */
 const DIR = `${BACKUP_ROOT}/appendonly-${process.pid}`;
 const PRUNE_STAGING = `${MOUNT_POINT}/appendonly-staging-${process.pid}`;
@@ -39,15 +39,7 @@ function target(argv: string[]) {
 function ssh(command: string) {
   const r = spawnSync(
     'ssh',
-    [
-      '-F',
-      path.join(work, 'ssh_config'),
-      '-p',
-      conn.BTRBK_AWS_SSH_PORT,
-      `${conn.BTRBK_AWS_USER}@${conn.BTRBK_AWS_HOST}`,
-      '--',
-      command,
-    ],
+    ['-F', path.join(work, 'ssh_config'), '-p', String(conn.port), `${conn.user}@${conn.host}`, '--', command],
     { encoding: 'utf8', timeout: 60_000 },
   );
   return { status: r.status, stdout: r.stdout, stderr: r.stderr };
@@ -88,7 +80,7 @@ beforeAll(async () => {
   // the btrbk.conf setup prints, for this test's own directory on the target (the same renderer, defaults: append-only)
   fs.writeFileSync(
     path.join(work, 'btrbk.conf'),
-    renderBtrbkConf({ ...conn, BTRBK_AWS_PATH: DIR }, { volume: scratch.mountpoint, subvolume: 'home' }),
+    renderBtrbkConf({ ...conn, backupRoot: DIR }, { volume: scratch.mountpoint, subvolume: 'home' }),
   );
   // btrbk has no ssh option for known_hosts: the person adds the printed block to ~/.ssh/config; here an `ssh`
   // wrapper passes the same block with -F and logs every command btrbk sends

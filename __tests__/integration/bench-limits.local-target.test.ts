@@ -18,7 +18,7 @@ import { formatTable, toJson } from '../../scripts/lib/bench/bench.js';
 
 jest.setTimeout(20 * 60_000);
 
-const conn = readConnection(process.env.BTRBK_ENV_FILE ?? LOCAL_ENV_FILE) as unknown as Record<string, string>;
+const conn = readConnection(process.env.BTRBK_ENV_FILE ?? LOCAL_ENV_FILE);
 const name = () => localTargetPaths().name;
 
 afterAll(() => setLimits({ limits: null }));

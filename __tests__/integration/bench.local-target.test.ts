@@ -11,7 +11,7 @@ import { BENCH_USER, runBench } from '../../scripts/lib/bench/bench-measure.js';
 
 jest.setTimeout(20 * 60_000);
 
-const conn = readConnection(process.env.BTRBK_ENV_FILE ?? LOCAL_ENV_FILE) as unknown as Record<string, string>;
+const conn = readConnection(process.env.BTRBK_ENV_FILE ?? LOCAL_ENV_FILE);
 /** Block devices that still carry the bench's scratch filesystems (by label). */
 const benchDevices = () =>
   ['bench-src', 'bench-dst'].flatMap((label) =>

@@ -49,13 +49,13 @@ function ssh(user: string, command: string, extra: string[] = []) {
     'ssh',
     [
       '-p',
-      c.BTRBK_AWS_SSH_PORT,
+      String(c.port),
       '-i',
-      c.BTRBK_AWS_SSH_KEY,
+      c.keyFile,
       '-o',
       'IdentitiesOnly=yes',
       '-o',
-      `UserKnownHostsFile=${c.BTRBK_AWS_KNOWN_HOSTS}`,
+      `UserKnownHostsFile=${c.knownHostsFile}`,
       '-o',
       'StrictHostKeyChecking=yes',
       '-o',
@@ -65,7 +65,7 @@ function ssh(user: string, command: string, extra: string[] = []) {
       '-F',
       '/dev/null',
       ...extra,
-      `${user}@${c.BTRBK_AWS_HOST}`,
+      `${user}@${c.host}`,
       command,
     ],
     { encoding: 'utf8', timeout: 30_000 },
@@ -93,21 +93,21 @@ describe('after up (local target, root)', () => {
     expect(s.boot.failed).toBeNull();
     const c = conn();
     expect(c).toMatchObject({
-      BTRBK_AWS_HOST: '127.0.0.1',
-      BTRBK_AWS_USER: 'btrbk',
-      BTRBK_AWS_PATH: BACKUP_ROOT,
-      BTRBK_AWS_INSTANCE_ID: 'local-target',
-      BTRBK_AWS_REGION: 'local',
+      host: '127.0.0.1',
+      user: 'btrbk',
+      backupRoot: BACKUP_ROOT,
+      instanceId: 'local-target',
+      region: 'local',
     });
-    expect(c.BTRBK_AWS_TARGET).toBe(`ssh://127.0.0.1:${c.BTRBK_AWS_SSH_PORT}${BACKUP_ROOT}/`);
-    expect(c.BTRBK_AWS_VOLUME_ID).toMatch(/^vol-0[0-9a-f]{16}$/);
-    expect(fs.readFileSync(c.BTRBK_AWS_KNOWN_HOSTS, 'utf8')).toMatch(
-      new RegExp(`^\\[127\\.0\\.0\\.1\\]:${c.BTRBK_AWS_SSH_PORT} ssh-ed25519 AAAA\\S+\\n$`),
+    expect(c.targetUrl).toBe(`ssh://127.0.0.1:${c.port}${BACKUP_ROOT}/`);
+    expect(c.volumeId).toMatch(/^vol-0[0-9a-f]{16}$/);
+    expect(fs.readFileSync(c.knownHostsFile, 'utf8')).toMatch(
+      new RegExp(`^\\[127\\.0\\.0\\.1\\]:${c.port} ssh-ed25519 AAAA\\S+\\n$`),
     );
   });
 
   test('the volume is btrfs labelled btrbk-backup, found by its EBS by-id name and mounted at /backup_volume', () => {
-    const byId = `/dev/disk/by-id/nvme-Amazon_Elastic_Block_Store_${conn().BTRBK_AWS_VOLUME_ID.replace('-', '')}`;
+    const byId = `/dev/disk/by-id/nvme-Amazon_Elastic_Block_Store_${conn().volumeId.replace('-', '')}`;
     expect(inTarget('blkid', '-p', '-o', 'export', byId)).toMatch(/^TYPE=btrfs$/m);
     expect(inTarget('blkid', '-p', '-o', 'value', '-s', 'LABEL', byId).trim()).toBe('btrbk-backup');
     const [fstype, options] = inTarget('findmnt', '-n', '-o', 'FSTYPE,OPTIONS', MOUNT_POINT).trim().split(/\s+/);
@@ -138,7 +138,7 @@ describe('after up (local target, root)', () => {
     expect([home, shell]).toEqual(['/home/btrbk', '/bin/sh']);
     expect(inTarget('getent', 'shadow', 'btrbk').split(':')[1]).toBe('*');
     const keys = inTarget('cat', '/home/btrbk/.ssh/authorized_keys');
-    const pub = fs.readFileSync(`${conn().BTRBK_AWS_SSH_KEY}.pub`, 'utf8').trim();
+    const pub = fs.readFileSync(`${conn().keyFile}.pub`, 'utf8').trim();
     expect(keys).toBe(`restrict,command="${GATE_PATH}" ${pub}\n`);
     expect(
       inTarget('stat', '-c', '%n %U %a', '/home/btrbk', '/home/btrbk/.ssh', '/home/btrbk/.ssh/authorized_keys'),
@@ -196,7 +196,7 @@ describe('after up (local target, root)', () => {
   });
 
   test("ssh-audit (Debian's package) against the target finds no failing algorithm, and warns only where it is older than OpenSSH", () => {
-    const r = spawnSync('ssh-audit', ['-n', '-p', conn().BTRBK_AWS_SSH_PORT, '127.0.0.1'], {
+    const r = spawnSync('ssh-audit', ['-n', '-p', String(conn().port), '127.0.0.1'], {
       encoding: 'utf8',
       timeout: 60_000,
     });
@@ -243,7 +243,7 @@ describe('after up (local target, root)', () => {
       /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ btrbk-backup-host\[finished\]: btrbk-backup-host: SUCCESS \(version \d+\)/,
     );
     const ready = parseMarker(inTarget('cat', READY_MARKER));
-    expect(ready.volume_id).toBe(conn().BTRBK_AWS_VOLUME_ID);
+    expect(ready.volume_id).toBe(conn().volumeId);
     expect(Date.parse(ready.completed)).toBeGreaterThan(0);
     expect(execInTarget(['test', '-e', FAILED_MARKER]).status).toBe(1);
   });
@@ -301,8 +301,7 @@ function runOnForeignVolume(
     const volumeId = settings.volumeId ?? newVolumeId();
     const script = renderBootScript({
       volumeId,
-      backupSshPublicKey:
-        settings.backupSshPublicKey ?? fs.readFileSync(`${conn().BTRBK_AWS_SSH_KEY}.pub`, 'utf8').trim(),
+      backupSshPublicKey: settings.backupSshPublicKey ?? fs.readFileSync(`${conn().keyFile}.pub`, 'utf8').trim(),
       adminSshPublicKey: settings.adminSshPublicKey,
     });
     const node = `/dev/disk/by-id/nvme-Amazon_Elastic_Block_Store_${volumeId.replace('-', '')}`;
@@ -391,7 +390,7 @@ describe('volumes the boot script must not format (local target, root)', () => {
       { backupSshPublicKey: 'ssh-rsa AAAAB3NzaC1yc2E= x' },
       { adminSshPublicKey: 'ssh-ed25519 short' },
       {
-        backupSshPublicKey: `${fs.readFileSync(`${conn().BTRBK_AWS_SSH_KEY}.pub`, 'utf8').trim()}\nssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIO8m0Xh7y2mVJ3p0c8t8tq7s2l4z3T0j3a1cQ9bV0hX4 injected`,
+        backupSshPublicKey: `${fs.readFileSync(`${conn().keyFile}.pub`, 'utf8').trim()}\nssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIO8m0Xh7y2mVJ3p0c8t8tq7s2l4z3T0j3a1cQ9bV0hX4 injected`,
       },
     ]) {
       const r = runOnForeignVolume(file, settings);
@@ -422,7 +421,7 @@ describe('an instance replacement: down, then up (local target, root)', () => {
     const marker = `kept across down/up ${Date.now()}`;
     inTarget('sh', '-c', `printf '%s' '${marker}' > ${MOUNT_POINT}/.local-target-test-marker`);
     const uuid = inTarget('findmnt', '-n', '-o', 'UUID', MOUNT_POINT).trim();
-    const oldHostKey = fs.readFileSync(conn().BTRBK_AWS_KNOWN_HOSTS, 'utf8');
+    const oldHostKey = fs.readFileSync(conn().knownHostsFile, 'utf8');
 
     const d = await down();
     expect(d).toMatchObject({ wasRunning: true, purged: false, volumeKept: true });
@@ -438,7 +437,7 @@ describe('an instance replacement: down, then up (local target, root)', () => {
     expect(log).toMatch(/btrfs 'btrbk-backup' already: keeping it \(never reformatted\)/);
     expect(log).not.toMatch(/changed: formatted/);
     // a new instance keeps the host's identity (kept on the volume): the pinned key is the one it answers with
-    const newHostKey = fs.readFileSync(conn().BTRBK_AWS_KNOWN_HOSTS, 'utf8');
+    const newHostKey = fs.readFileSync(conn().knownHostsFile, 'utf8');
     expect(newHostKey).toBe(oldHostKey);
     expect(newHostKey.split(' ').slice(1).join(' ').trim()).toBe(
       inTarget('cat', '/etc/ssh/ssh_host_ed25519_key.pub').split(' ').slice(0, 2).join(' '),
@@ -517,9 +516,9 @@ describe('a failed up (a throwaway local target on an ext4 volume, root)', () =>
 });
 
 test("the boot script that ran is the one the stack renders (same renderer, same bytes); the payload it loaded is the S3 object's bytes", () => {
-  const pub = fs.readFileSync(`${conn().BTRBK_AWS_SSH_KEY}.pub`, 'utf8').trim();
+  const pub = fs.readFileSync(`${conn().keyFile}.pub`, 'utf8').trim();
   const expected = renderBootScript(
-    { volumeId: conn().BTRBK_AWS_VOLUME_ID, backupSshPublicKey: pub },
+    { volumeId: conn().volumeId, backupSshPublicKey: pub },
     { payload: 'file', payloadFile: PAYLOAD_IN_CONTAINER },
   );
   expect(inTarget('cat', BOOT_SCRIPT_IN_CONTAINER)).toBe(expected);
@@ -531,9 +530,9 @@ test("the boot script that ran is the one the stack renders (same renderer, same
 });
 
 test('a payload that does not match its sha256 stops the boot script before it changes anything (local target, root)', () => {
-  const pub = fs.readFileSync(`${conn().BTRBK_AWS_SSH_KEY}.pub`, 'utf8').trim();
+  const pub = fs.readFileSync(`${conn().keyFile}.pub`, 'utf8').trim();
   const script = renderBootScript(
-    { volumeId: conn().BTRBK_AWS_VOLUME_ID, backupSshPublicKey: pub },
+    { volumeId: conn().volumeId, backupSshPublicKey: pub },
     { payload: 'file', payloadFile: '/tmp/btrbk-payload-tampered.gz' },
   );
   const tampered = Buffer.from(gzipSync(`${renderHostPayload().text}\ntouch /tmp/btrbk-payload-ran\n`)).toString(
@@ -564,8 +563,8 @@ describe('the zx entry point (local target, root)', () => {
       running: true,
       healthy: true,
       mounted: true,
-      port: Number(conn().BTRBK_AWS_SSH_PORT),
-      volumeId: conn().BTRBK_AWS_VOLUME_ID,
+      port: conn().port,
+      volumeId: conn().volumeId,
     });
   });
 
@@ -596,7 +595,7 @@ describe("the image's default user (local target, root)", () => {
   });
 
   test('keeps none of its keys (no admin key), and the backup key leaves root too; with an admin key, only that one', async () => {
-    const pub = fs.readFileSync(`${conn().BTRBK_AWS_SSH_KEY}.pub`, 'utf8').trim();
+    const pub = fs.readFileSync(`${conn().keyFile}.pub`, 'utf8').trim();
     inTarget('useradd', '--create-home', '--shell', '/bin/bash', 'ubuntu');
     inTarget('install', '-d', '-m', '0700', '-o', 'ubuntu', '-g', 'ubuntu', '/home/ubuntu/.ssh');
     inTarget(
@@ -620,7 +619,7 @@ describe("the image's default user (local target, root)", () => {
     expect(ssh('ubuntu', 'true').status).toBe(255);
 
     const withAdmin = renderBootScript({
-      volumeId: conn().BTRBK_AWS_VOLUME_ID,
+      volumeId: conn().volumeId,
       backupSshPublicKey: pub,
       adminSshPublicKey: ADMIN,
     });

@@ -6,8 +6,9 @@ import { spawn, spawnSync } from 'node:child_process';
 import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
+import type { Connection } from '../../scripts/lib/core/connection.js';
 
-export type Conn = Record<string, string>;
+export type Conn = Connection;
 
 export function sh(
   cmd: string,
@@ -54,7 +55,7 @@ export function btrbkClient(
   fs.mkdirSync(bin, { recursive: true });
   const receivePidFile = path.join(work, 'receive-ssh.pid');
   const countFile = path.join(work, 'receive-bytes');
-  const sshOpts = `-F /dev/null -o 'UserKnownHostsFile=${conn.BTRBK_AWS_KNOWN_HOSTS}' -o StrictHostKeyChecking=yes -o BatchMode=yes -o IdentitiesOnly=yes`;
+  const sshOpts = `-F /dev/null -o 'UserKnownHostsFile=${conn.knownHostsFile}' -o StrictHostKeyChecking=yes -o BatchMode=yes -o IdentitiesOnly=yes`;
   fs.writeFileSync(
     path.join(bin, 'ssh'),
     `#!/bin/bash
@@ -78,8 +79,8 @@ exec /usr/bin/ssh ${sshOpts} "$@"
   fs.writeFileSync(
     conf,
     [
-      `ssh_identity ${conn.BTRBK_AWS_SSH_KEY}`,
-      `ssh_user ${conn.BTRBK_AWS_USER}`,
+      `ssh_identity ${conn.keyFile}`,
+      `ssh_user ${conn.user}`,
       'backend_remote btrfs-progs-sudo',
       'timestamp_format long-iso',
       'snapshot_preserve_min all',
@@ -88,7 +89,7 @@ exec /usr/bin/ssh ${sshOpts} "$@"
       `volume ${volume}`,
       `  snapshot_dir ${snapshotDir}`,
       `  subvolume ${subvolume}`,
-      `    target send-receive ssh://${conn.BTRBK_AWS_HOST}:${conn.BTRBK_AWS_SSH_PORT}${targetDir}`,
+      `    target send-receive ssh://${conn.host}:${conn.port}${targetDir}`,
       '',
     ].join('\n'),
   );

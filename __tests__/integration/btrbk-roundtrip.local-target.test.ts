@@ -20,7 +20,7 @@ import { btrbkClient, type BtrbkClient } from './btrbk-client-harness.js';
 jest.setTimeout(15 * 60_000);
 
 const conn = readConnection(process.env.BTRBK_ENV_FILE ?? LOCAL_ENV_FILE);
-const PORT = conn.BTRBK_AWS_SSH_PORT ?? '22';
+const PORT = String(conn.port);
 const REMOTE_DIR = `${BACKUP_ROOT}/${SELFTEST_DIR_NAME}/gate-roundtrip-${process.pid}`;
 
 interface Scratch {
@@ -55,11 +55,11 @@ const sshArgs = [
   '-F',
   '/dev/null',
   '-i',
-  conn.BTRBK_AWS_SSH_KEY,
+  conn.keyFile,
   '-p',
   PORT,
   '-o',
-  `UserKnownHostsFile=${conn.BTRBK_AWS_KNOWN_HOSTS}`,
+  `UserKnownHostsFile=${conn.knownHostsFile}`,
   '-o',
   'StrictHostKeyChecking=yes',
   '-o',
@@ -68,7 +68,7 @@ const sshArgs = [
   'IdentitiesOnly=yes',
 ];
 const gateSsh = (command: string, input?: Buffer) =>
-  run('ssh', [...sshArgs, `${conn.BTRBK_AWS_USER}@${conn.BTRBK_AWS_HOST}`, '--', command], { input });
+  run('ssh', [...sshArgs, `${conn.user}@${conn.host}`, '--', command], { input });
 
 /** This test's backups in a `btrfs subvolume list -a -c -u -q -R` of the target (other tests share the volume). */
 function ownRemote(listing: string) {
@@ -219,7 +219,7 @@ describe('btrbk through the SSH gate: full, incremental, restore (real btrbk, re
   });
 
   test('restore with btrbk archive: both backups come back, incrementally, matching the source snapshots', () => {
-    const r = btrbk('archive', `ssh://${conn.BTRBK_AWS_HOST}:${PORT}${REMOTE_DIR}`, restoreFs.path('restore'));
+    const r = btrbk('archive', `ssh://${conn.host}:${PORT}${REMOTE_DIR}`, restoreFs.path('restore'));
     expect({ status: r.status, err: r.err, out: r.out }).toEqual({
       status: 0,
       err: '',

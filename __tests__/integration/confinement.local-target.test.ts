@@ -32,7 +32,7 @@ import { btrbkClient, runEach, waitUntil } from './btrbk-client-harness.js';
 
 jest.setTimeout(10 * 60_000);
 
-const conn = readConnection(process.env.BTRBK_ENV_FILE ?? LOCAL_ENV_FILE) as unknown as Record<string, string>;
+const conn = readConnection(process.env.BTRBK_ENV_FILE ?? LOCAL_ENV_FILE);
 const tag = crypto.randomBytes(4).toString('hex');
 const DIR = `${BACKUP_ROOT}/confine-${tag}`;
 // whole blocks, so that a clone of it is a real extent clone (small files sit inline in the metadata)
@@ -56,11 +56,11 @@ function sshArgs(): string[] {
     '-F',
     '/dev/null',
     '-i',
-    conn.BTRBK_AWS_SSH_KEY,
+    conn.keyFile,
     '-p',
-    conn.BTRBK_AWS_SSH_PORT ?? '22',
+    String(conn.port),
     '-o',
-    `UserKnownHostsFile=${conn.BTRBK_AWS_KNOWN_HOSTS}`,
+    `UserKnownHostsFile=${conn.knownHostsFile}`,
     '-o',
     'StrictHostKeyChecking=yes',
     '-o',
@@ -69,7 +69,7 @@ function sshArgs(): string[] {
     'IdentitiesOnly=yes',
     '-o',
     'ConnectTimeout=10',
-    `${conn.BTRBK_AWS_USER}@${conn.BTRBK_AWS_HOST}`,
+    `${conn.user}@${conn.host}`,
   ];
 }
 /** argv as root on the backup host; stdout, or a thrown error. */

@@ -15,14 +15,14 @@ jest.setTimeout(10 * 60_000);
 const MARKER = '/tmp/btrbk-gate-attack-marker';
 const conn = readConnection(process.env.BTRBK_ENV_FILE ?? LOCAL_ENV_FILE);
 
-function sshBase(user = conn.BTRBK_AWS_USER): string[] {
+function sshBase(user = conn.user): string[] {
   return [
     '-i',
-    conn.BTRBK_AWS_SSH_KEY,
+    conn.keyFile,
     '-p',
-    conn.BTRBK_AWS_SSH_PORT ?? '22',
+    String(conn.port),
     '-o',
-    `UserKnownHostsFile=${conn.BTRBK_AWS_KNOWN_HOSTS}`,
+    `UserKnownHostsFile=${conn.knownHostsFile}`,
     '-o',
     'StrictHostKeyChecking=yes',
     '-o',
@@ -33,7 +33,7 @@ function sshBase(user = conn.BTRBK_AWS_USER): string[] {
     'ConnectTimeout=10',
     '-F',
     '/dev/null',
-    `${user}@${conn.BTRBK_AWS_HOST}`,
+    `${user}@${conn.host}`,
   ];
 }
 

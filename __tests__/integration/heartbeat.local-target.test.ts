@@ -19,7 +19,7 @@ import { authorizationParts, expectedSignature, imdsAnswer } from '../support/si
 import { waitUntil } from './btrbk-client-harness.js';
 
 jest.setTimeout(5 * 60_000);
-const conn = readConnection(process.env.BTRBK_ENV_FILE ?? LOCAL_ENV_FILE) as unknown as Record<string, string>;
+const conn = readConnection(process.env.BTRBK_ENV_FILE ?? LOCAL_ENV_FILE);
 const tag = crypto.randomBytes(4).toString('hex');
 const DEVICE = `hb-${tag}`;
 const SELFTEST = `${BACKUP_ROOT}/${SELFTEST_DIR_NAME}/hb-${tag}`;
@@ -39,18 +39,18 @@ const ssh = (command: string, input: Buffer) =>
       '-F',
       '/dev/null',
       '-i',
-      conn.BTRBK_AWS_SSH_KEY,
+      conn.keyFile,
       '-p',
-      conn.BTRBK_AWS_SSH_PORT,
+      String(conn.port),
       '-o',
-      `UserKnownHostsFile=${conn.BTRBK_AWS_KNOWN_HOSTS}`,
+      `UserKnownHostsFile=${conn.knownHostsFile}`,
       '-o',
       'StrictHostKeyChecking=yes',
       '-o',
       'BatchMode=yes',
       '-o',
       'IdentitiesOnly=yes',
-      `${conn.BTRBK_AWS_USER}@${conn.BTRBK_AWS_HOST}`,
+      `${conn.user}@${conn.host}`,
       '--',
       command,
     ],

@@ -66,10 +66,7 @@ function inTarget(...argv: string[]): string {
 /** ssh as the backup user with the given known_hosts file and StrictHostKeyChecking=yes: what btrbk does. */
 function ssh(
   command: string,
-  {
-    knownHosts = readConnection(paths.envFile).BTRBK_AWS_KNOWN_HOSTS,
-    input,
-  }: { knownHosts?: string; input?: Buffer } = {},
+  { knownHosts = readConnection(paths.envFile).knownHostsFile, input }: { knownHosts?: string; input?: Buffer } = {},
 ) {
   const c = readConnection(paths.envFile);
   const r = spawnSync(
@@ -78,9 +75,9 @@ function ssh(
       '-F',
       '/dev/null',
       '-p',
-      c.BTRBK_AWS_SSH_PORT,
+      String(c.port),
       '-i',
-      c.BTRBK_AWS_SSH_KEY,
+      c.keyFile,
       '-o',
       'IdentitiesOnly=yes',
       '-o',
@@ -91,7 +88,7 @@ function ssh(
       'BatchMode=yes',
       '-o',
       'ConnectTimeout=10',
-      `${c.BTRBK_AWS_USER}@${c.BTRBK_AWS_HOST}`,
+      `${c.user}@${c.host}`,
       command,
     ],
     { input: input ?? Buffer.alloc(0), maxBuffer: 64 << 20, timeout: 120_000 },
@@ -101,8 +98,8 @@ function ssh(
 
 /** The ed25519 fingerprint the target's sshd presents now. */
 function presentedFingerprint(): string {
-  const port = readConnection(paths.envFile).BTRBK_AWS_SSH_PORT;
-  const scan = spawnSync('ssh-keyscan', ['-T', '5', '-t', 'ed25519', '-p', port, '127.0.0.1'], {
+  const port = readConnection(paths.envFile).port;
+  const scan = spawnSync('ssh-keyscan', ['-T', '5', '-t', 'ed25519', '-p', String(port), '127.0.0.1'], {
     encoding: 'utf8',
   }).stdout;
   return spawnSync('ssh-keygen', ['-l', '-f', '-'], { input: scan, encoding: 'utf8' }).stdout.split(' ')[1];
@@ -121,7 +118,7 @@ describe('the host keeps its SSH identity on the data volume (own local target, 
     );
     expect(inTarget('cmp', `${HOST_IDENTITY_DIR}/${KEY}`, `/etc/ssh/${KEY}`)).toBe('');
     pinned = path.join(stateDir, 'known_hosts.pinned');
-    fs.copyFileSync(readConnection(paths.envFile).BTRBK_AWS_KNOWN_HOSTS, pinned);
+    fs.copyFileSync(readConnection(paths.envFile).knownHostsFile, pinned);
     pinnedFingerprint = presentedFingerprint();
     expect(pinnedFingerprint).toMatch(/^SHA256:/);
     expect(ssh(gateLine(GATE_COMMANDS.mkdir(DIR)), { knownHosts: pinned }).status).toBe(0);
@@ -210,9 +207,7 @@ describe('the host keeps its SSH identity on the data volume (own local target, 
     const r = ssh(gateLine(GATE_COMMANDS.subvolumeListBelow(DIR)), { knownHosts: pinned });
     expect({ status: r.status, stderr: r.stderr }).toEqual({ status: 0, stderr: '' });
     expect(r.stdout.toString('utf8')).toMatch(/identity-test\/home\.1/);
-    expect(fs.readFileSync(readConnection(paths.envFile).BTRBK_AWS_KNOWN_HOSTS, 'utf8')).toBe(
-      fs.readFileSync(pinned, 'utf8'),
-    );
+    expect(fs.readFileSync(readConnection(paths.envFile).knownHostsFile, 'utf8')).toBe(fs.readFileSync(pinned, 'utf8'));
   });
 
   test('a volume from before the host kept its key (no identity dir): the next boot script run saves the key the host has, it is not replaced', async () => {

@@ -27,7 +27,7 @@ import { btrbkClient, sha256File, waitUntil, type BtrbkClient, runEach } from '.
 
 jest.setTimeout(15 * 60_000);
 
-const conn = readConnection(process.env.BTRBK_ENV_FILE ?? LOCAL_ENV_FILE) as unknown as Record<string, string>;
+const conn = readConnection(process.env.BTRBK_ENV_FILE ?? LOCAL_ENV_FILE);
 const REMOTE_DIR = `${BACKUP_ROOT}/${SELFTEST_DIR_NAME}/resilience-${process.pid}`;
 const MiB = 1024 * 1024;
 const DATA_MIB = 192;

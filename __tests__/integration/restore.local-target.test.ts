@@ -24,7 +24,7 @@ import { btrbkClient, sha256File, runEach } from './btrbk-client-harness.js';
 
 jest.setTimeout(15 * 60_000);
 
-const conn = readConnection(process.env.BTRBK_ENV_FILE ?? LOCAL_ENV_FILE) as unknown as Record<string, string>;
+const conn = readConnection(process.env.BTRBK_ENV_FILE ?? LOCAL_ENV_FILE);
 const REMOTE_DIR = `${BACKUP_ROOT}/${SELFTEST_DIR_NAME}/restore-${process.pid}`;
 const MiB = 1024 * 1024;
 const DATA_MIB = 96;

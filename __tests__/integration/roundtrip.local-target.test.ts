@@ -16,7 +16,7 @@ jest.setTimeout(300_000);
 
 const envFile = process.env.BTRBK_ENV_FILE ?? LOCAL_ENV_FILE;
 const conn = readConnection(envFile);
-const remoteDir = `${conn.BTRBK_AWS_PATH}/${REMOTE_DIR_NAME}`;
+const remoteDir = `${conn.backupRoot}/${REMOTE_DIR_NAME}`;
 
 /** Subvolumes of this run left on the target (as root inside the container, not through the gate). */
 function leftOnTarget(runId: string) {

@@ -28,7 +28,7 @@ import { btrbkClient, runEach } from './btrbk-client-harness.js';
 
 jest.setTimeout(15 * 60_000);
 
-const conn = readConnection(process.env.BTRBK_ENV_FILE ?? LOCAL_ENV_FILE) as unknown as Record<string, string>;
+const conn = readConnection(process.env.BTRBK_ENV_FILE ?? LOCAL_ENV_FILE);
 const REMOTE_DIR = `${BACKUP_ROOT}/${SELFTEST_DIR_NAME}/verify-${process.pid}`;
 const PROGRAM = path.join(REPO_ROOT, 'user-data', 'btrbk-manifest');
 const MiB = 1024 * 1024;

@@ -6,7 +6,7 @@ import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { isLocalTarget, readConnection, REPO_ROOT } from '../../scripts/lib/core/connection.js';
+import { isLocalTarget, readConnection, REPO_ROOT, type Connection } from '../../scripts/lib/core/connection.js';
 import { BACKUP_ROOT } from '../../scripts/lib/core/host-layout.js';
 import { readKnownHosts } from '../../scripts/lib/remote/host-key.js';
 import { renderBtrbkConf, sshConfigBlock } from '../../scripts/lib/deploy/btrbk-conf.js';
@@ -29,7 +29,7 @@ const setup = (...args: string[]) => {
 interface SetupJson {
   target: string;
   envFile: string;
-  connection: Record<string, string>;
+  connection: Connection;
   hostKey: { fingerprint: string; file: string };
   smoke: {
     ok: boolean;
@@ -71,9 +71,9 @@ describe('setup --target local (real local target, real SSH gate)', () => {
     const conn = readConnection(result.envFile);
     expect(isLocalTarget(conn)).toBe(true);
     expect(conn).toEqual(result.connection);
-    const pinned = readKnownHosts(conn.BTRBK_AWS_KNOWN_HOSTS).map((k) => k.fingerprint);
+    const pinned = readKnownHosts(conn.knownHostsFile).map((k) => k.fingerprint);
     expect(pinned).toContain(result.hostKey.fingerprint);
-    const scan = spawnSync('ssh-keyscan', ['-t', 'ed25519', '-p', conn.BTRBK_AWS_SSH_PORT, conn.BTRBK_AWS_HOST], {
+    const scan = spawnSync('ssh-keyscan', ['-t', 'ed25519', '-p', String(conn.port), conn.host], {
       encoding: 'utf8',
     });
     const offered = spawnSync('ssh-keygen', ['-lf', '-'], { input: scan.stdout, encoding: 'utf8' }).stdout;
@@ -94,9 +94,7 @@ describe('setup --target local (real local target, real SSH gate)', () => {
     expect(plain.status).toBe(0);
     expect(plain.stdout).toContain('Next steps');
     expect(plain.stdout).toMatch(/^ssh_user\s+btrbk$/m);
-    expect(plain.stdout).toContain(
-      `target send-receive ssh://127.0.0.1:${result.connection.BTRBK_AWS_SSH_PORT}${BACKUP_ROOT}`,
-    );
+    expect(plain.stdout).toContain(`target send-receive ssh://127.0.0.1:${result.connection.port}${BACKUP_ROOT}`);
   });
 
   test('an unknown option (a mistyped safety flag) is refused before anything runs', () => {
@@ -133,12 +131,10 @@ describe('setup --target local (real local target, real SSH gate)', () => {
           expect(r.status).toBe(0);
           // first backup: a full (non-incremental) send to the target, planned after reading the target's subvolumes
           expect(r.stdout).toMatch(
-            new RegExp(
-              `\\*\\*\\* 127\\.0\\.0\\.1\\[${result.connection.BTRBK_AWS_SSH_PORT}\\]:${BACKUP_ROOT}/home\\.\\d{8}T\\d{4}`,
-            ),
+            new RegExp(`\\*\\*\\* 127\\.0\\.0\\.1\\[${result.connection.port}\\]:${BACKUP_ROOT}/home\\.\\d{8}T\\d{4}`),
           );
           expect(fs.readFileSync(path.join(dir, 'ssh.log'), 'utf8')).toMatch(
-            new RegExp(`-p ${result.connection.BTRBK_AWS_SSH_PORT} (-c \\S+ )?-i \\S+ btrbk@127\\.0\\.0\\.1 .*btrfs`),
+            new RegExp(`-p ${result.connection.port} (-c \\S+ )?-i \\S+ btrbk@127\\.0\\.0\\.1 .*btrfs`),
           );
         } finally {
           fs.rmSync(dir, { recursive: true, force: true });

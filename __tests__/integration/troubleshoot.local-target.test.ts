@@ -8,7 +8,13 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { parseUsage } from '../../scripts/lib/core/btrfs-output.js';
-import { LOCAL_ENV_FILE, REPO_ROOT, readConnection, writeConnection } from '../../scripts/lib/core/connection.js';
+import {
+  LOCAL_ENV_FILE,
+  REPO_ROOT,
+  readConnection,
+  writeConnection,
+  type Connection,
+} from '../../scripts/lib/core/connection.js';
 import { MOUNT_POINT } from '../../scripts/lib/core/host-layout.js';
 import { allPassed, runChecks } from '../../scripts/lib/diagnose/checks.js';
 import { execInTarget, sshBanner } from '../../scripts/lib/local-target/local-target.js';
@@ -18,7 +24,7 @@ jest.setTimeout(180_000);
 
 const envFile = process.env.BTRBK_ENV_FILE ?? LOCAL_ENV_FILE;
 const conn = readConnection(envFile);
-const port = Number(conn.BTRBK_AWS_SSH_PORT);
+const port = conn.port;
 let tmp: string;
 
 function inTarget(...argv: string[]) {
@@ -38,7 +44,7 @@ async function waitFor<T>(fn: () => Promise<T> | T, what: string, ms = 30_000): 
   }
 }
 
-const results = async (c: Record<string, string>, names: string[]) =>
+const results = async (c: Connection, names: string[]) =>
   (await runChecks(c, names, { lines: 20 })).flatMap((x) => x.results);
 const find = (rs: any[], re: RegExp) => {
   const r = rs.find((x) => re.test(x.name));
@@ -46,7 +52,7 @@ const find = (rs: any[], re: RegExp) => {
   return r;
 };
 /** A copy of the connection in a temp env file, with some keys replaced. */
-function tempConn(over: Record<string, string>) {
+function tempConn(over: Partial<Connection>) {
   const file = path.join(tmp, `conn-${Math.random().toString(16).slice(2)}.env`);
   writeConnection(file, { ...conn, ...over });
   return readConnection(file);
@@ -165,9 +171,9 @@ describe('troubleshoot against the local target', () => {
 
   it('private key readable by others: "mode 0644 … UNPROTECTED PRIVATE KEY FILE", and OpenSSH indeed refuses it', async () => {
     const key = path.join(tmp, 'key-0644');
-    fs.copyFileSync(conn.BTRBK_AWS_SSH_KEY, key);
+    fs.copyFileSync(conn.keyFile, key);
     fs.chmodSync(key, 0o644);
-    const c = tempConn({ BTRBK_AWS_SSH_KEY: key });
+    const c = tempConn({ keyFile: key });
     const t = find(await results(c, ['check-ssh']), /private key file permissions/);
     expect(t).toMatchObject({
       ok: false,
@@ -184,7 +190,7 @@ describe('troubleshoot against the local target', () => {
     const [type, blob] = fs.readFileSync(path.join(tmp, 'impostor.pub'), 'utf8').split(' ');
     const kh = path.join(tmp, 'known_hosts-wrong');
     fs.writeFileSync(kh, `[127.0.0.1]:${port} ${type} ${blob}\n`);
-    const c = tempConn({ BTRBK_AWS_KNOWN_HOSTS: kh });
+    const c = tempConn({ knownHostsFile: kh });
     const rs = await results(c, ['check-ssh']);
     expect(rs.at(-1)).toMatchObject({
       name: 'host key matches the pinned key',

@@ -11,6 +11,7 @@ import {
   manifestFile,
   manifestFor,
   planInstallFiles,
+  readManifest,
   removeFiles,
   renderSshConfig,
   type InstallInputs,
@@ -27,9 +28,9 @@ import {
 import { sampleConnection } from '../support/connection-fixture.js';
 
 const conn = sampleConnection({
-  BTRBK_AWS_HOST: '127.0.0.1',
-  BTRBK_AWS_SSH_PORT: '2222',
-  BTRBK_AWS_INSTANCE_ID: 'local-target',
+  host: '127.0.0.1',
+  port: 2222,
+  instanceId: 'local-target',
 });
 const inputs: InstallInputs = {
   conn,
@@ -243,7 +244,7 @@ describe('writing the files', () => {
     const m = manifestFor(inputs, files, [], '2026-11-30T00:00:00Z');
     applyFiles(root, [manifestFile(m)]);
     expect(m.files).toContain(FILES.manifest);
-    expect(m.connection.BTRBK_AWS_SSH_KEY).toBe(FILES.identity);
+    expect(m.connection.keyFile).toBe(FILES.identity);
     // the first-send ETA's settings are recorded only when install was given them (an older manifest stays as it was)
     expect(Object.keys(m)).not.toContain('instanceType');
     expect(
@@ -253,5 +254,82 @@ describe('writing the files', () => {
     expect(removed.every((c) => c.action === 'removed')).toBe(true);
     expect(fs.existsSync(path.join(root, FILES.dir))).toBe(false);
     expect(fs.existsSync(path.join(root, '/etc/btrbk'))).toBe(true);
+  });
+});
+
+describe('the manifest on disk', () => {
+  /** A manifest as install wrote it before the connection was typed: the connection file's KEY -> value pairs. */
+  const OLD_MANIFEST = {
+    version: 1,
+    installedAt: '2026-11-01T10:00:00.000Z',
+    envFile: '/repo/local_connection.env',
+    connection: {
+      BTRBK_AWS_SSH_PORT: '2222',
+      BTRBK_AWS_KNOWN_HOSTS: FILES.knownHosts,
+      BTRBK_AWS_HOST: '127.0.0.1',
+      BTRBK_AWS_USER: 'btrbk',
+      BTRBK_AWS_SSH_KEY: FILES.identity,
+      BTRBK_AWS_TARGET: 'ssh://127.0.0.1:2222/backup_volume/backups/',
+      BTRBK_AWS_PATH: '/backup_volume/backups',
+      BTRBK_AWS_INSTANCE_ID: 'local-target',
+      BTRBK_AWS_VOLUME_ID: 'vol-0123456789abcdef0',
+      BTRBK_AWS_REGION: 'local',
+    },
+    machine: 'laptop1',
+    targetDir: '/backup_volume/backups/laptop1',
+    sources: inputs.sources,
+    createdSnapshotDirs: [],
+    interval: 'hourly',
+    appendOnly: true,
+    btrbk: '/usr/bin/btrbk',
+    notify: false,
+    files: [FILES.btrbkConf, FILES.manifest],
+  };
+  const writeManifest = (content: unknown): string => {
+    const root = fs.mkdtempSync(path.join(dir, 'manifest-'));
+    fs.mkdirSync(path.join(root, path.dirname(FILES.manifest)), { recursive: true });
+    fs.writeFileSync(path.join(root, FILES.manifest), JSON.stringify(content, null, 2));
+    return root;
+  };
+
+  test("an earlier install's manifest loads, its connection typed", () => {
+    const m = readManifest(writeManifest(OLD_MANIFEST));
+    expect(m?.connection).toEqual({
+      host: '127.0.0.1',
+      port: 2222,
+      user: 'btrbk',
+      keyFile: FILES.identity,
+      knownHostsFile: FILES.knownHosts,
+      targetUrl: 'ssh://127.0.0.1:2222/backup_volume/backups/',
+      backupRoot: '/backup_volume/backups',
+      instanceId: 'local-target',
+      volumeId: 'vol-0123456789abcdef0',
+      region: 'local',
+    });
+    expect(m?.targetDir).toBe(OLD_MANIFEST.targetDir);
+  });
+
+  test('install keeps writing the connection in that form, so the file reads back the same', () => {
+    const m = manifestFor(inputs, planInstallFiles(inputs), [], '2026-11-30T00:00:00Z');
+    const onDisk = JSON.parse(manifestFile(m).content);
+    expect(onDisk.connection).toEqual({
+      ...OLD_MANIFEST.connection,
+      BTRBK_AWS_TARGET: conn.targetUrl,
+      BTRBK_AWS_REGION: conn.region,
+    });
+    const root = fs.mkdtempSync(path.join(dir, 'manifest-'));
+    applyFiles(root, [manifestFile(m)]);
+    expect(readManifest(root)).toEqual(m);
+  });
+
+  test('a manifest whose connection lacks a key is refused with what to do', () => {
+    const { BTRBK_AWS_USER: _, ...connection } = OLD_MANIFEST.connection;
+    expect(() => readManifest(writeManifest({ ...OLD_MANIFEST, connection }))).toThrow(
+      expect.objectContaining({
+        what: expect.stringMatching(/install\.json is not a manifest this version can read$/),
+        likelyCause: expect.stringMatching(/lacks BTRBK_AWS_USER/),
+        next: expect.stringMatching(/run install again/),
+      }),
+    );
   });
 });

@@ -55,16 +55,16 @@ describe('laptop container: names and formats', () => {
 
   test('the laptop holds the same target with the key and known_hosts at its own paths', () => {
     const l = laptopConnection(conn);
-    expect(l.BTRBK_AWS_TARGET).toBe('ssh://127.0.0.1:2345/backup_volume/backups/');
-    expect(l.BTRBK_AWS_SSH_PORT).toBe('2345');
-    expect(l.BTRBK_AWS_SSH_KEY).toBe(`${LAPTOP_SECRETS_DIR}/id_ed25519`);
-    expect(l.BTRBK_AWS_KNOWN_HOSTS).toBe(`${LAPTOP_SECRETS_DIR}/known_hosts`);
+    expect(l.targetUrl).toBe('ssh://127.0.0.1:2345/backup_volume/backups/');
+    expect(l.port).toBe(2345);
+    expect(l.keyFile).toBe(`${LAPTOP_SECRETS_DIR}/id_ed25519`);
+    expect(l.knownHostsFile).toBe(`${LAPTOP_SECRETS_DIR}/known_hosts`);
     expect(LAPTOP_ENV_FILE.startsWith(`${LAPTOP_SECRETS_DIR}/`)).toBe(true);
-    expect(conn.BTRBK_AWS_SSH_KEY).toBe('/state/id_ed25519'); // the input is not changed
+    expect(conn.keyFile).toBe('/state/id_ed25519'); // the input is not changed
   });
 
   test('a connection to an AWS host is refused: the laptop reaches only the local target, and says what to do', () => {
-    expect(() => laptopConnection({ ...conn, BTRBK_AWS_HOST: '203.0.113.7' }, 'aws_connection.env')).toThrow(
+    expect(() => laptopConnection({ ...conn, host: '203.0.113.7' }, 'aws_connection.env')).toThrow(
       /reaches only the local target; aws_connection.env names 203\.0\.113\.7/,
     );
   });

@@ -15,6 +15,7 @@ import {
   sshArgs,
   sshParams,
 } from '../../scripts/lib/remote/ssh.js';
+import type { Connection } from '../../scripts/lib/core/connection.js';
 import { OperatorError } from '../../scripts/lib/core/errors.js';
 import { sampleConnection } from '../support/connection-fixture.js';
 
@@ -32,7 +33,7 @@ function edBlob(seed = randomBytes(32)): Buffer {
 const pinnedBlob = edBlob();
 const otherBlob = edBlob();
 
-const conn = (over: Record<string, string> = {}) => sampleConnection({ BTRBK_AWS_SSH_PORT: '2222', ...over });
+const conn = (over: Partial<Connection> = {}) => sampleConnection({ port: 2222, ...over });
 
 describe('ssh: pinned host keys', () => {
   it('matches OpenSSH fingerprints (ssh-keygen -lf)', () => {
@@ -70,8 +71,8 @@ describe('ssh: pinned host keys', () => {
     expect(pinnedKeys(text, '203.0.113.8', 2222)).toHaveLength(0);
   });
 
-  it('explains an empty BTRBK_AWS_KNOWN_HOSTS, a missing file and a file without this host', () => {
-    expect(() => readPinnedKeys(conn({ BTRBK_AWS_KNOWN_HOSTS: '' }))).toThrow(/pins no host key/);
+  it('explains an empty known_hosts setting, a missing file and a file without this host', () => {
+    expect(() => readPinnedKeys(conn({ knownHostsFile: '' }))).toThrow(/pins no host key/);
     const enoent = () => {
       throw Object.assign(new Error('nope'), { code: 'ENOENT' });
     };
@@ -172,7 +173,7 @@ describe('ssh: connecting with node-ssh (fake client)', () => {
 
 describe('ssh: the OpenSSH argv for pipelines', () => {
   it('pins the host key strictly, uses only the backup key, never prompts', () => {
-    const a = sshArgs(conn({ BTRBK_AWS_KNOWN_HOSTS: '/pins/known hosts' }));
+    const a = sshArgs(conn({ knownHostsFile: '/pins/known hosts' }));
     const opts = a.filter((_, i) => a[i - 1] === '-o');
     expect(opts).toEqual(
       expect.arrayContaining([
@@ -188,7 +189,7 @@ describe('ssh: the OpenSSH argv for pipelines', () => {
   });
 
   it('OpenSSH itself parses the argv (ssh -G) with the values we meant', () => {
-    const r = spawnSync('ssh', ['-G', ...sshArgs(conn({ BTRBK_AWS_KNOWN_HOSTS: '/pins/known hosts' }))], {
+    const r = spawnSync('ssh', ['-G', ...sshArgs(conn({ knownHostsFile: '/pins/known hosts' }))], {
       encoding: 'utf8',
     });
     expect(r.status).toBe(0);
@@ -199,8 +200,8 @@ describe('ssh: the OpenSSH argv for pipelines', () => {
   });
 
   it('refuses host and user values that ssh would read as options', () => {
-    expect(() => sshParams(conn({ BTRBK_AWS_HOST: '-oProxyCommand=touch /tmp/x' }))).toThrow(OperatorError);
-    expect(() => sshParams(conn({ BTRBK_AWS_USER: '-x' }))).toThrow(OperatorError);
-    expect(() => sshArgs(conn({ BTRBK_AWS_KNOWN_HOSTS: '' }))).toThrow(/pins no host key/);
+    expect(() => sshParams(conn({ host: '-oProxyCommand=touch /tmp/x' }))).toThrow(OperatorError);
+    expect(() => sshParams(conn({ user: '-x' }))).toThrow(OperatorError);
+    expect(() => sshArgs(conn({ knownHostsFile: '' }))).toThrow(/pins no host key/);
   });
 });

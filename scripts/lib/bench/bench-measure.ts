@@ -118,7 +118,7 @@ export function remoteReceiveStage(
   { decompress = false, sshExtra = [] }: { decompress?: boolean; sshExtra?: string[] } = {},
 ): PipelineStage {
   return {
-    label: `ssh ${conn.BTRBK_AWS_USER}`,
+    label: `ssh ${conn.user}`,
     cmd: 'ssh',
     args: [...sshArgs(conn, { extra: sshExtra }), gateLine(GATE_COMMANDS.receive(dir, { decompress }))],
   };
@@ -196,7 +196,7 @@ install -d -m 0755 -o ${BENCH_USER} -g ${BENCH_USER} ${BENCH_RSYNC_ROOT}
       next: 'check the local target: npx zx scripts/local-target.mjs status',
     });
   }
-  const benchConn: Connection = { ...conn, BTRBK_AWS_USER: BENCH_USER, BTRBK_AWS_SSH_KEY: key };
+  const benchConn: Connection = { ...conn, user: BENCH_USER, keyFile: key };
   const remove = () => {
     const rr = exec([
       '/bin/bash',
@@ -322,7 +322,7 @@ export async function runBench(deps: BenchDeps): Promise<BenchReport & { finishe
   const items = deps.items ?? ITEMS;
   const s = typeof scale === 'string' ? SCALES[scale] : scale;
   const runId = `bench-${Date.now().toString(36)}`;
-  const remoteDir = `${conn.BTRBK_AWS_PATH.replace(/\/+$/, '')}/${SELFTEST_DIR_NAME}/${runId}`;
+  const remoteDir = `${conn.backupRoot}/${SELFTEST_DIR_NAME}/${runId}`;
   const report: BenchReport = {
     scale: typeof scale === 'string' ? scale : 'custom',
     sizes: s,
@@ -750,7 +750,7 @@ async function againstRsync(ctx: BenchContext): Promise<MeasuredFigure[]> {
         '-e',
         ['ssh', ...sshArgs(plain).slice(0, -1)].map(shellWord).join(' '),
         `${vol}/`,
-        `${plain.BTRBK_AWS_USER}@${plain.BTRBK_AWS_HOST}:${dest}`,
+        `${plain.user}@${plain.host}:${dest}`,
       ];
       await runChecked('rsync', rsyncArgs, { what: 'the first rsync to the target failed' });
       await runChecked('rsync', rsyncArgs, { what: 'the warm-up rsync failed' });

@@ -11,29 +11,66 @@ export const DEFAULT_AWS_ENV_FILE = path.join(REPO_ROOT, 'aws_connection.env');
 export const LOCAL_ENV_FILE = path.join(REPO_ROOT, 'local_connection.env');
 
 /**
- * A connection file's settings, KEY -> value: every REQUIRED_KEYS key, the OPTIONAL_KEYS (filled with their
- * defaults by validateConnection), and whatever other KEY=value lines the file has (kept, and written back).
+ * The file's keys, by the field each one fills, in the order they are written: the seed's eight, then the port and
+ * the pinned known_hosts. These names appear nowhere else in scripts/lib: the rest of the code reads the fields.
  */
-export type Connection = Record<string, string>;
+export const CONNECTION_KEYS = Object.freeze({
+  host: 'BTRBK_AWS_HOST',
+  user: 'BTRBK_AWS_USER',
+  keyFile: 'BTRBK_AWS_SSH_KEY',
+  targetUrl: 'BTRBK_AWS_TARGET',
+  backupRoot: 'BTRBK_AWS_PATH',
+  instanceId: 'BTRBK_AWS_INSTANCE_ID',
+  volumeId: 'BTRBK_AWS_VOLUME_ID',
+  region: 'BTRBK_AWS_REGION',
+  port: 'BTRBK_AWS_SSH_PORT',
+  knownHostsFile: 'BTRBK_AWS_KNOWN_HOSTS',
+} as const);
+export type ConnectionField = keyof typeof CONNECTION_KEYS;
+
+/** The fields every file must give (the seed's keys); port and knownHostsFile have defaults. */
+const REQUIRED_FIELDS = Object.freeze([
+  'host',
+  'user',
+  'keyFile',
+  'targetUrl',
+  'backupRoot',
+  'instanceId',
+  'volumeId',
+  'region',
+] as const satisfies readonly ConnectionField[]);
 
 /** The seed's keys, in the order they are written. */
-export const REQUIRED_KEYS = Object.freeze([
-  'BTRBK_AWS_HOST',
-  'BTRBK_AWS_USER',
-  'BTRBK_AWS_SSH_KEY',
-  'BTRBK_AWS_TARGET',
-  'BTRBK_AWS_PATH',
-  'BTRBK_AWS_INSTANCE_ID',
-  'BTRBK_AWS_VOLUME_ID',
-  'BTRBK_AWS_REGION',
-] as const);
-export type RequiredKey = (typeof REQUIRED_KEYS)[number];
+export const REQUIRED_KEYS = Object.freeze(REQUIRED_FIELDS.map((f) => CONNECTION_KEYS[f]));
 
-/** Keys added to the seed's, with their defaults. */
-export const OPTIONAL_KEYS = Object.freeze({ BTRBK_AWS_SSH_PORT: '22', BTRBK_AWS_KNOWN_HOSTS: '' });
-export type OptionalKey = keyof typeof OPTIONAL_KEYS;
-/** OPTIONAL_KEYS looked up by any key name (undefined for the others). */
-const OPTIONAL_DEFAULTS: Readonly<Record<string, string | undefined>> = OPTIONAL_KEYS;
+/** The default SSH port, when the file has no BTRBK_AWS_SSH_PORT. */
+export const DEFAULT_SSH_PORT = 22;
+
+/** A connection file read into typed fields (readConnection); what writeConnection writes. */
+export interface Connection {
+  /** The backup host's name or address (BTRBK_AWS_HOST). */
+  host: string;
+  /** The SSH port (BTRBK_AWS_SSH_PORT; default 22). */
+  port: number;
+  /** The backup user on the host (BTRBK_AWS_USER). */
+  user: string;
+  /** The backup key, private half (BTRBK_AWS_SSH_KEY). */
+  keyFile: string;
+  /** The pinned known_hosts file (BTRBK_AWS_KNOWN_HOSTS); '' when none is pinned. */
+  knownHostsFile: string;
+  /** btrbk's target URL as setup wrote it, e.g. ssh://HOST/backup_volume/backups/ (BTRBK_AWS_TARGET). */
+  targetUrl: string;
+  /** The backup root on the host, without a trailing slash (BTRBK_AWS_PATH). */
+  backupRoot: string;
+  /** The EC2 instance, or `local-...` for the local target (BTRBK_AWS_INSTANCE_ID). */
+  instanceId: string;
+  /** The data volume (BTRBK_AWS_VOLUME_ID). */
+  volumeId: string;
+  /** The AWS region, `local` for the local target (BTRBK_AWS_REGION). */
+  region: string;
+  /** Any other KEY=value lines of the file: kept, and written back after the known keys. */
+  extra?: Readonly<Record<string, string>>;
+}
 
 const KEY_RE = /^[A-Z][A-Z0-9_]*$/;
 
@@ -41,8 +78,8 @@ const KEY_RE = /^[A-Z][A-Z0-9_]*$/;
  * Parses KEY=value lines (value bare, 'single' or "double" quoted; `export ` allowed; # comments). Returns the
  * keys as found, unvalidated; `source` names the file in errors.
  */
-export function parseEnvText(text: string, source = 'connection file'): Connection {
-  const out: Connection = {};
+export function parseEnvText(text: string, source = 'connection file'): Record<string, string> {
+  const out: Record<string, string> = {};
   text.split(/\r?\n/).forEach((raw, i) => {
     const line = raw.trim();
     if (!line || line.startsWith('#')) return;
@@ -81,21 +118,75 @@ function unquote(v: string, where: string): string {
   return v.replace(/\s+#.*$/, '');
 }
 
+/** The connection as the file's KEY -> value pairs: the known keys in order, then the extra ones. */
+export function connectionToEnv(conn: Connection): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const [field, key] of Object.entries(CONNECTION_KEYS)) out[key] = String(conn[field as ConnectionField]);
+  for (const [k, v] of Object.entries(conn.extra ?? {})) if (!(k in out)) out[k] = v;
+  return out;
+}
+
 /**
- * Serializes a connection object to the file text: the header comment, the required keys, the optional ones
- * (with their defaults), then any other keys. Keys without a value are left out.
+ * The file's KEY -> value pairs as a typed connection: checks every required key has a value and the port is a
+ * TCP port (an OperatorError naming the keys otherwise); keys it does not know go to `extra`. `source` names the
+ * file in errors.
+ */
+export function connectionFromEnv(env: Readonly<Record<string, string>>, source = 'connection'): Connection {
+  requireKeys(
+    REQUIRED_KEYS.filter((k) => !env[k]),
+    source,
+  );
+  const known: readonly string[] = Object.values(CONNECTION_KEYS);
+  const extra = Object.fromEntries(Object.entries(env).filter(([k]) => !known.includes(k)));
+  const k = CONNECTION_KEYS;
+  return {
+    host: env[k.host],
+    port: parsePort(env[k.port] || String(DEFAULT_SSH_PORT), source),
+    user: env[k.user],
+    keyFile: env[k.keyFile],
+    knownHostsFile: env[k.knownHostsFile] ?? '',
+    targetUrl: env[k.targetUrl],
+    backupRoot: trimSlashes(env[k.backupRoot]),
+    instanceId: env[k.instanceId],
+    volumeId: env[k.volumeId],
+    region: env[k.region],
+    ...(Object.keys(extra).length ? { extra } : {}),
+  };
+}
+
+/** An OperatorError naming the keys the file lacks, when it lacks any. */
+function requireKeys(missing: readonly string[], source: string): void {
+  if (missing.length) {
+    throw new OperatorError(`${source} lacks ${missing.join(', ')}`, {
+      cause: 'the file was written by an older version or edited by hand',
+      next: 're-run setup (npx zx scripts/setup.mjs) or `npx zx scripts/local-target.mjs up` to write it again',
+    });
+  }
+}
+
+function parsePort(text: string, source: string): number {
+  if (!/^\d{1,5}$/.test(text) || Number(text) < 1 || Number(text) > 65535) {
+    throw new OperatorError(`${source}: ${CONNECTION_KEYS.port}=${text} is not a TCP port`, {
+      next: 'set a number from 1 to 65535',
+    });
+  }
+  return Number(text);
+}
+
+/** A path without its trailing slashes ("/" stays "/"). */
+const trimSlashes = (p: string): string => p.replace(/(.)\/+$/, '$1');
+
+/**
+ * Serializes a connection to the file text: the header comment, the required keys, the port and known_hosts, then
+ * the extra keys.
  */
 export function formatConnection(
   conn: Connection,
   header = 'Written by btrbk-aws-target; read by every script in scripts/.',
 ): string {
   const lines = [`# ${header}`];
-  const keys: string[] = [...REQUIRED_KEYS, ...Object.keys(OPTIONAL_KEYS)];
-  for (const k of Object.keys(conn)) if (!keys.includes(k)) keys.push(k);
-  for (const k of keys) {
+  for (const [k, v] of Object.entries(connectionToEnv(conn))) {
     if (!KEY_RE.test(k)) throw new Error(`bad connection key ${k}`);
-    const v = conn[k] ?? OPTIONAL_DEFAULTS[k];
-    if (v === undefined) continue;
     lines.push(`${k}=${shellQuote(v)}`);
   }
   return `${lines.join('\n')}\n`;
@@ -113,22 +204,14 @@ export function writeConnection(file: string, conn: Connection, header?: string)
   return file;
 }
 
-/** Checks a connection object has every required key with a non-empty value; returns it with defaults filled. */
+/** Checks every required field has a value and the port is a TCP port (naming the file's keys); returns `conn`. */
 export function validateConnection(conn: Connection, source = 'connection'): Connection {
-  const missing = REQUIRED_KEYS.filter((k) => !conn[k]);
-  if (missing.length) {
-    throw new OperatorError(`${source} lacks ${missing.join(', ')}`, {
-      cause: 'the file was written by an older version or edited by hand',
-      next: 're-run setup (npx zx scripts/setup.mjs) or `npx zx scripts/local-target.mjs up` to write it again',
-    });
-  }
-  const port = conn.BTRBK_AWS_SSH_PORT ?? OPTIONAL_KEYS.BTRBK_AWS_SSH_PORT;
-  if (!/^\d{1,5}$/.test(String(port)) || Number(port) < 1 || Number(port) > 65535) {
-    throw new OperatorError(`${source}: BTRBK_AWS_SSH_PORT=${port} is not a TCP port`, {
-      next: 'set a number from 1 to 65535',
-    });
-  }
-  return { ...OPTIONAL_KEYS, ...conn, BTRBK_AWS_SSH_PORT: String(port) };
+  requireKeys(
+    REQUIRED_FIELDS.filter((f) => !conn[f]).map((f) => CONNECTION_KEYS[f]),
+    source,
+  );
+  parsePort(String(conn.port), source);
+  return conn;
 }
 
 /**
@@ -150,10 +233,10 @@ export function readConnection(file: string): Connection {
       next: `run setup (npx zx scripts/setup.mjs), or try the local target: npx zx scripts/local-target.mjs up, then pass --env ${path.relative(process.cwd(), LOCAL_ENV_FILE) || LOCAL_ENV_FILE}`,
     });
   }
-  return validateConnection(parseEnvText(fs.readFileSync(file, 'utf8'), file), file);
+  return connectionFromEnv(parseEnvText(fs.readFileSync(file, 'utf8'), file), file);
 }
 
 /** True when a connection describes the local target rather than an AWS instance. */
-export function isLocalTarget(conn: Connection): boolean {
-  return String(conn.BTRBK_AWS_INSTANCE_ID).startsWith('local-');
+export function isLocalTarget(conn: Pick<Connection, 'instanceId'>): boolean {
+  return conn.instanceId.startsWith('local-');
 }

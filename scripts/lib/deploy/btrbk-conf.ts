@@ -4,7 +4,7 @@
 // connection reuse reach ssh through an ssh_config block: install writes it for a Host alias of its own and
 // includes it from /etc/ssh/ssh_config.d/; the printed snippet shows it for root's ~/.ssh/config.
 import path from 'node:path';
-import { isLocalTarget, type Connection } from '../core/connection.js';
+import { DEFAULT_SSH_PORT, isLocalTarget, type Connection } from '../core/connection.js';
 
 /**
  * Retention defaults: daily snapshots kept two weeks locally. On the target: with an append-only host (the
@@ -30,21 +30,20 @@ export const DEFAULT_RETENTION: Readonly<Retention> = Object.freeze({
  * The btrbk target URL for a connection: ssh://HOST[:PORT]/PATH. btrbk's URL grammar has no user part (the
  * user is the ssh_user option); IPv6 addresses go in brackets.
  */
-export function btrbkTargetUrl(conn: Connection): string {
-  const host = String(conn.BTRBK_AWS_HOST);
+export function btrbkTargetUrl(conn: Pick<Connection, 'host' | 'port' | 'backupRoot'>): string {
+  const { host, port } = conn;
   const h = host.includes(':') && !host.startsWith('[') ? `[${host}]` : host;
-  const port = String(conn.BTRBK_AWS_SSH_PORT ?? '22');
-  const p = String(conn.BTRBK_AWS_PATH).replace(/\/+$/, '');
-  return `ssh://${h}${port === '22' ? '' : `:${port}`}${p}`;
+  const p = conn.backupRoot.replace(/\/+$/, '');
+  return `ssh://${h}${port === DEFAULT_SSH_PORT ? '' : `:${port}`}${p}`;
 }
 
 /** What an installed ssh config adds to the block: a host alias of its own and connection reuse. */
 export interface SshConfigOptions {
   /** A Host name of its own (HostName, Port and User then come from the connection); default: the address. */
   alias?: string;
-  /** The private key (default BTRBK_AWS_SSH_KEY). */
+  /** The private key (default the connection's keyFile). */
   identity?: string;
-  /** The pinned known_hosts (default BTRBK_AWS_KNOWN_HOSTS). */
+  /** The pinned known_hosts (default the connection's knownHostsFile). */
   knownHosts?: string;
   /**
    * Connection reuse: ControlMaster auto with this private ControlPath (its directory must exist, mode 0700),
@@ -57,20 +56,15 @@ export interface SshConfigOptions {
 
 /** The ssh_config block that makes ssh (as run by btrbk) check the pinned host key strictly. */
 export function sshConfigBlock(conn: Connection, opts: SshConfigOptions = {}): string {
-  const knownHosts = opts.knownHosts ?? conn.BTRBK_AWS_KNOWN_HOSTS;
-  const lines = [`Host ${opts.alias ?? conn.BTRBK_AWS_HOST}`];
-  if (opts.alias)
-    lines.push(
-      `    HostName ${conn.BTRBK_AWS_HOST}`,
-      `    Port ${conn.BTRBK_AWS_SSH_PORT ?? '22'}`,
-      `    User ${conn.BTRBK_AWS_USER}`,
-    );
+  const knownHosts = opts.knownHosts ?? conn.knownHostsFile;
+  const lines = [`Host ${opts.alias ?? conn.host}`];
+  if (opts.alias) lines.push(`    HostName ${conn.host}`, `    Port ${conn.port}`, `    User ${conn.user}`);
   if (knownHosts) {
     lines.push(`    UserKnownHostsFile ${knownHosts}`);
     if (opts.alias) lines.push('    GlobalKnownHostsFile /dev/null');
     lines.push('    StrictHostKeyChecking yes');
   }
-  lines.push(`    IdentityFile ${opts.identity ?? conn.BTRBK_AWS_SSH_KEY}`, '    IdentitiesOnly yes');
+  lines.push(`    IdentityFile ${opts.identity ?? conn.keyFile}`, '    IdentitiesOnly yes');
   if (opts.controlPath)
     lines.push('    ControlMaster auto', `    ControlPath ${opts.controlPath}`, '    ControlPersist 60');
   if (opts.unattended) {
@@ -95,14 +89,14 @@ export interface BtrbkConfOptions {
   snapshotDir?: string;
   /** Subvolumes by absolute path (no volume section), each with its snapshot directory: what install writes. */
   sources?: readonly BackupSource[];
-  /** The directory on the target (default BTRBK_AWS_PATH). */
+  /** The directory on the target (default the connection's backupRoot). */
   targetDir?: string;
   /**
    * The ssh settings live in an ssh config that ssh reads for this Host alias (port, user, pinned known_hosts):
    * the target URL then names the alias, and `file` is named in the header.
    */
   sshConfig?: { alias: string; file: string };
-  /** The private key (default BTRBK_AWS_SSH_KEY, made absolute). */
+  /** The private key (default the connection's keyFile, made absolute). */
   identity?: string;
   /** btrbk's lockfile: a second btrbk with this config (a pre-sleep snapshot, a run by hand) fails at once. */
   lockfile?: string;
@@ -129,14 +123,14 @@ export function renderBtrbkConf(conn: Connection, opts: BtrbkConfOptions = {}): 
   const volume = opts.volume ?? '/mnt/btr_pool';
   const subvolume = opts.subvolume ?? 'home';
   const snapshotDir = opts.snapshotDir ?? 'btrbk_snapshots';
-  const identity = path.resolve(opts.identity ?? conn.BTRBK_AWS_SSH_KEY);
-  const targetDir = (opts.targetDir ?? conn.BTRBK_AWS_PATH).replace(/\/+$/, '');
+  const identity = path.resolve(opts.identity ?? conn.keyFile);
+  const targetDir = (opts.targetDir ?? conn.backupRoot).replace(/\/+$/, '');
   const url = opts.sshConfig
     ? `ssh://${opts.sshConfig.alias}${targetDir}`
-    : btrbkTargetUrl({ ...conn, BTRBK_AWS_PATH: targetDir });
+    : btrbkTargetUrl({ ...conn, backupRoot: targetDir });
   const where = isLocalTarget(conn)
     ? 'the local target (a container on this machine)'
-    : `the backup target ${conn.BTRBK_AWS_INSTANCE_ID} in ${conn.BTRBK_AWS_REGION}`;
+    : `the backup target ${conn.instanceId} in ${conn.region}`;
   const comment = (text: string): string =>
     text
       .split('\n')
@@ -159,7 +153,7 @@ export function renderBtrbkConf(conn: Connection, opts: BtrbkConfOptions = {}): 
       '# By hand: create the snapshot directory (see the volume section), put the ssh block below in',
       "# root's ~/.ssh/config (btrbk has no option for a known_hosts file), then: btrbk -c THIS_FILE dryrun; btrbk -c THIS_FILE run",
       '#',
-      comment(sshConfigBlock({ ...conn, BTRBK_AWS_SSH_KEY: identity })),
+      comment(sshConfigBlock({ ...conn, keyFile: identity })),
     );
   }
   lines.push(
@@ -184,7 +178,7 @@ export function renderBtrbkConf(conn: Connection, opts: BtrbkConfOptions = {}): 
         ]),
     '',
     `ssh_identity            ${identity}`,
-    `ssh_user                ${conn.BTRBK_AWS_USER}`,
+    `ssh_user                ${conn.user}`,
     'backend_remote          btrfs-progs-sudo',
     '# zstd sent a quarter of the bytes of compressible data and cost nothing on random data; stream_buffer (mbuffer)',
     '# made transfers slower, so it is off (figures: docs/PERFORMANCE.md of btrbk-aws-target, `npm run bench`)',

@@ -11,7 +11,9 @@ import type { PricingClient } from '@aws-sdk/client-pricing';
 import { OperatorError } from '../core/errors.js';
 import { run as runDefault, type Run, type RunOptions, type RunResult } from '../core/process.js';
 import {
+  CONNECTION_KEYS,
   DEFAULT_AWS_ENV_FILE,
+  DEFAULT_SSH_PORT,
   LOCAL_ENV_FILE,
   REPO_ROOT,
   readConnection,
@@ -905,7 +907,7 @@ async function expectPinnedKey(
 function previousInstanceId(envFile: string): string | undefined {
   if (!fs.existsSync(envFile)) return undefined;
   try {
-    return readConnection(envFile).BTRBK_AWS_INSTANCE_ID;
+    return readConnection(envFile).instanceId;
   } catch {
     return undefined; // an unreadable old file: the pinned key is still checked, only the message is plainer
   }
@@ -918,16 +920,16 @@ export function connectionFromOutputs(
 ): Connection {
   return validateConnection(
     {
-      BTRBK_AWS_HOST: outputs.public_ip,
-      BTRBK_AWS_USER: outputs.ssh_user,
-      BTRBK_AWS_SSH_KEY: sshKey,
-      BTRBK_AWS_TARGET: outputs.btrbk_target,
-      BTRBK_AWS_PATH: outputs.backup_path,
-      BTRBK_AWS_INSTANCE_ID: outputs.instance_id,
-      BTRBK_AWS_VOLUME_ID: outputs.volume_id,
-      BTRBK_AWS_REGION: outputs.region,
-      BTRBK_AWS_SSH_PORT: '22',
-      BTRBK_AWS_KNOWN_HOSTS: knownHostsFile,
+      host: outputs.public_ip,
+      port: DEFAULT_SSH_PORT,
+      user: outputs.ssh_user,
+      keyFile: sshKey,
+      knownHostsFile,
+      targetUrl: outputs.btrbk_target,
+      backupRoot: outputs.backup_path,
+      instanceId: outputs.instance_id,
+      volumeId: outputs.volume_id,
+      region: outputs.region,
     },
     'stack outputs',
   );
@@ -1024,7 +1026,7 @@ export function nextSteps(conn: Connection, envFile: string, { local = false }: 
   const env = envFile === DEFAULT_AWS_ENV_FILE ? '' : ` --env ${rel}`;
   return [
     `Connection: ${rel} (every script reads it${env ? `; pass${env}` : ''})`,
-    `Host key pinned in ${conn.BTRBK_AWS_KNOWN_HOSTS} (the host keeps it on its data volume: a replaced instance answers with it); connect with: ssh -i ${conn.BTRBK_AWS_SSH_KEY} -p ${conn.BTRBK_AWS_SSH_PORT} -o UserKnownHostsFile=${conn.BTRBK_AWS_KNOWN_HOSTS} -o StrictHostKeyChecking=yes ${conn.BTRBK_AWS_USER}@${conn.BTRBK_AWS_HOST}`,
+    `Host key pinned in ${conn.knownHostsFile} (the host keeps it on its data volume: a replaced instance answers with it); connect with: ssh -i ${conn.keyFile} -p ${conn.port} -o UserKnownHostsFile=${conn.knownHostsFile} -o StrictHostKeyChecking=yes ${conn.user}@${conn.host}`,
     'Next:',
     `  1. prove a full and an incremental transfer and a restore: npx zx scripts/roundtrip.mjs${env}`,
     `  2. diagnose anything later: npx zx scripts/troubleshoot.mjs check-all${env}`,
@@ -1141,25 +1143,21 @@ export async function verifyPinnedHostKey(
   conn: Connection,
   { keyscan = sshKeyscan }: { keyscan?: (host: string, port: number | string) => Promise<string> } = {},
 ): Promise<HostKeyPin> {
-  const file = conn.BTRBK_AWS_KNOWN_HOSTS;
+  const { host, port, knownHostsFile: file } = conn;
   if (!file || !fs.existsSync(file)) {
     throw new OperatorError('the connection has no pinned known_hosts file', {
-      cause: `BTRBK_AWS_KNOWN_HOSTS=${file || '(empty)'}`,
+      cause: `${CONNECTION_KEYS.knownHostsFile}=${file || '(empty)'}`,
       next: 'run `npx zx scripts/local-target.mjs up` again to write it',
     });
   }
-  const want = knownHostsHost(conn.BTRBK_AWS_HOST, conn.BTRBK_AWS_SSH_PORT);
-  const pinned = pinnedKeys(fs.readFileSync(file, 'utf8'), conn.BTRBK_AWS_HOST, conn.BTRBK_AWS_SSH_PORT).filter(
-    (k) => k.keyType === 'ssh-ed25519',
-  );
+  const want = knownHostsHost(host, port);
+  const pinned = pinnedKeys(fs.readFileSync(file, 'utf8'), host, port).filter((k) => k.keyType === 'ssh-ed25519');
   if (!pinned.length) {
     throw new OperatorError(`${file} pins no ed25519 key for ${want}`, {
       next: 'run `npx zx scripts/local-target.mjs up` again to write it',
     });
   }
-  const scanned = parseKeyscan(await keyscan(conn.BTRBK_AWS_HOST, conn.BTRBK_AWS_SSH_PORT)).filter(
-    (k) => k.keyType === 'ssh-ed25519',
-  );
+  const scanned = parseKeyscan(await keyscan(host, port)).filter((k) => k.keyType === 'ssh-ed25519');
   const match = scanned.find((s) => pinned.some((p) => p.fingerprint === s.fingerprint));
   if (!match) {
     throw new OperatorError(`the key ${want} offers does not match the one pinned in ${file}`, {
@@ -1203,7 +1201,7 @@ export async function runLocalSetup(opts: SetupOptions, deps: SetupDeps): Promis
     );
   }
   reporter.ok(
-    `local target ${upResult?.alreadyUp ? 'already up' : 'up'}: ${conn.BTRBK_AWS_USER}@${conn.BTRBK_AWS_HOST}:${conn.BTRBK_AWS_SSH_PORT} (${conn.BTRBK_AWS_INSTANCE_ID}), ${path.relative(process.cwd(), envFile) || envFile}`,
+    `local target ${upResult?.alreadyUp ? 'already up' : 'up'}: ${conn.user}@${conn.host}:${conn.port} (${conn.instanceId}), ${path.relative(process.cwd(), envFile) || envFile}`,
   );
 
   reporter.step(3, LOCAL_STEPS, 'Pinned host key');

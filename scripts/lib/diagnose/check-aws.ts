@@ -8,7 +8,7 @@ import {
   type EC2Client,
   type Instance,
 } from '@aws-sdk/client-ec2';
-import { isLocalTarget, type Connection } from '../core/connection.js';
+import { CONNECTION_KEYS, isLocalTarget, type Connection } from '../core/connection.js';
 import { OperatorError } from '../core/errors.js';
 import { DATA_VOLUME_DEVICE_NAME } from '../core/host-layout.js';
 import type { TestResult } from '../core/report.js';
@@ -56,9 +56,7 @@ export async function checkAws(conn: Connection, deps: CheckDeps = {}): Promise<
       }),
     ];
   }
-  const region = conn.BTRBK_AWS_REGION;
-  const id = conn.BTRBK_AWS_INSTANCE_ID;
-  const vol = conn.BTRBK_AWS_VOLUME_ID;
+  const { region, instanceId: id, volumeId: vol } = conn;
   const ec2 = deps.ec2 ?? makeEc2Client({ region, profile: deps.profile });
   const ec2ForRegion = deps.ec2ForRegion ?? ((r: string) => makeEc2Client({ region: r, profile: deps.profile }));
   const results: TestResult[] = [];
@@ -92,8 +90,8 @@ export async function checkAws(conn: Connection, deps: CheckDeps = {}): Promise<
       elsewhere.length
         ? fail(
             foundName,
-            `region mismatch: the instance is in ${elsewhere.join(', ')}, but the connection file says BTRBK_AWS_REGION=${region}`,
-            `set BTRBK_AWS_REGION='${elsewhere[0]}' in the connection file (or re-run setup with aws_region = "${elsewhere[0]}" in terraform.tfvars)`,
+            `region mismatch: the instance is in ${elsewhere.join(', ')}, but the connection file says ${CONNECTION_KEYS.region}=${region}`,
+            `set ${CONNECTION_KEYS.region}='${elsewhere[0]}' in the connection file (or re-run setup with aws_region = "${elsewhere[0]}" in terraform.tfvars)`,
           )
         : fail(
             foundName,
@@ -196,7 +194,7 @@ export async function checkAws(conn: Connection, deps: CheckDeps = {}): Promise<
         fail(
           volName,
           `the volume is attached to another instance, ${other.InstanceId}`,
-          `detach it there (aws ec2 detach-volume --volume-id ${vol}${awsNext(region)}) and re-run setup, or fix BTRBK_AWS_INSTANCE_ID`,
+          `detach it there (aws ec2 detach-volume --volume-id ${vol}${awsNext(region)}) and re-run setup, or fix ${CONNECTION_KEYS.instanceId}`,
           `${v.State}`,
         ),
       );

@@ -149,8 +149,8 @@ export async function checkLogs(
     fail('logs through the SSH gate', why, 'the EC2 console output follows; fix what it shows, then run check-ssh'),
   );
   try {
-    const ec2 = deps.ec2 ?? makeEc2Client({ region: conn.BTRBK_AWS_REGION, profile: deps.profile });
-    const out = await (deps.getConsoleOutput ?? getConsoleOutput)(ec2, conn.BTRBK_AWS_INSTANCE_ID, {
+    const ec2 = deps.ec2 ?? makeEc2Client({ region: conn.region, profile: deps.profile });
+    const out = await (deps.getConsoleOutput ?? getConsoleOutput)(ec2, conn.instanceId, {
       profile: deps.profile,
     });
     if (!out.trim()) {

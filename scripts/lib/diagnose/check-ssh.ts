@@ -2,7 +2,7 @@
 // key lands in the SSH gate (an allowed diagnostic runs, `id` is refused, a btrbk command runs).
 import fs from 'node:fs';
 import process from 'node:process';
-import type { Connection } from '../core/connection.js';
+import { CONNECTION_KEYS, type Connection } from '../core/connection.js';
 import type { TestResult } from '../core/report.js';
 import { SUDOERS_PATH } from '../core/host-layout.js';
 import { shellWord } from '../core/shell.js';
@@ -26,11 +26,11 @@ export function checkKeyFile(
     return fail(
       name,
       `${keyFile} ${code === 'ENOENT' ? 'does not exist' : `cannot be read (${code ?? message})`}`,
-      'point BTRBK_AWS_SSH_KEY in the connection file at the private key whose public half is ssh_public_key in terraform.tfvars',
+      `point ${CONNECTION_KEYS.keyFile} in the connection file at the private key whose public half is ssh_public_key in terraform.tfvars`,
     );
   }
   if (!st.isFile())
-    return fail(name, `${keyFile} is not a regular file`, 'point BTRBK_AWS_SSH_KEY at the private key file');
+    return fail(name, `${keyFile} is not a regular file`, `point ${CONNECTION_KEYS.keyFile} at the private key file`);
   const mode = st.mode & 0o777;
   const octal = mode.toString(8).padStart(4, '0');
   if (mode & 0o077) {

@@ -8,7 +8,7 @@ import type { Session } from './session.js';
 
 /** Everything the checks take from the outside; each defaults to the real thing (tests pass fakes). */
 export interface CheckDeps {
-  /** EC2 client for the connection's region (default: one for BTRBK_AWS_REGION and `profile`). */
+  /** EC2 client for the connection's region (default: one for the connection's region and `profile`). */
   ec2?: EC2Client;
   /** EC2 client for another region, to look for an instance that is not where the connection file says. */
   ec2ForRegion?: (region: string) => EC2Client;

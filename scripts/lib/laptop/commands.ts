@@ -2,7 +2,7 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import type { Connection } from '../core/connection.js';
+import { CONNECTION_KEYS, type Connection } from '../core/connection.js';
 import { OperatorError } from '../core/errors.js';
 import { run as runDefault, type Run, type RunResult } from '../core/process.js';
 import type { BackupSource } from '../deploy/btrbk-conf.js';
@@ -92,15 +92,15 @@ export async function install(req: InstallRequest): Promise<InstallReport> {
   if (root === '/' && !req.dryRun)
     requireRoot('install', 'it writes /etc/btrbk, /etc/ssh/ssh_config.d, systemd units and snapshot directories');
   const conn = req.conn;
-  if (!conn.BTRBK_AWS_KNOWN_HOSTS || !fs.existsSync(conn.BTRBK_AWS_KNOWN_HOSTS)) {
+  if (!conn.knownHostsFile || !fs.existsSync(conn.knownHostsFile)) {
     throw new OperatorError('the connection file names no pinned known_hosts file', {
-      cause: `BTRBK_AWS_KNOWN_HOSTS is ${conn.BTRBK_AWS_KNOWN_HOSTS ? `${conn.BTRBK_AWS_KNOWN_HOSTS}, which does not exist` : 'empty'}; backups would have no host key to check`,
+      cause: `${CONNECTION_KEYS.knownHostsFile} is ${conn.knownHostsFile ? `${conn.knownHostsFile}, which does not exist` : 'empty'}; backups would have no host key to check`,
       next: 'run setup (or local-target.mjs up) again: it pins the host key and writes the file',
     });
   }
-  if (!fs.existsSync(conn.BTRBK_AWS_SSH_KEY))
-    throw new OperatorError(`the backup key ${conn.BTRBK_AWS_SSH_KEY} does not exist`, {
-      next: 'check BTRBK_AWS_SSH_KEY in the connection file',
+  if (!fs.existsSync(conn.keyFile))
+    throw new OperatorError(`the backup key ${conn.keyFile} does not exist`, {
+      next: `check ${CONNECTION_KEYS.keyFile} in the connection file`,
     });
   const mountinfo = fs.readFileSync('/proc/self/mountinfo', 'utf8');
   const warnings: string[] = [];
@@ -141,7 +141,7 @@ export async function install(req: InstallRequest): Promise<InstallReport> {
   }
   const previous = readManifest(root);
   const machine = req.machine ?? previous?.machine ?? machineName(os.hostname());
-  const targetDir = targetDirFor(conn.BTRBK_AWS_PATH, machine);
+  const targetDir = targetDirFor(conn.backupRoot, machine);
   const btrbk = ['/usr/bin/btrbk', '/usr/local/bin/btrbk', '/usr/sbin/btrbk'].find((b) => fs.existsSync(b));
   if (!btrbk) throw new OperatorError('btrbk is not installed', { next: 'sudo apt-get install btrbk (0.32 or newer)' });
 
@@ -178,8 +178,8 @@ export async function install(req: InstallRequest): Promise<InstallReport> {
     sources,
     interval: req.interval,
     appendOnly: hostMode !== 'allow-delete',
-    knownHosts: fs.readFileSync(conn.BTRBK_AWS_KNOWN_HOSTS, 'utf8'),
-    identity: fs.readFileSync(conn.BTRBK_AWS_SSH_KEY, 'utf8'),
+    knownHosts: fs.readFileSync(conn.knownHostsFile, 'utf8'),
+    identity: fs.readFileSync(conn.keyFile, 'utf8'),
     btrbk,
     notify: req.notify ?? previous?.notify ?? false,
     instanceType: req.instanceType ?? previous?.instanceType,
@@ -228,9 +228,9 @@ export async function install(req: InstallRequest): Promise<InstallReport> {
   ensureControlDir();
   const g = await sshEffectiveSettings({ run });
   const problems = sshSettingsProblems(g, {
-    host: conn.BTRBK_AWS_HOST,
-    port: conn.BTRBK_AWS_SSH_PORT,
-    user: conn.BTRBK_AWS_USER,
+    host: conn.host,
+    port: String(conn.port),
+    user: conn.user,
   });
   report.steps.push({
     what: `ssh reads ${FILES.sshConfig} (ssh -G)`,

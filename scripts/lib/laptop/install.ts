@@ -4,7 +4,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { atimeMode, mountFor, parseMountinfo, type Mount } from '../core/btrfs-output.js';
-import { formatConnection, type Connection } from '../core/connection.js';
+import { connectionFromEnv, connectionToEnv, formatConnection, type Connection } from '../core/connection.js';
 import { OperatorError } from '../core/errors.js';
 import { renderBtrbkConf, sshConfigBlock, type BackupSource } from '../deploy/btrbk-conf.js';
 import { GATE_COMMANDS, gateLine } from '../remote/gate-commands.js';
@@ -118,6 +118,12 @@ export interface Manifest {
   uploadMbit?: number;
 }
 
+/**
+ * The manifest as its JSON file holds it: the connection as the connection file's KEY -> value pairs (the form
+ * every version has written, so a manifest from an earlier install still loads).
+ */
+type ManifestFile = Omit<Manifest, 'connection'> & { connection: Record<string, string> };
+
 export interface InstallInputs {
   conn: Connection;
   envFile: string;
@@ -148,7 +154,7 @@ export const targetMkdirLine = (targetDir: string): string => gateLine(GATE_COMM
 
 /** The connection as installed: the key and known_hosts copies under FILES.dir. */
 export function installedConnection(conn: Connection): Connection {
-  return { ...conn, BTRBK_AWS_SSH_KEY: FILES.identity, BTRBK_AWS_KNOWN_HOSTS: FILES.knownHosts };
+  return { ...conn, keyFile: FILES.identity, knownHostsFile: FILES.knownHosts };
 }
 
 /** The ssh config install writes: the alias, the pinned key, the port, connection reuse, no prompts. */
@@ -284,9 +290,10 @@ export function readManifest(root = '/'): Manifest | null {
   const p = under(root, FILES.manifest);
   if (!fs.existsSync(p)) return null;
   try {
-    const m = JSON.parse(fs.readFileSync(p, 'utf8')) as Manifest;
-    if (m.version !== 1 || !Array.isArray(m.sources)) throw new Error('unknown format');
-    return m;
+    const m = JSON.parse(fs.readFileSync(p, 'utf8')) as ManifestFile;
+    if (m.version !== 1 || !Array.isArray(m.sources) || typeof m.connection !== 'object' || !m.connection)
+      throw new Error('unknown format');
+    return { ...m, connection: connectionFromEnv(m.connection, `${p}: connection`) };
   } catch (err) {
     throw new OperatorError(`${p} is not a manifest this version can read`, {
       cause: (err as Error).message,
@@ -297,7 +304,8 @@ export function readManifest(root = '/'): Manifest | null {
 
 /** The manifest file itself, ready to write with applyFiles. */
 export function manifestFile(m: Manifest): PlannedFile {
-  return { path: FILES.manifest, mode: 0o644, content: `${JSON.stringify(m, null, 2)}\n` };
+  const file: ManifestFile = { ...m, connection: connectionToEnv(m.connection) };
+  return { path: FILES.manifest, mode: 0o644, content: `${JSON.stringify(file, null, 2)}\n` };
 }
 
 /** Checks two sources would not share backup names (btrbk names backups after the subvolume's last component). */

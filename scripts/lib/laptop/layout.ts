@@ -62,7 +62,7 @@ export function parseSnapshotName(name: string, basename: string): { time: Date;
   return Number.isNaN(time.getTime()) ? null : { time, timestamp: ts };
 }
 
-/** The target directory of one machine's backups: BTRBK_AWS_PATH/MACHINE (several machines share a target). */
+/** The target directory of one machine's backups: the backup root/MACHINE (several machines share a target). */
 export function targetDirFor(backupRoot: string, machine: string): string {
   return path.posix.join(backupRoot.replace(/\/+$/, ''), machine);
 }

@@ -60,9 +60,7 @@ export async function listTargetBackups({
   run?: Run;
 }): Promise<BackupListing> {
   const targetDir =
-    machine || !manifest
-      ? targetDirFor(conn.BTRBK_AWS_PATH, machine ?? machineName(os.hostname()))
-      : manifest.targetDir;
+    machine || !manifest ? targetDirFor(conn.backupRoot, machine ?? machineName(os.hostname())) : manifest.targetDir;
   const l = await targetBackups(conn, targetDir, { run });
   if (!l.reachable)
     throw new OperatorError('cannot list the backups on the target', {

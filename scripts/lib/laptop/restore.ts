@@ -211,8 +211,7 @@ export async function restore(req: RestoreRequest): Promise<RestoreResult> {
         )
       : path.join(path.dirname(req.subvolume), SNAPSHOT_DIR_NAME));
   const machine = req.machine ?? req.manifest?.machine ?? machineName(os.hostname());
-  const targetDir =
-    req.machine || !req.manifest ? targetDirFor(req.conn.BTRBK_AWS_PATH, machine) : req.manifest.targetDir;
+  const targetDir = req.machine || !req.manifest ? targetDirFor(req.conn.backupRoot, machine) : req.manifest.targetDir;
   const base = path.posix.basename(req.subvolume);
   const listing = await targetBackups(req.conn, targetDir);
   if (!listing.reachable)

@@ -121,18 +121,15 @@ export function laptopPaths(env: Env = process.env): LaptopPaths {
 /** The connection file as the laptop holds it: the same target, the key and known_hosts at their laptop paths.
  * The laptop reaches only a target on this machine's loopback (the local target). */
 export function laptopConnection(conn: Connection, source = 'the connection file'): Connection {
-  if (conn.BTRBK_AWS_HOST !== '127.0.0.1') {
-    throw new OperatorError(
-      `the laptop container reaches only the local target; ${source} names ${conn.BTRBK_AWS_HOST}`,
-      {
-        next: 'bring the local target up (npx zx scripts/local-target.mjs up) and give its file: laptop up --env local_connection.env',
-      },
-    );
+  if (conn.host !== '127.0.0.1') {
+    throw new OperatorError(`the laptop container reaches only the local target; ${source} names ${conn.host}`, {
+      next: 'bring the local target up (npx zx scripts/local-target.mjs up) and give its file: laptop up --env local_connection.env',
+    });
   }
   return {
     ...conn,
-    BTRBK_AWS_SSH_KEY: `${LAPTOP_SECRETS_DIR}/id_ed25519`,
-    BTRBK_AWS_KNOWN_HOSTS: `${LAPTOP_SECRETS_DIR}/known_hosts`,
+    keyFile: `${LAPTOP_SECRETS_DIR}/id_ed25519`,
+    knownHostsFile: `${LAPTOP_SECRETS_DIR}/known_hosts`,
   };
 }
 
@@ -240,11 +237,10 @@ function furnish(
   fs.symlinkSync(`/etc/systemd/system/${UPLINK_UNIT}`, r(`/etc/systemd/system/multi-user.target.wants/${UPLINK_UNIT}`));
   fs.mkdirSync(r(LAPTOP_SECRETS_DIR), { recursive: true, mode: 0o700 });
   const laptop = laptopConnection(conn, envFile);
-  fs.copyFileSync(conn.BTRBK_AWS_SSH_KEY, r(laptop.BTRBK_AWS_SSH_KEY));
-  fs.chmodSync(r(laptop.BTRBK_AWS_SSH_KEY), 0o600);
-  if (fs.existsSync(`${conn.BTRBK_AWS_SSH_KEY}.pub`))
-    fs.copyFileSync(`${conn.BTRBK_AWS_SSH_KEY}.pub`, r(`${laptop.BTRBK_AWS_SSH_KEY}.pub`));
-  if (conn.BTRBK_AWS_KNOWN_HOSTS) fs.copyFileSync(conn.BTRBK_AWS_KNOWN_HOSTS, r(laptop.BTRBK_AWS_KNOWN_HOSTS));
+  fs.copyFileSync(conn.keyFile, r(laptop.keyFile));
+  fs.chmodSync(r(laptop.keyFile), 0o600);
+  if (fs.existsSync(`${conn.keyFile}.pub`)) fs.copyFileSync(`${conn.keyFile}.pub`, r(`${laptop.keyFile}.pub`));
+  if (conn.knownHostsFile) fs.copyFileSync(conn.knownHostsFile, r(laptop.knownHostsFile));
   writeConnection(
     r(LAPTOP_ENV_FILE),
     laptop,
@@ -402,7 +398,7 @@ export async function laptopUp(
         : localTargetPaths().envFile;
     const conn = readConnection(envFile);
     laptopConnection(conn, envFile); // the target must be on this machine: say so before building anything
-    const port = Number(conn.BTRBK_AWS_SSH_PORT);
+    const { port } = conn;
     const unreachable = (where: string, log: boolean) =>
       new OperatorError(`the laptop does not reach the target's sshd on 127.0.0.1:${port}${where}`, {
         cause: 'the local target is not up, or its port changed since this connection file was written',

@@ -23,16 +23,16 @@ export function localConnection({
   volumeId: string;
 }): Connection {
   return {
-    BTRBK_AWS_HOST: '127.0.0.1',
-    BTRBK_AWS_USER: BACKUP_USER,
-    BTRBK_AWS_SSH_KEY: sshKey,
-    BTRBK_AWS_TARGET: `ssh://127.0.0.1:${port}${BACKUP_ROOT}/`,
-    BTRBK_AWS_PATH: BACKUP_ROOT,
-    BTRBK_AWS_INSTANCE_ID: 'local-target',
-    BTRBK_AWS_VOLUME_ID: volumeId,
-    BTRBK_AWS_REGION: 'local',
-    BTRBK_AWS_SSH_PORT: String(port),
-    BTRBK_AWS_KNOWN_HOSTS: knownHosts,
+    host: '127.0.0.1',
+    port,
+    user: BACKUP_USER,
+    keyFile: sshKey,
+    knownHostsFile: knownHosts,
+    targetUrl: `ssh://127.0.0.1:${port}${BACKUP_ROOT}/`,
+    backupRoot: BACKUP_ROOT,
+    instanceId: 'local-target',
+    volumeId,
+    region: 'local',
   };
 }
 

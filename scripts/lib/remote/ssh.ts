@@ -1,4 +1,4 @@
-// SSH to the backup host, always with the pinned host key (BTRBK_AWS_KNOWN_HOSTS) and the backup key only.
+// SSH to the backup host, always with the pinned host key (the connection's known_hosts) and the backup key only.
 // Two ways in, one set of rules:
 //  - node-ssh (ssh2) for the checks: a hostVerifier compares the server's key with the pinned one, so a
 //    mismatch is detected and named, never accepted;
@@ -10,23 +10,12 @@ import { createHash, createHmac } from 'node:crypto';
 import fs from 'node:fs';
 import net from 'node:net';
 import { NodeSSH, type Config as NodeSshConfig, type SSHExecCommandOptions } from 'node-ssh';
-import type { Connection } from '../core/connection.js';
+import { CONNECTION_KEYS, type Connection } from '../core/connection.js';
 import { OperatorError } from '../core/errors.js';
-import { BACKUP_ROOT } from '../core/host-layout.js';
 import { run as runDefault, type Run, type RunResult } from '../core/process.js';
 
 /** What SSH needs from a connection (see sshParams). */
-export interface SshParams {
-  host: string;
-  port: number;
-  user: string;
-  /** The backup key (private half); BTRBK_AWS_SSH_KEY. */
-  keyFile: string;
-  /** The pinned known_hosts file; BTRBK_AWS_KNOWN_HOSTS, '' when none is pinned. */
-  knownHostsFile: string;
-  /** BTRBK_AWS_PATH without a trailing slash (default BACKUP_ROOT, /backup_volume/backups). */
-  backupRoot: string;
-}
+export type SshParams = Pick<Connection, 'host' | 'port' | 'user' | 'keyFile' | 'knownHostsFile' | 'backupRoot'>;
 
 /** A host key pinned in known_hosts. */
 export interface PinnedKey {
@@ -99,28 +88,20 @@ export interface RunRemoteOptions {
   run?: Run;
 }
 
-/** The parts of a connection object that SSH needs, with defaults and sanity checks. */
+/** The parts of a connection that SSH needs, checked: a host or user that ssh would read as an option is refused. */
 export function sshParams(conn: Connection): SshParams {
-  const host = String(conn.BTRBK_AWS_HOST ?? '');
-  const user = String(conn.BTRBK_AWS_USER ?? '');
+  const { host, port, user, keyFile, knownHostsFile, backupRoot } = conn;
   if (!host || host.startsWith('-') || /\s/.test(host)) {
-    throw new OperatorError(`BTRBK_AWS_HOST=${JSON.stringify(host)} is not a host name or address`, {
+    throw new OperatorError(`${CONNECTION_KEYS.host}=${JSON.stringify(host)} is not a host name or address`, {
       next: 'fix the connection file or re-run setup',
     });
   }
   if (!user || user.startsWith('-') || /[\s@]/.test(user)) {
-    throw new OperatorError(`BTRBK_AWS_USER=${JSON.stringify(user)} is not a user name`, {
+    throw new OperatorError(`${CONNECTION_KEYS.user}=${JSON.stringify(user)} is not a user name`, {
       next: 'fix the connection file or re-run setup',
     });
   }
-  return {
-    host,
-    port: Number(conn.BTRBK_AWS_SSH_PORT || 22),
-    user,
-    keyFile: String(conn.BTRBK_AWS_SSH_KEY ?? ''),
-    knownHostsFile: String(conn.BTRBK_AWS_KNOWN_HOSTS ?? ''),
-    backupRoot: String(conn.BTRBK_AWS_PATH || BACKUP_ROOT).replace(/\/+$/, ''),
-  };
+  return { host, port, user, keyFile, knownHostsFile, backupRoot };
 }
 
 /** SHA256 fingerprint of a raw key blob, as `ssh-keygen -lf` prints it. */
@@ -174,7 +155,7 @@ export function readPinnedKeys(
 ): PinnedKey[] {
   const { host, port, knownHostsFile } = sshParams(conn);
   if (!knownHostsFile) {
-    throw new OperatorError('the connection file pins no host key (BTRBK_AWS_KNOWN_HOSTS is empty)', {
+    throw new OperatorError(`the connection file pins no host key (${CONNECTION_KEYS.knownHostsFile} is empty)`, {
       cause: 'written by an older setup, or edited by hand; without a pinned key any host could answer',
       next: 're-run setup (it pins the key the instance printed on its console), or `npx zx scripts/local-target.mjs up` for the local target',
     });
@@ -279,7 +260,7 @@ export function classifyConnectError(
       kind: 'dns',
       error: new OperatorError(`cannot resolve ${host}`, {
         cause: msg,
-        next: 'check BTRBK_AWS_HOST in the connection file',
+        next: `check ${CONNECTION_KEYS.host} in the connection file`,
       }),
     };
   }
@@ -298,7 +279,7 @@ export function classifyConnectError(
       kind: 'key-file',
       error: new OperatorError(`cannot use the private key ${keyFile}`, {
         cause: msg,
-        next: 'check BTRBK_AWS_SSH_KEY points at the unencrypted private key that setup was given (ssh-keygen -y -f KEY prints its public half)',
+        next: `check ${CONNECTION_KEYS.keyFile} points at the unencrypted private key that setup was given (ssh-keygen -y -f KEY prints its public half)`,
       }),
     };
   }
