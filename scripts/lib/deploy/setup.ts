@@ -22,7 +22,6 @@ import {
   type Connection,
 } from '../core/connection.js';
 import { palette, type CheckResult, type Palette } from '../core/report.js';
-import type { UpOptions } from '../local-target/local-target.js';
 import { prepareStackDir, type Engine, type EngineResult } from './engine.js';
 import { assertPrereqs, runPrereqs, type PrereqDeps, type PrereqReport } from './prereqs.js';
 import { assertTfvarsValid, findPrivateKeyFor, loadTfvars, validateTfvars, type TfvarsValues } from './tfvars.js';
@@ -128,8 +127,6 @@ export interface SetupOptions {
   /** Default: cdktf.out in the repository. */
   outdir?: string;
   stackName?: string;
-  /** Passed to the local target's up() (the progress callback is setup's). */
-  localTargetOptions?: Omit<UpOptions, 'onProgress'>;
 }
 
 /** The troubleshoot library's runChecks, as setup calls it. */
@@ -158,6 +155,11 @@ export interface LocalUpResult {
   alreadyUp?: boolean;
 }
 
+/** The local target as setup --target local uses it: its `up` (scripts/lib/local-target/local-target.ts). */
+export interface LocalTargetUp {
+  up(opts: { onProgress?: (line: string) => void }): Promise<LocalUpResult | undefined>;
+}
+
 /** Everything that reaches AWS, the engine, SSH or another library; tests inject fakes. */
 export interface SetupDeps {
   reporter: Reporter;
@@ -172,6 +174,7 @@ export interface SetupDeps {
   /** The Price List API client of the cost step (default: makePricingClient; tests pass a mocked one). */
   pricing?: PricingClient;
   consoleOutput?: (instanceId: string) => Promise<string>;
+  /** The smoke tests' runner: diagnose/checks.ts's runChecks (absent: loadRunChecks, until the entry point passes it). */
   runChecks?: RunChecks;
   probe?: (host: string, port: number) => Promise<boolean>;
   keyscan?: (host: string, port: number | string) => Promise<string>;
@@ -179,7 +182,8 @@ export interface SetupDeps {
   sshWaitMs?: number;
   consoleWaitMs?: number;
   intervalMs?: number;
-  localTarget?: { up(opts?: UpOptions): Promise<LocalUpResult | undefined> };
+  /** The local target (local-target/local-target.ts; absent: loadLocalTarget, until the entry point passes it). */
+  localTarget?: LocalTargetUp;
 }
 
 /** The deps of the polling steps: a deadline and a clock (tests pass a fake one). */
@@ -1122,7 +1126,7 @@ export async function runAwsSetup(opts: SetupOptions, deps: SetupDeps): Promise<
 const LOCAL_STEPS = 4;
 
 /** Loads the local target library (scripts/lib/local-target/local-target.ts). */
-export async function loadLocalTarget(): Promise<typeof import('../local-target/local-target.js')> {
+export async function loadLocalTarget(): Promise<LocalTargetUp> {
   try {
     const mod = await import('../local-target/local-target.js');
     if (typeof mod.up !== 'function') throw new Error('scripts/lib/local-target/local-target.ts exports no up()');
@@ -1183,7 +1187,6 @@ export async function runLocalSetup(opts: SetupOptions, deps: SetupDeps): Promis
   let upResult: LocalUpResult | undefined;
   try {
     upResult = await lt.up({
-      ...(opts.localTargetOptions ?? {}),
       onProgress: (m: string) => spin.update(String(m).split('\n')[0].slice(0, 100)),
     });
   } finally {

@@ -1,0 +1,123 @@
+// The import graph of the TypeScript below the entry points (scripts/lib/**, constructs/**, user-data/*.ts), read
+// from the source text: which layer may import which, and that the connection file's key names stay inside the
+// module that reads and writes the file (issue 18).
+import fs from 'node:fs';
+import path from 'node:path';
+import { REPO_ROOT } from '../../scripts/lib/core/connection.js';
+
+/** One import: the importing file and the imported one, both repository-relative; `dynamic` for import(). */
+interface Edge {
+  from: string;
+  to: string;
+  dynamic: boolean;
+}
+
+/** The module specifiers of a source text: static imports and re-exports, and import() calls (comments ignored). */
+function importSpecifiers(text: string): Array<{ spec: string; dynamic: boolean }> {
+  const code = text.replace(/\/\*[\s\S]*?\*\//g, '').replace(/(^|[^:'"`])\/\/.*$/gm, '$1');
+  const found: Array<{ spec: string; dynamic: boolean; at: number }> = [];
+  const statics = [
+    /(?:^|[;\s])import\s+(?:type\s+)?(?:[\w$*{}\s,]+?\s+from\s*)?['"]([^'"]+)['"]/g,
+    /(?:^|[;\s])export\s+(?:type\s+)?(?:\*(?:\s+as\s+[\w$]+)?|\{[^}]*\})\s*from\s*['"]([^'"]+)['"]/g,
+  ];
+  for (const re of statics) for (const m of code.matchAll(re)) found.push({ spec: m[1], dynamic: false, at: m.index });
+  for (const m of code.matchAll(/\bimport\s*\(\s*['"]([^'"]+)['"]\s*\)/g))
+    found.push({ spec: m[1], dynamic: true, at: m.index });
+  return found.sort((a, b) => a.at - b.at).map(({ spec, dynamic }) => ({ spec, dynamic }));
+}
+
+function tsFiles(dir: string, recursive: boolean): string[] {
+  const abs = path.join(REPO_ROOT, dir);
+  return fs
+    .readdirSync(abs, { withFileTypes: true })
+    .flatMap((e) =>
+      e.isDirectory()
+        ? recursive
+          ? tsFiles(path.join(dir, e.name), true)
+          : []
+        : e.name.endsWith('.ts') && !e.name.endsWith('.d.ts')
+          ? [path.join(dir, e.name)]
+          : [],
+    );
+}
+
+const FILES = [...tsFiles('scripts/lib', true), ...tsFiles('constructs', true), ...tsFiles('user-data', false)];
+
+/** Every relative import of FILES, resolved to a repository path (.js specifiers name the .ts source). */
+const EDGES: Edge[] = FILES.flatMap((from) =>
+  importSpecifiers(fs.readFileSync(path.join(REPO_ROOT, from), 'utf8'))
+    .filter(({ spec }) => spec.startsWith('.'))
+    .map(({ spec, dynamic }) => ({
+      from,
+      to: path.join(path.dirname(from), spec).replace(/\.js$/, '.ts'),
+      dynamic,
+    })),
+);
+
+const show = (edges: Edge[]): string[] => edges.map((e) => `${e.from} -> ${e.to}${e.dynamic ? ' (import())' : ''}`);
+
+/**
+ * Imports from deploy/ up to diagnose/ and local-target/ that remain until the command table passes setup its smoke
+ * tests and its local target (SetupDeps.runChecks, SetupDeps.localTarget): setup's two loaders. Each must still
+ * exist (the test fails when one goes, so the list shrinks with the code).
+ */
+const PENDING_UPWARD_IMPORTS = [
+  'scripts/lib/deploy/setup.ts -> scripts/lib/diagnose/checks.ts (import())',
+  'scripts/lib/deploy/setup.ts -> scripts/lib/local-target/local-target.ts (import())',
+];
+
+describe('the import graph', () => {
+  test('the parser finds static imports, type imports, re-exports and import(), and not what comments say', () => {
+    const text = [
+      "import fs from 'node:fs';",
+      "import {\n  a,\n  type B,\n} from './a.js';",
+      "import type { C } from '../c.js';",
+      "import './side-effect.js';",
+      "export { d } from './d.js';",
+      "export * from './e.js';",
+      "const m = await import('./f.js');",
+      "type T = typeof import('./g.js');",
+      "// import { x } from './commented.js';",
+      "/* await import('./commented-too.js') */",
+      "const url = 'https://example.org/import'; // not an import",
+    ].join('\n');
+    expect(importSpecifiers(text)).toEqual([
+      { spec: 'node:fs', dynamic: false },
+      { spec: './a.js', dynamic: false },
+      { spec: '../c.js', dynamic: false },
+      { spec: './side-effect.js', dynamic: false },
+      { spec: './d.js', dynamic: false },
+      { spec: './e.js', dynamic: false },
+      { spec: './f.js', dynamic: true },
+      { spec: './g.js', dynamic: true },
+    ]);
+  });
+
+  test('it reads the whole tree: every relative import resolves to a file that exists', () => {
+    expect(FILES.length).toBeGreaterThan(50);
+    expect(EDGES.length).toBeGreaterThan(200);
+    expect(show(EDGES)).toContain('scripts/lib/deploy/setup.ts -> scripts/lib/core/connection.ts');
+    expect(EDGES.filter((e) => !fs.existsSync(path.join(REPO_ROOT, e.to))).map((e) => e.to)).toEqual([]);
+  });
+
+  test('deploy/ imports nothing from diagnose/ or local-target/ (but the pending loaders, which still exist)', () => {
+    const upward = show(
+      EDGES.filter(
+        (e) =>
+          e.from.startsWith('scripts/lib/deploy/') &&
+          (e.to.startsWith('scripts/lib/diagnose/') || e.to.startsWith('scripts/lib/local-target/')),
+      ),
+    );
+    expect(upward.filter((e) => !PENDING_UPWARD_IMPORTS.includes(e))).toEqual([]);
+    expect(PENDING_UPWARD_IMPORTS.filter((e) => !upward.includes(e))).toEqual([]);
+  });
+
+  test("the connection file's key names (BTRBK_AWS_*) appear in scripts/lib only in core/connection.ts", () => {
+    // BTRBK_AWS_DEBUG is an environment variable (stack traces on), not a key of the file
+    const keyName = /\bBTRBK_AWS_(?!DEBUG\b)[A-Z_]+/;
+    const inLib = FILES.filter((f) => f.startsWith('scripts/lib/'));
+    expect(inLib).toContain('scripts/lib/core/connection.ts');
+    const naming = inLib.filter((f) => keyName.test(fs.readFileSync(path.join(REPO_ROOT, f), 'utf8')));
+    expect(naming).toEqual(['scripts/lib/core/connection.ts']);
+  });
+});
