@@ -1,6 +1,10 @@
 // Unit tests of where a local target's files live (scripts/lib/local-target/paths.ts).
-import { localTargetPaths } from '../../scripts/lib/local-target/paths.js';
-import { rootfsStamp } from '../../scripts/lib/local-target/rootfs.js';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { OperatorError } from '../../scripts/lib/core/errors.js';
+import { localTargetPaths, releasePaths } from '../../scripts/lib/local-target/paths.js';
+import { parseTargetRelease, rootfsStamp, TARGET_RELEASES } from '../../scripts/lib/local-target/rootfs.js';
 
 describe('local target: names and formats', () => {
   test('paths live outside the repo, under XDG dirs, and each can be overridden', () => {
@@ -32,5 +36,40 @@ describe('local target: names and formats', () => {
       BTRBK_LOCAL_TARGET_ENV_FILE: '/z.env',
     });
     expect([r.stateDir, r.cacheDir, r.envFile]).toEqual(['/x', '/y', '/z.env']);
+  });
+});
+
+describe('local target: which Debian it runs', () => {
+  test('12 by default; 13 from BTRBK_LOCAL_TARGET_RELEASE or the release the state records, with its own rootfs and apt cache', () => {
+    const state = fs.mkdtempSync(path.join(os.tmpdir(), 'release-'));
+    try {
+      const d12 = localTargetPaths({ HOME: '/h', BTRBK_LOCAL_TARGET_STATE: state });
+      expect([d12.release, path.basename(d12.aptArchives)]).toEqual(['12', 'apt-archives']);
+      expect(d12.rootfs).toBe(`/h/.cache/btrbk-aws-target/rootfs-bookworm-${rootfsStamp().hash}`);
+      const d13 = localTargetPaths({ HOME: '/h', BTRBK_LOCAL_TARGET_STATE: state, BTRBK_LOCAL_TARGET_RELEASE: '13' });
+      expect(d13.release).toBe('13');
+      expect(d13.rootfs).toBe(`/h/.cache/btrbk-aws-target/rootfs-trixie-${rootfsStamp(TARGET_RELEASES['13']).hash}`);
+      expect(path.basename(d13.aptArchives)).toBe('apt-archives-trixie');
+      // the same packages as Debian 12's: only the release differs
+      expect(TARGET_RELEASES['13'].packages).toEqual(TARGET_RELEASES['12'].packages);
+      fs.writeFileSync(path.join(state, 'state.json'), JSON.stringify({ release: '13' }));
+      expect(localTargetPaths({ HOME: '/h', BTRBK_LOCAL_TARGET_STATE: state }).release).toBe('13');
+      expect(releasePaths('/c', '12')).toEqual({ ...releasePaths('/c', '12'), release: '12' });
+    } finally {
+      fs.rmSync(state, { recursive: true, force: true });
+    }
+  });
+
+  test('a release is 12 or 13 (debian-13 or trixie too); anything else is refused naming the choices', () => {
+    expect(parseTargetRelease('debian-13')).toBe('13');
+    expect(parseTargetRelease('Trixie')).toBe('13');
+    expect(parseTargetRelease('12')).toBe('12');
+    expect(() => parseTargetRelease('11')).toThrow(OperatorError);
+    expect(() => parseTargetRelease('buster')).toThrow(
+      expect.objectContaining({ next: expect.stringMatching(/^use one of: 12, 13 /) }),
+    );
+    expect(() => localTargetPaths({ HOME: '/h', BTRBK_LOCAL_TARGET_RELEASE: 'sid' })).toThrow(
+      /BTRBK_LOCAL_TARGET_RELEASE sid is not a Debian release/,
+    );
   });
 });

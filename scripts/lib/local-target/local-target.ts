@@ -1,8 +1,8 @@
-// The local target: the real boot script, run in a Debian 12 container on this machine, on a loop-device "EBS
+// The local target: the real boot script, run in a Debian 12 (or 13) container on this machine, on a loop-device "EBS
 // volume", serving sshd on a loopback port. It stands in for the AWS instance in the demo and the tests.
 //
 // How `up` works (see docs/LOCAL-TARGET.md):
-//   1. a Debian 12 rootfs is built once with debootstrap and cached outside the repo (rootfs-bookworm);
+//   1. a Debian 12 (or 13) rootfs is built once with debootstrap and cached outside the repo (rootfs-bookworm-*);
 //   2. each `up` is a fresh instance: an overlay mount (cached rootfs read-only below, an empty upper dir) that
 //      gets new host keys and a local-target-only sshd drop-in (port, 127.0.0.1);
 //   3. the volume is a sparse image attached with losetup, bound into the container at the by-id name an EBS
@@ -27,13 +27,14 @@ import {
   isUpState,
   loadState,
   pathsOf,
+  releasePaths,
   saveState,
   type LocalTargetPaths,
   type TargetOptions,
   type UpState,
 } from './paths.js';
 import { assertPrerequisites } from './prerequisites.js';
-import { ensureRootfs } from './rootfs.js';
+import { DEFAULT_RELEASE, ensureRootfs, parseTargetRelease, TARGET_RELEASES, type TargetRelease } from './rootfs.js';
 import { isMountPoint, readText, runOrThrow, waitFor } from './system.js';
 import { attachVolume, ensureVolumeImage, loopDevicesOf, newVolumeId } from './volume.js';
 import { applyLimits, containerPids, limitsFor, readLimits, removeGroup, shapeLink, type LinkShape } from './limits.js';
@@ -44,7 +45,17 @@ export { containerExec, execInTarget, localSshdDropin } from './container.js';
 export { DEFAULT_PORT, localConnection, sshBanner } from './local-connection.js';
 export { CONTAINER_NAME, localTargetPaths, type Env, type LocalTargetPaths, type TargetOptions } from './paths.js';
 export { missingPrerequisites } from './prerequisites.js';
-export { ensureRootfs, MIRROR, ROOTFS_PACKAGES, rootfsStamp, SUITE, TARGET_ROOTFS, type RootfsSpec } from './rootfs.js';
+export {
+  ensureRootfs,
+  MIRROR,
+  ROOTFS_PACKAGES,
+  rootfsStamp,
+  SUITE,
+  TARGET_RELEASES,
+  TARGET_ROOTFS,
+  type RootfsSpec,
+  type TargetRelease,
+} from './rootfs.js';
 export { DEFAULT_VOLUME_SIZE, ebsByIdPath, newVolumeId, parseVolumeSize } from './volume.js';
 export {
   groupCpuSeconds,
@@ -56,6 +67,8 @@ export {
 
 export interface LocalTargetStatus {
   running: boolean;
+  /** The Debian release the instance runs (or ran last). */
+  release: TargetRelease;
   /** Running, the boot script finished (ready marker, no failed marker), the volume mounted and sshd answering. */
   healthy: boolean;
   nspawnPid: number | null;
@@ -118,6 +131,8 @@ export interface UpOptions extends TargetOptions {
   limits?: string | null;
   /** Shape the link to the sshd port (null: unshape). */
   link?: LinkShape | null;
+  /** The Debian release to run (default: the one the target ran last, else 12); a change replaces the instance. */
+  release?: TargetRelease | string;
   onProgress?: (line: string) => void;
 }
 
@@ -130,7 +145,10 @@ export interface DownOptions extends TargetOptions {
 /** Brings the local target up. Idempotent: a running, healthy target is left as it is. */
 export async function up(opts: UpOptions = {}): Promise<UpResult> {
   const { onProgress = () => {} } = opts;
-  const paths = pathsOf(opts);
+  const given = pathsOf(opts);
+  const paths = opts.release
+    ? { ...given, ...releasePaths(given.cacheDir, parseTargetRelease(String(opts.release))) }
+    : given;
   assertPrerequisites();
   return withLock(paths, async () => {
     const timings: UpTimings = {};
@@ -140,7 +158,8 @@ export async function up(opts: UpOptions = {}): Promise<UpResult> {
       // On AWS a changed boot script gives a new instance (user_data_replace_on_change); so here.
       const running = loadState(paths);
       // (a healthy target has both: its sshd answered on the state's port, and bootScriptOutdated needs the volume id)
-      if (!bootScriptOutdated(paths) && isUpState(running)) {
+      const ranRelease = running.release ?? DEFAULT_RELEASE;
+      if (!bootScriptOutdated(paths) && isUpState(running) && ranRelease === paths.release) {
         // a checkout other than the one that started it (CI's fresh clone) gets its connection file too
         writeEnvFile(paths, running);
         if (opts.limits !== undefined || opts.link !== undefined) {
@@ -149,14 +168,18 @@ export async function up(opts: UpOptions = {}): Promise<UpResult> {
         }
         return { ...before, envFile: paths.envFile, alreadyUp: true, timings };
       }
-      onProgress('the boot script changed since this instance started: replacing the instance (the volume is kept)');
+      onProgress(
+        ranRelease === paths.release
+          ? 'the boot script changed since this instance started: replacing the instance (the volume is kept)'
+          : `Debian ${ranRelease} -> ${paths.release}: replacing the instance (the volume is kept)`,
+      );
       await stopAndClean(paths, { onProgress });
       liftLimits(paths);
     } else if (before.running || before.loopDevices.length || before.instanceMounted) {
       onProgress('a previous instance is half up: cleaning it up first');
       await stopAndClean(paths, { onProgress });
     }
-    const rootfs = await ensureRootfs({ paths, onProgress });
+    const rootfs = await ensureRootfs({ paths, spec: TARGET_RELEASES[paths.release], onProgress });
     timings.rootfsSeconds = rootfs.seconds;
 
     const saved = loadState(paths);
@@ -171,7 +194,7 @@ export async function up(opts: UpOptions = {}): Promise<UpResult> {
         next: `free it, or choose another: npx zx scripts/local-target.mjs up --port ${port + 1}`,
       });
     }
-    const state: UpState = { ...saved, volumeId: saved.volumeId || newVolumeId(), port };
+    const state: UpState = { ...saved, volumeId: saved.volumeId || newVolumeId(), port, release: paths.release };
     saveState(paths, state);
 
     if (!fs.existsSync(paths.sshKey)) {
@@ -295,6 +318,7 @@ export async function status(opts: TargetOptions = {}): Promise<LocalTargetStatu
     banner = await sshBanner(port, { timeoutMs: 6000 });
   return {
     running,
+    release: state.release ?? DEFAULT_RELEASE,
     healthy: Boolean(running && ready && !failedText && mounted && banner),
     nspawnPid: pid,
     leaderPid: leader,

@@ -5,7 +5,7 @@ import os from 'node:os';
 import path from 'node:path';
 import process from 'node:process';
 import { LOCAL_ENV_FILE } from '../core/connection.js';
-import { rootfsDir } from './rootfs.js';
+import { DEFAULT_RELEASE, parseTargetRelease, rootfsDir, TARGET_RELEASES, type TargetRelease } from './rootfs.js';
 import { readText } from './system.js';
 
 export const CONTAINER_NAME = 'btrbk-local-target';
@@ -19,6 +19,8 @@ export interface LocalTargetPaths {
   /** BTRBK_LOCAL_TARGET_PORT, when set: the sshd port up uses unless given another. */
   port?: number;
   cacheDir: string;
+  /** Which Debian the instance runs (BTRBK_LOCAL_TARGET_RELEASE, else the one the state records, else 12). */
+  release: TargetRelease;
   /** The cached Debian rootfs of the current stamp (the instance's lower layer). */
   rootfs: string;
   /** Downloaded .debs, kept between instances. */
@@ -43,7 +45,10 @@ export interface LocalTargetPaths {
 }
 
 /** What every container (the target, the laptop) has: its rootfs, its instance overlay, its disk image, its lock. */
-export type ContainerPaths = Omit<LocalTargetPaths, 'port' | 'sshKey' | 'knownHosts' | 'bootLog' | 'envFile'>;
+export type ContainerPaths = Omit<
+  LocalTargetPaths,
+  'port' | 'sshKey' | 'knownHosts' | 'bootLog' | 'envFile' | 'release'
+>;
 
 /** Which local target: its paths, or the environment they are derived from (default process.env). */
 export interface TargetOptions {
@@ -61,6 +66,8 @@ export interface TargetState {
   limits?: string | null;
   /** The shaped link to the sshd port. */
   link?: { rateMbit: number; rttMs: number } | null;
+  /** The Debian release the last instance ran (absent: 12, the only one before there was a choice). */
+  release?: TargetRelease;
 }
 
 /** The state of a target that has been brought up: its volume id and port are known. */
@@ -81,14 +88,18 @@ export function localTargetPaths(env: Env = process.env): LocalTargetPaths {
   const stateDir =
     env.BTRBK_LOCAL_TARGET_STATE ||
     path.join(env.XDG_STATE_HOME || path.join(home, '.local', 'state'), 'btrbk-aws-target', 'local-target');
+  const stateFile = path.join(stateDir, 'state.json');
+  const saved = (JSON.parse(readText(stateFile) ?? '{}') as TargetState).release;
+  const release = env.BTRBK_LOCAL_TARGET_RELEASE
+    ? parseTargetRelease(env.BTRBK_LOCAL_TARGET_RELEASE, 'BTRBK_LOCAL_TARGET_RELEASE')
+    : (saved ?? DEFAULT_RELEASE);
   return {
     name: env.BTRBK_LOCAL_TARGET_NAME || CONTAINER_NAME,
     port: env.BTRBK_LOCAL_TARGET_PORT ? Number(env.BTRBK_LOCAL_TARGET_PORT) : undefined,
     cacheDir,
-    rootfs: rootfsDir(cacheDir),
-    aptArchives: path.join(cacheDir, 'apt-archives'),
+    ...releasePaths(cacheDir, release),
     stateDir,
-    stateFile: path.join(stateDir, 'state.json'),
+    stateFile,
     lockFile: path.join(stateDir, 'lock'),
     volumeImage: path.join(stateDir, 'volume.img'),
     sshKey: path.join(stateDir, 'id_ed25519'),
@@ -100,6 +111,20 @@ export function localTargetPaths(env: Env = process.env): LocalTargetPaths {
     work: path.join(stateDir, 'instance', 'work'),
     root: path.join(stateDir, 'instance', 'root'),
     envFile: env.BTRBK_LOCAL_TARGET_ENV_FILE || LOCAL_ENV_FILE,
+  };
+}
+
+/** The parts of a target's paths that depend on its Debian release: the rootfs, and the apt archive cache (Debian
+ * 13's is the one the laptop container, also Debian 13, uses). */
+export function releasePaths(
+  cacheDir: string,
+  release: TargetRelease,
+): Pick<LocalTargetPaths, 'release' | 'rootfs' | 'aptArchives'> {
+  const spec = TARGET_RELEASES[release];
+  return {
+    release,
+    rootfs: rootfsDir(cacheDir, spec),
+    aptArchives: path.join(cacheDir, release === DEFAULT_RELEASE ? 'apt-archives' : `apt-archives-${spec.suite}`),
   };
 }
 

@@ -42,6 +42,27 @@ export const TARGET_ROOTFS: RootfsSpec = Object.freeze({
   packages: ROOTFS_PACKAGES,
 });
 
+/** The Debian releases the local target runs the boot script on: 12 (the default) and 13, the neighbours of the
+ * Ubuntu 24.04 LTS the EC2 host runs (its OpenSSH 9.6 and systemd 255 sit between Debian 12's and 13's). */
+export const TARGET_RELEASES = Object.freeze({
+  '12': TARGET_ROOTFS,
+  '13': Object.freeze({ suite: 'trixie', release: 'Debian 13', packages: ROOTFS_PACKAGES }) as RootfsSpec,
+});
+export type TargetRelease = keyof typeof TARGET_RELEASES;
+export const DEFAULT_RELEASE: TargetRelease = '12';
+
+/** A release named on the command line or in the environment (12, 13, debian-13 or trixie ...), checked. */
+export function parseTargetRelease(value: string, source = '--release'): TargetRelease {
+  const v = String(value)
+    .toLowerCase()
+    .replace(/^debian-?/, '');
+  for (const [release, spec] of Object.entries(TARGET_RELEASES))
+    if (v === release || v === spec.suite) return release as TargetRelease;
+  throw new OperatorError(`${source} ${value} is not a Debian release the local target runs`, {
+    next: `use one of: ${Object.keys(TARGET_RELEASES).join(', ')} (Debian 12 bookworm, Debian 13 trixie)`,
+  });
+}
+
 /** Stamp of the cached rootfs: rebuilt when any of these change. */
 export function rootfsStamp(spec: RootfsSpec = TARGET_ROOTFS): {
   suite: string;
