@@ -11,6 +11,7 @@ import {
 } from 'cdktf';
 import { AwsProvider } from '@cdktf/provider-aws/lib/provider/index.js';
 import { DataAwsAvailabilityZones } from '@cdktf/provider-aws/lib/data-aws-availability-zones/index.js';
+import { DataAwsEc2InstanceTypeOfferings } from '@cdktf/provider-aws/lib/data-aws-ec2-instance-type-offerings/index.js';
 import { KeyPair } from '@cdktf/provider-aws/lib/key-pair/index.js';
 import { BACKUP_ROOT, BACKUP_USER } from '../scripts/lib/core/host-layout.js';
 import { renderBootScript, renderHostPayload } from '../user-data/render.js';
@@ -100,18 +101,26 @@ export class BackupTargetStack extends TerraformStack {
     const v = variables(this);
     new AwsProvider(this, 'aws', { region: v.awsRegion.stringValue });
 
-    // The zone is chosen before the instance and the volume exist, so the boot script can carry the volume id
-    // without a dependency cycle. Sorted, so a zone appearing later does not move the choice.
+    // The zone of a NEW data volume is chosen before the instance and the volume exist, so the boot script can carry
+    // the volume id without a dependency cycle: availability_zone when set, else the first (sorted) available zone
+    // where EC2 offers instance_type (else the first available zone, where the instance's precondition explains).
+    // Once the volume exists its zone is pinned: the volume ignores changes of this choice (a zone appearing first,
+    // another instance_type, the first-backup fast lane) and the instance is placed in the volume's real zone.
     const zones = new DataAwsAvailabilityZones(this, 'zones', {
       state: 'available',
       filter: [{ name: 'opt-in-status', values: ['opt-in-not-required'] }],
     });
     zones.overrideLogicalId('available');
+    const offerings = new DataAwsEc2InstanceTypeOfferings(this, 'instance_type_offerings', {
+      locationType: 'availability-zone',
+      filter: [{ name: 'instance-type', values: [v.instanceType.stringValue] }],
+    });
+    offerings.overrideLogicalId('instance_type');
     const zone = new TerraformLocal(
       this,
       'chosen_zone',
       // (Raw expressions where an empty string is compared: cdktf's Op.eq(x, '') renders `undefined`.)
-      `\${var.availability_zone != "" ? var.availability_zone : sort(${Token.asString(zones.names)})[0]}`,
+      `\${var.availability_zone != "" ? var.availability_zone : concat(sort(setintersection(${Token.asString(zones.names)}, ${Token.asString(offerings.locations)})), sort(${Token.asString(zones.names)}))[0]}`,
     );
     zone.overrideLogicalId('availability_zone');
 
@@ -123,6 +132,7 @@ export class BackupTargetStack extends TerraformStack {
     const data = new DataVolume(this, 'data_volume', {
       deploymentId: deployment.id,
       availabilityZone: zone.asString,
+      requestedAvailabilityZone: v.availabilityZone.stringValue,
       sizeGib: v.ebsVolumeSize.numberValue,
       restoreSnapshotId: v.restoreSnapshotId.stringValue,
       tags,
@@ -218,7 +228,8 @@ export class BackupTargetStack extends TerraformStack {
     const host = new BackupHost(this, 'backup_host', {
       instanceType: v.instanceType.stringValue,
       architecture: architecture.asString,
-      availabilityZone: zone.asString,
+      // The volume's own zone: the one in the state once it exists (its zone is in ignore_changes), never a new choice.
+      availabilityZone: data.volume.availabilityZone,
       securityGroupIds: [access.securityGroup.id],
       userDataBase64: Fn.base64gzip(bootScript.asString),
       instanceProfileName: payload.instanceProfile.name,
@@ -227,8 +238,10 @@ export class BackupTargetStack extends TerraformStack {
       keyName: `\${length(${keyPair.terraformResourceType}.${keyPair.friendlyUniqueId}) > 0 ? ${keyPair.terraformResourceType}.${keyPair.friendlyUniqueId}[0].key_name : null}`,
       tags,
     });
-    // A check across two variables: a precondition (variable validations may only reference their own
-    // variable in older engines), still refused at plan time.
+    const offered = `${ref(offerings, 'data')}.locations`;
+    const volumeZone = `${ref(data.volume)}.availability_zone`;
+    // Checks across two variables, and of the instance type against the volume's zone: preconditions (variable
+    // validations may only reference their own variable in older engines), still refused at plan time.
     host.instance.lifecycle = {
       ...host.instance.lifecycle,
       // (a plain address: cdktf renders a resource object here as an interpolation, which the engine refuses)
@@ -245,6 +258,10 @@ export class BackupTargetStack extends TerraformStack {
           errorMessage:
             'admin_ssh_public_key must differ from ssh_public_key: the backup key reaches the host only through the SSH gate; use a second key for admin login.',
         },
+        {
+          condition: `\${contains(${offered}, ${volumeZone})}`,
+          errorMessage: `instance_type \${var.instance_type} is not offered in \${${volumeZone}}, the availability zone of the data volume (a volume cannot move to another zone, so the instance must be in the volume's). Zones of \${var.aws_region} that offer \${var.instance_type}: \${length(${offered}) > 0 ? join(", ", sort(${offered})) : "none"}. Choose an instance_type offered in \${${volumeZone}} (aws ec2 describe-instance-type-offerings --region \${var.aws_region} --location-type availability-zone --filters Name=location,Values=\${${volumeZone}}); before the first deploy, availability_zone may name one of the zones listed instead.`,
+        },
       ],
     };
     data.attachTo(host.instance.id);
@@ -255,7 +272,7 @@ export class BackupTargetStack extends TerraformStack {
     out('public_ip', host.eip.publicIp, 'Elastic IP of the backup host (stable across stop/start and replacement)');
     out('volume_id', data.volume.id, 'EBS volume id of the data volume');
     out('region', v.awsRegion.stringValue, 'AWS region');
-    out('availability_zone', zone.asString, 'availability zone of the instance and the data volume');
+    out('availability_zone', data.volume.availabilityZone, 'availability zone of the instance and the data volume');
     out('ssh_user', SSH_USER, 'the user behind the SSH gate');
     out('backup_path', BACKUP_PATH, 'directory on the host that holds the backups');
     // btrbk's URL grammar is ssh://HOST[:PORT]/PATH with no user part (btrbk 0.32.5 refuses 'btrbk@'); the user
@@ -299,9 +316,9 @@ export class BackupTargetStack extends TerraformStack {
   }
 }
 
-/** `type.name` of a resource, for raw expressions. */
-const ref = (r: { terraformResourceType: string; friendlyUniqueId: string }): string =>
-  `${r.terraformResourceType}.${r.friendlyUniqueId}`;
+/** `type.name` of a resource (`data.type.name` of a data source), for raw expressions. */
+const ref = (r: { terraformResourceType: string; friendlyUniqueId: string }, mode: 'data' | '' = ''): string =>
+  `${mode ? 'data.' : ''}${r.terraformResourceType}.${r.friendlyUniqueId}`;
 /** An expression: an attribute of a counted resource's first instance, or "" when its count is 0. */
 const firstOrEmpty = (r: { terraformResourceType: string; friendlyUniqueId: string }, attribute: string): string =>
   `\${length(${ref(r)}) > 0 ? ${ref(r)}[0].${attribute} : ""}`;
@@ -357,7 +374,7 @@ function variables(scope: Construct) {
       type: 'string',
       default: d.availability_zone,
       description:
-        'Availability zone of the host and its data volume; empty: the first available zone of the region (alphabetically). Pin it to the zone in state if the region ever offers a different first zone.',
+        "Availability zone of the data volume when it is created, and so of the host; empty: the first available zone of the region (alphabetically) where EC2 offers instance_type. Once the volume exists its zone is kept: neither a change of the region's zones nor of instance_type moves it, and a zone set here that differs from the volume's stops the plan",
       validation: [
         {
           condition: `\${var.availability_zone == "" || can(regex(${hclRegex(AVAILABILITY_ZONE_SOURCE)}, var.availability_zone))}`,

@@ -20,6 +20,12 @@ mock_provider "aws" {
       names = ["us-west-1a", "us-west-1c"]
     }
   }
+  # EC2's offerings of the instance type by zone (the same for every type unless a run overrides them)
+  mock_data "aws_ec2_instance_type_offerings" {
+    defaults = {
+      locations = ["us-west-1a", "us-west-1c"]
+    }
+  }
 }
 
 variables {

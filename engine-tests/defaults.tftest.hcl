@@ -18,7 +18,13 @@ mock_provider "aws" {
   }
   mock_data "aws_availability_zones" {
     defaults = {
-      names = ["us-west-1c", "us-west-1a"]
+      names = ["us-west-1c", "us-west-1a", "us-west-1b"]
+    }
+  }
+  # EC2 offers the instance type in two of the three zones (not in us-west-1a, the first alphabetically)
+  mock_data "aws_ec2_instance_type_offerings" {
+    defaults = {
+      locations = ["us-west-1c", "us-west-1b"]
     }
   }
   mock_data "aws_ami" {
@@ -62,8 +68,8 @@ run "plan_with_defaults" {
     error_message = "the data volume is 100 GiB of encrypted gp3 by default"
   }
   assert {
-    condition     = local.availability_zone == "us-west-1a" && aws_instance.backup_host.availability_zone == local.availability_zone && aws_ebs_volume.backup_data.availability_zone == local.availability_zone
-    error_message = "instance and volume share the first available zone, alphabetically"
+    condition     = local.availability_zone == "us-west-1b" && aws_instance.backup_host.availability_zone == local.availability_zone && aws_ebs_volume.backup_data.availability_zone == local.availability_zone
+    error_message = "instance and volume share the first available zone, alphabetically, that offers the instance type (us-west-1b: us-west-1a does not offer it)"
   }
   assert {
     condition     = aws_instance.backup_host.metadata_options[0].http_tokens == "required"
@@ -121,6 +127,31 @@ run "plan_with_defaults" {
   }
 }
 
+# Still no apply in this file: a fresh deployment, where availability_zone chooses the zone of the new volume.
+run "pinned_availability_zone_on_a_fresh_deployment" {
+  command = plan
+
+  variables {
+    availability_zone = "us-west-1c"
+  }
+
+  assert {
+    condition     = aws_instance.backup_host.availability_zone == "us-west-1c" && aws_ebs_volume.backup_data.availability_zone == "us-west-1c" && output.availability_zone == "us-west-1c"
+    error_message = "a pinned availability_zone is used for both the volume and the instance"
+  }
+}
+
+run "pinned_availability_zone_without_the_type_refused" {
+  command = plan
+
+  variables {
+    availability_zone = "us-west-1a"
+  }
+
+  # the instance's precondition: instance_type is not offered in the volume's zone
+  expect_failures = [aws_instance.backup_host]
+}
+
 run "apply_with_defaults" {
   command = apply
 
@@ -171,7 +202,7 @@ run "apply_with_defaults" {
     error_message = "public_ip is the Elastic IP and btrbk_target is built from it"
   }
   assert {
-    condition     = output.volume_id == "vol-0123456789abcdef0" && output.instance_id == aws_instance.backup_host.id && output.availability_zone == "us-west-1a"
+    condition     = output.volume_id == "vol-0123456789abcdef0" && output.instance_id == aws_instance.backup_host.id && output.availability_zone == "us-west-1b"
     error_message = "the outputs name the volume, the instance and the zone"
   }
 }
@@ -183,7 +214,6 @@ run "admin_key_registers_a_key_pair" {
     admin_ssh_public_key = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIG+3CgY3qly809CKZdAsN6fsXe9rnJvqePf+s9vJW5Et admin@laptop"
     key_pair_name        = "my-admin-key"
     allowed_ssh_cidrs    = ["203.0.113.7/32", "2001:db8::/48"]
-    availability_zone    = "us-west-1c"
   }
 
   assert {
@@ -193,10 +223,6 @@ run "admin_key_registers_a_key_pair" {
   assert {
     condition     = one(aws_security_group.backup_host.ingress).cidr_blocks == tolist(["203.0.113.7/32"]) && one(aws_security_group.backup_host.ingress).ipv6_cidr_blocks == tolist(["2001:db8::/48"])
     error_message = "allowed_ssh_cidrs are split into IPv4 and IPv6 blocks"
-  }
-  assert {
-    condition     = aws_instance.backup_host.availability_zone == "us-west-1c" && aws_ebs_volume.backup_data.availability_zone == "us-west-1c"
-    error_message = "a pinned availability_zone is used for both"
   }
   assert {
     condition     = strcontains(local.boot_script, "BTRBK_ADMIN_SSH_PUBLIC_KEY='${var.admin_ssh_public_key}'")

@@ -14,6 +14,12 @@ mock_provider "aws" {
       names = ["us-west-1c", "us-west-1a"]
     }
   }
+  # EC2's offerings of the instance type by zone (the same for every type unless a run overrides them)
+  mock_data "aws_ec2_instance_type_offerings" {
+    defaults = {
+      locations = ["us-west-1c", "us-west-1a"]
+    }
+  }
   mock_resource "aws_ebs_volume" {
     defaults = {
       id = "vol-0123456789abcdef0"

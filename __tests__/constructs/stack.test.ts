@@ -11,6 +11,7 @@ import { EipAssociation } from '@cdktf/provider-aws/lib/eip-association/index.js
 import { KeyPair } from '@cdktf/provider-aws/lib/key-pair/index.js';
 import { DataAwsAmi } from '@cdktf/provider-aws/lib/data-aws-ami/index.js';
 import { DataAwsAvailabilityZones } from '@cdktf/provider-aws/lib/data-aws-availability-zones/index.js';
+import { DataAwsEc2InstanceTypeOfferings } from '@cdktf/provider-aws/lib/data-aws-ec2-instance-type-offerings/index.js';
 import { AwsProvider } from '@cdktf/provider-aws/lib/provider/index.js';
 import { DlmLifecyclePolicy } from '@cdktf/provider-aws/lib/dlm-lifecycle-policy/index.js';
 import { IamRole } from '@cdktf/provider-aws/lib/iam-role/index.js';
@@ -310,15 +311,13 @@ describe('the data volume', () => {
 
   test('is made from restore_snapshot_id when given; an existing volume is never replaced for it, nor is it ignored silently', () => {
     expect(volume.snapshot_id).toBe('${var.restore_snapshot_id == "" ? null : var.restore_snapshot_id}');
-    expect(volume.lifecycle.ignore_changes).toEqual(['snapshot_id']);
-    expect(volume.lifecycle.postcondition).toEqual([
-      {
-        condition: '${var.restore_snapshot_id == "" || self.snapshot_id == var.restore_snapshot_id}',
-        error_message: expect.stringMatching(
-          /^restore_snapshot_id is set, but the data volume already exists.*never replaces.*docs\/RESTORE\.md/,
-        ),
-      },
-    ]);
+    expect(volume.lifecycle.ignore_changes).toContain('snapshot_id');
+    expect(volume.lifecycle.postcondition).toContainEqual({
+      condition: '${var.restore_snapshot_id == "" || self.snapshot_id == var.restore_snapshot_id}',
+      error_message: expect.stringMatching(
+        /^restore_snapshot_id is set, but the data volume already exists.*never replaces.*docs\/RESTORE\.md/,
+      ),
+    });
   });
 
   test("alone carries the tag the snapshot policy selects, with this deployment's own id as its value", () => {
@@ -420,14 +419,36 @@ describe('the missed-backup alarm', () => {
     });
   });
 
-  test('sits in the instance’s zone, chosen from the region’s zones before either exists', () => {
+  test('is created in a zone that offers the instance type, chosen before the instance or the volume exists', () => {
     expect(volume.availability_zone).toBe('${local.availability_zone}');
-    expect(instance.availability_zone).toBe('${local.availability_zone}');
-    expect(json.locals.availability_zone).toContain('sort(data.aws_availability_zones.available.names)[0]');
-    expect(json.locals.availability_zone).not.toMatch(/aws_instance|aws_ebs_volume/);
+    expect(json.locals.availability_zone).toBe(
+      '${var.availability_zone != "" ? var.availability_zone : concat(sort(setintersection(data.aws_availability_zones.available.names, data.aws_ec2_instance_type_offerings.instance_type.locations)), sort(data.aws_availability_zones.available.names))[0]}',
+    );
     expect(text).toHaveDataSourceWithProperties(DataAwsAvailabilityZones, {
       state: 'available',
       filter: [{ name: 'opt-in-status', values: ['opt-in-not-required'] }],
+    });
+    expect(text).toHaveDataSourceWithProperties(DataAwsEc2InstanceTypeOfferings, {
+      location_type: 'availability-zone',
+      filter: [{ name: 'instance-type', values: ['${var.instance_type}'] }],
+    });
+  });
+
+  test('keeps its zone once it exists, and the instance follows the volume, not a new choice', () => {
+    expect(volume.lifecycle.ignore_changes).toEqual(['snapshot_id', 'availability_zone']);
+    expect(instance.availability_zone).toBe('${aws_ebs_volume.backup_data.availability_zone}');
+    expect(json.output.availability_zone.value).toBe('${aws_ebs_volume.backup_data.availability_zone}');
+    expect(instance.lifecycle.precondition).toContainEqual(
+      expect.objectContaining({
+        condition:
+          '${contains(data.aws_ec2_instance_type_offerings.instance_type.locations, aws_ebs_volume.backup_data.availability_zone)}',
+      }),
+    );
+    expect(volume.lifecycle.postcondition).toContainEqual({
+      condition: '${var.availability_zone == "" || self.availability_zone == var.availability_zone}',
+      error_message: expect.stringMatching(
+        /^availability_zone is \$\{var\.availability_zone\}, but the data volume already exists in \$\{self\.availability_zone\}.*cannot move/,
+      ),
     });
   });
 
