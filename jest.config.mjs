@@ -4,8 +4,9 @@
  * Two projects:
  *  - unit: synth, engine (terraform/tofu validate + test with a mock provider), gate corpus, libraries.
  *  - integration: tests that need root, btrfs and the local target (file names say so). They share one local
- *    target of the run's own that globalSetup starts (and globalTeardown removes), and `npm run test:integration`
- *    runs them serially (--runInBand).
+ *    target of the run's own that globalSetup starts (and globalTeardown removes), and run serially on it
+ *    (--runInBand). `npm test` (scripts/run-tests.mjs) runs them in lanes side by side, `--shard=I/N` each: a
+ *    jest run of its own, so a target of its own; the lane sequencer splits the files by the time they take.
  */
 const common = {
   testEnvironment: 'node',
@@ -21,6 +22,8 @@ const common = {
 
 export default {
   reporters: ['default', '<rootDir>/__tests__/support/summary-reporter.cjs'],
+  // --shard=I/N splits the integration files into lanes of about equal time (scripts/run-tests.mjs)
+  testSequencer: '<rootDir>/__tests__/support/lane-sequencer.cjs',
   projects: [
     {
       ...common,

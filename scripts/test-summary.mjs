@@ -16,10 +16,13 @@ if (process.argv.includes('--reset')) {
 } else {
   const runs = fs.existsSync(dir) ? fs.readdirSync(dir).filter((f) => f.endsWith('.json')) : [];
   const total = { passed: 0, failed: 0 };
-  for (const f of runs) {
+  for (const f of runs.sort()) {
     const c = JSON.parse(fs.readFileSync(path.join(dir, f), 'utf8'));
     total.passed += c.passed;
     total.failed += c.failed;
+    // the time each jest run took (the lanes of `npm test` run side by side: the slowest is the wall time)
+    if (c.seconds !== undefined)
+      console.log(`  ${f.replace(/\.json$/, '')}: ${c.passed} passed, ${c.failed} failed in ${c.seconds} s`);
   }
   if (!runs.length) {
     console.log('tests: 0 passed, 1 failed');

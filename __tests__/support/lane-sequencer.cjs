@@ -1,0 +1,46 @@
+// Jest test sequencer for the integration project: `--shard=I/N` splits the files into N lanes of about equal
+// time (each lane is its own jest run with its own local target: scripts/run-tests.mjs runs them side by side),
+// by the seconds each file took (__tests__/integration/durations.json; a file not listed counts as
+// DEFAULT_SECONDS). Longest first onto the lane with the least so far; ties by path, so a split is the same
+// on every machine.
+const fs = require('node:fs');
+const path = require('node:path');
+const Sequencer = require('@jest/test-sequencer').default;
+
+const DEFAULT_SECONDS = 30;
+
+function durations(rootDir) {
+  const file = path.join(rootDir, '__tests__', 'integration', 'durations.json');
+  return fs.existsSync(file) ? JSON.parse(fs.readFileSync(file, 'utf8')) : {};
+}
+
+/** The lanes: lists of test paths, heaviest first. */
+function lanes(testPaths, count, seconds) {
+  const weight = (p) => seconds[path.basename(p)] ?? DEFAULT_SECONDS;
+  const sorted = [...testPaths].sort((a, b) => weight(b) - weight(a) || a.localeCompare(b));
+  const out = Array.from({ length: count }, () => ({ total: 0, paths: [] }));
+  for (const p of sorted) {
+    const lane = out.reduce((min, l) => (l.total < min.total ? l : min), out[0]);
+    lane.paths.push(p);
+    lane.total += weight(p);
+  }
+  return out;
+}
+
+class LaneSequencer extends Sequencer {
+  shard(tests, { shardIndex, shardCount }) {
+    const rootDir = tests[0]?.context.config.rootDir ?? process.cwd();
+    const mine = new Set(
+      lanes(
+        tests.map((t) => t.path),
+        shardCount,
+        durations(rootDir),
+      )[shardIndex - 1].paths,
+    );
+    return tests.filter((t) => mine.has(t.path));
+  }
+}
+
+module.exports = LaneSequencer;
+module.exports.lanes = lanes;
+module.exports.DEFAULT_SECONDS = DEFAULT_SECONDS;

@@ -1,0 +1,120 @@
+#!/usr/bin/env node
+// `npm test`'s jest runs, side by side: the unit project, and the integration project in LANES lanes (jest
+// `--shard=I/N`, split by __tests__/support/lane-sequencer.cjs by the time each file takes), each lane a jest run of
+// its own with a local target of its own. The rootfs images the targets and laptops boot from are built first,
+// once, so that no two lanes build one at the same time. Every line a run prints is prefixed with its name; each
+// run's time is printed as it ends; the exit status is 1 when any run failed.
+//   node scripts/run-tests.mjs [--lanes N] [--only unit|integration] [--update-durations]
+// --update-durations: fold the seconds each integration file took in this run into __tests__/integration/durations.json.
+import { spawn } from 'node:child_process';
+import fs from 'node:fs';
+import path from 'node:path';
+import process from 'node:process';
+import { parseArgs } from 'node:util';
+// the operator library is TypeScript: tsx's ESM loader compiles it on import
+import { register } from 'tsx/esm/api';
+
+register();
+const { REPO_ROOT } = await import('./lib/core/connection.ts');
+
+const { values: opts } = parseArgs({
+  options: {
+    lanes: { type: 'string', default: '2' },
+    only: { type: 'string' },
+    'update-durations': { type: 'boolean', default: false },
+  },
+});
+const lanes = Number(opts.lanes);
+if (!Number.isInteger(lanes) || lanes < 1 || lanes > 4) {
+  console.error(`run-tests: --lanes ${opts.lanes} is not a whole number from 1 to 4`);
+  process.exit(2);
+}
+if (opts.only && !['unit', 'integration'].includes(opts.only)) {
+  console.error(`run-tests: --only ${opts.only}: use unit or integration`);
+  process.exit(2);
+}
+
+const JEST = [
+  '--experimental-vm-modules',
+  '--no-warnings=ExperimentalWarning',
+  path.join(REPO_ROOT, 'node_modules/jest/bin/jest.js'),
+];
+const runs = [];
+if (opts.only !== 'integration') runs.push({ name: 'unit', args: ['--selectProjects=unit', '--maxWorkers=2'] });
+if (opts.only !== 'unit') {
+  for (let i = 1; i <= lanes; i++)
+    runs.push({
+      name: lanes === 1 ? 'integration' : `integration-${i}`,
+      args: ['--selectProjects=integration', '--runInBand', ...(lanes === 1 ? [] : [`--shard=${i}/${lanes}`])],
+    });
+}
+
+const t0 = Date.now();
+const log = (line) => process.stdout.write(`[run-tests] ${line}\n`);
+
+if (opts.only !== 'unit') {
+  // the images the integration tests boot: built once here, not by two lanes at once
+  const { ensureRootfs, TARGET_RELEASES } = await import('./lib/local-target/rootfs.ts');
+  const { localTargetPaths } = await import('./lib/local-target/paths.ts');
+  const { laptopPaths, LAPTOP_ROOTFS } = await import('./lib/local-target/laptop.ts');
+  const { ensurePackages } = await import('./lib/core/system-deps.ts');
+  ensurePackages('test', { log });
+  const images = [
+    ...Object.entries(TARGET_RELEASES).map(([release, spec]) => ({
+      paths: localTargetPaths({ ...process.env, BTRBK_LOCAL_TARGET_RELEASE: release }),
+      spec,
+    })),
+    { paths: laptopPaths(), spec: LAPTOP_ROOTFS },
+  ];
+  for (const { paths, spec } of images) {
+    const r = await ensureRootfs({ paths, spec, onProgress: log });
+    log(`${spec.release} rootfs ${r.built ? `built in ${r.seconds.toFixed(0)} s` : 'cached'}: ${paths.rootfs}`);
+  }
+}
+
+function start({ name, args }) {
+  const started = Date.now();
+  const child = spawn(process.execPath, [...JEST, ...args], {
+    cwd: REPO_ROOT,
+    env: { ...process.env, BTRBK_TEST_RUN_NAME: name },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  const prefix = (stream, out) => {
+    let rest = '';
+    stream.on('data', (chunk) => {
+      const lines = (rest + chunk.toString('utf8')).split('\n');
+      rest = lines.pop() ?? '';
+      for (const line of lines) out.write(`[${name}] ${line}\n`);
+    });
+    stream.on('end', () => rest && out.write(`[${name}] ${rest}\n`));
+  };
+  prefix(child.stdout, process.stdout);
+  prefix(child.stderr, process.stderr);
+  return new Promise((resolve) => {
+    child.on('close', (code, signal) => {
+      const seconds = (Date.now() - started) / 1000;
+      log(`${name}: ${code === 0 ? 'passed' : `FAILED (exit ${code ?? signal})`} in ${seconds.toFixed(0)} s`);
+      resolve({ name, code, seconds });
+    });
+  });
+}
+
+log(`${runs.map((r) => r.name).join(', ')} side by side`);
+const results = await Promise.all(runs.map(start));
+log(
+  `all runs: ${((Date.now() - t0) / 1000).toFixed(0)} s wall (${results.map((r) => `${r.name} ${r.seconds.toFixed(0)} s`).join(', ')})`,
+);
+
+if (opts['update-durations']) {
+  const file = path.join(REPO_ROOT, '__tests__/integration/durations.json');
+  const known = JSON.parse(fs.readFileSync(file, 'utf8'));
+  for (const r of results.filter((x) => x.name.startsWith('integration'))) {
+    const recorded = path.join(REPO_ROOT, '.test-results', `${r.name}.json`);
+    if (!fs.existsSync(recorded)) continue;
+    Object.assign(known, JSON.parse(fs.readFileSync(recorded, 'utf8')).files ?? {});
+  }
+  const sorted = Object.fromEntries(Object.entries(known).sort(([, a], [, b]) => b - a));
+  fs.writeFileSync(file, `${JSON.stringify(sorted, null, 2)}\n`);
+  log(`durations written to ${path.relative(REPO_ROOT, file)}`);
+}
+process.exitCode = results.every((r) => r.code === 0) ? 0 : 1;
