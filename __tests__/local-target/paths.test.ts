@@ -4,7 +4,13 @@ import os from 'node:os';
 import path from 'node:path';
 import { OperatorError } from '../../scripts/lib/core/errors.js';
 import { localTargetPaths, releasePaths } from '../../scripts/lib/local-target/paths.js';
-import { parseTargetRelease, rootfsStamp, TARGET_RELEASES } from '../../scripts/lib/local-target/rootfs.js';
+import { LAPTOP_ROOTFS } from '../../scripts/lib/local-target/laptop.js';
+import {
+  isRootfsEntryOf,
+  parseTargetRelease,
+  rootfsStamp,
+  TARGET_RELEASES,
+} from '../../scripts/lib/local-target/rootfs.js';
 
 describe('local target: names and formats', () => {
   test('paths live outside the repo, under XDG dirs, and each can be overridden', () => {
@@ -48,7 +54,9 @@ describe('local target: which Debian it runs', () => {
       expect(d12.rootfs).toBe(`/h/.cache/btrbk-aws-target/rootfs-bookworm-${rootfsStamp().hash}`);
       const d13 = localTargetPaths({ HOME: '/h', BTRBK_LOCAL_TARGET_STATE: state, BTRBK_LOCAL_TARGET_RELEASE: '13' });
       expect(d13.release).toBe('13');
-      expect(d13.rootfs).toBe(`/h/.cache/btrbk-aws-target/rootfs-trixie-${rootfsStamp(TARGET_RELEASES['13']).hash}`);
+      expect(d13.rootfs).toBe(
+        `/h/.cache/btrbk-aws-target/rootfs-trixie-target-${rootfsStamp(TARGET_RELEASES['13']).hash}`,
+      );
       expect(path.basename(d13.aptArchives)).toBe('apt-archives-trixie');
       // the same packages as Debian 12's: only the release differs
       expect(TARGET_RELEASES['13'].packages).toEqual(TARGET_RELEASES['12'].packages);
@@ -72,4 +80,16 @@ describe('local target: which Debian it runs', () => {
       /BTRBK_LOCAL_TARGET_RELEASE sid is not a Debian release/,
     );
   });
+});
+
+test("the laptop's Debian 13 rootfs and the target's are separate cache entries: building one never removes the other", () => {
+  const target = path.basename(localTargetPaths({ HOME: '/h', BTRBK_LOCAL_TARGET_RELEASE: '13' }).rootfs);
+  const laptop = `rootfs-trixie-${rootfsStamp(LAPTOP_ROOTFS).hash}`;
+  expect(target).not.toBe(laptop);
+  expect([target, `${target}.tmp-42`].map((e) => isRootfsEntryOf(e, TARGET_RELEASES['13']))).toEqual([true, true]);
+  expect(isRootfsEntryOf(laptop, TARGET_RELEASES['13'])).toBe(false);
+  expect(isRootfsEntryOf(target, LAPTOP_ROOTFS)).toBe(false);
+  expect(isRootfsEntryOf('rootfs-trixie-0123456789abcdef', LAPTOP_ROOTFS)).toBe(true);
+  expect(isRootfsEntryOf('rootfs-trixie', LAPTOP_ROOTFS)).toBe(true);
+  expect(isRootfsEntryOf('rootfs-bookworm-0123456789abcdef', LAPTOP_ROOTFS)).toBe(false);
 });

@@ -30,6 +30,9 @@ const STAMP_FILE = '.btrbk-aws-target-rootfs.json';
 /** Which Debian a rootfs is, and what it gets beyond minbase. */
 export interface RootfsSpec {
   suite: string;
+  /** The cache directory's name part (default: the suite): two specs of one suite (the laptop's Debian 13 and the
+   * target's) need their own, or building one would remove the other as an older build. */
+  cacheName?: string;
   /** For messages: "Debian 12". */
   release: string;
   packages: readonly string[];
@@ -46,7 +49,12 @@ export const TARGET_ROOTFS: RootfsSpec = Object.freeze({
  * Ubuntu 24.04 LTS the EC2 host runs (its OpenSSH 9.6 and systemd 255 sit between Debian 12's and 13's). */
 export const TARGET_RELEASES = Object.freeze({
   '12': TARGET_ROOTFS,
-  '13': Object.freeze({ suite: 'trixie', release: 'Debian 13', packages: ROOTFS_PACKAGES }) as RootfsSpec,
+  '13': Object.freeze({
+    suite: 'trixie',
+    cacheName: 'trixie-target',
+    release: 'Debian 13',
+    packages: ROOTFS_PACKAGES,
+  }) as RootfsSpec,
 });
 export type TargetRelease = keyof typeof TARGET_RELEASES;
 export const DEFAULT_RELEASE: TargetRelease = '12';
@@ -85,7 +93,14 @@ export function rootfsStamp(spec: RootfsSpec = TARGET_ROOTFS): {
 /** The cached rootfs directory of a spec's current stamp (one per stamp: a rebuilt rootfs never replaces one that a
  * running instance uses as its lower layer). */
 export function rootfsDir(cacheDir: string, spec: RootfsSpec = TARGET_ROOTFS): string {
-  return path.join(cacheDir, `rootfs-${spec.suite}-${rootfsStamp(spec).hash}`);
+  return path.join(cacheDir, `rootfs-${cacheName(spec)}-${rootfsStamp(spec).hash}`);
+}
+
+const cacheName = (spec: RootfsSpec): string => spec.cacheName ?? spec.suite;
+
+/** A cache entry of this spec: its build of any stamp, the unversioned first build, or a build in progress. */
+export function isRootfsEntryOf(entry: string, spec: RootfsSpec): boolean {
+  return new RegExp(`^rootfs-${cacheName(spec).replace(/[.-]/g, '\\$&')}(-[0-9a-f]{16})?(\\.tmp-\\d+)?$`).test(entry);
 }
 
 /** Deletes cached rootfs directories of older stamps that no mounted instance uses as its lower layer. */
@@ -94,7 +109,7 @@ function removeUnusedRootfs(paths: ContainerPaths, spec: RootfsSpec, onProgress:
   for (const entry of fs.readdirSync(paths.cacheDir)) {
     const dir = path.join(paths.cacheDir, entry);
     if (
-      !entry.startsWith(`rootfs-${spec.suite}`) ||
+      !isRootfsEntryOf(entry, spec) ||
       dir === paths.rootfs ||
       mounts.some((m) => m.superOptions.includes(`lowerdir=${dir}`))
     )
@@ -116,7 +131,7 @@ export async function ensureRootfs({
   onProgress?: (line: string) => void;
 }): Promise<{ built: boolean; seconds: number }> {
   const stamp = rootfsStamp(spec);
-  const legacy = path.join(paths.cacheDir, `rootfs-${spec.suite}`); // the unversioned name of the first builds
+  const legacy = path.join(paths.cacheDir, `rootfs-${cacheName(spec)}`); // the unversioned name of the first builds
   const stampHash = (text: string): unknown => (JSON.parse(text) as { hash?: unknown }).hash;
   if (!fs.existsSync(paths.rootfs) && stampHash(readText(path.join(legacy, STAMP_FILE)) ?? '{}') === stamp.hash)
     fs.renameSync(legacy, paths.rootfs);
