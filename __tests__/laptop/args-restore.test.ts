@@ -4,6 +4,8 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { OperatorError } from '../../scripts/lib/core/errors.js';
+import { BACKUP } from '../../scripts/lib/cli/entries/backup.js';
+import { resolve } from '../../scripts/lib/cli/runner.js';
 import { parseBackupArgs } from '../../scripts/lib/laptop/args.js';
 import { machineName, parseSnapshotName } from '../../scripts/lib/laptop/layout.js';
 import { chooseBackup, planRestore, type RestoreFacts } from '../../scripts/lib/laptop/restore.js';
@@ -57,13 +59,20 @@ describe('parseBackupArgs', () => {
       maxAgeHours: 2.5,
     });
   });
-  test('--help alone, and with a verb', () => {
-    expect(parseBackupArgs(['--help']).help).toBe(true);
-    expect(parseBackupArgs(['restore', '--help']).help).toBe(true);
+  test("--help alone, and with a verb (the verbs; the verb's options)", () => {
+    const help = (argv: string[]): string => {
+      const r = resolve(BACKUP, argv, 'backup.mjs');
+      if (!('help' in r)) throw new Error('no help');
+      return r.help;
+    };
+    expect(help(['--help'])).toMatch(/^verbs:\n {2}install +protect subvolumes/m);
+    expect(help(['restore', '--help'])).toMatch(/^ {2}--make-live +make the backup the live subvolume/m);
+    expect(help(['restore', '-h'])).not.toMatch(/--sample/);
+    expect(() => parseBackupArgs(['status', '--help'])).toThrow(/--help asks for the help text/);
   });
   test.each([
     [[], /which verb/],
-    [['backup'], /unknown verb backup/],
+    [['backup'], /unknown command backup/],
     [['status', '--frobnicate'], /unknown option --frobnicate/],
     [['install'], /install needs --subvolume/],
     [['install', '--subvolume', 'home'], /absolute path/],
@@ -78,7 +87,7 @@ describe('parseBackupArgs', () => {
     [['list', '--machine', '../x'], /--machine/],
     [['install', '--subvolume', '/home', '--make-subvolume'], /needs --exclude/],
     [['install', '--subvolume', '/home', '--exclude', 'cache'], /absolute path/],
-    [['status', '--exclude', '/home/.cache'], /belong to install/],
+    [['status', '--exclude', '/home/.cache'], /unknown option --exclude for status \(it is an option of install\)/],
   ])('%j is refused', (argv, what) => {
     expect(usage(argv as string[])).toMatch(what);
   });
@@ -179,7 +188,9 @@ describe('verify options', () => {
     expect(parseBackupArgs(['verify', '--json'])).toMatchObject({ verb: 'verify', json: true });
     expect(parseBackupArgs(['list', '--sizes'])).toMatchObject({ verb: 'list', sizes: true });
     expect(parseBackupArgs(['list'])).toMatchObject({ sizes: false });
-    expect(() => parseBackupArgs(['status', '--sizes'])).toThrow(/--sizes belongs to list/);
+    expect(() => parseBackupArgs(['status', '--sizes'])).toThrow(
+      /unknown option --sizes for status \(it is an option of list\)/,
+    );
     expect(parseBackupArgs(['verify', '--sample', '100']).seed).toBeUndefined();
     expect(parseBackupArgs(['verify', '--seed', '123456789012345678'])).toMatchObject({ seed: '123456789012345678' });
   });
@@ -192,7 +203,7 @@ describe('verify options', () => {
     [['verify', '--seed', '1234567890123456789'], /at most 18 digits/],
     [['verify', '--sample', '100', '--seed', '7'], /every file/],
     [['verify', '--sample', '5', '--sample', '6'], /given twice/],
-    [['status', '--sample', '5'], /belong to verify/],
+    [['status', '--sample', '5'], /unknown option --sample for status \(it is an option of verify\)/],
     [['verify', 'now'], /unexpected argument/],
   ])('%j is refused', (argv, what) => {
     expect(usage(argv as string[])).toMatch(what);

@@ -139,7 +139,9 @@ test("install: --upload-mbit and --instance-type are checked like setup's and be
   expect(() => parseBackupArgs(['install', '--subvolume', '/home', '--instance-type', 'm5.large'])).toThrow(
     /--instance-type m5\.large: not a type this tool knows .*t3a\.nano/,
   );
-  expect(() => parseBackupArgs(['status', '--upload-mbit', '40'])).toThrow(/belong to install/);
+  expect(() => parseBackupArgs(['status', '--upload-mbit', '40'])).toThrow(
+    /--upload-mbit for status \(it is an option of install\)/,
+  );
 });
 
 test('run: a full send says its size and expected time (the type and upload install recorded); an incremental says its size is not known', async () => {

@@ -31,7 +31,9 @@ import {
   type ScratchBtrfs,
 } from '../data/btrfs-scratch.js';
 import {
+  ITEMS,
   SCALES,
+  type BenchItem,
   limitsBasis,
   limitsFigures,
   limitsRow,
@@ -246,17 +248,9 @@ export async function deleteRemote(conn: Connection, paths: string[]): Promise<v
 
 // ----------------------------------------------------------------------------------------------- the items
 
-/** The measurements, in the order they run; 'setup' is the deps' setupTimings. */
-export const ITEMS = Object.freeze([
-  'incremental',
-  'path',
-  'compression',
-  'rsync',
-  'atime',
-  'limits',
-  'setup',
-] as const);
-export type BenchItem = (typeof ITEMS)[number];
+// ITEMS (the measurements, in the order they run) live in bench.ts, so that bench's --help lists them without
+// loading the measurements
+export { ITEMS, type BenchItem };
 
 export interface BenchDeps {
   /** The local target's connection (the gated backup login). */

@@ -32,6 +32,18 @@ export interface Scale {
 export type ScaleName = 'small' | 'full';
 
 /** Dataset sizes. `full` is the issue's; `small` proves the harness in tests (seconds, not minutes). */
+/** The measurements, in the order they run; 'setup' is the deps' setupTimings. */
+export const ITEMS = Object.freeze([
+  'incremental',
+  'path',
+  'compression',
+  'rsync',
+  'atime',
+  'limits',
+  'setup',
+] as const);
+export type BenchItem = (typeof ITEMS)[number];
+
 export const SCALES: Readonly<Record<ScaleName, Readonly<Scale>>> = Object.freeze({
   small: Object.freeze({
     datasetMiB: 64,
@@ -477,8 +489,13 @@ export function resultsFileName(date: Date = new Date()): string {
 }
 
 /** The JSON document: the same figures as the table, plus the machine and the scale. */
+/** The results file's document: the schema, the report, its summary. */
+export function reportJson(report: Report): { schema: string } & Report & { summary: Summary } {
+  return { schema: 'btrbk-aws-target/bench@1', ...report, summary: summarize(report) };
+}
+
 export function toJson(report: Report): string {
-  return `${JSON.stringify({ schema: 'btrbk-aws-target/bench@1', ...report, summary: summarize(report) }, null, 2)}\n`;
+  return `${JSON.stringify(reportJson(report), null, 2)}\n`;
 }
 
 // ---------------------------------------------------------------------------------------------- data makers

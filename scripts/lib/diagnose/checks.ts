@@ -19,15 +19,9 @@ import { sshSession, type Session } from './session.js';
 
 export type { CheckResult, TestResult };
 
-/** Check name -> what it looks at. */
-export const CHECKS = Object.freeze({
-  'check-ssh': 'reach the host, the pinned host key, the backup key, the SSH gate',
-  'check-volume': 'the backup volume, through the gate’s read-only diagnostics',
-  'check-aws': 'the EC2 instance and its data volume (AWS API)',
-  'check-logs': 'the boot script’s log and cloud-init’s output (EC2 console output when SSH is down)',
-});
+import { CHECKS, type CheckName } from './check-names.js';
 
-export type CheckName = keyof typeof CHECKS;
+export { CHECKS, type CheckName };
 
 const isCheckName = (name: string): name is CheckName => Object.hasOwn(CHECKS, name);
 
