@@ -43,6 +43,7 @@ BTRBK_AWS_VOLUME_ID='vol-0123456789abcdef0'
 BTRBK_AWS_REGION='us-west-1'
 BTRBK_AWS_KNOWN_HOSTS='/tmp/known hosts'
 MY_NOTE='added by hand'
+lower_case=1
 `;
 
 describe('connection file', () => {
@@ -73,7 +74,7 @@ describe('connection file', () => {
   it('reads a file in the format setup has always written into typed fields, with the port defaulted', () => {
     const file = path.join(dir, 'aws_connection.env');
     fs.writeFileSync(file, SETUP_FILE);
-    expect(readConnection(file)).toEqual({ ...sample, extra: { MY_NOTE: 'added by hand' } });
+    expect(readConnection(file)).toEqual({ ...sample, extra: { MY_NOTE: 'added by hand', lower_case: '1' } });
   });
 
   it('writes back the keys it does not know, after its own, and reads the same connection again', () => {
@@ -83,7 +84,7 @@ describe('connection file', () => {
     writeConnection(file, { ...conn, port: 2222 });
     const text = fs.readFileSync(file, 'utf8');
     expect(text).toMatch(
-      /^BTRBK_AWS_SSH_PORT='2222'\nBTRBK_AWS_KNOWN_HOSTS='\/tmp\/known hosts'\nMY_NOTE='added by hand'\n$/m,
+      /^BTRBK_AWS_SSH_PORT='2222'\nBTRBK_AWS_KNOWN_HOSTS='\/tmp\/known hosts'\nMY_NOTE='added by hand'\nlower_case='1'\n$/m,
     );
     expect(readConnection(file)).toEqual({ ...conn, port: 2222 });
   });

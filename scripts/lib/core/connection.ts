@@ -72,7 +72,8 @@ export interface Connection {
   extra?: Readonly<Record<string, string>>;
 }
 
-const KEY_RE = /^[A-Z][A-Z0-9_]*$/;
+/** A key as a POSIX shell names a variable (the keys parseEnvText reads, so every key read is written back). */
+const KEY_RE = /^[A-Za-z_][A-Za-z0-9_]*$/;
 
 /**
  * Parses KEY=value lines (value bare, 'single' or "double" quoted; `export ` allowed; # comments). Returns the
