@@ -3,8 +3,8 @@ import { Token } from 'cdktf';
 import { CloudwatchMetricAlarm } from '@cdktf/provider-aws/lib/cloudwatch-metric-alarm/index.js';
 import { SnsTopic } from '@cdktf/provider-aws/lib/sns-topic/index.js';
 import { SnsTopicSubscription } from '@cdktf/provider-aws/lib/sns-topic-subscription/index.js';
-import { ALARM_PERIOD_SECONDS } from '../scripts/lib/deploy/tfvars.js';
-import { COMPLETED_BACKUPS_METRIC, METRIC_NAMESPACE } from '../scripts/lib/core/host-layout.js';
+import { ALARM_PERIOD_SECONDS } from './variables.js';
+import { COMPLETED_BACKUPS_METRIC, METRIC_NAMESPACE } from '../user-data/host-layout.js';
 
 /** An alarm when no backup completes, and where it mails. */
 export interface BackupAlarmProps {

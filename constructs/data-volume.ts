@@ -1,6 +1,6 @@
 import { Construct } from 'constructs';
 import { Token } from 'cdktf';
-import { DATA_VOLUME_DEVICE_NAME } from '../scripts/lib/core/host-layout.js';
+import { DATA_VOLUME_DEVICE_NAME } from '../user-data/host-layout.js';
 import { EbsVolume } from '@cdktf/provider-aws/lib/ebs-volume/index.js';
 import { VolumeAttachment } from '@cdktf/provider-aws/lib/volume-attachment/index.js';
 import { DATA_VOLUME_TAG_KEY } from './volume-protection.js';

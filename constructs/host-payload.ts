@@ -9,7 +9,7 @@ import { S3BucketPolicy } from '@cdktf/provider-aws/lib/s3-bucket-policy/index.j
 import { S3BucketPublicAccessBlock } from '@cdktf/provider-aws/lib/s3-bucket-public-access-block/index.js';
 import { S3BucketServerSideEncryptionConfigurationA } from '@cdktf/provider-aws/lib/s3-bucket-server-side-encryption-configuration/index.js';
 import { S3Object } from '@cdktf/provider-aws/lib/s3-object/index.js';
-import { METRIC_NAMESPACE } from '../scripts/lib/core/host-layout.js';
+import { METRIC_NAMESPACE } from '../user-data/host-layout.js';
 
 /** Where the host's programs come from: one private S3 object, read by the instance's own role. */
 export interface HostPayloadProps {

@@ -22,7 +22,8 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { gzipSync } from 'node:zlib';
 import { fileURLToPath } from 'node:url';
-import { shellQuote } from '../scripts/lib/core/shell.js';
+import { VARIABLE_DEFAULTS } from '../constructs/variables.js';
+import { shellQuote } from './shell.js';
 
 export const USER_DATA_DIR = path.dirname(fileURLToPath(import.meta.url));
 export const BOOT_SCRIPT = path.join(USER_DATA_DIR, 'bootstrap.sh');
@@ -41,13 +42,14 @@ export const SETTINGS: Readonly<Record<SettingKey, string>> = Object.freeze({
   retentionMin: 'BTRBK_RETENTION_MIN',
 });
 
-/** What the host does when a setting is not given (the stack's variables default to the same values). */
+/** What the host does when a setting is not given: the stack's variables' defaults (one table). */
 export const SETTING_DEFAULTS: Readonly<Record<Exclude<SettingKey, 'volumeId' | 'backupSshPublicKey'>, string>> =
   Object.freeze({
-    adminSshPublicKey: '',
-    appendOnly: 'true',
-    retention: '48h 14d 8w 12m',
-    retentionMin: '1d',
+    adminSshPublicKey: VARIABLE_DEFAULTS.admin_ssh_public_key,
+    // the boot script reads the switch as the text the engine renders a bool as
+    appendOnly: String(VARIABLE_DEFAULTS.append_only),
+    retention: VARIABLE_DEFAULTS.retention,
+    retentionMin: VARIABLE_DEFAULTS.retention_min,
   });
 
 /** The settings of one boot script; each may also be a cdktf token that resolves to the value. */

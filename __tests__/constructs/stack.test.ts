@@ -27,7 +27,8 @@ import {
   SNAPSHOT_TAG_KEY,
 } from '../../constructs/volume-protection.js';
 const DEPLOYMENT = '${terraform_data.deployment.id}';
-import { BackupTargetStack, STACK_NAME, VARIABLE_DEFAULTS } from '../../constructs/backup-target-stack.js';
+import { BackupTargetStack, STACK_NAME } from '../../constructs/backup-target-stack.js';
+import { VARIABLE_DEFAULTS } from '../../constructs/variables.js';
 import { CANONICAL_OWNER_ID } from '../../constructs/backup-host.js';
 import { SETTING_DEFAULTS, renderBootScript, renderHostPayload } from '../../user-data/render.js';
 import { HOST_ROLE_ACTIONS, payloadObjectKey } from '../../constructs/host-payload.js';

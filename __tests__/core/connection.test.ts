@@ -16,7 +16,7 @@ import {
   type Connection,
 } from '../../scripts/lib/core/connection.js';
 import { OperatorError } from '../../scripts/lib/core/errors.js';
-import { BACKUP_ROOT } from '../../scripts/lib/core/host-layout.js';
+import { BACKUP_ROOT } from '../../user-data/host-layout.js';
 
 const sample: Connection = {
   host: '203.0.113.7',

@@ -94,8 +94,8 @@ describe('the facts table and the stack agree on the instance types', () => {
   // tfvars.ts holds the rule the stack and setup enforce; this table holds the facts --limits, the bench and the
   // first-backup estimate use: every type the one accepts has facts, with the same architecture, and no more
   test('every accepted type has facts, every fact is of an accepted type, architectures match', async () => {
-    const { INSTANCE_FAMILIES, INSTANCE_SIZES, INSTANCE_TYPE_RE, instanceArchitecture } =
-      await import('../../scripts/lib/deploy/tfvars.js');
+    const { INSTANCE_FAMILIES, INSTANCE_SIZES } = await import('../../constructs/variables.js');
+    const { INSTANCE_TYPE_RE, instanceArchitecture } = await import('../../scripts/lib/deploy/tfvars.js');
     const accepted = Object.keys(INSTANCE_FAMILIES).flatMap((f) => INSTANCE_SIZES.map((s) => `${f}.${s}`));
     expect(accepted.every((t) => INSTANCE_TYPE_RE.test(t))).toBe(true);
     expect(Object.keys(INSTANCE_TYPES).sort()).toEqual([...accepted].sort());

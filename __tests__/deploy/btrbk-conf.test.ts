@@ -5,7 +5,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { btrbkTargetUrl, renderBtrbkConf, sshConfigBlock } from '../../scripts/lib/deploy/btrbk-conf.js';
-import { BACKUP_ROOT } from '../../scripts/lib/core/host-layout.js';
+import { BACKUP_ROOT } from '../../user-data/host-layout.js';
 
 const AWS_CONN = {
   host: '203.0.113.7',

@@ -29,7 +29,7 @@ import { OperatorError } from '../../scripts/lib/core/errors.js';
 import { runResult, type Run } from '../../scripts/lib/core/process.js';
 import type { PlanAnalysis } from '../../scripts/lib/deploy/plan-safety.js';
 import { validateTfvars, type TfvarsValues } from '../../scripts/lib/deploy/tfvars.js';
-import { BACKUP_ROOT } from '../../scripts/lib/core/host-layout.js';
+import { BACKUP_ROOT } from '../../user-data/host-layout.js';
 
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'setup-flow-'));
 const sshDir = path.join(tmp, 'ssh');

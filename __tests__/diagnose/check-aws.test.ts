@@ -11,7 +11,7 @@ import {
 import { mockClient } from 'aws-sdk-client-mock';
 import { checkAws } from '../../scripts/lib/diagnose/check-aws.js';
 import { runChecks } from '../../scripts/lib/diagnose/checks.js';
-import { BACKUP_ROOT } from '../../scripts/lib/core/host-layout.js';
+import { BACKUP_ROOT } from '../../user-data/host-layout.js';
 
 const ID = 'i-0a1b2c3d4e5f67890';
 const VOL = 'vol-0fedcba9876543210';

@@ -6,7 +6,7 @@ import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { REPO_ROOT, writeConnection } from '../../scripts/lib/core/connection.js';
-import { BACKUP_ROOT } from '../../scripts/lib/core/host-layout.js';
+import { BACKUP_ROOT } from '../../user-data/host-layout.js';
 
 const zx = path.join(REPO_ROOT, 'node_modules', '.bin', 'zx');
 const { FORCE_COLOR: _ignored, ...baseEnv } = process.env;

@@ -11,7 +11,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { parseSubvolumeShow } from '../../scripts/lib/core/btrfs-output.js';
 import { LOCAL_ENV_FILE, readConnection } from '../../scripts/lib/core/connection.js';
-import { BACKUP_ROOT, MOUNT_POINT, PRUNE_PATH } from '../../scripts/lib/core/host-layout.js';
+import { BACKUP_ROOT, MOUNT_POINT, PRUNE_PATH } from '../../user-data/host-layout.js';
 import { execInTarget } from '../../scripts/lib/local-target/local-target.js';
 import { renderBtrbkConf, sshConfigBlock } from '../../scripts/lib/deploy/btrbk-conf.js';
 import { createScratchBtrfs, createSubvolume, type ScratchBtrfs } from '../../scripts/lib/data/btrfs-scratch.js';

@@ -4,7 +4,7 @@
 import { jest } from '@jest/globals';
 import { spawnSync } from 'node:child_process';
 import { LOCAL_ENV_FILE, readConnection } from '../../scripts/lib/core/connection.js';
-import { BACKUP_ROOT, MOUNT_POINT, SELFTEST_DIR_NAME } from '../../scripts/lib/core/host-layout.js';
+import { BACKUP_ROOT, MOUNT_POINT, SELFTEST_DIR_NAME } from '../../user-data/host-layout.js';
 import { execInTarget } from '../../scripts/lib/local-target/local-target.js';
 import { formatTable, toJson } from '../../scripts/lib/bench/bench.js';
 import { BENCH_USER, runBench } from '../../scripts/lib/bench/bench-measure.js';

@@ -28,7 +28,7 @@ import {
   READY_MARKER,
   STATE_DIR,
   SUDOERS_PATH,
-} from '../../scripts/lib/core/host-layout.js';
+} from '../../user-data/host-layout.js';
 import { installedText, renderBootScript, renderHostPayload } from '../../user-data/render.js';
 import { gzipSync } from 'node:zlib';
 

@@ -11,7 +11,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { parseSubvolumeList } from '../../scripts/lib/core/btrfs-output.js';
 import { LOCAL_ENV_FILE, readConnection } from '../../scripts/lib/core/connection.js';
-import { BACKUP_ROOT, MOUNT_POINT, SELFTEST_DIR_NAME } from '../../scripts/lib/core/host-layout.js';
+import { BACKUP_ROOT, MOUNT_POINT, SELFTEST_DIR_NAME } from '../../user-data/host-layout.js';
 import { execInTarget } from '../../scripts/lib/local-target/local-target.js';
 import { createScratchBtrfs, createSubvolume } from '../../scripts/lib/data/btrfs-scratch.js';
 import { GATE } from '../user-data/gate-harness.js';

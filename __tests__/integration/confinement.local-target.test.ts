@@ -24,7 +24,7 @@ import {
   PRUNE_CONF,
   PRUNE_PATH,
   STAGING_DIR,
-} from '../../scripts/lib/core/host-layout.js';
+} from '../../user-data/host-layout.js';
 import { execInTarget, rerunBootScript } from '../../scripts/lib/local-target/local-target.js';
 import { createScratchBtrfs, createSubvolume, type ScratchBtrfs } from '../../scripts/lib/data/btrfs-scratch.js';
 import { newUuid, SendStream, simpleSubvolume } from '../support/send-stream.js';

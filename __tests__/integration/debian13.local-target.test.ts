@@ -9,7 +9,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { jest } from '@jest/globals';
 import { readConnection, type Connection } from '../../scripts/lib/core/connection.js';
-import { BACKUP_ROOT, BOOT_LOG, MOUNT_POINT } from '../../scripts/lib/core/host-layout.js';
+import { BACKUP_ROOT, BOOT_LOG, MOUNT_POINT } from '../../user-data/host-layout.js';
 import { runRoundtrip } from '../../scripts/lib/data/roundtrip.js';
 import { allPassed, runChecks } from '../../scripts/lib/diagnose/checks.js';
 import {

@@ -16,7 +16,7 @@ import { spawnSync } from 'node:child_process';
 import crypto from 'node:crypto';
 import { parseSubvolumeList } from '../../scripts/lib/core/btrfs-output.js';
 import { LOCAL_ENV_FILE, readConnection, type Connection } from '../../scripts/lib/core/connection.js';
-import { BACKUP_ROOT, MOUNT_POINT, STAGING_DIR } from '../../scripts/lib/core/host-layout.js';
+import { BACKUP_ROOT, MOUNT_POINT, STAGING_DIR } from '../../user-data/host-layout.js';
 import { execInTarget } from '../../scripts/lib/local-target/local-target.js';
 import { newUuid, SendStream, simpleSubvolume } from '../support/send-stream.js';
 

@@ -5,7 +5,7 @@ import { jest } from '@jest/globals';
 import { spawnSync } from 'node:child_process';
 import crypto from 'node:crypto';
 import { LOCAL_ENV_FILE, readConnection } from '../../scripts/lib/core/connection.js';
-import { BACKUP_ROOT, HOST_IDENTITY_DIR, SELFTEST_DIR_NAME } from '../../scripts/lib/core/host-layout.js';
+import { BACKUP_ROOT, HOST_IDENTITY_DIR, SELFTEST_DIR_NAME } from '../../user-data/host-layout.js';
 import { execInTarget } from '../../scripts/lib/local-target/local-target.js';
 import { installedText } from '../../user-data/render.js';
 import { ACCEPTED, ACCEPTED_WITH_ALLOW_DELETE, loadAttacks } from '../user-data/gate-harness.js';

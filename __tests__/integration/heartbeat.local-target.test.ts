@@ -12,7 +12,7 @@ import {
   HEARTBEAT_CONF,
   METRIC_NAMESPACE,
   SELFTEST_DIR_NAME,
-} from '../../scripts/lib/core/host-layout.js';
+} from '../../user-data/host-layout.js';
 import { execInTarget } from '../../scripts/lib/local-target/local-target.js';
 import { simpleSubvolume } from '../support/send-stream.js';
 import { authorizationParts, expectedSignature, imdsAnswer } from '../support/sigv4.js';

@@ -14,7 +14,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { jest } from '@jest/globals';
 import { readConnection } from '../../scripts/lib/core/connection.js';
-import { BACKUP_ROOT, BOOT_LOG, HOST_IDENTITY_DIR, MOUNT_POINT } from '../../scripts/lib/core/host-layout.js';
+import { BACKUP_ROOT, BOOT_LOG, HOST_IDENTITY_DIR, MOUNT_POINT } from '../../user-data/host-layout.js';
 import { checkVolume } from '../../scripts/lib/diagnose/check-volume.js';
 import { GATE_COMMANDS, gateLine } from '../../scripts/lib/remote/gate-commands.js';
 import {

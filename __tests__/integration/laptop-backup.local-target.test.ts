@@ -8,7 +8,7 @@
 import { jest } from '@jest/globals';
 import path from 'node:path';
 import process from 'node:process';
-import { BACKUP_ROOT } from '../../scripts/lib/core/host-layout.js';
+import { BACKUP_ROOT } from '../../user-data/host-layout.js';
 import type { RunResult } from '../../scripts/lib/core/process.js';
 import { FILES, UNITS } from '../../scripts/lib/laptop/layout.js';
 import { laptopNetwork, LAPTOP_DISK_MOUNT, LAPTOP_ENV_FILE } from '../../scripts/lib/local-target/laptop.js';

@@ -6,7 +6,7 @@ import path from 'node:path';
 import process from 'node:process';
 import { OperatorError } from '../../scripts/lib/core/errors.js';
 import type { RunResult } from '../../scripts/lib/core/process.js';
-import { BACKUP_ROOT } from '../../scripts/lib/core/host-layout.js';
+import { BACKUP_ROOT } from '../../user-data/host-layout.js';
 import {
   laptopDown,
   laptopExec,

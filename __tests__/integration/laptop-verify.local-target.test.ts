@@ -5,7 +5,7 @@
 // newest snapshot's" (exit 1); `status` shows when the last verify ran and how it ended.
 import { jest } from '@jest/globals';
 import path from 'node:path';
-import { BACKUP_ROOT } from '../../scripts/lib/core/host-layout.js';
+import { BACKUP_ROOT } from '../../user-data/host-layout.js';
 import type { RunResult } from '../../scripts/lib/core/process.js';
 import { FILES } from '../../scripts/lib/laptop/layout.js';
 import { LAPTOP_DISK_MOUNT, LAPTOP_ENV_FILE } from '../../scripts/lib/local-target/laptop.js';

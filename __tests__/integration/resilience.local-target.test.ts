@@ -8,7 +8,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { parseUsage } from '../../scripts/lib/core/btrfs-output.js';
 import { LOCAL_ENV_FILE, readConnection } from '../../scripts/lib/core/connection.js';
-import { BACKUP_ROOT, MOUNT_POINT, SELFTEST_DIR_NAME, STAGING_DIR } from '../../scripts/lib/core/host-layout.js';
+import { BACKUP_ROOT, MOUNT_POINT, SELFTEST_DIR_NAME, STAGING_DIR } from '../../user-data/host-layout.js';
 import { execInTarget } from '../../scripts/lib/local-target/local-target.js';
 import {
   createScratchBtrfs,

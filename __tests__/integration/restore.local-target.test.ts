@@ -7,7 +7,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { LOCAL_ENV_FILE, readConnection } from '../../scripts/lib/core/connection.js';
-import { BACKUP_ROOT, SELFTEST_DIR_NAME } from '../../scripts/lib/core/host-layout.js';
+import { BACKUP_ROOT, SELFTEST_DIR_NAME } from '../../user-data/host-layout.js';
 import { execInTarget } from '../../scripts/lib/local-target/local-target.js';
 import {
   createScratchBtrfs,

@@ -8,7 +8,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { parseMountinfo } from '../../scripts/lib/core/btrfs-output.js';
 import { LOCAL_ENV_FILE, REPO_ROOT, readConnection } from '../../scripts/lib/core/connection.js';
-import { MOUNT_POINT } from '../../scripts/lib/core/host-layout.js';
+import { MOUNT_POINT } from '../../user-data/host-layout.js';
 import { execInTarget } from '../../scripts/lib/local-target/local-target.js';
 import { REMOTE_DIR_NAME, runRoundtrip, type RoundtripEvent } from '../../scripts/lib/data/roundtrip.js';
 

@@ -14,7 +14,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { LOCAL_ENV_FILE, readConnection, REPO_ROOT } from '../../scripts/lib/core/connection.js';
-import { BACKUP_ROOT, MOUNT_POINT, SELFTEST_DIR_NAME } from '../../scripts/lib/core/host-layout.js';
+import { BACKUP_ROOT, MOUNT_POINT, SELFTEST_DIR_NAME } from '../../user-data/host-layout.js';
 import { writeRandomFile } from '../../scripts/lib/bench/bench.js';
 import { deleteRemote } from '../../scripts/lib/bench/bench-measure.js';
 import { createScratchBtrfs, createSubvolume, type ScratchBtrfs } from '../../scripts/lib/data/btrfs-scratch.js';

@@ -7,7 +7,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { isLocalTarget, readConnection, REPO_ROOT, type Connection } from '../../scripts/lib/core/connection.js';
-import { BACKUP_ROOT } from '../../scripts/lib/core/host-layout.js';
+import { BACKUP_ROOT } from '../../user-data/host-layout.js';
 import { readKnownHosts } from '../../scripts/lib/remote/host-key.js';
 import { renderBtrbkConf, sshConfigBlock } from '../../scripts/lib/deploy/btrbk-conf.js';
 import { createSubvolume, withScratchBtrfs } from '../../scripts/lib/data/btrfs-scratch.js';

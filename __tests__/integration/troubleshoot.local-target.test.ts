@@ -15,7 +15,7 @@ import {
   writeConnection,
   type Connection,
 } from '../../scripts/lib/core/connection.js';
-import { MOUNT_POINT } from '../../scripts/lib/core/host-layout.js';
+import { MOUNT_POINT } from '../../user-data/host-layout.js';
 import { allPassed, runChecks } from '../../scripts/lib/diagnose/checks.js';
 import { execInTarget, sshBanner } from '../../scripts/lib/local-target/local-target.js';
 import { runRemote } from '../../scripts/lib/remote/ssh.js';

@@ -1,7 +1,7 @@
 // Unit tests of the local target's connection file (scripts/lib/local-target/local-connection.ts).
 import { localConnection } from '../../scripts/lib/local-target/local-connection.js';
 import { connectionFromEnv, formatConnection, parseEnvText } from '../../scripts/lib/core/connection.js';
-import { BACKUP_ROOT } from '../../scripts/lib/core/host-layout.js';
+import { BACKUP_ROOT } from '../../user-data/host-layout.js';
 
 describe('local target: names and formats', () => {
   test('the connection file is in the aws_connection.env format, with the port and the pinned known_hosts', () => {

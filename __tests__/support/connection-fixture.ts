@@ -1,7 +1,7 @@
 // A realistic AWS connection (what readConnection returns for an aws_connection.env) for unit tests; override what
 // a test varies.
 import type { Connection } from '../../scripts/lib/core/connection.js';
-import { BACKUP_ROOT } from '../../scripts/lib/core/host-layout.js';
+import { BACKUP_ROOT } from '../../user-data/host-layout.js';
 
 export const sampleConnection = (over: Partial<Connection> = {}): Connection => ({
   host: '203.0.113.7',

@@ -7,7 +7,7 @@ import path from 'node:path';
 import { CHECK_COMMANDS } from '../../scripts/lib/diagnose/check-commands.js';
 import { REPO_ROOT } from '../../scripts/lib/core/connection.js';
 import { OperatorError } from '../../scripts/lib/core/errors.js';
-import { MOUNT_POINT } from '../../scripts/lib/core/host-layout.js';
+import { MOUNT_POINT } from '../../user-data/host-layout.js';
 import { SCRUB_STATUS_CLEAN, STATS_OUT, USAGE_OUT } from './btrfs-samples.js';
 import { sampleConnection } from './connection-fixture.js';
 

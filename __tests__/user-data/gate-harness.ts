@@ -12,7 +12,7 @@ import {
   MOUNT_POINT,
   RECEIVE_PATH,
   SCRUB_PATH,
-} from '../../scripts/lib/core/host-layout.js';
+} from '../../user-data/host-layout.js';
 
 export const REPO = REPO_ROOT;
 export const GATE = path.join(REPO, 'user-data', 'btrbk-ssh-gate.sh');

@@ -7,7 +7,7 @@ import fs from 'node:fs';
 import http from 'node:http';
 import os from 'node:os';
 import path from 'node:path';
-import { COMPLETED_BACKUPS_METRIC, METRIC_NAMESPACE } from '../../scripts/lib/core/host-layout.js';
+import { COMPLETED_BACKUPS_METRIC, METRIC_NAMESPACE } from '../../user-data/host-layout.js';
 import { installedText } from '../../user-data/render.js';
 import { authorizationParts, expectedSignature, imdsAnswer } from '../support/sigv4.js';
 

@@ -2,7 +2,7 @@
 // `btrfs filesystem usage`, `btrfs device stats`, the kernel's mount tables (mountinfo, the gate's mount diagnostic),
 // and sizes ("1.50GiB" as btrfs prints them, "2G" as a person gives them). Text in, data out; nothing runs here.
 import path from 'node:path';
-import { MOUNT_POINT } from './host-layout.js';
+import { MOUNT_POINT } from '../../../user-data/host-layout.js';
 
 // ------------------------------------------------------------------------------------------------------ sizes
 

@@ -4,7 +4,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import process from 'node:process';
 import { OperatorError } from './errors.js';
-import { shellQuote } from './shell.js';
+import { shellQuote } from '../../../user-data/shell.js';
 
 export const REPO_ROOT = path.resolve(path.dirname(new URL(import.meta.url).pathname), '..', '..', '..');
 export const DEFAULT_AWS_ENV_FILE = path.join(REPO_ROOT, 'aws_connection.env');

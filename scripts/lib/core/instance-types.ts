@@ -12,6 +12,8 @@
 //     (Burstable performance instances > Key concepts: "Credit table"): one credit is one vCPU at 100 % for one
 //     minute, so baseline % per vCPU = credits per hour / 60 / vCPUs (t3a.nano: 6 / 60 / 2 = 5 %).
 import { DescribeInstanceTypesCommand, type EC2Client, type _InstanceType } from '@aws-sdk/client-ec2';
+// the families and sizes the stack accepts, and its default type: the stack's variables table
+import { INSTANCE_FAMILIES, INSTANCE_SIZES, VARIABLE_DEFAULTS } from '../../../constructs/variables.js';
 
 export interface InstanceFacts {
   vcpus: number;
@@ -24,26 +26,6 @@ export interface InstanceFacts {
   arch: 'x86_64' | 'arm64';
 }
 
-/**
- * The instance families the stack supports, with their EC2 architecture (the image lookup's filter). All are
- * Nitro (the boot script finds the data volume by its NVMe serial, the volume id); t2 is Xen (no NVMe) and is
- * refused with its own message. The one list: tfvars' rule, the cost table and the facts below read it.
- */
-export const INSTANCE_FAMILIES: Readonly<Record<string, 'x86_64' | 'arm64'>> = Object.freeze({
-  t3a: 'x86_64',
-  t3: 'x86_64',
-  t4g: 'arm64',
-});
-/** The sizes of each family the stack supports, smallest first (each doubles the one before in price). */
-export const INSTANCE_SIZES = Object.freeze([
-  'nano',
-  'micro',
-  'small',
-  'medium',
-  'large',
-  'xlarge',
-  '2xlarge',
-] as const);
 // the same for t3, t3a and t4g of each size (vCPUs, MiB, credits/h, baseline Gbit/s); burst is 5 Gbit/s
 const BY_SIZE: Record<(typeof INSTANCE_SIZES)[number], [number, number, number, number]> = {
   nano: [2, 512, 6, 0.032],
@@ -75,7 +57,7 @@ export const INSTANCE_TYPES: Readonly<Record<string, Readonly<InstanceFacts>>> =
 );
 
 /** The stack's default type. */
-export const DEFAULT_INSTANCE_TYPE = 't3a.nano';
+export const DEFAULT_INSTANCE_TYPE: string = VARIABLE_DEFAULTS.instance_type;
 
 /** The facts of a type, or null when this table does not know it. */
 export function instanceFacts(type: string): Readonly<InstanceFacts> | null {

@@ -18,7 +18,7 @@ import { compareManifests, describeDiffs, manifest, manifestSummary, splitDiffs,
 import { parseSubvolumeShow } from '../core/btrfs-output.js';
 import type { Connection } from '../core/connection.js';
 import { OperatorError } from '../core/errors.js';
-import { SELFTEST_DIR_NAME } from '../core/host-layout.js';
+import { SELFTEST_DIR_NAME } from '../../../user-data/host-layout.js';
 import { runChecked, runSync } from '../core/process.js';
 import { GATE_COMMANDS, gateLine } from '../remote/gate-commands.js';
 import { runRemote, sshArgs, sshParams } from '../remote/ssh.js';

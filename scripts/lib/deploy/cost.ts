@@ -13,7 +13,7 @@
 // inputs into lines, formatEstimate prints them.
 import { GetProductsCommand, type Filter, type PricingClient } from '@aws-sdk/client-pricing';
 import { awsError } from './aws.js';
-import { INSTANCE_SIZES } from '../core/instance-types.js';
+import { INSTANCE_SIZES } from '../../../constructs/variables.js';
 
 // ---------------------------------------------------------------------------------------------------------
 // Types

@@ -40,7 +40,7 @@ import {
   writeKnownHosts,
   type ScannedKey,
 } from '../remote/host-key.js';
-import { HOST_IDENTITY_DIR } from '../core/host-layout.js';
+import { HOST_IDENTITY_DIR } from '../../../user-data/host-layout.js';
 import { pinnedKeys } from '../remote/ssh.js';
 import { renderBtrbkConf } from './btrbk-conf.js';
 import {

@@ -10,7 +10,7 @@ import {
 } from '@aws-sdk/client-ec2';
 import { CONNECTION_KEYS, isLocalTarget, type Connection } from '../core/connection.js';
 import { OperatorError } from '../core/errors.js';
-import { DATA_VOLUME_DEVICE_NAME } from '../core/host-layout.js';
+import { DATA_VOLUME_DEVICE_NAME } from '../../../user-data/host-layout.js';
 import type { TestResult } from '../core/report.js';
 import { awsError, makeEc2Client } from '../deploy/aws.js';
 import type { CheckDeps } from './deps.js';

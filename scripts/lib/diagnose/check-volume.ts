@@ -12,7 +12,7 @@ import {
   type ScrubStatus,
 } from '../core/btrfs-output.js';
 import type { Connection } from '../core/connection.js';
-import { MOUNT_POINT, SCRUB_INTERVAL_DAYS, SCRUB_SCHEDULE } from '../core/host-layout.js';
+import { MOUNT_POINT, SCRUB_INTERVAL_DAYS, SCRUB_SCHEDULE } from '../../../user-data/host-layout.js';
 import type { TestResult } from '../core/report.js';
 import { sshParams, type ExecResult } from '../remote/ssh.js';
 import { humanBytes } from '../core/units.js';

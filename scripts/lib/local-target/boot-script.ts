@@ -3,7 +3,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { OperatorError } from '../core/errors.js';
-import { CLOUD_INIT_LOG, FAILED_MARKER, READY_MARKER } from '../core/host-layout.js';
+import { CLOUD_INIT_LOG, FAILED_MARKER, READY_MARKER } from '../../../user-data/host-layout.js';
 import { run } from '../core/process.js';
 import { renderBootScript, renderHostPayload } from '../../../user-data/render.js';
 import { containerExec, nsenterArgs, runningLeader } from './container.js';

@@ -1,7 +1,7 @@
 // The local target's and the laptop's state as text (local-target.mjs status, up, limits; laptop status, up, down):
 // pure functions of the status objects, so the output is tested without root or a container.
 import { baselinePerVcpu, INSTANCE_TYPES, networkBaselineMBps } from '../core/instance-types.js';
-import { BACKUP_USER, MOUNT_POINT } from '../core/host-layout.js';
+import { BACKUP_USER, MOUNT_POINT } from '../../../user-data/host-layout.js';
 import { palette, type Palette } from '../core/report.js';
 import type { FactMismatch } from '../core/instance-types.js';
 import type { LaptopStatus } from './laptop.js';

@@ -2,7 +2,7 @@
 // aws_connection.env format) that every script reads.
 import net from 'node:net';
 import { writeConnection, type Connection } from '../core/connection.js';
-import { BACKUP_ROOT, BACKUP_USER } from '../core/host-layout.js';
+import { BACKUP_ROOT, BACKUP_USER } from '../../../user-data/host-layout.js';
 import type { LocalTargetPaths, UpState } from './paths.js';
 
 export const DEFAULT_PORT = 2222;

@@ -18,7 +18,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { parseMountinfo } from '../core/btrfs-output.js';
 import { OperatorError } from '../core/errors.js';
-import { FAILED_MARKER, MOUNT_POINT, READY_MARKER } from '../core/host-layout.js';
+import { FAILED_MARKER, MOUNT_POINT, READY_MARKER } from '../../../user-data/host-layout.js';
 import { bootScriptOutdated, installBootScript, parseMarker, renderFor, runBootScript } from './boot-script.js';
 import { leaderPid, nspawnPid, prepareInstance, startContainer, stopAndClean, targetNspawnArgs } from './container.js';
 import { DEFAULT_PORT, portFree, sshBanner, writeEnvFile } from './local-connection.js';

@@ -4,7 +4,7 @@
 // The btrfs commands are written as a btrbk 0.32 client with backend btrfs-progs-sudo writes them (`sudo -n btrfs
 // ...`), so the gate (user-data/btrbk-ssh-gate.sh) accepts them; __tests__/remote/gate-commands.test.ts runs every
 // entry through the real gate.
-import { shellQuote } from '../core/shell.js';
+import { shellQuote } from '../../../user-data/shell.js';
 
 /** A path argument, btrbk's `{ unsafe => PATH }`: the one kind of word that does not come from this table. */
 export interface PathWord {

@@ -6,7 +6,7 @@ import type { ChildProcess, SpawnOptions } from 'node:child_process';
 import process from 'node:process';
 import { Transform, pipeline, type TransformCallback } from 'node:stream';
 import { OperatorError } from '../core/errors.js';
-import { MOUNT_POINT } from '../core/host-layout.js';
+import { MOUNT_POINT } from '../../../user-data/host-layout.js';
 import { startStage } from '../core/process.js';
 import { humanBytes, humanDuration, humanRate } from '../core/units.js';
 

@@ -2,7 +2,7 @@
 // shell spells (the boot script, the SSH gate, btrbk-receive, btrbk-prune and the sudoers fragment).
 import fs from 'node:fs';
 import path from 'node:path';
-import * as layout from '../../scripts/lib/core/host-layout.js';
+import * as layout from '../../user-data/host-layout.js';
 import { REPO_ROOT } from '../../scripts/lib/core/connection.js';
 import { BACKUP_PATH, SSH_USER } from '../../constructs/backup-target-stack.js';
 

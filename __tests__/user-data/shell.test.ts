@@ -1,6 +1,6 @@
-// The one shell-quoting module (scripts/lib/core/shell.ts): what a POSIX shell reads back is the value given.
+// The one shell-quoting module (user-data/shell.ts): what a POSIX shell reads back is the value given.
 import { spawnSync } from 'node:child_process';
-import { shellQuote, shellWord } from '../../scripts/lib/core/shell.js';
+import { shellQuote, shellWord } from '../../user-data/shell.js';
 
 describe('shell quoting', () => {
   it("quotes like btrbk: paths always single-quoted, a quote as '\\''", () => {

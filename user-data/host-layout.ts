@@ -1,6 +1,6 @@
 // The backup host's layout: where the boot script mounts the volume, where backups, staging, markers, logs and the
 // host's programs live, and who the backup user is. The stack, the scripts and the tests import these; the host's
-// own shell (user-data/) spells them once each, and __tests__/core/host-layout.test.ts checks they agree.
+// own shell (user-data/) spells them once each, and __tests__/user-data/host-layout.test.ts checks they agree.
 
 /** The data volume's mount point (mounted nosuid,nodev,noexec). */
 export const MOUNT_POINT = '/backup_volume';
