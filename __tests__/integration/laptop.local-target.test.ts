@@ -19,7 +19,7 @@ import { startTestLaptop, type TestLaptop } from './laptop-harness.js';
 
 jest.setTimeout(15 * 60_000);
 
-const port = Number(readConnection(process.env.BTRBK_ENV_FILE ?? '').port);
+const { port } = readConnection(process.env.BTRBK_ENV_FILE ?? '');
 let laptop: TestLaptop;
 
 beforeAll(async () => {
