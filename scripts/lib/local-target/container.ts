@@ -116,18 +116,60 @@ export function prepareInstance(paths: LocalTargetPaths, { port }: { port: numbe
 }
 
 /** The target's own systemd-nspawn arguments: the volume's loop device at its EBS by-id name (and its own name),
- * the apt archive cache. */
+ * the instance's apt archive directory, seeded from the shared cache. */
 export function targetNspawnArgs(
   paths: LocalTargetPaths,
   { loop, volumeId }: { loop: string; volumeId: string },
 ): string[] {
-  fs.mkdirSync(paths.aptArchives, { recursive: true });
   return [
     `--bind=${loop}:${ebsByIdPath(volumeId)}`,
     `--bind=${loop}`,
     // downloaded .debs are kept between instances: the boot script still installs them, only faster
-    `--bind=${paths.aptArchives}:/var/cache/apt/archives`,
+    `--bind=${seedAptArchives(paths)}:/var/cache/apt/archives`,
   ];
+}
+
+/** The instance's own /var/cache/apt/archives (in the instance dir, gone with it). Not the shared cache itself: apt
+ * locks its archive directory and gives up at once when another instance holds the lock (two targets booting side
+ * by side, as the test lanes do, failed at step 'packages'). */
+export function instanceAptArchives(paths: Pick<LocalTargetPaths, 'stateDir'>): string {
+  return path.join(paths.stateDir, 'instance', 'apt-archives');
+}
+
+const DEB = /^[^/]+\.deb$/;
+
+/** A hard link where it can be made, else a copy; into place by rename, so a reader never sees half a file. */
+function linkOrCopy(from: string, to: string): void {
+  const tmp = `${to}.tmp-${process.pid}`;
+  try {
+    fs.linkSync(from, tmp);
+  } catch {
+    fs.copyFileSync(from, tmp);
+  }
+  fs.renameSync(tmp, to);
+}
+
+/** The instance's apt archive directory with the shared cache's .debs in it. */
+export function seedAptArchives(paths: Pick<LocalTargetPaths, 'stateDir' | 'aptArchives'>): string {
+  const own = instanceAptArchives(paths);
+  fs.mkdirSync(paths.aptArchives, { recursive: true });
+  fs.mkdirSync(path.join(own, 'partial'), { recursive: true });
+  for (const f of fs.readdirSync(paths.aptArchives).filter((x) => DEB.test(x)))
+    if (!fs.existsSync(path.join(own, f))) linkOrCopy(path.join(paths.aptArchives, f), path.join(own, f));
+  return own;
+}
+
+/** Puts the .debs this instance downloaded into the shared cache (the next instance's apt-get finds them). */
+export function keepDownloadedDebs(paths: Pick<LocalTargetPaths, 'stateDir' | 'aptArchives'>): number {
+  const own = instanceAptArchives(paths);
+  if (!fs.existsSync(own)) return 0;
+  let kept = 0;
+  for (const f of fs.readdirSync(own).filter((x) => DEB.test(x)))
+    if (!fs.existsSync(path.join(paths.aptArchives, f))) {
+      linkOrCopy(path.join(own, f), path.join(paths.aptArchives, f));
+      kept += 1;
+    }
+  return kept;
 }
 
 /** Boots the prepared instance with systemd-nspawn and the container's own arguments (binds, network); resolves
