@@ -20,7 +20,15 @@ import { parseMountinfo } from '../core/btrfs-output.js';
 import { OperatorError } from '../core/errors.js';
 import { FAILED_MARKER, MOUNT_POINT, READY_MARKER } from '../../../user-data/host-layout.js';
 import { bootScriptOutdated, installBootScript, parseMarker, renderFor, runBootScript } from './boot-script.js';
-import { leaderPid, nspawnPid, prepareInstance, startContainer, stopAndClean, targetNspawnArgs } from './container.js';
+import {
+  keepDownloadedDebs,
+  leaderPid,
+  nspawnPid,
+  prepareInstance,
+  startContainer,
+  stopAndClean,
+  targetNspawnArgs,
+} from './container.js';
 import { DEFAULT_PORT, portFree, sshBanner, writeEnvFile } from './local-connection.js';
 import { withLock } from './lock.js';
 import {
@@ -228,6 +236,7 @@ export async function up(opts: UpOptions = {}): Promise<UpResult> {
       onProgress('running the boot script inside (as cloud-init would) ...');
       await runBootScript(paths, leader, onProgress);
       timings.bootScriptSeconds = (Date.now() - t2) / 1000;
+      keepDownloadedDebs(paths);
 
       const hostKey = fs
         .readFileSync(path.join(paths.root, 'etc/ssh/ssh_host_ed25519_key.pub'), 'utf8')
