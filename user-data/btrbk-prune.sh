@@ -4,9 +4,15 @@
 # backup and is pruned only after a newer one arrived since the last run (first seen: recorded only). --listing:
 # EPOCH<TAB>complete|partial|other<TAB>PATH lines replace the btrfs scan, deletions are only printed. --dry-run:
 # print the decisions (keep|delete PATH reason), change nothing.
+# Devices (the registry DEVICES_FILE, written by the boot script: `device NAME KEY`, `revoked NAME`): a device's
+# directory BACKUP_ROOT/NAME is a subvolume of its own, and its backups are pruned as any others while NAME is a
+# device. A revoked device's backups are frozen: never pruned, until NAME is a device again or the admin thaws it
+# (--thaw NAME: a marker in STATE_DIR/thawed; re-adding the device clears it, so removing it again freezes again).
+# The legacy key's directories are plain directories, never devices: pruned as before.
 set -u -o pipefail
 export LC_ALL=C TZ=UTC PATH=/usr/sbin:/usr/bin:/sbin:/bin
-CONF=/etc/btrbk-backup-host/prune.conf NOW='' LIST='' DRY=0 REP=0 SYS=0 ST=0 UN=(hour day week month year)
+CONF=/etc/btrbk-backup-host/prune.conf NOW='' LIST='' DRY=0 REP=0 SYS=0 ST=0 UN=(hour day week month year) THAW=''
+DEVICES_FILE=/etc/btrbk-backup-host/devices
 BACKUP_ROOT=/backup_volume/backups MOUNT=/backup_volume STAGING=/backup_volume/.btrbk-staging
 STATE_DIR=/var/lib/btrbk-backup-host/prune RECEIVE_LOCK=/run/btrbk-backup-host/receive.lock
 APPEND_ONLY='' RETENTION='' RETENTION_MIN='' RECEIVE_STALL_SECONDS=600 # btrbk-receive's (it reads the same file)
@@ -31,7 +37,8 @@ while (($#)); do
     --listing) LIST=${2-} && shift ;;
     --dry-run) DRY=1 ;;
     report) REP=1 DRY=1 ;;
-    *) die "unknown argument $1" "usage: btrbk-prune [--config F] [--now EPOCH] [--listing F] [--dry-run] [report]" "fix it" ;;
+    --thaw) THAW=${2-} && shift ;;
+    *) die "unknown argument $1" "usage: btrbk-prune [--config F] [--now EPOCH] [--listing F] [--dry-run] [report] | --thaw DEVICE" "fix it" ;;
   esac
   shift
 done
@@ -43,7 +50,7 @@ done
 [[ -f $CONF && -r $CONF ]] || die "cannot read $CONF" "missing or unreadable" "re-run the boot script"
 while IFS= read -r l || [[ $l ]]; do
   [[ $l =~ ^[[:space:]]*(#.*)?$ ]] && continue
-  [[ $l =~ ^[[:space:]]*(APPEND_ONLY|RETENTION|RETENTION_MIN|BACKUP_ROOT|MOUNT|STAGING|STATE_DIR|RECEIVE_LOCK|RECEIVE_STALL_SECONDS)=(\'([^\']*)\'|\"([^\"]*)\"|([^\'\"]*))[[:space:]]*$ ]] ||
+  [[ $l =~ ^[[:space:]]*(APPEND_ONLY|RETENTION|RETENTION_MIN|BACKUP_ROOT|MOUNT|STAGING|STATE_DIR|RECEIVE_LOCK|RECEIVE_STALL_SECONDS|DEVICES_FILE)=(\'([^\']*)\'|\"([^\"]*)\"|([^\'\"]*))[[:space:]]*$ ]] ||
     bad "bad line: $l" "only KEY=value lines with known keys"
   printf -v "${BASH_REMATCH[1]}" %s "${BASH_REMATCH[3]}${BASH_REMATCH[4]}${BASH_REMATCH[5]}"
 done <"$CONF"
@@ -58,12 +65,32 @@ for k in 0 1 2 3 4; do N[k]=${BASH_REMATCH[k * 2 + 2]-}; done
   bad "RETENTION_MIN='$RETENTION_MIN'" "not all, latest, no or N{h,d,w,m,y}"
 MK='' MN=0
 [[ $RETENTION_MIN =~ ^([0-9]+)([hdwmy])$ ]] && MN=$((10#${BASH_REMATCH[1]})) MK=hdwmy MK=${MK%%"${BASH_REMATCH[2]}"*} MK=${#MK}
-for k in BACKUP_ROOT MOUNT STAGING STATE_DIR RECEIVE_LOCK; do
+for k in BACKUP_ROOT MOUNT STAGING STATE_DIR RECEIVE_LOCK DEVICES_FILE; do
   [[ ${!k} =~ ^(/|(/[A-Za-z0-9_@+.-]+)+)$ && /${!k}/ != */./* && /${!k}/ != */../* ]] || bad "$k='${!k}'" "not a plain absolute path"
 done
 m=${MOUNT%/}
 [[ $BACKUP_ROOT == "$m"/?* && $STAGING == "$m"/?* && $STAGING/ != "$BACKUP_ROOT"/* && $BACKUP_ROOT/ != "$STAGING"/* ]] ||
   bad "BACKUP_ROOT, STAGING" "not both below MOUNT and apart"
+
+# ---- devices: current (device) and revoked ones; a revoked one not thawed is frozen
+declare -A CUR=() ROOTS=() FROZEN=() NFROZEN=()
+if [[ -r $DEVICES_FILE ]]; then
+  while read -r k d _; do
+    [[ $d =~ ^[a-z0-9][a-z0-9._-]{0,62}$ && $d != *..* ]] || continue
+    case $k in device) CUR[$d]=1 ROOTS[$d]=1 ;; revoked) ROOTS[$d]=1 ;; esac
+  done <"$DEVICES_FILE"
+fi
+if [[ $THAW ]]; then
+  [[ $THAW =~ ^[a-z0-9][a-z0-9._-]{0,62}$ && $THAW != *..* ]] || die "--thaw '$THAW' is not a device name" "" "give the name of a revoked device (btrbk-prune report lists the frozen ones)"
+  [[ ${ROOTS[$THAW]-} && ! ${CUR[$THAW]-} ]] || die "$THAW is not a revoked device" "$DEVICES_FILE lists it as a current device, or not at all" "nothing to thaw"
+  { mkdir -p "$STATE_DIR/thawed" && : >"$STATE_DIR/thawed/$THAW"; } || die "cannot write $STATE_DIR/thawed/$THAW" "see above" "check $STATE_DIR"
+  log "thawed device $THAW: its backups in $BACKUP_ROOT/$THAW are pruned by the policy from the next run (re-adding it as a device freezes it again when it is removed)"
+  exit 0
+fi
+for d in "${!ROOTS[@]}"; do
+  if [[ ${CUR[$d]-} ]]; then ((DRY)) || rm -f -- "$STATE_DIR/thawed/$d"
+  elif [[ ! -e $STATE_DIR/thawed/$d ]]; then FROZEN[$d]=1; fi
+done
 
 # ---- guards: a read-write mount, no receive running (receives hold RECEIVE_LOCK shared)
 if ((!DRY)); then
@@ -113,7 +140,11 @@ scan() {
       if [[ $fl != *readonly* ]]; then f=partial; elif [[ $re != - ]]; then f=complete; fi
       printf '%s\t%s\t%s\n' "$t" "$f" "$p"
     else log "ignoring $p: no btrfs subvolume show"; fi
-  done < <([[ -d $BACKUP_ROOT ]] && find "$BACKUP_ROOT" -mindepth 1 -type d -inum 256 -print0 -prune)
+  done < <([[ -d $BACKUP_ROOT ]] && find "$BACKUP_ROOT" -mindepth 1 -type d -inum 256 -print0 -prune |
+    while IFS= read -r -d '' p; do # a device's directory: its backups, not itself
+      if [[ ${p%/*} == "$BACKUP_ROOT" && ${ROOTS[${p##*/}]-} ]]; then find "$p" -mindepth 1 -type d -inum 256 -print0 -prune
+      else printf '%s\0' "$p"; fi
+    done)
 }
 if [[ $LIST ]]; then src=$(<"$LIST") || die "cannot read $LIST" "see above" "fix it"; else src=$(scan); fi
 while IFS=$'\t' read -r t s p; do
@@ -144,6 +175,12 @@ mapfile -t G < <(printf '%s\n' "${!GI[@]}" | sort)
 for g in "${G[@]}"; do
   [[ $g ]] || continue
   ((REP)) && echo "group $g"
+  d=${g#"$BACKUP_ROOT"/} d=${d%%/*}
+  if [[ $g == "$BACKUP_ROOT"/*/* && ${FROZEN[$d]-} ]]; then # a revoked device: nothing goes, its clock stops
+    for i in ${GI[$g]-}; do act keep "${P[i]}" "frozen: device $d was revoked (btrbk-prune --thaw $d)" "${T[i]}"; done
+    NFROZEN[$d]=$((${NFROZEN[$d]-0} + $(wc -w <<<"${GI[$g]-}")))
+    continue
+  fi
   C=()
   for i in ${GI[$g]-}; do
     case ${S[i]} in
@@ -178,7 +215,9 @@ for g in "${G[@]}"; do
   done
   unset F
 done
-((REP)) && exit 0
+FZ=()
+for d in $(printf '%s\n' "${!FROZEN[@]}" | sort); do FZ+=("frozen=$d:${NFROZEN[$d]-0}"); done
+((REP)) && { for d in $(printf '%s\n' "${!FROZEN[@]}" | sort); do echo "frozen device $d: ${NFROZEN[$d]-0} backups kept, it was revoked (sudo btrbk-prune --thaw $d releases them; so does $d a device again)"; done; exit 0; }
 
 # ---- remember each group's newest (after a failed deletion, the old mark: retried next run)
 if ((!DRY)); then
@@ -188,6 +227,6 @@ if ((!DRY)); then
     [[ $t ]] && printf '%s\t%s\n' "$t" "$g"
   done >"$STATE_DIR/seen.t" && mv -f "$STATE_DIR/seen.t" "$STATE_DIR/seen"
 fi
-log "done: deleted $ND, kept $NK, groups ${#NEW[@]}, failed $FAIL"
-status "$( ((FAIL)) && echo failed || echo ok)" "deleted_count=$ND" "kept_count=$NK" "groups=${#NEW[@]}" "${DL[@]}"
+log "done: deleted $ND, kept $NK, groups ${#NEW[@]}, failed $FAIL${FZ[*]:+, ${FZ[*]} (revoked devices: nothing pruned)}"
+status "$( ((FAIL)) && echo failed || echo ok)" "deleted_count=$ND" "kept_count=$NK" "groups=${#NEW[@]}" "${FZ[@]}" "${DL[@]}"
 exit "$FAIL"

@@ -742,3 +742,101 @@ function btrbkPreserved(now: number, times: number[], policy: Record<string, num
   });
   return keep;
 }
+
+describe('devices (issue 20): a revoked device is frozen until it is a device again or the admin thaws it', () => {
+  const registry = (h: Host, text: string) => fs.writeFileSync(path.join(h.dir, 'devices'), text);
+  const within = (h: Host, dir: string) => h.names(h.world.keys()).filter((n) => n.startsWith(`${dir}/`));
+  const thaw = (h: Host, name: string) =>
+    spawnSync('bash', [SCRIPT, '--config', h.conf, '--thaw', name], { encoding: 'utf8', timeout: 20_000 });
+  const start = at('2024-01-01T03:00:00Z');
+  /** 60 days: a daily backup in a/, b/ (b revoked) and the legacy key's laptop/, pruned after each. */
+  function twoMonths(h: Host) {
+    for (let d = 0; d < 60; d++) {
+      for (const dir of ['a/laptop', 'b/laptop', 'laptop']) h.add(start + d * DAY, { dir });
+      h.prune(start + d * DAY + HOUR);
+    }
+  }
+
+  test("a revoked device's backups all stay over 60 days of prunes, while new ones keep arriving; a device's and the legacy key's are pruned", () => {
+    host = new Host({ RETENTION: "'7d 4w'", RETENTION_MIN: 'no' });
+    host.configure({ RETENTION: "'7d 4w'", RETENTION_MIN: 'no', DEVICES_FILE: path.join(host.dir, 'devices') });
+    registry(host, 'device a AAAA\nrevoked b\nlegacy LLLL\n');
+    twoMonths(host);
+    expect(within(host, 'b')).toHaveLength(60);
+    expect(within(host, 'a').length).toBeLessThanOrEqual(13);
+    expect(within(host, 'laptop').length).toBeLessThanOrEqual(13);
+    expect(within(host, 'a')).toEqual(
+      within(host, 'laptop')
+        .map((n) => `a/${n}`)
+        .sort(),
+    );
+    const last = host.prune(start + 60 * DAY);
+    expect(last.stdout).toMatch(
+      /done: deleted \d+, kept \d+, groups 2, failed 0, frozen=b:60 \(revoked devices: nothing pruned\)/,
+    );
+    expect(host.state('last-run')).toMatch(/^frozen=b:60$/m);
+    expect(
+      [...last.keep]
+        .filter(([p]) => p.includes('/b/'))
+        .every(([, why]) => why === 'frozen: device b was revoked (btrbk-prune --thaw b)'),
+    ).toBe(true);
+    // and a year on, nothing of b went
+    for (let t = start + 61 * DAY; t < start + 420 * DAY; t += 9 * DAY) {
+      host.add(t, { dir: 'b/laptop' }); // the legacy key still reaches b's directory
+      host.prune(t + HOUR);
+    }
+    expect(within(host, 'b')).toHaveLength(60 + 40);
+  }, 120_000);
+
+  test('the report names the frozen device; --thaw lets the next prune after a new backup apply the policy', () => {
+    host = new Host();
+    host.configure({ RETENTION: "'7d 4w'", RETENTION_MIN: 'no', DEVICES_FILE: path.join(host.dir, 'devices') });
+    registry(host, 'device a AAAA\nrevoked b\n');
+    twoMonths(host);
+    const report = host.run(start + 60 * DAY, ['report']);
+    expect(report.stdout).toMatch(
+      /^frozen device b: 60 backups kept, it was revoked \(sudo btrbk-prune --thaw b releases them; so does b a device again\)$/m,
+    );
+    expect(report.stdout).toMatch(/ keep \S+\/b\/laptop\/home\.\S+ frozen: device b was revoked/);
+
+    expect(thaw(host, 'a')).toMatchObject({ status: 1, stderr: expect.stringMatching(/a is not a revoked device/) });
+    expect(thaw(host, '../x')).toMatchObject({ status: 1, stderr: expect.stringMatching(/is not a device name/) });
+    const t = thaw(host, 'b');
+    expect(t.status).toBe(0);
+    expect(t.stdout).toMatch(/^thawed device b: /);
+    expect(fs.existsSync(path.join(host.stateDir, 'thawed', 'b'))).toBe(true);
+    // thawed: first seen again (time alone never deletes), pruned once a newer backup arrives
+    host.prune(start + 60 * DAY);
+    expect(within(host, 'b')).toHaveLength(60);
+    host.add(start + 60 * DAY + 2 * HOUR, { dir: 'b/laptop' });
+    const r = host.prune(start + 60 * DAY + 3 * HOUR);
+    expect(r.stdout).not.toMatch(/frozen/);
+    expect(within(host, 'b').length).toBeLessThanOrEqual(13);
+  }, 120_000);
+
+  test('a device again unfreezes it and clears a thaw: removed again, it is frozen again', () => {
+    host = new Host();
+    host.configure({ RETENTION: "'7d'", RETENTION_MIN: 'no', DEVICES_FILE: path.join(host.dir, 'devices') });
+    registry(host, 'revoked b\n');
+    for (let d = 0; d < 20; d++) host.add(start + d * DAY, { dir: 'b/laptop' });
+    host.prune(start + 19 * DAY + HOUR);
+    host.add(start + 20 * DAY, { dir: 'b/laptop' });
+    expect(host.prune(start + 20 * DAY + HOUR).del.size).toBe(0);
+    expect(thaw(host, 'b').status).toBe(0);
+    registry(host, 'device b BBBB\n');
+    // a device again: first seen (only recorded: time alone never deletes), pruned once a newer backup arrives
+    host.add(start + 21 * DAY, { dir: 'b/laptop' });
+    expect(host.prune(start + 21 * DAY + HOUR).del.size).toBe(0);
+    host.add(start + 22 * DAY, { dir: 'b/laptop' });
+    const live = host.prune(start + 22 * DAY + HOUR);
+    expect(live.del.size).toBeGreaterThan(0);
+    expect(fs.existsSync(path.join(host.stateDir, 'thawed', 'b'))).toBe(false);
+    registry(host, 'revoked b\n');
+    const count = within(host, 'b').length;
+    for (let d = 23; d < 40; d++) {
+      host.add(start + d * DAY, { dir: 'b/laptop' });
+      expect(host.prune(start + d * DAY + HOUR).del.size).toBe(0);
+    }
+    expect(within(host, 'b')).toHaveLength(count + 17);
+  }, 120_000);
+});
