@@ -183,8 +183,8 @@ export function assertPlanSafe(
       {
         details: list,
         cause:
-          "a change to the volume's availability zone, encryption or type forces a new volume, or it was removed from the stack (the stack's prevent_destroy normally makes the engine refuse such a plan; this is the second guard)",
-        next: `undo the change in terraform.tfvars (e.g. availability_zone) and re-run setup; to really replace it, copy the backups away first and re-run with ${ALLOW_FLAG}`,
+          "a change to the volume's encryption or type forces a new volume (its zone is pinned once it exists), or it was removed from the stack (the stack's prevent_destroy normally makes the engine refuse such a plan; this is the second guard)",
+        next: `undo the change (terraform.tfvars, or the stack's code) and re-run setup; to really replace it, copy the backups away first and re-run with ${ALLOW_FLAG}`,
       },
     );
   }

@@ -465,7 +465,7 @@ export async function stepInitPlan(
       throw new OperatorError('the plan would destroy a protected resource (the data volume); nothing was applied', {
         details: tail(plan.stderr, 20),
         cause:
-          'a changed input (e.g. availability_zone) forces a new data volume, and the stack protects it with prevent_destroy',
+          'a change forces a new data volume (its encryption or type; its zone is pinned once it exists), and the stack protects it with prevent_destroy',
         next: 'undo that change in terraform.tfvars; see docs/SETUP.md "Replacing the data volume" if you really mean it',
       });
     }
