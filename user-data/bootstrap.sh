@@ -15,7 +15,11 @@
 #              instance, saved from /etc/ssh on a volume that has none (user-data/host-identity.sh)
 #   layout     /backup_volume/backups is a subvolume of its own, the only place a send stream may take sources
 #              from; an older volume's plain directory is moved into one, once, every backup kept (btrbk-layout.sh)
-#   user       the btrbk system user, its key behind the forced command (the SSH gate)
+#   user       the btrbk system user
+#   devices    a key per device (BTRBK_DEVICES): backups/NAME a subvolume of its own for each (a plain directory of
+#              that name is moved into one, every backup kept), the registry /etc/btrbk-backup-host/devices (current and
+#              revoked devices, the legacy key), and authorized_keys: the legacy key's line as before, one line per
+#              device behind the gate with --device NAME
 #   gate       install the SSH gate, btrbk-receive and the sudoers fragment (checked with visudo first)
 #   prune      btrbk-prune, its settings and its hourly timer: the host's own retention (append-only mode); the
 #              monthly read-only scrub (btrbk-scrub.timer), btrbk-manifest (the gate's, for backup.mjs verify) and
@@ -58,6 +62,8 @@ readonly HOST_KEY_DIR=/backup_volume/.host-identity
 # receive lock, and with it the host's pruning, for ever. Generous: a slow uplink still sends something every minute.
 readonly RECEIVE_STALL_SECONDS=600
 readonly SUDOERS_PATH=/etc/sudoers.d/btrbk
+readonly DEVICES_FILE=/etc/btrbk-backup-host/devices
+readonly DEVICE_NAME_RE='^[a-z0-9][a-z0-9._-]{0,62}$'
 readonly SSHD_DROPIN=/etc/ssh/sshd_config.d/00-btrbk-backup-host.conf
 readonly DEFAULT_USER=ubuntu # the image's default user that cloud-init gives the instance's key pair
 readonly PACKAGES=(btrfs-progs btrbk mbuffer zstd sudo openssh-server curl ca-certificates)
@@ -138,14 +144,15 @@ check_settings() {
   [[ ${BTRBK_VOLUME_ID:-} =~ ^vol-[0-9a-f]{8,17}$ ]] ||
     die "BTRBK_VOLUME_ID '${BTRBK_VOLUME_ID:-}' is not an EBS volume id (vol- and 8 to 17 hex digits)" \
       "the user data was not rendered by user-data/render.ts" "re-deploy the stack (it renders the volume id in)"
-  [[ ${BTRBK_SSH_PUBLIC_KEY:-} =~ $ED25519_KEY_RE ]] ||
+  check_devices
+  [[ ${BTRBK_SSH_PUBLIC_KEY:-} =~ $ED25519_KEY_RE || -z ${BTRBK_SSH_PUBLIC_KEY:-} && ${#DEVICE_NAMES[@]} -gt 0 ]] ||
     die "BTRBK_SSH_PUBLIC_KEY is not one ssh-ed25519 public key" \
-      "only ed25519 keys are accepted for the backup user, one line, no options" "set the backup key to the .pub of an ed25519 key (ssh-keygen -t ed25519)"
+      "only ed25519 keys are accepted for the backup user, one line, no options (it may be empty only when devices are given)" "set the backup key to the .pub of an ed25519 key (ssh-keygen -t ed25519)"
   if [ -n "${BTRBK_ADMIN_SSH_PUBLIC_KEY:-}" ] && ! [[ $BTRBK_ADMIN_SSH_PUBLIC_KEY =~ $ED25519_KEY_RE ]]; then
     die "BTRBK_ADMIN_SSH_PUBLIC_KEY is set but is not one ssh-ed25519 public key" \
       "the admin key must be an ed25519 public key, one line, no options" "fix admin_ssh_public_key, or leave it empty"
   fi
-  [ "$(key_blob "$BTRBK_SSH_PUBLIC_KEY")" != "$(key_blob "${BTRBK_ADMIN_SSH_PUBLIC_KEY:-x x}")" ] ||
+  [ "$(key_blob "${BTRBK_SSH_PUBLIC_KEY:-y y}")" != "$(key_blob "${BTRBK_ADMIN_SSH_PUBLIC_KEY:-x x}")" ] ||
     die "the admin key is the backup key" "the same key cannot be both behind the gate and an admin login" "use a separate key for admin_ssh_public_key"
   [[ $BTRBK_APPEND_ONLY =~ ^(true|false)$ ]] || die "BTRBK_APPEND_ONLY='$BTRBK_APPEND_ONLY' is not true or false" "" "set append_only to true or false"
   [[ $BTRBK_RETENTION =~ ^[0-9h*dwmy\ ]+$ && $BTRBK_RETENTION_MIN =~ ^([0-9]{1,4}[hdwmy]|latest|no)$ ]] ||
@@ -153,6 +160,34 @@ check_settings() {
   [[ $VOLUME_WAIT_SECONDS =~ ^[0-9]{1,5}$ ]] || die "BTRBK_VOLUME_WAIT_SECONDS='$VOLUME_WAIT_SECONDS' is not a number of seconds" "" "unset it or give a whole number"
   log "append-only: $BTRBK_APPEND_ONLY, retention: $BTRBK_RETENTION (min $BTRBK_RETENTION_MIN)"
   log "volume $BTRBK_VOLUME_ID, backup key $(key_blob "$BTRBK_SSH_PUBLIC_KEY" | cut -c1-16)..., admin key: ${BTRBK_ADMIN_SSH_PUBLIC_KEY:+set}${BTRBK_ADMIN_SSH_PUBLIC_KEY:-none}"
+  log "devices: ${DEVICE_NAMES[*]:-none}"
+}
+
+# BTRBK_DEVICES: one line per device, "NAME ssh-ed25519 AAAA... [comment]" (blank lines ignored). Names are what the
+# host calls the device's directory (backups/NAME): lower case, digits, . _ -, at most 63, no "..", not "selftest"
+# (the tools' scratch area); names and keys are unique, and no device key is the legacy key or the admin key.
+DEVICE_NAMES=() DEVICE_KEYS=()
+check_devices() {
+  local line name key i j
+  while IFS= read -r line; do
+    [[ -n ${line// /} ]] || continue
+    name=${line%% *} key=${line#* }
+    [[ $name =~ $DEVICE_NAME_RE && $name != *..* && $name != selftest ]] ||
+      die "device name '$name' is not allowed" "names are 1-63 of a-z 0-9 . _ - starting with a letter or digit, without '..', not 'selftest'" "fix the devices setting"
+    [[ $line == *' '* && $key =~ $ED25519_KEY_RE ]] || die "device $name: not one ssh-ed25519 public key" "each line is NAME ssh-ed25519 AAAA... [comment]" "fix the devices setting"
+    DEVICE_NAMES+=("$name") DEVICE_KEYS+=("$key")
+  done <<<"${BTRBK_DEVICES:-}"
+  for ((i = 0; i < ${#DEVICE_NAMES[@]}; i++)); do
+    for ((j = 0; j < i; j++)); do
+      [ "${DEVICE_NAMES[i]}" != "${DEVICE_NAMES[j]}" ] || die "device ${DEVICE_NAMES[i]} is listed twice" "" "give each device one line"
+      [ "$(key_blob "${DEVICE_KEYS[i]}")" != "$(key_blob "${DEVICE_KEYS[j]}")" ] ||
+        die "devices ${DEVICE_NAMES[j]} and ${DEVICE_NAMES[i]} have the same key" "the host tells devices apart by their keys" "give each device a key of its own"
+    done
+    [ "$(key_blob "${DEVICE_KEYS[i]}")" != "$(key_blob "${BTRBK_SSH_PUBLIC_KEY:-x x}")" ] ||
+      die "device ${DEVICE_NAMES[i]}'s key is the legacy backup key" "the legacy key reaches every device's backups" "give the device a key of its own (or remove the legacy key)"
+    [ "$(key_blob "${DEVICE_KEYS[i]}")" != "$(key_blob "${BTRBK_ADMIN_SSH_PUBLIC_KEY:-x x}")" ] ||
+      die "device ${DEVICE_NAMES[i]}'s key is the admin key" "the same key cannot be both behind the gate and an admin login" "use a separate key"
+  done
 }
 
 key_blob() { local _type blob _rest; read -r _type blob _rest <<<"$1"; printf '%s' "$blob"; }
@@ -355,14 +390,50 @@ create_user() {
   local home
   home=$(getent passwd "$BTRBK_USER" | cut -d: -f6)
   install -d -m 0755 -o root -g root "$home" "$home/.ssh"
-  [ "$(put_file "$home/.ssh/authorized_keys" root:root 0644 \
-    <<<"restrict,command=\"$GATE_PATH$(gate_options)\" $BTRBK_SSH_PUBLIC_KEY")" != changed ] ||
-    changed "authorized_keys of $BTRBK_USER"
   if [ "$(stat -c '%U:%G %a' "$BACKUP_ROOT")" != "$BTRBK_USER:$BTRBK_USER 750" ]; then
     chown "$BTRBK_USER:$BTRBK_USER" "$BACKUP_ROOT"
     chmod 0750 "$BACKUP_ROOT"
     changed "owner/mode of $BACKUP_ROOT"
   fi
+}
+
+# A key per device: its directory (a subvolume of its own, btrbk-layout.sh), the registry the gate, btrbk-receive and
+# btrbk-prune read, then authorized_keys (after the registry: the gate refuses a key the registry does not know). A
+# device no longer listed is revoked: its key is gone, its directory and backups stay, frozen (btrbk-prune).
+setup_devices() {
+  step devices "a key per device: ${DEVICE_NAMES[*]:-none}"
+  local r line d roots=() home text i NL=$'\n'
+  r=$(bash <(layout_script) "$MOUNT_POINT" "$BACKUP_ROOT" /run/btrbk-backup-host/receive.lock "${DEVICE_NAMES[@]}" </dev/null) ||
+    die "cannot make the devices' directories subvolumes of their own" "see the lines above" "fix it and run this script again"
+  while IFS= read -r line; do [ -z "$line" ] || changed "$line"; done <<<"$r"
+  for d in "${DEVICE_NAMES[@]}"; do
+    if [ "$(stat -c '%U:%G %a' "$BACKUP_ROOT/$d")" != "$BTRBK_USER:$BTRBK_USER 750" ]; then
+      chown "$BTRBK_USER:$BTRBK_USER" "$BACKUP_ROOT/$d"
+      chmod 0750 "$BACKUP_ROOT/$d"
+      changed "owner/mode of $BACKUP_ROOT/$d"
+    fi
+  done
+  mapfile -t roots < <(bash <(layout_script) --roots "$MOUNT_POINT" "$BACKUP_ROOT" </dev/null)
+  text="# Written by the btrbk-backup-host boot script: the devices (one key each), the revoked ones, the legacy key."
+  [ -z "${BTRBK_SSH_PUBLIC_KEY:-}" ] || text+="${NL}legacy $(key_blob "$BTRBK_SSH_PUBLIC_KEY")"
+  for ((i = 0; i < ${#DEVICE_NAMES[@]}; i++)); do text+="${NL}device ${DEVICE_NAMES[i]} $(key_blob "${DEVICE_KEYS[i]}")"; done
+  for d in "${roots[@]}"; do
+    if ! printf '%s\n' "${DEVICE_NAMES[@]}" | grep -qxF -- "$d"; then
+      text+="${NL}revoked $d"
+      log "device $d is revoked: its key is gone; its backups in $BACKUP_ROOT/$d stay, frozen (sudo btrbk-prune --thaw $d lets the host prune them)"
+    fi
+  done
+  install -d -m 0755 "${DEVICES_FILE%/*}"
+  [ "$(put_file "$DEVICES_FILE" root:root 0644 <<<"$text")" != changed ] || changed "$DEVICES_FILE"
+  # home, ~/.ssh and authorized_keys belong to root: nothing the btrbk user runs can change its own key lines
+  home=$(getent passwd "$BTRBK_USER" | cut -d: -f6)
+  text=''
+  [ -z "${BTRBK_SSH_PUBLIC_KEY:-}" ] || text="restrict,command=\"$GATE_PATH$(gate_options)\" $BTRBK_SSH_PUBLIC_KEY"
+  for ((i = 0; i < ${#DEVICE_NAMES[@]}; i++)); do
+    text+="${text:+$NL}restrict,command=\"$GATE_PATH --device ${DEVICE_NAMES[i]}$(gate_options)\" ${DEVICE_KEYS[i]}"
+  done
+  [ "$(put_file "$home/.ssh/authorized_keys" root:root 0644 <<<"$text")" != changed ] ||
+    changed "authorized_keys of $BTRBK_USER"
 }
 
 # append_only=false (the client manages retention): the gate and sudoers let the key delete backups
@@ -507,6 +578,7 @@ MACs hmac-sha2-256-etm@openssh.com,hmac-sha2-512-etm@openssh.com,umac-128-etm@op
 Match User $BTRBK_USER
     AuthenticationMethods publickey
     ForceCommand $GATE_PATH
+    ExposeAuthInfo yes
     AllowTcpForwarding no
     AllowStreamLocalForwarding no
     X11Forwarding no
@@ -578,11 +650,14 @@ restrict_default_user() {
   fi
   # cloud-init also puts the key pair in root's authorized_keys (behind a "log in as ubuntu" command): drop the backup key
   ak=/root/.ssh/authorized_keys
-  local blob
-  blob=$(key_blob "$BTRBK_SSH_PUBLIC_KEY")
-  if [ -f "$ak" ] && grep -qF -- "$blob" "$ak"; then
-    [ "$(grep -vF -- "$blob" "$ak" | put_file "$ak" root:root 0600)" != changed ] || changed "removed the backup key from root's authorized_keys"
-  fi
+  local blob key
+  for key in "${BTRBK_SSH_PUBLIC_KEY:-}" "${DEVICE_KEYS[@]}"; do
+    blob=$(key_blob "$key")
+    [ -n "$blob" ] || continue
+    if [ -f "$ak" ] && grep -qF -- "$blob" "$ak"; then
+      [ "$(grep -vF -- "$blob" "$ak" | put_file "$ak" root:root 0600)" != changed ] || changed "removed the backup key from root's authorized_keys"
+    fi
+  done
 }
 
 # ---------------------------------------------------------------------------------------------------- embedded files
@@ -614,6 +689,7 @@ mount_volume
 keep_host_key
 backup_root_layout
 create_user
+setup_devices
 install_gate
 install_prune
 configure_sshd

@@ -1,6 +1,7 @@
 #!/bin/bash
 # btrbk-heartbeat [--config FILE] DEVICE: tells CloudWatch that a backup of DEVICE has completed. btrbk-receive runs it (as root,
-# detached, holding no lock) after each complete receive into backups/DEVICE/...; the missed-backup alarm fires when
+# detached, holding no lock) after each complete receive into backups/DEVICE/... (through a device's key: DEVICE is that
+# key's device name, from the host's registry; through the legacy key: the first directory); the missed-backup alarm fires when
 # no such report arrives for backup_alarm_hours. So a client whose sends always fail (a cut, a full volume) is no
 # longer hidden by the writes its failed sends leave on the volume.
 #

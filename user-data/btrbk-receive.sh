@@ -18,13 +18,19 @@
 # A stream that stops sending would hold the receive lock (and so the host's pruning) for ever: a receive that
 # reads and writes nothing for RECEIVE_STALL_SECONDS (prune.conf; default 600) is ended, and nothing is kept.
 # A completed backup into backups/DEVICE/ is reported by btrbk-heartbeat (the missed-backup alarm's signal).
+# A device's key (--device NAME, put there by the gate from the host's registry): DIR must be in backups/NAME, a
+# subvolume of its own, which is then the -m: a stream's snapshot and clone sources can only be that device's backups
+# (btrfs receive checks the source's path against -m's at a `/` boundary: backups/a never admits backups/ab); and
+# in the mount namespace every other entry of the backup root is covered too, so no `..` in a clone path reaches
+# another device's backups. Every receive also covers the other receives' staging directories.
 #
-#   btrbk-receive [-v] [--max-errors=0] DIR     the stream on stdin; DIR is the directory btrbk receives into
+#   btrbk-receive [--device NAME] [-v] [--max-errors=0] DIR
+#                                               the stream on stdin; DIR is the directory btrbk receives into
 #                                               (--max-errors=0 is accepted for btrbk's compat option and not
 #                                               passed on: btrfs receive would spin forever on a cut stream)
 # What a receive killed on the host leaves in staging is removed by btrbk-prune (hourly, while no receive runs).
 # Test options (before the others; sudoers never lets the btrbk user pass them): --root DIR --mount DIR
-# --staging DIR --lock-dir DIR --config FILE.
+# --staging DIR --lock-dir DIR --config FILE --registry FILE.
 set -u -o pipefail
 export LC_ALL=C PATH=/usr/sbin:/usr/bin:/sbin:/bin
 umask 077
@@ -34,6 +40,8 @@ MOUNT=/backup_volume
 STAGING=
 LOCK_DIR=/run/btrbk-backup-host
 CONF=/etc/btrbk-backup-host/prune.conf
+REGISTRY=/etc/btrbk-backup-host/devices
+DEVICE=
 readonly HEARTBEAT=/usr/local/sbin/btrbk-heartbeat
 readonly BTRFS=/usr/bin/btrfs
 readonly NAME_RE='^[A-Za-z0-9_@+-][A-Za-z0-9_@+.-]*$'
@@ -44,9 +52,9 @@ fail() { say "$*"; exit 1; }
 
 while (($#)); do
   case $1 in
-    --root | --mount | --staging | --lock-dir | --config)
+    --root | --mount | --staging | --lock-dir | --config | --registry)
       (($# >= 2)) || fail "$1 needs a value"
-      case $1 in --root) ROOT=$2 ;; --mount) MOUNT=$2 ;; --staging) STAGING=$2 ;; --lock-dir) LOCK_DIR=$2 ;; --config) CONF=$2 ;; esac
+      case $1 in --root) ROOT=$2 ;; --mount) MOUNT=$2 ;; --staging) STAGING=$2 ;; --lock-dir) LOCK_DIR=$2 ;; --config) CONF=$2 ;; --registry) REGISTRY=$2 ;; esac
       shift 2 ;;
     *) break ;;
   esac
@@ -82,20 +90,39 @@ staging_dir() {
 }
 
 # ---- receive
+# the device names the host made a directory for (current: `device`, or revoked), from the boot script's registry
+declare -A registered=() current=()
+if [[ -r $REGISTRY ]]; then
+  while read -r kind name _; do
+    case $kind in device) registered[$name]=1 current[$name]=1 ;; revoked) registered[$name]=1 ;; esac
+  done <"$REGISTRY"
+fi
+if [[ ${1-} == --device ]]; then
+  DEVICE=${2-}
+  [[ $DEVICE =~ ^[a-z0-9][a-z0-9._-]{0,62}$ && $DEVICE != *..* ]] || fail "not a device name: $DEVICE"
+  [[ -n ${current[$DEVICE]-} ]] || fail "device $DEVICE is not registered on this host (revoked?): receive refused"
+  shift 2
+fi
+readonly DEVICE DROOT=$ROOT${DEVICE:+/$DEVICE}
 opts=()
 while [[ ${1-} == -v || ${1-} == --max-errors=0 ]]; do [[ $1 == -v ]] && opts+=(-v); shift; done
-(($# == 1)) || fail "usage: btrbk-receive [-v] [--max-errors=0] DIR (stream on stdin)"
+(($# == 1)) || fail "usage: btrbk-receive [--device NAME] [-v] [--max-errors=0] DIR (stream on stdin)"
 target=${1%/}
 [[ $target =~ $SAFE_PATH_RE && /$target/ != */./* && /$target/ != */../* ]] || fail "not a plain absolute path: $1"
-[[ $target == "$ROOT" || $target == "$ROOT"/* ]] || fail "not inside the backup root $ROOT: $1"
+[[ $target == "$DROOT" || $target == "$DROOT"/* ]] || fail "not inside the backup root $DROOT: $1"
 root_rel=${ROOT#"$MOUNT"/}
 root_top=${root_rel%%/*}
 is_subvolume "$ROOT" ||
   fail "the backup root $ROOT is not a subvolume of its own (a volume from an older boot script): receive refused; run the boot script again, its layout step moves the backups"
+[[ -z $DEVICE ]] || is_subvolume "$DROOT" ||
+  fail "device $DEVICE's directory $DROOT is not a subvolume of its own: receive refused; run the boot script again"
 [[ $(realpath -e -- "$target" 2>/dev/null) == "$target" && -d $target ]] || fail "not an existing directory (or it goes through a symlink): $1"
 p=$target
-while [[ $p != "$ROOT" ]]; do
-  ! is_subvolume "$p" || fail "$1 is, or is inside, a subvolume: backups are received into plain directories"
+while [[ $p != "$DROOT" ]]; do
+  # (a device's directory is a subvolume the host made: the legacy key receives into it too)
+  if is_subvolume "$p" && ! [[ -z $DEVICE && ${p%/*} == "$ROOT" && -n ${registered[${p##*/}]-} ]]; then
+    fail "$1 is, or is inside, a subvolume: backups are received into plain directories"
+  fi
   p=${p%/*}
 done
 
@@ -129,20 +156,26 @@ stall=$(sed -n 's/^RECEIVE_STALL_SECONDS=\([0-9]\{1,6\}\)$/\1/p' "$CONF" 2>/dev/
 awk 'n < 65536 { print; n += length($0) + 1; next } /^ERROR/ && e++ < 100 { print }' <"$errs.fifo" >"$errs" {shared}>&- &
 apid=$!
 # A mount namespace of its own: the volume bound at VIEW, its own mount gone, every top-level entry but the
-# backup root and the staging area covered (the script is fixed text, never client text; its arguments are the
-# paths checked above). -m: the backup root's subvolume, the only place sources may come from.
+# backup root and the staging area covered, and the other receives' staging directories; for a device, every entry
+# of the backup root but the device's directory too (the script is fixed text, never client text; its arguments are
+# the paths checked above). -m: the backup root's subvolume, or the device's, the only place sources may come from.
 exec {in}<&0
 # shellcheck disable=SC2016
 unshare --mount --propagation private -- /bin/bash -p -c '
   mount --bind -- "$1" "$2" && umount -l -- "$1" || exit 70
   shopt -s nullglob dotglob
+  cover() {
+    if [[ -d $1 && ! -L $1 ]]; then mount -t tmpfs -o ro,size=4k,mode=000 none "$1" || exit 70
+    elif [[ -f $1 && ! -L $1 ]]; then mount --bind /dev/null "$1" || exit 70; fi
+  }
   for e in "$2"/*; do
     case ${e##*/} in "$3" | "$4") continue ;; esac
-    if [[ -d $e && ! -L $e ]]; then mount -t tmpfs -o ro,size=4k,mode=000 none "$e" || exit 70
-    elif [[ -f $e && ! -L $e ]]; then mount --bind /dev/null "$e" || exit 70; fi
+    cover "$e"
   done
-  shift 4; exec "$@"' _ "$MOUNT" "$VIEW" "$root_top" "${STAGING##*/}" \
-  "$BTRFS" receive -m "$VIEW/$root_rel" --chroot "${opts[@]}" "$VIEW/${work#"$MOUNT"/}" <&"$in" 2>"$errs.fifo" &
+  if [[ -n $6 ]]; then for e in "$2/$5"/*; do [[ ${e##*/} == "$6" ]] || cover "$e"; done; fi
+  for e in "$2/$4"/*; do [[ ${e##*/} == "$7" ]] || cover "$e"; done
+  shift 7; exec "$@"' _ "$MOUNT" "$VIEW" "$root_top" "${STAGING##*/}" "$root_rel" "$DEVICE" "${work##*/}" \
+  "$BTRFS" receive -m "$VIEW/${DROOT#"$MOUNT"/}" --chroot "${opts[@]}" "$VIEW/${work#"$MOUNT"/}" <&"$in" 2>"$errs.fifo" &
 rpid=$!
 exec {in}<&-
 # The watchdog: the receive's read and write counters (/proc/PID/io) must move within $stall seconds.
@@ -212,10 +245,17 @@ if ! set_ro "$target/$name" 1 || [[ $("$BTRFS" subvolume show -- "$target/$name"
 fi
 rmdir -- "$work"
 say "received $target/$name (received UUID $ruuid)"
-# a completed backup of a device (the first directory below the root; not the tools' selftest scratch area) is
-# reported for the missed-backup alarm: detached, without the lock, never failing the receive
+# a completed backup of a device (a device key's NAME; for the legacy key, the first directory below the root; not the
+# tools' selftest scratch area) is reported for the missed-backup alarm: detached, without the lock, never failing
+# the receive
 device=${target#"$ROOT"}
 device=${device#/}
+if [[ -n $DEVICE ]]; then
+  device=${target#"$DROOT"}
+  device=${device#/}
+  device=${device%%/*}
+  [[ $device == selftest ]] || device=$DEVICE
+fi
 device=${device%%/*}
 if [[ -n $device && $device != selftest && -x $HEARTBEAT ]]; then
   setsid "$HEARTBEAT" "$device" </dev/null >/dev/null 2>&1 {shared}>&- &

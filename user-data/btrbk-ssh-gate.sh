@@ -1,7 +1,8 @@
 #!/bin/bash -p
 # btrbk-ssh-gate: the forced command of the `btrbk` user on the backup host (see docs/SSH-GATE.md).
 #
-# authorized_keys:  restrict,command="/usr/local/sbin/btrbk-ssh-gate" ssh-ed25519 AAAA...
+# authorized_keys:  restrict,command="/usr/local/sbin/btrbk-ssh-gate" ssh-ed25519 AAAA...            (the legacy key)
+#                   restrict,command="/usr/local/sbin/btrbk-ssh-gate --device NAME" ssh-ed25519 AAAA... (a device's)
 #
 # sshd puts the client's command in SSH_ORIGINAL_COMMAND. This script never hands that text to a shell: it
 # splits it into words with a strict tokenizer, checks every pipe stage against a grammar of the commands a
@@ -18,6 +19,10 @@
 #   --allow-delete        let the key delete backups (`btrfs subvolume delete`); without it the host is
 #                         append-only: the key adds and reads backups, and the host prunes by its own clock (the
 #                         key may delete only in ROOT/selftest, the round trip's and the bench's scratch area)
+#   --device NAME         this key is device NAME's: its root is ROOT/NAME (a subvolume of its own, the receive's
+#                         -m), and nothing outside it exists for the key (see "Devices" below)
+#   --registry FILE       the host's device registry (default /etc/btrbk-backup-host/devices, written by the boot
+#                         script): `device NAME KEYBLOB`, `revoked NAME` and `legacy KEYBLOB` lines
 #   --dry-run             print the parsed stages (one JSON argv array per line) instead of running them
 #   --sudo PATH, --logger PATH, --receiver PATH, --pruner PATH   replace /usr/bin/sudo, /usr/bin/logger,
 #                         /usr/local/sbin/btrbk-receive, /usr/local/sbin/btrbk-prune (tests only)
@@ -30,9 +35,10 @@ umask 077
 CMD=${SSH_ORIGINAL_COMMAND-}
 CLIENT=${SSH_CONNECTION-}
 CLIENT=${CLIENT%% *}
+AUTH_INFO=${SSH_USER_AUTH-} # sshd's ExposeAuthInfo: the file naming the key this session logged in with
 # Nothing from the login environment reaches the commands we run.
 while IFS= read -r _var; do
-  case $_var in LC_ALL | CMD | CLIENT) ;; *) unset "$_var" 2>/dev/null ;; esac
+  case $_var in LC_ALL | CMD | CLIENT | AUTH_INFO) ;; *) unset "$_var" 2>/dev/null ;; esac
 done < <(compgen -e)
 export PATH=/usr/sbin:/usr/bin:/sbin:/bin
 export LC_ALL=C
@@ -52,7 +58,10 @@ SUDO=/usr/bin/sudo
 LOGGER=/usr/bin/logger
 RECEIVER=/usr/local/sbin/btrbk-receive
 PRUNER=/usr/local/sbin/btrbk-prune
+REGISTRY=/etc/btrbk-backup-host/devices
+DEVICE_ARG=
 readonly BTRFS=/usr/bin/btrfs
+readonly DEVICE_RE='^[a-z0-9][a-z0-9._-]{0,62}$'
 
 log_line() { # priority text -- logging must never fail the gate
   local esc
@@ -76,7 +85,7 @@ misconfigured() {
 # Gate options (root's argv from authorized_keys; never client text)
 while (($#)); do
   case $1 in
-    --root | --mount | --boot-log | --cloud-init-log | --sudo | --logger | --receiver | --pruner)
+    --root | --mount | --boot-log | --cloud-init-log | --sudo | --logger | --receiver | --pruner | --registry | --device)
       (($# >= 2)) || misconfigured "$1 needs a value"
       case $1 in
         --root) ROOT=$2 ;;
@@ -87,6 +96,8 @@ while (($#)); do
         --logger) LOGGER=$2 ;;
         --receiver) RECEIVER=$2 ;;
         --pruner) PRUNER=$2 ;;
+        --registry) REGISTRY=$2 ;;
+        --device) DEVICE_ARG=$2 ;;
       esac
       shift 2 ;;
     --dry-run) DRY_RUN=1; shift ;;
@@ -96,23 +107,74 @@ while (($#)); do
 done
 
 SAFE_PATH_RE='^(/[A-Za-z0-9_@+.-]+)+$'
-for _p in "$ROOT" "$MOUNT" "$BOOT_LOG" "$CLOUD_INIT_LOG" "$SUDO" "$LOGGER" "$RECEIVER" "$PRUNER"; do
+for _p in "$ROOT" "$MOUNT" "$BOOT_LOG" "$CLOUD_INIT_LOG" "$SUDO" "$LOGGER" "$RECEIVER" "$PRUNER" "$REGISTRY"; do
   [[ $_p =~ $SAFE_PATH_RE && /$_p/ != */./* && /$_p/ != */../* ]] || misconfigured "not a plain absolute path: $_p"
 done
 [[ $ROOT == "$MOUNT"/* ]] || misconfigured "--root $ROOT is not below --mount $MOUNT"
 [[ $(realpath -m -- "$ROOT") == "$ROOT" ]] || misconfigured "--root $ROOT is not a canonical path (symlink?)"
-readonly ROOT MOUNT BOOT_LOG CLOUD_INIT_LOG DRY_RUN ALLOW_DELETE SUDO LOGGER RECEIVER PRUNER
+[[ -z $DEVICE_ARG || ($DEVICE_ARG =~ $DEVICE_RE && $DEVICE_ARG != *..*) ]] || misconfigured "--device $DEVICE_ARG is not a device name"
+readonly MOUNT BOOT_LOG CLOUD_INIT_LOG DRY_RUN ALLOW_DELETE SUDO LOGGER RECEIVER PRUNER REGISTRY DEVICE_ARG
+
+# ---------------------------------------------------------------------------------------------------------
+# Devices: which key is this? Only the host says: sshd's ForceCommand (kept as the second wall) runs this gate
+# without the key line's options, so the key is read from sshd's ExposeAuthInfo file (SSH_USER_AUTH, written by sshd,
+# never by the client) and looked up in the registry the boot script writes; where sshd runs the key line's command
+# instead, its --device must name the same device. A key the registry does not know, while devices exist, is refused;
+# so is a session that cannot be identified. With no device registered, the gate is exactly the single-key gate.
+declare -A REG_KEY=() REG_ROOT=()
+LEGACY_BLOB='' NDEV=0
+if [[ -r $REGISTRY ]]; then
+  while read -r _kind _a _b _; do
+    case $_kind in
+      device) [[ $_a =~ $DEVICE_RE && -n $_b ]] && REG_KEY[$_a]=$_b REG_ROOT[$_a]=1 NDEV=$((NDEV + 1)) ;;
+      revoked) [[ $_a =~ $DEVICE_RE ]] && REG_ROOT[$_a]=1 ;;
+      legacy) LEGACY_BLOB=$_a ;;
+    esac
+  done <"$REGISTRY"
+fi
+AUTH_BLOB=''
+if [[ -n $AUTH_INFO && -r $AUTH_INFO && ! -L $AUTH_INFO ]]; then
+  while read -r _method _type _blob _; do
+    [[ $_method == publickey && -n $_blob ]] && AUTH_BLOB=$_blob
+  done < <(head -c 65536 -- "$AUTH_INFO" 2>/dev/null)
+fi
+DEVICE=
+if [[ -n $AUTH_BLOB ]]; then
+  for _d in "${!REG_KEY[@]}"; do [[ ${REG_KEY[$_d]} == "$AUTH_BLOB" ]] && DEVICE=$_d; done
+  if [[ -z $DEVICE ]] && ((NDEV)) && [[ $AUTH_BLOB != "$LEGACY_BLOB" ]]; then
+    reject "this key is not registered on the backup host (a revoked device?)"
+  fi
+elif [[ -n $DEVICE_ARG ]]; then
+  DEVICE=$DEVICE_ARG
+elif ((NDEV)); then
+  reject "the host cannot tell which key logged in (sshd's ExposeAuthInfo is off: run the boot script again)"
+fi
+[[ -z $DEVICE_ARG || $DEVICE_ARG == "$DEVICE" ]] || misconfigured "the key line says --device ${DEVICE_ARG:-(none)}, the registry says ${DEVICE:-the legacy key}"
+if [[ -n $DEVICE && -z ${REG_KEY[$DEVICE]-} ]]; then reject "device $DEVICE is not registered on the backup host (revoked?)"; fi
+# ROOT, from here on: the root every path of this key is checked against: the device's own directory, or the whole
+# backup root (ALL_ROOT)
+ALL_ROOT=$ROOT
+ROOT=$ALL_ROOT${DEVICE:+/$DEVICE}
+readonly DEVICE ALL_ROOT ROOT
 
 # ---------------------------------------------------------------------------------------------------------
 # Read-only diagnostics: exact command strings, no arguments from the client.
 diag_argv() {
+  # a device key gets no view of the whole volume or the host's logs (they name the other devices, their sizes)
+  if [[ -n $DEVICE ]]; then
+    case $1 in
+      'btrbk-diag help') DIAG=(printf '%s\n' 'btrbk-diag device-stats' 'btrbk-diag mount' 'btrbk-diag version'); return 0 ;;
+      'btrbk-diag usage' | 'btrbk-diag boot-log' | 'btrbk-diag cloud-init-log' | 'btrbk-diag retention' | 'btrbk-diag scrub')
+        reject "${1#btrbk-diag }: not for a device's key (it shows the whole volume or the other devices); the admin reads it" ;;
+    esac
+  fi
   case $1 in
     'btrbk-diag help') DIAG=(printf '%s\n' 'btrbk-diag usage' 'btrbk-diag device-stats' 'btrbk-diag mount'
       'btrbk-diag boot-log' 'btrbk-diag cloud-init-log' 'btrbk-diag retention' 'btrbk-diag scrub' 'btrbk-diag version') ;;
     'btrbk-diag version')
       local mode=append-only
       ((ALLOW_DELETE)) && mode=allow-delete
-      DIAG=(printf 'btrbk-ssh-gate %s root=%s mount=%s mode=%s\n' "$GATE_VERSION" "$ROOT" "$MOUNT" "$mode") ;;
+      DIAG=(printf 'btrbk-ssh-gate %s root=%s mount=%s mode=%s%s\n' "$GATE_VERSION" "$ROOT" "$MOUNT" "$mode" "${DEVICE:+ device=$DEVICE}") ;;
     # the host's pruning: policy, last run, what is kept and what goes next (read-only)
     'btrbk-diag retention') DIAG=("$SUDO" -n "$PRUNER" report) ;;
     # the last read-only scrub of the volume (its state file is 0644: read as btrbk, no sudo)
@@ -240,7 +302,8 @@ check_path() { # allowed-kinds word ; kinds: in root mount (comma list)
       [[ -x $d ]] || reject "path goes through a directory the gate cannot check: $d"
       if [[ -z $FS_TYPE ]]; then FS_TYPE=$(stat -f -c %T -- "$ROOT" 2>/dev/null) || FS_TYPE=unknown; fi
       if [[ $FS_TYPE == btrfs && $(stat -c %i -- "$d" 2>/dev/null) == 256 ]]; then
-        reject "path goes through a subvolume: $d"
+        # the legacy key passes through a device's directory (made by the host, never by a stream)
+        [[ -z $DEVICE && ${d%/*} == "$ALL_ROOT" && -n ${REG_ROOT[${d##*/}]-} ]] || reject "path goes through a subvolume: $d"
       fi
     done
     [[ -L $p ]] && reject "path is a symlink: $p"
@@ -258,8 +321,12 @@ check_path() { # allowed-kinds word ; kinds: in root mount (comma list)
 # of the backup root and below; `subvolume show` of the top level (btrbk asks `--rootid=5`, best effort) says only
 # that it is the top level, with no UUID (as on a filesystem made by btrfs-progs < 4.16), and no other subvolume
 # outside the backup root is shown; the `Snapshot(s):` list (it can name a receive still in staging) is left out.
-ROOT_REL=${ROOT#"$MOUNT"/}
-in_root_rel() { [[ $1 == "$ROOT_REL" || $1 == "$ROOT_REL"/* ]]; }
+# A device's key sees the backup root's own line (btrbk builds its tree from it: the device's directory hangs below it)
+# and its own directory and below, nothing else; its failed `show` says the same as a refused one (no oracle of which
+# subvolume IDs exist).
+ROOT_REL=${ALL_ROOT#"$MOUNT"/}
+DROOT_REL=${ROOT#"$MOUNT"/}
+in_root_rel() { [[ $1 == "$ROOT_REL" || $1 == "$DROOT_REL" || $1 == "$DROOT_REL"/* ]]; }
 filter_list() {
   local l p
   while IFS= read -r l; do
@@ -309,6 +376,7 @@ stage_btrfs() { # words after "btrfs"
       # never btrfs receive itself: btrbk-receive receives with --chroot into a staging directory of its own and
       # moves only a complete subvolume into place (a send stream is client input as much as this command line)
       OUT=("$SUDO" -n "$RECEIVER")
+      [[ -n $DEVICE ]] && OUT+=(--device "$DEVICE")
       ((v)) && OUT+=(-v)
       ((maxerr)) && OUT+=(--max-errors=0)
       OUT+=("$PATH_OUT"); KIND=receive ;;
@@ -410,6 +478,7 @@ stage_btrfs() { # words after "btrfs"
         esac
       done
       [[ -n $path ]] || reject "btrfs filesystem usage: no path"
+      [[ -z $DEVICE ]] || reject "btrfs filesystem usage: not for a device's key (the whole volume's sizes)"
       check_path mount,root "$path"
       OUT=("$SUDO" -n "$BTRFS" filesystem usage)
       ((b)) && OUT+=(-b)
@@ -570,7 +639,18 @@ fi
 
 log_line info "accepted:"
 case $nstages in
-  1) if [[ -n $FILTER ]]; then "${S0[@]}" | "filter_$FILTER"; else exec "${S0[@]}"; fi ;;
+  1) if [[ -z $FILTER ]]; then exec "${S0[@]}"
+    elif [[ -z $DEVICE ]]; then "${S0[@]}" | "filter_$FILTER"
+    else
+      "${S0[@]}" 2>/dev/null | "filter_$FILTER"
+      _st=("${PIPESTATUS[@]}")
+      ((_st[1] == 0)) || exit "${_st[1]}"
+      if ((_st[0] != 0)); then
+        if [[ $FILTER == show ]]; then printf 'rejected: btrfs subvolume show: not a subvolume of the backup root %s\n' "$ROOT" >&2
+        else printf 'rejected: btrfs subvolume list failed\n' >&2; fi
+        exit 255
+      fi
+    fi ;;
   2) "${S0[@]}" | "${S1[@]}" ;;
   3) "${S0[@]}" | "${S1[@]}" | "${S2[@]}" ;;
 esac

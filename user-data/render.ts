@@ -30,7 +30,7 @@ export const BOOT_SCRIPT = path.join(USER_DATA_DIR, 'bootstrap.sh');
 
 /** The settings a deployment varies. */
 export type SettingKey =
-  'volumeId' | 'backupSshPublicKey' | 'adminSshPublicKey' | 'appendOnly' | 'retention' | 'retentionMin';
+  'volumeId' | 'backupSshPublicKey' | 'adminSshPublicKey' | 'appendOnly' | 'retention' | 'retentionMin' | 'devices';
 
 /** The settings a deployment varies, and the shell variable each becomes. */
 export const SETTINGS: Readonly<Record<SettingKey, string>> = Object.freeze({
@@ -40,6 +40,7 @@ export const SETTINGS: Readonly<Record<SettingKey, string>> = Object.freeze({
   appendOnly: 'BTRBK_APPEND_ONLY',
   retention: 'BTRBK_RETENTION',
   retentionMin: 'BTRBK_RETENTION_MIN',
+  devices: 'BTRBK_DEVICES',
 });
 
 /** What the host does when a setting is not given: the stack's variables' defaults (one table). */
@@ -50,6 +51,8 @@ export const SETTING_DEFAULTS: Readonly<Record<Exclude<SettingKey, 'volumeId' | 
     appendOnly: String(VARIABLE_DEFAULTS.append_only),
     retention: VARIABLE_DEFAULTS.retention,
     retentionMin: VARIABLE_DEFAULTS.retention_min,
+    // no device keys: the legacy key alone, as before devices existed
+    devices: '',
   });
 
 /** The settings of one boot script; each may also be a cdktf token that resolves to the value. */
@@ -66,6 +69,11 @@ export interface BootScriptSettings {
   retention?: string;
   /** Every backup younger than this is kept (btrbk's preserve_min syntax, default '1d'). */
   retentionMin?: string;
+  /**
+   * A key per device: newline-separated `NAME ssh-ed25519 AAAA... [comment]` lines (default none). Each key reaches
+   * only backups/NAME; backupSshPublicKey (the legacy key, which reaches every device's backups) may then be ''.
+   */
+  devices?: string;
 }
 
 /** Where the `# @payload` functions go. */
@@ -192,9 +200,10 @@ export function renderBootScript(settings: BootScriptSettings, options: BootScri
       if (line === '# @settings') {
         sawSettings = true;
         return [
-          ...(Object.entries(SETTINGS) as Array<[SettingKey, string]>).map(
-            ([key, shellVar]) => `${shellVar}=${shellQuote(settings[key] ?? defaults[key] ?? '')}`,
-          ),
+          ...(Object.entries(SETTINGS) as Array<[SettingKey, string]>)
+            // no devices: no line (the user data of a single-key deployment stays as it was)
+            .filter(([key]) => key !== 'devices' || Boolean(settings.devices))
+            .map(([key, shellVar]) => `${shellVar}=${shellQuote(settings[key] ?? defaults[key] ?? '')}`),
           `BTRBK_PAYLOAD_SHA256='${external?.sha256 ?? ''}'`,
           `BTRBK_PAYLOAD_FILE=${shellQuote(payloadFile)}`,
           `BTRBK_PAYLOAD_URL=${shellQuote(payloadUrl)}`,

@@ -98,16 +98,22 @@ test('append-only: without the BTRBK_DELETE lines (what the boot script installs
       .filter((l) => !l.includes('BTRBK_DELETE'))
       .join('\n'),
   );
-  // only the scratch area's rule deletes, and it cannot name anything outside /backup_volume/backups/selftest/
+  // only the scratch area's rule deletes (the shared one and a device's), and it cannot name anything outside
+  // /backup_volume/backups/selftest/ or /backup_volume/backups/DEVICE/selftest/
   const deleting = appendOnly.filter((r) => /delete/.test(String(r.args)));
-  expect(deleting.map((r) => r.alias)).toEqual(['BTRBK_SELFTEST_DELETE']);
+  expect(deleting.map((r) => r.alias)).toEqual(['BTRBK_SELFTEST_DELETE', 'BTRBK_SELFTEST_DELETE']);
   const matches = (args: string) => deleting.some((r) => (r.args as RegExp).test(args));
   expect(matches('subvolume delete /backup_volume/backups/selftest/rt/x')).toBe(true);
+  expect(matches('subvolume delete /backup_volume/backups/alpha/selftest/rt/x')).toBe(true);
   for (const p of [
     '/backup_volume/backups/selftest',
     '/backup_volume/backups/l/home.1',
     '/backup_volume/backups/selftestX/a',
     '/backup_volume/backups/selftest/../l/home.1',
+    '/backup_volume/backups/alpha/selftest',
+    '/backup_volume/backups/alpha/l/selftest/x',
+    '/backup_volume/backups/../selftest/x',
+    '/backup_volume/backups/alpha/selftest/../home.1',
   ]) {
     expect(matches(`subvolume delete ${p}`)).toBe(false);
   }
