@@ -56,16 +56,6 @@ const EDGES: Edge[] = FILES.flatMap((from) =>
 
 const show = (edges: Edge[]): string[] => edges.map((e) => `${e.from} -> ${e.to}${e.dynamic ? ' (import())' : ''}`);
 
-/**
- * Imports from deploy/ up to diagnose/ and local-target/ that remain until the command table passes setup its smoke
- * tests and its local target (SetupDeps.runChecks, SetupDeps.localTarget): setup's two loaders. Each must still
- * exist (the test fails when one goes, so the list shrinks with the code).
- */
-const PENDING_UPWARD_IMPORTS = [
-  'scripts/lib/deploy/setup.ts -> scripts/lib/diagnose/checks.ts (import())',
-  'scripts/lib/deploy/setup.ts -> scripts/lib/local-target/local-target.ts (import())',
-];
-
 describe('the import graph', () => {
   test('the parser finds static imports, type imports, re-exports and import(), and not what comments say', () => {
     const text = [
@@ -100,7 +90,7 @@ describe('the import graph', () => {
     expect(EDGES.filter((e) => !fs.existsSync(path.join(REPO_ROOT, e.to))).map((e) => e.to)).toEqual([]);
   });
 
-  test('deploy/ imports nothing from diagnose/ or local-target/ (but the pending loaders, which still exist)', () => {
+  test('deploy/ imports nothing from diagnose/ or local-target/ (setup gets its smoke tests and local target passed in)', () => {
     const upward = show(
       EDGES.filter(
         (e) =>
@@ -108,8 +98,7 @@ describe('the import graph', () => {
           (e.to.startsWith('scripts/lib/diagnose/') || e.to.startsWith('scripts/lib/local-target/')),
       ),
     );
-    expect(upward.filter((e) => !PENDING_UPWARD_IMPORTS.includes(e))).toEqual([]);
-    expect(PENDING_UPWARD_IMPORTS.filter((e) => !upward.includes(e))).toEqual([]);
+    expect(upward).toEqual([]);
   });
 
   test("the connection file's key names appear in scripts/lib only in core/connection.ts", () => {

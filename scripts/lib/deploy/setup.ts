@@ -174,7 +174,7 @@ export interface SetupDeps {
   /** The Price List API client of the cost step (default: makePricingClient; tests pass a mocked one). */
   pricing?: PricingClient;
   consoleOutput?: (instanceId: string) => Promise<string>;
-  /** The smoke tests' runner: diagnose/checks.ts's runChecks (absent: loadRunChecks, until the entry point passes it). */
+  /** The smoke tests' runner: diagnose/checks.ts's runChecks (the entry point passes it: deploy/ imports nothing of diagnose/). */
   runChecks?: RunChecks;
   probe?: (host: string, port: number) => Promise<boolean>;
   keyscan?: (host: string, port: number | string) => Promise<string>;
@@ -182,7 +182,7 @@ export interface SetupDeps {
   sshWaitMs?: number;
   consoleWaitMs?: number;
   intervalMs?: number;
-  /** The local target (local-target/local-target.ts; absent: loadLocalTarget, until the entry point passes it). */
+  /** The local target (local-target/local-target.ts), for --target local: the entry point passes it. */
   localTarget?: LocalTargetUp;
 }
 
@@ -939,23 +939,13 @@ export function connectionFromOutputs(
   );
 }
 
-/** Loads the troubleshoot library's runner (scripts/lib/diagnose/checks.ts), with a clear error while it is missing. */
-export async function loadRunChecks(): Promise<RunChecks> {
-  try {
-    const mod = await import('../diagnose/checks.js');
-    if (typeof mod.runChecks !== 'function') throw new Error('scripts/lib/diagnose/checks.ts exports no runChecks');
-    return mod.runChecks;
-  } catch (err) {
-    throw new OperatorError('cannot load the smoke tests (scripts/lib/diagnose/checks.ts)', {
-      cause: (err as Error).message,
-      next: 'run `npx zx scripts/troubleshoot.mjs check-all` once it exists, or update the checkout',
-    });
-  }
-}
-
 /** Runs the smoke tests (SMOKE_CHECKS) through the troubleshoot library's runChecks. */
 export async function stepSmokeTests(conn: Connection, { reporter, runChecks, ec2 }: SetupDeps): Promise<SmokeResult> {
-  const checks = await (runChecks ?? (await loadRunChecks()))(conn, [...SMOKE_CHECKS], ec2 ? { ec2 } : {});
+  if (!runChecks)
+    throw new OperatorError('setup was called without its smoke tests', {
+      next: 'run it as npx zx scripts/setup.mjs (the entry point passes the troubleshoot checks)',
+    });
+  const checks = await runChecks(conn, [...SMOKE_CHECKS], ec2 ? { ec2 } : {});
   let passed = 0;
   let failed = 0;
   for (const c of checks) {
@@ -1125,20 +1115,6 @@ export async function runAwsSetup(opts: SetupOptions, deps: SetupDeps): Promise<
 
 const LOCAL_STEPS = 4;
 
-/** Loads the local target library (scripts/lib/local-target/local-target.ts). */
-export async function loadLocalTarget(): Promise<LocalTargetUp> {
-  try {
-    const mod = await import('../local-target/local-target.js');
-    if (typeof mod.up !== 'function') throw new Error('scripts/lib/local-target/local-target.ts exports no up()');
-    return mod;
-  } catch (err) {
-    throw new OperatorError('cannot load the local target (scripts/lib/local-target/local-target.ts)', {
-      cause: (err as Error).message,
-      next: 'update the checkout; the local target is scripts/local-target.mjs',
-    });
-  }
-}
-
 /**
  * Verifies the local target's pinned host key: the connection names a known_hosts file holding an ed25519 key
  * for [host]:port, and the key the target offers now is that key.
@@ -1182,7 +1158,11 @@ export async function runLocalSetup(opts: SetupOptions, deps: SetupDeps): Promis
   await stepPrereqs({ ...opts, target: 'local' }, deps);
 
   reporter.step(2, LOCAL_STEPS, 'Local target up (instead of synth, plan, apply and host key pinning on AWS)');
-  const lt = deps.localTarget ?? (await loadLocalTarget());
+  const lt = deps.localTarget;
+  if (!lt)
+    throw new OperatorError('setup --target local was called without the local target', {
+      next: 'run it as npx zx scripts/setup.mjs --target local (the entry point passes the local target library)',
+    });
   const spin = reporter.spinner('starting the local target (the first run builds a Debian rootfs: minutes)');
   let upResult: LocalUpResult | undefined;
   try {

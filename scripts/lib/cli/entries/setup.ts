@@ -119,7 +119,14 @@ export const setupCommand = verb({
         firstBackup === undefined ? undefined : firstBackup || pickFastLane(upload !== undefined ? upload / 8 : null),
       allowDataVolumeReplacement: bool(a, 'allow-data-volume-replacement'),
     });
-    const result = await runSetup(opts, { reporter: consoleReporter({ stream: ctx.out, paint: ctx.paint }) });
+    // what setup runs from the other parts (deploy/ imports nothing of diagnose/ or local-target/)
+    const { runChecks } = await import('../../diagnose/checks.js');
+    const localTarget = opts.target === 'local' ? await import('../../local-target/local-target.js') : undefined;
+    const result = await runSetup(opts, {
+      reporter: consoleReporter({ stream: ctx.out, paint: ctx.paint }),
+      runChecks,
+      localTarget,
+    });
     return { result, next: nextSteps(result.connection, result.envFile, { local: result.target === 'local' }) };
   },
   // the result, and the next steps made from it (the setup module loads with the run, never for --help)
