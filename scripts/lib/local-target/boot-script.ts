@@ -7,8 +7,10 @@ import { CLOUD_INIT_LOG, FAILED_MARKER, READY_MARKER } from '../../../user-data/
 import { run } from '../core/process.js';
 import { renderBootScript, renderHostPayload } from '../../../user-data/render.js';
 import { containerExec, nsenterArgs, runningLeader } from './container.js';
-import { loadState, pathsOf, type LocalTargetPaths, type TargetOptions } from './paths.js';
-import { logOf, readText } from './system.js';
+import { writeConnection } from '../core/connection.js';
+import { localConnection } from './local-connection.js';
+import { loadState, pathsOf, type LocalTargetPaths, type TargetOptions, type UpState } from './paths.js';
+import { logOf, readText, runOrThrow } from './system.js';
 
 export const BOOT_SCRIPT_IN_CONTAINER = '/var/lib/cloud/instance/scripts/part-001';
 /** The host payload, which EC2 reads from its S3 object, as a file in the container (same bytes, same check). */
@@ -24,16 +26,80 @@ export function parseMarker(text: string): Record<string, string> {
   return out;
 }
 
-/** The boot script this target's instance gets: the renderer's output for its volume id and backup key. */
+/** A device's name as the host takes it (user-data/bootstrap.sh checks the same). */
+const DEVICE_NAME = /^(?!.*\.\.)(?!selftest$)[a-z0-9][a-z0-9._-]{0,62}$/;
+
+/** The devices of this target (none: the one legacy key), each name checked. */
+export function devicesOf(paths: LocalTargetPaths): string[] {
+  const devices = paths.devices ?? [];
+  for (const d of devices)
+    if (!DEVICE_NAME.test(d))
+      throw new OperatorError(`device name '${d}' is not allowed`, {
+        cause: "names are 1-63 of a-z 0-9 . _ - starting with a letter or digit, without '..', not 'selftest'",
+        next: 'fix BTRBK_LOCAL_TARGET_DEVICES or the devices option',
+      });
+  if (new Set(devices).size !== devices.length)
+    throw new OperatorError(`a device is listed twice: ${devices.join(' ')}`);
+  return devices;
+}
+
+/** Device NAME's key (the .pub next to it goes into the boot script): id_ed25519-NAME beside the target's key. */
+export function deviceKey(paths: LocalTargetPaths, name: string): string {
+  return path.join(path.dirname(paths.sshKey), `id_ed25519-${name}`);
+}
+
+/** Device NAME's connection file: connection-NAME.env beside the target's. */
+export function deviceEnvFile(paths: LocalTargetPaths, name: string): string {
+  return path.join(path.dirname(paths.envFile), `connection-${name}.env`);
+}
+
+/** An ed25519 key pair without a passphrase at `file` (and file.pub). */
+export function makeKey(file: string, comment: string): void {
+  runOrThrow('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-C', comment, '-f', file]);
+}
+
+/** Makes the key of every device that has none yet. */
+export function ensureDeviceKeys(paths: LocalTargetPaths): void {
+  for (const d of devicesOf(paths)) {
+    if (fs.existsSync(deviceKey(paths, d))) continue;
+    makeKey(deviceKey(paths, d), `btrbk-local-target device ${d}`);
+  }
+}
+
+/** Writes connection-NAME.env for every device: the target's connection with the device's key, URL and root. */
+export function writeDeviceEnvFiles(paths: LocalTargetPaths, state: UpState): void {
+  for (const d of devicesOf(paths)) {
+    const base = localConnection({
+      port: state.port,
+      sshKey: deviceKey(paths, d),
+      knownHosts: paths.knownHosts,
+      volumeId: state.volumeId,
+    });
+    writeConnection(
+      deviceEnvFile(paths, d),
+      { ...base, targetUrl: `${base.targetUrl}${d}/`, backupRoot: `${base.backupRoot}/${d}` },
+      `Written by scripts/local-target.mjs up: device ${d} of the local target (its own key: it reaches only ${base.backupRoot}/${d}).`,
+    );
+  }
+}
+
+/** The boot script this target's instance gets: the renderer's output for its volume id, backup key and devices. */
 export function renderFor(paths: LocalTargetPaths, volumeId: string): string {
   const backupSshPublicKey = fs.readFileSync(`${paths.sshKey}.pub`, 'utf8').trim();
-  return renderBootScript({ volumeId, backupSshPublicKey }, { payload: 'file', payloadFile: PAYLOAD_IN_CONTAINER });
+  const devices = devicesOf(paths)
+    .map((d) => `${d} ${fs.readFileSync(`${deviceKey(paths, d)}.pub`, 'utf8').trim()}`)
+    .join('\n');
+  return renderBootScript(
+    { volumeId, backupSshPublicKey, ...(devices ? { devices } : {}) },
+    { payload: 'file', payloadFile: PAYLOAD_IN_CONTAINER },
+  );
 }
 
 /** True when the running instance was booted with another boot script than the one rendered now. */
 export function bootScriptOutdated(paths: LocalTargetPaths): boolean {
   const state = loadState(paths);
   if (!state.volumeId || !fs.existsSync(`${paths.sshKey}.pub`)) return true;
+  if (devicesOf(paths).some((d) => !fs.existsSync(`${deviceKey(paths, d)}.pub`))) return true;
   return readText(path.join(paths.root, BOOT_SCRIPT_IN_CONTAINER.slice(1))) !== renderFor(paths, state.volumeId);
 }
 

@@ -19,7 +19,16 @@ import path from 'node:path';
 import { parseMountinfo } from '../core/btrfs-output.js';
 import { OperatorError } from '../core/errors.js';
 import { FAILED_MARKER, MOUNT_POINT, READY_MARKER } from '../../../user-data/host-layout.js';
-import { bootScriptOutdated, installBootScript, parseMarker, renderFor, runBootScript } from './boot-script.js';
+import {
+  bootScriptOutdated,
+  ensureDeviceKeys,
+  installBootScript,
+  makeKey,
+  parseMarker,
+  renderFor,
+  runBootScript,
+  writeDeviceEnvFiles,
+} from './boot-script.js';
 import {
   keepDownloadedDebs,
   leaderPid,
@@ -43,12 +52,21 @@ import {
 } from './paths.js';
 import { assertPrerequisites } from './prerequisites.js';
 import { DEFAULT_RELEASE, ensureRootfs, parseTargetRelease, TARGET_RELEASES, type TargetRelease } from './rootfs.js';
-import { isMountPoint, readText, runOrThrow, waitFor } from './system.js';
+import { isMountPoint, readText, waitFor } from './system.js';
 import { attachVolume, ensureVolumeImage, loopDevicesOf, newVolumeId } from './volume.js';
 import { applyLimits, containerPids, limitsFor, readLimits, removeGroup, shapeLink, type LinkShape } from './limits.js';
 
 // The public API, whichever file holds each part.
-export { BOOT_SCRIPT_IN_CONTAINER, PAYLOAD_IN_CONTAINER, parseMarker, rerunBootScript } from './boot-script.js';
+export {
+  BOOT_SCRIPT_IN_CONTAINER,
+  deviceEnvFile,
+  deviceKey,
+  installBootScript,
+  PAYLOAD_IN_CONTAINER,
+  parseMarker,
+  renderFor,
+  rerunBootScript,
+} from './boot-script.js';
 export { containerExec, execInTarget, localSshdDropin } from './container.js';
 export { DEFAULT_PORT, localConnection, sshBanner } from './local-connection.js';
 export { CONTAINER_NAME, localTargetPaths, type Env, type LocalTargetPaths, type TargetOptions } from './paths.js';
@@ -141,6 +159,8 @@ export interface UpOptions extends TargetOptions {
   link?: LinkShape | null;
   /** The Debian release to run (default: the one the target ran last, else 12); a change replaces the instance. */
   release?: TargetRelease | string;
+  /** Devices with a key each (default: BTRBK_LOCAL_TARGET_DEVICES, else none); a change replaces the instance. */
+  devices?: string[];
   onProgress?: (line: string) => void;
 }
 
@@ -154,9 +174,10 @@ export interface DownOptions extends TargetOptions {
 export async function up(opts: UpOptions = {}): Promise<UpResult> {
   const { onProgress = () => {} } = opts;
   const given = pathsOf(opts);
-  const paths = opts.release
-    ? { ...given, ...releasePaths(given.cacheDir, parseTargetRelease(String(opts.release))) }
-    : given;
+  const paths = {
+    ...(opts.release ? { ...given, ...releasePaths(given.cacheDir, parseTargetRelease(String(opts.release))) } : given),
+    ...(opts.devices ? { devices: opts.devices } : {}),
+  };
   assertPrerequisites();
   return withLock(paths, async () => {
     const timings: UpTimings = {};
@@ -170,6 +191,7 @@ export async function up(opts: UpOptions = {}): Promise<UpResult> {
       if (!bootScriptOutdated(paths) && isUpState(running) && ranRelease === paths.release) {
         // a checkout other than the one that started it (CI's fresh clone) gets its connection file too
         writeEnvFile(paths, running);
+        writeDeviceEnvFiles(paths, running);
         if (opts.limits !== undefined || opts.link !== undefined) {
           setLimits({ paths, limits: opts.limits, link: opts.link, onProgress });
           return { ...(await status({ paths })), alreadyUp: true, timings };
@@ -206,18 +228,9 @@ export async function up(opts: UpOptions = {}): Promise<UpResult> {
     saveState(paths, state);
 
     if (!fs.existsSync(paths.sshKey)) {
-      runOrThrow('ssh-keygen', [
-        '-q',
-        '-t',
-        'ed25519',
-        '-N',
-        '',
-        '-C',
-        'btrbk-local-target backup key',
-        '-f',
-        paths.sshKey,
-      ]);
+      makeKey(paths.sshKey, 'btrbk-local-target backup key');
     }
+    ensureDeviceKeys(paths);
     const scriptText = renderFor(paths, state.volumeId);
     ensureVolumeImage(paths, { volumeSize: opts.volumeSize, volumeId: state.volumeId, onProgress });
 
@@ -251,6 +264,7 @@ export async function up(opts: UpOptions = {}): Promise<UpResult> {
           next: `see ${paths.consoleLog}`,
         });
       writeEnvFile(paths, state);
+      writeDeviceEnvFiles(paths, state);
       timings.totalSeconds = (Date.now() - t0) / 1000;
       state.lastUp = new Date().toISOString();
       saveState(paths, state);

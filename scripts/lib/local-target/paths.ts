@@ -42,6 +42,12 @@ export interface LocalTargetPaths {
   root: string;
   /** local_connection.env (or BTRBK_LOCAL_TARGET_ENV_FILE). */
   envFile: string;
+  /**
+   * Devices with a key each (BTRBK_LOCAL_TARGET_DEVICES, comma- or space-separated, or up's `devices`): each gets
+   * id_ed25519-NAME beside the target's key and connection-NAME.env beside its connection file. None: the target has
+   * the one (legacy) backup key, as before devices existed.
+   */
+  devices?: string[];
 }
 
 /** What every container (the target, the laptop) has: its rootfs, its instance overlay, its disk image, its lock. */
@@ -111,6 +117,9 @@ export function localTargetPaths(env: Env = process.env): LocalTargetPaths {
     work: path.join(stateDir, 'instance', 'work'),
     root: path.join(stateDir, 'instance', 'root'),
     envFile: env.BTRBK_LOCAL_TARGET_ENV_FILE || LOCAL_ENV_FILE,
+    ...(env.BTRBK_LOCAL_TARGET_DEVICES
+      ? { devices: env.BTRBK_LOCAL_TARGET_DEVICES.split(/[\s,]+/).filter(Boolean) }
+      : {}),
   };
 }
 

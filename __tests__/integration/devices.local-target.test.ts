@@ -1,0 +1,441 @@
+// A key per device, each confined to its own backups (issue 20), over real SSH on a local target of this file's own
+// (real sshd with ExposeAuthInfo, the real gate, btrbk-receive as root, real btrbk clients on scratch btrfs):
+//  - the boot script gives each device a key line, a subvolume backups/NAME and a registry entry; the legacy key's
+//    line is as it was;
+//  - devices alpha and bravo back up with btrbk; alpha's key then tries every gate command on bravo's backups (list,
+//    show by path and --rootid, send, receive, manifest, mkdir, delete, the diagnostics) and crafted streams naming
+//    bravo's UUIDs as snapshot and clone sources, and a clone path that climbs out of alpha's backup with `..`: all
+//    refused, nothing of bravo's in what alpha's key is told, nothing left behind;
+//  - both still back up (incrementally) and restore; the legacy key still reaches everything, as before;
+//  - bravo removed (the boot script run again without it): its key is refused at once, its backups stay through the
+//    host's prunes (btrbk-prune --now, a moving clock), frozen; bravo added back: its key works and the prune applies.
+import crypto from 'node:crypto';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { spawnSync } from 'node:child_process';
+import { jest } from '@jest/globals';
+import { readConnection, type Connection } from '../../scripts/lib/core/connection.js';
+import { BACKUP_ROOT, MOUNT_POINT, PRUNE_PATH, STAGING_DIR } from '../../user-data/host-layout.js';
+import {
+  deviceEnvFile,
+  down,
+  execInTarget,
+  installBootScript,
+  localTargetPaths,
+  renderFor,
+  rerunBootScript,
+  up,
+} from '../../scripts/lib/local-target/local-target.js';
+import { sshArgs } from '../../scripts/lib/remote/ssh.js';
+import { createScratchBtrfs, createSubvolume, type ScratchBtrfs } from '../../scripts/lib/data/btrfs-scratch.js';
+import { newUuid, SendStream, simpleSubvolume } from '../support/send-stream.js';
+import { btrbkClient, runEach, type BtrbkClient } from './btrbk-client-harness.js';
+import { freePort } from './test-target.js';
+
+jest.setTimeout(20 * 60_000);
+
+const A = 'alpha';
+const B = 'bravo';
+const stateDir = fs.mkdtempSync(path.join(os.tmpdir(), 'btrbk-test-dev-'));
+const env = {
+  ...process.env,
+  BTRBK_LOCAL_TARGET_STATE: stateDir,
+  BTRBK_LOCAL_TARGET_NAME: `btrbk-test-dev-${path.basename(stateDir).slice(-6)}`,
+  BTRBK_LOCAL_TARGET_ENV_FILE: path.join(stateDir, 'connection.env'),
+  BTRBK_LOCAL_TARGET_PORT: '',
+  BTRBK_LOCAL_TARGET_DEVICES: '',
+};
+const paths = (devices = [A, B]) => ({ ...localTargetPaths(env), devices });
+// whole blocks, so that a clone of them is a real extent clone
+const SECRET_B = `bravo-secret-${crypto.randomBytes(4).toString('hex')}\n`.repeat(512);
+const DATA_A = `alpha-data-${crypto.randomBytes(4).toString('hex')}\n`.repeat(512);
+
+let legacy: Connection;
+let connA: Connection;
+let connB: Connection;
+const laptops: Record<string, { fs: ScratchBtrfs; work: string; client: BtrbkClient }> = {};
+
+function ssh(conn: Connection, command: string, input?: Buffer) {
+  const r = spawnSync('ssh', ['-F', '/dev/null', ...sshArgs(conn), '--', command], {
+    input: input ?? Buffer.alloc(0),
+    timeout: 120_000,
+    maxBuffer: 256 << 20,
+  });
+  return {
+    status: r.status,
+    stdout: r.stdout ?? Buffer.alloc(0),
+    stderr: (r.stderr ?? Buffer.alloc(0)).toString('utf8'),
+  };
+}
+function root(argv: string[], input?: string): string {
+  const r = execInTarget(argv, { paths: paths(), ...(input === undefined ? {} : { input }) });
+  if (r.status !== 0) throw new Error(`on the host: ${argv.join(' ')} failed (${r.status}): ${r.stderr}`);
+  return r.stdout;
+}
+const rootSh = (script: string, ...args: string[]) => root(['/bin/bash', '-c', script, 'bash', ...args]);
+const field = (show: string, name: string) => new RegExp(`^\\s*${name}:\\s*(\\S+)`, 'm').exec(show)?.[1] ?? '';
+/** Every subvolume below DIR (path, UUID, received UUID), as root: what must not change. */
+const inventory = (dir: string) =>
+  rootSh(
+    'cd "$1" && for s in $(find . -mindepth 1 -type d -inum 256 | sort); do printf "%s %s\\n" "$s" "$(btrfs subvolume show "$s" | sed -n "s/^[[:space:]]*\\(UUID\\|Received UUID\\|Subvolume ID\\):[[:space:]]*//p" | tr "\\n" " ")"; done',
+    dir,
+  );
+const backupsOf = (dir: string) =>
+  rootSh('find "$1" -mindepth 1 -type d -inum 256 -printf "%P\\n" | sort', dir).split('\n').filter(Boolean);
+const leftovers = () =>
+  rootSh('ls -A "$1"; ls -A /run/btrbk-backup-host | grep receive-err || true', STAGING_DIR)
+    .split('\n')
+    .filter(Boolean);
+
+async function laptop(name: string, conn: Connection, files: Record<string, string>) {
+  const work = fs.mkdtempSync(path.join(os.tmpdir(), `dev-${name}-`));
+  const scratch = await createScratchBtrfs({ sizeMiB: 256, label: name });
+  await createSubvolume(scratch.path('home'));
+  fs.mkdirSync(scratch.path('snaps'));
+  for (const [f, text] of Object.entries(files)) fs.writeFileSync(scratch.path('home', f), text);
+  const client = btrbkClient(conn, work, {
+    volume: scratch.mountpoint,
+    subvolume: 'home',
+    targetDir: `${conn.backupRoot}/laptop`,
+  });
+  laptops[name] = { fs: scratch, work, client };
+  return laptops[name];
+}
+
+beforeAll(async () => {
+  env.BTRBK_LOCAL_TARGET_PORT = String(await freePort());
+  await up({ env, devices: [A, B], onProgress: (l) => process.stderr.write(`[devices] ${l}\n`) });
+  legacy = readConnection(env.BTRBK_LOCAL_TARGET_ENV_FILE);
+  connA = readConnection(deviceEnvFile(paths(), A));
+  connB = readConnection(deviceEnvFile(paths(), B));
+});
+
+afterAll(async () => {
+  await runEach([
+    ...Object.values(laptops).map((l) => () => l.fs.destroy()),
+    ...Object.values(laptops).map((l) => () => fs.rmSync(l.work, { recursive: true, force: true })),
+    () => down({ env, purge: true }),
+    () => fs.rmSync(stateDir, { recursive: true, force: true }),
+  ]);
+});
+
+describe('the boot script: a key line, a subvolume and a registry entry per device', () => {
+  test('authorized_keys: the legacy line as before, one line per device with --device; backups/NAME subvolumes owned by btrbk', () => {
+    const keys = root(['cat', '/home/btrbk/.ssh/authorized_keys']).trim().split('\n');
+    const pub = (f: string) => fs.readFileSync(`${f}.pub`, 'utf8').trim();
+    expect(keys).toEqual([
+      `restrict,command="/usr/local/sbin/btrbk-ssh-gate" ${pub(legacy.keyFile)}`,
+      `restrict,command="/usr/local/sbin/btrbk-ssh-gate --device ${A}" ${pub(connA.keyFile)}`,
+      `restrict,command="/usr/local/sbin/btrbk-ssh-gate --device ${B}" ${pub(connB.keyFile)}`,
+    ]);
+    expect(connA.backupRoot).toBe(`${BACKUP_ROOT}/${A}`);
+    expect(connA.targetUrl).toMatch(new RegExp(`${BACKUP_ROOT}/${A}/$`));
+    for (const d of [A, B]) {
+      expect(rootSh('stat -c "%i %U:%G %a" "$1"', `${BACKUP_ROOT}/${d}`).trim()).toBe('256 btrbk:btrbk 750');
+    }
+    expect(root(['cat', '/etc/btrbk-backup-host/devices'])).toMatch(
+      new RegExp(`^legacy \\S+\\ndevice ${A} \\S+\\ndevice ${B} \\S+\\n$`, 'm'),
+    );
+    expect(root(['sshd', '-T', '-C', 'user=btrbk,host=x,addr=127.0.0.1'])).toMatch(/^exposeauthinfo yes$/m);
+  });
+});
+
+describe('two devices back up with btrbk; one key reaches nothing of the other', () => {
+  let bravo: { paths: string[]; uuids: string[]; ids: string[] };
+
+  test('alpha and bravo each back up (a full, then an incremental) into their own directory', async () => {
+    for (const [name, conn, files] of [
+      [A, connA, { 'data.bin': DATA_A }],
+      [B, connB, { 'secret.bin': SECRET_B }],
+    ] as const) {
+      expect(ssh(conn, `mkdir -p '${conn.backupRoot}/laptop'`).status).toBe(0);
+      const l = await laptop(name, conn, files);
+      const first = l.client.run('run');
+      expect({ name, status: first.status, out: first.out + first.err }).toMatchObject({ name, status: 0 });
+      fs.writeFileSync(l.fs.path('home', 'more.txt'), `${name} again\n`);
+      await new Promise((r) => setTimeout(r, 1100));
+      const second = l.client.run('run');
+      expect({ name, status: second.status, out: second.out + second.err }).toMatchObject({ name, status: 0 });
+      expect(l.client.receivedBytes()).toBeLessThan(1 << 20);
+      expect(backupsOf(`${BACKUP_ROOT}/${name}/laptop`)).toHaveLength(2);
+    }
+    const ps = backupsOf(`${BACKUP_ROOT}/${B}/laptop`).map((n) => `${BACKUP_ROOT}/${B}/laptop/${n}`);
+    const shows = ps.map((p) => root(['btrfs', 'subvolume', 'show', p]));
+    bravo = {
+      paths: ps,
+      uuids: [
+        ...shows.flatMap((s) => [field(s, 'UUID'), field(s, 'Received UUID'), field(s, 'Parent UUID')]),
+        field(root(['btrfs', 'subvolume', 'show', `${BACKUP_ROOT}/${B}`]), 'UUID'),
+      ].filter((u) => /^[0-9a-f-]{36}$/.test(u)),
+      ids: [
+        ...shows.map((s) => field(s, 'Subvolume ID')),
+        field(root(['btrfs', 'subvolume', 'show', `${BACKUP_ROOT}/${B}`]), 'Subvolume ID'),
+      ],
+    };
+    expect(bravo.uuids.length).toBeGreaterThanOrEqual(5);
+  });
+
+  test("alpha's key on bravo's backups: every gate command refused or filtered; bravo's names, UUIDs, data in no answer; nothing changed", () => {
+    const [b1, b2] = bravo.paths;
+    const before = inventory(BACKUP_ROOT);
+    const commands = [
+      `sudo -n btrfs subvolume list -a -c -u -q -R '${MOUNT_POINT}'`,
+      `sudo -n btrfs subvolume list -a -r '${MOUNT_POINT}'`,
+      `sudo -n btrfs subvolume list -a -d '${MOUNT_POINT}'`,
+      `sudo -n btrfs subvolume list -o '${BACKUP_ROOT}/${A}'`,
+      `sudo -n btrfs subvolume list -a '${BACKUP_ROOT}'`,
+      `sudo -n btrfs subvolume list -a '${BACKUP_ROOT}/${B}'`,
+      `sudo -n btrfs subvolume show '${b1}'`,
+      `sudo -n btrfs subvolume show '${BACKUP_ROOT}/${B}'`,
+      `sudo -n btrfs subvolume show --rootid=5 '${MOUNT_POINT}'`,
+      ...bravo.ids.flatMap((id) => [
+        `sudo -n btrfs subvolume show --rootid=${id} '${MOUNT_POINT}'`,
+        `sudo -n btrfs subvolume show --rootid=${id} '${BACKUP_ROOT}/${A}'`,
+      ]),
+      `sudo -n btrfs subvolume show --rootid=99999 '${BACKUP_ROOT}/${A}'`,
+      `sudo -n btrfs subvolume show --uuid=${bravo.uuids[0]} '${MOUNT_POINT}'`,
+      `sudo -n btrfs send '${b1}'`,
+      `sudo -n btrfs send -p '${b1}' '${b2}'`,
+      `sudo -n btrfs send -p '${b1}' '${BACKUP_ROOT}/${A}/laptop/x'`,
+      `sudo -n btrfs send -c '${b1}' '${BACKUP_ROOT}/${A}/laptop/x'`,
+      `sudo -n btrfs receive '${BACKUP_ROOT}/${B}/laptop/'`,
+      `sudo -n btrfs receive '${BACKUP_ROOT}/'`,
+      `btrbk-manifest '${b1}'`,
+      `btrbk-manifest --sample 50 --seed 1 '${b1}'`,
+      `mkdir -p '${BACKUP_ROOT}/${B}/x'`,
+      `test -d '${BACKUP_ROOT}/${B}'`,
+      `readlink -v -e '${b1}'`,
+      `sudo -n btrfs subvolume delete '${b1}'`,
+      `sudo -n btrfs subvolume delete '${BACKUP_ROOT}/${B}/selftest/x'`,
+      `sudo -n btrfs filesystem usage -b '${MOUNT_POINT}'`,
+      ...['usage', 'retention', 'boot-log', 'cloud-init-log', 'scrub', 'version', 'mount', 'device-stats', 'help'].map(
+        (d) => `btrbk-diag ${d}`,
+      ),
+    ];
+    const refused: string[] = [];
+    for (const command of commands) {
+      const r = ssh(
+        connA,
+        command,
+        simpleSubvolume(`drop-${crypto.randomBytes(2).toString('hex')}`, { f: 'x' }).stream,
+      );
+      if (r.status !== 0) refused.push(command);
+      // what the key was told, less the words it sent itself (a refusal names the path it was given)
+      let said = `${r.stdout.toString('latin1')}\n${r.stderr}`;
+      // (longest first: a short word such as '1' must not break up a path the refusal quotes)
+      for (const w of command
+        .split(' ')
+        .map((x) => x.replace(/'/g, ''))
+        .sort((x, y) => y.length - x.length))
+        said = said.replaceAll(w, '<sent>');
+      const leaks = [B, ...bravo.uuids, SECRET_B.slice(0, 20), ...bravo.paths.map((p) => path.basename(p))].filter(
+        (s) => said.includes(s),
+      );
+      expect({ command, leaks }).toEqual({ command, leaks: [] });
+    }
+    // accepted: the list of the mount point (filtered), the top level's stand-in, and the harmless diagnostics
+    expect(commands.filter((c) => !refused.includes(c))).toEqual([
+      `sudo -n btrfs subvolume list -a -c -u -q -R '${MOUNT_POINT}'`,
+      `sudo -n btrfs subvolume list -a -r '${MOUNT_POINT}'`,
+      `sudo -n btrfs subvolume list -a -d '${MOUNT_POINT}'`,
+      `sudo -n btrfs subvolume list -o '${BACKUP_ROOT}/${A}'`,
+      `sudo -n btrfs subvolume show --rootid=5 '${MOUNT_POINT}'`,
+      'btrbk-diag version',
+      'btrbk-diag mount',
+      'btrbk-diag device-stats',
+      'btrbk-diag help',
+    ]);
+    // a subvolume ID of bravo's and one that does not exist get the same answer
+    const byId = ssh(connA, `sudo -n btrfs subvolume show --rootid=${bravo.ids[0]} '${BACKUP_ROOT}/${A}'`);
+    const none = ssh(connA, `sudo -n btrfs subvolume show --rootid=99999 '${BACKUP_ROOT}/${A}'`);
+    expect([byId.status, byId.stderr]).toEqual([none.status, none.stderr]);
+    // alpha's own list: its backups, under the backup root's line
+    const list = ssh(connA, `sudo -n btrfs subvolume list -a -c -u -q -R '${MOUNT_POINT}'`).stdout.toString('utf8');
+    expect(
+      list
+        .trim()
+        .split('\n')
+        .map((l) => l.replace(/^.* path /, '').replace(/^<FS_TREE>\//, '')),
+    ).toEqual([
+      'backups',
+      `backups/${A}`,
+      ...backupsOf(`${BACKUP_ROOT}/${A}/laptop`).map((n) => `backups/${A}/laptop/${n}`),
+    ]);
+    expect(inventory(BACKUP_ROOT)).toBe(before);
+    expect(leftovers()).toEqual([]);
+  });
+
+  test("crafted streams through alpha's key naming bravo's backups by UUID (snapshot, clone) or by `..` (clone path) are refused and leave nothing; alpha's own backup as the source lands (control)", () => {
+    const dir = `${BACKUP_ROOT}/${A}/attack`;
+    expect(ssh(connA, `mkdir -p '${dir}'`).status).toBe(0);
+    const before = inventory(BACKUP_ROOT);
+    const bShow = root(['btrfs', 'subvolume', 'show', bravo.paths[1]]);
+    const aPath = `${BACKUP_ROOT}/${A}/laptop/${backupsOf(`${BACKUP_ROOT}/${A}/laptop`)[1]}`;
+    const aShow = root(['btrfs', 'subvolume', 'show', aPath]);
+    const aRel = `laptop/${path.basename(aPath)}`;
+    const bRel = `${B}/laptop/${path.basename(bravo.paths[1])}`;
+    const snapshot = (label: string, uuid: string) =>
+      new SendStream().snapshot(`snap-${label}`, newUuid(), 1, uuid, 1).end().toBuffer();
+    const clone = (label: string, uuid: string, file: string, len: number) =>
+      new SendStream()
+        .subvol(`clone-${label}`, newUuid(), 1)
+        .mkfile('leak', 258)
+        .clone('leak', 0, len, uuid, 1, file, 0)
+        .end()
+        .toBuffer();
+    const attacks: Array<[string, Buffer]> = [
+      ["snapshot of bravo's backup by its UUID", snapshot('b-uuid', field(bShow, 'UUID'))],
+      ["snapshot of bravo's backup by its received UUID", snapshot('b-ruuid', field(bShow, 'Received UUID'))],
+      ["snapshot of bravo's directory by its UUID", snapshot('b-root', bravo.uuids.at(-1)!)],
+      [
+        "clone from bravo's backup by received UUID",
+        clone('b-ruuid', field(bShow, 'Received UUID'), 'secret.bin', SECRET_B.length),
+      ],
+      ["clone from bravo's backup by UUID", clone('b-uuid', field(bShow, 'UUID'), 'secret.bin', SECRET_B.length)],
+      [
+        "clone from alpha's own backup with a path that climbs into bravo's",
+        clone('dotdot', field(aShow, 'Received UUID'), `../../../${bRel}/secret.bin`, SECRET_B.length),
+      ],
+      [
+        "clone from alpha's own backup with a path that climbs to the backup root and back into bravo's",
+        clone('dotdot2', field(aShow, 'Received UUID'), `../../../../backups/${bRel}/secret.bin`, SECRET_B.length),
+      ],
+    ];
+    for (const [what, stream] of attacks) {
+      const r = ssh(connA, `sudo -n btrfs receive '${dir}/'`, stream);
+      expect({ what, status: r.status === 0 ? 'landed' : 'refused' }).toEqual({ what, status: 'refused' });
+      let said = r.stderr;
+      for (const s of [`../../../${bRel}/secret.bin`, `../../../../backups/${bRel}/secret.bin`])
+        said = said.replaceAll(s, '<sent>');
+      expect({ what, leaks: [B, ...bravo.uuids, SECRET_B.slice(0, 20)].filter((s) => said.includes(s)) }).toEqual({
+        what,
+        leaks: [],
+      });
+    }
+    expect(inventory(BACKUP_ROOT)).toBe(before);
+    expect(leftovers()).toEqual([]);
+    // the control: the same shapes with alpha's own backup land, with its data
+    for (const stream of [
+      snapshot('own', field(aShow, 'Received UUID')),
+      clone('own', field(aShow, 'Received UUID'), 'data.bin', DATA_A.length),
+    ]) {
+      const r = ssh(connA, `sudo -n btrfs receive '${dir}/'`, stream);
+      expect({ status: r.status, stderr: r.stderr }).toMatchObject({ status: 0 });
+    }
+    expect(root(['cat', `${dir}/snap-own/data.bin`, `${dir}/clone-own/leak`])).toBe(`${DATA_A}${DATA_A}`);
+    expect(aRel).toMatch(/^laptop\/home\./);
+    rootSh(
+      'for s in "$1"/*; do btrfs property set -f -ts "$s" ro false; btrfs subvolume delete -c "$s" >/dev/null; done; rmdir "$1"',
+      dir,
+    );
+  });
+
+  test('both still back up incrementally and restore their own backup through their own key', async () => {
+    for (const [name, conn, file, text] of [
+      [A, connA, 'data.bin', DATA_A],
+      [B, connB, 'secret.bin', SECRET_B],
+    ] as const) {
+      const l = laptops[name];
+      fs.writeFileSync(l.fs.path('home', 'third.txt'), `${name} third\n`);
+      await new Promise((r) => setTimeout(r, 1100));
+      const run = l.client.run('run');
+      expect({ name, status: run.status, out: run.out + run.err }).toMatchObject({ name, status: 0 });
+      expect(l.client.receivedBytes()).toBeLessThan(1 << 20);
+      const newest = backupsOf(`${BACKUP_ROOT}/${name}/laptop`).at(-1)!;
+      const sent = ssh(conn, `sudo -n btrfs send '${conn.backupRoot}/laptop/${newest}'`);
+      expect({ name, status: sent.status }).toEqual({ name, status: 0 });
+      const restoreDir = l.fs.path('restored');
+      fs.mkdirSync(restoreDir, { recursive: true });
+      const rcv = spawnSync('btrfs', ['receive', restoreDir], { input: sent.stdout, encoding: 'utf8' });
+      expect({ name, status: rcv.status, err: rcv.stderr }).toMatchObject({ name, status: 0 });
+      expect(fs.readFileSync(path.join(restoreDir, newest, file), 'utf8')).toBe(text);
+      expect(fs.readFileSync(path.join(restoreDir, newest, 'third.txt'), 'utf8')).toBe(`${name} third\n`);
+    }
+  });
+
+  test("the legacy key still reaches every device's backups and the root, as before devices existed", () => {
+    const list = ssh(legacy, `sudo -n btrfs subvolume list -a '${MOUNT_POINT}'`).stdout.toString('utf8');
+    for (const p of bravo.paths) expect(list).toContain(`<FS_TREE>${p.slice(MOUNT_POINT.length)}`);
+    expect(list).toContain(`<FS_TREE>/backups/${A}/laptop/`);
+    const sent = ssh(legacy, `sudo -n btrfs send '${bravo.paths[0]}'`);
+    expect(sent.status).toBe(0);
+    expect(sent.stdout.includes(Buffer.from(SECRET_B.slice(0, 40)))).toBe(true);
+    // it receives into the root's plain directories and through a device's directory (a subvolume the host made)
+    for (const dir of [`${BACKUP_ROOT}/legacy-laptop`, `${BACKUP_ROOT}/${B}/legacy-drop`]) {
+      expect(ssh(legacy, `mkdir -p '${dir}'`).status).toBe(0);
+      const r = ssh(
+        legacy,
+        `sudo -n btrfs receive '${dir}/'`,
+        simpleSubvolume('home.20260101T0000', { f: 'legacy' }).stream,
+      );
+      expect({ dir, status: r.status, stderr: r.stderr }).toMatchObject({ dir, status: 0 });
+    }
+    expect(ssh(legacy, 'btrbk-diag version').stdout.toString('utf8')).toMatch(/root=\/backup_volume\/backups mount=/);
+    rootSh(
+      'for s in "$1"/legacy-laptop/* "$1"/' +
+        B +
+        '/legacy-drop/*; do btrfs property set -f -ts "$s" ro false; btrfs subvolume delete -c "$s" >/dev/null; done; rmdir "$1"/legacy-laptop "$1"/' +
+        B +
+        '/legacy-drop',
+      BACKUP_ROOT,
+    );
+  });
+});
+
+describe('revoking a device freezes its backups; adding it back unfreezes them', () => {
+  const volumeId = () => JSON.parse(fs.readFileSync(paths().stateFile, 'utf8')).volumeId as string;
+  async function bootWith(devices: string[]) {
+    installBootScript(paths(devices), renderFor(paths(devices), volumeId()));
+    const r = await rerunBootScript({ paths: paths(devices) });
+    expect({ status: r.status, tail: r.output.split('\n').slice(-4).join('\n') }).toMatchObject({ status: 0 });
+    return r.output;
+  }
+  const prune = (epoch: number) => rootSh('"$1" --now "$2"', PRUNE_PATH, String(epoch));
+  const now = Math.floor(Date.now() / 1000);
+  /** A garbage "newer backup" in bravo's series (as root, as if the legacy key had sent it): makes the prune due. */
+  const arrive = (stamp: string) =>
+    root(
+      ['/bin/bash', '-c', `base64 -d | btrfs receive "$1/"`, 'bash', `${BACKUP_ROOT}/${B}/laptop`],
+      simpleSubvolume(`home.${stamp}`, { f: stamp }).stream.toString('base64'),
+    );
+  let kept: string[];
+
+  test('bravo removed: its key is refused at once; its backups stay through prunes a year apart, and the report says so', async () => {
+    kept = backupsOf(`${BACKUP_ROOT}/${B}`);
+    const out = await bootWith([A]);
+    expect(out).toMatch(
+      new RegExp(`device ${B} is revoked: its key is gone; its backups in ${BACKUP_ROOT}/${B} stay, frozen`),
+    );
+    expect(root(['cat', '/etc/btrbk-backup-host/devices'])).toMatch(new RegExp(`^revoked ${B}$`, 'm'));
+    const r = ssh(connB, `sudo -n btrfs subvolume list -a '${MOUNT_POINT}'`);
+    expect(r.status).toBe(255);
+    expect(r.stderr).toMatch(/Permission denied \(publickey\)/);
+    expect(ssh(connA, 'btrbk-diag version').status).toBe(0);
+    prune(now + 3600); // first seen: recorded
+    for (const [i, days] of [3, 30, 400].entries()) {
+      arrive(`20990101T000${i}`);
+      const run = prune(now + days * 86400);
+      expect(run).toMatch(new RegExp(`frozen=${B}:\\d+ \\(revoked devices: nothing pruned\\)`));
+    }
+    expect(backupsOf(`${BACKUP_ROOT}/${B}`)).toEqual(
+      [...kept, ...[0, 1, 2].map((i) => `laptop/home.20990101T000${i}`)].sort(),
+    );
+    expect(rootSh('"$1" report', PRUNE_PATH)).toMatch(new RegExp(`^frozen device ${B}: \\d+ backups kept`, 'm'));
+  });
+
+  test('bravo added back: its key works again, and the next prunes apply the policy to its series', async () => {
+    await bootWith([A, B]);
+    expect(root(['cat', '/etc/btrbk-backup-host/devices'])).not.toMatch(/^revoked /m);
+    const list = ssh(connB, `sudo -n btrfs subvolume list -a '${MOUNT_POINT}'`);
+    expect(list.status).toBe(0);
+    expect(list.stdout.toString('utf8')).toContain(`backups/${B}/laptop/home.20990101T0002`);
+    const before = backupsOf(`${BACKUP_ROOT}/${B}`).length;
+    expect(prune(now + 401 * 86400)).not.toMatch(/frozen/); // first seen again: recorded
+    arrive('20990101T0003');
+    const run = prune(now + 402 * 86400);
+    expect(run).toMatch(/done: deleted [1-9]\d*, /);
+    expect(backupsOf(`${BACKUP_ROOT}/${B}`).length).toBeLessThan(before + 1);
+    expect(backupsOf(`${BACKUP_ROOT}/${B}`)).toContain('laptop/home.20990101T0003');
+  });
+});
