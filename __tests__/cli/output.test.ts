@@ -26,6 +26,7 @@ import type { LocalTargetStatus } from '../../scripts/lib/local-target/local-tar
 const target = (over: Partial<LocalTargetStatus> = {}): LocalTargetStatus =>
   ({
     running: true,
+    release: '12',
     healthy: true,
     port: 2222,
     sshBanner: 'SSH-2.0-OpenSSH_9.2p1',
@@ -51,7 +52,7 @@ describe('the local target as text', () => {
         '  ssh:     btrbk@127.0.0.1 port 2222 (SSH-2.0-OpenSSH_9.2p1)',
         '  volume:  vol-local0123 /state/volume.img (2.0 GiB sparse) on /dev/loop3',
         '  mounted: /backup_volume (btrfs on /dev/loop3)',
-        '  boot:    ready (boot script version 7, 2026-12-05T10:00:00Z)',
+        '  boot:    ready (Debian 12, boot script version 7, 2026-12-05T10:00:00Z)',
         '  limits:  t3a.nano: CPU 10 % of one core, memory 512 MiB (kernel threads are not limited)',
         '  link:    32 Mbit/s, 40 ms round trip (sshd port only)',
         '  env:     /repo/local_connection.env',

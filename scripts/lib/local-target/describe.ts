@@ -34,7 +34,7 @@ export function describeTarget(s: LocalTargetStatus, c: Palette = plain): string
     );
   if (s.boot.ready)
     lines.push(
-      `  boot:    ${c.green('ready')} (boot script version ${s.boot.ready.version}, ${s.boot.ready.completed})`,
+      `  boot:    ${c.green('ready')} (Debian ${s.release}, boot script version ${s.boot.ready.version}, ${s.boot.ready.completed})`,
     );
   if (s.boot.failed)
     lines.push(

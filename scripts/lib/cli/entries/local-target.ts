@@ -58,11 +58,19 @@ const up = verb({
       help: "run under an instance type's CPU baseline and memory, e.g. t3a.nano (see instance-types); none lifts them",
     },
     LINK,
+    {
+      name: 'release',
+      type: 'string',
+      choices: ['12', '13'],
+      valueName: '12|13',
+      help: 'the Debian release the instance runs (default: the last one used, else 12; BTRBK_LOCAL_TARGET_RELEASE); a change replaces the instance and keeps the volume',
+    },
   ],
   async run(ctx) {
     const lt = await import('../../local-target/local-target.js');
     return lt.up({
       port: num(ctx.args, 'port'),
+      release: str(ctx.args, 'release'),
       volumeSize: str(ctx.args, 'volume-size'),
       limits: noneOr(str(ctx.args, 'limits'), String),
       link: await link(ctx),
