@@ -11,7 +11,8 @@
 //   - the CPU baseline is NOT in that API. It is AWS's "CPU credits earned per hour" table of the EC2 User Guide
 //     (Burstable performance instances > Key concepts: "Credit table"): one credit is one vCPU at 100 % for one
 //     minute, so baseline % per vCPU = credits per hour / 60 / vCPUs (t3a.nano: 6 / 60 / 2 = 5 %).
-import { DescribeInstanceTypesCommand, type EC2Client, type _InstanceType } from '@aws-sdk/client-ec2';
+// the SDK's client code loads with verifyInstanceTypes only (about 1.8 s): the table is read by --help paths too
+import type { EC2Client, _InstanceType } from '@aws-sdk/client-ec2';
 // the families and sizes the stack accepts, and its default type: the stack's variables table
 import { INSTANCE_FAMILIES, INSTANCE_SIZES, VARIABLE_DEFAULTS } from '../../../constructs/variables.js';
 
@@ -100,6 +101,7 @@ export async function verifyInstanceTypes(
     string,
     { vcpus: number | null; memoryMiB: number | null; base: number | null; burst: number | null; arch: string | null }
   >();
+  const { DescribeInstanceTypesCommand } = await import('@aws-sdk/client-ec2');
   // the API takes up to 100 names per call; this table has 21
   let token: string | undefined;
   do {
