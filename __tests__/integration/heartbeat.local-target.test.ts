@@ -7,12 +7,7 @@ import crypto from 'node:crypto';
 import http from 'node:http';
 import { jest } from '@jest/globals';
 import { LOCAL_ENV_FILE, readConnection } from '../../scripts/lib/core/connection.js';
-import {
-  BACKUP_ROOT,
-  HEARTBEAT_CONF,
-  METRIC_NAMESPACE,
-  SELFTEST_DIR_NAME,
-} from '../../user-data/host-layout.js';
+import { BACKUP_ROOT, HEARTBEAT_CONF, METRIC_NAMESPACE, SELFTEST_DIR_NAME } from '../../user-data/host-layout.js';
 import { execInTarget } from '../../scripts/lib/local-target/local-target.js';
 import { simpleSubvolume } from '../support/send-stream.js';
 import { authorizationParts, expectedSignature, imdsAnswer } from '../support/sigv4.js';

@@ -6,13 +6,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { REPO_ROOT } from '../../scripts/lib/core/connection.js';
-import {
-  BACKUP_ROOT,
-  MANIFEST_PATH,
-  MOUNT_POINT,
-  RECEIVE_PATH,
-  SCRUB_PATH,
-} from '../../user-data/host-layout.js';
+import { BACKUP_ROOT, MANIFEST_PATH, MOUNT_POINT, RECEIVE_PATH, SCRUB_PATH } from '../../user-data/host-layout.js';
 
 export const REPO = REPO_ROOT;
 export const GATE = path.join(REPO, 'user-data', 'btrbk-ssh-gate.sh');
