@@ -9,6 +9,7 @@ import path from 'node:path';
 import {
   ACCEPTED,
   GATE,
+  loadAttacks,
   R,
   SUDOERS,
   dryRun,
@@ -116,6 +117,15 @@ describe('every command btrbk sends, with --device a', () => {
       `test -d '/backup_volume'`,
     ]) {
       expect(dryRun(cmd, asA()).status).toBe(255);
+    }
+  });
+});
+
+describe("the attack corpus with a device's key, in its own directory too", () => {
+  test.each(loadAttacks().map((a) => [a.why, a.command]))('%s', (_why, command) => {
+    for (const c of [command, into('a', command)]) {
+      const r = dryRun(c, asA());
+      expect({ c, status: r.status, stdout: r.stdout }).toEqual({ c, status: 255, stdout: '' });
     }
   });
 });
