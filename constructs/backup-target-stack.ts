@@ -18,8 +18,13 @@ import { renderBootScript, renderHostPayload } from '../user-data/render.js';
 import {
   ADMIN_KEY_DIFFERS_MESSAGE,
   ARM64_INSTANCE_TYPE_SOURCE,
+  BACKUP_KEY_OR_DEVICES_MESSAGE,
+  DEVICE_KEY_REUSED_MESSAGE,
+  DEVICE_USER_DATA_BYTES,
+  DEVICES_MAX,
   VARIABLES,
   hclCondition,
+  hclKeyBlob,
   hclRegex,
   type VariableName,
 } from './variables.js';
@@ -108,6 +113,7 @@ export class BackupTargetStack extends TerraformStack {
       volumeId: data.volume.id,
       hours: v.backup_alarm_hours.numberValue,
       email: v.alert_email.stringValue,
+      devices: 'var.devices',
       tags,
     });
 
@@ -159,11 +165,20 @@ export class BackupTargetStack extends TerraformStack {
       retention: v.retention.stringValue,
       retentionMin: v.retention_min.stringValue,
     };
+    // The devices' keys: one `NAME KEY` line each, sorted by name (the same text whatever order the map was written
+    // in), rendered by the engine as BTRBK_DEVICES='...' only when there is a device (no devices: the same user data).
+    const deviceLines = new TerraformLocal(
+      this,
+      'device_lines',
+      '${join("\\n", [for name in sort(keys(var.devices)) : "${name} ${var.devices[name]}"])}',
+    );
+    deviceLines.overrideLogicalId('device_lines');
     const options = {
       forTerraform: true,
       payload: 's3' as const,
       payloadUrl: payload.url,
       payloadRegion: v.aws_region.stringValue,
+      devicesExpression: 'local.device_lines',
     };
     const bootScript = new TerraformLocal(this, 'boot_script', renderBootScript(settings, options));
     bootScript.overrideLogicalId('boot_script');
@@ -209,12 +224,20 @@ export class BackupTargetStack extends TerraformStack {
         {
           // base64 of 16384 bytes is 21848 characters; 64 of them are left for the stand-ins' compressing better
           condition: `\${length(base64gzip(local.boot_script_size_check)) <= ${USER_DATA_BASE64_MAX}}`,
-          errorMessage:
-            "the instance's user data would be over EC2's 16 KB (gzipped): shorten the comment of ssh_public_key or admin_ssh_public_key (everything after the key itself).",
+          errorMessage: `the instance's user data would be over EC2's 16 KB (gzipped) with \${length(var.devices)} devices: each device takes about ${DEVICE_USER_DATA_BYTES} bytes of it (its name, key and comment; about ${DEVICES_MAX} devices fit with 20-character names and comments). Shorten the comments of the keys in devices, ssh_public_key or admin_ssh_public_key (everything after the key itself), or the device names, or serve fewer devices from this host (a second deployment).`,
         },
         {
           condition: '${var.admin_ssh_public_key == "" || var.admin_ssh_public_key != var.ssh_public_key}',
           errorMessage: ADMIN_KEY_DIFFERS_MESSAGE,
+        },
+        {
+          condition: '${var.ssh_public_key != "" || length(var.devices) > 0}',
+          errorMessage: BACKUP_KEY_OR_DEVICES_MESSAGE,
+        },
+        {
+          // the host compares key blobs (the key without its comment), so does this
+          condition: `\${length(setintersection([for key in values(var.devices) : ${hclKeyBlob('key')}], [${hclKeyBlob('var.ssh_public_key')}, ${hclKeyBlob('var.admin_ssh_public_key')}])) == 0}`,
+          errorMessage: DEVICE_KEY_REUSED_MESSAGE,
         },
         {
           condition: `\${contains(${offered}, ${volumeZone})}`,
@@ -290,7 +313,15 @@ function variables(scope: Construct): Readonly<Record<VariableName, TerraformVar
     const tv = new TerraformVariable(scope, name, {
       nullable: false,
       type: d.type,
-      ...(d.default === undefined ? {} : { default: Array.isArray(d.default) ? [...d.default] : d.default }),
+      ...(d.default === undefined
+        ? {}
+        : {
+            default: Array.isArray(d.default)
+              ? [...d.default]
+              : typeof d.default === 'object'
+                ? { ...d.default }
+                : d.default,
+          }),
       description: d.description,
       ...(d.rules.length === 0
         ? {}

@@ -15,7 +15,7 @@
 import net from 'node:net';
 
 /** A variable's type as the engine spells it. */
-export type VariableType = 'string' | 'number' | 'bool' | 'list(string)';
+export type VariableType = 'string' | 'number' | 'bool' | 'list(string)' | 'map(string)';
 /** The JavaScript value of a variable of type T. */
 export type ValueOf<T extends VariableType> = T extends 'string'
   ? string
@@ -23,7 +23,9 @@ export type ValueOf<T extends VariableType> = T extends 'string'
     ? number
     : T extends 'bool'
       ? boolean
-      : string[];
+      : T extends 'map(string)'
+        ? Record<string, string>
+        : string[];
 
 /** One rule a value must follow, with the message both the engine and setup show when it does not. */
 export type Rule =
@@ -52,7 +54,11 @@ export type Rule =
 export interface VariableDefinition<T extends VariableType = VariableType> {
   readonly type: T;
   /** The default; none: the variable is required. */
-  readonly default?: T extends 'list(string)' ? readonly string[] : ValueOf<T>;
+  readonly default?: T extends 'list(string)'
+    ? readonly string[]
+    : T extends 'map(string)'
+      ? Readonly<Record<string, string>>
+      : ValueOf<T>;
   readonly description: string;
   /** Checked in this order; none for a bool (its type is its rule). */
   readonly rules: readonly Rule[];
@@ -85,6 +91,29 @@ export const INSTANCE_SIZES = Object.freeze([
 
 /** A well-formed ssh-ed25519 public key line: type, the 68-character key blob, an optional plain comment. */
 export const ED25519_KEY_SOURCE = 'ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAI[A-Za-z0-9+/]{43}( [A-Za-z0-9@._+:=,/-]+)*';
+/**
+ * A device's name: the host's directory backups/NAME (bootstrap.sh's DEVICE_NAME_RE, the same figures): lower case,
+ * digits, . _ -, starting with a letter or digit, at most 63; never containing "..", never a reserved name.
+ */
+export const DEVICE_NAME_SOURCE = '[a-z0-9][a-z0-9._-]{0,62}';
+/** Names the host keeps for itself (the tools' scratch area under backups/). */
+export const RESERVED_DEVICE_NAMES: readonly string[] = Object.freeze(['selftest']);
+/** Is `name` a device name the host accepts (bootstrap.sh check_devices)? */
+export const isDeviceName = (name: string): boolean =>
+  anchored(DEVICE_NAME_SOURCE).test(name) && !name.includes('..') && !RESERVED_DEVICE_NAMES.includes(name);
+/** The key blob of a public key line (its second word), as the host compares keys; the line itself when it has none. */
+export const keyBlobOf = (line: string): string => line.split(' ')[1] ?? line;
+/** keyBlobOf in HCL, of the expression `e`. */
+export const hclKeyBlob = (e: string): string => `try(split(" ", ${e})[1], ${e})`;
+/**
+ * The room one device takes in the user data, and so about how many devices the stack takes: the boot script
+ * leaves about 5,950 of EC2's 16,384 bytes (gzipped; 7,944 base64 characters of the plan's check); a device with a
+ * 20-character name and a 20-character key comment takes about 75 of them (the key's 43 random characters do not
+ * compress): about 80 devices (about 115 with 12-character names and no comments, about 48 with 63-character names
+ * and 40-character comments). Measured with the engine's base64gzip; the plan-time size check is what holds.
+ */
+export const DEVICE_USER_DATA_BYTES = 75;
+export const DEVICES_MAX = 80;
 export const REGION_SOURCE = '[a-z]{2}(-gov)?-[a-z]+-[0-9]+';
 export const AVAILABILITY_ZONE_SOURCE = '[a-z]{2}(-gov)?-[a-z]+-[0-9]+[a-z]';
 export const KEY_PAIR_NAME_SOURCE = '[A-Za-z0-9][A-Za-z0-9._-]{0,254}';
@@ -141,6 +170,19 @@ export const T2_REFUSED_MESSAGE =
 export const ADMIN_KEY_DIFFERS_MESSAGE =
   'admin_ssh_public_key must differ from ssh_public_key: the backup key reaches the host only through the SSH gate; use a second key for admin login.';
 
+/** The cross-variable rules of the keys (the stack checks them in preconditions, setup in validateTfvars). */
+export const BACKUP_KEY_OR_DEVICES_MESSAGE =
+  'give ssh_public_key (the one backup key of a single-key deployment), or devices (a key per machine), or both: with both empty no machine could back up. ssh_public_key = "" is allowed only when devices holds at least one device.';
+export const DEVICE_KEY_REUSED_MESSAGE =
+  "no key in devices may be ssh_public_key or admin_ssh_public_key: the legacy backup key reaches every device's backups and the admin key logs in with a shell; give each device a key of its own (ssh-keygen -t ed25519 -f ~/.ssh/btrbk_aws_DEVICE).";
+
+/** Is `value` a map of strings (a map(string) variable's value)? */
+export const isStringMap = (value: unknown): value is Record<string, string> =>
+  typeof value === 'object' &&
+  value !== null &&
+  !Array.isArray(value) &&
+  Object.values(value).every((v) => typeof v === 'string');
+
 /** Is `cidr` an IPv4 or IPv6 CIDR block (address/prefix), as Terraform's cidrhost() accepts? */
 export function isCidr(cidr: unknown): boolean {
   if (typeof cidr !== 'string') return false;
@@ -162,13 +204,44 @@ const variable = <T extends VariableType>(definition: VariableDefinition<T>): Va
 export const VARIABLES = Object.freeze({
   ssh_public_key: variable({
     type: 'string',
-    description: 'The backup key: an ssh-ed25519 public key line, installed for the btrbk user behind the SSH gate',
+    description:
+      'The backup key: an ssh-ed25519 public key line, installed for the btrbk user behind the SSH gate; it reaches every device\'s backups (the single-key deployment, or the legacy key beside devices). "" (no such key) only when devices holds at least one device',
     rules: [
       {
         kind: 'regex',
         source: ED25519_KEY_SOURCE,
+        orEmpty: true,
         message:
-          'ssh_public_key must be one ssh-ed25519 public key line: "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAI..." (68 base64 characters) and an optional comment of letters, digits and @._+:=,/- ; no trailing newline. Create one with: ssh-keygen -t ed25519 -f ~/.ssh/btrbk_aws',
+          'ssh_public_key must be one ssh-ed25519 public key line: "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAI..." (68 base64 characters) and an optional comment of letters, digits and @._+:=,/- ; no trailing newline (or "" when every machine has its key in devices). Create one with: ssh-keygen -t ed25519 -f ~/.ssh/btrbk_aws',
+      },
+    ],
+  }),
+  devices: variable({
+    type: 'map(string)',
+    default: Object.freeze({}),
+    description: `A key per device: device name => ssh-ed25519 public key line, such as { "alice-laptop" = "ssh-ed25519 AAAA... alice" }. Each key reaches only backups/NAME on the host; a device removed from the map is revoked (its key refused, its backups kept and frozen). Names: 1-63 of a-z 0-9 . _ -, starting with a letter or digit, no "..", not "selftest"; keys unique. A changed map replaces the instance (volume, address and host key kept). About ${DEVICES_MAX} devices fit in EC2's 16 KB of user data with 20-character names and key comments (each takes about ${DEVICE_USER_DATA_BYTES} bytes gzipped; more with shorter, fewer with longer ones: the plan says when it is too much); {} (default): no device keys, ssh_public_key alone`,
+    rules: [
+      {
+        kind: 'custom',
+        hcl: `alltrue([for name in keys(var.devices) : can(regex(${hclRegex(DEVICE_NAME_SOURCE)}, name)) && !can(regex("[.][.]", name)) && !contains(${JSON.stringify(RESERVED_DEVICE_NAMES)}, name)])`,
+        js: (value) => isStringMap(value) && Object.keys(value).every(isDeviceName),
+        message:
+          'devices must have names of 1-63 characters of a-z 0-9 . _ -, starting with a letter or digit, without ".." and not "selftest" (a name is the device\'s directory on the host, backups/NAME), such as "alice-laptop" or "nas.home".',
+      },
+      {
+        kind: 'custom',
+        hcl: `alltrue([for key in values(var.devices) : can(regex(${hclRegex(ED25519_KEY_SOURCE)}, key))])`,
+        js: (value) => isStringMap(value) && Object.values(value).every((k) => anchored(ED25519_KEY_SOURCE).test(k)),
+        message:
+          'devices must map each name to one ssh-ed25519 public key line, like ssh_public_key: "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAI..." (68 base64 characters) and an optional comment of letters, digits and @._+:=,/- ; no trailing newline. Create one per device with: ssh-keygen -t ed25519 -f ~/.ssh/btrbk_aws_DEVICE',
+      },
+      {
+        kind: 'custom',
+        hcl: `length(distinct([for key in values(var.devices) : ${hclKeyBlob('key')}])) == length(var.devices)`,
+        js: (value) =>
+          isStringMap(value) && new Set(Object.values(value).map(keyBlobOf)).size === Object.keys(value).length,
+        message:
+          'devices must give each device a key of its own (keys compared without their comments): the host tells devices apart by their keys.',
       },
     ],
   }),
@@ -422,8 +495,11 @@ export const VARIABLE_DEFAULTS = Object.freeze(
 // ---------------------------------------------------------------------------------------------------------
 // A rule, two ways
 
-/** A regex source as the quoted, anchored argument of HCL's regex(): backslashes and quotes escaped. */
-export const hclRegex = (source: string): string => `"^${source.replace(/\\/g, '\\\\').replace(/"/g, '\\"')}$"`;
+/** A regex source as the quoted, anchored argument of HCL's regex(): backslashes and quotes escaped. (A function
+ * declaration: the table above uses it.) */
+export function hclRegex(source: string): string {
+  return `"^${source.replace(/\\/g, '\\\\').replace(/"/g, '\\"')}$"`;
+}
 
 /** The rule as an HCL condition on `var.<name>` (without the `${ }` around it). */
 export function hclCondition(name: string, rule: Rule): string {

@@ -95,6 +95,12 @@ export interface BootScriptOptions {
   /** The payload object's https URL (virtual-hosted style) and its region; with payload 's3' only (may be tokens). */
   payloadUrl?: string;
   payloadRegion?: string;
+  /**
+   * With forTerraform, instead of settings.devices: a Terraform expression (without `${ }`) whose value is the
+   * devices' lines. The engine renders BTRBK_DEVICES='...' from it, and only when it is not "": a deployment without
+   * devices gets the user data it had. (No quote can be in the lines: the stack's rules on names and keys.)
+   */
+  devicesExpression?: string;
 }
 
 export interface HostPayload {
@@ -181,7 +187,20 @@ export function renderHostPayload(): HostPayload {
 
 /** Renders the boot script. */
 export function renderBootScript(settings: BootScriptSettings, options: BootScriptOptions = {}): string {
-  const { forTerraform = false, payload = 'inline', payloadFile = '', payloadUrl = '', payloadRegion = '' } = options;
+  const {
+    forTerraform = false,
+    payload = 'inline',
+    payloadFile = '',
+    payloadUrl = '',
+    payloadRegion = '',
+    devicesExpression = '',
+  } = options;
+  if (devicesExpression && (!forTerraform || settings.devices !== undefined))
+    throw new Error('devicesExpression goes with forTerraform, and instead of settings.devices');
+  // the engine's BTRBK_DEVICES line and its newline, or nothing (it goes before the line after the settings)
+  const devicesLine = devicesExpression
+    ? `\${${devicesExpression} == "" ? "" : "${SETTINGS.devices}='\${${devicesExpression}}'\\n"}`
+    : '';
   if (!['inline', 's3', 'file'].includes(payload)) throw new Error(`unknown payload mode ${payload}`);
   if ((payload === 'file') !== Boolean(payloadFile))
     throw new Error("payloadFile goes with payload 'file', and only with it");
@@ -204,7 +223,7 @@ export function renderBootScript(settings: BootScriptSettings, options: BootScri
             // no devices: no line (the user data of a single-key deployment stays as it was)
             .filter(([key]) => key !== 'devices' || Boolean(settings.devices))
             .map(([key, shellVar]) => `${shellVar}=${shellQuote(settings[key] ?? defaults[key] ?? '')}`),
-          `BTRBK_PAYLOAD_SHA256='${external?.sha256 ?? ''}'`,
+          `${devicesLine}BTRBK_PAYLOAD_SHA256='${external?.sha256 ?? ''}'`,
           `BTRBK_PAYLOAD_FILE=${shellQuote(payloadFile)}`,
           `BTRBK_PAYLOAD_URL=${shellQuote(payloadUrl)}`,
           `BTRBK_PAYLOAD_REGION=${shellQuote(payloadRegion)}`,

@@ -1,5 +1,7 @@
 /// <reference path="../../node_modules/cdktf/lib/testing/adapters/jest.d.ts" />
 // The synthesized JSON of the stack: a snapshot, and one assertion per safety or security property.
+import fs from 'node:fs';
+import path from 'node:path';
 import zlib from 'node:zlib';
 import { Testing } from 'cdktf';
 import { Instance } from '@cdktf/provider-aws/lib/instance/index.js';
@@ -30,7 +32,7 @@ const DEPLOYMENT = '${terraform_data.deployment.id}';
 import { BackupTargetStack, STACK_NAME } from '../../constructs/backup-target-stack.js';
 import { VARIABLE_DEFAULTS } from '../../constructs/variables.js';
 import { CANONICAL_OWNER_ID } from '../../constructs/backup-host.js';
-import { SETTING_DEFAULTS, renderBootScript, renderHostPayload } from '../../user-data/render.js';
+import { SETTING_DEFAULTS, USER_DATA_DIR, renderBootScript, renderHostPayload } from '../../user-data/render.js';
 import { HOST_ROLE_ACTIONS, payloadObjectKey } from '../../constructs/host-payload.js';
 import { IamInstanceProfile } from '@cdktf/provider-aws/lib/iam-instance-profile/index.js';
 import { DataResource } from 'cdktf';
@@ -143,7 +145,7 @@ describe('the instance', () => {
       `\${length(base64gzip(local.boot_script_size_check)) <= ${21848 - 64}}`,
     );
     expect(instance.lifecycle.precondition[0].error_message).toMatch(
-      /over EC2's 16 KB \(gzipped\): shorten the comment of ssh_public_key/,
+      /over EC2's 16 KB \(gzipped\) with \$\{length\(var.devices\)\} devices: each device takes about 75 bytes .* Shorten the comments of the keys in devices, ssh_public_key or admin_ssh_public_key/,
     );
     // the same script as the instance's, with stand-ins of full length for what a plan does not know yet
     const standIns = (json.locals.boot_script as string)
@@ -209,9 +211,44 @@ describe('user data', () => {
         payload: 's3',
         payloadUrl: `https://\${aws_s3_bucket.host_payload.bucket_regional_domain_name}/${payloadObjectKey(renderHostPayload().sha256)}`,
         payloadRegion: '${var.aws_region}',
+        devicesExpression: 'local.device_lines',
       },
     );
     expect(json.locals.boot_script).toBe(expected);
+  });
+
+  test("carries the devices' keys as BTRBK_DEVICES, one sorted NAME KEY line each, and no such line without devices", () => {
+    expect(json.locals.device_lines).toBe(
+      '${join("\\n", [for name in sort(keys(var.devices)) : "${name} ${var.devices[name]}"])}',
+    );
+    const script = json.locals.boot_script as string;
+    const line = `\${local.device_lines == "" ? "" : "BTRBK_DEVICES='\${local.device_lines}'\\n"}BTRBK_PAYLOAD_SHA256=`;
+    expect(script.split(line)).toHaveLength(2);
+    expect(script.match(/BTRBK_DEVICES='/g)).toHaveLength(1);
+    expect((json.locals.boot_script_size_check as string).split(line)).toHaveLength(2);
+    // the settings the host reads: the engine renders the map's lines only when there are some (engine tests)
+    expect(script.indexOf(line)).toBeGreaterThan(script.indexOf("BTRBK_RETENTION_MIN='${var.retention_min}'"));
+  });
+
+  test('for the defaults (no devices), the user data is the single-key script as before devices existed', () => {
+    const withoutDevices = renderBootScript(
+      { volumeId: 'vol-0123456789abcdef0', backupSshPublicKey: 'k' },
+      { payload: 's3', payloadUrl: 'https://b/o', payloadRegion: 'r' },
+    );
+    const withNone = (json.locals.boot_script as string)
+      .replace(/\$\{local\.device_lines == "" \? "" : "BTRBK_DEVICES='\$\{local\.device_lines\}'\\n"\}/, '')
+      .replace('${aws_ebs_volume.backup_data.id}', 'vol-0123456789abcdef0')
+      .replace('${var.ssh_public_key}', 'k')
+      .replace('${var.admin_ssh_public_key}', '')
+      .replace('${var.append_only}', 'true')
+      .replace('${var.retention}', '48h 14d 8w 12m')
+      .replace('${var.retention_min}', '1d')
+      .replace(/'https:\/\/\$\{aws_s3_bucket[^']*'/, "'https://b/o'")
+      .replace("'${var.aws_region}'", "'r'")
+      .replaceAll('$${', '${')
+      .replaceAll('%%{', '%{');
+    expect(withNone).toBe(withoutDevices);
+    expect(withoutDevices).not.toContain("BTRBK_DEVICES='");
   });
 
   test('the host payload is one private, encrypted S3 object whose key and sha256 the boot script pins; the instance waits for it', () => {
@@ -222,7 +259,8 @@ describe('user data', () => {
       key: `host-payload/${payload.sha256}.sh.gz`,
       content_base64: payload.base64,
     });
-    expect(json.locals.boot_script).toContain(`\nBTRBK_PAYLOAD_SHA256='${payload.sha256}'\nBTRBK_PAYLOAD_FILE=''\n`);
+    // (after the devices' line, which the engine renders only when there are devices)
+    expect(json.locals.boot_script).toContain(`"}BTRBK_PAYLOAD_SHA256='${payload.sha256}'\nBTRBK_PAYLOAD_FILE=''\n`);
     expect(json.resource.aws_s3_bucket_public_access_block.host_payload).toMatchObject({
       block_public_acls: true,
       block_public_policy: true,
@@ -392,22 +430,42 @@ describe('snapshots the host cannot touch', () => {
 });
 
 describe('the missed-backup alarm', () => {
+  /** What every missed-backup alarm watches, and how. */
+  const watching = {
+    namespace: 'BtrbkBackupHost',
+    metric_name: 'CompletedBackups',
+    statistic: 'Sum',
+    period: 3600,
+    evaluation_periods: '${var.backup_alarm_hours}',
+    datapoints_to_alarm: '${var.backup_alarm_hours}',
+    comparison_operator: 'LessThanThreshold',
+    threshold: 1,
+    treat_missing_data: 'breaching',
+    alarm_actions: '${aws_sns_topic.alerts[*].arn}',
+    ok_actions: '${aws_sns_topic.alerts[*].arn}',
+  };
   test('watches the completed backups the host reports for this data volume: hourly Sum below 1 for backup_alarm_hours hours, missing data breaching', () => {
     expect(text).toHaveResourceWithProperties(CloudwatchMetricAlarm, {
+      ...watching,
       count: '${var.backup_alarm_hours > 0 ? 1 : 0}',
-      namespace: 'BtrbkBackupHost',
-      metric_name: 'CompletedBackups',
+      alarm_name: 'btrbk-no-completed-backup-${aws_ebs_volume.backup_data.id}',
       dimensions: { VolumeId: '${aws_ebs_volume.backup_data.id}' },
-      statistic: 'Sum',
-      period: 3600,
-      evaluation_periods: '${var.backup_alarm_hours}',
-      datapoints_to_alarm: '${var.backup_alarm_hours}',
-      comparison_operator: 'LessThanThreshold',
-      threshold: 1,
-      treat_missing_data: 'breaching',
-      alarm_actions: '${aws_sns_topic.alerts[*].arn}',
-      ok_actions: '${aws_sns_topic.alerts[*].arn}',
     });
+  });
+
+  test('watches each device too: one alarm per device, with its Device dimension and name, none when backup_alarm_hours is 0', () => {
+    expect(text).toHaveResourceWithProperties(CloudwatchMetricAlarm, {
+      for_each: '${var.backup_alarm_hours > 0 ? var.devices : {}}',
+      ...watching,
+      alarm_name: 'btrbk-no-completed-backup-${aws_ebs_volume.backup_data.id}-${each.key}',
+      dimensions: { VolumeId: '${aws_ebs_volume.backup_data.id}', Device: '${each.key}' },
+    });
+    const alarm = json.resource.aws_cloudwatch_metric_alarm.no_device_backup;
+    expect(alarm.alarm_description).toMatch(/^No backup of device \$\{each.key\} has completed/);
+    // the dimension names the host's heartbeat reports under
+    const heartbeat = fs.readFileSync(path.join(USER_DATA_DIR, 'btrbk-heartbeat.sh'), 'utf8');
+    for (const name of Object.keys(alarm.dimensions as object))
+      expect([name, new RegExp(`Dimensions\\.member\\.\\d\\.Name=${name}&`).test(heartbeat)]).toEqual([name, true]);
   });
 
   test('mails through an SNS topic and an email subscription only when alert_email is set', () => {
@@ -580,6 +638,8 @@ describe('variables', () => {
       retention: VARIABLE_DEFAULTS.retention,
       retentionMin: VARIABLE_DEFAULTS.retention_min,
       adminSshPublicKey: VARIABLE_DEFAULTS.admin_ssh_public_key,
+      // an empty map renders no device lines
+      devices: Object.keys(VARIABLE_DEFAULTS.devices).join('\n'),
     }).toEqual(SETTING_DEFAULTS);
   });
 

@@ -10,6 +10,8 @@ import { Testing } from 'cdktf';
 import { BackupTargetStack, STACK_NAME } from '../../constructs/backup-target-stack.js';
 import {
   ADMIN_KEY_DIFFERS_MESSAGE,
+  BACKUP_KEY_OR_DEVICES_MESSAGE,
+  DEVICE_KEY_REUSED_MESSAGE,
   REQUIRED_VARIABLE,
   VARIABLE_DEFAULTS,
   VARIABLES,
@@ -23,20 +25,47 @@ import { validateTfvars } from '../../scripts/lib/deploy/tfvars.js';
 
 const KEY = 'ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIAkRTto4HMWhFxl000XCbGGvjrIaEG8X91n5ZDSpgAhO backup@laptop';
 const ADMIN_KEY = 'ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIG+3CgY3qly809CKZdAsN6fsXe9rnJvqePf+s9vJW5Et admin@laptop';
-type Sample = string | number | boolean | string[];
+const ALICE_KEY = 'ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIFc9QTuRtiArkAxRKV2oMsJjoQGxXbjoKABVerRevUNS alice@laptop';
+const BOB_KEY = 'ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIAWHVd5gxknjqy08MpCjVa7JpmXcAjmtEgrHVwqT9UUg';
+type Sample = string | number | boolean | string[] | Record<string, string>;
 
 /** Per variable with rules: values every rule accepts, and values at least one rule refuses (edges included). */
 const SAMPLES: Record<string, { good: Sample[]; bad: Sample[] }> = {
   ssh_public_key: {
-    good: [KEY, KEY.split(' ').slice(0, 2).join(' '), `${KEY} two:words=a,b/c`],
+    // "" passes the variable's rule; the stack's precondition refuses it without devices (tested below)
+    good: [KEY, KEY.split(' ').slice(0, 2).join(' '), `${KEY} two:words=a,b/c`, ''],
     bad: [
-      '',
       'ssh-rsa AAAAB3NzaC1yc2EAAAADAQABAAABAQC7 me@laptop',
       KEY.slice(0, 60),
       `${KEY}\n`,
       `${KEY.split(' ').slice(0, 2).join(' ')} quote"in`,
       `${KEY}  double-space`,
       '-----BEGIN OPENSSH PRIVATE KEY-----',
+    ],
+  },
+  devices: {
+    good: [
+      {},
+      { 'alice-laptop': ALICE_KEY, bob: BOB_KEY },
+      { [`a${'b'.repeat(62)}`]: ALICE_KEY },
+      { 'nas.home': ALICE_KEY, '0_x-y.z': BOB_KEY, selftest2: `${KEY} c` },
+    ],
+    bad: [
+      { '': ALICE_KEY },
+      { Alice: ALICE_KEY },
+      { '-alice': ALICE_KEY },
+      { '.alice': ALICE_KEY },
+      { 'a..b': ALICE_KEY },
+      { 'a/b': ALICE_KEY },
+      { 'a b': ALICE_KEY },
+      { selftest: ALICE_KEY },
+      { [`a${'b'.repeat(63)}`]: ALICE_KEY },
+      { alice: '' },
+      { alice: 'ssh-rsa AAAAB3NzaC1yc2EAAAADAQABAAABAQC7 me@laptop' },
+      { alice: `${ALICE_KEY}\n` },
+      { alice: `bob ${BOB_KEY}` },
+      { alice: ALICE_KEY, bob: ALICE_KEY },
+      { alice: ALICE_KEY, bob: `${ALICE_KEY.split(' ').slice(0, 2).join(' ')} other-comment` },
     ],
   },
   admin_ssh_public_key: { good: ['', ADMIN_KEY], bad: ['x', 'ssh-ed25519 AAAA', `${ADMIN_KEY}\n`] },
@@ -90,6 +119,10 @@ const withRules = entries.filter(([, d]) => d.rules.length > 0);
 /** A sample as an HCL literal (strings escaped, `${` and `%{` kept literal). */
 function hclLiteral(value: Sample): string {
   if (Array.isArray(value)) return `[${value.map(hclLiteral).join(', ')}]`;
+  if (typeof value === 'object')
+    return `{${Object.entries(value)
+      .map(([k, v]) => `${hclLiteral(k)} = ${hclLiteral(v)}`)
+      .join(', ')}}`;
   if (typeof value !== 'string') return String(value);
   const body = value
     .replace(/\\/g, '\\\\')
@@ -235,6 +268,24 @@ describe('the stack is generated from the table', () => {
     const r = validateTfvars({ ssh_public_key: KEY, admin_ssh_public_key: KEY });
     expect(r.errors).toEqual([{ key: 'admin_ssh_public_key', message: ADMIN_KEY_DIFFERS_MESSAGE }]);
   });
+
+  test('the checks across the keys and devices have one message each, in the stack and in setup', () => {
+    const messages = synthesized.resource.aws_instance.backup_host.lifecycle.precondition.map((p) => p.error_message);
+    expect(messages).toContain(BACKUP_KEY_OR_DEVICES_MESSAGE);
+    expect(messages).toContain(DEVICE_KEY_REUSED_MESSAGE);
+    expect(validateTfvars({ ssh_public_key: '' }).errors).toEqual([
+      { key: 'ssh_public_key', message: BACKUP_KEY_OR_DEVICES_MESSAGE },
+    ]);
+    expect(validateTfvars({ ssh_public_key: '', devices: { alice: ALICE_KEY } }).errors).toEqual([]);
+    // the host compares key blobs: another comment is the same key
+    const legacyAgain = { alice: `${KEY.split(' ').slice(0, 2).join(' ')} alice` };
+    expect(validateTfvars({ ssh_public_key: KEY, devices: legacyAgain }).errors).toEqual([
+      { key: 'devices', message: DEVICE_KEY_REUSED_MESSAGE },
+    ]);
+    expect(
+      validateTfvars({ ssh_public_key: KEY, admin_ssh_public_key: ADMIN_KEY, devices: { bob: ADMIN_KEY } }).errors,
+    ).toEqual([{ key: 'devices', message: DEVICE_KEY_REUSED_MESSAGE }]);
+  });
 });
 
 describe("setup's validateTfvars: the same rules, the same messages", () => {
@@ -244,7 +295,9 @@ describe("setup's validateTfvars: the same rules, the same messages", () => {
     '%s = %j is accepted',
     (name, value) => {
       const r = validateTfvars({ ...base, [name]: value });
-      expect(r.errors.filter((e) => e.key === name)).toEqual([]);
+      // (the rules of the variable itself; the checks across variables are tested above)
+      const across = [BACKUP_KEY_OR_DEVICES_MESSAGE, DEVICE_KEY_REUSED_MESSAGE];
+      expect(r.errors.filter((e) => e.key === name && !across.includes(e.message))).toEqual([]);
     },
   );
 

@@ -21,6 +21,7 @@ const RETENTION_MIN_RE = anchored(RETENTION_MIN_SOURCE);
 
 // A real key made by ssh-keygen (public half only; nothing secret).
 const KEY = 'ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAII1QzNzviaEpv/1Bxm4ktxpE/ECBze+ShGAXdDeSL8ad btrbk-backup';
+const DEVICE_KEY = 'ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIAWHVd5gxknjqy08MpCjVa7JpmXcAjmtEgrHVwqT9UUg';
 const OTHER_KEY = 'ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIDoLzncy0H5HqIEZfcW1ZGMwXzPILJHod8+YU+bqWt1f admin@laptop';
 
 const EXAMPLE = `# the stack's inputs
@@ -62,7 +63,22 @@ describe('parseTfvars (strict HCL subset)', () => {
     ['interpolation', 'aws_region = "${var.x}"', /interpolation/],
     ['unterminated string', 'aws_region = "us-west-1\n', /:1: unterminated string/],
     ['duplicate key', 'aws_region = "a"\naws_region = "b"', /:2: aws_region is set twice/],
-    ['map value', 'tags = { a = "b" }', /maps/],
+    ['map in a list', 'x = [{ a = "b" }]', /:1: a map is allowed only as a whole value/],
+    ['unterminated map', 'devices = {\n  a = "b"\n', /:1: unterminated map/],
+    [
+      'map value not a string',
+      'devices = {\n  a = "b"\n  b = 5\n}',
+      /:3: the value of "b" must be a "double-quoted string"/,
+    ],
+    ['map in a map', 'devices = { a = { b = "c" } }', /:1: the value of "a" must be a "double-quoted string"/],
+    ['duplicate map key', 'devices = {\n  a = "b"\n  "a" = "c"\n}', /:3: the map key "a" is set twice/],
+    ['map key with a dot, bare', 'devices = { nas.home = "k" }', /:1: expected = after the map key "nas"/],
+    ['map key starting with a digit, bare', 'devices = { 0x = "k" }', /:1: expected a map key .*"quoted name"/],
+    [
+      'two map entries on a line without a comma',
+      'devices = { a = "b" c = "d" }',
+      /:1: expected , or a new line or \}/,
+    ],
     ['missing =', 'aws_region "x"', /expected = after aws_region/],
     ['trailing junk', 'ebs_volume_size = 100 GiB', /unexpected text after the value of ebs_volume_size/],
     ['bare word', 'aws_region = us-west-1', /expected a value/],
@@ -74,7 +90,27 @@ describe('parseTfvars (strict HCL subset)', () => {
     expect(() => parseTfvars(text, 'terraform.tfvars')).toThrow(re);
   });
 
+  test('maps of strings: multi-line or on one line, quoted or bare keys, = or :, commas optional at line ends', () => {
+    const text = `devices = {
+  "alice-laptop" = "${KEY} alice"   # her laptop
+  bob            = "${OTHER_KEY}",
+  // the server
+  "nas.home": "k3"
+}
+empty = {}
+one_line = { a = "x", "b-c" = "y" }
+`;
+    expect(parseTfvars(text)).toEqual({
+      devices: { 'alice-laptop': `${KEY} alice`, bob: OTHER_KEY, 'nas.home': 'k3' },
+      empty: {},
+      one_line: { a: 'x', 'b-c': 'y' },
+    });
+    // the line numbers after a map are the file's
+    expect(() => parseTfvars(`${text}aws_region = us`)).toThrow(/:9: expected a value/);
+  });
+
   test('terraform.tfvars.json is read too, and must be one object', () => {
+    expect(parseTfvarsJson(JSON.stringify({ devices: { alice: KEY } }))).toEqual({ devices: { alice: KEY } });
     expect(parseTfvarsJson(JSON.stringify({ ssh_public_key: KEY, ebs_volume_size: 5 }))).toEqual({
       ssh_public_key: KEY,
       ebs_volume_size: 5,
@@ -376,6 +412,48 @@ describe("validateTfvars (the stack's rules)", () => {
       expect([ok, RETENTION_MIN_RE.test(ok)]).toEqual([ok, true]);
     for (const no of ['5', 'all', '-1d', '', 'd', '12345d', '*d', '1d 2w', 'Latest', 'none', 'no\n', ' 1d'])
       expect([no, RETENTION_MIN_RE.test(no)]).toEqual([no, false]);
+  });
+
+  test('devices: a map of device names to ed25519 keys, beside the legacy key or instead of it', () => {
+    const devices = { 'alice-laptop': `${OTHER_KEY.split(' ').slice(0, 2).join(' ')} alice`, bob: DEVICE_KEY };
+    expect(validateTfvars({ ssh_public_key: KEY, devices }).errors).toEqual([]);
+    expect(validateTfvars({ ssh_public_key: KEY, devices }).values.devices).toEqual(devices);
+    expect(validateTfvars({ ssh_public_key: '', devices }).errors).toEqual([]);
+    expect(validateTfvars({ ssh_public_key: KEY }).values.devices).toEqual({});
+    // from a tfvars file, and from its JSON form
+    const fromFile = parseTfvars(`ssh_public_key = ""\ndevices = {\n  bob = "${DEVICE_KEY}"\n}\n`);
+    expect(validateTfvars(fromFile).errors).toEqual([]);
+    expect(validateTfvars(parseTfvarsJson(JSON.stringify(fromFile))).errors).toEqual([]);
+  });
+
+  test.each([
+    ['a bad name', { Alice: DEVICE_KEY }, /^devices must have names of 1-63 characters/],
+    ['a name with ..', { 'a..b': DEVICE_KEY }, /^devices must have names/],
+    ['the reserved name selftest', { selftest: DEVICE_KEY }, /^devices must have names/],
+    ['a name of 64 characters', { [`a${'b'.repeat(63)}`]: DEVICE_KEY }, /^devices must have names/],
+    [
+      'an rsa key',
+      { alice: 'ssh-rsa AAAAB3NzaC1yc2EAAAADAQABAAABAQC7 me' },
+      /^devices must map each name to one ssh-ed25519/,
+    ],
+    [
+      'a key shared by two devices',
+      { alice: DEVICE_KEY, bob: `${DEVICE_KEY} other` },
+      /^devices must give each device a key of its own/,
+    ],
+    ['the legacy key', { alice: KEY }, /^no key in devices may be ssh_public_key or admin_ssh_public_key/],
+    ['a private key', { alice: '-----BEGIN OPENSSH PRIVATE KEY-----' }, /^devices.alice holds a PRIVATE key/],
+    ['a list', ['x'], /^devices must be a map of strings/],
+  ])('devices with %s is refused with its message', (_name, devices, re) => {
+    const r = validateTfvars({ ssh_public_key: KEY, devices });
+    expect(r.ok).toBe(false);
+    expect(r.errors.filter((e) => e.key === 'devices').map((e) => e.message)).toContainEqual(expect.stringMatching(re));
+  });
+
+  test('no legacy key and no devices: refused with the message of the stack', () => {
+    const r = validateTfvars({ ssh_public_key: '', devices: {} });
+    expect(r.errors.map((e) => e.key)).toEqual(['ssh_public_key']);
+    expect(r.errors[0].message).toMatch(/^give ssh_public_key .*, or devices/);
   });
 
   test('an admin key different from the backup key is accepted', () => {

@@ -11,17 +11,21 @@ import { OperatorError } from '../core/errors.js';
 import {
   ADMIN_KEY_DIFFERS_MESSAGE,
   ARM64_INSTANCE_TYPE_SOURCE,
+  BACKUP_KEY_OR_DEVICES_MESSAGE,
+  DEVICE_KEY_REUSED_MESSAGE,
   ED25519_KEY_SOURCE,
   INSTANCE_TYPE_SOURCE,
   VARIABLES,
   anchored,
+  isStringMap,
+  keyBlobOf,
   ruleHolds,
   type VariableType,
   type VariableValues,
 } from '../../../constructs/variables.js';
 
-/** A value of the tfvars subset: a string, number, bool, or a list of those. */
-export type TfvarValue = string | number | boolean | Array<string | number | boolean>;
+/** A value of the tfvars subset: a string, number, bool, a list of those, or a map of strings. */
+export type TfvarValue = string | number | boolean | Array<string | number | boolean> | Record<string, string>;
 
 /** A problem with one variable (an error, or a warning). */
 export interface TfvarsIssue {
@@ -62,9 +66,10 @@ class TfvarsSyntaxError extends OperatorError {}
 
 /**
  * Parses the HCL subset a tfvars file for this stack needs: `key = value` per line, where value is a
- * double-quoted string (escapes \" \\ \n \t \r), a number, true/false, or a list of those in [ ] that may span
- * lines (trailing comma allowed). Comments: #, // and /* *\/. Anything else (heredocs, maps, expressions,
- * duplicate keys) is an error naming the line, never a guess.
+ * double-quoted string (escapes \" \\ \n \t \r), a number, true/false, a list of those in [ ] that may span
+ * lines (trailing comma allowed), or a map of strings in { } that may span lines: `name = "value"` or
+ * `"name" = "value"` (or `:`), separated by commas or newlines. Comments: #, // and /* *\/. Anything else
+ * (heredocs, nested maps, expressions, duplicate keys) is an error naming the line, never a guess.
  */
 export function parseTfvars(text: string, source: string = DEFAULT_TFVARS): Record<string, TfvarValue> {
   let i = 0;
@@ -72,7 +77,8 @@ export function parseTfvars(text: string, source: string = DEFAULT_TFVARS): Reco
   const out: Record<string, TfvarValue> = {};
   const fail: (msg: string, atLine?: number) => never = (msg, atLine = line) => {
     throw new TfvarsSyntaxError(`${source}:${atLine}: ${msg}`, {
-      cause: 'this tool reads a strict subset of HCL: key = "string" | number | true/false | ["list", "of", "strings"]',
+      cause:
+        'this tool reads a strict subset of HCL: key = "string" | number | true/false | ["list", "of", "strings"] | { name = "string", "other-name" = "string" }',
       next: `fix that line (see terraform.tfvars.example), or write ${source}.json instead`,
     });
   };
@@ -125,7 +131,8 @@ export function parseTfvars(text: string, source: string = DEFAULT_TFVARS): Reco
     if (!m) {
       if (text.startsWith('<<', i))
         fail('heredoc strings are not supported; put the value on one line in double quotes');
-      if (c === '{') fail('maps/objects are not used by this stack');
+      if (c === '{')
+        fail('a map is allowed only as a whole value (devices = { name = "key" }), not inside a list or map');
       fail(
         `expected a value ("string", number, true/false or [list]) but found ${JSON.stringify(text.slice(i, i + 20))}`,
       );
@@ -135,7 +142,54 @@ export function parseTfvars(text: string, source: string = DEFAULT_TFVARS): Reco
     if (m[0] === 'false') return false;
     return Number(m[0]);
   };
+  const parseMap = (): Record<string, string> => {
+    const start = line;
+    i += 1; // {
+    const map: Record<string, string> = {};
+    for (;;) {
+      skipSpace(true);
+      if (i >= text.length) fail('unterminated map: no } for the { here', start);
+      if (text[i] === '}') {
+        i += 1;
+        return map;
+      }
+      const entryLine = line;
+      let name: string;
+      if (text[i] === '"') name = parseString();
+      else {
+        const m = /^[A-Za-z_][A-Za-z0-9_-]*/.exec(text.slice(i));
+        if (!m)
+          fail(
+            `expected a map key (a name, or a "quoted name" when it holds a dot or starts with a digit) but found ${JSON.stringify(text.slice(i, i + 20))}`,
+          );
+        name = m[0];
+        i += name.length;
+      }
+      skipSpace(false);
+      if (text[i] !== '=' && text[i] !== ':') fail(`expected = after the map key ${JSON.stringify(name)}`);
+      i += 1;
+      skipSpace(false);
+      if (text[i] !== '"')
+        fail(
+          `the value of ${JSON.stringify(name)} must be a "double-quoted string" but found ${JSON.stringify(text.slice(i, i + 20))}`,
+        );
+      if (Object.prototype.hasOwnProperty.call(map, name))
+        fail(`the map key ${JSON.stringify(name)} is set twice`, entryLine);
+      map[name] = parseString();
+      skipSpace(false);
+      if (text[i] === ',') {
+        i += 1;
+        continue;
+      }
+      if (text[i] === '}' || text[i] === '\n' || text[i] === '#' || text[i] === '/') continue;
+      if (i >= text.length) continue;
+      fail(
+        `expected , or a new line or } after the value of ${JSON.stringify(name)} but found ${JSON.stringify(text.slice(i, i + 20))}`,
+      );
+    }
+  };
   const parseValue = (): TfvarValue => {
+    if (text[i] === '{') return parseMap();
     if (text[i] !== '[') return parseScalar();
     i += 1;
     const list: Array<string | number | boolean> = [];
@@ -181,7 +235,7 @@ export function parseTfvars(text: string, source: string = DEFAULT_TFVARS): Reco
   }
 }
 
-/** Parses terraform.tfvars.json: a flat object of the same value kinds. */
+/** Parses terraform.tfvars.json: one object of the same value kinds (a map is a JSON object of strings). */
 export function parseTfvarsJson(text: string, source = `${DEFAULT_TFVARS}.json`): Record<string, unknown> {
   let data: unknown;
   try {
@@ -241,12 +295,15 @@ export function isEd25519KeyLine(line: unknown): boolean {
 const typeOk = (type: VariableType, v: unknown): boolean =>
   type === 'list(string)'
     ? Array.isArray(v) && v.every((x) => typeof x === 'string')
-    : typeof v === (type === 'bool' ? 'boolean' : type);
+    : type === 'map(string)'
+      ? isStringMap(v)
+      : typeof v === (type === 'bool' ? 'boolean' : type);
 const TYPE_WORDS: Record<VariableType, string> = {
   string: 'a string',
   number: 'a number',
   bool: 'true or false (no quotes)',
   'list(string)': 'a list of strings',
+  'map(string)': 'a map of strings, such as { "alice-laptop" = "ssh-ed25519 AAAA... alice" }',
 };
 
 /** Validates parsed tfvars against the stack's rules (constructs/variables.ts), then setup's own checks. */
@@ -275,7 +332,7 @@ export function validateTfvars(vars: Record<string, unknown>): TfvarsResult {
       err(key, `${key} must be ${TYPE_WORDS[d.type]}, not ${JSON.stringify(v)}`);
       continue;
     }
-    (values as Record<string, unknown>)[key] = Array.isArray(v) ? [...v] : v;
+    (values as Record<string, unknown>)[key] = Array.isArray(v) ? [...v] : isStringMap(v) ? { ...v } : v;
     // every rule the engine would check, each with its own message (the engine reports every one that fails)
     for (const rule of d.rules) if (!ruleHolds(rule, v)) err(key, rule.message, v);
   }
@@ -304,6 +361,29 @@ export function validateTfvars(vars: Record<string, unknown>): TfvarsResult {
         'admin_ssh_public_key looks like an ssh-ed25519 line but its key does not decode to an ed25519 key (damaged in copying?)',
       );
     else if (admin === values.ssh_public_key) err('admin_ssh_public_key', ADMIN_KEY_DIFFERS_MESSAGE);
+  }
+  const devices = values.devices;
+  if (devices !== undefined) {
+    for (const [name, line] of Object.entries(devices)) {
+      if (/^-----BEGIN/.test(line) || /PRIVATE KEY/.test(line))
+        err(
+          'devices',
+          `devices.${name} holds a PRIVATE key: use the .pub file's line, and treat this private key as exposed`,
+        );
+      else if (ED25519_KEY_RE.test(line) && !isEd25519KeyLine(line))
+        err(
+          'devices',
+          `devices.${name} looks like an ssh-ed25519 line but its key does not decode to an ed25519 key (damaged in copying?)`,
+        );
+    }
+    // the stack's preconditions across variables, with their messages
+    if (values.ssh_public_key === '' && Object.keys(devices).length === 0)
+      err('ssh_public_key', BACKUP_KEY_OR_DEVICES_MESSAGE);
+    const others = [values.ssh_public_key, values.admin_ssh_public_key]
+      .filter((k): k is string => typeof k === 'string' && k !== '')
+      .map(keyBlobOf);
+    if (Object.values(devices).some((line) => others.includes(keyBlobOf(line))))
+      err('devices', DEVICE_KEY_REUSED_MESSAGE);
   }
   const zone = values.availability_zone;
   if (
