@@ -141,6 +141,7 @@ describe("backup.mjs install's and uninstall's reports", () => {
   const report = (over: Partial<InstallReport> = {}): InstallReport =>
     ({
       sources: [{ subvolume: '/home', snapshotDir: '/home/.btrbk_snapshots' }],
+      device: 'lap',
       targetDir: '/backup_volume/backups/lap',
       warnings: ['the pre-sleep snapshot needs systemd'],
       files: [
@@ -166,7 +167,7 @@ describe("backup.mjs install's and uninstall's reports", () => {
       [
         '✓ /home is a btrfs subvolume; snapshots in /home/.btrbk_snapshots',
         '  created the snapshot directory /home/.btrbk_snapshots',
-        '  backups go to /backup_volume/backups/lap on the target (host mode: append-only)',
+        '  device lap: backups go to /backup_volume/backups/lap on the target (host mode: append-only)',
         '  create    /etc/btrbk/btrbk-aws.conf',
         '  unchanged 1 file(s)',
         '✓ ssh to the target with the backup key',

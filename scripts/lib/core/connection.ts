@@ -12,7 +12,8 @@ export const LOCAL_ENV_FILE = path.join(REPO_ROOT, 'local_connection.env');
 
 /**
  * The file's keys, by the field each one fills, in the order they are written: the seed's eight, then the port and
- * the pinned known_hosts. These names appear nowhere else in scripts/lib: the rest of the code reads the fields.
+ * the pinned known_hosts, then the device (only in a device's file). These names appear nowhere else in
+ * scripts/lib: the rest of the code reads the fields.
  */
 export const CONNECTION_KEYS = Object.freeze({
   host: 'BTRBK_AWS_HOST',
@@ -25,6 +26,7 @@ export const CONNECTION_KEYS = Object.freeze({
   region: 'BTRBK_AWS_REGION',
   port: 'BTRBK_AWS_SSH_PORT',
   knownHostsFile: 'BTRBK_AWS_KNOWN_HOSTS',
+  device: 'BTRBK_AWS_DEVICE',
 } as const);
 export type ConnectionField = keyof typeof CONNECTION_KEYS;
 
@@ -68,6 +70,11 @@ export interface Connection {
   volumeId: string;
   /** The AWS region, `local` for the local target (BTRBK_AWS_REGION). */
   region: string;
+  /**
+   * The device whose key this is (BTRBK_AWS_DEVICE), in a device's connection file: backupRoot is then that device's
+   * own directory (backups/NAME). Absent in the single-key (legacy) file, which is written exactly as before.
+   */
+  device?: string;
   /** Any other KEY=value lines of the file: kept, and written back after the known keys. */
   extra?: Readonly<Record<string, string>>;
 }
@@ -122,7 +129,11 @@ function unquote(v: string, where: string): string {
 /** The connection as the file's KEY -> value pairs: the known keys in order, then the extra ones. */
 export function connectionToEnv(conn: Connection): Record<string, string> {
   const out: Record<string, string> = {};
-  for (const [field, key] of Object.entries(CONNECTION_KEYS)) out[key] = String(conn[field as ConnectionField]);
+  for (const [field, key] of Object.entries(CONNECTION_KEYS)) {
+    const v = conn[field as ConnectionField];
+    if (field === 'device' && !v) continue; // only a device's file names one
+    out[key] = String(v);
+  }
   for (const [k, v] of Object.entries(conn.extra ?? {})) if (!(k in out)) out[k] = v;
   return out;
 }
@@ -151,6 +162,7 @@ export function connectionFromEnv(env: Readonly<Record<string, string>>, source 
     instanceId: env[k.instanceId],
     volumeId: env[k.volumeId],
     region: env[k.region],
+    ...(env[k.device] ? { device: env[k.device] } : {}),
     ...(Object.keys(extra).length ? { extra } : {}),
   };
 }

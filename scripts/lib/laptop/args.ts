@@ -20,7 +20,8 @@ export interface BackupArgs {
   notify?: boolean;
   snapshotDir?: string;
   interval: string;
-  machine?: string;
+  /** --device NAME (--machine NAME is its earlier name: the same value). */
+  device?: string;
   dryRun: boolean;
   json: boolean;
   /** list: measure each backup's size on its local twin snapshot. */
@@ -61,7 +62,7 @@ export function toBackupArgs(verb: Verb, a: ParsedArgs): BackupArgs {
     notify: o['no-notify'] === true ? false : o.notify === true ? true : undefined,
     snapshotDir: s('snapshot-dir'),
     interval: s('interval') ?? 'hourly',
-    machine: s('machine'),
+    device: s('device') ?? s('machine'),
     dryRun: o['dry-run'] === true,
     json: o.json === true,
     sizes: o.sizes === true,
@@ -74,8 +75,14 @@ export function toBackupArgs(verb: Verb, a: ParsedArgs): BackupArgs {
   if (!(out.maxAgeHours > 0)) throw usageError(`--max-age-hours ${out.maxAgeHours} is not a positive number`);
   const bad = checkInterval(out.interval);
   if (bad) throw usageError(bad);
-  if (out.machine !== undefined && !/^[A-Za-z0-9_@+][A-Za-z0-9_@+.-]{0,63}$/.test(out.machine))
-    throw usageError(`--machine ${out.machine}: letters, digits and _@+.- only`);
+  if (s('device') !== undefined && s('machine') !== undefined && s('device') !== s('machine'))
+    throw usageError(
+      `--device ${s('device')} and --machine ${s('machine')} name two devices: --machine is --device's earlier name; give one`,
+    );
+  const flag = s('device') !== undefined ? '--device' : '--machine';
+  if (out.device !== undefined && !/^[A-Za-z0-9_@+][A-Za-z0-9_@+.-]{0,63}$/.test(out.device))
+    throw usageError(`${flag} ${out.device}: letters, digits and _@+.- only (a device of the stack: a-z 0-9 ._-)`);
+  if (out.device !== undefined && out.device.includes('..')) throw usageError(`${flag} ${out.device}: no ..`);
   if (out.exclude.some((x) => !x.startsWith('/')))
     throw usageError('--exclude needs an absolute path, e.g. /home/me/.cache');
   if (o.notify === true && o['no-notify'] === true) throw usageError('--notify or --no-notify, not both');

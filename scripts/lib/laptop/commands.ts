@@ -1,13 +1,10 @@
 // The verbs install, uninstall and run: a few readable steps each, returning a report the entry point prints.
 import fs from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
 import { CONNECTION_KEYS, type Connection } from '../core/connection.js';
 import { OperatorError } from '../core/errors.js';
 import { run as runDefault, type Run, type RunResult } from '../core/process.js';
 import type { BackupSource } from '../deploy/btrbk-conf.js';
-import { GATE_COMMANDS, gateLine } from '../remote/gate-commands.js';
-import { runRemote } from '../remote/ssh.js';
 import {
   applyFiles,
   atimeWarning,
@@ -26,7 +23,8 @@ import {
   type Manifest,
 } from './install.js';
 import { convertToSubvolume, planExclusion, stampOf, type ExclusionPlan } from './exclude.js';
-import { FILES, machineName, targetDirFor } from './layout.js';
+import { deviceTarget, FILES } from './layout.js';
+import { requireDeviceKey } from './device-key.js';
 import { firstSendEstimate, firstSends, type FirstSends } from './first-sends.js';
 import { watchSends } from './send-progress.js';
 import { DEFAULT_INSTANCE_TYPE } from '../core/instance-types.js';
@@ -50,7 +48,8 @@ export interface InstallRequest {
   subvolumes: string[];
   snapshotDir?: string;
   interval: string;
-  machine?: string;
+  /** The device this machine is (--device, or --machine its older name); default: the connection's, else the installed one, else the short host name. */
+  device?: string;
   dryRun?: boolean;
   /** Directories to leave out of the backups (nested subvolumes); plain ones converted only with makeSubvolume. */
   exclude?: string[];
@@ -69,6 +68,8 @@ export interface InstallRequest {
 
 export interface InstallReport {
   sources: BackupSource[];
+  /** The device this machine backs up as. */
+  device: string;
   targetDir: string;
   warnings: string[];
   files: FileChange[];
@@ -140,19 +141,13 @@ export async function install(req: InstallRequest): Promise<InstallReport> {
     }
   }
   const previous = readManifest(root);
-  const machine = req.machine ?? previous?.machine ?? machineName(os.hostname());
-  const targetDir = targetDirFor(conn.backupRoot, machine);
+  const { device, targetDir } = deviceTarget(conn, req.device, previous?.device ?? previous?.machine);
   const btrbk = ['/usr/bin/btrbk', '/usr/local/bin/btrbk', '/usr/sbin/btrbk'].find((b) => fs.existsSync(b));
   if (!btrbk) throw new OperatorError('btrbk is not installed', { next: 'sudo apt-get install btrbk (0.32 or newer)' });
 
-  // the host's mode, through the gate with the connection's own settings (the installed ones do not exist yet)
-  let hostMode: string | null = null;
-  try {
-    const v = await runRemote(conn, gateLine(GATE_COMMANDS.diagnostic('version')), { timeoutMs: 30000, run });
-    hostMode = v.status === 0 ? (/mode=(\S+)/.exec(v.stdout)?.[1] ?? 'append-only') : null;
-  } catch {
-    hostMode = null;
-  }
+  // the host's mode and the key's device, through the gate with the connection's own settings (the installed ones
+  // do not exist yet): a key the target refuses, or another device's key, stops here, before anything is written
+  const { mode: hostMode } = await requireDeviceKey(conn, device, { run, verb: 'install' });
   if (hostMode === null)
     warnings.push(
       'the target did not answer: installed as for an append-only host (btrbk never deletes there); backups start when it answers',
@@ -173,7 +168,8 @@ export async function install(req: InstallRequest): Promise<InstallReport> {
   const inputs = {
     conn,
     envFile: req.envFile,
-    machine,
+    machine: device,
+    device,
     targetDir,
     sources,
     interval: req.interval,
@@ -190,6 +186,7 @@ export async function install(req: InstallRequest): Promise<InstallReport> {
   const toCreate = [...new Set(sources.map((s) => s.snapshotDir))].filter((d) => !fs.existsSync(d));
   const report: InstallReport = {
     sources,
+    device,
     targetDir,
     warnings,
     files: [],

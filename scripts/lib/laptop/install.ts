@@ -103,7 +103,10 @@ export interface Manifest {
   envFile: string;
   /** The connection with the installed key and known_hosts: what status, list, run and restore use. */
   connection: Connection;
+  /** The machine's name on the target: its device (the same value as `device`; kept for earlier readers). */
   machine: string;
+  /** The device this machine backs up as (absent in a manifest of an earlier version: then `machine`). */
+  device?: string;
   targetDir: string;
   sources: BackupSource[];
   /** Snapshot directories install created (uninstall leaves them: they hold snapshots). */
@@ -128,6 +131,8 @@ export interface InstallInputs {
   conn: Connection;
   envFile: string;
   machine: string;
+  /** The device (install's --device; a connection of a device names it). */
+  device?: string;
   targetDir: string;
   sources: BackupSource[];
   interval: string;
@@ -230,6 +235,7 @@ export function manifestFor(
     envFile: i.envFile,
     connection: installedConnection(i.conn),
     machine: i.machine,
+    ...(i.device ? { device: i.device } : {}),
     targetDir: i.targetDir,
     sources: i.sources,
     createdSnapshotDirs,

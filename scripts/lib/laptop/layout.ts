@@ -1,6 +1,8 @@
 // Where `backup.mjs install` puts things on the laptop (or server), and the names btrbk gives its snapshots and
 // backups there. One table: install writes these paths, uninstall removes them, status/list/restore read them.
+import os from 'node:os';
 import path from 'node:path';
+import { OperatorError } from '../core/errors.js';
 
 /** The ssh Host alias the installed btrbk config names; its settings are in FILES.sshConfig. */
 export const SSH_ALIAS = 'btrbk-aws-target';
@@ -74,4 +76,59 @@ export function machineName(hostname: string): string {
     .replace(/[^A-Za-z0-9_@+-]/g, '-')
     .replace(/^[-.]+/, '');
   return n || 'laptop';
+}
+
+/** A device name as the stack's `devices` map and the host take it (user-data: no `..`, not `selftest`). */
+export const DEVICE_NAME_RE = /^[a-z0-9][a-z0-9._-]{0,62}$/;
+export const isDeviceName = (n: string): boolean => DEVICE_NAME_RE.test(n) && !n.includes('..') && n !== 'selftest';
+
+/** Which device this is and where its backups are on the target. */
+export interface DeviceTarget {
+  device: string;
+  targetDir: string;
+}
+
+/**
+ * The device and its target directory. A device's connection file (it names the device) holds only that device's key,
+ * and its backup root is the device's own directory (backups/NAME): the backups go there, not below it, and asking
+ * for another device is an error that says which connection file to use. A file without a device (the single,
+ * legacy key) keeps today's layout: backups/NAME for the device asked (--device or --machine), else `fallback`
+ * (the installed one), else the short host name.
+ */
+export function deviceTarget(
+  conn: { backupRoot: string; device?: string; keyFile: string },
+  asked?: string,
+  fallback?: string,
+  hostname = os.hostname(),
+): DeviceTarget {
+  if (conn.device) {
+    if (asked !== undefined && asked !== conn.device) {
+      throw new OperatorError(
+        `the connection file is device ${conn.device}'s (its key ${conn.keyFile}), not device ${asked}'s`,
+        {
+          cause: `a device's key reaches only its own backups (${conn.backupRoot} on the target)`,
+          next: `give device ${asked}'s own connection file and key: --env connection-${asked}.env (the local target writes it; on AWS the file made with ${asked}'s key), or leave out --device to use ${conn.device}`,
+          exitCode: 2,
+        },
+      );
+    }
+    return { device: conn.device, targetDir: conn.backupRoot.replace(/(.)\/+$/, '$1') };
+  }
+  const device = asked ?? fallback ?? machineName(hostname);
+  return { device, targetDir: targetDirFor(conn.backupRoot, device) };
+}
+
+/**
+ * The device and target directory a verb other than install uses: the connection's device when it names one, or
+ * the device asked for, or the installed one (its recorded directory: a manifest of an earlier version names the
+ * machine), or the short host name.
+ */
+export function targetFor(
+  conn: { backupRoot: string; device?: string; keyFile: string },
+  asked: string | undefined,
+  installed: { device?: string; machine: string; targetDir: string } | null,
+): DeviceTarget {
+  if (conn.device || asked !== undefined || !installed)
+    return deviceTarget(conn, asked, installed?.device ?? installed?.machine);
+  return { device: installed.device ?? installed.machine, targetDir: installed.targetDir };
 }

@@ -4,15 +4,14 @@
 // snapshot of the same name, byte for byte: its size is measured there (`btrfs filesystem du -s`, extent metadata
 // only), for the backups whose snapshot this machine still keeps.
 import fs from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
 import { parseFilesystemDu } from '../core/btrfs-output.js';
 import type { Connection } from '../core/connection.js';
-import { OperatorError } from '../core/errors.js';
 import { run as runDefault, type Run } from '../core/process.js';
 import { humanBytes } from '../core/units.js';
 import type { Manifest } from './install.js';
-import { machineName, targetDirFor } from './layout.js';
+import { targetFor } from './layout.js';
+import { listingError } from './device-key.js';
 import { datedFor, targetBackups } from './target.js';
 
 export interface BackupListing {
@@ -48,32 +47,29 @@ export async function listTargetBackups({
   conn,
   manifest,
   subvolume,
-  machine,
+  device,
   sizes = false,
   run,
 }: {
   conn: Connection;
   manifest: Manifest | null;
   subvolume?: string;
-  machine?: string;
+  /** --device: another device's backups (with a device's connection: that device's file and key). */
+  device?: string;
   sizes?: boolean;
   run?: Run;
 }): Promise<BackupListing> {
-  const targetDir =
-    machine || !manifest ? targetDirFor(conn.backupRoot, machine ?? machineName(os.hostname())) : manifest.targetDir;
+  const t = targetFor(conn, device, manifest);
+  const targetDir = t.targetDir;
   const l = await targetBackups(conn, targetDir, { run });
-  if (!l.reachable)
-    throw new OperatorError('cannot list the backups on the target', {
-      cause: l.reason,
-      next: 'npx zx scripts/troubleshoot.mjs check-ssh',
-    });
+  if (!l.reachable) throw await listingError(conn, t.device, l, { run, verb: 'list' });
   const listing: BackupListing = {
     targetDir,
     subvolumes: groupBackups(l.entries, subvolume ? path.posix.basename(subvolume) : undefined),
     incomplete: l.entries.filter((e) => !e.complete).map((e) => e.path),
   };
   if (!sizes) return listing;
-  const sources = machine && manifest && targetDir !== manifest.targetDir ? [] : (manifest?.sources ?? []);
+  const sources = manifest && targetDir !== manifest.targetDir ? [] : (manifest?.sources ?? []);
   return {
     ...listing,
     ...(await sizeBackups(listing, sources, {

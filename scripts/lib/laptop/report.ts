@@ -26,7 +26,9 @@ export function formatInstall(r: InstallReport, c: Palette = plain): string {
     lines.push(`${c.green('✓')} ${s.subvolume} is a btrfs subvolume; snapshots in ${s.snapshotDir}`);
   for (const d of r.snapshotDirsCreated)
     lines.push(`  ${r.dryRun ? 'would create' : 'created'} the snapshot directory ${d}`);
-  lines.push(`  backups go to ${r.targetDir} on the target (host mode: ${r.hostMode ?? 'not reachable now'})`);
+  lines.push(
+    `  device ${r.device}: backups go to ${r.targetDir} on the target (host mode: ${r.hostMode ?? 'not reachable now'})`,
+  );
   for (const f of r.files) if (f.action !== 'unchanged') lines.push(`  ${f.action.padEnd(9)} ${f.path}`);
   const same = r.files.filter((f) => f.action === 'unchanged').length;
   if (same) lines.push(`  unchanged ${same} file(s)`);

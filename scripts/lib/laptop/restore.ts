@@ -5,7 +5,6 @@
 // backup finds it as the common parent and sends only what changed since (docs/RESTORE.md).
 // planRestore() decides (pure, unit-tested); restore() carries the plan out.
 import fs from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
 import { parseMountinfo } from '../core/btrfs-output.js';
 import type { Connection } from '../core/connection.js';
@@ -16,7 +15,8 @@ import { humanBytes } from '../core/units.js';
 import { progressLine } from '../remote/transfer.js';
 import { stampOf } from './exclude.js';
 import { defaultSnapshotDir, inspectSource, type Manifest } from './install.js';
-import { LOCKFILE, machineName, parseSnapshotName, SNAPSHOT_DIR_NAME, targetDirFor } from './layout.js';
+import { LOCKFILE, parseSnapshotName, SNAPSHOT_DIR_NAME, targetFor } from './layout.js';
+import { listingError } from './device-key.js';
 import { requireRoot } from './system.js';
 import { datedFor, localSnapshots, targetBackups, type Dated } from './target.js';
 
@@ -133,7 +133,8 @@ export interface RestoreRequest {
   to?: string;
   makeLive?: boolean;
   path?: string;
-  machine?: string;
+  /** --device: another device's backups (a lost laptop's), with that device's connection file and key. */
+  device?: string;
   /** Printed as the plan is decided and each step done. */
   say?: (line: string) => void;
 }
@@ -210,15 +211,10 @@ export async function restore(req: RestoreRequest): Promise<RestoreResult> {
           inspectSource(path.dirname(req.subvolume), mountinfo),
         )
       : path.join(path.dirname(req.subvolume), SNAPSHOT_DIR_NAME));
-  const machine = req.machine ?? req.manifest?.machine ?? machineName(os.hostname());
-  const targetDir = req.machine || !req.manifest ? targetDirFor(req.conn.backupRoot, machine) : req.manifest.targetDir;
+  const { device, targetDir } = targetFor(req.conn, req.device, req.manifest);
   const base = path.posix.basename(req.subvolume);
   const listing = await targetBackups(req.conn, targetDir);
-  if (!listing.reachable)
-    throw new OperatorError('cannot list the backups on the target', {
-      cause: listing.reason,
-      next: 'npx zx scripts/troubleshoot.mjs check-ssh',
-    });
+  if (!listing.reachable) throw await listingError(req.conn, device, listing, { verb: 'restore' });
   const backups = datedFor(
     listing.entries.filter((e) => e.complete),
     base,

@@ -7,6 +7,8 @@ import { OperatorError } from '../core/errors.js';
 import type { Palette } from '../core/report.js';
 import type { Run } from '../core/process.js';
 import type { Manifest } from './install.js';
+import { keyProblem } from './device-key.js';
+import { targetFor } from './layout.js';
 import { lastRun, timerNextRun, type LastRun } from './system.js';
 import { datedFor, localSnapshots, targetBackups, type Dated } from './target.js';
 import { readLastVerify, type LastVerify } from './verify.js';
@@ -82,6 +84,10 @@ export interface StatusRequest {
   root?: string;
 }
 
+/** An error as one line: what, the cause in brackets, then what to do. */
+const oneLine = (e: OperatorError | null): string =>
+  e ? `${e.what}${e.likelyCause ? ` (${e.likelyCause})` : ''}${e.next ? `; next: ${e.next}` : ''}` : '';
+
 /** Gathers the status of each installed subvolume (one listing through the gate for all). */
 export async function backupStatus(req: StatusRequest): Promise<BackupStatus> {
   const m = req.manifest;
@@ -96,7 +102,14 @@ export async function backupStatus(req: StatusRequest): Promise<BackupStatus> {
     throw new OperatorError(`${req.subvolumes?.join(', ')} is not protected here`, {
       next: `installed: ${m.sources.map((s) => s.subvolume).join(', ')}`,
     });
-  const listing = await targetBackups(req.conn, m.targetDir, { run: req.run });
+  const { device, targetDir } = targetFor(req.conn, undefined, m);
+  const listing = await targetBackups(req.conn, targetDir, { run: req.run });
+  // a refused listing: say whose key it is (refused, or another device's), as list and restore do
+  const unreachableReason = listing.reachable
+    ? ''
+    : listing.refused
+      ? oneLine(await keyProblem(req.conn, device, { run: req.run, verb: 'status' })) || listing.reason
+      : listing.reason;
   const subvolumes = sources.map((s): SubvolumeStatus => {
     const base = path.posix.basename(s.subvolume);
     const snaps = localSnapshots(s.snapshotDir, base);
@@ -110,7 +123,7 @@ export async function backupStatus(req: StatusRequest): Promise<BackupStatus> {
     const v = judge({
       newestBackup: newestBackup?.time ?? null,
       reachable: listing.reachable,
-      unreachableReason: listing.reachable ? '' : listing.reason,
+      unreachableReason,
       now,
       maxAgeHours: req.maxAgeHours,
       subvolume: s.subvolume,
@@ -129,7 +142,7 @@ export async function backupStatus(req: StatusRequest): Promise<BackupStatus> {
     ok: subvolumes.every((s) => s.state === 'fresh'),
     checkedAt: now,
     maxAgeHours: req.maxAgeHours,
-    targetDir: m.targetDir,
+    targetDir,
     subvolumes,
     nextRun,
     lastRun: last,

@@ -49,7 +49,7 @@ export async function targetBackups(
   { run }: { run?: Run } = {},
 ): Promise<
   | { reachable: true; entries: { name: string; path: string; complete: boolean }[] }
-  | { reachable: false; reason: string }
+  | { reachable: false; reason: string; refused: boolean }
 > {
   let last: RunResult | null = null;
   const rr = async (c: Connection, cmd: string): Promise<RunResult> =>
@@ -65,12 +65,14 @@ export async function targetBackups(
     if (!r) throw err;
     if (r.status === 255 || r.status === null || r.error) {
       if (/rejected:/.test(r.stderr))
-        return { reachable: false, reason: `the SSH gate refused the listing: ${r.stderr.trim()}` };
-      return { reachable: false, reason: sshFailureReason(r) };
+        return { reachable: false, reason: `the SSH gate refused the listing: ${r.stderr.trim()}`, refused: true };
+      const reason = sshFailureReason(r);
+      return { reachable: false, reason, refused: /Permission denied/i.test(r.error?.message ?? r.stderr) };
     }
     // the gate ran btrfs: the directory is not there yet (install makes it; nothing was ever sent)
     if (/No such file|cannot access|can't access|not found/i.test(r.stderr)) return { reachable: true, entries: [] };
-    if (err instanceof OperatorError) return { reachable: false, reason: `${err.what}: ${r.stderr.trim()}` };
+    if (err instanceof OperatorError)
+      return { reachable: false, reason: `${err.what}: ${r.stderr.trim()}`, refused: /rejected:/.test(r.stderr) };
     throw err;
   }
 }

@@ -17,6 +17,8 @@ import { GATE_COMMANDS, gateLine } from '../remote/gate-commands.js';
 import { runRemote } from '../remote/ssh.js';
 import type { Manifest } from './install.js';
 import { FILES, under } from './layout.js';
+import { listingError } from './device-key.js';
+import { targetFor } from './layout.js';
 import { datedFor, localSnapshots, sshFailureReason, targetBackups, type Dated } from './target.js';
 
 /**
@@ -148,12 +150,9 @@ export async function verifyBackups(req: VerifyRequest): Promise<VerifyReport> {
   const sample = req.sample ?? DEFAULT_SAMPLE;
   const seed = sample === 100 ? null : (req.seed ?? randomSeed());
   const at = now();
-  const listing = await targetBackups(req.conn, m.targetDir, { run });
-  if (!listing.reachable)
-    throw new OperatorError('cannot list the backups on the target', {
-      cause: listing.reason,
-      next: 'npx zx scripts/troubleshoot.mjs check-ssh',
-    });
+  const { device, targetDir } = targetFor(req.conn, undefined, m);
+  const listing = await targetBackups(req.conn, targetDir, { run });
+  if (!listing.reachable) throw await listingError(req.conn, device, listing, { run, verb: 'verify' });
   say(
     sample === 100
       ? 'verify: every file (--sample 100)'
@@ -194,7 +193,7 @@ export async function verifyBackups(req: VerifyRequest): Promise<VerifyReport> {
     at,
     sample,
     seed,
-    targetDir: m.targetDir,
+    targetDir,
     subvolumes,
   };
   recordVerify(report, req.root ?? '/');

@@ -77,7 +77,7 @@ export function writeDeviceEnvFiles(paths: LocalTargetPaths, state: UpState): vo
     });
     writeConnection(
       deviceEnvFile(paths, d),
-      { ...base, targetUrl: `${base.targetUrl}${d}/`, backupRoot: `${base.backupRoot}/${d}` },
+      { ...base, targetUrl: `${base.targetUrl}${d}/`, backupRoot: `${base.backupRoot}/${d}`, device: d },
       `Written by scripts/local-target.mjs up: device ${d} of the local target (its own key: it reaches only ${base.backupRoot}/${d}).`,
     );
   }

@@ -25,11 +25,17 @@ const SUBVOLUMES: OptionSpec = {
   help: 'a protected subvolume (absolute path, e.g. /home)',
 };
 const ONE_SUBVOLUME: OptionSpec = { ...SUBVOLUMES, type: 'string' };
+const DEVICE: OptionSpec = {
+  name: 'device',
+  type: 'string',
+  valueName: 'NAME',
+  help: "the device whose backups: with a device's connection file its own (--env connection-NAME.env, NAME's key; another device's key is refused); default: the connection's device, else the installed one, else this machine's short host name",
+};
 const MACHINE: OptionSpec = {
   name: 'machine',
   type: 'string',
   valueName: 'NAME',
-  help: "the machine whose backups (default: this machine's short host name)",
+  help: '--device by its earlier name (the same value; give one of them)',
 };
 
 /** Each verb's own options (the runner adds --env, --json and --help as the verb's row says). */
@@ -49,7 +55,11 @@ export const VERB_OPTIONS: Readonly<Record<Verb, readonly OptionSpec[]>> = Objec
       default: 'hourly',
       help: 'how often the timer backs up',
     },
-    { ...MACHINE, help: 'the name the backups are kept under on the target (default: the short host name)' },
+    {
+      ...DEVICE,
+      help: "the device this machine backs up as, with that device's key (the connection file's key). A device's connection file names it, and the backups go to its own directory backups/NAME (where a machine directory of that name already is: it carries on incrementally); with the single key's file, backups/NAME too. Default: the connection's device, else the installed one, else the short host name. A key the target does not know: install prints the line to add to terraform.tfvars's devices",
+    },
+    MACHINE,
     { name: 'dry-run', type: 'boolean', help: 'show what would change, change nothing' },
     { name: 'notify', type: 'boolean', help: 'a desktop notification when a scheduled run fails (off by default)' },
     { name: 'no-notify', type: 'boolean', help: 'turn that notification off again' },
@@ -92,6 +102,7 @@ export const VERB_OPTIONS: Readonly<Record<Verb, readonly OptionSpec[]>> = Objec
       type: 'boolean',
       help: "each backup's data, measured on the local snapshot it was sent from (btrfs filesystem du reads every file's extents: slow for many files)",
     },
+    DEVICE,
   ],
   restore: [
     { ...ONE_SUBVOLUME, help: 'the subvolume whose backup to restore (required)' },
@@ -117,6 +128,10 @@ export const VERB_OPTIONS: Readonly<Record<Verb, readonly OptionSpec[]>> = Objec
       type: 'string',
       valueName: 'REL/PATH',
       help: 'copy out one file or directory (relative to the subvolume)',
+    },
+    {
+      ...DEVICE,
+      help: "the device whose backup to restore; another device's (a lost laptop's) only with its connection file and key: --device OLD --env connection-OLD.env. Default: the connection's device, else the installed one, else the short host name",
     },
     MACHINE,
   ],
@@ -194,7 +209,7 @@ const install = verb({
       subvolumes: a.subvolumes,
       snapshotDir: a.snapshotDir,
       interval: a.interval,
-      machine: a.machine,
+      device: a.device,
       dryRun: a.dryRun,
       exclude: a.exclude,
       makeSubvolume: a.makeSubvolume,
@@ -268,7 +283,7 @@ const list = verb({
       conn: conn(),
       manifest,
       subvolume: a.subvolumes[0],
-      machine: a.machine,
+      device: a.device,
       sizes: a.sizes,
     });
   },
@@ -291,7 +306,7 @@ const restore = verb({
       to: a.to,
       makeLive: a.makeLive,
       path: a.path,
-      machine: a.machine,
+      device: a.device,
     });
   },
   text: async (r) => (await import('../../laptop/restore.js')).formatRestore(r),
