@@ -354,6 +354,39 @@ describe('two devices back up with btrbk; one key reaches nothing of the other',
     }
   });
 
+  test("each completed receive is reported (btrbk-heartbeat) with the device's name through its key, the first directory through the legacy key, never for selftest", async () => {
+    const log = '/run/heartbeat-args';
+    // a stand-in that records its arguments (the real one's CloudWatch call is tested in heartbeat.local-target)
+    rootSh(
+      'cp -p "$1" /run/btrbk-heartbeat.real && printf "#!/bin/sh\\necho \\"\\$*\\" >> %s\\n" "$2" > "$1" && rm -f "$2"',
+      '/usr/local/sbin/btrbk-heartbeat',
+      log,
+    );
+    try {
+      expect(ssh(connA, `mkdir -p '${connA.backupRoot}/selftest/rt'`).status).toBe(0);
+      expect(ssh(legacy, `mkdir -p '${BACKUP_ROOT}/legacy-hb'`).status).toBe(0);
+      for (const [conn, dir] of [
+        [connA, `${connA.backupRoot}/laptop`],
+        [connA, `${connA.backupRoot}/selftest/rt`],
+        [legacy, `${BACKUP_ROOT}/legacy-hb`],
+      ] as const) {
+        const r = ssh(conn, `sudo -n btrfs receive '${dir}/'`, simpleSubvolume('hb.20260101T0000', { f: 'x' }).stream);
+        expect({ dir, status: r.status, stderr: r.stderr }).toMatchObject({ dir, status: 0 });
+      }
+      const reported = () => rootSh('cat "$1" 2>/dev/null || true', log).trim().split('\n').filter(Boolean).sort();
+      for (let i = 0; i < 50 && reported().length < 2; i++) await new Promise((r) => setTimeout(r, 100));
+      await new Promise((r) => setTimeout(r, 500));
+      expect(reported()).toEqual([A, 'legacy-hb']);
+    } finally {
+      rootSh('mv -f /run/btrbk-heartbeat.real "$1"', '/usr/local/sbin/btrbk-heartbeat');
+      rootSh(
+        'for s in "$1"/laptop/hb.* "$1"/selftest/rt/hb.* "$2"/hb.*; do btrfs property set -f -ts "$s" ro false; btrfs subvolume delete -c "$s" >/dev/null; done; rm -rf "$1"/selftest "$2"',
+        `${BACKUP_ROOT}/${A}`,
+        `${BACKUP_ROOT}/legacy-hb`,
+      );
+    }
+  });
+
   test("the legacy key still reaches every device's backups and the root, as before devices existed", () => {
     const list = ssh(legacy, `sudo -n btrfs subvolume list -a '${MOUNT_POINT}'`).stdout.toString('utf8');
     for (const p of bravo.paths) expect(list).toContain(`<FS_TREE>${p.slice(MOUNT_POINT.length)}`);
