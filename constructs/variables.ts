@@ -451,7 +451,7 @@ export const VARIABLES = Object.freeze({
   backup_alarm_hours: variable({
     type: 'number',
     default: 26,
-    description: `Hours without a single write to the data volume before the CloudWatch alarm fires (26: a day's backup plus 2 hours' slack); 1 to ${BACKUP_ALARM_HOURS_MAX}; 0: no alarm`,
+    description: `Hours without a completed backup before the CloudWatch alarms fire: the volume-wide one (no backup from any machine) and one per device (no backup of that device) (26: a day's backup plus 2 hours' slack); 1 to ${BACKUP_ALARM_HOURS_MAX}; 0: no alarm`,
     rules: [
       {
         kind: 'whole',

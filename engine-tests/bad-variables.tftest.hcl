@@ -449,3 +449,124 @@ run "retention_min_negative_refused" {
   }
   expect_failures = [var.retention_min]
 }
+
+# Devices (issue 20): names the host would refuse, keys that are not one ed25519 key, a key shared by two devices,
+# a device key that is the legacy or the admin key, no key at all, and more devices than EC2's 16 KB hold.
+run "device_names_good_plan" {
+  command = plan
+  variables {
+    devices = {
+      "a.b_c-1"                                                         = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIFc9QTuRtiArkAxRKV2oMsJjoQGxXbjoKABVerRevUNS alice@laptop"
+      "0bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb" = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIAWHVd5gxknjqy08MpCjVa7JpmXcAjmtEgrHVwqT9UUg"
+    }
+  }
+}
+
+run "device_name_upper_case_refused" {
+  command = plan
+  variables {
+    devices = { Alice = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIFc9QTuRtiArkAxRKV2oMsJjoQGxXbjoKABVerRevUNS alice@laptop" }
+  }
+  expect_failures = [var.devices]
+}
+
+run "device_name_with_slash_refused" {
+  command = plan
+  variables {
+    devices = { "a/b" = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIFc9QTuRtiArkAxRKV2oMsJjoQGxXbjoKABVerRevUNS alice@laptop" }
+  }
+  expect_failures = [var.devices]
+}
+
+run "device_name_with_dot_dot_refused" {
+  command = plan
+  variables {
+    devices = { "a..b" = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIFc9QTuRtiArkAxRKV2oMsJjoQGxXbjoKABVerRevUNS alice@laptop" }
+  }
+  expect_failures = [var.devices]
+}
+
+run "device_name_leading_dot_refused" {
+  command = plan
+  variables {
+    devices = { ".a" = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIFc9QTuRtiArkAxRKV2oMsJjoQGxXbjoKABVerRevUNS alice@laptop" }
+  }
+  expect_failures = [var.devices]
+}
+
+run "device_name_selftest_refused" {
+  command = plan
+  variables {
+    devices = { selftest = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIFc9QTuRtiArkAxRKV2oMsJjoQGxXbjoKABVerRevUNS alice@laptop" }
+  }
+  expect_failures = [var.devices]
+}
+
+run "device_name_64_characters_refused" {
+  command = plan
+  variables {
+    devices = { "abbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb" = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIFc9QTuRtiArkAxRKV2oMsJjoQGxXbjoKABVerRevUNS alice@laptop" }
+  }
+  expect_failures = [var.devices]
+}
+
+run "device_key_rsa_refused" {
+  command = plan
+  variables {
+    devices = { alice = "ssh-rsa AAAAB3NzaC1yc2EAAAADAQABAAABAQC7 someone@host" }
+  }
+  expect_failures = [var.devices]
+}
+
+run "device_key_quote_in_comment_refused" {
+  command = plan
+  variables {
+    devices = { alice = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIFc9QTuRtiArkAxRKV2oMsJjoQGxXbjoKABVerRevUNS x'$(reboot)'" }
+  }
+  expect_failures = [var.devices]
+}
+
+run "device_keys_shared_refused" {
+  command = plan
+  variables {
+    devices = {
+      alice = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIFc9QTuRtiArkAxRKV2oMsJjoQGxXbjoKABVerRevUNS alice@laptop"
+      bob   = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIFc9QTuRtiArkAxRKV2oMsJjoQGxXbjoKABVerRevUNS another-comment"
+    }
+  }
+  expect_failures = [var.devices]
+}
+
+run "device_key_is_the_legacy_key_refused" {
+  command = plan
+  variables {
+    devices = { alice = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIAkRTto4HMWhFxl000XCbGGvjrIaEG8X91n5ZDSpgAhO alice" }
+  }
+  expect_failures = [aws_instance.backup_host]
+}
+
+run "device_key_is_the_admin_key_refused" {
+  command = plan
+  variables {
+    admin_ssh_public_key = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIG+3CgY3qly809CKZdAsN6fsXe9rnJvqePf+s9vJW5Et admin@laptop"
+    devices              = { alice = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIG+3CgY3qly809CKZdAsN6fsXe9rnJvqePf+s9vJW5Et admin@laptop" }
+  }
+  expect_failures = [aws_instance.backup_host]
+}
+
+run "no_backup_key_and_no_devices_refused" {
+  command = plan
+  variables {
+    ssh_public_key = ""
+  }
+  expect_failures = [aws_instance.backup_host]
+}
+
+# 200 devices with distinct (well-formed, not decodable) keys: past EC2's 16 KB, refused at plan by the size check.
+run "too_many_devices_refused" {
+  command = plan
+  variables {
+    devices = { for i in range(200) : "device-${i}" => "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAI${substr(base64sha256(tostring(i)), 0, 43)} owner-${i}@example" }
+  }
+  expect_failures = [aws_instance.backup_host]
+}

@@ -25,6 +25,7 @@ const literals = JSON.parse(fs.readFileSync(path.join(TESTS_DIR, 'fixtures/liter
   sshPublicKey: string;
   adminSshPublicKey: string;
   payloadBucketDomain: string;
+  devices: Record<string, string>;
 };
 const testFiles = fs
   .readdirSync(TESTS_DIR)
@@ -46,10 +47,23 @@ const engineTest = (stack: PreparedStack, args: string[] = []): EngineResult =>
 let work: string;
 let synthesized: Json;
 
-/** What the defaults test compares the stack's boot script with: the renderer's plain output for the literals. */
-const expectedBootScript = () =>
+/**
+ * What the defaults test compares the stack's boot script with: the renderer's plain output for the literals; with
+ * `devices`, what the devices test compares it with (one NAME KEY line per device, sorted by name).
+ */
+const expectedBootScript = (devices?: Record<string, string>) =>
   renderBootScript(
-    { volumeId: literals.volumeId, backupSshPublicKey: literals.sshPublicKey, adminSshPublicKey: '' },
+    {
+      volumeId: literals.volumeId,
+      backupSshPublicKey: literals.sshPublicKey,
+      adminSshPublicKey: '',
+      ...(devices && {
+        devices: Object.keys(devices)
+          .sort()
+          .map((name) => `${name} ${devices[name]}`)
+          .join('\n'),
+      }),
+    },
     {
       payload: 's3',
       payloadUrl: `https://${literals.payloadBucketDomain}/${payloadObjectKey(renderHostPayload().sha256)}`,
@@ -73,6 +87,7 @@ function stackDir(
   for (const f of testFiles)
     fs.writeFileSync(path.join(dir, 'tests', f), edit(f, fs.readFileSync(path.join(TESTS_DIR, f), 'utf8')));
   fs.writeFileSync(path.join(dir, 'tests/fixtures/boot-script.expected'), fixture);
+  fs.writeFileSync(path.join(dir, 'tests/fixtures/boot-script-devices.expected'), expectedBootScript(literals.devices));
   const prepared = prepareStackDir(dir, { workDir: path.join(work, 'engine') });
   expectOk(prepared.init());
   return prepared;
@@ -137,6 +152,8 @@ describe('engine checks (real provider schema, mock provider, offline)', () => {
       literals.sshPublicKey,
       literals.adminSshPublicKey,
       literals.payloadBucketDomain,
+      ...Object.keys(literals.devices),
+      ...Object.values(literals.devices),
     ]) {
       expect(all).toContain(`"${value}"`);
     }
