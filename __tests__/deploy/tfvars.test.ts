@@ -504,6 +504,10 @@ describe('findPrivateKeyFor', () => {
     expect(findPrivateKeyFor(pub, { explicit: keyFile }).file).toBe(keyFile);
   });
 
+  test('no legacy key (devices only): says that setup needs it, and how to deploy without it', () => {
+    expect(() => findPrivateKeyFor('', { sshDir: os.tmpdir() })).toThrow(/setup needs the legacy backup key/);
+  });
+
   test('no matching key: says how to make or name one', () => {
     expect(() => findPrivateKeyFor(OTHER_KEY, { sshDir: dir })).toThrow(/cannot find the private key/);
     expect(() => findPrivateKeyFor(pub, { explicit: path.join(dir, 'missing') })).toThrow(/no private key at/);

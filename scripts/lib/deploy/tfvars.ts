@@ -58,6 +58,7 @@ export const instanceArchitecture = (type: string): 'x86_64' | 'arm64' =>
 
 export const KEYGEN_COMMAND = 'ssh-keygen -t ed25519 -f ~/.ssh/btrbk_aws -C btrbk-backup';
 export const DEFAULT_TFVARS = 'terraform.tfvars';
+const STACK_DEPLOY_ARGS = 'btrbk-backup-target --var-file="$PWD/terraform.tfvars"';
 
 // ---------------------------------------------------------------------------------------------------------
 // Parsing
@@ -457,6 +458,12 @@ export function findPrivateKeyFor(
   { explicit, sshDir = path.join(os.homedir(), '.ssh') }: { explicit?: string; sshDir?: string } = {},
 ): { file: string; matched: boolean } {
   const blob = keyBlob(publicKey);
+  if (!blob)
+    throw new OperatorError('setup needs the legacy backup key, and ssh_public_key is ""', {
+      cause:
+        'with devices only there is no key that reaches the whole backup root: setup signs in with the private key of ssh_public_key for its host-key pinning and smoke tests',
+      next: `deploy with: npx cdktf deploy ${STACK_DEPLOY_ARGS} (README, Deploy to AWS; the plan checks every variable), then check the host with a connection file that names a device's key: npx zx scripts/troubleshoot.mjs check-all --env FILE; or keep ssh_public_key until every machine has its own key`,
+    });
   if (explicit) {
     const file = path.resolve(explicit.replace(/^~(?=\/)/, os.homedir()));
     const pub = `${file}.pub`;
