@@ -1,5 +1,6 @@
 // The integration tests' laptop: a laptop container of their own (own name, state dir and disk), backing up to the
-// test run's local target (BTRBK_ENV_FILE, see test-target.ts), removed with its disk after the file's tests.
+// test run's local target (BTRBK_ENV_FILE, see test-target.ts), or to the one `opts.envFile` names (a test's own
+// target, e.g. a device's connection file), removed with its disk after the file's tests.
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -14,7 +15,7 @@ import {
   laptopUp,
   type LaptopPaths,
 } from '../../scripts/lib/local-target/laptop.js';
-import { execInTarget } from '../../scripts/lib/local-target/local-target.js';
+import { execInTarget, type LocalTargetPaths } from '../../scripts/lib/local-target/local-target.js';
 
 export interface TestLaptop {
   paths: LaptopPaths;
@@ -33,8 +34,15 @@ export interface TestLaptop {
 
 const log = (line: string) => process.stderr.write(`[test-laptop] ${line}\n`);
 
-/** A laptop of this test file's own, up and reaching the run's target. */
-export async function startTestLaptop(label: string): Promise<TestLaptop> {
+/** Which target the laptop reaches: the connection file copied in (default BTRBK_ENV_FILE) and that target's paths
+ * (for destroy's clean-up of the laptop's backups there; default the run's target). */
+export interface TestLaptopOptions {
+  envFile?: string;
+  target?: LocalTargetPaths;
+}
+
+/** A laptop of this test file's own, up and reaching the run's target (or the one `opts` names). */
+export async function startTestLaptop(label: string, opts: TestLaptopOptions = {}): Promise<TestLaptop> {
   const stateDir = fs.mkdtempSync(path.join(os.tmpdir(), `btrbk-test-laptop-${label}-`));
   const paths = laptopPaths({
     ...process.env,
@@ -43,7 +51,7 @@ export async function startTestLaptop(label: string): Promise<TestLaptop> {
   });
   const up = async () => {
     try {
-      await laptopUp({ paths, envFile: process.env.BTRBK_ENV_FILE, onProgress: log });
+      await laptopUp({ paths, envFile: opts.envFile ?? process.env.BTRBK_ENV_FILE, onProgress: log });
     } catch (err) {
       process.stderr.write(`${err instanceof OperatorError ? err.format() : String(err)}\n`);
       throw err;
@@ -63,13 +71,16 @@ export async function startTestLaptop(label: string): Promise<TestLaptop> {
       await laptopDown({ paths, purge: true, onProgress: log });
       fs.rmSync(stateDir, { recursive: true, force: true });
       const dir = path.posix.join(BACKUP_ROOT, paths.name);
-      const r = execInTarget([
-        'sh',
-        '-c',
-        'test ! -e "$1" || { find "$1" -mindepth 1 -maxdepth 1 -exec btrfs subvolume delete -c {} + >/dev/null && rm -rf --one-file-system "$1"; }',
-        'sh',
-        dir,
-      ]);
+      const r = execInTarget(
+        [
+          'sh',
+          '-c',
+          'test ! -e "$1" || { find "$1" -mindepth 1 -maxdepth 1 -exec btrfs subvolume delete -c {} + >/dev/null && rm -rf --one-file-system "$1"; }',
+          'sh',
+          dir,
+        ],
+        opts.target ? { paths: opts.target } : {},
+      );
       if (r.status !== 0) throw new Error(`could not remove the laptop's backups ${dir} on the target: ${r.stderr}`);
     },
   };

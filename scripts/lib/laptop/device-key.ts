@@ -71,7 +71,7 @@ export function keyRefusedError(
   const line = publicKey && validName ? tfvarsDeviceLine(device, publicKey) : null;
   const details = [
     line
-      ? `add this line to the devices map in terraform.tfvars (devices = { ... }):\n\n    ${line}\n`
+      ? `add this line to the devices map in terraform.tfvars (devices = { ... }):\n    ${line}`
       : !validName
         ? `${device} is not a device name the stack takes (lowercase letters, digits and ._- , starting with a letter or digit): pick one with --device NAME`
         : `the public half of ${keyFile} could not be read (no ${keyFile}.pub, and ssh-keygen -y failed): write it with ssh-keygen -y -f ${keyFile} > ${keyFile}.pub and run ${verb} again for the line`,
