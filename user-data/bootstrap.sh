@@ -577,7 +577,7 @@ MACs hmac-sha2-256-etm@openssh.com,hmac-sha2-512-etm@openssh.com,umac-128-etm@op
 
 Match User $BTRBK_USER
     AuthenticationMethods publickey
-    ForceCommand $GATE_PATH
+    ForceCommand $GATE_PATH$(gate_options)
     ExposeAuthInfo yes
     AllowTcpForwarding no
     AllowStreamLocalForwarding no
@@ -607,7 +607,7 @@ configure_sshd() {
   eff=$(sshd -T -C "user=$BTRBK_USER,host=check,addr=127.0.0.1" 2>&1)
   local want
   for want in "passwordauthentication no" "kbdinteractiveauthentication no" "permitrootlogin no" \
-    "permittty no" "allowtcpforwarding no" "allowagentforwarding no" "x11forwarding no" "forcecommand $GATE_PATH"; do
+    "permittty no" "allowtcpforwarding no" "allowagentforwarding no" "x11forwarding no" "forcecommand $GATE_PATH$(gate_options)"; do
     grep -qix "$want" <<<"$eff" || die "sshd's effective configuration for $BTRBK_USER lacks '$want'" \
       "another file in /etc/ssh/sshd_config.d sets it first" "check: sshd -T -C user=$BTRBK_USER,host=x,addr=127.0.0.1"
   done

@@ -12,7 +12,14 @@ import path from 'node:path';
 import { parseSubvolumeShow } from '../../scripts/lib/core/btrfs-output.js';
 import { LOCAL_ENV_FILE, readConnection } from '../../scripts/lib/core/connection.js';
 import { BACKUP_ROOT, MOUNT_POINT, PRUNE_PATH } from '../../user-data/host-layout.js';
-import { execInTarget } from '../../scripts/lib/local-target/local-target.js';
+import {
+  execInTarget,
+  installBootScript,
+  localTargetPaths,
+  renderFor,
+  rerunBootScript,
+} from '../../scripts/lib/local-target/local-target.js';
+import { bootScriptOutdated } from '../../scripts/lib/local-target/boot-script.js';
 import { renderBtrbkConf, sshConfigBlock } from '../../scripts/lib/deploy/btrbk-conf.js';
 import { createScratchBtrfs, createSubvolume, type ScratchBtrfs } from '../../scripts/lib/data/btrfs-scratch.js';
 import { parseRetentionReport } from '../../scripts/lib/diagnose/check-volume.js';
@@ -203,5 +210,39 @@ describe('append-only host (local target, real btrbk, root)', () => {
     const report = parseRetentionReport(r.stdout);
     expect(report.policy).toEqual({ appendOnly: true, retention: '48h 14d 8w 12m', retentionMin: '1d' });
     expect(report.lastRun?.result).toBe('ok');
+  });
+
+  test('append_only = false (the person asked for it): the same key deletes a backup over SSH; back to the default, it cannot', async () => {
+    // sshd's ForceCommand runs the gate without the key line's options: the mode must be on ForceCommand's line too
+    // (before, an append_only = false host still refused every delete)
+    fs.writeFileSync(scratch.path('home', 'notes.txt'), 'third\n');
+    expect(btrbk('run').status).toBe(0);
+    const name = Object.keys(backups()).sort().at(-1)!;
+    const paths = localTargetPaths();
+    const volumeId = conn.volumeId;
+    const rerun = async (overrides: { appendOnly?: string }) => {
+      installBootScript(paths, renderFor(paths, volumeId, overrides));
+      const r = await rerunBootScript({ paths });
+      expect({ status: r.status, tail: r.output.split('\n').slice(-3).join('\n') }).toMatchObject({ status: 0 });
+    };
+    try {
+      await rerun({ appendOnly: 'false' });
+      const btrbkSshd = target(['sshd', '-T', '-C', 'user=btrbk,host=x,addr=127.0.0.1']).split('\n');
+      expect(btrbkSshd).toContain('forcecommand /usr/local/sbin/btrbk-ssh-gate --allow-delete');
+      const del = ssh(`sudo -n btrfs subvolume delete '${DIR}/${name}'`);
+      expect({ status: del.status, err: del.stderr }).toMatchObject({ status: 0 });
+      expect(Object.keys(backups())).not.toContain(name);
+    } finally {
+      await rerun({}); // what `up` renders: the default, append-only
+    }
+    const left = Object.keys(backups()).sort()[0];
+    const refused = ssh(`sudo -n btrfs subvolume delete '${DIR}/${left}'`);
+    expect({ status: refused.status, err: refused.stderr }).toMatchObject({
+      status: 255,
+      err: expect.stringMatching(/this key cannot delete backups/),
+    });
+    expect(Object.keys(backups())).toContain(left);
+    // the instance runs the boot script `up` renders again: nothing else sees a changed target
+    expect(bootScriptOutdated(paths)).toBe(false);
   });
 });

@@ -5,7 +5,7 @@ import path from 'node:path';
 import { OperatorError } from '../core/errors.js';
 import { CLOUD_INIT_LOG, FAILED_MARKER, READY_MARKER } from '../../../user-data/host-layout.js';
 import { run } from '../core/process.js';
-import { renderBootScript, renderHostPayload } from '../../../user-data/render.js';
+import { renderBootScript, renderHostPayload, type BootScriptSettings } from '../../../user-data/render.js';
 import { containerExec, nsenterArgs, runningLeader } from './container.js';
 import { writeConnection } from '../core/connection.js';
 import { localConnection } from './local-connection.js';
@@ -83,14 +83,19 @@ export function writeDeviceEnvFiles(paths: LocalTargetPaths, state: UpState): vo
   }
 }
 
-/** The boot script this target's instance gets: the renderer's output for its volume id, backup key and devices. */
-export function renderFor(paths: LocalTargetPaths, volumeId: string): string {
+/** The boot script this target's instance gets: the renderer's output for its volume id, backup key and devices
+ * (and, for a test of another deployment's settings, `overrides` such as appendOnly). */
+export function renderFor(
+  paths: LocalTargetPaths,
+  volumeId: string,
+  overrides: Partial<Omit<BootScriptSettings, 'volumeId'>> = {},
+): string {
   const backupSshPublicKey = fs.readFileSync(`${paths.sshKey}.pub`, 'utf8').trim();
   const devices = devicesOf(paths)
     .map((d) => `${d} ${fs.readFileSync(`${deviceKey(paths, d)}.pub`, 'utf8').trim()}`)
     .join('\n');
   return renderBootScript(
-    { volumeId, backupSshPublicKey, ...(devices ? { devices } : {}) },
+    { volumeId, backupSshPublicKey, ...(devices ? { devices } : {}), ...overrides },
     { payload: 'file', payloadFile: PAYLOAD_IN_CONTAINER },
   );
 }
