@@ -19,7 +19,7 @@ const { REPO_ROOT } = await import('./lib/core/connection.ts');
 
 const { values: opts } = parseArgs({
   options: {
-    lanes: { type: 'string', default: '2' },
+    lanes: { type: 'string', default: '3' },
     only: { type: 'string' },
     'update-durations': { type: 'boolean', default: false },
   },

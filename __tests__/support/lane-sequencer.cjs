@@ -14,15 +14,26 @@ function durations(rootDir) {
   return fs.existsSync(file) ? JSON.parse(fs.readFileSync(file, 'utf8')) : {};
 }
 
-/** The lanes: lists of test paths, heaviest first. */
+/** Files that must share a lane (they use the same machine-wide names: the bench's scratch filesystems are found by
+ * their labels bench-src and bench-dst, and a bench test checks that none is left after it). */
+const TOGETHER = [/^bench(-[a-z]+)?\.local-target\.test\.ts$/];
+const unitOf = (p) => {
+  const i = TOGETHER.findIndex((re) => re.test(path.basename(p)));
+  return i < 0 ? p : `together-${i}`;
+};
+
+/** The lanes: lists of test paths, heaviest first (files that must share a lane go together). */
 function lanes(testPaths, count, seconds) {
   const weight = (p) => seconds[path.basename(p)] ?? DEFAULT_SECONDS;
-  const sorted = [...testPaths].sort((a, b) => weight(b) - weight(a) || a.localeCompare(b));
+  const units = new Map();
+  for (const p of [...testPaths].sort()) units.set(unitOf(p), [...(units.get(unitOf(p)) ?? []), p]);
+  const total = (ps) => ps.reduce((n, p) => n + weight(p), 0);
+  const sorted = [...units.values()].sort((a, b) => total(b) - total(a) || a[0].localeCompare(b[0]));
   const out = Array.from({ length: count }, () => ({ total: 0, paths: [] }));
-  for (const p of sorted) {
+  for (const ps of sorted) {
     const lane = out.reduce((min, l) => (l.total < min.total ? l : min), out[0]);
-    lane.paths.push(p);
-    lane.total += weight(p);
+    lane.paths.push(...ps);
+    lane.total += total(ps);
   }
   return out;
 }
