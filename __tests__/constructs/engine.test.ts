@@ -10,6 +10,7 @@ import { App } from 'cdktf';
 import { BackupTargetStack, STACK_NAME } from '../../constructs/backup-target-stack.js';
 import { renderBootScript, renderHostPayload } from '../../user-data/render.js';
 import { payloadObjectKey } from '../../constructs/host-payload.js';
+import { VARIABLES } from '../../constructs/variables.js';
 import {
   parseTestOutput,
   prepareStackDir,
@@ -176,6 +177,31 @@ describe('engine checks (real provider schema, mock provider, offline)', () => {
   });
 });
 
+/**
+ * Two of bad-variables' device refusals again without expect_failures, so the engine prints their messages: a name
+ * the host refuses (the variable's validation), appended to devices.tftest.hcl, and 200 devices past EC2's 16 KB
+ * (the instance's size precondition, which counts the devices), appended to defaults.tftest.hcl (a refused plan
+ * ends its file: the runs after it are skipped).
+ */
+const DEVICE_REFUSALS_SAID: Record<string, string> = {
+  'devices.tftest.hcl': `
+run "bad_device_name_said" {
+  command = plan
+  variables {
+    devices = { "a..b" = "${literals.devices.bob}" }
+  }
+}
+`,
+  'defaults.tftest.hcl': `
+run "too_many_devices_said" {
+  command = plan
+  variables {
+    devices = { for i in range(200) : "device-\${i}" => "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAI\${substr(base64sha256(tostring(i)), 0, 43)} owner-\${i}@example" }
+  }
+}
+`,
+};
+
 describe('the engine tests can fail (negative controls)', () => {
   // One engine run for five controls (each engine run loads the provider schema): a fixture one character off,
   // the JSON without ignore_changes = [ami], the data volume without its restore_snapshot_id postcondition and
@@ -197,6 +223,7 @@ describe('the engine tests can fail (negative controls)', () => {
     ]);
     json.resource.aws_ebs_volume.backup_data.lifecycle.ignore_changes = ['snapshot_id'];
     const withoutExpectedFailure = (file: string, text: string) => {
+      if (file in DEVICE_REFUSALS_SAID) return `${text}\n${DEVICE_REFUSALS_SAID[file]}`;
       if (file !== 'zone-pinning.tftest.hcl') return text;
       const edited = text.replace(
         new RegExp(`(run "${notOffered}" \\{[^]*?)\\n  expect_failures = \\[aws_instance\\.backup_host\\]`),
@@ -207,6 +234,7 @@ describe('the engine tests can fail (negative controls)', () => {
     };
     // (the bad-variables file has no part in these controls: left out, it saves most of the run's time)
     controls = engineTest(stackDir('controls', json, fixture, withoutExpectedFailure), [
+      '-filter=tests/devices.tftest.hcl',
       '-filter=tests/defaults.tftest.hcl',
       '-filter=tests/ami-update.tftest.hcl',
       '-filter=tests/protection.tftest.hcl',
@@ -219,6 +247,18 @@ describe('the engine tests can fail (negative controls)', () => {
     expect(parseTestOutput(controls.stdout).runs['tests/defaults.tftest.hcl/apply_with_defaults']).toBe('fail');
     expect(controls.stderr).toContain('differs from renderBootScript()');
     expect(controls.stderr).toContain('is not gzip+base64 of the rendered boot script');
+  });
+
+  test('device refusals say what is wrong: a bad name, and too many devices for 16 KB with their count', () => {
+    const { runs } = parseTestOutput(controls.stdout);
+    expect(runs['tests/devices.tftest.hcl/apply_with_two_devices']).toBe('pass');
+    expect(runs['tests/devices.tftest.hcl/bad_device_name_said']).toBe('fail');
+    expect(runs['tests/defaults.tftest.hcl/too_many_devices_said']).toBe('fail');
+    const said = controls.stderr.replace(/\s+/g, ' ');
+    expect(said).toContain(VARIABLES.devices.rules[0].message);
+    expect(said).toContain(
+      "the instance's user data would be over EC2's 16 KB (gzipped) with 200 devices: each device takes about 75 bytes of it",
+    );
   });
 
   test('without ignore_changes = [ami], a newer image would change the instance', () => {
