@@ -93,3 +93,20 @@ test("the laptop's Debian 13 rootfs and the target's are separate cache entries:
   expect(isRootfsEntryOf('rootfs-trixie', LAPTOP_ROOTFS)).toBe(true);
   expect(isRootfsEntryOf('rootfs-bookworm-0123456789abcdef', LAPTOP_ROOTFS)).toBe(false);
 });
+
+test('devices: from BTRBK_LOCAL_TARGET_DEVICES (set but empty: none), else the list the last up recorded, else none', () => {
+  const state = fs.mkdtempSync(path.join(os.tmpdir(), 'devices-'));
+  try {
+    const at = (env: Record<string, string> = {}) =>
+      localTargetPaths({ HOME: '/h', BTRBK_LOCAL_TARGET_STATE: state, ...env }).devices;
+    expect(at()).toBeUndefined();
+    expect(at({ BTRBK_LOCAL_TARGET_DEVICES: 'alpha, bravo' })).toEqual(['alpha', 'bravo']);
+    fs.writeFileSync(path.join(state, 'state.json'), JSON.stringify({ devices: ['alpha', 'bravo'] }));
+    // a later up without the variable keeps them (leaving one out would revoke it)
+    expect(at()).toEqual(['alpha', 'bravo']);
+    expect(at({ BTRBK_LOCAL_TARGET_DEVICES: 'alpha' })).toEqual(['alpha']);
+    expect(at({ BTRBK_LOCAL_TARGET_DEVICES: '' })).toEqual([]);
+  } finally {
+    fs.rmSync(state, { recursive: true, force: true });
+  }
+});

@@ -224,7 +224,13 @@ export async function up(opts: UpOptions = {}): Promise<UpResult> {
         next: `free it, or choose another: npx zx scripts/local-target.mjs up --port ${port + 1}`,
       });
     }
-    const state: UpState = { ...saved, volumeId: saved.volumeId || newVolumeId(), port, release: paths.release };
+    const state: UpState = {
+      ...saved,
+      volumeId: saved.volumeId || newVolumeId(),
+      port,
+      release: paths.release,
+      ...(paths.devices ? { devices: paths.devices } : {}),
+    };
     saveState(paths, state);
 
     if (!fs.existsSync(paths.sshKey)) {

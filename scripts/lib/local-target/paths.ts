@@ -74,6 +74,8 @@ export interface TargetState {
   link?: { rateMbit: number; rttMs: number } | null;
   /** The Debian release the last instance ran (absent: 12, the only one before there was a choice). */
   release?: TargetRelease;
+  /** The devices the last `up` gave a key each (absent: none), so that a later `up` keeps them. */
+  devices?: string[];
 }
 
 /** The state of a target that has been brought up: its volume id and port are known. */
@@ -95,10 +97,10 @@ export function localTargetPaths(env: Env = process.env): LocalTargetPaths {
     env.BTRBK_LOCAL_TARGET_STATE ||
     path.join(env.XDG_STATE_HOME || path.join(home, '.local', 'state'), 'btrbk-aws-target', 'local-target');
   const stateFile = path.join(stateDir, 'state.json');
-  const saved = (JSON.parse(readText(stateFile) ?? '{}') as TargetState).release;
+  const saved = JSON.parse(readText(stateFile) ?? '{}') as TargetState;
   const release = env.BTRBK_LOCAL_TARGET_RELEASE
     ? parseTargetRelease(env.BTRBK_LOCAL_TARGET_RELEASE, 'BTRBK_LOCAL_TARGET_RELEASE')
-    : (saved ?? DEFAULT_RELEASE);
+    : (saved.release ?? DEFAULT_RELEASE);
   return {
     name: env.BTRBK_LOCAL_TARGET_NAME || CONTAINER_NAME,
     port: env.BTRBK_LOCAL_TARGET_PORT ? Number(env.BTRBK_LOCAL_TARGET_PORT) : undefined,
@@ -117,9 +119,12 @@ export function localTargetPaths(env: Env = process.env): LocalTargetPaths {
     work: path.join(stateDir, 'instance', 'work'),
     root: path.join(stateDir, 'instance', 'root'),
     envFile: env.BTRBK_LOCAL_TARGET_ENV_FILE || LOCAL_ENV_FILE,
-    ...(env.BTRBK_LOCAL_TARGET_DEVICES
+    // the environment's list (set but empty: none), else the one the last `up` used
+    ...(env.BTRBK_LOCAL_TARGET_DEVICES !== undefined
       ? { devices: env.BTRBK_LOCAL_TARGET_DEVICES.split(/[\s,]+/).filter(Boolean) }
-      : {}),
+      : saved.devices
+        ? { devices: saved.devices }
+        : {}),
   };
 }
 

@@ -65,12 +65,22 @@ const up = verb({
       valueName: '12|13',
       help: 'the Debian release the instance runs (default: the last one used, else 12; BTRBK_LOCAL_TARGET_RELEASE); a change replaces the instance and keeps the volume',
     },
+    {
+      name: 'devices',
+      type: 'string',
+      valueName: 'NAME,...|none',
+      help: 'a key per device, each reaching only backups/NAME (id_ed25519-NAME in the state dir, connection-NAME.env beside the connection file; default: the last list used, else none; BTRBK_LOCAL_TARGET_DEVICES); a device left out is revoked: its key refused, its backups kept and frozen',
+    },
   ],
   async run(ctx) {
     const lt = await import('../../local-target/local-target.js');
     return lt.up({
       port: num(ctx.args, 'port'),
       release: str(ctx.args, 'release'),
+      // none: no devices (an empty list, not "keep the last one")
+      devices:
+        noneOr(str(ctx.args, 'devices'), (v) => v.split(/[\s,]+/).filter(Boolean)) ??
+        (str(ctx.args, 'devices') === undefined ? undefined : []),
       volumeSize: str(ctx.args, 'volume-size'),
       limits: noneOr(str(ctx.args, 'limits'), String),
       link: await link(ctx),
