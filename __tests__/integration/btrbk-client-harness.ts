@@ -7,8 +7,15 @@ import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import type { Connection } from '../../scripts/lib/core/connection.js';
+import { sshArgs } from '../../scripts/lib/remote/ssh.js';
 
 export type Conn = Connection;
+
+/** The product's own OpenSSH argv for the backup key (remote/ssh.ts sshArgs: the pinned host key, the key only, no
+ * prompts), with no user ssh_config read; append '--' and the remote command. */
+export function keySshArgs(conn: Connection): string[] {
+  return sshArgs(conn, { connectTimeout: 10, extra: ['-F', '/dev/null'] });
+}
 
 export function sh(
   cmd: string,

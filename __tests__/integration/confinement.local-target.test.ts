@@ -28,7 +28,7 @@ import {
 import { execInTarget, rerunBootScript } from '../../scripts/lib/local-target/local-target.js';
 import { createScratchBtrfs, createSubvolume, type ScratchBtrfs } from '../../scripts/lib/data/btrfs-scratch.js';
 import { newUuid, SendStream, simpleSubvolume } from '../support/send-stream.js';
-import { btrbkClient, runEach, waitUntil } from './btrbk-client-harness.js';
+import { btrbkClient, keySshArgs, runEach, waitUntil } from './btrbk-client-harness.js';
 
 jest.setTimeout(10 * 60_000);
 
@@ -40,7 +40,7 @@ const SECRET = `secret-outside-${tag}\n`.repeat(512);
 const HOST_KEY = `${HOST_IDENTITY_DIR}/ssh_host_ed25519_key`;
 
 function ssh(command: string, input?: Buffer, timeout = 120_000) {
-  const r = spawnSync('ssh', [...sshArgs(), '--', command], {
+  const r = spawnSync('ssh', [...keySshArgs(conn), '--', command], {
     input: input ?? Buffer.alloc(0),
     timeout,
     maxBuffer: 256 << 20,
@@ -50,27 +50,6 @@ function ssh(command: string, input?: Buffer, timeout = 120_000) {
     stdout: r.stdout ?? Buffer.alloc(0),
     stderr: (r.stderr ?? Buffer.alloc(0)).toString('utf8'),
   };
-}
-function sshArgs(): string[] {
-  return [
-    '-F',
-    '/dev/null',
-    '-i',
-    conn.keyFile,
-    '-p',
-    String(conn.port),
-    '-o',
-    `UserKnownHostsFile=${conn.knownHostsFile}`,
-    '-o',
-    'StrictHostKeyChecking=yes',
-    '-o',
-    'BatchMode=yes',
-    '-o',
-    'IdentitiesOnly=yes',
-    '-o',
-    'ConnectTimeout=10',
-    `${conn.user}@${conn.host}`,
-  ];
 }
 /** argv as root on the backup host; stdout, or a thrown error. */
 function root(argv: string[], input?: string): string {
@@ -304,7 +283,7 @@ describe('a receive that stalls ends', () => {
     const conf = root(['cat', PRUNE_CONF]);
     rootSh('printf "RECEIVE_STALL_SECONDS=6\\n" >> "$1"', PRUNE_CONF);
     const { stream } = simpleSubvolume(`stall-${tag}`, { 'f.txt': 'x'.repeat(32 << 10) });
-    const child = spawn('ssh', [...sshArgs(), '--', `sudo -n btrfs receive '${DIR}/'`], {
+    const child = spawn('ssh', [...keySshArgs(conn), '--', `sudo -n btrfs receive '${DIR}/'`], {
       stdio: ['pipe', 'ignore', 'pipe'],
     });
     let stderr = '';

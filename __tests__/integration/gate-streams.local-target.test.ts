@@ -19,6 +19,7 @@ import { LOCAL_ENV_FILE, readConnection, type Connection } from '../../scripts/l
 import { BACKUP_ROOT, MOUNT_POINT, STAGING_DIR } from '../../user-data/host-layout.js';
 import { execInTarget } from '../../scripts/lib/local-target/local-target.js';
 import { newUuid, SendStream, simpleSubvolume } from '../support/send-stream.js';
+import { keySshArgs } from './btrbk-client-harness.js';
 
 const TIMEOUT = 10 * 60_000;
 export const MOUNT = MOUNT_POINT;
@@ -700,27 +701,7 @@ function diff(a: string, b: string): string {
 let conn: Connection;
 
 function ssh(command: string, input?: Buffer, timeout = 120_000) {
-  const args = [
-    '-F',
-    '/dev/null',
-    '-i',
-    conn.keyFile,
-    '-p',
-    String(conn.port),
-    '-o',
-    `UserKnownHostsFile=${conn.knownHostsFile}`,
-    '-o',
-    'StrictHostKeyChecking=yes',
-    '-o',
-    'BatchMode=yes',
-    '-o',
-    'IdentitiesOnly=yes',
-    '-o',
-    'ConnectTimeout=10',
-    `${conn.user}@${conn.host}`,
-    '--',
-    command,
-  ];
+  const args = [...keySshArgs(conn), '--', command];
   const t0 = Date.now();
   const r = spawnSync('ssh', args, { input: input ?? Buffer.alloc(0), encoding: 'utf8', timeout, maxBuffer: 64 << 20 });
   return {

@@ -11,7 +11,7 @@ import { BACKUP_ROOT, HEARTBEAT_CONF, METRIC_NAMESPACE, SELFTEST_DIR_NAME } from
 import { execInTarget } from '../../scripts/lib/local-target/local-target.js';
 import { simpleSubvolume } from '../support/send-stream.js';
 import { authorizationParts, expectedSignature, imdsAnswer } from '../support/sigv4.js';
-import { waitUntil } from './btrbk-client-harness.js';
+import { keySshArgs, waitUntil } from './btrbk-client-harness.js';
 
 jest.setTimeout(5 * 60_000);
 const conn = readConnection(process.env.BTRBK_ENV_FILE ?? LOCAL_ENV_FILE);
@@ -28,29 +28,7 @@ let server: http.Server;
 let saved = '';
 
 const ssh = (command: string, input: Buffer) =>
-  spawnSync(
-    'ssh',
-    [
-      '-F',
-      '/dev/null',
-      '-i',
-      conn.keyFile,
-      '-p',
-      String(conn.port),
-      '-o',
-      `UserKnownHostsFile=${conn.knownHostsFile}`,
-      '-o',
-      'StrictHostKeyChecking=yes',
-      '-o',
-      'BatchMode=yes',
-      '-o',
-      'IdentitiesOnly=yes',
-      `${conn.user}@${conn.host}`,
-      '--',
-      command,
-    ],
-    { input, encoding: 'utf8', timeout: 120_000 },
-  );
+  spawnSync('ssh', [...keySshArgs(conn), '--', command], { input, encoding: 'utf8', timeout: 120_000 });
 const root = (script: string, ...args: string[]) => execInTarget(['/bin/bash', '-c', script, 'bash', ...args]);
 
 beforeAll(async () => {
