@@ -4,7 +4,7 @@
 // its own with a local target of its own. The rootfs images the targets and laptops boot from are built first,
 // once, so that no two lanes build one at the same time. Every line a run prints is prefixed with its name; each
 // run's time is printed as it ends; the exit status is 1 when any run failed.
-//   node scripts/run-tests.mjs [--lanes N] [--only unit|integration] [--update-durations]
+//   node scripts/run-tests.mjs [--lanes N] [--only unit|integration] [--update-durations] [--help]
 // --update-durations: fold the seconds each integration file took in this run into __tests__/integration/durations.json.
 import { spawn } from 'node:child_process';
 import fs from 'node:fs';
@@ -17,13 +17,37 @@ import { register } from 'tsx/esm/api';
 register();
 const { REPO_ROOT } = await import('./lib/core/connection.ts');
 
-const { values: opts } = parseArgs({
-  options: {
-    lanes: { type: 'string', default: '3' },
-    only: { type: 'string' },
-    'update-durations': { type: 'boolean', default: false },
-  },
-});
+const parsed = (() => {
+  try {
+    return parseArgs({
+      options: {
+        lanes: { type: 'string', default: '3' },
+        only: { type: 'string' },
+        'update-durations': { type: 'boolean', default: false },
+        help: { type: 'boolean', short: 'h', default: false },
+      },
+    });
+  } catch (err) {
+    console.error(`run-tests: ${err.message} (see --help)`);
+    process.exit(2);
+  }
+})();
+const opts = parsed.values;
+if (opts.help) {
+  // the header comment above is the help: print it
+  const text = fs.readFileSync(new URL(import.meta.url), 'utf8');
+  console.log(
+    text
+      .split('\n')
+      .slice(
+        1,
+        text.split('\n').findIndex((l, i) => i > 0 && !l.startsWith('//')),
+      )
+      .map((l) => l.replace(/^\/\/ ?/, ''))
+      .join('\n'),
+  );
+  process.exit(0);
+}
 const lanes = Number(opts.lanes);
 if (!Number.isInteger(lanes) || lanes < 1 || lanes > 4) {
   console.error(`run-tests: --lanes ${opts.lanes} is not a whole number from 1 to 4`);
