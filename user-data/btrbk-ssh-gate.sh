@@ -381,12 +381,15 @@ stage_btrfs() { # words after "btrfs"
       ((maxerr)) && OUT+=(--max-errors=0)
       OUT+=("$PATH_OUT"); KIND=receive ;;
     send)
-      local q=0 cd=0 proto='' parent='' src=''
+      local q=0 cd=0 nd=0 proto='' parent='' src=''
       local -a clones=()
       for ((i = 1; i < n; i++)); do
         case ${a[i]} in
           -q) ((q == 0)) || reject "btrfs send: -q given twice"; q=1 ;;
           --compressed-data) ((cd == 0)) || reject "btrfs send: --compressed-data given twice"; cd=1 ;;
+          # metadata only (`backup.mjs diff` and `find`: what changed between two backups, from the trees alone): it
+          # tells less than the send of the same subvolumes that the key may already ask for
+          --no-data) ((nd == 0)) || reject "btrfs send: --no-data given twice"; nd=1 ;;
           --proto)
             [[ -z $proto ]] || reject "btrfs send: --proto given twice"
             if ((i + 1 >= n)) || [[ ! ${a[i + 1]} =~ ^[0-3]$ ]]; then reject "btrfs send: --proto needs 0..3"; fi
@@ -408,6 +411,7 @@ stage_btrfs() { # words after "btrfs"
       ((q)) && OUT+=(-q)
       [[ -n $proto ]] && OUT+=(--proto "$proto")
       ((cd)) && OUT+=(--compressed-data)
+      ((nd)) && OUT+=(--no-data)
       [[ -n $parent ]] && OUT+=(-p "$parent")
       OUT+=("${clones[@]}" "$src"); KIND=send ;;
     subvolume)
@@ -571,11 +575,32 @@ parse_stage() { # words of one stage -> KIND, OUT
       if ((n != 2)) || [[ ${a[1]} != /proc/self/mountinfo ]]; then reject "cat: only 'cat /proc/self/mountinfo'"; fi
       OUT=(/usr/bin/cat /proc/self/mountinfo); KIND=single ;;
     btrbk-manifest)
-      # what a backup holds, for `backup.mjs verify` (user-data/btrbk-manifest: read-only, CAP_DAC_READ_SEARCH only)
+      # what a backup holds, for `backup.mjs verify` (user-data/btrbk-manifest: read-only, CAP_DAC_READ_SEARCH only);
+      # --list: names and metadata only (no file is opened), for `backup.mjs ls` and `find`, below --under REL (a path
+      # inside the backup, every byte outside [A-Za-z0-9_@+.-] written %XX; the manifest walks to it without following
+      # a symlink or leaving the backup's subvolume) and at most --depth levels deep
       OUT=("$SUDO" -n /usr/local/sbin/btrbk-manifest)
       if ((n == 6)) && [[ ${a[1]} == --sample && ${a[2]} =~ ^(100|[1-9][0-9]?)$ && ${a[3]} == --seed && ${a[4]} =~ ^[0-9]{1,18}$ ]]; then
         OUT+=("${a[@]:1:4}")
-      elif ((n != 2)); then reject "btrbk-manifest: only [--sample 1..100 --seed N] PATH"; fi
+      elif [[ ${a[1]-} == --list ]]; then
+        OUT+=(--list)
+        i=2
+        if [[ ${a[i]-} == --under ]]; then
+          local rel=${a[i + 1]-} c
+          [[ ${#rel} -le 2048 && $rel =~ ^([A-Za-z0-9_@+.-]|%[0-9A-F]{2})+(/([A-Za-z0-9_@+.-]|%[0-9A-F]{2})+)*$ ]] ||
+            reject "btrbk-manifest: --under needs a relative path, [A-Za-z0-9_@+.-] and %XX only"
+          for c in ${rel//\// }; do # the regex above leaves no glob or space character to expand
+            [[ $c != . && $c != .. && $c != *%2E* && $c != *%2F* && $c != *%00* ]] ||
+              reject "btrbk-manifest: --under has a . or .. component, or an escaped / . or NUL: $rel"
+          done
+          OUT+=(--under "$rel"); ((i += 2))
+        fi
+        if [[ ${a[i]-} == --depth ]]; then
+          [[ ${a[i + 1]-} =~ ^[1-9][0-9]{0,3}$ ]] || reject "btrbk-manifest: --depth needs 1..9999"
+          OUT+=(--depth "${a[i + 1]}"); ((i += 2))
+        fi
+        ((i == n - 1)) || reject "btrbk-manifest: only --list [--under REL] [--depth N] PATH"
+      elif ((n != 2)); then reject "btrbk-manifest: only [--sample 1..100 --seed N] PATH, or --list [--under REL] [--depth N] PATH"; fi
       check_path in "${a[n - 1]}"
       OUT+=("$PATH_OUT"); KIND=single ;;
     zstd | gzip | xz | lz4) stage_compressor "${a[@]}" ;;

@@ -329,6 +329,29 @@ export const ACCEPTED: Array<[string, string[][]]> = [
     `btrbk-manifest --sample 100 --seed 0 '${R}/l/home.1'`,
     [['/usr/bin/sudo', '-n', MANIFEST_PATH, '--sample', '100', '--seed', '0', `${R}/l/home.1`]],
   ],
+  // backup.mjs ls and find: names and metadata only, below a path in the backup, to a depth (laptop/browse.ts)
+  [`btrbk-manifest --list '${R}/l/home.1'`, [['/usr/bin/sudo', '-n', MANIFEST_PATH, '--list', `${R}/l/home.1`]]],
+  [
+    `btrbk-manifest --list --under me/My%20Documents/.config --depth 2 '${R}/l/home.1'`,
+    [
+      [
+        '/usr/bin/sudo',
+        '-n',
+        MANIFEST_PATH,
+        '--list',
+        '--under',
+        'me/My%20Documents/.config',
+        '--depth',
+        '2',
+        `${R}/l/home.1`,
+      ],
+    ],
+  ],
+  // backup.mjs diff and find: what changed between two backups, metadata only
+  [
+    `sudo -n btrfs send --no-data -p '${R}/l/home.1' '${R}/l/home.2'`,
+    [[...SUDO_BTRFS, 'send', '--no-data', '-p', `${R}/l/home.1`, `${R}/l/home.2`]],
+  ],
 ];
 
 /** btrfs_subvolume_delete() (client-side retention, garbled receives): only with the gate's --allow-delete (the
