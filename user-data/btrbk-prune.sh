@@ -8,6 +8,7 @@
 # directory BACKUP_ROOT/NAME is a subvolume of its own, and its backups are pruned as any others while NAME is a
 # device. A revoked device's backups are frozen: never pruned, until NAME is a device again or the admin thaws it
 # (--thaw NAME: a marker in STATE_DIR/thawed; re-adding the device clears it, so removing it again freezes again).
+# The report ends with the registry: `device NAME current|frozen|thawed`, one line per device (no keys).
 # The legacy key's directories are plain directories, never devices: pruned as before.
 set -u -o pipefail
 export LC_ALL=C TZ=UTC PATH=/usr/sbin:/usr/bin:/sbin:/bin
@@ -217,7 +218,16 @@ for g in "${G[@]}"; do
 done
 FZ=()
 for d in $(printf '%s\n' "${!FROZEN[@]}" | sort); do FZ+=("frozen=$d:${NFROZEN[$d]-0}"); done
-((REP)) && { for d in $(printf '%s\n' "${!FROZEN[@]}" | sort); do echo "frozen device $d: ${NFROZEN[$d]-0} backups kept, it was revoked (sudo btrbk-prune --thaw $d releases them; so does $d a device again)"; done; exit 0; }
+if ((REP)); then
+  for d in $(printf '%s\n' "${!FROZEN[@]}" | sort); do echo "frozen device $d: ${NFROZEN[$d]-0} backups kept, it was revoked (sudo btrbk-prune --thaw $d releases them; so does $d a device again)"; done
+  # the registry, for the admin's view of the devices (check-volume): current, or revoked and frozen or thawed
+  for d in $(printf '%s\n' "${!ROOTS[@]}" | sort); do
+    s=current
+    [[ ${CUR[$d]-} ]] || { s=thawed; [[ ${FROZEN[$d]-} ]] && s=frozen; }
+    echo "device $d $s"
+  done
+  exit 0
+fi
 
 # ---- remember each group's newest (after a failed deletion, the old mark: retried next run)
 if ((!DRY)); then

@@ -8,7 +8,15 @@ import {
   USAGE_OUT,
 } from '../support/btrfs-samples.js';
 import { CHECK_COMMANDS } from '../../scripts/lib/diagnose/check-commands.js';
-import { checkVolume, parseRetentionReport, parseScrubReport } from '../../scripts/lib/diagnose/check-volume.js';
+import {
+  ago,
+  checkVolume,
+  formatFreshness,
+  gateDevice,
+  parseRetentionReport,
+  parseScrubReport,
+  showCreated,
+} from '../../scripts/lib/diagnose/check-volume.js';
 import {
   conn,
   rejected,
@@ -240,6 +248,178 @@ describe('check-volume', () => {
         cause: expect.stringMatching(/nothing accepts SSH/),
         next: expect.stringMatching(/check-ssh/),
       }),
+    ]);
+  });
+});
+
+describe('check-volume with devices (issue 20): whose key it is, and the devices with their newest backup', () => {
+  const T = Date.UTC(2026, 11, 1, 8) / 1000; // 2026-12-01T08:00:00Z
+  const ROOT = '/backup_volume/backups';
+  const REGISTRY = 'legacy LLLL\ndevice alpha AAAA\ndevice bravo BBBB\nrevoked carol\n';
+  const listLine = (id: number, received: string, rel: string) =>
+    `ID ${id} gen ${id} cgen ${id} top level 5 parent_uuid - received_uuid ${received} uuid u${id} path <FS_TREE>/${rel}`;
+  /** The gate's answer to `subvolume list`: one line per [ID, received UUID, path below the mount]. */
+  const listing = (...lines: Array<[number, string, string]>) => ({
+    code: 0,
+    stdout: lines.map((l) => listLine(...l)).join('\n'),
+  });
+
+  it("the legacy key: every device of the registry (the revoked one frozen) and the legacy key's directories, each with its newest backup; the tools' scratch left out", async () => {
+    const report = retentionReport(LAST_RUN_OK, {
+      registry: REGISTRY,
+      more: [
+        [T, 'complete', 'alpha/home.20261201T0800'],
+        [T + 3600, 'complete', 'alpha/home.20261201T0900'],
+        [T + 7200, 'partial', 'alpha/home.20261201T1000'],
+        [T - 86400, 'complete', 'carol/laptop/home.20261130T0800'],
+        [T + 9000, 'complete', 'selftest/rt.1'],
+        [T + 9000, 'complete', 'alpha/selftest/rt.2'],
+      ],
+    });
+    expect(parseRetentionReport(report).devices).toEqual([
+      { name: 'alpha', state: 'current' },
+      { name: 'bravo', state: 'current' },
+      { name: 'carol', state: 'frozen' },
+    ]);
+    const a = healthy();
+    a[CHECK_COMMANDS.retention] = { code: 0, stdout: report };
+    // the device directories are subvolumes without a received UUID: not half-received backups
+    a[CHECK_COMMANDS.subvolumeList(ROOT)] = listing(
+      [256, '-', 'backups'],
+      [257, '-', 'backups/alpha'],
+      [258, '-', 'backups/bravo'],
+      [259, '-', 'backups/carol'],
+      [260, 'r1', 'backups/alpha/home.20261201T0800'],
+      [261, 'r2', 'backups/carol/laptop/home.20261130T0800'],
+    );
+    const r = await checkVolume(conn(), fakes(a).deps);
+    expect(byName(r, /whose key/)).toMatchObject({
+      ok: true,
+      detail: expect.stringMatching(/^the legacy \(single\) key/),
+    });
+    const half = byName(r, /half-received/);
+    expect(half).toMatchObject({
+      ok: true,
+      detail: `2 subvolume(s) below ${ROOT} (and 3 device directories), all complete`,
+    });
+    expect(half.warn).toBeUndefined();
+    const devices = byName(r, /devices and their newest backup/);
+    expect(devices).toMatchObject({
+      ok: true,
+      detail: "3 device(s), 1 revoked and frozen; 1 directory of the legacy key's",
+    });
+    const lines = devices.output.split('\n');
+    expect(lines).toEqual([
+      expect.stringMatching(/^alpha   device: newest backup 2026-12-01T09:00:00Z \(\d+ days ago\), 2 backup\(s\)$/),
+      'bravo   device: no backup yet',
+      expect.stringMatching(
+        /^carol   device, revoked, frozen \(nothing of it is pruned\): newest backup 2026-11-30T08:00:00Z .*, 1 backup\(s\)$/,
+      ),
+      expect.stringMatching(
+        /^laptop  the legacy key's directory: newest backup 2026-01-03T02:00:00Z .*, 3 backup\(s\)$/,
+      ),
+    ]);
+    expect(devices.output).not.toMatch(/selftest/);
+  });
+
+  it("a device's key: says whose it is and what it cannot see, lists its own newest backup, asks for nothing the gate keeps from it", async () => {
+    const own = {
+      ...conn(),
+      device: 'alpha',
+      backupRoot: `${ROOT}/alpha`,
+      targetUrl: `ssh://203.0.113.7${ROOT}/alpha/`,
+    };
+    const newest = `${ROOT}/alpha/laptop/home.20261201T0900`;
+    const a: Record<string, any> = {
+      ...healthy(),
+      [CHECK_COMMANDS.version]: {
+        code: 0,
+        stdout: `btrbk-ssh-gate 1 root=${ROOT}/alpha mount=/backup_volume mode=append-only device=alpha\n`,
+      },
+      [CHECK_COMMANDS.backupRoot(`${ROOT}/alpha`)]: { code: 0, stdout: `${ROOT}/alpha\n` },
+      [CHECK_COMMANDS.subvolumeList(`${ROOT}/alpha`)]: listing(
+        [256, '-', 'backups'],
+        [257, '-', 'backups/alpha'],
+        [262, 'r2', 'backups/alpha/laptop/home.20261201T0900'],
+        [260, 'r1', 'backups/alpha/laptop/home.20261201T0800'],
+        [270, 'r3', 'backups/alpha/selftest/rt.1'],
+      ),
+      [CHECK_COMMANDS.subvolumeShow(newest)]: {
+        code: 0,
+        stdout: `backups/alpha/laptop/home.20261201T0900\n\tName: \t\t\thome.20261201T0900\n\tCreation time: \t\t2026-12-01 10:00:05 +0100\n`,
+      },
+    };
+    for (const k of ['usage', 'retention', 'scrub'] as const)
+      a[CHECK_COMMANDS[k]] = rejected(
+        `${k}: not for a device's key (it shows the whole volume or the other devices); the admin reads it`,
+      );
+    const { deps, calls } = fakes(a);
+    const r = await checkVolume(own, deps);
+    expect(r.filter((x: any) => !x.ok || x.warn)).toEqual([]);
+    expect(byName(r, /whose key/).detail).toBe(
+      `device alpha's key: it sees only ${ROOT}/alpha (the volume's usage, retention and scrub, and the other devices, only the legacy key or the admin see)`,
+    );
+    expect(byName(r, /devices and their newest backup/)).toMatchObject({
+      detail: "device alpha (this key's own; the legacy key lists every device)",
+      output: expect.stringMatching(/^alpha  device: newest backup 2026-12-01T09:00:05Z \(.*\), 2 backup\(s\)$/),
+    });
+    expect(byName(r, /usage, retention and scrub/)).toMatchObject({
+      ok: true,
+      skipped: true,
+      output: expect.stringMatching(/legacy key's connection file, or on the host as the admin: .*btrbk-prune report/),
+    });
+    expect(calls).not.toContain(CHECK_COMMANDS.usage);
+    expect(calls).not.toContain(CHECK_COMMANDS.retention);
+    expect(calls).not.toContain(CHECK_COMMANDS.scrub);
+  });
+
+  it("another device's file with this key fails by name; a device's key in a file of the single key's form checks the device's own directory", async () => {
+    const version = {
+      code: 0,
+      stdout: `btrbk-ssh-gate 1 root=${ROOT}/alpha mount=/backup_volume mode=append-only device=alpha\n`,
+    };
+    const a: Record<string, any> = { ...healthy(), [CHECK_COMMANDS.version]: version };
+    a[CHECK_COMMANDS.backupRoot(`${ROOT}/alpha`)] = { code: 0, stdout: `${ROOT}/alpha\n` };
+    a[CHECK_COMMANDS.subvolumeList(`${ROOT}/alpha`)] = listing([257, '-', 'backups/alpha']);
+    const bravo = { ...conn(), device: 'bravo', backupRoot: `${ROOT}/bravo` };
+    const wrong = byName(await checkVolume(bravo, fakes(a).deps), /whose key/);
+    expect(wrong).toMatchObject({
+      ok: false,
+      cause: `the key ${bravo.keyFile} is device alpha's key, not device bravo's: the target refuses it for bravo's backups`,
+      next: expect.stringMatching(/^use device bravo's own connection file and key \(--env connection-bravo\.env\)/),
+    });
+    const { deps, calls } = fakes(a);
+    const single = await checkVolume(conn(), deps);
+    expect(byName(single, /backup root/)).toMatchObject({ ok: true, name: `backup root ${ROOT}/alpha present` });
+    expect(calls).toContain(CHECK_COMMANDS.backupRoot(`${ROOT}/alpha`));
+    expect(byName(single, /devices and their newest/).output).toBe('alpha  device: no backup yet');
+  });
+
+  it('the legacy key in a file that names a device warns: it reaches every device', async () => {
+    const r = byName(
+      await checkVolume({ ...conn(), device: 'alpha', backupRoot: `${ROOT}/alpha` }, fakes().deps),
+      /whose key/,
+    );
+    expect(r).toMatchObject({
+      ok: true,
+      warn: true,
+      cause: expect.stringMatching(/names device alpha, and its key is the legacy key/),
+    });
+  });
+
+  it('the pieces: the gate names the device; show times in UTC; ages', () => {
+    expect(gateDevice('btrbk-ssh-gate 1 root=/r mount=/m mode=append-only device=a-1.b\n')).toBe('a-1.b');
+    expect(gateDevice('btrbk-ssh-gate 1 root=/r mount=/m mode=append-only\n')).toBeNull();
+    expect(showCreated('\tCreation time: \t\t2026-12-05 01:02:03 -0230\n')).toBe('2026-12-05T03:32:03Z');
+    expect(showCreated('no time here')).toBeNull();
+    const now = new Date('2026-12-05T12:00:00Z');
+    expect([
+      ago('2026-12-05T11:30:00Z', now),
+      ago('2026-12-04T12:00:00Z', now),
+      ago('2026-11-01T00:00:00Z', now),
+    ]).toEqual(['less than 1 h ago', '24 h ago', '34 days ago']);
+    expect(formatFreshness([{ name: 'x', state: 'thawed', newest: null, backups: 0 }], now)).toEqual([
+      'x  device, revoked, thawed (pruned by the policy): no backup yet',
     ]);
   });
 });

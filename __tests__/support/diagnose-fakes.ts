@@ -20,9 +20,17 @@ export const rejected = (why: string): Answer => ({ code: 255, stderr: `rejected
 /**
  * What `btrbk-diag retention` prints: the real btrbk-prune's report for a small history (a listing, an injected
  * clock), so the parser reads the script's own format. Three backups of one laptop's home received a day apart on
- * 2026-01-01..03, one half-received; now 2027-03-01: the oldest two go at the next prune.
+ * 2026-01-01..03, one half-received; now 2027-03-01: the oldest two go at the next prune. `registry`: the host's
+ * device registry (devices file lines); `more`: further listing lines (epoch, complete|partial|other, path below
+ * the backup root).
  */
-export function retentionReport(lastRun = ''): string {
+export function retentionReport(
+  lastRun = '',
+  {
+    registry = '',
+    more = [],
+  }: { registry?: string; more?: Array<[epoch: number, state: string, relPath: string]> } = {},
+): string {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'checks-prune-'));
   try {
     const mount = spawnSync('findmnt', ['-n', '-o', 'TARGET', '-T', dir], { encoding: 'utf8' }).stdout.trim();
@@ -32,13 +40,15 @@ export function retentionReport(lastRun = ''): string {
     if (lastRun) fs.writeFileSync(path.join(dir, 'state', 'last-run'), lastRun);
     fs.writeFileSync(
       path.join(dir, 'conf'),
-      `APPEND_ONLY=true\nRETENTION=48h 14d 8w 12m\nRETENTION_MIN=1d\nBACKUP_ROOT=${dir}/backups\nMOUNT=${mount}\nSTAGING=${dir}/staging\nSTATE_DIR=${dir}/state\nRECEIVE_LOCK=${dir}/lock\n`,
+      `APPEND_ONLY=true\nRETENTION=48h 14d 8w 12m\nRETENTION_MIN=1d\nBACKUP_ROOT=${dir}/backups\nMOUNT=${mount}\nSTAGING=${dir}/staging\nSTATE_DIR=${dir}/state\nRECEIVE_LOCK=${dir}/lock\nDEVICES_FILE=${dir}/devices\n`,
     );
+    fs.writeFileSync(path.join(dir, 'devices'), registry);
     // the last prune saw only the first backup: two newer ones arrived since, so this group is due
     fs.writeFileSync(path.join(dir, 'state', 'seen'), `${t0}\t${dir}/backups/laptop/home.*\n`);
     fs.writeFileSync(
       path.join(dir, 'list'),
-      [0, 1, 2].map((i) => `${t0 + i * day}\tcomplete\t${dir}/backups/laptop/home.2026010${i + 1}T0200\n`).join(''),
+      [0, 1, 2].map((i) => `${t0 + i * day}\tcomplete\t${dir}/backups/laptop/home.2026010${i + 1}T0200\n`).join('') +
+        more.map(([t, state, rel]) => `${t}\t${state}\t${dir}/backups/${rel}\n`).join(''),
     );
     const r = spawnSync(
       'bash',

@@ -798,6 +798,9 @@ describe('devices (issue 20): a revoked device is frozen until it is a device ag
       /^frozen device b: 60 backups kept, it was revoked \(sudo btrbk-prune --thaw b releases them; so does b a device again\)$/m,
     );
     expect(report.stdout).toMatch(/ keep \S+\/b\/laptop\/home\.\S+ frozen: device b was revoked/);
+    // the registry ends the report (check-volume lists the devices from it), no key in it
+    expect(report.stdout.trim().split('\n').slice(-2)).toEqual(['device a current', 'device b frozen']);
+    expect(report.stdout).not.toContain('AAAA');
 
     expect(thaw(host, 'a')).toMatchObject({ status: 1, stderr: expect.stringMatching(/a is not a revoked device/) });
     expect(thaw(host, '../x')).toMatchObject({ status: 1, stderr: expect.stringMatching(/is not a device name/) });
@@ -811,6 +814,7 @@ describe('devices (issue 20): a revoked device is frozen until it is a device ag
     host.add(start + 60 * DAY + 2 * HOUR, { dir: 'b/laptop' });
     const r = host.prune(start + 60 * DAY + 3 * HOUR);
     expect(r.stdout).not.toMatch(/frozen/);
+    expect(host.run(start + 60 * DAY + 3 * HOUR, ['report']).stdout).toMatch(/^device b thawed$/m);
     expect(within(host, 'b').length).toBeLessThanOrEqual(13);
   }, 120_000);
 

@@ -19,6 +19,7 @@ export const CHECK_COMMANDS = Object.freeze({
   forbidden: 'id',
   backupRoot: (root: string) => gateLine(GATE_COMMANDS.readlink(root)),
   subvolumeList: (root: string) => gateLine(GATE_COMMANDS.subvolumeList(root)),
+  subvolumeShow: (path: string) => gateLine(GATE_COMMANDS.subvolumeShow(path)),
 });
 
 export const REJECTED = /rejected:/;

@@ -5,12 +5,14 @@ import {
   parseMountEntry,
   parseScrubKernelErrors,
   parseScrubStatusRaw,
+  parseSubvolumeList,
   parseSubvolumeListR,
   parseUsage,
   SCRUB_ERROR_COUNTERS,
   type ScrubKernelError,
   type ScrubStatus,
 } from '../core/btrfs-output.js';
+import path from 'node:path';
 import type { Connection } from '../core/connection.js';
 import { MOUNT_POINT, SCRUB_INTERVAL_DAYS, SCRUB_SCHEDULE } from '../../../user-data/host-layout.js';
 import type { TestResult } from '../core/report.js';
@@ -52,12 +54,21 @@ export interface RetentionEntry {
   reason: string;
 }
 
+/** A device in the host's registry, as the report's last lines name it: current, or revoked and frozen (nothing of it
+ * is pruned) or thawed (the admin released its backups to the policy). */
+export interface RegistryDevice {
+  name: string;
+  state: 'current' | 'frozen' | 'thawed';
+}
+
 export interface RetentionReport {
   /** Null when the report has no policy line (not a btrbk-prune report). */
   policy: RetentionPolicy | null;
   /** Null when no prune has run yet. */
   lastRun: LastPrune | null;
   backups: RetentionEntry[];
+  /** The host's devices (none on a host without devices, or one from before the report named them). */
+  devices: RegistryDevice[];
 }
 
 /**
@@ -73,8 +84,11 @@ export function parseRetentionReport(text: string): RetentionReport {
   const deleted: string[] = [];
   let section = '';
   const backups: RetentionEntry[] = [];
+  const devices: RegistryDevice[] = [];
   for (const line of lines) {
-    if (line === 'last run:') section = 'last';
+    const device = /^device (\S+) (current|frozen|thawed)$/.exec(line);
+    if (device) devices.push({ name: device[1], state: device[2] as RegistryDevice['state'] });
+    else if (line === 'last run:') section = 'last';
     else if (line.startsWith('group ')) section = 'groups';
     else if (section === 'last') {
       const kv = /^([a-z_]+)=(.*)$/.exec(line);
@@ -89,6 +103,7 @@ export function parseRetentionReport(text: string): RetentionReport {
     policy: policy ? { appendOnly: policy[1] === 'true', retention: policy[2], retentionMin: policy[3] } : null,
     lastRun: Object.keys(lastRun).length ? { ...lastRun, deleted } : null,
     backups,
+    devices,
   };
 }
 
@@ -216,6 +231,89 @@ export function scrubCheck(report: ScrubReport, now: Date = new Date()): TestRes
   return pass(name, detail);
 }
 
+// ------------------------------------------------------------------------------------------------------ devices
+
+/** The round trip's and the bench's scratch directory (below the backup root, or a device's root): not backups. */
+const SELFTEST = 'selftest';
+
+/** Which key a session is, from the gate's `btrbk-diag version` (` device=NAME` for a device's key); null: the legacy
+ * key (or a gate from before devices, which has no other). */
+export function gateDevice(versionOut: string): string | null {
+  return / device=([a-z0-9][a-z0-9._-]*)/.exec(versionOut)?.[1] ?? null;
+}
+
+/** A device, or a directory the legacy key backs up into, with its newest backup. */
+export interface DeviceFreshness {
+  name: string;
+  /** The registry's state; 'legacy': a directory below the backup root that is no device's (a machine of the legacy
+   * key's), or '.' for backups directly in the backup root. */
+  state: RegistryDevice['state'] | 'legacy';
+  /** When its newest complete backup arrived on the host (UTC, ISO 8601); null when it has none. */
+  newest: string | null;
+  /** Its complete backups. */
+  backups: number;
+}
+
+/** The retention report's complete backups: not half-received, not a subvolume without a received UUID. */
+const isComplete = (b: RetentionEntry) => !/^(half-received|not a received backup)/.test(b.reason);
+
+/**
+ * The admin's view of the devices (the legacy key's retention report): every device of the registry, revoked ones
+ * included, and every directory of the legacy key's, each with its newest complete backup and how many there are.
+ * The tools' scratch directories (selftest) are left out. Devices first (by name), then the legacy key's.
+ */
+export function devicesFromReport(report: RetentionReport, backupRoot: string): DeviceFreshness[] {
+  const root = `${backupRoot.replace(/\/+$/, '')}/`;
+  const byName = new Map<string, DeviceFreshness>();
+  for (const d of report.devices) byName.set(d.name, { name: d.name, state: d.state, newest: null, backups: 0 });
+  for (const b of report.backups) {
+    if (!b.path.startsWith(root) || !isComplete(b)) continue;
+    const parts = b.path.slice(root.length).split('/');
+    const name = parts.length > 1 ? parts[0] : '.';
+    const device = byName.get(name);
+    if (name === SELFTEST || (device && device.state !== 'legacy' && parts[1] === SELFTEST)) continue;
+    const entry = device ?? { name, state: 'legacy' as const, newest: null, backups: 0 };
+    byName.set(name, entry);
+    entry.backups += 1;
+    if (!entry.newest || b.created > entry.newest) entry.newest = b.created;
+  }
+  const rank = (d: DeviceFreshness) => (d.state === 'legacy' ? 1 : 0);
+  return [...byName.values()].sort((a, b) => rank(a) - rank(b) || a.name.localeCompare(b.name));
+}
+
+/** "2 h ago", "3 days ago": how long before `now` an ISO time was. */
+export function ago(iso: string, now: Date = new Date()): string {
+  const h = (now.getTime() - Date.parse(iso)) / 3_600_000;
+  if (!Number.isFinite(h)) return 'at an unknown time';
+  if (h < 1) return 'less than 1 h ago';
+  if (h < 48) return `${Math.floor(h)} h ago`;
+  return `${Math.floor(h / 24)} days ago`;
+}
+
+const STATE_TEXT: Readonly<Record<DeviceFreshness['state'], string>> = {
+  current: 'device',
+  frozen: 'device, revoked, frozen (nothing of it is pruned)',
+  thawed: 'device, revoked, thawed (pruned by the policy)',
+  legacy: "the legacy key's directory",
+};
+
+/** One line per device: its name, what it is, its newest backup and the count. */
+export function formatFreshness(list: readonly DeviceFreshness[], now: Date = new Date()): string[] {
+  const width = Math.max(0, ...list.map((d) => d.name.length));
+  return list.map(
+    (d) =>
+      `${d.name.padEnd(width)}  ${STATE_TEXT[d.state]}: ${d.newest ? `newest backup ${d.newest} (${ago(d.newest, now)}), ${d.backups} backup(s)` : 'no backup yet'}`,
+  );
+}
+
+/** `btrfs subvolume show`'s "Creation time: 2026-12-05 19:40:12 +0000" as UTC ISO 8601 (null: none). */
+export function showCreated(text: string): string | null {
+  const m = /^\s*Creation time:\s*(\d{4}-\d\d-\d\d) (\d\d:\d\d:\d\d) ([+-]\d\d)(\d\d)\s*$/m.exec(text);
+  if (!m) return null;
+  const t = Date.parse(`${m[1]}T${m[2]}${m[3]}:${m[4]}`);
+  return Number.isFinite(t) ? new Date(t).toISOString().replace(/\.\d+Z$/, 'Z') : null;
+}
+
 const pct = (x: number) => `${x.toFixed(1)} %`;
 
 /** Usage above this percentage is a warning; at 100 % backups fail. */
@@ -246,6 +344,16 @@ export async function checkVolume(
       return { code: -1, stdout: '', stderr: messageOf(err) };
     }
   };
+
+  // which key this is: a device's key sees its own directory only, and none of the whole-volume diagnostics
+  const versionOut = await exec(CHECK_COMMANDS.version);
+  const device = versionOut.code === 0 ? gateDevice(versionOut.stdout) : null;
+  const key = whoseKey(conn, device, p.backupRoot);
+  if (versionOut.code === 0) results.push(key.result);
+  const backupRoot = key.root;
+  // the legacy key's retention report, read once: the retention check, the registry's devices and their backups
+  let retentionOut: Promise<ExecResult> | null = null;
+  const retention = () => (retentionOut ??= exec(CHECK_COMMANDS.retention));
 
   const mountOut = await exec(CHECK_COMMANDS.mount);
   const entry = mountOut.code === 0 ? parseMountEntry(mountOut.stdout) : null;
@@ -297,7 +405,7 @@ export async function checkVolume(
     }
   }
 
-  if (entry) {
+  if (entry && !device) {
     const usageOut = await exec(CHECK_COMMANDS.usage);
     const u = usageOut.code === 0 ? parseUsage(usageOut.stdout) : null;
     const name = `usage below ${USAGE_WARN_PERCENT} %`;
@@ -337,32 +445,43 @@ export async function checkVolume(
     }
   }
 
-  const rootOut = await exec(CHECK_COMMANDS.backupRoot(p.backupRoot));
+  const rootOut = await exec(CHECK_COMMANDS.backupRoot(backupRoot));
   results.push(
     rootOut.code === 0 && rootOut.stdout.trim()
-      ? pass(`backup root ${p.backupRoot} present`, rootOut.stdout.trim())
+      ? pass(`backup root ${backupRoot} present`, rootOut.stdout.trim())
       : fail(
-          `backup root ${p.backupRoot} present`,
+          `backup root ${backupRoot} present`,
           REJECTED.test(rootOut.stderr)
             ? `the gate refused the lookup: ${rootOut.stderr.trim()}`
-            : `${p.backupRoot} does not exist${entry ? '' : ' (the volume is not mounted)'}`,
+            : `${backupRoot} does not exist${entry ? '' : ' (the volume is not mounted)'}`,
           entry
             ? 'the boot script creates it; read check-logs, or re-run the boot script by re-provisioning'
             : notMountedNext,
         ),
   );
 
+  let listed: string | null = null;
   if (entry && rootOut.code === 0 && rootOut.stdout.trim()) {
-    // a subvolume without a received UUID is not a backup (btrbk-receive never leaves one below the root)
-    const listOut = await exec(CHECK_COMMANDS.subvolumeList(p.backupRoot));
+    // a subvolume without a received UUID is not a backup (btrbk-receive never leaves one below the root), except a
+    // device's own directory (a subvolume the host made, holding the device's backups)
+    const listOut = await exec(CHECK_COMMANDS.subvolumeList(backupRoot));
     const name = 'no half-received backups';
     if (listOut.code !== 0) {
       results.push(fail(name, `cannot list the backups: ${gateRefusalHint(listOut)}`, 'run check-ssh'));
     } else {
-      const below = `${p.backupRoot.replace(/\/+$/, '')}/`;
-      const backups = parseSubvolumeListR(listOut.stdout, MOUNT_POINT).filter((b) => b.path.startsWith(below));
+      listed = listOut.stdout;
+      const below = `${backupRoot.replace(/\/+$/, '')}/`;
+      const registry = device ? [] : await registryDevices(retention);
+      const all = parseSubvolumeListR(listOut.stdout, MOUNT_POINT).filter((b) => b.path.startsWith(below));
+      // a device's directory: in the registry, or (a host whose report does not name its devices) a subvolume
+      // holding backups, which a half-received one never does
+      const registered = new Set(registry.map((d) => `${below}${d.name}`));
+      const isDeviceDir = (b: (typeof all)[number]) =>
+        !b.complete && (registered.has(b.path) || all.some((c) => c.path.startsWith(`${b.path}/`)));
+      const deviceDirs = all.filter(isDeviceDir).length;
+      const backups = all.filter((b) => !isDeviceDir(b));
       const incomplete = backups.filter((b) => !b.complete);
-      const detail = `${backups.length} subvolume(s) below ${p.backupRoot}`;
+      const detail = `${backups.length} subvolume(s) below ${backupRoot}${deviceDirs ? ` (and ${deviceDirs} device director${deviceDirs === 1 ? 'y' : 'ies'})` : ''}`;
       results.push(
         incomplete.length
           ? pass(name, detail, {
@@ -401,11 +520,12 @@ export async function checkVolume(
     }
   }
 
-  if (entry) {
+  let report: RetentionReport | null = null;
+  if (entry && !device) {
     // append-only hosts prune by their own policy and clock: what it is, when it last ran, what goes next
-    const retOut = await exec(CHECK_COMMANDS.retention);
+    const retOut = await retention();
     const name = "the host's retention";
-    const report = retOut.code === 0 ? parseRetentionReport(retOut.stdout) : null;
+    report = retOut.code === 0 ? parseRetentionReport(retOut.stdout) : null;
     if (!report?.policy) {
       results.push(
         REJECTED.test(retOut.stderr)
@@ -446,7 +566,7 @@ export async function checkVolume(
     }
   }
 
-  if (entry) {
+  if (entry && !device) {
     // the host's monthly read-only scrub: every block of the volume read and checked against its checksum
     const scrubOut = await exec(CHECK_COMMANDS.scrub);
     const report = scrubOut.code === 0 ? parseScrubReport(scrubOut.stdout) : null;
@@ -469,5 +589,111 @@ export async function checkVolume(
       results.push(scrubCheck(report));
     }
   }
+
+  // the devices and their newest backup: the admin's view from the retention report, a device's own from its listing
+  if (entry && !device && report?.policy) results.push(devicesResult(devicesFromReport(report, backupRoot)));
+  if (entry && device && listed !== null) results.push(await ownDeviceResult(device, backupRoot, listed, exec));
+  if (entry && device) {
+    results.push(
+      pass("the volume's usage, retention and scrub", `not shown to device ${device}'s key`, {
+        skipped: true,
+        output: `the gate shows them only to the legacy key: they tell of the whole volume and every device. See them with check-volume and the legacy key's connection file, or on the host as the admin: sudo btrfs filesystem usage ${MOUNT_POINT}; sudo btrbk-prune report; /usr/local/sbin/btrbk-scrub report`,
+      }),
+    );
+  }
   return results;
+}
+
+/** The registry's devices, from the legacy key's retention report (none when it cannot be read). */
+async function registryDevices(retention: () => Promise<ExecResult>): Promise<RegistryDevice[]> {
+  const out = await retention();
+  return out.code === 0 ? parseRetentionReport(out.stdout).devices : [];
+}
+
+/** Which key the session is, and the root it sees: the connection's, or (a device's key in a file of the single
+ * key's form) the device's own directory below it. A file naming another device than the key's is a failure. */
+export function whoseKey(
+  conn: Pick<Connection, 'device' | 'keyFile'>,
+  device: string | null,
+  backupRoot: string,
+): { root: string; result: TestResult } {
+  const name = 'whose key this is';
+  if (!device) {
+    const result = conn.device
+      ? pass(name, `the legacy key (${conn.keyFile})`, {
+          warn: true,
+          cause: `the connection file names device ${conn.device}, and its key is the legacy key, which reaches every device's backups`,
+          next: `give device ${conn.device} its own key (README, "A key per device in the stack")`,
+        })
+      : pass(name, `the legacy (single) key: it sees the whole backup root, every device's backups`);
+    return { root: backupRoot, result };
+  }
+  const root = backupRoot.endsWith(`/${device}`) ? backupRoot : `${backupRoot.replace(/\/+$/, '')}/${device}`;
+  const limits = `device ${device}'s key: it sees only ${root} (the volume's usage, retention and scrub, and the other devices, only the legacy key or the admin see)`;
+  if (conn.device && conn.device !== device) {
+    return {
+      root,
+      result: fail(
+        name,
+        `the key ${conn.keyFile} is device ${device}'s key, not device ${conn.device}'s: the target refuses it for ${conn.device}'s backups`,
+        `use device ${conn.device}'s own connection file and key (--env connection-${conn.device}.env); what follows is device ${device}'s`,
+        limits,
+      ),
+    };
+  }
+  return { root, result: pass(name, limits) };
+}
+
+function devicesResult(list: DeviceFreshness[]): TestResult {
+  const devices = list.filter((d) => d.state !== 'legacy');
+  const frozen = devices.filter((d) => d.state === 'frozen').length;
+  const legacy = list.length - devices.length;
+  const parts = [
+    devices.length ? `${devices.length} device(s)${frozen ? `, ${frozen} revoked and frozen` : ''}` : 'no devices',
+    legacy ? `${legacy} director${legacy === 1 ? 'y' : 'ies'} of the legacy key's` : '',
+  ].filter(Boolean);
+  return pass(
+    'devices and their newest backup',
+    parts.join('; '),
+    list.length ? { output: formatFreshness(list).join('\n') } : {},
+  );
+}
+
+/** A device's own newest backup: the newest complete one its listing shows (by creation generation), and when it
+ * arrived (`subvolume show`). */
+async function ownDeviceResult(
+  device: string,
+  root: string,
+  listed: string,
+  exec: (command: string) => Promise<ExecResult>,
+): Promise<TestResult> {
+  const below = `${root.replace(/\/+$/, '')}/`;
+  const backups = parseSubvolumeList(listed)
+    .map((b) => ({ ...b, abs: path.posix.join(MOUNT_POINT, b.path) }))
+    .filter(
+      (b) =>
+        b.abs.startsWith(below) &&
+        !b.abs.startsWith(`${below}${SELFTEST}/`) &&
+        b.receivedUuid &&
+        b.receivedUuid !== '-',
+    );
+  const newest = backups.reduce<(typeof backups)[number] | null>(
+    (a, b) => (!a || (b.cgen ?? b.id) > (a.cgen ?? a.id) ? b : a),
+    null,
+  );
+  let created: string | null = null;
+  if (newest) {
+    const show = await exec(CHECK_COMMANDS.subvolumeShow(newest.abs));
+    created = show.code === 0 ? showCreated(show.stdout) : null;
+  }
+  const entry: DeviceFreshness = { name: device, state: 'current', newest: created, backups: backups.length };
+  const line =
+    newest && !created
+      ? `${device}  device: newest backup ${newest.abs} (its time unknown), ${backups.length} backup(s)`
+      : formatFreshness([entry])[0];
+  return pass(
+    'devices and their newest backup',
+    `device ${device} (this key's own; the legacy key lists every device)`,
+    { output: line },
+  );
 }
