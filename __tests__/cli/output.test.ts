@@ -12,6 +12,7 @@ import { palette } from '../../scripts/lib/core/report.js';
 import { formatRoundtripSummary, roundtripEventLine } from '../../scripts/lib/data/roundtrip-report.js';
 import type { InstallReport, UninstallReport } from '../../scripts/lib/laptop/commands.js';
 import { formatExclusions, formatInstall, formatUninstall } from '../../scripts/lib/laptop/report.js';
+import { backupCommand } from '../../scripts/lib/laptop/system.js';
 import {
   describeDown,
   describeLaptop,
@@ -141,6 +142,8 @@ describe("backup.mjs install's and uninstall's reports", () => {
   const report = (over: Partial<InstallReport> = {}): InstallReport =>
     ({
       sources: [{ subvolume: '/home', snapshotDir: '/home/.btrbk_snapshots' }],
+      added: ['/home'],
+      dropped: [],
       device: 'lap',
       targetDir: '/backup_volume/backups/lap',
       warnings: ['the pre-sleep snapshot needs systemd'],
@@ -159,6 +162,7 @@ describe("backup.mjs install's and uninstall's reports", () => {
       firstSends: { targetAnswered: true, reason: null, full: [], incremental: ['/home'] },
       firstBackup: null,
       instanceType: 't3a.nano',
+      schedule: { interval: 'hourly', randomDelaySeconds: 600 },
       ...over,
     }) as InstallReport;
 
@@ -168,6 +172,8 @@ describe("backup.mjs install's and uninstall's reports", () => {
         '✓ /home is a btrfs subvolume; snapshots in /home/.btrbk_snapshots',
         '  created the snapshot directory /home/.btrbk_snapshots',
         '  device lap: backups go to /backup_volume/backups/lap on the target (host mode: append-only)',
+        'protected now: /home',
+        '  timer: OnCalendar=hourly, each run after a random delay of up to 10 min (a sixth of the interval, at most 1 h)',
         '  create    /etc/btrbk/btrbk-aws.conf',
         '  unchanged 1 file(s)',
         '✓ ssh to the target with the backup key',
@@ -176,9 +182,42 @@ describe("backup.mjs install's and uninstall's reports", () => {
         '    unit not found',
         '! the pre-sleep snapshot needs systemd',
         '1 file(s) changed.',
-        'Next: npx zx scripts/backup.mjs run   (one backup now), then: npx zx scripts/backup.mjs status',
+        `Next: ${backupCommand('run')}   (one backup now), then: ${backupCommand('status')}`,
       ].join('\n'),
     );
+  });
+  test('install says what is protected after it: an earlier subvolume kept (install adds), or dropped with --replace', () => {
+    const srv = { subvolume: '/srv', snapshotDir: '/.btrbk-aws-snapshots' };
+    const home = { subvolume: '/home', snapshotDir: '/.btrbk-aws-snapshots' };
+    const added = formatInstall(report({ sources: [home, srv], added: ['/srv'] }));
+    expect(added).toMatch(/^protected now: \/home, \/srv \(added \/srv; kept from the earlier install \/home\)$/m);
+    expect(added).toMatch(/--replace protects only the --subvolume paths given/);
+    const replaced = formatInstall(report({ sources: [srv], added: ['/srv'], dropped: [home] }));
+    expect(replaced).toMatch(/^protected now: \/srv \(added \/srv\)$/m);
+    expect(replaced).toContain(
+      '! /home is no longer protected (--replace): its snapshots in /.btrbk-aws-snapshots and its backups on the target are kept; install --subvolume /home protects it again',
+    );
+    expect(formatInstall(report({ schedule: { interval: '*:0/15', randomDelaySeconds: 150 } }))).toMatch(
+      /^ {2}timer: OnCalendar=\*:0\/15, each run after a random delay of up to 2\.5 min/m,
+    );
+    expect(formatInstall(report({ dryRun: true, sources: [srv], added: ['/srv'], dropped: [home] }))).toMatch(
+      /^would protect: \/srv[\s\S]*\/home would be no longer protected/m,
+    );
+  });
+  test('the command in hints is the one that works here: sudo when not root, npx where it is on PATH, else the project zx', () => {
+    const repo = '/work/p';
+    expect(backupCommand('run', { uid: 0, pathEnv: '', cwd: repo, repo })).toBe(
+      'node_modules/.bin/zx scripts/backup.mjs run',
+    );
+    expect(backupCommand('status', { uid: 1000, pathEnv: '', cwd: '/root', repo })).toBe(
+      'sudo /work/p/node_modules/.bin/zx /work/p/scripts/backup.mjs status',
+    );
+    const bin = fs.mkdtempSync(path.join(os.tmpdir(), 'bin-'));
+    fs.writeFileSync(path.join(bin, 'npx'), '#!/bin/sh\n', { mode: 0o755 });
+    expect(backupCommand('', { uid: 0, pathEnv: `/nonexistent:${bin}`, cwd: repo, repo })).toBe(
+      'npx zx scripts/backup.mjs',
+    );
+    fs.rmSync(bin, { recursive: true });
   });
   test('install --dry-run says so and writes no tally; a converted exclusion says where the original is', () => {
     const dry = formatInstall(report({ dryRun: true, hostMode: null }));

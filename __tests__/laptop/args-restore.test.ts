@@ -8,7 +8,7 @@ import { BACKUP } from '../../scripts/lib/cli/entries/backup.js';
 import { resolve } from '../../scripts/lib/cli/runner.js';
 import { parseBackupArgs } from '../../scripts/lib/laptop/args.js';
 import { machineName, parseSnapshotName } from '../../scripts/lib/laptop/layout.js';
-import { chooseBackup, planRestore, type RestoreFacts } from '../../scripts/lib/laptop/restore.js';
+import { chooseBackup, formatRestore, planRestore, type RestoreFacts } from '../../scripts/lib/laptop/restore.js';
 import type { Dated } from '../../scripts/lib/laptop/target.js';
 
 const usage = (argv: string[]): string => {
@@ -151,16 +151,52 @@ describe('planRestore', () => {
     expect(() => planRestore(facts({ liveIsMountPoint: true }), { makeLive: true })).toThrow(/is a mount point/);
   });
 
-  test('--path copies one file next to the original, never over an existing file', () => {
-    const p = planRestore(facts(), { path: 'me/thesis.tex', at: '20261129' });
-    expect(p.copy).toEqual({
+  test('--path: a deleted file comes back under its own name; beside it (NAME.restored-TIMESTAMP) only when something is in its place; never over an existing file', () => {
+    const own = path.join(dir, 'home', 'me/thesis.tex');
+    const gone = planRestore(facts(), { path: 'me/thesis.tex', at: '20261129' });
+    expect(gone.copy).toEqual({
       from: path.join(dir, 'snaps', 'home.20261129T020000+0000', 'me/thesis.tex'),
-      to: `${path.join(dir, 'home', 'me/thesis.tex')}.restored-20261129T020000+0000`,
+      to: own,
     });
+    expect(gone.steps.join('\n')).toMatch(/is not there now, so it gets its own name back/);
+    fs.mkdirSync(path.dirname(own), { recursive: true });
+    fs.writeFileSync(own, 'edited');
+    const there = planRestore(facts(), { path: 'me/thesis.tex', at: '20261129' });
+    expect(there.copy?.to).toBe(`${own}.restored-20261129T020000+0000`);
+    expect(there.steps.join('\n')).toMatch(/is there, so the copy goes beside it/);
+    // a dangling symlink is something in its place too
+    fs.rmSync(own);
+    fs.symlinkSync('/nonexistent', own);
+    expect(planRestore(facts(), { path: 'me/thesis.tex' }).copy?.to).toMatch(/\.restored-/);
+    fs.rmSync(own);
     fs.mkdirSync(path.join(dir, 'out'));
     fs.writeFileSync(path.join(dir, 'out', 'taken'), 'x');
     expect(() => planRestore(facts(), { path: 'me/thesis.tex', copyTo: path.join(dir, 'out', 'taken') })).toThrow(
       /not overwriting/,
+    );
+  });
+
+  test('where the data comes from: the local snapshot of the same name (said, nothing transferred) or the target; --from-target forces the target', () => {
+    const local = [dated('home.20261130T020000+0000', path.join(dir, 'snaps'))];
+    const p = planRestore(facts({ local }), {});
+    expect(p.source).toBe('local');
+    expect(p.receiveInto).toBeNull();
+    expect(p.steps[0]).toMatch(
+      /^use the local snapshot .*nothing is transferred and the off-site copy is not read \(--from-target reads it\)/,
+    );
+    const t = planRestore(facts({ local }), { fromTarget: true, makeLive: true });
+    expect(t.source).toBe('target');
+    // the received copy cannot take the local snapshot's name: it goes to a directory of its own beside it
+    expect(t.receiveInto).toBe(path.join(dir, 'snaps', 'from-target-20261130T120000Z'));
+    expect(t.snapshot).toBe(path.join(dir, 'snaps', 'from-target-20261130T120000Z', 'home.20261130T020000+0000'));
+    expect(t.steps[0]).toMatch(/^receive \S+ from the target \(the off-site copy\)/);
+    expect(planRestore(facts(), { fromTarget: true }).receiveInto).toBe(path.join(dir, 'snaps'));
+    const r = { bytes: 1536, durationMs: 10 };
+    expect(formatRestore({ plan: p, ...r })).toMatch(
+      /^done, from the local snapshot .* nothing transferred, the off-site copy not read/,
+    );
+    expect(formatRestore({ plan: t, ...r })).toMatch(
+      /^done, from the target's \/backup_volume\/backups\/lap\/home\.20261130T020000\+0000 \(1\.5 KiB received\)/,
     );
   });
 

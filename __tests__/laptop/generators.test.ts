@@ -20,10 +20,13 @@ import { CONTROL_PATH, FILES, LOCKFILE, SSH_ALIAS, UNITS } from '../../scripts/l
 import { parseSshG, sshSettingsProblems } from '../../scripts/lib/laptop/system.js';
 import {
   checkInterval,
+  parseCalendarGap,
+  randomDelaySeconds,
   renderNotifyScript,
   renderPresleepUnit,
   renderServiceUnit,
   renderTimerUnit,
+  timeSpan,
 } from '../../scripts/lib/laptop/units.js';
 import { sampleConnection } from '../support/connection-fixture.js';
 
@@ -169,6 +172,26 @@ describe('the systemd units', () => {
     expect(renderTimerUnit({ interval: 'daily' })).toMatch(/^RandomizedDelaySec=1h$/m);
     expect(checkInterval('*-*-* 0/2:00')).toBeNull();
     expect(checkInterval('hourly; rm -rf /')).toMatch(/--interval/);
+  });
+
+  test("the random delay scales with the interval: a sixth of it, at most 1 h (a 15-minute interval does not wait up to 10 min); an OnCalendar expression's interval from systemd-analyze", () => {
+    expect(['hourly', 'daily', 'weekly'].map((i) => randomDelaySeconds(i))).toEqual([600, 3600, 3600]);
+    expect(randomDelaySeconds('*:0/15', 900)).toBe(150);
+    expect(randomDelaySeconds('*:0/15', null)).toBe(0);
+    expect(renderTimerUnit({ interval: '*:0/15', randomDelay: 150 })).toMatch(/^RandomizedDelaySec=150s$/m);
+    expect(renderTimerUnit({ interval: '*:0/30', randomDelay: 300 })).toMatch(/^RandomizedDelaySec=5min$/m);
+    expect(renderTimerUnit({ interval: '*:0/30' })).toMatch(/^RandomizedDelaySec=0s$/m);
+    expect([timeSpan(600), timeSpan(3600), timeSpan(150), timeSpan(0)]).toEqual(['10min', '1h', '150s', '0s']);
+    // systemd-analyze calendar --iterations=2 (systemd 252), TZ=UTC
+    const out = `  Original form: *:0/15
+Normalized form: *-*-* *:00/15:00
+    Next elapse: Sat 2026-12-05 19:45:00 UTC
+       From now: 8min left
+       Iter. #2: Sat 2026-12-05 20:00:00 UTC
+       From now: 23min left
+`;
+    expect(parseCalendarGap(out)).toBe(900);
+    expect(parseCalendarGap('Failed to parse calendar specification')).toBeNull();
   });
 
   test('pre-sleep: before sleep.target, a snapshot only (no network, deletes nothing), short', () => {

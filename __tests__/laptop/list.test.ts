@@ -61,12 +61,17 @@ test('sized on the local twins in one du call; a backup whose snapshot is gone h
     ],
     [['srv.20261130T0100', 3145728]],
   ]);
-  expect(r.sizes).toEqual({ measured: 3, unmeasured: 1, why: expect.stringMatching(/local snapshots are gone/) });
+  expect(r.sizes).toEqual({
+    measured: 3,
+    unmeasured: 1,
+    why: `no local snapshot of that name in ${path.join(snaps, 'h')} (local retention keeps fewer than the host)`,
+  });
+  expect(r.subvolumes[0].backups[0].unmeasured).toBe(r.sizes!.why);
   const text = formatList({ ...listing(), ...r });
   expect(text).toMatch(/^ {4}home\.20261128T0100 {3}\S+ {3}-$/m);
   expect(text).toMatch(/^ {4}home\.20261130T0100 {3}\S+ {3}2\.0 MiB$/m);
   expect(text).toMatch(
-    /^sizes: the data each backup holds, measured on the local snapshot it was sent from .*; 1 not measured \(-\): their local snapshots are gone/m,
+    /^sizes: the data each backup holds, measured on the local snapshot it was sent from .*; 1 not measured \(-\): no local snapshot of that name in /m,
   );
 });
 
@@ -78,7 +83,9 @@ test('du failing is said, not hidden; no local snapshots (another machine) is sa
   expect(r.sizes).toMatchObject({
     measured: 0,
     unmeasured: 4,
-    why: expect.stringMatching(/^btrfs filesystem du failed: ERROR: cannot check space/),
+    why: expect.stringMatching(
+      /^2: no local snapshot of that name .*; 1: btrfs filesystem du failed: ERROR: cannot check space.*; 1: srv is not protected/,
+    ),
   });
   const other = await sizeBackups(listing(), [], {
     why: "another machine's backups (or nothing installed here): no local snapshots to measure",
@@ -86,4 +93,25 @@ test('du failing is said, not hidden; no local snapshots (another machine) is sa
   expect(other.sizes).toMatchObject({ measured: 0, why: expect.stringMatching(/another machine/) });
   expect(formatList(listing())).toMatch(/^sizes: --sizes measures them/m);
   expect(formatList({ targetDir: DIR, subvolumes: [], incomplete: [] })).not.toMatch(/sizes/);
+});
+
+test("the reason for - is each backup's own: a snapshot that is there is measured even when its subvolume is not protected by this install (a shared snapshot directory); du giving no figure for one is said", async () => {
+  // /home was installed, then /srv alone (--replace): home's snapshots are still in the shared directory
+  for (const n of ['home.20261130T0100', 'srv.20261130T0100']) fs.mkdirSync(path.join(snaps, n));
+  const run: Run = async (_cmd, args) => {
+    // du answers for srv's snapshot only
+    const rows = args.slice(4).filter((p) => p.includes('srv.'));
+    return runResult({ status: 0, stdout: rows.map((p) => `2048  0  -  ${p}`).join('\n') });
+  };
+  const r = await sizeBackups(listing(), [{ subvolume: '/srv', snapshotDir: snaps }], { run });
+  const home = r.subvolumes[0].backups;
+  expect(home.map((b) => b.unmeasured)).toEqual([
+    `home is not protected by this install and no snapshot of that name is in ${snaps}`,
+    `home is not protected by this install and no snapshot of that name is in ${snaps}`,
+    'btrfs filesystem du gave no figure for its local snapshot',
+  ]);
+  expect(r.subvolumes[1].backups[0]).toMatchObject({ bytes: 2048 });
+  expect(r.subvolumes[1].backups[0]).not.toHaveProperty('unmeasured');
+  expect(r.sizes?.why).toMatch(/^2: home is not protected .*; 1: btrfs filesystem du gave no figure/);
+  expect(r.sizes?.why).not.toMatch(/gone/);
 });

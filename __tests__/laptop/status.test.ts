@@ -3,6 +3,7 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { OperatorError } from '../../scripts/lib/core/errors.js';
 import { runResult, type Run } from '../../scripts/lib/core/process.js';
 import type { Manifest } from '../../scripts/lib/laptop/install.js';
 import { parseSnapshotName } from '../../scripts/lib/laptop/layout.js';
@@ -168,8 +169,19 @@ describe('backupStatus with a fake target', () => {
     expect(s.subvolumes[0].reason).toMatch(reason);
   });
 
-  test('nothing installed: says how to install', async () => {
+  test('nothing installed (never, or after uninstall): says so and how to install, without reading a connection file', async () => {
     await expect(backupStatus({ conn, manifest: null, maxAgeHours: 24 })).rejects.toThrow(/nothing is installed/);
+    const err = await backupStatus({
+      conn: () => {
+        throw new Error('no connection file at aws_connection.env');
+      },
+      manifest: null,
+      maxAgeHours: 24,
+    }).catch((e: unknown) => e as OperatorError);
+    expect(err).toBeInstanceOf(OperatorError);
+    expect((err as OperatorError).format()).toMatch(
+      /^✗ nothing is installed on this machine: no backups are scheduled here\n {2}cause: .*or uninstall removed it \(it keeps every snapshot and backup\)\n {2}next: .*install --subvolume \/home/,
+    );
   });
 });
 

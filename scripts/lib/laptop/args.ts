@@ -13,6 +13,10 @@ export interface BackupArgs {
   verb: Verb;
   env?: string;
   subvolumes: string[];
+  /** install --replace: protect only `subvolumes` (default: add them to the installed ones). */
+  replace: boolean;
+  /** restore --from-target: receive from the target even when the snapshot is here. */
+  fromTarget: boolean;
   /** install: directories to leave out (nested subvolumes), converted only with makeSubvolume. */
   exclude: string[];
   makeSubvolume: boolean;
@@ -57,6 +61,8 @@ export function toBackupArgs(verb: Verb, a: ParsedArgs): BackupArgs {
     verb,
     env: s('env'),
     subvolumes: subvolumes.map((x) => (x.length > 1 ? x.replace(/\/+$/, '') : x)),
+    replace: o.replace === true,
+    fromTarget: o['from-target'] === true,
     exclude: l('exclude').map((x) => x.replace(/\/+$/, '')),
     makeSubvolume: o['make-subvolume'] === true,
     notify: o['no-notify'] === true ? false : o.notify === true ? true : undefined,

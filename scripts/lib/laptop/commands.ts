@@ -27,6 +27,7 @@ import { deviceTarget, FILES } from './layout.js';
 import { requireDeviceKey } from './device-key.js';
 import { firstSendEstimate, firstSends, type FirstSends } from './first-sends.js';
 import { watchSends } from './send-progress.js';
+import { isNamedInterval, randomDelaySeconds } from './units.js';
 import { DEFAULT_INSTANCE_TYPE } from '../core/instance-types.js';
 import type { FirstBackupEstimate } from '../deploy/first-backup.js';
 import {
@@ -34,6 +35,8 @@ import {
   disableUnits,
   enableUnits,
   ensureControlDir,
+  backupCommand,
+  calendarGap,
   gateViaAlias,
   requireRoot,
   sshEffectiveSettings,
@@ -45,7 +48,10 @@ import {
 export interface InstallRequest {
   conn: Connection;
   envFile: string;
+  /** The subvolumes to protect: added to those an earlier install protects, unless `replace`. */
   subvolumes: string[];
+  /** Protect only `subvolumes`: the others an earlier install protects are dropped (snapshots and backups kept). */
+  replace?: boolean;
   snapshotDir?: string;
   interval: string;
   /** The device this machine is (--device, or --machine its older name); default: the connection's, else the installed one, else the short host name. */
@@ -67,7 +73,12 @@ export interface InstallRequest {
 }
 
 export interface InstallReport {
+  /** Every subvolume protected after this install (the earlier ones kept, unless --replace), with its snapshots. */
   sources: BackupSource[];
+  /** Subvolumes this install added to what was protected (all of them on a first install). */
+  added: string[];
+  /** Subvolumes an earlier install protected that this one no longer does (--replace); their snapshots are kept. */
+  dropped: BackupSource[];
   /** The device this machine backs up as. */
   device: string;
   targetDir: string;
@@ -84,6 +95,8 @@ export interface InstallReport {
   firstBackup: FirstBackupEstimate | null;
   /** The type the estimate is for. */
   instanceType: string;
+  /** The timer: its OnCalendar and the random delay each run waits (up to), in seconds. */
+  schedule: { interval: string; randomDelaySeconds: number };
 }
 
 /** `install`: checks the subvolumes, writes what differs, creates the snapshot directories, checks ssh, enables the timer. */
@@ -105,18 +118,35 @@ export async function install(req: InstallRequest): Promise<InstallReport> {
     });
   const mountinfo = fs.readFileSync('/proc/self/mountinfo', 'utf8');
   const warnings: string[] = [];
+  const previous = readManifest(root);
+  // what is protected after this install: the earlier install's subvolumes (as recorded), then those given; with
+  // --replace only those given
+  const given = req.subvolumes.map((p) => path.resolve(p));
+  const earlier = previous?.sources ?? [];
+  const keep = req.replace ? [] : earlier.filter((s) => !given.includes(s.subvolume));
   const sources: BackupSource[] = [];
-  for (const p of req.subvolumes) {
+  for (const p of [...keep.map((s) => s.subvolume), ...given]) {
+    if (sources.some((s) => s.subvolume === p)) continue;
     const info = inspectSource(p, mountinfo);
+    const recorded = keep.find((s) => s.subvolume === p);
     const problem = sourceProblem(info);
+    if (problem && recorded)
+      throw new OperatorError(`${p}, protected by the earlier install, cannot be backed up now: ${problem.what}`, {
+        cause: problem.likelyCause || undefined,
+        next: `to stop protecting it, install with --replace and the subvolumes to keep: ${backupCommand(`install --replace ${given.map((g) => `--subvolume ${g}`).join(' ')}`)}`,
+      });
     if (problem) throw problem;
     const w = atimeWarning(info);
     if (w && !warnings.includes(w)) warnings.push(w);
-    const snapshotDir = req.snapshotDir
-      ? path.resolve(req.snapshotDir)
-      : defaultSnapshotDir(info, inspectSource(path.dirname(info.path), mountinfo));
+    const snapshotDir = recorded
+      ? recorded.snapshotDir
+      : req.snapshotDir
+        ? path.resolve(req.snapshotDir)
+        : defaultSnapshotDir(info, inspectSource(path.dirname(info.path), mountinfo));
     sources.push({ subvolume: info.path, snapshotDir });
   }
+  const added = sources.filter((s) => !earlier.some((e) => e.subvolume === s.subvolume)).map((s) => s.subvolume);
+  const dropped = earlier.filter((e) => !sources.some((s) => s.subvolume === e.subvolume));
   checkSourceNames(sources);
   const stamp = stampOf(new Date());
   const exclusions = (req.exclude ?? []).map((d) =>
@@ -140,7 +170,6 @@ export async function install(req: InstallRequest): Promise<InstallReport> {
       );
     }
   }
-  const previous = readManifest(root);
   const { device, targetDir } = deviceTarget(conn, req.device, previous?.device ?? previous?.machine);
   const btrbk = ['/usr/bin/btrbk', '/usr/local/bin/btrbk', '/usr/sbin/btrbk'].find((b) => fs.existsSync(b));
   if (!btrbk) throw new OperatorError('btrbk is not installed', { next: 'sudo apt-get install btrbk (0.32 or newer)' });
@@ -165,6 +194,11 @@ export async function install(req: InstallRequest): Promise<InstallReport> {
   const uploadMbit = req.uploadMbit ?? previous?.uploadMbit;
   const firstBackup = firstSendEstimate(sends, { uploadMbit: uploadMbit ?? null, instanceType });
 
+  // the timer's random delay scales with the interval (a sixth, at most 1 h): an OnCalendar expression's from systemd
+  const randomDelay = randomDelaySeconds(
+    req.interval,
+    isNamedInterval(req.interval) ? null : await calendarGap(req.interval, { run }),
+  );
   const inputs = {
     conn,
     envFile: req.envFile,
@@ -173,6 +207,7 @@ export async function install(req: InstallRequest): Promise<InstallReport> {
     targetDir,
     sources,
     interval: req.interval,
+    randomDelay,
     appendOnly: hostMode !== 'allow-delete',
     knownHosts: fs.readFileSync(conn.knownHostsFile, 'utf8'),
     identity: fs.readFileSync(conn.keyFile, 'utf8'),
@@ -186,6 +221,8 @@ export async function install(req: InstallRequest): Promise<InstallReport> {
   const toCreate = [...new Set(sources.map((s) => s.snapshotDir))].filter((d) => !fs.existsSync(d));
   const report: InstallReport = {
     sources,
+    added,
+    dropped,
     device,
     targetDir,
     warnings,
@@ -198,6 +235,7 @@ export async function install(req: InstallRequest): Promise<InstallReport> {
     firstSends: sends,
     firstBackup,
     instanceType,
+    schedule: { interval: req.interval, randomDelaySeconds: randomDelay },
   };
   req.onExclusions?.(exclusions);
   if (req.dryRun) {

@@ -136,6 +136,8 @@ export interface InstallInputs {
   targetDir: string;
   sources: BackupSource[];
   interval: string;
+  /** The timer's random delay in seconds (units.ts randomDelaySeconds; default that of a named interval). */
+  randomDelay?: number;
   appendOnly: boolean;
   /** The pinned known_hosts text and the private key text, copied under /etc/btrbk/btrbk-aws/. */
   knownHosts: string;
@@ -210,7 +212,7 @@ export function planInstallFiles(i: InstallInputs): PlannedFile[] {
       mode: 0o644,
       content: renderServiceUnit({ btrbk, notify: i.notify, targetMkdir: targetMkdirLine(i.targetDir) }),
     },
-    { path: FILES.timer, mode: 0o644, content: renderTimerUnit({ interval: i.interval }) },
+    { path: FILES.timer, mode: 0o644, content: renderTimerUnit({ interval: i.interval, randomDelay: i.randomDelay }) },
     { path: FILES.presleep, mode: 0o644, content: renderPresleepUnit({ btrbk }) },
   ];
   if (i.notify) {

@@ -17,7 +17,17 @@ import { datedFor, targetBackups } from './target.js';
 export interface BackupListing {
   targetDir: string;
   /** `bytes` (with --sizes): the data the backup holds, measured on its local snapshot; null when there is none. */
-  subvolumes: { name: string; backups: { name: string; path: string; time: string; bytes?: number | null }[] }[];
+  subvolumes: {
+    name: string;
+    backups: {
+      name: string;
+      path: string;
+      time: string;
+      bytes?: number | null;
+      /** With --sizes, when bytes is null: why it could not be measured. */
+      unmeasured?: string;
+    }[];
+  }[];
   /** Subvolumes a broken transfer left (no received UUID): not backups, never restored. */
   incomplete: string[];
   /** With --sizes: how many were measured, and why the others could not be. */
@@ -82,42 +92,65 @@ export async function listTargetBackups({
 }
 
 /**
- * Sizes each backup on the local snapshot of the same name in its subvolume's snapshot directory (one
- * `btrfs filesystem du -s --raw` for all of them). A backup whose snapshot is gone here gets null.
+ * Sizes each backup on the local snapshot of the same name (one `btrfs filesystem du -s --raw` for all of them),
+ * looked for in every snapshot directory the install knows (subvolumes often share one). A backup that cannot be
+ * sized gets null and its own reason (`unmeasured`): no local snapshot of that name, du failing, or du giving no
+ * figure for it; `why` sums them up.
  */
 export async function sizeBackups(
   listing: BackupListing,
   sources: { subvolume: string; snapshotDir: string }[],
   { run = runDefault, why = null }: { run?: Run; why?: string | null } = {},
 ): Promise<Pick<BackupListing, 'subvolumes' | 'sizes'>> {
+  const dirs = [...new Set(sources.map((s) => s.snapshotDir))];
   const twin = new Map<string, string>();
+  const reason = new Map<string, string>();
   for (const s of listing.subvolumes) {
     const src = sources.find((x) => path.posix.basename(x.subvolume) === s.name);
-    for (const b of src ? s.backups : []) {
-      const p = path.join(src!.snapshotDir, b.name);
-      if (fs.existsSync(p)) twin.set(b.path, p);
+    // its own snapshot directory first, then the others
+    const look = src ? [src.snapshotDir, ...dirs.filter((d) => d !== src.snapshotDir)] : dirs;
+    for (const b of s.backups) {
+      const p = look.map((d) => path.join(d, b.name)).find((x) => fs.existsSync(x));
+      if (p) twin.set(b.path, p);
+      else if (why) reason.set(b.path, why);
+      else
+        reason.set(
+          b.path,
+          src
+            ? `no local snapshot of that name in ${src.snapshotDir} (local retention keeps fewer than the host)`
+            : `${s.name} is not protected by this install and no snapshot of that name is in ${dirs.join(', ') || 'a snapshot directory it knows'}`,
+        );
     }
   }
   let total = new Map<string, number>();
-  let problem = why;
   if (twin.size) {
     const r = await run('btrfs', ['filesystem', 'du', '-s', '--raw', ...twin.values()]);
     const parsed = parseFilesystemDu(r.stdout);
     total = new Map(parsed.map((d) => [d.path, d.total]));
-    if (r.status !== 0 || parsed.length !== twin.size)
-      problem = `btrfs filesystem du failed: ${(r.error?.message ?? r.stderr).trim().split('\n')[0]}`;
+    const failed =
+      r.status !== 0 ? `btrfs filesystem du failed: ${(r.error?.message ?? r.stderr).trim().split('\n')[0]}` : null;
+    for (const [backup, snap] of twin)
+      if (!total.has(snap)) reason.set(backup, failed ?? 'btrfs filesystem du gave no figure for its local snapshot');
   }
   const subvolumes = listing.subvolumes.map((s) => ({
     ...s,
-    backups: s.backups.map((b) => ({ ...b, bytes: total.get(twin.get(b.path) ?? '') ?? null })),
+    backups: s.backups.map((b) => {
+      const bytes = total.get(twin.get(b.path) ?? '') ?? null;
+      return { ...b, bytes, ...(bytes === null ? { unmeasured: reason.get(b.path) ?? 'not measured' } : {}) };
+    }),
   }));
   const all = subvolumes.flatMap((s) => s.backups);
   const measured = all.filter((b) => b.bytes !== null).length;
-  if (!problem && measured < all.length)
-    problem = 'their local snapshots are gone (local retention keeps fewer than the host)';
+  // the reasons, each with how many it holds (most first)
+  const counts = new Map<string, number>();
+  for (const b of all) if (b.bytes === null) counts.set(b.unmeasured!, (counts.get(b.unmeasured!) ?? 0) + 1);
+  const summary = [...counts]
+    .sort((a, b) => b[1] - a[1])
+    .map(([r, n]) => (counts.size > 1 ? `${n}: ${r}` : r))
+    .join('; ');
   return {
     subvolumes,
-    sizes: { measured, unmeasured: all.length - measured, why: measured < all.length ? problem : null },
+    sizes: { measured, unmeasured: all.length - measured, why: measured < all.length ? summary : null },
   };
 }
 

@@ -3,8 +3,13 @@ import { palette, type Palette } from '../core/report.js';
 import type { InstallReport, UninstallReport } from './commands.js';
 import type { ExclusionPlan } from './exclude.js';
 import { formatFirstSends } from './first-sends.js';
+import { backupCommand } from './system.js';
 
 const plain = palette(false);
+
+/** A delay in a person's words: "10 min", "1 h", "2.5 min", "40 s". */
+const delayText = (s: number): string =>
+  s >= 3600 && s % 3600 === 0 ? `${s / 3600} h` : s >= 60 ? `${Number((s / 60).toFixed(1))} min` : `${s} s`;
 
 /** The --exclude plans, printed before anything changes. */
 export function formatExclusions(plans: readonly ExclusionPlan[], dryRun: boolean): string[] {
@@ -29,6 +34,11 @@ export function formatInstall(r: InstallReport, c: Palette = plain): string {
   lines.push(
     `  device ${r.device}: backups go to ${r.targetDir} on the target (host mode: ${r.hostMode ?? 'not reachable now'})`,
   );
+  lines.push(...formatProtected(r, c));
+  const d = r.schedule.randomDelaySeconds;
+  lines.push(
+    `  timer: OnCalendar=${r.schedule.interval}, ${d ? `each run after a random delay of up to ${delayText(d)} (a sixth of the interval, at most 1 h)` : 'no random delay (the interval is not known here)'}`,
+  );
   for (const f of r.files) if (f.action !== 'unchanged') lines.push(`  ${f.action.padEnd(9)} ${f.path}`);
   const same = r.files.filter((f) => f.action === 'unchanged').length;
   if (same) lines.push(`  unchanged ${same} file(s)`);
@@ -46,9 +56,31 @@ export function formatInstall(r: InstallReport, c: Palette = plain): string {
   if (!r.dryRun) {
     const changed = r.files.filter((f) => f.action !== 'unchanged' && f.action !== 'absent').length;
     lines.push(changed ? `${changed} file(s) changed.` : 'Nothing changed: already installed like this.');
-    lines.push(`Next: npx zx scripts/backup.mjs run   (one backup now), then: npx zx scripts/backup.mjs status`);
+    lines.push(`Next: ${backupCommand('run')}   (one backup now), then: ${backupCommand('status')}`);
   }
   return lines.join('\n');
+}
+
+/** Which subvolumes are protected after the install, which it added, and which it dropped (--replace). */
+export function formatProtected(
+  r: Pick<InstallReport, 'sources' | 'added' | 'dropped' | 'dryRun'>,
+  c: Palette = plain,
+): string[] {
+  const kept = r.sources.filter((s) => !r.added.includes(s.subvolume)).map((s) => s.subvolume);
+  const parts = [
+    r.added.length && (kept.length || r.dropped.length) ? `added ${r.added.join(', ')}` : '',
+    kept.length ? `kept from the earlier install ${kept.join(', ')}` : '',
+  ].filter(Boolean);
+  const lines = [
+    `${c.bold(r.dryRun ? 'would protect' : 'protected now')}: ${r.sources.map((s) => s.subvolume).join(', ')}${parts.length ? ` (${parts.join('; ')})` : ''}`,
+  ];
+  if (kept.length && !r.dropped.length && r.added.length)
+    lines.push('  (install adds to what is protected; --replace protects only the --subvolume paths given)');
+  for (const d of r.dropped)
+    lines.push(
+      `${c.yellow('!')} ${d.subvolume} ${r.dryRun ? 'would be' : 'is'} no longer protected (--replace): its snapshots in ${d.snapshotDir} and its backups on the target are kept; install --subvolume ${d.subvolume} protects it again`,
+    );
+  return lines;
 }
 
 /** What uninstall stopped and removed, and what it kept (snapshots, backups). */

@@ -67,29 +67,53 @@ export interface RestorePlan {
   copy: { from: string; to: string } | null;
   /** The steps, in a person's words, printed before anything is done. */
   steps: string[];
+  /** Where the data comes from: the local snapshot of the same name, or the target (the off-site copy). */
+  source: 'local' | 'target';
 }
+
+/** Whether something is at a path (a dangling symlink counts: it is in the file's place). */
+const occupied = (p: string): boolean => {
+  try {
+    fs.lstatSync(p);
+    return true;
+  } catch {
+    return false;
+  }
+};
 
 /** Decides what a restore does, refusing anything that would replace data. */
 export function planRestore(
   f: RestoreFacts,
-  opts: { at?: string; to?: string; makeLive?: boolean; path?: string; copyTo?: string },
+  opts: {
+    at?: string;
+    to?: string;
+    makeLive?: boolean;
+    path?: string;
+    copyTo?: string;
+    /** Receive from the target even when the same snapshot is here. */
+    fromTarget?: boolean;
+    exists?: (p: string) => boolean;
+  },
 ): RestorePlan {
+  const exists = opts.exists ?? occupied;
   const backup = chooseBackup(f.backups, opts.at, f.subvolume);
   const here = f.local.find((s) => s.name === backup.name);
-  const dir = opts.to ?? f.snapshotDir;
-  const snapshot = here && !opts.to ? here.path : path.join(dir, backup.name);
-  if (!here || opts.to) {
-    if (opts.to && fs.existsSync(snapshot))
-      throw new OperatorError(`${snapshot} already exists`, {
-        next: 'restore into another --to directory, or use that one',
-      });
-  }
+  // the same snapshot is here and neither --to nor --from-target asks for the target's copy: use it, transfer nothing
+  const useLocal = Boolean(here) && !opts.to && !opts.fromTarget;
+  // --from-target with the snapshot here: the received copy cannot take its name in the snapshot directory
+  const dir =
+    opts.to ?? (here && opts.fromTarget ? path.join(f.snapshotDir, `from-target-${stampOf(f.now)}`) : f.snapshotDir);
+  const snapshot = useLocal ? here!.path : path.join(dir, backup.name);
+  if (!useLocal && exists(snapshot))
+    throw new OperatorError(`${snapshot} already exists`, {
+      next: opts.to ? 'restore into another --to directory, or use that one' : 'wait a second and try again',
+    });
   const steps: string[] = [];
-  const receiveInto = here && !opts.to ? null : dir;
+  const receiveInto = useLocal ? null : dir;
   steps.push(
     receiveInto
-      ? `receive ${backup.path} from the target into ${receiveInto}/ (read-only)`
-      : `use ${snapshot}, the same snapshot, already here (nothing to transfer)`,
+      ? `receive ${backup.path} from the target (the off-site copy) into ${receiveInto}/ (read-only)`
+      : `use the local snapshot ${snapshot}: the same snapshot as the backup ${backup.name} on the target, so nothing is transferred and the off-site copy is not read (--from-target reads it)`,
   );
   let makeLive: RestorePlan['makeLive'] = null;
   if (opts.makeLive) {
@@ -100,7 +124,7 @@ export function planRestore(
       });
     }
     const keepAs = f.liveExists ? `${f.subvolume}.before-restore-${stampOf(f.now)}` : null;
-    if (keepAs && fs.existsSync(keepAs))
+    if (keepAs && exists(keepAs))
       throw new OperatorError(`${keepAs} already exists`, { next: 'wait a second and try again' });
     if (keepAs)
       steps.push(
@@ -114,15 +138,19 @@ export function planRestore(
   let copy: RestorePlan['copy'] = null;
   if (opts.path) {
     const from = path.join(snapshot, opts.path);
-    const to = opts.copyTo ?? `${path.join(f.subvolume, opts.path)}.restored-${backup.timestamp}`;
-    if (fs.existsSync(to))
+    const own = path.join(f.subvolume, opts.path);
+    // a deleted file comes back under its own name; beside it only when something is in its place
+    const to = opts.copyTo ?? (exists(own) ? `${own}.restored-${backup.timestamp}` : own);
+    if (exists(to))
       throw new OperatorError(`${to} already exists; not overwriting it`, {
         next: 'move it away, or name another destination with --to',
       });
-    steps.push(`copy ${from} to ${to} (cp -a; nothing else changes)`);
+    steps.push(
+      `copy ${from} to ${to} (cp -a${to === own ? `; ${opts.path} is not there now, so it gets its own name back, with any missing parent directories as they are in the backup` : `; ${own} is there, so the copy goes beside it`}; nothing else changes)`,
+    );
     copy = { from, to };
   }
-  return { backup, receiveInto, snapshot, makeLive, copy, steps };
+  return { backup, receiveInto, snapshot, makeLive, copy, steps, source: useLocal ? 'local' : 'target' };
 }
 
 export interface RestoreRequest {
@@ -135,6 +163,8 @@ export interface RestoreRequest {
   path?: string;
   /** --device: another device's backups (a lost laptop's), with that device's connection file and key. */
   device?: string;
+  /** --from-target: receive the backup even when the same snapshot is here. */
+  fromTarget?: boolean;
   /** Printed as the plan is decided and each step done. */
   say?: (line: string) => void;
 }
@@ -197,7 +227,7 @@ export async function swapLive(
 }
 
 /** Carries out a restore. */
-export async function restore(req: RestoreRequest): Promise<RestoreResult> {
+export async function restore(req: RestoreRequest, { run = runDefault }: { run?: Run } = {}): Promise<RestoreResult> {
   requireRoot('restore', 'btrfs receive and snapshots need root');
   const say = req.say ?? ((l: string) => console.log(l));
   const src = req.manifest?.sources.find((s) => s.subvolume === req.subvolume);
@@ -236,14 +266,17 @@ export async function restore(req: RestoreRequest): Promise<RestoreResult> {
       makeLive: req.makeLive,
       path: req.path,
       copyTo: req.path ? req.to : undefined,
+      fromTarget: req.fromTarget,
     },
   );
-  say(`restore of ${req.subvolume} from ${plan.backup.path}:`);
+  say(
+    `restore of ${req.subvolume} from ${plan.source === 'local' ? `the local snapshot ${plan.snapshot} (the same as ${plan.backup.path} on the target)` : `${plan.backup.path} on the target`}:`,
+  );
   plan.steps.forEach((s, i) => say(`  ${i + 1}. ${s}`));
   let bytes: number | null = null;
   let durationMs: number | null = null;
   if (plan.receiveInto) {
-    fs.mkdirSync(plan.receiveInto, { recursive: true, mode: 0o700 });
+    if (!fs.existsSync(plan.receiveInto)) fs.mkdirSync(plan.receiveInto, { recursive: true, mode: 0o700 });
     // in a log: a line every 5 s once it has run 2 s (a short receive gets only its closing line below)
     const line = progressLine({ indent: '  ', everyMs: 5000, afterMs: 2000 });
     const r = await restoreBackup(req.conn, plan.backup.path, plan.receiveInto, {
@@ -264,20 +297,36 @@ export async function restore(req: RestoreRequest): Promise<RestoreResult> {
       throw new OperatorError(`${req.path} is not in the backup ${plan.backup.name}`, {
         next: `look inside ${plan.snapshot} (read-only) for the right path`,
       });
-    await runChecked('cp', ['-a', '--reflink=auto', '--', plan.copy.from, plan.copy.to], {
-      what: `cannot copy ${plan.copy.from} to ${plan.copy.to}`,
-    });
+    const own = path.join(req.subvolume, req.path!);
+    if (plan.copy.to === own && !fs.existsSync(path.dirname(own))) {
+      // its directory is gone too: cp --parents makes the missing ones as they are in the backup (mode, owner)
+      await run('cp', ['-a', '--reflink=auto', '--parents', '--', req.path!, `${req.subvolume}/`], {
+        cwd: plan.snapshot,
+      }).then((r) => {
+        if (r.status !== 0)
+          throw new OperatorError(`cannot copy ${plan.copy!.from} to ${own}`, {
+            details: (r.error?.message ?? r.stderr).trim(),
+          });
+      });
+    } else
+      await runChecked('cp', ['-a', '--reflink=auto', '--', plan.copy.from, plan.copy.to], {
+        what: `cannot copy ${plan.copy.from} to ${plan.copy.to}`,
+      });
     say(`  copied to ${plan.copy.to}`);
   }
   return { plan, bytes, durationMs };
 }
 
-/** The closing line of a restore. */
+/** The closing line of a restore, saying where the data came from. */
 export function formatRestore(r: RestoreResult): string {
+  const from =
+    r.plan.source === 'local'
+      ? `from the local snapshot ${r.plan.snapshot} (the same as ${r.plan.backup.name} on the target; nothing transferred, the off-site copy not read: --from-target reads it)`
+      : `from the target's ${r.plan.backup.path} (${r.bytes === null ? 'received' : `${humanBytes(r.bytes)} received`})`;
   if (r.plan.makeLive)
-    return `done: ${r.plan.makeLive.live} is live again; the next backup (timer, or backup.mjs run) is incremental from ${r.plan.backup.name}`;
-  if (r.plan.copy) return `done: ${r.plan.copy.to}`;
-  return `done: the backup is at ${r.plan.snapshot} (read-only). Make it live with --make-live, or copy files out of it.`;
+    return `done, ${from}: ${r.plan.makeLive.live} is live again; the next backup (timer, or backup.mjs run) is incremental from ${r.plan.backup.name}`;
+  if (r.plan.copy) return `done, ${from}: ${r.plan.copy.to}`;
+  return `done, ${from}: the backup is at ${r.plan.snapshot} (read-only). Make it live with --make-live, or copy files out of it.`;
 }
 
 export { parseSnapshotName };

@@ -9,7 +9,7 @@ import type { Run } from '../core/process.js';
 import type { Manifest } from './install.js';
 import { keyProblem } from './device-key.js';
 import { targetFor } from './layout.js';
-import { lastRun, timerNextRun, type LastRun } from './system.js';
+import { backupCommand, lastRun, timerNextRun, type LastRun } from './system.js';
 import { datedFor, localSnapshots, targetBackups, type Dated } from './target.js';
 import { readLastVerify, type LastVerify } from './verify.js';
 
@@ -41,7 +41,7 @@ export function judge({
   if (!newestBackup)
     return {
       state: 'never',
-      reason: `${subvolume} has never been backed up to the target (run: npx zx scripts/backup.mjs run)`,
+      reason: `${subvolume} has never been backed up to the target (run: ${backupCommand('run')})`,
     };
   const ageH = (now.getTime() - newestBackup.getTime()) / 3600e3;
   if (ageH > maxAgeHours)
@@ -73,7 +73,8 @@ export interface BackupStatus {
 }
 
 export interface StatusRequest {
-  conn: Connection;
+  /** The connection, or how to read it (read only when something is installed: after uninstall there is no file). */
+  conn: Connection | (() => Connection);
   manifest: Manifest | null;
   maxAgeHours: number;
   /** Only these (default: every installed subvolume). */
@@ -88,27 +89,32 @@ export interface StatusRequest {
 const oneLine = (e: OperatorError | null): string =>
   e ? `${e.what}${e.likelyCause ? ` (${e.likelyCause})` : ''}${e.next ? `; next: ${e.next}` : ''}` : '';
 
+/** Nothing installed here (never, or uninstalled): no backups are scheduled; what to run instead. */
+export function nothingInstalled(verb: string): OperatorError {
+  return new OperatorError(`nothing is installed on this machine: no backups are scheduled here`, {
+    cause: `${verb} reports on what backup.mjs install protects; install has not run here, or uninstall removed it (it keeps every snapshot and backup)`,
+    next: `${backupCommand('install --subvolume /home')} to protect a subvolume; ${backupCommand('list --env FILE')} shows the backups on the target`,
+  });
+}
+
 /** Gathers the status of each installed subvolume (one listing through the gate for all). */
 export async function backupStatus(req: StatusRequest): Promise<BackupStatus> {
   const m = req.manifest;
-  if (!m)
-    throw new OperatorError('nothing is installed on this machine', {
-      cause: 'status reports on what backup.mjs install protects',
-      next: 'sudo npx zx scripts/backup.mjs install --subvolume /home',
-    });
+  if (!m) throw nothingInstalled('status');
+  const conn = typeof req.conn === 'function' ? req.conn() : req.conn;
   const now = req.now ?? new Date();
   const sources = req.subvolumes?.length ? m.sources.filter((s) => req.subvolumes?.includes(s.subvolume)) : m.sources;
   if (!sources.length)
     throw new OperatorError(`${req.subvolumes?.join(', ')} is not protected here`, {
       next: `installed: ${m.sources.map((s) => s.subvolume).join(', ')}`,
     });
-  const { device, targetDir } = targetFor(req.conn, undefined, m);
-  const listing = await targetBackups(req.conn, targetDir, { run: req.run });
+  const { device, targetDir } = targetFor(conn, undefined, m);
+  const listing = await targetBackups(conn, targetDir, { run: req.run });
   // a refused listing: say whose key it is (refused, or another device's), as list and restore do
   const unreachableReason = listing.reachable
     ? ''
     : listing.refused
-      ? oneLine(await keyProblem(req.conn, device, { run: req.run, verb: 'status' })) || listing.reason
+      ? oneLine(await keyProblem(conn, device, { run: req.run, verb: 'status' })) || listing.reason
       : listing.reason;
   const subvolumes = sources.map((s): SubvolumeStatus => {
     const base = path.posix.basename(s.subvolume);
@@ -201,7 +207,7 @@ export function formatStatus(s: BackupStatus, c: Palette): string {
       `last verify: ${v.ok ? c.green('clean') : c.red('not clean')}, ${age(new Date(v.at), s.checkedAt)} (${sample})`,
     );
     for (const x of v.subvolumes) if (x.state !== 'clean') lines.push(`    ${x.subvolume}: ${x.state}: ${x.reason}`);
-  } else lines.push('last verify: never (npx zx scripts/backup.mjs verify)');
+  } else lines.push(`last verify: never (${backupCommand('verify')})`);
   return lines.join('\n');
 }
 

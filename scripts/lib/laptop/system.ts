@@ -2,16 +2,112 @@
 // run's result), and ssh through the installed config (so what is checked is what btrbk uses). Each function takes
 // `run` (core/process.ts) so tests pass fakes; each returns data.
 import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { connectionFromEnv, parseEnvText, REPO_ROOT, type Connection } from '../core/connection.js';
 import { OperatorError } from '../core/errors.js';
+import { which } from '../deploy/engine.js';
 import { run as runDefault, type Run, type RunResult } from '../core/process.js';
 import { CONTROL_DIR, FILES, SSH_ALIAS, UNITS } from './layout.js';
+import { parseCalendarGap } from './units.js';
+
+/** What backupCommand() looks at (tests pass their own). */
+export interface CommandContext {
+  uid?: number;
+  /** PATH (default process.env.PATH). */
+  pathEnv?: string;
+  cwd?: string;
+  /** The project directory (default the one this file is in). */
+  repo?: string;
+}
+
+/**
+ * How to run backup.mjs where a hint is printed, as the person reading it types it: `sudo ` when not root, `npx zx`
+ * where npx is on PATH, else the project's own zx (a machine with node but no npm, such as the laptop container),
+ * and the script's path relative to the working directory (absolute outside the project).
+ */
+export function backupCommand(rest = '', ctx: CommandContext = {}): string {
+  const repo = ctx.repo ?? REPO_ROOT;
+  const cwd = ctx.cwd ?? process.cwd();
+  const uid = ctx.uid ?? process.getuid?.() ?? 0;
+  const rel = (p: string): string => {
+    const r = path.relative(cwd, path.join(repo, p));
+    return r.startsWith('..') || path.isAbsolute(r) ? path.join(repo, p) : r;
+  };
+  const zx = which('npx', { PATH: ctx.pathEnv ?? process.env.PATH ?? '' }) ? 'npx zx' : rel('node_modules/.bin/zx');
+  return `${uid === 0 ? '' : 'sudo '}${zx} ${rel('scripts/backup.mjs')}${rest ? ` ${rest}` : ''}`;
+}
+
+/**
+ * The connection files on this machine that would work here (they parse, and the key and known_hosts they name
+ * exist): BTRBK_ENV_FILE, the project's *.env files, ~/btrbk-aws/*.env (where the laptop container keeps the
+ * person's), and the installed copy. For hints: a file of another machine (local_connection.env read inside the
+ * laptop container names keys that are not there) is left out.
+ */
+export function usableConnectionFiles({
+  env = process.env,
+  repo = REPO_ROOT,
+  home = os.homedir(),
+  installed = FILES.connection,
+}: {
+  env?: Readonly<Record<string, string | undefined>>;
+  repo?: string;
+  home?: string;
+  installed?: string;
+} = {}): string[] {
+  const envFiles = (dir: string): string[] => {
+    try {
+      return fs
+        .readdirSync(dir)
+        .filter((f) => f.endsWith('.env'))
+        .sort()
+        .map((f) => path.join(dir, f));
+    } catch {
+      return [];
+    }
+  };
+  const candidates = [
+    ...(env.BTRBK_ENV_FILE ? [path.resolve(env.BTRBK_ENV_FILE)] : []),
+    ...envFiles(repo),
+    ...envFiles(path.join(home, 'btrbk-aws')),
+    installed,
+  ];
+  return [...new Set(candidates)].filter((f) => {
+    try {
+      const c = connectionFromEnv(parseEnvText(fs.readFileSync(f, 'utf8'), f), f);
+      return fs.existsSync(c.keyFile) && Boolean(c.knownHostsFile) && fs.existsSync(c.knownHostsFile);
+    } catch {
+      return false;
+    }
+  });
+}
+
+/**
+ * Reads the connection (`read`: the entry point's), and when the file is not there says which files on this
+ * machine would work, with the command that uses one (the default's hint names local_connection.env, which does not
+ * work inside the laptop container).
+ */
+export function readConnectionHere(read: () => Connection, verb: string, files = usableConnectionFiles): Connection {
+  try {
+    return read();
+  } catch (err) {
+    if (!(err instanceof OperatorError) || !/^no connection file/.test(err.what)) throw err;
+    const here = files();
+    if (!here.length) throw err;
+    throw new OperatorError(err.what, {
+      cause: err.likelyCause,
+      details: `connection files on this machine that work here:\n${here.join('\n')}`,
+      next: `${backupCommand(`${verb}${verb === 'install' ? ' --subvolume PATH' : ''} --env ${here[0]}`)} (or set BTRBK_ENV_FILE)`,
+    });
+  }
+}
 
 /** Refuses to go on unless running as root, saying why the verb needs it. */
 export function requireRoot(verb: string, why: string): void {
   if (process.getuid?.() !== 0)
     throw new OperatorError(`${verb} must run as root`, {
       cause: why,
-      next: `sudo npx zx scripts/backup.mjs ${verb} ...`,
+      next: `${backupCommand(`${verb} ...`, { uid: 1000 })}`,
     });
 }
 
@@ -102,6 +198,14 @@ export function gateViaAlias(
   { run = runDefault, timeoutMs = 60000 }: { run?: Run; timeoutMs?: number } = {},
 ): Promise<RunResult> {
   return run('ssh', ['-i', FILES.identity, SSH_ALIAS, command], { timeoutMs });
+}
+
+/** The seconds between an OnCalendar expression's next two elapses (systemd-analyze calendar); null when unknown. */
+export async function calendarGap(interval: string, { run = runDefault }: { run?: Run } = {}): Promise<number | null> {
+  const r = await run('systemd-analyze', ['calendar', '--iterations=2', interval], {
+    env: { ...process.env, TZ: 'UTC' },
+  });
+  return r.status === 0 ? parseCalendarGap(r.stdout) : null;
 }
 
 /** The timer's next run (a date), or null (not installed, not active, or no systemd). */

@@ -8,6 +8,8 @@ export interface UnitOptions {
   btrbk?: string;
   /** The timer's OnCalendar (default hourly). */
   interval?: string;
+  /** The timer's RandomizedDelaySec in seconds (default: randomDelaySeconds of a named interval, else none). */
+  randomDelay?: number;
   /** The longest a run may take before systemd stops it (default 6h: a first full upload is long). */
   timeout?: string;
   /** A desktop notification when a run fails (OnFailure= the notify unit); default off. */
@@ -19,12 +21,41 @@ export interface UnitOptions {
   targetMkdir?: string;
 }
 
-/** The schedules install accepts by name; anything else must be a systemd calendar expression. */
-const RANDOM_DELAY: Readonly<Record<string, string>> = { hourly: '10min', daily: '1h', weekly: '1h' };
+/** The schedules install accepts by name (the seconds between two runs); anything else must be a systemd calendar
+ * expression. */
+const NAMED_INTERVALS: Readonly<Record<string, number>> = { hourly: 3600, daily: 86400, weekly: 7 * 86400 };
+const RANDOM_DELAY_MAX_S = 3600;
+
+/**
+ * The timer's random delay (RandomizedDelaySec, so many machines do not all start on the hour): a sixth of the time
+ * between two runs, at most 1 h: hourly 10 min, daily and weekly 1 h, every 15 min 2.5 min. `gapSeconds` for an
+ * OnCalendar expression comes from systemd-analyze (calendarGap); null (unknown): no delay.
+ */
+export function randomDelaySeconds(interval: string, gapSeconds: number | null = null): number {
+  const gap = NAMED_INTERVALS[interval] ?? gapSeconds;
+  return gap === null || !(gap > 0) ? 0 : Math.min(RANDOM_DELAY_MAX_S, Math.floor(gap / 6));
+}
+
+export const isNamedInterval = (interval: string): boolean => interval in NAMED_INTERVALS;
+
+/** Seconds as a systemd time span ("10min", "1h", "150s"). */
+export function timeSpan(seconds: number): string {
+  if (seconds > 0 && seconds % 3600 === 0) return `${seconds / 3600}h`;
+  if (seconds > 0 && seconds % 60 === 0) return `${seconds / 60}min`;
+  return `${seconds}s`;
+}
+
+/** The seconds between the first two elapses in `systemd-analyze calendar --iterations=2` output; null if absent. */
+export function parseCalendarGap(text: string): number | null {
+  const at = [...text.matchAll(/(?:Next elapse|Iter\. #2): \w+ (\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}) UTC/g)].map((m) =>
+    Date.parse(`${m[1].replace(' ', 'T')}Z`),
+  );
+  return at.length === 2 && at[1] > at[0] ? (at[1] - at[0]) / 1000 : null;
+}
 
 /** Checks a timer interval: a name above or an OnCalendar expression of plain characters. */
 export function checkInterval(interval: string): string | null {
-  if (RANDOM_DELAY[interval]) return null;
+  if (NAMED_INTERVALS[interval]) return null;
   if (/^[A-Za-z0-9*:/,. -]{1,60}$/.test(interval)) return null;
   return `--interval ${JSON.stringify(interval)}: use hourly, daily, weekly or a systemd OnCalendar expression (systemd.time(7))`;
 }
@@ -61,7 +92,10 @@ PrivateTmp=yes
 `;
 }
 
-export function renderTimerUnit({ interval = 'hourly' }: UnitOptions = {}): string {
+export function renderTimerUnit({
+  interval = 'hourly',
+  randomDelay = randomDelaySeconds(interval),
+}: UnitOptions = {}): string {
   return `# Written by npx zx scripts/backup.mjs install (btrbk-aws-target). Re-run install to change it.
 [Unit]
 Description=${interval} btrbk backup to the off-site target
@@ -70,7 +104,8 @@ Description=${interval} btrbk backup to the off-site target
 OnCalendar=${interval}
 # a run missed while the machine was off or asleep starts soon after it wakes
 Persistent=true
-RandomizedDelaySec=${RANDOM_DELAY[interval] ?? '10min'}
+# each run starts after a random delay of up to a sixth of the interval (at most 1 h), so machines spread out
+RandomizedDelaySec=${timeSpan(randomDelay)}
 
 [Install]
 WantedBy=timers.target

@@ -41,7 +41,15 @@ const MACHINE: OptionSpec = {
 /** Each verb's own options (the runner adds --env, --json and --help as the verb's row says). */
 export const VERB_OPTIONS: Readonly<Record<Verb, readonly OptionSpec[]>> = Object.freeze({
   install: [
-    { ...SUBVOLUMES, help: 'a subvolume to protect (absolute path, e.g. /home); at least one' },
+    {
+      ...SUBVOLUMES,
+      help: 'a subvolume to protect (absolute path, e.g. /home); at least one. Added to those an earlier install protects (--replace: only these)',
+    },
+    {
+      name: 'replace',
+      type: 'boolean',
+      help: 'protect only the --subvolume paths given: the others an earlier install protects are dropped (their snapshots and backups are kept)',
+    },
     {
       name: 'snapshot-dir',
       type: 'string',
@@ -53,7 +61,7 @@ export const VERB_OPTIONS: Readonly<Record<Verb, readonly OptionSpec[]>> = Objec
       type: 'string',
       valueName: 'hourly|daily|ONCALENDAR',
       default: 'hourly',
-      help: 'how often the timer backs up',
+      help: 'how often the timer backs up (each run starts after a random delay of up to a sixth of the interval, at most 1 h: 10 min for hourly, 1 h for daily)',
     },
     {
       ...DEVICE,
@@ -127,7 +135,12 @@ export const VERB_OPTIONS: Readonly<Record<Verb, readonly OptionSpec[]>> = Objec
       name: 'path',
       type: 'string',
       valueName: 'REL/PATH',
-      help: 'copy out one file or directory (relative to the subvolume)',
+      help: 'copy out one file or directory (relative to the subvolume): to its own path when nothing is there, else beside it as NAME.restored-TIMESTAMP',
+    },
+    {
+      name: 'from-target',
+      type: 'boolean',
+      help: 'receive the backup from the target even when the same snapshot is here (by default a local snapshot of the same name is used: nothing to transfer)',
     },
     {
       ...DEVICE,
@@ -179,11 +192,11 @@ const shape = (name: Verb) => ({
  */
 async function installed(ctx: Context, verbName: Verb): Promise<{ manifest: Manifest | null; conn: () => Connection }> {
   const { installedOrNull } = await import('../../laptop/commands.js');
-  const { requireRoot } = await import('../../laptop/system.js');
+  const { requireRoot, readConnectionHere } = await import('../../laptop/system.js');
   const { sshParams } = await import('../../remote/ssh.js');
   const manifest = installedOrNull();
   const conn = (): Connection => {
-    if (ctx.args.options.env !== undefined || !manifest) return ctx.connection();
+    if (ctx.args.options.env !== undefined || !manifest) return readConnectionHere(ctx.connection, verbName);
     requireRoot(
       verbName,
       `the installed backup key (${sshParams(manifest.connection).keyFile}) and the snapshot directories are root's`,
@@ -203,10 +216,12 @@ const install = verb({
     const a = await toBackupArgs('install', ctx);
     const { install } = await import('../../laptop/commands.js');
     const { formatExclusions } = await import('../../laptop/report.js');
+    const { readConnectionHere } = await import('../../laptop/system.js');
     return install({
-      conn: ctx.connection(),
+      conn: readConnectionHere(ctx.connection, 'install'),
       envFile: ctx.envFile!,
       subvolumes: a.subvolumes,
+      replace: a.replace,
       snapshotDir: a.snapshotDir,
       interval: a.interval,
       device: a.device,
@@ -264,7 +279,8 @@ const status = verb({
     const a = await toBackupArgs('status', ctx);
     const { manifest, conn } = await installed(ctx, 'status');
     const { backupStatus } = await import('../../laptop/status.js');
-    return backupStatus({ conn: conn(), manifest, maxAgeHours: a.maxAgeHours, subvolumes: a.subvolumes });
+    // the connection is read only when something is installed (after uninstall: "nothing is installed")
+    return backupStatus({ conn, manifest, maxAgeHours: a.maxAgeHours, subvolumes: a.subvolumes });
   },
   json: async (s) => (await import('../../laptop/status.js')).statusJson(s),
   text: async (s, { paint }) => (await import('../../laptop/status.js')).formatStatus(s, paint),
@@ -307,6 +323,7 @@ const restore = verb({
       makeLive: a.makeLive,
       path: a.path,
       device: a.device,
+      fromTarget: a.fromTarget,
     });
   },
   text: async (r) => (await import('../../laptop/restore.js')).formatRestore(r),
