@@ -43,6 +43,7 @@ const keygen = (file: string, comment: string) => {
 const backupKey = keygen(path.join(sshDir, 'btrbk_aws'), 'btrbk-backup');
 const hostKey = keygen(path.join(tmp, 'host_ed25519'), 'root@ip-172-31-5-10');
 const rogueKey = keygen(path.join(tmp, 'rogue_ed25519'), 'root@evil');
+const deviceKey = keygen(path.join(sshDir, 'btrbk_aws_alpha'), 'alpha');
 
 const IP = '203.0.113.7';
 const OUTPUTS = {
@@ -100,13 +101,11 @@ function world({
   offered = hostKey,
   console = [CONSOLE],
   failSmoke = false,
+  keys = `ssh_public_key = "${backupKey.pub}"\n`,
 } = {}): World {
   const dir = path.join(tmp, `w${(n += 1)}`);
   fs.mkdirSync(dir);
-  fs.writeFileSync(
-    path.join(dir, 'terraform.tfvars'),
-    `ssh_public_key = "${backupKey.pub}"\nallowed_ssh_cidrs = ["198.51.100.0/24"]\n`,
-  );
+  fs.writeFileSync(path.join(dir, 'terraform.tfvars'), `${keys}allowed_ssh_cidrs = ["198.51.100.0/24"]\n`);
   const calls: string[][] = [];
   const checksCalls: unknown[][] = [];
   const w: World = {
@@ -273,6 +272,35 @@ describe('setup against AWS (engine, EC2 and SSH faked)', () => {
     expect(r.btrbkConf).toContain(`target send-receive ssh://${IP}/backup_volume/backups`);
     const steps = w.deps.reporter.events.filter((e) => e[0] === 'step').map((e) => e[1]);
     expect(steps).toEqual([1, 2, 3, 4, 5, 6, 7, 8]);
+  });
+
+  test('devices only (ssh_public_key ""): the smoke tests and the connection file are a device\'s, with its key found in ~/.ssh', async () => {
+    const w = world({
+      keys: `ssh_public_key = ""\ndevices = {\n  zed = "${rogueKey.pub}"\n  alpha = "${deviceKey.pub}"\n}\n`,
+    });
+    const r = await runAwsSetup({ ...w.opts, yes: true }, w.deps);
+    const device = {
+      keyFile: path.join(sshDir, 'btrbk_aws_alpha'),
+      device: 'alpha',
+      backupRoot: `${BACKUP_ROOT}/alpha`,
+      targetUrl: `ssh://btrbk@${IP}${BACKUP_ROOT}/alpha/`,
+    };
+    expect(w.checksCalls[0][0]).toMatchObject(device);
+    expect(readConnection(w.opts.envFile!)).toMatchObject({ ...device, host: IP, instanceId: OUTPUTS.instance_id });
+    expect(fs.readFileSync(w.opts.envFile!, 'utf8')).toMatch(/^BTRBK_AWS_DEVICE='alpha'$/m);
+    expect(r.smoke).toMatchObject({ ok: true });
+    expect(r.btrbkConf).toContain(`target send-receive ssh://${IP}${BACKUP_ROOT}/alpha`);
+    const said = w.deps.reporter.events.map((e) => e.slice(1).join(' ')).join('\n');
+    expect(said).toContain(
+      `backup key: ${device.keyFile}, device alpha's (no legacy key: the smoke tests and the connection file are alpha's, which reaches only its own backups)`,
+    );
+  });
+
+  test('devices only and no device key here: stops before the engine, saying what to pass', async () => {
+    const w = world({ keys: `ssh_public_key = ""\ndevices = { zed = "${rogueKey.pub}" }\n` });
+    await expect(runAwsSetup({ ...w.opts, yes: true }, w.deps)).rejects.toThrow(/cannot find a device's private key/);
+    expect(w.calls).toEqual([]);
+    expect(fs.existsSync(w.opts.envFile!)).toBe(false);
   });
 
   test('a re-run with no changes applies nothing, needs no prompt, keeps the pinned key, and still runs the smoke tests', async () => {

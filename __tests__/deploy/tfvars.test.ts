@@ -4,6 +4,7 @@ import os from 'node:os';
 import path from 'node:path';
 import {
   assertTfvarsValid,
+  findBackupKey,
   findPrivateKeyFor,
   instanceArchitecture,
   isEd25519KeyLine,
@@ -504,8 +505,34 @@ describe('findPrivateKeyFor', () => {
     expect(findPrivateKeyFor(pub, { explicit: keyFile }).file).toBe(keyFile);
   });
 
-  test('no legacy key (devices only): says that setup needs it, and how to deploy without it', () => {
-    expect(() => findPrivateKeyFor('', { sshDir: os.tmpdir() })).toThrow(/setup needs the legacy backup key/);
+  test('no legacy key (devices only): findBackupKey takes the first device (by name) whose key pair is in the ssh directory', () => {
+    const devDir = fs.mkdtempSync(path.join(os.tmpdir(), 'sshdir-dev-'));
+    const make = (name: string) => {
+      execFileSync('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-C', name, '-f', path.join(devDir, name)]);
+      return fs.readFileSync(path.join(devDir, `${name}.pub`), 'utf8').trim();
+    };
+    const [zed, bob] = [make('btrbk_aws_zed'), make('btrbk_aws_bob')];
+    // carol's key is not here: the first device with its pair found is bob (alice has none either)
+    const devices = { zed, carol: OTHER_KEY, bob, alice: DEVICE_KEY };
+    expect(findBackupKey({ ssh_public_key: '', devices }, { sshDir: devDir })).toEqual({
+      file: path.join(devDir, 'btrbk_aws_bob'),
+      matched: true,
+      device: 'bob',
+    });
+    // an explicit key names its device by its .pub
+    expect(
+      findBackupKey({ ssh_public_key: '', devices }, { sshDir: devDir, explicit: path.join(devDir, 'btrbk_aws_zed') }),
+    ).toEqual({ file: path.join(devDir, 'btrbk_aws_zed'), matched: true, device: 'zed' });
+    // the legacy key, when there is one, comes first: no device
+    expect(findBackupKey({ ssh_public_key: pub, devices }, { sshDir: dir })).toEqual({ file: keyFile, matched: true });
+    // a key of no device, or none found: what to pass, and how to deploy without setup
+    expect(() => findBackupKey({ ssh_public_key: '', devices }, { sshDir: devDir, explicit: keyFile })).toThrow(
+      /btrbk_aws is not the key of any device in terraform.tfvars/,
+    );
+    expect(() => findBackupKey({ ssh_public_key: '', devices: { carol: OTHER_KEY } }, { sshDir: devDir })).toThrow(
+      /cannot find a device's private key/,
+    );
+    expect(() => findPrivateKeyFor('', { sshDir: os.tmpdir() })).toThrow(/no public key to find/);
   });
 
   test('no matching key: says how to make or name one', () => {

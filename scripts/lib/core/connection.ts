@@ -249,6 +249,20 @@ export function readConnection(file: string): Connection {
   return connectionFromEnv(parseEnvText(fs.readFileSync(file, 'utf8'), file), file);
 }
 
+/**
+ * Device NAME's connection to the target of `conn` (a connection of the single key's form): its own directory
+ * backups/NAME as the root and btrbk's URL, the device named. The key is the caller's (`keyFile`, default conn's).
+ */
+export function deviceConnection(conn: Connection, device: string, keyFile: string = conn.keyFile): Connection {
+  return {
+    ...conn,
+    keyFile,
+    targetUrl: `${conn.targetUrl.replace(/\/+$/, '')}/${device}/`,
+    backupRoot: `${conn.backupRoot.replace(/\/+$/, '')}/${device}`,
+    device,
+  };
+}
+
 /** True when a connection describes the local target rather than an AWS instance. */
 export function isLocalTarget(conn: Pick<Connection, 'instanceId'>): boolean {
   return conn.instanceId.startsWith('local-');

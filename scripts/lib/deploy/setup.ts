@@ -16,6 +16,7 @@ import {
   DEFAULT_SSH_PORT,
   LOCAL_ENV_FILE,
   REPO_ROOT,
+  deviceConnection,
   readConnection,
   validateConnection,
   writeConnection,
@@ -24,7 +25,7 @@ import {
 import { palette, type CheckResult, type Palette } from '../core/report.js';
 import { prepareStackDir, type Engine, type EngineResult } from './engine.js';
 import { assertPrereqs, runPrereqs, type PrereqDeps, type PrereqReport } from './prereqs.js';
-import { assertTfvarsValid, findPrivateKeyFor, loadTfvars, validateTfvars, type TfvarsValues } from './tfvars.js';
+import { assertTfvarsValid, findBackupKey, loadTfvars, validateTfvars, type TfvarsValues } from './tfvars.js';
 import { ALLOW_FLAG, assertPlanSafe, type PlanAnalysis } from './plan-safety.js';
 import { costConfigFromTfvars, estimateWithPrices, type CostEstimate } from './cost.js';
 import { getConsoleOutput, makeEc2Client, makePricingClient } from './aws.js';
@@ -324,22 +325,30 @@ export async function stepPrereqs(opts: SetupOptions, { reporter, prereqDeps = {
 // ---------------------------------------------------------------------------------------------------------
 // Step 1: tfvars
 
-/** Loads and validates the tfvars, and finds the private key of ssh_public_key. */
+/** Loads and validates the tfvars, and finds the key setup signs in with: the private key of ssh_public_key, or with
+ * devices only (ssh_public_key "") a device's (`device` set: the smoke tests and the connection file are that
+ * device's, confined to backups/DEVICE). */
 export function stepValidateTfvars(
   opts: SetupOptions,
   { reporter, sshDir }: SetupDeps,
-): { file: string; values: TfvarsValues; sshKey: string } {
+): { file: string; values: TfvarsValues; sshKey: string; device?: string } {
   const { file, vars } = loadTfvars(opts.varFile, opts.cwd ?? REPO_ROOT);
   const result = validateTfvars(vars);
   for (const w of result.warnings) reporter.warn(w.message);
   const values = assertTfvarsValid(result, path.basename(file));
-  const key = findPrivateKeyFor(values.ssh_public_key, { explicit: opts.sshKey, sshDir });
+  const key = findBackupKey(values, { explicit: opts.sshKey, sshDir });
   checkPrivateKeyMode(key.file);
   reporter.ok(
     `${path.relative(process.cwd(), file) || file}: region ${values.aws_region}, ${values.instance_type}, data volume ${values.ebs_volume_size} GiB, SSH from ${values.allowed_ssh_cidrs.join(', ')}`,
   );
-  reporter.ok(`backup key: ${key.file}`);
-  return { file, values, sshKey: key.file };
+  if (!key.device) {
+    reporter.ok(`backup key: ${key.file}`);
+    return { file, values, sshKey: key.file };
+  }
+  reporter.ok(
+    `backup key: ${key.file}, device ${key.device}'s (no legacy key: the smoke tests and the connection file are ${key.device}'s, which reaches only its own backups)`,
+  );
+  return { file, values, sshKey: key.file, device: key.device };
 }
 
 /** ssh refuses a private key readable by others; say so now rather than after a 5-minute deploy. */
@@ -920,9 +929,9 @@ function previousInstanceId(envFile: string): string | undefined {
 /** The connection object setup writes, from the stack outputs. */
 export function connectionFromOutputs(
   outputs: StackOutputs,
-  { sshKey, knownHostsFile = KNOWN_HOSTS_FILE }: { sshKey: string; knownHostsFile?: string },
+  { sshKey, knownHostsFile = KNOWN_HOSTS_FILE, device }: { sshKey: string; knownHostsFile?: string; device?: string },
 ): Connection {
-  return validateConnection(
+  const conn = validateConnection(
     {
       host: outputs.public_ip,
       port: DEFAULT_SSH_PORT,
@@ -937,6 +946,7 @@ export function connectionFromOutputs(
     },
     'stack outputs',
   );
+  return device ? deviceConnection(conn, device) : conn;
 }
 
 /** Runs the smoke tests (SMOKE_CHECKS) through the troubleshoot library's runChecks. */
@@ -1091,7 +1101,7 @@ export async function runAwsSetup(opts: SetupOptions, deps: SetupDeps): Promise<
   );
 
   reporter.step(8, AWS_STEPS, 'Smoke tests, connection file');
-  const conn = connectionFromOutputs(outputs, { sshKey: tf.sshKey, knownHostsFile });
+  const conn = connectionFromOutputs(outputs, { sshKey: tf.sshKey, knownHostsFile, device: tf.device });
   const smoke = await stepSmokeTests(conn, { ...deps, ec2 });
   writeConnection(envFile, conn, 'Written by scripts/setup.mjs; read by every script in scripts/.');
   reporter.ok(`wrote ${path.relative(process.cwd(), envFile) || envFile}`);

@@ -459,10 +459,8 @@ export function findPrivateKeyFor(
 ): { file: string; matched: boolean } {
   const blob = keyBlob(publicKey);
   if (!blob)
-    throw new OperatorError('setup needs the legacy backup key, and ssh_public_key is ""', {
-      cause:
-        'with devices only there is no key that reaches the whole backup root: setup signs in with the private key of ssh_public_key for its host-key pinning and smoke tests',
-      next: `deploy with: npx cdktf deploy ${STACK_DEPLOY_ARGS} (README, Deploy to AWS; the plan checks every variable), then check the host with a connection file that names a device's key: npx zx scripts/troubleshoot.mjs check-all --env FILE; or keep ssh_public_key until every machine has its own key`,
+    throw new OperatorError('no public key to find the private key of (ssh_public_key is "")', {
+      next: 'give ssh_public_key, or let setup use a device key (findBackupKey)',
     });
   if (explicit) {
     const file = path.resolve(explicit.replace(/^~(?=\/)/, os.homedir()));
@@ -479,19 +477,77 @@ export function findPrivateKeyFor(
     }
     return { file, matched: fs.existsSync(pub) };
   }
-  const pubs = fs.existsSync(sshDir)
-    ? fs
-        .readdirSync(sshDir)
-        .filter((f) => f.endsWith('.pub'))
-        .sort()
-    : [];
-  for (const p of pubs) {
-    const full = path.join(sshDir, p);
-    const priv = full.slice(0, -4);
-    if (fs.existsSync(priv) && keyBlob(fs.readFileSync(full, 'utf8')) === blob) return { file: priv, matched: true };
-  }
+  const pair = keyPairsIn(sshDir).find((k) => k.blob === blob);
+  if (pair) return { file: pair.file, matched: true };
   throw new OperatorError('cannot find the private key of ssh_public_key', {
     cause: `no ${sshDir}/*.pub file holds that key`,
     next: `pass --ssh-key PATH (the private key whose .pub is ssh_public_key), or make a new pair: ${KEYGEN_COMMAND}`,
+  });
+}
+
+/** The key pairs in a directory: each private key with a .pub beside it, and that .pub's key blob, by file name. */
+function keyPairsIn(sshDir: string): Array<{ file: string; blob: string }> {
+  if (!fs.existsSync(sshDir)) return [];
+  return fs
+    .readdirSync(sshDir)
+    .filter((f) => f.endsWith('.pub'))
+    .sort()
+    .map((p) => ({
+      file: path.join(sshDir, p.slice(0, -4)),
+      blob: keyBlob(fs.readFileSync(path.join(sshDir, p), 'utf8')),
+    }))
+    .filter((k) => k.blob && fs.existsSync(k.file));
+}
+
+/** The private key setup signs in with, and the device it is when it is a device's key. */
+export interface BackupKey {
+  file: string;
+  /** A .pub file confirmed it (an explicit legacy key may have none). */
+  matched: boolean;
+  /** Set when there is no legacy key (ssh_public_key ""): the device whose key this is. */
+  device?: string;
+}
+
+/**
+ * The key setup's smoke tests and connection file use: the legacy key's (findPrivateKeyFor) when ssh_public_key is
+ * given; with devices only, a device's key: `explicit` when its .pub is one device's key, else the first device (by
+ * name) whose key has its private half beside a .pub in `sshDir`. An OperatorError when there is none.
+ */
+export function findBackupKey(
+  values: Pick<TfvarsValues, 'ssh_public_key' | 'devices'>,
+  opts: { explicit?: string; sshDir?: string } = {},
+): BackupKey {
+  if (keyBlob(values.ssh_public_key)) return findPrivateKeyFor(values.ssh_public_key, opts);
+  const { explicit, sshDir = path.join(os.homedir(), '.ssh') } = opts;
+  const devices = Object.entries(values.devices ?? {}).sort(([a], [b]) => a.localeCompare(b));
+  const deviceOf = (pubFile: string) => {
+    const blob = fs.existsSync(pubFile) ? keyBlob(fs.readFileSync(pubFile, 'utf8')) : '';
+    return blob ? devices.find(([, line]) => keyBlob(line) === blob)?.[0] : undefined;
+  };
+  const names = devices.map(([d]) => d).join(', ');
+  if (explicit) {
+    const file = path.resolve(explicit.replace(/^~(?=\/)/, os.homedir()));
+    if (!fs.existsSync(file))
+      throw new OperatorError(`no private key at ${file}`, {
+        next: `pass --ssh-key with the private key of one of the devices (${names})`,
+      });
+    const device = deviceOf(`${file}.pub`);
+    if (!device)
+      throw new OperatorError(`${file} is not the key of any device in terraform.tfvars`, {
+        cause: fs.existsSync(`${file}.pub`)
+          ? `the key in ${file}.pub is none of the devices' keys (${names}), and ssh_public_key is ""`
+          : `there is no ${file}.pub beside it to tell which device it is`,
+        next: `pass --ssh-key with the private key of one of the devices (its .pub beside it), or put its line into devices`,
+      });
+    return { file, matched: true, device };
+  }
+  const pairs = keyPairsIn(sshDir);
+  for (const [device, line] of devices) {
+    const pair = pairs.find((k) => k.blob === keyBlob(line));
+    if (pair) return { file: pair.file, matched: true, device };
+  }
+  throw new OperatorError('cannot find a device\'s private key (ssh_public_key is "")', {
+    cause: `with devices only, setup signs in with one device's key for its smoke tests, and no ${sshDir}/*.pub holds the key of ${names || 'any device'}`,
+    next: `pass --ssh-key PATH (the private key of one device, its .pub beside it); or deploy without setup: npx cdktf deploy ${STACK_DEPLOY_ARGS} (README, Deploy to AWS), then check with a device's connection file: npx zx scripts/troubleshoot.mjs check-all --env FILE`,
   });
 }

@@ -7,7 +7,7 @@ import { CLOUD_INIT_LOG, FAILED_MARKER, READY_MARKER } from '../../../user-data/
 import { run } from '../core/process.js';
 import { renderBootScript, renderHostPayload, type BootScriptSettings } from '../../../user-data/render.js';
 import { containerExec, nsenterArgs, runningLeader } from './container.js';
-import { writeConnection } from '../core/connection.js';
+import { deviceConnection, writeConnection } from '../core/connection.js';
 import { localConnection } from './local-connection.js';
 import { loadState, pathsOf, type LocalTargetPaths, type TargetOptions, type UpState } from './paths.js';
 import { logOf, readText, runOrThrow } from './system.js';
@@ -77,7 +77,7 @@ export function writeDeviceEnvFiles(paths: LocalTargetPaths, state: UpState): vo
     });
     writeConnection(
       deviceEnvFile(paths, d),
-      { ...base, targetUrl: `${base.targetUrl}${d}/`, backupRoot: `${base.backupRoot}/${d}`, device: d },
+      deviceConnection(base, d),
       `Written by scripts/local-target.mjs up: device ${d} of the local target (its own key: it reaches only ${base.backupRoot}/${d}).`,
     );
   }
