@@ -8,7 +8,9 @@
 //    refused, nothing of bravo's in what alpha's key is told, nothing left behind;
 //  - both still back up (incrementally) and restore; the legacy key still reaches everything, as before;
 //  - bravo removed (the boot script run again without it): its key is refused at once, its backups stay through the
-//    host's prunes (btrbk-prune --now, a moving clock), frozen; bravo added back: its key works and the prune applies.
+//    host's prunes (btrbk-prune --now, a moving clock), frozen, and check-volume with the legacy key lists it as
+//    revoked and frozen beside alpha (alpha's key: its own device only); bravo added back: its key works and the
+//    prune applies.
 import crypto from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
@@ -28,6 +30,7 @@ import {
   up,
 } from '../../scripts/lib/local-target/local-target.js';
 import { sshArgs } from '../../scripts/lib/remote/ssh.js';
+import { checkVolume } from '../../scripts/lib/diagnose/check-volume.js';
 import { createScratchBtrfs, createSubvolume, type ScratchBtrfs } from '../../scripts/lib/data/btrfs-scratch.js';
 import { newUuid, SendStream, simpleSubvolume } from '../support/send-stream.js';
 import { btrbkClient, runEach, type BtrbkClient } from './btrbk-client-harness.js';
@@ -455,6 +458,35 @@ describe('revoking a device freezes its backups; adding it back unfreezes them',
       [...kept, ...[0, 1, 2].map((i) => `laptop/home.20990101T000${i}`)].sort(),
     );
     expect(rootSh('"$1" report', PRUNE_PATH)).toMatch(new RegExp(`^frozen device ${B}: \\d+ backups kept`, 'm'));
+    // the owner sees it with check-volume and the legacy key: every device, the revoked one frozen, each one's newest
+    const admin = await checkVolume(legacy);
+    expect(admin.filter((r) => !r.ok)).toEqual([]);
+    const seen = admin.find((r) => r.name === 'devices and their newest backup');
+    expect(seen?.detail).toBe('2 device(s), 1 revoked and frozen');
+    expect(seen?.output?.split('\n')).toEqual([
+      expect.stringMatching(
+        new RegExp(
+          `^${A}  device: newest backup \\S+Z \\(.*\\), ${backupsOf(`${BACKUP_ROOT}/${A}`).length} backup\\(s\\)$`,
+        ),
+      ),
+      expect.stringMatching(
+        new RegExp(
+          `^${B}  device, revoked, frozen \\(nothing of it is pruned\\): newest backup \\S+Z .*, ${kept.length + 3} backup\\(s\\)$`,
+        ),
+      ),
+    ]);
+    // alpha's key: its own device only, and it is told what it does not see
+    const own = await checkVolume(connA);
+    expect(own.filter((r) => !r.ok)).toEqual([]);
+    expect(own.find((r) => r.name === 'whose key this is')?.detail).toMatch(
+      new RegExp(`^device ${A}'s key: it sees only `),
+    );
+    expect(own.find((r) => r.name === 'devices and their newest backup')?.output).toMatch(
+      new RegExp(
+        `^${A}  device: newest backup \\S+Z \\(.*\\), ${backupsOf(`${BACKUP_ROOT}/${A}`).length} backup\\(s\\)$`,
+      ),
+    );
+    expect(JSON.stringify(own)).not.toContain(B);
   });
 
   test('bravo added back: its key works again, and the next prunes apply the policy to its series', async () => {
