@@ -9,6 +9,7 @@ import {
   descendants,
   formatSendSummary,
   parentPid,
+  sendArgsOf,
   snapshotBase,
   watchSends,
   type SendSummary,
@@ -42,7 +43,11 @@ const setRchar = (pid: number, n: number) =>
 /** btrbk (100) runs `btrfs send SNAP | zstd -c | ssh ...` through sh; another btrfs send (200) is not btrbk's. */
 function btrbkPipeline({ incremental = false, rchar = 0 } = {}) {
   fakeProcess(100, 1, ['/usr/bin/perl', '/usr/bin/btrbk', '-c', '/etc/btrbk/btrbk-aws.conf', 'run']);
-  fakeProcess(101, 100, ['sh', '-c', 'btrfs send ... | zstd -c -1 | ssh ...']);
+  fakeProcess(101, 100, [
+    'sh',
+    '-c',
+    `btrfs send ${incremental ? "-p '/mnt/.snaps/home.20261129T0700' " : ''}'/mnt/.snaps/home.20261130T0732' | zstd -c -1 | ssh -q btrbk-aws-target 'zstd -d -q | sudo -n btrfs receive '\\''/b/'\\'''`,
+  ]);
   fakeProcess(
     102,
     101,
@@ -140,19 +145,65 @@ describe('watchSends', () => {
       w.poll();
       expect(shown.at(-1)).toMatchObject({ label: 'home.20261130T0732', bytes: 10 * 2 ** 20, total: 100 * 2 ** 20 });
       expect(shown.at(-1)!.eta).toBeCloseTo(9, 5); // 90 MiB left at 10 MiB/s
-      // the send ends between two polls; zstd and ssh still finish the stream
+      // the send ends between two polls; zstd and ssh still finish the stream: its pipeline shell is still there
       t = 2000;
       setRchar(103, 20 * 2 ** 20);
       fs.rmSync(path.join(proc, '102'), { recursive: true });
+      w.poll();
+      expect(done).toEqual([]);
+      // the far end has it all: the shell ends
+      fs.rmSync(path.join(proc, '101'), { recursive: true });
       w.poll();
       expect(done).toEqual([
         { snapshot: '/mnt/.snaps/home.20261130T0732', incremental: false, bytes: 20 * 2 ** 20, seconds: 2 },
       ]);
       expect(formatSendSummary(done[0])).toBe('home.20261130T0732: 20.0 MiB sent in 0:02, 10.0 MiB/s (full send)');
     } finally {
-      w.stop();
+      void w.stop();
     }
     expect(done).toHaveLength(1);
+  });
+
+  test('a send too short for the poll to see: its pipeline shell is seen, and its stream is counted again exactly (same snapshot and parent) for the closing line', async () => {
+    btrbkPipeline({ incremental: true });
+    fs.rmSync(path.join(proc, '102'), { recursive: true }); // btrfs send: already gone at the first poll
+    fs.rmSync(path.join(proc, '103'), { recursive: true }); // zstd too
+    let t = 0;
+    const done: SendSummary[] = [];
+    const counted: string[][] = [];
+    const w = watchSends({
+      root: 100,
+      intervalMs: 60_000,
+      line: recordingLine().line,
+      done: (s) => done.push(s),
+      procRoot: proc,
+      now: () => t,
+      countStream: async (args) => {
+        counted.push(args);
+        return 1234;
+      },
+    });
+    w.poll();
+    t = 300;
+    fs.rmSync(path.join(proc, '101'), { recursive: true });
+    w.poll();
+    await w.stop();
+    expect(counted).toEqual([['-p', '/mnt/.snaps/home.20261129T0700', '/mnt/.snaps/home.20261130T0732']]);
+    expect(done).toEqual([
+      { snapshot: '/mnt/.snaps/home.20261130T0732', incremental: true, bytes: 1234, seconds: 0.3 },
+    ]);
+    expect(formatSendSummary(done[0])).toMatch(/^home\.20261130T0732: 1\.2 KiB sent in 0:00/);
+  });
+
+  test("btrbk's send command read from its pipeline shell: quoted paths, clone sources, the rest of the pipeline left out", () => {
+    expect(
+      sendArgsOf(
+        "btrfs send -p '/mnt/a b/home.1' -c '/mnt/x'\\''y/c' '/mnt/a b/home.2' | zstd -c -1 | ssh h 'btrfs receive /t/'",
+      ),
+    ).toEqual(['-p', '/mnt/a b/home.1', '-c', "/mnt/x'y/c", '/mnt/a b/home.2']);
+    expect(sendArgsOf("/usr/bin/btrfs send '/s/home.2'")).toEqual(['/s/home.2']);
+    expect(sendArgsOf("btrfs receive '/t/'")).toBeNull();
+    expect(sendArgsOf("zstd -d | btrfs send '/s'")).toBeNull();
   });
 
   test('an incremental: bytes and rate, no total and no ETA (its size is not known in advance)', () => {
@@ -173,7 +224,7 @@ describe('watchSends', () => {
     t = 500;
     setRchar(103, 2048);
     w.poll();
-    w.stop();
+    void w.stop();
     expect(shown.at(-1)).toMatchObject({ bytes: 2048, total: null, eta: null });
     expect(done).toEqual([
       { snapshot: '/mnt/.snaps/home.20261130T0732', incremental: true, bytes: 2048, seconds: 0.5 },
@@ -200,7 +251,7 @@ test('a real pipeline: a process with the argv of `btrfs send` writing 3 MiB int
       done: (s) => done.push(s),
     });
     await new Promise((resolve) => child.on('exit', resolve));
-    w.stop();
+    await w.stop();
     expect(shown.length).toBeGreaterThan(0);
     expect(shown.at(-1)).toMatchObject({ label: 'home.20261130T0732', total: 3 * 2 ** 20 });
     expect(done).toHaveLength(1);

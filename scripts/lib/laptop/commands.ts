@@ -1,5 +1,6 @@
 // The verbs install, uninstall and run: a few readable steps each, returning a report the entry point prints.
 import fs from 'node:fs';
+import process from 'node:process';
 import path from 'node:path';
 import { CONNECTION_KEYS, type Connection } from '../core/connection.js';
 import { OperatorError } from '../core/errors.js';
@@ -37,6 +38,7 @@ import {
   ensureControlDir,
   backupCommand,
   calendarGap,
+  scriptCommand,
   gateViaAlias,
   requireRoot,
   sshEffectiveSettings,
@@ -176,11 +178,9 @@ export async function install(req: InstallRequest): Promise<InstallReport> {
 
   // the host's mode and the key's device, through the gate with the connection's own settings (the installed ones
   // do not exist yet): a key the target refuses, or another device's key, stops here, before anything is written
-  const { mode: hostMode } = await requireDeviceKey(conn, device, { run, verb: 'install' });
+  const { mode: hostMode, check: keyCheck } = await requireDeviceKey(conn, device, { run, verb: 'install' });
   if (hostMode === null)
-    warnings.push(
-      'the target did not answer: installed as for an append-only host (btrbk never deletes there); backups start when it answers',
-    );
+    warnings.push(unreachableWarning(conn, req.envFile, keyCheck.state === 'unreachable' ? keyCheck.reason : ''));
   // the first backup's estimate, for the subvolumes with no backup there yet (all of them when it did not answer)
   const sends = await firstSends({
     conn,
@@ -298,6 +298,20 @@ export async function install(req: InstallRequest): Promise<InstallReport> {
   return report;
 }
 
+/**
+ * Install went on without the target: which address and port, why (ssh's reason: refused, a timeout, no route), what
+ * was installed, and what to run next.
+ */
+export function unreachableWarning(conn: Connection, envFile: string, reason: string): string {
+  const check = scriptCommand('troubleshoot.mjs', `check-ssh --env ${envFile}`, { root: false });
+  // ssh's reason without its own next step (this one names the connection file)
+  const why = reason
+    .split(scriptCommand('troubleshoot.mjs', 'check-ssh', { root: false }))
+    .join('')
+    .replace(/(,? then|[:;,])?\s*$/, '');
+  return `the target ${conn.user}@${conn.host} port ${conn.port} did not answer${why ? `: ${why}` : ''}. Installed anyway, as for an append-only host (btrbk never deletes there): the timer's runs back up once it answers. Next: ${check}, then ${backupCommand('run')}`;
+}
+
 function sshFailure(r: RunResult): string {
   if (r.status === 0) return '';
   const text = (r.error?.message ?? r.stderr).trim();
@@ -354,8 +368,7 @@ export async function runBackup({
 }: { run?: Run; progress?: boolean; fullSizes?: ReadonlyMap<string, number> } = {}): Promise<RunResult> {
   requireRoot('run', 'btrbk snapshots subvolumes and reads the installed backup key, both root only');
   const m = readManifest('/');
-  if (!m)
-    throw new OperatorError('nothing is installed', { next: 'npx zx scripts/backup.mjs install --subvolume /home' });
+  if (!m) throw new OperatorError('nothing is installed', { next: backupCommand('install --subvolume /home') });
   ensureControlDir();
   // the target directory, as the service's ExecStartPre makes it (a failure here shows again in btrbk's run)
   await gateViaAlias(targetMkdirLine(m.targetDir), { run });
@@ -363,8 +376,9 @@ export async function runBackup({
   // terminal, and shows no ETA
   const watchers: Array<ReturnType<typeof watchSends>> = [];
   try {
+    // btrbk's lines are passed on as they come (stdout and stderr alike, to stdout) and kept: a failed run names them
     return await run(m.btrbk, ['-c', FILES.btrbkConf, 'run'], {
-      stdio: 'inherit',
+      onLine: (l) => process.stdout.write(`${l}\n`),
       onStart: progress
         ? (pid) => {
             watchers.push(watchSends({ root: pid, fullSizes }));
@@ -372,6 +386,7 @@ export async function runBackup({
         : undefined,
     });
   } finally {
-    for (const w of watchers) w.stop();
+    // every send's closing line, before btrbk's summary is judged
+    for (const w of watchers) await w.stop();
   }
 }

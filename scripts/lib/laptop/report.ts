@@ -3,7 +3,9 @@ import { palette, type Palette } from '../core/report.js';
 import type { InstallReport, UninstallReport } from './commands.js';
 import type { ExclusionPlan } from './exclude.js';
 import { formatFirstSends } from './first-sends.js';
-import { backupCommand } from './system.js';
+import { backupCommand, scriptCommand } from './system.js';
+import { OperatorError } from '../core/errors.js';
+import { FILES } from './layout.js';
 
 const plain = palette(false);
 
@@ -94,4 +96,25 @@ export function formatUninstall(r: UninstallReport, c: Palette = plain): string 
     lines.push(`  kept      ${d} (your snapshots; delete them with btrfs subvolume delete if you want)`);
   if (r.targetDir) lines.push(`  kept      the backups in ${r.targetDir} on the target`);
   return lines.join('\n');
+}
+
+/**
+ * A failed `btrbk run` as one error: btrbk's own ERROR and WARNING lines and its "!!! ..." summary lines (e.g.
+ * "!!! Target ... aborted"), as it printed them, or that it printed none; what to run next.
+ */
+export function runFailure(r: { status: number | null; signal?: string | null; output: string }): OperatorError {
+  const said = r.output
+    .split('\n')
+    .map((l) => l.trimEnd())
+    .filter((l) => /^(ERROR|WARNING)\b|^!!! /.test(l));
+  const unique = [...new Set(said)];
+  return new OperatorError(`btrbk run failed (exit ${r.status ?? r.signal})`, {
+    details: unique.length ? `btrbk said:\n${unique.slice(-12).join('\n')}` : '',
+    cause: unique.length
+      ? unique.some((l) => /ssh|connect|Connection|timed out|resolve/i.test(l))
+        ? 'the target could not be reached (the lines above)'
+        : "btrbk's lines above"
+      : 'btrbk printed no ERROR, WARNING or !!! line (its output is above)',
+    next: `${backupCommand('status')}; ${scriptCommand('troubleshoot.mjs', `check-ssh --env ${FILES.connection}`, { root: false })}`,
+  });
 }

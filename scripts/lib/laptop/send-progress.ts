@@ -7,6 +7,7 @@
 // is a send; the process whose stdin is the pipe the send writes to (the same `pipe:[inode]`) reads the stream,
 // and its read count (/proc/PID/io rchar) is the number of stream bytes sent so far, before compression: what the
 // full-send size from `btrfs filesystem du` estimates. Reading another process's io and fds needs root: run does.
+import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import process from 'node:process';
@@ -87,8 +88,7 @@ function readChars(pid: number, procRoot: string): number | null {
 }
 
 /** The `btrfs send` processes below `root`, each with its stream reader and the bytes read so far. */
-export function activeSends(root: number, procRoot = '/proc'): ActiveSend[] {
-  const pids = descendants(root, procRoot);
+export function activeSends(root: number, procRoot = '/proc', pids = descendants(root, procRoot)): ActiveSend[] {
   const argv = (pid: number) =>
     (readText(path.join(procRoot, String(pid), 'cmdline')) ?? '').split('\0').filter(Boolean);
   const sends: ActiveSend[] = [];
@@ -108,6 +108,71 @@ export function activeSends(root: number, procRoot = '/proc'): ActiveSend[] {
     });
   }
   return sends;
+}
+
+/**
+ * The arguments of the `btrfs send` a pipeline shell runs (btrbk's `sh -c "btrfs send [-p P] [-c C]... 'SNAP' | zstd
+ * ... | ssh ..."`: its words up to the first `|`, single quotes as btrbk writes them), without `btrfs send`; null
+ * when the command is not a btrfs send.
+ */
+export function sendArgsOf(command: string): string[] | null {
+  const words: string[] = [];
+  let word: string | null = null;
+  for (let i = 0; i < command.length; i++) {
+    const ch = command[i];
+    if (ch === "'") {
+      const end = command.indexOf("'", i + 1);
+      if (end < 0) return null;
+      word = (word ?? '') + command.slice(i + 1, end);
+      i = end;
+    } else if (ch === '\\' && i + 1 < command.length) {
+      word = (word ?? '') + command[++i];
+    } else if (ch === '|' || ch === ';' || ch === '&') {
+      break;
+    } else if (/\s/.test(ch)) {
+      if (word !== null) words.push(word);
+      word = null;
+    } else word = (word ?? '') + ch;
+  }
+  if (word !== null) words.push(word);
+  if (words.length < 3 || path.posix.basename(words[0]) !== 'btrfs' || words[1] !== 'send') return null;
+  return words.slice(2);
+}
+
+/** One pipeline shell below `root` that runs a btrfs send (it lives until the far end has received everything). */
+export interface SendPipeline {
+  shellPid: number;
+  snapshot: string;
+  incremental: boolean;
+  /** The send's arguments (without `btrfs send`): what counts its stream again, exactly. */
+  args: string[];
+}
+
+/** The shells below `root` running `btrfs send ... | ...`: they outlive a send too short for a poll to see. */
+export function sendPipelines(root: number, procRoot = '/proc', pids = descendants(root, procRoot)): SendPipeline[] {
+  const out: SendPipeline[] = [];
+  for (const pid of pids) {
+    const a = (readText(path.join(procRoot, String(pid), 'cmdline')) ?? '').split('\0').filter(Boolean);
+    if (a.length < 3 || !/^(ba|da)?sh$/.test(path.posix.basename(a[0])) || a[1] !== '-c') continue;
+    const args = sendArgsOf(a[2]);
+    if (args) out.push({ shellPid: pid, snapshot: args[args.length - 1], incremental: args.includes('-p'), args });
+  }
+  return out;
+}
+
+/**
+ * The exact size of a send's stream, counted again after it ended: `btrfs send -q ARGS` (the same snapshot, parent
+ * and clone sources give the same stream) read to the end. For a send too short for the poll to see its reader:
+ * it moved little, so counting it again costs little. null when it cannot be counted.
+ */
+export function countSendStream(args: string[]): Promise<number | null> {
+  return new Promise((resolve) => {
+    let n = 0;
+    const p = spawn('btrfs', ['send', '-q', ...args], { stdio: ['ignore', 'pipe', 'ignore'] });
+    p.stdout.on('data', (d: Buffer) => (n += d.length));
+    p.on('error', () => resolve(null));
+    p.on('close', (code) => resolve(code === 0 ? n : null));
+  });
 }
 
 /** What one finished send moved, for its closing line. */
@@ -130,8 +195,10 @@ export interface WatchOptions {
   /** Expected stream bytes of a full send, by the snapshot's name before its timestamp (btrbk's snapshot_name:
    * the subvolume's last path component): what `btrfs filesystem du` said. */
   fullSizes?: ReadonlyMap<string, number>;
-  /** How often /proc is read (default 100 ms: a send shorter than that may go unseen, and needs no progress). */
+  /** How often /proc is read (default 20 ms: a few small reads of the kernel's children lists each time). */
   intervalMs?: number;
+  /** Counts a send's stream again when the poll never saw its reader (default countSendStream). */
+  countStream?: (args: string[]) => Promise<number | null>;
   line?: ProgressLine;
   /** Where the closing line of each send goes. */
   done?: (summary: SendSummary) => void;
@@ -145,45 +212,88 @@ export const snapshotBase = (snapshot: string): string =>
 
 /**
  * Polls btrbk's sends until stop() is called; shows a progress line for the one running (with an ETA when it is a
- * full send of known size) and a closing line for each that ended.
+ * full send of known size) and a closing line for each that ended. A send is followed by its btrfs send process (its
+ * reader's count) and by the pipeline shell around it, which lives until the far end has received everything: a
+ * send that ends between two polls still has its shell seen, and its stream is then counted again exactly
+ * (`countStream`). stop() resolves once every closing line is out.
  */
 export function watchSends({
   root,
   fullSizes = new Map(),
-  intervalMs = 100,
+  intervalMs = 20,
   line = progressLine({ indent: '  ', everyMs: 10_000, afterMs: 2_000 }),
   done = (s) => process.stderr.write(`  ${formatSendSummary(s)}\n`),
   procRoot = '/proc',
   now = () => Date.now(),
-}: WatchOptions): { stop: () => void; poll: () => void } {
-  const running = new Map<number, { send: ActiveSend; tracker: ProgressTracker; started: number }>();
-  const finish = (pid: number) => {
-    const r = running.get(pid)!;
-    running.delete(pid);
+  countStream = countSendStream,
+}: WatchOptions): { stop: () => Promise<void>; poll: () => void } {
+  interface Followed {
+    snapshot: string;
+    incremental: boolean;
+    readerPid: number | null;
+    /** The reader's count was read at least once. */
+    counted: boolean;
+    args: string[] | null;
+    tracker: ProgressTracker;
+    started: number;
+  }
+  const running = new Map<string, Followed>();
+  const pending: Promise<void>[] = [];
+  const finish = (key: string) => {
+    const r = running.get(key)!;
+    running.delete(key);
     // the send ended between two polls: its reader (compressing, sending the rest) may still say the last count
-    const last = r.send.readerPid === null ? null : readChars(r.send.readerPid, procRoot);
-    if (last !== null && last > r.tracker.bytes) r.tracker.add(last - r.tracker.bytes);
+    const last = r.readerPid === null ? null : readChars(r.readerPid, procRoot);
+    if (last !== null) {
+      r.counted = true;
+      if (last > r.tracker.bytes) r.tracker.add(last - r.tracker.bytes);
+    }
     line.clear();
-    done({
-      snapshot: r.send.snapshot,
-      incremental: r.send.incremental,
-      bytes: r.tracker.bytes,
+    const summary = (bytes: number): SendSummary => ({
+      snapshot: r.snapshot,
+      incremental: r.incremental,
+      bytes,
       seconds: (now() - r.started) / 1000,
     });
+    if (r.counted || !r.args) {
+      done(summary(r.tracker.bytes));
+      return;
+    }
+    // never seen with its reader: count its stream again, exactly
+    const at = summary(0);
+    pending.push(countStream(r.args).then((n) => done({ ...at, bytes: n ?? r.tracker.bytes })));
   };
   const poll = () => {
-    const sends = activeSends(root, procRoot);
-    const seen = new Set(sends.map((s) => s.sendPid));
-    for (const pid of [...running.keys()]) if (!seen.has(pid)) finish(pid);
-    for (const s of sends) {
-      let r = running.get(s.sendPid);
+    const pids = descendants(root, procRoot);
+    const sends = activeSends(root, procRoot, pids);
+    const shells = sendPipelines(root, procRoot, pids);
+    const seen = new Set([...sends.map((s) => s.snapshot), ...shells.map((s) => s.snapshot)]);
+    for (const key of [...running.keys()]) if (!seen.has(key)) finish(key);
+    const follow = (snapshot: string, incremental: boolean): Followed => {
+      let r = running.get(snapshot);
       if (!r) {
-        const total = s.incremental ? null : (fullSizes.get(snapshotBase(s.snapshot)) ?? null);
-        r = { send: s, tracker: new ProgressTracker({ total, now }), started: now() };
-        running.set(s.sendPid, r);
+        const total = incremental ? null : (fullSizes.get(snapshotBase(snapshot)) ?? null);
+        r = {
+          snapshot,
+          incremental,
+          readerPid: null,
+          counted: false,
+          args: null,
+          tracker: new ProgressTracker({ total, now }),
+          started: now(),
+        };
+        running.set(snapshot, r);
       }
-      if (r.send.readerPid === null) r.send.readerPid = s.readerPid;
-      if (s.bytes !== null && s.bytes > r.tracker.bytes) r.tracker.add(s.bytes - r.tracker.bytes);
+      return r;
+    };
+    for (const p of shells) follow(p.snapshot, p.incremental).args = p.args;
+    for (const s of sends) {
+      const r = follow(s.snapshot, s.incremental);
+      if (r.readerPid === null) r.readerPid = s.readerPid;
+      if (s.bytes !== null) {
+        r.counted = true;
+        if (s.bytes > r.tracker.bytes) r.tracker.add(s.bytes - r.tracker.bytes);
+      }
       line.show(path.posix.basename(s.snapshot), r.tracker.snapshot());
     }
   };
@@ -191,9 +301,10 @@ export function watchSends({
   timer.unref?.();
   return {
     poll,
-    stop: () => {
+    stop: async () => {
       clearInterval(timer);
-      for (const pid of [...running.keys()]) finish(pid);
+      for (const key of [...running.keys()]) finish(key);
+      await Promise.all(pending);
     },
   };
 }

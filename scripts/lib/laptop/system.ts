@@ -22,11 +22,12 @@ export interface CommandContext {
 }
 
 /**
- * How to run backup.mjs where a hint is printed, as the person reading it types it: `sudo ` when not root, `npx zx`
- * where npx is on PATH, else the project's own zx (a machine with node but no npm, such as the laptop container),
- * and the script's path relative to the working directory (absolute outside the project).
+ * How to run one of the project's scripts where a hint is printed, as the person reading it types it: `sudo ` when
+ * it needs root and this is not root, `npx zx` where npx is on PATH, else the project's own zx (a machine with node
+ * but no npm, such as the laptop container), and the script's path relative to the working directory (absolute
+ * outside the project).
  */
-export function backupCommand(rest = '', ctx: CommandContext = {}): string {
+export function scriptCommand(script: string, rest = '', ctx: CommandContext & { root?: boolean } = {}): string {
   const repo = ctx.repo ?? REPO_ROOT;
   const cwd = ctx.cwd ?? process.cwd();
   const uid = ctx.uid ?? process.getuid?.() ?? 0;
@@ -35,8 +36,12 @@ export function backupCommand(rest = '', ctx: CommandContext = {}): string {
     return r.startsWith('..') || path.isAbsolute(r) ? path.join(repo, p) : r;
   };
   const zx = which('npx', { PATH: ctx.pathEnv ?? process.env.PATH ?? '' }) ? 'npx zx' : rel('node_modules/.bin/zx');
-  return `${uid === 0 ? '' : 'sudo '}${zx} ${rel('scripts/backup.mjs')}${rest ? ` ${rest}` : ''}`;
+  const sudo = ctx.root !== false && uid !== 0 ? 'sudo ' : '';
+  return `${sudo}${zx} ${rel(`scripts/${script}`)}${rest ? ` ${rest}` : ''}`;
 }
+
+/** How to run backup.mjs here (as root: sudo when this is not root); scriptCommand. */
+export const backupCommand = (rest = '', ctx: CommandContext = {}): string => scriptCommand('backup.mjs', rest, ctx);
 
 /**
  * The connection files on this machine that would work here (they parse, and the key and known_hosts they name

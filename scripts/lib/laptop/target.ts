@@ -8,6 +8,7 @@ import type { RunResult, Run } from '../core/process.js';
 import { listBackups } from '../data/restore.js';
 import { runRemote } from '../remote/ssh.js';
 import { parseSnapshotName } from './layout.js';
+import { scriptCommand } from './system.js';
 
 /** A snapshot here or a backup there, by name and the time its name says. */
 export interface Dated {
@@ -27,17 +28,22 @@ export function datedFor(names: { name: string; path: string }[], basename: stri
   return out.sort((a, b) => a.time.getTime() - b.time.getTime() || a.name.localeCompare(b.name));
 }
 
-/** Why ssh failed, in a person's words, from its exit status and stderr. */
-export function sshFailureReason(r: RunResult): string {
+/** Why ssh failed, in a person's words, from its exit status and stderr; `where` (user@host port N) names the target. */
+export function sshFailureReason(r: RunResult, where?: string): string {
   const text = (r.error?.message ?? r.stderr).trim();
   const last = text.split('\n').filter(Boolean).slice(-1)[0] ?? '';
-  if (r.status === null && !r.error) return 'the target did not answer in time';
+  const check = scriptCommand('troubleshoot.mjs', 'check-ssh', { root: false });
+  const at = where ? ` at ${where}` : '';
+  if (r.status === null && !r.error)
+    return `the target${at} did not answer in time (a timeout: the host stopped, or a firewall drops the packets): ${check}`;
   if (/Host key verification failed|REMOTE HOST IDENTIFICATION/i.test(text))
-    return `the host key is not the pinned one (${last}): npx zx scripts/troubleshoot.mjs check-ssh; if setup (or local-target up) pinned a new key after a replacement, run backup.mjs install again to copy it`;
+    return `the host key is not the pinned one (${last}): ${check}; if setup (or local-target up) pinned a new key after a replacement, run backup.mjs install again to copy it`;
   if (/Connection refused/i.test(text))
-    return `the target refused the connection (${last}): is the host running? npx zx scripts/troubleshoot.mjs check-ssh`;
-  if (/timed out|No route|unreachable|Could not resolve/i.test(text))
-    return `the target is not reachable (${last}): check the network, then npx zx scripts/troubleshoot.mjs check-ssh`;
+    return `the target${at} refused the connection (${last}): nothing listens there; is the host running? ${check}`;
+  if (/timed out/i.test(text))
+    return `the target${at} did not answer (${last}): the host is stopped, or a firewall drops the packets; check the network, then ${check}`;
+  if (/No route|unreachable|Could not resolve/i.test(text))
+    return `the target${at} is not reachable (${last}): check the network (and the address), then ${check}`;
   if (/Permission denied/i.test(text)) return `the target refused the backup key (${last})`;
   return `ssh failed (exit ${r.status}): ${last}`;
 }

@@ -265,11 +265,7 @@ const run = verb({
     }
     const r = await runBackup({ fullSizes });
     if (r.error) throw r.error;
-    if (r.status !== 0)
-      throw new OperatorError(`btrbk run failed (exit ${r.status ?? r.signal})`, {
-        cause: "see btrbk's messages above (ERROR lines)",
-        next: 'npx zx scripts/backup.mjs status; npx zx scripts/troubleshoot.mjs check-ssh --env /etc/btrbk/btrbk-aws/connection.env',
-      });
+    if (r.status !== 0) throw (await import('../../laptop/report.js')).runFailure(r);
   },
 });
 
