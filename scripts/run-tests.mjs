@@ -70,6 +70,10 @@ if (opts.only !== 'unit') {
     runs.push({
       name: lanes === 1 ? 'integration' : `integration-${i}`,
       args: ['--selectProjects=integration', '--runInBand', ...(lanes === 1 ? [] : [`--shard=${i}/${lanes}`])],
+      // The targets the tests boot are preloaded (the boot script's packages already in the image: its packages step
+      // runs no apt), but for the first lane's shared target and the Debian 13 one, on which the boot script
+      // installs its packages as on EC2.
+      env: { BTRBK_LOCAL_TARGET_PRELOADED: '1', ...(i === 1 ? { BTRBK_TEST_TARGET_PLAIN_ROOTFS: '1' } : {}) },
     });
 }
 
@@ -78,16 +82,24 @@ const log = (line) => process.stdout.write(`[run-tests] ${line}\n`);
 
 if (opts.only !== 'unit') {
   // the images the integration tests boot: built once here, not by two lanes at once
-  const { ensureRootfs, TARGET_RELEASES } = await import('./lib/local-target/rootfs.ts');
+  const { ensureRootfs, TARGET_RELEASES, targetRootfsSpec } = await import('./lib/local-target/rootfs.ts');
   const { localTargetPaths } = await import('./lib/local-target/paths.ts');
   const { laptopPaths, LAPTOP_ROOTFS } = await import('./lib/local-target/laptop.ts');
   const { ensurePackages } = await import('./lib/core/system-deps.ts');
   ensurePackages('test', { log });
   const images = [
     ...Object.entries(TARGET_RELEASES).map(([release, spec]) => ({
-      paths: localTargetPaths({ ...process.env, BTRBK_LOCAL_TARGET_RELEASE: release }),
+      paths: localTargetPaths({
+        ...process.env,
+        BTRBK_LOCAL_TARGET_RELEASE: release,
+        BTRBK_LOCAL_TARGET_PRELOADED: '',
+      }),
       spec,
     })),
+    {
+      paths: localTargetPaths({ ...process.env, BTRBK_LOCAL_TARGET_RELEASE: '12', BTRBK_LOCAL_TARGET_PRELOADED: '1' }),
+      spec: targetRootfsSpec('12', true),
+    },
     { paths: laptopPaths(), spec: LAPTOP_ROOTFS },
   ];
   for (const { paths, spec } of images) {
@@ -96,11 +108,11 @@ if (opts.only !== 'unit') {
   }
 }
 
-function start({ name, args }) {
+function start({ name, args, env = {} }) {
   const started = Date.now();
   const child = spawn(process.execPath, [...JEST, ...args], {
     cwd: REPO_ROOT,
-    env: { ...process.env, BTRBK_TEST_RUN_NAME: name },
+    env: { ...process.env, ...env, BTRBK_TEST_RUN_NAME: name },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   const prefix = (stream, out) => {

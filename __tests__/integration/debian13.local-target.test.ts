@@ -32,6 +32,8 @@ const env = {
   BTRBK_LOCAL_TARGET_NAME: `btrbk-test-d13-${path.basename(stateDir).slice(-6)}`,
   BTRBK_LOCAL_TARGET_ENV_FILE: path.join(stateDir, 'connection.env'),
   BTRBK_LOCAL_TARGET_PORT: '',
+  // the plain Debian 13 rootfs: the boot script installs its packages there as on EC2 (run-tests preloads the others)
+  BTRBK_LOCAL_TARGET_PRELOADED: '',
 };
 const paths = () => localTargetPaths(env);
 let result: UpResult;

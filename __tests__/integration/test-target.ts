@@ -16,6 +16,7 @@ import process from 'node:process';
 import { ensurePackages } from '../../scripts/lib/core/system-deps.js';
 import { OperatorError } from '../../scripts/lib/core/errors.js';
 import { down, up, localTargetPaths, type UpResult } from '../../scripts/lib/local-target/local-target.js';
+import { releasePaths } from '../../scripts/lib/local-target/paths.js';
 
 /** A TCP port on 127.0.0.1 that nothing listens on now. */
 export async function freePort(): Promise<number> {
@@ -44,7 +45,16 @@ export async function setUpTestTarget(): Promise<void> {
   }
   let result: UpResult;
   try {
-    result = await up({ onProgress: log });
+    // BTRBK_TEST_TARGET_PLAIN_ROOTFS=1 (run-tests.mjs's first lane): the shared target boots the plain rootfs, on
+    // which the boot script installs its packages, whatever BTRBK_LOCAL_TARGET_PRELOADED says for the lane's others
+    const given = localTargetPaths();
+    result = await up({
+      onProgress: log,
+      paths:
+        process.env.BTRBK_TEST_TARGET_PLAIN_ROOTFS === '1'
+          ? { ...given, ...releasePaths(given.cacheDir, given.release, false) }
+          : given,
+    });
   } catch (err) {
     // an OperatorError carries the three-part message and the boot log's tail: show it, not a stack
     process.stderr.write(

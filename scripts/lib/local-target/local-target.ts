@@ -51,7 +51,7 @@ import {
   type UpState,
 } from './paths.js';
 import { assertPrerequisites } from './prerequisites.js';
-import { DEFAULT_RELEASE, ensureRootfs, parseTargetRelease, TARGET_RELEASES, type TargetRelease } from './rootfs.js';
+import { DEFAULT_RELEASE, ensureRootfs, parseTargetRelease, targetRootfsSpec, type TargetRelease } from './rootfs.js';
 import { isMountPoint, readText, waitFor } from './system.js';
 import { attachVolume, ensureVolumeImage, loopDevicesOf, newVolumeId } from './volume.js';
 import { applyLimits, containerPids, limitsFor, readLimits, removeGroup, shapeLink, type LinkShape } from './limits.js';
@@ -175,7 +175,9 @@ export async function up(opts: UpOptions = {}): Promise<UpResult> {
   const { onProgress = () => {} } = opts;
   const given = pathsOf(opts);
   const paths = {
-    ...(opts.release ? { ...given, ...releasePaths(given.cacheDir, parseTargetRelease(String(opts.release))) } : given),
+    ...(opts.release
+      ? { ...given, ...releasePaths(given.cacheDir, parseTargetRelease(String(opts.release)), given.preloaded) }
+      : given),
     ...(opts.devices ? { devices: opts.devices } : {}),
   };
   assertPrerequisites();
@@ -209,7 +211,7 @@ export async function up(opts: UpOptions = {}): Promise<UpResult> {
       onProgress('a previous instance is half up: cleaning it up first');
       await stopAndClean(paths, { onProgress });
     }
-    const rootfs = await ensureRootfs({ paths, spec: TARGET_RELEASES[paths.release], onProgress });
+    const rootfs = await ensureRootfs({ paths, spec: targetRootfsSpec(paths.release, paths.preloaded), onProgress });
     timings.rootfsSeconds = rootfs.seconds;
 
     const saved = loadState(paths);

@@ -5,7 +5,14 @@ import os from 'node:os';
 import path from 'node:path';
 import process from 'node:process';
 import { LOCAL_ENV_FILE } from '../core/connection.js';
-import { DEFAULT_RELEASE, parseTargetRelease, rootfsDir, TARGET_RELEASES, type TargetRelease } from './rootfs.js';
+import {
+  DEFAULT_RELEASE,
+  parseTargetRelease,
+  rootfsDir,
+  TARGET_RELEASES,
+  targetRootfsSpec,
+  type TargetRelease,
+} from './rootfs.js';
 import { readText } from './system.js';
 
 export const CONTAINER_NAME = 'btrbk-local-target';
@@ -21,6 +28,8 @@ export interface LocalTargetPaths {
   cacheDir: string;
   /** Which Debian the instance runs (BTRBK_LOCAL_TARGET_RELEASE, else the one the state records, else 12). */
   release: TargetRelease;
+  /** BTRBK_LOCAL_TARGET_PRELOADED=1: the rootfs has the boot script's packages already (targetRootfsSpec). */
+  preloaded: boolean;
   /** The cached Debian rootfs of the current stamp (the instance's lower layer). */
   rootfs: string;
   /** Downloaded .debs, kept between instances. */
@@ -53,7 +62,7 @@ export interface LocalTargetPaths {
 /** What every container (the target, the laptop) has: its rootfs, its instance overlay, its disk image, its lock. */
 export type ContainerPaths = Omit<
   LocalTargetPaths,
-  'port' | 'sshKey' | 'knownHosts' | 'bootLog' | 'envFile' | 'release'
+  'port' | 'sshKey' | 'knownHosts' | 'bootLog' | 'envFile' | 'release' | 'preloaded'
 >;
 
 /** Which local target: its paths, or the environment they are derived from (default process.env). */
@@ -105,7 +114,7 @@ export function localTargetPaths(env: Env = process.env): LocalTargetPaths {
     name: env.BTRBK_LOCAL_TARGET_NAME || CONTAINER_NAME,
     port: env.BTRBK_LOCAL_TARGET_PORT ? Number(env.BTRBK_LOCAL_TARGET_PORT) : undefined,
     cacheDir,
-    ...releasePaths(cacheDir, release),
+    ...releasePaths(cacheDir, release, /^(1|true|yes)$/i.test(env.BTRBK_LOCAL_TARGET_PRELOADED ?? '')),
     stateDir,
     stateFile,
     lockFile: path.join(stateDir, 'lock'),
@@ -133,11 +142,13 @@ export function localTargetPaths(env: Env = process.env): LocalTargetPaths {
 export function releasePaths(
   cacheDir: string,
   release: TargetRelease,
-): Pick<LocalTargetPaths, 'release' | 'rootfs' | 'aptArchives'> {
+  preloaded = false,
+): Pick<LocalTargetPaths, 'release' | 'preloaded' | 'rootfs' | 'aptArchives'> {
   const spec = TARGET_RELEASES[release];
   return {
     release,
-    rootfs: rootfsDir(cacheDir, spec),
+    preloaded,
+    rootfs: rootfsDir(cacheDir, targetRootfsSpec(release, preloaded)),
     aptArchives: path.join(cacheDir, release === DEFAULT_RELEASE ? 'apt-archives' : `apt-archives-${spec.suite}`),
   };
 }

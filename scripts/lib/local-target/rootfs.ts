@@ -5,6 +5,7 @@ import { createHash } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import process from 'node:process';
+import { REPO_ROOT } from '../core/connection.js';
 import { parseMountinfo } from '../core/btrfs-output.js';
 import { OperatorError } from '../core/errors.js';
 import { run } from '../core/process.js';
@@ -58,6 +59,31 @@ export const TARGET_RELEASES = Object.freeze({
 });
 export type TargetRelease = keyof typeof TARGET_RELEASES;
 export const DEFAULT_RELEASE: TargetRelease = '12';
+
+/** The packages the boot script installs (its `readonly PACKAGES=(...)` line: one list, read from the script). */
+export function bootScriptPackages(
+  text: string = fs.readFileSync(path.join(REPO_ROOT, 'user-data', 'bootstrap.sh'), 'utf8'),
+): string[] {
+  const m = /^readonly PACKAGES=\(([a-z0-9 .+-]+)\)$/m.exec(text);
+  if (!m) throw new Error('user-data/bootstrap.sh has no `readonly PACKAGES=(...)` line');
+  return m[1].split(/\s+/).filter(Boolean);
+}
+
+/**
+ * A release's rootfs, plain (what the boot script meets on EC2: it installs its packages) or preloaded: the boot
+ * script's packages already in the image, as in a custom AMI, so that its packages step finds them all and runs
+ * no apt (the path every later run of the script takes). The tests boot most of their targets preloaded.
+ */
+export function targetRootfsSpec(release: TargetRelease, preloaded = false): RootfsSpec {
+  const spec = TARGET_RELEASES[release];
+  if (!preloaded) return spec;
+  return Object.freeze({
+    ...spec,
+    cacheName: `${spec.cacheName ?? spec.suite}-preloaded`,
+    release: `${spec.release} (preloaded)`,
+    packages: [...new Set([...spec.packages, ...bootScriptPackages()])],
+  });
+}
 
 /** A release named on the command line or in the environment (12, 13, debian-13 or trixie ...), checked. */
 export function parseTargetRelease(value: string, source = '--release'): TargetRelease {
