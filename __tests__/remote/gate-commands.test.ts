@@ -23,6 +23,7 @@ const SAMPLES: Record<keyof typeof GATE_COMMANDS, GateCommand[]> = {
     GATE_COMMANDS.send(SNAP, { parent: PARENT }),
     GATE_COMMANDS.send(SNAP, { compress: true }),
     GATE_COMMANDS.send(SNAP, { parent: PARENT, compress: true }),
+    GATE_COMMANDS.send(SNAP, { compress: true, level: 1 }),
   ],
   receive: [GATE_COMMANDS.receive(DIR), GATE_COMMANDS.receive(`${DIR}/`, { decompress: true })],
   manifest: [GATE_COMMANDS.manifest(SNAP), GATE_COMMANDS.manifest(SNAP, { percent: 5, seed: 123456789012345678n })],

@@ -14,6 +14,7 @@ import type { RunResult } from '../core/process.js';
 import { GATE_COMMANDS, gateLine } from '../remote/gate-commands.js';
 import { runRemote as runRemoteDefault, sshArgs } from '../remote/ssh.js';
 import { runPipeline, type PipelineProgress } from '../remote/transfer.js';
+import { which } from '../deploy/engine.js';
 import { deleteSubvolumes, snapshotWritable, subvolumeInfo } from './btrfs-scratch.js';
 
 /** Runs one command on the target through the gate (ssh.ts runRemote; tests pass a fake). */
@@ -79,12 +80,22 @@ export interface RestoreOptions {
   onProgress?: (p: PipelineProgress) => void;
   /** The expected stream size, for the progress ETA. */
   total?: number | null;
+  /**
+   * Compression on the wire, as a backup has it (btrbk.conf's stream_compress zstd, level 1): the host compresses
+   * (`btrfs send | zstd -c -1`), this machine decompresses before btrfs receive. Default zstd when zstd is installed
+   * here, else none.
+   */
+  compress?: 'zstd' | null;
 }
 
 /** A restored backup: the local subvolume and what its transfer took. */
 export interface RestoredBackup {
   path: string;
+  /** The stream's bytes (what btrfs receive read). */
   bytes: number;
+  /** The bytes that came over ssh: compressed with `compress`, else the stream's. */
+  wireBytes: number;
+  compress: 'zstd' | null;
   durationMs: number;
   receivedUuid: string;
 }
@@ -97,7 +108,7 @@ export async function restoreBackup(
   conn: Connection,
   backupPath: string,
   localDir: string,
-  { parent = null, onProgress, total = null }: RestoreOptions = {},
+  { parent = null, onProgress, total = null, compress = which('zstd') ? 'zstd' : null }: RestoreOptions = {},
 ): Promise<RestoredBackup> {
   const name = path.posix.basename(backupPath);
   const dest = path.join(localDir, name);
@@ -107,12 +118,13 @@ export async function restoreBackup(
       next: 'restore into another directory, or delete that subvolume first',
     });
   }
-  const send = gateLine(GATE_COMMANDS.send(backupPath, { parent }));
+  const send = gateLine(GATE_COMMANDS.send(backupPath, { parent, compress: compress === 'zstd', level: 1 }));
   let result;
   try {
     result = await runPipeline(
       [
         { label: 'ssh (btrfs send on the target)', cmd: 'ssh', args: [...sshArgs(conn), send] },
+        ...(compress ? [{ label: 'zstd -d (decompress)', cmd: 'zstd', args: ['-d', '-c', '-q'] }] : []),
         { label: 'btrfs receive', cmd: 'btrfs', args: ['receive', localDir] },
       ],
       { onProgress, total },
@@ -129,7 +141,14 @@ export async function restoreBackup(
       next: 'run the restore again',
     });
   }
-  return { path: dest, bytes: result.bytes, durationMs: result.durationMs, receivedUuid: info.receivedUuid };
+  return {
+    path: dest,
+    bytes: result.bytes,
+    wireBytes: result.links[0].bytes,
+    compress,
+    durationMs: result.durationMs,
+    receivedUuid: info.receivedUuid,
+  };
 }
 
 /**

@@ -171,7 +171,9 @@ export interface RestoreRequest {
 
 export interface RestoreResult {
   plan: RestorePlan;
+  /** The stream's bytes, and the bytes over the wire (compressed); null when nothing was transferred. */
   bytes: number | null;
+  wireBytes?: number | null;
   durationMs: number | null;
 }
 
@@ -274,6 +276,7 @@ export async function restore(req: RestoreRequest, { run = runDefault }: { run?:
   );
   plan.steps.forEach((s, i) => say(`  ${i + 1}. ${s}`));
   let bytes: number | null = null;
+  let wireBytes: number | null = null;
   let durationMs: number | null = null;
   if (plan.receiveInto) {
     if (!fs.existsSync(plan.receiveInto)) fs.mkdirSync(plan.receiveInto, { recursive: true, mode: 0o700 });
@@ -284,8 +287,11 @@ export async function restore(req: RestoreRequest, { run = runDefault }: { run?:
     });
     line.clear();
     bytes = r.bytes;
+    wireBytes = r.wireBytes;
     durationMs = r.durationMs;
-    say(`  received ${humanBytes(r.bytes)} in ${(r.durationMs / 1000).toFixed(1)} s: ${r.path}`);
+    say(
+      `  received ${humanBytes(r.bytes)} in ${(r.durationMs / 1000).toFixed(1)} s (${r.compress ? `${humanBytes(r.wireBytes)} over the wire, zstd-compressed on the host` : 'uncompressed: zstd is not installed here'}): ${r.path}`,
+    );
   }
   if (plan.makeLive) {
     await swapLive(plan.makeLive.live, plan.makeLive.keepAs, plan.snapshot);
@@ -314,7 +320,7 @@ export async function restore(req: RestoreRequest, { run = runDefault }: { run?:
       });
     say(`  copied to ${plan.copy.to}`);
   }
-  return { plan, bytes, durationMs };
+  return { plan, bytes, wireBytes, durationMs };
 }
 
 /** The closing line of a restore, saying where the data came from. */
@@ -322,7 +328,7 @@ export function formatRestore(r: RestoreResult): string {
   const from =
     r.plan.source === 'local'
       ? `from the local snapshot ${r.plan.snapshot} (the same as ${r.plan.backup.name} on the target; nothing transferred, the off-site copy not read: --from-target reads it)`
-      : `from the target's ${r.plan.backup.path} (${r.bytes === null ? 'received' : `${humanBytes(r.bytes)} received`})`;
+      : `from the target's ${r.plan.backup.path} (${r.bytes === null ? 'received' : `${humanBytes(r.bytes)} received${r.wireBytes ? `, ${humanBytes(r.wireBytes)} over the wire` : ''}`})`;
   if (r.plan.makeLive)
     return `done, ${from}: ${r.plan.makeLive.live} is live again; the next backup (timer, or backup.mjs run) is incremental from ${r.plan.backup.name}`;
   if (r.plan.copy) return `done, ${from}: ${r.plan.copy.to}`;

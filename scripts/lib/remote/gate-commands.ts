@@ -44,13 +44,18 @@ export const GATE_COMMANDS = Object.freeze({
   subvolumeDelete: (path: string, { commitAfter = false }: { commitAfter?: boolean } = {}): GateCommand => [
     [...BTRFS, 'subvolume', 'delete', ...(commitAfter ? ['--commit-after'] : []), at(path)],
   ],
-  /** Sends a subvolume (incrementally against `parent`), zstd-compressed on the host when `compress`. */
+  /** Sends a subvolume (incrementally against `parent`), zstd-compressed on the host when `compress` (at `level`:
+   * 1 as the installed btrbk.conf's stream_compress_level; default zstd's own). */
   send: (
     path: string,
-    { parent = null, compress = false }: { parent?: string | null; compress?: boolean } = {},
+    {
+      parent = null,
+      compress = false,
+      level = null,
+    }: { parent?: string | null; compress?: boolean; level?: number | null } = {},
   ): GateCommand => [
     [...BTRFS, 'send', ...(parent ? ['-p', at(parent)] : []), at(path)],
-    ...(compress ? [['zstd', '-c']] : []),
+    ...(compress ? [['zstd', '-c', ...(level ? [`-${level}`] : [])]] : []),
   ],
   /** What a backup holds (user-data/btrbk-manifest: path, type, size, mode, owner, mtime, link target, sha256 per
    * entry), all of it or the sample a seed picks (percent 1..100, seed 0..10^18-1, whole numbers). */
