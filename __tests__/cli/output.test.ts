@@ -143,6 +143,7 @@ describe("backup.mjs install's and uninstall's reports", () => {
     ({
       sources: [{ subvolume: '/home', snapshotDir: '/home/.btrbk_snapshots' }],
       added: ['/home'],
+      kept: [],
       dropped: [],
       device: 'lap',
       targetDir: '/backup_volume/backups/lap',
@@ -189,11 +190,11 @@ describe("backup.mjs install's and uninstall's reports", () => {
   test('install says what is protected after it: an earlier subvolume kept (install adds), or dropped with --replace', () => {
     const srv = { subvolume: '/srv', snapshotDir: '/.btrbk-aws-snapshots' };
     const home = { subvolume: '/home', snapshotDir: '/.btrbk-aws-snapshots' };
-    const added = formatInstall(report({ sources: [home, srv], added: ['/srv'] }));
+    const added = formatInstall(report({ sources: [home, srv], added: ['/srv'], kept: ['/home'] }));
     expect(added).toMatch(/^protected now: \/home, \/srv \(added \/srv; kept from the earlier install \/home\)$/m);
     expect(added).toMatch(/--replace protects only the --subvolume paths given/);
     const replaced = formatInstall(report({ sources: [srv], added: ['/srv'], dropped: [home] }));
-    expect(replaced).toMatch(/^protected now: \/srv \(added \/srv\)$/m);
+    expect(replaced).toMatch(/^protected now: \/srv$/m);
     expect(replaced).toContain(
       '! /home is no longer protected (--replace): its snapshots in /.btrbk-aws-snapshots and its backups on the target are kept; install --subvolume /home protects it again',
     );

@@ -79,6 +79,8 @@ export interface InstallReport {
   sources: BackupSource[];
   /** Subvolumes this install added to what was protected (all of them on a first install). */
   added: string[];
+  /** Subvolumes an earlier install protected that this one kept without their being named (install adds). */
+  kept: string[];
   /** Subvolumes an earlier install protected that this one no longer does (--replace); their snapshots are kept. */
   dropped: BackupSource[];
   /** The device this machine backs up as. */
@@ -222,6 +224,7 @@ export async function install(req: InstallRequest): Promise<InstallReport> {
   const report: InstallReport = {
     sources,
     added,
+    kept: keep.map((s) => s.subvolume),
     dropped,
     device,
     targetDir,

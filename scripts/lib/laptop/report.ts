@@ -63,20 +63,19 @@ export function formatInstall(r: InstallReport, c: Palette = plain): string {
   return lines.join('\n');
 }
 
-/** Which subvolumes are protected after the install, which it added, and which it dropped (--replace). */
+/** Which subvolumes are protected after the install, which it added, kept unnamed, and dropped (--replace). */
 export function formatProtected(
-  r: Pick<InstallReport, 'sources' | 'added' | 'dropped' | 'dryRun'>,
+  r: Pick<InstallReport, 'sources' | 'added' | 'kept' | 'dropped' | 'dryRun'>,
   c: Palette = plain,
 ): string[] {
-  const kept = r.sources.filter((s) => !r.added.includes(s.subvolume)).map((s) => s.subvolume);
   const parts = [
-    r.added.length && (kept.length || r.dropped.length) ? `added ${r.added.join(', ')}` : '',
-    kept.length ? `kept from the earlier install ${kept.join(', ')}` : '',
+    r.added.length && r.added.length < r.sources.length ? `added ${r.added.join(', ')}` : '',
+    r.kept.length ? `kept from the earlier install ${r.kept.join(', ')}` : '',
   ].filter(Boolean);
   const lines = [
     `${c.bold(r.dryRun ? 'would protect' : 'protected now')}: ${r.sources.map((s) => s.subvolume).join(', ')}${parts.length ? ` (${parts.join('; ')})` : ''}`,
   ];
-  if (kept.length && !r.dropped.length && r.added.length)
+  if (r.kept.length)
     lines.push('  (install adds to what is protected; --replace protects only the --subvolume paths given)');
   for (const d of r.dropped)
     lines.push(
