@@ -46,10 +46,12 @@ test('the table has every entry point and verb of the README', () => {
       'bench.mjs',
       ...['up', 'down', 'status', 'limits', 'instance-types'].map((v) => `local-target.mjs ${v}`),
       ...['up', 'down', 'status', 'exec', 'network', 'demo'].map((v) => `local-target.mjs laptop ${v}`),
-      ...['install', 'uninstall', 'run', 'status', 'list', 'restore', 'verify'].map((v) => `backup.mjs ${v}`),
+      ...['install', 'uninstall', 'run', 'status', 'list', 'restore', 'verify', 'ls', 'find', 'diff'].map(
+        (v) => `backup.mjs ${v}`,
+      ),
     ]),
   );
-  expect(VERBS).toHaveLength(5 + 5 + 6 + 7);
+  expect(VERBS).toHaveLength(5 + 5 + 6 + 10);
 });
 
 describe.each(VERBS.map((l) => [label(l), l] as const))('%s', (_name, l) => {

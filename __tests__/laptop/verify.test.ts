@@ -154,7 +154,7 @@ describe('verifyBackups with a fake target', () => {
     expect(r.subvolumes[0].compared).toBe(63); // ., me, me/docs and 60 notes
     expect(f.remote).toContain(`btrbk-manifest '${remotePath}'`);
     expect(v.said.join('\n')).toMatch(/this can take minutes/);
-    expect(formatVerify(r, plain)).toMatch(/✓ clean {2}\/home\n {4}clean: 63 entries/);
+    expect(formatVerify(r, plain)).toMatch(/✓ clean {2}\/home {2}home\.\S+\n {4}clean: 63 entries/);
     const rec = readLastVerify(work);
     expect(rec).toMatchObject({
       ok: true,
@@ -259,6 +259,62 @@ describe('verifyBackups with a fake target', () => {
     const v = verify({ run: slow, sample: 100, tickMs: 100 });
     await v.done;
     expect(v.said.filter((l) => /still running \(\d+ s\)/.test(l)).length).toBeGreaterThanOrEqual(1);
+  });
+
+  describe('--at and --all (issue 21)', () => {
+    const OLD = 'home.20261129T110000+0000';
+    const oldPath = `/backup_volume/backups/lap/${OLD}`;
+    /** The target holds OLD (its snapshot is gone here) and NAME; OLD's manifest is read from the same copy. */
+    const twoBackups = () => {
+      const f = fakeTarget({ names: [OLD, NAME] });
+      const run: Run = async (cmd, args, opts) =>
+        f.run(cmd, cmd === 'ssh' ? args.map((a) => a.replace(oldPath, remotePath)) : args, opts);
+      return { f, run };
+    };
+
+    test('--at an older backup whose snapshot is gone: read back on the host only (readable), ok', async () => {
+      const { f, run } = twoBackups();
+      const r = await verify({ run, sample: 100, at: '20261129' }).done;
+      expect(r.ok).toBe(true);
+      expect(r.subvolumes).toMatchObject([
+        { state: 'readable', backup: oldPath, snapshot: null, compared: 63, differences: [] },
+      ]);
+      expect(r.subvolumes[0].reason).toMatch(
+        /^readable: 63 entries read back on the host without an error .* nothing was compared$/,
+      );
+      expect(f.remote.filter((l) => l.startsWith('btrbk-manifest'))).toEqual([`btrbk-manifest '${remotePath}'`]);
+      expect(formatVerify(r, plain)).toMatch(/^✓ readable {2}\/home {2}home\.20261129T110000\+0000$/m);
+    });
+
+    test('--at the newest: compared with its snapshot as without --at', async () => {
+      const { run } = twoBackups();
+      const r = await verify({ run, sample: 100, at: NAME }).done;
+      expect(r.subvolumes).toMatchObject([{ state: 'clean', backup: remotePath, compared: 63 }]);
+    });
+
+    test('--all: every complete backup, its cost said first; one that cannot be read fails the run', async () => {
+      const { run } = twoBackups();
+      const v = verify({ run, sample: 100, all: true });
+      const r = await v.done;
+      expect(v.said[1]).toMatch(/^verify --all: 2 backup\(s\); each is read on the host .* costs 2 times one verify/);
+      expect(r.subvolumes.map((x) => [x.backup, x.state])).toEqual([
+        [oldPath, 'readable'],
+        [remotePath, 'clean'],
+      ]);
+      expect(r.ok).toBe(true);
+      // the older backup's manifest refused (the fake answers only for the path it knows): failed, not ok
+      const f2 = fakeTarget({ names: [OLD, NAME] });
+      const bad = await verify({ run: f2.run, sample: 100, all: true }).done;
+      expect(bad.subvolumes.map((x) => x.state)).toEqual(['failed', 'clean']);
+      expect(bad.ok).toBe(false);
+    });
+
+    test('--at that names no backup: the timestamps to pick from', async () => {
+      const { run } = twoBackups();
+      await expect(verify({ run, at: '20250101' }).done).rejects.toMatchObject({
+        what: 'no backup of /home matches --at 20250101',
+      });
+    });
   });
 
   test('status shows the last verify, in text and --json', async () => {

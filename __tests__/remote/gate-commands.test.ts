@@ -27,6 +27,12 @@ const SAMPLES: Record<keyof typeof GATE_COMMANDS, GateCommand[]> = {
   ],
   receive: [GATE_COMMANDS.receive(DIR), GATE_COMMANDS.receive(`${DIR}/`, { decompress: true })],
   manifest: [GATE_COMMANDS.manifest(SNAP), GATE_COMMANDS.manifest(SNAP, { percent: 5, seed: 123456789012345678n })],
+  list: [
+    GATE_COMMANDS.list(SNAP),
+    GATE_COMMANDS.list(SNAP, { under: 'me/My%20Docs/caf%C3%A9', depth: 1 }),
+    GATE_COMMANDS.list(SNAP, { depth: 9999 }),
+  ],
+  sendNoData: [GATE_COMMANDS.sendNoData(SNAP, PARENT)],
 };
 
 /** [entry, line, number of stages], each line once. */
@@ -54,5 +60,16 @@ describe('gateLine', () => {
     expect(gateLine(GATE_COMMANDS.receive(`${R}/l//`, { decompress: true }))).toBe(
       `zstd -d -c | sudo -n btrfs receive '${R}/l/'`,
     );
+  });
+});
+
+describe('list refuses what the gate would refuse, before sending it', () => {
+  it.each([['me/../x'], ['a b'], ['/etc'], ["it's"], ['me/'], ['%2e']])('--under %s', (under) => {
+    // '..' passes the characters check here: the gate and the manifest refuse it (gate-browse.test.ts)
+    if (under === 'me/../x') expect(dryRun(gateLine(GATE_COMMANDS.list(SNAP, { under }))).status).toBe(255);
+    else expect(() => GATE_COMMANDS.list(SNAP, { under })).toThrow(/not escaped/);
+  });
+  it.each([[0], [10000], [1.5]])('--depth %s', (depth) => {
+    expect(() => GATE_COMMANDS.list(SNAP, { depth })).toThrow(/1\.\.9999/);
   });
 });

@@ -11,35 +11,14 @@
 // u16le command type, u32le crc32c, then TLV attributes (u16le type, u16le length, value). The crc is
 // btrfs's raw crc32c (seed 0, no final inversion) over header + data with the crc field zeroed.
 import crypto from 'node:crypto';
+import { SEND_CMD } from '../../scripts/lib/laptop/browse.js';
 
 export const MAGIC = 'btrfs-stream\0';
 export const HEADER_LEN = 17; // magic (13) + version (4)
 export const CMD_HEADER_LEN = 10; // len (4) + cmd (2) + crc (4)
 
-export const Cmd = {
-  SUBVOL: 1,
-  SNAPSHOT: 2,
-  MKFILE: 3,
-  MKDIR: 4,
-  MKNOD: 5,
-  MKFIFO: 6,
-  MKSOCK: 7,
-  SYMLINK: 8,
-  RENAME: 9,
-  LINK: 10,
-  UNLINK: 11,
-  RMDIR: 12,
-  SET_XATTR: 13,
-  REMOVE_XATTR: 14,
-  WRITE: 15,
-  CLONE: 16,
-  TRUNCATE: 17,
-  CHMOD: 18,
-  CHOWN: 19,
-  UTIMES: 20,
-  END: 21,
-  UPDATE_EXTENT: 22,
-} as const;
+/** The command numbers: one table, the one the product's parser reads (laptop/browse.ts for backup.mjs diff). */
+export const Cmd = SEND_CMD;
 
 export const Attr = {
   UUID: 1,

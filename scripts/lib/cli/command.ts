@@ -61,6 +61,9 @@ export interface Context {
   readonly paint: Palette;
   /** Writes one line to `out`. */
   readonly say: (line: string) => void;
+  /** Where the result goes (stdout): a verb whose output is a stream (ls, find, diff) writes its lines here as they
+   * come, one JSON object per line with --json, and its `json` returns undefined (the runner then prints nothing). */
+  readonly stdout: NodeJS.WritableStream;
   /** The resolved --env file; undefined when the verb's default is `none` and --env was not given. */
   readonly envFile: string | undefined;
   /** Reads and validates envFile (once); an OperatorError when it is missing or incomplete. */
@@ -78,7 +81,7 @@ export interface VerbSpec<R = unknown> {
   readonly connection?: ConnectionSpec;
   /** Why it needs root, when it does (shown in the help). */
   readonly root?: string;
-  /** Has --json: the runner adds the option and prints `json(result)` on stdout. */
+  /** Has --json: the runner adds the option and prints `json(result)` on stdout (nothing when it is undefined). */
   readonly json?: (result: NoInfer<R>) => unknown; // may be a Promise (a formatter imported with the run)
   /** Lines printed after the options in the help (examples, notes). */
   readonly notes?: string;

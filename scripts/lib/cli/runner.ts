@@ -307,6 +307,7 @@ export async function runEntry(
     color,
     paint: palette(color),
     say: (line) => out.write(`${line}\n`),
+    stdout,
     envFile,
     connection: () => {
       if (!envFile) throw new Error(`${r.verb.name}: no connection file resolved (its row has no connection)`);
@@ -316,8 +317,10 @@ export async function runEntry(
     prog: r.where.words.join(' '),
   };
   const result = await r.verb.run(ctx);
-  if (json && r.verb.json) stdout.write(`${JSON.stringify(await r.verb.json(result), null, 2)}\n`);
-  else {
+  if (json && r.verb.json) {
+    const doc = await r.verb.json(result);
+    if (doc !== undefined) stdout.write(`${JSON.stringify(doc, null, 2)}\n`);
+  } else {
     const text = await r.verb.text?.(result, ctx);
     if (text !== undefined) stdout.write(`${text}\n`);
   }

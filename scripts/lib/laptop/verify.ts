@@ -5,6 +5,10 @@
 // host through the gate's `btrbk-manifest`), compared path by path (data/verify.ts). The result of the last run is
 // kept in FILES.lastVerify for `status`.
 // pickPair() decides (pure, unit-tested); verifyBackups() gathers, compares and records.
+// --at TIMESTAMP verifies that backup instead of the newest, --all every complete backup: one with its local snapshot
+// still here is compared as above; one whose snapshot is gone (local retention keeps fewer than the host) can only be
+// read back whole on the host (state 'readable': every sampled file read, btrfs checking each block's checksum as it
+// is read; nothing to compare it with). --all costs one manifest on the host per backup (docs/PERFORMANCE.md).
 import { randomInt } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
@@ -19,6 +23,7 @@ import type { Manifest } from './install.js';
 import { FILES, under } from './layout.js';
 import { listingError } from './device-key.js';
 import { targetFor } from './layout.js';
+import { chooseBackup } from './restore.js';
 import { datedFor, localSnapshots, sshFailureReason, targetBackups, type Dated } from './target.js';
 
 /**
@@ -34,7 +39,10 @@ export const MANIFEST_PROGRAM = path.join(REPO_ROOT, 'user-data', 'btrbk-manifes
 const MANIFEST_TIMEOUT_MS = 24 * 3600e3;
 
 /** How one subvolume's verify ended. */
-export type VerifyState = 'clean' | 'differences' | 'not-same' | 'not-newest' | 'never' | 'failed';
+export type VerifyState = 'clean' | 'readable' | 'differences' | 'not-same' | 'not-newest' | 'never' | 'failed';
+
+/** The states that pass (exit 0). */
+const PASSES: readonly VerifyState[] = ['clean', 'readable'];
 
 export interface SubvolumeVerify {
   subvolume: string;
@@ -120,6 +128,10 @@ export interface VerifyRequest {
   subvolumes?: string[];
   sample?: number;
   seed?: string;
+  /** --at: the backup at or before this time (restore's rule) instead of the newest. */
+  at?: string;
+  /** --all: every complete backup of each subvolume. */
+  all?: boolean;
   /** Progress and findings as they come. */
   say?: (line: string) => void;
   run?: Run;
@@ -159,22 +171,61 @@ export async function verifyBackups(req: VerifyRequest): Promise<VerifyReport> {
       : `verify: a ${sample} % sample, seed ${seed} (repeat this run with --sample ${sample} --seed ${seed}; --sample 100 for every file)`,
   );
   const subvolumes: SubvolumeVerify[] = [];
+  const common = {
+    conn: req.conn,
+    sample,
+    seed,
+    run,
+    say,
+    program: req.program ?? MANIFEST_PROGRAM,
+    tickMs: req.tickMs ?? 60_000,
+  };
+  if (req.all) {
+    const n = sources.reduce(
+      (sum, s) =>
+        sum +
+        datedFor(
+          listing.entries.filter((e) => e.complete),
+          path.posix.basename(s.subvolume),
+        ).length,
+      0,
+    );
+    say(
+      `verify --all: ${n} backup(s); each is read on the host (a manifest of ${sample === 100 ? 'every file' : `a ${sample} % sample`}), so this costs ${n} times one verify (docs/PERFORMANCE.md)`,
+    );
+  }
   for (const s of sources) {
     const base = path.posix.basename(s.subvolume);
-    const pair = pickPair(s.subvolume, datedFor(listing.entries, base), localSnapshots(s.snapshotDir, base));
+    const local = localSnapshots(s.snapshotDir, base);
+    if (req.at !== undefined || req.all) {
+      const complete = datedFor(
+        listing.entries.filter((e) => e.complete),
+        base,
+      );
+      const chosen = req.all ? complete : [chooseBackup(complete, req.at, s.subvolume)];
+      if (!chosen.length)
+        subvolumes.push(
+          noPair(
+            s.subvolume,
+            'never',
+            `${s.subvolume} has no complete backup on the target yet: run one (npx zx scripts/backup.mjs run), then verify`,
+            null,
+            local.at(-1) ?? null,
+          ),
+        );
+      for (const backup of chosen) {
+        const snapshot = local.find((l) => l.name === backup.name);
+        subvolumes.push(
+          snapshot
+            ? await verifyPair({ ...common, subvolume: s.subvolume, backup, snapshot })
+            : await verifyReadable({ ...common, subvolume: s.subvolume, backup, newestSnapshot: local.at(-1) ?? null }),
+        );
+      }
+      continue;
+    }
+    const pair = pickPair(s.subvolume, datedFor(listing.entries, base), local);
     const v = pair.ok
-      ? await verifyPair({
-          conn: req.conn,
-          subvolume: s.subvolume,
-          backup: pair.backup,
-          snapshot: pair.snapshot,
-          sample,
-          seed,
-          run,
-          say,
-          program: req.program ?? MANIFEST_PROGRAM,
-          tickMs: req.tickMs ?? 60_000,
-        })
+      ? await verifyPair({ ...common, subvolume: s.subvolume, backup: pair.backup, snapshot: pair.snapshot })
       : {
           subvolume: s.subvolume,
           state: pair.state,
@@ -189,7 +240,7 @@ export async function verifyBackups(req: VerifyRequest): Promise<VerifyReport> {
     subvolumes.push(v);
   }
   const report: VerifyReport = {
-    ok: subvolumes.every((v) => v.state === 'clean'),
+    ok: subvolumes.every((v) => PASSES.includes(v.state)),
     at,
     sample,
     seed,
@@ -198,6 +249,81 @@ export async function verifyBackups(req: VerifyRequest): Promise<VerifyReport> {
   };
   recordVerify(report, req.root ?? '/');
   return report;
+}
+
+function noPair(
+  subvolume: string,
+  state: 'never',
+  reason: string,
+  backup: Dated | null,
+  newestSnapshot: Dated | null,
+): SubvolumeVerify {
+  return {
+    subvolume,
+    state,
+    reason,
+    backup: backup?.path ?? null,
+    snapshot: null,
+    newestSnapshot: newestSnapshot?.path ?? null,
+    compared: 0,
+    differences: [],
+    problems: [],
+  };
+}
+
+/**
+ * A backup whose local snapshot is gone: read back on the host (the same manifest, the same sample) with nothing to
+ * compare it with. Every file of the sample must be read without an error (btrfs checks each block's checksum as it
+ * reads it: a damaged block is an error, never wrong data) and the listing must be whole.
+ */
+async function verifyReadable(o: {
+  conn: Connection;
+  subvolume: string;
+  backup: Dated;
+  newestSnapshot: Dated | null;
+  sample: number;
+  seed: string | null;
+  run: Run;
+  say: (l: string) => void;
+}): Promise<SubvolumeVerify> {
+  const base = {
+    subvolume: o.subvolume,
+    backup: o.backup.path,
+    snapshot: null,
+    newestSnapshot: o.newestSnapshot?.path ?? null,
+    differences: [],
+  };
+  o.say(`${o.subvolume}: the backup ${o.backup.path} on the target (its snapshot is no longer here: read back only)`);
+  const sampleArgs = o.seed === null ? null : { percent: o.sample, seed: BigInt(o.seed) };
+  const r = await runRemote(o.conn, gateLine(GATE_COMMANDS.manifest(o.backup.path, sampleArgs)), {
+    run: o.run,
+    timeoutMs: MANIFEST_TIMEOUT_MS,
+  });
+  const parsed = parseManifest(r.stdout);
+  const unreadable = [...parsed.entries.values()].filter((e) => e.sha256 === 'error').map((e) => e.path);
+  if (r.status !== 0 && !(r.status === 1 && parsed.complete)) {
+    const failed = manifestFailure(
+      r,
+      'the backup on the target',
+      'npx zx scripts/troubleshoot.mjs check-ssh, then verify again',
+    );
+    return { ...base, state: 'failed', reason: failed ?? 'the manifest failed', compared: 0, problems: [] };
+  }
+  if (unreadable.length || !parsed.complete)
+    return {
+      ...base,
+      state: 'failed',
+      reason: `${unreadable.length} of ${parsed.entries.size} entries could not be read back on the host${parsed.complete ? '' : ' (the listing was cut short)'}: npx zx scripts/troubleshoot.mjs check-volume (the scrub's result); docs/RESTORE.md, "what verify and the scrub prove"`,
+      compared: parsed.entries.size,
+      problems: unreadable.slice(0, 20).map((p) => `unreadable: ${p}`),
+    };
+  return {
+    ...base,
+    state: 'readable',
+    reason: `readable: ${parsed.entries.size} entries read back on the host without an error (btrfs checked each block's checksum); its local snapshot is gone, so nothing was compared`,
+    compared: parsed.entries.size,
+    problems: [],
+  };
 }
 
 const manifestFailure = (r: RunResult, side: string, next: string): string | null => {
@@ -308,7 +434,9 @@ export function formatVerify(
 ): string {
   const lines: string[] = [];
   for (const v of r.subvolumes) {
-    lines.push(`${v.state === 'clean' ? c.green('✓ clean') : c.red(`✗ ${v.state}`)}  ${c.bold(v.subvolume)}`);
+    lines.push(
+      `${PASSES.includes(v.state) ? c.green(`✓ ${v.state}`) : c.red(`✗ ${v.state}`)}  ${c.bold(v.subvolume)}${v.backup ? `  ${path.posix.basename(v.backup)}` : ''}`,
+    );
     lines.push(`    ${v.reason}`);
     for (const p of v.problems) lines.push(`    ! ${p}`);
     for (const d of v.differences.slice(0, maxDifferences)) lines.push(`    ${describeDifference(d)}`);

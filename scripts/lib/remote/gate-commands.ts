@@ -66,6 +66,27 @@ export const GATE_COMMANDS = Object.freeze({
       at(path),
     ],
   ],
+  /** Names and metadata of a backup's entries, no content read (btrbk-manifest --list): below `under` (a path inside
+   * the backup, escaped as laptop/browse.ts underArg does: [A-Za-z0-9_@+.-] and %XX only), at most `depth` deep. */
+  list: (path: string, { under, depth }: { under?: string; depth?: number } = {}): GateCommand => {
+    if (under !== undefined && !/^([A-Za-z0-9_@+.-]|%[0-9A-F]{2})+(\/([A-Za-z0-9_@+.-]|%[0-9A-F]{2})+)*$/.test(under))
+      throw new Error(`list: --under ${under} is not escaped`);
+    if (depth !== undefined && !(Number.isInteger(depth) && depth >= 1 && depth <= 9999))
+      throw new Error(`list: --depth ${depth} is not 1..9999`);
+    return [
+      [
+        'btrbk-manifest',
+        '--list',
+        ...(under !== undefined ? ['--under', under] : []),
+        ...(depth !== undefined ? ['--depth', String(depth)] : []),
+        at(path),
+      ],
+    ];
+  },
+  /** The changes from `parent` to `path` without file data (btrfs send --no-data -p): backup.mjs diff and find. */
+  sendNoData: (path: string, parent: string): GateCommand => [
+    [...BTRFS, 'send', '--no-data', '-p', at(parent), at(path)],
+  ],
   /** Receives a stream into `dir` (written `DIR/`, as btrbk does), zstd-decompressed on the host first when `decompress`. */
   receive: (dir: string, { decompress = false }: { decompress?: boolean } = {}): GateCommand => [
     ...(decompress ? [['zstd', '-d', '-c']] : []),
