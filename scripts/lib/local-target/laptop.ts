@@ -42,7 +42,7 @@ export const LAPTOP_NAME = 'btrbk-laptop';
 /** What the laptop gets beyond minbase: the backup engine and what the backup command runs on. */
 export const LAPTOP_ROOTFS: RootfsSpec = Object.freeze({
   suite: 'trixie',
-  release: 'Debian 13',
+  release: 'Debian 13 (laptop)',
   packages: Object.freeze([
     'systemd',
     'systemd-sysv',
