@@ -191,6 +191,10 @@ Normalized form: *-*-* *:00/15:00
        From now: 23min left
 `;
     expect(parseCalendarGap(out)).toBe(900);
+    // systemd 257 (Debian 13)
+    expect(parseCalendarGap(out.replace('       Iter. #2:', '   Iteration #2:').replace('20:00:00', '20:30:00'))).toBe(
+      2700,
+    );
     expect(parseCalendarGap('Failed to parse calendar specification')).toBeNull();
   });
 

@@ -45,11 +45,12 @@ export function timeSpan(seconds: number): string {
   return `${seconds}s`;
 }
 
-/** The seconds between the first two elapses in `systemd-analyze calendar --iterations=2` output; null if absent. */
+/** The seconds between the first two elapses in `systemd-analyze calendar --iterations=2` output (systemd 252 says
+ * "Iter. #2", 257 "Iteration #2"); null if absent. */
 export function parseCalendarGap(text: string): number | null {
-  const at = [...text.matchAll(/(?:Next elapse|Iter\. #2): \w+ (\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}) UTC/g)].map((m) =>
-    Date.parse(`${m[1].replace(' ', 'T')}Z`),
-  );
+  const at = [
+    ...text.matchAll(/(?:Next elapse|Iter(?:\.|ation) #2): \w+ (\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}) UTC/g),
+  ].map((m) => Date.parse(`${m[1].replace(' ', 'T')}Z`));
   return at.length === 2 && at[1] > at[0] ? (at[1] - at[0]) / 1000 : null;
 }
 
