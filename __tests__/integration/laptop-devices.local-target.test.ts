@@ -3,16 +3,33 @@
 // up with real btrbk through the gate into backups/alpha, and status and list show it; bravo's connection file with
 // alpha's key is refused by name (which device, which key, what to do); a key the target does not know stops install
 // before anything is written and prints the terraform.tfvars line; and alpha's backup comes back with restore
-// --device alpha on a machine with nothing installed.
+// --device alpha on a machine with nothing installed; and the upgrade: a laptop installed with the legacy key (as
+// machine charlie) gets its own device key once the host has devices.charlie, and carries on incrementally.
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { jest } from '@jest/globals';
 import { formatConnection, readConnection } from '../../scripts/lib/core/connection.js';
 import type { RunResult } from '../../scripts/lib/core/process.js';
-import { deviceEnvFile } from '../../scripts/lib/local-target/boot-script.js';
+import {
+  deviceEnvFile,
+  deviceKey,
+  ensureDeviceKeys,
+  renderFor,
+  writeDeviceEnvFiles,
+} from '../../scripts/lib/local-target/boot-script.js';
+import { loadState, type UpState } from '../../scripts/lib/local-target/paths.js';
+import { BACKUP_ROOT } from '../../user-data/host-layout.js';
+import { parseSize } from '../../scripts/lib/core/btrfs-output.js';
 import { LAPTOP_DISK_MOUNT, LAPTOP_ENV_FILE, laptopConnection } from '../../scripts/lib/local-target/laptop.js';
-import { down, execInTarget, localTargetPaths, up } from '../../scripts/lib/local-target/local-target.js';
+import {
+  down,
+  execInTarget,
+  installBootScript,
+  localTargetPaths,
+  rerunBootScript,
+  up,
+} from '../../scripts/lib/local-target/local-target.js';
 import { startTestLaptop, type TestLaptop } from './laptop-harness.js';
 import { freePort } from './test-target.js';
 
@@ -148,3 +165,74 @@ test("restore --device alpha with alpha's connection on a machine with nothing i
   expect(name).toMatch(/^home\.\d{8}T/);
   expect(laptop.exec(['cat', `${to}/${name}/me/note.txt`]).stdout).toBe(NOTE);
 });
+
+test('upgrade: a laptop installed with the legacy key moves to its own device key (the host got `devices` with its name): its next backup is incremental from the backups it has, every one of them intact', async () => {
+  const C = 'charlie';
+  const dir = `${BACKUP_ROOT}/${C}`;
+  const root = (script: string, ...args: string[]) => {
+    const r = execInTarget(['/bin/bash', '-c', script, 'bash', ...args], { paths: paths() });
+    if (r.status !== 0) throw new Error(`on the target: ${script} failed: ${r.stderr}`);
+    return r.stdout;
+  };
+  /** Each backup below DIR as root: name, UUID, received UUID, parent UUID, read-only. */
+  const backups = () =>
+    root(
+      'cd "$1" && for s in $(find . -mindepth 1 -type d -inum 256 | sort); do printf "%s %s\\n" "$s" "$(btrfs subvolume show "$s" | sed -n "s/^[[:space:]]*\\(UUID\\|Received UUID\\|Parent UUID\\|Flags\\):[[:space:]]*//p" | tr "\\n" " ")"; done',
+      dir,
+    )
+      .trim()
+      .split('\n')
+      .filter(Boolean)
+      .map((l) => {
+        const [name, uuid, parent, received, flags] = l.split(/\s+/);
+        return { name, uuid, parent, received, flags };
+      });
+  const copyKey = (from: string, to: string) =>
+    ok(laptop.exec(['sh', '-c', 'umask 077 && cat > "$1"', 'sh', to], { input: fs.readFileSync(from, 'utf8') }), to);
+
+  // the single-key setup as it is today: the legacy key, the machine's own directory backups/charlie
+  const legacyFile = `${SECRETS}/connection-legacy.env`;
+  copyKey(paths().sshKey, `${SECRETS}/id_ed25519-legacy`);
+  writeLaptopConnection(legacyFile, paths().envFile, `${SECRETS}/id_ed25519-legacy`);
+  sh(`head -c 4M /dev/urandom > ${HOME}/me/photo.raw`);
+  ok(laptop.backup(['install', '--subvolume', HOME, '--machine', C, '--env', legacyFile]), 'install (legacy key)');
+  ok(laptop.backup(['run']), 'run (legacy key, full)');
+  sh(`echo second >> ${HOME}/me/note.txt`);
+  await new Promise((r) => setTimeout(r, 1100));
+  ok(laptop.backup(['run']), 'run (legacy key, incremental)');
+  const before = backups(); // two, and any older snapshot of this home btrbk sends as a missing backup
+  expect(before.length).toBeGreaterThanOrEqual(2);
+  expect(root('stat -c %i "$1"', dir).trim()).not.toBe('256'); // a plain directory, as the single key made it
+
+  // the owner adds devices.charlie (here: the boot script run again with it, as a deploy replaces the instance)
+  const devices = { ...paths(), devices: [A, B, C] };
+  ensureDeviceKeys(devices);
+  const volumeId = JSON.parse(fs.readFileSync(devices.stateFile, 'utf8')).volumeId as string;
+  installBootScript(devices, renderFor(devices, volumeId));
+  const boot = await rerunBootScript({ paths: devices });
+  expect({ status: boot.status, tail: boot.output.split('\n').slice(-3).join('\n') }).toMatchObject({ status: 0 });
+  writeDeviceEnvFiles(devices, loadState(devices) as UpState);
+  expect(root('stat -c %i "$1"', dir).trim()).toBe('256'); // moved into the device's own subvolume
+  expect(backups()).toEqual(before); // every backup as it was: UUID, received UUID, read-only
+
+  // the laptop moves to charlie's own key: install --device charlie, then its next backup
+  const deviceFile = `${SECRETS}/connection-${C}.env`;
+  copyKey(deviceKey(devices, C), `${SECRETS}/id_ed25519-${C}`);
+  writeLaptopConnection(deviceFile, deviceEnvFile(devices, C), `${SECRETS}/id_ed25519-${C}`);
+  const inst = ok(laptop.backup(['install', '--subvolume', HOME, '--device', C, '--env', deviceFile]), 'install');
+  expect(inst.stdout).toMatch(new RegExp(`device ${C}: backups go to ${dir} on the target`));
+  sh(`echo third >> ${HOME}/me/note.txt`);
+  await new Promise((r) => setTimeout(r, 1100));
+  const run = ok(laptop.backup(['run']), "run (charlie's key)");
+  const after = backups();
+  expect(after.slice(0, before.length)).toEqual(before);
+  expect(after).toHaveLength(before.length + 1);
+  // incremental: received as a snapshot of the newest backup there (a full receive has no parent), and small
+  expect(after.at(-1)!.parent).toBe(before.at(-1)!.uuid);
+  // backup.mjs run's closing line of the send: incremental, and a few KiB of the 4 MiB home
+  const closing = /home\.\S+: ([\d.]+ \S+) sent in .*\((incremental|full send)\)/.exec(run.stdout + run.stderr);
+  expect(closing?.[2]).toBe('incremental');
+  expect(parseSize(closing?.[1] ?? '')).toBeLessThan(256 << 10);
+  expect(laptop.exec(['cat', `${HOME}/me/note.txt`]).stdout).toMatch(/second\nthird\n$/);
+  expect(root('cat "$1/$2/me/note.txt"', dir, after.at(-1)!.name)).toMatch(/second\nthird\n$/);
+}, 600_000);
