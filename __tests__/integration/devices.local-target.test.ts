@@ -179,10 +179,25 @@ describe('two devices back up with btrbk; one key reaches nothing of the other',
     expect(bravo.uuids.length).toBeGreaterThanOrEqual(5);
   });
 
-  test("alpha's key on bravo's backups: every gate command refused or filtered; bravo's names, UUIDs, data in no answer; nothing changed", () => {
+  test("alpha's key on bravo's backups: every gate command (ls/find/diff's too) refused or filtered; bravo's names, UUIDs, data in no answer; nothing changed", () => {
     const [b1, b2] = bravo.paths;
+    const [a1, a2] = backupsOf(`${BACKUP_ROOT}/${A}/laptop`).map((n) => `${BACKUP_ROOT}/${A}/laptop/${n}`);
     const before = inventory(BACKUP_ROOT);
     const commands = [
+      // backup.mjs ls, find and diff (issue 21): the listing and the metadata-only send, on bravo's backups, on the
+      // top level and the roots, or climbing out of alpha's own backup (--under is a path inside it)
+      `btrbk-manifest --list '${b1}'`,
+      `btrbk-manifest --list --under laptop '${BACKUP_ROOT}/${B}'`,
+      `btrbk-manifest --list --depth 1 '${MOUNT_POINT}'`,
+      `btrbk-manifest --list --under ${B} '${BACKUP_ROOT}'`,
+      `btrbk-manifest --list --under %2E%2E/%2E%2E/${B}/laptop '${a1}'`,
+      `btrbk-manifest --list --under ../../${B} '${a1}'`,
+      `sudo -n btrfs send --no-data '${b1}'`,
+      `sudo -n btrfs send --no-data -p '${b1}' '${b2}'`,
+      `sudo -n btrfs send --no-data -p '${b1}' '${a1}'`,
+      `sudo -n btrfs send --no-data -p '${a1}' '${b2}'`,
+      `sudo -n btrfs send --no-data '${MOUNT_POINT}'`,
+      `sudo -n btrfs send --no-data '${BACKUP_ROOT}/${B}'`,
       `sudo -n btrfs subvolume list -a -c -u -q -R '${MOUNT_POINT}'`,
       `sudo -n btrfs subvolume list -a -r '${MOUNT_POINT}'`,
       `sudo -n btrfs subvolume list -a -d '${MOUNT_POINT}'`,
@@ -249,6 +264,10 @@ describe('two devices back up with btrbk; one key reaches nothing of the other',
       'btrbk-diag device-stats',
       'btrbk-diag help',
     ]);
+    // the control: alpha's own backups list and diff through alpha's key
+    const own = ssh(connA, `btrbk-manifest --list --depth 1 '${a1}'`);
+    expect([own.status, own.stdout.toString('utf8').split('\n')[0]]).toEqual([0, '# btrbk-manifest 1 list']);
+    expect(ssh(connA, `sudo -n btrfs send --no-data -p '${a1}' '${a2}'`).status).toBe(0);
     // a subvolume ID of bravo's and one that does not exist get the same answer
     const byId = ssh(connA, `sudo -n btrfs subvolume show --rootid=${bravo.ids[0]} '${BACKUP_ROOT}/${A}'`);
     const none = ssh(connA, `sudo -n btrfs subvolume show --rootid=99999 '${BACKUP_ROOT}/${A}'`);
