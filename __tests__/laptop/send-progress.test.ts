@@ -206,12 +206,17 @@ describe('watchSends', () => {
     expect(sendArgsOf("zstd -d | btrfs send '/s'")).toBeNull();
   });
 
-  test('an incremental: bytes and rate, no total and no ETA (its size is not known in advance)', () => {
+  test('an incremental: bytes and rate, no total and no ETA (its size is not known in advance); a small one is counted again exactly when it ends', async () => {
     btrbkPipeline({ incremental: true, rchar: 0 });
     let t = 0;
     const { line, shown } = recordingLine();
     const done: SendSummary[] = [];
+    const counted: string[][] = [];
     const w = watchSends({
+      countStream: async (args) => {
+        counted.push(args);
+        return 2048;
+      },
       root: 100,
       fullSizes: new Map([['home', 100]]),
       intervalMs: 60_000,
@@ -222,10 +227,12 @@ describe('watchSends', () => {
     });
     w.poll();
     t = 500;
-    setRchar(103, 2048);
+    setRchar(103, 2048 + 5000); // the stream and the ELF headers zstd's loader read
     w.poll();
-    void w.stop();
-    expect(shown.at(-1)).toMatchObject({ bytes: 2048, total: null, eta: null });
+    await w.stop();
+    expect(shown.at(-1)).toMatchObject({ bytes: 7048, total: null, eta: null });
+    // small: counted again exactly for its closing line
+    expect(counted).toEqual([['-p', '/mnt/.snaps/home.20261129T0700', '/mnt/.snaps/home.20261130T0732']]);
     expect(done).toEqual([
       { snapshot: '/mnt/.snaps/home.20261130T0732', incremental: true, bytes: 2048, seconds: 0.5 },
     ]);

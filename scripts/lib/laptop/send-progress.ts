@@ -210,6 +210,9 @@ export interface WatchOptions {
 export const snapshotBase = (snapshot: string): string =>
   path.posix.basename(snapshot).replace(/\.\d{8}(T\d{4,6}([+-]\d{4})?)?(_\d+)?$/, '');
 
+/** A send whose reader counted less than this is counted again exactly when it ends (re-reading it costs little). */
+export const RECOUNT_BELOW = 16 * 1024 * 1024;
+
 /**
  * Polls btrbk's sends until stop() is called; shows a progress line for the one running (with an ETA when it is a
  * full send of known size) and a closing line for each that ended. A send is followed by its btrfs send process (its
@@ -255,13 +258,15 @@ export function watchSends({
       bytes,
       seconds: (now() - r.started) / 1000,
     });
-    if (r.counted || !r.args) {
+    if (!r.args || (r.counted && r.tracker.bytes >= RECOUNT_BELOW)) {
       done(summary(r.tracker.bytes));
       return;
     }
-    // never seen with its reader: count its stream again, exactly
+    // never seen with its reader, or small: count its stream again, exactly (the reader's count holds the few KiB
+    // its loader read of its libraries too, which is most of a small incremental's figure)
     const at = summary(0);
-    pending.push(countStream(r.args).then((n) => done({ ...at, bytes: n ?? r.tracker.bytes })));
+    const args = r.args;
+    pending.push(countStream(args).then((n) => done({ ...at, bytes: n ?? r.tracker.bytes })));
   };
   const poll = () => {
     const pids = descendants(root, procRoot);
