@@ -41,6 +41,7 @@ export LC_ALL=C PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bi
 readonly SCRIPT_VERSION=1
 readonly LOG_FILE=/var/log/btrbk-backup-host.log
 readonly STATE_DIR=/var/lib/btrbk-backup-host
+readonly SSHD_RELOAD_PENDING=$STATE_DIR/sshd-reload-pending
 readonly MOUNT_POINT=/backup_volume
 readonly BACKUP_ROOT=/backup_volume/backups
 readonly FS_LABEL=btrbk-backup
@@ -602,6 +603,9 @@ configure_sshd() {
     die "sshd rejects its configuration with $SSHD_DROPIN (sshd -t); the previous state is restored" "" "run sshd -t to see why"
   fi
   [ -z "$backup" ] || rm -f "$backup"
+  # A changed drop-in is owed a reload until one happened: a run that stops below (another drop-in wins) must not
+  # leave the next run, which finds the file unchanged, with sshd still on its old settings.
+  [ "$result" != changed ] || : >"$SSHD_RELOAD_PENDING"
   # what sshd will really do, whatever other drop-ins say (the first value of a keyword wins)
   local eff
   eff=$(sshd -T -C "user=$BTRBK_USER,host=check,addr=127.0.0.1" 2>&1)
@@ -613,8 +617,10 @@ configure_sshd() {
   done
   if [ "$result" = changed ]; then
     changed "sshd drop-in $SSHD_DROPIN"
-    reload_sshd
+  elif [ -e "$SSHD_RELOAD_PENDING" ]; then
+    changed "sshd reloaded: an earlier run wrote $SSHD_DROPIN and stopped before sshd reloaded it"
   fi
+  if [ -e "$SSHD_RELOAD_PENDING" ]; then reload_sshd && rm -f "$SSHD_RELOAD_PENDING"; fi
 }
 
 reload_sshd() {

@@ -280,6 +280,35 @@ describe('the boot script run again (local target, root)', () => {
       inTarget('rm', '-rf', '/etc/chrony');
     }
   });
+
+  test('a run that rewrote the sshd drop-in and stopped before the reload owes it: the next run reloads sshd, though it finds the file unchanged', async () => {
+    const dropin = '/etc/ssh/sshd_config.d/00-btrbk-backup-host.conf';
+    const pending = `${STATE_DIR}/sshd-reload-pending`;
+    const winner = '/etc/ssh/sshd_config.d/00-a-test-first.conf'; // sorts first: its Match value wins
+    // an older drop-in (the run rewrites it), and another file that makes the effective check stop the run
+    inTarget('sed', '-i', '1i # an older version of this file', dropin);
+    inTarget('sh', '-c', `printf 'Match User btrbk\\n  PermitTTY yes\\n' > ${winner}`);
+    try {
+      const stopped = await rerunBootScript();
+      expect(stopped.status).not.toBe(0);
+      expect(stopped.output).toMatch(/sshd's effective configuration for btrbk lacks 'permittty no'/);
+      expect(stopped.output).not.toMatch(/reloaded ssh|SIGHUP/); // it stopped before the reload
+      expect(inTarget('sh', '-c', `test -e ${pending} && echo owed`).trim()).toBe('owed');
+    } finally {
+      inTarget('rm', '-f', winner);
+    }
+    // before the fix, this run found the drop-in unchanged and said "nothing changed": sshd kept its old settings
+    const next = await rerunBootScript();
+    expect(next.status).toBe(0);
+    expect(next.output).toMatch(
+      /\[sshd\]: changed: sshd reloaded: an earlier run wrote \/etc\/ssh\/sshd_config\.d\/00-btrbk-backup-host\.conf and stopped before sshd reloaded it/,
+    );
+    expect(next.output).toMatch(/reloaded ssh(d)?\.service|sent SIGHUP to sshd/);
+    expect(inTarget('sh', '-c', `test -e ${pending} && echo owed || echo paid`).trim()).toBe('paid');
+    const again = await rerunBootScript();
+    expect(again.output).toMatch(/SUCCESS \(version \d+\) in \d+ s; nothing changed$/m);
+    expect((await status()).healthy).toBe(true);
+  });
 });
 
 /**
