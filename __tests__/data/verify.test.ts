@@ -118,6 +118,21 @@ test('a manifest cut short (the connection dropped) is not taken for a backup wi
   expect(r.problems).toEqual([expect.stringMatching(/backup's manifest is incomplete/)]);
 });
 
+test("the backup's top directory's mtime is not compared (btrfs receive cannot keep it), any other directory's is", () => {
+  const text = (top: string, sub: string) =>
+    [
+      '# btrbk-manifest 1 sample=100 seed=0',
+      `.\td\t-\t0755\t0:0\t${top}\t-\t-`,
+      `me\td\t-\t0755\t0:0\t${sub}\t-\t-`,
+      '# end entries=2 files=0 bytes=0',
+      '',
+    ].join('\n');
+  expect(compareManifests(text('1.0', '5.0'), text('2.0', '5.0')).differences).toEqual([]);
+  expect(compareManifests(text('1.0', '5.0'), text('1.0', '6.0')).differences).toEqual([
+    { path: 'me', what: ['mtime'], values: { mtime: ['5.0', '6.0'] } },
+  ]);
+});
+
 test('the program refuses a symlink or a relative path as its directory, and bad numbers', () => {
   fs.symlinkSync(local, path.join(work, 'link'));
   for (const args of [
