@@ -1,6 +1,18 @@
 // Unit tests of the demo's output shaping (scripts/lib/local-target/laptop-demo.ts): a readable excerpt of a
-// command's output and btrbk's summary out of a run's journal.
-import { btrbkSummary, excerpt } from '../../scripts/lib/local-target/laptop-demo.js';
+// command's output and btrbk's summary out of a run's journal; the second device's container and the devices the
+// target gets.
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import process from 'node:process';
+import {
+  btrbkSummary,
+  deskPaths,
+  DEMO_DEVICES,
+  excerpt,
+  missingDevices,
+} from '../../scripts/lib/local-target/laptop-demo.js';
+import { laptopPaths } from '../../scripts/lib/local-target/laptop.js';
 
 describe('laptop demo: output that does not scroll away', () => {
   test('excerpt indents, drops blank lines and colour codes, and keeps the last lines with a count of the rest', () => {
@@ -34,5 +46,32 @@ describe('laptop demo: output that does not scroll away', () => {
     expect(s).toContain('/mnt/laptop/home\n+++ /mnt/laptop/');
     const plain = Array.from({ length: 20 }, (_, i) => `l${i}`).join('\n');
     expect(btrbkSummary(plain).split('\n')).toHaveLength(15);
+  });
+});
+
+describe('laptop demo: two devices', () => {
+  test("desk is a second container beside the laptop: the laptop's name and state directory with -desk", () => {
+    const laptop = laptopPaths({ ...process.env, BTRBK_LAPTOP_STATE: '/tmp/x/laptop', BTRBK_LAPTOP_NAME: 'lap' });
+    const desk = deskPaths(laptop);
+    expect([desk.name, desk.stateDir, desk.volumeImage]).toEqual([
+      'lap-desk',
+      '/tmp/x/laptop-desk',
+      '/tmp/x/laptop-desk/disk.img',
+    ]);
+    expect(desk.rootfs).toBe(laptop.rootfs); // the same image, booted twice
+  });
+
+  test('the target gets the devices it lacks: not remembered, or without their connection file', () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'demo-devices-'));
+    const envFile = path.join(dir, 'local_connection.env');
+    const wanted = Object.values(DEMO_DEVICES);
+    expect(wanted).toEqual(['laptop', 'desk']);
+    expect(missingDevices({ envFile }, wanted)).toEqual(['laptop', 'desk']);
+    fs.writeFileSync(path.join(dir, 'connection-laptop.env'), '');
+    expect(missingDevices({ envFile, devices: ['alpha', 'laptop', 'desk'] }, wanted)).toEqual(['desk']);
+    fs.writeFileSync(path.join(dir, 'connection-desk.env'), '');
+    expect(missingDevices({ envFile, devices: ['laptop', 'desk'] }, wanted)).toEqual([]);
+    expect(missingDevices({ envFile, devices: ['laptop'] }, wanted)).toEqual(['desk']);
+    fs.rmSync(dir, { recursive: true });
   });
 });

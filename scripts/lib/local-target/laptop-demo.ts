@@ -1,15 +1,21 @@
-// The laptop half of `npm run demo` (after setup --target local and the round trip): the laptop container comes up,
-// `backup.mjs install` protects its home, the backup service runs once the way its timer starts it, `status` says
-// how fresh the off-site copy is, one file comes back with `restore --path`, and a new laptop (fresh disk) gets the
-// whole home back from the target with `restore --make-live`. Each step prints a heading and the
-// few lines that matter (the btrbk summary from the journal, not its whole log); a short recap ends it, so the
-// result does not scroll away.
+// The laptop half of `npm run demo` (after setup --target local and the round trip): the target gets two devices
+// with a key each (laptop and desk), the laptop container comes up as device laptop, `backup.mjs install` protects
+// its home, the backup service runs once the way its timer starts it, `status` says how fresh the off-site copy is,
+// one file comes back with `restore --path`; a second container, device desk, backs up with its own key, is refused
+// on the laptop's backups, and the owner's check-volume lists both devices; then a new laptop (fresh disk) gets the
+// whole home back from the target with `restore --make-live`. Each step prints a heading and the few lines that
+// matter (the btrbk summary from the journal, not its whole log); a short recap ends it, so the result does not
+// scroll away.
+import fs from 'node:fs';
+import path from 'node:path';
 import process from 'node:process';
-import { LOCAL_ENV_FILE } from '../core/connection.js';
+import { formatConnection, LOCAL_ENV_FILE, readConnection } from '../core/connection.js';
 import { OperatorError } from '../core/errors.js';
 import type { RunResult } from '../core/process.js';
 import type { Palette } from '../core/report.js';
+import { deviceEnvFile } from './boot-script.js';
 import {
+  laptopConnection,
   laptopDown,
   laptopExec,
   laptopPaths,
@@ -18,8 +24,11 @@ import {
   LAPTOP_ENV_FILE,
   type LaptopPaths,
 } from './laptop.js';
+import { localTargetPaths, up, type LocalTargetPaths } from './local-target.js';
 
 const HOME = `${LAPTOP_DISK_MOUNT}/home`;
+/** The demo's two devices: the laptop container, and a second container beside it. */
+export const DEMO_DEVICES = Object.freeze({ laptop: 'laptop', desk: 'desk' } as const);
 const SERVICE = 'btrbk-aws.service';
 const BACKUP = ['node_modules/.bin/zx', 'scripts/backup.mjs'];
 
@@ -47,6 +56,30 @@ export function btrbkSummary(journal: string): string {
     .join('\n');
 }
 
+/** The second container's paths: the laptop's, with -desk added to its name and state directory. */
+export function deskPaths(paths: LaptopPaths): LaptopPaths {
+  return laptopPaths({
+    ...process.env,
+    BTRBK_LAPTOP_STATE: `${paths.stateDir}-desk`,
+    BTRBK_LAPTOP_NAME: `${paths.name}-desk`,
+  });
+}
+
+/** The devices the target lacks of `wanted` (by its remembered devices and their connection files). */
+export function missingDevices(target: Pick<LocalTargetPaths, 'devices' | 'envFile'>, wanted: readonly string[]) {
+  const have = target.devices ?? [];
+  return wanted.filter((d) => !have.includes(d) || !fs.existsSync(deviceEnvFile(target as LocalTargetPaths, d)));
+}
+
+/** The connection file a container was brought up with (its state), or null. */
+function upWith(paths: LaptopPaths): string | null {
+  try {
+    return (JSON.parse(fs.readFileSync(paths.stateFile, 'utf8')) as { envFile?: string }).envFile ?? null;
+  } catch {
+    return null;
+  }
+}
+
 export async function laptopDemo({
   envFile = LOCAL_ENV_FILE,
   paths = laptopPaths(),
@@ -60,25 +93,58 @@ export async function laptopDemo({
 }): Promise<void> {
   const say = (s = '') => write(`${s}\n`);
   let n = 0;
-  const step = (title: string) => say(`\n${c.bold(`== laptop ${++n}/6: ${title}`)}`);
-  const inLaptop = (
+  const step = (title: string) => say(`\n${c.bold(`== laptop ${++n}/7: ${title}`)}`);
+  const run = (
+    where: LaptopPaths,
     argv: string[],
     what: string,
-    { show = true, max }: { show?: boolean; max?: number } = {},
+    { show = true, max, expect = 0 }: { show?: boolean; max?: number; expect?: number } = {},
   ): RunResult => {
-    say(c.dim(`  $ ${argv.join(' ')}`));
-    const r = laptopExec(argv, { paths, timeout: 15 * 60_000 });
+    say(c.dim(`  ${where === paths ? '' : `(${DEMO_DEVICES.desk}) `}$ ${argv.join(' ')}`));
+    const r = laptopExec(argv, { paths: where, timeout: 15 * 60_000 });
     if (show && r.output.trim()) say(excerpt(r.output, { max }));
-    if (r.status !== 0 && what)
-      throw new OperatorError(`demo: ${what} failed on the laptop (exit ${r.status})`, {
-        details: r.output.slice(-2000),
-        next: `look inside: npx zx scripts/local-target.mjs laptop exec -- journalctl -u ${SERVICE}`,
-      });
+    if (r.status !== expect && what)
+      throw new OperatorError(
+        `demo: ${what} ${expect ? `exited ${r.status}, not ${expect}` : 'failed'} on ${where.name}`,
+        {
+          details: r.output.slice(-2000),
+          next: `look inside: npx zx scripts/local-target.mjs laptop exec -- journalctl -u ${SERVICE}`,
+        },
+      );
     return r;
   };
+  const inLaptop = (argv: string[], what: string, opts: { show?: boolean; max?: number } = {}) =>
+    run(paths, argv, what, opts);
 
-  step('a Debian 13 laptop container with its own btrfs disk, next to the target');
-  const s = await laptopUp({ paths, envFile, onProgress: (l) => say(c.dim(`  ${l}`)) });
+  // the target gives each of the two devices a key of its own (once: it remembers them; devices it had stay)
+  const target = localTargetPaths();
+  if (path.resolve(envFile) !== path.resolve(target.envFile))
+    throw new OperatorError(`the laptop demo needs the local target's own connection file, not ${envFile}`, {
+      next: `run it with --env ${path.relative(process.cwd(), target.envFile) || target.envFile}`,
+    });
+  const missing = missingDevices(target, Object.values(DEMO_DEVICES));
+  if (missing.length) {
+    say(
+      c.dim(
+        `  giving the target the devices ${missing.join(' and ')}: a key each (the boot script runs again; volume and host key stay) ...`,
+      ),
+    );
+    await up({ devices: [...new Set([...(target.devices ?? []), ...Object.values(DEMO_DEVICES)])] });
+  }
+  const laptopEnv = deviceEnvFile(target, DEMO_DEVICES.laptop);
+  const desk = deskPaths(paths);
+  const deskEnv = deviceEnvFile(target, DEMO_DEVICES.desk);
+  // a container brought up with another connection file (an earlier demo's single key) starts over
+  for (const [p, file] of [
+    [paths, laptopEnv],
+    [desk, deskEnv],
+  ] as const)
+    if (upWith(p) && upWith(p) !== file) await laptopDown({ paths: p, purge: true });
+
+  step(
+    `a Debian 13 laptop container with its own btrfs disk, next to the target: device ${DEMO_DEVICES.laptop}, with its own key`,
+  );
+  const s = await laptopUp({ paths, envFile: laptopEnv, onProgress: (l) => say(c.dim(`  ${l}`)) });
   say(
     `  ${c.green('✓')} ${s.name} is up${s.alreadyUp ? ' (it already was)' : ''}: disk at ${LAPTOP_DISK_MOUNT}, target at 127.0.0.1:${s.port}`,
   );
@@ -122,11 +188,58 @@ export async function laptopDemo({
   const back = laptopExec(['cat', '/root/notes.restored.txt'], { paths }).stdout.trim();
   say(`  restored notes.txt reads: ${back || c.red('(not found)')}`);
 
+  step(`a second device, ${DEMO_DEVICES.desk}: its own key, its own backups, and no way into the laptop's`);
+  // (not booted beside the laptop in step 1: the steps between run synchronously, and its wait for the target's
+  // sshd would time out; it stays up after the demo, so a second demo finds it up)
+  const d = await laptopUp({ paths: desk, envFile: deskEnv, onProgress: (l) => say(c.dim(`  ${l}`)) });
+  say(
+    `  ${c.green('✓')} ${d.name} is up${d.alreadyUp ? ' (it already was)' : ''}: device ${DEMO_DEVICES.desk}'s key and connection file`,
+  );
+  laptopExec(['bash', '-c', `mkdir -p ${HOME}/me && echo "desk notes $(date -u +%FT%TZ)" > ${HOME}/me/desk.txt`], {
+    paths: desk,
+  });
+  const deskInstall = run(
+    desk,
+    [...BACKUP, 'install', '--subvolume', HOME, '--env', LAPTOP_ENV_FILE],
+    'backup.mjs install (desk)',
+    {
+      show: false,
+    },
+  );
+  say(
+    excerpt(
+      deskInstall.output
+        .split('\n')
+        .filter((l) => /device desk|the target directory/.test(l))
+        .join('\n'),
+    ),
+  );
+  run(desk, [...BACKUP, 'run'], 'backup.mjs run (desk)', { max: 3 });
+  // desk's owner takes the laptop's connection file: desk's key meets the laptop's backups, and the target says no
+  const stolen = `${path.posix.dirname(LAPTOP_ENV_FILE)}/connection-${DEMO_DEVICES.laptop}.env`;
+  laptopExec(['sh', '-c', 'umask 077 && cat > "$1"', 'sh', stolen], {
+    paths: desk,
+    input: formatConnection(
+      laptopConnection(readConnection(laptopEnv)),
+      `device ${DEMO_DEVICES.laptop}'s file, with desk's key`,
+    ),
+  });
+  run(desk, [...BACKUP, 'list', '--env', stolen], "the laptop's backups with desk's key", { max: 4, expect: 1 });
+  // the owner's view: check-volume with the target's legacy key lists every device and its newest backup
+  const { checkVolume } = await import('../diagnose/check-volume.js');
+  const seen = (await checkVolume(readConnection(envFile))).find((r) => r.name === 'devices and their newest backup');
+  say(
+    c.dim(
+      `  $ npx zx scripts/troubleshoot.mjs check-volume --env ${path.relative(process.cwd(), envFile) || envFile}   (the owner's key)`,
+    ),
+  );
+  say(excerpt(`devices and their newest backup: ${seen?.detail ?? '(not shown)'}\n${seen?.output ?? ''}`, { max: 8 }));
+
   step('the laptop is lost: a new one (a fresh disk, nothing installed) gets its home back from the target');
   const sum = (): string => laptopExec(['sha256sum', `${HOME}/me/photo.raw`], { paths }).stdout.split(' ')[0];
   const before = sum();
   await laptopDown({ paths, purge: true });
-  await laptopUp({ paths, envFile, onProgress: (l) => say(c.dim(`  ${l}`)) });
+  await laptopUp({ paths, envFile: laptopEnv, onProgress: (l) => say(c.dim(`  ${l}`)) });
   inLaptop(
     [...BACKUP, 'restore', '--subvolume', HOME, '--make-live', '--env', LAPTOP_ENV_FILE],
     'backup.mjs restore --make-live',
@@ -147,6 +260,9 @@ export async function laptopDemo({
   );
   say(`  ${c.green('✓')} one scheduled run sent it; status reports it fresh; one file came back with restore --path`);
   say(
+    `  ${c.green('✓')} two devices, one target: ${DEMO_DEVICES.laptop} and ${DEMO_DEVICES.desk} (${desk.name}) each back up with a key of their own; desk's key is refused on the laptop's backups`,
+  );
+  say(
     `  ${c.green('✓')} a new laptop got the whole home back from the target (restore --make-live); its next backup is incremental`,
   );
   say('  try it yourself:');
@@ -154,5 +270,10 @@ export async function laptopDemo({
   say('    npx zx scripts/local-target.mjs laptop exec -- node_modules/.bin/zx scripts/backup.mjs list');
   say('    npx zx scripts/local-target.mjs laptop exec -- systemctl list-timers btrbk-aws.timer');
   say('    npx zx scripts/local-target.mjs laptop exec -- cat /etc/btrbk/btrbk-aws.conf   (the config install wrote)');
-  say('  remove it: npx zx scripts/local-target.mjs laptop down --purge   (the target: local-target.mjs down --purge)');
+  say(
+    '    npx zx scripts/troubleshoot.mjs check-volume --env local_connection.env   (every device, its newest backup)',
+  );
+  say(
+    `  remove it: npx zx scripts/local-target.mjs laptop down --purge; desk: BTRBK_LAPTOP_STATE=${desk.stateDir} BTRBK_LAPTOP_NAME=${desk.name} npx zx scripts/local-target.mjs laptop down --purge   (the target: local-target.mjs down --purge)`,
+  );
 }
