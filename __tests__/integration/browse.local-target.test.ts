@@ -3,7 +3,8 @@
 // sent as btrbk sends them: a read-only snapshot, `btrfs send -p` the previous one, received through the gate. The
 // library the verbs run (laptop/browse.ts) then lists a backup (streamed: the count and the time are logged for
 // docs/PERFORMANCE.md), a directory of it to a depth, finds a name across the three backups (one listing and two
-// --no-data diffs) and says what changed between two backups, path by path.
+// --no-data diffs) and says what changed between two backups, path by path; verify --all reads back an older
+// backup whose local snapshot is gone and compares the others.
 import { jest } from '@jest/globals';
 import { spawn } from 'node:child_process';
 import fs from 'node:fs';
@@ -11,6 +12,9 @@ import os from 'node:os';
 import path from 'node:path';
 import { LOCAL_ENV_FILE, readConnection } from '../../scripts/lib/core/connection.js';
 import { OperatorError } from '../../scripts/lib/core/errors.js';
+import { runChecked } from '../../scripts/lib/core/process.js';
+import type { Manifest } from '../../scripts/lib/laptop/install.js';
+import { verifyBackups } from '../../scripts/lib/laptop/verify.js';
 import {
   createScratchBtrfs,
   createSubvolume,
@@ -214,4 +218,26 @@ test('find a name across the backups: where it is, from when to when, and where 
     { path: `me/${d(1)}/thesis.tex`, in: [b1, b2], changedIn: [b2], earlier: [] },
     { path: `me/${d(7)}/thesis.tex`, in: [b2, b3], changedIn: [], earlier: [] },
   ]);
+});
+
+test('verify --all: an older backup whose snapshot is gone here is read back on the host (readable), the others compared (clean)', async () => {
+  // local retention keeps fewer snapshots than the host keeps backups: the oldest one goes here
+  const gone = await runChecked('btrfs', ['subvolume', 'delete', laptop.path('snaps', 'home.20261201T0000')]);
+  expect(gone.status).toBe(0);
+  const manifest = {
+    version: 1,
+    machine: 'browse',
+    targetDir: REMOTE_DIR,
+    sources: [{ subvolume: home(), snapshotDir: laptop.path('snaps') }],
+  } as unknown as Manifest;
+  const said: string[] = [];
+  const r = await verifyBackups({ conn, manifest, all: true, sample: 1, root: work, say: (l) => said.push(l) });
+  expect(said.join('\n')).toMatch(/verify --all: 3 backup\(s\); each is read on the host .* costs 3 times one verify/);
+  expect(r.subvolumes.map((v) => [path.posix.basename(v.backup ?? ''), v.state])).toEqual([
+    ['home.20261201T0000', 'readable'],
+    ['home.20261202T0000', 'clean'],
+    ['home.20261203T0000', 'clean'],
+  ]);
+  expect(r.ok).toBe(true);
+  expect(r.subvolumes[0].compared).toBeGreaterThan(0);
 });
