@@ -18,6 +18,9 @@ const common = {
     '^(\\.{1,2}/.*)\\.js$': '$1',
   },
   setupFilesAfterEnv: ['<rootDir>/__tests__/setup.ts'],
+  // jest's 5 s default failed tests that run programs (the payload fetch against its stand-in, the heartbeat) on a
+  // busy 2-core machine (a load of 15: 5 to 13 s); a test that hangs still fails, after 30 s
+  testTimeout: 30_000,
 };
 
 export default {
