@@ -6,6 +6,7 @@ import os from 'node:os';
 import path from 'node:path';
 import process from 'node:process';
 import {
+  backupNames,
   btrbkSummary,
   deskPaths,
   DEMO_DEVICES,
@@ -74,4 +75,25 @@ describe('laptop demo: two devices', () => {
     expect(missingDevices({ envFile, devices: ['laptop'] }, wanted)).toEqual(['desk']);
     fs.rmSync(dir, { recursive: true });
   });
+});
+
+test("backupNames: a subvolume's backups, oldest first, from list --json; none for another subvolume or an empty listing", () => {
+  const json = JSON.stringify({
+    targetDir: 'backups/laptop',
+    subvolumes: [
+      { name: 'srv', backups: [{ name: 'srv.20261205T2100', path: 'p', time: 't' }] },
+      {
+        name: 'home',
+        backups: [
+          { name: 'home.20261205T2100', path: 'p', time: 't' },
+          { name: 'home.20261205T2100_1', path: 'p', time: 't' },
+        ],
+      },
+    ],
+    incomplete: [],
+  });
+  expect(backupNames(json, 'home')).toEqual(['home.20261205T2100', 'home.20261205T2100_1']);
+  expect(backupNames(json, 'srv')).toEqual(['srv.20261205T2100']);
+  expect(backupNames(json, 'var')).toEqual([]);
+  expect(backupNames('{}', 'home')).toEqual([]);
 });

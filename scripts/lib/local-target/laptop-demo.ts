@@ -72,6 +72,12 @@ export function missingDevices(target: Pick<LocalTargetPaths, 'devices' | 'envFi
 }
 
 /** The connection file a container was brought up with (its state), or null. */
+/** The names of a subvolume's backups, oldest first, from `backup.mjs list --json` (a BackupListing). */
+export function backupNames(listJson: string, subvolume: string): string[] {
+  const listing = JSON.parse(listJson) as { subvolumes?: { name: string; backups: { name: string }[] }[] };
+  return (listing.subvolumes ?? []).find((s) => s.name === subvolume)?.backups.map((b) => b.name) ?? [];
+}
+
 function upWith(paths: LaptopPaths): string | null {
   try {
     return (JSON.parse(fs.readFileSync(paths.stateFile, 'utf8')) as { envFile?: string }).envFile ?? null;
@@ -93,7 +99,7 @@ export async function laptopDemo({
 }): Promise<void> {
   const say = (s = '') => write(`${s}\n`);
   let n = 0;
-  const step = (title: string) => say(`\n${c.bold(`== laptop ${++n}/7: ${title}`)}`);
+  const step = (title: string) => say(`\n${c.bold(`== laptop ${++n}/8: ${title}`)}`);
   const run = (
     where: LaptopPaths,
     argv: string[],
@@ -188,6 +194,27 @@ export async function laptopDemo({
   const back = laptopExec(['cat', '/root/notes.restored.txt'], { paths }).stdout.trim();
   say(`  restored notes.txt reads: ${back || c.red('(not found)')}`);
 
+  step('a second backup sends only the change; the backups browsed: ls, diff, find, and a path that is not there');
+  laptopExec(
+    [
+      'bash',
+      '-c',
+      `echo "a line added $(date -u +%FT%TZ)" >> ${HOME}/me/notes.txt && echo "buy milk" > ${HOME}/me/todo.txt`,
+    ],
+    { paths },
+  );
+  say(`  added a line to notes.txt and wrote todo.txt`);
+  inLaptop([...BACKUP, 'run'], 'backup.mjs run', { max: 8 });
+  const names = backupNames(
+    inLaptop([...BACKUP, 'list', '--json'], 'backup.mjs list --json', { show: false }).stdout,
+    path.posix.basename(HOME),
+  );
+  inLaptop([...BACKUP, 'ls', '--depth', '1', `${HOME}/me`], 'backup.mjs ls', { max: 8 });
+  if (names.length >= 2)
+    inLaptop([...BACKUP, 'diff', names[0], names[names.length - 1]], 'backup.mjs diff', { max: 8 });
+  inLaptop([...BACKUP, 'find', 'todo*'], 'backup.mjs find', { max: 6 });
+  run(paths, [...BACKUP, 'ls', `${HOME}/me/nothing`], 'backup.mjs ls of a missing path', { max: 4, expect: 1 });
+
   step(`a second device, ${DEMO_DEVICES.desk}: its own key, its own backups, and no way into the laptop's`);
   // (not booted beside the laptop in step 1: the steps between run synchronously, and its wait for the target's
   // sshd would time out; it stays up after the demo, so a second demo finds it up)
@@ -253,6 +280,7 @@ export async function laptopDemo({
     'backup.mjs install on the new laptop',
     { max: 3 },
   );
+  inLaptop([...BACKUP, 'run'], "the new laptop's first backup", { max: 8 });
 
   say(`\n${c.bold('Recap')}`);
   say(
@@ -260,10 +288,13 @@ export async function laptopDemo({
   );
   say(`  ${c.green('✓')} one scheduled run sent it; status reports it fresh; one file came back with restore --path`);
   say(
+    `  ${c.green('✓')} the second backup sent only the change; ls, diff and find read the backups on the target; a missing path is said, exit 1`,
+  );
+  say(
     `  ${c.green('✓')} two devices, one target: ${DEMO_DEVICES.laptop} and ${DEMO_DEVICES.desk} (${desk.name}) each back up with a key of their own; desk's key is refused on the laptop's backups`,
   );
   say(
-    `  ${c.green('✓')} a new laptop got the whole home back from the target (restore --make-live); its next backup is incremental`,
+    `  ${c.green('✓')} a new laptop got the whole home back from the target (restore --make-live), and its first backup was incremental (its bytes above)`,
   );
   say('  try it yourself:');
   say('    npx zx scripts/local-target.mjs laptop exec -- node_modules/.bin/zx scripts/backup.mjs status');
