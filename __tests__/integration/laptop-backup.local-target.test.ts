@@ -134,6 +134,42 @@ test('install again changes nothing', () => {
   ).toBe(before);
 });
 
+test('install --subvolume /srv after /home and /srv: adds (both stay protected, said), a custom --interval gets a scaled random delay (said); --replace drops /home (said, its snapshots kept); install again protects both', () => {
+  const more = ok(
+    laptop.backup(['install', '--subvolume', SRV, '--interval', '*:0/15', '--env', LAPTOP_ENV_FILE]),
+    'install --subvolume /srv',
+  );
+  expect(more.stdout).toMatch(
+    new RegExp(`^protected now: ${HOME}, ${SRV} \\(kept from the earlier install ${HOME}\\)$`, 'm'),
+  );
+  expect(more.stdout).toMatch(
+    /^ {2}timer: OnCalendar=\*:0\/15, each run after a random delay of up to 2\.5 min \(a sixth of the interval, at most 1 h\)$/m,
+  );
+  expect(sh(`cat ${FILES.timer}`).stdout).toMatch(/^RandomizedDelaySec=150s$/m);
+  expect(sh(`cat ${FILES.btrbkConf}`).stdout).toMatch(new RegExp(`^subvolume ${HOME}$`, 'm'));
+  // systemd 257 takes the timer as written
+  expect(laptop.exec(['systemd-analyze', 'verify', FILES.timer]).status).toBe(0);
+  const replaced = ok(
+    laptop.backup(['install', '--replace', '--subvolume', SRV, '--env', LAPTOP_ENV_FILE]),
+    'install --replace',
+  );
+  expect(replaced.stdout).toMatch(new RegExp(`^protected now: ${SRV}$`, 'm'));
+  expect(replaced.stdout).toMatch(
+    new RegExp(
+      `^! ${HOME} is no longer protected \\(--replace\\): its snapshots in \\S+ and its backups on the target are kept`,
+      'm',
+    ),
+  );
+  expect(sh(`cat ${FILES.btrbkConf}`).stdout).not.toMatch(new RegExp(`^subvolume ${HOME}$`, 'm'));
+  expect(status().json?.subvolumes.map((v) => v.subvolume)).toEqual([SRV]);
+  const both = ok(
+    laptop.backup(['install', '--subvolume', HOME, '--subvolume', SRV, '--env', LAPTOP_ENV_FILE]),
+    'install both again',
+  );
+  expect(both.stdout).toMatch(new RegExp(`^protected now: ${HOME}, ${SRV} \\(added ${HOME}\\)$`, 'm'));
+  expect(sh(`cat ${FILES.timer}`).stdout).toMatch(/^RandomizedDelaySec=10min$/m);
+});
+
 test('status before the first backup: never backed up, exit non-zero', () => {
   const s = status();
   expect(s.states).toEqual(['never', 'never']);
@@ -187,6 +223,12 @@ test('the pre-sleep unit with the network down: a snapshot is made, nothing is s
     expect(localSnapshots('home').length).toBe(homeBefore.length + 1);
     expect(wireBytes() - w0).toBe(0);
     expect(targetBackups('home')).toHaveLength(1);
+    // install while offline: installs, and the warning says where, why and what next
+    const offline = laptop.backup(['install', '--subvolume', HOME, '--subvolume', SRV, '--env', LAPTOP_ENV_FILE]);
+    expect(offline.status).toBe(0);
+    expect(offline.stdout).toMatch(
+      /^! the target btrbk@127\.0\.0\.1 port \d+ did not answer: the target refused the connection \(.*Connection refused\): nothing listens there; is the host running\?\. Installed anyway, .* Next: node_modules\/\.bin\/zx scripts\/troubleshoot\.mjs check-ssh --env \/root\/btrbk-aws\/connection\.env, then node_modules\/\.bin\/zx scripts\/backup\.mjs run$/m,
+    );
     // status while offline: the target is unreachable, exit non-zero
     const s = status();
     expect(s.states).toEqual(['unreachable', 'unreachable']);
@@ -238,6 +280,25 @@ test('list: the backups on the target with their times and sizes', () => {
     new RegExp(`^ {4}${home.at(-1)!.name.replace(/[+.]/g, '\\$&')} {3}\\S+ {3}${DATA_MIB}\\.\\d MiB$`, 'm'),
   );
   expect(sizedText).toMatch(/^sizes: the data each backup holds, measured on the local snapshot it was sent from/m);
+  // every backup's snapshot is still here: none is '-', and no reason claims one is gone
+  expect(sized.subvolumes.flatMap((x) => x.backups).filter((b) => b.bytes === null)).toEqual([]);
+  expect(sizedText).not.toMatch(/gone|not measured/);
+  // a subvolume this install no longer protects (--replace) is still measured on its snapshots in the shared directory
+  ok(laptop.backup(['install', '--replace', '--subvolume', SRV, '--env', LAPTOP_ENV_FILE]), 'install --replace');
+  try {
+    const after = JSON.parse(ok(laptop.backup(['list', '--sizes', '--json']), 'list --sizes').stdout) as typeof sized;
+    expect(after.subvolumes.find((x) => x.name === 'home')!.backups.at(-1)!.bytes).toBe(home.at(-1)!.bytes);
+    // one gone for real: its own reason
+    const gone = home[0].name;
+    sh(`btrfs subvolume delete ${SNAPSHOTS}/${gone} >/dev/null`);
+    const text = ok(laptop.backup(['list', '--sizes', '--subvolume', HOME]), 'list --sizes').stdout;
+    expect(text).toMatch(new RegExp(`^ {4}${gone.replace(/[+.]/g, '\\$&')} {3}\\S+ {3}-$`, 'm'));
+    expect(text).toMatch(
+      /; 1 not measured \(-\): home is not protected by this install and no snapshot of that name is in /m,
+    );
+  } finally {
+    ok(laptop.backup(['install', '--subvolume', HOME, '--subvolume', SRV, '--env', LAPTOP_ENV_FILE]), 'install both');
+  }
 });
 
 test('restore --path copies one file out of a backup without touching the live subvolume', () => {
@@ -260,6 +321,40 @@ test('restore --path copies one file out of a backup without touching the live s
   expect(again.status).not.toBe(0);
   expect(again.output).toMatch(/already exists/);
   expect(sh(`cat ${HOME}/me/docs/note-2.txt`).stdout).toBe('note 2\nedited\n');
+});
+
+test('restore --path of a deleted file: back under its own name, from the local snapshot (said: nothing transferred); --from-target reads the off-site copy (said, with its bytes); with something in its place the copy goes beside it', () => {
+  sh(`rm -r ${HOME}/me/docs`);
+  const local = ok(laptop.backup(['restore', '--subvolume', HOME, '--path', 'me/docs/note-3.txt']), 'restore --path');
+  expect(local.stdout).toMatch(/^restore of \S+ from the local snapshot \S+ \(the same as \S+ on the target\):$/m);
+  expect(local.stdout).toMatch(
+    /^done, from the local snapshot .*the off-site copy not read: --from-target reads it\): \S+\/me\/docs\/note-3\.txt$/m,
+  );
+  expect(sh(`cat ${HOME}/me/docs/note-3.txt`).stdout).toBe('note 3\n');
+  // its directory was gone too: made as it is in the backup
+  expect(sh(`stat -c %a ${HOME}/me/docs`).stdout.trim()).toBe('755');
+  const w0 = wireBytes();
+  const remote = ok(
+    laptop.backup(['restore', '--subvolume', HOME, '--path', 'me/docs/note-4.txt', '--from-target']),
+    'restore --path --from-target',
+  );
+  const wire = wireBytes() - w0;
+  expect(remote.stdout).toMatch(/^restore of \S+ from \/backup_volume\/backups\/\S+ on the target:$/m);
+  expect(remote.stdout).toMatch(
+    /^ {2}1\. receive \S+ from the target \(the off-site copy\) into \S+\/from-target-\d{8}T\d{6}Z\/ \(read-only\)$/m,
+  );
+  expect(remote.stdout).toMatch(
+    /^done, from the target's \S+ \([\d.]+ MiB received, [\d.]+ MiB over the wire\): \S+\/me\/docs\/note-4\.txt$/m,
+  );
+  expect(sh(`cat ${HOME}/me/docs/note-4.txt`).stdout).toBe('note 4\n');
+  expect(wire).toBeGreaterThan(DATA_MIB * MiB * 0.9); // the whole backup came over the wire (random data)
+  const beside = ok(laptop.backup(['restore', '--subvolume', HOME, '--path', 'me/docs/note-4.txt']), 'restore again');
+  expect(beside.stdout).toMatch(/^done, .*: \S+\/me\/docs\/note-4\.txt\.restored-\S+$/m);
+  // the rest of docs back for the tests after this one
+  sh(`cp -a --reflink=auto ${SNAPSHOTS}/$(ls ${SNAPSHOTS} | grep '^home\\.' | tail -1)/me/docs/. ${HOME}/me/docs/`);
+  sh(
+    `rm -rf ${SNAPSHOTS}/from-target-* 2>/dev/null || true; for d in ${SNAPSHOTS}/from-target-*; do [ -e "$d" ] || continue; btrfs subvolume delete "$d"/* >/dev/null; rmdir "$d"; done`,
+  );
 });
 
 test('a new laptop (a fresh filesystem) restores the backup, makes it live, and its next backup sends about the change only', async () => {
@@ -350,4 +445,24 @@ test('uninstall removes the units and configs, and no snapshot and no backup', (
   expect(laptop.exec(['systemctl', 'is-enabled', UNITS.timer]).status).not.toBe(0);
   expect(localSnapshots('home')).toEqual(snaps);
   expect(targetBackups('home')).toEqual(backups);
+  // status after uninstall: nothing is installed (not a missing connection file), exit 1
+  const st = laptop.backup(['status']);
+  expect(st.status).toBe(1);
+  expect(st.stderr).toMatch(/^✗ nothing is installed on this machine: no backups are scheduled here$/m);
+  expect(st.output).not.toMatch(/no connection file|run setup/);
+});
+
+test('inside the laptop (node without npm): hints name node_modules/.bin/zx and the connection file that works here, not npx or local_connection.env', () => {
+  expect(laptop.exec(['sh', '-c', 'command -v npx']).status).not.toBe(0);
+  const r = laptop.backup(['install', '--subvolume', HOME, '--dry-run']);
+  expect(r.status).not.toBe(0);
+  expect(r.stderr).toMatch(/^✗ no connection file at /m);
+  expect(r.stderr).toMatch(new RegExp(`^ {4}${LAPTOP_ENV_FILE}$`, 'm'));
+  expect(r.stderr).toMatch(
+    new RegExp(
+      `^ {2}next: {2}node_modules/\\.bin/zx scripts/backup\\.mjs install --subvolume PATH --env ${LAPTOP_ENV_FILE}`,
+      'm',
+    ),
+  );
+  expect(r.output).not.toMatch(/local_connection\.env|npx/);
 });

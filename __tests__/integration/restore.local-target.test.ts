@@ -119,3 +119,44 @@ test('restore the latest backup onto a new laptop, make it live, and continue wi
   const back = await restoreBackup(conn, newest.path, verify);
   expect(sha256File(path.join(back.path, 'data.bin'))).toBe(sha256File(laptopB.path('home', 'data.bin')));
 });
+
+test('a restore streams compressed like a backup (zstd -1 on the host, decompressed here): on compressible data the wire carries a fraction of the stream, side by side with an uncompressed restore of the same backup, and both restore the same files', async () => {
+  // log-like text: timestamps, counters and a few hundred words, as home directories hold (mail, sources, logs)
+  const words = Array.from({ length: 400 }, (_, i) => `w${(i * 2654435761) % 1000003}`);
+  await createSubvolume(laptopA.path('text'));
+  const lines: string[] = [];
+  let x = 12345;
+  for (let i = 0; lines.length < 600_000; i += 1) {
+    x = (x * 1103515245 + 12345) % 2 ** 31;
+    lines.push(
+      `2026-12-05T${String(i % 24).padStart(2, '0')}:${String(i % 60).padStart(2, '0')}:00Z host=lap${x % 7} user=${words[x % 400]} action=${words[(x >> 8) % 400]} bytes=${x % 100000} id=${x.toString(16)}`,
+    );
+  }
+  fs.writeFileSync(laptopA.path('text', 'app.log'), `${lines.join('\n')}\n`);
+  fs.mkdirSync(laptopA.path('text-snaps'));
+  fs.mkdirSync(path.join(work, 't'));
+  const t = btrbkClient(conn, path.join(work, 't'), {
+    volume: laptopA.mountpoint,
+    subvolume: 'text',
+    snapshotDir: 'text-snaps',
+    targetDir: REMOTE_DIR,
+  });
+  const r = t.run('run');
+  expect({ status: r.status, output: `${r.out}${r.err}` }).toMatchObject({ status: 0 });
+  const backup = (await listBackups(conn, REMOTE_DIR)).find((b) => b.complete && /\/text\.\d/.test(b.path))!;
+  const into = (name: string) => {
+    fs.mkdirSync(laptopB.path(name));
+    return laptopB.path(name);
+  };
+  const plain = await restoreBackup(conn, backup.path, into('plain'), { compress: null });
+  const zstd = await restoreBackup(conn, backup.path, into('zstd'));
+  expect(zstd.compress).toBe('zstd');
+  expect(plain.wireBytes).toBe(plain.bytes);
+  expect(zstd.bytes).toBe(plain.bytes); // the same stream arrives
+  expect(zstd.wireBytes / plain.wireBytes).toBeLessThan(0.4);
+  expect(sha256File(path.join(zstd.path, 'app.log'))).toBe(sha256File(laptopA.path('text', 'app.log')));
+  expect(sha256File(path.join(plain.path, 'app.log'))).toBe(sha256File(laptopA.path('text', 'app.log')));
+  process.stderr.write(
+    `[restore] one backup of ${(plain.bytes / MiB).toFixed(1)} MiB of log text restored twice: over the wire ${(plain.wireBytes / MiB).toFixed(1)} MiB uncompressed (${(plain.durationMs / 1000).toFixed(1)} s), ${(zstd.wireBytes / MiB).toFixed(1)} MiB with zstd -1 (${(zstd.durationMs / 1000).toFixed(1)} s): ${(zstd.wireBytes / plain.wireBytes).toFixed(3)} of the bytes\n`,
+  );
+});
