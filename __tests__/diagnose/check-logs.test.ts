@@ -1,7 +1,7 @@
 // check-logs with injected fakes: the boot script's outcome, and the fallbacks when SSH is down.
 import { CHECK_COMMANDS } from '../../scripts/lib/diagnose/check-commands.js';
 import { bootOutcome, checkLogs } from '../../scripts/lib/diagnose/check-logs.js';
-import { conn, BOOT_OK, healthy, fakes, connectError } from '../support/diagnose-fakes.js';
+import { conn, BOOT_OK, healthy, fakes, connectError, rejected } from '../support/diagnose-fakes.js';
 
 describe('check-logs', () => {
   it('shows the last N lines of both logs and reads the SUCCESS line', async () => {
@@ -27,6 +27,26 @@ describe('check-logs', () => {
       ok: false,
       cause: expect.stringMatching(/FAILED at step 'volume'/),
     });
+  });
+
+  it("a device's key: both logs are not applicable (the gate keeps them for the legacy key), with where to read them", async () => {
+    const a = healthy();
+    for (const [k, what] of [
+      [CHECK_COMMANDS.bootLog, 'boot-log'],
+      [CHECK_COMMANDS.cloudInitLog, 'cloud-init-log'],
+    ])
+      a[k] = rejected(
+        `${what}: not for a device's key (it shows the whole volume or the other devices); the admin reads it`,
+      );
+    const r = await checkLogs(conn(), fakes(a).deps);
+    expect(r.map((x) => [x.ok, x.skipped, x.detail])).toEqual([
+      [true, true, "not shown to a device's key"],
+      [true, true, "not shown to a device's key"],
+    ]);
+    expect(r[0].output).toMatch(/legacy key's connection file, the EC2 console output \(aws ec2 get-console-output/);
+    // any other refusal still fails
+    a[CHECK_COMMANDS.bootLog] = rejected('command not allowed');
+    expect((await checkLogs(conn(), fakes(a).deps))[0]).toMatchObject({ ok: false });
   });
 
   it('an unfinished boot warns', async () => {
