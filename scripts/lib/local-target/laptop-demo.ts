@@ -254,7 +254,15 @@ export async function laptopDemo({
   run(desk, [...BACKUP, 'list', '--env', stolen], "the laptop's backups with desk's key", { max: 4, expect: 1 });
   // the owner's view: check-volume with the target's legacy key lists every device and its newest backup
   const { checkVolume } = await import('../diagnose/check-volume.js');
-  const seen = (await checkVolume(readConnection(envFile))).find((r) => r.name === 'devices and their newest backup');
+  const { sshSession } = await import('../diagnose/session.js');
+  const owner = readConnection(envFile);
+  const session = sshSession(owner);
+  let seen;
+  try {
+    seen = (await checkVolume(owner, {}, session)).find((r) => r.name === 'devices and their newest backup');
+  } finally {
+    session.close(); // an open SSH connection would keep the demo's process from ending
+  }
   say(
     c.dim(
       `  $ npx zx scripts/troubleshoot.mjs check-volume --env ${path.relative(process.cwd(), envFile) || envFile}   (the owner's key)`,
