@@ -8,7 +8,7 @@ import path from 'node:path';
 import { BACKUP_ROOT } from '../../user-data/host-layout.js';
 import type { RunResult } from '../../scripts/lib/core/process.js';
 import { FILES } from '../../scripts/lib/laptop/layout.js';
-import { LAPTOP_DISK_MOUNT, LAPTOP_ENV_FILE } from '../../scripts/lib/local-target/laptop.js';
+import { laptopNetwork, LAPTOP_DISK_MOUNT, LAPTOP_ENV_FILE } from '../../scripts/lib/local-target/laptop.js';
 import { execInTarget } from '../../scripts/lib/local-target/local-target.js';
 import { startTestLaptop, type TestLaptop } from './laptop-harness.js';
 
@@ -86,6 +86,51 @@ test("run: each send's progress is read from the running pipeline; its closing l
   expect(Number(closing![2])).toBeLessThan(70);
 });
 
+test("run: a small incremental gets its closing line with the bytes it moved (even one too short to watch); with the target unreachable the run fails naming btrbk's own lines", async () => {
+  sh(`echo a small change >> ${HOME}/me/docs/note-2.txt`);
+  const r = ok(laptop.backup(['run']), 'an incremental run');
+  // one incremental, with its closing line
+  const closing = [
+    ...r.stderr.matchAll(
+      /^ {2}(home\.\d{8}T\d{4,6}([+-]\d{4})?): ([\d.]+) (B|KiB|MiB) sent in \d+:\d{2}(, \S+ \S+)? \(incremental\)$/gm,
+    ),
+  ];
+  const snaps = sh(`ls -1 ${SNAPSHOTS}`)
+    .stdout.split('\n')
+    .filter((n) => n.startsWith('home.'))
+    .sort();
+  expect({ closing: closing.map((m) => m[1]), stderr: r.stderr }).toMatchObject({ closing: snaps.slice(-1) });
+  for (const m of closing) {
+    const bytes = Number(m[3]) * { B: 1, KiB: 1024, MiB: 1024 * 1024 }[m[4] as 'B'];
+    expect(bytes).toBeGreaterThan(0);
+    expect(bytes).toBeLessThan(1024 * 1024); // a line or two of text changed, not the 64 MiB file
+  }
+  process.stderr.write(
+    `[laptop-verify] the incremental run's closing lines:\n${closing.map((m) => m[0]).join('\n')}\n`,
+  );
+  await laptopNetwork('down', laptop.paths);
+  try {
+    sh(`echo offline >> ${HOME}/me/docs/note-3.txt`);
+    const failed = laptop.backup(['run']);
+    expect(failed.status).not.toBe(0);
+    expect(failed.stderr).toMatch(/^✗ btrbk run failed \(exit \d+\)$/m);
+    expect(failed.stderr).toMatch(/^ {4}btrbk said:$/m);
+    expect(failed.stderr).toMatch(/^ {4}!!! Target .*aborted/m);
+    expect(failed.stderr).toMatch(/^ {2}cause: the target could not be reached/m);
+    expect(failed.output).not.toMatch(/ERROR lines/);
+    process.stderr.write(
+      `[laptop-verify] a run with the network down:\n${failed.stderr
+        .split('\n')
+        .filter((l) => /^(✗| {2,4}\S)/.test(l))
+        .join('\n')}\n`,
+    );
+  } finally {
+    await laptopNetwork('up', laptop.paths);
+  }
+  // online again: the next run sends what the failed one snapshotted (the verify tests below start from there)
+  ok(laptop.backup(['run']), 'a run after the network is back');
+});
+
 test('before any verify, status says so', () => {
   expect(laptop.backup(['status']).stdout).toMatch(/^last verify: never/m);
   expect(laptop.exec(['test', '-e', FILES.lastVerify]).status).toBe(1);
@@ -160,12 +205,12 @@ test("a newer local snapshot not sent yet: the newest backup is not the newest s
     .stdout.split('\n')
     .filter((n) => n.startsWith('home.'))
     .sort();
-  expect(snaps.length).toBe(2);
+  expect(snaps.length).toBeGreaterThanOrEqual(2);
   const r = laptop.backup(['verify']);
   expect(r.status).toBe(1);
   expect(r.stdout).toMatch(/✗ not-newest/);
   expect(r.stdout).toContain(
-    `the newest backup is not the newest snapshot's: newest on the target ${path.posix.basename(newestBackup())}, newest here ${snaps[1]}`,
+    `the newest backup is not the newest snapshot's: newest on the target ${path.posix.basename(newestBackup())}, newest here ${snaps.at(-1)}`,
   );
   expect(r.stdout).toMatch(/run a backup \(npx zx scripts\/backup\.mjs run\)/);
   expect(lastVerify()).toMatchObject({ ok: false, subvolumes: [{ state: 'not-newest' }] });
