@@ -1,5 +1,12 @@
-# Each bad variable value is refused at plan time by its validation block (or, for the one check across two
-# variables, by the instance's precondition).
+# Each bad variable value is refused at plan time by its validation block, and the checks across variables by the
+# instance's precondition; the good values, the edges among them, plan.
+#
+# Every run block costs the engine a validate and a plan, so one run holds one bad value of EACH variable
+# (refused_1 to refused_9): expect_failures names every variable whose value is bad, and the run fails unless each
+# one of them reports its error ("Missing expected failure" names the variable that let its value through). A
+# value's variable is on its line; the runs differ only in which bad value each variable gets. A bad variable stops
+# the plan before the instance's preconditions are evaluated, so those refusals (a check across variables, or the
+# user data's size) each have a run of their own with otherwise good values.
 
 mock_provider "aws" {
   # the real data source reads the partition from the credentials' endpoint; the mock's random string is no ARN partition
@@ -31,25 +38,20 @@ variables {
   ssh_public_key = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIAkRTto4HMWhFxl000XCbGGvjrIaEG8X91n5ZDSpgAhO backup@laptop"
 }
 
-run "good_values_plan" {
+# The good values plan, the upper edges among them (of the snapshot, recycle-bin and alarm variables; one past
+# each edge is refused above) and device names at the edges of the rule.
+run "good_values_and_upper_limits_plan" {
   command = plan
   variables {
-    ssh_public_key    = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIAkRTto4HMWhFxl000XCbGGvjrIaEG8X91n5ZDSpgAhO"
-    aws_region        = "eu-central-1"
-    ebs_volume_size   = 16384
-    allowed_ssh_cidrs = ["192.0.2.0/24", "::/0"]
-    instance_type     = "t3.small"
-    key_pair_name     = "a.b_c-1"
-    append_only       = false
-    retention         = "7d 4w"
-    retention_min     = "no"
-  }
-}
-
-# The limits of the snapshot, recycle-bin and alarm variables: the edges are accepted, one past them refused.
-run "protection_limits_plan" {
-  command = plan
-  variables {
+    ssh_public_key          = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIAkRTto4HMWhFxl000XCbGGvjrIaEG8X91n5ZDSpgAhO"
+    aws_region              = "eu-central-1"
+    ebs_volume_size         = 16384
+    allowed_ssh_cidrs       = ["192.0.2.0/24", "::/0"]
+    instance_type           = "t3.small"
+    key_pair_name           = "a.b_c-1"
+    append_only             = false
+    retention               = "7d 4w"
+    retention_min           = "no"
     snapshot_interval_hours = 1
     snapshot_retain_count   = 1000
     recycle_bin_days        = 365
@@ -57,10 +59,15 @@ run "protection_limits_plan" {
     restore_snapshot_id     = "snap-0123456789abcdef0"
     backup_alarm_hours      = 168
     alert_email             = "first.last+backup@mail.example.org"
+    devices = {
+      "a.b_c-1"                                                         = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIFc9QTuRtiArkAxRKV2oMsJjoQGxXbjoKABVerRevUNS alice@laptop"
+      "0bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb" = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIAWHVd5gxknjqy08MpCjVa7JpmXcAjmtEgrHVwqT9UUg"
+    }
   }
 }
 
-run "protection_lower_limits_plan" {
+# The lower edges, more retention values, and a key comment long enough to be noticed that still fits EC2's 16 KB.
+run "lower_limits_and_long_key_comment_plan" {
   command = plan
   variables {
     snapshot_interval_hours = 24
@@ -69,186 +76,241 @@ run "protection_lower_limits_plan" {
     recycle_bin_lock_days   = 7
     restore_snapshot_id     = "snap-01234567"
     backup_alarm_hours      = 1
+    retention               = "9999h *d 1w 2m 3y"
+    retention_min           = "12m"
+    ssh_public_key          = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIAkRTto4HMWhFxl000XCbGGvjrIaEG8X91n5ZDSpgAhO ${join("", [for i in range(30) : sha256(tostring(i))])}"
   }
 }
 
-run "snapshot_interval_5_refused" {
+run "refused_1" {
   command = plan
   variables {
-    snapshot_interval_hours = 5
-  }
-  expect_failures = [var.snapshot_interval_hours]
-}
-
-run "snapshot_interval_48_refused" {
-  command = plan
-  variables {
-    snapshot_interval_hours = 48
-  }
-  expect_failures = [var.snapshot_interval_hours]
-}
-
-run "snapshot_retain_count_above_dlm_limit_refused" {
-  command = plan
-  variables {
-    snapshot_retain_count = 1001
-  }
-  expect_failures = [var.snapshot_retain_count]
-}
-
-run "snapshot_retain_count_negative_refused" {
-  command = plan
-  variables {
-    snapshot_retain_count = -1
-  }
-  expect_failures = [var.snapshot_retain_count]
-}
-
-run "snapshot_retain_count_fractional_refused" {
-  command = plan
-  variables {
-    snapshot_retain_count = 2.5
-  }
-  expect_failures = [var.snapshot_retain_count]
-}
-
-run "recycle_bin_days_above_limit_refused" {
-  command = plan
-  variables {
-    recycle_bin_days = 366
-  }
-  expect_failures = [var.recycle_bin_days]
-}
-
-run "recycle_bin_lock_days_below_7_refused" {
-  command = plan
-  variables {
-    recycle_bin_lock_days = 6
-  }
-  expect_failures = [var.recycle_bin_lock_days]
-}
-
-run "recycle_bin_lock_days_above_30_refused" {
-  command = plan
-  variables {
-    recycle_bin_lock_days = 31
-  }
-  expect_failures = [var.recycle_bin_lock_days]
-}
-
-run "restore_snapshot_id_volume_id_refused" {
-  command = plan
-  variables {
-    restore_snapshot_id = "vol-0123456789abcdef0"
-  }
-  expect_failures = [var.restore_snapshot_id]
-}
-
-run "restore_snapshot_id_uppercase_refused" {
-  command = plan
-  variables {
-    restore_snapshot_id = "snap-0123456789ABCDEF0"
-  }
-  expect_failures = [var.restore_snapshot_id]
-}
-
-# CloudWatch: period x evaluation periods <= 604800 s for periods of an hour or more; the period is 3600 s.
-run "backup_alarm_hours_above_cloudwatch_limit_refused" {
-  command = plan
-  variables {
-    backup_alarm_hours = 169
-  }
-  expect_failures = [var.backup_alarm_hours]
-}
-
-run "backup_alarm_hours_negative_refused" {
-  command = plan
-  variables {
-    backup_alarm_hours = -1
-  }
-  expect_failures = [var.backup_alarm_hours]
-}
-
-run "backup_alarm_hours_fractional_refused" {
-  command = plan
-  variables {
-    backup_alarm_hours = 25.5
-  }
-  expect_failures = [var.backup_alarm_hours]
-}
-
-run "alert_email_without_domain_refused" {
-  command = plan
-  variables {
-    alert_email = "me@localhost"
-  }
-  expect_failures = [var.alert_email]
-}
-
-run "alert_email_two_addresses_refused" {
-  command = plan
-  variables {
-    alert_email = "a@example.org,b@example.org"
-  }
-  expect_failures = [var.alert_email]
-}
-
-run "good_retention_values_plan" {
-  command = plan
-  variables {
-    retention     = "9999h *d 1w 2m 3y"
-    retention_min = "12m"
-  }
-}
-
-run "ssh_key_rsa_refused" {
-  command = plan
-  variables {
+    # an RSA key
     ssh_public_key = "ssh-rsa AAAAB3NzaC1yc2EAAAADAQABAAABAQC7 someone@host"
-  }
-  expect_failures = [var.ssh_public_key]
-}
-
-run "ssh_key_truncated_refused" {
-  command = plan
-  variables {
-    ssh_public_key = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIAkRTto4HMWhFxl000XCbGGvjrIaEG8X91n5ZDSp"
-  }
-  expect_failures = [var.ssh_public_key]
-}
-
-run "ssh_key_trailing_newline_refused" {
-  command = plan
-  variables {
-    ssh_public_key = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIAkRTto4HMWhFxl000XCbGGvjrIaEG8X91n5ZDSpgAhO backup@laptop\n"
-  }
-  expect_failures = [var.ssh_public_key]
-}
-
-run "ssh_key_quote_in_comment_refused" {
-  command = plan
-  variables {
-    ssh_public_key = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIAkRTto4HMWhFxl000XCbGGvjrIaEG8X91n5ZDSpgAhO x'$(reboot)'"
-  }
-  expect_failures = [var.ssh_public_key]
-}
-
-run "ssh_key_private_key_refused" {
-  command = plan
-  variables {
-    ssh_public_key = "-----BEGIN OPENSSH PRIVATE KEY-----"
-  }
-  expect_failures = [var.ssh_public_key]
-}
-
-run "admin_key_malformed_refused" {
-  command = plan
-  variables {
+    # malformed
     admin_ssh_public_key = "ssh-ed25519 not-a-key"
+    # malformed
+    aws_region = "US West"
+    # a region, not a zone
+    availability_zone = "us-west-1"
+    # empty
+    key_pair_name = ""
+    # zero
+    ebs_volume_size = 0
+    # prefix too long
+    allowed_ssh_cidrs = ["10.0.0.0/33"]
+    # t2
+    instance_type = "t2.micro"
+    # an unknown unit
+    retention = "14x"
+    # no unit
+    retention_min = "5"
+    # not a DLM interval
+    snapshot_interval_hours = 5
+    # above DLM's limit
+    snapshot_retain_count = 1001
+    # above the limit
+    recycle_bin_days = 366
+    # below 7
+    recycle_bin_lock_days = 6
+    # a volume id
+    restore_snapshot_id = "vol-0123456789abcdef0"
+    # above CloudWatch's limit
+    backup_alarm_hours = 169
+    # no domain
+    alert_email = "me@localhost"
+    # a name in upper case
+    devices = { Alice = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIFc9QTuRtiArkAxRKV2oMsJjoQGxXbjoKABVerRevUNS alice@laptop" }
   }
-  expect_failures = [var.admin_ssh_public_key]
+  expect_failures = [
+    var.ssh_public_key,
+    var.admin_ssh_public_key,
+    var.aws_region,
+    var.availability_zone,
+    var.key_pair_name,
+    var.ebs_volume_size,
+    var.allowed_ssh_cidrs,
+    var.instance_type,
+    var.retention,
+    var.retention_min,
+    var.snapshot_interval_hours,
+    var.snapshot_retain_count,
+    var.recycle_bin_days,
+    var.recycle_bin_lock_days,
+    var.restore_snapshot_id,
+    var.backup_alarm_hours,
+    var.alert_email,
+    var.devices,
+  ]
 }
 
+run "refused_2" {
+  command = plan
+  variables {
+    # truncated
+    ssh_public_key = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIAkRTto4HMWhFxl000XCbGGvjrIaEG8X91n5ZDSp"
+    # above gp3's limit
+    ebs_volume_size = 16385
+    # a bare address
+    allowed_ssh_cidrs = ["203.0.113.7"]
+    # another ARM family
+    instance_type = "m6g.medium"
+    # out of order
+    retention = "14d 48h"
+    # not a btrbk value
+    retention_min = "all"
+    # above a day
+    snapshot_interval_hours = 48
+    # negative
+    snapshot_retain_count = -1
+    # above 30
+    recycle_bin_lock_days = 31
+    # upper case
+    restore_snapshot_id = "snap-0123456789ABCDEF0"
+    # negative
+    backup_alarm_hours = -1
+    # two addresses
+    alert_email = "a@example.org,b@example.org"
+    # a name with a slash
+    devices = { "a/b" = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIFc9QTuRtiArkAxRKV2oMsJjoQGxXbjoKABVerRevUNS alice@laptop" }
+  }
+  expect_failures = [
+    var.ssh_public_key,
+    var.ebs_volume_size,
+    var.allowed_ssh_cidrs,
+    var.instance_type,
+    var.retention,
+    var.retention_min,
+    var.snapshot_interval_hours,
+    var.snapshot_retain_count,
+    var.recycle_bin_lock_days,
+    var.restore_snapshot_id,
+    var.backup_alarm_hours,
+    var.alert_email,
+    var.devices,
+  ]
+}
+
+run "refused_3" {
+  command = plan
+  variables {
+    # a trailing newline
+    ssh_public_key = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIAkRTto4HMWhFxl000XCbGGvjrIaEG8X91n5ZDSpgAhO backup@laptop\n"
+    # fractional
+    ebs_volume_size = 10.5
+    # an empty list
+    allowed_ssh_cidrs = []
+    # not burstable
+    instance_type = "m5.large"
+    # empty
+    retention = ""
+    # negative
+    retention_min = "-1d"
+    # fractional
+    snapshot_retain_count = 2.5
+    # fractional
+    backup_alarm_hours = 25.5
+    # a name with ..
+    devices = { "a..b" = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIFc9QTuRtiArkAxRKV2oMsJjoQGxXbjoKABVerRevUNS alice@laptop" }
+  }
+  expect_failures = [
+    var.ssh_public_key,
+    var.ebs_volume_size,
+    var.allowed_ssh_cidrs,
+    var.instance_type,
+    var.retention,
+    var.retention_min,
+    var.snapshot_retain_count,
+    var.backup_alarm_hours,
+    var.devices,
+  ]
+}
+
+run "refused_4" {
+  command = plan
+  variables {
+    # a quote in the comment
+    ssh_public_key = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIAkRTto4HMWhFxl000XCbGGvjrIaEG8X91n5ZDSpgAhO x'$(reboot)'"
+    # no count
+    retention = "d"
+    # a name with a leading dot
+    devices = { ".a" = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIFc9QTuRtiArkAxRKV2oMsJjoQGxXbjoKABVerRevUNS alice@laptop" }
+  }
+  expect_failures = [
+    var.ssh_public_key,
+    var.retention,
+    var.devices,
+  ]
+}
+
+run "refused_5" {
+  command = plan
+  variables {
+    # a private key
+    ssh_public_key = "-----BEGIN OPENSSH PRIVATE KEY-----"
+    # a count too long
+    retention = "12345d"
+    # the name selftest
+    devices = { selftest = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIFc9QTuRtiArkAxRKV2oMsJjoQGxXbjoKABVerRevUNS alice@laptop" }
+  }
+  expect_failures = [
+    var.ssh_public_key,
+    var.retention,
+    var.devices,
+  ]
+}
+
+run "refused_6" {
+  command = plan
+  variables {
+    # a unit twice
+    retention = "14d 14d"
+    # a name of 64 characters
+    devices = { "abbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb" = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIFc9QTuRtiArkAxRKV2oMsJjoQGxXbjoKABVerRevUNS alice@laptop" }
+  }
+  expect_failures = [
+    var.retention,
+    var.devices,
+  ]
+}
+
+run "refused_7" {
+  command = plan
+  variables {
+    # a star without a unit
+    retention = "* 30d"
+    # an RSA key
+    devices = { alice = "ssh-rsa AAAAB3NzaC1yc2EAAAADAQABAAABAQC7 someone@host" }
+  }
+  expect_failures = [
+    var.retention,
+    var.devices,
+  ]
+}
+
+run "refused_8" {
+  command = plan
+  variables {
+    # a quote in a key's comment
+    devices = { alice = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIFc9QTuRtiArkAxRKV2oMsJjoQGxXbjoKABVerRevUNS x'$(reboot)'" }
+  }
+  expect_failures = [
+    var.devices,
+  ]
+}
+
+run "refused_9" {
+  command = plan
+  variables {
+    # one key for two devices
+    devices = { alice = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIFc9QTuRtiArkAxRKV2oMsJjoQGxXbjoKABVerRevUNS alice@laptop", bob = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIFc9QTuRtiArkAxRKV2oMsJjoQGxXbjoKABVerRevUNS another-comment" }
+  }
+  expect_failures = [
+    var.devices,
+  ]
+}
+
+# The instance's preconditions: checks across variables (a key used twice, no key at all) and the user data's size.
 run "admin_key_same_as_backup_key_refused" {
   command = plan
   variables {
@@ -265,276 +327,6 @@ run "user_data_over_16kb_refused" {
     ssh_public_key = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIAkRTto4HMWhFxl000XCbGGvjrIaEG8X91n5ZDSpgAhO ${join("", [for i in range(400) : sha256(tostring(i))])}"
   }
   expect_failures = [aws_instance.backup_host]
-}
-
-run "long_but_fitting_key_comment_plans" {
-  command = plan
-  variables {
-    ssh_public_key = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIAkRTto4HMWhFxl000XCbGGvjrIaEG8X91n5ZDSpgAhO ${join("", [for i in range(30) : sha256(tostring(i))])}"
-  }
-}
-
-run "region_malformed_refused" {
-  command = plan
-  variables {
-    aws_region = "US West"
-  }
-  expect_failures = [var.aws_region]
-}
-
-run "availability_zone_malformed_refused" {
-  command = plan
-  variables {
-    availability_zone = "us-west-1"
-  }
-  expect_failures = [var.availability_zone]
-}
-
-run "key_pair_name_empty_refused" {
-  command = plan
-  variables {
-    key_pair_name = ""
-  }
-  expect_failures = [var.key_pair_name]
-}
-
-run "volume_size_zero_refused" {
-  command = plan
-  variables {
-    ebs_volume_size = 0
-  }
-  expect_failures = [var.ebs_volume_size]
-}
-
-run "volume_size_above_gp3_limit_refused" {
-  command = plan
-  variables {
-    ebs_volume_size = 16385
-  }
-  expect_failures = [var.ebs_volume_size]
-}
-
-run "volume_size_fractional_refused" {
-  command = plan
-  variables {
-    ebs_volume_size = 10.5
-  }
-  expect_failures = [var.ebs_volume_size]
-}
-
-run "cidr_prefix_too_long_refused" {
-  command = plan
-  variables {
-    allowed_ssh_cidrs = ["10.0.0.0/33"]
-  }
-  expect_failures = [var.allowed_ssh_cidrs]
-}
-
-run "cidr_bare_address_refused" {
-  command = plan
-  variables {
-    allowed_ssh_cidrs = ["203.0.113.7"]
-  }
-  expect_failures = [var.allowed_ssh_cidrs]
-}
-
-run "cidr_list_empty_refused" {
-  command = plan
-  variables {
-    allowed_ssh_cidrs = []
-  }
-  expect_failures = [var.allowed_ssh_cidrs]
-}
-
-run "instance_type_t2_refused" {
-  command = plan
-  variables {
-    instance_type = "t2.micro"
-  }
-  expect_failures = [var.instance_type]
-}
-
-run "instance_type_other_arm_family_refused" {
-  command = plan
-  variables {
-    instance_type = "m6g.medium"
-  }
-  expect_failures = [var.instance_type]
-}
-
-run "instance_type_not_burstable_refused" {
-  command = plan
-  variables {
-    instance_type = "m5.large"
-  }
-  expect_failures = [var.instance_type]
-}
-
-run "retention_unknown_unit_refused" {
-  command = plan
-  variables {
-    retention = "14x"
-  }
-  expect_failures = [var.retention]
-}
-
-run "retention_out_of_order_refused" {
-  command = plan
-  variables {
-    retention = "14d 48h"
-  }
-  expect_failures = [var.retention]
-}
-
-run "retention_empty_refused" {
-  command = plan
-  variables {
-    retention = ""
-  }
-  expect_failures = [var.retention]
-}
-
-run "retention_without_count_refused" {
-  command = plan
-  variables {
-    retention = "d"
-  }
-  expect_failures = [var.retention]
-}
-
-run "retention_count_too_long_refused" {
-  command = plan
-  variables {
-    retention = "12345d"
-  }
-  expect_failures = [var.retention]
-}
-
-run "retention_unit_twice_refused" {
-  command = plan
-  variables {
-    retention = "14d 14d"
-  }
-  expect_failures = [var.retention]
-}
-
-run "retention_star_without_unit_refused" {
-  command = plan
-  variables {
-    retention = "* 30d"
-  }
-  expect_failures = [var.retention]
-}
-
-run "retention_min_without_unit_refused" {
-  command = plan
-  variables {
-    retention_min = "5"
-  }
-  expect_failures = [var.retention_min]
-}
-
-run "retention_min_all_refused" {
-  command = plan
-  variables {
-    retention_min = "all"
-  }
-  expect_failures = [var.retention_min]
-}
-
-run "retention_min_negative_refused" {
-  command = plan
-  variables {
-    retention_min = "-1d"
-  }
-  expect_failures = [var.retention_min]
-}
-
-# Devices (issue 20): names the host would refuse, keys that are not one ed25519 key, a key shared by two devices,
-# a device key that is the legacy or the admin key, no key at all, and more devices than EC2's 16 KB hold.
-run "device_names_good_plan" {
-  command = plan
-  variables {
-    devices = {
-      "a.b_c-1"                                                         = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIFc9QTuRtiArkAxRKV2oMsJjoQGxXbjoKABVerRevUNS alice@laptop"
-      "0bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb" = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIAWHVd5gxknjqy08MpCjVa7JpmXcAjmtEgrHVwqT9UUg"
-    }
-  }
-}
-
-run "device_name_upper_case_refused" {
-  command = plan
-  variables {
-    devices = { Alice = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIFc9QTuRtiArkAxRKV2oMsJjoQGxXbjoKABVerRevUNS alice@laptop" }
-  }
-  expect_failures = [var.devices]
-}
-
-run "device_name_with_slash_refused" {
-  command = plan
-  variables {
-    devices = { "a/b" = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIFc9QTuRtiArkAxRKV2oMsJjoQGxXbjoKABVerRevUNS alice@laptop" }
-  }
-  expect_failures = [var.devices]
-}
-
-run "device_name_with_dot_dot_refused" {
-  command = plan
-  variables {
-    devices = { "a..b" = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIFc9QTuRtiArkAxRKV2oMsJjoQGxXbjoKABVerRevUNS alice@laptop" }
-  }
-  expect_failures = [var.devices]
-}
-
-run "device_name_leading_dot_refused" {
-  command = plan
-  variables {
-    devices = { ".a" = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIFc9QTuRtiArkAxRKV2oMsJjoQGxXbjoKABVerRevUNS alice@laptop" }
-  }
-  expect_failures = [var.devices]
-}
-
-run "device_name_selftest_refused" {
-  command = plan
-  variables {
-    devices = { selftest = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIFc9QTuRtiArkAxRKV2oMsJjoQGxXbjoKABVerRevUNS alice@laptop" }
-  }
-  expect_failures = [var.devices]
-}
-
-run "device_name_64_characters_refused" {
-  command = plan
-  variables {
-    devices = { "abbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb" = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIFc9QTuRtiArkAxRKV2oMsJjoQGxXbjoKABVerRevUNS alice@laptop" }
-  }
-  expect_failures = [var.devices]
-}
-
-run "device_key_rsa_refused" {
-  command = plan
-  variables {
-    devices = { alice = "ssh-rsa AAAAB3NzaC1yc2EAAAADAQABAAABAQC7 someone@host" }
-  }
-  expect_failures = [var.devices]
-}
-
-run "device_key_quote_in_comment_refused" {
-  command = plan
-  variables {
-    devices = { alice = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIFc9QTuRtiArkAxRKV2oMsJjoQGxXbjoKABVerRevUNS x'$(reboot)'" }
-  }
-  expect_failures = [var.devices]
-}
-
-run "device_keys_shared_refused" {
-  command = plan
-  variables {
-    devices = {
-      alice = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIFc9QTuRtiArkAxRKV2oMsJjoQGxXbjoKABVerRevUNS alice@laptop"
-      bob   = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIFc9QTuRtiArkAxRKV2oMsJjoQGxXbjoKABVerRevUNS another-comment"
-    }
-  }
-  expect_failures = [var.devices]
 }
 
 run "device_key_is_the_legacy_key_refused" {

@@ -1,8 +1,10 @@
 // Engine checks of the synthesized stack with the real hashicorp/aws provider schema, offline: `validate`, and
-// the engine's native `test` command with `mock_provider "aws"` (no credentials) running engine-tests/*.tftest.hcl.
+// the engine's native `test` command with `mock_provider "aws"` (no credentials) running engine-tests/*.tftest.hcl;
+// then the negative controls, which show those tests failing on a broken stack or a broken fixture.
 // The engine is tofu when on PATH, else terraform (TERRAFORM_BINARY_NAME overrides); the provider comes from the
 // machine's filesystem mirror. Without an engine or a mirror this suite FAILS (it never skips, never downloads).
 import { jest } from '@jest/globals';
+import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -12,6 +14,7 @@ import { renderBootScript, renderHostPayload } from '../../user-data/render.js';
 import { payloadObjectKey } from '../../constructs/host-payload.js';
 import { VARIABLES } from '../../constructs/variables.js';
 import {
+  AWS_PROVIDER_ADDRESSES,
   parseTestOutput,
   prepareStackDir,
   type EngineResult,
@@ -38,8 +41,15 @@ const declaredRuns = testFiles.flatMap((f) =>
 );
 
 type Json = Record<string, any>;
-// Engine runs are synchronous and slow on a busy machine: the whole suite (76 run blocks) takes about 3 CPU
-// minutes, and measured 8 minutes of wall time at a load of 13 on 2 cores, past runEngine's 5-minute default.
+// What it costs: the engine starts the provider (a Go program of 700 MB) for the validate, the plan and the apply
+// of every run block, about 0.75 CPU seconds each time; so one provider process, started once in its debug mode,
+// serves every engine run here (TF_REATTACH_PROVIDERS, see serveProvider). With that, bad-variables.tftest.hcl
+// refusing one bad value of every variable per run block (17 run blocks, from 64) and the controls running only
+// the run blocks they need (16, in one engine run), this file took 131 and 136 CPU seconds (user+sys, jest
+// included) and 5.8 and 8.8 minutes, in two runs at a load of 13 to 15 on 2 cores; the same measure before: 414
+// and 408 CPU seconds, 22 and 18.5 minutes (this file and the former engine-instance-type.test.ts). Each run block
+// still costs about 1 CPU second, the engine's own work for its validate, plan and apply. The wall time grows with
+// the machine's load: hence the long timeout.
 const ENGINE_TEST_TIMEOUT_MS = 1_200_000;
 jest.setTimeout(ENGINE_TEST_TIMEOUT_MS);
 /** `<engine> test` with the long timeout. */
@@ -47,6 +57,9 @@ const engineTest = (stack: PreparedStack, args: string[] = []): EngineResult =>
   stack.runEngine(['test', '-no-color', ...args], { timeoutMs: ENGINE_TEST_TIMEOUT_MS });
 let work: string;
 let synthesized: Json;
+/** The environment of every engine run after the first init: the shared provider's TF_REATTACH_PROVIDERS. */
+let reattachEnv: NodeJS.ProcessEnv | undefined;
+let provider: ServedProvider | undefined;
 
 /**
  * What the defaults test compares the stack's boot script with: the renderer's plain output for the literals; with
@@ -73,25 +86,105 @@ const expectedBootScript = (devices?: Record<string, string>) =>
   );
 
 /**
- * A stack directory with the (possibly changed) JSON, the test files (possibly edited: `edit` gets each file's
- * name and text) and the fixture; initialised.
+ * A stack directory with the (possibly changed) JSON, the test files (name => text), the fixtures and, for run
+ * blocks that test another stack (`module { source = "./NAME" }`), that stack's JSON in NAME/; initialised (with
+ * the shared provider once it runs: init then installs no provider).
  */
 function stackDir(
   name: string,
   json: Json,
-  fixture = expectedBootScript(),
-  edit: (file: string, text: string) => string = (_file, text) => text,
+  files: Record<string, string>,
+  { fixture = expectedBootScript(), modules = {} }: { fixture?: string; modules?: Record<string, Json> } = {},
 ): PreparedStack {
   const dir = path.join(work, name);
   fs.mkdirSync(path.join(dir, 'tests/fixtures'), { recursive: true });
   fs.writeFileSync(path.join(dir, 'cdk.tf.json'), JSON.stringify(json, null, 2));
-  for (const f of testFiles)
-    fs.writeFileSync(path.join(dir, 'tests', f), edit(f, fs.readFileSync(path.join(TESTS_DIR, f), 'utf8')));
+  for (const [module, moduleJson] of Object.entries(modules)) {
+    fs.mkdirSync(path.join(dir, module));
+    fs.writeFileSync(path.join(dir, module, 'cdk.tf.json'), JSON.stringify(moduleJson, null, 2));
+  }
+  for (const [file, text] of Object.entries(files)) fs.writeFileSync(path.join(dir, 'tests', file), text);
   fs.writeFileSync(path.join(dir, 'tests/fixtures/boot-script.expected'), fixture);
   fs.writeFileSync(path.join(dir, 'tests/fixtures/boot-script-devices.expected'), expectedBootScript(literals.devices));
-  const prepared = prepareStackDir(dir, { workDir: path.join(work, 'engine') });
+  const prepared = prepareStackDir(dir, { workDir: path.join(work, 'engine'), env: reattachEnv });
   expectOk(prepared.init());
   return prepared;
+}
+
+/** The test files as they are. */
+const testFileTexts = (): Record<string, string> =>
+  Object.fromEntries(testFiles.map((f) => [f, fs.readFileSync(path.join(TESTS_DIR, f), 'utf8')]));
+
+/**
+ * A test file's header (its comment, mock_provider and variables: everything before the first run block) and the
+ * named run blocks, verbatim; with `module`, each run block tests the stack in ./module instead.
+ */
+function runsOf(file: string, names: string[], module?: string): string {
+  const text = fs.readFileSync(path.join(TESTS_DIR, file), 'utf8');
+  const blocks = names.map((name) => {
+    const block = new RegExp(`^run "${name}" \\{\\n[^]*?^\\}\\n`, 'm').exec(text)?.[0];
+    if (!block) throw new Error(`engine-tests/${file} has no run "${name}"`);
+    return module ? block.replace(/\n/, `\n  module {\n    source = "./${module}"\n  }\n`) : block;
+  });
+  return [text.slice(0, text.search(/^run "/m)), ...blocks].join('\n');
+}
+
+interface ServedProvider {
+  /** TF_REATTACH_PROVIDERS: the running provider under both registries' addresses. */
+  reattach: string;
+  stop(): Promise<void>;
+}
+
+/** The hashicorp/aws provider that `init` installed in a stack directory (under either registry's address). */
+function installedProvider(dir: string): string {
+  for (const address of AWS_PROVIDER_ADDRESSES) {
+    const base = path.join(dir, '.terraform/providers', address);
+    if (!fs.existsSync(base)) continue;
+    for (const version of fs.readdirSync(base)) {
+      for (const platform of fs.readdirSync(path.join(base, version))) {
+        const file = fs
+          .readdirSync(path.join(base, version, platform))
+          .find((f) => f.startsWith('terraform-provider-aws'));
+        if (file) return path.join(base, version, platform, file);
+      }
+    }
+  }
+  throw new Error(`init installed no hashicorp/aws provider in ${dir}/.terraform/providers`);
+}
+
+/**
+ * Starts the provider once, in its debug mode (`-debug`: it prints the TF_REATTACH_PROVIDERS value that makes
+ * the engines use this process instead of starting their own, and runs until interrupted). A shell stands between:
+ * `stop` closes the shell's stdin and the shell interrupts the provider, and so does the end of this process.
+ */
+async function serveProvider(binary: string, log: string): Promise<ServedProvider> {
+  const shell = spawn(
+    '/bin/sh',
+    ['-c', '"$0" -debug >"$1" 2>&1 & p=$!; read -r _; kill -INT "$p"; wait "$p"', binary, log],
+    {
+      stdio: ['pipe', 'ignore', 'ignore'],
+    },
+  );
+  const exited = new Promise<void>((resolve) => shell.once('exit', () => resolve()));
+  shell.stdin.on('error', () => {}); // (a shell that has already ended: nothing to stop)
+  const stop = async () => {
+    shell.stdin.end();
+    await exited;
+  };
+  const deadline = Date.now() + 300_000;
+  for (;;) {
+    const printed = fs.existsSync(log) ? fs.readFileSync(log, 'utf8') : '';
+    const m = /TF_REATTACH_PROVIDERS='(\{.*\})'/.exec(printed);
+    if (m) {
+      const config = Object.values(JSON.parse(m[1]) as Record<string, unknown>)[0];
+      return { reattach: JSON.stringify(Object.fromEntries(AWS_PROVIDER_ADDRESSES.map((a) => [a, config]))), stop };
+    }
+    if (Date.now() > deadline || shell.exitCode !== null) {
+      await stop();
+      throw new Error(`${binary} -debug printed no TF_REATTACH_PROVIDERS:\n${printed}`);
+    }
+    await new Promise((resolve) => setTimeout(resolve, 250));
+  }
 }
 
 function expectOk(r: EngineResult) {
@@ -111,31 +204,39 @@ function withoutPreventDestroy(json: Json): Json {
   return copy;
 }
 
-beforeAll(() => {
+let stack: PreparedStack;
+
+beforeAll(async () => {
   work = fs.mkdtempSync(path.join(os.tmpdir(), 'btrbk-engine-'));
   const app = new App({ outdir: path.join(work, 'cdktf.out') });
   new BackupTargetStack(app, STACK_NAME);
   app.synth();
   synthesized = JSON.parse(fs.readFileSync(path.join(work, 'cdktf.out/stacks', STACK_NAME, 'cdk.tf.json'), 'utf8'));
+  // The first init installs the provider from the mirror; that binary then serves every engine run.
+  const first = stackDir('testable', withoutPreventDestroy(synthesized), testFileTexts());
+  provider = await serveProvider(installedProvider(path.join(work, 'testable')), path.join(work, 'provider.log'));
+  reattachEnv = { ...process.env, TF_REATTACH_PROVIDERS: provider.reattach };
+  stack = prepareStackDir(path.join(work, 'testable'), { workDir: path.join(work, 'engine'), env: reattachEnv });
+  expect(stack.engine).toEqual(first.engine);
 });
 
-afterAll(() => {
+afterAll(async () => {
+  await provider?.stop();
   if (work) fs.rmSync(work, { recursive: true, force: true });
 });
 
 describe('engine checks (real provider schema, mock provider, offline)', () => {
-  let stack: PreparedStack;
   let suite: EngineResult;
 
   beforeAll(() => {
-    stack = stackDir('testable', withoutPreventDestroy(synthesized));
     suite = engineTest(stack);
   });
 
-  test('the engine and the provider mirror are found', () => {
+  test('the engine and the provider mirror are found; one provider process serves the engine runs', () => {
     expect(['tofu', 'terraform']).toContain(stack.engine.name);
     expect(stack.mirror).toBeTruthy();
     expect(stack.env.TF_CLI_CONFIG_FILE).toBe(path.join(work, 'engine/engine.tfrc'));
+    expect(Object.keys(JSON.parse(stack.env.TF_REATTACH_PROVIDERS ?? '{}'))).toEqual(AWS_PROVIDER_ADDRESSES);
   });
 
   test('validate accepts the synthesized JSON', () => {
@@ -179,9 +280,9 @@ describe('engine checks (real provider schema, mock provider, offline)', () => {
 
 /**
  * Two of bad-variables' device refusals again without expect_failures, so the engine prints their messages: a name
- * the host refuses (the variable's validation), appended to devices.tftest.hcl, and 200 devices past EC2's 16 KB
- * (the instance's size precondition, which counts the devices), appended to defaults.tftest.hcl (a refused plan
- * ends its file: the runs after it are skipped).
+ * the host refuses (the variable's validation), after devices.tftest.hcl's apply, and 200 devices past EC2's 16 KB
+ * (the instance's size precondition, which counts the devices), after defaults.tftest.hcl's (a refused plan ends
+ * its file: the runs after it are skipped).
  */
 const DEVICE_REFUSALS_SAID: Record<string, string> = {
   'devices.tftest.hcl': `
@@ -202,11 +303,16 @@ run "too_many_devices_said" {
 `,
 };
 
+const TYPE_FILE = 'instance-type-change.tftest.hcl';
+const UNCHANGED_FILE = 'ami-update-unchanged.tftest.hcl';
+
 describe('the engine tests can fail (negative controls)', () => {
-  // One engine run for five controls (each engine run loads the provider schema): a fixture one character off,
-  // the JSON without ignore_changes = [ami], the data volume without its restore_snapshot_id postcondition and
-  // without availability_zone in its ignore_changes, and the zone test's refused type without its
-  // expect_failures (so the engine prints the precondition's message).
+  // One engine run for all the controls, each with only the run blocks it needs, taken verbatim from the test
+  // files (with their mock_provider and variables). With one broken JSON: a fixture one character off, the JSON
+  // without ignore_changes = [ami], the data volume without its restore_snapshot_id postcondition and without
+  // availability_zone in its ignore_changes, and the zone test's refused type without its expect_failures (so the
+  // engine prints the precondition's message). Run blocks that test another stack: the unchanged JSON
+  // (prevent_destroy), and one that replaces the instance when instance_type changes.
   const notOffered = 'type_not_offered_in_the_deployed_zone_refused';
   let controls: EngineResult;
   beforeAll(() => {
@@ -222,28 +328,66 @@ describe('the engine tests can fail (negative controls)', () => {
       'availability_zone',
     ]);
     json.resource.aws_ebs_volume.backup_data.lifecycle.ignore_changes = ['snapshot_id'];
-    const withoutExpectedFailure = (file: string, text: string) => {
-      if (file in DEVICE_REFUSALS_SAID) return `${text}\n${DEVICE_REFUSALS_SAID[file]}`;
-      if (file !== 'zone-pinning.tftest.hcl') return text;
-      const edited = text.replace(
-        new RegExp(`(run "${notOffered}" \\{[^]*?)\\n  expect_failures = \\[aws_instance\\.backup_host\\]`),
-        '$1',
-      );
-      expect(edited).not.toBe(text);
-      return edited;
-    };
-    // (the bad-variables file has no part in these controls: left out, it saves most of the run's time)
-    controls = engineTest(stackDir('controls', json, fixture, withoutExpectedFailure), [
-      '-filter=tests/devices.tftest.hcl',
-      '-filter=tests/defaults.tftest.hcl',
-      '-filter=tests/ami-update.tftest.hcl',
-      '-filter=tests/protection.tftest.hcl',
-      '-filter=tests/zone-pinning.tftest.hcl',
+    const zone = runsOf('zone-pinning.tftest.hcl', [
+      'first_deploy',
+      'a_new_first_zone_moves_nothing',
+      'an_offering_change_and_the_fast_lane_move_nothing',
+      notOffered,
     ]);
+    const zoneSaid = zone.replace(
+      new RegExp(`(run "${notOffered}" \\{[^]*?)\\n  expect_failures = \\[aws_instance\\.backup_host\\]`),
+      '$1',
+    );
+    expect(zoneSaid).not.toBe(zone);
+    // The type control's stack: a change of instance_type replaces the instance (replace_triggered_by on a
+    // terraform_data holding the type). Its volume has no lifecycle (no prevent_destroy: the teardown works).
+    const replacesOnType = structuredClone(synthesized);
+    delete replacesOnType.resource.aws_ebs_volume.backup_data.lifecycle;
+    replacesOnType.resource.terraform_data = {
+      ...replacesOnType.resource.terraform_data,
+      type: { input: '${var.instance_type}' },
+    };
+    replacesOnType.resource.aws_instance.backup_host.lifecycle.replace_triggered_by = [
+      ...(replacesOnType.resource.aws_instance.backup_host.lifecycle.replace_triggered_by ?? []),
+      'terraform_data.type',
+    ];
+    const files = {
+      'defaults.tftest.hcl':
+        runsOf('defaults.tftest.hcl', ['apply_with_defaults']) + DEVICE_REFUSALS_SAID['defaults.tftest.hcl'],
+      'devices.tftest.hcl':
+        runsOf('devices.tftest.hcl', ['apply_with_two_devices']) + DEVICE_REFUSALS_SAID['devices.tftest.hcl'],
+      'ami-update.tftest.hcl': runsOf('ami-update.tftest.hcl', ['first_apply', 'newer_ami_keeps_instance']),
+      'protection.tftest.hcl': runsOf('protection.tftest.hcl', [
+        'defaults_snapshot_recycle_alarm',
+        'restore_snapshot_on_existing_deployment_refused',
+      ]),
+      'zone-pinning.tftest.hcl': zoneSaid,
+      [UNCHANGED_FILE]: runsOf('ami-update.tftest.hcl', ['first_apply', 'newer_ami_keeps_instance'], 'unchanged'),
+      [TYPE_FILE]: runsOf(TYPE_FILE, ['chosen_type', 'fast_lane_type'], 'replaces-on-type'),
+    };
+    controls = engineTest(
+      stackDir('controls', json, files, {
+        fixture,
+        modules: { unchanged: synthesized, 'replaces-on-type': replacesOnType },
+      }),
+    );
+  });
+
+  test('the engine run with the controls fails, in each control file', () => {
+    expect(controls.status).not.toBe(0);
+    const { files } = parseTestOutput(controls.stdout);
+    expect(files).toEqual({
+      'tests/ami-update-unchanged.tftest.hcl': 'fail',
+      'tests/ami-update.tftest.hcl': 'fail',
+      'tests/defaults.tftest.hcl': 'fail',
+      'tests/devices.tftest.hcl': 'fail',
+      'tests/instance-type-change.tftest.hcl': 'fail',
+      'tests/protection.tftest.hcl': 'fail',
+      'tests/zone-pinning.tftest.hcl': 'fail',
+    });
   });
 
   test('a boot script differing by one character fails the user-data equality assertions', () => {
-    expect(controls.status).not.toBe(0);
     expect(parseTestOutput(controls.stdout).runs['tests/defaults.tftest.hcl/apply_with_defaults']).toBe('fail');
     expect(controls.stderr).toContain('differs from renderBootScript()');
     expect(controls.stderr).toContain('is not gzip+base64 of the rendered boot script');
@@ -298,13 +442,28 @@ describe('the engine tests can fail (negative controls)', () => {
   });
 
   test('prevent_destroy holds: with the unchanged JSON the engine refuses to destroy the data volume', () => {
-    const r = engineTest(stackDir('unchanged', synthesized), ['-filter=tests/ami-update.tftest.hcl']);
-    const { runs } = parseTestOutput(r.stdout);
-    expect(runs['tests/ami-update.tftest.hcl/newer_ami_keeps_instance']).toBe('pass');
-    // The teardown (a destroy) is refused because of the data volume's prevent_destroy, and only for it. If an
-    // engine overrides prevent_destroy during test cleanup (Terraform >= 1.14), this check must move to a plan.
-    expect(r.stderr).toMatch(/Resource aws_ebs_volume\.backup_data has lifecycle\.prevent_destroy set/);
-    expect(r.stderr.match(/has lifecycle\.prevent_destroy set/g)).toHaveLength(1);
-    expect(r.status).not.toBe(0);
+    const { runs } = parseTestOutput(controls.stdout);
+    expect(runs[`tests/${UNCHANGED_FILE}/first_apply`]).toBe('pass');
+    expect(runs[`tests/${UNCHANGED_FILE}/newer_ami_keeps_instance`]).toBe('pass');
+    // The teardown (a destroy) is refused because of the data volume's prevent_destroy, and only for it (the other
+    // stacks here have none). If an engine overrides prevent_destroy during test cleanup (Terraform >= 1.14), this
+    // check must move to a plan.
+    const said = controls.stderr.replace(/\s+/g, ' ');
+    expect(said).toContain(
+      `error destroying resources created while executing tests/${UNCHANGED_FILE}/newer_ami_keeps_instance`,
+    );
+    expect(controls.stderr).toMatch(/Resource aws_ebs_volume\.backup_data has lifecycle\.prevent_destroy set/);
+    expect(controls.stderr.match(/has lifecycle\.prevent_destroy set/g)).toHaveLength(1);
+  });
+
+  // The control of instance-type-change.tftest.hcl (the first-backup fast lane's in-place type change): on a stack
+  // that WOULD replace the instance when instance_type changes, the same run blocks fail, naming the replaced
+  // instance and the moved address.
+  test('a stack that replaces the instance on a type change fails the in-place test', () => {
+    const { runs } = parseTestOutput(controls.stdout);
+    expect(runs[`tests/${TYPE_FILE}/chosen_type`]).toBe('pass');
+    expect(runs[`tests/${TYPE_FILE}/fast_lane_type`]).toBe('fail');
+    expect(controls.stderr).toContain('the type change replaced the instance');
+    expect(controls.stderr).toContain('the type change moved the Elastic IP');
   });
 });
