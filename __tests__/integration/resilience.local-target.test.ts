@@ -178,7 +178,13 @@ describe('interrupted transfer', () => {
     const snap = scratch.path('snaps', snaps[snaps.length - 1]);
     const dir = `${REMOTE_DIR}/killed`;
     expect((await runRemote(conn, gateLine(GATE_COMMANDS.mkdir(dir)))).status).toBe(0);
-    const before = execInTarget(['btrfs', 'subvolume', 'list', '-R', MOUNT_POINT]).stdout;
+    // committed first: `subvolume list` shows each root's generation as of the last commit, and the mkdir above
+    // would otherwise move the backup root's from one listing to the next (seen under load: gen 375 -> 376)
+    const subvolumes = () => {
+      execInTarget(['btrfs', 'filesystem', 'sync', MOUNT_POINT]);
+      return execInTarget(['btrfs', 'subvolume', 'list', '-R', MOUNT_POINT]).stdout;
+    };
+    const before = subvolumes();
     const transfer = runPipeline([sendStage(snap), remoteReceiveStage(conn, dir)]).then(
       () => null,
       (e) => e,
@@ -194,7 +200,7 @@ describe('interrupted transfer', () => {
     const prune = execInTarget(['systemctl', 'start', 'btrbk-prune.service'], { timeout: 120_000 });
     expect({ status: prune.status, err: prune.stderr }).toMatchObject({ status: 0 });
     expect(stagingLeft()).toEqual([]);
-    expect(execInTarget(['btrfs', 'subvolume', 'list', '-R', MOUNT_POINT]).stdout).toBe(before);
+    expect(subvolumes()).toBe(before);
     expect(await listBackups(conn, dir)).toEqual([]);
     execInTarget(['rmdir', dir]);
   });
