@@ -14,6 +14,7 @@ import {
   readManifest,
   removeFiles,
   renderSshConfig,
+  controlPathFor,
   type InstallInputs,
 } from '../../scripts/lib/laptop/install.js';
 import { CONTROL_PATH, FILES, LOCKFILE, SSH_ALIAS, UNITS } from '../../scripts/lib/laptop/layout.js';
@@ -114,6 +115,20 @@ describe('the installed ssh config', () => {
     expect(g.batchmode).toBe('yes');
     expect(g.controlpath).toMatch(/^\/run\/btrbk-aws\/ssh-[0-9a-f]+$/);
     expect(CONTROL_PATH).toBe('/run/btrbk-aws/ssh-%C');
+  });
+
+  test("connection reuse is per key: another key's install gets another socket, so a master the earlier key opened (alive 60 s) never carries the next key's connections", () => {
+    const pathFor = (identity: string) => {
+      const file = path.join(dir, 'ssh_config');
+      fs.writeFileSync(file, renderSshConfig(conn, identity));
+      return parseSshG(execFileSync('ssh', ['-G', '-F', file, SSH_ALIAS], { encoding: 'utf8' })).controlpath;
+    };
+    const alpha = pathFor('-----BEGIN OPENSSH PRIVATE KEY-----\nalpha\n');
+    const legacy = pathFor('-----BEGIN OPENSSH PRIVATE KEY-----\nlegacy\n');
+    expect(alpha).toMatch(/^\/run\/btrbk-aws\/ssh-[0-9a-f]{40}-[0-9a-f]{8}$/);
+    expect(legacy).not.toBe(alpha);
+    expect(pathFor('-----BEGIN OPENSSH PRIVATE KEY-----\nalpha\n')).toBe(alpha); // the same key: the same socket
+    expect(controlPathFor('x')).toBe(`${CONTROL_PATH}-${controlPathFor('x').slice(-8)}`);
   });
 
   test('sshSettingsProblems names a setting another config overrode', () => {

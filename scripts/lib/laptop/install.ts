@@ -1,6 +1,7 @@
 // `backup.mjs install` and `uninstall`: the files that make backups happen by themselves, generated here and
 // written only where they differ (re-running install changes nothing, or exactly what changed), and a manifest of
 // what was made so uninstall removes exactly that (never a snapshot or a backup).
+import { createHash } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import { atimeMode, mountFor, parseMountinfo, type Mount } from '../core/btrfs-output.js';
@@ -164,11 +165,20 @@ export function installedConnection(conn: Connection): Connection {
   return { ...conn, keyFile: FILES.identity, knownHostsFile: FILES.knownHosts };
 }
 
-/** The ssh config install writes: the alias, the pinned key, the port, connection reuse, no prompts. */
-export function renderSshConfig(conn: Connection): string {
+/**
+ * The connection-reuse socket for a key: ssh's %C (host, port, user) does not tell keys apart, so a master
+ * connection the earlier install's key opened (it persists 60 s) would carry the next install's checks and runs
+ * as the earlier device. The socket's name carries a tag of the key (8 hex digits of its sha256): another key,
+ * another socket.
+ */
+export const controlPathFor = (identity: string): string =>
+  identity ? `${CONTROL_PATH}-${createHash('sha256').update(identity).digest('hex').slice(0, 8)}` : CONTROL_PATH;
+
+/** The ssh config install writes: the alias, the pinned key, the port, connection reuse (per key), no prompts. */
+export function renderSshConfig(conn: Connection, identity = ''): string {
   return `# Written by npx zx scripts/backup.mjs install (btrbk-aws-target): how ssh reaches the backup target when
 # btrbk (${FILES.btrbkConf}) names the host "${SSH_ALIAS}". Included from ${FILES.sshInclude}.
-${sshConfigBlock(conn, { alias: SSH_ALIAS, identity: FILES.identity, knownHosts: FILES.knownHosts, controlPath: CONTROL_PATH, unattended: true })}
+${sshConfigBlock(conn, { alias: SSH_ALIAS, identity: FILES.identity, knownHosts: FILES.knownHosts, controlPath: controlPathFor(identity), unattended: true })}
 `;
 }
 
@@ -191,7 +201,7 @@ export function planInstallFiles(i: InstallInputs): PlannedFile[] {
         writtenBy: 'backup.mjs install',
       }),
     },
-    { path: FILES.sshConfig, mode: 0o644, content: renderSshConfig(i.conn) },
+    { path: FILES.sshConfig, mode: 0o644, content: renderSshConfig(i.conn, i.identity) },
     { path: FILES.knownHosts, mode: 0o644, content: i.knownHosts.endsWith('\n') ? i.knownHosts : `${i.knownHosts}\n` },
     { path: FILES.identity, mode: 0o600, content: i.identity },
     {
