@@ -302,6 +302,65 @@ test('list: the backups on the target with their times and sizes', () => {
   }
 });
 
+test('browse under the install (issue 21): a second backup after a change, then ls, diff and find on the target, verify --at of the first; exit statuses and lines asserted', () => {
+  sh(
+    `echo "note 7, edited" > ${HOME}/me/docs/note-7.txt && echo "buy milk" > ${HOME}/me/todo.txt && rm ${HOME}/me/docs/note-40.txt`,
+  );
+  const run = laptop.backup(['run']);
+  expect({ status: run.status, out: run.output.slice(-2000) }).toMatchObject({ status: 0 });
+  // the closing line of the incremental: its bytes, not the 48 MiB of the first
+  expect(run.output).toMatch(/home\.\S+: [\d.]+ (B|KiB) sent in \S+, .*\(incremental\)/);
+  const names = targetBackups('home');
+  expect(names.length).toBeGreaterThanOrEqual(2);
+  const [first, newest] = [names[0], names[names.length - 1]];
+
+  const ls = laptop.backup(['ls', '--depth', '1', `${HOME}/me`]);
+  expect(ls.status).toBe(0);
+  expect(ls.stdout).toMatch(
+    new RegExp(`^-rw\\S+ +\\d+:\\d+ +${DATA_MIB * MiB} \\S+ \\S+  ${HOME}/me/data\\.bin$`, 'm'),
+  );
+  expect(ls.stdout).toMatch(new RegExp(`^-rw\\S+ +\\d+:\\d+ +9 \\S+ \\S+  ${HOME}/me/todo\\.txt$`, 'm'));
+  expect(ls.stdout).toMatch(new RegExp(`^d\\S+ .*  ${HOME}/me/docs/$`, 'm'));
+  expect(ls.stdout).not.toMatch(/note-1\.txt/); // --depth 1: the directory's own entries only
+  const json = laptop.backup(['ls', '--json', `${HOME}/me/docs`]);
+  expect(json.status).toBe(0);
+  const entries = json.stdout
+    .trim()
+    .split('\n')
+    .map((l) => JSON.parse(l) as { struct_type: string; path: string; type: string; size: number | null });
+  expect(entries[0]).toMatchObject({ struct_type: 'backup' });
+  expect(entries.filter((e) => e.type === 'file').map((e) => e.path)).toHaveLength(39); // note-40 was removed
+  expect(entries).toContainEqual(expect.objectContaining({ path: `${HOME}/me/docs/note-7.txt`, size: 15 }));
+
+  const diff = laptop.backup(['diff', first, newest, '--subvolume', HOME]); // two are protected: name one
+  expect(diff.status).toBe(0);
+  expect(diff.stdout).toContain(`${HOME}: from ${first} to ${newest}`);
+  expect(diff.stdout).toMatch(new RegExp(`^M ${HOME}/me/docs/note-7\\.txt$`, 'm'));
+  expect(diff.stdout).toMatch(new RegExp(`^\\+ ${HOME}/me/todo\\.txt$`, 'm'));
+  expect(diff.stdout).toMatch(new RegExp(`^- ${HOME}/me/docs/note-40\\.txt$`, 'm'));
+  expect(diff.stdout).not.toMatch(/data\.bin/); // unchanged: btrfs send skips what both share
+  // note-1 too: the pre-sleep test changed it after the first backup
+  expect(diff.stdout).toMatch(new RegExp(`^M ${HOME}/me/docs/note-1\\.txt$`, 'm'));
+  expect(diff.stdout).toMatch(/^1 added, 1 removed, 0 renamed, 2 modified, \d+ with metadata changes only$/m);
+
+  const found = laptop.backup(['find', 'note-7*']);
+  expect(found.status).toBe(0);
+  expect(found.stdout).toMatch(new RegExp(`^ +${HOME}/me/docs/note-7\\.txt$`, 'm'));
+  expect(found.stdout).toMatch(new RegExp(`changed in: ${newest.replace(/^home\./, '').replace(/\+/g, '\\+')}`));
+  const none = laptop.backup(['find', 'no-such-name*']);
+  expect(none.status).toBe(1);
+  const missing = laptop.backup(['ls', `${HOME}/me/nothing`]);
+  expect(missing.status).toBe(1);
+  expect(missing.output).toMatch(/not in this backup/);
+  expect(missing.output).not.toMatch(/\n\s+at /); // a message, not a stack trace
+
+  // an older backup verified against the local snapshot it was sent from
+  const verify = laptop.backup(['verify', '--subvolume', HOME, '--at', first, '--sample', '10']);
+  expect({ status: verify.status, out: verify.output.slice(-1500) }).toMatchObject({ status: 0 });
+  expect(verify.output).toContain(first);
+  expect(verify.output).toMatch(/clean: \d+ entries of the backup match the snapshot/);
+});
+
 test('restore --path copies one file out of a backup without touching the live subvolume', () => {
   sh(`echo edited >> ${HOME}/me/docs/note-2.txt`);
   ok(
