@@ -21,9 +21,6 @@ import {
   snapshotReadOnly,
   type ScratchBtrfs,
 } from '../../scripts/lib/data/btrfs-scratch.js';
-import { listBackups } from '../../scripts/lib/data/restore.js';
-import { deleteRemote } from '../../scripts/lib/bench/bench-measure.js';
-import { execInTarget } from '../../scripts/lib/local-target/local-target.js';
 import {
   diffBackups,
   findInSeries,
@@ -37,7 +34,7 @@ import {
 import { GATE_COMMANDS, gateLine } from '../../scripts/lib/remote/gate-commands.js';
 import { runRemote } from '../../scripts/lib/remote/ssh.js';
 import { BACKUP_ROOT, SELFTEST_DIR_NAME } from '../../user-data/host-layout.js';
-import { keySshArgs, runEach } from './btrbk-client-harness.js';
+import { keySshArgs, removeRemoteDir, runEach } from './btrbk-client-harness.js';
 
 jest.setTimeout(5 * 60_000);
 
@@ -113,12 +110,7 @@ beforeAll(async () => {
 
 afterAll(async () => {
   await runEach([
-    async () =>
-      deleteRemote(
-        conn,
-        (await listBackups(conn, REMOTE_DIR)).map((b) => b.path),
-      ),
-    () => execInTarget(['rmdir', REMOTE_DIR]),
+    ...removeRemoteDir(conn, REMOTE_DIR),
     () => laptop?.destroy(),
     () => fs.rmSync(work, { recursive: true, force: true }),
   ]);

@@ -7,6 +7,9 @@ import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import type { Connection } from '../../scripts/lib/core/connection.js';
+import { deleteRemote } from '../../scripts/lib/bench/bench-measure.js';
+import { listBackups } from '../../scripts/lib/data/restore.js';
+import { execInTarget } from '../../scripts/lib/local-target/local-target.js';
 import { sshArgs } from '../../scripts/lib/remote/ssh.js';
 
 export type Conn = Connection;
@@ -143,3 +146,13 @@ export async function runEach(steps: (() => unknown)[]): Promise<void> {
   }
   if (errors.length) throw errors[0];
 }
+
+/** runEach's steps that remove a test's directory on the target: every backup in it, then the directory. */
+export const removeRemoteDir = (conn: Connection, dir: string): (() => unknown)[] => [
+  async () =>
+    deleteRemote(
+      conn,
+      (await listBackups(conn, dir)).map((b) => b.path),
+    ),
+  () => execInTarget(['rmdir', dir]),
+];

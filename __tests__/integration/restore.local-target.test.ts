@@ -8,7 +8,6 @@ import os from 'node:os';
 import path from 'node:path';
 import { LOCAL_ENV_FILE, readConnection } from '../../scripts/lib/core/connection.js';
 import { BACKUP_ROOT, SELFTEST_DIR_NAME } from '../../user-data/host-layout.js';
-import { execInTarget } from '../../scripts/lib/local-target/local-target.js';
 import {
   createScratchBtrfs,
   createSubvolume,
@@ -16,11 +15,10 @@ import {
   type ScratchBtrfs,
 } from '../../scripts/lib/data/btrfs-scratch.js';
 import { overwriteSpread, writeRandomFile } from '../../scripts/lib/bench/bench.js';
-import { deleteRemote } from '../../scripts/lib/bench/bench-measure.js';
 import { listBackups, makeLive, restoreBackup } from '../../scripts/lib/data/restore.js';
 import { GATE_COMMANDS, gateLine } from '../../scripts/lib/remote/gate-commands.js';
 import { runRemote } from '../../scripts/lib/remote/ssh.js';
-import { btrbkClient, sha256File, runEach } from './btrbk-client-harness.js';
+import { btrbkClient, sha256File, removeRemoteDir, runEach } from './btrbk-client-harness.js';
 
 jest.setTimeout(15 * 60_000);
 
@@ -50,12 +48,7 @@ beforeAll(async () => {
 
 afterAll(async () => {
   await runEach([
-    async () =>
-      deleteRemote(
-        conn,
-        (await listBackups(conn, REMOTE_DIR)).map((b) => b.path),
-      ),
-    () => execInTarget(['rmdir', REMOTE_DIR]),
+    ...removeRemoteDir(conn, REMOTE_DIR),
     () => laptopA?.destroy(),
     () => laptopB?.destroy(),
     () => fs.rmSync(work, { recursive: true, force: true }),

@@ -16,7 +16,6 @@ import path from 'node:path';
 import { LOCAL_ENV_FILE, readConnection, REPO_ROOT } from '../../scripts/lib/core/connection.js';
 import { BACKUP_ROOT, MOUNT_POINT, SELFTEST_DIR_NAME } from '../../user-data/host-layout.js';
 import { writeRandomFile } from '../../scripts/lib/bench/bench.js';
-import { deleteRemote } from '../../scripts/lib/bench/bench-measure.js';
 import { createScratchBtrfs, createSubvolume, type ScratchBtrfs } from '../../scripts/lib/data/btrfs-scratch.js';
 import { listBackups } from '../../scripts/lib/data/restore.js';
 import { checkIdentity, compareManifests, parseManifest } from '../../scripts/lib/data/verify.js';
@@ -24,7 +23,7 @@ import { runChecks } from '../../scripts/lib/diagnose/checks.js';
 import { execInTarget } from '../../scripts/lib/local-target/local-target.js';
 import { GATE_COMMANDS, gateLine } from '../../scripts/lib/remote/gate-commands.js';
 import { runRemote } from '../../scripts/lib/remote/ssh.js';
-import { btrbkClient, runEach } from './btrbk-client-harness.js';
+import { btrbkClient, removeRemoteDir, runEach } from './btrbk-client-harness.js';
 
 jest.setTimeout(15 * 60_000);
 
@@ -106,12 +105,7 @@ beforeAll(async () => {
 afterAll(async () => {
   await runEach([
     () => execInTarget(['systemctl', 'start', 'btrbk-scrub.timer', 'btrbk-prune.timer']),
-    async () =>
-      deleteRemote(
-        conn,
-        (await listBackups(conn, REMOTE_DIR)).map((b) => b.path),
-      ),
-    () => execInTarget(['rmdir', REMOTE_DIR]),
+    ...removeRemoteDir(conn, REMOTE_DIR),
     () => laptop?.destroy(),
     () => fs.rmSync(work, { recursive: true, force: true }),
   ]);
