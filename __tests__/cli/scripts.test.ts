@@ -1,17 +1,19 @@
 // The real entry points as a person runs them (`npx zx scripts/NAME.mjs ...`, and the `btrbk-aws` bin), as child
 // processes in an empty directory with no connection file and no BTRBK_ENV_FILE, and not as root (as root, the
-// test drops to nobody): every level's --help exits 0 and prints what the table generates; an unknown option is
-// a readable refusal, no stack trace; --json leaves stdout to the JSON document.
+// test drops to nobody): every level's --help exits 0 and prints what the table generates (each script once, every
+// level through the same runner in one child process); an unknown option is a readable refusal, no stack trace;
+// --json leaves stdout to the JSON document.
 import { execFile } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import process from 'node:process';
+import { pathToFileURL } from 'node:url';
 import { promisify } from 'node:util';
 import { ENTRY_POINTS } from '../../scripts/lib/cli/entries/index.js';
 import { resolve, scriptProg } from '../../scripts/lib/cli/runner.js';
 import { REPO_ROOT } from '../../scripts/lib/core/connection.js';
-import { label, levels } from './walk.js';
+import { label, levels, type Level } from './walk.js';
 
 const ZX = path.join(REPO_ROOT, 'node_modules', 'zx', 'build', 'cli.js');
 const asRoot = process.getuid?.() === 0;
@@ -49,13 +51,72 @@ const run = async (argv: string[]): Promise<Ran> => {
 const script = (name: string, args: string[]) => run([ZX, path.join(REPO_ROOT, 'scripts', `${name}.mjs`), ...args]);
 
 const ALL = levels(ENTRY_POINTS);
-// two at a time (the machine's cores), all before the tests look at them
+const want = (l: Level): Ran => {
+  const r = resolve(l.entry, [...l.path, '--help'], scriptProg(l.entry.name));
+  if (!('help' in r)) throw new Error(`${label(l)} --help: no help`);
+  return { status: 0, stdout: `${r.help}\n`, stderr: '' };
+};
+
+// Each entry point's script runs once as a person runs it: its deepest verb's --help (the script's imports are the
+// same at every level: a verb loads its modules when it runs, not for --help).
+const DEEPEST = ENTRY_POINTS.map((e) =>
+  ALL.filter((l) => l.entry === e).reduce((a, b) => (b.path.length > a.path.length ? b : a)),
+);
+const scripts = new Map<string, Ran>();
+test.each(DEEPEST.map((l) => [label(l), l] as const))(
+  "%s --help, the script itself: exit 0, the table's help, no connection file, not root",
+  (name, l) => {
+    expect(scripts.get(name)).toEqual(want(l));
+    expect(fs.readdirSync(cwd)).toEqual([]);
+  },
+);
+
+// Every level, answered by the same runner (runEntry) in one child process that has what the scripts have: no
+// connection file, no BTRBK_ENV_FILE, an empty directory, not root. A --help that read a connection file or needed
+// root fails here.
 const helps = new Map<string, Ran>();
 beforeAll(async () => {
-  const queue = [...ALL];
+  const url = (p: string) => pathToFileURL(p).href;
+  const lib = path.join(REPO_ROOT, 'scripts', 'lib', 'cli');
+  const code = `
+import { PassThrough } from 'node:stream';
+const { register } = await import(${JSON.stringify(url(path.join(REPO_ROOT, 'node_modules', 'tsx', 'dist', 'esm', 'api', 'index.mjs')))});
+register();
+const { runEntry, scriptProg } = await import(${JSON.stringify(url(path.join(lib, 'runner.ts')))});
+const { ENTRY_POINTS } = await import(${JSON.stringify(url(path.join(lib, 'entries', 'index.ts')))});
+const levels = JSON.parse(process.argv[1]);
+const out = [];
+for (const [name, words] of levels) {
+  const text = { stdout: '', stderr: '' };
+  const io = {};
+  for (const k of ['stdout', 'stderr']) {
+    io[k] = new PassThrough();
+    io[k].on('data', (d) => (text[k] += d));
+  }
+  let status;
+  try {
+    status = await runEntry(ENTRY_POINTS.find((e) => e.name === name), words, scriptProg(name), io);
+  } catch (err) {
+    status = 'threw';
+    text.stderr += String(err?.stack ?? err);
+  }
+  out.push({ status, ...text });
+}
+process.stdout.write(JSON.stringify(out));
+`;
+  const all = async (): Promise<void> => {
+    const argv = JSON.stringify(ALL.map((l) => [l.entry.name, [...l.path, '--help']]));
+    const r = await run(['--input-type=module', '-e', code, argv]);
+    if (r.status !== 0) throw new Error(`the help child process failed (${r.status}): ${r.stderr}`);
+    (JSON.parse(r.stdout) as Ran[]).forEach((x, i) => helps.set(label(ALL[i]), x));
+  };
+  const each = DEEPEST.map((l) => async () => {
+    scripts.set(label(l), await script(l.entry.name, [...l.path, '--help']));
+  });
+  // two at a time (the machine's cores), all before the tests look at them
+  const queue = [all, ...each];
   const worker = async (): Promise<void> => {
-    for (let l = queue.shift(); l; l = queue.shift())
-      helps.set(label(l), await script(l.entry.name, [...l.path, '--help']));
+    for (let job = queue.shift(); job; job = queue.shift()) await job();
   };
   await Promise.all([worker(), worker()]);
 }, 240_000);
@@ -63,9 +124,7 @@ beforeAll(async () => {
 test.each(ALL.map((l) => [label(l), l] as const))(
   "%s --help: exit 0, the table's help, no connection file, not root",
   (name, l) => {
-    const want = resolve(l.entry, [...l.path, '--help'], scriptProg(l.entry.name));
-    if (!('help' in want)) throw new Error('no help');
-    expect(helps.get(name)).toEqual({ status: 0, stdout: `${want.help}\n`, stderr: '' });
+    expect(helps.get(name)).toEqual(want(l));
     expect(fs.readdirSync(cwd)).toEqual([]);
   },
 );
