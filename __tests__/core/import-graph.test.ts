@@ -141,6 +141,41 @@ describe('the import graph', () => {
     expect(reachable(['scripts/lib/deploy/tfvars.ts']).has('constructs/variables.ts')).toBe(true);
   });
 
+  test("the laptop's verbs load no AWS SDK: nothing scripts/lib/laptop/ imports statically, in turn, imports @aws-sdk/ (its clients cost every backup.mjs call about a CPU second)", () => {
+    /** The static imports that load something (an import() loads when it runs; `import type` never), package ones
+     * too, of every file reached. */
+    const staticSpecs = (file: string) =>
+      importSpecifiers(
+        fs
+          .readFileSync(path.join(REPO_ROOT, file), 'utf8')
+          .replace(/(^|[;\s])(?:import|export)\s+type\s[^;]*?from\s*['"][^'"]+['"]/g, '$1'),
+      ).filter((s) => !s.dynamic);
+    const sdkReached = (roots: string[]): string[][] => {
+      const seen = new Map<string, string[]>(roots.map((r) => [r, [r]]));
+      const queue = [...roots];
+      const found: string[][] = [];
+      while (queue.length) {
+        const file = queue.shift()!;
+        for (const { spec } of staticSpecs(file)) {
+          if (spec.startsWith('@aws-sdk/')) found.push([...seen.get(file)!, spec]);
+          if (!spec.startsWith('.')) continue;
+          const to = path.join(path.dirname(file), spec).replace(/\.js$/, '.ts');
+          if (seen.has(to) || !fs.existsSync(path.join(REPO_ROOT, to))) continue;
+          seen.set(to, [...seen.get(file)!, to]);
+          queue.push(to);
+        }
+      }
+      return found;
+    };
+    const laptop = FILES.filter((f) => f.startsWith('scripts/lib/laptop/'));
+    expect(laptop).toContain('scripts/lib/laptop/commands.ts');
+    expect(sdkReached(laptop)).toEqual([]);
+    // the walk finds one where there is one: the cost estimate asks the Price List API
+    expect(sdkReached(['scripts/lib/deploy/cost.ts']).map((chain) => chain.at(-1))).toContain(
+      '@aws-sdk/client-pricing',
+    );
+  });
+
   test('the variables table is a leaf: it imports nothing of the project', () => {
     expect(EDGES.filter((e) => e.from === 'constructs/variables.ts')).toEqual([]);
   });

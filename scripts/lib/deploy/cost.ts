@@ -5,7 +5,7 @@
 // Where the unit prices come from, in this order:
 // 1. The AWS Price List API (pricing:GetProducts) for the stack's region, when the caller has AWS credentials
 //    (fetchApiPrices: the only function here that talks to AWS; the client is aws.ts makePricingClient).
-// 2. OFFLINE_TABLE below, for every price the API did not give (no permission, throttled, no match), with the
+// 2. OFFLINE_TABLE (price-table.ts), for every price the API did not give (no permission, throttled, no match), with the
 //    reason. Its numbers are list prices as remembered by the tool's authors, written into the code in
 //    November 2026 and not checked against AWS on a date: an estimate, and labelled so wherever it is printed.
 // A price neither source has gives "estimate unavailable" and says which, never a guessed number.
@@ -13,7 +13,7 @@
 // inputs into lines, formatEstimate prints them.
 import { GetProductsCommand, type Filter, type PricingClient } from '@aws-sdk/client-pricing';
 import { awsError } from './aws.js';
-import { INSTANCE_SIZES } from '../../../constructs/variables.js';
+import { OFFLINE_TABLE, type OfflineTable } from './price-table.js';
 
 // ---------------------------------------------------------------------------------------------------------
 // Types
@@ -138,74 +138,7 @@ export const DEFAULT_SNAPSHOT_PLAN: Readonly<SnapshotPlan> = Object.freeze({
   recycleBinDays: 7,
 });
 
-export interface TransferTier {
-  /** The tier ends at this total of GB in the month (Infinity for the last). */
-  uptoGb: number;
-  perGb: number;
-}
-
-export interface TableRegion {
-  /** On-demand Linux, shared tenancy, per hour. */
-  instancePerHour: Readonly<Record<string, number>>;
-  gp3PerGbMonth: number;
-  snapshotPerGbMonth: number;
-}
-
-export interface OfflineTable {
-  /** Where the numbers came from and when: printed with every estimate that uses them. */
-  provenance: string;
-  publicIpv4PerHour: number;
-  alarmPerMonth: number;
-  /** CloudWatch's free tier: alarms per account per month at no charge. */
-  alarmFreeCount: number;
-  emailPerNotification: number;
-  emailFreePerMonth: number;
-  transferFreeGb: number;
-  transferTiers: ReadonlyArray<Readonly<TransferTier>>;
-  regions: Readonly<Record<string, Readonly<TableRegion>>>;
-}
-
-/** Prices of every supported t3a, t3 and t4g size from its nano price (each size doubles it, as AWS prices T types:
- * the first-backup fast lane names sizes up to 2xlarge). */
-const tFamilies = (t3a: number, t3: number, t4g: number): Record<string, number> =>
-  Object.fromEntries(
-    Object.entries({ t3a, t3, t4g }).flatMap(([family, nano]) =>
-      INSTANCE_SIZES.map((size, i) => [`${family}.${size}`, Math.round(nano * 2 ** i * 1e5) / 1e5]),
-    ),
-  );
-const tableRegion = (
-  instancePerHour: Record<string, number>,
-  gp3PerGbMonth: number,
-  snapshotPerGbMonth: number,
-): Readonly<TableRegion> =>
-  Object.freeze({ instancePerHour: Object.freeze(instancePerHour), gp3PerGbMonth, snapshotPerGbMonth });
-
-/** On-demand, Linux, USD, before tax. NOT checked against AWS on a date: see provenance. */
-export const OFFLINE_TABLE: Readonly<OfflineTable> = Object.freeze({
-  provenance:
-    'offline table: list prices as remembered by the authors (written into the code in November 2026), not checked against AWS on a date',
-  publicIpv4PerHour: 0.005,
-  alarmPerMonth: 0.1,
-  alarmFreeCount: 10,
-  emailPerNotification: 0.00002,
-  emailFreePerMonth: 1000,
-  /** Data transfer out to the internet: first 100 GB/month free (aggregated across AWS), then tiered, per GB. */
-  transferFreeGb: 100,
-  transferTiers: Object.freeze([
-    { uptoGb: 10 * 1024, perGb: 0.09 },
-    { uptoGb: 50 * 1024, perGb: 0.085 },
-    { uptoGb: 150 * 1024, perGb: 0.07 },
-    { uptoGb: Infinity, perGb: 0.05 },
-  ]),
-  regions: Object.freeze({
-    'us-east-1': tableRegion(tFamilies(0.0047, 0.0052, 0.0042), 0.08, 0.05),
-    'us-east-2': tableRegion(tFamilies(0.0047, 0.0052, 0.0042), 0.08, 0.05),
-    'us-west-2': tableRegion(tFamilies(0.0047, 0.0052, 0.0042), 0.08, 0.05),
-    'us-west-1': tableRegion(tFamilies(0.0056, 0.0062, 0.005), 0.096, 0.055),
-    'eu-central-1': tableRegion(tFamilies(0.0054, 0.006, 0.0048), 0.0952, 0.054),
-    'eu-west-1': tableRegion(tFamilies(0.0051, 0.0057, 0.0046), 0.088, 0.05),
-  }),
-});
+export { OFFLINE_TABLE, type OfflineTable, type TableRegion, type TransferTier } from './price-table.js';
 
 /** The table's price of one part, or why it has none. */
 export function tablePrice(

@@ -13,7 +13,7 @@ import { parseFilesystemDu, type DuSummary } from '../core/btrfs-output.js';
 import { OperatorError } from '../core/errors.js';
 import { baselineCores, instanceFacts, networkBaselineMBps, INSTANCE_TYPES } from '../core/instance-types.js';
 import { run as runDefault, type Run } from '../core/process.js';
-import { OFFLINE_TABLE } from './cost.js';
+import { OFFLINE_TABLE } from './price-table.js';
 import { GiB } from '../core/units.js';
 
 /**
