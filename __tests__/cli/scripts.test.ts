@@ -160,8 +160,11 @@ test('bench and troubleshoot without a connection file say so (after --help was 
   const r = await script('bench', ['--scale', 'small']);
   expect(r.status).toBe(1);
   expect(r.stderr).toMatch(/^✗ no connection file at .*local_connection\.env\n {2}cause: /);
+  expect(r.stderr).not.toMatch(/\n\s+at /);
   const t = await script('troubleshoot', ['check-all', '--env', 'nowhere.env']);
+  expect(t.status).toBe(1);
   expect(t.stderr).toContain(`✗ no connection file at ${path.join(cwd, 'nowhere.env')}`);
+  expect(t.stderr).not.toMatch(/\n\s+at /);
 }, 60_000);
 
 test('--json: stdout is the JSON document alone (prereqs --target local)', async () => {
