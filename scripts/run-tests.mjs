@@ -1,13 +1,17 @@
 #!/usr/bin/env node
-// `npm test`'s jest runs, side by side: the unit project, and the integration project in LANES lanes (jest
-// `--shard=I/N`, split by __tests__/support/lane-sequencer.cjs by the time each file takes), each lane a jest run of
-// its own with a local target of its own. The rootfs images the targets and laptops boot from are built first,
-// once, so that no two lanes build one at the same time. Every line a run prints is prefixed with its name; each
-// run's time is printed as it ends; the exit status is 1 when any run failed.
-//   node scripts/run-tests.mjs [--lanes N] [--only unit|integration] [--update-durations] [--help]
+// `npm test`'s checks, side by side: the lint (`npm run lint`: tsc, Prettier's check, shellcheck), the unit project,
+// and the integration project in LANES lanes (jest `--shard=I/N`, split by __tests__/support/lane-sequencer.cjs by the
+// time each file takes), each lane a jest run of its own with a local target of its own. The rootfs images the
+// targets and laptops boot from are built first, once, so that no two lanes build one at the same time. The lint and
+// the unit project run at a lower CPU priority (nice 5): the lanes wait on containers, ssh and btrfs between their
+// bursts, and those gaps are the lint's and the unit project's, so neither holds up the longest lane. Every line a
+// run prints is prefixed with its name; each run's time is printed as it ends; the exit status is 1 when any run
+// failed.
+//   node scripts/run-tests.mjs [--lanes N] [--only lint|unit|integration] [--update-durations] [--help]
 // --update-durations: fold the seconds each integration file took in this run into __tests__/integration/durations.json.
 import { spawn } from 'node:child_process';
 import fs from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import process from 'node:process';
 import { parseArgs } from 'node:util';
@@ -53,8 +57,8 @@ if (!Number.isInteger(lanes) || lanes < 1 || lanes > 4) {
   console.error(`run-tests: --lanes ${opts.lanes} is not a whole number from 1 to 4`);
   process.exit(2);
 }
-if (opts.only && !['unit', 'integration'].includes(opts.only)) {
-  console.error(`run-tests: --only ${opts.only}: use unit or integration`);
+if (opts.only && !['lint', 'unit', 'integration'].includes(opts.only)) {
+  console.error(`run-tests: --only ${opts.only}: use lint, unit or integration`);
   process.exit(2);
 }
 
@@ -63,12 +67,18 @@ const JEST = [
   '--no-warnings=ExperimentalWarning',
   path.join(REPO_ROOT, 'node_modules/jest/bin/jest.js'),
 ];
+// the lanes' priority is the default; the lint's and the unit project's is lower (see the header)
+const BACKGROUND_NICE = 5;
 const runs = [];
-if (opts.only !== 'integration') runs.push({ name: 'unit', args: ['--selectProjects=unit', '--maxWorkers=2'] });
-if (opts.only !== 'unit') {
+const want = (what) => !opts.only || opts.only === what;
+if (want('lint'))
+  runs.push({ name: 'lint', command: 'npm', args: ['run', '--silent', 'lint'], nice: BACKGROUND_NICE, jest: false });
+if (want('unit')) runs.push({ name: 'unit', args: ['--selectProjects=unit', '--maxWorkers=2'], nice: BACKGROUND_NICE });
+if (want('integration')) {
   for (let i = 1; i <= lanes; i++)
     runs.push({
       name: lanes === 1 ? 'integration' : `integration-${i}`,
+      lane: true,
       args: ['--selectProjects=integration', '--runInBand', ...(lanes === 1 ? [] : [`--shard=${i}/${lanes}`])],
       // The targets the tests boot are preloaded (the boot script's packages already in the image: its packages step
       // runs no apt), but for the first lane's shared target and the Debian 13 one, on which the boot script
@@ -79,8 +89,11 @@ if (opts.only !== 'unit') {
 
 const t0 = Date.now();
 const log = (line) => process.stdout.write(`[run-tests] ${line}\n`);
+const pending = [];
 
-if (opts.only !== 'unit') {
+// the lint and the unit project need no image: they start at once
+for (const r of runs.filter((x) => !x.lane)) pending.push(start(r));
+if (want('integration')) {
   // the images the integration tests boot: built once here, not by two lanes at once
   const { ensureRootfs, TARGET_RELEASES, targetRootfsSpec } = await import('./lib/local-target/rootfs.ts');
   const { localTargetPaths } = await import('./lib/local-target/paths.ts');
@@ -108,13 +121,16 @@ if (opts.only !== 'unit') {
   }
 }
 
-function start({ name, args, env = {} }) {
+function start({ name, command = process.execPath, args, env = {}, nice = 0, jest = true }) {
+  if (!pending.length) log(`${runs.map((r) => r.name).join(', ')}${runs.length > 1 ? ' side by side' : ''}`);
   const started = Date.now();
-  const child = spawn(process.execPath, [...JEST, ...args], {
+  const child = spawn(command, jest ? [...JEST, ...args] : args, {
     cwd: REPO_ROOT,
     env: { ...process.env, ...env, BTRBK_TEST_RUN_NAME: name },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
+  // before it starts its own children (jest's workers, tsc): they inherit it
+  if (nice && child.pid) os.setPriority(child.pid, nice);
   const prefix = (stream, out) => {
     let rest = '';
     stream.on('data', (chunk) => {
@@ -135,8 +151,8 @@ function start({ name, args, env = {} }) {
   });
 }
 
-log(`${runs.map((r) => r.name).join(', ')} side by side`);
-const results = await Promise.all(runs.map(start));
+for (const r of runs.filter((x) => x.lane)) pending.push(start(r));
+const results = await Promise.all(pending);
 log(
   `all runs: ${((Date.now() - t0) / 1000).toFixed(0)} s wall (${results.map((r) => `${r.name} ${r.seconds.toFixed(0)} s`).join(', ')})`,
 );

@@ -5,9 +5,10 @@ import { createRequire } from 'node:module';
 import path from 'node:path';
 
 const require = createRequire(import.meta.url);
-const { lanes, DEFAULT_SECONDS } = require('./lane-sequencer.cjs') as {
+const { lanes, DEFAULT_SECONDS, FIRST_LANE_SECONDS } = require('./lane-sequencer.cjs') as {
   lanes: (paths: string[], count: number, seconds: Record<string, number>) => Array<{ total: number; paths: string[] }>;
   DEFAULT_SECONDS: number;
+  FIRST_LANE_SECONDS: number;
 };
 const dir = path.join(process.cwd(), '__tests__', 'integration');
 const files = fs.readdirSync(dir).filter((f) => f.endsWith('.test.ts'));
@@ -24,6 +25,10 @@ test.each([2, 3])(
       seconds('bench.local-target.test.ts') + seconds('bench-limits.local-target.test.ts'),
     );
     const totals = split.map((l) => l.total);
+    // each lane's total is its files' seconds; the first lane's also its plain target's boot
+    expect(totals).toEqual(
+      split.map((l, i) => l.paths.reduce((t, p) => t + seconds(p), i === 0 ? FIRST_LANE_SECONDS : 0)),
+    );
     expect(Math.max(...totals) - Math.min(...totals)).toBeLessThanOrEqual(longest);
     // the same split on every machine: it depends on names and seconds only
     expect(lanes([...files].reverse(), n, durations)).toEqual(split);
