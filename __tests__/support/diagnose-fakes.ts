@@ -31,6 +31,18 @@ export function retentionReport(
     more = [],
   }: { registry?: string; more?: Array<[epoch: number, state: string, relPath: string]> } = {},
 ): string {
+  return once(`retention ${JSON.stringify([lastRun, registry, more])}`, () => runPrune(lastRun, registry, more));
+}
+
+// The real scripts' reports are a function of their input (the prune's clock is injected): each input runs once per
+// test file, not again for every healthy() host (a test file builds dozens).
+const reports = new Map<string, string>();
+const once = (key: string, make: () => string): string => {
+  if (!reports.has(key)) reports.set(key, make());
+  return reports.get(key)!;
+};
+
+function runPrune(lastRun: string, registry: string, more: Array<[number, string, string]>): string {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'checks-prune-'));
   try {
     const mount = spawnSync('findmnt', ['-n', '-o', 'TARGET', '-T', dir], { encoding: 'utf8' }).stdout.trim();
@@ -74,6 +86,10 @@ export function retentionReport(
  * What `btrbk-diag scrub` prints: the real btrbk-scrub's report of a state file (`lastRun`; none: no scrub yet).
  */
 export function scrubReport(lastRun = ''): string {
+  return once(`scrub ${lastRun}`, () => runScrubReport(lastRun));
+}
+
+function runScrubReport(lastRun: string): string {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'checks-scrub-'));
   try {
     if (lastRun) fs.writeFileSync(path.join(dir, 'last-run'), lastRun);
