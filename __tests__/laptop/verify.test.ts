@@ -166,6 +166,28 @@ describe('verifyBackups with a fake target', () => {
     expect(fs.existsSync(path.join(work, FILES.lastVerify))).toBe(true);
   });
 
+  test('the identity and the manifests are asked for at once (one ssh round trip less), and said in that order', async () => {
+    const f = fakeTarget();
+    let manifestAsked = (): void => {};
+    const asked = new Promise<void>((resolve) => (manifestAsked = resolve));
+    // the host answers `subvolume show` only once the manifest was asked for: one after the other never gets there
+    const run: Run = async (cmd, args, opts) => {
+      const line = cmd === 'ssh' ? (args.at(-1) ?? '') : '';
+      if (line.startsWith('btrbk-manifest')) manifestAsked();
+      if (line.includes('subvolume show'))
+        await Promise.race([
+          asked,
+          new Promise((_, reject) => setTimeout(() => reject(new Error('the manifest was not asked for')), 5000)),
+        ]);
+      return f.run(cmd, args, opts);
+    };
+    const v = verify({ run, sample: 100 });
+    expect((await v.done).subvolumes[0]).toMatchObject({ state: 'clean', compared: 63 });
+    const identity = v.said.findIndex((l) => /identity: the backup is a receive/.test(l));
+    expect(identity).toBeGreaterThan(0);
+    expect(v.said[identity + 1]).toMatch(/^ {2}manifests: /);
+  });
+
   test('the default is a sample with a printed seed; the same seed picks the same entries again', async () => {
     const f = fakeTarget();
     const first = verify({ run: f.run });

@@ -352,11 +352,28 @@ async function verifyPair(o: {
     newestSnapshot: o.snapshot.path,
   };
   say(`${o.subvolume}: the backup ${o.backup.path} on the target, the snapshot ${o.snapshot.path} here`);
-  const [localShow, remoteShow] = await Promise.all([
+  // the identity and the manifests are asked for at once (one ssh round trip less; the manifests run either way),
+  // and reported in that order
+  const sampleArgs = o.seed === null ? null : { percent: o.sample, seed: BigInt(o.seed) };
+  const t0 = Date.now();
+  const shows = Promise.all([
     run('btrfs', ['subvolume', 'show', o.snapshot.path]),
     runRemote(o.conn, gateLine(GATE_COMMANDS.subvolumeShow(o.backup.path)), { run, timeoutMs: 60000 }),
   ]);
+  const manifests = Promise.all([
+    run(
+      'perl',
+      [o.program, ...(sampleArgs ? ['--sample', String(o.sample), '--seed', o.seed ?? ''] : []), o.snapshot.path],
+      { timeoutMs: MANIFEST_TIMEOUT_MS },
+    ),
+    runRemote(o.conn, gateLine(GATE_COMMANDS.manifest(o.backup.path, sampleArgs)), {
+      run,
+      timeoutMs: MANIFEST_TIMEOUT_MS,
+    }),
+  ]);
+  const [localShow, remoteShow] = await shows;
   if (remoteShow.status !== 0) {
+    await manifests; // (not left running behind the answer)
     const why =
       remoteShow.status === 255 || remoteShow.status === null ? sshFailureReason(remoteShow) : remoteShow.stderr.trim();
     return {
@@ -372,28 +389,16 @@ async function verifyPair(o: {
   say(
     `  identity: ${identity.same ? `the backup is a receive of this snapshot (received UUID ${identity.receivedUuid})` : identity.reason}`,
   );
-  const sampleArgs = o.seed === null ? null : { percent: o.sample, seed: BigInt(o.seed) };
   say(
     `  manifests: this snapshot here, and the backup on the host (btrbk-manifest${sampleArgs ? ` --sample ${o.sample} --seed ${o.seed}` : ', every file'}): the host reads and hashes at its CPU baseline, this can take minutes (docs/PERFORMANCE.md) ...`,
   );
-  const t0 = Date.now();
   const elapsed = (): string => {
     const sec = Math.round((Date.now() - t0) / 1000);
     return sec < 90 ? `${sec} s` : `${Math.round(sec / 60)} min`;
   };
   const tick = setInterval(() => say(`  ... manifests still running (${elapsed()})`), o.tickMs);
   tick.unref();
-  const [local, remote] = await Promise.all([
-    run(
-      'perl',
-      [o.program, ...(sampleArgs ? ['--sample', String(o.sample), '--seed', o.seed ?? ''] : []), o.snapshot.path],
-      { timeoutMs: MANIFEST_TIMEOUT_MS },
-    ),
-    runRemote(o.conn, gateLine(GATE_COMMANDS.manifest(o.backup.path, sampleArgs)), {
-      run,
-      timeoutMs: MANIFEST_TIMEOUT_MS,
-    }),
-  ]).finally(() => clearInterval(tick));
+  const [local, remote] = await manifests.finally(() => clearInterval(tick));
   const failed = [
     manifestFailure(
       local,
