@@ -26,9 +26,17 @@ import {
   up,
   type LocalTargetPaths,
 } from '../../scripts/lib/local-target/local-target.js';
-import { loopDevicesOf } from '../../scripts/lib/local-target/volume.js';
 import { newUuid, SendStream, simpleSubvolume } from '../support/send-stream.js';
 import { freePort } from './test-target.js';
+import {
+  QUIET_SECONDS,
+  SHORT_COMMIT_SECONDS,
+  untilQuiet,
+  volumeDevice,
+  withShortCommit,
+  writeCounters,
+  type InTarget,
+} from './volume-writes.js';
 
 jest.setTimeout(600_000);
 
@@ -226,24 +234,9 @@ describe('the host keeps its SSH identity on the data volume (own local target, 
 });
 
 // ------------------------------------------------------------------------------------------------ the idle volume
-/** The volume's block device counters (/sys/block/loopN/stat): field 5 writes completed, field 7 sectors written. */
-function writeCounters(): { writes: number; sectors: number } {
-  const loops = loopDevicesOf(paths.volumeImage);
-  expect(loops).toHaveLength(1);
-  const f = fs
-    .readFileSync(`/sys/block/${path.basename(loops[0])}/stat`, 'utf8')
-    .trim()
-    .split(/\s+/)
-    .map(Number);
-  return { writes: f[4], sectors: f[6] };
-}
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-/** btrfs commits every 30 s: sync the volume, then wait out one commit interval. */
-async function settle(): Promise<void> {
-  inTarget('sync', '-f', MOUNT_POINT);
-  await sleep(32_000);
-  inTarget('sync', '-f', MOUNT_POINT);
-}
+// The volume's write counters, read after the kernel's own after-work has landed: see volume-writes.ts for the wait
+// (commit=1 while measuring, then no movement for QUIET_SECONDS) and why it proves what 32 s at commit=30 did.
+const run: InTarget = (argv) => inTarget(...argv);
 
 describe('an idle volume sees no writes (what the missed-backup alarm relies on; own local target, root)', () => {
   test('mounted noatime: reading a backup changes no inode', () => {
@@ -256,51 +249,52 @@ describe('an idle volume sees no writes (what the missed-backup alarm relies on;
     // the monthly scrub runs only in the 90 minutes after a backup arrived (its commits must not stand in for a
     // backup): the backups of this test arrived minutes ago, so this run scrubs (or, if not, waits) before the quiet
     // point; the timer's runs below find it not due
-    inTarget('systemctl', 'start', 'btrbk-scrub.service');
-    // quiet first: whatever the replacement's boot wrote is committed
-    let before = writeCounters();
-    for (let i = 0; i < 4; i++) {
-      await settle();
-      const now = writeCounters();
-      if (now.writes === before.writes) break;
-      before = now;
-    }
-    before = writeCounters();
+    const dev = volumeDevice(run);
+    await withShortCommit(run, async () => {
+      inTarget('systemctl', 'start', 'btrbk-scrub.service');
+      // quiet first: whatever the replacement's boot and the scrub wrote is committed, their after-work too (the scrub
+      // replaces a block group, which async discard lets the cleaner delete some 10 s later)
+      const t0 = Date.now();
+      const before = await untilQuiet(run, dev);
+      const t1 = Date.now();
 
-    // every timer of the host's own (btrbk-prune.timer, and any other btrbk-* timer), its service run three times. A
-    // timer whose service writes to the volume would fake the alarm's signal and fails here: btrfs scrub, for one,
-    // writes even with -r (measured on kernel 6.18: 17-25 writes per run on an idle 300 MB volume), hence its rule
-    const timers = inTarget('systemctl', 'list-unit-files', '--no-legend', '--plain', 'btrbk-*.timer')
-      .split('\n')
-      .map((l) => l.split(/\s+/)[0])
-      .filter(Boolean);
-    expect(timers).toContain('btrbk-prune.timer');
-    for (let run = 0; run < 3; run++) {
-      for (const timer of timers) inTarget('systemctl', 'start', timer.replace(/\.timer$/, '.service'));
-    }
-    expect(inTarget('systemctl', 'show', '-p', 'Result', 'btrbk-prune.service').trim()).toBe('Result=success');
-    // the gate's read-only diagnostics, as troubleshoot check-volume runs them
-    const results = await checkVolume(readConnection(paths.envFile));
-    expect(results.filter((r) => !r.ok).map((r) => `${r.name}: ${r.cause}`)).toEqual([]);
-    expect(results.length).toBeGreaterThan(3);
-    // reads of backups: a full send of the earlier backup through the gate, and the listings
-    const sent = ssh(gateLine(GATE_COMMANDS.send(`${DIR}/home.1`)));
-    expect(sent.status).toBe(0);
-    expect(sent.stdout.subarray(0, 12).toString('latin1')).toBe('btrfs-stream');
-    expect(ssh(gateLine(GATE_COMMANDS.subvolumeList(BACKUP_ROOT))).status).toBe(0);
-    expect(ssh(gateLine(GATE_COMMANDS.subvolumeShow(`${DIR}/home.1`))).status).toBe(0);
-    await settle();
-    const idle = writeCounters();
-    expect(idle).toEqual(before);
+      // every timer of the host's own (btrbk-prune.timer, and any other btrbk-* timer), its service run three times. A
+      // timer whose service writes to the volume would fake the alarm's signal and fails here: btrfs scrub, for one,
+      // writes even with -r (measured on kernel 6.18: 17-25 writes per run on an idle 300 MB volume), hence its rule
+      const timers = inTarget('systemctl', 'list-unit-files', '--no-legend', '--plain', 'btrbk-*.timer')
+        .split('\n')
+        .map((l) => l.split(/\s+/)[0])
+        .filter(Boolean);
+      expect(timers).toContain('btrbk-prune.timer');
+      for (let round = 0; round < 3; round++) {
+        for (const timer of timers) inTarget('systemctl', 'start', timer.replace(/\.timer$/, '.service'));
+      }
+      expect(inTarget('systemctl', 'show', '-p', 'Result', 'btrbk-prune.service').trim()).toBe('Result=success');
+      // the gate's read-only diagnostics, as troubleshoot check-volume runs them
+      const results = await checkVolume(readConnection(paths.envFile));
+      expect(results.filter((r) => !r.ok).map((r) => `${r.name}: ${r.cause}`)).toEqual([]);
+      expect(results.length).toBeGreaterThan(3);
+      // reads of backups: a full send of the earlier backup through the gate, and the listings
+      const sent = ssh(gateLine(GATE_COMMANDS.send(`${DIR}/home.1`)));
+      expect(sent.status).toBe(0);
+      expect(sent.stdout.subarray(0, 12).toString('latin1')).toBe('btrfs-stream');
+      expect(ssh(gateLine(GATE_COMMANDS.subvolumeList(BACKUP_ROOT))).status).toBe(0);
+      expect(ssh(gateLine(GATE_COMMANDS.subvolumeShow(`${DIR}/home.1`))).status).toBe(0);
+      // the same reading as the quiet point: whatever these wrote, at once or as after-work, has landed
+      const t2 = Date.now();
+      const idle = await untilQuiet(run, dev);
+      const t3 = Date.now();
+      expect(idle).toEqual(before);
 
-    // a backup arriving writes (so the test above could fail)
-    expect(receive(simpleSubvolume('home.2', { 'data.txt': 'a new backup\n' }).stream).status).toBe(0);
-    await settle();
-    const after = writeCounters();
-    expect(after.writes).toBeGreaterThan(idle.writes);
-    expect(after.sectors).toBeGreaterThan(idle.sectors);
-    process.stderr.write(
-      `[idle volume] write counters: before ${JSON.stringify(before)}, after timers+diagnostics+send ${JSON.stringify(idle)}, after a backup ${JSON.stringify(after)} (timers: ${timers.join(', ')})\n`,
-    );
+      // a backup arriving writes (so the test above could fail): its commit, which sync -f forces, moves them
+      expect(receive(simpleSubvolume('home.2', { 'data.txt': 'a new backup\n' }).stream).status).toBe(0);
+      inTarget('sync', '-f', MOUNT_POINT);
+      const after = writeCounters(dev);
+      expect(after.writes).toBeGreaterThan(idle.writes);
+      expect(after.sectors).toBeGreaterThan(idle.sectors);
+      process.stderr.write(
+        `[idle volume] write counters: before ${JSON.stringify(before)}, after timers+diagnostics+send ${JSON.stringify(idle)}, after a backup ${JSON.stringify(after)} (timers: ${timers.join(', ')}; commit=${SHORT_COMMIT_SECONDS}: quiet for ${QUIET_SECONDS} s after ${((t1 - t0) / 1000).toFixed(0)} s, again after ${((t3 - t2) / 1000).toFixed(0)} s)\n`,
+      );
+    });
   });
 });
