@@ -123,7 +123,8 @@ describe('every command btrbk sends, with --device a', () => {
 
 describe("the attack corpus with a device's key, in its own directory too", () => {
   test.each(loadAttacks().map((a) => [a.why, a.command]))('%s', (_why, command) => {
-    for (const c of [command, into('a', command)]) {
+    // (a command that names no path of the backup root is the same text in a's directory: it runs once)
+    for (const c of new Set([command, into('a', command)])) {
       const r = dryRun(c, asA());
       expect({ c, status: r.status, stdout: r.stdout }).toEqual({ c, status: 255, stdout: '' });
     }
