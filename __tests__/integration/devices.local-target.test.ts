@@ -5,7 +5,8 @@
 //  - devices alpha and bravo back up with btrbk; alpha's key then tries every gate command on bravo's backups (list,
 //    show by path and --rootid, send, receive, manifest, mkdir, delete, the diagnostics) and crafted streams naming
 //    bravo's UUIDs as snapshot and clone sources, and a clone path that climbs out of alpha's backup with `..`: all
-//    refused, nothing of bravo's in what alpha's key is told, nothing left behind;
+//    refused, nothing of bravo's in what alpha's key is told, nothing left behind (these probes ride one master
+//    connection of alpha's key, sessions of their own as btrbk's are: a new connection per probe cost a second each);
 //  - both still back up (incrementally) and restore; the legacy key still reaches everything, as before;
 //  - bravo removed (the boot script run again without it): its key is refused at once, its backups stay through the
 //    host's prunes (btrbk-prune --now, a moving clock), frozen, and check-volume with the legacy key lists it as
@@ -58,9 +59,22 @@ let legacy: Connection;
 let connA: Connection;
 let connB: Connection;
 const laptops: Record<string, { fs: ScratchBtrfs; work: string; client: BtrbkClient }> = {};
+/** When the last btrbk run started: btrbk names snapshots to the second (long-iso), so the next run of a series
+ * must start in a later second (a run takes seconds: this rarely waits at all). */
+let lastRunAt = 0;
+const btrbkRun = (client: BtrbkClient) => {
+  lastRunAt = Date.now();
+  return client.run('run');
+};
+const nextSecond = () => new Promise((r) => setTimeout(r, Math.max(0, lastRunAt + 1100 - Date.now())));
 
-function ssh(conn: Connection, command: string, input?: Buffer) {
-  const r = spawnSync('ssh', ['-F', '/dev/null', ...sshArgs(conn), '--', command], {
+/** Where the master connections of masterOf live (ControlPath: a socket per key, as install names them). */
+const muxDir = fs.mkdtempSync(path.join(os.tmpdir(), 'dev-mux-'));
+const masters: Array<() => void> = [];
+/** A command through CONN's key: a connection of its own, or a session over the master connection `mux` names. */
+function ssh(conn: Connection, command: string, input?: Buffer, { mux }: { mux?: string } = {}) {
+  const reuse = mux ? ['-o', 'ControlMaster=no', '-o', `ControlPath=${mux}`] : [];
+  const r = spawnSync('ssh', ['-F', '/dev/null', ...sshArgs(conn, { extra: reuse }), '--', command], {
     input: input ?? Buffer.alloc(0),
     timeout: 120_000,
     maxBuffer: 256 << 20,
@@ -70,6 +84,25 @@ function ssh(conn: Connection, command: string, input?: Buffer) {
     stdout: r.stdout ?? Buffer.alloc(0),
     stderr: (r.stderr ?? Buffer.alloc(0)).toString('utf8'),
   };
+}
+/**
+ * A master connection of CONN's key (ssh -M, as btrbk's own ssh_config has ControlMaster): the commands given its
+ * socket ride it as sessions of their own, each through the gate as the key's forced command, without a new key
+ * exchange and sshd per command. `close` ends it (a revoked key must meet a fresh connection).
+ */
+function masterOf(conn: Connection, name: string): { socket: string; close: () => void } {
+  const socket = path.join(muxDir, name);
+  const opts = ['-o', 'ControlMaster=yes', '-o', `ControlPath=${socket}`, '-N', '-f'];
+  const r = spawnSync('ssh', ['-F', '/dev/null', ...sshArgs(conn, { extra: opts })], {
+    stdio: 'ignore',
+    timeout: 60_000,
+  });
+  if (r.status !== 0) throw new Error(`the master connection of ${name}'s key did not start (exit ${r.status})`);
+  const close = () => {
+    spawnSync('ssh', ['-F', '/dev/null', '-o', `ControlPath=${socket}`, '-O', 'exit', 'master'], { stdio: 'ignore' });
+  };
+  masters.push(close);
+  return { socket, close };
 }
 function root(argv: string[], input?: string): string {
   const r = execInTarget(argv, { paths: paths(), ...(input === undefined ? {} : { input }) });
@@ -116,10 +149,12 @@ beforeAll(async () => {
 
 afterAll(async () => {
   await runEach([
+    ...masters,
     ...Object.values(laptops).map((l) => () => l.fs.destroy()),
     ...Object.values(laptops).map((l) => () => fs.rmSync(l.work, { recursive: true, force: true })),
     () => down({ env, purge: true }),
     () => fs.rmSync(stateDir, { recursive: true, force: true }),
+    () => fs.rmSync(muxDir, { recursive: true, force: true }),
   ]);
 });
 
@@ -154,11 +189,11 @@ describe('two devices back up with btrbk; one key reaches nothing of the other',
     ] as const) {
       expect(ssh(conn, `mkdir -p '${conn.backupRoot}/laptop'`).status).toBe(0);
       const l = await laptop(name, conn, files);
-      const first = l.client.run('run');
+      const first = btrbkRun(l.client);
       expect({ name, status: first.status, out: first.out + first.err }).toMatchObject({ name, status: 0 });
       fs.writeFileSync(l.fs.path('home', 'more.txt'), `${name} again\n`);
-      await new Promise((r) => setTimeout(r, 1100));
-      const second = l.client.run('run');
+      await nextSecond();
+      const second = btrbkRun(l.client);
       expect({ name, status: second.status, out: second.out + second.err }).toMatchObject({ name, status: 0 });
       expect(l.client.receivedBytes()).toBeLessThan(1 << 20);
       expect(backupsOf(`${BACKUP_ROOT}/${name}/laptop`)).toHaveLength(2);
@@ -183,6 +218,9 @@ describe('two devices back up with btrbk; one key reaches nothing of the other',
     const [b1, b2] = bravo.paths;
     const [a1, a2] = backupsOf(`${BACKUP_ROOT}/${A}/laptop`).map((n) => `${BACKUP_ROOT}/${A}/laptop/${n}`);
     const before = inventory(BACKUP_ROOT);
+    // every command below is a session of its own over one master connection of alpha's key (as btrbk's are)
+    const master = masterOf(connA, A);
+    const mux = { mux: master.socket };
     const commands = [
       // backup.mjs ls, find and diff (issue 21): the listing and the metadata-only send, on bravo's backups, on the
       // top level and the roots, or climbing out of alpha's own backup (--under is a path inside it)
@@ -237,6 +275,7 @@ describe('two devices back up with btrbk; one key reaches nothing of the other',
         connA,
         command,
         simpleSubvolume(`drop-${crypto.randomBytes(2).toString('hex')}`, { f: 'x' }).stream,
+        mux,
       );
       if (r.status !== 0) refused.push(command);
       // what the key was told, less the words it sent itself (a refusal names the path it was given)
@@ -265,15 +304,26 @@ describe('two devices back up with btrbk; one key reaches nothing of the other',
       'btrbk-diag help',
     ]);
     // the control: alpha's own backups list and diff through alpha's key
-    const own = ssh(connA, `btrbk-manifest --list --depth 1 '${a1}'`);
+    const own = ssh(connA, `btrbk-manifest --list --depth 1 '${a1}'`, undefined, mux);
     expect([own.status, own.stdout.toString('utf8').split('\n')[0]]).toEqual([0, '# btrbk-manifest 1 list']);
-    expect(ssh(connA, `sudo -n btrfs send --no-data -p '${a1}' '${a2}'`).status).toBe(0);
+    expect(ssh(connA, `sudo -n btrfs send --no-data -p '${a1}' '${a2}'`, undefined, mux).status).toBe(0);
     // a subvolume ID of bravo's and one that does not exist get the same answer
-    const byId = ssh(connA, `sudo -n btrfs subvolume show --rootid=${bravo.ids[0]} '${BACKUP_ROOT}/${A}'`);
-    const none = ssh(connA, `sudo -n btrfs subvolume show --rootid=99999 '${BACKUP_ROOT}/${A}'`);
+    const byId = ssh(
+      connA,
+      `sudo -n btrfs subvolume show --rootid=${bravo.ids[0]} '${BACKUP_ROOT}/${A}'`,
+      undefined,
+      mux,
+    );
+    const none = ssh(connA, `sudo -n btrfs subvolume show --rootid=99999 '${BACKUP_ROOT}/${A}'`, undefined, mux);
     expect([byId.status, byId.stderr]).toEqual([none.status, none.stderr]);
     // alpha's own list: its backups, under the backup root's line
-    const list = ssh(connA, `sudo -n btrfs subvolume list -a -c -u -q -R '${MOUNT_POINT}'`).stdout.toString('utf8');
+    const list = ssh(
+      connA,
+      `sudo -n btrfs subvolume list -a -c -u -q -R '${MOUNT_POINT}'`,
+      undefined,
+      mux,
+    ).stdout.toString('utf8');
+    master.close();
     expect(
       list
         .trim()
@@ -290,7 +340,9 @@ describe('two devices back up with btrbk; one key reaches nothing of the other',
 
   test("crafted streams through alpha's key naming bravo's backups by UUID (snapshot, clone) or by `..` (clone path) are refused and leave nothing; alpha's own backup as the source lands (control)", () => {
     const dir = `${BACKUP_ROOT}/${A}/attack`;
-    expect(ssh(connA, `mkdir -p '${dir}'`).status).toBe(0);
+    const master = masterOf(connA, A);
+    const mux = { mux: master.socket };
+    expect(ssh(connA, `mkdir -p '${dir}'`, undefined, mux).status).toBe(0);
     const before = inventory(BACKUP_ROOT);
     const bShow = root(['btrfs', 'subvolume', 'show', bravo.paths[1]]);
     const aPath = `${BACKUP_ROOT}/${A}/laptop/${backupsOf(`${BACKUP_ROOT}/${A}/laptop`)[1]}`;
@@ -325,7 +377,7 @@ describe('two devices back up with btrbk; one key reaches nothing of the other',
       ],
     ];
     for (const [what, stream] of attacks) {
-      const r = ssh(connA, `sudo -n btrfs receive '${dir}/'`, stream);
+      const r = ssh(connA, `sudo -n btrfs receive '${dir}/'`, stream, mux);
       expect({ what, status: r.status === 0 ? 'landed' : 'refused' }).toEqual({ what, status: 'refused' });
       let said = r.stderr;
       for (const s of [`../../../${bRel}/secret.bin`, `../../../../backups/${bRel}/secret.bin`])
@@ -342,9 +394,10 @@ describe('two devices back up with btrbk; one key reaches nothing of the other',
       snapshot('own', field(aShow, 'Received UUID')),
       clone('own', field(aShow, 'Received UUID'), 'data.bin', DATA_A.length),
     ]) {
-      const r = ssh(connA, `sudo -n btrfs receive '${dir}/'`, stream);
+      const r = ssh(connA, `sudo -n btrfs receive '${dir}/'`, stream, mux);
       expect({ status: r.status, stderr: r.stderr }).toMatchObject({ status: 0 });
     }
+    master.close();
     expect(root(['cat', `${dir}/snap-own/data.bin`, `${dir}/clone-own/leak`])).toBe(`${DATA_A}${DATA_A}`);
     expect(aRel).toMatch(/^laptop\/home\./);
     rootSh(
@@ -360,8 +413,8 @@ describe('two devices back up with btrbk; one key reaches nothing of the other',
     ] as const) {
       const l = laptops[name];
       fs.writeFileSync(l.fs.path('home', 'third.txt'), `${name} third\n`);
-      await new Promise((r) => setTimeout(r, 1100));
-      const run = l.client.run('run');
+      await nextSecond();
+      const run = btrbkRun(l.client);
       expect({ name, status: run.status, out: run.out + run.err }).toMatchObject({ name, status: 0 });
       expect(l.client.receivedBytes()).toBeLessThan(1 << 20);
       const newest = backupsOf(`${BACKUP_ROOT}/${name}/laptop`).at(-1)!;
