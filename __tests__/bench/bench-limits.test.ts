@@ -1,5 +1,6 @@
 // The limits item's maths: receive-side CPU per GiB, the rate t3a.nano's CPU baseline sustains at that cost,
-// the two target figures against its network baseline, and the table.
+// the two target figures against its network baseline, and the table; which candidates run under the quota, and
+// the kernel threads' idle rate.
 import {
   formatLimitsTable,
   limitsBasis,
@@ -7,7 +8,14 @@ import {
   limitsRow,
   type LimitsReport,
   type LimitsSample,
+  SCALES,
 } from '../../scripts/lib/bench/bench.js';
+import {
+  DEFAULT_LIMITS_CANDIDATE,
+  kernelIdleRate,
+  QUOTA_CANDIDATES,
+  quotaCandidates,
+} from '../../scripts/lib/bench/bench-measure.js';
 
 const GiB = 1024 ** 3;
 const sample = (over: Partial<LimitsSample> = {}): LimitsSample => ({
@@ -72,4 +80,24 @@ test('the table has a row per candidate and dataset, the default marked, quota r
   expect(t).toMatch(/network baseline 4 MB\/s/);
   expect(t).toMatch(/aes128-gcm zstd-3 \*\s+random .* 11\.3$/m);
   expect(t).toMatch(/chacha20 none\s+text .* -$/m);
+});
+
+test('the quota candidates of a scale: all three by default (the default first), or the first quotaCandidates', () => {
+  expect(quotaCandidates(SCALES.full)).toEqual(QUOTA_CANDIDATES);
+  expect(quotaCandidates(SCALES.small)).toHaveLength(3);
+  expect(quotaCandidates({ ...SCALES.small, quotaCandidates: 1 })).toEqual([DEFAULT_LIMITS_CANDIDATE]);
+  expect(quotaCandidates({ ...SCALES.small, quotaCandidates: 0 })).toEqual([DEFAULT_LIMITS_CANDIDATE]);
+});
+
+test('the kernel threads idle rate: their CPU seconds over the window, and 0 when a thread exited in it', async () => {
+  const reads = (a: number, b: number) => {
+    const v = [a, b];
+    return () => v.shift()!;
+  };
+  // 0.02 s over at least 0.2 s (a loaded machine's timer fires late, never early)
+  const rate = await kernelIdleRate(200, reads(10, 10.02));
+  expect(rate).toBeGreaterThan(0);
+  expect(rate).toBeLessThanOrEqual(0.02 / 0.199);
+  // a kworker with 1 s of CPU exits between the two reads: the sum drops
+  expect(await kernelIdleRate(50, reads(10, 9))).toBe(0);
 });

@@ -27,6 +27,9 @@ export interface Scale {
   atimeFiles: number;
   /** Runs per variant (the median is reported). */
   repeats: number;
+  /** The limits item: how many of its quota candidates (the default first) are also measured under the CPU quota,
+   * each a full send of both datasets at 10 % of a core (default: all). */
+  quotaCandidates?: number;
 }
 
 export type ScaleName = 'small' | 'full';
