@@ -131,21 +131,35 @@ const step = (what: string, r: RunResult): StepResult => ({
   detail: (r.error?.message ?? (r.stderr || r.stdout)).trim().split('\n').slice(-4).join('\n'),
 });
 
-/** daemon-reload, enable --now the timer, enable the pre-sleep unit. */
+/**
+ * Enables the timer and the pre-sleep unit, reloads, starts the timer: one daemon-reload (each costs the manager a
+ * re-serialization and every generator a run), after the symlinks exist, so the reload loads the changed unit
+ * files and sleep.target's new want together. (`enable` alone reloads each time it is called.)
+ */
 export async function enableUnits({ run = runDefault }: { run?: Run } = {}): Promise<StepResult[]> {
-  const out = [step('systemctl daemon-reload', await run('systemctl', ['daemon-reload']))];
-  out.push(step(`systemctl enable --now ${UNITS.timer}`, await run('systemctl', ['enable', '--now', UNITS.timer])));
-  out.push(step(`systemctl enable ${UNITS.presleep}`, await run('systemctl', ['enable', UNITS.presleep])));
+  const units = [UNITS.timer, UNITS.presleep];
+  const out = [
+    step(`systemctl enable ${units.join(' ')}`, await run('systemctl', ['enable', '--no-reload', ...units])),
+  ];
+  out.push(step('systemctl daemon-reload', await run('systemctl', ['daemon-reload'])));
+  out.push(step(`systemctl start ${UNITS.timer}`, await run('systemctl', ['start', UNITS.timer])));
   return out;
 }
 
-/** Stops and disables the units (before their files go), then reloads. */
+/** Stops and disables the units (before their files go; the caller reloads once they are gone). */
 export async function disableUnits({ run = runDefault }: { run?: Run } = {}): Promise<StepResult[]> {
   const out = [
-    step(`systemctl disable --now ${UNITS.timer}`, await run('systemctl', ['disable', '--now', UNITS.timer])),
+    step(
+      `systemctl disable ${UNITS.timer} ${UNITS.presleep}`,
+      await run('systemctl', ['disable', '--no-reload', UNITS.timer, UNITS.presleep]),
+    ),
   ];
-  out.push(step(`systemctl disable ${UNITS.presleep}`, await run('systemctl', ['disable', UNITS.presleep])));
-  out.push(step(`systemctl stop ${UNITS.service}`, await run('systemctl', ['stop', UNITS.service])));
+  out.push(
+    step(
+      `systemctl stop ${UNITS.timer} ${UNITS.service}`,
+      await run('systemctl', ['stop', UNITS.timer, UNITS.service]),
+    ),
+  );
   return out;
 }
 
