@@ -76,6 +76,8 @@ describe('laptop container: names and formats', () => {
     );
     expect(u).toMatch(/^WantedBy=multi-user\.target$/m);
     expect(u).toMatch(/^Before=network-online\.target$/m);
+    // stopping it (network down) never waits out systemd's 90 s for a socat child that outlives SIGTERM
+    expect(u).toMatch(/^TimeoutStopSec=3$/m);
   });
 
   test('nspawn: a private network, the disk, the uplink directory, the project read-only', () => {

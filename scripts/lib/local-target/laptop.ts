@@ -146,6 +146,8 @@ export function uplinkUnit(port: number): string {
     '[Service]',
     `ExecStart=/usr/bin/socat TCP-LISTEN:${port},bind=127.0.0.1,fork,reuseaddr UNIX-CONNECT:${UPLINK_DIR_INSIDE}/${UPLINK_SOCKET}`,
     'Restart=on-failure',
+    "# `network down` is this unit's stop: a socat child that outlived SIGTERM held it for systemd's default 90 s",
+    'TimeoutStopSec=3',
     '',
     '[Install]',
     'WantedBy=multi-user.target',
