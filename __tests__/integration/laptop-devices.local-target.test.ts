@@ -52,6 +52,14 @@ const SECRETS = path.posix.dirname(LAPTOP_ENV_FILE);
 const NOTE = `alpha's note ${Date.now()}\n`;
 let laptop: TestLaptop;
 
+/** When the last backup.mjs run started: btrbk names snapshots to the second (long-iso), so the next run must start
+ * in a later second (a run takes seconds: this rarely waits at all). */
+let lastRunAt = 0;
+const backupRun = (what: string): RunResult => {
+  lastRunAt = Date.now();
+  return ok(laptop.backup(['run']), what);
+};
+const nextSecond = () => new Promise((r) => setTimeout(r, Math.max(0, lastRunAt + 1100 - Date.now())));
 const ok = (r: RunResult, what: string): RunResult => {
   if (r.status !== 0) throw new Error(`${what} failed (exit ${r.status}):\n${r.stdout}\n${r.stderr}`);
   return r;
@@ -97,7 +105,7 @@ test('install as device alpha, one backup with real btrbk through the gate: into
   expect(manifest).toMatchObject({ device: A, machine: A, targetDir: '/backup_volume/backups/alpha' });
   expect(laptop.exec(['systemctl', 'is-enabled', 'btrbk-aws.timer']).stdout.trim()).toBe('enabled');
 
-  ok(laptop.backup(['run']), 'run');
+  backupRun('run');
   const there = onTarget('/backup_volume/backups/alpha');
   expect(there.filter((n) => /^home\.\d{8}T\d{4}/.test(n))).toHaveLength(1);
   expect(onTarget('/backup_volume/backups/bravo')).toEqual([]);
@@ -194,12 +202,12 @@ test('upgrade: a laptop installed with the legacy key moves to its own device ke
   const legacyFile = `${SECRETS}/connection-legacy.env`;
   copyKey(paths().sshKey, `${SECRETS}/id_ed25519-legacy`);
   writeLaptopConnection(legacyFile, paths().envFile, `${SECRETS}/id_ed25519-legacy`);
-  sh(`head -c 4M /dev/urandom > ${HOME}/me/photo.raw`);
+  sh(`head -c 1M /dev/urandom > ${HOME}/me/photo.raw`);
   ok(laptop.backup(['install', '--subvolume', HOME, '--machine', C, '--env', legacyFile]), 'install (legacy key)');
-  ok(laptop.backup(['run']), 'run (legacy key, full)');
+  backupRun('run (legacy key, full)');
   sh(`echo second >> ${HOME}/me/note.txt`);
-  await new Promise((r) => setTimeout(r, 1100));
-  ok(laptop.backup(['run']), 'run (legacy key, incremental)');
+  await nextSecond();
+  backupRun('run (legacy key, incremental)');
   const before = backups(); // two, and any older snapshot of this home btrbk sends as a missing backup
   expect(before.length).toBeGreaterThanOrEqual(2);
   expect(root('stat -c %i "$1"', dir).trim()).not.toBe('256'); // a plain directory, as the single key made it
@@ -222,14 +230,14 @@ test('upgrade: a laptop installed with the legacy key moves to its own device ke
   const inst = ok(laptop.backup(['install', '--subvolume', HOME, '--device', C, '--env', deviceFile]), 'install');
   expect(inst.stdout).toMatch(new RegExp(`device ${C}: backups go to ${dir} on the target`));
   sh(`echo third >> ${HOME}/me/note.txt`);
-  await new Promise((r) => setTimeout(r, 1100));
-  const run = ok(laptop.backup(['run']), "run (charlie's key)");
+  await nextSecond();
+  const run = backupRun("run (charlie's key)");
   const after = backups();
   expect(after.slice(0, before.length)).toEqual(before);
   expect(after).toHaveLength(before.length + 1);
   // incremental: received as a snapshot of the newest backup there (a full receive has no parent), and small
   expect(after.at(-1)!.parent).toBe(before.at(-1)!.uuid);
-  // backup.mjs run's closing line of the send: incremental, and a few KiB of the 4 MiB home
+  // backup.mjs run's closing line of the send: incremental, and a few KiB of the 1 MiB home
   const closing = /home\.\S+: ([\d.]+ \S+) sent in .*\((incremental|full send)\)/.exec(run.stdout + run.stderr);
   expect(closing?.[2]).toBe('incremental');
   expect(parseSize(closing?.[1] ?? '')).toBeLessThan(256 << 10);
