@@ -54,7 +54,7 @@ beforeAll(async () => {
   laptop = await startTestLaptop('vf');
   targetDir = path.posix.join(BACKUP_ROOT, laptop.paths.name);
   sh(
-    `mkdir -p ${HOME}/me/docs && head -c $((64 * 1024 * 1024)) /dev/urandom > ${HOME}/me/data.bin && for i in $(seq 1 200); do echo "note $i" > ${HOME}/me/docs/note-$i.txt; done` +
+    `mkdir -p ${HOME}/me/docs && head -c $((16 * 1024 * 1024)) /dev/urandom > ${HOME}/me/data.bin && for i in $(seq 1 200); do echo "note $i" > ${HOME}/me/docs/note-$i.txt; done` +
       ` && printf mine > ${HOME}/me/docs/private && chown 1000:1000 ${HOME}/me/docs/private && chmod 600 ${HOME}/me/docs/private && ln -s /etc/shadow ${HOME}/me/docs/to-shadow` +
       ` && printf odd > "${HOME}/me/docs/odd"$'\\n'"name "$'\\xff'`,
   );
@@ -76,14 +76,14 @@ test('run: the first backup is a full send whose size and expected time are said
   );
 });
 
-test("run: each send's progress is read from the running pipeline; its closing line says what it moved (the stream: about the data's 64 MiB, counted every 0.1 s) and how", () => {
+test("run: each send's progress is read from the running pipeline; its closing line says what it moved (the stream: about the data's 16 MiB, counted every 0.1 s) and how", () => {
   const closing = new RegExp(
     `^  home\\.\\d{8}T\\d{4,6}([+-]\\d{4})?: ([\\d.]+) MiB sent in \\d+:\\d{2}(, [\\d.]+ [KMG]?i?B/s)? \\(full send\\)$`,
     'm',
   ).exec(firstRunErr);
   expect({ closing: closing?.[0] ?? null, stderr: firstRunErr }).toMatchObject({ closing: expect.any(String) });
-  expect(Number(closing![2])).toBeGreaterThan(32);
-  expect(Number(closing![2])).toBeLessThan(70);
+  expect(Number(closing![2])).toBeGreaterThan(8);
+  expect(Number(closing![2])).toBeLessThan(18);
 });
 
 test("run: a small incremental gets its closing line with the bytes it moved (even one too short to watch); with the target unreachable the run fails naming btrbk's own lines", async () => {
@@ -103,7 +103,7 @@ test("run: a small incremental gets its closing line with the bytes it moved (ev
   for (const m of closing) {
     const bytes = Number(m[3]) * { B: 1, KiB: 1024, MiB: 1024 * 1024 }[m[4] as 'B'];
     expect(bytes).toBeGreaterThan(0);
-    expect(bytes).toBeLessThan(1024 * 1024); // a line or two of text changed, not the 64 MiB file
+    expect(bytes).toBeLessThan(1024 * 1024); // a line or two of text changed, not the 16 MiB file
   }
   process.stderr.write(
     `[laptop-verify] the incremental run's closing lines:\n${closing.map((m) => m[0]).join('\n')}\n`,
