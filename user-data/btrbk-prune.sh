@@ -19,6 +19,15 @@ STATE_DIR=/var/lib/btrbk-backup-host/prune RECEIVE_LOCK=/run/btrbk-backup-host/r
 APPEND_ONLY='' RETENTION='' RETENTION_MIN='' RECEIVE_STALL_SECONDS=600 # btrbk-receive's (it reads the same file)
 
 log() { echo "$*"; ((SYS)) && logger -t btrbk-prune -- "$*"; return 0; }
+csort() { # WORD... -> SORTED=(the words in sort(1)'s order: [[ < ]] compares as it does under LC_ALL=C), no fork for a few
+  local w i
+  SORTED=()
+  if (($# > 40)); then mapfile -t SORTED < <(printf '%s\n' "$@" | sort); return; fi
+  for w; do
+    for ((i = ${#SORTED[@]}; i > 0; i--)); do [[ ${SORTED[i - 1]} > "$w" ]] || break; SORTED[i]=${SORTED[i - 1]}; done
+    SORTED[i]=$w
+  done
+}
 status() { # RESULT KEY=VALUE... -> STATE_DIR/last-run
   ((ST)) && { printf 'when=%(%FT%TZ)T\nresult=%s\n' "$NOW" "$1"; shift; printf '%s\n' "$@"; } >"$STATE_DIR/last-run.t" &&
     mv -f "$STATE_DIR/last-run.t" "$STATE_DIR/last-run"
@@ -89,14 +98,18 @@ if [[ $THAW ]]; then
   exit 0
 fi
 for d in "${!ROOTS[@]}"; do
-  if [[ ${CUR[$d]-} ]]; then ((DRY)) || rm -f -- "$STATE_DIR/thawed/$d"
+  if [[ ${CUR[$d]-} ]]; then ((DRY)) || [[ ! -e $STATE_DIR/thawed/$d && ! -L $STATE_DIR/thawed/$d ]] || rm -f -- "$STATE_DIR/thawed/$d"
   elif [[ ! -e $STATE_DIR/thawed/$d ]]; then FROZEN[$d]=1; fi
 done
 
 # ---- guards: a read-write mount, no receive running (receives hold RECEIVE_LOCK shared)
 if ((!DRY)); then
-  mkdir -p "$STATE_DIR" "${RECEIVE_LOCK%/*}" && ST=1
-  o=$(findmnt -no OPTIONS --mountpoint "$MOUNT") || die "$MOUNT is not mounted, nothing deleted" "volume not attached or mounted" "see findmnt, the boot log"
+  { [[ -d $STATE_DIR && -d ${RECEIVE_LOCK%/*} ]] || mkdir -p "$STATE_DIR" "${RECEIVE_LOCK%/*}"; } && ST=1
+  # MOUNT is a plain path (no octal escapes in the mount table); the last line is the mount on top, as the kernel
+  # stacks them. Not found there (a symlink, say): findmnt resolves it, as before.
+  o=''
+  while read -r _ k _ x _; do [[ $k == "$MOUNT" ]] && o=$x; done </proc/self/mounts
+  [[ $o ]] || o=$(findmnt -no OPTIONS --mountpoint "$MOUNT") || die "$MOUNT is not mounted, nothing deleted" "volume not attached or mounted" "see findmnt, the boot log"
   [[ ,$o, == *,ro,* ]] && die "$MOUNT is read-only, nothing deleted" "btrfs may have hit an error" "see dmesg, btrfs device stats $MOUNT"
   exec {L}>>"$RECEIVE_LOCK" || die "cannot open $RECEIVE_LOCK" "see above" "check it"
   flock -n "$L" || { log "a receive is running: nothing done this run"; exit 0; }
@@ -128,15 +141,29 @@ stg_del() { # DIR: its subvolumes (made writable, for nested ones), deepest firs
 done
 
 # ---- backups: EPOCH<TAB>STATE<TAB>PATH from the listing, or each subvolume below BACKUP_ROOT (not descending)
+epoch() { # TIME -> E: what `date -d TIME +%s` says; btrfs's own UTC form (TZ=UTC here) without a fork
+  local y m d
+  if [[ $1 =~ ^(19[7-9][0-9]|2[0-9]{3})-(0[1-9]|1[0-2])-(0[1-9]|[12][0-9]|3[01])\ ([01][0-9]|2[0-3]):([0-5][0-9]):([0-5][0-9])\ [+-]0000$ ]]; then
+    y=${BASH_REMATCH[1]} m=$((10#${BASH_REMATCH[2]})) d=$((10#${BASH_REMATCH[3]}))
+    if ((d <= (m == 2 ? 28 + (y % 4 == 0 && (y % 100 || y % 400 == 0)) : 30 + (m + m / 8) % 2))); then
+      y=$((y - (m <= 2))) d=$(((153 * (m > 2 ? m - 3 : m + 9) + 2) / 5 + d - 1)) # H. Hinnant's days_from_civil
+      E=$((((y / 400) * 146097 + y % 400 * 365 + y % 400 / 4 - y % 400 / 100 + d - 719468) * 86400 +
+        10#${BASH_REMATCH[4]} * 3600 + 10#${BASH_REMATCH[5]} * 60 + 10#${BASH_REMATCH[6]}))
+      return 0
+    fi
+  fi
+  E=$(date -d "$1" +%s)
+}
 scan() {
-  local p l t f cr re fl
+  local p l t f cr re fl E
   while IFS= read -r -d '' p; do
     [[ $p == *[$'\t\n']* ]] && continue
-    cr='' re='' fl=''
-    while IFS= read -r l; do
+    cr='' re='' fl='' t=$(btrfs subvolume show "$p") # its lines, as they come (read would take them byte by byte)
+    while [[ $t ]]; do
+      l=${t%%$'\n'*} t=${t:${#l}+1}
       [[ $l =~ ^[[:space:]]*(Cr|Re|Fl)(eation\ time|ceived\ UUID|ags):[[:space:]]*(.*)$ ]] && printf -v "${BASH_REMATCH[1],}" %s "${BASH_REMATCH[3]}"
-    done < <(btrfs subvolume show "$p")
-    if [[ $cr && $re && $fl ]] && t=$(date -d "$cr" +%s); then
+    done
+    if [[ $cr && $re && $fl ]] && epoch "$cr" && t=$E; then
       f=other # writable: half-received (the kernel refuses to delete one holding subvolumes)
       if [[ $fl != *readonly* ]]; then f=partial; elif [[ $re != - ]]; then f=complete; fi
       printf '%s\t%s\t%s\n' "$t" "$f" "$p"
@@ -147,21 +174,42 @@ scan() {
       else printf '%s\0' "$p"; fi
     done)
 }
-if [[ $LIST ]]; then src=$(<"$LIST") || die "cannot read $LIST" "see above" "fix it"; else src=$(scan); fi
-while IFS=$'\t' read -r t s p; do
+by_time() { sort -t $'\t' -k1,1n -k3,3 "$@"; }
+if [[ $LIST ]]; then src=$(by_time -- "$LIST") || die "cannot read $LIST" "see above" "fix it"; else src=$(scan); src=$(by_time <<<"$src"); fi
+# Each line's fields as `IFS=$'\t' read -r t s p` takes them (runs of tabs separate, at the ends they go; a fourth
+# field: p is the rest of the line), split by IFS (not globbed): read takes a pipe one byte at a time, and bash
+# compiles a regex each time it meets one, so they only check what globs cannot.
+tb=$'\t' rx="^$tb*([^$tb]*)$tb*([^$tb]*)$tb*(.*[^$tb])?$tb*\$"
+set -f
+IFS=$'\n'
+# shellcheck disable=SC2206 # split by IFS on purpose, globbing is off
+L=($src)
+IFS=$tb
+# shellcheck disable=SC2206
+for l in "${L[@]}"; do
+  f=($l)
+  if ((${#f[@]} <= 3)); then t=${f[0]-} s=${f[1]-} p=${f[2]-}
+  else
+    t=$l s='' p=''
+    [[ $l =~ $rx ]] && t=${BASH_REMATCH[1]} s=${BASH_REMATCH[2]} p=${BASH_REMATCH[3]}
+  fi
   [[ $t$s$p ]] || continue
-  [[ $t =~ ^[0-9]{1,11}$ && $s =~ ^(complete|partial|other)$ && $p == "$BACKUP_ROOT"/?* ]] ||
+  [[ $t && ${#t} -le 11 && $t != *[!0-9]* && ($s == complete || $s == partial || $s == other) && $p == "$BACKUP_ROOT"/?* ]] ||
     die "bad listing line: $t $s $p, nothing deleted" "not EPOCH<TAB>complete|partial|other<TAB>PATH in BACKUP_ROOT" "fix it"
-  b=${p##*/} i=${#P[@]}
-  [[ $b =~ ^(.+)\.[0-9]{8}(T[0-9]{4}([0-9]{2})?(Z|[+-][0-9]{4})?)?(_[0-9]+)?$ ]] && b="${BASH_REMATCH[1]}.*"
+  # btrbk's timestamp (.YYYYMMDD[THHMM[SS][Z|+HHMM]][_N]) goes: after the last dot, with something before it
+  b=${p##*/} i=${#P[@]} x=${b##*.}
+  [[ $b == ?*.* && $x == [0-9][0-9][0-9][0-9][0-9][0-9][0-9][0-9]* && $x =~ ^[0-9]{8}(T[0-9]{4}([0-9]{2})?(Z|[+-][0-9]{4})?)?(_[0-9]+)?$ ]] &&
+    b="${b%.*}.*"
   P[i]=$p T[i]=$t S[i]=$s GI[${p%/*}/$b]+=" $i"
-done < <(sort -t $'\t' -k1,1n -k3,3 <<<"$src")
+done
+IFS=$' \t\n'
+set +f
 [[ -f $STATE_DIR/seen ]] && while IFS=$'\t' read -r t g; do [[ $t =~ ^[0-9]+$ ]] && SEEN[$g]=$t; done <"$STATE_DIR/seen"
 
 per() { # EPOCH [now] -> R=(hour day week month year) numbers as btrbk counts them
   local d=$(($1 / 86400)) y m x
   printf -v y '%(%Y %m %d)T' "$1"
-  read -r y m x <<<"$y"
+  x=${y##* } m=${y#* } m=${m% *} y=${y%% *}
   m=$((10#$y * 12 + 10#$m - 1))
   [[ ${2-} ]] || ((10#$x > (d + 4) % 7)) || m=$((m - 1)) # before the month's first Sunday: previous month
   R=($(($1 / 3600)) "$d" $(((d + 4) / 7)) "$m" $((m / 12)))
@@ -172,14 +220,15 @@ NR=("${R[@]}")
   "$APPEND_ONLY" "$RETENTION" "$RETENTION_MIN" "$(cat "$STATE_DIR/last-run" 2>/dev/null || echo never)"
 
 # ---- plan, per group
-mapfile -t G < <(printf '%s\n' "${!GI[@]}" | sort)
-for g in "${G[@]}"; do
-  [[ $g ]] || continue
+csort "${!GI[@]}"
+for g in "${SORTED[@]}"; do
   ((REP)) && echo "group $g"
   d=${g#"$BACKUP_ROOT"/} d=${d%%/*}
   if [[ $g == "$BACKUP_ROOT"/*/* && ${FROZEN[$d]-} ]]; then # a revoked device: nothing goes, its clock stops
-    for i in ${GI[$g]-}; do act keep "${P[i]}" "frozen: device $d was revoked (btrbk-prune --thaw $d)" "${T[i]}"; done
-    NFROZEN[$d]=$((${NFROZEN[$d]-0} + $(wc -w <<<"${GI[$g]-}")))
+    for i in ${GI[$g]-}; do
+      act keep "${P[i]}" "frozen: device $d was revoked (btrbk-prune --thaw $d)" "${T[i]}"
+      NFROZEN[$d]=$((${NFROZEN[$d]-0} + 1))
+    done
     continue
   fi
   C=()
@@ -217,11 +266,13 @@ for g in "${G[@]}"; do
   unset F
 done
 FZ=()
-for d in $(printf '%s\n' "${!FROZEN[@]}" | sort); do FZ+=("frozen=$d:${NFROZEN[$d]-0}"); done
+csort "${!FROZEN[@]}"
+for d in "${SORTED[@]}"; do FZ+=("frozen=$d:${NFROZEN[$d]-0}"); done
 if ((REP)); then
-  for d in $(printf '%s\n' "${!FROZEN[@]}" | sort); do echo "frozen device $d: ${NFROZEN[$d]-0} backups kept, it was revoked (sudo btrbk-prune --thaw $d releases them; so does $d a device again)"; done
+  for d in "${SORTED[@]}"; do echo "frozen device $d: ${NFROZEN[$d]-0} backups kept, it was revoked (sudo btrbk-prune --thaw $d releases them; so does $d a device again)"; done
   # the registry, for the admin's view of the devices (check-volume): current, or revoked and frozen or thawed
-  for d in $(printf '%s\n' "${!ROOTS[@]}" | sort); do
+  csort "${!ROOTS[@]}"
+  for d in "${SORTED[@]}"; do
     s=current
     [[ ${CUR[$d]-} ]] || { s=thawed; [[ ${FROZEN[$d]-} ]] && s=frozen; }
     echo "device $d $s"
@@ -238,5 +289,7 @@ if ((!DRY)); then
   done >"$STATE_DIR/seen.t" && mv -f "$STATE_DIR/seen.t" "$STATE_DIR/seen"
 fi
 log "done: deleted $ND, kept $NK, groups ${#NEW[@]}, failed $FAIL${FZ[*]:+, ${FZ[*]} (revoked devices: nothing pruned)}"
-status "$( ((FAIL)) && echo failed || echo ok)" "deleted_count=$ND" "kept_count=$NK" "groups=${#NEW[@]}" "${FZ[@]}" "${DL[@]}"
+r=ok
+((FAIL)) && r=failed
+status "$r" "deleted_count=$ND" "kept_count=$NK" "groups=${#NEW[@]}" "${FZ[@]}" "${DL[@]}"
 exit "$FAIL"
