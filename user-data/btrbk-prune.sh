@@ -167,7 +167,7 @@ scan() {
       f=other # writable: half-received (the kernel refuses to delete one holding subvolumes)
       if [[ $fl != *readonly* ]]; then f=partial; elif [[ $re != - ]]; then f=complete; fi
       printf '%s\t%s\t%s\n' "$t" "$f" "$p"
-    else log "ignoring $p: no btrfs subvolume show"; fi
+    else log "ignoring $p: no btrfs subvolume show" >&2; fi # (not into the listing)
   done < <([[ -d $BACKUP_ROOT ]] && find "$BACKUP_ROOT" -mindepth 1 -type d -inum 256 -print0 -prune |
     while IFS= read -r -d '' p; do # a device's directory: its backups, not itself
       if [[ ${p%/*} == "$BACKUP_ROOT" && ${ROOTS[${p##*/}]-} ]]; then find "$p" -mindepth 1 -type d -inum 256 -print0 -prune
