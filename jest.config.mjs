@@ -18,12 +18,13 @@ const common = {
     '^(\\.{1,2}/.*)\\.js$': '$1',
   },
   setupFilesAfterEnv: ['<rootDir>/__tests__/setup.ts'],
-  // jest's 5 s default failed tests that run programs (the payload fetch against its stand-in, the heartbeat) on a
-  // busy 2-core machine (a load of 15: 5 to 13 s); a test that hangs still fails, after 30 s
-  testTimeout: 30_000,
 };
 
 export default {
+  // jest's 5 s default failed tests that run programs (the payload fetch against its stand-in, the heartbeat,
+  // troubleshoot's --json) on a busy 2-core machine (a load of 15: 5 to 13 s); a test that hangs still fails, after
+  // 30 s. (A global setting: jest-circus reads it from the top level, not from a project.)
+  testTimeout: 30_000,
   reporters: ['default', '<rootDir>/__tests__/support/summary-reporter.cjs'],
   // --shard=I/N splits the integration files into lanes of about equal time (scripts/run-tests.mjs)
   testSequencer: '<rootDir>/__tests__/support/lane-sequencer.cjs',
