@@ -287,7 +287,9 @@ describe('a receive that stalls ends', () => {
       stdio: ['pipe', 'ignore', 'pipe'],
     });
     let stderr = '';
+    let closed = false;
     child.stderr.on('data', (d) => (stderr += d));
+    child.on('close', () => (closed = true));
     try {
       child.stdin.write(stream.subarray(0, 2000)); // a start, then nothing more, and the connection stays open
       const t0 = Date.now();
@@ -314,6 +316,9 @@ describe('a receive that stalls ends', () => {
       expect({ status: prune.status, out: prune.stdout, err: prune.stderr }).toMatchObject({ status: 0 });
       expect(prune.stdout).not.toMatch(/a receive is running/);
       expect(prune.stdout).toMatch(/^done: deleted \d+, kept/m);
+      // the session ends on its own once the receive has: its last words reach this side before ssh exits (killing
+      // it as soon as the host was done lost them on a loaded machine)
+      await waitUntil(() => closed, 30_000, 'the ssh session to end (its stderr read to the end)');
     } finally {
       child.kill('SIGKILL');
       root(['/bin/bash', '-c', 'cat > "$1"', 'bash', PRUNE_CONF], conf);
