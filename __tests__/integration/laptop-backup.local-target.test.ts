@@ -21,7 +21,7 @@ const HOME = `${LAPTOP_DISK_MOUNT}/home`;
 const SRV = `${LAPTOP_DISK_MOUNT}/srv`;
 const SNAPSHOTS = `${LAPTOP_DISK_MOUNT}/.btrbk-aws-snapshots`;
 const MiB = 1024 * 1024;
-const DATA_MIB = 48;
+const DATA_MIB = 16;
 let laptop: TestLaptop;
 let targetDir: string;
 
@@ -308,7 +308,7 @@ test('browse under the install (issue 21): a second backup after a change, then 
   );
   const run = laptop.backup(['run']);
   expect({ status: run.status, out: run.output.slice(-2000) }).toMatchObject({ status: 0 });
-  // the closing line of the incremental: its bytes, not the 48 MiB of the first
+  // the closing line of the incremental: its bytes, not the DATA_MIB of the first
   expect(run.output).toMatch(/home\.\S+: [\d.]+ (B|KiB) sent in \S+, .*\(incremental\)/);
   const names = targetBackups('home');
   expect(names.length).toBeGreaterThanOrEqual(2);
@@ -444,7 +444,7 @@ test('a new laptop (a fresh filesystem) restores the backup, makes it live, and 
   expect(startUnit(UNITS.service)).toEqual({ result: 'success', status: '0' });
   const sent = wireBytes() - w0;
   expect(targetBackups('home').length).toBe(backupsBefore + 1);
-  // incremental: 1 MiB changed, the home holds 49; the wire (both directions, ssh included) stays near 1 MiB
+  // incremental: 1 MiB changed, the home holds DATA_MIB + 1; the wire (both directions, ssh included) stays near 1 MiB
   expect(sent).toBeGreaterThan(MiB);
   expect(sent).toBeLessThan(3 * MiB);
   process.stderr.write(
