@@ -20,6 +20,28 @@ export function keySshArgs(conn: Connection): string[] {
   return sshArgs(conn, { connectTimeout: 10, extra: ['-F', '/dev/null'] });
 }
 
+/**
+ * A master connection of CONN's key at SOCKET (ssh -M, as btrbk's own ssh_config has ControlMaster): a command given
+ * `reuse` rides it as a session of its own, through the gate as the key's forced command, without a new key exchange
+ * and sshd per command. `close` ends it (a revoked key must meet a fresh connection).
+ */
+export function masterConnection(conn: Connection, socket: string): { reuse: string[]; close: () => void } {
+  const opts = ['-o', 'ControlMaster=yes', '-o', `ControlPath=${socket}`, '-N', '-f'];
+  const r = spawnSync('ssh', ['-F', '/dev/null', ...sshArgs(conn, { extra: opts })], {
+    stdio: 'ignore',
+    timeout: 60_000,
+  });
+  if (r.status !== 0) throw new Error(`the master connection at ${socket} did not start (exit ${r.status})`);
+  return {
+    reuse: ['-o', 'ControlMaster=no', '-o', `ControlPath=${socket}`],
+    close: () => {
+      spawnSync('ssh', ['-F', '/dev/null', '-o', `ControlPath=${socket}`, '-O', 'exit', 'master'], {
+        stdio: 'ignore',
+      });
+    },
+  };
+}
+
 export function sh(
   cmd: string,
   args: string[],

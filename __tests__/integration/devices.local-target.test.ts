@@ -34,7 +34,7 @@ import { sshArgs } from '../../scripts/lib/remote/ssh.js';
 import { checkVolume } from '../../scripts/lib/diagnose/check-volume.js';
 import { createScratchBtrfs, createSubvolume, type ScratchBtrfs } from '../../scripts/lib/data/btrfs-scratch.js';
 import { newUuid, SendStream, simpleSubvolume } from '../support/send-stream.js';
-import { btrbkClient, runEach, type BtrbkClient } from './btrbk-client-harness.js';
+import { btrbkClient, masterConnection, runEach, type BtrbkClient } from './btrbk-client-harness.js';
 import { freePort } from './test-target.js';
 
 jest.setTimeout(20 * 60_000);
@@ -71,10 +71,9 @@ const nextSecond = () => new Promise((r) => setTimeout(r, Math.max(0, lastRunAt 
 /** Where the master connections of masterOf live (ControlPath: a socket per key, as install names them). */
 const muxDir = fs.mkdtempSync(path.join(os.tmpdir(), 'dev-mux-'));
 const masters: Array<() => void> = [];
-/** A command through CONN's key: a connection of its own, or a session over the master connection `mux` names. */
-function ssh(conn: Connection, command: string, input?: Buffer, { mux }: { mux?: string } = {}) {
-  const reuse = mux ? ['-o', 'ControlMaster=no', '-o', `ControlPath=${mux}`] : [];
-  const r = spawnSync('ssh', ['-F', '/dev/null', ...sshArgs(conn, { extra: reuse }), '--', command], {
+/** A command through CONN's key: a connection of its own, or a session over a master connection (`mux`: its reuse). */
+function ssh(conn: Connection, command: string, input?: Buffer, { mux = [] }: { mux?: string[] } = {}) {
+  const r = spawnSync('ssh', ['-F', '/dev/null', ...sshArgs(conn, { extra: mux }), '--', command], {
     input: input ?? Buffer.alloc(0),
     timeout: 120_000,
     maxBuffer: 256 << 20,
@@ -85,24 +84,11 @@ function ssh(conn: Connection, command: string, input?: Buffer, { mux }: { mux?:
     stderr: (r.stderr ?? Buffer.alloc(0)).toString('utf8'),
   };
 }
-/**
- * A master connection of CONN's key (ssh -M, as btrbk's own ssh_config has ControlMaster): the commands given its
- * socket ride it as sessions of their own, each through the gate as the key's forced command, without a new key
- * exchange and sshd per command. `close` ends it (a revoked key must meet a fresh connection).
- */
-function masterOf(conn: Connection, name: string): { socket: string; close: () => void } {
-  const socket = path.join(muxDir, name);
-  const opts = ['-o', 'ControlMaster=yes', '-o', `ControlPath=${socket}`, '-N', '-f'];
-  const r = spawnSync('ssh', ['-F', '/dev/null', ...sshArgs(conn, { extra: opts })], {
-    stdio: 'ignore',
-    timeout: 60_000,
-  });
-  if (r.status !== 0) throw new Error(`the master connection of ${name}'s key did not start (exit ${r.status})`);
-  const close = () => {
-    spawnSync('ssh', ['-F', '/dev/null', '-o', `ControlPath=${socket}`, '-O', 'exit', 'master'], { stdio: 'ignore' });
-  };
-  masters.push(close);
-  return { socket, close };
+/** A master connection of CONN's key in muxDir (masterConnection), closed at the file's end if not before. */
+function masterOf(conn: Connection, name: string): { reuse: string[]; close: () => void } {
+  const master = masterConnection(conn, path.join(muxDir, name));
+  masters.push(master.close);
+  return master;
 }
 function root(argv: string[], input?: string): string {
   const r = execInTarget(argv, { paths: paths(), ...(input === undefined ? {} : { input }) });
@@ -220,7 +206,7 @@ describe('two devices back up with btrbk; one key reaches nothing of the other',
     const before = inventory(BACKUP_ROOT);
     // every command below is a session of its own over one master connection of alpha's key (as btrbk's are)
     const master = masterOf(connA, A);
-    const mux = { mux: master.socket };
+    const mux = { mux: master.reuse };
     const commands = [
       // backup.mjs ls, find and diff (issue 21): the listing and the metadata-only send, on bravo's backups, on the
       // top level and the roots, or climbing out of alpha's own backup (--under is a path inside it)
@@ -341,7 +327,7 @@ describe('two devices back up with btrbk; one key reaches nothing of the other',
   test("crafted streams through alpha's key naming bravo's backups by UUID (snapshot, clone) or by `..` (clone path) are refused and leave nothing; alpha's own backup as the source lands (control)", () => {
     const dir = `${BACKUP_ROOT}/${A}/attack`;
     const master = masterOf(connA, A);
-    const mux = { mux: master.socket };
+    const mux = { mux: master.reuse };
     expect(ssh(connA, `mkdir -p '${dir}'`, undefined, mux).status).toBe(0);
     const before = inventory(BACKUP_ROOT);
     const bShow = root(['btrfs', 'subvolume', 'show', bravo.paths[1]]);

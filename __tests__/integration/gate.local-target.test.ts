@@ -9,6 +9,7 @@ import { BACKUP_ROOT, HOST_IDENTITY_DIR, SELFTEST_DIR_NAME } from '../../user-da
 import { execInTarget } from '../../scripts/lib/local-target/local-target.js';
 import { installedText } from '../../user-data/render.js';
 import { ACCEPTED, ACCEPTED_WITH_ALLOW_DELETE, loadAttacks } from '../user-data/gate-harness.js';
+import { masterConnection } from './btrbk-client-harness.js';
 
 jest.setTimeout(10 * 60_000);
 
@@ -126,19 +127,13 @@ describe('SSH gate on the local target (real sshd, real boot script)', () => {
       named = namedPaths(attacks.map((a) => a.command));
       before = targetState(named);
       const t0 = Date.now();
-      // one multiplexed connection: every attack is still its own session with its own forced command
-      const mux = [
-        '-o',
-        'ControlMaster=auto',
-        '-o',
-        `ControlPath=/tmp/gate-mux-${process.pid}`,
-        '-o',
-        'ControlPersist=120',
-      ];
-      for (const a of attacks) results.push({ command: a.command, ...ssh(a.command, { extra: mux }) });
-      spawnSync('ssh', ['-o', `ControlPath=/tmp/gate-mux-${process.pid}`, '-O', 'exit', ...sshBase()], {
-        encoding: 'utf8',
-      });
+      // one master connection: every attack is still its own session with its own forced command
+      const master = masterConnection(conn, `/tmp/gate-mux-${process.pid}`);
+      try {
+        for (const a of attacks) results.push({ command: a.command, ...ssh(a.command, { extra: master.reuse }) });
+      } finally {
+        master.close();
+      }
       seconds = (Date.now() - t0) / 1000;
       process.stderr.write(`[gate] ${attacks.length} attacks through ssh in ${seconds.toFixed(1)} s\n`);
     });
