@@ -265,8 +265,7 @@ export function watchSends({
     // never seen with its reader, or small: count its stream again, exactly (the reader's count holds the few KiB
     // its loader read of its libraries too, which is most of a small incremental's figure)
     const at = summary(0);
-    const args = r.args;
-    pending.push(countStream(args).then((n) => done({ ...at, bytes: n ?? r.tracker.bytes })));
+    pending.push(countStream(r.args).then((n) => done({ ...at, bytes: n ?? r.tracker.bytes })));
   };
   const poll = () => {
     const pids = descendants(root, procRoot);
