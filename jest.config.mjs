@@ -18,6 +18,8 @@ const common = {
     '^(\\.{1,2}/.*)\\.js$': '$1',
   },
   setupFilesAfterEnv: ['<rootDir>/__tests__/setup.ts'],
+  // the entry points' compiled copy of the library (scripts/load-library.mjs): the tests import the sources
+  modulePathIgnorePatterns: ['<rootDir>/.build/'],
 };
 
 export default {

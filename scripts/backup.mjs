@@ -1,10 +1,8 @@
 #!/usr/bin/env zx
 // Backups that happen by themselves, on this machine: npx zx scripts/backup.mjs install|uninstall|run|status|list|restore|verify|ls|find|diff (--help)
 // Its verbs and options are a table (scripts/lib/cli/entries/backup.ts) that one runner parses, explains (--help) and runs.
-// the operator library is TypeScript: tsx's ESM loader compiles it on import
-import { register } from 'tsx/esm/api';
+// the operator library is TypeScript: compiled once into .build/ and imported from there (scripts/load-library.mjs)
+import { importLibrary } from './load-library.mjs';
 
-register();
-const { main } = await import('./lib/cli/runner.ts');
-const { BACKUP } = await import('./lib/cli/entries/backup.ts');
+const [{ main }, { BACKUP }] = await importLibrary('scripts/lib/cli/runner.ts', 'scripts/lib/cli/entries/backup.ts');
 await main(BACKUP, import.meta.url);

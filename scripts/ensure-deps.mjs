@@ -2,12 +2,13 @@
 // Checks (and, as root, installs) the Debian packages the demo or the tests need.
 // Usage: node scripts/ensure-deps.mjs [demo|test]
 import process from 'node:process';
-// the operator library is TypeScript: tsx's ESM loader compiles it on import
-import { register } from 'tsx/esm/api';
+// the operator library is TypeScript: compiled once into .build/ and imported from there (scripts/load-library.mjs)
+import { importLibrary } from './load-library.mjs';
 
-register();
-const { runMain, OperatorError } = await import('./lib/core/errors.ts');
-const { ensurePackages } = await import('./lib/core/system-deps.ts');
+const [{ runMain, OperatorError }, { ensurePackages }] = await importLibrary(
+  'scripts/lib/core/errors.ts',
+  'scripts/lib/core/system-deps.ts',
+);
 
 await runMain(async () => {
   const purpose = process.argv[2] ?? 'test';

@@ -1,10 +1,8 @@
 #!/usr/bin/env zx
 // Checks what setup needs on this machine: npx zx scripts/prereqs.mjs [--target aws|local] [--json] ... (--help)
 // Its verbs and options are a table (scripts/lib/cli/entries/checks.ts) that one runner parses, explains (--help) and runs.
-// the operator library is TypeScript: tsx's ESM loader compiles it on import
-import { register } from 'tsx/esm/api';
+// the operator library is TypeScript: compiled once into .build/ and imported from there (scripts/load-library.mjs)
+import { importLibrary } from './load-library.mjs';
 
-register();
-const { main } = await import('./lib/cli/runner.ts');
-const { PREREQS } = await import('./lib/cli/entries/checks.ts');
+const [{ main }, { PREREQS }] = await importLibrary('scripts/lib/cli/runner.ts', 'scripts/lib/cli/entries/checks.ts');
 await main(PREREQS, import.meta.url);

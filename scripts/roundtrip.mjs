@@ -1,10 +1,8 @@
 #!/usr/bin/env zx
 // The end-to-end proof (as root): sudo npx zx scripts/roundtrip.mjs [--env FILE] [--size-mb N] [--json] ... (--help)
 // Its verbs and options are a table (scripts/lib/cli/entries/data.ts) that one runner parses, explains (--help) and runs.
-// the operator library is TypeScript: tsx's ESM loader compiles it on import
-import { register } from 'tsx/esm/api';
+// the operator library is TypeScript: compiled once into .build/ and imported from there (scripts/load-library.mjs)
+import { importLibrary } from './load-library.mjs';
 
-register();
-const { main } = await import('./lib/cli/runner.ts');
-const { ROUNDTRIP } = await import('./lib/cli/entries/data.ts');
+const [{ main }, { ROUNDTRIP }] = await importLibrary('scripts/lib/cli/runner.ts', 'scripts/lib/cli/entries/data.ts');
 await main(ROUNDTRIP, import.meta.url);

@@ -15,11 +15,10 @@ import os from 'node:os';
 import path from 'node:path';
 import process from 'node:process';
 import { parseArgs } from 'node:util';
-// the operator library is TypeScript: tsx's ESM loader compiles it on import
-import { register } from 'tsx/esm/api';
+// the operator library is TypeScript: compiled once into .build/ and imported from there (scripts/load-library.mjs)
+import { importLibrary } from './load-library.mjs';
 
-register();
-const { REPO_ROOT } = await import('./lib/core/connection.ts');
+const [{ REPO_ROOT }] = await importLibrary('scripts/lib/core/connection.ts');
 
 const parsed = (() => {
   try {
@@ -95,10 +94,17 @@ const pending = [];
 for (const r of runs.filter((x) => !x.lane)) pending.push(start(r));
 if (want('integration')) {
   // the images the integration tests boot: built once here, not by two lanes at once
-  const { ensureRootfs, TARGET_RELEASES, targetRootfsSpec } = await import('./lib/local-target/rootfs.ts');
-  const { localTargetPaths } = await import('./lib/local-target/paths.ts');
-  const { laptopPaths, LAPTOP_ROOTFS } = await import('./lib/local-target/laptop.ts');
-  const { ensurePackages } = await import('./lib/core/system-deps.ts');
+  const [
+    { ensureRootfs, TARGET_RELEASES, targetRootfsSpec },
+    { localTargetPaths },
+    { laptopPaths, LAPTOP_ROOTFS },
+    { ensurePackages },
+  ] = await importLibrary(
+    'scripts/lib/local-target/rootfs.ts',
+    'scripts/lib/local-target/paths.ts',
+    'scripts/lib/local-target/laptop.ts',
+    'scripts/lib/core/system-deps.ts',
+  );
   ensurePackages('test', { log });
   const images = [
     ...Object.entries(TARGET_RELEASES).map(([release, spec]) => ({

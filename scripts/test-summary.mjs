@@ -4,11 +4,10 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import process from 'node:process';
-// the operator library is TypeScript: tsx's ESM loader compiles it on import
-import { register } from 'tsx/esm/api';
+// the operator library is TypeScript: compiled once into .build/ and imported from there (scripts/load-library.mjs)
+import { importLibrary } from './load-library.mjs';
 
-register();
-const { REPO_ROOT } = await import('./lib/core/connection.ts');
+const [{ REPO_ROOT }] = await importLibrary('scripts/lib/core/connection.ts');
 
 const dir = path.join(REPO_ROOT, '.test-results');
 if (process.argv.includes('--reset')) {

@@ -21,11 +21,11 @@ import { createHash } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import { gzipSync } from 'node:zlib';
-import { fileURLToPath } from 'node:url';
 import { VARIABLE_DEFAULTS } from '../constructs/variables.js';
+import { checkoutRoot } from './checkout.js';
 import { shellQuote } from './shell.js';
 
-export const USER_DATA_DIR = path.dirname(fileURLToPath(import.meta.url));
+export const USER_DATA_DIR = path.join(checkoutRoot(import.meta.url), 'user-data');
 export const BOOT_SCRIPT = path.join(USER_DATA_DIR, 'bootstrap.sh');
 
 /** The settings a deployment varies. */

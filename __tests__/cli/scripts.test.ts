@@ -77,13 +77,10 @@ test.each(DEEPEST.map((l) => [label(l), l] as const))(
 const helps = new Map<string, Ran>();
 beforeAll(async () => {
   const url = (p: string) => pathToFileURL(p).href;
-  const lib = path.join(REPO_ROOT, 'scripts', 'lib', 'cli');
   const code = `
 import { PassThrough } from 'node:stream';
-const { register } = await import(${JSON.stringify(url(path.join(REPO_ROOT, 'node_modules', 'tsx', 'dist', 'esm', 'api', 'index.mjs')))});
-register();
-const { runEntry, scriptProg } = await import(${JSON.stringify(url(path.join(lib, 'runner.ts')))});
-const { ENTRY_POINTS } = await import(${JSON.stringify(url(path.join(lib, 'entries', 'index.ts')))});
+const { importLibrary } = await import(${JSON.stringify(url(path.join(REPO_ROOT, 'scripts', 'load-library.mjs')))});
+const [{ runEntry, scriptProg }, { ENTRY_POINTS }] = await importLibrary('scripts/lib/cli/runner.ts', 'scripts/lib/cli/entries/index.ts');
 const levels = JSON.parse(process.argv[1]);
 const out = [];
 for (const [name, words] of levels) {

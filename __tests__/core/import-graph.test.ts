@@ -5,6 +5,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { CONNECTION_KEYS, REPO_ROOT } from '../../scripts/lib/core/connection.js';
+import { LIBRARY_DIRS } from '../../scripts/load-library.mjs';
 
 /** One import: the importing file and the imported one, both repository-relative; `dynamic` for import(). */
 interface Edge {
@@ -108,6 +109,21 @@ describe('the import graph', () => {
     expect(EDGES.length).toBeGreaterThan(200);
     expect(show(EDGES)).toContain('scripts/lib/deploy/setup.ts -> scripts/lib/core/connection.ts');
     expect(EDGES.filter((e) => !fs.existsSync(path.join(REPO_ROOT, e.to))).map((e) => e.to)).toEqual([]);
+  });
+
+  test('the library compiled into .build/ (scripts/load-library.mjs) imports only what is compiled with it: every relative import of a module in LIBRARY_DIRS names, as .js, a .ts source in LIBRARY_DIRS', () => {
+    const inLibrary = (f: string) => LIBRARY_DIRS.some((d: string) => f.startsWith(`${d}/`));
+    const specs = FILES.filter(inLibrary).flatMap((from) =>
+      importSpecifiers(fs.readFileSync(path.join(REPO_ROOT, from), 'utf8'))
+        .filter(({ spec }) => spec.startsWith('.'))
+        .map(({ spec }) => ({ from, spec, to: path.join(path.dirname(from), spec).replace(/\.js$/, '.ts') })),
+    );
+    expect(specs.length).toBeGreaterThan(200);
+    const outside = specs.filter(({ spec, to }) => !spec.endsWith('.js') || !inLibrary(to) || !to.endsWith('.ts'));
+    expect(outside.map(({ from, spec }) => `${from}: ${spec}`)).toEqual([]);
+    // main.ts is not in it (cdktf runs it with tsx), and its import of constructs/ would pass; one of it fails
+    expect(inLibrary('main.ts')).toBe(false);
+    expect(inLibrary('user-data/render.ts') && !inLibrary('__tests__/x.ts')).toBe(true);
   });
 
   test('deploy/ imports nothing from diagnose/ or local-target/ (setup gets its smoke tests and local target passed in)', () => {

@@ -4,9 +4,10 @@ import fs from 'node:fs';
 import path from 'node:path';
 import process from 'node:process';
 import { OperatorError } from './errors.js';
+import { checkoutRoot } from '../../../user-data/checkout.js';
 import { shellQuote } from '../../../user-data/shell.js';
 
-export const REPO_ROOT = path.resolve(path.dirname(new URL(import.meta.url).pathname), '..', '..', '..');
+export const REPO_ROOT = checkoutRoot(import.meta.url);
 export const DEFAULT_AWS_ENV_FILE = path.join(REPO_ROOT, 'aws_connection.env');
 export const LOCAL_ENV_FILE = path.join(REPO_ROOT, 'local_connection.env');
 
