@@ -157,7 +157,7 @@ describe('the import graph', () => {
     expect(reachable(['scripts/lib/deploy/tfvars.ts']).has('constructs/variables.ts')).toBe(true);
   });
 
-  test("the laptop's verbs load no AWS SDK: nothing scripts/lib/laptop/ imports statically, in turn, imports @aws-sdk/ (its clients cost every backup.mjs call about a CPU second)", () => {
+  test("the laptop's verbs and troubleshoot's checks load no AWS SDK: nothing scripts/lib/laptop/ or diagnose/checks.ts imports statically, in turn, imports @aws-sdk/ (its clients cost every call about a CPU second; check-aws and check-logs load it for an AWS target)", () => {
     /** The static imports that load something (an import() loads when it runs; `import type` never), package ones
      * too, of every file reached. */
     const staticSpecs = (file: string) =>
@@ -186,6 +186,7 @@ describe('the import graph', () => {
     const laptop = FILES.filter((f) => f.startsWith('scripts/lib/laptop/'));
     expect(laptop).toContain('scripts/lib/laptop/commands.ts');
     expect(sdkReached(laptop)).toEqual([]);
+    expect(sdkReached(['scripts/lib/diagnose/checks.ts'])).toEqual([]);
     // the walk finds one where there is one: the cost estimate asks the Price List API
     expect(sdkReached(['scripts/lib/deploy/cost.ts']).map((chain) => chain.at(-1))).toContain(
       '@aws-sdk/client-pricing',

@@ -1,18 +1,12 @@
 // check-aws: the EC2 instance (found, in the right region, running, status checks) and its data volume
 // (attached, encrypted), through the AWS API.
-import {
-  DescribeInstanceStatusCommand,
-  DescribeInstancesCommand,
-  DescribeRegionsCommand,
-  DescribeVolumesCommand,
-  type EC2Client,
-  type Instance,
-} from '@aws-sdk/client-ec2';
+// The AWS SDK and deploy/aws.ts load when an AWS target is checked (import() below): loading them costs every
+// troubleshoot call about a CPU second, the local target's too.
+import type { EC2Client, Instance } from '@aws-sdk/client-ec2';
 import { CONNECTION_KEYS, isLocalTarget, type Connection } from '../core/connection.js';
 import { OperatorError } from '../core/errors.js';
 import { DATA_VOLUME_DEVICE_NAME } from '../../../user-data/host-layout.js';
 import type { TestResult } from '../core/report.js';
-import { awsError, makeEc2Client } from '../deploy/aws.js';
 import type { CheckDeps } from './deps.js';
 import { errorFields, fail, fromError, pass } from './results.js';
 
@@ -30,6 +24,7 @@ export async function findInstanceRegions(
   { ec2, ec2ForRegion }: { ec2: EC2Client; ec2ForRegion?: (region: string) => EC2Client },
 ): Promise<string[]> {
   if (!ec2ForRegion) return [];
+  const { DescribeInstancesCommand, DescribeRegionsCommand } = await import('@aws-sdk/client-ec2');
   const regions =
     (await ec2.send(new DescribeRegionsCommand({}))).Regions?.map((r) => r.RegionName).filter((r): r is string =>
       Boolean(r),
@@ -56,6 +51,9 @@ export async function checkAws(conn: Connection, deps: CheckDeps = {}): Promise<
       }),
     ];
   }
+  const { DescribeInstanceStatusCommand, DescribeInstancesCommand, DescribeVolumesCommand } =
+    await import('@aws-sdk/client-ec2');
+  const { awsError, makeEc2Client } = await import('../deploy/aws.js');
   const { region, instanceId: id, volumeId: vol } = conn;
   const ec2 = deps.ec2 ?? makeEc2Client({ region, profile: deps.profile });
   const ec2ForRegion = deps.ec2ForRegion ?? ((r: string) => makeEc2Client({ region: r, profile: deps.profile }));

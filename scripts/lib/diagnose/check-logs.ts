@@ -3,7 +3,6 @@
 import fs from 'node:fs';
 import { isLocalTarget, type Connection } from '../core/connection.js';
 import type { TestResult } from '../core/report.js';
-import { getConsoleOutput, makeEc2Client } from '../deploy/aws.js';
 import type { ExecResult } from '../remote/ssh.js';
 import { CHECK_COMMANDS, gateRefusalHint } from './check-commands.js';
 import type { CheckDeps } from './deps.js';
@@ -159,6 +158,8 @@ export async function checkLogs(
     fail('logs through the SSH gate', why, 'the EC2 console output follows; fix what it shows, then run check-ssh'),
   );
   try {
+    // (the AWS SDK loads here, for an AWS target only: about a CPU second)
+    const { getConsoleOutput, makeEc2Client } = await import('../deploy/aws.js');
     const ec2 = deps.ec2 ?? makeEc2Client({ region: conn.region, profile: deps.profile });
     const out = await (deps.getConsoleOutput ?? getConsoleOutput)(ec2, conn.instanceId, {
       profile: deps.profile,
