@@ -7,7 +7,7 @@
 // What a test sees is spawnSync's own result: the server calls the real spawnSync with the same file, arguments
 // and options (the caller's environment and directory made explicit) and sends back status, signal, pid, the
 // output slots as strings or Buffers, and the error with its fields (spawn-proxy.test.ts compares both ways). A call
-// whose options cannot be sent (stdio of streams or descriptors, an AbortSignal) runs as before, in this process.
+// whose options cannot be sent (stdio of streams or descriptors, Infinity) runs as before, in this process.
 // This module changes the outer child_process module once per jest process, before any test file imports it
 // (jest's `node:child_process` of an ES module is read from that object when a test file first imports it).
 const cp = require('node:child_process');
@@ -20,9 +20,8 @@ const SERVER = path.join(__dirname, 'spawn-server.cjs');
 const realSpawnSync = cp.spawnSync;
 const SIMPLE_STDIO = new Set(['pipe', 'ignore', 'inherit', 'overlapped', null, undefined]);
 
-/** Options the server can be given as they are: JSON, with stdio of names only, no signal. */
+/** Options the server can be given as they are: JSON, with stdio of names only. */
 function sendable(options) {
-  if (options.signal !== undefined) return false;
   // (JSON has no Infinity: a maxBuffer or timeout of Infinity would arrive as null, which spawnSync reads as unset)
   if (Object.values(options).some((v) => typeof v === 'number' && !Number.isFinite(v))) return false;
   const { stdio } = options;
@@ -76,7 +75,8 @@ function proxiedSpawnSync(file, args, options) {
   if (server === undefined) server = start();
   if (server === null) return realSpawnSync.apply(this, arguments);
 
-  const { input, ...rest } = options;
+  // spawnSync ignores an AbortSignal (it cannot act while this thread waits); zx's sync mode passes one
+  const { input, signal: _ignored, ...rest } = options;
   const sent = { cwd: process.cwd(), env: process.env, ...rest };
   let kind = 'none';
   let bytes;

@@ -43,6 +43,8 @@ const CALLS: Array<[string, (s: Spawn) => ReturnType<Spawn>]> = [
   ['a shell with a pipeline', (s) => s('echo a b c | wc -w', { shell: true, encoding: 'utf8' })],
   ['options without arguments', (s) => s('pwd', { cwd: '/', encoding: 'utf8' })],
   ['no arguments, no options', (s) => s('true')],
+  // spawnSync ignores an AbortSignal, even an aborted one (zx's sync mode passes one): it is not sent
+  ['an aborted AbortSignal', (s) => s('echo', ['ran'], { signal: AbortSignal.abort(), encoding: 'utf8' })],
   ['a timeout that kills', (s) => s('sleep', ['5'], { timeout: 200 })],
   ['a program that does not exist', (s) => s(path.join(tmp, 'nope'), ['x'])],
   ['more output than maxBuffer', (s) => s('sh', ['-c', 'head -c 3000 /dev/zero; sleep 5'], { maxBuffer: 1000 })],
@@ -79,7 +81,8 @@ test('the children are the server’s, not this process’s; calls it cannot car
   expect(server).not.toBe(process.pid);
   expect(fs.readFileSync(`/proc/${server}/cmdline`, 'utf8')).toContain('spawn-server.cjs');
   expect(ppid(proxied)).toBe(server); // one server for the process
-  // an AbortSignal and an infinite maxBuffer cannot be sent: they run in this process
-  expect(ppid(proxied, { signal: new AbortController().signal })).toBe(process.pid);
+  // an infinite maxBuffer and a descriptor in stdio cannot be sent: they run in this process
   expect(ppid(proxied, { maxBuffer: Infinity })).toBe(process.pid);
+  expect(ppid(proxied, { stdio: ['ignore', 'pipe', 2] })).toBe(process.pid);
+  expect(ppid(proxied, { signal: new AbortController().signal })).toBe(server);
 });
