@@ -2,9 +2,10 @@
 // `npm test`'s checks, side by side: the lint (`npm run lint`: tsc, Prettier's check, shellcheck), the unit project,
 // and the integration project in LANES lanes (jest `--shard=I/N`, split by __tests__/support/lane-sequencer.cjs by the
 // time each file takes), each lane a jest run of its own with a local target of its own. The rootfs images the
-// targets and laptops boot from are built first, once, so that no two lanes build one at the same time. The lint and
-// the unit project run at a lower CPU priority (nice 5): the lanes wait on containers, ssh and btrfs between their
-// bursts, and those gaps are the lint's and the unit project's, so neither holds up the longest lane. Every line a
+// targets and laptops boot from are built first, once, so that no two lanes build one at the same time. The unit
+// project runs at a lower CPU priority (nice 5) and the lint at the lowest (nice 19: it has no timeouts to miss): the
+// lanes wait on containers, ssh and btrfs between their bursts, and those gaps are the lint's and the unit project's,
+// so neither holds up the longest lane. Every line a
 // run prints is prefixed with its name; each run's time is printed as it ends; the exit status is 1 when any run
 // failed.
 //   node scripts/run-tests.mjs [--lanes N] [--only lint|unit|integration] [--update-durations] [--help]
@@ -66,12 +67,13 @@ const JEST = [
   '--no-warnings=ExperimentalWarning',
   path.join(REPO_ROOT, 'node_modules/jest/bin/jest.js'),
 ];
-// the lanes' priority is the default; the lint's and the unit project's is lower (see the header)
+// the lanes' priority is the default; the unit project's is lower, the lint's the lowest (see the header)
 const BACKGROUND_NICE = 5;
+const LINT_NICE = 19;
 const runs = [];
 const want = (what) => !opts.only || opts.only === what;
 if (want('lint'))
-  runs.push({ name: 'lint', command: 'npm', args: ['run', '--silent', 'lint'], nice: BACKGROUND_NICE, jest: false });
+  runs.push({ name: 'lint', command: 'npm', args: ['run', '--silent', 'lint'], nice: LINT_NICE, jest: false });
 if (want('unit')) runs.push({ name: 'unit', args: ['--selectProjects=unit', '--maxWorkers=2'], nice: BACKGROUND_NICE });
 if (want('integration')) {
   for (let i = 1; i <= lanes; i++)
