@@ -333,7 +333,7 @@ describe('what a key holder can do to the retention (the guarantee README states
   // the newest. A series is pruned only after a newer backup arrived since the last prune. A key holder's backups
   // always arrive later, so they never displace an earlier backup from its period: all they do is make the
   // schedule run (a series nothing arrives in is never pruned).
-  test('garbage sent after the theft: each earlier backup stays exactly as long as the schedule keeps it, counted from its arrival', () => {
+  test('garbage sent after the theft: each earlier backup stays exactly as long as the schedule keeps it, counted from its arrival', async () => {
     const series = `${DIR}/retention`;
     expect(ssh(`mkdir -p '${series}'`).status).toBe(0);
     const send = (n: string, files: Record<string, string> = { 'f.txt': n }) =>
@@ -365,11 +365,15 @@ describe('what a key holder can do to the retention (the guarantee README states
     const t = Object.fromEntries(names.map((n) => [n, epochOf(n)]));
     const t0 = Math.max(...Object.values(t));
     let g = 0;
-    const garbage = () => {
-      // the thief sends one more backup into the series (an empty one)
+    let sentAt = 0;
+    const garbage = async () => {
+      // the thief sends one more backup into the series (an empty one), in a later second than the one before: the
+      // prune counts arrivals in seconds, and one in the same second is not newer than what it last saw
+      await new Promise((r) => setTimeout(r, Math.max(0, (Math.floor(sentAt / 1000) + 1) * 1000 - Date.now())));
       g += 1;
       const n = `home.202612${String(g).padStart(2, '0')}T0000`;
       send(n, {});
+      sentAt = Date.now();
       return n;
     };
     try {
@@ -377,20 +381,20 @@ describe('what a key holder can do to the retention (the guarantee README states
       expect(prune(t0)).toEqual(names);
       expect(prune(t0 + 30 * 86400)).toEqual(names);
       // the thief sends garbage into the series before every prune: the schedule runs
-      let newest = garbage();
+      let newest = await garbage();
       expect(earlier(prune(t0 + 3600))).toEqual(names); // everything younger than a day stays
-      newest = garbage();
+      newest = await garbage();
       // three days after: the first backup of each UTC day they arrived on stays (14d); the rest went
       const day = (e: number) => Math.floor(e / 86400);
       const firstOfDay = names.filter((n, i) => names.findIndex((m) => day(t[m]) === day(t[n])) === i);
       let left = prune(t0 + 3 * 86400);
       expect(earlier(left)).toEqual(firstOfDay);
       expect(left).toContain(newest); // the newest complete backup always stays (after a theft, the thief's)
-      newest = garbage();
+      newest = await garbage();
       expect(earlier(prune(t[names[0]] + 13 * 86400))).toContain(names[0]); // first of its day: 14 days
-      newest = garbage();
+      newest = await garbage();
       expect(earlier(prune(t[names[0]] + 200 * 86400))).toContain(names[0]); // first of its month: 12 months
-      newest = garbage();
+      newest = await garbage();
       left = prune(t[names[0]] + 430 * 86400); // 14 months on: the schedule is done with it
       expect(earlier(left)).toEqual([]);
       expect(left).toContain(newest);
