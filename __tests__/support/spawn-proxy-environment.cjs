@@ -15,6 +15,7 @@ const fs = require('node:fs');
 const os = require('node:os');
 const path = require('node:path');
 const { TestEnvironment } = require('jest-environment-node');
+const { readFrame, writeFrames } = require('./spawn-frames.cjs');
 
 const SERVER = path.join(__dirname, 'spawn-server.cjs');
 const realSpawnSync = cp.spawnSync;
@@ -50,19 +51,8 @@ function start() {
   return { wfd, rfd };
 }
 
-function read(fd, n) {
-  const b = Buffer.alloc(n);
-  for (let o = 0; o < n;) {
-    const k = fs.readSync(fd, b, o, n - o);
-    if (k === 0) throw new Error('the spawn server (__tests__/support/spawn-server.cjs) ended during a call');
-    o += k;
-  }
-  return b;
-}
-const u32 = (n) => {
-  const b = Buffer.alloc(4);
-  b.writeUInt32LE(n);
-  return b;
+const serverEnded = () => {
+  throw new Error('the spawn server (__tests__/support/spawn-server.cjs) ended during a call');
 };
 
 function proxiedSpawnSync(file, args, options) {
@@ -90,17 +80,14 @@ function proxiedSpawnSync(file, args, options) {
     return realSpawnSync.apply(this, arguments);
   }
   const head = Buffer.from(JSON.stringify({ file, args: args.map(String), options: sent, input: kind }));
-  const frames = [u32(head.length), head];
-  if (bytes) frames.push(u32(bytes.length), bytes);
-  const all = Buffer.concat(frames);
-  for (let o = 0; o < all.length;) o += fs.writeSync(server.wfd, all, o, all.length - o);
+  writeFrames(server.wfd, bytes ? [head, bytes] : [head]);
 
-  const answer = JSON.parse(read(server.rfd, read(server.rfd, 4).readUInt32LE(0)).toString('utf8'));
+  const answer = JSON.parse(readFrame(server.rfd, serverEnded).toString('utf8'));
   const output =
     answer.output &&
     answer.output.map((k) => {
       if (k === null) return null;
-      const b = read(server.rfd, read(server.rfd, 4).readUInt32LE(0));
+      const b = readFrame(server.rfd, serverEnded);
       return k === 'string' ? b.toString('utf8') : b;
     });
   const result = {

@@ -11,6 +11,7 @@
 // UTF-8; 'buffer': bytes).
 const fs = require('node:fs');
 const { spawnSync } = require('node:child_process');
+const { readFrame, writeFrames } = require('./spawn-frames.cjs');
 
 const [requests, answers, mode] = process.argv.slice(2);
 if (mode === '--start') {
@@ -34,26 +35,14 @@ fs.closeSync(3);
 const rfd = fs.openSync(requests, 'r');
 const wfd = fs.openSync(answers, 'w');
 
-function read(n) {
-  const b = Buffer.alloc(n);
-  for (let o = 0; o < n;) {
-    const k = fs.readSync(rfd, b, o, n - o);
-    if (k === 0) process.exit(0); // the jest process is gone
-    o += k;
-  }
-  return b;
-}
-const u32 = (n) => {
-  const b = Buffer.alloc(4);
-  b.writeUInt32LE(n);
-  return b;
-};
+// the jest process is gone
+const gone = () => process.exit(0);
 
 for (;;) {
-  const req = JSON.parse(read(read(4).readUInt32LE(0)).toString('utf8'));
+  const req = JSON.parse(readFrame(rfd, gone).toString('utf8'));
   const options = { ...req.options };
   if (req.input !== 'none') {
-    const bytes = read(read(4).readUInt32LE(0));
+    const bytes = readFrame(rfd, gone);
     options.input = req.input === 'string' ? bytes.toString('utf8') : bytes;
   }
   const r = spawnSync(req.file, req.args, options);
@@ -70,8 +59,5 @@ for (;;) {
     ...Object.fromEntries(['errno', 'code', 'syscall', 'path', 'spawnargs'].map((k) => [k, r.error[k]])),
   };
   const head = Buffer.from(JSON.stringify({ status: r.status, signal: r.signal, pid: r.pid, error, output }));
-  const frames = [u32(head.length), head];
-  for (const p of parts) frames.push(u32(p.length), p);
-  const all = Buffer.concat(frames);
-  for (let o = 0; o < all.length;) o += fs.writeSync(wfd, all, o, all.length - o);
+  writeFrames(wfd, [head, ...parts]);
 }
