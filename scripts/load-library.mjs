@@ -25,7 +25,7 @@ export const LIBRARY_DIRS = Object.freeze(['scripts/lib', 'user-data', 'construc
 /** What the compiled copies depend on besides their sources: a change of either compiles everything again. */
 const OPTIONS = Object.freeze({ loader: 'ts', format: 'esm', target: 'node20', keepNames: true });
 
-/** The library's sources, repository-relative (sorted), with the mtime and size each one has now. */
+/** The library's sources, repository-relative, with the mtime and size each one has now. */
 function sources(root, dirs) {
   const found = {};
   for (const dir of dirs) {
