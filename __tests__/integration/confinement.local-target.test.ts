@@ -28,7 +28,7 @@ import {
 import { execInTarget, rerunBootScript } from '../../scripts/lib/local-target/local-target.js';
 import { createScratchBtrfs, createSubvolume, type ScratchBtrfs } from '../../scripts/lib/data/btrfs-scratch.js';
 import { newUuid, SendStream, simpleSubvolume } from '../support/send-stream.js';
-import { btrbkClient, keySshArgs, runEach, waitUntil } from './btrbk-client-harness.js';
+import { btrbkClient, keySshArgs, masterConnection, runEach, waitUntil } from './btrbk-client-harness.js';
 
 jest.setTimeout(10 * 60_000);
 
@@ -39,8 +39,12 @@ const DIR = `${BACKUP_ROOT}/confine-${tag}`;
 const SECRET = `secret-outside-${tag}\n`.repeat(512);
 const HOST_KEY = `${HOST_IDENTITY_DIR}/ssh_host_ed25519_key`;
 
+// The key's commands ride one master connection (each still its own session and forced command): a fresh key exchange
+// per command cost a loaded machine seconds, and those seconds are what 'returns at once' measures. Where the master is
+// gone, ssh connects afresh.
+let master: ReturnType<typeof masterConnection> | undefined;
 function ssh(command: string, input?: Buffer, timeout = 120_000) {
-  const r = spawnSync('ssh', [...keySshArgs(conn), '--', command], {
+  const r = spawnSync('ssh', [...keySshArgs(conn), ...(master?.reuse ?? []), '--', command], {
     input: input ?? Buffer.alloc(0),
     timeout,
     maxBuffer: 256 << 20,
@@ -79,12 +83,14 @@ function sourceStreams(label: string, sourceUuid: string, ctransid: number, file
 }
 
 beforeAll(() => {
+  master = masterConnection(conn, path.join(os.tmpdir(), `confine-mux-${tag}`));
   const mk = ssh(`mkdir -p '${DIR}'`);
   if (mk.status !== 0) throw new Error(`mkdir through the gate failed: ${mk.stderr}`);
 });
 
 afterAll(async () => {
   await runEach([
+    () => master?.close(),
     () =>
       rootSh(
         `for s in $(find "$1" -depth -mindepth 1 -type d -inum 256); do btrfs property set -f -ts "$s" ro false; btrfs subvolume delete -c "$s"; done >/dev/null; rm -rf "$1"`,

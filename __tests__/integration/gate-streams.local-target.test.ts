@@ -14,12 +14,14 @@
 // plain `btrfs receive` in a throwaway chroot (how they were validated before the gate confined them).
 import { spawnSync } from 'node:child_process';
 import crypto from 'node:crypto';
+import os from 'node:os';
+import path from 'node:path';
 import { parseSubvolumeList } from '../../scripts/lib/core/btrfs-output.js';
 import { LOCAL_ENV_FILE, readConnection, type Connection } from '../../scripts/lib/core/connection.js';
 import { BACKUP_ROOT, MOUNT_POINT, STAGING_DIR } from '../../user-data/host-layout.js';
 import { execInTarget } from '../../scripts/lib/local-target/local-target.js';
 import { newUuid, SendStream, simpleSubvolume } from '../support/send-stream.js';
-import { keySshArgs } from './btrbk-client-harness.js';
+import { keySshArgs, masterConnection } from './btrbk-client-harness.js';
 
 const TIMEOUT = 10 * 60_000;
 export const MOUNT = MOUNT_POINT;
@@ -699,9 +701,12 @@ function diff(a: string, b: string): string {
 
 // ------------------------------------------------------------------------------------------------- tests
 let conn: Connection;
+// Every stream rides one master connection, each still its own session and forced command (as btrbk's own
+// ControlMaster does): no key exchange and sshd per stream. Where the master is gone, ssh connects afresh.
+let master: ReturnType<typeof masterConnection> | undefined;
 
 function ssh(command: string, input?: Buffer, timeout = 120_000) {
-  const args = [...keySshArgs(conn), '--', command];
+  const args = [...keySshArgs(conn), ...(master?.reuse ?? []), '--', command];
   const t0 = Date.now();
   const r = spawnSync('ssh', args, { input: input ?? Buffer.alloc(0), encoding: 'utf8', timeout, maxBuffer: 64 << 20 });
   return {
@@ -753,6 +758,7 @@ describe('hostile send streams through the gate (local target, real sshd, root b
     conn = readConnection(process.env.BTRBK_ENV_FILE ?? LOCAL_ENV_FILE);
     const already = probe.recordInitial();
     if (already.length) throw new Error(`paths the attacks aim at exist before the test: ${already.join(' ')}`);
+    master = masterConnection(conn, path.join(os.tmpdir(), `gate-streams-mux-${process.pid}`));
     const mk = ssh(`mkdir -p '${DIR}'`);
     if (mk.status !== 0) throw new Error(`mkdir through the gate failed: ${mk.stderr}`);
     probe.plant();
@@ -763,6 +769,7 @@ describe('hostile send streams through the gate (local target, real sshd, root b
   }, TIMEOUT);
 
   afterAll(() => {
+    master?.close();
     if (conn) probe.cleanup();
   }, TIMEOUT);
 
