@@ -139,6 +139,12 @@ stg_del() { # DIR: its subvolumes (made writable, for nested ones), deepest firs
 ((REP)) || for d in "$STAGING"/rcv.*; do
   [[ -L $d || ! -d $d ]] || act delete "$d" "staging leftover"
 done
+# and so are the error files and FIFOs next to the lock (btrbk-receive removes its own, unless it was killed with -9)
+if ((!REP && !DRY)); then
+  n=0
+  for f in "${RECEIVE_LOCK%/*}"/receive-err.*; do [[ -L $f || ! -e $f ]] || { rm -f -- "$f" && n=$((n + 1)); }; done
+  ((n == 0)) || log "removed $n error file(s) of killed receives from ${RECEIVE_LOCK%/*}"
+fi
 
 # ---- backups: EPOCH<TAB>STATE<TAB>PATH from the listing, or each subvolume below BACKUP_ROOT (not descending)
 epoch() { # TIME -> E: what `date -d TIME +%s` says; btrfs's own UTC form (TZ=UTC here) without a fork

@@ -485,6 +485,22 @@ describe('half-received and staging leftovers', () => {
     expect([...r.del.keys()].sort()).toEqual([s('rcv.a'), s('rcv.b')]);
   });
 
+  test("next to the lock: a killed receive's error file and FIFO go (said), a symlink and other files stay; a dry run removes nothing", () => {
+    host = new Host();
+    const at = (n: string) => path.join(host.dir, n);
+    fs.writeFileSync(at('receive-err.AbC12345'), 'ERROR: x\n');
+    expect(spawnSync('mkfifo', [at('receive-err.AbC12345.fifo')]).status).toBe(0);
+    fs.symlinkSync('/etc/hostname', at('receive-err.link'));
+    fs.writeFileSync(at('other'), '');
+    const left = () => fs.readdirSync(host.dir).filter((n) => n.startsWith('receive-err') || n === 'other');
+    expect(host.dryRun(NOW_DAILY).status).toBe(0);
+    expect(left().sort()).toEqual(['other', 'receive-err.AbC12345', 'receive-err.AbC12345.fifo', 'receive-err.link']);
+    const r = host.prune(NOW_DAILY);
+    expect(r.stdout).toContain(`removed 2 error file(s) of killed receives from ${host.dir}\n`);
+    expect(left().sort()).toEqual(['other', 'receive-err.link']);
+    expect(host.prune(NOW_DAILY).stdout).not.toContain('error file');
+  });
+
   test('APPEND_ONLY=false: every complete backup stays (the client prunes); partials and staging leftovers go', () => {
     host = new Host({ APPEND_ONLY: 'false', RETENTION: 'no', RETENTION_MIN: 'no' });
     hourly(host);
