@@ -1,7 +1,6 @@
 // The boot script, run for real by the local target (root, btrfs, a systemd-nspawn container, a loop-device
 // volume, real sshd). globalSetup has brought the test target up; tests that stop it bring it back up healthy.
 import { spawnSync } from 'node:child_process';
-import { createHash } from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -31,6 +30,7 @@ import {
 } from '../../user-data/host-layout.js';
 import { installedText, renderBootScript, renderHostPayload } from '../../user-data/render.js';
 import { gzipSync } from 'node:zlib';
+import { contentDigest } from '../support/file-bytes.js';
 
 jest.setTimeout(300_000);
 
@@ -72,7 +72,6 @@ function ssh(user: string, command: string, extra: string[] = []) {
   );
 }
 
-const sha256File = (file: string) => createHash('sha256').update(fs.readFileSync(file)).digest('hex');
 const CONFIG_FILES = [
   '/etc/fstab',
   '/home/btrbk/.ssh/authorized_keys',
@@ -380,9 +379,9 @@ describe('volumes the boot script must not format (local target, root)', () => {
   test('an ext4 volume is refused and left byte-for-byte intact', () => {
     const file = image('ext4.img');
     expect(spawnSync('mkfs.ext4', ['-q', '-F', '-L', 'somebodys-data', file]).status).toBe(0);
-    const sum = sha256File(file);
+    const sum = contentDigest(file);
     expectRefused(runOnForeignVolume(file), /TYPE=ext4/);
-    expect(sha256File(file)).toBe(sum);
+    expect(contentDigest(file)).toBe(sum);
   });
 
   test('a volume with only a partition table (no filesystem) is refused', () => {
@@ -397,9 +396,9 @@ describe('volumes the boot script must not format (local target, root)', () => {
     const fd = fs.openSync(file, 'r+');
     fs.writeSync(fd, mbr, 0, 512, 0);
     fs.closeSync(fd);
-    const sum = sha256File(file);
+    const sum = contentDigest(file);
     expectRefused(runOnForeignVolume(file), /PTTYPE=dos/);
-    expect(sha256File(file)).toBe(sum);
+    expect(contentDigest(file)).toBe(sum);
   });
 
   test('a volume with data in no known format (first MiB not zero) is refused', () => {
@@ -407,9 +406,9 @@ describe('volumes the boot script must not format (local target, root)', () => {
     const fd = fs.openSync(file, 'r+');
     fs.writeSync(fd, Buffer.from('precious bytes that are not a filesystem'), 0, undefined, 4096);
     fs.closeSync(fd);
-    const sum = sha256File(file);
+    const sum = contentDigest(file);
     expectRefused(runOnForeignVolume(file), /first MiB is not zero/);
-    expect(sha256File(file)).toBe(sum);
+    expect(contentDigest(file)).toBe(sum);
   });
 
   test('bad settings stop the script at the settings step, before anything is touched', () => {
@@ -518,7 +517,7 @@ describe('a failed up (a throwaway local target on an ext4 volume, root)', () =>
       fs.writeFileSync(throwaway.volumeImage, '');
       fs.truncateSync(throwaway.volumeImage, 300 * 2 ** 20);
       expect(spawnSync('mkfs.ext4', ['-q', '-F', throwaway.volumeImage]).status).toBe(0);
-      const sum = sha256File(throwaway.volumeImage);
+      const sum = contentDigest(throwaway.volumeImage);
       const port = 2300 + Math.floor(Math.random() * 500);
       let error: { what?: string; details?: string } | null = null;
       await up({ paths: throwaway, port }).catch((err) => {
@@ -530,7 +529,7 @@ describe('a failed up (a throwaway local target on an ext4 volume, root)', () =>
       const s = await status({ paths: throwaway });
       expect(s).toMatchObject({ running: false, loopDevices: [], instanceMounted: false });
       expect(fs.readFileSync('/proc/self/mountinfo', 'utf8')).not.toContain(stateDir);
-      expect(sha256File(throwaway.volumeImage)).toBe(sum);
+      expect(contentDigest(throwaway.volumeImage)).toBe(sum);
       expect(fs.existsSync(throwaway.envFile)).toBe(false);
       expect(fs.readFileSync(throwaway.bootLog, 'utf8')).toMatch(/FAILED at step 'filesystem'/);
     } finally {

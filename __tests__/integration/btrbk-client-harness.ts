@@ -3,7 +3,6 @@
 // host key (as setup's ssh_config block does), records each remote command, writes the pid of the ssh that
 // carries a `btrfs receive` (so a test can cut that connection), and counts the bytes it carries.
 import { spawn, spawnSync } from 'node:child_process';
-import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import type { Connection } from '../../scripts/lib/core/connection.js';
@@ -55,10 +54,6 @@ export function sh(
     maxBuffer: 1 << 26,
   });
   return { status: r.status, out: r.stdout ?? '', err: r.stderr ?? '' };
-}
-
-export function sha256File(file: string): string {
-  return crypto.createHash('sha256').update(fs.readFileSync(file)).digest('hex');
 }
 
 export interface BtrbkClient {

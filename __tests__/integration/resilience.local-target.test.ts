@@ -23,7 +23,8 @@ import { GATE_COMMANDS, gateLine } from '../../scripts/lib/remote/gate-commands.
 import { runRemote } from '../../scripts/lib/remote/ssh.js';
 import { runChecks } from '../../scripts/lib/diagnose/checks.js';
 import { formatProgress, runPipeline } from '../../scripts/lib/remote/transfer.js';
-import { btrbkClient, sha256File, waitUntil, type BtrbkClient, runEach } from './btrbk-client-harness.js';
+import { btrbkClient, waitUntil, type BtrbkClient, runEach } from './btrbk-client-harness.js';
+import { sameBytes } from '../support/file-bytes.js';
 
 jest.setTimeout(15 * 60_000);
 
@@ -64,7 +65,7 @@ async function verifyLatestBackup(label: string) {
   fs.mkdirSync(dir);
   const r = await restoreBackup(conn, latest.path, dir);
   const name = path.posix.basename(latest.path);
-  expect(sha256File(path.join(r.path, 'data.bin'))).toBe(sha256File(scratch.path('snaps', name, 'data.bin')));
+  expect(sameBytes(path.join(r.path, 'data.bin'), scratch.path('snaps', name, 'data.bin'))).toEqual({ same: true });
   return latest;
 }
 

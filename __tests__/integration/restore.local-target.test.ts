@@ -18,7 +18,8 @@ import { overwriteSpread, writeRandomFile } from '../../scripts/lib/bench/bench.
 import { listBackups, makeLive, restoreBackup } from '../../scripts/lib/data/restore.js';
 import { GATE_COMMANDS, gateLine } from '../../scripts/lib/remote/gate-commands.js';
 import { runRemote } from '../../scripts/lib/remote/ssh.js';
-import { btrbkClient, sha256File, removeRemoteDir, runEach } from './btrbk-client-harness.js';
+import { btrbkClient, removeRemoteDir, runEach } from './btrbk-client-harness.js';
+import { sameBytes } from '../support/file-bytes.js';
 
 jest.setTimeout(15 * 60_000);
 
@@ -85,7 +86,7 @@ test('restore the latest backup onto a new laptop, make it live, and continue wi
   expect(live.readonly).toBe(false);
   expect(live.parentUuid).toBe((await subvolumeInfo(restored.path)).uuid);
   await expect(makeLive(restored.path, laptopB.path('home'))).rejects.toThrow(/already exists; not replacing it/);
-  expect(sha256File(laptopB.path('home', 'data.bin'))).toBe(sha256File(laptopA.path('home', 'data.bin')));
+  expect(sameBytes(laptopB.path('home', 'data.bin'), laptopA.path('home', 'data.bin'))).toEqual({ same: true });
   expect(fs.readFileSync(laptopB.path('home', 'docs', 'note-7.txt'), 'utf8')).toBe('note 7\n'.repeat(8));
 
   // work goes on on laptop B: 1 MiB changes; btrbk, configured like on laptop A, backs up again
@@ -110,7 +111,7 @@ test('restore the latest backup onto a new laptop, make it live, and continue wi
   const verify = laptopA.path('verify');
   fs.mkdirSync(verify);
   const back = await restoreBackup(conn, newest.path, verify);
-  expect(sha256File(path.join(back.path, 'data.bin'))).toBe(sha256File(laptopB.path('home', 'data.bin')));
+  expect(sameBytes(path.join(back.path, 'data.bin'), laptopB.path('home', 'data.bin'))).toEqual({ same: true });
 });
 
 test('a restore streams compressed like a backup (zstd -1 on the host, decompressed here): on compressible data the wire carries a fraction of the stream, side by side with an uncompressed restore of the same backup, and both restore the same files', async () => {
@@ -147,8 +148,8 @@ test('a restore streams compressed like a backup (zstd -1 on the host, decompres
   expect(plain.wireBytes).toBe(plain.bytes);
   expect(zstd.bytes).toBe(plain.bytes); // the same stream arrives
   expect(zstd.wireBytes / plain.wireBytes).toBeLessThan(0.4);
-  expect(sha256File(path.join(zstd.path, 'app.log'))).toBe(sha256File(laptopA.path('text', 'app.log')));
-  expect(sha256File(path.join(plain.path, 'app.log'))).toBe(sha256File(laptopA.path('text', 'app.log')));
+  expect(sameBytes(path.join(zstd.path, 'app.log'), laptopA.path('text', 'app.log'))).toEqual({ same: true });
+  expect(sameBytes(path.join(plain.path, 'app.log'), laptopA.path('text', 'app.log'))).toEqual({ same: true });
   process.stderr.write(
     `[restore] one backup of ${(plain.bytes / MiB).toFixed(1)} MiB of log text restored twice: over the wire ${(plain.wireBytes / MiB).toFixed(1)} MiB uncompressed (${(plain.durationMs / 1000).toFixed(1)} s), ${(zstd.wireBytes / MiB).toFixed(1)} MiB with zstd -1 (${(zstd.durationMs / 1000).toFixed(1)} s): ${(zstd.wireBytes / plain.wireBytes).toFixed(3)} of the bytes\n`,
   );
