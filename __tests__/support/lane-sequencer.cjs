@@ -9,7 +9,9 @@ const path = require('node:path');
 const Sequencer = require('@jest/test-sequencer').default;
 
 const DEFAULT_SECONDS = 30;
-const FIRST_LANE_SECONDS = 60;
+// measured: the first lane spent 65 and 72 s more outside its files than the others (its target's apt install) in
+// two fresh-clone runs
+const FIRST_LANE_SECONDS = 70;
 
 function durations(rootDir) {
   const file = path.join(rootDir, '__tests__', 'integration', 'durations.json');
