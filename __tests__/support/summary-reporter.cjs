@@ -19,19 +19,18 @@ const firstLines = (text) =>
 
 class SummaryReporter {
   constructor(globalConfig, options = {}) {
-    this.dir = path.join(globalConfig.rootDir, '.test-results');
     this.rootDir = globalConfig.rootDir;
+    this.dir = path.join(this.rootDir, '.test-results');
     this.name = options.name || process.env.BTRBK_TEST_RUN_NAME || 'jest';
   }
 
   onRunComplete(_contexts, results) {
     fs.mkdirSync(this.dir, { recursive: true });
     const files = {};
-    for (const r of results.testResults)
-      if (r.perfStats && r.perfStats.end)
-        files[path.basename(r.testFilePath)] = Math.round((r.perfStats.end - r.perfStats.start) / 1000);
     const failures = [];
     for (const r of results.testResults) {
+      if (r.perfStats && r.perfStats.end)
+        files[path.basename(r.testFilePath)] = Math.round((r.perfStats.end - r.perfStats.start) / 1000);
       const file = path.relative(this.rootDir, r.testFilePath);
       if (r.testExecError)
         failures.push({ file, test: '(the file did not run)', error: firstLines(r.testExecError.message) });
