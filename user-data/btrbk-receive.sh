@@ -14,7 +14,8 @@
 # inside it ("not reachable from inside the root subvol"), so the top level and the host's state (host key,
 # staging) can never be a snapshot or clone source, whatever UUID a stream names. And it runs in a mount namespace
 # of its own where the volume is mounted only at a root-only directory, with everything at its top level but the
-# backup root and the staging area covered by an empty mount, so no `..` in a clone path reaches them either.
+# backup root and the staging area covered by an empty mount, and no procfs (/proc/1/root is the host's own /,
+# where the volume is mounted with nothing covered), so no `..` in a clone path reaches them either.
 # A stream that stops sending would hold the receive lock (and so the host's pruning) for ever: a receive that
 # reads and writes nothing for RECEIVE_STALL_SECONDS (prune.conf; default 600) is ended, and nothing is kept.
 # A completed backup into backups/DEVICE/ is reported by btrbk-heartbeat (the missed-backup alarm's signal).
@@ -174,6 +175,12 @@ unshare --mount --propagation private -- /bin/bash -p -c '
   done
   if [[ -n $6 ]]; then for e in "$2/$5"/*; do [[ ${e##*/} == "$6" ]] || cover "$e"; done; fi
   for e in "$2/$4"/*; do [[ ${e##*/} == "$7" ]] || cover "$e"; done
+  # no procfs in here: /proc/PID/root and /proc/PID/cwd of every process outside this namespace (PID 1: the root
+  # of the host) lead to the usual mount of the volume, where nothing is covered, and a clone path climbs to them
+  # with `..`. Innermost first (a procfs mounted inside /proc, as in a container); btrfs receive -m needs no /proc.
+  mapfile -t procs < <(findmnt -rn -t proc -o TARGET | tac) || exit 70
+  for e in "${procs[@]}"; do umount -l -- "$e" || exit 70; done
+  [[ ! -e /proc/1 && ! -e /proc/self ]] || exit 70
   shift 7; exec "$@"' _ "$MOUNT" "$VIEW" "$root_top" "${STAGING##*/}" "$root_rel" "$DEVICE" "${work##*/}" \
   "$BTRFS" receive -m "$VIEW/${DROOT#"$MOUNT"/}" --chroot "${opts[@]}" "$VIEW/${work#"$MOUNT"/}" <&"$in" 2>"$errs.fifo" &
 rpid=$!

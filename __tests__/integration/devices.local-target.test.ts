@@ -324,7 +324,7 @@ describe('two devices back up with btrbk; one key reaches nothing of the other',
     expect(leftovers()).toEqual([]);
   });
 
-  test("crafted streams through alpha's key naming bravo's backups by UUID (snapshot, clone) or by `..` (clone path) are refused and leave nothing; alpha's own backup as the source lands (control)", () => {
+  test("crafted streams through alpha's key naming bravo's backups by UUID (snapshot, clone) or by `..` (clone path, also through /proc/1/root) are refused and leave nothing; alpha's own backup as the source lands (control)", () => {
     const dir = `${BACKUP_ROOT}/${A}/attack`;
     const master = masterOf(connA, A);
     const mux = { mux: master.reuse };
@@ -335,6 +335,7 @@ describe('two devices back up with btrbk; one key reaches nothing of the other',
     const aShow = root(['btrfs', 'subvolume', 'show', aPath]);
     const aRel = `laptop/${path.basename(aPath)}`;
     const bRel = `${B}/laptop/${path.basename(bravo.paths[1])}`;
+    const viaProc = `${'../'.repeat(10)}proc/1/root${BACKUP_ROOT}/${bRel}/secret.bin`;
     const snapshot = (label: string, uuid: string) =>
       new SendStream().snapshot(`snap-${label}`, newUuid(), 1, uuid, 1).end().toBuffer();
     const clone = (label: string, uuid: string, file: string, len: number) =>
@@ -361,12 +362,18 @@ describe('two devices back up with btrbk; one key reaches nothing of the other',
         "clone from alpha's own backup with a path that climbs to the backup root and back into bravo's",
         clone('dotdot2', field(aShow, 'Received UUID'), `../../../../backups/${bRel}/secret.bin`, SECRET_B.length),
       ],
+      [
+        // PID 1's root is the host's /, where the volume is mounted with nothing covered: this copied bravo's file
+        // before btrbk-receive took every procfs out of its namespace
+        "clone from alpha's own backup with a path that climbs out of the volume and back in through /proc/1/root",
+        clone('proc', field(aShow, 'Received UUID'), viaProc, SECRET_B.length),
+      ],
     ];
     for (const [what, stream] of attacks) {
       const r = ssh(connA, `sudo -n btrfs receive '${dir}/'`, stream, mux);
       expect({ what, status: r.status === 0 ? 'landed' : 'refused' }).toEqual({ what, status: 'refused' });
       let said = r.stderr;
-      for (const s of [`../../../${bRel}/secret.bin`, `../../../../backups/${bRel}/secret.bin`])
+      for (const s of [`../../../${bRel}/secret.bin`, `../../../../backups/${bRel}/secret.bin`, viaProc])
         said = said.replaceAll(s, '<sent>');
       expect({ what, leaks: [B, ...bravo.uuids, SECRET_B.slice(0, 20)].filter((s) => said.includes(s)) }).toEqual({
         what,

@@ -175,24 +175,37 @@ describe('the host keeps its SSH identity on the data volume (own local target, 
       stderr: expect.stringMatching(/received .*control\.1/),
     });
     expect(inTarget('cat', `${DIR}/control.1/copy`)).toBe('reachable backup data\n');
-    // the attack: the same clone aimed at the kept key, by `..` and from far above the root
+    // the attacks: the same clone aimed at the kept key, by `..`, from far above the root, and through /proc (every
+    // process outside the receive's namespace shows its root and working directory there; PID 1's are the host's /,
+    // where the volume is mounted with nothing covered: these two copied the key before btrbk-receive took every
+    // procfs out of its namespace). One stream each: btrfs receive stops at a stream's first error
     const identity = HOST_IDENTITY_DIR.slice(MOUNT_POINT.length + 1);
-    const leak = new SendStream()
-      .subvol('leak.1', newUuid(), 1)
-      .mkfile('o257', 257)
-      .rename('o257', 'key-dotdot')
-      .clone('key-dotdot', 0, 0, home.uuid, 10, `${top}${identity}/${KEY}`, 0)
-      .mkfile('o258', 258)
-      .rename('o258', 'key-abs')
-      .clone('key-abs', 0, 0, home.uuid, 10, `${'../'.repeat(8)}${HOST_IDENTITY_DIR.slice(1)}/${KEY}`, 0)
-      .chmod('', 0o755)
-      .end()
-      .toBuffer();
-    const l = receive(leak, '--max-errors=0 ');
-    expect(l.stdout.toString('latin1')).not.toContain('OPENSSH PRIVATE KEY');
-    // whatever landed holds no byte of the key, and nothing in the backup root does
+    const far = '../'.repeat(8);
+    const attacks = {
+      'key-dotdot': `${top}${identity}/${KEY}`,
+      'key-abs': `${far}${HOST_IDENTITY_DIR.slice(1)}/${KEY}`,
+      'key-proc-root': `${far}proc/1/root${HOST_IDENTITY_DIR}/${KEY}`,
+      'key-proc-cwd': `${far}proc/1/cwd${HOST_IDENTITY_DIR}/${KEY}`,
+      'key-proc-self': `${far}proc/self/root${HOST_IDENTITY_DIR}/${KEY}`,
+    };
+    const outcomes = Object.entries(attacks).map(([name, source]) => {
+      const leak = new SendStream()
+        .subvol(`${name}.1`, newUuid(), 1)
+        .mkfile('o257', 257)
+        .rename('o257', 'key')
+        .clone('key', 0, 0, home.uuid, 10, source, 0)
+        .chmod('key', 0o644)
+        .chmod('', 0o755)
+        .end()
+        .toBuffer();
+      const l = receive(leak, '--max-errors=0 ');
+      const text = `${l.stdout.toString('latin1')}${l.stderr}`;
+      return { name, landed: l.status === 0, key: text.includes('OPENSSH PRIVATE KEY') };
+    });
+    expect(outcomes).toEqual(Object.keys(attacks).map((name) => ({ name, landed: false, key: false })));
+    // nothing landed, and nothing in the backup root holds a byte of the key
     expect(inTarget('sh', '-c', `grep -rl 'OPENSSH PRIVATE KEY' ${BACKUP_ROOT} || true`)).toBe('');
-    expect(inTarget('sh', '-c', `cat ${DIR}/leak.1/* 2>/dev/null | wc -c`).trim()).toBe('0');
+    expect(inTarget('sh', '-c', `ls -d ${DIR}/key-* 2>/dev/null || true`)).toBe('');
   });
 
   test('replaced instance (down, a changed boot script, up; volume kept): the old known_hosts connects with StrictHostKeyChecking=yes, same fingerprint', async () => {
