@@ -17,6 +17,10 @@ DEVICES_FILE=/etc/btrbk-backup-host/devices
 BACKUP_ROOT=/backup_volume/backups MOUNT=/backup_volume STAGING=/backup_volume/.btrbk-staging
 STATE_DIR=/var/lib/btrbk-backup-host/prune RECEIVE_LOCK=/run/btrbk-backup-host/receive.lock
 APPEND_ONLY='' RETENTION='' RETENTION_MIN='' RECEIVE_STALL_SECONDS=600 # btrbk-receive's (it reads the same file)
+# Receives that hold the receive lock at every run for this long in a row are ended so that the pruning runs: a stream
+# that trickles a byte now and then never stalls, and overlapping receives never let go of the lock. A week: longer
+# than a first backup of 2 TB at a t3a.nano's 4 MB/s network baseline; their senders try again at their next run.
+RECEIVE_HOLD_MAX_SECONDS=604800
 
 log() { echo "$*"; ((SYS)) && logger -t btrbk-prune -- "$*"; return 0; }
 csort() { # WORD... -> SORTED=(the words in sort(1)'s order: [[ < ]] compares as it does under LC_ALL=C), no fork for a few
@@ -60,12 +64,13 @@ done
 [[ -f $CONF && -r $CONF ]] || die "cannot read $CONF" "missing or unreadable" "re-run the boot script"
 while IFS= read -r l || [[ $l ]]; do
   [[ $l =~ ^[[:space:]]*(#.*)?$ ]] && continue
-  [[ $l =~ ^[[:space:]]*(APPEND_ONLY|RETENTION|RETENTION_MIN|BACKUP_ROOT|MOUNT|STAGING|STATE_DIR|RECEIVE_LOCK|RECEIVE_STALL_SECONDS|DEVICES_FILE)=(\'([^\']*)\'|\"([^\"]*)\"|([^\'\"]*))[[:space:]]*$ ]] ||
+  [[ $l =~ ^[[:space:]]*(APPEND_ONLY|RETENTION|RETENTION_MIN|BACKUP_ROOT|MOUNT|STAGING|STATE_DIR|RECEIVE_LOCK|RECEIVE_STALL_SECONDS|RECEIVE_HOLD_MAX_SECONDS|DEVICES_FILE)=(\'([^\']*)\'|\"([^\"]*)\"|([^\'\"]*))[[:space:]]*$ ]] ||
     bad "bad line: $l" "only KEY=value lines with known keys"
   printf -v "${BASH_REMATCH[1]}" %s "${BASH_REMATCH[3]}${BASH_REMATCH[4]}${BASH_REMATCH[5]}"
 done <"$CONF"
 [[ $APPEND_ONLY =~ ^(true|false)$ ]] || bad "APPEND_ONLY='$APPEND_ONLY'" "not true or false"
 [[ $RECEIVE_STALL_SECONDS =~ ^[1-9][0-9]{0,5}$ ]] || bad "RECEIVE_STALL_SECONDS='$RECEIVE_STALL_SECONDS'" "not a number of seconds (1..999999)"
+[[ $RECEIVE_HOLD_MAX_SECONDS =~ ^[1-9][0-9]{0,7}$ ]] || bad "RECEIVE_HOLD_MAX_SECONDS='$RECEIVE_HOLD_MAX_SECONDS'" "not a number of seconds (1..99999999)"
 n='(\*|[0-9]{1,5})' r=" $RETENTION "
 [[ $RETENTION == no ]] && r=' '
 [[ ($RETENTION || $APPEND_ONLY == false) && $r =~ ^(\ +${n}h)?(\ +${n}d)?(\ +${n}w)?(\ +${n}m)?(\ +${n}y)?\ +$ ]] ||
@@ -112,7 +117,32 @@ if ((!DRY)); then
   [[ $o ]] || o=$(findmnt -no OPTIONS --mountpoint "$MOUNT") || die "$MOUNT is not mounted, nothing deleted" "volume not attached or mounted" "see findmnt, the boot log"
   [[ ,$o, == *,ro,* ]] && die "$MOUNT is read-only, nothing deleted" "btrfs may have hit an error" "see dmesg, btrfs device stats $MOUNT"
   exec {L}>>"$RECEIVE_LOCK" || die "cannot open $RECEIVE_LOCK" "see above" "check it"
-  flock -n "$L" || { log "a receive is running: nothing done this run"; exit 0; }
+  # since when the lock was held at every run (this run's clock: --now): receives that held it that long are ended
+  HELD=$STATE_DIR/receives-held-since
+  if ! flock -n "$L"; then
+    since=$(cat -- "$HELD" 2>/dev/null)
+    [[ $since =~ ^[0-9]{1,11}$ && $since -le $NOW ]] || { since=$NOW && echo "$NOW" >"$HELD"; }
+    ((NOW - since >= RECEIVE_HOLD_MAX_SECONDS)) || { log "a receive is running: nothing done this run"; exit 0; }
+    # the gate every receive passes on its way to the lock (btrbk-receive), closed until this run ends: no new receive
+    # takes the lock while the running ones are ended
+    { exec {G}>>"${RECEIVE_LOCK%/*}/prune-gate.lock" && flock -w 60 "$G"; } ||
+      die "receives held $RECEIVE_LOCK for $((NOW - since)) s, and the gate to it could not be closed, nothing deleted" "see above" "retried next run"
+    ended=()
+    for _ in 1 2 3 4 5 6 7 8 9 10; do
+      # every process that holds the lock file open (a receive and its btrfs receive), this one and its own children
+      # (which inherit L) left out
+      mapfile -t pids < <(find /proc/[0-9]*/fd -lname "$RECEIVE_LOCK" 2>/dev/null | cut -d/ -f3 | sort -u)
+      for p in "${pids[@]}"; do
+        [[ $p == "$$" || $(awk '$1 == "PPid:" { print $2 }' "/proc/$p/status" 2>/dev/null) == "$$" ]] && continue
+        kill -TERM "$p" 2>/dev/null && ended+=("$p")
+      done
+      flock -w 5 "$L" && break
+    done
+    flock -n "$L" ||
+      die "receives held $RECEIVE_LOCK for $((NOW - since)) s and did not end, nothing deleted" "processes that hold it ignore SIGTERM" "see lslocks; retried next run"
+    log "receives held the receive lock at every run for $((NOW - since)) s (RECEIVE_HOLD_MAX_SECONDS=$RECEIVE_HOLD_MAX_SECONDS): ended them (${#ended[@]} process(es)); their senders try again at their next run"
+  fi
+  rm -f -- "$HELD"
 fi
 
 # ---- executor

@@ -17,7 +17,9 @@
 # backup root and the staging area covered by an empty mount, and no procfs (/proc/1/root is the host's own /,
 # where the volume is mounted with nothing covered), so no `..` in a clone path reaches them either.
 # A stream that stops sending would hold the receive lock (and so the host's pruning) for ever: a receive that
-# reads and writes nothing for RECEIVE_STALL_SECONDS (prune.conf; default 600) is ended, and nothing is kept.
+# reads and writes nothing for RECEIVE_STALL_SECONDS (prune.conf; default 600) is ended, and nothing is kept. One
+# that trickles a byte now and then, or receives that overlap, are ended by the pruning once they held the lock at
+# each of its runs for RECEIVE_HOLD_MAX_SECONDS (a week; btrbk-prune).
 # A completed backup into backups/DEVICE/ is reported by btrbk-heartbeat (the missed-backup alarm's signal).
 # A device's key (--device NAME, put there by the gate from the host's registry): DIR must be in backups/NAME, a
 # subvolume of its own, which is then the -m: a stream's snapshot and clone sources can only be that device's backups
@@ -128,8 +130,13 @@ while [[ $p != "$DROOT" ]]; do
 done
 
 staging_dir
+# the gate on the way to the lock: the host's pruning closes it while it ends receives that held the lock at each of
+# its runs for RECEIVE_HOLD_MAX_SECONDS (btrbk-prune), so that none takes the lock meanwhile
+exec {gate}>>"$LOCK_DIR/prune-gate.lock"
+flock -s -w 600 "$gate" || fail "the host's pruning is ending receives that held it off for too long; try again in a minute"
 exec {shared}>>"$LOCK_DIR/receive.lock"
 flock -s -w 600 "$shared" || fail "the host's pruning holds $LOCK_DIR/receive.lock; try again in a minute"
+exec {gate}>&-
 work=$(mktemp -d "$STAGING/rcv.XXXXXXXX") || fail "cannot create a staging directory in $STAGING"
 done_ok=0 rpid='' wpid='' apid='' errs=''
 cleanup() {
@@ -143,7 +150,7 @@ trap cleanup EXIT
 trap 'exit 129' HUP
 trap 'exit 130' INT
 trap 'exit 141' PIPE
-trap 'exit 143' TERM
+trap 'say "ended by SIGTERM (the host shutting down, or its pruning ending receives that held it off for RECEIVE_HOLD_MAX_SECONDS); nothing was kept"; exit 143' TERM
 
 stall=$(sed -n 's/^RECEIVE_STALL_SECONDS=\([0-9]\{1,6\}\)$/\1/p' "$CONF" 2>/dev/null | tail -n 1)
 ((${stall:-0} > 0)) || stall=600

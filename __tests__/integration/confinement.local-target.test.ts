@@ -276,6 +276,26 @@ describe('a stream takes snapshot and clone sources only from the backup root', 
   });
 });
 
+/** A receive through the key kept open (its stream is fed by the caller), with prune.conf given `settings` for it;
+ * restore() puts prune.conf back and ends the session. */
+function openReceive(name: string, settings: string) {
+  const conf = root(['cat', PRUNE_CONF]);
+  rootSh('printf "%s" "$2" >> "$1"', PRUNE_CONF, settings);
+  const { stream } = simpleSubvolume(name, { 'f.txt': 'x'.repeat(32 << 10) });
+  const child = spawn('ssh', [...keySshArgs(conn), '--', `sudo -n btrfs receive '${DIR}/'`], {
+    stdio: ['pipe', 'ignore', 'pipe'],
+  });
+  const session = { child, stream, stderr: '', closed: false };
+  child.stderr.on('data', (d) => (session.stderr += d));
+  child.on('close', () => (session.closed = true));
+  child.stdin.on('error', () => {}); // (the host may end the session under it)
+  const restore = () => {
+    child.kill('SIGKILL');
+    root(['/bin/bash', '-c', 'cat > "$1"', 'bash', PRUNE_CONF], conf);
+  };
+  return { session, restore };
+}
+
 describe('a receive that stalls ends', () => {
   test('a receive that does not stall returns at once: the watchdog keeps none of the session open', () => {
     // (its sleep held the session's stderr: sshd then waited up to 5 s after every receive)
@@ -291,19 +311,10 @@ describe('a receive that stalls ends', () => {
   });
 
   test('no data for RECEIVE_STALL_SECONDS: the receive is ended, staging is clean, and the next prune runs', async () => {
-    const conf = root(['cat', PRUNE_CONF]);
     const stagingBefore = stagingEntries(); // (what a receive killed with -9 by an earlier file left: the prune's)
-    rootSh('printf "RECEIVE_STALL_SECONDS=6\\n" >> "$1"', PRUNE_CONF);
-    const { stream } = simpleSubvolume(`stall-${tag}`, { 'f.txt': 'x'.repeat(32 << 10) });
-    const child = spawn('ssh', [...keySshArgs(conn), '--', `sudo -n btrfs receive '${DIR}/'`], {
-      stdio: ['pipe', 'ignore', 'pipe'],
-    });
-    let stderr = '';
-    let closed = false;
-    child.stderr.on('data', (d) => (stderr += d));
-    child.on('close', () => (closed = true));
+    const { session, restore } = openReceive(`stall-${tag}`, 'RECEIVE_STALL_SECONDS=6\n');
     try {
-      child.stdin.write(stream.subarray(0, 2000)); // a start, then nothing more, and the connection stays open
+      session.child.stdin.write(session.stream.subarray(0, 2000)); // a start, then nothing more, and the connection stays open
       const t0 = Date.now();
       await waitUntil(
         () => execInTarget(['pgrep', '-f', '^/usr/bin/btrfs receive']).status === 0,
@@ -330,12 +341,62 @@ describe('a receive that stalls ends', () => {
       expect(prune.stdout).toMatch(/^done: deleted \d+, kept/m);
       // the session ends on its own once the receive has: its last words reach this side before ssh exits (killing
       // it as soon as the host was done lost them on a loaded machine)
-      await waitUntil(() => closed, 30_000, 'the ssh session to end (its stderr read to the end)');
+      await waitUntil(() => session.closed, 30_000, 'the ssh session to end (its stderr read to the end)');
     } finally {
-      child.kill('SIGKILL');
-      root(['/bin/bash', '-c', 'cat > "$1"', 'bash', PRUNE_CONF], conf);
+      restore();
     }
-    expect(stderr).toMatch(/btrbk-receive: btrfs receive failed/);
+    expect(session.stderr).toMatch(/btrbk-receive: btrfs receive failed/);
+  });
+
+  test('a stream that trickles a byte a second never stalls and held the pruning off; the pruning ends it once it held the lock at each run for RECEIVE_HOLD_MAX_SECONDS, then runs, and the next receive lands', async () => {
+    const stagingBefore = stagingEntries();
+    const { session, restore } = openReceive(`trickle-${tag}`, 'RECEIVE_STALL_SECONDS=6\nRECEIVE_HOLD_MAX_SECONDS=5\n');
+    const { child, stream } = session;
+    let sent = 2000;
+    const trickle = setInterval(() => {
+      if (!session.closed && sent < stream.length) child.stdin.write(stream.subarray(sent, (sent += 1)));
+    }, 1000);
+    const receiving = () => execInTarget(['pgrep', '-f', 'btrbk-receive|^/usr/bin/btrfs receive']).status === 0;
+    const prune = () => {
+      const r = execInTarget([PRUNE_PATH]);
+      expect({ status: r.status, err: r.stderr }).toEqual({ status: 0, err: '' });
+      return r.stdout;
+    };
+    try {
+      child.stdin.write(stream.subarray(0, sent));
+      await waitUntil(
+        () => execInTarget(['pgrep', '-f', '^/usr/bin/btrfs receive']).status === 0,
+        30_000,
+        'the receive to start',
+      );
+      // the attack: past the stall bound it is still receiving, and the pruning does nothing while it does
+      await new Promise((r) => setTimeout(r, 9000));
+      expect(receiving()).toBe(true);
+      expect(prune()).toBe('a receive is running: nothing done this run\n');
+      await new Promise((r) => setTimeout(r, 6000));
+      expect(receiving()).toBe(true);
+      // the next run: it held the lock at each run for 5 s or more, so it is ended and the pruning runs
+      const out = prune();
+      expect(out).toMatch(
+        /^receives held the receive lock at every run for \d+ s \(RECEIVE_HOLD_MAX_SECONDS=5\): ended them \([1-9]\d* process\(es\)\)/,
+      );
+      expect(out).toMatch(/^done: deleted \d+, kept/m);
+      await waitUntil(() => !receiving(), 30_000, 'the trickling receive to end');
+      expect(stagingEntries()).toEqual(stagingBefore);
+      expect(subvolumesIn(DIR)).not.toContain(`trickle-${tag}`);
+      await waitUntil(() => session.closed, 30_000, 'the ssh session to end');
+      // the gate is open again: the next receive lands
+      expect(
+        ssh(`sudo -n btrfs receive '${DIR}/'`, simpleSubvolume(`after-trickle-${tag}`, { 'f.txt': 'a' }).stream).status,
+      ).toBe(0);
+      expect(subvolumesIn(DIR)).toContain(`after-trickle-${tag}`);
+    } finally {
+      clearInterval(trickle);
+      restore();
+    }
+    expect(session.stderr).toMatch(
+      /btrbk-receive: ended by SIGTERM \(the host shutting down, or its pruning ending receives/,
+    );
   });
 });
 

@@ -648,6 +648,36 @@ describe('guards: nothing is deleted when it is not safe', () => {
     expect(host.state('seen')).toBe(seen);
   });
 
+  test('receives that held the lock at every run for RECEIVE_HOLD_MAX_SECONDS are ended, and that run prunes; a run that found it free starts the count again', async () => {
+    host = new Host({ RECEIVE_HOLD_MAX_SECONDS: String(2 * HOUR) });
+    daily(host);
+    host.prune(NOW_DAILY);
+    const held = path.join(host.stateDir, 'receives-held-since');
+    await host.holdLock(host.lock);
+    let r = host.run(NOW_DAILY + HOUR);
+    expect(r.stdout).toBe('a receive is running: nothing done this run\n');
+    expect(fs.readFileSync(held, 'utf8')).toBe(`${NOW_DAILY + HOUR}\n`);
+    // an hour later, the same receive still holds it: not yet
+    r = host.run(NOW_DAILY + 2 * HOUR);
+    expect(r.stdout).toBe('a receive is running: nothing done this run\n');
+    // two hours after the first run that found it held: the holders are ended and the run prunes
+    const holders = () => spawnSync('flock', ['-n', host.lock, 'true']).status !== 0;
+    expect(holders()).toBe(true);
+    r = host.run(NOW_DAILY + 3 * HOUR);
+    expect({ status: r.status, stderr: r.stderr }).toEqual({ status: 0, stderr: '' });
+    expect(r.stdout).toMatch(
+      /^receives held the receive lock at every run for 7200 s \(RECEIVE_HOLD_MAX_SECONDS=7200\): ended them \([1-9]\d* process\(es\)\); their senders try again at their next run\n/,
+    );
+    expect(r.stdout).toMatch(/^done: deleted \d+, kept/m);
+    expect(holders()).toBe(false);
+    expect(fs.existsSync(held)).toBe(false);
+    // held again: the count starts at the first run that finds it held, not at the old one
+    await host.holdLock(host.lock);
+    expect(host.run(NOW_DAILY + 4 * HOUR).stdout).toBe('a receive is running: nothing done this run\n');
+    expect(host.run(NOW_DAILY + 5 * HOUR).stdout).toBe('a receive is running: nothing done this run\n');
+    expect(holders()).toBe(true);
+  });
+
   test('--dry-run changes nothing: no state, no status', () => {
     host = new Host();
     daily(host);
