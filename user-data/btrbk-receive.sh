@@ -214,14 +214,19 @@ rpid=''
 kill "$wpid" 2>/dev/null
 wait "$apid"
 apid=''
+# A source the key may not reach is said exactly as a source that does not exist, and only the first ERROR is said: a
+# refused clone is skipped and the receive goes on (one line per clone), a missing one ends it (one line), so any
+# other wording or count would tell a stream which UUIDs exist outside its reach.
 refused=0
 while IFS= read -r line; do
   case $line in
-    *'unreachable from'* | *'not reachable from inside the root subvol'*)
-      line='ERROR: a snapshot or clone source of this stream is not a backup in the backup root' refused=1 ;;
-    ERROR:*) refused=1 ;;
+    *'not reachable from inside the root subvol'*) line='ERROR: cannot find parent subvolume' ;;
+    *'unreachable from'*) line='ERROR: clone: did not find source subvol' ;;
     'Chroot to '*) continue ;; # the staging directory's name is the host's, not the client's
   esac
+  if [[ $line == ERROR:* ]]; then
+    ((refused++ == 0)) || continue
+  fi
   printf '%s\n' "$line" >&2
 done <"$errs"
 rm -f -- "$errs" "$errs.fifo"
