@@ -222,6 +222,10 @@ while IFS= read -r line; do
   case $line in
     *'not reachable from inside the root subvol'*) line='ERROR: cannot find parent subvolume' ;;
     *'unreachable from'*) line='ERROR: clone: did not find source subvol' ;;
+    # a clone path that leads out of the backups: one answer whether it names a directory, a file of another
+    # filesystem or nothing, so that it cannot probe which paths the host has
+    'ERROR: cannot open '* | 'ERROR: failed to clone extents to '*)
+      line='ERROR: clone: cannot clone from the path the stream names (not a file in these backups)' ;;
     'Chroot to '*) continue ;; # the staging directory's name is the host's, not the client's
   esac
   if [[ $line == ERROR:* ]]; then

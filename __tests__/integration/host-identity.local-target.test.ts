@@ -203,6 +203,26 @@ describe('the host keeps its SSH identity on the data volume (own local target, 
       return { name, landed: l.status === 0, key: text.includes('OPENSSH PRIVATE KEY') };
     });
     expect(outcomes).toEqual(Object.keys(attacks).map((name) => ({ name, landed: false, key: false })));
+    // nor can a clone path tell which paths the host has: a directory, a file of another filesystem and nothing at
+    // all get the same answer, which names none of them
+    const probes = ['etc', 'etc/hostname', `no-such-${newUuid()}`].map((where) => {
+      const probe = new SendStream()
+        .subvol('probe.1', newUuid(), 1)
+        .mkfile('o257', 257)
+        .rename('o257', 'f')
+        .clone('f', 0, 0, home.uuid, 10, `${far}${where}`, 0)
+        .end()
+        .toBuffer();
+      const r = receive(probe);
+      return { status: r.status === 0 ? 'landed' : 'refused', said: String(r.stderr).replaceAll(where, '<where>') };
+    });
+    expect(probes[0]).toMatchObject({
+      status: 'refused',
+      said: expect.stringMatching(/ERROR: clone: cannot clone from the path the stream names/),
+    });
+    expect(probes[0].said).not.toMatch(/<where>|directory|cross-device|No such file/);
+    expect(probes[1]).toEqual(probes[0]);
+    expect(probes[2]).toEqual(probes[0]);
     // nothing landed, and nothing in the backup root holds a byte of the key
     expect(inTarget('sh', '-c', `grep -rl 'OPENSSH PRIVATE KEY' ${BACKUP_ROOT} || true`)).toBe('');
     expect(inTarget('sh', '-c', `ls -d ${DIR}/key-* 2>/dev/null || true`)).toBe('');
