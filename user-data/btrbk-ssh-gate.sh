@@ -270,9 +270,18 @@ tokenize() {
 # component; nothing but the one final component may exist as anything other than a plain directory (no
 # symlink, and on btrfs no subvolume root: a received stream controls what is inside a subvolume, but not the
 # directories btrbk creates with mkdir -p); the result must be inside ROOT (or exactly ROOT / MOUNT where the
-# caller allows it). One trailing slash is accepted (btrbk appends one for receive).
+# caller allows it). One trailing slash is accepted (btrbk appends one for receive). A path through a directory that
+# does not exist when it is checked is never handed to a program (MISSING below).
 FS_TYPE=
 PATH_OUT=
+# The first path component that did not exist when a path was checked, and the verb (mkdir, test, readlink, other).
+# Nothing runs on such a path: the check and the command are two steps, and in between the missing component can
+# appear as a backup the key has just received, holding a symlink that the command would follow (a race the first
+# review of this check won in seconds: `btrfs send alpha/R1/l/b1`, checked before R1 existed, sent bravo's backup
+# through R1's symlink l). The gate answers for the command that would have found nothing, and mkdir -p makes the
+# components itself, one at a time, each checked before the next.
+MISSING=
+MISSING_VERB=other
 
 check_path() { # allowed-kinds word ; kinds: in root mount (comma list)
   local kinds=$1 p=$2 rel comp prefix
@@ -297,7 +306,7 @@ check_path() { # allowed-kinds word ; kinds: in root mount (comma list)
     local d
     for d in "${dirs[@]}"; do
       [[ -L $d ]] && reject "path goes through a symlink: $d"
-      [[ -e $d ]] || break
+      [[ -e $d ]] || { MISSING=${MISSING:-$d}; break; }
       [[ -d $d ]] || reject "path goes through a non-directory: $d"
       [[ -x $d ]] || reject "path goes through a directory the gate cannot check: $d"
       if [[ -z $FS_TYPE ]]; then FS_TYPE=$(stat -f -c %T -- "$ROOT" 2>/dev/null) || FS_TYPE=unknown; fi
@@ -562,14 +571,17 @@ parse_stage() { # words of one stage -> KIND, OUT
       # system_realpath(): readlink -v -e PATH (-v -f with compat=busybox). Runs as the btrbk user.
       if ((n != 4)) || [[ ${a[1]} != -v || ( ${a[2]} != -e && ${a[2]} != -f ) ]]; then reject "readlink: only 'readlink -v -e|-f PATH'"; fi
       check_path root,in "${a[3]}"
+      MISSING_VERB='readlink'
       OUT=(/usr/bin/readlink -v "${a[2]}" "$PATH_OUT"); KIND=single ;;
     test)
       if ((n != 3)) || [[ ${a[1]} != -d ]]; then reject "test: only 'test -d PATH'"; fi
       check_path root,in "${a[2]}"
+      MISSING_VERB='test'
       OUT=(/usr/bin/test -d "$PATH_OUT"); KIND=single ;;
     mkdir)
       if ((n != 3)) || [[ ${a[1]} != -p ]]; then reject "mkdir: only 'mkdir -p PATH'"; fi
       check_path root,in "${a[2]}"
+      MISSING_VERB='mkdir'
       OUT=(/usr/bin/mkdir -p "$PATH_OUT"); KIND=single ;;
     cat)
       if ((n != 2)) || [[ ${a[1]} != /proc/self/mountinfo ]]; then reject "cat: only 'cat /proc/self/mountinfo'"; fi
@@ -660,6 +672,33 @@ if ((DRY_RUN)); then
   ((nstages > 1)) && json_argv "${S1[@]}"
   ((nstages > 2)) && json_argv "${S2[@]}"
   exit 0
+fi
+
+# a path that went through a component that did not exist (see MISSING above): nothing is run on it
+make_dirs() { # PATH below ROOT, every component made (as mkdir -p would) and checked before the next is entered
+  local rel=${1#"$ROOT"/} d=$ROOT
+  if [[ -z $FS_TYPE ]]; then FS_TYPE=$(stat -f -c %T -- "$ROOT" 2>/dev/null) || FS_TYPE=unknown; fi
+  while [[ -n $rel ]]; do
+    d+=/${rel%%/*}
+    [[ $rel == */* ]] && rel=${rel#*/} || rel=
+    [[ -e $d || -L $d ]] || mkdir -- "$d" 2>/dev/null || [[ -e $d || -L $d ]] ||
+      { printf "mkdir: cannot create directory '%s'\n" "$d" >&2; return 1; }
+    [[ ! -L $d && -d $d ]] || reject "path goes through a symlink or a non-directory: $d"
+    # (a subvolume: only as the last component, or a device's directory for the legacy key, as check_path allows)
+    if [[ -n $rel && $FS_TYPE == btrfs && $(stat -c %i -- "$d" 2>/dev/null) == 256 ]]; then
+      [[ -z $DEVICE && ${d%/*} == "$ALL_ROOT" && -n ${REG_ROOT[${d##*/}]-} ]] || reject "path goes through a subvolume: $d"
+    fi
+  done
+}
+if [[ -n $MISSING ]]; then
+  log_line info "accepted, answered by the gate ($MISSING does not exist):"
+  ((nstages == 1)) || { printf "ERROR: cannot access '%s': No such file or directory\n" "$MISSING" >&2; exit 1; }
+  case $MISSING_VERB in
+    mkdir) make_dirs "$PATH_OUT"; exit ;;
+    test) exit 1 ;;
+    readlink) printf 'readlink: %s: No such file or directory\n' "$PATH_OUT" >&2; exit 1 ;;
+    *) printf "ERROR: cannot access '%s': No such file or directory\n" "$MISSING" >&2; exit 1 ;;
+  esac
 fi
 
 log_line info "accepted:"

@@ -16,7 +16,7 @@ import crypto from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { jest } from '@jest/globals';
 import { readConnection, type Connection } from '../../scripts/lib/core/connection.js';
 import { BACKUP_ROOT, MOUNT_POINT, PRUNE_PATH, STAGING_DIR } from '../../user-data/host-layout.js';
@@ -34,7 +34,7 @@ import { sshArgs } from '../../scripts/lib/remote/ssh.js';
 import { checkVolume } from '../../scripts/lib/diagnose/check-volume.js';
 import { createScratchBtrfs, createSubvolume, type ScratchBtrfs } from '../../scripts/lib/data/btrfs-scratch.js';
 import { newUuid, SendStream, simpleSubvolume } from '../support/send-stream.js';
-import { btrbkClient, masterConnection, runEach, type BtrbkClient } from './btrbk-client-harness.js';
+import { btrbkClient, masterConnection, runEach, waitUntil, type BtrbkClient } from './btrbk-client-harness.js';
 import { freePort } from './test-target.js';
 
 jest.setTimeout(20 * 60_000);
@@ -397,6 +397,66 @@ describe('two devices back up with btrbk; one key reaches nothing of the other',
       'for s in "$1"/*; do btrfs property set -f -ts "$s" ro false; btrfs subvolume delete -c "$s" >/dev/null; done; rmdir "$1"',
       dir,
     );
+  });
+
+  test("the gate's path check raced with a receive: a path through a directory that appears, while it is checked, as alpha's backup holding a symlink into bravo's never sends bravo's backup", async () => {
+    // Before the gate refused paths through a directory that does not exist (it checked up to the first missing
+    // component, then ran the command), one of these sends ran after R1 had landed and sent bravo's backup through
+    // R1's symlink (and the same race deleted backups through the selftest delete). Workers loop over the send
+    // through one master connection while alpha receives R1; both sides of the window must be seen.
+    const dir = `${BACKUP_ROOT}/${A}/race`;
+    const master = masterOf(connA, `${A}-race`);
+    expect(ssh(connA, `mkdir -p '${dir}'`, undefined, { mux: master.reuse }).status).toBe(0);
+    const victim = `${dir}/R1/l/${path.basename(bravo.paths[1])}`;
+    const stream = new SendStream()
+      .subvol('R1', newUuid(), 1)
+      .symlink('l', 257, `${BACKUP_ROOT}/${B}/laptop`)
+      .chmod('', 0o755)
+      .end()
+      .toBuffer();
+    const out = fs.mkdtempSync(path.join(os.tmpdir(), 'dev-race-'));
+    const loop =
+      'out=$1 w=$2; shift 2; for i in $(seq 1 60); do "$@" >"$out/o.$w.$i" 2>"$out/e.$w.$i" </dev/null; echo $? >>"$out/s.$w"; done';
+    const sshArgv = ['ssh', '-F', '/dev/null', ...sshArgs(connA, { extra: master.reuse }), '--'];
+    const workers = [1, 2, 3, 4].map(
+      (w) =>
+        new Promise<void>((resolve) =>
+          spawn('bash', ['-c', loop, 'bash', out, String(w), ...sshArgv, `sudo -n btrfs send '${victim}'`], {
+            stdio: 'ignore',
+          }).on('close', () => resolve()),
+        ),
+    );
+    try {
+      // (every worker has had a send refused before R1 exists: the early side of the window)
+      await waitUntil(
+        () => [1, 2, 3, 4].every((w) => fs.existsSync(path.join(out, `s.${w}`))),
+        30_000,
+        'a first refused send from every worker',
+      );
+      const rcv = ssh(connA, `sudo -n btrfs receive '${dir}/'`, stream, { mux: master.reuse });
+      expect({ status: rcv.status, err: rcv.stderr }).toMatchObject({ status: 0 });
+      await Promise.all(workers);
+      const files = fs.readdirSync(out);
+      const statuses = files
+        .filter((f) => f.startsWith('s.'))
+        .flatMap((f) => fs.readFileSync(path.join(out, f), 'utf8').trim().split('\n'));
+      const said = files.filter((f) => f.startsWith('e.')).map((f) => fs.readFileSync(path.join(out, f), 'utf8'));
+      const sent = files.filter((f) => f.startsWith('o.')).map((f) => fs.readFileSync(path.join(out, f)));
+      expect(statuses.length).toBe(240);
+      expect(statuses.filter((x) => x === '0')).toEqual([]);
+      expect(sent.filter((b) => b.length > 0).length).toBe(0);
+      // the window was covered: some sends were checked before R1 was there, some after
+      expect(said.some((e) => /ERROR: cannot access '.*\/race\/R1': No such file or directory/.test(e))).toBe(true);
+      expect(said.some((e) => /rejected: path goes through a subvolume: .*\/race\/R1/.test(e))).toBe(true);
+    } finally {
+      await Promise.all(workers);
+      fs.rmSync(out, { recursive: true, force: true });
+      master.close();
+      rootSh(
+        'for s in "$1"/*; do btrfs property set -f -ts "$s" ro false; btrfs subvolume delete -c "$s" >/dev/null; done; rmdir "$1"',
+        dir,
+      );
+    }
   });
 
   test('both still back up incrementally and restore their own backup through their own key', async () => {

@@ -274,6 +274,7 @@ describe("what a device's key learns of the volume: its own directory, and the b
   });
 
   test("subvolume show: its own subvolumes; b's by path, by --rootid, or one that does not exist: one answer, no detail", () => {
+    fs.mkdirSync(`${sb.root}/a/laptop`, { recursive: true }); // (a path through a directory that does not exist runs nothing)
     const own = `backups/a/laptop/home.1\n\tName: \t\t\thome.1\n\tUUID: \t\t\t${U.a1}\n\tSubvolume ID: \t\t260\n`;
     setOutput(`${own}\tSnapshot(s):\n\t\t\t\tbackups/b/home.9\n`);
     expect(run(`sudo -n btrfs subvolume show '${sb.root}/a/laptop/home.1'`)).toMatchObject({ status: 0, stdout: own });

@@ -268,6 +268,7 @@ describe('gate in a sandbox (fake sudo, real pipes, no shell)', () => {
 
     test('subvolume show of a backup is printed up to its Snapshot(s) list (which can name a receive in staging)', () => {
       const head = `backups/laptop/home.1\n\tName: \t\t\thome.1\n\tUUID: \t\t\t${U.b1}\n\tSubvolume ID: \t\t258\n\tFlags: \t\t\treadonly\n`;
+      fs.mkdirSync(`${sb.root}/laptop`, { recursive: true }); // (a path through a directory that does not exist runs nothing)
       setOutput(`${head}\tSnapshot(s):\n\t\t\t\t.btrbk-staging/rcv.x/home.2\n`);
       const r = runInSandbox(sb, `sudo -n btrfs subvolume show '${sb.root}/laptop/home.1'`);
       expect(r.status).toBe(0);
@@ -328,5 +329,63 @@ describe('gate in a sandbox (fake sudo, real pipes, no shell)', () => {
       const r = runInSandbox(sb, 'btrbk-diag help');
       expect(r.stdout.trim().split('\n')).toEqual(DIAGNOSTICS.map(([c]) => c).concat('btrbk-diag version'));
     });
+  });
+});
+
+describe('a path through a directory that does not exist: nothing runs on it (the check and the command are two steps)', () => {
+  // Between them the missing directory could appear as a backup the key has just received, holding a symlink the
+  // command would follow (a race that sent another device's backup over real SSH: integration/devices)
+  let sb: Sandbox;
+  beforeEach(() => {
+    sb = makeSandbox();
+    fs.mkdirSync(path.join(sb.root, 'laptop'));
+  });
+  afterEach(() => sb.cleanup());
+
+  test.each([
+    ['send', (r: string) => `sudo -n btrfs send '${r}/laptop/R1/l/b1'`],
+    ['send | compress', (r: string) => `sudo -n btrfs send '${r}/laptop/R1/l/b1' | zstd -c -3`],
+    ['subvolume delete (selftest)', (r: string) => `sudo -n btrfs subvolume delete '${r}/selftest/R1/l/b1'`],
+    ['subvolume show', (r: string) => `sudo -n btrfs subvolume show '${r}/laptop/R1/l'`],
+    ['btrbk-manifest', (r: string) => `btrbk-manifest '${r}/laptop/R1/l/host'`],
+  ])('%s: the gate says it is not there, exit 1, nothing run', (_name, command) => {
+    const r = runInSandbox(sb, command(sb.root));
+    expect(r).toMatchObject({ status: 1, stdout: '' });
+    expect(r.stderr).toMatch(/^ERROR: cannot access '[^']+\/(R1|selftest)': No such file or directory\n$/);
+    expect(sb.sudoCalls()).toEqual([]);
+    expect(sb.trapped()).toEqual([]);
+    expect(sb.logLines()).toEqual([
+      expect.stringMatching(
+        /^-t btrbk-ssh-gate -p auth\.info -- accepted, answered by the gate \(\S+ does not exist\)/,
+      ),
+    ]);
+  });
+
+  test('test -d and readlink -e|-f: the answers of a path that does not exist, nothing run', () => {
+    const p = `${sb.root}/laptop/R1/l`;
+    expect(runInSandbox(sb, `sudo -n test -d '${p}'`)).toMatchObject({ status: 1, stdout: '', stderr: '' });
+    for (const mode of ['-e', '-f'])
+      expect(runInSandbox(sb, `sudo -n readlink -v ${mode} '${p}'`)).toMatchObject({
+        status: 1,
+        stdout: '',
+        stderr: `readlink: ${p}: No such file or directory\n`,
+      });
+    expect(sb.sudoCalls()).toEqual([]);
+    // the real ones agree
+    expect(spawnSync('test', ['-d', p]).status).toBe(1);
+    const real = spawnSync('readlink', ['-v', '-f', p], { encoding: 'utf8' });
+    expect({ status: real.status, stderr: real.stderr }).toEqual({
+      status: 1,
+      stderr: `readlink: ${p}: No such file or directory\n`,
+    });
+  });
+
+  test('mkdir -p makes each missing directory itself, one at a time', () => {
+    const r = runInSandbox(sb, `mkdir -p '${sb.root}/laptop/a/b/c'`);
+    expect(r).toMatchObject({ status: 0, stdout: '', stderr: '' });
+    expect(fs.statSync(path.join(sb.root, 'laptop/a/b/c')).isDirectory()).toBe(true);
+    // again: nothing to make, and the plain mkdir -p runs
+    expect(runInSandbox(sb, `mkdir -p '${sb.root}/laptop/a/b/c'`)).toMatchObject({ status: 0, stderr: '' });
+    expect(sb.trapped()).toEqual([]);
   });
 });
