@@ -1,6 +1,7 @@
 // backup.mjs verify's laptop-independent parts (scripts/lib/data/verify.ts) on the output of the real
 // user-data/btrbk-manifest, run on two scratch trees: one as the local snapshot, a copy as the backup.
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
+import crypto from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -163,5 +164,55 @@ describe('identity: the backup must be a receive of the local snapshot', () => {
       same: false,
       reason: expect.stringMatching(/no received UUID/),
     });
+  });
+});
+
+describe('btrbk-manifest walks by name from where it is, never by a path from DIR again', () => {
+  test('a tree swapped under a paused walk (its directory renamed away, a symlink to elsewhere in its place): the rest of the walk reads the tree it entered, nothing through the symlink', async () => {
+    // what a review did over real SSH: paused the walk by not reading, deleted the backup (selftest) and received
+    // one with that name holding a symlink, resumed: the rest of the names were looked up through the symlink, in
+    // another device's backup and the host-key directory, and hashed (integration/devices does it for real)
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'manifest-swap-'));
+    try {
+      const a = path.join(dir, 'X', 'a');
+      fs.mkdirSync(a, { recursive: true });
+      for (let i = 0; i < 20_000; i += 1) fs.writeFileSync(path.join(a, String(i).padStart(5, '0')), '');
+      fs.writeFileSync(path.join(a, 'zz-secret'), 'mine\n');
+      const elsewhere = path.join(dir, 'elsewhere');
+      fs.mkdirSync(elsewhere);
+      const secret = `not yours ${crypto.randomBytes(8).toString('hex')}\n`;
+      fs.writeFileSync(path.join(elsewhere, 'zz-secret'), secret);
+      fs.chmodSync(dir, 0o755);
+      const child = spawn(PROGRAM, [path.join(dir, 'X')], { stdio: ['ignore', 'pipe', 'pipe'] });
+      const chunks: Buffer[] = [];
+      let stderr = '';
+      child.stderr.on('data', (d) => (stderr += d));
+      const closed = new Promise<number | null>((resolve) => child.on('close', (code) => resolve(code)));
+      await new Promise<void>((resolve) =>
+        child.stdout.once('data', (d: Buffer) => {
+          chunks.push(d);
+          child.stdout.pause(); // the walk blocks once the pipe is full: a few hundred of its 20,000 lines
+          resolve();
+        }),
+      );
+      await new Promise((r) => setTimeout(r, 500));
+      fs.renameSync(path.join(dir, 'X'), path.join(dir, 'X.old'));
+      fs.mkdirSync(path.join(dir, 'X'));
+      fs.symlinkSync(elsewhere, path.join(dir, 'X', 'a'));
+      child.stdout.on('data', (d: Buffer) => chunks.push(d));
+      child.stdout.resume();
+      const code = await closed;
+      const out = Buffer.concat(chunks).toString('latin1');
+      const sha = (t: string) => crypto.createHash('sha256').update(t).digest('hex');
+      expect(out).not.toContain(sha(secret));
+      expect({ code, stderr, secretLine: /^a\/zz-secret\t.*$/m.exec(out)?.[0].split('\t').at(-1) }).toEqual({
+        code: 0,
+        stderr: '',
+        secretLine: sha('mine\n'),
+      });
+      expect(out).toMatch(/^# end entries=20003 files=20001 /m);
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
   });
 });

@@ -459,6 +459,70 @@ describe('two devices back up with btrbk; one key reaches nothing of the other',
     }
   });
 
+  test("btrbk-manifest paused by its reader while alpha deletes the backup it walks (selftest) and receives one of that name with a symlink into bravo's: the walk reads none of bravo's files", async () => {
+    // Before btrbk-manifest looked its entries up by name from where it is, the rest of the walk went through the new
+    // backup's symlink: the hash of bravo's file (and, aimed there, of the host's key) came back to alpha
+    const dir = `${BACKUP_ROOT}/${A}/selftest`;
+    const master = masterOf(connA, `${A}-swap`);
+    const mux = { mux: master.reuse };
+    expect(ssh(connA, `mkdir -p '${dir}'`, undefined, mux).status).toBe(0);
+    // enough output to fill ssh's window and the pipes (names of 200 bytes), then bravo's file name, last in order
+    const names = Array.from({ length: 20_000 }, (_, i) => `${String(i).padStart(5, '0')}${'n'.repeat(195)}`);
+    const first = new SendStream().subvol('X', newUuid(), 1).mkdir('a', 257);
+    names.forEach((n, i) => first.mkfile(`a/${n}`, 300 + i));
+    first.mkfile('a/secret.bin', 258).chmod('a', 0o755).chmod('', 0o755);
+    expect(ssh(connA, `sudo -n btrfs receive '${dir}/'`, first.end().toBuffer(), mux).status).toBe(0);
+    const bravoBackup = bravo.paths[1];
+    const second = new SendStream()
+      .subvol('X', newUuid(), 1)
+      .symlink('a', 257, bravoBackup)
+      .chmod('', 0o755)
+      .end()
+      .toBuffer();
+    const walk = spawn(
+      'ssh',
+      ['-F', '/dev/null', ...sshArgs(connA, { extra: master.reuse }), '--', `btrbk-manifest '${dir}/X'`],
+      { stdio: ['ignore', 'pipe', 'pipe'] },
+    );
+    const chunks: Buffer[] = [];
+    let stderr = '';
+    walk.stderr.on('data', (d) => (stderr += d));
+    const closed = new Promise<void>((resolve) => walk.on('close', () => resolve()));
+    try {
+      await new Promise<void>((resolve) =>
+        walk.stdout.once('data', (d: Buffer) => {
+          chunks.push(d);
+          walk.stdout.pause();
+          resolve();
+        }),
+      );
+      await new Promise((r) => setTimeout(r, 3000)); // ssh's window and the pipes fill; the walk waits in a/
+      const del = ssh(connA, `sudo -n btrfs subvolume delete '${dir}/X'`, undefined, mux);
+      const again = del.status === 0 ? ssh(connA, `sudo -n btrfs receive '${dir}/'`, second, mux) : undefined;
+      walk.stdout.on('data', (d: Buffer) => chunks.push(d));
+      walk.stdout.resume();
+      await closed;
+      const out = Buffer.concat(chunks).toString('latin1');
+      const sha = crypto.createHash('sha256').update(SECRET_B).digest('hex');
+      expect({ delete: del.status, again: again?.status, leaked: out.includes(sha) || out.includes(B) }).toEqual({
+        delete: 0,
+        again: 0,
+        leaked: false,
+      });
+      // what it printed for a/secret.bin, if anything, is alpha's empty file
+      const line = /^a\/secret\.bin\t.*$/m.exec(out)?.[0];
+      if (line) expect(line.split('\t').at(-1)).toBe(crypto.createHash('sha256').update('').digest('hex'));
+      expect(stderr).not.toContain(B);
+    } finally {
+      walk.kill('SIGKILL');
+      master.close();
+      rootSh(
+        'for s in "$1"/*; do btrfs property set -f -ts "$s" ro false; btrfs subvolume delete -c "$s" >/dev/null; done; true',
+        dir,
+      );
+    }
+  });
+
   test('both still back up incrementally and restore their own backup through their own key', async () => {
     for (const [name, conn, file, text] of [
       [A, connA, 'data.bin', DATA_A],
