@@ -153,10 +153,31 @@ act() { # keep|delete PATH REASON [EPOCH GROUP] (no GROUP: a staging dir)
   elif [[ $1 == keep ]]; then NK=$((NK + 1)); ((DRY)) || [[ $LIST ]] && echo "keep $2 $3"
   else
     log "delete $2 $3"
-    if ((DRY)) || [[ $LIST ]] || if [[ ${5-} ]]; then btrfs subvolume delete "$2" >/dev/null; else stg_del "$2"; fi; then
+    if ((DRY)) || [[ $LIST ]] || if [[ ${5-} ]]; then sub_del "$2"; else stg_del "$2"; fi; then
       ND=$((ND + 1)) DL+=("deleted=$2")
     else log "ERROR: could not delete $2 (see above), retried next run"; FAIL=1 BADG[${5:-staging}]=1; fi
   fi
+}
+sub_del() { # PATH: a backup the policy chose. The kernel refuses to delete a subvolume while a btrfs send reads it
+  # (as the source, -p or -c), and a key's client that stops reading would keep it for as long as its session lasts:
+  # such sends are ended (their command line names PATH), then it is deleted
+  local p x a n=0
+  btrfs subvolume delete "$1" >/dev/null 2>&1 && return 0
+  for p in /proc/[0-9]*; do
+    a=()
+    { mapfile -d '' -t a <"$p/cmdline"; } 2>/dev/null
+    [[ ${a[0]-} == */btrfs && ${a[1]-} == send ]] || continue
+    for x in "${a[@]:2}"; do
+      if [[ ${x%/} == "$1" ]]; then kill -TERM "${p#/proc/}" 2>/dev/null && n=$((n + 1)); break; fi
+    done
+  done
+  ((n)) || { btrfs subvolume delete "$1" >/dev/null; return; }
+  log "ended $n btrfs send(s) that held $1 against its delete"
+  for x in 1 2 3 4 5 6 7 8 9 10; do
+    btrfs subvolume delete "$1" >/dev/null 2>&1 && return 0
+    sleep 1
+  done
+  btrfs subvolume delete "$1" >/dev/null
 }
 stg_del() { # DIR: its subvolumes (made writable, for nested ones), deepest first, then the rest
   local s l=()

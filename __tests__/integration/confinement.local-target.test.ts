@@ -293,6 +293,20 @@ function openReceive(name: string, settings: string) {
   return { session, restore };
 }
 
+/** The host's own prune confined to SERIES (its own root and state dir), with the default policy: run(now) runs it
+ * with that clock. */
+function seriesPrune(series: string) {
+  const state = rootSh('mktemp -d').trim();
+  const conf = `${state}/prune.conf`;
+  rootSh(
+    `printf '%s\\n' APPEND_ONLY=true "RETENTION='48h 14d 8w 12m'" RETENTION_MIN=1d "BACKUP_ROOT=$2" MOUNT=${MOUNT_POINT} STAGING=${STAGING_DIR}/none "STATE_DIR=$3" > "$1"`,
+    conf,
+    series,
+    state,
+  );
+  return { state, run: (now: number) => execInTarget([PRUNE_PATH, '--config', conf, '--now', String(now)]) };
+}
+
 describe('a receive that stalls ends', () => {
   test('a receive that does not stall returns at once: the watchdog keeps none of the session open', () => {
     // (its sleep held the session's stderr: sshd then waited up to 5 s after every receive)
@@ -410,17 +424,10 @@ describe('what a key holder can do to the retention (the guarantee README states
       expect(ssh(`sudo -n btrfs receive '${series}/'`, simpleSubvolume(n, files).stream).status).toBe(0);
     const names = ['home.20261101T0100', 'home.20261101T0200', 'home.20261101T0300'];
     for (const n of names) send(n);
-    const state = rootSh('mktemp -d').trim();
-    const conf = `${state}/prune.conf`;
     // the host's own prune, confined to this series (its own root and state), with the default policy
-    rootSh(
-      `printf '%s\\n' APPEND_ONLY=true "RETENTION='48h 14d 8w 12m'" RETENTION_MIN=1d "BACKUP_ROOT=$2" MOUNT=${MOUNT_POINT} STAGING=${STAGING_DIR}/none "STATE_DIR=$3" > "$1"`,
-      conf,
-      series,
-      state,
-    );
+    const { state, run } = seriesPrune(series);
     const prune = (now: number) => {
-      const r = execInTarget([PRUNE_PATH, '--config', conf, '--now', String(now)]);
+      const r = run(now);
       expect({ status: r.status, err: r.stderr }).toEqual({ status: 0, err: '' });
       return subvolumesIn(series);
     };
@@ -469,6 +476,50 @@ describe('what a key holder can do to the retention (the guarantee README states
       expect(earlier(left)).toEqual([]);
       expect(left).toContain(newest);
     } finally {
+      rootSh('rm -rf "$1"', state);
+    }
+  });
+});
+
+describe('a send the client stops reading', () => {
+  test('holds its backup against the delete the policy chose (the kernel refuses to delete a subvolume during a send); the prune ends the send and deletes it', async () => {
+    const series = `${DIR}/pinned`;
+    expect(ssh(`mkdir -p '${series}'`).status).toBe(0);
+    const send = (n: string, files: Record<string, string>) =>
+      expect(ssh(`sudo -n btrfs receive '${series}/'`, simpleSubvolume(n, files).stream).status).toBe(0);
+    // big enough that a send of it blocks once ssh's window and the pipes are full (12 MiB, in 48 KiB writes)
+    const big = new SendStream().subvol('home.20261101T0100', newUuid(), 1).mkfile('big.bin', 257);
+    const data = crypto.randomBytes(12 << 20);
+    for (let off = 0; off < data.length; off += 48 << 10)
+      big.write('big.bin', off, data.subarray(off, off + (48 << 10)));
+    big.chmod('big.bin', 0o644).chmod('', 0o755).end();
+    expect(ssh(`sudo -n btrfs receive '${series}/'`, big.toBuffer()).status).toBe(0);
+    send('home.20261101T0200', { 'f.txt': 'b' });
+    const { state, run: prune } = seriesPrune(series);
+    const now = Math.floor(Date.now() / 1000);
+    expect(prune(now).status).toBe(0); // first seen: recorded only
+    await new Promise((r) => setTimeout(r, 1100));
+    send('home.20261101T0300', { 'f.txt': 'c' }); // newer: the next run prunes the series
+    const reader = spawn('ssh', [...keySshArgs(conn), '--', `sudo -n btrfs send '${series}/home.20261101T0100'`], {
+      stdio: ['ignore', 'pipe', 'ignore'],
+    });
+    try {
+      await new Promise<void>((resolve) =>
+        reader.stdout.once('data', () => {
+          reader.stdout.pause(); // and never reads on
+          resolve();
+        }),
+      );
+      await new Promise((r) => setTimeout(r, 2000));
+      expect(execInTarget(['pgrep', '-f', '^/usr/bin/btrfs send']).status).toBe(0);
+      // two years later: the policy deletes the two older backups; the one being sent is held by its send
+      const r = prune(now + 2 * 365 * 86400);
+      expect({ status: r.status, err: r.stderr }).toEqual({ status: 0, err: '' });
+      expect(r.stdout).toMatch(/^ended 1 btrfs send\(s\) that held \S+\/home\.20261101T0100 against its delete$/m);
+      expect(r.stdout).toMatch(/^done: deleted 2, kept /m);
+      expect(subvolumesIn(series)).toEqual(['home.20261101T0300']);
+    } finally {
+      reader.kill('SIGKILL');
       rootSh('rm -rf "$1"', state);
     }
   });
