@@ -161,8 +161,8 @@ act() { # keep|delete PATH REASON [EPOCH GROUP] (no GROUP: a staging dir)
 sub_del() { # PATH: a backup the policy chose. The kernel refuses to delete a subvolume while a btrfs send reads it
   # (as the source, -p or -c), and a key's client that stops reading would keep it for as long as its session lasts:
   # such sends are ended (their command line names PATH), then it is deleted
-  local p x a n=0
-  btrfs subvolume delete "$1" >/dev/null 2>&1 && return 0
+  local p x a n=0 err
+  err=$(btrfs subvolume delete "$1" 2>&1 >/dev/null) && return 0
   for p in /proc/[0-9]*; do
     a=()
     { mapfile -d '' -t a <"$p/cmdline"; } 2>/dev/null
@@ -171,7 +171,7 @@ sub_del() { # PATH: a backup the policy chose. The kernel refuses to delete a su
       if [[ ${x%/} == "$1" ]]; then kill -TERM "${p#/proc/}" 2>/dev/null && n=$((n + 1)); break; fi
     done
   done
-  ((n)) || { btrfs subvolume delete "$1" >/dev/null; return; }
+  ((n)) || { printf '%s\n' "$err" >&2; return 1; }
   log "ended $n btrfs send(s) that held $1 against its delete"
   for x in 1 2 3 4 5 6 7 8 9 10; do
     btrfs subvolume delete "$1" >/dev/null 2>&1 && return 0

@@ -283,6 +283,14 @@ PATH_OUT=
 MISSING=
 MISSING_VERB=other
 
+not_a_subvolume() { # DIR, a directory a path goes through: refused when it is a subvolume root, but for a device's
+  # directory on the legacy key's way (made by the host, never by a stream)
+  if [[ -z $FS_TYPE ]]; then FS_TYPE=$(stat -f -c %T -- "$ROOT" 2>/dev/null) || FS_TYPE=unknown; fi
+  if [[ $FS_TYPE == btrfs && $(stat -c %i -- "$1" 2>/dev/null) == 256 ]]; then
+    [[ -z $DEVICE && ${1%/*} == "$ALL_ROOT" && -n ${REG_ROOT[${1##*/}]-} ]] || reject "path goes through a subvolume: $1"
+  fi
+}
+
 check_path() { # allowed-kinds word ; kinds: in root mount (comma list)
   local kinds=$1 p=$2 rel comp prefix
   [[ $p == /* ]] || reject "path must be absolute: $p"
@@ -309,11 +317,7 @@ check_path() { # allowed-kinds word ; kinds: in root mount (comma list)
       [[ -e $d ]] || { MISSING=${MISSING:-$d}; break; }
       [[ -d $d ]] || reject "path goes through a non-directory: $d"
       [[ -x $d ]] || reject "path goes through a directory the gate cannot check: $d"
-      if [[ -z $FS_TYPE ]]; then FS_TYPE=$(stat -f -c %T -- "$ROOT" 2>/dev/null) || FS_TYPE=unknown; fi
-      if [[ $FS_TYPE == btrfs && $(stat -c %i -- "$d" 2>/dev/null) == 256 ]]; then
-        # the legacy key passes through a device's directory (made by the host, never by a stream)
-        [[ -z $DEVICE && ${d%/*} == "$ALL_ROOT" && -n ${REG_ROOT[${d##*/}]-} ]] || reject "path goes through a subvolume: $d"
-      fi
+      not_a_subvolume "$d"
     done
     [[ -L $p ]] && reject "path is a symlink: $p"
   else
@@ -677,23 +681,18 @@ fi
 # a path that went through a component that did not exist (see MISSING above): nothing is run on it
 make_dirs() { # PATH below ROOT, every component made (as mkdir -p would) and checked before the next is entered
   local rel=${1#"$ROOT"/} d=$ROOT
-  if [[ -z $FS_TYPE ]]; then FS_TYPE=$(stat -f -c %T -- "$ROOT" 2>/dev/null) || FS_TYPE=unknown; fi
   while [[ -n $rel ]]; do
     d+=/${rel%%/*}
     [[ $rel == */* ]] && rel=${rel#*/} || rel=
     [[ -e $d || -L $d ]] || mkdir -- "$d" 2>/dev/null || [[ -e $d || -L $d ]] ||
       { printf "mkdir: cannot create directory '%s'\n" "$d" >&2; return 1; }
     [[ ! -L $d && -d $d ]] || reject "path goes through a symlink or a non-directory: $d"
-    # (a subvolume: only as the last component, or a device's directory for the legacy key, as check_path allows)
-    if [[ -n $rel && $FS_TYPE == btrfs && $(stat -c %i -- "$d" 2>/dev/null) == 256 ]]; then
-      [[ -z $DEVICE && ${d%/*} == "$ALL_ROOT" && -n ${REG_ROOT[${d##*/}]-} ]] || reject "path goes through a subvolume: $d"
-    fi
+    [[ -z $rel ]] || not_a_subvolume "$d" # (the last one may be a subvolume, as check_path allows)
   done
 }
 if [[ -n $MISSING ]]; then
   log_line info "accepted, answered by the gate ($MISSING does not exist):"
-  ((nstages == 1)) || { printf "ERROR: cannot access '%s': No such file or directory\n" "$MISSING" >&2; exit 1; }
-  case $MISSING_VERB in
+  case $MISSING_VERB in # (mkdir, test and readlink are single stages: the shapes allow them alone)
     mkdir) make_dirs "$PATH_OUT"; exit ;;
     test) exit 1 ;;
     readlink) printf 'readlink: %s: No such file or directory\n' "$PATH_OUT" >&2; exit 1 ;;

@@ -96,6 +96,14 @@ function root(argv: string[], input?: string): string {
   return r.stdout;
 }
 const rootSh = (script: string, ...args: string[]) => root(['/bin/bash', '-c', script, 'bash', ...args]);
+/** As root: deletes every subvolume in DIR (made writable first: received ones are read-only), then DIR itself unless
+ * keepDir. */
+function deleteSubvolumesIn(dir: string, { keepDir = false } = {}) {
+  rootSh(
+    `for s in "$1"/*; do btrfs property set -f -ts "$s" ro false; btrfs subvolume delete -c "$s" >/dev/null; done; ${keepDir ? 'true' : 'rmdir "$1"'}`,
+    dir,
+  );
+}
 const field = (show: string, name: string) => new RegExp(`^\\s*${name}:\\s*(\\S+)`, 'm').exec(show)?.[1] ?? '';
 /** Every subvolume below DIR (path, UUID, received UUID), as root: what must not change. */
 const inventory = (dir: string) =>
@@ -393,10 +401,7 @@ describe('two devices back up with btrbk; one key reaches nothing of the other',
     master.close();
     expect(root(['cat', `${dir}/snap-own/data.bin`, `${dir}/clone-own/leak`])).toBe(`${DATA_A}${DATA_A}`);
     expect(aRel).toMatch(/^laptop\/home\./);
-    rootSh(
-      'for s in "$1"/*; do btrfs property set -f -ts "$s" ro false; btrfs subvolume delete -c "$s" >/dev/null; done; rmdir "$1"',
-      dir,
-    );
+    deleteSubvolumesIn(dir);
   });
 
   test("the gate's path check raced with a receive: a path through a directory that appears, while it is checked, as alpha's backup holding a symlink into bravo's never sends bravo's backup", async () => {
@@ -452,10 +457,7 @@ describe('two devices back up with btrbk; one key reaches nothing of the other',
       await Promise.all(workers);
       fs.rmSync(out, { recursive: true, force: true });
       master.close();
-      rootSh(
-        'for s in "$1"/*; do btrfs property set -f -ts "$s" ro false; btrfs subvolume delete -c "$s" >/dev/null; done; rmdir "$1"',
-        dir,
-      );
+      deleteSubvolumesIn(dir);
     }
   });
 
@@ -516,10 +518,7 @@ describe('two devices back up with btrbk; one key reaches nothing of the other',
     } finally {
       walk.kill('SIGKILL');
       master.close();
-      rootSh(
-        'for s in "$1"/*; do btrfs property set -f -ts "$s" ro false; btrfs subvolume delete -c "$s" >/dev/null; done; true',
-        dir,
-      );
+      deleteSubvolumesIn(dir, { keepDir: true });
     }
   });
 
