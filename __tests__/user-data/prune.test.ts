@@ -140,7 +140,15 @@ class Host {
   }
 
   cleanup() {
-    for (const c of this.children) if (c.pid) process.kill(-c.pid, 'SIGKILL');
+    for (const c of this.children) {
+      if (!c.pid) continue;
+      // a holder the prune already ended (and node reaped) has no process group left
+      try {
+        process.kill(-c.pid, 'SIGKILL');
+      } catch (e) {
+        if ((e as NodeJS.ErrnoException).code !== 'ESRCH') throw e;
+      }
+    }
     fs.rmSync(this.dir, { recursive: true, force: true });
   }
 }
