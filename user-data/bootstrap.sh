@@ -50,6 +50,7 @@ readonly BTRBK_USER=btrbk
 readonly BTRBK_HOME=/home/btrbk
 readonly GATE_PATH=/usr/local/sbin/btrbk-ssh-gate
 readonly RECEIVE_PATH=/usr/local/sbin/btrbk-receive
+readonly STREAM_CHECK_PATH=/usr/local/sbin/btrbk-stream-check
 readonly PRUNE_PATH=/usr/local/sbin/btrbk-prune
 readonly PRUNE_CONF=/etc/btrbk-backup-host/prune.conf
 readonly SCRUB_PATH=/usr/local/sbin/btrbk-scrub
@@ -442,9 +443,10 @@ gate_options() { [ "$BTRBK_APPEND_ONLY" = true ] || printf ' --allow-delete'; }
 sudoers_text() { if [ "$BTRBK_APPEND_ONLY" = true ]; then sudoers_fragment | grep -v BTRBK_DELETE; else sudoers_fragment; fi; }
 
 install_gate() {
-  step gate "SSH gate $GATE_PATH, $RECEIVE_PATH and sudoers $SUDOERS_PATH"
+  step gate "SSH gate $GATE_PATH, $RECEIVE_PATH, $STREAM_CHECK_PATH and sudoers $SUDOERS_PATH"
   [ "$(gate_script | put_file "$GATE_PATH" root:root 0755)" != changed ] || changed "installed $GATE_PATH"
   [ "$(receive_script | put_file "$RECEIVE_PATH" root:root 0755)" != changed ] || changed "installed $RECEIVE_PATH"
+  [ "$(stream_check_script | put_file "$STREAM_CHECK_PATH" root:root 0755)" != changed ] || changed "installed $STREAM_CHECK_PATH"
   [ -d "$STAGING_DIR" ] || { install -d -m 0700 -o root -g root "$STAGING_DIR"; changed "created $STAGING_DIR"; }
   local tmp previous=""
   tmp=$(mktemp /tmp/btrbk-sudoers.XXXXXX)
@@ -672,6 +674,7 @@ restrict_default_user() {
 # @payload btrbk-ssh-gate.sh gate_script
 # @payload sudoers-btrbk sudoers_fragment
 # @payload btrbk-receive.sh receive_script
+# @payload btrbk-stream-check stream_check_script
 # @payload btrbk-prune.sh prune_script
 # @payload host-identity.sh host_key_script
 # @payload btrbk-layout.sh layout_script

@@ -16,6 +16,10 @@
 # of its own where the volume is mounted only at a root-only directory, with everything at its top level but the
 # backup root and the staging area covered by an empty mount, and no procfs (/proc/1/root is the host's own /,
 # where the volume is mounted with nothing covered), so no `..` in a clone path reaches them either.
+# The stream passes through btrbk-stream-check on its way to btrfs receive: btrfs receive creates the stream's
+# subvolume as soon as it reads its name, and that name is shown raw by every key's `btrfs subvolume list` while the
+# receive lasts, so a name that is not plain (a newline forged whole lines of other devices' lists) is refused before
+# btrfs receive sees it; so is a second subvolume, a command before the first, or anything after the end command.
 # A stream that stops sending would hold the receive lock (and so the host's pruning) for ever: a receive that
 # reads and writes nothing for RECEIVE_STALL_SECONDS (prune.conf; default 600) is ended, and nothing is kept. One
 # that trickles a byte now and then, or receives that overlap, are ended by the pruning once they held the lock at
@@ -46,6 +50,7 @@ CONF=/etc/btrbk-backup-host/prune.conf
 REGISTRY=/etc/btrbk-backup-host/devices
 DEVICE=
 readonly HEARTBEAT=/usr/local/sbin/btrbk-heartbeat
+readonly STREAM_CHECK=/usr/local/sbin/btrbk-stream-check
 readonly BTRFS=/usr/bin/btrfs
 readonly NAME_RE='^[A-Za-z0-9_@+-][A-Za-z0-9_@+.-]*$'
 readonly SAFE_PATH_RE='^(/[A-Za-z0-9_@+.-]+)+$'
@@ -138,12 +143,13 @@ exec {shared}>>"$LOCK_DIR/receive.lock"
 flock -s -w 600 "$shared" || fail "the host's pruning holds $LOCK_DIR/receive.lock; try again in a minute"
 exec {gate}>&-
 work=$(mktemp -d "$STAGING/rcv.XXXXXXXX") || fail "cannot create a staging directory in $STAGING"
-done_ok=0 rpid='' wpid='' apid='' errs=''
+done_ok=0 rpid='' wpid='' apid='' cpid='' errs=''
 cleanup() {
   [[ -z $wpid ]] || kill "$wpid" 2>/dev/null
   [[ -z $rpid ]] || { kill -TERM "$rpid" 2>/dev/null && wait "$rpid"; }
+  [[ -z $cpid ]] || { kill -TERM "$cpid" 2>/dev/null; wait "$cpid"; }
   [[ -z $apid ]] || { kill "$apid" 2>/dev/null; wait "$apid"; }
-  [[ -z $errs ]] || rm -f -- "$errs" "$errs.fifo"
+  [[ -z $errs ]] || rm -f -- "$errs" "$errs.fifo" "$errs.stream" "$errs.check"
   ((done_ok)) || purge "$work"
 }
 trap cleanup EXIT
@@ -160,14 +166,21 @@ stall=$(sed -n 's/^RECEIVE_STALL_SECONDS=\([0-9]\{1,6\}\)$/\1/p' "$CONF" 2>/dev/
 # 6.2; upstream's process_clone still does it). Any ERROR fails the receive; that one is said without the path.
 # They go through a FIFO to an awk that keeps at most 64 KiB and the first 100 ERROR lines in a file on /run (a
 # stream of a million skipped clones must not fill the host's memory).
-{ errs=$(mktemp "$LOCK_DIR/receive-err.XXXXXXXX") && mkfifo -m 0600 -- "$errs.fifo"; } || fail "cannot create a file in $LOCK_DIR"
+{ errs=$(mktemp "$LOCK_DIR/receive-err.XXXXXXXX") && mkfifo -m 0600 -- "$errs.fifo" "$errs.stream"; } || fail "cannot create a file in $LOCK_DIR"
 awk 'n < 65536 { print; n += length($0) + 1; next } /^ERROR/ && e++ < 100 { print }' <"$errs.fifo" >"$errs" {shared}>&- &
 apid=$!
+# The stream, checked on its way (btrbk-stream-check's one line of why, when it refuses, goes to $errs.check); the
+# receive reads what the check passed on, from the FIFO $errs.stream.
+[[ -x $STREAM_CHECK ]] || fail "$STREAM_CHECK is missing: run the boot script again"
+exec {in}<&0
+"$STREAM_CHECK" <&"$in" >"$errs.stream" 2>"$errs.check" {in}<&- {shared}>&- &
+cpid=$!
+exec {in}<&- 0</dev/null
+exec {in}<"$errs.stream"
 # A mount namespace of its own: the volume bound at VIEW, its own mount gone, every top-level entry but the
 # backup root and the staging area covered, and the other receives' staging directories; for a device, every entry
 # of the backup root but the device's directory too (the script is fixed text, never client text; its arguments are
 # the paths checked above). -m: the backup root's subvolume, or the device's, the only place sources may come from.
-exec {in}<&0
 # shellcheck disable=SC2016
 unshare --mount --propagation private -- /bin/bash -p -c '
   mount --bind -- "$1" "$2" && umount -l -- "$1" || exit 70
@@ -212,8 +225,22 @@ wait "$rpid"
 rc=$?
 rpid=''
 kill "$wpid" 2>/dev/null
+# a receive that ended on its own read the stream to its end, so the check has ended (or is ending: a second at
+# most); one that failed may leave the check waiting for the client
+if ((rc == 0)); then
+  for _ in 1 2 3 4 5 6 7 8 9 10; do kill -0 "$cpid" 2>/dev/null || break; sleep 0.1; done
+fi
+kill -TERM "$cpid" 2>/dev/null
+wait "$cpid"
+crc=$?
+cpid=''
 wait "$apid"
 apid=''
+if ((crc == 3)); then
+  fail "$(head -c 1024 -- "$errs.check")"
+elif ((crc != 0 && rc == 0)); then
+  fail "the stream check failed (exit $crc): $(head -c 1024 -- "$errs.check"); nothing was kept"
+fi
 # A source the key may not reach is said exactly as a source that does not exist, and only the first ERROR is said: a
 # refused clone is skipped and the receive goes on (one line per clone), a missing one ends it (one line), so any
 # other wording or count would tell a stream which UUIDs exist outside its reach.
@@ -233,7 +260,7 @@ while IFS= read -r line; do
   fi
   printf '%s\n' "$line" >&2
 done <"$errs"
-rm -f -- "$errs" "$errs.fifo"
+rm -f -- "$errs" "$errs.fifo" "$errs.stream" "$errs.check"
 ((rc != 0 || refused == 0)) || rc=1
 ((rc != 70)) || fail "cannot set up the receive's mount namespace (unshare, mount --bind $ROOT)"
 ((rc == 0)) || fail "btrfs receive failed (exit $rc): the stream is incomplete or was refused; nothing was kept"

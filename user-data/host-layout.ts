@@ -27,6 +27,8 @@ export const BACKUP_USER = 'btrbk';
 /** The host's programs. */
 export const GATE_PATH = '/usr/local/sbin/btrbk-ssh-gate';
 export const RECEIVE_PATH = '/usr/local/sbin/btrbk-receive';
+/** What btrbk-receive passes every stream through before btrfs receive reads it (user-data/btrbk-stream-check). */
+export const STREAM_CHECK_PATH = '/usr/local/sbin/btrbk-stream-check';
 export const PRUNE_PATH = '/usr/local/sbin/btrbk-prune';
 export const PRUNE_CONF = '/etc/btrbk-backup-host/prune.conf';
 /** The monthly read-only scrub (btrbk-scrub.timer) and the gate's `btrbk-diag scrub` (its report). */

@@ -25,6 +25,7 @@ test('the boot script spells the layout the same way', () => {
     BACKUP_USER: boot('BTRBK_USER'),
     GATE_PATH: boot('GATE_PATH'),
     RECEIVE_PATH: boot('RECEIVE_PATH'),
+    STREAM_CHECK_PATH: boot('STREAM_CHECK_PATH'),
     PRUNE_PATH: boot('PRUNE_PATH'),
     PRUNE_CONF: boot('PRUNE_CONF'),
     SUDOERS_PATH: boot('SUDOERS_PATH'),
@@ -43,6 +44,7 @@ test('the boot script spells the layout the same way', () => {
     BACKUP_USER: layout.BACKUP_USER,
     GATE_PATH: layout.GATE_PATH,
     RECEIVE_PATH: layout.RECEIVE_PATH,
+    STREAM_CHECK_PATH: layout.STREAM_CHECK_PATH,
     PRUNE_PATH: layout.PRUNE_PATH,
     PRUNE_CONF: layout.PRUNE_CONF,
     SUDOERS_PATH: layout.SUDOERS_PATH,
@@ -55,6 +57,7 @@ test('the boot script spells the layout the same way', () => {
   });
   // the heartbeat's own spelling: its conf, and the metric it puts
   expect(shellValue('btrbk-receive.sh', 'readonly HEARTBEAT')).toBe(layout.HEARTBEAT_PATH);
+  expect(shellValue('btrbk-receive.sh', 'readonly STREAM_CHECK')).toBe(layout.STREAM_CHECK_PATH);
   expect(shellValue('btrbk-heartbeat.sh', 'CONF')).toBe(layout.HEARTBEAT_CONF);
   expect(read('btrbk-heartbeat.sh')).toContain(`MetricName=${layout.COMPLETED_BACKUPS_METRIC}&`);
   // btrbk-receive's and btrbk-prune's own default when prune.conf does not say

@@ -24,6 +24,7 @@ const EMBEDDED: Array<[string, string, '@payload']> = [
   ['btrbk-ssh-gate.sh', 'gate_script', '@payload'],
   ['sudoers-btrbk', 'sudoers_fragment', '@payload'],
   ['btrbk-receive.sh', 'receive_script', '@payload'],
+  ['btrbk-stream-check', 'stream_check_script', '@payload'],
   ['btrbk-prune.sh', 'prune_script', '@payload'],
   ['host-identity.sh', 'host_key_script', '@payload'],
   ['btrbk-layout.sh', 'layout_script', '@payload'],
