@@ -522,13 +522,37 @@ stage_compressor() { # name words... ; decompress: NAME -d -c [opts] ; compress:
     local w=${a[i]}
     if [[ $mode == compress && $w =~ $level_re ]] && ((lvl == 0)); then lvl=1
     elif [[ -n $threads_re && $w =~ $threads_re ]] && ((thr == 0)); then thr=1
-    elif ((long)) && [[ $w =~ ^--long=[0-9]{1,2}$ ]] && ((lng == 0)); then lng=1
+    elif ((long)) && [[ $w =~ ^--long=[0-9]{1,2}$ ]] && ((lng == 0)); then
+      # a window of 2^N bytes in the host's memory (zstd's own default is 27: 128 MiB); 31 would be 2 GiB on a host
+      # of 512 MiB
+      ((10#${w#--long=} <= 27)) || reject "$name: $w is not allowed (a window of 2^${w#--long=} bytes in the host's memory); --long=27 at most"
+      lng=1
     elif ((adapt)) && [[ $w == --adapt ]] && ((adp == 0)); then adp=1
     else reject "$name: option not allowed here: $w"
     fi
     OUT+=("$w")
   done
+  # xz's memory follows the stream's dictionary (decompress, client input: a dictionary of 1 GiB took 1,025 MiB) or
+  # the level (compress: -9 takes 674 MiB); capped, decompress refuses and compress scales its settings down
+  [[ $name != xz ]] || OUT+=("--memlimit-$mode=128MiB")
   KIND=$mode
+}
+
+# mbuffer's buffer fills when the client sends faster than the receive writes: at most a quarter of the host's memory
+buffer_fits() { # N[kmg%]
+  local v=$1 n unit kib total='' k rest
+  n=${v%[kmgKMG%]} unit=${v#"$n"}
+  n=$((10#$n))
+  while read -r k rest; do [[ $k == MemTotal: ]] && total=${rest%% *} && break; done </proc/meminfo
+  [[ -n $total ]] || return 1
+  case $unit in
+    %) ((n <= 25)); return ;;
+    k | K) kib=$n ;;
+    m | M) kib=$((n * 1024)) ;;
+    g | G) kib=$((n * 1048576)) ;;
+    *) kib=$((n / 1024)) ;;
+  esac
+  ((kib <= total / 4))
 }
 
 stage_mbuffer() { # mbuffer -v 1 [-q] [-s N] [-m N] [-r N] [-R N]
@@ -550,6 +574,7 @@ stage_mbuffer() { # mbuffer -v 1 [-q] [-s N] [-m N] [-r N] [-R N]
     OUT+=("$o")
     if [[ -n $re ]]; then
       if ((i + 1 >= n)) || [[ ! ${a[i + 1]} =~ $re ]]; then reject "mbuffer: bad value for $o"; fi
+      [[ $o != -m ]] || buffer_fits "${a[i + 1]}" || reject "mbuffer: -m ${a[i + 1]} is more than a quarter of the host's memory"
       OUT+=("${a[i + 1]}"); ((i += 1))
     fi
   done

@@ -136,6 +136,18 @@ describe('gate in a sandbox (fake sudo, real pipes, no shell)', () => {
       ]);
     });
 
+    test("xz -d: a stream whose dictionary is 1 GiB is refused by the host's xz (128 MiB at most), one of 64 MiB (xz -9) arrives", () => {
+      fs.mkdirSync(path.join(sb.root, 'laptop'));
+      const data = crypto.randomBytes(100_000);
+      const xz = (dict: string) => spawnSync('xz', ['-c', '-q', `--lzma2=dict=${dict}`], { input: data }).stdout;
+      const huge = runInSandbox(sb, `xz -d -c | sudo -n btrfs receive '${sb.root}/laptop/'`, xz('1GiB'));
+      expect(huge.status).not.toBe(0);
+      expect(huge.stderr).toContain('Memory usage limit reached');
+      const ok = runInSandbox(sb, `xz -d -c | sudo -n btrfs receive '${sb.root}/laptop/'`, xz('64MiB'));
+      expect({ status: ok.status, stderr: ok.stderr }).toEqual({ status: 0, stderr: '' });
+      expect(fs.readFileSync(path.join(sb.root, 'laptop', 'stream.bin')).equals(data)).toBe(true);
+    });
+
     test('send | mbuffer | compress: the client gets the compressed stream', () => {
       const snap = path.join(sb.root, 'laptop', 'home.1');
       fs.mkdirSync(snap, { recursive: true });

@@ -225,7 +225,7 @@ export const ACCEPTED: Array<[string, string[][]]> = [
   [
     `xz -d -c -T2 | sudo -n btrfs receive '${R}/l/'`,
     [
-      ['/usr/bin/xz', '-d', '-c', '-T2'],
+      ['/usr/bin/xz', '-d', '-c', '-T2', '--memlimit-decompress=128MiB'],
       [...SUDO_RECEIVE, `${R}/l`],
     ],
   ],
@@ -233,6 +233,13 @@ export const ACCEPTED: Array<[string, string[][]]> = [
     `lz4 -d -c | sudo -n btrfs receive '${R}/l/'`,
     [
       ['/usr/bin/lz4', '-d', '-c'],
+      [...SUDO_RECEIVE, `${R}/l`],
+    ],
+  ],
+  [
+    `mbuffer -v 1 -q -m 25% | sudo -n btrfs receive '${R}/l/'`,
+    [
+      ['/usr/bin/mbuffer', '-v', '1', '-q', '-m', '25%'],
       [...SUDO_RECEIVE, `${R}/l`],
     ],
   ],
@@ -246,11 +253,11 @@ export const ACCEPTED: Array<[string, string[][]]> = [
   // btrfs send from the target: restore, archive, or a second device
   [`sudo -n btrfs send '${R}/laptop/home.20260101T0000'`, [[...SUDO_BTRFS, 'send', `${R}/laptop/home.20260101T0000`]]],
   [
-    `sudo -n btrfs send -p '${R}/l/home.1' -c '${R}/l/home.0' -c '${R}/l/root.1' '${R}/l/home.2' | mbuffer -v 1 -q -r 20m | zstd -c -19 -T0 --long=31 --adapt`,
+    `sudo -n btrfs send -p '${R}/l/home.1' -c '${R}/l/home.0' -c '${R}/l/root.1' '${R}/l/home.2' | mbuffer -v 1 -q -r 20m | zstd -c -19 -T0 --long=27 --adapt`,
     [
       [...SUDO_BTRFS, 'send', '-p', `${R}/l/home.1`, '-c', `${R}/l/home.0`, '-c', `${R}/l/root.1`, `${R}/l/home.2`],
       ['/usr/bin/mbuffer', '-v', '1', '-q', '-r', '20m'],
-      ['/usr/bin/zstd', '-c', '-19', '-T0', '--long=31', '--adapt'],
+      ['/usr/bin/zstd', '-c', '-19', '-T0', '--long=27', '--adapt'],
     ],
   ],
   [
@@ -264,7 +271,7 @@ export const ACCEPTED: Array<[string, string[][]]> = [
     `sudo -n btrfs send '${R}/l/a' | xz -c -0 -T8`,
     [
       [...SUDO_BTRFS, 'send', `${R}/l/a`],
-      ['/usr/bin/xz', '-c', '-0', '-T8'],
+      ['/usr/bin/xz', '-c', '-0', '-T8', '--memlimit-compress=128MiB'],
     ],
   ],
   [
