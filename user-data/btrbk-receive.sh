@@ -169,14 +169,11 @@ stall=$(sed -n 's/^RECEIVE_STALL_SECONDS=\([0-9]\{1,6\}\)$/\1/p' "$CONF" 2>/dev/
 { errs=$(mktemp "$LOCK_DIR/receive-err.XXXXXXXX") && mkfifo -m 0600 -- "$errs.fifo" "$errs.stream"; } || fail "cannot create a file in $LOCK_DIR"
 awk 'n < 65536 { print; n += length($0) + 1; next } /^ERROR/ && e++ < 100 { print }' <"$errs.fifo" >"$errs" {shared}>&- &
 apid=$!
-# The stream, checked on its way (btrbk-stream-check's one line of why, when it refuses, goes to $errs.check); the
-# receive reads what the check passed on, from the FIFO $errs.stream.
+# The stream is checked on its way (btrbk-stream-check, started below: its one line of why, when it refuses, goes to
+# $errs.check); the receive reads what the check passed on, from the FIFO $errs.stream (opened by each side's own
+# job: the receive's open waits for the check's).
 [[ -x $STREAM_CHECK ]] || fail "$STREAM_CHECK is missing: run the boot script again"
 exec {in}<&0
-"$STREAM_CHECK" <&"$in" >"$errs.stream" 2>"$errs.check" {in}<&- {shared}>&- &
-cpid=$!
-exec {in}<&- 0</dev/null
-exec {in}<"$errs.stream"
 # A mount namespace of its own: the volume bound at VIEW, its own mount gone, every top-level entry but the
 # backup root and the staging area covered, and the other receives' staging directories; for a device, every entry
 # of the backup root but the device's directory too (the script is fixed text, never client text; its arguments are
@@ -202,9 +199,13 @@ unshare --mount --propagation private -- /bin/bash -p -c '
   for e in "${procs[@]}"; do umount -l -- "$e" || exit 70; done
   [[ ! -e /proc/1 && ! -e /proc/self ]] || exit 70
   shift 7; exec "$@"' _ "$MOUNT" "$VIEW" "$root_top" "${STAGING##*/}" "$root_rel" "$DEVICE" "${work##*/}" \
-  "$BTRFS" receive -m "$VIEW/${DROOT#"$MOUNT"/}" --chroot "${opts[@]}" "$VIEW/${work#"$MOUNT"/}" <&"$in" 2>"$errs.fifo" &
+  "$BTRFS" receive -m "$VIEW/${DROOT#"$MOUNT"/}" --chroot "${opts[@]}" "$VIEW/${work#"$MOUNT"/}" <"$errs.stream" 2>"$errs.fifo" {in}<&- &
 rpid=$!
-exec {in}<&-
+# (the check bind-mounts the subvolume the stream makes on itself in the receive's namespace, so no later command can
+# rename it: see btrbk-stream-check)
+"$STREAM_CHECK" --receiver "$rpid" --dir "$work" --view "$VIEW/${work#"$MOUNT"/}" <&"$in" >"$errs.stream" 2>"$errs.check" {in}<&- {shared}>&- &
+cpid=$!
+exec {in}<&- 0</dev/null
 # The watchdog: the receive's read and write counters (/proc/PID/io) must move within $stall seconds.
 (
   exec {shared}>&- # only the receive holds the lock
@@ -214,7 +215,7 @@ exec {in}<&-
     io=$(awk '$1 == "rchar:" || $1 == "wchar:" { s += $2 } END { print s }' "/proc/$rpid/io" 2>/dev/null) && [[ -n $io ]] || exit 0
     if [[ $io == "$last" ]]; then idle=$((idle + step)); else idle=0 last=$io; fi
     if ((idle >= stall)); then
-      say "no data arrived for $stall s (RECEIVE_STALL_SECONDS): the receive into $target was ended"
+      say "the receive into $target read and wrote nothing for $stall s (RECEIVE_STALL_SECONDS: no data arrived, or the stream made it wait): it was ended"
       kill -TERM "$rpid" 2>/dev/null
       exit 0
     fi
@@ -236,7 +237,7 @@ crc=$?
 cpid=''
 wait "$apid"
 apid=''
-if ((crc == 3)); then
+if ((crc == 3 || crc == 5)); then # refused; or the subvolume could not be kept from a rename
   fail "$(head -c 1024 -- "$errs.check")"
 elif ((crc != 0 && rc == 0)); then
   fail "the stream check failed (exit $crc): $(head -c 1024 -- "$errs.check"); nothing was kept"

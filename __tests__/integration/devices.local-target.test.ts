@@ -522,47 +522,67 @@ describe('two devices back up with btrbk; one key reaches nothing of the other',
     }
   });
 
-  test("alpha's receive naming its subvolume with a newline and a forged `path backups` line, its session held open: refused before the subvolume exists; bravo's subvolume list shows no forged line and bravo's btrbk runs meanwhile", async () => {
-    // Before btrbk-stream-check, btrfs receive created the subvolume under this name in staging at once (btrbk-receive
-    // checked the name at the end), `btrfs subvolume list` printed it raw, and every key's filter kept the forged
-    // line: bravo's btrbk failed ("Failed to parse subvolume list", exit 10) for as long as alpha's session lasted
-    const forged = 'ID 4242 gen 1 top level 5 path backups';
-    const head = new SendStream().subvol(`x\n${forged}`, newUuid(), 1).mkfile('f', 258).toBuffer();
-    const rcv = spawn(
-      'ssh',
-      ['-F', '/dev/null', ...sshArgs(connA), '--', `sudo -n btrfs receive '${connA.backupRoot}/laptop/'`],
-      { stdio: ['pipe', 'ignore', 'pipe'] },
-    );
-    let stderr = '';
-    rcv.stderr.on('data', (d) => (stderr += d));
-    const closed = new Promise<number | null>((resolve) => rcv.on('close', (code) => resolve(code)));
-    rcv.stdin.on('error', () => {}); // a refused session may close before we do
-    rcv.stdin.write(head); // and nothing more: a client that trickles or waits keeps the session open
-    try {
-      // the receive had time to read the header and the subvol command (or was refused already)
-      const refusedAtOnce = await Promise.race([
-        closed.then(() => true),
-        new Promise<boolean>((r) => setTimeout(() => r(false), 3000)),
-      ]);
-      const list = ssh(connB, `sudo -n btrfs subvolume list -a -c -u -q -R '${MOUNT_POINT}'`);
-      expect(list.status).toBe(0);
-      expect(list.stdout.toString('utf8')).not.toContain(forged);
-      expect(rootSh('btrfs subvolume list -a "$1"', MOUNT_POINT)).not.toContain(forged);
-      fs.writeFileSync(laptops[B].fs.path('home', 'during.txt'), 'bravo during\n');
-      await nextSecond();
-      const run = btrbkRun(laptops[B].client);
-      expect({ status: run.status, out: run.out + run.err }).toMatchObject({ status: 0 });
-      expect(refusedAtOnce).toBe(true);
-    } finally {
-      rcv.stdin.end();
-      rcv.kill('SIGKILL');
-    }
-    expect(await closed).not.toBe(0);
-    expect(stderr).toContain("the stream names its subvolume 'x%0AID%20");
-    expect(stderr).toContain('not a plain name');
-    await waitUntil(() => leftovers().length === 0, 30_000, 'staging and receive files cleaned up');
-    expect(backupsOf(`${BACKUP_ROOT}/${A}/laptop`).filter((n) => n.startsWith('x'))).toEqual([]);
-  });
+  // A forged `btrfs subvolume list` line, by three routes: the subvolume's own name; a rename of the subvolume in
+  // staging after it is made (`..`); the same through a symlink to / that the stream made (no `..` at all)
+  const FORGED = 'ID 4242 gen 1 top level 5 path backups';
+  test.each([
+    [
+      'its subvolume named with it',
+      () => new SendStream().subvol(`x\n${FORGED}`, newUuid(), 1).mkfile('f', 258),
+      ["the stream names its subvolume 'x%0AID%20", 'not a plain name'],
+    ],
+    [
+      'its subvolume renamed to it',
+      () => new SendStream().subvol('ok', newUuid(), 1).mkfile('f', 258).rename('../ok', `../x\n${FORGED}`),
+      ['Device or resource busy'],
+    ],
+    [
+      'its subvolume renamed to it through a symlink to / it made',
+      () => new SendStream().subvol('ok', newUuid(), 1).symlink('a', 258, '/').rename('a/ok', `a/y\n${FORGED}`),
+      ['Device or resource busy'],
+    ],
+  ] as const)(
+    "alpha's receive, %s, its session held open: refused at once; bravo's subvolume list shows no forged line and bravo's btrbk runs meanwhile",
+    async (_, stream, said) => {
+      // Before btrbk-stream-check, btrfs receive made the subvolume under the stream's name in staging at once
+      // (btrbk-receive checked the name at the end); before the check bind-mounted it on itself in the receive's
+      // namespace, a later rename gave it any name. `btrfs subvolume list` printed it raw, and every key's filter kept
+      // the forged line: bravo's btrbk failed ("Failed to parse subvolume list", exit 10) while alpha's session lasted
+      const rcv = spawn(
+        'ssh',
+        ['-F', '/dev/null', ...sshArgs(connA), '--', `sudo -n btrfs receive '${connA.backupRoot}/laptop/'`],
+        { stdio: ['pipe', 'ignore', 'pipe'] },
+      );
+      let stderr = '';
+      rcv.stderr.on('data', (d) => (stderr += d));
+      const closed = new Promise<number | null>((resolve) => rcv.on('close', (code) => resolve(code)));
+      rcv.stdin.on('error', () => {}); // a refused session may close before we do
+      rcv.stdin.write(stream().toBuffer()); // and nothing more: a client that trickles or waits keeps it open
+      try {
+        // the receive had the time to read what was sent (or was refused already)
+        const refusedAtOnce = await Promise.race([
+          closed.then(() => true),
+          new Promise<boolean>((r) => setTimeout(() => r(false), 3000)),
+        ]);
+        const list = ssh(connB, `sudo -n btrfs subvolume list -a -c -u -q -R '${MOUNT_POINT}'`);
+        expect(list.status).toBe(0);
+        expect(list.stdout.toString('utf8')).not.toContain(FORGED);
+        expect(rootSh('btrfs subvolume list -a "$1"', MOUNT_POINT)).not.toContain(FORGED);
+        fs.appendFileSync(laptops[B].fs.path('home', 'during.txt'), 'bravo during\n');
+        await nextSecond();
+        const run = btrbkRun(laptops[B].client);
+        expect({ status: run.status, out: run.out + run.err }).toMatchObject({ status: 0 });
+        expect(refusedAtOnce).toBe(true);
+      } finally {
+        rcv.stdin.end();
+        rcv.kill('SIGKILL');
+      }
+      expect(await closed).not.toBe(0);
+      for (const words of said) expect(stderr).toContain(words);
+      await waitUntil(() => leftovers().length === 0, 30_000, 'staging and receive files cleaned up');
+      expect(backupsOf(`${BACKUP_ROOT}/${A}/laptop`).filter((n) => !n.startsWith('home.'))).toEqual([]);
+    },
+  );
 
   test('both still back up incrementally and restore their own backup through their own key', async () => {
     for (const [name, conn, file, text] of [

@@ -45,6 +45,14 @@ export const Attr = {
   CLONE_PATH: 22,
   CLONE_OFFSET: 23,
   CLONE_LEN: 24,
+  // version 2
+  FALLOCATE_MODE: 25,
+  FILEATTR: 26,
+  UNENCODED_FILE_LEN: 27,
+  UNENCODED_LEN: 28,
+  UNENCODED_OFFSET: 29,
+  COMPRESSION: 30,
+  ENCRYPTION: 31,
 } as const;
 
 const CRC_TABLE = Array.from({ length: 256 }, (_, n) => {

@@ -5,7 +5,16 @@
 import { spawn, spawnSync } from 'node:child_process';
 import path from 'node:path';
 import { REPO_ROOT } from '../../scripts/lib/core/connection.js';
-import { Attr, Cmd, encodeCommand, HEADER_LEN, newUuid, SendStream, simpleSubvolume } from '../support/send-stream.js';
+import {
+  Attr,
+  Cmd,
+  crc32c,
+  encodeCommand,
+  HEADER_LEN,
+  newUuid,
+  SendStream,
+  simpleSubvolume,
+} from '../support/send-stream.js';
 
 const CHECK = path.join(REPO_ROOT, 'user-data', 'btrbk-stream-check');
 
@@ -165,6 +174,49 @@ describe('btrbk-stream-check: refused before btrfs receive reads the command', (
     expect(r.stdout.equals(stream)).toBe(true);
   });
 
+  test("an encoded write (v2) outside the kernel's bounds: btrfs receive would decompress it itself, into the length it gives, and write from outside that buffer", () => {
+    // the attributes as the kernel writes them, DATA last without a length (version 2)
+    const encodedWrite = (ufl: number, ul: bigint, uoff: bigint) => {
+      const u64 = (type: number, v: bigint) => {
+        const b = Buffer.alloc(12);
+        b.writeUInt16LE(type, 0);
+        b.writeUInt16LE(8, 2);
+        b.writeBigUInt64LE(v, 4);
+        return b;
+      };
+      const path = Buffer.concat([Buffer.from([Attr.PATH, 0, 1, 0]), Buffer.from('t')]);
+      const data = Buffer.concat([Buffer.from([Attr.DATA, 0]), Buffer.alloc(64, 7)]);
+      const body = Buffer.concat([
+        path,
+        u64(Attr.FILE_OFFSET, 0n),
+        u64(Attr.UNENCODED_FILE_LEN, BigInt(ufl)),
+        u64(Attr.UNENCODED_LEN, ul),
+        u64(Attr.UNENCODED_OFFSET, uoff),
+        Buffer.from([Attr.COMPRESSION, 0, 4, 0, 2, 0, 0, 0]), // zstd
+        data,
+      ]);
+      const head = Buffer.alloc(10);
+      head.writeUInt32LE(body.length, 0);
+      head.writeUInt16LE(Cmd.ENCODED_WRITE, 4);
+      const cmd = Buffer.concat([head, body]);
+      cmd.writeUInt32LE(crc32c(cmd), 6);
+      return cmd;
+    };
+    const start = new SendStream(2).subvol('good', newUuid(), 1).mkfile('t', 258).toBuffer();
+    const stream = (cmd: Buffer) =>
+      Buffer.concat([start, cmd, new SendStream(2).end().toBuffer().subarray(HEADER_LEN)]);
+    // what the kernel sends: an extent of 128 KiB, part of it in the file
+    const ok = stream(encodedWrite(4096, 131072n, 8192n));
+    expect(check(ok).stdout.equals(ok)).toBe(true);
+    expect(check(stream(encodedWrite(131072, 131072n, 0n))).status).toBe(0);
+    // 1 GiB to decompress into (a review: 33 KB of stream, 1 GiB of root's memory)
+    refused(stream(encodedWrite(4096, 1n << 30n, 0n)), 'an encoded write of 1073741824 unencoded bytes', start.length);
+    // data past the buffer's end, or before it (an offset that wraps)
+    refused(stream(encodedWrite(32768, 4096n, 0n)), 'lies outside its 4096 unencoded bytes', start.length);
+    refused(stream(encodedWrite(60000, 65536n, (1n << 64n) - 60000n)), 'lies outside', start.length);
+    refused(stream(encodedWrite(4096, 65536n, 65536n - 4095n)), 'lies outside', start.length);
+  });
+
   test('the stream grammar: one header, the subvolume first and once, nothing after the end', () => {
     refused(Buffer.from('not a stream at all, but long enough'), 'no btrfs-stream header', 0);
     refused(Buffer.from('short'), 'shorter than its header', 0);
@@ -196,4 +248,13 @@ test('btrbk-stream-check passes nothing of a subvol command before it has read a
   child.stdin.end(stream.subarray(HEADER_LEN + 16));
   expect(await done).toBe(3);
   expect(Buffer.concat(out).equals(stream.subarray(0, HEADER_LEN))).toBe(true);
+});
+
+test('btrbk-stream-check takes only the options btrbk-receive gives it', () => {
+  for (const args of [['--frobnicate'], ['--receiver'], ['extra']]) {
+    const r = spawnSync('perl', [CHECK, ...args], { input: simpleSubvolume('a', {}).stream });
+    expect({ args, status: r.status }).toEqual({ args, status: 2 });
+    expect(r.stdout.length).toBe(0);
+    expect(r.stderr.toString()).toMatch(/^usage: btrbk-stream-check/);
+  }
 });
