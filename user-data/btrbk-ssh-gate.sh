@@ -555,6 +555,18 @@ buffer_fits() { # N[kmg%]
   ((kib <= total / 4))
 }
 
+block_fits() { # N[kmg]: at most 1 MiB
+  local v=$1 n
+  n=${v%[kKmMgG]}
+  n=$((10#$n))
+  case ${v#"${v%[kKmMgG]}"} in
+    k | K) ((n <= 1024)) ;;
+    m | M) ((n <= 1)) ;;
+    g | G) ((n == 0)) ;;
+    *) ((n <= 1048576)) ;;
+  esac
+}
+
 stage_mbuffer() { # mbuffer -v 1 [-q] [-s N] [-m N] [-r N] [-R N]
   local -a a=("$@")
   local n=${#a[@]} i
@@ -575,6 +587,8 @@ stage_mbuffer() { # mbuffer -v 1 [-q] [-s N] [-m N] [-r N] [-R N]
     if [[ -n $re ]]; then
       if ((i + 1 >= n)) || [[ ! ${a[i + 1]} =~ $re ]]; then reject "mbuffer: bad value for $o"; fi
       [[ $o != -m ]] || buffer_fits "${a[i + 1]}" || reject "mbuffer: -m ${a[i + 1]} is more than a quarter of the host's memory"
+      # the block size: without -m, mbuffer takes some 120 blocks of it (-s 190M reserved 23 GB, found by a review)
+      [[ $o != -s ]] || block_fits "${a[i + 1]}" || reject "mbuffer: -s ${a[i + 1]} is more than 1M"
       OUT+=("${a[i + 1]}"); ((i += 1))
     fi
   done
