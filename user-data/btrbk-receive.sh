@@ -29,7 +29,7 @@
 # subvolume of its own, which is then the -m: a stream's snapshot and clone sources can only be that device's backups
 # (btrfs receive checks the source's path against -m's at a `/` boundary: backups/a never admits backups/ab); and
 # in the mount namespace every other entry of the backup root is covered too, so no `..` in a clone path reaches
-# another device's backups. Every receive also covers the other receives' staging directories.
+# another device's backups. In it, the staging area holds this receive's own directory and nothing else.
 #
 #   btrbk-receive [--device NAME] [-v] [--max-errors=0] DIR
 #                                               the stream on stdin; DIR is the directory btrbk receives into
@@ -175,7 +175,7 @@ apid=$!
 [[ -x $STREAM_CHECK ]] || fail "$STREAM_CHECK is missing: run the boot script again"
 exec {in}<&0
 # A mount namespace of its own: the volume bound at VIEW, its own mount gone, every top-level entry but the
-# backup root and the staging area covered, and the other receives' staging directories; for a device, every entry
+# backup root and the staging area covered, and the staging area but for its own directory; for a device, every entry
 # of the backup root but the device's directory too (the script is fixed text, never client text; its arguments are
 # the paths checked above). -m: the backup root's subvolume, or the device's, the only place sources may come from.
 # shellcheck disable=SC2016
@@ -191,7 +191,15 @@ unshare --mount --propagation private -- /bin/bash -p -c '
     cover "$e"
   done
   if [[ -n $6 ]]; then for e in "$2/$5"/*; do [[ ${e##*/} == "$6" ]] || cover "$e"; done; fi
-  for e in "$2/$4"/*; do [[ ${e##*/} == "$7" ]] || cover "$e"; done
+  # the staging area: a read-only tmpfs over it, with only the directory of this receive bound in again (from a
+  # descriptor opened before; mount must not resolve the path, which the tmpfs now covers), so that the directory of
+  # no other receive is reachable from here, neither those that exist now nor those made later (a review read the
+  # files of a receive that started later, by its name, through a clone path)
+  exec {own}<"$2/$4/$7" || exit 70
+  mount -t tmpfs -o size=4k,mode=700 none "$2/$4" && mkdir -m 0700 -- "$2/$4/$7" &&
+    mount --no-canonicalize --bind -- "/proc/self/fd/$own" "$2/$4/$7" || exit 70
+  exec {own}<&-
+  mount -o remount,ro,size=4k,mode=700 none "$2/$4" || exit 70
   # no procfs in here: /proc/PID/root and /proc/PID/cwd of every process outside this namespace (PID 1: the root
   # of the host) lead to the usual mount of the volume, where nothing is covered, and a clone path climbs to them
   # with `..`. Innermost first (a procfs mounted inside /proc, as in a container); btrfs receive -m needs no /proc.

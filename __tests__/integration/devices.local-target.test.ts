@@ -33,7 +33,7 @@ import {
 import { sshArgs } from '../../scripts/lib/remote/ssh.js';
 import { checkVolume } from '../../scripts/lib/diagnose/check-volume.js';
 import { createScratchBtrfs, createSubvolume, type ScratchBtrfs } from '../../scripts/lib/data/btrfs-scratch.js';
-import { newUuid, SendStream, simpleSubvolume } from '../support/send-stream.js';
+import { HEADER_LEN, newUuid, SendStream, simpleSubvolume } from '../support/send-stream.js';
 import { btrbkClient, masterConnection, runEach, waitUntil, type BtrbkClient } from './btrbk-client-harness.js';
 import { freePort } from './test-target.js';
 
@@ -583,6 +583,73 @@ describe('two devices back up with btrbk; one key reaches nothing of the other',
       expect(backupsOf(`${BACKUP_ROOT}/${A}/laptop`).filter((n) => !n.startsWith('home.'))).toEqual([]);
     },
   );
+
+  test("a receive of alpha's held open reaches nothing of a receive of bravo's that starts later: a clone path into bravo's staging directory, named exactly, is refused and copies nothing", async () => {
+    // Each receive's namespace covered the staging directories that existed when it started: one that started
+    // later was open to it, and a clone path climbing from alpha's own backup into bravo's staging directory copied
+    // bravo's file into alpha's backup (a review; it needs the directory's random name, which the test reads as root)
+    const aPath = `${BACKUP_ROOT}/${A}/laptop/${backupsOf(`${BACKUP_ROOT}/${A}/laptop`)[1]}`;
+    const aRuuid = field(root(['btrfs', 'subvolume', 'show', aPath]), 'Received UUID');
+    const secret = `bravo-in-flight-${crypto.randomBytes(4).toString('hex')}\n`.repeat(256);
+    const open = (conn: Connection, dir: string) => {
+      const child = spawn('ssh', ['-F', '/dev/null', ...sshArgs(conn), '--', `sudo -n btrfs receive '${dir}/'`], {
+        stdio: ['pipe', 'ignore', 'pipe'],
+      });
+      let stderr = '';
+      child.stderr.on('data', (d) => (stderr += d));
+      child.stdin.on('error', () => {});
+      const closed = new Promise<number | null>((resolve) => child.on('close', (code) => resolve(code)));
+      return { child, closed, stderr: () => stderr };
+    };
+    const alpha = open(connA, `${connA.backupRoot}/laptop`);
+    let bravoRcv: ReturnType<typeof open> | undefined;
+    try {
+      alpha.child.stdin.write(new SendStream().subvol('cd', newUuid(), 1).mkfile('g', 258).toBuffer());
+      await waitUntil(
+        () => rootSh('ls "$1"', STAGING_DIR).trim().split('\n').filter(Boolean).length === 1,
+        30_000,
+        "alpha's staging directory",
+      );
+      // bravo's receive starts (and makes its staging directory) once alpha's namespace is set up
+      bravoRcv = open(connB, `${connB.backupRoot}/laptop`);
+      bravoRcv.child.stdin.write(
+        new SendStream().subvol('bb', newUuid(), 1).mkfile('f', 258).write('f', 0, secret).toBuffer(),
+      );
+      const bravoDir = await waitUntil(
+        () => rootSh('for d in "$1"/rcv.*; do [ -s "$d/bb/f" ] && basename "$d"; done; true', STAGING_DIR).trim(),
+        30_000,
+        "bravo's file in its staging directory",
+      );
+      alpha.child.stdin.end(
+        new SendStream()
+          .clone('g', 0, 0, aRuuid, 1, `../../../../${path.basename(STAGING_DIR)}/${bravoDir}/bb/f`, 0)
+          .end()
+          .toBuffer()
+          .subarray(HEADER_LEN),
+      );
+      const status = await alpha.closed;
+      expect({ status, landed: backupsOf(`${BACKUP_ROOT}/${A}/laptop`).includes('cd') }).toEqual({
+        status: 1,
+        landed: false,
+      });
+      expect(alpha.stderr()).toContain('ERROR: clone: cannot clone from the path the stream names');
+      expect(alpha.stderr()).not.toContain(secret.slice(0, 20));
+    } finally {
+      alpha.child.kill('SIGKILL');
+      if (bravoRcv) {
+        bravoRcv.child.stdin.end();
+        bravoRcv.child.kill('SIGKILL');
+        await bravoRcv.closed;
+      }
+      if (backupsOf(`${BACKUP_ROOT}/${A}/laptop`).includes('cd')) {
+        rootSh(
+          'btrfs property set -f -ts "$1" ro false; btrfs subvolume delete -c "$1" >/dev/null',
+          `${BACKUP_ROOT}/${A}/laptop/cd`,
+        );
+      }
+    }
+    await waitUntil(() => leftovers().length === 0, 30_000, 'staging and receive files cleaned up');
+  });
 
   test('both still back up incrementally and restore their own backup through their own key', async () => {
     for (const [name, conn, file, text] of [
