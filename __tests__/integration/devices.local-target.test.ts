@@ -559,10 +559,11 @@ describe('two devices back up with btrbk; one key reaches nothing of the other',
       rcv.stdin.on('error', () => {}); // a refused session may close before we do
       rcv.stdin.write(stream().toBuffer()); // and nothing more: a client that trickles or waits keeps it open
       try {
-        // the receive had the time to read what was sent (or was refused already)
+        // refused at once, or still open after 15 s (then it had the time to read what was sent: a loaded machine
+        // takes a few seconds for the session to start)
         const refusedAtOnce = await Promise.race([
           closed.then(() => true),
-          new Promise<boolean>((r) => setTimeout(() => r(false), 3000)),
+          new Promise<boolean>((r) => setTimeout(() => r(false), 15_000)),
         ]);
         const list = ssh(connB, `sudo -n btrfs subvolume list -a -c -u -q -R '${MOUNT_POINT}'`);
         expect(list.status).toBe(0);
