@@ -20,6 +20,8 @@
 # subvolume as soon as it reads its name, and that name is shown raw by every key's `btrfs subvolume list` while the
 # receive lasts, so a name that is not plain (a newline forged whole lines of other devices' lists) is refused before
 # btrfs receive sees it; so is a second subvolume, a command before the first, or anything after the end command.
+# Once btrfs receive has made the subvolume, the check binds it on itself in the receive's namespace before it
+# passes another command: a mount point cannot be renamed, so the subvolume keeps the name that was checked.
 # A stream that stops sending would hold the receive lock (and so the host's pruning) for ever: a receive that
 # reads and writes nothing for RECEIVE_STALL_SECONDS (prune.conf; default 600) is ended, and nothing is kept. One
 # that trickles a byte now and then, or receives that overlap, are ended by the pruning once they held the lock at
