@@ -538,33 +538,31 @@ stage_compressor() { # name words... ; decompress: NAME -d -c [opts] ; compress:
   KIND=$mode
 }
 
+# an mbuffer size N[kKmMgG] (no unit: bytes) -> KIB, in KiB, bytes rounded up
+size_kib() {
+  local n=${1%[kKmMgG]}
+  n=$((10#$n))
+  case ${1#"${1%[kKmMgG]}"} in
+    k | K) KIB=$n ;;
+    m | M) KIB=$((n * 1024)) ;;
+    g | G) KIB=$((n * 1048576)) ;;
+    *) KIB=$(((n + 1023) / 1024)) ;;
+  esac
+}
+
 # mbuffer's buffer fills when the client sends faster than the receive writes: at most a quarter of the host's memory
 buffer_fits() { # N[kmg%]
-  local v=$1 n unit kib total='' k rest
-  n=${v%[kmgKMG%]} unit=${v#"$n"}
-  n=$((10#$n))
+  local total='' k rest
+  if [[ $1 == *% ]]; then ((10#${1%\%} <= 25)); return; fi
   while read -r k rest; do [[ $k == MemTotal: ]] && total=${rest%% *} && break; done </proc/meminfo
   [[ -n $total ]] || return 1
-  case $unit in
-    %) ((n <= 25)); return ;;
-    k | K) kib=$n ;;
-    m | M) kib=$((n * 1024)) ;;
-    g | G) kib=$((n * 1048576)) ;;
-    *) kib=$((n / 1024)) ;;
-  esac
-  ((kib <= total / 4))
+  size_kib "$1"
+  ((KIB <= total / 4))
 }
 
 block_fits() { # N[kmg]: at most 1 MiB
-  local v=$1 n
-  n=${v%[kKmMgG]}
-  n=$((10#$n))
-  case ${v#"${v%[kKmMgG]}"} in
-    k | K) ((n <= 1024)) ;;
-    m | M) ((n <= 1)) ;;
-    g | G) ((n == 0)) ;;
-    *) ((n <= 1048576)) ;;
-  esac
+  size_kib "$1"
+  ((KIB <= 1024))
 }
 
 stage_mbuffer() { # mbuffer -v 1 [-q] [-s N] [-m N] [-r N] [-R N]
