@@ -253,7 +253,13 @@ test('btrbk-stream-check passes nothing of a subvol command before it has read a
 });
 
 test('btrbk-stream-check takes only the options btrbk-receive gives it', () => {
-  for (const args of [['--frobnicate'], ['--receiver'], ['extra']]) {
+  for (const args of [
+    ['--frobnicate'],
+    ['--receiver'],
+    ['extra'],
+    ['--receiver', '1'],
+    ['--dir', '/x', '--view', '/y'],
+  ]) {
     const r = spawnSync('perl', [CHECK, ...args], { input: simpleSubvolume('a', {}).stream });
     expect({ args, status: r.status }).toEqual({ args, status: 2 });
     expect(r.stdout.length).toBe(0);
