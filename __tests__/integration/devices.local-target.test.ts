@@ -90,6 +90,17 @@ function masterOf(conn: Connection, name: string): { reuse: string[]; close: () 
   masters.push(master.close);
   return master;
 }
+/** A receive through CONN's key into DIR, its stream written by the caller (the session stays open until stdin ends). */
+function openReceive(conn: Connection, dir: string) {
+  const child = spawn('ssh', ['-F', '/dev/null', ...sshArgs(conn), '--', `sudo -n btrfs receive '${dir}/'`], {
+    stdio: ['pipe', 'ignore', 'pipe'],
+  });
+  let stderr = '';
+  child.stderr.on('data', (d) => (stderr += d));
+  child.stdin.on('error', () => {}); // a refused session may close before we do
+  const closed = new Promise<number | null>((resolve) => child.on('close', (code) => resolve(code)));
+  return { child, closed, stderr: () => stderr };
+}
 function root(argv: string[], input?: string): string {
   const r = execInTarget(argv, { paths: paths(), ...(input === undefined ? {} : { input }) });
   if (r.status !== 0) throw new Error(`on the host: ${argv.join(' ')} failed (${r.status}): ${r.stderr}`);
@@ -548,15 +559,7 @@ describe('two devices back up with btrbk; one key reaches nothing of the other',
       // (btrbk-receive checked the name at the end); before the check bind-mounted it on itself in the receive's
       // namespace, a later rename gave it any name. `btrfs subvolume list` printed it raw, and every key's filter kept
       // the forged line: bravo's btrbk failed ("Failed to parse subvolume list", exit 10) while alpha's session lasted
-      const rcv = spawn(
-        'ssh',
-        ['-F', '/dev/null', ...sshArgs(connA), '--', `sudo -n btrfs receive '${connA.backupRoot}/laptop/'`],
-        { stdio: ['pipe', 'ignore', 'pipe'] },
-      );
-      let stderr = '';
-      rcv.stderr.on('data', (d) => (stderr += d));
-      const closed = new Promise<number | null>((resolve) => rcv.on('close', (code) => resolve(code)));
-      rcv.stdin.on('error', () => {}); // a refused session may close before we do
+      const { child: rcv, closed, stderr } = openReceive(connA, `${connA.backupRoot}/laptop`);
       rcv.stdin.write(stream().toBuffer()); // and nothing more: a client that trickles or waits keeps it open
       try {
         // refused at once, or still open after 15 s (then it had the time to read what was sent: a loaded machine
@@ -579,7 +582,7 @@ describe('two devices back up with btrbk; one key reaches nothing of the other',
         rcv.kill('SIGKILL');
       }
       expect(await closed).not.toBe(0);
-      for (const words of said) expect(stderr).toContain(words);
+      for (const words of said) expect(stderr()).toContain(words);
       await waitUntil(() => leftovers().length === 0, 30_000, 'staging and receive files cleaned up');
       expect(backupsOf(`${BACKUP_ROOT}/${A}/laptop`).filter((n) => !n.startsWith('home.'))).toEqual([]);
     },
@@ -592,18 +595,8 @@ describe('two devices back up with btrbk; one key reaches nothing of the other',
     const aPath = `${BACKUP_ROOT}/${A}/laptop/${backupsOf(`${BACKUP_ROOT}/${A}/laptop`)[1]}`;
     const aRuuid = field(root(['btrfs', 'subvolume', 'show', aPath]), 'Received UUID');
     const secret = `bravo-in-flight-${crypto.randomBytes(4).toString('hex')}\n`.repeat(256);
-    const open = (conn: Connection, dir: string) => {
-      const child = spawn('ssh', ['-F', '/dev/null', ...sshArgs(conn), '--', `sudo -n btrfs receive '${dir}/'`], {
-        stdio: ['pipe', 'ignore', 'pipe'],
-      });
-      let stderr = '';
-      child.stderr.on('data', (d) => (stderr += d));
-      child.stdin.on('error', () => {});
-      const closed = new Promise<number | null>((resolve) => child.on('close', (code) => resolve(code)));
-      return { child, closed, stderr: () => stderr };
-    };
-    const alpha = open(connA, `${connA.backupRoot}/laptop`);
-    let bravoRcv: ReturnType<typeof open> | undefined;
+    const alpha = openReceive(connA, `${connA.backupRoot}/laptop`);
+    let bravoRcv: ReturnType<typeof openReceive> | undefined;
     try {
       alpha.child.stdin.write(new SendStream().subvol('cd', newUuid(), 1).mkfile('g', 258).toBuffer());
       await waitUntil(
@@ -612,7 +605,7 @@ describe('two devices back up with btrbk; one key reaches nothing of the other',
         "alpha's staging directory",
       );
       // bravo's receive starts (and makes its staging directory) once alpha's namespace is set up
-      bravoRcv = open(connB, `${connB.backupRoot}/laptop`);
+      bravoRcv = openReceive(connB, `${connB.backupRoot}/laptop`);
       bravoRcv.child.stdin.write(
         new SendStream().subvol('bb', newUuid(), 1).mkfile('f', 258).write('f', 0, secret).toBuffer(),
       );
